@@ -1,0 +1,75 @@
+"""Operands as the front end hands them to the x86 encoder (and the decoder hands them back).
+
+Values are already evaluated to integers. ``reloc`` is opaque to the encoder: it is set when
+a value is not a plain number (relative to a section or an external symbol), which both
+disables NASM's short/sign-extended optimisations and makes the encoder report a Fixup so
+the driver can emit a relocation. ``unknown`` marks a forward reference not yet resolved in
+the current pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+
+@dataclass
+class Reg:
+    name: str                   # lower case: 'al', 'eax', 'es', 'cr0', 'st3', ...
+
+
+@dataclass
+class Imm:
+    value: int
+    size: Optional[int] = None  # explicit size keyword in bytes: byte=1 word=2 dword=4
+    strict: bool = False        # 'strict' keyword: no optimisation of the size
+    jump: Optional[str] = None  # 'short' | 'near' | 'far' keyword before the operand
+    reloc: object = None
+    unknown: bool = False
+
+
+@dataclass
+class Mem:
+    """``[seg: disp + reg*mult + ...]``.
+
+    ``regs`` lists (register, multiplier) in source order, one entry per distinct register
+    (``[eax+eax*2]`` gives ``[('eax', 3)]``). The encoder chooses base and index as NASM does.
+    """
+    size: Optional[int] = None  # byte/word/dword/qword/tword -> 1/2/4/8/10; None if unsized
+    seg: Optional[str] = None   # segment override register
+    regs: list = field(default_factory=list)
+    disp: int = 0
+    disp_size: Optional[int] = None  # [byte eax+1], [dword eax], [word bx]
+    reloc: object = None
+    unknown: bool = False
+    nosplit: bool = False
+    jump: Optional[str] = None  # 'near' | 'far' keyword (jmp far [eax])
+    strict: bool = False
+    scaled: tuple = ()          # registers written with an explicit '*' ([ebp*1+ebx]):
+                                # NASM never makes those the base when it has a choice
+
+
+@dataclass
+class FarPtr:
+    """``seg:offset`` immediate of ``jmp``/``call`` far."""
+    seg: int
+    offset: int
+    size: Optional[int] = None  # word/dword keyword on the offset
+
+
+Operand = Union[Reg, Imm, Mem, FarPtr]
+
+
+@dataclass
+class Fixup:
+    """A field of an encoded instruction that holds a non-plain value (see ``reloc``)."""
+    offset: int                 # byte offset of the field within the instruction
+    size: int                   # 1, 2 or 4
+    reloc: object
+    pcrel: bool                 # field holds target - end_of_instruction
+
+
+@dataclass
+class Encoded:
+    data: bytes
+    fixups: list = field(default_factory=list)

@@ -1,0 +1,143 @@
+"""Loads ``insns.tab``: the single description of x86 encodings that the encoder, the
+decoder and the disassembler are all derived from."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+TABLE_PATH = Path(__file__).with_name("insns.tab")
+
+IMM_TOKENS = {"ib": 1, "iw": 2, "id": 4, "ibs": 1, "cb": 1, "cw": 2, "cd": 4, "pw": 4, "pd": 6,
+              "mo": 0}
+
+
+@dataclass(frozen=True)
+class Form:
+    """One encoding form of one mnemonic (a row of the table)."""
+    mnemonic: str
+    operands: tuple          # operand type names, e.g. ('rm32', 'simm8')
+    opcode: bytes            # opcode bytes (a leading 9B on fstsw & co. is the WAIT prefix)
+    osize: int | None        # 16 or 32 when the form has an operand size, else None
+    asize: int | None        # 16 or 32 when the form fixes the address size (jcxz/jecxz)
+    modrm: str | None        # 'r' (reg field = register operand) or '0'..'7' (digit)
+    plus_r: bool             # register number added to the last opcode byte
+    imms: tuple              # immediate field tokens in encoding order
+    flags: frozenset
+    index: int               # row number: table order is NASM's order of preference
+    display: str             # mnemonic the disassembler prints (first alias)
+
+    @property
+    def wait_prefix(self) -> bool:
+        return len(self.opcode) > 1 and self.opcode[0] == 0x9B
+
+
+class TableError(Exception):
+    pass
+
+
+def _subst(template: str, env: dict) -> str:
+    """Replace {var}, {var+N}, {HEX+var}, {a-1}: hex arithmetic on table variables."""
+    def repl(m: re.Match) -> str:
+        expr = m.group(1)
+        total = 0
+        for sign, term in re.findall(r"([+-]?)\s*([0-9A-Za-z]+)", expr):
+            if term in env:
+                v, kind = env[term]
+            else:
+                v, kind = int(term, 16), "hex"
+            total += -v if sign == "-" else v
+        if kind == "digit" and "+" not in expr and "-" not in expr:
+            return str(total)
+        return f"{total:02X}"
+    return re.sub(r"\{([^}]*)\}", repl, template)
+
+
+def _parse_row(mnemonics: list[str], operands: str, encoding: str, flags: str,
+               index: int) -> list[Form]:
+    ops = () if operands.strip() in ("-", "") else tuple(operands.strip().split(","))
+    opcode = bytearray()
+    osize = asize = None
+    modrm = None
+    plus_r = False
+    imms = []
+    for tok in encoding.split():
+        if tok in ("o16", "o32"):
+            osize = int(tok[1:])
+        elif tok in ("a16", "a32"):
+            asize = int(tok[1:])
+        elif tok == "/r":
+            modrm = "r"
+        elif re.fullmatch(r"/[0-7]", tok):
+            modrm = tok[1]
+        elif tok in IMM_TOKENS:
+            imms.append(tok)
+        elif re.fullmatch(r"[0-9A-Fa-f]{2}\+r", tok):
+            opcode.append(int(tok[:2], 16))
+            plus_r = True
+        elif re.fullmatch(r"[0-9A-Fa-f]{2}", tok):
+            opcode.append(int(tok, 16))
+        else:
+            raise TableError(f"row {index}: bad encoding token {tok!r}")
+    fl = frozenset(flags.split())
+    return [Form(m, ops, bytes(opcode), osize, asize, modrm, plus_r, tuple(imms), fl, index,
+                 mnemonics[0]) for m in mnemonics]
+
+
+@cache
+def forms() -> tuple:
+    """Every form in table order."""
+    out: list[Form] = []
+    family = None   # (var names, [(names, values)], body rows)
+    lines = TABLE_PATH.read_text().splitlines()
+
+    def emit(names, opstr, enc, fl, lineno):
+        out.extend(_parse_row(names, opstr, enc, fl, len(out)))
+
+    for lineno, raw in enumerate(lines, 1):
+        line = raw.split("#", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        if line.startswith("@family"):
+            head, members = line[len("@family"):].split(":", 1)
+            varnames = [v.strip() for v in head.split(",")]
+            mlist = []
+            for m in members.split():
+                names, values = m.split("=")
+                mlist.append((names.split("|"), values.split(",")))
+            family = (varnames, mlist, [])
+            continue
+        if line.startswith("@end"):
+            varnames, mlist, body = family
+            for names, values in mlist:
+                env = {}
+                for var, val in zip(varnames, values):
+                    kind = "digit" if var == "d" else "hex"
+                    env[var] = (int(val, 16), kind)
+                for prefix, opstr, enc, fl, ln in body:
+                    full = [prefix + n for n in names]
+                    emit(full, opstr, _subst(enc, env), fl, ln)
+            family = None
+            continue
+        parts = [p.strip() for p in line.split(":")]
+        if len(parts) != 3:
+            raise TableError(f"{TABLE_PATH.name}:{lineno}: expected 'operands : encoding : flags'")
+        head = parts[0].split()
+        if family is not None:
+            prefix = ""
+            if head and head[0].endswith("+"):
+                prefix = head.pop(0)[:-1]
+            family[2].append((prefix, head[0] if head else "-", parts[1], parts[2], lineno))
+        else:
+            emit([head[0]], head[1] if len(head) > 1 else "-", parts[1], parts[2], lineno)
+    return tuple(out)
+
+
+@cache
+def by_mnemonic() -> dict:
+    table: dict[str, list[Form]] = {}
+    for f in forms():
+        table.setdefault(f.mnemonic, []).append(f)
+    return table

@@ -1,0 +1,1 @@
+"""Bytes -> behaviour: memory, CPUs, execution engine, OS personalities, screens."""

@@ -1,0 +1,81 @@
+"""``pyvm FILE [ARGS...]``: run any supported program, chosen by its magic or extension."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from formats import FORMATS, detect
+from vm.options import RunOptions
+
+
+def _parse_int(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return int(value, 0)
+    except ValueError:
+        raise click.BadParameter(f"not a number: {value!r}") from None
+
+
+def _parse_size(ctx, param, value):
+    if value is None:
+        return None
+    text = value.strip().lower()
+    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(text[-1:], 1)
+    try:
+        return int(text[:-1] if mult > 1 else text, 0) * mult
+    except ValueError:
+        raise click.BadParameter(f"not a size: {value!r}") from None
+
+
+@click.command(context_settings={"allow_interspersed_args": False,
+                                 "help_option_names": ["-h", "--help"]})
+@click.argument("program", type=click.Path(dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Override format detection.")
+@click.option("--max-steps", type=int, help="Stop with an error after N instructions.")
+@click.option("--regs", is_flag=True, help="Print the registers when the program ends.")
+@click.option("--trace", is_flag=True, help="Trace each instruction and system call to stderr.")
+@click.option("--trace-file", type=click.Path(dir_okay=False), help="Write the trace here.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              help="B32 screen colours (ANSI) on stdout.")
+@click.option("--screen-html", type=click.Path(dir_okay=False),
+              help="B32: write the final screen as an HTML page.")
+@click.option("--org", callback=_parse_int, help="Flat binary load address (default 0).")
+@click.option("--bits", type=click.Choice(["16", "32"]), default="32",
+              help="Flat binary mode: 32 (Linux int 0x80) or 16 (BIOS, 0000:7C00).")
+@click.option("--memory", callback=_parse_size, help="Flat binary memory size (default 16M).")
+@click.option("--env", multiple=True, help="Linux programs: add K=V to the environment.")
+@click.option("--clear-env", is_flag=True, help="Linux programs: start with an empty environment.")
+@click.option("--root", type=click.Path(file_okay=False), help="Linux programs: guest '/'.")
+@click.option("--allow-write", multiple=True, help="Linux programs: also writable path.")
+def main(program, args, fmt, max_steps, regs, trace, trace_file, color, screen_html, org, bits,
+         memory, env, clear_env, root, allow_write) -> None:
+    """Run PROGRAM (B32, flat binary, DOS .COM, static i386 ELF or assembly source)."""
+    try:
+        with open(program, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        click.echo(f"pyvm: {program}: {e.strerror or e}", err=True)
+        sys.exit(1)
+    opts = RunOptions(args=tuple(args), max_steps=max_steps, regs=regs, trace=trace,
+                      trace_file=trace_file, color=color, screen_html=screen_html, org=org,
+                      bits=int(bits), memory=memory or (16 << 20), env=list(env),
+                      clear_env=clear_env, root=root, allow_write=list(allow_write))
+    kind = fmt or detect(program, data)
+    sys.exit(run(kind, program, data, opts))
+
+
+def run(kind: str, path: str, data: bytes, opts: RunOptions) -> int:
+    """Run a program of the given format; returns the exit status."""
+    if kind == "b32":
+        from vm.b32.runner import run_b32
+        return run_b32(path, data, opts)
+    click.echo(f"pyvm: {path}: running {kind} programs is not implemented yet", err=True)
+    return 1
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""``pyvm-tools``: roundtrip, disasm, info, cputest, bench."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def isa_of(path: str) -> str:
+    """B32 sources live in a directory named ``b32``; everything else is x86."""
+    return "b32" if "b32" in Path(path).parts[:-1] or path.lower().endswith(".b32s") else "x86"
+
+
+def sample_sources() -> list[str]:
+    found = []
+    for root, _dirs, files in os.walk(SAMPLES):
+        for name in sorted(files):
+            if name.endswith((".s", ".asm")):
+                found.append(os.path.join(root, name))
+    return sorted(found)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Developer tools for pyvm."""
+
+
+@main.command()
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+def roundtrip(files) -> None:
+    """Assemble, disassemble, reassemble and compare bytes (default: every sample)."""
+    files = list(files) or sample_sources()
+    failed = 0
+    for path in files:
+        if isa_of(path) == "b32":
+            from asm.b32.roundtrip import roundtrip_file
+        else:
+            from asm.x86.roundtrip import roundtrip_file
+        problem = roundtrip_file(path)
+        if problem:
+            failed += 1
+            click.echo(f"{path}: FAIL: {problem}")
+        else:
+            click.echo(f"{path}: ok")
+    click.echo(f"{len(files) - failed} identical, {failed} differ")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
