@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from asm.x86.operands import FarPtr, Imm, Mem, Reg
+from asm.x86.operands import FarPtr, Imm, Mem, Reg, SectionRel
 from asm.x86.table import forms
 
 SIZE_NAME = {1: "byte", 2: "word", 4: "dword", 8: "qword", 10: "tword"}
@@ -183,10 +183,11 @@ def resolve(item: Item, ip: int) -> list:
     for op in item.operands:
         if isinstance(op, tuple) and op[0] == "rel":
             _, off, kind = op
+            here = SectionRel(".text")      # `$` is relative to the current section
             if kind in ("short", "near"):
-                out.append(Imm(ip + off, jump=kind))
+                out.append(Imm(ip + off, jump=kind, reloc=here))
             else:
-                out.append(Imm(ip + off, size=kind))
+                out.append(Imm(ip + off, size=kind, reloc=here))
         else:
             out.append(op)
     return out

@@ -157,7 +157,15 @@ def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
     raise _NoMatch
 
 
-def _match(form: Form, ops: Sequence[Operand], bits: int, osize_forced: Optional[int]) -> None:
+def _is_local(op: Imm, section: object) -> bool:
+    """A jump target in the section being assembled (see operands.SectionRel)."""
+    reloc = op.reloc
+    return (reloc is not None and section is not None and getattr(reloc, "symbol", None) is None
+            and getattr(reloc, "section", None) == section)
+
+
+def _match(form: Form, ops: Sequence[Operand], bits: int, osize_forced: Optional[int],
+           section: object = None) -> None:
     if len(form.operands) != len(ops):
         raise _NoMatch
     evidence = []
@@ -179,7 +187,7 @@ def _match(form: Form, ops: Sequence[Operand], bits: int, osize_forced: Optional
         if t == "rel8" and isinstance(op, Imm) and op.jump != "short" and op.size != 1:
             if _rel8_forced(form, ops):
                 continue          # loop/jcxz: rel8 is the only form; range checked later
-            if op.unknown or op.reloc is not None:
+            if op.unknown or not _is_local(op, section):
                 raise _NoMatch
 
 
@@ -321,39 +329,19 @@ def _modrm_mem(b: _Builder, mem: Mem, regfield: int, asize: int) -> None:
 
 
 def _emit(form: Form, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequence[str],
-          osize_forced: Optional[int], asize_forced: Optional[int]) -> Encoded:
-    types = form.operands
+          osize_forced: Optional[int], asize_forced: Optional[int],
+          section: object = None) -> Encoded:
     mem = next((op for op in ops if isinstance(op, Mem)), None)
-    # which operand goes where
-    rm_op = reg_op = None
-    reg_ops = []
-    for t, op in zip(types, ops):
-        if isinstance(op, Mem) and not t.startswith("moffs"):
+    rm_op = reg_op = opreg = None
+    for role, op in zip(form.roles, ops):
+        if role == "rm":
             rm_op = op
-        elif isinstance(op, Reg) and t not in ("al", "ax", "eax", "cl", "dx", "st0", "es", "cs",
-                                               "ss", "ds", "fs", "gs"):
-            reg_ops.append((t, op))
-    if form.modrm is not None:
-        if form.modrm == "r":
-            if rm_op is None:
-                if len(reg_ops) == 1:       # imul r32, imm: the register is both fields
-                    reg_op = rm_op = reg_ops[0][1]
-                else:
-                    special = [op for t, op in reg_ops if t in ("sreg", "creg", "dreg", "treg")]
-                    if special:
-                        reg_op = special[0]
-                        rm_op = next(op for t, op in reg_ops if op is not reg_op)
-                    else:
-                        rm_types = [op for t, op in reg_ops if t.startswith("rm")]
-                        if rm_types:
-                            rm_op = rm_types[0]
-                            reg_op = next(op for t, op in reg_ops if op is not rm_op)
-                        else:   # two r-types (xchg r8,rm8 with rm a register)
-                            reg_op, rm_op = reg_ops[0][1], reg_ops[1][1]
-            else:
-                reg_op = next(op for t, op in reg_ops)
-        elif rm_op is None:
-            rm_op = reg_ops[0][1] if reg_ops else next(op for op in ops if isinstance(op, Reg))
+        elif role == "reg":
+            reg_op = op
+        elif role == "regrm":
+            rm_op = reg_op = op
+        elif role == "opreg":
+            opreg = op
 
     b = _Builder()
     # prefixes in NASM's order: wait, lock/rep, segment, operand size, address size
@@ -379,9 +367,8 @@ def _emit(form: Form, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequ
 
     opcode = form.opcode[1:] if form.wait_prefix else form.opcode
     if form.plus_r:
-        reg = next(op for t, op in reg_ops if t in ("r16", "r32", "r8", "sti"))
         b.out += opcode[:-1]
-        b.out.append(opcode[-1] + REGISTERS[reg.name.lower()].num)
+        b.out.append(opcode[-1] + REGISTERS[opreg.name.lower()].num)
     else:
         b.out += opcode
     if form.modrm is not None:
@@ -392,9 +379,7 @@ def _emit(form: Form, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequ
             b.out.append(0xC0 | (regfield << 3) | REGISTERS[rm_op.name.lower()].num)
 
     # immediates, in operand order
-    imm_ops = [op for t, op in zip(types, ops)
-               if isinstance(op, (Imm, FarPtr)) and t != "one"
-               or (isinstance(op, Mem) and t.startswith("moffs"))]
+    imm_ops = [op for role, op in zip(form.roles, ops) if role in ("imm", "rel", "ptr", "moffs")]
     rel_fields = []
     for tok, op in zip(form.imms, imm_ops):
         if tok in ("ib", "ibs"):
@@ -414,9 +399,10 @@ def _emit(form: Form, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequ
     end = ip + len(b.out)
     for pos, size, op in rel_fields:
         delta = op.value - end
-        if size == 1 and op.reloc is None and not op.unknown and not -128 <= delta <= 127:
+        local = op.reloc is None or _is_local(op, section)
+        if size == 1 and local and not op.unknown and not -128 <= delta <= 127:
             raise _ShortRange("short jump is out of range")
-        if op.reloc is not None:
+        if not local:
             b.fixups.append(Fixup(pos, size, op.reloc, True))
         b.out[pos:pos + size] = (delta & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
     return Encoded(bytes(b.out), b.fixups)
@@ -449,8 +435,9 @@ def candidates(mnemonic: str, operands: Sequence[Operand], bits: int,
 
 
 def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
-           prefixes: Sequence[str] = ()) -> Encoded:
-    """Encode one instruction; raise AsmError with NASM's message when it cannot be."""
+           prefixes: Sequence[str] = (), section: object = None) -> Encoded:
+    """Encode one instruction at address ``ip`` of ``section``; raise AsmError with NASM's
+    message when it cannot be encoded."""
     mnemonic = mnemonic.lower()
     prefixes = [p.lower() for p in prefixes]
     forms = by_mnemonic().get(mnemonic)
@@ -463,21 +450,22 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
         if "na" in form.flags:
             continue
         try:
-            _match(form, operands, bits, osize_forced)
+            _match(form, operands, bits, osize_forced, section)
         except _NoMatch:
             continue
         except _SizeMissing:
             size_missing.append(form)
             continue
         try:
-            return _emit(form, operands, bits, ip, prefixes, osize_forced, asize_forced)
+            return _emit(form, operands, bits, ip, prefixes, osize_forced, asize_forced, section)
         except _ShortRange:
             if _rel8_forced(form, operands):
                 raise AsmError("short jump is out of range") from None
             continue
     if len(size_missing) == 1:
         # NASM takes an unsized memory operand's size from the only form that fits
-        return _emit(size_missing[0], operands, bits, ip, prefixes, osize_forced, asize_forced)
+        return _emit(size_missing[0], operands, bits, ip, prefixes, osize_forced, asize_forced,
+                     section)
     if size_missing:
         raise AsmError("operation size not specified")
     raise AsmError("invalid combination of opcode and operands")

@@ -60,6 +60,18 @@ class FarPtr:
 Operand = Union[Reg, Imm, Mem, FarPtr]
 
 
+@dataclass(frozen=True)
+class SectionRel:
+    """``reloc`` of a value relative to a section: a label defined in it, or ``$``.
+
+    The encoder treats a jump target as local (short-jump optimisation, displacement
+    resolved, no fixup) when its reloc has ``section`` equal to the section being assembled
+    and no ``symbol`` (an external symbol). A plain number is never local: NASM does not
+    optimise ``jmp 0x1234`` to a short jump.
+    """
+    section: str = ".text"
+
+
 @dataclass
 class Fixup:
     """A field of an encoded instruction that holds a non-plain value (see ``reloc``)."""

@@ -28,6 +28,7 @@ class Form:
     flags: frozenset
     index: int               # row number: table order is NASM's order of preference
     display: str             # mnemonic the disassembler prints (first alias)
+    roles: tuple             # per operand: where it is encoded (see operand_roles)
 
     @property
     def wait_prefix(self) -> bool:
@@ -36,6 +37,61 @@ class Form:
 
 class TableError(Exception):
     pass
+
+
+RM_TYPES = ("rm8", "rm16", "rm32", "m", "m8", "m16", "m32", "m64", "m80", "mfar")
+REG_TYPES = ("r8", "r16", "r32", "sreg", "creg", "dreg", "treg", "sti")
+SPECIAL_REGS = ("sreg", "creg", "dreg", "treg")
+FIXED_REGS = ("al", "ax", "eax", "cl", "dx", "st0", "es", "cs", "ss", "ds", "fs", "gs")
+
+
+def operand_roles(ops: tuple, modrm: str | None, plus_r: bool) -> tuple:
+    """Where each operand lives: 'rm' (ModRM r/m), 'reg' (ModRM reg), 'regrm' (both, as in
+    `imul r32, imm`), 'opreg' (added to the opcode), 'imm', 'rel', 'moffs', 'ptr', 'fixed'
+    (implied register) or 'one'."""
+    roles = []
+    for t in ops:
+        if t in RM_TYPES:
+            roles.append("rm")
+        elif t.startswith("moffs"):
+            roles.append("moffs")
+        elif t.startswith("rel"):
+            roles.append("rel")
+        elif t.startswith("ptr"):
+            roles.append("ptr")
+        elif t in ("imm8", "imm16", "imm32", "simm8"):
+            roles.append("imm")
+        elif t == "one":
+            roles.append("one")
+        elif t in REG_TYPES:
+            roles.append("r?")
+        else:
+            roles.append("fixed")
+    regs = [i for i, r in enumerate(roles) if r == "r?"]
+    if plus_r:
+        for i in regs:
+            roles[i] = "opreg"
+    elif modrm == "r":
+        if "rm" in roles:
+            for i in regs:
+                roles[i] = "reg"
+        elif len(regs) == 1:
+            roles[regs[0]] = "regrm"
+        else:
+            special = [i for i in regs if ops[i] in SPECIAL_REGS]
+            reg_i = special[0] if special else regs[0]
+            for i in regs:
+                roles[i] = "reg" if i == reg_i else "rm"
+    elif modrm is not None and "rm" not in roles:
+        # `/digit` with a register operand (smsw r32, add ax,simm8): it goes in r/m
+        cand = regs or [i for i, r in enumerate(roles) if r == "fixed"]
+        roles[cand[0]] = "rm"
+        for i in regs[1:]:
+            roles[i] = "fixed"
+    else:
+        for i in regs:
+            roles[i] = "fixed"
+    return tuple(roles)
 
 
 def _subst(template: str, env: dict) -> str:
@@ -82,8 +138,9 @@ def _parse_row(mnemonics: list[str], operands: str, encoding: str, flags: str,
         else:
             raise TableError(f"row {index}: bad encoding token {tok!r}")
     fl = frozenset(flags.split())
+    roles = operand_roles(ops, modrm, plus_r)
     return [Form(m, ops, bytes(opcode), osize, asize, modrm, plus_r, tuple(imms), fl, index,
-                 mnemonics[0]) for m in mnemonics]
+                 mnemonics[0], roles) for m in mnemonics]
 
 
 @cache

@@ -1,0 +1,346 @@
+"""x86 decoder, derived from the same table as the encoder (``insns.tab``).
+
+``decode(code, offset, bits, address)`` returns an ``Insn``: the table form, the operands
+(as the encoder takes them, so ``encode(decode(x)) == x`` can be checked) and the fields an
+executor needs (prefixes, effective operand/address size, ModRM parts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Optional
+
+from asm.x86.operands import FarPtr, Imm, Mem, Reg
+from asm.x86.registers import GPR8, GPR16, GPR32, REGISTERS, SREGS
+from asm.x86.table import Form, forms
+
+SEG_BYTES = {0x26: "es", 0x2E: "cs", 0x36: "ss", 0x3E: "ds", 0x64: "fs", 0x65: "gs"}
+GPR_BY_SIZE = {1: GPR8, 2: GPR16, 4: GPR32}
+TYPE_SIZE = {"8": 1, "16": 2, "32": 4, "64": 8, "80": 10}
+BASE16 = [("bx", "si"), ("bx", "di"), ("bp", "si"), ("bp", "di"), ("si",), ("di",), ("bp",),
+          ("bx",)]
+MAX_LEN = 15
+
+
+class DecodeError(Exception):
+    """Bytes that are not a valid instruction (the CPU raises #UD)."""
+
+    def __init__(self, message: str, address: int = 0, length: int = 1):
+        super().__init__(message)
+        self.address = address
+        self.length = length
+
+
+class Truncated(DecodeError):
+    """The instruction runs past the end of the available bytes."""
+
+
+@dataclass
+class Insn:
+    address: int
+    length: int
+    raw: bytes
+    form: Form
+    operands: list
+    osize: int                      # effective operand size (16/32)
+    asize: int                      # effective address size (16/32)
+    seg: Optional[str] = None       # segment override prefix
+    rep: Optional[str] = None       # 'rep' (F3) or 'repne' (F2)
+    lock: bool = False
+    prefixes: list = field(default_factory=list)   # prefix bytes in order
+    modrm: Optional[int] = None
+    unused_osize: bool = False      # a 66h the form does not use (printed as o16/o32)
+    unused_asize: bool = False      # a 67h without a memory operand
+
+    @property
+    def mnemonic(self) -> str:
+        return self.form.mnemonic
+
+    @property
+    def display(self) -> str:
+        return self.form.display
+
+
+@cache
+def _index() -> dict:
+    """opcode bytes -> [(form, register number for +r forms or None)] in table order."""
+    idx: dict[bytes, list] = {}
+    for f in forms():
+        if "nd" in f.flags or f.wait_prefix:
+            continue
+        if f.plus_r:
+            for r in range(8):
+                key = f.opcode[:-1] + bytes([f.opcode[-1] + r])
+                idx.setdefault(key, []).append((f, r))
+        else:
+            idx.setdefault(f.opcode, []).append((f, None))
+    return idx
+
+
+def _rm_is_mem_only(t: str) -> bool:
+    return t in ("m", "m8", "m16", "m32", "m64", "m80", "mfar")
+
+
+def _rm_is_reg_only(t: str) -> bool:
+    return t in ("r8", "r16", "r32", "sti") or t in ("al", "ax", "eax")
+
+
+class _Reader:
+    __slots__ = ("code", "pos", "end", "start", "address")
+
+    def __init__(self, code, pos: int, address: int):
+        self.code = code
+        self.pos = pos
+        self.start = pos
+        self.end = min(len(code), pos + MAX_LEN)
+        self.address = address
+
+    def byte(self) -> int:
+        if self.pos >= self.end:
+            if self.pos - self.start >= MAX_LEN:
+                raise DecodeError("instruction longer than 15 bytes", self.address, MAX_LEN)
+            raise Truncated("truncated instruction", self.address, self.pos - self.start)
+        b = self.code[self.pos]
+        self.pos += 1
+        return b
+
+    def uint(self, size: int) -> int:
+        if self.pos + size > self.end:
+            raise Truncated("truncated instruction", self.address, self.pos - self.start)
+        v = int.from_bytes(self.code[self.pos:self.pos + size], "little")
+        self.pos += size
+        return v
+
+
+def _sx(v: int, size: int) -> int:
+    bits = size * 8
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+def _decode_mem(rd: _Reader, modrm: int, asize: int) -> Mem:
+    mod, rm = modrm >> 6, modrm & 7
+    regs: list = []
+    scaled: tuple = ()
+    disp_size = None
+    if asize == 16:
+        if mod == 0 and rm == 6:
+            disp = rd.uint(2)
+            return Mem(regs=[], disp=disp)
+        regs = [(r, 1) for r in BASE16[rm]]
+        disp = 0
+        if mod == 1:
+            disp = _sx(rd.byte(), 1)
+            if disp == 0 or rm == 6 and disp == 0:
+                disp_size = 1
+        elif mod == 2:
+            disp = _sx(rd.uint(2), 2)
+            if -128 <= disp <= 127:
+                disp_size = 2
+        return Mem(regs=regs, disp=disp, disp_size=disp_size)
+    base = index = None
+    scale = 1
+    if rm == 4:
+        sib = rd.byte()
+        ss, idx, b = sib >> 6, (sib >> 3) & 7, sib & 7
+        scale = 1 << ss
+        if idx != 4:
+            index = GPR32[idx]
+        if b == 5 and mod == 0:
+            base = None
+            disp = rd.uint(4)
+            regs = ([(index, scale)] if index else [])
+            scaled = (index,) if index else ()
+            m = Mem(regs=regs, disp=_sx(disp, 4), scaled=scaled, nosplit=True)
+            if index is None:
+                m.disp_size = 4          # SIB with no base and no index: a long form of [disp32]
+            return m
+        base = GPR32[b]
+    elif mod == 0 and rm == 5:
+        return Mem(regs=[], disp=_sx(rd.uint(4), 4))
+    else:
+        base = GPR32[rm]
+    disp = 0
+    if mod == 1:
+        disp = _sx(rd.byte(), 1)
+        if disp == 0 and base != "ebp":
+            disp_size = 1
+    elif mod == 2:
+        disp = _sx(rd.uint(4), 4)
+        if -128 <= disp <= 127:
+            disp_size = 4
+    if base is not None:
+        regs.append((base, 1))
+    if index is not None:
+        regs.append((index, scale))
+        if index != base:
+            scaled = (index,)
+    return Mem(regs=regs, disp=disp, disp_size=disp_size, scaled=scaled)
+
+
+def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None) -> Insn:
+    """Decode one instruction at code[offset:]; ``address`` is its address (for jumps)."""
+    if address is None:
+        address = offset
+    rd = _Reader(code, offset, address)
+    prefixes = []
+    seg = rep = None
+    lock = False
+    p66 = p67 = False
+    while True:
+        b = rd.byte()
+        if b == 0x66:
+            p66 = True
+        elif b == 0x67:
+            p67 = True
+        elif b in SEG_BYTES:
+            seg = SEG_BYTES[b]
+        elif b == 0xF0:
+            lock = True
+        elif b == 0xF3:
+            rep = "rep"
+        elif b == 0xF2:
+            rep = "repne"
+        else:
+            break
+        prefixes.append(b)
+    osize = (48 - bits) if p66 else bits
+    asize = (48 - bits) if p67 else bits
+    idx = _index()
+    start = rd.pos - 1
+    cands = None
+    # longest opcode first: 0F xx, x87 register forms (D9 E8), then one byte
+    for n in (3, 2, 1):
+        key = bytes(code[start:start + n])
+        if len(key) == n and key in idx:
+            cands = idx[key]
+            rd.pos = start + n
+            break
+    if cands is None:
+        raise DecodeError(f"invalid opcode {code[start]:02X}", address, rd.pos - offset)
+    modrm = None
+    needs_modrm = any(f.modrm is not None for f, _ in cands)
+    if needs_modrm:
+        modrm = rd.byte()
+    chosen = None
+    for f, r in cands:
+        if f.osize is not None and f.osize != osize:
+            continue
+        if f.asize is not None and f.asize != asize:
+            continue
+        if f.modrm is not None:
+            if f.modrm != "r" and int(f.modrm) != (modrm >> 3) & 7:
+                continue
+            if "regrm" in f.roles and (modrm >> 6 != 3 or (modrm >> 3) & 7 != modrm & 7):
+                continue
+            rm_t = next((t for t, role in zip(f.operands, f.roles) if role in ("rm", "regrm")),
+                        None)
+            if rm_t is not None:
+                if modrm >> 6 == 3 and _rm_is_mem_only(rm_t):
+                    continue
+                if modrm >> 6 != 3 and _rm_is_reg_only(rm_t):
+                    continue
+                if rm_t in ("al", "ax", "eax") and modrm & 7 != 0:
+                    continue
+            reg_t = next((t for t, role in zip(f.operands, f.roles) if role == "reg"), None)
+            if reg_t == "sreg" and (modrm >> 3) & 7 > 5:
+                continue
+            if reg_t == "creg" and (modrm >> 3) & 7 not in (0, 2, 3, 4):
+                continue
+            if reg_t == "treg" and (modrm >> 3) & 7 < 3:
+                continue
+        chosen = (f, r)
+        break
+    if chosen is None:
+        raise DecodeError(f"invalid opcode {bytes(code[start:rd.pos]).hex(' ').upper()}",
+                          address, rd.pos - offset)
+    form, opreg = chosen
+    mem = None
+    if modrm is not None and modrm >> 6 != 3:
+        mem = _decode_mem(rd, modrm, asize)
+        mem.seg = seg
+    # immediates in encoding order
+    fields = []
+    for tok in form.imms:
+        if tok == "ib":
+            fields.append(rd.byte())
+        elif tok == "ibs":
+            fields.append(_sx(rd.byte(), 1))
+        elif tok == "iw":
+            fields.append(rd.uint(2))
+        elif tok == "id":
+            fields.append(rd.uint(4))
+        elif tok == "cb":
+            fields.append(_sx(rd.byte(), 1))
+        elif tok in ("cw", "cd"):
+            size = 2 if tok == "cw" else 4
+            fields.append(_sx(rd.uint(size), size))
+        elif tok in ("pw", "pd"):
+            off = rd.uint(2 if tok == "pw" else 4)
+            fields.append((rd.uint(2), off))
+        elif tok == "mo":
+            fields.append(rd.uint(asize // 8))
+    length = rd.pos - offset
+    end = address + length
+    operands = []
+    fi = iter(fields)
+    for t, role in zip(form.operands, form.roles):
+        if role == "rm" or role == "regrm":
+            if mem is not None:
+                m = mem
+                if t == "mfar":
+                    m.jump = "far"
+                elif t.startswith("rm") or t[1:] in TYPE_SIZE:
+                    m.size = TYPE_SIZE[t[2:] if t.startswith("rm") else t[1:]]
+                operands.append(m)
+            else:
+                operands.append(Reg(_reg_name(t, modrm & 7)))
+        elif role == "reg":
+            operands.append(Reg(_reg_name(t, (modrm >> 3) & 7)))
+        elif role == "opreg":
+            operands.append(Reg(_reg_name(t, opreg)))
+        elif role == "fixed":
+            operands.append(Reg(t))
+        elif role == "one":
+            operands.append(Imm(1))
+        elif role == "imm":
+            v = next(fi)
+            operands.append(Imm(v))
+        elif role == "rel":
+            rel = next(fi)
+            mask = 0xFFFF if osize == 16 and t != "rel8" or (t == "rel8" and bits == 16) else \
+                0xFFFFFFFF
+            operands.append(Imm((end + rel) & mask))
+        elif role == "ptr":
+            s, o = next(fi)
+            operands.append(FarPtr(s, o))
+        elif role == "moffs":
+            operands.append(Mem(size=TYPE_SIZE[t[5:]], seg=seg, regs=[], disp=next(fi)))
+    used_osize = form.osize is not None
+    insn = Insn(address, length, bytes(code[offset:offset + length]), form, operands, osize,
+                asize, seg, rep, lock, prefixes, modrm)
+    insn.unused_osize = p66 and not used_osize
+    insn.unused_asize = p67 and mem is None and form.asize is None and "moffs" not in form.roles
+    return insn
+
+
+def _reg_name(t: str, num: int) -> str:
+    if t in ("r8", "rm8"):
+        return GPR8[num]
+    if t in ("r16", "rm16"):
+        return GPR16[num]
+    if t in ("r32", "rm32"):
+        return GPR32[num]
+    if t == "sreg":
+        return SREGS[num]
+    if t == "creg":
+        return f"cr{num}"
+    if t == "dreg":
+        return f"dr{num}"
+    if t == "treg":
+        return f"tr{num}"
+    if t == "sti":
+        return f"st{num}"
+    if t in REGISTERS:
+        return t
+    raise DecodeError(f"no register of type {t}")
