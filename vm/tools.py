@@ -51,5 +51,17 @@ def roundtrip(files) -> None:
     sys.exit(1 if failed else 0)
 
 
+# Subcommands that live in their own modules (each defines a click command named
+# `command`): vm/tool_disasm.py, vm/tool_info.py, vm/tool_cputest.py, vm/tool_bench.py.
+for _name in ("disasm", "info", "cputest", "bench"):
+    try:
+        _mod = __import__(f"vm.tool_{_name}", fromlist=["command"])
+    except ImportError as _e:
+        if _e.name != f"vm.tool_{_name}":
+            raise
+        continue
+    main.add_command(_mod.command, _name)
+
+
 if __name__ == "__main__":
     main()
