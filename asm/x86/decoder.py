@@ -75,6 +75,9 @@ def _index() -> dict:
                 idx.setdefault(key, []).append((f, r))
         else:
             idx.setdefault(f.opcode, []).append((f, None))
+    for key, cands in idx.items():
+        # an exact opcode (90 nop) before a +r form that covers it (xchg eax, r32)
+        idx[key] = sorted(cands, key=lambda c: c[1] is not None)
     return idx
 
 
@@ -218,6 +221,9 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
             break
     if cands is None:
         raise DecodeError(f"invalid opcode {code[start]:02X}", address, rd.pos - offset)
+    if p66:
+        # a 66h picks the sized form (pushad) over the unsized one (pusha)
+        cands = sorted(cands, key=lambda c: c[0].osize is None)
     modrm = None
     needs_modrm = any(f.modrm is not None for f, _ in cands)
     if needs_modrm:

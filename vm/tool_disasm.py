@@ -1,0 +1,75 @@
+"""``pyvm-tools disasm FILE``: NASM-syntax disassembly of flat, ELF and B32 files.
+
+The x86 output is itself NASM source: `bits`/`org` first, then one instruction per line
+with its address and bytes as a comment, so it reassembles to the same bytes.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from formats import detect
+
+
+def _parse_int(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return int(value, 0)
+    except ValueError:
+        raise click.BadParameter(f"not a number: {value!r}") from None
+
+
+def x86_listing(code: bytes, bits: int, origin: int, symbols: dict | None = None) -> list:
+    """Source lines for a flat x86 image loaded at ``origin``."""
+    from asm.x86.disasm import disassemble
+    lines = []
+    for line in disassemble(code, bits, origin, symbols):
+        if symbols and line.address in symbols:
+            lines.append(f"{symbols[line.address]}:")
+        lines.append(f"    {line.text:<40} ; {line.address:08X}: {line.raw.hex(' ').upper()}")
+    return lines
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--bits", type=click.Choice(["16", "32"]), default=None,
+              help="Flat binaries: code size (default 32; 16 for .com).")
+@click.option("--org", callback=_parse_int, help="Flat binaries: load address.")
+@click.option("--format", "fmt", type=click.Choice(["auto", "bin", "com", "b32", "elf"]),
+              default="auto")
+def command(path, bits, org, fmt) -> None:
+    """Disassemble PATH (flat binary, .com, ELF32 or B32)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        click.echo(f"pyvm-tools: {path}: {e.strerror or e}", err=True)
+        sys.exit(1)
+    kind = detect(path, data) if fmt == "auto" else fmt
+    if kind == "b32":
+        from asm.b32.disassembler import disassemble
+        from formats.b32 import B32FormatError, read_b32
+        try:
+            click.echo(disassemble(read_b32(data), path), nl=False)
+        except B32FormatError as e:
+            click.echo(f"pyvm-tools: {path}: {e}", err=True)
+            sys.exit(1)
+        return
+    if kind == "elf":
+        from vm.tool_disasm_elf import elf_listing
+        try:
+            lines = elf_listing(data)
+        except ValueError as e:
+            click.echo(f"pyvm-tools: {path}: {e}", err=True)
+            sys.exit(1)
+        click.echo("\n".join(lines))
+        return
+    if kind == "com":
+        bits_n, origin = int(bits or 16), 0x100 if org is None else org
+    else:
+        bits_n, origin = int(bits or 32), org or 0
+    click.echo(f"bits {bits_n}\norg 0x{origin:x}\n")
+    click.echo("\n".join(x86_listing(data, bits_n, origin)))
