@@ -1,0 +1,1023 @@
+"""The i386 Linux system calls a static glibc program, busybox and flat programs need.
+
+Each call is registered once with ``@syscall(number)``, which fills the dispatch table and
+the names the tracer prints. A handler takes the process and the raw 32-bit arguments and
+returns the value for EAX (a negative errno on failure), as the kernel does. An unknown
+call returns -ENOSYS.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import struct
+import time
+from typing import Callable
+
+from vm.linux import abi
+from vm.linux.abi import (
+    AT_EMPTY_PATH,
+    AT_FDCWD,
+    AT_REMOVEDIR,
+    AT_SYMLINK_NOFOLLOW,
+    PAGE,
+    neg,
+)
+from vm.linux.files import GuestFileError, HostFile, Pipe, PipeEnd
+from vm.linux.sandbox import SandboxError
+
+SYSCALLS: dict = {}      # number -> (name, handler)
+
+
+class ProcessExit(Exception):
+    """The process ended: exit status as a shell reports it (128+signal when killed)."""
+
+    def __init__(self, status: int, signal: int = 0):
+        super().__init__(status)
+        self.status = status
+        self.signal = signal
+
+
+class WouldBlock(Exception):
+    """The call must wait (a pipe with no data yet): the scheduler runs something else and
+    restarts the call."""
+
+
+def syscall(number: int, name: str | None = None) -> Callable:
+    def register(fn: Callable) -> Callable:
+        SYSCALLS[number] = (name or fn.__name__.removeprefix("sys_"), fn)
+        return fn
+    return register
+
+
+def s32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def dispatch(proc, nr: int, args: tuple) -> int:
+    entry = SYSCALLS.get(nr)
+    if entry is None:
+        return neg(errno.ENOSYS)
+    try:
+        return entry[1](proc, *args)
+    except (GuestFileError, SandboxError) as e:
+        return neg(e.errno)
+    except proc.memory_errors:
+        return neg(errno.EFAULT)
+    except OSError as e:
+        return neg(abi.errno_of(e))
+
+
+def name_of(nr: int) -> str:
+    entry = SYSCALLS.get(nr)
+    return entry[0] if entry else f"syscall_{nr}"
+
+
+# -- process ---------------------------------------------------------------------------
+
+@syscall(1)
+def sys_exit(proc, status, *_):
+    raise ProcessExit(status & 0xFF)
+
+
+@syscall(252)
+def sys_exit_group(proc, status, *_):
+    raise ProcessExit(status & 0xFF)
+
+
+@syscall(20)
+def sys_getpid(proc, *_):
+    return proc.pid
+
+
+@syscall(224)
+def sys_gettid(proc, *_):
+    return proc.pid
+
+
+@syscall(64)
+def sys_getppid(proc, *_):
+    return proc.ppid
+
+
+@syscall(65)
+def sys_getpgrp(proc, *_):
+    return proc.pid
+
+
+@syscall(132)
+def sys_getpgid(proc, *_):
+    return proc.pid
+
+
+@syscall(147)
+def sys_getsid(proc, *_):
+    return proc.pid
+
+
+@syscall(66)
+def sys_setsid(proc, *_):
+    return proc.pid
+
+
+for _nr, _name, _fn in ((199, "getuid32", os.getuid), (200, "getgid32", os.getgid),
+                        (201, "geteuid32", os.geteuid), (202, "getegid32", os.getegid),
+                        (24, "getuid", os.getuid), (47, "getgid", os.getgid),
+                        (49, "geteuid", os.geteuid), (50, "getegid", os.getegid)):
+    SYSCALLS[_nr] = (_name, lambda proc, *_a, _f=_fn: _f())
+
+
+@syscall(209)
+def sys_getresuid32(proc, ruid, euid, suid, *_):
+    for p in (ruid, euid, suid):
+        proc.mem.write(p, struct.pack("<I", os.getuid()))
+    return 0
+
+
+@syscall(211)
+def sys_getresgid32(proc, rgid, egid, sgid, *_):
+    for p in (rgid, egid, sgid):
+        proc.mem.write(p, struct.pack("<I", os.getgid()))
+    return 0
+
+
+@syscall(205)
+def sys_getgroups32(proc, size, lst, *_):
+    groups = os.getgroups()
+    if size == 0:
+        return len(groups)
+    if size < len(groups):
+        return neg(errno.EINVAL)
+    proc.mem.write(lst, struct.pack(f"<{len(groups)}I", *groups))
+    return len(groups)
+
+
+@syscall(213)
+def sys_setuid32(proc, uid, *_):
+    return 0 if uid == os.getuid() else neg(errno.EPERM)
+
+
+@syscall(214)
+def sys_setgid32(proc, gid, *_):
+    return 0 if gid == os.getgid() else neg(errno.EPERM)
+
+
+@syscall(258)
+def sys_set_tid_address(proc, addr, *_):
+    proc.clear_child_tid = addr
+    return proc.pid
+
+
+@syscall(311)
+def sys_set_robust_list(proc, head, length, *_):
+    return 0
+
+
+@syscall(386)
+def sys_rseq(proc, *_):
+    return neg(errno.ENOSYS)
+
+
+@syscall(243)
+def sys_set_thread_area(proc, uinfo, *_):
+    entry, base, limit, flags = abi.USER_DESC.unpack(proc.mem.read(uinfo, 16))
+    if entry == 0xFFFFFFFF:
+        entry = 12                     # the first GDT TLS slot, as the kernel picks
+        proc.mem.write(uinfo, struct.pack("<I", entry))
+    elif not 12 <= entry <= 14:
+        return neg(errno.EINVAL)
+    proc.set_tls(entry, base, limit, flags)
+    return 0
+
+
+@syscall(122)
+def sys_uname(proc, buf, *_):
+    fields = ["Linux", "pyvm", "6.1.0-pyvm", "#1 SMP pyvm", "i686", "(none)"]
+    data = b"".join(f.encode()[:64].ljust(abi.UTSNAME_FIELD, b"\0") for f in fields)
+    proc.mem.write(buf, data)
+    return 0
+
+
+@syscall(191, "ugetrlimit")
+def sys_ugetrlimit(proc, resource, rlim, *_):
+    cur, mx = proc.rlimit(resource)
+    clamp = lambda v: min(v, 0xFFFFFFFF)  # noqa: E731
+    proc.mem.write(rlim, abi.RLIMIT32.pack(clamp(cur), clamp(mx)))
+    return 0
+
+
+SYSCALLS[76] = ("getrlimit", sys_ugetrlimit)
+
+
+@syscall(340)
+def sys_prlimit64(proc, pid, resource, new, old, *_):
+    if pid not in (0, proc.pid):
+        return neg(errno.ESRCH)
+    if old:
+        cur, mx = proc.rlimit(resource)
+        proc.mem.write(old, abi.RLIMIT64.pack(cur, mx))
+    if new:
+        cur, mx = abi.RLIMIT64.unpack(proc.mem.read(new, 16))
+        proc.rlimits[resource] = (cur, mx)
+    return 0
+
+
+@syscall(75)
+def sys_setrlimit(proc, resource, rlim, *_):
+    cur, mx = abi.RLIMIT32.unpack(proc.mem.read(rlim, 8))
+    proc.rlimits[resource] = (cur, mx)
+    return 0
+
+
+@syscall(60)
+def sys_umask(proc, mask, *_):
+    old, proc.umask = proc.umask, mask & 0o777
+    return old
+
+
+@syscall(158)
+def sys_sched_yield(proc, *_):
+    return 0
+
+
+@syscall(242)
+def sys_sched_getaffinity(proc, pid, size, mask, *_):
+    if size < 4:
+        return neg(errno.EINVAL)
+    proc.mem.write(mask, b"\x01" + bytes(3))
+    return 4
+
+
+@syscall(355)
+def sys_getrandom(proc, buf, count, flags, *_):
+    proc.mem.write(buf, os.urandom(count))
+    return count
+
+
+# -- time ------------------------------------------------------------------------------
+
+def _clock(clk: int) -> int:
+    if clk in (1, 4, 7):          # MONOTONIC, MONOTONIC_RAW, BOOTTIME
+        return time.monotonic_ns()
+    if clk in (2, 3):             # PROCESS/THREAD_CPUTIME_ID
+        return time.process_time_ns()
+    return time.time_ns()
+
+
+@syscall(265)
+def sys_clock_gettime(proc, clk, tp, *_):
+    ns = _clock(clk)
+    proc.mem.write(tp, abi.TIMESPEC32.pack(ns // 10**9, ns % 10**9))
+    return 0
+
+
+@syscall(403)
+def sys_clock_gettime64(proc, clk, tp, *_):
+    ns = _clock(clk)
+    proc.mem.write(tp, abi.TIMESPEC64.pack(ns // 10**9, ns % 10**9))
+    return 0
+
+
+@syscall(266)
+def sys_clock_getres(proc, clk, tp, *_):
+    if tp:
+        proc.mem.write(tp, abi.TIMESPEC32.pack(0, 1))
+    return 0
+
+
+@syscall(78)
+def sys_gettimeofday(proc, tv, tz, *_):
+    ns = time.time_ns()
+    if tv:
+        proc.mem.write(tv, abi.TIMEVAL32.pack(ns // 10**9, (ns // 1000) % 10**6))
+    if tz:
+        proc.mem.write(tz, bytes(8))
+    return 0
+
+
+@syscall(13)
+def sys_time(proc, tloc, *_):
+    t = int(time.time())
+    if tloc:
+        proc.mem.write(tloc, struct.pack("<I", t))
+    return t
+
+
+@syscall(43)
+def sys_times(proc, buf, *_):
+    ticks = int(time.process_time() * 100)
+    if buf:
+        proc.mem.write(buf, struct.pack("<4I", ticks, 0, 0, 0))
+    return int(time.monotonic() * 100) & 0x7FFFFFFF
+
+
+def _sleep(proc, sec: int, nsec: int) -> int:
+    if nsec >= 10**9 or sec < 0:
+        return neg(errno.EINVAL)
+    time.sleep(sec + nsec / 1e9)
+    return 0
+
+
+@syscall(162)
+def sys_nanosleep(proc, req, rem, *_):
+    sec, nsec = abi.TIMESPEC32.unpack(proc.mem.read(req, 8))
+    return _sleep(proc, sec, nsec)
+
+
+@syscall(267)
+def sys_clock_nanosleep(proc, clk, flags, req, rem, *_):
+    sec, nsec = abi.TIMESPEC32.unpack(proc.mem.read(req, 8))
+    if flags & 1:                 # TIMER_ABSTIME
+        delta = sec * 10**9 + nsec - _clock(clk)
+        sec, nsec = max(0, delta) // 10**9, max(0, delta) % 10**9
+    return _sleep(proc, sec, nsec)
+
+
+@syscall(407)
+def sys_clock_nanosleep_time64(proc, clk, flags, req, rem, *_):
+    sec, nsec = abi.TIMESPEC64.unpack(proc.mem.read(req, 16))
+    if flags & 1:
+        delta = sec * 10**9 + nsec - _clock(clk)
+        sec, nsec = max(0, delta) // 10**9, max(0, delta) % 10**9
+    return _sleep(proc, sec, nsec)
+
+
+# -- memory ----------------------------------------------------------------------------
+
+@syscall(45)
+def sys_brk(proc, addr, *_):
+    return proc.set_brk(addr)
+
+
+@syscall(192)
+def sys_mmap2(proc, addr, length, prot, flags, fd, pgoff):
+    return proc.mmap(addr, length, prot, flags, s32(fd), pgoff * PAGE)
+
+
+@syscall(90)
+def sys_old_mmap(proc, argp, *_):
+    addr, length, prot, flags, fd, off = struct.unpack("<6I", proc.mem.read(argp, 24))
+    return proc.mmap(addr, length, prot, flags, s32(fd), off)
+
+
+@syscall(91)
+def sys_munmap(proc, addr, length, *_):
+    return proc.munmap(addr, length)
+
+
+@syscall(125)
+def sys_mprotect(proc, addr, length, prot, *_):
+    return proc.mprotect(addr, length, prot)
+
+
+@syscall(163)
+def sys_mremap(proc, old, old_size, new_size, flags, new_addr, *_):
+    return proc.mremap(old, old_size, new_size, flags)
+
+
+@syscall(219)
+def sys_madvise(proc, *_):
+    return 0
+
+
+# -- signals ---------------------------------------------------------------------------
+
+@syscall(174)
+def sys_rt_sigaction(proc, sig, act, oact, sigsetsize, *_):
+    if not 1 <= sig <= 64 or sig in (9, 19) and act:
+        return neg(errno.EINVAL)
+    if oact:
+        proc.mem.write(oact, abi.SIGACTION.pack(*proc.sigactions.get(sig, (0, 0, 0, 0))))
+    if act:
+        proc.sigactions[sig] = abi.SIGACTION.unpack(proc.mem.read(act, 20))
+    return 0
+
+
+@syscall(175)
+def sys_rt_sigprocmask(proc, how, nset, oset, sigsetsize, *_):
+    if oset:
+        proc.mem.write(oset, struct.pack("<Q", proc.sigmask))
+    if nset:
+        mask = struct.unpack("<Q", proc.mem.read(nset, 8))[0]
+        if how == 0:
+            proc.sigmask |= mask
+        elif how == 1:
+            proc.sigmask &= ~mask
+        elif how == 2:
+            proc.sigmask = mask
+        else:
+            return neg(errno.EINVAL)
+    return 0
+
+
+@syscall(186)
+def sys_sigaltstack(proc, ss, oss, *_):
+    if oss:
+        proc.mem.write(oss, struct.pack("<IiI", 0, 2, 0))     # SS_DISABLE
+    return 0
+
+
+def _signal_self(proc, sig: int) -> int:
+    if sig == 0:
+        return 0
+    if not 1 <= sig <= 64:
+        return neg(errno.EINVAL)
+    handler = proc.sigactions.get(sig, (0,))[0]
+    if handler == abi.SIG_IGN or handler == abi.SIG_DFL and sig in abi.DEFAULT_IGNORE:
+        return 0
+    if handler == abi.SIG_DFL or sig in (9, 19):
+        raise ProcessExit(128 + sig, sig)
+    proc.deliver_signal(sig)
+    return 0
+
+
+@syscall(37)
+def sys_kill(proc, pid, sig, *_):
+    pid = s32(pid)
+    if pid in (proc.pid, 0, -1):
+        return _signal_self(proc, sig)
+    return proc.kill_other(pid, sig)
+
+
+@syscall(270)
+def sys_tgkill(proc, tgid, tid, sig, *_):
+    if tid != proc.pid:
+        return neg(errno.ESRCH)
+    return _signal_self(proc, sig)
+
+
+@syscall(238)
+def sys_tkill(proc, tid, sig, *_):
+    if tid != proc.pid:
+        return neg(errno.ESRCH)
+    return _signal_self(proc, sig)
+
+
+@syscall(27)
+def sys_alarm(proc, *_):
+    return 0
+
+
+# -- files -----------------------------------------------------------------------------
+
+def _path(proc, addr: int) -> str:
+    if not addr:
+        raise GuestFileError(errno.EFAULT)
+    return os.fsdecode(proc.read_cstr(addr))
+
+
+def _dir_base(proc, dirfd: int, path: str) -> str | None:
+    """Guest directory a relative path is resolved against (for the *at calls)."""
+    dirfd = s32(dirfd)
+    if path.startswith("/") or dirfd == AT_FDCWD:
+        return None
+    f = proc.fds.get(dirfd)
+    if not isinstance(f, HostFile) or not f.is_dir:
+        raise GuestFileError(errno.ENOTDIR if isinstance(f, HostFile) else errno.EBADF)
+    return proc.sandbox.to_guest(f.path)
+
+
+def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
+    sb = proc.sandbox
+    host = sb.resolve(path, _dir_base(proc, dirfd, path),
+                      follow=not flags & abi.O_NOFOLLOW)
+    acc = flags & abi.O_ACCMODE
+    writing = acc in (1, 2) or flags & (abi.O_CREAT | abi.O_TRUNC)
+    if writing:
+        exists = os.path.lexists(host)
+        if exists or flags & abi.O_CREAT:
+            if not (exists and os.path.isdir(host)):
+                sb.check_write(host)
+    hflags = {0: os.O_RDONLY, 1: os.O_WRONLY, 2: os.O_RDWR}.get(acc, os.O_RDONLY)
+    for g, h in ((abi.O_CREAT, os.O_CREAT), (abi.O_EXCL, os.O_EXCL), (abi.O_TRUNC, os.O_TRUNC),
+                 (abi.O_APPEND, os.O_APPEND), (abi.O_DIRECTORY, os.O_DIRECTORY),
+                 (abi.O_NOFOLLOW, os.O_NOFOLLOW), (abi.O_NONBLOCK, os.O_NONBLOCK)):
+        if flags & g:
+            hflags |= h
+    fd = os.open(host, hflags | os.O_CLOEXEC, mode & ~proc.umask & 0o7777)
+    f = HostFile(fd, host, flags & ~(abi.O_CREAT | abi.O_EXCL | abi.O_TRUNC | abi.O_CLOEXEC),
+                 acc in (0, 2), acc in (1, 2))
+    return proc.fds.install(f, cloexec=bool(flags & abi.O_CLOEXEC))
+
+
+@syscall(5)
+def sys_open(proc, path, flags, mode, *_):
+    return _open(proc, AT_FDCWD, _path(proc, path), flags, mode)
+
+
+@syscall(295)
+def sys_openat(proc, dirfd, path, flags, mode, *_):
+    return _open(proc, dirfd, _path(proc, path), flags, mode)
+
+
+@syscall(8)
+def sys_creat(proc, path, mode, *_):
+    return _open(proc, AT_FDCWD, _path(proc, path), 0o1101, mode)
+
+
+@syscall(6)
+def sys_close(proc, fd, *_):
+    proc.fds.close(fd)
+    return 0
+
+
+@syscall(3)
+def sys_read(proc, fd, buf, count, *_):
+    f = proc.fds.get(fd)
+    try:
+        data = f.read(min(count, 1 << 20))
+    except GuestFileError as e:
+        if e.errno == errno.EAGAIN and not f.status_flags & abi.O_NONBLOCK:
+            raise WouldBlock from None
+        raise
+    proc.mem.write(buf, data)
+    return len(data)
+
+
+@syscall(4)
+def sys_write(proc, fd, buf, count, *_):
+    f = proc.fds.get(fd)
+    try:
+        return f.write(proc.mem.read(buf, count))
+    except GuestFileError as e:
+        if e.errno == errno.EPIPE:
+            _signal_self(proc, 13)
+        raise
+
+
+@syscall(145)
+def sys_readv(proc, fd, iov, iovcnt, *_):
+    f = proc.fds.get(fd)
+    total = 0
+    for i in range(iovcnt):
+        base, length = abi.IOVEC.unpack(proc.mem.read(iov + 8 * i, 8))
+        if not length:
+            continue
+        data = f.read(length)
+        proc.mem.write(base, data)
+        total += len(data)
+        if len(data) < length:
+            break
+    return total
+
+
+@syscall(146)
+def sys_writev(proc, fd, iov, iovcnt, *_):
+    f = proc.fds.get(fd)
+    chunks = []
+    for i in range(iovcnt):
+        base, length = abi.IOVEC.unpack(proc.mem.read(iov + 8 * i, 8))
+        chunks.append(proc.mem.read(base, length))
+    data = b"".join(chunks)
+    return f.write(data) if data else 0
+
+
+@syscall(180)
+def sys_pread64(proc, fd, buf, count, off_lo, off_hi, *_):
+    data = proc.fds.get(fd).pread(count, off_lo | off_hi << 32)
+    proc.mem.write(buf, data)
+    return len(data)
+
+
+@syscall(181)
+def sys_pwrite64(proc, fd, buf, count, off_lo, off_hi, *_):
+    return proc.fds.get(fd).pwrite(proc.mem.read(buf, count), off_lo | off_hi << 32)
+
+
+@syscall(19)
+def sys_lseek(proc, fd, offset, whence, *_):
+    pos = proc.fds.get(fd).seek(s32(offset), whence)
+    return pos if pos < 1 << 31 else neg(errno.EOVERFLOW)
+
+
+@syscall(140)
+def sys__llseek(proc, fd, hi, lo, result, whence, *_):
+    offset = (hi << 32 | lo)
+    if offset >= 1 << 63:
+        offset -= 1 << 64
+    pos = proc.fds.get(fd).seek(offset, whence)
+    proc.mem.write(result, struct.pack("<q", pos))
+    return 0
+
+
+def _stat_path(proc, dirfd, path: str, flags: int) -> os.stat_result:
+    if not path and flags & AT_EMPTY_PATH:
+        return proc.fds.get(s32(dirfd)).fstat()
+    host = proc.sandbox.resolve(path, _dir_base(proc, dirfd, path),
+                                follow=not flags & AT_SYMLINK_NOFOLLOW)
+    return os.stat(host, follow_symlinks=not flags & AT_SYMLINK_NOFOLLOW)
+
+
+@syscall(195)
+def sys_stat64(proc, path, buf, *_):
+    proc.mem.write(buf, abi.pack_stat64(_stat_path(proc, AT_FDCWD, _path(proc, path), 0)))
+    return 0
+
+
+@syscall(196)
+def sys_lstat64(proc, path, buf, *_):
+    st = _stat_path(proc, AT_FDCWD, _path(proc, path), AT_SYMLINK_NOFOLLOW)
+    proc.mem.write(buf, abi.pack_stat64(st))
+    return 0
+
+
+@syscall(197)
+def sys_fstat64(proc, fd, buf, *_):
+    proc.mem.write(buf, abi.pack_stat64(proc.fds.get(fd).fstat()))
+    return 0
+
+
+@syscall(300)
+def sys_fstatat64(proc, dirfd, path, buf, flags, *_):
+    st = _stat_path(proc, dirfd, os.fsdecode(proc.read_cstr(path)) if path else "", flags)
+    proc.mem.write(buf, abi.pack_stat64(st))
+    return 0
+
+
+@syscall(383)
+def sys_statx(proc, dirfd, path, flags, mask, buf, *_):
+    st = _stat_path(proc, dirfd, os.fsdecode(proc.read_cstr(path)) if path else "", flags)
+    proc.mem.write(buf, abi.pack_statx(st))
+    return 0
+
+
+def _access(proc, dirfd, path: str, mode: int, flags: int = 0) -> int:
+    host = proc.sandbox.resolve(path, _dir_base(proc, dirfd, path),
+                                follow=not flags & AT_SYMLINK_NOFOLLOW)
+    if not os.path.lexists(host):
+        return neg(errno.ENOENT)
+    if mode & 2 and not proc.sandbox.may_write(host):
+        return neg(errno.EROFS)
+    return 0 if os.access(host, mode & 7) else neg(errno.EACCES)
+
+
+@syscall(33)
+def sys_access(proc, path, mode, *_):
+    return _access(proc, AT_FDCWD, _path(proc, path), mode)
+
+
+@syscall(307)
+def sys_faccessat(proc, dirfd, path, mode, *_):
+    return _access(proc, dirfd, _path(proc, path), mode)
+
+
+@syscall(439)
+def sys_faccessat2(proc, dirfd, path, mode, flags, *_):
+    return _access(proc, dirfd, _path(proc, path), mode, flags)
+
+
+@syscall(220)
+def sys_getdents64(proc, fd, buf, count, *_):
+    f = proc.fds.get(fd)
+    entries = f.getdents()
+    out = bytearray()
+    while f._dirpos < len(entries):
+        ino, dtype, name = entries[f._dirpos]
+        rec = abi.pack_dirent64(ino, f._dirpos + 1, dtype, name)
+        if len(out) + len(rec) > count:
+            if not out:
+                return neg(errno.EINVAL)
+            break
+        out += rec
+        f._dirpos += 1
+    proc.mem.write(buf, bytes(out))
+    return len(out)
+
+
+@syscall(183)
+def sys_getcwd(proc, buf, size, *_):
+    data = proc.sandbox.cwd.encode() + b"\0"
+    if len(data) > size:
+        return neg(errno.ERANGE)
+    proc.mem.write(buf, data)
+    return len(data)
+
+
+@syscall(12)
+def sys_chdir(proc, path, *_):
+    proc.sandbox.chdir(_path(proc, path))
+    return 0
+
+
+@syscall(133)
+def sys_fchdir(proc, fd, *_):
+    f = proc.fds.get(fd)
+    if not isinstance(f, HostFile) or not f.is_dir:
+        return neg(errno.ENOTDIR)
+    proc.sandbox.cwd = proc.sandbox.to_guest(f.path) or "/"
+    return 0
+
+
+def _mkdir(proc, dirfd, path: str, mode: int) -> int:
+    host = proc.sandbox.resolve(path, _dir_base(proc, dirfd, path), follow=False)
+    if os.path.lexists(host):
+        return neg(errno.EEXIST)
+    proc.sandbox.check_write(host)
+    os.mkdir(host, mode & ~proc.umask & 0o7777)
+    return 0
+
+
+@syscall(39)
+def sys_mkdir(proc, path, mode, *_):
+    return _mkdir(proc, AT_FDCWD, _path(proc, path), mode)
+
+
+@syscall(296)
+def sys_mkdirat(proc, dirfd, path, mode, *_):
+    return _mkdir(proc, dirfd, _path(proc, path), mode)
+
+
+def _unlink(proc, dirfd, path: str, flags: int) -> int:
+    host = proc.sandbox.resolve(path, _dir_base(proc, dirfd, path), follow=False)
+    if not os.path.lexists(host):
+        return neg(errno.ENOENT)
+    proc.sandbox.check_write(host)
+    if flags & AT_REMOVEDIR:
+        os.rmdir(host)
+    else:
+        if os.path.isdir(host) and not os.path.islink(host):
+            return neg(errno.EISDIR)
+        os.unlink(host)
+    return 0
+
+
+@syscall(10)
+def sys_unlink(proc, path, *_):
+    return _unlink(proc, AT_FDCWD, _path(proc, path), 0)
+
+
+@syscall(40)
+def sys_rmdir(proc, path, *_):
+    return _unlink(proc, AT_FDCWD, _path(proc, path), AT_REMOVEDIR)
+
+
+@syscall(301)
+def sys_unlinkat(proc, dirfd, path, flags, *_):
+    return _unlink(proc, dirfd, _path(proc, path), flags)
+
+
+def _rename(proc, olddirfd, old: str, newdirfd, new: str) -> int:
+    src = proc.sandbox.resolve(old, _dir_base(proc, olddirfd, old), follow=False)
+    dst = proc.sandbox.resolve(new, _dir_base(proc, newdirfd, new), follow=False)
+    if not os.path.lexists(src):
+        return neg(errno.ENOENT)
+    proc.sandbox.check_write(src)
+    proc.sandbox.check_write(dst)
+    os.rename(src, dst)
+    return 0
+
+
+@syscall(38)
+def sys_rename(proc, old, new, *_):
+    return _rename(proc, AT_FDCWD, _path(proc, old), AT_FDCWD, _path(proc, new))
+
+
+@syscall(302)
+def sys_renameat(proc, olddirfd, old, newdirfd, new, *_):
+    return _rename(proc, olddirfd, _path(proc, old), newdirfd, _path(proc, new))
+
+
+@syscall(353)
+def sys_renameat2(proc, olddirfd, old, newdirfd, new, flags, *_):
+    if flags:
+        return neg(errno.EINVAL)
+    return _rename(proc, olddirfd, _path(proc, old), newdirfd, _path(proc, new))
+
+
+def _readlink(proc, dirfd, path: str, buf: int, size: int) -> int:
+    if path == "/proc/self/exe":
+        target = os.fsencode(proc.exe_guest_path)
+    else:
+        host = proc.sandbox.resolve(path, _dir_base(proc, dirfd, path), follow=False)
+        target = os.fsencode(os.readlink(host))
+    data = target[:size]
+    proc.mem.write(buf, data)
+    return len(data)
+
+
+@syscall(85)
+def sys_readlink(proc, path, buf, size, *_):
+    return _readlink(proc, AT_FDCWD, _path(proc, path), buf, size)
+
+
+@syscall(305)
+def sys_readlinkat(proc, dirfd, path, buf, size, *_):
+    return _readlink(proc, dirfd, _path(proc, path), buf, size)
+
+
+@syscall(83)
+def sys_symlink(proc, target, path, *_):
+    host = proc.sandbox.resolve(_path(proc, path), follow=False)
+    proc.sandbox.check_write(host)
+    os.symlink(_path(proc, target), host)
+    return 0
+
+
+@syscall(15)
+def sys_chmod(proc, path, mode, *_):
+    host = proc.sandbox.resolve(_path(proc, path))
+    proc.sandbox.check_write(host)
+    os.chmod(host, mode & 0o7777)
+    return 0
+
+
+@syscall(94)
+def sys_fchmod(proc, fd, mode, *_):
+    f = proc.fds.get(fd)
+    if isinstance(f, HostFile):
+        proc.sandbox.check_write(f.path)
+        os.fchmod(f.fd, mode & 0o7777)
+    return 0
+
+
+@syscall(306)
+def sys_fchmodat(proc, dirfd, path, mode, *_):
+    p = _path(proc, path)
+    host = proc.sandbox.resolve(p, _dir_base(proc, dirfd, p))
+    proc.sandbox.check_write(host)
+    os.chmod(host, mode & 0o7777)
+    return 0
+
+
+def _utimens(proc, dirfd, path_addr, times, flags, spec) -> int:
+    if path_addr:
+        p = _path(proc, path_addr)
+        host = proc.sandbox.resolve(p, _dir_base(proc, dirfd, p),
+                                    follow=not flags & AT_SYMLINK_NOFOLLOW)
+    else:
+        f = proc.fds.get(s32(dirfd))
+        host = f.path
+    proc.sandbox.check_write(host)
+    if times:
+        raw = proc.mem.read(times, 2 * spec.size)
+        ts = [spec.unpack_from(raw, i * spec.size) for i in range(2)]
+        now = time.time_ns()
+        st = os.stat(host, follow_symlinks=False)
+        ns = []
+        for (sec, nsec), old in zip(ts, (st.st_atime_ns, st.st_mtime_ns)):
+            if nsec == (1 << 30) - 1:        # UTIME_NOW
+                ns.append(now)
+            elif nsec == (1 << 30) - 2:      # UTIME_OMIT
+                ns.append(old)
+            else:
+                ns.append(sec * 10**9 + nsec)
+        os.utime(host, ns=tuple(ns), follow_symlinks=not flags & AT_SYMLINK_NOFOLLOW)
+    else:
+        os.utime(host)
+    return 0
+
+
+@syscall(320)
+def sys_utimensat(proc, dirfd, path, times, flags, *_):
+    return _utimens(proc, dirfd, path, times, flags, abi.TIMESPEC32)
+
+
+@syscall(412)
+def sys_utimensat_time64(proc, dirfd, path, times, flags, *_):
+    return _utimens(proc, dirfd, path, times, flags, abi.TIMESPEC64)
+
+
+@syscall(118)
+def sys_fsync(proc, fd, *_):
+    proc.fds.get(fd).fsync()
+    return 0
+
+
+SYSCALLS[148] = ("fdatasync", sys_fsync)
+
+
+@syscall(93)
+def sys_ftruncate(proc, fd, length, *_):
+    f = proc.fds.get(fd)
+    if not isinstance(f, HostFile) or not f.writable:
+        return neg(errno.EINVAL)
+    os.ftruncate(f.fd, length)
+    return 0
+
+
+@syscall(194)
+def sys_ftruncate64(proc, fd, lo, hi, *_):
+    return sys_ftruncate(proc, fd, lo | hi << 32)
+
+
+@syscall(41)
+def sys_dup(proc, fd, *_):
+    return proc.fds.install(proc.fds.get(fd))
+
+
+@syscall(63)
+def sys_dup2(proc, old, new, *_):
+    f = proc.fds.get(old)
+    if old == new:
+        return new
+    return proc.fds.install(f, new)
+
+
+@syscall(330)
+def sys_dup3(proc, old, new, flags, *_):
+    if old == new:
+        return neg(errno.EINVAL)
+    return proc.fds.install(proc.fds.get(old), new, cloexec=bool(flags & abi.O_CLOEXEC))
+
+
+@syscall(221)
+def sys_fcntl64(proc, fd, cmd, arg, *_):
+    f = proc.fds.get(fd)
+    if cmd in (abi.F_DUPFD, abi.F_DUPFD_CLOEXEC):
+        return proc.fds.install(f, proc.fds.lowest_free(arg), cmd == abi.F_DUPFD_CLOEXEC)
+    if cmd == abi.F_GETFD:
+        return int(proc.fds.fds[fd][1])
+    if cmd == abi.F_SETFD:
+        proc.fds.fds[fd][1] = bool(arg & abi.FD_CLOEXEC)
+        return 0
+    if cmd == abi.F_GETFL:
+        acc = 2 if f.readable and f.writable else 1 if f.writable else 0
+        return (f.status_flags & ~abi.O_ACCMODE) | acc | abi.O_LARGEFILE
+    if cmd == abi.F_SETFL:
+        f.status_flags = (f.status_flags & abi.O_ACCMODE) | (arg & ~abi.O_ACCMODE)
+        return 0
+    if cmd in (abi.F_GETLK, abi.F_SETLK, abi.F_SETLKW, 12, 13, 14):
+        return 0
+    return neg(errno.EINVAL)
+
+
+SYSCALLS[55] = ("fcntl", sys_fcntl64)
+
+
+@syscall(54)
+def sys_ioctl(proc, fd, req, arg, *_):
+    f = proc.fds.get(fd)
+    if req == abi.FIONREAD:
+        proc.mem.write(arg, struct.pack("<i", f.readable_bytes()))
+        return 0
+    if not f.isatty():
+        return neg(errno.ENOTTY)
+    if req == abi.TCGETS:
+        import termios
+        iflag, oflag, cflag, lflag, _ispeed, _ospeed, cc = termios.tcgetattr(f.fd)
+        ccb = bytes(c if isinstance(c, int) else c[0] for c in cc[:19])
+        proc.mem.write(arg, struct.pack("<4IB", iflag, oflag, cflag, lflag, 0)
+                       + ccb.ljust(19, b"\0"))
+        return 0
+    if req == abi.TIOCGWINSZ:
+        try:
+            cols, rows = os.get_terminal_size(f.fd)
+        except OSError:
+            cols, rows = 80, 24
+        proc.mem.write(arg, abi.WINSIZE.pack(rows, cols, 0, 0))
+        return 0
+    if req == abi.TIOCGPGRP:
+        proc.mem.write(arg, struct.pack("<i", proc.pid))
+        return 0
+    if req in (abi.TCSETS, 0x5403, 0x5404):
+        return 0
+    return neg(errno.ENOTTY)
+
+
+def _pipe(proc, fds_addr: int, flags: int) -> int:
+    p = Pipe()
+    r = proc.fds.install(PipeEnd(p, False), cloexec=bool(flags & abi.O_CLOEXEC))
+    w = proc.fds.install(PipeEnd(p, True), cloexec=bool(flags & abi.O_CLOEXEC))
+    proc.mem.write(fds_addr, struct.pack("<ii", r, w))
+    return 0
+
+
+@syscall(42)
+def sys_pipe(proc, fds, *_):
+    return _pipe(proc, fds, 0)
+
+
+@syscall(331)
+def sys_pipe2(proc, fds, flags, *_):
+    return _pipe(proc, fds, flags)
+
+
+@syscall(168)
+def sys_poll(proc, fds, nfds, timeout, *_):
+    ready = 0
+    for i in range(nfds):
+        fd, events, _rev = struct.unpack("<ihh", proc.mem.read(fds + 8 * i, 8))
+        rev = 0
+        if fd >= 0:
+            try:
+                proc.fds.get(fd)
+                rev = events & 0x5           # POLLIN | POLLOUT: always ready
+            except GuestFileError:
+                rev = 0x20                   # POLLNVAL
+        proc.mem.write(fds + 8 * i + 6, struct.pack("<h", rev))
+        ready += bool(rev)
+    return ready
+
+
+@syscall(116)
+def sys_sysinfo(proc, info, *_):
+    data = struct.pack("<l3L6LHH2L", int(time.monotonic()), 0, 0, 0, 1 << 30, 1 << 29, 0, 0, 0,
+                       0, 1, 0, 0, 0)
+    proc.mem.write(info, data.ljust(64, b"\0"))
+    return 0
+
+
+def seed_random() -> bytes:
+    return random.getrandbits(128).to_bytes(16, "little")
