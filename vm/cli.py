@@ -65,6 +65,8 @@ def main(program, args, fmt, max_steps, regs, trace, trace_file, color, screen_h
                       bits=int(bits), memory=memory or (16 << 20), env=list(env),
                       clear_env=clear_env, root=root, allow_write=list(allow_write))
     kind = fmt or detect(program, data)
+    if kind == "bin" and program.lower().endswith(".b32"):
+        kind = "b32"   # a damaged .b32 file: say what is wrong with its header
     sys.exit(run(kind, program, data, opts))
 
 

@@ -17,8 +17,10 @@ def isa_of(path: str) -> str:
 
 
 def sample_sources() -> list[str]:
+    """Every sample source: ./samples when run from a checkout, else the repo's."""
+    base = Path("samples") if Path("samples").is_dir() else SAMPLES
     found = []
-    for root, _dirs, files in os.walk(SAMPLES):
+    for root, _dirs, files in os.walk(base):
         for name in sorted(files):
             if name.endswith((".s", ".asm")):
                 found.append(os.path.join(root, name))

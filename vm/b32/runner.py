@@ -1,0 +1,115 @@
+"""``pyvm prog.b32``: load, run to END, then show the screen (--trace traces each step).
+
+Exit status: 0 after END; 1 for a file that is not a valid B32 program (or an unwritable
+--screen-html file); 132 (128 + SIGILL, as a shell reports a native crash) for an illegal
+opcode; 124 (as timeout(1)) when --max-steps runs out. The screen is printed even after a
+fault, since what the program drew so far is the best clue to what went wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional, TextIO
+
+from asm.b32.disassembler import instruction_at
+from formats.b32 import B32FormatError, read_b32
+from vm.b32.cpu import B32CPU, IllegalOpcode, StepLimitReached
+from vm.b32.render import render_ansi, render_html, render_text
+from vm.options import RunOptions
+
+EXIT_BAD_FILE = 1
+EXIT_STEP_LIMIT = 124
+EXIT_ILLEGAL_OPCODE = 132
+
+
+def run_b32(path: str, data: bytes, opts: RunOptions) -> int:
+    """Run a .b32 file's bytes; returns the exit status."""
+    def fail(message: str) -> None:
+        print(f"pyvm: {path}: {message}", file=sys.stderr)
+
+    if opts.max_steps is not None and opts.max_steps < 1:
+        fail(f"--max-steps must be at least 1, not {opts.max_steps}")
+        return EXIT_BAD_FILE
+    try:
+        image = read_b32(data)
+    except B32FormatError as e:
+        fail(str(e))
+        return EXIT_BAD_FILE
+    cpu = B32CPU()
+    cpu.load(image)
+    try:
+        with _trace_stream(opts) as trace_out:
+            status = _execute(cpu, opts.max_steps, trace_out, fail)
+    except OSError as e:
+        fail(f"cannot write the trace to {opts.trace_file}: {e.strerror or e}")
+        return EXIT_BAD_FILE
+
+    _show_screen(cpu, opts.color, sys.stdout)
+    if opts.screen_html:
+        try:
+            with open(opts.screen_html, "w", encoding="utf-8") as f:
+                f.write(render_html(cpu.screen, f"B32 screen: {os.path.basename(path)}"))
+        except OSError as e:
+            fail(f"cannot write {opts.screen_html}: {e.strerror or e}")
+            status = status or EXIT_BAD_FILE
+    if opts.regs:
+        print(cpu.registers(), file=sys.stderr)
+    return status
+
+
+def _execute(cpu: B32CPU, max_steps: Optional[int], trace_out: Optional[TextIO],
+             fail: Callable[[str], None]) -> int:
+    """Run to END; a fault is reported with the registers and becomes the exit status."""
+    try:
+        cpu.run(max_steps, _tracer(trace_out) if trace_out else None)
+        return 0
+    except IllegalOpcode as e:
+        fail(f"{e} (not a B32 instruction; the program may have run past its END "
+             "or jumped into data)")
+        status = EXIT_ILLEGAL_OPCODE
+    except StepLimitReached as e:
+        fail(f"{e}; stopped at ${cpu.IP:04X}: {instruction_at(cpu.mem, cpu.IP)}")
+        status = EXIT_STEP_LIMIT
+    print(f"  {cpu.registers()}", file=sys.stderr)
+    return status
+
+
+@contextmanager
+def _trace_stream(opts: RunOptions) -> Iterator[Optional[TextIO]]:
+    """--trace-file, else stderr for --trace, else None."""
+    if opts.trace_file:
+        with open(opts.trace_file, "w", encoding="utf-8") as f:
+            yield f
+    else:
+        yield sys.stderr if opts.trace else None
+
+
+def _tracer(out: TextIO) -> Callable[[B32CPU], None]:
+    def trace(cpu: B32CPU) -> None:
+        out.write(f"${cpu.IP:04X}  {instruction_at(cpu.mem, cpu.IP):<14}  "
+                  f"A=${cpu.A:02X} B=${cpu.B:02X} X=${cpu.X:04X} Y=${cpu.Y:04X} "
+                  f"CF=${cpu.CF:02X} PF=${cpu.PF:02X}\n")
+    return trace
+
+
+def use_color(mode: str, stream: TextIO) -> bool:
+    """--color auto|always|never; auto means a terminal, unless NO_COLOR is set."""
+    if mode == "always":
+        return True
+    if mode == "never":
+        return False
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _show_screen(cpu: B32CPU, mode: str, stream: TextIO) -> None:
+    text = render_ansi(cpu.screen) if use_color(mode, stream) else render_text(cpu.screen)
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        # The reader left (e.g. "| head"): stop quietly, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
