@@ -1,0 +1,69 @@
+"""Byte structures declared once, as field lists, used for both reading and writing.
+
+    Elf32_Shdr = declare("Elf32_Shdr", "<", [("sh_name", "I"), ("sh_type", "I"), ...])
+    hdr = Elf32_Shdr.unpack_from(data, offset)   # a mutable record with one attribute per field
+    hdr.sh_type = 1
+    data = hdr.pack()                            # the same layout, back to bytes
+
+Each declared record class carries ``size``, ``fields`` and its ``struct.Struct``, so a
+reader and a writer can never disagree about a layout.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import field, make_dataclass
+from operator import attrgetter
+from typing import Any, Callable
+
+
+class TruncatedError(ValueError):
+    """A structure runs past the end of the bytes it is read from."""
+
+
+def declare(name: str, byte_order: str, spec: list[tuple[str, str]]) -> Any:
+    """Declare a record type from ``(field, struct code)`` pairs.
+
+    Codes are ``struct`` codes: ``B H I Q`` and ``Ns`` for fixed-size byte strings.
+    The returned class is a dataclass (keyword construction, defaults 0/b"", equality)
+    with ``unpack_from(data, offset)``, ``unpack_table(data, offset, count)`` and ``pack()``,
+    and class attributes ``size``, ``fields`` and ``offsets`` (field -> byte offset).
+    """
+    layout = struct.Struct(byte_order + "".join(code for _, code in spec))
+    names = tuple(n for n, _ in spec)
+    getter: Callable[[Any], tuple] = attrgetter(*names) if len(names) > 1 else (
+        lambda rec: (getattr(rec, names[0]),))
+
+    def pack(self) -> bytes:
+        return layout.pack(*getter(self))
+
+    @classmethod
+    def unpack_from(cls, data, offset: int = 0):
+        if offset < 0 or offset + layout.size > len(data):
+            raise TruncatedError(
+                f"{name} at offset {offset:#x} needs {layout.size} bytes, "
+                f"the data has {max(len(data) - offset, 0)}")
+        return cls(*layout.unpack_from(data, offset))
+
+    @classmethod
+    def unpack_table(cls, data, offset: int, count: int, entsize: int = 0) -> list:
+        step = entsize or layout.size
+        if count and (offset < 0 or offset + step * (count - 1) + layout.size > len(data)):
+            raise TruncatedError(f"table of {count} {name} at offset {offset:#x} is truncated")
+        unpack = layout.unpack_from
+        return [cls(*unpack(data, offset + i * step)) for i in range(count)]
+
+    def default(code: str):
+        return field(default=b"") if code.endswith("s") else field(default=0)
+
+    cls = make_dataclass(
+        name,
+        [(n, bytes if c.endswith("s") else int, default(c)) for n, c in spec],
+        namespace={"pack": pack, "unpack_from": unpack_from, "unpack_table": unpack_table},
+    )
+    cls.size = layout.size
+    cls.struct = layout
+    cls.fields = names
+    cls.offsets = {n: struct.calcsize(byte_order + "".join(c for _, c in spec[:i]))
+                   for i, (n, _) in enumerate(spec)}     # field -> byte offset, for patching
+    return cls

@@ -1,0 +1,1 @@
+"""Test sources and helpers for the ELF / pyld tests."""
