@@ -153,9 +153,13 @@ def forms() -> tuple:
     def emit(names, opstr, enc, fl, lineno):
         out.extend(_parse_row(names, opstr, enc, fl, len(out)))
 
+    in_flags = False
     for lineno, raw in enumerate(lines, 1):
         line = raw.split("#", 1)[0].rstrip()
         if not line.strip():
+            continue
+        if in_flags or line.startswith("@flags"):   # see flag_effects()
+            in_flags = not line.startswith("@end")
             continue
         if line.startswith("@family"):
             head, members = line[len("@family"):].split(":", 1)
@@ -198,3 +202,68 @@ def by_mnemonic() -> dict:
     for f in forms():
         table.setdefault(f.mnemonic, []).append(f)
     return table
+
+
+FLAG_BITS = {"c": 0x1, "p": 0x4, "a": 0x10, "z": 0x40, "s": 0x80, "t": 0x100, "i": 0x200,
+             "d": 0x400, "o": 0x800}
+
+
+@dataclass(frozen=True)
+class FlagEffect:
+    """What one mnemonic does to EFLAGS (the table's ``@flags`` block)."""
+    written: frozenset          # flag letters it may change
+    undefined: frozenset        # of those, the ones left undefined
+    undefined_multi: frozenset  # undefined only when the shift/rotate count is not 0 or 1
+
+    def undefined_mask(self, count: int | None = None) -> int:
+        """EFLAGS bits to ignore when comparing; ``count`` is the masked shift count."""
+        letters = set(self.undefined)
+        if count is None or count > 1:
+            letters |= self.undefined_multi
+        return sum(FLAG_BITS[f] for f in letters)
+
+    @property
+    def written_mask(self) -> int:
+        return sum(FLAG_BITS[f] for f in self.written)
+
+
+NO_FLAGS = FlagEffect(frozenset(), frozenset(), frozenset())
+
+
+@cache
+def flag_effects() -> dict:
+    """mnemonic -> FlagEffect; a mnemonic not listed changes no flags."""
+    table: dict[str, FlagEffect] = {}
+    inside = False
+    for lineno, raw in enumerate(TABLE_PATH.read_text().splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("@flags"):
+            inside = True
+            continue
+        if not inside:
+            continue
+        if line.startswith("@end"):
+            break
+        parts = [p.strip() for p in line.split(":")]
+        if len(parts) != 3:
+            raise TableError(f"{TABLE_PATH.name}:{lineno}: expected 'mnemonics : written : "
+                             "undefined'")
+        written = frozenset(parts[1].replace("-", ""))
+        undef, multi = set(), set()
+        for tok in parts[2].split():
+            if tok.endswith(">1"):
+                multi |= set(tok[:-2])
+            elif tok != "-":
+                undef |= set(tok)
+        bad = (undef | multi | written) - set(FLAG_BITS)
+        if bad or not (undef | multi) <= written:
+            raise TableError(f"{TABLE_PATH.name}:{lineno}: bad flag letters")
+        for m in parts[0].split():
+            table[m] = FlagEffect(written, frozenset(undef), frozenset(multi))
+    return table
+
+
+def flag_effect(mnemonic: str) -> FlagEffect:
+    return flag_effects().get(mnemonic, NO_FLAGS)

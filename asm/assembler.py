@@ -1,0 +1,1246 @@
+"""The NASM-compatible assembler driver: passes, symbols, sections, directives and output.
+
+Entry point: :func:`assemble` returns an :class:`Assembly` (sections with bytes and
+fixups, symbols, the listing) or raises :class:`~asm.errors.AsmErrors`.
+
+Model (NASM's): every label belongs to a :class:`Section` (or is absolute), and its value
+is a :class:`~asm.expr.Rel` ``offset + 1*section``. A value handed to the encoder or
+written as data is resolved against the current layout (``Layout.base``); when it is not a
+plain number it carries a :class:`Reloc` naming the section or external symbol, which the
+encoder reports back as a Fixup and which an object-file writer turns into a relocation.
+
+Passes: pass 1 reads the preprocessor's lines (the preprocessor may consult symbols for
+``%if``); errors there stop the assembly, as in NASM. Every pass produces bytes, listing
+and warnings; the first pass whose forward references all used the values they finally
+have (no undefined symbol, same labels and layout as the pass before) is the result, so a
+source without forward references needs one pass. Jumps relax to short forms through these
+passes (the encoder is optimistic about unknown targets); a source that keeps changing
+after MAX_PASSES is an error. For object formats every section starts at 0.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Sequence
+
+from asm import expr as E
+from asm import parser as P
+from asm.errors import AsmError, AsmErrors
+from asm.x86 import encoder
+from asm.x86.operands import FarPtr, Imm, Mem, Reg
+
+MAX_PASSES = 100
+MAX_ADDRESS = 1 << 32           # sections live in a 32-bit address space
+MAX_IMAGE = 1 << 28             # refuse to build a flat image larger than this (256 MiB)
+MAX_TIMES_LOOP = 1 << 22        # TIMES repetitions of a line whose bytes vary (jmp $...)
+_WIDTH_NAMES = {1: "byte", 2: "word", 4: "dword", 8: "qword", 10: "tword", 16: "oword",
+                32: "yword", 64: "zword"}
+
+
+# --------------------------------------------------------------------------- model
+
+@dataclass(eq=False)
+class Section:
+    """An output section. ``data`` holds progbits contents; ``size`` counts nobits too."""
+    name: str
+    index: int
+    nobits: bool = False
+    align: Optional[int] = None         # explicit align=
+    sectalign: int = 1                  # raised by `align`/`sectalign`
+    start: Optional[int] = None
+    vstart: Optional[int] = None
+    follows: Optional[str] = None
+    vfollows: Optional[str] = None
+    attrs: tuple = ()                   # other attribute words, kept for object formats
+    data: bytearray = field(default_factory=bytearray)
+    size: int = 0
+    fixups: list = field(default_factory=list)   # SectionFixup, final pass only
+
+    def __repr__(self) -> str:
+        return f"Section({self.name!r})"
+
+
+@dataclass(eq=False)
+class Symbol:
+    """A label, EQU constant, extern or common symbol.
+
+    ``value`` is what expressions see: an int (absolute/EQU) or a Rel; for a label it is
+    ``Rel(offset, {section: 1})``. ``section``/``offset`` repeat that for writers.
+    """
+    name: str
+    kind: str = "label"                 # 'label' | 'equ' | 'extern' | 'common'
+    value: object = None                # None until defined
+    section: Optional[Section] = None
+    offset: int = 0
+    is_global: bool = False
+    size: int = 0                       # common symbols
+    defined_at: Optional[tuple] = None  # (file, line)
+    pass_defined: int = 0
+
+    def __repr__(self) -> str:
+        return f"Symbol({self.name!r}, {self.kind})"
+
+
+@dataclass(frozen=True, eq=False)
+class Reloc:
+    """What a non-plain value is relative to: a Section's start, or an external/common
+    Symbol. The encoder treats a jump as local when ``section`` is the section being
+    assembled and ``symbol`` is None (see asm.x86.operands.SectionRel)."""
+    section: Optional[Section] = None
+    symbol: Optional[Symbol] = None
+    wrt: Optional[str] = None
+
+    @property
+    def target(self):
+        return self.symbol if self.symbol is not None else self.section
+
+
+@dataclass
+class SectionFixup:
+    """A field needing a relocation: it holds ``target + addend`` (minus the end of the
+    instruction when ``pcrel``), target being ``reloc.target`` (a Section's start or a
+    Symbol's address)."""
+    offset: int                         # of the field within its section
+    size: int
+    reloc: Reloc
+    pcrel: bool
+    addend: int = 0
+    end: int = 0                        # pcrel: section offset of the instruction's end
+
+
+@dataclass
+class ListEntry:
+    """One listing row group: a source line and what it emitted."""
+    lineno: int
+    text: str
+    depth: int
+    offset: Optional[int] = None
+    pieces: list = field(default_factory=list)  # (offset, "8B" | "[00000000]" | "<rep 3h>")
+    messages: list = field(default_factory=list)
+
+
+@dataclass
+class Assembly:
+    sections: list
+    symbols: dict
+    org: Optional[int]
+    fmt: str
+    listing: list
+    warnings: list
+    layout: object = None
+
+    def section(self, name: str) -> Optional[Section]:
+        for s in self.sections:
+            if s.name == name:
+                return s
+        return None
+
+    def image(self) -> bytes:
+        """The flat binary (``-f bin``)."""
+        return bin_image(self)
+
+
+# --------------------------------------------------------------------------- layout
+
+def _align_up(v: int, a: int) -> int:
+    return (v + a - 1) // a * a if a > 1 else v
+
+
+class Layout:
+    """Section addresses: NASM's bin layout (outbin.c), or all zero for object formats.
+
+    Progbits sections keep their order of definition, except that ``follows=`` moves a
+    section (and those defined after it) behind another and ``start=`` groups are sorted
+    by address; each starts at the end of the previous one aligned to ``align=`` (default
+    4). A nobits section follows the section defined before it (``.bss``: the last
+    progbits one) in the address space and takes no room in the file.
+    """
+
+    def __init__(self, sections: list, org: Optional[int], flat: bool):
+        self.start: dict = {}
+        self.vstart: dict = {}
+        self.origin = org or 0
+        if not flat or not sections:
+            for s in sections:
+                self.start[s] = self.vstart[s] = 0
+            return
+        by_name = {s.name: s for s in sections}
+        prog = [s for s in sections if not s.nobits]
+        nobits = [s for s in sections if s.nobits]
+        prog = _order_progbits(prog, by_name)
+        pend = None
+        for k, s in enumerate(prog):
+            align = _section_align(s)
+            if s.start is not None:
+                start = s.start
+            elif k == 0:
+                start = _align_up(self.origin, align) if align else self.origin
+            else:
+                start = _align_up(pend, align or 4)
+            self.start[s] = start
+            if k == 0 and org is None:
+                self.origin = start
+            if s.vstart is not None:
+                self.vstart[s] = s.vstart
+            elif s.vfollows is None:
+                self.vstart[s] = start
+            if pend is None or start >= pend:
+                pend = start + s.size
+        last_prog = prog[-1] if prog else None
+        for s in nobits:
+            if s.start is not None or s.vstart is not None:
+                self.start[s] = self.vstart[s] = s.vstart if s.vstart is not None else s.start
+        pending = [s for s in sections if s not in self.vstart]
+        while pending:
+            progress = False
+            for s in list(pending):
+                if s.vfollows is not None:
+                    after = by_name.get(s.vfollows)
+                elif s.name == ".bss" or s.index == 0:
+                    after = last_prog
+                else:
+                    after = sections[s.index - 1]
+                if after is None or after not in self.vstart:
+                    continue
+                v = _align_up(self.vstart[after] + after.size, _section_align(s) or 4)
+                self.vstart[s] = v
+                if s.nobits:
+                    self.start[s] = v
+                pending.remove(s)
+                progress = True
+            if not progress:
+                for s in pending:
+                    self.start.setdefault(s, 0)
+                    self.vstart[s] = 0
+                break
+
+    def base(self, section: Section) -> int:
+        return self.vstart.get(section, 0)
+
+
+def _section_align(s: Section) -> int:
+    """The alignment a section was given (align= or raised by sectalign), 0 if none."""
+    if s.align is None and s.sectalign <= 1:
+        return 0
+    return max(s.align or 1, s.sectalign)
+
+
+def _order_progbits(prog: list, by_name: dict) -> list:
+    """outbin.c step 2: move follows= groups behind their section, sort start= groups."""
+    order = list(prog)
+    for s in list(order):
+        if s.follows and s.follows in by_name and by_name[s.follows] in order:
+            order.remove(s)
+            order.insert(order.index(by_name[s.follows]) + 1, s)
+    groups: list = []
+    for s in order:
+        if not groups or s.start is not None:
+            groups.append([s])
+        else:
+            groups[-1].append(s)
+    result: list = []
+    for g in groups:
+        key = g[0].start or 0
+        at = len(result)
+        for i, s in enumerate(result):
+            if s.start is not None and key < s.start:
+                at = i
+                break
+        result[at:at] = g
+    return result
+
+
+def bin_image(asm: Assembly) -> bytes:
+    layout = asm.layout
+    prog = [s for s in asm.sections if not s.nobits and s.size]
+    if not prog:
+        return b""
+    lo = min([layout.origin] + [layout.start[s] for s in prog])
+    hi = max(layout.start[s] + s.size for s in prog)
+    if hi - lo > MAX_IMAGE:
+        raise AsmErrors([AsmError(f"flat image would exceed {MAX_IMAGE >> 20} MiB "
+                                  f"(sections span {lo:#x}-{hi:#x})")])
+    out = bytearray(hi - lo)
+    for s in prog:
+        at = layout.start[s] - lo
+        out[at:at + len(s.data)] = s.data
+    return bytes(out)
+
+
+# --------------------------------------------------------------------------- the driver
+
+class Assembler(E.EvalContext):
+    """Runs the passes. One instance per assembly."""
+
+    def __init__(self, fmt: str = "bin", bits: int = 16, listing: bool = False):
+        self.fmt = fmt
+        self.default_bits = bits
+        self.want_listing = listing
+        self.symbols: dict = {}
+        self.sections: list = []
+        self.section_by_name: dict = {}
+        self.org: Optional[int] = None
+        self.org_at: Optional[tuple] = None
+        self.externs: set = set()
+        self.globals: set = set()
+        self.layout = Layout([], None, fmt == "bin")
+        self.warnings: list = []
+        self.listing: list = []
+        self.passno = 0
+        self.final = False
+        self.errors: list = []
+        self.main_file = "<stdin>"
+        self.sl = None
+        self.enc_cache: dict = {}
+
+    # ---- evaluation context (called by compiled expressions)
+
+    def symbol(self, name: str):
+        if name[0] == "." and not name.startswith(".."):
+            name = self.base_label + name
+        sym = self.symbols.get(name)
+        if sym is None or sym.value is None:
+            if self.final:
+                raise AsmError(f"symbol `{name}' not defined")
+            self.unknown = True
+            return 0
+        return sym.value
+
+    def here(self):
+        # `$` is the start of the line, also for every repetition of a TIMES line
+        if self.cur is None:
+            return self.line_start
+        return E.Rel(self.line_start, {self.cur: 1})
+
+    def sect_start(self):
+        if self.cur is None:
+            return self.abs_start
+        return E.Rel(0, {self.cur: 1})
+
+    def register(self, name: str):
+        if not self.allow_regs:
+            raise AsmError("invalid operand type")
+        return E.Rel(0, {name: 1})
+
+    # ---- sections
+
+    def get_section(self, name: str) -> Section:
+        s = self.section_by_name.get(name)
+        if s is None:
+            s = Section(name, len(self.sections), nobits=name in (".bss",))
+            self.sections.append(s)
+            self.section_by_name[name] = s
+        return s
+
+    # ---- value resolution
+
+    def resolve(self, value, loose: bool = False) -> tuple:
+        """A value -> (number, reloc or None) under the current layout. ``loose``: the
+        value involves a forward reference, so its shape is not final yet either."""
+        if type(value) is int:
+            return value, None
+        if loose:
+            try:
+                return self.resolve(value)
+            except AsmError:
+                return value.off, None
+        terms = value.terms
+        if len(terms) == 1:
+            (key, coeff), = terms.items()
+            if coeff == 1 and not isinstance(key, str):
+                if isinstance(key, Section):
+                    return E.wrap64(value.off + self.layout.base(key)), Reloc(section=key)
+                if self.fmt == "bin":
+                    raise AsmError("binary output format does not support external references")
+                return value.off, Reloc(symbol=key)
+        for key in terms:
+            if isinstance(key, str):
+                raise AsmError("invalid operand type")
+        raise AsmError("expression is not simple or relocatable")
+
+    def scalar(self, ce: P.CExpr, what: str) -> int:
+        """A critical expression: known now and a plain number."""
+        self.unknown = False
+        v = ce.fn(self)
+        if self.unknown or type(v) is not int:
+            raise AsmError(f"non-constant argument supplied to {what}")
+        return v
+
+    # ---- passes
+
+    def run(self, source: Iterable) -> Assembly:
+        """Every pass produces output; the first pass whose symbol values and layout are
+        the ones it assumed (and that met no undefined symbol) is the result."""
+        lines: list = []
+        it = iter(source)
+        prev_values: Optional[dict] = None
+        passno = 0
+        while True:
+            passno += 1
+            self.passno = passno
+            self._begin_pass()
+            self.layout_start = self.layout
+            if passno == 1:
+                self._pass(_recording(it, lines))
+                if self.errors or self.fatal:
+                    raise AsmErrors(_dedupe(self.errors))
+            else:
+                self._pass(lines)
+            layout_used = self.layout_start
+            values = self._values()
+            self._relayout()
+            if not self.saw_unknown and (
+                    values == prev_values if passno > 1
+                    else _same_layout(layout_used, self.layout, self.sections)):
+                if self.errors:
+                    raise AsmErrors(_dedupe(self.errors))
+                return self._result()
+            if values == prev_values or passno >= MAX_PASSES:
+                break
+            prev_values = values
+        if values != prev_values:
+            raise AsmErrors([AsmError(
+                f"unable to find valid values for all labels after {passno} passes; "
+                "stalled for too long, giving up.", self.main_file)])
+        # stable, but some symbol is never defined: a last pass reports it
+        self.final = True
+        self.passno += 1
+        self._begin_pass()
+        self._pass(lines)
+        self._relayout()
+        if self.errors:
+            raise AsmErrors(_dedupe(self.errors))
+        return self._result()
+
+    def _result(self) -> Assembly:
+        return Assembly(self.sections, self.symbols, self.org, self.fmt, self.listing,
+                        self.warnings, self.layout)
+
+    def _values(self) -> dict:
+        out = {}
+        for name, sym in self.symbols.items():
+            v = sym.value
+            if isinstance(v, E.Rel):
+                v = (v.off, tuple((getattr(k, "name", k), c) for k, c in v.terms.items()))
+            out[name] = v
+        out[" sizes"] = tuple(s.size for s in self.sections)
+        out[" org"] = self.org
+        return out
+
+    def _relayout(self) -> None:
+        self.layout = Layout(self.sections, self.org, self.fmt == "bin")
+
+    def _begin_pass(self) -> None:
+        self.bits = self.default_bits
+        for s in self.sections:
+            s.size = 0
+            s.data = bytearray()
+            s.fixups = []
+        self.cur: Optional[Section] = self.get_section(".text")
+        self.pos = 0
+        self.abs_pos = 0
+        self.abs_start = 0
+        self.line_start = 0
+        self.base_label = ""
+        self.errors = []
+        self.fatal = False
+        self.saw_unknown = False
+        self.unknown = False
+        self.allow_regs = False
+        self.defined_now: set = set()
+        self.listing = []
+        self.warnings = []
+        self.entry: Optional[ListEntry] = None
+
+    def _pass(self, lines: Iterable) -> None:
+        listing = self.want_listing
+        for sl in lines:
+            self.sl = sl
+            if listing:
+                self._list_line(sl)
+            if not sl.assemble:
+                continue
+            try:
+                st = P.parse_line(sl.text)
+                self._statement(st, sl)
+            except AsmError as exc:
+                self._error(exc, sl)
+            except RecursionError:
+                self._error(AsmError("expression too deeply nested"), sl)
+            except MemoryError:
+                self._error(AsmError("out of memory: output too large"), sl)
+
+    def _error(self, exc: AsmError, sl) -> None:
+        if exc.file is None:
+            exc.file, exc.line = sl.file, sl.line
+        if not getattr(exc, "notes", None):
+            exc.notes = [f"{f}:{n}: ... from macro `{m}' defined here" for f, n, m in sl.trace
+                         if f != "<stdmac>"]
+        self.errors.append(exc)
+        if self.entry is not None:
+            self.entry.messages.append(f"error: {exc.message}")
+
+    def warn(self, message: str, sl) -> None:
+        """Warnings are kept per pass; only the accepted pass's are reported."""
+        self.warnings.append(f"{sl.file}:{sl.line}: warning: {message}")
+        if self.entry is not None:
+            self.entry.messages.append(f"warning: {message}")
+
+    # ---- listing
+
+    def _list_line(self, sl) -> None:
+        if sl.listed:
+            self.entry = ListEntry(sl.list_line, sl.list_text, sl.depth)
+            self.listing.append(self.entry)
+
+    def _list_bytes(self, data: bytes, relocs: Sequence = ()) -> None:
+        """List emitted bytes; relocated fields show the target offset, NASM-style."""
+        e = self.entry
+        if e is None:
+            return
+        at = self.pos
+        if e.offset is None:
+            e.offset = at
+        pieces = e.pieces
+        marks = {off: (size, shown, pcrel) for off, size, shown, pcrel in relocs}
+        i, n = 0, len(data)
+        while i < n:
+            mark = marks.get(i)
+            if mark is not None:
+                size, shown, pcrel = mark
+                body = shown.hex().upper()
+                pieces.append((at + i, ("(" + body + ")") if pcrel else ("[" + body + "]")))
+                i += size
+            else:
+                pieces.append((at + i, f"{data[i]:02X}"))
+                i += 1
+
+    def _list_piece(self, text: str, at: Optional[int] = None) -> None:
+        e = self.entry
+        if e is None:
+            return
+        if at is None:
+            at = self.pos if self.cur is not None else self.abs_pos
+        if e.offset is None:
+            e.offset = at
+        e.pieces.append((at, text))
+
+    # ---- statements
+
+    def _define_label(self, name: str, sl, value=None) -> None:
+        if name[0] == ".":
+            if name.startswith(".."):
+                if not name.startswith("..@"):
+                    pass        # ..start and friends: global, do not reset the local base
+            else:
+                name = self.base_label + name
+        elif not name.startswith("..@"):
+            self.base_label = name
+        sym = self.symbols.get(name)
+        if sym is None:
+            sym = self.symbols[name] = Symbol(name)
+        if sym.kind in ("extern", "common"):
+            if self.passno == 1 or self.final:
+                raise AsmError(f"label `{name}' inconsistently redefined")
+        if value is None:
+            if self.cur is None:
+                value = self.abs_pos
+                sym.section, sym.offset = None, self.abs_pos
+            else:
+                value = E.Rel(self.pos, {self.cur: 1})
+                sym.section, sym.offset = self.cur, self.pos
+            sym.kind = "label"
+        else:
+            sym.kind = "equ"
+            if isinstance(value, E.Rel) and len(value.terms) == 1:
+                (k, c), = value.terms.items()
+                sym.section = k if isinstance(k, Section) and c == 1 else None
+                sym.offset = value.off
+            else:
+                sym.section, sym.offset = None, value if type(value) is int else 0
+        if name in self.defined_now and sym.value != value:
+            err = AsmError(f"label `{name}' inconsistently redefined")
+            if sym.defined_at:
+                err.notes = [f"{sym.defined_at[0]}:{sym.defined_at[1]}: info: label `{name}' "
+                             "originally defined here"]
+            raise err
+        sym.value = value
+        sym.pass_defined = self.passno
+        if name not in self.defined_now:
+            self.defined_now.add(name)
+            sym.defined_at = (sl.file, sl.line)
+
+    def _statement(self, st: P.Statement, sl) -> None:
+        self.line_start = self.pos if self.cur is not None else self.abs_pos
+        if st.equ is not None:
+            self.unknown = False
+            v = st.equ.fn(self)
+            if self.unknown:
+                self.saw_unknown = True
+                if st.label[0] == "." and not st.label.startswith(".."):
+                    return
+                return
+            if isinstance(v, E.Rel) and any(isinstance(k, str) for k in v.terms):
+                raise AsmError("invalid operand type")
+            self._define_label(st.label, sl, v)
+            return
+        if st.label is not None:
+            self._define_label(st.label, sl)
+            if st.action is None and not st.colon:
+                self.warn("label alone on a line without a colon might be in error "
+                          "[-w+label-orphan]", sl)
+        action = st.action
+        if action is None:
+            return
+        if type(action) is P.Directive:
+            self._directive(action, sl)
+            return
+        count = 1
+        for t in st.times:
+            n = self.scalar(t, "TIMES")
+            if n < 0:
+                raise AsmError(f"TIMES value {n} is negative")
+            count *= n
+        if not st.times:
+            self._action(action, sl)
+            return
+        if count == 0:
+            return
+        t = type(action)
+        if t is P.Reserve:
+            # NASM folds TIMES n RESx m into one reservation
+            self._reserve(action, sl, count)
+            return
+        e = self.entry
+        if e is not None and count > 1:
+            # NASM lists the first repetition and a repeat count
+            self._action(action, sl)
+            self.entry = None
+            try:
+                for _ in range(count - 1):
+                    self._action(action, sl)
+            finally:
+                self.entry = e
+            self._list_piece(f"<rep {count:X}h>")
+            return
+        if count > 1 and (t is P.Data or (t is P.Insn and _static_insn(action))):
+            # fast path: the bytes do not change between repetitions
+            if t is P.Data:
+                self._check_room(count * self._data_size(action))
+            before = self.pos
+            nfix = len(self.cur.fixups) if self.cur is not None else 0
+            self._action(action, sl)
+            self._check_room((self.pos - before) * count)
+            if self.cur is not None and not self.cur.nobits:
+                chunk = bytes(self.cur.data[before:self.pos])
+                self.cur.data += chunk * (count - 1)
+                fixups = self.cur.fixups[nfix:]
+                step = self.pos - before
+                for k in range(1, count):
+                    for f in fixups:
+                        self.cur.fixups.append(SectionFixup(f.offset + k * step, f.size,
+                                                            f.reloc, f.pcrel, f.addend,
+                                                            f.end + k * step))
+                self.pos += step * (count - 1)
+                self.cur.size = max(self.cur.size, self.pos)
+            else:
+                step = (self.pos if self.cur is not None else self.abs_pos) - before
+                self._advance(step * (count - 1))
+            return
+        before = self.pos if self.cur is not None else self.abs_pos
+        self._action(action, sl)
+        step = (self.pos if self.cur is not None else self.abs_pos) - before
+        if count > MAX_TIMES_LOOP or count * step > MAX_IMAGE:
+            raise AsmError(f"TIMES value {count} is too large")
+        for _ in range(count - 1):
+            self._action(action, sl)
+
+    def _advance(self, n: int) -> None:
+        if self.cur is None:
+            self.abs_pos += n
+        else:
+            self.pos += n
+            if self.pos > self.cur.size:
+                self.cur.size = self.pos
+                if self.pos > MAX_ADDRESS:
+                    raise AsmError(f"section `{self.cur.name}' exceeds the 4 GiB address space")
+
+    def _check_room(self, n: int) -> None:
+        """Refuse to materialise more bytes than a flat image may hold."""
+        if n > MAX_IMAGE and self.cur is not None and not self.cur.nobits:
+            raise AsmError(f"section `{self.cur.name}' would exceed {MAX_IMAGE >> 20} MiB")
+
+    def _emit(self, data: bytes, fixups: Sequence = (), relocs_shown: Sequence = ()) -> None:
+        """Append bytes (and their fixups) at the current position."""
+        cur = self.cur
+        if cur is None:
+            raise AsmError("attempt to assemble code in [ABSOLUTE] space")
+        if cur.nobits:
+            self.warn(f"attempt to initialize memory in BSS section `{cur.name}': ignored",
+                      self.sl)
+            self._advance(len(data))
+            return
+        if self.entry is not None:
+            self._list_bytes(data, relocs_shown)
+        start = self.pos
+        d = cur.data
+        if len(d) == start:
+            d += data
+        else:
+            if len(d) < start:
+                d.extend(bytes(start - len(d)))
+            d[start:start + len(data)] = data
+        for f in fixups:
+            f.offset += start
+            cur.fixups.append(f)
+        self._advance(len(data))
+
+    def _action(self, action, sl) -> None:
+        t = type(action)
+        if t is P.Data:
+            self._data(action, sl)
+        elif t is P.Insn:
+            self._insn(action, sl)
+        elif t is P.Reserve:
+            self._reserve(action, sl)
+        elif t is P.Incbin:
+            self._incbin(action, sl)
+        elif t is P.PrefixOnly:
+            self._insn(P.Insn(action.prefixes[:-1], action.prefixes[-1], ()), sl)
+
+    # ---- data
+
+    def _data_size(self, action: P.Data) -> int:
+        size = getattr(action, "_size", None)
+        if size is None:
+            unit = action.unit
+            size = 0
+            for ce in action.items:
+                if ce is not None and type(ce.node) is E.Str:
+                    n = len(ce.node.value)
+                    size += max(unit, (n + unit - 1) // unit * unit)
+                else:
+                    size += unit
+            action._size = size
+        return size
+
+    def _data(self, action: P.Data, sl) -> None:
+        if not action.items:
+            self.warn("no operand for data declaration", sl)
+            return
+        if self.cur is None:
+            raise AsmError("attempt to assemble code in [ABSOLUTE] space")
+        unit = action.unit
+        out = bytearray()
+        fixups = []
+        shown = []
+        for ce in action.items:
+            if ce is None:
+                out += bytes(unit)
+                continue
+            node = ce.node
+            if type(node) is E.Str:
+                data = node.value
+                n = max(unit, (len(data) + unit - 1) // unit * unit)
+                out += data + bytes(n - len(data))
+                continue
+            fl = E.float_item(node)
+            if fl is not None:
+                if unit not in E.FLOAT_FORMATS:
+                    raise AsmError(f"no {unit * 8}-bit floating-point format supported")
+                out += E.encode_float(fl[0], unit, fl[1])
+                continue
+            if unit > 8:
+                raise AsmError(f"integer supplied as {unit * 8}-bit data"
+                               if unit != 10 else "integer supplied to a DT instruction")
+            self.unknown = False
+            v = ce.fn(self)
+            if self.unknown:
+                self.saw_unknown = True     # a forward reference: this pass is not the last
+                value, reloc = self.resolve(v, True)
+                reloc = None
+            else:
+                value, reloc = self.resolve(v)
+            if reloc is None:
+                _check_bounds(value, unit, self, sl)
+            else:
+                addend = value - self.layout.base(reloc.target) if isinstance(
+                    reloc.target, Section) else value
+                fixups.append(SectionFixup(len(out), unit, reloc, False, addend))
+                shown.append((len(out), unit, (addend & ((1 << (8 * unit)) - 1)).to_bytes(
+                    unit, "little"), False))
+            out += (value & ((1 << (8 * unit)) - 1)).to_bytes(unit, "little")
+        self._emit(bytes(out), fixups, shown)
+
+    def _reserve(self, action: P.Reserve, sl, times: int = 1) -> None:
+        what = _RES_NAMES.get(action.unit, "RESB")
+        n = self.scalar(action.count, what)
+        if n < 0:
+            raise AsmError(f"{what} value {n} is negative")
+        size = n * action.unit * times
+        self._check_room(size)
+        e = self.entry
+        if self.cur is not None and not self.cur.nobits:
+            self.warn(f"uninitialized space declared in {self.cur.name} section: "
+                      "zeroing [-w+zeroing]", sl)
+            at = self.pos
+            self.entry = None
+            try:
+                self._emit(bytes(size))
+            finally:
+                self.entry = e
+            if e is not None:
+                self._list_reserve(size, at)
+            return
+        if e is not None:
+            self._list_reserve(size, self.pos if self.cur is not None else self.abs_pos)
+        self._advance(size)
+
+    def _list_reserve(self, size: int, at: int) -> None:
+        """NASM lists a small reservation byte by byte as ``??``, a larger one as a count."""
+        if size >= 16:
+            self._list_piece(f"<res {size:X}h>", at)
+        else:
+            for k in range(size):
+                self._list_piece("??", at + k)
+
+    def _incbin(self, action: P.Incbin, sl) -> None:
+        if type(action.file.node) is not E.Str:
+            raise AsmError("`incbin' expects a file name")
+        name = action.file.node.value.decode("utf-8", "surrogateescape")
+        cache = self.incbin_cache
+        data = cache.get(name)
+        if data is None:
+            path = _find_file(name, self.include_paths, sl.file)
+            if path is None:
+                raise AsmError(f"`incbin': unable to open file `{name}'")
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError as exc:
+                raise AsmError(f"`incbin': unable to read file `{name}': {exc.strerror}") \
+                    from None
+            cache[name] = data
+        start = 0
+        if action.offset is not None:
+            start = self.scalar(action.offset, "INCBIN")
+        length = len(data) - start
+        if action.length is not None:
+            length = min(length, self.scalar(action.length, "INCBIN"))
+        chunk = data[start:start + max(length, 0)] if start >= 0 else b""
+        e = self.entry
+        at = self.pos
+        self.entry = None
+        try:
+            self._emit(chunk)
+        finally:
+            self.entry = e
+        if e is not None:
+            self._list_piece(f"<bin {len(chunk):X}h>", at)
+
+    # ---- instructions
+
+    def _insn(self, action: P.Insn, sl) -> None:
+        if self.cur is None:
+            raise AsmError("attempt to assemble code in [ABSOLUTE] space")
+        mnemonic = action.mnemonic
+        static = _static_insn(action)
+        if static:
+            # no symbol, `$` or `$$` in the operands: same bytes on every line and pass
+            cached = action.__dict__.get("_enc")
+            if cached is not None and cached[0] == self.bits:
+                self._emit(cached[1].data)
+                return
+        ops = []
+        self.unknown = False
+        for op in action.operands:
+            ops.append(self._operand(op))
+        if self.unknown:
+            self.saw_unknown = True
+        ip = self.pos + self.layout.base(self.cur)
+        if mnemonic in _relative_mnemonics():
+            enc = encoder.encode(mnemonic, ops, self.bits, ip, action.prefixes,
+                                 section=self.cur)
+        else:
+            # the encoding does not depend on the address: reuse it across lines and passes
+            key = (mnemonic, self.bits, action.prefixes, self.cur,
+                   tuple(_operand_key(o) for o in ops))
+            enc = self.enc_cache.get(key)
+            if enc is None:
+                enc = encoder.encode(mnemonic, ops, self.bits, ip, action.prefixes,
+                                     section=self.cur)
+                if len(self.enc_cache) < 200_000:
+                    self.enc_cache[key] = enc
+        data = enc.data
+        if static and not enc.fixups:
+            action._enc = (self.bits, enc)
+        fixups = []
+        shown = []
+        if enc.fixups:
+            end = ip + len(data)
+            for fx in enc.fixups:
+                reloc = fx.reloc
+                raw = int.from_bytes(data[fx.offset:fx.offset + fx.size], "little",
+                                     signed=fx.pcrel)
+                target = raw + end if fx.pcrel else raw
+                if isinstance(reloc, Reloc) and isinstance(reloc.target, Section):
+                    addend = target - self.layout.base(reloc.target)
+                else:
+                    addend = target
+                mask = (1 << (8 * fx.size)) - 1
+                fixups.append(SectionFixup(fx.offset, fx.size, reloc, fx.pcrel, addend,
+                                           self.pos + len(data)))
+                shown.append((fx.offset, fx.size, (addend & mask).to_bytes(fx.size, "little"),
+                              fx.pcrel))
+        self._emit(data, fixups, shown)
+
+    def _operand(self, op):
+        t = type(op)
+        size = None
+        strict = False
+        jump = None
+        for m in op.mods:
+            if m in P.SIZES:
+                size = P.SIZES[m]
+            elif m == "strict":
+                strict = True
+            elif m in ("short", "near", "far"):
+                jump = m
+        if t is P.OpExpr:
+            node = op.expr.node
+            if type(node) is E.RegRef:
+                return Reg(node.name)
+            before = self.unknown
+            self.unknown = False
+            v = op.expr.fn(self)
+            unknown = self.unknown
+            self.unknown = before or unknown
+            value, reloc = self.resolve(v, unknown)
+            return Imm(value, size, strict, jump, reloc, unknown)
+        if t is P.OpMem:
+            before = self.unknown
+            self.unknown = False
+            self.allow_regs = True
+            try:
+                v = op.expr.fn(self)
+            finally:
+                self.allow_regs = False
+            unknown = self.unknown
+            self.unknown = before or unknown
+            regs = []
+            if isinstance(v, E.Rel):
+                rest = {}
+                for k, c in v.terms.items():
+                    if isinstance(k, str):
+                        if c <= 0:
+                            raise AsmError("invalid effective address")
+                        regs.append((k, c))
+                    else:
+                        rest[k] = c
+                v = E.make(v.off, rest)
+            disp, reloc = self.resolve(v, unknown)
+            disp_size = None
+            nosplit = False
+            for m in op.inner:
+                if m in P.SIZES:
+                    disp_size = P.SIZES[m]
+                elif m == "nosplit":
+                    nosplit = True
+                elif m == "strict":
+                    strict = True
+            scaled = op.expr.scaled if regs else ()
+            return Mem(size, op.seg, regs, disp, disp_size, reloc, unknown, nosplit, jump,
+                       strict, scaled)
+        # far pointer
+        before = self.unknown
+        self.unknown = False
+        seg, _ = self.resolve(op.seg.fn(self), True)
+        off, _ = self.resolve(op.offset.fn(self), True)
+        if not self.unknown:
+            seg, _ = self.resolve(op.seg.fn(self))
+            off, _ = self.resolve(op.offset.fn(self))
+        self.unknown = before or self.unknown
+        return FarPtr(seg, off, size)
+
+    # ---- directives
+
+    def _directive(self, d: P.Directive, sl) -> None:
+        name, args = d.name, d.args
+        if name == "bits":
+            try:
+                bits = int(args, 0)
+            except ValueError:
+                bits = None
+            if bits not in (16, 32):
+                if bits == 64:
+                    raise AsmError("64-bit mode is not supported by this assembler")
+                raise AsmError(f"`{args}' is not a valid segment size; must be 16, 32 or 64")
+            self.bits = bits
+        elif name in ("use16", "use32"):
+            self.bits = int(name[3:])
+        elif name in ("section", "segment"):
+            self._section_directive(args, sl)
+        elif name == "absolute":
+            ce = P.parse_expr(args)
+            self.unknown = False
+            v = ce.fn(self)
+            if self.unknown:
+                raise AsmError("cannot use non-relocatable expression as ABSOLUTE address")
+            if isinstance(v, E.Rel):
+                v, _ = self.resolve(v)
+            self.cur = None
+            self.abs_pos = self.abs_start = v
+        elif name == "org":
+            if self.fmt != "bin":
+                raise AsmError("unrecognized directive [org]")
+            v = self.scalar(P.parse_expr(args), "ORG")
+            if self.org is not None and self.org != v and self.org_at != (sl.file, sl.line):
+                raise AsmError("program origin redefined")
+            self.org = v
+            self.org_at = (sl.file, sl.line)
+            if self.passno == 1 and not any(sec.size for sec in self.sections):
+                # nothing placed yet: the first pass can already use the final origin
+                self._relayout()
+                self.layout_start = self.layout
+        elif name in ("global", "static", "required"):
+            for n in _names(args):
+                self.globals.add(n)
+                sym = self.symbols.get(n) or self.symbols.setdefault(n, Symbol(n))
+                sym.is_global = name == "global" or sym.is_global
+        elif name == "extern":
+            for n in _names(args):
+                sym = self.symbols.get(n)
+                if sym is None:
+                    sym = self.symbols[n] = Symbol(n, kind="extern")
+                if sym.kind in ("extern",) or sym.value is None:
+                    sym.kind = "extern"
+                    sym.value = E.Rel(0, {sym: 1})
+                    self.externs.add(n)
+        elif name == "common":
+            if self.fmt == "bin":
+                raise AsmError("binary output format does not support common variables")
+            parts = args.split()
+            if not parts:
+                raise AsmError("`common' expects a symbol name")
+            n = parts[0].split(":")[0]
+            size = self.scalar(P.parse_expr(" ".join(parts[1:]) or "0"), "COMMON")
+            sym = self.symbols.get(n) or self.symbols.setdefault(n, Symbol(n))
+            if sym.value is None or sym.kind == "common":
+                sym.kind, sym.size, sym.value = "common", size, E.Rel(0, {sym: 1})
+        elif name == "sectalign":
+            if args.lower() in ("on", "off"):
+                return
+            v = self.scalar(P.parse_expr(args), "SECTALIGN")
+            if v <= 0 or v & (v - 1):
+                raise AsmError("section alignment must be a power of two")
+            if self.cur is not None:
+                self.cur.sectalign = max(self.cur.sectalign, v)
+        elif name in ("cpu", "default", "float", "warning", "list", "map", "debug", "pragma"):
+            pass
+        else:
+            raise AsmError(f"unrecognized directive [{name}]")
+
+    def _section_directive(self, args: str, sl) -> None:
+        words = args.split()
+        if not words:
+            raise AsmError("section name expected")
+        sname = words[0]
+        known = sname in self.section_by_name
+        s = self.get_section(sname)
+        std_type = {".text": False, ".data": False, ".rodata": False, ".bss": True}
+        others = []
+        for w in words[1:]:
+            key, eq, val = w.partition("=")
+            key = key.lower()
+            if key in ("progbits", "nobits"):
+                want = key == "nobits"
+                if sname in std_type and std_type[sname] != want or (known and s.nobits != want
+                                                                     and self.passno == 1
+                                                                     and s.size):
+                    raise AsmError("attempt to change section type from "
+                                   f"{'nobits' if s.nobits else 'progbits'} to {key}")
+                s.nobits = want
+            elif eq and key in ("align", "start", "vstart"):
+                v = self.scalar(P.parse_expr(val), "section attribute")
+                if key == "align":
+                    if v <= 0 or v & (v - 1):
+                        raise AsmError("argument to `align' is not a power of two")
+                    s.align = v
+                elif key == "start":
+                    s.start = v
+                else:
+                    s.vstart = v
+            elif eq and key in ("follows", "vfollows"):
+                setattr(s, key, val)
+            else:
+                others.append(w)
+        if others:
+            s.attrs = tuple(others)
+        self.cur = s
+        self.pos = s.size
+
+
+_RES_NAMES = {1: "RESB", 2: "RESW", 4: "RESD", 8: "RESQ", 10: "REST", 16: "RESO",
+              32: "RESY", 64: "RESZ"}
+
+
+def _check_bounds(value: int, unit: int, asm: Assembler, sl) -> None:
+    if unit >= 8:
+        return
+    bits = 8 * unit
+    if value > (1 << bits) - 1 or value < -(1 << (bits - 1)):
+        asm.warn(f"{_WIDTH_NAMES[unit]} data exceeds bounds [-w+number-overflow]", sl)
+
+
+_REL_MNEMONICS: Optional[frozenset] = None
+
+
+def _static_insn(action) -> bool:
+    """True if no operand refers to a symbol, `$` or `$$` (cached on the Insn)."""
+    flag = action.__dict__.get("_static")
+    if flag is None:
+        flag = action.mnemonic not in _relative_mnemonics() and not any(
+            _has_symbols(getattr(op, name).node)
+            for op in action.operands for name in ("expr", "seg", "offset")
+            if isinstance(getattr(op, name, None), P.CExpr))
+        action._static = flag
+    return flag
+
+
+def _has_symbols(node) -> bool:
+    t = type(node)
+    if t in (E.Sym, E.Here, E.SectStart):
+        return True
+    if t is E.Binary:
+        return _has_symbols(node.left) or _has_symbols(node.right)
+    if t is E.Unary:
+        return _has_symbols(node.operand)
+    if t is E.Cond:
+        return any(_has_symbols(n) for n in (node.cond, node.then, node.other))
+    return t is E.Func
+
+
+def _relative_mnemonics() -> frozenset:
+    """Mnemonics with a relative-branch form: their encoding depends on the address."""
+    global _REL_MNEMONICS
+    if _REL_MNEMONICS is None:
+        from asm.x86.table import by_mnemonic
+        _REL_MNEMONICS = frozenset(m for m, forms in by_mnemonic().items()
+                                   if any(t.startswith("rel") for f in forms
+                                          for t in f.operands))
+    return _REL_MNEMONICS
+
+
+def _operand_key(op) -> tuple:
+    """Everything of an operand the encoder may look at (relocs by their target)."""
+    t = type(op)
+    if t is Reg:
+        return ("r", op.name)
+    if t is Imm:
+        return ("i", op.value, op.size, op.strict, op.jump, _reloc_key(op.reloc), op.unknown)
+    if t is Mem:
+        return ("m", op.size, op.seg, tuple(op.regs), op.disp, op.disp_size,
+                _reloc_key(op.reloc), op.unknown, op.nosplit, op.jump, op.strict, op.scaled)
+    return ("f", op.seg, op.offset, op.size)
+
+
+def _reloc_key(reloc):
+    if reloc is None:
+        return None
+    return (id(reloc.section), id(reloc.symbol), reloc.wrt)
+
+
+def _names(args: str) -> list:
+    out = []
+    for part in args.replace(",", " ").split():
+        name = part.split(":")[0]
+        if name:
+            out.append(name[1:] if name.startswith("$") else name)
+    return out
+
+
+def _find_file(name: str, include_paths: Sequence, current: str) -> Optional[str]:
+    candidates = [name]
+    for d in include_paths:
+        candidates.append(os.path.join(d, name))
+    for c in candidates:
+        if os.path.isfile(c):
+            return c
+    return None
+
+
+def _same_layout(a: Layout, b: Layout, sections: list) -> bool:
+    return all(a.base(s) == b.base(s) for s in sections)
+
+
+def _recording(it, store: list):
+    for sl in it:
+        store.append(sl)
+        yield sl
+
+
+def _dedupe(errors: list) -> list:
+    seen = set()
+    out = []
+    for e in errors:
+        key = (e.file, e.line, e.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
+    return out
+
+
+# --------------------------------------------------------------------------- entry point
+
+def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
+             include_paths: Sequence[str] = (), defines: Sequence[tuple] = (),
+             undefines: Sequence[str] = (), listing: bool = False,
+             bits: int = 16) -> Assembly:
+    """Assemble NASM source text.
+
+    ``defines`` are ``(name, value or None)`` pairs as from ``-D``. Raises AsmErrors with
+    every error found (each with file and line, and ``notes`` for macro context); the
+    exception's ``warnings`` lists the warnings issued before it.
+    """
+    from asm.preproc import Preprocessor
+
+    asm = Assembler(fmt=fmt, bits=bits, listing=listing)
+    asm.main_file = filename
+    asm.include_paths = list(include_paths)
+    asm.incbin_cache = {}
+    pp = Preprocessor(text, filename, include_paths=include_paths, defines=defines,
+                      undefines=undefines, fmt=fmt, symbol_value=asm.pp_symbol,
+                      report=asm.errors_append)
+    enabled = gc.isenabled()
+    gc.disable()            # the parse caches hold many small objects; GC scans dominate
+    try:
+        result = asm.run(pp.lines())
+        result.warnings = pp.warnings + result.warnings
+        return result
+    except AsmErrors as exc:
+        exc.warnings = pp.warnings + asm.warnings
+        raise
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _pp_symbol(self, name: str):
+    """Symbol lookup for the preprocessor's %if/%assign (interleaved with pass 1)."""
+    if name[0] == "." and not name.startswith(".."):
+        name = self.base_label + name
+    sym = self.symbols.get(name)
+    if sym is None or sym.value is None:
+        raise AsmError(f"symbol `{name}' not defined before use")
+    return sym.value
+
+
+def _errors_append(self, err: AsmError) -> None:
+    """Preprocessor errors join the current pass's errors in source order."""
+    self.errors.append(err)
+
+
+Assembler.pp_symbol = _pp_symbol
+Assembler.errors_append = _errors_append

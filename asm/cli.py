@@ -1,0 +1,253 @@
+"""``pyasm``: the NASM-like command line.
+
+``pyasm SRC [-f bin|elf32|b32] [-o OUT] [-l LISTING] [-I DIR] [-D NAME[=VALUE]]
+[-U NAME] [-E] [--origin ADDR]``. Diagnostics go to stderr as ``file:line: error: ...``;
+on error the exit status is 1 and no output file is written (outputs are written to a
+temporary file in the target directory and renamed into place).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import tempfile
+from typing import Optional, Sequence, TextIO
+
+import click
+
+from asm.errors import AsmError, AsmErrors
+
+FORMATS = ("bin", "elf32", "b32")
+_KEEP: list = []
+
+
+def default_output(src: str, fmt: str) -> str:
+    """NASM's default output name: the source name with the format's extension."""
+    root, ext = os.path.splitext(src)
+    if fmt == "bin":
+        return root if ext else "nasm.out"
+    return root + (".o" if fmt == "elf32" else ".b32")
+
+
+def format_from_name(out: Optional[str]) -> str:
+    if out:
+        ext = os.path.splitext(out)[1].lower()
+        if ext == ".o":
+            return "elf32"
+        if ext == ".b32":
+            return "b32"
+    return "bin"
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write via a temporary file in the same directory, then rename over ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".pyasm-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        try:
+            mode = os.stat(path).st_mode & 0o777
+        except OSError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def parse_origin(text: str) -> int:
+    from asm.expr import read_number
+    return read_number(text.strip())
+
+
+def _report(errors: Sequence[AsmError], warnings: Sequence[str], err: TextIO) -> None:
+    for w in warnings:
+        print(w, file=err)
+    for e in errors:
+        print(str(e), file=err)
+        for note in getattr(e, "notes", None) or ():
+            print(note, file=err)
+
+
+def run(src: str, *, fmt: Optional[str] = None, output: Optional[str] = None,
+        listing: Optional[str] = None, include_paths: Sequence[str] = (),
+        defines: Sequence[str] = (), undefines: Sequence[str] = (),
+        preprocess_only: bool = False, origin: Optional[str] = None,
+        stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None) -> int:
+    """The whole of ``pyasm`` minus argument parsing; returns the exit status."""
+    enabled = gc.isenabled()
+    gc.disable()    # millions of small cached objects: collector scans would dominate
+    try:
+        return _run(src, fmt, output, listing, include_paths, defines, undefines,
+                    preprocess_only, origin, stdout, stderr)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _run(src, fmt, output, listing, include_paths, defines, undefines, preprocess_only,
+         origin, stdout, stderr) -> int:
+    out_stream = stdout or sys.stdout
+    err = stderr or sys.stderr
+    if fmt is None:
+        fmt = format_from_name(output)
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        print(f"pyasm: error: unrecognised output format `{fmt}' - use one of: "
+              f"{', '.join(FORMATS)}", file=err)
+        return 1
+    try:
+        with open(src, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+    except OSError as exc:
+        print(f"pyasm: fatal: unable to open input file `{src}' {exc.strerror}", file=err)
+        return 1
+    defs = []
+    for d in defines:
+        name, eq, value = d.partition("=")
+        defs.append((name, value if eq else None))
+    try:
+        if preprocess_only:
+            data = preprocess_text(text, src, include_paths, defs, undefines, fmt)
+            if output:
+                write_atomic(output, data.encode("utf-8", "surrogateescape"))
+            else:
+                out_stream.write(data)
+            return 0
+        if fmt == "elf32":
+            from asm.assembler import assemble
+            from asm.elf_output import elf32_object
+            from asm.listing import format_listing
+            result = assemble(text, src, fmt="elf32", include_paths=include_paths,
+                              defines=defs, undefines=undefines, listing=listing is not None,
+                              bits=32)
+            _KEEP[:] = [result]
+            data = elf32_object(result, src, text)
+            lst = format_listing(result) if listing is not None else None
+            _report((), result.warnings, err)
+        elif fmt == "b32":
+            data = _assemble_b32(text, src, origin)
+            lst = None
+        else:
+            from asm.assembler import assemble
+            from asm.listing import format_listing
+            result = assemble(text, src, fmt=fmt, include_paths=include_paths, defines=defs,
+                              undefines=undefines, listing=listing is not None)
+            _KEEP[:] = [result]     # freed at exit (skipped by main), not in the timed path
+            data = result.image()
+            lst = format_listing(result) if listing is not None else None
+            _report((), result.warnings, err)
+    except AsmErrors as exc:
+        _report(exc.errors, getattr(exc, "warnings", ()), err)
+        return 1
+    except AsmError as exc:
+        _report([exc], (), err)
+        return 1
+    except RecursionError:
+        print(f"{src}: error: source too deeply nested", file=err)
+        return 1
+    except Exception as exc:    # a bug, but the user still gets one clean line, no traceback
+        print(f"{src}: error: internal error: {type(exc).__name__}: {exc}", file=err)
+        return 1
+    try:
+        write_atomic(output or default_output(src, fmt), data)
+        if lst is not None:
+            write_atomic(listing, lst.encode("utf-8", "surrogateescape"))
+    except OSError as exc:
+        print(f"pyasm: fatal: unable to write output: {exc.strerror}", file=err)
+        return 1
+    return 0
+
+
+def _assemble_b32(text: str, src: str, origin: Optional[str]) -> bytes:
+    try:
+        org = parse_origin(origin) if origin else 0x1000
+    except AsmError:
+        raise AsmError(f"invalid origin `{origin}'") from None
+    try:
+        from asm.b32.assembler import assemble as b32_assemble
+    except ImportError:
+        raise AsmError("the b32 assembler is not available") from None
+    return b32_assemble(text, src, origin=org)
+
+
+def preprocess_text(text: str, src: str, include_paths: Sequence[str] = (),
+                    defines: Sequence[tuple] = (), undefines: Sequence[str] = (),
+                    fmt: str = "bin") -> str:
+    """``-E``: the preprocessed source with NASM-style ``%line`` markers."""
+    from asm.preproc import Preprocessor, strip_comment
+    pp = Preprocessor(text, src, include_paths=include_paths, defines=defines,
+                      undefines=undefines, fmt=fmt, preprocess_only=True)
+    out = []
+    expect = None
+    for sl in pp.lines():
+        if not sl.assemble:
+            continue
+        # standard-macro lines belong to the line that invoked them, as in nasm -E
+        key = (sl.file, sl.line) if sl.list_file == "<stdmac>" else (sl.list_file,
+                                                                     sl.list_line)
+        if key != expect:
+            out.append(f"%line {key[1]}+1 {key[0]}\n")
+        out.append(strip_comment(sl.text).rstrip() + "\n")
+        expect = (key[0], key[1] + 1)
+    if pp.errors:
+        exc = AsmErrors(pp.errors)
+        exc.warnings = pp.warnings
+        raise exc
+    return "".join(out)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.option("-f", "fmt", help="output format: bin (default), elf32, b32")
+@click.option("-o", "output", help="output file (default: from the source name)")
+@click.option("-l", "listing", help="write a listing file")
+@click.option("-I", "include_paths", multiple=True, help="add an include directory")
+@click.option("-i", "include_paths2", multiple=True, hidden=True)
+@click.option("-D", "defines", multiple=True, help="pre-define a macro NAME[=VALUE]")
+@click.option("-d", "defines2", multiple=True, hidden=True)
+@click.option("-U", "undefines", multiple=True, help="undefine a macro")
+@click.option("-u", "undefines2", multiple=True, hidden=True)
+@click.option("-E", "-e", "preprocess_only", is_flag=True, help="preprocess only")
+@click.option("--origin", help="load address for -f b32 (default 0x1000)")
+def _command(src, fmt, output, listing, include_paths, include_paths2, defines, defines2,
+             undefines, undefines2, preprocess_only, origin):
+    """Assemble SRC (NASM syntax)."""
+    sys.exit(run(src, fmt=fmt, output=output, listing=listing,
+                 include_paths=list(include_paths) + list(include_paths2),
+                 defines=list(defines) + list(defines2),
+                 undefines=list(undefines) + list(undefines2),
+                 preprocess_only=preprocess_only, origin=origin))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    # The process ends right after: never pay for a collection of the parse caches.
+    gc.disable()
+    try:
+        _command.main(args=list(argv) if argv is not None else None, prog_name="pyasm",
+                      standalone_mode=False)
+        status = 0
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else 1
+    except click.exceptions.Abort:
+        status = 1
+    except click.ClickException as exc:
+        exc.show()
+        status = exc.exit_code
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip tearing down the parse caches (millions of small objects): that alone can take
+    # as long as assembling a large file.
+    os._exit(status)
+
+
+if __name__ == "__main__":
+    main()

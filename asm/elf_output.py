@@ -1,0 +1,347 @@
+"""``pyasm -f elf32``: turn an :class:`~asm.assembler.Assembly` into an ELF32 relocatable.
+
+The assembler hands over sections (bytes + :class:`~asm.assembler.SectionFixup`) and
+symbols; this module maps them onto :mod:`formats.elf`'s writer the way NASM's
+``outelf.c`` does, so that the object matches ``nasm -f elf32``'s:
+
+- sections keep the assembler's order; type/flags/alignment come from NASM's table of
+  known names (``section_defaults``) modified by the attribute words
+  (``progbits nobits alloc noalloc exec noexec write nowrite tls notls align=N ...``);
+  ``align``/``sectalign`` raise the alignment. Only sections that were actually used
+  (declared, or holding something) are written; NASM always writes ``.text``.
+- symbols: labels and EQU constants become local symbols (absolute ones in ``*ABS*``)
+  unless declared ``global``; ``extern`` symbols are undefined globals; ``common``
+  symbols go to ``*COM*`` with their size (and alignment as the value). NASM lists
+  symbols in the order they were defined (externs/commons: declared).
+- a field referring to a section (a label in this object, even a global one) is
+  relocated against the section symbol with the label's offset kept in place, one
+  referring to an extern or common symbol against that symbol; PC-relative fields hold
+  ``addend - (end of instruction - field)``. ``wrt ..gotpc/..gotoff/..got/..plt/..sym``
+  select R_386_GOTPC/GOTOFF/GOT32/PLT32 and the symbol-relative forms.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from asm.errors import AsmError, AsmErrors
+from formats.elf import (
+    ABS,
+    COMMON,
+    ObjReloc,
+    ObjSection,
+    ObjSymbol,
+    section_defaults,
+    write_relocatable,
+)
+from formats.elf.constants import (
+    R_386_8,
+    R_386_16,
+    R_386_32,
+    R_386_GOT32,
+    R_386_GOTOFF,
+    R_386_GOTPC,
+    R_386_PC8,
+    R_386_PC16,
+    R_386_PC32,
+    R_386_PLT32,
+    SHF_ALLOC,
+    SHF_EXECINSTR,
+    SHF_MERGE,
+    SHF_STRINGS,
+    SHF_TLS,
+    SHF_WRITE,
+    SHT_FINI_ARRAY,
+    SHT_INIT_ARRAY,
+    SHT_NOBITS,
+    SHT_NOTE,
+    SHT_PREINIT_ARRAY,
+    STT_FUNC,
+    STT_NOTYPE,
+    STT_OBJECT,
+    STT_TLS,
+)
+
+GOT_SYMBOL = "_GLOBAL_OFFSET_TABLE_"
+
+_ABS_TYPES = {1: R_386_8, 2: R_386_16, 4: R_386_32}
+_PC_TYPES = {1: R_386_PC8, 2: R_386_PC16, 4: R_386_PC32}
+_SYM_TYPES = {"function": STT_FUNC, "func": STT_FUNC, "data": STT_OBJECT,
+              "object": STT_OBJECT, "notype": STT_NOTYPE}
+
+_FLAG_WORDS = {
+    "alloc": (SHF_ALLOC, True), "noalloc": (SHF_ALLOC, False),
+    "exec": (SHF_EXECINSTR, True), "noexec": (SHF_EXECINSTR, False),
+    "write": (SHF_WRITE, True), "nowrite": (SHF_WRITE, False),
+    "tls": (SHF_TLS, True), "notls": (SHF_TLS, False),
+    "merge": (SHF_MERGE, True), "strings": (SHF_STRINGS, True),
+}
+_TYPE_WORDS = {"note": SHT_NOTE, "preinit_array": SHT_PREINIT_ARRAY,
+               "init_array": SHT_INIT_ARRAY, "fini_array": SHT_FINI_ARRAY}
+
+
+# --------------------------------------------------------------------------- sections
+
+def _obj_section(s) -> ObjSection:
+    """An assembler Section -> ObjSection with NASM's type, flags and alignment."""
+    stype, flags, align, entsize = section_defaults(s.name)
+    if s.nobits:
+        stype = SHT_NOBITS
+    for word in s.attrs:
+        key, eq, val = word.partition("=")
+        key = key.lower()
+        if key in _FLAG_WORDS:
+            bit, on = _FLAG_WORDS[key]
+            flags = flags | bit if on else flags & ~bit
+        elif key in _TYPE_WORDS:
+            stype = _TYPE_WORDS[key]
+        elif key == "entsize" and eq:
+            try:
+                entsize = int(val, 0)
+            except ValueError:
+                raise AsmError(f"invalid section entry size `{val}'") from None
+        else:
+            raise AsmError(f"unknown section attribute `{word}' ignored on declaration of "
+                           f"section `{s.name}'")
+    if s.align is not None:
+        align = s.align
+    align = max(align, s.sectalign or 1)
+    if stype == SHT_NOBITS:
+        return ObjSection(s.name, b"", stype, flags, align, entsize, size=s.size)
+    data = bytes(s.data)
+    if len(data) < s.size:
+        data += bytes(s.size - len(data))
+    return ObjSection(s.name, data, stype, flags, align, entsize)
+
+
+def _used_sections(asm, scan: Optional[_SourceScan]) -> list:
+    """NASM creates a section at its first ``section`` directive (pass 1), but the
+    default ``.text`` only when something is put or defined in it (final pass): then it
+    comes after every declared section, and it is left out when unused. The driver
+    always creates ``.text`` first, so whether it was declared comes from the source
+    scan (or a ``Section.declared`` flag, if the driver provides one)."""
+    sections = list(asm.sections)
+    text = next((s for s in sections if s.name == ".text"), None)
+    if text is None:
+        return sections
+    declared = getattr(text, "declared", None)
+    if declared is None:
+        if scan is None:
+            return sections
+        declared = ".text" in scan.sections
+    if declared:
+        if scan is None or ".text" not in scan.sections:
+            return sections
+        # declared by a directive: it takes its place among the declared sections
+        later = scan.sections[scan.sections.index(".text") + 1:]
+        sections.remove(text)
+        at = next((i for i, s in enumerate(sections) if s.name in later), len(sections))
+        sections.insert(at, text)
+        return sections
+    used = text.size > 0 or any(
+        getattr(sym, "section", None) is text and sym.value is not None
+        for sym in asm.symbols.values())
+    sections.remove(text)
+    if used:
+        sections.append(text)
+    return sections
+
+
+class _SourceScan:
+    """What the driver does not record, read off the main source file's lines: which
+    sections a ``section``/``segment`` directive names, and on which line each
+    ``extern``/``common`` is declared (NASM orders those symbols by declaration)."""
+
+    _DIRECTIVE = re.compile(r"^\s*\[?\s*(section|segment|extern|common|endstruc)\b([^\]\n;]*)",
+                            re.IGNORECASE | re.MULTILINE)
+
+    def __init__(self, text: str):
+        self.sections = []      # first declarations, in order
+        self.decl_line = {}
+        for m in self._DIRECTIVE.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            kind, args = m.group(1).lower(), m.group(2).strip()
+            if kind == "endstruc":
+                # expands to __SECT__: `[section .text]` while no section was named yet
+                if not self.sections:
+                    self.sections.append(".text")
+                continue
+            if not args:
+                continue
+            if kind in ("section", "segment"):
+                name = args.split()[0]
+                if name not in self.sections:
+                    self.sections.append(name)
+                continue
+            names = [args.split()[0]] if kind == "common" else args.replace(",", " ").split()
+            for n in names:
+                n = n.split(":")[0]
+                n = n[1:] if n.startswith("$") else n
+                self.decl_line.setdefault(n, line)
+
+
+# --------------------------------------------------------------------------- symbols
+
+def _definition_order(asm, scan: Optional[_SourceScan], main: Optional[str]) -> list:
+    """Symbols in the order NASM's ELF writer meets them: labels/EQUs where defined,
+    externs and commons where declared.
+
+    The driver's symbol dict is in creation order, which is definition order except for
+    names created early by ``global`` (before their label). A driver that records
+    ``Symbol.def_seq`` (the definition sequence of the final pass) decides; otherwise the
+    symbols whose line in the main file is known (labels: ``defined_at``; externs and
+    commons: the source scan) are sorted by line among the slots they occupy, the others
+    keep their place.
+    """
+    syms = [s for s in asm.symbols.values() if _emitted(s)]
+    if syms and all(getattr(s, "def_seq", None) is not None for s in syms):
+        return sorted(syms, key=lambda s: s.def_seq)
+    keyed = []
+    for i, s in enumerate(syms):
+        line = None
+        if s.kind in ("extern", "common"):
+            if scan is not None:
+                line = scan.decl_line.get(s.name)
+        elif s.defined_at and main is not None and s.defined_at[0] == main:
+            line = s.defined_at[1]
+        if line is not None:
+            keyed.append((line, i))
+    slots = [i for _, i in keyed]
+    ordered = [syms[i] for _, i in sorted(keyed)]
+    out = list(syms)
+    for slot, s in zip(slots, ordered):
+        out[slot] = s
+    return out
+
+
+def _emitted(sym) -> bool:
+    if sym.kind in ("extern", "common"):
+        return True
+    if sym.value is None:
+        return False
+    if sym.name.startswith("..") and not sym.name.startswith("..@"):
+        return False        # ..start and other special symbols
+    return True
+
+
+def _obj_symbol(sym, sect_names: dict, tls: set) -> ObjSymbol:
+    bind = "global" if sym.is_global or sym.kind in ("extern", "common") else "local"
+    stype = _SYM_TYPES.get(getattr(sym, "sym_type", None) or "", STT_NOTYPE)
+    size = getattr(sym, "sym_size", 0) or 0
+    if sym.kind == "extern":
+        return ObjSymbol(sym.name, None, 0, 0, "global", stype)
+    if sym.kind == "common":
+        align = getattr(sym, "align", 0) or getattr(sym, "common_align", 0) or 0
+        return ObjSymbol(sym.name, COMMON, align, sym.size, "global", stype)
+    if sym.section is not None:
+        if stype == STT_NOTYPE and sect_names[id(sym.section)] in tls:
+            stype = STT_TLS         # NASM types every symbol in a TLS section
+        return ObjSymbol(sym.name, sect_names[id(sym.section)], sym.offset & 0xFFFFFFFF,
+                         size, bind, stype)
+    value = sym.value if type(sym.value) is int else sym.offset
+    return ObjSymbol(sym.name, ABS, value & 0xFFFFFFFF, size, bind, stype)
+
+
+# --------------------------------------------------------------------------- relocations
+
+def _global_at(section, offset: int, objsyms: dict, exact: bool):
+    """The global symbol defined at (``exact``) or nearest below ``offset`` in ``section``
+    (NASM's elf_add_gsym_reloc), as (ObjSymbol, its offset) or None."""
+    best = None
+    for sym, obj in objsyms.items():
+        if (sym.is_global and sym.kind == "label" and sym.section is section
+                and sym.offset <= offset):
+            if exact and sym.offset != offset:
+                continue
+            if best is None or sym.offset > best[1]:
+                best = (obj, sym.offset)
+    return best
+
+
+def _relocation(sect_name: str, f, sect_names: dict, objsyms: dict) -> ObjReloc:
+    reloc = f.reloc
+    wrt = (reloc.wrt or "").lower() or None
+    sym = reloc.symbol
+    if sym is not None:
+        target = objsyms.get(sym)
+        if target is None:
+            raise AsmError(f"symbol `{sym.name}' cannot be relocated against")
+    else:
+        target = sect_names[id(reloc.section)]
+    addend = f.addend
+    field_adj = f.offset - f.end if f.pcrel else 0
+    if wrt is None and sym is not None and sym.name == GOT_SYMBOL and not f.pcrel:
+        wrt = "..gotpc"
+    if f.pcrel:
+        if wrt is None:
+            rtype = _PC_TYPES.get(f.size)
+        elif wrt == "..plt" and f.size == 4:
+            rtype = R_386_PLT32
+        elif wrt in ("..gotpc", "..got"):
+            raise AsmError("ELF format cannot produce PC-relative GOT references")
+        elif f.size != 4:
+            raise AsmError("Unsupported non-32-bit ELF relocation")
+        else:
+            raise AsmError("ELF format does not support this use of WRT")
+        if rtype is None:
+            raise AsmError(f"unsupported {f.size * 8}-bit PC-relative relocation")
+        return ObjReloc(sect_name, f.offset, rtype, target, addend + field_adj)
+    if wrt is None:
+        rtype = _ABS_TYPES.get(f.size)
+        if rtype is None:
+            raise AsmError(f"unsupported {f.size * 8}-bit ELF relocation")
+        return ObjReloc(sect_name, f.offset, rtype, target, addend)
+    if f.size != 4 and wrt != "..sym":
+        raise AsmError("Unsupported non-32-bit ELF relocation")
+    if wrt == "..gotpc":
+        return ObjReloc(sect_name, f.offset, R_386_GOTPC, target, addend + f.offset)
+    if wrt == "..gotoff":
+        return ObjReloc(sect_name, f.offset, R_386_GOTOFF, target, addend)
+    if wrt in ("..got", "..sym"):
+        rtype = R_386_GOT32 if wrt == "..got" else _ABS_TYPES.get(f.size)
+        if rtype is None:
+            raise AsmError(f"unsupported {f.size * 8}-bit ELF relocation")
+        if sym is None:
+            found = _global_at(reloc.section, addend, objsyms, exact=wrt == "..got")
+            if found is None:
+                raise AsmError("unable to find a suitable global symbol for this reference")
+            target, addend = found[0], addend - found[1]
+        return ObjReloc(sect_name, f.offset, rtype, target, addend)
+    if wrt == "..plt":
+        raise AsmError("ELF format cannot produce non-PC-relative PLT references")
+    raise AsmError("ELF format does not support this use of WRT")
+
+
+# --------------------------------------------------------------------------- entry point
+
+def elf32_object(asm, file_name: Optional[str] = None, source: Optional[str] = None) -> bytes:
+    """The bytes of the ELF32 relocatable object for ``asm`` (an ``fmt="elf32"``
+    Assembly). ``file_name`` is the source path as given (NASM's file symbol, and the
+    file that ``Symbol.defined_at`` names for the main source); ``source`` is the main
+    file's text, scanned for what the driver does not record (see :class:`_SourceScan`).
+    Raises AsmErrors on what ELF cannot express."""
+    errors = []
+    scan = _SourceScan(source) if source is not None else None
+    sections = _used_sections(asm, scan)
+    sect_names = {id(s): s.name for s in asm.sections}
+    objsecs = []
+    for s in sections:
+        try:
+            objsecs.append(_obj_section(s))
+        except AsmError as exc:
+            errors.append(exc)
+    tls = {o.name for o in objsecs if o.flags & SHF_TLS}
+    objsyms = {}
+    for sym in _definition_order(asm, scan, file_name):
+        objsyms[sym] = _obj_symbol(sym, sect_names, tls)
+    relocs = []
+    for s in sections:
+        for f in s.fixups:
+            try:
+                relocs.append(_relocation(s.name, f, sect_names, objsyms))
+            except AsmError as exc:
+                errors.append(exc)
+    if errors:
+        raise AsmErrors(errors)
+    return write_relocatable(objsecs, list(objsyms.values()), relocs, file_name)

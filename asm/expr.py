@@ -1,0 +1,693 @@
+"""NASM expressions: AST dataclasses, literal readers (numbers, strings, floats) and evaluation.
+
+Values follow NASM's model: a plain number is a Python ``int`` (64-bit two's complement
+arithmetic, like NASM), anything that depends on an address is a :class:`Rel`, a small
+vector ``off + sum(coeff * key)`` whose keys are sections, external symbols or (inside
+``[...]``) register names. ``label2 - label1`` in one section cancels back to an ``int``.
+Expressions are compiled once into closures (``compile_expr``) because the driver evaluates
+every line again on each pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Optional
+
+from asm.errors import AsmError
+
+MASK64 = (1 << 64) - 1
+SIGN64 = 1 << 63
+
+
+def wrap64(v: int) -> int:
+    """Reduce to a signed 64-bit value, as NASM's int64_t arithmetic does."""
+    if -SIGN64 <= v < SIGN64:
+        return v
+    v &= MASK64
+    return v - (1 << 64) if v & SIGN64 else v
+
+
+# --------------------------------------------------------------------------- AST
+
+class Expr:
+    __slots__ = ()
+
+
+@dataclass
+class Num(Expr):
+    value: int
+
+
+@dataclass
+class Str(Expr):
+    """A quoted string; a number (little-endian character constant) inside expressions."""
+    value: bytes
+
+
+@dataclass
+class Float(Expr):
+    """A floating-point literal; only valid as a whole data item (``dd 1.5``)."""
+    text: str
+
+
+@dataclass
+class Sym(Expr):
+    name: str                   # as written; '.local' names are qualified at evaluation
+
+
+@dataclass
+class RegRef(Expr):
+    name: str                   # a register inside an effective address
+
+
+@dataclass
+class Here(Expr):               # $
+    pass
+
+
+@dataclass
+class SectStart(Expr):          # $$
+    pass
+
+
+@dataclass
+class Unary(Expr):
+    op: str
+    operand: Expr
+
+
+@dataclass
+class Binary(Expr):
+    op: str
+    left: Expr
+    right: Expr
+
+
+@dataclass
+class Cond(Expr):
+    cond: Expr
+    then: Expr
+    other: Expr
+
+
+@dataclass
+class Func(Expr):
+    """``__?float32?__(1.5)``-style float conversion functions and friends."""
+    name: str
+    arg: Expr
+
+
+# --------------------------------------------------------------------------- values
+
+class Rel:
+    """A non-plain value: ``off + sum(coeff * key for key, coeff in terms.items())``."""
+
+    __slots__ = ("off", "terms")
+
+    def __init__(self, off: int, terms: dict):
+        self.off = off
+        self.terms = terms
+
+    def __repr__(self) -> str:
+        return f"Rel({self.off}, {self.terms})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Rel) and self.off == other.off and self.terms == other.terms
+
+    def __hash__(self):
+        return hash((self.off, tuple(self.terms.items())))
+
+
+def make(off: int, terms: dict):
+    """Build a value, dropping zero coefficients and collapsing to int when plain."""
+    terms = {k: c for k, c in terms.items() if c}
+    return Rel(off, terms) if terms else off
+
+
+def add(a, b):
+    if type(a) is int and type(b) is int:
+        return wrap64(a + b)
+    ao, at = (a, {}) if type(a) is int else (a.off, a.terms)
+    bo, bt = (b, {}) if type(b) is int else (b.off, b.terms)
+    terms = dict(at)
+    for k, c in bt.items():
+        terms[k] = terms.get(k, 0) + c
+    return make(wrap64(ao + bo), terms)
+
+
+def neg(a):
+    if type(a) is int:
+        return wrap64(-a)
+    return make(wrap64(-a.off), {k: -c for k, c in a.terms.items()})
+
+
+def sub(a, b):
+    if type(a) is int and type(b) is int:
+        return wrap64(a - b)
+    return add(a, neg(b))
+
+
+def mul(a, b):
+    if type(a) is int and type(b) is int:
+        return wrap64(a * b)
+    if type(a) is not int and type(b) is not int:
+        raise AsmError("unable to multiply two non-scalar objects")
+    if type(a) is int:
+        a, b = b, a
+    return make(wrap64(a.off * b), {k: c * b for k, c in a.terms.items()})
+
+
+def _u(v: int) -> int:
+    return v & MASK64
+
+
+def _sdiv(a: int, b: int) -> int:
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
+
+
+def _smod(a: int, b: int) -> int:
+    return a - _sdiv(a, b) * b
+
+
+_SCALAR_MSG = {
+    "/": "division operator", "//": "division operator", "%": "division operator",
+    "%%": "division operator", "<<": "shift operator", ">>": "shift operator",
+    "<<<": "shift operator", ">>>": "shift operator",
+}
+
+
+def _scalar_binop(op: str) -> Callable[[int, int], int]:
+    fn = _SCALAR_TABLE.get(op)
+    if fn is not None:
+        return fn
+    if op in ("/", "//", "%", "%%"):
+        def div(a: int, b: int) -> int:
+            if b == 0:
+                raise AsmError("division by zero")
+            if op == "/":
+                return wrap64(_u(a) // _u(b))
+            if op == "%":
+                return wrap64(_u(a) % _u(b))
+            if op == "//":
+                return wrap64(_sdiv(a, b))
+            return wrap64(_smod(a, b))
+        return div
+    raise AsmError(f"unknown operator `{op}'")
+
+
+_SCALAR_TABLE: dict = {
+    "<<": lambda a, b: wrap64(a << (b & 63)) if 0 <= b < 64 else 0,
+    "<<<": lambda a, b: wrap64(a << (b & 63)) if 0 <= b < 64 else 0,
+    ">>": lambda a, b: wrap64(_u(a) >> b) if 0 <= b < 64 else 0,
+    ">>>": lambda a, b: a >> b if 0 <= b < 64 else (-1 if a < 0 else 0),
+    "&": lambda a, b: a & b,
+    "|": lambda a, b: a | b,
+    "^": lambda a, b: a ^ b,
+    "<": lambda a, b: int(a < b),
+    "<=": lambda a, b: int(a <= b),
+    ">": lambda a, b: int(a > b),
+    ">=": lambda a, b: int(a >= b),
+    "==": lambda a, b: int(a == b),
+    "=": lambda a, b: int(a == b),
+    "!=": lambda a, b: int(a != b),
+    "<>": lambda a, b: int(a != b),
+    "<=>": lambda a, b: int(a > b),     # what NASM 2.16.01 computes
+    "&&": lambda a, b: int(bool(a) and bool(b)),
+    "||": lambda a, b: int(bool(a) or bool(b)),
+    "^^": lambda a, b: int(bool(a) != bool(b)),
+}
+
+
+# --------------------------------------------------------------------------- precedence
+
+# NASM's binary operators, loosest first; all are left-associative.
+BINARY_PRECEDENCE = {}
+for _level, _ops in enumerate((
+        ("||",), ("^^",), ("&&",), ("=", "==", "!=", "<>", "<", "<=", ">", ">=", "<=>"),
+        ("|",), ("^",), ("&",), ("<<", ">>", "<<<", ">>>"), ("+", "-"),
+        ("*", "/", "//", "%", "%%", "wrt"))):
+    for _op in _ops:
+        BINARY_PRECEDENCE[_op] = _level
+
+
+def build_binary(seq: list) -> Expr:
+    """``[operand, op, operand, op, ...]`` -> a Binary tree by NASM precedence."""
+    prec = BINARY_PRECEDENCE
+    operands = [seq[0]]
+    ops: list = []
+    for i in range(1, len(seq), 2):
+        op = seq[i]
+        p = prec[op]
+        while ops and prec[ops[-1]] >= p:
+            right = operands.pop()
+            operands[-1] = Binary(ops.pop(), operands[-1], right)
+        ops.append(op)
+        operands.append(seq[i + 1])
+    while ops:
+        right = operands.pop()
+        operands[-1] = Binary(ops.pop(), operands[-1], right)
+    return operands[0]
+
+
+# --------------------------------------------------------------------------- evaluation
+
+class EvalContext:
+    """What an expression needs from its surroundings; the driver and preprocessor subclass it.
+
+    ``unknown`` is set when a symbol is not (yet) defined in this pass.
+    """
+
+    unknown = False
+
+    def symbol(self, name: str):
+        raise AsmError(f"symbol `{name}' not defined")
+
+    def here(self):
+        raise AsmError("`$' is not allowed here")
+
+    def sect_start(self):
+        raise AsmError("`$$' is not allowed here")
+
+    def register(self, name: str):
+        raise AsmError(f"invalid use of register `{name}' in expression")
+
+
+Compiled = Callable[[EvalContext], object]
+
+
+def compile_expr(node: Expr) -> Compiled:
+    """Turn an AST into a closure ``f(ctx) -> int | Rel``."""
+    t = type(node)
+    if t is Num:
+        v = node.value
+        return lambda c: v
+    if t is Sym:
+        name = node.name
+        return lambda c: c.symbol(name)
+    if t is Str:
+        v = chars_value(node.value)
+        return lambda c: v
+    if t is Here:
+        return lambda c: c.here()
+    if t is SectStart:
+        return lambda c: c.sect_start()
+    if t is RegRef:
+        name = node.name
+        return lambda c: c.register(name)
+    if t is Float:
+        def bad_float(c):
+            raise AsmError("floating-point constant encountered in expression")
+        return bad_float
+    if t is Func:
+        name = node.name
+
+        def bad_func(c):
+            raise AsmError(f"`{name}' is not supported in this context")
+        return bad_func
+    if t is Cond:
+        fc, ft, fo = compile_expr(node.cond), compile_expr(node.then), compile_expr(node.other)
+
+        def cond(c):
+            v = fc(c)
+            if type(v) is not int:
+                raise AsmError("`?' operator may only be applied to scalar values")
+            return ft(c) if v else fo(c)
+        return cond
+    if t is Unary:
+        f = compile_expr(node.operand)
+        op = node.op
+        if op == "-":
+            return lambda c: neg(f(c))
+        if op == "+":
+            return f
+        if op in ("seg",):
+            def seg(c):
+                raise AsmError("`seg' is not supported by this assembler yet")
+            return seg
+
+        def unary(c):
+            v = f(c)
+            if type(v) is not int:
+                raise AsmError(f"`{op}' operator may only be applied to scalar values")
+            return wrap64(~v) if op == "~" else int(not v)
+        return unary
+    if t is Binary:
+        fl, fr = compile_expr(node.left), compile_expr(node.right)
+        op = node.op
+        if op == "+":
+            return lambda c: add(fl(c), fr(c))
+        if op == "-":
+            return lambda c: sub(fl(c), fr(c))
+        if op == "*":
+            return lambda c: mul(fl(c), fr(c))
+        if op == "wrt":
+            def wrt(c):
+                raise AsmError("`wrt' is not supported by this assembler yet")
+            return wrt
+        if op in ("&&", "||"):
+            # NASM evaluates both sides; only the truth values matter
+            pass
+        fn = _scalar_binop(op)
+        what = _SCALAR_MSG.get(op, f"`{op}' operator")
+
+        def binop(c):
+            a = fl(c)
+            b = fr(c)
+            if type(a) is not int or type(b) is not int:
+                raise AsmError(f"{what} may only be applied to scalar values")
+            if b == 0 and c.unknown and op in ("/", "//", "%", "%%"):
+                return 0            # divisor is a forward reference: decided next pass
+            return fn(a, b)
+        return binop
+    raise AsmError("expression syntax error")
+
+
+# --------------------------------------------------------------------------- literals
+
+_RADIX_LETTER = {"b": 2, "y": 2, "o": 8, "q": 8, "d": 10, "t": 10, "h": 16, "x": 16}
+
+
+def read_number(text: str) -> int:
+    """Read a NASM integer literal (``0x1F 1Fh $1F 0b101 101b 17q 0d99 1_000 ...``)."""
+    if text.isdigit():
+        return wrap64(int(text))
+    s = text.lower()
+    radix = 10
+    if len(s) > 2 and s[0] == "0" and s[1] in _RADIX_LETTER:
+        radix = _RADIX_LETTER[s[1]]
+        s = s[2:]
+    elif len(s) > 1 and s[0] == "$":
+        radix = 16
+        s = s[1:]
+    elif s[-1] in _RADIX_LETTER:
+        radix = _RADIX_LETTER[s[-1]]
+        s = s[:-1]
+    digits = s.replace("_", "")
+    if not digits:
+        raise AsmError(f"invalid number `{text}'")
+    try:
+        value = int(digits, radix)
+    except ValueError:
+        raise AsmError(f"invalid number `{text}'") from None
+    return wrap64(value)        # NASM only warns when a constant exceeds 64 bits
+
+
+_ESCAPES = {"'": 0x27, '"': 0x22, "`": 0x60, "\\": 0x5C, "?": 0x3F, "a": 7, "b": 8,
+            "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, "e": 27}
+
+
+def read_string(token: str) -> bytes:
+    """The bytes of a quoted string token; backquoted strings process C-style escapes."""
+    quote = token[0]
+    body = token[1:-1] if len(token) >= 2 and token[-1] == quote else token[1:]
+    if quote != "`":
+        return body.encode("utf-8", "surrogateescape")
+    out = bytearray()
+    i, n = 0, len(body)
+    while i < n:
+        ch = body[i]
+        if ch != "\\":
+            out += ch.encode("utf-8", "surrogateescape")
+            i += 1
+            continue
+        i += 1
+        if i >= n:
+            out.append(0x5C)
+            break
+        ch = body[i]
+        i += 1
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch in "01234567":
+            j = i
+            while j < n and j < i + 2 and body[j] in "01234567":
+                j += 1
+            out.append(int(body[i - 1:j], 8) & 0xFF)
+            i = j
+        elif ch in "xX":
+            j = i
+            while j < n and j < i + 2 and body[j] in "0123456789abcdefABCDEF":
+                j += 1
+            out.append(int(body[i:j], 16) if j > i else 0)
+            i = j
+        elif ch in "uU":
+            width = 4 if ch == "u" else 8
+            j = i
+            while j < n and j < i + width and body[j] in "0123456789abcdefABCDEF":
+                j += 1
+            out += chr(int(body[i:j], 16) if j > i else 0).encode("utf-8", "surrogatepass")
+            i = j
+        else:
+            out += ch.encode("utf-8", "surrogateescape")
+    return bytes(out)
+
+
+def chars_value(data: bytes) -> int:
+    """A character constant: the bytes little-endian, as NASM reads ``'ab'``."""
+    return wrap64(int.from_bytes(data[:8], "little"))
+
+
+# --------------------------------------------------------------------------- floats
+
+# (mantissa bits without the hidden bit, exponent bits, explicit integer bit)
+FLOAT_FORMATS = {1: (3, 4, False), 2: (10, 5, False), 16: (112, 15, False), 4: (23, 8, False), 8: (52, 11, False), 10: (63, 15, True)}
+_SPECIAL_FLOATS = {
+    "__?infinity?__": "inf", "__infinity__": "inf", "__?nan?__": "nan", "__nan__": "nan",
+    "__?qnan?__": "qnan", "__qnan__": "qnan", "__?snan?__": "snan", "__snan__": "snan",
+}
+
+
+def is_special_float(name: str) -> bool:
+    return name.lower() in _SPECIAL_FLOATS
+
+
+def looks_like_float(text: str) -> bool:
+    """NASM's tokenizer rule: a period, an exponent sign, or ``p``, or decimal digits with e."""
+    s = text.lower()
+    if s.startswith(("0x", "0h", "$")):
+        return "." in s or "p" in s
+    if s[-1:] in "hxqoybt" and "." not in s:
+        return False
+    if "." in s or "e+" in s or "e-" in s or ("p" in s and s[:2] in ("0b", "0o", "0q", "0y")):
+        return True
+    body = s.replace("_", "")
+    if "e" in body and body[0].isdigit():
+        head, _, tail = body.partition("e")
+        return head.isdigit() and tail.isdigit()
+    return False
+
+
+# NASM's float.c, reproduced bit for bit: a 192-bit mantissa (6 limbs of 32 bits), decimal
+# digits scaled by a truncated 5**n, then rounding at the format's width. It is not always
+# the exactly rounded value (ties can come out either way), which is what NASM emits.
+_MANT_BITS = 192
+_MANT_DIGITS = 52
+_TOP = 1 << (_MANT_BITS - 1)
+
+
+def _mul(a: int, b: int) -> tuple:
+    """float_multiply: the top 192 bits of the product, normalised; -> (mant, twos)."""
+    full = a * b
+    if full >> (2 * _MANT_BITS - 1):
+        return full >> _MANT_BITS, 0
+    return (full >> (_MANT_BITS - 1)) & ((1 << _MANT_BITS) - 1), -1
+
+
+def _read_exponent(text: str, cap: int) -> int:
+    neg = text.startswith("-")
+    if text[:1] in "+-":
+        text = text[1:]
+    value = 0
+    for ch in text:
+        if ch == "_":
+            continue
+        if not ch.isdigit():
+            raise ValueError(text)
+        value = min(value * 10 + int(ch), cap)
+    return -value if neg else value
+
+
+def _flconvert_dec(text: str) -> tuple:
+    """ieee_flconvert: decimal significand and exponent -> (mant, twopwr)."""
+    mant_text, _, exp_text = text.partition("e")
+    digits = []
+    tenpwr = 0
+    started = seendot = False
+    for ch in mant_text:
+        if ch == ".":
+            if seendot:
+                raise ValueError(text)
+            seendot = True
+        elif ch.isdigit():
+            if ch == "0" and not started:
+                if seendot:
+                    tenpwr -= 1
+            else:
+                started = True
+                if len(digits) < _MANT_DIGITS:
+                    digits.append(ch)
+                if not seendot:
+                    tenpwr += 1
+        elif ch != "_":
+            raise ValueError(text)
+    if exp_text or text.endswith("e"):
+        tenpwr += _read_exponent(exp_text, 5000)
+    while digits and digits[-1] == "0":
+        digits.pop()
+    if not digits:
+        return 0, 0
+    num, den = int("".join(digits)), 10 ** len(digits)      # X = 0.digits * 10**tenpwr
+    zeros = 0
+    while num * (2 << zeros) < den:
+        zeros += 1
+    mant = (num << (zeros + _MANT_BITS)) // den
+    twopwr = -zeros + tenpwr
+    if tenpwr < 0:
+        mult = int("cc" * (_MANT_BITS // 8 - 1) + "cd", 16)
+        extratwos = -2
+        tenpwr = -tenpwr
+    elif tenpwr > 0:
+        mult = 5 << (_MANT_BITS - 3)
+        extratwos = 3
+    else:
+        extratwos = 0
+    while tenpwr:
+        if tenpwr & 1:
+            mant, t = _mul(mant, mult)
+            twopwr += extratwos + t
+        mult, t = _mul(mult, mult)
+        extratwos = extratwos * 2 + t
+        tenpwr >>= 1
+    return mant, twopwr
+
+
+def _flconvert_bin(text: str, bits: int) -> tuple:
+    """ieee_flconvert_bin: hex/octal/binary significand and binary exponent."""
+    body, _, exp_text = text.partition("p")
+    whole, dot, frac = body.partition(".")
+    if "." in frac:
+        raise ValueError(text)
+    radix = 1 << bits
+    digits = (whole + frac).replace("_", "")
+    value = Fraction(int(digits, radix) if digits else 0, radix ** len(frac.replace("_", "")))
+    if exp_text or text.endswith("p"):
+        value *= Fraction(2) ** _read_exponent(exp_text, 20000)
+    if value == 0:
+        return 0, 0
+    e = value.numerator.bit_length() - value.denominator.bit_length()
+    if Fraction(2) ** e > value:
+        e -= 1
+    twopwr = e + 1                      # value = 0.1xxx * 2**twopwr
+    scaled = value * (Fraction(2) ** (_MANT_BITS - twopwr))
+    return scaled.numerator // scaled.denominator, twopwr
+
+
+def _round(mant: int, bits: int) -> int:
+    """ieee_round to nearest even, keeping the top ``bits`` of the 192-bit mantissa."""
+    drop = _MANT_BITS - bits
+    if drop <= 0:
+        return mant
+    keep = mant >> drop
+    rnd = (mant >> (drop - 1)) & 1
+    sticky = mant & ((1 << (drop - 1)) - 1)
+    if rnd and (sticky or keep & 1):
+        keep += 1
+    return (keep << drop) & ((1 << _MANT_BITS) - 1) if keep >> bits == 0 else 0
+
+
+def encode_float(text: str, size: int, negative: bool = False) -> bytes:
+    """Encode a literal as NASM does in a float field of ``size`` bytes."""
+    if size not in FLOAT_FORMATS:
+        raise AsmError(f"no {size * 8}-bit floating-point format supported")
+    mbits, ebits, explicit = FLOAT_FORMATS[size]
+    ex = 1 if explicit else 0
+    bits = size * 8
+    expmax = 1 << (ebits - 1)
+
+    def bit(pos: int) -> int:           # big-endian bit numbering over the 192 bits
+        return 1 << (_MANT_BITS - 1 - pos)
+
+    special = _SPECIAL_FLOATS.get(text.lower())
+    kind = special
+    mant = 0
+    exponent = 0
+    if special is None:
+        s = text.lower()
+        try:
+            if s.startswith(("0x", "0h")):
+                mant, exponent = _flconvert_bin(s[2:], 4)
+            elif s.startswith(("0o", "0q")):
+                mant, exponent = _flconvert_bin(s[2:], 3)
+            elif s.startswith(("0b", "0y")):
+                mant, exponent = _flconvert_bin(s[2:], 1)
+            elif s.startswith(("0d", "0t")):
+                mant, exponent = _flconvert_dec(s[2:])
+            elif s.startswith("$"):
+                mant, exponent = _flconvert_bin(s[1:], 4)
+            else:
+                mant, exponent = _flconvert_dec(s)
+        except (ValueError, ZeroDivisionError):
+            raise AsmError(f"invalid floating-point constant `{text}'") from None
+        if mant & _TOP:
+            exponent -= 1
+            if 2 - expmax <= exponent <= expmax:
+                kind = "normal"
+            elif exponent > 0:
+                kind = "inf"            # NASM warns: overflow in floating-point constant
+            else:
+                kind = "denormal"
+        else:
+            kind = "zero"
+    if kind == "zero":
+        mant = 0
+    elif kind == "denormal":
+        shift = -(exponent + expmax - 2 - ebits) + ex
+        mant = mant >> shift if shift < _MANT_BITS else 0
+        mant = _round(mant, bits)
+        one = bit(ebits + ex)
+        if mant & one:
+            if not explicit:
+                mant &= ~one
+            mant |= 1 << (_MANT_BITS - 1 - ebits)
+        elif mant == 0:
+            mant = 0                    # underflow to zero
+    elif kind == "normal":
+        exponent += expmax - 1
+        mant >>= ebits + ex
+        mant = _round(mant, bits)
+        if mant & bit(ebits + ex - 1):
+            mant >>= 1
+            exponent += 1
+            if exponent >= (expmax << 1) - 1:
+                kind = "inf"
+        if kind == "normal":
+            if not explicit:
+                mant &= ~bit(ebits + ex)
+            mant |= exponent << (_MANT_BITS - 1 - ebits)
+    if kind in ("inf", "nan", "qnan", "snan"):
+        mant = ((1 << ebits) - 1) << (_MANT_BITS - 1 - ebits)
+        if explicit:
+            mant |= bit(ebits + ex)
+        if kind in ("nan", "qnan"):
+            mant |= bit(ebits + ex + 1)
+        elif kind == "snan":
+            mant |= bit(ebits + ex + mbits)
+    if negative:
+        mant |= _TOP
+    return (mant >> (_MANT_BITS - bits)).to_bytes(size, "little")
+
+
+def float_item(node: Expr) -> Optional[tuple]:
+    """If a data item is a float literal (optionally signed), return (text, negative)."""
+    negative = False
+    while isinstance(node, Unary) and node.op in ("-", "+"):
+        if node.op == "-":
+            negative = not negative
+        node = node.operand
+    if isinstance(node, Float):
+        return node.text, negative
+    if isinstance(node, Sym) and is_special_float(node.name):
+        return node.name, negative
+    return None

@@ -1,0 +1,1462 @@
+"""NASM's preprocessor: single-line and multi-line macros, conditionals, %rep, %include.
+
+:class:`Preprocessor` turns source text into a stream of :class:`SourceLine` for the
+assembler. It runs interleaved with the assembler's first pass (a generator), because
+``%if`` and ``%assign`` may use EQU constants defined on earlier lines, as in NASM.
+
+A line is processed in two steps, as NASM's token-based preprocessor would behave:
+``%``-constructs that need the enclosing macro or context (``%1``, ``%{2}``, ``%%local``,
+``%$ctxlocal``, ``%+``) are substituted in the text, then single-line macros are
+expanded on tokens. Macro-expanded lines report the outermost invocation's line, with
+``... from macro `m' defined here`` notes, like NASM.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional, Sequence
+
+from asm import expr as E
+from asm.errors import AsmError
+
+MAX_REP = 1_000_000
+MAX_MACRO_DEPTH = 10_000
+MAX_INCLUDE_DEPTH = 200
+MAX_SMACRO_DEPTH = 1000
+MAX_LINES = 3_000_000           # lines produced in all (NASM's limit is far higher; memory)
+NASM_VERSION = (2, 16, 1, 0)
+
+
+class SourceLine:
+    """One line for the assembler (``assemble``) and/or the listing (``listed``).
+
+    ``file``/``line`` locate diagnostics (inside a macro: the outermost invocation);
+    ``list_file``/``list_line``/``list_text`` are the line as written in its own source
+    (macro bodies unexpanded), shown by listings and ``-E``; ``depth`` is the macro/rep/
+    include nesting (``<n>`` in listings); ``trace`` holds ``(file, line, macro)`` for
+    NASM's "... from macro `m' defined here" notes.
+    """
+
+    __slots__ = ("text", "file", "line", "list_line", "list_file", "list_text", "depth",
+                 "trace", "listed", "assemble")
+
+    def __init__(self, text: str, file: str, line: int, list_line: int = 0,
+                 list_file: str = "", list_text: str = "", depth: int = 0,
+                 trace: tuple = (), listed: bool = True, assemble: bool = True):
+        self.text = text
+        self.file = file
+        self.line = line
+        self.list_line = list_line
+        self.list_file = list_file
+        self.list_text = list_text
+        self.depth = depth
+        self.trace = trace
+        self.listed = listed
+        self.assemble = assemble
+
+    def __repr__(self) -> str:
+        return f"SourceLine({self.text!r}, {self.file!r}, {self.line})"
+
+
+# --------------------------------------------------------------------------- tokens
+
+_TOK = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<str>'[^']*'?|"[^"]*"?|`(?:\\.|[^`\\])*`?)
+  | (?P<comment>;.*)
+  | (?P<num>\$?[0-9][0-9A-Za-z_]*(?:\.[0-9A-Za-z_]*)?(?:(?<=[eEpP])[+-][0-9_]+)?)
+  | (?P<id>\$?(?:[A-Za-z_.@]|\?(?=[A-Za-z0-9_$\#@~.?]))[A-Za-z0-9_$\#@~.?]*)
+  | (?P<other>.)
+""", re.VERBOSE | re.DOTALL)
+_IDENT = re.compile(r"\$?(?:[A-Za-z_.@]|\?(?=[A-Za-z0-9_$#@~.?]))[A-Za-z0-9_$#@~.?]*")
+_HEAD = re.compile(r"\s*([A-Za-z0-9_$#@~.?]+)\s*:?\s*([A-Za-z0-9_$#@~.?]*)")
+_DIRECTIVE = re.compile(r"\s*(%[A-Za-z]+)\b(.*)$", re.DOTALL)
+_STRING_OR_PCT = re.compile(r"""
+    (?P<str>'[^']*'|"[^"]*"|`(?:\\.|[^`\\])*`)
+  | (?P<comment>;.*)
+  | %(?P<brace>\{[^}]*\})
+  | %(?P<num>[0-9]+)
+  | %(?P<local>%[A-Za-z0-9_$\#@~.?]+)
+  | %(?P<ctx>\$+[A-Za-z0-9_$\#@~.?]*)
+  | %(?P<paste>\+)(?![0-9])
+  | %(?P<qq>\?\??)
+  | %(?P<env>![A-Za-z_][A-Za-z0-9_]*)
+""", re.VERBOSE | re.DOTALL)
+
+
+def tokenize(text: str) -> list:
+    """(kind, text) pairs; kinds: ws str comment num id other."""
+    return [(m.lastgroup, m.group()) for m in _TOK.finditer(text)]
+
+
+def strip_comment(text: str) -> str:
+    """Drop a ';' comment (not one inside a string)."""
+    if ";" not in text:
+        return text
+    for m in _TOK.finditer(text):
+        if m.lastgroup == "comment":
+            return text[:m.start()]
+    return text
+
+
+def quote(data: str) -> str:
+    """NASM's nasm_quote: single quotes if possible, else double, else backquotes."""
+    if "'" not in data:
+        return f"'{data}'"
+    if '"' not in data:
+        return f'"{data}"'
+    out = []
+    for ch in data:
+        if ch in "`\\":
+            out.append("\\" + ch)
+        elif ord(ch) < 32:
+            out.append(f"\\{ord(ch):o}")
+        else:
+            out.append(ch)
+    return "`" + "".join(out) + "`"
+
+
+def _unquote(tok: str) -> str:
+    return E.read_string(tok).decode("utf-8", "surrogateescape")
+
+
+# --------------------------------------------------------------------------- macros
+
+@dataclass
+class SMacro:
+    name: str
+    params: Optional[list]      # None: no parentheses
+    body: str
+    casesense: bool = True
+    greedy: bool = False
+    dynamic: Optional[Callable] = None
+
+
+@dataclass
+class MMacro:
+    name: str
+    nmin: int
+    nmax: int                   # -1: unlimited
+    greedy: bool
+    nolist: bool
+    defaults: list
+    body: list                  # [(text, file, line)]
+    casesense: bool = True
+    recursive: bool = False
+    file: str = ""
+    line: int = 0
+
+
+@dataclass
+class _Source:
+    """A stream of raw lines: a file, a macro expansion or a %rep body."""
+    kind: str                   # 'file' | 'macro' | 'rep'
+    lines: list                 # [(text, file, lineno)]
+    pos: int = 0
+    file: str = ""
+    macro: Optional[MMacro] = None
+    params: list = field(default_factory=list)
+    unique: int = 0
+    count: int = 0              # rep: remaining iterations
+    cond_depth: int = 0         # conditional stack height when entered
+    inv_file: str = ""          # where this expansion was invoked (diagnostics)
+    inv_line: int = 0
+    nolist: bool = False
+    depth: int = 0
+    label: str = ""             # %00
+    last_line: int = 0
+    outer_trace: tuple = ()     # macro notes of the invocation point
+    home: Optional[_Source] = None    # the macro expansion a %rep body belongs to
+
+
+class _Cond:
+    __slots__ = ("active", "done", "parent_active", "seen_else")
+
+    def __init__(self, active: bool, parent_active: bool):
+        self.active = active and parent_active
+        self.done = self.active
+        self.parent_active = parent_active
+        self.seen_else = False
+
+
+_COND_BASE = ("if", "ifdef", "ifidn", "ifidni", "ifnum", "ifstr", "ifid", "iftoken",
+              "ifempty", "ifmacro", "ifctx", "ifenv", "ifusable", "ifusing")
+_IF_NAMES = set()
+_ELIF_NAMES = set()
+for _b in _COND_BASE:
+    _rest = _b[2:]
+    _IF_NAMES.update({"%if" + _rest, "%ifn" + _rest})
+    _ELIF_NAMES.update({"%elif" + _rest, "%elifn" + _rest})
+
+
+class _PPEval(E.EvalContext):
+    def __init__(self, lookup: Optional[Callable]):
+        self.lookup = lookup
+
+    def symbol(self, name: str):
+        if self.lookup is None:
+            raise AsmError("symbol references not supported in preprocess-only mode")
+        return self.lookup(name)
+
+    def here(self):
+        raise AsmError("`$' is not allowed in a preprocessor expression")
+
+    sect_start = here
+
+
+# --------------------------------------------------------------------------- preprocessor
+
+class Preprocessor:
+    """Produce :class:`SourceLine` objects from NASM source (see module docstring)."""
+
+    def __init__(self, text: str, filename: str, *, include_paths: Sequence[str] = (),
+                 defines: Sequence[tuple] = (), undefines: Sequence[str] = (),
+                 fmt: str = "bin", symbol_value: Optional[Callable] = None,
+                 preprocess_only: bool = False, report: Optional[Callable] = None):
+        self.text = text
+        self.filename = filename
+        self.include_paths = list(include_paths)
+        self.fmt = fmt
+        self.symbol_value = symbol_value
+        self.preprocess_only = preprocess_only
+        self.report = report
+        self.errors: list = []
+        self.warnings: list = []
+        self.smacros: dict = {}         # name -> {nparams(-1 plain): SMacro}
+        self.ismacros: dict = {}        # lower name -> {nparams: SMacro}
+        self.mmacros: dict = {}         # name -> [MMacro]
+        self.immacros: dict = {}        # lower name -> [MMacro]
+        self.ctx: list = []             # [(name, id, {smacros})]
+        self.unique = 0
+        self.bits = 16
+        self.sources: list = []
+        self.conds: list = []
+        self.defining: Optional[dict] = None
+        self.fatal = False
+        self.mmacro_count = 0
+        self.produced = 0
+        self.active_macros: dict = {}
+        self._install_builtins()
+        self._load_stdmac()
+        for name, value in defines:
+            self._define(name, None, value if value is not None else "", True)
+        for name in undefines:
+            self._undef(name)
+
+    # ---- diagnostics
+
+    def _err(self, msg: str, file: str, line: int, trace: tuple = ()) -> None:
+        e = AsmError(msg, file, line)
+        e.notes = [f"{f}:{n}: ... from macro `{m}' defined here" for f, n, m in trace
+                   if f != "<stdmac>"]
+        self.errors.append(e)
+        if self.report is not None:
+            self.report(e)
+
+    def _warn(self, msg: str, file: str, line: int) -> None:
+        self.warnings.append(f"{file}:{line}: warning: {msg}")
+
+    # ---- builtin macros
+
+    def _install_builtins(self) -> None:
+        major, minor, sub, patch = NASM_VERSION
+        now = time.localtime()
+        utc = time.gmtime()
+        consts = {
+            "__?NASM_MAJOR?__": str(major), "__?NASM_MINOR?__": str(minor),
+            "__?NASM_SUBMINOR?__": str(sub), "__?NASM_PATCHLEVEL?__": str(patch),
+            "__?NASM_VERSION_ID?__": f"0{major:02x}{minor:02x}{sub:02x}{patch:02x}h",
+            "__?NASM_VER?__": f'"{major}.{minor:02d}.{sub:02d}"',
+            "__?OUTPUT_FORMAT?__": self.fmt, "__?DEBUG_FORMAT?__": "",
+            "__?DATE?__": time.strftime('"%Y-%m-%d"', now),
+            "__?TIME?__": time.strftime('"%H:%M:%S"', now),
+            "__?DATE_NUM?__": time.strftime("%Y%m%d", now),
+            "__?TIME_NUM?__": time.strftime("%H%M%S", now),
+            "__?UTC_DATE?__": time.strftime('"%Y-%m-%d"', utc),
+            "__?UTC_TIME?__": time.strftime('"%H:%M:%S"', utc),
+            "__?UTC_DATE_NUM?__": time.strftime("%Y%m%d", utc),
+            "__?UTC_TIME_NUM?__": time.strftime("%H%M%S", utc),
+            "__?POSIX_TIME?__": str(int(time.time())), "__?PASS?__": "1",
+            "__?SECT?__": "[section .text]", "__?PTR?__": "",
+        }
+        for name, body in consts.items():
+            self._define(name, None, body, True)
+        self._define("__?FILE?__", None, "", True, dynamic=lambda: quote(self.cur_file))
+        self._define("__?LINE?__", None, "", True, dynamic=lambda: str(self.cur_line))
+        self._define("__?BITS?__", None, "", True,
+                     dynamic=lambda: "0" if self.preprocess_only else str(self.bits))
+        for name in list(consts) + ["__?FILE?__", "__?LINE?__", "__?BITS?__"]:
+            old = name.replace("?", "")
+            if old != name:
+                self._alias(old, name)
+
+    def _alias(self, alias: str, target: str) -> None:
+        """%defalias: the old spelling follows the new one."""
+        def dyn(t=target):
+            m = self._find_smacro(t, None)
+            if m is None:
+                return t
+            return m.dynamic() if m.dynamic else m.body
+        self._define(alias, None, "", True, dynamic=dyn)
+
+    def _load_stdmac(self) -> None:
+        saved = (self.cur_file, self.cur_line) if hasattr(self, "cur_file") else None
+        self.cur_file, self.cur_line = "<stdmac>", 0
+        src = _Source("file", [(t, "<stdmac>", i + 1) for i, t in
+                               enumerate(STANDARD_MACROS.splitlines())], file="<stdmac>")
+        self.sources = [src]
+        for _ in self._run(stdmac=True):
+            pass
+        self.sources = []
+        if saved:
+            self.cur_file, self.cur_line = saved
+
+    # ---- smacro table
+
+    def _define(self, name: str, params: Optional[list], body: str, casesense: bool,
+                greedy: bool = False, dynamic: Optional[Callable] = None) -> None:
+        name = self._ctx_name(name)
+        m = SMacro(name, params, body, casesense, greedy, dynamic)
+        n = -1 if params is None else len(params)
+        if casesense:
+            self.smacros.setdefault(name, {})[n] = m
+            # a case-sensitive definition hides an insensitive one of the same spelling
+            self.ismacros.get(name.lower(), {}).pop(n, None)
+        else:
+            self.ismacros.setdefault(name.lower(), {})[n] = m
+            self.smacros.get(name, {}).pop(n, None)
+
+    def _undef(self, name: str) -> None:
+        name = self._ctx_name(name)
+        self.smacros.pop(name, None)
+        low = name.lower()
+        if low in self.ismacros:
+            self.ismacros.pop(low)
+
+    def _find_smacro(self, name: str, nargs: Optional[int]) -> Optional[SMacro]:
+        d = self.smacros.get(name)
+        if not d:
+            d = self.ismacros.get(name.lower())
+            if not d:
+                return None
+        if nargs is None:
+            return d.get(-1)
+        return d.get(nargs)
+
+    def _is_smacro(self, name: str) -> bool:
+        return bool(self.smacros.get(name) or self.ismacros.get(name.lower()))
+
+    def _ctx_name(self, name: str) -> str:
+        """``%$name`` -> the context-local identifier ``..@<id>.name``."""
+        if name.startswith("%$"):
+            depth = 0
+            rest = name[1:]
+            while rest.startswith("$"):
+                depth += 1
+                rest = rest[1:]
+            if len(self.ctx) < depth:
+                raise AsmError(f"`{name}': context stack is only {len(self.ctx)} level"
+                               f"{'s' if len(self.ctx) != 1 else ''} deep")
+            if not self.ctx:
+                raise AsmError(f"`{name}': context stack is empty")
+            return f"..@{self.ctx[-depth][1]}.{rest}"
+        return name
+
+    # ---- the main loop
+
+    def lines(self) -> Iterator[SourceLine]:
+        """Generate the preprocessed lines of the main file."""
+        self.cur_file, self.cur_line = self.filename, 0
+        self.sources = [_Source("file", _split(self.text, self.filename), file=self.filename)]
+        yield from self._run()
+        eof = len(_split(self.text, self.filename)) + 1
+        if self.fatal:
+            return
+        if self.conds:
+            self._err("expected `%endif' before end of file", self.filename, eof)
+        if self.defining is not None:
+            d = self.defining
+            if d["kind"] == "rep":
+                self._err("expected `%endrep' before end of file", self.filename, eof)
+            else:
+                self._err(f"end of file while still defining macro `{d['macro'].name}'",
+                          self.filename, eof)
+
+    def _active(self) -> bool:
+        return not self.conds or self.conds[-1].active
+
+    def _run(self, stdmac: bool = False) -> Iterator[SourceLine]:
+        sources = self.sources
+        while sources and not self.fatal:
+            src = sources[-1]
+            if src.pos >= len(src.lines):
+                if src.kind == "rep" and src.count > 1:
+                    src.count -= 1
+                    src.pos = 0
+                    continue
+                self._pop_sources(len(sources) - 1)
+                continue
+            raw, file, lineno = src.lines[src.pos]
+            src.pos += 1
+            src.last_line = lineno
+            self.produced += 1
+            if self.produced > MAX_LINES:
+                self._err(f"source expands to more than {MAX_LINES} lines", file, lineno)
+                self.fatal = True
+                break
+            self.cur_file, self.cur_line = file, lineno
+            loc_file, loc_line, trace, nolist = file, lineno, (), src.nolist
+            home = src if src.kind == "macro" else src.home
+            if home is not None:
+                loc_file, loc_line = home.inv_file, home.inv_line
+                trace = home.outer_trace + ((home.macro.file, lineno, home.macro.name),)
+            depth = len(sources) - 1
+            if ("%" not in raw and self.defining is None and not stdmac
+                    and (not self.conds or self.conds[-1].active)):
+                # fast path for a plain line: only single-line macros may apply
+                try:
+                    text = self._expand_line(raw)
+                    if self._find_mmacro_call(text) is None:
+                        low = text.lstrip()[:5].lower()
+                        if low.startswith("[bits") or low.startswith("[use"):
+                            self._track_bits(text)
+                        yield SourceLine(text, loc_file, loc_line, lineno, file, raw, depth,
+                                         trace, not nolist, True)
+                        continue
+                except AsmError as exc:
+                    self._err(exc.message, loc_file, loc_line, trace)
+                    continue
+            try:
+                yield from self._line(raw, src, file, lineno, loc_file, loc_line, trace,
+                                      depth, nolist, stdmac)
+            except AsmError as exc:
+                self._err(exc.message, loc_file, loc_line, trace)
+
+    def _line(self, raw: str, src: _Source, file: str, lineno: int, loc_file: str,
+              loc_line: int, trace: tuple, depth: int, nolist: bool,
+              stdmac: bool) -> Iterator[SourceLine]:
+        listed = not nolist and not stdmac
+
+        def list_only():
+            if listed:
+                return SourceLine("", loc_file, loc_line, lineno, file, raw, depth, trace,
+                                  True, False)
+            return None
+
+        # collecting a %macro or %rep body
+        if self.defining is not None:
+            d = self.defining
+            m = _DIRECTIVE.match(raw)
+            word = m.group(1).lower() if m else ""
+            if word in ("%macro", "%imacro", "%rmacro", "%irmacro", "%rep"):
+                # nested definitions of the same kind end at their own terminator
+                if (word == "%rep") == (d["kind"] == "rep"):
+                    d["nest"] += 1
+                if d["kind"] == "rep" and word != "%rep":
+                    d["nest_macro"] += 1
+            end = word in ("%endmacro", "%endm") if d["kind"] == "macro" else word == "%endrep"
+            if d["kind"] == "rep" and word in ("%endmacro", "%endm") and d["nest_macro"]:
+                d["nest_macro"] -= 1
+                end = False
+            if end:
+                if d["nest"]:
+                    d["nest"] -= 1
+                else:
+                    self.defining = None
+                    self._finish_definition(d)
+                    sl = list_only()
+                    if sl:
+                        yield sl
+                    if d["kind"] == "rep" and d.get("count", 0) > 0 and d["lines"]:
+                        self._push_rep(d, src, loc_file, loc_line, trace)
+                    return
+            d["lines"].append((raw, file, lineno))
+            sl = list_only()
+            if sl:
+                yield sl
+            return
+
+        # macro parameters and context locals are substituted before anything else
+        text = raw
+        if "%" in text:
+            text = self._subst_percent(text, src)
+
+        m = _DIRECTIVE.match(text)
+        if m:
+            word = m.group(1).lower()
+            if word in _IF_NAMES or word in _ELIF_NAMES or word in ("%else", "%endif"):
+                self._conditional(word, m.group(2), loc_file, loc_line)
+                sl = list_only()
+                if sl:
+                    yield sl
+                return
+        if not self._active():
+            sl = list_only()
+            if sl:
+                yield sl
+            return
+        if m and (m.group(1).lower() in _DIRECTIVES or m.group(1).lower() in
+                  ("%macro", "%imacro", "%rmacro", "%irmacro")):
+            sl = list_only()
+            if sl:
+                yield sl
+            self._directive(m.group(1).lower(), m.group(2), src, file, lineno,
+                            loc_file, loc_line, trace, raw)
+            return
+        if m and m.group(1).lower() not in ("%%",) and re.match(r"\s*%[A-Za-z]", text):
+            # an unknown %word at line start: maybe a smacro named like a directive
+            raise AsmError(f"unknown preprocessor directive `{m.group(1)}'")
+
+        # single-line macros
+        text = self._expand_line(text)
+
+        # multi-line macro invocation (optionally after a label)
+        call = self._find_mmacro_call(text)
+        if call is not None:
+            label, macro, args = call
+            if label:
+                yield SourceLine(label, loc_file, loc_line, lineno, file, raw, depth, trace,
+                                 False, True)
+            if listed:
+                yield SourceLine("", loc_file, loc_line, lineno, file, raw, depth, trace,
+                                 True, False)
+            self._push_macro(macro, args, src, loc_file, loc_line, trace, file, lineno,
+                             label)
+            return
+        if stdmac:
+            return
+        low = text.lstrip()[:7].lower()
+        if low.startswith("[bits") or low.startswith("[use"):
+            self._track_bits(text)
+        yield SourceLine(text, loc_file, loc_line, lineno, file, raw, depth, trace,
+                         not nolist, True)
+
+    def _track_bits(self, text: str) -> None:
+        m = re.match(r"\s*\[\s*(bits\s+(\w+)|use(16|32))", text, re.I)
+        if m:
+            try:
+                self.bits = int(m.group(2) or m.group(3), 0)
+            except ValueError:
+                pass
+
+    # ---- % substitution (step one)
+
+    def _macro_source(self, src: _Source) -> Optional[_Source]:
+        for s in reversed(self.sources):
+            if s.kind == "macro":
+                return s
+        return None
+
+    def _subst_percent(self, text: str, src: _Source) -> str:
+        msrc = self._macro_source(src)
+
+        def repl(m):
+            g = m.lastgroup
+            if g in ("str", "comment"):
+                return m.group()
+            if g == "num" or g == "brace":
+                inner = m.group(g)
+                if g == "brace":
+                    inner = inner[1:-1].strip()
+                    if inner.startswith("$"):
+                        name = self._ctx_name("%" + inner)
+                        sm = self._find_smacro(name, None)
+                        if sm is not None:
+                            return sm.dynamic() if sm.dynamic else sm.body
+                        return name
+                    if inner.startswith("!"):
+                        return os.environ.get(inner[1:], "")
+                    if ":" in inner:
+                        if msrc is None:
+                            return m.group()
+                        a, _, b = inner.partition(":")
+                        try:
+                            lo, hi = int(a), int(b)
+                        except ValueError:
+                            return m.group()
+                        step = 1 if hi >= lo else -1
+                        return ", ".join(self._param(msrc, k) for k in range(lo, hi + step,
+                                                                              step))
+                if msrc is None:
+                    return m.group()
+                try:
+                    k = int(inner)
+                except ValueError:
+                    return m.group()
+                return self._param(msrc, k)
+            if g == "local":
+                if msrc is None:
+                    return m.group()
+                return f"..@{msrc.unique}.{m.group(g)[1:]}"
+            if g == "ctx":
+                return self._ctx_name("%" + m.group(g))
+            if g == "paste":
+                return m.group()
+            if g == "qq":
+                if msrc is None:
+                    return m.group()
+                return msrc.macro.name
+            if g == "env":
+                return os.environ.get(m.group(g)[1:], "")
+            return m.group()
+
+        return _STRING_OR_PCT.sub(repl, text)
+
+    @staticmethod
+    def _param(msrc: _Source, k: int) -> str:
+        if k == 0:
+            return str(len(msrc.params))
+        if k < 0:
+            return ""
+        if k <= len(msrc.params):
+            return msrc.params[k - 1]
+        return ""
+
+    # ---- single-line macro expansion (step two)
+
+    def _expand_line(self, text: str) -> str:
+        if not self.smacros and not self.ismacros:
+            return text
+        # fast path: no identifier of the line is a macro name
+        smacros, ismacros = self.smacros, self.ismacros
+        for ident in _IDENT.findall(text):
+            if ident in smacros or ident.lower() in ismacros:
+                break
+        else:
+            return text
+        toks = tokenize(text)
+        out = "".join(t for _, t in self._expand_tokens(toks, frozenset(), 0))
+        if "%+" in out:
+            out = _paste(out)
+        return out
+
+    def _expand_tokens(self, toks: list, active: frozenset, level: int) -> list:
+        if level > MAX_SMACRO_DEPTH:
+            raise AsmError("interminable macro recursion")
+        out = []
+        i, n = 0, len(toks)
+        while i < n:
+            kind, t = toks[i]
+            if kind == "comment":
+                break
+            if kind != "id" or t in active or not self._is_smacro(t):
+                out.append(toks[i])
+                i += 1
+                continue
+            # function-like?
+            j = i + 1
+            while j < n and toks[j][0] == "ws":
+                j += 1
+            macro = None
+            args = None
+            if j < n and toks[j][1] == "(":
+                args, end = _split_call_args(toks, j)
+                if args is not None:
+                    macro = self._find_smacro(t, len(args))
+                    if macro is None:
+                        d = self.smacros.get(t) or self.ismacros.get(t.lower()) or {}
+                        for m in d.values():
+                            if m.greedy and m.params and len(args) >= len(m.params):
+                                macro = m
+                                head = args[:len(m.params) - 1]
+                                tail = args[len(m.params) - 1:]
+                                args = head + [_join_args(tail)]
+                                break
+                    if macro is not None:
+                        i = end
+            if macro is None:
+                macro = self._find_smacro(t, None)
+                if macro is None:
+                    out.append(toks[i])
+                    i += 1
+                    continue
+                i += 1
+                args = None
+            if macro.dynamic is not None:
+                body = macro.dynamic()
+                out.extend(tokenize(body))
+                continue
+            body_toks = tokenize(macro.body)
+            if macro.params and args is not None:
+                pmap = {p: a for p, a in zip(macro.params, args)}
+                sub = []
+                for bt in body_toks:
+                    if bt[0] == "id" and bt[1] in pmap:
+                        sub.extend(pmap[bt[1]])
+                    else:
+                        sub.append(bt)
+                body_toks = sub
+            text = "".join(x for _, x in body_toks)
+            if "%+" in text:
+                body_toks = tokenize(_paste(text))
+            out.extend(self._expand_tokens(body_toks, active | {t}, level + 1))
+        return out
+
+    # ---- multi-line macros
+
+    def _find_mmacro_call(self, text: str):
+        # fast rejection: neither of the first two words names a multi-line macro
+        h = _HEAD.match(text)
+        if h is None:
+            return None
+        w1, w2 = h.group(1), h.group(2)
+        if not (w1 in self.mmacros or w1.lower() in self.immacros or
+                w2 in self.mmacros or w2.lower() in self.immacros):
+            return None
+        m = _IDENT.match(text.lstrip())
+        if not m:
+            return None
+        stripped = text.lstrip()
+        name = m.group()
+        rest = stripped[m.end():]
+        label = ""
+        if not self._lookup_mmacro(name):
+            # `label: macro args` or `label macro args`
+            r = rest.lstrip()
+            colon = r.startswith(":")
+            if colon:
+                r = r[1:].lstrip()
+            m2 = _IDENT.match(r)
+            if not m2:
+                return None
+            if not self._lookup_mmacro(m2.group()):
+                return None
+            label = name + (":" if colon else "")
+            name = m2.group()
+            rest = r[m2.end():]
+        if rest and not rest[0].isspace() and rest[0] not in ";":
+            return None
+        args = _split_macro_args(strip_comment(rest).strip())
+        cands = self._lookup_mmacro(name)
+        for mac in cands:
+            if mac.name in self._active_macros() and not mac.recursive:
+                continue
+            n = len(args)
+            if n >= mac.nmin and (mac.nmax < 0 or n <= mac.nmax or mac.greedy):
+                if mac.greedy and mac.nmax >= 0 and n > mac.nmax:
+                    args = args[:mac.nmax - 1] + [_rejoin(rest, mac.nmax - 1)]
+                return label, mac, args
+        if all(mac.name in self._active_macros() and not mac.recursive for mac in cands):
+            return None
+        # exists but with another parameter count: NASM warns and assembles the line as is
+        self._warn(f"macro `{name}' exists, but not taking {len(args)} parameter"
+                   f"{'s' if len(args) != 1 else ''} [-w+macro-params-multi]",
+                   self.cur_file, self.cur_line)
+        return None
+
+    def _active_macros(self) -> dict:
+        return self.active_macros
+
+    def _pop_sources(self, k: int) -> None:
+        """Drop sources[k:], closing their conditionals and macro activations."""
+        for s in self.sources[k:]:
+            if s.kind == "macro":
+                n = self.active_macros.get(s.macro.name, 0) - 1
+                if n > 0:
+                    self.active_macros[s.macro.name] = n
+                else:
+                    self.active_macros.pop(s.macro.name, None)
+        for s in self.sources[k:]:
+            if s.kind in ("macro", "rep") and len(self.conds) > s.cond_depth:
+                del self.conds[s.cond_depth:]
+                break
+        del self.sources[k:]
+
+    def _lookup_mmacro(self, name: str) -> list:
+        return self.mmacros.get(name, []) + self.immacros.get(name.lower(), [])
+
+    def _push_macro(self, macro: MMacro, args: list, src: _Source, loc_file: str,
+                    loc_line: int, trace: tuple, file: str, lineno: int, label: str) -> None:
+        if len(self.sources) >= MAX_MACRO_DEPTH:
+            raise AsmError("interminable multiline macro recursion")
+        self.mmacro_count += 1
+        params = list(args)
+        if len(params) < macro.nmax or macro.nmax < 0:
+            need = macro.nmin + len(macro.defaults)
+            while len(params) < need:
+                k = len(params) - macro.nmin
+                params.append(macro.defaults[k] if 0 <= k < len(macro.defaults) else "")
+        unique = self.unique
+        self.unique += 1
+        new = _Source("macro", macro.body, file=macro.file, macro=macro, params=params,
+                      unique=unique, cond_depth=len(self.conds), label=label)
+        new.inv_file, new.inv_line = loc_file, loc_line
+        new.nolist = macro.nolist or src.nolist
+        new.outer_trace = trace
+        self.active_macros[macro.name] = self.active_macros.get(macro.name, 0) + 1
+        self.sources.append(new)
+
+    # ---- directives
+
+    def _directive(self, word: str, rest: str, src: _Source, file: str, lineno: int,
+                   loc_file: str, loc_line: int, trace: tuple, raw: str):
+        rest_nc = strip_comment(rest)
+        arg = rest_nc.strip()
+        casesense = not word.startswith("%i") or word in ("%include", "%if")
+        base = word[2:] if word.startswith("%i") and word not in (
+            "%include", "%if") else word[1:]
+        if word in ("%macro", "%imacro", "%rmacro", "%irmacro"):
+            self._begin_macro(word, arg, file, lineno)
+            return
+        if word == "%rep":
+            self.defining = {"kind": "rep", "lines": [], "nest": 0, "nest_macro": 0,
+                             "count": 0, "file": file, "line": lineno}
+            count = self._eval(self._expand_line(arg), "%rep", critical=True)
+            if count < 0:
+                raise AsmError(f"`%rep' count {count} is negative")
+            if count > MAX_REP:
+                raise AsmError(f"`%rep' count {count} exceeds limit (currently {MAX_REP})")
+            self.defining["count"] = count
+            return
+        if word in ("%endrep", "%endmacro", "%endm"):
+            raise AsmError(f"`{word}': not defining a macro" if word != "%endrep"
+                           else "`%endrep': no matching `%rep'")
+        if word == "%exitrep":
+            for k in range(len(self.sources) - 1, -1, -1):
+                s = self.sources[k]
+                if s.kind == "rep":
+                    self._pop_sources(k)
+                    return
+                if s.kind == "macro":
+                    break
+            raise AsmError("`%exitrep' not within `%rep' block")
+        if word in ("%exitmacro",):
+            for k in range(len(self.sources) - 1, -1, -1):
+                s = self.sources[k]
+                if s.kind == "macro":
+                    self._pop_sources(k)
+                    return
+            raise AsmError("`%exitmacro' not within `%macro' block")
+        if word == "%rotate":
+            msrc = self._macro_source(src)
+            if msrc is None:
+                raise AsmError("`%rotate' invoked outside a macro call")
+            n = self._eval(self._expand_line(arg), "%rotate", critical=True)
+            if msrc.params:
+                n %= len(msrc.params)
+                msrc.params = msrc.params[n:] + msrc.params[:n]
+            return
+        if base in ("define", "xdefine"):
+            self._define_directive(arg, casesense, expand=base == "xdefine")
+            return
+        if word == "%undef" or word == "%iundef":
+            name = arg.split()[0] if arg.split() else ""
+            if not name:
+                raise AsmError("`%undef' expects a macro identifier")
+            self._undef(name)
+            return
+        if base == "assign":
+            name, expr_text = _name_and_rest(arg, word)
+            v = self._eval(self._expand_line(expr_text), "%assign", critical=True)
+            self._define(name, None, str(v), casesense)
+            return
+        if base == "defstr":
+            name, body = _name_and_rest(arg, word, allow_empty=True)
+            self._define(name, None, quote(self._expand_line(body).strip()), casesense)
+            return
+        if base == "deftok":
+            name, body = _name_and_rest(arg, word, allow_empty=True)
+            toks = [t for t in tokenize(self._expand_line(body)) if t[0] != "ws"]
+            if len(toks) != 1 or toks[0][0] != "str":
+                raise AsmError(f"`{word}' requires string as second parameter")
+            self._define(name, None, _unquote(toks[0][1]), casesense)
+            return
+        if base == "strlen":
+            name, body = _name_and_rest(arg, word)
+            toks = [t for t in tokenize(self._expand_line(body)) if t[0] != "ws"]
+            if len(toks) != 1 or toks[0][0] != "str":
+                raise AsmError(f"`{word}' requires string as second parameter")
+            self._define(name, None, str(len(E.read_string(toks[0][1]))), casesense)
+            return
+        if base == "strcat":
+            name, body = _name_and_rest(arg, word)
+            parts = []
+            for kind, t in tokenize(self._expand_line(body)):
+                if kind == "str":
+                    parts.append(_unquote(t))
+                elif kind == "ws" or t == ",":
+                    continue
+                else:
+                    raise AsmError(f"non-string passed to `{word}': {t}")
+            self._define(name, None, quote("".join(parts)), casesense)
+            return
+        if base == "substr":
+            name, body = _name_and_rest(arg, word)
+            toks = tokenize(self._expand_line(body))
+            k = 0
+            while k < len(toks) and toks[k][0] == "ws":
+                k += 1
+            if k >= len(toks) or toks[k][0] != "str":
+                raise AsmError(f"`{word}' requires string as second parameter")
+            s = _unquote(toks[k][1])
+            rest_text = "".join(t for _, t in toks[k + 1:]).strip()
+            if rest_text.startswith(","):
+                rest_text = rest_text[1:]
+            parts = _split_top_commas(rest_text)
+            if not parts or not parts[0].strip():
+                raise AsmError(f"`{word}' requires a starting index")
+            start = self._eval(parts[0], word, critical=True)
+            length = self._eval(parts[1], word, critical=True) if len(parts) > 1 else 1
+            slen = len(s)
+            if length < 0:
+                length += slen - start + 2
+            start = max(start - 1, 0)       # NASM 2.16.01 clamps a start before the string
+            piece = s[start:start + max(length, 0)] if start < slen else ""
+            self._define(name, None, quote(piece), casesense)
+            return
+        if word in ("%defalias", "%idefalias"):
+            parts = arg.split()
+            if len(parts) != 2:
+                raise AsmError(f"`{word}' expects a macro identifier and an alias")
+            self._alias(parts[0], parts[1])
+            return
+        if word == "%include":
+            self._include(arg, file, lineno)
+            return
+        if word in ("%error", "%warning", "%fatal"):
+            msg = self._expand_line(arg)
+            toks = [t for t in tokenize(msg) if t[0] != "ws"]
+            if len(toks) == 1 and toks[0][0] == "str":
+                msg = _unquote(toks[0][1])
+            if word == "%warning":
+                self._warn(f"{msg} [-w+user]", loc_file, loc_line)
+            else:
+                self._err(msg, loc_file, loc_line, trace)
+                if word == "%fatal":
+                    self.fatal = True
+            return
+        if word == "%push":
+            name = arg.split()[0] if arg.split() else ""
+            self.ctx.append((name, self.unique, {}))
+            self.unique += 1
+            return
+        if word == "%pop":
+            if not self.ctx:
+                raise AsmError("`%pop': context stack is already empty")
+            self.ctx.pop()
+            return
+        if word == "%repl":
+            if not self.ctx:
+                raise AsmError("`%repl': context stack is empty")
+            name = arg.split()[0] if arg.split() else ""
+            self.ctx[-1] = (name, self.ctx[-1][1], self.ctx[-1][2])
+            return
+        if word in ("%unmacro", "%unimacro"):
+            parts = arg.split()
+            if parts:
+                table = self.mmacros if word == "%unmacro" else self.immacros
+                key = parts[0] if word == "%unmacro" else parts[0].lower()
+                table.pop(key, None)
+            return
+        if word == "%line":
+            return
+        if word in ("%pragma", "%clear", "%arg", "%stacksize", "%local", "%use",
+                    "%depend", "%aliases", "%warning"):
+            return
+        raise AsmError(f"unknown preprocessor directive `{word}'")
+
+    def _define_directive(self, arg: str, casesense: bool, expand: bool) -> None:
+        m = re.match(r"(%?\$*[A-Za-z_.?@$][A-Za-z0-9_$#@~.?]*)(\(([^)]*)\))?(.*)$", arg,
+                     re.DOTALL)
+        if not m:
+            raise AsmError("`%define' expects a macro identifier")
+        name = m.group(1)
+        params = None
+        greedy = False
+        if m.group(2) is not None:
+            params = [p.strip() for p in m.group(3).split(",")] if m.group(3).strip() else []
+            if params and params[-1].endswith("+"):
+                params[-1] = params[-1][:-1].strip()
+                greedy = True
+        body = m.group(4)
+        if params is None and body and not body[0].isspace():
+            raise AsmError("`%define' expects a macro identifier")
+        body = body.strip()
+        if expand:
+            body = self._expand_line(body)
+        self._define(name, params, body, casesense, greedy)
+
+    def _begin_macro(self, word: str, arg: str, file: str, lineno: int) -> None:
+        m = re.match(r"([A-Za-z_.?@$][A-Za-z0-9_$#@~.?]*)\s*(.*)$", arg, re.DOTALL)
+        if not m:
+            raise AsmError(f"`{word}' expects a macro name")
+        name = m.group(1)
+        spec = m.group(2).strip()
+        m2 = re.match(r"(\d+)(?:\s*-\s*(\d+|\*))?(\+)?(\.nolist)?\s*(.*)$", spec, re.DOTALL)
+        if not m2:
+            raise AsmError(f"`{word}' expects a parameter count")
+        nmin = int(m2.group(1))
+        if m2.group(2) is None:
+            nmax = nmin
+        elif m2.group(2) == "*":
+            nmax = -1
+        else:
+            nmax = int(m2.group(2))
+            if nmax < nmin:
+                raise AsmError("minimum parameter count exceeds maximum")
+        defaults = _split_macro_args(m2.group(5).strip()) if m2.group(5).strip() else []
+        macro = MMacro(name, nmin, nmax, bool(m2.group(3)), bool(m2.group(4)), defaults, [],
+                       casesense=word in ("%macro", "%rmacro"),
+                       recursive=word in ("%rmacro", "%irmacro"), file=file, line=lineno)
+        self.defining = {"kind": "macro", "macro": macro, "lines": [], "nest": 0,
+                         "nest_macro": 0, "file": file, "line": lineno}
+
+    def _finish_definition(self, d: dict) -> None:
+        if d["kind"] != "macro":
+            return
+        macro = d["macro"]
+        macro.body = d["lines"]
+        table = self.mmacros if macro.casesense else self.immacros
+        key = macro.name if macro.casesense else macro.name.lower()
+        lst = table.setdefault(key, [])
+        # redefinition with the same parameter range replaces the old one
+        lst[:] = [m for m in lst if (m.nmin, m.nmax) != (macro.nmin, macro.nmax)]
+        lst.append(macro)
+
+    def _push_rep(self, d: dict, src: _Source, loc_file: str, loc_line: int,
+                  trace: tuple) -> None:
+        new = _Source("rep", d["lines"], file=src.file, count=d["count"],
+                      cond_depth=len(self.conds))
+        new.inv_file, new.inv_line = loc_file, loc_line
+        new.nolist = src.nolist
+        new.home = src if src.kind == "macro" else src.home
+        self.sources.append(new)
+
+    def _include(self, arg: str, file: str, lineno: int) -> None:
+        arg = self._expand_line(arg).strip()
+        if arg[:1] in ("'", '"', "`") or arg.startswith("<"):
+            name = arg[1:-1] if arg[0] != "`" else _unquote(arg)
+        else:
+            name = arg
+        if not name:
+            raise AsmError("`%include' expects a file name")
+        if sum(1 for s in self.sources if s.kind == "file") >= MAX_INCLUDE_DEPTH:
+            raise AsmError(f"unable to open include file `{name}': include nested too deeply")
+        path = None
+        for cand in [name] + [os.path.join(d, name) for d in self.include_paths]:
+            if os.path.isfile(cand):
+                path = cand
+                break
+        if path is None:
+            raise AsmError(f"unable to open include file `{name}': No such file or directory")
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                text = f.read()
+        except OSError as exc:
+            raise AsmError(f"unable to open include file `{name}': {exc.strerror}") from None
+        self.sources.append(_Source("file", _split(text, path), file=path))
+
+    # ---- conditionals
+
+    def _conditional(self, word: str, arg: str, file: str, line: int) -> None:
+        if word in _IF_NAMES:
+            parent = self._active()
+            try:
+                value = self._cond_value(word, arg) if parent else False
+            except AsmError:
+                self.conds.append(_Cond(False, parent))     # %endif still matches
+                raise
+            self.conds.append(_Cond(value, parent))
+            return
+        if not self.conds:
+            raise AsmError(f"`{word}': no matching `%if'")
+        c = self.conds[-1]
+        if word == "%endif":
+            self.conds.pop()
+            return
+        if word == "%else":
+            if c.seen_else:
+                self._warn("`%else' after `%else' ignored", file, line)
+            c.seen_else = True
+            c.active = c.parent_active and not c.done
+            c.done = c.done or c.active
+            return
+        # %elifXXX
+        if c.seen_else:
+            raise AsmError(f"`{word}' after `%else'")
+        if c.done or not c.parent_active:
+            c.active = False
+            return
+        c.active = self._cond_value("%if" + word[5:], arg)
+        c.done = c.active
+
+    def _cond_value(self, word: str, arg: str) -> bool:
+        name = word[3:]
+        negate = False
+        if name.startswith("n") and name not in ("num",):
+            negate = True
+            name = name[1:]
+        arg = strip_comment(arg)
+        if name == "":
+            v = self._eval(self._expand_line(arg), "%if", critical=True)
+            result = bool(v)
+        elif name == "def":
+            words = arg.split()
+            if not words:
+                raise AsmError(f"`{word}' expects macro identifiers")
+            result = any(self._is_smacro(self._ctx_name(w)) for w in words)
+        elif name in ("idn", "idni"):
+            a, b = _split_two(self._expand_line(arg), word)
+            if name == "idni":
+                a, b = a.lower(), b.lower()
+            result = _norm_tokens(a) == _norm_tokens(b)
+        elif name in ("num", "str", "id", "token", "empty"):
+            toks = [t for t in tokenize(self._expand_line(arg)) if t[0] not in ("ws",
+                                                                                 "comment")]
+            if name == "empty":
+                result = not toks
+            elif name == "token":
+                result = len(toks) == 1
+            else:
+                kind = {"num": "num", "str": "str", "id": "id"}[name]
+                result = len(toks) == 1 and toks[0][0] == kind
+                if name == "num" and toks and len(toks) == 2 and toks[0][1] == "-":
+                    result = toks[1][0] == "num"
+        elif name == "macro":
+            parts = arg.split()
+            if not parts:
+                raise AsmError(f"`{word}' expects a macro name")
+            cands = self._lookup_mmacro(parts[0])
+            if len(parts) > 1:
+                m = re.match(r"(\d+)(?:-(\d+|\*))?", parts[1])
+                lo = int(m.group(1)) if m else 0
+                result = any(c.nmin <= lo and (c.nmax < 0 or lo <= c.nmax) for c in cands)
+            else:
+                result = bool(cands)
+        elif name == "ctx":
+            words = arg.split()
+            result = bool(self.ctx) and (not words or self.ctx[-1][0] in words)
+        elif name == "env":
+            result = arg.strip().strip("'\"`%!") in os.environ
+        else:
+            result = False
+        return result != negate
+
+    def _eval(self, text: str, what: str, critical: bool = False) -> int:
+        from asm.parser import parse_expr_tokens
+        from asm.parser import tokenize as asm_tokenize
+        text = strip_comment(text).strip()
+        if not text:
+            raise AsmError("expression syntax error")
+        ce = parse_expr_tokens(asm_tokenize(text))
+        ctx = _PPEval(None if self.preprocess_only else self.symbol_value)
+        v = ce.fn(ctx)
+        if type(v) is not int:
+            raise AsmError(f"non-constant value given to `{what}'")
+        return v
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _paste(text: str) -> str:
+    """``a %+ b`` -> ``ab`` outside strings."""
+    return _PASTE.sub(lambda m: m.group(1) or "", text)
+
+
+_PASTE = re.compile(r"""('[^']*'|"[^"]*"|`(?:\\.|[^`\\])*`)|\s*%\+\s*""")
+
+
+def _split(text: str, filename: str) -> list:
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    out = []
+    pending = None
+    start = 0
+    for i, line in enumerate(lines):
+        if line.endswith("\r"):
+            line = line[:-1]
+        if pending is not None:
+            line = pending + line
+        else:
+            start = i
+        if line.endswith("\\") and not line.rstrip().startswith(";"):
+            pending = line[:-1]
+            continue
+        pending = None
+        out.append((line, filename, start + 1))
+    if pending is not None:
+        out.append((pending, filename, start + 1))
+    return out
+
+
+def _split_call_args(toks: list, j: int):
+    """Arguments of ``name(a, b)`` starting at the '(' token; -> (args, index after ')')."""
+    depth = 0
+    args: list = [[]]
+    k = j
+    n = len(toks)
+    while k < n:
+        kind, t = toks[k]
+        if t == "(" and kind == "other":
+            depth += 1
+            if depth > 1:
+                args[-1].append(toks[k])
+        elif t == ")" and kind == "other":
+            depth -= 1
+            if depth == 0:
+                result = [_trim(a) for a in args]
+                if len(result) == 1 and not result[0]:
+                    result = []
+                return result, k + 1
+            args[-1].append(toks[k])
+        elif t == "," and kind == "other" and depth == 1:
+            args.append([])
+        elif t == "{" and kind == "other" and depth == 1:
+            # braces group an argument containing commas
+            k += 1
+            while k < n and toks[k][1] != "}":
+                args[-1].append(toks[k])
+                k += 1
+        else:
+            args[-1].append(toks[k])
+        k += 1
+    return None, j
+
+
+def _trim(toks: list) -> list:
+    while toks and toks[0][0] == "ws":
+        toks = toks[1:]
+    while toks and toks[-1][0] == "ws":
+        toks = toks[:-1]
+    return toks
+
+
+def _join_args(args: list) -> list:
+    out: list = []
+    for i, a in enumerate(args):
+        if i:
+            out.append(("other", ","))
+        out.extend(a)
+    return out
+
+
+def _split_macro_args(text: str) -> list:
+    """Multi-line macro arguments: commas at top level, ``{...}`` groups (braces dropped)."""
+    if not text:
+        return []
+    args = []
+    cur: list = []
+    i, n = 0, len(text)
+    brace = False
+    while i < n:
+        ch = text[i]
+        if ch in "'\"`":
+            m = _TOK.match(text, i)
+            tok = m.group() if m else ch
+            cur.append(tok)
+            i += len(tok)
+            continue
+        if ch == ";":
+            break
+        if ch == "{" and not "".join(cur).strip():
+            depth = 1
+            j = i + 1
+            while j < n and depth:
+                if text[j] == "{":
+                    depth += 1
+                elif text[j] == "}":
+                    depth -= 1
+                j += 1
+            cur = [text[i + 1:j - 1]]
+            brace = True
+            i = j
+            continue
+        if ch == ",":
+            args.append("".join(cur) if brace else "".join(cur).strip())
+            cur = []
+            brace = False
+            i += 1
+            continue
+        cur.append(ch)
+        i += 1
+    last = "".join(cur) if brace else "".join(cur).strip()
+    args.append(last)
+    return args
+
+
+def _rejoin(rest: str, skip: int) -> str:
+    """The text after the first ``skip`` top-level commas (a greedy last parameter)."""
+    text = strip_comment(rest).strip()
+    if skip <= 0:
+        return text
+    count = 0
+    i = 0
+    quote_ch = None
+    while i < len(text):
+        ch = text[i]
+        if quote_ch:
+            if ch == quote_ch:
+                quote_ch = None
+        elif ch in "'\"`":
+            quote_ch = ch
+        elif ch == ",":
+            count += 1
+            if count == skip:
+                return text[i + 1:].strip()
+        i += 1
+    return ""
+
+
+def _split_top_commas(text: str) -> list:
+    parts = []
+    depth = 0
+    cur = []
+    for kind, t in tokenize(text):
+        if kind == "other" and t == "(":
+            depth += 1
+        elif kind == "other" and t == ")":
+            depth -= 1
+        if kind == "other" and t == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(t)
+    parts.append("".join(cur))
+    return parts
+
+
+def _split_two(text: str, word: str) -> tuple:
+    parts = _split_top_commas(text)
+    if len(parts) < 2:
+        raise AsmError(f"`{word}' expects two comma-separated arguments")
+    return parts[0], ",".join(parts[1:])
+
+
+def _norm_tokens(text: str) -> list:
+    return [t for k, t in tokenize(text) if k not in ("ws", "comment")]
+
+
+def _name_and_rest(arg: str, word: str, allow_empty: bool = False) -> tuple:
+    m = re.match(r"(%?\$*[A-Za-z_.?@$][A-Za-z0-9_$#@~.?]*)(.*)$", arg, re.DOTALL)
+    if not m:
+        raise AsmError(f"`{word}' expects a macro identifier")
+    rest = m.group(2)
+    if not rest.strip() and not allow_empty:
+        raise AsmError(f"`{word}' expects an expression" if "assign" in word
+                       else f"`{word}' requires string as second parameter")
+    return m.group(1), rest
+
+
+_DIRECTIVES = frozenset("""
+%define %idefine %xdefine %ixdefine %undef %iundef %assign %iassign %defstr %idefstr
+%deftok %ideftok %strlen %istrlen %strcat %istrcat %substr %isubstr %defalias %idefalias
+%rep %endrep %exitrep %endmacro %endm %exitmacro %rotate %include %error %warning %fatal
+%push %pop %repl %unmacro %unimacro %line %pragma %clear %arg %stacksize %local %use
+%depend %aliases
+""".split())
+
+
+# NASM's standard macro package (macros/standard.mac, the parts that apply here).
+STANDARD_MACROS = r"""
+%imacro section 1+.nolist
+%define __?SECT?__ [section %1]
+__?SECT?__
+%endmacro
+%imacro segment 1+.nolist
+%define __?SECT?__ [segment %1]
+__?SECT?__
+%endmacro
+%define __?SECTALIGN_ALIGN_UPDATES_SECTION?__ 1
+%imacro sectalign 1+.nolist
+%ifidni %1,off
+%define __?SECTALIGN_ALIGN_UPDATES_SECTION?__ 0
+%elifidni %1,on
+%define __?SECTALIGN_ALIGN_UPDATES_SECTION?__ 1
+%else
+[sectalign %1]
+%endif
+%endmacro
+%imacro absolute 1+.nolist
+%define __?SECT?__ [absolute %1]
+__?SECT?__
+%endmacro
+%imacro struc 1-2.nolist 0
+%push
+%define %$strucname %1
+[absolute %2]
+%$strucname:
+%endmacro
+%imacro endstruc 0.nolist
+%{$strucname}_size equ ($-%$strucname)
+%pop
+__?SECT?__
+%endmacro
+%imacro istruc 1.nolist
+%push
+%define %$strucname %1
+%$strucstart:
+%endmacro
+%imacro at 1-2+.nolist
+times (%1-%$strucname)-($-%$strucstart) db 0
+%2
+%endmacro
+%imacro iend 0.nolist
+times %{$strucname}_size-($-%$strucstart) db 0
+%pop
+%endmacro
+%imacro align 1-2+.nolist nop
+%if __?SECTALIGN_ALIGN_UPDATES_SECTION?__
+sectalign %1
+%endif
+times (((%1) - (($-$$) % (%1))) % (%1)) %2
+%endmacro
+%imacro alignb 1-2+.nolist
+%if __?SECTALIGN_ALIGN_UPDATES_SECTION?__
+sectalign %1
+%endif
+%ifempty %2
+resb (((%1) - (($-$$) % (%1))) % (%1))
+%else
+times (((%1) - (($-$$) % (%1))) % (%1)) %2
+%endif
+%endmacro
+%imacro bits 1+.nolist
+[bits %1]
+%endmacro
+%imacro use16 0.nolist
+[bits 16]
+%endmacro
+%imacro use32 0.nolist
+[bits 32]
+%endmacro
+%imacro extern 1-*.nolist
+%rep %0
+[extern %1]
+%rotate 1
+%endrep
+%endmacro
+%imacro static 1-*.nolist
+%rep %0
+[static %1]
+%rotate 1
+%endrep
+%endmacro
+%imacro global 1-*.nolist
+%rep %0
+[global %1]
+%rotate 1
+%endrep
+%endmacro
+%imacro required 1-*.nolist
+%rep %0
+[required %1]
+%rotate 1
+%endrep
+%endmacro
+%imacro common 1-*.nolist
+%rep %0
+[common %1]
+%rotate 1
+%endrep
+%endmacro
+%imacro cpu 1+.nolist
+[cpu %1]
+%endmacro
+%imacro default 1+.nolist
+[default %1]
+%endmacro
+"""

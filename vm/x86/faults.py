@@ -1,0 +1,68 @@
+"""What can stop an instruction: CPU exceptions (delivered through the IVT in real mode,
+turned into signals by the Linux personality) and the emulator's own stop reasons."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+# exception vectors
+DE, DB, BP, OF, BR, UD, NM, SS, GP, PF, MF = 0, 1, 3, 4, 5, 6, 7, 12, 13, 14, 16
+
+VECTOR_NAMES = {DE: "divide error", DB: "debug trap", BP: "breakpoint", OF: "overflow",
+                BR: "bound range exceeded", UD: "invalid opcode", NM: "no coprocessor",
+                SS: "stack fault", GP: "general protection fault", PF: "memory fault",
+                MF: "x87 floating-point error"}
+
+
+class CPUException(Exception):
+    """A fault raised by an instruction before it completes: state is as it was before
+    the instruction (the pushed IP in real mode is the faulting instruction's)."""
+    completed = False
+
+    def __init__(self, vector: int, message: str = "", code: Optional[int] = None):
+        super().__init__(message or VECTOR_NAMES.get(vector, f"exception {vector}"))
+        self.vector = vector
+        self.code = code
+
+
+class MemoryFault(CPUException):
+    """An access to unmapped memory or a write to a read-only page."""
+
+    def __init__(self, address: int, write: bool, size: int = 1):
+        kind = "writing" if write else "reading"
+        super().__init__(PF, f"memory fault {kind} 0x{address & 0xFFFFFFFF:08x}")
+        self.address = address & 0xFFFFFFFF
+        self.write = write
+        self.size = size
+
+
+class SoftwareInterrupt(CPUException):
+    """INT n / INT3 / INTO / INT1 with no handler able to service it (flat mode): the
+    instruction completed; the pushed/return address is the next instruction."""
+    completed = True
+
+
+class StopMachine(Exception):
+    """Raised by an instruction that completed and wants the run loop to return."""
+    completed = True
+
+
+class Halted(StopMachine):
+    """HLT executed (and nothing is going to wake the CPU)."""
+
+
+class MachineExit(StopMachine):
+    """The guest asked to end (a Linux exit system call)."""
+
+    def __init__(self, status: int):
+        super().__init__(f"exit {status}")
+        self.status = status
+
+
+class StepLimit(Exception):
+    """The --max-steps budget ran out before the next instruction."""
+
+
+class Unsupported(Exception):
+    """A valid instruction this emulator does not implement (e.g. entering protected
+    mode): reported to the user as an emulator limitation, not a guest fault."""

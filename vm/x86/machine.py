@@ -1,0 +1,404 @@
+"""The public face of the x86 emulator: a CPU, its memory and the run loop.
+
+Personalities (Linux flat binaries, DOS, BIOS...) plug in through hooks:
+
+- ``on_interrupt(machine, vector, software) -> bool``: called for INT n (software=True)
+  and, in real mode, for CPU exceptions before they go through the IVT; return True when
+  handled (execution continues after the INT, or for an exception at machine.eip).
+- ``on_port_in(machine, port, size) -> int`` and ``on_port_out(machine, port, size,
+  value)``: port I/O (real mode). Unhooked reads return all ones.
+- ``on_halt(machine) -> bool``: HLT in real mode; return True to continue after it (an
+  interrupt came), else run() returns Stop('halt').
+- ``request_stop()`` (from any hook): run() returns Stop('stopped') at the next block
+  boundary, e.g. to service a timer; ``mem.watch(start, end, callback)``: see every
+  guest write to a device's memory (a text screen).
+- ``tracer``: an object with ``instruction(machine, info, before)`` and ``event(text)``
+  (see trace.py); instructions then run one at a time.
+
+Example::
+
+    m = Machine("flat32")
+    m.load(0x1000, code)
+    m.set_reg("eip", 0x1000)
+    stop = m.run(max_steps=10_000)     # Stop(reason='exit', status=0) ...
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Callable, Optional
+
+from vm.x86 import flags as F
+from vm.x86.compiler import MAX_BLOCK, Translator
+from vm.x86.faults import (
+    GP,
+    CPUException,
+    Halted,
+    MachineExit,
+    MemoryFault,
+    SoftwareInterrupt,
+    StopMachine,
+)
+from vm.x86.memory import Memory
+from vm.x86.state import (
+    BASE,
+    CS,
+    DS,
+    ES,
+    FLAT32,
+    FS,
+    GPR8,
+    GPR16,
+    GPR32,
+    GS,
+    REAL,
+    SEL,
+    SREGS,
+    SS,
+    CPUState,
+)
+
+REAL_MEMORY = 0x110000 + 16     # 1 MiB + the HMA (+ a little slack for word accesses)
+
+USER_CS, USER_DS = 0x23, 0x2B   # Linux i386 flat user selectors
+
+
+class Stop:
+    """Why run() returned: 'halt' (HLT), 'exit' (the guest asked, see status), 'limit'
+    (max_steps reached), 'fault' (an exception nothing handled, see fault)."""
+
+    def __init__(self, reason: str, status: Optional[int] = None,
+                 fault: Optional[BaseException] = None):
+        self.reason, self.status, self.fault = reason, status, fault
+
+    def __repr__(self) -> str:
+        extra = f", status={self.status}" if self.status is not None else ""
+        extra += f", fault={self.fault!r}" if self.fault is not None else ""
+        return f"Stop({self.reason!r}{extra})"
+
+
+class Machine:
+    """An x86 CPU with ``memory_size`` bytes of RAM at linear address 0.
+
+    ``mode`` is ``"real"`` (real-address mode; 1 MiB + HMA by default, linear addresses
+    are not wrapped at 1 MiB) or ``"flat32"`` (32-bit user mode, flat segments; FS/GS
+    bases for TLS, set with :meth:`set_segment`).
+    """
+
+    def __init__(self, mode: str = FLAT32, memory_size: Optional[int] = None):
+        if memory_size is None:
+            memory_size = REAL_MEMORY if mode == REAL else 16 << 20
+        self.cpu = CPUState(mode)
+        self.cpu.machine = self
+        self.mem = Memory(memory_size)
+        self.tr = Translator(self)
+        self.on_interrupt: Optional[Callable] = None
+        self.on_port_in: Optional[Callable] = None
+        self.on_port_out: Optional[Callable] = None
+        self.on_halt: Optional[Callable] = None
+        self.tracer = None
+        # flat mode: selector -> segment base for MOV/POP to a segment register
+        self.descriptors: dict = {USER_CS: 0, USER_DS: 0}
+        self.control: dict = {}          # CRn/DRn/GDTR... images (real mode)
+        self._fpu = None
+        self._fpu_checked = False
+        from vm.x86.system import FPUContext
+        self.fpu_context = FPUContext(self.cpu)
+        self._margin = [0]
+        if mode == FLAT32:
+            for n, sel in ((CS, USER_CS), (DS, USER_DS), (ES, USER_DS), (SS, USER_DS)):
+                self.cpu.set_segment(n, sel, 0)
+            self.cpu.set_eflags(0x202)
+        else:
+            self.cpu.set_eflags(0x2)
+
+    # -- registers ---------------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return self.cpu.mode
+
+    def reg(self, name: str) -> int:
+        """Read a register by name: eax..edi, ax..di, al..bh, es..gs, eip/ip, eflags/flags,
+        es_base..gs_base."""
+        name = name.lower()
+        r = self.cpu.r
+        if name in GPR32:
+            return r[GPR32.index(name)]
+        if name in GPR16:
+            return r[GPR16.index(name)] & 0xFFFF
+        if name in GPR8:
+            n = GPR8.index(name)
+            return r[n & 3] >> (8 if n >= 4 else 0) & 0xFF
+        if name in SREGS:
+            return r[SEL + SREGS.index(name)]
+        if name.endswith("_base") and name[:-5] in SREGS:
+            return r[BASE + SREGS.index(name[:-5])]
+        if name == "eip":
+            return self.cpu.eip
+        if name == "ip":
+            return self.cpu.eip & 0xFFFF
+        if name == "eflags":
+            return self.cpu.get_eflags()
+        if name == "flags":
+            return self.cpu.get_eflags() & 0xFFFF
+        raise KeyError(f"unknown register {name!r}")
+
+    def set_reg(self, name: str, value: int) -> None:
+        name = name.lower()
+        r = self.cpu.r
+        if name in GPR32:
+            r[GPR32.index(name)] = value & 0xFFFFFFFF
+        elif name in GPR16:
+            n = GPR16.index(name)
+            r[n] = r[n] & 0xFFFF0000 | value & 0xFFFF
+        elif name in GPR8:
+            n = GPR8.index(name)
+            shift = 8 if n >= 4 else 0
+            r[n & 3] = r[n & 3] & ~(0xFF << shift) & 0xFFFFFFFF | (value & 0xFF) << shift
+        elif name in SREGS:
+            self.set_segment(name, value)
+        elif name.endswith("_base") and name[:-5] in SREGS:
+            r[BASE + SREGS.index(name[:-5])] = value & 0xFFFFFFFF
+        elif name in ("eip", "ip"):
+            self.cpu.eip = value & (0xFFFF if name == "ip" else 0xFFFFFFFF)
+        elif name in ("eflags", "flags"):
+            if name == "flags":
+                value = self.cpu.get_eflags() & 0xFFFF0000 | value & 0xFFFF
+            self.cpu.set_eflags(value)
+        else:
+            raise KeyError(f"unknown register {name!r}")
+
+    def set_segment(self, name: str, selector: int, base: Optional[int] = None) -> None:
+        """Load a segment register; in real mode the base is selector * 16, in flat mode
+        it is ``base`` (default: unchanged)."""
+        self.cpu.set_segment(SREGS.index(name.lower()), selector, base)
+
+    def regs(self) -> dict:
+        """All registers: the 32-bit general registers, segments, eip and eflags."""
+        out = {n: self.cpu.r[i] for i, n in enumerate(GPR32)}
+        out.update({n: self.cpu.r[SEL + i] for i, n in enumerate(SREGS)})
+        out["eip"] = self.cpu.eip
+        out["eflags"] = self.cpu.get_eflags()
+        return out
+
+    @property
+    def eip(self) -> int:
+        return self.cpu.eip
+
+    @property
+    def steps(self) -> int:
+        """Instructions retired so far."""
+        return self.cpu.steps[0]
+
+    # -- memory ------------------------------------------------------------------------------
+    def load(self, addr: int, data: bytes) -> None:
+        """Copy bytes into memory (ignores read-only pages; drops stale translations)."""
+        self.mem.load(addr, data)
+
+    def read(self, addr: int, n: int) -> bytes:
+        return self.mem.read(addr, n)
+
+    def write(self, addr: int, data: bytes) -> None:
+        self.mem.write(addr, data)
+
+    def flush_translations(self) -> None:
+        self.tr.flush()
+
+    # -- devices -----------------------------------------------------------------------------
+    def port_read(self, port: int, size: int) -> int:
+        if self.on_port_in is not None:
+            return self.on_port_in(self, port, size)
+        return (1 << (8 * size)) - 1
+
+    def port_write(self, port: int, size: int, value: int) -> None:
+        if self.on_port_out is not None:
+            self.on_port_out(self, port, size, value)
+
+    def fpu(self):
+        """The x87 unit (vm/x86/fpu.py), created on first use; None if not available."""
+        if self._fpu is None and not self._fpu_checked:
+            self._fpu_checked = True
+            try:
+                from vm.x86.fpu import X87
+            except ImportError:
+                return None
+            self._fpu = X87()
+        return self._fpu
+
+    def has_fpu(self) -> bool:
+        return self.fpu() is not None
+
+    # -- running -----------------------------------------------------------------------------
+    def step(self) -> Optional[Stop]:
+        """Execute one instruction; returns a Stop unless it simply completed."""
+        stop = self.run(1)
+        return None if stop.reason == "limit" else stop
+
+    def request_stop(self) -> None:
+        """Make run() return Stop('stopped') at the next block boundary (from a hook)."""
+        self._margin[0] = -1
+        self.tr.lim[0] = 0
+
+    def run(self, max_steps: Optional[int] = None) -> Stop:
+        """Run until HLT, an exit request, an unhandled fault or max_steps instructions."""
+        cpu = self.cpu
+        start = cpu.steps[0]
+        limit = start + max_steps if max_steps is not None else 1 << 62
+        key = cpu.key()
+        self.tr.lim[0] = limit
+        while True:
+            if not self.tr.lim[0]:
+                return Stop("stopped")
+            try:
+                key = self._dispatch(key, limit)
+                cpu.set_key(key)
+                return Stop("limit" if self.tr.lim[0] else "stopped")
+            except StopMachine as e:
+                if isinstance(e, MachineExit):
+                    return Stop("exit", e.status)
+                if isinstance(e, Halted):
+                    return Stop("halt")
+                return Stop("exit")
+            except SoftwareInterrupt as e:
+                return Stop("fault", fault=e)
+            except CPUException as e:
+                stop = self._exception(e)
+                if stop is not None:
+                    return stop
+            except (IndexError, struct.error, OverflowError) as e:
+                # a fast-path access outside memory: find the address for the report
+                fault = self._memory_fault(e)
+                stop = self._exception(fault)
+                if stop is not None:
+                    return stop
+            key = cpu.key()
+
+    def _dispatch(self, key: int, limit: int) -> int:
+        """Run blocks until the step limit; one instruction at a time when tracing,
+        single-stepping (TF) or within a block's length of the limit."""
+        cpu = self.cpu
+        st = cpu.steps
+        tr = self.tr
+        margin = self._margin
+        get, get1 = tr.cache.get, tr.cache1.get
+        real = cpu.real
+        try:
+            while True:
+                if tr.lim[0] and self.tracer is None and not cpu.flags & F.TF:
+                    margin[0] = limit - MAX_BLOCK
+                    while st[0] <= margin[0]:
+                        fn = get(key)
+                        if fn is None:
+                            fn = tr.translate(key)
+                        key = fn()
+                if st[0] >= limit or not tr.lim[0]:
+                    return key
+                fn = get1(key)
+                if fn is None:
+                    fn = tr.translate(key, True)
+                trap = real and cpu.flags & F.TF and not fn.meta.trapless
+                key = self._traced(fn) if self.tracer is not None else fn()
+                if trap:
+                    cpu.set_key(key)
+                    key = self._deliver(1, cpu.eip)
+        except BaseException as e:
+            if not hasattr(e, "insn"):      # raised between blocks, not inside one
+                cpu.set_key(key)
+            raise
+
+    def request_single_step(self) -> None:
+        """Leave the compiled-block loop at the next block boundary (TF was set)."""
+        self._margin[0] = -1
+
+    def _traced(self, fn) -> int:
+        cpu = self.cpu
+        before = (list(cpu.r), cpu.get_eflags(), cpu.eip)
+        info = fn.meta.insns[0]
+        self.tracer.begin()
+        try:
+            key = fn()
+        except BaseException as e:
+            self.tracer.instruction(self, info, before, e)
+            raise
+        cpu.set_key(key)
+        self.tracer.instruction(self, info, before, None)
+        return key
+
+    def _deliver(self, vector: int, return_ip: int) -> int:
+        from vm.x86.system import deliver
+        return deliver(self.cpu, vector, return_ip)
+
+    def _exception(self, e: CPUException) -> Optional[Stop]:
+        """A fault the block unwound (cpu.eip = faulting instruction): real mode takes
+        it through the hook or the IVT; flat mode stops."""
+        cpu = self.cpu
+        if not cpu.real:
+            return Stop("fault", fault=e)
+        vector = GP if isinstance(e, MemoryFault) else e.vector
+        if self.tracer is not None:
+            self.tracer.event(f"exception {vector} ({e})")
+        hook = self.on_interrupt
+        if hook is not None and hook(self, vector, False):
+            return None
+        try:
+            self._deliver(vector, cpu.eip)
+        except CPUException as e2:
+            return Stop("fault", fault=e2)
+        return None
+
+    def _memory_fault(self, e: BaseException) -> MemoryFault:
+        insn = getattr(e, "insn", None)
+        addr, write = self.fault_address(insn)
+        f = MemoryFault(addr, write)
+        f.insn, f.lin = insn, getattr(e, "lin", None)
+        return f
+
+    def fault_address(self, insn) -> tuple:
+        """Best guess at the (address, is_write) an instruction could not access."""
+        from asm.x86.operands import Mem
+        cpu = self.cpu
+        r = cpu.r
+        size = self.mem.size
+        cands = []
+        if insn is not None:
+            mn = insn.form.mnemonic
+            osz = insn.osize // 8
+            first_write = bool(insn.operands) and isinstance(insn.operands[0], Mem) and \
+                mn not in ("cmp", "test", "push", "bt", "jmp", "call")
+            for n, op in enumerate(insn.operands):
+                if isinstance(op, Mem):
+                    cands.append((self._linear_of(insn, op), n == 0 and first_write,
+                                  op.size or osz))
+            sp = r[4] if not cpu.real else r[BASE + SS] + (r[4] & 0xFFFF)
+            if mn.startswith(("push", "call", "enter", "int")):
+                cands.append(((sp - osz) & 0xFFFFFFFF, True, osz))
+            if mn.startswith(("pop", "ret", "leave", "iret")):
+                cands.append((sp, False, osz))
+            if mn[:4] in ("movs", "stos", "lods", "scas", "cmps"):
+                cands.append((r[6], False, 1))
+                cands.append((r[7], mn[:4] in ("movs", "stos"), 1))
+        for addr, write, n in cands:
+            if addr + max(n, 1) > size:
+                return addr, write
+        if cands:
+            return cands[0][0], cands[0][1]
+        return cpu.linear_ip(), False
+
+    def _linear_of(self, insn, m) -> int:
+        from vm.x86.compiler import SEG_NUM
+        cpu = self.cpu
+        r = cpu.r
+        amask = 0xFFFF if insn.asize == 16 else 0xFFFFFFFF
+        off = m.disp
+        for name, mult in m.regs:
+            from vm.x86.compiler import GPR_SLOT
+            off += r[GPR_SLOT[name][0]] * mult
+        off &= amask
+        if m.seg:
+            seg = SEG_NUM[m.seg]
+        elif m.regs and m.regs[0][0] in ("bp", "ebp", "esp") and not m.nosplit:
+            seg = SS
+        else:
+            seg = DS
+        base = r[BASE + seg] if cpu.real or seg in (FS, GS) else 0
+        return (base + off) & (0xFFFFFFFF if not cpu.real else 0x1FFFFFF)

@@ -1,0 +1,77 @@
+"""Architectural state of the x86 CPU, kept in plain lists and ints so compiled blocks can
+load it into local variables cheaply."""
+
+from __future__ import annotations
+
+from vm.x86.flags import ARITH, NO_LAZY, NONE, arith
+
+# Slots of CPUState.r: general registers, then segment selectors, then segment bases.
+EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI = range(8)
+SEL = 8                 # r[SEL + n]: selector of segment register n
+BASE = 14               # r[BASE + n]: its base address
+ES, CS, SS, DS, FS, GS = range(6)
+NSLOTS = 20
+
+GPR32 = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
+GPR16 = ("ax", "cx", "dx", "bx", "sp", "bp", "si", "di")
+GPR8 = ("al", "cl", "dl", "bl", "ah", "ch", "dh", "bh")
+SREGS = ("es", "cs", "ss", "ds", "fs", "gs")
+SLOT_NAMES = GPR32 + SREGS + tuple(s + "_base" for s in SREGS)
+
+REAL, FLAT32 = "real", "flat32"
+
+
+class CPUState:
+    """Registers and flags. ``mode`` is REAL (real-address mode: 16-bit default sizes,
+    base = selector * 16) or FLAT32 (32-bit user mode with flat CS/DS/ES/SS; FS and GS
+    have their own bases for TLS)."""
+
+    def __init__(self, mode: str):
+        if mode not in (REAL, FLAT32):
+            raise ValueError(f"unknown CPU mode {mode!r}")
+        self.mode = mode
+        self.real = mode == REAL
+        self.bits = 16 if self.real else 32
+        self.r = [0] * NSLOTS
+        self.eip = 0
+        self.flags = 0x2            # EFLAGS without the six arithmetic bits (see lz)
+        self.lz = NO_LAZY           # lazy arithmetic flags, see flags.py
+        self.steps = [0]            # instructions retired (a list: blocks bump it)
+        self.idt_base = 0           # real mode: LIDT moves the interrupt vector table
+        self.tsc_base = 0
+
+    # -- flags -------------------------------------------------------------------------------
+    def get_eflags(self) -> int:
+        return (self.flags & ~ARITH) | arith(*self.lz)
+
+    def set_eflags(self, value: int) -> None:
+        self.flags = (value & ~ARITH) | 0x2
+        self.lz = (NONE, value & ARITH, 0, 0)
+
+    # -- segments ----------------------------------------------------------------------------
+    def set_segment(self, n: int, selector: int, base: int = None) -> None:
+        """Load a segment register: in real mode base = selector * 16."""
+        self.r[SEL + n] = selector & 0xFFFF
+        if base is None:
+            base = (selector & 0xFFFF) << 4 if self.real else self.r[BASE + n]
+        self.r[BASE + n] = base & 0xFFFFFFFF
+
+    def key(self) -> int:
+        """Translation-cache key of the current instruction: EIP in flat mode, CS:IP
+        packed as ``cs << 16 | ip`` in real mode."""
+        if self.real:
+            return self.r[SEL + CS] << 16 | (self.eip & 0xFFFF)
+        return self.eip
+
+    def set_key(self, key: int) -> None:
+        if self.real:
+            self.eip = key & 0xFFFF
+            cs = key >> 16
+            if cs != self.r[SEL + CS]:
+                self.set_segment(CS, cs)
+        else:
+            self.eip = key
+
+    def linear_ip(self) -> int:
+        return (self.r[BASE + CS] + self.eip) & 0xFFFFFFFF if not self.real else \
+            self.r[BASE + CS] + (self.eip & 0xFFFF)

@@ -1,0 +1,859 @@
+"""Families that mostly run as Python helpers on the CPU state: string instructions,
+interrupts and far transfers, segment loads, port I/O, BCD, CPUID/RDTSC, the x87 glue and
+the system instructions. Each generator decides how its helper is called (which
+registers it touches) so the compiled block stays precise around it.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from asm.x86.operands import FarPtr, Imm, Mem, Reg
+from vm.x86 import flags as F
+from vm.x86.compiler import MASK, SEG_NUM, Builder
+from vm.x86.faults import (
+    BP,
+    DB,
+    DE,
+    GP,
+    MF,
+    OF,
+    UD,
+    CPUException,
+    Halted,
+    SoftwareInterrupt,
+    Unsupported,
+)
+from vm.x86.semantics import family
+from vm.x86.state import BASE, CS, DS, EAX, EBP, ECX, EDI, EDX, ESI, ESP, FS, SEL, SS
+
+# ---- stack and memory access for helpers ------------------------------------------------
+
+
+def _push(cpu, value: int, size: int) -> None:
+    r = cpu.r
+    if cpu.real:
+        sp = (r[ESP] - size) & 0xFFFF
+        if sp > 0x10000 - size:
+            raise CPUException(12, "stack segment limit exceeded")
+        cpu.machine.mem.write(r[BASE + SS] + sp, (value & MASK[size]).to_bytes(size, "little"))
+        r[ESP] = r[ESP] & 0xFFFF0000 | sp
+    else:
+        sp = (r[ESP] - size) & 0xFFFFFFFF
+        cpu.machine.mem.write(sp, (value & MASK[size]).to_bytes(size, "little"))
+        r[ESP] = sp
+
+
+def _pop(cpu, size: int, adjust: int = 0) -> int:
+    r = cpu.r
+    if cpu.real:
+        sp = r[ESP] & 0xFFFF
+        if sp > 0x10000 - size:
+            raise CPUException(12, "stack segment limit exceeded")
+        v = int.from_bytes(cpu.machine.mem.read(r[BASE + SS] + sp, size), "little")
+        r[ESP] = r[ESP] & 0xFFFF0000 | (sp + size + adjust) & 0xFFFF
+    else:
+        sp = r[ESP]
+        v = int.from_bytes(cpu.machine.mem.read(sp, size), "little")
+        r[ESP] = (sp + size + adjust) & 0xFFFFFFFF
+    return v
+
+
+def _peek(cpu, offset: int, size: int) -> int:
+    """Read the stack at SP+offset without popping (to check before changing state)."""
+    r = cpu.r
+    if cpu.real:
+        o = (r[ESP] + offset) & 0xFFFF
+        if o > 0x10000 - size:
+            raise CPUException(12, "stack segment limit exceeded")
+        a = r[BASE + SS] + o
+    else:
+        a = (r[ESP] + offset) & 0xFFFFFFFF
+    return int.from_bytes(cpu.machine.mem.read(a, size), "little")
+
+
+# ---- segment registers ------------------------------------------------------------------
+
+def load_segment(cpu, n: int, sel: int) -> None:
+    """Flat mode: load a segment register from the machine's descriptor table."""
+    sel &= 0xFFFF
+    table = cpu.machine.descriptors
+    if sel & ~3 == 0:
+        if n == SS:
+            raise CPUException(GP, "null stack segment")
+        cpu.r[SEL + n] = sel
+        cpu.r[BASE + n] = 0
+        return
+    if sel not in table:
+        raise CPUException(GP, f"segment selector 0x{sel:04x} not in the descriptor table")
+    cpu.r[SEL + n] = sel
+    cpu.r[BASE + n] = table[sel] & 0xFFFFFFFF
+
+
+def load_seg(b: Builder, n: int, value: str) -> None:
+    """Emit a segment register load (MOV/POP sreg)."""
+    if n == CS:
+        b.raise_exc(UD, "cs cannot be loaded with mov or pop")
+        b.end_dynamic("0")
+        return
+    if b.real:
+        b.set_seg(n, value)
+    else:
+        b.call(load_segment, f"{n}, {value}", reads=(), writes=(SEL + n, BASE + n),
+               flags=False)
+
+
+@family("lds", "les", "lss", "lfs", "lgs")
+def load_far_pointer(b: Builder, i) -> None:
+    dst, m = i.operands
+    if not isinstance(m, Mem):
+        b.raise_exc(UD, f"{i.form.mnemonic} with a register operand")
+        b.end_dynamic("0")
+        return
+    size = b.osize
+    ea = b.ea(m, size + 2)
+    off = b.load(ea, size)
+    a2 = b.bind(f"{ea} + {size}" if b.real else f"({ea} + {size}) & 0xffffffff", "a")
+    sel = b.load(a2, 2)
+    load_seg(b, SEG_NUM[i.form.mnemonic[1:]], sel)
+    b.operand(dst).write(off)
+
+
+# ---- far transfers and interrupts -------------------------------------------------------
+
+def _set_cs(cpu, sel: int) -> None:
+    if cpu.real:
+        cpu.set_segment(CS, sel)
+        return
+    if sel not in cpu.machine.descriptors or sel != cpu.r[SEL + CS]:
+        raise CPUException(GP, f"far transfer to selector 0x{sel:04x}")
+
+
+def far_jump(cpu, sel: int, off: int, nip: int, size: int) -> int:
+    """JMP/CALL far (nip < 0 for a jump); returns the next key."""
+    if not cpu.real and sel != cpu.r[SEL + CS]:
+        raise CPUException(GP, f"far transfer to selector 0x{sel:04x}")
+    if nip >= 0:
+        r = cpu.r
+        sp0 = r[ESP]
+        try:
+            _push(cpu, r[SEL + CS], size)
+            _push(cpu, nip, size)
+        except CPUException:
+            r[ESP] = sp0
+            raise
+    _set_cs(cpu, sel)
+    cpu.eip = off & (0xFFFF if size == 2 else 0xFFFFFFFF)
+    return cpu.key()
+
+
+def far_transfer(b: Builder, i, call: bool) -> None:
+    op = i.operands[0]
+    size = b.osize
+    if isinstance(op, FarPtr):
+        sel, off = f"{op.seg:#x}", f"{op.offset:#x}"
+    elif isinstance(op, Mem):
+        ea = b.ea(op, size + 2)
+        off = b.load(ea, size)
+        sel = b.load(b.bind(f"{ea} + {size}" if b.real else f"({ea} + {size}) & 0xffffffff",
+                            "a"), 2)
+    else:
+        b.raise_exc(UD, "far transfer through a register")
+        b.end_dynamic("0")
+        return
+    k = b.tmp("k")
+    b.call(far_jump, f"{sel}, {off}, {b.nip if call else -1}, {size}",
+           reads=(ESP, SEL + SS, BASE + SS), writes=(ESP, SEL + CS, BASE + CS), flags=False,
+           result=k)
+    b.end_dynamic(k)
+
+
+def far_return(cpu, size: int, adjust: int) -> int:
+    ip = _peek(cpu, 0, size)
+    sel = _peek(cpu, size, size) & 0xFFFF
+    _set_cs(cpu, sel)
+    _pop(cpu, size)
+    _pop(cpu, size, adjust)
+    cpu.eip = ip if size == 4 else ip & 0xFFFF
+    return cpu.key()
+
+
+@family("retf")
+def retf(b: Builder, i) -> None:
+    adjust = i.operands[0].value & 0xFFFF if i.operands else 0
+    k = b.tmp("k")
+    b.call(far_return, f"{b.osize}, {adjust}", reads=(ESP, SEL + SS, BASE + SS),
+           writes=(ESP, SEL + CS, BASE + CS), flags=False, result=k)
+    b.end_dynamic(k)
+
+
+def deliver(cpu, vector: int, return_ip: int) -> int:
+    """Real mode: take an interrupt through the IVT (push FLAGS, CS, IP; clear IF, TF,
+    AC); returns the handler's key."""
+    mem = cpu.machine.mem
+    entry = cpu.idt_base + vector * 4
+    ip = mem.r16(entry)
+    cs = mem.r16(entry + 2)
+    r = cpu.r
+    sp0 = r[ESP]
+    try:
+        _push(cpu, cpu.get_eflags() & 0xFFFF, 2)
+        _push(cpu, r[SEL + CS], 2)
+        _push(cpu, return_ip, 2)
+    except CPUException:
+        r[ESP] = sp0
+        raise
+    cpu.flags &= ~(F.IF | F.TF | F.AC)
+    cpu.set_segment(CS, cs)
+    cpu.eip = ip
+    return cpu.key()
+
+
+def interrupt(cpu, vector: int, nip: int) -> int:
+    """INT n (and INT3/INTO/INT1 when they trap): the machine's hook first (a BIOS,
+    DOS or Linux personality), then the IVT in real mode; flat mode has no IVT."""
+    cpu.eip = nip
+    m = cpu.machine
+    hook = m.on_interrupt
+    if hook is not None and hook(m, vector, True):
+        return cpu.key()
+    if not cpu.real:
+        raise SoftwareInterrupt(vector, f"int 0x{vector:02x}")
+    key = deliver(cpu, vector, nip)
+    if m.tracer is not None:
+        m.tracer.event(f"interrupt 0x{vector:02x} -> {key >> 16:04x}:{key & 0xFFFF:04x}")
+    return key
+
+
+@family("int", "int3", "into", "int1", "icebp")
+def int_n(b: Builder, i) -> None:
+    m = i.form.mnemonic
+    vector = {"int3": BP, "into": OF, "int1": DB, "icebp": DB}.get(m)
+    if vector is None:
+        vector = i.operands[0].value & 0xFF
+    k = b.tmp("k")
+    if m == "into":
+        cond = b.cond(0)
+        b.emit(f"if {cond}:")
+        b.depth += 1
+        b.call(interrupt, f"{vector}, {b.nip}", result=k)
+        b.depth -= 1
+        b.emit(f"else:\n    {k} = {b.key_of(b.nip):#x}")
+        b.end_dynamic(k)
+        return
+    b.call(interrupt, f"{vector}, {b.nip}", result=k)
+    b.end_dynamic(k)
+
+
+def iret(cpu, size: int) -> int:
+    ip = _peek(cpu, 0, size)
+    sel = _peek(cpu, size, size) & 0xFFFF
+    fl = _peek(cpu, 2 * size, size)
+    _set_cs(cpu, sel)
+    for _ in range(3):
+        _pop(cpu, size)
+    from vm.x86.semantics import popf_mask
+    mask = popf_mask(cpu.real, size)
+    cpu.flags = (cpu.flags & ~mask & ~F.ARITH) | (fl & mask & ~F.ARITH) | 2
+    cpu.lz = (F.NONE, fl & F.ARITH, 0, 0)
+    cpu.eip = ip if size == 4 else ip & 0xFFFF
+    if cpu.flags & F.TF:
+        cpu.machine.request_single_step()
+    return cpu.key()
+
+
+@family("iret", "iretw", "iretd")
+def iret_family(b: Builder, i) -> None:
+    k = b.tmp("k")
+    b.call(iret, f"{b.osize}", reads=(ESP, SEL + SS, BASE + SS),
+           writes=(ESP, SEL + CS, BASE + CS), result=k)
+    b.end_dynamic(k)
+
+
+def halt(cpu) -> None:
+    """HLT: the machine's on_halt hook may wait for an interrupt and return True to go
+    on (after the HLT); otherwise the run ends."""
+    m = cpu.machine
+    if m.on_halt is not None:
+        if m.on_halt(m):
+            return
+    raise Halted("hlt")
+
+
+@family("hlt")
+def hlt(b: Builder, i) -> None:
+    if b.privileged():
+        return
+    b.call(halt)
+    b.end_here()
+
+
+def enter_frame(cpu, alloc: int, level: int, size: int) -> None:
+    r = cpu.r
+    saved = r[ESP], r[EBP]
+    try:
+        _push(cpu, r[EBP], size)
+        frame = r[ESP]
+        sp_mask = 0xFFFF if cpu.real else 0xFFFFFFFF
+        bp = r[EBP]
+        for _ in range(1, level):
+            bp = (bp - size) & sp_mask
+            if cpu.real:
+                v = int.from_bytes(cpu.machine.mem.read(r[BASE + SS] + bp, size), "little")
+            else:
+                v = int.from_bytes(cpu.machine.mem.read(bp, size), "little")
+            _push(cpu, v, size)
+        if level:
+            _push(cpu, frame, size)
+        if cpu.real:
+            r[EBP] = r[EBP] & ~0xFFFF & 0xFFFFFFFF | frame & 0xFFFF if size == 2 else frame
+            r[ESP] = r[ESP] & 0xFFFF0000 | (r[ESP] - alloc) & 0xFFFF
+        else:
+            r[EBP] = r[EBP] & 0xFFFF0000 | frame & 0xFFFF if size == 2 else frame
+            r[ESP] = (r[ESP] - alloc) & 0xFFFFFFFF
+    except CPUException:
+        r[ESP], r[EBP] = saved
+        raise
+
+
+# ---- string instructions ----------------------------------------------------------------
+
+STRING_OPS = {"movs": 0, "cmps": 1, "stos": 2, "lods": 3, "scas": 4, "ins": 5, "outs": 6}
+
+
+def string_op(cpu, op: int, size: int, a32: int, seg: int, rep: int) -> None:
+    """One string instruction, with its REP/REPE/REPNE prefix (rep: 0 none, 1 REP/REPE,
+    2 REPNE). Registers advance element by element, so a fault leaves them where the
+    CPU would (the instruction then restarts)."""
+    r = cpu.r
+    m = cpu.machine
+    mem = m.mem
+    amask = 0xFFFFFFFF if a32 else 0xFFFF
+    step = -size if cpu.flags & F.DF else size
+    count = r[ECX] & amask if rep else 1
+    if count == 0:
+        return
+    sbase = r[BASE + seg] if cpu.real or seg >= 4 else 0
+    dbase = r[BASE + 0] if cpu.real else 0
+    if op in (0, 2) and step > 0 and count > 1:
+        count -= _bulk(cpu, op, size, amask, sbase, dbase, count)
+        if count == 0:
+            return
+    acc_mask = MASK[size]
+    si, di = r[ESI] & amask, r[EDI] & amask
+    top = 0x10000 - size if cpu.real else 1 << 32
+    while count:
+        if (si > top and op in (0, 1, 3, 6)) or (di > top and op in (0, 1, 2, 4, 5)):
+            raise CPUException(GP, "segment limit exceeded")
+        if op == 0:         # movs
+            mem.write(dbase + di, mem.read(sbase + si, size))
+        elif op == 2:       # stos
+            mem.write(dbase + di, (r[EAX] & acc_mask).to_bytes(size, "little"))
+        elif op == 3:       # lods
+            v = int.from_bytes(mem.read(sbase + si, size), "little")
+            r[EAX] = r[EAX] & ~acc_mask & 0xFFFFFFFF | v
+        elif op == 1 or op == 4:    # cmps / scas
+            if op == 1:
+                a = int.from_bytes(mem.read(sbase + si, size), "little")
+            else:
+                a = r[EAX] & acc_mask
+            c = int.from_bytes(mem.read(dbase + di, size), "little")
+            cpu.lz = (F.opcode(F.SUB, size), (a - c) & acc_mask, a, c)
+        elif op == 5:       # ins
+            v = m.port_read(r[EDX] & 0xFFFF, size)
+            mem.write(dbase + di, (v & acc_mask).to_bytes(size, "little"))
+        else:               # outs
+            v = int.from_bytes(mem.read(sbase + si, size), "little")
+            m.port_write(r[EDX] & 0xFFFF, size, v)
+        if op in (0, 1, 3, 6):
+            si = (si + step) & amask
+            r[ESI] = r[ESI] & ~amask & 0xFFFFFFFF | si
+        if op in (0, 1, 2, 4, 5):
+            di = (di + step) & amask
+            r[EDI] = r[EDI] & ~amask & 0xFFFFFFFF | di
+        count -= 1
+        if rep:
+            r[ECX] = r[ECX] & ~amask & 0xFFFFFFFF | count
+            if op in (1, 4):
+                zf = cpu.lz[1] == 0
+                if zf != (rep == 1):
+                    break
+
+
+def _bulk(cpu, op: int, size: int, amask: int, sbase: int, dbase: int, count: int) -> int:
+    """REP MOVS/STOS forward as slice operations, as far as it is safe: no index wrap,
+    all inside memory, no watched or read-only page. Updates ECX/ESI/EDI and returns the
+    number of elements done (0: take the element-by-element path)."""
+    r = cpu.r
+    mem = cpu.machine.mem
+    data = mem.data
+    si, di = r[ESI] & amask, r[EDI] & amask
+    n = count
+    if amask == 0xFFFF:
+        n = min(n, (0x10000 - di) // size)
+        if op == 0:
+            n = min(n, (0x10000 - si) // size)
+    nbytes = n * size
+    d = dbase + di
+    if n <= 1 or d + nbytes > mem.size:
+        return 0
+    wf = mem.wf
+    pages = wf[d >> 12:((d + nbytes - 1) >> 12) + 1]
+    if any(f & ~1 for f in pages):      # read-only or watched: element by element
+        return 0
+    if op == 0:
+        s = sbase + si
+        if s + nbytes > mem.size:
+            return 0
+        if s < d < s + nbytes:
+            # overlapping forward copy repeats the first (d - s) bytes, like the CPU
+            gap = d - s
+            chunk = bytes(data[s:d])
+            data[d:d + nbytes] = (chunk * (nbytes // gap + 1))[:nbytes]
+        else:
+            data[d:d + nbytes] = data[s:s + nbytes]
+    else:
+        data[d:d + nbytes] = (r[EAX] & MASK[size]).to_bytes(size, "little") * n
+    if any(pages):
+        mem.code_written(d, d + nbytes)
+    keep = ~amask & 0xFFFFFFFF
+    if op == 0:
+        r[ESI] = r[ESI] & keep | (si + nbytes) & amask
+    r[EDI] = r[EDI] & keep | (di + nbytes) & amask
+    r[ECX] = r[ECX] & keep | ((r[ECX] & amask) - n) & amask
+    return n
+
+
+def _string_family(b: Builder, i) -> None:
+    mn = i.form.mnemonic
+    op = STRING_OPS[mn[:-1]]
+    size = {"b": 1, "w": 2, "d": 4}[mn[-1]]
+    if op in (5, 6) and b.privileged():
+        return
+    seg = SEG_NUM[i.seg] if i.seg and op in (0, 1, 3, 6) else DS
+    rep = 0 if i.rep is None else (2 if i.rep == "repne" and op in (1, 4) else 1)
+    args = f"{op}, {size}, {int(i.asize == 32)}, {seg}, {rep}"
+    if not b.real and i.asize == 32 and seg < FS and op in (0, 2, 3):
+        if rep and op in (0, 2):
+            _inline_rep(b, op, size, args)
+            return
+        if not rep:
+            _inline_single(b, op, size)
+            return
+    b.call(string_op, args, writes=(EAX, ECX, ESI, EDI), flags=True)
+
+
+def _inline_single(b: Builder, op: int, size: int) -> None:
+    """Flat mode LODS/STOS/MOVS without REP: one element, inline."""
+    step = b.bind(f"(-{size} if cpu.flags & 0x400 else {size})", "st")
+    if op == 3:
+        si = b.get(ESI)
+        b.write_reg(EAX, size, False, b.load(si, size))
+        b.set(ESI, f"({si} + {step}) & 0xffffffff")
+        return
+    di = b.get(EDI)
+    if op == 0:
+        si = b.get(ESI)
+        v = b.load(si, size)
+        b.set(ESI, f"({si} + {step}) & 0xffffffff")
+    else:
+        v = b.read_reg(EAX, size)
+    b.set(EDI, f"({di} + {step}) & 0xffffffff")
+    b.store(di, size, v)
+
+
+def _inline_rep(b: Builder, op: int, size: int, args: str) -> None:
+    """Flat mode REP MOVS/STOS: a slice operation when it is forward, at most a page,
+    inside memory, not overlapping (MOVS) and not touching a flagged page; else the
+    helper."""
+    for slot in (EAX, ECX, ESI, EDI):
+        if slot in b.dirty:
+            b.emit(f"r[{slot}] = {b.ver[slot]}")
+            b.dirty.discard(slot)
+    b.may_fault()
+    b.has_store = b.has_helper = True
+    ecx, edi = b.get(ECX), b.get(EDI)
+    if op == 0:
+        b.get(ESI)
+    b.call_site((EAX, ECX, ESI, EDI), False)
+    size_mem = b.tr.mem.size
+    n, e = b.tmp("n"), b.tmp("e")
+    new = {s: b._newname(s) for s in ((ECX, EDI, ESI) if op == 0 else (ECX, EDI))}
+    lines = [f"{n} = {ecx} * {size}", f"{e} = {edi} + {n}"]
+    if op == 0:
+        esi = b.get(ESI)
+        src = b.tmp("s")
+        lines.insert(0, f"{src} = {b.get(ESI)}")
+        ok = (f"0 < {n} <= 4096 and not cpu.flags & 0x400 and {e} <= {size_mem} and "
+              f"{src} + {n} <= {size_mem} and ({e} <= {src} or {edi} >= {src} + {n}) and "
+              f"not (wf[{edi} >> 12] or wf[({e} - 1) >> 12])")
+        fast = [f"mem[{edi}:{e}] = mem[{src}:{src} + {n}]",
+                f"{new[ESI]} = ({esi} + {n}) & 0xffffffff"]
+    else:
+        val = f"({b.get(EAX)} & {MASK[size]:#x}).to_bytes({size}, 'little') * {ecx}"
+        ok = (f"0 < {n} <= 4096 and not cpu.flags & 0x400 and {e} <= {size_mem} and "
+              f"not (wf[{edi} >> 12] or wf[({e} - 1) >> 12])")
+        fast = [f"mem[{edi}:{e}] = {val}"]
+    fast += [f"{new[EDI]} = {e} & 0xffffffff", f"{new[ECX]} = 0"]
+    call = f"{b.glob(string_op)}(cpu, {args})"
+    slow = [call] + [f"{new[s]} = r[{s}]" for s in new]
+    b.emit("\n".join(lines))
+    b.emit(f"if {ok}:\n" + "\n".join("    " + x for x in fast) + "\nelse:\n" +
+           "\n".join("    " + x for x in slow))
+    for s, name in new.items():
+        b.ver[s] = name
+        b.dirty.add(s)
+
+
+for _m in STRING_OPS:
+    for _s in "bwd":
+        family(_m + _s)(_string_family)
+
+
+# ---- port I/O ---------------------------------------------------------------------------
+
+def port_in(cpu, port: int, size: int) -> int:
+    return cpu.machine.port_read(port, size) & MASK[size]
+
+
+def port_out(cpu, port: int, size: int, value: int) -> None:
+    cpu.machine.port_write(port, size, value & MASK[size])
+
+
+@family("in", "out")
+def in_out(b: Builder, i) -> None:
+    if b.privileged():
+        return
+    a, c = i.operands
+    if i.form.mnemonic == "in":
+        acc, p = a, c
+    else:
+        p, acc = a, c
+    port = f"{p.value & 0xFF:#x}" if isinstance(p, Imm) else b.reg("dx")
+    size = {"al": 1, "ax": 2, "eax": 4}[acc.name]
+    if i.form.mnemonic == "in":
+        v = b.tmp("v")
+        b.call(port_in, f"{port}, {size}", reads=(), writes=(), flags=False, result=v)
+        b.set_reg(acc.name, v)
+    else:
+        b.call(port_out, f"{port}, {size}, {b.reg(acc.name)}", reads=(), writes=(),
+               flags=False)
+
+
+# ---- BCD --------------------------------------------------------------------------------
+
+def bcd(op: str, ax: int, fo: int, base: int) -> tuple:
+    """DAA DAS AAA AAS AAM AAD on AX with flags fo: (new AX, new six flag bits)."""
+    al, ah = ax & 0xFF, ax >> 8
+    cf, af = fo & F.CF, fo & F.AF
+    if op == "daa":
+        old_al, old_cf = al, cf
+        cf = 0
+        if (al & 0xF) > 9 or af:
+            cf = old_cf or al + 6 > 0xFF
+            al = (al + 6) & 0xFF
+            af = F.AF
+        else:
+            af = 0
+        if old_al > 0x99 or old_cf:
+            al = (al + 0x60) & 0xFF
+            cf = 1
+        else:
+            cf = 0
+        of = 0
+        res = al
+    elif op == "das":
+        old_al, old_cf = al, cf
+        cf = 0
+        if (al & 0xF) > 9 or af:
+            cf = old_cf or al < 6
+            al = (al - 6) & 0xFF
+            af = F.AF
+        else:
+            af = 0
+        if old_al > 0x99 or old_cf:
+            al = (al - 0x60) & 0xFF
+            cf = 1
+        of = 0
+        res = al
+    elif op in ("aaa", "aas"):
+        if (al & 0xF) > 9 or af:
+            if op == "aaa":
+                ax = (ax + 0x106) & 0xFFFF
+            else:
+                ax = (ax - 6) & 0xFFFF
+                ax = (ax - 0x100) & 0xFFFF
+            af, cf = F.AF, 1
+        else:
+            af = cf = 0
+        ax &= 0xFF0F
+        al, ah = ax & 0xFF, ax >> 8
+        of = 0
+        res = al
+    elif op == "aam":
+        if base == 0:
+            raise CPUException(DE, "aam 0")
+        ah, al = divmod(al, base)
+        res, cf, af, of = al, 0, 0, 0
+    else:   # aad
+        al = (al + ah * base) & 0xFF
+        ah = 0
+        res, cf, af, of = al, 0, 0, 0
+    f = (1 if cf else 0) | af | F.PARITY[res] | of
+    if res == 0:
+        f |= F.ZF
+    if res & 0x80:
+        f |= F.SF
+    return ah << 8 | al, f
+
+
+@family("daa", "das", "aaa", "aas", "aam", "aad")
+def bcd_family(b: Builder, i) -> None:
+    op = i.form.mnemonic
+    base = i.operands[0].value & 0xFF if i.operands else 10
+    ax = b.reg("ax")
+    fo = b.flags_value()
+    v, f = b.tmp("v"), b.tmp("fm")
+    b.may_fault()
+    b.emit(f"{v}, {f} = {b.glob(bcd)}({op!r}, {ax}, {fo}, {base})")
+    b.set_reg("ax", v)
+    b.set_mat(f)
+
+
+# ---- identification and time ------------------------------------------------------------
+
+VENDOR = b"GenuineIntel"
+FEATURE_TSC, FEATURE_CX8, FEATURE_CMOV, FEATURE_FPU = 1 << 4, 1 << 8, 1 << 15, 1
+
+
+def cpuid_values(leaf: int, fpu: bool) -> tuple:
+    """An honest i686 answer: family 6 model 1 (Pentium Pro); only what is implemented."""
+    if leaf == 0:
+        v = VENDOR
+        return (1, int.from_bytes(v[0:4], "little"), int.from_bytes(v[8:12], "little"),
+                int.from_bytes(v[4:8], "little"))
+    if leaf == 1:
+        edx = FEATURE_TSC | FEATURE_CX8 | FEATURE_CMOV | (FEATURE_FPU if fpu else 0)
+        return (0x0619, 0, 0, edx)
+    return (0, 0, 0, 0)
+
+
+def cpuid(cpu) -> None:
+    r = cpu.r
+    r[EAX], r[3], r[ECX], r[EDX] = cpuid_values(r[EAX], cpu.machine.has_fpu())
+
+
+@family("cpuid")
+def cpuid_family(b: Builder, i) -> None:
+    b.call(cpuid, reads=(EAX,), writes=(EAX, ECX, EDX, 3), flags=False)
+
+
+def rdtsc(cpu, done: int) -> None:
+    """The time stamp counter counts instructions (``done``: retired earlier in this
+    block, not yet added to the step count)."""
+    t = cpu.steps[0] + done + cpu.tsc_base
+    cpu.r[EAX] = t & 0xFFFFFFFF
+    cpu.r[EDX] = t >> 32 & 0xFFFFFFFF
+
+
+@family("rdtsc")
+def rdtsc_family(b: Builder, i) -> None:
+    b.call(rdtsc, f"{'c + ' if b.loop_mode else ''}{b.idx}", reads=(), writes=(EAX, EDX),
+           flags=False)
+
+
+# ---- x87 --------------------------------------------------------------------------------
+
+class FPUContext:
+    """What the x87 unit may touch outside itself (the interface of vm/x86/fpu.py)."""
+    __slots__ = ("cpu",)
+
+    def __init__(self, cpu):
+        self.cpu = cpu
+
+    def read(self, addr: int, n: int) -> bytes:
+        return self.cpu.machine.mem.read(addr, n)
+
+    def write(self, addr: int, data: bytes) -> None:
+        self.cpu.machine.mem.write(addr, data)
+
+    def get_eflags(self) -> int:
+        return self.cpu.get_eflags()
+
+    def set_eflags_zpc(self, zf, pf, cf) -> None:
+        """FCOMI & co.: ZF PF CF from the comparison, OF SF AF cleared."""
+        self.cpu.lz = (F.NONE, (F.ZF if zf else 0) | (F.PF if pf else 0) | (F.CF if cf else 0),
+                       0, 0)
+
+    def set_ax(self, value: int) -> None:
+        self.cpu.r[EAX] = self.cpu.r[EAX] & 0xFFFF0000 | value & 0xFFFF
+
+    def get_sreg(self, name: str) -> int:
+        """A segment selector (the FPU records FCS/FDS)."""
+        return self.cpu.r[SEL + SREG_NUM[name]]
+
+
+SREG_NUM = {"es": 0, "cs": 1, "ss": 2, "ds": 3, "fs": 4, "gs": 5}
+
+
+def x87(cpu, insn, ea: Optional[int]) -> None:
+    m = cpu.machine
+    fpu = m.fpu()
+    if fpu is None:
+        if insn.form.mnemonic in ("wait", "fwait"):
+            return
+        raise CPUException(UD, "x87 instructions are not available")
+    try:
+        fpu.execute(insn, ea, m.fpu_context)
+    except CPUException:
+        raise
+    except Exception as e:      # the unit's #MF (X87Fault): int 16 / SIGFPE
+        if type(e).__name__ != "X87Fault":
+            raise
+        raise CPUException(MF, str(e) or "x87 floating-point error") from None
+
+
+def _x87_family(b: Builder, i) -> None:
+    ea = "None"
+    for op in i.operands:
+        if isinstance(op, Mem):
+            ea = b.ea(op)
+    b.call(x87, f"{b.glob(i, f'insn_{b.tr.nextid}_{b.idx}')}, {ea}", reads=(EAX,),
+           writes=(EAX,))
+
+
+def _register_x87() -> None:
+    from asm.x86.table import forms
+    for f in forms():
+        if f.mnemonic.startswith("f") or f.mnemonic in ("wait",):
+            if f.mnemonic not in _X87:
+                _X87.add(f.mnemonic)
+                family(f.mnemonic)(_x87_family)
+
+
+_X87: set = set()
+_register_x87()
+
+
+# ---- system instructions ----------------------------------------------------------------
+
+def control_register(b: Builder, i) -> None:
+    """MOV to/from CRn, DRn, TRn: real mode only (CPL 0); entering protected or paged
+    mode is outside this emulator."""
+    if b.privileged():
+        return
+    dst, src = i.operands
+    if isinstance(dst, Reg) and dst.name[:2] in ("cr", "dr", "tr"):
+        b.call(write_control, f"{dst.name!r}, {b.reg(src.name)}", reads=(), writes=(),
+               flags=False)
+    else:
+        v = b.tmp("v")
+        b.call(read_control, f"{src.name!r}", reads=(), writes=(), flags=False, result=v)
+        b.set_reg(dst.name, v)
+
+
+def write_control(cpu, name: str, value: int) -> None:
+    if name == "cr0" and value & 0x80000001:
+        raise Unsupported("entering protected mode (CR0.PE/PG) is not supported")
+    cpu.machine.control[name] = value & 0xFFFFFFFF
+
+
+def read_control(cpu, name: str) -> int:
+    return cpu.machine.control.get(name, 0x10 if name == "cr0" else 0)
+
+
+def descriptor_table(cpu, op: str, ea: int, size: int) -> None:
+    """LGDT/LIDT/SGDT/SIDT in real mode: 6-byte limit + base images."""
+    m = cpu.machine
+    if op in ("lgdt", "lidt"):
+        data = m.mem.read(ea, 6)
+        limit = int.from_bytes(data[:2], "little")
+        base = int.from_bytes(data[2:], "little") & (0xFFFFFFFF if size == 4 else 0xFFFFFF)
+        m.control[op[1:]] = (base, limit)
+        if op == "lidt":
+            cpu.idt_base = base
+    else:
+        base, limit = m.control.get(op[1:], (0, 0x3FF if op == "sidt" else 0xFFFF))
+        m.mem.write(ea, limit.to_bytes(2, "little") + base.to_bytes(4, "little"))
+
+
+@family("lgdt", "lidt", "sgdt", "sidt")
+def table_register(b: Builder, i) -> None:
+    op = i.form.mnemonic
+    if op in ("lgdt", "lidt") and b.privileged():
+        return
+    if not b.real:      # user mode may read them: a plausible Linux answer
+        ea = b.ea(i.operands[0])
+        b.call(descriptor_table, f"{op!r}, {ea}, 4", reads=(), writes=(), flags=False)
+        return
+    ea = b.ea(i.operands[0])
+    b.call(descriptor_table, f"{op!r}, {ea}, {b.osize}", reads=(), writes=(), flags=False)
+    b.end_here()
+
+
+@family("smsw")
+def smsw(b: Builder, i) -> None:
+    d = b.operand(i.operands[0], 2 if isinstance(i.operands[0], Mem) else None)
+    v = b.tmp("v")
+    b.call(read_control, "'cr0'", reads=(), writes=(), flags=False, result=v)
+    d.write(f"{v} & {MASK[d.size]:#x}")
+
+
+@family("lmsw")
+def lmsw(b: Builder, i) -> None:
+    if b.privileged():
+        return
+    v = b.operand(i.operands[0], 2).read()
+    b.call(write_msw, v, reads=(), writes=(), flags=False)
+
+
+def write_msw(cpu, value: int) -> None:
+    cr0 = cpu.machine.control.get("cr0", 0x10)
+    write_control(cpu, "cr0", cr0 & ~0xF | value & 0xF)
+
+
+@family("clts", "invd", "wbinvd", "invlpg")
+def cache_control(b: Builder, i) -> None:
+    b.privileged()
+
+
+@family("rdmsr", "wrmsr", "rdpmc", "sysexit")
+def msr(b: Builder, i) -> None:
+    if not b.privileged():
+        b.raise_exc(GP, f"{i.form.mnemonic}: no model-specific registers")
+        b.end_dynamic("0")
+
+
+@family("sysenter", "rsm")
+def not_available(b: Builder, i) -> None:
+    b.raise_exc(UD if i.form.mnemonic == "rsm" or b.real else GP,
+                f"{i.form.mnemonic} is not available")
+    b.end_dynamic("0")
+
+
+@family("lldt", "ltr", "sldt", "str", "lar", "lsl", "verr", "verw", "arpl")
+def protected_only(b: Builder, i) -> None:
+    """Protected-mode instructions: #UD in real mode. In flat user mode the LDT and TR
+    are empty and no selector is accessible through LAR/LSL/VERR/VERW (ZF = 0)."""
+    op = i.form.mnemonic
+    if b.real:
+        b.raise_exc(UD, f"{op} is not recognised in real mode")
+        b.end_dynamic("0")
+        return
+    if op in ("lldt", "ltr"):
+        b.privileged()
+        return
+    if op in ("sldt", "str"):
+        d = b.operand(i.operands[0], 2 if isinstance(i.operands[0], Mem) else None)
+        d.write("0")
+        return
+    fo = b.flags_value()
+    if op == "arpl":
+        d, s = b.operand(i.operands[0]), b.operand(i.operands[1])
+        a, c = d.read(), s.read()
+        adj = b.bind(f"({a} & 3) < ({c} & 3)", "adj")
+        d.write(f"({a} & 0xfffc | {c} & 3 if {adj} else {a})")
+        b.set_mat(f"{fo} & 0xfbf | (0x40 if {adj} else 0)")
+        return
+    b.set_mat(f"{fo} & 0xfbf")
+
