@@ -205,6 +205,7 @@ _EXP_SIGN = re.compile(r"[+-][0-9_]+(?:\.[0-9_]*)?")
 
 def tokenize(text: str) -> list:
     """Split a line into (type, value) pairs; raises AsmError on a stray character."""
+    text = text.rstrip(" \t\r\f\v")      # trailing blanks and CR of CRLF files
     out = []
     append = out.append
     kinds = _kind_cache

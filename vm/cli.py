@@ -78,6 +78,15 @@ def run(kind: str, path: str, data: bytes, opts: RunOptions) -> int:
     if kind in ("bin", "raw") and opts.bits == 32:
         from vm.x86.linux_flat import run_flat
         return run_flat(path, data, opts)
+    if kind in ("bin", "raw") and opts.bits == 16:
+        from vm.x86.realmode_runner import run_boot
+        return run_boot(path, data, opts)
+    if kind == "com":
+        from vm.x86.realmode_runner import run_com
+        return run_com(path, data, opts)
+    if kind == "asm":
+        from vm.run_source import run_source
+        return run_source(path, data, opts)
     click.echo(f"pyvm: {path}: running {kind} programs is not implemented yet", err=True)
     return 1
 

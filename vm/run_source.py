@@ -1,0 +1,94 @@
+"""``pyvm prog.s`` (or ``.asm``): assemble a NASM source in memory with pyasm's driver
+and run the image.
+
+What runs it: ``org 0x100`` with 16-bit code is a DOS .COM program; other 16-bit code
+(``bits 16``, NASM's default) runs on the BIOS at its org (``org 0x7c00``: a boot
+sector); 32-bit code is a flat binary with the Linux ``int 0x80`` calls, at its org.
+Assembler diagnostics print as ``file:line: error: message`` and the status is 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+
+from vm.options import RunOptions
+
+EXIT_ASM_ERROR = 1
+COM_ORG = 0x100
+
+_BITS = re.compile(r"^[ \t]*(?:\[[ \t]*)?(?:bits[ \t]+(16|32)|use(16|32))\b", re.I | re.M)
+
+
+def source_bits(result, text: str) -> int:
+    """The code size the source starts in: the assembler's answer when it keeps one,
+    else the first BITS/USE directive, else NASM's default for flat output (16)."""
+    bits = getattr(result, "bits", None)
+    if bits in (16, 32):
+        return bits
+    m = _BITS.search(text)
+    return int(m.group(1) or m.group(2)) if m else 16
+
+
+def assemble_source(path: str, text: str, err=None):
+    """(image, org, bits) of a source, or None after printing its errors."""
+    from asm.assembler import assemble
+    from asm.errors import AsmError, AsmErrors
+    err = err or sys.stderr
+
+    def report(errors) -> None:
+        for e in errors:
+            print(str(e), file=err)
+            for note in getattr(e, "notes", None) or ():
+                print(note, file=err)
+
+    try:
+        # %include and incbin also look beside the source, wherever pyvm runs from
+        result = assemble(text, path, fmt="bin",
+                          include_paths=[os.path.dirname(path) or os.curdir])
+        image = result.image()
+    except AsmErrors as e:
+        for w in getattr(e, "warnings", None) or ():
+            print(w, file=err)
+        report(e.errors)
+        return None
+    except AsmError as e:
+        report([e])
+        return None
+    except RecursionError:
+        print(f"{path}: error: source too deeply nested", file=err)
+        return None
+    except Exception as e:      # a bug in the assembler: still one clean line
+        print(f"{path}: error: internal error: {type(e).__name__}: {e}", file=err)
+        return None
+    for w in result.warnings:
+        print(w, file=err)
+    org = result.org if result.org is not None else result.layout.origin
+    return image, org or 0, source_bits(result, text)
+
+
+def run_source(path: str, data: bytes, opts: RunOptions) -> int:
+    """Assemble and run a source file's bytes; returns the exit status."""
+    built = assemble_source(path, data.decode("utf-8", "surrogateescape"))
+    if built is None:
+        return EXIT_ASM_ERROR
+    image, org, bits = built
+    if not image:
+        print(f"pyvm: {path}: the source assembles to nothing: nothing to run",
+              file=sys.stderr)
+        return EXIT_ASM_ERROR
+    if bits == 32:
+        from vm.x86.linux_flat import run_flat
+        return run_flat(path, image, dataclasses.replace(opts, org=org, bits=32))
+    if org == COM_ORG:
+        from vm.x86.realmode_runner import run_com
+        return run_com(path, image, opts)
+    from vm.x86.realmode_runner import LOWEST_ORG, run_boot
+    if org < LOWEST_ORG:
+        print(f"pyvm: {path}: 16-bit code at org 0x{org:x} has nowhere to run: use "
+              "`org 0x100` for a DOS .COM program or `org 0x7c00` for a BIOS boot "
+              "sector (or `bits 32` for a flat Linux program)", file=sys.stderr)
+        return EXIT_ASM_ERROR
+    return run_boot(path, image, dataclasses.replace(opts, org=org, bits=16))

@@ -1,0 +1,224 @@
+"""Real-mode programs: DOS .COM files (``pyvm prog.com [ARGS]``) and 16-bit flat images
+on the BIOS (``pyvm --bits 16 boot.bin``, loaded at 0000:7C00 or --org).
+
+Memory (1 MiB + HMA): the IVT, the BIOS data area, then for a .COM its environment at
+0FE0:0000 and its PSP at 1000:0000 with the program at 1000:0100 (CS = DS = ES = SS,
+SP = FFFE over a zero word, so ``ret`` reaches the PSP's ``int 20h``); the BIOS ROM
+stubs at F000 (see ivt.py). A BIOS image starts with CS = DS = ES = SS = 0, SP = its
+load address (the stack grows down below it) and DL = 80h, the boot drive: the image
+file itself, readable with int 13h (disk.py).
+
+The run ends with the program: int 20h, int 21h AH=00h/4Ch (status AL), HLT (0; no
+hardware interrupt will ever wake the CPU), a jump to itself such as ``jmp $`` (0, for
+the same reason) or a BIOS keyboard read after the end of stdin (0, with a note).
+Otherwise the exit status is 128 + signal after a fault (132 invalid opcode, 136 divide
+error, 139 memory or protection fault, 133 breakpoint), 124 when --max-steps runs out,
+1 for an unsupported BIOS/DOS service or a file that cannot be run, 70 for an emulator
+bug.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+from vm.options import RunOptions
+from vm.x86.bios import BIOS
+from vm.x86.bios import TABLES as BIOS_TABLES
+from vm.x86.console import Console, host_streams
+from vm.x86.disk import TABLES as DISK_TABLES
+from vm.x86.disk import Disk
+from vm.x86.dos import TABLES as DOS_TABLES
+from vm.x86.dos import DOSSystem, build_environment, build_psp, command_tail
+from vm.x86.faults import CPUException, Unsupported
+from vm.x86.ivt import GuestFault, InterruptRouter, fault_report
+from vm.x86.linux_flat import EXIT_BAD_FILE, EXIT_STEP_LIMIT, SIGILL
+from vm.x86.machine import Machine
+from vm.x86.services import ServiceStop
+from vm.x86.state import CS, SEL
+from vm.x86.trace import Tracer, disassemble, register_dump
+
+COM_PSP = 0x1000
+COM_ENV = 0x0FE0
+MAX_COM = 0x10000 - 0x100           # 65280 bytes: the PSP takes the first 256
+BOOT_ORG = 0x7C00
+BOOT_DRIVE = 0x80
+LOWEST_ORG = 0x600                  # above the IVT, the BIOS data area and a 256-byte stack
+CONVENTIONAL_TOP = 0xA0000
+EXIT_INTERNAL = 70
+START_FLAGS = 0x0202                # IF set, as DOS and the BIOS leave it
+
+
+def run_com(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
+            stderr=None) -> int:
+    """Run a DOS .COM program; returns the exit status."""
+    if not data:
+        return _fail(path, "empty file: nothing to run")
+    if len(data) > MAX_COM:
+        return _fail(path, f"{len(data)} bytes is too large for a .COM program "
+                           f"(at most {MAX_COM})")
+    try:
+        tail = command_tail(opts.args)
+    except ValueError as e:
+        return _fail(path, str(e))
+    m = Machine("real")
+    console = Console(*host_streams(stdin, stdout, stderr))
+    bios = BIOS(m, console)
+    dos = DOSSystem(m, console, bios, COM_PSP)
+    dos.env = COM_ENV
+    router = InterruptRouter(m, [(BIOS_TABLES, bios), (DOS_TABLES, dos)])
+    router.install()
+    bios.install()
+    m.write(COM_ENV * 16, build_environment(path))
+    m.write(COM_PSP * 16, build_psp(COM_PSP, COM_ENV, tail))
+    m.load(COM_PSP * 16 + 0x100, data)
+    m.write(COM_PSP * 16 + 0xFFFE, b"\0\0")        # ret -> PSP:0000, int 20h
+    for seg in ("cs", "ds", "es", "ss"):
+        m.set_segment(seg, COM_PSP)
+    for reg, value in (("ax", 0), ("bx", 0), ("cx", 0x00FF), ("dx", COM_PSP),
+                       ("si", 0x0100), ("di", 0xFFFE), ("bp", 0x091C), ("sp", 0xFFFE),
+                       ("ip", 0x0100), ("flags", START_FLAGS)):
+        m.set_reg(reg, value)
+    try:
+        return _execute(m, path, opts, bios)
+    finally:
+        dos.close_all()
+
+
+def run_boot(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
+             stderr=None) -> int:
+    """Run a 16-bit flat image on the BIOS at 0000:org (default 7C00); returns the exit
+    status."""
+    org = BOOT_ORG if opts.org is None else opts.org
+    if not data:
+        return _fail(path, "empty file: nothing to run")
+    if not LOWEST_ORG <= org <= 0xFFFF or org + len(data) > CONVENTIONAL_TOP:
+        return _fail(path, f"org 0x{org:x} does not fit: a 16-bit image of {len(data)} "
+                           f"bytes must load at 0000:{LOWEST_ORG:04x}-0000:ffff and end "
+                           f"below 0x{CONVENTIONAL_TOP:x}")
+    m = Machine("real")
+    console = Console(*host_streams(stdin, stdout, stderr))
+    bios = BIOS(m, console)
+    InterruptRouter(m, [(BIOS_TABLES, bios), (DISK_TABLES, Disk(data))]).install()
+    bios.install()
+    m.load(org, data)
+    for seg in ("cs", "ds", "es", "ss"):
+        m.set_segment(seg, 0)
+    m.set_reg("dl", BOOT_DRIVE)
+    m.set_reg("sp", org & ~1)
+    m.set_reg("ip", org)
+    m.set_reg("flags", START_FLAGS)
+    return _execute(m, path, opts, bios)
+
+
+def _fail(path: str, message: str) -> int:
+    print(f"pyvm: {path}: {message}", file=sys.stderr)
+    return EXIT_BAD_FILE
+
+
+def _execute(m: Machine, path: str, opts: RunOptions, bios: BIOS) -> int:
+    err = sys.stderr
+    if opts.max_steps is not None and opts.max_steps < 1:
+        return _fail(path, f"--max-steps must be at least 1, not {opts.max_steps}")
+    trace_file = None
+    if opts.trace_file:
+        try:
+            trace_file = open(opts.trace_file, "w", encoding="utf-8")
+        except OSError as e:
+            return _fail(path, f"cannot write {opts.trace_file}: {e.strerror or e}")
+        m.tracer = Tracer(trace_file)
+    elif opts.trace:
+        m.tracer = Tracer(err)
+    console = bios.console
+    console.autoflush = m.tracer is not None    # keep output and trace lines in order
+    try:
+        status = _loop(m, path, opts.max_steps, bios, err)
+    finally:
+        console.flush()                         # before any report on stderr
+        if m.tracer is not None:
+            m.tracer.flush()
+        if trace_file is not None:
+            trace_file.close()
+    if opts.regs:
+        print(register_dump(m), file=err)
+    return status
+
+
+def _loop(m: Machine, path: str, max_steps: Optional[int], bios: BIOS, err) -> int:
+    """Run in slices of one timer tick (the tick counter advances between them)."""
+    per_tick = bios.steps_per_tick
+
+    def say(*lines: str) -> None:
+        bios.console.flush()        # the program's output first, as a terminal shows it
+        for line in lines:
+            print(line, file=err)
+    while True:
+        n = per_tick - m.steps % per_tick
+        if max_steps is not None:
+            n = min(n, max_steps - m.steps)
+        try:
+            stop = m.run(n)
+        except GuestFault as e:
+            e.restore(m)
+            say(f"pyvm: {path}: {e.message}", register_dump(m))
+            return e.status
+        except ServiceStop as e:
+            if e.message:
+                say(f"pyvm: {path}: {e.message}")
+            return e.status
+        except Unsupported as e:
+            say(f"pyvm: {path}: {e} (at {_here(m)}; not supported by this emulator)",
+                register_dump(m))
+            return 128 + SIGILL
+        except KeyboardInterrupt:
+            say(f"pyvm: {path}: interrupted at {_here(m)}", register_dump(m))
+            return 130
+        except Exception as e:      # a bug in the emulator: say so, in one line
+            if os.environ.get("PYVM_DEBUG"):
+                raise
+            say(f"pyvm: {path}: internal error at {_here(m)}: {type(e).__name__}: {e} "
+                "(a bug in pyvm; PYVM_DEBUG=1 shows the traceback)")
+            return EXIT_INTERNAL
+        if stop.reason == "exit":
+            return stop.status or 0
+        if stop.reason == "halt":
+            return 0
+        if stop.reason == "fault" and isinstance(stop.fault, CPUException):
+            # the fault could not even be delivered through the IVT (no stack room)
+            e = stop.fault
+            line, status = fault_report(m, e.vector, m.cpu.r[SEL + CS], m.eip & 0xFFFF,
+                                        message=str(e))
+            say(f"pyvm: {path}: {line}", register_dump(m))
+            return status
+        if max_steps is not None and m.steps >= max_steps:
+            say(f"pyvm: {path}: stopped after {m.steps} instructions (--max-steps "
+                f"{max_steps}); next: {_here(m)}: {_next_insn(m)}", register_dump(m))
+            return EXIT_STEP_LIMIT
+        bios.update_ticks()
+        if _waits_forever(m):
+            if m.tracer is not None:
+                m.tracer.event("a jump to itself: nothing can interrupt it, so the run ends")
+            return 0
+
+
+def _here(m: Machine) -> str:
+    return f"{m.cpu.r[SEL + CS]:04x}:{m.eip & 0xFFFF:04x}"
+
+
+def _linear_ip(m: Machine) -> int:
+    return m.cpu.r[SEL + CS] * 16 + (m.eip & 0xFFFF)
+
+
+def _next_insn(m: Machine) -> str:
+    from asm.x86.decoder import decode
+    try:
+        return disassemble(decode(m.mem.data, _linear_ip(m), 16, m.eip & 0xFFFF), 16)
+    except Exception:
+        return "?"
+
+
+def _waits_forever(m: Machine) -> bool:
+    """The next instruction jumps to itself (``jmp $``, short or near)."""
+    code = m.mem.data[_linear_ip(m):_linear_ip(m) + 3]
+    return code[:2] == b"\xeb\xfe" or code == b"\xe9\xfd\xff"
