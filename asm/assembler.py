@@ -8,6 +8,8 @@ is a :class:`~asm.expr.Rel` ``offset + 1*section``. A value handed to the encode
 written as data is resolved against the current layout (``Layout.base``); when it is not a
 plain number it carries a :class:`Reloc` naming the section or external symbol, which the
 encoder reports back as a Fixup and which an object-file writer turns into a relocation.
+In ``-f elf32``, ``x wrt ..gotpc/..gotoff/..got/..plt/..sym`` evaluates to an
+:class:`~asm.expr.Wrt`, whose special segment becomes the Reloc's ``wrt``.
 
 Passes: pass 1 reads the preprocessor's lines (the preprocessor may consult symbols for
 ``%if``); errors there stop the assembly, as in NASM. Every pass produces bytes, listing
@@ -32,6 +34,7 @@ from asm.x86 import encoder
 from asm.x86.operands import FarPtr, Imm, Mem, Reg
 
 MAX_PASSES = 100
+ELF_WRT = ("..gotpc", "..gotoff", "..got", "..plt", "..sym")   # special segments of wrt
 MAX_ADDRESS = 1 << 32           # sections live in a 32-bit address space
 MAX_IMAGE = 1 << 28             # refuse to build a flat image larger than this (256 MiB)
 MAX_TIMES_LOOP = 1 << 22        # TIMES repetitions of a line whose bytes vary (jmp $...)
@@ -324,6 +327,21 @@ class Assembler(E.EvalContext):
             raise AsmError("invalid operand type")
         return E.Rel(0, {name: 1})
 
+    @property
+    def wrt_number_message(self) -> str:
+        if self.fmt == "elf32":
+            return "ELF format does not support this use of WRT"
+        return "WRT not supported by binary output format"
+
+    def wrt_segment(self, name: str) -> Optional[str]:
+        if self.fmt != "elf32":
+            return None
+        if name in ELF_WRT:
+            return name
+        if name in ("..tlsie", "..gottpoff"):
+            raise AsmError(f"`wrt {name}' is not supported by this assembler yet")
+        return None
+
     # ---- sections
 
     def get_section(self, name: str) -> Section:
@@ -341,6 +359,12 @@ class Assembler(E.EvalContext):
         value involves a forward reference, so its shape is not final yet either."""
         if type(value) is int:
             return value, None
+        if type(value) is E.Wrt:
+            # NASM's `x wrt ..seg': the same field, relocated the way ..seg says
+            number, reloc = self.resolve(value.value, loose)
+            if reloc is not None:
+                reloc = Reloc(reloc.section, reloc.symbol, value.seg)
+            return number, reloc
         if loose:
             try:
                 return self.resolve(value)
@@ -584,6 +608,8 @@ class Assembler(E.EvalContext):
                 return
             if isinstance(v, E.Rel) and any(isinstance(k, str) for k in v.terms):
                 raise AsmError("invalid operand type")
+            if type(v) is E.Wrt:
+                raise AsmError("bad syntax for EQU")
             self._define_label(st.label, sl, v)
             return
         if st.label is not None:
@@ -768,6 +794,8 @@ class Assembler(E.EvalContext):
             else:
                 addend = value - self.layout.base(reloc.target) if isinstance(
                     reloc.target, Section) else value
+                if reloc.wrt is not None:
+                    _check_wrt(reloc, unit, False, addend)
                 fixups.append(SectionFixup(len(out), unit, reloc, False, addend))
                 shown.append((len(out), unit, (addend & ((1 << (8 * unit)) - 1)).to_bytes(
                     unit, "little"), False))
@@ -861,6 +889,13 @@ class Assembler(E.EvalContext):
             self.saw_unknown = True
         ip = self.pos + self.layout.base(self.cur)
         if mnemonic in _relative_mnemonics():
+            for o in ops:
+                r = getattr(o, "reloc", None)
+                if (type(o) is Imm and r is not None and r.wrt is not None
+                        and r.symbol is None and r.section is self.cur):
+                    # NASM panics (intra-segment OUT_REL4ADR)
+                    raise AsmError(f"`wrt {r.wrt}' cannot be used on a jump within its "
+                                   "own section")
             enc = encoder.encode(mnemonic, ops, self.bits, ip, action.prefixes,
                                  section=self.cur)
         else:
@@ -890,6 +925,8 @@ class Assembler(E.EvalContext):
                 else:
                     addend = target
                 mask = (1 << (8 * fx.size)) - 1
+                if isinstance(reloc, Reloc) and reloc.wrt is not None:
+                    _check_wrt(reloc, fx.size, fx.pcrel, addend)
                 fixups.append(SectionFixup(fx.offset, fx.size, reloc, fx.pcrel, addend,
                                            self.pos + len(data)))
                 shown.append((fx.offset, fx.size, (addend & mask).to_bytes(fx.size, "little"),
@@ -930,6 +967,9 @@ class Assembler(E.EvalContext):
             unknown = self.unknown
             self.unknown = before or unknown
             regs = []
+            wrt = None
+            if type(v) is E.Wrt:
+                v, wrt = v.value, v.seg
             if isinstance(v, E.Rel):
                 rest = {}
                 for k, c in v.terms.items():
@@ -940,7 +980,7 @@ class Assembler(E.EvalContext):
                     else:
                         rest[k] = c
                 v = E.make(v.off, rest)
-            disp, reloc = self.resolve(v, unknown)
+            disp, reloc = self.resolve(v if wrt is None else E.Wrt(v, wrt), unknown)
             disp_size = None
             nosplit = False
             for m in op.inner:
@@ -1144,6 +1184,26 @@ def _operand_key(op) -> tuple:
         return ("m", op.size, op.seg, tuple(op.regs), op.disp, op.disp_size,
                 _reloc_key(op.reloc), op.unknown, op.nosplit, op.jump, op.strict, op.scaled)
     return ("f", op.seg, op.offset, op.size)
+
+
+def _check_wrt(reloc: Reloc, size: int, pcrel: bool, addend: int) -> None:
+    """What ``nasm -f elf32`` rejects about a ``wrt`` field, reported at its line (the ELF
+    writer checks again, without a line)."""
+    wrt = reloc.wrt
+    if pcrel:
+        if wrt == "..plt":
+            if size != 4:
+                raise AsmError(f"Unsupported {size * 8}-bit ELF relocation")
+        elif wrt in ("..gotpc", "..gotoff", "..got"):
+            raise AsmError("ELF format cannot produce PC-relative GOT references")
+        else:
+            raise AsmError("ELF format does not support this use of WRT")
+    elif wrt == "..plt":
+        raise AsmError("ELF format cannot produce non-PC-relative PLT references")
+    elif size != 4 and wrt != "..sym":
+        raise AsmError(f"Unsupported {size * 8}-bit ELF relocation")
+    elif wrt == "..got" and reloc.symbol is not None and addend:
+        raise AsmError("invalid access to an external symbol")
 
 
 def _reloc_key(reloc):

@@ -92,6 +92,13 @@ class Cond(Expr):
 
 
 @dataclass
+class Invalid(Expr):
+    """A construct the parser accepted but NASM's expression syntax does not (``(a wrt b)``);
+    evaluating it reports ``message``."""
+    message: str
+
+
+@dataclass
 class Func(Expr):
     """``__?float32?__(1.5)``-style float conversion functions and friends."""
     name: str
@@ -117,6 +124,27 @@ class Rel:
 
     def __hash__(self):
         return hash((self.off, tuple(self.terms.items())))
+
+
+class Wrt:
+    """``value wrt seg``: a value to be relocated relative to the special segment ``seg``
+    (ELF's ``..gotpc ..gotoff ..got ..plt ..sym``). Only ever a whole expression's value, as
+    in NASM, where ``wrt`` closes the expression; the driver turns it into a relocation."""
+
+    __slots__ = ("value", "seg")
+
+    def __init__(self, value, seg: str):
+        self.value = value
+        self.seg = seg
+
+    def __repr__(self) -> str:
+        return f"Wrt({self.value!r}, {self.seg!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Wrt) and self.value == other.value and self.seg == other.seg
+
+    def __hash__(self):
+        return hash((self.value, self.seg))
 
 
 def make(off: int, terms: dict):
@@ -233,7 +261,15 @@ for _level, _ops in enumerate((
 
 
 def build_binary(seq: list) -> Expr:
-    """``[operand, op, operand, op, ...]`` -> a Binary tree by NASM precedence."""
+    """``[operand, op, operand, op, ...]`` -> a Binary tree by NASM precedence.
+
+    ``wrt`` is not really a binary operator in NASM: it ends an expression, applying to all
+    of it (``a + b wrt ..got`` is ``(a + b) wrt ..got``), and takes a single operand."""
+    for i in range(1, len(seq), 2):
+        if seq[i] == "wrt":
+            if i + 2 < len(seq):
+                return Invalid("expression syntax error")
+            return Binary("wrt", build_binary(seq[:i]), seq[i + 1])
     prec = BINARY_PRECEDENCE
     operands = [seq[0]]
     ops: list = []
@@ -273,6 +309,14 @@ class EvalContext:
     def register(self, name: str):
         raise AsmError(f"invalid use of register `{name}' in expression")
 
+    # what the output format says about `wrt' with a number (NASM leaves it to the format)
+    wrt_number_message = "WRT not supported by this output format"
+
+    def wrt_segment(self, name: str) -> Optional[str]:
+        """The special segment that ``wrt name`` selects (``..gotoff``), or None when
+        ``name`` is not one in this output format (it is then an ordinary symbol)."""
+        return None
+
 
 Compiled = Callable[[EvalContext], object]
 
@@ -300,6 +344,12 @@ def compile_expr(node: Expr) -> Compiled:
         def bad_float(c):
             raise AsmError("floating-point constant encountered in expression")
         return bad_float
+    if t is Invalid:
+        message = node.message
+
+        def invalid(c):
+            raise AsmError(message)
+        return invalid
     if t is Func:
         name = node.name
 
@@ -343,9 +393,7 @@ def compile_expr(node: Expr) -> Compiled:
         if op == "*":
             return lambda c: mul(fl(c), fr(c))
         if op == "wrt":
-            def wrt(c):
-                raise AsmError("`wrt' is not supported by this assembler yet")
-            return wrt
+            return _compile_wrt(fl, fr, node.right)
         if op in ("&&", "||"):
             # NASM evaluates both sides; only the truth values matter
             pass
@@ -362,6 +410,27 @@ def compile_expr(node: Expr) -> Compiled:
             return fn(a, b)
         return binop
     raise AsmError("expression syntax error")
+
+
+def _compile_wrt(fl: Compiled, fr: Compiled, right: Expr) -> Compiled:
+    """``left wrt right`` (NASM's evaluate()): ``right`` names one of the output format's
+    special segments, giving a :class:`Wrt`; a plain number on the left stays a number (NASM
+    emits no relocation for it). Anything else on the right is an error; in a format
+    without special segments ``..gotoff`` is an undefined symbol, as in NASM."""
+    special = right.name if type(right) is Sym and right.name.startswith("..") else None
+
+    def wrt(c):
+        v = fl(c)
+        seg = c.wrt_segment(special) if special is not None else None
+        if seg is None:
+            r = fr(c)
+            if type(r) is not int:
+                raise AsmError("invalid right-hand operand to WRT")
+            if c.unknown:
+                return v            # a forward reference: decided in a later pass
+            raise AsmError(c.wrt_number_message)
+        return v if type(v) is int else Wrt(v, seg)
+    return wrt
 
 
 # --------------------------------------------------------------------------- literals

@@ -353,6 +353,8 @@ class ToAst(Transformer):
         return E.SectStart()
 
     def paren(self, c):
+        if _is_wrt(c[1]):
+            return E.Invalid("expecting `)'")     # NASM: wrt ends the whole expression
         return c[1]
 
     def func(self, c):
@@ -365,6 +367,10 @@ class ToAst(Transformer):
         return E.build_binary([str(x).lower() if isinstance(x, Token) else x for x in c])
 
     def cond(self, c):
+        if _is_wrt(c[0]) or _is_wrt(c[2]):
+            return E.Invalid("expression syntax error")
+        if _is_wrt(c[4]):       # `a ? b : c wrt s` is `(a ? b : c) wrt s`, as in NASM
+            return E.Binary("wrt", E.Cond(c[0], c[2], c[4].left), c[4].right)
         return E.Cond(c[0], c[2], c[4])
 
     def expr_start(self, c):
@@ -456,6 +462,10 @@ class ToAst(Transformer):
     def equ(self, c):
         label, colon = c[0]
         return Statement(label=label, colon=colon, equ=c[2])
+
+
+def _is_wrt(node) -> bool:
+    return type(node) is E.Binary and node.op == "wrt"
 
 
 def _slot(tok, kind: str) -> Slot:
