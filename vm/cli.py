@@ -75,6 +75,9 @@ def run(kind: str, path: str, data: bytes, opts: RunOptions) -> int:
     if kind == "b32":
         from vm.b32.runner import run_b32
         return run_b32(path, data, opts)
+    if kind == "elf":
+        from vm.linux.runner import run_elf
+        return run_elf(path, data, opts)
     if kind in ("bin", "raw") and opts.bits == 32:
         from vm.x86.linux_flat import run_flat
         return run_flat(path, data, opts)

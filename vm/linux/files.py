@@ -5,10 +5,39 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import stat
+import time
+from types import SimpleNamespace
 from typing import Optional
 
 from vm.linux.abi import dirent_type
+
+POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 1, 2, 4, 8, 0x10, 0x20
+POLLRDNORM, POLLWRNORM = 0x40, 0x100
+READ_EVENTS, WRITE_EVENTS = POLLIN | POLLRDNORM, POLLOUT | POLLWRNORM
+
+
+def host_poll(fd: int, events: int) -> int:
+    """poll(2) of one host descriptor without waiting."""
+    p = select.poll()
+    p.register(fd, events & 0xFFFF)
+    try:
+        ready = p.poll(0)
+    except OSError:
+        return POLLERR
+    return ready[0][1] if ready else 0
+
+
+def synthetic_stat(mode: int, ino: int, size: int = 0) -> SimpleNamespace:
+    """What fstat reports for an object with no host file (a pipe): the fields of
+    os.stat_result that abi.pack_stat64/pack_statx read."""
+    ns = time.time_ns()
+    return SimpleNamespace(
+        st_mode=mode, st_ino=ino, st_dev=0x0C, st_nlink=1, st_uid=os.getuid(),
+        st_gid=os.getgid(), st_rdev=0, st_size=size, st_blksize=4096, st_blocks=0,
+        st_atime=ns // 10**9, st_mtime=ns // 10**9, st_ctime=ns // 10**9,
+        st_atime_ns=ns, st_mtime_ns=ns, st_ctime_ns=ns)
 
 
 class GuestFileError(OSError):
@@ -54,6 +83,14 @@ class OpenFile:
 
     def fsync(self) -> None:
         pass
+
+    def poll(self, events: int) -> int:
+        """Ready events now (poll/select); regular files are always ready."""
+        return events & (READ_EVENTS | WRITE_EVENTS)
+
+    def wait_fd(self) -> Optional[int]:
+        """A host descriptor whose readiness may wake a poll on this file."""
+        return None
 
     status_flags = 0
 
@@ -136,6 +173,14 @@ class HostFile(OpenFile):
     def fsync(self) -> None:
         os.fsync(self.fd)
 
+    def poll(self, events: int) -> int:
+        if self.is_dir or stat.S_ISREG(os.fstat(self.fd).st_mode):
+            return events & (READ_EVENTS | WRITE_EVENTS)
+        return host_poll(self.fd, events)
+
+    def wait_fd(self) -> Optional[int]:
+        return self.fd
+
 
 class HostStream(OpenFile):
     """One of the host's standard streams (fds 0-2), used directly."""
@@ -175,6 +220,12 @@ class HostStream(OpenFile):
     def isatty(self) -> bool:
         return os.isatty(self.fd)
 
+    def poll(self, events: int) -> int:
+        return host_poll(self.fd, events)
+
+    def wait_fd(self) -> Optional[int]:
+        return self.fd
+
     def readable_bytes(self) -> int:
         import fcntl
         import termios
@@ -186,13 +237,66 @@ class HostStream(OpenFile):
         return int.from_bytes(buf, "little")
 
 
+class DeviceFile(OpenFile):
+    """/dev/null, /dev/zero, /dev/full and /dev/(u)random, emulated: the guest gets
+    their behaviour whatever the host's /dev holds, and writes never reach the host."""
+
+    RDEV = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8),
+            "urandom": (1, 9)}
+
+    def __init__(self, name: str, readable: bool, writable: bool):
+        self.name = name
+        self.path = "/dev/" + name
+        self.readable, self.writable = readable, writable
+        major, minor = self.RDEV[name]
+        self.stat = synthetic_stat(stat.S_IFCHR | 0o666, 1000 + minor)
+        self.stat.st_rdev = os.makedev(major, minor)
+
+    def read(self, n: int) -> bytes:
+        if not self.readable:
+            raise GuestFileError(errno.EBADF)
+        if self.name == "null":
+            return b""
+        if self.name in ("zero", "full"):
+            return bytes(n)
+        return os.urandom(n)
+
+    def write(self, data: bytes) -> int:
+        if not self.writable:
+            raise GuestFileError(errno.EBADF)
+        if self.name == "full":
+            raise GuestFileError(errno.ENOSPC)
+        return len(data)
+
+    def pread(self, n: int, offset: int) -> bytes:
+        return self.read(n)
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        return self.write(data)
+
+    def seek(self, offset: int, whence: int) -> int:
+        return 0
+
+    def fstat(self):
+        return self.stat
+
+
+PIPE_CAPACITY = 65536
+PIPE_BUF = 4096
+
+
 class Pipe:
-    """An in-memory pipe; readers see EOF once every write end is closed."""
+    """An in-memory pipe; readers see EOF once every write end is closed. Writers wait
+    (EAGAIN, which the system call turns into blocking) while it is full."""
+
+    _next_ino = 1
 
     def __init__(self):
         self.buf = bytearray()
         self.writers = 0
         self.readers = 0
+        Pipe._next_ino += 1
+        self.stat = synthetic_stat(stat.S_IFIFO | 0o600, Pipe._next_ino)
 
 
 class PipeEnd(OpenFile):
@@ -218,17 +322,29 @@ class PipeEnd(OpenFile):
     def write(self, data: bytes) -> int:
         if not self.writable:
             raise GuestFileError(errno.EBADF)
-        if not self.pipe.readers:
+        pipe = self.pipe
+        if not pipe.readers:
             raise GuestFileError(errno.EPIPE)
-        self.pipe.buf += data
-        return len(data)
+        room = PIPE_CAPACITY - len(pipe.buf)
+        if room <= 0 or len(data) <= PIPE_BUF and room < len(data):
+            raise GuestFileError(errno.EAGAIN)      # full (small writes are atomic)
+        pipe.buf += data[:room]
+        return min(room, len(data))
 
     def readable_bytes(self) -> int:
         return len(self.pipe.buf)
 
-    def fstat(self) -> os.stat_result:
-        return os.stat_result((stat.S_IFIFO | 0o600, 0, 0, 1, os.getuid(), os.getgid(), 0, 0,
-                               0, 0))
+    def poll(self, events: int) -> int:
+        pipe = self.pipe
+        if self.readable:
+            rev = events & READ_EVENTS if pipe.buf else 0
+            return rev | (POLLHUP if not pipe.writers else 0)
+        if not pipe.readers:
+            return POLLERR
+        return events & WRITE_EVENTS if PIPE_CAPACITY - len(pipe.buf) >= PIPE_BUF else 0
+
+    def fstat(self):
+        return self.pipe.stat
 
     def close(self) -> None:
         if self.writable:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import re
 import struct
 import time
 from typing import Callable
@@ -24,7 +25,19 @@ from vm.linux.abi import (
     PAGE,
     neg,
 )
-from vm.linux.files import GuestFileError, HostFile, Pipe, PipeEnd
+from vm.linux.files import (
+    POLLERR,
+    POLLHUP,
+    POLLNVAL,
+    POLLPRI,
+    READ_EVENTS,
+    WRITE_EVENTS,
+    DeviceFile,
+    GuestFileError,
+    HostFile,
+    Pipe,
+    PipeEnd,
+)
 from vm.linux.sandbox import SandboxError
 
 SYSCALLS: dict = {}      # number -> (name, handler)
@@ -41,7 +54,28 @@ class ProcessExit(Exception):
 
 class WouldBlock(Exception):
     """The call must wait (a pipe with no data yet): the scheduler runs something else and
-    restarts the call."""
+    restarts the call. ``deadline`` (time.monotonic()) ends a timed wait; ``fds`` are host
+    descriptors whose readiness may end it."""
+
+    def __init__(self, deadline: float | None = None, fds: tuple = ()):
+        super().__init__()
+        self.deadline = deadline
+        self.fds = fds
+
+
+def deadline_of(proc, seconds: float) -> float:
+    """The end of a timed wait: set when the call starts, kept while it is retried."""
+    if proc.state != "blocked" or proc.deadline is None:
+        proc.deadline = time.monotonic() + seconds
+    return proc.deadline
+
+
+class ExecDone(Exception):
+    """execve replaced the process's Machine: there is no return value to store."""
+
+
+class ContextSet(Exception):
+    """sigreturn restored every register: EAX is not a return value."""
 
 
 def syscall(number: int, name: str | None = None) -> Callable:
@@ -75,6 +109,14 @@ def name_of(nr: int) -> str:
     return entry[0] if entry else f"syscall_{nr}"
 
 
+def argc_of(nr: int) -> int:
+    """How many arguments a call takes (its handler's named parameters), for traces."""
+    entry = SYSCALLS.get(nr)
+    if entry is None:
+        return 6
+    return max(entry[1].__code__.co_argcount - 1, 0)
+
+
 # -- process ---------------------------------------------------------------------------
 
 @syscall(1)
@@ -100,26 +142,6 @@ def sys_gettid(proc, *_):
 @syscall(64)
 def sys_getppid(proc, *_):
     return proc.ppid
-
-
-@syscall(65)
-def sys_getpgrp(proc, *_):
-    return proc.pid
-
-
-@syscall(132)
-def sys_getpgid(proc, *_):
-    return proc.pid
-
-
-@syscall(147)
-def sys_getsid(proc, *_):
-    return proc.pid
-
-
-@syscall(66)
-def sys_setsid(proc, *_):
-    return proc.pid
 
 
 for _nr, _name, _fn in ((199, "getuid32", os.getuid), (200, "getgid32", os.getgid),
@@ -314,9 +336,13 @@ def sys_times(proc, buf, *_):
 
 
 def _sleep(proc, sec: int, nsec: int) -> int:
-    if nsec >= 10**9 or sec < 0:
+    """Sleep without stopping the other processes: block until the deadline."""
+    if not 0 <= nsec < 10**9 or sec < 0:
         return neg(errno.EINVAL)
-    time.sleep(sec + nsec / 1e9)
+    deadline = deadline_of(proc, sec + nsec / 1e9)
+    if time.monotonic() < deadline:
+        raise WouldBlock(deadline)
+    proc.deadline = None
     return 0
 
 
@@ -386,49 +412,64 @@ def sys_madvise(proc, *_):
 
 @syscall(174)
 def sys_rt_sigaction(proc, sig, act, oact, sigsetsize, *_):
+    if sigsetsize != 8:
+        return neg(errno.EINVAL)
+    new = abi.SIGACTION.unpack(proc.mem.read(act, 20)) if act else None
     if not 1 <= sig <= 64 or sig in (9, 19) and act:
         return neg(errno.EINVAL)
     if oact:
         proc.mem.write(oact, abi.SIGACTION.pack(*proc.sigactions.get(sig, (0, 0, 0, 0))))
-    if act:
-        proc.sigactions[sig] = abi.SIGACTION.unpack(proc.mem.read(act, 20))
+    if new is not None:
+        proc.sigactions[sig] = new
     return 0
 
 
 @syscall(175)
 def sys_rt_sigprocmask(proc, how, nset, oset, sigsetsize, *_):
+    if sigsetsize != 8:
+        return neg(errno.EINVAL)
+    mask = None
+    if nset:                     # read before oset is written: they may be the same buffer
+        mask = struct.unpack("<Q", proc.mem.read(nset, 8))[0] & ~0x40100   # KILL, STOP
+        if how not in (0, 1, 2):
+            return neg(errno.EINVAL)
     if oset:
         proc.mem.write(oset, struct.pack("<Q", proc.sigmask))
-    if nset:
-        mask = struct.unpack("<Q", proc.mem.read(nset, 8))[0]
+    if mask is not None:
         if how == 0:
             proc.sigmask |= mask
         elif how == 1:
             proc.sigmask &= ~mask
-        elif how == 2:
-            proc.sigmask = mask
         else:
-            return neg(errno.EINVAL)
+            proc.sigmask = mask
     return 0
 
 
 @syscall(186)
 def sys_sigaltstack(proc, ss, oss, *_):
+    sp, flags, size = proc.altstack
+    on = bool(size) and sp <= proc.machine.cpu.r[4] < sp + size
     if oss:
-        proc.mem.write(oss, struct.pack("<IiI", 0, 2, 0))     # SS_DISABLE
+        proc.mem.write(oss, struct.pack("<IiI", sp, flags | (1 if on else 0), size))
+    if ss:
+        nsp, nflags, nsize = struct.unpack("<IiI", proc.mem.read(ss, 12))
+        if on:
+            return neg(errno.EPERM)
+        if nflags & ~(2 | 0x80000000):          # SS_DISABLE, SS_AUTODISARM
+            return neg(errno.EINVAL)
+        if nflags & 2:
+            proc.altstack = (0, 2, 0)
+        elif nsize < 2048:                      # MINSIGSTKSZ
+            return neg(errno.ENOMEM)
+        else:
+            proc.altstack = (nsp, 0, nsize)
     return 0
 
 
 def _signal_self(proc, sig: int) -> int:
-    if sig == 0:
-        return 0
-    if not 1 <= sig <= 64:
+    """Make ``sig`` pending on the caller: the kernel acts on it as the call returns."""
+    if not 0 <= sig <= 64:
         return neg(errno.EINVAL)
-    handler = proc.sigactions.get(sig, (0,))[0]
-    if handler == abi.SIG_IGN or handler == abi.SIG_DFL and sig in abi.DEFAULT_IGNORE:
-        return 0
-    if handler == abi.SIG_DFL or sig in (9, 19):
-        raise ProcessExit(128 + sig, sig)
     proc.deliver_signal(sig)
     return 0
 
@@ -436,28 +477,27 @@ def _signal_self(proc, sig: int) -> int:
 @syscall(37)
 def sys_kill(proc, pid, sig, *_):
     pid = s32(pid)
-    if pid in (proc.pid, 0, -1):
+    if pid == proc.pid:
         return _signal_self(proc, sig)
     return proc.kill_other(pid, sig)
 
 
 @syscall(270)
 def sys_tgkill(proc, tgid, tid, sig, *_):
-    if tid != proc.pid:
-        return neg(errno.ESRCH)
-    return _signal_self(proc, sig)
+    if s32(tid) <= 0 or s32(tgid) <= 0:
+        return neg(errno.EINVAL)
+    if tid == proc.pid:
+        return _signal_self(proc, sig)
+    return proc.kill_other(tid, sig)
 
 
 @syscall(238)
 def sys_tkill(proc, tid, sig, *_):
-    if tid != proc.pid:
-        return neg(errno.ESRCH)
-    return _signal_self(proc, sig)
-
-
-@syscall(27)
-def sys_alarm(proc, *_):
-    return 0
+    if s32(tid) <= 0:
+        return neg(errno.EINVAL)
+    if tid == proc.pid:
+        return _signal_self(proc, sig)
+    return proc.kill_other(tid, sig)
 
 
 # -- files -----------------------------------------------------------------------------
@@ -479,11 +519,40 @@ def _dir_base(proc, dirfd: int, path: str) -> str | None:
     return proc.sandbox.to_guest(f.path)
 
 
+EMULATED_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+_SELF_FD = re.compile(r"/(?:dev/fd|proc/self/fd|proc/(\d+)/fd)/(\d+)")
+_STD_NAMES = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+
+
+def _fd_alias(proc, path: str):
+    """The guest descriptor a /dev/stdout, /dev/fd/N or /proc/self/fd/N path names (the
+    host's would be pyvm's own descriptors)."""
+    if path in _STD_NAMES:
+        return _STD_NAMES[path]
+    m = _SELF_FD.fullmatch(path)
+    if m is None or m.group(1) is not None and int(m.group(1)) != proc.pid:
+        return None
+    return int(m.group(2))
+
+
 def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
     sb = proc.sandbox
-    host = sb.resolve(path, _dir_base(proc, dirfd, path),
-                      follow=not flags & abi.O_NOFOLLOW)
+    alias = _fd_alias(proc, path)
+    if alias is not None:
+        try:
+            f = proc.fds.get(alias)
+        except GuestFileError:
+            raise GuestFileError(errno.ENOENT) from None
+        return proc.fds.install(f, cloexec=bool(flags & abi.O_CLOEXEC))
+    if path in ("/proc/self/exe", f"/proc/{proc.pid}/exe"):
+        host = proc.exe_host_path            # the program, not pyvm's interpreter
+    else:
+        host = sb.resolve(path, _dir_base(proc, dirfd, path),
+                          follow=not flags & abi.O_NOFOLLOW)
     acc = flags & abi.O_ACCMODE
+    if sb.to_guest(host) in EMULATED_DEVICES:
+        f = DeviceFile(host.rsplit("/", 1)[1], acc in (0, 2), acc in (1, 2))
+        return proc.fds.install(f, cloexec=bool(flags & abi.O_CLOEXEC))
     writing = acc in (1, 2) or flags & (abi.O_CREAT | abi.O_TRUNC)
     if writing:
         exists = os.path.lexists(host)
@@ -523,15 +592,33 @@ def sys_close(proc, fd, *_):
     return 0
 
 
-@syscall(3)
-def sys_read(proc, fd, buf, count, *_):
-    f = proc.fds.get(fd)
+def _read(f, count: int) -> bytes:
     try:
-        data = f.read(min(count, 1 << 20))
+        return f.read(min(count, 1 << 20))
     except GuestFileError as e:
         if e.errno == errno.EAGAIN and not f.status_flags & abi.O_NONBLOCK:
             raise WouldBlock from None
         raise
+
+
+def _write(proc, f, data: bytes) -> int:
+    try:
+        return f.write(data)
+    except GuestFileError as e:
+        if e.errno == errno.EAGAIN and not f.status_flags & abi.O_NONBLOCK:
+            raise WouldBlock from None
+        if e.errno == errno.EPIPE:
+            _signal_self(proc, 13)          # SIGPIPE, and the call fails with EPIPE
+        raise
+
+
+@syscall(3)
+def sys_read(proc, fd, buf, count, *_):
+    f = proc.fds.get(fd)
+    if not count:
+        return 0
+    proc.mem.check_write(buf, 1)            # EFAULT before any data is consumed
+    data = _read(f, count)
     proc.mem.write(buf, data)
     return len(data)
 
@@ -539,39 +626,39 @@ def sys_read(proc, fd, buf, count, *_):
 @syscall(4)
 def sys_write(proc, fd, buf, count, *_):
     f = proc.fds.get(fd)
-    try:
-        return f.write(proc.mem.read(buf, count))
-    except GuestFileError as e:
-        if e.errno == errno.EPIPE:
-            _signal_self(proc, 13)
-        raise
+    if not count:
+        return 0
+    return _write(proc, f, proc.mem.read(buf, count))
+
+
+def _iovecs(proc, iov: int, iovcnt: int) -> list:
+    if iovcnt > 1024:
+        raise GuestFileError(errno.EINVAL)
+    return [abi.IOVEC.unpack(proc.mem.read(iov + 8 * i, 8)) for i in range(iovcnt)]
 
 
 @syscall(145)
 def sys_readv(proc, fd, iov, iovcnt, *_):
     f = proc.fds.get(fd)
-    total = 0
-    for i in range(iovcnt):
-        base, length = abi.IOVEC.unpack(proc.mem.read(iov + 8 * i, 8))
-        if not length:
-            continue
-        data = f.read(length)
-        proc.mem.write(base, data)
-        total += len(data)
-        if len(data) < length:
+    vecs = _iovecs(proc, iov, iovcnt)
+    total = sum(length for _base, length in vecs)
+    if not total:
+        return 0
+    data = _read(f, total)
+    pos = 0
+    for base, length in vecs:
+        if pos >= len(data):
             break
-    return total
+        proc.mem.write(base, data[pos:pos + length])
+        pos += length
+    return len(data)
 
 
 @syscall(146)
 def sys_writev(proc, fd, iov, iovcnt, *_):
     f = proc.fds.get(fd)
-    chunks = []
-    for i in range(iovcnt):
-        base, length = abi.IOVEC.unpack(proc.mem.read(iov + 8 * i, 8))
-        chunks.append(proc.mem.read(base, length))
-    data = b"".join(chunks)
-    return f.write(data) if data else 0
+    data = b"".join(proc.mem.read(base, length) for base, length in _iovecs(proc, iov, iovcnt))
+    return _write(proc, f, data) if data else 0
 
 
 @syscall(180)
@@ -787,7 +874,7 @@ def sys_renameat2(proc, olddirfd, old, newdirfd, new, flags, *_):
 
 
 def _readlink(proc, dirfd, path: str, buf: int, size: int) -> int:
-    if path == "/proc/self/exe":
+    if path in ("/proc/self/exe", f"/proc/{proc.pid}/exe"):
         target = os.fsencode(proc.exe_guest_path)
     else:
         host = proc.sandbox.resolve(path, _dir_base(proc, dirfd, path), follow=False)
@@ -907,9 +994,15 @@ def sys_dup(proc, fd, *_):
     return proc.fds.install(proc.fds.get(fd))
 
 
+def _fd_limit(proc) -> int:
+    return min(proc.rlimit(7)[0], 1 << 20)          # RLIMIT_NOFILE
+
+
 @syscall(63)
 def sys_dup2(proc, old, new, *_):
     f = proc.fds.get(old)
+    if not 0 <= new < _fd_limit(proc):
+        return neg(errno.EBADF)
     if old == new:
         return new
     return proc.fds.install(f, new)
@@ -917,15 +1010,20 @@ def sys_dup2(proc, old, new, *_):
 
 @syscall(330)
 def sys_dup3(proc, old, new, flags, *_):
-    if old == new:
+    f = proc.fds.get(old)
+    if old == new or flags & ~abi.O_CLOEXEC:
         return neg(errno.EINVAL)
-    return proc.fds.install(proc.fds.get(old), new, cloexec=bool(flags & abi.O_CLOEXEC))
+    if not 0 <= new < _fd_limit(proc):
+        return neg(errno.EBADF)
+    return proc.fds.install(f, new, cloexec=bool(flags & abi.O_CLOEXEC))
 
 
 @syscall(221)
 def sys_fcntl64(proc, fd, cmd, arg, *_):
     f = proc.fds.get(fd)
     if cmd in (abi.F_DUPFD, abi.F_DUPFD_CLOEXEC):
+        if not 0 <= arg < _fd_limit(proc):
+            return neg(errno.EINVAL)
         return proc.fds.install(f, proc.fds.lowest_free(arg), cmd == abi.F_DUPFD_CLOEXEC)
     if cmd == abi.F_GETFD:
         return int(proc.fds.fds[fd][1])
@@ -978,8 +1076,11 @@ def sys_ioctl(proc, fd, req, arg, *_):
 
 def _pipe(proc, fds_addr: int, flags: int) -> int:
     p = Pipe()
-    r = proc.fds.install(PipeEnd(p, False), cloexec=bool(flags & abi.O_CLOEXEC))
-    w = proc.fds.install(PipeEnd(p, True), cloexec=bool(flags & abi.O_CLOEXEC))
+    ends = PipeEnd(p, False), PipeEnd(p, True)
+    for end in ends:
+        end.status_flags = flags & abi.O_NONBLOCK
+    r = proc.fds.install(ends[0], cloexec=bool(flags & abi.O_CLOEXEC))
+    w = proc.fds.install(ends[1], cloexec=bool(flags & abi.O_CLOEXEC))
     proc.mem.write(fds_addr, struct.pack("<ii", r, w))
     return 0
 
@@ -994,21 +1095,140 @@ def sys_pipe2(proc, fds, flags, *_):
     return _pipe(proc, fds, flags)
 
 
+def _ready(proc, fd: int, events: int) -> int:
+    try:
+        f = proc.fds.get(fd)
+    except GuestFileError:
+        return POLLNVAL
+    return f.poll(events | POLLERR | POLLHUP) & (events | POLLERR | POLLHUP | POLLNVAL)
+
+
+def _wait_fds(proc, fds) -> tuple:
+    out = []
+    for fd in fds:
+        try:
+            h = proc.fds.get(fd).wait_fd()
+        except GuestFileError:
+            continue
+        if h is not None:
+            out.append(h)
+    return tuple(out)
+
+
+def _timed_wait(proc, timeout: float | None, fds) -> None:
+    """Nothing ready: block (forever, or until the timeout) unless the timeout is over."""
+    if timeout is not None:
+        deadline = deadline_of(proc, timeout)
+        if time.monotonic() >= deadline:
+            proc.deadline = None
+            return
+        raise WouldBlock(deadline, _wait_fds(proc, fds))
+    raise WouldBlock(None, _wait_fds(proc, fds))
+
+
+def _poll(proc, fds: int, nfds: int, timeout: float | None) -> int:
+    if nfds > 4096:
+        return neg(errno.EINVAL)
+    entries = [struct.unpack("<ihh", proc.mem.read(fds + 8 * i, 8)) for i in range(nfds)]
+    revents = [_ready(proc, fd, ev & 0xFFFF) if fd >= 0 else 0 for fd, ev, _r in entries]
+    ready = sum(1 for r in revents if r)
+    if not ready and timeout != 0:
+        _timed_wait(proc, timeout, [fd for fd, _e, _r in entries if fd >= 0])
+    proc.deadline = None
+    for i, rev in enumerate(revents):
+        proc.mem.write(fds + 8 * i + 6, struct.pack("<H", rev & 0xFFFF))
+    return ready
+
+
 @syscall(168)
 def sys_poll(proc, fds, nfds, timeout, *_):
-    ready = 0
-    for i in range(nfds):
-        fd, events, _rev = struct.unpack("<ihh", proc.mem.read(fds + 8 * i, 8))
-        rev = 0
-        if fd >= 0:
-            try:
-                proc.fds.get(fd)
-                rev = events & 0x5           # POLLIN | POLLOUT: always ready
-            except GuestFileError:
-                rev = 0x20                   # POLLNVAL
-        proc.mem.write(fds + 8 * i + 6, struct.pack("<h", rev))
-        ready += bool(rev)
-    return ready
+    ms = s32(timeout)
+    return _poll(proc, fds, nfds, None if ms < 0 else ms / 1000)
+
+
+def _timespec(proc, addr: int, spec) -> float | None:
+    if not addr:
+        return None
+    sec, nsec = spec.unpack(proc.mem.read(addr, spec.size))
+    if sec < 0 or not 0 <= nsec < 10**9:
+        raise GuestFileError(errno.EINVAL)
+    return sec + nsec / 1e9
+
+
+@syscall(309)
+def sys_ppoll(proc, fds, nfds, tsp, sigmask, *_):
+    return _poll(proc, fds, nfds, _timespec(proc, tsp, abi.TIMESPEC32))
+
+
+@syscall(414)
+def sys_ppoll_time64(proc, fds, nfds, tsp, sigmask, *_):
+    return _poll(proc, fds, nfds, _timespec(proc, tsp, abi.TIMESPEC64))
+
+
+def _select(proc, nfds: int, rset: int, wset: int, xset: int, timeout: float | None) -> int:
+    if nfds > 1024:
+        return neg(errno.EINVAL)
+    nbytes = (nfds + 31) // 32 * 4
+    sets = []
+    for addr in (rset, wset, xset):
+        bits = int.from_bytes(proc.mem.read(addr, nbytes), "little") if addr and nbytes else 0
+        sets.append(bits)
+    want = {}
+    for which, bits in enumerate(sets):
+        for fd in range(nfds):
+            if bits >> fd & 1:
+                want.setdefault(fd, [0, 0, 0])[which] = 1
+    out = [0, 0, 0]
+    count = 0
+    for fd, (r, w, x) in want.items():
+        events = (READ_EVENTS if r else 0) | (WRITE_EVENTS if w else 0) | (POLLPRI if x else 0)
+        rev = _ready(proc, fd, events)
+        if rev & POLLNVAL:
+            return neg(errno.EBADF)
+        for which, mask in ((0, READ_EVENTS | POLLHUP | POLLERR), (1, WRITE_EVENTS | POLLERR),
+                            (2, POLLPRI)):
+            if (r, w, x)[which] and rev & mask:
+                out[which] |= 1 << fd
+                count += 1
+    if not count and timeout != 0:
+        _timed_wait(proc, timeout, list(want))
+    proc.deadline = None
+    for addr, bits in zip((rset, wset, xset), out):
+        if addr and nbytes:
+            proc.mem.write(addr, bits.to_bytes(nbytes, "little"))
+    return count
+
+
+@syscall(142, "_newselect")
+def sys_newselect(proc, nfds, rset, wset, xset, tvp, *_):
+    timeout = None
+    if tvp:
+        sec, usec = abi.TIMEVAL32.unpack(proc.mem.read(tvp, 8))
+        if sec < 0 or not 0 <= usec < 10**6:
+            return neg(errno.EINVAL)
+        timeout = sec + usec / 1e6
+    return _select(proc, s32(nfds), rset, wset, xset, timeout)
+
+
+@syscall(308)
+def sys_pselect6(proc, nfds, rset, wset, xset, tsp, *_):
+    return _select(proc, s32(nfds), rset, wset, xset, _timespec(proc, tsp, abi.TIMESPEC32))
+
+
+@syscall(413)
+def sys_pselect6_time64(proc, nfds, rset, wset, xset, tsp, *_):
+    return _select(proc, s32(nfds), rset, wset, xset, _timespec(proc, tsp, abi.TIMESPEC64))
+
+
+@syscall(172)
+def sys_prctl(proc, option, arg2, *_):
+    if option == 15:                      # PR_SET_NAME
+        proc.comm = proc.read_cstr(arg2, 16)[:15]
+        return 0
+    if option == 16:                      # PR_GET_NAME
+        proc.mem.write(arg2, proc.comm.ljust(16, b"\0"))
+        return 0
+    return neg(errno.EINVAL)
 
 
 @syscall(116)

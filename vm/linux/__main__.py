@@ -1,0 +1,42 @@
+"""``python -m vm.linux [options] PROGRAM [ARGS...]``: run a static i386 Linux program
+without the click-based ``pyvm`` front end, e.g. under PyPy for heavy programs::
+
+    PYTHONPATH=. pypy3 -m vm.linux --max-steps 1000000000 ./prog arg
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vm.linux.runner import run_elf
+from vm.options import RunOptions
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vm.linux")
+    ap.add_argument("program")
+    ap.add_argument("args", nargs=argparse.REMAINDER)
+    ap.add_argument("--max-steps", type=int)
+    ap.add_argument("--trace", action="store_true")
+    ap.add_argument("--trace-file")
+    ap.add_argument("--regs", action="store_true")
+    ap.add_argument("--env", action="append", default=[])
+    ap.add_argument("--clear-env", action="store_true")
+    ap.add_argument("--root")
+    ap.add_argument("--allow-write", action="append", default=[])
+    ns = ap.parse_args(argv)
+    try:
+        with open(ns.program, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        print(f"pyvm: {ns.program}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    opts = RunOptions(args=tuple(ns.args), max_steps=ns.max_steps, regs=ns.regs,
+                      trace=ns.trace, trace_file=ns.trace_file, env=ns.env,
+                      clear_env=ns.clear_env, root=ns.root, allow_write=ns.allow_write)
+    return run_elf(ns.program, data, opts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

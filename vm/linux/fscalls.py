@@ -1,0 +1,204 @@
+"""More file-system and resource calls: links, ownership, truncation, statfs, sendfile,
+getrusage, and the ones a single-user sandbox answers trivially (flock, msync, sync)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+import time
+
+from vm.linux import abi
+from vm.linux.files import GuestFileError, HostFile
+from vm.linux.syscalls import (
+    SYSCALLS,
+    _dir_base,
+    _path,
+    _read,
+    _write,
+    s32,
+    syscall,
+)
+
+# struct statfs64 (i386): type bsize blocks bfree bavail files ffree fsid namelen frsize
+# flags spare[4]
+STATFS64 = struct.Struct("<IIQQQQQQIII16x")
+RUSAGE = struct.Struct("<4l14l")
+
+
+def _host(proc, dirfd, path: str, follow: bool = True) -> str:
+    return proc.sandbox.resolve(path, _dir_base(proc, dirfd, path), follow=follow)
+
+
+def _link(proc, olddirfd, old: str, newdirfd, new: str, flags: int) -> int:
+    src = _host(proc, olddirfd, old, follow=bool(flags & 0x400))     # AT_SYMLINK_FOLLOW
+    dst = _host(proc, newdirfd, new, follow=False)
+    if not os.path.lexists(src):
+        return -errno.ENOENT
+    proc.sandbox.check_write(dst)
+    os.link(src, dst, follow_symlinks=False)
+    return 0
+
+
+@syscall(9)
+def sys_link(proc, old, new, *_):
+    return _link(proc, abi.AT_FDCWD, _path(proc, old), abi.AT_FDCWD, _path(proc, new), 0)
+
+
+@syscall(303)
+def sys_linkat(proc, olddirfd, old, newdirfd, new, flags, *_):
+    return _link(proc, olddirfd, _path(proc, old), newdirfd, _path(proc, new), flags)
+
+
+@syscall(304)
+def sys_symlinkat(proc, target, newdirfd, path, *_):
+    p = _path(proc, path)
+    host = _host(proc, newdirfd, p, follow=False)
+    proc.sandbox.check_write(host)
+    os.symlink(_path(proc, target), host)
+    return 0
+
+
+def _chown(proc, host: str, uid: int, gid: int, follow: bool) -> int:
+    proc.sandbox.check_write(host)
+    os.chown(host, s32(uid), s32(gid), follow_symlinks=follow)
+    return 0
+
+
+@syscall(212)
+def sys_chown32(proc, path, uid, gid, *_):
+    return _chown(proc, _host(proc, abi.AT_FDCWD, _path(proc, path)), uid, gid, True)
+
+
+@syscall(198)
+def sys_lchown32(proc, path, uid, gid, *_):
+    p = _path(proc, path)
+    return _chown(proc, _host(proc, abi.AT_FDCWD, p, follow=False), uid, gid, False)
+
+
+@syscall(207)
+def sys_fchown32(proc, fd, uid, gid, *_):
+    f = proc.fds.get(fd)
+    if not isinstance(f, HostFile):
+        return -errno.EINVAL
+    return _chown(proc, f.path, uid, gid, True)
+
+
+@syscall(298)
+def sys_fchownat(proc, dirfd, path, uid, gid, flags, *_):
+    follow = not flags & abi.AT_SYMLINK_NOFOLLOW
+    return _chown(proc, _host(proc, dirfd, _path(proc, path), follow), uid, gid, follow)
+
+
+def _truncate(proc, path: str, length: int) -> int:
+    host = _host(proc, abi.AT_FDCWD, path)
+    if not os.path.exists(host):
+        return -errno.ENOENT
+    proc.sandbox.check_write(host)
+    os.truncate(host, length)
+    return 0
+
+
+@syscall(92)
+def sys_truncate(proc, path, length, *_):
+    return _truncate(proc, _path(proc, path), s32(length))
+
+
+@syscall(193)
+def sys_truncate64(proc, path, lo, hi, *_):
+    return _truncate(proc, _path(proc, path), lo | hi << 32)
+
+
+def _statfs(st: os.statvfs_result) -> bytes:
+    return STATFS64.pack(0xEF53, st.f_bsize, st.f_blocks, st.f_bfree, st.f_bavail,
+                         st.f_files, st.f_ffree, 0, st.f_namemax, st.f_frsize,
+                         0x1 | 0x400)                # ST_RDONLY | ST_RELATIME (guest view)
+
+
+@syscall(268)
+def sys_statfs64(proc, path, size, buf, *_):
+    if size != STATFS64.size:
+        return -errno.EINVAL
+    proc.mem.write(buf, _statfs(os.statvfs(_host(proc, abi.AT_FDCWD, _path(proc, path)))))
+    return 0
+
+
+@syscall(269)
+def sys_fstatfs64(proc, fd, size, buf, *_):
+    f = proc.fds.get(fd)
+    if size != STATFS64.size:
+        return -errno.EINVAL
+    if not isinstance(f, HostFile):
+        return -errno.ENOSYS
+    proc.mem.write(buf, _statfs(os.fstatvfs(f.fd)))
+    return 0
+
+
+def _sendfile(proc, out_fd, in_fd, offset_addr, count, spec) -> int:
+    src, dst = proc.fds.get(in_fd), proc.fds.get(out_fd)
+    count = min(count, 1 << 20)
+    if offset_addr:
+        off = spec.unpack(proc.mem.read(offset_addr, spec.size))[0]
+        data = src.pread(count, off)
+    else:
+        data = _read(src, count)
+    if not data:
+        return 0
+    n = _write(proc, dst, data)
+    if offset_addr:
+        proc.mem.write(offset_addr, spec.pack(off + n))
+    elif n < len(data):
+        try:
+            src.seek(n - len(data), 1)               # put back what was not written
+        except GuestFileError:
+            pass
+    return n
+
+
+@syscall(187)
+def sys_sendfile(proc, out_fd, in_fd, offset, count, *_):
+    return _sendfile(proc, out_fd, in_fd, offset, count, struct.Struct("<i"))
+
+
+@syscall(239)
+def sys_sendfile64(proc, out_fd, in_fd, offset, count, *_):
+    return _sendfile(proc, out_fd, in_fd, offset, count, struct.Struct("<q"))
+
+
+@syscall(77)
+def sys_getrusage(proc, who, buf, *_):
+    if s32(who) not in (0, -1, 1):                  # SELF, CHILDREN, THREAD
+        return -errno.EINVAL
+    t = time.process_time() if s32(who) != -1 else 0.0
+    fields = [int(t), int(t * 1e6) % 10**6, 0, 0] + [0] * 14
+    proc.mem.write(buf, RUSAGE.pack(*fields))
+    return 0
+
+
+@syscall(96)
+def sys_getpriority(proc, which, who, *_):
+    return 20                                        # nice 0, as the raw call reports it
+
+
+@syscall(97)
+def sys_setpriority(proc, which, who, prio, *_):
+    return 0
+
+
+@syscall(14)
+def sys_mknod(proc, *_):
+    return -errno.EPERM
+
+
+SYSCALLS[297] = ("mknodat", sys_mknod)
+SYSCALLS[61] = ("chroot", sys_mknod)
+
+
+def _zero(proc, *_):
+    return 0
+
+
+for _nr, _name in ((143, "flock"), (144, "msync"), (36, "sync"), (344, "syncfs"),
+                   (272, "fadvise64_64"), (250, "fadvise64"), (150, "mlock"),
+                   (151, "munlock"), (152, "mlockall"), (153, "munlockall")):
+    SYSCALLS[_nr] = (_name, _zero)

@@ -1,0 +1,477 @@
+"""The Linux personality's kernel: the process table, a cooperative scheduler, the
+``int 0x80`` entry, signal delivery, process exit and wait.
+
+Each process is its own Machine. The scheduler runs one at a time: a process keeps the
+CPU until it blocks (an empty pipe, a full pipe, wait4 with no child ready), exits,
+faults, or uses up its time slice when others are runnable. A blocking call rewinds EIP
+to its ``int 0x80`` and is simply executed again when the process is next scheduled;
+signals are acted on when a system call returns and when a process is scheduled in,
+which is where the kernel would do it (return to user mode).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import struct
+import sys
+import time
+from typing import Callable, Dict, List, Optional
+
+from vm.linux import fscalls, procsys, timers  # noqa: F401  (register system calls)
+from vm.linux import signals as S
+from vm.linux.loader import prepare
+from vm.linux.process import BLOCKED, RUNNING, ZOMBIE, Process
+from vm.linux.sharing import CodeLibrary
+from vm.linux.syscalls import (
+    ContextSet,
+    ExecDone,
+    ProcessExit,
+    WouldBlock,
+    dispatch,
+    name_of,
+)
+from vm.x86.faults import CPUException, MemoryFault, SoftwareInterrupt, Unsupported
+from vm.x86.linux_flat import fault_report
+from vm.x86.machine import Machine
+from vm.x86.state import EAX
+from vm.x86.trace import register_dump
+
+
+class SyscallBug(Exception):
+    """A system call handler failed: reported as an internal error, never as a fault."""
+
+
+MAX_SPARE = 3                    # retired Machines kept for reuse (each holds its RAM)
+SLICE = 300_000                  # instructions per turn when several processes can run
+SOLO_SLICE = 20_000_000          # one process: only the --max-steps check interrupts it
+INT80_LENGTH = 2
+EXIT_STEP_LIMIT = 124
+EXIT_DEADLOCK = 125
+
+
+class Kernel:
+    def __init__(self, name: str, stderr=None, tracer=None, max_steps: Optional[int] = None):
+        self.name = name                  # the program, for messages
+        self.stderr = stderr if stderr is not None else sys.stderr
+        self.tracer = tracer
+        self.max_steps = max_steps
+        self.steps = 0                    # instructions retired by finished turns
+        self.procs: Dict[int, Process] = {}
+        self.order: List[Process] = []    # round-robin order of live processes
+        self.init: Optional[Process] = None
+        self.next_pid = os.getpid()
+        self.progress = False
+        self.current: Optional[Process] = None
+        self.images: dict = {}            # (dev, ino, size, mtime) -> loader.Image
+        self.spare: list = []             # (image, Machine) retired, ready for reuse
+
+    def library(self, image) -> CodeLibrary:
+        lib = getattr(image, "library", None)
+        if lib is None:
+            lib = image.library = CodeLibrary(image)
+        return lib
+
+    def machine_for(self, size: int, image) -> tuple:
+        """A Machine of ``size`` bytes for ``image``: a retired one when there is one
+        (warm: it holds that image's text and translations), else a new one."""
+        for i, (img, m) in enumerate(self.spare):
+            if img is image and m.mem.size == size:
+                del self.spare[i]
+                return m, True
+        for i, (img, m) in enumerate(self.spare):
+            if m.mem.size == size:
+                del self.spare[i]
+                for lo, hi in img.readonly_pages():
+                    m.mem.load(lo, bytes(hi - lo))
+                m.flush_translations()
+                return m, False
+        return Machine("flat32", size), False
+
+    def retire(self, m, aspace, image) -> None:
+        """A Machine its process no longer uses: keep its translations in the image's
+        library and the Machine itself (cleared) for the next fork or exec."""
+        if image is None or aspace is None:
+            return
+        self.library(image).harvest(m, aspace)
+        if len(self.spare) >= MAX_SPARE:
+            return
+        from vm.linux.process import clear_all_but_text
+        clear_all_but_text(m, aspace, image)
+        m.on_interrupt = None
+        m.tracer = None
+        self.spare.append((image, m))
+
+    def image_for(self, host: str, data: Optional[bytes] = None):
+        """The parsed program in a host file, shared by every process that runs it (and
+        so are the instructions rewritten in it). Raises OSError or LoadError."""
+        st = os.stat(host)
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        image = self.images.get(key)
+        if image is None:
+            if data is None:
+                with open(host, "rb") as f:
+                    data = f.read()
+            image = self.images[key] = prepare(data)
+        return image
+
+    def current_machine(self):
+        return self.current.machine if self.current is not None else None
+
+    # -- processes ------------------------------------------------------------------------
+    def new_pid(self) -> int:
+        self.next_pid += 1
+        while self.next_pid in self.procs:
+            self.next_pid += 1
+        return self.next_pid
+
+    def add(self, proc: Process) -> None:
+        self.procs[proc.pid] = proc
+        self.order.append(proc)
+        if self.init is None:
+            self.init = proc
+
+    def message(self, text: str) -> None:
+        try:
+            print(f"pyvm: {text}", file=self.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
+
+    def interrupt_hook(self, proc: Process) -> Callable:
+        def hook(m, vector: int, software: bool) -> bool:
+            if vector != 0x80 or not software:
+                return False
+            self.syscall(proc, m)
+            return True
+        return hook
+
+    # -- system calls ---------------------------------------------------------------------
+    def syscall(self, proc: Process, m) -> None:
+        r = m.cpu.r
+        nr = r[EAX]
+        args = (r[3], r[1], r[2], r[6], r[7], r[5])       # ebx ecx edx esi edi ebp
+        tracer = m.tracer
+        try:
+            result = dispatch(proc, nr, args)
+        except WouldBlock as e:
+            proc.wait_deadline, proc.wait_fds = e.deadline, e.fds
+            m.cpu.eip = (m.cpu.eip - INT80_LENGTH) & 0xFFFFFFFF
+            if proc.state != BLOCKED and tracer is not None:
+                tracer.event(f"[{proc.pid}] {_call_text(nr, args)} blocks")
+            proc.state = BLOCKED
+            proc.blocked_on = name_of(nr)
+            m.request_stop()
+            return
+        except ProcessExit as e:
+            if tracer is not None:
+                tracer.event(f"[{proc.pid}] {_call_text(nr, args)}")
+            self.exit(proc, e.status, e.signal)
+            m.request_stop()
+            return
+        except ExecDone:
+            if tracer is not None:
+                tracer.event(f"[{proc.pid}] {_call_text(nr, args)} = 0")
+            m.request_stop()
+            self.progress = True
+            return
+        except ContextSet:
+            if tracer is not None:
+                tracer.event(f"[{proc.pid}] {name_of(nr)}() restores eip=0x{m.cpu.eip:08x}")
+            result = None
+        except (IndexError, struct.error, OverflowError, TypeError, ValueError,
+                AttributeError, KeyError) as e:
+            # a bug in a handler: the CPU would take these for a guest memory fault
+            raise SyscallBug(f"system call {name_of(nr)}: {type(e).__name__}: {e}") from e
+        self.progress = True
+        if proc.state != ZOMBIE:            # kill(getpid(), SIGKILL) ends it right here
+            proc.state = RUNNING
+        proc.wait_deadline, proc.wait_fds = None, ()
+        if result is not None:
+            r[EAX] = result & 0xFFFFFFFF
+            if tracer is not None:
+                err = f" ({errno.errorcode.get(-result, '?')})" if -4096 < result < 0 else ""
+                tracer.event(f"[{proc.pid}] {_call_text(nr, args)} = {result}{err}")
+        if proc.pending & ~proc.sigmask:
+            self.act_on_signals(proc)
+        if proc.machine is not m or proc.state == ZOMBIE:
+            m.request_stop()
+
+    # -- signals --------------------------------------------------------------------------
+    def send_signal(self, target: Process, sig: int, sender: Optional[Process] = None,
+                    info: Optional[bytes] = None) -> None:
+        if target.state == ZOMBIE or not sig:
+            return
+        if sig == S.SIGKILL:
+            self.exit(target, 128 + sig, sig)
+            return
+        if target.ignores(sig):
+            return
+        target.pending |= S.bit(sig)
+        target.pending_info[sig] = info or S.siginfo(
+            sig, S.SI_USER, sender.pid if sender else 0, os.getuid())
+
+    def kill(self, sender: Process, pid: int, sig: int) -> int:
+        """kill(2) for any pid: one process, a process group (0, -pgid) or all (-1)."""
+        if pid > 0:
+            targets = [p for p in (self.procs.get(pid),) if p is not None]
+        elif pid == 0:
+            targets = [p for p in self.live() if p.pgid == sender.pgid]
+        elif pid == -1:
+            targets = [p for p in self.live() if p is not sender]
+        else:
+            targets = [p for p in self.live() if p.pgid == -pid]
+        if not 0 <= sig <= S.NSIG:
+            return -errno.EINVAL
+        targets = [p for p in targets if p.state != ZOMBIE]
+        if not targets:
+            return -errno.ESRCH
+        for p in targets:
+            self.send_signal(p, sig, sender)
+        return 0
+
+    def act_on_signals(self, proc: Process, in_call: bool = False) -> None:
+        """Deliver the pending unblocked signals: ignore, terminate, or push a handler
+        frame. ``in_call``: the process is blocked in a system call (restart or EINTR)."""
+        while proc.state != ZOMBIE:
+            ready = proc.pending & ~proc.sigmask
+            if not ready:
+                return
+            sig = (ready & -ready).bit_length()
+            proc.pending &= ~S.bit(sig)
+            info = proc.pending_info.pop(sig, None) or S.siginfo(sig)
+            action = proc.action(sig)
+            handler = action[0]
+            if handler == S.SIG_IGN or handler == S.SIG_DFL and S.default_ignored(sig):
+                continue
+            if handler == S.SIG_DFL:
+                self.exit(proc, 128 + sig, sig)
+                return
+            m = proc.machine
+            if in_call:
+                if not action[1] & S.SA_RESTART or proc.blocked_on in _NO_RESTART:
+                    m.cpu.r[EAX] = -errno.EINTR & 0xFFFFFFFF
+                    m.cpu.eip = (m.cpu.eip + INT80_LENGTH) & 0xFFFFFFFF
+                proc.state = RUNNING
+                in_call = False
+            try:
+                S.setup_frame(proc, sig, action, info)
+            except MemoryFault:          # no room for the frame: the kernel kills it
+                self.message(f"{self.name}: cannot deliver {S.name(sig)}: bad stack")
+                self.exit(proc, 128 + S.SIGSEGV, S.SIGSEGV)
+                return
+            if m.tracer is not None:
+                m.tracer.event(f"[{proc.pid}] signal {S.name(sig)} -> handler "
+                               f"0x{handler:08x}")
+
+    # -- exit and wait --------------------------------------------------------------------
+    def exit(self, proc: Process, status: int, sig: int = 0) -> None:
+        if proc.state == ZOMBIE:
+            return
+        proc.state = ZOMBIE
+        proc.exit_code = status if not sig else 128 + sig
+        proc.wait_status = sig & 0x7F if sig else (status & 0xFF) << 8
+        proc.fds.close_all()
+        if proc in self.order:
+            self.order.remove(proc)
+        for child in proc.children:
+            child.ppid = 1
+        proc.children = []
+        parent = self.procs.get(proc.ppid)
+        if parent is None or parent.state == ZOMBIE:
+            self.reap(proc)             # an orphan: nobody will wait for it
+            return
+        self.release_vfork(proc)
+        action = parent.action(S.SIGCHLD)
+        if action[0] == S.SIG_IGN or action[1] & 2:          # SA_NOCLDWAIT: no zombie
+            self.reap(proc)
+        if proc.exit_signal:
+            self.send_signal(parent, proc.exit_signal, proc,
+                             S.siginfo(proc.exit_signal, 1 if not sig else 2, proc.pid,
+                                       os.getuid()))
+
+    def release_vfork(self, child: Process) -> None:
+        """A vfork child exec'd or exited: its parent runs again."""
+        parent = child.vfork_parent
+        if parent is not None and parent.vfork_child is child:
+            parent.vfork_child = None
+        child.vfork_parent = None
+
+    def reap(self, child: Process) -> None:
+        parent = self.procs.get(child.ppid)
+        if parent is not None and child in parent.children:
+            parent.children.remove(child)
+        if child is not self.init:
+            self.procs.pop(child.pid, None)
+
+    def live(self) -> List[Process]:
+        return list(self.order)
+
+    # -- the scheduler --------------------------------------------------------------------
+    def run(self) -> int:
+        """Run until the first process ends; returns its exit code."""
+        init = self.init
+        while init.state != ZOMBIE:
+            procs = self.live()
+            self.progress = False
+            for proc in procs:
+                if proc.state == ZOMBIE:
+                    continue
+                timed = any(p.alarm_at is not None for p in self.order)
+                if timed:
+                    timers.fire(self, time.monotonic())
+                budget = SLICE if len(self.order) > 1 or timed else SOLO_SLICE
+                if self.max_steps is not None:
+                    left = self.max_steps - self.steps
+                    if left <= 0:
+                        return self.step_limit(proc)
+                    budget = min(budget, left)
+                self.turn(proc, budget)
+                if init.state == ZOMBIE:
+                    break
+            if not self.progress and init.state != ZOMBIE and \
+                    all(p.state == BLOCKED or p.vfork_child is not None for p in self.order):
+                if not self.idle():
+                    waits = ", ".join(f"{p.pid} in {p.blocked_on}" for p in self.order)
+                    self.message(f"{self.name}: deadlock: every process is waiting ({waits})")
+                    return EXIT_DEADLOCK
+        return init.exit_code
+
+    def idle(self) -> bool:
+        """Every process waits: sleep until a timed wait ends or a host descriptor one of
+        them polls becomes ready. False when nothing can ever wake them (deadlock)."""
+        waiting = [p for p in self.order if p.state == BLOCKED]
+        deadlines = [p.wait_deadline for p in waiting if p.wait_deadline is not None]
+        deadlines += [p.alarm_at for p in self.order if p.alarm_at is not None]
+        fds = sorted({fd for p in waiting for fd in p.wait_fds})
+        if not deadlines and not fds:
+            return False
+        timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        try:
+            if fds:
+                select.select(fds, [], [], timeout)
+            elif timeout:
+                time.sleep(timeout)
+        except (OSError, ValueError):
+            time.sleep(0.01)
+        return True
+
+    def turn(self, proc: Process, budget: int) -> None:
+        if proc.vfork_child is not None:
+            return
+        if proc.pending & ~proc.sigmask:
+            self.act_on_signals(proc, in_call=proc.state == BLOCKED)
+            if proc.state == ZOMBIE:
+                self.progress = True
+                if proc is not self.init:
+                    self.retire(proc.machine, proc.aspace, proc.image)
+                    proc.machine = None
+                return
+        m = proc.machine
+        aspace, image = proc.aspace, proc.image
+        self.current = proc
+        blocked = proc.state == BLOCKED
+        start = m.steps
+        try:
+            stop = m.run(budget)
+        except Unsupported as e:
+            self.progress = True
+            self.message(f"{self.name}: {e} (at 0x{m.eip:08x}; not supported by this "
+                         "emulator)")
+            print(register_dump(m), file=self.stderr)
+            self.exit(proc, 128 + S.SIGILL, S.SIGILL)
+            return
+        finally:
+            self.steps += m.steps - start
+        if not blocked or m.steps - start > 1:
+            self.progress = True
+        if stop.reason == "fault" and isinstance(stop.fault, CPUException):
+            self.fault(proc, m, stop.fault)
+        elif stop.reason == "halt":
+            self.fault(proc, m, CPUException(13, "hlt in user mode"))
+        elif stop.reason == "exit" and proc.state != ZOMBIE:
+            self.exit(proc, stop.status or 0)
+        if proc.machine is not m:                      # execve into another Machine
+            self.retire(m, aspace, image)
+        elif proc.state == ZOMBIE and proc is not self.init:
+            proc.machine = None
+            self.retire(m, aspace, image)
+
+    def fault(self, proc: Process, m, exc: CPUException) -> None:
+        """A CPU exception in user mode: the signal the kernel would send."""
+        self.progress = True
+        if exc.vector == 6 and patch_hint_nop(m, proc.image):
+            return
+        status, line = fault_report(m, exc)
+        sig = status - 128
+        action = proc.action(sig)
+        blocked = proc.sigmask & S.bit(sig)
+        if action[0] not in (S.SIG_DFL, S.SIG_IGN) and not blocked:
+            addr = exc.address if isinstance(exc, MemoryFault) else m.cpu.eip
+            code = 0x80 if isinstance(exc, SoftwareInterrupt) else 1
+            try:
+                S.setup_frame(proc, sig, action, S.siginfo(sig, code, addr=addr),
+                              trapno=exc.vector)
+                if m.tracer is not None:
+                    m.tracer.event(f"[{proc.pid}] {line} -> handler 0x{action[0]:08x}")
+                return
+            except MemoryFault:
+                pass
+        self.message(f"{self.name}: {line}")
+        print(register_dump(m), file=self.stderr)
+        self.exit(proc, status, sig)
+
+    def step_limit(self, proc: Process) -> int:
+        from asm.x86.decoder import DecodeError, decode
+        from vm.x86.trace import disassemble
+        m = proc.machine
+        try:
+            text = disassemble(decode(m.mem.data, m.eip, 32, m.eip), 32)
+        except (DecodeError, IndexError):
+            text = "?"
+        self.message(f"{self.name}: stopped after {self.steps} instructions (--max-steps "
+                     f"{self.max_steps}); next: 0x{m.eip:08x}: {text}")
+        print(register_dump(m), file=self.stderr)
+        return EXIT_STEP_LIMIT
+
+
+ENDBR_NOP = b"\x0f\x1f\x40\x00"      # nop dword [eax+0]: the same length as endbr32
+
+
+def patch_hint_nop(m, image=None) -> bool:
+    """Work around a decoder gap: ``F3 0F 1E /r`` with a register operand (endbr32, which
+    gcc -fcf-protection puts at every function entry, and the other CET hints) executes
+    as a NOP on a CPU without CET. Rewrite each such instruction the first time it is
+    reached into a 4-byte NOP the CPU knows, and let it run."""
+    eip = m.cpu.eip
+    code = m.mem.data[eip:eip + 4]
+    if len(code) == 4 and code[:3] == b"\xf3\x0f\x1e" and code[3] >= 0xC0:
+        m.mem.load(eip, ENDBR_NOP)
+        if image is not None and image.lo <= eip < image.hi:
+            image.patches[eip] = ENDBR_NOP
+        # the translation that raised #UD covers no bytes, so the write did not drop it
+        caches = [getattr(m.tr, n, None) for n in ("cache", "cache1")]
+        if all(isinstance(c, dict) for c in caches):
+            for c in caches:
+                c.pop(eip, None)
+        else:
+            m.flush_translations()
+        return True
+    return False
+
+
+# calls the kernel never restarts after a handler, SA_RESTART or not
+_NO_RESTART = {"nanosleep", "clock_nanosleep", "pause", "rt_sigsuspend", "sigsuspend",
+               "poll", "select",
+               "_newselect", "pselect6"}
+
+
+def _arg(v: int) -> str:
+    if v >= 0xFFFFF000:                   # small negative numbers (AT_FDCWD, -1)
+        return str(v - (1 << 32))
+    return str(v) if v < 0x10000 else f"0x{v:x}"
+
+
+def _call_text(nr: int, args: tuple) -> str:
+    from vm.linux.syscalls import argc_of
+    return f"{name_of(nr)}({', '.join(_arg(a) for a in args[:argc_of(nr)])})"

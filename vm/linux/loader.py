@@ -1,0 +1,175 @@
+"""ELF32 program loading: static executables (ET_EXEC at their link address) and
+static-pie (ET_DYN without an interpreter, at a fixed low base), as the kernel's
+binfmt_elf maps them: each PT_LOAD from its page-aligned file offset, the rest of its
+last file page and the bss zeroed, pages writable only where a PF_W segment lies."""
+
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+from formats.elf.constants import (
+    EM_386,
+    ET_DYN,
+    ET_EXEC,
+    PF_W,
+    PF_X,
+    PT_GNU_STACK,
+    PT_INTERP,
+    PT_LOAD,
+    PT_PHDR,
+    PT_TLS,
+)
+from formats.elf.elffile import read_elf
+from formats.elf.tables import ElfError
+from vm.linux.addrspace import PIE_BASE, Layout, page_down, page_up
+
+MAX_IMAGE_END = 0x40000000      # a layout must fit the Machine's single bytearray
+
+
+class LoadError(Exception):
+    """The file cannot be run; ``errno`` is what execve would return."""
+
+    def __init__(self, message: str, err: int):
+        super().__init__(message)
+        self.errno = err
+
+
+class Image:
+    """A parsed program ready to be placed in memory."""
+
+    def __init__(self, data: bytes, elf, base: int):
+        self.data = data
+        self.elf = elf
+        self.base = base
+        self.entry = elf.entry + base
+        hdr = elf.header
+        self.phnum, self.phent, self.phoff = hdr.e_phnum, hdr.e_phentsize, hdr.e_phoff
+        loads = [s for s in elf.segments if s.type == PT_LOAD]
+        self.loads = loads
+        self.lo = page_down(min(s.vaddr for s in loads) + base)
+        self.hi = page_up(max(s.vaddr + s.memsz for s in loads) + base)
+        self.tls = next((s for s in elf.segments if s.type == PT_TLS), None)
+        stack = next((s for s in elf.segments if s.type == PT_GNU_STACK), None)
+        self.exec_stack = stack is None or bool(stack.flags & PF_X)
+        self.phdr = self._phdr_address()
+        # addr -> bytes: instructions rewritten when first executed (kernel.patch_hint_nop),
+        # applied again to every later copy of the image
+        self.patches: dict = {}
+        self._readonly: Optional[List[Tuple[int, int]]] = None
+
+    def _patched(self, at: int, chunk: bytes) -> bytes:
+        end = at + len(chunk)
+        hits = [(a, b) for a, b in self.patches.items() if at <= a and a + len(b) <= end]
+        if not hits:
+            return chunk
+        out = bytearray(chunk)
+        for a, b in hits:
+            out[a - at:a - at + len(b)] = b
+        return bytes(out)
+
+    def readonly_pages(self) -> List[Tuple[int, int]]:
+        """Page ranges of segments without PF_W (pages shared with a writable one are
+        not included), in address order."""
+        if self._readonly is None:
+            self._readonly = self._readonly_pages()
+        return self._readonly
+
+    def _readonly_pages(self) -> List[Tuple[int, int]]:
+        out = []
+        wr = [(page_down(s.vaddr + self.base), page_up(s.vaddr + self.base + s.memsz))
+              for s in self.loads if s.flags & PF_W]
+        for s in self.loads:
+            if s.flags & PF_W:
+                continue
+            lo, hi = page_down(s.vaddr + self.base), page_up(s.vaddr + self.base + s.memsz)
+            for wlo, whi in wr:
+                if wlo < hi and lo < whi:
+                    if wlo <= lo:
+                        lo = max(lo, whi)
+                    else:
+                        hi = min(hi, wlo)
+            if lo < hi:
+                out.append((lo, hi))
+        return sorted(out)
+
+    def _phdr_address(self) -> Optional[int]:
+        """Where the program headers are in memory (AT_PHDR), if a segment maps them."""
+        for s in self.elf.segments:
+            if s.type == PT_PHDR:
+                return s.vaddr + self.base
+        size = self.phnum * self.phent
+        for s in self.loads:
+            if s.offset <= self.phoff and self.phoff + size <= s.offset + s.filesz:
+                return s.vaddr + self.base + self.phoff - s.offset
+        return None
+
+    def phdr_bytes(self) -> bytes:
+        return self.data[self.phoff:self.phoff + self.phnum * self.phent]
+
+    def layout(self) -> Layout:
+        return Layout(self.lo, self.hi)
+
+    def load(self, mem, aspace, reuse: bool = False) -> None:
+        """Copy the segments into ``mem`` and map their pages in ``aspace``. ``reuse``:
+        ``mem`` held this image before; read-only segments whose bytes are unchanged are
+        left alone so their translations survive."""
+        data = self.data
+        writable: List[Tuple[int, int, int]] = []
+        for s in self.loads:
+            vaddr = s.vaddr + self.base
+            head = vaddr - page_down(vaddr)
+            start = max(s.offset - head, 0)
+            at = vaddr - (s.offset - start)
+            chunk = self._patched(at, data[start:s.offset + s.filesz])
+            if not (reuse and not s.flags & PF_W and mem.data[at:at + len(chunk)] == chunk):
+                mem.load(at, chunk)
+            file_end = vaddr + s.filesz
+            if s.memsz > s.filesz:          # bss: the rest of the page, later pages are new
+                mem.load(file_end, bytes(page_up(file_end) - file_end))
+            prot = _prot(s.flags)
+            aspace.map(vaddr, vaddr + s.memsz, prot)
+            if s.flags & PF_W:
+                writable.append((vaddr, vaddr + s.memsz, prot))
+        for lo, hi, prot in writable:       # a page shared with a writable segment stays so
+            aspace.map(lo, hi, prot)
+
+
+def _prot(flags: int) -> int:
+    """PF_R/W/X (4, 2, 1) to PROT_READ/WRITE/EXEC (1, 2, 4)."""
+    return (1 if flags & 4 else 0) | (2 if flags & 2 else 0) | (4 if flags & 1 else 0)
+
+
+def prepare(data: bytes) -> Image:
+    """Parse and check a program; raise LoadError saying why it cannot run."""
+    import errno
+    if data[:2] == b"#!":
+        raise LoadError("a script, not an ELF file", errno.ENOEXEC)
+    try:
+        elf = read_elf(data)
+    except ElfError as e:
+        raise LoadError(str(e), errno.ENOEXEC) from None
+    if elf.machine != EM_386:
+        raise LoadError(f"not an i386 program (e_machine is {elf.machine})", errno.ENOEXEC)
+    if elf.type not in (ET_EXEC, ET_DYN):
+        raise LoadError(f"not an executable (e_type is {elf.type_name})", errno.ENOEXEC)
+    if any(s.type == PT_INTERP for s in elf.segments):
+        raise LoadError("dynamically linked: needs an interpreter: not supported "
+                        "(link it with -static)", errno.ENOENT)
+    loads = [s for s in elf.segments if s.type == PT_LOAD]
+    if not loads:
+        raise LoadError("no loadable segment", errno.ENOEXEC)
+    base = 0
+    if elf.type == ET_DYN:
+        base = PIE_BASE - page_down(min(s.vaddr for s in loads))
+    end = max(s.vaddr + s.memsz for s in loads) + base
+    if end > MAX_IMAGE_END or any(s.vaddr + base < 0x10000 for s in loads):
+        raise LoadError(f"segments at 0x{min(s.vaddr for s in loads) + base:x}-0x{end:x} "
+                        f"do not fit pyvm's address space (64K-1G)", errno.ENOMEM)
+    image = Image(data, elf, base)
+    if elf.entry + base < image.lo or elf.entry + base >= image.hi:
+        raise LoadError(f"entry point 0x{elf.entry + base:x} is outside the image",
+                        errno.ENOEXEC)
+    return image
+
+
+__all__ = ["Image", "LoadError", "prepare"]

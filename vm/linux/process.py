@@ -1,0 +1,382 @@
+"""A guest process: one Machine (CPU and RAM) plus what the kernel keeps for it (address
+space, descriptors, file-system view, signal state, ids). It is the ``proc`` object the
+system call handlers of syscalls.py work on."""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+from typing import List, Optional
+
+from vm.linux import abi
+from vm.linux.addrspace import (
+    LOW_LIMIT,
+    P_MAPPED,
+    PAGE,
+    AddressSpace,
+    page_up,
+)
+from vm.linux.files import FdTable, GuestFileError, HostFile
+from vm.linux.loader import Image
+from vm.linux.sandbox import Sandbox
+from vm.linux.signals import SIG_DFL, SIG_IGN, fpu_restore, fpu_snapshot
+from vm.linux.startup import (
+    AT_BASE,
+    AT_CLKTCK,
+    AT_EGID,
+    AT_ENTRY,
+    AT_EUID,
+    AT_FLAGS,
+    AT_GID,
+    AT_HWCAP,
+    AT_HWCAP2,
+    AT_PAGESZ,
+    AT_PHDR,
+    AT_PHENT,
+    AT_PHNUM,
+    AT_SECURE,
+    AT_UID,
+    build_stack,
+)
+from vm.x86.faults import MemoryFault
+from vm.x86.machine import USER_DS, Machine
+from vm.x86.state import ESP, FS, GS, SEL
+from vm.x86.system import cpuid_values
+
+RUNNING, BLOCKED, ZOMBIE = "running", "blocked", "zombie"
+MREMAP_MAYMOVE = 1
+RLIM_INFINITY = (1 << 64) - 1
+ARG_MAX_STRLEN = 128 * 1024
+
+
+class GuestMemory:
+    """Memory as system calls see it: reading an unmapped page is EFAULT there (the CPU
+    itself cannot refuse reads), writing needs a writable page (Memory does that)."""
+    __slots__ = ("_mem", "_asp")
+
+    def __init__(self, mem, aspace: AddressSpace):
+        self._mem, self._asp = mem, aspace
+
+    def read(self, addr: int, n: int) -> bytes:
+        if n and not self._asp.is_mapped(addr, addr + n):
+            raise MemoryFault(addr, False, n)
+        return self._mem.read(addr, n)
+
+    def write(self, addr: int, data: bytes) -> None:
+        self._mem.write(addr, data)
+
+    def check_write(self, addr: int, n: int) -> None:
+        """Raise MemoryFault unless [addr, addr + n) may be written."""
+        if n and (addr + n > self._mem.size or
+                  not self._asp.is_mapped(addr, addr + n, writable=True)):
+            raise MemoryFault(addr, True, n)
+
+
+class Process:
+    memory_errors = (MemoryFault,)
+
+    def __init__(self, kernel, pid: int, ppid: int, fds: FdTable, sandbox: Sandbox):
+        self.kernel = kernel
+        self.pid, self.ppid, self.pgid, self.sid = pid, ppid, pid, pid
+        self.fds = fds
+        self.sandbox = sandbox
+        self.machine: Optional[Machine] = None
+        self.aspace: Optional[AddressSpace] = None
+        self.image: Optional[Image] = None
+        self.exe_host_path = ""
+        self.exe_guest_path = ""
+        self.umask = 0o022
+        self.rlimits: dict = {}
+        self.sigactions: dict = {}
+        self.sigmask = 0
+        self.pending = 0               # bit (sig - 1) per pending signal
+        self.pending_info: dict = {}
+        self.altstack = (0, 2, 0)      # ss_sp, ss_flags (SS_DISABLE), ss_size
+        self.fpu_frames: dict = {}     # signal frame -> FPU state saved at delivery
+        self.clear_child_tid = 0
+        self.state = RUNNING
+        self.wait_status = 0           # wait(2) status once a zombie
+        self.exit_code = 0             # what pyvm reports: status, or 128 + signal
+        self.children: List[Process] = []
+        self.blocked_on = ""           # the system call a BLOCKED process retries
+        self.saved_sigmask: Optional[int] = None    # the mask sigsuspend replaced
+        self.deadline: Optional[float] = None       # end of the timed wait in progress
+        self.wait_deadline: Optional[float] = None  # what a BLOCKED process waits for
+        self.wait_fds: tuple = ()
+        self.comm = b""
+        self.alarm_at: Optional[float] = None       # ITIMER_REAL expiry (time.monotonic)
+        self.alarm_interval = 0.0
+        self.exit_signal = 17          # sent to the parent at exit (clone's low byte)
+        self.vfork_child: Optional[Process] = None  # a vfork parent waits for it to exec
+        self.vfork_parent: Optional[Process] = None
+
+    # -- memory --------------------------------------------------------------------------
+    @property
+    def mem(self) -> GuestMemory:
+        return GuestMemory(self.machine.mem, self.aspace)
+
+    def read_cstr(self, addr: int, limit: int = 4096) -> bytes:
+        data = self.machine.mem.data
+        end_mapped = self.aspace.mapped_end(addr, addr + limit)
+        end = data.find(b"\0", addr, end_mapped)
+        if end < 0:
+            if end_mapped < addr + limit:
+                raise MemoryFault(end_mapped, False)
+            raise GuestFileError(errno.ENAMETOOLONG)
+        return bytes(data[addr:end])
+
+    def read_ptrs(self, addr: int, limit: int = 65536) -> List[int]:
+        """A NULL-terminated array of pointers (argv, envp)."""
+        out = []
+        while addr:
+            p = struct.unpack("<I", self.machine.mem.read(addr, 4))[0]
+            if not p:
+                break
+            out.append(p)
+            if len(out) > limit:
+                raise GuestFileError(errno.E2BIG)
+            addr += 4
+        return out
+
+    def set_brk(self, addr: int) -> int:
+        return self.aspace.set_brk(addr)
+
+    def mmap(self, addr: int, length: int, prot: int, flags: int, fd: int,
+             offset: int) -> int:
+        asp = self.aspace
+        size = self.machine.mem.size
+        if not length or offset & (PAGE - 1):
+            return -errno.EINVAL
+        if length > size:
+            return -errno.ENOMEM
+        length = page_up(length)
+        anonymous = bool(flags & abi.MAP_ANONYMOUS)
+        f = None
+        if not anonymous:
+            f = self.fds.get(fd)
+            if not isinstance(f, HostFile) or f.is_dir:
+                return -errno.ENODEV if not isinstance(f, HostFile) else -errno.EACCES
+            if not f.readable or flags & abi.MAP_SHARED and prot & abi.PROT_WRITE \
+                    and not f.writable:
+                return -errno.EACCES
+        if flags & (abi.MAP_FIXED | abi.MAP_FIXED_NOREPLACE):
+            if addr & (PAGE - 1):
+                return -errno.EINVAL
+            if addr < LOW_LIMIT or addr + length > size:
+                return -errno.ENOMEM if addr >= LOW_LIMIT else -errno.EPERM
+            if flags & abi.MAP_FIXED_NOREPLACE and not asp.is_free(addr, addr + length):
+                return -errno.EEXIST
+            asp.unmap(addr, addr + length)
+            start = addr
+        else:
+            start = None
+            if addr and not addr & (PAGE - 1) and asp.is_free(addr, addr + length):
+                start = addr
+            if start is None:
+                start = asp.find_free(length)
+                if start is None:
+                    return -errno.ENOMEM
+        if f is not None:
+            data = os.pread(f.fd, length, offset)
+            self.machine.mem.load(start, data)
+        asp.map(start, start + length, prot)
+        return start
+
+    def munmap(self, addr: int, length: int) -> int:
+        if addr & (PAGE - 1) or not length:
+            return -errno.EINVAL
+        end = min(addr + page_up(length), self.machine.mem.size)
+        if addr < end:
+            self.aspace.unmap(addr, end)
+        return 0
+
+    def mprotect(self, addr: int, length: int, prot: int) -> int:
+        if addr & (PAGE - 1):
+            return -errno.EINVAL
+        if not length:
+            return 0
+        if addr + length > self.machine.mem.size or \
+                not self.aspace.protect(addr, addr + length, prot):
+            return -errno.ENOMEM
+        return 0
+
+    def mremap(self, old: int, old_size: int, new_size: int, flags: int) -> int:
+        asp = self.aspace
+        if old & (PAGE - 1) or not new_size or flags & ~MREMAP_MAYMOVE:
+            return -errno.EINVAL
+        old_size, new_size = page_up(old_size), page_up(new_size)
+        if not asp.is_mapped(old, old + old_size):
+            return -errno.EFAULT
+        if new_size <= old_size:
+            asp.unmap(old + new_size, old + old_size)
+            return old
+        prot = asp.prot[(old + old_size >> 12) - 1] & ~P_MAPPED
+        if asp.is_free(old + old_size, old + new_size):
+            asp.map(old + old_size, old + new_size, prot)
+            return old
+        if not flags & MREMAP_MAYMOVE:
+            return -errno.ENOMEM
+        new = asp.find_free(new_size)
+        if new is None:
+            return -errno.ENOMEM
+        mem = self.machine.mem
+        mem.load(new, bytes(mem.data[old:old + old_size]))
+        asp.map(new, new + new_size, prot)
+        asp.unmap(old, old + old_size)
+        return new
+
+    # -- thread area, limits -------------------------------------------------------------
+    def set_tls(self, entry: int, base: int, limit: int, flags: int) -> None:
+        m = self.machine
+        sel = entry << 3 | 3
+        m.descriptors[sel] = base
+        for n in (FS, GS):
+            if m.cpu.r[SEL + n] == sel:
+                m.cpu.set_segment(n, sel, base)
+
+    def rlimit(self, resource: int) -> tuple:
+        if resource in self.rlimits:
+            return self.rlimits[resource]
+        if resource == 3:                       # RLIMIT_STACK: the stack we give
+            return (8 << 20, RLIM_INFINITY)
+        try:
+            import resource as host
+            cur, mx = host.getrlimit(resource)
+        except (ImportError, ValueError, OSError):
+            return (RLIM_INFINITY, RLIM_INFINITY)
+        fix = lambda v: RLIM_INFINITY if v < 0 else v  # noqa: E731
+        return (fix(cur), fix(mx))
+
+    # -- signals (the kernel decides what happens) ---------------------------------------
+    def deliver_signal(self, sig: int) -> None:
+        self.kernel.send_signal(self, sig, self)
+
+    def kill_other(self, pid: int, sig: int) -> int:
+        return self.kernel.kill(self, pid, sig)
+
+    def action(self, sig: int) -> tuple:
+        return self.sigactions.get(sig, (SIG_DFL, 0, 0, 0))
+
+    def ignores(self, sig: int) -> bool:
+        from vm.linux.signals import default_ignored
+        handler = self.action(sig)[0]
+        return handler == SIG_IGN or handler == SIG_DFL and default_ignored(sig)
+
+    # -- images ---------------------------------------------------------------------------
+    def start_image(self, image: Image, argv: List[bytes], envp: List[bytes],
+                    execfn: bytes) -> None:
+        """Put a program in memory with its initial stack: the process continues at the
+        entry point (the first start, or execve). Exec of the image the process already
+        runs (busybox running itself) keeps the Machine and its translated code."""
+        layout = image.layout()
+        top = layout.stack_top
+        phdr = image.phdr
+        raw_phdr = b""
+        if phdr is None:            # program headers outside every segment: on the stack
+            raw_phdr = image.phdr_bytes()
+            top = (top - len(raw_phdr)) & ~15
+            phdr = top
+        hwcap = cpuid_values(1, True)[3]
+        aux = [(AT_HWCAP, hwcap), (AT_PAGESZ, PAGE), (AT_CLKTCK, 100), (AT_PHDR, phdr),
+               (AT_PHENT, image.phent), (AT_PHNUM, image.phnum), (AT_BASE, 0),
+               (AT_FLAGS, 0), (AT_ENTRY, image.entry), (AT_UID, os.getuid()),
+               (AT_EUID, os.geteuid()), (AT_GID, os.getgid()), (AT_EGID, os.getegid()),
+               (AT_SECURE, 0), (AT_HWCAP2, 0)]
+        esp, stack = build_stack(top, argv, envp, aux, execfn)
+        if esp < layout.stack_lo + 64 * 1024:
+            raise GuestFileError(errno.E2BIG)
+        m = self.machine
+        if m is not None and self.image is image and m.mem.size == layout.size:
+            clear_all_but_text(m, self.aspace, image)
+            warm = True
+        else:
+            m, warm = self.kernel.machine_for(layout.size, image)
+        asp = AddressSpace(m.mem, layout)
+        image.load(m.mem, asp, reuse=warm)
+        self.kernel.library(image).install(m)
+        asp.map(layout.stack_lo, layout.stack_top, 3)
+        if raw_phdr:
+            m.mem.write(top, raw_phdr)
+        m.mem.write(esp, stack)
+        m.set_reg("esp", esp)
+        m.set_reg("eip", image.entry)
+        m.descriptors = {0x23: 0, USER_DS: 0}
+        self.machine, self.aspace, self.image = m, asp, image
+        self.fpu_frames = {}
+        self.altstack = (0, 2, 0)
+        m.on_interrupt = self.kernel.interrupt_hook(self)
+
+    def fork(self, pid: int) -> Process:
+        """A copy of this process (memory, registers, descriptors, signal state) whose
+        next instruction is the same; the caller sets the child's EAX."""
+        pm = self.machine
+        child = Process(self.kernel, pid, self.pid, self.fds.fork(), _copy_sandbox(self.sandbox))
+        lib = self.kernel.library(self.image)
+        lib.harvest(pm, self.aspace)
+        m, _warm = self.kernel.machine_for(pm.mem.size, self.image)
+        stack = self.aspace.layout
+        esp = pm.cpu.r[ESP]
+        skip = (stack.stack_lo, max(stack.stack_lo, min((esp - 65536) & ~(PAGE - 1),
+                                                        stack.stack_top)))
+        child.aspace = self.aspace.copy_into(m.mem, skip)
+        if self.aspace.writable_within(self.image.readonly_pages()):
+            m.flush_translations()          # text made writable: the copy may differ
+        else:
+            lib.install(m)
+        m.cpu.r[:] = pm.cpu.r
+        m.cpu.eip = pm.cpu.eip
+        m.cpu.flags = pm.cpu.flags
+        m.cpu.lz = pm.cpu.lz
+        m.descriptors = dict(pm.descriptors)
+        if pm._fpu is not None:
+            fpu_restore(m, fpu_snapshot(pm))
+        child.machine, child.image = m, self.image
+        child.exe_host_path, child.exe_guest_path = self.exe_host_path, self.exe_guest_path
+        child.pgid, child.sid = self.pgid, self.sid
+        child.umask = self.umask
+        child.rlimits = dict(self.rlimits)
+        child.sigactions = dict(self.sigactions)
+        child.sigmask = self.sigmask
+        child.altstack = self.altstack
+        child.fpu_frames = dict(self.fpu_frames)
+        child.comm = self.comm
+        m.on_interrupt = self.kernel.interrupt_hook(child)
+        m.tracer = pm.tracer
+        self.children.append(child)
+        return child
+
+
+def clear_all_but_text(m: Machine, aspace: AddressSpace, image: Image) -> None:
+    """Zero every mapped page except the image's read-only ones (whose translations
+    stay valid) and reset the registers: the Machine can take this image again."""
+    keep = image.readonly_pages()
+    for lo, hi in aspace.runs():
+        for keep_lo, keep_hi in keep:
+            if keep_lo < hi and lo < keep_hi:
+                if lo < keep_lo:
+                    m.mem.load(lo, bytes(keep_lo - lo))
+                lo = max(lo, keep_hi)
+        if lo < hi:
+            m.mem.load(lo, bytes(hi - lo))
+    _reset_cpu(m)
+
+
+def _reset_cpu(m: Machine) -> None:
+    """Registers as a new Machine has them (execve into a reused Machine)."""
+    cpu = m.cpu
+    cpu.r[:] = [0] * len(cpu.r)
+    for name, sel in (("cs", 0x23), ("ds", USER_DS), ("es", USER_DS), ("ss", USER_DS),
+                      ("fs", 0), ("gs", 0)):
+        m.set_segment(name, sel, 0)
+    cpu.set_eflags(0x202)
+    if m._fpu is not None:
+        m._fpu.fninit()
+        m._fpu.mxcsr = 0x1F80
+
+
+def _copy_sandbox(sb: Sandbox) -> Sandbox:
+    new = Sandbox.__new__(Sandbox)
+    new.__dict__.update(sb.__dict__)
+    new.writable = list(sb.writable)
+    return new

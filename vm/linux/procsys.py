@@ -1,0 +1,276 @@
+"""Process system calls: fork, vfork, clone (without CLONE_VM), execve, wait4, process
+groups, sigreturn and the calls that wait for a signal."""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+
+from vm.linux import abi
+from vm.linux import signals as S
+from vm.linux.files import GuestFileError
+from vm.linux.loader import LoadError
+from vm.linux.process import ARG_MAX_STRLEN, ZOMBIE
+from vm.linux.syscalls import ContextSet, ExecDone, WouldBlock, _path, s32, syscall
+from vm.x86.state import EAX, ESP
+
+CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
+CLONE_VFORK, CLONE_THREAD, CLONE_SETTLS = 0x4000, 0x10000, 0x80000
+CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID = 0x100000, 0x200000, 0x1000000
+WNOHANG = 1
+MAX_PROCESSES = 512
+MAX_SCRIPT_DEPTH = 4
+RUSAGE_SIZE = 72
+
+
+# -- fork ------------------------------------------------------------------------------
+
+def _fork(proc, flags: int, newsp: int = 0, ptid: int = 0, tls: int = 0, ctid: int = 0) -> int:
+    kernel = proc.kernel
+    if len(kernel.order) >= MAX_PROCESSES:
+        return -errno.EAGAIN
+    child = proc.fork(kernel.new_pid())
+    cm = child.machine
+    cm.cpu.r[EAX] = 0
+    if newsp:
+        cm.cpu.r[ESP] = newsp
+    if flags & CLONE_SETTLS:
+        entry, base, limit, fl = abi.USER_DESC.unpack(proc.mem.read(tls, 16))
+        if entry == 0xFFFFFFFF:
+            entry = 12
+        child.set_tls(entry, base, limit, fl)
+    pid_bytes = struct.pack("<I", child.pid)
+    if flags & CLONE_PARENT_SETTID and ptid:
+        proc.mem.write(ptid, pid_bytes)
+        cm.mem.write(ptid, pid_bytes)
+    if flags & CLONE_CHILD_SETTID and ctid:
+        cm.mem.write(ctid, pid_bytes)
+    if flags & CLONE_CHILD_CLEARTID:
+        child.clear_child_tid = ctid
+    child.exit_signal = flags & 0xFF
+    kernel.add(child)
+    if flags & CLONE_VFORK:
+        proc.vfork_child = child        # the parent sleeps until the child execs or exits
+        child.vfork_parent = proc
+        proc.machine.request_stop()
+    return child.pid
+
+
+@syscall(2)
+def sys_fork(proc, *_):
+    return _fork(proc, S.SIGCHLD)
+
+
+@syscall(190)
+def sys_vfork(proc, *_):
+    return _fork(proc, CLONE_VFORK | S.SIGCHLD)
+
+
+@syscall(120)
+def sys_clone(proc, flags, newsp, ptid, tls, ctid, *_):
+    if flags & (CLONE_THREAD | CLONE_SIGHAND) or flags & CLONE_VM and not flags & CLONE_VFORK:
+        return -errno.ENOSYS                # threads share one Machine: not modelled
+    return _fork(proc, flags, newsp, ptid, tls, ctid)
+
+
+# -- execve ----------------------------------------------------------------------------
+
+def _resolve_exe(proc, path: str) -> str:
+    if path == "/proc/self/exe" or path == f"/proc/{proc.pid}/exe":
+        return proc.exe_host_path
+    host = proc.sandbox.resolve(path)
+    if not os.path.exists(host):
+        raise GuestFileError(errno.ENOENT)
+    if os.path.isdir(host):
+        raise GuestFileError(errno.EACCES)
+    if not os.access(host, os.X_OK):
+        raise GuestFileError(errno.EACCES)
+    return host
+
+
+def _shebang(data: bytes) -> tuple:
+    """(interpreter, optional argument) of a ``#!`` line."""
+    line = data[2:data.find(b"\n") if b"\n" in data[:256] else 256].strip()
+    if not line:
+        raise GuestFileError(errno.ENOEXEC)
+    parts = line.split(None, 1)
+    return parts[0], (parts[1].strip() if len(parts) > 1 else None)
+
+
+def execve(proc, path: bytes, argv: list, envp: list) -> int:
+    """Replace the process image; returns a negative errno if the old image survives."""
+    name = os.fsdecode(path)
+    for _ in range(MAX_SCRIPT_DEPTH):
+        host = _resolve_exe(proc, name)
+        try:
+            with open(host, "rb") as f:
+                head = f.read(256)
+        except OSError as e:
+            return -(e.errno or errno.EACCES)
+        if head[:2] != b"#!":
+            break
+        interp, arg = _shebang(head)
+        argv = [interp] + ([arg] if arg else []) + [os.fsencode(name)] + argv[1:]
+        name = os.fsdecode(interp)
+    else:
+        return -errno.ELOOP
+    try:
+        image = proc.kernel.image_for(host)
+    except OSError as e:
+        return -(e.errno or errno.EACCES)
+    except LoadError as e:
+        if e.errno != errno.ENOEXEC or head[:4] == b"\x7fELF":
+            proc.kernel.message(f"{name}: cannot run: {e}")
+        return -e.errno
+    old = proc.machine
+    try:
+        proc.start_image(image, argv, envp, os.fsencode(name))
+    except MemoryError:
+        return -errno.ENOMEM
+    proc.machine.tracer = old.tracer
+    old.request_stop()
+    proc.exe_host_path = host
+    proc.comm = os.fsencode(os.path.basename(name))[:15]
+    proc.exe_guest_path = proc.sandbox.to_guest(host) or name
+    proc.fds.exec()
+    for sig, act in list(proc.sigactions.items()):
+        if act[0] not in (S.SIG_DFL, S.SIG_IGN):
+            proc.sigactions[sig] = (S.SIG_DFL, 0, 0, 0)
+    proc.kernel.release_vfork(proc)
+    raise ExecDone
+
+
+def _strings(proc, addr: int) -> list:
+    return [proc.read_cstr(p, ARG_MAX_STRLEN) for p in proc.read_ptrs(addr)]
+
+
+@syscall(11)
+def sys_execve(proc, path, argv, envp, *_):
+    p = _path(proc, path)
+    return execve(proc, os.fsencode(p), _strings(proc, argv), _strings(proc, envp))
+
+
+@syscall(358)
+def sys_execveat(proc, dirfd, path, argv, envp, flags, *_):
+    p = _path(proc, path)
+    if not p.startswith("/") and s32(dirfd) != abi.AT_FDCWD:
+        return -errno.ENOSYS
+    return execve(proc, os.fsencode(p), _strings(proc, argv), _strings(proc, envp))
+
+
+# -- wait ------------------------------------------------------------------------------
+
+def _wait(proc, pid: int, status_addr: int, options: int, rusage: int) -> int:
+    pid = s32(pid)
+    match = [c for c in proc.children
+             if pid == -1 or pid > 0 and c.pid == pid or pid == 0 and c.pgid == proc.pgid
+             or pid < -1 and c.pgid == -pid]
+    if not match:
+        return -errno.ECHILD
+    for child in match:
+        if child.state == ZOMBIE:
+            if status_addr:
+                proc.mem.write(status_addr, struct.pack("<i", child.wait_status))
+            if rusage:
+                proc.mem.write(rusage, bytes(RUSAGE_SIZE))
+            proc.kernel.reap(child)
+            return child.pid
+    if options & WNOHANG:
+        return 0
+    raise WouldBlock
+
+
+@syscall(114)
+def sys_wait4(proc, pid, status, options, rusage, *_):
+    return _wait(proc, pid, status, options, rusage)
+
+
+@syscall(7)
+def sys_waitpid(proc, pid, status, options, *_):
+    return _wait(proc, pid, status, options, 0)
+
+
+# -- process groups and sessions ---------------------------------------------------------
+
+@syscall(57)
+def sys_setpgid(proc, pid, pgid, *_):
+    pid, pgid = s32(pid), s32(pgid)
+    if pgid < 0:
+        return -errno.EINVAL
+    target = proc if pid in (0, proc.pid) else next(
+        (c for c in proc.children if c.pid == pid), None)
+    if target is None:
+        return -errno.ESRCH
+    target.pgid = pgid or target.pid
+    return 0
+
+
+@syscall(132)
+def sys_getpgid(proc, pid, *_):
+    pid = s32(pid)
+    target = proc if pid in (0, proc.pid) else proc.kernel.procs.get(pid)
+    return target.pgid if target is not None else -errno.ESRCH
+
+
+@syscall(65)
+def sys_getpgrp(proc, *_):
+    return proc.pgid
+
+
+@syscall(147)
+def sys_getsid(proc, pid, *_):
+    pid = s32(pid)
+    target = proc if pid in (0, proc.pid) else proc.kernel.procs.get(pid)
+    return target.sid if target is not None else -errno.ESRCH
+
+
+@syscall(66)
+def sys_setsid(proc, *_):
+    if proc.pgid == proc.pid and proc is not proc.kernel.init:
+        return -errno.EPERM
+    proc.sid = proc.pgid = proc.pid
+    return proc.pid
+
+
+# -- signal returns and waits ----------------------------------------------------------
+
+@syscall(119)
+def sys_sigreturn(proc, *_):
+    S.sigreturn(proc, rt=False)
+    raise ContextSet
+
+
+@syscall(173)
+def sys_rt_sigreturn(proc, *_):
+    S.sigreturn(proc, rt=True)
+    raise ContextSet
+
+
+@syscall(176)
+def sys_rt_sigpending(proc, setp, size, *_):
+    if size != 8:
+        return -errno.EINVAL
+    proc.mem.write(setp, struct.pack("<Q", proc.pending & proc.sigmask))
+    return 0
+
+
+@syscall(29)
+def sys_pause(proc, *_):
+    raise WouldBlock                  # until a signal interrupts it (EINTR)
+
+
+@syscall(179)
+def sys_rt_sigsuspend(proc, mask, size, *_):
+    if proc.saved_sigmask is None:
+        proc.saved_sigmask = proc.sigmask
+        proc.sigmask = struct.unpack("<Q", proc.mem.read(mask, 8))[0] & ~S.UNBLOCKABLE
+    raise WouldBlock
+
+
+@syscall(72)
+def sys_sigsuspend(proc, a, b, mask, *_):
+    if proc.saved_sigmask is None:
+        proc.saved_sigmask = proc.sigmask
+        proc.sigmask = (proc.sigmask & ~0xFFFFFFFF | mask) & ~S.UNBLOCKABLE
+    raise WouldBlock

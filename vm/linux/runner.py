@@ -1,0 +1,105 @@
+"""``pyvm prog`` for Linux i386 ELF programs: options to a first process, then the kernel's
+scheduler until that process ends. The exit status is the program's own, or 128 + the
+signal that killed it, as a shell reports it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import List
+
+from vm.linux.files import FdTable
+from vm.linux.kernel import Kernel
+from vm.linux.loader import LoadError, prepare
+from vm.linux.process import Process
+from vm.linux.sandbox import Sandbox
+from vm.options import RunOptions
+from vm.x86.trace import Tracer, register_dump
+
+EXIT_BAD_FILE = 1
+EXIT_INTERNAL = 70
+
+
+def environment(opts: RunOptions) -> List[bytes]:
+    """The guest's environment: the host's (unless --clear-env), then each --env K=V."""
+    env = {} if opts.clear_env else dict(os.environb)
+    for item in opts.env:
+        key, sep, value = item.partition("=")
+        env[os.fsencode(key)] = os.fsencode(value)
+    return [k + b"=" + v for k, v in env.items()]
+
+
+def run_elf(path: str, data: bytes, opts: RunOptions) -> int:
+    """Run a static i386 Linux program; returns the exit status."""
+    err = sys.stderr
+
+    def fail(message: str) -> int:
+        print(f"pyvm: {path}: {message}", file=err)
+        return EXIT_BAD_FILE
+
+    if opts.max_steps is not None and opts.max_steps < 1:
+        return fail(f"--max-steps must be at least 1, not {opts.max_steps}")
+    try:
+        image = prepare(data)
+    except LoadError as e:
+        return fail(str(e))
+    for d in [opts.root] if opts.root else []:
+        if not os.path.isdir(d):
+            return fail(f"--root {d}: not a directory")
+    try:
+        sandbox = Sandbox(root=opts.root, writable=tuple(opts.allow_write))
+    except OSError as e:
+        return fail(f"cannot set up the file-system view: {e}")
+    trace_file = None
+    tracer = None
+    if opts.trace or opts.trace_file:
+        if opts.trace_file:
+            try:
+                trace_file = open(opts.trace_file, "w", encoding="utf-8")
+            except OSError as e:
+                return fail(f"cannot write {opts.trace_file}: {e.strerror or e}")
+            tracer = Tracer(trace_file)
+        else:
+            tracer = Tracer(err)
+    kernel = Kernel(path, err, tracer, opts.max_steps)
+    proc = Process(kernel, os.getpid(), os.getppid(), FdTable.with_std_streams(), sandbox)
+    proc.umask = os.umask(0o022)
+    os.umask(proc.umask)
+    host = os.path.realpath(path)
+    try:
+        image = kernel.image_for(host, data)
+    except OSError:
+        pass                        # keep the image parsed from data
+    proc.exe_host_path = host
+    proc.comm = os.fsencode(os.path.basename(path))[:15]
+    proc.exe_guest_path = sandbox.to_guest(host) or path
+    argv = [os.fsencode(path)] + [os.fsencode(a) for a in opts.args]
+    try:
+        proc.start_image(image, argv, environment(opts), os.fsencode(path))
+    except MemoryError:
+        return fail("cannot allocate the guest's memory")
+    except OSError as e:
+        return fail(f"cannot start: {e.strerror or e}")
+    proc.machine.tracer = tracer
+    kernel.add(proc)
+    try:
+        status = kernel.run()
+    except KeyboardInterrupt:
+        print(f"pyvm: {path}: interrupted", file=err)
+        status = 130
+    except Exception as e:          # a bug in pyvm: one line, not a traceback
+        if os.environ.get("PYVM_DEBUG"):
+            raise
+        m = kernel.current_machine()
+        where = f" at 0x{m.eip:08x}" if m is not None else ""
+        print(f"pyvm: {path}: internal error{where}: {type(e).__name__}: {e} "
+              "(a bug in pyvm; PYVM_DEBUG=1 shows the traceback)", file=err)
+        status = EXIT_INTERNAL
+    finally:
+        if tracer is not None:
+            tracer.flush()
+        if trace_file is not None:
+            trace_file.close()
+    if opts.regs and proc.machine is not None:
+        print(register_dump(proc.machine), file=err)
+    return status
