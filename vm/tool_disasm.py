@@ -11,15 +11,7 @@ import sys
 import click
 
 from formats import detect
-
-
-def _parse_int(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        return int(value, 0)
-    except ValueError:
-        raise click.BadParameter(f"not a number: {value!r}") from None
+from vm.cli import _parse_int
 
 
 def x86_listing(code: bytes, bits: int, origin: int, symbols: dict | None = None) -> list:

@@ -539,14 +539,22 @@ class X87:
     def _fcos(self, arg) -> None:
         self._trig("cos")
 
-    def _fptan(self, arg) -> None:
+    def _two_result_operand(self):
+        """ST0 for fptan/fsincos/fxtract, or None when the instruction is already over:
+        ST0 empty (indefinite pushed when masked) or no room for the second result."""
         a = self._get(0)
         if a is None:
             if self._underflow():
                 self._put(0, INDEFINITE)
                 self._push(INDEFINITE)
-            return
+            return None
         if self._overflow_two_results():
+            return None
+        return a
+
+    def _fptan(self, arg) -> None:
+        a = self._two_result_operand()
+        if a is None:
             return
         v, fl, out_of_range = f80.trig(a, self.cw, "tan")
         if out_of_range:
@@ -560,13 +568,8 @@ class X87:
             self._push(v if f80.is_nan(v) else f80.ONE, fl & C1)
 
     def _fsincos(self, arg) -> None:
-        a = self._get(0)
+        a = self._two_result_operand()
         if a is None:
-            if self._underflow():
-                self._put(0, INDEFINITE)
-                self._push(INDEFINITE)
-            return
-        if self._overflow_two_results():
             return
         s, fs, out_of_range = f80.trig(a, self.cw, "sin")
         if out_of_range:
@@ -581,13 +584,8 @@ class X87:
             self._push(c, fl & C1)
 
     def _fxtract(self, arg) -> None:
-        a = self._get(0)
+        a = self._two_result_operand()
         if a is None:
-            if self._underflow():
-                self._put(0, INDEFINITE)
-                self._push(INDEFINITE)
-            return
-        if self._overflow_two_results():
             return
         e, m, fl = f80.xtract(a)
         if self._signal(fl):
