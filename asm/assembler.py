@@ -870,6 +870,10 @@ class Assembler(E.EvalContext):
 
     # ---- instructions
 
+    def _lock_warning(self, action: P.Insn, enc, sl) -> None:
+        if "lock" in action.prefixes and not enc.lockable:
+            self.warn("instruction is not lockable [-w+prefix-lock]", sl)
+
     def _insn(self, action: P.Insn, sl) -> None:
         if self.cur is None:
             raise AsmError("attempt to assemble code in [ABSOLUTE] space")
@@ -879,6 +883,7 @@ class Assembler(E.EvalContext):
             # no symbol, `$` or `$$` in the operands: same bytes on every line and pass
             cached = action.__dict__.get("_enc")
             if cached is not None and cached[0] == self.bits:
+                self._lock_warning(action, cached[1], sl)
                 self._emit(cached[1].data)
                 return
         ops = []
@@ -908,6 +913,7 @@ class Assembler(E.EvalContext):
                                      section=self.cur)
                 if len(self.enc_cache) < 200_000:
                     self.enc_cache[key] = enc
+        self._lock_warning(action, enc, sl)
         data = enc.data
         if static and not enc.fixups:
             action._enc = (self.bits, enc)

@@ -405,7 +405,7 @@ def _emit(form: Form, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequ
         if not local:
             b.fixups.append(Fixup(pos, size, op.reloc, True))
         b.out[pos:pos + size] = (delta & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
-    return Encoded(bytes(b.out), b.fixups)
+    return Encoded(bytes(b.out), b.fixups, form.lockable(ops))
 
 
 IMM_SIZE = {"cb": 1, "cw": 2, "cd": 4}

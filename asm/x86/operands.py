@@ -85,3 +85,4 @@ class Fixup:
 class Encoded:
     data: bytes
     fixups: list = field(default_factory=list)
+    lockable: bool = True       # a lock prefix is valid here (else NASM warns, the CPU #UDs)

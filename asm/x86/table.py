@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from asm.x86.operands import Mem
+
 TABLE_PATH = Path(__file__).with_name("insns.tab")
 
 IMM_TOKENS = {"ib": 1, "iw": 2, "id": 4, "ibs": 1, "cb": 1, "cw": 2, "cd": 4, "pw": 4, "pd": 6,
@@ -29,6 +31,10 @@ class Form:
     index: int               # row number: table order is NASM's order of preference
     display: str             # mnemonic the disassembler prints (first alias)
     roles: tuple             # per operand: where it is encoded (see operand_roles)
+
+    def lockable(self, operands) -> bool:
+        """A lock prefix is valid: the row is flagged `lock` and an operand is memory."""
+        return "lock" in self.flags and any(isinstance(o, Mem) for o in operands)
 
     @property
     def wait_prefix(self) -> bool:
@@ -167,18 +173,20 @@ def forms() -> tuple:
             mlist = []
             for m in members.split():
                 names, values = m.split("=")
-                mlist.append((names.split("|"), values.split(",")))
+                values, *dropped = values.split("!")     # `cmp=38,7!lock`: no lock flag
+                mlist.append((names.split("|"), values.split(","), dropped))
             family = (varnames, mlist, [])
             continue
         if line.startswith("@end"):
             varnames, mlist, body = family
-            for names, values in mlist:
+            for names, values, dropped in mlist:
                 env = {}
                 for var, val in zip(varnames, values):
                     kind = "digit" if var == "d" else "hex"
                     env[var] = (int(val, 16), kind)
                 for prefix, opstr, enc, fl, ln in body:
                     full = [prefix + n for n in names]
+                    fl = " ".join(f for f in fl.split() if f not in dropped)
                     emit(full, opstr, _subst(enc, env), fl, ln)
             family = None
             continue

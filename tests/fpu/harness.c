@@ -6,7 +6,10 @@
  * Each case on stdin: u32 entry offset, 112-byte input (frstor image + EFLAGS), BUF bytes.
  * Each result: u32 fault (SIGFPE raised), 116-byte output (fnsave image, EFLAGS, EAX),
  * then the BUF bytes after the snippet ran.
+ * `harness --cpuid7` prints CPUID.(EAX=7,ECX=0):EBX, which says which x87 pointers the
+ * part records.
  */
+#include <cpuid.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -27,6 +30,12 @@ static void on_fpe(int sig) { (void)sig; siglongjmp(jb, 1); }
 
 int main(int argc, char **argv) {
     if (argc != 2) return 2;
+    if (strcmp(argv[1], "--cpuid7") == 0) {
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        if (__get_cpuid_max(0, 0) >= 7) __cpuid_count(7, 0, a, b, c, d);
+        printf("%u\n", b);
+        return 0;
+    }
     FILE *f = fopen(argv[1], "rb");
     if (!f) return 2;
     static unsigned char blob[1 << 22];

@@ -9,6 +9,7 @@ import struct
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -209,7 +210,8 @@ def run_emulated(cases: Sequence[Case], addrs: tuple, fpu=None) -> list:
     offs = offsets(blob, len(cases))
     code_base, state_in, buf_addr, out_addr = addrs
     x87 = fpu if fpu is not None else X87()
-    x87.fxsave_pointers_only_on_es = host_vendor() == "AuthenticAMD"
+    for name, value in host_pointer_model().items():
+        setattr(x87, name, value)
     results = []
     for c, (_, body, end) in zip(cases, offs):
         image = c.image()
@@ -250,6 +252,21 @@ def host_vendor() -> str:
     except OSError:
         pass
     return ""
+
+
+@cache
+def host_pointer_model() -> dict:
+    """The X87 settings that model this host's part where AMD and Intel differ: which
+    pointers a save records, f2xm1(1.0), fsincos's C1."""
+    vendor = host_vendor()
+    out = subprocess.run([str(harness()), "--cpuid7"], capture_output=True, text=True,
+                         check=True).stdout
+    ebx = int(out.split()[0])
+    return {"fxsave_pointers_only_on_es": vendor == "AuthenticAMD",
+            "amd": vendor == "AuthenticAMD",
+            "lazy_fop": vendor == "GenuineIntel",
+            "lazy_fdp": bool(ebx >> 6 & 1),
+            "zero_fcs_fds": bool(ebx >> 13 & 1)}
 
 
 def describe(save: bytes) -> str:

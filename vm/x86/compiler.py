@@ -874,7 +874,7 @@ class Translator:
             b.begin(insn, ip, nip, lin)
             b.follow = None
             gen = SEMANTICS.get(insn.form.mnemonic)
-            if insn.lock and not _lockable(insn):
+            if insn.lock and not insn.form.lockable(insn.operands):
                 b.raise_exc(UD, "lock prefix on an instruction that cannot be locked")
                 b.end_dynamic("0")
             elif gen is None:
@@ -1001,16 +1001,3 @@ class Translator:
         cpu.steps[0] += loc.get("c", 0) + im.idx + done
         exc.insn = im.insn
         exc.lin = im.lin
-
-
-# LOCK is allowed only on these, with a memory destination (else #UD); the table's
-# `lock` flag also marks CMP, TEST, MUL, DIV and BT rows, which the CPU refuses.
-LOCKABLE = frozenset(("add", "adc", "and", "btc", "btr", "bts", "cmpxchg", "cmpxchg8b",
-                      "dec", "inc", "neg", "not", "or", "sbb", "sub", "xor", "xadd", "xchg"))
-
-
-def _lockable(insn: Insn) -> bool:
-    if insn.form.mnemonic == "xchg":
-        return any(isinstance(o, Mem) for o in insn.operands)
-    return insn.form.mnemonic in LOCKABLE and bool(insn.operands) and \
-        isinstance(insn.operands[0], Mem)

@@ -976,7 +976,8 @@ def atan2(y: F80, x: F80, cw: int) -> tuple:
     return r, f | flags
 
 
-def f2xm1(v: F80, cw: int) -> tuple:
+def f2xm1(v: F80, cw: int, amd: bool = False) -> tuple:
+    """2**x - 1; ``amd`` models AMD's result for x = 1 (see below)."""
     c = classify(v)
     if c > INF:
         return _nan1(v, c)
@@ -987,9 +988,12 @@ def f2xm1(v: F80, cw: int) -> tuple:
     flags = DE if c == DENORMAL else 0
     s, m, e = _finite(v)
     if e + 63 >= 0:                 # |x| >= 1
-        if m == J and e == -63:     # +-1: the chip's 2**1 - 1 is a hair below one
+        if m == J and e == -63:     # +-1: exact, yet both vendors report it inexact
             if s:
                 return (1, BIAS - 1, J), PE | flags
+            if not amd:             # Intel: 1.0 in every rounding mode
+                return (0, BIAS, J), PE | flags
+            # AMD's 2**1 - 1 is a hair below one: rounding down or to zero gives 1 - ulp
             r, f = pack80(0, (1 << 100) - 1, -100, True, cw)
             return r, f | flags
         return v, PE | flags        # outside the documented -1..1: the operand, unchanged

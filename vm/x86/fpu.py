@@ -59,9 +59,17 @@ class X87:
         # selectors recorded as FCS/FDS when ctx has no get_sreg (Linux i386 user values)
         self.selectors = {"cs": 0x23, "ds": 0x2B, "ss": 0x2B, "es": 0x2B, "fs": 0, "gs": 0}
         self.real_mode = False      # fnstenv/fnsave layouts of real (vs protected) mode
-        # AMD parts store FOP/FIP/FDP in an fxsave image only while an exception is pending
-        # (ES set), zeros otherwise; Intel parts always store them
+        # Which x87 pointers a save shows differs between real parts (the FPU oracle sets
+        # these to match the host). AMD stores FOP/FIP/FDP in an fxsave image only while an
+        # exception is pending (ES set), zeros otherwise. Intel parts since the Pentium 4
+        # record FOP only for an instruction that raises an unmasked exception (FOP
+        # compatibility mode off, the default), newer ones FDP/FDS likewise
+        # (CPUID.7:EBX[6]) and store FCS/FDS as zero (CPUID.7:EBX[13]).
         self.fxsave_pointers_only_on_es = True
+        self.lazy_fop = False
+        self.lazy_fdp = False
+        self.zero_fcs_fds = False
+        self.amd = False                # AMD's answers for f2xm1(1.0) and fsincos's C1
         self._ctx = None
         self._build_dispatch()
         self.fninit()
@@ -144,6 +152,9 @@ class X87:
                 if kind == NORMAL:      # FDP/FDS keep the last memory operand's address
                     self.fip = insn.address
                     self.fcs = self._sreg(ctx, "cs")
+                    if self.lazy_fop or self.lazy_fdp:
+                        self._lazy_pointers(fn, (arg,), ((b0 & 7) << 8) | b1, None, None)
+                        return
                     self.fop = ((b0 & 7) << 8) | b1
             fn(arg)
             return
@@ -154,12 +165,32 @@ class X87:
             if kind == NORMAL:
                 self.fip = insn.address
                 self.fcs = self._sreg(ctx, "cs")
+                if self.lazy_fop or self.lazy_fdp:
+                    self._lazy_pointers(fn, (ea, ctx, insn), ((b0 & 7) << 8) | b1, ea,
+                                        self._sreg(ctx, self._data_seg(insn)))
+                    return
                 self.fop = ((b0 & 7) << 8) | b1
                 self.fdp = ea
                 self.fds = self._sreg(ctx, self._data_seg(insn))
         fn(ea, ctx, insn)
 
+    def _lazy_pointers(self, fn, args, fop: int, fdp, fds) -> None:
+        """Run one instruction on a part that records FOP (and/or FDP/FDS) only when the
+        instruction raises an unmasked exception."""
+        if not self.lazy_fop:
+            self.fop = fop
+        if fdp is not None and not self.lazy_fdp:
+            self.fdp, self.fds = fdp, fds
+        es = self.sw & ES
+        fn(*args)
+        if self.sw & ES and not es:
+            self.fop = fop
+            if fdp is not None:
+                self.fdp, self.fds = fdp, fds
+
     def _sreg(self, ctx, name: str) -> int:
+        if self.zero_fcs_fds:
+            return 0
         get = getattr(ctx, "get_sreg", None)
         return get(name) if get is not None else self.selectors.get(name, 0)
 
@@ -434,7 +465,7 @@ class X87:
         self._unary(lambda a: f80.rndint(a, self.cw))
 
     def _f2xm1(self, arg) -> None:
-        self._unary(lambda a: f80.f2xm1(a, self.cw))
+        self._unary(lambda a: f80.f2xm1(a, self.cw, self.amd))
 
     def _unary(self, fn) -> None:
         a = self._get(0)
@@ -578,7 +609,8 @@ class X87:
             return
         c, fc, _ = f80.trig(a, self.cw, "cos")
         self.sw &= ~C2
-        fl = (fs | fc) & ~C1 | (fs & C1)     # C1 tells of the sine's rounding
+        # C1 tells of the rounding of the cosine (pushed last) on Intel, the sine on AMD
+        fl = (fs | fc) & ~C1 | ((fs if self.amd else fc) & C1)
         if self._signal(fl):
             self._put(0, s)
             self._push(c, fl & C1)
@@ -878,6 +910,8 @@ class X87:
                 self.fcs = w4 & 0xFFFF
                 self.fop = (w4 >> 16) & 0x7FF
                 self.fds = w6 & 0xFFFF
+        if self.zero_fcs_fds:
+            self.fcs = self.fds = 0
         self.cw = cw & 0x1F7F | 0x40
         self.status = sw & 0xFFFF
         self._update_es()               # ES and B follow the flags and masks, not the image
@@ -926,6 +960,8 @@ class X87:
         self.status = sw
         self._update_es()
         self.fop, self.fip, self.fcs, self.fdp, self.fds = fop & 0x7FF, fip, fcs, fdp, fds
+        if self.zero_fcs_fds:
+            self.fcs = self.fds = 0
         self.mxcsr = mxcsr
         for p in range(8):
             self.empty[p] = not (ftw >> p) & 1
