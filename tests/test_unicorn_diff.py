@@ -25,7 +25,6 @@ from asm.x86.decoder import decode
 from asm.x86.encoder import encode
 from asm.x86.operands import Imm, Mem, Reg
 from asm.x86.table import FLAG_BITS, flag_effect, forms
-from vm.x86.compiler import LOCKABLE
 
 CODE = 0x1000
 DATA = 0x4000           # memory operands land in [DATA, DATA + WINDOW)
@@ -222,8 +221,7 @@ class Gen:
             return self.rng.choice([[], ["rep"], ["repne"]] if form.mnemonic[:4] in (
                 "cmps", "scas") else [[], ["rep"]])
         # Unicorn does not refuse LOCK elsewhere, and its LOCK NEG sets wrong flags
-        if form.mnemonic in LOCKABLE - {"neg"} and ops and isinstance(ops[0], Mem) and \
-                self.rng.random() < 0.1:
+        if form.mnemonic != "neg" and form.lockable(ops) and self.rng.random() < 0.1:
             return ["lock"]
         return []
 

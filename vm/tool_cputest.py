@@ -52,8 +52,7 @@ def _has_fpu() -> bool:
 
 
 def _lock_refused(insn, test: dict) -> bool:
-    from vm.x86.compiler import _lockable
-    return insn.lock and not _lockable(insn)
+    return insn.lock and not insn.form.lockable(insn.operands)
 
 
 # The one place that says what is skipped and why: (reason, applies(file stem, test,

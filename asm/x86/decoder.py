@@ -230,6 +230,8 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
         modrm = rd.byte()
     chosen = None
     for f, r in cands:
+        if f.mandatory is not None and (not prefixes or prefixes[-1] != f.mandatory):
+            continue
         if f.osize is not None and f.osize != osize:
             continue
         if f.asize is not None and f.asize != asize:
@@ -261,6 +263,10 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
         raise DecodeError(f"invalid opcode {bytes(code[start:rd.pos]).hex(' ').upper()}",
                           address, rd.pos - offset)
     form, opreg = chosen
+    if form.mandatory is not None:      # part of the opcode, not a rep prefix
+        prefixes.pop()
+        rep = {0xF3: "rep", 0xF2: "repne"}.get(next(
+            (b for b in reversed(prefixes) if b in (0xF2, 0xF3)), None))
     mem = None
     if modrm is not None and modrm >> 6 != 3:
         mem = _decode_mem(rd, modrm, asize)

@@ -350,6 +350,8 @@ def _emit(form: Form, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequ
     for p in prefixes:
         if p in PREFIX_BYTES:
             b.out.append(PREFIX_BYTES[p])
+    if form.mandatory is not None:
+        b.out.append(form.mandatory)
     segs = [SEG_PREFIX[p] for p in prefixes if p in SEG_PREFIX]
     if mem is not None and mem.seg:
         segs.append(SEG_PREFIX[mem.seg.lower()])

@@ -31,6 +31,7 @@ class Form:
     index: int               # row number: table order is NASM's order of preference
     display: str             # mnemonic the disassembler prints (first alias)
     roles: tuple             # per operand: where it is encoded (see operand_roles)
+    mandatory: int | None = None   # a prefix byte that is part of the opcode (F3 of pause)
 
     def lockable(self, operands) -> bool:
         """A lock prefix is valid: the row is flagged `lock` and an operand is memory."""
@@ -125,8 +126,11 @@ def _parse_row(mnemonics: list[str], operands: str, encoding: str, flags: str,
     modrm = None
     plus_r = False
     imms = []
+    mandatory = None
     for tok in encoding.split():
-        if tok in ("o16", "o32"):
+        if re.fullmatch(r"p[0-9A-F]{2}", tok):
+            mandatory = int(tok[1:], 16)
+        elif tok in ("o16", "o32"):
             osize = int(tok[1:])
         elif tok in ("a16", "a32"):
             asize = int(tok[1:])
@@ -146,7 +150,7 @@ def _parse_row(mnemonics: list[str], operands: str, encoding: str, flags: str,
     fl = frozenset(flags.split())
     roles = operand_roles(ops, modrm, plus_r)
     return [Form(m, ops, bytes(opcode), osize, asize, modrm, plus_r, tuple(imms), fl, index,
-                 mnemonics[0], roles) for m in mnemonics]
+                 mnemonics[0], roles, mandatory) for m in mnemonics]
 
 
 @cache

@@ -400,8 +400,6 @@ class Kernel:
     def fault(self, proc: Process, m, exc: CPUException) -> None:
         """A CPU exception in user mode: the signal the kernel would send."""
         self.progress = True
-        if exc.vector == 6 and patch_hint_nop(m, proc.image):
-            return
         status, line = fault_report(m, exc)
         sig = status - 128
         action = proc.action(sig)
@@ -433,31 +431,6 @@ class Kernel:
                      f"{self.max_steps}); next: 0x{m.eip:08x}: {text}")
         print(register_dump(m), file=self.stderr)
         return EXIT_STEP_LIMIT
-
-
-ENDBR_NOP = b"\x0f\x1f\x40\x00"      # nop dword [eax+0]: the same length as endbr32
-
-
-def patch_hint_nop(m, image=None) -> bool:
-    """Work around a decoder gap: ``F3 0F 1E /r`` with a register operand (endbr32, which
-    gcc -fcf-protection puts at every function entry, and the other CET hints) executes
-    as a NOP on a CPU without CET. Rewrite each such instruction the first time it is
-    reached into a 4-byte NOP the CPU knows, and let it run."""
-    eip = m.cpu.eip
-    code = m.mem.data[eip:eip + 4]
-    if len(code) == 4 and code[:3] == b"\xf3\x0f\x1e" and code[3] >= 0xC0:
-        m.mem.load(eip, ENDBR_NOP)
-        if image is not None and image.lo <= eip < image.hi:
-            image.patches[eip] = ENDBR_NOP
-        # the translation that raised #UD covers no bytes, so the write did not drop it
-        caches = [getattr(m.tr, n, None) for n in ("cache", "cache1")]
-        if all(isinstance(c, dict) for c in caches):
-            for c in caches:
-                c.pop(eip, None)
-        else:
-            m.flush_translations()
-        return True
-    return False
 
 
 # calls the kernel never restarts after a handler, SA_RESTART or not

@@ -52,20 +52,7 @@ class Image:
         stack = next((s for s in elf.segments if s.type == PT_GNU_STACK), None)
         self.exec_stack = stack is None or bool(stack.flags & PF_X)
         self.phdr = self._phdr_address()
-        # addr -> bytes: instructions rewritten when first executed (kernel.patch_hint_nop),
-        # applied again to every later copy of the image
-        self.patches: dict = {}
         self._readonly: Optional[List[Tuple[int, int]]] = None
-
-    def _patched(self, at: int, chunk: bytes) -> bytes:
-        end = at + len(chunk)
-        hits = [(a, b) for a, b in self.patches.items() if at <= a and a + len(b) <= end]
-        if not hits:
-            return chunk
-        out = bytearray(chunk)
-        for a, b in hits:
-            out[a - at:a - at + len(b)] = b
-        return bytes(out)
 
     def readonly_pages(self) -> List[Tuple[int, int]]:
         """Page ranges of segments without PF_W (pages shared with a writable one are
@@ -120,7 +107,7 @@ class Image:
             head = vaddr - page_down(vaddr)
             start = max(s.offset - head, 0)
             at = vaddr - (s.offset - start)
-            chunk = self._patched(at, data[start:s.offset + s.filesz])
+            chunk = data[start:s.offset + s.filesz]
             if not (reuse and not s.flags & PF_W and mem.data[at:at + len(chunk)] == chunk):
                 mem.load(at, chunk)
             file_end = vaddr + s.filesz

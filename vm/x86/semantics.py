@@ -754,9 +754,10 @@ def loop(b: Builder, i) -> None:
     b.end_cond(cond, t, b.nip)
 
 
-@family("nop")
+@family("nop", "pause", "endbr32", "endbr64")
 def nop(b: Builder, i) -> None:
-    """Also the multi-byte NOP: it computes no address and cannot fault."""
+    """Also the multi-byte NOP (it computes no address and cannot fault), pause, and the
+    CET markers, which a CPU without CET executes as NOPs."""
 
 
 @family("bound")
