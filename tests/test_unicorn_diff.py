@@ -628,6 +628,11 @@ def test_branches_after_every_flag_writer(bits):
     assert not failures, "\n".join(failures[:20])
 
 
+# overlapping forward REP MOVS: each element is read whole, then written
+OVERLAPS = [f"mov esi, 0x4000\nmov edi, 0x{0x4000 + gap:x}\nmov ecx, 9\ncld\nrep movs{unit}"
+            for unit, gaps in (("b", (1, 3)), ("w", (1, 2, 3)), ("d", (1, 2, 3, 4, 5, 6)))
+            for gap in gaps]
+
 SNIPPETS = [
     "enter 16, 0\nmov ecx, ebp\nleave", "enter 8, 1", "enter 0x20, 3", "enter 4, 31\nleave",
     "push 0x1234\npush ebx\npop ecx\npop edx", "pushf\npop eax",
@@ -658,7 +663,7 @@ def test_directed_snippets(bits):
     rng = random.Random(bits)
     us, uc = OurCPU(bits), UnicornCPU(bits)
     failures = []
-    snippets = SNIPPETS + (SNIPPETS_16 if bits == 16 else [])
+    snippets = SNIPPETS + OVERLAPS + (SNIPPETS_16 if bits == 16 else [])
     for src in snippets:
         if bits == 16:
             src = src.replace("ecx", "cx").replace("eax", "ax").replace("ebx", "bx")

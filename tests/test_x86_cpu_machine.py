@@ -211,6 +211,19 @@ def test_loading_code_drops_stale_translations():
     assert m.reg("eax") == 2
 
 
+def test_code_written_where_an_invalid_opcode_was_runs():
+    # the guest hits #UD, then writes valid code over the bad bytes and jumps back
+    m = Machine("flat32", 1 << 16)
+    m.load(0x100, b"\x0f\xff")
+    m.set_reg("eip", 0x100)
+    stop = m.run()
+    assert stop.reason == "fault" and stop.fault.vector == UD
+    m.load(0x1000, asm("mov byte [0x100], 0x40\nmov byte [0x101], 0xcc\njmp 0x100", 32, 0x1000))
+    m.set_reg("eip", 0x1000)
+    ok(m.run())                 # inc eax; int3
+    assert m.reg("eax") == 1
+
+
 def test_fs_segment_base_for_tls():
     def setup(m):
         m.descriptors[0x33] = 0x8000

@@ -182,12 +182,13 @@ def _match(form: Form, ops: Sequence[Operand], bits: int, osize_forced: Optional
         # nothing in the operands chose the size: the default (bits, or o16/o32) applies
         if form.osize != (osize_forced or bits):
             raise _NoMatch
-    # rel8 without 'short' is only chosen when the target is known and in range
+    # rel8 without 'short': a target in this section that is in range, or (NASM's "be
+    # optimistic in pass 1") one not known yet; later passes grow the jumps that miss
     for t, op in zip(form.operands, ops):
         if t == "rel8" and isinstance(op, Imm) and op.jump != "short" and op.size != 1:
             if _rel8_forced(form, ops):
                 continue          # loop/jcxz: rel8 is the only form; range checked later
-            if op.unknown or not _is_local(op, section):
+            if not op.unknown and not _is_local(op, section):
                 raise _NoMatch
 
 

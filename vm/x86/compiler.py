@@ -31,7 +31,7 @@ import struct
 from bisect import bisect_right
 from typing import Callable, Optional
 
-from asm.x86.decoder import DecodeError, Insn, Truncated, decode
+from asm.x86.decoder import MAX_LEN, DecodeError, Insn, Truncated, decode
 from asm.x86.operands import Imm, Mem, Reg
 from vm.x86 import flags as F
 from vm.x86.faults import GP, UD, CPUException, MemoryFault, Unsupported
@@ -858,6 +858,9 @@ class Translator:
                 if b.ninsn:             # fault when (if) execution gets there
                     b.end_jump(ip)
                     break
+                # the bytes that could have made an instruction: writing any of them
+                # drops this translation, so code stored there later runs
+                b.ranges.append((lin, lin + MAX_LEN))
                 b.begin(None, ip, ip, lin)
                 if isinstance(e, Truncated) and not self.cpu.real:
                     b.emit(f"raise {b.glob(MemoryFault)}({lin + e.length:#x}, False)")

@@ -406,8 +406,11 @@ def _bulk(cpu, op: int, size: int, amask: int, sbase: int, dbase: int, count: in
         if s + nbytes > mem.size:
             return 0
         if s < d < s + nbytes:
-            # overlapping forward copy repeats the first (d - s) bytes, like the CPU
+            # overlapping forward copy repeats the first (d - s) bytes, like the CPU, when
+            # each element is read whole before it is overwritten: d - s >= size
             gap = d - s
+            if gap < size:
+                return 0
             chunk = bytes(data[s:d])
             data[d:d + nbytes] = (chunk * (nbytes // gap + 1))[:nbytes]
         else:
