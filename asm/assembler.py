@@ -333,6 +333,13 @@ class Assembler(E.EvalContext):
             return "ELF format does not support this use of WRT"
         return "WRT not supported by binary output format"
 
+    def segment_base(self, value) -> int:
+        """NASM's `seg`: only segmented formats (OMF) have segment bases."""
+        if type(value) is int and not self.unknown:
+            raise AsmError("cannot apply SEG to a non-relocatable value")
+        kind = "ELF format" if self.fmt == "elf32" else "binary output format"
+        raise AsmError(f"{kind} does not support segment base references")
+
     def wrt_segment(self, name: str) -> Optional[str]:
         if self.fmt != "elf32":
             return None

@@ -372,10 +372,8 @@ def compile_expr(node: Expr) -> Compiled:
             return lambda c: neg(f(c))
         if op == "+":
             return f
-        if op in ("seg",):
-            def seg(c):
-                raise AsmError("`seg' is not supported by this assembler yet")
-            return seg
+        if op == "seg":
+            return lambda c: c.segment_base(f(c))
 
         def unary(c):
             v = f(c)

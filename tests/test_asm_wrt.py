@@ -107,6 +107,11 @@ dd v - $$ + $$ wrt ..gotoff
 ELF_ERRORS = split_cases(r"""
 msg: dd msg wrt msg
 ----
+mov ax, seg msg
+msg: dw 0
+----
+dw seg 5
+----
 msg: dd msg wrt 5
 ----
 x equ msg wrt ..gotoff
@@ -147,6 +152,12 @@ dd v wrt ..gotoff ? 2 : 3
 """)
 
 BIN_ERRORS = split_cases(r"""
+bits 16
+mov ax, seg msg
+msg: dw 0
+----
+dw seg 5
+----
 bits 32
 msg: db 1
 lea eax, [ebx + msg wrt ..gotoff]
