@@ -66,7 +66,10 @@ def test_mmap_area_is_used_top_down_and_unmapping_clears():
     assert b == a - 4096
     mem.write(a, b"data")
     asp.unmap(a, a + 4096)
-    assert mem.read(a, 4) == bytes(4) and not asp.is_mapped(a, a + 1)
+    assert mem.data[a:a + 4] == bytes(4) and not asp.is_mapped(a, a + 1)
+    with pytest.raises(MemoryFault):        # an unmapped page refuses reads
+        mem.read(a + 4095, 2)
+    assert mem.read(a + 4096, 4) == bytes(4)
     assert asp.is_mapped(a + 4096, a + 3 * 4096) and asp.find_free(4096) == a
     assert list(asp.runs(a - 8192, a + 3 * 4096)) == [(a + 4096, a + 3 * 4096)]
 
@@ -78,7 +81,9 @@ def test_brk_grows_into_free_pages_only():
     assert asp.set_brk(start + 10000) == start + 10000
     mem.write(start + 9999, b"z")
     assert asp.set_brk(start + 5000) == start + 5000
-    assert mem.read(start + 8192, 4096) == bytes(4096)     # released page cleared
+    assert mem.data[start + 8192:start + 12288] == bytes(4096)     # released page cleared
+    with pytest.raises(MemoryFault):
+        mem.read(start + 8192, 1)
     assert asp.set_brk(asp.layout.brk_limit + 1) == start + 5000
     asp.map(start + 64 * 1024, start + 68 * 1024, 3)       # something mapped in the way
     assert asp.set_brk(start + 128 * 1024) == start + 5000

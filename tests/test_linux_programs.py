@@ -23,6 +23,7 @@ PROGRAMS = {
     "argv_env": (("one", "two words", "", "--flag=x"), 5),
     "abort_test": ((), 134),
     "segv_test": ((), 139),
+    "read_faults": ((), 139),
     "signals_test": ((), 0),
     "fork_pipe": ((), 0),
     "unknown_syscall": ((), 0),

@@ -148,6 +148,13 @@ def test_trace_to_stderr_and_to_a_file(tmp_path):
     assert "syscall_99(0, 0, 0) = -38 (ENOSYS)" in r.stderr.decode()
 
 
+def test_stats_count_the_instructions_retired(tmp_path):
+    r = pyvm("--stats", program(tmp_path, HELLO))
+    assert r.returncode == 0 and r.stdout == b"Hello, world!\n"
+    last = r.stderr.decode().splitlines()[-1]
+    assert last.startswith("pyvm: 8 instructions in ") and last.endswith(" MIPS"), last
+
+
 def test_regs_at_exit(tmp_path):
     r = pyvm("--regs", program(tmp_path, "mov esi, 0xabcdef\nmov eax, 1\nmov ebx, 3\nint 0x80"))
     assert r.returncode == 3

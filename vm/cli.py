@@ -37,6 +37,8 @@ def _parse_size(ctx, param, value):
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Override format detection.")
 @click.option("--max-steps", type=int, help="Stop with an error after N instructions.")
 @click.option("--regs", is_flag=True, help="Print the registers when the program ends.")
+@click.option("--stats", is_flag=True,
+              help="Print instructions retired, seconds and MIPS when the program ends.")
 @click.option("--trace", is_flag=True, help="Trace each instruction and system call to stderr.")
 @click.option("--trace-file", type=click.Path(dir_okay=False), help="Write the trace here.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
@@ -51,7 +53,7 @@ def _parse_size(ctx, param, value):
 @click.option("--clear-env", is_flag=True, help="Linux programs: start with an empty environment.")
 @click.option("--root", type=click.Path(file_okay=False), help="Linux programs: guest '/'.")
 @click.option("--allow-write", multiple=True, help="Linux programs: also writable path.")
-def main(program, args, fmt, max_steps, regs, trace, trace_file, color, screen_html, org, bits,
+def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, screen_html, org, bits,
          memory, env, clear_env, root, allow_write) -> None:
     """Run PROGRAM (B32, flat binary, DOS .COM, static i386 ELF or assembly source)."""
     try:
@@ -60,7 +62,8 @@ def main(program, args, fmt, max_steps, regs, trace, trace_file, color, screen_h
     except OSError as e:
         click.echo(f"pyvm: {program}: {e.strerror or e}", err=True)
         sys.exit(1)
-    opts = RunOptions(args=tuple(args), max_steps=max_steps, regs=regs, trace=trace,
+    opts = RunOptions(args=tuple(args), max_steps=max_steps, regs=regs, stats=stats,
+                      trace=trace,
                       trace_file=trace_file, color=color, screen_html=screen_html, org=org,
                       bits=int(bits), memory=memory or (16 << 20), env=list(env),
                       clear_env=clear_env, root=root, allow_write=list(allow_write))

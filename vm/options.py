@@ -11,6 +11,7 @@ class RunOptions:
     args: tuple = ()                 # guest argv[1:]
     max_steps: Optional[int] = None  # stop with an error after this many instructions
     regs: bool = False               # print final registers
+    stats: bool = False              # print instructions, seconds and MIPS at exit
     trace: bool = False
     trace_file: Optional[str] = None
     color: str = "auto"              # B32 screen: auto | always | never

@@ -18,6 +18,7 @@ from formats.b32 import B32FormatError, read_b32
 from vm.b32.cpu import B32CPU, IllegalOpcode, StepLimitReached
 from vm.b32.render import render_ansi, render_html, render_text
 from vm.options import RunOptions
+from vm.stats import RunClock
 
 EXIT_BAD_FILE = 1
 EXIT_STEP_LIMIT = 124
@@ -39,6 +40,7 @@ def run_b32(path: str, data: bytes, opts: RunOptions) -> int:
         return EXIT_BAD_FILE
     cpu = B32CPU()
     cpu.load(image)
+    clock = RunClock()
     try:
         with _trace_stream(opts) as trace_out:
             status = _execute(cpu, opts.max_steps, trace_out, fail)
@@ -56,6 +58,8 @@ def run_b32(path: str, data: bytes, opts: RunOptions) -> int:
             status = status or EXIT_BAD_FILE
     if opts.regs:
         print(cpu.registers(), file=sys.stderr)
+    if opts.stats:
+        clock.report(cpu.steps, sys.stderr)
     return status
 
 

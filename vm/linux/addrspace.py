@@ -12,10 +12,10 @@ Above the image only the brk heap follows; memory ends at its limit::
 An image linked low (a static-pie is loaded at 4 MiB) has everything above it instead:
 image, brk heap, mmap area, stack.
 
-Memory can only refuse writes (``Memory.wf`` read-only pages), not reads, so every page
-that is not mapped writable is flagged read-only: a stray write (NULL pointer, stack
-overflow, text) faults as on Linux; a stray read inside RAM returns zeros. Unmapped pages
-are kept zero, so a fresh anonymous mapping needs no clearing.
+Every page that is not mapped writable is flagged read-only (``Memory.wf``) and every
+page that is not mapped, or mapped PROT_NONE, unreadable (``Memory.set_unreadable``): a
+stray write or read (NULL pointer, stack overflow, a guard page) faults as on Linux.
+Unmapped pages are kept zero, so a fresh anonymous mapping needs no clearing.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ class AddressSpace:
         self.prot = bytearray(mem.size >> PAGE_SHIFT)
         self.brk = layout.brk_start
         mem.wf[:] = mem.wf.translate(_SET_RO)
+        mem.set_unreadable(0, mem.size, True)
 
     # -- page map ------------------------------------------------------------------------
     def _set(self, start: int, end: int, prot: int) -> None:
@@ -94,6 +95,8 @@ class AddressSpace:
         wf = self.mem.wf
         table = _CLEAR_RO if prot >= 0 and prot & P_W else _SET_RO
         wf[p0:p1] = wf[p0:p1].translate(table)
+        # on x86 a writable or executable page is readable too
+        self.mem.set_unreadable(start, end, not (prot >= 0 and prot & (P_R | P_W | P_X)))
 
     def map(self, start: int, end: int, prot: int) -> None:
         self._set(page_down(start), page_up(end), prot & 7)
@@ -198,4 +201,7 @@ class AddressSpace:
         wf[:] = wf.translate(_SET_RO)
         for m in re.finditer(rb"[\x0a\x0b\x0e\x0f]+", self.prot):   # mapped and writable
             wf[m.start():m.end()] = wf[m.start():m.end()].translate(_CLEAR_RO)
+        child_mem.guarded = self.mem.guarded
+        child_mem.unreadable[:] = self.mem.unreadable
+        child_mem.rf[:] = self.mem.rf
         return other

@@ -14,6 +14,7 @@ from vm.linux.loader import LoadError, prepare
 from vm.linux.process import Process
 from vm.linux.sandbox import Sandbox
 from vm.options import RunOptions
+from vm.stats import RunClock
 from vm.x86.trace import Tracer, register_dump
 
 EXIT_BAD_FILE = 1
@@ -82,6 +83,7 @@ def run_elf(path: str, data: bytes, opts: RunOptions) -> int:
         return fail(f"cannot start: {e.strerror or e}")
     proc.machine.tracer = tracer
     kernel.add(proc)
+    clock = RunClock()
     try:
         status = kernel.run()
     except KeyboardInterrupt:
@@ -102,4 +104,6 @@ def run_elf(path: str, data: bytes, opts: RunOptions) -> int:
             trace_file.close()
     if opts.regs and proc.machine is not None:
         print(register_dump(proc.machine), file=err)
+    if opts.stats:
+        clock.report(kernel.steps, err)
     return status

@@ -356,14 +356,19 @@ class Builder:
     def load(self, addr: str, size: int) -> str:
         self.may_fault()
         t = self.tmp("m")
+        if self.tr.mem.guarded:         # unmapped pages refuse reads: test rf first
+            addr = self.bind(addr, "a")
         if size == 1:
-            self.emit(f"{t} = mem[{addr}]")
+            fast = f"mem[{addr}]"
         elif size == 2:
-            self.emit(f"{t} = U16(mem, {addr})[0]")
+            fast = f"U16(mem, {addr})[0]"
         elif size == 4:
-            self.emit(f"{t} = U32(mem, {addr})[0]")
+            fast = f"U32(mem, {addr})[0]"
         else:
             raise AssertionError(size)
+        if self.tr.mem.guarded:
+            fast = f"{fast} if not rf[{addr} >> 12] else FETCH({addr}, {size})"
+        self.emit(f"{t} = {fast}")
         return t
 
     def store(self, addr: str, size: int, value: str) -> None:
@@ -787,13 +792,15 @@ class Translator:
         cpu = self.cpu
         self.ns = {
             "cpu": cpu, "r": cpu.r, "mem": self.mem.data, "wf": self.mem.wf,
+            "rf": self.mem.rf, "FETCH": self.mem.fetch,
             "ST": cpu.steps, "LIM": self.lim, "STORE": self.mem.store,
             "U16": struct.Struct("<H").unpack_from, "U32": struct.Struct("<I").unpack_from,
             "P16": struct.Struct("<H").pack_into, "P32": struct.Struct("<I").pack_into,
             "PAR": F.PARITY, "ARITH": F.arith, "UNWIND": self.unwind, "M": machine,
             "META": None, "ALIVE": None,
         }
-        self.defaults = ("cpu=cpu, r=r, mem=mem, wf=wf, ST=ST, LIM=LIM, STORE=STORE, "
+        self.defaults = ("cpu=cpu, r=r, mem=mem, wf=wf, rf=rf, FETCH=FETCH, ST=ST, LIM=LIM, "
+                         "STORE=STORE, "
                          "U16=U16, U32=U32, P16=P16, P32=P32, PAR=PAR, ARITH=ARITH, "
                          "META=META, ALIVE=ALIVE")
 
@@ -836,7 +843,10 @@ class Translator:
             return decode(data, lin, 16, ip), lin
         if ip >= len(data):
             raise MemoryFault(ip, False)
-        return decode(data, ip, 32, ip), ip
+        insn = decode(data, ip, 32, ip)
+        if self.mem.guarded:            # executing an unmapped page faults
+            self.mem._check_readable(ip, insn.length)
+        return insn, ip
 
     def translate(self, key: int, single: bool = False) -> Callable:
         b = self._build(key, single, False)

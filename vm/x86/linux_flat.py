@@ -14,6 +14,7 @@ import sys
 from typing import BinaryIO, Optional
 
 from vm.options import RunOptions
+from vm.stats import RunClock
 from vm.x86.faults import (
     BP,
     BR,
@@ -208,6 +209,7 @@ def run_flat(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
             m.tracer = Tracer(trace_file)
         else:
             m.tracer = Tracer(err_stream)
+    clock = RunClock()
     try:
         status = _run(m, path, opts, err_stream)
     finally:
@@ -217,6 +219,8 @@ def run_flat(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
             trace_file.close()
     if opts.regs:
         print(register_dump(m), file=err_stream)
+    if opts.stats:
+        clock.report(m.steps, err_stream)
     return status
 
 

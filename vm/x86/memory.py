@@ -1,10 +1,15 @@
-"""Guest memory: one bytearray from linear address 0 with per-page write flags.
+"""Guest memory: one bytearray from linear address 0 with per-page write and read flags.
 
 Compiled code reads ``data`` directly (a byte index or a ``struct`` unpack: out of range
 raises, which the engine turns into a clean memory fault) and writes it directly unless the
 page's entry in ``wf`` is non-zero: pages holding translated code (the write must
 invalidate it), read-only pages and watched pages (memory-mapped devices) take the slow
 path, :meth:`Memory.store`.
+
+Reads are refused only once some page is made unreadable (the Linux personality's unmapped
+pages, :meth:`Memory.set_unreadable`): from then on ``guarded`` is true, compiled loads
+test ``rf`` (non-zero for an unreadable page and for the page before one, where a read
+may straddle into it) and take the slow path, :meth:`Memory.fetch`.
 """
 
 from __future__ import annotations
@@ -37,12 +42,43 @@ class Memory:
         # called with (start, end) after a write to a page flagged WF_CODE
         self.code_written: Optional[Callable[[int, int], None]] = None
         self._watchers: dict = {}     # page -> callback(address, data)
+        self.guarded = False          # some page is unreadable (see the module docstring)
+        self.unreadable = bytearray(len(self.wf))
+        self.rf = bytearray(len(self.wf))
 
     # -- checked access (helpers, system calls, loaders, the FPU) -------------------------
     def read(self, addr: int, n: int) -> bytes:
         if addr < 0 or addr + n > self.size:
             raise MemoryFault(addr if addr >= 0 else 0, False, n)
+        if self.guarded and n:
+            self._check_readable(addr, n)
         return bytes(self.data[addr:addr + n])
+
+    def fetch(self, addr: int, size: int) -> int:
+        """The slow path of a compiled read: a page flagged in ``rf``."""
+        return int.from_bytes(self.read(addr, size), "little")
+
+    def _check_readable(self, addr: int, n: int) -> None:
+        ur = self.unreadable
+        for p in range(addr >> PAGE_SHIFT, ((addr + n - 1) >> PAGE_SHIFT) + 1):
+            if ur[p]:
+                raise MemoryFault(max(addr, p << PAGE_SHIFT), False, n)
+
+    def set_unreadable(self, start: int, end: int, unreadable: bool) -> None:
+        """Make the pages of [start, end) refuse (or allow) reads."""
+        p0, p1 = start >> PAGE_SHIFT, min((end + PAGE_SIZE - 1) >> PAGE_SHIFT, len(self.rf))
+        if p1 <= p0:
+            return
+        if unreadable:
+            self.guarded = True
+        self.unreadable[p0:p1] = bytes((int(unreadable),)) * (p1 - p0)
+        ur, rf = self.unreadable, self.rf
+        last = len(rf) - 1
+        for p in range(max(p0 - 1, 0), p1):
+            rf[p] = ur[p] | (ur[p + 1] if p < last else 0)
+        if not unreadable and self.code_written is not None:
+            # a translation that faulted on fetching these pages must go
+            self.code_written(p0 << PAGE_SHIFT, p1 << PAGE_SHIFT)
 
     def write(self, addr: int, data: bytes) -> None:
         n = len(data)

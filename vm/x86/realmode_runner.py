@@ -24,6 +24,7 @@ import sys
 from typing import Optional
 
 from vm.options import RunOptions
+from vm.stats import RunClock
 from vm.x86.bios import BIOS
 from vm.x86.bios import TABLES as BIOS_TABLES
 from vm.x86.console import Console, host_streams
@@ -132,6 +133,7 @@ def _execute(m: Machine, path: str, opts: RunOptions, bios: BIOS) -> int:
         m.tracer = Tracer(err)
     console = bios.console
     console.autoflush = m.tracer is not None    # keep output and trace lines in order
+    clock = RunClock()
     try:
         status = _loop(m, path, opts.max_steps, bios, err)
     finally:
@@ -142,6 +144,8 @@ def _execute(m: Machine, path: str, opts: RunOptions, bios: BIOS) -> int:
             trace_file.close()
     if opts.regs:
         print(register_dump(m), file=err)
+    if opts.stats:
+        clock.report(m.steps, err)
     return status
 
 

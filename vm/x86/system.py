@@ -405,6 +405,8 @@ def _bulk(cpu, op: int, size: int, amask: int, sbase: int, dbase: int, count: in
         s = sbase + si
         if s + nbytes > mem.size:
             return 0
+        if mem.guarded and any(mem.unreadable[s >> 12:((s + nbytes - 1) >> 12) + 1]):
+            return 0
         if s < d < s + nbytes:
             # overlapping forward copy repeats the first (d - s) bytes, like the CPU, when
             # each element is read whole before it is overwritten: d - s >= size
@@ -490,6 +492,8 @@ def _inline_rep(b: Builder, op: int, size: int, args: str) -> None:
         ok = (f"0 < {n} <= 4096 and not cpu.flags & 0x400 and {e} <= {size_mem} and "
               f"{src} + {n} <= {size_mem} and ({e} <= {src} or {edi} >= {src} + {n}) and "
               f"not (wf[{edi} >> 12] or wf[({e} - 1) >> 12])")
+        if b.tr.mem.guarded:        # rf covers the page after too: at most 4096 bytes
+            ok += f" and not rf[{src} >> 12]"
         fast = [f"mem[{edi}:{e}] = mem[{src}:{src} + {n}]",
                 f"{new[ESI]} = ({esi} + {n}) & 0xffffffff"]
     else:
