@@ -155,6 +155,14 @@ def test_stats_count_the_instructions_retired(tmp_path):
     assert last.startswith("pyvm: 8 instructions in ") and last.endswith(" MIPS"), last
 
 
+def test_pyvm_options_after_the_program_are_pointed_out(tmp_path):
+    path = program(tmp_path, HELLO)
+    r = pyvm(path, "--bits", "16")
+    err = r.stderr.decode()
+    assert r.returncode == 2 and r.stdout == b""
+    assert "--bits comes after the program" in err and f"pyvm --bits 16 {path}" in err, err
+
+
 def test_regs_at_exit(tmp_path):
     r = pyvm("--regs", program(tmp_path, "mov esi, 0xabcdef\nmov eax, 1\nmov ebx, 3\nint 0x80"))
     assert r.returncode == 3

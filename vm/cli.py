@@ -70,7 +70,18 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
     kind = fmt or detect(program, data)
     if kind == "bin" and program.lower().endswith(".b32"):
         kind = "b32"   # a damaged .b32 file: say what is wrong with its header
+    misplaced = [a for a in args if a.split("=")[0] in _OPTION_NAMES]
+    if misplaced and kind not in ("elf", "com"):
+        # only Linux and DOS programs take arguments: this is a pyvm option put too late
+        click.echo(f"pyvm: {program}: {misplaced[0]} comes after the program, so it would "
+                   f"be the program's argument; put pyvm's options first: "
+                   f"pyvm {' '.join(args)} {program}", err=True)
+        sys.exit(2)
     sys.exit(run(kind, program, data, opts))
+
+
+_OPTION_NAMES = frozenset(n for p in main.params for n in getattr(p, "opts", ())
+                         if n.startswith("-"))
 
 
 def run(kind: str, path: str, data: bytes, opts: RunOptions) -> int:
