@@ -437,6 +437,42 @@ def candidates(mnemonic: str, operands: Sequence[Operand], bits: int,
     return out
 
 
+def _shape(op: Operand, section: object) -> tuple:
+    """Everything about an operand that `_match_operand` and `_match` look at."""
+    if type(op) is Reg:
+        return ("r", op.name.lower())
+    if type(op) is Mem:
+        return ("m", op.size, op.jump, bool(op.regs), op.disp_size == 1)
+    if type(op) is Imm:
+        v = op.value
+        plain = op.reloc is None and not op.unknown
+        return ("i", op.size, op.jump, op.strict, plain, plain and v == 1, op.unknown,
+                _is_local(op, section), _fits_s8(v, 16), _fits_s8(v, 32))
+    return ("p", op.size)
+
+
+# (mnemonic, bits, o16/o32, operand shapes) -> the forms that match, in table order, each
+# marked whether it needs its size from elsewhere: most lines of a big source differ only
+# in registers and values, so the search through the table runs once per shape
+_CANDIDATES: dict = {}
+
+
+def _matching(forms, operands, bits: int, osize_forced, section) -> tuple:
+    out = []
+    for form in forms:
+        if "na" in form.flags:
+            continue
+        try:
+            _match(form, operands, bits, osize_forced, section)
+        except _NoMatch:
+            continue
+        except _SizeMissing:
+            out.append((form, True))
+            continue
+        out.append((form, False))
+    return tuple(out)
+
+
 def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
            prefixes: Sequence[str] = (), section: object = None) -> Encoded:
     """Encode one instruction at address ``ip`` of ``section``; raise AsmError with NASM's
@@ -448,15 +484,15 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
         raise AsmError(f"unrecognised instruction '{mnemonic}'")
     osize_forced = 16 if "o16" in prefixes else 32 if "o32" in prefixes else None
     asize_forced = 16 if "a16" in prefixes else 32 if "a32" in prefixes else None
+    key = (mnemonic, bits, osize_forced, tuple(_shape(op, section) for op in operands))
+    matching = _CANDIDATES.get(key)
+    if matching is None:
+        matching = _matching(forms, operands, bits, osize_forced, section)
+        if len(_CANDIDATES) < 100_000:
+            _CANDIDATES[key] = matching
     size_missing = []
-    for form in forms:
-        if "na" in form.flags:
-            continue
-        try:
-            _match(form, operands, bits, osize_forced, section)
-        except _NoMatch:
-            continue
-        except _SizeMissing:
+    for form, missing in matching:
+        if missing:
             size_missing.append(form)
             continue
         try:
