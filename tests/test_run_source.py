@@ -132,3 +132,26 @@ def test_faults_and_traces_from_a_source(tmp_path):
     assert r.returncode == 136
     assert "1000:0107  f7 f1" in err and "exception 0" in err
     assert f"pyvm: {path}: divide error (SIGFPE) at 1000:0107: div cx" in err
+
+
+def test_b32_sources_run_on_the_b32_machine(tmp_path):
+    """A B32 sample run from source shows the same screen and registers as its .b32 file
+    assembled by pyasm; NASM sources with .asm names stay x86."""
+    for name in ("example1", "hello", "every_instruction"):
+        src = ROOT / "samples" / "b32" / f"{name}.asm"
+        out = tmp_path / f"{name}.b32"
+        subprocess.run([sys.executable, "-m", "asm.cli", str(src), "-o", str(out)],
+                       check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        direct, built = pyvm("--regs", src), pyvm("--regs", out)
+        assert direct.returncode == built.returncode == 0, direct.stderr
+        assert direct.stdout == built.stdout and direct.stdout.strip()
+        assert direct.stderr.replace(bytes(src), bytes(out)) == built.stderr
+    r = pyvm(ROOT / "samples" / "dos" / "hello.asm")
+    assert r.returncode == 0 and b"Hello" in r.stdout, r.stderr
+
+
+def test_b32_source_errors(tmp_path):
+    path = source(tmp_path, "Start: LDA 5\n       STA ,X\n       END Start\n", "bad.asm")
+    r = pyvm(path)
+    assert r.returncode == 1 and r.stdout == b""
+    assert r.stderr.decode().startswith(f"{path}:1: error:"), r.stderr
