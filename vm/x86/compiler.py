@@ -367,7 +367,7 @@ class Builder:
         else:
             raise AssertionError(size)
         if self.tr.mem.guarded:
-            fast = f"{fast} if not rf[{addr} >> 12] else FETCH({addr}, {size})"
+            fast = f"{fast} if not rf[{addr} >> 12] else READ({addr}, {size})"
         self.emit(f"{t} = {fast}")
         return t
 
@@ -792,14 +792,14 @@ class Translator:
         cpu = self.cpu
         self.ns = {
             "cpu": cpu, "r": cpu.r, "mem": self.mem.data, "wf": self.mem.wf,
-            "rf": self.mem.rf, "FETCH": self.mem.fetch,
+            "rf": self.mem.rf, "READ": self.mem.read_value,
             "ST": cpu.steps, "LIM": self.lim, "STORE": self.mem.store,
             "U16": struct.Struct("<H").unpack_from, "U32": struct.Struct("<I").unpack_from,
             "P16": struct.Struct("<H").pack_into, "P32": struct.Struct("<I").pack_into,
             "PAR": F.PARITY, "ARITH": F.arith, "UNWIND": self.unwind, "M": machine,
             "META": None, "ALIVE": None,
         }
-        self.defaults = ("cpu=cpu, r=r, mem=mem, wf=wf, rf=rf, FETCH=FETCH, ST=ST, LIM=LIM, "
+        self.defaults = ("cpu=cpu, r=r, mem=mem, wf=wf, rf=rf, READ=READ, ST=ST, LIM=LIM, "
                          "STORE=STORE, "
                          "U16=U16, U32=U32, P16=P16, P32=P32, PAR=PAR, ARITH=ARITH, "
                          "META=META, ALIVE=ALIVE")

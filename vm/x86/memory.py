@@ -9,7 +9,7 @@ path, :meth:`Memory.store`.
 Reads are refused only once some page is made unreadable (the Linux personality's unmapped
 pages, :meth:`Memory.set_unreadable`): from then on ``guarded`` is true, compiled loads
 test ``rf`` (non-zero for an unreadable page and for the page before one, where a read
-may straddle into it) and take the slow path, :meth:`Memory.fetch`.
+may straddle into it) and take the slow path, :meth:`Memory.read_value`.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Memory:
             self._check_readable(addr, n)
         return bytes(self.data[addr:addr + n])
 
-    def fetch(self, addr: int, size: int) -> int:
+    def read_value(self, addr: int, size: int) -> int:
         """The slow path of a compiled read: a page flagged in ``rf``."""
         return int.from_bytes(self.read(addr, size), "little")
 
