@@ -34,6 +34,7 @@ from typing import Callable, Optional
 from asm.x86.decoder import MAX_LEN, DecodeError, Insn, Truncated, decode
 from asm.x86.operands import Imm, Mem, Reg
 from vm.x86 import flags as F
+from vm.x86.codecache import code_cache
 from vm.x86.faults import GP, UD, CPUException, MemoryFault, Unsupported
 from vm.x86.memory import PAGE_SHIFT, WF_CODE
 from vm.x86.state import BASE, CS, DS, ESP, FS, GS, NSLOTS, SEL, SLOT_NAMES, SS, CPUState
@@ -917,7 +918,12 @@ class Translator:
         alive = [1]
         ns = self.ns
         ns["META"], ns["ALIVE"] = meta, alive
-        code = compile(src, f"<x86 block {key:#x}>", "exec")
+        cache = code_cache()
+        code = cache.get(src) if cache is not None else None
+        if code is None:
+            code = compile(src, f"<x86 block {key:#x}>", "exec")
+            if cache is not None:
+                cache.put(src, code)
         exec(code, ns)
         fn = ns["_blk"]
         fn.meta = meta
