@@ -297,6 +297,7 @@ class Assembler(E.EvalContext):
         self.main_file = "<stdin>"
         self.sl = None
         self.enc_cache: dict = {}
+        self.relocs: dict = {}          # Section or Symbol -> its Reloc (they are immutable)
 
     # ---- evaluation context (called by compiled expressions)
 
@@ -381,11 +382,16 @@ class Assembler(E.EvalContext):
         if len(terms) == 1:
             (key, coeff), = terms.items()
             if coeff == 1 and not isinstance(key, str):
+                reloc = self.relocs.get(key)
                 if isinstance(key, Section):
-                    return E.wrap64(value.off + self.layout.base(key)), Reloc(section=key)
+                    if reloc is None:
+                        reloc = self.relocs[key] = Reloc(section=key)
+                    return E.wrap64(value.off + self.layout.base(key)), reloc
                 if self.fmt == "bin":
                     raise AsmError("binary output format does not support external references")
-                return value.off, Reloc(symbol=key)
+                if reloc is None:
+                    reloc = self.relocs[key] = Reloc(symbol=key)
+                return value.off, reloc
         for key in terms:
             if isinstance(key, str):
                 raise AsmError("invalid operand type")
@@ -414,7 +420,7 @@ class Assembler(E.EvalContext):
             self._begin_pass()
             self.layout_start = self.layout
             if passno == 1:
-                self._pass(_recording(it, lines))
+                self._pass(it, record=lines)
                 if self.errors or self.fatal:
                     raise AsmErrors(_dedupe(self.errors))
             else:
@@ -485,17 +491,27 @@ class Assembler(E.EvalContext):
         self.warnings = []
         self.entry: Optional[ListEntry] = None
 
-    def _pass(self, lines: Iterable) -> None:
+    def _pass(self, lines: Iterable, record: Optional[list] = None) -> None:
+        """Assemble the lines once. Pass 1 reads them from the preprocessor and keeps
+        them in ``record`` for the later passes."""
         listing = self.want_listing
+        parse_line = P.parse_line
+        statement = self._statement
         for sl in lines:
+            if record is not None:
+                record.append(sl)
             self.sl = sl
             if listing:
                 self._list_line(sl)
             if not sl.assemble:
                 continue
             try:
-                st = P.parse_line(sl.text)
-                self._statement(st, sl)
+                st = parse_line(sl.text)
+                fast = st._emits
+                if fast is not None and fast[0] == self.bits and self.entry is None:
+                    self._emit(fast[1])         # see _statement
+                    continue
+                statement(st, sl)
             except AsmError as exc:
                 self._error(exc, sl)
             except RecursionError:
@@ -627,6 +643,12 @@ class Assembler(E.EvalContext):
         action = st.action
         if action is None:
             return
+        if type(action) is P.Insn and not st.times:
+            self._insn(action, sl)          # most lines
+            if st.label is None and action._enc is not None and not action.prefixes:
+                # the same bytes each time: later passes (and lines) only emit them
+                st._emits = (action._enc[0], action._enc[1].data)
+            return
         if type(action) is P.Directive:
             self._directive(action, sl)
             return
@@ -728,7 +750,12 @@ class Assembler(E.EvalContext):
         for f in fixups:
             f.offset += start
             cur.fixups.append(f)
-        self._advance(len(data))
+        # _advance, inline: this runs for every line that emits bytes
+        pos = self.pos = start + len(data)
+        if pos > cur.size:
+            cur.size = pos
+            if pos > MAX_ADDRESS:
+                raise AsmError(f"section `{cur.name}' exceeds the 4 GiB address space")
 
     def _action(self, action, sl) -> None:
         t = type(action)
@@ -746,7 +773,7 @@ class Assembler(E.EvalContext):
     # ---- data
 
     def _data_size(self, action: P.Data) -> int:
-        size = getattr(action, "_size", None)
+        size = action._size
         if size is None:
             unit = action.unit
             size = 0
@@ -765,6 +792,11 @@ class Assembler(E.EvalContext):
             return
         if self.cur is None:
             raise AsmError("attempt to assemble code in [ABSOLUTE] space")
+        cached = action._bytes
+        if cached is not None:
+            self._emit(cached)
+            return
+        warnings = len(self.warnings)
         unit = action.unit
         out = bytearray()
         fixups = []
@@ -789,7 +821,7 @@ class Assembler(E.EvalContext):
                 raise AsmError(f"integer supplied as {unit * 8}-bit data"
                                if unit != 10 else "integer supplied to a DT instruction")
             self.unknown = False
-            v = ce.fn(self)
+            v = node.value if type(node) is E.Num else ce.fn(self)
             if self.unknown:
                 self.saw_unknown = True     # a forward reference: this pass is not the last
                 value, reloc = self.resolve(v, True)
@@ -807,7 +839,12 @@ class Assembler(E.EvalContext):
                 shown.append((len(out), unit, (addend & ((1 << (8 * unit)) - 1)).to_bytes(
                     unit, "little"), False))
             out += (value & ((1 << (8 * unit)) - 1)).to_bytes(unit, "little")
-        self._emit(bytes(out), fixups, shown)
+        data = bytes(out)
+        if not fixups and len(self.warnings) == warnings and all(
+                ce is None or not _has_symbols(ce.node) for ce in action.items):
+            # no symbol, `$` or `$$` and no warning: the same bytes every time
+            action._bytes = data
+        self._emit(data, fixups, shown)
 
     def _reserve(self, action: P.Reserve, sl, times: int = 1) -> None:
         what = _RES_NAMES.get(action.unit, "RESB")
@@ -882,72 +919,95 @@ class Assembler(E.EvalContext):
             self.warn("instruction is not lockable [-w+prefix-lock]", sl)
 
     def _insn(self, action: P.Insn, sl) -> None:
-        if self.cur is None:
+        cur = self.cur
+        if cur is None:
             raise AsmError("attempt to assemble code in [ABSOLUTE] space")
-        mnemonic = action.mnemonic
-        static = _static_insn(action)
-        if static:
+        kind = action._kind or _insn_kind(action)
+        if kind is _STATIC:
             # no symbol, `$` or `$$` in the operands: same bytes on every line and pass
-            cached = action.__dict__.get("_enc")
+            cached = action._enc
             if cached is not None and cached[0] == self.bits:
-                self._lock_warning(action, cached[1], sl)
+                if action.prefixes:
+                    self._lock_warning(action, cached[1], sl)
                 self._emit(cached[1].data)
                 return
-        ops = []
+        mnemonic = action.mnemonic
         self.unknown = False
-        for op in action.operands:
-            ops.append(self._operand(op))
+        ops = list(map(self._operand, action.operands))
         if self.unknown:
             self.saw_unknown = True
-        ip = self.pos + self.layout.base(self.cur)
-        if mnemonic in _relative_mnemonics():
+        ip = self.pos + self.layout.base(cur)
+        if kind is _STATIC:
+            # encoded once per distinct instruction (then kept on its Insn, below)
+            enc = encoder.encode(mnemonic, ops, self.bits, ip, action.prefixes, section=cur)
+        elif kind is _BRANCH:
             for o in ops:
-                r = getattr(o, "reloc", None)
-                if (type(o) is Imm and r is not None and r.wrt is not None
-                        and r.symbol is None and r.section is self.cur):
-                    # NASM panics (intra-segment OUT_REL4ADR)
-                    raise AsmError(f"`wrt {r.wrt}' cannot be used on a jump within its "
-                                   "own section")
-            enc = encoder.encode(mnemonic, ops, self.bits, ip, action.prefixes,
-                                 section=self.cur)
+                if type(o) is Imm and o.reloc is not None:
+                    r = o.reloc
+                    if r.wrt is not None and r.symbol is None and r.section is cur:
+                        # NASM panics (intra-segment OUT_REL4ADR)
+                        raise AsmError(f"`wrt {r.wrt}' cannot be used on a jump within its "
+                                       "own section")
+            enc = encoder.encode(mnemonic, ops, self.bits, ip, action.prefixes, section=cur)
         else:
             # the encoding does not depend on the address: reuse it across lines and passes
-            key = (mnemonic, self.bits, action.prefixes, self.cur,
-                   tuple(_operand_key(o) for o in ops))
+            parts = [mnemonic, self.bits, action.prefixes, cur]
+            for o in ops:
+                parts.append(_operand_key(o))
+            key = tuple(parts)
             enc = self.enc_cache.get(key)
             if enc is None:
                 enc = encoder.encode(mnemonic, ops, self.bits, ip, action.prefixes,
-                                     section=self.cur)
+                                     section=cur)
                 if len(self.enc_cache) < 200_000:
                     self.enc_cache[key] = enc
-        self._lock_warning(action, enc, sl)
+        if action.prefixes:
+            self._lock_warning(action, enc, sl)
         data = enc.data
-        if static and not enc.fixups:
-            action._enc = (self.bits, enc)
+        if not enc.fixups:
+            if kind is _STATIC:
+                action._enc = (self.bits, enc)
+            self._emit(data)
+            return
         fixups = []
-        shown = []
-        if enc.fixups:
-            end = ip + len(data)
-            for fx in enc.fixups:
-                reloc = fx.reloc
-                raw = int.from_bytes(data[fx.offset:fx.offset + fx.size], "little",
-                                     signed=fx.pcrel)
-                target = raw + end if fx.pcrel else raw
-                if isinstance(reloc, Reloc) and isinstance(reloc.target, Section):
-                    addend = target - self.layout.base(reloc.target)
-                else:
-                    addend = target
+        shown = [] if self.entry is not None else None     # only listings show them
+        end = ip + len(data)
+        for fx in enc.fixups:
+            reloc = fx.reloc
+            raw = int.from_bytes(data[fx.offset:fx.offset + fx.size], "little",
+                                 signed=fx.pcrel)
+            target = raw + end if fx.pcrel else raw
+            if isinstance(reloc, Reloc) and isinstance(reloc.target, Section):
+                addend = target - self.layout.base(reloc.target)
+            else:
+                addend = target
+            if isinstance(reloc, Reloc) and reloc.wrt is not None:
+                _check_wrt(reloc, fx.size, fx.pcrel, addend)
+            fixups.append(SectionFixup(fx.offset, fx.size, reloc, fx.pcrel, addend,
+                                       self.pos + len(data)))
+            if shown is not None:
                 mask = (1 << (8 * fx.size)) - 1
-                if isinstance(reloc, Reloc) and reloc.wrt is not None:
-                    _check_wrt(reloc, fx.size, fx.pcrel, addend)
-                fixups.append(SectionFixup(fx.offset, fx.size, reloc, fx.pcrel, addend,
-                                           self.pos + len(data)))
                 shown.append((fx.offset, fx.size, (addend & mask).to_bytes(fx.size, "little"),
                               fx.pcrel))
-        self._emit(data, fixups, shown)
+        self._emit(data, fixups, shown or ())
 
     def _operand(self, op):
+        """The encoder's operand for a parsed one; a static operand keeps it (the parser
+        shares operands between lines, so this runs once per distinct operand)."""
+        value = op._value
+        if value is None:
+            value = self._evaluate_operand(op)
+            static = op._static
+            if static is None:
+                static = _operand_static(op)
+            if static:
+                op._value = value
+        return value
+
+    def _evaluate_operand(self, op):
         t = type(op)
+        if t is P.OpExpr and type(op.expr.node) is E.RegRef:
+            return Reg(op.expr.node.name)
         size = None
         strict = False
         jump = None
@@ -959,14 +1019,15 @@ class Assembler(E.EvalContext):
             elif m in ("short", "near", "far"):
                 jump = m
         if t is P.OpExpr:
-            node = op.expr.node
-            if type(node) is E.RegRef:
-                return Reg(node.name)
+            if type(op.expr.node) is E.Num:     # a plain number: nothing to evaluate
+                return Imm(op.expr.node.value, size, strict, jump, None, False)
             before = self.unknown
             self.unknown = False
             v = op.expr.fn(self)
             unknown = self.unknown
             self.unknown = before or unknown
+            if type(v) is int:
+                return Imm(v, size, strict, jump, None, unknown)
             value, reloc = self.resolve(v, unknown)
             return Imm(value, size, strict, jump, reloc, unknown)
         if t is P.OpMem:
@@ -1150,15 +1211,44 @@ def _check_bounds(value: int, unit: int, asm: Assembler, sl) -> None:
 _REL_MNEMONICS: Optional[frozenset] = None
 
 
+# what an instruction's encoding depends on besides itself and `bits` (see _insn_kind)
+_STATIC = "static"      # nothing: no operand refers to a symbol, `$` or `$$`
+_BRANCH = "branch"      # its address: a mnemonic with a relative (jump) form
+_OTHER = "other"        # the values of symbols
+
+
+def _insn_kind(action) -> str:
+    """_STATIC, _BRANCH or _OTHER (cached on the Insn)."""
+    kind = action._kind
+    if kind is None:
+        if action.mnemonic in _relative_mnemonics():
+            kind = _BRANCH
+        else:
+            kind = _STATIC
+            for op in action.operands:
+                if not _operand_static(op):
+                    kind = _OTHER
+                    break
+        action._kind = kind
+    return kind
+
+
 def _static_insn(action) -> bool:
-    """True if no operand refers to a symbol, `$` or `$$` (cached on the Insn)."""
-    flag = action.__dict__.get("_static")
+    """True if no operand refers to a symbol, `$` or `$$` (and it is not a jump)."""
+    return _insn_kind(action) is _STATIC
+
+
+def _operand_static(op) -> bool:
+    """True if an operand refers to no symbol, `$` or `$$`: its value is always the same,
+    whatever the pass, line or assembly (cached on the operand)."""
+    flag = op._static
     if flag is None:
-        flag = action.mnemonic not in _relative_mnemonics() and not any(
-            _has_symbols(getattr(op, name).node)
-            for op in action.operands for name in ("expr", "seg", "offset")
-            if isinstance(getattr(op, name, None), P.CExpr))
-        action._static = flag
+        flag = True
+        for ce in (op.seg, op.offset) if type(op) is P.OpFar else (op.expr,):
+            if isinstance(ce, P.CExpr) and _has_symbols(ce.node):
+                flag = False
+                break
+        op._static = flag
     return flag
 
 
@@ -1246,12 +1336,6 @@ def _find_file(name: str, include_paths: Sequence, current: str) -> Optional[str
 
 def _same_layout(a: Layout, b: Layout, sections: list) -> bool:
     return all(a.base(s) == b.base(s) for s in sections)
-
-
-def _recording(it, store: list):
-    for sl in it:
-        store.append(sl)
-        yield sl
 
 
 def _dedupe(errors: list) -> list:

@@ -4,11 +4,14 @@ The grammar lives in ``nasm.lark`` (LALR, parse table cached on disk). Tokens co
 :class:`NasmLexer`, which classifies identifiers the way NASM's own tokenizer does
 (registers, mnemonics, prefixes and pseudo-op keywords are reserved words). The
 Transformer runs inside the LALR parser, so no parse tree is built, and results are cached
-per distinct line text.
+per distinct line text. Lark parses each token shape once, into a template that the values
+of each line of that shape fill in; lines of one shape that take the same values for an
+instruction or an operand share the filled object (see _Template).
 """
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 import tempfile
@@ -34,8 +37,17 @@ class CExpr:
 
     def __init__(self, node: E.Expr):
         self.node = node
-        self.fn = E.compile_expr(node)
+        if type(node) is not E.Num:
+            self.fn = E.compile_expr(node)
+        # a plain number gets its closure only when asked for it (__getattr__): the
+        # assembler reads most numbers straight from the node
         self._scaled = None
+
+    def __getattr__(self, name: str):
+        if name == "fn":                # (only called while the slot is empty)
+            fn = self.fn = E.compile_expr(self.node)
+            return fn
+        raise AttributeError(name)
 
     @property
     def scaled(self) -> tuple:
@@ -62,11 +74,18 @@ class CExpr:
         return f"CExpr({self.node!r})"
 
 
+# The assembler keeps what it works out from a parsed object on the object itself, in the
+# attributes named below (class-level defaults, not dataclass fields): it depends only on
+# the object's contents, which never change once parsed (see asm.assembler).
+
+
 @dataclass
 class OpExpr:
     """An operand that is an expression: register, immediate or ``jmp label``."""
     mods: tuple
     expr: CExpr
+    _static = None              # refers to no symbol, `$` or `$$`
+    _value = None               # its encoder operand, when static
 
 
 @dataclass
@@ -75,6 +94,8 @@ class OpFar:
     mods: tuple
     seg: CExpr
     offset: CExpr
+    _static = None
+    _value = None
 
 
 @dataclass
@@ -83,6 +104,8 @@ class OpMem:
     inner: tuple                # keywords inside the bracket (disp size, nosplit)
     seg: Optional[str]
     expr: CExpr
+    _static = None
+    _value = None
 
 
 @dataclass
@@ -90,6 +113,8 @@ class Insn:
     prefixes: tuple
     mnemonic: str
     operands: tuple
+    _kind = None                # what its encoding depends on
+    _enc = None                 # (bits, Encoded) when that is nothing
 
 
 @dataclass
@@ -101,6 +126,8 @@ class PrefixOnly:
 class Data:
     unit: int                   # bytes per item: db=1 dw=2 dd=4 dq=8 dt=10 do=16 ...
     items: tuple                # CExpr | None (for '?')
+    _size = None                # bytes it takes
+    _bytes = None               # its bytes, when always the same
 
 
 @dataclass
@@ -129,6 +156,7 @@ class Statement:
     times: tuple = ()           # CExpr per TIMES prefix
     action: object = None       # Insn | PrefixOnly | Data | Reserve | Incbin | Directive | None
     equ: Optional[CExpr] = None
+    _emits = None               # (bits, bytes) of a line that always emits the same
 
 
 DATA_UNITS = {"db": 1, "dw": 2, "dd": 4, "dq": 8, "dt": 10, "do": 16, "dy": 32, "dz": 64}
@@ -203,9 +231,90 @@ _OPS.update({"+": "PLUS", "-": "MINUS", "~": "TILDE", "!": "BANG", "(": "LPAR", 
 _EXP_SIGN = re.compile(r"[+-][0-9_]+(?:\.[0-9_]*)?")
 
 
+# The same tokens as _TOKEN_RE, as one group: `findall` gives the texts without a match
+# object each, and the first character (two for `$`) tells which alternative matched.
+_SCAN_RE = re.compile(r"""[ \t\r\f\v]*(
+    ;.*
+  | '[^']*'?|"[^"]*"?|`(?:\\.|[^`\\])*`?
+  | \$[0-9][0-9A-Za-z_]*(?:\.[0-9A-Za-z_]*)?|[0-9][0-9A-Za-z_]*(?:\.[0-9A-Za-z_]*)?
+  | \$?(?:[A-Za-z_.@]|\?(?=[A-Za-z0-9_$\#@~.?]))[A-Za-z0-9_$\#@~.?]*
+  | \$\$
+  | \$
+  | <<<|>>>|<=>|<<|>>|//|%%|==|!=|<>|<=|>=|&&|\|\||\^\^|[-+*/%&|^~!<>=()\[\],:?]
+  | .
+)""", re.VERBOSE)
+_FIRST = {c: "id" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_.@"}
+_FIRST.update({c: "number" for c in "0123456789"})
+_FIRST.update({c: "op" for c in "-+*/%&|^~!<>=()[],:"})
+_FIRST.update({"'": "string", '"': "string", "`": "string", ";": "comment", "$": "$",
+               "?": "?"})
+
+
 def tokenize(text: str) -> list:
     """Split a line into (type, value) pairs; raises AsmError on a stray character."""
     text = text.rstrip(" \t\r\f\v")      # trailing blanks and CR of CRLF files
+    out = []
+    append = out.append
+    known = _token_cache
+    for value in _SCAN_RE.findall(text):
+        tok = known.get(value)
+        if tok is None:
+            tok = _token(value)
+            if tok is None:                 # a comment: the rest of the line
+                break
+            if tok is _EXPONENT:
+                return _tokenize_matches(text)
+            if len(known) < 200_000:
+                known[value] = tok
+        append(tok)
+    return out
+
+
+_token_cache: dict = {}         # the text of a token -> its (type, value) pair
+_EXPONENT = ("", "")            # see _token
+
+
+def _token(value: str) -> Optional[tuple]:
+    """The (type, value) pair of a token's text, as _SCAN_RE found it; None for a comment,
+    _EXPONENT for a number that may go on with a signed exponent (``1.5e-3``: only the
+    text after it tells). Raises AsmError for a stray character or unterminated string."""
+    kind = _FIRST.get(value[0])
+    if kind == "$":
+        if len(value) == 1:
+            return ("HERE", value)
+        if value == "$$":
+            return ("SECTSTART", value)
+        if "0" <= value[1] <= "9":
+            kind = "number"
+        else:
+            return ("ID", value[1:])
+    elif kind == "?":
+        if len(value) == 1:
+            return (_OPS[value], value)
+        kind = "id"
+    if kind == "id":
+        return (word_kind(value), value)
+    if kind == "op":
+        return (_OPS[value], value)
+    if kind == "number":
+        if value.isdigit():
+            return ("NUMBER", value)
+        if value[-1] in "eEpP":
+            return _EXPONENT
+        return ("FLOAT" if E.looks_like_float(value) else "NUMBER", value)
+    if kind == "string":
+        q = value[0]
+        if len(value) < 2 or value[-1] != q or (q == "`" and _escaped_end(value)):
+            raise AsmError(f"unterminated string (missing `{q}')")
+        return ("STRING", value)
+    if kind == "comment":
+        return None
+    raise AsmError(f"unexpected character `{value}'")
+
+
+def _tokenize_matches(text: str) -> list:
+    """`tokenize` by match objects, which know where a number ends (for ``1.5e-3``)."""
+    text = text.rstrip(" \t\r\f\v")
     out = []
     append = out.append
     kinds = _kind_cache
@@ -542,6 +651,107 @@ def _fill(tpl: Statement, vals: list) -> Statement:
     return st
 
 
+# Lines of one token shape that take the same values for an instruction (or one of its
+# operands) share the filled object: lines differing only elsewhere (a label, another
+# operand) then also share what the assembler works out and keeps on it (an operand's
+# value, an instruction's encoding). Shared objects are never changed by their users.
+_SHARED_MAX = 300_000           # objects kept in all
+_shared_count = 0
+
+
+def _slot_indices(part) -> tuple:
+    """The token indices a template part reads (the Slots `_fill_expr` fills)."""
+    out: list = []
+
+    def walk(n):
+        t = type(n)
+        if t is Slot:
+            out.append(n.index)
+        elif t is E.Binary:
+            walk(n.left)
+            walk(n.right)
+        elif t is E.Unary:
+            walk(n.operand)
+        elif t is E.Cond:
+            walk(n.cond)
+            walk(n.then)
+            walk(n.other)
+        elif t is E.Func:
+            walk(n.name)
+            walk(n.arg)
+        elif t is OpExpr or t is OpMem:
+            walk(n.expr)
+        elif t is OpFar:
+            walk(n.seg)
+            walk(n.offset)
+        elif t is Insn:
+            walk(n.mnemonic)
+            for o in n.operands:
+                walk(o)
+    walk(part)
+    return tuple(out)
+
+
+def _no_slots(vals: list) -> None:
+    return None
+
+
+class _Shared:
+    """The filled instances of one template part, by the values of its slots."""
+
+    __slots__ = ("part", "key", "made")
+
+    def __init__(self, part):
+        self.part = part
+        slots = _slot_indices(part)
+        self.key = operator.itemgetter(*slots) if slots else _no_slots
+        self.made: dict = {}
+
+    def keep(self, key, obj) -> None:
+        global _shared_count
+        if _shared_count < _SHARED_MAX:
+            _shared_count += 1
+            self.made[key] = obj
+
+
+class _Template:
+    """A parsed token shape: the Statement with Slots, and for an instruction the shared
+    instances of it and of its operands."""
+
+    __slots__ = ("stmt", "insn", "operands")
+
+    def __init__(self, stmt):
+        self.stmt = stmt
+        self.insn = self.operands = None
+        a = getattr(stmt, "action", None)
+        if type(stmt) is Statement and stmt.equ is None and type(a) is Insn:
+            self.insn = _Shared(a)
+            self.operands = tuple(_Shared(o) for o in a.operands)
+
+    def fill(self, vals: list) -> Statement:
+        if self.insn is None:
+            return _fill(self.stmt, vals)
+        tpl = self.stmt
+        label = None if tpl.label is None else _fill_expr(tpl.label, vals)
+        times = tuple([_ce(t, vals) for t in tpl.times]) if tpl.times else ()
+        shared = self.insn
+        key = shared.key(vals)
+        insn = shared.made.get(key)
+        if insn is None:
+            ops = []
+            for part in self.operands:
+                op_key = part.key(vals)
+                op = part.made.get(op_key)
+                if op is None:
+                    op = _fill_operand(part.part, vals)
+                    part.keep(op_key, op)
+                ops.append(op)
+            a = shared.part
+            insn = Insn(a.prefixes, _fill_expr(a.mnemonic, vals), tuple(ops))
+            shared.keep(key, insn)
+        return Statement(label, tpl.colon, times, insn)
+
+
 # --------------------------------------------------------------------------- parser
 
 _GRAMMAR = os.path.join(os.path.dirname(__file__), "nasm.lark")
@@ -588,6 +798,7 @@ _line_cache: dict = {}
 _templates: dict = {}
 _BRACKET_DIR = re.compile(r"\s*\[\s*([A-Za-z_]\w*)\b([^\]]*)\]\s*(?:;.*)?$")
 _PLAIN_DIR = re.compile(r"\s*([A-Za-z_]\w*)\b(.*)$")
+_FIRST_WORD = re.compile(r"\s*([A-Za-z_]\w*)\b")     # _PLAIN_DIR's first group, quicker
 _NOT_DIRECTIVE = re.compile(r"\s*(:|equ\b|times\b|d[bwdqtoyz]\b|res[bwdqtoyz]\b)", re.I)
 
 
@@ -606,17 +817,24 @@ def _parse_line(text: str) -> Statement:
     m = _BRACKET_DIR.match(text)
     if m:
         return Statement(action=Directive(m.group(1).lower(), m.group(2).strip()))
-    m = _PLAIN_DIR.match(text)
-    if m and m.group(1).lower() in DIRECTIVES and not _NOT_DIRECTIVE.match(m.group(2)):
-        return Statement(action=Directive(m.group(1).lower(), _strip_comment(m.group(2)).strip()))
+    m = _FIRST_WORD.match(text)
+    if m and m.group(1).lower() in DIRECTIVES:
+        m = _PLAIN_DIR.match(text)
+        if m and not _NOT_DIRECTIVE.match(m.group(2)):
+            return Statement(action=Directive(m.group(1).lower(),
+                                              _strip_comment(m.group(2)).strip()))
     return _parse_tokens(tokenize(text), "line")
 
 
 def _parse_tokens(tokens: list, start: str):
     """Parse via a template shared by all lines of the same token shape."""
     slotted = _SLOTTED
-    key = (start,) + tuple(k if k in slotted else v for k, v in tokens)
-    vals = [v for _, v in tokens]
+    shape = [start]
+    vals = []
+    for k, v in tokens:
+        shape.append(k if k in slotted else v)
+        vals.append(v)
+    key = tuple(shape)
     tpl = _templates.get(key)
     if tpl is None:
         NasmLexer.pending = [(k, f"\x00{i}" if k in slotted else v)
@@ -634,10 +852,12 @@ def _parse_tokens(tokens: list, start: str):
             raise _syntax_error(exc, start) from None
         finally:
             NasmLexer.pending = []
+        if start == "line":
+            tpl = _Template(tpl)
         if len(_templates) < 100_000:
             _templates[key] = tpl
     if start == "line":
-        return _fill(tpl, vals)
+        return tpl.fill(vals)
     return CExpr(_fill_expr(tpl, vals))
 
 

@@ -13,6 +13,7 @@ expanded on tokens. Macro-expanded lines report the outermost invocation's line,
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -229,6 +230,11 @@ class Preprocessor:
         self.ismacros: dict = {}        # lower name -> {nparams: SMacro}
         self.mmacros: dict = {}         # name -> [MMacro]
         self.immacros: dict = {}        # lower name -> [MMacro]
+        # lines seen to name no macro at all (see _plain_lines), and the characters a
+        # single-line macro name can start with (None: not worked out); both are
+        # forgotten when a macro table changes (_macros_changed)
+        self.macro_free: set = set()
+        self.smacro_initials: Optional[str] = None
         self.ctx: list = []             # [(name, id, {smacros})]
         self.unique = 0
         self.bits = 16
@@ -319,6 +325,7 @@ class Preprocessor:
     def _define(self, name: str, params: Optional[list], body: str, casesense: bool,
                 greedy: bool = False, dynamic: Optional[Callable] = None) -> None:
         name = self._ctx_name(name)
+        self._macros_changed()
         m = SMacro(name, params, body, casesense, greedy, dynamic)
         n = -1 if params is None else len(params)
         if casesense:
@@ -331,6 +338,7 @@ class Preprocessor:
 
     def _undef(self, name: str) -> None:
         name = self._ctx_name(name)
+        self._macros_changed()
         self.smacros.pop(name, None)
         low = name.lower()
         if low in self.ismacros:
@@ -370,9 +378,10 @@ class Preprocessor:
     def lines(self) -> Iterator[SourceLine]:
         """Generate the preprocessed lines of the main file."""
         self.cur_file, self.cur_line = self.filename, 0
-        self.sources = [_Source("file", _split(self.text, self.filename), file=self.filename)]
+        main = _split(self.text, self.filename)
+        self.sources = [_Source("file", main, file=self.filename)]
         yield from self._run()
-        eof = len(_split(self.text, self.filename)) + 1
+        eof = len(main) + 1
         if self.fatal:
             return
         if self.conds:
@@ -398,6 +407,11 @@ class Preprocessor:
                     src.pos = 0
                     continue
                 self._pop_sources(len(sources) - 1)
+                continue
+            if (src.kind != "macro" and src.home is None and self.defining is None
+                    and not stdmac and (not self.conds or self.conds[-1].active)
+                    and "%" not in src.lines[src.pos][0]):
+                yield from self._plain_lines(src)
                 continue
             raw, file, lineno = src.lines[src.pos]
             src.pos += 1
@@ -434,6 +448,72 @@ class Preprocessor:
                                       depth, nolist, stdmac)
             except AsmError as exc:
                 self._err(exc.message, loc_file, loc_line, trace)
+
+    def _plain_lines(self, src: _Source) -> Iterator[SourceLine]:
+        """The general loop of `_run` for a run of plain lines (no `%`) of a file or of a
+        %rep body outside macros, without the per-line checks that only a `%` line or a
+        multi-line macro call can change: the lines of a large source mostly take this way.
+        Returns at the first line that needs the general loop."""
+        lines = src.lines
+        n = len(lines)
+        depth = len(self.sources) - 1
+        listed = not src.nolist
+        macro_free = self.macro_free
+        start = src.pos
+        try:
+            while src.pos < n and not self.fatal:
+                raw, file, lineno = lines[src.pos]
+                if "%" in raw:
+                    return
+                src.pos += 1
+                self.produced += 1
+                if self.produced > MAX_LINES:
+                    self._err(f"source expands to more than {MAX_LINES} lines", file, lineno)
+                    self.fatal = True
+                    return
+                if raw in macro_free:
+                    text = raw
+                else:
+                    self.cur_file, self.cur_line = file, lineno
+                    text = self._plain_text(raw, file, lineno)
+                    if text is False:
+                        continue
+                    if text is None:
+                        # a multi-line macro call: its expansion, then the general loop
+                        try:
+                            yield from self._line(raw, src, file, lineno, file, lineno, (),
+                                                  depth, src.nolist, False)
+                        except AsmError as exc:
+                            self._err(exc.message, file, lineno, ())
+                        return
+                yield SourceLine(text, file, lineno, lineno, file, raw, depth, (), listed, True)
+        finally:
+            if src.pos > start:
+                src.last_line = lines[src.pos - 1][2]
+
+    def _plain_text(self, raw: str, file: str, lineno: int) -> str | bool | None:
+        """The text of a line of `_plain_lines` not known to be macro free; False when it
+        was dropped for an error, None when it calls a multi-line macro."""
+        stripped = raw.lstrip()
+        if self._no_smacro_in(raw) and self._no_mmacro_head(raw):
+            # what _expand_line and _find_mmacro_call find first: nothing to do
+            text = raw
+            if stripped[:1] != "[" and len(self.macro_free) < 200_000:
+                self.macro_free.add(raw)
+        else:
+            try:
+                text = self._expand_line(raw)
+                if self._find_mmacro_call(text) is not None:
+                    return None
+            except AsmError as exc:
+                self._err(exc.message, file, lineno, ())
+                return False
+            stripped = text.lstrip()
+        if stripped[:1] == "[":
+            low = stripped[:5].lower()
+            if low.startswith("[bits") or low.startswith("[use"):
+                self._track_bits(text)
+        return text
 
     def _line(self, raw: str, src: _Source, file: str, lineno: int, loc_file: str,
               loc_line: int, trace: tuple, depth: int, nolist: bool,
@@ -617,15 +697,39 @@ class Preprocessor:
 
     # ---- single-line macro expansion (step two)
 
-    def _expand_line(self, text: str) -> str:
-        if not self.smacros and not self.ismacros:
-            return text
-        # fast path: no identifier of the line is a macro name
+    def _macros_changed(self) -> None:
+        self.macro_free.clear()
+        self.smacro_initials = None
+
+    def _no_smacro_in(self, text: str) -> bool:
+        """No identifier of the line is a single-line macro name (so it expands to itself)."""
         smacros, ismacros = self.smacros, self.ismacros
-        for ident in _IDENT.findall(text):
+        if not smacros and not ismacros:
+            return True
+        initials = self.smacro_initials
+        if initials is None:
+            first = {name[:1] for name in smacros}
+            for name in ismacros:
+                first.update((name[:1].lower(), name[:1].upper()))
+            initials = self.smacro_initials = "".join(sorted(first))
+        if len(initials) <= 4:
+            # a macro name in the line would bring its first character (the standard
+            # macros all start with `_`): a quick no for most lines
+            for c in initials:
+                if c in text:
+                    break
+            else:
+                return True
+        idents = _IDENT.findall(text)
+        if not ismacros:
+            return smacros.keys().isdisjoint(idents)
+        for ident in idents:
             if ident in smacros or ident.lower() in ismacros:
-                break
-        else:
+                return False
+        return True
+
+    def _expand_line(self, text: str) -> str:
+        if self._no_smacro_in(text):
             return text
         toks = tokenize(text)
         out = "".join(t for _, t in self._expand_tokens(toks, frozenset(), 0))
@@ -697,14 +801,17 @@ class Preprocessor:
 
     # ---- multi-line macros
 
-    def _find_mmacro_call(self, text: str):
-        # fast rejection: neither of the first two words names a multi-line macro
+    def _no_mmacro_head(self, text: str) -> bool:
+        """Neither of the first two words of the line names a multi-line macro."""
         h = _HEAD.match(text)
         if h is None:
-            return None
-        w1, w2 = h.group(1), h.group(2)
-        if not (w1 in self.mmacros or w1.lower() in self.immacros or
-                w2 in self.mmacros or w2.lower() in self.immacros):
+            return True
+        w1, w2 = h.groups()
+        return not (w1 in self.mmacros or w1.lower() in self.immacros or
+                    w2 in self.mmacros or w2.lower() in self.immacros)
+
+    def _find_mmacro_call(self, text: str):
+        if self._no_mmacro_head(text):
             return None
         m = _IDENT.match(text.lstrip())
         if not m:
@@ -950,6 +1057,7 @@ class Preprocessor:
                 table = self.mmacros if word == "%unmacro" else self.immacros
                 key = parts[0] if word == "%unmacro" else parts[0].lower()
                 table.pop(key, None)
+                self._macros_changed()
             return
         if word == "%line":
             return
@@ -1009,6 +1117,7 @@ class Preprocessor:
             return
         macro = d["macro"]
         macro.body = d["lines"]
+        self._macros_changed()
         table = self.mmacros if macro.casesense else self.immacros
         key = macro.name if macro.casesense else macro.name.lower()
         lst = table.setdefault(key, [])
@@ -1163,6 +1272,9 @@ def _split(text: str, filename: str) -> list:
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    if "\r" not in text and "\\\n" not in text and not text.endswith("\\"):
+        # no CR to drop and no line continued: one entry per line
+        return list(zip(lines, itertools.repeat(filename), range(1, len(lines) + 1)))
     out = []
     pending = None
     start = 0

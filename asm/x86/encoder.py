@@ -227,17 +227,14 @@ def _ea32(mem: Mem) -> tuple:
     return base, index, scale
 
 
-class _Builder:
-    """Accumulates one instruction's bytes and fixups."""
+def _field(out: bytearray, fixups: list, value: int, size: int, reloc: object = None) -> None:
+    """Append a little-endian field; a non-plain value also gets a Fixup."""
+    if reloc is not None:
+        fixups.append(Fixup(len(out), size, reloc, False))
+    out += (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
 
-    def __init__(self) -> None:
-        self.out = bytearray()
-        self.fixups: list[Fixup] = []
 
-    def value(self, value: int, size: int, reloc: object = None, pcrel: bool = False) -> None:
-        if reloc is not None:
-            self.fixups.append(Fixup(len(self.out), size, reloc, pcrel))
-        self.out += (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+_MASKS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}     # the field sizes of immediates and jumps
 
 
 def _addr_size(mem: Mem, bits: int, forced: Optional[int]) -> int:
@@ -260,21 +257,54 @@ def _addr_size(mem: Mem, bits: int, forced: Optional[int]) -> int:
     return bits
 
 
-def _modrm_mem(b: _Builder, mem: Mem, regfield: int, asize: int) -> None:
+def _rm16(mem: Mem) -> Optional[int]:
+    """The 16-bit r/m field of the registers of ``mem``, None for none (a bare [disp16])."""
+    regs = tuple(sorted(r.lower() for r, m in mem.regs if m))
+    for _r, m in mem.regs:
+        if m not in (0, 1):
+            raise AsmError("invalid 16-bit effective address")
+    if not regs:
+        return None
+    if regs not in RM16:
+        raise AsmError("invalid 16-bit effective address")
+    return RM16[regs]
+
+
+def _ea32_checked(mem: Mem) -> tuple:
+    """`_ea32` with the base and index checked to be 32-bit registers."""
+    base, index, scale = _ea32(mem)
+    for r in (base, index):
+        if r is not None and REGISTERS[r].size != 4:
+            raise AsmError("invalid 32-bit effective address")
+    return base, index, scale
+
+
+# What the registers of a memory operand give (address size, r/m or base/index/scale)
+# depends only on them and a few flags, and a big source uses few combinations: these
+# remember the answers. Operands that raise an error are not remembered (they raise again).
+_ASIZE_MEMO: dict = {}
+_RM16_MEMO: dict = {}
+_EA32_MEMO: dict = {}
+
+
+def _remember(memo: dict, key, value):
+    if len(memo) < 10_000:
+        memo[key] = value
+    return value
+
+
+def _modrm_mem(out: bytearray, fixups: list, mem: Mem, regfield: int, asize: int,
+               regs: tuple) -> None:
     disp = mem.disp
     plain = mem.reloc is None and not mem.unknown
     if asize == 16:
-        regs = tuple(sorted(r.lower() for r, m in mem.regs if m))
-        for _r, m in mem.regs:
-            if m not in (0, 1):
-                raise AsmError("invalid 16-bit effective address")
-        if not regs:
-            b.out.append((regfield << 3) | 6)
-            b.value(disp, 2, mem.reloc)
+        rm = _RM16_MEMO.get(regs, -1)
+        if rm == -1:
+            rm = _remember(_RM16_MEMO, regs, _rm16(mem))
+        if rm is None:
+            out.append((regfield << 3) | 6)
+            _field(out, fixups, disp, 2, mem.reloc)
             return
-        if regs not in RM16:
-            raise AsmError("invalid 16-bit effective address")
-        rm = RM16[regs]
         if mem.disp_size == 1:
             mod = 1
         elif mem.disp_size in (2, 4):
@@ -285,19 +315,21 @@ def _modrm_mem(b: _Builder, mem: Mem, regfield: int, asize: int) -> None:
             mod = 1
         else:
             mod = 2
-        b.out.append((mod << 6) | (regfield << 3) | rm)
+        out.append((mod << 6) | (regfield << 3) | rm)
         if mod == 1:
-            b.value(disp, 1, mem.reloc)
+            _field(out, fixups, disp, 1, mem.reloc)
         elif mod == 2:
-            b.value(disp, 2, mem.reloc)
+            _field(out, fixups, disp, 2, mem.reloc)
         return
-    base, index, scale = _ea32(mem)
-    for r in (base, index):
-        if r is not None and REGISTERS[r].size != 4:
-            raise AsmError("invalid 32-bit effective address")
+    scaled = mem.scaled
+    key = (regs, scaled if type(scaled) is tuple else tuple(scaled or ()), mem.nosplit)
+    ea = _EA32_MEMO.get(key)
+    if ea is None:
+        ea = _remember(_EA32_MEMO, key, _ea32_checked(mem))
+    base, index, scale = ea
     if base is None and index is None:
-        b.out.append((regfield << 3) | 5)
-        b.value(disp, 4, mem.reloc)
+        out.append((regfield << 3) | 5)
+        _field(out, fixups, disp, 4, mem.reloc)
         return
     if mem.disp_size == 1:
         mod = 1
@@ -312,113 +344,210 @@ def _modrm_mem(b: _Builder, mem: Mem, regfield: int, asize: int) -> None:
     else:
         mod = 2
     if index is None and base != "esp":
-        b.out.append((mod << 6) | (regfield << 3) | REGISTERS[base].num)
+        out.append((mod << 6) | (regfield << 3) | REGISTERS[base].num)
     else:
         ss = {1: 0, 2: 1, 4: 2, 8: 3}[scale]
         idx = REGISTERS[index].num if index else 4
         if base is None:
-            b.out.append((regfield << 3) | 4)
-            b.out.append((ss << 6) | (idx << 3) | 5)
-            b.value(disp, 4, mem.reloc)
+            out.append((regfield << 3) | 4)
+            out.append((ss << 6) | (idx << 3) | 5)
+            _field(out, fixups, disp, 4, mem.reloc)
             return
-        b.out.append((mod << 6) | (regfield << 3) | 4)
-        b.out.append((ss << 6) | (idx << 3) | REGISTERS[base].num)
+        out.append((mod << 6) | (regfield << 3) | 4)
+        out.append((ss << 6) | (idx << 3) | REGISTERS[base].num)
     if mod == 1:
-        b.value(disp, 1, mem.reloc)
+        _field(out, fixups, disp, 1, mem.reloc)
     elif mod == 2:
-        b.value(disp, 4, mem.reloc)
+        _field(out, fixups, disp, 4, mem.reloc)
 
 
-def _emit(form: Form, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequence[str],
+# immediate field kinds of a _Plan
+_IMM, _REL, _PTR, _MOFFS = range(4)
+_IMM_FIELDS = {"ib": (_IMM, 1), "ibs": (_IMM, 1), "iw": (_IMM, 2), "id": (_IMM, 4),
+               "cb": (_REL, 1), "cw": (_REL, 2), "cd": (_REL, 4), "pw": (_PTR, 2),
+               "pd": (_PTR, 4), "mo": (_MOFFS, 0)}
+_MEM_TYPES = frozenset(("rm8", "rm16", "rm32", "m", "m8", "m16", "m32", "m64", "m80", "mfar",
+                        "moffs8", "moffs16", "moffs32"))
+
+
+class _Plan:
+    """What `_emit` needs of a Form, worked out once: opcode bytes, which operand goes
+    where (the last one of a role wins, as in the table's role assignment) and the
+    immediate fields with the operand each takes its value from."""
+
+    __slots__ = ("form", "wait", "mandatory", "head", "osize", "asize", "opcode",
+                 "plus_r", "opreg_i", "modrm", "rm_i", "reg_i", "mem_i", "imms", "lock",
+                 "branch", "branch_code")
+
+    def __init__(self, form: Form) -> None:
+        self.form = form
+        self.wait = form.wait_prefix
+        self.mandatory = form.mandatory
+        # the prefix bytes of a line without explicit prefixes
+        self.head = bytes(([0x9B] if self.wait else [])
+                          + ([form.mandatory] if form.mandatory is not None else []))
+        self.osize = form.osize
+        self.asize = form.asize
+        self.opcode = form.opcode[1:] if self.wait else form.opcode
+        self.plus_r = form.plus_r
+        self.modrm = form.modrm if form.modrm in (None, "r") else int(form.modrm)
+        self.rm_i = self.reg_i = self.opreg_i = None
+        imm_ops = []
+        for i, role in enumerate(form.roles):
+            if role == "rm":
+                self.rm_i = i
+            elif role == "reg":
+                self.reg_i = i
+            elif role == "regrm":
+                self.rm_i = self.reg_i = i
+            elif role == "opreg":
+                self.opreg_i = i
+            elif role in ("imm", "rel", "ptr", "moffs"):
+                imm_ops.append(i)
+        # (kind, size, operand index) per immediate field, in encoding order
+        self.imms = tuple(_IMM_FIELDS[tok] + (i,) for tok, i in zip(form.imms, imm_ops))
+        # the operands that can be memory (a matching operand elsewhere never is)
+        self.mem_i = tuple(i for i, t in enumerate(form.operands) if t in _MEM_TYPES)
+        self.lock = "lock" in form.flags
+        # a plain relative branch (jmp/jcc/call/loop rel): only opcode and displacement, so
+        # `_emit_branch` can do it; (size, operand index) of the displacement
+        self.branch = None
+        if (self.modrm is None and not self.plus_r and not self.mem_i and len(self.imms) == 1
+                and self.imms[0][0] == _REL):
+            self.branch = self.imms[0][1:]
+        self.branch_code: dict = {}          # bits -> prefix and opcode bytes
+
+
+_PLANS: dict = {}
+
+
+def _plan(form: Form) -> _Plan:
+    p = _PLANS.get(form)
+    if p is None:
+        p = _PLANS[form] = _Plan(form)
+    return p
+
+
+def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequence[str],
           osize_forced: Optional[int], asize_forced: Optional[int],
           section: object = None) -> Encoded:
-    mem = next((op for op in ops if isinstance(op, Mem)), None)
-    rm_op = reg_op = opreg = None
-    for role, op in zip(form.roles, ops):
-        if role == "rm":
-            rm_op = op
-        elif role == "reg":
-            reg_op = op
-        elif role == "regrm":
-            rm_op = reg_op = op
-        elif role == "opreg":
-            opreg = op
-
-    b = _Builder()
+    mem = None
+    for i in p.mem_i:
+        if isinstance(ops[i], Mem):
+            mem = ops[i]
+            break
+    fixups: list = []
     # prefixes in NASM's order: wait, lock/rep, segment, operand size, address size
-    if form.wait_prefix:
-        b.out.append(0x9B)
-    for p in prefixes:
-        if p in PREFIX_BYTES:
-            b.out.append(PREFIX_BYTES[p])
-    if form.mandatory is not None:
-        b.out.append(form.mandatory)
-    segs = [SEG_PREFIX[p] for p in prefixes if p in SEG_PREFIX]
-    if mem is not None and mem.seg:
-        segs.append(SEG_PREFIX[mem.seg.lower()])
-    b.out += bytes(segs)
-    osize = form.osize or osize_forced
-    if osize_forced and form.osize and osize_forced != form.osize:
-        osize = osize_forced
-    if osize and osize != bits:
-        b.out.append(0x66)
-    asize = form.asize or asize_forced
-    if mem is not None:
-        asize = _addr_size(mem, bits, form.asize or asize_forced)
-    if asize and asize != bits:
-        b.out.append(0x67)
-
-    opcode = form.opcode[1:] if form.wait_prefix else form.opcode
-    if form.plus_r:
-        b.out += opcode[:-1]
-        b.out.append(opcode[-1] + REGISTERS[opreg.name.lower()].num)
+    if prefixes:
+        out = bytearray()
+        if p.wait:
+            out.append(0x9B)
+        for x in prefixes:
+            if x in PREFIX_BYTES:
+                out.append(PREFIX_BYTES[x])
+        if p.mandatory is not None:
+            out.append(p.mandatory)
+        for x in prefixes:
+            if x in SEG_PREFIX:
+                out.append(SEG_PREFIX[x])
     else:
-        b.out += opcode
-    if form.modrm is not None:
-        regfield = int(form.modrm) if form.modrm != "r" else REGISTERS[reg_op.name.lower()].num
-        if isinstance(rm_op, Mem):
-            _modrm_mem(b, rm_op, regfield, asize or bits)
+        out = bytearray(p.head)
+    asize = p.asize or asize_forced
+    if mem is not None:
+        if mem.seg:
+            out.append(SEG_PREFIX[mem.seg.lower()])
+        regs = tuple(mem.regs)
+        key = (regs, bits, asize, mem.disp_size)
+        a = _ASIZE_MEMO.get(key)
+        if a is None:
+            a = _remember(_ASIZE_MEMO, key, _addr_size(mem, bits, asize))
+        asize = a
+    osize = osize_forced or p.osize
+    if osize and osize != bits:
+        out.append(0x66)
+    if asize and asize != bits:
+        out.append(0x67)
+
+    if p.plus_r:
+        opcode = p.opcode
+        out += opcode[:-1]
+        out.append(opcode[-1] + REGISTERS[ops[p.opreg_i].name.lower()].num)
+    else:
+        out += p.opcode
+    modrm = p.modrm
+    if modrm is not None:
+        regfield = modrm if modrm != "r" else REGISTERS[ops[p.reg_i].name.lower()].num
+        rm_op = ops[p.rm_i]
+        if rm_op is mem:
+            _modrm_mem(out, fixups, mem, regfield, asize or bits, regs)
+        elif isinstance(rm_op, Mem):
+            _modrm_mem(out, fixups, rm_op, regfield, asize or bits, tuple(rm_op.regs))
         else:
-            b.out.append(0xC0 | (regfield << 3) | REGISTERS[rm_op.name.lower()].num)
+            out.append(0xC0 | (regfield << 3) | REGISTERS[rm_op.name.lower()].num)
 
     # immediates, in operand order
-    imm_ops = [op for role, op in zip(form.roles, ops) if role in ("imm", "rel", "ptr", "moffs")]
-    rel_fields = []
-    for tok, op in zip(form.imms, imm_ops):
-        if tok in ("ib", "ibs"):
-            b.value(op.value, 1, op.reloc)
-        elif tok == "iw":
-            b.value(op.value, 2, op.reloc)
-        elif tok == "id":
-            b.value(op.value, 4, op.reloc)
-        elif tok in ("cb", "cw", "cd"):
-            rel_fields.append((len(b.out), IMM_SIZE[tok], op))
-            b.out += bytes(IMM_SIZE[tok])
-        elif tok in ("pw", "pd"):
-            b.value(op.offset, 2 if tok == "pw" else 4)
-            b.value(op.seg, 2)
-        elif tok == "mo":
-            b.value(op.disp, (asize or bits) // 8, op.reloc)
-    end = ip + len(b.out)
-    for pos, size, op in rel_fields:
-        delta = op.value - end
-        local = op.reloc is None or _is_local(op, section)
-        if size == 1 and local and not op.unknown and not -128 <= delta <= 127:
-            raise _ShortRange("short jump is out of range")
-        if not local:
-            b.fixups.append(Fixup(pos, size, op.reloc, True))
-        b.out[pos:pos + size] = (delta & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
-    return Encoded(bytes(b.out), b.fixups, form.lockable(ops))
+    rel_fields = None
+    for kind, size, i in p.imms:
+        op = ops[i]
+        if kind == _IMM:
+            if op.reloc is not None:
+                fixups.append(Fixup(len(out), size, op.reloc, False))
+            out += (op.value & _MASKS[size]).to_bytes(size, "little")
+        elif kind == _REL:
+            if rel_fields is None:
+                rel_fields = []
+            rel_fields.append((len(out), size, op))
+            out += bytes(size)
+        elif kind == _PTR:
+            _field(out, fixups, op.offset, size)
+            _field(out, fixups, op.seg, 2)
+        else:
+            _field(out, fixups, op.disp, (asize or bits) // 8, op.reloc)
+    if rel_fields is not None:
+        end = ip + len(out)
+        for pos, size, op in rel_fields:
+            delta = op.value - end
+            local = op.reloc is None or _is_local(op, section)
+            if size == 1 and local and not op.unknown and not -128 <= delta <= 127:
+                raise _ShortRange("short jump is out of range")
+            if not local:
+                fixups.append(Fixup(pos, size, op.reloc, True))
+            out[pos:pos + size] = (delta & _MASKS[size]).to_bytes(size, "little")
+    return Encoded(bytes(out), fixups, p.lock and mem is not None)
 
 
-IMM_SIZE = {"cb": 1, "cw": 2, "cd": 4}
+def _emit_branch(p: _Plan, op: Imm, bits: int, ip: int, section: object) -> Optional[Encoded]:
+    """`_emit` of a plain relative branch without explicit prefixes (most jumps and calls
+    of a source); None where `_emit` raises _ShortRange."""
+    code = p.branch_code.get(bits)
+    if code is None:
+        code = bytearray(p.head)
+        if p.osize and p.osize != bits:
+            code.append(0x66)
+        if p.asize and p.asize != bits:
+            code.append(0x67)
+        code = p.branch_code[bits] = bytes(code + p.opcode)
+    size = p.branch[0]
+    delta = op.value - (ip + len(code) + size)
+    local = op.reloc is None or _is_local(op, section)
+    if size == 1 and local and not op.unknown and not -128 <= delta <= 127:
+        return None
+    fixups = [] if local else [Fixup(len(code), size, op.reloc, True)]
+    return Encoded(code + (delta & _MASKS[size]).to_bytes(size, "little"), fixups, False)
 
 
 def _rel8_forced(form: Form, ops: Sequence[Operand]) -> bool:
     """`short` written, or rel8 is the only form (loop, jcxz): out of range is an error."""
     if any(isinstance(op, Imm) and (op.jump == "short" or op.size == 1) for op in ops):
         return True
-    return all("rel8" in f.operands for f in by_mnemonic()[form.mnemonic])
+    only = _REL8_ONLY.get(form.mnemonic)
+    if only is None:
+        only = _REL8_ONLY[form.mnemonic] = all("rel8" in f.operands
+                                               for f in by_mnemonic()[form.mnemonic])
+    return only
+
+
+_REL8_ONLY: dict = {}
 
 
 def candidates(mnemonic: str, operands: Sequence[Operand], bits: int,
@@ -437,28 +566,34 @@ def candidates(mnemonic: str, operands: Sequence[Operand], bits: int,
     return out
 
 
-def _shape(op: Operand, section: object) -> tuple:
+def _shape(op: Operand, section: object):
     """Everything about an operand that `_match_operand` and `_match` look at."""
-    if type(op) is Reg:
-        return ("r", op.name.lower())
-    if type(op) is Mem:
+    t = type(op)
+    if t is Reg:
+        return op.name.lower()          # a str: no other shape is one
+    if t is Mem:
         return ("m", op.size, op.jump, bool(op.regs), op.disp_size == 1)
-    if type(op) is Imm:
-        v = op.value
-        plain = op.reloc is None and not op.unknown
-        return ("i", op.size, op.jump, op.strict, plain, plain and v == 1, op.unknown,
-                _is_local(op, section), _fits_s8(v, 16), _fits_s8(v, 32))
-    return ("p", op.size)
+    if t is Imm:
+        if op.reloc is None and not op.unknown:
+            # a plain number: only whether it is 1 and fits a signed byte (as a 16- and
+            # 32-bit value) matter; ((v + 128) mod 2**n) < 256 is _fits_s8(v, n)
+            v = op.value
+            return ("i", op.size, op.jump, op.strict, v == 1, ((v + 128) & 0xFFFF) < 256,
+                    ((v + 128) & 0xFFFFFFFF) < 256)
+        # relocatable or unknown: the value is never looked at, the locality of a target is
+        return ("x", op.size, op.jump, op.strict, op.unknown, _is_local(op, section))
+    return ("p", t, op.size)
 
 
-# (mnemonic, bits, o16/o32, operand shapes) -> the forms that match, in table order, each
-# marked whether it needs its size from elsewhere: most lines of a big source differ only
-# in registers and values, so the search through the table runs once per shape
+# (mnemonic, bits, o16/o32, operand shapes) -> the plans of the forms that match, in table
+# order, and of those that would if the size were given: most lines of a big source differ
+# only in registers and values, so the search through the table runs once per shape
 _CANDIDATES: dict = {}
 
 
 def _matching(forms, operands, bits: int, osize_forced, section) -> tuple:
-    out = []
+    fits = []
+    size_missing = []
     for form in forms:
         if "na" in form.flags:
             continue
@@ -467,10 +602,10 @@ def _matching(forms, operands, bits: int, osize_forced, section) -> tuple:
         except _NoMatch:
             continue
         except _SizeMissing:
-            out.append((form, True))
+            size_missing.append(_plan(form))
             continue
-        out.append((form, False))
-    return tuple(out)
+        fits.append(_plan(form))
+    return tuple(fits), tuple(size_missing)
 
 
 def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
@@ -478,27 +613,41 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
     """Encode one instruction at address ``ip`` of ``section``; raise AsmError with NASM's
     message when it cannot be encoded."""
     mnemonic = mnemonic.lower()
-    prefixes = [p.lower() for p in prefixes]
-    forms = by_mnemonic().get(mnemonic)
-    if forms is None:
-        raise AsmError(f"unrecognised instruction '{mnemonic}'")
-    osize_forced = 16 if "o16" in prefixes else 32 if "o32" in prefixes else None
-    asize_forced = 16 if "a16" in prefixes else 32 if "a32" in prefixes else None
-    key = (mnemonic, bits, osize_forced, tuple(_shape(op, section) for op in operands))
+    if prefixes:
+        prefixes = [p.lower() for p in prefixes]
+        osize_forced = 16 if "o16" in prefixes else 32 if "o32" in prefixes else None
+        asize_forced = 16 if "a16" in prefixes else 32 if "a32" in prefixes else None
+    else:
+        osize_forced = asize_forced = None
+    if len(operands) == 1:
+        key = (mnemonic, bits, osize_forced, _shape(operands[0], section))
+    else:
+        shapes = [mnemonic, bits, osize_forced]
+        for op in operands:         # (a loop is quicker than a comprehension here)
+            shapes.append(_shape(op, section))
+        key = tuple(shapes)
     matching = _CANDIDATES.get(key)
     if matching is None:
+        forms = by_mnemonic().get(mnemonic)
+        if forms is None:
+            raise AsmError(f"unrecognised instruction '{mnemonic}'")
         matching = _matching(forms, operands, bits, osize_forced, section)
         if len(_CANDIDATES) < 100_000:
             _CANDIDATES[key] = matching
-    size_missing = []
-    for form, missing in matching:
-        if missing:
-            size_missing.append(form)
+    fits, size_missing = matching
+    for plan in fits:
+        if plan.branch is not None and not prefixes:
+            enc = _emit_branch(plan, operands[plan.branch[1]], bits, ip, section)
+            if enc is not None:
+                return enc
+            if _rel8_forced(plan.form, operands):
+                raise AsmError("short jump is out of range")
             continue
         try:
-            return _emit(form, operands, bits, ip, prefixes, osize_forced, asize_forced, section)
+            return _emit(plan, operands, bits, ip, prefixes, osize_forced, asize_forced,
+                         section)
         except _ShortRange:
-            if _rel8_forced(form, operands):
+            if _rel8_forced(plan.form, operands):
                 raise AsmError("short jump is out of range") from None
             continue
     if len(size_missing) == 1:
