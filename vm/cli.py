@@ -65,7 +65,7 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
     opts = RunOptions(args=tuple(args), max_steps=max_steps, regs=regs, stats=stats,
                       trace=trace,
                       trace_file=trace_file, color=color, screen_html=screen_html, org=org,
-                      bits=int(bits), memory=memory or (16 << 20), env=list(env),
+                      bits=int(bits), memory=memory, env=list(env),
                       clear_env=clear_env, root=root, allow_write=list(allow_write))
     kind = fmt or detect(program, data)
     if kind == "bin" and program.lower().endswith(".b32"):

@@ -18,8 +18,11 @@ class RunOptions:
     screen_html: Optional[str] = None
     org: Optional[int] = None        # flat binaries: load address
     bits: int = 32                   # flat binaries: 32 (Linux int 0x80) or 16 (BIOS real mode)
-    memory: int = 16 << 20           # flat binaries: memory size in bytes
+    memory: Optional[int] = None     # guest memory cap in bytes (None: the personality's default)
     env: list = field(default_factory=list)  # extra K=V for Linux programs
     clear_env: bool = False
     root: Optional[str] = None
     allow_write: list = field(default_factory=list)
+    max_procs: int = 64              # Linux: processes alive at once; fork beyond it is EAGAIN
+    max_output: Optional[int] = None  # bytes the guest may write to stdout+stderr in all
+    timeout: Optional[float] = None  # wall-clock seconds before the run is stopped

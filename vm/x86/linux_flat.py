@@ -176,7 +176,7 @@ def run_flat(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
 
     if not data:
         return fail("empty file: nothing to run")
-    memory = opts.memory
+    memory = opts.memory or (16 << 20)
     if memory < 2 * PAGE or memory > MAX_MEMORY:
         return fail(f"--memory must be between 8K and {MAX_MEMORY >> 20}M, not {memory}")
     org = opts.org or 0
