@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from vm.linux.sandbox import Sandbox, SandboxError
+from vm.sandbox import Sandbox, SandboxError
 
 
 @pytest.fixture()

@@ -20,11 +20,13 @@ TIMEOUT = 300
 BUSYBOX_DEFAULT = "/tmp/pyvm-busybox/bin/busybox"
 
 
-def build(name: str, opt: str = "O2", flags: Sequence[str] = ("-static",)) -> Path:
-    """``tests/linux/<name>.c`` compiled with ``gcc -m32 <flags> -<opt> -lm`` (cached)."""
+def build(name: str, opt: str = "O2", flags: Sequence[str] = ("-static",),
+          where: Path = HERE) -> Path:
+    """``<where>/<name>.c`` (tests/linux by default) compiled with
+    ``gcc -m32 <flags> -<opt> -lm`` (cached)."""
     from conftest import require_tool
     gcc = require_tool("gcc")
-    src = HERE / f"{name}.c"
+    src = where / f"{name}.c"
     args = ["-m32", *flags, f"-{opt}"]
     key = hashlib.sha256(src.read_bytes() + " ".join(args).encode()).hexdigest()[:16]
     out = CACHE / key / f"{name}-{opt}"

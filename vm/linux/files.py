@@ -9,7 +9,7 @@ import select
 import stat
 import time
 from types import SimpleNamespace
-from typing import Optional
+from typing import Callable, Optional
 
 from vm.linux.abi import dirent_type
 
@@ -107,6 +107,7 @@ class HostFile(OpenFile):
         self.is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
         self._entries: Optional[list] = None
         self._dirpos = 0
+        self.hide: Optional[Callable[[str], bool]] = None    # names a listing leaves out
 
     def read(self, n: int) -> bytes:
         if self.is_dir:
@@ -159,6 +160,8 @@ class HostFile(OpenFile):
                 entries.append((st.st_ino, 4, name.encode()))
             with os.scandir(self.fd) as it:
                 for e in it:
+                    if self.hide is not None and self.hide(os.path.join(self.path, e.name)):
+                        continue                # pyvm's own files are not the guest's
                     try:
                         mode = e.stat(follow_symlinks=False).st_mode
                     except OSError:

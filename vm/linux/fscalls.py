@@ -12,9 +12,10 @@ from vm.linux import abi
 from vm.linux.files import GuestFileError, HostFile
 from vm.linux.syscalls import (
     SYSCALLS,
-    _dir_base,
+    _fd_host,
     _path,
     _read,
+    _resolve,
     _write,
     s32,
     syscall,
@@ -26,17 +27,29 @@ STATFS64 = struct.Struct("<IIQQQQQQIII16x")
 RUSAGE = struct.Struct("<4l14l")
 
 
-def _host(proc, dirfd, path: str, follow: bool = True) -> str:
-    return proc.sandbox.resolve(path, _dir_base(proc, dirfd, path), follow=follow)
+_host = _resolve
+AT_SYMLINK_FOLLOW = 0x400
 
 
 def _link(proc, olddirfd, old: str, newdirfd, new: str, flags: int) -> int:
-    src = _host(proc, olddirfd, old, follow=bool(flags & 0x400))     # AT_SYMLINK_FOLLOW
+    """A hard link gives a second name to the *inode*: its source must be a file inside
+    the writable trees (EPERM otherwise, as protected_hardlinks gives for a file the
+    caller may not write), or writing the new name would change an outside file."""
+    if flags & ~(AT_SYMLINK_FOLLOW | abi.AT_EMPTY_PATH):
+        return -errno.EINVAL
+    if not old and flags & abi.AT_EMPTY_PATH:
+        src = _fd_host(proc, proc.fds.get(s32(olddirfd)))
+    else:
+        src = _host(proc, olddirfd, old, follow=bool(flags & AT_SYMLINK_FOLLOW))
     dst = _host(proc, newdirfd, new, follow=False)
     if not os.path.lexists(src):
         return -errno.ENOENT
+    if os.path.lexists(dst):
+        return -errno.EEXIST
     proc.sandbox.check_write(dst)
+    ident = proc.sandbox.check_link_source(src)
     os.link(src, dst, follow_symlinks=False)
+    proc.sandbox.own_links.add(ident)
     return 0
 
 
@@ -60,7 +73,7 @@ def sys_symlinkat(proc, target, newdirfd, path, *_):
 
 
 def _chown(proc, host: str, uid: int, gid: int, follow: bool) -> int:
-    proc.sandbox.check_write(host)
+    proc.sandbox.check_write_object(host)
     os.chown(host, s32(uid), s32(gid), follow_symlinks=follow)
     return 0
 
@@ -78,10 +91,7 @@ def sys_lchown32(proc, path, uid, gid, *_):
 
 @syscall(207)
 def sys_fchown32(proc, fd, uid, gid, *_):
-    f = proc.fds.get(fd)
-    if not isinstance(f, HostFile):
-        return -errno.EINVAL
-    return _chown(proc, f.path, uid, gid, True)
+    return _chown(proc, _fd_host(proc, proc.fds.get(fd)), uid, gid, True)
 
 
 @syscall(298)
@@ -94,7 +104,7 @@ def _truncate(proc, path: str, length: int) -> int:
     host = _host(proc, abi.AT_FDCWD, path)
     if not os.path.exists(host):
         return -errno.ENOENT
-    proc.sandbox.check_write(host)
+    proc.sandbox.check_write_object(host)
     os.truncate(host, length)
     return 0
 

@@ -12,11 +12,12 @@ import errno
 import os
 import random
 import re
+import stat
 import struct
 import time
 from typing import Callable
 
-from vm.linux import abi
+from vm.linux import abi, procfs
 from vm.linux.abi import (
     AT_EMPTY_PATH,
     AT_FDCWD,
@@ -38,7 +39,7 @@ from vm.linux.files import (
     Pipe,
     PipeEnd,
 )
-from vm.linux.sandbox import SandboxError
+from vm.sandbox import ProcRef, SandboxError
 
 SYSCALLS: dict = {}      # number -> (name, handler)
 
@@ -509,14 +510,35 @@ def _path(proc, addr: int) -> str:
 
 
 def _dir_base(proc, dirfd: int, path: str) -> str | None:
-    """Guest directory a relative path is resolved against (for the *at calls)."""
+    """Guest directory a relative path is resolved against (for the *at calls): where the
+    directory is now, not the name it was opened by (it may have been renamed since)."""
     dirfd = s32(dirfd)
     if path.startswith("/") or dirfd == AT_FDCWD:
         return None
     f = proc.fds.get(dirfd)
+    if isinstance(f, procfs.ProcDir):
+        return f.path
     if not isinstance(f, HostFile) or not f.is_dir:
         raise GuestFileError(errno.ENOTDIR if isinstance(f, HostFile) else errno.EBADF)
-    return proc.sandbox.to_guest(f.path)
+    return proc.sandbox.fd_base(f.fd)
+
+
+def _lookup(proc, dirfd: int, path: str, follow: bool = True):
+    """Host path, or ProcRef for the guest's /proc, of a path given to an *at call."""
+    return proc.sandbox.lookup(path, _dir_base(proc, dirfd, path), follow,
+                               procfs.lookup_for(proc))
+
+
+def _resolve(proc, dirfd: int, path: str, follow: bool = True) -> str:
+    """Host path of a path given to an *at call; the guest's /proc is refused (EACCES)."""
+    return proc.sandbox.resolve(path, _dir_base(proc, dirfd, path), follow)
+
+
+def _fd_host(proc, f) -> str:
+    """The host path of the file an open descriptor holds now (fchmod, fchown...)."""
+    if not isinstance(f, HostFile):
+        raise GuestFileError(errno.EINVAL)
+    return proc.sandbox.resolve(proc.sandbox.fd_base(f.fd), follow=False)
 
 
 EMULATED_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
@@ -535,40 +557,71 @@ def _fd_alias(proc, path: str):
     return int(m.group(2))
 
 
+def _open_proc(proc, ref: ProcRef, flags: int, writing: bool):
+    """An open file for a node of the guest's /proc."""
+    if ref == ("exe",):                      # the program, not pyvm's interpreter
+        if writing:
+            raise GuestFileError(errno.ETXTBSY)
+        fd = os.open(proc.exe_host_path, os.O_RDONLY | os.O_CLOEXEC)
+        return HostFile(fd, proc.exe_host_path, flags & abi.O_NONBLOCK, True, False)
+    if len(ref) >= 3 and ref[-2] == "fd" and procfs.node(proc, ref) == ("file",):
+        target = procfs._target(proc, ref if ref[0] != "self" else (str(proc.pid),) + ref[1:])
+        return target.fds.get(int(ref[-1]))  # a pipe or stream: the same open file
+    return procfs.open_node(proc, ref, writing)
+
+
 def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
     sb = proc.sandbox
+    cloexec = bool(flags & abi.O_CLOEXEC)
     alias = _fd_alias(proc, path)
     if alias is not None:
         try:
             f = proc.fds.get(alias)
         except GuestFileError:
             raise GuestFileError(errno.ENOENT) from None
-        return proc.fds.install(f, cloexec=bool(flags & abi.O_CLOEXEC))
-    if path in ("/proc/self/exe", f"/proc/{proc.pid}/exe"):
-        host = proc.exe_host_path            # the program, not pyvm's interpreter
-    else:
-        host = sb.resolve(path, _dir_base(proc, dirfd, path),
-                          follow=not flags & abi.O_NOFOLLOW)
+        return proc.fds.install(f, cloexec=cloexec)
     acc = flags & abi.O_ACCMODE
+    writing = acc in (1, 2) or flags & (abi.O_CREAT | abi.O_TRUNC)
+    host = _lookup(proc, dirfd, path, follow=not flags & abi.O_NOFOLLOW)
+    if isinstance(host, ProcRef):
+        return proc.fds.install(_open_proc(proc, host, flags, bool(writing)), cloexec=cloexec)
     if sb.to_guest(host) in EMULATED_DEVICES:
         f = DeviceFile(host.rsplit("/", 1)[1], acc in (0, 2), acc in (1, 2))
-        return proc.fds.install(f, cloexec=bool(flags & abi.O_CLOEXEC))
-    writing = acc in (1, 2) or flags & (abi.O_CREAT | abi.O_TRUNC)
-    if writing:
-        exists = os.path.lexists(host)
-        if exists or flags & abi.O_CREAT:
-            if not (exists and os.path.isdir(host)):
-                sb.check_write(host)
+        return proc.fds.install(f, cloexec=cloexec)
+    try:
+        before = os.lstat(host)
+    except OSError:
+        before = None
+    if before is not None and (stat.S_ISCHR(before.st_mode) or stat.S_ISBLK(before.st_mode)):
+        raise GuestFileError(errno.EACCES)   # host devices are not the guest's
+    if writing and (before is not None or flags & abi.O_CREAT):
+        if before is None or not stat.S_ISDIR(before.st_mode):
+            sb.check_write(host)
+        if before is not None:
+            sb.check_inode(before, path)     # before O_TRUNC can touch it
     hflags = {0: os.O_RDONLY, 1: os.O_WRONLY, 2: os.O_RDWR}.get(acc, os.O_RDONLY)
     for g, h in ((abi.O_CREAT, os.O_CREAT), (abi.O_EXCL, os.O_EXCL), (abi.O_TRUNC, os.O_TRUNC),
                  (abi.O_APPEND, os.O_APPEND), (abi.O_DIRECTORY, os.O_DIRECTORY),
-                 (abi.O_NOFOLLOW, os.O_NOFOLLOW), (abi.O_NONBLOCK, os.O_NONBLOCK)):
+                 (abi.O_NONBLOCK, os.O_NONBLOCK)):
         if flags & g:
             hflags |= h
-    fd = os.open(host, hflags | os.O_CLOEXEC, mode & ~proc.umask & 0o7777)
+    # the path is already resolved: a final symlink now is one swapped in since (or the
+    # link itself under O_NOFOLLOW), never followed
+    fd = os.open(host, hflags | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NOCTTY,
+                 mode & ~proc.umask & 0o7777)
+    try:
+        sb.verify_fd(fd, host, path)
+        if before is not None:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino):
+                raise GuestFileError(errno.EAGAIN)   # replaced between check and open
+    except OSError:
+        os.close(fd)
+        raise
     f = HostFile(fd, host, flags & ~(abi.O_CREAT | abi.O_EXCL | abi.O_TRUNC | abi.O_CLOEXEC),
                  acc in (0, 2), acc in (1, 2))
-    return proc.fds.install(f, cloexec=bool(flags & abi.O_CLOEXEC))
+    f.hide = sb.is_hidden
+    return proc.fds.install(f, cloexec=cloexec)
 
 
 @syscall(5)
@@ -692,9 +745,12 @@ def sys__llseek(proc, fd, hi, lo, result, whence, *_):
 def _stat_path(proc, dirfd, path: str, flags: int) -> os.stat_result:
     if not path and flags & AT_EMPTY_PATH:
         return proc.fds.get(s32(dirfd)).fstat()
-    host = proc.sandbox.resolve(path, _dir_base(proc, dirfd, path),
-                                follow=not flags & AT_SYMLINK_NOFOLLOW)
-    return os.stat(host, follow_symlinks=not flags & AT_SYMLINK_NOFOLLOW)
+    host = _lookup(proc, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW)
+    if host == ("exe",):
+        return os.stat(proc.exe_host_path)
+    if isinstance(host, ProcRef):
+        return procfs.stat_node(proc, host)
+    return os.stat(host, follow_symlinks=False)
 
 
 @syscall(195)
@@ -731,8 +787,11 @@ def sys_statx(proc, dirfd, path, flags, mask, buf, *_):
 
 
 def _access(proc, dirfd, path: str, mode: int, flags: int = 0) -> int:
-    host = proc.sandbox.resolve(path, _dir_base(proc, dirfd, path),
-                                follow=not flags & AT_SYMLINK_NOFOLLOW)
+    host = _lookup(proc, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW)
+    if isinstance(host, ProcRef):
+        if host != ("exe",):
+            procfs.stat_node(proc, host)    # ENOENT when there is no such node
+        return neg(errno.EACCES) if mode & 2 else 0
     if not os.path.lexists(host):
         return neg(errno.ENOENT)
     if mode & 2 and not proc.sandbox.may_write(host):
@@ -793,12 +852,12 @@ def sys_fchdir(proc, fd, *_):
     f = proc.fds.get(fd)
     if not isinstance(f, HostFile) or not f.is_dir:
         return neg(errno.ENOTDIR)
-    proc.sandbox.cwd = proc.sandbox.to_guest(f.path) or "/"
+    proc.sandbox.cwd = proc.sandbox.fd_base(f.fd)
     return 0
 
 
 def _mkdir(proc, dirfd, path: str, mode: int) -> int:
-    host = proc.sandbox.resolve(path, _dir_base(proc, dirfd, path), follow=False)
+    host = _resolve(proc, dirfd, path, follow=False)
     if os.path.lexists(host):
         return neg(errno.EEXIST)
     proc.sandbox.check_write(host)
@@ -817,7 +876,7 @@ def sys_mkdirat(proc, dirfd, path, mode, *_):
 
 
 def _unlink(proc, dirfd, path: str, flags: int) -> int:
-    host = proc.sandbox.resolve(path, _dir_base(proc, dirfd, path), follow=False)
+    host = _resolve(proc, dirfd, path, follow=False)
     if not os.path.lexists(host):
         return neg(errno.ENOENT)
     proc.sandbox.check_write(host)
@@ -845,14 +904,31 @@ def sys_unlinkat(proc, dirfd, path, flags, *_):
     return _unlink(proc, dirfd, _path(proc, path), flags)
 
 
-def _rename(proc, olddirfd, old: str, newdirfd, new: str) -> int:
-    src = proc.sandbox.resolve(old, _dir_base(proc, olddirfd, old), follow=False)
-    dst = proc.sandbox.resolve(new, _dir_base(proc, newdirfd, new), follow=False)
+RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT = 1, 2, 4
+
+
+def _rename(proc, olddirfd, old: str, newdirfd, new: str, flags: int = 0) -> int:
+    src = _resolve(proc, olddirfd, old, follow=False)
+    dst = _resolve(proc, newdirfd, new, follow=False)
     if not os.path.lexists(src):
         return neg(errno.ENOENT)
     proc.sandbox.check_write(src)
     proc.sandbox.check_write(dst)
+    if flags & RENAME_EXCHANGE or flags & RENAME_NOREPLACE:
+        return _renameat2(src, dst, flags)
     os.rename(src, dst)
+    return 0
+
+
+def _renameat2(src: str, dst: str, flags: int) -> int:
+    """renameat2 with NOREPLACE or EXCHANGE, through the host's own call (atomic)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return neg(errno.EINVAL)
+    if fn(AT_FDCWD, os.fsencode(src), AT_FDCWD, os.fsencode(dst), flags) != 0:
+        return neg(ctypes.get_errno() or errno.EINVAL)
     return 0
 
 
@@ -868,16 +944,17 @@ def sys_renameat(proc, olddirfd, old, newdirfd, new, *_):
 
 @syscall(353)
 def sys_renameat2(proc, olddirfd, old, newdirfd, new, flags, *_):
-    if flags:
-        return neg(errno.EINVAL)
-    return _rename(proc, olddirfd, _path(proc, old), newdirfd, _path(proc, new))
+    if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) or \
+            flags & RENAME_NOREPLACE and flags & RENAME_EXCHANGE:
+        return neg(errno.EINVAL)             # RENAME_WHITEOUT is for overlay file systems
+    return _rename(proc, olddirfd, _path(proc, old), newdirfd, _path(proc, new), flags)
 
 
 def _readlink(proc, dirfd, path: str, buf: int, size: int) -> int:
-    if path in ("/proc/self/exe", f"/proc/{proc.pid}/exe"):
-        target = os.fsencode(proc.exe_guest_path)
+    host = _lookup(proc, dirfd, path, follow=False)
+    if isinstance(host, ProcRef):
+        target = os.fsencode(procfs.readlink_node(proc, host))
     else:
-        host = proc.sandbox.resolve(path, _dir_base(proc, dirfd, path), follow=False)
         target = os.fsencode(os.readlink(host))
     data = target[:size]
     proc.mem.write(buf, data)
@@ -896,7 +973,7 @@ def sys_readlinkat(proc, dirfd, path, buf, size, *_):
 
 @syscall(83)
 def sys_symlink(proc, target, path, *_):
-    host = proc.sandbox.resolve(_path(proc, path), follow=False)
+    host = _resolve(proc, AT_FDCWD, _path(proc, path), follow=False)
     proc.sandbox.check_write(host)
     os.symlink(_path(proc, target), host)
     return 0
@@ -904,8 +981,8 @@ def sys_symlink(proc, target, path, *_):
 
 @syscall(15)
 def sys_chmod(proc, path, mode, *_):
-    host = proc.sandbox.resolve(_path(proc, path))
-    proc.sandbox.check_write(host)
+    host = _resolve(proc, AT_FDCWD, _path(proc, path))
+    proc.sandbox.check_write_object(host)
     os.chmod(host, mode & 0o7777)
     return 0
 
@@ -914,29 +991,26 @@ def sys_chmod(proc, path, mode, *_):
 def sys_fchmod(proc, fd, mode, *_):
     f = proc.fds.get(fd)
     if isinstance(f, HostFile):
-        proc.sandbox.check_write(f.path)
+        proc.sandbox.check_write_object(_fd_host(proc, f))
         os.fchmod(f.fd, mode & 0o7777)
     return 0
 
 
 @syscall(306)
 def sys_fchmodat(proc, dirfd, path, mode, *_):
-    p = _path(proc, path)
-    host = proc.sandbox.resolve(p, _dir_base(proc, dirfd, p))
-    proc.sandbox.check_write(host)
+    host = _resolve(proc, dirfd, _path(proc, path))
+    proc.sandbox.check_write_object(host)
     os.chmod(host, mode & 0o7777)
     return 0
 
 
 def _utimens(proc, dirfd, path_addr, times, flags, spec) -> int:
     if path_addr:
-        p = _path(proc, path_addr)
-        host = proc.sandbox.resolve(p, _dir_base(proc, dirfd, p),
-                                    follow=not flags & AT_SYMLINK_NOFOLLOW)
+        host = _resolve(proc, dirfd, _path(proc, path_addr),
+                        follow=not flags & AT_SYMLINK_NOFOLLOW)
     else:
-        f = proc.fds.get(s32(dirfd))
-        host = f.path
-    proc.sandbox.check_write(host)
+        host = _fd_host(proc, proc.fds.get(s32(dirfd)))
+    proc.sandbox.check_write_object(host)
     if times:
         raw = proc.mem.read(times, 2 * spec.size)
         ts = [spec.unpack_from(raw, i * spec.size) for i in range(2)]

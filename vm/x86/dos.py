@@ -17,6 +17,7 @@ import os
 import time
 from typing import Optional
 
+from vm.sandbox import Sandbox
 from vm.x86 import flags as F
 from vm.x86.bios import BIOS
 from vm.x86.console import CR, Console
@@ -145,7 +146,10 @@ class DOSSystem:
         self.console = console
         self.bios = bios
         self.psp = psp
-        self.root = os.path.realpath(root or os.getcwd())
+        # drive C: is the start directory, through the one sandbox every personality uses:
+        # no '..', symlink or hard link leads a DOS program outside it
+        self.sandbox = Sandbox(root=root or os.getcwd(), cwd=root or os.getcwd())
+        self.root = self.sandbox.root
         self.dta = (psp, 0x80)
         self.env = 0
         self.blocks = {psp: MEMORY_TOP - psp}      # segment -> paragraphs (int 21h 48h-4Ah)
@@ -186,24 +190,32 @@ class DOSSystem:
     # -- file names --------------------------------------------------------------------------
     def host_path(self, raw: bytes) -> str:
         """Map a DOS file name to a host path under the root (DosError 3 if it leaves
-        the root or names a directory that is not there)."""
+        the root or names a directory that is not there). Each component is matched
+        without regard to case, then the sandbox resolves the whole name."""
         name = raw.decode("latin-1").replace("\\", "/")
         if len(name) >= 2 and name[1] == ":":
             name = name[2:]
         parts = [p for p in name.split("/") if p not in ("", ".")]
         if not parts:
             raise DosError(3)
-        path = self.root
+        guest: list = []
         for k, part in enumerate(parts):
             if part == "..":
-                if path == self.root:
+                if not guest:
                     raise DosError(3)
-                path = os.path.dirname(path)
+                guest.pop()
                 continue
-            path = _find_name(path, part)
-            if k < len(parts) - 1 and not os.path.isdir(path):
+            try:
+                here = self.sandbox.resolve("/" + "/".join(guest))
+            except OSError:
+                raise DosError(3) from None
+            guest.append(_find_name(here, part))
+            if k < len(parts) - 1 and not os.path.isdir(os.path.join(here, guest[-1])):
                 raise DosError(3)
-        return path
+        try:
+            return self.sandbox.resolve("/" + "/".join(guest))
+        except OSError as e:
+            raise dos_error(e) from None
 
     def device(self, raw: bytes):
         """The device a name opens (CON, NUL...), or None for a file."""
@@ -224,7 +236,16 @@ class DOSSystem:
             if os.path.isdir(path):
                 raise DosError(5)
             try:
-                fd = os.open(path, flags, 0o666)
+                if writable or flags & os.O_CREAT:
+                    self.sandbox.check_write(path)
+                    if os.path.lexists(path):
+                        self.sandbox.check_inode(os.lstat(path))
+                fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NOCTTY, 0o666)
+                try:
+                    self.sandbox.verify_fd(fd, path)
+                except OSError:
+                    os.close(fd)
+                    raise
             except OSError as e:
                 raise dos_error(e) from None
             return self.new_handle(FileHandle(fd, readable, writable))
@@ -232,19 +253,19 @@ class DOSSystem:
 
 
 def _find_name(directory: str, name: str) -> str:
-    """directory/name, matched without regard to case when it is not there as typed."""
-    exact = os.path.join(directory, name)
-    if os.path.lexists(exact):
-        return exact
+    """The entry of ``directory`` that ``name`` means: as typed, or else the first one
+    equal to it without regard to case."""
+    if os.path.lexists(os.path.join(directory, name)):
+        return name
     try:
         entries = os.listdir(directory)
     except OSError:
-        return exact
+        return name
     folded = name.casefold()
     for entry in sorted(entries):
         if entry.casefold() == folded:
-            return os.path.join(directory, entry)
-    return exact
+            return entry
+    return name
 
 
 # ---- the PSP -------------------------------------------------------------------------------
@@ -583,6 +604,7 @@ def delete(dos: DOSSystem, m) -> str:
     if os.path.isdir(path):
         raise DosError(5)
     try:
+        dos.sandbox.check_write(path)
         os.unlink(path)
     except OSError as e:
         raise dos_error(e) from None

@@ -1,0 +1,354 @@
+"""The guest's /proc, synthesised from the emulated processes.
+
+A guest that reads ``/proc/self/environ`` must see its own environment, not pyvm's (which
+may hold secrets and names pyvm's cache); ``/proc/self/maps`` its own mappings, not the
+host Python's; ``/proc/self/exe`` its program. The sandbox's resolver hands every guest
+path under ``/proc`` to :func:`node`, which answers from the kernel's process table, so no
+host /proc entry is ever passed through. Contents are generated when a file is opened,
+as the kernel does.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import stat
+import time
+from typing import Callable, Optional
+
+from vm.linux.files import (
+    DeviceFile,
+    GuestFileError,
+    HostFile,
+    OpenFile,
+    PipeEnd,
+    synthetic_stat,
+)
+
+PAGE = 4096
+BOOT = time.time()
+TOP_FILES = ("cpuinfo", "meminfo", "uptime", "loadavg", "stat", "version", "mounts",
+             "filesystems")
+PID_FILES = ("environ", "cmdline", "maps", "status", "stat", "statm", "comm", "mounts")
+PID_LINKS = ("exe", "cwd", "root")
+_MAPS_RUNS = re.compile(rb"([\x08-\x0f])\1*")
+
+
+def _target(proc, parts: tuple) -> Optional[object]:
+    """The process a /proc/<pid>... path names."""
+    if not parts or not parts[0].isdigit():
+        return None
+    return proc.kernel.procs.get(int(parts[0]))
+
+
+def fd_link(proc, f) -> str:
+    """What /proc/<pid>/fd/N reads as, as Linux shows it."""
+    if isinstance(f, PipeEnd):
+        return f"pipe:[{f.pipe.stat.st_ino}]"
+    path = getattr(f, "path", "")
+    if path.startswith("/") and hasattr(f, "fd") and path not in ("/dev/stdin",
+                                                                   "/dev/stdout",
+                                                                   "/dev/stderr"):
+        try:
+            return proc.sandbox.fd_base(f.fd)
+        except OSError:
+            return path
+    return path or "anon_inode:[unknown]"
+
+
+def node(proc, parts: tuple) -> Optional[tuple]:
+    """Kind of the entry /proc/<parts>: ("dir",), ("file",), ("link", target), ("exe",)
+    or None."""
+    if not parts:
+        return ("dir",)
+    head = parts[0]
+    if head == "self":
+        return ("link", str(proc.pid)) if len(parts) == 1 else node(proc, (str(proc.pid),)
+                                                                     + parts[1:])
+    if head == "thread-self" and len(parts) == 1:
+        return ("link", f"{proc.pid}/task/{proc.pid}")
+    if len(parts) == 1 and head in TOP_FILES:
+        return ("file",)
+    target = _target(proc, parts)
+    if target is None:
+        return None
+    rest = parts[1:]
+    if len(rest) >= 2 and rest[0] == "task":       # one thread per process
+        if rest[1] != str(target.pid):
+            return None
+        rest = rest[2:]
+        if not rest:
+            return ("dir",)
+    elif rest[:1] == ("task",) and len(rest) == 1:
+        return ("dir",)
+    if not rest:
+        return ("dir",)
+    name = rest[0]
+    if len(rest) == 1:
+        if name in PID_FILES:
+            return ("file",)
+        if name == "exe":
+            return ("exe",) if target is proc else ("link", target.exe_guest_path)
+        if name == "cwd":
+            return ("link", target.sandbox.cwd)
+        if name == "root":
+            return ("link", "/")
+        if name == "fd":
+            return ("dir",)
+        return None
+    if name == "fd" and len(rest) == 2 and rest[1].isdigit():
+        entry = target.fds.fds.get(int(rest[1]))
+        if entry is None:
+            return None
+        if not isinstance(entry[0], (HostFile, DeviceFile)):
+            return ("file",)                    # a pipe or stream: opening dups it
+        return ("link", fd_link(target, entry[0]))
+    return None
+
+
+def listing(proc, parts: tuple) -> list:
+    """(name, d_type) entries of a /proc directory."""
+    if not parts:
+        names = [(n, 8) for n in TOP_FILES] + [("self", 10), ("thread-self", 10)]
+        return names + [(str(pid), 4) for pid in sorted(proc.kernel.procs)]
+    if parts[0] == "self":
+        parts = (str(proc.pid),) + parts[1:]
+    target = _target(proc, parts)
+    rest = parts[1:]
+    if target is None:
+        return []
+    if rest == ("task",):
+        return [(str(target.pid), 4)]
+    if rest[:1] == ("task",):
+        rest = rest[2:]
+    if rest == ("fd",):
+        return [(str(fd), 10) for fd in sorted(target.fds.fds)]
+    if not rest:
+        return ([(n, 8) for n in PID_FILES] + [(n, 10) for n in PID_LINKS]
+                + [("fd", 4), ("task", 4)])
+    return []
+
+
+# -- file contents ----------------------------------------------------------------------
+
+def _state(p) -> str:
+    from vm.linux.process import BLOCKED, ZOMBIE
+    return {ZOMBIE: "Z (zombie)", BLOCKED: "S (sleeping)"}.get(p.state, "R (running)")
+
+
+def _maps(p) -> bytes:
+    aspace = p.aspace
+    if aspace is None:
+        return b""
+    out = []
+    img = p.image
+    lay = aspace.layout
+    for m in _MAPS_RUNS.finditer(aspace.prot):
+        prot = m.group(1)[0]
+        lo, hi = m.start() * PAGE, m.end() * PAGE
+        perms = "".join(c if prot & bit else "-" for c, bit in (("r", 1), ("w", 2), ("x", 4)))
+        if prot & 6 and not prot & 1:
+            perms = "r" + perms[1:]              # x86: writable or executable reads
+        name = ""
+        if img is not None and img.lo <= lo < img.hi:
+            name = p.exe_guest_path
+        elif lay.stack_lo <= lo < lay.stack_top:
+            name = "[stack]"
+        elif lay.brk_start <= lo < max(lay.brk_start, aspace.brk + PAGE):
+            name = "[heap]"
+        line = f"{lo:08x}-{hi:08x} {perms}p 00000000 00:00 0"
+        out.append(f"{line:<73}{name}".rstrip() if name else line + " ")
+    return ("\n".join(out) + "\n").encode()
+
+
+def _status(p) -> bytes:
+    uid, gid = os.getuid(), os.getgid()
+    comm = p.comm.decode("latin-1", "replace")
+    vm = sum(hi - lo for lo, hi in p.aspace.runs()) // 1024 if p.aspace else 0
+    return (f"Name:\t{comm}\nUmask:\t{p.umask:04o}\nState:\t{_state(p)}\n"
+            f"Tgid:\t{p.pid}\nNgid:\t0\nPid:\t{p.pid}\nPPid:\t{p.ppid}\nTracerPid:\t0\n"
+            f"Uid:\t{uid}\t{uid}\t{uid}\t{uid}\nGid:\t{gid}\t{gid}\t{gid}\t{gid}\n"
+            f"FDSize:\t64\nVmSize:\t{vm:8d} kB\nThreads:\t1\n"
+            f"SigPnd:\t{p.pending:016x}\nSigBlk:\t{p.sigmask:016x}\n").encode()
+
+
+def _stat(p) -> bytes:
+    comm = p.comm.decode("latin-1", "replace")
+    vsize = sum(hi - lo for lo, hi in p.aspace.runs()) if p.aspace else 0
+    fields = [p.pid, f"({comm})", _state(p)[0], p.ppid, p.pgid, p.sid, 0, -1, 0x400000,
+              0, 0, 0, 0, 0, 0, 0, 0, 20, 0, 1, 0, 0, vsize, vsize // PAGE]
+    fields += [0] * (52 - len(fields))
+    return (" ".join(str(f) for f in fields) + "\n").encode()
+
+
+def _cpuinfo(p) -> bytes:
+    return (b"processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 8\n"
+            b"model name\t: pyvm i686\nstepping\t: 3\ncpu MHz\t\t: 1000.000\n"
+            b"fpu\t\t: yes\nflags\t\t: fpu vme de pse tsc msr pae mce cx8 sep mtrr pge mca "
+            b"cmov pat pse36 clflush mmx fxsr\nbogomips\t: 2000.00\n\n")
+
+
+def _meminfo(p) -> bytes:
+    total = getattr(p.kernel, "memory_limit", None) or (2 << 30)
+    return (f"MemTotal:       {total // 1024:8d} kB\nMemFree:        {total // 2048:8d} kB\n"
+            f"MemAvailable:   {total // 2048:8d} kB\nSwapTotal:             0 kB\n"
+            f"SwapFree:              0 kB\n").encode()
+
+
+def _uptime(p) -> bytes:
+    up = time.time() - BOOT
+    return f"{up:.2f} {up:.2f}\n".encode()
+
+
+def _kstat(p) -> bytes:
+    return (f"cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\nbtime {int(BOOT)}\n"
+            f"processes {len(p.kernel.procs)}\nprocs_running 1\n").encode()
+
+
+_MOUNTS = b"/ / rootfs ro 0 0\nproc /proc proc rw,nosuid,nodev,noexec 0 0\n"
+_TOP: dict = {
+    "cpuinfo": _cpuinfo, "meminfo": _meminfo, "uptime": _uptime,
+    "loadavg": lambda p: b"0.00 0.00 0.00 1/1 1\n", "stat": _kstat,
+    "version": lambda p: b"Linux version 6.1.0-pyvm (pyvm) #1 SMP i686\n",
+    "mounts": lambda p: _MOUNTS, "filesystems": lambda p: b"nodev\tproc\n",
+}
+_PER_PID: dict = {
+    "environ": lambda p: b"".join(s + b"\0" for s in getattr(p, "envp", ())),
+    "cmdline": lambda p: b"".join(s + b"\0" for s in getattr(p, "argv", ())),
+    "maps": _maps, "status": _status, "stat": _stat, "comm": lambda p: p.comm + b"\n",
+    "statm": lambda p: b"0 0 0 0 0 0 0\n", "mounts": lambda p: _MOUNTS,
+}
+
+
+def content(proc, parts: tuple) -> bytes:
+    if parts[0] == "self":
+        parts = (str(proc.pid),) + parts[1:]
+    if len(parts) == 1:
+        return _TOP[parts[0]](proc)
+    target = _target(proc, parts)
+    rest = parts[1:]
+    if rest[:1] == ("task",):
+        rest = rest[2:]
+    if rest[0] == "fd":                          # an fd that is not a path (a pipe)
+        return b""
+    return _PER_PID[rest[0]](target)
+
+
+# -- open files -------------------------------------------------------------------------
+
+def _ino(parts: tuple) -> int:
+    return 0x10000 + (hash(parts) & 0xFFFFFF)
+
+
+class ProcFile(OpenFile):
+    """A /proc file: its contents as of the open, read-only."""
+
+    def __init__(self, data: bytes, parts: tuple, readable: bool = True):
+        self.data = data
+        self.pos = 0
+        self.path = "/proc/" + "/".join(parts)
+        self.readable, self.writable = readable, False
+        self.stat = synthetic_stat(stat.S_IFREG | 0o444, _ino(parts))
+        self.stat.st_size = 0
+
+    def read(self, n: int) -> bytes:
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += len(chunk)
+        return chunk
+
+    def pread(self, n: int, offset: int) -> bytes:
+        return self.data[offset:offset + n]
+
+    def seek(self, offset: int, whence: int) -> int:
+        pos = {0: 0, 1: self.pos, 2: len(self.data)}.get(whence)
+        if pos is None or pos + offset < 0:
+            raise GuestFileError(errno.EINVAL)
+        self.pos = pos + offset
+        return self.pos
+
+    def fstat(self):
+        return self.stat
+
+    def readable_bytes(self) -> int:
+        return max(0, len(self.data) - self.pos)
+
+
+class ProcDir(OpenFile):
+    """A /proc directory, listed when first read (so /proc/self/fd shows the descriptor
+    that reads it, as on Linux)."""
+
+    is_dir = True
+
+    def __init__(self, entries: Callable[[], list], parts: tuple):
+        self.path = "/proc/" + "/".join(parts) if parts else "/proc"
+        self.readable, self.writable = True, False
+        self.stat = synthetic_stat(stat.S_IFDIR | 0o555, _ino(parts))
+        self.stat.st_nlink = 2
+        self._list, self._parts = entries, parts
+        self._entries: Optional[list] = None
+        self._dirpos = 0
+
+    def read(self, n: int) -> bytes:
+        raise GuestFileError(errno.EISDIR)
+
+    def getdents(self) -> list:
+        if self._entries is None:
+            parts = self._parts
+            self._entries = ([(_ino(parts), 4, b"."), (_ino(parts[:-1]), 4, b"..")]
+                             + [(_ino(parts + (n,)), t, n.encode()) for n, t in self._list()])
+        return self._entries
+
+    def seek(self, offset: int, whence: int) -> int:
+        if whence == 0 and offset == 0:
+            self._entries, self._dirpos = None, 0
+            return 0
+        raise GuestFileError(errno.EINVAL)
+
+    def fstat(self):
+        return self.stat
+
+
+def open_node(proc, parts: tuple, writing: bool) -> OpenFile:
+    kind = node(proc, parts)
+    if kind is None:
+        raise GuestFileError(errno.ENOENT)
+    if writing:
+        raise GuestFileError(errno.EACCES)
+    if kind[0] == "dir":
+        return ProcDir(lambda: listing(proc, parts), parts)
+    return ProcFile(content(proc, parts), parts)
+
+
+def stat_node(proc, parts: tuple, follow_kind: Optional[str] = None):
+    kind = node(proc, parts)
+    if kind is None:
+        raise GuestFileError(errno.ENOENT)
+    if kind[0] == "dir":
+        st = synthetic_stat(stat.S_IFDIR | 0o555, _ino(parts))
+        st.st_nlink = 2
+        return st
+    if kind[0] in ("link", "exe"):
+        return synthetic_stat(stat.S_IFLNK | 0o777, _ino(parts))
+    st = synthetic_stat(stat.S_IFREG | 0o444, _ino(parts))
+    st.st_size = 0
+    return st
+
+
+def readlink_node(proc, parts: tuple) -> str:
+    kind = node(proc, parts)
+    if kind is None:
+        raise GuestFileError(errno.ENOENT)
+    if kind[0] == "exe":
+        return proc.exe_guest_path
+    if parts[-2:-1] == ("fd",) and kind[0] == "file":      # a pipe's magic link
+        target = _target(proc, parts if parts[0] != "self" else (str(proc.pid),) + parts[1:])
+        return fd_link(target, target.fds.get(int(parts[-1])))
+    if kind[0] != "link":
+        raise GuestFileError(errno.EINVAL)
+    return kind[1]
+
+
+def lookup_for(proc) -> Callable[[tuple], Optional[tuple]]:
+    """The resolver's view of /proc for ``proc``."""
+    return lambda parts: node(proc, parts)

@@ -1,0 +1,306 @@
+"""The guest's view of the file system: one resolver that every personality (Linux, DOS)
+asks before touching a host file.
+
+The guest sees the host file system read-only, or the tree under ``--root`` as its ``/``
+(chroot-like), and may create, write, rename and delete only under the writable trees
+(the directory pyvm was started in and ``--allow-write`` paths). Guest paths are resolved
+one component at a time, symlinks included, inside the guest root, so neither ``..`` nor
+a symlink leads outside it. Every decision is about the object finally reached, not the
+spelling of the path:
+
+- a write outside the writable trees fails with EROFS, as on a read-only mount;
+- pyvm's own files (its code cache and configuration, the directories Python imports
+  pyvm from) are *hidden*: reached by any spelling, symlink or bind mount (they are
+  recognised by device and inode as well as by path), they do not exist for the guest;
+- a regular file with more than one hard link may be an outside file linked into the
+  writable tree, so it is written only if this guest made the extra links itself from a
+  file inside the tree (``link`` from outside is refused with EPERM, as on a kernel with
+  ``protected_hardlinks`` for a file the caller may not write);
+- the guest's ``/proc`` is synthesised by the personality (vm/linux/procfs.py): the walk
+  hands anything under it to that view, and a caller that does not ask for it gets EACCES;
+  the host's ``/proc`` is never reached.
+
+A host path that the resolver returns is canonical (no symlink in it) at the time of the
+check; callers open it with O_NOFOLLOW and verify what they opened (``verify_fd``), so a
+symlink swapped in afterwards is refused rather than followed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import Callable, Iterable, Optional, Tuple, Union
+
+MAX_SYMLINKS = 40
+
+
+class SandboxError(OSError):
+    """A path the guest may not use; ``errno`` is what the system call returns."""
+
+    def __init__(self, err: int, path: str = ""):
+        super().__init__(err, os.strerror(err), path)
+
+
+class ProcRef(tuple):
+    """A node of the guest's synthetic /proc: the components after ``/proc``."""
+
+
+# A procfs view: parts after /proc -> None (no such entry), ("dir",), ("file",),
+# ("link", guest target) or ("exe",) for the program's own executable.
+ProcLookup = Callable[[tuple], Optional[tuple]]
+
+
+def _split(path: str) -> list:
+    return [p for p in path.split("/") if p]
+
+
+def _under(host: str, top: str) -> bool:
+    return host == top or host.startswith(top.rstrip("/") + "/")
+
+
+class Sandbox:
+    def __init__(self, root: Optional[str] = None, cwd: Optional[str] = None,
+                 writable: Iterable[str] = (), hidden: Optional[Iterable[str]] = None):
+        self.root = os.path.realpath(root) if root else "/"
+        host_cwd = os.path.realpath(cwd or os.getcwd())
+        self.writable = [host_cwd] + [os.path.realpath(w) for w in writable]
+        inside = self.to_guest(host_cwd)
+        self.cwd = inside if inside is not None else "/"     # a guest path
+        self.hidden: list = []
+        self.hidden_ids: set = set()
+        for h in (pyvm_private_paths() if hidden is None else hidden):
+            self.hide(h)
+        # (st_dev, st_ino) of files this guest hard-linked from inside the writable trees:
+        # shared by every process of the run (a forked child's sandbox keeps the same set)
+        self.own_links: set = set()
+        try:
+            self._proc_dev = os.stat("/proc").st_dev
+        except OSError:
+            self._proc_dev = None
+
+    def hide(self, host: str) -> None:
+        """Make ``host`` (and everything under it) invisible to the guest."""
+        real = os.path.realpath(host)
+        if real not in self.hidden:
+            self.hidden.append(real)
+        try:
+            st = os.stat(real)
+            self.hidden_ids.add((st.st_dev, st.st_ino))
+        except OSError:
+            pass
+
+    def copy(self) -> Sandbox:
+        """The view of a forked child: its own cwd, the same policy."""
+        new = Sandbox.__new__(Sandbox)
+        new.__dict__.update(self.__dict__)
+        new.writable = list(self.writable)
+        return new
+
+    def to_guest(self, host: str) -> Optional[str]:
+        """The guest's name for a host path, or None when it is outside the root."""
+        if self.root == "/":
+            return host
+        if host == self.root:
+            return "/"
+        if host.startswith(self.root + "/"):
+            return host[len(self.root):]
+        return None
+
+    def _host(self, parts: list) -> str:
+        return os.path.join(self.root, *parts) if parts else self.root
+
+    def is_hidden(self, host: str, st: Optional[os.stat_result] = None) -> bool:
+        if st is not None and ((st.st_dev, st.st_ino) in self.hidden_ids
+                               or st.st_dev == self._proc_dev and self._proc_dev is not None):
+            return True
+        return any(_under(host, h) for h in self.hidden)
+
+    # -- resolution ------------------------------------------------------------------------
+    def lookup(self, path: str, base: Optional[str] = None, follow: bool = True,
+               procfs: Optional[ProcLookup] = None) -> Union[str, ProcRef]:
+        """Host path of a guest path (relative to guest directory ``base`` or the cwd), or
+        a ProcRef for a node of the guest's /proc.
+
+        Symlinks are followed inside the guest root; with ``follow=False`` a final symlink
+        is left as it is (lstat, readlink, unlink, rename). Hidden objects raise ENOENT.
+        Under /proc, ``procfs`` answers; without it the guest gets EACCES.
+        """
+        if "\0" in path:
+            raise SandboxError(errno.EINVAL, path)
+        if path == "":
+            raise SandboxError(errno.ENOENT, path)
+        parts = [] if path.startswith("/") else _split(base or self.cwd)
+        todo = _split(path)
+        keep_final = not follow and not path.endswith("/")
+        links = 0
+        while todo:
+            name = todo.pop(0)
+            if name == ".":
+                continue
+            if name == "..":
+                if parts:          # '..' at the guest root stays there
+                    parts.pop()
+                continue
+            if parts[:1] == ["proc"] or not parts and name == "proc":
+                if procfs is None:
+                    raise SandboxError(errno.EACCES, path)
+                node = procfs(tuple(parts[1:] + [name]) if parts else ())
+                if node is None:
+                    raise SandboxError(errno.ENOENT, path)
+                if node[0] == "link" and (todo or not keep_final):
+                    links += 1
+                    if links > MAX_SYMLINKS:
+                        raise SandboxError(errno.ELOOP, path)
+                    if node[1].startswith("/"):
+                        parts = []
+                    todo = _split(node[1]) + todo
+                    continue
+                if node[0] == "exe" and not todo and not keep_final:
+                    return ProcRef(("exe",))
+                if todo and node[0] != "dir":
+                    raise SandboxError(errno.ENOTDIR, path)
+                parts.append(name)
+                continue
+            host = self._host(parts + [name])
+            try:
+                st = os.lstat(host)
+            except OSError:
+                if todo:
+                    raise SandboxError(errno.ENOENT, path) from None
+                if self.is_hidden(host):
+                    raise SandboxError(errno.ENOENT, path) from None
+                parts.append(name)          # the final entry may be created
+                break
+            if self.is_hidden(host, st):
+                raise SandboxError(errno.ENOENT, path)
+            if not todo and keep_final:
+                parts.append(name)
+                break
+            if stat.S_ISLNK(st.st_mode):
+                links += 1
+                if links > MAX_SYMLINKS:
+                    raise SandboxError(errno.ELOOP, path)
+                target = os.readlink(host)
+                if target.startswith("/"):
+                    parts = []
+                todo = _split(target) + todo
+                continue
+            if todo and not stat.S_ISDIR(st.st_mode):
+                raise SandboxError(errno.ENOTDIR, path)
+            parts.append(name)
+        if parts[:1] == ["proc"]:
+            return ProcRef(parts[1:])
+        return self._host(parts)
+
+    def resolve(self, path: str, base: Optional[str] = None, follow: bool = True) -> str:
+        """Host path of a guest path; the guest's /proc is not a host path (EACCES)."""
+        host = self.lookup(path, base, follow)
+        if isinstance(host, ProcRef):
+            raise SandboxError(errno.EACCES, path)
+        return host
+
+    # -- the write policy ----------------------------------------------------------------
+    def may_write(self, host: str) -> bool:
+        """Whether the entry ``host`` may be created, changed or removed. Nothing that is,
+        or leads to, a hidden directory: moving ``~/.cache`` away and putting a symlink
+        in its place would hand the next pyvm a cache the guest wrote."""
+        if any(_under(h, host) or _under(host, h) for h in self.hidden):
+            return False
+        return any(_under(host, w) for w in self.writable)
+
+    def check_write(self, host: str) -> None:
+        """Raise EROFS unless ``host`` (the entry created, changed or removed) is writable."""
+        if not self.may_write(host):
+            raise SandboxError(errno.EROFS, self.to_guest(host) or host)
+
+    def check_inode(self, st: os.stat_result, path: str = "") -> None:
+        """Refuse (EPERM) writing a regular file that has hard links the guest did not
+        make: one of them may be outside the writable trees."""
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and \
+                (st.st_dev, st.st_ino) not in self.own_links:
+            raise SandboxError(errno.EPERM, path)
+
+    def check_write_object(self, host: str) -> None:
+        """check_write plus check_inode for an existing entry (chmod, truncate, utimes)."""
+        self.check_write(host)
+        try:
+            st = os.lstat(host)
+        except OSError:
+            return
+        self.check_inode(st, self.to_guest(host) or host)
+
+    def check_link_source(self, host: str) -> Tuple[int, int]:
+        """The (dev, ino) of a file the guest may hard-link: one inside the writable
+        trees whose every link the guest can account for (EPERM otherwise)."""
+        if not self.may_write(host):
+            raise SandboxError(errno.EPERM, self.to_guest(host) or host)
+        st = os.lstat(host)
+        self.check_inode(st, self.to_guest(host) or host)
+        if stat.S_ISDIR(st.st_mode):
+            raise SandboxError(errno.EPERM, self.to_guest(host) or host)
+        return st.st_dev, st.st_ino
+
+    def verify_fd(self, fd: int, host: str, path: str = "") -> None:
+        """After opening ``host``: the descriptor must be that object (not something a
+        rename or a symlink put there since the check), and not hidden."""
+        try:
+            where = os.readlink(f"/proc/self/fd/{fd}")
+            st = os.fstat(fd)
+        except OSError:
+            return                              # no /proc on the host: nothing to compare
+        if where != host or self.is_hidden(where, st):
+            raise SandboxError(errno.ENOENT if self.is_hidden(where, st) else errno.EAGAIN,
+                               path)
+
+    def fd_base(self, fd: int) -> str:
+        """The guest path of the directory open as host descriptor ``fd`` now (it may have
+        been renamed since it was opened)."""
+        try:
+            where = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError as e:
+            raise SandboxError(e.errno or errno.ENOENT) from None
+        guest = self.to_guest(where) if where.startswith("/") else None
+        if guest is None or where.endswith(" (deleted)"):
+            raise SandboxError(errno.ENOENT)
+        return guest
+
+    def chdir(self, path: str) -> None:
+        host = self.resolve(path)
+        if not os.path.exists(host):
+            raise SandboxError(errno.ENOENT, path)
+        if not os.path.isdir(host):
+            raise SandboxError(errno.ENOTDIR, path)
+        self.cwd = self.to_guest(host) or "/"
+
+
+def pyvm_private_paths() -> list:
+    """Host paths no guest may see: pyvm's cache and configuration directories and the
+    places the host Python imports pyvm and its libraries from (a guest that could write
+    there would have its code run by the next pyvm)."""
+    import site
+    import sysconfig
+
+    from vm.x86.codecache import cache_dirs
+    paths = list(cache_dirs())
+    home = os.path.expanduser("~")
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    paths.append(os.path.join(config, "pyvm"))
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # vm/
+    top = os.path.dirname(here)
+    for pkg in ("asm", "vm", "formats"):
+        paths.append(os.path.join(top, pkg))
+    for key in ("purelib", "platlib"):
+        try:
+            paths.append(sysconfig.get_paths()[key])
+        except KeyError:
+            pass
+    try:
+        paths.extend(site.getsitepackages())
+    except AttributeError:
+        pass
+    try:
+        paths.append(site.getusersitepackages())
+    except AttributeError:
+        pass
+    return [p for p in paths if p]
