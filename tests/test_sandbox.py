@@ -80,3 +80,59 @@ def test_symlink_loop_and_bad_paths(tree):
     with pytest.raises(SandboxError) as e:
         sb.resolve("nope/x")
     assert e.value.errno == errno.ENOENT
+
+
+def test_hidden_paths_do_not_exist_for_the_guest(tree):
+    work = tree / "work"
+    private = work / ".cache" / "pyvm"
+    private.mkdir(parents=True)
+    (private / "key").write_text("k")
+    (work / "alias").symlink_to(private)
+    sb = Sandbox(cwd=str(work), hidden=[str(private)])
+    for path in (".cache/pyvm", ".cache/pyvm/key", "alias/key", ".cache/../.cache/pyvm",
+                 str(private / "key"), ".cache/pyvm/new"):
+        with pytest.raises(SandboxError) as e:
+            sb.resolve(path)
+        assert e.value.errno == errno.ENOENT, path
+    # neither the hidden directory nor anything leading to it may be moved or replaced
+    for host in (str(work / ".cache"), str(private), str(work)):
+        assert not sb.may_write(host), host
+    assert sb.may_write(str(work / ".cache" / "other"))
+
+
+def test_hidden_by_identity_not_spelling(tree):
+    work = tree / "work"
+    private = tree / "outside" / "private"
+    private.mkdir()
+    sb = Sandbox(cwd=str(work), hidden=[str(private)])
+    sb.hidden = []                      # only the (device, inode) identity is left
+    with pytest.raises(SandboxError):
+        sb.resolve(str(private))
+
+
+def test_proc_is_never_the_hosts(tree):
+    sb = Sandbox(cwd=str(tree / "work"), hidden=[])
+    for path in ("/proc/self/environ", "/proc/../proc/self/maps", "abs_link/proc/self/exe"):
+        with pytest.raises(SandboxError) as e:
+            sb.resolve(path)
+        assert e.value.errno == errno.EACCES, path
+    seen = []
+    ref = sb.lookup("abs_link/proc/self/environ",
+                    procfs=lambda parts: seen.append(parts) or (
+                        ("link", "42") if parts == ("self",) else ("dir",)
+                        if parts in ((), ("42",)) else ("file",)))
+    assert tuple(ref) == ("42", "environ")
+
+
+def test_hard_links_need_a_source_inside(tree):
+    work = tree / "work"
+    sb = Sandbox(cwd=str(work), hidden=[])
+    (work / "mine").write_text("m")
+    sb.check_link_source(str(work / "mine"))
+    with pytest.raises(SandboxError) as e:
+        sb.check_link_source(str(tree / "outside" / "secret"))
+    assert e.value.errno == errno.EPERM
+    os.link(tree / "outside" / "secret", work / "planted")
+    with pytest.raises(SandboxError) as e:
+        sb.check_write_object(str(work / "planted"))
+    assert e.value.errno == errno.EPERM

@@ -275,6 +275,7 @@ def sys_sched_getaffinity(proc, pid, size, mask, *_):
 
 @syscall(355)
 def sys_getrandom(proc, buf, count, flags, *_):
+    count = min(count, GETRANDOM_MAX)
     proc.mem.write(buf, os.urandom(count))
     return count
 
@@ -645,9 +646,17 @@ def sys_close(proc, fd, *_):
     return 0
 
 
+# A guest's length argument is never a host allocation size: reads return at most
+# READ_MAX bytes, writes take at most WRITE_MAX per call (short counts are legal and
+# callers loop), as Linux caps one call at 0x7ffff000 bytes.
+READ_MAX = 1 << 20
+WRITE_MAX = 1 << 24
+GETRANDOM_MAX = (1 << 25) - 1             # Linux's own limit for one getrandom
+
+
 def _read(f, count: int) -> bytes:
     try:
-        return f.read(min(count, 1 << 20))
+        return f.read(min(count, READ_MAX))
     except GuestFileError as e:
         if e.errno == errno.EAGAIN and not f.status_flags & abi.O_NONBLOCK:
             raise WouldBlock from None
@@ -681,7 +690,7 @@ def sys_write(proc, fd, buf, count, *_):
     f = proc.fds.get(fd)
     if not count:
         return 0
-    return _write(proc, f, proc.mem.read(buf, count))
+    return _write(proc, f, proc.mem.read(buf, min(count, WRITE_MAX)))
 
 
 def _iovecs(proc, iov: int, iovcnt: int) -> list:
@@ -710,20 +719,26 @@ def sys_readv(proc, fd, iov, iovcnt, *_):
 @syscall(146)
 def sys_writev(proc, fd, iov, iovcnt, *_):
     f = proc.fds.get(fd)
-    data = b"".join(proc.mem.read(base, length) for base, length in _iovecs(proc, iov, iovcnt))
+    data = bytearray()
+    for base, length in _iovecs(proc, iov, iovcnt):
+        data += proc.mem.read(base, min(length, WRITE_MAX - len(data)))
+        if len(data) >= WRITE_MAX:
+            break
+    data = bytes(data)
     return _write(proc, f, data) if data else 0
 
 
 @syscall(180)
 def sys_pread64(proc, fd, buf, count, off_lo, off_hi, *_):
-    data = proc.fds.get(fd).pread(count, off_lo | off_hi << 32)
+    data = proc.fds.get(fd).pread(min(count, READ_MAX), off_lo | off_hi << 32)
     proc.mem.write(buf, data)
     return len(data)
 
 
 @syscall(181)
 def sys_pwrite64(proc, fd, buf, count, off_lo, off_hi, *_):
-    return proc.fds.get(fd).pwrite(proc.mem.read(buf, count), off_lo | off_hi << 32)
+    return proc.fds.get(fd).pwrite(proc.mem.read(buf, min(count, WRITE_MAX)),
+                                   off_lo | off_hi << 32)
 
 
 @syscall(19)
