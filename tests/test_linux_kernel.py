@@ -12,10 +12,7 @@ from linux.kit import build, run_native, run_pyvm
 
 from vm.linux import signals as S
 from vm.linux.addrspace import (
-    BRK_RESERVE,
-    LOW_LIMIT,
     MIB,
-    STACK_SIZE,
     AddressSpace,
     Layout,
 )
@@ -29,19 +26,6 @@ def _space(lo=0x08048000, hi=0x08100000):
     layout = Layout(lo, hi)
     mem = Memory(layout.size)
     return mem, AddressSpace(mem, layout)
-
-
-def test_layout_keeps_stack_and_mmap_below_a_high_image():
-    lay = Layout(0x08048000, 0x08100000)
-    assert lay.mmap_lo == LOW_LIMIT < lay.mmap_hi < lay.stack_lo
-    assert lay.stack_top - lay.stack_lo == STACK_SIZE and lay.stack_top < 0x08048000
-    assert lay.brk_start == 0x08100000 and lay.size == 0x08100000 + BRK_RESERVE
-
-
-def test_layout_puts_everything_above_a_low_image():
-    lay = Layout(4 * MIB, 6 * MIB)
-    assert 6 * MIB == lay.brk_start < lay.brk_limit < lay.mmap_lo < lay.mmap_hi
-    assert lay.mmap_hi < lay.stack_lo < lay.stack_top == lay.size
 
 
 def test_unmapped_pages_refuse_writes():

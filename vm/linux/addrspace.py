@@ -1,21 +1,25 @@
 """A process's address space inside one Machine's memory: which pages are mapped and how,
 and where the image, brk heap, mmap area and stack live.
 
-The Machine's RAM is one bytearray from linear address 0 and Python fills it with zeros
-when it is created, so the whole layout is kept compact. A static executable linked at
-0x08048000 leaves 128 MiB below its image unused: the stack and the mmap area go there.
-Above the image only the brk heap follows; memory ends at its limit::
+The Machine's RAM (vm/x86/memory.py) is one lazily allocated buffer from linear address 0
+to TASK_SIZE (3 GiB, i386 user space): only touched pages cost host memory, so the layout
+is the kernel's::
 
-    0        1M                     mmap_hi   stack_lo   stack_top   image        brk_limit
-    | unmapped | mmap area (top-down) | guard | 8M stack |   gap     | ELF | brk ... |
+    0      1M          image_lo  image_hi (brk_start)       mmap_hi  stack_lo   stack_top
+    | unmapped | ...      | ELF | brk heap ->   ...   <- mmap area | guard | 8M stack |
 
-An image linked low (a static-pie is loaded at 4 MiB) has everything above it instead:
-image, brk heap, mmap area, stack.
+The brk heap grows up from the image and the mmap area is searched top-down from below
+the stack (down to 1 MiB, so below a high image too); they share the space between.
+A static-pie is loaded at 4 MiB, a static executable at its link address.
+
+``limit`` caps the mapped bytes (image + brk + mmap + stack): a mapping or a brk past it
+fails with ENOMEM, as RLIMIT_AS does (the default, DEFAULT_LIMIT, is 2 GiB).
 
 Every page that is not mapped writable is flagged read-only (``Memory.wf``) and every
 page that is not mapped, or mapped PROT_NONE, unreadable (``Memory.set_unreadable``): a
 stray write or read (NULL pointer, stack overflow, a guard page) faults as on Linux.
-Unmapped pages are kept zero, so a fresh anonymous mapping needs no clearing.
+Unmapped pages are kept zero (``Memory.zero`` gives them back to the host), so a fresh
+anonymous mapping needs no clearing.
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ from vm.x86.memory import PAGE_SHIFT, WF_READONLY
 
 PAGE = 1 << PAGE_SHIFT
 MIB = 1 << 20
+TASK_SIZE = 0xC0000000          # i386 user space: the Machine's memory size
 STACK_SIZE = 8 * MIB
-BRK_RESERVE = 32 * MIB          # brk may grow this far; glibc malloc falls back to mmap
-MMAP_SIZE = 64 * MIB            # the mmap area when it lives above the image
+STACK_GAP = 1 * MIB             # unmapped guard between the mmap area and the stack
 LOW_LIMIT = 1 * MIB             # nothing is mapped below this (NULL pointer accesses)
-BELOW_MIN = 48 * MIB            # an image at least this high keeps stack and mmap below it
 PIE_BASE = 4 * MIB              # where a static-pie (ET_DYN) is loaded
+DEFAULT_LIMIT = 2 << 30         # mapped bytes a guest may have unless --memory says
 
 # page protection bits (PROT_READ/WRITE/EXEC values) plus "mapped"
 P_R, P_W, P_X, P_MAPPED = 1, 2, 4, 8
@@ -56,29 +60,23 @@ class Layout:
 
     def __init__(self, lo: int, hi: int):
         self.image_lo, self.image_hi = lo, hi
-        if lo >= BELOW_MIN:
-            self.stack_top = page_down(lo - MIB) & ~(MIB - 1)
-            self.stack_lo = self.stack_top - STACK_SIZE
-            self.mmap_lo, self.mmap_hi = LOW_LIMIT, self.stack_lo - MIB
-            self.brk_start, self.brk_limit = hi, hi + BRK_RESERVE
-            self.size = self.brk_limit
-        else:
-            self.brk_start, self.brk_limit = hi, hi + BRK_RESERVE
-            self.mmap_lo = self.brk_limit + MIB
-            self.mmap_hi = self.mmap_lo + MMAP_SIZE
-            self.stack_lo = self.mmap_hi + MIB
-            self.stack_top = self.stack_lo + STACK_SIZE
-            self.size = self.stack_top
+        self.size = self.stack_top = TASK_SIZE
+        self.stack_lo = self.stack_top - STACK_SIZE
+        self.mmap_lo, self.mmap_hi = LOW_LIMIT, self.stack_lo - STACK_GAP
+        # brk may grow over any free pages up to the mmap area's top (set_brk checks)
+        self.brk_start, self.brk_limit = hi, self.mmap_hi
 
 
 class AddressSpace:
     """Page map of one process over ``mem`` (a vm.x86.memory.Memory)."""
 
-    def __init__(self, mem, layout: Layout):
+    def __init__(self, mem, layout: Layout, limit: Optional[int] = None):
         self.mem = mem
         self.layout = layout
         self.prot = bytearray(mem.size >> PAGE_SHIFT)
         self.brk = layout.brk_start
+        self.limit = DEFAULT_LIMIT if limit is None else limit
+        self.mapped = 0                 # bytes in mapped pages (what ``limit`` caps)
         mem.wf[:] = mem.wf.translate(_SET_RO)
         mem.set_unreadable(0, mem.size, True)
 
@@ -88,6 +86,8 @@ class AddressSpace:
         p0, p1 = start >> PAGE_SHIFT, end >> PAGE_SHIFT
         if p1 <= p0:
             return
+        before = (p1 - p0) - self.prot.count(0, p0, p1)
+        self.mapped += ((p1 - p0 if prot >= 0 else 0) - before) << PAGE_SHIFT
         if prot < 0:
             self.prot[p0:p1] = bytes(p1 - p0)
         else:
@@ -106,9 +106,17 @@ class AddressSpace:
         start, end = page_down(start), page_up(end)
         if end <= start:
             return
-        for lo, hi in self.runs(start, end):
-            self.mem.load(lo, bytes(hi - lo))       # load(): drops stale translations
+        for lo, hi in list(self.runs(start, end)):
+            self.mem.zero(lo, hi)                   # drops stale translations too
         self._set(start, end, -1)
+
+    def fits(self, start: int, end: int) -> bool:
+        """Whether mapping [start, end) keeps the mapped total within ``limit``."""
+        p0, p1 = start >> PAGE_SHIFT, page_up(end) >> PAGE_SHIFT
+        if p1 <= p0:
+            return True
+        added = self.prot.count(0, p0, min(p1, len(self.prot))) + max(p1 - len(self.prot), 0)
+        return self.mapped + (added << PAGE_SHIFT) <= self.limit
 
     def protect(self, start: int, end: int, prot: int) -> bool:
         """mprotect: False when part of the range is not mapped."""
@@ -170,7 +178,7 @@ class AddressSpace:
             return self.brk
         old_top, new_top = page_up(self.brk), page_up(addr)
         if new_top > old_top:
-            if not self.is_free(old_top, new_top):
+            if not self.is_free(old_top, new_top) or not self.fits(old_top, new_top):
                 return self.brk
             self._set(old_top, new_top, P_R | P_W)
         elif new_top < old_top:
@@ -180,23 +188,16 @@ class AddressSpace:
 
     # -- fork ----------------------------------------------------------------------------
     def copy_into(self, child_mem, skip: Tuple[int, int] = (0, 0)) -> AddressSpace:
-        """The same mappings and contents in another Memory of the same size (fork).
-        ``skip`` is a range not worth copying (the dead part of the stack below ESP)."""
+        """The same mappings and contents in another Memory of the same size (fork),
+        shared copy-on-write where the host allows (``Memory.fork_into``). ``skip``
+        was a range not worth copying; the whole mapped memory is shared now."""
         other = AddressSpace.__new__(AddressSpace)
         other.mem = child_mem
         other.layout = self.layout
         other.prot = bytearray(self.prot)
         other.brk = self.brk
-        src, dst = self.mem.data, child_mem.data
-        s0, s1 = skip
-        for lo, hi in self.runs():
-            if s0 < hi and lo < s1:                 # copy around the skipped part
-                if lo < s0:
-                    dst[lo:s0] = src[lo:s0]
-                if s1 < hi:
-                    dst[s1:hi] = src[s1:hi]
-            else:
-                dst[lo:hi] = src[lo:hi]
+        other.limit, other.mapped = self.limit, self.mapped
+        self.mem.fork_into(child_mem, self.runs())
         wf = child_mem.wf
         wf[:] = wf.translate(_SET_RO)
         for m in re.finditer(rb"[\x0a\x0b\x0e\x0f]+", self.prot):   # mapped and writable

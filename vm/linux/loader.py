@@ -23,7 +23,7 @@ from formats.elf.elffile import read_elf
 from formats.elf.tables import ElfError
 from vm.linux.addrspace import PIE_BASE, Layout, page_down, page_up
 
-MAX_IMAGE_END = 0x40000000      # a layout must fit the Machine's single bytearray
+MAX_IMAGE_END = 0x40000000      # images end below 1 GiB: the mmap area and stack lie above
 
 
 class LoadError(Exception):

@@ -14,12 +14,12 @@ from vm.linux.addrspace import (
     LOW_LIMIT,
     P_MAPPED,
     PAGE,
+    STACK_SIZE,
     AddressSpace,
     page_up,
 )
 from vm.linux.files import FdTable, GuestFileError, HostFile
 from vm.linux.loader import Image
-from vm.linux.sandbox import Sandbox
 from vm.linux.signals import SIG_DFL, SIG_IGN, fpu_restore, fpu_snapshot
 from vm.linux.startup import (
     AT_BASE,
@@ -39,6 +39,7 @@ from vm.linux.startup import (
     AT_UID,
     build_stack,
 )
+from vm.sandbox import Sandbox
 from vm.x86.faults import MemoryFault
 from vm.x86.machine import USER_DS, Machine
 from vm.x86.state import ESP, FS, GS, SEL
@@ -167,12 +168,16 @@ class Process:
                 return -errno.ENOMEM if addr >= LOW_LIMIT else -errno.EPERM
             if flags & abi.MAP_FIXED_NOREPLACE and not asp.is_free(addr, addr + length):
                 return -errno.EEXIST
+            if not asp.fits(addr, addr + length):
+                return -errno.ENOMEM            # over the --memory limit
             asp.unmap(addr, addr + length)
             start = addr
         else:
             start = None
             if addr and not addr & (PAGE - 1) and asp.is_free(addr, addr + length):
                 start = addr
+            if asp.mapped + length > asp.limit:
+                return -errno.ENOMEM            # over the --memory limit
             if start is None:
                 start = asp.find_free(length)
                 if start is None:
@@ -212,6 +217,8 @@ class Process:
             asp.unmap(old + new_size, old + old_size)
             return old
         prot = asp.prot[(old + old_size >> 12) - 1] & ~P_MAPPED
+        if asp.mapped + new_size - old_size > asp.limit:
+            return -errno.ENOMEM                # over the --memory limit
         if asp.is_free(old + old_size, old + new_size):
             asp.map(old + old_size, old + new_size, prot)
             return old
@@ -221,7 +228,9 @@ class Process:
         if new is None:
             return -errno.ENOMEM
         mem = self.machine.mem
-        mem.load(new, bytes(mem.data[old:old + old_size]))
+        for a in range(0, old_size, 4 << 20):
+            n = min(4 << 20, old_size - a)
+            mem.load(new + a, mem.data[old + a:old + a + n])
         asp.map(new, new + new_size, prot)
         asp.unmap(old, old + old_size)
         return new
@@ -270,6 +279,9 @@ class Process:
         entry point (the first start, or execve). Exec of the image the process already
         runs (busybox running itself) keeps the Machine and its translated code."""
         layout = image.layout()
+        limit = self.kernel.memory_limit
+        if limit is not None and image.hi - image.lo + STACK_SIZE > limit:
+            raise MemoryError("the program does not fit the --memory limit")
         top = layout.stack_top
         phdr = image.phdr
         raw_phdr = b""
@@ -292,7 +304,7 @@ class Process:
             warm = True
         else:
             m, warm = self.kernel.machine_for(layout.size, image)
-        asp = AddressSpace(m.mem, layout)
+        asp = AddressSpace(m.mem, layout, limit)
         image.load(m.mem, asp, reuse=warm)
         self.kernel.library(image).install(m)
         asp.map(layout.stack_lo, layout.stack_top, 3)
@@ -303,6 +315,7 @@ class Process:
         m.set_reg("eip", image.entry)
         m.descriptors = {0x23: 0, USER_DS: 0}
         self.machine, self.aspace, self.image = m, asp, image
+        self.argv, self.envp = list(argv), list(envp)      # /proc/<pid>/cmdline, environ
         self.fpu_frames = {}
         self.altstack = (0, 2, 0)
         m.on_interrupt = self.kernel.interrupt_hook(self)
@@ -333,6 +346,7 @@ class Process:
             fpu_restore(m, fpu_snapshot(pm))
         child.machine, child.image = m, self.image
         child.exe_host_path, child.exe_guest_path = self.exe_host_path, self.exe_guest_path
+        child.argv, child.envp = self.argv, self.envp
         child.pgid, child.sid = self.pgid, self.sid
         child.umask = self.umask
         child.rlimits = dict(self.rlimits)
@@ -355,10 +369,10 @@ def clear_all_but_text(m: Machine, aspace: AddressSpace, image: Image) -> None:
         for keep_lo, keep_hi in keep:
             if keep_lo < hi and lo < keep_hi:
                 if lo < keep_lo:
-                    m.mem.load(lo, bytes(keep_lo - lo))
+                    m.mem.zero(lo, keep_lo)
                 lo = max(lo, keep_hi)
         if lo < hi:
-            m.mem.load(lo, bytes(hi - lo))
+            m.mem.zero(lo, hi)
     _reset_cpu(m)
 
 

@@ -19,7 +19,6 @@ CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
 CLONE_VFORK, CLONE_THREAD, CLONE_SETTLS = 0x4000, 0x10000, 0x80000
 CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID = 0x100000, 0x200000, 0x1000000
 WNOHANG = 1
-MAX_PROCESSES = 512
 MAX_SCRIPT_DEPTH = 4
 RUSAGE_SIZE = 72
 
@@ -28,9 +27,12 @@ RUSAGE_SIZE = 72
 
 def _fork(proc, flags: int, newsp: int = 0, ptid: int = 0, tls: int = 0, ctid: int = 0) -> int:
     kernel = proc.kernel
-    if len(kernel.order) >= MAX_PROCESSES:
-        return -errno.EAGAIN
-    child = proc.fork(kernel.new_pid())
+    if len(kernel.order) >= kernel.max_procs:
+        return -errno.EAGAIN                # --max-procs live processes already
+    try:
+        child = proc.fork(kernel.new_pid())
+    except (MemoryError, OSError):
+        return -errno.EAGAIN                # the host cannot hold another process
     cm = child.machine
     cm.cpu.r[EAX] = 0
     if newsp:
