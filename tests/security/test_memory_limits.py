@@ -166,3 +166,16 @@ def test_pypy_forked_children_see_their_own_copies():
     r = run_pyvm(exe, ["40"], stdin=b"x\n", python=pypy, module="vm.linux")
     _clean(r)
     assert (r.stdout, r.status) == (native.stdout, native.status), r
+
+
+def test_all_processes_together_stay_within_twice_the_cap(tmp_path):
+    """--memory caps each process; forking cannot multiply it: the run's processes
+    together map at most twice the cap (default 2 x 2 GiB), so the third 1.5 GiB child
+    gets NULL. The native run is the oracle that every child would succeed unbounded."""
+    exe = build("mem_fork_budget", where=HERE)
+    native = run_native(exe, cwd=tmp_path)
+    assert native.stdout == b"child 0: ok\nchild 1: ok\nchild 2: ok\nchild 3: ok\n"
+    result = run_pyvm(exe, cwd=tmp_path)
+    _clean(result)
+    assert result.status == 0, result
+    assert result.stdout == b"child 0: ok\nchild 1: ok\nchild 2: null\nchild 3: null\n"

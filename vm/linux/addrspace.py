@@ -13,7 +13,10 @@ the stack (down to 1 MiB, so below a high image too); they share the space betwe
 A static-pie is loaded at 4 MiB, a static executable at its link address.
 
 ``limit`` caps the mapped bytes (image + brk + mmap + stack): a mapping or a brk past it
-fails with ENOMEM, as RLIMIT_AS does (the default, DEFAULT_LIMIT, is 2 GiB).
+fails with ENOMEM, as RLIMIT_AS does (the default, DEFAULT_LIMIT, is 2 GiB). A
+:class:`MemoryBudget` shared by every process of a run caps their sum (twice the
+per-process limit), so a guest that forks cannot multiply what it may touch: the host
+never holds more guest memory than that, whatever the guest does.
 
 Every page that is not mapped writable is flagged read-only (``Memory.wf``) and every
 page that is not mapped, or mapped PROT_NONE, unreadable (``Memory.set_unreadable``): a
@@ -67,16 +70,29 @@ class Layout:
         self.brk_start, self.brk_limit = hi, self.mmap_hi
 
 
+class MemoryBudget:
+    """Mapped bytes of every process of a run together (None: no cap)."""
+
+    def __init__(self, limit: Optional[int] = None):
+        self.limit = limit
+        self.used = 0
+
+    def allows(self, extra: int) -> bool:
+        return self.limit is None or self.used + extra <= self.limit
+
+
 class AddressSpace:
     """Page map of one process over ``mem`` (a vm.x86.memory.Memory)."""
 
-    def __init__(self, mem, layout: Layout, limit: Optional[int] = None):
+    def __init__(self, mem, layout: Layout, limit: Optional[int] = None,
+                 budget: Optional[MemoryBudget] = None):
         self.mem = mem
         self.layout = layout
         self.prot = bytearray(mem.size >> PAGE_SHIFT)
         self.brk = layout.brk_start
         self.limit = DEFAULT_LIMIT if limit is None else limit
         self.mapped = 0                 # bytes in mapped pages (what ``limit`` caps)
+        self.budget: Optional[MemoryBudget] = budget if budget is not None else MemoryBudget()
         mem.wf[:] = mem.wf.translate(_SET_RO)
         mem.set_unreadable(0, mem.size, True)
 
@@ -87,7 +103,10 @@ class AddressSpace:
         if p1 <= p0:
             return
         before = (p1 - p0) - self.prot.count(0, p0, p1)
-        self.mapped += ((p1 - p0 if prot >= 0 else 0) - before) << PAGE_SHIFT
+        delta = ((p1 - p0 if prot >= 0 else 0) - before) << PAGE_SHIFT
+        self.mapped += delta
+        if self.budget is not None:
+            self.budget.used += delta
         if prot < 0:
             self.prot[p0:p1] = bytes(p1 - p0)
         else:
@@ -116,7 +135,19 @@ class AddressSpace:
         if p1 <= p0:
             return True
         added = self.prot.count(0, p0, min(p1, len(self.prot))) + max(p1 - len(self.prot), 0)
-        return self.mapped + (added << PAGE_SHIFT) <= self.limit
+        return self.can_add(added << PAGE_SHIFT)
+
+    def can_add(self, nbytes: int) -> bool:
+        """Whether ``nbytes`` more mapped bytes stay within this process's limit and the
+        run's budget."""
+        return self.mapped + nbytes <= self.limit and \
+            (self.budget is None or self.budget.allows(nbytes))
+
+    def release(self) -> None:
+        """The process is done with this address space: its bytes leave the budget."""
+        if self.budget is not None:
+            self.budget.used -= self.mapped
+            self.budget = None
 
     def protect(self, start: int, end: int, prot: int) -> bool:
         """mprotect: False when part of the range is not mapped."""
@@ -196,7 +227,12 @@ class AddressSpace:
         other.layout = self.layout
         other.prot = bytearray(self.prot)
         other.brk = self.brk
+        if self.budget is not None and not self.budget.allows(self.mapped):
+            raise MemoryError("the guest's processes together reached the memory limit")
         other.limit, other.mapped = self.limit, self.mapped
+        other.budget = self.budget
+        if other.budget is not None:
+            other.budget.used += other.mapped
         self.mem.fork_into(child_mem, self.runs())
         wf = child_mem.wf
         wf[:] = wf.translate(_SET_RO)

@@ -21,6 +21,7 @@ from typing import Callable, Dict, List, Optional
 
 from vm.linux import fscalls, procsys, timers  # noqa: F401  (register system calls)
 from vm.linux import signals as S
+from vm.linux.addrspace import DEFAULT_LIMIT, MemoryBudget
 from vm.linux.loader import prepare
 from vm.linux.process import BLOCKED, RUNNING, ZOMBIE, Process
 from vm.linux.sharing import CodeLibrary
@@ -52,11 +53,14 @@ EXIT_DEADLOCK = 125
 
 
 class Kernel:
-    def __init__(self, name: str, stderr=None, tracer=None, max_steps: Optional[int] = None):
+    def __init__(self, name: str, stderr=None, tracer=None, max_steps: Optional[int] = None,
+                 max_procs: int = 64, memory_limit: Optional[int] = None):
         self.name = name                  # the program, for messages
         self.stderr = stderr if stderr is not None else sys.stderr
         self.tracer = tracer
         self.max_steps = max_steps
+        # --timeout, --max-output (vm/linux/limits.py): an exit status ends the run
+        self.stop_check: Optional[Callable[[], Optional[int]]] = None
         self.steps = 0                    # instructions retired by finished turns
         self.procs: Dict[int, Process] = {}
         self.order: List[Process] = []    # round-robin order of live processes
@@ -66,6 +70,10 @@ class Kernel:
         self.current: Optional[Process] = None
         self.images: dict = {}            # (dev, ino, size, mtime) -> loader.Image
         self.spare: list = []             # (image, Machine) retired, ready for reuse
+        self.max_procs = max_procs        # live processes; fork beyond is EAGAIN
+        self.memory_limit = memory_limit  # mapped bytes per process; None: the default
+        # all processes together: twice the per-process cap (fork cannot multiply it)
+        self.memory_budget = MemoryBudget(2 * (memory_limit or DEFAULT_LIMIT))
 
     def library(self, image) -> CodeLibrary:
         lib = getattr(image, "library", None)
@@ -84,7 +92,7 @@ class Kernel:
             if m.mem.size == size:
                 del self.spare[i]
                 for lo, hi in img.readonly_pages():
-                    m.mem.load(lo, bytes(hi - lo))
+                    m.mem.zero(lo, hi)
                 m.flush_translations()
                 return m, False
         return Machine("flat32", size), False
@@ -94,6 +102,7 @@ class Kernel:
         library and the Machine itself (cleared) for the next fork or exec."""
         if image is None or aspace is None:
             return
+        aspace.release()
         self.library(image).harvest(m, aspace)
         if len(self.spare) >= MAX_SPARE:
             return
@@ -320,7 +329,12 @@ class Kernel:
                 timed = any(p.alarm_at is not None for p in self.order)
                 if timed:
                     timers.fire(self, time.monotonic())
-                budget = SLICE if len(self.order) > 1 or timed else SOLO_SLICE
+                if self.stop_check is not None:
+                    status = self.stop_check()
+                    if status is not None:
+                        return status
+                budget = SLICE if len(self.order) > 1 or timed or \
+                    self.stop_check is not None else SOLO_SLICE
                 if self.max_steps is not None:
                     left = self.max_steps - self.steps
                     if left <= 0:

@@ -176,7 +176,7 @@ class Process:
             start = None
             if addr and not addr & (PAGE - 1) and asp.is_free(addr, addr + length):
                 start = addr
-            if asp.mapped + length > asp.limit:
+            if not asp.can_add(page_up(length)):
                 return -errno.ENOMEM            # over the --memory limit
             if start is None:
                 start = asp.find_free(length)
@@ -217,7 +217,7 @@ class Process:
             asp.unmap(old + new_size, old + old_size)
             return old
         prot = asp.prot[(old + old_size >> 12) - 1] & ~P_MAPPED
-        if asp.mapped + new_size - old_size > asp.limit:
+        if not asp.can_add(new_size - old_size):
             return -errno.ENOMEM                # over the --memory limit
         if asp.is_free(old + old_size, old + new_size):
             asp.map(old + old_size, old + new_size, prot)
@@ -304,7 +304,9 @@ class Process:
             warm = True
         else:
             m, warm = self.kernel.machine_for(layout.size, image)
-        asp = AddressSpace(m.mem, layout, limit)
+        if self.aspace is not None:
+            self.aspace.release()            # exec: the old image's memory is gone
+        asp = AddressSpace(m.mem, layout, limit, self.kernel.memory_budget)
         image.load(m.mem, asp, reuse=warm)
         self.kernel.library(image).install(m)
         asp.map(layout.stack_lo, layout.stack_top, 3)
