@@ -19,6 +19,7 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional
 
+from formats.inputs import InputError, read_input
 from vm.linux import fscalls, procsys, timers  # noqa: F401  (register system calls)
 from vm.linux import signals as S
 from vm.linux.addrspace import DEFAULT_LIMIT, MemoryBudget
@@ -120,8 +121,10 @@ class Kernel:
         image = self.images.get(key)
         if image is None:
             if data is None:
-                with open(host, "rb") as f:
-                    data = f.read()
+                try:
+                    data = read_input(host)     # a guest may exec a huge sparse file
+                except InputError:
+                    raise OSError(errno.ENOMEM, "program too large") from None
             image = self.images[key] = prepare(data)
         return image
 

@@ -789,6 +789,11 @@ class Translator:
         self.page_blocks: dict = {}     # page -> set of ids
         self.nextid = 0
         self.lim = [1 << 62]
+        # debugger breakpoints (linear addresses, vm/debug): a block ends before one and
+        # a block starting at one raises stop_exc unless stop_skip[0] is that address
+        self.stops: set = set()
+        self.stop_skip = [-1]
+        self.stop_exc: Optional[type] = None
         self.mem.code_written = self.invalidate
         cpu = self.cpu
         self.ns = {
@@ -884,8 +889,16 @@ class Translator:
             nip = ip + insn.length
             if cbits == 16:
                 nip &= 0xFFFF
+            stop = self.stops and lin in self.stops
+            if stop and b.ninsn:
+                b.end_jump(ip)
+                break
             b.ranges.append((lin, lin + insn.length))
             b.begin(insn, ip, nip, lin)
+            if stop:
+                b.may_fault()
+                b.emit(f"if {b.glob(self.stop_skip, 'STOP_SKIP')}[0] != {lin:#x}:\n"
+                       f"    raise {b.glob(self.stop_exc, 'STOP_EXC')}({lin:#x})")
             b.follow = None
             gen = SEMANTICS.get(insn.form.mnemonic)
             if insn.lock and not insn.form.lockable(insn.operands):

@@ -1,0 +1,62 @@
+"""``python -m vm.debug [--gdb [HOST:]PORT] [options] PROGRAM [ARGS...]``."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+from typing import List, Optional
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vm.debug",
+                                 description="Debug a program pyvm runs: commands on stdin, "
+                                 "or a GDB remote stub with --gdb.")
+    ap.add_argument("--gdb", metavar="[HOST:]PORT", help="serve the GDB remote protocol "
+                    "(default host 127.0.0.1)")
+    ap.add_argument("--input", metavar="FILE", help="the program's stdin (the debugger's "
+                    "commands come from stdin)")
+    ap.add_argument("--no-history", action="store_true",
+                    help="no reverse execution (nothing recorded)")
+    ap.add_argument("--format", dest="fmt", help="override format detection")
+    ap.add_argument("--bits", type=int, choices=(16, 32), default=32,
+                    help="flat binaries: 32 (Linux int 0x80) or 16 (BIOS)")
+    ap.add_argument("--org", type=lambda s: int(s, 0), help="flat binary load address")
+    ap.add_argument("program")
+    ap.add_argument("args", nargs=argparse.REMAINDER)
+    ns = ap.parse_args(argv)
+    from formats import detect
+    from vm.options import RunOptions
+    try:
+        with open(ns.program, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        print(f"pyvm: {ns.program}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    opts = RunOptions(args=tuple(ns.args), bits=ns.bits, org=ns.org)
+    kind = ns.fmt or detect(ns.program, data)
+    commands = sys.stdin
+    if ns.input is not None:
+        # the program reads fd 0: put the file there, keep the commands on another fd
+        try:
+            fd = os.open(ns.input, os.O_RDONLY)
+        except OSError as e:
+            print(f"pyvm: {ns.input}: {e.strerror or e}", file=sys.stderr)
+            return 1
+        if ns.gdb is None:
+            commands = io.TextIOWrapper(os.fdopen(os.dup(0), "rb"))
+        os.dup2(fd, 0)
+        os.close(fd)
+        sys.stdin = io.TextIOWrapper(os.fdopen(os.dup(0), "rb"))
+    if ns.gdb is not None:
+        from vm.debug.gdbstub import gdb_main
+        return gdb_main(kind, ns.program, data, opts, ns.gdb,
+                        history=not ns.no_history)
+    from vm.debug.cli import debug_main
+    return debug_main(kind, ns.program, data, opts, stdin=commands,
+                      history=not ns.no_history)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1318 @@
+"""The debugging core: one API for every machine, used by the command-line debugger
+(cli.py) and the GDB stub (gdbstub.py).
+
+x86 (:class:`X86Debugger`): addresses are linear (real mode: segment * 16 + offset).
+
+- Breakpoints cost nothing while running: the block compiler (vm/x86/compiler.py,
+  ``Translator.stops``) ends every block before a breakpoint address, and a block that
+  starts at one raises :class:`BreakHit` before its first instruction; setting or
+  clearing a breakpoint drops the translations that hold the address.
+- Watchpoints use the memory write flags: a page holding a watched byte gets a private
+  ``Memory.wf`` bit, so writes to it take the slow path (``Memory.store`` ->
+  ``Memory.write``, patched on this one Memory object) where the watch ranges are
+  checked *before* the write; a hit unwinds the compiled block to the writing
+  instruction (precise, as for a fault), which is then single-stepped to show old and
+  new value. Read watchpoints mark the page in ``Memory.rf`` and replace the compiled
+  code's ``READ`` slow path.
+- Catching system calls / interrupts / faults wraps the personality hooks.
+- Reverse execution: snapshots.History.
+
+Nothing is patched until a debugger attaches, so a plain run pays nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Dict, List, Optional, Tuple
+
+from vm.debug.snapshots import WF_DBGWATCH, WF_SAVE, Divergence, History, cpu_capture
+from vm.debug.targets import Outcome
+
+SIGNAL_NAMES = {4: "SIGILL", 5: "SIGTRAP", 8: "SIGFPE", 11: "SIGSEGV"}
+
+
+class DebugError(Exception):
+    """A request the debugger cannot do (bad address, unknown register...): one line."""
+
+
+class BreakHit(Exception):
+    """Raised by a compiled block that starts at a breakpoint."""
+
+    def __init__(self, address: int):
+        super().__init__(f"breakpoint at 0x{address:x}")
+        self.address = address
+
+
+class WatchTrap(Exception):
+    """A watched byte is about to be accessed (raised before the access)."""
+
+
+class CatchStop(Exception):
+    def __init__(self, kind: str, number: int):
+        super().__init__(f"{kind} {number}")
+        self.kind, self.number = kind, number
+
+
+class FaultStop(Exception):
+    """Linux: the followed process faulted (before the kernel acts on it)."""
+
+    def __init__(self, fault):
+        super().__init__(str(fault))
+        self.fault = fault
+
+
+@dataclasses.dataclass
+class Breakpoint:
+    number: int
+    address: int
+    temporary: bool = False
+    hits: int = 0
+    enabled: bool = True
+
+
+@dataclasses.dataclass
+class Watchpoint:
+    number: int
+    address: int
+    length: int
+    kind: str = "write"             # 'write' | 'read' | 'access'
+    old: bytes = b""
+    hits: int = 0
+
+
+@dataclasses.dataclass
+class StopEvent:
+    """Why the program stopped. ``reason``: 'step', 'breakpoint', 'watchpoint', 'finish',
+    'syscall', 'interrupt', 'signal' (a fault), 'exited', 'history' (the start of the
+    recorded history was reached going backwards), 'error'."""
+    reason: str
+    pc: int = 0
+    number: int = 0                 # breakpoint / watchpoint number, syscall, vector
+    status: Optional[int] = None    # exit status
+    signal: int = 0
+    message: str = ""
+    watch: Optional[Tuple[Watchpoint, bytes, bytes]] = None   # (wp, old, new)
+
+
+class Debugger:
+    """What every machine's debugger offers (see X86Debugger and B32Debugger)."""
+    arch = ""
+    symbols = None
+
+    def __init__(self) -> None:
+        self.breakpoints: Dict[int, Breakpoint] = {}
+        self.watchpoints: Dict[int, Watchpoint] = {}
+        self._next = 1
+        self.exited: Optional[int] = None
+        self.last: Optional[StopEvent] = None
+
+    def _number(self) -> int:
+        n = self._next
+        self._next += 1
+        return n
+
+    # symbols
+    def resolve(self, name: str) -> int:
+        addr = self.symbols.lookup(name) if self.symbols is not None else None
+        if addr is None:
+            raise DebugError(f'no symbol "{name}"')
+        return addr
+
+    def describe(self, addr: int) -> str:
+        return self.symbols.describe(addr) if self.symbols is not None else ""
+
+    def delete(self, number: Optional[int] = None) -> None:
+        """Delete one breakpoint or watchpoint (all when None)."""
+        if number is None:
+            for n in list(self.breakpoints):
+                self.remove_breakpoint(n)
+            for n in list(self.watchpoints):
+                self.remove_watchpoint(n)
+            return
+        if number in self.breakpoints:
+            self.remove_breakpoint(number)
+        elif number in self.watchpoints:
+            self.remove_watchpoint(number)
+        else:
+            raise DebugError(f"no breakpoint number {number}")
+
+    def breakpoint_at(self, addr: int) -> Optional[Breakpoint]:
+        for b in self.breakpoints.values():
+            if b.address == addr:
+                return b
+        return None
+
+
+# =========================================================================================
+# x86
+# =========================================================================================
+
+REG_ORDER = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip", "eflags",
+             "cs", "ss", "ds", "es", "fs", "gs")
+
+
+class X86Debugger(Debugger):
+    """The debugging core on an x86 target (vm/debug/targets.py)."""
+    arch = "i386"
+
+    def __init__(self, target, history: bool = True, interval: int = 200_000,
+                 history_limit: int = 400):
+        super().__init__()
+        self.target = target
+        self.symbols = target.symbols
+        self.m = None
+        self.hist: Optional[History] = None
+        self._want_history = history
+        self._interval, self._hlimit = interval, history_limit
+        self.catch_syscalls: Optional[set] = None     # None: off; empty set: all
+        self.catch_vectors: set = set()
+        self.stop_on_fault = True
+        self._internal: Dict[int, Callable[[], bool]] = {}   # finish/next breakpoints
+        self._in_hook = False
+        self._in_run = False
+        self._recording_watch: Optional[list] = None
+        self._pending: List[StopEvent] = []
+        self._skip_catch = False
+        self._fault: Optional[Outcome] = None
+        self._glue = None
+        self._glue_regs = None
+        self._read_watch = False
+        self._orig: dict = {}
+        self.attach(target.machine)
+
+    # -- attaching ---------------------------------------------------------------------------
+    def attach(self, m) -> None:
+        """Hook one Machine (again after an exec replaced it)."""
+        if self.m is not None:
+            self.detach()
+        self.m = m
+        mem = m.mem
+        tr = m.tr
+        tr.stop_exc = BreakHit
+        self._orig = {"write": mem.write, "load": mem.load, "zero": mem.zero,
+                      "run": m.run, "READ": tr.ns.get("READ"), "guarded": mem.guarded}
+        mem.write = self._mem_write
+        mem.load = self._mem_load
+        mem.zero = self._mem_zero
+        orig_unreadable = mem.set_unreadable
+
+        def set_unreadable(start: int, end: int, unreadable: bool) -> None:
+            orig_unreadable(start, end, unreadable)
+            if self.hist is not None:
+                self.hist.flags_dirty = True
+        mem.set_unreadable = set_unreadable
+        m.run = self._machine_run
+        for name in ("on_interrupt", "on_port_in", "on_port_out", "on_halt"):
+            fn = getattr(m, name)
+            self._orig[name] = fn
+            if fn is not None:
+                setattr(m, name, self._wrap_hook(name, fn))
+        k = getattr(self.target, "kernel", None)
+        if k is not None and not hasattr(k, "_debug_orig_fault"):
+            k._debug_orig_fault = k.fault
+            k.fault = self._kernel_fault
+            self.target.stop_hook = lambda: bool(self._pending)
+        self._sync_breakpoints()
+        for wp in self.watchpoints.values():
+            self._arm_watch(wp)
+        if self._want_history:
+            self.hist = History(m, self._interval, self._hlimit)
+            self.hist.start()
+        self._glue_begin()
+
+    def detach(self) -> None:
+        m = self.m
+        if m is None:
+            return
+        if self.hist is not None:
+            self.hist.stop()
+            self.hist = None
+        for name in ("write", "load", "zero", "run", "set_unreadable"):
+            obj = m if name == "run" else m.mem
+            try:
+                delattr(obj, name)
+            except AttributeError:
+                pass
+        for name in ("on_interrupt", "on_port_in", "on_port_out", "on_halt"):
+            setattr(m, name, self._orig.get(name))
+        wf = m.mem.wf
+        wf[:] = wf.translate(bytes(b & ~(WF_SAVE | WF_DBGWATCH) for b in range(256)))
+        m.tr.stops = set()
+        if self._read_watch:
+            m.tr.ns["READ"] = self._orig["READ"]
+            m.mem.guarded = self._orig["guarded"]
+        m.flush_translations()
+        self.m = None
+
+    # -- state ------------------------------------------------------------------------------
+    @property
+    def real(self) -> bool:
+        return self.m.cpu.real
+
+    @property
+    def bits(self) -> int:
+        return self.m.cpu.bits
+
+    @property
+    def pc(self) -> int:
+        return self.m.cpu.linear_ip()
+
+    @property
+    def steps(self) -> int:
+        return self.m.steps
+
+    def registers(self) -> Dict[str, int]:
+        m = self.m
+        out = {}
+        for n in REG_ORDER:
+            out[n] = m.reg(n)
+        out["fs_base"], out["gs_base"] = m.reg("fs_base"), m.reg("gs_base")
+        return out
+
+    def get_reg(self, name: str) -> int:
+        name = name.lower().lstrip("$")
+        if name in ("pc", "ip") and not self.real and name == "pc":
+            name = "eip"
+        if name == "pc":
+            return self.pc
+        if name == "sp":
+            name = "esp" if not self.real else "sp"
+        if name == "fp":
+            name = "ebp"
+        try:
+            return self.m.reg(name)
+        except KeyError:
+            raise DebugError(f"invalid register `{name}'") from None
+
+    def set_reg(self, name: str, value: int) -> None:
+        self._check_present("registers")
+        name = name.lower().lstrip("$")
+        if name == "pc":
+            name = "eip" if not self.real else "ip"
+        try:
+            self.m.set_reg(name, value)
+        except KeyError:
+            raise DebugError(f"invalid register `{name}'") from None
+
+    def fpu(self):
+        return self.m.fpu()
+
+    def read(self, addr: int, n: int) -> bytes:
+        from vm.x86.faults import MemoryFault
+        try:
+            return self.m.mem.read(addr, n)
+        except (MemoryFault, ValueError, OverflowError):
+            raise DebugError(f"cannot access memory at address 0x{addr:x}") from None
+
+    def write(self, addr: int, data: bytes) -> None:
+        self._check_present("memory")
+        self.read(addr, len(data))          # the same checks as a read
+        self.m.mem.load(addr, bytes(data))  # ignores read-only pages, drops translations
+        for wp in self.watchpoints.values():
+            wp.old = self._peek(wp.address, wp.length)
+
+    def _check_present(self, what: str) -> None:
+        if self.hist is not None and self.hist.replaying:
+            raise DebugError(f"cannot change {what} while replaying the recorded history "
+                             "(continue to its end first)")
+        if self.exited is not None:
+            raise DebugError("the program is not being run")
+
+    def _peek(self, addr: int, n: int) -> bytes:
+        return bytes(self.m.mem.data[addr:addr + n])
+
+    # -- breakpoints -------------------------------------------------------------------------
+    def add_breakpoint(self, addr: int, temporary: bool = False) -> Breakpoint:
+        if not 0 <= addr < self.m.mem.size:
+            raise DebugError(f"cannot insert a breakpoint at 0x{addr:x}: outside memory")
+        bp = Breakpoint(self._number(), addr, temporary)
+        self.breakpoints[bp.number] = bp
+        self._sync_breakpoints()
+        return bp
+
+    def remove_breakpoint(self, number: int) -> None:
+        self.breakpoints.pop(number, None)
+        self._sync_breakpoints()
+
+    def _sync_breakpoints(self) -> None:
+        tr = self.m.tr
+        want = {b.address for b in self.breakpoints.values() if b.enabled}
+        want |= set(self._internal)
+        old = tr.stops
+        if want == old:
+            return
+        tr.stops = want
+        for a in old ^ want:
+            tr.invalidate(a, a + 1)
+
+    # -- watchpoints -------------------------------------------------------------------------
+    def add_watchpoint(self, addr: int, length: int = 4, kind: str = "write") -> Watchpoint:
+        if length < 1 or length > 1 << 20:
+            raise DebugError("watchpoint length must be 1 .. 1M bytes")
+        self.read(addr, length)
+        wp = Watchpoint(self._number(), addr, length, kind, self._peek(addr, length))
+        self.watchpoints[wp.number] = wp
+        self._arm_watch(wp)
+        return wp
+
+    def remove_watchpoint(self, number: int) -> None:
+        self.watchpoints.pop(number, None)
+        wf = self.m.mem.wf
+        for p in range(len(wf)):
+            if wf[p] & WF_DBGWATCH:
+                wf[p] &= ~WF_DBGWATCH
+        for wp in self.watchpoints.values():
+            self._arm_watch(wp)
+
+    def _arm_watch(self, wp: Watchpoint) -> None:
+        mem = self.m.mem
+        p0, p1 = wp.address >> 12, (wp.address + wp.length - 1) >> 12
+        for p in range(p0, p1 + 1):
+            mem.wf[p] |= WF_DBGWATCH
+        if wp.kind != "write":
+            self._enable_read_watch()
+            for p in range(max(p0 - 1, 0), p1 + 1):     # a read may straddle into it
+                mem.rf[p] = 1
+
+    def _enable_read_watch(self) -> None:
+        if self._read_watch:
+            return
+        self._read_watch = True
+        m = self.m
+        orig = self._orig["READ"]
+
+        def read(addr: int, size: int) -> int:
+            if self.watchpoints:
+                self._check_watch(addr, size, False)
+            return orig(addr, size)
+        m.tr.ns["READ"] = read
+        m.mem.guarded = True
+        m.flush_translations()
+
+    def _rearm_reads(self) -> None:
+        if self._read_watch:
+            for wp in self.watchpoints.values():
+                if wp.kind != "write":
+                    self._arm_watch(wp)
+
+    def _check_watch(self, addr: int, n: int, is_write: bool) -> None:
+        end = addr + n
+        for wp in self.watchpoints.values():
+            if addr < wp.address + wp.length and wp.address < end and \
+                    (wp.kind == "access" or (wp.kind == "write") == is_write):
+                if self._recording_watch is not None:
+                    if wp not in self._recording_watch:
+                        self._recording_watch.append(wp)
+                elif self._in_hook:
+                    # a system call or BIOS service writes it: stop after that instruction
+                    self._pending.append(StopEvent("watchpoint", number=wp.number,
+                                                   watch=(wp, wp.old, b"")))
+                    self.m.request_stop()
+                else:
+                    raise WatchTrap()
+
+    # -- memory hooks (this Memory object only) ----------------------------------------------
+    def _flags(self, addr: int, n: int) -> int:
+        wf = self.m.mem.wf
+        p0, p1 = addr >> 12, (addr + n - 1) >> 12
+        if addr < 0 or p1 >= len(wf):
+            return 0
+        if p0 == p1:
+            return wf[p0]
+        f = 0
+        for b in wf[p0:p1 + 1]:
+            f |= b
+        return f
+
+    def _mem_write(self, addr: int, data) -> None:
+        n = len(data)
+        f = self._flags(addr, n) if n else 0
+        if f & WF_DBGWATCH and self.watchpoints:
+            self._check_watch(addr, n, True)
+        hist = self.hist
+        if f & WF_SAVE and hist is not None:
+            hist.save_pages(addr, n)
+        self._orig["write"](addr, data)
+        if hist is not None and hist.recording is not None and n:
+            hist.log("load", addr, bytes(data))
+
+    def _mem_load(self, addr: int, data) -> None:
+        n = len(data)
+        f = self._flags(addr, n) if n else 0
+        if f & WF_DBGWATCH and self.watchpoints and self._in_hook:
+            self._check_watch(addr, n, True)
+        hist = self.hist
+        if f & WF_SAVE and hist is not None:
+            hist.save_pages(addr, n)
+        self._orig["load"](addr, data)
+        if hist is not None and hist.recording is not None and n:
+            hist.log("load", addr, bytes(data))
+
+    def _mem_zero(self, start: int, end: int) -> None:
+        hist = self.hist
+        if hist is not None and end > start:
+            hist.save_pages(start, min(end, self.m.mem.size) - start)
+        self._orig["zero"](start, end)
+        if hist is not None and hist.recording is not None:
+            hist.log("zero", start, end)
+
+    def _raw_load(self, addr: int, data: bytes) -> None:
+        self._orig["load"](addr, data)
+
+    # -- personality hooks -------------------------------------------------------------------
+    def _wrap_hook(self, name: str, fn: Callable) -> Callable:
+        def hook(m, *args):
+            hist = self.hist
+            if hist is not None and hist.replaying:
+                return self._replay_hook(name, args)
+            if name == "on_interrupt":
+                self._catch(m, *args)
+            ev = hist.begin("hook", (name,) + tuple(args[:2])) if hist is not None else None
+            lim = m.tr.lim[0]
+            self._in_hook = True
+            try:
+                result = fn(m, *args)
+                if ev is not None:
+                    ev.result = result
+                return result
+            except BaseException as e:
+                if ev is not None:
+                    ev.exc = e
+                raise
+            finally:
+                self._in_hook = False
+                if ev is not None:
+                    ev.stop = lim != 0 and m.tr.lim[0] == 0
+                    if name == "on_interrupt" and args and args[0] == 0x80 and \
+                            ev.where[0] == "on_interrupt":
+                        ev.output = self._syscall_output(m, ev)
+                    hist.end(ev)
+                self._rearm_reads()
+        hook.debug_wrapped = fn
+        return hook
+
+    def _syscall_output(self, m, ev) -> bytes:
+        return b""
+
+    def _replay_hook(self, name: str, args: tuple):
+        hist = self.hist
+        ev = hist.next_event("hook")
+        if ev.where != (name,) + tuple(args[:2]):
+            raise Divergence(f"replay expected {ev.where}, met {(name,) + tuple(args[:2])}")
+        hist.apply(ev, {"load": self._mem_load, "zero": self._mem_zero})
+        if ev.stop:
+            self.m.request_stop()
+        self._rearm_reads()
+        if ev.exc is not None:
+            raise ev.exc
+        return ev.result
+
+    def _catch(self, m, vector: int, software: bool) -> None:
+        if self._skip_catch:
+            self._skip_catch = False
+            return
+        if software and self.catch_syscalls is not None and vector == 0x80:
+            nr = m.cpu.r[0]
+            if not self.catch_syscalls or nr in self.catch_syscalls:
+                raise CatchStop("syscall", nr)
+        if vector in self.catch_vectors and (software or self.real):
+            raise CatchStop("interrupt", vector)
+
+    def _kernel_fault(self, proc, m, exc) -> None:
+        if proc is self.target.proc and self.stop_on_fault:
+            raise FaultStop(exc)
+        self.target.kernel._debug_orig_fault(proc, m, exc)
+
+    # -- Machine.run, patched: glue events and snapshots -------------------------------------
+    def _glue_begin(self) -> None:
+        hist = self.hist
+        if hist is None or hist.replaying:
+            self._glue = None
+            return
+        self._glue = hist.begin("glue", ())
+        self._glue_regs = History.regs_key(self.m)
+
+    def _glue_end(self) -> None:
+        ev, self._glue = self._glue, None
+        hist = self.hist
+        if ev is None or hist is None:
+            return
+        ev.steps = self.m.steps
+        changed = bool(ev.ops) or not History.same_regs(self.m, self._glue_regs) or \
+            (self.m.mem.guarded and hist.flags_dirty)
+        hist.end(ev, keep=changed)
+
+    def _machine_run(self, max_steps: Optional[int] = None):
+        self._glue_end()
+        self._in_run = True
+        orig = self._orig["run"]
+        try:
+            hist = self.hist
+            if hist is None:
+                return orig(max_steps)
+            m = self.m
+            start = m.steps
+            while True:
+                to_snap = hist.snaps[-1].steps + hist.interval - m.steps
+                if to_snap <= 0:
+                    hist.snapshot()
+                    continue
+                n = to_snap if max_steps is None else \
+                    min(to_snap, max_steps - (m.steps - start))
+                stop = orig(n)
+                if stop.reason != "limit" or \
+                        (max_steps is not None and m.steps - start >= max_steps):
+                    return stop
+        finally:
+            self._in_run = False
+            self._glue_begin()
+
+    # -- running -----------------------------------------------------------------------------
+    def _live(self, n: Optional[int]) -> Outcome:
+        try:
+            out = self.target.run(n)
+        except (BreakHit, WatchTrap, CatchStop, FaultStop, Divergence):
+            raise
+        except Exception as e:
+            out = self.target.map_exception(e)
+            if out is None:
+                raise
+        if out.kind == "exec":
+            self.attach(self.target.machine)
+            return Outcome("stopped")
+        return out
+
+    def _replay(self, n: Optional[int]) -> Outcome:
+        """Run from the recorded history (hooks replayed) for at most n instructions;
+        Outcome('live') once the history is used up."""
+        hist = self.hist
+        m = self.m
+        start = m.steps
+        while True:
+            if not hist.replaying:
+                if self._glue is None:
+                    self._glue_begin()
+                return Outcome("live")
+            ev = hist.events[hist.cursor]
+            if ev.kind == "glue":
+                if ev.steps < m.steps:
+                    raise Divergence("replay went past a recorded event")
+                if ev.steps == m.steps:
+                    hist.cursor += 1
+                    hist.apply(ev, {"load": self._mem_load, "zero": self._mem_zero})
+                    self._rearm_reads()
+                    continue
+            done = m.steps - start
+            left = None if n is None else n - done
+            if left is not None and left <= 0:
+                return Outcome("limit")
+            if ev.kind == "glue":
+                left = ev.steps - m.steps if left is None else min(left, ev.steps - m.steps)
+            try:
+                stop = self._machine_run(left)
+            except (BreakHit, WatchTrap, CatchStop, FaultStop, Divergence):
+                raise
+            except Exception as e:
+                out = self.target.map_exception(e)
+                if out is None:
+                    raise
+                return out
+            if stop.reason == "limit":
+                continue
+            if stop.reason == "stopped":
+                if self._pending:
+                    return Outcome("stopped")
+                if not hist.replaying:
+                    status = self.target.finished()
+                    if status is not None:
+                        return Outcome("exit", status)
+                continue
+            return self.target.map_stop(stop)
+
+    def _exec_chunk(self, n: Optional[int]) -> Outcome:
+        if self.hist is not None and self.hist.replaying:
+            out = self._replay(n)
+            if out.kind != "live":
+                return out
+            return Outcome("limit" if n is not None and n <= 0 else "stopped")
+        return self._live(n)
+
+    def _step_one(self) -> Outcome:
+        """Exactly one instruction, breakpoints and watch traps off."""
+        m = self.m
+        tr = m.tr
+        before = m.steps
+        tr.stop_skip[0] = self.pc
+        saved, self._recording_watch = self._recording_watch, []
+        try:
+            for _ in range(3):          # a history boundary may return early
+                out = self._exec_chunk(1)
+                if m.steps != before or out.kind not in ("stopped", "limit"):
+                    break
+        finally:
+            tr.stop_skip[0] = -1
+            hits, self._recording_watch = self._recording_watch, saved
+        self._last_hits = hits
+        return out
+
+    def _finish_outcome(self, out: Outcome) -> Optional[StopEvent]:
+        if out.kind == "exit":
+            self.exited = out.status or 0
+            return StopEvent("exited", self.pc, status=self.exited, signal=out.signal,
+                             message=out.message)
+        if out.kind == "fault":
+            self._fault = out
+            return StopEvent("signal", self.pc, signal=out.signal, message=out.message)
+        return None
+
+    def _watch_hits(self, hits: List[Watchpoint]) -> Optional[StopEvent]:
+        for wp in hits:
+            new = self._peek(wp.address, wp.length)
+            old = wp.old
+            wp.old = new
+            if wp.kind == "write" and new == old:
+                continue
+            wp.hits += 1
+            return StopEvent("watchpoint", self.pc, wp.number, watch=(wp, old, new))
+        return None
+
+    def _prepare_resume(self) -> Optional[StopEvent]:
+        if self.exited is not None:
+            return StopEvent("exited", self.pc, status=self.exited,
+                             message="the program is not being run")
+        self._pending.clear()
+        if self._fault is not None:
+            fault, self._fault = self._fault, None
+            if self.hist is not None and self.hist.replaying:
+                return None     # the recorded history holds what came of it
+            status = self.target.finished()
+            # (the open glue event records what the kernel does with the fault)
+            out = Outcome("exit", status) if status is not None else \
+                self.target.deliver_fault(fault)
+            ev = self._finish_outcome(out)
+            if ev is not None:
+                return ev
+        if isinstance(self.last, StopEvent) and self.last.reason in ("syscall", "interrupt"):
+            self._skip_catch = True
+        return None
+
+    def _run(self, limit: Optional[int] = None, collect: Optional[list] = None,
+             ignore_breaks: bool = False) -> Optional[StopEvent]:
+        """``ignore_breaks``: only get there (breakpoints, watchpoints, catches and
+        replayed faults do not stop)."""
+        """Run until a stop (returned) or ``limit`` instructions (None returned).
+        ``collect``: reverse search, record (steps, event) of hits and go on."""
+        m = self.m
+        start = m.steps
+        first = True
+        while True:
+            if self.exited is not None:
+                return StopEvent("exited", self.pc, status=self.exited)
+            left = None if limit is None else limit - (m.steps - start)
+            if left is not None and left <= 0:
+                return None
+            pc = self.pc
+            try:
+                if pc in m.tr.stops and (first or ignore_breaks or collect is not None
+                                         or pc in self._internal):
+                    out = self._step_one()
+                    ev = self._finish_outcome(out)
+                    if ev is not None:
+                        return ev
+                    hit = self._watch_hits(self._last_hits)
+                    if hit is not None and not ignore_breaks:
+                        if collect is None:
+                            return hit
+                        collect.append((m.steps, hit))
+                    first = False
+                    continue
+                first = False
+                out = self._exec_chunk(left)
+            except BreakHit as e:
+                if ignore_breaks:
+                    continue
+                ev = self._break_event(e.address, collect is None)
+                if ev is None:
+                    continue
+                if collect is not None:
+                    collect.append((m.steps, ev))
+                    continue
+                return ev
+            except WatchTrap:
+                # the state is at the accessing instruction: run it, then compare
+                out = self._step_one()
+                ev = self._finish_outcome(out)
+                if ev is not None:
+                    return ev
+                hit = self._watch_hits(self._last_hits)
+                if hit is not None and not ignore_breaks:
+                    if collect is not None:
+                        collect.append((m.steps, hit))
+                        continue
+                    return hit
+                continue
+            except CatchStop as e:
+                if collect is not None or ignore_breaks:
+                    self._skip_catch = True
+                    continue
+                return StopEvent(e.kind, self.pc, e.number)
+            except FaultStop as e:
+                self._fault = self.target.fault_outcome(e.fault)
+                return StopEvent("signal", self.pc, signal=self._fault.signal,
+                                 message=self._fault.message)
+            except Divergence as e:
+                return StopEvent("error", self.pc, message=f"replay diverged: {e}")
+            if out.kind == "fault" and (ignore_breaks or collect is not None) and \
+                    self.hist is not None and self.hist.replaying:
+                continue        # the history holds what the kernel made of it
+            ev = self._finish_outcome(out)
+            if ev is not None:
+                return ev
+            if out.kind == "stopped" and self._pending:
+                ev = self._pending.pop(0)
+                self._pending.clear()
+                wp = ev.watch[0]
+                hit = self._watch_hits([wp])
+                if hit is not None and not ignore_breaks:
+                    if collect is not None:
+                        collect.append((m.steps, hit))
+                        continue
+                    return hit
+
+    def _break_event(self, addr: int, count: bool = True) -> Optional[StopEvent]:
+        cond = self._internal.get(addr)
+        if cond is not None:
+            if cond():
+                return StopEvent("finish", addr)
+            if self.breakpoint_at(addr) is None:
+                return None
+        bp = self.breakpoint_at(addr)
+        if bp is None or not bp.enabled:
+            return None
+        if not count:
+            return StopEvent("breakpoint", addr, bp.number)
+        bp.hits += 1
+        if bp.temporary:
+            self.remove_breakpoint(bp.number)
+        return StopEvent("breakpoint", addr, bp.number)
+
+    def _done(self, ev: Optional[StopEvent], default: str = "step") -> StopEvent:
+        if ev is None:
+            ev = StopEvent(default, self.pc)
+        self.last = ev
+        return ev
+
+    # -- commands ----------------------------------------------------------------------------
+    def stepi(self, count: int = 1) -> StopEvent:
+        ev = self._prepare_resume()
+        if ev is not None:
+            return self._done(ev)
+        for _ in range(count):
+            ev = self._run(1)
+            if ev is not None:
+                return self._done(ev)
+        return self._done(None)
+
+    def cont(self) -> StopEvent:
+        ev = self._prepare_resume()
+        if ev is None:
+            ev = self._run(None)
+        return self._done(ev)
+
+    def _decode_here(self):
+        from asm.x86.decoder import decode
+        pc = self.pc
+        ip = self.m.eip & (0xFFFF if self.real else 0xFFFFFFFF)
+        try:
+            return decode(bytes(self.m.mem.data[pc:pc + 16]), 0, self.bits, ip)
+        except Exception:
+            return None
+
+    def _sp(self) -> int:
+        return self.m.reg("sp" if self.real else "esp")
+
+    def nexti(self, count: int = 1) -> StopEvent:
+        ev = None
+        for _ in range(count):
+            insn = self._decode_here()
+            mn = insn.form.mnemonic if insn is not None else ""
+            if mn.startswith("call") or (self.real and mn == "int") or \
+                    (insn is not None and insn.rep):
+                ev = self._run_to(self.pc + insn.length, self._sp())
+            else:
+                ev = self.stepi()
+            if ev.reason not in ("step", "finish"):
+                return self._done(ev)
+        return self._done(StopEvent("step", self.pc))
+
+    def _run_to(self, addr: int, sp: int) -> StopEvent:
+        """Run until pc == addr with the stack pointer at or above sp (out of the call)."""
+        ev = self._prepare_resume()
+        if ev is not None:
+            return self._done(ev)
+        self._internal[addr] = lambda: self._sp() >= sp
+        self._sync_breakpoints()
+        try:
+            ev = self._run(None)
+        finally:
+            self._internal.pop(addr, None)
+            self._sync_breakpoints()
+        if ev.reason == "finish":
+            ev = StopEvent("step", self.pc)
+        return self._done(ev)
+
+    def return_address(self) -> Tuple[int, int]:
+        """(linear return address, stack pointer after the return) of the current
+        function: [sp] at its first instruction, else the frame pointer chain."""
+        w = 2 if self.real else 4
+        sp, bp = self._sp(), self.m.reg("bp" if self.real else "ebp")
+        at_entry = self.symbols is not None and self.symbols.describe(self.pc) and \
+            "+" not in self.symbols.describe(self.pc)
+        insn = self._decode_here()
+        if insn is not None and insn.form.mnemonic.startswith("ret"):
+            at_entry = True
+        if at_entry:
+            slot = sp
+        else:
+            slot = bp + w
+        ret = int.from_bytes(self.read(self._stack_linear(slot), w), "little")
+        if self.real:
+            ret = self.m.reg("cs_base") + ret
+        return ret, slot + w
+
+    def _stack_linear(self, off: int) -> int:
+        return self.m.reg("ss_base") + off if self.real else off
+
+    def finish(self) -> StopEvent:
+        try:
+            ret, sp = self.return_address()
+        except DebugError as e:
+            return self._done(StopEvent("error", self.pc, message=str(e)))
+        ev = self._run_to(ret, sp)
+        if ev.reason == "step":
+            ev = StopEvent("finish", self.pc)
+        return self._done(ev)
+
+    def backtrace(self, limit: int = 64) -> List[int]:
+        """Return addresses up the EBP chain, the current pc first."""
+        out = [self.pc]
+        w = 2 if self.real else 4
+        bp = self.m.reg("bp" if self.real else "ebp")
+        insn = self._decode_here()
+        first = self.symbols is not None and self.symbols.describe(self.pc) and \
+            "+" not in self.symbols.describe(self.pc)
+        if first or (insn is not None and insn.form.mnemonic == "push" and
+                     insn.operands and getattr(insn.operands[0], "name", "") in ("ebp", "bp")):
+            try:
+                ret = int.from_bytes(self.read(self._stack_linear(self._sp()), w), "little")
+                out.append(ret + (self.m.reg("cs_base") if self.real else 0))
+            except DebugError:
+                return out
+        for _ in range(limit):
+            if not bp:
+                break
+            try:
+                raw = self.read(self._stack_linear(bp), 2 * w)
+            except DebugError:
+                break
+            nbp = int.from_bytes(raw[:w], "little")
+            ret = int.from_bytes(raw[w:], "little")
+            if not ret:
+                break
+            out.append(ret + (self.m.reg("cs_base") if self.real else 0))
+            if nbp <= bp:
+                break
+            bp = nbp
+        return out
+
+    # -- reverse execution -------------------------------------------------------------------
+    def _need_history(self) -> History:
+        if self.hist is None:
+            raise DebugError("reverse execution needs the recorded history (it is off)")
+        return self.hist
+
+    def _goto(self, target: int) -> None:
+        """Put the machine at instruction count ``target`` (<= now) from the history."""
+        hist = self._need_history()
+        k = hist.snapshot_before(target)
+        self._glue_end()
+        hist.restore(k, self._raw_load)
+        self.exited = None
+        self._fault = None
+        self._pending.clear()
+        for wp in self.watchpoints.values():
+            self._arm_watch(wp)
+        if self.m.steps < target:
+            self._run(target - self.m.steps, ignore_breaks=True)
+        for wp in self.watchpoints.values():
+            wp.old = self._peek(wp.address, wp.length)
+        if not hist.replaying:
+            self._glue_begin()
+
+    def reverse_stepi(self, count: int = 1) -> StopEvent:
+        try:
+            hist = self._need_history()
+        except DebugError as e:
+            return StopEvent("error", self.pc, message=str(e))
+        now = self.m.steps
+        target = max(now - count, hist.oldest)
+        if target == now:
+            return self._done(StopEvent("history", self.pc,
+                                        message="no more reverse-execution history"))
+        self._goto(target)
+        return self._done(StopEvent("step" if target > hist.oldest or target == now - count
+                                    else "history", self.pc))
+
+    def reverse_continue(self) -> StopEvent:
+        """Back to the latest breakpoint or watchpoint hit before now (or the start of
+        the history)."""
+        try:
+            hist = self._need_history()
+        except DebugError as e:
+            return StopEvent("error", self.pc, message=str(e))
+        end = self.m.steps
+        # a watchpoint hit is reported after its instruction: one at `end` itself is
+        # the stop we are leaving
+        while True:
+            k = hist.snapshot_before(max(end - 1, 0))
+            begin = hist.snaps[k].steps
+            if begin >= end and k == 0:
+                break
+            self._goto(begin)
+            found: list = []
+            saved = {n: (w.old, w.hits) for n, w in self.watchpoints.items()}
+            self._run(end - begin, collect=found)
+            hits = [(s, e) for s, e in found if s < end or
+                    (e.reason == "breakpoint" and s < end)]
+            hits = [(s, e) for s, e in hits if s < end]
+            if hits:
+                steps, ev = hits[-1]
+                self._goto(steps)
+                for n, (_old, h) in saved.items():
+                    if n in self.watchpoints:
+                        self.watchpoints[n].hits = h
+                if ev.watch is not None:
+                    wp, old, new = ev.watch
+                    wp.hits += 1
+                return self._done(dataclasses.replace(ev, pc=self.pc))
+            if k == 0:
+                break
+            end = begin
+        self._goto(hist.oldest)
+        return self._done(StopEvent("history", self.pc,
+                                    message="no more reverse-execution history"))
+
+    # -- disassembly -------------------------------------------------------------------------
+    def disassemble(self, addr: int, count: int = 1) -> List[Tuple[int, bytes, str]]:
+        from asm.x86.decoder import DecodeError, decode
+        from asm.x86.disasm import render
+        out = []
+        bits = self.bits
+        base = self.m.reg("cs_base") if self.real else 0
+        syms = self.symbols.exact() if self.symbols is not None else None
+        for _ in range(count):
+            code = bytes(self.m.mem.data[addr:addr + 16])
+            if not code:
+                break
+            try:
+                insn = decode(code, 0, bits, (addr - base) & (0xFFFF if self.real else
+                                                              0xFFFFFFFF))
+                text = render(insn, bits, None if self.real else syms) or \
+                    f"db 0x{code[0]:02x}"
+                raw = insn.raw
+            except (DecodeError, Exception):
+                raw = code[:1]
+                text = f"db 0x{code[0]:02x}"
+            out.append((addr, raw, text))
+            addr += len(raw)
+        return out
+
+    def close(self) -> None:
+        self.target.close()
+
+    def history_info(self) -> dict:
+        h = self.hist
+        if h is None:
+            return {"enabled": False}
+        return {"enabled": True, "snapshots": len(h.snaps), "events": len(h.events),
+                "oldest": h.oldest, "bytes": h.memory_bytes(), "replaying": h.replaying}
+
+
+# =========================================================================================
+# B32
+# =========================================================================================
+
+class B32Debugger(Debugger):
+    """The core on the B32 CPU: it steps the CPU itself (B32 has no compiled blocks);
+    reverse execution from snapshots every ``interval`` instructions (B32 programs read
+    nothing from outside, so re-running is exact)."""
+    arch = "b32"
+
+    def __init__(self, target, history: bool = True, interval: int = 2000,
+                 history_limit: int = 2000):
+        super().__init__()
+        self.target = target
+        self.cpu = target.cpu
+        self.symbols = target.symbols
+        self.history = history
+        self.interval, self.limit = interval, history_limit
+        self.snaps: List[tuple] = []
+        if history:
+            self._snap()
+
+    @property
+    def pc(self) -> int:
+        return self.cpu.IP
+
+    @property
+    def steps(self) -> int:
+        return self.cpu.steps
+
+    REGS = ("A", "B", "D", "X", "Y", "IP", "CF", "PF")
+
+    def registers(self) -> Dict[str, int]:
+        return {n: getattr(self.cpu, n) for n in self.REGS}
+
+    def get_reg(self, name: str) -> int:
+        name = name.lstrip("$").upper()
+        if name == "PC":
+            name = "IP"
+        if name not in self.REGS:
+            raise DebugError(f"invalid register `{name}'")
+        return getattr(self.cpu, name)
+
+    def set_reg(self, name: str, value: int) -> None:
+        name = name.lstrip("$").upper()
+        if name == "PC":
+            name = "IP"
+        if name not in self.REGS:
+            raise DebugError(f"invalid register `{name}'")
+        mask = 0xFF if name in ("A", "B", "CF", "PF") else 0xFFFF
+        setattr(self.cpu, name, value & mask)
+        self._fork_history()
+
+    def read(self, addr: int, n: int) -> bytes:
+        if addr < 0 or addr + n > len(self.cpu.mem):
+            raise DebugError(f"cannot access memory at address 0x{addr:x}")
+        return bytes(self.cpu.mem[addr:addr + n])
+
+    def write(self, addr: int, data: bytes) -> None:
+        self.read(addr, len(data))
+        self.cpu.mem[addr:addr + len(data)] = data
+        for wp in self.watchpoints.values():
+            wp.old = self.read(wp.address, wp.length)
+        self._fork_history()
+
+    def _fork_history(self) -> None:
+        """An edit: the history after now no longer describes this run."""
+        self.snaps = [s for s in self.snaps if s[0] < self.cpu.steps]
+        if self.history:
+            self._snap()
+
+    def add_breakpoint(self, addr: int, temporary: bool = False) -> Breakpoint:
+        if not 0 <= addr <= 0xFFFF:
+            raise DebugError(f"cannot insert a breakpoint at 0x{addr:x}: outside memory")
+        bp = Breakpoint(self._number(), addr, temporary)
+        self.breakpoints[bp.number] = bp
+        return bp
+
+    def remove_breakpoint(self, number: int) -> None:
+        self.breakpoints.pop(number, None)
+
+    def add_watchpoint(self, addr: int, length: int = 1, kind: str = "write") -> Watchpoint:
+        if kind != "write":
+            raise DebugError("B32 programs read memory only through their own code: "
+                             "use a write watchpoint")
+        wp = Watchpoint(self._number(), addr, length, kind, self.read(addr, length))
+        self.watchpoints[wp.number] = wp
+        return wp
+
+    def remove_watchpoint(self, number: int) -> None:
+        self.watchpoints.pop(number, None)
+
+    def _snap(self) -> None:
+        c = self.cpu
+        if self.snaps and self.snaps[-1][0] == c.steps:
+            return
+        self.snaps.append((c.steps, (c.A, c.B, c.X, c.Y, c.IP, c.CF, c.PF, c.halted),
+                           bytes(c.mem)))
+        if len(self.snaps) > self.limit:
+            del self.snaps[0]
+
+    def _restore(self, snap) -> None:
+        c = self.cpu
+        c.steps = snap[0]
+        c.A, c.B, c.X, c.Y, c.IP, c.CF, c.PF, c.halted = snap[1]
+        c.mem[:] = snap[2]
+
+    def _one(self) -> Optional[StopEvent]:
+        from vm.b32.cpu import IllegalOpcode
+        c = self.cpu
+        if c.halted:
+            self.exited = 0
+            return StopEvent("exited", c.IP, status=0)
+        try:
+            c.step()
+        except IllegalOpcode as e:
+            return StopEvent("signal", c.IP, signal=4, message=str(e))
+        if self.history and c.steps % self.interval == 0:
+            self._snap()
+        if c.halted:
+            self.exited = 0
+            return StopEvent("exited", c.IP, status=0)
+        return None
+
+    def _check_watch(self) -> Optional[StopEvent]:
+        for wp in self.watchpoints.values():
+            new = self.read(wp.address, wp.length)
+            if new != wp.old:
+                old, wp.old = wp.old, new
+                wp.hits += 1
+                return StopEvent("watchpoint", self.pc, wp.number, watch=(wp, old, new))
+        return None
+
+    def _run(self, limit: Optional[int], stop_at: Optional[int] = None,
+             collect: Optional[list] = None) -> Optional[StopEvent]:
+        c = self.cpu
+        bps = {b.address: b for b in self.breakpoints.values()}
+        first = True
+        n = 0
+        while limit is None or n < limit:
+            if not first and c.IP in bps:
+                bp = bps[c.IP]
+                if collect is not None:
+                    collect.append((c.steps, StopEvent("breakpoint", c.IP, bp.number)))
+                else:
+                    bp.hits += 1
+                    if bp.temporary:
+                        self.remove_breakpoint(bp.number)
+                    return StopEvent("breakpoint", c.IP, bp.number)
+            if stop_at is not None and c.steps >= stop_at:
+                return None
+            first = False
+            ev = self._one()
+            n += 1
+            if ev is not None:
+                return ev
+            if self.watchpoints:
+                ev = self._check_watch()
+                if ev is not None:
+                    if collect is None:
+                        return ev
+                    collect.append((c.steps, ev))
+        return None
+
+    def stepi(self, count: int = 1) -> StopEvent:
+        if self.exited is not None:
+            return self._done(StopEvent("exited", self.pc, status=self.exited))
+        for _ in range(count):
+            ev = self._one()
+            if ev is None and self.watchpoints:
+                ev = self._check_watch()
+            if ev is not None:
+                return self._done(ev)
+        return self._done(StopEvent("step", self.pc))
+
+    def nexti(self, count: int = 1) -> StopEvent:
+        return self.stepi(count)        # B32 has no calls
+
+    def finish(self) -> StopEvent:
+        return self._done(StopEvent("error", self.pc,
+                                    message='"finish" needs calls, which B32 does not have'))
+
+    def cont(self) -> StopEvent:
+        if self.exited is not None:
+            return self._done(StopEvent("exited", self.pc, status=self.exited))
+        return self._done(self._run(None))
+
+    def backtrace(self, limit: int = 64) -> List[int]:
+        return [self.pc]
+
+    def _done(self, ev: Optional[StopEvent]) -> StopEvent:
+        ev = ev or StopEvent("step", self.pc)
+        self.last = ev
+        return ev
+
+    def _goto(self, target: int) -> None:
+        i = max(i for i, s in enumerate(self.snaps) if s[0] <= target) \
+            if self.snaps and self.snaps[0][0] <= target else 0
+        self._restore(self.snaps[i])
+        del self.snaps[i + 1:]
+        self.exited = None
+        saved, self.history = self.history, self.history
+        while self.cpu.steps < target:
+            self._one()
+        self.history = saved
+        for wp in self.watchpoints.values():
+            wp.old = self.read(wp.address, wp.length)
+
+    def reverse_stepi(self, count: int = 1) -> StopEvent:
+        if not self.snaps:
+            return StopEvent("error", self.pc, message="reverse execution needs the history")
+        now = self.cpu.steps
+        target = max(now - count, self.snaps[0][0])
+        if target == now:
+            return self._done(StopEvent("history", self.pc,
+                                        message="no more reverse-execution history"))
+        self._goto(target)
+        return self._done(StopEvent("step", self.pc))
+
+    def reverse_continue(self) -> StopEvent:
+        if not self.snaps:
+            return StopEvent("error", self.pc, message="reverse execution needs the history")
+        end = self.cpu.steps
+        start = self.snaps[0][0]
+        self._goto(start)
+        found: list = []
+        saved = {n: (w.old, w.hits) for n, w in self.watchpoints.items()}
+        self._run(end - start, stop_at=end, collect=found)
+        for n, (_old, h) in saved.items():
+            self.watchpoints[n].hits = h
+        hits = [(s, e) for s, e in found if s < end]
+        if not hits:
+            self._goto(start)
+            return self._done(StopEvent("history", self.pc,
+                                        message="no more reverse-execution history"))
+        steps, ev = hits[-1]
+        self._goto(steps)
+        return self._done(dataclasses.replace(ev, pc=self.pc))
+
+    def disassemble(self, addr: int, count: int = 1) -> List[Tuple[int, bytes, str]]:
+        from asm.b32.disassembler import instruction_at
+        from asm.b32.instructions import TABLE
+        sizes = {i.opcode: i.operand.size for i in TABLE}
+        out = []
+        for _ in range(count):
+            if addr > 0xFFFF:
+                break
+            op = self.cpu.mem[addr]
+            n = 1 + sizes.get(op, 0)
+            out.append((addr, bytes(self.cpu.mem[addr:addr + n]),
+                        instruction_at(self.cpu.mem, addr)))
+            addr += n
+        return out
+
+    def screen_text(self) -> str:
+        from vm.b32.render import render_text
+        return render_text(self.cpu.screen)
+
+    def close(self) -> None:
+        pass
+
+    def history_info(self) -> dict:
+        return {"enabled": self.history, "snapshots": len(self.snaps),
+                "bytes": sum(len(s[2]) for s in self.snaps)}
+
+
+def make_debugger(target, history: bool = True) -> Debugger:
+    if getattr(target, "kind", "") == "b32":
+        return B32Debugger(target, history)
+    return X86Debugger(target, history)
+
+
+def signal_name(sig: int) -> str:
+    return SIGNAL_NAMES.get(sig, f"SIG{sig}")
+
+
+__all__ = ["Breakpoint", "B32Debugger", "DebugError", "Debugger", "StopEvent",
+           "Watchpoint", "X86Debugger", "cpu_capture", "make_debugger", "signal_name"]

@@ -1,0 +1,311 @@
+"""Reverse execution: periodic snapshots plus deterministic re-execution.
+
+The x86 history (:class:`History`) keeps
+
+- snapshots every ``interval`` instructions: the CPU state and an *undo log* of the
+  memory pages written since (each page's bytes as they were at the snapshot, saved by
+  the first write to it: pages take the slow write path while the ``WF_SAVE`` bit of
+  ``Memory.wf`` is set, and the bit is cleared once the page is saved), so a snapshot
+  costs only the pages the program actually changes;
+- a log of everything that came from outside the CPU: each personality hook call
+  (``int n``: system calls, BIOS and DOS services; port I/O; HLT) and each "glue" step
+  a runner does between two ``Machine.run`` calls (signal frames, timer ticks) is
+  stored as its effect: the memory operations it made, the CPU state after it, its
+  return value or exception.
+
+Going back to step T restores the latest snapshot at or before T and runs forward to
+T; while the log has unconsumed entries, hooks are not called but replayed from it, so
+input, time and random bytes come out exactly as they did, and no output is written
+twice. The personality itself is left as it was at the far end of the log (the
+"frontier"); once the log is consumed, execution is live again and consistent with it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+from typing import Any, Callable, Dict, List, Optional
+
+PAGE_SHIFT = 12
+PAGE = 1 << PAGE_SHIFT
+WF_SAVE = 0x80          # page not yet saved in the current snapshot interval
+WF_DBGWATCH = 0x40      # page holds a data watchpoint (vm/debug/core.py)
+WF_READONLY = 2
+_SET_SAVE = bytes(b | WF_SAVE for b in range(256))
+_CLEAR_SAVE = bytes(b & ~WF_SAVE for b in range(256))
+_RO_ONLY = bytes(b & WF_READONLY for b in range(256))
+_CLEAR_RO = bytes(b & ~WF_READONLY for b in range(256))
+_ZERO_PAGE = bytes(PAGE)
+_FPU_FIELDS = ("regs", "empty", "cw", "sw", "top", "fip", "fdp", "fop", "fcs", "fds",
+               "mxcsr", "xmm")
+
+
+class Divergence(Exception):
+    """Replay did not follow the recorded history (a bug, or the past was edited)."""
+
+
+def cpu_capture(m) -> tuple:
+    """Everything of a Machine's CPU a snapshot needs (not memory)."""
+    cpu = m.cpu
+    fpu = m._fpu
+    fstate = None
+    if fpu is not None:
+        fstate = {k: copy.copy(getattr(fpu, k)) for k in _FPU_FIELDS if hasattr(fpu, k)}
+    return (tuple(cpu.r), cpu.eip, cpu.flags, cpu.lz, cpu.idt_base, cpu.tsc_base,
+            dict(m.control), dict(m.descriptors), fstate)
+
+
+def cpu_restore(m, st: tuple) -> None:
+    cpu = m.cpu
+    r, cpu.eip, cpu.flags, cpu.lz, cpu.idt_base, cpu.tsc_base, control, desc, fstate = st
+    cpu.r[:] = r
+    m.control.clear()
+    m.control.update(control)
+    m.descriptors.clear()
+    m.descriptors.update(desc)
+    if fstate is not None:
+        fpu = m.fpu()
+        for k, v in fstate.items():
+            setattr(fpu, k, copy.copy(v))
+
+
+def _regs_key(m) -> tuple:
+    cpu = m.cpu
+    return (tuple(cpu.r), cpu.eip, cpu.flags, cpu.lz)
+
+
+class Snapshot:
+    __slots__ = ("steps", "cpu", "undo", "flags", "event")
+
+    def __init__(self, steps: int, cpu: tuple, flags: Optional[tuple], event: int):
+        self.steps, self.cpu, self.flags, self.event = steps, cpu, flags, event
+        self.undo: Dict[int, bytes] = {}
+
+
+class Event:
+    """One effect from outside the CPU. ``kind``: 'hook' (a personality call, replayed
+    in order) or 'glue' (applied when the machine stands at ``steps``)."""
+    __slots__ = ("kind", "steps", "ops", "after", "result", "exc", "stop", "flags",
+                 "where", "output")
+
+    def __init__(self, kind: str, steps: int, where: tuple):
+        self.kind, self.steps, self.where = kind, steps, where
+        self.ops: list = []
+        self.after: Optional[tuple] = None
+        self.result: Any = None
+        self.exc: Optional[BaseException] = None
+        self.stop = False
+        self.flags: Optional[tuple] = None
+        self.output = b""
+
+
+class History:
+    """Snapshots and the external-event log of one x86 Machine (see the module doc).
+
+    ``interval``: instructions between snapshots; ``limit``: snapshots kept (the oldest
+    are dropped, bounding memory)."""
+
+    def __init__(self, machine, interval: int = 200_000, limit: int = 400):
+        self.m = machine
+        self.interval = max(1, interval)
+        self.limit = max(2, limit)
+        self.snaps: List[Snapshot] = []
+        self.events: List[Event] = []
+        self.cursor = 0                 # next event to replay; == len(events): live
+        self.recording: Optional[Event] = None
+        self.glue: Optional[Event] = None
+        self.truncated = False          # the oldest snapshots were dropped
+        self._flags_prev: Optional[tuple] = None
+        self.flags_dirty = True         # set_unreadable ran (page protections changed)
+        self.output_log: List[bytes] = []   # write(2) bytes met while replaying
+
+    # -- state ------------------------------------------------------------------------------
+    @property
+    def replaying(self) -> bool:
+        return self.cursor < len(self.events)
+
+    @property
+    def oldest(self) -> int:
+        return self.snaps[0].steps if self.snaps else self.m.steps
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the undo pages and the event log (an estimate of the history's
+        memory)."""
+        seen: set = set()
+        total = 0
+        for s in self.snaps:
+            for page in s.undo.values():
+                if id(page) not in seen:
+                    seen.add(id(page))
+                    total += len(page) + 33
+            total += 64 * 1 + 200
+            if s.flags is not None:
+                for part in s.flags:
+                    if id(part) not in seen:
+                        seen.add(id(part))
+                        total += len(part)
+        for e in self.events:
+            total += 200 + sum(len(op[2]) if isinstance(op[2], (bytes, bytearray)) else 16
+                               for op in e.ops)
+        return total
+
+    def _flags_state(self) -> Optional[tuple]:
+        """Page protections (Linux): the read-only bits and the unreadable map, shared
+        with the previous snapshot while unchanged."""
+        mem = self.m.mem
+        if not mem.guarded:
+            return None
+        if not self.flags_dirty and self._flags_prev is not None:
+            return self._flags_prev
+        self.flags_dirty = False
+        ro = bytes(mem.wf.translate(_RO_ONLY))
+        ur = bytes(mem.unreadable)
+        prev = self._flags_prev
+        if prev is not None:
+            ro = prev[0] if prev[0] == ro else ro
+            ur = prev[1] if prev[1] == ur else ur
+        self._flags_prev = (ro, ur)
+        return self._flags_prev
+
+    def _set_flags(self, flags: Optional[tuple]) -> None:
+        if flags is None:
+            return
+        mem = self.m.mem
+        ro, ur = flags
+        wf = mem.wf
+        cleared = wf.translate(_CLEAR_RO)
+        wf[:] = (int.from_bytes(cleared, "little") | int.from_bytes(ro, "little")) \
+            .to_bytes(len(wf), "little")
+        mem.unreadable[:] = ur
+        nxt = ur[1:] + b"\0"
+        mem.rf[:] = (int.from_bytes(ur, "little") | int.from_bytes(nxt, "little")) \
+            .to_bytes(len(ur), "little")
+        mem.guarded = True
+
+    # -- snapshots --------------------------------------------------------------------------
+    def start(self) -> None:
+        """First snapshot: from now on every page is saved before its first write."""
+        wf = self.m.mem.wf
+        wf[:] = wf.translate(_SET_SAVE)
+        self.snaps = [Snapshot(self.m.steps, cpu_capture(self.m), self._flags_state(),
+                               self.cursor)]
+
+    def stop(self) -> None:
+        wf = self.m.mem.wf
+        wf[:] = wf.translate(_CLEAR_SAVE)
+        self.snaps = []
+        self.events = []
+        self.cursor = 0
+
+    def snapshot(self) -> None:
+        """A new interval starts here (called at instruction boundaries)."""
+        last = self.snaps[-1]
+        if last.steps == self.m.steps:
+            return
+        wf = self.m.mem.wf
+        for p in last.undo:
+            if p < len(wf):
+                wf[p] |= WF_SAVE
+        self.snaps.append(Snapshot(self.m.steps, cpu_capture(self.m), self._flags_state(),
+                                   self.cursor))
+        if len(self.snaps) > self.limit:
+            del self.snaps[0]
+            self.truncated = True
+
+    def save_pages(self, addr: int, n: int) -> None:
+        """Called before a write of [addr, addr + n): keep the first copy of each page."""
+        if not self.snaps or n <= 0:
+            return
+        mem = self.m.mem
+        wf, data = mem.wf, mem.data
+        undo = self.snaps[-1].undo
+        p1 = min((addr + n - 1) >> PAGE_SHIFT, len(wf) - 1)
+        for p in range(max(addr, 0) >> PAGE_SHIFT, p1 + 1):
+            if wf[p] & WF_SAVE:
+                page = bytes(data[p << PAGE_SHIFT:(p + 1) << PAGE_SHIFT])
+                undo[p] = _ZERO_PAGE if page == _ZERO_PAGE else page
+                wf[p] &= ~WF_SAVE
+
+    def snapshot_before(self, steps: int) -> int:
+        """Index of the latest snapshot at or before ``steps``."""
+        keys = [s.steps for s in self.snaps]
+        return max(bisect.bisect_right(keys, steps) - 1, 0)
+
+    def restore(self, k: int, load: Callable[[int, bytes], None]) -> None:
+        """Put the machine back to snapshot k and forget the later ones (replay makes
+        them again); ``load`` writes memory without the debugger's hooks."""
+        pages: Dict[int, bytes] = {}
+        for s in reversed(self.snaps[k:]):
+            pages.update(s.undo)
+        for p, content in pages.items():
+            load(p << PAGE_SHIFT, content)
+        snap = self.snaps[k]
+        del self.snaps[k + 1:]
+        wf = self.m.mem.wf
+        for p in pages:
+            if p < len(wf):
+                wf[p] |= WF_SAVE
+        snap.undo = {}
+        m = self.m
+        cpu_restore(m, snap.cpu)
+        self._set_flags(snap.flags)
+        m.cpu.steps[0] = snap.steps
+        self.cursor = snap.event
+        self._flags_prev = snap.flags
+
+    # -- the external-event log ----------------------------------------------------------------
+    def begin(self, kind: str, where: tuple) -> Event:
+        ev = Event(kind, self.m.steps, where)
+        self.recording = ev
+        return ev
+
+    def end(self, ev: Event, keep: bool = True) -> None:
+        self.recording = None
+        ev.after = cpu_capture(self.m)
+        if self.m.mem.guarded and self.flags_dirty:
+            ev.flags = self._flags_state()
+        if keep:
+            self.events.append(ev)
+            self.cursor = len(self.events)
+
+    def log(self, op: str, addr: int, payload) -> None:
+        ev = self.recording
+        if ev is not None:
+            ev.ops.append((op, addr, payload))
+
+    def next_event(self, kind: str) -> Event:
+        if self.cursor >= len(self.events):
+            raise Divergence("replay ran past the recorded history")
+        ev = self.events[self.cursor]
+        if ev.kind != kind:
+            raise Divergence(f"replay expected a {ev.kind} event, met a {kind} one")
+        self.cursor += 1
+        return ev
+
+    def apply(self, ev: Event, ops: Dict[str, Callable]) -> None:
+        """Replay an event's effects on memory and the CPU."""
+        for op, addr, payload in ev.ops:
+            ops[op](addr, payload)
+        if ev.after is not None:
+            cpu_restore(self.m, ev.after)
+        if ev.flags is not None:
+            self._set_flags(ev.flags)
+        if ev.output:
+            self.output_log.append(ev.output)
+
+    def next_glue_steps(self) -> Optional[int]:
+        """Steps of the next glue event to replay, if the next events hold one before the
+        next hook event... (glue events are applied by step count)."""
+        for ev in self.events[self.cursor:]:
+            if ev.kind == "glue":
+                return ev.steps
+            return None
+        return None
+
+    @staticmethod
+    def same_regs(m, key: tuple) -> bool:
+        return _regs_key(m) == key
+
+    @staticmethod
+    def regs_key(m) -> tuple:
+        return _regs_key(m)

@@ -1,0 +1,556 @@
+"""Setting up each kind of program for debugging: the Machine (or B32 CPU) and its
+personality, built as the runners build them, but not run.
+
+Everything from the runners is imported lazily here and only here, so the rest of
+vm/debug does not care where the runners live. The set-up steps are copied from
+vm/x86/linux_flat.py (run_flat), vm/x86/realmode_runner.py (run_com, run_boot, _loop),
+vm/linux/runner.py (run_elf) and vm/run_source.py; they should become shared
+functions of those modules (see docs/debugging.md, "Maintenance").
+
+A target's ``run(n)`` runs the followed program for at most ``n`` instructions of its
+Machine (None: no limit) and returns an :class:`Outcome`; debugger stops raised inside
+the machine (vm/debug/core.py) propagate out of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from typing import Dict, Optional
+
+SIGILL, SIGTRAP, SIGFPE, SIGSEGV = 4, 5, 8, 11
+
+
+class TargetError(Exception):
+    """The program cannot be set up (bad file, bad option): a one-line message."""
+
+
+@dataclasses.dataclass
+class Outcome:
+    kind: str                       # 'limit' | 'stopped' | 'exit' | 'fault'
+    status: Optional[int] = None    # exit status
+    fault: Optional[BaseException] = None
+    signal: int = 0
+    message: str = ""
+
+
+class Symbols:
+    """Name <-> address, for breakpoints, disassembly and backtraces."""
+
+    def __init__(self, table: Optional[Dict[str, int]] = None,
+                 functions: Optional[Dict[str, int]] = None):
+        self.by_name: Dict[str, int] = dict(table or {})
+        self.functions: Dict[str, int] = dict(functions or {})
+        self._sorted = sorted((a, n) for n, a in self.by_name.items())
+
+    def lookup(self, name: str) -> Optional[int]:
+        if name in self.by_name:
+            return self.by_name[name]
+        low = name.lower()
+        for n, a in self.by_name.items():
+            if n.lower() == low:
+                return a
+        return None
+
+    def describe(self, addr: int) -> str:
+        """``name+off`` for the closest symbol at or below addr (empty if none)."""
+        import bisect
+        i = bisect.bisect_right(self._sorted, (addr, "\uffff")) - 1
+        if i < 0:
+            return ""
+        a, n = self._sorted[i]
+        if addr - a > 0x4000:
+            return ""
+        return n if a == addr else f"{n}+{addr - a}"
+
+    def exact(self) -> Dict[int, str]:
+        out: Dict[int, str] = {}
+        for a, n in self._sorted:
+            out.setdefault(a, n)
+        return out
+
+
+def elf_symbols(data: bytes) -> Symbols:
+    from formats.elf import read_elf
+    table: Dict[str, int] = {}
+    funcs: Dict[str, int] = {}
+    try:
+        elf = read_elf(data)
+        for s in elf.symbols():
+            if not s.name or s.is_undefined or s.is_section or s.type == 4:   # STT_FILE
+                continue
+            table.setdefault(s.name, s.value)
+            if s.type == 2:                                                   # STT_FUNC
+                funcs.setdefault(s.name, s.value)
+    except Exception:           # a stripped or odd file: no symbols, still debuggable
+        pass
+    return Symbols(table, funcs)
+
+
+def asm_symbols(result) -> Symbols:
+    """Labels of a source pyasm assembled as a flat binary."""
+    table: Dict[str, int] = {}
+    layout = getattr(result, "layout", None)
+    for name, sym in result.symbols.items():
+        if sym.kind != "label" or sym.section is None:
+            continue
+        base = 0
+        if layout is not None:
+            base = layout.vstart.get(sym.section, layout.vstart.get(
+                getattr(sym.section, "name", None), 0)) or 0
+        table[name] = base + sym.offset
+    return Symbols(table)
+
+
+class X86Target:
+    """Base of the x86 targets: ``machine``, ``bits``, ``symbols``, ``run``."""
+    kind = "x86"
+    real = False
+
+    def __init__(self, machine, symbols: Symbols, path: str):
+        self.machine = machine
+        self.symbols = symbols
+        self.path = path
+        self.exe_path = os.path.realpath(path)
+
+    @property
+    def bits(self) -> int:
+        return self.machine.cpu.bits
+
+    def run(self, n: Optional[int]) -> Outcome:
+        return self.map_stop(self.machine.run(n))
+
+    def map_stop(self, stop) -> Outcome:
+        from vm.x86.faults import CPUException
+        if stop.reason == "exit":
+            return Outcome("exit", stop.status or 0)
+        if stop.reason == "halt":
+            return Outcome("exit", 0, message="halted")
+        if stop.reason == "fault" and isinstance(stop.fault, CPUException):
+            return self.fault_outcome(stop.fault)
+        return Outcome(stop.reason)
+
+    def map_exception(self, e: BaseException) -> Optional[Outcome]:
+        """An exception out of Machine.run that ends the program (None: not one)."""
+        from vm.x86.faults import Unsupported
+        if isinstance(e, Unsupported):
+            return Outcome("fault", fault=e, signal=SIGILL, message=str(e))
+        return None
+
+    def fault_outcome(self, e) -> Outcome:
+        from vm.x86.linux_flat import fault_report
+        status, line = fault_report(self.machine, e)
+        return Outcome("fault", fault=e, signal=status - 128, message=line)
+
+    def deliver_fault(self, outcome: Outcome) -> Outcome:
+        """Resuming after a fault: the program dies of it."""
+        return Outcome("exit", 128 + outcome.signal, signal=outcome.signal)
+
+    def finished(self) -> Optional[int]:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class FlatTarget(X86Target):
+    """A flat 32-bit binary with the few Linux int 0x80 calls (as run_flat)."""
+
+
+class RealTarget(X86Target):
+    """Real mode on the BIOS (boot images) or DOS (.COM)."""
+    real = True
+
+    def __init__(self, machine, symbols, path, bios, closer=None):
+        super().__init__(machine, symbols, path)
+        self.bios = bios
+        self.closer = closer
+
+    def run(self, n: Optional[int]) -> Outcome:
+        m = self.machine
+        per_tick = self.bios.steps_per_tick
+        start = m.steps
+        while True:
+            k = per_tick - m.steps % per_tick
+            if n is not None:
+                k = min(k, n - (m.steps - start))
+            try:
+                stop = m.run(k)
+            except Exception as e:
+                out = self.map_exception(e)
+                if out is None:
+                    raise
+                return out
+            if stop.reason != "limit":
+                return self.map_stop(stop)
+            self.bios.update_ticks()
+            if self._waits_forever():
+                return Outcome("exit", 0, message="a jump to itself")
+            if n is not None and m.steps - start >= n:
+                return Outcome("limit")
+
+    def map_exception(self, e: BaseException) -> Optional[Outcome]:
+        from vm.x86.ivt import GuestFault
+        from vm.x86.services import ServiceStop
+        if isinstance(e, GuestFault):
+            e.restore(self.machine)
+            sig = e.status - 128 if e.status > 128 else SIGSEGV
+            return Outcome("fault", fault=e, signal=sig, message=e.message)
+        if isinstance(e, ServiceStop):
+            return Outcome("exit", e.status, message=e.message)
+        return super().map_exception(e)
+
+    def map_stop(self, stop) -> Outcome:
+        from vm.x86.faults import CPUException
+        if stop.reason == "fault" and isinstance(stop.fault, CPUException):
+            return Outcome("fault", fault=stop.fault, signal=SIGSEGV, message=str(stop.fault))
+        return super().map_stop(stop)
+
+    def fault_outcome(self, e) -> Outcome:
+        return Outcome("fault", fault=e, signal=SIGSEGV, message=str(e))
+
+    def deliver_fault(self, outcome: Outcome) -> Outcome:
+        status = getattr(outcome.fault, "status", 128 + outcome.signal)
+        return Outcome("exit", status, signal=outcome.signal)
+
+    def _waits_forever(self) -> bool:
+        m = self.machine
+        lin = m.cpu.linear_ip()
+        code = bytes(m.mem.data[lin:lin + 3])
+        return code[:2] == b"\xeb\xfe" or code == b"\xe9\xfd\xff"
+
+    def close(self) -> None:
+        try:
+            self.bios.console.flush()
+        except Exception:
+            pass
+        if self.closer is not None:
+            self.closer()
+
+
+class LinuxTarget(X86Target):
+    """A Linux i386 ELF program on the kernel; the debugger follows the first process
+    (children run between its turns, never stop)."""
+
+    def __init__(self, kernel, proc, symbols, path):
+        super().__init__(proc.machine, symbols, path)
+        self.kernel = kernel
+        self.proc = proc
+        self.stop_hook = None           # core: True when it wants control back
+        self.fault_pending = None
+
+    @property
+    def machine(self):
+        return self.proc.machine if self.proc.machine is not None else self._machine
+
+    @machine.setter
+    def machine(self, m) -> None:
+        self._machine = m
+
+    def finished(self) -> Optional[int]:
+        from vm.linux.process import ZOMBIE
+        return self.proc.exit_code if self.proc.state == ZOMBIE else None
+
+    def run(self, n: Optional[int]) -> Outcome:
+        from vm.linux.kernel import EXIT_DEADLOCK, SLICE, SOLO_SLICE
+        from vm.linux.process import BLOCKED, ZOMBIE
+        k, init = self.kernel, self.proc
+        start_m = init.machine
+        start = start_m.steps
+        while True:
+            if init.state == ZOMBIE:
+                return Outcome("exit", init.exit_code)
+            others = [p for p in k.live() if p is not init and p.state != ZOMBIE]
+            k.progress = False
+            for p in others:
+                try:
+                    k.turn(p, SLICE)
+                except Exception as e:
+                    if p.machine is not None and type(e).__name__ == "BreakHit":
+                        # a fork child inherited translations with breakpoints
+                        p.machine.tr.stops = set()
+                        p.machine.flush_translations()
+                        continue
+                    raise
+            m = init.machine
+            done = m.steps - start if m is start_m else 0
+            budget = SLICE if others else SOLO_SLICE
+            if n is not None:
+                budget = min(budget, n - done)
+                if budget <= 0:
+                    return Outcome("limit")
+            k.turn(init, budget)
+            if init.state == ZOMBIE:
+                return Outcome("exit", init.exit_code)
+            if init.machine is not start_m:
+                return Outcome("exec")
+            if n is not None and init.machine.steps - start >= n:
+                return Outcome("limit")
+            if self.stop_hook is not None and self.stop_hook():
+                return Outcome("stopped")
+            if not k.progress and all(p.state == BLOCKED or p.vfork_child is not None
+                                      for p in k.order):
+                if not k.idle():
+                    k.message(f"{k.name}: deadlock: every process is waiting")
+                    return Outcome("exit", EXIT_DEADLOCK)
+
+    def fault_outcome(self, e) -> Outcome:
+        from vm.x86.linux_flat import fault_report
+        status, line = fault_report(self.machine, e)
+        return Outcome("fault", fault=e, signal=status - 128, message=line)
+
+    def deliver_fault(self, outcome: Outcome) -> Outcome:
+        self.kernel._debug_orig_fault(self.proc, self.machine, outcome.fault)
+        return Outcome("stopped")
+
+
+class B32Target:
+    kind = "b32"
+
+    def __init__(self, cpu, symbols: Symbols, path: str):
+        self.cpu = cpu
+        self.symbols = symbols
+        self.path = path
+        self.exe_path = os.path.realpath(path)
+
+    def close(self) -> None:
+        pass
+
+
+# -- building targets --------------------------------------------------------------------
+
+def load(kind: str, path: str, data: bytes, opts, stdin=None, stdout=None):
+    """A target for a program of ``kind`` (what formats.detect() says). Raises
+    TargetError with a one-line message."""
+    if kind == "asm":
+        return _load_source(path, data, opts, stdin, stdout)
+    if kind == "b32":
+        return _load_b32(path, data, Symbols())
+    if kind == "elf":
+        return _load_elf(path, data, opts, stdin, stdout)
+    if kind in ("bin", "raw") and getattr(opts, "bits", 32) == 16:
+        return _load_boot(path, data, opts, Symbols(), stdin, stdout)
+    if kind in ("bin", "raw"):
+        return _load_flat(path, data, opts, Symbols(), stdin, stdout)
+    if kind == "com":
+        return _load_com(path, data, opts, Symbols(), stdin, stdout)
+    raise TargetError(f"debugging {kind} programs is not supported")
+
+
+def _load_b32(path: str, data, symbols: Symbols) -> B32Target:
+    from formats.b32 import B32FormatError, B32Image, read_b32
+    from vm.b32.cpu import B32CPU
+    try:
+        image = data if isinstance(data, B32Image) else read_b32(bytes(data))
+    except B32FormatError as e:
+        raise TargetError(str(e)) from None
+    cpu = B32CPU()
+    cpu.load(image)
+    return B32Target(cpu, symbols, path)
+
+
+def _load_source(path: str, data: bytes, opts, stdin, stdout):
+    import io
+
+    from vm.run_source import COM_ORG, looks_like_b32
+    text = data.decode("utf-8", "surrogateescape")
+    if looks_like_b32(text):
+        from asm.b32.assembler import assemble_program
+        from asm.errors import AsmError, AsmErrors
+        try:
+            prog = assemble_program(text, path)
+        except AsmErrors as e:
+            raise TargetError("; ".join(str(x) for x in e.errors)) from None
+        except AsmError as e:
+            raise TargetError(str(e)) from None
+        return _load_b32(path, prog.image, Symbols(dict(prog.labels)))
+    err = io.StringIO()
+    built = _assemble_with_symbols(path, text, err)
+    if built is None:
+        raise TargetError(err.getvalue().strip() or "assembly failed")
+    image, org, bits, symbols = built
+    if not image:
+        raise TargetError("the source assembles to nothing: nothing to run")
+    if bits == 32:
+        return _load_flat(path, image, dataclasses.replace(opts, org=org, bits=32), symbols,
+                          stdin, stdout)
+    if org == COM_ORG:
+        return _load_com(path, image, opts, symbols, stdin, stdout)
+    return _load_boot(path, image, dataclasses.replace(opts, org=org, bits=16), symbols,
+                      stdin, stdout)
+
+
+def _assemble_with_symbols(path: str, text: str, err):
+    """vm.run_source.assemble_source, also returning the labels."""
+    from asm.assembler import assemble
+    from asm.errors import AsmError, AsmErrors
+    from vm.run_source import source_bits
+    try:
+        result = assemble(text, path, fmt="bin",
+                          include_paths=[os.path.dirname(path) or os.curdir])
+        image = result.image()
+    except AsmErrors as e:
+        for x in e.errors:
+            print(str(x), file=err)
+        return None
+    except AsmError as e:
+        print(str(e), file=err)
+        return None
+    except RecursionError:
+        print(f"{path}: error: source too deeply nested", file=err)
+        return None
+    org = result.org if result.org is not None else result.layout.origin
+    return image, org or 0, source_bits(result, text), asm_symbols(result)
+
+
+def _load_flat(path, data, opts, symbols, stdin, stdout) -> FlatTarget:
+    from vm.options import OutputBudget, limited_streams
+    from vm.x86.linux_flat import MAX_MEMORY, PAGE, LinuxFlat
+    from vm.x86.machine import Machine
+    if not data:
+        raise TargetError("empty file: nothing to run")
+    memory = opts.memory or (16 << 20)
+    if memory < 2 * PAGE or memory > MAX_MEMORY:
+        raise TargetError(f"--memory must be between 8K and {MAX_MEMORY >> 20}M")
+    org = opts.org or 0
+    stack_reserve = min(1 << 20, memory // 4)
+    if org < 0 or org + len(data) > memory - stack_reserve:
+        raise TargetError(f"org 0x{org:x} does not fit")
+    m = Machine("flat32", memory)
+    m.load(org, data)
+    m.set_reg("esp", memory & 0xFFFFFFFF)
+    m.set_reg("eip", org)
+    brk0 = (org + len(data) + PAGE - 1) & ~(PAGE - 1)
+    budget = OutputBudget(opts.max_output)
+    budget.stoppers.append(m.request_stop)
+    LinuxFlat(m, brk0, memory - stack_reserve,
+              stdin if stdin is not None else sys.stdin.buffer,
+              *limited_streams(budget, stdout if stdout is not None else sys.stdout.buffer,
+                               sys.stderr.buffer))
+    return FlatTarget(m, symbols, path)
+
+
+def _real_console(m, opts, stdin, stdout):
+    from vm.options import OutputBudget, limited_streams
+    from vm.x86.console import Console, host_streams
+    budget = OutputBudget(opts.max_output)
+    budget.stoppers.append(m.request_stop)
+    host_in, host_out, host_err = host_streams(stdin, stdout, None)
+    return Console(host_in, *limited_streams(budget, host_out, host_err))
+
+
+def _load_com(path, data, opts, symbols, stdin, stdout) -> RealTarget:
+    from vm.x86.bios import BIOS
+    from vm.x86.bios import TABLES as BIOS_TABLES
+    from vm.x86.dos import TABLES as DOS_TABLES
+    from vm.x86.dos import DOSSystem, build_environment, build_psp, command_tail
+    from vm.x86.ivt import InterruptRouter
+    from vm.x86.machine import Machine
+    from vm.x86.realmode_runner import COM_ENV, COM_PSP, MAX_COM, START_FLAGS
+    if not data:
+        raise TargetError("empty file: nothing to run")
+    if len(data) > MAX_COM:
+        raise TargetError(f"{len(data)} bytes is too large for a .COM program")
+    try:
+        tail = command_tail(opts.args)
+    except ValueError as e:
+        raise TargetError(str(e)) from None
+    m = Machine("real")
+    console = _real_console(m, opts, stdin, stdout)
+    bios = BIOS(m, console)
+    dos = DOSSystem(m, console, bios, COM_PSP)
+    dos.env = COM_ENV
+    InterruptRouter(m, [(BIOS_TABLES, bios), (DOS_TABLES, dos)]).install()
+    bios.install()
+    m.write(COM_ENV * 16, build_environment(path))
+    m.write(COM_PSP * 16, build_psp(COM_PSP, COM_ENV, tail))
+    m.load(COM_PSP * 16 + 0x100, data)
+    m.write(COM_PSP * 16 + 0xFFFE, b"\0\0")
+    for seg in ("cs", "ds", "es", "ss"):
+        m.set_segment(seg, COM_PSP)
+    for reg, value in (("ax", 0), ("bx", 0), ("cx", 0x00FF), ("dx", COM_PSP),
+                       ("si", 0x0100), ("di", 0xFFFE), ("bp", 0x091C), ("sp", 0xFFFE),
+                       ("ip", 0x0100), ("flags", START_FLAGS)):
+        m.set_reg(reg, value)
+    # labels of a .COM source are offsets in its segment: make them linear
+    symbols = Symbols({n: COM_PSP * 16 + a for n, a in symbols.by_name.items()})
+    return RealTarget(m, symbols, path, bios, dos.close_all)
+
+
+def _load_boot(path, data, opts, symbols, stdin, stdout) -> RealTarget:
+    from vm.x86.bios import BIOS
+    from vm.x86.bios import TABLES as BIOS_TABLES
+    from vm.x86.disk import TABLES as DISK_TABLES
+    from vm.x86.disk import Disk
+    from vm.x86.ivt import InterruptRouter
+    from vm.x86.machine import Machine
+    from vm.x86.realmode_runner import (
+        BOOT_DRIVE,
+        BOOT_ORG,
+        CONVENTIONAL_TOP,
+        LOWEST_ORG,
+        START_FLAGS,
+    )
+    org = BOOT_ORG if opts.org is None else opts.org
+    if not data:
+        raise TargetError("empty file: nothing to run")
+    if not LOWEST_ORG <= org <= 0xFFFF or org + len(data) > CONVENTIONAL_TOP:
+        raise TargetError(f"org 0x{org:x} does not fit")
+    m = Machine("real")
+    console = _real_console(m, opts, stdin, stdout)
+    bios = BIOS(m, console)
+    InterruptRouter(m, [(BIOS_TABLES, bios), (DISK_TABLES, Disk(data))]).install()
+    bios.install()
+    m.load(org, data)
+    for seg in ("cs", "ds", "es", "ss"):
+        m.set_segment(seg, 0)
+    m.set_reg("dl", BOOT_DRIVE)
+    m.set_reg("sp", org & ~1)
+    m.set_reg("ip", org)
+    m.set_reg("flags", START_FLAGS)
+    return RealTarget(m, symbols, path, bios)
+
+
+def _load_elf(path, data, opts, stdin, stdout) -> LinuxTarget:
+    from vm.linux.kernel import Kernel
+    from vm.linux.limits import std_streams
+    from vm.linux.loader import LoadError, prepare
+    from vm.linux.process import Process
+    from vm.linux.runner import environment
+    from vm.options import OutputBudget
+    from vm.sandbox import Sandbox
+    try:
+        image = prepare(data)
+    except LoadError as e:
+        raise TargetError(str(e)) from None
+    if opts.root and not os.path.isdir(opts.root):
+        raise TargetError(f"--root {opts.root}: not a directory")
+    try:
+        sandbox = Sandbox(root=opts.root, writable=tuple(opts.allow_write))
+    except OSError as e:
+        raise TargetError(f"cannot set up the file-system view: {e}") from None
+    kernel = Kernel(path, sys.stderr, None, None, max_procs=opts.max_procs,
+                    memory_limit=opts.memory)
+    budget = OutputBudget(opts.max_output)
+    # the guest's fds 0-2 are the host's own (stdin/stdout arguments: other kinds only)
+    proc = Process(kernel, os.getpid(), os.getppid(), std_streams(budget), sandbox)
+    proc.umask = os.umask(0o022)
+    os.umask(proc.umask)
+    host = os.path.realpath(path)
+    try:
+        image = kernel.image_for(host, data)
+    except OSError:
+        pass
+    proc.exe_host_path = host
+    proc.comm = os.fsencode(os.path.basename(path))[:15]
+    proc.exe_guest_path = sandbox.to_guest(host) or path
+    argv = [os.fsencode(path)] + [os.fsencode(a) for a in opts.args]
+    try:
+        proc.start_image(image, argv, environment(opts), os.fsencode(path))
+    except MemoryError:
+        raise TargetError("cannot allocate the guest's memory") from None
+    except OSError as e:
+        raise TargetError(f"cannot start: {e.strerror or e}") from None
+    kernel.add(proc)
+    return LinuxTarget(kernel, proc, elf_symbols(data), path)
