@@ -471,6 +471,7 @@ class Assembler(E.EvalContext):
 
     def _begin_pass(self) -> None:
         self.bits = self.default_bits
+        self.cpu = 99                   # `cpu` level (asm.x86.table.CPU_LEVELS): any
         for s in self.sections:
             s.size = 0
             s.data = bytearray()
@@ -670,16 +671,21 @@ class Assembler(E.EvalContext):
             return
         e = self.entry
         if e is not None and count > 1:
-            # NASM lists the first repetition and a repeat count
+            # NASM lists the first repetition and a repeat count; the others as without
+            # a listing (with its size checks: `times 1<<30 nop` must not loop forever)
             self._action(action, sl)
             self.entry = None
             try:
-                for _ in range(count - 1):
-                    self._action(action, sl)
+                self._repeat(action, sl, count - 1, t, count)
             finally:
                 self.entry = e
             self._list_piece(f"<rep {count:X}h>")
             return
+        self._repeat(action, sl, count, t)
+
+    def _repeat(self, action, sl, count: int, t, total: int = 0) -> None:
+        """TIMES count of an action (a fast path when its bytes never change); ``total``
+        is the count the source gave, for the message."""
         if count > 1 and (t is P.Data or (t is P.Insn and _static_insn(action))):
             # fast path: the bytes do not change between repetitions
             if t is P.Data:
@@ -708,7 +714,7 @@ class Assembler(E.EvalContext):
         self._action(action, sl)
         step = (self.pos if self.cur is not None else self.abs_pos) - before
         if count > MAX_TIMES_LOOP or count * step > MAX_IMAGE:
-            raise AsmError(f"TIMES value {count} is too large")
+            raise AsmError(f"TIMES value {total or count} is too large")
         for _ in range(count - 1):
             self._action(action, sl)
 
@@ -779,8 +785,8 @@ class Assembler(E.EvalContext):
             size = 0
             for ce in action.items:
                 if ce is not None and type(ce.node) is E.Str:
-                    n = len(ce.node.value)
-                    size += max(unit, (n + unit - 1) // unit * unit)
+                    n = len(ce.node.value)     # an empty string is no data (NASM)
+                    size += (n + unit - 1) // unit * unit
                 else:
                     size += unit
             action._size = size
@@ -808,7 +814,7 @@ class Assembler(E.EvalContext):
             node = ce.node
             if type(node) is E.Str:
                 data = node.value
-                n = max(unit, (len(data) + unit - 1) // unit * unit)
+                n = (len(data) + unit - 1) // unit * unit     # '' is nothing, as in NASM
                 out += data + bytes(n - len(data))
                 continue
             fl = E.float_item(node)
@@ -888,12 +894,14 @@ class Assembler(E.EvalContext):
             path = _find_file(name, self.include_paths, sl.file)
             if path is None:
                 raise AsmError(f"`incbin': unable to open file `{name}'")
+            from formats.inputs import InputError, read_input
             try:
-                with open(path, "rb") as f:
-                    data = f.read()
+                data = read_input(path)
             except OSError as exc:
                 raise AsmError(f"`incbin': unable to read file `{name}': {exc.strerror}") \
                     from None
+            except InputError as exc:
+                raise AsmError(f"`incbin': file `{name}': {exc}") from None
             cache[name] = data
         start = 0
         if action.offset is not None:
@@ -915,8 +923,19 @@ class Assembler(E.EvalContext):
     # ---- instructions
 
     def _lock_warning(self, action: P.Insn, enc, sl) -> None:
-        if "lock" in action.prefixes and not enc.lockable:
+        """NASM's warnings about an instruction's prefixes."""
+        prefixes = [p.lower() for p in action.prefixes]
+        if len(prefixes) > 1 and len(set(prefixes)) < len(prefixes):
+            self.warn("instruction has redundant prefixes [-w+other]", sl)
+        if "lock" in prefixes and not enc.lockable:
             self.warn("instruction is not lockable [-w+prefix-lock]", sl)
+        for p in ("xacquire", "xrelease"):
+            if p in prefixes:
+                use = enc.hle
+                if use == "lock" and "lock" not in prefixes:
+                    self.warn(f"{p} with this instruction requires lock [-w+prefix-hle]", sl)
+                elif not use or use == "release" and p == "xacquire":
+                    self.warn(f"{p} invalid with this instruction [-w+prefix-hle]", sl)
 
     def _insn(self, action: P.Insn, sl) -> None:
         cur = self.cur
@@ -927,6 +946,8 @@ class Assembler(E.EvalContext):
             # no symbol, `$` or `$$` in the operands: same bytes on every line and pass
             cached = action._enc
             if cached is not None and cached[0] == self.bits:
+                if cached[1].level > self.cpu:
+                    raise AsmError("no instruction for this cpu level")
                 if action.prefixes:
                     self._lock_warning(action, cached[1], sl)
                 self._emit(cached[1].data)
@@ -961,6 +982,8 @@ class Assembler(E.EvalContext):
                                      section=cur)
                 if len(self.enc_cache) < 200_000:
                     self.enc_cache[key] = enc
+        if enc.level > self.cpu:
+            raise AsmError("no instruction for this cpu level")
         if action.prefixes:
             self._lock_warning(action, enc, sl)
         data = enc.data
@@ -1091,8 +1114,12 @@ class Assembler(E.EvalContext):
                 if bits == 64:
                     raise AsmError("64-bit mode is not supported by this assembler")
                 raise AsmError(f"`{args}' is not a valid segment size; must be 16, 32 or 64")
+            if bits == 32 and self.cpu < 3:
+                raise AsmError("cannot specify 32-bit segment on processor below a 386")
             self.bits = bits
         elif name in ("use16", "use32"):
+            if name == "use32" and self.cpu < 3:
+                raise AsmError("cannot specify 32-bit segment on processor below a 386")
             self.bits = int(name[3:])
         elif name in ("section", "segment"):
             self._section_directive(args, sl)
@@ -1151,7 +1178,14 @@ class Assembler(E.EvalContext):
                 raise AsmError("section alignment must be a power of two")
             if self.cur is not None:
                 self.cur.sectalign = max(self.cur.sectalign, v)
-        elif name in ("cpu", "default", "float", "warning", "list", "map", "debug", "pragma"):
+        elif name == "cpu":
+            from asm.x86.table import CPU_LEVELS
+            for word in args.split():
+                level = CPU_LEVELS.get(word.lower())
+                if level is None:
+                    raise AsmError(f"unknown CPU type or flag '{word}'")
+                self.cpu = level
+        elif name in ("default", "float", "warning", "list", "map", "debug", "pragma"):
             pass
         else:
             raise AsmError(f"unrecognized directive [{name}]")
@@ -1370,6 +1404,7 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
     pp = Preprocessor(text, filename, include_paths=include_paths, defines=defines,
                       undefines=undefines, fmt=fmt, symbol_value=asm.pp_symbol,
                       report=asm.errors_append)
+    pp.here_value = asm.pp_here
     enabled = gc.isenabled()
     gc.disable()            # the parse caches hold many small objects; GC scans dominate
     try:
@@ -1394,10 +1429,18 @@ def _pp_symbol(self, name: str):
     return sym.value
 
 
+def _pp_here(self, start: bool):
+    """`$` (or `$$` when start) for the preprocessor's %if: where the next line goes."""
+    if self.cur is None:
+        return self.abs_start if start else self.abs_pos
+    return E.Rel(0 if start else self.pos, {self.cur: 1})
+
+
 def _errors_append(self, err: AsmError) -> None:
     """Preprocessor errors join the current pass's errors in source order."""
     self.errors.append(err)
 
 
 Assembler.pp_symbol = _pp_symbol
+Assembler.pp_here = _pp_here
 Assembler.errors_append = _errors_append

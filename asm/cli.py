@@ -86,11 +86,36 @@ def run(src: str, *, fmt: Optional[str] = None, output: Optional[str] = None,
     enabled = gc.isenabled()
     gc.disable()    # millions of small cached objects: collector scans would dominate
     try:
-        return _run(src, fmt, output, listing, include_paths, defines, undefines,
-                    preprocess_only, origin, stdout, stderr)
+        status = _run(src, fmt, output, listing, include_paths, defines, undefines,
+                      preprocess_only, origin, stdout, stderr)
     finally:
         if enabled:
             gc.enable()
+    if status:
+        _remove_outputs(src, fmt, output, listing, preprocess_only)
+    return status
+
+
+def _remove_outputs(src: str, fmt: Optional[str], output: Optional[str],
+                    listing: Optional[str], preprocess_only: bool) -> None:
+    """After a failure, as NASM does: no output or listing file is left behind, not
+    even one that existed before (never the source itself, nor anything but a regular
+    file). An unknown -f fails before any of that, and NASM then leaves files alone."""
+    fmt = (fmt or format_from_name(output)).lower()
+    if fmt not in FORMATS:
+        return
+    paths = [output] if output else [] if preprocess_only else [default_output(src, fmt)]
+    if listing:
+        paths.append(listing)
+    for path in paths:
+        try:
+            if not os.path.isfile(path) or os.path.islink(path):
+                continue
+            if os.path.exists(src) and os.path.samefile(path, src):
+                continue
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def _run(src, fmt, output, listing, include_paths, defines, undefines, preprocess_only,
@@ -104,11 +129,14 @@ def _run(src, fmt, output, listing, include_paths, defines, undefines, preproces
         print(f"pyasm: error: unrecognised output format `{fmt}' - use one of: "
               f"{', '.join(FORMATS)}", file=err)
         return 1
+    from formats.inputs import InputError, read_source
     try:
-        with open(src, encoding="utf-8", errors="surrogateescape") as f:
-            text = f.read()
+        text = read_source(src)
     except OSError as exc:
         print(f"pyasm: fatal: unable to open input file `{src}' {exc.strerror}", file=err)
+        return 1
+    except InputError as exc:
+        print(f"pyasm: {src}: {exc}", file=err)
         return 1
     defs = []
     for d in defines:

@@ -29,3 +29,11 @@ class AsmErrors(Exception):
     def __init__(self, errors: list[AsmError]):
         super().__init__("\n".join(str(e) for e in errors))
         self.errors = errors
+
+
+def did_you_mean(word: str, known: dict[str, str]) -> str:
+    """``" (did you mean 'X'?)"`` for a near miss, else "". ``known`` maps the forms to
+    compare (e.g. upper-cased names) to the spelling to show."""
+    import difflib
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.7)
+    return f" (did you mean '{known[close[0]]}'?)" if close else ""

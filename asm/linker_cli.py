@@ -19,6 +19,8 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Optional
 
+from formats.inputs import InputError, read_input
+
 from .linker import LinkError, LinkOptions, link
 
 PROG = "pyld"
@@ -150,10 +152,11 @@ def _read_inputs(args: Arguments) -> list[tuple[str, bytes]]:
     for kind, text in args.inputs:
         path = _find_library(text, args.library_paths) if kind == "lib" else text
         try:
-            with open(path, "rb") as f:
-                inputs.append((path, f.read()))
+            inputs.append((path, read_input(path)))
         except OSError as e:
             raise LinkError(f"cannot open {path}: {e.strerror or e}") from None
+        except InputError as e:
+            raise LinkError(f"{path}: {e}") from None
     return inputs
 
 
@@ -177,6 +180,7 @@ def write_atomically(path: str, data: bytes, mode: int = 0o777) -> None:
 
 
 def _remove_stale(path: str) -> None:
+    """After a failure, as GNU ld does: no output file, not even an older one."""
     try:
         if os.path.isfile(path):
             os.unlink(path)
@@ -212,7 +216,11 @@ def run(argv: list[str]) -> int:
     except OSError as e:
         print(f"{PROG}: error: cannot write {e.filename or args.output}: "
               f"{e.strerror or e}", file=sys.stderr)
+        _remove_stale(args.output)
         return 1
+    except BaseException:       # a bug (reported by main): no output either, as ld
+        _remove_stale(args.output)
+        raise
     return 0
 
 

@@ -194,8 +194,9 @@ for _b in _COND_BASE:
 
 
 class _PPEval(E.EvalContext):
-    def __init__(self, lookup: Optional[Callable]):
+    def __init__(self, lookup: Optional[Callable], here: Optional[Callable] = None):
         self.lookup = lookup
+        self.here_fn = here
 
     def symbol(self, name: str):
         if self.lookup is None:
@@ -203,9 +204,18 @@ class _PPEval(E.EvalContext):
         return self.lookup(name)
 
     def here(self):
-        raise AsmError("`$' is not allowed in a preprocessor expression")
+        if self.here_fn is None:
+            raise AsmError("`$' is not allowed in a preprocessor expression")
+        return self.here_fn(False)
 
-    sect_start = here
+    def sect_start(self):
+        if self.here_fn is None:
+            raise AsmError("`$$' is not allowed in a preprocessor expression")
+        return self.here_fn(True)
+
+    def register(self, name: str):
+        # a register is a value of its own in NASM's %if (`%if %1 = bp`)
+        return E.Rel(0, {("reg", name.lower()): 1})
 
 
 # --------------------------------------------------------------------------- preprocessor
@@ -222,6 +232,7 @@ class Preprocessor:
         self.include_paths = list(include_paths)
         self.fmt = fmt
         self.symbol_value = symbol_value
+        self.here_value: Optional[Callable] = None   # `$`/`$$` in %if (the assembler's)
         self.preprocess_only = preprocess_only
         self.report = report
         self.errors: list = []
@@ -311,8 +322,9 @@ class Preprocessor:
     def _load_stdmac(self) -> None:
         saved = (self.cur_file, self.cur_line) if hasattr(self, "cur_file") else None
         self.cur_file, self.cur_line = "<stdmac>", 0
+        text = STANDARD_MACROS + FORMAT_MACROS.get(self.fmt, "")
         src = _Source("file", [(t, "<stdmac>", i + 1) for i, t in
-                               enumerate(STANDARD_MACROS.splitlines())], file="<stdmac>")
+                               enumerate(text.splitlines())], file="<stdmac>")
         self.sources = [src]
         for _ in self._run(stdmac=True):
             pass
@@ -591,6 +603,8 @@ class Preprocessor:
             raise AsmError(f"unknown preprocessor directive `{m.group(1)}'")
 
         # single-line macros
+        if "%[" in text:
+            text = self._expand_brackets(text)
         text = self._expand_line(text)
 
         # multi-line macro invocation (optionally after a label)
@@ -729,12 +743,14 @@ class Preprocessor:
         return True
 
     def _expand_line(self, text: str) -> str:
-        if self._no_smacro_in(text):
+        if self._no_smacro_in(text) and ("%" not in text or not _PP_FUNC.search(text)):
             return text
         toks = tokenize(text)
-        out = "".join(t for _, t in self._expand_tokens(toks, frozenset(), 0))
+        expanded = self._expand_tokens(toks, frozenset(), 0)
+        out = "".join(t for _, t in expanded)
         if "%+" in out:
-            out = _paste(out)
+            # by tokens: a macro may expand to half a string (`%define q "`, q %+ x %+ q)
+            out = _paste_tokens(expanded)
         return out
 
     def _expand_tokens(self, toks: list, active: frozenset, level: int) -> list:
@@ -746,6 +762,15 @@ class Preprocessor:
             kind, t = toks[i]
             if kind == "comment":
                 break
+            if (t == "%" and i + 2 < n and toks[i + 2][1] == "("
+                    and toks[i + 1][1].lower() in PP_FUNCTIONS):
+                args, end = _split_call_args(toks, i + 2)
+                if args is not None:
+                    text = self._pp_function(toks[i + 1][1].lower(), args, active, level)
+                    if text is not None:
+                        out.extend(self._expand_tokens(tokenize(text), active, level + 1))
+                        i = end
+                        continue
             if kind != "id" or t in active or not self._is_smacro(t):
                 out.append(toks[i])
                 i += 1
@@ -798,6 +823,97 @@ class Preprocessor:
                 body_toks = tokenize(_paste(text))
             out.extend(self._expand_tokens(body_toks, active | {t}, level + 1))
         return out
+
+    def _expand_brackets(self, text: str) -> str:
+        """Each ``%[...]`` replaced by its macro-expanded contents (pasted in place)."""
+        out = []
+        i = 0
+        while True:
+            j = text.find("%[", i)
+            if j < 0:
+                out.append(text[i:])
+                return "".join(out)
+            depth, k = 1, j + 2
+            while k < len(text) and depth:
+                depth += {"[": 1, "]": -1}.get(text[k], 0)
+                k += 1
+            if depth:
+                raise AsmError("unterminated %[ construct")
+            out.append(text[i:j])
+            out.append(self._expand_line(text[j + 2:k - 1]).strip())
+            i = k
+
+    def _pp_function(self, name: str, args: list, active: frozenset, level: int):
+        """NASM 2.16's preprocessor functions (%eval(), %num(), %str() ...): the text they
+        stand for, or None to leave the call as it is (as NASM does with a wrong count)."""
+        def text(a: list) -> str:
+            return "".join(x for _, x in a).strip()
+
+        if name == "str":
+            return quote(", ".join(text(a) for a in args))
+        if name == "count":
+            return str(max(len(args), 1))
+        if name.startswith("is"):
+            return str(int(self._cond_value("%if" + name[2:], ", ".join(text(a) for a in args))))
+        vals = [text(self._expand_tokens(a, active, level + 1)) for a in args]
+        if name == "eval":
+            return ",".join(str(self._eval(v, "%eval")) for v in vals)
+        if name == "abs":
+            if len(vals) != 1:
+                return None
+            return str(abs(E.wrap64(self._eval(vals[0], "%abs"))))
+        if name == "cond":
+            if len(vals) not in (2, 3):
+                return None
+            if self._eval(vals[0], "%cond"):
+                return vals[1]
+            return vals[2] if len(vals) == 3 else ""
+        if name == "sel":
+            if len(vals) < 1:
+                return None
+            k = self._eval(vals[0], "%sel")
+            if not 1 <= k < len(vals):
+                self._warn(f"%sel({k}) exceeds the number of arguments [-w+pp-sel-range]",
+                           self.cur_file, self.cur_line)
+                return ""
+            return vals[k]
+        if name == "strlen":
+            if len(vals) != 1:
+                return None
+            return str(len(_unquote(vals[0])))
+        if name == "strcat":
+            return quote("".join(_unquote(v) for v in vals))
+        if name == "substr":
+            if len(vals) not in (2, 3):
+                return None
+            s = _unquote(vals[0])
+            start = self._eval(vals[1], "%substr") - 1
+            count = self._eval(vals[2], "%substr") if len(vals) == 3 else len(s)
+            if count < 0:
+                count = len(s) - start + count + 1
+            return quote(s[max(start, 0):max(start, 0) + max(count, 0)])
+        if name == "tok":
+            if len(vals) != 1:
+                return None
+            return _unquote(vals[0])
+        if name == "num":
+            if not 1 <= len(vals) <= 3:
+                return None
+            v = self._eval(vals[0], "%num") & ((1 << 64) - 1)
+            digits = self._eval(vals[1], "%num") if len(vals) > 1 and vals[1] else -1
+            base = self._eval(vals[2], "%num") if len(vals) > 2 and vals[2] else 10
+            if not 2 <= base <= 36:
+                raise AsmError(f"invalid base {base} given to %num()")
+            chars = []
+            while v:
+                v, r = divmod(v, base)
+                chars.append("0123456789abcdefghijklmnopqrstuvwxyz"[r])
+            s = "".join(reversed(chars)) or "0"
+            if digits >= 0:
+                s = s[-digits:] if digits else ""
+                s = s.rjust(digits, "0")
+            return quote(s)
+        return None
 
     # ---- multi-line macros
 
@@ -902,6 +1018,8 @@ class Preprocessor:
                    loc_file: str, loc_line: int, trace: tuple, raw: str):
         rest_nc = strip_comment(rest)
         arg = rest_nc.strip()
+        if "%[" in arg and word not in ("%macro", "%imacro", "%rmacro", "%irmacro"):
+            arg = self._expand_brackets(arg)    # `%assign v%[n] 1`: expanded first
         casesense = not word.startswith("%i") or word in ("%include", "%if")
         base = word[2:] if word.startswith("%i") and word not in (
             "%include", "%if") else word[1:]
@@ -1151,11 +1269,13 @@ class Preprocessor:
                 break
         if path is None:
             raise AsmError(f"unable to open include file `{name}': No such file or directory")
+        from formats.inputs import InputError, read_source
         try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                text = f.read()
+            text = read_source(path)
         except OSError as exc:
             raise AsmError(f"unable to open include file `{name}': {exc.strerror}") from None
+        except InputError as exc:
+            raise AsmError(f"include file `{name}': {exc}") from None
         self.sources.append(_Source("file", _split(text, path), file=path))
 
     # ---- conditionals
@@ -1230,9 +1350,14 @@ class Preprocessor:
                 raise AsmError(f"`{word}' expects a macro name")
             cands = self._lookup_mmacro(parts[0])
             if len(parts) > 1:
-                m = re.match(r"(\d+)(?:-(\d+|\*))?", parts[1])
+                # NASM: the parameter ranges overlap (`%ifmacro m 1-3`, `m 2+`, `m 1-*`)
+                m = re.match(r"(\d+)(?:-(\d+|\*))?(\+)?", "".join(parts[1:]))
                 lo = int(m.group(1)) if m else 0
-                result = any(c.nmin <= lo and (c.nmax < 0 or lo <= c.nmax) for c in cands)
+                hi = lo if not m or m.group(2) is None else (
+                    -1 if m.group(2) == "*" else int(m.group(2)))
+                plus = bool(m and m.group(3))
+                result = any((c.nmin <= hi or hi < 0 or plus)
+                             and (c.nmax < 0 or lo <= c.nmax or c.greedy) for c in cands)
             else:
                 result = bool(cands)
         elif name == "ctx":
@@ -1251,7 +1376,8 @@ class Preprocessor:
         if not text:
             raise AsmError("expression syntax error")
         ce = parse_expr_tokens(asm_tokenize(text))
-        ctx = _PPEval(None if self.preprocess_only else self.symbol_value)
+        ctx = (_PPEval(None) if self.preprocess_only
+               else _PPEval(self.symbol_value, self.here_value))
         v = ce.fn(ctx)
         if type(v) is not int:
             raise AsmError(f"non-constant value given to `{what}'")
@@ -1259,6 +1385,31 @@ class Preprocessor:
 
 
 # --------------------------------------------------------------------------- helpers
+
+# NASM 2.16.01's preprocessor functions (no %map() yet: it came with 2.17)
+PP_FUNCTIONS = frozenset(("eval", "abs", "cond", "sel", "count", "str", "strlen", "strcat",
+                          "substr", "tok", "num") + tuple("is" + b[2:] for b in _COND_BASE
+                                                          if b != "if"))
+_PP_FUNC = re.compile(r"%(?:" + "|".join(sorted(PP_FUNCTIONS)) + r")\s*\(", re.I)
+
+
+def _paste_tokens(toks: list) -> str:
+    """Tokens -> text, ``a %+ b`` pasted as ``ab`` (blanks around ``%+`` dropped)."""
+    out: list = []
+    i, n = 0, len(toks)
+    while i < n:
+        t = toks[i][1]
+        if t == "%" and i + 1 < n and toks[i + 1][1] == "+":
+            while out and out[-1].isspace():
+                out.pop()
+            i += 2
+            while i < n and toks[i][0] == "ws":
+                i += 1
+            continue
+        out.append(t)
+        i += 1
+    return "".join(out)
+
 
 def _paste(text: str) -> str:
     """``a %+ b`` -> ``ab`` outside strings."""
@@ -1571,4 +1722,12 @@ times (((%1) - (($-$$) % (%1))) % (%1)) %2
 %imacro default 1+.nolist
 [default %1]
 %endmacro
+%imacro float 1+.nolist
+[float %1]
+%endmacro
 """
+# the output format's own macros (NASM's outmac): `%ifmacro org` is true for bin only
+FORMAT_MACROS = {"bin": """%imacro org 1+.nolist
+[org %1]
+%endmacro
+"""}

@@ -8,16 +8,19 @@
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
+from formats.header import LoadEntryHeader
+
 MAGIC = b"B32"
-HEADER = struct.Struct("<3sHH")   # declared once: read with unpack_from, written with pack
 ADDRESS_SPACE = 0x10000           # 64 KiB; the image must end at or before $FFFF
 
 
 class B32FormatError(ValueError):
     """The bytes are not a valid .b32 program (message is meant for the user)."""
+
+
+HEADER = LoadEntryHeader(MAGIC, "B32", B32FormatError)   # read with unpack, written with pack
 
 
 @dataclass(frozen=True)
@@ -43,26 +46,13 @@ class B32Image:
         return self.load + len(self.code)
 
     def to_bytes(self) -> bytes:
-        return HEADER.pack(MAGIC, self.load, self.entry) + self.code
+        return HEADER.pack(self.load, self.entry) + self.code
 
 
 def read_b32(data: bytes) -> B32Image:
     """Parse a .b32 file, raising B32FormatError with a readable reason."""
-    if len(data) < HEADER.size:
-        if data and not MAGIC.startswith(data[:3]):
-            raise B32FormatError(f"not a B32 program: bad magic {_show(data[:3])}, expected 'B32'")
-        raise B32FormatError(
-            f"truncated header: the file has {len(data)} bytes, a B32 header needs {HEADER.size}")
-    magic, load, entry = HEADER.unpack_from(data)
-    if magic != MAGIC:
-        raise B32FormatError(f"not a B32 program: bad magic {_show(magic)}, expected 'B32'")
-    return B32Image(load, entry, bytes(data[HEADER.size:]))
+    return B32Image(*HEADER.unpack(data))
 
 
 def write_b32(image: B32Image) -> bytes:
     return image.to_bytes()
-
-
-def _show(magic: bytes) -> str:
-    text = "".join(chr(b) if 32 <= b < 127 else f"\\x{b:02x}" for b in magic)
-    return f"'{text}'"

@@ -191,20 +191,28 @@ def test_several_errors_in_one_run(tmp_path):
     assert error_lines(perr) == error_lines(nerr) == [1, 3, 4]
 
 
-def test_existing_output_is_not_clobbered(tmp_path):
-    src = write(tmp_path, "c.s", "db undefined\n")
-    out = tmp_path / "c.bin"
-    out.write_bytes(b"precious")
-    status, _, _ = pyasm(src, out=out)
-    # pyasm() deletes a stale output first; recreate and call the CLI directly
-    out.write_bytes(b"precious")
+def test_failed_run_removes_the_output_as_nasm_does(tmp_path):
+    """NASM deletes its output file when assembly fails, an older one included, so a
+    makefile never sees a stale object as up to date; pyasm does the same. The real
+    nasm is the oracle."""
     import io
+    import subprocess
+
+    from conftest import require_tool
 
     from asm import cli
-    assert cli.run(str(src), output=str(out), stderr=io.StringIO()) == 1
-    assert out.read_bytes() == b"precious"
-    assert status == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.bin", "c.s"]
+    nasm = require_tool("nasm")
+    src = write(tmp_path, "c.s", "db undefined\n")
+    for tool in ("nasm", "pyasm"):
+        out = tmp_path / f"{tool}.bin"
+        out.write_bytes(b"precious")
+        if tool == "nasm":
+            status = subprocess.run([nasm, "-f", "bin", str(src), "-o", str(out)],
+                                    capture_output=True).returncode
+        else:
+            status = cli.run(str(src), output=str(out), stderr=io.StringIO())
+        assert status == 1 and not out.exists(), tool
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.s"]
 
 
 def test_warnings_do_not_fail(tmp_path):

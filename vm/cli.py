@@ -7,6 +7,7 @@ import sys
 import click
 
 from formats import FORMATS, detect
+from formats.inputs import InputError, read_input
 from vm.options import RunOptions
 
 
@@ -25,9 +26,12 @@ def _parse_size(ctx, param, value):
     text = value.strip().lower()
     mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(text[-1:], 1)
     try:
-        return int(text[:-1] if mult > 1 else text, 0) * mult
+        size = int(text[:-1] if mult > 1 else text, 0) * mult
     except ValueError:
         raise click.BadParameter(f"not a size: {value!r}") from None
+    if size < 0:
+        raise click.BadParameter(f"not a size: {value!r}")
+    return size
 
 
 @click.command(context_settings={"allow_interspersed_args": False,
@@ -48,24 +52,36 @@ def _parse_size(ctx, param, value):
 @click.option("--org", callback=_parse_int, help="Flat binary load address (default 0).")
 @click.option("--bits", type=click.Choice(["16", "32"]), default="32",
               help="Flat binary mode: 32 (Linux int 0x80) or 16 (BIOS, 0000:7C00).")
-@click.option("--memory", callback=_parse_size, help="Flat binary memory size (default 16M).")
+@click.option("--memory", callback=_parse_size, metavar="SIZE",
+              help="Guest memory cap, every personality (e.g. 64M; flat binaries: 16M "
+                   "when not given).")
+@click.option("--max-procs", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Linux programs: processes alive at once (fork beyond: EAGAIN).")
+@click.option("--max-output", callback=_parse_size, metavar="SIZE",
+              help="Stop (status 153) once the program writes more than SIZE bytes to "
+                   "stdout and stderr together.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Stop (status 142) after SECONDS of wall-clock time.")
 @click.option("--env", multiple=True, help="Linux programs: add K=V to the environment.")
 @click.option("--clear-env", is_flag=True, help="Linux programs: start with an empty environment.")
 @click.option("--root", type=click.Path(file_okay=False), help="Linux programs: guest '/'.")
 @click.option("--allow-write", multiple=True, help="Linux programs: also writable path.")
 def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, screen_html, org, bits,
-         memory, env, clear_env, root, allow_write) -> None:
+         memory, max_procs, max_output, timeout, env, clear_env, root, allow_write) -> None:
     """Run PROGRAM (B32, flat binary, DOS .COM, static i386 ELF or assembly source)."""
     try:
-        with open(program, "rb") as f:
-            data = f.read()
+        data = read_input(program)
     except OSError as e:
         click.echo(f"pyvm: {program}: {e.strerror or e}", err=True)
+        sys.exit(1)
+    except InputError as e:
+        click.echo(f"pyvm: {program}: {e}", err=True)
         sys.exit(1)
     opts = RunOptions(args=tuple(args), max_steps=max_steps, regs=regs, stats=stats,
                       trace=trace,
                       trace_file=trace_file, color=color, screen_html=screen_html, org=org,
-                      bits=int(bits), memory=memory, env=list(env),
+                      bits=int(bits), memory=memory, max_procs=max_procs,
+                      max_output=max_output, timeout=timeout, env=list(env),
                       clear_env=clear_env, root=root, allow_write=list(allow_write))
     kind = fmt or detect(program, data)
     if kind == "bin" and program.lower().endswith(".b32"):

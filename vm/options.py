@@ -26,3 +26,143 @@ class RunOptions:
     max_procs: int = 64              # Linux: processes alive at once; fork beyond it is EAGAIN
     max_output: Optional[int] = None  # bytes the guest may write to stdout+stderr in all
     timeout: Optional[float] = None  # wall-clock seconds before the run is stopped
+
+
+# -- limits on a run: --timeout and --max-output, the same for every machine kind -----------
+#
+# A run that reaches a limit ends with one line on stderr and its own exit status, named
+# as a shell names a process killed by the signal Linux would send for it:
+#   142 = 128 + SIGALRM: --timeout SECONDS of wall-clock time ran out
+#   153 = 128 + SIGXFSZ: the guest tried to write more than --max-output bytes to
+#         stdout and stderr together (as Linux does for RLIMIT_FSIZE)
+# (--max-steps keeps 124, as timeout(1) reports.)
+
+EXIT_TIMEOUT = 142
+EXIT_OUTPUT_LIMIT = 153
+
+
+class TimedOut(BaseException):
+    """Raised by the SIGALRM handler when a run did not stop at a block boundary within
+    Deadline.GRACE seconds of its deadline (it waits in a host call, e.g. reading stdin).
+    A BaseException, as KeyboardInterrupt, so no ``except Exception`` swallows it."""
+
+
+class Deadline:
+    """--timeout: SIGALRM at the deadline asks the running machine to stop at its next
+    block boundary (each callable in ``stoppers``; again every TICK seconds, in case it
+    was between two runs), and the runners check ``expired`` between slices, so nothing
+    is checked per instruction. Outside the main thread (no signals) ``expired`` still
+    reads the clock, and the runners that work in slices stop on it."""
+
+    TICK = 0.05
+    GRACE = 0.5
+
+    def __init__(self, seconds: Optional[float] = None):
+        self.seconds = seconds
+        self.at: Optional[float] = None
+        self.fired = False
+        self.stoppers: list = []
+        self._old = None
+        self._armed = False
+
+    def start(self) -> Deadline:
+        import signal
+        import threading
+        import time
+        if self.seconds is None:
+            return self
+        self.at = time.monotonic() + self.seconds
+        if hasattr(signal, "setitimer") and \
+                threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGALRM, self._on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, max(self.seconds, 1e-6), self.TICK)
+            self._armed = True
+        return self
+
+    def cancel(self) -> None:
+        import signal
+        if self._armed:
+            self._armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._old if self._old is not None
+                          else signal.SIG_DFL)
+
+    def __enter__(self) -> Deadline:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.cancel()
+
+    @property
+    def expired(self) -> bool:
+        import time
+        if self.fired:
+            return True
+        if self.at is not None and time.monotonic() >= self.at:
+            self.fired = True
+        return self.fired
+
+    def _on_alarm(self, signum, frame) -> None:
+        import time
+        self.fired = True
+        for stop in self.stoppers:
+            stop()
+        if self.at is not None and time.monotonic() >= self.at + self.GRACE:
+            self.cancel()
+            raise TimedOut()
+
+    def message(self) -> str:
+        return f"timed out after {self.seconds:g} s"
+
+
+class OutputBudget:
+    """--max-output: bytes the guest may still write to the host's stdout and stderr.
+    ``take(n)`` grants what fits; the first refusal sets ``exceeded`` and calls each of
+    ``stoppers`` (a machine's request_stop), and the run then ends with
+    EXIT_OUTPUT_LIMIT."""
+
+    def __init__(self, limit: Optional[int] = None):
+        self.limit = limit
+        self.used = 0
+        self.exceeded = False
+        self.stoppers: list = []
+
+    def take(self, n: int) -> int:
+        if self.limit is None:
+            return n
+        allowed = max(0, min(n, self.limit - self.used))
+        self.used += allowed
+        if allowed < n and not self.exceeded:
+            self.exceeded = True
+            for stop in self.stoppers:
+                stop()
+        return allowed
+
+    def message(self) -> str:
+        return f"output limit of {self.limit} bytes reached"
+
+
+class BudgetWriter:
+    """A binary host stream whose writes draw on an OutputBudget: what does not fit is
+    dropped (the run is being stopped). Everything else is the stream's own."""
+
+    def __init__(self, stream, budget: OutputBudget):
+        self._stream = stream
+        self._budget = budget
+
+    def write(self, data) -> int:
+        n = len(data)
+        allowed = self._budget.take(n)
+        if allowed:
+            self._stream.write(bytes(data[:allowed]) if allowed < n else data)
+        return n
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def limited_streams(budget: OutputBudget, stdout, stderr) -> tuple:
+    """(stdout, stderr) drawing on the budget; the streams themselves when unlimited."""
+    if budget.limit is None:
+        return stdout, stderr
+    return BudgetWriter(stdout, budget), BudgetWriter(stderr, budget)

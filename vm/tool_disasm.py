@@ -34,11 +34,11 @@ def x86_listing(code: bytes, bits: int, origin: int, symbols: dict | None = None
               default="auto")
 def command(path, bits, org, fmt) -> None:
     """Disassemble PATH (flat binary, .com, ELF32 or B32)."""
+    from formats.inputs import InputError, read_input
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        click.echo(f"pyvm-tools: {path}: {e.strerror or e}", err=True)
+        data = read_input(path)
+    except (OSError, InputError) as e:
+        click.echo(f"pyvm-tools: {path}: {getattr(e, 'strerror', None) or e}", err=True)
         sys.exit(1)
     kind = detect(path, data) if fmt == "auto" else fmt
     if kind == "b32":
@@ -57,7 +57,8 @@ def command(path, bits, org, fmt) -> None:
         except ValueError as e:
             click.echo(f"pyvm-tools: {path}: {e}", err=True)
             sys.exit(1)
-        click.echo("\n".join(lines))
+        # symbol names are the file's bytes (decoded with surrogateescape): as bytes
+        click.echo("\n".join(lines).encode("utf-8", "surrogateescape"))
         return
     if kind == "com":
         bits_n, origin = int(bits or 16), 0x100 if org is None else org

@@ -125,12 +125,17 @@ def describe(path: str, data: bytes, symbols: bool = True) -> list[str]:
 @click.option("--no-symbols", is_flag=True, help="Leave out symbols and relocations.")
 def command(file: str, no_symbols: bool) -> None:
     """Show a program file's format, headers, sections, segments, symbols and entry."""
-    with open(file, "rb") as f:
-        data = f.read()
+    from formats.inputs import InputError, read_input
+    try:
+        data = read_input(file)
+    except (OSError, InputError) as e:
+        click.echo(f"pyvm-tools info: error: {file}: {getattr(e, 'strerror', None) or e}",
+                   err=True)
+        sys.exit(1)
     try:
         lines = describe(file, data, symbols=not no_symbols)
     except (ElfError, ArchiveError, ValueError) as e:
         click.echo(f"pyvm-tools info: error: {file}: {e}", err=True)
         sys.exit(1)
-    click.echo(f"file:     {file}")
-    click.echo("\n".join(lines))
+    # names in a file are bytes (decoded with surrogateescape): give them back as bytes
+    click.echo("\n".join([f"file:     {file}"] + lines).encode("utf-8", "surrogateescape"))

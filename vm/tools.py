@@ -38,7 +38,13 @@ def roundtrip(files) -> None:
     """Assemble, disassemble, reassemble and compare bytes (default: every sample)."""
     files = list(files) or sample_sources()
     failed = 0
+    from formats.inputs import InputError, read_input
     for path in files:
+        try:
+            read_input(path)        # bounded, before the round trip reads it
+        except (OSError, InputError) as e:
+            click.echo(f"pyvm-tools: {path}: {getattr(e, 'strerror', None) or e}", err=True)
+            sys.exit(1)
         if isa_of(path) == "b32":
             from asm.b32.roundtrip import roundtrip_file
         else:

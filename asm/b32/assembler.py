@@ -16,14 +16,13 @@ The language is the tutorial's, with the spec's recommendations:
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from typing import Optional, Union
 
 from asm.b32.instructions import BY_MNEMONIC, Instruction, Operand, encode
 from asm.b32.syntax import OperandText, SourceLine, SyntaxProblem, parse_line
-from asm.errors import AsmError, AsmErrors
+from asm.errors import AsmError, AsmErrors, did_you_mean
 from formats.b32 import ADDRESS_SPACE, B32Image
 
 DEFAULT_ORIGIN = 0x1000
@@ -176,7 +175,7 @@ class _Assembly:
         insn = BY_MNEMONIC.get(name.upper())
         if insn is None:
             raise _Problem(f"unknown instruction '{name}'"
-                           + _suggest(name.upper(), {m: m for m in BY_MNEMONIC}))
+                           + did_you_mean(name.upper(), {m: m for m in BY_MNEMONIC}))
         return insn, _operand(insn, source.operand)
 
     # -- pass 2 ---------------------------------------------------------------------------
@@ -200,7 +199,7 @@ class _Assembly:
             if any(defined_later.match(text) for text in self.after_end):
                 hint = " (it comes after END, and assembly stops at END)"
             else:
-                hint = _suggest(ref.name.upper(), spellings)
+                hint = did_you_mean(ref.name.upper(), spellings)
             self.error(f"undefined label '{ref.name}'{hint}", line)
             return 0
         return found[0]
@@ -283,12 +282,6 @@ def _bad_value(text: str) -> str:
         return f"bad number '{text}': write decimal (42) or hexadecimal with '$' ($2A)"
     return (f"bad label name '{text}': a label starts with a letter and contains only "
             "letters and digits")
-
-
-def _suggest(word: str, known: dict) -> str:
-    """' (did you mean ...?)' for a near miss; ``known`` maps upper-case names to spellings."""
-    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.7)
-    return f" (did you mean '{known[close[0]]}'?)" if close else ""
 
 
 def _salvage(raw: str) -> tuple[Optional[str], Optional[Instruction]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 from asm.b32.instructions import Decoded, Operand, decode
+from asm.sweep import linear_sweep
 from formats.b32 import B32Image
 
 _INDENT = " " * 8
@@ -16,18 +17,7 @@ _INDENT = " " * 8
 
 def decode_image(image: B32Image) -> list:
     """Linear sweep: a list of Decoded, or (address, byte) where no instruction decodes."""
-    items: list = []
-    offset = 0
-    while offset < len(image.code):
-        address = image.load + offset
-        found = decode(image.code, offset, address)
-        if found is None:
-            items.append((address, image.code[offset]))
-            offset += 1
-        else:
-            items.append(found)
-            offset += found.length
-    return items
+    return linear_sweep(image.code, image.load, decode)
 
 
 def format_instruction(d: Decoded, labels: Optional[dict] = None) -> str:

@@ -2,7 +2,9 @@
 
 Exit status: 0 after END; 1 for a file that is not a valid B32 program (or an unwritable
 --screen-html file); 132 (128 + SIGILL, as a shell reports a native crash) for an illegal
-opcode; 124 (as timeout(1)) when --max-steps runs out. The screen is printed even after a
+opcode; 124 (as timeout(1)) when --max-steps runs out; 142 (128 + SIGALRM) when --timeout
+runs out; 153 (128 + SIGXFSZ) when the screen printed at the end is longer than
+--max-output. The screen is printed even after a
 fault, since what the program drew so far is the best clue to what went wrong.
 """
 
@@ -17,12 +19,20 @@ from asm.b32.disassembler import instruction_at
 from formats.b32 import B32FormatError, read_b32
 from vm.b32.cpu import B32CPU, IllegalOpcode, StepLimitReached
 from vm.b32.render import render_ansi, render_html, render_text
-from vm.options import RunOptions
+from vm.options import (
+    EXIT_OUTPUT_LIMIT,
+    EXIT_TIMEOUT,
+    Deadline,
+    OutputBudget,
+    RunOptions,
+    TimedOut,
+)
 from vm.stats import RunClock
 
 EXIT_BAD_FILE = 1
 EXIT_STEP_LIMIT = 124
 EXIT_ILLEGAL_OPCODE = 132
+TIME_SLICE = 100_000             # instructions between two looks at the clock (--timeout)
 
 
 def run_b32(path: str, data: bytes, opts: RunOptions) -> int:
@@ -43,12 +53,14 @@ def run_b32(path: str, data: bytes, opts: RunOptions) -> int:
     clock = RunClock()
     try:
         with _trace_stream(opts) as trace_out:
-            status = _execute(cpu, opts.max_steps, trace_out, fail)
+            status = _execute(cpu, opts.max_steps, trace_out, fail, opts.timeout)
     except OSError as e:
         fail(f"cannot write the trace to {opts.trace_file}: {e.strerror or e}")
         return EXIT_BAD_FILE
 
-    _show_screen(cpu, opts.color, sys.stdout)
+    if not _show_screen(cpu, opts.color, sys.stdout, OutputBudget(opts.max_output)):
+        fail(OutputBudget(opts.max_output).message())
+        status = EXIT_OUTPUT_LIMIT
     if opts.screen_html:
         try:
             with open(opts.screen_html, "w", encoding="utf-8") as f:
@@ -64,11 +76,29 @@ def run_b32(path: str, data: bytes, opts: RunOptions) -> int:
 
 
 def _execute(cpu: B32CPU, max_steps: Optional[int], trace_out: Optional[TextIO],
-             fail: Callable[[str], None]) -> int:
+             fail: Callable[[str], None], timeout: Optional[float] = None) -> int:
     """Run to END; a fault is reported with the registers and becomes the exit status."""
+    tracer = _tracer(trace_out) if trace_out else None
     try:
-        cpu.run(max_steps, _tracer(trace_out) if trace_out else None)
-        return 0
+        if timeout is None:
+            cpu.run(max_steps, tracer)
+            return 0
+        with Deadline(timeout) as deadline:
+            start = cpu.steps
+            while True:         # in slices, reading the clock between them
+                done = cpu.steps - start
+                n = TIME_SLICE if max_steps is None else min(TIME_SLICE, max_steps - done)
+                try:
+                    cpu.run(n, tracer)
+                    return 0
+                except StepLimitReached:
+                    if max_steps is not None and cpu.steps - start >= max_steps:
+                        raise StepLimitReached(cpu.IP, max_steps) from None
+                    if deadline.expired:
+                        raise TimedOut() from None
+    except TimedOut:
+        fail(f"timed out after {timeout:g} s")
+        status = EXIT_TIMEOUT
     except IllegalOpcode as e:
         fail(f"{e} (not a B32 instruction; the program may have run past its END "
              "or jumped into data)")
@@ -107,8 +137,16 @@ def use_color(mode: str, stream: TextIO) -> bool:
     return stream.isatty() and not os.environ.get("NO_COLOR")
 
 
-def _show_screen(cpu: B32CPU, mode: str, stream: TextIO) -> None:
+def _show_screen(cpu: B32CPU, mode: str, stream: TextIO,
+                 budget: Optional[OutputBudget] = None) -> bool:
+    """Print the screen; False when --max-output cut it short."""
     text = render_ansi(cpu.screen) if use_color(mode, stream) else render_text(cpu.screen)
+    whole = True
+    if budget is not None and budget.limit is not None:
+        data = text.encode("utf-8")
+        if len(data) > budget.limit:
+            text = data[:budget.limit].decode("utf-8", "ignore")
+            whole = False
     try:
         stream.write(text)
         stream.flush()
@@ -117,3 +155,4 @@ def _show_screen(cpu: B32CPU, mode: str, stream: TextIO) -> None:
         # complaining again when it flushes stdout at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, stream.fileno())
+    return whole

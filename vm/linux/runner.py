@@ -8,12 +8,19 @@ import os
 import sys
 from typing import List
 
-from vm.linux.files import FdTable
 from vm.linux.kernel import Kernel
+from vm.linux.limits import std_streams, stop_check
 from vm.linux.loader import LoadError, prepare
 from vm.linux.process import Process
-from vm.linux.sandbox import Sandbox
-from vm.options import RunOptions
+from vm.options import (
+    EXIT_OUTPUT_LIMIT,
+    EXIT_TIMEOUT,
+    Deadline,
+    OutputBudget,
+    RunOptions,
+    TimedOut,
+)
+from vm.sandbox import Sandbox
 from vm.stats import RunClock
 from vm.x86.trace import Tracer, register_dump
 
@@ -62,8 +69,13 @@ def run_elf(path: str, data: bytes, opts: RunOptions) -> int:
             tracer = Tracer(trace_file)
         else:
             tracer = Tracer(err)
-    kernel = Kernel(path, err, tracer, opts.max_steps)
-    proc = Process(kernel, os.getpid(), os.getppid(), FdTable.with_std_streams(), sandbox)
+    kernel = Kernel(path, err, tracer, opts.max_steps,
+                    max_procs=getattr(opts, "max_procs", 64),
+                    memory_limit=getattr(opts, "memory", None))
+    budget = OutputBudget(opts.max_output)
+    deadline = Deadline(opts.timeout)
+    kernel.stop_check = stop_check(kernel, deadline, budget)
+    proc = Process(kernel, os.getpid(), os.getppid(), std_streams(budget), sandbox)
     proc.umask = os.umask(0o022)
     os.umask(proc.umask)
     host = os.path.realpath(path)
@@ -85,7 +97,13 @@ def run_elf(path: str, data: bytes, opts: RunOptions) -> int:
     kernel.add(proc)
     clock = RunClock()
     try:
-        status = kernel.run()
+        with deadline:
+            status = kernel.run()
+        if budget.exceeded and status != EXIT_OUTPUT_LIMIT:   # ended after its last write
+            status = kernel.stop_check()
+    except TimedOut:                # waiting in a host call (stdin, a sleep)
+        print(f"pyvm: {path}: {deadline.message()}", file=err)
+        status = EXIT_TIMEOUT
     except KeyboardInterrupt:
         print(f"pyvm: {path}: interrupted", file=err)
         status = 130

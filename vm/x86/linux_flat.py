@@ -2,8 +2,9 @@
 the stack at the top, and the few Linux ``int 0x80`` calls such a program needs.
 
 Exit status: the guest's own; after a fault, 128 + the signal Linux would send
-(SIGILL 132, SIGTRAP 133, SIGFPE 136, SIGSEGV 139); 124 when --max-steps runs out; 1 for
-a file or option that cannot be run.
+(SIGILL 132, SIGTRAP 133, SIGFPE 136, SIGSEGV 139); 124 when --max-steps runs out; 142
+when --timeout runs out; 153 past --max-output; 1 for a file or option that cannot be
+run.
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ import os
 import sys
 from typing import BinaryIO, Optional
 
-from vm.options import RunOptions
+from vm.options import (
+    EXIT_OUTPUT_LIMIT,
+    EXIT_TIMEOUT,
+    Deadline,
+    OutputBudget,
+    RunOptions,
+    TimedOut,
+    limited_streams,
+)
 from vm.stats import RunClock
 from vm.x86.faults import (
     BP,
@@ -37,6 +46,7 @@ from vm.x86.trace import Tracer, disassemble, register_dump
 
 EXIT_BAD_FILE = 1
 EXIT_STEP_LIMIT = 124
+TIME_SLICE = 1_000_000             # instructions between two looks at the clock
 SIGILL, SIGTRAP, SIGFPE, SIGSEGV = 4, 5, 8, 11
 MAX_MEMORY = 1 << 30
 PAGE = 4096
@@ -195,10 +205,13 @@ def run_flat(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
     m.set_reg("esp", memory & 0xFFFFFFFF)
     m.set_reg("eip", org)
     brk0 = (org + len(data) + PAGE - 1) & ~(PAGE - 1)
+    budget = OutputBudget(opts.max_output)
+    budget.stoppers.append(m.request_stop)
     LinuxFlat(m, brk0, memory - stack_reserve,
               stdin if stdin is not None else sys.stdin.buffer,
-              stdout if stdout is not None else sys.stdout.buffer,
-              stderr if stderr is not None else sys.stderr.buffer)
+              *limited_streams(budget,
+                               stdout if stdout is not None else sys.stdout.buffer,
+                               stderr if stderr is not None else sys.stderr.buffer))
     trace_file = None
     if opts.trace or opts.trace_file:
         if opts.trace_file:
@@ -210,8 +223,10 @@ def run_flat(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
         else:
             m.tracer = Tracer(err_stream)
     clock = RunClock()
+    deadline = Deadline(opts.timeout)
+    deadline.stoppers.append(m.request_stop)
     try:
-        status = _run(m, path, opts, err_stream)
+        status = _run(m, path, opts, err_stream, deadline, budget)
     finally:
         if m.tracer is not None:
             m.tracer.flush()
@@ -224,9 +239,22 @@ def run_flat(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
     return status
 
 
-def _run(m: Machine, path: str, opts: RunOptions, err) -> int:
+def _run(m: Machine, path: str, opts: RunOptions, err, deadline: Deadline,
+         budget: OutputBudget) -> int:
     try:
-        stop = m.run(opts.max_steps)
+        with deadline:
+            # in slices when a deadline is set: a compiled loop sees its step limit, not
+            # a stop request, so the clock is read between slices
+            while True:
+                left = None if opts.max_steps is None else opts.max_steps - m.steps
+                n = left if deadline.seconds is None else \
+                    min(TIME_SLICE, left) if left is not None else TIME_SLICE
+                stop = m.run(n)
+                if stop.reason not in ("stopped", "limit") or budget.exceeded or \
+                        deadline.expired or (left is not None and m.steps >= opts.max_steps):
+                    break
+    except TimedOut:
+        stop = None
     except Unsupported as e:
         print(f"pyvm: {path}: {e} (at 0x{m.eip:08x}; not supported by this emulator)",
               file=err)
@@ -242,6 +270,13 @@ def _run(m: Machine, path: str, opts: RunOptions, err) -> int:
         print(f"pyvm: {path}: internal error at 0x{m.eip:08x}: {type(e).__name__}: {e} "
               "(a bug in pyvm; PYVM_DEBUG=1 shows the traceback)", file=err)
         return 70
+    if budget.exceeded:
+        print(f"pyvm: {path}: {budget.message()}", file=err)
+        return EXIT_OUTPUT_LIMIT
+    if stop is None or (stop.reason in ("stopped", "limit") and deadline.expired and
+                        not (opts.max_steps is not None and m.steps >= opts.max_steps)):
+        print(f"pyvm: {path}: {deadline.message()}", file=err)
+        return EXIT_TIMEOUT
     if stop.reason == "exit":
         return stop.status or 0
     if stop.reason == "limit":

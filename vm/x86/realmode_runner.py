@@ -13,7 +13,7 @@ hardware interrupt will ever wake the CPU), a jump to itself such as ``jmp $`` (
 the same reason) or a BIOS keyboard read after the end of stdin (0, with a note).
 Otherwise the exit status is 128 + signal after a fault (132 invalid opcode, 136 divide
 error, 139 memory or protection fault, 133 breakpoint), 124 when --max-steps runs out,
-1 for an unsupported BIOS/DOS service or a file that cannot be run, 70 for an emulator
+142 when --timeout runs out, 153 past --max-output, 1 for an unsupported BIOS/DOS service or a file that cannot be run, 70 for an emulator
 bug.
 """
 
@@ -23,7 +23,15 @@ import os
 import sys
 from typing import Optional
 
-from vm.options import RunOptions
+from vm.options import (
+    EXIT_OUTPUT_LIMIT,
+    EXIT_TIMEOUT,
+    Deadline,
+    OutputBudget,
+    RunOptions,
+    TimedOut,
+    limited_streams,
+)
 from vm.stats import RunClock
 from vm.x86.bios import BIOS
 from vm.x86.bios import TABLES as BIOS_TABLES
@@ -64,7 +72,7 @@ def run_com(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
     except ValueError as e:
         return _fail(path, str(e))
     m = Machine("real")
-    console = Console(*host_streams(stdin, stdout, stderr))
+    console, budget = _console(m, opts, stdin, stdout, stderr)
     bios = BIOS(m, console)
     dos = DOSSystem(m, console, bios, COM_PSP)
     dos.env = COM_ENV
@@ -82,7 +90,7 @@ def run_com(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
                        ("ip", 0x0100), ("flags", START_FLAGS)):
         m.set_reg(reg, value)
     try:
-        return _execute(m, path, opts, bios)
+        return _execute(m, path, opts, bios, budget)
     finally:
         dos.close_all()
 
@@ -99,7 +107,7 @@ def run_boot(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
                            f"bytes must load at 0000:{LOWEST_ORG:04x}-0000:ffff and end "
                            f"below 0x{CONVENTIONAL_TOP:x}")
     m = Machine("real")
-    console = Console(*host_streams(stdin, stdout, stderr))
+    console, budget = _console(m, opts, stdin, stdout, stderr)
     bios = BIOS(m, console)
     InterruptRouter(m, [(BIOS_TABLES, bios), (DISK_TABLES, Disk(data))]).install()
     bios.install()
@@ -110,7 +118,15 @@ def run_boot(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
     m.set_reg("sp", org & ~1)
     m.set_reg("ip", org)
     m.set_reg("flags", START_FLAGS)
-    return _execute(m, path, opts, bios)
+    return _execute(m, path, opts, bios, budget)
+
+
+def _console(m: Machine, opts: RunOptions, stdin, stdout, stderr) -> tuple:
+    """The console on the host's streams, its output drawing on --max-output."""
+    budget = OutputBudget(opts.max_output)
+    budget.stoppers.append(m.request_stop)
+    host_in, host_out, host_err = host_streams(stdin, stdout, stderr)
+    return Console(host_in, *limited_streams(budget, host_out, host_err)), budget
 
 
 def _fail(path: str, message: str) -> int:
@@ -118,7 +134,8 @@ def _fail(path: str, message: str) -> int:
     return EXIT_BAD_FILE
 
 
-def _execute(m: Machine, path: str, opts: RunOptions, bios: BIOS) -> int:
+def _execute(m: Machine, path: str, opts: RunOptions, bios: BIOS,
+             budget: Optional[OutputBudget] = None) -> int:
     err = sys.stderr
     if opts.max_steps is not None and opts.max_steps < 1:
         return _fail(path, f"--max-steps must be at least 1, not {opts.max_steps}")
@@ -134,8 +151,17 @@ def _execute(m: Machine, path: str, opts: RunOptions, bios: BIOS) -> int:
     console = bios.console
     console.autoflush = m.tracer is not None    # keep output and trace lines in order
     clock = RunClock()
+    deadline = Deadline(opts.timeout)
+    deadline.stoppers.append(m.request_stop)
     try:
-        status = _loop(m, path, opts.max_steps, bios, err)
+        try:
+            with deadline:
+                status = _loop(m, path, opts.max_steps, bios, err, deadline,
+                               budget or OutputBudget())
+        except TimedOut:            # outside m.run (e.g. waiting for the keyboard)
+            console.flush()
+            print(f"pyvm: {path}: {deadline.message()}", file=err)
+            status = EXIT_TIMEOUT
     finally:
         console.flush()                         # before any report on stderr
         if m.tracer is not None:
@@ -149,7 +175,8 @@ def _execute(m: Machine, path: str, opts: RunOptions, bios: BIOS) -> int:
     return status
 
 
-def _loop(m: Machine, path: str, max_steps: Optional[int], bios: BIOS, err) -> int:
+def _loop(m: Machine, path: str, max_steps: Optional[int], bios: BIOS, err,
+          deadline: Deadline, budget: OutputBudget) -> int:
     """Run in slices of one timer tick (the tick counter advances between them)."""
     per_tick = bios.steps_per_tick
 
@@ -163,6 +190,9 @@ def _loop(m: Machine, path: str, max_steps: Optional[int], bios: BIOS, err) -> i
             n = min(n, max_steps - m.steps)
         try:
             stop = m.run(n)
+        except TimedOut:
+            say(f"pyvm: {path}: {deadline.message()}")
+            return EXIT_TIMEOUT
         except GuestFault as e:
             e.restore(m)
             say(f"pyvm: {path}: {e.message}", register_dump(m))
@@ -184,6 +214,9 @@ def _loop(m: Machine, path: str, max_steps: Optional[int], bios: BIOS, err) -> i
             say(f"pyvm: {path}: internal error at {_here(m)}: {type(e).__name__}: {e} "
                 "(a bug in pyvm; PYVM_DEBUG=1 shows the traceback)")
             return EXIT_INTERNAL
+        if budget.exceeded:
+            say(f"pyvm: {path}: {budget.message()}")
+            return EXIT_OUTPUT_LIMIT
         if stop.reason == "exit":
             return stop.status or 0
         if stop.reason == "halt":
@@ -199,6 +232,9 @@ def _loop(m: Machine, path: str, max_steps: Optional[int], bios: BIOS, err) -> i
             say(f"pyvm: {path}: stopped after {m.steps} instructions (--max-steps "
                 f"{max_steps}); next: {_here(m)}: {_next_insn(m)}", register_dump(m))
             return EXIT_STEP_LIMIT
+        if deadline.expired:
+            say(f"pyvm: {path}: {deadline.message()}")
+            return EXIT_TIMEOUT
         bios.update_ticks()
         if _waits_forever(m):
             if m.tracer is not None:

@@ -1,0 +1,67 @@
+"""--max-output and --timeout for Linux programs, outside the kernel proper: the host's
+standard output streams wrapped so that writes draw on the run's OutputBudget, and the
+check the scheduler makes between turns (Kernel.stop_check)."""
+
+from __future__ import annotations
+
+import errno
+from typing import Callable, Optional
+
+from vm.linux.files import FdTable, GuestFileError, HostStream
+from vm.options import EXIT_OUTPUT_LIMIT, EXIT_TIMEOUT, Deadline, OutputBudget
+
+
+class LimitedHostStream(HostStream):
+    """fd 1 or 2 of the host: writes beyond the budget are refused (EFBIG, as with
+    RLIMIT_FSIZE), and the first refusal stops the run."""
+
+    def __init__(self, fd: int, budget: OutputBudget):
+        super().__init__(fd)
+        self.budget = budget
+
+    def write(self, data: bytes) -> int:
+        allowed = self.budget.take(len(data))
+        if not allowed:
+            if not data:
+                return 0
+            raise GuestFileError(errno.EFBIG)
+        written = super().write(bytes(data[:allowed]))
+        self.budget.used -= allowed - written        # a short write: give back the rest
+        return written
+
+
+def std_streams(budget: OutputBudget) -> FdTable:
+    """fds 0-2 on the host's streams, stdout and stderr drawing on the budget."""
+    if budget.limit is None:
+        return FdTable.with_std_streams()
+    table = FdTable()
+    table.install(HostStream(0), 0)
+    for fd in (1, 2):
+        table.install(LimitedHostStream(fd, budget), fd)
+    return table
+
+
+def stop_check(kernel, deadline: Deadline, budget: OutputBudget) -> \
+        Optional[Callable[[], Optional[int]]]:
+    """The scheduler's check between turns: None while the run may go on, else its exit
+    status after one line on stderr. None when neither limit is set."""
+    if deadline.seconds is None and budget.limit is None:
+        return None
+
+    def stop_machine() -> None:
+        m = kernel.current_machine()
+        if m is not None:
+            m.request_stop()
+
+    deadline.stoppers.append(stop_machine)
+    budget.stoppers.append(stop_machine)
+
+    def check() -> Optional[int]:
+        if budget.exceeded:
+            kernel.message(f"{kernel.name}: {budget.message()}")
+            return EXIT_OUTPUT_LIMIT
+        if deadline.seconds is not None and deadline.expired:
+            kernel.message(f"{kernel.name}: {deadline.message()}")
+            return EXIT_TIMEOUT
+        return None
+    return check
