@@ -133,7 +133,7 @@ def test_ld_and_pyld_link_and_run(prog, tmp_path):
     ref = _run(_ld(theirs, tmp_path / "ref"))
     assert ref == expected
     assert _run(_ld(ours, tmp_path / "ours")) == ref
-    from asm.linker_cli import run as pyld_run
+    from asm.link.cli import run as pyld_run
     assert pyld_run([*map(str, ours), "-o", str(tmp_path / "ours_pyld")]) == 0
     assert _run(tmp_path / "ours_pyld") == ref
 

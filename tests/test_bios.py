@@ -13,8 +13,8 @@ import pytest
 
 from asm.assembler import assemble
 from vm.options import RunOptions
-from vm.x86.bios import STEPS_PER_TICK
-from vm.x86.realmode_runner import run_boot
+from vm.pc.bios import STEPS_PER_TICK
+from vm.pc.runner import run_boot
 
 ROOT = Path(__file__).resolve().parent.parent
 

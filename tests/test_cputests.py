@@ -1,5 +1,5 @@
 """The real-mode hardware vectors (../shared/cputests/80286-real): every applicable test
-must pass; the skips are the ones tool_cputest.py lists with their reasons."""
+must pass; the skips are the ones vm/tools/cputest.py lists with their reasons."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import IN_CI
 
-from vm.tool_cputest import SKIPS, run_paths
+from vm.tools.cputest import SKIPS, run_paths
 
 REPO = Path(__file__).resolve().parent.parent
 VECTORS = REPO.parent / "shared" / "cputests" / "80286-real"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from asm.assembler import assemble
+from vm.dos.runner import run_com
 from vm.options import RunOptions
-from vm.x86.realmode_runner import run_com
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -167,7 +167,7 @@ def test_runs_under_pypy(tmp_path):
 def test_program_built_by_pyasm_and_pyld(tmp_path):
     """The toolchain end to end: NASM source -> pyasm ELF32 object -> pyld -> pyvm."""
     from asm.cli import run as pyasm_run
-    from asm.linker_cli import run as pyld_run
+    from asm.link.cli import run as pyld_run
     src = tmp_path / "hello.s"
     src.write_text("""
         bits 32

@@ -109,13 +109,13 @@ def run(kind: str, path: str, data: bytes, opts: RunOptions) -> int:
         from vm.linux.runner import run_elf
         return run_elf(path, data, opts)
     if kind in ("bin", "raw") and opts.bits == 32:
-        from vm.x86.linux_flat import run_flat
+        from vm.linux.flat import run_flat
         return run_flat(path, data, opts)
     if kind in ("bin", "raw") and opts.bits == 16:
-        from vm.x86.realmode_runner import run_boot
+        from vm.pc.runner import run_boot
         return run_boot(path, data, opts)
     if kind == "com":
-        from vm.x86.realmode_runner import run_com
+        from vm.dos.runner import run_com
         return run_com(path, data, opts)
     if kind == "asm":
         from vm.run_source import run_source

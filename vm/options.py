@@ -37,6 +37,11 @@ class RunOptions:
 #         stdout and stderr together (as Linux does for RLIMIT_FSIZE)
 # (--max-steps keeps 124, as timeout(1) reports.)
 
+EXIT_BAD_FILE = 1                   # a file or option that cannot be run
+EXIT_USAGE = 2                      # a command line that cannot be understood
+EXIT_STEP_LIMIT = 124
+EXIT_INTERNAL = 70                  # a bug in pyvm, reported in one line
+EXIT_INTERRUPTED = 130              # Ctrl-C: 128 + SIGINT
 EXIT_TIMEOUT = 142
 EXIT_OUTPUT_LIMIT = 153
 

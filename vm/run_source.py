@@ -115,12 +115,12 @@ def run_source(path: str, data: bytes, opts: RunOptions) -> int:
               file=sys.stderr)
         return EXIT_ASM_ERROR
     if bits == 32:
-        from vm.x86.linux_flat import run_flat
+        from vm.linux.flat import run_flat
         return run_flat(path, image, dataclasses.replace(opts, org=org, bits=32))
     if org == COM_ORG:
-        from vm.x86.realmode_runner import run_com
+        from vm.dos.runner import run_com
         return run_com(path, image, opts)
-    from vm.x86.realmode_runner import LOWEST_ORG, run_boot
+    from vm.pc.runner import LOWEST_ORG, run_boot
     if org < LOWEST_ORG:
         print(f"pyvm: {path}: 16-bit code at org 0x{org:x} has nowhere to run: use "
               "`org 0x100` for a DOS .COM program or `org 0x7c00` for a BIOS boot "

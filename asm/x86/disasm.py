@@ -190,3 +190,13 @@ def disassemble(code: bytes, bits: int = 32, origin: int = 0,
             continue
         yield Line(origin + pos, insn.raw, text, insn)
         pos += insn.length
+
+
+def x86_listing(code: bytes, bits: int, origin: int, symbols: dict | None = None) -> list:
+    """Source lines for a flat x86 image loaded at ``origin``."""
+    lines = []
+    for line in disassemble(code, bits, origin, symbols):
+        if symbols and line.address in symbols:
+            lines.append(f"{symbols[line.address]}:")
+        lines.append(f"    {line.text:<40} ; {line.address:08X}: {line.raw.hex(' ').upper()}")
+    return lines

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from conftest import require_tool
 
-from asm.linker_cli import run as pyld_run
+from asm.link.cli import run as pyld_run
 
 HERE = Path(__file__).resolve().parent
 FREESTANDING = ["-m32", "-c", "-O2", "-fno-pie", "-ffreestanding", "-fno-stack-protector"]

@@ -25,7 +25,7 @@ EXIT_OUTPUT_LIMIT = 153
 ENTRY = {
     "pyvm": "from vm.cli import main; main()",
     "pyasm": "from asm.cli import main; main()",
-    "pyld": "from asm.linker_cli import main; main()",
+    "pyld": "from asm.link.cli import main; main()",
     "pyvm-tools": "from vm.tools import main; main()",
 }
 

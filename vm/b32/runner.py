@@ -20,7 +20,9 @@ from formats.b32 import B32FormatError, read_b32
 from vm.b32.cpu import B32CPU, IllegalOpcode, StepLimitReached
 from vm.b32.render import render_ansi, render_html, render_text
 from vm.options import (
+    EXIT_BAD_FILE,
     EXIT_OUTPUT_LIMIT,
+    EXIT_STEP_LIMIT,
     EXIT_TIMEOUT,
     Deadline,
     OutputBudget,
@@ -29,8 +31,6 @@ from vm.options import (
 )
 from vm.stats import RunClock
 
-EXIT_BAD_FILE = 1
-EXIT_STEP_LIMIT = 124
 EXIT_ILLEGAL_OPCODE = 132
 TIME_SLICE = 100_000             # instructions between two looks at the clock (--timeout)
 

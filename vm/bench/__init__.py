@@ -50,7 +50,7 @@ def run_program(name: str, mode: str) -> Result:
         m.set_reg("eip", 0x7C00)
         m.set_reg("esp", 0x7000)
     else:
-        from vm.x86.linux_flat import LinuxFlat
+        from vm.linux.flat import LinuxFlat
         m = Machine("flat32", 16 << 20)
         m.load(0, code)
         m.set_reg("eip", 0)

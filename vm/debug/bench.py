@@ -13,7 +13,7 @@ from typing import Callable, List, Optional
 
 def _machine(name: str):
     from vm.bench import program
-    from vm.x86.linux_flat import LinuxFlat
+    from vm.linux.flat import LinuxFlat
     from vm.x86.machine import Machine
     m = Machine("flat32", 16 << 20)
     code = program(name)

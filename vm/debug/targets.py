@@ -3,7 +3,7 @@ personality, built as the runners build them, but not run.
 
 Everything from the runners is imported lazily here and only here, so the rest of
 vm/debug does not care where the runners live. The set-up steps are copied from
-vm/x86/linux_flat.py (run_flat), vm/x86/realmode_runner.py (run_com, run_boot, _loop),
+vm/linux/flat.py (run_flat), vm/dos/runner.py (run_com), vm/pc/runner.py (run_boot, _loop),
 vm/linux/runner.py (run_elf) and vm/run_source.py; they should become shared
 functions of those modules (see docs/debugging.md, "Maintenance").
 
@@ -139,7 +139,7 @@ class X86Target:
         return None
 
     def fault_outcome(self, e) -> Outcome:
-        from vm.x86.linux_flat import fault_report
+        from vm.x86.signals import fault_report
         status, line = fault_report(self.machine, e)
         return Outcome("fault", fault=e, signal=status - 128, message=line)
 
@@ -191,8 +191,8 @@ class RealTarget(X86Target):
                 return Outcome("limit")
 
     def map_exception(self, e: BaseException) -> Optional[Outcome]:
-        from vm.x86.ivt import GuestFault
-        from vm.x86.services import ServiceStop
+        from vm.pc.ivt import GuestFault
+        from vm.pc.services import ServiceStop
         if isinstance(e, GuestFault):
             e.restore(self.machine)
             sig = e.status - 128 if e.status > 128 else SIGSEGV
@@ -296,7 +296,7 @@ class LinuxTarget(X86Target):
                     return Outcome("exit", EXIT_DEADLOCK)
 
     def fault_outcome(self, e) -> Outcome:
-        from vm.x86.linux_flat import fault_report
+        from vm.x86.signals import fault_report
         status, line = fault_report(self.machine, e)
         return Outcome("fault", fault=e, signal=status - 128, message=line)
 
@@ -405,8 +405,8 @@ def _assemble_with_symbols(path: str, text: str, err):
 
 
 def _load_flat(path, data, opts, symbols, stdin, stdout) -> FlatTarget:
+    from vm.linux.flat import MAX_MEMORY, PAGE, LinuxFlat
     from vm.options import OutputBudget, limited_streams
-    from vm.x86.linux_flat import MAX_MEMORY, PAGE, LinuxFlat
     from vm.x86.machine import Machine
     if not data:
         raise TargetError("empty file: nothing to run")
@@ -433,7 +433,7 @@ def _load_flat(path, data, opts, symbols, stdin, stdout) -> FlatTarget:
 
 def _real_console(m, opts, stdin, stdout):
     from vm.options import OutputBudget, limited_streams
-    from vm.x86.console import Console, host_streams
+    from vm.pc.console import Console, host_streams
     budget = OutputBudget(opts.max_output)
     budget.stoppers.append(m.request_stop)
     host_in, host_out, host_err = host_streams(stdin, stdout, None)
@@ -441,13 +441,14 @@ def _real_console(m, opts, stdin, stdout):
 
 
 def _load_com(path, data, opts, symbols, stdin, stdout) -> RealTarget:
-    from vm.x86.bios import BIOS
-    from vm.x86.bios import TABLES as BIOS_TABLES
-    from vm.x86.dos import TABLES as DOS_TABLES
-    from vm.x86.dos import DOSSystem, build_environment, build_psp, command_tail
-    from vm.x86.ivt import InterruptRouter
+    from vm.dos.kernel import TABLES as DOS_TABLES
+    from vm.dos.kernel import DOSSystem, build_environment, build_psp, command_tail
+    from vm.dos.runner import COM_ENV, COM_PSP, MAX_COM
+    from vm.pc.bios import BIOS
+    from vm.pc.bios import TABLES as BIOS_TABLES
+    from vm.pc.ivt import InterruptRouter
+    from vm.pc.runner import START_FLAGS
     from vm.x86.machine import Machine
-    from vm.x86.realmode_runner import COM_ENV, COM_PSP, MAX_COM, START_FLAGS
     if not data:
         raise TargetError("empty file: nothing to run")
     if len(data) > MAX_COM:
@@ -479,19 +480,19 @@ def _load_com(path, data, opts, symbols, stdin, stdout) -> RealTarget:
 
 
 def _load_boot(path, data, opts, symbols, stdin, stdout) -> RealTarget:
-    from vm.x86.bios import BIOS
-    from vm.x86.bios import TABLES as BIOS_TABLES
-    from vm.x86.disk import TABLES as DISK_TABLES
-    from vm.x86.disk import Disk
-    from vm.x86.ivt import InterruptRouter
-    from vm.x86.machine import Machine
-    from vm.x86.realmode_runner import (
+    from vm.pc.bios import BIOS
+    from vm.pc.bios import TABLES as BIOS_TABLES
+    from vm.pc.disk import TABLES as DISK_TABLES
+    from vm.pc.disk import Disk
+    from vm.pc.ivt import InterruptRouter
+    from vm.pc.runner import (
         BOOT_DRIVE,
         BOOT_ORG,
         CONVENTIONAL_TOP,
         LOWEST_ORG,
         START_FLAGS,
     )
+    from vm.x86.machine import Machine
     org = BOOT_ORG if opts.org is None else opts.org
     if not data:
         raise TargetError("empty file: nothing to run")

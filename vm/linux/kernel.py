@@ -34,9 +34,10 @@ from vm.linux.syscalls import (
     dispatch,
     name_of,
 )
+from vm.options import EXIT_STEP_LIMIT
 from vm.x86.faults import CPUException, MemoryFault, SoftwareInterrupt, Unsupported
-from vm.x86.linux_flat import fault_report
 from vm.x86.machine import Machine
+from vm.x86.signals import fault_report
 from vm.x86.state import EAX
 from vm.x86.trace import register_dump
 
@@ -49,7 +50,6 @@ MAX_SPARE = 3                    # retired Machines kept for reuse (each holds i
 SLICE = 300_000                  # instructions per turn when several processes can run
 SOLO_SLICE = 20_000_000          # one process: only the --max-steps check interrupts it
 INT80_LENGTH = 2
-EXIT_STEP_LIMIT = 124
 EXIT_DEADLOCK = 125
 
 

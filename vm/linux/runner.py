@@ -13,6 +13,8 @@ from vm.linux.limits import std_streams, stop_check
 from vm.linux.loader import LoadError, prepare
 from vm.linux.process import Process
 from vm.options import (
+    EXIT_BAD_FILE,
+    EXIT_INTERNAL,
     EXIT_OUTPUT_LIMIT,
     EXIT_TIMEOUT,
     Deadline,
@@ -23,9 +25,6 @@ from vm.options import (
 from vm.sandbox import Sandbox
 from vm.stats import RunClock
 from vm.x86.trace import Tracer, register_dump
-
-EXIT_BAD_FILE = 1
-EXIT_INTERNAL = 70
 
 
 def environment(opts: RunOptions) -> List[bytes]:

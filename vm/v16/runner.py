@@ -20,7 +20,9 @@ from asm.v16.disassembler import instruction_at
 from asm.v16.instructions import BY_OPCODE
 from formats.v16 import V16FormatError, read_v16
 from vm.options import (
+    EXIT_BAD_FILE,
     EXIT_OUTPUT_LIMIT,
+    EXIT_STEP_LIMIT,
     EXIT_TIMEOUT,
     Deadline,
     OutputBudget,
@@ -38,8 +40,6 @@ from vm.v16.cpu import (
     flag_letters,
 )
 
-EXIT_BAD_FILE = 1
-EXIT_STEP_LIMIT = 124
 EXIT_BROKEN_PIPE = 141
 SLICE = 10_000          # instructions between two looks at the clock and the output
 

@@ -112,3 +112,12 @@ def flag_names(eflags: int) -> str:
     names = [(CF, "CF"), (PF, "PF"), (AF, "AF"), (ZF, "ZF"), (SF, "SF"), (TF, "TF"),
              (IF, "IF"), (DF, "DF"), (OF, "OF")]
     return " ".join(n for bit, n in names if eflags & bit)
+
+
+def popf_mask(real: bool, size: int) -> int:
+    """EFLAGS bits POPF may change: everything in real mode (IOPL, NT too); in flat user
+    mode (CPL 3, IOPL 0) not IF or IOPL."""
+    m = 0x7FD5 if real else 0x4DD5
+    if size == 4:
+        m |= AC | ID
+    return m

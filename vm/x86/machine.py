@@ -29,7 +29,8 @@ import struct
 from typing import Callable, Optional
 
 from vm.x86 import flags as F
-from vm.x86.compiler import MAX_BLOCK, Translator
+from vm.x86.compiler import Translator
+from vm.x86.emit import MAX_BLOCK
 from vm.x86.faults import (
     GP,
     CPUException,
@@ -385,13 +386,13 @@ class Machine:
         return cpu.linear_ip(), False
 
     def _linear_of(self, insn, m) -> int:
-        from vm.x86.compiler import SEG_NUM
+        from vm.x86.emit import SEG_NUM
         cpu = self.cpu
         r = cpu.r
         amask = 0xFFFF if insn.asize == 16 else 0xFFFFFFFF
         off = m.disp
         for name, mult in m.regs:
-            from vm.x86.compiler import GPR_SLOT
+            from vm.x86.emit import GPR_SLOT
             off += r[GPR_SLOT[name][0]] * mult
         off &= amask
         if m.seg:

@@ -12,22 +12,10 @@ from __future__ import annotations
 
 from asm.x86.operands import Imm, Mem, Reg
 from vm.x86 import flags as F
-from vm.x86.compiler import MASK, SEG_NUM, Builder, Operand
+from vm.x86.emit import MASK, SEG_NUM, Builder, Operand, family
 from vm.x86.faults import BR, DE, UD, CPUException
 from vm.x86.state import EAX, EBP, ECX, EDX, ESP, SEL
-
-SEMANTICS: dict = {}
-
-
-def family(*mnemonics: str):
-    """Register a generator for these mnemonics."""
-    def register(fn):
-        for m in mnemonics:
-            if m in SEMANTICS:
-                raise ValueError(f"two families claim {m}")
-            SEMANTICS[m] = fn
-        return fn
-    return register
+from vm.x86.system import control_register, enter_frame, far_transfer, load_seg
 
 
 def sx(expr: str, size: int) -> str:
@@ -60,7 +48,6 @@ def cc_of(insn) -> int:
 def mov(b: Builder, i) -> None:
     dst, src = i.operands
     if is_sreg(dst):
-        from vm.x86.system import load_seg
         s = b.operand(src, 2)
         load_seg(b, SEG_NUM[dst.name], s.read())
         return
@@ -70,7 +57,6 @@ def mov(b: Builder, i) -> None:
         return
     if isinstance(dst, Reg) and dst.name[:2] in ("cr", "dr", "tr") or \
             isinstance(src, Reg) and src.name[:2] in ("cr", "dr", "tr"):
-        from vm.x86.system import control_register
         control_register(b, i)
         return
     d = b.operand(dst)
@@ -600,20 +586,13 @@ def pushf(b: Builder, i) -> None:
     b.push(v, size)
 
 
-def popf_mask(real: bool, size: int) -> int:
-    """EFLAGS bits POPF may change: everything in real mode (IOPL, NT too); in flat user
-    mode (CPL 3, IOPL 0) not IF or IOPL."""
-    m = 0x7FD5 if real else 0x4DD5
-    if size == 4:
-        m |= F.AC | F.ID
-    return m
 
 
 @family("popf", "popfw", "popfd")
 def popf(b: Builder, i) -> None:
     size = b.osize
     v = b.pop(size)
-    mask = popf_mask(b.real, size)
+    mask = F.popf_mask(b.real, size)
     keep = 0xFFFFFFFF & ~mask & ~F.ARITH
     b.emit(f"cpu.flags = cpu.flags & {keep:#x} | {v} & {mask & ~F.ARITH:#x} | 2")
     if b.real:
@@ -639,7 +618,6 @@ def pop(b: Builder, i) -> None:
     op = i.operands[0]
     size = b.osize
     if is_sreg(op):
-        from vm.x86.system import load_seg
         v = b.pop(size)
         load_seg(b, SEG_NUM[op.name], f"{v} & 0xffff")
         return
@@ -678,7 +656,6 @@ def leave(b: Builder, i) -> None:
 
 @family("enter")
 def enter(b: Builder, i) -> None:
-    from vm.x86.system import enter_frame
     alloc, level = i.operands[0].value & 0xFFFF, i.operands[1].value & 0x1F
     b.call(enter_frame, f"{alloc}, {level}, {b.osize}", flags=False)
 
@@ -705,7 +682,6 @@ def jmp(b: Builder, i) -> None:
         v = b.operand(op, b.osize).read()
         b.end_dynamic(b.key_expr(v))
     else:
-        from vm.x86.system import far_transfer
         far_transfer(b, i, call=False)
 
 
@@ -722,7 +698,6 @@ def call(b: Builder, i) -> None:
         b.push(f"{b.nip:#x}", size)
         b.end_dynamic(b.key_expr(v))
     else:
-        from vm.x86.system import far_transfer
         far_transfer(b, i, call=True)
 
 
@@ -780,5 +755,3 @@ def ud2(b: Builder, i) -> None:
     b.raise_exc(UD, "ud2")
     b.end_dynamic("0")
 
-
-from vm.x86 import system as _system  # noqa: E402,F401  (registers its families)

@@ -10,7 +10,7 @@ from typing import Optional
 
 from asm.x86.operands import FarPtr, Imm, Mem, Reg
 from vm.x86 import flags as F
-from vm.x86.compiler import MASK, SEG_NUM, Builder
+from vm.x86.emit import MASK, SEG_NUM, Builder, family
 from vm.x86.faults import (
     BP,
     DB,
@@ -24,7 +24,6 @@ from vm.x86.faults import (
     SoftwareInterrupt,
     Unsupported,
 )
-from vm.x86.semantics import family
 from vm.x86.state import BASE, CS, DS, EAX, EBP, ECX, EDI, EDX, ESI, ESP, FS, SEL, SS
 
 # ---- stack and memory access for helpers ------------------------------------------------
@@ -252,8 +251,7 @@ def iret(cpu, size: int) -> int:
     _set_cs(cpu, sel)
     for _ in range(3):
         _pop(cpu, size)
-    from vm.x86.semantics import popf_mask
-    mask = popf_mask(cpu.real, size)
+    mask = F.popf_mask(cpu.real, size)
     cpu.flags = (cpu.flags & ~mask & ~F.ARITH) | (fl & mask & ~F.ARITH) | 2
     cpu.lz = (F.NONE, fl & F.ARITH, 0, 0)
     cpu.eip = ip if size == 4 else ip & 0xFFFF

@@ -35,8 +35,7 @@ from formats.elf.constants import (
 )
 from formats.elf.tables import Relocation
 
-from .linker_inputs import InputObject, InputSection
-from .linker_symbols import UNDEF, GlobalSymbol
+from .objects import UNDEF, GlobalSymbol, InputObject, InputSection
 
 GOT_TYPES = (R_386_GOT32, R_386_GOT32X)
 USES_GOT_ADDRESS = (R_386_GOT32, R_386_GOT32X, R_386_GOTOFF, R_386_GOTPC)

@@ -17,12 +17,9 @@ import os
 import time
 from typing import Optional
 
-from vm.sandbox import Sandbox
-from vm.x86 import flags as F
-from vm.x86.bios import BIOS
-from vm.x86.console import CR, Console
-from vm.x86.faults import MachineExit
-from vm.x86.services import (
+from vm.pc.bios import BIOS
+from vm.pc.console import CR, Console
+from vm.pc.services import (
     DosError,
     ServiceTable,
     quote,
@@ -31,6 +28,9 @@ from vm.x86.services import (
     set_flag,
     write_bytes,
 )
+from vm.sandbox import Sandbox
+from vm.x86 import flags as F
+from vm.x86.faults import MachineExit
 
 TERMINATE = ServiceTable(0x20, "DOS")
 DOS = ServiceTable(0x21, "DOS")

@@ -15,7 +15,9 @@ import sys
 from typing import BinaryIO, Optional
 
 from vm.options import (
+    EXIT_BAD_FILE,
     EXIT_OUTPUT_LIMIT,
+    EXIT_STEP_LIMIT,
     EXIT_TIMEOUT,
     Deadline,
     OutputBudget,
@@ -25,39 +27,18 @@ from vm.options import (
 )
 from vm.stats import RunClock
 from vm.x86.faults import (
-    BP,
-    BR,
-    DB,
-    DE,
-    GP,
-    MF,
-    OF,
-    PF,
-    SS,
-    UD,
     CPUException,
     MachineExit,
     MemoryFault,
-    SoftwareInterrupt,
     Unsupported,
 )
 from vm.x86.machine import Machine
+from vm.x86.signals import SIGILL, fault_report
 from vm.x86.trace import Tracer, disassemble, register_dump
 
-EXIT_BAD_FILE = 1
-EXIT_STEP_LIMIT = 124
 TIME_SLICE = 1_000_000             # instructions between two looks at the clock
-SIGILL, SIGTRAP, SIGFPE, SIGSEGV = 4, 5, 8, 11
 MAX_MEMORY = 1 << 30
 PAGE = 4096
-
-# fault vector -> (signal, what the message calls it)
-SIGNALS = {DE: (SIGFPE, "divide error"), UD: (SIGILL, "invalid opcode"),
-           BP: (SIGTRAP, "breakpoint"), DB: (SIGTRAP, "debug trap"),
-           MF: (SIGFPE, "x87 floating-point error"), OF: (SIGSEGV, "overflow trap (into)"),
-           BR: (SIGSEGV, "bound range exceeded"), GP: (SIGSEGV, "general protection fault"),
-           SS: (SIGSEGV, "stack fault"), PF: (SIGSEGV, "memory fault")}
-SIGNAL_NAMES = {SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGFPE: "SIGFPE", SIGSEGV: "SIGSEGV"}
 
 
 class LinuxFlat:
@@ -147,32 +128,6 @@ def _arg(v: int) -> str:
     return str(v) if v < 0x10000 else f"0x{v:x}"
 
 
-def fault_report(m: Machine, e: BaseException) -> tuple:
-    """(exit status, message line) for a fault that ends the process."""
-    cpu = m.cpu
-    insn = getattr(e, "insn", None)
-    if insn is None:
-        try:
-            from asm.x86.decoder import decode
-            insn = decode(m.mem.data, cpu.eip, 32, cpu.eip)
-        except Exception:
-            insn = None
-    text = disassemble(insn, 32)
-    if isinstance(e, SoftwareInterrupt):
-        sig = SIGTRAP if e.vector in (BP, DB) else SIGSEGV
-        what = {BP: "breakpoint (int3)", DB: "debug trap (int1)",
-                OF: "overflow trap (into)"}.get(e.vector, f"int 0x{e.vector:02x} has no handler")
-        at = getattr(e, "lin", None)
-        at = cpu.eip if at is None else at
-    else:
-        sig, what = SIGNALS.get(e.vector, (SIGSEGV, str(e)))
-        at = cpu.eip
-        if isinstance(e, MemoryFault):
-            what = str(e)
-        elif e.vector in (UD, GP) and str(e) and str(e) not in what:
-            what = f"{what}: {e}"
-    line = f"{what} ({SIGNAL_NAMES[sig]}) at 0x{at:08x}: {text}"
-    return 128 + sig, line
 
 
 def run_flat(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,

@@ -9,7 +9,7 @@ memory only, never the file.
 
 from __future__ import annotations
 
-from vm.x86.services import DiskError, ServiceTable, read_bytes, write_bytes
+from vm.pc.services import DiskError, ServiceTable, read_bytes, write_bytes
 
 DISK = ServiceTable(0x13, "BIOS")
 TABLES = (DISK,)

@@ -9,10 +9,9 @@ property notes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
-from formats.elf import ElfError, ElfFile, Relocation, Symbol, read_elf
+from formats.elf import ElfError, ElfFile, read_elf
 from formats.elf.constants import (
     ET_REL,
     GRP_COMDAT,
@@ -30,18 +29,7 @@ from formats.elf.constants import (
     SHT_RELA,
 )
 
-if TYPE_CHECKING:
-    from .linker_layout import OutputSection
-    from .linker_symbols import GlobalSymbol
-
-
-class LinkError(Exception):
-    """One or more user-facing link errors; each message becomes one ``pyld: error:`` line."""
-
-    def __init__(self, messages):
-        self.messages = [messages] if isinstance(messages, str) else list(messages)
-        super().__init__("\n".join(self.messages))
-
+from .objects import InputObject, InputSection, LinkError
 
 CONTENT_TYPES = (SHT_PROGBITS, SHT_NOBITS, SHT_NOTE, SHT_INIT_ARRAY, SHT_FINI_ARRAY,
                  SHT_PREINIT_ARRAY)
@@ -50,52 +38,6 @@ DISCARDED_NAMES = {
     ".note.gnu.property": "GNU property notes are not kept",
     ".note.GNU-stack": "stack marker (sets PT_GNU_STACK)",
 }
-
-
-@dataclass(eq=False)
-class InputSection:
-    obj: InputObject
-    index: int
-    name: str
-    type: int
-    flags: int
-    align: int
-    size: int
-    entsize: int
-    data: Optional[bytearray]                 # None for SHT_NOBITS
-    relocs: list[Relocation] = field(default_factory=list)
-    discarded: str = ""                       # why it is not in the output ("" = kept)
-    duplicate_group: bool = False             # a later copy of a COMDAT group already kept
-    output: Optional[OutputSection] = None
-    offset: int = 0                           # within the output section
-
-    @property
-    def address(self) -> int:
-        assert self.output is not None
-        return self.output.addr + self.offset
-
-    @property
-    def is_code(self) -> bool:
-        return bool(self.flags & SHF_EXECINSTR)
-
-    def where(self, offset: int) -> str:
-        return f"{self.obj.name}({self.name}+{offset:#x})"
-
-
-@dataclass(eq=False)
-class InputObject:
-    name: str                                  # "x.o" or "libfoo.a(x.o)"
-    elf: ElfFile
-    symbols: list[Symbol]
-    sections: dict[int, InputSection]          # by section index; content sections only
-    groups: list[tuple[str, list[int]]]        # COMDAT groups: (signature, member indices)
-    gnu_stack: Optional[bool] = None           # None: no .note.GNU-stack; else: executable?
-    # symbol index -> the global entry it resolved to (globals and weak symbols only)
-    globals: dict[int, GlobalSymbol] = field(default_factory=dict)
-    from_archive: bool = False
-
-    def section_of(self, sym: Symbol) -> Optional[InputSection]:
-        return self.sections.get(sym.shndx)
 
 
 def load_object(name: str, data: bytes, from_archive: bool = False) -> InputObject:

@@ -1,5 +1,6 @@
-"""Real-mode programs: DOS .COM files (``pyvm prog.com [ARGS]``) and 16-bit flat images
-on the BIOS (``pyvm --bits 16 boot.bin``, loaded at 0000:7C00 or --org).
+"""Real-mode programs on the PC: 16-bit flat images on the BIOS (``pyvm --bits 16
+boot.bin``, loaded at 0000:7C00 or --org), and the run loop DOS .COM programs share
+(vm/dos/runner.py).
 
 Memory (1 MiB + HMA): the IVT, the BIOS data area, then for a .COM its environment at
 0FE0:0000 and its PSP at 1000:0000 with the program at 1000:0100 (CS = DS = ES = SS,
@@ -24,7 +25,10 @@ import sys
 from typing import Optional
 
 from vm.options import (
+    EXIT_BAD_FILE,
+    EXIT_INTERNAL,
     EXIT_OUTPUT_LIMIT,
+    EXIT_STEP_LIMIT,
     EXIT_TIMEOUT,
     Deadline,
     OutputBudget,
@@ -32,67 +36,25 @@ from vm.options import (
     TimedOut,
     limited_streams,
 )
+from vm.pc.bios import BIOS
+from vm.pc.bios import TABLES as BIOS_TABLES
+from vm.pc.console import Console, host_streams
+from vm.pc.disk import TABLES as DISK_TABLES
+from vm.pc.disk import Disk
+from vm.pc.ivt import GuestFault, InterruptRouter, fault_report
+from vm.pc.services import ServiceStop
 from vm.stats import RunClock
-from vm.x86.bios import BIOS
-from vm.x86.bios import TABLES as BIOS_TABLES
-from vm.x86.console import Console, host_streams
-from vm.x86.disk import TABLES as DISK_TABLES
-from vm.x86.disk import Disk
-from vm.x86.dos import TABLES as DOS_TABLES
-from vm.x86.dos import DOSSystem, build_environment, build_psp, command_tail
 from vm.x86.faults import CPUException, Unsupported
-from vm.x86.ivt import GuestFault, InterruptRouter, fault_report
-from vm.x86.linux_flat import EXIT_BAD_FILE, EXIT_STEP_LIMIT, SIGILL
 from vm.x86.machine import Machine
-from vm.x86.services import ServiceStop
+from vm.x86.signals import SIGILL
 from vm.x86.state import CS, SEL
 from vm.x86.trace import Tracer, disassemble, register_dump
 
-COM_PSP = 0x1000
-COM_ENV = 0x0FE0
-MAX_COM = 0x10000 - 0x100           # 65280 bytes: the PSP takes the first 256
 BOOT_ORG = 0x7C00
 BOOT_DRIVE = 0x80
 LOWEST_ORG = 0x600                  # above the IVT, the BIOS data area and a 256-byte stack
 CONVENTIONAL_TOP = 0xA0000
-EXIT_INTERNAL = 70
 START_FLAGS = 0x0202                # IF set, as DOS and the BIOS leave it
-
-
-def run_com(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
-            stderr=None) -> int:
-    """Run a DOS .COM program; returns the exit status."""
-    if not data:
-        return _fail(path, "empty file: nothing to run")
-    if len(data) > MAX_COM:
-        return _fail(path, f"{len(data)} bytes is too large for a .COM program "
-                           f"(at most {MAX_COM})")
-    try:
-        tail = command_tail(opts.args)
-    except ValueError as e:
-        return _fail(path, str(e))
-    m = Machine("real")
-    console, budget = _console(m, opts, stdin, stdout, stderr)
-    bios = BIOS(m, console)
-    dos = DOSSystem(m, console, bios, COM_PSP)
-    dos.env = COM_ENV
-    router = InterruptRouter(m, [(BIOS_TABLES, bios), (DOS_TABLES, dos)])
-    router.install()
-    bios.install()
-    m.write(COM_ENV * 16, build_environment(path))
-    m.write(COM_PSP * 16, build_psp(COM_PSP, COM_ENV, tail))
-    m.load(COM_PSP * 16 + 0x100, data)
-    m.write(COM_PSP * 16 + 0xFFFE, b"\0\0")        # ret -> PSP:0000, int 20h
-    for seg in ("cs", "ds", "es", "ss"):
-        m.set_segment(seg, COM_PSP)
-    for reg, value in (("ax", 0), ("bx", 0), ("cx", 0x00FF), ("dx", COM_PSP),
-                       ("si", 0x0100), ("di", 0xFFFE), ("bp", 0x091C), ("sp", 0xFFFE),
-                       ("ip", 0x0100), ("flags", START_FLAGS)):
-        m.set_reg(reg, value)
-    try:
-        return _execute(m, path, opts, bios, budget)
-    finally:
-        dos.close_all()
 
 
 def run_boot(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
@@ -101,13 +63,13 @@ def run_boot(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
     status."""
     org = BOOT_ORG if opts.org is None else opts.org
     if not data:
-        return _fail(path, "empty file: nothing to run")
+        return fail(path, "empty file: nothing to run")
     if not LOWEST_ORG <= org <= 0xFFFF or org + len(data) > CONVENTIONAL_TOP:
-        return _fail(path, f"org 0x{org:x} does not fit: a 16-bit image of {len(data)} "
+        return fail(path, f"org 0x{org:x} does not fit: a 16-bit image of {len(data)} "
                            f"bytes must load at 0000:{LOWEST_ORG:04x}-0000:ffff and end "
                            f"below 0x{CONVENTIONAL_TOP:x}")
     m = Machine("real")
-    console, budget = _console(m, opts, stdin, stdout, stderr)
+    console, budget = console_for(m, opts, stdin, stdout, stderr)
     bios = BIOS(m, console)
     InterruptRouter(m, [(BIOS_TABLES, bios), (DISK_TABLES, Disk(data))]).install()
     bios.install()
@@ -118,10 +80,10 @@ def run_boot(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
     m.set_reg("sp", org & ~1)
     m.set_reg("ip", org)
     m.set_reg("flags", START_FLAGS)
-    return _execute(m, path, opts, bios, budget)
+    return execute(m, path, opts, bios, budget)
 
 
-def _console(m: Machine, opts: RunOptions, stdin, stdout, stderr) -> tuple:
+def console_for(m: Machine, opts: RunOptions, stdin, stdout, stderr) -> tuple:
     """The console on the host's streams, its output drawing on --max-output."""
     budget = OutputBudget(opts.max_output)
     budget.stoppers.append(m.request_stop)
@@ -129,22 +91,22 @@ def _console(m: Machine, opts: RunOptions, stdin, stdout, stderr) -> tuple:
     return Console(host_in, *limited_streams(budget, host_out, host_err)), budget
 
 
-def _fail(path: str, message: str) -> int:
+def fail(path: str, message: str) -> int:
     print(f"pyvm: {path}: {message}", file=sys.stderr)
     return EXIT_BAD_FILE
 
 
-def _execute(m: Machine, path: str, opts: RunOptions, bios: BIOS,
+def execute(m: Machine, path: str, opts: RunOptions, bios: BIOS,
              budget: Optional[OutputBudget] = None) -> int:
     err = sys.stderr
     if opts.max_steps is not None and opts.max_steps < 1:
-        return _fail(path, f"--max-steps must be at least 1, not {opts.max_steps}")
+        return fail(path, f"--max-steps must be at least 1, not {opts.max_steps}")
     trace_file = None
     if opts.trace_file:
         try:
             trace_file = open(opts.trace_file, "w", encoding="utf-8")
         except OSError as e:
-            return _fail(path, f"cannot write {opts.trace_file}: {e.strerror or e}")
+            return fail(path, f"cannot write {opts.trace_file}: {e.strerror or e}")
         m.tracer = Tracer(trace_file)
     elif opts.trace:
         m.tracer = Tracer(err)

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from typing import Optional
 
+from vm.pc.services import DosError, ServiceStop, set_cf, show_regs
 from vm.x86.faults import BP, BR, DB, DE, GP, NM, OF, SS, UD, StopMachine
-from vm.x86.linux_flat import SIGNAL_NAMES, SIGNALS, SIGSEGV, SIGTRAP
-from vm.x86.services import DosError, ServiceStop, set_cf, show_regs
+from vm.x86.signals import SIGNAL_NAMES, SIGNALS, SIGSEGV, SIGTRAP
 from vm.x86.state import BASE, CS, ESP, SEL
 from vm.x86.state import SS as SS_REG
 from vm.x86.trace import disassemble

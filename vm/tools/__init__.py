@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 def isa_of(path: str) -> str:
@@ -59,17 +59,15 @@ def roundtrip(files) -> None:
     sys.exit(1 if failed else 0)
 
 
-# Subcommands that live in their own modules (each defines a click command named
-# `command`): vm/tool_disasm.py, vm/tool_info.py, vm/tool_cputest.py, vm/tool_bench.py.
-for _name in ("disasm", "info", "cputest", "bench"):
-    try:
-        _mod = __import__(f"vm.tool_{_name}", fromlist=["command"])
-    except ImportError as _e:
-        if _e.name != f"vm.tool_{_name}":
-            raise
-        continue
-    main.add_command(_mod.command, _name)
+# Subcommands that live in their own modules of this package (each defines a click
+# command named `command`): disasm.py, info.py, cputest.py, bench.py.
+def _add_subcommands() -> None:
+    from vm.tools import bench, cputest, disasm, info
+    for mod in (disasm, info, cputest, bench):
+        main.add_command(mod.command, mod.__name__.rsplit(".", 1)[1])
 
+
+_add_subcommands()
 
 if __name__ == "__main__":
     main()

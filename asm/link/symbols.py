@@ -15,32 +15,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from formats.elf.constants import STB_GLOBAL, STB_LOCAL, STB_WEAK, STT_NOTYPE, STV_DEFAULT
+from formats.elf.constants import STB_LOCAL, STB_WEAK
 from formats.elf.tables import Symbol
 
-from .linker_inputs import InputObject, InputSection, LinkError
-
-UNDEF, DEFINED, ABSOLUTE, COMMON, LINKER = "undef", "defined", "abs", "common", "linker"
-
-
-@dataclass(eq=False)
-class GlobalSymbol:
-    name: str
-    kind: str = UNDEF
-    bind: int = STB_GLOBAL                 # of the definition (or WEAK if only weak refs)
-    type: int = STT_NOTYPE
-    size: int = 0
-    visibility: int = STV_DEFAULT
-    obj: Optional[InputObject] = None      # defining object
-    section: Optional[InputSection] = None
-    value: int = 0                         # section offset / absolute value / common alignment
-    strong_ref: bool = False               # some object refers to it with a non-weak reference
-    first_ref: Optional[InputObject] = None
-    address: int = 0                       # final value, set after layout
-
-    @property
-    def defined(self) -> bool:
-        return self.kind != UNDEF
+from .objects import (
+    ABSOLUTE,
+    COMMON,
+    DEFINED,
+    UNDEF,
+    GlobalSymbol,
+    InputObject,
+    InputSection,
+    LinkError,
+)
 
 
 @dataclass

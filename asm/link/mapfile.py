@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from formats.elf.constants import STB_LOCAL, STT_FILE, STT_SECTION, segment_flags_text
 
-from .linker_symbols import ABSOLUTE, COMMON, DEFINED, LINKER
-
-if TYPE_CHECKING:
-    from .linker import LinkResult
+from .objects import ABSOLUTE, COMMON, DEFINED, LINKER
 
 
 def _row(name: str, addr: int, size: int, what: str = "", indent: str = " ") -> str:
@@ -26,7 +21,7 @@ def _symbol_row(addr: int, name: str) -> str:
     return f"{'':16}{addr:#010x}                {name}"
 
 
-def render_map(result: LinkResult) -> str:
+def render_map(result) -> str:
     lines: list[str] = []
     if result.pulled:
         lines += ["Archive member included to satisfy reference by file (symbol)", ""]

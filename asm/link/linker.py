@@ -4,9 +4,9 @@
     result.output        # the executable (or flat binary) bytes
     result.map_text      # what -Map writes
 
-Stages (one module each): inputs (linker_inputs) -> symbol resolution and archive members
-(linker_symbols) -> output sections, addresses and segments (linker_layout) -> relocations
-and GOT (linker_relocs) -> the file (formats.elf.executable) and the map (linker_map).
+Stages (one module each): inputs -> symbol resolution and archive members
+(symbols) -> output sections, addresses and segments (layout) -> relocations
+and GOT (relocs) -> the file (formats.elf.executable) and the map (mapfile).
 Every problem in the inputs raises LinkError carrying one line per error.
 """
 
@@ -33,28 +33,30 @@ from formats.elf.constants import (
 )
 from formats.elf.executable import ExecSection, ExecSegment
 
-from .linker_inputs import InputObject, InputSection, LinkError, load_object
-from .linker_layout import (
+from .inputs import load_object
+from .layout import (
     PAGE,
     Addresses,
     Layout,
-    OutputSection,
     assign_addresses,
     assign_sections,
     flat_image,
 )
-from .linker_relocs import Got, Relocator, scan_got
-from .linker_symbols import (
+from .mapfile import render_map
+from .objects import (
     ABSOLUTE,
     COMMON,
     DEFINED,
     LINKER,
     UNDEF,
-    ArchiveInput,
     GlobalSymbol,
-    SymbolTable,
-    pull_members,
+    InputObject,
+    InputSection,
+    LinkError,
+    OutputSection,
 )
+from .relocs import Got, Relocator, scan_got
+from .symbols import ArchiveInput, SymbolTable, pull_members
 
 __all__ = ["LinkError", "LinkOptions", "LinkResult", "link"]
 
@@ -90,7 +92,6 @@ class LinkResult:
 
     @property
     def map_text(self) -> str:
-        from .linker_map import render_map
         return render_map(self)
 
 

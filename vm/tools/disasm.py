@@ -10,19 +10,10 @@ import sys
 
 import click
 
+from asm.x86.disasm import x86_listing
 from formats import detect
 from vm.cli import _parse_int
-
-
-def x86_listing(code: bytes, bits: int, origin: int, symbols: dict | None = None) -> list:
-    """Source lines for a flat x86 image loaded at ``origin``."""
-    from asm.x86.disasm import disassemble
-    lines = []
-    for line in disassemble(code, bits, origin, symbols):
-        if symbols and line.address in symbols:
-            lines.append(f"{symbols[line.address]}:")
-        lines.append(f"    {line.text:<40} ; {line.address:08X}: {line.raw.hex(' ').upper()}")
-    return lines
+from vm.tools.disasm_elf import elf_listing
 
 
 @click.command()
@@ -51,7 +42,6 @@ def command(path, bits, org, fmt) -> None:
             sys.exit(1)
         return
     if kind == "elf":
-        from vm.tool_disasm_elf import elf_listing
         try:
             lines = elf_listing(data)
         except ValueError as e:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import time
 from typing import Optional
 
+from vm.pc.console import CR, Console
+from vm.pc.services import ServiceStop, ServiceTable, quote, read_bytes, set_flag
 from vm.x86 import flags as F
-from vm.x86.console import CR, Console
-from vm.x86.services import ServiceStop, ServiceTable, quote, read_bytes, set_flag
 
 BDA = 0x400
 EQUIPMENT_WORD = 0x0023      # a floppy drive, an x87, 80x25 colour video

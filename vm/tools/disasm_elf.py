@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from asm.x86.disasm import x86_listing
 from formats.elf import ElfError, read_elf
 from formats.elf.constants import SHF_EXECINSTR, STT_FILE, STT_SECTION
 
 
 def elf_listing(data: bytes) -> list:
     """Source-like lines for every executable section (by section, with its symbols)."""
-    from vm.tool_disasm import x86_listing
     try:
         elf = read_elf(data)
     except ElfError as e:

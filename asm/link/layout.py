@@ -18,7 +18,7 @@ static link needs, so that pyld and ld place the same objects at the same addres
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from formats.elf.constants import (
@@ -34,8 +34,7 @@ from formats.elf.constants import (
 )
 from formats.elf.executable import headers_size
 
-from .linker_inputs import InputSection, LinkError
-from .linker_symbols import GlobalSymbol
+from .objects import GlobalSymbol, InputSection, LinkError, OutputSection, Piece
 
 PAGE = 0x1000
 DEFAULT_BASE = 0x08048000
@@ -68,61 +67,6 @@ STATEMENTS: list[tuple[str, str, list[list[str]]]] = [
 # Orphans go after the last output section statement of their kind.
 ORPHANS_AFTER = {TEXT: ".fini", RODATA: ".rodata1", DATA: ".data1", BSS: ".bss"}
 _SORTED_BY_PRIORITY = {".init_array.*", ".fini_array.*", ".ctors.*", ".dtors.*"}
-
-
-@dataclass(eq=False)
-class Piece:
-    """One thing placed in an output section: an input section, a fill gap, a common symbol."""
-
-    offset: int
-    size: int
-    section: Optional[InputSection] = None
-    common: Optional[GlobalSymbol] = None     # a COMMON symbol's storage
-
-
-@dataclass(eq=False)
-class OutputSection:
-    name: str
-    kind: str                                  # TEXT / RODATA / DATA / BSS
-    inputs: list[InputSection] = field(default_factory=list)
-    commons: list[GlobalSymbol] = field(default_factory=list)
-    synthetic: Optional[bytearray] = None      # contents made by the linker (.got)
-    type: int = SHT_PROGBITS
-    flags: int = SHF_ALLOC
-    align: int = 1
-    addr: int = 0
-    size: int = 0
-    offset: int = 0                            # in the output file
-    pieces: list[Piece] = field(default_factory=list)
-
-    @property
-    def nobits(self) -> bool:
-        return self.type == SHT_NOBITS
-
-    @property
-    def end(self) -> int:
-        return self.addr + self.size
-
-    def contents(self) -> bytes:
-        """The section's bytes: inputs at their offsets, code gaps filled with NOPs as ld does."""
-        if self.synthetic is not None:
-            return bytes(self.synthetic)
-        out = bytearray(self.size)
-        code = bool(self.flags & SHF_EXECINSTR)
-        pos = 0
-        for piece in self.pieces:
-            if code and piece.offset > pos:
-                out[pos:piece.offset] = code_fill(piece.offset - pos)
-            sec = piece.section
-            if sec is not None and sec.data is not None:
-                out[piece.offset:piece.offset + len(sec.data)] = sec.data
-            pos = piece.offset + piece.size
-        return bytes(out)
-
-
-def code_fill(n: int) -> bytes:
-    """ld's padding between code sections: ``66 90`` (xchg ax,ax) pairs, then a ``90``."""
-    return b"\x66\x90" * (n // 2) + b"\x90" * (n & 1)
 
 
 def _priority_key(sec: InputSection):

@@ -1,0 +1,5 @@
+"""``python -m vm.tools``: the same as ``pyvm-tools``."""
+
+from vm.tools import main
+
+main()

@@ -1,0 +1,765 @@
+"""Generating the Python source of one basic block: the :class:`Builder` that instruction
+families (``semantics.py``, ``system.py``, ``fpu.py``) emit through, the operand and
+metadata types it hands them, and the registry that maps each mnemonic to its family.
+The block compiler (``compiler.py``) drives it; see that module for the design.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from asm.x86.decoder import Insn
+from asm.x86.operands import Imm, Mem, Reg
+from vm.x86 import flags as F
+from vm.x86.faults import GP, CPUException
+from vm.x86.state import BASE, CS, DS, ESP, FS, GS, NSLOTS, SEL, SLOT_NAMES, SS
+
+MAX_BLOCK = 48          # instructions per block (the step-limit margin relies on it)
+MAX_FOLLOW = 6          # direct jumps/calls followed into one block
+
+GPR_SLOT: dict = {}
+for _i, _n in enumerate(("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")):
+    GPR_SLOT[_n] = (_i, 4, False)
+    GPR_SLOT[_n[1:]] = (_i, 2, False)
+for _i, _n in enumerate(("al", "cl", "dl", "bl")):
+    GPR_SLOT[_n] = (_i, 1, False)
+for _i, _n in enumerate(("ah", "ch", "dh", "bh")):
+    GPR_SLOT[_n] = (_i, 1, True)
+SEG_NUM = {"es": 0, "cs": 1, "ss": 2, "ds": 3, "fs": 4, "gs": 5}
+
+MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
+SIGN = {1: 0x80, 2: 0x8000, 4: 0x80000000}
+STALE = "<stale>"
+ENTRY = "entry"     # flags as the block (or loop iteration) started
+INCPU = "incpu"     # flushed to cpu.lz before a helper call
+
+
+class Lazy:
+    """Compile-time flag state: ``op`` (see flags.py) and Python expressions over SSA
+    names, which never change, so they can be evaluated at any later point. ``res`` None
+    means "not computed yet" for CMP/TEST (derived from a and b when needed)."""
+    __slots__ = ("op", "res", "a", "b")
+
+    def __init__(self, op: int, res: Optional[str], a: str = "0", b: str = "0"):
+        self.op, self.res, self.a, self.b = op, res, a, b
+
+
+class InsnMeta:
+    """Where one instruction's starting state lives (for precise exceptions)."""
+    __slots__ = ("line", "idx", "ip", "nip", "regs", "flags", "insn", "lin")
+
+    def __init__(self, line, idx, ip, nip, regs, flags, insn, lin):
+        self.line, self.idx, self.ip, self.nip = line, idx, ip, nip
+        self.regs, self.flags, self.insn, self.lin = regs, flags, insn, lin
+
+
+class BlockMeta:
+    def __init__(self):
+        self.insns: list = []       # InsnMeta, in line order (several per instruction)
+        self.lines: list = []
+        self.key = 0
+        self.loop = False
+        self.single = False
+        self.n = 0
+        self.trapless = False   # INT n & co.: no single-step trap after them
+
+
+def negate(cond: str) -> str:
+    """`not cond`, without stacking negations."""
+    if cond.startswith("not (") and cond.endswith(")"):
+        inner = cond[5:-1]
+        depth = 0
+        for ch in inner:
+            depth += (ch == "(") - (ch == ")")
+            if depth < 0:
+                break
+        else:
+            return inner
+    return f"not ({cond})"
+
+
+def const(e: str) -> Optional[int]:
+    """The value of a constant expression string, else None."""
+    try:
+        return int(e, 0)
+    except (ValueError, TypeError):
+        return None
+
+
+class Operand:
+    """Read/write access to one decoded operand inside a Builder."""
+    __slots__ = ("b", "kind", "size", "slot", "high", "ea", "value", "_cached")
+
+    def __init__(self, b: Builder, kind: str, size: int, slot: int = 0, high: bool = False,
+                 ea: str = "", value: int = 0):
+        self.b, self.kind, self.size, self.slot, self.high = b, kind, size, slot, high
+        self.ea, self.value = ea, value
+        self._cached = None
+
+    @property
+    def is_mem(self) -> bool:
+        return self.kind == "mem"
+
+    @property
+    def is_reg(self) -> bool:
+        return self.kind == "reg"
+
+    @property
+    def is_imm(self) -> bool:
+        return self.kind == "imm"
+
+    def read(self) -> str:
+        """An expression for the value, masked to the operand size (memory is read once
+        per instruction and bound to a temporary)."""
+        if self.kind == "imm":
+            return f"{self.value & MASK[self.size]:#x}"
+        if self.kind == "reg":
+            return self.b.read_reg(self.slot, self.size, self.high)
+        if self._cached is None:
+            self._cached = self.b.load(self.ea, self.size)
+        return self._cached
+
+    def write(self, expr: str) -> str:
+        """Store a value already masked to the operand size; returns a name (or
+        constant) holding that value."""
+        if self.kind == "reg":
+            if self.size == 4:
+                return self.b.set(self.slot, expr)
+            v = self.b.bind(expr)
+            self.b.write_reg(self.slot, self.size, self.high, v)
+            return v
+        if self.kind == "mem":
+            v = self.b.bind(expr)
+            self.b.store(self.ea, self.size, v)
+            return v
+        raise AssertionError("write to an immediate")
+
+    def same_as(self, other: Operand) -> bool:
+        return self.kind == "reg" == other.kind and self.slot == other.slot and \
+            self.size == other.size and self.high == other.high
+
+
+class Builder:
+    """Emits the Python source of one block."""
+
+    def __init__(self, tr, key: int, single: bool, loop_mode: bool,
+                 lz_needed: bool = False):
+        self.tr = tr
+        self.real = tr.cpu.real
+        self.cbits = tr.cpu.bits
+        self.key0 = key
+        self.single = single
+        self.loop_mode = loop_mode      # second pass of a block known to loop
+        # loop mode: the flags at the loop head are kept in lzo.. (something reads them,
+        # or may fault, before the body sets the flags)
+        self.lz_track = loop_mode and lz_needed
+        self.entry_needed = False
+        self.lz_used = False            # lzo.. are read: load them from cpu.lz at entry
+        self.idx = 0
+        self._eas: dict = {}
+        self._lin = 0
+        self.csk = key & ~0xFFFF if self.real else 0
+        self.cs_sel = key >> 16 if self.real else 0
+        self.cs_base = (key >> 16) << 4 if self.real else 0
+        self.lines: list = []           # (depth, text)
+        self.depth = 0
+        self.ver: list = [None] * NSLOTS
+        self.nver = [0] * NSLOTS
+        self.entry_used: set = set()
+        self.dirty: set = set()
+        self.ntmp = 0
+        self.fl = ENTRY
+        self.meta = BlockMeta()
+        self.ended = False
+        self.loop = False
+        self.exit_lines: list = []
+        self.loop_tail: list = []
+        self.has_store = False
+        self.has_helper = False
+        self.ninsn = 0
+        self.ranges: list = []
+        self.visited: set = set()
+        self.insn: Optional[Insn] = None
+        self.ip = self.nip = 0
+        self.follow: Optional[int] = None
+        self.followed = 0
+
+    # -- emission ----------------------------------------------------------------------------
+    def emit(self, text: str) -> None:
+        """Add source lines; 4-space indentation inside text is relative."""
+        for line in text.split("\n"):
+            stripped = line.lstrip(" ")
+            self.lines.append((self.depth + (len(line) - len(stripped)) // 4, stripped))
+
+    def tmp(self, prefix: str = "t") -> str:
+        self.ntmp += 1
+        return f"{prefix}{self.ntmp}"
+
+    def bind(self, expr: str, prefix: str = "t") -> str:
+        """A name (or constant) holding expr's value."""
+        if expr.isidentifier() or const(expr) is not None:
+            return expr
+        t = self.tmp(prefix)
+        self.emit(f"{t} = {expr}")
+        return t
+
+    def glob(self, obj, name: Optional[str] = None) -> str:
+        """Make a Python object visible to the generated code; returns its name."""
+        return self.tr.glob(obj, name)
+
+    # -- registers (state slots) -------------------------------------------------------------
+    def get(self, slot: int) -> str:
+        if self.real and slot == SEL + CS:
+            return str(self.cs_sel)
+        if self.real and slot == BASE + CS:
+            return str(self.cs_base)
+        v = self.ver[slot]
+        if v is None:
+            v = f"{SLOT_NAMES[slot]}0"
+            self.ver[slot] = v
+            self.entry_used.add(slot)
+        elif v is STALE:
+            v = self._newname(slot)
+            self.emit(f"{v} = r[{slot}]")
+            self.ver[slot] = v
+        return v
+
+    def _newname(self, slot: int) -> str:
+        self.nver[slot] += 1
+        return f"{SLOT_NAMES[slot]}{self.nver[slot]}"
+
+    def set(self, slot: int, expr: str) -> str:
+        name = self._newname(slot)
+        self.emit(f"{name} = {expr}")
+        self.ver[slot] = name
+        self.dirty.add(slot)
+        return name
+
+    def read_reg(self, slot: int, size: int, high: bool = False) -> str:
+        v = self.get(slot)
+        if size == 4:
+            return v
+        if high:
+            return f"({v} >> 8 & 0xff)"
+        return f"({v} & {MASK[size]:#x})"
+
+    def write_reg(self, slot: int, size: int, high: bool, expr: str) -> str:
+        if size == 4:
+            return self.set(slot, expr)
+        old = self.get(slot)
+        if not (expr.isidentifier() or const(expr) is not None):
+            expr = f"({expr})"
+        if high:
+            return self.set(slot, f"{old} & 0xffff00ff | {expr} << 8")
+        keep = 0xFFFFFFFF & ~MASK[size]
+        return self.set(slot, f"{old} & {keep:#x} | {expr}")
+
+    def reg(self, name: str) -> str:
+        slot, size, high = GPR_SLOT[name]
+        return self.read_reg(slot, size, high)
+
+    def set_reg(self, name: str, expr: str) -> str:
+        slot, size, high = GPR_SLOT[name]
+        return self.write_reg(slot, size, high, expr)
+
+    def set_seg(self, n: int, sel: str) -> None:
+        """Real mode: load segment register n with a selector value (base = sel * 16)."""
+        sel = self.bind(sel)
+        self.set(SEL + n, sel)
+        self.set(BASE + n, f"{sel} << 4")
+
+    # -- memory ------------------------------------------------------------------------------
+    def seg_base(self, seg: int) -> Optional[str]:
+        """Expression for a segment's base; None when it is 0 by construction."""
+        if not self.real and seg not in (FS, GS):
+            return None
+        return self.get(BASE + seg)
+
+    def offset(self, m: Mem) -> str:
+        """The effective address (offset within the segment) of a memory operand."""
+        asize = self.insn.asize
+        amask = 0xFFFF if asize == 16 else 0xFFFFFFFF
+        terms = []
+        for name, mult in m.regs:
+            v = self.get(GPR_SLOT[name][0])
+            terms.append(v if mult == 1 else f"{v} * {mult}")
+        disp = m.disp & amask
+        if not terms:
+            return f"{disp:#x}"
+        if len(terms) == 1 and not disp and asize == 32 and m.regs[0][1] == 1:
+            return terms[0]
+        return self.bind(f"({' + '.join(terms)}{f' + {disp:#x}' if disp else ''}) & {amask:#x}",
+                         "o")
+
+    def default_seg(self, m: Mem) -> int:
+        if m.seg:
+            return SEG_NUM[m.seg]
+        if m.regs and not (m.nosplit and self.insn.asize == 32) and \
+                m.regs[0][0] in ("bp", "ebp", "esp"):
+            return SS
+        return DS
+
+    def linear(self, seg: int, off: str) -> str:
+        """Linear address of seg:off (off already masked to the address size)."""
+        base = self.seg_base(seg)
+        if base is None:
+            return off
+        if self.real:
+            cb, co = const(base), const(off)
+            if cb is not None and co is not None:
+                return f"{cb + co:#x}"
+            return self.bind(f"{base} + {off}", "a")
+        return self.bind(f"({base} + {off}) & 0xffffffff", "a")
+
+    def ea(self, m: Mem, nbytes: int = 1) -> str:
+        """Linear address of a memory operand of nbytes (real mode: an operand that
+        runs past offset 0xFFFF faults, #SS for the stack segment, else #GP)."""
+        seg = self.default_seg(m)
+        off = self.offset(m)
+        if self.real and nbytes > 1:
+            self.limit_check(off, nbytes, seg)
+        return self.linear(seg, off)
+
+    def limit_check(self, off: str, nbytes: int, seg: int) -> None:
+        """Real mode: fault when [off, off + nbytes) leaves the 64 KiB segment."""
+        c = const(off)
+        top = 0x10000 - nbytes
+        if c is not None and c <= top:
+            return
+        vec = 12 if seg == SS else 13
+        self.raise_if(f"{off} > {top:#x}", vec, "segment limit exceeded")
+
+    def load(self, addr: str, size: int) -> str:
+        self.may_fault()
+        t = self.tmp("m")
+        if self.tr.mem.guarded:         # unmapped pages refuse reads: test rf first
+            addr = self.bind(addr, "a")
+        if size == 1:
+            fast = f"mem[{addr}]"
+        elif size == 2:
+            fast = f"U16(mem, {addr})[0]"
+        elif size == 4:
+            fast = f"U32(mem, {addr})[0]"
+        else:
+            raise AssertionError(size)
+        if self.tr.mem.guarded:
+            fast = f"{fast} if not rf[{addr} >> 12] else READ({addr}, {size})"
+        self.emit(f"{t} = {fast}")
+        return t
+
+    def store(self, addr: str, size: int, value: str) -> None:
+        self.may_fault()
+        self.has_store = True
+        value = self.bind(value)
+        fast = {1: f"mem[{addr}] = {value}", 2: f"P16(mem, {addr}, {value})",
+                4: f"P32(mem, {addr}, {value})"}[size]
+        self.emit(f"if wf[{addr} >> 12]:\n    STORE({addr}, {size}, {value})\nelse:\n"
+                  f"    {fast}")
+
+    # -- operands ----------------------------------------------------------------------------
+    def operand(self, op, size: Optional[int] = None) -> Operand:
+        if isinstance(op, Reg):
+            slot, rsize, high = GPR_SLOT[op.name]
+            return Operand(self, "reg", rsize, slot, high)
+        if isinstance(op, Imm):
+            return Operand(self, "imm", size or self.osize, value=op.value)
+        if isinstance(op, Mem):
+            size = size or op.size or self.osize
+            ea = self._eas.get(id(op))
+            if ea is None:
+                ea = self.ea(op, size)
+                self._eas[id(op)] = ea      # one EA per instruction, even for RMW
+            return Operand(self, "mem", size, ea=ea)
+        raise AssertionError(op)
+
+    @property
+    def osize(self) -> int:
+        """Operand size of the current instruction in bytes."""
+        return self.insn.osize >> 3
+
+    @property
+    def asize(self) -> int:
+        return self.insn.asize >> 3
+
+    # -- stack -------------------------------------------------------------------------------
+    def push(self, value: str, size: int) -> None:
+        value = self.bind(value)
+        sp = self.get(ESP)
+        if not self.real:
+            t = self.bind(f"({sp} - {size}) & 0xffffffff", "s")
+            self.store(t, size, value)
+            self.set(ESP, t)
+        else:
+            t = self.bind(f"({sp} - {size}) & 0xffff", "s")
+            self.limit_check(t, size, SS)
+            self.store(self.linear(SS, t), size, value)
+            self.set(ESP, f"{sp} & 0xffff0000 | {t}")
+
+    def pop(self, size: int, adjust: int = 0) -> str:
+        """Read the top of the stack and release it (plus ``adjust`` more bytes)."""
+        sp = self.get(ESP)
+        if not self.real:
+            v = self.load(sp, size)
+            self.set(ESP, f"({sp} + {size + adjust}) & 0xffffffff")
+        else:
+            off = self.bind(f"{sp} & 0xffff", "o")
+            self.limit_check(off, size, SS)
+            v = self.load(self.linear(SS, off), size)
+            self.set(ESP, f"{sp} & 0xffff0000 | ({sp} + {size + adjust}) & 0xffff")
+        return v
+
+    # -- flags -------------------------------------------------------------------------------
+    def set_flags(self, kind: int, size: int, res: Optional[str], a: str = "0",
+                  b: str = "0") -> None:
+        self.fl = Lazy(F.opcode(kind, size), res, a, b)
+
+    def set_mat(self, expr: str) -> str:
+        """The six arithmetic flags become expr's value; returns its name."""
+        name = self.bind(expr, "fm")
+        self.fl = Lazy(F.NONE << 2, name)
+        return name
+
+    def _derived_res(self, st: Lazy) -> str:
+        m = F.MASKS[st.op & 3]
+        k = st.op >> 2
+        if k == F.SUB:
+            return f"({st.a} - {st.b}) & {m:#x}"
+        if k == F.LOGIC:
+            return f"{st.a} & {st.b}"
+        raise AssertionError(k)
+
+    def res_of(self, st: Lazy) -> str:
+        if st.res is None:
+            st.res = self.bind(self._derived_res(st), "fr")
+        return st.res
+
+    def _lazy_tuple(self, st: Lazy) -> str:
+        # res None (CMP/TEST not computed yet): flags.arith derives it when needed
+        return f"{st.op}, {st.res}, {st.a}, {st.b}"
+
+    def _entry_tuple(self) -> str:
+        self.entry_needed = self.lz_used = True
+        return "lzo, lzr, lza, lzb"
+
+    def may_fault(self) -> None:
+        """The code being emitted can raise: the flags at this point must be known."""
+        if self.fl is ENTRY:
+            self.entry_needed = True
+
+    def flags_value(self) -> str:
+        """Name of a local holding the six arithmetic flag bits now."""
+        st = self.fl
+        if isinstance(st, Lazy):
+            if st.op >> 2 == F.NONE:
+                return st.res
+            args = self._lazy_tuple(st)
+        elif st is ENTRY:
+            args = self._entry_tuple()
+        else:
+            args = "*cpu.lz"
+        return self.set_mat(f"ARITH({args})")
+
+    def cf(self) -> str:
+        """Expression for CF (an int 0/1 or a bool)."""
+        st = self.fl
+        if isinstance(st, Lazy):
+            k = st.op >> 2
+            if k == F.SUB:
+                return f"({st.a} < {st.b})"
+            if k == F.ADD:
+                return f"({self.res_of(st)} < {st.a})"
+            if k == F.LOGIC:
+                return "0"
+            if k in (F.INC, F.DEC):
+                return st.b
+            if k == F.NEG:
+                return f"({st.a} != 0)"
+            if k == F.FIX:
+                return f"({st.a} & 1)"
+            if k == F.NONE:
+                return f"({st.res} & 1)"
+        elif st is ENTRY:
+            # a CF kept by INC/DEC is their b: no need to compute every flag
+            args = self._entry_tuple()
+            return f"(lzb if {F.INC << 2} <= lzo < {(F.DEC + 1) << 2} else ARITH({args}) & 1)"
+        return f"({self.flags_value()} & 1)"
+
+    def cond(self, cc: int) -> str:
+        """A Python expression, true when condition code cc (0=O ... 15=G) holds."""
+        neg = cc & 1
+        base = cc & 14
+        st = self.fl
+        if isinstance(st, Lazy) and st.op >> 2 != F.NONE:
+            e = self._direct_cond(st, base, neg)
+            if e is not None:
+                return e
+        fm = self.flags_value()
+        e = {0: f"{fm} & 0x800", 2: f"{fm} & 1", 4: f"{fm} & 0x40", 6: f"{fm} & 0x41",
+             8: f"{fm} & 0x80", 10: f"{fm} & 4", 12: f"({fm} ^ {fm} >> 4) & 0x80",
+             14: f"({fm} ^ {fm} >> 4) & 0x80 or {fm} & 0x40"}[base]
+        return f"not ({e})" if neg else e
+
+    def _direct_cond(self, st: Lazy, base: int, neg: int) -> Optional[str]:
+        k = st.op >> 2
+        S = F.SIGNS[st.op & 3]
+        a, b = st.a, st.b
+
+        def xs(e):      # e ^ S, folded for constants: signed order as unsigned order
+            c = const(e)
+            return f"{c ^ S:#x}" if c is not None else f"({e} ^ {S:#x})"
+
+        if k == F.SUB:
+            pairs = {2: ("<", ">="), 4: ("==", "!="), 6: ("<=", ">")}
+            if base in pairs:
+                return f"{a} {pairs[base][neg]} {b}"
+            if base == 12:
+                return f"{xs(a)} {'>=' if neg else '<'} {xs(b)}"
+            if base == 14:
+                return f"{xs(a)} {'>' if neg else '<='} {xs(b)}"
+            r = self.res_of(st)
+            if base == 8:
+                e = f"{r} & {S:#x}"
+            elif base == 10:
+                e = f"PAR[{r} & 0xff]"
+            else:
+                e = f"({a} ^ {b}) & ({a} ^ {r}) & {S:#x}"
+            return f"not ({e})" if neg else e
+        r = self.res_of(st)
+        if base == 4:
+            return f"{r} != 0" if neg else f"{r} == 0"
+        if base == 8:
+            e = f"{r} & {S:#x}"
+        elif base == 10:
+            e = f"PAR[{r} & 0xff]"
+        elif k == F.LOGIC:
+            if base in (0, 2):
+                return "1" if neg else "0"
+            if base == 6:
+                return f"{r} != 0" if neg else f"{r} == 0"
+            if base == 12:
+                e = f"{r} & {S:#x}"
+            else:
+                e = f"{r} == 0 or {r} & {S:#x}"
+        elif base == 2:
+            e = self.cf()
+        elif base == 6:
+            e = f"{self.cf()} or {r} == 0"
+        elif base == 0 and k in (F.ADD, F.ADC):
+            e = f"({a} ^ {r}) & ({b} ^ {r}) & {S:#x}"
+        elif base == 0 and k in (F.INC, F.NEG):
+            e = f"{r} == {S:#x}"
+        elif base == 0 and k == F.DEC:
+            e = f"{r} == {S - 1:#x}"
+        elif base == 0 and k == F.FIX:
+            e = f"{a} & 0x800"
+        else:
+            return None
+        return f"not ({e})" if neg else e
+
+    def flush_flags(self) -> None:
+        """Make cpu.lz current (a helper is about to read or write the flags)."""
+        st = self.fl
+        if isinstance(st, Lazy):
+            self.emit(f"cpu.lz = ({self._lazy_tuple(st)})")
+        elif st is ENTRY:
+            self.entry_needed = True
+            if self.lz_track:
+                self.emit("cpu.lz = (lzo, lzr, lza, lzb)")
+        self.fl = INCPU
+
+    # -- helper calls ------------------------------------------------------------------------
+    def call(self, fn, args: str = "", reads=None, writes=None, flags: bool = True,
+             result: Optional[str] = None) -> Optional[str]:
+        """Emit ``fn(cpu, args)``: a Python helper working on the CPU state. The slots it
+        may read or write (None = all) are written back first; the ones it may write are
+        reloaded when next used. ``flags``: it may read or write the flags."""
+        self.has_helper = True
+        self.may_fault()
+        name = self.glob(fn)
+        touched = set(range(NSLOTS) if reads is None else reads) | \
+            set(range(NSLOTS) if writes is None else writes)
+        for slot in sorted(touched & self.dirty):
+            self.emit(f"r[{slot}] = {self.ver[slot]}")
+            self.dirty.discard(slot)
+        if flags:
+            self.flush_flags()
+        self.call_site(touched, flags)
+        call = f"{name}(cpu{', ' if args else ''}{args})"
+        self.emit(f"{result} = {call}" if result else call)
+        for slot in (range(NSLOTS) if writes is None else writes):
+            if not (self.real and slot in (SEL + CS, BASE + CS)):
+                self.ver[slot] = STALE
+                self.dirty.discard(slot)
+        return result
+
+    def call_site(self, touched, flags: bool) -> None:
+        """From here on a fault finds the `touched` slots (and the flags, if `flags`) in
+        the CPU already: a helper may have advanced them (REP string instructions)."""
+        start = self.meta.insns[-1]
+        self.meta.insns.append(InsnMeta(
+            len(self.lines), self.idx, self.ip, self.nip,
+            tuple((s, n) for s, n in start.regs if s not in touched),
+            None if flags else start.flags, self.insn, self._lin))
+
+    # -- control flow ------------------------------------------------------------------------
+    def key_of(self, ip: int) -> int:
+        return self.csk | ip if self.real else ip
+
+    def key_expr(self, ip_expr: str) -> str:
+        """Key expression for a computed near target (ip_expr already masked)."""
+        if self.real:
+            return f"{self.csk:#x} | {ip_expr}"
+        return ip_expr
+
+    def jump(self, ip: int) -> None:
+        """Unconditional direct near jump: follow it inside the block when possible."""
+        if not self.single and self.followed < MAX_FOLLOW and ip not in self.visited \
+                and self.key_of(ip) != self.key0:
+            self.followed += 1
+            self.follow = ip
+            if self.has_store or self.has_helper:
+                # code written so far may include what follows: like a CPU flushing its
+                # prefetch queue on a jump, leave if this block was invalidated
+                self.may_fault()
+                lines = self._writeback() + [
+                    f"ST[0] += {'c + ' if self.loop_mode else ''}{self.ninsn}",
+                    f"return {self.key_of(ip):#x}"]
+                self.emit("if not ALIVE[0]:\n" + "\n".join("    " + x for x in lines))
+        else:
+            self.end_jump(ip)
+
+    def end_jump(self, ip: int) -> None:
+        key = self.key_of(ip)
+        if key == self.key0 and not self.single:
+            self._end_loop("True", None)
+        else:
+            self._finish([f"return {key:#x}"])
+
+    def end_cond(self, cond: str, ip_taken: int, ip_fall: int) -> None:
+        kt, kf = self.key_of(ip_taken), self.key_of(ip_fall)
+        if kt == self.key0 and not self.single:
+            self._end_loop(cond, kf)
+        elif kf == self.key0 and not self.single:
+            self._end_loop(negate(cond), kt)
+        else:
+            self._finish([f"if {cond}:", f"    return {kt:#x}", f"return {kf:#x}"])
+
+    def end_dynamic(self, key_expr: str) -> None:
+        """Continue at a computed key (returns, indirect jumps, far transfers)."""
+        self._finish([f"return {key_expr}"])
+
+    def end_here(self) -> None:
+        """End the block after this instruction (the run loop must see its effects:
+        TF/IF changes, a new code segment...)."""
+        self._finish([f"return {self.key_of(self.nip):#x}"])
+
+    def _writeback(self) -> list:
+        out = [f"r[{slot}] = {self.ver[slot]}" for slot in sorted(self.dirty)]
+        st = self.fl
+        if isinstance(st, Lazy):
+            out.append(f"cpu.lz = ({self._lazy_tuple(st)})")
+        elif st is ENTRY and self.lz_track:
+            out.append("cpu.lz = (lzo, lzr, lza, lzb)")
+        return out
+
+    def _finish(self, tail: list) -> None:
+        self.ended = True
+        self.exit_lines = self._writeback() + [f"ST[0] += {self.ninsn}"] + tail
+
+    def _end_loop(self, cond: str, key_fall: Optional[int]) -> None:
+        """The block branches back to its start: run it as a while loop."""
+        self.ended = True
+        self.loop = True
+        if not self.loop_mode:
+            return          # the translator runs a second pass in loop mode
+        tail = [f"c += {self.ninsn}"]
+        if cond != "True":
+            tail += [f"if {negate(cond)}:", f"    nxt = {key_fall:#x}", "    break"]
+        tail += ["if c > lim:", f"    nxt = {self.key0:#x}", "    break"]
+        if self.has_store:
+            tail += ["if not ALIVE[0]:", f"    nxt = {self.key0:#x}", "    break"]
+        exit_wb = self._writeback()
+        # flags at the loop head live in lzo, lzr, lza, lzb
+        st = self.fl
+        if self.lz_track and isinstance(st, Lazy):
+            tail.append(f"lzo, lzr, lza, lzb = {self._lazy_tuple(st)}")
+        elif self.lz_track and st is INCPU:
+            tail.append("lzo, lzr, lza, lzb = cpu.lz")
+        # registers at the loop head: entry names take the final values (phi), and r[]
+        # must be current where helpers inside the body rely on it
+        phis = []
+        for s in range(NSLOTS):
+            v = self.ver[s]
+            name0 = f"{SLOT_NAMES[s]}0"
+            if v is None or v == name0:
+                continue
+            if v is STALE:
+                tail.append(f"{name0} = r[{s}]")
+                continue
+            phis.append((name0, v))
+            if self.has_helper and s in self.dirty:
+                tail.append(f"r[{s}] = {v}")
+        if phis:
+            tail.append(", ".join(p[0] for p in phis) + " = " + ", ".join(p[1] for p in phis))
+        self.loop_tail = tail
+        self.exit_lines = exit_wb + ["ST[0] += c", "return nxt"]
+
+    # -- per instruction ---------------------------------------------------------------------
+    def begin(self, insn: Optional[Insn], ip: int, nip: int, lin: int) -> None:
+        self.insn = insn
+        self.ip, self.nip = ip, nip
+        self._eas: dict = {}
+        self._lin = lin
+        self.visited.add(ip)
+        self.idx = self.ninsn
+        self.ninsn += 1
+        self._mark()
+
+    def _mark(self) -> None:
+        """Record where the current instruction's starting state is."""
+        regs = []
+        for s in range(NSLOTS):
+            v = self.ver[s]
+            if v is STALE:
+                continue
+            regs.append((s, v if v is not None else f"{SLOT_NAMES[s]}0"))
+        st = self.fl
+        if isinstance(st, Lazy):
+            fl = (str(st.op), str(st.res), st.a, st.b)
+        elif st is ENTRY and self.lz_track:
+            fl = ("lzo", "lzr", "lza", "lzb")
+        else:
+            fl = None
+        self.meta.insns.append(InsnMeta(len(self.lines), self.idx, self.ip, self.nip,
+                                        tuple(regs), fl, self.insn, self._lin))
+
+    def raise_exc(self, vector: int, message: str = "") -> None:
+        """The instruction faults unconditionally."""
+        self.may_fault()
+        self.emit(f"raise {self.glob(CPUException)}({vector}, {message!r})")
+
+    def raise_if(self, cond: str, vector: int, message: str = "") -> None:
+        self.may_fault()
+        self.emit(f"if {cond}:\n    raise {self.glob(CPUException)}({vector}, {message!r})")
+
+    def privileged(self) -> bool:
+        """Flat (user) mode: emit #GP and return True."""
+        if not self.real:
+            self.raise_exc(GP, f"{self.insn.form.mnemonic}: privileged instruction")
+            self.end_dynamic("0")
+            return True
+        return False
+
+
+SEMANTICS: dict = {}     # mnemonic -> generator(builder, insn)
+
+
+def family(*mnemonics: str):
+    """Register a generator for these mnemonics."""
+    def register(fn):
+        for m in mnemonics:
+            if m in SEMANTICS:
+                raise ValueError(f"two families claim {m}")
+            SEMANTICS[m] = fn
+        return fn
+    return register
