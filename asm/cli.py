@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import sys
 import tempfile
 from typing import Optional, Sequence, TextIO
@@ -18,7 +19,7 @@ import click
 
 from asm.errors import AsmError, AsmErrors
 
-FORMATS = ("bin", "elf32", "b32")
+FORMATS = ("bin", "elf32", "b32", "v16")
 _KEEP: list = []
 
 
@@ -27,17 +28,26 @@ def default_output(src: str, fmt: str) -> str:
     root, ext = os.path.splitext(src)
     if fmt == "bin":
         return root if ext else "nasm.out"
-    return root + (".o" if fmt == "elf32" else ".b32")
+    return root + {"elf32": ".o", "b32": ".b32", "v16": ".v16"}[fmt]
 
 
-def format_from_name(out: Optional[str]) -> str:
+def format_from_name(out: Optional[str], default: Optional[str] = "bin") -> Optional[str]:
+    """The format an output name asks for (.o, .b32, .v16), else ``default``."""
     if out:
         ext = os.path.splitext(out)[1].lower()
         if ext == ".o":
             return "elf32"
-        if ext == ".b32":
-            return "b32"
-    return "bin"
+        if ext in (".b32", ".v16"):
+            return ext[1:]
+    return default
+
+
+def format_of_source(text: str) -> str:
+    """With no -f and no telling output name: the source's own machine
+    (asm/language.py, the decision pyvm and pyvm-tools make too)."""
+    from asm.language import source_language
+    lang = source_language(text)
+    return lang if lang in ("b32", "v16") else "bin"
 
 
 def write_atomic(path: str, data: bytes) -> None:
@@ -68,11 +78,54 @@ def parse_origin(text: str) -> int:
     return read_number(text.strip())
 
 
-def _report(errors: Sequence[AsmError], warnings: Sequence[str], err: TextIO) -> None:
+_WARNING_CLASS = re.compile(r"\[-w\+([A-Za-z0-9-]+)\]\s*$")
+
+
+def warning_rules(options: Sequence[str]) -> list:
+    """NASM's -w/-W options as (enabled, class) rules in command-line order:
+    ``-w-all`` ``-w+orphan-labels`` ``-wfoo`` ``-Wno-foo`` ``-Wall``. Raises ValueError for
+    the ones pyasm does not have (-w+error: warnings as errors)."""
+    rules = []
+    for opt in options:
+        if opt.startswith(("-", "+")):
+            on, name = opt[0] == "+", opt[1:]
+        elif opt.startswith("no-"):
+            on, name = False, opt[3:]
+        else:
+            on, name = True, opt
+        name = name.lower()
+        if name == "error" or name.startswith("error="):
+            raise ValueError(f"warnings as errors (`{opt}') are not supported")
+        if name == "orphan-labels":
+            name = "label-orphan"          # NASM's old name for it
+        rules.append((on, name))
+    return rules
+
+
+def _shown(warning: str, rules: Sequence[tuple]) -> bool:
+    if not rules:
+        return True
+    m = _WARNING_CLASS.search(warning.splitlines()[0] if warning else "")
+    cls = m.group(1).lower() if m else "other"
+    shown = True
+    for on, name in rules:
+        if name == "all" or cls == name or cls.startswith(name + "-"):
+            shown = on
+    return shown
+
+
+def _report(errors: Sequence[AsmError], warnings: Sequence[str], err: TextIO,
+            rules: Sequence[tuple] = ()) -> None:
     for w in warnings:
-        print(w, file=err)
+        if _shown(w, rules):
+            print(w, file=err)
+    from asm.errors import source_context
     for e in errors:
         print(str(e), file=err)
+        # pyasm's addition after NASM's line: the source line and a caret under the token
+        for extra in source_context(getattr(e, "file", None), getattr(e, "line", None),
+                                    getattr(e, "message", "")):
+            print(extra, file=err)
         for note in getattr(e, "notes", None) or ():
             print(note, file=err)
 
@@ -81,13 +134,21 @@ def run(src: str, *, fmt: Optional[str] = None, output: Optional[str] = None,
         listing: Optional[str] = None, include_paths: Sequence[str] = (),
         defines: Sequence[str] = (), undefines: Sequence[str] = (),
         preprocess_only: bool = False, origin: Optional[str] = None,
-        stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None) -> int:
-    """The whole of ``pyasm`` minus argument parsing; returns the exit status."""
+        stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None,
+        warnings: Sequence[str] = ()) -> int:
+    """The whole of ``pyasm`` minus argument parsing; returns the exit status.
+    ``warnings``: NASM's -w options without the -w (``-all``, ``+label-orphan``)."""
+    err = stderr or sys.stderr
+    try:
+        rules = warning_rules(warnings)
+    except ValueError as exc:
+        print(f"pyasm: error: {exc}", file=err)
+        return 1
     enabled = gc.isenabled()
     gc.disable()    # millions of small cached objects: collector scans would dominate
     try:
         status = _run(src, fmt, output, listing, include_paths, defines, undefines,
-                      preprocess_only, origin, stdout, stderr)
+                      preprocess_only, origin, stdout, stderr, rules)
     finally:
         if enabled:
             gc.enable()
@@ -101,6 +162,12 @@ def _remove_outputs(src: str, fmt: Optional[str], output: Optional[str],
     """After a failure, as NASM does: no output or listing file is left behind, not
     even one that existed before (never the source itself, nor anything but a regular
     file). An unknown -f fails before any of that, and NASM then leaves files alone."""
+    if fmt is None and format_from_name(output, None) is None:
+        try:
+            with open(src, encoding="utf-8", errors="surrogateescape") as f:
+                fmt = format_of_source(f.read(1 << 20))
+        except OSError:
+            fmt = "bin"
     fmt = (fmt or format_from_name(output)).lower()
     if fmt not in FORMATS:
         return
@@ -119,13 +186,12 @@ def _remove_outputs(src: str, fmt: Optional[str], output: Optional[str],
 
 
 def _run(src, fmt, output, listing, include_paths, defines, undefines, preprocess_only,
-         origin, stdout, stderr) -> int:
+         origin, stdout, stderr, rules=()) -> int:
     out_stream = stdout or sys.stdout
     err = stderr or sys.stderr
     if fmt is None:
-        fmt = format_from_name(output)
-    fmt = fmt.lower()
-    if fmt not in FORMATS:
+        fmt = format_from_name(output, None)
+    if fmt is not None and fmt.lower() not in FORMATS:
         print(f"pyasm: error: unrecognised output format `{fmt}' - use one of: "
               f"{', '.join(FORMATS)}", file=err)
         return 1
@@ -138,6 +204,7 @@ def _run(src, fmt, output, listing, include_paths, defines, undefines, preproces
     except InputError as exc:
         print(f"pyasm: {src}: {exc}", file=err)
         return 1
+    fmt = fmt.lower() if fmt is not None else format_of_source(text)
     defs = []
     for d in defines:
         name, eq, value = d.partition("=")
@@ -160,9 +227,13 @@ def _run(src, fmt, output, listing, include_paths, defines, undefines, preproces
             _KEEP[:] = [result]
             data = elf32_object(result, src, text)
             lst = format_listing(result) if listing is not None else None
-            _report((), result.warnings, err)
+            _report((), result.warnings, err, rules)
         elif fmt == "b32":
             data = _assemble_b32(text, src, origin)
+            lst = None
+        elif fmt == "v16":
+            from asm.v16 import assemble as v16_assemble
+            data = v16_assemble(text, src)
             lst = None
         else:
             from asm.assembler import assemble
@@ -172,9 +243,9 @@ def _run(src, fmt, output, listing, include_paths, defines, undefines, preproces
             _KEEP[:] = [result]     # freed at exit (skipped by main), not in the timed path
             data = result.image()
             lst = format_listing(result) if listing is not None else None
-            _report((), result.warnings, err)
+            _report((), result.warnings, err, rules)
     except AsmErrors as exc:
-        _report(exc.errors, getattr(exc, "warnings", ()), err)
+        _report(exc.errors, getattr(exc, "warnings", ()), err, rules)
         return 1
     except AsmError as exc:
         _report([exc], (), err)
@@ -233,9 +304,17 @@ def preprocess_text(text: str, src: str, include_paths: Sequence[str] = (),
     return "".join(out)
 
 
+def _version(ctx, _param, value):
+    if value:
+        from asm.preproc import NASM_VERSION
+        major, minor, sub = NASM_VERSION[:3]
+        print(f"pyasm (NASM-compatible) version {major}.{minor:02d}.{sub:02d}")
+        ctx.exit(0)
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("src", type=click.Path(dir_okay=False))
-@click.option("-f", "fmt", help="output format: bin (default), elf32, b32")
+@click.option("-f", "fmt", help="output format: bin (default), elf32, b32, v16")
 @click.option("-o", "output", help="output file (default: from the source name)")
 @click.option("-l", "listing", help="write a listing file")
 @click.option("-I", "include_paths", multiple=True, help="add an include directory")
@@ -246,14 +325,69 @@ def preprocess_text(text: str, src: str, include_paths: Sequence[str] = (),
 @click.option("-u", "undefines2", multiple=True, hidden=True)
 @click.option("-E", "-e", "preprocess_only", is_flag=True, help="preprocess only")
 @click.option("--origin", help="load address for -f b32 (default 0x1000)")
+@click.option("-w", "-W", "warn_opts", multiple=True,
+              help="warning classes: -w-all, -w+label-orphan, -Wno-NAME (as NASM)")
+@click.option("-O", "optimize", help="optimisation: -Ox (default) -Ov -O2 ...")
+@click.option("-g", "debug", is_flag=True, help="debug information (accepted; none written)")
+@click.option("-F", "debug_format", help="debug format (elf32: dwarf, stabs)")
+@click.option("-X", "error_format", help="error format: gnu (default) or vc")
+@click.option("-Z", "error_file", help="write diagnostics to this file")
+@click.option("-s", "errors_to_stdout", is_flag=True, help="diagnostics to stdout")
+@click.option("-v", "--version", is_flag=True, is_eager=True, expose_value=False,
+              callback=_version, help="print the version")
 def _command(src, fmt, output, listing, include_paths, include_paths2, defines, defines2,
-             undefines, undefines2, preprocess_only, origin):
+             undefines, undefines2, preprocess_only, origin, warn_opts, optimize, debug,
+             debug_format, error_format, error_file, errors_to_stdout):
     """Assemble SRC (NASM syntax)."""
-    sys.exit(run(src, fmt=fmt, output=output, listing=listing,
-                 include_paths=list(include_paths) + list(include_paths2),
-                 defines=list(defines) + list(defines2),
-                 undefines=list(undefines) + list(undefines2),
-                 preprocess_only=preprocess_only, origin=origin))
+    err = sys.stdout if errors_to_stdout else sys.stderr
+    fatal = _option_problem(fmt or format_from_name(output), optimize, debug_format,
+                            error_format)
+    if fatal:
+        print(f"pyasm: fatal: {fatal}", file=err)
+        sys.exit(1)
+    stream = None
+    if error_file:
+        try:
+            stream = open(error_file, "w", encoding="utf-8", errors="surrogateescape")
+        except OSError as exc:
+            print(f"pyasm: fatal: cannot open error file `{error_file}': {exc.strerror}",
+                  file=err)
+            sys.exit(1)
+        err = stream
+    try:
+        status = run(src, fmt=fmt, output=output, listing=listing,
+                     include_paths=list(include_paths) + list(include_paths2),
+                     defines=list(defines) + list(defines2),
+                     undefines=list(undefines) + list(undefines2),
+                     preprocess_only=preprocess_only, origin=origin, stderr=err,
+                     warnings=warn_opts)
+    finally:
+        if stream is not None:
+            stream.close()
+    sys.exit(status)
+
+
+def _option_problem(fmt: str, optimize: Optional[str], debug_format: Optional[str],
+                    error_format: Optional[str]) -> Optional[str]:
+    """NASM's fatal message for an option value pyasm cannot honour, else None."""
+    if optimize is not None:
+        levels = [o for o in optimize.split(",") if o]
+        for o in levels:
+            if o.lower() in ("0", "1"):
+                return f"-O{o} (NASM's unoptimised encodings) is not supported yet"
+            if not (o.isdigit() or o.lower() in ("x", "v")):
+                return f"unknown optimization option -O{optimize}"
+    if debug_format is not None:
+        known = ("dwarf", "stabs") if fmt.lower() == "elf32" else ()
+        if debug_format.lower() not in known:
+            return (f"unrecognized debug format `{debug_format}' for output format "
+                    f"`{fmt.lower()}'")
+    if error_format is not None and error_format.lower() not in ("gnu", "vc"):
+        return f"unrecognized error reporting format `{error_format}'"
+    if error_format is not None and error_format.lower() == "vc":
+        return "the `vc' error format is not supported"
+    return None
+
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -266,6 +400,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except SystemExit as exc:
         status = exc.code if isinstance(exc.code, int) else 1
     except click.exceptions.Abort:
+        status = 1
+    except click.exceptions.NoSuchOption as exc:
+        # NASM's wording (and status) for an option it does not have
+        spelling = "unrecognized" if exc.option_name.startswith("--") else "unrecognised"
+        print(f"pyasm: error: {spelling} option `{exc.option_name}'", file=sys.stderr)
+        print("Type pyasm -h for help.", file=sys.stderr)
         status = 1
     except click.ClickException as exc:
         exc.show()

@@ -1,10 +1,10 @@
-"""Byte layouts on disk (flat, B32, ELF32, DOS .COM) and format detection by magic."""
+"""Byte layouts on disk (flat, B32, V16, ELF32, DOS .COM) and format detection by magic."""
 
 from __future__ import annotations
 
 import os
 
-FORMATS = ("raw", "bin", "com", "elf", "b32", "asm")
+FORMATS = ("raw", "bin", "com", "elf", "b32", "v16", "asm")
 
 
 def detect(path: str, data: bytes) -> str:
@@ -16,6 +16,8 @@ def detect(path: str, data: bytes) -> str:
         return "elf"
     if data[:3] == b"B32":
         return "b32"
+    if data[:4] == b"V16\0":
+        return "v16"
     ext = os.path.splitext(path)[1].lower()
     if ext == ".com":
         return "com"

@@ -66,8 +66,17 @@ def _parse_size(ctx, param, value):
 @click.option("--clear-env", is_flag=True, help="Linux programs: start with an empty environment.")
 @click.option("--root", type=click.Path(file_okay=False), help="Linux programs: guest '/'.")
 @click.option("--allow-write", multiple=True, help="Linux programs: also writable path.")
+@click.option("--debug", is_flag=True,
+              help="Debug the program: gdb-like commands on stdin (docs/debugging.md).")
+@click.option("--gdb", metavar="[HOST:]PORT",
+              help="Serve the GDB remote protocol on PORT (host 127.0.0.1 by default).")
+@click.option("--debug-input", type=click.Path(dir_okay=False), metavar="FILE",
+              help="With --debug/--gdb: the program's stdin (commands stay on stdin).")
+@click.option("--no-history", is_flag=True,
+              help="With --debug/--gdb: record nothing, so no reverse execution.")
 def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, screen_html, org, bits,
-         memory, max_procs, max_output, timeout, env, clear_env, root, allow_write) -> None:
+         memory, max_procs, max_output, timeout, env, clear_env, root, allow_write, debug,
+         gdb, debug_input, no_history) -> None:
     """Run PROGRAM (B32, flat binary, DOS .COM, static i386 ELF or assembly source)."""
     try:
         data = read_input(program)
@@ -84,8 +93,8 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
                       max_output=max_output, timeout=timeout, env=list(env),
                       clear_env=clear_env, root=root, allow_write=list(allow_write))
     kind = fmt or detect(program, data)
-    if kind == "bin" and program.lower().endswith(".b32"):
-        kind = "b32"   # a damaged .b32 file: say what is wrong with its header
+    if kind == "bin" and program.lower().endswith((".b32", ".v16")):
+        kind = program[-3:].lower()  # a damaged file: say what is wrong with its header
     misplaced = [a for a in args if a.split("=")[0] in _OPTION_NAMES]
     if misplaced and kind not in ("elf", "com"):
         # only Linux and DOS programs take arguments: this is a pyvm option put too late
@@ -93,6 +102,10 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
                    f"be the program's argument; put pyvm's options first: "
                    f"pyvm {' '.join(args)} {program}", err=True)
         sys.exit(2)
+    if debug or gdb:
+        from vm.debug import launch
+        sys.exit(launch(kind, program, data, opts, gdb=gdb, program_input=debug_input,
+                        history=not no_history))
     sys.exit(run(kind, program, data, opts))
 
 
@@ -105,6 +118,9 @@ def run(kind: str, path: str, data: bytes, opts: RunOptions) -> int:
     if kind == "b32":
         from vm.b32.runner import run_b32
         return run_b32(path, data, opts)
+    if kind == "v16":
+        from vm.v16.runner import run_v16
+        return run_v16(path, data, opts)
     if kind == "elf":
         from vm.linux.runner import run_elf
         return run_elf(path, data, opts)

@@ -1,6 +1,6 @@
 """``pyvm prog.s`` (or ``.asm``): assemble a NASM source in memory with pyasm's driver
-and run the image; a B32 source (see `looks_like_b32`) is assembled as B32 and run on the
-B32 machine.
+and run the image; a B32 or V16 source (asm/language.py decides) is assembled for its
+machine and run there.
 
 What runs it: ``org 0x100`` with 16-bit code is a DOS .COM program; other 16-bit code
 (``bits 16``, NASM's default) runs on the BIOS at its org (``org 0x7c00``: a boot
@@ -15,6 +15,7 @@ import os
 import re
 import sys
 
+from asm.language import B32, V16, source_language
 from vm.options import RunOptions
 
 EXIT_ASM_ERROR = 1
@@ -70,21 +71,6 @@ def assemble_source(path: str, text: str, err=None):
     return image, org or 0, source_bits(result, text)
 
 
-_END_LINE = re.compile(r"^[ \t]*(?:[A-Za-z_.][\w.]*:?[ \t]+)?END(?:[ \t]|$)", re.I | re.M)
-_FIRST_WORD = re.compile(r"^[ \t]*(?:[A-Za-z_.][\w.]*:)?[ \t]*([A-Za-z]+)\b", re.M)
-
-
-def looks_like_b32(text: str) -> bool:
-    """An END line (B32's last statement, not an x86 instruction) and a line whose
-    instruction exists on B32 but not on x86 (LDA, STA, INCX, ...)."""
-    if not _END_LINE.search(text):
-        return False
-    from asm.b32.instructions import BY_MNEMONIC
-    from asm.x86.encoder import is_mnemonic
-    return any(w.upper() in BY_MNEMONIC and not is_mnemonic(w.lower())
-               for w in _FIRST_WORD.findall(text))
-
-
 def run_b32_source(path: str, text: str, opts: RunOptions) -> int:
     from asm.b32.assembler import assemble
     from asm.errors import AsmError, AsmErrors
@@ -104,8 +90,12 @@ def run_b32_source(path: str, text: str, opts: RunOptions) -> int:
 def run_source(path: str, data: bytes, opts: RunOptions) -> int:
     """Assemble and run a source file's bytes; returns the exit status."""
     text = data.decode("utf-8", "surrogateescape")
-    if looks_like_b32(text):
+    language = source_language(text)
+    if language == B32:
         return run_b32_source(path, text, opts)
+    if language == V16:
+        from vm.v16.runner import run_v16_source
+        return run_v16_source(path, text, opts)
     built = assemble_source(path, text)
     if built is None:
         return EXIT_ASM_ERROR

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import io
-import os
 import sys
 from typing import List, Optional
 
@@ -36,26 +34,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     opts = RunOptions(args=tuple(ns.args), bits=ns.bits, org=ns.org)
     kind = ns.fmt or detect(ns.program, data)
-    commands = sys.stdin
-    if ns.input is not None:
-        # the program reads fd 0: put the file there, keep the commands on another fd
-        try:
-            fd = os.open(ns.input, os.O_RDONLY)
-        except OSError as e:
-            print(f"pyvm: {ns.input}: {e.strerror or e}", file=sys.stderr)
-            return 1
-        if ns.gdb is None:
-            commands = io.TextIOWrapper(os.fdopen(os.dup(0), "rb"))
-        os.dup2(fd, 0)
-        os.close(fd)
-        sys.stdin = io.TextIOWrapper(os.fdopen(os.dup(0), "rb"))
-    if ns.gdb is not None:
-        from vm.debug.gdbstub import gdb_main
-        return gdb_main(kind, ns.program, data, opts, ns.gdb,
-                        history=not ns.no_history)
-    from vm.debug.cli import debug_main
-    return debug_main(kind, ns.program, data, opts, stdin=commands,
-                      history=not ns.no_history)
+    from vm.debug import launch
+    return launch(kind, ns.program, data, opts, gdb=ns.gdb, program_input=ns.input,
+                  history=not ns.no_history)
 
 
 if __name__ == "__main__":

@@ -353,7 +353,8 @@ def _load_b32(path: str, data, symbols: Symbols) -> B32Target:
 def _load_source(path: str, data: bytes, opts, stdin, stdout):
     import io
 
-    from vm.run_source import COM_ORG, looks_like_b32
+    from asm.language import looks_like_b32
+    from vm.run_source import COM_ORG
     text = data.decode("utf-8", "surrogateescape")
     if looks_like_b32(text):
         from asm.b32.assembler import assemble_program

@@ -12,8 +12,14 @@ SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 def isa_of(path: str) -> str:
-    """B32 sources live in a directory named ``b32``; everything else is x86."""
-    return "b32" if "b32" in Path(path).parts[:-1] or path.lower().endswith(".b32s") else "x86"
+    """The machine a source is for: by its content (asm/language.py), as pyasm and pyvm
+    decide; a binary .b32/.v16 file by its extension."""
+    from asm.language import source_language
+    low = path.lower()
+    if low.endswith((".b32", ".v16")):
+        return low[-3:]
+    with open(path, "rb") as f:
+        return source_language(f.read().decode("utf-8", "surrogateescape"))
 
 
 def sample_sources() -> list[str]:
@@ -45,8 +51,11 @@ def roundtrip(files) -> None:
         except (OSError, InputError) as e:
             click.echo(f"pyvm-tools: {path}: {getattr(e, 'strerror', None) or e}", err=True)
             sys.exit(1)
-        if isa_of(path) == "b32":
+        isa = isa_of(path)
+        if isa == "b32":
             from asm.b32.roundtrip import roundtrip_file
+        elif isa == "v16":
+            from asm.v16.roundtrip import roundtrip_file
         else:
             from asm.x86.roundtrip import roundtrip_file
         problem = roundtrip_file(path)

@@ -1,4 +1,4 @@
-"""``pyvm-tools disasm FILE``: NASM-syntax disassembly of flat, ELF and B32 files.
+"""``pyvm-tools disasm FILE``: NASM-syntax disassembly of flat, ELF, B32 and V16 files.
 
 The x86 output is itself NASM source: `bits`/`org` first, then one instruction per line
 with its address and bytes as a comment, so it reassembles to the same bytes.
@@ -21,10 +21,10 @@ from vm.tools.disasm_elf import elf_listing
 @click.option("--bits", type=click.Choice(["16", "32"]), default=None,
               help="Flat binaries: code size (default 32; 16 for .com).")
 @click.option("--org", callback=_parse_int, help="Flat binaries: load address.")
-@click.option("--format", "fmt", type=click.Choice(["auto", "bin", "com", "b32", "elf"]),
+@click.option("--format", "fmt", type=click.Choice(["auto", "bin", "com", "b32", "v16", "elf"]),
               default="auto")
 def command(path, bits, org, fmt) -> None:
-    """Disassemble PATH (flat binary, .com, ELF32 or B32)."""
+    """Disassemble PATH (flat binary, .com, ELF32, B32 or V16)."""
     from formats.inputs import InputError, read_input
     try:
         data = read_input(path)
@@ -38,6 +38,15 @@ def command(path, bits, org, fmt) -> None:
         try:
             click.echo(disassemble(read_b32(data), path), nl=False)
         except B32FormatError as e:
+            click.echo(f"pyvm-tools: {path}: {e}", err=True)
+            sys.exit(1)
+        return
+    if kind == "v16":
+        from asm.v16 import disassemble as v16_disassemble
+        from formats.v16 import V16FormatError
+        try:
+            click.echo("\n".join(v16_disassemble(data, path)))
+        except V16FormatError as e:
             click.echo(f"pyvm-tools: {path}: {e}", err=True)
             sys.exit(1)
         return

@@ -113,6 +113,12 @@ def describe(path: str, data: bytes, symbols: bool = True) -> list[str]:
         origin, entry, size = _b32_header(data)
         return ["format:   B32 program", f"origin:   ${origin:04X}", f"entry:    ${entry:04X}",
                 f"size:     {size} bytes of code (file {len(data)} bytes)"]
+    if kind == "v16":
+        from formats.v16 import read_v16
+        image = read_v16(data)
+        return ["format:   V16 program", f"load:     0x{image.load:04X}",
+                f"entry:    0x{image.entry:04X}",
+                f"size:     {len(image.code)} bytes of code (file {len(data)} bytes)"]
     if kind == "com":
         return ["format:   DOS .COM program (loaded at 0100h)", f"size:     {len(data)} bytes"]
     if kind == "asm":
