@@ -136,3 +136,21 @@ def test_hard_links_need_a_source_inside(tree):
     with pytest.raises(SandboxError) as e:
         sb.check_write_object(str(work / "planted"))
     assert e.value.errno == errno.EPERM
+
+
+def test_what_the_host_python_runs_is_read_only(tree):
+    """A guest started in $HOME must not plant code the next pyvm runs: the Python
+    installation, sys.path and the user site directory stay read-only (not hidden)."""
+    import site
+    import sys
+    work = tree / "work"
+    sb = Sandbox(cwd=str(work))
+    for path in (os.path.join(os.path.dirname(os.__file__), "os.py"),
+                 os.path.join(site.getusersitepackages(), "evil.pth"),
+                 os.path.join(sys.prefix, "lib", "x.py")):
+        assert not sb.may_write(os.path.realpath(path)), path
+    assert sb.resolve(os.__file__) == os.path.realpath(os.__file__)   # still readable
+    fake_home = Sandbox(cwd=str(work), protected=[str(work / ".local" / "lib")])
+    assert not fake_home.may_write(str(work / ".local" / "lib" / "python3" / "x.pth"))
+    assert not fake_home.may_write(str(work / ".local"))             # nor moved away
+    assert fake_home.may_write(str(work / "notes.txt"))

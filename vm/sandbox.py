@@ -9,9 +9,12 @@ a symlink leads outside it. Every decision is about the object finally reached, 
 spelling of the path:
 
 - a write outside the writable trees fails with EROFS, as on a read-only mount;
-- pyvm's own files (its code cache and configuration, the directories Python imports
-  pyvm from) are *hidden*: reached by any spelling, symlink or bind mount (they are
-  recognised by device and inode as well as by path), they do not exist for the guest;
+- pyvm's own files (its code cache and configuration) are *hidden*: reached by any
+  spelling, symlink or bind mount (they are recognised by device and inode as well as
+  by path), they do not exist for the guest;
+- what the host Python runs (its installation, the directories on ``sys.path``, pyvm's
+  own packages, the console scripts) is *protected*: readable, never written, even
+  inside a writable tree, so nothing a guest writes is ever run by the next pyvm;
 - a regular file with more than one hard link may be an outside file linked into the
   writable tree, so it is written only if this guest made the extra links itself from a
   file inside the tree (``link`` from outside is refused with EPERM, as on a kernel with
@@ -61,7 +64,8 @@ def _under(host: str, top: str) -> bool:
 
 class Sandbox:
     def __init__(self, root: Optional[str] = None, cwd: Optional[str] = None,
-                 writable: Iterable[str] = (), hidden: Optional[Iterable[str]] = None):
+                 writable: Iterable[str] = (), hidden: Optional[Iterable[str]] = None,
+                 protected: Optional[Iterable[str]] = None):
         self.root = os.path.realpath(root) if root else "/"
         host_cwd = os.path.realpath(cwd or os.getcwd())
         self.writable = [host_cwd] + [os.path.realpath(w) for w in writable]
@@ -71,6 +75,9 @@ class Sandbox:
         self.hidden_ids: set = set()
         for h in (pyvm_private_paths() if hidden is None else hidden):
             self.hide(h)
+        self.protected = sorted({os.path.realpath(p) for p in
+                                 (host_python_paths(host_cwd) if protected is None
+                                  else protected)})
         # (st_dev, st_ino) of files this guest hard-linked from inside the writable trees:
         # shared by every process of the run (a forked child's sandbox keeps the same set)
         self.own_links: set = set()
@@ -207,6 +214,8 @@ class Sandbox:
         in its place would hand the next pyvm a cache the guest wrote."""
         if any(_under(h, host) or _under(host, h) for h in self.hidden):
             return False
+        if any(_under(host, p) or _under(p, host) for p in self.protected):
+            return False
         return any(_under(host, w) for w in self.writable)
 
     def check_write(self, host: str) -> None:
@@ -275,32 +284,34 @@ class Sandbox:
 
 
 def pyvm_private_paths() -> list:
-    """Host paths no guest may see: pyvm's cache and configuration directories and the
-    places the host Python imports pyvm and its libraries from (a guest that could write
-    there would have its code run by the next pyvm)."""
-    import site
-    import sysconfig
-
+    """Host paths no guest may see: pyvm's cache and configuration directories."""
     from vm.x86.codecache import cache_dirs
-    paths = list(cache_dirs())
     home = os.path.expanduser("~")
     config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
-    paths.append(os.path.join(config, "pyvm"))
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # vm/
-    top = os.path.dirname(here)
-    for pkg in ("asm", "vm", "formats"):
-        paths.append(os.path.join(top, pkg))
-    for key in ("purelib", "platlib"):
+    return list(cache_dirs()) + [os.path.join(config, "pyvm")]
+
+
+def host_python_paths(cwd: str) -> list:
+    """What the host Python runs code from, which a guest must never write: the Python
+    installation, pyvm's packages, the console scripts, the user's site directory (even
+    before it exists: a .pth file there would run at every start) and every directory on
+    sys.path, except the start directory itself (``python -m`` puts it there; run the
+    ``pyvm`` script rather than ``python -m vm.cli`` where a guest writes)."""
+    import site
+    import sys
+    import sysconfig
+    paths = [sys.prefix, sys.base_prefix, sys.exec_prefix]
+    paths += [v for k, v in sysconfig.get_paths().items() if k != "data"]
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths += [os.path.join(top, pkg) for pkg in ("asm", "vm", "formats")]
+    for fn in ("getsitepackages", "getusersitepackages"):
         try:
-            paths.append(sysconfig.get_paths()[key])
-        except KeyError:
-            pass
-    try:
-        paths.extend(site.getsitepackages())
-    except AttributeError:
-        pass
-    try:
-        paths.append(site.getusersitepackages())
-    except AttributeError:
-        pass
-    return [p for p in paths if p]
+            found = getattr(site, fn)()
+        except AttributeError:
+            continue
+        paths += [found] if isinstance(found, str) else list(found)
+    paths.append(os.path.join(site.getuserbase(), "bin"))     # pip install --user scripts
+    here = os.path.realpath(cwd)
+    paths += [p for p in sys.path if p and os.path.isabs(p) and os.path.isdir(p)
+              and os.path.realpath(p) != here]
+    return [p for p in paths if p and p != "/"]

@@ -201,3 +201,22 @@ def test_proc_environ_spellings(tmp_path, spelling):
                       options=["--clear-env", "--env", "A=B"])
     assert result.status == 0, result
     assert result.stdout == b"A=B\0"
+
+
+def test_guest_in_home_cannot_plant_python_code(tmp_path):
+    """pyvm started in $HOME: the user site directory (a .pth there runs at every Python
+    start) stays unwritable even though $HOME is the guest's writable tree."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "PYTHONUSERBASE": str(home / ".local")}
+    site_dir = subprocess.run(
+        [sys.executable, "-c", "import site; print(site.getusersitepackages())"],
+                              capture_output=True, text=True, env={**os.environ, **env}
+                              ).stdout.strip()
+    rel = os.path.relpath(site_dir, home)
+    bb = busybox()
+    script = f"mkdir -p {rel}; echo 'import os' > {rel}/evil.pth; echo done; ls -a"
+    result = run_pyvm(bb, ["sh", "-c", script], cwd=home, env=env)
+    assert b"done" in result.stdout, result
+    assert not Path(site_dir, "evil.pth").exists()
+    assert not Path(site_dir).exists()
