@@ -7,6 +7,11 @@ import os
 FORMATS = ("raw", "bin", "com", "elf", "b32", "v16", "asm")
 
 
+def is_boot_sector(data: bytes) -> bool:
+    """A PC boot sector: exactly 512 bytes ending in the 55 AA signature."""
+    return len(data) == 512 and data[510:512] == b"\x55\xaa"
+
+
 def detect(path: str, data: bytes) -> str:
     """Guess a program's format from its magic bytes, then its extension.
 

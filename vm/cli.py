@@ -6,9 +6,26 @@ import sys
 
 import click
 
-from formats import FORMATS, detect
+from formats import FORMATS, detect, is_boot_sector
 from formats.inputs import InputError, read_input
+from vm.entry import ReturningCommand
 from vm.options import RunOptions
+
+# The one exit-status table (README "pyvm" section, vm/options.py EXIT_*), every machine.
+EXIT_STATUS_HELP = """\b
+Exit status (every machine: x86, DOS, BIOS, Linux, B32, V16):
+  0-255  the program's own status (exit(n); HLT or B32 BRK/V16 hlt: 0)
+  1      pyvm could not run it (unreadable file, bad format or option)
+  2      usage error (unknown option, missing argument)
+  70     internal error (a bug in pyvm, reported in one line)
+  124    --max-steps instructions executed without the program ending
+  125    deadlock: every process of a Linux program waits
+  128+n  the program faulted, as a shell reports a killed process:
+         132 invalid instruction (SIGILL), 135 bus error (SIGBUS),
+         136 divide error (SIGFPE), 139 memory fault (SIGSEGV)
+  130    interrupted (Ctrl-C, SIGINT)
+  142    --timeout SECONDS ran out (SIGALRM)
+  153    --max-output bytes exceeded (SIGXFSZ)"""
 
 
 def _parse_int(ctx, param, value):
@@ -34,7 +51,8 @@ def _parse_size(ctx, param, value):
     return size
 
 
-@click.command(context_settings={"allow_interspersed_args": False,
+@click.command("pyvm", cls=ReturningCommand, epilog=EXIT_STATUS_HELP,
+               context_settings={"allow_interspersed_args": False,
                                  "help_option_names": ["-h", "--help"]})
 @click.argument("program", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
@@ -50,8 +68,9 @@ def _parse_size(ctx, param, value):
 @click.option("--screen-html", type=click.Path(dir_okay=False),
               help="B32: write the final screen as an HTML page.")
 @click.option("--org", callback=_parse_int, help="Flat binary load address (default 0).")
-@click.option("--bits", type=click.Choice(["16", "32"]), default="32",
-              help="Flat binary mode: 32 (Linux int 0x80) or 16 (BIOS, 0000:7C00).")
+@click.option("--bits", type=click.Choice(["16", "32"]),
+              help="Flat binary mode: 32 (Linux int 0x80) or 16 (BIOS, 0000:7C00). "
+                   "Default: 16 for a 512-byte boot sector ending in 55AA, else 32.")
 @click.option("--memory", callback=_parse_size, metavar="SIZE",
               help="Guest memory cap, every personality (e.g. 64M; flat binaries: 16M "
                    "when not given).")
@@ -76,23 +95,25 @@ def _parse_size(ctx, param, value):
               help="With --debug/--gdb: record nothing, so no reverse execution.")
 def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, screen_html, org, bits,
          memory, max_procs, max_output, timeout, env, clear_env, root, allow_write, debug,
-         gdb, debug_input, no_history) -> None:
+         gdb, debug_input, no_history) -> int:
     """Run PROGRAM (B32, flat binary, DOS .COM, static i386 ELF or assembly source)."""
     try:
         data = read_input(program)
     except OSError as e:
         click.echo(f"pyvm: {program}: {e.strerror or e}", err=True)
-        sys.exit(1)
+        return 1
     except InputError as e:
         click.echo(f"pyvm: {program}: {e}", err=True)
-        sys.exit(1)
+        return 1
     opts = RunOptions(args=tuple(args), max_steps=max_steps, regs=regs, stats=stats,
                       trace=trace,
                       trace_file=trace_file, color=color, screen_html=screen_html, org=org,
-                      bits=int(bits), memory=memory, max_procs=max_procs,
+                      bits=int(bits) if bits else 32, memory=memory, max_procs=max_procs,
                       max_output=max_output, timeout=timeout, env=list(env),
                       clear_env=clear_env, root=root, allow_write=list(allow_write))
     kind = fmt or detect(program, data)
+    if kind in ("bin", "raw") and bits is None and is_boot_sector(data):
+        opts.bits = 16      # a boot sector: real mode at 0000:7C00, as a PC would run it
     if kind == "bin" and program.lower().endswith((".b32", ".v16")):
         kind = program[-3:].lower()  # a damaged file: say what is wrong with its header
     misplaced = [a for a in args if a.split("=")[0] in _OPTION_NAMES]
@@ -101,12 +122,17 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
         click.echo(f"pyvm: {program}: {misplaced[0]} comes after the program, so it would "
                    f"be the program's argument; put pyvm's options first: "
                    f"pyvm {' '.join(args)} {program}", err=True)
-        sys.exit(2)
+        return 2
     if debug or gdb:
         from vm.debug import launch
-        sys.exit(launch(kind, program, data, opts, gdb=gdb, program_input=debug_input,
-                        history=not no_history))
-    sys.exit(run(kind, program, data, opts))
+        return launch(kind, program, data, opts, gdb=gdb, program_input=debug_input,
+                      history=not no_history)
+    return run(kind, program, data, opts)
+
+
+def script() -> None:
+    """The ``pyvm`` console script."""
+    sys.exit(main())
 
 
 _OPTION_NAMES = frozenset(n for p in main.params for n in getattr(p, "opts", ())
@@ -141,4 +167,4 @@ def run(kind: str, path: str, data: bytes, opts: RunOptions) -> int:
 
 
 if __name__ == "__main__":
-    main()
+    script()

@@ -26,6 +26,12 @@ class RunOptions:
     max_procs: int = 64              # Linux: processes alive at once; fork beyond it is EAGAIN
     max_output: Optional[int] = None  # bytes the guest may write to stdout+stderr in all
     timeout: Optional[float] = None  # wall-clock seconds before the run is stopped
+    # host descriptors behind the guest's stdin, stdout, stderr where a personality uses
+    # descriptors (Linux); None: the process's own 0, 1, 2 (vm.run passes capture files)
+    std_fds: Optional[tuple] = None
+    # flat binaries: a fault in the first instructions suggests --bits 16 (not for code
+    # whose mode its source declared)
+    hint_bits: bool = True
 
 
 # -- limits on a run: --timeout and --max-output, the same for every machine kind -----------

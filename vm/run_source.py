@@ -106,7 +106,8 @@ def run_source(path: str, data: bytes, opts: RunOptions) -> int:
         return EXIT_ASM_ERROR
     if bits == 32:
         from vm.linux.flat import run_flat
-        return run_flat(path, image, dataclasses.replace(opts, org=org, bits=32))
+        return run_flat(path, image, dataclasses.replace(opts, org=org, bits=32,
+                                                         hint_bits=False))
     if org == COM_ORG:
         from vm.dos.runner import run_com
         return run_com(path, image, opts)

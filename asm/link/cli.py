@@ -224,8 +224,8 @@ def run(argv: list[str]) -> int:
     return 0
 
 
-def main(argv: Optional[list[str]] = None) -> None:
-    """Console entry point (``pyld``)."""
+def main(argv: Optional[list[str]] = None) -> int:
+    """``pyld``'s entry point: returns the exit status (the interpreter goes on)."""
     try:
         status = run(sys.argv[1:] if argv is None else list(argv))
     except KeyboardInterrupt:
@@ -234,8 +234,13 @@ def main(argv: Optional[list[str]] = None) -> None:
         print(f"{PROG}: internal error: {type(e).__name__}: {e} (please report this)",
               file=sys.stderr)
         status = 2
-    sys.exit(status)
+    return status
+
+
+def script() -> None:
+    """The ``pyld`` console script."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":
-    main()
+    script()

@@ -23,10 +23,10 @@ EXIT_TIMEOUT = 142
 EXIT_OUTPUT_LIMIT = 153
 
 ENTRY = {
-    "pyvm": "from vm.cli import main; main()",
-    "pyasm": "from asm.cli import main; main()",
-    "pyld": "from asm.link.cli import main; main()",
-    "pyvm-tools": "from vm.tools import main; main()",
+    "pyvm": "from vm.cli import script; script()",
+    "pyasm": "from asm.cli import script; script()",
+    "pyld": "from asm.link.cli import script; script()",
+    "pyvm-tools": "from vm.tools import script; script()",
 }
 
 

@@ -62,10 +62,14 @@ def semantics(op: str) -> Callable[[_Handler], _Handler]:
 class B32CPU:
     """Registers, flags and 64 KiB of memory; the screen lives at $A000 in that memory."""
 
+    on_create: Optional[Callable] = None     # called with every new CPU (vm.run)
+
     def __init__(self) -> None:
         self.mem = bytearray(MEMORY_SIZE)
         self.screen = Screen(self.mem)
         self.reset()
+        if B32CPU.on_create is not None:
+            B32CPU.on_create(self)
 
     def reset(self) -> None:
         """Registers and flags to 0, memory cleared, screen blank (spaces on $07)."""
@@ -161,6 +165,36 @@ class B32CPU:
     def cell(self, row: int, col: int) -> tuple[int, int]:
         """(character, attribute) bytes of a screen cell."""
         return self.screen.cell(row, col)
+
+    # -- the Unicorn-like surface shared with vm.x86.Machine (docs/api.md) ------------------
+    REGISTER_NAMES = ("A", "B", "D", "X", "Y", "IP", "CF", "PF")
+
+    def reg(self, name: str) -> int:
+        """A register by name: A, B, D (A:B), X, Y, IP, CF, PF (any case)."""
+        key = name.upper()
+        if key not in self.REGISTER_NAMES:
+            raise KeyError(f"unknown register {name!r}")
+        return getattr(self, key)
+
+    def set_reg(self, name: str, value: int) -> None:
+        key = name.upper()
+        if key not in self.REGISTER_NAMES:
+            raise KeyError(f"unknown register {name!r}")
+        setattr(self, key, value & (0xFF if key in ("A", "B", "CF", "PF") else 0xFFFF))
+
+    def regs(self) -> dict:
+        return {n: getattr(self, n) for n in self.REGISTER_NAMES}
+
+    def read(self, addr: int, n: int) -> bytes:
+        if addr < 0 or addr + n > MEMORY_SIZE:
+            raise ValueError(f"B32 memory is $0000-$FFFF: cannot read {n} at {addr:#x}")
+        return bytes(self.mem[addr:addr + n])
+
+    def write(self, addr: int, data: bytes) -> None:
+        if addr < 0 or addr + len(data) > MEMORY_SIZE:
+            raise ValueError(f"B32 memory is $0000-$FFFF: cannot write {len(data)} at "
+                             f"{addr:#x}")
+        self.mem[addr:addr + len(data)] = data
 
     def registers(self) -> str:
         """One line with every register and flag, for --regs and fault reports."""

@@ -186,13 +186,15 @@ class HostFile(OpenFile):
 
 
 class HostStream(OpenFile):
-    """One of the host's standard streams (fds 0-2), used directly."""
+    """One of the host's standard streams, used directly: host descriptor ``fd`` as the
+    guest's standard descriptor ``std`` (0-2; default: the same number)."""
 
-    def __init__(self, fd: int):
+    def __init__(self, fd: int, std: Optional[int] = None):
+        std = fd if std is None else std
         self.fd = fd
-        self.readable = fd == 0
-        self.writable = fd != 0
-        self.path = {0: "/dev/stdin", 1: "/dev/stdout", 2: "/dev/stderr"}[fd]
+        self.readable = std == 0
+        self.writable = std != 0
+        self.path = {0: "/dev/stdin", 1: "/dev/stdout", 2: "/dev/stderr"}[std]
 
     def read(self, n: int) -> bytes:
         try:
@@ -364,10 +366,11 @@ class FdTable:
         self.fds: dict = {}
 
     @classmethod
-    def with_std_streams(cls) -> FdTable:
+    def with_std_streams(cls, host_fds: Optional[tuple] = None) -> FdTable:
+        """Guest fds 0-2 on the host's (or on ``host_fds``: three host descriptors)."""
         t = cls()
         for fd in (0, 1, 2):
-            t.install(HostStream(fd), fd)
+            t.install(HostStream(host_fds[fd] if host_fds else fd, fd), fd)
         return t
 
     def get(self, fd: int) -> OpenFile:

@@ -130,6 +130,9 @@ def _arg(v: int) -> str:
 
 
 
+EARLY_FAULT = 16        # instructions: a fault before this many suggests the wrong mode
+
+
 def run_flat(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
              stderr=None) -> int:
     """Run a flat 32-bit binary; returns the exit status."""
@@ -248,6 +251,11 @@ def _run(m: Machine, path: str, opts: RunOptions, err, deadline: Deadline,
         status, line = fault_report(m, stop.fault)
         print(f"pyvm: {path}: {line}", file=err)
         print(register_dump(m), file=err)
+        if m.steps < EARLY_FAULT and opts.hint_bits:
+            # 16-bit code (nasm -f bin without `bits 32`) dies like this when run as 32-bit
+            print(f"pyvm: {path}: hint: this flat binary ran as 32-bit code and faulted "
+                  f"after {m.steps} instructions; if it is 16-bit code, run it with "
+                  "--bits 16", file=err)
         return status
     print(f"pyvm: {path}: stopped: {stop.reason}", file=err)
     return EXIT_BAD_FILE

@@ -15,8 +15,8 @@ class LimitedHostStream(HostStream):
     """fd 1 or 2 of the host: writes beyond the budget are refused (EFBIG, as with
     RLIMIT_FSIZE), and the first refusal stops the run."""
 
-    def __init__(self, fd: int, budget: OutputBudget):
-        super().__init__(fd)
+    def __init__(self, fd: int, budget: OutputBudget, std: Optional[int] = None):
+        super().__init__(fd, std)
         self.budget = budget
 
     def write(self, data: bytes) -> int:
@@ -30,14 +30,16 @@ class LimitedHostStream(HostStream):
         return written
 
 
-def std_streams(budget: OutputBudget) -> FdTable:
-    """fds 0-2 on the host's streams, stdout and stderr drawing on the budget."""
+def std_streams(budget: OutputBudget, host_fds: Optional[tuple] = None) -> FdTable:
+    """fds 0-2 on the host's streams (or ``host_fds``), stdout and stderr drawing on the
+    budget."""
     if budget.limit is None:
-        return FdTable.with_std_streams()
+        return FdTable.with_std_streams(host_fds)
+    fds = host_fds or (0, 1, 2)
     table = FdTable()
-    table.install(HostStream(0), 0)
+    table.install(HostStream(fds[0], 0), 0)
     for fd in (1, 2):
-        table.install(LimitedHostStream(fd, budget), fd)
+        table.install(LimitedHostStream(fds[fd], budget, fd), fd)
     return table
 
 

@@ -41,6 +41,7 @@ from vm.linux.startup import (
 )
 from vm.sandbox import Sandbox
 from vm.x86.faults import MemoryFault
+from vm.x86.hooks import set_tracer
 from vm.x86.machine import USER_DS, Machine
 from vm.x86.state import ESP, FS, GS, SEL
 from vm.x86.system import cpuid_values
@@ -358,7 +359,7 @@ class Process:
         child.fpu_frames = dict(self.fpu_frames)
         child.comm = self.comm
         m.on_interrupt = self.kernel.interrupt_hook(child)
-        m.tracer = pm.tracer
+        set_tracer(m, pm.tracer)        # the child's hooks (if any) are its own
         self.children.append(child)
         return child
 

@@ -13,6 +13,7 @@ from vm.linux.files import GuestFileError
 from vm.linux.loader import LoadError
 from vm.linux.process import ARG_MAX_STRLEN, ZOMBIE
 from vm.linux.syscalls import ContextSet, ExecDone, WouldBlock, _path, s32, syscall
+from vm.x86.hooks import set_tracer
 from vm.x86.state import EAX, ESP
 
 CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
@@ -130,7 +131,7 @@ def execve(proc, path: bytes, argv: list, envp: list) -> int:
         proc.start_image(image, argv, envp, os.fsencode(name))
     except MemoryError:
         return -errno.ENOMEM
-    proc.machine.tracer = old.tracer
+    set_tracer(proc.machine, old.tracer)
     old.request_stop()
     proc.exe_host_path = host
     proc.comm = os.fsencode(os.path.basename(name))[:15]

@@ -24,6 +24,7 @@ from vm.options import (
 )
 from vm.sandbox import Sandbox
 from vm.stats import RunClock
+from vm.x86.hooks import set_tracer
 from vm.x86.trace import Tracer, register_dump
 
 
@@ -74,7 +75,8 @@ def run_elf(path: str, data: bytes, opts: RunOptions) -> int:
     budget = OutputBudget(opts.max_output)
     deadline = Deadline(opts.timeout)
     kernel.stop_check = stop_check(kernel, deadline, budget)
-    proc = Process(kernel, os.getpid(), os.getppid(), std_streams(budget), sandbox)
+    proc = Process(kernel, os.getpid(), os.getppid(), std_streams(budget, opts.std_fds),
+                   sandbox)
     proc.umask = os.umask(0o022)
     os.umask(proc.umask)
     host = os.path.realpath(path)
@@ -92,7 +94,7 @@ def run_elf(path: str, data: bytes, opts: RunOptions) -> int:
         return fail("cannot allocate the guest's memory")
     except OSError as e:
         return fail(f"cannot start: {e.strerror or e}")
-    proc.machine.tracer = tracer
+    set_tracer(proc.machine, tracer)     # keeps code hooks a vm.run setup() added
     kernel.add(proc)
     clock = RunClock()
     try:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from vm.entry import ReturningGroup
+
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
@@ -33,9 +35,15 @@ def sample_sources() -> list[str]:
     return sorted(found)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("pyvm-tools", cls=ReturningGroup,
+             context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Developer tools for pyvm."""
+
+
+def script() -> None:
+    """The ``pyvm-tools`` console script (``main([...])`` returns the status)."""
+    sys.exit(main())
 
 
 @main.command()
@@ -43,6 +51,10 @@ def main() -> None:
 def roundtrip(files) -> None:
     """Assemble, disassemble, reassemble and compare bytes (default: every sample)."""
     files = list(files) or sample_sources()
+    if not files:       # outside a checkout, with no samples installed: nothing was checked
+        click.echo("pyvm-tools: roundtrip: no sample sources found (run it in a pyvm "
+                   "checkout, or name the files to check)", err=True)
+        sys.exit(1)
     failed = 0
     from formats.inputs import InputError, read_input
     for path in files:
@@ -79,4 +91,4 @@ def _add_subcommands() -> None:
 _add_subcommands()
 
 if __name__ == "__main__":
-    main()
+    script()

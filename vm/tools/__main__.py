@@ -1,5 +1,5 @@
 """``python -m vm.tools``: the same as ``pyvm-tools``."""
 
-from vm.tools import main
+from vm.tools import script
 
-main()
+script()

@@ -78,12 +78,16 @@ class V16CPU:
     (address, 2) after a step that stored a word, else None.
     """
 
+    on_create: Optional[Callable] = None     # called with every new CPU (vm.run)
+
     def __init__(self) -> None:
         self.mem = bytearray(MEMORY_SIZE)
         self.r = [0, 0, 0, 0]          # AX, BX, CX, DX by register number
         self.output = bytearray()
         self.output_room: Optional[int] = None
         self.reset()
+        if V16CPU.on_create is not None:
+            V16CPU.on_create(self)
 
     def reset(self) -> None:
         """Registers, FLAGS and memory to 0; SP 0 is the empty stack."""

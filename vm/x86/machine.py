@@ -86,6 +86,9 @@ class Machine:
     bases for TLS, set with :meth:`set_segment`).
     """
 
+    # called with every new Machine (vm.run's observer: final registers, user setup)
+    on_create: Optional[Callable] = None
+
     def __init__(self, mode: str = FLAT32, memory_size: Optional[int] = None):
         if memory_size is None:
             memory_size = REAL_MEMORY if mode == REAL else 16 << 20
@@ -93,6 +96,7 @@ class Machine:
         self.cpu.machine = self
         self.mem = Memory(memory_size)
         self.tr = Translator(self)
+        self._hooks = None               # vm/x86/hooks.py, created by the first hook_*
         self.on_interrupt: Optional[Callable] = None
         self.on_port_in: Optional[Callable] = None
         self.on_port_out: Optional[Callable] = None
@@ -112,6 +116,8 @@ class Machine:
             self.cpu.set_eflags(0x202)
         else:
             self.cpu.set_eflags(0x2)
+        if Machine.on_create is not None:
+            Machine.on_create(self)
 
     # -- registers ---------------------------------------------------------------------------
     @property
@@ -207,13 +213,102 @@ class Machine:
 
     # -- devices -----------------------------------------------------------------------------
     def port_read(self, port: int, size: int) -> int:
+        hooks = self._hooks
+        if hooks is not None and hooks.ports_in:
+            for h in list(hooks.ports_in):
+                if h.begin <= port < h.end:
+                    value = h.callback(self, port, size)
+                    if value is not None:
+                        return value & ((1 << (8 * size)) - 1)
         if self.on_port_in is not None:
             return self.on_port_in(self, port, size)
         return (1 << (8 * size)) - 1
 
     def port_write(self, port: int, size: int, value: int) -> None:
+        hooks = self._hooks
+        if hooks is not None and hooks.ports_out:
+            for h in list(hooks.ports_out):
+                if h.begin <= port < h.end and h.callback(self, port, size, value):
+                    return
         if self.on_port_out is not None:
             self.on_port_out(self, port, size, value)
+
+    # -- the Unicorn-like surface (docs/api.md; hooks in vm/x86/hooks.py) --------------------
+    @property
+    def on_interrupt(self) -> Optional[Callable]:
+        """The personality's interrupt hook; user interrupt hooks (hook_interrupt) run
+        first while there are any."""
+        hooks = self._hooks
+        if hooks is None or not hooks.interrupts:
+            return self._on_interrupt
+        import functools
+        return functools.partial(hooks.interrupt, self._on_interrupt)
+
+    @on_interrupt.setter
+    def on_interrupt(self, fn: Optional[Callable]) -> None:
+        self._on_interrupt = fn
+
+    def read_reg(self, name: str) -> int:
+        """Same as :meth:`reg`."""
+        return self.reg(name)
+
+    def write_reg(self, name: str, value: int) -> None:
+        """Same as :meth:`set_reg`."""
+        self.set_reg(name, value)
+
+    def map(self, addr: int, size: int, perms: str = "rwx") -> None:
+        """Make [addr, addr + size) accessible with ``perms`` (r, w; x is not enforced):
+        memory is one block at linear 0 (its size is the Machine's ``memory_size``), so
+        mapping sets page permissions; a range beyond it raises ValueError."""
+        if addr < 0 or size <= 0 or addr + size > self.mem.size:
+            raise ValueError(f"0x{addr:x}+0x{size:x} is outside the machine's memory "
+                             f"(0x{self.mem.size:x} bytes; see Machine(memory_size=))")
+        self.mem.set_unreadable(addr, addr + size, "r" not in perms)
+        self.mem.set_readonly(addr, addr + size, "w" not in perms)
+
+    def unmap(self, addr: int, size: int) -> None:
+        """Make [addr, addr + size) fault on any access."""
+        self.map(addr, size, "")
+
+    def _hook_set(self):
+        if self._hooks is None:
+            from vm.x86.hooks import Hooks
+            self._hooks = Hooks(self)
+        return self._hooks
+
+    def hook_code(self, callback: Callable, begin: int = 0, end: Optional[int] = None):
+        """``callback(machine, address)`` before each instruction at linear addresses in
+        [begin, end) (default: all). The machine then runs one instruction at a time."""
+        return self._hook_set().add("code", callback, begin, end)
+
+    def hook_mem_read(self, callback: Callable, begin: int = 0, end: Optional[int] = None):
+        """``callback(machine, address, size, value)`` after each guest read that
+        touches [begin, end)."""
+        return self._hook_set().add("mem_read", callback, begin, end)
+
+    def hook_mem_write(self, callback: Callable, begin: int = 0, end: Optional[int] = None):
+        """``callback(machine, address, data)`` after each write touching [begin, end)
+        (guest stores, and system calls writing guest memory)."""
+        return self._hook_set().add("mem_write", callback, begin, end)
+
+    def hook_interrupt(self, callback: Callable, begin: int = 0, end: int = 256):
+        """``callback(machine, vector, software) -> bool`` for INT n (and real-mode
+        exceptions) with vector in [begin, end), before the personality (a Linux system
+        call is ``int 0x80``, its number in eax); return True to say it was handled."""
+        return self._hook_set().add("interrupt", callback, begin, end)
+
+    def hook_port_in(self, callback: Callable, begin: int = 0, end: int = 0x10000):
+        """``callback(machine, port, size) -> int or None`` for IN; a value is what the
+        guest reads, None leaves it to the devices."""
+        return self._hook_set().add("port_in", callback, begin, end)
+
+    def hook_port_out(self, callback: Callable, begin: int = 0, end: int = 0x10000):
+        """``callback(machine, port, size, value) -> bool`` for OUT; True swallows it."""
+        return self._hook_set().add("port_out", callback, begin, end)
+
+    def hook_del(self, handle) -> None:
+        """Remove a hook (the handle a ``hook_*`` returned)."""
+        self._hook_set().remove(handle)
 
     def fpu(self):
         """The x87 unit (vm/x86/fpu.py), created on first use; None if not available."""
@@ -240,8 +335,15 @@ class Machine:
         self._margin[0] = -1
         self.tr.lim[0] = 0
 
-    def run(self, max_steps: Optional[int] = None) -> Stop:
-        """Run until HLT, an exit request, an unhandled fault or max_steps instructions."""
+    def run(self, max_steps: Optional[int] = None, *, until: Optional[int] = None,
+            count: Optional[int] = None, timeout: Optional[float] = None) -> Stop:
+        """Run until HLT, an exit request, an unhandled fault or max_steps (``count``)
+        instructions; with ``until``, also stop before the instruction at that linear
+        address (Stop('until')); with ``timeout`` seconds, Stop('timeout')."""
+        if until is not None or count is not None or timeout is not None:
+            from vm.x86.hooks import run as run_api
+            return run_api(self, max_steps if count is None else count, until, timeout,
+                           Machine.run, Stop)
         cpu = self.cpu
         start = cpu.steps[0]
         limit = start + max_steps if max_steps is not None else 1 << 62

@@ -1,0 +1,275 @@
+"""Unicorn-like hooks on a :class:`vm.x86.machine.Machine` (docs/api.md), built on the
+mechanisms the debugger uses (vm/debug/core.py), so a machine without hooks runs exactly
+the code it runs without this module:
+
+- code hooks: the machine runs one instruction at a time through its tracer slot (the
+  path ``--trace`` takes), and the callback sees each instruction before it executes;
+- memory writes: the page flag ``WF_WATCH`` (Memory.watch) sends the writes to hooked
+  pages down the slow path, which calls the hook after the write;
+- memory reads: the page flag ``rf`` and the compiled code's ``READ`` slow path, as for
+  read watchpoints;
+- ``run(until=)``: the block compiler's breakpoint set (``Translator.stops``): blocks end
+  before the address and a block starting there raises before its first instruction;
+- interrupts, system calls and port I/O: wrappers around the personality's hooks.
+
+Every ``hook_*`` returns a handle for :meth:`Machine.hook_del`; removing the last hook of
+a kind restores the machine's fast paths.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+PAGE_SHIFT = 12
+
+
+class UntilHit(Exception):
+    """A block starts at the ``until`` address of run()."""
+
+    def __init__(self, address: int):
+        super().__init__(f"until 0x{address:x}")
+        self.address = address
+
+
+class Hook:
+    """A handle returned by ``Machine.hook_*``; pass it to ``hook_del``."""
+
+    def __init__(self, kind: str, callback: Callable, begin: int, end: int):
+        self.kind, self.callback, self.begin, self.end = kind, callback, begin, end
+
+    def covers(self, addr: int, n: int = 1) -> bool:
+        return addr < self.end and self.begin < addr + n
+
+    def __repr__(self) -> str:
+        return f"Hook({self.kind}, 0x{self.begin:x}-0x{self.end:x})"
+
+
+class HookTracer:
+    """The tracer slot while code hooks exist: calls them before each instruction and
+    passes everything on to the ``--trace`` tracer (``inner``) if there is one."""
+
+    def __init__(self, hooks: Hooks, inner=None):
+        self.hooks, self.inner = hooks, inner
+
+    def begin(self) -> None:
+        m = self.hooks.machine
+        lin = m.cpu.linear_ip()
+        for h in list(self.hooks.code):
+            if h.covers(lin):
+                h.callback(m, lin)
+        if self.inner is not None:
+            self.inner.begin()
+
+    def instruction(self, machine, info, before, exc) -> None:
+        if self.inner is not None:
+            self.inner.instruction(machine, info, before, exc)
+
+    def event(self, text: str) -> None:
+        if self.inner is not None:
+            self.inner.event(text)
+
+    def flush(self) -> None:
+        if self.inner is not None:
+            self.inner.flush()
+
+
+def plain_tracer(tracer):
+    """The ``--trace`` tracer under a machine's hook tracer (for a forked or exec'd
+    process, whose hooks are its own)."""
+    return tracer.inner if isinstance(tracer, HookTracer) else tracer
+
+
+def set_tracer(m, tracer) -> None:
+    """Give ``m`` the ``--trace`` tracer ``tracer`` without dropping its code hooks."""
+    tracer = plain_tracer(tracer)
+    if isinstance(m.tracer, HookTracer):
+        m.tracer.inner = tracer
+    else:
+        m.tracer = tracer
+
+
+class Hooks:
+    """The hooks of one machine (``Machine._hooks``, created on first use)."""
+
+    def __init__(self, machine):
+        self.machine = machine
+        self.code: list = []
+        self.reads: list = []
+        self.writes: list = []
+        self.interrupts: list = []
+        self.ports_in: list = []
+        self.ports_out: list = []
+        self._read_orig: Optional[Callable] = None
+        self._watch_prev: dict = {}          # page -> the device watcher we chained
+
+    # -- adding ----------------------------------------------------------------------------
+    def add(self, kind: str, callback: Callable, begin: int = 0,
+            end: Optional[int] = None) -> Hook:
+        if not callable(callback):
+            raise TypeError("a hook callback must be callable")
+        end = (1 << 32) if end is None else end
+        if end <= begin:
+            raise ValueError(f"empty hook range 0x{begin:x}-0x{end:x}")
+        h = Hook(kind, callback, begin, end)
+        getattr(self, _LISTS[kind]).append(h)
+        getattr(self, f"_arm_{_LISTS[kind]}")(h)
+        return h
+
+    def remove(self, h: Hook) -> None:
+        lst = getattr(self, _LISTS[h.kind])
+        if h not in lst:
+            raise ValueError(f"{h!r} is not a hook of this machine")
+        lst.remove(h)
+        getattr(self, f"_disarm_{_LISTS[h.kind]}")(h)
+
+    # -- code ------------------------------------------------------------------------------
+    def _arm_code(self, h: Hook) -> None:
+        m = self.machine
+        if not isinstance(m.tracer, HookTracer):
+            m.tracer = HookTracer(self, m.tracer)
+
+    def _disarm_code(self, h: Hook) -> None:
+        m = self.machine
+        if not self.code and isinstance(m.tracer, HookTracer):
+            m.tracer = m.tracer.inner
+
+    # -- memory writes ---------------------------------------------------------------------
+    def _pages(self, h: Hook) -> range:
+        mem = self.machine.mem
+        return range(h.begin >> PAGE_SHIFT, (min(h.end, mem.size) - 1 >> PAGE_SHIFT) + 1)
+
+    def _arm_writes(self, h: Hook) -> None:
+        from vm.x86.memory import WF_WATCH
+        mem = self.machine.mem
+        for p in self._pages(h):
+            if p not in self._watch_prev:
+                self._watch_prev[p] = mem._watchers.get(p)
+                mem._watchers[p] = self._on_write
+                mem.wf[p] |= WF_WATCH
+
+    def _disarm_writes(self, h: Hook) -> None:
+        from vm.x86.memory import WF_WATCH
+        mem = self.machine.mem
+        for p in self._pages(h):
+            if p in self._watch_prev and not any(
+                    w.covers(p << PAGE_SHIFT, 1 << PAGE_SHIFT) for w in self.writes):
+                prev = self._watch_prev.pop(p)
+                if prev is None:
+                    mem._watchers.pop(p, None)
+                    mem.wf[p] &= ~WF_WATCH
+                else:
+                    mem._watchers[p] = prev
+
+    def _on_write(self, addr: int, data: bytes) -> None:
+        prev = self._watch_prev.get(addr >> PAGE_SHIFT)
+        if prev is not None:
+            prev(addr, data)
+        for h in list(self.writes):
+            if h.covers(addr, len(data)):
+                h.callback(self.machine, addr, bytes(data))
+
+    # -- memory reads ----------------------------------------------------------------------
+    def _arm_reads(self, h: Hook) -> None:
+        m = self.machine
+        mem, tr = m.mem, m.tr
+        if self._read_orig is None:
+            self._read_orig = tr.ns["READ"]
+            orig = self._read_orig
+
+            def read(addr: int, size: int) -> int:
+                value = orig(addr, size)
+                for r in list(self.reads):
+                    if r.covers(addr, size):
+                        r.callback(m, addr, size, value)
+                return value
+            tr.ns["READ"] = read
+        for p in self._pages(h):
+            mem.rf[p] = 1
+            if p:
+                mem.rf[p - 1] = 1       # a read may straddle into the page
+        mem.guarded = True
+        m.flush_translations()
+
+    def _disarm_reads(self, h: Hook) -> None:
+        m = self.machine
+        mem = m.mem
+        if self.reads:
+            return
+        m.tr.ns["READ"] = self._read_orig
+        self._read_orig = None
+        ur = mem.unreadable
+        # back to rf[p] = unreadable[p] | unreadable[p + 1] (Memory.set_unreadable)
+        nxt = ur[1:] + b"\0"
+        mem.rf[:] = (int.from_bytes(ur, "little") | int.from_bytes(nxt, "little")) \
+            .to_bytes(len(ur), "little")
+        mem.guarded = any(ur)
+        m.flush_translations()
+
+    # -- interrupts and ports --------------------------------------------------------------
+    def _arm_interrupts(self, h: Hook) -> None:
+        pass
+
+    _disarm_interrupts = _arm_interrupts
+    _arm_ports_in = _disarm_ports_in = _arm_ports_out = _disarm_ports_out = _arm_interrupts
+
+    def interrupt(self, personality: Optional[Callable], m, vector: int,
+                  software: bool) -> bool:
+        for h in list(self.interrupts):
+            if h.begin <= vector < h.end and h.callback(m, vector, software):
+                return True
+        return personality is not None and personality(m, vector, software)
+
+
+_LISTS = {"code": "code", "mem_read": "reads", "mem_write": "writes",
+          "interrupt": "interrupts", "port_in": "ports_in", "port_out": "ports_out"}
+
+
+def run(m, count: Optional[int], until: Optional[int], timeout: Optional[float],
+        plain: Callable, Stop: type):
+    """Machine.run(count=, until=, timeout=): in slices when a timeout is set (the clock
+    is read between slices), stopping before the instruction at linear ``until``.
+    ``plain`` is Machine.run itself and ``Stop`` its result type (passed in: machine.py
+    imports this module, not the other way round)."""
+    tr = m.tr
+    deadline = None if timeout is None else time.monotonic() + timeout
+    start = m.steps
+    if until is not None:
+        if tr.stop_exc is not None and tr.stop_exc is not UntilHit:
+            raise RuntimeError("run(until=) while a debugger is attached: use its "
+                               "breakpoints")
+        old_stops, old_exc = tr.stops, tr.stop_exc
+        tr.stops = set(old_stops) | {until}
+        tr.stop_exc = UntilHit
+        tr.invalidate(until, until + 1)
+    try:
+        first = True
+        while True:
+            left = None if count is None else count - (m.steps - start)
+            if left is not None and left <= 0:
+                return Stop("limit")
+            n = left if deadline is None else min(left or 100_000, 100_000)
+            if first and until is not None and m.cpu.linear_ip() == until:
+                tr.stop_skip[0] = until         # leave the address before stopping at it
+                stop = plain(m, 1)
+                tr.stop_skip[0] = -1
+                n = None if n is None else n - 1
+                if stop.reason != "limit" or n == 0:
+                    if stop.reason != "limit" or deadline is None:
+                        return stop
+            first = False
+            try:
+                stop = plain(m, n) if n is None or n > 0 else Stop("limit")
+            except UntilHit:
+                return Stop("until")
+            if stop.reason != "limit" or deadline is None:
+                return stop
+            if time.monotonic() >= deadline:
+                return Stop("timeout")
+            if count is not None and m.steps - start >= count:
+                return stop
+    finally:
+        if until is not None:
+            tr.stops, tr.stop_exc = old_stops, old_exc
+            tr.stop_skip[0] = -1
+            tr.invalidate(until, until + 1)
