@@ -22,6 +22,7 @@ after MAX_PASSES is an error. For object formats every section starts at 0.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 from dataclasses import dataclass, field
@@ -234,6 +235,8 @@ def _order_progbits(prog: list, by_name: dict) -> list:
     """outbin.c step 2: move follows= groups behind their section, sort start= groups."""
     order = list(prog)
     for s in list(order):
+        if s.follows == s.name:
+            raise AsmError(f"section {s.name} is self following")     # NASM's fatal
         if s.follows and s.follows in by_name and by_name[s.follows] in order:
             order.remove(s)
             order.insert(order.index(by_name[s.follows]) + 1, s)
@@ -276,6 +279,8 @@ def bin_image(asm: Assembly) -> bytes:
 
 class Assembler(E.EvalContext):
     """Runs the passes. One instance per assembly."""
+
+    optimize = 2            # -Ox; 0 and 1 are NASM's -O0 and -O1 (see _deoptimize)
 
     def __init__(self, fmt: str = "bin", bits: int = 16, listing: bool = False):
         self.fmt = fmt
@@ -452,8 +457,10 @@ class Assembler(E.EvalContext):
         return self._result()
 
     def _result(self) -> Assembly:
-        return Assembly(self.sections, self.symbols, self.org, self.fmt, self.listing,
-                        self.warnings, self.layout)
+        result = Assembly(self.sections, self.symbols, self.org, self.fmt, self.listing,
+                          self.warnings, self.layout)
+        result.affixes = dict(self.affixes)
+        return result
 
     def _values(self) -> dict:
         out = {}
@@ -471,6 +478,9 @@ class Assembler(E.EvalContext):
 
     def _begin_pass(self) -> None:
         self.bits = self.default_bits
+        # %pragma output/elf gprefix|gpostfix|lprefix|lpostfix (applied by the writer)
+        self.affixes: dict = {}
+        self.declared: set = set()      # sections named by a `section` line this pass
         self.cpu = 99                   # `cpu` level (asm.x86.table.CPU_LEVELS): any
         for s in self.sections:
             s.size = 0
@@ -509,7 +519,8 @@ class Assembler(E.EvalContext):
             try:
                 st = parse_line(sl.text)
                 fast = st._emits
-                if fast is not None and fast[0] == self.bits and self.entry is None:
+                if (fast is not None and fast[0] == self.bits and self.entry is None
+                        and fast[2] <= self.cpu and self.optimize == 2):
                     self._emit(fast[1])         # see _statement
                     continue
                 statement(st, sl)
@@ -646,9 +657,12 @@ class Assembler(E.EvalContext):
             return
         if type(action) is P.Insn and not st.times:
             self._insn(action, sl)          # most lines
-            if st.label is None and action._enc is not None and not action.prefixes:
-                # the same bytes each time: later passes (and lines) only emit them
-                st._emits = (action._enc[0], action._enc[1].data)
+            if (st.label is None and action._enc is not None and not action.prefixes
+                    and not action._enc[1].obsolete):
+                # the same bytes each time: later passes (and lines) only emit them (while
+                # the `cpu` level allows the instruction)
+                enc = action._enc[1]
+                st._emits = (action._enc[0], enc.data, enc.level)
             return
         if type(action) is P.Directive:
             self._directive(action, sl)
@@ -778,7 +792,31 @@ class Assembler(E.EvalContext):
 
     # ---- data
 
+    def _has_dup(self, action: P.Data) -> bool:
+        d = action._dup
+        if d is None:
+            d = action._dup = any(type(x) is P.Dup for x in action.items)
+        return d
+
+    def _flatten(self, items) -> list:
+        """`count dup (items)` and `%(items)` spelled out (the count read now)."""
+        out: list = []
+        for x in items:
+            if type(x) is P.Dup:
+                n = 1 if x.count is None else self.scalar(x.count, "DUP")
+                if n < 0:
+                    raise AsmError("negative argument supplied to DUP")
+                inner = self._flatten(x.items)
+                if n * len(inner) > 1 << 26:
+                    raise AsmError("DUP count too large")
+                out.extend(inner * n)
+            else:
+                out.append(x)
+        return out
+
     def _data_size(self, action: P.Data) -> int:
+        if self._has_dup(action):
+            return self._data_size(P.Data(action.unit, tuple(self._flatten(action.items))))
         size = action._size
         if size is None:
             unit = action.unit
@@ -793,6 +831,9 @@ class Assembler(E.EvalContext):
         return size
 
     def _data(self, action: P.Data, sl) -> None:
+        if action.items and self._has_dup(action):
+            self._data(P.Data(action.unit, tuple(self._flatten(action.items))), sl)
+            return
         if not action.items:
             self.warn("no operand for data declaration", sl)
             return
@@ -802,14 +843,26 @@ class Assembler(E.EvalContext):
         if cached is not None:
             self._emit(cached)
             return
+        if self.cur.nobits and all(ce is None for ce in action.items):
+            # `db ?` in a nobits section is a reservation (NASM says nothing)
+            size = action.unit * len(action.items)
+            if self.entry is not None:
+                self._list_reserve(size, self.pos)
+            self._advance(size)
+            return
         warnings = len(self.warnings)
         unit = action.unit
         out = bytearray()
         fixups = []
         shown = []
+        zeroing = False
         for ce in action.items:
             if ce is None:
                 out += bytes(unit)
+                if not zeroing and not self.cur.nobits:
+                    zeroing = True          # NASM warns once per line (`db ?` in .text)
+                    self.warn(f"uninitialized space declared in {self.cur.name} section: "
+                              "zeroing [-w+zeroing]", sl)
                 continue
             node = ce.node
             if type(node) is E.Str:
@@ -942,12 +995,20 @@ class Assembler(E.EvalContext):
         if cur is None:
             raise AsmError("attempt to assemble code in [ABSOLUTE] space")
         kind = action._kind or _insn_kind(action)
+        if self.optimize < 2:
+            self._insn_unoptimised(action, sl)
+            return
         if kind is _STATIC:
             # no symbol, `$` or `$$` in the operands: same bytes on every line and pass
             cached = action._enc
             if cached is not None and cached[0] == self.bits:
                 if cached[1].level > self.cpu:
                     raise AsmError("no instruction for this cpu level")
+                if cached[1].obsolete:
+                    self.warn("instruction obsolete but valid on the target CPU "
+                              "[-w+obsolete-valid]" if self.cpu == 0 else "instruction "
+                              "obsolete and removed from the target CPU [-w+obsolete-removed]",
+                              sl)
                 if action.prefixes:
                     self._lock_warning(action, cached[1], sl)
                 self._emit(cached[1].data)
@@ -984,12 +1045,24 @@ class Assembler(E.EvalContext):
                     self.enc_cache[key] = enc
         if enc.level > self.cpu:
             raise AsmError("no instruction for this cpu level")
+        if enc.obsolete:
+            self.warn("instruction obsolete but valid on the target CPU [-w+obsolete-valid]"
+                      if self.cpu == 0 else "instruction obsolete and removed from the "
+                      "target CPU [-w+obsolete-removed]", sl)
         if action.prefixes:
             self._lock_warning(action, enc, sl)
         data = enc.data
         if not enc.fixups:
             if kind is _STATIC:
                 action._enc = (self.bits, enc)
+            self._emit(data)
+            return
+        self._emit_encoded(enc, ip)
+
+    def _emit_encoded(self, enc, ip: int) -> None:
+        """Emit an encoded instruction at ``ip``, its fixups made section fixups."""
+        data = enc.data
+        if not enc.fixups:
             self._emit(data)
             return
         fixups = []
@@ -1013,6 +1086,30 @@ class Assembler(E.EvalContext):
                 shown.append((fx.offset, fx.size, (addend & mask).to_bytes(fx.size, "little"),
                               fx.pcrel))
         self._emit(data, fixups, shown or ())
+
+    def _insn_unoptimised(self, action: P.Insn, sl) -> None:
+        """_insn under -O0/-O1: the operands made `strict` where NASM does not optimise,
+        and no encoding kept on the (shared) parsed line."""
+        cur = self.cur
+        self.unknown = False
+        ops = _deoptimize(list(map(self._operand, action.operands)), action.mnemonic,
+                          self.optimize)
+        if self.unknown:
+            self.saw_unknown = True
+        ip = self.pos + self.layout.base(cur)
+        prefixes = action.prefixes
+        if (len(ops) == 2 and type(ops[0]) is Reg and type(ops[1]) is Reg
+                and action.mnemonic.lower() == "mov" and ops[0].name.lower() in _SREGS):
+            # `mov ds, ax`: unoptimised, NASM keeps the source register's operand size
+            size = _GPR_SIZE.get(ops[1].name.lower())
+            if size and not any(p.lower() in ("o16", "o32") for p in prefixes):
+                prefixes = tuple(prefixes) + (f"o{size}",)
+        enc = encoder.encode(action.mnemonic, ops, self.bits, ip, prefixes, section=cur)
+        if enc.level > self.cpu:
+            raise AsmError("no instruction for this cpu level")
+        if action.prefixes:
+            self._lock_warning(action, enc, sl)
+        self._emit_encoded(enc, ip)
 
     def _operand(self, op):
         """The encoder's operand for a parsed one; a static operand keeps it (the parser
@@ -1146,10 +1243,14 @@ class Assembler(E.EvalContext):
                 self._relayout()
                 self.layout_start = self.layout
         elif name in ("global", "static", "required"):
-            for n in _names(args):
+            names = _names(args) if ":" not in args else _names(
+                " ".join(p.split(":")[0] for p in _split_commas(args)))
+            for n in names:
                 self.globals.add(n)
                 sym = self.symbols.get(n) or self.symbols.setdefault(n, Symbol(n))
                 sym.is_global = name == "global" or sym.is_global
+            if name == "global" and ":" in args and self.fmt == "elf32":
+                self._symbol_specials(args)
         elif name == "extern":
             for n in _names(args):
                 sym = self.symbols.get(n)
@@ -1166,10 +1267,17 @@ class Assembler(E.EvalContext):
             if not parts:
                 raise AsmError("`common' expects a symbol name")
             n = parts[0].split(":")[0]
-            size = self.scalar(P.parse_expr(" ".join(parts[1:]) or "0"), "COMMON")
+            # `common name size[:alignment]` (ELF)
+            size_text, colon, align_text = " ".join(parts[1:]).partition(":")
+            size = self.scalar(P.parse_expr(size_text or "0"), "COMMON")
+            align = self.scalar(P.parse_expr(align_text), "COMMON") if colon else 0
+            if align & (align - 1) or align < 0:
+                raise AsmError(f"alignment constraint `{align}' is not a power of two")
             sym = self.symbols.get(n) or self.symbols.setdefault(n, Symbol(n))
             if sym.value is None or sym.kind == "common":
                 sym.kind, sym.size, sym.value = "common", size, E.Rel(0, {sym: 1})
+                if colon:
+                    sym.common_align = align
         elif name == "sectalign":
             if args.lower() in ("on", "off"):
                 return
@@ -1185,10 +1293,61 @@ class Assembler(E.EvalContext):
                 if level is None:
                     raise AsmError(f"unknown CPU type or flag '{word}'")
                 self.cpu = level
-        elif name in ("default", "float", "warning", "list", "map", "debug", "pragma"):
+        elif name == "smartalign":          # `align` under %use smartalign
+            from asm.smartalign import MODES, padding
+            words = args.split()
+            if len(words) != 3 or words[1] not in MODES:
+                raise AsmError("invalid smartalign directive")
+            n = self.scalar(P.parse_expr(words[0]), "ALIGN")
+            limit = self.scalar(P.parse_expr(words[2]), "ALIGN")
+            if n <= 0:
+                raise AsmError("division by zero")
+            if self.cur is None:
+                raise AsmError("attempt to assemble code in [ABSOLUTE] space")
+            self._emit(padding(-self.pos % n, words[1], limit, self.bits))
+        elif name == "pragma":
+            words = args.split(None, 2)
+            if (len(words) >= 2 and words[0].lower() in ("output", "elf", "elf32")
+                    and words[1].lower() in ("gprefix", "gpostfix", "lprefix", "lpostfix")):
+                affix = words[2].strip() if len(words) > 2 else ""
+                if self.fmt == "elf32" or words[0].lower() == "output":
+                    self.affixes[words[1].lower()] = affix
+        elif name in ("default", "float", "warning", "list", "map", "debug"):
             pass
         else:
             raise AsmError(f"unrecognized directive [{name}]")
+
+    def _symbol_specials(self, args: str) -> None:
+        """ELF's `global name:function hidden (size)`: type, visibility, binding, size."""
+        for part in _split_commas(args):
+            n, colon, spec = part.partition(":")
+            n = n.strip()
+            n = n[1:] if n.startswith("$") else n
+            sym = self.symbols.get(n)
+            if not colon or sym is None:
+                continue
+            size_text = None
+            if "(" in spec:
+                spec, _, size_text = spec.partition("(")
+                size_text = size_text.rsplit(")", 1)[0]
+            for word in spec.split():
+                w = word.lower()
+                if w in ("function", "data", "object", "notype"):
+                    sym.sym_type = w
+                elif w in ("internal", "hidden", "protected"):
+                    sym.sym_vis = w
+                elif w in ("weak", "strong"):
+                    sym.sym_weak = w == "weak"
+                else:
+                    raise AsmError(f"unrecognised symbol type `{word}'")
+            if size_text is not None:
+                self.unknown = False
+                v = P.parse_expr(size_text).fn(self)
+                if self.unknown:
+                    self.saw_unknown = True         # known in a later pass
+                if type(v) is not int and not self.unknown:
+                    raise AsmError("cannot use relocatable expression as symbol size")
+                sym.sym_size = v if type(v) is int else 0
 
     def _section_directive(self, args: str, sl) -> None:
         words = args.split()
@@ -1202,6 +1361,11 @@ class Assembler(E.EvalContext):
         for w in words[1:]:
             key, eq, val = w.partition("=")
             key = key.lower()
+            if self.fmt == "elf32" and key in ("start", "vstart", "follows", "vfollows"):
+                # bin-only attributes: NASM's ELF output warns and ignores them
+                self.warn(f"unknown section attribute '{key}' ignored on declaration of "
+                          f"section `{sname}' [-w+other]", sl)
+                continue
             if key in ("progbits", "nobits"):
                 want = key == "nobits"
                 if sname in std_type and std_type[sname] != want or (known and s.nobits != want
@@ -1222,10 +1386,19 @@ class Assembler(E.EvalContext):
                     s.vstart = v
             elif eq and key in ("follows", "vfollows"):
                 setattr(s, key, val)
+            elif self.fmt == "bin" and key != "valign":
+                # NASM's bin output (`class=CODE` from OMF sources, ELF's flags...)
+                self.warn(f'ignoring unknown section attribute: "{w}" [-w+other]', sl)
+            elif self.fmt == "elf32" and not _elf_attribute(key, eq):
+                self.warn(f"unknown section attribute '{w}' ignored on declaration of "
+                          f"section `{sname}' [-w+other]", sl)
             else:
                 others.append(w)
         if others:
             s.attrs = tuple(others)
+        if sname not in self.declared and len(words) > 1:
+            s.attr_declared = True      # NASM's ELF then aligns it to 1 unless align=
+        self.declared.add(sname)
         self.cur = s
         self.pos = s.size
 
@@ -1349,6 +1522,43 @@ def _reloc_key(reloc):
     return (id(reloc.section), id(reloc.symbol), reloc.wrt)
 
 
+def _elf_attribute(key: str, eq: str) -> bool:
+    """A section attribute NASM's ELF output knows (flags, types, entsize=)."""
+    from asm.elf_output import _FLAG_WORDS, _TYPE_WORDS
+    return key in _FLAG_WORDS or key in _TYPE_WORDS or (key == "entsize" and bool(eq))
+
+
+_SREGS = frozenset(("es", "cs", "ss", "ds", "fs", "gs"))
+_GPR_SIZE = {r: 16 for r in ("ax", "bx", "cx", "dx", "si", "di", "bp", "sp")}
+_GPR_SIZE.update({"e" + r: 32 for r in _GPR_SIZE})
+
+
+def _deoptimize(ops: list, mnemonic: str, level: int) -> list:
+    """NASM's -O0/-O1 as `strict` operands: -O0 keeps immediates long (no sign-extended
+    byte forms) and `jmp` near; -O1 shortens immediates but no jump (jcc included)."""
+    m = mnemonic.lower()
+    jmp = m == "jmp"
+    jcc = m[:1] == "j" and m not in ("jmp", "jcxz", "jecxz")
+    if not (jmp or (jcc and level == 1) or (not jcc and level == 0)):
+        return ops
+    return [dataclasses.replace(o, strict=True) if type(o) is Imm and not o.strict
+            and o.size != 1 and o.jump is None else o for o in ops]
+
+
+def _split_commas(args: str) -> list:
+    """``a:function, b:data (x - y)``: the comma-separated parts, parentheses kept whole."""
+    parts, depth, cur = [], 0, []
+    for ch in args:
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+            continue
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        cur.append(ch)
+    parts.append("".join(cur))
+    return [p for p in parts if p.strip()]
+
+
 def _names(args: str) -> list:
     out = []
     for part in args.replace(",", " ").split():
@@ -1388,7 +1598,7 @@ def _dedupe(errors: list) -> list:
 def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
              include_paths: Sequence[str] = (), defines: Sequence[tuple] = (),
              undefines: Sequence[str] = (), listing: bool = False,
-             bits: int = 16) -> Assembly:
+             bits: int = 16, optimize: int = 2) -> Assembly:
     """Assemble NASM source text.
 
     ``defines`` are ``(name, value or None)`` pairs as from ``-D``. Raises AsmErrors with
@@ -1398,6 +1608,7 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
     from asm.preproc import Preprocessor
 
     asm = Assembler(fmt=fmt, bits=bits, listing=listing)
+    asm.optimize = optimize         # NASM's -O0 / -O1 / -Ox (2)
     asm.main_file = filename
     asm.include_paths = list(include_paths)
     asm.incbin_cache = {}

@@ -135,9 +135,10 @@ def run(src: str, *, fmt: Optional[str] = None, output: Optional[str] = None,
         defines: Sequence[str] = (), undefines: Sequence[str] = (),
         preprocess_only: bool = False, origin: Optional[str] = None,
         stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None,
-        warnings: Sequence[str] = ()) -> int:
+        warnings: Sequence[str] = (), optimize: int = 2) -> int:
     """The whole of ``pyasm`` minus argument parsing; returns the exit status.
-    ``warnings``: NASM's -w options without the -w (``-all``, ``+label-orphan``)."""
+    ``warnings``: NASM's -w options without the -w (``-all``, ``+label-orphan``);
+    ``optimize``: NASM's -O0 (0), -O1 (1) or -Ox (2, the default)."""
     err = stderr or sys.stderr
     try:
         rules = warning_rules(warnings)
@@ -148,7 +149,7 @@ def run(src: str, *, fmt: Optional[str] = None, output: Optional[str] = None,
     gc.disable()    # millions of small cached objects: collector scans would dominate
     try:
         status = _run(src, fmt, output, listing, include_paths, defines, undefines,
-                      preprocess_only, origin, stdout, stderr, rules)
+                      preprocess_only, origin, stdout, stderr, rules, optimize)
     finally:
         if enabled:
             gc.enable()
@@ -186,7 +187,7 @@ def _remove_outputs(src: str, fmt: Optional[str], output: Optional[str],
 
 
 def _run(src, fmt, output, listing, include_paths, defines, undefines, preprocess_only,
-         origin, stdout, stderr, rules=()) -> int:
+         origin, stdout, stderr, rules=(), optimize=2) -> int:
     out_stream = stdout or sys.stdout
     err = stderr or sys.stderr
     if fmt is None:
@@ -223,7 +224,7 @@ def _run(src, fmt, output, listing, include_paths, defines, undefines, preproces
             from asm.listing import format_listing
             result = assemble(text, src, fmt="elf32", include_paths=include_paths,
                               defines=defs, undefines=undefines, listing=listing is not None,
-                              bits=32)
+                              bits=32, optimize=optimize)
             _KEEP[:] = [result]
             data = elf32_object(result, src, text)
             lst = format_listing(result) if listing is not None else None
@@ -239,7 +240,8 @@ def _run(src, fmt, output, listing, include_paths, defines, undefines, preproces
             from asm.assembler import assemble
             from asm.listing import format_listing
             result = assemble(text, src, fmt=fmt, include_paths=include_paths, defines=defs,
-                              undefines=undefines, listing=listing is not None)
+                              undefines=undefines, listing=listing is not None,
+                              optimize=optimize)
             _KEEP[:] = [result]     # freed at exit (skipped by main), not in the timed path
             data = result.image()
             lst = format_listing(result) if listing is not None else None
@@ -360,11 +362,19 @@ def _command(src, fmt, output, listing, include_paths, include_paths2, defines, 
                      defines=list(defines) + list(defines2),
                      undefines=list(undefines) + list(undefines2),
                      preprocess_only=preprocess_only, origin=origin, stderr=err,
-                     warnings=warn_opts)
+                     warnings=warn_opts, optimize=_optimize_level(optimize))
     finally:
         if stream is not None:
             stream.close()
     sys.exit(status)
+
+
+def _optimize_level(option: Optional[str]) -> int:
+    """-O0 -> 0, -O1 -> 1, anything else (-Ox, -Ov, -O2...) -> 2 (NASM's multipass)."""
+    digits = [o for o in (option or "").split(",") if o.isdigit()]
+    if digits and int(digits[-1]) < 2:
+        return int(digits[-1])
+    return 2
 
 
 def _option_problem(fmt: str, optimize: Optional[str], debug_format: Optional[str],
@@ -373,8 +383,6 @@ def _option_problem(fmt: str, optimize: Optional[str], debug_format: Optional[st
     if optimize is not None:
         levels = [o for o in optimize.split(",") if o]
         for o in levels:
-            if o.lower() in ("0", "1"):
-                return f"-O{o} (NASM's unoptimised encodings) is not supported yet"
             if not (o.isdigit() or o.lower() in ("x", "v")):
                 return f"unknown optimization option -O{optimize}"
     if debug_format is not None:
@@ -390,13 +398,32 @@ def _option_problem(fmt: str, optimize: Optional[str], debug_format: Optional[st
 
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    # The process ends right after: never pay for a collection of the parse caches.
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``pyasm``'s entry point on ``argv`` (None: sys.argv[1:]); returns the exit status
+    and leaves the interpreter running (the console script is :func:`script`)."""
+    enabled = gc.isenabled()
+    try:
+        return _main(argv)
+    finally:
+        _KEEP.clear()
+        if enabled:
+            gc.enable()
+
+
+def script() -> None:
+    """The ``pyasm`` console script: the process ends right after, so it never pays for
+    a collection or a teardown of the parse caches (millions of small objects: that
+    alone can take as long as assembling a large file)."""
+    gc.disable()
+    os._exit(_main(None))
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     gc.disable()
     try:
-        _command.main(args=list(argv) if argv is not None else None, prog_name="pyasm",
-                      standalone_mode=False)
-        status = 0
+        rv = _command.main(args=list(argv) if argv is not None else None, prog_name="pyasm",
+                           standalone_mode=False)
+        status = rv if isinstance(rv, int) else 0
     except SystemExit as exc:
         status = exc.code if isinstance(exc.code, int) else 1
     except click.exceptions.Abort:
@@ -412,10 +439,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         status = exc.exit_code
     sys.stdout.flush()
     sys.stderr.flush()
-    # Skip tearing down the parse caches (millions of small objects): that alone can take
-    # as long as assembling a large file.
-    os._exit(status)
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    script()

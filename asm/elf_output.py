@@ -101,9 +101,8 @@ def _obj_section(s) -> ObjSection:
                 entsize = int(val, 0)
             except ValueError:
                 raise AsmError(f"invalid section entry size `{val}'") from None
-        else:
-            raise AsmError(f"unknown section attribute `{word}' ignored on declaration of "
-                           f"section `{s.name}'")
+    if getattr(s, "attr_declared", False):
+        align = 1           # NASM: a section declared with attributes loses its default
     if s.align is not None:
         align = s.align
     align = max(align, s.sectalign or 1)
@@ -225,7 +224,21 @@ def _emitted(sym) -> bool:
     return True
 
 
+_VISIBILITY = {"default": 0, "internal": 1, "hidden": 2, "protected": 3}   # STV_*
+
+
 def _obj_symbol(sym, sect_names: dict, tls: set) -> ObjSymbol:
+    obj = _obj_symbol_base(sym, sect_names, tls)
+    # `global x:function hidden`, `global x:weak`: NASM's ELF symbol specials
+    vis = getattr(sym, "sym_vis", None)
+    if vis:
+        obj.visibility = _VISIBILITY[vis]
+    if getattr(sym, "sym_weak", False) and obj.bind == "global":
+        obj.bind = "weak"
+    return obj
+
+
+def _obj_symbol_base(sym, sect_names: dict, tls: set) -> ObjSymbol:
     bind = "global" if sym.is_global or sym.kind in ("extern", "common") else "local"
     stype = _SYM_TYPES.get(getattr(sym, "sym_type", None) or "", STT_NOTYPE)
     size = getattr(sym, "sym_size", 0) or 0
@@ -333,8 +346,14 @@ def elf32_object(asm, file_name: Optional[str] = None, source: Optional[str] = N
             errors.append(exc)
     tls = {o.name for o in objsecs if o.flags & SHF_TLS}
     objsyms = {}
+    affixes = getattr(asm, "affixes", None) or {}
     for sym in _definition_order(asm, scan, file_name):
-        objsyms[sym] = _obj_symbol(sym, sect_names, tls)
+        obj = objsyms[sym] = _obj_symbol(sym, sect_names, tls)
+        if affixes:
+            # %pragma elf gprefix/lprefix: global (and extern, common) names get the g
+            # prefix, local ones the l prefix (NASM 2.16.01 ignores the postfixes in ELF)
+            g = "g" if obj.bind != "local" else "l"
+            obj.name = affixes.get(g + "prefix", "") + obj.name
     relocs = []
     for s in sections:
         for f in s.fixups:

@@ -31,6 +31,53 @@ class AsmErrors(Exception):
         self.errors = errors
 
 
+def source_context(file: str | None, line: int | None, message: str) -> list[str]:
+    """What pyasm adds after NASM's ``file:line: error: message``: the source line, then a
+    caret line under the offending token (the first quoted name of the message found on
+    the line, else the line's first word). [] when the line cannot be read."""
+    import re
+    if not file or not line or line < 1:
+        return []
+    text = _source_line(file, line)
+    if text is None or not text.strip():
+        return []
+    text = text.rstrip("\r\n")
+    if len(text) > 200:
+        return []
+    start, length = len(text) - len(text.lstrip()), 0
+    first = re.match(r"\s*([^\s,]+)", text)
+    if first:
+        length = len(first.group(1))
+    for name in re.findall(r"[`']([^`'\s]+)'", message):
+        m = re.search(r"(?<![\w.$?@])" + re.escape(name) + r"(?![\w$?@])", text, re.I)
+        if m:
+            start, length = m.start(), len(name)
+            break
+    # keep the line's tabs in the caret's indentation so the caret lines up
+    pad = "".join(c if c == "\t" else " " for c in text[:start])
+    return [f"    {text}", f"    {pad}^{'~' * max(length - 1, 0)}"]
+
+
+_LINES: dict = {}
+
+
+def _source_line(file: str, line: int) -> str | None:
+    lines = _LINES.get(file)
+    if lines is None:
+        import os
+        try:
+            if not os.path.isfile(file) or os.path.getsize(file) > 64 << 20:
+                return None
+            with open(file, encoding="utf-8", errors="surrogateescape") as f:
+                lines = f.read().split("\n")
+        except OSError:
+            return None
+        if len(_LINES) > 64:
+            _LINES.clear()
+        _LINES[file] = lines
+    return lines[line - 1] if line <= len(lines) else None
+
+
 def did_you_mean(word: str, known: dict[str, str]) -> str:
     """``" (did you mean 'X'?)"`` for a near miss, else "". ``known`` maps the forms to
     compare (e.g. upper-cased names) to the spelling to show."""

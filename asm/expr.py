@@ -10,6 +10,7 @@ every line again on each pass.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable, Optional
@@ -351,7 +352,13 @@ def compile_expr(node: Expr) -> Compiled:
             raise AsmError(message)
         return invalid
     if t is Func:
+        resolved = resolve_func(node.name, node.arg)
+        if type(resolved) is not Func:
+            return compile_expr(resolved)
         name = node.name
+        key = name.lower().replace("?", "")
+        if key in _ILOG2:
+            return _compile_ilog2(key, compile_expr(node.arg))
 
         def bad_func(c):
             raise AsmError(f"`{name}' is not supported in this context")
@@ -395,13 +402,29 @@ def compile_expr(node: Expr) -> Compiled:
         if op in ("&&", "||"):
             # NASM evaluates both sides; only the truth values matter
             pass
+        if op in ("=", "==", "!=", "<>"):
+            # NASM compares the difference: anything but a plain 0 (a register, a label of
+            # another section) is "not equal", without an error
+            want = op in ("=", "==")
+
+            def equality(c):
+                d = sub(fl(c), fr(c))
+                return int((type(d) is int and d == 0) == want)
+            return equality
         fn = _scalar_binop(op)
         what = _SCALAR_MSG.get(op, f"`{op}' operator")
+        ordering = op in ("<", "<=", ">", ">=", "<=>")
 
         def binop(c):
             a = fl(c)
             b = fr(c)
             if type(a) is not int or type(b) is not int:
+                if ordering:
+                    # NASM compares the difference (two labels of one section compare)
+                    d = sub(a, b)
+                    if type(d) is not int:
+                        raise AsmError(f"`{op}': operands differ by a non-scalar")
+                    return fn(d, 0)
                 raise AsmError(f"{what} may only be applied to scalar values")
             if b == 0 and c.unknown and op in ("/", "//", "%", "%%"):
                 return 0            # divisor is a forward reference: decided next pass
@@ -442,15 +465,20 @@ def read_number(text: str) -> int:
         return wrap64(int(text))
     s = text.lower()
     radix = 10
-    if len(s) > 2 and s[0] == "0" and s[1] in _RADIX_LETTER:
-        radix = _RADIX_LETTER[s[1]]
-        s = s[2:]
-    elif len(s) > 1 and s[0] == "$":
+    if len(s) > 1 and s[0] == "$":
         radix = 16
         s = s[1:]
-    elif s[-1] in _RADIX_LETTER:
-        radix = _RADIX_LETTER[s[-1]]
-        s = s[:-1]
+    else:
+        # NASM's readnum: a prefix (0x 0d 0b...) and a suffix (h d b...) can both be
+        # there; the larger radix wins (`0dh` is hex 0D), equal ones leave it decimal
+        pradix = _RADIX_LETTER.get(s[1], 0) if len(s) > 2 and s[0] == "0" else 0
+        sradix = _RADIX_LETTER.get(s[-1], 0) if len(s) > 1 else 0
+        if pradix > sradix:
+            radix = pradix
+            s = s[2:]
+        elif sradix > pradix:
+            radix = sradix
+            s = s[:-1]
     digits = s.replace("_", "")
     if not digits:
         raise AsmError(f"invalid number `{text}'")
@@ -530,9 +558,26 @@ def is_special_float(name: str) -> bool:
     return name.lower() in _SPECIAL_FLOATS
 
 
+_BCD = re.compile(r"(?:[0-9][0-9_]*p|0p[0-9_]+)$")
+
+
+def _packed_bcd(text: str, size: int, negative: bool) -> bytes:
+    """NASM's packed BCD (``123p``, ``0p123``): 18 digits and a sign byte, DT only."""
+    if size != 10:
+        raise AsmError("packed BCD requires an 80-bit format")
+    s = text.lower().replace("_", "")
+    digits = s[2:] if s.startswith("0p") else s[:-1]
+    digits = digits[-18:].rjust(18, "0")
+    out = bytearray(int(digits[i - 1:i + 1], 16) for i in range(17, 0, -2))
+    out.append(0x80 if negative else 0)
+    return bytes(out)
+
+
 def looks_like_float(text: str) -> bool:
     """NASM's tokenizer rule: a period, an exponent sign, or ``p``, or decimal digits with e."""
     s = text.lower()
+    if _BCD.match(s):
+        return True                     # packed BCD (`dt 123p`) goes the float way too
     if s.startswith(("0x", "0h", "$")):
         return "." in s or "p" in s
     if s[-1:] in "hxqoybt" and "." not in s:
@@ -666,6 +711,8 @@ def _round(mant: int, bits: int) -> int:
 
 def encode_float(text: str, size: int, negative: bool = False) -> bytes:
     """Encode a literal as NASM does in a float field of ``size`` bytes."""
+    if _BCD.match(text.lower()):
+        return _packed_bcd(text, size, negative)
     if size not in FLOAT_FORMATS:
         raise AsmError(f"no {size * 8}-bit floating-point format supported")
     mbits, ebits, explicit = FLOAT_FORMATS[size]
@@ -744,6 +791,54 @@ def encode_float(text: str, size: int, negative: bool = False) -> bytes:
     if negative:
         mant |= _TOP
     return (mant >> (_MANT_BITS - bits)).to_bytes(size, "little")
+
+
+_ILOG2 = ("__ilog2e__", "__ilog2w__", "__ilog2f__", "__ilog2c__")
+
+
+def _compile_ilog2(key: str, fa: Compiled) -> Compiled:
+    """NASM's __?ilog2e/w/f/c?__(x): log2 of x read as unsigned 64-bit (e: exact or an
+    error; w: floor, NASM also warns; f: floor; c: ceiling); 0 for 0."""
+    def ilog2(c):
+        v = fa(c)
+        if type(v) is not int:
+            raise AsmError("ilog2 argument must be a scalar value")
+        u = v & MASK64
+        exact = u & (u - 1) == 0
+        if key == "__ilog2e__" and not exact and not c.unknown:
+            raise AsmError("ilog2 argument is not a power of two")
+        low = u.bit_length() - 1 if u else 0
+        return low + 1 if key == "__ilog2c__" and not exact else low
+    return ilog2
+
+
+# __?floatN?__(x): (field size, first byte, end byte) of the encoding taken as an integer
+_FLOAT_FUNCS = {"__float8__": (1, 0, 1), "__float16__": (2, 0, 2), "__float32__": (4, 0, 4),
+                "__float64__": (8, 0, 8), "__float80m__": (10, 0, 8),
+                "__float80e__": (10, 8, 10), "__float128l__": (16, 0, 8),
+                "__float128h__": (16, 8, 16)}
+_UTF_FUNCS = {"__utf16__": "utf-16-le", "__utf16le__": "utf-16-le", "__utf16be__": "utf-16-be",
+              "__utf32__": "utf-32-le", "__utf32le__": "utf-32-le", "__utf32be__": "utf-32-be"}
+
+
+def resolve_func(name: str, arg: Expr) -> Expr:
+    """A float or UTF conversion function with a literal argument as the literal it makes
+    (Num or Str), as NASM computes it while reading the line; anything else stays a Func
+    (an error if it is ever evaluated)."""
+    key = name.lower().replace("?", "")
+    if key in _FLOAT_FUNCS:
+        item = float_item(arg)
+        if item is None:
+            return Invalid("expecting floating-point number")
+        size, lo, hi = _FLOAT_FUNCS[key]
+        data = encode_float(item[0], size, item[1])
+        return Num(int.from_bytes(data[lo:hi], "little"))
+    if key in _UTF_FUNCS:
+        if type(arg) is not Str:
+            return Invalid(f"{name} must be a string constant")
+        text = arg.value.decode("utf-8", "surrogatepass")
+        return Str(text.encode(_UTF_FUNCS[key], "surrogatepass"))
+    return Func(name, arg)
 
 
 def float_item(node: Expr) -> Optional[tuple]:

@@ -125,9 +125,17 @@ class PrefixOnly:
 @dataclass
 class Data:
     unit: int                   # bytes per item: db=1 dw=2 dd=4 dq=8 dt=10 do=16 ...
-    items: tuple                # CExpr | None (for '?')
+    items: tuple                # CExpr | None (for '?') | Dup
     _size = None                # bytes it takes
+    _dup = None                 # whether an item is a Dup (worked out on first use)
     _bytes = None               # its bytes, when always the same
+
+
+@dataclass
+class Dup:
+    """A data item repeated: ``count dup (items)``; ``%(items)`` is a group (count None)."""
+    count: object               # CExpr | None
+    items: tuple                # CExpr | None | Dup
 
 
 @dataclass
@@ -156,7 +164,7 @@ class Statement:
     times: tuple = ()           # CExpr per TIMES prefix
     action: object = None       # Insn | PrefixOnly | Data | Reserve | Incbin | Directive | None
     equ: Optional[CExpr] = None
-    _emits = None               # (bits, bytes) of a line that always emits the same
+    _emits = None               # (bits, bytes, cpu level) of a line that always emits the same
 
 
 DATA_UNITS = {"db": 1, "dw": 2, "dd": 4, "dq": 8, "dt": 10, "do": 16, "dy": 32, "dz": 64}
@@ -510,6 +518,10 @@ class ToAst(Transformer):
         if isinstance(c[i], Token) and c[i].type == "SREG":
             seg = str(c[i]).lower()
             i += 2
+        if len(c) > i + 3:      # NASM's mib form `[base, index*scale]`: a sum here
+            if not _mib_index(c[i + 2]):
+                return (tuple(inner), seg, E.Invalid("invalid mib expression"))
+            return (tuple(inner), seg, E.Binary("+", c[i], c[i + 2]))
         return (tuple(inner), seg, c[i])
 
     def op_expr(self, c):
@@ -545,6 +557,13 @@ class ToAst(Transformer):
     def data_items(self, c):
         return tuple(x for x in c if not (isinstance(x, Token) and x.type == "COMMA"))
 
+    def dup(self, c):
+        body = c[2]
+        return Dup(c[0], body.items if type(body) is Dup and body.count is None else (body,))
+
+    def group(self, c):
+        return Dup(None, c[1])
+
     def data(self, c):
         return Data(DATA_UNITS[str(c[0]).lower()], c[1] if len(c) > 1 else ())
 
@@ -571,6 +590,19 @@ class ToAst(Transformer):
     def equ(self, c):
         label, colon = c[0]
         return Statement(label=label, colon=colon, equ=c[2])
+
+
+def _mib_index(node) -> bool:
+    """The part after the comma of `[base, index*scale]`: a register, maybe scaled."""
+    def reg(n):
+        return type(n) is E.RegRef or (type(n) is Slot and n.kind == "register")
+
+    def num(n):
+        return type(n) is E.Num or (type(n) is Slot and n.kind == "number")
+    if reg(node):
+        return True
+    return (type(node) is E.Binary and node.op == "*" and
+            (reg(node.left) and num(node.right) or num(node.left) and reg(node.right)))
 
 
 def _is_wrt(node) -> bool:
@@ -609,8 +641,14 @@ def _fill_expr(node, vals):
         return E.Cond(_fill_expr(node.cond, vals), _fill_expr(node.then, vals),
                       _fill_expr(node.other, vals))
     if t is E.Func:
-        return E.Func(_fill_expr(node.name, vals), _fill_expr(node.arg, vals))
+        return E.resolve_func(_fill_expr(node.name, vals), _fill_expr(node.arg, vals))
     return node
+
+
+def _fill_item(x, vals):
+    if type(x) is Dup:
+        return Dup(_ce(x.count, vals), tuple(_fill_item(y, vals) for y in x.items))
+    return _ce(x, vals)
 
 
 def _ce(node, vals):
@@ -638,7 +676,7 @@ def _fill(tpl: Statement, vals: list) -> Statement:
     a = tpl.action
     t = type(a)
     if t is Data:
-        st.action = Data(a.unit, tuple(_ce(x, vals) for x in a.items))
+        st.action = Data(a.unit, tuple(_fill_item(x, vals) for x in a.items))
     elif t is Insn:
         st.action = Insn(a.prefixes, _fill_expr(a.mnemonic, vals),
                          tuple(_fill_operand(o, vals) for o in a.operands))
@@ -823,7 +861,41 @@ def _parse_line(text: str) -> Statement:
         if m and not _NOT_DIRECTIVE.match(m.group(2)):
             return Statement(action=Directive(m.group(1).lower(),
                                               _strip_comment(m.group(2)).strip()))
-    return _parse_tokens(tokenize(text), "line")
+    tokens = tokenize(text)
+    if len(tokens) >= 3 and tokens[-2][0] == "ID" and tokens[-2][1].lower() == "to":
+        tokens = _x87_to(tokens)
+    if any(k == "DATA" for k, _ in tokens[:3]) and any(
+            (k == "ID" and v.lower() == "dup") or v == "%" for k, v in tokens):
+        tokens = _dup_tokens(tokens)
+    return _parse_tokens(tokens, "line")
+
+
+def _dup_tokens(tokens: list) -> list:
+    """A data line's `dup` and `%(`: the grammar's DUP and GLPAR (group parenthesis)."""
+    out: list = []
+    for k, v in tokens:
+        if k == "ID" and v.lower() == "dup":
+            out.append(("DUP", v))
+        elif k == "LPAR" and out and out[-1][0] == "DUP":
+            out.append(("GLPAR", v))
+        elif (k == "LPAR" and len(out) > 1 and out[-1] == ("BINOP", "%")
+              and out[-2][0] in ("DATA", "COMMA", "GLPAR", "DUP")):
+            out[-1] = ("GLPAR", v)          # `%(` where an item starts (not modulo)
+        else:
+            out.append((k, v))
+    return out
+
+
+_X87_TO = frozenset(("fadd", "fsub", "fsubr", "fmul", "fdiv", "fdivr"))
+
+
+def _x87_to(tokens: list) -> list:
+    """NASM's `fadd to st1`: the destination is the register (`fadd st1, st0`)."""
+    insn, reg = tokens[-3], tokens[-1]
+    if (insn[0] == "INSN" and insn[1].lower() in _X87_TO and reg[0] == "REG"
+            and reg[1].lower().startswith("st")):
+        return tokens[:-2] + [reg, ("COMMA", ","), ("REG", "st0")]
+    return tokens
 
 
 def _parse_tokens(tokens: list, start: str):

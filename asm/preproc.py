@@ -83,6 +83,7 @@ _STRING_OR_PCT = re.compile(r"""
   | %(?P<local>%[A-Za-z0-9_$\#@~.?]+)
   | %(?P<ctx>\$+[A-Za-z0-9_$\#@~.?]*)
   | %(?P<paste>\+)(?![0-9])
+  | %(?P<cc>[+-][0-9]+)
   | %(?P<qq>\?\??)
   | %(?P<env>![A-Za-z_][A-Za-z0-9_]*)
 """, re.VERBOSE | re.DOTALL)
@@ -233,6 +234,8 @@ class Preprocessor:
         self.fmt = fmt
         self.symbol_value = symbol_value
         self.here_value: Optional[Callable] = None   # `$`/`$$` in %if (the assembler's)
+        # %stacksize/%arg/%local state (NASM's default is `flat`)
+        self.stack_size, self.stack_ptr, self.arg_offset, self.local_offset = 4, "ebp", 8, 0
         self.preprocess_only = preprocess_only
         self.report = report
         self.errors: list = []
@@ -337,9 +340,13 @@ class Preprocessor:
     def _define(self, name: str, params: Optional[list], body: str, casesense: bool,
                 greedy: bool = False, dynamic: Optional[Callable] = None) -> None:
         name = self._ctx_name(name)
-        self._macros_changed()
-        m = SMacro(name, params, body, casesense, greedy, dynamic)
         n = -1 if params is None else len(params)
+        if not (casesense and n in self.smacros.get(name, ())
+                and name.lower() not in self.ismacros):
+            # (a new value for a macro that exists, as `%assign i i+1` in a loop, names
+            # no new macro: the caches of macro-free lines stay right)
+            self._macros_changed()
+        m = SMacro(name, params, body, casesense, greedy, dynamic)
         if casesense:
             self.smacros.setdefault(name, {})[n] = m
             # a case-sensitive definition hides an insensitive one of the same spelling
@@ -590,6 +597,12 @@ class Preprocessor:
             if sl:
                 yield sl
             return
+        if m and m.group(1).lower() == "%pragma" and (
+                strip_comment(m.group(2)).split()[:1] or [""])[0].lower() != "preproc":
+            # a pragma for the assembler or the output format: passed on as NASM does
+            # (and kept by -E) as `[pragma ...]`
+            text = f"[pragma {strip_comment(m.group(2)).strip()}]"
+            m = None
         if m and (m.group(1).lower() in _DIRECTIVES or m.group(1).lower() in
                   ("%macro", "%imacro", "%rmacro", "%irmacro")):
             sl = list_only()
@@ -689,6 +702,14 @@ class Preprocessor:
                 return self._ctx_name("%" + m.group(g))
             if g == "paste":
                 return m.group()
+            if g == "cc":
+                # %+1: the parameter as a condition code; %-1: the inverse condition
+                if msrc is None:
+                    return m.group()
+                p = self._param(msrc, int(m.group(g)[1:])).strip()
+                if p.lower() not in _INVERSE_CC:
+                    raise AsmError(f"macro parameter `%{m.group(g)}' is not a condition code")
+                return p if m.group(g)[0] == "+" else _INVERSE_CC[p.lower()]
             if g == "qq":
                 if msrc is None:
                     return m.group()
@@ -1179,10 +1200,84 @@ class Preprocessor:
             return
         if word == "%line":
             return
-        if word in ("%pragma", "%clear", "%arg", "%stacksize", "%local", "%use",
-                    "%depend", "%aliases", "%warning"):
+        if word in ("%arg", "%local"):
+            self._arg_local(word, arg)
+            return
+        if word == "%stacksize":
+            kind = arg.split()[0].lower() if arg.split() else ""
+            if not kind:
+                raise AsmError("`%stacksize' missing size parameter")
+            # NASM's settings: (slot size, frame register, first %arg offset)
+            setting = {"flat": (4, "ebp", 8), "flat64": (8, "rbp", 16),
+                       "large": (2, "bp", 4), "small": (2, "bp", 6)}.get(kind)
+            if setting is None:
+                raise AsmError("`%stacksize' invalid size type")
+            self.stack_size, self.stack_ptr, self.arg_offset = setting
+            self.local_offset = 0
+            return
+        if word == "%use":
+            self._use(arg)
+            return
+        if word in ("%pragma", "%clear", "%depend", "%aliases", "%warning"):
             return
         raise AsmError(f"unknown preprocessor directive `{word}'")
+
+    def _use(self, arg: str) -> None:
+        """%use PACKAGE: NASM's standard macro packages that pyasm has."""
+        name = arg.strip().strip("'\"`").lower()
+        if not name:
+            raise AsmError("`%use' expects a package name")
+        flag = f"__?USE_{name.upper()}?__"
+        if name not in ("ifunc", "smartalign"):
+            if name in ("altreg", "fp", "masm"):
+                raise AsmError(f"`%use' package `{name}' is not supported by pyasm")
+            raise AsmError(f"unknown `%use' package: `{name}'")
+        if self._is_smacro(flag):
+            return                      # a package is loaded once
+        self._define(flag, None, "", True)
+        if name == "ifunc":
+            for f, body in (("ilog2", "(__?ilog2e?__(x))"), ("ilog2e", "(__?ilog2e?__(x))"),
+                            ("ilog2w", "(__?ilog2w?__(x))"), ("ilog2f", "(__?ilog2f?__(x))"),
+                            ("ilog2c", "(__?ilog2c?__(x))"), ("ilog2fw", "(__?ilog2w?__(x))"),
+                            ("ilog2cw", "(__?ilog2w?__(x) * 0 + __?ilog2c?__(x))")):
+                self._define(f, ["x"], body, True)
+            return
+        from asm.smartalign import macros
+        self.sources.append(_Source("file", [(t, "<stdmac>", i + 1) for i, t in
+                                             enumerate(macros().splitlines())],
+                                    file="<stdmac>"))
+
+    def _arg_local(self, word: str, arg: str) -> None:
+        """%arg and %local: name:size pairs as frame-relative %defines (and, for %local,
+        the context's %$localsize grown), slots rounded up to the %stacksize."""
+        sizes = {"byte": 1, "word": 2, "dword": 4, "qword": 8, "tword": 10, "oword": 16,
+                 "yword": 32, "zword": 64}
+        if not arg:
+            raise AsmError(f"`{word}' missing argument parameter")
+        for item in arg.split(","):
+            name, colon, kind = (x.strip() for x in item.partition(":"))
+            if not name or not colon:
+                raise AsmError(f"syntax error processing `{word}' directive")
+            if not kind:
+                raise AsmError(f"`{word}' missing size type parameter")
+            size = sizes.get(self._expand_line(kind).strip().lower())
+            if size is None:
+                raise AsmError(f"invalid size type for `{word}' missing directive")
+            size = -(-size // self.stack_size) * self.stack_size
+            if word == "%arg":
+                self._define(name, None, f"({self.stack_ptr}+{self.arg_offset})", True)
+                self.arg_offset += size
+            else:
+                self.local_offset += size
+                self._define(name, None, f"({self.stack_ptr}-{self.local_offset})", True)
+                if not self.ctx:
+                    raise AsmError("`%$localsize': context stack is empty")
+                name = self._ctx_name("%$localsize")
+                cur = self._find_smacro(name, None)
+                if cur is None:
+                    raise AsmError("expression syntax error")
+                v = self._eval(self._expand_line(f"{cur.body}+{size}"), "%assign")
+                self._define(name, None, str(v), True)
 
     def _define_directive(self, arg: str, casesense: bool, expand: bool) -> None:
         m = re.match(r"(%?\$*[A-Za-z_.?@$][A-Za-z0-9_$#@~.?]*)(\(([^)]*)\))?(.*)$", arg,
@@ -1385,6 +1480,14 @@ class Preprocessor:
 
 
 # --------------------------------------------------------------------------- helpers
+
+# condition codes and their inverses for %-1 (NASM's inverse_ccs, quirks included)
+_INVERSE_CC = {
+    "a": "na", "ae": "nae", "b": "nb", "be": "nbe", "c": "nc", "e": "ne", "g": "ng",
+    "ge": "nge", "l": "nl", "le": "nle", "na": "a", "nae": "ae", "nb": "b", "nbe": "be",
+    "nc": "c", "ne": "e", "ng": "g", "nge": "ge", "nl": "l", "nle": "le", "no": "o",
+    "np": "p", "ns": "s", "nz": "e", "o": "no", "p": "po", "pe": "po", "po": "pe", "s": "ns",
+    "z": "nz"}
 
 # NASM 2.16.01's preprocessor functions (no %map() yet: it came with 2.17)
 PP_FUNCTIONS = frozenset(("eval", "abs", "cond", "sel", "count", "str", "strlen", "strcat",
@@ -1654,7 +1757,13 @@ __?SECT?__
 %$strucstart:
 %endmacro
 %imacro at 1-2+.nolist
+%defstr %$at_field %1
+%substr %$at_first %$at_field 1
+%ifidn %$at_first,'.'
+times (%$strucname %+ %1-%$strucname)-($-%$strucstart) db 0
+%else
 times (%1-%$strucname)-($-%$strucstart) db 0
+%endif
 %2
 %endmacro
 %imacro iend 0.nolist

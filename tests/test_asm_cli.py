@@ -174,5 +174,6 @@ def test_subprocess_and_startup_time(tmp_path):
     assert elapsed < 2.0        # well under 0.5 s on an idle machine; loose for CI load
     r = subprocess.run(cmd + ["bad.s"], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 1
-    assert r.stderr.strip() == "bad.s:2: error: symbol `nope' not defined"
+    assert r.stderr.splitlines() == ["bad.s:2: error: symbol `nope' not defined",
+                                     "    db nope", "       ^~~~"]
     assert not (tmp_path / "bad").exists()

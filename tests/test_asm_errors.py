@@ -171,7 +171,8 @@ def test_rejected_like_nasm(tmp_path, name, text):
     assert want and got, (nerr, perr)
     assert want[0] in got, (nerr, perr)
     for line in perr.splitlines():
-        assert line.startswith(str(src)), line
+        # NASM's `file:line: error:` lines; pyasm's source and caret lines after them
+        assert line.startswith(str(src)) or line.startswith("    "), line
 
 
 def test_error_format_and_macro_notes(tmp_path):
@@ -180,7 +181,9 @@ def test_error_format_and_macro_notes(tmp_path):
     assert status == 1
     lines = err.splitlines()
     assert lines[0] == f"{src}:5: error: symbol `nope' not defined"
-    assert lines[1] == f"{src}:2: ... from macro `m' defined here"
+    assert lines[1] == "    m"          # the source line, then a caret under the token
+    assert lines[2] == "    ^"
+    assert lines[3] == f"{src}:2: ... from macro `m' defined here"
 
 
 def test_several_errors_in_one_run(tmp_path):

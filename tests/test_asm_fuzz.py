@@ -60,7 +60,8 @@ def _check(status: int, err: str, written: bool, name: str = "f.s") -> None:
     assert "Traceback" not in err and "internal error" not in err
     assert written == (status == 0)
     for diag in err.splitlines():
-        assert diag.startswith(name) or "f.s" in diag or diag.startswith("pyasm:"), diag
+        assert (diag.startswith(name) or "f.s" in diag or diag.startswith("pyasm:")
+                or diag.startswith("    ")), diag       # (pyasm's source and caret lines)
     if status == 1:
         assert ": error: " in err or ": fatal:" in err
 

@@ -13,7 +13,12 @@ from asm.x86.registers import REGISTERS
 from asm.x86.table import Form, by_mnemonic
 
 PREFIX_BYTES = {"lock": 0xF0, "rep": 0xF3, "repe": 0xF3, "repz": 0xF3, "repne": 0xF2,
-                "repnz": 0xF2}
+                "repnz": 0xF2, "xacquire": 0xF2, "xrelease": 0xF3}
+# NASM's prefix slots: one prefix per slot; the same one twice is redundant (a warning),
+# two different ones are an error
+PREFIX_SLOT = {"rep": 0, "repe": 0, "repz": 0, "repne": 0, "repnz": 0, "xacquire": 0,
+               "xrelease": 0, "bnd": 0, "nobnd": 0, "lock": 1, "es": 2, "cs": 2, "ss": 2,
+               "ds": 2, "fs": 2, "gs": 2, "o16": 3, "o32": 3, "a16": 4, "a32": 4, "wait": 5}
 SEG_PREFIX = {"es": 0x26, "cs": 0x2E, "ss": 0x36, "ds": 0x3E, "fs": 0x64, "gs": 0x65}
 PREFIXES = frozenset(PREFIX_BYTES) | frozenset(SEG_PREFIX) | {"a16", "a32", "o16", "o32"}
 
@@ -32,6 +37,38 @@ def is_mnemonic(name: str) -> bool:
 
 def is_prefix(name: str) -> bool:
     return name.lower() in PREFIXES
+
+
+def check_prefixes(prefixes: Sequence[str]) -> tuple:
+    """(prefixes without repeats, whether one was repeated); AsmError on two different
+    prefixes of one slot (NASM's "conflicting prefixes")."""
+    seen: dict = {}
+    redundant = False
+    out = []
+    for x in prefixes:
+        x = x.lower()
+        slot = PREFIX_SLOT.get(x, x)
+        had = seen.get(slot)
+        if had is None:
+            seen[slot] = x
+            out.append(x)
+        elif had == x:
+            redundant = True
+        else:
+            raise AsmError("instruction has conflicting prefixes")
+    return tuple(out), redundant
+
+
+def hle_use(form: Form, ops: Sequence[Operand]) -> str:
+    """What NASM allows of xacquire/xrelease on this form: 'lock' (with a lock prefix),
+    'ok' (xchg with memory), 'release' (xrelease only: a store by mov), '' (neither)."""
+    if not ops or not isinstance(ops[0], Mem) and not any(isinstance(o, Mem) for o in ops):
+        return ""
+    if form.mnemonic == "xchg":
+        return "ok"
+    if form.mnemonic == "mov":
+        return "release" if isinstance(ops[0], Mem) else ""
+    return "lock" if "lock" in form.flags else ""
 
 
 def _signed(value: int, bits: int) -> int:
@@ -178,7 +215,8 @@ def _match(form: Form, ops: Sequence[Operand], bits: int, osize_forced: Optional
         if not any(p == size for p in pinned) and not (
                 "defsize" in form.flags and size == (osize_forced or bits)):
             raise _SizeMissing
-    if form.osize is not None and form.operands and not pinned and not unsized:
+    if (form.osize is not None and form.operands and not pinned and not unsized
+            and "osfix" not in form.flags):
         # nothing in the operands chose the size: the default (bits, or o16/o32) applies
         if form.osize != (osize_forced or bits):
             raise _NoMatch
@@ -188,6 +226,8 @@ def _match(form: Form, ops: Sequence[Operand], bits: int, osize_forced: Optional
         if t == "rel8" and isinstance(op, Imm) and op.jump != "short" and op.size != 1:
             if _rel8_forced(form, ops):
                 continue          # loop/jcxz: rel8 is the only form; range checked later
+            if op.strict:
+                raise _NoMatch    # `jmp strict x`: no shortening, the near jump (NASM)
             if not op.unknown and not _is_local(op, section):
                 raise _NoMatch
 
@@ -442,9 +482,11 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
         out = bytearray()
         if p.wait:
             out.append(0x9B)
-        for x in prefixes:
-            if x in PREFIX_BYTES:
+        for x in prefixes:              # the rep slot (rep, xacquire...) before lock
+            if x in PREFIX_BYTES and x != "lock":
                 out.append(PREFIX_BYTES[x])
+        if "lock" in prefixes:
+            out.append(0xF0)
         if p.mandatory is not None:
             out.append(p.mandatory)
         for x in prefixes:
@@ -513,7 +555,9 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
             if not local:
                 fixups.append(Fixup(pos, size, op.reloc, True))
             out[pos:pos + size] = (delta & _MASKS[size]).to_bytes(size, "little")
-    return Encoded(bytes(out), fixups, p.lock and mem is not None)
+    hle = hle_use(p.form, ops) if prefixes else ""
+    return Encoded(bytes(out), fixups, p.lock and mem is not None, p.form.level, hle,
+                   "obsolete" in p.form.flags)
 
 
 def _emit_branch(p: _Plan, op: Imm, bits: int, ip: int, section: object) -> Optional[Encoded]:
@@ -533,7 +577,8 @@ def _emit_branch(p: _Plan, op: Imm, bits: int, ip: int, section: object) -> Opti
     if size == 1 and local and not op.unknown and not -128 <= delta <= 127:
         return None
     fixups = [] if local else [Fixup(len(code), size, op.reloc, True)]
-    return Encoded(code + (delta & _MASKS[size]).to_bytes(size, "little"), fixups, False)
+    return Encoded(code + (delta & _MASKS[size]).to_bytes(size, "little"), fixups, False,
+                   p.form.level)
 
 
 def _rel8_forced(form: Form, ops: Sequence[Operand]) -> bool:
@@ -613,8 +658,12 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
     """Encode one instruction at address ``ip`` of ``section``; raise AsmError with NASM's
     message when it cannot be encoded."""
     mnemonic = mnemonic.lower()
+    hle = False
     if prefixes:
         prefixes = [p.lower() for p in prefixes]
+        if len(prefixes) > 1:
+            prefixes = list(check_prefixes(prefixes)[0])
+        hle = "xacquire" in prefixes or "xrelease" in prefixes
         osize_forced = 16 if "o16" in prefixes else 32 if "o32" in prefixes else None
         asize_forced = 16 if "a16" in prefixes else 32 if "a32" in prefixes else None
     else:
@@ -635,6 +684,10 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
         if len(_CANDIDATES) < 100_000:
             _CANDIDATES[key] = matching
     fits, size_missing = matching
+    if hle:
+        # NASM never takes the moffs form of mov with xacquire/xrelease
+        fits = tuple(p for p in fits if not p.form.operands
+                     or not p.form.operands[0].startswith("moffs"))
     for plan in fits:
         if plan.branch is not None and not prefixes:
             enc = _emit_branch(plan, operands[plan.branch[1]], bits, ip, section)

@@ -86,3 +86,6 @@ class Encoded:
     data: bytes
     fixups: list = field(default_factory=list)
     lockable: bool = True       # a lock prefix is valid here (else NASM warns, the CPU #UDs)
+    level: int = 0              # the form's CPU level (asm.x86.table.FLAG_LEVELS)
+    hle: str = ""               # what xacquire/xrelease may do here (encoder.hle_use)
+    obsolete: bool = False      # an 8086-only instruction (`pop cs`): NASM warns

@@ -32,6 +32,7 @@ class Form:
     display: str             # mnemonic the disassembler prints (first alias)
     roles: tuple             # per operand: where it is encoded (see operand_roles)
     mandatory: int | None = None   # a prefix byte that is part of the opcode (F3 of pause)
+    level: int = 0           # the lowest `cpu` level that has it (CPU_LEVELS)
 
     def lockable(self, operands) -> bool:
         """A lock prefix is valid: the row is flagged `lock` and an operand is memory."""
@@ -40,6 +41,18 @@ class Form:
     @property
     def wait_prefix(self) -> bool:
         return len(self.opcode) > 1 and self.opcode[0] == 0x9B
+
+
+# a row's CPU flag -> the `cpu` level (NASM's order: 8086 186 286 386 486 586 686 p3 p4
+# prescott); the x87 flags count as the CPU they came with (387 with the 386)
+FLAG_LEVELS = {"8086": 0, "186": 1, "286": 2, "287": 2, "386": 3, "387": 3, "486": 4,
+               "586": 5, "686": 6, "sse3": 9, "cet": 11}
+# `cpu NAME` -> level, as NASM spells the names
+CPU_LEVELS = {"8086": 0, "186": 1, "286": 2, "386": 3, "486": 4, "586": 5, "pentium": 5,
+              "686": 6, "ppro": 6, "p2": 6, "p3": 7, "katmai": 7, "p4": 8, "willamette": 8,
+              "prescott": 9, "x64": 10, "x86-64": 10, "ia64": 11, "ia-64": 11,
+              "itanium": 11, "itanic": 11, "merced": 11, "any": 99, "all": 99,
+              "default": 99}
 
 
 class TableError(Exception):
@@ -149,8 +162,9 @@ def _parse_row(mnemonics: list[str], operands: str, encoding: str, flags: str,
             raise TableError(f"row {index}: bad encoding token {tok!r}")
     fl = frozenset(flags.split())
     roles = operand_roles(ops, modrm, plus_r)
+    level = max((FLAG_LEVELS[f] for f in fl if f in FLAG_LEVELS), default=0)
     return [Form(m, ops, bytes(opcode), osize, asize, modrm, plus_r, tuple(imms), fl, index,
-                 mnemonics[0], roles, mandatory) for m in mnemonics]
+                 mnemonics[0], roles, mandatory, level) for m in mnemonics]
 
 
 @cache

@@ -1,0 +1,30 @@
+"""The check every tests/test_nasm_parity_*.py case makes: one small source through nasm
+(the oracle) and pyasm; the same exit status, the same bytes, and the same diagnostics
+(line, kind and message; pyasm's extra source and caret lines are not compared)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from test_asm_helpers import nasm, pyasm, write
+
+_DIAG = re.compile(r"^[^:\n]*:(\d+): (error|warning|fatal): (.*)$", re.M)
+
+
+def diagnostics(stderr: str) -> list:
+    return sorted((int(n), kind, msg.strip()) for n, kind, msg in _DIAG.findall(stderr))
+
+
+def check(tmp_path: Path, text: str, *args: str, messages: bool = True, name: str = "t.asm",
+          **kwargs) -> tuple:
+    """Assemble with both and assert parity; returns (status, bytes, pyasm stderr)."""
+    src = write(tmp_path, name, text)
+    rc, nb, nerr = nasm(src, *args)
+    status, pb, perr = pyasm(src, **kwargs)
+    assert (status != 0) == (rc != 0), f"nasm rc={rc} {nerr!r}\npyasm {status} {perr!r}"
+    assert status == rc, (rc, status)
+    assert pb == nb, f"nasm {nb and nb.hex()} pyasm {pb and pb.hex()}\n{perr}"
+    if messages:
+        assert diagnostics(perr) == diagnostics(nerr), f"nasm:\n{nerr}\npyasm:\n{perr}"
+    return status, pb, perr
