@@ -356,6 +356,9 @@ def _command(src, fmt, output, listing, include_paths, include_paths2, defines, 
                   file=err)
             sys.exit(1)
         err = stream
+    if debug or debug_format:
+        # accepted so NASM makefiles run, but say that the object carries no debug sections
+        print("pyasm: warning: -g/-F: no debug information is written yet", file=err)
     try:
         status = run(src, fmt=fmt, output=output, listing=listing,
                      include_paths=list(include_paths) + list(include_paths2),
