@@ -118,8 +118,12 @@ def test_step_limit_is_off_by_default():
 def test_trace(capsys):
     run_b32("x.b32", EXAMPLE_1, RunOptions(trace=True))
     err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith("$1000  LDX #$A000")
-    assert err[-1].startswith("$1011  END")
+    # the x86 trace's shape: address, bytes, text, then only what the instruction changed
+    assert err[0].split() == ["1000", "02", "00", "A0", "LDX", "#$A000", "X=A000"]
+    assert err[2].split() == ["1005", "03", "STA", ",X", "[A000]=2A"]
+    assert err[7].split() == ["100B", "07", "14", "A0", "CMPX", "#$A014", "CF=06"]
+    assert err[8].split() == ["100E", "0C", "03", "10", "JNE", "#$1003"]
+    assert err[-1].split() == ["1011", "04", "END"]
     assert len(err) == 82                    # 1 + 10 * 8 + 1 instructions
 
 

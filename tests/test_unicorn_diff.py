@@ -45,8 +45,8 @@ EDGE = [0, 1, 2, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 0xFFFF, 0x10000, 0x7FF
 EXCLUDED = {
     **{m: "control flow" for m in (
         "jmp", "call", "ret", "retn", "retf", "loop", "loope", "loopz", "loopne", "loopnz",
-        "jcxz", "jecxz", "int", "int3", "into", "int1", "icebp", "iret", "iretw", "iretd",
-        "hlt", "enter", "leave", "bound", "ud2")},
+        "jcxz", "jecxz", "int", "int3", "into", "int1", "icebp", "int01", "iret", "iretw",
+        "iretd", "retw", "retnw", "retd", "retnd", "retfw", "retfd", "hlt", "enter", "leave", "bound", "ud2")},
     **{m: "privileged, I/O or model-specific" for m in (
         "cli", "sti", "in", "out", "insb", "insw", "insd", "outsb", "outsw", "outsd",
         "cpuid", "rdtsc", "rdmsr", "wrmsr", "rdpmc", "sysenter", "sysexit", "rsm", "invd",

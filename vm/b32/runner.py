@@ -2,9 +2,10 @@
 
 Exit status: 0 after END; 1 for a file that is not a valid B32 program (or an unwritable
 --screen-html file); 132 (128 + SIGILL, as a shell reports a native crash) for an illegal
-opcode; 124 (as timeout(1)) when --max-steps runs out; 142 (128 + SIGALRM) when --timeout
-runs out; 153 (128 + SIGXFSZ) when the screen printed at the end is longer than
---max-output. The screen is printed even after a
+opcode; 124 (as timeout(1)) when --max-steps runs out; 130 on Ctrl-C (SIGINT); 142
+(128 + SIGALRM) when --timeout runs out; 153 (128 + SIGXFSZ) when the screen printed at
+the end is longer than --max-output. A stop other than END prints one line and the
+registers. The screen is printed even after a
 fault, since what the program drew so far is the best clue to what went wrong.
 """
 
@@ -16,11 +17,13 @@ from contextlib import contextmanager
 from typing import Callable, Iterator, Optional, TextIO
 
 from asm.b32.disassembler import instruction_at
+from asm.b32.instructions import TABLE
 from formats.b32 import B32FormatError, read_b32
 from vm.b32.cpu import B32CPU, IllegalOpcode, StepLimitReached
 from vm.b32.render import render_ansi, render_html, render_text
 from vm.options import (
     EXIT_BAD_FILE,
+    EXIT_INTERRUPTED,
     EXIT_OUTPUT_LIMIT,
     EXIT_STEP_LIMIT,
     EXIT_TIMEOUT,
@@ -78,10 +81,14 @@ def run_b32(path: str, data: bytes, opts: RunOptions) -> int:
 def _execute(cpu: B32CPU, max_steps: Optional[int], trace_out: Optional[TextIO],
              fail: Callable[[str], None], timeout: Optional[float] = None) -> int:
     """Run to END; a fault is reported with the registers and becomes the exit status."""
-    tracer = _tracer(trace_out) if trace_out else None
+    tracer = _Tracer(trace_out) if trace_out else None
+
+    def run(n: Optional[int]) -> int:
+        return cpu.run(n) if tracer is None else _traced_run(tracer, cpu, n)
+
     try:
         if timeout is None:
-            cpu.run(max_steps, tracer)
+            run(max_steps)
             return 0
         with Deadline(timeout) as deadline:
             start = cpu.steps
@@ -89,7 +96,7 @@ def _execute(cpu: B32CPU, max_steps: Optional[int], trace_out: Optional[TextIO],
                 done = cpu.steps - start
                 n = TIME_SLICE if max_steps is None else min(TIME_SLICE, max_steps - done)
                 try:
-                    cpu.run(n, tracer)
+                    run(n)
                     return 0
                 except StepLimitReached:
                     if max_steps is not None and cpu.steps - start >= max_steps:
@@ -106,6 +113,9 @@ def _execute(cpu: B32CPU, max_steps: Optional[int], trace_out: Optional[TextIO],
     except StepLimitReached as e:
         fail(f"{e}; stopped at ${cpu.IP:04X}: {instruction_at(cpu.mem, cpu.IP)}")
         status = EXIT_STEP_LIMIT
+    except KeyboardInterrupt:
+        fail(f"interrupted at ${cpu.IP:04X}: {instruction_at(cpu.mem, cpu.IP)}")
+        status = EXIT_INTERRUPTED
     print(f"  {cpu.registers()}", file=sys.stderr)
     return status
 
@@ -120,12 +130,48 @@ def _trace_stream(opts: RunOptions) -> Iterator[Optional[TextIO]]:
         yield sys.stderr if opts.trace else None
 
 
-def _tracer(out: TextIO) -> Callable[[B32CPU], None]:
-    def trace(cpu: B32CPU) -> None:
-        out.write(f"${cpu.IP:04X}  {instruction_at(cpu.mem, cpu.IP):<14}  "
-                  f"A=${cpu.A:02X} B=${cpu.B:02X} X=${cpu.X:04X} Y=${cpu.Y:04X} "
-                  f"CF=${cpu.CF:02X} PF=${cpu.PF:02X}\n")
-    return trace
+class _Tracer:
+    """--trace: one line per instruction, in the shape of the x86 and V16 traces: address,
+    bytes, text, then what it changed (registers, flags, the byte STA wrote)."""
+
+    def __init__(self, out: TextIO):
+        self.out = out
+
+    def __call__(self, cpu: B32CPU) -> None:
+        """Trace one instruction of ``cpu`` as it executes (IllegalOpcode propagates)."""
+        mem = cpu.mem
+        ip = cpu.IP
+        before = (cpu.A, cpu.B, cpu.X, cpu.Y, cpu.CF, cpu.PF)
+        entry = _BY_OPCODE.get(mem[ip])
+        size = 1 + (entry.operand.size if entry is not None else 0)
+        raw = " ".join(f"{mem[(ip + i) & 0xFFFF]:02X}" for i in range(size))
+        text = instruction_at(mem, ip)
+        stored = cpu.X if entry is not None and entry.op == "store" else None
+        try:
+            cpu.step()
+        except IllegalOpcode as e:
+            self.out.write(f"{ip:04X}  {raw:<9} {text:<24} !! {e}\n")
+            raise
+        changes = [f"{name}={value:0{width}X}" for name, value, old, width in
+                   zip(("A", "B", "X", "Y", "CF", "PF"),
+                       (cpu.A, cpu.B, cpu.X, cpu.Y, cpu.CF, cpu.PF), before,
+                       (2, 2, 4, 4, 2, 2)) if value != old]
+        if stored is not None:
+            changes.append(f"[{stored:04X}]={mem[stored]:02X}")
+        self.out.write(f"{ip:04X}  {raw:<9} {text:<24} {' '.join(changes)}".rstrip() + "\n")
+
+
+def _traced_run(tracer: _Tracer, cpu: B32CPU, max_steps: Optional[int] = None) -> int:
+    """B32CPU.run with each step traced: raises IllegalOpcode or StepLimitReached."""
+    start = cpu.steps
+    while not cpu.halted:
+        if max_steps is not None and cpu.steps - start >= max_steps:
+            raise StepLimitReached(cpu.IP, cpu.steps - start)
+        tracer(cpu)
+    return cpu.steps - start
+
+
+_BY_OPCODE = {insn.opcode: insn for insn in TABLE}
 
 
 def use_color(mode: str, stream: TextIO) -> bool:

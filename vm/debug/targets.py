@@ -3,8 +3,9 @@ personality, built as the runners build them, but not run.
 
 Everything from the runners is imported lazily here and only here, so the rest of
 vm/debug does not care where the runners live. The set-up steps are copied from
-vm/linux/flat.py (run_flat), vm/dos/runner.py (run_com), vm/pc/runner.py (run_boot, _loop),
-vm/linux/runner.py (run_elf) and vm/run_source.py; they should become shared
+vm/dos/runner.py (run_com), vm/pc/runner.py (run_boot, _loop), vm/linux/runner.py
+(run_elf) and vm/run_source.py; flat binaries use vm/linux/flat.py's check_flat and
+start_flat. The others should become shared
 functions of those modules (see docs/debugging.md, "Maintenance").
 
 A target's ``run(n)`` runs the followed program for at most ``n`` instructions of its
@@ -155,7 +156,8 @@ class X86Target:
 
 
 class FlatTarget(X86Target):
-    """A flat 32-bit binary with the few Linux int 0x80 calls (as run_flat)."""
+    """A bare flat 32-bit Machine (vm/debug/bench.py); ``pyvm --debug`` runs flat
+    binaries as Linux processes (LinuxTarget)."""
 
 
 class RealTarget(X86Target):
@@ -405,31 +407,15 @@ def _assemble_with_symbols(path: str, text: str, err):
     return image, org or 0, source_bits(result, text), asm_symbols(result)
 
 
-def _load_flat(path, data, opts, symbols, stdin, stdout) -> FlatTarget:
-    from vm.linux.flat import MAX_MEMORY, PAGE, LinuxFlat
-    from vm.options import OutputBudget, limited_streams
-    from vm.x86.machine import Machine
-    if not data:
-        raise TargetError("empty file: nothing to run")
-    memory = opts.memory or (16 << 20)
-    if memory < 2 * PAGE or memory > MAX_MEMORY:
-        raise TargetError(f"--memory must be between 8K and {MAX_MEMORY >> 20}M")
-    org = opts.org or 0
-    stack_reserve = min(1 << 20, memory // 4)
-    if org < 0 or org + len(data) > memory - stack_reserve:
-        raise TargetError(f"org 0x{org:x} does not fit")
-    m = Machine("flat32", memory)
-    m.load(org, data)
-    m.set_reg("esp", memory & 0xFFFFFFFF)
-    m.set_reg("eip", org)
-    brk0 = (org + len(data) + PAGE - 1) & ~(PAGE - 1)
-    budget = OutputBudget(opts.max_output)
-    budget.stoppers.append(m.request_stop)
-    LinuxFlat(m, brk0, memory - stack_reserve,
-              stdin if stdin is not None else sys.stdin.buffer,
-              *limited_streams(budget, stdout if stdout is not None else sys.stdout.buffer,
-                               sys.stderr.buffer))
-    return FlatTarget(m, symbols, path)
+def _load_flat(path, data, opts, symbols, stdin, stdout) -> LinuxTarget:
+    """A flat 32-bit binary: a Linux process, as run_flat starts it (the guest's fds 0-2
+    are the host's own, as for ELF programs)."""
+    from vm.linux.flat import check_flat, start_flat
+    image, why = check_flat(data, opts)
+    if image is None:
+        raise TargetError(why)
+    return _linux_target(path, opts, lambda k, proc, sb: start_flat(path, image, proc, sb),
+                         symbols, image.memory)
 
 
 def _real_console(m, opts, stdin, stdout):
@@ -515,17 +501,37 @@ def _load_boot(path, data, opts, symbols, stdin, stdout) -> RealTarget:
 
 
 def _load_elf(path, data, opts, stdin, stdout) -> LinuxTarget:
-    from vm.linux.kernel import Kernel
-    from vm.linux.limits import std_streams
     from vm.linux.loader import LoadError, prepare
-    from vm.linux.process import Process
     from vm.linux.runner import environment
-    from vm.options import OutputBudget
-    from vm.sandbox import Sandbox
     try:
         image = prepare(data)
     except LoadError as e:
         raise TargetError(str(e)) from None
+
+    def start(kernel, proc, sandbox) -> None:
+        img = image
+        host = os.path.realpath(path)
+        try:
+            img = kernel.image_for(host, data)
+        except OSError:
+            pass
+        proc.exe_host_path = host
+        proc.comm = os.fsencode(os.path.basename(path))[:15]
+        proc.exe_guest_path = sandbox.to_guest(host) or path
+        argv = [os.fsencode(path)] + [os.fsencode(a) for a in opts.args]
+        proc.start_image(img, argv, environment(opts), os.fsencode(path))
+
+    return _linux_target(path, opts, start, elf_symbols(data), opts.memory)
+
+
+def _linux_target(path, opts, start, symbols, memory_limit) -> LinuxTarget:
+    """A first process on a new kernel (as vm/linux/runner.py run_process sets it up)
+    that ``start(kernel, proc, sandbox)`` puts a program in."""
+    from vm.linux.kernel import Kernel
+    from vm.linux.limits import std_streams
+    from vm.linux.process import Process
+    from vm.options import OutputBudget
+    from vm.sandbox import Sandbox
     if opts.root and not os.path.isdir(opts.root):
         raise TargetError(f"--root {opts.root}: not a directory")
     try:
@@ -533,26 +539,17 @@ def _load_elf(path, data, opts, stdin, stdout) -> LinuxTarget:
     except OSError as e:
         raise TargetError(f"cannot set up the file-system view: {e}") from None
     kernel = Kernel(path, sys.stderr, None, None, max_procs=opts.max_procs,
-                    memory_limit=opts.memory)
+                    memory_limit=memory_limit)
     budget = OutputBudget(opts.max_output)
     # the guest's fds 0-2 are the host's own (stdin/stdout arguments: other kinds only)
     proc = Process(kernel, os.getpid(), os.getppid(), std_streams(budget), sandbox)
     proc.umask = os.umask(0o022)
     os.umask(proc.umask)
-    host = os.path.realpath(path)
     try:
-        image = kernel.image_for(host, data)
-    except OSError:
-        pass
-    proc.exe_host_path = host
-    proc.comm = os.fsencode(os.path.basename(path))[:15]
-    proc.exe_guest_path = sandbox.to_guest(host) or path
-    argv = [os.fsencode(path)] + [os.fsencode(a) for a in opts.args]
-    try:
-        proc.start_image(image, argv, environment(opts), os.fsencode(path))
+        start(kernel, proc, sandbox)
     except MemoryError:
         raise TargetError("cannot allocate the guest's memory") from None
     except OSError as e:
         raise TargetError(f"cannot start: {e.strerror or e}") from None
     kernel.add(proc)
-    return LinuxTarget(kernel, proc, elf_symbols(data), path)
+    return LinuxTarget(kernel, proc, symbols, path)

@@ -21,6 +21,8 @@ def main(argv=None) -> int:
     ap.add_argument("--trace", action="store_true")
     ap.add_argument("--trace-file")
     ap.add_argument("--regs", action="store_true")
+    ap.add_argument("--stats", action="store_true",
+                    help="print instructions, seconds and MIPS on stderr at exit")
     ap.add_argument("--env", action="append", default=[])
     ap.add_argument("--clear-env", action="store_true")
     ap.add_argument("--root")
@@ -32,7 +34,7 @@ def main(argv=None) -> int:
     except OSError as e:
         print(f"pyvm: {ns.program}: {e.strerror or e}", file=sys.stderr)
         return 1
-    opts = RunOptions(args=tuple(ns.args), max_steps=ns.max_steps, regs=ns.regs,
+    opts = RunOptions(args=tuple(ns.args), max_steps=ns.max_steps, regs=ns.regs, stats=ns.stats,
                       trace=ns.trace, trace_file=ns.trace_file, env=ns.env,
                       clear_env=ns.clear_env, root=ns.root, allow_write=ns.allow_write)
     return run_elf(ns.program, data, opts)

@@ -61,6 +61,8 @@ def page_down(n: int) -> int:
 class Layout:
     """Where each region goes for an image occupying pages [lo, hi)."""
 
+    low_limit = LOW_LIMIT           # nothing is mapped below (MAP_FIXED there: EPERM)
+
     def __init__(self, lo: int, hi: int):
         self.image_lo, self.image_hi = lo, hi
         self.size = self.stack_top = TASK_SIZE
@@ -68,6 +70,31 @@ class Layout:
         self.mmap_lo, self.mmap_hi = LOW_LIMIT, self.stack_lo - STACK_GAP
         # brk may grow over any free pages up to the mmap area's top (set_brk checks)
         self.brk_start, self.brk_limit = hi, self.mmap_hi
+
+
+class FlatLayout(Layout):
+    """A flat binary's (vm/linux/flat.py): RAM of ``size`` bytes (--memory), the image
+    at its org (page 0 too: org 0 is the default), the stack in the top ``stack_size``
+    bytes. A flat binary expects RAM, not a process image: ``nasm -f bin`` writes no
+    ``.bss``, and programs address memory below their org or past their end. So
+    everything below the image and the lower half of the space between the image and the
+    stack is mapped from the start (``premapped``); brk moves through that half, and mmap
+    hands out the upper half, top-down::
+
+        0       image_lo  image_hi (brk_start)  brk_limit = mmap_lo    stack_lo      size
+        | mapped | image  | mapped (.bss, brk)  |  <- mmap               | stack       |
+    """
+
+    low_limit = 0
+    premapped = True
+
+    def __init__(self, lo: int, hi: int, size: int, stack_size: int):
+        self.image_lo, self.image_hi = lo, hi
+        self.size = self.stack_top = size
+        self.stack_lo = size - stack_size
+        self.brk_start = hi
+        self.brk_limit = page_up(hi + max(0, self.stack_lo - hi) // 2)
+        self.mmap_lo, self.mmap_hi = self.brk_limit, self.stack_lo
 
 
 class MemoryBudget:
@@ -159,7 +186,7 @@ class AddressSpace:
 
     def is_free(self, start: int, end: int) -> bool:
         p0, p1 = start >> PAGE_SHIFT, page_up(end) >> PAGE_SHIFT
-        if start < LOW_LIMIT or p1 > len(self.prot):
+        if start < self.layout.low_limit or p1 > len(self.prot):
             return False
         return not any(self.prot[p0:p1])
 
@@ -207,6 +234,9 @@ class AddressSpace:
         lay = self.layout
         if addr < lay.brk_start or addr > lay.brk_limit:
             return self.brk
+        if getattr(lay, "premapped", False):
+            self.brk = addr                 # a flat binary's brk region is RAM already
+            return addr
         old_top, new_top = page_up(self.brk), page_up(addr)
         if new_top > old_top:
             if not self.is_free(old_top, new_top) or not self.fits(old_top, new_top):

@@ -1,10 +1,19 @@
-"""Flat 32-bit binaries (``pyvm prog.bin``): the image at --org in --memory bytes of RAM,
-the stack at the top, and the few Linux ``int 0x80`` calls such a program needs.
+"""Flat 32-bit binaries (``pyvm prog.bin``): a Linux process of the kernel
+(vm/linux/kernel.py), so every system call, the sandbox and every limit are those of ELF
+programs. The process's RAM is --memory bytes (16M when not given) from address 0, laid
+out by addrspace.FlatLayout: the image at --org (default 0, page 0 included) mapped
+read/write/exec, brk from the page after the image, the stack in the top 1M (a quarter of
+a smaller RAM) with ESP at the very top and nothing pushed, EIP at the org, every other
+register zero. Memory outside those mappings (and mmap's) is unmapped: a fault there is
+SIGSEGV, as for an ELF program.
 
 Exit status: the guest's own; after a fault, 128 + the signal Linux would send
 (SIGILL 132, SIGTRAP 133, SIGFPE 136, SIGSEGV 139); 124 when --max-steps runs out; 142
-when --timeout runs out; 153 past --max-output; 1 for a file or option that cannot be
-run.
+when --timeout runs out; 153 past --max-output; 130 on Ctrl-C; 1 for a file or option
+that cannot be run.
+
+:class:`LinuxFlat` is not that: a bare Machine's five ``int 0x80`` calls (exit, read,
+write, brk), for benchmarks and CPU tests that drive a Machine directly.
 """
 
 from __future__ import annotations
@@ -12,38 +21,22 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from typing import BinaryIO, Optional
+from typing import BinaryIO, List, Optional, Tuple
 
-from vm.options import (
-    EXIT_BAD_FILE,
-    EXIT_OUTPUT_LIMIT,
-    EXIT_STEP_LIMIT,
-    EXIT_TIMEOUT,
-    Deadline,
-    OutputBudget,
-    RunOptions,
-    TimedOut,
-    limited_streams,
-)
-from vm.stats import RunClock
-from vm.x86.faults import (
-    CPUException,
-    MachineExit,
-    MemoryFault,
-    Unsupported,
-)
+from vm.linux.addrspace import FlatLayout, page_down, page_up
+from vm.options import EXIT_BAD_FILE, RunOptions
+from vm.x86.faults import MachineExit, MemoryFault
 from vm.x86.machine import Machine
-from vm.x86.signals import SIGILL, fault_report
-from vm.x86.trace import Tracer, disassemble, register_dump
 
-TIME_SLICE = 1_000_000             # instructions between two looks at the clock
 MAX_MEMORY = 1 << 30
 PAGE = 4096
+STACK_RESERVE = 1 << 20         # the stack: the top 1M of RAM (a quarter of less RAM)
 
 
 class LinuxFlat:
-    """``int 0x80`` for flat binaries: exit, exit_group, read, write, brk. Any other
-    call returns -ENOSYS."""
+    """``int 0x80`` on a bare Machine (benchmarks, CPU tests): exit, exit_group, read,
+    write, brk. Any other call returns -ENOSYS. ``pyvm`` runs flat binaries on the
+    Linux kernel instead (:func:`run_flat`)."""
 
     def __init__(self, machine: Machine, brk_start: int, brk_limit: int,
                  stdin: Optional[BinaryIO] = None, stdout: Optional[BinaryIO] = None,
@@ -128,134 +121,85 @@ def _arg(v: int) -> str:
     return str(v) if v < 0x10000 else f"0x{v:x}"
 
 
-
-
 EARLY_FAULT = 16        # instructions: a fault before this many suggests the wrong mode
 
 
-def run_flat(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
-             stderr=None) -> int:
-    """Run a flat 32-bit binary; returns the exit status."""
-    err_stream = sys.stderr
+class FlatImage:
+    """A flat binary as the kernel places it (the ``image`` of its Process): the bytes
+    at ``org`` in RAM of ``memory`` bytes, pages writable and executable."""
 
-    def fail(message: str) -> int:
-        print(f"pyvm: {path}: {message}", file=err_stream)
-        return EXIT_BAD_FILE
+    def __init__(self, data: bytes, org: int, memory: int):
+        self.data, self.org, self.memory = data, org, memory
+        self.entry = org
+        self.lo, self.hi = page_down(org), page_up(org + len(data))
+        self.stack_size = stack_size(memory)
 
+    def readonly_pages(self) -> List[Tuple[int, int]]:
+        return []                   # all writable: no translation is shared
+
+    def layout(self) -> FlatLayout:
+        return FlatLayout(self.lo, self.hi, self.memory, self.stack_size)
+
+    def load(self, mem, aspace, reuse: bool = False) -> None:
+        mem.load(self.org, self.data)
+        aspace.map(self.lo, self.hi, 7)
+
+
+def stack_size(memory: int) -> int:
+    return min(STACK_RESERVE, memory // 4)
+
+
+def check_flat(data: bytes, opts: RunOptions) -> Tuple[Optional[FlatImage], str]:
+    """The image of a flat binary with its options, or None and why it cannot run."""
     if not data:
-        return fail("empty file: nothing to run")
+        return None, "empty file: nothing to run"
     memory = opts.memory or (16 << 20)
     if memory < 2 * PAGE or memory > MAX_MEMORY:
-        return fail(f"--memory must be between 8K and {MAX_MEMORY >> 20}M, not {memory}")
+        return None, f"--memory must be between 8K and {MAX_MEMORY >> 20}M, not {memory}"
     org = opts.org or 0
     if opts.max_steps is not None and opts.max_steps < 1:
-        return fail(f"--max-steps must be at least 1, not {opts.max_steps}")
-    stack_reserve = min(1 << 20, memory // 4)
-    if org < 0 or org + len(data) > memory - stack_reserve:
-        return fail(f"org 0x{org:x} does not fit: {len(data)} bytes there must end below "
-                    f"the stack at 0x{memory - stack_reserve:x} "
-                    f"(--memory is 0x{memory:x} bytes)")
-    try:
-        m = Machine("flat32", memory)
-    except MemoryError:
-        return fail(f"cannot allocate {memory} bytes of guest memory")
-    m.load(org, data)
-    m.set_reg("esp", memory & 0xFFFFFFFF)
-    m.set_reg("eip", org)
-    brk0 = (org + len(data) + PAGE - 1) & ~(PAGE - 1)
-    budget = OutputBudget(opts.max_output)
-    budget.stoppers.append(m.request_stop)
-    LinuxFlat(m, brk0, memory - stack_reserve,
-              stdin if stdin is not None else sys.stdin.buffer,
-              *limited_streams(budget,
-                               stdout if stdout is not None else sys.stdout.buffer,
-                               stderr if stderr is not None else sys.stderr.buffer))
-    trace_file = None
-    if opts.trace or opts.trace_file:
-        if opts.trace_file:
-            try:
-                trace_file = open(opts.trace_file, "w", encoding="utf-8")
-            except OSError as e:
-                return fail(f"cannot write {opts.trace_file}: {e.strerror or e}")
-            m.tracer = Tracer(trace_file)
-        else:
-            m.tracer = Tracer(err_stream)
-    clock = RunClock()
-    deadline = Deadline(opts.timeout)
-    deadline.stoppers.append(m.request_stop)
-    try:
-        status = _run(m, path, opts, err_stream, deadline, budget)
-    finally:
-        if m.tracer is not None:
-            m.tracer.flush()
-        if trace_file is not None:
-            trace_file.close()
-    if opts.regs:
-        print(register_dump(m), file=err_stream)
-    if opts.stats:
-        clock.report(m.steps, err_stream)
-    return status
+        return None, f"--max-steps must be at least 1, not {opts.max_steps}"
+    top = memory - stack_size(memory)
+    if org < 0 or org + len(data) > top:
+        return None, (f"org 0x{org:x} does not fit: {len(data)} bytes there must end "
+                      f"below the stack at 0x{top:x} (--memory is 0x{memory:x} bytes)")
+    return FlatImage(data, org, memory), ""
 
 
-def _run(m: Machine, path: str, opts: RunOptions, err, deadline: Deadline,
-         budget: OutputBudget) -> int:
-    try:
-        with deadline:
-            # in slices when a deadline is set: a compiled loop sees its step limit, not
-            # a stop request, so the clock is read between slices
-            while True:
-                left = None if opts.max_steps is None else opts.max_steps - m.steps
-                n = left if deadline.seconds is None else \
-                    min(TIME_SLICE, left) if left is not None else TIME_SLICE
-                stop = m.run(n)
-                if stop.reason not in ("stopped", "limit") or budget.exceeded or \
-                        deadline.expired or (left is not None and m.steps >= opts.max_steps):
-                    break
-    except TimedOut:
-        stop = None
-    except Unsupported as e:
-        print(f"pyvm: {path}: {e} (at 0x{m.eip:08x}; not supported by this emulator)",
-              file=err)
-        print(register_dump(m), file=err)
-        return 128 + SIGILL
-    except KeyboardInterrupt:
-        print(f"pyvm: {path}: interrupted at 0x{m.eip:08x}", file=err)
-        print(register_dump(m), file=err)
-        return 130
-    except Exception as e:      # a bug in the emulator: say so, in one line
-        if os.environ.get("PYVM_DEBUG"):
-            raise
-        print(f"pyvm: {path}: internal error at 0x{m.eip:08x}: {type(e).__name__}: {e} "
-              "(a bug in pyvm; PYVM_DEBUG=1 shows the traceback)", file=err)
-        return 70
-    if budget.exceeded:
-        print(f"pyvm: {path}: {budget.message()}", file=err)
-        return EXIT_OUTPUT_LIMIT
-    if stop is None or (stop.reason in ("stopped", "limit") and deadline.expired and
-                        not (opts.max_steps is not None and m.steps >= opts.max_steps)):
-        print(f"pyvm: {path}: {deadline.message()}", file=err)
-        return EXIT_TIMEOUT
-    if stop.reason == "exit":
-        return stop.status or 0
-    if stop.reason == "limit":
-        from asm.x86.decoder import DecodeError, decode
-        try:
-            text = disassemble(decode(m.mem.data, m.eip, 32, m.eip), 32)
-        except (DecodeError, IndexError):
-            text = "?"
-        print(f"pyvm: {path}: stopped after {m.steps} instructions (--max-steps "
-              f"{opts.max_steps}); next: 0x{m.eip:08x}: {text}", file=err)
-        print(register_dump(m), file=err)
-        return EXIT_STEP_LIMIT
-    if stop.reason == "fault" and isinstance(stop.fault, CPUException):
-        status, line = fault_report(m, stop.fault)
-        print(f"pyvm: {path}: {line}", file=err)
-        print(register_dump(m), file=err)
-        if m.steps < EARLY_FAULT and opts.hint_bits:
+def start_flat(path: str, image: FlatImage, proc, sandbox) -> None:
+    """Put a flat binary in a new process (its argv is just the path)."""
+    host = os.path.realpath(path) if os.path.exists(path) else ""
+    proc.exe_host_path = host
+    proc.comm = os.fsencode(os.path.basename(path))[:15]
+    proc.exe_guest_path = (sandbox.to_guest(host) if host else None) or path
+    proc.start_flat(image)
+    proc.argv = [os.fsencode(path)]
+
+
+def run_flat(path: str, data: bytes, opts: RunOptions) -> int:
+    """Run a flat 32-bit binary as a Linux process; returns the exit status."""
+    from vm.linux.runner import run_process
+    image, why = check_flat(data, opts)
+    if image is None:
+        print(f"pyvm: {path}: {why}", file=sys.stderr)
+        return EXIT_BAD_FILE
+
+    def finish(kernel, proc, status: int) -> None:
+        fault = proc.fatal_fault
+        if fault is None:
+            return
+        if kernel.steps < EARLY_FAULT and opts.hint_bits:
             # 16-bit code (nasm -f bin without `bits 32`) dies like this when run as 32-bit
             print(f"pyvm: {path}: hint: this flat binary ran as 32-bit code and faulted "
-                  f"after {m.steps} instructions; if it is 16-bit code, run it with "
-                  "--bits 16", file=err)
-        return status
-    print(f"pyvm: {path}: stopped: {stop.reason}", file=err)
-    return EXIT_BAD_FILE
+                  f"after {kernel.steps} instructions; if it is 16-bit code, run it with "
+                  "--bits 16", file=sys.stderr)
+        elif isinstance(fault, MemoryFault) and proc.aspace is not None and \
+                image.layout().brk_limit <= fault.address < image.layout().stack_lo:
+            lay = image.layout()
+            print(f"pyvm: {path}: hint: a flat binary's RAM is mapped up to "
+                  f"0x{lay.brk_limit:x}, then its stack from 0x{lay.stack_lo:x}; the "
+                  "space between is for mmap (or give it a larger --memory)",
+                  file=sys.stderr)
+
+    return run_process(path, opts, lambda k, proc, sb: start_flat(path, image, proc, sb),
+                       finish, memory_limit=image.memory)

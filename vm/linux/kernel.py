@@ -20,7 +20,7 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from formats.inputs import InputError, read_input
-from vm.linux import fscalls, procsys, timers  # noqa: F401  (register system calls)
+from vm.linux import fscalls, procsys, threads, timers  # noqa: F401  (system calls)
 from vm.linux import signals as S
 from vm.linux.addrspace import DEFAULT_LIMIT, MemoryBudget
 from vm.linux.loader import prepare
@@ -217,6 +217,8 @@ class Kernel:
         if sig == S.SIGKILL:
             self.exit(target, 128 + sig, sig)
             return
+        if target.group is not None:            # a process-wide signal: one thread takes it
+            target = threads.signal_target(target, sig)
         if target.ignores(sig):
             return
         target.pending |= S.bit(sig)
@@ -278,6 +280,8 @@ class Kernel:
 
     # -- exit and wait --------------------------------------------------------------------
     def exit(self, proc: Process, status: int, sig: int = 0) -> None:
+        if proc.group is not None:              # every thread ends, the leader remains
+            proc = threads.end_group(self, proc)
         if proc.state == ZOMBIE:
             return
         proc.state = ZOMBIE
@@ -376,11 +380,13 @@ class Kernel:
     def turn(self, proc: Process, budget: int) -> None:
         if proc.vfork_child is not None:
             return
+        if proc.group is not None and not threads.load(proc):   # its registers in
+            return
         if proc.pending & ~proc.sigmask:
             self.act_on_signals(proc, in_call=proc.state == BLOCKED)
             if proc.state == ZOMBIE:
                 self.progress = True
-                if proc is not self.init:
+                if threads.leader(proc) is not self.init:
                     self.retire(proc.machine, proc.aspace, proc.image)
                     proc.machine = None
                 return
@@ -410,8 +416,8 @@ class Kernel:
             self.exit(proc, stop.status or 0)
         if proc.machine is not m:                      # execve into another Machine
             self.retire(m, aspace, image)
-        elif proc.state == ZOMBIE and proc is not self.init:
-            proc.machine = None
+        elif proc.state == ZOMBIE and threads.leader(proc) is not self.init:
+            proc.machine = threads.leader(proc).machine = None
             self.retire(m, aspace, image)
 
     def fault(self, proc: Process, m, exc: CPUException) -> None:
@@ -434,6 +440,7 @@ class Kernel:
                 pass
         self.message(f"{self.name}: {line}")
         print(register_dump(m), file=self.stderr)
+        proc.fatal_fault = exc
         self.exit(proc, status, sig)
 
     def step_limit(self, proc: Process) -> int:

@@ -11,7 +11,6 @@ from typing import List, Optional
 
 from vm.linux import abi
 from vm.linux.addrspace import (
-    LOW_LIMIT,
     P_MAPPED,
     PAGE,
     STACK_SIZE,
@@ -112,6 +111,14 @@ class Process:
         self.exit_signal = 17          # sent to the parent at exit (clone's low byte)
         self.vfork_child: Optional[Process] = None  # a vfork parent waits for it to exec
         self.vfork_parent: Optional[Process] = None
+        # threads (vm/linux/threads.py): own id, the group sharing this Machine, robust
+        # futex list (head, length), the futex wait in progress, registers while out
+        self.tid = pid
+        self.group = None
+        self.robust_list = (0, 0)
+        self.futex_waiter = None
+        self.ctx: Optional[list] = None
+        self.fatal_fault = None        # the CPU exception that killed it (vm/linux/flat.py)
 
     # -- memory --------------------------------------------------------------------------
     @property
@@ -165,8 +172,9 @@ class Process:
         if flags & (abi.MAP_FIXED | abi.MAP_FIXED_NOREPLACE):
             if addr & (PAGE - 1):
                 return -errno.EINVAL
-            if addr < LOW_LIMIT or addr + length > size:
-                return -errno.ENOMEM if addr >= LOW_LIMIT else -errno.EPERM
+            low = asp.layout.low_limit
+            if addr < low or addr + length > size:
+                return -errno.ENOMEM if addr >= low else -errno.EPERM
             if flags & abi.MAP_FIXED_NOREPLACE and not asp.is_free(addr, addr + length):
                 return -errno.EEXIST
             if not asp.fits(addr, addr + length):
@@ -323,6 +331,25 @@ class Process:
         self.altstack = (0, 2, 0)
         m.on_interrupt = self.kernel.interrupt_hook(self)
 
+    def start_flat(self, image) -> None:
+        """Start a flat binary (vm/linux/flat.py FlatImage): its bytes at its org, the
+        stack at the top of its RAM with nothing on it (ESP is the RAM's size), EIP at
+        the org, every other register zero."""
+        layout = image.layout()
+        m, _warm = self.kernel.machine_for(layout.size, image)
+        asp = AddressSpace(m.mem, layout, self.kernel.memory_limit, self.kernel.memory_budget)
+        image.load(m.mem, asp)
+        asp.map(0, layout.image_lo, 7)                      # FlatLayout: RAM, see there
+        asp.map(layout.image_hi, layout.brk_limit, 7)
+        asp.map(layout.stack_lo, layout.stack_top, 7)
+        m.set_reg("esp", layout.stack_top & 0xFFFFFFFF)
+        m.set_reg("eip", image.entry)
+        m.descriptors = {0x23: 0, USER_DS: 0}
+        self.machine, self.aspace, self.image = m, asp, image
+        self.argv, self.envp = [], []
+        self.fpu_frames = {}
+        m.on_interrupt = self.kernel.interrupt_hook(self)
+
     def fork(self, pid: int) -> Process:
         """A copy of this process (memory, registers, descriptors, signal state) whose
         next instruction is the same; the caller sets the child's EAX."""
@@ -335,6 +362,8 @@ class Process:
         esp = pm.cpu.r[ESP]
         skip = (stack.stack_lo, max(stack.stack_lo, min((esp - 65536) & ~(PAGE - 1),
                                                         stack.stack_top)))
+        if not stack.stack_lo <= esp <= stack.stack_top:
+            skip = (0, 0)                   # on another stack (a thread's): copy it all
         child.aspace = self.aspace.copy_into(m.mem, skip)
         if self.aspace.writable_within(self.image.readonly_pages()):
             m.flush_translations()          # text made writable: the copy may differ

@@ -67,15 +67,15 @@ def node(proc, parts: tuple) -> Optional[tuple]:
         return ("link", str(proc.pid)) if len(parts) == 1 else node(proc, (str(proc.pid),)
                                                                      + parts[1:])
     if head == "thread-self" and len(parts) == 1:
-        return ("link", f"{proc.pid}/task/{proc.pid}")
+        return ("link", f"{proc.pid}/task/{proc.tid}")
     if len(parts) == 1 and head in TOP_FILES:
         return ("file",)
     target = _target(proc, parts)
     if target is None:
         return None
     rest = parts[1:]
-    if len(rest) >= 2 and rest[0] == "task":       # one thread per process
-        if rest[1] != str(target.pid):
+    if len(rest) >= 2 and rest[0] == "task":
+        if not rest[1].isdigit() or int(rest[1]) not in _tids(target):
             return None
         rest = rest[2:]
         if not rest:
@@ -119,7 +119,7 @@ def listing(proc, parts: tuple) -> list:
     if target is None:
         return []
     if rest == ("task",):
-        return [(str(target.pid), 4)]
+        return [(str(tid), 4) for tid in _tids(target)]
     if rest[:1] == ("task",):
         rest = rest[2:]
     if rest == ("fd",):
@@ -131,6 +131,11 @@ def listing(proc, parts: tuple) -> list:
 
 
 # -- file contents ----------------------------------------------------------------------
+
+def _tids(p) -> list:
+    from vm.linux.threads import tids
+    return tids(p)
+
 
 def _state(p) -> str:
     from vm.linux.process import BLOCKED, ZOMBIE
@@ -169,7 +174,7 @@ def _status(p) -> bytes:
     return (f"Name:\t{comm}\nUmask:\t{p.umask:04o}\nState:\t{_state(p)}\n"
             f"Tgid:\t{p.pid}\nNgid:\t0\nPid:\t{p.pid}\nPPid:\t{p.ppid}\nTracerPid:\t0\n"
             f"Uid:\t{uid}\t{uid}\t{uid}\t{uid}\nGid:\t{gid}\t{gid}\t{gid}\t{gid}\n"
-            f"FDSize:\t64\nVmSize:\t{vm:8d} kB\nThreads:\t1\n"
+            f"FDSize:\t64\nVmSize:\t{vm:8d} kB\nThreads:\t{len(_tids(p))}\n"
             f"SigPnd:\t{p.pending:016x}\nSigBlk:\t{p.sigmask:016x}\n").encode()
 
 

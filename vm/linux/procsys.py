@@ -1,5 +1,5 @@
-"""Process system calls: fork, vfork, clone (without CLONE_VM), execve, wait4, process
-groups, sigreturn and the calls that wait for a signal."""
+"""Process system calls: fork, vfork, clone and clone3 (CLONE_THREAD: vm/linux/threads.py),
+execve, wait4, process groups, sigreturn and the calls that wait for a signal."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import errno
 import os
 import struct
 
-from vm.linux import abi
+from vm.linux import abi, threads
 from vm.linux import signals as S
 from vm.linux.files import GuestFileError
 from vm.linux.loader import LoadError
@@ -72,9 +72,32 @@ def sys_vfork(proc, *_):
 
 @syscall(120)
 def sys_clone(proc, flags, newsp, ptid, tls, ctid, *_):
-    if flags & (CLONE_THREAD | CLONE_SIGHAND) or flags & CLONE_VM and not flags & CLONE_VFORK:
-        return -errno.ENOSYS                # threads share one Machine: not modelled
+    return _clone(proc, flags, newsp, ptid, tls, ctid)
+
+
+def _clone(proc, flags: int, newsp: int, ptid: int, tls: int, ctid: int) -> int:
+    if flags & CLONE_THREAD:
+        return threads.clone_thread(proc, flags, newsp, ptid, tls, ctid)
+    if flags & CLONE_SIGHAND or flags & CLONE_VM and not flags & CLONE_VFORK:
+        return -errno.ENOSYS                # processes sharing memory: not modelled
     return _fork(proc, flags, newsp, ptid, tls, ctid)
+
+
+CLONE_ARGS = struct.Struct("<8Q")           # clone3's struct clone_args, version 0
+
+
+@syscall(435)
+def sys_clone3(proc, uargs, size, *_):
+    if size < CLONE_ARGS.size or size > 4096:
+        return -errno.EINVAL
+    flags, _pidfd, ctid, ptid, exit_signal, stack, stack_size, tls = \
+        CLONE_ARGS.unpack(proc.mem.read(uargs, CLONE_ARGS.size))
+    extra = proc.mem.read(uargs + CLONE_ARGS.size, size - CLONE_ARGS.size)
+    if any(extra) or flags >> 32 or exit_signal > 64 or \
+            flags & CLONE_THREAD and exit_signal:
+        return -errno.EINVAL                # set_tid, cgroup, 64-bit flags: not modelled
+    newsp = (stack + stack_size) & 0xFFFFFFFF if stack else 0
+    return _clone(proc, flags & ~0xFF | exit_signal, newsp, ptid, tls, ctid)
 
 
 # -- execve ----------------------------------------------------------------------------
@@ -126,6 +149,7 @@ def execve(proc, path: bytes, argv: list, envp: list) -> int:
         if e.errno != errno.ENOEXEC or head[:4] == b"\x7fELF":
             proc.kernel.message(f"{name}: cannot run: {e}")
         return -e.errno
+    proc = threads.before_exec(proc)        # the other threads end here
     old = proc.machine
     try:
         proc.start_image(image, argv, envp, os.fsencode(name))

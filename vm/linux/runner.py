@@ -1,12 +1,13 @@
-"""``pyvm prog`` for Linux i386 ELF programs: options to a first process, then the kernel's
-scheduler until that process ends. The exit status is the program's own, or 128 + the
+"""``pyvm prog`` for Linux i386 ELF programs (and, through :func:`run_process`, flat
+binaries: vm/linux/flat.py): options to a first process, then the kernel's scheduler
+until that process ends. The exit status is the program's own, or 128 + the
 signal that killed it, as a shell reports it."""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import List
+from typing import Callable, List, Optional
 
 from vm.linux.kernel import Kernel
 from vm.linux.limits import std_streams, stop_check
@@ -15,6 +16,7 @@ from vm.linux.process import Process
 from vm.options import (
     EXIT_BAD_FILE,
     EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
     EXIT_OUTPUT_LIMIT,
     EXIT_TIMEOUT,
     Deadline,
@@ -39,6 +41,43 @@ def environment(opts: RunOptions) -> List[bytes]:
 
 def run_elf(path: str, data: bytes, opts: RunOptions) -> int:
     """Run a static i386 Linux program; returns the exit status."""
+    if opts.max_steps is not None and opts.max_steps < 1:
+        return _fail(path, f"--max-steps must be at least 1, not {opts.max_steps}")
+    try:
+        image = prepare(data)
+    except LoadError as e:
+        return _fail(path, str(e))
+
+    def start(kernel: Kernel, proc: Process, sandbox: Sandbox) -> None:
+        host = os.path.realpath(path)
+        img = image
+        try:
+            img = kernel.image_for(host, data)
+        except OSError:
+            pass                        # keep the image parsed from data
+        proc.exe_host_path = host
+        proc.comm = os.fsencode(os.path.basename(path))[:15]
+        proc.exe_guest_path = sandbox.to_guest(host) or path
+        argv = [os.fsencode(path)] + [os.fsencode(a) for a in opts.args]
+        proc.start_image(img, argv, environment(opts), os.fsencode(path))
+
+    return run_process(path, opts, start)
+
+
+def _fail(path: str, message: str) -> int:
+    print(f"pyvm: {path}: {message}", file=sys.stderr)
+    return EXIT_BAD_FILE
+
+
+def run_process(path: str, opts: RunOptions,
+                start: Callable[[Kernel, Process, Sandbox], None],
+                finish: Optional[Callable[[Kernel, Process, int], None]] = None,
+                memory_limit: Optional[int] = None) -> int:
+    """Run a first process on a new kernel with the limits of ``opts`` (sandbox,
+    --max-steps, --timeout, --max-output, --max-procs, --memory, --trace, --regs,
+    --stats) until it ends; returns pyvm's exit status. ``start`` puts the program in
+    the process (it may raise MemoryError or OSError: the program cannot start);
+    ``finish`` sees the status before --regs and --stats are printed."""
     err = sys.stderr
 
     def fail(message: str) -> int:
@@ -47,10 +86,6 @@ def run_elf(path: str, data: bytes, opts: RunOptions) -> int:
 
     if opts.max_steps is not None and opts.max_steps < 1:
         return fail(f"--max-steps must be at least 1, not {opts.max_steps}")
-    try:
-        image = prepare(data)
-    except LoadError as e:
-        return fail(str(e))
     for d in [opts.root] if opts.root else []:
         if not os.path.isdir(d):
             return fail(f"--root {d}: not a directory")
@@ -71,7 +106,8 @@ def run_elf(path: str, data: bytes, opts: RunOptions) -> int:
             tracer = Tracer(err)
     kernel = Kernel(path, err, tracer, opts.max_steps,
                     max_procs=getattr(opts, "max_procs", 64),
-                    memory_limit=getattr(opts, "memory", None))
+                    memory_limit=memory_limit if memory_limit is not None
+                    else getattr(opts, "memory", None))
     budget = OutputBudget(opts.max_output)
     deadline = Deadline(opts.timeout)
     kernel.stop_check = stop_check(kernel, deadline, budget)
@@ -79,17 +115,8 @@ def run_elf(path: str, data: bytes, opts: RunOptions) -> int:
                    sandbox)
     proc.umask = os.umask(0o022)
     os.umask(proc.umask)
-    host = os.path.realpath(path)
     try:
-        image = kernel.image_for(host, data)
-    except OSError:
-        pass                        # keep the image parsed from data
-    proc.exe_host_path = host
-    proc.comm = os.fsencode(os.path.basename(path))[:15]
-    proc.exe_guest_path = sandbox.to_guest(host) or path
-    argv = [os.fsencode(path)] + [os.fsencode(a) for a in opts.args]
-    try:
-        proc.start_image(image, argv, environment(opts), os.fsencode(path))
+        start(kernel, proc, sandbox)
     except MemoryError:
         return fail("cannot allocate the guest's memory")
     except OSError as e:
@@ -106,8 +133,12 @@ def run_elf(path: str, data: bytes, opts: RunOptions) -> int:
         print(f"pyvm: {path}: {deadline.message()}", file=err)
         status = EXIT_TIMEOUT
     except KeyboardInterrupt:
-        print(f"pyvm: {path}: interrupted", file=err)
-        status = 130
+        m = kernel.current_machine() or proc.machine
+        where = f" at 0x{m.eip:08x}" if m is not None else ""
+        print(f"pyvm: {path}: interrupted{where}", file=err)
+        if m is not None:
+            print(register_dump(m), file=err)
+        status = EXIT_INTERRUPTED
     except Exception as e:          # a bug in pyvm: one line, not a traceback
         if os.environ.get("PYVM_DEBUG"):
             raise
@@ -121,6 +152,8 @@ def run_elf(path: str, data: bytes, opts: RunOptions) -> int:
             tracer.flush()
         if trace_file is not None:
             trace_file.close()
+    if finish is not None:
+        finish(kernel, proc, status)
     if opts.regs and proc.machine is not None:
         print(register_dump(proc.machine), file=err)
     if opts.stats:

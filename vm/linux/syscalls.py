@@ -120,10 +120,8 @@ def argc_of(nr: int) -> int:
 
 # -- process ---------------------------------------------------------------------------
 
-@syscall(1)
-def sys_exit(proc, status, *_):
-    raise ProcessExit(status & 0xFF)
-
+# exit (1), gettid, set_tid_address, the robust list, sched_yield, tkill and tgkill:
+# vm/linux/threads.py
 
 @syscall(252)
 def sys_exit_group(proc, status, *_):
@@ -132,11 +130,6 @@ def sys_exit_group(proc, status, *_):
 
 @syscall(20)
 def sys_getpid(proc, *_):
-    return proc.pid
-
-
-@syscall(224)
-def sys_gettid(proc, *_):
     return proc.pid
 
 
@@ -185,17 +178,6 @@ def sys_setuid32(proc, uid, *_):
 @syscall(214)
 def sys_setgid32(proc, gid, *_):
     return 0 if gid == os.getgid() else neg(errno.EPERM)
-
-
-@syscall(258)
-def sys_set_tid_address(proc, addr, *_):
-    proc.clear_child_tid = addr
-    return proc.pid
-
-
-@syscall(311)
-def sys_set_robust_list(proc, head, length, *_):
-    return 0
 
 
 @syscall(386)
@@ -258,11 +240,6 @@ def sys_setrlimit(proc, resource, rlim, *_):
 def sys_umask(proc, mask, *_):
     old, proc.umask = proc.umask, mask & 0o777
     return old
-
-
-@syscall(158)
-def sys_sched_yield(proc, *_):
-    return 0
 
 
 @syscall(242)
@@ -482,24 +459,6 @@ def sys_kill(proc, pid, sig, *_):
     if pid == proc.pid:
         return _signal_self(proc, sig)
     return proc.kill_other(pid, sig)
-
-
-@syscall(270)
-def sys_tgkill(proc, tgid, tid, sig, *_):
-    if s32(tid) <= 0 or s32(tgid) <= 0:
-        return neg(errno.EINVAL)
-    if tid == proc.pid:
-        return _signal_self(proc, sig)
-    return proc.kill_other(tid, sig)
-
-
-@syscall(238)
-def sys_tkill(proc, tid, sig, *_):
-    if s32(tid) <= 0:
-        return neg(errno.EINVAL)
-    if tid == proc.pid:
-        return _signal_self(proc, sig)
-    return proc.kill_other(tid, sig)
 
 
 # -- files -----------------------------------------------------------------------------

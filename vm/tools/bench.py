@@ -13,11 +13,39 @@ import click
 @click.option("--asm", "asm_lines", type=int, default=None, is_flag=False, flag_value=100_000,
               metavar="[LINES]", help="Instead: time pyasm and nasm on one generated source "
               "of LINES lines (default 100000).")
-def command(names, asm_lines) -> None:
+@click.option("--real", is_flag=True, help="Run the real-program suite instead: C programs "
+              "built with gcc -m32 -static -O2, busybox runs, a cold start (vm/bench/real.py).")
+@click.option("--quick", is_flag=True, help="With --real/--debug-overhead: small inputs.")
+@click.option("--repeat", type=int, default=1, show_default=True,
+              help="With --real/--debug-overhead: runs per program (the median is reported).")
+@click.option("--json", "json_file", metavar="FILE",
+              help="With --real/--debug-overhead: write the results as JSON.")
+@click.option("--debug-overhead", is_flag=True, help="Time a real program plain, under the "
+              "debugging core with nothing set, with a breakpoint never reached and with a "
+              "watchpoint.")
+def command(names, asm_lines, real, quick, repeat, json_file, debug_overhead) -> None:
     """Run the benchmark programs: instructions retired, seconds, MIPS, geometric mean.
 
-    Under PyPy (no click there): PYTHONPATH=. pypy3 -m vm.bench
+    The default set is the loop kernels (quick); --real runs real programs (each checked
+    against its native run) and --json FILE keeps a record to compare runs.
+
+    Under PyPy (no click there): PYTHONPATH=. pypy3 -m vm.bench [--real ...]
     """
+    if real or debug_overhead:
+        from vm.bench import real as suite
+        unknown = [n for n in names if n not in suite.names()]
+        if unknown:
+            raise click.ClickException(f"unknown program {unknown[0]!r}; known: "
+                                       f"{', '.join(suite.names())}")
+        try:
+            if debug_overhead:
+                from vm.bench.debugcost import run as debug_run
+                debug_run(names or None, quick, max(repeat, 1), json_file, click.echo)
+            else:
+                suite.run_suite(names or None, quick, max(repeat, 1), json_file, click.echo)
+        except (RuntimeError, suite.Skip) as e:
+            raise click.ClickException(str(e)) from None
+        return
     if asm_lines is not None:
         from vm.bench.assembler import run
         if asm_lines < 10:

@@ -6,7 +6,7 @@ three-line dump goes to stderr. Exit status: 0 after ``hlt``; 132 ErrInstr, 135 
 ``v16: error: <file>: <reason>``, no dump). The runner's own limits stop the machine
 with the same dump under another title: --max-steps ``V16 StepLimit`` (124, as
 timeout(1)), --timeout ``V16 Timeout`` (142), --max-output ``V16 OutputLimit`` (153), a
-closed stdout ``V16 BrokenPipe`` (141, 128 + SIGPIPE).
+closed stdout ``V16 BrokenPipe`` (141, 128 + SIGPIPE), Ctrl-C ``V16 Interrupt`` (130).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from asm.v16.instructions import BY_OPCODE
 from formats.v16 import V16FormatError, read_v16
 from vm.options import (
     EXIT_BAD_FILE,
+    EXIT_INTERRUPTED,
     EXIT_OUTPUT_LIMIT,
     EXIT_STEP_LIMIT,
     EXIT_TIMEOUT,
@@ -149,6 +150,10 @@ def _execute(cpu: V16CPU, opts: RunOptions, out: _Output, trace: Optional[TextIO
         out.write(cpu.output)
         cpu.output.clear()
         return EXIT_TIMEOUT, "Timeout", deadline.message()
+    except KeyboardInterrupt:
+        out.write(cpu.output)
+        cpu.output.clear()
+        return EXIT_INTERRUPTED, "Interrupt", f"interrupted at {cpu.ip:04X}"
 
 
 def _limit_stop(out: _Output) -> tuple[int, str, str]:

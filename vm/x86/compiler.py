@@ -27,6 +27,7 @@ uses the same generators with one instruction per block.
 
 from __future__ import annotations
 
+import re
 import struct
 from bisect import bisect_right
 from typing import Callable, Optional
@@ -39,6 +40,8 @@ from vm.x86.emit import MAX_BLOCK, SEMANTICS, BlockMeta, Builder
 from vm.x86.faults import UD, MemoryFault, Unsupported
 from vm.x86.memory import PAGE_SHIFT, WF_CODE
 from vm.x86.state import SLOT_NAMES, CPUState
+
+_NAME = re.compile(r"[A-Za-z_]\w*")
 
 
 class Translator:
@@ -218,7 +221,7 @@ class Translator:
         return fn
 
     def _source(self, b: Builder) -> tuple:
-        out = [f"def _blk({self.defaults}):"]
+        out = ["def _blk():"]           # the header, filled in below
         for slot in sorted(b.entry_used):
             out.append(f"    {SLOT_NAMES[slot]}0 = r[{slot}]")
         if b.lz_track or b.lz_used:
@@ -242,7 +245,14 @@ class Translator:
         out.append("    except BaseException as _e:")
         out.append("        UNWIND(META, locals(), _e)")
         out.append("        raise")
-        return "\n".join(out) + "\n", header
+        body = "\n".join(out) + "\n"
+        return f"def _blk({self._defaults_for(body)}):" + body[11:], header
+
+    def _defaults_for(self, body: str) -> str:
+        """The default arguments a block's body uses (a shorter header compiles and
+        calls faster than all of them)."""
+        used = set(_NAME.findall(body))
+        return ", ".join(d for d in self.defaults.split(", ") if d.split("=")[0] in used)
 
     # -- invalidation ------------------------------------------------------------------------
     def invalidate(self, start: int, end: int) -> None:

@@ -183,6 +183,7 @@ class Builder:
         self.ip = self.nip = 0
         self.follow: Optional[int] = None
         self.followed = 0
+        self.returns: list = []         # return addresses of the calls followed so far
 
     # -- emission ----------------------------------------------------------------------------
     def emit(self, text: str) -> None:
@@ -627,6 +628,33 @@ class Builder:
                 self.emit("if not ALIVE[0]:\n" + "\n".join("    " + x for x in lines))
         else:
             self.end_jump(ip)
+
+    def call_direct(self, ret_ip: int, target: int) -> None:
+        """A near call whose return address is already pushed: follow it like a jump and
+        remember ret_ip, so that the callee's ``ret`` can continue inside the block."""
+        self.jump(target)
+        if self.follow is not None:
+            self.returns.append(ret_ip)
+
+    def end_return(self, value: str, key_expr: str) -> None:
+        """A near ``ret`` that popped ``value``: when it returns to the call followed into
+        this block (return-address prediction), a guard leaves the block if the guest
+        changed its return address and the translation continues after the call."""
+        ip = self.returns.pop() if self.returns else None
+        if ip is None or self.real or self.single or self.followed >= MAX_FOLLOW or \
+                ip in self.visited or self.key_of(ip) == self.key0:
+            self.end_dynamic(key_expr)
+            return
+        self.followed += 1
+        self.follow = ip
+        self.may_fault()
+        cond = f"{value} != {ip:#x}"
+        if self.has_store or self.has_helper:
+            cond += " or not ALIVE[0]"      # as for a followed jump (see jump)
+        lines = self._writeback() + [
+            f"ST[0] += {'c + ' if self.loop_mode else ''}{self.ninsn}",
+            f"return {key_expr}"]
+        self.emit(f"if {cond}:\n" + "\n".join("    " + x for x in lines))
 
     def end_jump(self, ip: int) -> None:
         key = self.key_of(ip)

@@ -692,7 +692,7 @@ def call(b: Builder, i) -> None:
     size = b.osize
     if t.startswith("rel"):
         b.push(f"{b.nip:#x}", size)
-        b.jump(_target(i))
+        b.call_direct(b.nip, _target(i))
     elif t.startswith("rm"):
         v = b.bind(b.operand(op, size).read())
         b.push(f"{b.nip:#x}", size)
@@ -701,11 +701,11 @@ def call(b: Builder, i) -> None:
         far_transfer(b, i, call=True)
 
 
-@family("ret", "retn")
+@family("ret", "retn", "retw", "retnw", "retd", "retnd")
 def ret(b: Builder, i) -> None:
     adjust = i.operands[0].value & 0xFFFF if i.operands else 0
     v = b.pop(b.osize, adjust)
-    b.end_dynamic(b.key_expr(f"{v} & 0xffff" if b.real and b.osize == 4 else v))
+    b.end_return(v, b.key_expr(f"{v} & 0xffff" if b.real and b.osize == 4 else v))
 
 
 @family("loop", "loope", "loopz", "loopne", "loopnz", "jcxz", "jecxz")

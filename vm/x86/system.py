@@ -177,7 +177,7 @@ def far_return(cpu, size: int, adjust: int) -> int:
     return cpu.key()
 
 
-@family("retf")
+@family("retf", "retfw", "retfd")
 def retf(b: Builder, i) -> None:
     adjust = i.operands[0].value & 0xFFFF if i.operands else 0
     k = b.tmp("k")
