@@ -133,8 +133,10 @@ def listing(proc, parts: tuple) -> list:
 # -- file contents ----------------------------------------------------------------------
 
 def _tids(p) -> list:
-    from vm.linux.threads import tids
-    return tids(p)
+    """The ids of the threads of ``p``'s process (vm/linux/threads.py)."""
+    if p.group is None:
+        return [p.pid]
+    return sorted(t.tid for t in p.group.tasks)
 
 
 def _state(p) -> str:

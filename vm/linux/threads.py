@@ -84,14 +84,14 @@ class ThreadGroup:
         self.leader = leader
         self.tasks: List[Process] = [leader]   # threads that have not exited, oldest first
         self.loaded: Optional[Process] = leader  # whose context the Machine holds
-        self.futex: dict = {}                  # address -> [Waiter], oldest first
+        self.futex: dict = {}                  # (address, private) -> [Waiter], FIFO
 
 
 class Waiter:
-    __slots__ = ("task", "addr", "bitset", "deadline")
+    __slots__ = ("task", "key", "bitset", "deadline")
 
-    def __init__(self, task: Process, addr: int, bitset: int, deadline: Optional[float]):
-        self.task, self.addr, self.bitset, self.deadline = task, addr, bitset, deadline
+    def __init__(self, task: Process, key: tuple, bitset: int, deadline: Optional[float]):
+        self.task, self.key, self.bitset, self.deadline = task, key, bitset, deadline
 
     def live(self) -> bool:
         """Still asleep in this wait (not interrupted, not in another call since)."""
@@ -102,13 +102,6 @@ class Waiter:
 def leader(proc: Process) -> Process:
     """The process a task belongs to, as the process table knows it."""
     return proc.group.leader if proc.group is not None else proc
-
-
-def tids(proc: Process) -> List[int]:
-    """The ids of the threads of ``proc``'s process (/proc/<pid>/task)."""
-    if proc.group is None:
-        return [proc.pid]
-    return sorted(t.tid for t in proc.group.tasks)
 
 
 # -- contexts --------------------------------------------------------------------------
@@ -227,6 +220,7 @@ def clone_thread(proc: Process, flags: int, newsp: int, ptid: int, tls: int,
         t.clear_child_tid = ctid
     g.tasks.append(t)
     kernel.order.append(t)
+    m.request_stop()            # a turn begun alone may be long: the new thread's turn soon
     return tid
 
 
@@ -247,7 +241,7 @@ def before_exec(proc: Process) -> Process:
     if lead is not proc:
         lead.sigmask, lead.pending, lead.pending_info = proc.sigmask, proc.pending, \
             proc.pending_info
-        lead.altstack, lead.robust_list = proc.altstack, (0, 0)
+        lead.altstack = proc.altstack
         lead.machine, lead.state = proc.machine, RUNNING
         order = kernel.order
         order.insert(order.index(proc) if proc in order else len(order), lead)
@@ -255,6 +249,7 @@ def before_exec(proc: Process) -> Process:
             order.remove(proc)
         proc.state = EXITED
     lead.group = None
+    lead.robust_list = (0, 0)
     lead.ctx = None
     lead.futex_waiter = None
     return lead
@@ -275,7 +270,7 @@ def _robust_exit(task: Process) -> None:
             return
         mem.write(addr, _U32.pack(word & FUTEX_WAITERS | FUTEX_OWNER_DIED))
         if word & FUTEX_WAITERS:
-            _wake(task, addr, 1, FUTEX_BITSET_MATCH_ANY)
+            _wake(task, (addr, False), 1, FUTEX_BITSET_MATCH_ANY)
 
     try:
         nxt, offset, pending = struct.unpack("<IiI", mem.read(head, 12))
@@ -299,7 +294,7 @@ def exit_thread(task: Process) -> None:
     if addr:
         try:
             task.mem.write(addr, bytes(4))
-            _wake(task, addr, 1, FUTEX_BITSET_MATCH_ANY)
+            _wake(task, (addr, False), 1, FUTEX_BITSET_MATCH_ANY)
         except MemoryFault:
             pass
     g = task.group
@@ -488,18 +483,20 @@ def sys_rt_sigtimedwait_time64(proc, setp, info, timeout, size, *_):
 
 # -- futex -----------------------------------------------------------------------------
 
-def _queue(proc: Process, addr: int, create: bool = False) -> Optional[list]:
+def _queue(proc: Process, key: tuple, create: bool = False) -> Optional[list]:
+    """The sleepers on a futex. A private futex (FUTEX_PRIVATE_FLAG) and a shared one at
+    the same address are different futexes, as in Linux."""
     g = proc.group
     if g is None:
         return None
-    q = g.futex.get(addr)
+    q = g.futex.get(key)
     if q is None and create:
-        q = g.futex[addr] = []
+        q = g.futex[key] = []
     return q
 
 
-def _wake(proc: Process, addr: int, n: int, bitset: int) -> int:
-    q = _queue(proc, addr)
+def _wake(proc: Process, key: tuple, n: int, bitset: int) -> int:
+    q = _queue(proc, key)
     if not q:
         return 0
     woken = 0
@@ -513,12 +510,12 @@ def _wake(proc: Process, addr: int, n: int, bitset: int) -> int:
             if woken >= n:
                 break
     if not q:
-        proc.group.futex.pop(addr, None)
+        proc.group.futex.pop(key, None)
     return woken
 
 
-def _requeue(proc: Process, addr: int, addr2: int, nwake: int, nmove: int) -> int:
-    q = _queue(proc, addr)
+def _requeue(proc: Process, key: tuple, key2: tuple, nwake: int, nmove: int) -> int:
+    q = _queue(proc, key)
     if not q:
         return 0
     woken = moved = 0
@@ -531,13 +528,13 @@ def _requeue(proc: Process, addr: int, addr2: int, nwake: int, nmove: int) -> in
             woken += 1
         elif moved < nmove:
             q.remove(w)
-            w.addr = addr2
-            _queue(proc, addr2, True).append(w)
+            w.key = key2
+            _queue(proc, key2, True).append(w)
             moved += 1
         else:
             break
     if not q:
-        proc.group.futex.pop(addr, None)
+        proc.group.futex.pop(key, None)
     return woken + moved
 
 
@@ -558,13 +555,13 @@ def _deadline(proc, utime: int, ts: struct.Struct, absolute: bool, realtime: boo
     return time.monotonic() + (t - now)
 
 
-def _wait(proc, addr: int, val: int, utime: int, ts, absolute: bool, realtime: bool,
-          bitset: int) -> int:
+def _wait(proc, addr: int, private: bool, val: int, utime: int, ts, absolute: bool,
+          realtime: bool, bitset: int) -> int:
     w = proc.futex_waiter
     if w is not None and proc.state == BLOCKED:          # the sleeping call, run again
         if w.deadline is not None and time.monotonic() >= w.deadline:
             proc.futex_waiter = None
-            q = _queue(proc, w.addr)
+            q = _queue(proc, w.key)
             if q and w in q:
                 q.remove(w)
             return neg(errno.ETIMEDOUT)
@@ -580,8 +577,9 @@ def _wait(proc, addr: int, val: int, utime: int, ts, absolute: bool, realtime: b
         return neg(errno.EAGAIN)
     if deadline is not None and time.monotonic() >= deadline:
         return neg(errno.ETIMEDOUT)
-    w = proc.futex_waiter = Waiter(proc, addr, bitset, deadline)
-    q = _queue(proc, addr, True)
+    key = (addr, private)
+    w = proc.futex_waiter = Waiter(proc, key, bitset, deadline)
+    q = _queue(proc, key, True)
     if q is not None:
         q.append(w)
     raise WouldBlock(deadline)
@@ -597,7 +595,7 @@ def _sext12(v: int) -> int:
     return v - 0x1000 if v & 0x800 else v
 
 
-def _wake_op(proc, addr: int, n: int, addr2: int, n2: int, code: int) -> int:
+def _wake_op(proc, addr: int, private: bool, n: int, addr2: int, n2: int, code: int) -> int:
     op, cmp = code >> 28 & 7, code >> 24 & 15
     oparg, cmparg = _sext12(code >> 12 & 0xFFF), _sext12(code & 0xFFF)
     if code >> 28 & 8:
@@ -609,9 +607,9 @@ def _wake_op(proc, addr: int, n: int, addr2: int, n2: int, code: int) -> int:
     proc.mem.check_write(addr2, 4)
     old = _read_u32(proc, addr2)
     proc.mem.write(addr2, _U32.pack(_WAKE_OPS[op](old, oparg) & MASK))
-    woken = _wake(proc, addr, n, FUTEX_BITSET_MATCH_ANY)
+    woken = _wake(proc, (addr, private), n, FUTEX_BITSET_MATCH_ANY)
     if _WAKE_CMPS[cmp](s32(old), cmparg):
-        woken += _wake(proc, addr2, n2, FUTEX_BITSET_MATCH_ANY)
+        woken += _wake(proc, (addr2, private), n2, FUTEX_BITSET_MATCH_ANY)
     return woken
 
 
@@ -619,29 +617,32 @@ def futex(proc, addr: int, op: int, val: int, utime: int, addr2: int, val3: int,
           ts: struct.Struct) -> int:
     cmd = op & ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)
     realtime = bool(op & FUTEX_CLOCK_REALTIME)
+    private = bool(op & FUTEX_PRIVATE_FLAG)
     if realtime and cmd not in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
         return neg(errno.ENOSYS)
     if cmd == FUTEX_WAIT:
-        return _wait(proc, addr, val, utime, ts, False, realtime, FUTEX_BITSET_MATCH_ANY)
+        return _wait(proc, addr, private, val, utime, ts, False, realtime,
+                     FUTEX_BITSET_MATCH_ANY)
     if cmd == FUTEX_WAIT_BITSET:
         if not val3:
             return neg(errno.EINVAL)
-        return _wait(proc, addr, val, utime, ts, True, realtime, val3)
+        return _wait(proc, addr, private, val, utime, ts, True, realtime, val3)
     if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
         bitset = val3 if cmd == FUTEX_WAKE_BITSET else FUTEX_BITSET_MATCH_ANY
         if not bitset:
             return neg(errno.EINVAL)
         if addr & 3:
             return neg(errno.EINVAL)
-        return _wake(proc, addr, max(s32(val), 1), bitset)
+        return _wake(proc, (addr, private), max(s32(val), 1), bitset)
     if cmd in (FUTEX_REQUEUE, FUTEX_CMP_REQUEUE):
         if s32(val) < 0 or s32(utime) < 0 or addr & 3 or addr2 & 3:
             return neg(errno.EINVAL)
         if cmd == FUTEX_CMP_REQUEUE and _read_u32(proc, addr) != val3 & MASK:
             return neg(errno.EAGAIN)
-        return _requeue(proc, addr, addr2, s32(val), s32(utime))
+        return _requeue(proc, (addr, private), (addr2, private), s32(val), s32(utime))
     if cmd == FUTEX_WAKE_OP:
-        return _wake_op(proc, addr, max(s32(val), 1), addr2, max(s32(utime), 1), val3)
+        return _wake_op(proc, addr, private, max(s32(val), 1), addr2, max(s32(utime), 1),
+                        val3)
     return neg(errno.ENOSYS)                 # FUTEX_FD, the PI operations
 
 
