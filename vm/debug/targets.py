@@ -2,11 +2,10 @@
 personality, built as the runners build them, but not run.
 
 Everything from the runners is imported lazily here and only here, so the rest of
-vm/debug does not care where the runners live. The set-up steps are copied from
-vm/dos/runner.py (run_com), vm/pc/runner.py (run_boot, _loop), vm/linux/runner.py
-(run_elf) and vm/run_source.py; flat binaries use vm/linux/flat.py's check_flat and
-start_flat. The others should become shared
-functions of those modules (see docs/debugging.md, "Maintenance").
+vm/debug does not care where the runners live. DOS and boot images are set up by the
+runners' own ``setup_com``/``setup_boot``, flat binaries by vm/linux/flat.py's
+check_flat and start_flat; the ELF set-up still repeats part of vm/linux/runner.py's
+(see docs/debugging.md, "Maintenance").
 
 A target's ``run(n)`` runs the followed program for at most ``n`` instructions of its
 Machine (None: no limit) and returns an :class:`Outcome`; debugger stops raised inside
@@ -418,85 +417,23 @@ def _load_flat(path, data, opts, symbols, stdin, stdout) -> LinuxTarget:
                          symbols, image.memory)
 
 
-def _real_console(m, opts, stdin, stdout):
-    from vm.options import OutputBudget, limited_streams
-    from vm.pc.console import Console, host_streams
-    budget = OutputBudget(opts.max_output)
-    budget.stoppers.append(m.request_stop)
-    host_in, host_out, host_err = host_streams(stdin, stdout, None)
-    return Console(host_in, *limited_streams(budget, host_out, host_err))
-
-
 def _load_com(path, data, opts, symbols, stdin, stdout) -> RealTarget:
-    from vm.dos.kernel import TABLES as DOS_TABLES
-    from vm.dos.kernel import DOSSystem, build_environment, build_psp, command_tail
-    from vm.dos.runner import COM_ENV, COM_PSP, MAX_COM
-    from vm.pc.bios import BIOS
-    from vm.pc.bios import TABLES as BIOS_TABLES
-    from vm.pc.ivt import InterruptRouter
-    from vm.pc.runner import START_FLAGS
-    from vm.x86.machine import Machine
-    if not data:
-        raise TargetError("empty file: nothing to run")
-    if len(data) > MAX_COM:
-        raise TargetError(f"{len(data)} bytes is too large for a .COM program")
+    from vm.dos.runner import COM_PSP, SetupError, setup_com
     try:
-        tail = command_tail(opts.args)
-    except ValueError as e:
+        m, bios, dos, _budget = setup_com(path, data, opts, stdin, stdout)
+    except SetupError as e:
         raise TargetError(str(e)) from None
-    m = Machine("real")
-    console = _real_console(m, opts, stdin, stdout)
-    bios = BIOS(m, console)
-    dos = DOSSystem(m, console, bios, COM_PSP)
-    dos.env = COM_ENV
-    InterruptRouter(m, [(BIOS_TABLES, bios), (DOS_TABLES, dos)]).install()
-    bios.install()
-    m.write(COM_ENV * 16, build_environment(path))
-    m.write(COM_PSP * 16, build_psp(COM_PSP, COM_ENV, tail))
-    m.load(COM_PSP * 16 + 0x100, data)
-    m.write(COM_PSP * 16 + 0xFFFE, b"\0\0")
-    for seg in ("cs", "ds", "es", "ss"):
-        m.set_segment(seg, COM_PSP)
-    for reg, value in (("ax", 0), ("bx", 0), ("cx", 0x00FF), ("dx", COM_PSP),
-                       ("si", 0x0100), ("di", 0xFFFE), ("bp", 0x091C), ("sp", 0xFFFE),
-                       ("ip", 0x0100), ("flags", START_FLAGS)):
-        m.set_reg(reg, value)
     # labels of a .COM source are offsets in its segment: make them linear
     symbols = Symbols({n: COM_PSP * 16 + a for n, a in symbols.by_name.items()})
     return RealTarget(m, symbols, path, bios, dos.close_all)
 
 
 def _load_boot(path, data, opts, symbols, stdin, stdout) -> RealTarget:
-    from vm.pc.bios import BIOS
-    from vm.pc.bios import TABLES as BIOS_TABLES
-    from vm.pc.disk import TABLES as DISK_TABLES
-    from vm.pc.disk import Disk
-    from vm.pc.ivt import InterruptRouter
-    from vm.pc.runner import (
-        BOOT_DRIVE,
-        BOOT_ORG,
-        CONVENTIONAL_TOP,
-        LOWEST_ORG,
-        START_FLAGS,
-    )
-    from vm.x86.machine import Machine
-    org = BOOT_ORG if opts.org is None else opts.org
-    if not data:
-        raise TargetError("empty file: nothing to run")
-    if not LOWEST_ORG <= org <= 0xFFFF or org + len(data) > CONVENTIONAL_TOP:
-        raise TargetError(f"org 0x{org:x} does not fit")
-    m = Machine("real")
-    console = _real_console(m, opts, stdin, stdout)
-    bios = BIOS(m, console)
-    InterruptRouter(m, [(BIOS_TABLES, bios), (DISK_TABLES, Disk(data))]).install()
-    bios.install()
-    m.load(org, data)
-    for seg in ("cs", "ds", "es", "ss"):
-        m.set_segment(seg, 0)
-    m.set_reg("dl", BOOT_DRIVE)
-    m.set_reg("sp", org & ~1)
-    m.set_reg("ip", org)
-    m.set_reg("flags", START_FLAGS)
+    from vm.pc.runner import SetupError, setup_boot
+    try:
+        m, bios, _budget = setup_boot(data, opts, stdin, stdout)
+    except SetupError as e:
+        raise TargetError(str(e)) from None
     return RealTarget(m, symbols, path, bios)
 
 

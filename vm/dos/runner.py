@@ -22,25 +22,29 @@ COM_ENV = 0x0FE0
 MAX_COM = 0x10000 - 0x100           # 65280 bytes: the PSP takes the first 256
 
 
-def run_com(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
-            stderr=None) -> int:
-    """Run a DOS .COM program; returns the exit status."""
+class SetupError(ValueError):
+    """A .COM program that cannot be started; the message says why."""
+
+
+def setup_com(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
+              stderr=None) -> tuple:
+    """The machine of a .COM program, ready at 1000:0100: (machine, BIOS, DOS, output
+    budget). Shared by the runner and the debugger (vm/debug/targets.py)."""
     if not data:
-        return fail(path, "empty file: nothing to run")
+        raise SetupError("empty file: nothing to run")
     if len(data) > MAX_COM:
-        return fail(path, f"{len(data)} bytes is too large for a .COM program "
-                           f"(at most {MAX_COM})")
+        raise SetupError(f"{len(data)} bytes is too large for a .COM program "
+                         f"(at most {MAX_COM})")
     try:
         tail = command_tail(opts.args)
     except ValueError as e:
-        return fail(path, str(e))
+        raise SetupError(str(e)) from None
     m = Machine("real")
     console, budget = console_for(m, opts, stdin, stdout, stderr)
     bios = BIOS(m, console)
     dos = DOSSystem(m, console, bios, COM_PSP)
     dos.env = COM_ENV
-    router = InterruptRouter(m, [(BIOS_TABLES, bios), (DOS_TABLES, dos)])
-    router.install()
+    InterruptRouter(m, [(BIOS_TABLES, bios), (DOS_TABLES, dos)]).install()
     bios.install()
     m.write(COM_ENV * 16, build_environment(path))
     m.write(COM_PSP * 16, build_psp(COM_PSP, COM_ENV, tail))
@@ -52,6 +56,16 @@ def run_com(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
                        ("si", 0x0100), ("di", 0xFFFE), ("bp", 0x091C), ("sp", 0xFFFE),
                        ("ip", 0x0100), ("flags", START_FLAGS)):
         m.set_reg(reg, value)
+    return m, bios, dos, budget
+
+
+def run_com(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
+            stderr=None) -> int:
+    """Run a DOS .COM program; returns the exit status."""
+    try:
+        m, bios, dos, budget = setup_com(path, data, opts, stdin, stdout, stderr)
+    except SetupError as e:
+        return fail(path, str(e))
     try:
         return execute(m, path, opts, bios, budget)
     finally:

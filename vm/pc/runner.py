@@ -57,17 +57,21 @@ CONVENTIONAL_TOP = 0xA0000
 START_FLAGS = 0x0202                # IF set, as DOS and the BIOS leave it
 
 
-def run_boot(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
-             stderr=None) -> int:
-    """Run a 16-bit flat image on the BIOS at 0000:org (default 7C00); returns the exit
-    status."""
+class SetupError(ValueError):
+    """An image that cannot be started; the message says why."""
+
+
+def setup_boot(data: bytes, opts: RunOptions, stdin=None, stdout=None,
+               stderr=None) -> tuple:
+    """The machine of a 16-bit image on the BIOS, ready at 0000:org (default 7C00):
+    (machine, BIOS, output budget). Shared by the runner and the debugger."""
     org = BOOT_ORG if opts.org is None else opts.org
     if not data:
-        return fail(path, "empty file: nothing to run")
+        raise SetupError("empty file: nothing to run")
     if not LOWEST_ORG <= org <= 0xFFFF or org + len(data) > CONVENTIONAL_TOP:
-        return fail(path, f"org 0x{org:x} does not fit: a 16-bit image of {len(data)} "
-                           f"bytes must load at 0000:{LOWEST_ORG:04x}-0000:ffff and end "
-                           f"below 0x{CONVENTIONAL_TOP:x}")
+        raise SetupError(f"org 0x{org:x} does not fit: a 16-bit image of {len(data)} "
+                         f"bytes must load at 0000:{LOWEST_ORG:04x}-0000:ffff and end "
+                         f"below 0x{CONVENTIONAL_TOP:x}")
     m = Machine("real")
     console, budget = console_for(m, opts, stdin, stdout, stderr)
     bios = BIOS(m, console)
@@ -80,6 +84,17 @@ def run_boot(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
     m.set_reg("sp", org & ~1)
     m.set_reg("ip", org)
     m.set_reg("flags", START_FLAGS)
+    return m, bios, budget
+
+
+def run_boot(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
+             stderr=None) -> int:
+    """Run a 16-bit flat image on the BIOS at 0000:org (default 7C00); returns the exit
+    status."""
+    try:
+        m, bios, budget = setup_boot(data, opts, stdin, stdout, stderr)
+    except SetupError as e:
+        return fail(path, str(e))
     return execute(m, path, opts, bios, budget)
 
 
