@@ -12,7 +12,6 @@ import gc
 import os
 import re
 import sys
-import tempfile
 from typing import Optional, Sequence, TextIO
 
 import click
@@ -51,26 +50,9 @@ def format_of_source(text: str) -> str:
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    """Write via a temporary file in the same directory, then rename over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".pyasm-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        try:
-            mode = os.stat(path).st_mode & 0o777
-        except OSError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Never a partial output: see formats/outputs.py."""
+    from formats.outputs import write_atomic as write
+    write(path, data, prefix=".pyasm-")
 
 
 def parse_origin(text: str) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -161,22 +160,9 @@ def _read_inputs(args: Arguments) -> list[tuple[str, bytes]]:
 
 
 def write_atomically(path: str, data: bytes, mode: int = 0o777) -> None:
-    """Write via a temporary file in the same directory, then rename over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".pyld-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, mode & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Never a partial output: see formats/outputs.py (``mode`` less the umask)."""
+    from formats.outputs import write_atomic
+    write_atomic(path, data, mode, prefix=".pyld-")
 
 
 def _remove_stale(path: str) -> None:
