@@ -81,3 +81,16 @@ def test_pyvm_debug_on_a_pipe(tmp_path):
     assert "Breakpoint 1 at 0x14" in text and "eip            0x14" in text, text
     assert text.index("eip            0x14") < text.index("Hello, world!")
     assert "exited normally" in text, text
+
+
+@pytest.mark.parametrize("name, build", [("b.b32", "b32/hello.asm"), ("h.com", "dos/hello.asm"),
+                                         ("v.v16", "v16/hello.asm")])
+def test_memory_cap_below_a_fixed_machine_is_an_error(tmp_path, name, build):
+    """--memory caps every machine; a machine with fixed RAM cannot honour a smaller cap,
+    so pyvm says so instead of ignoring it; a cap above it runs the program."""
+    assert tool("pyasm", SAMPLES / build, "-o", tmp_path / name).returncode == 0
+    r = tool("pyvm", "--memory", "1K", tmp_path / name)
+    assert r.returncode == 1 and b"below this machine's fixed RAM" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = tool("pyvm", "--memory", "16M", tmp_path / name)
+    assert r.returncode == 0, r.stderr

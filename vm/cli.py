@@ -139,8 +139,19 @@ _OPTION_NAMES = frozenset(n for p in main.params for n in getattr(p, "opts", ())
                          if n.startswith("-"))
 
 
+# Machines whose RAM is fixed: --memory caps guest memory everywhere, so a cap below it
+# cannot be honoured and is an error rather than silently ignored.
+_FIXED_RAM = {"b32": (0x10000, "64 KiB"), "v16": (0x10000, "64 KiB"),
+              "com": (0x110000, "1 MiB + the HMA"), "boot": (0x110000, "1 MiB + the HMA")}
+
+
 def run(kind: str, path: str, data: bytes, opts: RunOptions) -> int:
     """Run a program of the given format; returns the exit status."""
+    fixed = _FIXED_RAM.get("boot" if kind in ("bin", "raw") and opts.bits == 16 else kind)
+    if fixed is not None and opts.memory is not None and opts.memory < fixed[0]:
+        click.echo(f"pyvm: {path}: --memory {opts.memory} is below this machine's fixed "
+                   f"RAM ({fixed[1]})", err=True)
+        return 1
     if kind == "b32":
         from vm.b32.runner import run_b32
         return run_b32(path, data, opts)
