@@ -65,18 +65,19 @@ def run(selected=None, quick: bool = False, repeat: int = 3, json_file: Optional
             raise RuntimeError(f"--debug-overhead takes a C program, not {name}")
         exe = str(real.build(name))
         args = short if quick else full
-        times = {}
-        for mode, desc in MODES:
-            runs = []
-            for _ in range(repeat):
+        runs: dict = {mode: [] for mode, _desc in MODES}
+        for _ in range(repeat):
+            # the modes take turns, so a burst of load on the machine hits all of them
+            for mode, _desc in MODES:
                 proc = subprocess.run(
                     [sys.executable, "-m", "vm.bench.debugcost", mode, exe, *args],
                     capture_output=True, env=real._env(), timeout=3600)
                 err = proc.stderr.decode(errors="replace").strip().splitlines()
                 if proc.returncode or not err or not err[-1].startswith("seconds "):
                     raise RuntimeError(f"{name} ({mode}): {err[-1:] or proc.returncode}")
-                runs.append(float(err[-1].split()[1]))
-            times[mode] = statistics.median(runs)
+                runs[mode].append(float(err[-1].split()[1]))
+        times = {mode: statistics.median(r) for mode, r in runs.items()}
+        for mode, desc in MODES:
             ratio = times[mode] / times["plain"]
             report(f"{name:<10} {desc:<32} {times[mode]:8.3f} s  x{ratio:5.2f}")
         out["programs"][name] = {m: round(t, 4) for m, t in times.items()}
