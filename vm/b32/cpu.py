@@ -7,6 +7,7 @@ to and which register it acts on; this module implements each family once
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Optional, Union
 
 from asm.b32.instructions import (
@@ -47,6 +48,32 @@ class StepLimitReached(B32Fault):
         self.steps = steps
 
 
+class Stop:
+    """Why ``run(until=, count=, timeout=)`` returned, as ``vm.x86.Stop``: ``reason`` is
+    'halt' (END ran), 'until' (IP reached ``until``), 'limit' (``count`` instructions
+    ran), 'timeout', 'stopped' (a hook called request_stop) or 'fault' (``fault`` is the
+    IllegalOpcode)."""
+
+    def __init__(self, reason: str, status: Optional[int] = None,
+                 fault: Optional[BaseException] = None):
+        self.reason, self.status, self.fault = reason, status, fault
+
+    def __repr__(self) -> str:
+        extra = f", fault={self.fault!r}" if self.fault is not None else ""
+        return f"Stop({self.reason!r}{extra})"
+
+
+class _Hooks:
+    """The hooks of one CPU (``B32CPU._hooks`` while there are any)."""
+
+    def __init__(self) -> None:
+        self.lists: dict[str, list] = {"code": [], "mem_read": [], "mem_write": []}
+        self.code = self.lists["code"]
+        self.writes = self.lists["mem_write"]
+
+
+TIME_SLICE = 4096       # run(timeout=) reads the clock every this many instructions
+
 _Handler = Callable[["B32CPU", Instruction, Optional[int]], None]
 _FAMILIES: dict[str, _Handler] = {}
 
@@ -63,6 +90,8 @@ class B32CPU:
     """Registers, flags and 64 KiB of memory; the screen lives at $A000 in that memory."""
 
     on_create: Optional[Callable] = None     # called with every new CPU (vm.run)
+    _hooks: Optional[_Hooks] = None          # hook_* (docs/api.md); None: the fast path
+    _stop_requested = False
 
     def __init__(self) -> None:
         self.mem = bytearray(MEMORY_SIZE)
@@ -142,12 +171,24 @@ class B32CPU:
         return not self.halted
 
     def run(self, max_steps: Optional[int] = None,
-            trace: Optional[Callable[[B32CPU], None]] = None) -> int:
+            trace: Optional[Callable[[B32CPU], None]] = None, *,
+            until: Optional[int] = None, count: Optional[int] = None,
+            timeout: Optional[float] = None) -> Union[int, Stop]:
         """Run until END; returns the number of instructions executed.
 
         Raises IllegalOpcode, or StepLimitReached when ``max_steps`` instructions have run
         without reaching END (no limit when None). ``trace`` is called before each step.
+
+        With ``until``, ``count`` or ``timeout`` (the surface of ``vm.x86.Machine.run``)
+        it returns a :class:`Stop` instead and raises nothing: it stops before the
+        instruction at ``until`` (after leaving it first if IP starts there), after
+        ``count`` instructions (``max_steps`` if count is None) or ``timeout`` seconds.
         """
+        if until is not None or count is not None or timeout is not None:
+            if trace is not None:
+                raise TypeError("run(trace=) does not combine with until/count/timeout: "
+                                "use hook_code")
+            return self._run_api(max_steps if count is None else count, until, timeout)
         start = self.steps
         if max_steps is None and trace is None:
             step = self.step
@@ -161,6 +202,38 @@ class B32CPU:
                 trace(self)
             self.step()
         return self.steps - start
+
+    def _run_api(self, count: Optional[int], until: Optional[int],
+                 timeout: Optional[float]) -> Stop:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        step = self.step                 # the hooked step while there are hooks
+        until = -1 if until is None else until
+        self._stop_requested = False
+        n = 0
+        try:
+            while True:
+                if self.halted:
+                    return Stop("halt")
+                if n:
+                    if self._stop_requested:
+                        self._stop_requested = False
+                        return Stop("stopped")
+                    if self.IP == until:
+                        return Stop("until")
+                    if deadline is not None and not n % TIME_SLICE \
+                            and time.monotonic() >= deadline:
+                        return Stop("timeout")
+                if n == count:
+                    return Stop("limit")
+                step()
+                n += 1
+        except IllegalOpcode as e:
+            return Stop("fault", fault=e)
+
+    def request_stop(self) -> None:
+        """From a hook: make ``run(until=/count=/timeout=)`` return Stop('stopped') after
+        the current instruction."""
+        self._stop_requested = True
 
     def cell(self, row: int, col: int) -> tuple[int, int]:
         """(character, attribute) bytes of a screen cell."""
@@ -195,6 +268,78 @@ class B32CPU:
             raise ValueError(f"B32 memory is $0000-$FFFF: cannot write {len(data)} at "
                              f"{addr:#x}")
         self.mem[addr:addr + len(data)] = data
+
+    def read_reg(self, name: str) -> int:
+        """Same as :meth:`reg`."""
+        return self.reg(name)
+
+    def write_reg(self, name: str, value: int) -> None:
+        """Same as :meth:`set_reg`."""
+        self.set_reg(name, value)
+
+    # -- hooks (docs/api.md): while there are code or write hooks, ``step`` is an instance
+    # attribute (``_hooked_step``); without hooks the class's step runs untouched.
+    def _hook_add(self, kind: str, callback: Callable, begin: int,
+                  end: Optional[int]):
+        from vm.x86.hooks import Hook
+        if not callable(callback):
+            raise TypeError("a hook callback must be callable")
+        end = MEMORY_SIZE if end is None else end
+        if end <= begin:
+            raise ValueError(f"empty hook range 0x{begin:x}-0x{end:x}")
+        if self._hooks is None:
+            self._hooks = _Hooks()
+        h = Hook(kind, callback, begin, end)
+        self._hooks.lists[kind].append(h)
+        if self._hooks.code or self._hooks.writes:
+            self.step = self._hooked_step
+        return h
+
+    def hook_code(self, callback: Callable, begin: int = 0, end: Optional[int] = None):
+        """``callback(cpu, address)`` before each instruction at an address in
+        [begin, end) (default: all)."""
+        return self._hook_add("code", callback, begin, end)
+
+    def hook_mem_read(self, callback: Callable, begin: int = 0, end: Optional[int] = None):
+        """``callback(cpu, address, size, value)`` for data reads in [begin, end): B32
+        instructions read memory only as code (operands are immediate), so it never fires;
+        it is here so that code written for vm.x86.Machine runs unchanged."""
+        return self._hook_add("mem_read", callback, begin, end)
+
+    def hook_mem_write(self, callback: Callable, begin: int = 0, end: Optional[int] = None):
+        """``callback(cpu, address, data)`` after each ``STA ,X`` to an address in
+        [begin, end); the screen is memory at $A000, so this sees screen writes."""
+        return self._hook_add("mem_write", callback, begin, end)
+
+    def hook_del(self, handle) -> None:
+        """Remove a hook (the handle a ``hook_*`` returned)."""
+        hooks = self._hooks
+        lst = None if hooks is None else hooks.lists.get(getattr(handle, "kind", None))
+        if lst is None or handle not in lst:
+            raise ValueError(f"{handle!r} is not a hook of this CPU")
+        lst.remove(handle)
+        if not (hooks.code or hooks.writes):
+            self.__dict__.pop("step", None)          # back to the fast path
+        if not any(hooks.lists.values()):
+            self._hooks = None
+
+    def _hooked_step(self) -> bool:
+        if self.halted:
+            return False
+        hooks = self._hooks
+        ip = self.IP
+        for h in list(hooks.code):
+            if h.begin <= ip < h.end:
+                h.callback(self, ip)
+        if not hooks.writes or self.mem[self.IP] not in _STORE_OPCODES:
+            return B32CPU.step(self)
+        address = self.X
+        running = B32CPU.step(self)
+        data = bytes((self.mem[address],))
+        for h in list(hooks.writes):
+            if h.begin <= address < h.end:
+                h.callback(self, address, data)
+        return running
 
     def registers(self) -> str:
         """One line with every register and flag, for --regs and fault reports."""
@@ -297,3 +442,4 @@ def _build_dispatch() -> list:
 
 
 _DISPATCH = _build_dispatch()
+_STORE_OPCODES = frozenset(i.opcode for i in TABLE if i.op == "store")

@@ -9,11 +9,15 @@ the family's own checks, and only then its effects. A stop (``hlt`` or an error)
 nothing, so stepping again stops the same way, and the dump shows the machine as it was.
 
 The surface is small and Unicorn-like, for the runner and the debugger alike:
-``reg_read``/``reg_write`` by name, ``mem_read``/``mem_write``, ``step()``, ``run(count)``.
+``reg_read``/``reg_write`` by name, ``mem_read``/``mem_write``, ``step()``, ``run(count)``;
+with the names of ``vm.x86.Machine`` too (``reg``/``set_reg``, ``read``/``write``,
+``run(until=, count=, timeout=)``, ``hook_code``, ``hook_mem_read``, ``hook_mem_write``,
+``hook_port_out``, ``hook_del``: docs/api.md).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Optional, Union
 
 from asm.v16.instructions import (
@@ -42,6 +46,50 @@ EXIT_STATUS = {SYS_HLT: 0, ERR_MEM: 135, ERR_SEGV: 139, ERR_INSTR: 132}
 OUTPUT_FULL = 0x100
 
 REGISTER_NAMES = ("AX", "BX", "CX", "DX", "SP", "IP", "FLAGS")
+TIME_SLICE = 4096       # run(timeout=) reads the clock every this many instructions
+OUT_PORT = 0            # the port ``out`` writes to, for hook_port_out
+
+
+class Stop(int):
+    """What run() returns: the stop code (an int, NO_ERR when the machine did not stop,
+    as run() always returned) with the ``reason`` of ``vm.x86.Stop``: 'halt' (hlt),
+    'fault' (ErrMem, ErrSegv, ErrInstr: see ``code``), 'output' (OUTPUT_FULL), 'limit'
+    (``count`` ran out), 'until' (IP reached ``until``), 'timeout', 'stopped' (a hook
+    called request_stop)."""
+
+    def __new__(cls, reason: str, code: int = NO_ERR) -> Stop:
+        self = super().__new__(cls, code)
+        self.reason, self.code, self.status, self.fault = reason, code, None, None
+        return self
+
+    @property
+    def name(self) -> str:
+        """The stop's name in the dump (``SysHlt``, ``ErrSegv``...), '' for NO_ERR."""
+        return STOP_NAMES.get(self.code, "OutputFull" if self.code == OUTPUT_FULL else "")
+
+    def __repr__(self) -> str:
+        extra = f", code=0x{self.code:02X}" if self.code else ""
+        return f"Stop({self.reason!r}{extra})"
+
+
+def _stop_of(code: int) -> Stop:
+    if code == NO_ERR:
+        return Stop("limit")
+    if code == SYS_HLT:
+        return Stop("halt", code)
+    return Stop("output" if code == OUTPUT_FULL else "fault", code)
+
+
+class _Hooks:
+    """The hooks of one CPU (``V16CPU._hooks`` while there are any)."""
+
+    def __init__(self) -> None:
+        self.lists: dict[str, list] = {"code": [], "mem_read": [], "mem_write": [],
+                                       "port_out": []}
+        self.code = self.lists["code"]
+        self.reads = self.lists["mem_read"]
+        self.writes = self.lists["mem_write"]
+        self.ports_out = self.lists["port_out"]
 
 
 class _Stop(Exception):
@@ -79,6 +127,8 @@ class V16CPU:
     """
 
     on_create: Optional[Callable] = None     # called with every new CPU (vm.run)
+    _hooks: Optional[_Hooks] = None          # hook_* (docs/api.md); None: the fast path
+    _stop_requested = False
 
     def __init__(self) -> None:
         self.mem = bytearray(MEMORY_SIZE)
@@ -147,20 +197,54 @@ class V16CPU:
         self.stop = NO_ERR
         return NO_ERR
 
-    def run(self, count: Optional[int] = None) -> int:
+    def run(self, count: Optional[int] = None, *, until: Optional[int] = None,
+            timeout: Optional[float] = None) -> Stop:
         """Run until a stop, or until ``count`` instructions have been tried; returns the
-        stop code, or NO_ERR when ``count`` ran out first."""
+        stop code, or NO_ERR when ``count`` ran out first, as a :class:`Stop` (an int
+        with a ``reason``). ``until``: stop before the instruction at that address
+        (after leaving it first if IP starts there); ``timeout``: seconds."""
+        if until is not None or timeout is not None or self._hooks is not None:
+            return self._run_api(count, until, timeout)
         step = self.step
         if count is None:
             while True:
                 code = step()
                 if code:
-                    return code
+                    return _stop_of(code)
         for _ in range(count):
             code = step()
             if code:
-                return code
-        return NO_ERR
+                return _stop_of(code)
+        return Stop("limit")
+
+    def _run_api(self, count: Optional[int], until: Optional[int],
+                 timeout: Optional[float]) -> Stop:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        step = self.step                 # the hooked step while there are code hooks
+        until = -1 if until is None else until
+        self._stop_requested = False
+        n = 0
+        while True:
+            if n:
+                if self._stop_requested:
+                    self._stop_requested = False
+                    return Stop("stopped")
+                if self.ip == until:
+                    return Stop("until")
+                if deadline is not None and not n % TIME_SLICE \
+                        and time.monotonic() >= deadline:
+                    return Stop("timeout")
+            if n == count:
+                return Stop("limit")
+            code = step()
+            n += 1
+            if code:
+                return _stop_of(code)
+
+    def request_stop(self) -> None:
+        """From a hook: make run() return Stop('stopped') after the current instruction
+        (while there are hooks, or with ``until``/``timeout``)."""
+        self._stop_requested = True
 
     def _stopped(self, code: int) -> int:
         self.stop = code
@@ -238,6 +322,116 @@ class V16CPU:
     def registers(self) -> dict[str, int]:
         return {name: self.reg_read(name) for name in REGISTER_NAMES}
 
+    # -- the names of vm.x86.Machine --------------------------------------------------------
+
+    def reg(self, name: str) -> int:
+        """Same as :meth:`reg_read`."""
+        return self.reg_read(name)
+
+    def set_reg(self, name: str, value: int) -> None:
+        """Same as :meth:`reg_write`."""
+        self.reg_write(name, value)
+
+    read_reg, write_reg = reg, set_reg
+
+    def regs(self) -> dict[str, int]:
+        """Same as :meth:`registers`."""
+        return self.registers()
+
+    def read(self, addr: int, n: int) -> bytes:
+        """Same as :meth:`mem_read`."""
+        return self.mem_read(addr, n)
+
+    def write(self, addr: int, data: bytes) -> None:
+        """Same as :meth:`mem_write` (any address: not a guest store, no hook sees it)."""
+        self.mem_write(addr, data)
+
+    # -- hooks (docs/api.md): while there are hooks of a kind, the method they need is an
+    # instance attribute (``step`` for code, ``load16``/``store16`` for memory); without
+    # hooks the class's methods run untouched. ``out`` looks at ``_hooks`` itself.
+    def _hook_add(self, kind: str, callback: Callable, begin: int, end: Optional[int]):
+        from vm.x86.hooks import Hook
+        if not callable(callback):
+            raise TypeError("a hook callback must be callable")
+        end = (0x10000 if kind == "port_out" else MEMORY_SIZE) if end is None else end
+        if end <= begin:
+            raise ValueError(f"empty hook range 0x{begin:x}-0x{end:x}")
+        if self._hooks is None:
+            self._hooks = _Hooks()
+        h = Hook(kind, callback, begin, end)
+        self._hooks.lists[kind].append(h)
+        self._arm()
+        return h
+
+    def _arm(self) -> None:
+        hooks = self._hooks
+        for attr, on, fn in (("step", hooks.code, self._hooked_step),
+                             ("load16", hooks.reads, self._hooked_load16),
+                             ("store16", hooks.writes, self._hooked_store16)):
+            if on:
+                self.__dict__[attr] = fn
+            else:
+                self.__dict__.pop(attr, None)
+
+    def hook_code(self, callback: Callable, begin: int = 0, end: Optional[int] = None):
+        """``callback(cpu, address)`` before each instruction at an address in
+        [begin, end) (default: all)."""
+        return self._hook_add("code", callback, begin, end)
+
+    def hook_mem_read(self, callback: Callable, begin: int = 0, end: Optional[int] = None):
+        """``callback(cpu, address, size, value)`` after each word the program reads
+        (operands ``[addr]``/``[reg]``, pop, ret) touching [begin, end)."""
+        return self._hook_add("mem_read", callback, begin, end)
+
+    def hook_mem_write(self, callback: Callable, begin: int = 0, end: Optional[int] = None):
+        """``callback(cpu, address, data)`` after each word the program stores (mov to
+        memory, push, call) touching [begin, end)."""
+        return self._hook_add("mem_write", callback, begin, end)
+
+    def hook_port_out(self, callback: Callable, begin: int = 0, end: int = 0x10000):
+        """``callback(cpu, port, size, value) -> bool`` for ``out r`` (port 0, size 1,
+        value the low byte of r), before the byte goes to ``output``; True swallows it."""
+        return self._hook_add("port_out", callback, begin, end)
+
+    def hook_del(self, handle) -> None:
+        """Remove a hook (the handle a ``hook_*`` returned)."""
+        hooks = self._hooks
+        lst = None if hooks is None else hooks.lists.get(getattr(handle, "kind", None))
+        if lst is None or handle not in lst:
+            raise ValueError(f"{handle!r} is not a hook of this CPU")
+        lst.remove(handle)
+        self._arm()
+        if not any(hooks.lists.values()):
+            self._hooks = None
+
+    def _hooked_step(self) -> int:
+        ip = self.ip
+        for h in list(self._hooks.code):
+            if h.begin <= ip < h.end:
+                h.callback(self, ip)
+        return V16CPU.step(self)
+
+    def _hooked_load16(self, address: int) -> int:
+        value = V16CPU.load16(self, address)
+        for h in list(self._hooks.reads):
+            if h.covers(address, 2):
+                h.callback(self, address, 2, value)
+        return value
+
+    def _hooked_store16(self, address: int, value: int) -> None:
+        V16CPU.store16(self, address, value)
+        data = bytes(self.mem[address:address + 2])
+        for h in list(self._hooks.writes):
+            if h.covers(address, 2):
+                h.callback(self, address, data)
+
+    def _port_out(self, value: int) -> bool:
+        """The port hooks for ``out``; True when one swallowed the byte."""
+        for h in list(self._hooks.ports_out):
+            if h.begin <= OUT_PORT < h.end and h.callback(self, OUT_PORT, 1, value):
+                return True
+        return False
+
     def save(self) -> tuple:
         """The whole state, for restore() (snapshots, reverse execution)."""
         return (tuple(self.r), self.sp, self.ip, self.flags, self.steps, self.stop,
@@ -290,7 +484,9 @@ def _hlt(cpu: V16CPU, insn: Instruction, args: list, nxt: int) -> None:
 def _out(cpu: V16CPU, insn: Instruction, args: list, nxt: int) -> None:
     if cpu.output_room is not None and len(cpu.output) >= cpu.output_room:
         raise _Stop(OUTPUT_FULL)
-    cpu.output.append(cpu.r[args[0]] & 0xFF)
+    hooks = cpu._hooks
+    if hooks is None or not hooks.ports_out or not cpu._port_out(cpu.r[args[0]] & 0xFF):
+        cpu.output.append(cpu.r[args[0]] & 0xFF)
     cpu.ip = nxt
 
 
