@@ -29,7 +29,7 @@ break|b LOC, tbreak LOC     LOC: *ADDR, ADDR, SYMBOL or SYMBOL+N
 delete [N]                  delete one (or every) breakpoint/watchpoint
 stepi|si [N], nexti|ni [N]  one instruction (ni steps over calls)
 step|s, next|n              same as si/ni (no source line information)
-finish                      run until the current function returns
+finish                      run until the current function returns (x86, V16)
 continue|c                  run until a breakpoint, watchpoint, catch, fault or exit
 reverse-stepi|rsi [N]       one instruction backwards
 reverse-continue|rc         back to the previous breakpoint/watchpoint hit
@@ -42,7 +42,7 @@ disassemble [ADDR [N]]      N instructions (default 10) from ADDR (default pc)
 print|p EXPR                $reg, symbols, numbers, + - * / & | << >>
 set $REG = V, set var $REG = V, set *ADDR = V, set *(TYPE*)ADDR = V
 backtrace|bt                return addresses up the frame-pointer chain
-screen                      B32: print the screen
+screen                      B32: print the screen (V16 programs write to stdout)
 quit|q"""
 
 
@@ -185,6 +185,11 @@ class DebuggerCLI:
 
     def report(self, ev: StopEvent) -> None:
         r = ev.reason
+        if ev.dump:
+            # the machine's own report at its stop (V16), on stderr as its runner puts it
+            self.out.flush()
+            sys.stderr.write(ev.dump)
+            sys.stderr.flush()
         if r == "exited":
             if ev.message == "the program is not being run":
                 self.say("error: the program is not being run.")
@@ -277,7 +282,7 @@ class DebuggerCLI:
         parts = arg.split()
         if not parts:
             raise CommandError("watch needs an address")
-        size = 4 if self.d.arch != "b32" else 1
+        size = _word(self.d)
         target = arg
         m = re.match(r"\*\s*\(\s*(?:unsigned\s+)?(\w+)\s*\*\s*\)\s*(.+)$", arg)
         if m is not None:
@@ -316,9 +321,11 @@ class DebuggerCLI:
         if what in ("registers", "r", "reg", "register", "all-registers"):
             regs = self.d.registers()
             names = [p.lstrip("$") for p in parts[1:]] or list(regs)
+            note = getattr(self.d, "reg_note", lambda n, v: str(v))
             for n in names:
+                n = next((k for k in regs if k.lower() == n.lower()), n)   # as listed
                 v = self.d.get_reg(n) if n not in regs else regs[n]
-                self.say(f"{n:<15}0x{v:<18x}{v}")
+                self.say(f"{n:<15}0x{v:<18x}{note(n, v)}")
         elif what in ("breakpoints", "b", "break", "watchpoints"):
             bps = list(self.d.breakpoints.values())
             wps = list(self.d.watchpoints.values())
@@ -432,11 +439,11 @@ class DebuggerCLI:
                 raise CommandError(f"unknown type {m.group(1)!r}")
             addr = self.value(m.group(2))
         elif lhs.startswith("*"):
-            size = 4 if self.d.arch != "b32" else 1
+            size = _word(self.d)
             addr = self.value(lhs[1:])
         else:
-            # a plain symbol: a variable of 4 bytes (1 on B32)
-            size = 4 if self.d.arch != "b32" else 1
+            # a plain symbol: a variable of 4 bytes (1 on B32, 2 on V16)
+            size = _word(self.d)
             addr = self.value(lhs)
         self.d.write(addr, (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
 
@@ -458,6 +465,11 @@ class DebuggerCLI:
 
     def cmd_quit(self, arg: str) -> None:
         self.done = True
+
+
+def _word(dbg: Debugger) -> int:
+    """The default size of a watched or written variable: 4 bytes, 1 on B32, 2 on V16."""
+    return {"b32": 1, "v16": 2}.get(dbg.arch, 4)
 
 
 def _num(raw: bytes) -> str:
@@ -512,6 +524,9 @@ def debug_main(kind: str, path: str, data: bytes, opts, *, stdin=None, stdout=No
     except TargetError as e:
         print(f"pyvm: {path}: {e}", file=sys.stderr)
         return 1
+    if stdout is not None and hasattr(dbg, "emit"):
+        from vm.debug.core import stream_writer
+        dbg.emit = stream_writer(out)       # V16's ``out`` bytes go with the session
     return run_session(dbg, commands, out, os.getpid())
 
 

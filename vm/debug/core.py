@@ -92,10 +92,12 @@ class StopEvent:
     signal: int = 0
     message: str = ""
     watch: Optional[Tuple[Watchpoint, bytes, bytes]] = None   # (wp, old, new)
+    dump: str = ""                  # the machine's own report at its stop (V16's dump)
 
 
 class Debugger:
-    """What every machine's debugger offers (see X86Debugger and B32Debugger)."""
+    """What every machine's debugger offers (see X86Debugger, B32Debugger and
+    V16Debugger)."""
     arch = ""
     symbols = None
 
@@ -1172,24 +1174,29 @@ class B32Debugger(Debugger):
         return None
 
     def _run(self, limit: Optional[int], stop_at: Optional[int] = None,
-             collect: Optional[list] = None) -> Optional[StopEvent]:
+             collect: Optional[list] = None,
+             last: Optional[Callable[[], bool]] = None) -> Optional[StopEvent]:
+        """Step until a stop; ``last`` (asked before each instruction) True: stop after
+        this one with a 'finish' event."""
         c = self.cpu
         bps = {b.address: b for b in self.breakpoints.values()}
         first = True
         n = 0
         while limit is None or n < limit:
-            if not first and c.IP in bps:
-                bp = bps[c.IP]
+            pc = self.pc
+            if not first and pc in bps:
+                bp = bps[pc]
                 if collect is not None:
-                    collect.append((c.steps, StopEvent("breakpoint", c.IP, bp.number)))
+                    collect.append((c.steps, StopEvent("breakpoint", pc, bp.number)))
                 else:
                     bp.hits += 1
                     if bp.temporary:
                         self.remove_breakpoint(bp.number)
-                    return StopEvent("breakpoint", c.IP, bp.number)
+                    return StopEvent("breakpoint", pc, bp.number)
             if stop_at is not None and c.steps >= stop_at:
                 return None
             first = False
+            final = last is not None and last()
             ev = self._one()
             n += 1
             if ev is not None:
@@ -1200,11 +1207,17 @@ class B32Debugger(Debugger):
                     if collect is None:
                         return ev
                     collect.append((c.steps, ev))
+            if final:
+                return StopEvent("finish", self.pc)
         return None
+
+    def _after_exit(self) -> StopEvent:
+        """A resume asked after the program ended."""
+        return StopEvent("exited", self.pc, status=self.exited)
 
     def stepi(self, count: int = 1) -> StopEvent:
         if self.exited is not None:
-            return self._done(StopEvent("exited", self.pc, status=self.exited))
+            return self._done(self._after_exit())
         for _ in range(count):
             ev = self._one()
             if ev is None and self.watchpoints:
@@ -1222,7 +1235,7 @@ class B32Debugger(Debugger):
 
     def cont(self) -> StopEvent:
         if self.exited is not None:
-            return self._done(StopEvent("exited", self.pc, status=self.exited))
+            return self._done(self._after_exit())
         return self._done(self._run(None))
 
     def backtrace(self, limit: int = 64) -> List[int]:
@@ -1241,7 +1254,8 @@ class B32Debugger(Debugger):
         self.exited = None
         saved, self.history = self.history, self.history
         while self.cpu.steps < target:
-            self._one()
+            if self._one() is not None:
+                break
         self.history = saved
         for wp in self.watchpoints.values():
             wp.old = self.read(wp.address, wp.length)
@@ -1304,7 +1318,239 @@ class B32Debugger(Debugger):
                 "bytes": sum(len(s[2]) for s in self.snaps)}
 
 
+# =========================================================================================
+# V16
+# =========================================================================================
+
+_V16_CALL, _V16_RET = 0x1C, 0x1D
+
+
+def _v16_depth(sp: int) -> int:
+    """SP as a stack depth to compare: SP 0 is the empty stack, above 0xFFFE."""
+    return sp or 0x10000
+
+
+def stream_writer(stream=None) -> Callable[[bytes], None]:
+    """Bytes to a text stream (default: sys.stdout at the time of the call): below its
+    text layer when it has one, else decoded as Latin-1."""
+    import sys
+
+    def emit(data: bytes) -> None:
+        s = stream if stream is not None else sys.stdout
+        s.flush()
+        buf = getattr(s, "buffer", None)
+        if buf is not None:
+            buf.write(data)
+            buf.flush()
+        else:
+            s.write(data.decode("latin-1"))
+            s.flush()
+    return emit
+
+
+class V16Debugger(B32Debugger):
+    """The core on the V16 CPU (vm/v16/cpu.py), stepped as B32's is. Write watchpoints
+    look at ``V16CPU.last_write``; the snapshots are ``V16CPU.save()`` every ``interval``
+    instructions (a V16 program reads nothing from outside: re-running is exact).
+
+    ``hlt`` or an error ends the program: the event carries the runner's three-line dump
+    and exit status. A stop has no effect on the machine, so after an edit (a register
+    or memory) the program can go on from there. The bytes of ``out`` go to ``emit``
+    (default: stdout) once: going back and running forward again does not repeat them
+    (unless an edit changed them)."""
+    arch = "v16"
+    REGS = ("AX", "BX", "CX", "DX", "SP", "IP", "FLAGS")
+    screen_text = None              # no screen: the program writes to stdout
+
+    def __init__(self, target, history: bool = True, interval: int = 2000,
+                 history_limit: int = 2000, emit: Optional[Callable[[bytes], None]] = None):
+        self.emit = emit or stream_writer()
+        self._shown = bytearray()       # the output shown so far (of this timeline)
+        self._unsent = bytearray()     # shown, not yet written to ``emit``
+        super().__init__(target, history, interval, history_limit)
+
+    @property
+    def pc(self) -> int:
+        return self.cpu.ip
+
+    def registers(self) -> Dict[str, int]:
+        return self.cpu.registers()
+
+    def reg_note(self, name: str, value: int) -> str:
+        """How ``info registers`` shows a value after its hex form."""
+        if name.upper() == "FLAGS":
+            from vm.v16.cpu import flag_letters
+            return f"[{flag_letters(value)}]"
+        return str(value)
+
+    def get_reg(self, name: str) -> int:
+        try:
+            return self.cpu.reg_read(name)
+        except ValueError:
+            raise DebugError(f"invalid register `{name.lstrip('$')}' "
+                             "(V16: AX BX CX DX SP IP FLAGS)") from None
+
+    def set_reg(self, name: str, value: int) -> None:
+        try:
+            self.cpu.reg_write(name, value)
+        except ValueError:
+            raise DebugError(f"invalid register `{name.lstrip('$')}' "
+                             "(V16: AX BX CX DX SP IP FLAGS)") from None
+        self._edited()
+
+    def write(self, addr: int, data: bytes) -> None:
+        super().write(addr, data)
+        self._edited()
+
+    def _edited(self) -> None:
+        """After a stop the machine is as it was before the stopping instruction: an edit
+        may let it go on."""
+        if self.exited is not None:
+            self.exited = None
+        self._fork_history()
+
+    def add_watchpoint(self, addr: int, length: int = 2, kind: str = "write") -> Watchpoint:
+        if kind != "write":
+            raise DebugError("V16 watchpoints see writes only: use watch")
+        return super().add_watchpoint(addr, length, kind)
+
+    def _snap(self) -> None:
+        c = self.cpu
+        if self.snaps and self.snaps[-1][0] == c.steps:
+            return
+        self.snaps.append((c.steps, c.save()))
+        if len(self.snaps) > self.limit:
+            del self.snaps[0]
+
+    def _restore(self, snap) -> None:
+        self.cpu.restore(snap[1])
+
+    def _one(self) -> Optional[StopEvent]:
+        c = self.cpu
+        before = len(c.output)
+        code = c.step()
+        if code:
+            from vm.v16.cpu import EXIT_STATUS, STOP_NAMES
+            self.exited = EXIT_STATUS.get(code, 1)
+            return StopEvent("exited", c.ip, status=self.exited,
+                             message=f"V16 {STOP_NAMES.get(code, 'stop')}", dump=c.dump())
+        if len(c.output) != before:
+            self._show_output()
+        if self.history and c.steps % self.interval == 0:
+            self._snap()
+        return None
+
+    def _show_output(self) -> None:
+        """A byte was just written by ``out``: show it, unless it was shown before (the
+        same byte at the same place: the run is going over recorded ground again)."""
+        out, shown = self.cpu.output, self._shown
+        k = len(out) - 1
+        if k < len(shown) and shown[k] == out[k]:
+            return
+        k = min(k, len(shown))
+        del shown[k:]
+        shown += out[k:]
+        self._unsent += out[k:]
+        if len(self._unsent) >= 512 or self._unsent[-1:] == b"\n":
+            self._flush_output()
+
+    def _flush_output(self) -> None:
+        if self._unsent:
+            data, self._unsent = bytes(self._unsent), bytearray()
+            self.emit(data)
+
+    def _done(self, ev: Optional[StopEvent]) -> StopEvent:
+        self._flush_output()
+        return super()._done(ev)
+
+    def _after_exit(self) -> StopEvent:
+        return StopEvent("exited", self.pc, status=self.exited,
+                         message="the program is not being run")
+
+    def _check_watch(self) -> Optional[StopEvent]:
+        written = self.cpu.last_write
+        if written is None:
+            return None
+        a, n = written
+        for wp in self.watchpoints.values():
+            if a < wp.address + wp.length and wp.address < a + n:
+                new = self.read(wp.address, wp.length)
+                if new != wp.old:
+                    old, wp.old = wp.old, new
+                    wp.hits += 1
+                    return StopEvent("watchpoint", self.pc, wp.number, watch=(wp, old, new))
+        return None
+
+    def _ret_at(self, depth: int) -> bool:
+        """The next instruction is a ``ret`` popping a slot at or above ``depth``."""
+        return self.cpu.mem[self.cpu.ip] == _V16_RET and _v16_depth(self.cpu.sp) >= depth
+
+    def nexti(self, count: int = 1) -> StopEvent:
+        for _ in range(count):
+            if self.exited is not None:
+                return self._done(self._after_exit())
+            if self.cpu.mem[self.cpu.ip] == _V16_CALL:
+                depth = _v16_depth(self.cpu.sp) - 2         # where the call puts its return
+                ev = self._run(None, last=lambda d=depth: self._ret_at(d))
+                if ev is not None and ev.reason == "finish":
+                    ev = None
+            else:
+                ev = self._one()
+                if ev is None and self.watchpoints:
+                    ev = self._check_watch()
+            if ev is not None:
+                return self._done(ev)
+        return self._done(StopEvent("step", self.pc))
+
+    def finish(self) -> StopEvent:
+        """Run until the ``ret`` that pops the slot at or above SP (the current function's
+        return: pushes it made since are popped before it, calls it makes return below)."""
+        if self.exited is not None:
+            return self._done(self._after_exit())
+        depth = _v16_depth(self.cpu.sp)
+        if depth == 0x10000:
+            return self._done(StopEvent("error", self.pc, message='"finish" not meaningful '
+                                        "in the outermost frame (the stack is empty)"))
+        return self._done(self._run(None, last=lambda: self._ret_at(depth)))
+
+    def backtrace(self, limit: int = 64) -> List[int]:
+        """The pc, then the words on the stack that are return addresses (a ``call``
+        just before them), innermost first."""
+        out = [self.pc]
+        sp, mem = self.cpu.sp, self.cpu.mem
+        if sp == 0:
+            return out
+        for a in range(sp, 0xFFFF, 2):
+            w = mem[a] | mem[a + 1] << 8
+            if w >= 3 and mem[w - 3] == _V16_CALL:
+                out.append(w)
+                if len(out) >= limit:
+                    break
+        return out
+
+    def disassemble(self, addr: int, count: int = 1) -> List[Tuple[int, bytes, str]]:
+        from asm.v16.disassembler import instruction_at
+        from asm.v16.instructions import decode
+        mem = self.cpu.mem
+        out = []
+        for _ in range(count):
+            if not 0 <= addr <= 0xFFFF:
+                break
+            found = decode(bytes(mem[addr:addr + 4]), 0, addr)
+            n = found.length if found is not None else 1
+            out.append((addr, bytes(mem[addr:addr + n]), instruction_at(mem, addr)))
+            addr += n
+        return out
+
+    def history_info(self) -> dict:
+        return {"enabled": self.history, "snapshots": len(self.snaps),
+                "bytes": sum(len(x) for s in self.snaps for x in s[1]
+                             if isinstance(x, bytes))}
+
+
 def make_debugger(target, history: bool = True) -> Debugger:
+    if getattr(target, "kind", "") == "v16":
+        return V16Debugger(target, history)
     if getattr(target, "kind", "") == "b32":
         return B32Debugger(target, history)
     return X86Debugger(target, history)
@@ -1315,4 +1561,5 @@ def signal_name(sig: int) -> str:
 
 
 __all__ = ["Breakpoint", "B32Debugger", "DebugError", "Debugger", "StopEvent",
-           "Watchpoint", "X86Debugger", "cpu_capture", "make_debugger", "signal_name"]
+           "V16Debugger", "Watchpoint", "X86Debugger", "cpu_capture", "make_debugger",
+           "signal_name"]

@@ -7,7 +7,8 @@ sent as target.xml). Real mode: ``eip`` as gdb sees it is the *linear* address
 CS * 16 + IP (so breakpoints, ``x/i $pc`` and disassembly work on linear addresses);
 writing it keeps CS when the address lies in the current code segment. Linux programs
 with several processes: the stub shows the first process only; children run freely.
-B32 programs are not served (gdb has no B32 architecture).
+B32 and V16 programs are not served (gdb has neither architecture): ``pyvm --debug``
+debugs them.
 """
 
 from __future__ import annotations
@@ -389,14 +390,21 @@ def gdb_main(kind: str, path: str, data: bytes, opts, address: str,
     except ValueError as e:
         print(f"pyvm: --gdb {address}: {e}", file=err)
         return 1
-    if kind == "b32":
-        print(f"pyvm: {path}: gdb has no B32 architecture: use pyvm --debug", file=err)
+    if kind in ("b32", "v16"):
+        print(f"pyvm: {path}: gdb has no {kind.upper()} architecture: use pyvm --debug",
+              file=err)
         return 1
     try:
-        dbg = make_debugger(load(kind, path, data, opts), history=history)
+        target = load(kind, path, data, opts)
     except TargetError as e:
         print(f"pyvm: {path}: {e}", file=err)
         return 1
+    if getattr(target, "kind", "") in ("b32", "v16"):       # a B32 or V16 source
+        target.close()
+        print(f"pyvm: {path}: gdb has no {target.kind.upper()} architecture: use "
+              "pyvm --debug", file=err)
+        return 1
+    dbg = make_debugger(target, history=history)
     try:
         srv = socket.create_server((host, port))
     except OSError as e:

@@ -1,4 +1,4 @@
-"""Setting up each kind of program for debugging: the Machine (or B32 CPU) and its
+"""Setting up each kind of program for debugging: the Machine (or B32 / V16 CPU) and its
 personality, built as the runners build them, but not run.
 
 Everything from the runners is imported lazily here and only here, so the rest of
@@ -319,6 +319,11 @@ class B32Target:
         pass
 
 
+class V16Target(B32Target):
+    """A V16 CPU (vm/v16/cpu.py), loaded as ``pyvm prog.v16`` loads it, not run."""
+    kind = "v16"
+
+
 # -- building targets --------------------------------------------------------------------
 
 def load(kind: str, path: str, data: bytes, opts, stdin=None, stdout=None):
@@ -328,6 +333,8 @@ def load(kind: str, path: str, data: bytes, opts, stdin=None, stdout=None):
         return _load_source(path, data, opts, stdin, stdout)
     if kind == "b32":
         return _load_b32(path, data, Symbols())
+    if kind == "v16":
+        return _load_v16(path, data, Symbols())
     if kind == "elf":
         return _load_elf(path, data, opts, stdin, stdout)
     if kind in ("bin", "raw") and getattr(opts, "bits", 32) == 16:
@@ -351,13 +358,42 @@ def _load_b32(path: str, data, symbols: Symbols) -> B32Target:
     return B32Target(cpu, symbols, path)
 
 
+def _load_v16(path: str, data, symbols: Symbols) -> V16Target:
+    from formats.v16 import V16FormatError, V16Image, read_v16
+    from vm.v16.cpu import V16CPU
+    try:
+        image = data if isinstance(data, V16Image) else read_v16(bytes(data))
+    except V16FormatError as e:
+        raise TargetError(str(e)) from None
+    cpu = V16CPU()
+    cpu.load(image)
+    return V16Target(cpu, symbols, path)
+
+
+def _load_v16_source(path: str, text: str) -> V16Target:
+    """A V16 source (asm/language.py source_language): assembled as ``pyvm prog.asm``
+    assembles it, with its labels as the symbols."""
+    from asm.errors import AsmError, AsmErrors
+    from asm.v16.assembler import assemble_program
+    try:
+        prog = assemble_program(text, path)
+    except AsmErrors as e:
+        raise TargetError("; ".join(str(x) for x in e.errors)) from None
+    except AsmError as e:
+        raise TargetError(str(e)) from None
+    return _load_v16(path, prog.image, Symbols(dict(prog.labels)))
+
+
 def _load_source(path: str, data: bytes, opts, stdin, stdout):
     import io
 
-    from asm.language import looks_like_b32
+    from asm.language import B32, V16, source_language
     from vm.run_source import COM_ORG
     text = data.decode("utf-8", "surrogateescape")
-    if looks_like_b32(text):
+    language = source_language(text)
+    if language == V16:
+        return _load_v16_source(path, text)
+    if language == B32:
         from asm.b32.assembler import assemble_program
         from asm.errors import AsmError, AsmErrors
         try:
