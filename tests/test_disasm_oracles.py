@@ -35,8 +35,12 @@ PREFIX_WORDS = {"lock", "rep", "repe", "repne", "repz", "repnz", "o16", "o32", "
                 "bnd", "notrack"}
 
 
+# ndisasm names SSE compares by predicate (cmpltsd): ours keep the immediate (cmpsd)
+_CMP_PRED = re.compile(r"^cmp(?:eq|lt|le|unord|neq|nlt|nle|ord)(ps|pd|ss|sd)$")
+
+
 def _norm(m: str) -> str:
-    m = m.lower()
+    m = _CMP_PRED.sub(r"cmp\1", m.lower())
     return ALIASES.get(m, m)
 
 

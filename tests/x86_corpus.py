@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from asm.x86.operands import FarPtr, Imm, Mem, Reg, SectionRel
 from asm.x86.table import forms
 
-SIZE_NAME = {1: "byte", 2: "word", 4: "dword", 8: "qword", 10: "tword"}
+SIZE_NAME = {1: "byte", 2: "word", 4: "dword", 8: "qword", 10: "tword", 16: "oword"}
 TYPE_SIZE = {"8": 1, "16": 2, "32": 4, "64": 8, "80": 10}
 
 R8 = ["al", "cl", "dl", "bl", "ah", "ch", "dh", "bh"]
 R16 = ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di"]
 R32 = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"]
+XMM = [f"xmm{n}" for n in range(8)]
+XMM_MEM = {"xmmrm": 16, "xmmrm32": 4, "xmmrm64": 8, "m128": 16}
 
 # (text inside the brackets, regs, disp, scaled)  -- 32-bit and 16-bit addressing forms
 EA32 = [
@@ -86,6 +88,14 @@ def _operand(rng: random.Random, t: str, bits: int, form, pinned: bool):
     if t in ("r8", "r16", "r32"):
         name = rng.choice({"r8": R8, "r16": R16, "r32": R32}[t])
         return name, Reg(name)
+    if t == "xmm":
+        name = rng.choice(XMM)
+        return name, Reg(name)
+    if t in XMM_MEM:
+        if t != "m128" and rng.random() < 0.4:
+            name = rng.choice(XMM)
+            return name, Reg(name)
+        return _mem(rng, bits, XMM_MEM[t], sized=rng.random() < 0.5)
     if t.startswith("rm"):
         size = TYPE_SIZE[t[2:]]
         if rng.random() < 0.4:

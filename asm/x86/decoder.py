@@ -76,17 +76,18 @@ def _index() -> dict:
         else:
             idx.setdefault(f.opcode, []).append((f, None))
     for key, cands in idx.items():
-        # an exact opcode (90 nop) before a +r form that covers it (xchg eax, r32)
-        idx[key] = sorted(cands, key=lambda c: c[1] is not None)
+        # an exact opcode (90 nop) before a +r form that covers it (xchg eax, r32); a form
+        # with a mandatory prefix (addsd) before the one without (addps)
+        idx[key] = sorted(cands, key=lambda c: (c[1] is not None, c[0].mandatory is None))
     return idx
 
 
 def _rm_is_mem_only(t: str) -> bool:
-    return t in ("m", "m8", "m16", "m32", "m64", "m80", "mfar")
+    return t in ("m", "m8", "m16", "m32", "m64", "m80", "mfar", "m128")
 
 
 def _rm_is_reg_only(t: str) -> bool:
-    return t in ("r8", "r16", "r32", "sti") or t in ("al", "ax", "eax")
+    return t in ("r8", "r16", "r32", "sti", "xmm") or t in ("al", "ax", "eax")
 
 
 class _Reader:
@@ -267,6 +268,9 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
         prefixes.pop()
         rep = {0xF3: "rep", 0xF2: "repne"}.get(next(
             (b for b in reversed(prefixes) if b in (0xF2, 0xF3)), None))
+        if form.mandatory == 0x66:      # not an operand-size prefix either
+            p66 = 0x66 in prefixes
+            osize = (48 - bits) if p66 else bits
     mem = None
     if modrm is not None and modrm >> 6 != 3:
         mem = _decode_mem(rd, modrm, asize)
@@ -353,6 +357,8 @@ def _reg_name(t: str, num: int) -> str:
         return f"tr{num}"
     if t == "sti":
         return f"st{num}"
+    if t.startswith("xmm"):
+        return f"xmm{num}"
     if t in REGISTERS:
         return t
     raise DecodeError(f"no register of type {t}")

@@ -14,7 +14,7 @@ from asm.x86.decoder import DecodeError, Insn, decode
 from asm.x86.encoder import encode
 from asm.x86.operands import FarPtr, Imm, Mem, Reg, SectionRel
 
-SIZE_NAME = {1: "byte", 2: "word", 4: "dword", 8: "qword", 10: "tword"}
+SIZE_NAME = {1: "byte", 2: "word", 4: "dword", 8: "qword", 10: "tword", 16: "oword"}
 STRING_OPS = {"movs", "cmps", "stos", "lods", "scas", "ins", "outs"}
 
 

@@ -29,6 +29,7 @@ RM16 = {("bx", "si"): 0, ("bx", "di"): 1, ("bp", "si"): 2, ("bp", "di"): 3, ("si
 SIZE_KEY = {"8": 1, "16": 2, "32": 4, "64": 8, "80": 10}
 GPR_TYPES = {"r8": 1, "r16": 2, "r32": 4}
 FIXED_SIZE_REGS = {"al", "ax", "eax"}   # specific registers whose size pins the form
+XMM_TYPES = {"xmm": 16, "xmmrm": 16, "xmmrm32": 4, "xmmrm64": 8, "m128": 16}
 
 
 def is_mnemonic(name: str) -> bool:
@@ -101,6 +102,18 @@ def _reg(op: Operand) -> Optional[tuple]:
 def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
     """Return the size evidence (bits) the operand gives, 0 for none; raise _NoMatch."""
     info = _reg(op)
+    if t in XMM_TYPES:
+        # xmm registers and their memory operands: an unsized memory operand is accepted
+        # (the size is the instruction's), a sized one must have that size
+        if info:
+            if info.kind == "xmm" and t != "m128":
+                return 0
+            raise _NoMatch
+        if t == "xmm" or not isinstance(op, Mem) or op.jump == "far":
+            raise _NoMatch
+        if op.size is not None and op.size != XMM_TYPES[t]:
+            raise _NoMatch
+        return 0
     if t in GPR_TYPES:
         if info and info.kind == "gpr" and info.size == GPR_TYPES[t]:
             return info.size * 8
@@ -136,8 +149,8 @@ def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
         if not isinstance(op, Imm) or op.jump is not None:
             raise _NoMatch
         want = SIZE_KEY[t[3:]]
-        if op.size is not None and op.size != want:
-            raise _NoMatch
+        if op.size is not None and (op.size != want or "nosize" in form.flags):
+            raise _NoMatch      # (`nosize`: NASM takes no size on pshufd's immediate)
         return want * 8 if op.size else 0
     if t == "simm8":
         if not isinstance(op, Imm) or op.jump is not None:
@@ -407,7 +420,8 @@ _IMM_FIELDS = {"ib": (_IMM, 1), "ibs": (_IMM, 1), "iw": (_IMM, 2), "id": (_IMM, 
                "cb": (_REL, 1), "cw": (_REL, 2), "cd": (_REL, 4), "pw": (_PTR, 2),
                "pd": (_PTR, 4), "mo": (_MOFFS, 0)}
 _MEM_TYPES = frozenset(("rm8", "rm16", "rm32", "m", "m8", "m16", "m32", "m64", "m80", "mfar",
-                        "moffs8", "moffs16", "moffs32"))
+                        "moffs8", "moffs16", "moffs32", "m128", "xmmrm", "xmmrm32",
+                        "xmmrm64"))
 
 
 class _Plan:
@@ -415,7 +429,7 @@ class _Plan:
     where (the last one of a role wins, as in the table's role assignment) and the
     immediate fields with the operand each takes its value from."""
 
-    __slots__ = ("form", "wait", "mandatory", "head", "osize", "asize", "opcode",
+    __slots__ = ("form", "wait", "mandatory", "late", "head", "osize", "asize", "opcode",
                  "plus_r", "opreg_i", "modrm", "rm_i", "reg_i", "mem_i", "imms", "lock",
                  "branch", "branch_code")
 
@@ -423,9 +437,13 @@ class _Plan:
         self.form = form
         self.wait = form.wait_prefix
         self.mandatory = form.mandatory
+        # an SSE form's mandatory prefix goes right before 0F, after the segment, 66h and
+        # 67h prefixes (NASM's order); pause/endbr keep theirs first
+        self.late = form.mandatory is not None and form.modrm is not None
         # the prefix bytes of a line without explicit prefixes
         self.head = bytes(([0x9B] if self.wait else [])
-                          + ([form.mandatory] if form.mandatory is not None else []))
+                          + ([form.mandatory] if form.mandatory is not None
+                             and not self.late else []))
         self.osize = form.osize
         self.asize = form.asize
         self.opcode = form.opcode[1:] if self.wait else form.opcode
@@ -487,7 +505,7 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
                 out.append(PREFIX_BYTES[x])
         if "lock" in prefixes:
             out.append(0xF0)
-        if p.mandatory is not None:
+        if p.mandatory is not None and not p.late:
             out.append(p.mandatory)
         for x in prefixes:
             if x in SEG_PREFIX:
@@ -509,6 +527,8 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
         out.append(0x66)
     if asize and asize != bits:
         out.append(0x67)
+    if p.late:
+        out.append(p.mandatory)
 
     if p.plus_r:
         opcode = p.opcode

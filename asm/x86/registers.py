@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 
 class RegInfo(NamedTuple):
-    kind: str   # 'gpr', 'sreg', 'creg', 'dreg', 'treg', 'fpu', 'mmx'
+    kind: str   # 'gpr', 'sreg', 'creg', 'dreg', 'treg', 'fpu', 'mmx', 'xmm'
     size: int   # bytes (fpu: 10)
     num: int    # encoding number 0-7
 
@@ -23,6 +23,7 @@ for _n in range(8):
     REGISTERS[f"st{_n}"] = RegInfo("fpu", 10, _n)
     REGISTERS[f"mm{_n}"] = RegInfo("mmx", 8, _n)
     REGISTERS[f"dr{_n}"] = RegInfo("dreg", 4, _n)
+    REGISTERS[f"xmm{_n}"] = RegInfo("xmm", 16, _n)
 for _n in (0, 2, 3, 4):
     REGISTERS[f"cr{_n}"] = RegInfo("creg", 4, _n)
 for _n in range(3, 8):

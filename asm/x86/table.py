@@ -46,7 +46,7 @@ class Form:
 # a row's CPU flag -> the `cpu` level (NASM's order: 8086 186 286 386 486 586 686 p3 p4
 # prescott); the x87 flags count as the CPU they came with (387 with the 386)
 FLAG_LEVELS = {"8086": 0, "186": 1, "286": 2, "287": 2, "386": 3, "387": 3, "486": 4,
-               "586": 5, "686": 6, "sse3": 9, "cet": 11}
+               "586": 5, "686": 6, "sse": 7, "sse2": 8, "sse3": 9, "cet": 11}
 # `cpu NAME` -> level, as NASM spells the names
 CPU_LEVELS = {"8086": 0, "186": 1, "286": 2, "386": 3, "486": 4, "586": 5, "pentium": 5,
               "686": 6, "ppro": 6, "p2": 6, "p3": 7, "katmai": 7, "p4": 8, "willamette": 8,
@@ -59,8 +59,9 @@ class TableError(Exception):
     pass
 
 
-RM_TYPES = ("rm8", "rm16", "rm32", "m", "m8", "m16", "m32", "m64", "m80", "mfar")
-REG_TYPES = ("r8", "r16", "r32", "sreg", "creg", "dreg", "treg", "sti")
+RM_TYPES = ("rm8", "rm16", "rm32", "m", "m8", "m16", "m32", "m64", "m80", "mfar", "m128",
+            "xmmrm", "xmmrm32", "xmmrm64")
+REG_TYPES = ("r8", "r16", "r32", "sreg", "creg", "dreg", "treg", "sti", "xmm")
 SPECIAL_REGS = ("sreg", "creg", "dreg", "treg")
 FIXED_REGS = ("al", "ax", "eax", "cl", "dx", "st0", "es", "cs", "ss", "ds", "fs", "gs")
 
@@ -202,8 +203,8 @@ def forms() -> tuple:
                 for var, val in zip(varnames, values):
                     kind = "digit" if var == "d" else "hex"
                     env[var] = (int(val, 16), kind)
-                for prefix, opstr, enc, fl, ln in body:
-                    full = [prefix + n for n in names]
+                for prefix, suffix, opstr, enc, fl, ln in body:
+                    full = [prefix + n + suffix for n in names]
                     fl = " ".join(f for f in fl.split() if f not in dropped)
                     emit(full, opstr, _subst(enc, env), fl, ln)
             family = None
@@ -213,10 +214,13 @@ def forms() -> tuple:
             raise TableError(f"{TABLE_PATH.name}:{lineno}: expected 'operands : encoding : flags'")
         head = parts[0].split()
         if family is not None:
-            prefix = ""
+            prefix = suffix = ""
             if head and head[0].endswith("+"):
                 prefix = head.pop(0)[:-1]
-            family[2].append((prefix, head[0] if head else "-", parts[1], parts[2], lineno))
+            elif head and head[0].startswith("+"):
+                suffix = head.pop(0)[1:]
+            family[2].append((prefix, suffix, head[0] if head else "-", parts[1], parts[2],
+                              lineno))
         else:
             emit([head[0]], head[1] if len(head) > 1 else "-", parts[1], parts[2], lineno)
     return tuple(out)

@@ -19,7 +19,14 @@ from vm.linux.addrspace import (
 )
 from vm.linux.files import FdTable, GuestFileError, HostFile
 from vm.linux.loader import Image
-from vm.linux.signals import SIG_DFL, SIG_IGN, fpu_restore, fpu_snapshot
+from vm.linux.signals import (
+    SIG_DFL,
+    SIG_IGN,
+    fpu_restore,
+    fpu_snapshot,
+    sse_restore,
+    sse_snapshot,
+)
 from vm.linux.startup import (
     AT_BASE,
     AT_CLKTCK,
@@ -376,6 +383,7 @@ class Process:
         m.descriptors = dict(pm.descriptors)
         if pm._fpu is not None:
             fpu_restore(m, fpu_snapshot(pm))
+        sse_restore(m, sse_snapshot(pm))
         child.machine, child.image = m, self.image
         child.exe_host_path, child.exe_guest_path = self.exe_host_path, self.exe_guest_path
         child.argv, child.envp = self.argv, self.envp
@@ -416,6 +424,8 @@ def _reset_cpu(m: Machine) -> None:
                       ("fs", 0), ("gs", 0)):
         m.set_segment(name, sel, 0)
     cpu.set_eflags(0x202)
+    cpu.xmm[:] = [0] * len(cpu.xmm)
+    cpu.mxcsr = 0x1F80
     if m._fpu is not None:
         m._fpu.fninit()
         m._fpu.mxcsr = 0x1F80

@@ -103,6 +103,19 @@ def fpu_restore(machine, snap: Optional[tuple]) -> None:
         setattr(fpu, f, list(v) if isinstance(v, list) else v)
 
 
+def sse_snapshot(machine) -> tuple:
+    """XMM0-7 and MXCSR: a handler may use SSE (glibc's string functions do), and the
+    code it interrupted must find its registers as they were."""
+    cpu = machine.cpu
+    return tuple(cpu.xmm), cpu.mxcsr
+
+
+def sse_restore(machine, snap: tuple) -> None:
+    cpu = machine.cpu
+    cpu.xmm[:] = snap[0]            # the same list: compiled blocks hold it
+    cpu.mxcsr = snap[1]
+
+
 def _sigcontext(cpu, trapno: int, err: int, oldmask: int, fpstate: int) -> bytes:
     r = cpu.r
     return SIGCONTEXT.pack(
@@ -146,7 +159,7 @@ def setup_frame(proc, sig: int, action: tuple, info: bytes, trapno: int = 0) -> 
         image = (struct.pack("<Ii", ret, sig) + sc + bytes(FPSTATE_SIZE)
                  + struct.pack("<I", old_mask >> 32 & 0xFFFFFFFF) + RETCODE)
     mem.write(frame, image)
-    proc.fpu_frames[frame] = fpu_snapshot(m)
+    proc.fpu_frames[frame] = (fpu_snapshot(m), sse_snapshot(m))
     if m._fpu is not None:
         m._fpu.fninit()
     r[ESP] = frame
@@ -192,7 +205,10 @@ def sigreturn(proc, rt: bool) -> None:
         base = m.descriptors.get(sel & 0xFFFF, 0) if sel & ~3 else 0
         cpu.set_segment(n, sel, base)
     proc.sigmask = mask & ~UNBLOCKABLE
-    fpu_restore(m, proc.fpu_frames.pop(frame, None))
+    saved = proc.fpu_frames.pop(frame, None)
+    if saved is not None:
+        fpu_restore(m, saved[0])
+        sse_restore(m, saved[1])
     for k in [k for k in proc.fpu_frames if k < frame]:     # frames longjmp'ed over
         del proc.fpu_frames[k]
 

@@ -108,7 +108,8 @@ def leader(proc: Process) -> Process:
 
 def _save(m) -> list:
     cpu = m.cpu
-    return [list(cpu.r), cpu.eip, cpu.flags, cpu.lz, m.descriptors, m._fpu]
+    return [list(cpu.r), cpu.eip, cpu.flags, cpu.lz, m.descriptors, m._fpu, list(cpu.xmm),
+            cpu.mxcsr]
 
 
 def load(task: Process) -> bool:
@@ -124,8 +125,9 @@ def load(task: Process) -> bool:
     if cur is not None:
         cur.ctx = _save(m)
     cpu = m.cpu
-    r, cpu.eip, cpu.flags, cpu.lz, m.descriptors, fpu = task.ctx
+    r, cpu.eip, cpu.flags, cpu.lz, m.descriptors, fpu, xmm, cpu.mxcsr = task.ctx
     cpu.r[:] = r
+    cpu.xmm[:] = xmm                    # the same list: compiled blocks hold it
     m._fpu = fpu
     if fpu is None:
         m._fpu_checked = False          # its own x87 unit, made on first use
@@ -210,7 +212,8 @@ def clone_thread(proc: Process, flags: int, newsp: int, ptid: int, tls: int,
     t.children = proc.children                    # any thread may wait for them
     t.comm = proc.comm
     t.exit_signal = 0
-    t.ctx = [r, cpu.eip, cpu.flags, cpu.lz, descriptors, _fpu_copy(m)]
+    t.ctx = [r, cpu.eip, cpu.flags, cpu.lz, descriptors, _fpu_copy(m), list(cpu.xmm),
+             cpu.mxcsr]
     tid_bytes = _U32.pack(tid)
     if flags & CLONE_PARENT_SETTID and ptid:
         proc.mem.write(ptid, tid_bytes)

@@ -35,6 +35,7 @@ from typing import Callable, Optional
 from asm.x86.decoder import MAX_LEN, DecodeError, Truncated, decode
 from vm.x86 import flags as F
 from vm.x86 import semantics as _semantics  # noqa: F401  (registers the families)
+from vm.x86 import sse as _sse  # noqa: F401  (SSE/SSE2 families; after the string ones)
 from vm.x86.codecache import code_cache
 from vm.x86.emit import MAX_BLOCK, SEMANTICS, BlockMeta, Builder
 from vm.x86.faults import UD, MemoryFault, Unsupported

@@ -39,6 +39,9 @@ class CPUState:
         self.steps = [0]            # instructions retired (a list: blocks bump it)
         self.idt_base = 0           # real mode: LIDT moves the interrupt vector table
         self.tsc_base = 0
+        self.xmm = [0] * 8          # XMM0-7 as 128-bit ints (a list that is never replaced:
+                                    # compiled blocks hold it)
+        self.mxcsr = 0x1F80         # SSE control/status (vm/x86/sse.py)
 
     # -- flags -------------------------------------------------------------------------------
     def get_eflags(self) -> int:

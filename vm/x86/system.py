@@ -629,16 +629,19 @@ def bcd_family(b: Builder, i) -> None:
 
 VENDOR = b"GenuineIntel"
 FEATURE_TSC, FEATURE_CX8, FEATURE_CMOV, FEATURE_FPU = 1 << 4, 1 << 8, 1 << 15, 1
+FEATURE_FXSR, FEATURE_SSE, FEATURE_SSE2 = 1 << 24, 1 << 25, 1 << 26     # vm/x86/sse.py
 
 
 def cpuid_values(leaf: int, fpu: bool) -> tuple:
-    """An honest i686 answer: family 6 model 1 (Pentium Pro); only what is implemented."""
+    """An honest answer: family 6 model 1 (Pentium Pro) with only what is implemented:
+    with the x87 unit, FXSAVE/FXRSTOR, SSE and SSE2 (not SSE3)."""
     if leaf == 0:
         v = VENDOR
         return (1, int.from_bytes(v[0:4], "little"), int.from_bytes(v[8:12], "little"),
                 int.from_bytes(v[4:8], "little"))
     if leaf == 1:
-        edx = FEATURE_TSC | FEATURE_CX8 | FEATURE_CMOV | (FEATURE_FPU if fpu else 0)
+        edx = FEATURE_TSC | FEATURE_CX8 | FEATURE_CMOV | (
+            FEATURE_FPU | FEATURE_FXSR | FEATURE_SSE | FEATURE_SSE2 if fpu else 0)
         return (0x0619, 0, 0, edx)
     return (0, 0, 0, 0)
 
@@ -708,14 +711,34 @@ def x87(cpu, insn, ea: Optional[int]) -> None:
         if insn.form.mnemonic in ("wait", "fwait"):
             return
         raise CPUException(UD, "x87 instructions are not available")
+    fx = insn.form.mnemonic in ("fxsave", "fxrstor")
+    if fx:                          # MXCSR and XMM0-7 live in the CPU (vm/x86/sse.py)
+        fpu.mxcsr = cpu.mxcsr
     try:
         fpu.execute(insn, ea, m.fpu_context)
+        if fx:
+            _fx_xmm(cpu, insn.form.mnemonic == "fxsave", ea)
     except CPUException:
         raise
     except Exception as e:      # the unit's #MF (X87Fault): int 16 / SIGFPE
         if type(e).__name__ != "X87Fault":
             raise
         raise CPUException(MF, str(e) or "x87 floating-point error") from None
+
+
+def _fx_xmm(cpu, save: bool, ea: int) -> None:
+    """The SSE part of an FXSAVE/FXRSTOR image: MXCSR at 24, XMM0-7 at 160."""
+    mem = cpu.machine.mem
+    if save:
+        mem.write(ea + 160, b"".join(x.to_bytes(16, "little") for x in cpu.xmm))
+        return
+    mxcsr = cpu.machine.fpu().mxcsr
+    if mxcsr & 0xFFC0 != 0x1F80:
+        raise Unsupported(f"fxrstor of MXCSR {mxcsr:#x}: only the default rounding and "
+                          "exception masks are implemented")
+    cpu.mxcsr = mxcsr
+    data = mem.read(ea + 160, 128)
+    cpu.xmm[:] = [int.from_bytes(data[16 * k:16 * k + 16], "little") for k in range(8)]
 
 
 def _x87_family(b: Builder, i) -> None:
