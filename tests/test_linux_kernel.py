@@ -190,3 +190,15 @@ len     equ $ - msg
     assert pyld_run(["-o", str(exe), str(obj)]) == 0
     result = run_pyvm(exe, cwd=tmp_path)
     assert (result.stdout, result.status) == (b"Hello from pyld\n", 7), result
+
+
+def test_interval_timer_interrupts_a_busy_loop(tmp_path):
+    """setitimer in a lone, CPU-bound process: its turn was planned long, so arming the
+    timer must end it; 5 ticks then arrive within a few scheduler slices. Natively the
+    loop ends after about 10 ms; a late timer would run it to its 3,000,000 iterations
+    (21 M instructions), past --max-steps."""
+    exe = build("alarm_busy")
+    native = run_native(exe, cwd=tmp_path)
+    result = run_pyvm(exe, cwd=tmp_path, options=["--max-steps", "8000000"])
+    assert native.stdout == b"ticks>=5: 1\n"
+    assert (result.status, result.stdout) == (0, native.stdout), result

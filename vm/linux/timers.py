@@ -23,11 +23,20 @@ def _itimerval(proc) -> bytes:
     return ITIMERVAL.pack(int(iv), int(iv * 1e6) % 10**6, int(left), int(left * 1e6) % 10**6)
 
 
+def _armed(proc) -> None:
+    """A timer was set: end this turn, which may have been planned long (a lone process
+    runs millions of instructions per turn), so the scheduler plans short, timed turns
+    and the signal arrives on time."""
+    if proc.alarm_at is not None and proc.machine is not None:
+        proc.machine.request_stop()
+
+
 @syscall(27)
 def sys_alarm(proc, seconds, *_):
     left = remaining(proc)
     proc.alarm_at = time.monotonic() + seconds if seconds else None
     proc.alarm_interval = 0.0
+    _armed(proc)
     return int(left + 0.5) if left else 0
 
 
@@ -44,6 +53,7 @@ def sys_setitimer(proc, which, new, old, *_):
         value = vsec + vusec / 1e6
         proc.alarm_at = time.monotonic() + value if value else None
         proc.alarm_interval = isec + iusec / 1e6
+        _armed(proc)
     return 0
 
 
