@@ -284,9 +284,11 @@ def diff(case: Case, native: Result, emu: Result, buf_mask=None) -> Optional[str
         sw = struct.unpack_from("<H", img, 4)[0]
         struct.pack_into("<H", img, 4, sw & case.sw_mask)
     problems = []
-    if struct.unpack_from("<4I", ns, 12) == (0, 0, 0, 0) and host_vendor() == "AuthenticAMD":
-        # AMD keeps FIP/FOP/FDP only while an exception is pending, and a context switch
-        # between the snippet and its fnsave (a loaded CI machine) clears them
+    if struct.unpack_from("<4I", ns, 12) == (0, 0, 0, 0):
+        # a context switch between the snippet and its fnsave (a loaded machine) can leave
+        # FIP/FOP/FDP cleared: AMD keeps them only while an exception is pending, and an
+        # Intel Xeon was seen to drop them too (1 case in 529, once in three full runs);
+        # the registers, status and control words are still compared
         ns[12:28] = es[12:28]
     if native.fault != emu.fault:
         problems.append(f"fault native={native.fault} emulated={emu.fault}")
