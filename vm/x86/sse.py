@@ -80,16 +80,17 @@ def _div(x: float, y: float, ybits_neg: bool, nan: int, to_bits) -> int:
     return to_bits(-math.inf if neg else math.inf)
 
 
-def _arith_d(op: int, a: int, b: int) -> int:
-    """One double operation on bits: 0 add, 1 mul, 2 sub, 3 min, 4 div, 5 max."""
+def _arith(fmt: tuple, op: int, a: int, b: int) -> int:
+    """One operation on bits of one format: 0 add, 1 mul, 2 sub, 3 min, 4 div, 5 max."""
+    val, bits, isnan, quiet, sign, default_nan = fmt
     if op == 3 or op == 5:
-        x, y = dval(a), dval(b)
+        x, y = val(a), val(b)
         if op == 3:
             return a if x < y else b
         return a if x > y else b
-    if dnan(a) or dnan(b):
-        return (a if dnan(a) else b) | D_QUIET
-    x, y = dval(a), dval(b)
+    if isnan(a) or isnan(b):
+        return (a if isnan(a) else b) | quiet
+    x, y = val(a), val(b)
     if op == 0:
         r = x + y
     elif op == 1:
@@ -97,36 +98,24 @@ def _arith_d(op: int, a: int, b: int) -> int:
     elif op == 2:
         r = x - y
     elif y == 0:
-        return _div(x, y, bool(b & D_SIGN), D_DEFAULT_NAN, dbits)
+        return _div(x, y, bool(b & sign), default_nan, bits)
     else:
         r = x / y
     if r != r:
-        return D_DEFAULT_NAN
-    return dbits(r)
+        return default_nan
+    return bits(r)       # a single's result is the double's, rounded once by fbits
+
+
+_DOUBLE = (dval, dbits, dnan, D_QUIET, D_SIGN, D_DEFAULT_NAN)
+_SINGLE = (fval, fbits, fnan, F_QUIET, F_SIGN, F_DEFAULT_NAN)
+
+
+def _arith_d(op: int, a: int, b: int) -> int:
+    return _arith(_DOUBLE, op, a, b)
 
 
 def _arith_f(op: int, a: int, b: int) -> int:
-    if op == 3 or op == 5:
-        x, y = fval(a), fval(b)
-        if op == 3:
-            return a if x < y else b
-        return a if x > y else b
-    if fnan(a) or fnan(b):
-        return (a if fnan(a) else b) | F_QUIET
-    x, y = fval(a), fval(b)
-    if op == 0:
-        r = x + y
-    elif op == 1:
-        r = x * y
-    elif op == 2:
-        r = x - y
-    elif y == 0:
-        return _div(x, y, bool(b & F_SIGN), F_DEFAULT_NAN, fbits)
-    else:
-        r = x / y
-    if r != r:
-        return F_DEFAULT_NAN
-    return fbits(r)
+    return _arith(_SINGLE, op, a, b)
 
 
 def _sqrt_d(q: int) -> int:
