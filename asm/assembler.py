@@ -281,6 +281,8 @@ class Assembler(E.EvalContext):
     """Runs the passes. One instance per assembly."""
 
     optimize = 2            # -Ox; 0 and 1 are NASM's -O0 and -O1 (see _deoptimize)
+    depends: Optional[list] = None      # -MD: files the output depends on
+    debug = None            # -g: an asm.debuginfo.LineRecorder fed by the passes
 
     def __init__(self, fmt: str = "bin", bits: int = 16, listing: bool = False):
         self.fmt = fmt
@@ -460,6 +462,7 @@ class Assembler(E.EvalContext):
         result = Assembly(self.sections, self.symbols, self.org, self.fmt, self.listing,
                           self.warnings, self.layout)
         result.affixes = dict(self.affixes)
+        result.debug = self.debug
         return result
 
     def _values(self) -> dict:
@@ -501,6 +504,8 @@ class Assembler(E.EvalContext):
         self.listing = []
         self.warnings = []
         self.entry: Optional[ListEntry] = None
+        if self.debug is not None:
+            self.debug.begin_pass()
 
     def _pass(self, lines: Iterable, record: Optional[list] = None) -> None:
         """Assemble the lines once. Pass 1 reads them from the preprocessor and keeps
@@ -521,6 +526,8 @@ class Assembler(E.EvalContext):
                 fast = st._emits
                 if (fast is not None and fast[0] == self.bits and self.entry is None
                         and fast[2] <= self.cpu and self.optimize == 2):
+                    if st.label is not None:
+                        self._define_label(st.label, sl)
                     self._emit(fast[1])         # see _statement
                     continue
                 statement(st, sl)
@@ -630,6 +637,8 @@ class Assembler(E.EvalContext):
         if name not in self.defined_now:
             self.defined_now.add(name)
             sym.defined_at = (sl.file, sl.line)
+        if self.debug is not None and sym.section is not None:
+            self.debug.label(sym)
 
     def _statement(self, st: P.Statement, sl) -> None:
         self.line_start = self.pos if self.cur is not None else self.abs_pos
@@ -657,10 +666,10 @@ class Assembler(E.EvalContext):
             return
         if type(action) is P.Insn and not st.times:
             self._insn(action, sl)          # most lines
-            if (st.label is None and action._enc is not None and not action.prefixes
+            if (action._enc is not None and not action.prefixes
                     and not action._enc[1].obsolete):
                 # the same bytes each time: later passes (and lines) only emit them (while
-                # the `cpu` level allows the instruction)
+                # the `cpu` level allows the instruction), after defining the label
                 enc = action._enc[1]
                 st._emits = (action._enc[0], enc.data, enc.level)
             return
@@ -736,6 +745,8 @@ class Assembler(E.EvalContext):
         if self.cur is None:
             self.abs_pos += n
         else:
+            if self.debug is not None and n:
+                self.debug.mark(self)
             self.pos += n
             if self.pos > self.cur.size:
                 self.cur.size = self.pos
@@ -752,6 +763,8 @@ class Assembler(E.EvalContext):
         cur = self.cur
         if cur is None:
             raise AsmError("attempt to assemble code in [ABSOLUTE] space")
+        if self.debug is not None and data:
+            self.debug.mark(self)
         if cur.nobits:
             self.warn(f"attempt to initialize memory in BSS section `{cur.name}': ignored",
                       self.sl)
@@ -839,6 +852,8 @@ class Assembler(E.EvalContext):
             return
         if self.cur is None:
             raise AsmError("attempt to assemble code in [ABSOLUTE] space")
+        if self.debug is not None:
+            self.debug.data(action)
         cached = action._bytes
         if cached is not None:
             self._emit(cached)
@@ -912,6 +927,8 @@ class Assembler(E.EvalContext):
             raise AsmError(f"{what} value {n} is negative")
         size = n * action.unit * times
         self._check_room(size)
+        if self.debug is not None and self.cur is not None:
+            self.debug.reserve(action.unit)
         e = self.entry
         if self.cur is not None and not self.cur.nobits:
             self.warn(f"uninitialized space declared in {self.cur.name} section: "
@@ -956,6 +973,8 @@ class Assembler(E.EvalContext):
             except InputError as exc:
                 raise AsmError(f"`incbin': file `{name}': {exc}") from None
             cache[name] = data
+            if self.depends is not None and path not in self.depends:
+                self.depends.append(path)
         start = 0
         if action.offset is not None:
             start = self.scalar(action.offset, "INCBIN")
@@ -998,6 +1017,28 @@ class Assembler(E.EvalContext):
         if self.optimize < 2:
             self._insn_unoptimised(action, sl)
             return
+        if kind is _BRANCH:
+            target = action._target
+            if target is None:
+                target = action._target = _branch_target(action)
+            if target:
+                # `jcc label` to a known label of this section: encoder.encode's bytes
+                # without evaluating an operand (a third of a plain source's lines)
+                name = target[0]
+                if name[0] == "." and not name.startswith(".."):
+                    name = self.base_label + name
+                sym = self.symbols.get(name)
+                v = None if sym is None else sym.value
+                if type(v) is E.Rel and len(v.terms) == 1 and v.terms.get(cur) == 1:
+                    base = self.layout.base(cur)
+                    got = encoder.local_branch(target[1], E.wrap64(v.off + base), self.bits,
+                                               self.pos + base, cur)
+                    if got is not None:
+                        self.unknown = False
+                        if got[1] > self.cpu:
+                            raise AsmError("no instruction for this cpu level")
+                        self._emit(got[0])
+                        return
         if kind is _STATIC:
             # no symbol, `$` or `$$` in the operands: same bytes on every line and pass
             cached = action._enc
@@ -1398,6 +1439,8 @@ class Assembler(E.EvalContext):
             s.attrs = tuple(others)
         if sname not in self.declared and len(words) > 1:
             s.attr_declared = True      # NASM's ELF then aligns it to 1 unless align=
+        if sname not in self.declared:
+            s.decl_seq = len(self.declared)     # NASM's ELF section order (elf_output)
         self.declared.add(sname)
         self.cur = s
         self.pos = s.size
@@ -1438,6 +1481,16 @@ def _insn_kind(action) -> str:
                     break
         action._kind = kind
     return kind
+
+
+def _branch_target(action):
+    """(label, mnemonic) of `jcc label` (one plain label operand, no prefix or keyword),
+    the branches _insn encodes without evaluating the operand; False for the others."""
+    ops = action.operands
+    if (len(ops) == 1 and not action.prefixes and type(ops[0]) is P.OpExpr
+            and not ops[0].mods and type(ops[0].expr.node) is E.Sym):
+        return ops[0].expr.node.name, action.mnemonic.lower()
+    return False
 
 
 def _static_insn(action) -> bool:
@@ -1598,23 +1651,31 @@ def _dedupe(errors: list) -> list:
 def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
              include_paths: Sequence[str] = (), defines: Sequence[tuple] = (),
              undefines: Sequence[str] = (), listing: bool = False,
-             bits: int = 16, optimize: int = 2) -> Assembly:
+             bits: int = 16, optimize: int = 2, debug: bool = False,
+             pre: Sequence[tuple] = (), depends: Optional[list] = None) -> Assembly:
     """Assemble NASM source text.
 
     ``defines`` are ``(name, value or None)`` pairs as from ``-D``. Raises AsmErrors with
     every error found (each with file and line, and ``notes`` for macro context); the
-    exception's ``warnings`` lists the warnings issued before it.
+    exception's ``warnings`` lists the warnings issued before it. ``debug`` records what
+    ``-g`` needs (``Assembly.debug``, see asm/debuginfo.py).
     """
     from asm.preproc import Preprocessor
 
     asm = Assembler(fmt=fmt, bits=bits, listing=listing)
+    if debug:
+        from asm.debuginfo import LineRecorder
+        asm.debug = LineRecorder()
     asm.optimize = optimize         # NASM's -O0 / -O1 / -Ox (2)
     asm.main_file = filename
     asm.include_paths = list(include_paths)
     asm.incbin_cache = {}
+    asm.depends = depends           # -MD: the files found by incbin are added
+    # (NASM 2.16 lists the main file, %depend and incbin files when it also assembles)
     pp = Preprocessor(text, filename, include_paths=include_paths, defines=defines,
                       undefines=undefines, fmt=fmt, symbol_value=asm.pp_symbol,
-                      report=asm.errors_append)
+                      report=asm.errors_append, pre=pre, depends=depends,
+                      depend_includes=False)
     pp.here_value = asm.pp_here
     enabled = gc.isenabled()
     gc.disable()            # the parse caches hold many small objects; GC scans dominate

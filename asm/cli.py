@@ -14,9 +14,8 @@ import re
 import sys
 from typing import Optional, Sequence, TextIO
 
-import click
-
 from asm.errors import AsmError, AsmErrors
+from asm.makedeps import DependencyRequest, incbin_file
 
 FORMATS = ("bin", "elf32", "b32", "v16")
 _KEEP: list = []
@@ -96,20 +95,36 @@ def _shown(warning: str, rules: Sequence[tuple]) -> bool:
     return shown
 
 
+_LOCATED = re.compile(r"(.+?):(\d+): (.*)\Z", re.DOTALL)
+_error_format = ["gnu"]         # -X: NASM's gnu (file:line: ) or vc (file(line) : )
+
+
+def _located(message: str) -> str:
+    """A ``file:line: ...`` message in NASM's form: no number for line 0 (the command
+    line's --before lines and pre-included files), and -Xvc's ``file(line) : ``."""
+    m = _LOCATED.match(message)
+    if m is None or (m.group(2) != "0" and _error_format[0] == "gnu"):
+        return message
+    file, line, rest = m.groups()
+    if _error_format[0] == "vc":
+        return f"{file}({line}) : {rest}" if line != "0" else f"{file} : {rest}"
+    return f"{file}: {rest}"
+
+
 def _report(errors: Sequence[AsmError], warnings: Sequence[str], err: TextIO,
             rules: Sequence[tuple] = ()) -> None:
     for w in warnings:
         if _shown(w, rules):
-            print(w, file=err)
+            print(_located(w), file=err)
     from asm.errors import source_context
     for e in errors:
-        print(str(e), file=err)
+        print(_located(str(e)), file=err)
         # pyasm's addition after NASM's line: the source line and a caret under the token
         for extra in source_context(getattr(e, "file", None), getattr(e, "line", None),
                                     getattr(e, "message", "")):
             print(extra, file=err)
         for note in getattr(e, "notes", None) or ():
-            print(note, file=err)
+            print(_located(note), file=err)
 
 
 def run(src: str, *, fmt: Optional[str] = None, output: Optional[str] = None,
@@ -117,10 +132,15 @@ def run(src: str, *, fmt: Optional[str] = None, output: Optional[str] = None,
         defines: Sequence[str] = (), undefines: Sequence[str] = (),
         preprocess_only: bool = False, origin: Optional[str] = None,
         stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None,
-        warnings: Sequence[str] = (), optimize: int = 2) -> int:
+        warnings: Sequence[str] = (), optimize: int = 2,
+        debug_format: Optional[str] = None, pre: Sequence[tuple] = (),
+        deps: Optional[DependencyRequest] = None) -> int:
     """The whole of ``pyasm`` minus argument parsing; returns the exit status.
+    ``pre``: the command line's -D/-U/-p/--before/--pragma in order (see
+    asm.preproc.Preprocessor); ``deps``: the -M options.
     ``warnings``: NASM's -w options without the -w (``-all``, ``+label-orphan``);
-    ``optimize``: NASM's -O0 (0), -O1 (1) or -Ox (2, the default)."""
+    ``optimize``: NASM's -O0 (0), -O1 (1) or -Ox (2, the default);
+    ``debug_format``: -g/-F, ``dwarf`` or ``stabs`` (elf32 only; None: no debug info)."""
     err = stderr or sys.stderr
     try:
         rules = warning_rules(warnings)
@@ -131,11 +151,12 @@ def run(src: str, *, fmt: Optional[str] = None, output: Optional[str] = None,
     gc.disable()    # millions of small cached objects: collector scans would dominate
     try:
         status = _run(src, fmt, output, listing, include_paths, defines, undefines,
-                      preprocess_only, origin, stdout, stderr, rules, optimize)
+                      preprocess_only, origin, stdout, stderr, rules, optimize,
+                      debug_format, pre=pre, deps=deps)
     finally:
         if enabled:
             gc.enable()
-    if status:
+    if status and not (deps is not None and deps.only):
         _remove_outputs(src, fmt, output, listing, preprocess_only)
     return status
 
@@ -169,7 +190,8 @@ def _remove_outputs(src: str, fmt: Optional[str], output: Optional[str],
 
 
 def _run(src, fmt, output, listing, include_paths, defines, undefines, preprocess_only,
-         origin, stdout, stderr, rules=(), optimize=2) -> int:
+         origin, stdout, stderr, rules=(), optimize=2, debug_format=None, *, pre=(),
+         deps=None) -> int:
     out_stream = stdout or sys.stdout
     err = stderr or sys.stderr
     if fmt is None:
@@ -192,13 +214,22 @@ def _run(src, fmt, output, listing, include_paths, defines, undefines, preproces
     for d in defines:
         name, eq, value = d.partition("=")
         defs.append((name, value if eq else None))
+    depends: Optional[list] = None if deps is None else []
     try:
-        if preprocess_only:
-            data = preprocess_text(text, src, include_paths, defs, undefines, fmt)
+        if preprocess_only or (deps is not None and deps.only):
+            if deps is not None and deps.only:
+                paths = [] if deps.missing_ok else include_paths
+                preprocess_text(text, src, paths, defs, undefines, fmt, pre=pre,
+                                depends=depends, deps_only=True)
+                return _write_dependencies(deps, src, fmt, output, depends, err)
+            data = preprocess_text(text, src, include_paths, defs, undefines, fmt, pre=pre,
+                                   depends=depends)
             if output:
                 write_atomic(output, data.encode("utf-8", "surrogateescape"))
             else:
                 out_stream.write(data)
+            if deps is not None:
+                return _write_dependencies(deps, src, fmt, output, depends, err)
             return 0
         if fmt == "elf32":
             from asm.assembler import assemble
@@ -206,9 +237,10 @@ def _run(src, fmt, output, listing, include_paths, defines, undefines, preproces
             from asm.listing import format_listing
             result = assemble(text, src, fmt="elf32", include_paths=include_paths,
                               defines=defs, undefines=undefines, listing=listing is not None,
-                              bits=32, optimize=optimize)
+                              bits=32, optimize=optimize, debug=debug_format is not None,
+                              pre=pre, depends=depends)
             _KEEP[:] = [result]
-            data = elf32_object(result, src, text)
+            data = elf32_object(result, src, text, debug_format)
             lst = format_listing(result) if listing is not None else None
             _report((), result.warnings, err, rules)
         elif fmt == "b32":
@@ -223,7 +255,7 @@ def _run(src, fmt, output, listing, include_paths, defines, undefines, preproces
             from asm.listing import format_listing
             result = assemble(text, src, fmt=fmt, include_paths=include_paths, defines=defs,
                               undefines=undefines, listing=listing is not None,
-                              optimize=optimize)
+                              optimize=optimize, pre=pre, depends=depends)
             _KEEP[:] = [result]     # freed at exit (skipped by main), not in the timed path
             data = result.image()
             lst = format_listing(result) if listing is not None else None
@@ -240,12 +272,37 @@ def _run(src, fmt, output, listing, include_paths, defines, undefines, preproces
     except Exception as exc:    # a bug, but the user still gets one clean line, no traceback
         print(f"{src}: error: internal error: {type(exc).__name__}: {exc}", file=err)
         return 1
+    target = output or default_output(src, fmt)
     try:
-        write_atomic(output or default_output(src, fmt), data)
+        write_atomic(target, data)
         if lst is not None:
+            target = listing
             write_atomic(listing, lst.encode("utf-8", "surrogateescape"))
     except OSError as exc:
-        print(f"pyasm: fatal: unable to write output: {exc.strerror}", file=err)
+        # NASM's line, then why on a line of its own
+        print(f"{src}: fatal: unable to open output file `{target}'", file=err)
+        print(f"    {exc.strerror}", file=err)
+        return 1
+    if deps is not None:
+        return _write_dependencies(deps, src, fmt, output, depends or [src], err)
+    return 0
+
+
+def _write_dependencies(deps: DependencyRequest, src: str, fmt: str, output: Optional[str],
+                        files: Sequence[str], err: TextIO) -> int:
+    """NASM's emit_dependencies: the rules to -MF's file, -MD's (or NAME.d), or stdout."""
+    name = output or default_output(src, fmt)
+    text = deps.rules(name, files)
+    path = deps.file
+    if path is None and not deps.only:
+        path = output + ".d" if output else os.path.splitext(src)[0] + ".d"
+    if path is None or path == "-":
+        sys.stdout.write(text)
+        return 0
+    try:
+        write_atomic(path, text.encode("utf-8", "surrogateescape"))
+    except OSError:
+        print(f"{src}: error: unable to write dependency file `{path}'", file=err)
         return 1
     return 0
 
@@ -264,23 +321,47 @@ def _assemble_b32(text: str, src: str, origin: Optional[str]) -> bytes:
 
 def preprocess_text(text: str, src: str, include_paths: Sequence[str] = (),
                     defines: Sequence[tuple] = (), undefines: Sequence[str] = (),
-                    fmt: str = "bin") -> str:
-    """``-E``: the preprocessed source with NASM-style ``%line`` markers."""
+                    fmt: str = "bin", *, pre: Sequence[tuple] = (),
+                    depends: Optional[list] = None, deps_only: bool = False) -> str:
+    """``-E``: the preprocessed source with NASM-style ``%line`` markers. ``depends``
+    collects the files read, %depend and incbin files (for -M/-MD), as NASM's
+    preprocessor notes them; ``deps_only`` (-M) lists missing include files instead of
+    failing on them."""
     from asm.preproc import Preprocessor, strip_comment
     pp = Preprocessor(text, src, include_paths=include_paths, defines=defines,
-                      undefines=undefines, fmt=fmt, preprocess_only=True)
+                      undefines=undefines, fmt=fmt, preprocess_only=True, pre=pre,
+                      depends=depends, deps_only=deps_only)
     out = []
-    expect = None
+    # NASM's %line bookkeeping (nasm.c, the preprocess-only loop): a line one further
+    # than expected gets a blank line, one standing still (a macro) an increment of 0
+    file_name, linnum, lineinc = None, 0, 0
     for sl in pp.lines():
         if not sl.assemble:
             continue
+        if depends is not None:
+            name = incbin_file(sl.text)
+            if name is not None:
+                pp.depend(_find_incbin(name, include_paths))
         # standard-macro lines belong to the line that invoked them, as in nasm -E
-        key = (sl.file, sl.line) if sl.list_file == "<stdmac>" else (sl.list_file,
-                                                                     sl.list_line)
-        if key != expect:
-            out.append(f"%line {key[1]}+1 {key[0]}\n")
-        out.append(strip_comment(sl.text).rstrip() + "\n")
-        expect = (key[0], key[1] + 1)
+        where_file, where_line = ((sl.file, sl.line) if sl.list_file == "<stdmac>"
+                                  else (sl.list_file, sl.list_line))
+        line = strip_comment(sl.text).rstrip()
+        if file_name != where_file:
+            file_name, linnum, lineinc = where_file, -1, 1
+        elif lineinc:
+            if linnum + lineinc == where_line:
+                out.append("\n")
+                linnum += lineinc
+            elif linnum - lineinc == where_line:
+                lineinc = 0
+        elif linnum + 1 == where_line:
+            lineinc = 1
+        if linnum == -1 and not line:
+            continue
+        if linnum != where_line:
+            out.append(f"%line {where_line}{lineinc:+d} {file_name}\n")
+        linnum = where_line + lineinc
+        out.append(line + "\n")
     if pp.errors:
         exc = AsmErrors(pp.errors)
         exc.warnings = pp.warnings
@@ -288,99 +369,67 @@ def preprocess_text(text: str, src: str, include_paths: Sequence[str] = (),
     return "".join(out)
 
 
-def _version(ctx, _param, value):
-    if value:
-        from asm.preproc import NASM_VERSION
-        major, minor, sub = NASM_VERSION[:3]
-        print(f"pyasm (NASM-compatible) version {major}.{minor:02d}.{sub:02d}")
-        ctx.exit(0)
+def _find_incbin(name: str, include_paths: Sequence[str]) -> str:
+    """Where the assembler would find an incbin file (the name itself when nowhere)."""
+    for cand in [name] + [os.path.join(d, name) for d in include_paths]:
+        if os.path.isfile(cand):
+            return cand
+    return name
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("src", type=click.Path(dir_okay=False))
-@click.option("-f", "fmt", help="output format: bin (default), elf32, b32, v16")
-@click.option("-o", "output", help="output file (default: from the source name)")
-@click.option("-l", "listing", help="write a listing file")
-@click.option("-I", "include_paths", multiple=True, help="add an include directory")
-@click.option("-i", "include_paths2", multiple=True, hidden=True)
-@click.option("-D", "defines", multiple=True, help="pre-define a macro NAME[=VALUE]")
-@click.option("-d", "defines2", multiple=True, hidden=True)
-@click.option("-U", "undefines", multiple=True, help="undefine a macro")
-@click.option("-u", "undefines2", multiple=True, hidden=True)
-@click.option("-E", "-e", "preprocess_only", is_flag=True, help="preprocess only")
-@click.option("--origin", help="load address for -f b32 (default 0x1000)")
-@click.option("-w", "-W", "warn_opts", multiple=True,
-              help="warning classes: -w-all, -w+label-orphan, -Wno-NAME (as NASM)")
-@click.option("-O", "optimize", help="optimisation: -Ox (default) -Ov -O2 ...")
-@click.option("-g", "debug", is_flag=True, help="debug information (accepted; none written)")
-@click.option("-F", "debug_format", help="debug format (elf32: dwarf, stabs)")
-@click.option("-X", "error_format", help="error format: gnu (default) or vc")
-@click.option("-Z", "error_file", help="write diagnostics to this file")
-@click.option("-s", "errors_to_stdout", is_flag=True, help="diagnostics to stdout")
-@click.option("-v", "--version", is_flag=True, is_eager=True, expose_value=False,
-              callback=_version, help="print the version")
-def _command(src, fmt, output, listing, include_paths, include_paths2, defines, defines2,
-             undefines, undefines2, preprocess_only, origin, warn_opts, optimize, debug,
-             debug_format, error_format, error_file, errors_to_stdout):
-    """Assemble SRC (NASM syntax)."""
-    err = sys.stdout if errors_to_stdout else sys.stderr
-    fatal = _option_problem(fmt or format_from_name(output), optimize, debug_format,
-                            error_format)
-    if fatal:
-        print(f"pyasm: fatal: {fatal}", file=err)
-        sys.exit(1)
-    stream = None
-    if error_file:
-        try:
-            stream = open(error_file, "w", encoding="utf-8", errors="surrogateescape")
-        except OSError as exc:
-            print(f"pyasm: fatal: cannot open error file `{error_file}': {exc.strerror}",
-                  file=err)
-            sys.exit(1)
-        err = stream
-    if debug or debug_format:
-        # accepted so NASM makefiles run, but say that the object carries no debug sections
-        print("pyasm: warning: -g/-F: no debug information is written yet", file=err)
+def _command_line(argv: Sequence[str]) -> int:
+    """Read NASM's command line (asm/cmdline.py) and run; returns the exit status."""
+    from asm import cmdline
     try:
-        status = run(src, fmt=fmt, output=output, listing=listing,
-                     include_paths=list(include_paths) + list(include_paths2),
-                     defines=list(defines) + list(defines2),
-                     undefines=list(undefines) + list(undefines2),
-                     preprocess_only=preprocess_only, origin=origin, stderr=err,
-                     warnings=warn_opts, optimize=_optimize_level(optimize))
+        opts = cmdline.parse(argv, sys.stderr)
+    except cmdline.Exit as stop:
+        return stop.status
+    err = sys.stdout if opts.errors_to_stdout else sys.stderr
+    stream = None
+    if opts.errname is not None:
+        try:
+            stream = open(opts.errname, "w", encoding="utf-8", errors="surrogateescape")
+        except OSError:
+            print(f"{opts.inname}: fatal: cannot open file `{opts.errname}' for error "
+                  "messages", file=err)
+            print(f"Type {cmdline.PROG} -h for help.", file=err)
+            return 1
+        err = stream
+    # as NASM: -F alone turns debug information on too, -g alone means DWARF
+    dbg = (opts.debug_format or "dwarf").lower() if opts.debug else None
+    deps = None
+    if opts.depend:
+        deps = DependencyRequest(only=not opts.assemble, file=opts.depend_file,
+                                 target=opts.depend_target,
+                                 quote_target=opts.depend_target_quoted,
+                                 phony=opts.depend_phony, missing_ok=opts.depend_missing_ok,
+                                 wmake=opts.wmake)
+    _error_format[0] = opts.error_format
+    try:
+        return run(opts.inname, fmt=opts.fmt, output=opts.outname, listing=opts.listname,
+                   include_paths=opts.include_paths, preprocess_only=opts.preprocess,
+                   origin=opts.origin, stderr=err, warnings=opts.warnings,
+                   optimize=opts.optimize, debug_format=dbg, pre=opts.pre, deps=deps)
     finally:
+        _error_format[0] = "gnu"
         if stream is not None:
             stream.close()
-    sys.exit(status)
 
 
-def _optimize_level(option: Optional[str]) -> int:
-    """-O0 -> 0, -O1 -> 1, anything else (-Ox, -Ov, -O2...) -> 2 (NASM's multipass)."""
-    digits = [o for o in (option or "").split(",") if o.isdigit()]
-    if digits and int(digits[-1]) < 2:
-        return int(digits[-1])
-    return 2
+class _Command:
+    """``pyasm`` for click's CliRunner (tests): ``main(args)`` exits with the status."""
+
+    name = "pyasm"
+
+    def main(self, args: Optional[Sequence[str]] = None, prog_name: Optional[str] = None,
+             standalone_mode: bool = True, **_extra) -> int:
+        status = _main(args)
+        if standalone_mode:
+            sys.exit(status)
+        return status
 
 
-def _option_problem(fmt: str, optimize: Optional[str], debug_format: Optional[str],
-                    error_format: Optional[str]) -> Optional[str]:
-    """NASM's fatal message for an option value pyasm cannot honour, else None."""
-    if optimize is not None:
-        levels = [o for o in optimize.split(",") if o]
-        for o in levels:
-            if not (o.isdigit() or o.lower() in ("x", "v")):
-                return f"unknown optimization option -O{optimize}"
-    if debug_format is not None:
-        known = ("dwarf", "stabs") if fmt.lower() == "elf32" else ()
-        if debug_format.lower() not in known:
-            return (f"unrecognized debug format `{debug_format}' for output format "
-                    f"`{fmt.lower()}'")
-    if error_format is not None and error_format.lower() not in ("gnu", "vc"):
-        return f"unrecognized error reporting format `{error_format}'"
-    if error_format is not None and error_format.lower() == "vc":
-        return "the `vc' error format is not supported"
-    return None
-
+_command = _Command()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -406,22 +455,9 @@ def script() -> None:
 def _main(argv: Optional[Sequence[str]]) -> int:
     gc.disable()
     try:
-        rv = _command.main(args=list(argv) if argv is not None else None, prog_name="pyasm",
-                           standalone_mode=False)
-        status = rv if isinstance(rv, int) else 0
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else 1
-    except click.exceptions.Abort:
+        status = _command_line(list(argv) if argv is not None else sys.argv[1:])
+    except KeyboardInterrupt:
         status = 1
-    except click.exceptions.NoSuchOption as exc:
-        # NASM's wording (and status) for an option it does not have
-        spelling = "unrecognized" if exc.option_name.startswith("--") else "unrecognised"
-        print(f"pyasm: error: {spelling} option `{exc.option_name}'", file=sys.stderr)
-        print("Type pyasm -h for help.", file=sys.stderr)
-        status = 1
-    except click.ClickException as exc:
-        exc.show()
-        status = exc.exit_code
     sys.stdout.flush()
     sys.stderr.flush()
     return status

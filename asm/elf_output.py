@@ -124,16 +124,22 @@ def _used_sections(asm, scan: Optional[_SourceScan]) -> list:
     text = next((s for s in sections if s.name == ".text"), None)
     if text is None:
         return sections
+    # the driver numbers first declarations (`decl_seq`, also those in included files);
+    # the source scan is the fallback for a driver that does not
+    numbered = sorted((s for s in sections if getattr(s, "decl_seq", None) is not None),
+                      key=lambda s: s.decl_seq)
+    declared_names = [s.name for s in numbered] if numbered else (
+        scan.sections if scan is not None else None)
     declared = getattr(text, "declared", None)
     if declared is None:
-        if scan is None:
+        if declared_names is None:
             return sections
-        declared = ".text" in scan.sections
+        declared = ".text" in declared_names
     if declared:
-        if scan is None or ".text" not in scan.sections:
+        if declared_names is None or ".text" not in declared_names:
             return sections
         # declared by a directive: it takes its place among the declared sections
-        later = scan.sections[scan.sections.index(".text") + 1:]
+        later = set(declared_names[declared_names.index(".text") + 1:])
         sections.remove(text)
         at = next((i for i, s in enumerate(sections) if s.name in later), len(sections))
         sections.insert(at, text)
@@ -158,19 +164,24 @@ class _SourceScan:
     def __init__(self, text: str):
         self.sections = []      # first declarations, in order
         self.decl_line = {}
+        seen = set()
+        line, counted = 1, 0    # lines counted incrementally: 65k sections stay linear
         for m in self._DIRECTIVE.finditer(text):
-            line = text.count("\n", 0, m.start()) + 1
+            line += text.count("\n", counted, m.start())
+            counted = m.start()
             kind, args = m.group(1).lower(), m.group(2).strip()
             if kind == "endstruc":
                 # expands to __SECT__: `[section .text]` while no section was named yet
                 if not self.sections:
                     self.sections.append(".text")
+                    seen.add(".text")
                 continue
             if not args:
                 continue
             if kind in ("section", "segment"):
                 name = args.split()[0]
-                if name not in self.sections:
+                if name not in seen:
+                    seen.add(name)
                     self.sections.append(name)
                 continue
             names = [args.split()[0]] if kind == "common" else args.replace(",", " ").split()
@@ -193,7 +204,11 @@ def _definition_order(asm, scan: Optional[_SourceScan], main: Optional[str]) -> 
     commons: the source scan) are sorted by line among the slots they occupy, the others
     keep their place.
     """
-    syms = [s for s in asm.symbols.values() if _emitted(s)]
+    # NASM writes an extern only when something refers to it (a relocation needs it)
+    used = {id(f.reloc.symbol) for sec in asm.sections for f in sec.fixups
+            if f.reloc.symbol is not None}
+    syms = [s for s in asm.symbols.values()
+            if _emitted(s) and (s.kind != "extern" or id(s) in used)]
     if syms and all(getattr(s, "def_seq", None) is not None for s in syms):
         return sorted(syms, key=lambda s: s.def_seq)
     keyed = []
@@ -328,12 +343,15 @@ def _relocation(sect_name: str, f, sect_names: dict, objsyms: dict) -> ObjReloc:
 
 # --------------------------------------------------------------------------- entry point
 
-def elf32_object(asm, file_name: Optional[str] = None, source: Optional[str] = None) -> bytes:
+def elf32_object(asm, file_name: Optional[str] = None, source: Optional[str] = None,
+                 debug_format: Optional[str] = None) -> bytes:
     """The bytes of the ELF32 relocatable object for ``asm`` (an ``fmt="elf32"``
     Assembly). ``file_name`` is the source path as given (NASM's file symbol, and the
     file that ``Symbol.defined_at`` names for the main source); ``source`` is the main
     file's text, scanned for what the driver does not record (see :class:`_SourceScan`).
-    Raises AsmErrors on what ELF cannot express."""
+    ``debug_format`` (``dwarf`` or ``stabs``, for an Assembly made with ``debug=True``)
+    adds NASM's debug sections (asm/debuginfo.py). Raises AsmErrors on what ELF cannot
+    express."""
     errors = []
     scan = _SourceScan(source) if source is not None else None
     sections = _used_sections(asm, scan)
@@ -347,8 +365,12 @@ def elf32_object(asm, file_name: Optional[str] = None, source: Optional[str] = N
     tls = {o.name for o in objsecs if o.flags & SHF_TLS}
     objsyms = {}
     affixes = getattr(asm, "affixes", None) or {}
+    recorder = getattr(asm, "debug", None) if debug_format else None
+    typed = recorder.types if recorder is not None else {}
     for sym in _definition_order(asm, scan, file_name):
         obj = objsyms[sym] = _obj_symbol(sym, sect_names, tls)
+        if sym in typed and obj.bind == "local" and obj.type == STT_NOTYPE:
+            obj.type, obj.size = STT_OBJECT, typed[sym]     # NASM's debug_typevalue
         if affixes:
             # %pragma elf gprefix/lprefix: global (and extern, common) names get the g
             # prefix, local ones the l prefix (NASM 2.16.01 ignores the postfixes in ELF)
@@ -363,4 +385,14 @@ def elf32_object(asm, file_name: Optional[str] = None, source: Optional[str] = N
                 errors.append(exc)
     if errors:
         raise AsmErrors(errors)
+    if recorder is not None:
+        from asm.debuginfo import dwarf_sections, stabs_sections
+        exec_names = {o.name for o in objsecs if o.flags & SHF_EXECINSTR}
+        name = file_name or "<stdin>"
+        if debug_format.lower() == "stabs":
+            extra, extra_relocs = stabs_sections(recorder.lines, exec_names, name)
+        else:
+            extra, extra_relocs = dwarf_sections(recorder.lines, sections, exec_names, name)
+        objsecs += extra
+        relocs += extra_relocs
     return write_relocatable(objsecs, list(objsyms.values()), relocs, file_name)

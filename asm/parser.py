@@ -14,6 +14,7 @@ from __future__ import annotations
 import operator
 import os
 import re
+import sys
 import tempfile
 from dataclasses import dataclass
 from typing import Optional
@@ -115,6 +116,7 @@ class Insn:
     operands: tuple
     _kind = None                # what its encoding depends on
     _enc = None                 # (bits, Encoded) when that is nothing
+    _target = None              # `jcc label`: the label's name, else "" (asm.assembler)
 
 
 @dataclass
@@ -797,12 +799,15 @@ _parsers: dict = {}
 
 
 def _cache_path() -> str:
+    # one file per interpreter: Lark's cache key holds the Python version, so CPython and
+    # PyPy sharing a file would each rebuild the tables (and rewrite it) on every run
+    tag = sys.implementation.cache_tag or "python"
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     try:
         os.makedirs(os.path.join(base, "pyvm"), exist_ok=True)
-        return os.path.join(base, "pyvm", "nasm-lark.cache")
+        return os.path.join(base, "pyvm", f"nasm-lark-{tag}.cache")
     except OSError:
-        return os.path.join(tempfile.gettempdir(), f"pyvm-nasm-lark-{os.getuid()}.cache")
+        return os.path.join(tempfile.gettempdir(), f"pyvm-nasm-lark-{tag}-{os.getuid()}.cache")
 
 
 def _lark(start: str) -> Lark:

@@ -199,7 +199,12 @@ class _PPEval(E.EvalContext):
         self.lookup = lookup
         self.here_fn = here
 
+    placeholders: dict = {}             # see Preprocessor._eval_macro_expr
+
     def symbol(self, name: str):
+        v = self.placeholders.get(name)
+        if v is not None:
+            return v
         if self.lookup is None:
             raise AsmError("symbol references not supported in preprocess-only mode")
         return self.lookup(name)
@@ -227,8 +232,19 @@ class Preprocessor:
     def __init__(self, text: str, filename: str, *, include_paths: Sequence[str] = (),
                  defines: Sequence[tuple] = (), undefines: Sequence[str] = (),
                  fmt: str = "bin", symbol_value: Optional[Callable] = None,
-                 preprocess_only: bool = False, report: Optional[Callable] = None):
+                 preprocess_only: bool = False, report: Optional[Callable] = None,
+                 pre: Sequence[tuple] = (), depends: Optional[list] = None,
+                 deps_only: bool = False, depend_includes: bool = True):
         self.text = text
+        # the command line's -D/-U/-p/--before/--pragma in their order, as ("define",
+        # name, value) ("undef", name) ("include", path) ("line", text): done before the
+        # main file, their lines located at (main file, line 0) as NASM does
+        self.pre = list(pre)
+        # files the output depends on (-M/-MD): appended in order, once each
+        self.depends = depends
+        self.depend_includes = depend_includes  # NASM 2.16 omits them when assembling
+        # -M: only the dependencies are wanted, a missing %include is one of them
+        self.deps_only = deps_only
         self.filename = filename
         self.include_paths = list(include_paths)
         self.fmt = fmt
@@ -339,6 +355,13 @@ class Preprocessor:
 
     def _define(self, name: str, params: Optional[list], body: str, casesense: bool,
                 greedy: bool = False, dynamic: Optional[Callable] = None) -> None:
+        if casesense and params is None and dynamic is None and name[:1] != "%":
+            d = self.smacros.get(name)
+            if d is not None and -1 in d and name.lower() not in self.ismacros:
+                # a new value for a plain macro (`%assign i i+1`): what the general way
+                # below comes to, without its checks
+                d[-1] = SMacro(name, None, body, True, greedy)
+                return
         name = self._ctx_name(name)
         n = -1 if params is None else len(params)
         if not (casesense and n in self.smacros.get(name, ())
@@ -394,8 +417,44 @@ class Preprocessor:
 
     # ---- the main loop
 
+    def depend(self, path: str) -> None:
+        """Record a file the output depends on (once)."""
+        if self.depends is not None and path not in self.depends:
+            self.depends.append(path)
+
+    def _pre_lines(self) -> Iterator[SourceLine]:
+        """The command line's pre-definitions, pre-includes and --before lines, in order."""
+        for item in self.pre:
+            self.cur_file, self.cur_line = self.filename, 0
+            try:
+                if item[0] == "define":
+                    self._define(item[1], None, item[2] if item[2] is not None else "", True)
+                    continue
+                if item[0] == "undef":
+                    self._undef(item[1])
+                    continue
+                if item[0] == "include":
+                    found = self._read_include(item[1], item[1])
+                    if found is None:
+                        continue
+                    lines = [(t, self.filename, 0) for t, _, _ in _split(found[1], item[1])]
+                else:
+                    lines = [(item[1], self.filename, 0)]
+            except AsmError as exc:
+                self._err(exc.message, self.filename, 0)
+                continue
+            self.sources = [_Source("file", lines, file=self.filename)]
+            yield from self._run()
+            if self.fatal:
+                return
+
     def lines(self) -> Iterator[SourceLine]:
         """Generate the preprocessed lines of the main file."""
+        self.depend(self.filename)
+        if self.pre:
+            yield from self._pre_lines()
+            if self.fatal:
+                return
         self.cur_file, self.cur_line = self.filename, 0
         main = _split(self.text, self.filename)
         self.sources = [_Source("file", main, file=self.filename)]
@@ -461,6 +520,27 @@ class Preprocessor:
                         continue
                 except AsmError as exc:
                     self._err(exc.message, loc_file, loc_line, trace)
+                    continue
+            elif (self.defining is None and not stdmac
+                    and (not self.conds or self.conds[-1].active)):
+                assign = _ASSIGN_LINES.get(raw)
+                if assign is None:
+                    assign = _assign_line(raw)
+                    if len(_ASSIGN_LINES) < 100_000:
+                        _ASSIGN_LINES[raw] = assign
+                if assign:
+                    # `%assign NAME EXPR` (what _line and _directive do for it, without
+                    # their general steps: the cost of a %rep loop that counts)
+                    if not nolist:
+                        yield SourceLine("", loc_file, loc_line, lineno, file, raw, depth,
+                                         trace, True, False)
+                    name, expr_text, casesense = assign
+                    try:
+                        self._define(name, None, str(self._eval_macro_expr(expr_text,
+                                                                           "%assign")),
+                                     casesense)
+                    except AsmError as exc:
+                        self._err(exc.message, loc_file, loc_line, trace)
                     continue
             try:
                 yield from self._line(raw, src, file, lineno, loc_file, loc_line, trace,
@@ -581,7 +661,13 @@ class Preprocessor:
         # macro parameters and context locals are substituted before anything else
         text = raw
         if "%" in text:
-            text = self._subst_percent(text, src)
+            free = _PERCENT_FREE.get(text)
+            if free is None:
+                free = _percent_free(text)
+                if len(_PERCENT_FREE) < 100_000:
+                    _PERCENT_FREE[text] = free
+            if not free:
+                text = self._subst_percent(text, src)
 
         m = _DIRECTIVE.match(text)
         if m:
@@ -1050,7 +1136,7 @@ class Preprocessor:
         if word == "%rep":
             self.defining = {"kind": "rep", "lines": [], "nest": 0, "nest_macro": 0,
                              "count": 0, "file": file, "line": lineno}
-            count = self._eval(self._expand_line(arg), "%rep", critical=True)
+            count = self._eval_macro_expr(arg, "%rep")
             if count < 0:
                 raise AsmError(f"`%rep' count {count} is negative")
             if count > MAX_REP:
@@ -1096,7 +1182,7 @@ class Preprocessor:
             return
         if base == "assign":
             name, expr_text = _name_and_rest(arg, word)
-            v = self._eval(self._expand_line(expr_text), "%assign", critical=True)
+            v = self._eval_macro_expr(expr_text, "%assign")
             self._define(name, None, str(v), casesense)
             return
         if base == "defstr":
@@ -1218,7 +1304,16 @@ class Preprocessor:
         if word == "%use":
             self._use(arg)
             return
-        if word in ("%pragma", "%clear", "%depend", "%aliases", "%warning"):
+        if word == "%depend":
+            name = arg
+            if arg[:1] in ("'", '"', "`"):
+                name = _unquote(arg)
+            elif arg.startswith("<") and arg.endswith(">"):
+                name = arg[1:-1]
+            if name:
+                self.depend(name)
+            return
+        if word in ("%pragma", "%clear", "%aliases", "%warning"):
             return
         raise AsmError(f"unknown preprocessor directive `{word}'")
 
@@ -1357,21 +1452,34 @@ class Preprocessor:
             raise AsmError("`%include' expects a file name")
         if sum(1 for s in self.sources if s.kind == "file") >= MAX_INCLUDE_DEPTH:
             raise AsmError(f"unable to open include file `{name}': include nested too deeply")
+        found = self._read_include(name, name)
+        if found is not None:
+            path, text = found
+            self.sources.append(_Source("file", _split(text, path), file=path))
+
+    def _read_include(self, name: str, shown: str) -> Optional[tuple]:
+        """(path, text) of an include file found as NASM looks for it (as named, then in
+        each -I directory); None when -M lists a missing one instead."""
         path = None
         for cand in [name] + [os.path.join(d, name) for d in self.include_paths]:
             if os.path.isfile(cand):
                 path = cand
                 break
         if path is None:
-            raise AsmError(f"unable to open include file `{name}': No such file or directory")
+            if self.deps_only:
+                self.depend(name)       # NASM: assumed to be generated
+                return None
+            raise AsmError(f"unable to open include file `{shown}': No such file or directory")
         from formats.inputs import InputError, read_source
         try:
             text = read_source(path)
         except OSError as exc:
-            raise AsmError(f"unable to open include file `{name}': {exc.strerror}") from None
+            raise AsmError(f"unable to open include file `{shown}': {exc.strerror}") from None
         except InputError as exc:
-            raise AsmError(f"include file `{name}': {exc}") from None
-        self.sources.append(_Source("file", _split(text, path), file=path))
+            raise AsmError(f"include file `{shown}': {exc}") from None
+        if self.depend_includes:
+            self.depend(path)
+        return path, text
 
     # ---- conditionals
 
@@ -1415,7 +1523,7 @@ class Preprocessor:
             name = name[1:]
         arg = strip_comment(arg)
         if name == "":
-            v = self._eval(self._expand_line(arg), "%if", critical=True)
+            v = self._eval_macro_expr(arg, "%if")
             result = bool(v)
         elif name == "def":
             words = arg.split()
@@ -1464,6 +1572,69 @@ class Preprocessor:
             result = False
         return result != negate
 
+    def _eval_macro_expr(self, text: str, what: str) -> int:
+        """``_eval(_expand_line(text))`` for %assign/%if/%rep. An expression whose
+        single-line macros are all plain numbers (``%assign i i+1``) is parsed once, with
+        those macros as placeholders that take their current values, instead of being
+        expanded and parsed again on every evaluation (a %rep loop's cost)."""
+        plan = _expr_plans.get(text)
+        if plan is None:
+            plan = _expr_plan(text)
+            if len(_expr_plans) < 50_000:
+                _expr_plans[text] = plan
+        if plan is not False:
+            smacros, ismacros = self.smacros, self.ismacros
+            values = None       # token index -> the macro's body (a plain number)
+            for k, name in plan:
+                d = smacros.get(name) or (ismacros.get(name.lower()) if ismacros else None)
+                if not d:
+                    continue
+                m = d.get(-1)
+                if m is None:
+                    continue        # only parameterised forms: the name stays as it is
+                body = m.body
+                if m.dynamic is not None or not _PLAIN_INT.match(body):
+                    values = False
+                    break
+                if values is None:
+                    values = {}
+                values[k] = body
+            if values is not False:
+                key = (text, tuple(values) if values else ())
+                fn = _expr_fns.get(key)
+                if fn is None:
+                    fn = self._compile_plan(text, values or {})
+                    if len(_expr_fns) < 50_000:
+                        _expr_fns[key] = fn
+                if fn is not False:
+                    fn, names = fn
+                    ctx = (_PPEval(None) if self.preprocess_only
+                           else _PPEval(self.symbol_value, self.here_value))
+                    if values:
+                        ctx.placeholders = dict(zip(names, map(int, values.values())))
+                    try:
+                        v = fn(ctx)
+                    except AsmError:
+                        v = None            # the general way says what is wrong
+                    if type(v) is int:
+                        return v
+        return self._eval(self._expand_line(text), what)
+
+    @staticmethod
+    def _compile_plan(text: str, values: dict):
+        """The compiled form of ``text`` with the identifier tokens numbered in ``values``
+        replaced by placeholder symbols; False if it does not parse so."""
+        from asm.parser import parse_expr_tokens
+        from asm.parser import tokenize as asm_tokenize
+        toks = tokenize(text)
+        names = tuple(f"__?pp{k}?__" for k in values)
+        for k, name in zip(values, names):
+            toks[k] = ("id", name)
+        try:
+            return parse_expr_tokens(asm_tokenize("".join(t for _, t in toks))).fn, names
+        except AsmError:
+            return False
+
     def _eval(self, text: str, what: str, critical: bool = False) -> int:
         from asm.parser import parse_expr_tokens
         from asm.parser import tokenize as asm_tokenize
@@ -1480,6 +1651,37 @@ class Preprocessor:
 
 
 # --------------------------------------------------------------------------- helpers
+
+_PLAIN_INT = re.compile(r"-?[0-9]{1,18}\Z")
+_EXPR_TOKEN_OK = frozenset("+-*/%&|^~!<>=()?:")
+_expr_plans: dict = {}      # expression text -> ((token index, identifier), ...) or False
+_expr_fns: dict = {}        # (text, placeholder indices) -> compiled expression or False
+
+
+def _expr_plan(text: str):
+    """The identifiers of a preprocessor expression that may be single-line macros, as
+    (token index, name) pairs; False when the expression needs the general way (a
+    preprocessor function, a string, a comment, a `$`, a call-like `name(`)."""
+    toks = tokenize(text)
+    plan = []
+    prev_id = False
+    for k, (kind, t) in enumerate(toks):
+        if kind == "ws":
+            continue
+        if kind == "id":
+            if t[0] == "$":
+                return False
+            plan.append((k, t))
+            prev_id = True
+            continue
+        if kind == "num":
+            prev_id = False
+            continue
+        if kind != "other" or t not in _EXPR_TOKEN_OK or (t == "(" and prev_id):
+            return False
+        prev_id = False
+    return tuple(plan)
+
 
 # condition codes and their inverses for %-1 (NASM's inverse_ccs, quirks included)
 _INVERSE_CC = {
@@ -1696,8 +1898,42 @@ def _norm_tokens(text: str) -> list:
     return [t for k, t in tokenize(text) if k not in ("ws", "comment")]
 
 
+_PERCENT_FREE: dict = {}    # line text -> True when _subst_percent leaves it as it is
+
+
+def _percent_free(text: str) -> bool:
+    """No %-construct that step one substitutes (a parameter, a local label, a context
+    local, an environment variable...), so the line's text does not depend on where it
+    is expanded."""
+    return all(m.lastgroup in ("str", "comment", "paste") for m in
+               _STRING_OR_PCT.finditer(text))
+
+
+_ASSIGN_LINES: dict = {}    # line text -> (name, expression, case-sensitive) or False
+
+
+def _assign_line(raw: str):
+    """An `%assign`/`%iassign` line whose text does not depend on where it is expanded,
+    split as _directive splits it; False for any other line."""
+    m = _DIRECTIVE.match(raw)
+    if (m is None or m.group(1).lower() not in ("%assign", "%iassign")
+            or not _percent_free(raw)):
+        return False
+    arg = strip_comment(m.group(2)).strip()
+    if "%[" in arg:
+        return False
+    try:
+        name, expr_text = _name_and_rest(arg, m.group(1).lower())
+    except AsmError:
+        return False
+    return name, expr_text, m.group(1).lower() == "%assign"
+
+
+_MACRO_NAME = re.compile(r"(%?\$*[A-Za-z_.?@$][A-Za-z0-9_$#@~.?]*)(.*)$", re.DOTALL)
+
+
 def _name_and_rest(arg: str, word: str, allow_empty: bool = False) -> tuple:
-    m = re.match(r"(%?\$*[A-Za-z_.?@$][A-Za-z0-9_$#@~.?]*)(.*)$", arg, re.DOTALL)
+    m = _MACRO_NAME.match(arg)
     if not m:
         raise AsmError(f"`{word}' expects a macro identifier")
     rest = m.group(2)

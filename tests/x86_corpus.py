@@ -20,7 +20,8 @@ R8 = ["al", "cl", "dl", "bl", "ah", "ch", "dh", "bh"]
 R16 = ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di"]
 R32 = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"]
 XMM = [f"xmm{n}" for n in range(8)]
-XMM_MEM = {"xmmrm": 16, "xmmrm32": 4, "xmmrm64": 8, "m128": 16}
+XMM_MEM = {"xmmrm": 16, "xmmrm32": 4, "xmmrm64": 8, "m128": 16, "mmrm": 8}
+MM = [f"mm{n}" for n in range(8)]
 
 # (text inside the brackets, regs, disp, scaled)  -- 32-bit and 16-bit addressing forms
 EA32 = [
@@ -88,12 +89,12 @@ def _operand(rng: random.Random, t: str, bits: int, form, pinned: bool):
     if t in ("r8", "r16", "r32"):
         name = rng.choice({"r8": R8, "r16": R16, "r32": R32}[t])
         return name, Reg(name)
-    if t == "xmm":
-        name = rng.choice(XMM)
+    if t in ("xmm", "mm"):
+        name = rng.choice(XMM if t == "xmm" else MM)
         return name, Reg(name)
     if t in XMM_MEM:
         if t != "m128" and rng.random() < 0.4:
-            name = rng.choice(XMM)
+            name = rng.choice(MM if t == "mmrm" else XMM)
             return name, Reg(name)
         return _mem(rng, bits, XMM_MEM[t], sized=rng.random() < 0.5)
     if t.startswith("rm"):

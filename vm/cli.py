@@ -54,7 +54,7 @@ def _parse_size(ctx, param, value):
 @click.command("pyvm", cls=ReturningCommand, epilog=EXIT_STATUS_HELP,
                context_settings={"allow_interspersed_args": False,
                                  "help_option_names": ["-h", "--help"]})
-@click.argument("program", type=click.Path(dir_okay=False))
+@click.argument("program", type=click.Path(dir_okay=False), required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Override format detection.")
 @click.option("--max-steps", type=int, help="Stop with an error after N instructions.")
@@ -64,16 +64,16 @@ def _parse_size(ctx, param, value):
 @click.option("--trace", is_flag=True, help="Trace each instruction and system call to stderr.")
 @click.option("--trace-file", type=click.Path(dir_okay=False), help="Write the trace here.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-              help="B32 screen colours (ANSI) on stdout.")
+              help="B32 and PC (VGA text) screen colours (ANSI) on stdout.")
 @click.option("--screen-html", type=click.Path(dir_okay=False),
-              help="B32: write the final screen as an HTML page.")
+              help="B32, PC: write the final screen as an HTML page.")
 @click.option("--org", callback=_parse_int, help="Flat binary load address (default 0).")
 @click.option("--bits", type=click.Choice(["16", "32"]),
               help="Flat binary mode: 32 (Linux int 0x80) or 16 (BIOS, 0000:7C00). "
                    "Default: 16 for a 512-byte boot sector ending in 55AA, else 32.")
 @click.option("--memory", callback=_parse_size, metavar="SIZE",
               help="Guest memory cap, every personality (e.g. 64M; flat binaries: 16M "
-                   "when not given).")
+                   "when not given; a PC's RAM, 32M when not given).")
 @click.option("--max-procs", type=click.IntRange(min=1), default=64, show_default=True,
               help="Linux programs: processes alive at once (fork beyond: EAGAIN).")
 @click.option("--max-output", callback=_parse_size, metavar="SIZE",
@@ -93,10 +93,45 @@ def _parse_size(ctx, param, value):
               help="With --debug/--gdb: the program's stdin (commands stay on stdin).")
 @click.option("--no-history", is_flag=True,
               help="With --debug/--gdb: record nothing, so no reverse execution.")
+@click.option("--bios", "bios_rom", type=click.Path(dir_okay=False), metavar="ROM",
+              help="PC: run a ROM image mapped to end at 1 MiB, from F000:FFF0 "
+                   "(docs: README 'Booting your own kernel').")
+@click.option("--disk", type=click.Path(dir_okay=False), metavar="IMAGE",
+              help="PC: boot a disk image's first sector at 0000:7C00 (DL=80h).")
+@click.option("--disk-write", is_flag=True,
+              help="With --disk: write to the image itself (default: to a copy).")
+@click.option("--serial", metavar="stdout|FILE",
+              help="PC: where COM1 output goes (with stdout, COM1 also reads stdin).")
+@click.option("--port-log", type=click.Path(dir_okay=False), metavar="FILE",
+              help="PC: log every port write (POST codes named) to FILE.")
 def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, screen_html, org, bits,
          memory, max_procs, max_output, timeout, env, clear_env, root, allow_write, debug,
-         gdb, debug_input, no_history) -> int:
-    """Run PROGRAM (B32, flat binary, DOS .COM, static i386 ELF or assembly source)."""
+         gdb, debug_input, no_history, bios_rom=None, disk=None, disk_write=False,
+         serial=None, port_log=None) -> int:
+    """Run PROGRAM (B32, flat binary, DOS .COM, static i386 ELF or assembly source), or
+    boot a PC (--bios ROM, --disk IMAGE)."""
+    if bios_rom or disk:
+        from vm.pc.launch import run_pc
+        opts = RunOptions(max_steps=max_steps, regs=regs, stats=stats, trace=trace,
+                          trace_file=trace_file, color=color, screen_html=screen_html,
+                          memory=memory, max_output=max_output, timeout=timeout,
+                          bios=bios_rom, disk=disk, disk_write=disk_write, serial=serial,
+                          port_log=port_log)
+        if program is not None:
+            click.echo(f"pyvm: {program}: --bios and --disk boot a PC and take no "
+                       "program", err=True)
+            return 2
+        if debug or gdb:
+            click.echo("pyvm: --debug and --gdb do not work with --bios or --disk yet",
+                       err=True)
+            return 1
+        return run_pc(opts)
+    if program is None:
+        raise click.MissingParameter(param_type="argument", param_hint="'PROGRAM'")
+    if disk_write or serial or port_log:
+        click.echo("pyvm: --disk-write, --serial and --port-log need --bios or --disk",
+                   err=True)
+        return 2
     try:
         data = read_input(program)
     except OSError as e:

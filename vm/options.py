@@ -32,6 +32,12 @@ class RunOptions:
     # flat binaries: a fault in the first instructions suggests --bits 16 (not for code
     # whose mode its source declared)
     hint_bits: bool = True
+    # the PC in system mode (vm/pc/system.py): --bios ROM, --disk IMAGE
+    bios: Optional[str] = None       # a ROM image mapped to end at 1 MiB
+    disk: Optional[str] = None       # a disk image booted from its first sector
+    disk_write: bool = False         # write the image itself, not a copy
+    serial: Optional[str] = None     # COM1: "stdout" or a file name
+    port_log: Optional[str] = None   # one line per OUT (POST codes named)
 
 
 # -- limits on a run: --timeout and --max-output, the same for every machine kind -----------

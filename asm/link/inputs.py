@@ -2,8 +2,8 @@
 
 An input section is kept (and later placed in an output section) or discarded with a reason
 the map file shows. Which sections are discarded follows what a static ``ld`` link of
-freestanding code needs: non-allocated sections (``.comment``, ``.note.GNU-stack``, debug
-info), unwind tables (``.eh_frame``: nothing unwinds in a freestanding program) and GNU
+freestanding code needs: non-allocated sections (``.comment``, ``.note.GNU-stack``) except
+the ``.debug_*`` ones, which ld keeps (asm/link/debug.py), unwind tables (``.eh_frame``: nothing unwinds in a freestanding program) and GNU
 property notes.
 """
 
@@ -29,6 +29,7 @@ from formats.elf.constants import (
     SHT_RELA,
 )
 
+from .debug import is_debug_section
 from .objects import InputObject, InputSection, LinkError
 
 CONTENT_TYPES = (SHT_PROGBITS, SHT_NOBITS, SHT_NOTE, SHT_INIT_ARRAY, SHT_FINI_ARRAY,
@@ -91,7 +92,10 @@ def _content_sections(elf: ElfFile):
         isec = InputSection(None, sec.index, sec.name, sec.type, sec.flags,  # type: ignore[arg-type]
                             max(sec.align, 1), sec.size, sec.entsize, data)
         if not sec.flags & SHF_ALLOC:
-            isec.discarded = DISCARDED_NAMES.get(sec.name, "not allocated")
+            if is_debug_section(sec.name, sec.type):
+                isec.debug = True
+            else:
+                isec.discarded = DISCARDED_NAMES.get(sec.name, "not allocated")
         elif sec.flags & SHF_EXCLUDE:
             isec.discarded = "SHF_EXCLUDE"
         elif sec.name in DISCARDED_NAMES:

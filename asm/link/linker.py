@@ -13,7 +13,7 @@ Every problem in the inputs raises LinkError carrying one line per error.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
 from formats.ar import ArchiveError, defined_symbols, is_archive, read_archive
 from formats.elf import ABS, ElfError, ObjSymbol, build_executable, is_elf
@@ -33,6 +33,7 @@ from formats.elf.constants import (
 )
 from formats.elf.executable import ExecSection, ExecSegment
 
+from .debug import debug_outputs, place_in_file
 from .inputs import load_object
 from .layout import (
     PAGE,
@@ -144,7 +145,8 @@ def link(inputs: list[tuple[str, bytes]], options: Optional[LinkOptions] = None)
             entry.kind = LINKER
             entry.bind = STB_GLOBAL
 
-    kept = [sec for obj in objects for sec in _in_order(obj) if not sec.discarded]
+    kept = [sec for obj in objects for sec in _in_order(obj)
+            if not sec.discarded and not sec.debug]
     got, needs_got = scan_got(kept)
     got_entry = table.get(GOT_SYMBOL)
     needs_got = needs_got or (got_entry is not None and got_entry.kind == LINKER)
@@ -172,6 +174,7 @@ def link(inputs: list[tuple[str, bytes]], options: Optional[LinkOptions] = None)
         got_out.synthetic[pos:pos + 4] = (value & 0xFFFFFFFF).to_bytes(4, "little")
     if relocator.errors:
         raise LinkError(relocator.errors)
+    debug = [] if options.strip or options.oformat == "binary" else _debug_sections(objects, got)
 
     warnings: list[str] = []
     entry = _entry_address(options, table, layout, warnings)
@@ -179,8 +182,24 @@ def link(inputs: list[tuple[str, bytes]], options: Optional[LinkOptions] = None)
     if options.oformat == "binary":
         flat_origin, output = flat_image(outputs)
     else:
-        output = _executable(entry, layout, objects, table, options.strip)
+        output = _executable(entry, layout, objects, table, options.strip, debug)
     return LinkResult(output, entry, layout, objects, table, pulled, warnings, got, flat_origin)
+
+
+def _debug_sections(objects: list[InputObject], got: Got) -> list[OutputSection]:
+    """The kept .debug_* sections, relocated. As ld, a reference from debug information
+    into a discarded section resolves to 0 instead of failing the link."""
+    outputs = debug_outputs([sec for obj in objects for sec in _in_order(obj)
+                             if sec.debug and not sec.discarded])
+    relocator = Relocator(got, got.address or None)
+    for out in outputs:
+        for sec in out.inputs:
+            if sec.relocs:
+                relocator.apply(sec)
+    errors = [e for e in relocator.errors if "in a discarded section" not in e]
+    if errors:
+        raise LinkError(errors)
+    return outputs
 
 
 def _in_order(obj: InputObject) -> list[InputSection]:
@@ -251,7 +270,7 @@ def _entry_address(options: LinkOptions, table: SymbolTable, layout: Layout,
 
 
 def _executable(entry: int, layout: Layout, objects: list[InputObject], table: SymbolTable,
-                strip: bool) -> bytes:
+                strip: bool, debug: Sequence[OutputSection] = ()) -> bytes:
     # like ld, empty output sections get no header; their symbols go to the section before
     home: dict[str, str] = {}
     previous = ABS
@@ -261,6 +280,11 @@ def _executable(entry: int, layout: Layout, objects: list[InputObject], table: S
         home[out.name] = previous
     sections = [ExecSection(o.name, o.addr, o.offset, b"" if o.nobits else o.contents(),
                             o.type, o.flags, o.align, o.size) for o in layout.sections if o.size]
+    if debug:
+        place_in_file(list(debug), max((o.offset + (0 if o.nobits else o.size)
+                                        for o in layout.sections), default=0))
+        sections += [ExecSection(o.name, 0, o.offset, o.contents(), o.type, o.flags,
+                                 o.align, o.size, o.entsize) for o in debug]
     segments = [ExecSegment(PT_LOAD, seg.flags, seg.vaddr, seg.offset, seg.filesz, seg.memsz,
                             PAGE) for seg in sorted(layout.segments, key=lambda s: s.vaddr)]
     if layout.gnu_stack is not None:

@@ -44,6 +44,7 @@ class InputSection:
     data: Optional[bytearray]                 # None for SHT_NOBITS
     relocs: list[Relocation] = field(default_factory=list)
     discarded: str = ""                       # why it is not in the output ("" = kept)
+    debug: bool = False                       # a kept .debug_* section (asm/link/debug.py)
     duplicate_group: bool = False             # a later copy of a COMDAT group already kept
     output: Optional[OutputSection] = None
     offset: int = 0                           # within the output section
@@ -121,6 +122,7 @@ class OutputSection:
     size: int = 0
     offset: int = 0                            # in the output file
     pieces: list[Piece] = field(default_factory=list)
+    entsize: int = 0                           # debug string sections keep theirs (ld)
 
     @property
     def nobits(self) -> bool:

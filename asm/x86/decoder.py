@@ -87,7 +87,7 @@ def _rm_is_mem_only(t: str) -> bool:
 
 
 def _rm_is_reg_only(t: str) -> bool:
-    return t in ("r8", "r16", "r32", "sti", "xmm") or t in ("al", "ax", "eax")
+    return t in ("r8", "r16", "r32", "sti", "xmm", "mm") or t in ("al", "ax", "eax")
 
 
 class _Reader:
@@ -359,6 +359,8 @@ def _reg_name(t: str, num: int) -> str:
         return f"st{num}"
     if t.startswith("xmm"):
         return f"xmm{num}"
+    if t in ("mm", "mmrm"):
+        return f"mm{num}"
     if t in REGISTERS:
         return t
     raise DecodeError(f"no register of type {t}")

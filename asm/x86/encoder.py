@@ -4,6 +4,7 @@ immediates exactly as NASM does with its default optimisation."""
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cache
 from typing import Optional, Sequence
 
@@ -29,11 +30,19 @@ RM16 = {("bx", "si"): 0, ("bx", "di"): 1, ("bp", "si"): 2, ("bp", "di"): 3, ("si
 SIZE_KEY = {"8": 1, "16": 2, "32": 4, "64": 8, "80": 10}
 GPR_TYPES = {"r8": 1, "r16": 2, "r32": 4}
 FIXED_SIZE_REGS = {"al", "ax", "eax"}   # specific registers whose size pins the form
-XMM_TYPES = {"xmm": 16, "xmmrm": 16, "xmmrm32": 4, "xmmrm64": 8, "m128": 16}
+XMM_TYPES = {"xmm": 16, "xmmrm": 16, "xmmrm32": 4, "xmmrm64": 8, "m128": 16, "mm": 8,
+             "mmrm": 8}
+VEC_KIND = {"mm": "mmx", "mmrm": "mmx"}      # the register kind of each; others: xmm
+
+
+# NASM's SSE compare pseudo-ops: `cmpltps xmm0, xmm1` is `cmpps xmm0, xmm1, 1`
+CMP_PREDICATES = ("eq", "lt", "le", "unord", "neq", "nlt", "nle", "ord")
+CMP_ALIASES = {f"cmp{p}{s}": (f"cmp{s}", k) for k, p in enumerate(CMP_PREDICATES)
+               for s in ("ps", "pd", "ss", "sd")}
 
 
 def is_mnemonic(name: str) -> bool:
-    return name.lower() in by_mnemonic()
+    return name.lower() in by_mnemonic() or name.lower() in CMP_ALIASES
 
 
 def is_prefix(name: str) -> bool:
@@ -106,10 +115,10 @@ def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
         # xmm registers and their memory operands: an unsized memory operand is accepted
         # (the size is the instruction's), a sized one must have that size
         if info:
-            if info.kind == "xmm" and t != "m128":
+            if info.kind == VEC_KIND.get(t, "xmm") and t != "m128":
                 return 0
             raise _NoMatch
-        if t == "xmm" or not isinstance(op, Mem) or op.jump == "far":
+        if t in ("xmm", "mm") or not isinstance(op, Mem) or op.jump == "far":
             raise _NoMatch
         if op.size is not None and op.size != XMM_TYPES[t]:
             raise _NoMatch
@@ -421,7 +430,7 @@ _IMM_FIELDS = {"ib": (_IMM, 1), "ibs": (_IMM, 1), "iw": (_IMM, 2), "id": (_IMM, 
                "pd": (_PTR, 4), "mo": (_MOFFS, 0)}
 _MEM_TYPES = frozenset(("rm8", "rm16", "rm32", "m", "m8", "m16", "m32", "m64", "m80", "mfar",
                         "moffs8", "moffs16", "moffs32", "m128", "xmmrm", "xmmrm32",
-                        "xmmrm64"))
+                        "xmmrm64", "mmrm"))
 
 
 class _Plan:
@@ -601,6 +610,30 @@ def _emit_branch(p: _Plan, op: Imm, bits: int, ip: int, section: object) -> Opti
                    p.form.level)
 
 
+def local_branch(mnemonic: str, target: int, bits: int, ip: int,
+                 section: object) -> Optional[tuple]:
+    """``encode``'s (bytes, CPU level) for a relative branch without prefixes or keywords
+    to ``target``, an address in ``section`` (the one being assembled), from what an
+    earlier ``encode`` of the same shape found; None where ``encode`` must decide."""
+    matching = _CANDIDATES.get((mnemonic, bits, None, ("x", None, None, False, False, True)))
+    if matching is None:
+        return None
+    for plan in matching[0]:
+        if plan.branch is None:
+            return None
+        code = plan.branch_code.get(bits)
+        if code is None:
+            return None
+        size = plan.branch[0]
+        delta = target - (ip + len(code) + size)
+        if size == 1 and not -128 <= delta <= 127:
+            if _REL8_ONLY.get(plan.form.mnemonic, True):
+                return None             # (encode gives the error)
+            continue
+        return code + (delta & _MASKS[size]).to_bytes(size, "little"), plan.form.level
+    return None
+
+
 def _rel8_forced(form: Form, ops: Sequence[Operand]) -> bool:
     """`short` written, or rel8 is the only form (loop, jcxz): out of range is an error."""
     if any(isinstance(op, Imm) and (op.jump == "short" or op.size == 1) for op in ops):
@@ -678,6 +711,14 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
     """Encode one instruction at address ``ip`` of ``section``; raise AsmError with NASM's
     message when it cannot be encoded."""
     mnemonic = mnemonic.lower()
+    if mnemonic in CMP_ALIASES and len(operands) == 2:
+        mnemonic, pred = CMP_ALIASES[mnemonic]
+        operands = [*operands, Imm(pred)]
+        if mnemonic == "cmpsd" and isinstance(operands[1], Mem) and operands[1].size:
+            # the pseudo-op reads a qword (the plain cmpsd row keeps NASM's oword quirk)
+            if operands[1].size != 8:
+                raise AsmError("mismatch in operand sizes")
+            operands[1] = dataclasses.replace(operands[1], size=None)
     hle = False
     if prefixes:
         prefixes = [p.lower() for p in prefixes]
@@ -734,4 +775,4 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
 
 @cache
 def mnemonics() -> frozenset:
-    return frozenset(by_mnemonic())
+    return frozenset(by_mnemonic()) | frozenset(CMP_ALIASES)

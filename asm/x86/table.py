@@ -46,7 +46,7 @@ class Form:
 # a row's CPU flag -> the `cpu` level (NASM's order: 8086 186 286 386 486 586 686 p3 p4
 # prescott); the x87 flags count as the CPU they came with (387 with the 386)
 FLAG_LEVELS = {"8086": 0, "186": 1, "286": 2, "287": 2, "386": 3, "387": 3, "486": 4,
-               "586": 5, "686": 6, "sse": 7, "sse2": 8, "sse3": 9, "cet": 11}
+               "586": 5, "mmx": 5, "686": 6, "sse": 7, "sse2": 8, "sse3": 9, "cet": 11}
 # `cpu NAME` -> level, as NASM spells the names
 CPU_LEVELS = {"8086": 0, "186": 1, "286": 2, "386": 3, "486": 4, "586": 5, "pentium": 5,
               "686": 6, "ppro": 6, "p2": 6, "p3": 7, "katmai": 7, "p4": 8, "willamette": 8,
@@ -60,8 +60,8 @@ class TableError(Exception):
 
 
 RM_TYPES = ("rm8", "rm16", "rm32", "m", "m8", "m16", "m32", "m64", "m80", "mfar", "m128",
-            "xmmrm", "xmmrm32", "xmmrm64")
-REG_TYPES = ("r8", "r16", "r32", "sreg", "creg", "dreg", "treg", "sti", "xmm")
+            "xmmrm", "xmmrm32", "xmmrm64", "mmrm")
+REG_TYPES = ("r8", "r16", "r32", "sreg", "creg", "dreg", "treg", "sti", "xmm", "mm")
 SPECIAL_REGS = ("sreg", "creg", "dreg", "treg")
 FIXED_REGS = ("al", "ax", "eax", "cl", "dx", "st0", "es", "cs", "ss", "ds", "fs", "gs")
 
@@ -164,6 +164,8 @@ def _parse_row(mnemonics: list[str], operands: str, encoding: str, flags: str,
     fl = frozenset(flags.split())
     roles = operand_roles(ops, modrm, plus_r)
     level = max((FLAG_LEVELS[f] for f in fl if f in FLAG_LEVELS), default=0)
+    if "anycpu" in fl:          # NASM's own table gives the form no CPU level
+        level = 0
     return [Form(m, ops, bytes(opcode), osize, asize, modrm, plus_r, tuple(imms), fl, index,
                  mnemonics[0], roles, mandatory, level) for m in mnemonics]
 

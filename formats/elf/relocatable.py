@@ -13,10 +13,15 @@ The assembler describes what it assembled and gets the bytes of a ``.o``:
 NASM's conventions, reproduced so that ``readelf -a`` shows what it shows for NASM's object:
 section headers right after the ELF header (at 64); section contents from there on, each
 at a 16-byte aligned offset; sections in the caller's order, then ``.shstrtab``, ``.symtab``,
-``.strtab`` and one ``.rel<name>`` per section with relocations. The symbol table is the
-null symbol, the file symbol, one section symbol per section, then the caller's locals and
-then its globals, each group in the caller's order; names go into ``.strtab`` in the
-caller's order. Relocations against a local symbol are rewritten, as NASM does, against
+``.strtab`` and one ``.rel<name>`` per section with relocations (a debug section's
+``.rel`` instead follows the section its ``rel_after`` names, as NASM places
+``.rel.debug_info`` and ``.rel.stab``). From 0xff00 sections on, ELF's extended numbering
+as NASM writes it: ``e_shnum`` 0 and the count in section 0's ``sh_size``, ``e_shstrndx``
+``SHN_XINDEX`` and the index in section 0's ``sh_link``, and a ``.symtab_shndx`` (after
+``.strtab``) holding the index of every symbol whose ``st_shndx`` says ``SHN_XINDEX``.
+The symbol table is the null symbol, the file symbol, one section symbol per section,
+then the caller's locals and then its globals, each group in the caller's order; names go
+into ``.strtab`` in the caller's order. Relocations against a local symbol are rewritten, as NASM does, against
 its section symbol with the symbol's value added to the addend, which REL keeps in place.
 """
 
@@ -37,7 +42,9 @@ from .constants import (
     SHF_WRITE,
     SHN_ABS,
     SHN_COMMON,
+    SHN_LORESERVE,
     SHN_UNDEF,
+    SHN_XINDEX,
     SHT_FINI_ARRAY,
     SHT_INIT_ARRAY,
     SHT_NOBITS,
@@ -48,6 +55,7 @@ from .constants import (
     SHT_REL,
     SHT_STRTAB,
     SHT_SYMTAB,
+    SHT_SYMTAB_SHNDX,
     STB_GLOBAL,
     STB_LOCAL,
     STB_WEAK,
@@ -78,6 +86,14 @@ class ObjSection:
     align: int = 1
     entsize: int = 0
     size: Optional[int] = None        # SHT_NOBITS size (default: len(data))
+    # debug-format sections (NASM's .debug_*, .stab): their .rel section comes right
+    # after the section named by ``rel_after`` instead of after .strtab, ``link`` names
+    # the section sh_link points to, and only some get a section symbol (after the user
+    # sections' ones)
+    rel_after: Optional[str] = None
+    link: Optional[str] = None
+    section_symbol: bool = True
+    empty_rel: bool = False           # a .rel section even with no relocations (NASM does)
 
     @property
     def byte_size(self) -> int:
@@ -156,10 +172,17 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
     relocs = list(relocs)
 
     sec_index: dict[str, int] = {}
-    for i, sec in enumerate(sections, start=1):
+    patched = {rel.section for rel in relocs} | {s.name for s in sections if s.empty_rel}
+    rels_after: dict[str, list] = {}        # section name -> sections whose .rel follow it
+    for sec in sections:
+        if sec.rel_after is not None and sec.name in patched:
+            rels_after.setdefault(sec.rel_after, []).append(sec)
+    i = 1
+    for sec in sections:
         if sec.name in sec_index:
             raise ElfError(f"section {sec.name!r} is given twice")
         sec_index[sec.name] = i
+        i += 1 + len(rels_after.get(sec.name, ()))
 
     # ---- symbol table: null, file, section symbols, locals, globals ----
     strtab = StringTable()
@@ -169,10 +192,13 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
     if file_name:
         table.append((Symbol(file_name, type=STT_FILE, shndx=SHN_ABS), 1))
     section_symbol: dict[str, int] = {}
+    in_section: set[int] = set()        # table positions whose shndx is a real section
     if section_symbols:
         for sec in sections:
-            section_symbol[sec.name] = len(table)
-            table.append((Symbol("", type=STT_SECTION, shndx=sec_index[sec.name]), 0))
+            if sec.section_symbol:
+                section_symbol[sec.name] = len(table)
+                in_section.add(len(table))
+                table.append((Symbol("", type=STT_SECTION, shndx=sec_index[sec.name]), 0))
 
     name_offset = {id(sym): strtab.add_unshared(sym.name) for sym in symbols}
     by_name: dict[str, ObjSymbol] = {}
@@ -189,6 +215,7 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
             shndx = SHN_COMMON
         elif sym.section in sec_index:
             shndx = sec_index[sym.section]
+            in_section.add(len(table))
         else:
             raise ElfError(f"symbol {sym.name!r} is in unknown section {sym.section!r}")
         symbol_index[id(sym)] = len(table)
@@ -223,8 +250,10 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
         per_section.setdefault(rel.section, []).append(Relocation(rel.offset, rel.type, index))
 
     # ---- sections: user sections, .shstrtab, .symtab, .strtab, .rel* ----
+    # (a debug section's .rel follows it; more than 0xff00 sections: extended numbering)
     shstrtab = StringTable()
     out: list[Section] = [Section("", Elf32_Shdr(), b"", 0)]
+    inline_rels = []
     for sec in sections:
         nobits = sec.type == SHT_NOBITS
         body = b"" if nobits else bytes(contents[sec.name])
@@ -232,13 +261,31 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
         out.append(Section(sec.name, Elf32_Shdr(
             sh_name=shstrtab.add_unshared(sec.name), sh_type=sec.type, sh_flags=sec.flags,
             sh_size=size, sh_addralign=sec.align, sh_entsize=sec.entsize), body))
+        if sec.link is not None:
+            out[-1].header.sh_link = sec_index[sec.link]
+        for target in rels_after.get(sec.name, ()):
+            body = b"".join(r.to_record().pack() for r in per_section.get(target.name, ()))
+            inline_rels.append(len(out))
+            out.append(Section(".rel" + target.name, Elf32_Shdr(
+                sh_name=shstrtab.add_unshared(".rel" + target.name), sh_type=SHT_REL,
+                sh_size=len(body), sh_info=sec_index[target.name], sh_addralign=4,
+                sh_entsize=Elf32_Rel.size), body))
     shstr_index = len(out)
     symtab_index, strtab_index = shstr_index + 1, shstr_index + 2
-    names = [".shstrtab", ".symtab", ".strtab"]
-    rel_names = [".rel" + sec.name for sec in sections if sec.name in per_section]
+    for i in inline_rels:
+        out[i].header.sh_link = symtab_index
+    xindex = [sym.shndx if i in in_section and sym.shndx >= SHN_LORESERVE else 0
+              for i, (sym, _) in enumerate(table)]
+    extended = any(xindex)
+    names = [".shstrtab", ".symtab", ".strtab"] + ([".symtab_shndx"] if extended else [])
+    rel_names = [".rel" + sec.name for sec in sections
+                 if sec.name in per_section and sec.rel_after is None]
     offsets = [shstrtab.add_unshared(n) for n in names + rel_names]
     out.append(Section(".shstrtab", Elf32_Shdr(sh_name=offsets[0], sh_type=SHT_STRTAB,
                                                sh_addralign=1)))
+    for (sym, _), x in zip(table, xindex):
+        if x:
+            sym.shndx = SHN_XINDEX      # the real index is in .symtab_shndx
     symtab_data = b"".join(sym.to_record(off).pack() for sym, off in table)
     out.append(Section(".symtab", Elf32_Shdr(
         sh_name=offsets[1], sh_type=SHT_SYMTAB, sh_size=len(symtab_data), sh_link=strtab_index,
@@ -247,9 +294,15 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
     out.append(Section(".strtab", Elf32_Shdr(sh_name=offsets[2], sh_type=SHT_STRTAB,
                                              sh_size=len(strtab_data), sh_addralign=1),
                        strtab_data))
-    rel_offsets = iter(offsets[3:])
+    if extended:
+        # NASM's .symtab_shndx: one word per symbol, 0 unless its st_shndx is escaped
+        shndx_data = b"".join(x.to_bytes(4, "little") for x in xindex)
+        out.append(Section(".symtab_shndx", Elf32_Shdr(
+            sh_name=offsets[3], sh_type=SHT_SYMTAB_SHNDX, sh_size=len(shndx_data),
+            sh_link=symtab_index, sh_addralign=1), shndx_data))
+    rel_offsets = iter(offsets[len(names):])
     for sec in sections:
-        if sec.name not in per_section:
+        if sec.name not in per_section or sec.rel_after is not None:
             continue
         body = b"".join(r.to_record().pack() for r in per_section[sec.name])
         out.append(Section(".rel" + sec.name, Elf32_Shdr(
@@ -263,6 +316,9 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
     header = new_header(ET_REL)
     header.e_shoff = _align(Elf32_Ehdr.size, FILE_ALIGN)
     header.e_shstrndx = shstr_index
+    if shstr_index >= SHN_LORESERVE:
+        header.e_shstrndx = SHN_XINDEX      # the real index is section 0's sh_link
+        out[0].header.sh_link = shstr_index
     header.e_phentsize = 0
     pos = _align(header.e_shoff + len(out) * Elf32_Shdr.size, FILE_ALIGN)
     for i, sec in enumerate(out):

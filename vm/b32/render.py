@@ -23,13 +23,20 @@ BRIGHT = (("gray", "#808080"), ("lightblue", "#add8e6"), ("lightgreen", "#90ee90
 _ANSI_INDEX = (0, 4, 2, 6, 1, 5, 3, 7)
 
 
-def foreground(attr: int) -> tuple[str, str]:
+def foreground(attr: int, dark=DARK, bright=BRIGHT) -> tuple[str, str]:
     """(name, '#rrggbb') of the attribute's foreground colour."""
-    return (BRIGHT if attr & 0x08 else DARK)[attr & 0x07]
+    return (bright if attr & 0x08 else dark)[attr & 0x07]
 
 
-def background(attr: int) -> tuple[str, str]:
-    return DARK[(attr >> 4) & 0x07]
+def background(attr: int, dark=DARK) -> tuple[str, str]:
+    return dark[(attr >> 4) & 0x07]
+
+
+# Another text screen with the same cell layout (the PC's VGA text mode) is drawn by
+# these functions too: its screen object may carry ``glyph`` (byte -> character),
+# ``palette`` ((dark, bright) colour tables as above) and ``html_class``.
+def _glyph(screen):
+    return getattr(screen, "glyph", glyph)
 
 
 def ansi_sgr(attr: int) -> str:
@@ -45,27 +52,28 @@ def render_text(screen: Screen) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def _visible(cell: tuple[int, int]) -> bool:
+def _visible(cell: tuple[int, int], draw=glyph) -> bool:
     """A cell that shows something in colour: a character, or a non-black background."""
     char, attr = cell
-    return glyph(char) != " " or attr & 0x70 != 0
+    return draw(char) != " " or attr & 0x70 != 0
 
 
 def render_ansi(screen: Screen) -> str:
     """Rows in colour, trimmed like render_text but keeping coloured blanks."""
+    draw = _glyph(screen)
     rows = [screen.row(r) for r in range(ROWS)]
-    while rows and not any(_visible(c) for c in rows[-1]):
+    while rows and not any(_visible(c, draw) for c in rows[-1]):
         rows.pop()
     out = []
     for cells in rows:
-        while cells and not _visible(cells[-1]):
+        while cells and not _visible(cells[-1], draw):
             cells = cells[:-1]
         line, current = [], None
         for char, attr in cells:
             if attr != current:
                 line.append(ansi_sgr(attr))
                 current = attr
-            line.append(glyph(char))
+            line.append(draw(char))
         if cells:
             line.append("\x1b[0m")
         out.append("".join(line) + "\n")
@@ -74,16 +82,19 @@ def render_ansi(screen: Screen) -> str:
 
 def render_html(screen: Screen, title: str = "B32 screen") -> str:
     """A standalone page showing all 80x25 cells in their colours."""
+    draw = _glyph(screen)
+    dark, bright = getattr(screen, "palette", (DARK, BRIGHT))
+    css = getattr(screen, "html_class", "b32")
     rows = []
     for r in range(ROWS):
         spans, run, current = [], [], None
         for char, attr in screen.row(r):
             if attr != current and run:
-                spans.append(_span(current, run))
+                spans.append(_span(current, run, dark, bright))
                 run = []
             current = attr
-            run.append(glyph(char))
-        spans.append(_span(current, run))
+            run.append(draw(char))
+        spans.append(_span(current, run, dark, bright))
         rows.append("".join(spans))
     body = "\n".join(rows)
     return f"""<!DOCTYPE html>
@@ -93,12 +104,12 @@ def render_html(screen: Screen, title: str = "B32 screen") -> str:
 <title>{html.escape(title)}</title>
 <style>
 body {{ background: #303030; margin: 2em; }}
-pre.b32 {{ display: inline-block; margin: 0; padding: 4px; background: #000000;
+pre.{css} {{ display: inline-block; margin: 0; padding: 4px; background: #000000;
           font: bold 16px/1.15 "Courier New", Courier, monospace; }}
 </style>
 </head>
 <body>
-<pre class="b32" title="{COLUMNS}x{ROWS}">
+<pre class="{css}" title="{COLUMNS}x{ROWS}">
 {body}
 </pre>
 </body>
@@ -106,7 +117,7 @@ pre.b32 {{ display: inline-block; margin: 0; padding: 4px; background: #000000;
 """
 
 
-def _span(attr: int, chars: list[str]) -> str:
+def _span(attr: int, chars: list[str], dark=DARK, bright=BRIGHT) -> str:
     text = html.escape("".join(chars), quote=False)
-    return (f'<span style="color:{foreground(attr)[1]};background-color:{background(attr)[1]}">'
-            f"{text}</span>")
+    fg, bg = foreground(attr, dark, bright)[1], background(attr, dark)[1]
+    return f'<span style="color:{fg};background-color:{bg}">{text}</span>'

@@ -1,6 +1,6 @@
 """``python -m vm.bench [options] [NAME...]``: the benchmark without the click-based CLI
 (PyPy). Options as ``pyvm-tools bench``: --real, --quick, --repeat N, --json FILE,
---debug-overhead."""
+--debug-overhead, --asm [LINES] (with --python EXE, --rep-count N)."""
 
 import argparse
 import platform
@@ -14,10 +14,22 @@ def main(argv=None) -> int:
     ap.add_argument("names", nargs="*")
     ap.add_argument("--real", action="store_true", help="the real-program suite")
     ap.add_argument("--quick", action="store_true", help="small inputs (real suite)")
-    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=None)
+    ap.add_argument("--asm", nargs="?", type=int, const=100_000, default=None,
+                    metavar="LINES", help="pyasm against nasm (see vm/bench/assembler.py)")
+    ap.add_argument("--python", action="append", default=[], metavar="EXE",
+                    help="with --asm: run pyasm under this interpreter (repeatable)")
+    ap.add_argument("--rep-count", type=int, default=1_000_000)
     ap.add_argument("--json")
     ap.add_argument("--debug-overhead", action="store_true")
     ns = ap.parse_args(argv)
+    if ns.asm is not None:
+        from vm.bench.assembler import run as asm_run
+        if ns.asm < 10:
+            ap.error("--asm needs at least 10 lines")
+        return asm_run(ns.asm, print, repeat=max(ns.repeat or 3, 1), pythons=ns.python,
+                       rep_count=max(ns.rep_count, 0))
+    ns.repeat = ns.repeat or 1
     if ns.debug_overhead:
         from vm.bench.debugcost import run as debug_run
         debug_run(ns.names or None, ns.quick, max(ns.repeat, 1), ns.json)

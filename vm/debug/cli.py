@@ -25,7 +25,7 @@ _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.RShift: operator.rshift}
 
 HELP = """\
-break|b LOC, tbreak LOC     LOC: *ADDR, ADDR, SYMBOL or SYMBOL+N
+break|b LOC, tbreak LOC     LOC: *ADDR, ADDR, SYMBOL, SYMBOL+N or FILE:LINE (DWARF)
 delete [N]                  delete one (or every) breakpoint/watchpoint
 stepi|si [N], nexti|ni [N]  one instruction (ni steps over calls)
 step|s, next|n              same as si/ni (no source line information)
@@ -37,6 +37,7 @@ watch|rwatch|awatch ADDR [LEN]   data watchpoint (write, read, read/write)
 catch syscall [N...]        stop before system calls (all, or these numbers)
 catch interrupt N           stop before INT N (x86)
 info registers|i r [REG], info breakpoints|i b, info history, info float
+info line [LOC]             the source line at LOC (default pc), from DWARF line tables
 x/NFU ADDR                  memory: F x d u c s i, U b h w g
 disassemble [ADDR [N]]      N instructions (default 10) from ADDR (default pc)
 print|p EXPR                $reg, symbols, numbers, + - * / & | << >>
@@ -56,6 +57,8 @@ class DebuggerCLI:
         self.out = out
         self.pid = pid
         self.done = False
+        # a program assembled/compiled with -g: its DWARF line table (vm/debug/sourcelines)
+        self.lines = getattr(dbg, "source_lines", None)
         self._commands: Dict[str, Callable[[str], None]] = {}
         for names, fn in (
                 (("break", "b", "br", "brea"), self.cmd_break),
@@ -170,12 +173,27 @@ class DebuggerCLI:
             raise CommandError("a location is needed")
         if text.startswith("*"):
             text = text[1:]
+        m = re.fullmatch(r"(\S+):(\d+)", text)
+        if m is not None and self.lines is not None:
+            addr = self.lines.address_of(m.group(1), int(m.group(2)))
+            if addr is None:
+                raise CommandError(f'no line {m.group(2)} in file "{m.group(1)}"')
+            return addr
         return self.value(text)
 
     # -- reports ---------------------------------------------------------------------------
     def where(self, addr: int) -> str:
         sym = self.d.describe(addr)
-        return f"0x{addr:08x} in {sym} ()" if sym else f"0x{addr:08x}"
+        at = self.lines.line_at(addr) if self.lines is not None else None
+        src = f" at {at[0]}:{at[1]}" if at else ""
+        return f"0x{addr:08x} in {sym} (){src}" if sym else f"0x{addr:08x}{src}"
+
+    def show_source(self, addr: int) -> None:
+        """gdb's ``LINE<tab>TEXT`` for the source line at ``addr``, when known."""
+        at = self.lines.line_at(addr) if self.lines is not None else None
+        if at:
+            text = self.lines.text(*at)
+            self.say(f"{at[1]}\t{text}" if text is not None else f"{at[1]}\tin {at[0]}")
 
     def show_pc(self) -> None:
         pc = self.d.pc
@@ -230,6 +248,7 @@ class DebuggerCLI:
             self.say(f"Run till exit: now {self.where(ev.pc)}")
         else:
             self.say(self.where(ev.pc))
+        self.show_source(ev.pc)
         self.show_pc()
 
     # -- commands --------------------------------------------------------------------------
@@ -246,7 +265,9 @@ class DebuggerCLI:
         bp = self.d.add_breakpoint(addr, temporary)
         sym = self.d.describe(addr)
         kind = "Temporary breakpoint" if temporary else "Breakpoint"
-        self.say(f"{kind} {bp.number} at 0x{addr:x}{f' <{sym}>' if sym else ''}")
+        at = self.lines.line_at(addr) if self.lines is not None else None
+        src = f": file {at[0]}, line {at[1]}." if at else ""
+        self.say(f"{kind} {bp.number} at 0x{addr:x}{f' <{sym}>' if sym else ''}{src}")
 
     def cmd_delete(self, arg: str) -> None:
         if arg.startswith("breakpoints"):
@@ -357,8 +378,15 @@ class DebuggerCLI:
                 self.say(f"st{i}  {'empty' if v is None else _f80(float80, v)}")
             self.say(f"control 0x{fpu.control:04x}  status 0x{fpu.status:04x}  "
                      f"tag 0x{fpu.tag:04x}")
+        elif what == "line":
+            addr = self.location(" ".join(parts[1:])) if parts[1:] else self.d.pc
+            at = self.lines.line_at(addr) if self.lines is not None else None
+            if at is None:
+                self.say(f"No line number information available for address 0x{addr:x}")
+            else:
+                self.say(f'Line {at[1]} of "{at[0]}" at address 0x{addr:x}')
         else:
-            raise CommandError('info needs: registers, breakpoints, history or float')
+            raise CommandError('info needs: registers, breakpoints, line, history or float')
 
     def cmd_x(self, fmt: str, arg: str) -> None:
         m = re.fullmatch(r"/?(\d*)([xduics]?)([bhwg]?)([xduics]?)", fmt)
@@ -450,7 +478,10 @@ class DebuggerCLI:
     def cmd_backtrace(self, arg: str) -> None:
         for i, a in enumerate(self.d.backtrace()):
             sym = self.d.describe(a)
-            self.say(f"#{i}  0x{a:08x} in {sym or '??'} ()")
+            # a caller's line is the call's: look up the byte before the return address
+            at = self.lines.line_at(a - 1 if i else a) if self.lines is not None else None
+            src = f" at {at[0]}:{at[1]}" if at else ""
+            self.say(f"#{i}  0x{a:08x} in {sym or '??'} (){src}")
 
     def cmd_screen(self, arg: str) -> None:
         fn = getattr(self.d, "screen_text", None)
@@ -521,6 +552,8 @@ def debug_main(kind: str, path: str, data: bytes, opts, *, stdin=None, stdout=No
     try:
         target = load(kind, path, data, opts)
         dbg = make_debugger(target, history=history)
+        from vm.debug.sourcelines import SourceLines
+        dbg.source_lines = SourceLines.from_elf(data, path)
     except TargetError as e:
         print(f"pyvm: {path}: {e}", file=sys.stderr)
         return 1

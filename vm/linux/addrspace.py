@@ -108,8 +108,61 @@ class MemoryBudget:
         return self.limit is None or self.used + extra <= self.limit
 
 
+class SharedFile:
+    """A MAP_SHARED mapping of a file the guest opened for writing: [start, end) shows
+    the file from ``offset``. The guest's stores reach the file when the range is
+    unmapped or msync'd and when the process execs or exits: every page that differs
+    from what was last read or written (``clean``) is written back, within the file's
+    size, as the kernel's writeback does. Processes sharing a mapping (fork) each write
+    back their own changes; a change made through ``write`` is not seen by a mapping
+    made before it."""
+
+    __slots__ = ("start", "end", "fd", "offset", "clean")
+
+    def __init__(self, start: int, end: int, fd: int, offset: int, clean: bytes):
+        self.start, self.end, self.fd, self.offset, self.clean = start, end, fd, offset, clean
+
+    def sync(self, mem, lo: int, hi: int) -> None:
+        """Write back the changed pages of [lo, hi) (page aligned, within the mapping)."""
+        import os
+        try:
+            size = os.fstat(self.fd).st_size
+        except OSError:
+            return
+        clean = bytearray(self.clean)
+        for a in range(max(lo, self.start), min(hi, self.end), PAGE):
+            rel = a - self.start
+            now = bytes(mem.data[a:a + PAGE])
+            if now == clean[rel:rel + PAGE]:
+                continue
+            clean[rel:rel + PAGE] = now
+            n = min(PAGE, size - (self.offset + rel))
+            if n > 0:
+                try:
+                    os.pwrite(self.fd, now[:n], self.offset + rel)
+                except OSError:
+                    pass            # a full disk loses the data, as a failed writeback does
+        self.clean = bytes(clean)
+
+    def piece(self, lo: int, hi: int) -> SharedFile:
+        """The part [lo, hi) of this mapping, with a descriptor of its own."""
+        import os
+        rel = lo - self.start
+        return SharedFile(lo, hi, os.dup(self.fd), self.offset + rel,
+                          self.clean[rel:rel + hi - lo])
+
+    def close(self) -> None:
+        import os
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
 class AddressSpace:
     """Page map of one process over ``mem`` (a vm.x86.memory.Memory)."""
+
+    shared: list = []               # SharedFile mappings (an instance list once there is one)
 
     def __init__(self, mem, layout: Layout, limit: Optional[int] = None,
                  budget: Optional[MemoryBudget] = None):
@@ -148,10 +201,13 @@ class AddressSpace:
         self._set(page_down(start), page_up(end), prot & 7)
 
     def unmap(self, start: int, end: int) -> None:
-        """Forget [start, end) and clear its bytes (unmapped pages stay zero)."""
+        """Forget [start, end) and clear its bytes (unmapped pages stay zero); a shared
+        file mapping there is written back first."""
         start, end = page_down(start), page_up(end)
         if end <= start:
             return
+        if self.shared:
+            self._drop_shared(start, end)
         for lo, hi in list(self.runs(start, end)):
             self.mem.zero(lo, hi)                   # drops stale translations too
         self._set(start, end, -1)
@@ -170,8 +226,47 @@ class AddressSpace:
         return self.mapped + nbytes <= self.limit and \
             (self.budget is None or self.budget.allows(nbytes))
 
+    # -- MAP_SHARED files ------------------------------------------------------------------
+    def add_shared(self, start: int, end: int, fd: int, offset: int) -> None:
+        """[start, end) now maps host descriptor ``fd`` (owned from here on) from
+        ``offset`` shared: see SharedFile. Its current bytes are the file's."""
+        if not self.shared:
+            self.shared = []
+        self.shared.append(SharedFile(start, end, fd, offset,
+                                      bytes(self.mem.data[start:end])))
+
+    def sync_shared(self, start: int = 0, end: Optional[int] = None) -> None:
+        """msync: write back the shared file mappings' changed pages in [start, end)."""
+        end = len(self.prot) << PAGE_SHIFT if end is None else end
+        for sf in self.shared:
+            if sf.start < end and start < sf.end:
+                sf.sync(self.mem, page_down(start), page_up(end))
+
+    def _drop_shared(self, start: int, end: int) -> None:
+        keep = []
+        for sf in self.shared:
+            if not (sf.start < end and start < sf.end):
+                keep.append(sf)
+                continue
+            sf.sync(self.mem, start, end)
+            if sf.start < start:
+                keep.append(sf.piece(sf.start, start))
+            if end < sf.end:
+                keep.append(sf.piece(end, sf.end))
+            sf.close()
+        self.shared = keep
+
+    def close_shared(self) -> None:
+        """Write back every shared file mapping and let go of their files (exit)."""
+        shared, self.shared = self.shared, []
+        for sf in shared:
+            sf.sync(self.mem, sf.start, sf.end)
+            sf.close()
+
     def release(self) -> None:
         """The process is done with this address space: its bytes leave the budget."""
+        if self.shared:
+            self.close_shared()
         if self.budget is not None:
             self.budget.used -= self.mapped
             self.budget = None
@@ -263,6 +358,8 @@ class AddressSpace:
         other.budget = self.budget
         if other.budget is not None:
             other.budget.used += other.mapped
+        if self.shared:                 # the child writes back its own changes
+            other.shared = [sf.piece(sf.start, sf.end) for sf in self.shared]
         self.mem.fork_into(child_mem, self.runs())
         wf = child_mem.wf
         wf[:] = wf.translate(_SET_RO)

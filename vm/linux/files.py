@@ -300,6 +300,7 @@ class Pipe:
         self.buf = bytearray()
         self.writers = 0
         self.readers = 0
+        self.writes = self.reads = 0    # data in, room made: edges for EPOLLET
         Pipe._next_ino += 1
         self.stat = synthetic_stat(stat.S_IFIFO | 0o600, Pipe._next_ino)
 
@@ -320,6 +321,7 @@ class PipeEnd(OpenFile):
             raise GuestFileError(errno.EBADF)
         data = bytes(self.pipe.buf[:n])
         del self.pipe.buf[:n]
+        self.pipe.reads += 1
         if not data and self.pipe.writers:
             raise GuestFileError(errno.EAGAIN)     # would block: the scheduler retries
         return data
@@ -334,7 +336,13 @@ class PipeEnd(OpenFile):
         if room <= 0 or len(data) <= PIPE_BUF and room < len(data):
             raise GuestFileError(errno.EAGAIN)      # full (small writes are atomic)
         pipe.buf += data[:room]
+        pipe.writes += 1
         return min(room, len(data))
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever a new edge may be due (edge-triggered epoll)."""
+        return self.pipe.writes if self.readable else self.pipe.reads
 
     def readable_bytes(self) -> int:
         return len(self.pipe.buf)

@@ -1,12 +1,11 @@
-"""More file-system and resource calls: links, ownership, truncation, statfs, sendfile,
-getrusage, and the ones a single-user sandbox answers trivially (flock, msync, sync)."""
+"""More file-system calls: links, ownership, truncation, statfs, sendfile,
+copy_file_range, and the ones a single-user sandbox answers trivially (msync, sync)."""
 
 from __future__ import annotations
 
 import errno
 import os
 import struct
-import time
 
 from vm.linux import abi
 from vm.linux.files import GuestFileError, HostFile
@@ -24,7 +23,6 @@ from vm.linux.syscalls import (
 # struct statfs64 (i386): type bsize blocks bfree bavail files ffree fsid namelen frsize
 # flags spare[4]
 STATFS64 = struct.Struct("<IIQQQQQQIII16x")
-RUSAGE = struct.Struct("<4l14l")
 
 
 _host = _resolve
@@ -175,14 +173,57 @@ def sys_sendfile64(proc, out_fd, in_fd, offset, count, *_):
     return _sendfile(proc, out_fd, in_fd, offset, count, struct.Struct("<q"))
 
 
-@syscall(77)
-def sys_getrusage(proc, who, buf, *_):
-    if s32(who) not in (0, -1, 1):                  # SELF, CHILDREN, THREAD
+COPY_MAX = 1 << 20                  # bytes per copy_file_range call (short counts are legal)
+
+
+def _regular_for_copy(f, writing: bool) -> None:
+    import stat as st
+    if not isinstance(f, HostFile):
+        raise GuestFileError(errno.EINVAL)
+    if f.is_dir:
+        raise GuestFileError(errno.EISDIR)
+    if not st.S_ISREG(f.fstat().st_mode):
+        raise GuestFileError(errno.EINVAL)
+    if writing and (not f.writable or f.status_flags & abi.O_APPEND) or \
+            not writing and not f.readable:
+        raise GuestFileError(errno.EBADF)
+
+
+@syscall(377)
+def sys_copy_file_range(proc, fd_in, off_in, fd_out, off_out, length, flags):
+    """Copy between two regular files in the host, without a splice: pread/pwrite at
+    the given offsets (or the files' own positions, which move)."""
+    src, dst = proc.fds.get(s32(fd_in)), proc.fds.get(s32(fd_out))
+    if flags:
         return -errno.EINVAL
-    t = time.process_time() if s32(who) != -1 else 0.0
-    fields = [int(t), int(t * 1e6) % 10**6, 0, 0] + [0] * 14
-    proc.mem.write(buf, RUSAGE.pack(*fields))
-    return 0
+    _regular_for_copy(src, False)
+    _regular_for_copy(dst, True)
+    q = struct.Struct("<q")
+    pos_in = q.unpack(proc.mem.read(off_in, 8))[0] if off_in else os.lseek(src.fd, 0, 1)
+    pos_out = q.unpack(proc.mem.read(off_out, 8))[0] if off_out else os.lseek(dst.fd, 0, 1)
+    if pos_in < 0 or pos_out < 0:
+        return -errno.EINVAL
+    if off_in:
+        proc.mem.check_write(off_in, 8)
+    if off_out:
+        proc.mem.check_write(off_out, 8)
+    n = min(length, COPY_MAX)
+    same = os.fstat(src.fd)
+    other = os.fstat(dst.fd)
+    if (same.st_dev, same.st_ino) == (other.st_dev, other.st_ino) and \
+            pos_in < pos_out + n and pos_out < pos_in + n:
+        return -errno.EINVAL                # overlapping ranges of one file
+    data = os.pread(src.fd, n, pos_in)
+    done = os.pwrite(dst.fd, data, pos_out) if data else 0
+    if off_in:
+        proc.mem.write(off_in, q.pack(pos_in + done))
+    else:
+        os.lseek(src.fd, pos_in + done, 0)
+    if off_out:
+        proc.mem.write(off_out, q.pack(pos_out + done))
+    else:
+        os.lseek(dst.fd, pos_out + done, 0)
+    return done
 
 
 @syscall(96)
@@ -208,7 +249,14 @@ def _zero(proc, *_):
     return 0
 
 
-for _nr, _name in ((143, "flock"), (144, "msync"), (36, "sync"), (344, "syncfs"),
+for _nr, _name in ((144, "msync"), (36, "sync"), (344, "syncfs"),
                    (272, "fadvise64_64"), (250, "fadvise64"), (150, "mlock"),
                    (151, "munlock"), (152, "mlockall"), (153, "munlockall")):
     SYSCALLS[_nr] = (_name, _zero)
+
+
+def sys_msync(proc, addr, length, flags, *_):
+    return proc.msync(addr, length, flags)       # MAP_SHARED files: vm/linux/addrspace.py
+
+
+SYSCALLS[144] = ("msync", sys_msync)

@@ -20,9 +20,21 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from formats.inputs import InputError, read_input
-from vm.linux import fscalls, procsys, threads, timers  # noqa: F401  (system calls)
+from vm.linux import (  # noqa: F401  (system calls)
+    filelocks,
+    fscalls,
+    memcalls,
+    procsys,
+    sockets,
+    taskctl,
+    threads,
+    timers,
+)
+from vm.linux import rusage as usage
 from vm.linux import signals as S
+from vm.linux import waiting as _waits  # noqa: F401  (system calls)
 from vm.linux.addrspace import DEFAULT_LIMIT, MemoryBudget
+from vm.linux.codeshare import mapped_code
 from vm.linux.loader import prepare
 from vm.linux.process import BLOCKED, RUNNING, ZOMBIE, Process
 from vm.linux.sharing import CodeLibrary
@@ -105,6 +117,7 @@ class Kernel:
             return
         aspace.release()
         self.library(image).harvest(m, aspace)
+        mapped_code(self).harvest(m, aspace, image)     # ld.so, libraries: codeshare.py
         if len(self.spare) >= MAX_SPARE:
             return
         from vm.linux.process import clear_all_but_text
@@ -288,6 +301,8 @@ class Kernel:
         proc.exit_code = status if not sig else 128 + sig
         proc.wait_status = sig & 0x7F if sig else (status & 0xFF) << 8
         proc.fds.close_all()
+        if proc.aspace is not None and proc.aspace.shared:
+            proc.aspace.close_shared()          # MAP_SHARED files get the last stores
         if proc in self.order:
             self.order.remove(proc)
         for child in proc.children:
@@ -395,6 +410,7 @@ class Kernel:
         self.current = proc
         blocked = proc.state == BLOCKED
         start = m.steps
+        self.turn_cpu = time.process_time()     # host CPU time when this turn began
         try:
             stop = m.run(budget)
         except Unsupported as e:
@@ -406,6 +422,8 @@ class Kernel:
             return
         finally:
             self.steps += m.steps - start
+            usage.charge(proc, time.process_time() - self.turn_cpu)   # getrusage, wait4
+            self.turn_cpu = None
         if not blocked or m.steps - start > 1:
             self.progress = True
         if stop.reason == "fault" and isinstance(stop.fault, CPUException):
@@ -430,6 +448,7 @@ class Kernel:
         if action[0] not in (S.SIG_DFL, S.SIG_IGN) and not blocked:
             addr = exc.address if isinstance(exc, MemoryFault) else m.cpu.eip
             code = 0x80 if isinstance(exc, SoftwareInterrupt) else 1
+            code = getattr(exc, "si_code", code)      # #XM: from MXCSR (simd_fp)
             try:
                 S.setup_frame(proc, sig, action, S.siginfo(sig, code, addr=addr),
                               trapno=exc.vector)
@@ -460,7 +479,10 @@ class Kernel:
 # calls the kernel never restarts after a handler, SA_RESTART or not
 _NO_RESTART = {"nanosleep", "clock_nanosleep", "pause", "rt_sigsuspend", "sigsuspend",
                "poll", "select",
-               "_newselect", "pselect6"}
+               "_newselect", "pselect6",
+               "ppoll", "ppoll_time64", "pselect6_time64", "epoll_wait", "epoll_pwait",
+               "epoll_pwait2", "clock_nanosleep_time64", "rt_sigtimedwait",
+               "rt_sigtimedwait_time64"}
 
 
 def _arg(v: int) -> str:

@@ -1,7 +1,10 @@
-"""ELF32 program loading: static executables (ET_EXEC at their link address) and
-static-pie (ET_DYN without an interpreter, at a fixed low base), as the kernel's
-binfmt_elf maps them: each PT_LOAD from its page-aligned file offset, the rest of its
-last file page and the bss zeroed, pages writable only where a PF_W segment lies."""
+"""ELF32 program loading as the kernel's binfmt_elf does it: executables (ET_EXEC at their
+link address), position-independent ones (ET_DYN, static-pie or PIE, at a fixed low
+base) and the program interpreter a dynamic executable names in PT_INTERP (ld.so, an
+ET_DYN placed by the caller at the top of the mmap area). Each PT_LOAD is mapped from its
+page-aligned file offset, the rest of its last file page and the bss zeroed, pages
+writable only where a PF_W segment lies. Finding the interpreter's file is the sandbox's
+business (vm/linux/interp.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from formats.elf.tables import ElfError
 from vm.linux.addrspace import PIE_BASE, Layout, page_down, page_up
 
 MAX_IMAGE_END = 0x40000000      # images end below 1 GiB: the mmap area and stack lie above
+MAX_INTERP_PATH = 4096           # PATH_MAX: a longer PT_INTERP is not a path
 
 
 class LoadError(Exception):
@@ -53,6 +57,16 @@ class Image:
         self.exec_stack = stack is None or bool(stack.flags & PF_X)
         self.phdr = self._phdr_address()
         self._readonly: Optional[List[Tuple[int, int]]] = None
+        self.interp: Optional[bytes] = _interp_path(data, elf)   # PT_INTERP, if any
+
+    def placed_at(self, addr: int) -> Image:
+        """The same file with its lowest page at ``addr`` (an interpreter's placement)."""
+        return Image(self.data, self.elf, addr - (self.lo - self.base))
+
+    @property
+    def span(self) -> int:
+        """Bytes of address space the image covers (page-aligned)."""
+        return self.hi - self.lo
 
     def readonly_pages(self) -> List[Tuple[int, int]]:
         """Page ranges of segments without PF_W (pages shared with a writable one are
@@ -126,8 +140,15 @@ def _prot(flags: int) -> int:
     return (1 if flags & 4 else 0) | (2 if flags & 2 else 0) | (4 if flags & 1 else 0)
 
 
-def prepare(data: bytes) -> Image:
-    """Parse and check a program; raise LoadError saying why it cannot run."""
+def _interp_path(data: bytes, elf) -> Optional[bytes]:
+    seg = next((s for s in elf.segments if s.type == PT_INTERP), None)
+    if seg is None:
+        return None
+    raw = bytes(data[seg.offset:seg.offset + min(seg.filesz, MAX_INTERP_PATH)])
+    return raw.split(b"\0", 1)[0]
+
+
+def _parse(data: bytes):
     import errno
     if data[:2] == b"#!":
         raise LoadError("a script, not an ELF file", errno.ENOEXEC)
@@ -139,12 +160,41 @@ def prepare(data: bytes) -> Image:
         raise LoadError(f"not an i386 program (e_machine is {elf.machine})", errno.ENOEXEC)
     if elf.type not in (ET_EXEC, ET_DYN):
         raise LoadError(f"not an executable (e_type is {elf.type_name})", errno.ENOEXEC)
-    if any(s.type == PT_INTERP for s in elf.segments):
-        raise LoadError("dynamically linked: needs an interpreter: not supported "
-                        "(link it with -static)", errno.ENOENT)
     loads = [s for s in elf.segments if s.type == PT_LOAD]
     if not loads:
         raise LoadError("no loadable segment", errno.ENOEXEC)
+    seg = next((s for s in elf.segments if s.type == PT_INTERP), None)
+    if seg is not None:
+        if seg.filesz < 2 or seg.filesz > MAX_INTERP_PATH \
+                or seg.offset + seg.filesz > len(data) \
+                or data[seg.offset + seg.filesz - 1] != 0:
+            raise LoadError("bad PT_INTERP (not a NUL-terminated path)", errno.ENOEXEC)
+    return elf, loads
+
+
+def prepare_interpreter(data: bytes) -> Image:
+    """Parse and check a program interpreter (ld.so): an ET_DYN without PT_INTERP of its
+    own, returned at base 0; the caller places it with :meth:`Image.placed_at`."""
+    import errno
+    elf, loads = _parse(data)
+    if elf.type != ET_DYN or any(s.type == PT_INTERP for s in elf.segments):
+        raise LoadError("not a usable program interpreter (an ET_DYN without PT_INTERP "
+                        "is needed)", errno.ELIBBAD)
+    lo = page_down(min(s.vaddr for s in loads))
+    if max(s.vaddr + s.memsz for s in loads) - lo > MAX_IMAGE_END:
+        raise LoadError("the interpreter does not fit pyvm's address space", errno.ENOMEM)
+    image = Image(data, elf, -lo)
+    if not image.lo <= image.entry < image.hi:
+        raise LoadError(f"interpreter entry point 0x{elf.entry:x} is outside it",
+                        errno.ELIBBAD)
+    return image
+
+
+def prepare(data: bytes) -> Image:
+    """Parse and check a program; raise LoadError saying why it cannot run. A dynamic
+    program's ``interp`` names its interpreter, which the caller loads."""
+    import errno
+    elf, loads = _parse(data)
     base = 0
     if elf.type == ET_DYN:
         base = PIE_BASE - page_down(min(s.vaddr for s in loads))
@@ -159,4 +209,4 @@ def prepare(data: bytes) -> Image:
     return image
 
 
-__all__ = ["Image", "LoadError", "prepare"]
+__all__ = ["Image", "LoadError", "prepare", "prepare_interpreter"]

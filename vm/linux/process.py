@@ -17,6 +17,7 @@ from vm.linux.addrspace import (
     AddressSpace,
     page_up,
 )
+from vm.linux.codeshare import mapped_code
 from vm.linux.files import FdTable, GuestFileError, HostFile
 from vm.linux.loader import Image
 from vm.linux.signals import (
@@ -176,6 +177,10 @@ class Process:
             if not f.readable or flags & abi.MAP_SHARED and prot & abi.PROT_WRITE \
                     and not f.writable:
                 return -errno.EACCES
+            try:
+                data = os.pread(f.fd, length, offset)
+            except OSError:
+                return -errno.ENODEV            # a pipe or socket has no pages
         if flags & (abi.MAP_FIXED | abi.MAP_FIXED_NOREPLACE):
             if addr & (PAGE - 1):
                 return -errno.EINVAL
@@ -198,11 +203,24 @@ class Process:
                 start = asp.find_free(length)
                 if start is None:
                     return -errno.ENOMEM
-        if f is not None:
-            data = os.pread(f.fd, length, offset)
+        if f is not None:               # MAP_PRIVATE: a copy, so copy-on-write by nature
             self.machine.mem.load(start, data)
         asp.map(start, start + length, prot)
+        if f is not None and flags & abi.MAP_SHARED and f.writable:
+            asp.add_shared(start, start + length, os.dup(f.fd), offset)   # written back
+        elif f is not None and prot & abi.PROT_EXEC:     # a library's text: translated
+            mapped_code(self.kernel).install(self.machine, asp, self.image)   # already?
         return start
+
+    def msync(self, addr: int, length: int, flags: int) -> int:
+        """Write back MAP_SHARED file pages in the range (MS_ASYNC, MS_SYNC alike)."""
+        if addr & (PAGE - 1) or flags & ~7 or flags & 5 == 5:
+            return -errno.EINVAL
+        end = addr + page_up(length)
+        if end > self.machine.mem.size or not self.aspace.is_mapped(addr, end):
+            return -errno.ENOMEM
+        self.aspace.sync_shared(addr, end)
+        return 0
 
     def munmap(self, addr: int, length: int) -> int:
         if addr & (PAGE - 1) or not length:
@@ -290,13 +308,18 @@ class Process:
 
     # -- images ---------------------------------------------------------------------------
     def start_image(self, image: Image, argv: List[bytes], envp: List[bytes],
-                    execfn: bytes) -> None:
+                    execfn: bytes, interp: Optional[Image] = None) -> None:
         """Put a program in memory with its initial stack: the process continues at the
-        entry point (the first start, or execve). Exec of the image the process already
-        runs (busybox running itself) keeps the Machine and its translated code."""
+        entry point (the first start, or execve), or at its interpreter's (``interp``,
+        vm/linux/interp.py), which the kernel puts at the top of the mmap area and names
+        in AT_BASE. Exec of the image the process already runs (busybox running itself)
+        keeps the Machine and its translated code."""
         layout = image.layout()
         limit = self.kernel.memory_limit
-        if limit is not None and image.hi - image.lo + STACK_SIZE > limit:
+        if interp is not None:              # where the first top-down mmap would go
+            interp = interp.placed_at(layout.mmap_hi - interp.span)
+        extra = interp.span if interp is not None else 0
+        if limit is not None and image.hi - image.lo + STACK_SIZE + extra > limit:
             raise MemoryError("the program does not fit the --memory limit")
         top = layout.stack_top
         phdr = image.phdr
@@ -307,7 +330,8 @@ class Process:
             phdr = top
         hwcap = cpuid_values(1, True)[3]
         aux = [(AT_HWCAP, hwcap), (AT_PAGESZ, PAGE), (AT_CLKTCK, 100), (AT_PHDR, phdr),
-               (AT_PHENT, image.phent), (AT_PHNUM, image.phnum), (AT_BASE, 0),
+               (AT_PHENT, image.phent), (AT_PHNUM, image.phnum),
+               (AT_BASE, interp.lo if interp is not None else 0),
                (AT_FLAGS, 0), (AT_ENTRY, image.entry), (AT_UID, os.getuid()),
                (AT_EUID, os.geteuid()), (AT_GID, os.getgid()), (AT_EGID, os.getegid()),
                (AT_SECURE, 0), (AT_HWCAP2, 0)]
@@ -321,16 +345,21 @@ class Process:
         else:
             m, warm = self.kernel.machine_for(layout.size, image)
         if self.aspace is not None:
+            if self.machine is not None:     # its library code serves the new image
+                mapped_code(self.kernel).harvest(self.machine, self.aspace, self.image)
             self.aspace.release()            # exec: the old image's memory is gone
         asp = AddressSpace(m.mem, layout, limit, self.kernel.memory_budget)
         image.load(m.mem, asp, reuse=warm)
         self.kernel.library(image).install(m)
+        if interp is not None:
+            interp.load(m.mem, asp)
+            mapped_code(self.kernel).install(m, asp, image)
         asp.map(layout.stack_lo, layout.stack_top, 3)
         if raw_phdr:
             m.mem.write(top, raw_phdr)
         m.mem.write(esp, stack)
         m.set_reg("esp", esp)
-        m.set_reg("eip", image.entry)
+        m.set_reg("eip", interp.entry if interp is not None else image.entry)
         m.descriptors = {0x23: 0, USER_DS: 0}
         self.machine, self.aspace, self.image = m, asp, image
         self.argv, self.envp = list(argv), list(envp)      # /proc/<pid>/cmdline, environ
@@ -376,6 +405,9 @@ class Process:
             m.flush_translations()          # text made writable: the copy may differ
         else:
             lib.install(m)
+        libs = mapped_code(self.kernel)     # ld.so's and the libraries' code
+        libs.harvest(pm, self.aspace, self.image)
+        libs.install(m, child.aspace, self.image)
         m.cpu.r[:] = pm.cpu.r
         m.cpu.eip = pm.cpu.eip
         m.cpu.flags = pm.cpu.flags

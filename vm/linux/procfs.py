@@ -25,6 +25,7 @@ from vm.linux.files import (
     PipeEnd,
     synthetic_stat,
 )
+from vm.x86.system import VENDOR, cpuid_values
 
 PAGE = 4096
 BOOT = time.time()
@@ -189,11 +190,20 @@ def _stat(p) -> bytes:
     return (" ".join(str(f) for f in fields) + "\n").encode()
 
 
+# Linux's names for the CPUID leaf 1 bits, so /proc/cpuinfo says what CPUID says.
+_EDX_FLAGS = {0: "fpu", 4: "tsc", 8: "cx8", 15: "cmov", 19: "clflush", 23: "mmx", 24: "fxsr",
+              25: "sse", 26: "sse2"}
+_ECX_FLAGS = {0: "pni", 3: "monitor"}
+
+
 def _cpuinfo(p) -> bytes:
-    return (b"processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 8\n"
-            b"model name\t: pyvm i686\nstepping\t: 3\ncpu MHz\t\t: 1000.000\n"
-            b"fpu\t\t: yes\nflags\t\t: fpu vme de pse tsc msr pae mce cx8 sep mtrr pge mca "
-            b"cmov pat pse36 clflush mmx fxsr\nbogomips\t: 2000.00\n\n")
+    sig, _ebx, ecx, edx = cpuid_values(1, True)
+    flags = [n for b, n in sorted(_EDX_FLAGS.items()) if edx >> b & 1]
+    flags += [n for b, n in sorted(_ECX_FLAGS.items()) if ecx >> b & 1]
+    return (f"processor\t: 0\nvendor_id\t: {VENDOR.decode()}\ncpu family\t: {sig >> 8 & 15}\n"
+            f"model\t\t: {sig >> 4 & 15}\nmodel name\t: pyvm i686\nstepping\t: {sig & 15}\n"
+            f"cpu MHz\t\t: 1000.000\nfpu\t\t: yes\nflags\t\t: {' '.join(flags)}\n"
+            f"bogomips\t: 2000.00\n\n").encode()
 
 
 def _meminfo(p) -> bytes:

@@ -8,8 +8,10 @@ import os
 import struct
 
 from vm.linux import abi, threads
+from vm.linux import rusage as usage
 from vm.linux import signals as S
 from vm.linux.files import GuestFileError
+from vm.linux.interp import load_interpreter
 from vm.linux.loader import LoadError
 from vm.linux.process import ARG_MAX_STRLEN, ZOMBIE
 from vm.linux.syscalls import ContextSet, ExecDone, WouldBlock, _path, s32, syscall
@@ -149,10 +151,18 @@ def execve(proc, path: bytes, argv: list, envp: list) -> int:
         if e.errno != errno.ENOEXEC or head[:4] == b"\x7fELF":
             proc.kernel.message(f"{name}: cannot run: {e}")
         return -e.errno
+    interp = None
+    if image.interp is not None:            # a dynamic program: its ld.so, checked now
+        try:                                # so that a failure leaves the caller intact
+            interp = load_interpreter(proc.kernel, proc.sandbox, image.interp)
+        except LoadError as e:
+            if e.errno != errno.ENOENT:     # the kernel's ENOENT: the shell says why
+                proc.kernel.message(f"{name}: cannot run: {e}")
+            return -e.errno
     proc = threads.before_exec(proc)        # the other threads end here
     old = proc.machine
     try:
-        proc.start_image(image, argv, envp, os.fsencode(name))
+        proc.start_image(image, argv, envp, os.fsencode(name), interp)
     except MemoryError:
         return -errno.ENOMEM
     set_tracer(proc.machine, old.tracer)
@@ -200,7 +210,8 @@ def _wait(proc, pid: int, status_addr: int, options: int, rusage: int) -> int:
             if status_addr:
                 proc.mem.write(status_addr, struct.pack("<i", child.wait_status))
             if rusage:
-                proc.mem.write(rusage, bytes(RUSAGE_SIZE))
+                proc.mem.write(rusage, usage.child_usage(child))
+            usage.reaped(proc, child)
             proc.kernel.reap(child)
             return child.pid
     if options & WNOHANG:

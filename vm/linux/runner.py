@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Callable, List, Optional
 
+from vm.linux.interp import load_interpreter
 from vm.linux.kernel import Kernel
 from vm.linux.limits import std_streams, stop_check
 from vm.linux.loader import LoadError, prepare
@@ -40,7 +41,8 @@ def environment(opts: RunOptions) -> List[bytes]:
 
 
 def run_elf(path: str, data: bytes, opts: RunOptions) -> int:
-    """Run a static i386 Linux program; returns the exit status."""
+    """Run an i386 Linux program (static, or dynamic with its interpreter from the
+    guest's root); returns the exit status."""
     if opts.max_steps is not None and opts.max_steps < 1:
         return _fail(path, f"--max-steps must be at least 1, not {opts.max_steps}")
     try:
@@ -59,7 +61,13 @@ def run_elf(path: str, data: bytes, opts: RunOptions) -> int:
         proc.comm = os.fsencode(os.path.basename(path))[:15]
         proc.exe_guest_path = sandbox.to_guest(host) or path
         argv = [os.fsencode(path)] + [os.fsencode(a) for a in opts.args]
-        proc.start_image(img, argv, environment(opts), os.fsencode(path))
+        interp = None
+        if img.interp is not None:          # dynamic: ld.so from the guest's root
+            try:
+                interp = load_interpreter(kernel, sandbox, img.interp)
+            except LoadError as e:
+                raise OSError(e.errno, str(e)) from None
+        proc.start_image(img, argv, environment(opts), os.fsencode(path), interp)
 
     return run_process(path, opts, start)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import struct
 from typing import Optional
 
+from vm.x86.faults import MemoryFault
 from vm.x86.state import EAX, ECX, EDX, ESP, SEL
 
 SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE = 1, 2, 3, 4, 5, 6, 7, 8
@@ -116,6 +117,27 @@ def sse_restore(machine, snap: tuple) -> None:
     cpu.mxcsr = snap[1]
 
 
+def fpstate_image(machine) -> bytes:
+    """struct _fpstate_32 as the kernel writes it for an FXSR CPU: the fsave-format header
+    (control, status, full tag, pointers, ST0-7), status, magic 0, then the FXSAVE image
+    with MXCSR at 136 and XMM0-7 at 272 (vm/x86/sse.py's state)."""
+    from vm.x86 import float80 as f80
+    cpu = machine.cpu
+    fpu = machine._fpu
+    fx = bytearray(fpu.state_bytes_fxsave() if fpu is not None else bytes(512))
+    struct.pack_into("<II", fx, 24, cpu.mxcsr & 0xFFFF, 0xFFFF)
+    fx[160:288] = b"".join(x.to_bytes(16, "little") for x in cpu.xmm)
+    head = bytearray(112)
+    if fpu is not None:
+        struct.pack_into("<7I", head, 0, fpu.cw | 0xFFFF0000, fpu.status | 0xFFFF0000,
+                         fpu.tag | 0xFFFF0000, fpu.fip, fpu.fcs | fpu.fop << 16, fpu.fdp,
+                         fpu.fds | 0xFFFF0000)
+        for i in range(8):
+            head[28 + 10 * i:38 + 10 * i] = f80.to_bytes(fpu.regs[(fpu.top + i) & 7])
+        struct.pack_into("<HH", head, 108, fpu.status, 0)
+    return bytes(head + fx)
+
+
 def _sigcontext(cpu, trapno: int, err: int, oldmask: int, fpstate: int) -> bytes:
     r = cpu.r
     return SIGCONTEXT.pack(
@@ -159,6 +181,7 @@ def setup_frame(proc, sig: int, action: tuple, info: bytes, trapno: int = 0) -> 
         image = (struct.pack("<Ii", ret, sig) + sc + bytes(FPSTATE_SIZE)
                  + struct.pack("<I", old_mask >> 32 & 0xFFFFFFFF) + RETCODE)
     mem.write(frame, image)
+    mem.write(fp_addr, fpstate_image(m))
     proc.fpu_frames[frame] = (fpu_snapshot(m), sse_snapshot(m))
     if m._fpu is not None:
         m._fpu.fninit()
@@ -209,6 +232,14 @@ def sigreturn(proc, rt: bool) -> None:
     if saved is not None:
         fpu_restore(m, saved[0])
         sse_restore(m, saved[1])
+    if f[19]:                   # MXCSR and XMM0-7 as the handler left them in the frame
+        try:
+            fx = m.mem.read(f[19] + 112, 288)
+            cpu.mxcsr = struct.unpack_from("<I", fx, 24)[0] & 0xFFFF
+            cpu.xmm[:] = [int.from_bytes(fx[160 + 16 * k:176 + 16 * k], "little")
+                          for k in range(8)]
+        except MemoryFault:
+            pass
     for k in [k for k in proc.fpu_frames if k < frame]:     # frames longjmp'ed over
         del proc.fpu_frames[k]
 

@@ -242,14 +242,6 @@ def sys_umask(proc, mask, *_):
     return old
 
 
-@syscall(242)
-def sys_sched_getaffinity(proc, pid, size, mask, *_):
-    if size < 4:
-        return neg(errno.EINVAL)
-    proc.mem.write(mask, b"\x01" + bytes(3))
-    return 4
-
-
 @syscall(355)
 def sys_getrandom(proc, buf, count, flags, *_):
     count = min(count, GETRANDOM_MAX)
@@ -281,11 +273,37 @@ def sys_clock_gettime64(proc, clk, tp, *_):
     return 0
 
 
+def _resolution(clk: int) -> int | None:
+    """A clock's resolution in ns (the coarse clocks tick with the host's jiffies), None
+    for a clock that does not exist."""
+    clk = s32(clk)
+    if clk < 0:
+        return 1                  # a process or thread CPU clock (clock_getcpuclockid)
+    if clk in (5, 6):             # REALTIME_COARSE, MONOTONIC_COARSE
+        try:
+            return max(1, round(time.clock_getres(clk) * 1e9))
+        except OSError:
+            return 4_000_000
+    return 1 if clk <= 11 and clk != 10 else None
+
+
+def _clock_getres(proc, clk: int, tp: int, spec) -> int:
+    ns = _resolution(clk)
+    if ns is None:
+        return neg(errno.EINVAL)
+    if tp:
+        proc.mem.write(tp, spec.pack(ns // 10**9, ns % 10**9))
+    return 0
+
+
 @syscall(266)
 def sys_clock_getres(proc, clk, tp, *_):
-    if tp:
-        proc.mem.write(tp, abi.TIMESPEC32.pack(0, 1))
-    return 0
+    return _clock_getres(proc, clk, tp, abi.TIMESPEC32)
+
+
+@syscall(406)
+def sys_clock_getres_time64(proc, clk, tp, *_):
+    return _clock_getres(proc, clk, tp, abi.TIMESPEC64)
 
 
 @syscall(78)
@@ -380,11 +398,6 @@ def sys_mprotect(proc, addr, length, prot, *_):
 @syscall(163)
 def sys_mremap(proc, old, old_size, new_size, flags, new_addr, *_):
     return proc.mremap(old, old_size, new_size, flags)
-
-
-@syscall(219)
-def sys_madvise(proc, *_):
-    return 0
 
 
 # -- signals ---------------------------------------------------------------------------
@@ -1023,18 +1036,22 @@ def sys_fsync(proc, fd, *_):
 SYSCALLS[148] = ("fdatasync", sys_fsync)
 
 
-@syscall(93)
-def sys_ftruncate(proc, fd, length, *_):
+def _ftruncate(proc, fd: int, length: int) -> int:
     f = proc.fds.get(fd)
-    if not isinstance(f, HostFile) or not f.writable:
+    if not isinstance(f, HostFile) or not f.writable or f.is_dir or length < 0:
         return neg(errno.EINVAL)
     os.ftruncate(f.fd, length)
     return 0
 
 
+@syscall(93)
+def sys_ftruncate(proc, fd, length, *_):
+    return _ftruncate(proc, fd, s32(length))
+
+
 @syscall(194)
 def sys_ftruncate64(proc, fd, lo, hi, *_):
-    return sys_ftruncate(proc, fd, lo | hi << 32)
+    return _ftruncate(proc, fd, s32(hi) << 32 | lo)
 
 
 @syscall(41)
@@ -1123,6 +1140,9 @@ def sys_ioctl(proc, fd, req, arg, *_):
 
 
 def _pipe(proc, fds_addr: int, flags: int) -> int:
+    if flags & ~(abi.O_NONBLOCK | abi.O_CLOEXEC | O_DIRECT):
+        return neg(errno.EINVAL)
+    proc.mem.check_write(fds_addr, 8)       # EFAULT before any descriptor is made
     p = Pipe()
     ends = PipeEnd(p, False), PipeEnd(p, True)
     for end in ends:
@@ -1131,6 +1151,9 @@ def _pipe(proc, fds_addr: int, flags: int) -> int:
     w = proc.fds.install(ends[1], cloexec=bool(flags & abi.O_CLOEXEC))
     proc.mem.write(fds_addr, struct.pack("<ii", r, w))
     return 0
+
+
+O_DIRECT = 0o40000                          # packet mode: accepted, not modelled
 
 
 @syscall(42)
@@ -1203,16 +1226,6 @@ def _timespec(proc, addr: int, spec) -> float | None:
     return sec + nsec / 1e9
 
 
-@syscall(309)
-def sys_ppoll(proc, fds, nfds, tsp, sigmask, *_):
-    return _poll(proc, fds, nfds, _timespec(proc, tsp, abi.TIMESPEC32))
-
-
-@syscall(414)
-def sys_ppoll_time64(proc, fds, nfds, tsp, sigmask, *_):
-    return _poll(proc, fds, nfds, _timespec(proc, tsp, abi.TIMESPEC64))
-
-
 def _select(proc, nfds: int, rset: int, wset: int, xset: int, timeout: float | None) -> int:
     if nfds > 1024:
         return neg(errno.EINVAL)
@@ -1247,42 +1260,10 @@ def _select(proc, nfds: int, rset: int, wset: int, xset: int, timeout: float | N
     return count
 
 
-@syscall(142, "_newselect")
-def sys_newselect(proc, nfds, rset, wset, xset, tvp, *_):
-    timeout = None
-    if tvp:
-        sec, usec = abi.TIMEVAL32.unpack(proc.mem.read(tvp, 8))
-        if sec < 0 or not 0 <= usec < 10**6:
-            return neg(errno.EINVAL)
-        timeout = sec + usec / 1e6
-    return _select(proc, s32(nfds), rset, wset, xset, timeout)
-
-
-@syscall(308)
-def sys_pselect6(proc, nfds, rset, wset, xset, tsp, *_):
-    return _select(proc, s32(nfds), rset, wset, xset, _timespec(proc, tsp, abi.TIMESPEC32))
-
-
-@syscall(413)
-def sys_pselect6_time64(proc, nfds, rset, wset, xset, tsp, *_):
-    return _select(proc, s32(nfds), rset, wset, xset, _timespec(proc, tsp, abi.TIMESPEC64))
-
-
-@syscall(172)
-def sys_prctl(proc, option, arg2, *_):
-    if option == 15:                      # PR_SET_NAME
-        proc.comm = proc.read_cstr(arg2, 16)[:15]
-        return 0
-    if option == 16:                      # PR_GET_NAME
-        proc.mem.write(arg2, proc.comm.ljust(16, b"\0"))
-        return 0
-    return neg(errno.EINVAL)
-
-
 @syscall(116)
 def sys_sysinfo(proc, info, *_):
-    data = struct.pack("<l3L6LHH2L", int(time.monotonic()), 0, 0, 0, 1 << 30, 1 << 29, 0, 0, 0,
-                       0, 1, 0, 0, 0)
+    data = struct.pack("<l3L6LHH3L", int(time.monotonic()), 0, 0, 0, 1 << 30, 1 << 29, 0, 0, 0,
+                       0, 1, 0, 0, 0, 1)          # mem_unit 1: sizes are in bytes
     proc.mem.write(info, data.ljust(64, b"\0"))
     return 0
 

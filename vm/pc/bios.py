@@ -1,12 +1,16 @@
 """BIOS services for real-mode programs: video (int 10h) as a teletype on stdout, the
 keyboard (int 16h) from stdin, the timer (int 1Ah), equipment and memory size
-(int 11h, 12h), a little of int 15h; and the BIOS data area they keep at 0040:0000.
+(int 11h, 12h), int 15h (wait, E820/E801/88h memory sizes, the A20 calls); and the
+BIOS data area they keep at 0040:0000.
 
-There is no screen: characters written through any video service go to stdout in
-order, and the cursor the BIOS data area reports only follows them. Time: the tick
-counter (int 1Ah AH=00h, 0040:006C) starts at the host's time of day and advances one
-tick per ``steps_per_tick`` guest instructions, so timing loops are deterministic; the
-RTC services read the host clock. No hardware interrupts are delivered.
+This is the BIOS of ``pyvm --bits 16 boot.bin``: there is no screen, characters written
+through any video service go to stdout in order, and the cursor the BIOS data area
+reports only follows them. Time: the tick counter (int 1Ah AH=00h, 0040:006C) starts at
+the host's time of day and advances one tick per ``steps_per_tick`` guest instructions,
+so timing loops are deterministic; the RTC services read the host clock. No hardware
+interrupts are delivered. The PC of ``pyvm --disk`` (pcbios.py) keeps these services
+but overrides the hooks below (``put``, ``scroll``, ``memory_map``, ``a20``...) to use
+its VGA memory, its IRQ 0 and its memory.
 """
 
 from __future__ import annotations
@@ -15,7 +19,15 @@ import time
 from typing import Optional
 
 from vm.pc.console import CR, Console
-from vm.pc.services import ServiceStop, ServiceTable, quote, read_bytes, set_flag
+from vm.pc.services import (
+    DiskError,
+    ServiceStop,
+    ServiceTable,
+    quote,
+    read_bytes,
+    set_flag,
+    write_bytes,
+)
 from vm.x86 import flags as F
 
 BDA = 0x400
@@ -107,6 +119,35 @@ class BIOS:
         """Refresh 0040:006C (called between slices of the run, as IRQ 0 would)."""
         self.m.mem.write(BDA + TICKS, self.ticks().to_bytes(4, "little"))
 
+    def set_tick_count(self, want: int) -> None:
+        self.tick_base += want - self.ticks()
+        self.update_ticks()
+
+    # -- what a PC with a screen and more memory overrides (vm/pc/pcbios.py) ----------------
+    def scroll(self, lines: int, up: bool, attr: int, top: int, left: int, bottom: int,
+               right: int, page: int = 0) -> None:
+        """Scroll a window of the screen; the stream has none."""
+
+    def clear(self, attr: int) -> None:
+        """Blank the screen (a mode set); a stream has nothing to blank."""
+
+    def char_attr(self, page: int) -> int:
+        """AH=attribute, AL=character at the cursor: a light grey blank on a stream."""
+        return 0x0720
+
+    def memory_map(self) -> list:
+        """The int 15h E820 map: (base, length, type) with type 1 usable, 2 reserved."""
+        return [(0, 0x9FC00, 1), (0x9FC00, 0x400, 2), (0xF0000, 0x10000, 2)]
+
+    def extended_kb(self) -> int:
+        """KiB of memory above 1 MiB (int 15h AH=88h)."""
+        return 0
+
+    def a20(self, enable: Optional[bool]) -> Optional[bool]:
+        """The A20 gate: set it (enable not None) and return its state; None when the
+        machine has no gate (A20 always on, the default BIOS)."""
+        return None
+
     # -- output ------------------------------------------------------------------------------
     def cursor(self, page: int) -> tuple:
         off = CURSOR_POS + 2 * (page & 7)
@@ -117,8 +158,10 @@ class BIOS:
         self.w8(off, col)
         self.w8(off + 1, row)
 
-    def put(self, data: bytes, page: int, move: bool = True) -> None:
-        """Write characters to the screen (stdout); the cursor follows unless not move."""
+    def put(self, data: bytes, page: int, move: bool = True,
+            attr: Optional[int] = None) -> None:
+        """Write characters to the screen (stdout); the cursor follows unless not move.
+        ``attr``: the colour to write them in (a stream shows none)."""
         self.console.write(data)
         if not move:
             return
@@ -154,6 +197,8 @@ class BIOS:
 @VIDEO.service(0x00, "set_mode", "al")
 def set_mode(bios: BIOS, m) -> None:
     mode = m.reg("al") & 0x7F
+    if not m.reg("al") & 0x80:          # bit 7 keeps the video memory
+        bios.clear(0x07)
     bios.w8(VIDEO_MODE, mode)
     bios.w16(COLUMNS, 40 if mode in (0, 1, 4, 5, 0x0D) else 80)
     for page in range(8):
@@ -184,29 +229,33 @@ def select_page(bios: BIOS, m) -> None:
 
 @VIDEO.service(0x06, "scroll_up", "al bh cx dx")
 def scroll_up(bios: BIOS, m) -> None:
-    """Nothing to scroll: the output is a stream."""
+    bios.scroll(m.reg("al"), True, m.reg("bh"), m.reg("ch"), m.reg("cl"), m.reg("dh"),
+                m.reg("dl"), bios.r8(ACTIVE_PAGE))
 
 
 @VIDEO.service(0x07, "scroll_down", "al bh cx dx")
 def scroll_down(bios: BIOS, m) -> None:
-    """Nothing to scroll: the output is a stream."""
+    bios.scroll(m.reg("al"), False, m.reg("bh"), m.reg("ch"), m.reg("cl"), m.reg("dh"),
+                m.reg("dl"), bios.r8(ACTIVE_PAGE))
 
 
 @VIDEO.service(0x08, "read_char_attr", "bh", "ax")
 def read_char_attr(bios: BIOS, m) -> None:
-    m.set_reg("ax", 0x0720)         # the screen is not kept: a blank, light grey
+    m.set_reg("ax", bios.char_attr(m.reg("bh")))
 
 
 @VIDEO.service(0x09, "write_char_attr", "al bh bl cx")
 def write_char_attr(bios: BIOS, m) -> str:
     data = bytes([m.reg("al")]) * m.reg("cx")
-    bios.put(data, m.reg("bh"), move=False)     # the BIOS leaves the cursor in place
+    bios.put(data, m.reg("bh"), move=False, attr=m.reg("bl"))  # the cursor stays
     return quote(data)
 
 
 @VIDEO.service(0x0A, "write_char", "al bh cx")
 def write_char(bios: BIOS, m) -> str:
-    return write_char_attr(bios, m)
+    data = bytes([m.reg("al")]) * m.reg("cx")
+    bios.put(data, m.reg("bh"), move=False)
+    return quote(data)
 
 
 @VIDEO.service(0x0B, "set_palette", "bh bl")
@@ -283,7 +332,60 @@ def wait(bios: BIOS, m) -> None:
 
 @SYSTEM.service(0x88, "extended_memory_size", "", "ax cf", carry=True)
 def extended_memory_size(bios: BIOS, m) -> None:
-    m.set_reg("ax", 0)
+    m.set_reg("ax", min(bios.extended_kb(), 0xFFFF))
+
+
+E820_SMAP = 0x534D4150      # "SMAP"
+
+
+@SYSTEM.service(0xE8, "memory_map", "ax ebx ecx edx es:di", "eax ebx ecx cf", carry=True)
+def memory_map(bios: BIOS, m) -> Optional[str]:
+    """AX=E820h: one entry of the memory map per call (EBX: continuation, 0 at the end);
+    AX=E801h: memory above 1 MiB (AX=CX: KiB to 16 MiB, BX=DX: 64 KiB blocks above)."""
+    al = m.reg("al")
+    if al == 0x01:
+        kb = bios.extended_kb()
+        low = min(kb, 15 << 10)
+        high = max(0, kb - (15 << 10)) >> 6
+        m.set_reg("ax", low)
+        m.set_reg("cx", low)
+        m.set_reg("bx", min(high, 0xFFFF))
+        m.set_reg("dx", min(high, 0xFFFF))
+        return None
+    if al != 0x20 or m.reg("edx") != E820_SMAP:
+        raise DiskError(0x86, "unsupported int 15h AX=E8xxh function")
+    entries = bios.memory_map()
+    k = m.reg("ebx")
+    if k >= len(entries) or m.reg("ecx") < 20:
+        raise DiskError(0x86, "no such memory map entry")
+    base, length, kind = entries[k]
+    write_bytes(m, "es", m.reg("di"), base.to_bytes(8, "little") + length.to_bytes(8, "little")
+                + kind.to_bytes(4, "little"))
+    m.set_reg("eax", E820_SMAP)
+    m.set_reg("ecx", 20)
+    m.set_reg("ebx", 0 if k + 1 == len(entries) else k + 1)
+    return f"{base:#x}+{length:#x} type {kind}"
+
+
+@SYSTEM.service(0x24, "a20_gate", "al", "ah al bx cf", carry=True)
+def a20_gate(bios: BIOS, m) -> None:
+    """AX=2400h disable, 2401h enable, 2402h status (AL), 2403h support (BX bit 0: the
+    keyboard controller, bit 1: port 92h)."""
+    al = m.reg("al")
+    if al == 0x03:
+        m.set_reg("bx", 0 if bios.a20(None) is None else 3)
+        m.set_reg("ah", 0)
+        return
+    if al > 0x03:
+        raise DiskError(0x86, f"no int 15h function AX=24{al:02X}h")
+    state = bios.a20(None if al == 0x02 else bool(al))
+    if state is None:
+        if al == 0x00:
+            raise DiskError(0x86, "this machine's A20 line is always on")
+        state = True
+    m.set_reg("ah", 0)
+    if al == 0x02:
+        m.set_reg("al", int(state))
 
 
 # ---- int 16h: keyboard ---------------------------------------------------------------------
@@ -357,9 +459,7 @@ def get_ticks(bios: BIOS, m) -> None:
 
 @CLOCK.service(0x01, "set_ticks", "cx dx")
 def set_ticks(bios: BIOS, m) -> None:
-    want = m.reg("cx") << 16 | m.reg("dx")
-    bios.tick_base += want - bios.ticks()
-    bios.update_ticks()
+    bios.set_tick_count(m.reg("cx") << 16 | m.reg("dx"))
 
 
 @CLOCK.service(0x02, "get_rtc_time", "", "ch cl dh cf", carry=True)

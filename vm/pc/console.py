@@ -76,8 +76,10 @@ class Console:
             if not ready:
                 return False
         try:
+            # more than a buffered reader holds, so nothing is left in its buffer that
+            # select() (ready()) cannot see
             read1 = getattr(self.stdin, "read1", None)
-            data = read1(4096) if read1 is not None else self.stdin.read(1)
+            data = read1(1 << 16) if read1 is not None else self.stdin.read(1)
         except (OSError, ValueError):
             data = b""
         if not data:
@@ -122,6 +124,41 @@ class Console:
                 out.pop()
             elif len(out) < limit:
                 out.append(k)
+
+    def ready(self) -> bool:
+        """Input can be read without waiting (a device polling its line: a UART's LSR,
+        the 8042's status): buffered bytes, end of input, or a readable stdin."""
+        if self.pending or self.eof:
+            return True
+        try:
+            readable, _, _ = select.select([self.stdin], [], [], 0)
+        except (OSError, ValueError, TypeError):
+            return True                 # not a real descriptor (a test's BytesIO)
+        return bool(readable)
+
+    def wait_input(self) -> None:
+        """Block until stdin has something to read (or has ended)."""
+        if self.pending or self.eof:
+            return
+        self.flush()
+        try:
+            select.select([self.stdin], [], [])
+        except (OSError, ValueError, TypeError):
+            pass
+
+    def poll_byte(self) -> Optional[int]:
+        """The next raw input byte if one can be had without waiting, else None."""
+        if not self.ready() or not self._fill(False):
+            return None
+        b = self.pending[0]
+        del self.pending[0]
+        return b
+
+    def poll_key(self) -> Optional[int]:
+        """The next key if one can be had without waiting, else None."""
+        if not self.ready():
+            return None
+        return self.read_key()
 
     def read(self, n: int) -> bytes:
         """Raw bytes for a handle read (no line-end mapping); b'' at end of input."""

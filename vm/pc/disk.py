@@ -4,7 +4,7 @@ a boot sector can load the rest of its own file with AH=02h (CHS) or AH=42h (LBA
 
 The disk has 16 heads and 63 sectors a track and as many cylinders as the image needs;
 sectors past the end of the image read as zeros. Writes (AH=03h, 43h) change the disk in
-memory only, never the file.
+memory only, never the file, unless it is ``pyvm --disk IMAGE --disk-write``.
 """
 
 from __future__ import annotations
@@ -20,12 +20,16 @@ DRIVE = 0x80
 
 
 class Disk:
-    def __init__(self, image: bytes):
+    def __init__(self, image: bytes, backing=None):
+        """``backing``: a file opened for writing in place (``pyvm --disk-write``): every
+        write goes to it too; otherwise writes change only the copy in memory."""
         per_cylinder = HEADS * SECTORS_PER_TRACK
         sectors = max(1, -(-len(image) // SECTOR))
         self.cylinders = min(1024, -(-sectors // per_cylinder))
         self.sectors = self.cylinders * per_cylinder
         self.data = bytearray(image)
+        self.backing = backing
+        self.capacity = max(1, -(-len(image) // SECTOR))    # the image's own sectors
 
     def check(self, m) -> None:
         if m.reg("dl") != DRIVE:
@@ -41,6 +45,14 @@ class Disk:
             if len(self.data) < end:
                 self.data.extend(bytes(end - len(self.data)))
             self.data[start:end] = data
+            if self.backing is not None:
+                try:
+                    self.backing.seek(start)
+                    self.backing.write(data)
+                    self.backing.flush()
+                except OSError as e:
+                    raise DiskError(0xCC, f"cannot write the image: {e.strerror or e}") \
+                        from None
             return data
         data = bytes(self.data[start:end])
         return data + bytes(end - start - len(data))
@@ -138,3 +150,40 @@ def extended_write(disk: Disk, m) -> str:
     disk.transfer(lba, count, True, lambda: m.read(seg * 16 + off, count * SECTOR))
     m.set_reg("ah", 0)
     return f"LBA {lba} x{count} <- {seg:04x}:{off:04x}"
+
+
+@DISK.service(0x48, "extended_parameters", "dl ds:si", "ah cf", carry=True)
+def extended_parameters(disk: Disk, m) -> str:
+    """The EDD 1.1 result buffer at DS:SI (the caller sets its size, at least 1Ah):
+    size, flags (geometry valid), cylinders, heads, sectors per track, total sectors,
+    bytes per sector."""
+    disk.check(m)
+    size = int.from_bytes(read_bytes(m, "ds", m.reg("si"), 2), "little")
+    if size < 0x1A:
+        raise DiskError(0x01, f"result buffer of {size} bytes")
+    info = (0x1A).to_bytes(2, "little") + (2).to_bytes(2, "little") \
+        + disk.cylinders.to_bytes(4, "little") + HEADS.to_bytes(4, "little") \
+        + SECTORS_PER_TRACK.to_bytes(4, "little") + disk.capacity.to_bytes(8, "little") \
+        + SECTOR.to_bytes(2, "little")
+    write_bytes(m, "ds", m.reg("si"), info)
+    m.set_reg("ah", 0)
+    return f"{disk.capacity} sectors"
+
+
+@DISK.service(0x44, "extended_verify", "dl ds:si", "ah cf", carry=True)
+def extended_verify(disk: Disk, m) -> str:
+    disk.check(m)
+    lba, count, _, _ = _packet(m)
+    disk.transfer(lba, count, False, None)      # the sectors are there and readable
+    m.set_reg("ah", 0)
+    return f"LBA {lba} x{count}"
+
+
+@DISK.service(0x47, "extended_seek", "dl ds:si", "ah cf", carry=True)
+def extended_seek(disk: Disk, m) -> str:
+    disk.check(m)
+    lba, _, _, _ = _packet(m)
+    if lba >= disk.sectors:
+        raise DiskError(0x04, f"sector {lba} is not on the disk")
+    m.set_reg("ah", 0)
+    return f"LBA {lba}"

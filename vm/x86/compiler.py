@@ -38,7 +38,7 @@ from vm.x86 import semantics as _semantics  # noqa: F401  (registers the familie
 from vm.x86 import sse as _sse  # noqa: F401  (SSE/SSE2 families; after the string ones)
 from vm.x86.codecache import code_cache
 from vm.x86.emit import MAX_BLOCK, SEMANTICS, BlockMeta, Builder
-from vm.x86.faults import UD, MemoryFault, Unsupported
+from vm.x86.faults import GP, UD, CPUException, MemoryFault, Unsupported
 from vm.x86.memory import PAGE_SHIFT, WF_CODE
 from vm.x86.state import SLOT_NAMES, CPUState
 
@@ -73,11 +73,16 @@ class Translator:
             "P16": struct.Struct("<H").pack_into, "P32": struct.Struct("<I").pack_into,
             "PAR": F.PARITY, "ARITH": F.arith, "UNWIND": self.unwind, "M": machine,
             "META": None, "ALIVE": None,
+            # protected mode (paging.MMU, bound when the CPU enters it)
+            "SEG": None, "PRD": None, "PRL": None, "PWR": None, "PWL": None,
+            "RS": None, "RU": None, "WS": None, "WU": None, "SLO": None, "SHI": None,
+            "WOK": None,
         }
         self.defaults = ("cpu=cpu, r=r, mem=mem, wf=wf, rf=rf, READ=READ, ST=ST, LIM=LIM, "
                          "STORE=STORE, "
                          "U16=U16, U32=U32, P16=P16, P32=P32, PAR=PAR, ARITH=ARITH, "
-                         "META=META, ALIVE=ALIVE")
+                         "META=META, ALIVE=ALIVE, SEG=SEG, PRD=PRD, PRL=PRL, PWR=PWR, PWL=PWL, RS=RS, RU=RU, WS=WS, WU=WU, "
+                         "SLO=SLO, SHI=SHI, WOK=WOK")
 
     def glob(self, obj, name: Optional[str] = None) -> str:
         name = name or getattr(obj, "__name__", None) or "g"
@@ -86,6 +91,15 @@ class Translator:
             name = f"{name}_{id(obj):x}"
         self.ns[name] = obj
         return name
+
+    def bind_mmu(self, mmu) -> None:
+        """Protected mode: the memory helpers compiled blocks call (paging.MMU)."""
+        ns = self.ns
+        ns["SEG"], ns["PRD"], ns["PWR"] = mmu.seg, mmu.rd, mmu.wr
+        ns["PRL"], ns["PWL"] = mmu.read, mmu.write
+        ns["RS"], ns["RU"], ns["WS"], ns["WU"] = mmu.rs, mmu.ru, mmu.ws, mmu.wu
+        segs = self.cpu.segs
+        ns["SLO"], ns["SHI"], ns["WOK"] = segs.lo, segs.hi, segs.wok
 
     def flush(self) -> None:
         """Forget every translation."""
@@ -104,7 +118,52 @@ class Translator:
     def linear(self, key: int) -> int:
         if self.cpu.real:
             return (key >> 16 << 4) + (key & 0xFFFF)
+        if self.cpu.pm:
+            return (self.cpu.ctxs[key >> 32][0] + (key & 0xFFFFFFFF)) & 0xFFFFFFFF
         return key
+
+    def fetch_pm(self, key: int, ip: int) -> tuple:
+        """Protected mode: decode at CS:ip through the segment limit and the page
+        tables: (insn, linear, physical ranges of its bytes). A fault on the first byte
+        raises; one further on truncates the window (the decoder then says so)."""
+        base, limit, big, cpl = self.cpu.ctxs[key >> 32][:4]
+        mmu = self.cpu.mmu
+        window = bytearray()
+        ranges: list = []
+        err = None
+        data = self.mem.data
+        for k in range(MAX_LEN):
+            off = (ip + k) & (0xFFFFFFFF if big else 0xFFFF)
+            if off > limit:
+                err = CPUException(GP, "code segment limit exceeded", 0)
+                break
+            lin = (base + off) & 0xFFFFFFFF
+            try:
+                p = mmu.phys(lin, False, cpl == 3)
+            except CPUException as e:
+                err = e
+                break
+            window.append(data[p] if p < len(data) else 0xFF)
+            if ranges and ranges[-1][1] == p:
+                ranges[-1][1] = p + 1
+            else:
+                ranges.append([p, p + 1])
+        if not window:
+            raise err
+        try:
+            insn = decode(bytes(window), 0, 32 if big else 16, ip)
+        except Truncated:
+            if err is not None:
+                raise err from None
+            raise
+        n = insn.length
+        out = []
+        for lo, hi in ranges:
+            if n <= 0:
+                break
+            out.append((lo, min(hi, lo + n)))
+            n -= hi - lo
+        return insn, (base + ip) & 0xFFFFFFFF, out
 
     def fetch(self, key: int, ip: int) -> tuple:
         """Decode the instruction at ip of the block's code segment: (insn, linear)."""
@@ -126,27 +185,38 @@ class Translator:
     def translate(self, key: int, single: bool = False) -> Callable:
         b = self._build(key, single, False)
         if b.loop:
-            b = self._build(key, single, True, b.entry_needed)
+            b = self._build(key, single, True, b.entry_needed, b.written)
         return self._install(b, key, single)
 
     def _build(self, key: int, single: bool, loop_mode: bool,
-               lz_needed: bool = False) -> Builder:
-        b = Builder(self, key, single, loop_mode, lz_needed)
-        ip = key & 0xFFFF if self.cpu.real else key
+               lz_needed: bool = False, carried: frozenset = frozenset()) -> Builder:
+        b = Builder(self, key, single, loop_mode, lz_needed, carried)
+        pm = self.cpu.pm
+        ip = key & 0xFFFF if self.cpu.real else key & 0xFFFFFFFF
         cbits = self.cpu.bits
         while True:
             lin = (key >> 16 << 4) + ip if self.cpu.real else ip
+            phys = None
             try:
-                insn, lin = self.fetch(key, ip)
-            except (DecodeError, MemoryFault) as e:
+                if pm:
+                    lin = self.linear(key & ~0xFFFFFFFF | ip)
+                    insn, lin, phys = self.fetch_pm(key, ip)
+                else:
+                    insn, lin = self.fetch(key, ip)
+            except (DecodeError, CPUException) as e:
                 if b.ninsn:             # fault when (if) execution gets there
                     b.end_jump(ip)
                     break
+                if pm and not isinstance(e, DecodeError):
+                    # protected mode: a page fault or limit violation on fetch is
+                    # raised now, not compiled in (a handler may map the page without
+                    # an INVLPG: the CPU caches no not-present entry)
+                    raise
                 # the bytes that could have made an instruction: writing any of them
                 # drops this translation, so code stored there later runs
                 b.ranges.append((lin, lin + MAX_LEN))
                 b.begin(None, ip, ip, lin)
-                if isinstance(e, Truncated) and not self.cpu.real:
+                if isinstance(e, Truncated) and not self.cpu.real and not pm:
                     b.emit(f"raise {b.glob(MemoryFault)}({lin + e.length:#x}, False)")
                 elif isinstance(e, MemoryFault):
                     b.emit(f"raise {b.glob(MemoryFault)}({e.address:#x}, False)")
@@ -161,7 +231,10 @@ class Translator:
             if stop and b.ninsn:
                 b.end_jump(ip)
                 break
-            b.ranges.append((lin, lin + insn.length))
+            if phys is not None:
+                b.ranges.extend(phys)
+            else:
+                b.ranges.append((lin, lin + insn.length))
             b.begin(insn, ip, nip, lin)
             if stop:
                 b.may_fault()
@@ -305,6 +378,8 @@ class Translator:
                 pass
         done = bool(getattr(exc, "completed", False))
         cpu.eip = im.nip if done else im.ip
+        if getattr(exc, "committed", False):      # a task switch went through
+            cpu.eip = exc.eip
         cpu.steps[0] += loc.get("c", 0) + im.idx + done
         exc.insn = im.insn
         exc.lin = im.lin

@@ -38,10 +38,11 @@ class Lazy:
     """Compile-time flag state: ``op`` (see flags.py) and Python expressions over SSA
     names, which never change, so they can be evaluated at any later point. ``res`` None
     means "not computed yet" for CMP/TEST (derived from a and b when needed)."""
-    __slots__ = ("op", "res", "a", "b")
+    __slots__ = ("op", "res", "a", "b", "pending")
 
     def __init__(self, op: int, res: Optional[str], a: str = "0", b: str = "0"):
         self.op, self.res, self.a, self.b = op, res, a, b
+        self.pending = False        # res is an expression not computed yet
 
 
 class InsnMeta:
@@ -143,7 +144,7 @@ class Builder:
     """Emits the Python source of one block."""
 
     def __init__(self, tr, key: int, single: bool, loop_mode: bool,
-                 lz_needed: bool = False):
+                 lz_needed: bool = False, carried: frozenset = frozenset()):
         self.tr = tr
         self.real = tr.cpu.real
         self.cbits = tr.cpu.bits
@@ -161,6 +162,13 @@ class Builder:
         self.csk = key & ~0xFFFF if self.real else 0
         self.cs_sel = key >> 16 if self.real else 0
         self.cs_base = (key >> 16) << 4 if self.real else 0
+        # protected mode: the key's context says CPL and the stack's size (protected.py)
+        self.pm = tr.cpu.pm
+        if self.pm:
+            ctx = tr.cpu.ctxs[key >> 32]
+            self.csk = key >> 32 << 32
+            self.cpl, self.ss_big, self.v86 = ctx[3], ctx[4], ctx[5]
+            self._segof: dict = {}
         self.lines: list = []           # (depth, text)
         self.depth = 0
         self.ver: list = [None] * NSLOTS
@@ -184,6 +192,10 @@ class Builder:
         self.follow: Optional[int] = None
         self.followed = 0
         self.returns: list = []         # return addresses of the calls followed so far
+        self.written: set = set()       # slots the block writes (anywhere)
+        # loop mode: the slots the body writes; from the second iteration on, a side exit
+        # taken before the body writes one again must store the value the loop carried
+        self.carried = carried
 
     # -- emission ----------------------------------------------------------------------------
     def emit(self, text: str) -> None:
@@ -234,6 +246,7 @@ class Builder:
         self.emit(f"{name} = {expr}")
         self.ver[slot] = name
         self.dirty.add(slot)
+        self.written.add(slot)
         return name
 
     def read_reg(self, slot: int, size: int, high: bool = False) -> str:
@@ -272,7 +285,7 @@ class Builder:
     # -- memory ------------------------------------------------------------------------------
     def seg_base(self, seg: int) -> Optional[str]:
         """Expression for a segment's base; None when it is 0 by construction."""
-        if not self.real and seg not in (FS, GS):
+        if not self.real and not self.pm and seg not in (FS, GS):
             return None
         return self.get(BASE + seg)
 
@@ -302,6 +315,8 @@ class Builder:
 
     def linear(self, seg: int, off: str) -> str:
         """Linear address of seg:off (off already masked to the address size)."""
+        if self.pm:
+            return self.pm_linear(seg, off, 1)
         base = self.seg_base(seg)
         if base is None:
             return off
@@ -317,9 +332,23 @@ class Builder:
         runs past offset 0xFFFF faults, #SS for the stack segment, else #GP)."""
         seg = self.default_seg(m)
         off = self.offset(m)
+        if self.pm:
+            return self.pm_linear(seg, off, nbytes)
         if self.real and nbytes > 1:
             self.limit_check(off, nbytes, seg)
         return self.linear(seg, off)
+
+    def pm_linear(self, seg: int, off: str, nbytes: int) -> str:
+        """Protected mode: the segment checks (null, limit) and the linear address; loads
+        and stores through it check the segment's type (protected.py, paging.py)."""
+        self.may_fault()
+        a = self.tmp("a")
+        base = self.get(BASE + seg)
+        end = off if nbytes == 1 else f"{off} + {nbytes - 1}"
+        self.emit(f"{a} = ({base} + {off}) & 0xffffffff if SLO[{seg}] <= {off} and "
+                  f"{end} <= SHI[{seg}] else SEG({seg}, {off}, {nbytes})")
+        self._segof[a] = seg
+        return a
 
     def limit_check(self, off: str, nbytes: int, seg: int) -> None:
         """Real mode: fault when [off, off + nbytes) leaves the 64 KiB segment."""
@@ -333,6 +362,23 @@ class Builder:
     def load(self, addr: str, size: int) -> str:
         self.may_fault()
         t = self.tmp("m")
+        if self.pm:
+            seg = self._segof.get(addr)
+            if seg is None:
+                self.emit(f"{t} = PRL({addr}, {size})")
+            elif seg == CS:         # an execute-only code segment refuses reads
+                self.emit(f"{t} = PRD({seg}, {addr}, {size})")
+            else:
+                p = self.tmp("p")
+                tl = "RU" if self.cpl == 3 or self.v86 else "RS"
+                fast = {1: f"mem[{p} | {addr} & 0xfff]",
+                        2: f"U16(mem, {p} | {addr} & 0xfff)[0]",
+                        4: f"U32(mem, {p} | {addr} & 0xfff)[0]"}[size]
+                edge = "" if size == 1 else f" and {addr} & 0xfff <= {0x1000 - size:#x}"
+                self.emit(f"{p} = {tl}.get({addr} >> 12)\n"
+                          f"{t} = {fast} if {p} is not None{edge} else "
+                          f"PRD({seg}, {addr}, {size})")
+            return t
         if self.tr.mem.guarded:         # unmapped pages refuse reads: test rf first
             addr = self.bind(addr, "a")
         if size == 1:
@@ -352,6 +398,21 @@ class Builder:
         self.may_fault()
         self.has_store = True
         value = self.bind(value)
+        if self.pm:
+            seg = self._segof.get(addr)
+            if seg is None:
+                self.emit(f"PWL({addr}, {size}, {value})")
+                return
+            p = self.tmp("p")
+            tl = "WU" if self.cpl == 3 or self.v86 else "WS"
+            fast = {1: f"mem[{p} | {addr} & 0xfff] = {value}",
+                    2: f"P16(mem, {p} | {addr} & 0xfff, {value})",
+                    4: f"P32(mem, {p} | {addr} & 0xfff, {value})"}[size]
+            edge = "" if size == 1 else f" and {addr} & 0xfff <= {0x1000 - size:#x}"
+            self.emit(f"{p} = {tl}.get({addr} >> 12)\n"
+                      f"if WOK[{seg}] and {p} is not None and not wf[{p} >> 12]{edge}:\n"
+                      f"    {fast}\nelse:\n    PWR({seg}, {addr}, {size}, {value})")
+            return
         fast = {1: f"mem[{addr}] = {value}", 2: f"P16(mem, {addr}, {value})",
                 4: f"P32(mem, {addr}, {value})"}[size]
         self.emit(f"if wf[{addr} >> 12]:\n    STORE({addr}, {size}, {value})\nelse:\n"
@@ -386,6 +447,12 @@ class Builder:
     def push(self, value: str, size: int) -> None:
         value = self.bind(value)
         sp = self.get(ESP)
+        if self.pm:
+            m = 0xFFFFFFFF if self.ss_big else 0xFFFF
+            t = self.bind(f"({sp} - {size}) & {m:#x}", "s")
+            self.store(self.pm_linear(SS, t, size), size, value)
+            self.set(ESP, t if self.ss_big else f"{sp} & 0xffff0000 | {t}")
+            return
         if not self.real:
             t = self.bind(f"({sp} - {size}) & 0xffffffff", "s")
             self.store(t, size, value)
@@ -399,6 +466,14 @@ class Builder:
     def pop(self, size: int, adjust: int = 0) -> str:
         """Read the top of the stack and release it (plus ``adjust`` more bytes)."""
         sp = self.get(ESP)
+        if self.pm:
+            off = sp if self.ss_big else self.bind(f"{sp} & 0xffff", "o")
+            v = self.load(self.pm_linear(SS, off, size), size)
+            if self.ss_big:
+                self.set(ESP, f"({sp} + {size + adjust}) & 0xffffffff")
+            else:
+                self.set(ESP, f"{sp} & 0xffff0000 | ({sp} + {size + adjust}) & 0xffff")
+            return v
         if not self.real:
             v = self.load(sp, size)
             self.set(ESP, f"({sp} + {size + adjust}) & 0xffffffff")
@@ -447,11 +522,32 @@ class Builder:
         if self.fl is ENTRY:
             self.entry_needed = True
 
+    def set_pending_flags(self, expr: str) -> None:
+        """The six arithmetic flags become expr's value, computed only where something
+        reads them (expr uses names that stay bound: SSA)."""
+        self.fl = Lazy(F.NONE << 2, expr)
+        self.fl.pending = True
+
+    def flags_before_update(self) -> str:
+        """An expression for the six flag bits now, for an instruction that keeps some
+        of them: a lazy operation stays an ARITH call that only runs when read."""
+        st = self.fl
+        if isinstance(st, Lazy):
+            if st.op >> 2 != F.NONE:
+                return f"ARITH({self._lazy_tuple(st)})"
+            if not st.pending or len(st.res) < 800:     # nest a few pending updates
+                return st.res
+        elif st is ENTRY:
+            return f"ARITH({self._entry_tuple()})"
+        return self.flags_value()
+
     def flags_value(self) -> str:
         """Name of a local holding the six arithmetic flag bits now."""
         st = self.fl
         if isinstance(st, Lazy):
             if st.op >> 2 == F.NONE:
+                if st.pending:
+                    return self.set_mat(st.res)
                 return st.res
             args = self._lazy_tuple(st)
         elif st is ENTRY:
@@ -604,11 +700,11 @@ class Builder:
 
     # -- control flow ------------------------------------------------------------------------
     def key_of(self, ip: int) -> int:
-        return self.csk | ip if self.real else ip
+        return self.csk | ip if self.real or self.pm else ip
 
     def key_expr(self, ip_expr: str) -> str:
         """Key expression for a computed near target (ip_expr already masked)."""
-        if self.real:
+        if self.real or self.pm:
             return f"{self.csk:#x} | {ip_expr}"
         return ip_expr
 
@@ -683,6 +779,11 @@ class Builder:
 
     def _writeback(self) -> list:
         out = [f"r[{slot}] = {self.ver[slot]}" for slot in sorted(self.dirty)]
+        if self.loop_mode:
+            for slot in sorted(self.carried - self.dirty):
+                v = self.ver[slot]
+                if v is None or v == f"{SLOT_NAMES[slot]}0":
+                    out.append(f"r[{slot}] = {self.get(slot)}")
         st = self.fl
         if isinstance(st, Lazy):
             out.append(f"cpu.lz = ({self._lazy_tuple(st)})")
@@ -771,7 +872,15 @@ class Builder:
         self.emit(f"if {cond}:\n    raise {self.glob(CPUException)}({vector}, {message!r})")
 
     def privileged(self) -> bool:
-        """Flat (user) mode: emit #GP and return True."""
+        """Flat (user) mode, or protected mode above CPL 0: emit #GP and return True."""
+        if self.pm:
+            if self.cpl == 0 and not self.v86:
+                return False
+            self.may_fault()
+            self.emit(f"raise {self.glob(CPUException)}({GP}, "
+                      f"'{self.insn.form.mnemonic}: privileged instruction', 0)")
+            self.end_dynamic("0")
+            return True
         if not self.real:
             self.raise_exc(GP, f"{self.insn.form.mnemonic}: privileged instruction")
             self.end_dynamic("0")

@@ -7,11 +7,15 @@ from typing import Optional
 
 # exception vectors
 DE, DB, BP, OF, BR, UD, NM, SS, GP, PF, MF = 0, 1, 3, 4, 5, 6, 7, 12, 13, 14, 16
+XM = 19              # SIMD floating-point exception (vm/x86/simd_fp.py)
+DF, TS, NP, AC = 8, 10, 11, 17
 
 VECTOR_NAMES = {DE: "divide error", DB: "debug trap", BP: "breakpoint", OF: "overflow",
                 BR: "bound range exceeded", UD: "invalid opcode", NM: "no coprocessor",
                 SS: "stack fault", GP: "general protection fault", PF: "memory fault",
-                MF: "x87 floating-point error"}
+                MF: "x87 floating-point error", DF: "double fault", TS: "invalid TSS",
+                NP: "segment not present", AC: "alignment check"}
+VECTOR_NAMES[XM] = "SIMD floating-point exception"
 
 
 class CPUException(Exception):
@@ -34,6 +38,17 @@ class MemoryFault(CPUException):
         self.address = address & 0xFFFFFFFF
         self.write = write
         self.size = size
+
+
+class TripleFault(CPUException):
+    """Protected mode: an exception while delivering a double fault (a real PC would
+    reset). ``chain`` lists the exceptions that led to it."""
+
+    def __init__(self, chain: list):
+        text = " -> ".join(f"{VECTOR_NAMES.get(e.vector, e.vector)}"
+                           f"{'' if e.code is None else f'({e.code:#x})'}" for e in chain)
+        super().__init__(GP, f"triple fault: {text}")
+        self.chain = chain
 
 
 class SoftwareInterrupt(CPUException):

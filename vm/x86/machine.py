@@ -89,12 +89,13 @@ class Machine:
     # called with every new Machine (vm.run's observer: final registers, user setup)
     on_create: Optional[Callable] = None
 
-    def __init__(self, mode: str = FLAT32, memory_size: Optional[int] = None):
+    def __init__(self, mode: str = FLAT32, memory_size: Optional[int] = None,
+                 buffer=None):
         if memory_size is None:
             memory_size = REAL_MEMORY if mode == REAL else 16 << 20
         self.cpu = CPUState(mode)
         self.cpu.machine = self
-        self.mem = Memory(memory_size)
+        self.mem = Memory(memory_size, buffer)     # buffer: see Memory (the PC's A20)
         self.tr = Translator(self)
         self._hooks = None               # vm/x86/hooks.py, created by the first hook_*
         self.on_interrupt: Optional[Callable] = None
@@ -110,6 +111,7 @@ class Machine:
         from vm.x86.system import FPUContext
         self.fpu_context = FPUContext(self.cpu)
         self._margin = [0]
+        self._pending: Optional[Stop] = None    # a stop found between runs
         if mode == FLAT32:
             for n, sel in ((CS, USER_CS), (DS, USER_DS), (ES, USER_DS), (SS, USER_DS)):
                 self.cpu.set_segment(n, sel, 0)
@@ -345,6 +347,9 @@ class Machine:
             return run_api(self, max_steps if count is None else count, until, timeout,
                            Machine.run, Stop)
         cpu = self.cpu
+        if self._pending is not None:
+            stop, self._pending = self._pending, None
+            return stop
         start = cpu.steps[0]
         limit = start + max_steps if max_steps is not None else 1 << 62
         key = cpu.key()
@@ -399,7 +404,7 @@ class Machine:
                 fn = get1(key)
                 if fn is None:
                     fn = tr.translate(key, True)
-                trap = real and cpu.flags & F.TF and not fn.meta.trapless
+                trap = (real or cpu.pm) and cpu.flags & F.TF and not fn.meta.trapless
                 key = self._traced(fn) if self.tracer is not None else fn()
                 if trap:
                     cpu.set_key(key)
@@ -408,6 +413,24 @@ class Machine:
             if not hasattr(e, "insn"):      # raised between blocks, not inside one
                 cpu.set_key(key)
             raise
+
+    def external_interrupt(self, vector: int) -> bool:
+        """A hardware interrupt (a PIC's IRQ) taken now, between runs: False when IF is
+        clear. Real mode goes through the IVT, protected and V86 mode through the IDT
+        (EXT set in error codes); a fault while delivering is handled as an exception,
+        and a triple fault ends the next run()."""
+        cpu = self.cpu
+        if not cpu.flags & F.IF:
+            return False
+        try:
+            if cpu.pm:
+                from vm.x86 import protected as P
+                P.interrupt(cpu, vector, cpu.eip, None, soft=False, ext=1)
+            else:
+                self._deliver(vector, cpu.eip if not cpu.real else cpu.eip & 0xFFFF)
+        except CPUException as e:
+            self._pending = self._exception(e)
+        return True
 
     def request_single_step(self) -> None:
         """Leave the compiled-block loop at the next block boundary (TF was set)."""
@@ -428,6 +451,9 @@ class Machine:
         return key
 
     def _deliver(self, vector: int, return_ip: int) -> int:
+        if self.cpu.pm:         # a single-step trap (#DB) through the IDT
+            from vm.x86 import protected as P
+            return P.interrupt(self.cpu, vector, return_ip, None, soft=False, ext=1)
         from vm.x86.system import deliver
         return deliver(self.cpu, vector, return_ip)
 
@@ -435,6 +461,8 @@ class Machine:
         """A fault the block unwound (cpu.eip = faulting instruction): real mode takes
         it through the hook or the IVT; flat mode stops."""
         cpu = self.cpu
+        if cpu.pm:
+            return self._pm_exception(e)
         if not cpu.real:
             return Stop("fault", fault=e)
         vector = GP if isinstance(e, MemoryFault) else e.vector
@@ -448,6 +476,40 @@ class Machine:
         except CPUException as e2:
             return Stop("fault", fault=e2)
         return None
+
+    def _pm_exception(self, e: CPUException) -> Optional[Stop]:
+        """Protected mode: deliver through the IDT; a fault while delivering becomes a
+        double fault when both are contributory (or a page fault then either), and one
+        while delivering the double fault stops the run (a PC would reset)."""
+        from vm.x86 import protected as P
+        from vm.x86.faults import DF, PF, TripleFault
+        cpu = self.cpu
+        chain = [e]
+        vector = GP if isinstance(e, MemoryFault) else e.vector
+        code = 0 if isinstance(e, MemoryFault) else e.code
+        benign_to = (0, 10, 11, 12, 13)
+        while True:
+            if self.tracer is not None:
+                self.tracer.event(f"exception {vector} ({chain[-1]})")
+            if vector == PF and getattr(chain[-1], "cr2", None) is not None:
+                cpu.mmu.cr2 = chain[-1].cr2
+            if vector in P.ERROR_CODE_VECTORS:
+                code = 0 if code is None else code
+            else:
+                code = None
+            try:
+                P.interrupt(cpu, vector, cpu.eip, code, soft=False, ext=1)
+                return None
+            except CPUException as e2:
+                chain.append(e2)
+                if vector == DF:
+                    return Stop("fault", fault=TripleFault(chain))
+                if (vector in benign_to or vector == PF) and \
+                        (e2.vector in benign_to or (vector == PF and e2.vector == PF)):
+                    vector, code = DF, 0
+                    chain.append(CPUException(DF, "double fault", 0))
+                else:
+                    vector, code = e2.vector, e2.code
 
     def _memory_fault(self, e: BaseException) -> MemoryFault:
         insn = getattr(e, "insn", None)

@@ -195,11 +195,13 @@ def _new_buffer(size: int):
 class Memory:
     """``size`` bytes of RAM at linear addresses [0, size)."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, buffer=None):
+        """``buffer``: the object to use as ``data`` (len >= size; e.g. a shared mmap
+        the PC remaps to alias its pages, vm/pc/a20.py), instead of a new one."""
         if size <= 0:
             raise ValueError("memory size must be positive")
         self.size = size
-        self.data = _new_buffer(size)
+        self.data = _new_buffer(size) if buffer is None else buffer
         self.wf = bytearray((size + PAGE_SIZE - 1) >> PAGE_SHIFT)
         # called with (start, end) after a write to a page flagged WF_CODE
         self.code_written: Optional[Callable[[int, int], None]] = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from asm.x86.operands import Imm, Mem, Reg
 from vm.x86 import flags as F
+from vm.x86 import protected as P
 from vm.x86.emit import MASK, SEG_NUM, Builder, Operand, family
 from vm.x86.faults import BR, DE, UD, CPUException
 from vm.x86.state import EAX, EBP, ECX, EDX, ESP, SEL
@@ -382,6 +383,9 @@ def shifts(b: Builder, i) -> None:
         if op >= 4 and n < size * 8:
             _const_shift(b, d, op, n)
             return
+        if op < 2:
+            _const_rotate(b, d, op, n)
+            return
         count = str(n)
     else:
         count = b.bind(f"{b.reg('cl')} & 0x1f", "n")
@@ -391,6 +395,27 @@ def shifts(b: Builder, i) -> None:
     b.emit(f"{r}, {f} = {b.glob(shift)}({op}, {size}, {a}, {count}, {fo})")
     d.write(r)
     b.set_mat(f)
+
+
+def _const_rotate(b: Builder, d, op: int, n: int) -> None:
+    """ROL/ROR by a constant (as ``shift`` computes them): the result inline, and the
+    flags (SZAP kept, CF and OF from the result) left as an expression that is only
+    evaluated if something reads them (sha256 and hashes rotate, then XOR)."""
+    size = d.size
+    bits = size * 8
+    top = bits - 1
+    k = n % bits
+    a = d.read()
+    prev = b.flags_before_update()
+    if op == 0:
+        r = d.write(f"({a} << {k} | {a} >> {bits - k}) & {MASK[size]:#x}" if k else a)
+        cf = f"({r} & 1)"
+        of = f"({r} >> {top} ^ {r}) & 1"
+    else:
+        r = d.write(f"({a} >> {k} | {a} << {bits - k}) & {MASK[size]:#x}" if k else a)
+        cf = f"({r} >> {top} & 1)"
+        of = f"({r} >> {top} ^ {r} >> {top - 1}) & 1"
+    b.set_pending_flags(f"({prev} & 0xfffff7fe | {cf} | ({of}) << 11)")
 
 
 def _const_shift(b: Builder, d, op: int, n: int) -> None:
@@ -554,7 +579,9 @@ def direction_flag(b: Builder, i) -> None:
 
 @family("cli", "sti")
 def interrupt_flag(b: Builder, i) -> None:
-    if b.privileged():
+    if b.pm:        # IOPL-sensitive: CPL <= IOPL
+        b.call(P.iopl_check, reads=(), writes=(), flags=False)
+    elif b.privileged():
         return
     b.emit("cpu.flags &= ~0x200" if i.form.mnemonic == "cli" else "cpu.flags |= 0x200")
     b.end_here()
@@ -580,6 +607,8 @@ def salc(b: Builder, i) -> None:
 @family("pushf", "pushfw", "pushfd")
 def pushf(b: Builder, i) -> None:
     size = b.osize
+    if b.pm and b.v86:
+        b.call(P.iopl_check, reads=(), writes=(), flags=False)
     v = f"(cpu.flags & {0xFCFFFF & ~F.ARITH:#x} | {b.flags_value()})"
     if size == 2:
         v = f"{v} & 0xffff"
@@ -591,6 +620,18 @@ def pushf(b: Builder, i) -> None:
 @family("popf", "popfw", "popfd")
 def popf(b: Builder, i) -> None:
     size = b.osize
+    if b.pm:
+        if b.v86:
+            b.call(P.iopl_check, reads=(), writes=(), flags=False)
+        v = b.pop(size)
+        tf = b.tmp("tf")
+        b.call(P.popf, f"{v}, {size}", reads=(), writes=(), result=tf)
+        # no block boundary unless TF was set: single-stepping starts after this one
+        exit_lines = b._writeback() + [
+            f"ST[0] += {'c + ' if b.loop_mode else ''}{b.ninsn}",
+            f"return {b.key_of(b.nip):#x}"]
+        b.emit(f"if {tf}:\n" + "\n".join("    " + x for x in exit_lines))
+        return
     v = b.pop(size)
     mask = F.popf_mask(b.real, size)
     keep = 0xFFFFFFFF & ~mask & ~F.ARITH
@@ -647,7 +688,7 @@ def popa(b: Builder, i) -> None:
 @family("leave")
 def leave(b: Builder, i) -> None:
     bp = b.get(EBP)
-    if b.real:
+    if b.real or (b.pm and not b.ss_big):
         b.set(ESP, f"{b.get(ESP)} & 0xffff0000 | {bp} & 0xffff")
     else:
         b.set(ESP, bp)

@@ -16,6 +16,7 @@ from vm.x86.faults import (
     PF,
     SS,
     UD,
+    XM,
     MemoryFault,
     SoftwareInterrupt,
 )
@@ -27,7 +28,8 @@ SIGILL, SIGTRAP, SIGFPE, SIGSEGV = 4, 5, 8, 11
 # fault vector -> (signal, what the message calls it)
 SIGNALS = {DE: (SIGFPE, "divide error"), UD: (SIGILL, "invalid opcode"),
            BP: (SIGTRAP, "breakpoint"), DB: (SIGTRAP, "debug trap"),
-           MF: (SIGFPE, "x87 floating-point error"), OF: (SIGSEGV, "overflow trap (into)"),
+           MF: (SIGFPE, "x87 floating-point error"),
+           XM: (SIGFPE, "SIMD floating-point exception"), OF: (SIGSEGV, "overflow trap (into)"),
            BR: (SIGSEGV, "bound range exceeded"), GP: (SIGSEGV, "general protection fault"),
            SS: (SIGSEGV, "stack fault"), PF: (SIGSEGV, "memory fault")}
 SIGNAL_NAMES = {SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGFPE: "SIGFPE", SIGSEGV: "SIGSEGV"}

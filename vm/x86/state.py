@@ -18,13 +18,14 @@ GPR8 = ("al", "cl", "dl", "bl", "ah", "ch", "dh", "bh")
 SREGS = ("es", "cs", "ss", "ds", "fs", "gs")
 SLOT_NAMES = GPR32 + SREGS + tuple(s + "_base" for s in SREGS)
 
-REAL, FLAT32 = "real", "flat32"
+REAL, FLAT32, PROT = "real", "flat32", "prot"
 
 
 class CPUState:
     """Registers and flags. ``mode`` is REAL (real-address mode: 16-bit default sizes,
     base = selector * 16) or FLAT32 (32-bit user mode with flat CS/DS/ES/SS; FS and GS
-    have their own bases for TLS)."""
+    have their own bases for TLS); a real-mode CPU that sets CR0.PE becomes PROT
+    (protected mode, V86 included: ``pm`` true, ``real`` false; protected.py)."""
 
     def __init__(self, mode: str):
         if mode not in (REAL, FLAT32):
@@ -42,6 +43,14 @@ class CPUState:
         self.xmm = [0] * 8          # XMM0-7 as 128-bit ints (a list that is never replaced:
                                     # compiled blocks hold it)
         self.mxcsr = 0x1F80         # SSE control/status (vm/x86/sse.py)
+        # protected mode (vm/x86/protected.py): entered from real mode by CR0.PE
+        self.pm = False
+        self.cpl = 0
+        self.segs: list = []        # descriptor caches (descriptors.Seg), in protected mode
+        self.ctx = 0                # translation context (see key())
+        self.ctxs: list = [None]    # context id -> (CS base, limit, D, CPL, SS B)
+        self.ctx_ids: dict = {}
+        self.mmu = None             # paging.MMU, in protected mode
 
     # -- flags -------------------------------------------------------------------------------
     def get_eflags(self) -> int:
@@ -61,9 +70,12 @@ class CPUState:
 
     def key(self) -> int:
         """Translation-cache key of the current instruction: EIP in flat mode, CS:IP
-        packed as ``cs << 16 | ip`` in real mode."""
+        packed as ``cs << 16 | ip`` in real mode, ``context << 32 | eip`` in protected
+        mode (the context names the code segment, CPL and stack size a block assumed)."""
         if self.real:
             return self.r[SEL + CS] << 16 | (self.eip & 0xFFFF)
+        if self.pm:
+            return self.ctx << 32 | self.eip
         return self.eip
 
     def set_key(self, key: int) -> None:
@@ -72,9 +84,24 @@ class CPUState:
             cs = key >> 16
             if cs != self.r[SEL + CS]:
                 self.set_segment(CS, cs)
+        elif self.pm:
+            self.eip = key & 0xFFFFFFFF
         else:
             self.eip = key
 
+    def update_ctx(self) -> None:
+        """Protected mode: after a change of CS, CPL or SS, find the context id."""
+        cs, ss = self.segs[CS], self.segs[SS]
+        t = (cs.base, cs.limit, cs.big, self.cpl, ss.big, self.flags >> 17 & 1)
+        n = self.ctx_ids.get(t)
+        if n is None:
+            n = self.ctx_ids[t] = len(self.ctxs)
+            self.ctxs.append(t)
+        self.ctx = n
+        self.bits = 32 if cs.big else 16
+
     def linear_ip(self) -> int:
+        if self.pm:
+            return (self.segs[CS].base + self.eip) & 0xFFFFFFFF
         return (self.r[BASE + CS] + self.eip) & 0xFFFFFFFF if not self.real else \
             self.r[BASE + CS] + (self.eip & 0xFFFF)

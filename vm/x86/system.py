@@ -10,6 +10,8 @@ from typing import Optional
 
 from asm.x86.operands import FarPtr, Imm, Mem, Reg
 from vm.x86 import flags as F
+from vm.x86 import protected as P
+from vm.x86 import tasks as _tasks  # noqa: F401  (task switching and V86 mode, see LATER)
 from vm.x86.emit import MASK, SEG_NUM, Builder, family
 from vm.x86.faults import (
     BP,
@@ -17,12 +19,12 @@ from vm.x86.faults import (
     DE,
     GP,
     MF,
+    NM,
     OF,
     UD,
     CPUException,
     Halted,
     SoftwareInterrupt,
-    Unsupported,
 )
 from vm.x86.state import BASE, CS, DS, EAX, EBP, ECX, EDI, EDX, ESI, ESP, FS, SEL, SS
 
@@ -31,6 +33,9 @@ from vm.x86.state import BASE, CS, DS, EAX, EBP, ECX, EDI, EDX, ESI, ESP, FS, SE
 
 def _push(cpu, value: int, size: int) -> None:
     r = cpu.r
+    if cpu.pm:
+        P.push(cpu, value, size)
+        return
     if cpu.real:
         sp = (r[ESP] - size) & 0xFFFF
         if sp > 0x10000 - size:
@@ -45,6 +50,10 @@ def _push(cpu, value: int, size: int) -> None:
 
 def _pop(cpu, size: int, adjust: int = 0) -> int:
     r = cpu.r
+    if cpu.pm:
+        v = P.peek(cpu, 0, size)
+        P.release(cpu, size + adjust)
+        return v
     if cpu.real:
         sp = r[ESP] & 0xFFFF
         if sp > 0x10000 - size:
@@ -61,6 +70,8 @@ def _pop(cpu, size: int, adjust: int = 0) -> int:
 def _peek(cpu, offset: int, size: int) -> int:
     """Read the stack at SP+offset without popping (to check before changing state)."""
     r = cpu.r
+    if cpu.pm:
+        return P.peek(cpu, offset, size)
     if cpu.real:
         o = (r[ESP] + offset) & 0xFFFF
         if o > 0x10000 - size:
@@ -97,6 +108,11 @@ def load_seg(b: Builder, n: int, value: str) -> None:
         return
     if b.real:
         b.set_seg(n, value)
+    elif b.pm:
+        b.call(P.load_segment, f"{n}, {value}", reads=(), writes=(SEL + n, BASE + n),
+               flags=False)
+        if n == SS:     # the stack size is part of the block's context
+            b.end_dynamic(f"cpu.ctx << 32 | {b.nip:#x}")
     else:
         b.call(load_segment, f"{n}, {value}", reads=(), writes=(SEL + n, BASE + n),
                flags=False)
@@ -130,6 +146,8 @@ def _set_cs(cpu, sel: int) -> None:
 
 def far_jump(cpu, sel: int, off: int, nip: int, size: int) -> int:
     """JMP/CALL far (nip < 0 for a jump); returns the next key."""
+    if cpu.pm:
+        return P.far_jump(cpu, sel, off, nip, size)
     if not cpu.real and sel != cpu.r[SEL + CS]:
         raise CPUException(GP, f"far transfer to selector 0x{sel:04x}")
     if nip >= 0:
@@ -161,6 +179,11 @@ def far_transfer(b: Builder, i, call: bool) -> None:
         b.end_dynamic("0")
         return
     k = b.tmp("k")
+    if b.pm:
+        b.call(P.far_jump, f"{sel}, {off}, {b.nip if call else -1}, {size}, {b.nip:#x}",
+               result=k)
+        b.end_dynamic(k)
+        return
     b.call(far_jump, f"{sel}, {off}, {b.nip if call else -1}, {size}",
            reads=(ESP, SEL + SS, BASE + SS), writes=(ESP, SEL + CS, BASE + CS), flags=False,
            result=k)
@@ -168,6 +191,8 @@ def far_transfer(b: Builder, i, call: bool) -> None:
 
 
 def far_return(cpu, size: int, adjust: int) -> int:
+    if cpu.pm:
+        return P.far_return(cpu, size, adjust)
     ip = _peek(cpu, 0, size)
     sel = _peek(cpu, size, size) & 0xFFFF
     _set_cs(cpu, sel)
@@ -181,6 +206,10 @@ def far_return(cpu, size: int, adjust: int) -> int:
 def retf(b: Builder, i) -> None:
     adjust = i.operands[0].value & 0xFFFF if i.operands else 0
     k = b.tmp("k")
+    if b.pm:
+        b.call(far_return, f"{b.osize}, {adjust}", result=k)
+        b.end_dynamic(k)
+        return
     b.call(far_return, f"{b.osize}, {adjust}", reads=(ESP, SEL + SS, BASE + SS),
            writes=(ESP, SEL + CS, BASE + CS), flags=False, result=k)
     b.end_dynamic(k)
@@ -213,6 +242,10 @@ def interrupt(cpu, vector: int, nip: int) -> int:
     DOS or Linux personality), then the IVT in real mode; flat mode has no IVT."""
     cpu.eip = nip
     m = cpu.machine
+    if cpu.pm:
+        if m._hooks is not None and m._hooks.interrupts and m.on_interrupt(m, vector, True):
+            return cpu.key()
+        return P.interrupt(cpu, vector, nip, None, soft=True)
     hook = m.on_interrupt
     if hook is not None and hook(m, vector, True):
         return cpu.key()
@@ -245,6 +278,8 @@ def int_n(b: Builder, i) -> None:
 
 
 def iret(cpu, size: int) -> int:
+    if cpu.pm:
+        return P.iret(cpu, size)
     ip = _peek(cpu, 0, size)
     sel = _peek(cpu, size, size) & 0xFFFF
     fl = _peek(cpu, 2 * size, size)
@@ -263,6 +298,10 @@ def iret(cpu, size: int) -> int:
 @family("iret", "iretw", "iretd")
 def iret_family(b: Builder, i) -> None:
     k = b.tmp("k")
+    if b.pm:
+        b.call(P.iret, f"{b.osize}, {b.nip:#x}", result=k)
+        b.end_dynamic(k)
+        return
     b.call(iret, f"{b.osize}", reads=(ESP, SEL + SS, BASE + SS),
            writes=(ESP, SEL + CS, BASE + CS), result=k)
     b.end_dynamic(k)
@@ -292,18 +331,26 @@ def enter_frame(cpu, alloc: int, level: int, size: int) -> None:
     try:
         _push(cpu, r[EBP], size)
         frame = r[ESP]
-        sp_mask = 0xFFFF if cpu.real else 0xFFFFFFFF
+        sp_mask = 0xFFFF if cpu.real or (cpu.pm and not cpu.segs[SS].big) else 0xFFFFFFFF
         bp = r[EBP]
         for _ in range(1, level):
             bp = (bp - size) & sp_mask
-            if cpu.real:
+            if cpu.pm:
+                v = cpu.mmu.read(cpu.mmu.seg(SS, bp & (0xFFFFFFFF if cpu.segs[SS].big
+                                                       else 0xFFFF), size), size)
+            elif cpu.real:
                 v = int.from_bytes(cpu.machine.mem.read(r[BASE + SS] + bp, size), "little")
             else:
                 v = int.from_bytes(cpu.machine.mem.read(bp, size), "little")
             _push(cpu, v, size)
         if level:
             _push(cpu, frame, size)
-        if cpu.real:
+        if cpu.pm:      # the final stack pointer must be writable (else #SS or #PF)
+            top = (r[ESP] - alloc) & sp_mask
+            lin = cpu.mmu.seg(SS, top, 1)
+            if cpu.mmu.paging:
+                cpu.mmu.phys(lin, True, cpu.cpl == 3)
+        if cpu.real or (cpu.pm and not cpu.segs[SS].big):
             r[EBP] = r[EBP] & ~0xFFFF & 0xFFFFFFFF | frame & 0xFFFF if size == 2 else frame
             r[ESP] = r[ESP] & 0xFFFF0000 | (r[ESP] - alloc) & 0xFFFF
         else:
@@ -323,6 +370,9 @@ def string_op(cpu, op: int, size: int, a32: int, seg: int, rep: int) -> None:
     """One string instruction, with its REP/REPE/REPNE prefix (rep: 0 none, 1 REP/REPE,
     2 REPNE). Registers advance element by element, so a fault leaves them where the
     CPU would (the instruction then restarts)."""
+    if cpu.pm:
+        P.string_op(cpu, op, size, a32, seg, rep)
+        return
     r = cpu.r
     m = cpu.machine
     mem = m.mem
@@ -431,12 +481,12 @@ def _string_family(b: Builder, i) -> None:
     mn = i.form.mnemonic
     op = STRING_OPS[mn[:-1]]
     size = {"b": 1, "w": 2, "d": 4}[mn[-1]]
-    if op in (5, 6) and b.privileged():
+    if op in (5, 6) and not b.pm and b.privileged():
         return
     seg = SEG_NUM[i.seg] if i.seg and op in (0, 1, 3, 6) else DS
     rep = 0 if i.rep is None else (2 if i.rep == "repne" and op in (1, 4) else 1)
     args = f"{op}, {size}, {int(i.asize == 32)}, {seg}, {rep}"
-    if not b.real and i.asize == 32 and seg < FS and op in (0, 2, 3):
+    if not b.real and not b.pm and i.asize == 32 and seg < FS and op in (0, 2, 3):
         if rep and op in (0, 2):
             _inline_rep(b, op, size, args)
             return
@@ -518,16 +568,20 @@ for _m in STRING_OPS:
 # ---- port I/O ---------------------------------------------------------------------------
 
 def port_in(cpu, port: int, size: int) -> int:
+    if cpu.pm:
+        P.io_check(cpu, port, size)
     return cpu.machine.port_read(port, size) & MASK[size]
 
 
 def port_out(cpu, port: int, size: int, value: int) -> None:
+    if cpu.pm:
+        P.io_check(cpu, port, size)
     cpu.machine.port_write(port, size, value & MASK[size])
 
 
 @family("in", "out")
 def in_out(b: Builder, i) -> None:
-    if b.privileged():
+    if not b.pm and b.privileged():
         return
     a, c = i.operands
     if i.form.mnemonic == "in":
@@ -630,19 +684,24 @@ def bcd_family(b: Builder, i) -> None:
 VENDOR = b"GenuineIntel"
 FEATURE_TSC, FEATURE_CX8, FEATURE_CMOV, FEATURE_FPU = 1 << 4, 1 << 8, 1 << 15, 1
 FEATURE_FXSR, FEATURE_SSE, FEATURE_SSE2 = 1 << 24, 1 << 25, 1 << 26     # vm/x86/sse.py
+FEATURE_MMX, FEATURE_CLFSH = 1 << 23, 1 << 19                             # vm/x86/mmx.py
+FEATURE_ECX_SSE3, FEATURE_ECX_MONITOR = 1 << 0, 1 << 3                    # ECX of leaf 1
+CLFLUSH_LINE = 8            # EBX[15:8] of leaf 1: CLFLUSH line size in 8-byte units (64)
 
 
 def cpuid_values(leaf: int, fpu: bool) -> tuple:
     """An honest answer: family 6 model 1 (Pentium Pro) with only what is implemented:
-    with the x87 unit, FXSAVE/FXRSTOR, SSE and SSE2 (not SSE3)."""
+    CLFLUSH, and with the x87 unit (which holds the MMX registers) MMX, FXSAVE/FXRSTOR,
+    SSE, SSE2, SSE3 and MONITOR/MWAIT (#UD at CPL 3, as Linux leaves them)."""
     if leaf == 0:
         v = VENDOR
         return (1, int.from_bytes(v[0:4], "little"), int.from_bytes(v[8:12], "little"),
                 int.from_bytes(v[4:8], "little"))
     if leaf == 1:
-        edx = FEATURE_TSC | FEATURE_CX8 | FEATURE_CMOV | (
-            FEATURE_FPU | FEATURE_FXSR | FEATURE_SSE | FEATURE_SSE2 if fpu else 0)
-        return (0x0619, 0, 0, edx)
+        edx = FEATURE_TSC | FEATURE_CX8 | FEATURE_CMOV | FEATURE_CLFSH | (
+            FEATURE_FPU | FEATURE_MMX | FEATURE_FXSR | FEATURE_SSE | FEATURE_SSE2 if fpu else 0)
+        ecx = FEATURE_ECX_SSE3 | FEATURE_ECX_MONITOR if fpu else 0
+        return (0x0619, CLFLUSH_LINE << 8, ecx, edx)
     return (0, 0, 0, 0)
 
 
@@ -706,6 +765,11 @@ SREG_NUM = {"es": 0, "cs": 1, "ss": 2, "ds": 3, "fs": 4, "gs": 5}
 
 def x87(cpu, insn, ea: Optional[int]) -> None:
     m = cpu.machine
+    if cpu.pm and m.control.get("cr0", 0) & 0xC:     # CR0.EM or CR0.TS: #NM
+        cr0 = m.control["cr0"]
+        mn = insn.form.mnemonic
+        if (mn not in ("wait", "fwait") and cr0 & 0xC) or (cr0 & 0xA == 0xA):
+            raise CPUException(NM, "coprocessor not available (CR0.EM/TS)")
     fpu = m.fpu()
     if fpu is None:
         if insn.form.mnemonic in ("wait", "fwait"):
@@ -714,6 +778,7 @@ def x87(cpu, insn, ea: Optional[int]) -> None:
     fx = insn.form.mnemonic in ("fxsave", "fxrstor")
     if fx:                          # MXCSR and XMM0-7 live in the CPU (vm/x86/sse.py)
         fpu.mxcsr = cpu.mxcsr
+        fpu.mxcsr_mask = 0xFFFF     # the bits LDMXCSR/FXRSTOR accept (Intel's value)
     try:
         fpu.execute(insn, ea, m.fpu_context)
         if fx:
@@ -733,9 +798,8 @@ def _fx_xmm(cpu, save: bool, ea: int) -> None:
         mem.write(ea + 160, b"".join(x.to_bytes(16, "little") for x in cpu.xmm))
         return
     mxcsr = cpu.machine.fpu().mxcsr
-    if mxcsr & 0xFFC0 != 0x1F80:
-        raise Unsupported(f"fxrstor of MXCSR {mxcsr:#x}: only the default rounding and "
-                          "exception masks are implemented")
+    if mxcsr & ~0xFFFF:             # beyond MXCSR_MASK (vm/x86/sse.py)
+        raise CPUException(GP, "fxrstor: reserved MXCSR bits set")
     cpu.mxcsr = mxcsr
     data = mem.read(ea + 160, 128)
     cpu.xmm[:] = [int.from_bytes(data[16 * k:16 * k + 16], "little") for k in range(8)]
@@ -766,43 +830,55 @@ _register_x87()
 # ---- system instructions ----------------------------------------------------------------
 
 def control_register(b: Builder, i) -> None:
-    """MOV to/from CRn, DRn, TRn: real mode only (CPL 0); entering protected or paged
-    mode is outside this emulator."""
+    """MOV to/from CRn, DRn, TRn (CPL 0). Writing CR0 may enter or leave protected mode
+    and paging, CR3 flushes the TLB: the block ends with the new key."""
     if b.privileged():
         return
     dst, src = i.operands
     if isinstance(dst, Reg) and dst.name[:2] in ("cr", "dr", "tr"):
-        b.call(write_control, f"{dst.name!r}, {b.reg(src.name)}", reads=(), writes=(),
-               flags=False)
+        k = b.tmp("k")
+        b.call(write_control, f"{dst.name!r}, {b.reg(src.name)}, {b.nip:#x}", reads=(),
+               writes=(), flags=False, result=k)
+        b.end_dynamic(k)
     else:
         v = b.tmp("v")
         b.call(read_control, f"{src.name!r}", reads=(), writes=(), flags=False, result=v)
         b.set_reg(dst.name, v)
 
 
-def write_control(cpu, name: str, value: int) -> None:
-    if name == "cr0" and value & 0x80000001:
-        raise Unsupported("entering protected mode (CR0.PE/PG) is not supported")
+def write_control(cpu, name: str, value: int, nip: int) -> int:
+    """Returns the key of the next instruction (CR0 may have changed the mode)."""
+    cpu.eip = nip
+    if name.startswith("cr"):
+        return P.write_cr(cpu, name, value)
     cpu.machine.control[name] = value & 0xFFFFFFFF
+    return cpu.key()
 
 
 def read_control(cpu, name: str) -> int:
-    return cpu.machine.control.get(name, 0x10 if name == "cr0" else 0)
+    return P.read_cr(cpu, name)
 
 
 def descriptor_table(cpu, op: str, ea: int, size: int) -> None:
-    """LGDT/LIDT/SGDT/SIDT in real mode: 6-byte limit + base images."""
+    """LGDT/LIDT/SGDT/SIDT: 6-byte limit + base images (a 16-bit operand keeps 24 bits
+    of the base, and SGDT/SIDT store its top byte as 0, as the 386 does)."""
     m = cpu.machine
+    if cpu.pm:
+        rd = lambda a, n: cpu.mmu.read(a & 0xFFFFFFFF, n)             # noqa: E731
+        wr = lambda a, n, v: cpu.mmu.write(a & 0xFFFFFFFF, n, v)      # noqa: E731
+    else:
+        rd = lambda a, n: int.from_bytes(m.mem.read(a, n), "little")   # noqa: E731
+        wr = lambda a, n, v: m.mem.write(a, v.to_bytes(n, "little"))  # noqa: E731
     if op in ("lgdt", "lidt"):
-        data = m.mem.read(ea, 6)
-        limit = int.from_bytes(data[:2], "little")
-        base = int.from_bytes(data[2:], "little") & (0xFFFFFFFF if size == 4 else 0xFFFFFF)
+        limit = rd(ea, 2)
+        base = rd(ea + 2, 4) & (0xFFFFFFFF if size == 4 else 0xFFFFFF)
         m.control[op[1:]] = (base, limit)
         if op == "lidt":
             cpu.idt_base = base
     else:
         base, limit = m.control.get(op[1:], (0, 0x3FF if op == "sidt" else 0xFFFF))
-        m.mem.write(ea, limit.to_bytes(2, "little") + base.to_bytes(4, "little"))
+        wr(ea, 2, limit)
+        wr(ea + 2, 4, base if size == 4 else base & 0xFFFFFF)
 
 
 @family("lgdt", "lidt", "sgdt", "sidt")
@@ -810,11 +886,11 @@ def table_register(b: Builder, i) -> None:
     op = i.form.mnemonic
     if op in ("lgdt", "lidt") and b.privileged():
         return
-    if not b.real:      # user mode may read them: a plausible Linux answer
+    if not b.real and not b.pm:     # user mode may read them: a plausible Linux answer
         ea = b.ea(i.operands[0])
         b.call(descriptor_table, f"{op!r}, {ea}, 4", reads=(), writes=(), flags=False)
         return
-    ea = b.ea(i.operands[0])
+    ea = b.ea(i.operands[0], 6)
     b.call(descriptor_table, f"{op!r}, {ea}, {b.osize}", reads=(), writes=(), flags=False)
     b.end_here()
 
@@ -832,17 +908,39 @@ def lmsw(b: Builder, i) -> None:
     if b.privileged():
         return
     v = b.operand(i.operands[0], 2).read()
-    b.call(write_msw, v, reads=(), writes=(), flags=False)
+    k = b.tmp("k")
+    b.call(write_msw, f"{v}, {b.nip:#x}", reads=(), writes=(), flags=False, result=k)
+    b.end_dynamic(k)
 
 
-def write_msw(cpu, value: int) -> None:
-    cr0 = cpu.machine.control.get("cr0", 0x10)
-    write_control(cpu, "cr0", cr0 & ~0xF | value & 0xF)
+def write_msw(cpu, value: int, nip: int) -> int:
+    """LMSW: PE, MP, EM, TS from the operand; PE cannot be cleared this way."""
+    cpu.eip = nip
+    cr0 = P.read_cr(cpu, "cr0")
+    return P.write_cr(cpu, "cr0", cr0 & ~0xE | value & 0xF | cr0 & 1)
+
+
+def invalidate_page(cpu, lin: int) -> None:
+    P.invlpg(cpu, lin)
 
 
 @family("clts", "invd", "wbinvd", "invlpg")
 def cache_control(b: Builder, i) -> None:
-    b.privileged()
+    if b.privileged():
+        return
+    op = i.form.mnemonic
+    if op == "clts":
+        b.call(P.clts, reads=(), writes=(), flags=False)
+    elif op == "invlpg":
+        if not isinstance(i.operands[0], Mem):
+            b.raise_exc(UD, "invlpg with a register operand")
+            b.end_dynamic("0")
+            return
+        seg = b.default_seg(i.operands[0])
+        off = b.offset(i.operands[0])
+        lin = f"({b.get(BASE + seg)} + {off}) & 0xffffffff" if b.pm else off
+        b.call(invalidate_page, lin, reads=(), writes=(), flags=False)
+        b.end_here()
 
 
 @family("rdmsr", "wrmsr", "rdpmc", "sysexit")
@@ -859,6 +957,43 @@ def not_available(b: Builder, i) -> None:
     b.end_dynamic("0")
 
 
+def _sel_read(b: Builder, op) -> str:
+    return b.operand(op, 2).read() if isinstance(op, Mem) else \
+        f"{b.operand(op).read()} & 0xffff"
+
+
+def _protected_family(b: Builder, i) -> None:
+    """Protected mode: LLDT LTR SLDT STR LAR LSL VERR VERW (ARPL is shared)."""
+    op = i.form.mnemonic
+    if op in ("lldt", "ltr"):
+        if b.privileged():
+            return
+        fn = P.lldt if op == "lldt" else P.ltr
+        b.call(fn, _sel_read(b, i.operands[0]), reads=(), writes=(), flags=False)
+        return
+    if op in ("sldt", "str"):
+        d = b.operand(i.operands[0], 2 if isinstance(i.operands[0], Mem) else None)
+        v = b.tmp("v")
+        b.call(P.sldt if op == "sldt" else P.str_, reads=(), writes=(), flags=False,
+               result=v)
+        d.write(v if d.size != 4 else f"{v} & 0xffff")
+        return
+    fo = b.flags_value()
+    v = b.tmp("v")
+    if op in ("verr", "verw"):
+        sel = _sel_read(b, i.operands[0])
+        b.call(P.verify, f"{sel}, {op == 'verw'}", reads=(), writes=(), flags=False,
+               result=v)
+        b.set_mat(f"{fo} & 0xfbf | (0x40 if {v} else 0)")
+        return
+    dst = b.operand(i.operands[0])
+    sel = _sel_read(b, i.operands[1])
+    old = dst.read()
+    b.call(P.lar if op == "lar" else P.lsl, sel, reads=(), writes=(), flags=False, result=v)
+    dst.write(f"({v} & {MASK[dst.size]:#x} if {v} >= 0 else {old})")
+    b.set_mat(f"{fo} & 0xfbf | (0x40 if {v} >= 0 else 0)")
+
+
 @family("lldt", "ltr", "sldt", "str", "lar", "lsl", "verr", "verw", "arpl")
 def protected_only(b: Builder, i) -> None:
     """Protected-mode instructions: #UD in real mode. In flat user mode the LDT and TR
@@ -867,6 +1002,13 @@ def protected_only(b: Builder, i) -> None:
     if b.real:
         b.raise_exc(UD, f"{op} is not recognised in real mode")
         b.end_dynamic("0")
+        return
+    if b.pm and op != "arpl":
+        if b.v86:
+            b.raise_exc(UD, f"{op} is not recognised in V86 mode")
+            b.end_dynamic("0")
+            return
+        _protected_family(b, i)
         return
     if op in ("lldt", "ltr"):
         b.privileged()
@@ -877,11 +1019,20 @@ def protected_only(b: Builder, i) -> None:
         return
     fo = b.flags_value()
     if op == "arpl":
-        d, s = b.operand(i.operands[0]), b.operand(i.operands[1])
+        if b.pm and b.v86:
+            b.raise_exc(UD, "arpl is not recognised in V86 mode")
+            b.end_dynamic("0")
+            return
+        d, s = b.operand(i.operands[0], 2), b.operand(i.operands[1], 2)
         a, c = d.read(), s.read()
         adj = b.bind(f"({a} & 3) < ({c} & 3)", "adj")
-        d.write(f"({a} & 0xfffc | {c} & 3 if {adj} else {a})")
+        if d.is_reg:
+            d.write(f"({a} & 0xfffc | {c} & 3 if {adj} else {a})")
+        else:
+            b.emit(f"if {adj}:")
+            b.depth += 1
+            d.write(f"{a} & 0xfffc | {c} & 3")
+            b.depth -= 1
         b.set_mat(f"{fo} & 0xfbf | (0x40 if {adj} else 0)")
         return
     b.set_mat(f"{fo} & 0xfbf")
-

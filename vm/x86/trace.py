@@ -31,6 +31,7 @@ class Tracer:
     def __init__(self, stream: TextIO):
         self.stream = stream
         self.pending: Optional[list] = None     # events of the instruction being executed
+        self.simd: Optional[tuple] = None       # XMM0-7 and MXCSR after the last instruction
 
     def begin(self) -> None:
         """An instruction starts: its events are printed under its line."""
@@ -45,6 +46,9 @@ class Tracer:
         text = disassemble(insn, cpu.bits)
         addr = format_address(real, regs0[SEL + 1], info.ip)
         changes = []
+        if cpu.pm or getattr(self, "pm", None):     # protected mode: CS:EIP, CPL, CRn
+            addr = f"{regs0[SEL + 1]:04x}:{info.ip:08x}"
+            changes += self._pm_changes(cpu)
         names = GPR16 if real else GPR32
         r = cpu.r
         for n in range(8):
@@ -55,6 +59,11 @@ class Tracer:
         for n in range(6):
             if r[SEL + n] != regs0[SEL + n]:
                 changes.append(f"{SREGS[n]}={r[SEL + n]:04x}")
+        simd = self.simd
+        if simd is None or simd[0] != cpu.xmm or simd[1] != cpu.mxcsr:
+            if simd is not None:
+                changes += simd_changes(simd, cpu)
+            self.simd = (list(cpu.xmm), cpu.mxcsr)
         if exc is None:
             fl = cpu.get_eflags()
             if fl != flags0:
@@ -66,6 +75,14 @@ class Tracer:
         for line in self.pending or ():
             self.stream.write(f"    {line}\n")
         self.pending = None
+
+    def _pm_changes(self, cpu) -> list:
+        """CPL, CR0, CR2, CR3, LDTR and TR when they changed (protected mode)."""
+        from vm.x86.protected import state_items
+        now = state_items(cpu)
+        old = getattr(self, "pm", None) or {}
+        self.pm = now
+        return [f"{k}={v}" for k, v in now.items() if old.get(k) != v]
 
     def event(self, text: str) -> None:
         """An interrupt, exception or system call (under the instruction that made it)."""
@@ -84,6 +101,35 @@ class Tracer:
             pass
 
 
+MXCSR_FLAGS = ("IE", "DE", "ZE", "OE", "UE", "PE")
+
+
+def mxcsr_text(v: int) -> str:
+    """MXCSR with its set exception flags, rounding mode and DAZ/FTZ named."""
+    names = [n for k, n in enumerate(MXCSR_FLAGS) if v >> k & 1]
+    names.append(("RN", "RD", "RU", "RZ")[v >> 13 & 3])
+    names += [n for bit, n in ((0x40, "DAZ"), (0x8000, "FTZ")) if v & bit]
+    return f"mxcsr={v:04x} [{' '.join(names)}]"
+
+
+def simd_changes(before: tuple, cpu) -> list:
+    """Trace items for the XMM registers and MXCSR an instruction changed."""
+    out = [f"xmm{k}={v:032x}" for k, (v, w) in enumerate(zip(cpu.xmm, before[0])) if v != w]
+    if cpu.mxcsr != before[1]:
+        out.append(mxcsr_text(cpu.mxcsr))
+    return out
+
+
+def simd_dump(cpu) -> str:
+    """XMM0-7 and MXCSR, when SSE was used (any register non-zero, or MXCSR changed)."""
+    if not any(cpu.xmm) and cpu.mxcsr == 0x1F80:
+        return ""
+    lines = [f"  {mxcsr_text(cpu.mxcsr)}"]
+    for k in range(0, 8, 2):
+        lines.append(f"  xmm{k}={cpu.xmm[k]:032x} xmm{k + 1}={cpu.xmm[k + 1]:032x}")
+    return "\n" + "\n".join(lines)
+
+
 def register_dump(machine) -> str:
     """Two lines of registers, as printed after a fault and by --regs."""
     cpu = machine.cpu
@@ -99,4 +145,4 @@ def register_dump(machine) -> str:
         line2 = f"eip={cpu.eip:08x} eflags={fl:08x} [{flag_names(fl)}]"
         segs = " ".join(f"{n}={r[SEL + i]:04x}" for i, n in enumerate(SREGS))
         line2 += " " + segs
-    return f"  {line1}\n  {line2}"
+    return f"  {line1}\n  {line2}" + simd_dump(cpu)

@@ -1,0 +1,76 @@
+"""Source lines for ``pyvm --debug`` from a program's DWARF line table (``pyasm -g``,
+``gcc -g`` up to DWARF 4): which file and line an address belongs to, where a
+``FILE:LINE`` starts, and the text of that line when the source file is at hand."""
+
+from __future__ import annotations
+
+import bisect
+import os
+from typing import Optional
+
+from formats.elf import ElfError, read_elf
+from formats.elf.dwarfline import line_rows
+
+
+class SourceLines:
+    def __init__(self, rows: list, program_dir: str = ""):
+        self.program_dir = program_dir
+        spans = []                    # (start, end, file, line), one per row of a sequence
+        for a, b in zip(rows, rows[1:]):
+            if not a.end_sequence and b.address > a.address:
+                spans.append((a.address, b.address, a.file, a.line))
+        spans.sort()
+        self._spans = spans
+        self._starts = [s[0] for s in spans]
+        self._texts: dict = {}
+
+    @classmethod
+    def from_elf(cls, data: bytes, path: str = "") -> Optional[SourceLines]:
+        """None when the program has no (readable) line table."""
+        try:
+            elf = read_elf(data)
+        except (ElfError, ValueError):      # not an ELF program (flat, B32, V16...)
+            return None
+        sec = elf.section(".debug_line")
+        if sec is None:
+            return None
+        extra = [elf.section(n) for n in (".debug_line_str", ".debug_str")]
+        rows = line_rows(bytes(sec.data), *(bytes(x.data) if x is not None else b""
+                                             for x in extra))
+        table = cls(rows, os.path.dirname(os.path.abspath(path)) if path else "")
+        return table if table._spans else None
+
+    def line_at(self, addr: int) -> Optional[tuple]:
+        """(file, line) of the instruction at ``addr``, if the table covers it."""
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i >= 0:
+            start, end, file, line = self._spans[i]
+            if start <= addr < end:
+                return file, line
+        return None
+
+    def address_of(self, file: str, line: int) -> Optional[int]:
+        """Where ``file:line`` starts (as gdb: the next line with code if that one has
+        none); the file matches by its name as recorded or by its last component."""
+        base = os.path.basename(file)
+        best = None
+        for start, _end, f, n in self._spans:
+            if (f == file or os.path.basename(f) == base) and n >= line:
+                key = (n, start)
+                if best is None or key < best:
+                    best = key
+        return best[1] if best is not None else None
+
+    def text(self, file: str, line: int) -> Optional[str]:
+        lines = self._texts.get(file)
+        if lines is None:
+            lines = []
+            for where in (file, os.path.join(self.program_dir, file)):
+                try:
+                    with open(where, encoding="utf-8", errors="replace") as f:
+                        lines = f.read().splitlines()
+                    break
+                except OSError:
+                    continue
+            self._texts[file] = lines
+        return lines[line - 1] if 0 < line <= len(lines) else None

@@ -1,0 +1,213 @@
+"""Compiled code of mapped libraries shared between the processes of a run.
+
+A dynamic program's code is mostly not in its image: ld.so and the shared libraries are
+file mappings, at the same addresses in every process of a run (the mmap area is filled
+top-down, deterministically). A shell pipeline forks and execs several programs that
+all run the same ld.so and libc code; translating it afresh in every process is most
+of their cost. :class:`MappedCode` keeps the translated blocks that lie in read-only
+mapped pages outside the image, with the bytes of every page they came from, and gives
+a new Machine each block whose pages hold exactly those bytes there and are mapped
+read-only: the check is on content, so a different library at the same address, a
+page patched by text relocations or anything else the guest did only means that block
+is translated again. A block gets globals of its own: constants, classes, functions
+and decoded instructions as they were, and for the objects of its Machine (memory
+methods, register lists) the new Machine's own of the same role, or it is not shared.
+The defaults are rebound as CodeLibrary (vm/linux/sharing.py) does.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dis
+import re
+import types
+import weakref
+from types import FunctionType
+
+from asm.x86.decoder import Insn
+from vm.linux.addrspace import P_MAPPED, P_W
+from vm.linux.sharing import _PER_BLOCK, CodeLibrary
+from vm.x86.memory import PAGE_SHIFT, WF_CODE
+
+PAGE = 1 << PAGE_SHIFT
+MAX_BLOCKS = 200_000            # a guest that generates code endlessly stops being shared
+
+
+def _pages(ranges) -> list:
+    """The pages a block's byte ranges touch, as the translator counts them (a write up
+    to 3 bytes before an instruction may change it)."""
+    pages = set()
+    for lo, hi in ranges:
+        pages.update(range(max(lo - 3, 0) >> PAGE_SHIFT, ((hi - 1) >> PAGE_SHIFT) + 1))
+    return sorted(pages)
+
+
+_GLOBAL_OPS = {"LOAD_GLOBAL", "STORE_GLOBAL", "DELETE_GLOBAL", "LOAD_NAME"}
+_SUFFIX = re.compile(r"_[0-9a-f]{6,}$")     # Translator.glob's name for a second object
+_STATIC = (type(None), bool, int, float, str, bytes, tuple, frozenset, type, Insn)
+
+
+def _global_names(code) -> set:
+    names = set()
+    for ins in dis.get_instructions(code):
+        if ins.opname in _GLOBAL_OPS:
+            names.add(ins.argval)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _binding(name: str, value):
+    """How a block's global ``name`` is bound in another Machine: ("s", value) for an
+    object that is the same for every Machine (constants, classes, module functions,
+    decoded instructions), ("r", role, type, method function) for one of the Machine's
+    own (its memory's methods, its register lists: the other Machine's object of the
+    same role), None for what cannot be carried over (another block, a closure)."""
+    if isinstance(value, _STATIC):
+        return ("s", value)
+    if isinstance(value, (types.BuiltinFunctionType, types.BuiltinMethodType)) and \
+            (value.__self__ is None or isinstance(value.__self__, types.ModuleType)):
+        return ("s", value)
+    if isinstance(value, FunctionType):
+        if "<locals>" in value.__qualname__ or value.__name__ == "_blk":
+            return None
+        return ("s", value)
+    return ("r", _SUFFIX.sub("", name), type(value), getattr(value, "__func__", None))
+
+
+class MappedCode(CodeLibrary):
+    """Translated code of read-only mapped pages outside program images, for a run."""
+
+    def __init__(self):                     # not CodeLibrary's: there is no one image
+        self.blocks: dict = {}              # (key, single) -> (ranges, code, name, meta,
+        self.ns: dict = {}                  #          rest, pages held, global bindings)
+        self.names = None
+        self.size = None
+        self._seen = weakref.WeakKeyDictionary()
+        self.contents: dict = {}            # (page, bytes) -> the same bytes, interned
+
+    def _shareable(self, prot, p: int, image) -> bool:
+        return p < len(prot) and prot[p] & P_MAPPED and not prot[p] & P_W \
+            and not (image is not None and image.lo >> PAGE_SHIFT <= p < image.hi >> PAGE_SHIFT)
+
+    def harvest(self, machine, aspace, image=None) -> None:
+        """Take the live blocks of ``machine`` in read-only mapped pages outside
+        ``image`` (whose own CodeLibrary has those), with their pages' bytes."""
+        if aspace is None or not self._fits(machine) or len(self.blocks) >= MAX_BLOCKS:
+            return
+        tr = machine.tr
+        prot = aspace.prot
+        data = machine.mem.data
+        start = self._seen.get(tr, 0)
+        snap: dict = {}
+        for bid in range(start, tr.nextid):
+            rec = tr.blocks.get(bid)
+            if rec is None or not isinstance(rec, tuple) or len(rec) < 6:
+                continue
+            key, single, ranges, alive, fn = rec[:5]
+            if not alive[0] or not ranges or (key, single) in self.blocks:
+                continue
+            if not (isinstance(fn, FunctionType) and fn.__defaults__ is not None
+                    and len(fn.__defaults__) == fn.__code__.co_argcount):
+                continue                    # every parameter is a name=name default
+            pages = _pages(ranges)
+            if not all(self._shareable(prot, p, image) for p in pages):
+                continue
+            binds = []
+            for g in _global_names(fn.__code__):
+                if g not in tr.ns:
+                    if hasattr(builtins, g):
+                        continue
+                    binds = None
+                    break
+                b = _binding(g, tr.ns[g])
+                if b is None:
+                    binds = None
+                    break
+                binds.append((g,) + b)
+            if binds is None:
+                continue
+            held = []
+            for p in pages:
+                content = snap.get(p)
+                if content is None:
+                    raw = bytes(data[p << PAGE_SHIFT:(p + 1) << PAGE_SHIFT])
+                    content = snap[p] = self.contents.setdefault((p, raw), raw)
+                held.append((p, content))
+            self.blocks[(key, single)] = (ranges, fn.__code__, fn.__name__, rec[5],
+                                          rec[6:], tuple(held), tuple(binds))
+        self._seen[tr] = tr.nextid
+
+    def install(self, machine, aspace=None, image=None) -> int:
+        """Give ``machine`` every block whose pages are mapped read-only in ``aspace``
+        with the bytes it was translated from; returns how many."""
+        if not self.blocks or aspace is None or not self._fits(machine):
+            return 0
+        tr = machine.tr
+        ns = tr.ns
+        prot = aspace.prot
+        data = machine.mem.data
+        wf = machine.mem.wf
+        same: dict = {}                     # page -> whether it holds the recorded bytes
+        count = 0
+        for (key, single), (ranges, code, name, meta, rest, held, binds) in \
+                self.blocks.items():
+            cache = tr.cache1 if single else tr.cache
+            if key in cache:
+                continue
+            ok = True
+            for p, content in held:
+                verdict = same.get((p, id(content)))
+                if verdict is None:
+                    verdict = self._shareable(prot, p, image) and \
+                        data[p << PAGE_SHIFT:(p + 1) << PAGE_SHIFT] == content
+                    same[(p, id(content))] = verdict
+                if not verdict:
+                    ok = False
+                    break
+            # a block binds the names it uses as defaults (``cpu=cpu, r=r, ...``): the
+            # same names from this Machine's namespace, META and ALIVE its own
+            params = code.co_varnames[:code.co_argcount]
+            if not ok or any(n not in ns for n in params if n not in _PER_BLOCK):
+                continue
+            # its own globals: the same constants and functions, this Machine's objects
+            glob = {"__builtins__": ns.get("__builtins__", builtins)}
+            for g, kind, *how in binds:
+                if kind == "s":
+                    glob[g] = how[0]
+                    continue
+                role, typ, func = how
+                mine = ns.get(role)
+                if type(mine) is not typ or getattr(mine, "__func__", None) is not func:
+                    glob = None
+                    break
+                glob[g] = mine
+            if glob is None:
+                continue
+            alive = [1]
+            defaults = tuple(meta if n == "META" else alive if n == "ALIVE" else ns[n]
+                             for n in params)
+            nfn = FunctionType(code, glob, name, defaults)
+            nfn.meta = meta
+            bid = tr.nextid
+            tr.nextid += 1
+            tr.blocks[bid] = (key, single, ranges, alive, nfn, meta, *rest)
+            cache[key] = nfn
+            for p in _pages(ranges):
+                tr.page_blocks.setdefault(p, set()).add(bid)
+                if p < len(wf):
+                    wf[p] |= WF_CODE
+            count += 1
+        return count
+
+
+def mapped_code(kernel) -> MappedCode:
+    """The run's MappedCode (one per kernel)."""
+    lib = getattr(kernel, "mapped_code", None)
+    if lib is None:
+        lib = kernel.mapped_code = MappedCode()
+    return lib
+
+
+__all__ = ["MappedCode", "mapped_code"]

@@ -1,0 +1,713 @@
+"""AF_UNIX sockets between guest processes: socketpair, socket/bind/listen/accept/connect,
+send*/recv* (with SCM_RIGHTS), shutdown and the socket options programs ask about,
+through socketcall (102) and the direct i386 numbers (359-373).
+
+There is no host network: other families are EAFNOSUPPORT. A socket bound to a path
+makes a socket node on the host (inside the writable trees only, through the sandbox),
+which nothing on the host listens on; connecting to a path finds the guest socket bound
+to that inode (kernel-wide table), else ECONNREFUSED. Abstract names (a leading NUL)
+live in the same table.
+
+Data never leaves pyvm: a connection is two message queues in memory. Stream sockets
+read across messages, datagram and seqpacket sockets one message at a time. A call that
+cannot go on (nothing to read, the peer's queue full, no connection to accept) fails
+with EAGAIN, which blocks unless the socket or the call is non-blocking, as pipes do.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket as host_socket
+import stat
+import struct
+from collections import deque
+from typing import Optional
+
+from vm.linux import abi
+from vm.linux.files import (
+    POLLERR,
+    POLLHUP,
+    READ_EVENTS,
+    WRITE_EVENTS,
+    GuestFileError,
+    HostStream,
+    OpenFile,
+    synthetic_stat,
+)
+from vm.linux.syscalls import (
+    WRITE_MAX,
+    WouldBlock,
+    _signal_self,
+    neg,
+    s32,
+    syscall,
+)
+
+AF_UNSPEC, AF_UNIX = 0, 1
+SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET = 1, 2, 5
+SOCK_NONBLOCK, SOCK_CLOEXEC = abi.O_NONBLOCK, abi.O_CLOEXEC
+MSG_OOB, MSG_PEEK, MSG_CTRUNC, MSG_TRUNC, MSG_DONTWAIT = 1, 2, 8, 0x20, 0x40
+MSG_EOR, MSG_WAITALL, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC = 0x80, 0x100, 0x4000, 0x40000000
+SOL_SOCKET, SCM_RIGHTS, SCM_CREDENTIALS = 1, 1, 2
+SO_REUSEADDR, SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF = 2, 3, 4, 7, 8
+SO_PASSCRED, SO_PEERCRED, SO_ACCEPTCONN, SO_PROTOCOL, SO_DOMAIN = 16, 17, 30, 38, 39
+SHUT_RD, SHUT_WR = 1, 2                   # bits of how + 1
+POLLRDHUP = 0x2000
+SOCK_BUF = 212992                          # net.core.wmem_default
+MAX_DGRAMS = 512                           # net.unix.max_dgram_qlen
+MAX_FDS = 253                              # SCM_MAX_FD
+SUN_PATH = 108
+MSGHDR = struct.Struct("<IIIIIIi")         # name namelen iov iovlen control controllen flags
+CMSGHDR = struct.Struct("<Iii")
+UCRED = struct.Struct("<iII")
+_I = struct.Struct("<i")
+
+
+class Message:
+    __slots__ = ("data", "fds", "sender", "creds")
+
+    def __init__(self, data: bytes, fds: list, sender: bytes, creds: tuple):
+        self.data, self.fds, self.sender, self.creds = data, fds, sender, creds
+
+
+def _release(files: list) -> None:
+    """Drop the in-flight references of descriptors that were never received."""
+    for f in files:
+        f.refs -= 1
+        if f.refs <= 0 and not isinstance(f, HostStream):
+            f.close()
+
+
+class Socket(OpenFile):
+    _next_ino = 0x7000
+
+    def __init__(self, kernel, kind: int, creds: tuple):
+        self.kernel = kernel
+        self.kind = kind
+        self.creds = creds                 # (pid, uid, gid) of its creator: SO_PEERCRED
+        self.name = b""                    # bound address (sun_path bytes), b"": none
+        self.key = None                    # its entry in the kernel's name table
+        self.peer: Optional[Socket] = None
+        self.peer_creds = (0, 0xFFFFFFFF, 0xFFFFFFFF)
+        self.connected = False
+        self.listening = False
+        self.backlog: deque = deque()
+        self.max_backlog = 0
+        self.rx: deque = deque()
+        self.rx_bytes = 0
+        self.generation = 0                # bumped as data comes and goes (EPOLLET edges)
+        self.shut = 0                      # SHUT_RD / SHUT_WR bits (ours or the peer's)
+        self.closed = False
+        self.options: dict = {}
+        self.path = "socket:"
+        Socket._next_ino += 1
+        self.stat = synthetic_stat(stat.S_IFSOCK | 0o777, Socket._next_ino)
+        self.stat.st_dev = 0x08
+
+    @property
+    def stream(self) -> bool:
+        return self.kind == SOCK_STREAM
+
+    @property
+    def connection(self) -> bool:
+        return self.kind in (SOCK_STREAM, SOCK_SEQPACKET)
+
+    # -- queues -------------------------------------------------------------------------
+    def room(self) -> bool:
+        return self.rx_bytes < SOCK_BUF and len(self.rx) < (
+            MAX_DGRAMS if not self.stream else 1 << 20)
+
+    def push(self, msg: Message) -> None:
+        self.rx.append(msg)
+        self.rx_bytes += len(msg.data)
+        self.generation += 1
+
+    def send(self, data: bytes, fds: list, target: Optional[Socket], nosignal: bool,
+             proc) -> int:
+        if self.connection:
+            if self.listening or not self.connected and self.peer is None:
+                raise GuestFileError(errno.ENOTCONN if not self.connected else errno.EPIPE)
+            peer = self.peer
+            if self.shut & SHUT_WR or peer is None or peer.closed or peer.shut & SHUT_RD:
+                if not nosignal:
+                    _signal_self(proc, 13)          # SIGPIPE, and EPIPE
+                raise GuestFileError(errno.EPIPE)
+        else:
+            peer = target or self.peer
+            if peer is None:
+                raise GuestFileError(errno.ENOTCONN if target is None else errno.ECONNREFUSED)
+            if peer.closed:
+                raise GuestFileError(errno.ECONNREFUSED)
+            if self.shut & SHUT_WR:
+                raise GuestFileError(errno.EPIPE)
+            if peer.peer is not None and peer.peer is not self:
+                raise GuestFileError(errno.EPERM)   # connected elsewhere
+            if len(data) > SOCK_BUF:
+                raise GuestFileError(errno.EMSGSIZE)
+        if not peer.room():
+            raise GuestFileError(errno.EAGAIN)
+        if self.stream:
+            data = data[:max(SOCK_BUF - peer.rx_bytes, 1)]
+        for f in fds:
+            f.refs += 1                    # in flight: kept open until received
+        peer.push(Message(data, fds, self.name, self.creds))
+        return len(data)
+
+    def recv(self, n: int, flags: int) -> tuple:
+        """(data, fds, sender, full length of the first message) or EAGAIN/EOF."""
+        if self.listening:
+            raise GuestFileError(errno.EINVAL)
+        if not self.rx:
+            if self.shut & SHUT_RD or self.connection and self.connected and (
+                    self.peer is None or self.peer.closed):
+                return b"", [], b"", 0      # end of file
+            if self.connection and not self.connected:
+                raise GuestFileError(errno.EINVAL if self.kind == SOCK_STREAM
+                                     else errno.ENOTCONN)
+            raise GuestFileError(errno.EAGAIN)
+        peek = bool(flags & MSG_PEEK)
+        if not self.stream:
+            msg = self.rx[0]
+            if not peek:
+                self.rx.popleft()
+                self.rx_bytes -= len(msg.data)
+            return msg.data[:n], (msg.fds if not peek else []), msg.sender, len(msg.data)
+        if flags & MSG_WAITALL and not peek and self.rx_bytes < min(n, SOCK_BUF) and \
+                not flags & MSG_DONTWAIT and not self.status_flags & abi.O_NONBLOCK and \
+                not (self.shut & SHUT_RD or self.peer is None or self.peer.closed):
+            raise GuestFileError(errno.EAGAIN)      # all of it, or as much as fits
+        out = bytearray()
+        fds: list = []
+        sender = self.rx[0].sender
+        for msg in list(self.rx):
+            if len(out) >= n or msg.fds and out:
+                break
+            take = msg.data[:n - len(out)]
+            out += take
+            if not peek:
+                if len(take) == len(msg.data):
+                    self.rx.popleft()
+                    fds = msg.fds
+                else:
+                    msg.data = msg.data[len(take):]
+                    fds, msg.fds = msg.fds, []
+                self.rx_bytes -= len(take)
+            if fds:
+                break
+        return bytes(out), fds, sender, len(out)
+
+    # -- the open-file interface ----------------------------------------------------------
+    def read(self, n: int) -> bytes:
+        data, fds, _sender, _full = self.recv(n, 0)
+        _release(fds)
+        return data
+
+    def write(self, data: bytes) -> int:
+        return self.send(data, [], None, True, None)    # write(2): EPIPE raises SIGPIPE
+
+    def readable_bytes(self) -> int:
+        return self.rx_bytes if self.stream else len(self.rx[0].data) if self.rx else 0
+
+    def poll(self, events: int) -> int:
+        rev = 0
+        if self.listening:
+            return events & READ_EVENTS if self.backlog else 0
+        peer = self.peer
+        gone = self.connected and (peer is None or peer.closed)
+        if self.rx or self.shut & SHUT_RD or gone:
+            rev |= READ_EVENTS
+        if self.shut & SHUT_RD or gone:
+            rev |= POLLRDHUP
+        if self.shut == SHUT_RD | SHUT_WR or gone or \
+                self.connection and not self.connected:
+            rev |= POLLHUP
+        writable = not self.connection or self.connected
+        if writable and (peer is None or peer.closed or peer.room()):
+            rev |= WRITE_EVENTS
+        return rev & (events | POLLHUP | POLLERR)
+
+    def fstat(self):
+        return self.stat
+
+    def close(self) -> None:
+        self.closed = True
+        if self.key is not None and self.kernel_names().get(self.key) is self:
+            del self.kernel_names()[self.key]
+        while self.backlog:
+            pending = self.backlog.popleft()
+            pending.close()
+        while self.rx:
+            _release(self.rx.popleft().fds)
+        self.rx_bytes = 0
+        peer = self.peer
+        if peer is not None and self.connection:
+            peer.shut |= SHUT_RD | SHUT_WR
+
+    def kernel_names(self) -> dict:
+        return names(self.kernel)
+
+
+def names(kernel) -> dict:
+    """The kernel's table of bound AF_UNIX addresses: (dev, ino) or abstract name."""
+    table = getattr(kernel, "unix_names", None)
+    if table is None:
+        table = kernel.unix_names = {}
+    return table
+
+
+def _creds(proc) -> tuple:
+    return (proc.pid, os.getuid(), os.getgid())
+
+
+def _socket_of(proc, fd: int) -> Socket:
+    f = proc.fds.get(fd)
+    if not isinstance(f, Socket):
+        raise GuestFileError(errno.ENOTSOCK)
+    return f
+
+
+def _new(proc, family: int, kind: int) -> Socket:
+    if family != AF_UNIX:
+        raise GuestFileError(errno.EAFNOSUPPORT)       # no host network
+    base = kind & 0xF
+    if kind & ~(0xF | SOCK_NONBLOCK | SOCK_CLOEXEC):
+        raise GuestFileError(errno.EINVAL)
+    if base not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
+        raise GuestFileError(errno.ESOCKTNOSUPPORT)
+    s = Socket(proc.kernel, base, _creds(proc))
+    s.status_flags = kind & SOCK_NONBLOCK
+    return s
+
+
+def sys_socket(proc, family, kind, protocol, *_):
+    if protocol not in (0, AF_UNIX) and family == AF_UNIX:
+        return neg(errno.EPROTONOSUPPORT)
+    s = _new(proc, family, kind)
+    return proc.fds.install(s, cloexec=bool(kind & SOCK_CLOEXEC))
+
+
+def sys_socketpair(proc, family, kind, protocol, sv, *_):
+    if family == AF_UNIX and protocol not in (0, AF_UNIX):
+        return neg(errno.EPROTONOSUPPORT)
+    a, b = _new(proc, family, kind), _new(proc, family, kind)
+    proc.mem.check_write(sv, 8)
+    a.peer, b.peer = b, a
+    a.connected = b.connected = True
+    a.peer_creds = b.peer_creds = _creds(proc)
+    cloexec = bool(kind & SOCK_CLOEXEC)
+    fa = proc.fds.install(a, cloexec=cloexec)
+    fb = proc.fds.install(b, cloexec=cloexec)
+    proc.mem.write(sv, struct.pack("<ii", fa, fb))
+    return 0
+
+
+# -- addresses -------------------------------------------------------------------------
+
+def _read_addr(proc, addr: int, length: int) -> bytes:
+    """sun_path of a sockaddr_un (with its leading NUL when abstract)."""
+    length = s32(length)
+    if length < 2 or length > 2 + SUN_PATH:
+        raise GuestFileError(errno.EINVAL)
+    raw = proc.mem.read(addr, length)
+    family = struct.unpack_from("<H", raw)[0]
+    if family != AF_UNIX:
+        raise GuestFileError(errno.EINVAL if family != AF_UNSPEC else errno.EAFNOSUPPORT)
+    path = raw[2:]
+    if path[:1] == b"\0":
+        return path                             # abstract: every byte counts
+    end = path.find(b"\0")
+    return path if end < 0 else path[:end]
+
+
+def _key(proc, name: bytes, create: bool = False):
+    """The table key of an address: ("@", name) or the bound node's (dev, ino)."""
+    if name[:1] == b"\0":
+        return ("@", name)
+    host = proc.sandbox.resolve(os.fsdecode(name))
+    if create:
+        return host
+    st = os.stat(host)
+    if not stat.S_ISSOCK(st.st_mode):
+        raise GuestFileError(errno.ECONNREFUSED)
+    return (st.st_dev, st.st_ino)
+
+
+def _make_node(host: str) -> tuple:
+    """Create the socket node of a bind on the host (nothing listens on it)."""
+    s = host_socket.socket(host_socket.AF_UNIX, host_socket.SOCK_STREAM)
+    try:
+        if len(os.fsencode(host)) < SUN_PATH:
+            s.bind(os.fsencode(host))
+        else:                                   # a deep directory: bind through its fd
+            d = os.open(os.path.dirname(host), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                s.bind(b"/proc/self/fd/%d/" % d + os.fsencode(os.path.basename(host)))
+            finally:
+                os.close(d)
+    finally:
+        s.close()
+    st = os.lstat(host)
+    return (st.st_dev, st.st_ino)
+
+
+def _write_addr(proc, addr: int, lenp: int, name: bytes, unnamed: int = 2) -> None:
+    """Store a sockaddr_un and its length; an unbound socket's is the family alone
+    (``unnamed`` bytes: recvfrom reports none at all)."""
+    if not addr:
+        return
+    have = s32(struct.unpack("<I", proc.mem.read(lenp, 4))[0])
+    if have < 0:
+        raise GuestFileError(errno.EINVAL)
+    if not name and not unnamed:
+        proc.mem.write(lenp, struct.pack("<I", 0))
+        return
+    if name[:1] == b"\0":
+        raw = struct.pack("<H", AF_UNIX) + name
+    else:
+        raw = struct.pack("<H", AF_UNIX) + name + (b"\0" if name else b"")
+    if raw:
+        proc.mem.write(addr, raw[:have])
+    proc.mem.write(lenp, struct.pack("<I", len(raw)))
+
+
+def sys_bind(proc, fd, addr, length, *_):
+    s = _socket_of(proc, fd)
+    name = _read_addr(proc, addr, length)
+    table = names(proc.kernel)
+    if not name:                                # autobind: an abstract name of 5 hex digits
+        if s.name:
+            return neg(errno.EINVAL)
+        n = next((i for i in range(1, 1 << 20) if ("@", b"\0%05x" % i) not in table), None)
+        if n is None:
+            return neg(errno.ENOSPC)
+        name = b"\0%05x" % n
+    if name[:1] == b"\0":
+        key = ("@", name)
+        if s.name:
+            return neg(errno.EINVAL)
+        if key in table:
+            return neg(errno.EADDRINUSE)
+    else:
+        host = _key(proc, name, create=True)
+        if os.path.lexists(host):               # the node first, as Linux 6 does
+            return neg(errno.EADDRINUSE)
+        if s.name:
+            return neg(errno.EINVAL)
+        proc.sandbox.check_write(host)
+        key = _make_node(host)
+    table[key] = s
+    s.name, s.key = name, key
+    return 0
+
+
+def sys_listen(proc, fd, backlog, *_):
+    s = _socket_of(proc, fd)
+    if not s.connection or s.connected:
+        return neg(errno.EOPNOTSUPP if not s.connection else errno.EINVAL)
+    if not s.name:
+        return neg(errno.EINVAL)
+    s.listening = True
+    s.max_backlog = min(max(s32(backlog), 0), 4096)
+    return 0
+
+
+def _find(proc, name: bytes) -> Socket:
+    try:
+        key = _key(proc, name)
+    except FileNotFoundError:
+        raise GuestFileError(errno.ENOENT) from None
+    target = names(proc.kernel).get(key)
+    if target is None or target.closed:
+        raise GuestFileError(errno.ECONNREFUSED)
+    return target
+
+
+def sys_connect(proc, fd, addr, length, *_):
+    s = _socket_of(proc, fd)
+    raw_family = struct.unpack("<H", proc.mem.read(addr, 2))[0] if s32(length) >= 2 else -1
+    if not s.connection and raw_family == AF_UNSPEC:
+        s.peer = None                            # dissolve a datagram association
+        return 0
+    name = _read_addr(proc, addr, length)
+    target = _find(proc, name)
+    if target.kind != s.kind:
+        return neg(errno.EPROTOTYPE)
+    if not s.connection:
+        s.peer = target
+        return 0
+    if s.connected:
+        return neg(errno.EISCONN)
+    if s.listening:
+        return neg(errno.EINVAL)
+    if not target.listening:
+        return neg(errno.ECONNREFUSED)
+    if len(target.backlog) > target.max_backlog:
+        if _blocking(s, 0):
+            raise WouldBlock                     # until the server accepts one
+        return neg(errno.EAGAIN)
+    server = Socket(proc.kernel, s.kind, target.creds)
+    server.name, server.peer, server.connected = target.name, s, True
+    server.peer_creds = _creds(proc)
+    s.peer, s.connected, s.peer_creds = server, True, target.creds
+    target.backlog.append(server)
+    return 0
+
+
+def sys_accept4(proc, fd, addr, lenp, flags, *_):
+    s = _socket_of(proc, fd)
+    if flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):
+        return neg(errno.EINVAL)
+    if not s.listening:
+        return neg(errno.EINVAL if s.connection else errno.EOPNOTSUPP)
+    if not s.backlog:
+        if _blocking(s, 0):
+            raise WouldBlock
+        return neg(errno.EAGAIN)
+    if addr:
+        proc.mem.check_write(lenp, 4)
+    conn = s.backlog.popleft()
+    conn.status_flags = flags & SOCK_NONBLOCK
+    new = proc.fds.install(conn, cloexec=bool(flags & SOCK_CLOEXEC))
+    peer = conn.peer
+    _write_addr(proc, addr, lenp, peer.name if peer is not None else b"")
+    return new
+
+
+def sys_accept(proc, fd, addr, lenp, *_):
+    return sys_accept4(proc, fd, addr, lenp, 0)
+
+
+def sys_getsockname(proc, fd, addr, lenp, *_):
+    s = _socket_of(proc, fd)
+    _write_addr(proc, addr, lenp, s.name)
+    return 0
+
+
+def sys_getpeername(proc, fd, addr, lenp, *_):
+    s = _socket_of(proc, fd)
+    if s.peer is None or s.connection and not s.connected:
+        return neg(errno.ENOTCONN)
+    _write_addr(proc, addr, lenp, s.peer.name)
+    return 0
+
+
+def sys_shutdown(proc, fd, how, *_):
+    s = _socket_of(proc, fd)
+    if how > 2:
+        return neg(errno.EINVAL)
+    if s.connection and not s.connected:
+        return neg(errno.ENOTCONN)
+    bits = how + 1
+    s.shut |= bits
+    peer = s.peer
+    if peer is not None and s.connection:
+        if bits & SHUT_WR:
+            peer.shut |= SHUT_RD
+        if bits & SHUT_RD:
+            peer.shut |= SHUT_WR
+    return 0
+
+
+# -- options ---------------------------------------------------------------------------
+
+def sys_getsockopt(proc, fd, level, name, val, lenp, *_):
+    s = _socket_of(proc, fd)
+    have = s32(struct.unpack("<I", proc.mem.read(lenp, 4))[0])
+    if have < 0:
+        return neg(errno.EINVAL)
+    if level != SOL_SOCKET:
+        return neg(errno.EOPNOTSUPP)
+    if name == SO_PEERCRED:
+        raw = UCRED.pack(*(s.peer_creds if s.connected else (0, 0xFFFFFFFF, 0xFFFFFFFF)))
+    else:
+        value = {SO_TYPE: s.kind, SO_ERROR: 0, SO_DOMAIN: AF_UNIX, SO_PROTOCOL: 0,
+                 SO_ACCEPTCONN: int(s.listening), SO_SNDBUF: SOCK_BUF,
+                 SO_RCVBUF: SOCK_BUF}.get(name)
+        if value is None:
+            value = s.options.get(name)
+        if value is None:
+            return neg(errno.ENOPROTOOPT)
+        raw = _I.pack(value)
+    proc.mem.write(val, raw[:have])
+    proc.mem.write(lenp, struct.pack("<I", min(have, len(raw))))
+    return 0
+
+
+def sys_setsockopt(proc, fd, level, name, val, length, *_):
+    s = _socket_of(proc, fd)
+    if level != SOL_SOCKET:
+        return neg(errno.EOPNOTSUPP)
+    if s32(length) < 4:
+        return neg(errno.EINVAL)
+    value = _I.unpack(proc.mem.read(val, 4))[0]
+    if name in (SO_TYPE, SO_ERROR, SO_DOMAIN, SO_PROTOCOL, SO_ACCEPTCONN, SO_PEERCRED):
+        return neg(errno.ENOPROTOOPT)
+    s.options[name] = value                    # recorded and reported back, no effect
+    return 0
+
+
+# -- data ------------------------------------------------------------------------------
+
+def _iov(proc, iov: int, iovcnt: int) -> list:
+    if iovcnt > 1024:
+        raise GuestFileError(errno.EMSGSIZE)
+    return [abi.IOVEC.unpack(proc.mem.read(iov + 8 * i, 8)) for i in range(iovcnt)]
+
+
+def _blocking(s: Socket, flags: int) -> bool:
+    return not flags & MSG_DONTWAIT and not s.status_flags & abi.O_NONBLOCK
+
+
+def _rights(proc, control: int, length: int) -> list:
+    """The open files an SCM_RIGHTS control message passes (EBADF for a bad one)."""
+    files: list = []
+    pos = 0
+    length = min(length, 1 << 16)
+    raw = proc.mem.read(control, length) if length else b""
+    while pos + CMSGHDR.size <= length:
+        clen, level, kind = CMSGHDR.unpack_from(raw, pos)
+        if clen < CMSGHDR.size or pos + clen > length:
+            raise GuestFileError(errno.EINVAL)
+        if level == SOL_SOCKET and kind == SCM_RIGHTS:
+            count = (clen - CMSGHDR.size) // 4
+            if len(files) + count > MAX_FDS:
+                raise GuestFileError(errno.EINVAL)
+            for i in range(count):
+                files.append(proc.fds.get(_I.unpack_from(raw, pos + 12 + 4 * i)[0]))
+        elif level != SOL_SOCKET or kind != SCM_CREDENTIALS:
+            raise GuestFileError(errno.EINVAL)
+        pos += (clen + 3) & ~3
+    return files
+
+
+def _send(proc, fd: int, data: bytes, flags: int, dest: bytes = b"",
+          files: tuple = ()) -> int:
+    s = _socket_of(proc, fd)
+    target = _find(proc, dest) if dest and not s.connection else None
+    if dest and s.connection and not s.connected:
+        return neg(errno.EOPNOTSUPP)
+    try:
+        return s.send(data, list(files), target, bool(flags & MSG_NOSIGNAL), proc)
+    except GuestFileError as e:
+        if e.errno == errno.EAGAIN and _blocking(s, flags):
+            raise WouldBlock from None
+        raise
+
+
+def sys_sendto(proc, fd, buf, length, flags, addr, addrlen):
+    data = proc.mem.read(buf, min(length, WRITE_MAX))
+    dest = _read_addr(proc, addr, addrlen) if addr else b""
+    return _send(proc, fd, data, flags, dest)
+
+
+def sys_send(proc, fd, buf, length, flags, *_):
+    return sys_sendto(proc, fd, buf, length, flags, 0, 0)
+
+
+def sys_sendmsg(proc, fd, msg, flags, *_):
+    name, namelen, iov, iovlen, control, controllen, _f = \
+        MSGHDR.unpack(proc.mem.read(msg, MSGHDR.size))
+    data = bytearray()
+    for base, n in _iov(proc, iov, iovlen):
+        data += proc.mem.read(base, min(n, WRITE_MAX - len(data)))
+    dest = _read_addr(proc, name, namelen) if name and namelen else b""
+    files = _rights(proc, control, controllen) if control and controllen else []
+    return _send(proc, fd, bytes(data), flags, dest, tuple(files))
+
+
+def _recv(proc, s: Socket, n: int, flags: int) -> tuple:
+    try:
+        return s.recv(n, flags)
+    except GuestFileError as e:
+        if e.errno == errno.EAGAIN and _blocking(s, flags):
+            raise WouldBlock from None
+        raise
+
+
+def sys_recvfrom(proc, fd, buf, length, flags, addr, lenp):
+    s = _socket_of(proc, fd)
+    length = min(length, 1 << 20)
+    if length:
+        proc.mem.check_write(buf, length)
+    data, files, sender, full = _recv(proc, s, length, flags)
+    _release(files)
+    proc.mem.write(buf, data)
+    if addr:
+        _write_addr(proc, addr, lenp, sender, unnamed=0)
+    return full if flags & MSG_TRUNC and not s.stream else len(data)
+
+
+def sys_recv(proc, fd, buf, length, flags, *_):
+    return sys_recvfrom(proc, fd, buf, length, flags, 0, 0)
+
+
+def sys_recvmsg(proc, fd, msg, flags, *_):
+    s = _socket_of(proc, fd)
+    name, namelen, iov, iovlen, control, controllen, _f = \
+        MSGHDR.unpack(proc.mem.read(msg, MSGHDR.size))
+    proc.mem.check_write(msg, MSGHDR.size)
+    vecs = _iov(proc, iov, iovlen)
+    total = min(sum(n for _b, n in vecs), 1 << 20)
+    data, files, sender, full = _recv(proc, s, total, flags)
+    pos = 0
+    for base, n in vecs:
+        if pos >= len(data):
+            break
+        proc.mem.write(base, data[pos:pos + n])
+        pos += n
+    out_flags = MSG_TRUNC if not s.stream and full > len(data) else 0
+    if name and namelen:
+        raw = b""
+        if sender:
+            raw = struct.pack("<H", AF_UNIX) + sender + (b"\0" if sender[:1] != b"\0"
+                                                          else b"")
+            proc.mem.write(name, raw[:namelen])
+        namelen = len(raw)
+    used = 0
+    if files:
+        room = (controllen - CMSGHDR.size) // 4 if control else 0
+        take = files[:max(room, 0)]
+        if take:
+            cloexec = bool(flags & MSG_CMSG_CLOEXEC)
+            fds = [proc.fds.install(f, cloexec=cloexec) for f in take]
+            clen = CMSGHDR.size + 4 * len(fds)
+            proc.mem.write(control, CMSGHDR.pack(clen, SOL_SOCKET, SCM_RIGHTS) +
+                           struct.pack(f"<{len(fds)}i", *fds))
+            used = (clen + 3) & ~3
+        if len(take) < len(files):
+            out_flags |= MSG_CTRUNC
+        _release(files)
+    proc.mem.write(msg + 4, struct.pack("<I", namelen if name else 0))
+    proc.mem.write(msg + 20, struct.pack("<Ii", min(used, controllen), out_flags))
+    return full if flags & MSG_TRUNC and not s.stream else len(data)
+
+
+# -- the two ways in: direct numbers and socketcall --------------------------------------
+
+CALLS = {
+    1: (sys_socket, 3), 2: (sys_bind, 3), 3: (sys_connect, 3), 4: (sys_listen, 2),
+    5: (sys_accept, 3), 6: (sys_getsockname, 3), 7: (sys_getpeername, 3),
+    8: (sys_socketpair, 4), 9: (sys_send, 4), 10: (sys_recv, 4), 11: (sys_sendto, 6),
+    12: (sys_recvfrom, 6), 13: (sys_shutdown, 2), 14: (sys_setsockopt, 5),
+    15: (sys_getsockopt, 5), 16: (sys_sendmsg, 3), 17: (sys_recvmsg, 3),
+    18: (sys_accept4, 4),
+}
+DIRECT = {359: 1, 360: 8, 361: 2, 362: 3, 363: 4, 364: 18, 365: 15, 366: 14, 367: 6,
+          368: 7, 369: 11, 370: 16, 371: 12, 372: 17, 373: 13}
+
+
+@syscall(102)
+def sys_socketcall(proc, call, args, *_):
+    entry = CALLS.get(call)
+    if entry is None:
+        return neg(errno.EINVAL)
+    fn, argc = entry
+    values = struct.unpack(f"<{argc}I", proc.mem.read(args, 4 * argc))
+    return fn(proc, *values, *([0] * (6 - argc)))
+
+
+for _nr, _call in DIRECT.items():
+    _fn = CALLS[_call][0]
+    syscall(_nr, _fn.__name__.removeprefix("sys_"))(_fn)
+

@@ -1,0 +1,64 @@
+"""``pyvm --disk IMAGE``: pyvm's BIOS boots a disk image on the PC, as a PC BIOS does:
+the first sector is read to 0000:7C00 and entered with DL=80h (the first hard disk)
+once it ends with the boot signature 55h AAh. The image is hard disk 80h for int 13h;
+its writes go to a copy in memory unless ``--disk-write`` asks to write the file itself.
+"""
+
+from __future__ import annotations
+
+from vm.options import RunOptions
+from vm.pc.bios import TABLES as BIOS_TABLES
+from vm.pc.disk import TABLES as DISK_TABLES
+from vm.pc.disk import Disk
+from vm.pc.ivt import InterruptRouter
+from vm.pc.pcbios import PCBIOS
+from vm.pc.system import SetupError, build, execute, fail
+
+BOOT_ORG = 0x7C00
+BOOT_DRIVE = 0x80
+SECTOR = 512
+
+
+class RealModeRouter(InterruptRouter):
+    """The BIOS services answer INT n only in real-address mode: a protected-mode
+    kernel's INT goes through its own IDT."""
+
+    def on_interrupt(self, m, vector: int, software: bool) -> bool:
+        if not m.cpu.real:
+            return False
+        return super().on_interrupt(m, vector, software)
+
+
+def run_disk(path: str, opts: RunOptions) -> int:
+    try:
+        f = open(path, "r+b" if opts.disk_write else "rb")
+    except OSError as e:
+        return fail(path, e.strerror or str(e))
+    try:
+        image = f.read()
+        if len(image) < SECTOR:
+            return fail(path, f"not a bootable disk: {len(image)} bytes, less than one "
+                        "sector")
+        if image[510:512] != b"\x55\xaa":
+            return fail(path, "not a bootable disk: the first sector does not end with "
+                        "55h AAh")
+        try:
+            pc, budget = build(opts)
+        except SetupError as e:
+            return fail(path, str(e))
+        m = pc.m
+        pc.kbc.take_keys = lambda: not m.cpu.real   # int 16h reads them in real mode
+        bios = PCBIOS(pc, pc.console)
+        disk = Disk(image, backing=f if opts.disk_write else None)
+        RealModeRouter(m, [(BIOS_TABLES, bios), (DISK_TABLES, disk)]).install()
+        bios.install()
+        m.load(BOOT_ORG, image[:SECTOR])
+        for seg in ("cs", "ds", "es", "ss"):
+            m.set_segment(seg, 0)
+        m.set_reg("dl", BOOT_DRIVE)
+        m.set_reg("sp", BOOT_ORG)
+        m.set_reg("ip", BOOT_ORG)
+        m.set_reg("flags", 0x0202)
+        return execute(pc, path, opts, budget)
+    finally:
+        f.close()
