@@ -96,8 +96,11 @@ def test_boundaries_and_mnemonics_match_ndisasm(tmp_path, bits):
         length, mnem = theirs.get(ip, (None, None))
         if length != len(raw) or _norm(mnem) != _norm(ours):
             diffs.append(f"{raw.hex()}: ours {ours} ({len(raw)}), ndisasm {mnem} ({length})")
-    # ndisasm does not know test registers, and joins a lone `wait` with what follows
-    known_gaps = [d for d in diffs if d.startswith(("0f24", "0f26", "9b:"))]
+    # ndisasm does not know test registers, and joins a lone `wait` with what follows.
+    # In the reserved-NOP space 0F 18-1F it names later extensions (MPX bnd*, prefetchit*)
+    # that a P6 without them runs as the hint NOPs we decode: the length must still agree.
+    known_gaps = [d for d in diffs if d.startswith(("0f24", "0f26", "9b:"))
+                  or re.search(r"ours hint_nop\d+ \((\d+)\), ndisasm \S+ \(\1\)$", d)]
     assert len(rows) > 700
     assert len(diffs) - len(known_gaps) == 0, "\n".join(diffs[:40])
 
@@ -125,7 +128,10 @@ def test_boundaries_match_objdump(tmp_path, bits):
             continue
         theirs[addr] = nbytes
         pending = addr
+    # objdump reads 0F 1A/1B as MPX (bndldx/bndstx/bndmov, with MPX's own address-size
+    # rules); a P6 without MPX runs them as hint NOPs with ordinary ModRM lengths
     diffs = [f"{raw.hex()}: ours {ours} ({len(raw)}), objdump ({theirs.get(ip)})"
-             for ip, raw, ours, _insn in rows if theirs.get(ip) != len(raw)]
+             for ip, raw, ours, _insn in rows if theirs.get(ip) != len(raw)
+             and not re.fullmatch(r"hint_nop(1[6-9]|2\d|3[01])", ours)]
     assert len(rows) > 700
     assert not diffs, "\n".join(diffs[:40])

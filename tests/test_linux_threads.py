@@ -13,6 +13,7 @@ THREADS = HERE.parent / "threads"
 PROGRAMS = {
     "basic": [((), 0)],
     "cond": [((), 0)],
+    "cancel": [((), 0)],
     "signals": [((), 0)],
     "exit": [((), 0), (("exit",), 3)],
     "futex_ops": [((), 0)],

@@ -178,7 +178,8 @@ class PC:
         """Take a pending hardware interrupt if IF allows; True if one was taken."""
         m = self.m
         cpu = m.cpu
-        if not cpu.get_eflags() & F.IF or getattr(cpu, "inhibit_irq", False):
+        # the interrupt shadow: after STI (sti; hlt takes it after the HLT), MOV/POP SS
+        if not cpu.get_eflags() & F.IF or cpu.inhibit_irq:
             return False
         if not self.pic.pending():
             return False

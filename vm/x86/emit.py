@@ -11,9 +11,13 @@ from typing import Optional
 from asm.x86.decoder import Insn
 from asm.x86.operands import Imm, Mem, Reg
 from vm.x86 import flags as F
-from vm.x86.faults import GP, CPUException
+from vm.x86.faults import AC, GP, CPUException
 from vm.x86.state import BASE, CS, DS, ESP, FS, GS, NSLOTS, SEL, SLOT_NAMES, SS
 
+# #AC: the alignment an operand of n bytes needs (SDM vol. 3, 6.15 "Alignment Check
+# Exception": word 2, doubleword 4, quadword and 80-bit extended real 8; 16-byte SSE
+# operands are not checked here)
+ALIGN_MASK = {2: 1, 4: 3, 8: 7, 10: 7}
 MAX_BLOCK = 48          # instructions per block (the step-limit margin relies on it)
 MAX_FOLLOW = 6          # direct jumps/calls followed into one block
 
@@ -168,6 +172,9 @@ class Builder:
             ctx = tr.cpu.ctxs[key >> 32]
             self.csk = key >> 32 << 32
             self.cpl, self.ss_big, self.v86 = ctx[3], ctx[4], ctx[5]
+            # a code segment limit below 4 GiB - 1: near branches check their target
+            self.cs_limit = ctx[1] if ctx[1] < 0xFFFFFFFF else None
+            self.ac = ctx[6]            # alignment checks (CPL 3, CR0.AM, EFLAGS.AC)
             self._segof: dict = {}
         self.lines: list = []           # (depth, text)
         self.depth = 0
@@ -327,20 +334,22 @@ class Builder:
             return self.bind(f"{base} + {off}", "a")
         return self.bind(f"({base} + {off}) & 0xffffffff", "a")
 
-    def ea(self, m: Mem, nbytes: int = 1) -> str:
+    def ea(self, m: Mem, nbytes: int = 1, align: Optional[int] = None) -> str:
         """Linear address of a memory operand of nbytes (real mode: an operand that
-        runs past offset 0xFFFF faults, #SS for the stack segment, else #GP)."""
+        runs past offset 0xFFFF faults, #SS for the stack segment, else #GP). `align`:
+        the alignment #AC wants when it is not the operand's size (far pointers)."""
         seg = self.default_seg(m)
         off = self.offset(m)
         if self.pm:
-            return self.pm_linear(seg, off, nbytes)
+            return self.pm_linear(seg, off, nbytes, align)
         if self.real and nbytes > 1:
             self.limit_check(off, nbytes, seg)
         return self.linear(seg, off)
 
-    def pm_linear(self, seg: int, off: str, nbytes: int) -> str:
+    def pm_linear(self, seg: int, off: str, nbytes: int, align: Optional[int] = None) -> str:
         """Protected mode: the segment checks (null, limit) and the linear address; loads
-        and stores through it check the segment's type (protected.py, paging.py)."""
+        and stores through it check the segment's type (protected.py, paging.py), and
+        with alignment checking on, its alignment (#AC(0))."""
         self.may_fault()
         a = self.tmp("a")
         base = self.get(BASE + seg)
@@ -348,6 +357,10 @@ class Builder:
         self.emit(f"{a} = ({base} + {off}) & 0xffffffff if SLO[{seg}] <= {off} and "
                   f"{end} <= SHI[{seg}] else SEG({seg}, {off}, {nbytes})")
         self._segof[a] = seg
+        if self.ac:
+            mask = ALIGN_MASK.get(nbytes, 0) if align is None else align - 1
+            if mask:
+                self.raise_if(f"{a} & {mask}", AC, "alignment check")
         return a
 
     def limit_check(self, off: str, nbytes: int, seg: int) -> None:
@@ -861,6 +874,35 @@ class Builder:
             fl = None
         self.meta.insns.append(InsnMeta(len(self.lines), self.idx, self.ip, self.nip,
                                         tuple(regs), fl, self.insn, self._lin))
+
+    def near_limit(self, target, cond: Optional[str] = None) -> bool:
+        """Protected mode with a CS limit below 4 GiB - 1: a near branch (when `cond`
+        holds) to an offset beyond the limit raises #GP(0) at the branch, before it
+        pushes anything. `target` is a constant or an expression; True when the branch
+        always faults (the block then ends)."""
+        limit = self.cs_limit if self.pm else None
+        if limit is None:
+            return False
+        exc = f"raise {self.glob(CPUException)}({GP}, 'near branch beyond the CS limit', 0)"
+        if isinstance(target, int):
+            if target <= limit:
+                return False
+            self.may_fault()
+            if cond is not None:
+                self.emit(f"if {cond}:\n    {exc}")
+                return False
+            self.emit(exc)
+            self.end_dynamic("0")
+            return True
+        self.may_fault()
+        test = f"{self.bind(target)} > {limit:#x}"
+        self.emit(f"if {test if cond is None else f'({cond}) and {test}'}:\n    {exc}")
+        return False
+
+    def interrupt_shadow(self, attr: str) -> None:
+        """Record (cpu.irq_shadow / cpu.ss_shadow) the step count once this instruction
+        has retired: interrupts wait for one more instruction (CPUState.inhibit_irq)."""
+        self.emit(f"cpu.{attr} = ST[0] + {'c + ' if self.loop_mode else ''}{self.idx + 1}")
 
     def raise_exc(self, vector: int, message: str = "") -> None:
         """The instruction faults unconditionally."""

@@ -406,7 +406,7 @@ class Machine:
                     fn = tr.translate(key, True)
                 trap = (real or cpu.pm) and cpu.flags & F.TF and not fn.meta.trapless
                 key = self._traced(fn) if self.tracer is not None else fn()
-                if trap:
+                if trap and cpu.ss_shadow != st[0]:     # MOV/POP SS: after the next one
                     cpu.set_key(key)
                     key = self._deliver(1, cpu.eip)
         except BaseException as e:
@@ -416,12 +416,14 @@ class Machine:
 
     def external_interrupt(self, vector: int) -> bool:
         """A hardware interrupt (a PIC's IRQ) taken now, between runs: False when IF is
-        clear. Real mode goes through the IVT, protected and V86 mode through the IDT
-        (EXT set in error codes); a fault while delivering is handled as an exception,
-        and a triple fault ends the next run()."""
+        clear or the interrupt shadow holds it off (cpu.inhibit_irq). Real mode goes
+        through the IVT, protected and V86 mode through the IDT (EXT set in error
+        codes); a fault while delivering is handled as an exception, and a triple fault
+        ends the next run()."""
         cpu = self.cpu
-        if not cpu.flags & F.IF:
+        if not cpu.flags & F.IF or cpu.inhibit_irq:
             return False
+        cpu.clear_shadow()
         try:
             if cpu.pm:
                 from vm.x86 import protected as P
@@ -461,6 +463,7 @@ class Machine:
         """A fault the block unwound (cpu.eip = faulting instruction): real mode takes
         it through the hook or the IVT; flat mode stops."""
         cpu = self.cpu
+        cpu.clear_shadow()
         if cpu.pm:
             return self._pm_exception(e)
         if not cpu.real:

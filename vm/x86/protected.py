@@ -24,7 +24,7 @@ from vm.x86.descriptors import (
     gate,
     parse,
 )
-from vm.x86.faults import GP, NP, TS, UD, CPUException
+from vm.x86.faults import AC, GP, NP, TS, UD, CPUException
 from vm.x86.faults import SS as SSF
 from vm.x86.paging import MMU
 from vm.x86.state import BASE, CS, DS, EAX, ECX, EDI, EDX, ES, ESI, ESP, FS, GS, PROT, REAL, SEL, SS
@@ -572,6 +572,7 @@ def iret(cpu, size: int, next_ip: int = -1) -> int:
         else:           # a task switch went through: the fault is the new task's
             e.eip = cpu.eip
         raise
+    cpu.update_ctx()                # the popped EFLAGS.AC (alignment checks) counts too
     if cpu.flags & TF:
         cpu.machine.request_single_step()
     return cpu.key()
@@ -633,14 +634,17 @@ def set_flags(cpu, value: int, size: int, cpl: int, iret: bool = False) -> None:
 
 
 def popf(cpu, value: int, size: int) -> int:
-    """POPF in protected mode; returns TF (the block then ends: single steps follow)."""
+    """POPF in protected mode; returns 1 when TF is set (single steps follow) or the
+    translation context changed (EFLAGS.AC): the block then ends."""
     if cpu.flags & VM and cpu.flags & IOPL != IOPL:
         raise CPUException(GP, "popf in V86 mode with IOPL < 3", 0)
+    ctx = cpu.ctx
     set_flags(cpu, value, size, cpu.cpl)
+    cpu.update_ctx()                # EFLAGS.AC may turn alignment checking on or off
     if cpu.flags & TF:
         cpu.machine.request_single_step()
         return 1
-    return 0
+    return int(cpu.ctx != ctx)
 
 
 def iopl_check(cpu) -> None:
@@ -805,14 +809,19 @@ def string_op(cpu, op: int, size: int, a32: int, seg: int, rep: int) -> None:
     if op in (5, 6):
         io_check(cpu, r[EDX] & 0xFFFF, size)
     src, dst = op in (0, 1, 3, 6), op in (0, 1, 2, 4, 5)
+    align = size - 1 if cpu.ctxs[cpu.ctx][6] else 0     # #AC: CPL 3, CR0.AM, EFLAGS.AC
     while count:
         si, di = r[ESI] & amask, r[EDI] & amask
         if src:
             sa = mmu.seg(seg, si, size)
             if cpu.segs[seg].acc & 0x0A == 0x08:
                 raise CPUException(GP, "read of an execute-only segment", 0)
+            if sa & align:
+                raise CPUException(AC, "alignment check", 0)
         if dst:
             da = mmu.seg(ES, di, size)
+            if da & align:
+                raise CPUException(AC, "alignment check", 0)
         if op == 0:
             v = mmu.read(sa, size)
             mmu.wr(ES, da, size, v)

@@ -50,7 +50,10 @@ def mov(b: Builder, i) -> None:
     dst, src = i.operands
     if is_sreg(dst):
         s = b.operand(src, 2)
-        load_seg(b, SEG_NUM[dst.name], s.read())
+        v = s.read()
+        if dst.name == "ss" and (b.real or b.pm):
+            b.interrupt_shadow("ss_shadow")
+        load_seg(b, SEG_NUM[dst.name], v)
         return
     if is_sreg(src):
         d = b.operand(dst, 2)
@@ -583,6 +586,11 @@ def interrupt_flag(b: Builder, i) -> None:
         b.call(P.iopl_check, reads=(), writes=(), flags=False)
     elif b.privileged():
         return
+    if i.form.mnemonic == "sti":    # setting IF holds interrupts off for one instruction
+        b.emit("if not cpu.flags & 0x200:")
+        b.depth += 1
+        b.interrupt_shadow("irq_shadow")
+        b.depth -= 1
     b.emit("cpu.flags &= ~0x200" if i.form.mnemonic == "cli" else "cpu.flags |= 0x200")
     b.end_here()
 
@@ -626,10 +634,11 @@ def popf(b: Builder, i) -> None:
         v = b.pop(size)
         tf = b.tmp("tf")
         b.call(P.popf, f"{v}, {size}", reads=(), writes=(), result=tf)
-        # no block boundary unless TF was set: single-stepping starts after this one
+        # no block boundary unless TF was set (single-stepping starts after this one)
+        # or EFLAGS.AC changed the context
         exit_lines = b._writeback() + [
             f"ST[0] += {'c + ' if b.loop_mode else ''}{b.ninsn}",
-            f"return {b.key_of(b.nip):#x}"]
+            f"return cpu.ctx << 32 | {b.nip:#x}"]
         b.emit(f"if {tf}:\n" + "\n".join("    " + x for x in exit_lines))
         return
     v = b.pop(size)
@@ -660,6 +669,8 @@ def pop(b: Builder, i) -> None:
     size = b.osize
     if is_sreg(op):
         v = b.pop(size)
+        if op.name == "ss" and (b.real or b.pm):
+            b.interrupt_shadow("ss_shadow")
         load_seg(b, SEG_NUM[op.name], f"{v} & 0xffff")
         return
     v = b.pop(size)
@@ -710,7 +721,9 @@ def _target(i) -> int:
 @family(*_cc_names("j"))
 def jcc(b: Builder, i) -> None:
     t = _target(i) & (0xFFFF if i.osize == 16 else 0xFFFFFFFF)
-    b.end_cond(b.cond(cc_of(i)), t, b.nip)
+    cond = b.cond(cc_of(i))
+    b.near_limit(t, cond)
+    b.end_cond(cond, t, b.nip)
 
 
 @family("jmp")
@@ -718,9 +731,11 @@ def jmp(b: Builder, i) -> None:
     op = i.operands[0]
     t = i.form.operands[0]
     if t.startswith("rel"):
-        b.jump(_target(i))
+        if not b.near_limit(_target(i)):
+            b.jump(_target(i))
     elif t.startswith("rm"):
         v = b.operand(op, b.osize).read()
+        b.near_limit(v)
         b.end_dynamic(b.key_expr(v))
     else:
         far_transfer(b, i, call=False)
@@ -732,10 +747,13 @@ def call(b: Builder, i) -> None:
     t = i.form.operands[0]
     size = b.osize
     if t.startswith("rel"):
+        if b.near_limit(_target(i)):
+            return
         b.push(f"{b.nip:#x}", size)
         b.call_direct(b.nip, _target(i))
     elif t.startswith("rm"):
         v = b.bind(b.operand(op, size).read())
+        b.near_limit(v)
         b.push(f"{b.nip:#x}", size)
         b.end_dynamic(b.key_expr(v))
     else:
@@ -746,6 +764,7 @@ def call(b: Builder, i) -> None:
 def ret(b: Builder, i) -> None:
     adjust = i.operands[0].value & 0xFFFF if i.operands else 0
     v = b.pop(b.osize, adjust)
+    b.near_limit(v)
     b.end_return(v, b.key_expr(f"{v} & 0xffff" if b.real and b.osize == 4 else v))
 
 
@@ -767,13 +786,15 @@ def loop(b: Builder, i) -> None:
     t = _target(i)
     if b.cbits == 16 or i.osize == 16:
         t &= 0xFFFF
+    b.near_limit(t, cond)
     b.end_cond(cond, t, b.nip)
 
 
-@family("nop", "pause", "endbr32", "endbr64")
+@family("nop", "pause", "endbr32", "endbr64", *(f"hint_nop{n}" for n in range(64)))
 def nop(b: Builder, i) -> None:
-    """Also the multi-byte NOP (it computes no address and cannot fault), pause, and the
-    CET markers, which a CPU without CET executes as NOPs."""
+    """Also the multi-byte NOP (it computes no address and cannot fault), pause, the
+    CET markers and the rest of the reserved-NOP space 0F 18-1F, which a CPU without CET
+    executes as NOPs."""
 
 
 @family("bound")
@@ -784,7 +805,7 @@ def bound(b: Builder, i) -> None:
         b.end_dynamic("0")
         return
     size = b.osize
-    ea = b.ea(m, 2 * size)
+    ea = b.ea(m, 2 * size, size)
     hi_a = b.bind(f"{ea} + {size}" if b.real else f"({ea} + {size}) & 0xffffffff", "a")
     lo, hi = sx(b.load(ea, size), size), sx(b.load(hi_a, size), size)
     idx = b.bind(sx(b.operand(r).read(), size), "ix")

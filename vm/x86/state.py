@@ -51,6 +51,21 @@ class CPUState:
         self.ctxs: list = [None]    # context id -> (CS base, limit, D, CPL, SS B)
         self.ctx_ids: dict = {}
         self.mmu = None             # paging.MMU, in protected mode
+        # the interrupt shadow: the step count right after an STI that set IF, and after
+        # a MOV/POP SS (which also holds off a single-step trap); see inhibit_irq
+        self.irq_shadow = -1
+        self.ss_shadow = -1
+
+    @property
+    def inhibit_irq(self) -> bool:
+        """True at the instruction boundary right after STI (that set IF), MOV SS or
+        POP SS: an external interrupt must wait until one more instruction has run."""
+        s = self.steps[0]
+        return s == self.irq_shadow or s == self.ss_shadow
+
+    def clear_shadow(self) -> None:
+        """An interrupt or exception was delivered: the shadow ends."""
+        self.irq_shadow = self.ss_shadow = -1
 
     # -- flags -------------------------------------------------------------------------------
     def get_eflags(self) -> int:
@@ -92,7 +107,10 @@ class CPUState:
     def update_ctx(self) -> None:
         """Protected mode: after a change of CS, CPL or SS, find the context id."""
         cs, ss = self.segs[CS], self.segs[SS]
-        t = (cs.base, cs.limit, cs.big, self.cpl, ss.big, self.flags >> 17 & 1)
+        # alignment checking (#AC) at CPL 3 with CR0.AM and EFLAGS.AC: compiled in
+        ac = self.cpl == 3 and self.flags & 0x40000 != 0 and \
+            self.machine.control.get("cr0", 0) & 0x40000 != 0
+        t = (cs.base, cs.limit, cs.big, self.cpl, ss.big, self.flags >> 17 & 1, ac)
         n = self.ctx_ids.get(t)
         if n is None:
             n = self.ctx_ids[t] = len(self.ctxs)

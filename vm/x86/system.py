@@ -126,7 +126,7 @@ def load_far_pointer(b: Builder, i) -> None:
         b.end_dynamic("0")
         return
     size = b.osize
-    ea = b.ea(m, size + 2)
+    ea = b.ea(m, size + 2, size)
     off = b.load(ea, size)
     a2 = b.bind(f"{ea} + {size}" if b.real else f"({ea} + {size}) & 0xffffffff", "a")
     sel = b.load(a2, 2)
@@ -170,7 +170,7 @@ def far_transfer(b: Builder, i, call: bool) -> None:
     if isinstance(op, FarPtr):
         sel, off = f"{op.seg:#x}", f"{op.offset:#x}"
     elif isinstance(op, Mem):
-        ea = b.ea(op, size + 2)
+        ea = b.ea(op, size + 2, size)
         off = b.load(ea, size)
         sel = b.load(b.bind(f"{ea} + {size}" if b.real else f"({ea} + {size}) & 0xffffffff",
                             "a"), 2)
@@ -808,8 +808,8 @@ def _fx_xmm(cpu, save: bool, ea: int) -> None:
 def _x87_family(b: Builder, i) -> None:
     ea = "None"
     for op in i.operands:
-        if isinstance(op, Mem):
-            ea = b.ea(op)
+        if isinstance(op, Mem):     # (its size matters to #AC only)
+            ea = b.ea(op, op.size or 1) if b.pm and b.ac else b.ea(op)
     b.call(x87, f"{b.glob(i, f'insn_{b.tr.nextid}_{b.idx}')}, {ea}", reads=(EAX,),
            writes=(EAX,))
 
