@@ -305,6 +305,7 @@ class Assembler(E.EvalContext):
         self.sl = None
         self.enc_cache: dict = {}
         self.relocs: dict = {}          # Section or Symbol -> its Reloc (they are immutable)
+        self.modes: list = []           # (section, offset, bits) of each `bits`, final pass
 
     # ---- evaluation context (called by compiled expressions)
 
@@ -458,11 +459,20 @@ class Assembler(E.EvalContext):
             raise AsmErrors(_dedupe(self.errors))
         return self._result()
 
+    def _set_bits(self, bits: int) -> None:
+        """`bits`/`useNN`: recorded where it happens, so tools that read the image back
+        (the roundtrip, the disassembler) know each byte's mode."""
+        self.bits = bits
+        if self.final and self.cur is not None:
+            self.modes.append((self.cur, self.pos, bits))
+
     def _result(self) -> Assembly:
         result = Assembly(self.sections, self.symbols, self.org, self.fmt, self.listing,
                           self.warnings, self.layout)
         result.affixes = dict(self.affixes)
         result.debug = self.debug
+        result.modes = [(sec, off, b) for sec, off, b in self.modes]
+        result.default_bits = self.default_bits
         return result
 
     def _values(self) -> dict:
@@ -1254,11 +1264,11 @@ class Assembler(E.EvalContext):
                 raise AsmError(f"`{args}' is not a valid segment size; must be 16, 32 or 64")
             if bits == 32 and self.cpu < 3:
                 raise AsmError("cannot specify 32-bit segment on processor below a 386")
-            self.bits = bits
+            self._set_bits(bits)
         elif name in ("use16", "use32"):
             if name == "use32" and self.cpu < 3:
                 raise AsmError("cannot specify 32-bit segment on processor below a 386")
-            self.bits = int(name[3:])
+            self._set_bits(int(name[3:]))
         elif name in ("section", "segment"):
             self._section_directive(args, sl)
         elif name == "absolute":
