@@ -33,27 +33,32 @@ def read_input(path: str, limit: int = MAX_INPUT) -> bytes:
     """The bytes of ``path``, at most ``limit`` of them. Raises InputError for a larger
     input or a directory, and OSError (unchanged) when the file cannot be opened or read."""
     with open(path, "rb") as f:
-        st = os.fstat(f.fileno())
-        if stat.S_ISDIR(st.st_mode):
-            raise InputError(path, "is a directory")
-        if stat.S_ISREG(st.st_mode) and st.st_size > limit:
-            raise InputError(path, f"file too large: {st.st_size} bytes, more than the "
-                                   f"{_size_text(limit)} an input may have")
-        if stat.S_ISREG(st.st_mode):
-            data = f.read(limit + 1)
-        else:       # a pipe or a device: its size says nothing, read in chunks
-            chunks, total = [], 0
-            while total <= limit:
-                chunk = f.read(min(_CHUNK, limit + 1 - total))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                total += len(chunk)
-            if total > limit:
-                chunks.clear()
-                data = None
-            else:
-                data = b"".join(chunks)
+        return read_open(f, path, limit)
+
+
+def read_open(f, path: str, limit: int = MAX_INPUT) -> bytes:
+    """read_input for a file the caller opened (and keeps, e.g. to write back to it)."""
+    st = os.fstat(f.fileno())
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(path, "is a directory")
+    if stat.S_ISREG(st.st_mode) and st.st_size > limit:
+        raise InputError(path, f"file too large: {st.st_size} bytes, more than the "
+                               f"{_size_text(limit)} an input may have")
+    if stat.S_ISREG(st.st_mode):
+        data = f.read(limit + 1)
+    else:       # a pipe or a device: its size says nothing, read in chunks
+        chunks, total = [], 0
+        while total <= limit:
+            chunk = f.read(min(_CHUNK, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            chunks.clear()
+            data = None
+        else:
+            data = b"".join(chunks)
     if data is None or len(data) > limit:
         raise InputError(path, f"input too large: more than the {_size_text(limit)} an "
                                "input may have (not a regular file, or it grew)")

@@ -49,6 +49,8 @@ def one_error_line(proc, prefix: str) -> str:
 
 COMMANDS = [
     (["pyvm", "{f}"], "pyvm: {f}: "),
+    (["pyvm", "--disk", "{f}"], "pyvm: {f}: "),
+    (["pyvm", "--bios", "{f}"], "pyvm: {f}: "),
     (["pyasm", "{f}", "-o", "out.bin"], "pyasm: {f}: "),
     (["pyld", "{f}", "-o", "out"], "pyld: error: {f}: "),
     (["pyvm-tools", "info", "{f}"], "pyvm-tools info: error: {f}: "),

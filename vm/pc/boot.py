@@ -6,6 +6,7 @@ its writes go to a copy in memory unless ``--disk-write`` asks to write the file
 
 from __future__ import annotations
 
+from formats.inputs import InputError, read_open
 from vm.options import RunOptions
 from vm.pc.bios import TABLES as BIOS_TABLES
 from vm.pc.disk import TABLES as DISK_TABLES
@@ -35,7 +36,10 @@ def run_disk(path: str, opts: RunOptions) -> int:
     except OSError as e:
         return fail(path, e.strerror or str(e))
     try:
-        image = f.read()
+        try:
+            image = read_open(f, path)
+        except InputError as e:
+            return fail(path, str(e))
         if len(image) < SECTOR:
             return fail(path, f"not a bootable disk: {len(image)} bytes, less than one "
                         "sector")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from formats.inputs import InputError, read_input
 from vm.options import RunOptions
 from vm.pc.boot import run_disk
 from vm.pc.system import fail, run_bios
@@ -11,8 +12,9 @@ def run_pc(opts: RunOptions) -> int:
     """``pyvm --bios ROM`` or ``pyvm --disk IMAGE``: returns the exit status."""
     if opts.bios:
         try:
-            with open(opts.bios, "rb") as f:
-                rom = f.read()
+            rom = read_input(opts.bios)
+        except InputError as e:
+            return fail(opts.bios, str(e))
         except OSError as e:
             return fail(opts.bios, e.strerror or str(e))
         if opts.disk:
