@@ -20,13 +20,11 @@ bug.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Optional
 
 from vm.options import (
     EXIT_BAD_FILE,
-    EXIT_INTERNAL,
     EXIT_OUTPUT_LIMIT,
     EXIT_STEP_LIMIT,
     EXIT_TIMEOUT,
@@ -41,12 +39,11 @@ from vm.pc.bios import TABLES as BIOS_TABLES
 from vm.pc.console import Console, host_streams
 from vm.pc.disk import TABLES as DISK_TABLES
 from vm.pc.disk import Disk
-from vm.pc.ivt import GuestFault, InterruptRouter, fault_report
-from vm.pc.services import ServiceStop
+from vm.pc.ivt import InterruptRouter, fault_report
+from vm.pc.outcome import exception_status, here
 from vm.stats import RunClock
-from vm.x86.faults import CPUException, Unsupported
+from vm.x86.faults import CPUException
 from vm.x86.machine import Machine
-from vm.x86.signals import SIGILL
 from vm.x86.state import CS, SEL
 from vm.x86.trace import Tracer, disassemble, register_dump
 
@@ -167,30 +164,8 @@ def _loop(m: Machine, path: str, max_steps: Optional[int], bios: BIOS, err,
             n = min(n, max_steps - m.steps)
         try:
             stop = m.run(n)
-        except TimedOut:
-            say(f"pyvm: {path}: {deadline.message()}")
-            return EXIT_TIMEOUT
-        except GuestFault as e:
-            e.restore(m)
-            say(f"pyvm: {path}: {e.message}", register_dump(m))
-            return e.status
-        except ServiceStop as e:
-            if e.message:
-                say(f"pyvm: {path}: {e.message}")
-            return e.status
-        except Unsupported as e:
-            say(f"pyvm: {path}: {e} (at {_here(m)}; not supported by this emulator)",
-                register_dump(m))
-            return 128 + SIGILL
-        except KeyboardInterrupt:
-            say(f"pyvm: {path}: interrupted at {_here(m)}", register_dump(m))
-            return 130
-        except Exception as e:      # a bug in the emulator: say so, in one line
-            if os.environ.get("PYVM_DEBUG"):
-                raise
-            say(f"pyvm: {path}: internal error at {_here(m)}: {type(e).__name__}: {e} "
-                "(a bug in pyvm; PYVM_DEBUG=1 shows the traceback)")
-            return EXIT_INTERNAL
+        except BaseException as e:      # exception_status re-raises what it does not end
+            return exception_status(e, m, path, say, register_dump, deadline)
         if budget.exceeded:
             say(f"pyvm: {path}: {budget.message()}")
             return EXIT_OUTPUT_LIMIT
@@ -207,7 +182,7 @@ def _loop(m: Machine, path: str, max_steps: Optional[int], bios: BIOS, err,
             return status
         if max_steps is not None and m.steps >= max_steps:
             say(f"pyvm: {path}: stopped after {m.steps} instructions (--max-steps "
-                f"{max_steps}); next: {_here(m)}: {_next_insn(m)}", register_dump(m))
+                f"{max_steps}); next: {here(m)}: {_next_insn(m)}", register_dump(m))
             return EXIT_STEP_LIMIT
         if deadline.expired:
             say(f"pyvm: {path}: {deadline.message()}")
@@ -217,10 +192,6 @@ def _loop(m: Machine, path: str, max_steps: Optional[int], bios: BIOS, err,
             if m.tracer is not None:
                 m.tracer.event("a jump to itself: nothing can interrupt it, so the run ends")
             return 0
-
-
-def _here(m: Machine) -> str:
-    return f"{m.cpu.r[SEL + CS]:04x}:{m.eip & 0xFFFF:04x}"
 
 
 def _linear_ip(m: Machine) -> int:

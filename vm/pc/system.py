@@ -24,7 +24,6 @@ from typing import Optional
 
 from vm.options import (
     EXIT_BAD_FILE,
-    EXIT_INTERNAL,
     EXIT_OUTPUT_LIMIT,
     EXIT_STEP_LIMIT,
     EXIT_TIMEOUT,
@@ -38,8 +37,9 @@ from vm.pc.a20 import A20Memory
 from vm.pc.cmos import CMOS
 from vm.pc.console import Console, host_streams
 from vm.pc.debugport import DebugPorts
-from vm.pc.ivt import GuestFault, fault_report
+from vm.pc.ivt import fault_report
 from vm.pc.kbc import KeyboardController
+from vm.pc.outcome import exception_status, here
 from vm.pc.pic import PICPair
 from vm.pc.pit import PIT
 from vm.pc.ports import PortBus
@@ -48,9 +48,9 @@ from vm.pc.uart import UART
 from vm.pc.vga import VGA
 from vm.stats import RunClock
 from vm.x86 import flags as F
-from vm.x86.faults import CPUException, Unsupported
+from vm.x86.faults import CPUException
 from vm.x86.machine import Machine
-from vm.x86.signals import SIGILL, SIGSEGV
+from vm.x86.signals import SIGSEGV
 from vm.x86.state import CS, SEL
 from vm.x86.trace import Tracer, register_dump
 
@@ -360,30 +360,8 @@ def _loop(pc: PC, path: str, max_steps: Optional[int], err, deadline: Deadline,
             pc.update_devices()
             if stop.reason not in ("exit", "halt", "fault"):
                 pc.deliver_irq()
-        except TimedOut:
-            say(f"pyvm: {path}: {deadline.message()}")
-            return EXIT_TIMEOUT
-        except GuestFault as e:
-            e.restore(m)
-            say(f"pyvm: {path}: {e.message}", dump(m))
-            return e.status
-        except ServiceStop as e:
-            if e.message:
-                say(f"pyvm: {path}: {e.message}")
-            return e.status
-        except Unsupported as e:
-            say(f"pyvm: {path}: {e} (at {_here(m)}; not supported by this emulator)",
-                dump(m))
-            return 128 + SIGILL
-        except KeyboardInterrupt:
-            say(f"pyvm: {path}: interrupted at {_here(m)}", dump(m))
-            return 130
-        except Exception as e:
-            if os.environ.get("PYVM_DEBUG"):
-                raise
-            say(f"pyvm: {path}: internal error at {_here(m)}: {type(e).__name__}: {e} "
-                "(a bug in pyvm; PYVM_DEBUG=1 shows the traceback)")
-            return EXIT_INTERNAL
+        except BaseException as e:      # exception_status re-raises what it does not end
+            return exception_status(e, m, path, say, dump, deadline)
         if budget.exceeded:
             say(f"pyvm: {path}: {budget.message()}")
             return EXIT_OUTPUT_LIMIT
@@ -397,12 +375,12 @@ def _loop(pc: PC, path: str, max_steps: Optional[int], err, deadline: Deadline,
                 line, status = fault_report(m, e.vector, m.cpu.r[SEL + CS],
                                             m.eip & 0xFFFF, message=str(e))
             else:
-                line, status = f"{e} at {_here(m)}", 128 + SIGSEGV
+                line, status = f"{e} at {here(m)}", 128 + SIGSEGV
             say(f"pyvm: {path}: {line}", dump(m))
             return status
         if max_steps is not None and m.steps >= max_steps:
             say(f"pyvm: {path}: stopped after {m.steps} instructions (--max-steps "
-                f"{max_steps}); next: {_here(m)}", dump(m))
+                f"{max_steps}); next: {here(m)}", dump(m))
             return EXIT_STEP_LIMIT
         if deadline.expired:
             say(f"pyvm: {path}: {deadline.message()}")
@@ -420,12 +398,6 @@ def dump(m: Machine) -> str:
         from vm.x86.protected import describe
         text += "".join(f"\n  {line}" for line in describe(m.cpu))
     return text
-
-
-def _here(m: Machine) -> str:
-    if m.cpu.real:
-        return f"{m.cpu.r[SEL + CS]:04x}:{m.eip & 0xFFFF:04x}"
-    return f"{m.cpu.r[SEL + CS]:04x}:{m.eip:08x}"
 
 
 def _waits_forever(pc: PC) -> bool:

@@ -1,0 +1,51 @@
+"""How a BIOS-personality run ends when ``Machine.run`` raises: one report line (with the
+registers where they help) and the exit status, the same for boot sectors (vm/pc/runner)
+and the PC (vm/pc/system)."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from vm.options import EXIT_INTERNAL, EXIT_TIMEOUT, Deadline, TimedOut
+from vm.pc.ivt import GuestFault
+from vm.pc.services import ServiceStop
+from vm.x86.faults import Unsupported
+from vm.x86.signals import SIGILL
+from vm.x86.state import CS, SEL
+
+
+def here(m) -> str:
+    """CS:IP as the user reads it: 16-bit offsets in real mode, 32-bit otherwise."""
+    if m.cpu.real:
+        return f"{m.cpu.r[SEL + CS]:04x}:{m.eip & 0xFFFF:04x}"
+    return f"{m.cpu.r[SEL + CS]:04x}:{m.eip:08x}"
+
+
+def exception_status(e: BaseException, m, path: str, say: Callable, dump: Callable,
+                     deadline: Deadline) -> int:
+    """Report ``e`` (raised by ``m.run``) and return the exit status; anything that is not
+    an Exception (SystemExit...) goes on, as does everything under PYVM_DEBUG=1."""
+    if isinstance(e, TimedOut):
+        say(f"pyvm: {path}: {deadline.message()}")
+        return EXIT_TIMEOUT
+    if isinstance(e, GuestFault):
+        e.restore(m)
+        say(f"pyvm: {path}: {e.message}", dump(m))
+        return e.status
+    if isinstance(e, ServiceStop):
+        if e.message:
+            say(f"pyvm: {path}: {e.message}")
+        return e.status
+    if isinstance(e, Unsupported):
+        say(f"pyvm: {path}: {e} (at {here(m)}; not supported by this emulator)", dump(m))
+        return 128 + SIGILL
+    if isinstance(e, KeyboardInterrupt):
+        say(f"pyvm: {path}: interrupted at {here(m)}", dump(m))
+        return 130
+    if not isinstance(e, Exception) or os.environ.get("PYVM_DEBUG"):
+        raise e
+    # a bug in the emulator: say so, in one line
+    say(f"pyvm: {path}: internal error at {here(m)}: {type(e).__name__}: {e} "
+        "(a bug in pyvm; PYVM_DEBUG=1 shows the traceback)")
+    return EXIT_INTERNAL
