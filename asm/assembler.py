@@ -286,6 +286,8 @@ class Assembler(E.EvalContext):
 
     def __init__(self, fmt: str = "bin", bits: int = 16, listing: bool = False):
         self.fmt = fmt
+        # the reloc of a relative branch to a plain number (encoder.encode's `absolute`)
+        self.abs_reloc = Reloc() if fmt == "elf32" else None
         self.default_bits = bits
         self.want_listing = listing
         self.symbols: dict = {}
@@ -420,7 +422,7 @@ class Assembler(E.EvalContext):
         the ones it assumed (and that met no undefined symbol) is the result."""
         lines: list = []
         it = iter(source)
-        prev_values: Optional[dict] = None
+        prev_values: Optional[tuple] = None
         passno = 0
         while True:
             passno += 1
@@ -475,16 +477,13 @@ class Assembler(E.EvalContext):
         result.default_bits = self.default_bits
         return result
 
-    def _values(self) -> dict:
-        out = {}
-        for name, sym in self.symbols.items():
-            v = sym.value
-            if isinstance(v, E.Rel):
-                v = (v.off, tuple((getattr(k, "name", k), c) for k, c in v.terms.items()))
-            out[name] = v
-        out[" sizes"] = tuple(s.size for s in self.sections)
-        out[" org"] = self.org
-        return out
+    def _values(self) -> tuple:
+        """What a pass worked out, to compare with the pass before: the symbols' values
+        (objects a pass never changes once made; a Rel's terms are Sections and Symbols,
+        which live through all passes and compare by identity), the section sizes, org."""
+        syms = self.symbols
+        return (tuple(syms), [sym.value for sym in syms.values()],
+                tuple(s.size for s in self.sections), self.org)
 
     def _relayout(self) -> None:
         self.layout = Layout(self.sections, self.org, self.fmt == "bin")
@@ -519,13 +518,25 @@ class Assembler(E.EvalContext):
 
     def _pass(self, lines: Iterable, record: Optional[list] = None) -> None:
         """Assemble the lines once. Pass 1 reads them from the preprocessor and keeps
-        them in ``record`` for the later passes."""
+        them in ``record`` for the later passes, where runs of unlabelled lines that emit
+        the same bytes in every pass become one _Run (see _first_pass)."""
+        if record is not None:
+            self._first_pass(lines, record)
+            return
         listing = self.want_listing
         parse_line = P.parse_line
         statement = self._statement
         for sl in lines:
-            if record is not None:
-                record.append(sl)
+            if type(sl) is _Run:
+                cur = self.cur
+                if (sl.bits == self.bits and sl.level <= self.cpu and cur is not None
+                        and not cur.nobits and self.entry is None):
+                    self.sl = sl.lines[-1]
+                    self._emit(sl.data())
+                    continue
+                for one in sl.lines:    # what the lines do one by one (the same, or errors)
+                    self._line(one)
+                continue
             self.sl = sl
             if listing:
                 self._list_line(sl)
@@ -547,6 +558,79 @@ class Assembler(E.EvalContext):
                 self._error(AsmError("expression too deeply nested"), sl)
             except MemoryError:
                 self._error(AsmError("out of memory: output too large"), sl)
+
+    def _line(self, sl) -> None:
+        """One line of a later pass, as _pass does it."""
+        self.sl = sl
+        if self.want_listing:
+            self._list_line(sl)
+        if not sl.assemble:
+            return
+        try:
+            st = P.parse_line(sl.text)
+            fast = st._emits
+            if (fast is not None and fast[0] == self.bits and self.entry is None
+                    and fast[2] <= self.cpu and self.optimize == 2):
+                if st.label is not None:
+                    self._define_label(st.label, sl)
+                self._emit(fast[1])
+                return
+            self._statement(st, sl)
+        except AsmError as exc:
+            self._error(exc, sl)
+        except RecursionError:
+            self._error(AsmError("expression too deeply nested"), sl)
+        except MemoryError:
+            self._error(AsmError("out of memory: output too large"), sl)
+
+    def _first_pass(self, lines: Iterable, record: list) -> None:
+        """_pass for pass 1, recording the lines. Without a listing or debug information
+        (which follow each line), consecutive lines without a label whose bytes never
+        change (Statement._emits) are recorded as one _Run, which a later pass emits at
+        once; lines that only list (nothing to assemble) are not recorded."""
+        listing = self.want_listing
+        runs = not listing and self.debug is None and self.optimize == 2
+        parse_line = P.parse_line
+        statement = self._statement
+        run = None
+        errors = self.errors
+        for sl in lines:
+            self.sl = sl
+            if listing:
+                self._list_line(sl)
+            if not sl.assemble:
+                if not runs:
+                    record.append(sl)
+                continue
+            failed = len(errors)
+            st = None
+            try:
+                st = parse_line(sl.text)
+                fast = st._emits
+                if (fast is not None and fast[0] == self.bits and self.entry is None
+                        and fast[2] <= self.cpu and self.optimize == 2):
+                    if st.label is not None:
+                        self._define_label(st.label, sl)
+                    self._emit(fast[1])         # see _statement
+                else:
+                    statement(st, sl)
+            except AsmError as exc:
+                self._error(exc, sl)
+            except RecursionError:
+                self._error(AsmError("expression too deeply nested"), sl)
+            except MemoryError:
+                self._error(AsmError("out of memory: output too large"), sl)
+            if runs and st is not None and st.label is None and len(errors) == failed:
+                fast = st._emits
+                if fast is not None:
+                    if run is not None and run.bits == fast[0]:
+                        run.add(sl, fast)
+                    else:
+                        run = _Run(sl, fast)
+                        record.append(run)
+                    continue
+            run = None
+            record.append(sl)
 
     def _error(self, exc: AsmError, sl) -> None:
         if exc.file is None:
@@ -677,7 +761,7 @@ class Assembler(E.EvalContext):
         if type(action) is P.Insn and not st.times:
             self._insn(action, sl)          # most lines
             if (action._enc is not None and not action.prefixes
-                    and not action._enc[1].obsolete):
+                    and not action._enc[1].obsolete and not action._enc[1].overflow):
                 # the same bytes each time: later passes (and lines) only emit them (while
                 # the `cpu` level allows the instruction), after defining the label
                 enc = action._enc[1]
@@ -708,10 +792,13 @@ class Assembler(E.EvalContext):
             # a listing (with its size checks: `times 1<<30 nop` must not loop forever)
             self._action(action, sl)
             self.entry = None
+            warned = len(self.warnings)
             try:
                 self._repeat(action, sl, count - 1, t, count)
             finally:
                 self.entry = e
+            for w in self.warnings[warned:]:    # (listed once per repetition, as NASM)
+                e.messages.append("warning: " + w.split(": warning: ", 1)[1])
             self._list_piece(f"<rep {count:X}h>")
             return
         self._repeat(action, sl, count, t)
@@ -725,7 +812,10 @@ class Assembler(E.EvalContext):
                 self._check_room(count * self._data_size(action))
             before = self.pos
             nfix = len(self.cur.fixups) if self.cur is not None else 0
+            warned = len(self.warnings)
             self._action(action, sl)
+            if len(self.warnings) > warned:     # NASM warns once per repetition
+                self.warnings.extend(self.warnings[warned:] * (count - 1))
             self._check_room((self.pos - before) * count)
             if self.cur is not None and not self.cur.nobits:
                 chunk = bytes(self.cur.data[before:self.pos])
@@ -886,8 +976,7 @@ class Assembler(E.EvalContext):
                 out += bytes(unit)
                 if not zeroing and not self.cur.nobits:
                     zeroing = True          # NASM warns once per line (`db ?` in .text)
-                    self.warn(f"uninitialized space declared in {self.cur.name} section: "
-                              "zeroing [-w+zeroing]", sl)
+                    self.warn(self._zeroing_message(), sl)
                 continue
             node = ce.node
             if type(node) is E.Str:
@@ -932,7 +1021,14 @@ class Assembler(E.EvalContext):
 
     def _reserve(self, action: P.Reserve, sl, times: int = 1) -> None:
         what = _RES_NAMES.get(action.unit, "RESB")
-        n = self.scalar(action.count, what)
+        # NASM: a count not known yet (a later EQU) is worked out by the later passes
+        self.unknown = False
+        n = action.count.fn(self)
+        if self.unknown:
+            self.saw_unknown = True
+            n = 0
+        elif type(n) is not int:
+            raise AsmError("attempt to reserve non-constant quantity of BSS space")
         if n < 0:
             raise AsmError(f"{what} value {n} is negative")
         size = n * action.unit * times
@@ -941,8 +1037,7 @@ class Assembler(E.EvalContext):
             self.debug.reserve(action.unit)
         e = self.entry
         if self.cur is not None and not self.cur.nobits:
-            self.warn(f"uninitialized space declared in {self.cur.name} section: "
-                      "zeroing [-w+zeroing]", sl)
+            self.warn(self._zeroing_message(), sl)
             at = self.pos
             self.entry = None
             try:
@@ -1055,11 +1150,8 @@ class Assembler(E.EvalContext):
             if cached is not None and cached[0] == self.bits:
                 if cached[1].level > self.cpu:
                     raise AsmError("no instruction for this cpu level")
-                if cached[1].obsolete:
-                    self.warn("instruction obsolete but valid on the target CPU "
-                              "[-w+obsolete-valid]" if self.cpu == 0 else "instruction "
-                              "obsolete and removed from the target CPU [-w+obsolete-removed]",
-                              sl)
+                if cached[1].obsolete or cached[1].overflow:
+                    self._encoding_warnings(cached[1], sl)
                 if action.prefixes:
                     self._lock_warning(action, cached[1], sl)
                 self._emit(cached[1].data)
@@ -1072,7 +1164,8 @@ class Assembler(E.EvalContext):
         ip = self.pos + self.layout.base(cur)
         if kind is _STATIC:
             # encoded once per distinct instruction (then kept on its Insn, below)
-            enc = encoder.encode(mnemonic, ops, self.bits, ip, action.prefixes, section=cur)
+            enc = encoder.encode(mnemonic, ops, self.bits, ip, action.prefixes, section=cur,
+                                 absolute=self.abs_reloc)
         elif kind is _BRANCH:
             for o in ops:
                 if type(o) is Imm and o.reloc is not None:
@@ -1081,7 +1174,8 @@ class Assembler(E.EvalContext):
                         # NASM panics (intra-segment OUT_REL4ADR)
                         raise AsmError(f"`wrt {r.wrt}' cannot be used on a jump within its "
                                        "own section")
-            enc = encoder.encode(mnemonic, ops, self.bits, ip, action.prefixes, section=cur)
+            enc = encoder.encode(mnemonic, ops, self.bits, ip, action.prefixes, section=cur,
+                                 absolute=self.abs_reloc)
         else:
             # the encoding does not depend on the address: reuse it across lines and passes
             parts = [mnemonic, self.bits, action.prefixes, cur]
@@ -1091,15 +1185,13 @@ class Assembler(E.EvalContext):
             enc = self.enc_cache.get(key)
             if enc is None:
                 enc = encoder.encode(mnemonic, ops, self.bits, ip, action.prefixes,
-                                     section=cur)
+                                     section=cur, absolute=self.abs_reloc)
                 if len(self.enc_cache) < 200_000:
                     self.enc_cache[key] = enc
         if enc.level > self.cpu:
             raise AsmError("no instruction for this cpu level")
-        if enc.obsolete:
-            self.warn("instruction obsolete but valid on the target CPU [-w+obsolete-valid]"
-                      if self.cpu == 0 else "instruction obsolete and removed from the "
-                      "target CPU [-w+obsolete-removed]", sl)
+        if enc.obsolete or enc.overflow:
+            self._encoding_warnings(enc, sl)
         if action.prefixes:
             self._lock_warning(action, enc, sl)
         data = enc.data
@@ -1109,6 +1201,23 @@ class Assembler(E.EvalContext):
             self._emit(data)
             return
         self._emit_encoded(enc, ip)
+
+    def _zeroing_message(self) -> str:
+        """NASM's warning for `resb`/`db ?` in a progbits section (worded per format)."""
+        if self.fmt == "elf32":
+            return (f"uninitialized space declared in non-BSS section `{self.cur.name}': "
+                    "zeroing [-w+zeroing]")
+        return f"uninitialized space declared in {self.cur.name} section: zeroing [-w+zeroing]"
+
+    def _encoding_warnings(self, enc, sl) -> None:
+        """NASM's warnings about an encoded instruction: an obsolete one, an immediate
+        that does not fit its field."""
+        if enc.obsolete:
+            self.warn("instruction obsolete but valid on the target CPU [-w+obsolete-valid]"
+                      if self.cpu == 0 else "instruction obsolete and removed from the "
+                      "target CPU [-w+obsolete-removed]", sl)
+        for message in enc.overflow:
+            self.warn(f"{message} [-w+number-overflow]", sl)
 
     def _emit_encoded(self, enc, ip: int) -> None:
         """Emit an encoded instruction at ``ip``, its fixups made section fixups."""
@@ -1155,9 +1264,12 @@ class Assembler(E.EvalContext):
             size = _GPR_SIZE.get(ops[1].name.lower())
             if size and not any(p.lower() in ("o16", "o32") for p in prefixes):
                 prefixes = tuple(prefixes) + (f"o{size}",)
-        enc = encoder.encode(action.mnemonic, ops, self.bits, ip, prefixes, section=cur)
+        enc = encoder.encode(action.mnemonic, ops, self.bits, ip, prefixes, section=cur,
+                                 absolute=self.abs_reloc)
         if enc.level > self.cpu:
             raise AsmError("no instruction for this cpu level")
+        if enc.obsolete or enc.overflow:
+            self._encoding_warnings(enc, sl)
         if action.prefixes:
             self._lock_warning(action, enc, sl)
         self._emit_encoded(enc, ip)
@@ -1477,6 +1589,32 @@ _BRANCH = "branch"      # its address: a mnemonic with a relative (jump) form
 _OTHER = "other"        # the values of symbols
 
 
+class _Run:
+    """Consecutive unlabelled lines whose bytes are the same in every pass (their
+    Statement._emits): a later pass emits them at once where each of them would take
+    _pass's fast path (same `bits`, a `cpu` level that has them, a progbits section)."""
+
+    __slots__ = ("lines", "parts", "bits", "level", "_data")
+
+    def __init__(self, sl, emits: tuple):
+        self.lines = [sl]
+        self.parts = [emits[1]]
+        self.bits = emits[0]
+        self.level = emits[2]
+        self._data = None
+
+    def add(self, sl, emits: tuple) -> None:
+        self.lines.append(sl)
+        self.parts.append(emits[1])
+        if emits[2] > self.level:
+            self.level = emits[2]
+
+    def data(self) -> bytes:
+        if self._data is None:
+            self._data = b"".join(self.parts)
+        return self._data
+
+
 def _insn_kind(action) -> str:
     """_STATIC, _BRANCH or _OTHER (cached on the Insn)."""
     kind = action._kind
@@ -1694,11 +1832,26 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
         result.warnings = pp.warnings + result.warnings
         return result
     except AsmErrors as exc:
-        exc.warnings = pp.warnings + asm.warnings
+        warnings = asm.warnings
+        if asm.passno == 1 and not all(e.message in _FINAL_PASS_ERRORS for e in exc.errors):
+            # errors end NASM in pass 1: the warnings of its final pass never come
+            warnings = [w for w in warnings if not w.endswith(_FINAL_PASS_WARNINGS)]
+        exc.warnings = pp.warnings + warnings
         raise
     finally:
         if enabled:
             gc.enable()
+
+
+# warnings NASM gives in its final pass only (not when errors stop it after pass 1)
+_FINAL_PASS_WARNINGS = ("[-w+number-overflow]", "[-w+zeroing]", "[-w+obsolete-removed]",
+                        "[-w+obsolete-valid]", "[-w+prefix-lock]", "[-w+prefix-hle]")
+
+
+# errors NASM finds only in its final pass (which then warns as it goes)
+_FINAL_PASS_ERRORS = frozenset(("invalid combination of opcode and operands",
+                                "operation size not specified", "mismatch in operand sizes",
+                                "no instruction for this cpu level"))
 
 
 def _pp_symbol(self, name: str):

@@ -345,28 +345,111 @@ def preprocess_text(text: str, src: str, include_paths: Sequence[str] = (),
         # standard-macro lines belong to the line that invoked them, as in nasm -E
         where_file, where_line = ((sl.file, sl.line) if sl.list_file == "<stdmac>"
                                   else (sl.list_file, sl.list_line))
-        line = strip_comment(sl.text).rstrip()
-        if file_name != where_file:
-            file_name, linnum, lineinc = where_file, -1, 1
-        elif lineinc:
-            if linnum + lineinc == where_line:
-                out.append("\n")
-                linnum += lineinc
-            elif linnum - lineinc == where_line:
-                lineinc = 0
-        elif linnum + 1 == where_line:
-            lineinc = 1
-        if linnum == -1 and not line:
-            continue
-        if linnum != where_line:
-            out.append(f"%line {where_line}{lineinc:+d} {file_name}\n")
-        linnum = where_line + lineinc
-        out.append(line + "\n")
+        for line in preprocessed_lines(strip_comment(sl.text).rstrip()):
+            if file_name != where_file:
+                file_name, linnum, lineinc = where_file, -1, 1
+            elif lineinc:
+                if linnum + lineinc == where_line:
+                    out.append("\n")
+                    linnum += lineinc
+                elif linnum - lineinc == where_line:
+                    lineinc = 0
+            elif linnum + 1 == where_line:
+                lineinc = 1
+            if linnum == -1 and not line:
+                continue
+            if linnum != where_line:
+                out.append(f"%line {where_line}{lineinc:+d} {file_name}\n")
+            linnum = where_line + lineinc
+            out.append(line + "\n")
     if pp.errors:
         exc = AsmErrors(pp.errors)
         exc.warnings = pp.warnings
         raise exc
     return "".join(out)
+
+
+def preprocessed_lines(line: str) -> list:
+    """What ``nasm -E`` prints for a preprocessed line (comment already stripped): its
+    tokens with each run of blanks outside strings as one space, and an ``incbin`` as
+    NASM 2.16's standard macro rewrites it (``incbin 'file',offset``; a label before it
+    on a line of its own)."""
+    line = _one_blank(line)
+    m = _INCBIN_CALL.match(line)
+    if m is None:
+        return [line]
+    label, word, args = m.group(1) or "", m.group(2), m.group(3)
+    first, comma, rest = _split_first_arg(args)
+    if first is None:
+        return [line]
+    name = first
+    if first[:1] in "'\"`" and len(first) >= 2 and first[-1] == first[:1]:
+        try:
+            from asm.expr import read_string
+            name = read_string(first).decode("utf-8", "surrogateescape")
+        except AsmError:
+            return [line]
+        name = f"'{name}'" if "'" not in name else f'"{name}"'
+    call = f"{word} {name},{rest.lstrip() if comma else '0'}"
+    return [label, call] if label else [call]
+
+
+_INCBIN_CALL = re.compile(r"((?:[A-Za-z_.?@][\w.?@$#~]*:?)\s)?\s*(incbin)\s+(\S.*)$",
+                          re.IGNORECASE)
+
+
+def _one_blank(line: str) -> str:
+    """Runs of blanks outside strings made one space (NASM's tokens, detokenized)."""
+    if "  " not in line and "\t" not in line and "\v" not in line and "\f" not in line:
+        return line
+    out = []
+    quote = None
+    blank = False
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            out.append(ch)
+            if ch == "\\" and quote == "`" and i + 1 < len(line):
+                out.append(line[i + 1])
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in " \t\v\f\r":
+            if not blank:
+                out.append(" ")
+            blank = True
+            i += 1
+            continue
+        else:
+            if ch in "'\"`":
+                quote = ch
+            out.append(ch)
+        blank = False
+        i += 1
+    return "".join(out)
+
+
+def _split_first_arg(args: str) -> tuple:
+    """(first argument, whether a comma follows, the rest) of a macro call's arguments;
+    (None, ...) when a string is not closed."""
+    quote = None
+    depth = 0
+    for i, ch in enumerate(args):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"`":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth <= 0:
+            return args[:i].strip(), True, args[i + 1:]
+    if quote:
+        return None, False, ""
+    return args.strip(), False, ""
 
 
 def _find_incbin(name: str, include_paths: Sequence[str]) -> str:
@@ -449,7 +532,10 @@ def script() -> None:
     a collection or a teardown of the parse caches (millions of small objects: that
     alone can take as long as assembling a large file)."""
     gc.disable()
-    os._exit(_main(None))
+    status = _main(None)
+    from asm import parser
+    parser.save_templates()         # (os._exit runs no atexit hook)
+    os._exit(status)
 
 
 def _main(argv: Optional[Sequence[str]]) -> int:

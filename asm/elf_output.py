@@ -295,6 +295,8 @@ def _relocation(sect_name: str, f, sect_names: dict, objsyms: dict) -> ObjReloc:
         target = objsyms.get(sym)
         if target is None:
             raise AsmError(f"symbol `{sym.name}' cannot be relocated against")
+    elif reloc.section is None:
+        target = None           # an absolute address: symbol 0, as NASM (`jmp 1234`)
     else:
         target = sect_names[id(reloc.section)]
     addend = f.addend

@@ -1,179 +1,49 @@
 """Parse one preprocessed NASM line into plain dataclasses.
 
-The grammar lives in ``nasm.lark`` (LALR, parse table cached on disk). Tokens come from
-:class:`NasmLexer`, which classifies identifiers the way NASM's own tokenizer does
-(registers, mnemonics, prefixes and pseudo-op keywords are reserved words). The
-Transformer runs inside the LALR parser, so no parse tree is built, and results are cached
-per distinct line text. Lark parses each token shape once, into a template that the values
-of each line of that shape fill in; lines of one shape that take the same values for an
-instruction or an operand share the filled object (see _Template).
+The grammar lives in ``nasm.lark`` (asm.grammar runs it). Tokens come from
+:func:`tokenize`, which classifies identifiers the way NASM's own tokenizer does
+(registers, mnemonics, prefixes and pseudo-op keywords are reserved words). Results are
+cached per distinct line text. Lark parses each token shape once, into a template that the
+values of each line of that shape fill in (templates are kept on disk between runs, so
+Lark is imported only for a shape no run has seen); lines of one shape that take the same
+values for an instruction or an operand share the filled object (see _Template).
 """
 
 from __future__ import annotations
 
+import atexit
+import marshal
 import operator
 import os
+import pickle
 import re
 import sys
-import tempfile
-from dataclasses import dataclass
 from typing import Optional
 
-from lark import Lark, Token, Transformer
-from lark.exceptions import LarkError, UnexpectedInput
-from lark.lexer import Lexer
-
+from asm import cachefile
 from asm import expr as E
 from asm.errors import AsmError
+from asm.syntax import (  # noqa: F401
+    DATA_UNITS,
+    RES_UNITS,
+    SIZES,
+    CExpr,
+    Data,
+    Directive,
+    Dup,
+    Incbin,
+    Insn,
+    OpExpr,
+    OpFar,
+    OpMem,
+    PrefixOnly,
+    Reserve,
+    Slot,
+    Statement,
+)
 from asm.x86 import encoder
 from asm.x86.registers import REGISTERS, SREGS
 
-# --------------------------------------------------------------------------- statements
-
-
-class CExpr:
-    """An expression AST with its compiled evaluator."""
-
-    __slots__ = ("node", "fn", "_scaled")
-
-    def __init__(self, node: E.Expr):
-        self.node = node
-        if type(node) is not E.Num:
-            self.fn = E.compile_expr(node)
-        # a plain number gets its closure only when asked for it (__getattr__): the
-        # assembler reads most numbers straight from the node
-        self._scaled = None
-
-    def __getattr__(self, name: str):
-        if name == "fn":                # (only called while the slot is empty)
-            fn = self.fn = E.compile_expr(self.node)
-            return fn
-        raise AttributeError(name)
-
-    @property
-    def scaled(self) -> tuple:
-        """Registers written with an explicit ``*`` (``[ebp*1+ebx]``): NASM never makes
-        those the base register when it has a choice."""
-        if self._scaled is None:
-            out: list = []
-
-            def walk(n):
-                if isinstance(n, E.Binary):
-                    if n.op == "*":
-                        for side in (n.left, n.right):
-                            if isinstance(side, E.RegRef) and side.name not in out:
-                                out.append(side.name)
-                    walk(n.left)
-                    walk(n.right)
-                elif isinstance(n, E.Unary):
-                    walk(n.operand)
-            walk(self.node)
-            self._scaled = tuple(out)
-        return self._scaled
-
-    def __repr__(self) -> str:
-        return f"CExpr({self.node!r})"
-
-
-# The assembler keeps what it works out from a parsed object on the object itself, in the
-# attributes named below (class-level defaults, not dataclass fields): it depends only on
-# the object's contents, which never change once parsed (see asm.assembler).
-
-
-@dataclass
-class OpExpr:
-    """An operand that is an expression: register, immediate or ``jmp label``."""
-    mods: tuple
-    expr: CExpr
-    _static = None              # refers to no symbol, `$` or `$$`
-    _value = None               # its encoder operand, when static
-
-
-@dataclass
-class OpFar:
-    """``seg:offset`` immediate (``jmp 0x10:0x1234``)."""
-    mods: tuple
-    seg: CExpr
-    offset: CExpr
-    _static = None
-    _value = None
-
-
-@dataclass
-class OpMem:
-    mods: tuple                 # keywords before the bracket (size, strict, far...)
-    inner: tuple                # keywords inside the bracket (disp size, nosplit)
-    seg: Optional[str]
-    expr: CExpr
-    _static = None
-    _value = None
-
-
-@dataclass
-class Insn:
-    prefixes: tuple
-    mnemonic: str
-    operands: tuple
-    _kind = None                # what its encoding depends on
-    _enc = None                 # (bits, Encoded) when that is nothing
-    _target = None              # `jcc label`: the label's name, else "" (asm.assembler)
-
-
-@dataclass
-class PrefixOnly:
-    prefixes: tuple
-
-
-@dataclass
-class Data:
-    unit: int                   # bytes per item: db=1 dw=2 dd=4 dq=8 dt=10 do=16 ...
-    items: tuple                # CExpr | None (for '?') | Dup
-    _size = None                # bytes it takes
-    _dup = None                 # whether an item is a Dup (worked out on first use)
-    _bytes = None               # its bytes, when always the same
-
-
-@dataclass
-class Dup:
-    """A data item repeated: ``count dup (items)``; ``%(items)`` is a group (count None)."""
-    count: object               # CExpr | None
-    items: tuple                # CExpr | None | Dup
-
-
-@dataclass
-class Reserve:
-    unit: int
-    count: CExpr
-
-
-@dataclass
-class Incbin:
-    file: CExpr
-    offset: Optional[CExpr]
-    length: Optional[CExpr]
-
-
-@dataclass
-class Directive:
-    name: str                   # lower case: bits, section, org, global, ...
-    args: str                   # free text after the name
-
-
-@dataclass
-class Statement:
-    label: Optional[str] = None
-    colon: bool = False
-    times: tuple = ()           # CExpr per TIMES prefix
-    action: object = None       # Insn | PrefixOnly | Data | Reserve | Incbin | Directive | None
-    equ: Optional[CExpr] = None
-    _emits = None               # (bits, bytes, cpu level) of a line that always emits the same
-
-
-DATA_UNITS = {"db": 1, "dw": 2, "dd": 4, "dq": 8, "dt": 10, "do": 16, "dy": 32, "dz": 64}
-RES_UNITS = {"resb": 1, "resw": 2, "resd": 4, "resq": 8, "rest": 10, "reso": 16,
-             "resy": 32, "resz": 64}
-SIZES = {"byte": 1, "word": 2, "dword": 4, "qword": 8, "tword": 10, "oword": 16,
-         "yword": 32, "zword": 64}
 PREFIXES = frozenset(("lock", "rep", "repe", "repz", "repne", "repnz", "a16", "a32", "o16",
                       "o32", "xacquire", "xrelease", "bnd", "nobnd", "wait"))
 # Identifiers that start a directive when they begin a line (user-level forms that are not
@@ -263,10 +133,15 @@ _FIRST.update({"'": "string", '"': "string", "`": "string", ";": "comment", "$":
 def tokenize(text: str) -> list:
     """Split a line into (type, value) pairs; raises AsmError on a stray character."""
     text = text.rstrip(" \t\r\f\v")      # trailing blanks and CR of CRLF files
+    return _tokens(text, _SCAN_RE.findall(text))
+
+
+def _tokens(text: str, values: list) -> list:
+    """`tokenize` of ``text`` (trailing blanks stripped) from its _SCAN_RE texts."""
     out = []
     append = out.append
     known = _token_cache
-    for value in _SCAN_RE.findall(text):
+    for value in values:
         tok = known.get(value)
         if tok is None:
             tok = _token(value)
@@ -276,11 +151,16 @@ def tokenize(text: str) -> list:
                 return _tokenize_matches(text)
             if len(known) < 200_000:
                 known[value] = tok
+                if tok[1] == value:
+                    _shape_elems[value] = tok[0] if tok[0] in _SLOTTED else value
         append(tok)
     return out
 
 
 _token_cache: dict = {}         # the text of a token -> its (type, value) pair
+# the text of a token (one whose value is its text) -> what it puts in a template's key
+# (_parse_tokens' shape): its type where the value fills a slot, else the text itself
+_shape_elems: dict = {}
 _EXPONENT = ("", "")            # see _token
 
 
@@ -409,212 +289,12 @@ def _escaped_end(value: str) -> bool:
     return i != len(body)
 
 
-class NasmLexer(Lexer):
-    """Feeds the tokens of :func:`tokenize` (set in ``pending``) to Lark."""
-
-    pending: list = []
-
-    def __init__(self, lexer_conf):
-        pass
-
-    def lex(self, data, *_):
-        for kind, value in NasmLexer.pending:
-            yield Token(kind, value)
-
-
-class Slot:
-    """A leaf of a parse template: token ``index`` of the line, read as ``kind``."""
-
-    __slots__ = ("index", "kind")
-
-    def __init__(self, index: int, kind: str):
-        self.index = index
-        self.kind = kind
-
 
 # Token types whose text does not change the shape of a parse: their values are slotted.
 _SLOTTED = frozenset(("NUMBER", "FLOAT", "STRING", "ID", "REG", "INSN"))
 
 
 # --------------------------------------------------------------------------- transformer
-
-
-def _val(tok) -> str:
-    return str(tok)
-
-
-class ToAst(Transformer):
-    """Parse tree -> dataclasses (runs inside the LALR parser)."""
-
-    # expressions
-    # leaves are Slots: a template is parsed once per token shape, then filled per line
-    def number(self, c):
-        return _slot(c[0], "number")
-
-    def float(self, c):
-        return _slot(c[0], "float")
-
-    def string(self, c):
-        return _slot(c[0], "string")
-
-    def symbol(self, c):
-        return _slot(c[0], "symbol")
-
-    def register(self, c):
-        if c[0].type == "SREG":
-            return E.RegRef(str(c[0]).lower())
-        return _slot(c[0], "register")
-
-    def here(self, c):
-        return E.Here()
-
-    def sectstart(self, c):
-        return E.SectStart()
-
-    def paren(self, c):
-        if _is_wrt(c[1]):
-            return E.Invalid("expecting `)'")     # NASM: wrt ends the whole expression
-        return c[1]
-
-    def func(self, c):
-        return E.Func(_slot(c[0], "lname"), c[2])
-
-    def unop(self, c):
-        return E.Unary(str(c[0]).lower(), c[1])
-
-    def binseq(self, c):
-        return E.build_binary([str(x).lower() if isinstance(x, Token) else x for x in c])
-
-    def cond(self, c):
-        if _is_wrt(c[0]) or _is_wrt(c[2]):
-            return E.Invalid("expression syntax error")
-        if _is_wrt(c[4]):       # `a ? b : c wrt s` is `(a ? b : c) wrt s`, as in NASM
-            return E.Binary("wrt", E.Cond(c[0], c[2], c[4].left), c[4].right)
-        return E.Cond(c[0], c[2], c[4])
-
-    def expr_start(self, c):
-        return c[0]
-
-    # statements
-    def label(self, c):
-        return (_slot(c[0], "name"), len(c) > 1)
-
-    def times(self, c):
-        return c[1]
-
-    def prefix(self, c):
-        return str(c[0]).lower()
-
-    def modifier(self, c):
-        return str(c[0]).lower()
-
-    mem_mod = modifier
-
-    def mem(self, c):
-        inner = []
-        seg = None
-        i = 1
-        while isinstance(c[i], str) and not isinstance(c[i], Token):
-            inner.append(c[i])
-            i += 1
-        if isinstance(c[i], Token) and c[i].type == "SREG":
-            seg = str(c[i]).lower()
-            i += 2
-        if len(c) > i + 3:      # NASM's mib form `[base, index*scale]`: a sum here
-            if not _mib_index(c[i + 2]):
-                return (tuple(inner), seg, E.Invalid("invalid mib expression"))
-            return (tuple(inner), seg, E.Binary("+", c[i], c[i + 2]))
-        return (tuple(inner), seg, c[i])
-
-    def op_expr(self, c):
-        return OpExpr(tuple(c[:-1]), c[-1])
-
-    def op_far(self, c):
-        return OpFar(tuple(c[:-3]), c[-3], c[-1])
-
-    def op_mem(self, c):
-        inner, seg, ex = c[-1]
-        return OpMem(tuple(c[:-1]), inner, seg, ex)
-
-    def operands(self, c):
-        return tuple(x for x in c if not isinstance(x, Token))
-
-    def insn(self, c):
-        prefixes = tuple(x for x in c if isinstance(x, str) and not isinstance(x, Token))
-        ops: tuple = ()
-        mnemonic = None
-        for x in c:
-            if isinstance(x, Token) and x.type == "INSN":
-                mnemonic = _slot(x, "lname")
-            elif isinstance(x, tuple):
-                ops = x
-        return Insn(prefixes, mnemonic, ops)
-
-    def prefix_only(self, c):
-        return PrefixOnly(tuple(c))
-
-    def uninit(self, c):
-        return None
-
-    def data_items(self, c):
-        return tuple(x for x in c if not (isinstance(x, Token) and x.type == "COMMA"))
-
-    def dup(self, c):
-        body = c[2]
-        return Dup(c[0], body.items if type(body) is Dup and body.count is None else (body,))
-
-    def group(self, c):
-        return Dup(None, c[1])
-
-    def data(self, c):
-        return Data(DATA_UNITS[str(c[0]).lower()], c[1] if len(c) > 1 else ())
-
-    def reserve(self, c):
-        return Reserve(RES_UNITS[str(c[0]).lower()], c[1])
-
-    def incbin(self, c):
-        args = [x for x in c[1:] if not isinstance(x, Token)]
-        args += [None] * (3 - len(args))
-        return Incbin(args[0], args[1], args[2])
-
-    def body(self, c):
-        return (tuple(c[:-1]), c[-1])
-
-    def stmt(self, c):
-        st = Statement()
-        for x in c:
-            if isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], bool):
-                st.label, st.colon = x
-            elif isinstance(x, tuple):
-                st.times, st.action = x
-        return st
-
-    def equ(self, c):
-        label, colon = c[0]
-        return Statement(label=label, colon=colon, equ=c[2])
-
-
-def _mib_index(node) -> bool:
-    """The part after the comma of `[base, index*scale]`: a register, maybe scaled."""
-    def reg(n):
-        return type(n) is E.RegRef or (type(n) is Slot and n.kind == "register")
-
-    def num(n):
-        return type(n) is E.Num or (type(n) is Slot and n.kind == "number")
-    if reg(node):
-        return True
-    return (type(node) is E.Binary and node.op == "*" and
-            (reg(node.left) and num(node.right) or num(node.left) and reg(node.right)))
-
-
-def _is_wrt(node) -> bool:
-    return type(node) is E.Binary and node.op == "wrt"
-
-
-def _slot(tok, kind: str) -> Slot:
-    return Slot(int(tok[1:]), kind)
-
-
 def _leaf(kind: str, value: str):
     if kind == "number":
         return E.Num(E.read_number(value))
@@ -794,49 +474,6 @@ class _Template:
 
 # --------------------------------------------------------------------------- parser
 
-_GRAMMAR = os.path.join(os.path.dirname(__file__), "nasm.lark")
-_parsers: dict = {}
-
-
-def _cache_path() -> str:
-    # one file per interpreter: Lark's cache key holds the Python version, so CPython and
-    # PyPy sharing a file would each rebuild the tables (and rewrite it) on every run
-    tag = sys.implementation.cache_tag or "python"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    try:
-        os.makedirs(os.path.join(base, "pyvm"), exist_ok=True)
-        return os.path.join(base, "pyvm", f"nasm-lark-{tag}.cache")
-    except OSError:
-        return os.path.join(tempfile.gettempdir(), f"pyvm-nasm-lark-{tag}-{os.getuid()}.cache")
-
-
-def _lark(start: str) -> Lark:
-    p = _parsers.get(start)
-    if p is None:
-        with open(_GRAMMAR, encoding="utf-8") as f:
-            grammar = f.read()
-        kwargs = dict(parser="lalr", lexer=NasmLexer, start=["line", "expr_start"],
-                      transformer=ToAst(), maybe_placeholders=False)
-        try:
-            p = Lark(grammar, cache=_cache_path(), **kwargs)
-        except Exception:       # an unreadable or half-written cache: build the tables
-            p = Lark(grammar, **kwargs)
-        _parsers["line"] = _parsers["expr_start"] = p
-    return p
-
-
-def _syntax_error(exc: Exception, what: str) -> AsmError:
-    if isinstance(exc, AsmError):
-        return exc
-    tok = getattr(exc, "token", None)
-    if what == "expr_start" or tok is None or getattr(tok, "type", "") == "$END":
-        return AsmError("expression syntax error" if what == "expr_start"
-                        else "parser: instruction expected")
-    if getattr(tok, "type", "") in ("REG", "SREG") and what == "line":
-        return AsmError("label or instruction expected at start of line")
-    return AsmError("expression syntax error")
-
-
 _line_cache: dict = {}
 _templates: dict = {}
 _BRACKET_DIR = re.compile(r"\s*\[\s*([A-Za-z_]\w*)\b([^\]]*)\]\s*(?:;.*)?$")
@@ -857,6 +494,22 @@ def parse_line(text: str) -> Statement:
 
 
 def _parse_line(text: str) -> Statement:
+    # most lines: every token seen before, a known shape, nothing to rewrite, no directive
+    stripped = text.rstrip(" \t\r\f\v")
+    values = _SCAN_RE.findall(stripped)
+    if values and values[-1][0] == ";":
+        values.pop()                        # the comment
+    elems = list(map(_shape_elems.get, values))
+    if None not in elems and elems:
+        n = len(elems)
+        first = elems[0]
+        if not ((first == "ID" and values[0].lower() in DIRECTIVES) or first == "["
+                or (n >= 3 and elems[-2] == "ID" and values[-2].lower() == "to")
+                or ("DATA" in elems[:3]
+                    and ("%" in values or any(v.lower() == "dup" for v in values)))):
+            tpl = _templates.get(("line", *elems))
+            if tpl is not None:
+                return tpl.fill(values)
     m = _BRACKET_DIR.match(text)
     if m:
         return Statement(action=Directive(m.group(1).lower(), m.group(2).strip()))
@@ -866,7 +519,11 @@ def _parse_line(text: str) -> Statement:
         if m and not _NOT_DIRECTIVE.match(m.group(2)):
             return Statement(action=Directive(m.group(1).lower(),
                                               _strip_comment(m.group(2)).strip()))
-    tokens = tokenize(text)
+    tokens = _tokens(stripped, values)
+    if (len(tokens) >= 3 and tokens[-1][0] == "COMMA"
+            and tokens[-2][0] not in ("COMMA", "INSN", "PREFIX")
+            and any(k == "INSN" or k == "RESV" for k, _ in tokens)):
+        tokens = tokens[:-1]        # NASM drops a comma after an instruction's last operand
     if len(tokens) >= 3 and tokens[-2][0] == "ID" and tokens[-2][1].lower() == "to":
         tokens = _x87_to(tokens)
     if any(k == "DATA" for k, _ in tokens[:3]) and any(
@@ -903,6 +560,91 @@ def _x87_to(tokens: list) -> list:
     return tokens
 
 
+# Templates Lark made in earlier runs, kept on disk as Lark keeps its table: a source whose
+# token shapes are all there never imports Lark (a third of pyasm's start-up). The file
+# (marshal: quick to read) maps each shape to its pickled template, unpickled when a line
+# of that shape comes; it is valid for the exact sources that make templates (stamp), and
+# rewritten at exit when this run made new templates: the shapes this run used first.
+_STORE_MAX = 1000
+_STORE_NAME = cachefile.cache_name("nasm-templates", ".marshal", os.path.dirname(__file__))
+_STORE_SOURCES = ("parser.py", "syntax.py", "grammar.py", "expr.py", "nasm.lark")
+_stored: Optional[dict] = None          # shape -> pickled template, read on the first miss
+_used: dict = {}                        # shape -> pickled template, for the next store
+# (a shape is written as its elements joined by \x1f)
+_dirty = False                          # Lark made a template: save the store at exit
+
+
+def _stamp() -> tuple:
+    here = os.path.dirname(os.path.abspath(__file__))
+    out: list = [sys.implementation.cache_tag, marshal.version]
+    for name in _STORE_SOURCES:
+        st = os.stat(os.path.join(here, name))
+        out.append((name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _load_store() -> dict:
+    # the templates are pickles: only a file this user's pyvm signed is read (cachefile)
+    data = cachefile.load(_STORE_NAME)
+    if data is None:
+        return {}
+    try:
+        stamp, templates = marshal.loads(data)
+        if stamp == _stamp() and type(templates) is dict:
+            return templates
+    except Exception:       # missing, unreadable, half-written or stale: start afresh
+        pass
+    return {}
+
+
+def save_templates() -> None:
+    """Write the template store now if this run added to it (at exit otherwise; a
+    process that leaves through os._exit calls this first)."""
+    global _dirty
+    if _dirty:
+        _dirty = False
+        _save_store()
+
+
+def _save_store() -> None:
+    keep = dict(_used)
+    for key, data in (_stored or {}).items():
+        if len(keep) >= _STORE_MAX:
+            break
+        keep.setdefault(key, data)
+    try:
+        data = marshal.dumps((_stamp(), keep))
+    except Exception:       # a cache that cannot be written costs time, never a result
+        return
+    cachefile.store(_STORE_NAME, data)
+
+
+def _template(key: tuple, tokens: list, start: str):
+    """The raw template of a token shape: from the store, else parsed by Lark."""
+    global _stored
+    if _stored is None:
+        _stored = _load_store()
+    key = "\x1f".join(key)     # (one string reads back quicker than a tuple of them)
+    data = _stored.get(key)
+    if data is not None:
+        try:
+            raw = pickle.loads(data)
+            _used[key] = data
+            return raw
+        except Exception:   # (a class the template names is gone: parse it again)
+            pass
+    from asm import grammar
+    raw = grammar.parse_template(tokens, start, _SLOTTED)
+    data = pickle.dumps(raw, protocol=pickle.HIGHEST_PROTOCOL)
+    if b"lark" not in data:     # a Lark object in it: loading it would import Lark
+        global _dirty
+        if not _dirty:
+            _dirty = True
+            atexit.register(save_templates)
+        _used[key] = data
+    return raw
+
+
 def _parse_tokens(tokens: list, start: str):
     """Parse via a template shared by all lines of the same token shape."""
     slotted = _SLOTTED
@@ -914,21 +656,7 @@ def _parse_tokens(tokens: list, start: str):
     key = tuple(shape)
     tpl = _templates.get(key)
     if tpl is None:
-        NasmLexer.pending = [(k, f"\x00{i}" if k in slotted else v)
-                             for i, (k, v) in enumerate(tokens)]
-        try:
-            tpl = _lark(start).parse("", start=start)
-        except AsmError:
-            raise
-        except UnexpectedInput as exc:
-            raise _syntax_error(exc, start) from None
-        except LarkError as exc:
-            inner = getattr(exc, "orig_exc", None)
-            if isinstance(inner, AsmError):
-                raise inner from None
-            raise _syntax_error(exc, start) from None
-        finally:
-            NasmLexer.pending = []
+        tpl = _template(key, tokens, start)
         if start == "line":
             tpl = _Template(tpl)
         if len(_templates) < 100_000:

@@ -172,6 +172,9 @@ class _Source:
     last_line: int = 0
     outer_trace: tuple = ()     # macro notes of the invocation point
     home: Optional[_Source] = None    # the macro expansion a %rep body belongs to
+    # `%line N+M name` met at original line L of this file: later lines of it are
+    # reported as N + M * (their line - L) in `name` -- (L, N, M, name or None)
+    remap: Optional[tuple] = None
 
 
 class _Cond:
@@ -492,7 +495,23 @@ class Preprocessor:
                 yield from self._plain_lines(src)
                 continue
             raw, file, lineno = src.lines[src.pos]
+            at = lineno
+            if src.remap is not None:
+                file, lineno = _remapped(src.remap, file, lineno)
             src.pos += 1
+            if src.kind == "file" and "%" in raw and _LINE_WORD.match(raw):
+                # NASM takes `%line` as it reads the file: in a false %if and in a macro
+                # or %rep body being defined too; the line itself goes no further
+                src.last_line = lineno
+                try:
+                    src.remap = _line_directive(strip_comment(raw.lstrip()[5:]).strip(), at,
+                                                src.remap[3] if src.remap else None)
+                except AsmError as exc:
+                    self._err(exc.message, file, lineno)
+                if not src.nolist and not stdmac:
+                    yield SourceLine("", file, lineno, lineno, file, raw, len(sources) - 1,
+                                     (), True, False)      # (listed, as NASM lists it)
+                continue
             src.last_line = lineno
             self.produced += 1
             if self.produced > MAX_LINES:
@@ -559,12 +578,16 @@ class Preprocessor:
         listed = not src.nolist
         macro_free = self.macro_free
         start = src.pos
+        remap = src.remap
         try:
-            while src.pos < n and not self.fatal:
-                raw, file, lineno = lines[src.pos]
+            pos = src.pos
+            while pos < n and not self.fatal:
+                raw, file, lineno = lines[pos]
                 if "%" in raw:
                     return
-                src.pos += 1
+                if remap is not None:
+                    file, lineno = _remapped(remap, file, lineno)
+                pos = src.pos = pos + 1
                 self.produced += 1
                 if self.produced > MAX_LINES:
                     self._err(f"source expands to more than {MAX_LINES} lines", file, lineno)
@@ -1285,6 +1308,7 @@ class Preprocessor:
                 self._macros_changed()
             return
         if word == "%line":
+            _line_directive(arg, 0, None)   # (in a macro's body: checked, no effect)
             return
         if word in ("%arg", "%local"):
             self._arg_local(word, arg)
@@ -1722,6 +1746,41 @@ def _paste(text: str) -> str:
 
 
 _PASTE = re.compile(r"""('[^']*'|"[^"]*"|`(?:\\.|[^`\\])*`)|\s*%\+\s*""")
+
+
+_LINE_WORD = re.compile(r"\s*%line(?![^\s;])", re.IGNORECASE)
+_LINE_ARGS = re.compile(r"([^\s+]*)(?:\s*\+\s*([^\s+]*))?\s*(.*)$", re.DOTALL)
+
+
+def _line_directive(arg: str, at: int, name: Optional[str]) -> tuple:
+    """`%line N[+M] [name]` (comment stripped) at original line ``at``: the remap of the
+    file's later lines (_Source.remap); ``name`` is the file name an earlier %line gave.
+    As NASM 2.16, the line after the directive is N + M (not N)."""
+    m = _LINE_ARGS.match(arg)
+    try:
+        first = E.read_number(m.group(1)) if m.group(1)[:1].isdigit() else None
+    except AsmError:
+        first = None
+    if first is None:
+        raise AsmError("`%line' expects a line number")
+    inc = 1
+    if m.group(2) is not None:
+        try:
+            inc = E.read_number(m.group(2)) if m.group(2)[:1].isdigit() else None
+        except AsmError:
+            inc = None
+        if inc is None:
+            raise AsmError("`%line' expects a line increment")
+    given = m.group(3).strip()
+    if len(given) >= 2 and given[0] in "\"'`" and given[-1] == given[0]:
+        given = given[1:-1]
+    return (at, first, inc, given or name)
+
+
+def _remapped(remap: tuple, file: str, lineno: int) -> tuple:
+    """(file, line) of a line of a file under `%line` (see _Source.remap)."""
+    at, first, inc, name = remap
+    return (name or file), first + inc * (lineno - at)
 
 
 def _split(text: str, filename: str) -> list:

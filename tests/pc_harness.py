@@ -17,6 +17,11 @@ from conftest import require_tool
 REPO = Path(__file__).resolve().parent.parent
 MEMORY_MB = 32
 QEMU_TIMEOUT = 60
+# QEMU's clocks normally follow the host: under load its PIT thread may not have raised
+# IRQ 0 by the time a probe looks (a flaky oracle). Instruction-counted virtual time
+# (1 ns per instruction, idle time skipped) makes every timer event land at the same
+# instruction on every run, as pyvm's own PIT does.
+QEMU_ICOUNT = ["-icount", "shift=0,sleep=off"]
 POWER_OFF = 0x20 << 1 | 1       # the exit status after ``finish``
 
 # A boot sector that loads the next 15 sectors to 0000:7E00 and jumps to ``main`` (the
@@ -145,7 +150,7 @@ def run_qemu(tmp_path: Path, image: Path, bios: bool = False,
     r = subprocess.run([exe, "-display", "none", "-m", str(memory_mb), "-monitor", "none",
                         "-serial", "null", "-parallel", "none", "-debugcon", f"file:{log}",
                         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-                        "-no-reboot", *boot],
+                        "-no-reboot", *QEMU_ICOUNT, *boot],
                        capture_output=True, timeout=QEMU_TIMEOUT, stdin=subprocess.DEVNULL)
     return (log.read_bytes() if log.exists() else b""), r.returncode
 

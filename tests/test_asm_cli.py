@@ -6,7 +6,6 @@ import io
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 from test_asm_helpers import nasm, write
@@ -160,18 +159,17 @@ def test_run_core_in_process(tmp_path):
     assert (tmp_path / "c.bin").read_bytes() == b"\x01"
 
 
-def test_subprocess_and_startup_time(tmp_path):
-    """The real console script: exit codes, stderr, and a quick start (cached parser)."""
+def test_subprocess_exit_codes(tmp_path):
+    """The real console script: exit codes and stderr, run twice (the second run uses the
+    cached parser). Start-up time is measured by `pyvm-tools bench --asm`, not here."""
     write(tmp_path, "ok.s", "db 1\n")
     write(tmp_path, "bad.s", "db 1\ndb nope\n")
     cmd = [sys.executable, "-m", "asm.cli"]
     subprocess.run(cmd + ["ok.s"], cwd=tmp_path, check=True)      # warm the parser cache
-    t = time.perf_counter()
     r = subprocess.run(cmd + ["ok.s", "-o", "ok.bin"], cwd=tmp_path, capture_output=True,
                        text=True)
-    elapsed = time.perf_counter() - t
     assert r.returncode == 0, r.stderr
-    assert elapsed < 2.0        # well under 0.5 s on an idle machine; loose for CI load
+    assert (tmp_path / "ok.bin").read_bytes() == b"\x01"
     r = subprocess.run(cmd + ["bad.s"], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 1
     assert r.stderr.splitlines() == ["bad.s:2: error: symbol `nope' not defined",

@@ -68,6 +68,14 @@ CASES = {
     "zero-length": "section .text\n    nop\n    db \"\"\n    nop\n    times 0 nop\n    nop\n"
                    "    align 4\n    align 4\n    nop\n    resb 0\n    nop\n"
                    "    incbin \"blob.bin\"\n    nop\n    dd 0\n    nop\nlbl:\n    nop\n",
+    # `%line N+M file` (preprocessed sources): the rows, file table and symbols follow it;
+    # NASM takes it as the file is read (a false %if, a %rep body too); an %include and
+    # a macro keep their own numbers
+    "line-directive": "section .text\nglobal _start\n_start:\n    nop\n"
+                      "%line 100+1 other.asm\n    mov eax, ebx\n    nop\n"
+                      "%line 5+2 \"third x.asm\"\n    nop\nl3: nop\n%line 50\n    ret\n"
+                      "%include \"inc.inc\"\n    bar 3\n%if 0\n%line 7 gone.asm\n%endif\n"
+                      "%rep 2\n%line 300+0 rep.asm\n    inc eax\n%endrep\n    hlt\n",
 }
 FILES = {"inc.inc": INC, "data.inc": DATA_INC, "blob.bin": "abc"}
 

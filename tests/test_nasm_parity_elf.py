@@ -33,7 +33,32 @@ CASES = {
     "attributes-align": "section .data write\ndb 1\nsection .bss foo\nresb 1\n"
                         "section .rodata align=8 progbits\ndb 2\nsection .text\nnop\n"
                         "section .text exec\nnop\nsection mys exec\nnop\n",
+    # a relative branch to an absolute address: a PC-relative relocation against symbol 0
+    "branch-absolute-32": "bits 32\ng equ 1234\njmp g\ncall g\njz g\njmp near g\n"
+                          "jmp 1234+h\nh equ 3\ncall 0x100\njmp -5\njmp 0xffffffff\n"
+                          "jmp dword 5\njmp strict 5\nl: jmp l\njmp $$+2\n",
+    "branch-absolute-short": "bits 32\ng equ 1234\njmp short g\nloop 5\njecxz g\n"
+                             "jmp short 5\n",
+    "branch-absolute-16": "bits 16\ng equ 1234\njmp g\ncall g\njz g\nloop g\njcxz g\n"
+                          "jmp dword 0x12345\ncall word 5\njmp short 0x300\n",
+    "branch-absolute-sections": "absolute 0x300\nlab: resb 1\nsection .data\njmp 5\n"
+                                "section .text\njmp lab\ncall lab\njmp 0\n",
 }
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n.startswith("branch-absolute")])
+def test_branch_to_absolute_relocations(tmp_path, name):
+    """readelf's view of the relocations (type, symbol 0, field) equals nasm's."""
+    exe = require_tool("nasm")
+    readelf = require_tool("readelf")
+    src = write(tmp_path, "t.asm", CASES[name])
+    subprocess.run([exe, "-f", "elf32", str(src), "-o", str(tmp_path / "n.o")], check=True)
+    assert cli.run(str(src), fmt="elf32", output=str(tmp_path / "p.o")) == 0
+    shown = [subprocess.run([readelf, "-r", "-x", ".text", str(tmp_path / o)],
+                            capture_output=True, text=True, check=True).stdout
+             for o in ("n.o", "p.o")]
+    assert "R_386_PC" in shown[0]
+    assert shown[1] == shown[0]
 
 
 @pytest.mark.parametrize("name", list(CASES))

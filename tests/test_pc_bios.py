@@ -453,3 +453,24 @@ irq4:   push ax
     p = run_pyvm("--bios", str(rom), "--serial", "stdout", stdin=b"hi\n")
     assert p.returncode == 0, p.stderr.decode()
     assert p.stdout == b"HI\n"
+
+
+def test_serial_file_output_counts_against_max_output(tmp_path):
+    """--serial FILE draws on --max-output like the console: a ROM that sends bytes to
+    COM1 forever stops with 153 (128 + SIGXFSZ) once the file holds the limit."""
+    rom = nasm(tmp_path, r"""
+        bits 16
+start:  mov dx, 0x3f8
+.more:  mov al, 'x'
+        out dx, al
+        jmp .more
+        times 0xfff0 - ($ - $$) db 0
+        jmp 0xf000:start
+        times 0x10000 - ($ - $$) db 0
+""", "flood")
+    out = tmp_path / "com1.txt"
+    p = run_pyvm("--bios", str(rom), "--serial", str(out), "--max-output", "1000",
+                 "--max-steps", "1000000")
+    assert p.returncode == 153, p.stderr.decode()
+    assert b"output limit of 1000 bytes" in p.stderr
+    assert out.read_bytes() == b"x" * 1000

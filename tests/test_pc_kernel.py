@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 from conftest import require_tool
-from pc_harness import MEMORY_MB, QEMU_TIMEOUT, REPO, run_pyvm
+from pc_harness import MEMORY_MB, QEMU_ICOUNT, QEMU_TIMEOUT, REPO, run_pyvm
 
 EXPECTED = """\
 sample kernel: protected mode
@@ -44,7 +44,7 @@ def test_sample_kernel_boots_the_same_under_qemu_and_pyvm(tmp_path):
     qemu = require_tool("qemu-system-i386")
     serial = tmp_path / "qemu-serial.txt"
     q = subprocess.run([qemu, "-display", "none", "-m", str(MEMORY_MB), "-monitor", "none",
-                        "-serial", f"file:{serial}", "-no-reboot",
+                        "-serial", f"file:{serial}", "-no-reboot", *QEMU_ICOUNT,
                         "-drive", f"format=raw,file={image}"],
                        capture_output=True, timeout=QEMU_TIMEOUT, stdin=subprocess.DEVNULL)
     assert q.returncode == 0, q.stderr      # ACPI power-off

@@ -70,8 +70,12 @@ def test_pic_8259a_init_mask_poll_and_eoi(tmp_path):
         loop .wait
 .high:  mov al, 0x0a                ; OCW3: read IRR
         out 0x20, al
-        in al, 0x20
-        and al, 1
+        mov cx, 0xffff              ; OUT is high: the edge reaches IRR (bounded wait)
+.irr:   in al, 0x20
+        test al, 1
+        jnz .irr1
+        loop .irr
+.irr1:  and al, 1
         call hex8
         SP
         mov al, 0xfe
@@ -150,8 +154,8 @@ def test_pit_8254_read_back_counting_and_out2(tmp_path):
         mov dl, al
         in al, 0x40
         mov dh, al
-        cmp dx, bx                  ; counted on (QEMU's host-timed count may even wrap
-        setne al                    ; if its thread sleeps 55 ms in between)
+        cmp dx, bx                  ; counted on (QEMU counts in instruction time:
+        setne al                    ; pc_harness.QEMU_ICOUNT)
         call hex8
         SP
         in al, 0x61                 ; counter 2: gate on, speaker off

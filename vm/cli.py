@@ -85,6 +85,10 @@ def _parse_size(ctx, param, value):
 @click.option("--clear-env", is_flag=True, help="Linux programs: start with an empty environment.")
 @click.option("--root", type=click.Path(file_okay=False), help="Linux programs: guest '/'.")
 @click.option("--allow-write", multiple=True, help="Linux programs: also writable path.")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Linux programs: the guest's random bytes (AT_RANDOM, getrandom, "
+                   "/dev/urandom) follow from N, the same every run (default: the "
+                   "host's random bytes).")
 @click.option("--debug", is_flag=True,
               help="Debug the program: gdb-like commands on stdin (docs/debugging.md).")
 @click.option("--gdb", metavar="[HOST:]PORT",
@@ -107,7 +111,7 @@ def _parse_size(ctx, param, value):
 def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, screen_html, org, bits,
          memory, max_procs, max_output, timeout, env, clear_env, root, allow_write, debug,
          gdb, debug_input, no_history, bios_rom=None, disk=None, disk_write=False,
-         serial=None, port_log=None) -> int:
+         serial=None, port_log=None, seed=None) -> int:
     """Run PROGRAM (B32, flat binary, DOS .COM, static i386 ELF or assembly source), or
     boot a PC (--bios ROM, --disk IMAGE)."""
     if bios_rom or disk:
@@ -145,7 +149,8 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
                       trace_file=trace_file, color=color, screen_html=screen_html, org=org,
                       bits=int(bits) if bits else 32, memory=memory, max_procs=max_procs,
                       max_output=max_output, timeout=timeout, env=list(env),
-                      clear_env=clear_env, root=root, allow_write=list(allow_write))
+                      clear_env=clear_env, root=root, allow_write=list(allow_write),
+                      seed=seed)
     kind = fmt or detect(program, data)
     if kind in ("bin", "raw") and bits is None and is_boot_sector(data):
         opts.bits = 16      # a boot sector: real mode at 0000:7C00, as a PC would run it

@@ -24,6 +24,7 @@ class RunOptions:
     root: Optional[str] = None
     allow_write: list = field(default_factory=list)
     max_procs: int = 64              # Linux: processes alive at once; fork beyond it is EAGAIN
+    seed: Optional[int] = None       # Linux: the guest's random bytes follow from it (--seed)
     max_output: Optional[int] = None  # bytes the guest may write to stdout+stderr in all
     timeout: Optional[float] = None  # wall-clock seconds before the run is stopped
     # host descriptors behind the guest's stdin, stdout, stderr where a personality uses

@@ -82,6 +82,81 @@ def _index() -> dict:
     return idx
 
 
+def _checks(f: Form, r) -> tuple:
+    """What decode() tests of a candidate form, worked out once: (form, +r register,
+    mandatory prefix, osize, asize, has ModRM, /digit or None, regrm, r/m memory only,
+    r/m register only, r/m the accumulator, reg field kind)."""
+    rm_t = next((t for t, role in zip(f.operands, f.roles) if role in ("rm", "regrm")), None)
+    reg_t = next((t for t, role in zip(f.operands, f.roles) if role == "reg"), None)
+    return (f, r, f.mandatory, f.osize, f.asize, f.modrm is not None,
+            int(f.modrm) if f.modrm is not None and f.modrm != "r" else None,
+            "regrm" in f.roles,
+            rm_t is not None and _rm_is_mem_only(rm_t),
+            rm_t is not None and _rm_is_reg_only(rm_t),
+            rm_t in ("al", "ax", "eax"),
+            reg_t if reg_t in ("sreg", "creg", "treg") else None,
+            tuple(_plan(t, role) for t, role in zip(f.operands, f.roles)))
+
+
+_RM, _REG, _OPREG, _FIXED, _ONE, _IMM, _REL, _PTR, _MOFFS = range(9)
+_ROLE = {"rm": _RM, "regrm": _RM, "reg": _REG, "opreg": _OPREG, "fixed": _FIXED,
+         "one": _ONE, "imm": _IMM, "rel": _REL, "ptr": _PTR, "moffs": _MOFFS}
+
+
+def _names8(t: str) -> tuple:
+    """The register names of type t by number (None where _reg_name raises)."""
+    out = []
+    for num in range(8):
+        try:
+            out.append(_reg_name(t, num))
+        except (DecodeError, IndexError):
+            out.append(None)
+    return tuple(out)
+
+
+def _plan(t: str, role: str) -> tuple:
+    """How decode() makes one operand of a form: (kind, type, detail)."""
+    kind = _ROLE.get(role)
+    if kind == _RM:
+        if t == "mfar":
+            size = "far"
+        elif t.startswith("rm") or t[1:] in TYPE_SIZE:
+            size = TYPE_SIZE[t[2:] if t.startswith("rm") else t[1:]]
+        else:
+            size = None
+        return (kind, t, (size, _names8(t)))
+    if kind in (_REG, _OPREG):
+        return (kind, t, _names8(t))
+    if kind == _MOFFS:
+        return (kind, t, TYPE_SIZE[t[5:]])
+    return (kind, t, None)
+
+
+_FAST: dict = {}     # opcode bytes -> _entry(), filled as opcodes are first seen
+
+
+def _entry(key: bytes) -> Optional[tuple]:
+    """(candidates, candidates under a 66h prefix, needs ModRM) of an opcode; None when
+    no form has it."""
+    cands = _index().get(key)
+    if cands is None:
+        return None
+    plain = tuple(_checks(f, r) for f, r in cands)
+    # a 66h picks the sized form (pushad) over the unsized one (pusha)
+    sized = tuple(sorted(plain, key=lambda c: c[0].osize is None))
+    e = _FAST[key] = (plain, sized, any(c[5] for c in plain))
+    return e
+
+
+@cache
+def _lengths() -> dict:
+    """first opcode byte -> the opcode lengths to try, longest first."""
+    lens: dict = {}
+    for key in _index():
+        lens.setdefault(key[0], set()).add(len(key))
+    return {b: tuple(sorted(n, reverse=True)) for b, n in lens.items()}
+
+
 def _rm_is_mem_only(t: str) -> bool:
     return t in ("m", "m8", "m16", "m32", "m64", "m80", "mfar", "m128")
 
@@ -210,60 +285,51 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
         prefixes.append(b)
     osize = (48 - bits) if p66 else bits
     asize = (48 - bits) if p67 else bits
-    idx = _index()
     start = rd.pos - 1
-    cands = None
+    entry = None
     # longest opcode first: 0F xx, x87 register forms (D9 E8), then one byte
-    for n in (3, 2, 1):
+    for n in _lengths().get(b, ()):
         key = bytes(code[start:start + n])
-        if len(key) == n and key in idx:
-            cands = idx[key]
-            rd.pos = start + n
-            break
-    if cands is None:
+        if len(key) == n:
+            entry = _FAST.get(key) or _entry(key)
+            if entry is not None:
+                rd.pos = start + n
+                break
+    if entry is None:
         raise DecodeError(f"invalid opcode {code[start]:02X}", address, rd.pos - offset)
-    if p66:
-        # a 66h picks the sized form (pushad) over the unsized one (pusha)
-        cands = sorted(cands, key=lambda c: c[0].osize is None)
+    cands = entry[1] if p66 else entry[0]
     modrm = None
-    needs_modrm = any(f.modrm is not None for f, _ in cands)
-    if needs_modrm:
+    if entry[2]:
         modrm = rd.byte()
     chosen = None
-    for f, r in cands:
-        if f.mandatory is not None and (not prefixes or prefixes[-1] != f.mandatory):
+    last = prefixes[-1] if prefixes else None
+    for (f, r, mand, fos, fas, has_modrm, digit, regrm, mem_only, reg_only, acc,
+         reg_kind, plan) in cands:
+        if mand is not None and last != mand:
             continue
-        if f.osize is not None and f.osize != osize:
+        if fos is not None and fos != osize:
             continue
-        if f.asize is not None and f.asize != asize:
+        if fas is not None and fas != asize:
             continue
-        if f.modrm is not None:
-            if f.modrm != "r" and int(f.modrm) != (modrm >> 3) & 7:
+        if has_modrm:
+            mod, reg = modrm >> 6, (modrm >> 3) & 7
+            if digit is not None and digit != reg:
                 continue
-            if "regrm" in f.roles and (modrm >> 6 != 3 or (modrm >> 3) & 7 != modrm & 7):
+            if regrm and (mod != 3 or reg != modrm & 7):
                 continue
-            rm_t = next((t for t, role in zip(f.operands, f.roles) if role in ("rm", "regrm")),
-                        None)
-            if rm_t is not None:
-                if modrm >> 6 == 3 and _rm_is_mem_only(rm_t):
-                    continue
-                if modrm >> 6 != 3 and _rm_is_reg_only(rm_t):
-                    continue
-                if rm_t in ("al", "ax", "eax") and modrm & 7 != 0:
-                    continue
-            reg_t = next((t for t, role in zip(f.operands, f.roles) if role == "reg"), None)
-            if reg_t == "sreg" and (modrm >> 3) & 7 > 5:
+            if mem_only and mod == 3 or reg_only and mod != 3 or acc and modrm & 7:
                 continue
-            if reg_t == "creg" and (modrm >> 3) & 7 not in (0, 2, 3, 4):
+            if reg_kind is not None and (
+                    reg_kind == "sreg" and reg > 5 or
+                    reg_kind == "creg" and reg not in (0, 2, 3, 4) or
+                    reg_kind == "treg" and reg < 3):
                 continue
-            if reg_t == "treg" and (modrm >> 3) & 7 < 3:
-                continue
-        chosen = (f, r)
+        chosen = (f, r, plan)
         break
     if chosen is None:
         raise DecodeError(f"invalid opcode {bytes(code[start:rd.pos]).hex(' ').upper()}",
                           address, rd.pos - offset)
-    form, opreg = chosen
+    form, opreg, plan = chosen
     if form.mandatory is not None:      # part of the opcode, not a rep prefix
         prefixes.pop()
         rep = {0xF3: "rep", 0xF2: "repne"}.get(next(
@@ -300,38 +366,42 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
     end = address + length
     operands = []
     fi = iter(fields)
-    for t, role in zip(form.operands, form.roles):
-        if role == "rm" or role == "regrm":
+    for kind, t, detail in plan:
+        if kind == _RM:
             if mem is not None:
                 m = mem
-                if t == "mfar":
+                size = detail[0]
+                if size == "far":
                     m.jump = "far"
-                elif t.startswith("rm") or t[1:] in TYPE_SIZE:
-                    m.size = TYPE_SIZE[t[2:] if t.startswith("rm") else t[1:]]
+                elif size is not None:
+                    m.size = size
                 operands.append(m)
             else:
-                operands.append(Reg(_reg_name(t, modrm & 7)))
-        elif role == "reg":
-            operands.append(Reg(_reg_name(t, (modrm >> 3) & 7)))
-        elif role == "opreg":
-            operands.append(Reg(_reg_name(t, opreg)))
-        elif role == "fixed":
+                name = detail[1][modrm & 7]
+                operands.append(Reg(name if name is not None else _reg_name(t, modrm & 7)))
+        elif kind == _REG:
+            num = (modrm >> 3) & 7
+            name = detail[num]
+            operands.append(Reg(name if name is not None else _reg_name(t, num)))
+        elif kind == _OPREG:
+            name = detail[opreg]
+            operands.append(Reg(name if name is not None else _reg_name(t, opreg)))
+        elif kind == _FIXED:
             operands.append(Reg(t))
-        elif role == "one":
-            operands.append(Imm(1))
-        elif role == "imm":
-            v = next(fi)
-            operands.append(Imm(v))
-        elif role == "rel":
+        elif kind == _IMM:
+            operands.append(Imm(next(fi)))
+        elif kind == _REL:
             rel = next(fi)
             mask = 0xFFFF if osize == 16 and t != "rel8" or (t == "rel8" and bits == 16) else \
                 0xFFFFFFFF
             operands.append(Imm((end + rel) & mask))
-        elif role == "ptr":
+        elif kind == _ONE:
+            operands.append(Imm(1))
+        elif kind == _PTR:
             s, o = next(fi)
             operands.append(FarPtr(s, o))
-        elif role == "moffs":
-            operands.append(Mem(size=TYPE_SIZE[t[5:]], seg=seg, regs=[], disp=next(fi)))
+        elif kind == _MOFFS:
+            operands.append(Mem(size=detail, seg=seg, regs=[], disp=next(fi)))
     used_osize = form.osize is not None
     insn = Insn(address, length, bytes(code[offset:offset + length]), form, operands, osize,
                 asize, seg, rep, lock, prefixes, modrm)

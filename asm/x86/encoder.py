@@ -299,7 +299,12 @@ def _field(out: bytearray, fixups: list, value: int, size: int, reloc: object = 
 _MASKS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}     # the field sizes of immediates and jumps
 
 
+_BAD_EA = ("invalid 16-bit effective address", "invalid 32-bit effective address")
+
+
 def _addr_size(mem: Mem, bits: int, forced: Optional[int]) -> int:
+    if sum(1 for _r, m in mem.regs if m) > 2:
+        raise AsmError("invalid effective address: too many registers")
     sizes = {REGISTERS[r.lower()].size for r, m in mem.regs if m and r.lower() in REGISTERS}
     for r, m in mem.regs:
         info = REGISTERS.get(r.lower())
@@ -424,10 +429,11 @@ def _modrm_mem(out: bytearray, fixups: list, mem: Mem, regfield: int, asize: int
 
 
 # immediate field kinds of a _Plan
-_IMM, _REL, _PTR, _MOFFS = range(4)
-_IMM_FIELDS = {"ib": (_IMM, 1), "ibs": (_IMM, 1), "iw": (_IMM, 2), "id": (_IMM, 4),
+_IMM, _REL, _PTR, _MOFFS, _SIMM = range(5)       # (_SIMM: a sign-extended byte)
+_IMM_FIELDS = {"ib": (_IMM, 1), "ibs": (_SIMM, 1), "iw": (_IMM, 2), "id": (_IMM, 4),
                "cb": (_REL, 1), "cw": (_REL, 2), "cd": (_REL, 4), "pw": (_PTR, 2),
                "pd": (_PTR, 4), "mo": (_MOFFS, 0)}
+_WIDTHS = {1: "byte", 2: "word", 4: "dword"}
 _MEM_TYPES = frozenset(("rm8", "rm16", "rm32", "m", "m8", "m16", "m32", "m64", "m80", "mfar",
                         "moffs8", "moffs16", "moffs32", "m128", "xmmrm", "xmmrm32",
                         "xmmrm64", "mmrm"))
@@ -497,7 +503,7 @@ def _plan(form: Form) -> _Plan:
 
 def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequence[str],
           osize_forced: Optional[int], asize_forced: Optional[int],
-          section: object = None) -> Encoded:
+          section: object = None, absolute: object = None) -> Encoded:
     mem = None
     for i in p.mem_i:
         if isinstance(ops[i], Mem):
@@ -549,20 +555,35 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
     if modrm is not None:
         regfield = modrm if modrm != "r" else REGISTERS[ops[p.reg_i].name.lower()].num
         rm_op = ops[p.rm_i]
-        if rm_op is mem:
-            _modrm_mem(out, fixups, mem, regfield, asize or bits, regs)
-        elif isinstance(rm_op, Mem):
-            _modrm_mem(out, fixups, rm_op, regfield, asize or bits, tuple(rm_op.regs))
-        else:
+        try:
+            if rm_op is mem:
+                _modrm_mem(out, fixups, mem, regfield, asize or bits, regs)
+            elif isinstance(rm_op, Mem):
+                _modrm_mem(out, fixups, rm_op, regfield, asize or bits, tuple(rm_op.regs))
+        except AsmError as exc:
+            if exc.message in _BAD_EA:  # NASM names the mode's address size, not the registers'
+                raise AsmError(f"invalid {asize_forced or bits}-bit effective address") from None
+            raise
+        if not isinstance(rm_op, Mem):
             out.append(0xC0 | (regfield << 3) | REGISTERS[rm_op.name.lower()].num)
 
     # immediates, in operand order
     rel_fields = None
+    overflow = ()
     for kind, size, i in p.imms:
         op = ops[i]
-        if kind == _IMM:
+        if kind == _IMM or kind == _SIMM:
             if op.reloc is not None:
                 fixups.append(Fixup(len(out), size, op.reloc, False))
+            elif not op.unknown:
+                # NASM's overflow checks: a field takes -2**n .. 2**n - 1 (either reading
+                # of its bits), a sign-extended byte -128 .. 127
+                v = op.value
+                if kind == _SIMM:
+                    if not -128 <= v <= 127:
+                        overflow += ("signed byte value exceeds bounds",)
+                elif not -(1 << 8 * size) <= v < (1 << 8 * size):
+                    overflow += (f"{_WIDTHS[size]} data exceeds bounds",)
             out += (op.value & _MASKS[size]).to_bytes(size, "little")
         elif kind == _REL:
             if rel_fields is None:
@@ -578,18 +599,30 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
         end = ip + len(out)
         for pos, size, op in rel_fields:
             delta = op.value - end
-            local = op.reloc is None or _is_local(op, section)
-            if size == 1 and local and not op.unknown and not -128 <= delta <= 127:
+            reloc = _branch_reloc(op, section, absolute)
+            if size == 1 and reloc is None and not op.unknown and not -128 <= delta <= 127:
                 raise _ShortRange("short jump is out of range")
-            if not local:
-                fixups.append(Fixup(pos, size, op.reloc, True))
+            if reloc is not None:
+                fixups.append(Fixup(pos, size, reloc, True))
             out[pos:pos + size] = (delta & _MASKS[size]).to_bytes(size, "little")
     hle = hle_use(p.form, ops) if prefixes else ""
     return Encoded(bytes(out), fixups, p.lock and mem is not None, p.form.level, hle,
-                   "obsolete" in p.form.flags)
+                   "obsolete" in p.form.flags, overflow)
 
 
-def _emit_branch(p: _Plan, op: Imm, bits: int, ip: int, section: object) -> Optional[Encoded]:
+def _branch_reloc(op: Imm, section: object, absolute: object) -> object:
+    """The reloc of a relative branch's field, None where the displacement is resolved
+    here: a target in ``section``, or a plain number in a flat binary (``absolute`` None).
+    In a relocatable output a plain number is an absolute address, which only the linker
+    can turn into a displacement (NASM: a PC-relative relocation against symbol 0)."""
+    reloc = op.reloc
+    if reloc is None:
+        return absolute if absolute is not None and not op.unknown else None
+    return None if _is_local(op, section) else reloc
+
+
+def _emit_branch(p: _Plan, op: Imm, bits: int, ip: int, section: object,
+                 absolute: object = None) -> Optional[Encoded]:
     """`_emit` of a plain relative branch without explicit prefixes (most jumps and calls
     of a source); None where `_emit` raises _ShortRange."""
     code = p.branch_code.get(bits)
@@ -602,10 +635,10 @@ def _emit_branch(p: _Plan, op: Imm, bits: int, ip: int, section: object) -> Opti
         code = p.branch_code[bits] = bytes(code + p.opcode)
     size = p.branch[0]
     delta = op.value - (ip + len(code) + size)
-    local = op.reloc is None or _is_local(op, section)
-    if size == 1 and local and not op.unknown and not -128 <= delta <= 127:
+    reloc = _branch_reloc(op, section, absolute)
+    if size == 1 and reloc is None and not op.unknown and not -128 <= delta <= 127:
         return None
-    fixups = [] if local else [Fixup(len(code), size, op.reloc, True)]
+    fixups = [] if reloc is None else [Fixup(len(code), size, reloc, True)]
     return Encoded(code + (delta & _MASKS[size]).to_bytes(size, "little"), fixups, False,
                    p.form.level)
 
@@ -707,9 +740,11 @@ def _matching(forms, operands, bits: int, osize_forced, section) -> tuple:
 
 
 def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
-           prefixes: Sequence[str] = (), section: object = None) -> Encoded:
+           prefixes: Sequence[str] = (), section: object = None,
+           absolute: object = None) -> Encoded:
     """Encode one instruction at address ``ip`` of ``section``; raise AsmError with NASM's
-    message when it cannot be encoded."""
+    message when it cannot be encoded. ``absolute``: the reloc a relative branch to a plain
+    number gets in a relocatable output (None: a flat binary, where it is an address)."""
     mnemonic = mnemonic.lower()
     if mnemonic in CMP_ALIASES and len(operands) == 2:
         mnemonic, pred = CMP_ALIASES[mnemonic]
@@ -751,7 +786,7 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
                      or not p.form.operands[0].startswith("moffs"))
     for plan in fits:
         if plan.branch is not None and not prefixes:
-            enc = _emit_branch(plan, operands[plan.branch[1]], bits, ip, section)
+            enc = _emit_branch(plan, operands[plan.branch[1]], bits, ip, section, absolute)
             if enc is not None:
                 return enc
             if _rel8_forced(plan.form, operands):
@@ -759,7 +794,7 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
             continue
         try:
             return _emit(plan, operands, bits, ip, prefixes, osize_forced, asize_forced,
-                         section)
+                         section, absolute)
         except _ShortRange:
             if _rel8_forced(plan.form, operands):
                 raise AsmError("short jump is out of range") from None
@@ -767,7 +802,7 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
     if len(size_missing) == 1:
         # NASM takes an unsized memory operand's size from the only form that fits
         return _emit(size_missing[0], operands, bits, ip, prefixes, osize_forced, asize_forced,
-                     section)
+                     section, absolute)
     if size_missing:
         raise AsmError("operation size not specified")
     raise AsmError("invalid combination of opcode and operands")

@@ -89,3 +89,4 @@ class Encoded:
     level: int = 0              # the form's CPU level (asm.x86.table.FLAG_LEVELS)
     hle: str = ""               # what xacquire/xrelease may do here (encoder.hle_use)
     obsolete: bool = False      # an 8086-only instruction (`pop cs`): NASM warns
+    overflow: tuple = ()        # NASM's number-overflow warnings for immediate fields

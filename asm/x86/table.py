@@ -3,11 +3,15 @@ decoder and the disassembler are all derived from."""
 
 from __future__ import annotations
 
+import marshal
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
 
+from asm import cachefile
+from asm.cachefile import cache_name
 from asm.x86.operands import Mem
 
 TABLE_PATH = Path(__file__).with_name("insns.tab")
@@ -132,6 +136,38 @@ def _subst(template: str, env: dict) -> str:
     return re.sub(r"\{([^}]*)\}", repl, template)
 
 
+_HEX = frozenset("0123456789ABCDEFabcdef")
+_TOKENS: dict = {}      # encoding token -> (kind, value), memoized: rows repeat tokens
+
+
+def _token(tok: str) -> tuple:
+    """What one encoding token is: ('mandatory', byte), ('osize'|'asize', bits),
+    ('modrm', 'r'|digit), ('imm', tok), ('plus_r', byte), ('op', byte), or ('bad', tok)."""
+    r = _TOKENS.get(tok)
+    if r is None:
+        n = len(tok)
+        if n == 3 and tok[0] == "p" and all(c in "0123456789ABCDEF" for c in tok[1:]):
+            r = ("mandatory", int(tok[1:], 16))
+        elif tok in ("o16", "o32"):
+            r = ("osize", int(tok[1:]))
+        elif tok in ("a16", "a32"):
+            r = ("asize", int(tok[1:]))
+        elif tok == "/r":
+            r = ("modrm", "r")
+        elif n == 2 and tok[0] == "/" and tok[1] in "01234567":
+            r = ("modrm", tok[1])
+        elif tok in IMM_TOKENS:
+            r = ("imm", tok)
+        elif n == 4 and tok[2:] == "+r" and tok[0] in _HEX and tok[1] in _HEX:
+            r = ("plus_r", int(tok[:2], 16))
+        elif n == 2 and tok[0] in _HEX and tok[1] in _HEX:
+            r = ("op", int(tok, 16))
+        else:
+            r = ("bad", tok)
+        _TOKENS[tok] = r
+    return r
+
+
 def _parse_row(mnemonics: list[str], operands: str, encoding: str, flags: str,
                index: int) -> list[Form]:
     ops = () if operands.strip() in ("-", "") else tuple(operands.strip().split(","))
@@ -142,23 +178,22 @@ def _parse_row(mnemonics: list[str], operands: str, encoding: str, flags: str,
     imms = []
     mandatory = None
     for tok in encoding.split():
-        if re.fullmatch(r"p[0-9A-F]{2}", tok):
-            mandatory = int(tok[1:], 16)
-        elif tok in ("o16", "o32"):
-            osize = int(tok[1:])
-        elif tok in ("a16", "a32"):
-            asize = int(tok[1:])
-        elif tok == "/r":
-            modrm = "r"
-        elif re.fullmatch(r"/[0-7]", tok):
-            modrm = tok[1]
-        elif tok in IMM_TOKENS:
-            imms.append(tok)
-        elif re.fullmatch(r"[0-9A-Fa-f]{2}\+r", tok):
-            opcode.append(int(tok[:2], 16))
+        kind, v = _token(tok)
+        if kind == "op":
+            opcode.append(v)
+        elif kind == "modrm":
+            modrm = v
+        elif kind == "imm":
+            imms.append(v)
+        elif kind == "osize":
+            osize = v
+        elif kind == "asize":
+            asize = v
+        elif kind == "mandatory":
+            mandatory = v
+        elif kind == "plus_r":
+            opcode.append(v)
             plus_r = True
-        elif re.fullmatch(r"[0-9A-Fa-f]{2}", tok):
-            opcode.append(int(tok, 16))
         else:
             raise TableError(f"row {index}: bad encoding token {tok!r}")
     fl = frozenset(flags.split())
@@ -172,7 +207,50 @@ def _parse_row(mnemonics: list[str], operands: str, encoding: str, flags: str,
 
 @cache
 def forms() -> tuple:
-    """Every form in table order."""
+    """Every form in table order (read back from the cache file that an earlier run of the
+    same table wrote: reading the table is a tenth of a second under PyPy)."""
+    if os.environ.get("PYVM_CODE_CACHE", "1") == "0":     # caches off: nothing on disk
+        return _read_table()
+    stamp = _stamp()
+    name = cache_name("insns-table", ".marshal", os.path.dirname(__file__))
+    data = cachefile.load(name)      # (signed by this user's pyvm: see asm/cachefile.py)
+    try:
+        if data is None:
+            raise LookupError(name)
+        got, rows = marshal.loads(data)
+        if got == stamp:
+            # (a frozen dataclass's __init__ sets each field through object.__setattr__)
+            names = [f.name for f in fields(Form)]
+            new = object.__new__
+            out = []
+            for row in rows:
+                form = new(Form)
+                form.__dict__.update(zip(names, row))
+                out.append(form)
+            return tuple(out)
+    except Exception:       # missing, unreadable, half-written or stale: read the table
+        pass
+    out = _read_table()
+    try:
+        names = [f.name for f in fields(Form)]
+        data = marshal.dumps((stamp, tuple(tuple(getattr(form, n) for n in names)
+                                           for form in out)))
+    except Exception:       # a cache that cannot be written costs time, never a result
+        return out
+    cachefile.store(name, data)
+    return out
+
+
+def _stamp() -> tuple:
+    here = Path(__file__)
+    out: list = [marshal.version]
+    for p in (here, TABLE_PATH):
+        st = p.stat()
+        out.append((p.name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _read_table() -> tuple:
     out: list[Form] = []
     family = None   # (var names, [(names, values)], body rows)
     lines = TABLE_PATH.read_text().splitlines()

@@ -117,15 +117,15 @@ class ObjSymbol:
 class ObjReloc:
     """Patch ``section`` at ``offset`` with relocation ``type`` against ``symbol``.
 
-    ``symbol`` names an ObjSymbol (or is one), or names a section for its section symbol.
-    ``addend`` is written into the patched field (REL keeps addends in place); None leaves
-    the bytes the assembler put there.
+    ``symbol`` names an ObjSymbol (or is one), or names a section for its section symbol;
+    None is symbol 0 (an absolute address). ``addend`` is written into the patched field
+    (REL keeps addends in place); None leaves the bytes the assembler put there.
     """
 
     section: str
     offset: int
     type: int
-    symbol: Union[str, ObjSymbol]
+    symbol: Union[str, ObjSymbol, None]
     addend: Optional[int] = None
 
 
@@ -231,7 +231,9 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
             raise ElfError(f"relocation in unknown section {rel.section!r}")
         sym = rel.symbol if isinstance(rel.symbol, ObjSymbol) else by_name.get(rel.symbol)
         addend = rel.addend
-        if sym is None:
+        if rel.symbol is None:
+            index = 0               # no symbol: an absolute address (S = 0)
+        elif sym is None:
             if rel.symbol not in section_symbol:
                 raise ElfError(f"relocation against unknown symbol {rel.symbol!r}")
             index = section_symbol[rel.symbol]

@@ -500,7 +500,7 @@ def _load_elf(path, data, opts, stdin, stdout) -> LinuxTarget:
 def _linux_target(path, opts, start, symbols, memory_limit) -> LinuxTarget:
     """A first process on a new kernel (as vm/linux/runner.py run_process sets it up)
     that ``start(kernel, proc, sandbox)`` puts a program in."""
-    from vm.linux.kernel import Kernel
+    from vm.linux.kernel import PARENT_PID, Kernel
     from vm.linux.limits import std_streams
     from vm.linux.process import Process
     from vm.options import OutputBudget
@@ -515,7 +515,8 @@ def _linux_target(path, opts, start, symbols, memory_limit) -> LinuxTarget:
                     memory_limit=memory_limit)
     budget = OutputBudget(opts.max_output)
     # the guest's fds 0-2 are the host's own (stdin/stdout arguments: other kinds only)
-    proc = Process(kernel, os.getpid(), os.getppid(), std_streams(budget), sandbox)
+    # guest ids are virtual, as in a plain run (vm/linux/runner.py): no host pid leaks
+    proc = Process(kernel, kernel.new_pid(), PARENT_PID, std_streams(budget), sandbox)
     proc.umask = os.umask(0o022)
     os.umask(proc.umask)
     try:

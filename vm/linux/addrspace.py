@@ -163,6 +163,7 @@ class AddressSpace:
     """Page map of one process over ``mem`` (a vm.x86.memory.Memory)."""
 
     shared: list = []               # SharedFile mappings (an instance list once there is one)
+    vdso: Optional[tuple] = None    # (base, vm.linux.vdso.Vdso) where the vDSO is mapped
 
     def __init__(self, mem, layout: Layout, limit: Optional[int] = None,
                  budget: Optional[MemoryBudget] = None):
@@ -208,6 +209,9 @@ class AddressSpace:
             return
         if self.shared:
             self._drop_shared(start, end)
+        if self.vdso is not None and start < self.vdso[0] + self.vdso[1].span \
+                and self.vdso[0] < end:
+            self.vdso = None                        # no [vdso] any more, nor its sigreturn
         for lo, hi in list(self.runs(start, end)):
             self.mem.zero(lo, hi)                   # drops stale translations too
         self._set(start, end, -1)
@@ -352,6 +356,7 @@ class AddressSpace:
         other.layout = self.layout
         other.prot = bytearray(self.prot)
         other.brk = self.brk
+        other.vdso = self.vdso
         if self.budget is not None and not self.budget.allows(self.mapped):
             raise MemoryError("the guest's processes together reached the memory limit")
         other.limit, other.mapped = self.limit, self.mapped

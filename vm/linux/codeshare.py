@@ -1,18 +1,20 @@
 """Compiled code of mapped libraries shared between the processes of a run.
 
-A dynamic program's code is mostly not in its image: ld.so and the shared libraries are
-file mappings, at the same addresses in every process of a run (the mmap area is filled
-top-down, deterministically). A shell pipeline forks and execs several programs that
-all run the same ld.so and libc code; translating it afresh in every process is most
-of their cost. :class:`MappedCode` keeps the translated blocks that lie in read-only
-mapped pages outside the image, with the bytes of every page they came from, and gives
-a new Machine each block whose pages hold exactly those bytes there and are mapped
-read-only: the check is on content, so a different library at the same address, a
-page patched by text relocations or anything else the guest did only means that block
-is translated again. A block gets globals of its own: constants, classes, functions
-and decoded instructions as they were, and for the objects of its Machine (memory
-methods, register lists) the new Machine's own of the same role, or it is not shared.
-The defaults are rebound as CodeLibrary (vm/linux/sharing.py) does.
+Translating x86 blocks into Python functions is most of the cost of starting a program,
+and the processes of a run share much code at the same addresses: a fork child runs
+its parent's, a busybox applet exec'd from busybox the same image, and a dynamic
+program's ld.so and shared libraries are file mappings placed the same way in every
+process (the mmap area is filled top-down, deterministically). :class:`MappedCode`
+keeps the translated blocks that lie in read-only mapped pages (a program's text, a
+library's, the vDSO), with the bytes of every page they came from, and gives a new
+Machine each block whose pages hold exactly those bytes there and are mapped read-only:
+the check is on content, so a different library at the same address, a page patched by
+text relocations or anything else the guest did only means that block is translated
+again. A block gets globals of its own: constants, classes, functions and decoded
+instructions as they were, and for the objects of its Machine (memory methods, register
+lists) the new Machine's own of the same role, or it is not shared. Its defaults (the
+``name=name`` parameters binding its Machine's state, vm/x86/compiler.py) are rebound
+by name to the new Machine's, META and ALIVE its own.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ from types import FunctionType
 
 from asm.x86.decoder import Insn
 from vm.linux.addrspace import P_MAPPED, P_W
-from vm.linux.sharing import _PER_BLOCK, CodeLibrary
 from vm.x86.memory import PAGE_SHIFT, WF_CODE
 
 PAGE = 1 << PAGE_SHIFT
 MAX_BLOCKS = 200_000            # a guest that generates code endlessly stops being shared
+_PER_BLOCK = ("META", "ALIVE")   # a block's own defaults, never another Machine's
 
 
 def _pages(ranges) -> list:
@@ -76,24 +78,33 @@ def _binding(name: str, value):
     return ("r", _SUFFIX.sub("", name), type(value), getattr(value, "__func__", None))
 
 
-class MappedCode(CodeLibrary):
-    """Translated code of read-only mapped pages outside program images, for a run."""
+class MappedCode:
+    """Translated code of read-only mapped pages, for a run."""
 
-    def __init__(self):                     # not CodeLibrary's: there is no one image
+    def __init__(self):
         self.blocks: dict = {}              # (key, single) -> (ranges, code, name, meta,
-        self.ns: dict = {}                  #          rest, pages held, global bindings)
-        self.names = None
-        self.size = None
-        self._seen = weakref.WeakKeyDictionary()
+        #                                      rest, pages held, global bindings)
+        self.size = None                    # the Machines' memory size
+        self._seen = weakref.WeakKeyDictionary()   # translator -> first block id to look at
         self.contents: dict = {}            # (page, bytes) -> the same bytes, interned
 
-    def _shareable(self, prot, p: int, image) -> bool:
-        return p < len(prot) and prot[p] & P_MAPPED and not prot[p] & P_W \
-            and not (image is not None and image.lo >> PAGE_SHIFT <= p < image.hi >> PAGE_SHIFT)
+    def _fits(self, machine) -> bool:
+        tr = machine.tr
+        if machine.cpu.mode != "flat32" or not all(
+                hasattr(tr, a) for a in ("ns", "blocks", "cache", "cache1", "page_blocks",
+                                         "nextid")):
+            return False
+        if self.size is None:
+            self.size = machine.mem.size
+        return machine.mem.size == self.size
 
-    def harvest(self, machine, aspace, image=None) -> None:
-        """Take the live blocks of ``machine`` in read-only mapped pages outside
-        ``image`` (whose own CodeLibrary has those), with their pages' bytes."""
+    @staticmethod
+    def _shareable(prot, p: int) -> bool:
+        return p < len(prot) and prot[p] & P_MAPPED and not prot[p] & P_W
+
+    def harvest(self, machine, aspace) -> None:
+        """Take the live blocks of ``machine`` in read-only mapped pages, with their
+        pages' bytes."""
         if aspace is None or not self._fits(machine) or len(self.blocks) >= MAX_BLOCKS:
             return
         tr = machine.tr
@@ -112,7 +123,7 @@ class MappedCode(CodeLibrary):
                     and len(fn.__defaults__) == fn.__code__.co_argcount):
                 continue                    # every parameter is a name=name default
             pages = _pages(ranges)
-            if not all(self._shareable(prot, p, image) for p in pages):
+            if not all(self._shareable(prot, p) for p in pages):
                 continue
             binds = []
             for g in _global_names(fn.__code__):
@@ -139,7 +150,7 @@ class MappedCode(CodeLibrary):
                                           rec[6:], tuple(held), tuple(binds))
         self._seen[tr] = tr.nextid
 
-    def install(self, machine, aspace=None, image=None) -> int:
+    def install(self, machine, aspace=None) -> int:
         """Give ``machine`` every block whose pages are mapped read-only in ``aspace``
         with the bytes it was translated from; returns how many."""
         if not self.blocks or aspace is None or not self._fits(machine):
@@ -160,7 +171,7 @@ class MappedCode(CodeLibrary):
             for p, content in held:
                 verdict = same.get((p, id(content)))
                 if verdict is None:
-                    verdict = self._shareable(prot, p, image) and \
+                    verdict = self._shareable(prot, p) and \
                         data[p << PAGE_SHIFT:(p + 1) << PAGE_SHIFT] == content
                     same[(p, id(content))] = verdict
                 if not verdict:

@@ -248,6 +248,7 @@ class DeviceFile(OpenFile):
 
     RDEV = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8),
             "urandom": (1, 9)}
+    random = staticmethod(os.urandom)   # the kernel's deterministic stream once opened
 
     def __init__(self, name: str, readable: bool, writable: bool):
         self.name = name
@@ -264,7 +265,7 @@ class DeviceFile(OpenFile):
             return b""
         if self.name in ("zero", "full"):
             return bytes(n)
-        return os.urandom(n)
+        return self.random(n)
 
     def write(self, data: bytes) -> int:
         if not self.writable:

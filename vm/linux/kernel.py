@@ -12,6 +12,7 @@ which is where the kernel would do it (return to user mode).
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import select
 import struct
@@ -37,7 +38,6 @@ from vm.linux.addrspace import DEFAULT_LIMIT, MemoryBudget
 from vm.linux.codeshare import mapped_code
 from vm.linux.loader import prepare
 from vm.linux.process import BLOCKED, RUNNING, ZOMBIE, Process
-from vm.linux.sharing import CodeLibrary
 from vm.linux.syscalls import (
     ContextSet,
     ExecDone,
@@ -63,11 +63,25 @@ SLICE = 300_000                  # instructions per turn when several processes 
 SOLO_SLICE = 20_000_000          # one process: only the --max-steps check interrupts it
 INT80_LENGTH = 2
 EXIT_DEADLOCK = 125
+SOCKETCALL = 102
+
+
+FIRST_PID = 2                    # the first guest process, as a container's init starts it
+PARENT_PID = 1                   # its parent, and every orphan's: an init outside the guest
+DEFAULT_SEED = None              # random bytes from the host unless --seed N
 
 
 class Kernel:
+    """Guest ids are the kernel's own: the first process is FIRST_PID and every new
+    process or thread takes the next free number, so two runs of a program see the same
+    ids (and never a host pid: kill and /proc only reach guest processes). The guest's
+    random bytes (AT_RANDOM, getrandom, /dev/urandom) are the host's (a guest making keys
+    must get real ones), or with ``seed`` (--seed N) come from it and a count of
+    requests, the same every run, so that a run can be repeated exactly."""
+
     def __init__(self, name: str, stderr=None, tracer=None, max_steps: Optional[int] = None,
-                 max_procs: int = 64, memory_limit: Optional[int] = None):
+                 max_procs: int = 64, memory_limit: Optional[int] = None,
+                 seed: Optional[int] = DEFAULT_SEED):
         self.name = name                  # the program, for messages
         self.stderr = stderr if stderr is not None else sys.stderr
         self.tracer = tracer
@@ -78,7 +92,9 @@ class Kernel:
         self.procs: Dict[int, Process] = {}
         self.order: List[Process] = []    # round-robin order of live processes
         self.init: Optional[Process] = None
-        self.next_pid = os.getpid()
+        self.next_pid = FIRST_PID - 1
+        self.seed = seed
+        self.randoms = 0                  # random byte strings handed out so far
         self.progress = False
         self.current: Optional[Process] = None
         self.images: dict = {}            # (dev, ino, size, mtime) -> loader.Image
@@ -87,12 +103,6 @@ class Kernel:
         self.memory_limit = memory_limit  # mapped bytes per process; None: the default
         # all processes together: twice the per-process cap (fork cannot multiply it)
         self.memory_budget = MemoryBudget(2 * (memory_limit or DEFAULT_LIMIT))
-
-    def library(self, image) -> CodeLibrary:
-        lib = getattr(image, "library", None)
-        if lib is None:
-            lib = image.library = CodeLibrary(image)
-        return lib
 
     def machine_for(self, size: int, image) -> tuple:
         """A Machine of ``size`` bytes for ``image``: a retired one when there is one
@@ -111,13 +121,13 @@ class Kernel:
         return Machine("flat32", size), False
 
     def retire(self, m, aspace, image) -> None:
-        """A Machine its process no longer uses: keep its translations in the image's
-        library and the Machine itself (cleared) for the next fork or exec."""
+        """A Machine its process no longer uses: keep its translations of read-only
+        pages for the run's other processes (codeshare.py) and the Machine itself
+        (cleared) for the next fork or exec."""
         if image is None or aspace is None:
             return
+        mapped_code(self).harvest(m, aspace)
         aspace.release()
-        self.library(image).harvest(m, aspace)
-        mapped_code(self).harvest(m, aspace, image)     # ld.so, libraries: codeshare.py
         if len(self.spare) >= MAX_SPARE:
             return
         from vm.linux.process import clear_all_but_text
@@ -143,6 +153,14 @@ class Kernel:
 
     def current_machine(self):
         return self.current.machine if self.current is not None else None
+
+    def random_bytes(self, n: int) -> bytes:
+        """The next ``n`` random bytes (AT_RANDOM, getrandom, /dev/urandom): the host's,
+        or with --seed the next of its stream, the same every run of the same seed."""
+        if self.seed is None:
+            return os.urandom(n)
+        self.randoms += 1
+        return hashlib.shake_256(b"pyvm random %d %d" % (self.seed, self.randoms)).digest(n)
 
     # -- processes ------------------------------------------------------------------------
     def new_pid(self) -> int:
@@ -183,20 +201,20 @@ class Kernel:
             proc.wait_deadline, proc.wait_fds = e.deadline, e.fds
             m.cpu.eip = (m.cpu.eip - INT80_LENGTH) & 0xFFFFFFFF
             if proc.state != BLOCKED and tracer is not None:
-                tracer.event(f"[{proc.pid}] {_call_text(nr, args)} blocks")
+                tracer.event(f"[{proc.pid}] {_call_text(nr, args, m)} blocks")
             proc.state = BLOCKED
             proc.blocked_on = name_of(nr)
             m.request_stop()
             return
         except ProcessExit as e:
             if tracer is not None:
-                tracer.event(f"[{proc.pid}] {_call_text(nr, args)}")
+                tracer.event(f"[{proc.pid}] {_call_text(nr, args, m)}")
             self.exit(proc, e.status, e.signal)
             m.request_stop()
             return
         except ExecDone:
             if tracer is not None:
-                tracer.event(f"[{proc.pid}] {_call_text(nr, args)} = 0")
+                tracer.event(f"[{proc.pid}] {_call_text(nr, args, m)} = 0")
             m.request_stop()
             self.progress = True
             return
@@ -216,7 +234,7 @@ class Kernel:
             r[EAX] = result & 0xFFFFFFFF
             if tracer is not None:
                 err = f" ({errno.errorcode.get(-result, '?')})" if -4096 < result < 0 else ""
-                tracer.event(f"[{proc.pid}] {_call_text(nr, args)} = {result}{err}")
+                tracer.event(f"[{proc.pid}] {_call_text(nr, args, m)} = {result}{err}")
         if proc.pending & ~proc.sigmask:
             self.act_on_signals(proc)
         if proc.machine is not m or proc.state == ZOMBIE:
@@ -275,6 +293,12 @@ class Kernel:
                 self.exit(proc, 128 + sig, sig)
                 return
             m = proc.machine
+            if in_call and proc.partial is not None:    # a write with bytes written:
+                m.cpu.r[EAX] = proc.partial[1]           # it returns their count
+                m.cpu.eip = (m.cpu.eip + INT80_LENGTH) & 0xFFFFFFFF
+                proc.partial = None
+                proc.state = RUNNING
+                in_call = False
             if in_call:
                 if not action[1] & S.SA_RESTART or proc.blocked_on in _NO_RESTART:
                     m.cpu.r[EAX] = -errno.EINTR & 0xFFFFFFFF
@@ -491,6 +515,16 @@ def _arg(v: int) -> str:
     return str(v) if v < 0x10000 else f"0x{v:x}"
 
 
-def _call_text(nr: int, args: tuple) -> str:
+def _call_text(nr: int, args: tuple, m=None) -> str:
     from vm.linux.syscalls import argc_of
+    if nr == SOCKETCALL and m is not None:      # socketcall(call, args): the call itself
+        sub = sockets.CALLS.get(args[0])
+        if sub is not None:
+            try:
+                values = struct.unpack(f"<{sub[1]}I", m.mem.read(args[1], 4 * sub[1]))
+            except (MemoryFault, IndexError):
+                values = None
+            if values is not None:
+                inner = ", ".join(_arg(a) for a in values)
+                return f"socketcall({sub[0].__name__.removeprefix('sys_')}({inner}))"
     return f"{name_of(nr)}({', '.join(_arg(a) for a in args[:argc_of(nr)])})"

@@ -21,6 +21,7 @@ from vm.linux.codeshare import mapped_code
 from vm.linux.files import FdTable, GuestFileError, HostFile
 from vm.linux.loader import Image
 from vm.linux.signals import (
+    MIN_SIGSTKSZ,
     SIG_DFL,
     SIG_IGN,
     fpu_restore,
@@ -38,14 +39,18 @@ from vm.linux.startup import (
     AT_GID,
     AT_HWCAP,
     AT_HWCAP2,
+    AT_MINSIGSTKSZ,
     AT_PAGESZ,
     AT_PHDR,
     AT_PHENT,
     AT_PHNUM,
     AT_SECURE,
+    AT_SYSINFO,
+    AT_SYSINFO_EHDR,
     AT_UID,
     build_stack,
 )
+from vm.linux.vdso import vdso as get_vdso
 from vm.sandbox import Sandbox
 from vm.x86.faults import MemoryFault
 from vm.x86.hooks import set_tracer
@@ -126,6 +131,7 @@ class Process:
         self.robust_list = (0, 0)
         self.futex_waiter = None
         self.ctx: Optional[list] = None
+        self.partial: Optional[tuple] = None        # a blocking write's bytes so far
         self.fatal_fault = None        # the CPU exception that killed it (vm/linux/flat.py)
 
     # -- memory --------------------------------------------------------------------------
@@ -209,7 +215,7 @@ class Process:
         if f is not None and flags & abi.MAP_SHARED and f.writable:
             asp.add_shared(start, start + length, os.dup(f.fd), offset)   # written back
         elif f is not None and prot & abi.PROT_EXEC:     # a library's text: translated
-            mapped_code(self.kernel).install(self.machine, asp, self.image)   # already?
+            mapped_code(self.kernel).install(self.machine, asp)   # translated already?
         return start
 
     def msync(self, addr: int, length: int, flags: int) -> int:
@@ -318,7 +324,9 @@ class Process:
         limit = self.kernel.memory_limit
         if interp is not None:              # where the first top-down mmap would go
             interp = interp.placed_at(layout.mmap_hi - interp.span)
-        extra = interp.span if interp is not None else 0
+        vdso = get_vdso()                   # below the interpreter, as the kernel maps it
+        vdso_base = (interp.lo if interp is not None else layout.mmap_hi) - vdso.span
+        extra = (interp.span if interp is not None else 0) + vdso.span
         if limit is not None and image.hi - image.lo + STACK_SIZE + extra > limit:
             raise MemoryError("the program does not fit the --memory limit")
         top = layout.stack_top
@@ -329,13 +337,16 @@ class Process:
             top = (top - len(raw_phdr)) & ~15
             phdr = top
         hwcap = cpuid_values(1, True)[3]
-        aux = [(AT_HWCAP, hwcap), (AT_PAGESZ, PAGE), (AT_CLKTCK, 100), (AT_PHDR, phdr),
+        aux = [(AT_SYSINFO, vdso_base + vdso.vsyscall), (AT_SYSINFO_EHDR, vdso_base),
+               (AT_MINSIGSTKSZ, MIN_SIGSTKSZ), (AT_HWCAP, hwcap), (AT_PAGESZ, PAGE),
+               (AT_CLKTCK, 100), (AT_PHDR, phdr),
                (AT_PHENT, image.phent), (AT_PHNUM, image.phnum),
                (AT_BASE, interp.lo if interp is not None else 0),
                (AT_FLAGS, 0), (AT_ENTRY, image.entry), (AT_UID, os.getuid()),
                (AT_EUID, os.geteuid()), (AT_GID, os.getgid()), (AT_EGID, os.getegid()),
                (AT_SECURE, 0), (AT_HWCAP2, 0)]
-        esp, stack = build_stack(top, argv, envp, aux, execfn)
+        esp, stack = build_stack(top, argv, envp, aux, execfn,
+                                 random16=self.kernel.random_bytes(16))
         if esp < layout.stack_lo + 64 * 1024:
             raise GuestFileError(errno.E2BIG)
         m = self.machine
@@ -345,15 +356,17 @@ class Process:
         else:
             m, warm = self.kernel.machine_for(layout.size, image)
         if self.aspace is not None:
-            if self.machine is not None:     # its library code serves the new image
-                mapped_code(self.kernel).harvest(self.machine, self.aspace, self.image)
+            if self.machine is not None:     # its code serves the next processes
+                mapped_code(self.kernel).harvest(self.machine, self.aspace)
             self.aspace.release()            # exec: the old image's memory is gone
         asp = AddressSpace(m.mem, layout, limit, self.kernel.memory_budget)
         image.load(m.mem, asp, reuse=warm)
-        self.kernel.library(image).install(m)
         if interp is not None:
             interp.load(m.mem, asp)
-            mapped_code(self.kernel).install(m, asp, image)
+        m.mem.load(vdso_base, vdso.data)
+        asp.map(vdso_base, vdso_base + vdso.span, 5)         # r-x
+        asp.vdso = (vdso_base, vdso)
+        mapped_code(self.kernel).install(m, asp)    # what other processes translated
         asp.map(layout.stack_lo, layout.stack_top, 3)
         if raw_phdr:
             m.mem.write(top, raw_phdr)
@@ -391,8 +404,8 @@ class Process:
         next instruction is the same; the caller sets the child's EAX."""
         pm = self.machine
         child = Process(self.kernel, pid, self.pid, self.fds.fork(), _copy_sandbox(self.sandbox))
-        lib = self.kernel.library(self.image)
-        lib.harvest(pm, self.aspace)
+        libs = mapped_code(self.kernel)     # the parent's translations, for the child
+        libs.harvest(pm, self.aspace)
         m, _warm = self.kernel.machine_for(pm.mem.size, self.image)
         stack = self.aspace.layout
         esp = pm.cpu.r[ESP]
@@ -403,11 +416,7 @@ class Process:
         child.aspace = self.aspace.copy_into(m.mem, skip)
         if self.aspace.writable_within(self.image.readonly_pages()):
             m.flush_translations()          # text made writable: the copy may differ
-        else:
-            lib.install(m)
-        libs = mapped_code(self.kernel)     # ld.so's and the libraries' code
-        libs.harvest(pm, self.aspace, self.image)
-        libs.install(m, child.aspace, self.image)
+        libs.install(m, child.aspace)
         m.cpu.r[:] = pm.cpu.r
         m.cpu.eip = pm.cpu.eip
         m.cpu.flags = pm.cpu.flags

@@ -152,9 +152,18 @@ def _maps(p) -> bytes:
     out = []
     img = p.image
     lay = aspace.layout
+    cuts = ()
+    if aspace.vdso is not None:             # a mapping of its own, whatever is beside it
+        cuts = (aspace.vdso[0], aspace.vdso[0] + aspace.vdso[1].span)
+    runs = []
     for m in _MAPS_RUNS.finditer(aspace.prot):
-        prot = m.group(1)[0]
         lo, hi = m.start() * PAGE, m.end() * PAGE
+        for cut in cuts:
+            if lo < cut < hi:
+                runs.append((lo, cut, m.group(1)[0]))
+                lo = cut
+        runs.append((lo, hi, m.group(1)[0]))
+    for lo, hi, prot in runs:
         perms = "".join(c if prot & bit else "-" for c, bit in (("r", 1), ("w", 2), ("x", 4)))
         if prot & 6 and not prot & 1:
             perms = "r" + perms[1:]              # x86: writable or executable reads
@@ -165,6 +174,9 @@ def _maps(p) -> bytes:
             name = "[stack]"
         elif lay.brk_start <= lo < max(lay.brk_start, aspace.brk + PAGE):
             name = "[heap]"
+        elif aspace.vdso is not None and aspace.vdso[0] <= lo < \
+                aspace.vdso[0] + aspace.vdso[1].span:
+            name = "[vdso]"
         line = f"{lo:08x}-{hi:08x} {perms}p 00000000 00:00 0"
         out.append(f"{line:<73}{name}".rstrip() if name else line + " ")
     return ("\n".join(out) + "\n").encode()

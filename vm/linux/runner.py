@@ -10,7 +10,7 @@ import sys
 from typing import Callable, List, Optional
 
 from vm.linux.interp import load_interpreter
-from vm.linux.kernel import Kernel
+from vm.linux.kernel import PARENT_PID, Kernel
 from vm.linux.limits import std_streams, stop_check
 from vm.linux.loader import LoadError, prepare
 from vm.linux.process import Process
@@ -115,11 +115,11 @@ def run_process(path: str, opts: RunOptions,
     kernel = Kernel(path, err, tracer, opts.max_steps,
                     max_procs=getattr(opts, "max_procs", 64),
                     memory_limit=memory_limit if memory_limit is not None
-                    else getattr(opts, "memory", None))
+                    else getattr(opts, "memory", None), seed=getattr(opts, "seed", None))
     budget = OutputBudget(opts.max_output)
     deadline = Deadline(opts.timeout)
     kernel.stop_check = stop_check(kernel, deadline, budget)
-    proc = Process(kernel, os.getpid(), os.getppid(), std_streams(budget, opts.std_fds),
+    proc = Process(kernel, kernel.new_pid(), PARENT_PID, std_streams(budget, opts.std_fds),
                    sandbox)
     proc.umask = os.umask(0o022)
     os.umask(proc.umask)

@@ -52,6 +52,9 @@ RT_SC = RT_UC + UCONTEXT_HEAD.size
 RT_MASK = RT_SC + SIGCONTEXT.size
 RT_RETCODE = RT_MASK + 8
 RT_SIZE = RT_RETCODE + 8
+# the stack a handler's frame may need at most (FPU state 64-aligned, frame 16-aligned):
+# the kernel's AT_MINSIGSTKSZ
+MIN_SIGSTKSZ = (RT_SIZE + FPSTATE_SIZE + 63 + 19 + 15) & ~15
 # "popl %eax; movl $119, %eax; int $0x80" and "movl $173, %eax; int $0x80"
 RETCODE = b"\x58\xb8\x77\x00\x00\x00\xcd\x80"
 RT_RETCODE_BYTES = b"\xb8\xad\x00\x00\x00\xcd\x80\x00"
@@ -147,6 +150,19 @@ def _sigcontext(cpu, trapno: int, err: int, oldmask: int, fpstate: int) -> bytes
         fpstate, oldmask & 0xFFFFFFFF, 0)
 
 
+def _vdso_return(proc, rt: bool) -> int:
+    """Where a handler without SA_RESTORER returns: the vDSO's __kernel_(rt_)sigreturn
+    while the vDSO is mapped, as the kernel does (0: not mapped; the frame's own retcode,
+    kept as gdb's signature either way, serves)."""
+    asp = proc.aspace
+    where = getattr(asp, "vdso", None)
+    if where is None:
+        return 0
+    base, image = where
+    addr = base + (image.rt_sigreturn if rt else image.sigreturn)
+    return addr if asp.is_mapped(addr, addr + 8) else 0
+
+
 def setup_frame(proc, sig: int, action: tuple, info: bytes, trapno: int = 0) -> None:
     """Push a signal frame for ``sig`` on the process's stack (or its alternate stack)
     and point EIP at the handler, as the kernel's setup_frame/setup_rt_frame do."""
@@ -169,7 +185,8 @@ def setup_frame(proc, sig: int, action: tuple, info: bytes, trapno: int = 0) -> 
     mem.write(fp_addr, bytes(FPSTATE_SIZE))
     if rt:
         sc = _sigcontext(cpu, trapno, 0, old_mask, fp_addr)
-        ret = restorer if flags & SA_RESTORER else frame + RT_RETCODE
+        ret = restorer if flags & SA_RESTORER else _vdso_return(proc, True) or \
+            frame + RT_RETCODE
         alt = proc.altstack
         image = (struct.pack("<IiII", ret, sig, frame + RT_INFO, frame + RT_UC) + info
                  + UCONTEXT_HEAD.pack(0, 0, alt[0], alt[1] | (SS_ONSTACK if alt[0] <= sp <
@@ -177,7 +194,8 @@ def setup_frame(proc, sig: int, action: tuple, info: bytes, trapno: int = 0) -> 
                  + sc + struct.pack("<Q", old_mask) + RT_RETCODE_BYTES)
     else:
         sc = _sigcontext(cpu, trapno, 0, old_mask, fp_addr)
-        ret = restorer if flags & SA_RESTORER else frame + SF_RETCODE
+        ret = restorer if flags & SA_RESTORER else _vdso_return(proc, False) or \
+            frame + SF_RETCODE
         image = (struct.pack("<Ii", ret, sig) + sc + bytes(FPSTATE_SIZE)
                  + struct.pack("<I", old_mask >> 32 & 0xFFFFFFFF) + RETCODE)
     mem.write(frame, image)

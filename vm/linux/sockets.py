@@ -21,6 +21,7 @@ import os
 import socket as host_socket
 import stat
 import struct
+import time
 from collections import deque
 from typing import Optional
 
@@ -39,9 +40,11 @@ from vm.linux.syscalls import (
     WRITE_MAX,
     WouldBlock,
     _signal_self,
+    deadline_of,
     neg,
     s32,
     syscall,
+    write_all,
 )
 
 AF_UNSPEC, AF_UNIX = 0, 1
@@ -55,6 +58,12 @@ SO_PASSCRED, SO_PEERCRED, SO_ACCEPTCONN, SO_PROTOCOL, SO_DOMAIN = 16, 17, 30, 38
 SHUT_RD, SHUT_WR = 1, 2                   # bits of how + 1
 POLLRDHUP = 0x2000
 SOCK_BUF = 212992                          # net.core.wmem_default
+SO_RCVTIMEO, SO_SNDTIMEO, SO_RCVTIMEO_NEW, SO_SNDTIMEO_NEW = 20, 21, 66, 67
+# option -> (the timeout it sets, its struct timeval): 32-bit fields, or time64's
+_TIMEOUTS = {SO_RCVTIMEO: (SO_RCVTIMEO, struct.Struct("<ii")),
+             SO_SNDTIMEO: (SO_SNDTIMEO, struct.Struct("<ii")),
+             SO_RCVTIMEO_NEW: (SO_RCVTIMEO, struct.Struct("<qq")),
+             SO_SNDTIMEO_NEW: (SO_SNDTIMEO, struct.Struct("<qq"))}
 MAX_DGRAMS = 512                           # net.unix.max_dgram_qlen
 MAX_FDS = 253                              # SCM_MAX_FD
 SUN_PATH = 108
@@ -100,6 +109,7 @@ class Socket(OpenFile):
         self.shut = 0                      # SHUT_RD / SHUT_WR bits (ours or the peer's)
         self.closed = False
         self.options: dict = {}
+        self.timeouts: dict = {}           # SO_RCVTIMEO/SO_SNDTIMEO -> (sec, usec)
         self.path = "socket:"
         Socket._next_ino += 1
         self.stat = synthetic_stat(stat.S_IFSOCK | 0o777, Socket._next_ino)
@@ -520,6 +530,9 @@ def sys_getsockopt(proc, fd, level, name, val, lenp, *_):
         return neg(errno.EOPNOTSUPP)
     if name == SO_PEERCRED:
         raw = UCRED.pack(*(s.peer_creds if s.connected else (0, 0xFFFFFFFF, 0xFFFFFFFF)))
+    elif name in _TIMEOUTS:
+        which, layout = _TIMEOUTS[name]
+        raw = layout.pack(*s.timeouts.get(which, (0, 0)))
     else:
         value = {SO_TYPE: s.kind, SO_ERROR: 0, SO_DOMAIN: AF_UNIX, SO_PROTOCOL: 0,
                  SO_ACCEPTCONN: int(s.listening), SO_SNDBUF: SOCK_BUF,
@@ -538,6 +551,15 @@ def sys_setsockopt(proc, fd, level, name, val, length, *_):
     s = _socket_of(proc, fd)
     if level != SOL_SOCKET:
         return neg(errno.EOPNOTSUPP)
+    if name in _TIMEOUTS:                      # struct timeval (old or 64-bit)
+        which, layout = _TIMEOUTS[name]
+        if s32(length) < layout.size:
+            return neg(errno.EINVAL)
+        sec, usec = layout.unpack(proc.mem.read(val, layout.size))
+        if not 0 <= usec < 1_000_000:
+            return neg(errno.EDOM)
+        s.timeouts[which] = (sec, usec) if sec >= 0 else (0, 1)   # < 0: no wait at all
+        return 0
     if s32(length) < 4:
         return neg(errno.EINVAL)
     value = _I.unpack(proc.mem.read(val, 4))[0]
@@ -581,17 +603,37 @@ def _rights(proc, control: int, length: int) -> list:
     return files
 
 
+def _deadline(proc, s: Socket, which: int) -> Optional[float]:
+    """The end of a blocking call's wait under SO_RCVTIMEO/SO_SNDTIMEO (None: no limit)."""
+    sec, usec = s.timeouts.get(which, (0, 0))
+    return deadline_of(proc, sec + usec / 1e6) if sec or usec else None
+
+
+def _timed_out(proc, deadline: Optional[float]) -> bool:
+    if deadline is not None and time.monotonic() >= deadline:
+        proc.deadline = None
+        return True
+    return False
+
+
 def _send(proc, fd: int, data: bytes, flags: int, dest: bytes = b"",
           files: tuple = ()) -> int:
     s = _socket_of(proc, fd)
     target = _find(proc, dest) if dest and not s.connection else None
     if dest and s.connection and not s.connected:
         return neg(errno.EOPNOTSUPP)
+    nosignal = bool(flags & MSG_NOSIGNAL)
+    blocking = _blocking(s, flags)
+    deadline = _deadline(proc, s, SO_SNDTIMEO) if blocking else None
     try:
-        return s.send(data, list(files), target, bool(flags & MSG_NOSIGNAL), proc)
+        if s.stream and not files:          # blocks until every byte is queued
+            return write_all(proc, s, data,
+                             lambda chunk: s.send(chunk, [], target, nosignal, proc),
+                             blocking, deadline)
+        return s.send(data, list(files), target, nosignal, proc)
     except GuestFileError as e:
-        if e.errno == errno.EAGAIN and _blocking(s, flags):
-            raise WouldBlock from None
+        if e.errno == errno.EAGAIN and blocking and not _timed_out(proc, deadline):
+            raise WouldBlock(deadline) from None
         raise
 
 
@@ -621,7 +663,9 @@ def _recv(proc, s: Socket, n: int, flags: int) -> tuple:
         return s.recv(n, flags)
     except GuestFileError as e:
         if e.errno == errno.EAGAIN and _blocking(s, flags):
-            raise WouldBlock from None
+            deadline = _deadline(proc, s, SO_RCVTIMEO)
+            if not _timed_out(proc, deadline):
+                raise WouldBlock(deadline) from None
         raise
 
 

@@ -9,6 +9,7 @@ import struct
 AT_NULL, AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_BASE, AT_FLAGS, AT_ENTRY = 0, 3, 4, 5, 6, 7, 8, 9
 AT_UID, AT_EUID, AT_GID, AT_EGID, AT_PLATFORM, AT_HWCAP, AT_CLKTCK = 11, 12, 13, 14, 15, 16, 17
 AT_SECURE, AT_RANDOM, AT_HWCAP2, AT_EXECFN, AT_SYSINFO = 23, 25, 26, 31, 32
+AT_SYSINFO_EHDR, AT_MINSIGSTKSZ = 33, 51
 
 
 def build_stack(top: int, argv: list, envp: list, aux: list, execfn: bytes,
@@ -16,7 +17,8 @@ def build_stack(top: int, argv: list, envp: list, aux: list, execfn: bytes,
     """Return (esp, image) where image is the bytes from esp up to ``top``.
 
     ``aux`` lists (type, value) pairs; AT_RANDOM, AT_PLATFORM, AT_EXECFN and AT_NULL are
-    added here because they point into the string area.
+    added here because they point into the string area, where the kernel's
+    create_elf_tables puts them: AT_RANDOM after AT_SECURE, the other two last.
     """
     random16 = random16 if random16 is not None else os.urandom(16)
     # string area, filled downwards from the top like the kernel (execfn highest)
@@ -39,8 +41,10 @@ def build_stack(top: int, argv: list, envp: list, aux: list, execfn: bytes,
     def addr(key) -> int:
         return str_base + offsets[key]
 
-    aux = list(aux) + [(AT_RANDOM, addr("random")), (AT_PLATFORM, addr("platform")),
-                       (AT_EXECFN, addr("execfn")), (AT_NULL, 0)]
+    aux = list(aux)
+    at = next((i + 1 for i, (t, _v) in enumerate(aux) if t == AT_SECURE), len(aux))
+    aux.insert(at, (AT_RANDOM, addr("random")))
+    aux += [(AT_EXECFN, addr("execfn")), (AT_PLATFORM, addr("platform")), (AT_NULL, 0)]
     words = [len(argv)]
     words += [addr(("arg", i)) for i in range(len(argv))] + [0]
     words += [addr(("env", i)) for i in range(len(envp))] + [0]

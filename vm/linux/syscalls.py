@@ -245,7 +245,7 @@ def sys_umask(proc, mask, *_):
 @syscall(355)
 def sys_getrandom(proc, buf, count, flags, *_):
     count = min(count, GETRANDOM_MAX)
-    proc.mem.write(buf, os.urandom(count))
+    proc.mem.write(buf, proc.kernel.random_bytes(count))     # --seed's stream
     return count
 
 
@@ -261,6 +261,8 @@ def _clock(clk: int) -> int:
 
 @syscall(265)
 def sys_clock_gettime(proc, clk, tp, *_):
+    if _resolution(clk) is None:
+        return neg(errno.EINVAL)
     ns = _clock(clk)
     proc.mem.write(tp, abi.TIMESPEC32.pack(ns // 10**9, ns % 10**9))
     return 0
@@ -268,6 +270,8 @@ def sys_clock_gettime(proc, clk, tp, *_):
 
 @syscall(403)
 def sys_clock_gettime64(proc, clk, tp, *_):
+    if _resolution(clk) is None:
+        return neg(errno.EINVAL)
     ns = _clock(clk)
     proc.mem.write(tp, abi.TIMESPEC64.pack(ns // 10**9, ns % 10**9))
     return 0
@@ -560,6 +564,7 @@ def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
         return proc.fds.install(_open_proc(proc, host, flags, bool(writing)), cloexec=cloexec)
     if sb.to_guest(host) in EMULATED_DEVICES:
         f = DeviceFile(host.rsplit("/", 1)[1], acc in (0, 2), acc in (1, 2))
+        f.random = proc.kernel.random_bytes             # /dev/urandom: --seed's stream
         return proc.fds.install(f, cloexec=cloexec)
     try:
         before = os.lstat(host)
@@ -635,8 +640,43 @@ def _read(f, count: int) -> bytes:
         raise
 
 
+def write_all(proc, f, data: bytes, write, blocking: bool,
+              deadline: float | None = None) -> int:
+    """A write that blocks until all of ``data`` is taken, as the kernel's to a pipe or
+    a stream socket: ``write(chunk)`` takes what fits (EAGAIN when nothing does). The
+    bytes written so far are kept in ``proc.partial`` while the call waits and is
+    retried; a signal then ends it with that count (Kernel.act_on_signals), as does
+    ``deadline`` (SO_SNDTIMEO) or an error after some bytes were written."""
+    key = (id(f), len(data))
+    done = 0
+    if proc.partial is not None and proc.partial[0] == key and proc.state == "blocked":
+        done = proc.partial[1]
+    proc.partial = None
+    while True:
+        try:
+            n = write(data[done:] if done else data)
+        except GuestFileError as e:
+            if e.errno != errno.EAGAIN or not blocking:
+                if done:
+                    return done
+                raise
+            if deadline is not None and time.monotonic() >= deadline:
+                if done:
+                    return done
+                raise
+            if done:
+                proc.partial = (key, done)
+            raise WouldBlock(deadline) from None
+        done += n
+        if done >= len(data) or not blocking:
+            return done
+
+
 def _write(proc, f, data: bytes) -> int:
     try:
+        if isinstance(f, PipeEnd) or getattr(f, "stream", False) is True:
+            return write_all(proc, f, data, f.write,
+                             not f.status_flags & abi.O_NONBLOCK)
         return f.write(data)
     except GuestFileError as e:
         if e.errno == errno.EAGAIN and not f.status_flags & abi.O_NONBLOCK:

@@ -77,7 +77,8 @@ class Reset(ServiceStop):
 class PC:
     """One PC: the CPU, its memory and its devices."""
 
-    def __init__(self, opts: RunOptions, console: Console):
+    def __init__(self, opts: RunOptions, console: Console,
+                 budget: Optional[OutputBudget] = None):
         ram = DEFAULT_MEMORY if opts.memory is None else opts.memory
         if not MIN_MEMORY <= ram <= MAX_MEMORY:
             raise SetupError(f"--memory {ram} is outside what a PC here can have "
@@ -96,7 +97,7 @@ class PC:
         self.pic = PICPair()
         self.pit = PIT(self.now, lambda: self.pic.pulse(0))
         self.debug = DebugPorts(console.write)
-        serial_out, serial_in, keys = self._streams(opts, console)
+        serial_out, serial_in, keys = self._streams(opts, console, budget)
         self.kbc = KeyboardController(self.a20.set, self._reset,
                                       lambda level: self.pic.set_line(1, level), keys)
         self.cmos = CMOS(self.now, ram, lambda: self.pic.pulse(8))
@@ -109,9 +110,11 @@ class PC:
         self.pic.catch_up = self.update_devices
         m.on_halt = self.on_halt
 
-    def _streams(self, opts: RunOptions, console: Console) -> tuple:
+    def _streams(self, opts: RunOptions, console: Console,
+                 budget: Optional[OutputBudget]) -> tuple:
         """(COM1 output, COM1 input, keyboard input): stdin is the keyboard, unless
-        COM1 is the console (--serial stdout)."""
+        COM1 is the console (--serial stdout). A --serial FILE draws on the same
+        --max-output budget as the console (a guest must not fill the disk either)."""
         key = console.poll_key
         target = opts.serial
         if target is None:
@@ -125,7 +128,9 @@ class PC:
         self.at_exit.append(f.close)
 
         def out(data: bytes) -> None:
-            f.write(data)
+            n = len(data) if budget is None else budget.take(len(data))
+            if n:
+                f.write(data[:n])
         return out, None, key
 
     def show_screen(self, opts: RunOptions, path: str) -> None:
@@ -270,7 +275,7 @@ def build(opts: RunOptions) -> tuple:
     budget = OutputBudget(opts.max_output)
     host_in, host_out, host_err = host_streams(None, None, None)
     console = Console(host_in, *limited_streams(budget, host_out, host_err))
-    pc = PC(opts, console)
+    pc = PC(opts, console, budget)
     budget.stoppers.append(pc.m.request_stop)
     return pc, budget
 

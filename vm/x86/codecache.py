@@ -6,6 +6,10 @@ and the Python version, so it is stored in one SQLite file under the user's cach
 directory, keyed by a hash of both, and a later run of the same program (or of another
 one sharing code at the same addresses) loads it instead of compiling.
 
+In flat 32-bit mode blocks are also stored by address (``get_warm``/``put_warm``, see
+``warmblocks.py``) with the guest bytes they came from, so a warm run skips decoding and
+building as well; those keys include a :func:`fingerprint` of the translator's own files.
+
 ``PYVM_CODE_CACHE=0`` turns it off; any problem with the file (locked, corrupt, read-only,
 disk full) quietly falls back to compiling.
 
@@ -27,17 +31,21 @@ import importlib.util
 import marshal
 import os
 import sqlite3
-import stat
 import sys
-import tempfile
 from typing import Optional
+
+from asm.cachefile import KEY_FILE, cache_dirs  # noqa: F401  (re-exported: sandbox, vdso)
+from asm.cachefile import private_dir_key as _private_dir_key
+from asm.cachefile import read_key as _read_key  # noqa: F401
 
 MAX_ROWS = 200_000          # past this the least recently stored fifth is dropped
 FLUSH_EVERY = 2_000         # new blocks written in one transaction
 
 
+# a run whose first this many lookups by address all miss is one of a program not run
+# before: it stops looking (each lookup is a query) and only stores
+COLD_MISSES = 64
 TAG = 32                    # bytes of HMAC-SHA256 before each marshalled code object
-KEY_FILE = "key"
 
 
 class CodeCache:
@@ -48,6 +56,8 @@ class CodeCache:
         self.pending: dict = {}
         self.salt = importlib.util.MAGIC_NUMBER
         self.secret = secret
+        self.warm_hits = self.warm_misses = 0
+        self.warm_keys: set = set()         # pending entries that are by address
 
     def _key(self, src: str) -> bytes:
         return hashlib.blake2b(self.salt + src.encode(), digest_size=20).digest()
@@ -68,6 +78,48 @@ class CodeCache:
         except (sqlite3.Error, ValueError, EOFError, TypeError):
             return None
 
+    def _warm_key(self, wkey: bytes) -> bytes:
+        # the identity itself (no hash to compute: PyPy's cost 70 us); a trace's long
+        # path is hashed. Never 20 bytes long, so never a source key (_key)
+        ident = b"warm" + self.salt + fingerprint() + wkey
+        if len(ident) > 96:
+            return b"warm" + hashlib.blake2b(ident, digest_size=32).digest()
+        return ident
+
+    def get_warm(self, wkey: bytes):
+        """A block entry stored by :meth:`put_warm` (vm/x86/warmblocks.py), or None."""
+        if not self.warm_hits and self.warm_misses >= COLD_MISSES:
+            return None                     # a program not seen before: stop asking
+        key = self._warm_key(wkey)
+        blob = self.pending.get(key)
+        try:
+            if blob is None:
+                row = self.db.execute("SELECT code FROM blocks WHERE key = ?",
+                                      (key,)).fetchone()
+                if not row or not isinstance(row[0], bytes):
+                    self.warm_misses += 1
+                    return None
+                blob = row[0]
+                self.warm_hits += 1
+            tag, body = blob[:TAG], blob[TAG:]
+            if not hmac.compare_digest(tag, self._tag(key, body)):
+                return None                 # not written by this user's pyvm
+            entry = marshal.loads(body)
+        except (sqlite3.Error, ValueError, EOFError, TypeError):
+            return None
+        return entry if isinstance(entry, tuple) else None
+
+    def put_warm(self, wkey: bytes, entry: tuple) -> None:
+        try:
+            blob = marshal.dumps(entry)
+        except ValueError:                  # an object marshal cannot store
+            return
+        key = self._warm_key(wkey)
+        self.pending[key] = self._tag(key, blob) + blob
+        self.warm_keys.add(key)
+        if len(self.pending) >= FLUSH_EVERY:
+            self.flush()
+
     def put(self, src: str, code) -> None:
         key = self._key(src)
         blob = marshal.dumps(code)
@@ -79,6 +131,13 @@ class CodeCache:
         if not self.pending:
             return
         rows, self.pending = self.pending, {}
+        warm, self.warm_keys = self.warm_keys, set()
+        if warm and _fingerprint is not None and _stat_files() != _fingerprint:
+            # pyvm's files changed while this run translated: what it made by address
+            # may come from the old code or the new, so keep none of it
+            rows = {k: v for k, v in rows.items() if k not in warm}
+            if not rows:
+                return
         try:
             db = self.db
             db.execute("BEGIN")
@@ -108,8 +167,7 @@ def code_cache() -> Optional[CodeCache]:
     if _opened:
         return _cache
     _opened = True
-    if os.environ.get("PYVM_CODE_CACHE", "1") == "0" or \
-            sys.implementation.name != "cpython":
+    if os.environ.get("PYVM_CODE_CACHE", "1") == "0":
         return None
     for folder in cache_dirs():
         try:
@@ -123,43 +181,32 @@ def code_cache() -> Optional[CodeCache]:
     return None
 
 
-def cache_dirs() -> list:
-    """Where the cache may live, in order of preference (the sandbox hides them all)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return [os.path.join(base, "pyvm"),
-            os.path.join(tempfile.gettempdir(), f"pyvm-{os.getuid()}")]
+_fingerprint: Optional[bytes] = None
 
 
-def _private_dir_key(folder: str) -> bytes:
-    """The HMAC key of a cache directory, after checking the directory is this user's
-    alone; OSError when it is not (or cannot be made so)."""
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    st = os.lstat(folder)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
-        raise PermissionError(f"{folder}: not a private directory")
-    path = os.path.join(folder, KEY_FILE)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        return _read_key(path)
-    secret = os.urandom(32)
-    try:
-        os.write(fd, secret)
-    finally:
-        os.close(fd)
-    return secret
+def fingerprint() -> bytes:
+    """Which translator made an entry: the size and time of every file of the code
+    generator and the decoder (as Python validates a .pyc against its source), taken
+    once, when this module is imported (right after the translator's own modules)."""
+    global _fingerprint
+    if _fingerprint is None:
+        _fingerprint = _stat_files()
+    return _fingerprint
 
 
-def _read_key(path: str) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or \
-                st.st_mode & 0o077 or st.st_nlink != 1:
-            raise PermissionError(f"{path}: not a private key file")
-        secret = os.read(fd, 64)
-    finally:
-        os.close(fd)
-    if len(secret) != 32:
-        raise PermissionError(f"{path}: damaged")
-    return secret
+def _stat_files() -> bytes:
+    import asm.x86
+    h = hashlib.blake2b(digest_size=16)
+    for folder in (os.path.dirname(__file__), os.path.dirname(asm.x86.__file__)):
+        with os.scandir(folder) as it:
+            for e in sorted(it, key=lambda e: e.name):
+                if e.name.endswith((".py", ".tab")):
+                    st = e.stat()
+                    h.update(f"{e.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.digest()
+
+
+if os.environ.get("PYVM_CODE_CACHE", "1") != "0":
+    fingerprint()
+
+

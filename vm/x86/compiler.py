@@ -23,6 +23,10 @@ a loop block that stores re-checks its ``ALIVE`` cell on each back edge, a follo
 leaves a block that was invalidated, and straight-line code already in the running block
 (the prefetch queue) runs as it was. Single-stepping (tracing, debugging, the last instructions before a step limit)
 uses the same generators with one instruction per block.
+
+A hot path through several blocks becomes one block too (``translate_trace``, chosen by
+``traces.py``): the Builder follows a recorded path of keys across conditional
+branches, indirect jumps, calls and returns, each behind a guard that leaves the block.
 """
 
 from __future__ import annotations
@@ -36,13 +40,26 @@ from asm.x86.decoder import MAX_LEN, DecodeError, Truncated, decode
 from vm.x86 import flags as F
 from vm.x86 import semantics as _semantics  # noqa: F401  (registers the families)
 from vm.x86 import sse as _sse  # noqa: F401  (SSE/SSE2 families; after the string ones)
+from vm.x86 import traces, warmblocks
 from vm.x86.codecache import code_cache
+from vm.x86.debugregs import code_break
 from vm.x86.emit import MAX_BLOCK, SEMANTICS, BlockMeta, Builder
 from vm.x86.faults import GP, UD, CPUException, MemoryFault, Unsupported
 from vm.x86.memory import PAGE_SHIFT, WF_CODE
 from vm.x86.state import SLOT_NAMES, CPUState
+from vm.x86.warmblocks import warm_key
 
 _NAME = re.compile(r"[A-Za-z_]\w*")
+_LZ = re.compile(r"\blz[orab]\b")
+
+
+def _reads_lz(b: Builder) -> bool:
+    """Whether a block's code, or the flags a fault in it reports (their expressions
+    are evaluated in its locals), uses the flags it started with: an update that was
+    dropped later does not need them loaded."""
+    return any(_LZ.search(text) for _, text in b.lines) or \
+        any(_LZ.search(text) for text in b.exit_lines) or \
+        any(_LZ.search(x) for im in b.meta.insns if im.flags for x in im.flags)
 
 
 class Translator:
@@ -58,11 +75,21 @@ class Translator:
         self.page_blocks: dict = {}     # page -> set of ids
         self.nextid = 0
         self.lim = [1 << 62]
+        self.trace_tries: dict = {}     # key -> traces built there (traces.py)
+        # traces.py: the sampling interval's multiplier; the first sample comes late (a
+        # short run never pays for recording and building a trace)
+        self.trace_backoff = traces.BACKOFF
         # debugger breakpoints (linear addresses, vm/debug): a block ends before one and
         # a block starting at one raises stop_exc unless stop_skip[0] is that address
         self.stops: set = set()
         self.stop_skip = [-1]
         self.stop_exc: Optional[type] = None
+        # data breakpoints armed (vm/x86/debugregs.py): loads and stores compile as the
+        # slow path, which reports every access to the watch
+        self.watching = False
+        # (sys) the guest's instruction breakpoints (DR0-DR3, linear): as `stops`, a
+        # block ends before one, and one starting there calls debugregs.code_break
+        self.dr_stops: frozenset = frozenset()
         self.mem.code_written = self.invalidate
         cpu = self.cpu
         self.ns = {
@@ -183,14 +210,34 @@ class Translator:
         return insn, ip
 
     def translate(self, key: int, single: bool = False) -> Callable:
+        wkey = warm_key(self, key, single)
+        if wkey is not None:            # a warm run: the block as an earlier run made it
+            fn = warmblocks.load(self, wkey, key, single)
+            if fn is not None:
+                return fn
         b = self._build(key, single, False)
         if b.loop:
             b = self._build(key, single, True, b.entry_needed, b.written)
-        return self._install(b, key, single)
+        return self._install(b, key, single, wkey)
+
+    def translate_trace(self, key: int, path: list) -> Callable:
+        """A superblock at key along a recorded path of keys (traces.py): installed in
+        place of the block at key."""
+        wkey = warm_key(self, key, False, path)
+        fn = warmblocks.load(self, wkey, key, False) if wkey is not None else None
+        if fn is None:
+            b = self._build(key, False, False, path=path)
+            if b.loop:
+                b = self._build(key, False, True, b.entry_needed, b.written, path=path)
+            fn = self._install(b, key, False, wkey)
+        fn.meta.trace = True
+        return fn
 
     def _build(self, key: int, single: bool, loop_mode: bool,
-               lz_needed: bool = False, carried: frozenset = frozenset()) -> Builder:
+               lz_needed: bool = False, carried: frozenset = frozenset(),
+               path: Optional[list] = None) -> Builder:
         b = Builder(self, key, single, loop_mode, lz_needed, carried)
+        b.path = path
         pm = self.cpu.pm
         ip = key & 0xFFFF if self.cpu.real else key & 0xFFFFFFFF
         cbits = self.cpu.bits
@@ -228,7 +275,8 @@ class Translator:
             if cbits == 16:
                 nip &= 0xFFFF
             stop = self.stops and lin in self.stops
-            if stop and b.ninsn:
+            dr_stop = self.dr_stops and lin in self.dr_stops
+            if (stop or dr_stop) and b.ninsn:
                 b.end_jump(ip)
                 break
             if phys is not None:
@@ -240,6 +288,9 @@ class Translator:
                 b.may_fault()
                 b.emit(f"if {b.glob(self.stop_skip, 'STOP_SKIP')}[0] != {lin:#x}:\n"
                        f"    raise {b.glob(self.stop_exc, 'STOP_EXC')}({lin:#x})")
+            if dr_stop:         # a fault-class #DB unless EFLAGS.RF spares it
+                b.may_fault()
+                b.emit(f"{b.glob(code_break, 'DR_BREAK')}(cpu, {lin:#x})")
             b.follow = None
             gen = SEMANTICS.get(insn.form.mnemonic)
             if insn.lock and not insn.form.lockable(insn.operands):
@@ -254,12 +305,18 @@ class Translator:
             if b.ended:
                 break
             ip = b.follow if b.follow is not None else nip
-            if b.ninsn >= (1 if single else MAX_BLOCK):
+            if path is not None:        # a trace ends where its path does
+                if b.trace_next() != b.key_of(ip):
+                    b.end_jump(ip)
+                    break
+                b.pos += 1
+            elif b.ninsn >= (1 if single else MAX_BLOCK):
                 b.end_jump(ip)
                 break
         return b
 
-    def _install(self, b: Builder, key: int, single: bool) -> Callable:
+    def _install(self, b: Builder, key: int, single: bool,
+                 wkey: Optional[bytes] = None) -> Callable:
         src, header = self._source(b)
         meta = b.meta
         meta.key, meta.loop, meta.single, meta.n = key, b.loop, single, b.ninsn
@@ -272,7 +329,8 @@ class Translator:
         alive = [1]
         ns = self.ns
         ns["META"], ns["ALIVE"] = meta, alive
-        cache = code_cache()
+        # kept by address when it can be (warmblocks), else by source
+        cache = code_cache() if wkey is None else None
         code = cache.get(src) if cache is not None else None
         if code is None:
             code = compile(src, f"<x86 block {key:#x}>", "exec")
@@ -292,13 +350,15 @@ class Translator:
                 self.page_blocks.setdefault(p, set()).add(bid)
                 if p < len(wf):
                     wf[p] |= WF_CODE
+        if wkey is not None:
+            warmblocks.store(self, wkey, b, fn, meta)
         return fn
 
     def _source(self, b: Builder) -> tuple:
         out = ["def _blk():"]           # the header, filled in below
         for slot in sorted(b.entry_used):
             out.append(f"    {SLOT_NAMES[slot]}0 = r[{slot}]")
-        if b.lz_track or b.lz_used:
+        if b.lz_track or b.lz_used and _reads_lz(b):
             out.append("    lzo, lzr, lza, lzb = cpu.lz")
         if b.loop_mode:
             out.append("    c = 0")

@@ -6,6 +6,7 @@ The block compiler (``compiler.py``) drives it; see that module for the design.
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from asm.x86.decoder import Insn
@@ -32,6 +33,14 @@ for _i, _n in enumerate(("ah", "ch", "dh", "bh")):
 SEG_NUM = {"es": 0, "cs": 1, "ss": 2, "ds": 3, "fs": 4, "gs": 5}
 
 MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
+# names a register version may stand for without a copy: temporaries (m2, t7) and
+# versions after the first (eax3), never the entry names (eax0: loop heads rebind them)
+_ALIAS = re.compile(r"[a-z_]+[1-9][0-9]*")
+_ENTRY_NAMES = tuple(f"{n}0" for n in SLOT_NAMES)
+# Builder.bind reuses a name for arithmetic over register versions and temporaries only
+# (not lz*: a loop rebinds them; not calls, indexing or attributes: state that changes)
+_PURE_NAME = re.compile(r"\b(?!lz)[a-z_]+[0-9]+\b|\b0x[0-9a-f]+\b|\b[0-9]+\b")
+_IMPURE = re.compile(r"[^-+*&|^~<>() ]")
 SIGN = {1: 0x80, 2: 0x8000, 4: 0x80000000}
 STALE = "<stale>"
 ENTRY = "entry"     # flags as the block (or loop iteration) started
@@ -59,6 +68,8 @@ class InsnMeta:
 
 
 class BlockMeta:
+    trace = False           # a superblock along a recorded path (traces.py)
+
     def __init__(self):
         self.insns: list = []       # InsnMeta, in line order (several per instruction)
         self.lines: list = []
@@ -85,6 +96,8 @@ def negate(cond: str) -> str:
 
 def const(e: str) -> Optional[int]:
     """The value of a constant expression string, else None."""
+    if not e or not (e[0].isdigit() or e[0] == "-"):
+        return None         # (a name: int() raising is slow)
     try:
         return int(e, 0)
     except (ValueError, TypeError):
@@ -183,6 +196,9 @@ class Builder:
         self.entry_used: set = set()
         self.dirty: set = set()
         self.ntmp = 0
+        self._cse: dict = {}            # pure expression -> the name bound to it
+        self._mark_ver: Optional[tuple] = None      # _mark's last register versions
+        self._mark_regs: tuple = ()
         self.fl = ENTRY
         self.meta = BlockMeta()
         self.ended = False
@@ -203,6 +219,10 @@ class Builder:
         # loop mode: the slots the body writes; from the second iteration on, a side exit
         # taken before the body writes one again must store the value the loop carried
         self.carried = carried
+        # a trace (traces.py): the keys a recorded run went through, one per instruction
+        # (path[0] is key); branches follow it behind guards that leave the block
+        self.path: Optional[list] = None
+        self.pos = 0
 
     # -- emission ----------------------------------------------------------------------------
     def emit(self, text: str) -> None:
@@ -216,11 +236,19 @@ class Builder:
         return f"{prefix}{self.ntmp}"
 
     def bind(self, expr: str, prefix: str = "t") -> str:
-        """A name (or constant) holding expr's value."""
+        """A name (or constant) holding expr's value; the same arithmetic on the same
+        names bound earlier in straight-line code is that name again."""
         if expr.isidentifier() or const(expr) is not None:
             return expr
+        pure = self.depth == 0 and not _IMPURE.search(_PURE_NAME.sub("", expr))
+        if pure:
+            t = self._cse.get(expr)
+            if t is not None:
+                return t
         t = self.tmp(prefix)
         self.emit(f"{t} = {expr}")
+        if pure:
+            self._cse[expr] = t
         return t
 
     def glob(self, obj, name: Optional[str] = None) -> str:
@@ -249,8 +277,11 @@ class Builder:
         return f"{SLOT_NAMES[slot]}{self.nver[slot]}"
 
     def set(self, slot: int, expr: str) -> str:
-        name = self._newname(slot)
-        self.emit(f"{name} = {expr}")
+        if self.depth == 0 and _ALIAS.fullmatch(expr) and not expr.startswith("lz"):
+            name = expr     # a temporary or a later version, bound once: no copy
+        else:
+            name = self._newname(slot)
+            self.emit(f"{name} = {expr}")
         self.ver[slot] = name
         self.dirty.add(slot)
         self.written.add(slot)
@@ -379,7 +410,8 @@ class Builder:
             seg = self._segof.get(addr)
             if seg is None:
                 self.emit(f"{t} = PRL({addr}, {size})")
-            elif seg == CS:         # an execute-only code segment refuses reads
+            elif seg == CS or self.tr.watching:     # an execute-only code segment
+                # refuses reads; a data breakpoint (debugregs.py) sees them in the MMU
                 self.emit(f"{t} = PRD({seg}, {addr}, {size})")
             else:
                 p = self.tmp("p")
@@ -391,6 +423,9 @@ class Builder:
                 self.emit(f"{p} = {tl}.get({addr} >> 12)\n"
                           f"{t} = {fast} if {p} is not None{edge} else "
                           f"PRD({seg}, {addr}, {size})")
+            return t
+        if self.tr.watching:            # data breakpoints (debugregs.py): the watch
+            self.emit(f"{t} = READ({addr}, {size})")
             return t
         if self.tr.mem.guarded:         # unmapped pages refuse reads: test rf first
             addr = self.bind(addr, "a")
@@ -416,6 +451,9 @@ class Builder:
             if seg is None:
                 self.emit(f"PWL({addr}, {size}, {value})")
                 return
+            if self.tr.watching:    # data breakpoints (debugregs.py): through the MMU
+                self.emit(f"PWR({seg}, {addr}, {size}, {value})")
+                return
             p = self.tmp("p")
             tl = "WU" if self.cpl == 3 or self.v86 else "WS"
             fast = {1: f"mem[{p} | {addr} & 0xfff] = {value}",
@@ -425,6 +463,9 @@ class Builder:
             self.emit(f"{p} = {tl}.get({addr} >> 12)\n"
                       f"if WOK[{seg}] and {p} is not None and not wf[{p} >> 12]{edge}:\n"
                       f"    {fast}\nelse:\n    PWR({seg}, {addr}, {size}, {value})")
+            return
+        if self.tr.watching:        # data breakpoints (debugregs.py): the watch
+            self.emit(f"STORE({addr}, {size}, {value})")
             return
         fast = {1: f"mem[{addr}] = {value}", 2: f"P16(mem, {addr}, {value})",
                 4: f"P32(mem, {addr}, {value})"}[size]
@@ -723,20 +764,64 @@ class Builder:
 
     def jump(self, ip: int) -> None:
         """Unconditional direct near jump: follow it inside the block when possible."""
-        if not self.single and self.followed < MAX_FOLLOW and ip not in self.visited \
+        if self.path is not None:
+            key = self.key_of(ip)
+            if key != self.key0 and self.trace_next() == key:
+                self._follow(ip, None, key)
+            else:
+                self.end_jump(ip)
+        elif not self.single and self.followed < MAX_FOLLOW and ip not in self.visited \
                 and self.key_of(ip) != self.key0:
             self.followed += 1
-            self.follow = ip
-            if self.has_store or self.has_helper:
-                # code written so far may include what follows: like a CPU flushing its
-                # prefetch queue on a jump, leave if this block was invalidated
-                self.may_fault()
-                lines = self._writeback() + [
-                    f"ST[0] += {'c + ' if self.loop_mode else ''}{self.ninsn}",
-                    f"return {self.key_of(ip):#x}"]
-                self.emit("if not ALIVE[0]:\n" + "\n".join("    " + x for x in lines))
+            self._follow(ip, None, self.key_of(ip))
         else:
             self.end_jump(ip)
+
+    def _follow(self, ip: int, guard: Optional[str], exit_key, here=None) -> None:
+        """Continue the block at ip; leave it to exit_key when guard holds, and, as a
+        CPU flushes its prefetch queue on a jump, to ip's key (``here``, when exit_key
+        is not that) when code written so far in the block invalidated it (the code that
+        follows may be what was written)."""
+        self.follow = ip
+        if not isinstance(exit_key, str):
+            exit_key = f"{exit_key:#x}"
+        if self.has_store or self.has_helper:
+            if guard is None:
+                guard = "not ALIVE[0]"
+            else:
+                if here is not None:
+                    exit_key = f"{exit_key} if ({guard}) else {here:#x}"
+                guard = f"{guard} or not ALIVE[0]"
+        if guard is None:
+            return
+        self.may_fault()
+        self.emit(f"if {guard}:\n" + "\n".join("    " + x for x in self._exit(exit_key)))
+
+    def _exit(self, key_expr: str) -> list:
+        """The lines that leave the block in the middle, to key_expr."""
+        return self._writeback() + [
+            f"ST[0] += {'c + ' if self.loop_mode else ''}{self.ninsn}", f"return {key_expr}"]
+
+    def trace_next(self) -> Optional[int]:
+        """A trace: the key the recorded run went to after the current instruction
+        (None past the end of the path or when the block is full)."""
+        path = self.path
+        if path is None or self.pos + 1 >= len(path) or self.ninsn >= MAX_BLOCK:
+            return None
+        return path[self.pos + 1]
+
+    def end_indirect(self, key_expr: str) -> None:
+        """A near jump, call or return to a computed key: a trace continues where the
+        recorded run went, behind a guard on the key."""
+        nk = self.trace_next()
+        if nk is None:
+            self.end_dynamic(key_expr)
+            return
+        v = self.bind(key_expr)
+        if nk == self.key0:
+            self._end_loop(f"{v} == {nk:#x}", v)
+            return
+        self._follow(nk & (0xFFFF if self.real else 0xFFFFFFFF), f"{v} != {nk:#x}", v)
 
     def call_direct(self, ret_ip: int, target: int) -> None:
         """A near call whose return address is already pushed: follow it like a jump and
@@ -750,20 +835,15 @@ class Builder:
         this block (return-address prediction), a guard leaves the block if the guest
         changed its return address and the translation continues after the call."""
         ip = self.returns.pop() if self.returns else None
+        if self.path is not None:
+            self.end_indirect(key_expr)
+            return
         if ip is None or self.real or self.single or self.followed >= MAX_FOLLOW or \
                 ip in self.visited or self.key_of(ip) == self.key0:
             self.end_dynamic(key_expr)
             return
         self.followed += 1
-        self.follow = ip
-        self.may_fault()
-        cond = f"{value} != {ip:#x}"
-        if self.has_store or self.has_helper:
-            cond += " or not ALIVE[0]"      # as for a followed jump (see jump)
-        lines = self._writeback() + [
-            f"ST[0] += {'c + ' if self.loop_mode else ''}{self.ninsn}",
-            f"return {key_expr}"]
-        self.emit(f"if {cond}:\n" + "\n".join("    " + x for x in lines))
+        self._follow(ip, f"{value} != {ip:#x}", key_expr)
 
     def end_jump(self, ip: int) -> None:
         key = self.key_of(ip)
@@ -778,6 +858,13 @@ class Builder:
             self._end_loop(cond, kf)
         elif kf == self.key0 and not self.single:
             self._end_loop(negate(cond), kt)
+        elif self.path is not None and self.trace_next() in (kt, kf):
+            if kt == kf:
+                self.follow = ip_fall
+            elif self.trace_next() == kt:
+                self._follow(ip_taken, negate(cond), kf, kt)
+            else:
+                self._follow(ip_fall, cond, kt, kf)
         else:
             self._finish([f"if {cond}:", f"    return {kt:#x}", f"return {kf:#x}"])
 
@@ -816,7 +903,9 @@ class Builder:
             return          # the translator runs a second pass in loop mode
         tail = [f"c += {self.ninsn}"]
         if cond != "True":
-            tail += [f"if {negate(cond)}:", f"    nxt = {key_fall:#x}", "    break"]
+            if not isinstance(key_fall, str):
+                key_fall = f"{key_fall:#x}"
+            tail += [f"if {negate(cond)}:", f"    nxt = {key_fall}", "    break"]
         tail += ["if c > lim:", f"    nxt = {self.key0:#x}", "    break"]
         if self.has_store:
             tail += ["if not ALIVE[0]:", f"    nxt = {self.key0:#x}", "    break"]
@@ -859,12 +948,13 @@ class Builder:
 
     def _mark(self) -> None:
         """Record where the current instruction's starting state is."""
-        regs = []
-        for s in range(NSLOTS):
-            v = self.ver[s]
-            if v is STALE:
-                continue
-            regs.append((s, v if v is not None else f"{SLOT_NAMES[s]}0"))
+        ver = tuple(self.ver)
+        if ver == self._mark_ver:       # most instructions change one register or none
+            regs = self._mark_regs
+        else:
+            regs = tuple((s, v if v is not None else _ENTRY_NAMES[s])
+                         for s, v in enumerate(ver) if v is not STALE)
+            self._mark_ver, self._mark_regs = ver, regs
         st = self.fl
         if isinstance(st, Lazy):
             fl = (str(st.op), str(st.res), st.a, st.b)
@@ -873,7 +963,7 @@ class Builder:
         else:
             fl = None
         self.meta.insns.append(InsnMeta(len(self.lines), self.idx, self.ip, self.nip,
-                                        tuple(regs), fl, self.insn, self._lin))
+                                        regs, fl, self.insn, self._lin))
 
     def near_limit(self, target, cond: Optional[str] = None) -> bool:
         """Protected mode with a CS limit below 4 GiB - 1: a near branch (when `cond`

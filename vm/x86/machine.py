@@ -29,7 +29,9 @@ import struct
 from typing import Callable, Optional
 
 from vm.x86 import flags as F
+from vm.x86 import traces
 from vm.x86.compiler import Translator
+from vm.x86.debugregs import step as debug_step
 from vm.x86.emit import MAX_BLOCK
 from vm.x86.faults import (
     GP,
@@ -390,17 +392,32 @@ class Machine:
         margin = self._margin
         get, get1 = tr.cache.get, tr.cache1.get
         real = cpu.real
+        sample = traces.SAMPLE
         try:
             while True:
-                if tr.lim[0] and self.tracer is None and not cpu.flags & F.TF:
-                    margin[0] = limit - MAX_BLOCK
-                    while st[0] <= margin[0]:
-                        fn = get(key)
-                        if fn is None:
-                            fn = tr.translate(key)
-                        key = fn()
+                if tr.lim[0] and self.tracer is None and not cpu.flags & F.TF \
+                        and not cpu.dbg:        # (sys) debug registers: see below
+                    top = limit - MAX_BLOCK
+                    while True:
+                        # every so often, look for a hot path to make a trace of
+                        every = sample * tr.trace_backoff
+                        m = st[0] + every if every and st[0] + every < top else top
+                        margin[0] = m
+                        while st[0] <= margin[0]:
+                            fn = get(key)
+                            if fn is None:
+                                fn = tr.translate(key)
+                            key = fn()
+                        if margin[0] != m or m == top:
+                            break
+                        key = traces.sample(tr, key, top, margin)
+                        if margin[0] != m:      # a stop was requested meanwhile
+                            break
                 if st[0] >= limit or not tr.lim[0]:
                     return key
+                if cpu.dbg:     # (sys) DR7 enables a breakpoint: vm/x86/debugregs.py
+                    key = debug_step(self, key)
+                    continue
                 fn = get1(key)
                 if fn is None:
                     fn = tr.translate(key, True)
@@ -408,6 +425,7 @@ class Machine:
                 key = self._traced(fn) if self.tracer is not None else fn()
                 if trap and cpu.ss_shadow != st[0]:     # MOV/POP SS: after the next one
                     cpu.set_key(key)
+                    cpu.dr[6] = cpu.dr[6] & ~0xF | 0x4000      # (sys) DR6: BS only
                     key = self._deliver(1, cpu.eip)
         except BaseException as e:
             if not hasattr(e, "insn"):      # raised between blocks, not inside one
@@ -500,8 +518,11 @@ class Machine:
                 code = 0 if code is None else code
             else:
                 code = None
+            # (sys2) every exception here is fault-class but #DF (an abort) and an
+            # instruction breakpoint's #DB: their EFLAGS image gets RF = 1 (SDM 17.3.1.1)
+            fault = vector != DF and not getattr(chain[-1], "keeps_rf", False)
             try:
-                P.interrupt(cpu, vector, cpu.eip, code, soft=False, ext=1)
+                P.interrupt(cpu, vector, cpu.eip, code, soft=False, ext=1, fault=fault)
                 return None
             except CPUException as e2:
                 chain.append(e2)

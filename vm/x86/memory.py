@@ -209,6 +209,10 @@ class Memory:
         self.guarded = False          # some page is unreadable (see the module docstring)
         self.unreadable = bytearray(len(self.wf))
         self.rf = bytearray(len(self.wf))
+        # data breakpoints in real mode (vm/x86/debugregs.py): watch(addr, size, write)
+        # sees every checked access while one is armed (compiled code then takes the
+        # slow paths, Translator.watching)
+        self.access_watch: Optional[Callable[[int, int, bool], None]] = None
         self._addr: Optional[int] = None          # host address of an mmap'ed ``data``
         self._base: Optional[_Snapshot] = None    # the snapshot ``data`` is mapped over
         self._zeroed: List[Tuple[int, int]] = []  # ranges zeroed since
@@ -217,6 +221,8 @@ class Memory:
     def read(self, addr: int, n: int) -> bytes:
         if addr < 0 or addr + n > self.size:
             raise MemoryFault(addr if addr >= 0 else 0, False, n)
+        if self.access_watch is not None:
+            self.access_watch(addr, n, False)
         if self.guarded and n:
             self._check_readable(addr, n)
         return bytes(self.data[addr:addr + n])
@@ -258,6 +264,8 @@ class Memory:
             return
         if addr < 0 or addr + n > self.size:
             raise MemoryFault(max(addr, 0), True, n)
+        if self.access_watch is not None:
+            self.access_watch(addr, n, True)
         wf = self.wf
         p0, p1 = addr >> PAGE_SHIFT, (addr + n - 1) >> PAGE_SHIFT
         flags = 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from asm.x86.operands import Imm, Mem, Reg
 from asm.x86.registers import REGISTERS
+from vm.x86 import protected as P
 from vm.x86 import simd_fp
 from vm.x86.emit import Builder, family
 from vm.x86.faults import MF, UD, CPUException
@@ -195,12 +196,20 @@ def movntq(b: Builder, i) -> None:
     move(b, i, 8)
 
 
-def _masked_store(cpu, addr: int, data: int, mask: int, n: int) -> None:
-    """MASKMOVQ/MASKMOVDQU: the bytes of data whose mask byte has its top bit, to DS:EDI."""
+def _masked_store(cpu, addr: int, data: int, mask: int, n: int, seg: int) -> None:
+    """MASKMOVQ/MASKMOVDQU: the bytes of data whose mask byte has its top bit, to DS:EDI
+    (or the override's segment). In protected mode addr is linear: through the page
+    tables (protected.write_masked)."""
+    picked = [k for k in range(n) if mask >> (8 * k + 7) & 1]
+    if not picked:
+        return
+    raw = data.to_bytes(n, "little")
+    if cpu.pm:
+        P.write_masked(cpu, seg, addr, raw, picked)
+        return
     mem = cpu.machine.mem
-    for k in range(n):
-        if mask >> (8 * k + 7) & 1:
-            mem.write((addr + k) & 0xFFFFFFFF, bytes((data >> (8 * k) & 0xFF,)))
+    for k in picked:
+        mem.write((addr + k) & 0xFFFFFFFF, raw[k:k + 1])
 
 
 @family("maskmovq", "maskmovdqu")
@@ -212,8 +221,10 @@ def maskmov(b: Builder, i) -> None:
     else:
         data, mask, n = f"{_xmm(b)}[{_num(d)}]", f"{_xmm(b)}[{_num(s)}]", 16
     di = "edi" if getattr(i, "asize", 32) == 32 else "di"
-    a = b.bind(b.ea(Mem(regs=[(di, 1)]), n), "a")
-    b.call(_masked_store, f"{a}, {data}, {mask}, {n}", reads=(), writes=(), flags=False)
+    m = Mem(regs=[(di, 1)], seg=getattr(i, "seg", None))
+    a = b.bind(b.ea(m, n), "a")
+    b.call(_masked_store, f"{a}, {data}, {mask}, {n}, {b.default_seg(m)}", reads=(),
+           writes=(), flags=False)
 
 
 @family("movq2dq", "movdq2q")

@@ -43,6 +43,9 @@ class MMU:
         self.ru: dict = {}
         self.ws: dict = {}
         self.wu: dict = {}
+        # data breakpoints (debugregs.py): called as watch(lin, size, write) after the
+        # slow-path accesses while some are armed, else None
+        self.access_watch = None
 
     def flush(self) -> None:
         self.tlb.clear()
@@ -114,6 +117,8 @@ class MMU:
     def read(self, lin: int, size: int, user: int = -1) -> int:
         if user < 0:
             user = self.cpu.cpl == 3
+        if self.access_watch is not None:
+            self.access_watch(lin, size, False)
         if (lin & 0xFFF) + size <= 0x1000:
             p = self.phys(lin, False, user) if self.paging else lin & 0xFFFFFFFF
             if p < self.mem.size:
@@ -127,6 +132,8 @@ class MMU:
     def write(self, lin: int, size: int, value: int, user: int = -1) -> None:
         if user < 0:
             user = self.cpu.cpl == 3
+        if self.access_watch is not None:
+            self.access_watch(lin, size, True)
         if (lin & 0xFFF) + size <= 0x1000:
             p = self.phys(lin, True, user) if self.paging else lin & 0xFFFFFFFF
             if p < self.mem.size:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from vm.x86 import debugregs
 from vm.x86 import flags as F
 from vm.x86.descriptors import (
     ACC_CE,
@@ -59,6 +60,8 @@ def enter(cpu) -> None:
     cpu.pm, cpu.real, cpu.mode, cpu.cpl = True, False, PROT, 0
     cpu.update_ctx()
     cpu.machine.tr.flush()
+    if cpu.dbg:                 # data breakpoints now watch linear addresses (the MMU)
+        debugregs.arm(cpu)
 
 
 def leave(cpu) -> None:
@@ -71,6 +74,8 @@ def leave(cpu) -> None:
         cpu.r[SEL + CS] = cs.base >> 4
     cpu.pm, cpu.real, cpu.mode, cpu.bits, cpu.cpl = False, True, REAL, 16, 0
     cpu.machine.tr.flush()
+    if cpu.dbg:
+        debugregs.arm(cpu)
 
 
 def control(cpu) -> dict:
@@ -223,7 +228,25 @@ def _code_desc(cpu, sel: int, ext: int = 0) -> tuple:
 
 # ---- the stack ------------------------------------------------------------------------------
 
-def push(cpu, value: int, size: int) -> None:
+def alignment_checked(cpu) -> bool:
+    """#AC is armed (SDM vol. 3, 6.15): CPL 3 (V86 included), CR0.AM and EFLAGS.AC.
+    Accesses the CPU makes as a supervisor (descriptor tables, the TSS, an inner
+    stack after a privilege change) are never checked: their callers run at CPL < 3
+    or read with user=0 without calling this."""
+    return cpu.cpl == 3 and cpu.flags & 0x40000 != 0 and \
+        control(cpu).get("cr0", 0) & 0x40000 != 0
+
+
+def align_check(cpu, lin: int, size: int, ext: int = 0) -> None:
+    """#AC(0) (EXT for an external event) when lin is not a multiple of size (2, 4;
+    8 for quadwords) and alignment checking is on."""
+    if lin & (size - 1) and alignment_checked(cpu):
+        raise CPUException(AC, "alignment check", ext)
+
+
+def push(cpu, value: int, size: int, ext: int = 0) -> None:
+    """Push at the current CPL: far CALL, INT and exception frames, ENTER (at CPL 3
+    these are user data accesses, so #AC applies)."""
     r = cpu.r
     ss = cpu.segs[SS]
     if ss.big:
@@ -232,6 +255,8 @@ def push(cpu, value: int, size: int) -> None:
         sp = (r[ESP] - size) & 0xFFFF
     mmu = cpu.mmu
     lin = mmu.seg(SS, sp, size)
+    if lin & (size - 1) and cpu.cpl == 3:
+        align_check(cpu, lin, size, ext)
     mmu.write(lin, size, value & ((1 << 8 * size) - 1))
     r[ESP] = sp if ss.big else r[ESP] & 0xFFFF0000 | sp
 
@@ -241,7 +266,10 @@ def peek(cpu, offset: int, size: int) -> int:
     ss = cpu.segs[SS]
     sp = (r[ESP] + offset) & (0xFFFFFFFF if ss.big else 0xFFFF)
     mmu = cpu.mmu
-    return mmu.read(mmu.seg(SS, sp, size), size)
+    lin = mmu.seg(SS, sp, size)
+    if lin & (size - 1) and cpu.cpl == 3:
+        align_check(cpu, lin, size)
+    return mmu.read(lin, size)
 
 
 def release(cpu, n: int) -> None:
@@ -388,7 +416,13 @@ def _call_gate(cpu, gsel: int, graw: int, nip: int, size: int) -> None:
         osp = old_esp if old_ss_seg.big else old_esp & 0xFFFF
         for k in range(count):
             a = (osp + k * gsize) & (0xFFFFFFFF if old_ss_seg.big else 0xFFFF)
-            params.append(cpu.mmu.read(cpu.mmu.seg(SS, a, gsize), gsize))
+            lin = cpu.mmu.seg(SS, a, gsize)
+            # the parameters are read from the caller's stack while CPL is still 3: a
+            # user data access (#AC, SDM vol. 2A CALL); the copies to the inner stack
+            # are made at the new CPL (0-2), which #AC never checks (vol. 3, 6.15)
+            if cpl == 3:
+                align_check(cpu, lin, gsize)
+            params.append(cpu.mmu.read(lin, gsize))
         _switch_stack(cpu, dpl)
         cpu.cpl = dpl
         if off > limit:
@@ -481,11 +515,17 @@ def _outer(cpu, sel, raw, addr, base, limit, acc, big, ip, ss_sel, esp, size) ->
 # ---- interrupts and exceptions -------------------------------------------------------------
 
 def interrupt(cpu, vector: int, return_ip: int, code: Optional[int] = None,
-              soft: bool = False, ext: int = 0) -> int:
+              soft: bool = False, ext: int = 0, fault: bool = False) -> int:
     """Deliver ``vector`` through the IDT; returns the handler's key. ``soft``: INT n
     (the gate's DPL is checked); ``ext``: an external event (exception, IRQ), the EXT
-    bit of error codes."""
+    bit of error codes; ``fault``: a fault-class exception other than an instruction
+    breakpoint's #DB, whose EFLAGS image (on the stack, or in the old TSS through a task
+    gate) has RF = 1 so the restarted instruction does not hit an instruction
+    breakpoint again (SDM vol. 3, 17.3.1.1). Traps, interrupts and INT n push RF as it
+    is (0 by then, but for a REP iteration's trap, debugregs.step)."""
     saved = _save(cpu)
+    if fault:
+        cpu.flags |= RF     # (restored with the rest if the delivery faults)
     try:
         _interrupt(cpu, vector, return_ip, code, soft, ext)
     except CPUException as e:
@@ -545,11 +585,11 @@ def _interrupt(cpu, vector: int, return_ip: int, code, soft: bool, ext: int) -> 
         dpl = cpu.cpl
     if off > climit:
         raise CPUException(GP, "interrupt handler beyond the segment limit", ext)
-    push(cpu, flags, gsize)
-    push(cpu, r[SEL + CS], gsize)
-    push(cpu, return_ip, gsize)
+    push(cpu, flags, gsize, ext)
+    push(cpu, r[SEL + CS], gsize, ext)
+    push(cpu, return_ip, gsize, ext)
     if code is not None:
-        push(cpu, code, gsize)
+        push(cpu, code, gsize, ext)
     set_accessed(cpu, addr, raw)
     cpu.flags &= ~(TF | NT | RF | VM)
     if not typ & 1:
@@ -573,6 +613,7 @@ def iret(cpu, size: int, next_ip: int = -1) -> int:
             e.eip = cpu.eip
         raise
     cpu.update_ctx()                # the popped EFLAGS.AC (alignment checks) counts too
+    debugregs.settle_rf(cpu)        # RF spares only an instruction breakpoint here
     if cpu.flags & TF:
         cpu.machine.request_single_step()
     return cpu.key()
@@ -789,7 +830,69 @@ def describe(cpu) -> list:
     for n, name in enumerate(("es", "cs", "ss", "ds", "fs", "gs")):
         s = cpu.segs[n]
         lines.append(f"{name}={s!r}" if s.valid else f"{name}={s.sel:04x} (null)")
+    dr = cpu.dr
+    if dr[7] & 0x20FF or dr[6] != debugregs.DR6_ONES:     # breakpoints in use
+        lines.append(" ".join(f"dr{n}={dr[n]:08x}" for n in (0, 1, 2, 3, 6, 7)))
     return lines
+
+
+# ---- linear memory for helpers (x87 and SSE operands, FXSAVE images) ------------------------
+
+def _spans(cpu, lin: int, n: int, write: bool) -> list:
+    """(physical address, length) pieces of [lin, lin + n), every page translated (and
+    checked, so a write faults before any byte changes) at the CPL's privilege."""
+    mmu = cpu.mmu
+    user = cpu.cpl == 3
+    out = []
+    end = lin + n
+    while lin < end:
+        k = min(end, (lin | 0xFFF) + 1) - lin
+        a = lin & 0xFFFFFFFF
+        out.append((mmu.phys(a, write, user) if mmu.paging else a, k))
+        lin += k
+    return out
+
+
+def read_linear(cpu, lin: int, n: int) -> bytes:
+    mem = cpu.mmu.mem
+    out = b""
+    for p, k in _spans(cpu, lin, n, False):
+        chunk = bytes(mem.data[p:min(p + k, mem.size)]) if p < mem.size else b""
+        out += chunk.ljust(k, b"\xff")        # beyond RAM: an empty bus
+    if cpu.mmu.access_watch is not None:
+        cpu.mmu.access_watch(lin, n, False)
+    return out
+
+
+def write_linear(cpu, lin: int, data: bytes) -> None:
+    mmu = cpu.mmu
+    spans = _spans(cpu, lin, len(data), True)
+    k0 = 0
+    for p, k in spans:
+        mmu._pwrite(p, k, int.from_bytes(data[k0:k0 + k], "little"))
+        k0 += k
+    if mmu.access_watch is not None:
+        mmu.access_watch(lin, len(data), True)
+
+
+def write_masked(cpu, seg: int, lin: int, data: bytes, picked: list) -> None:
+    """MASKMOVQ/MASKMOVDQU: data[k] to lin + k for each k in picked (ascending, not
+    empty), through segment ``seg``'s write check and the page tables; the pages from
+    the first picked byte to the last are checked for a write before any byte changes."""
+    s = cpu.segs[seg]
+    if s.acc & 0x0A != 0x02:
+        raise CPUException(SSF if seg == SS else GP, "write to a read-only segment", 0)
+    lo, hi = picked[0], picked[-1]
+    mmu = cpu.mmu
+    spans = _spans(cpu, lin + lo, hi - lo + 1, True)
+    at = lo                 # the offset in data of each span's first byte
+    for p, k in spans:
+        for j in picked:
+            if at <= j < at + k:
+                mmu._pwrite(p + j - at, 1, data[j])
+        at += k
+    if mmu.access_watch is not None:
+        mmu.access_watch((lin + lo) & 0xFFFFFFFF, hi - lo + 1, True)
 
 
 # ---- string instructions -------------------------------------------------------------------
@@ -846,3 +949,5 @@ def string_op(cpu, op: int, size: int, a32: int, seg: int, rep: int) -> None:
             r[ECX] = r[ECX] & ~amask & 0xFFFFFFFF | count
             if op in (1, 4) and (cpu.lz[1] == 0) != (rep == 1):
                 break
+            if cpu.dr_hits:             # a data breakpoint: #DB after this iteration
+                debugregs.string_iteration(cpu, count)

@@ -736,7 +736,7 @@ def jmp(b: Builder, i) -> None:
     elif t.startswith("rm"):
         v = b.operand(op, b.osize).read()
         b.near_limit(v)
-        b.end_dynamic(b.key_expr(v))
+        b.end_indirect(b.key_expr(v))
     else:
         far_transfer(b, i, call=False)
 
@@ -755,7 +755,7 @@ def call(b: Builder, i) -> None:
         v = b.bind(b.operand(op, size).read())
         b.near_limit(v)
         b.push(f"{b.nip:#x}", size)
-        b.end_dynamic(b.key_expr(v))
+        b.end_indirect(b.key_expr(v))
     else:
         far_transfer(b, i, call=True)
 

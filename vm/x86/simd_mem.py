@@ -53,6 +53,15 @@ def _addr(b: Builder, i, op: Mem, n: int) -> str:
 
 def load(b: Builder, a: str, n: int) -> str:
     b.may_fault()
+    if b.pm:        # a linear address: the MMU translates it (paging, segment type)
+        seg = b._segof.get(a)
+        t = b.tmp("m")
+        b.emit(f"{t} = PRL({a}, {n})" if seg is None else f"{t} = PRD({seg}, {a}, {n})")
+        return t
+    if b.tr.watching:       # data breakpoints (debugregs.py): Memory.access_watch
+        t = b.tmp("m")
+        b.emit(f"{t} = READ({a}, {n})")
+        return t
     name, fn = _LOADS[n]
     fname = name if fn is None else b.glob(fn, name)
     fast = f"{fname}(mem, {a})" + ("[0]" if n != 16 else "")
@@ -67,9 +76,16 @@ def store(b: Builder, a: str, n: int, v: str) -> None:
     b.may_fault()
     b.has_store = True
     v = b.bind(v)
+    if b.pm:
+        seg = b._segof.get(a)
+        b.emit(f"PWL({a}, {n}, {v})" if seg is None else f"PWR({seg}, {a}, {n}, {v})")
+        return
     name, fn = _STORES[n]
     fname = name if fn is None else b.glob(fn, name)
     write = b.glob(b.tr.mem.write, "MWRITE")
+    if b.tr.watching:
+        b.emit(f"{write}({a}, {v}.to_bytes({n}, 'little'))")
+        return
     b.emit(f"if wf[{a} >> 12] or wf[({a} + {n - 1}) >> 12]:\n"
            f"    {write}({a}, {v}.to_bytes({n}, 'little'))\nelse:\n    {fname}(mem, {a}, {v})")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from asm.x86.operands import Imm, Mem, Reg
 from vm.x86 import mmx, simd_fp
+from vm.x86 import semantics as _strings  # noqa: F401  (movsd/cmpsd: string forms first)
 from vm.x86.emit import SEMANTICS, Builder, family
 from vm.x86.faults import GP, UD, CPUException
 from vm.x86.simd_int import (
@@ -303,10 +304,17 @@ def monitor(b: Builder, i) -> None:
 
 @family("clflush")
 def clflush(b: Builder, i) -> None:
-    """No caches to flush; the address is still checked (a fault as for a load)."""
-    a = b.bind(b.ea(i.operands[0], 1), "a")
-    load_byte = b.glob(b.tr.mem.read, "MREAD")
+    """No caches to flush; the address is still checked: "subject to all permission
+    checking and faults associated with a byte load" (SDM vol. 2A, CLFLUSH), except
+    that an execute-only code segment is allowed; in protected mode through the page
+    tables (a missing page's #PF, U/S; A set, D not)."""
+    op = i.operands[0]
+    a = b.bind(b.ea(op, 1), "a")
     b.may_fault()
+    if b.pm:
+        b.emit(f"PRL({a}, 1)")      # linear: no segment type check (execute-only is fine)
+        return
+    load_byte = b.glob(b.tr.mem.read, "MREAD")
     b.emit(f"{load_byte}({a}, 1)")
 
 

@@ -55,6 +55,14 @@ class CPUState:
         # a MOV/POP SS (which also holds off a single-step trap); see inhibit_irq
         self.irq_shadow = -1
         self.ss_shadow = -1
+        # debug registers DR0-DR7 (vm/x86/debugregs.py; DR4/DR5 alias DR6/DR7): `dbg`
+        # is true while DR7 enables a data breakpoint (the run loop then steps one
+        # instruction at a time), `dr_hits` collects the data breakpoints an instruction
+        # hit (DR6 B0-B3)
+        self.dr = [0, 0, 0, 0, 0, 0, 0xFFFF0FF0, 0x400]
+        self.dbg = False
+        self.dr_hits = 0
+        self.dr_held = 0            # hits of a MOV/POP SS, reported after the next one
 
     @property
     def inhibit_irq(self) -> bool:

@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Optional
 
 from asm.x86.operands import FarPtr, Imm, Mem, Reg
+from vm.x86 import debugregs
 from vm.x86 import flags as F
 from vm.x86 import protected as P
 from vm.x86 import tasks as _tasks  # noqa: F401  (task switching and V86 mode, see LATER)
 from vm.x86.emit import MASK, SEG_NUM, Builder, family
 from vm.x86.faults import (
+    AC,
     BP,
     DB,
     DE,
@@ -257,6 +259,14 @@ def interrupt(cpu, vector: int, nip: int) -> int:
     return key
 
 
+def interrupt_on_overflow(cpu, vector: int, nip: int) -> int:
+    """INTO: interrupt 4 when OF is set, else on to the next instruction."""
+    if cpu.get_eflags() & 0x800:
+        return interrupt(cpu, vector, nip)
+    cpu.eip = nip
+    return cpu.key()
+
+
 @family("int", "int3", "into", "int1", "icebp")
 def int_n(b: Builder, i) -> None:
     m = i.form.mnemonic
@@ -264,16 +274,10 @@ def int_n(b: Builder, i) -> None:
     if vector is None:
         vector = i.operands[0].value & 0xFF
     k = b.tmp("k")
-    if m == "into":
-        cond = b.cond(0)
-        b.emit(f"if {cond}:")
-        b.depth += 1
-        b.call(interrupt, f"{vector}, {b.nip}", result=k)
-        b.depth -= 1
-        b.emit(f"else:\n    {k} = {b.key_of(b.nip):#x}")
-        b.end_dynamic(k)
-        return
-    b.call(interrupt, f"{vector}, {b.nip}", result=k)
+    # INTO tests OF in the helper: a call emitted under an `if` would write registers
+    # and flags back on the taken path only
+    b.call(interrupt_on_overflow if m == "into" else interrupt, f"{vector}, {b.nip}",
+           result=k)
     b.end_dynamic(k)
 
 
@@ -287,9 +291,12 @@ def iret(cpu, size: int) -> int:
     for _ in range(3):
         _pop(cpu, size)
     mask = F.popf_mask(cpu.real, size)
+    if size == 4 and cpu.real:      # IRETD loads RF (debug registers: debugregs.py)
+        mask |= 0x10000
     cpu.flags = (cpu.flags & ~mask & ~F.ARITH) | (fl & mask & ~F.ARITH) | 2
     cpu.lz = (F.NONE, fl & F.ARITH, 0, 0)
     cpu.eip = ip if size == 4 else ip & 0xFFFF
+    debugregs.settle_rf(cpu)
     if cpu.flags & F.TF:
         cpu.machine.request_single_step()
     return cpu.key()
@@ -336,8 +343,10 @@ def enter_frame(cpu, alloc: int, level: int, size: int) -> None:
         for _ in range(1, level):
             bp = (bp - size) & sp_mask
             if cpu.pm:
-                v = cpu.mmu.read(cpu.mmu.seg(SS, bp & (0xFFFFFFFF if cpu.segs[SS].big
-                                                       else 0xFFFF), size), size)
+                lin = cpu.mmu.seg(SS, bp & (0xFFFFFFFF if cpu.segs[SS].big else 0xFFFF),
+                                  size)
+                P.align_check(cpu, lin, size)       # a user data access at CPL 3
+                v = cpu.mmu.read(lin, size)
             elif cpu.real:
                 v = int.from_bytes(cpu.machine.mem.read(r[BASE + SS] + bp, size), "little")
             else:
@@ -383,7 +392,7 @@ def string_op(cpu, op: int, size: int, a32: int, seg: int, rep: int) -> None:
         return
     sbase = r[BASE + seg] if cpu.real or seg >= 4 else 0
     dbase = r[BASE + 0] if cpu.real else 0
-    if op in (0, 2) and step > 0 and count > 1:
+    if op in (0, 2) and step > 0 and count > 1 and mem.access_watch is None:
         count -= _bulk(cpu, op, size, amask, sbase, dbase, count)
         if count == 0:
             return
@@ -426,6 +435,8 @@ def string_op(cpu, op: int, size: int, a32: int, seg: int, rep: int) -> None:
                 zf = cpu.lz[1] == 0
                 if zf != (rep == 1):
                     break
+            if cpu.dr_hits:         # a data breakpoint: #DB after this iteration
+                debugregs.string_iteration(cpu, count)
 
 
 def _bulk(cpu, op: int, size: int, amask: int, sbase: int, dbase: int, count: int) -> int:
@@ -739,10 +750,17 @@ class FPUContext:
         self.cpu = cpu
 
     def read(self, addr: int, n: int) -> bytes:
-        return self.cpu.machine.mem.read(addr, n)
+        cpu = self.cpu
+        if cpu.pm:          # a linear address: through the page tables
+            return P.read_linear(cpu, addr, n)
+        return cpu.machine.mem.read(addr, n)
 
     def write(self, addr: int, data: bytes) -> None:
-        self.cpu.machine.mem.write(addr, data)
+        cpu = self.cpu
+        if cpu.pm:
+            P.write_linear(cpu, addr, data)
+            return
+        cpu.machine.mem.write(addr, data)
 
     def get_eflags(self) -> int:
         return self.cpu.get_eflags()
@@ -793,7 +811,7 @@ def x87(cpu, insn, ea: Optional[int]) -> None:
 
 def _fx_xmm(cpu, save: bool, ea: int) -> None:
     """The SSE part of an FXSAVE/FXRSTOR image: MXCSR at 24, XMM0-7 at 160."""
-    mem = cpu.machine.mem
+    mem = cpu.machine.fpu_context         # linear: paged in protected mode
     if save:
         mem.write(ea + 160, b"".join(x.to_bytes(16, "little") for x in cpu.xmm))
         return
@@ -805,26 +823,54 @@ def _fx_xmm(cpu, save: bool, ea: int) -> None:
     cpu.xmm[:] = [int.from_bytes(data[16 * k:16 * k + 16], "little") for k in range(8)]
 
 
+# x87 memory operands whose size the decoder leaves open: bytes and the alignment #AC
+# wants (SDM vol. 3, table 6-7: FSTENV/FLDENV and FSAVE/FRSTOR areas 4, or 2 with a
+# 16-bit operand size; control and status words 2)
+_X87_WORD = ("fldcw", "fnstcw", "fstcw", "fnstsw", "fstsw")
+_X87_ENV = ("fnstenv", "fstenv", "fldenv")
+_X87_STATE = ("fnsave", "fsave", "frstor")
+
+
+def _x87_operand(b: Builder, i, op: Mem) -> str:
+    mn = i.form.mnemonic
+    if not b.pm:
+        ea = b.ea(op)
+    elif mn in _X87_ENV or mn in _X87_STATE:
+        o16 = b.osize == 2
+        n = (14 if o16 else 28) + (0 if mn in _X87_ENV else 80)
+        ea = b.ea(op, n, 2 if o16 else 4)
+    elif mn in ("fxsave", "fxrstor"):
+        ea = b.ea(op, 512, 1)
+    else:
+        ea = b.ea(op, op.size or (2 if mn in _X87_WORD else 1))
+    if mn in ("fxsave", "fxrstor"):     # a 16-byte boundary, else #GP(0) in every mode
+        ea = b.bind(ea, "a")
+        b.raise_if(f"{ea} & 15", GP, f"{mn}: operand not on a 16-byte boundary")
+    return ea
+
+
 def _x87_family(b: Builder, i) -> None:
     ea = "None"
     for op in i.operands:
-        if isinstance(op, Mem):     # (its size matters to #AC only)
-            ea = b.ea(op, op.size or 1) if b.pm and b.ac else b.ea(op)
+        if isinstance(op, Mem):
+            ea = _x87_operand(b, i, op)
     b.call(x87, f"{b.glob(i, f'insn_{b.tr.nextid}_{b.idx}')}, {ea}", reads=(EAX,),
            writes=(EAX,))
 
 
-def _register_x87() -> None:
-    from asm.x86.table import forms
-    for f in forms():
-        if f.mnemonic.startswith("f") or f.mnemonic in ("wait",):
-            if f.mnemonic not in _X87:
-                _X87.add(f.mnemonic)
-                family(f.mnemonic)(_x87_family)
-
-
-_X87: set = set()
-_register_x87()
+# the table's x87 mnemonics (every "f..." one and wait), listed rather than found by
+# parsing insns.tab at import: a warm run (vm/x86/warmblocks.py) never decodes, so it
+# need not load the table (tests/test_x86_warmcache.py checks the list against it)
+X87_MNEMONICS = frozenset("""
+    f2xm1 fabs fadd faddp fbld fbstp fchs fclex fcmovb fcmovbe fcmove fcmovnb fcmovnbe
+    fcmovne fcmovnu fcmovu fcom fcomi fcomip fcomp fcompp fcos fdecstp fdisi fdiv fdivp
+    fdivr fdivrp feni ffree ffreep fiadd ficom ficomp fidiv fidivr fild fimul fincstp
+    finit fist fistp fisttp fisub fisubr fld fld1 fldcw fldenv fldl2e fldl2t fldlg2
+    fldln2 fldpi fldz fmul fmulp fnclex fndisi fneni fninit fnop fnsave fnstcw fnstenv
+    fnstsw fpatan fprem fprem1 fptan frndint frstor fsave fscale fsetpm fsin fsincos fsqrt
+    fst fstcw fstenv fstp fstsw fsub fsubp fsubr fsubrp ftst fucom fucomi fucomip fucomp
+    fucompp fwait fxam fxch fxrstor fxsave fxtract fyl2x fyl2xp1 wait""".split())
+family(*sorted(X87_MNEMONICS))(_x87_family)
 
 
 # ---- system instructions ----------------------------------------------------------------
@@ -851,11 +897,16 @@ def write_control(cpu, name: str, value: int, nip: int) -> int:
     cpu.eip = nip
     if name.startswith("cr"):
         return P.write_cr(cpu, name, value)
+    if name.startswith("dr"):
+        debugregs.write_dr(cpu, int(name[2]), value)
+        return cpu.key()
     cpu.machine.control[name] = value & 0xFFFFFFFF
     return cpu.key()
 
 
 def read_control(cpu, name: str) -> int:
+    if name.startswith("dr"):
+        return debugregs.read_dr(cpu, int(name[2]))
     return P.read_cr(cpu, name)
 
 
@@ -891,6 +942,10 @@ def table_register(b: Builder, i) -> None:
         b.call(descriptor_table, f"{op!r}, {ea}, 4", reads=(), writes=(), flags=False)
         return
     ea = b.ea(i.operands[0], 6)
+    if b.pm and b.ac and op in ("sgdt", "sidt"):
+        # SGDT/SIDT at CPL 3 store the limit as a word and the base as a doubleword at
+        # +2, each checked for #AC (SDM vol. 3, 6.15; Bochs does the same two stores)
+        b.raise_if(f"{ea} & 3 != 2", AC, "alignment check")
     b.call(descriptor_table, f"{op!r}, {ea}, {b.osize}", reads=(), writes=(), flags=False)
     b.end_here()
 

@@ -5,6 +5,7 @@ left by an interrupt or exception through a ring-0 gate)."""
 
 from __future__ import annotations
 
+from vm.x86 import debugregs
 from vm.x86 import flags as F
 from vm.x86 import protected as P
 from vm.x86.descriptors import Seg, check_data_load, check_ss_load, parse
@@ -129,6 +130,9 @@ def switch(cpu, sel: int, raw: int, addr: int, how: str, return_ip: int) -> None
     cpu.eip = eip
     cpu.flags = (nflags & ~F.ARITH) | 2
     cpu.lz = (F.NONE, nflags & F.ARITH, 0, 0)
+    if cpu.dr[7] & 0x55:            # the local breakpoint enables L0-L3 end with the task
+        cpu.dr[7] &= ~0x55
+        debugregs.arm(cpu)
     for k in range(8):
         r[k] = gpr[k] if w == 4 else 0xFFFF0000 | gpr[k]     # as the 386 does
     for k, n in enumerate(SEG_ORDER):
@@ -137,6 +141,7 @@ def switch(cpu, sel: int, raw: int, addr: int, how: str, return_ip: int) -> None
         _load_task_segments(cpu, sels, ldt)
     except CPUException as e:
         raise _mark(e) from None
+    debugregs.settle_rf(cpu)        # the new task's RF spares only a breakpoint at EIP
 
 
 def _busy(cpu, sel: int, busy: bool) -> None:

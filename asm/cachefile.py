@@ -1,0 +1,197 @@
+"""pyvm's on-disk caches: where they live and how a file in them is trusted.
+
+Every cache (pyasm's parse tables and templates, the instruction table, the emulator's
+code cache, the vDSO image) lives in a *private* directory: ``$XDG_CACHE_HOME/pyvm``
+(``~/.cache/pyvm``), else ``$TMPDIR/pyvm-<uid>``; private means a directory (not a
+symlink) owned by this user and writable by nobody else. Each directory holds a random
+key; every blob read back carries an HMAC-SHA256 tag under that key, so a file another
+user or a guest program put there (the sandbox hides these directories from guests, see
+vm/sandbox.py) is ignored, never unpickled or executed. Any problem with a cache (missing,
+damaged, foreign, unwritable) costs time, never a result or an error.
+
+This module sits in ``asm`` because both sides use it and ``asm`` may not import ``vm``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import stat
+import sys
+import tempfile
+import zlib
+from typing import Optional, Tuple
+
+KEY_FILE = "key"
+TAG = 32                    # bytes of HMAC-SHA256 in front of every signed blob
+
+
+def cache_dirs() -> list:
+    """Where caches may live, in order of preference (the sandbox hides them all)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return [os.path.join(base, "pyvm"),
+            os.path.join(tempfile.gettempdir(), f"pyvm-{os.getuid()}")]
+
+
+def private_dir_key(folder: str) -> bytes:
+    """The HMAC key of a cache directory, after checking the directory is this user's
+    alone; OSError when it is not (or cannot be made so)."""
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise PermissionError(f"{folder}: not a private directory")
+    path = os.path.join(folder, KEY_FILE)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return read_key(path)
+    secret = os.urandom(32)
+    try:
+        os.write(fd, secret)
+    finally:
+        os.close(fd)
+    return secret
+
+
+def read_key(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or \
+                st.st_mode & 0o077 or st.st_nlink != 1:
+            raise PermissionError(f"{path}: not a private key file")
+        secret = os.read(fd, 64)
+    finally:
+        os.close(fd)
+    if len(secret) != 32:
+        raise PermissionError(f"{path}: damaged")
+    return secret
+
+
+def private_dir() -> Optional[Tuple[str, bytes]]:
+    """The first usable cache directory and its key, or None."""
+    for folder in cache_dirs():
+        try:
+            return folder, private_dir_key(folder)
+        except OSError:
+            continue
+    return None
+
+
+def cache_name(stem: str, suffix: str = ".cache", source: str = "") -> str:
+    """A cache file's name, one per interpreter (CPython and PyPy must not share one:
+    each would find the other's stale and rewrite it on every run) and, with ``source``
+    (the directory of the code that fills it), per copy of that code."""
+    tag = sys.implementation.cache_tag or "python"
+    if source:
+        tag += f"-{zlib.crc32(os.path.abspath(source).encode()):08x}"
+    return f"{stem}-{tag}{suffix}"
+
+
+def _tag(key: bytes, name: str, body: bytes) -> bytes:
+    return hmac.digest(key, name.encode() + b"\0" + body, "sha256")
+
+
+def _read_own(path: str) -> bytes:
+    """A regular file of this user's, not a symlink (OSError otherwise)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+            raise PermissionError(f"{path}: not this user's file")
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
+            return f.read()
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _write_atomic(folder: str, name: str, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, os.path.join(folder, name))
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def load(name: str) -> Optional[bytes]:
+    """The body of signed cache file ``name`` (see :func:`cache_name`), or None when it is
+    missing or not one this user's pyvm wrote."""
+    if os.environ.get("PYVM_CODE_CACHE", "1") == "0":
+        return None
+    where = private_dir()
+    if where is None:
+        return None
+    folder, key = where
+    try:
+        data = _read_own(os.path.join(folder, name))
+    except OSError:
+        return None
+    body = data[TAG:]
+    if len(data) < TAG or not hmac.compare_digest(data[:TAG], _tag(key, name, body)):
+        return None
+    return body
+
+
+def store(name: str, body: bytes) -> None:
+    """Write signed cache file ``name`` (silently nothing when caches are off or no
+    private directory can be had)."""
+    if os.environ.get("PYVM_CODE_CACHE", "1") == "0":
+        return
+    where = private_dir()
+    if where is None:
+        return
+    folder, key = where
+    try:
+        _write_atomic(folder, name, _tag(key, name, body) + body)
+    except OSError:
+        pass
+
+
+def signed_path(name: str) -> Optional[str]:
+    """For a library that reads and writes its own cache file by path (Lark): the path in
+    the private directory, after removing the file there unless its signature (kept
+    beside it in ``name.sig``) holds; call :func:`sign` once the library has written
+    it. None when caches are off or no private directory can be had."""
+    if os.environ.get("PYVM_CODE_CACHE", "1") == "0":
+        return None
+    where = private_dir()
+    if where is None:
+        return None
+    folder, key = where
+    path = os.path.join(folder, name)
+    try:
+        body = _read_own(path)
+        sig = _read_own(path + ".sig")
+        if not hmac.compare_digest(sig, _tag(key, name, body)):
+            raise PermissionError(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        for p in (path, path + ".sig"):
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+    return path
+
+
+def sign(path: str) -> None:
+    """Record the signature of a cache file a library wrote at ``signed_path(...)``."""
+    where = private_dir()
+    if where is None:
+        return
+    folder, key = where
+    name = os.path.basename(path)
+    try:
+        body = _read_own(path)
+        _write_atomic(folder, name + ".sig", _tag(key, name, body))
+    except OSError:
+        pass

@@ -1,0 +1,303 @@
+"""The Lark side of the parser: ``nasm.lark`` (LALR, parse table cached on disk), the
+lexer that feeds it the tokens of asm.parser.tokenize, and the Transformer that turns
+a token shape into a parse template (asm.syntax objects with Slot leaves)."""
+
+from __future__ import annotations
+
+import os
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import LarkError, UnexpectedInput
+from lark.lexer import Lexer
+
+from asm import expr as E
+from asm.cachefile import cache_name, sign, signed_path
+from asm.errors import AsmError
+from asm.syntax import (
+    DATA_UNITS,
+    RES_UNITS,
+    Data,
+    Dup,
+    Incbin,
+    Insn,
+    OpExpr,
+    OpFar,
+    OpMem,
+    PrefixOnly,
+    Reserve,
+    Slot,
+    Statement,
+)
+
+
+class NasmLexer(Lexer):
+    """Feeds the tokens of :func:`tokenize` (set in ``pending``) to Lark."""
+
+    pending: list = []
+
+    def __init__(self, lexer_conf):
+        pass
+
+    def lex(self, data, *_):
+        for i, (kind, value) in enumerate(NasmLexer.pending):
+            yield Token(kind, value, start_pos=i)       # (a token's index: see _syntax_error)
+
+
+
+
+
+
+def _val(tok) -> str:
+    return str(tok)
+
+
+class ToAst(Transformer):
+    """Parse tree -> dataclasses (runs inside the LALR parser)."""
+
+    # expressions
+    # leaves are Slots: a template is parsed once per token shape, then filled per line
+    def number(self, c):
+        return _slot(c[0], "number")
+
+    def float(self, c):
+        return _slot(c[0], "float")
+
+    def string(self, c):
+        return _slot(c[0], "string")
+
+    def symbol(self, c):
+        return _slot(c[0], "symbol")
+
+    def register(self, c):
+        if c[0].type == "SREG":
+            return E.RegRef(str(c[0]).lower())
+        return _slot(c[0], "register")
+
+    def here(self, c):
+        return E.Here()
+
+    def sectstart(self, c):
+        return E.SectStart()
+
+    def paren(self, c):
+        if _is_wrt(c[1]):
+            return E.Invalid("expecting `)'")     # NASM: wrt ends the whole expression
+        return c[1]
+
+    def func(self, c):
+        return E.Func(_slot(c[0], "lname"), c[2])
+
+    def unop(self, c):
+        return E.Unary(str(c[0]).lower(), c[1])
+
+    def binseq(self, c):
+        return E.build_binary([str(x).lower() if isinstance(x, Token) else x for x in c])
+
+    def cond(self, c):
+        if _is_wrt(c[0]) or _is_wrt(c[2]):
+            return E.Invalid("expression syntax error")
+        if _is_wrt(c[4]):       # `a ? b : c wrt s` is `(a ? b : c) wrt s`, as in NASM
+            return E.Binary("wrt", E.Cond(c[0], c[2], c[4].left), c[4].right)
+        return E.Cond(c[0], c[2], c[4])
+
+    def expr_start(self, c):
+        return c[0]
+
+    # statements
+    def label(self, c):
+        return (_slot(c[0], "name"), len(c) > 1)
+
+    def times(self, c):
+        return c[1]
+
+    def prefix(self, c):
+        return str(c[0]).lower()
+
+    def modifier(self, c):
+        return str(c[0]).lower()
+
+    mem_mod = modifier
+
+    def mem(self, c):
+        inner = []
+        seg = None
+        i = 1
+        while isinstance(c[i], str) and not isinstance(c[i], Token):
+            inner.append(c[i])
+            i += 1
+        if isinstance(c[i], Token) and c[i].type == "SREG":
+            seg = str(c[i]).lower()
+            i += 2
+        if len(c) > i + 3:      # NASM's mib form `[base, index*scale]`: a sum here
+            if not _mib_index(c[i + 2]):
+                return (tuple(inner), seg, E.Invalid("invalid mib expression"))
+            return (tuple(inner), seg, E.Binary("+", c[i], c[i + 2]))
+        return (tuple(inner), seg, c[i])
+
+    def op_expr(self, c):
+        return OpExpr(tuple(c[:-1]), c[-1])
+
+    def op_far(self, c):
+        return OpFar(tuple(c[:-3]), c[-3], c[-1])
+
+    def op_mem(self, c):
+        inner, seg, ex = c[-1]
+        return OpMem(tuple(c[:-1]), inner, seg, ex)
+
+    def operands(self, c):
+        return tuple(x for x in c if not isinstance(x, Token))
+
+    def insn(self, c):
+        prefixes = tuple(x for x in c if isinstance(x, str) and not isinstance(x, Token))
+        ops: tuple = ()
+        mnemonic = None
+        for x in c:
+            if isinstance(x, Token) and x.type == "INSN":
+                mnemonic = _slot(x, "lname")
+            elif isinstance(x, tuple):
+                ops = x
+        return Insn(prefixes, mnemonic, ops)
+
+    def prefix_only(self, c):
+        return PrefixOnly(tuple(c))
+
+    def uninit(self, c):
+        return None
+
+    def data_items(self, c):
+        return tuple(x for x in c if not (isinstance(x, Token) and x.type == "COMMA"))
+
+    def dup(self, c):
+        body = c[2]
+        return Dup(c[0], body.items if type(body) is Dup and body.count is None else (body,))
+
+    def group(self, c):
+        return Dup(None, c[1])
+
+    def data(self, c):
+        return Data(DATA_UNITS[str(c[0]).lower()], c[1] if len(c) > 1 else ())
+
+    def reserve(self, c):
+        return Reserve(RES_UNITS[str(c[0]).lower()], c[1])
+
+    def incbin(self, c):
+        args = [x for x in c[1:] if not isinstance(x, Token)]
+        args += [None] * (3 - len(args))
+        return Incbin(args[0], args[1], args[2])
+
+    def body(self, c):
+        return (tuple(c[:-1]), c[-1])
+
+    def stmt(self, c):
+        st = Statement()
+        for x in c:
+            if isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], bool):
+                st.label, st.colon = x
+            elif isinstance(x, tuple):
+                st.times, st.action = x
+        return st
+
+    def equ(self, c):
+        label, colon = c[0]
+        return Statement(label=label, colon=colon, equ=c[2])
+
+
+def _mib_index(node) -> bool:
+    """The part after the comma of `[base, index*scale]`: a register, maybe scaled."""
+    def reg(n):
+        return type(n) is E.RegRef or (type(n) is Slot and n.kind == "register")
+
+    def num(n):
+        return type(n) is E.Num or (type(n) is Slot and n.kind == "number")
+    if reg(node):
+        return True
+    return (type(node) is E.Binary and node.op == "*" and
+            (reg(node.left) and num(node.right) or num(node.left) and reg(node.right)))
+
+
+def _is_wrt(node) -> bool:
+    return type(node) is E.Binary and node.op == "wrt"
+
+
+def _slot(tok, kind: str) -> Slot:
+    return Slot(int(tok[1:]), kind)
+
+
+_GRAMMAR = os.path.join(os.path.dirname(__file__), "nasm.lark")
+_parsers: dict = {}
+
+
+def _lark(start: str) -> Lark:
+    p = _parsers.get(start)
+    if p is None:
+        with open(_GRAMMAR, encoding="utf-8") as f:
+            grammar = f.read()
+        kwargs = dict(parser="lalr", lexer=NasmLexer, start=["line", "expr_start"],
+                      transformer=ToAst(), maybe_placeholders=False)
+        # Lark unpickles its cache file: only one this user's pyvm signed (cachefile)
+        path = signed_path(cache_name("nasm-lark"))
+        p = None
+        if path is not None:
+            try:
+                p = Lark(grammar, cache=path, **kwargs)
+                if not os.path.exists(path + ".sig"):
+                    sign(path)
+            except Exception:   # an unreadable or half-written cache: build the tables
+                p = None
+        if p is None:
+            p = Lark(grammar, **kwargs)
+        _parsers["line"] = _parsers["expr_start"] = p
+    return p
+
+
+# a token that ends an operand: another one after it wants a comma first
+_OPERAND_END = frozenset(("REG", "SREG", "NUMBER", "FLOAT", "STRING", "ID", "RBRACK", "RPAR",
+                          "HERE", "SECTSTART"))
+
+
+def _syntax_error(exc: Exception, what: str, kinds: list) -> AsmError:
+    """NASM's message for a line (``kinds``: its token types) Lark cannot parse."""
+    if isinstance(exc, AsmError):
+        return exc
+    if what == "expr_start":
+        return AsmError("expression syntax error")
+    tok = getattr(exc, "token", None)
+    ttype = getattr(tok, "type", "$END")
+    i = getattr(tok, "start_pos", None)
+    if ttype == "$END" or not isinstance(i, int):
+        i = len(kinds)
+    before = kinds[:i]
+    if (ttype in ("$END", "RBRACK", "COMMA")
+            and before.count("LPAR") + before.count("GLPAR") > before.count("RPAR")):
+        return AsmError("expecting `)'")
+    if ttype == "$END":
+        if before.count("LBRACK") > before.count("RBRACK"):
+            return AsmError("expecting ] at end of memory operand")
+        return AsmError("parser: instruction expected")
+    if ttype in ("REG", "SREG") and i <= 0:
+        return AsmError("label or instruction expected at start of line")
+    if (i == 1 and kinds[0] == "ID") or (i == 2 and kinds[:2] == ["ID", "COLON"]):
+        return AsmError("parser: instruction expected")      # `label word`
+    if i > 1 and "INSN" in kinds[:i] and kinds[i - 1] in _OPERAND_END:
+        return AsmError("comma, colon, decorator or end of line expected after operand")
+    return AsmError("expression syntax error")
+
+
+def parse_template(tokens: list, start: str, slotted: frozenset):
+    """The template of a token shape: the line (or expression) parsed with the values of
+    the ``slotted`` token types replaced by Slots. Raises AsmError."""
+    NasmLexer.pending = [(k, f"\x00{i}" if k in slotted else v)
+                         for i, (k, v) in enumerate(tokens)]
+    try:
+        return _lark(start).parse("", start=start)
+    except AsmError:
+        raise
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, start, [k for k, _ in tokens]) from None
+    except LarkError as exc:
+        inner = getattr(exc, "orig_exc", None)
+        if isinstance(inner, AsmError):
+            raise inner from None
+        raise _syntax_error(exc, start, [k for k, _ in tokens]) from None
+    finally:
+        NasmLexer.pending = []

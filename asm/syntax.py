@@ -1,0 +1,165 @@
+"""What a parsed NASM line is made of: the statement and operand classes the parser
+fills and the assembler reads, and the Slot leaves of parse templates (no Lark here:
+the parser imports asm.grammar only to parse a token shape it has not seen)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from asm import expr as E
+
+
+class CExpr:
+    """An expression AST with its compiled evaluator."""
+
+    __slots__ = ("node", "fn", "_scaled")
+
+    def __init__(self, node: E.Expr):
+        self.node = node
+        if type(node) is not E.Num:
+            self.fn = E.compile_expr(node)
+        # a plain number gets its closure only when asked for it (__getattr__): the
+        # assembler reads most numbers straight from the node
+        self._scaled = None
+
+    def __getattr__(self, name: str):
+        if name == "fn":                # (only called while the slot is empty)
+            fn = self.fn = E.compile_expr(self.node)
+            return fn
+        raise AttributeError(name)
+
+    @property
+    def scaled(self) -> tuple:
+        """Registers written with an explicit ``*`` (``[ebp*1+ebx]``): NASM never makes
+        those the base register when it has a choice."""
+        if self._scaled is None:
+            out: list = []
+
+            def walk(n):
+                if isinstance(n, E.Binary):
+                    if n.op == "*":
+                        for side in (n.left, n.right):
+                            if isinstance(side, E.RegRef) and side.name not in out:
+                                out.append(side.name)
+                    walk(n.left)
+                    walk(n.right)
+                elif isinstance(n, E.Unary):
+                    walk(n.operand)
+            walk(self.node)
+            self._scaled = tuple(out)
+        return self._scaled
+
+    def __repr__(self) -> str:
+        return f"CExpr({self.node!r})"
+
+
+# The assembler keeps what it works out from a parsed object on the object itself, in the
+# attributes named below (class-level defaults, not dataclass fields): it depends only on
+# the object's contents, which never change once parsed (see asm.assembler).
+
+
+@dataclass
+class OpExpr:
+    """An operand that is an expression: register, immediate or ``jmp label``."""
+    mods: tuple
+    expr: CExpr
+    _static = None              # refers to no symbol, `$` or `$$`
+    _value = None               # its encoder operand, when static
+
+
+@dataclass
+class OpFar:
+    """``seg:offset`` immediate (``jmp 0x10:0x1234``)."""
+    mods: tuple
+    seg: CExpr
+    offset: CExpr
+    _static = None
+    _value = None
+
+
+@dataclass
+class OpMem:
+    mods: tuple                 # keywords before the bracket (size, strict, far...)
+    inner: tuple                # keywords inside the bracket (disp size, nosplit)
+    seg: Optional[str]
+    expr: CExpr
+    _static = None
+    _value = None
+
+
+@dataclass
+class Insn:
+    prefixes: tuple
+    mnemonic: str
+    operands: tuple
+    _kind = None                # what its encoding depends on
+    _enc = None                 # (bits, Encoded) when that is nothing
+    _target = None              # `jcc label`: the label's name, else "" (asm.assembler)
+
+
+@dataclass
+class PrefixOnly:
+    prefixes: tuple
+
+
+@dataclass
+class Data:
+    unit: int                   # bytes per item: db=1 dw=2 dd=4 dq=8 dt=10 do=16 ...
+    items: tuple                # CExpr | None (for '?') | Dup
+    _size = None                # bytes it takes
+    _dup = None                 # whether an item is a Dup (worked out on first use)
+    _bytes = None               # its bytes, when always the same
+
+
+@dataclass
+class Dup:
+    """A data item repeated: ``count dup (items)``; ``%(items)`` is a group (count None)."""
+    count: object               # CExpr | None
+    items: tuple                # CExpr | None | Dup
+
+
+@dataclass
+class Reserve:
+    unit: int
+    count: CExpr
+
+
+@dataclass
+class Incbin:
+    file: CExpr
+    offset: Optional[CExpr]
+    length: Optional[CExpr]
+
+
+@dataclass
+class Directive:
+    name: str                   # lower case: bits, section, org, global, ...
+    args: str                   # free text after the name
+
+
+@dataclass
+class Statement:
+    label: Optional[str] = None
+    colon: bool = False
+    times: tuple = ()           # CExpr per TIMES prefix
+    action: object = None       # Insn | PrefixOnly | Data | Reserve | Incbin | Directive | None
+    equ: Optional[CExpr] = None
+    _emits = None               # (bits, bytes, cpu level) of a line that always emits the same
+
+
+DATA_UNITS = {"db": 1, "dw": 2, "dd": 4, "dq": 8, "dt": 10, "do": 16, "dy": 32, "dz": 64}
+RES_UNITS = {"resb": 1, "resw": 2, "resd": 4, "resq": 8, "rest": 10, "reso": 16,
+             "resy": 32, "resz": 64}
+SIZES = {"byte": 1, "word": 2, "dword": 4, "qword": 8, "tword": 10, "oword": 16,
+         "yword": 32, "zword": 64}
+
+
+class Slot:
+    """A leaf of a parse template: token ``index`` of the line, read as ``kind``."""
+
+    __slots__ = ("index", "kind")
+
+    def __init__(self, index: int, kind: str):
+        self.index = index
+        self.kind = kind
