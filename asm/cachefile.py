@@ -78,6 +78,13 @@ def private_dir() -> Optional[Tuple[str, bytes]]:
     return None
 
 
+def _enabled_dir() -> Optional[Tuple[str, bytes]]:
+    """private_dir(), unless caches are off (PYVM_CODE_CACHE=0: nothing on disk)."""
+    if os.environ.get("PYVM_CODE_CACHE", "1") == "0":
+        return None
+    return private_dir()
+
+
 def cache_name(stem: str, suffix: str = ".cache", source: str = "") -> str:
     """A cache file's name, one per interpreter (CPython and PyPy must not share one:
     each would find the other's stale and rewrite it on every run) and, with ``source``
@@ -124,9 +131,7 @@ def _write_atomic(folder: str, name: str, data: bytes) -> None:
 def load(name: str) -> Optional[bytes]:
     """The body of signed cache file ``name`` (see :func:`cache_name`), or None when it is
     missing or not one this user's pyvm wrote."""
-    if os.environ.get("PYVM_CODE_CACHE", "1") == "0":
-        return None
-    where = private_dir()
+    where = _enabled_dir()
     if where is None:
         return None
     folder, key = where
@@ -143,9 +148,7 @@ def load(name: str) -> Optional[bytes]:
 def store(name: str, body: bytes) -> None:
     """Write signed cache file ``name`` (silently nothing when caches are off or no
     private directory can be had)."""
-    if os.environ.get("PYVM_CODE_CACHE", "1") == "0":
-        return
-    where = private_dir()
+    where = _enabled_dir()
     if where is None:
         return
     folder, key = where
@@ -160,9 +163,7 @@ def signed_path(name: str) -> Optional[str]:
     the private directory, after removing the file there unless its signature (kept
     beside it in ``name.sig``) holds; call :func:`sign` once the library has written
     it. None when caches are off or no private directory can be had."""
-    if os.environ.get("PYVM_CODE_CACHE", "1") == "0":
-        return None
-    where = private_dir()
+    where = _enabled_dir()
     if where is None:
         return None
     folder, key = where
