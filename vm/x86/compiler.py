@@ -114,7 +114,10 @@ class Translator:
     def glob(self, obj, name: Optional[str] = None) -> str:
         name = name or getattr(obj, "__name__", None) or "g"
         prev = self.ns.get(name, obj)
-        if prev is not obj:
+        # (a bound method is a new object at each lookup: the same method of the same
+        # object is the same global, or the namespace would grow by one per block)
+        if prev is not obj and not (hasattr(obj, "__self__") and type(prev) is type(obj)
+                                    and prev == obj):
             name = f"{name}_{id(obj):x}"
         self.ns[name] = obj
         return name
