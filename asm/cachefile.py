@@ -22,6 +22,8 @@ import tempfile
 import zlib
 from typing import Optional, Tuple
 
+from formats.outputs import write_atomic
+
 KEY_FILE = "key"
 TAG = 32                    # bytes of HMAC-SHA256 in front of every signed blob
 
@@ -115,17 +117,7 @@ def _read_own(path: str) -> bytes:
 
 
 def _write_atomic(folder: str, name: str, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, os.path.join(folder, name))
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(os.path.join(folder, name), data, mode=0o600, prefix=f".{name}-")
 
 
 def load(name: str) -> Optional[bytes]:

@@ -463,18 +463,27 @@ def far_return(cpu, size: int, adjust: int) -> int:
     return cpu.key()
 
 
+def _return_cs(cpu, sel: int, what: str) -> tuple:
+    """The code segment a far RET or IRET returns to, after the checks both make (SDM:
+    never to an inner level; conforming DPL <= RPL, else DPL == RPL; present)."""
+    rpl = sel & 3
+    desc = _code_desc(cpu, sel)
+    if rpl < cpu.cpl:
+        raise fault(GP, sel, f"{what} to an inner privilege level")
+    acc = desc[4]
+    dpl = acc >> 5 & 3
+    if (acc & ACC_CE and dpl > rpl) or (not acc & ACC_CE and dpl != rpl):
+        raise fault(GP, sel, f"{what} code segment privilege")
+    if not acc & ACC_P:
+        raise fault(NP, sel, "code segment not present")
+    return desc
+
+
 def _retf(cpu, size: int, adjust: int) -> None:
     ip = peek(cpu, 0, size)
     sel = peek(cpu, size, size) & 0xFFFF
     rpl = sel & 3
-    raw, addr, base, limit, acc, big = _code_desc(cpu, sel)
-    if rpl < cpu.cpl:
-        raise fault(GP, sel, "return to an inner privilege level")
-    dpl = acc >> 5 & 3
-    if (acc & ACC_CE and dpl > rpl) or (not acc & ACC_CE and dpl != rpl):
-        raise fault(GP, sel, "return code segment privilege")
-    if not acc & ACC_P:
-        raise fault(NP, sel, "code segment not present")
+    raw, addr, base, limit, acc, big = _return_cs(cpu, sel, "return")
     if size == 2:
         ip &= 0xFFFF
     if rpl == cpu.cpl:
@@ -632,15 +641,8 @@ def _iret(cpu, size: int) -> None:
     if size == 4 and fl & VM and cpu.cpl == 0:
         LATER.return_to_v86(cpu, ip, sel, fl)
         return
-    raw, addr, base, limit, acc, big = _code_desc(cpu, sel)
+    raw, addr, base, limit, acc, big = _return_cs(cpu, sel, "iret")
     rpl = sel & 3
-    if rpl < cpu.cpl:
-        raise fault(GP, sel, "iret to an inner privilege level")
-    dpl = acc >> 5 & 3
-    if (acc & ACC_CE and dpl > rpl) or (not acc & ACC_CE and dpl != rpl):
-        raise fault(GP, sel, "iret code segment privilege")
-    if not acc & ACC_P:
-        raise fault(NP, sel, "code segment not present")
     if size == 2:
         ip &= 0xFFFF
     old_cpl = cpu.cpl

@@ -192,15 +192,20 @@ def add(f: Fmt, a: int, b: int, mx: int, negate_b: bool = False) -> tuple:
     return r, flags | fl
 
 
+def _product_operands(f: Fmt, a: int, b: int, mx: int) -> tuple:
+    """mul and div: the operands after DAZ, their flags, the result's sign, and which
+    operand is infinite or zero."""
+    a, fa = _operand(f, a, mx)
+    b, fb = _operand(f, b, mx)
+    inf_a, inf_b = a & ~f.sign == f.expm, b & ~f.sign == f.expm
+    return (a, b, fa | fb, bool((a ^ b) & f.sign), inf_a, inf_b,
+            a & ~f.sign == 0, b & ~f.sign == 0)
+
+
 def mul(f: Fmt, a: int, b: int, mx: int) -> tuple:
     if is_nan(f, a) or is_nan(f, b):
         return _nan_result(f, a, b)
-    a, fa = _operand(f, a, mx)
-    b, fb = _operand(f, b, mx)
-    flags = fa | fb
-    neg = bool((a ^ b) & f.sign)
-    ainf, binf = a & ~f.sign == f.expm, b & ~f.sign == f.expm
-    azero, bzero = a & ~f.sign == 0, b & ~f.sign == 0
+    a, b, flags, neg, ainf, binf, azero, bzero = _product_operands(f, a, b, mx)
     if ainf or binf:
         if azero or bzero:
             return f.default_nan, IE
@@ -216,12 +221,7 @@ def mul(f: Fmt, a: int, b: int, mx: int) -> tuple:
 def div(f: Fmt, a: int, b: int, mx: int) -> tuple:
     if is_nan(f, a) or is_nan(f, b):
         return _nan_result(f, a, b)
-    a, fa = _operand(f, a, mx)
-    b, fb = _operand(f, b, mx)
-    flags = fa | fb
-    neg = bool((a ^ b) & f.sign)
-    ainf, binf = a & ~f.sign == f.expm, b & ~f.sign == f.expm
-    azero, bzero = a & ~f.sign == 0, b & ~f.sign == 0
+    a, b, flags, neg, ainf, binf, azero, bzero = _product_operands(f, a, b, mx)
     if ainf and binf or azero and bzero:
         return f.default_nan, IE
     if ainf:

@@ -63,11 +63,18 @@ def lanes(cpu, fn, f: S.Fmt, a: int, b: int, count: int, *extra) -> int:
     mx = cpu.mxcsr
     w = f.width
     m = (1 << w) - 1
-    flags = 0
     out = a >> (w * count) << (w * count) if count * w < 128 else 0
+    return _merge(cpu, mx, w, out,
+                  (fn(f, (a >> (k * w)) & m, (b >> (k * w)) & m, mx, *extra)
+                   for k in range(count)))
+
+
+def _merge(cpu, mx: int, w: int, out: int, results) -> int:
+    """Lane results (value, flags), in lane order, into ``out``: the flags go to MXCSR
+    (and an unmasked one raises) before any lane is written, as the CPU does."""
+    flags = 0
     res = []
-    for k in range(count):
-        r, fl = fn(f, (a >> (k * w)) & m, (b >> (k * w)) & m, mx, *extra)
+    for r, fl in results:
         flags |= fl
         res.append(r)
     if flags:
@@ -185,17 +192,8 @@ def _addsub(f: S.Fmt):
         mx = cpu.mxcsr
         w = f.width
         m = (1 << w) - 1
-        flags, out = 0, 0
-        res = []
-        for k in range(128 // w):
-            r, fl = S.add(f, (a >> (k * w)) & m, (b >> (k * w)) & m, mx, not k & 1)
-            flags |= fl
-            res.append(r)
-        if flags:
-            finish(cpu, mx, flags)
-        for k, r in enumerate(res):
-            out |= r << (k * w)
-        return out
+        return _merge(cpu, mx, w, 0, (S.add(f, (a >> (k * w)) & m, (b >> (k * w)) & m, mx,
+                                            not k & 1) for k in range(128 // w)))
     return run
 
 
@@ -206,17 +204,8 @@ def _horizontal(f: S.Fmt, subtract: bool):
         m = (1 << w) - 1
         n = 128 // w
         src = [(a >> (k * w)) & m for k in range(n)] + [(b >> (k * w)) & m for k in range(n)]
-        flags, out = 0, 0
-        res = []
-        for k in range(n):
-            r, fl = S.add(f, src[2 * k], src[2 * k + 1], mx, subtract)
-            flags |= fl
-            res.append(r)
-        if flags:
-            finish(cpu, mx, flags)
-        for k, r in enumerate(res):
-            out |= r << (k * w)
-        return out
+        return _merge(cpu, mx, w, 0, (S.add(f, src[2 * k], src[2 * k + 1], mx, subtract)
+                                      for k in range(n)))
     return run
 
 
