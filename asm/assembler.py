@@ -30,7 +30,7 @@ from typing import Iterable, Optional, Sequence
 
 from asm import expr as E
 from asm import parser as P
-from asm.errors import AsmError, AsmErrors
+from asm.errors import AsmError, AsmErrors, with_notes
 from asm.x86 import encoder
 from asm.x86.operands import FarPtr, Imm, Mem, Reg
 
@@ -299,6 +299,11 @@ class Assembler(E.EvalContext):
         self.globals: set = set()
         self.layout = Layout([], None, fmt == "bin")
         self.warnings: list = []
+        # each warning's place in the recorded lines (pass 1: how many are recorded; later
+        # passes: the index of the line being assembled), to merge in the preprocessor's
+        self.warning_at: list = []
+        self.record: Optional[list] = None
+        self.item = 0
         self.listing: list = []
         self.passno = 0
         self.final = False
@@ -432,7 +437,7 @@ class Assembler(E.EvalContext):
             if passno == 1:
                 self._pass(it, record=lines)
                 if self.errors or self.fatal:
-                    raise AsmErrors(_dedupe(self.errors))
+                    raise AsmErrors(_dedupe(_pass_one_errors(self.errors)))
             else:
                 self._pass(lines)
             layout_used = self.layout_start
@@ -512,6 +517,7 @@ class Assembler(E.EvalContext):
         self.defined_now: set = set()
         self.listing = []
         self.warnings = []
+        self.warning_at = []
         self.entry: Optional[ListEntry] = None
         if self.debug is not None:
             self.debug.begin_pass()
@@ -525,14 +531,30 @@ class Assembler(E.EvalContext):
             return
         listing = self.want_listing
         parse_line = P.parse_line
+        parsed = P._line_cache
         statement = self._statement
-        for sl in lines:
+        plain = self.debug is None      # (no debug information to follow the bytes)
+        for item, sl in enumerate(lines):
+            self.item = item
             if type(sl) is _Run:
                 cur = self.cur
                 if (sl.bits == self.bits and sl.level <= self.cpu and cur is not None
                         and not cur.nobits and self.entry is None):
                     self.sl = sl.lines[-1]
-                    self._emit(sl.data())
+                    data = sl._data
+                    if data is None:
+                        data = sl.data()
+                    pos = self.pos
+                    if plain and len(cur.data) == pos:
+                        cur.data += data            # (_emit, inline)
+                        pos = self.pos = pos + len(data)
+                        if pos > cur.size:
+                            cur.size = pos
+                            if pos > MAX_ADDRESS:
+                                raise AsmError(f"section `{cur.name}' exceeds the 4 GiB "
+                                               "address space")
+                    else:
+                        self._emit(data)
                     continue
                 for one in sl.lines:    # what the lines do one by one (the same, or errors)
                     self._line(one)
@@ -543,7 +565,9 @@ class Assembler(E.EvalContext):
             if not sl.assemble:
                 continue
             try:
-                st = parse_line(sl.text)
+                st = parsed.get(sl.text)
+                if st is None:
+                    st = parse_line(sl.text)
                 fast = st._emits
                 if (fast is not None and fast[0] == self.bits and self.entry is None
                         and fast[2] <= self.cpu and self.optimize == 2):
@@ -594,6 +618,8 @@ class Assembler(E.EvalContext):
         statement = self._statement
         run = None
         errors = self.errors
+        parsed = P._line_cache      # (parse_line's cache, read here first: most lines)
+        self.record = record        # (see warn)
         for sl in lines:
             self.sl = sl
             if listing:
@@ -605,13 +631,29 @@ class Assembler(E.EvalContext):
             failed = len(errors)
             st = None
             try:
-                st = parse_line(sl.text)
+                st = parsed.get(sl.text)
+                if st is None:
+                    st = parse_line(sl.text)
                 fast = st._emits
                 if (fast is not None and fast[0] == self.bits and self.entry is None
                         and fast[2] <= self.cpu and self.optimize == 2):
                     if st.label is not None:
                         self._define_label(st.label, sl)
-                    self._emit(fast[1])         # see _statement
+                    # see _statement; what _emit does, inline where nothing else than
+                    # appending the bytes is to do (no listing, no debug information)
+                    data = fast[1]
+                    cur = self.cur
+                    pos = self.pos
+                    if runs and cur is not None and not cur.nobits and len(cur.data) == pos:
+                        cur.data += data
+                        pos = self.pos = pos + len(data)
+                        if pos > cur.size:
+                            cur.size = pos
+                            if pos > MAX_ADDRESS:
+                                raise AsmError(f"section `{cur.name}' exceeds the 4 GiB "
+                                               "address space")
+                    else:
+                        self._emit(data)
                 else:
                     statement(st, sl)
             except AsmError as exc:
@@ -624,13 +666,17 @@ class Assembler(E.EvalContext):
                 fast = st._emits
                 if fast is not None:
                     if run is not None and run.bits == fast[0]:
-                        run.add(sl, fast)
+                        run.lines.append(sl)        # (_Run.add, inline)
+                        run.parts.append(fast[1])
+                        if fast[2] > run.level:
+                            run.level = fast[2]
                     else:
                         run = _Run(sl, fast)
                         record.append(run)
                     continue
             run = None
             record.append(sl)
+        self.record = None
 
     def _error(self, exc: AsmError, sl) -> None:
         if exc.file is None:
@@ -644,7 +690,9 @@ class Assembler(E.EvalContext):
 
     def warn(self, message: str, sl) -> None:
         """Warnings are kept per pass; only the accepted pass's are reported."""
-        self.warnings.append(f"{sl.file}:{sl.line}: warning: {message}")
+        text = f"{sl.file}:{sl.line}: warning: {message}"
+        self.warnings.append(with_notes(text, sl.trace) if sl.trace else text)
+        self.warning_at.append(self.item if self.record is None else len(self.record))
         if self.entry is not None:
             self.entry.messages.append(f"warning: {message}")
 
@@ -708,6 +756,9 @@ class Assembler(E.EvalContext):
             if self.cur is None:
                 value = self.abs_pos
                 sym.section, sym.offset = None, self.abs_pos
+            elif (sym.kind == "label" and sym.section is self.cur and sym.offset == self.pos
+                  and type(sym.value) is E.Rel):
+                value = sym.value       # where an earlier pass put it: the same value
             else:
                 value = E.Rel(self.pos, {self.cur: 1})
                 sym.section, sym.offset = self.cur, self.pos
@@ -798,7 +849,7 @@ class Assembler(E.EvalContext):
             finally:
                 self.entry = e
             for w in self.warnings[warned:]:    # (listed once per repetition, as NASM)
-                e.messages.append("warning: " + w.split(": warning: ", 1)[1])
+                e.messages.append("warning: " + w.split("\n", 1)[0].split(": warning: ", 1)[1])
             self._list_piece(f"<rep {count:X}h>")
             return
         self._repeat(action, sl, count, t)
@@ -816,6 +867,7 @@ class Assembler(E.EvalContext):
             self._action(action, sl)
             if len(self.warnings) > warned:     # NASM warns once per repetition
                 self.warnings.extend(self.warnings[warned:] * (count - 1))
+                self.warning_at.extend(self.warning_at[warned:] * (count - 1))
             self._check_room((self.pos - before) * count)
             if self.cur is not None and not self.cur.nobits:
                 chunk = bytes(self.cur.data[before:self.pos])
@@ -1134,8 +1186,19 @@ class Assembler(E.EvalContext):
                     name = self.base_label + name
                 sym = self.symbols.get(name)
                 v = None if sym is None else sym.value
-                if type(v) is E.Rel and len(v.terms) == 1 and v.terms.get(cur) == 1:
-                    base = self.layout.base(cur)
+                if v is None and not self.final:
+                    # a forward reference (pass 1): what the operand's evaluation and
+                    # encoder.encode give (a 0 target, this pass not the last), at once
+                    got = encoder.unknown_branch(target[1], self.bits,
+                                                 self.pos + self.layout.vstart.get(cur, 0))
+                    if got is not None:
+                        self.unknown = self.saw_unknown = True
+                        if got[1] > self.cpu:
+                            raise AsmError("no instruction for this cpu level")
+                        self._emit(got[0])
+                        return
+                elif type(v) is E.Rel and len(v.terms) == 1 and v.terms.get(cur) == 1:
+                    base = self.layout.vstart.get(cur, 0)       # (Layout.base)
                     got = encoder.local_branch(target[1], E.wrap64(v.off + base), self.bits,
                                                self.pos + base, cur)
                     if got is not None:
@@ -1156,6 +1219,17 @@ class Assembler(E.EvalContext):
                     self._lock_warning(action, cached[1], sl)
                 self._emit(cached[1].data)
                 return
+        stamp = None
+        if kind is _OTHER:
+            # the same operands naming labels of the same values, in the same pass: the
+            # encoding worked out last time (`inc dword [counter]` on many lines)
+            stamp = self._memo_stamp(action)
+            if stamp is not None:
+                memo = action._memo
+                if memo is not None and memo[0] == stamp:
+                    self.unknown = False
+                    self._emit_insn(action, memo[1], sl, self.pos + self.layout.base(cur))
+                    return
         mnemonic = action.mnemonic
         self.unknown = False
         ops = list(map(self._operand, action.operands))
@@ -1188,6 +1262,11 @@ class Assembler(E.EvalContext):
                                      section=cur, absolute=self.abs_reloc)
                 if len(self.enc_cache) < 200_000:
                     self.enc_cache[key] = enc
+            if stamp is not None and not self.unknown:
+                action._memo = (stamp, enc)
+        if kind is not _STATIC:
+            self._emit_insn(action, enc, sl, ip)
+            return
         if enc.level > self.cpu:
             raise AsmError("no instruction for this cpu level")
         if enc.obsolete or enc.overflow:
@@ -1201,6 +1280,36 @@ class Assembler(E.EvalContext):
             self._emit(data)
             return
         self._emit_encoded(enc, ip)
+
+    def _emit_insn(self, action: P.Insn, enc, sl, ip: int) -> None:
+        """The end of _insn for an encoding that depends on symbols: checks, warnings,
+        the bytes and their fixups."""
+        if enc.level > self.cpu:
+            raise AsmError("no instruction for this cpu level")
+        if enc.obsolete or enc.overflow:
+            self._encoding_warnings(enc, sl)
+        if action.prefixes:
+            self._lock_warning(action, enc, sl)
+        self._emit_encoded(enc, ip)
+
+    def _memo_stamp(self, action: P.Insn) -> Optional[tuple]:
+        """What an instruction's operands evaluate from when they name labels only (no
+        `$`, no function): this pass's layout, the mode, the section, the labels' values;
+        None when they name more, or a label not defined yet."""
+        names = action._names
+        if names is None:
+            names = action._names = _symbol_names(action)
+        if names is False:
+            return None
+        values = []
+        for name in names:
+            if name[0] == "." and not name.startswith(".."):
+                name = self.base_label + name
+            sym = self.symbols.get(name)
+            if sym is None or sym.value is None:
+                return None
+            values.append(sym.value)
+        return (self.layout, self.bits, self.cur, self.final, tuple(values))
 
     def _zeroing_message(self) -> str:
         """NASM's warning for `resb`/`db ?` in a progbits section (worded per format)."""
@@ -1660,6 +1769,32 @@ def _operand_static(op) -> bool:
     return flag
 
 
+def _symbol_names(action: P.Insn):
+    """The symbol names an instruction's operands read, in order (tuple); False if they
+    read anything else that changes (`$`, `$$`, a function, a string...)."""
+    names: list = []
+
+    def walk(n) -> bool:
+        t = type(n)
+        if t is E.Num or t is E.RegRef:
+            return True
+        if t is E.Sym:
+            names.append(n.name)
+            return True
+        if t is E.Binary:
+            return walk(n.left) and walk(n.right)
+        if t is E.Unary:
+            return walk(n.operand)
+        return False
+
+    for op in action.operands:
+        parts = (op.seg, op.offset) if type(op) is P.OpFar else (op.expr,)
+        for ce in parts:
+            if ce is not None and not walk(ce.node):
+                return False
+    return tuple(names)
+
+
 def _has_symbols(node) -> bool:
     t = type(node)
     if t in (E.Sym, E.Here, E.SectStart):
@@ -1783,6 +1918,13 @@ def _same_layout(a: Layout, b: Layout, sections: list) -> bool:
     return all(a.base(s) == b.base(s) for s in sections)
 
 
+def _pass_one_errors(errors: list) -> list:
+    """What NASM reports when errors end pass 1: the errors it finds only in its final
+    pass (a bad operand combination...) appear only when pass 1 found nothing else."""
+    early = [e for e in errors if e.message not in _FINAL_PASS_ERRORS]
+    return early or errors
+
+
 def _dedupe(errors: list) -> list:
     seen = set()
     out = []
@@ -1825,18 +1967,23 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
                       report=asm.errors_append, pre=pre, depends=depends,
                       depend_includes=False)
     pp.here_value = asm.pp_here
+    pp.warning_position = asm.pp_warning_position
     enabled = gc.isenabled()
     gc.disable()            # the parse caches hold many small objects; GC scans dominate
     try:
         result = asm.run(pp.lines())
-        result.warnings = pp.warnings + result.warnings
+        result.warnings = _in_source_order(pp, result.warnings, asm.warning_at)
         return result
     except AsmErrors as exc:
         warnings = asm.warnings
         if asm.passno == 1 and not all(e.message in _FINAL_PASS_ERRORS for e in exc.errors):
             # errors end NASM in pass 1: the warnings of its final pass never come
-            warnings = [w for w in warnings if not w.endswith(_FINAL_PASS_WARNINGS)]
-        exc.warnings = pp.warnings + warnings
+            keep = [k for k, w in enumerate(warnings)
+                    if not w.split("\n", 1)[0].endswith(_FINAL_PASS_WARNINGS)]
+            exc.warnings = _in_source_order(pp, [warnings[k] for k in keep],
+                                            [asm.warning_at[k] for k in keep])
+        else:
+            exc.warnings = _in_source_order(pp, warnings, asm.warning_at)
         raise
     finally:
         if enabled:
@@ -1864,6 +2011,22 @@ def _pp_symbol(self, name: str):
     return sym.value
 
 
+def _in_source_order(pp, warnings: list, at: list) -> list:
+    """The preprocessor's warnings and the assembler's, in the order of the lines they
+    belong to (NASM's order); a preprocessor warning comes before the assembler's for the
+    line it precedes."""
+    if not pp.warnings:
+        return list(warnings)
+    merged = sorted([(p, 0, k) for k, p in enumerate(pp.warning_at)]
+                    + [(p, 1, k) for k, p in enumerate(at)])
+    return [pp.warnings[k] if who == 0 else warnings[k] for _, who, k in merged]
+
+
+def _pp_warning_position(self) -> int:
+    """Where a preprocessor warning goes among the assembler's (see Assembler.warn)."""
+    return len(self.record) if self.record is not None else 0
+
+
 def _pp_here(self, start: bool):
     """`$` (or `$$` when start) for the preprocessor's %if: where the next line goes."""
     if self.cur is None:
@@ -1878,4 +2041,5 @@ def _errors_append(self, err: AsmError) -> None:
 
 Assembler.pp_symbol = _pp_symbol
 Assembler.pp_here = _pp_here
+Assembler.pp_warning_position = _pp_warning_position
 Assembler.errors_append = _errors_append

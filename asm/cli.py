@@ -115,7 +115,8 @@ def _report(errors: Sequence[AsmError], warnings: Sequence[str], err: TextIO,
             rules: Sequence[tuple] = ()) -> None:
     for w in warnings:
         if _shown(w, rules):
-            print(_located(w), file=err)
+            for line in w.split("\n"):         # (the warning, then its macro notes)
+                print(_located(line), file=err)
     from asm.errors import source_context
     for e in errors:
         print(_located(str(e)), file=err)
@@ -327,7 +328,7 @@ def preprocess_text(text: str, src: str, include_paths: Sequence[str] = (),
     collects the files read, %depend and incbin files (for -M/-MD), as NASM's
     preprocessor notes them; ``deps_only`` (-M) lists missing include files instead of
     failing on them."""
-    from asm.preproc import Preprocessor, strip_comment
+    from asm.preproc import MacroLabel, Preprocessor, strip_comment
     pp = Preprocessor(text, src, include_paths=include_paths, defines=defines,
                       undefines=undefines, fmt=fmt, preprocess_only=True, pre=pre,
                       depends=depends, deps_only=deps_only)
@@ -345,7 +346,8 @@ def preprocess_text(text: str, src: str, include_paths: Sequence[str] = (),
         # standard-macro lines belong to the line that invoked them, as in nasm -E
         where_file, where_line = ((sl.file, sl.line) if sl.list_file == "<stdmac>"
                                   else (sl.list_file, sl.list_line))
-        for line in preprocessed_lines(strip_comment(sl.text).rstrip()):
+        text = sl.text if type(sl) is MacroLabel else strip_comment(sl.text).rstrip()
+        for line in preprocessed_lines(text):
             if file_name != where_file:
                 file_name, linnum, lineinc = where_file, -1, 1
             elif lineinc:

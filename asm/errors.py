@@ -84,3 +84,12 @@ def did_you_mean(word: str, known: dict[str, str]) -> str:
     import difflib
     close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.7)
     return f" (did you mean '{known[close[0]]}'?)" if close else ""
+
+
+def with_notes(warning: str, trace: tuple) -> str:
+    """A warning and, on lines of its own, NASM's "... from macro `m' defined here" notes
+    for the macro levels ``trace`` holds (``(file, line, macro)``)."""
+    for f, n, m in trace:
+        if f != "<stdmac>":
+            warning += f"\n{f}:{n}: ... from macro `{m}' defined here"
+    return warning

@@ -500,7 +500,9 @@ def _parse_line(text: str) -> Statement:
     if values and values[-1][0] == ";":
         values.pop()                        # the comment
     elems = list(map(_shape_elems.get, values))
-    if None not in elems and elems:
+    if None in elems:
+        elems = _learn_tokens(values, elems)
+    if elems:
         n = len(elems)
         first = elems[0]
         if not ((first == "ID" and values[0].lower() in DIRECTIVES) or first == "["
@@ -529,7 +531,130 @@ def _parse_line(text: str) -> Statement:
     if any(k == "DATA" for k, _ in tokens[:3]) and any(
             (k == "ID" and v.lower() == "dup") or v == "%" for k, v in tokens):
         tokens = _dup_tokens(tokens)
-    return _parse_tokens(tokens, "line")
+    try:
+        return _parse_tokens(tokens, "line")
+    except AsmError as exc:
+        fixed = _nasm_data_items(tokens)
+        if fixed is None:
+            raise
+        try:
+            return _parse_tokens(fixed, "line")
+        except AsmError:
+            raise exc from None
+
+
+# what may start an operand of a data item's expression, or stand as one
+_UNARY = frozenset(("PLUS", "MINUS", "TILDE", "BANG", "SEG"))
+_ATOMS = frozenset(("NUMBER", "FLOAT", "STRING", "ID", "HERE", "SECTSTART", "REG", "SREG",
+                    "INSN"))
+
+
+def _expression_end(tokens: list, j: int) -> Optional[int]:
+    """Where the expression starting at ``tokens[j]`` ends, as NASM's evaluator reads it
+    (it stops at the first token that cannot go on with it); None if it is malformed."""
+    depth = 0
+    ternary = 0
+    operand = True          # an operand is expected next
+    n = len(tokens)
+    while j < n:
+        k = tokens[j][0]
+        if operand:
+            if k == "LPAR":
+                depth += 1
+            elif k in _ATOMS:
+                operand = False
+                if k == "ID" and j + 1 < n and tokens[j + 1][0] == "LPAR":
+                    operand = True          # a function: `__float32__(1.5)`
+                    depth += 1
+                    j += 1
+            elif k not in _UNARY:
+                return None
+        elif k in ("BINOP", "PLUS", "MINUS"):
+            operand = True
+        elif k == "QMARK":
+            ternary += 1
+            operand = True
+        elif k == "COLON" and ternary:
+            ternary -= 1
+            operand = True
+        elif k == "RPAR" and depth:
+            depth -= 1
+        elif depth or ternary:
+            return None
+        else:
+            return j
+        j += 1
+    return None if operand or depth or ternary else j
+
+
+def _nasm_data_items(tokens: list) -> Optional[list]:
+    """A data line the grammar rejects, read as NASM 2.16 reads it: after an item's
+    expression one more token is skipped before the comma (``db 1 2`` is ``db 1``), a
+    `)` ends the items; a float item must be followed by a comma. Returns the tokens
+    NASM assembles (None: not such a line); raises AsmError where NASM fails."""
+    d = next((i for i, (k, _) in enumerate(tokens) if k == "DATA" or k == "RESV"), None)
+    if d is None or (d > 2 and not any(k == "TIMES" for k, _ in tokens[:d])):
+        return None
+    if any(k == "GLPAR" or v == "%" for k, v in tokens):
+        return None
+    if tokens[d][0] == "RESV":
+        e = _expression_end(tokens, d + 1)
+        if e is not None and e < len(tokens):
+            raise AsmError("comma, colon, decorator or end of line expected after operand")
+        return None
+    out = tokens[:d + 1]
+    n = len(tokens)
+    j = d + 1
+    changed = False
+    while j < n:
+        e = _expression_end(tokens, j)
+        if e is None:
+            return None
+        item = tokens[j:e]
+        if e < n and tokens[e][0] != "COMMA":
+            changed = True
+            if tokens[e][0] == "RPAR":      # (NASM's end of a `%(...)` group)
+                out += item
+                break
+            if item[-1][0] == "FLOAT" and (len(item) == 1 or item[0][0] in _UNARY):
+                raise AsmError("comma expected after operand")
+            if item[-1][0] == "STRING" and tokens[e][0] == "STRING":
+                return None     # (NASM reads `"ab" "c", 5` in a way not worked out yet)
+            e += 1                          # the token NASM skips
+            if e < n and tokens[e][0] not in ("COMMA", "RPAR"):
+                raise AsmError("comma expected after operand")
+            if len(item) == 1 and item[0][0] == "STRING":
+                # not a string item then: an expression (its value as a number)
+                item = item + [("PLUS", "+"), ("NUMBER", "0")]
+            out += item
+            if e >= n or tokens[e][0] == "RPAR":
+                break
+        else:
+            out += item
+            if e >= n:
+                break
+        out.append(tokens[e])               # the comma
+        j = e + 1
+    return out if changed else None
+
+
+def _learn_tokens(values: list, elems: list) -> Optional[list]:
+    """``elems`` (a line's shape elements, None for a token text not seen before)
+    completed with the new tokens (a new label name or number, mostly), which are
+    remembered as _tokens remembers them; None when one of them needs _tokens itself."""
+    known = _token_cache
+    for i, elem in enumerate(elems):
+        if elem is None:
+            value = values[i]
+            try:
+                tok = _token(value)
+            except AsmError:
+                return None
+            if tok is None or tok is _EXPONENT or tok[1] != value or len(known) >= 200_000:
+                return None
+            known[value] = tok
+            elems[i] = _shape_elems[value] = tok[0] if tok[0] in _SLOTTED else value
+    return elems
 
 
 def _dup_tokens(tokens: list) -> list:

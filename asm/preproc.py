@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional, Sequence
 
 from asm import expr as E
-from asm.errors import AsmError
+from asm.errors import AsmError, with_notes
 
 MAX_REP = 1_000_000
 MAX_MACRO_DEPTH = 10_000
@@ -60,6 +60,13 @@ class SourceLine:
 
     def __repr__(self) -> str:
         return f"SourceLine({self.text!r}, {self.file!r}, {self.line})"
+
+
+class MacroLabel(SourceLine):
+    """The label of a multi-line macro call, emitted before the expansion: ``nasm -E``
+    prints it as NASM builds it, a blank after the colon included."""
+
+    __slots__ = ()
 
 
 # --------------------------------------------------------------------------- tokens
@@ -177,6 +184,11 @@ class _Source:
     remap: Optional[tuple] = None
 
 
+def _captures_label(macro: MMacro) -> bool:
+    """A macro whose body uses %00 takes its call's label: NASM then does not emit it."""
+    return any("%00" in line[0] for line in macro.body)
+
+
 class _Cond:
     __slots__ = ("active", "done", "parent_active", "seen_else")
 
@@ -259,6 +271,11 @@ class Preprocessor:
         self.report = report
         self.errors: list = []
         self.warnings: list = []
+        self.cur_trace: tuple = ()      # the macro notes of the line being read
+        # where each warning came in the assembler's stream of lines (set by the
+        # assembler, which merges them with its own in source order, as NASM prints them)
+        self.warning_position: Optional[Callable[[], int]] = None
+        self.warning_at: list = []
         self.smacros: dict = {}         # name -> {nparams(-1 plain): SMacro}
         self.ismacros: dict = {}        # lower name -> {nparams: SMacro}
         self.mmacros: dict = {}         # name -> [MMacro]
@@ -296,7 +313,9 @@ class Preprocessor:
             self.report(e)
 
     def _warn(self, msg: str, file: str, line: int) -> None:
-        self.warnings.append(f"{file}:{line}: warning: {msg}")
+        # inside a macro: NASM's note lines follow, one per macro level (as for errors)
+        self.warnings.append(with_notes(f"{file}:{line}: warning: {msg}", self.cur_trace))
+        self.warning_at.append(self.warning_position() if self.warning_position else 0)
 
     # ---- builtin macros
 
@@ -524,6 +543,7 @@ class Preprocessor:
             if home is not None:
                 loc_file, loc_line = home.inv_file, home.inv_line
                 trace = home.outer_trace + ((home.macro.file, lineno, home.macro.name),)
+            self.cur_trace = trace
             depth = len(sources) - 1
             if ("%" not in raw and self.defining is None and not stdmac
                     and (not self.conds or self.conds[-1].active)):
@@ -578,6 +598,7 @@ class Preprocessor:
         listed = not src.nolist
         macro_free = self.macro_free
         start = src.pos
+        self.cur_trace = ()
         remap = src.remap
         try:
             pos = src.pos
@@ -733,14 +754,14 @@ class Preprocessor:
         call = self._find_mmacro_call(text)
         if call is not None:
             label, macro, args = call
-            if label:
-                yield SourceLine(label, loc_file, loc_line, lineno, file, raw, depth, trace,
+            if label and not _captures_label(macro):
+                yield MacroLabel(label, loc_file, loc_line, lineno, file, raw, depth, trace,
                                  False, True)
             if listed:
                 yield SourceLine("", loc_file, loc_line, lineno, file, raw, depth, trace,
                                  True, False)
             self._push_macro(macro, args, src, loc_file, loc_line, trace, file, lineno,
-                             label)
+                             label.split(":", 1)[0].strip())
             return
         if stdmac:
             return
@@ -798,6 +819,8 @@ class Preprocessor:
                                                                               step))
                 if msrc is None:
                     return m.group()
+                if inner == "00":
+                    return msrc.label       # the label of the macro call
                 try:
                     k = int(inner)
                 except ValueError:
@@ -1077,7 +1100,14 @@ class Preprocessor:
                 return None
             if not self._lookup_mmacro(m2.group()):
                 return None
-            label = name + (":" if colon else "")
+            # what NASM emits before the expansion: the label, the blanks and colon
+            # as written (a run of blanks as one space), a colon added if there is none
+            head = rest[:len(rest) - len(rest.lstrip())]
+            label = name + (" " if head else "")
+            if colon:
+                label += ": " if rest.lstrip()[1:2].isspace() else ":"
+            else:
+                label += ":"
             name = m2.group()
             rest = r[m2.end():]
         if rest and not rest[0].isspace() and rest[0] not in ";":

@@ -17,10 +17,9 @@ class CExpr:
 
     def __init__(self, node: E.Expr):
         self.node = node
-        if type(node) is not E.Num:
-            self.fn = E.compile_expr(node)
-        # a plain number gets its closure only when asked for it (__getattr__): the
-        # assembler reads most numbers straight from the node
+        # the closure is made when first asked for (__getattr__): the assembler reads
+        # plain numbers straight from the node, and a branch to a known label of its
+        # section never evaluates its operand (asm.assembler's _insn)
         self._scaled = None
 
     def __getattr__(self, name: str):
@@ -96,6 +95,8 @@ class Insn:
     _kind = None                # what its encoding depends on
     _enc = None                 # (bits, Encoded) when that is nothing
     _target = None              # `jcc label`: the label's name, else "" (asm.assembler)
+    _names = None               # the symbols its operands name, False if more than that
+    _memo = None                # (what its encoding was worked out from, Encoded)
 
 
 @dataclass

@@ -648,10 +648,14 @@ def local_branch(mnemonic: str, target: int, bits: int, ip: int,
     """``encode``'s (bytes, CPU level) for a relative branch without prefixes or keywords
     to ``target``, an address in ``section`` (the one being assembled), from what an
     earlier ``encode`` of the same shape found; None where ``encode`` must decide."""
-    matching = _CANDIDATES.get((mnemonic, bits, None, ("x", None, None, False, False, True)))
-    if matching is None:
-        return None
-    for plan in matching[0]:
+    plans = _LOCAL_PLANS.get((mnemonic, bits))
+    if plans is None:
+        matching = _CANDIDATES.get((mnemonic, bits, None, ("x", None, None, False, False,
+                                                            True)))
+        if matching is None:
+            return None         # (not kept: an `encode` of this shape may come later)
+        plans = _LOCAL_PLANS[(mnemonic, bits)] = matching[0]
+    for plan in plans:
         if plan.branch is None:
             return None
         code = plan.branch_code.get(bits)
@@ -665,6 +669,28 @@ def local_branch(mnemonic: str, target: int, bits: int, ip: int,
             continue
         return code + (delta & _MASKS[size]).to_bytes(size, "little"), plan.form.level
     return None
+
+
+# (mnemonic, bits) -> _CANDIDATES' plans of that branch to a local label (local_branch)
+_LOCAL_PLANS: dict = {}
+
+
+def unknown_branch(mnemonic: str, bits: int, ip: int) -> Optional[tuple]:
+    """``encode``'s (bytes, CPU level) for a relative branch without prefixes or keywords
+    to a label not defined yet (an earlier pass's forward reference: its operand reads 0),
+    from what an earlier ``encode`` of that shape found; None where ``encode`` must."""
+    matching = _CANDIDATES.get((mnemonic, bits, None, ("x", None, None, False, True, False)))
+    if not matching or not matching[0]:
+        return None
+    plan = matching[0][0]               # (encode takes the first: its branch never fails)
+    if plan.branch is None:
+        return None
+    code = plan.branch_code.get(bits)
+    if code is None:
+        return None
+    size = plan.branch[0]
+    delta = -(ip + len(code) + size)
+    return code + (delta & _MASKS[size]).to_bytes(size, "little"), plan.form.level
 
 
 def _rel8_forced(form: Form, ops: Sequence[Operand]) -> bool:
