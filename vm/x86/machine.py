@@ -61,6 +61,16 @@ from vm.x86.state import (
     CPUState,
 )
 
+try:
+    # PyPy: call blocks opaquely (see Machine._dispatch)
+    from pypyjit import residual_call as _opaque_call
+    from pypyjit import set_param as _jit_param
+    # a block is JIT-compiled on its own once called this often (default 1619: most
+    # blocks of a real program would stay in the interpreter)
+    _jit_param(function_threshold=300)
+except ImportError:
+    _opaque_call = None
+
 REAL_MEMORY = 0x110000 + 16     # 1 MiB + the HMA (+ a little slack for word accesses)
 
 USER_CS, USER_DS = 0x23, 0x2B   # Linux i386 flat user selectors
@@ -393,6 +403,7 @@ class Machine:
         get, get1 = tr.cache.get, tr.cache1.get
         real = cpu.real
         sample = traces.SAMPLE
+        opaque = _opaque_call
         try:
             while True:
                 if tr.lim[0] and self.tracer is None and not cpu.flags & F.TF \
@@ -403,11 +414,22 @@ class Machine:
                         every = sample * tr.trace_backoff
                         m = st[0] + every if every and st[0] + every < top else top
                         margin[0] = m
-                        while st[0] <= margin[0]:
-                            fn = get(key)
-                            if fn is None:
-                                fn = tr.translate(key)
-                            key = fn()
+                        if opaque is None:
+                            while st[0] <= margin[0]:
+                                fn = get(key)
+                                if fn is None:
+                                    fn = tr.translate(key)
+                                key = fn()
+                        else:
+                            # PyPy: inlined here, every block would hang off this one
+                            # call site as a chain of bridges that each dispatch walks
+                            # (the JIT's counters: ~25 per block); an opaque call runs
+                            # each block's own compiled code instead
+                            while st[0] <= margin[0]:
+                                fn = get(key)
+                                if fn is None:
+                                    fn = tr.translate(key)
+                                key = opaque(fn)
                         if margin[0] != m or m == top:
                             break
                         key = traces.sample(tr, key, top, margin)
