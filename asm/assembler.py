@@ -32,7 +32,7 @@ from asm import expr as E
 from asm import parser as P
 from asm.errors import AsmError, AsmErrors, with_notes
 from asm.x86 import encoder
-from asm.x86.operands import FarPtr, Imm, Mem, Reg
+from asm.x86.operands import Encoded, FarPtr, Imm, Mem, Reg
 
 MAX_PASSES = 100
 ELF_WRT = ("..gotpc", "..gotoff", "..got", "..plt", "..sym")   # special segments of wrt
@@ -687,6 +687,9 @@ class Assembler(E.EvalContext):
         self.errors.append(exc)
         if self.entry is not None:
             self.entry.messages.append(f"error: {exc.message}")
+        if exc.message == "short jump is out of range":
+            # NASM still writes the displacement's byte, which warns that it overflows
+            self.warn("byte data exceeds bounds [-w+number-overflow]", sl)
 
     def warn(self, message: str, sl) -> None:
         """Warnings are kept per pass; only the accepted pass's are reported."""
@@ -1201,10 +1204,9 @@ class Assembler(E.EvalContext):
                     base = self.layout.vstart.get(cur, 0)       # (Layout.base)
                     got = encoder.local_branch(target[1], E.wrap64(v.off + base), self.bits,
                                                self.pos + base, cur)
-                    if got is not None:
+                    # (over the CPU level: encoding below may give a Jcc over a JMP)
+                    if got is not None and got[1] <= self.cpu:
                         self.unknown = False
-                        if got[1] > self.cpu:
-                            raise AsmError("no instruction for this cpu level")
                         self._emit(got[0])
                         return
         if kind is _STATIC:
@@ -1250,6 +1252,8 @@ class Assembler(E.EvalContext):
                                        "own section")
             enc = encoder.encode(mnemonic, ops, self.bits, ip, action.prefixes, section=cur,
                                  absolute=self.abs_reloc)
+            if enc.level > self.cpu:
+                enc = self._jcc_below_386(mnemonic, ops, ip, action.prefixes) or enc
         else:
             # the encoding does not depend on the address: reuse it across lines and passes
             parts = [mnemonic, self.bits, action.prefixes, cur]
@@ -1291,6 +1295,13 @@ class Assembler(E.EvalContext):
         if action.prefixes:
             self._lock_warning(action, enc, sl)
         self._emit_encoded(enc, ip)
+
+    def _jcc_below_386(self, mnemonic: str, ops: list, ip: int, prefixes) -> Optional[Encoded]:
+        """A Jcc whose near (0F 8x) form the `cpu` lacks: NASM's short Jcc over a JMP, if
+        the current level has it; None otherwise (the caller reports the level)."""
+        enc = encoder.jcc_over_jmp(mnemonic, ops, self.bits, ip, prefixes, section=self.cur,
+                                   absolute=self.abs_reloc)
+        return enc if enc is not None and enc.level <= self.cpu else None
 
     def _memo_stamp(self, action: P.Insn) -> Optional[tuple]:
         """What an instruction's operands evaluate from when they name labels only (no
@@ -1375,6 +1386,8 @@ class Assembler(E.EvalContext):
                 prefixes = tuple(prefixes) + (f"o{size}",)
         enc = encoder.encode(action.mnemonic, ops, self.bits, ip, prefixes, section=cur,
                                  absolute=self.abs_reloc)
+        if enc.level > self.cpu:
+            enc = self._jcc_below_386(action.mnemonic, ops, ip, prefixes) or enc
         if enc.level > self.cpu:
             raise AsmError("no instruction for this cpu level")
         if enc.obsolete or enc.overflow:
@@ -1998,7 +2011,8 @@ _FINAL_PASS_WARNINGS = ("[-w+number-overflow]", "[-w+zeroing]", "[-w+obsolete-re
 # errors NASM finds only in its final pass (which then warns as it goes)
 _FINAL_PASS_ERRORS = frozenset(("invalid combination of opcode and operands",
                                 "operation size not specified", "mismatch in operand sizes",
-                                "no instruction for this cpu level"))
+                                "no instruction for this cpu level",
+                                "short jump is out of range"))
 
 
 def _pp_symbol(self, name: str):

@@ -270,6 +270,9 @@ def _syntax_error(exc: Exception, what: str, kinds: list) -> AsmError:
     if (ttype in ("$END", "RBRACK", "COMMA")
             and before.count("LPAR") + before.count("GLPAR") > before.count("RPAR")):
         return AsmError("expecting `)'")
+    nested = _expression_error(before, ttype)
+    if nested is not None:
+        return nested
     if ttype == "$END":
         if before.count("LBRACK") > before.count("RBRACK"):
             return AsmError("expecting ] at end of memory operand")
@@ -281,6 +284,38 @@ def _syntax_error(exc: Exception, what: str, kinds: list) -> AsmError:
     if i > 1 and "INSN" in kinds[:i] and kinds[i - 1] in _OPERAND_END:
         return AsmError("comma, colon, decorator or end of line expected after operand")
     return AsmError("expression syntax error")
+
+
+# the tokens an expression cannot end with
+_EXPR_OPERATORS = frozenset(("BINOP", "PLUS", "MINUS", "TILDE", "BANG", "SEG", "QMARK"))
+
+
+def _expression_error(before: list, ttype: str) -> AsmError | None:
+    """NASM's expression parser's message where the line stops inside an expression:
+    after an operator (``db 1 +``, ``db 1 ?``), or after a complete operand where a `)` or
+    the `:` of an open `?` must come (``db (2 3)``, ``db 1 ? 2``); None elsewhere."""
+    if not before:
+        return None
+    last = before[-1]
+    if ttype == "$END" and (last in _EXPR_OPERATORS
+                            or (last == "COLON" and "QMARK" in before)):
+        return AsmError("expression syntax error")
+    if last not in _OPERAND_END:
+        return None
+    open_: list = []                # the constructs open before the token: ( [ ?
+    for k in before:
+        if k in ("LPAR", "GLPAR", "LBRACK", "QMARK"):
+            open_.append(k)
+        elif k == "COLON" and open_ and open_[-1] == "QMARK":
+            open_.pop()
+        elif k in ("RPAR", "RBRACK"):
+            while open_ and open_.pop() == "QMARK":
+                pass
+    if open_ and open_[-1] == "QMARK":
+        return AsmError("`?' without matching `:'")
+    if open_ and open_[-1] in ("LPAR", "GLPAR"):
+        return AsmError("expecting `)'")
+    return None
 
 
 def parse_template(tokens: list, start: str, slotted: frozenset):

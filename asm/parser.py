@@ -607,7 +607,13 @@ def _nasm_data_items(tokens: list) -> Optional[list]:
     j = d + 1
     changed = False
     while j < n:
-        e = _expression_end(tokens, j)
+        # `?` (no value) and a float are whole items, not an expression's start: a
+        # token after one must be the comma (`db ? 1`, `dd 1.0 ?`)
+        f = j + 1 if tokens[j][0] in _UNARY and j + 1 < n else j
+        if ((tokens[j][0] == "QMARK" or tokens[f][0] == "FLOAT") and f + 1 < n
+                and tokens[f + 1][0] not in ("COMMA", "RPAR")):
+            raise AsmError("comma expected after operand")
+        e = j + 1 if tokens[j][0] == "QMARK" else _expression_end(tokens, j)
         if e is None:
             return None
         item = tokens[j:e]

@@ -181,16 +181,18 @@ def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
         if not isinstance(op, Imm) or op.jump == "far":
             raise _NoMatch
         if t == "rel8":
+            # (NASM's rel8 forms take no size, not even `byte`)
             if op.jump == "short" and "noshort" in form.flags:
                 raise _NoMatch
-            if op.jump == "near" or (op.size is not None and op.size != 1 and op.jump != "short"):
+            if op.jump == "near" or op.size is not None:
                 raise _NoMatch
             return 0
         if op.jump == "short":
             raise _NoMatch
         want = int(t[3:])
         if op.size is not None:
-            if op.size * 8 != want or "nosize" in form.flags:
+            # a Jcc's near form takes a size only after `near` (`jz near word x`)
+            if op.size * 8 != want or ("nosize" in form.flags and op.jump != "near"):
                 raise _NoMatch
             return want
         return 0
@@ -600,7 +602,9 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
         for pos, size, op in rel_fields:
             delta = op.value - end
             reloc = _branch_reloc(op, section, absolute)
-            if size == 1 and reloc is None and not op.unknown and not -128 <= delta <= 127:
+            # (a plain number in a flat binary: NASM keeps the low byte, unchecked)
+            if (size == 1 and reloc is None and op.reloc is not None and not op.unknown
+                    and not -128 <= delta <= 127):
                 raise _ShortRange("short jump is out of range")
             if reloc is not None:
                 fixups.append(Fixup(pos, size, reloc, True))
@@ -636,8 +640,9 @@ def _emit_branch(p: _Plan, op: Imm, bits: int, ip: int, section: object,
     size = p.branch[0]
     delta = op.value - (ip + len(code) + size)
     reloc = _branch_reloc(op, section, absolute)
-    if size == 1 and reloc is None and not op.unknown and not -128 <= delta <= 127:
-        return None
+    if (size == 1 and reloc is None and op.reloc is not None and not op.unknown
+            and not -128 <= delta <= 127):
+        return None             # (a plain number in a flat binary: see _emit)
     fixups = [] if reloc is None else [Fixup(len(code), size, reloc, True)]
     return Encoded(code + (delta & _MASKS[size]).to_bytes(size, "little"), fixups, False,
                    p.form.level)
@@ -691,6 +696,46 @@ def unknown_branch(mnemonic: str, bits: int, ip: int) -> Optional[tuple]:
     size = plan.branch[0]
     delta = -(ip + len(code) + size)
     return code + (delta & _MASKS[size]).to_bytes(size, "little"), plan.form.level
+
+
+def jcc_over_jmp(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
+                 prefixes: Sequence[str] = (), section: object = None,
+                 absolute: object = None) -> Optional[Encoded]:
+    """NASM's Jcc beyond a short jump on a CPU without the 386's 0F 8x form: the inverted
+    short Jcc over a near JMP (``jz x`` -> ``jnz $+5; jmp x``); None where that form does
+    not apply (not a Jcc, a size/near/short keyword, a lock/hle/bnd/wait prefix)."""
+    if len(operands) != 1:
+        return None
+    op = operands[0]
+    if type(op) is not Imm or op.jump is not None or op.size is not None:
+        return None
+    prefixes = [p.lower() for p in prefixes]
+    if len(prefixes) > 1:
+        prefixes = list(check_prefixes(prefixes)[0])
+    if any(p not in _JCC_PREFIXES for p in prefixes):
+        return None
+    short = next((f for f in by_mnemonic().get(mnemonic.lower(), ())
+                  if f.operands == ("rel8",) and len(f.opcode) == 1
+                  and 0x70 <= f.opcode[0] <= 0x7F), None)
+    if short is None:
+        return None
+    # the prefixes go on the Jcc, in NASM's order (rep, segment, 66h, 67h); the JMP
+    # keeps the mode's operand size
+    head = bytearray(PREFIX_BYTES[p] for p in prefixes if p in PREFIX_BYTES)
+    head += bytes(SEG_PREFIX[p] for p in prefixes if p in SEG_PREFIX)
+    for p, byte in (("o", 0x66), ("a", 0x67)):
+        if any(x[0] == p and int(x[1:]) != bits for x in prefixes if x[1:] in ("16", "32")):
+            head.append(byte)
+    size = bits // 8
+    head += bytes((short.opcode[0] ^ 1, 1 + size))
+    jmp = encode("jmp", [dataclasses.replace(op, jump="near", strict=False)], bits,
+                 ip + len(head), section=section, absolute=absolute)
+    fixups = [dataclasses.replace(fx, offset=fx.offset + len(head)) for fx in jmp.fixups]
+    return Encoded(bytes(head) + jmp.data, fixups, False, short.level)    # (NASM: an 8086 form)
+
+
+# the prefixes NASM takes on that form (repne/repnz: an error; lock, bnd: warnings)
+_JCC_PREFIXES = frozenset(("rep", "repe", "repz", "o16", "o32", "a16", "a32", *SEG_PREFIX))
 
 
 def _rel8_forced(form: Form, ops: Sequence[Operand]) -> bool:
@@ -831,7 +876,20 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
                      section, absolute)
     if size_missing:
         raise AsmError("operation size not specified")
+    if (mnemonic in _relative_mnemonics() and len(operands) == 1
+            and type(operands[0]) is Imm and operands[0].size is not None
+            and operands[0].jump != "far"):
+        raise AsmError("mismatch in operand sizes")     # `jz word x`, `jmp byte x` (NASM)
     raise AsmError("invalid combination of opcode and operands")
+
+
+@cache
+def _relative_mnemonics() -> frozenset:
+    """The mnemonics whose immediate forms are all relative branches (jmp, jcc, loop...)."""
+    return frozenset(m for m, forms in by_mnemonic().items()
+                     if any(t.startswith("rel") for f in forms for t in f.operands)
+                     and not any(t.startswith(("imm", "simm")) for f in forms
+                                 for t in f.operands))
 
 
 @cache
