@@ -23,6 +23,7 @@ def machine(callee: bytes, after: bytes = b"") -> Machine:
     m.set_reg("eip", 0)
     m.set_reg("esp", 0x100000)
     LinuxFlat(m, 0x800000, 0xF00000)
+    m.tr.tier0 = None       # (cold) real blocks from the start, not the first tier
     return m
 
 

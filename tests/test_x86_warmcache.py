@@ -58,6 +58,8 @@ def cache(tmp_path, monkeypatch):
         return c
 
     monkeypatch.setattr(codecache, "_opened", True)
+    # blocks by address, as the first tier (test_x86_tier0.py) hands them over
+    monkeypatch.setenv("PYVM_TIER0", "0")
     reopen()
     return reopen
 

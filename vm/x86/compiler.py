@@ -27,10 +27,15 @@ uses the same generators with one instruction per block.
 A hot path through several blocks becomes one block too (``translate_trace``, chosen by
 ``traces.py``): the Builder follows a recorded path of keys across conditional
 branches, indirect jumps, calls and returns, each behind a guard that leaves the block.
+
+Before any of this, a start that has not run often runs in the first tier
+(``tier0.py``): one instruction from a template shared by its shape, no compiling;
+``translate`` makes the real block once the start has run ``tier0.HOT`` times.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 from bisect import bisect_right
@@ -47,6 +52,7 @@ from vm.x86.emit import MAX_BLOCK, SEMANTICS, BlockMeta, Builder
 from vm.x86.faults import GP, UD, CPUException, MemoryFault, Unsupported
 from vm.x86.memory import PAGE_SHIFT, WF_CODE
 from vm.x86.state import SLOT_NAMES, CPUState
+from vm.x86.tier0 import Tier0
 from vm.x86.warmblocks import warm_key
 
 _NAME = re.compile(r"[A-Za-z_]\w*")
@@ -110,6 +116,8 @@ class Translator:
                          "U16=U16, U32=U32, P16=P16, P32=P32, PAR=PAR, ARITH=ARITH, "
                          "META=META, ALIVE=ALIVE, SEG=SEG, PRD=PRD, PRL=PRL, PWR=PWR, PWL=PWL, RS=RS, RU=RU, WS=WS, WU=WU, "
                          "SLO=SLO, SHI=SHI, WOK=WOK")
+        # the first tier (tier0.py): a start runs from shared templates until it is hot
+        self.tier0 = Tier0(self) if os.environ.get("PYVM_TIER0", "1") != "0" else None
 
     def glob(self, obj, name: Optional[str] = None) -> str:
         name = name or getattr(obj, "__name__", None) or "g"
@@ -213,6 +221,11 @@ class Translator:
         return insn, ip
 
     def translate(self, key: int, single: bool = False) -> Callable:
+        t0 = self.tier0
+        if t0 is not None and not single and key not in t0.hot and t0.usable():
+            fn = t0.instance(key)       # a start not run often yet (tier0.py)
+            if fn is not None:
+                return fn
         wkey = warm_key(self, key, single)
         if wkey is not None:            # a warm run: the block as an earlier run made it
             fn = warmblocks.load(self, wkey, key, single)
@@ -357,7 +370,11 @@ class Translator:
             warmblocks.store(self, wkey, b, fn, meta)
         return fn
 
-    def _source(self, b: Builder) -> tuple:
+    def _source(self, b: Builder, params: Optional[str] = None) -> tuple:
+        """The block's Python source and the line number of its first body line. With
+        ``params`` (tier0.py's templates) those are its only parameters, the
+        translator's objects are globals and there is no ``try``: the caller unwinds a
+        fault from the traceback (shorter source compiles faster)."""
         out = ["def _blk():"]           # the header, filled in below
         for slot in sorted(b.entry_used):
             out.append(f"    {SLOT_NAMES[slot]}0 = r[{slot}]")
@@ -366,11 +383,14 @@ class Translator:
         if b.loop_mode:
             out.append("    c = 0")
             out.append(f"    lim = LIM[0] - ST[0] - {2 * b.ninsn}")
-        out.append("    try:")
-        ind = 2
+        guard = params is None
+        ind = 1
+        if guard:
+            out.append("    try:")
+            ind = 2
         if b.loop_mode:
-            out.append("        while True:")
-            ind = 3
+            out.append("    " * ind + "while True:")
+            ind += 1
         # line numbers are 1-based: body line i is line header + i
         header = len(out) + 1
         for depth, text in b.lines:
@@ -378,12 +398,14 @@ class Translator:
         for text in b.loop_tail:
             out.append("    " * ind + text)
         for text in b.exit_lines:
-            out.append("        " + text)
-        out.append("    except BaseException as _e:")
-        out.append("        UNWIND(META, locals(), _e)")
-        out.append("        raise")
+            out.append("    " * (2 if guard else 1) + text)
+        if guard:
+            out.append("    except BaseException as _e:")
+            out.append("        UNWIND(META, locals(), _e)")
+            out.append("        raise")
         body = "\n".join(out) + "\n"
-        return f"def _blk({self._defaults_for(body)}):" + body[11:], header
+        defaults = self._defaults_for(body) if guard else params
+        return f"def _blk({defaults}):" + body[11:], header
 
     def _defaults_for(self, body: str) -> str:
         """The default arguments a block's body uses (a shorter header compiles and
@@ -422,11 +444,14 @@ class Translator:
                             wf[p] &= ~WF_CODE
 
     # -- precise exceptions ------------------------------------------------------------------
-    def unwind(self, meta: BlockMeta, loc: dict, exc: BaseException) -> None:
+    def unwind(self, meta: BlockMeta, loc: dict, exc: BaseException,
+               line: Optional[int] = None) -> None:
         """From a block's except clause: put the state at the start of the instruction
-        that raised (after it, for a completed one) into the CPU."""
-        tb = exc.__traceback__
-        line = tb.tb_lineno if tb is not None else 0
+        that raised (after it, for a completed one) into the CPU. ``line``: where in
+        the block (default: the traceback's first entry)."""
+        if line is None:
+            tb = exc.__traceback__
+            line = tb.tb_lineno if tb is not None else 0
         k = max(bisect_right(meta.lines, line) - 1, 0)
         im = meta.insns[k]
         cpu = self.cpu

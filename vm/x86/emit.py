@@ -13,7 +13,7 @@ from asm.x86.decoder import Insn
 from asm.x86.operands import Imm, Mem, Reg
 from vm.x86 import flags as F
 from vm.x86.faults import AC, GP, CPUException
-from vm.x86.state import BASE, CS, DS, ESP, FS, GS, NSLOTS, SEL, SLOT_NAMES, SS
+from vm.x86.state import BASE, CS, DS, EBP, ESP, FS, GS, NSLOTS, SEL, SLOT_NAMES, SS
 
 # #AC: the alignment an operand of n bytes needs (SDM vol. 3, 6.15 "Alignment Check
 # Exception": word 2, doubleword 4, quadword and 80-bit extended real 8; 16-byte SSE
@@ -42,6 +42,27 @@ _ENTRY_NAMES = tuple(f"{n}0" for n in SLOT_NAMES)
 _PURE_NAME = re.compile(r"\b(?!lz)[a-z_]+[0-9]+\b|\b0x[0-9a-f]+\b|\b[0-9]+\b")
 _IMPURE = re.compile(r"[^-+*&|^~<>() ]")
 SIGN = {1: 0x80, 2: 0x8000, 4: 0x80000000}
+# flat mode: a 32-bit address "name +/- constant" (Builder._note_affine)
+_AFFINE = re.compile(r"\(([a-z_]+[0-9]+) ([-+]) (0x[0-9a-f]+|[0-9]+)\) & 0xffffffff")
+STACK_REACH = 0x800     # stack accesses this far from their base take the checked path
+STACK_SPAN = 0x400      # bytes one check may cover (a block's stack footprint)
+_CALL = re.compile(r"([A-Za-z_][A-Za-z_0-9]*)\(")
+# calls generated code makes that write no guest memory (anything else forgets what the
+# stack checks know was stored: Builder._forget)
+_PURE_CALLS = frozenset(("U32", "U16", "READ", "ARITH", "int", "len", "CPUException"))
+
+
+class _Check:
+    """One page check of a block (Builder._stack_ref): its line, the offsets it covers
+    from its base, its names (the verdict, the base as a word index), and its accesses
+    (line, their plain form)."""
+    __slots__ = ("line", "lo", "hi", "sk", "sq", "base", "words", "stores", "uses", "known")
+
+    def __init__(self, line: int, lo: int, hi: int, sk: str, sq: str, base: str):
+        self.line, self.lo, self.hi, self.sk, self.sq, self.base = line, lo, hi, sk, sq, base
+        self.words = self.stores = False
+        self.uses: list = []
+        self.known: dict = {}   # offset -> (size, value) stored there (forwarding)
 STALE = "<stale>"
 ENTRY = "entry"     # flags as the block (or loop iteration) started
 INCPU = "incpu"     # flushed to cpu.lz before a helper call
@@ -223,10 +244,24 @@ class Builder:
         # (path[0] is key); branches follow it behind guards that leave the block
         self.path: Optional[list] = None
         self.pos = 0
+        # flat mode: stack accesses (addresses "esp/ebp version + constant") check their
+        # page once per block instead of once per access (_stack_check)
+        mem = tr.mem
+        self.stk = not self.real and not self.pm and not single and not tr.watching
+        self.mv = mem.mv32 if self.stk else None
+        self.aff: dict = {}             # name -> (base name, offset): name = base + offset
+        self.stkbase: set = {"esp0", "ebp0"}    # names that are ESP or EBP versions
+        self._chk: dict = {}            # base -> its check (live until a helper call)
+        self._chks: list = []           # every check, patched when the block ends
+        self._dead: list = []           # (line index, name): bindings only the slow paths used
+        self._knows = False             # some check knows a value it stored (forwarding)
 
     # -- emission ----------------------------------------------------------------------------
     def emit(self, text: str) -> None:
         """Add source lines; 4-space indentation inside text is relative."""
+        if self._knows and "(" in text and \
+                any(n not in _PURE_CALLS for n in _CALL.findall(text)):
+            self._forget()
         for line in text.split("\n"):
             stripped = line.lstrip(" ")
             self.lines.append((self.depth + (len(line) - len(stripped)) // 4, stripped))
@@ -249,7 +284,25 @@ class Builder:
         self.emit(f"{t} = {expr}")
         if pure:
             self._cse[expr] = t
+            if self.stk:
+                self._note_affine(t, expr)
         return t
+
+    def _note_affine(self, name: str, expr: str) -> None:
+        """Remember that name = a register version + a constant (stack addresses)."""
+        m = _AFFINE.fullmatch(expr)
+        if m is None:
+            if expr in self.aff:
+                self.aff[name] = self.aff[expr]
+            elif expr in self.stkbase:
+                self.aff[name] = (expr, 0)
+            return
+        src, sign, c = m.groups()
+        base, off = self.aff.get(src, (src, 0))
+        c = int(c, 0)
+        if c >= 0x80000000:         # (a displacement -d is added as 2**32 - d)
+            c -= 0x100000000
+        self.aff[name] = (base, off + c if sign == "+" else off - c)
 
     def glob(self, obj, name: Optional[str] = None) -> str:
         """Make a Python object visible to the generated code; returns its name."""
@@ -270,6 +323,8 @@ class Builder:
             v = self._newname(slot)
             self.emit(f"{v} = r[{slot}]")
             self.ver[slot] = v
+            if slot == ESP or slot == EBP:
+                self.stkbase.add(v)
         return v
 
     def _newname(self, slot: int) -> str:
@@ -282,6 +337,10 @@ class Builder:
         else:
             name = self._newname(slot)
             self.emit(f"{name} = {expr}")
+            if self.stk and self.depth == 0:
+                self._note_affine(name, expr)
+        if self.stk and (slot == ESP or slot == EBP):
+            self.stkbase.add(name)
         self.ver[slot] = name
         self.dirty.add(slot)
         self.written.add(slot)
@@ -403,8 +462,131 @@ class Builder:
         vec = 12 if seg == SS else 13
         self.raise_if(f"{off} > {top:#x}", vec, "segment limit exceeded")
 
+    # -- page checks per base ----------------------------------------------------------------
+    def _stack_ref(self, addr: str, size: int, store: bool) -> Optional[tuple]:
+        """Flat mode: (check, base, offset) when addr is an ESP or EBP version plus a
+        small constant. The block checks once, where it first uses the base (a line
+        patched when the block ends, _patch_checks), that the pages every such access
+        touches (one page inline, two through Memory.span_ok) are readable, without a
+        flag in ``wf`` (code, read-only, watched) if one of them stores, and, for word
+        accesses, that the base is aligned; the accesses then index memory directly, and
+        take the checked helpers when the check failed. A helper call may change page
+        flags: accesses after one check again. Stores through a check are forwarded to
+        later loads of the same bytes through it (Check.known) until something else may
+        have written memory (_forget)."""
+        ref = self.aff.get(addr)
+        if ref is None:
+            if addr not in self.stkbase:
+                return None
+            ref = (addr, 0)
+        base, off = ref
+        if not -STACK_REACH <= off <= STACK_REACH or base not in self.stkbase:
+            return None
+        chk = self._chk.get(base)
+        if chk is None:
+            if self.depth:
+                return None
+            chk = _Check(len(self.lines), off, off + size, self.tmp("sk"), self.tmp("sq"), base)
+            self.emit("pass")           # the check, once its reach is known
+            self._chk[base] = chk
+            self._chks.append(chk)
+        lo, hi = min(chk.lo, off), max(chk.hi, off + size)
+        if hi - lo > STACK_SPAN:
+            return None
+        chk.lo, chk.hi = lo, hi
+        chk.stores |= store
+        return chk, base, off
+
+    def _stack_fast(self, chk: _Check, base: str, off: int, size: int,
+                    value: Optional[str] = None) -> str:
+        """The direct load of base + off (the check passed), or store of value there."""
+        if size == 4 and self.mv is not None and not off & 3:
+            chk.words = True
+            self.glob(self.mv, "MV")
+            k = off >> 2
+            e = f"MV[{chk.sq}{f' + {k}' if k > 0 else f' - {-k}' if k else ''}]"
+            return e if value is None else f"{e} = {value}"
+        a = base if not off else f"{base} + {off}" if off > 0 else f"{base} - {-off}"
+        if size == 1:
+            return f"mem[{a}]" if value is None else f"mem[{a}] = {value}"
+        if value is None:
+            return f"{'U16' if size == 2 else 'U32'}(mem, {a})[0]"
+        return f"{'P16' if size == 2 else 'P32'}(mem, {a}, {value})"
+
+    def _stack_addr(self, addr: str, base: str, off: int) -> str:
+        """The address for the slow path; its binding dies when only slow paths use it."""
+        for i in range(len(self.lines) - 1, max(len(self.lines) - 4, -1), -1):
+            d, text = self.lines[i]
+            if d == 0 and text.startswith(f"{addr} = ") and addr[0] == "o":
+                self._dead.append((i, addr))
+                break
+        if not off:
+            return base
+        return f"({base} {'+' if off > 0 else '-'} {abs(off):#x}) & 0xffffffff"
+
+    def _patch_checks(self) -> None:
+        """The block is complete: write each check's line (a check used by one access
+        only costs more than it saves: that access goes back to its plain form), and
+        drop the address bindings only the slow paths used."""
+        lines = self.lines
+        for c in self._chks:
+            d = lines[c.line][0]
+            if len(c.uses) < 2:
+                lines[c.line] = (d, "pass")
+                for idx, plain in c.uses:
+                    for j, text in enumerate(plain):
+                        lines[idx + j] = (lines[idx + j][0], text)
+                continue
+            b = c.base
+            align = f"not {b} & 3 and " if c.words else ""
+            flags = f"(rf[{b} >> 12] or wf[{b} >> 12])" if c.stores else f"rf[{b} >> 12]"
+            # one page (most of the time), else every page of the span (a helper)
+            lo = f"{b} + {c.lo}" if c.lo > 0 else f"{b} - {-c.lo}" if c.lo else b
+            text = (f"{c.sk} = {align}({-c.lo} <= ({b} & 0xfff) <= {0x1000 - c.hi} and "
+                    f"not {flags} or SPAN({lo}, {b} + {c.hi}, {c.stores}))")
+            self.glob(self.tr.mem.span_ok, "SPAN")
+            if c.words:
+                text += f"; {c.sq} = {b} >> 2"
+            lines[c.line] = (d, text)
+        self._chks = []
+        if self._dead:
+            meta = self.meta.insns
+            text = "\n".join([t for _, t in lines] + self.exit_lines + self.loop_tail +
+                             [x for im in meta if im.flags for x in im.flags])
+            for i, name in self._dead:
+                if len(re.findall(rf"\b{name}\b", text)) == 1 and \
+                        not any(n == name for im in meta for _, n in im.regs):
+                    lines[i] = (lines[i][0], "pass")
+            self._dead = []
+
+    def _forget(self) -> None:
+        """Memory may have changed behind the checks' backs: no forwarding across."""
+        for c in self._chk.values():
+            c.known.clear()
+        self._knows = False
+
+    def _plain_load(self, t: str, addr: str, size: int) -> str:
+        """Flat mode: the line loading addr (a name or constant) into t."""
+        fast = f"mem[{addr}]" if size == 1 else \
+            f"{'U16' if size == 2 else 'U32'}(mem, {addr})[0]"
+        if self.tr.mem.guarded:
+            fast = f"{fast} if not rf[{addr} >> 12] else READ({addr}, {size})"
+        return f"{t} = {fast}"
+
     def load(self, addr: str, size: int) -> str:
         self.may_fault()
+        ref = self._stack_ref(addr, size, False) if self.stk else None
+        if ref is not None:
+            chk, base, off = ref
+            t = self.tmp("m")
+            slow = self._stack_addr(addr, base, off)
+            chk.uses.append((len(self.lines), [self._plain_load(t, addr, size)]))
+            k = chk.known.get(off)
+            # what this block stored there through the same check (memory holds it)
+            fast = k[1] if k is not None and k[0] == size else \
+                self._stack_fast(chk, base, off, size)
+            self.emit(f"{t} = {fast} if {chk.sk} else READ({slow}, {size})")
+            return t
         t = self.tmp("m")
         if self.pm:
             seg = self._segof.get(addr)
@@ -429,17 +611,9 @@ class Builder:
             return t
         if self.tr.mem.guarded:         # unmapped pages refuse reads: test rf first
             addr = self.bind(addr, "a")
-        if size == 1:
-            fast = f"mem[{addr}]"
-        elif size == 2:
-            fast = f"U16(mem, {addr})[0]"
-        elif size == 4:
-            fast = f"U32(mem, {addr})[0]"
-        else:
+        if size not in (1, 2, 4):
             raise AssertionError(size)
-        if self.tr.mem.guarded:
-            fast = f"{fast} if not rf[{addr} >> 12] else READ({addr}, {size})"
-        self.emit(f"{t} = {fast}")
+        self.emit(self._plain_load(t, addr, size))
         return t
 
     def store(self, addr: str, size: int, value: str) -> None:
@@ -469,8 +643,23 @@ class Builder:
             return
         fast = {1: f"mem[{addr}] = {value}", 2: f"P16(mem, {addr}, {value})",
                 4: f"P32(mem, {addr}, {value})"}[size]
-        self.emit(f"if wf[{addr} >> 12]:\n    STORE({addr}, {size}, {value})\nelse:\n"
-                  f"    {fast}")
+        plain = [f"if wf[{addr} >> 12]:", f"STORE({addr}, {size}, {value})", "else:", fast]
+        ref = self._stack_ref(addr, size, True) if self.stk else None
+        if ref is not None:
+            chk, base, off = ref
+            slow = self._stack_addr(addr, base, off)
+            chk.uses.append((len(self.lines), plain))
+            keep = {o: k for o, k in chk.known.items() if o + k[0] <= off or off + size <= o}
+            self._forget()          # (another base may point here)
+            self.emit(f"if {chk.sk}:\n    {self._stack_fast(chk, base, off, size, value)}\n"
+                      f"else:\n    STORE({slow}, {size}, {value})")
+            if self.depth == 0:
+                keep[off] = (size, value)
+            chk.known = keep
+            self._knows = bool(keep)
+            return
+        self._forget()
+        self.emit("\n    ".join(plain[:2]) + "\n" + "\n    ".join(plain[2:]))
 
     # -- operands ----------------------------------------------------------------------------
     def operand(self, op, size: Optional[int] = None) -> Operand:
@@ -726,6 +915,7 @@ class Builder:
         reloaded when next used. ``flags``: it may read or write the flags."""
         self.has_helper = True
         self.may_fault()
+        self._chk = {}          # the helper may change page flags
         name = self.glob(fn)
         touched = set(range(NSLOTS) if reads is None else reads) | \
             set(range(NSLOTS) if writes is None else writes)
@@ -894,12 +1084,14 @@ class Builder:
     def _finish(self, tail: list) -> None:
         self.ended = True
         self.exit_lines = self._writeback() + [f"ST[0] += {self.ninsn}"] + tail
+        self._patch_checks()
 
     def _end_loop(self, cond: str, key_fall: Optional[int]) -> None:
         """The block branches back to its start: run it as a while loop."""
         self.ended = True
         self.loop = True
         if not self.loop_mode:
+            self._patch_checks()
             return          # the translator runs a second pass in loop mode
         tail = [f"c += {self.ninsn}"]
         if cond != "True":
@@ -934,6 +1126,7 @@ class Builder:
             tail.append(", ".join(p[0] for p in phis) + " = " + ", ".join(p[1] for p in phis))
         self.loop_tail = tail
         self.exit_lines = exit_wb + ["ST[0] += c", "return nxt"]
+        self._patch_checks()
 
     # -- per instruction ---------------------------------------------------------------------
     def begin(self, insn: Optional[Insn], ip: int, nip: int, lin: int) -> None:

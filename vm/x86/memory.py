@@ -42,6 +42,7 @@ import mmap
 import os
 import re
 import struct
+import sys
 from typing import Callable, List, Optional, Tuple
 
 from vm.x86.faults import MemoryFault
@@ -216,6 +217,38 @@ class Memory:
         self._addr: Optional[int] = None          # host address of an mmap'ed ``data``
         self._base: Optional[_Snapshot] = None    # the snapshot ``data`` is mapped over
         self._zeroed: List[Tuple[int, int]] = []  # ranges zeroed since
+
+    @property
+    def mv32(self):
+        """``data`` as 32-bit words (a memoryview, native order) for compiled code's
+        aligned stack accesses (emit.py): indexing it is cheaper than a struct call.
+        None where that would be wrong or slower (a big-endian host, PyPy, a size that
+        is not a whole number of words)."""
+        mv = self.__dict__.get("_mv32", False)
+        if mv is False:
+            mv = None
+            if sys.byteorder == "little" and sys.implementation.name == "cpython" and \
+                    len(self.data) % 4 == 0:
+                try:
+                    mv = memoryview(self.data).cast("I")
+                except (TypeError, ValueError):
+                    mv = None
+                if mv is not None and mv.itemsize != 4:
+                    mv = None
+            self._mv32 = mv
+        return mv
+
+    def span_ok(self, start: int, end: int, write: bool) -> bool:
+        """Whether compiled code may access [start, end) directly (emit.py's stack
+        checks, for a span that crosses a page boundary): inside memory, readable, and
+        for a write without a flag in ``wf`` (code, read-only, watched)."""
+        if start < 0 or end > self.size:
+            return False
+        rf, wf = self.rf, self.wf
+        for p in range(start >> PAGE_SHIFT, ((end - 1) >> PAGE_SHIFT) + 1):
+            if rf[p] or write and wf[p]:
+                return False
+        return True
 
     # -- checked access (helpers, system calls, loaders, the FPU) -------------------------
     def read(self, addr: int, n: int) -> bytes:

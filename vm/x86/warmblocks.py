@@ -44,6 +44,8 @@ _ROLES: dict = {
     "XMM": lambda tr: tr.cpu.xmm,
     "MREAD": lambda tr: tr.mem.read,
     "MWRITE": lambda tr: tr.mem.write,
+    "MV": lambda tr: tr.mem.mv32,       # (hot) memory as words: emit.py's stack accesses
+    "SPAN": lambda tr: tr.mem.span_ok,  # (hot) emit.py's stack checks across pages
 }
 # the names Translator.__init__ gives its own objects (compiler.py)
 _OWN = frozenset("""cpu r mem wf rf READ ST LIM STORE U16 U32 P16 P32 PAR ARITH UNWIND M
@@ -240,6 +242,21 @@ def store(tr, wkey: bytes, b, fn: Callable, meta: BlockMeta) -> None:
         starts.add(m.lin)
         insns.append((m.line, m.idx, m.ip, m.nip, m.regs, m.flags, m.lin, m.insn.length))
     code = fn.__code__
+    binds = binds_of(tr, code, starts)
+    if binds is None:
+        return
+    try:
+        packed = marshal.dumps(tuple(insns))
+    except ValueError:
+        return
+    entry = (code, tuple(tuple(s) for s in spans), tuple(chunks), packed,
+             tuple(binds), meta.loop, meta.n, meta.trapless)
+    cache.put_warm(wkey, entry)
+
+
+def binds_of(tr, code: CodeType, starts: set = frozenset()) -> Optional[list]:
+    """How to find the globals ``code`` uses in another process; None when one of
+    them cannot be found again."""
     params = set(code.co_varnames[:code.co_argcount])
     ns = tr.ns
     binds = []
@@ -248,15 +265,9 @@ def store(tr, wkey: bytes, b, fn: Callable, meta: BlockMeta) -> None:
             continue                # a builtin or an attribute name
         bnd = _binding(name, ns[name], starts)
         if bnd is None:
-            return
+            return None
         binds.append(bnd)
-    try:
-        packed = marshal.dumps(tuple(insns))
-    except ValueError:
-        return
-    entry = (code, tuple(tuple(s) for s in spans), tuple(chunks), packed,
-             tuple(binds), meta.loop, meta.n, meta.trapless)
-    cache.put_warm(wkey, entry)
+    return binds
 
 
 def load(tr, wkey: bytes, key: int, single: bool) -> Optional[Callable]:
@@ -290,8 +301,47 @@ def _install(tr, entry: tuple, key: int, single: bool) -> Optional[Callable]:
     if not isinstance(insns, bytes):
         return None
     meta = WarmBlockMeta(insns, spans, chunks)
-    # the globals, checked before any is added to the namespace
-    new = {}
+    new = resolve(tr, binds, spans, chunks)
+    if new is None:
+        return None
+    params = code.co_varnames[:code.co_argcount]
+    alive = [1]
+    defaults = []
+    for p in params:
+        if p == "META":
+            defaults.append(meta)
+        elif p == "ALIVE":
+            defaults.append(alive)
+        elif p in ns:
+            defaults.append(ns[p])
+        else:
+            return None
+    ns.update(new)
+    fn = FunctionType(code, ns, code.co_name, tuple(defaults))
+    meta.key, meta.loop, meta.single, meta.n = key, loop, single, n
+    meta.trapless = trapless
+    fn.meta = meta
+    ranges = [tuple(s) for s in spans]
+    bid = tr.nextid
+    tr.nextid += 1
+    tr.blocks[bid] = (key, single, ranges, alive, fn, meta, None)
+    (tr.cache1 if single else tr.cache)[key] = fn
+    wf = mem.wf
+    page_blocks = tr.page_blocks
+    for lo, hi in ranges:
+        for p in range(max(lo - 3, 0) >> PAGE_SHIFT, ((hi - 1) >> PAGE_SHIFT) + 1):
+            page_blocks.setdefault(p, set()).add(bid)
+            if p < len(wf):
+                wf[p] |= WF_CODE
+    return fn
+
+
+def resolve(tr, binds, spans=(), chunks=()) -> Optional[dict]:
+    """The objects ``binds`` (from binds_of) name in this translator, checked against
+    its namespace before any is added to it; None when one is missing or means
+    something else here."""
+    ns = tr.ns
+    new: dict = {}
     for bnd in binds:
         kind, name = bnd[0], bnd[1]
         if kind == "c":
@@ -329,36 +379,7 @@ def _install(tr, entry: tuple, key: int, single: bool) -> Optional[Callable]:
         if have is not obj and not (kind == "c" and have == obj and type(have) is type(obj)):
             return None             # the name means something else in this translator
         new[name] = obj
-    params = code.co_varnames[:code.co_argcount]
-    alive = [1]
-    defaults = []
-    for p in params:
-        if p == "META":
-            defaults.append(meta)
-        elif p == "ALIVE":
-            defaults.append(alive)
-        elif p in ns:
-            defaults.append(ns[p])
-        else:
-            return None
-    ns.update(new)
-    fn = FunctionType(code, ns, code.co_name, tuple(defaults))
-    meta.key, meta.loop, meta.single, meta.n = key, loop, single, n
-    meta.trapless = trapless
-    fn.meta = meta
-    ranges = [tuple(s) for s in spans]
-    bid = tr.nextid
-    tr.nextid += 1
-    tr.blocks[bid] = (key, single, ranges, alive, fn, meta, None)
-    (tr.cache1 if single else tr.cache)[key] = fn
-    wf = mem.wf
-    page_blocks = tr.page_blocks
-    for lo, hi in ranges:
-        for p in range(max(lo - 3, 0) >> PAGE_SHIFT, ((hi - 1) >> PAGE_SHIFT) + 1):
-            page_blocks.setdefault(p, set()).add(bid)
-            if p < len(wf):
-                wf[p] |= WF_CODE
-    return fn
+    return new
 
 
 def _raw(raw_at: dict, lin: int, length: Optional[int]) -> Optional[bytes]:

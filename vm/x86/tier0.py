@@ -1,0 +1,598 @@
+"""The first tier: code that has not run often, one instruction at a time from templates.
+
+Compiling a block's Python source is most of what a short run costs (a glibc hello world
+translates some 7,000 instructions and runs each about five times). So in flat 32-bit
+mode a block start seen for the first time runs as a one-instruction block made from a
+*template*: a compiled function shared by every instruction of the same shape (form,
+registers, prefixes, length, memory operand layout), whose instance constants (its
+address, immediates, displacements) are parameters bound as default arguments. A start
+that runs ``HOT`` times gets its real block (``Translator.translate``: multi-instruction,
+loops, traces), as before.
+
+Templates are correct by construction. A shape's template is made by running the block
+builder on the instruction with every instance constant replaced by a symbol
+(:class:`Sym`): arithmetic on a symbol builds an expression over the parameter, and
+formatting one (``f"{v:#x}"``) writes that expression into the source; anything that
+would let the builder's output depend on the value (a comparison, truth, hashing,
+indexing, ``int()``, a shift by a symbol, any other format) raises :class:`ValueUsed`
+and the shape gets no template (its instructions use real blocks). So the builder took
+the same decisions for every value, and the source it wrote, with the parameters bound,
+is what it writes for each instance. Which constants are 0 is part of the shape (so a
+nonzero one's truth is known: ``[eax]`` and ``[eax+8]`` differ); a shape the builder
+refused gets a template per distinct constants (a shift count), only the address a
+parameter. The same goes for the precise-fault records (registers and lazy flags as
+expressions over the locals, parameters included): each instance gets its own
+metadata with its own addresses and decoded instruction. A template has no ``try``:
+the instance runs it through :func:`_run`, which counts its runs and, on a fault,
+unwinds from the template's frame in the traceback (its line and its locals).
+
+Templates depend on no program, so they are kept across runs in the code cache (one
+entry; unpacked when used), and so is each run's list of instances (by the code at
+its first block), so a warm run makes its first-tier blocks without decoding or
+building anything, after checking each one's guest bytes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import marshal
+import re
+import struct
+import weakref
+from dataclasses import replace
+from functools import partial
+from types import CodeType, FunctionType
+from typing import Callable, Optional
+
+from asm.x86.decoder import DecodeError, Insn
+from asm.x86.operands import Imm, Mem, Reg
+from vm.x86 import warmblocks
+from vm.x86.codecache import code_cache
+from vm.x86.emit import SEMANTICS, BlockMeta, Builder, InsnMeta
+from vm.x86.faults import CPUException
+from vm.x86.memory import PAGE_SHIFT, WF_CODE
+from vm.x86.warmblocks import WarmInsnMeta
+
+HOT = 8                 # runs of a start in this tier before its real block is made
+RUN_SPAN = 0x10000      # code at a run's first block that names its kept instances
+MAX_TEMPLATES = 8_000   # templates kept across runs (all programs: ~10 MB)
+TEMPLATES = b"tier0-templates"
+_PARAM = re.compile(r"\b_k[0-9]+\b")
+# a quoted string in generated source (a symbol inside one would be text, not a value)
+_STRING = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
+_NO = object()          # a shape without a template
+_TRAPLESS = ("int", "int3", "into", "int1", "icebp")
+
+
+class ValueUsed(Exception):
+    """The builder looked at an instance constant's value: no template for this shape."""
+
+
+def _text(x) -> str:
+    if type(x) is Sym:
+        return x.text
+    if type(x) is int:
+        return repr(x)
+    raise ValueUsed(type(x).__name__)
+
+
+def _arith(op: str, shift: bool = False):
+    def fwd(self, other):
+        if shift and (type(other) is not int or other < 0):
+            raise ValueUsed(op)         # a shift by a value, or one that raises
+        return Sym(f"({self.text} {op} {_text(other)})")
+
+    def rev(self, other):
+        if shift:
+            raise ValueUsed(op)
+        return Sym(f"({_text(other)} {op} {self.text})")
+    return fwd, rev
+
+
+def _trap(name: str):
+    def f(self, *args):
+        raise ValueUsed(name)
+    return f
+
+
+class Sym:
+    """An instance constant while a template is built: an expression over parameters.
+    An operand's constant is never 0 (a zero is written as it is: the shape says which
+    are) and within 32 bits, signed or not, so its truth is known, and so is that of
+    its low 32 bits (``disp & 0xffffffff``); an address's truth and others' are not."""
+    __slots__ = ("text", "nonzero")
+
+    def __init__(self, text: str, nonzero: bool = False):
+        self.text = text
+        self.nonzero = nonzero
+
+    def __and__(self, other):
+        if type(other) is not int:
+            if type(other) is Sym:
+                return Sym(f"({self.text} & {other.text})")
+            raise ValueUsed("&")
+        return Sym(f"({self.text} & {other!r})",
+                   self.nonzero and other & 0xFFFFFFFF == 0xFFFFFFFF)
+
+    def __bool__(self) -> bool:
+        if self.nonzero:
+            return True
+        raise ValueUsed("bool")
+
+    def __format__(self, spec: str) -> str:
+        if spec in ("", "#x", "d"):
+            return self.text
+        raise ValueUsed(f"format {spec!r}")
+
+    def __str__(self) -> str:
+        return self.text
+
+    __repr__ = __str__
+    __add__, __radd__ = _arith("+")
+    __sub__, __rsub__ = _arith("-")
+    __mul__, __rmul__ = _arith("*")
+    __rand__ = __and__
+    __or__, __ror__ = _arith("|")
+    __xor__, __rxor__ = _arith("^")
+    __lshift__, __rlshift__ = _arith("<<", True)
+    __rshift__, __rrshift__ = _arith(">>", True)
+
+    def __neg__(self):
+        return Sym(f"(-{self.text})")
+
+    def __invert__(self):
+        return Sym(f"(~{self.text})")
+
+    __pos__ = _trap("pos")
+    __eq__ = _trap("==")
+    __ne__ = _trap("!=")
+    __lt__ = _trap("<")
+    __le__ = _trap("<=")
+    __gt__ = _trap(">")
+    __ge__ = _trap(">=")
+    __hash__ = _trap("hash")            # a dict or set lookup would decide by value
+    __index__ = _trap("index")
+    __int__ = _trap("int")
+    __float__ = _trap("float")
+    __abs__ = _trap("abs")
+    __mod__ = __rmod__ = _trap("%")
+    __floordiv__ = __rfloordiv__ = _trap("//")
+    __truediv__ = __rtruediv__ = _trap("/")
+    __pow__ = __rpow__ = _trap("**")
+    __divmod__ = __rdivmod__ = _trap("divmod")
+    __round__ = _trap("round")
+    __len__ = _trap("len")
+    __iter__ = _trap("iter")
+    __getitem__ = _trap("[]")
+    __contains__ = _trap("in")
+
+
+class _SymBuilder(Builder):
+    """A one-instruction Builder whose addresses are symbols: the decisions its base
+    class takes by comparing addresses (a branch to the block's own start, a followed
+    jump, a block visited twice) do not arise with one instruction, so they are left
+    out rather than evaluated."""
+
+    def begin(self, insn, ip, nip, lin) -> None:
+        self.insn = insn
+        self.ip, self.nip = ip, nip
+        self._eas = {}
+        self._lin = lin
+        self.idx = self.ninsn
+        self.ninsn += 1
+        self._mark()
+
+    def end_jump(self, ip) -> None:
+        self._finish([f"return {self.key_of(ip):#x}"])
+
+    def end_cond(self, cond: str, ip_taken, ip_fall) -> None:
+        self._finish([f"if {cond}:", f"    return {self.key_of(ip_taken):#x}",
+                      f"return {self.key_of(ip_fall):#x}"])
+
+
+def shape(insn: Insn) -> Optional[tuple]:
+    """What a template depends on besides the instance constants (None: not templated)."""
+    ops = []
+    for op in insn.operands:
+        t = type(op)
+        if t is Reg:
+            ops.append(op.name)
+        elif t is Imm:
+            ops.append((op.size, op.strict, op.jump, op.reloc, op.unknown))
+        elif t is Mem:
+            ops.append((op.size, op.seg, tuple(op.regs), op.disp_size, op.reloc,
+                        op.unknown, op.nosplit, op.jump, op.strict, op.scaled))
+        else:
+            return None
+    return (insn.form.index, insn.length, insn.osize, insn.asize, insn.seg, insn.rep,
+            insn.lock, tuple(insn.prefixes), insn.modrm, insn.unused_osize,
+            insn.unused_asize, tuple(ops))
+
+
+def _values(insn: Insn) -> list:
+    """The instance constants, in parameter order after the address (_k0)."""
+    out = []
+    for op in insn.operands:
+        t = type(op)
+        if t is Imm:
+            out.append(op.value)
+        elif t is Mem:
+            out.append(op.disp)
+    return out
+
+
+class Template:
+    """A compiled one-instruction block and how to make an instance of it."""
+    __slots__ = ("code", "insns", "lines", "binds")
+
+    def __init__(self, code: CodeType, insns: tuple, binds: Optional[tuple]):
+        self.code = code
+        self.insns = insns          # (line, idx, regs, flags) per InsnMeta
+        self.lines = [m[0] for m in insns]
+        # how to find its globals in another translator or process (warmblocks.binds_of;
+        # None: one cannot be found again)
+        self.binds = binds
+
+
+# the templates of this process (all translators), and those kept across runs
+_shared: dict = {}          # shape + translator state -> Template or _NO
+# the templates entry as read: shape -> marshalled (code, insns, binds), unpacked when used
+_disk: dict = {"loaded": False, "blobs": {}, "saved": False}
+
+
+class Tier0Meta(BlockMeta):
+    """BlockMeta of a first-tier instance, its instruction records made when a fault
+    or a trace asks for them (``tier0`` tells the promotion it may replace it)."""
+    tier0 = True
+    loop = False
+    single = False
+    n = 1
+
+    def __init__(self, t: Template, key: int, nip: int, insn, raw, trapless: bool):
+        self._src = (t, insn, raw)
+        self.key, self.nip = key, nip
+        self.trapless = trapless
+        self.lines = t.lines
+
+    @property
+    def insns(self) -> list:
+        v = self.__dict__.get("_insns")
+        if v is None:
+            t, insn, raw = self._src
+            ip, nip = self.key, self.nip
+            if insn is not None:
+                v = [InsnMeta(line, idx, ip, nip, regs, flags, insn, ip)
+                     for line, idx, regs, flags in t.insns]
+            else:
+                v = [WarmInsnMeta(line, idx, ip, nip, regs, flags, ip, raw)
+                     for line, idx, regs, flags in t.insns]
+            self._insns = v
+        return v
+
+
+_live: weakref.WeakSet = weakref.WeakSet()    # Tier0s whose runs are kept at exit
+
+
+def _save_all() -> None:
+    for t in list(_live):
+        t.save()
+
+
+atexit.register(_save_all)
+
+
+def _run(t0, fn: FunctionType, consts: tuple, meta: Tier0Meta, count) -> int:
+    """Run a first-tier instance (the dispatcher calls it as a block): the template
+    with its constants. ``count``: runs left before its start is hot (None: a first
+    run, not kept). A fault is made precise from the template's frame in the
+    traceback: the line it stopped at and its locals."""
+    if count is not None:
+        count[0] -= 1
+        if not count[0]:
+            t0.promote(meta.key)
+    try:
+        return fn(*consts)
+    except BaseException as e:
+        tb = e.__traceback__.tb_next
+        if tb is not None and tb.tb_frame.f_code is fn.__code__:
+            t0.tr.unwind(meta, tb.tb_frame.f_locals, e, tb.tb_lineno)
+        raise
+
+
+class Tier0:
+    """The first tier of one Translator. With the code cache on, templates are kept
+    across runs (one entry for all programs), and so is each run's list of instances
+    (by its first block's address and code): a warm run makes its first-tier blocks
+    without decoding or building, after checking each one's guest bytes."""
+
+    def __init__(self, tr):
+        self.tr = tr
+        self.templates: dict = {}       # shape + translator state -> Template or _NO
+        self.fns: dict = {}             # Template -> its function in this namespace
+        self.seen: set = set()          # starts run once (their first run is not kept)
+        self.hot: set = set()           # starts that get real blocks from now on
+        self.made: dict = {}            # key -> (shape key, values, raw, trapless)
+        self.started = False            # _load ran
+        self.record: Optional[dict] = None      # the earlier run's instances by key
+        self.run_id: Optional[bytes] = None
+        self.cache = None
+        self.dirty = False              # something to keep that the record lacks
+
+    def promote(self, key: int) -> None:
+        """From an instance that ran HOT times: its start gets a real block, made when
+        the dispatcher next looks for it (not here, inside a running block)."""
+        if key not in self.hot:
+            self.hot.add(key)
+            self.dirty = True
+        cache = self.tr.cache
+        fn = cache.get(key)
+        if fn is not None and getattr(fn.meta, "tier0", False):
+            del cache[key]
+
+    def usable(self) -> bool:
+        tr = self.tr
+        cpu = tr.cpu
+        return cpu.mode == "flat32" and cpu.bits == 32 and not cpu.pm and not cpu.real \
+            and not tr.stops and not tr.watching and not tr.dr_stops
+
+    def instance(self, key: int) -> Optional[Callable]:
+        """The first-tier block at key, installed; None when the instruction there has
+        no template (or cannot be fetched: the real translation reports that), or is
+        one an earlier run of this program found hot."""
+        tr = self.tr
+        if not self.started:
+            self._load(key)
+            if key in self.hot:
+                return None
+        rec = self.record
+        if rec is not None:
+            ent = rec.get(key)
+            if ent is not None:
+                fn = self._replay(key, ent)
+                if fn is not None:
+                    return fn
+        try:
+            insn, lin = tr.fetch(key, key)
+        except (DecodeError, CPUException):
+            return None
+        gen = SEMANTICS.get(insn.form.mnemonic)
+        if gen is None or insn.lock and not insn.form.lockable(insn.operands):
+            return None
+        sk = shape(insn)
+        if sk is None:
+            return None
+        values = _values(insn)
+        # the operands' constants as parameters (the shape says which are 0) ...
+        sk = (sk, (tr.mem.guarded, tr.mem.size), tuple(v == 0 for v in values))
+        t = self.templates.get(sk) or self._adopt(sk)
+        if t is None:
+            t = self._keep(sk, self._make(insn, gen, False))
+        if t is _NO:
+            # ... else as they are (a shift count), only the address a parameter
+            sk = (sk, tuple(values))
+            t = self.templates.get(sk) or self._adopt(sk)
+            if t is None:
+                t = self._keep(sk, self._make(insn, gen, True))
+            if t is _NO:
+                return None
+        trapless = insn.form.mnemonic in _TRAPLESS
+        if self.run_id is not None:
+            self.made[key] = (sk, tuple(values), insn.raw, trapless)
+            self.dirty = True
+        return self._install(t, key, insn, values, insn.length, trapless)
+
+    # -- templates -----------------------------------------------------------------------
+    def _make(self, insn: Insn, gen, literal: bool) -> Optional[Template]:
+        """The template of insn's shape: its operands' nonzero constants are parameters
+        _k1.. (unless ``literal``), its address _k0."""
+        tr = self.tr
+        ip = Sym("_k0")
+        params = ["_k0"]
+        ops = []
+        for op in insn.operands:
+            t = type(op)
+            if t is Imm or t is Mem:
+                v = op.value if t is Imm else op.disp
+                name = f"_k{len(params)}"
+                params.append(name)
+                if v and not literal:
+                    v = Sym(name, True)
+                ops.append(replace(op, value=v) if t is Imm else replace(op, disp=v))
+            else:
+                ops.append(op)
+        sym = replace(insn, address=ip, raw=None, operands=ops)
+        nip = ip + insn.length
+        ns = tr.ns
+        before = set(ns)
+        b = _SymBuilder(tr, ip, True, False)
+        try:
+            b.begin(sym, ip, nip, ip)
+            gen(b, sym)
+            if not b.ended:
+                b.end_jump(nip)
+            src, header = tr._source(b, ", ".join(f"{p}=0" for p in params))
+        except Exception:           # ValueUsed, or whatever the real translation reports
+            return None
+        finally:
+            # an object made for this instruction (the x87 glue's instruction)
+            mine = [n for n in set(ns) - before if isinstance(ns[n], (Insn, Sym))]
+            for name in mine:
+                del ns[name]
+        if mine or any(_PARAM.search(x) for x in _STRING.findall(src)):
+            return None             # (a constant inside a message: text, not a value)
+        insns = []
+        for m in b.meta.insns:
+            if m.ip is not ip or m.nip is not nip or m.lin is not ip or m.insn is not sym:
+                return None
+            regs = tuple((s, str(v)) for s, v in m.regs)
+            flags = None if m.flags is None else tuple(str(x) for x in m.flags)
+            insns.append((m.line + header, m.idx, regs, flags))
+        try:
+            code = compile(src, "<x86 tier0>", "exec")
+        except SyntaxError:
+            return None
+        fcode = next((c for c in code.co_consts if type(c) is CodeType), None)
+        if fcode is None or fcode.co_varnames[:fcode.co_argcount] != tuple(params) or \
+                {"META", "ALIVE"} & set(fcode.co_names):
+            return None             # (a per-block object: not in a template)
+        binds = warmblocks.binds_of(tr, fcode)
+        if binds is not None and any(bnd[0] == "d" for bnd in binds):
+            binds = None
+        return Template(fcode, tuple(insns), None if binds is None else tuple(binds))
+
+    # -- instances -----------------------------------------------------------------------
+    def _install(self, t: Template, key: int, insn, values, length: int,
+                 trapless: bool, raw: Optional[bytes] = None) -> Callable:
+        """An instance of t at key (``insn`` None: decoded from ``raw`` when asked).
+        Most instructions of a short run run once: the first time a start is asked
+        for, its instance only runs (nothing to drop when its bytes are written: the
+        next request decodes them again); the second time it is kept."""
+        tr = self.tr
+        fn = self.fns.get(t)
+        if fn is None:
+            fn = self.fns[t] = FunctionType(t.code, tr.ns, "_blk")
+        nip = key + length
+        meta = Tier0Meta(t, key, nip, insn, raw, trapless)
+        consts = (key, *values)
+        if key not in self.seen:
+            self.seen.add(key)
+            inst = partial(_run, self, fn, consts, meta, None)
+            inst.meta = meta
+            return inst
+        inst = partial(_run, self, fn, consts, meta, [max(HOT - 1, 1)])
+        inst.meta = meta
+        bid = tr.nextid
+        tr.nextid += 1
+        tr.blocks[bid] = (key, False, [(key, nip)], [1], inst, meta, None)
+        tr.cache[key] = inst
+        wf = tr.mem.wf
+        page_blocks = tr.page_blocks
+        p = max(key - 3, 0) >> PAGE_SHIFT
+        last = (nip - 1) >> PAGE_SHIFT
+        while p <= last:
+            s = page_blocks.get(p)
+            if s is None:
+                s = page_blocks[p] = set()
+            s.add(bid)
+            if p < len(wf):
+                wf[p] |= WF_CODE
+            p += 1
+        return inst
+
+    # -- kept across runs ----------------------------------------------------------------
+    def _load(self, key: int) -> None:
+        """At the run's first block: the templates kept so far (once per process), and
+        the instances a run of the program that starts with the same code at ``key``
+        made."""
+        self.started = True
+        cache = self.cache = code_cache()
+        if cache is None:
+            return
+        tr = self.tr
+        mem = tr.mem
+        page = key & ~0xFFF
+        ident = hashlib.blake2b(bytes(mem.data[page:page + RUN_SPAN]), digest_size=16,
+                                person=b"pyvm-tier0-run").digest()
+        self.run_id = b"tier0-run" + struct.pack("<QQ?", key, mem.size, mem.guarded) + ident
+        _live.add(self)
+        if not _disk["loaded"]:
+            _disk["loaded"] = True
+            entry = cache.get_warm(TEMPLATES)
+            try:
+                _disk["blobs"] = {sk: blob for sk, blob in entry or ()
+                                  if type(blob) is bytes}
+            except (TypeError, ValueError):
+                pass
+        rec = cache.get_warm(self.run_id)
+        if rec is not None:
+            try:
+                self.record = {ent[0]: ent[1:] for ent in rec[0]}
+                self.hot.update(k for k in rec[1] if type(k) is int)
+            except (TypeError, ValueError, IndexError):
+                self.record = None
+
+    def _keep(self, sk, t: Optional[Template]):
+        t = self.templates[sk] = _shared[sk] = t or _NO
+        return t
+
+    def _adopt(self, sk) -> Optional[Template]:
+        """A template made by another translator or run, its globals found in this
+        one's namespace (None: there is none, or one of its globals is not here)."""
+        t = _shared.get(sk)
+        if t is None:
+            blob = _disk["blobs"].get(sk)
+            if blob is None:
+                return None
+            try:
+                code, insns, binds = marshal.loads(blob)
+                if type(code) is not CodeType:
+                    return None
+                t = _shared[sk] = Template(code, tuple(insns), tuple(binds))
+            except (TypeError, ValueError, EOFError):
+                return None
+        if t is _NO:
+            self.templates[sk] = _NO
+            return t
+        # (made by another translator: this one's templates dict would have it)
+        binds = t.binds
+        new = None
+        if binds is not None:
+            try:
+                new = warmblocks.resolve(self.tr, binds)
+            except (ValueError, TypeError, KeyError, AttributeError, ImportError,
+                    IndexError):
+                new = None
+        if new is None:
+            return None
+        self.tr.ns.update(new)
+        self.templates[sk] = t
+        return t
+
+    def _replay(self, key: int, ent: tuple) -> Optional[Callable]:
+        """An instance the recorded run made at key, when the guest bytes there are
+        the same (its template must be kept too)."""
+        try:
+            sk, values, raw, trapless = ent
+            mem = self.tr.mem
+            if (sk if len(sk) == 3 else sk[0])[1] != (mem.guarded, mem.size):
+                return None         # made for another kind of memory
+            data = self.tr.mem.data
+            if data[key:key + len(raw)] != raw or not raw:
+                return None
+            if self.tr.mem.guarded:
+                self.tr.mem._check_readable(key, len(raw))
+            t = self.templates.get(sk)
+            if t is None:
+                t = self._adopt(sk)
+            if t is None or t is _NO:
+                return None
+            self.made[key] = ent
+            return self._install(t, key, None, values, len(raw), trapless, raw)
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError, ImportError,
+                CPUException):
+            return None
+
+    def save(self) -> None:
+        """Keep this run's instances and the templates made since the cache was read
+        (at exit)."""
+        cache = self.cache
+        if cache is None or self.run_id is None or not self.made or not self.dirty:
+            return
+        if not _disk["saved"]:
+            blobs = _disk["blobs"]
+            out = list(blobs.items())
+            for sk, t in _shared.items():
+                if t is not _NO and t.binds is not None and sk not in blobs and \
+                        len(out) < MAX_TEMPLATES:
+                    try:
+                        out.append((sk, marshal.dumps((t.code, t.insns, t.binds))))
+                    except ValueError:
+                        pass
+            if len(out) > len(blobs):
+                cache.put_warm(TEMPLATES, tuple(out))
+                _disk["saved"] = True
+        rec = tuple((k,) + tuple(v) for k, v in self.made.items())
+        cache.put_warm(self.run_id, (rec, tuple(self.hot)))
+        self.dirty = False
+        cache.flush()       # (the cache's own exit handler may have run already)
