@@ -1161,6 +1161,17 @@ class Assembler(E.EvalContext):
             self.warn("instruction has redundant prefixes [-w+other]", sl)
         if "lock" in prefixes and not enc.lockable:
             self.warn("instruction is not lockable [-w+prefix-lock]", sl)
+            ops = action.operands
+            m = action.mnemonic.lower()
+            if (len(ops) == 1 and type(ops[0]) is P.OpExpr and not ops[0].mods
+                    and encoder.sized_branch(m)
+                    and (self.optimize == 2 or self.optimize == 0 and m != "jmp")):
+                # (NASM: as often as it tries the short form, -O0's jmp being near)
+                self.warn("instruction is not lockable [-w+prefix-lock]", sl)
+        if "bnd" in prefixes and enc.data[:1] != b"\xf2":
+            # the encoder kept no F2: only a jmp short drops bnd (others are errors)
+            self.warn("jmp short does not init bnd regs - bnd prefix dropped [-w+prefix-bnd]",
+                      sl)
         for p in ("xacquire", "xrelease"):
             if p in prefixes:
                 use = enc.hle
@@ -1250,8 +1261,7 @@ class Assembler(E.EvalContext):
                         # NASM panics (intra-segment OUT_REL4ADR)
                         raise AsmError(f"`wrt {r.wrt}' cannot be used on a jump within its "
                                        "own section")
-            enc = encoder.encode(mnemonic, ops, self.bits, ip, action.prefixes, section=cur,
-                                 absolute=self.abs_reloc)
+            enc = self._encode_branch(mnemonic, ops, ip, action.prefixes)
             if enc.level > self.cpu:
                 enc = self._jcc_below_386(mnemonic, ops, ip, action.prefixes) or enc
         else:
@@ -1296,6 +1306,17 @@ class Assembler(E.EvalContext):
             self._lock_warning(action, enc, sl)
         self._emit_encoded(enc, ip)
 
+    def _encode_branch(self, mnemonic: str, ops: list, ip: int, prefixes) -> Encoded:
+        """encoder.encode of a line that names labels (a branch, most often)."""
+        try:
+            return encoder.encode(mnemonic, ops, self.bits, ip, prefixes, section=self.cur,
+                                  absolute=self.abs_reloc)
+        except encoder.PrefixRefused as e:
+            # `repne jz near x` under `cpu 8086`: NASM names the missing form first
+            if e.level > self.cpu and any(type(o) is Imm and o.jump == "near" for o in ops):
+                raise AsmError("no instruction for this cpu level") from None
+            raise
+
     def _jcc_below_386(self, mnemonic: str, ops: list, ip: int, prefixes) -> Optional[Encoded]:
         """A Jcc whose near (0F 8x) form the `cpu` lacks: NASM's short Jcc over a JMP, if
         the current level has it; None otherwise (the caller reports the level)."""
@@ -1337,7 +1358,9 @@ class Assembler(E.EvalContext):
                       if self.cpu == 0 else "instruction obsolete and removed from the "
                       "target CPU [-w+obsolete-removed]", sl)
         for message in enc.overflow:
-            self.warn(f"{message} [-w+number-overflow]", sl)
+            # (the encoder's other warnings carry their own [-w+...] tag)
+            self.warn(message if message[-1] == "]" else f"{message} [-w+number-overflow]",
+                      sl)
 
     def _emit_encoded(self, enc, ip: int) -> None:
         """Emit an encoded instruction at ``ip``, its fixups made section fixups."""
@@ -1384,8 +1407,7 @@ class Assembler(E.EvalContext):
             size = _GPR_SIZE.get(ops[1].name.lower())
             if size and not any(p.lower() in ("o16", "o32") for p in prefixes):
                 prefixes = tuple(prefixes) + (f"o{size}",)
-        enc = encoder.encode(action.mnemonic, ops, self.bits, ip, prefixes, section=cur,
-                                 absolute=self.abs_reloc)
+        enc = self._encode_branch(action.mnemonic, ops, ip, prefixes)
         if enc.level > self.cpu:
             enc = self._jcc_below_386(action.mnemonic, ops, ip, prefixes) or enc
         if enc.level > self.cpu:
@@ -1473,6 +1495,8 @@ class Assembler(E.EvalContext):
             return Mem(size, op.seg, regs, disp, disp_size, reloc, unknown, nosplit, jump,
                        strict, scaled)
         # far pointer
+        if jump == "far":
+            raise AsmError("mismatch in operand sizes")     # `jmp far 0x10:5` (NASM)
         before = self.unknown
         self.unknown = False
         seg, _ = self.resolve(op.seg.fn(self), True)
@@ -2005,14 +2029,17 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
 
 # warnings NASM gives in its final pass only (not when errors stop it after pass 1)
 _FINAL_PASS_WARNINGS = ("[-w+number-overflow]", "[-w+zeroing]", "[-w+obsolete-removed]",
-                        "[-w+obsolete-valid]", "[-w+prefix-lock]", "[-w+prefix-hle]")
+                        "[-w+obsolete-valid]", "[-w+prefix-lock]", "[-w+prefix-hle]",
+                        "[-w+prefix-opsize]", "[-w+prefix-bnd]")
 
 
 # errors NASM finds only in its final pass (which then warns as it goes)
 _FINAL_PASS_ERRORS = frozenset(("invalid combination of opcode and operands",
                                 "operation size not specified", "mismatch in operand sizes",
                                 "no instruction for this cpu level",
-                                "short jump is out of range"))
+                                "short jump is out of range", "bnd prefix is not allowed",
+                                "repne prefix is not allowed",
+                                "repnz prefix is not allowed"))
 
 
 def _pp_symbol(self, name: str):

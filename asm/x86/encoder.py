@@ -144,7 +144,12 @@ def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
         return want * 8
     if t == "mfar":
         if isinstance(op, Mem) and op.jump == "far":
-            return 0
+            if op.size is None:
+                return 0
+            # `far word [x]` is m16:16, `far dword [x]` m16:32: the size is the operand size
+            if op.size * 8 != form.osize:
+                raise _NoMatch
+            return form.osize
         raise _NoMatch
     if t.startswith("moffs"):
         if isinstance(op, Mem) and not op.regs and op.jump is None and op.disp_size != 1:
@@ -241,8 +246,14 @@ def _match(form: Form, ops: Sequence[Operand], bits: int, osize_forced: Optional
             raise _SizeMissing
     if (form.osize is not None and form.operands and not pinned and not unsized
             and "osfix" not in form.flags):
-        # nothing in the operands chose the size: the default (bits, or o16/o32) applies
-        if form.osize != (osize_forced or bits):
+        # nothing in the operands chose the size: the default (bits, or o16/o32) applies;
+        # NASM: o16/o32 on an unsized branch target adds 66h, the target keeps bits' size
+        default = osize_forced or bits
+        if osize_forced and (form.operands[0] in _BRANCH_TARGETS or (
+                form.mnemonic == "push" and form.operands[0] in _PUSH_IMMEDIATES)) and (
+                ops[0].size is None):
+            default = bits      # (push: NASM warns that the prefix is the wrong one)
+        if form.osize != default:
             raise _NoMatch
     # rel8 without 'short': a target in this section that is in range, or (NASM's "be
     # optimistic in pass 1") one not known yet; later passes grow the jumps that miss
@@ -448,10 +459,17 @@ class _Plan:
 
     __slots__ = ("form", "wait", "mandatory", "late", "head", "osize", "asize", "opcode",
                  "plus_r", "opreg_i", "modrm", "rm_i", "reg_i", "mem_i", "imms", "lock",
-                 "branch", "branch_code")
+                 "branch", "branch_code", "level")
 
     def __init__(self, form: Form) -> None:
         self.form = form
+        # the CPU level with an unsized target: NASM's call/jmp forms of the default
+        # operand size (`odf`) are 8086 ones in any mode, with any o16/o32
+        self.level = form.level
+        if form.mnemonic in ("call", "jmp") and form.operands and (
+                form.operands[0] in _BRANCH_TARGETS or form.operands[0] == "mfar"
+                or "defsize" in form.flags):
+            self.level = 0
         self.wait = form.wait_prefix
         self.mandatory = form.mandatory
         # an SSE form's mandatory prefix goes right before 0F, after the segment, 66h and
@@ -503,6 +521,50 @@ def _plan(form: Form) -> _Plan:
     return p
 
 
+_BRANCH_TARGETS = frozenset(("rel16", "rel32", "ptr16", "ptr32"))
+_PUSH_IMMEDIATES = frozenset(("simm8", "imm16", "imm32"))
+
+
+def _bnd_form(form: Form) -> str:
+    """NASM's BND flag on a form: 'bnd' (near call/jmp/ret and a Jcc's near form: bnd
+    taken, repne/repnz refused), 'both' (a Jcc's rel8: NASM has that form with and without
+    the flag), 'jmp8' (jmp short: bnd dropped, or refused after `short`), '' (bnd refused)."""
+    op = form.opcode
+    if form.mnemonic.startswith("j") and len(op) == 1 and 0x70 <= op[0] <= 0x7F:
+        return "both"
+    if op == b"\xeb":
+        return "jmp8"
+    if (op in (b"\xc3", b"\xc2", b"\xe8", b"\xe9")
+            or (len(op) == 2 and op[0] == 0x0F and 0x80 <= op[1] <= 0x8F)
+            or (op == b"\xff" and form.modrm in ("2", "4"))):
+        return "bnd"
+    return ""
+
+
+class PrefixRefused(AsmError):
+    """NASM's "bnd/repne prefix is not allowed"; ``level``: the form's CPU level (NASM
+    reports a form the `cpu` lacks first)."""
+
+    def __init__(self, message: str, level: int) -> None:
+        super().__init__(message)
+        self.level = level
+
+
+def _bnd_prefix(form: Form, prefixes: Sequence[str], ops: Sequence[Operand]) -> bool:
+    """Whether the bnd prefix's F2 goes out; PrefixRefused where NASM refuses bnd or repne."""
+    kind = _bnd_form(form)
+    for x in ("repne", "repnz"):
+        if x in prefixes and kind == "bnd":
+            raise PrefixRefused(f"{x} prefix is not allowed", form.level)
+    if "bnd" not in prefixes:
+        return False
+    if kind == "jmp8" and not any(isinstance(o, Imm) and o.jump == "short" for o in ops):
+        return False        # NASM drops it (a warning: asm.assembler's _lock_warning)
+    if kind in ("bnd", "both"):
+        return True
+    raise PrefixRefused("bnd prefix is not allowed", form.level)
+
+
 def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequence[str],
           osize_forced: Optional[int], asize_forced: Optional[int],
           section: object = None, absolute: object = None) -> Encoded:
@@ -517,6 +579,9 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
         out = bytearray()
         if p.wait:
             out.append(0x9B)
+        if "bnd" in prefixes or "repne" in prefixes or "repnz" in prefixes:
+            if _bnd_prefix(p.form, prefixes, ops):
+                out.append(0xF2)
         for x in prefixes:              # the rep slot (rep, xacquire...) before lock
             if x in PREFIX_BYTES and x != "lock":
                 out.append(PREFIX_BYTES[x])
@@ -572,6 +637,12 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
     # immediates, in operand order
     rel_fields = None
     overflow = ()
+    if (osize_forced and p.osize and p.osize != osize_forced
+            and not (p.form.operands and p.form.operands[0] in _BRANCH_TARGETS
+                     and ops[0].size is None)
+            and not (p.form.mnemonic == "push" and type(ops[0]) is Imm and ops[0].size == 1)):
+        # the operands chose the other size: NASM keeps the prefix's 66h (or none) and warns
+        overflow = (f"invalid operand size prefix, must be o{p.osize} [-w+prefix-opsize]",)
     for kind, size, i in p.imms:
         op = ops[i]
         if kind == _IMM or kind == _SIMM:
@@ -610,7 +681,10 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
                 fixups.append(Fixup(pos, size, reloc, True))
             out[pos:pos + size] = (delta & _MASKS[size]).to_bytes(size, "little")
     hle = hle_use(p.form, ops) if prefixes else ""
-    return Encoded(bytes(out), fixups, p.lock and mem is not None, p.form.level, hle,
+    level = p.form.level
+    if p.level != level and type(ops[0]) is not Reg and ops[0].size is None:
+        level = p.level
+    return Encoded(bytes(out), fixups, p.lock and mem is not None, level, hle,
                    "obsolete" in p.form.flags, overflow)
 
 
@@ -645,7 +719,7 @@ def _emit_branch(p: _Plan, op: Imm, bits: int, ip: int, section: object,
         return None             # (a plain number in a flat binary: see _emit)
     fixups = [] if reloc is None else [Fixup(len(code), size, reloc, True)]
     return Encoded(code + (delta & _MASKS[size]).to_bytes(size, "little"), fixups, False,
-                   p.form.level)
+                   p.level if op.size is None else p.form.level)
 
 
 def local_branch(mnemonic: str, target: int, bits: int, ip: int,
@@ -672,7 +746,7 @@ def local_branch(mnemonic: str, target: int, bits: int, ip: int,
             if _REL8_ONLY.get(plan.form.mnemonic, True):
                 return None             # (encode gives the error)
             continue
-        return code + (delta & _MASKS[size]).to_bytes(size, "little"), plan.form.level
+        return code + (delta & _MASKS[size]).to_bytes(size, "little"), plan.level
     return None
 
 
@@ -695,7 +769,7 @@ def unknown_branch(mnemonic: str, bits: int, ip: int) -> Optional[tuple]:
         return None
     size = plan.branch[0]
     delta = -(ip + len(code) + size)
-    return code + (delta & _MASKS[size]).to_bytes(size, "little"), plan.form.level
+    return code + (delta & _MASKS[size]).to_bytes(size, "little"), plan.level
 
 
 def jcc_over_jmp(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
@@ -703,7 +777,7 @@ def jcc_over_jmp(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int 
                  absolute: object = None) -> Optional[Encoded]:
     """NASM's Jcc beyond a short jump on a CPU without the 386's 0F 8x form: the inverted
     short Jcc over a near JMP (``jz x`` -> ``jnz $+5; jmp x``); None where that form does
-    not apply (not a Jcc, a size/near/short keyword, a lock/hle/bnd/wait prefix)."""
+    not apply (not a Jcc, a size/near/short keyword, an hle/wait prefix)."""
     if len(operands) != 1:
         return None
     op = operands[0]
@@ -721,7 +795,11 @@ def jcc_over_jmp(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int 
         return None
     # the prefixes go on the Jcc, in NASM's order (rep, segment, 66h, 67h); the JMP
     # keeps the mode's operand size
-    head = bytearray(PREFIX_BYTES[p] for p in prefixes if p in PREFIX_BYTES)
+    head = bytearray(PREFIX_BYTES[p] for p in prefixes if p in PREFIX_BYTES and p != "lock")
+    if "bnd" in prefixes:
+        head.append(0xF2)
+    if "lock" in prefixes:
+        head.append(0xF0)
     head += bytes(SEG_PREFIX[p] for p in prefixes if p in SEG_PREFIX)
     for p, byte in (("o", 0x66), ("a", 0x67)):
         if any(x[0] == p and int(x[1:]) != bits for x in prefixes if x[1:] in ("16", "32")):
@@ -734,8 +812,9 @@ def jcc_over_jmp(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int 
     return Encoded(bytes(head) + jmp.data, fixups, False, short.level)    # (NASM: an 8086 form)
 
 
-# the prefixes NASM takes on that form (repne/repnz: an error; lock, bnd: warnings)
-_JCC_PREFIXES = frozenset(("rep", "repe", "repz", "o16", "o32", "a16", "a32", *SEG_PREFIX))
+# the prefixes NASM takes on that form (repne/repnz: an error; lock: a warning)
+_JCC_PREFIXES = frozenset(("rep", "repe", "repz", "o16", "o32", "a16", "a32", "bnd", "lock",
+                           *SEG_PREFIX))
 
 
 def _rel8_forced(form: Form, ops: Sequence[Operand]) -> bool:
@@ -817,7 +896,11 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
     message when it cannot be encoded. ``absolute``: the reloc a relative branch to a plain
     number gets in a relocatable output (None: a flat binary, where it is an address)."""
     mnemonic = mnemonic.lower()
-    if mnemonic in CMP_ALIASES and len(operands) == 2:
+    if mnemonic in CMP_ALIASES and len(operands) != 2:
+        # no row of its own: NASM reports a bad operand count as any form's (a final-pass
+        # error, not an unknown name that would end pass 1)
+        raise AsmError("invalid combination of opcode and operands")
+    if mnemonic in CMP_ALIASES:
         mnemonic, pred = CMP_ALIASES[mnemonic]
         operands = [*operands, Imm(pred)]
         if mnemonic == "cmpsd" and isinstance(operands[1], Mem) and operands[1].size:
@@ -880,7 +963,22 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
             and type(operands[0]) is Imm and operands[0].size is not None
             and operands[0].jump != "far"):
         raise AsmError("mismatch in operand sizes")     # `jz word x`, `jmp byte x` (NASM)
+    if (mnemonic in ("call", "jmp") and len(operands) == 1
+            and type(operands[0]) in (Mem, FarPtr) and operands[0].size is not None):
+        # NASM: a qword memory target is a 64-bit mode form, any other size a mismatch
+        if type(operands[0]) is Mem and operands[0].size == 8:
+            raise AsmError(f"instruction not supported in {bits}-bit mode")
+        raise AsmError("mismatch in operand sizes")
     raise AsmError("invalid combination of opcode and operands")
+
+
+@cache
+def sized_branch(mnemonic: str) -> bool:
+    """jmp and the Jcc: the branches whose short or near form NASM picks by distance (it
+    tries that choice twice: a `lock` on them gets its warning twice)."""
+    return mnemonic == "jmp" or any(
+        f.operands == ("rel8",) and len(f.opcode) == 1 and 0x70 <= f.opcode[0] <= 0x7F
+        for f in by_mnemonic().get(mnemonic, ()))
 
 
 @cache
