@@ -544,15 +544,8 @@ class Assembler(E.EvalContext):
                     data = sl._data
                     if data is None:
                         data = sl.data()
-                    pos = self.pos
-                    if plain and len(cur.data) == pos:
-                        cur.data += data            # (_emit, inline)
-                        pos = self.pos = pos + len(data)
-                        if pos > cur.size:
-                            cur.size = pos
-                            if pos > MAX_ADDRESS:
-                                raise AsmError(f"section `{cur.name}' exceeds the 4 GiB "
-                                               "address space")
+                    if plain and len(cur.data) == self.pos:
+                        self._append(cur, data)
                     else:
                         self._emit(data)
                     continue
@@ -643,15 +636,9 @@ class Assembler(E.EvalContext):
                     # appending the bytes is to do (no listing, no debug information)
                     data = fast[1]
                     cur = self.cur
-                    pos = self.pos
-                    if runs and cur is not None and not cur.nobits and len(cur.data) == pos:
-                        cur.data += data
-                        pos = self.pos = pos + len(data)
-                        if pos > cur.size:
-                            cur.size = pos
-                            if pos > MAX_ADDRESS:
-                                raise AsmError(f"section `{cur.name}' exceeds the 4 GiB "
-                                               "address space")
+                    if runs and cur is not None and not cur.nobits and \
+                            len(cur.data) == self.pos:
+                        self._append(cur, data)
                     else:
                         self._emit(data)
                 else:
@@ -912,6 +899,15 @@ class Assembler(E.EvalContext):
         """Refuse to materialise more bytes than a flat image may hold."""
         if n > MAX_IMAGE and self.cur is not None and not self.cur.nobits:
             raise AsmError(f"section `{self.cur.name}' would exceed {MAX_IMAGE >> 20} MiB")
+
+    def _append(self, cur, data: bytes) -> None:
+        """_emit's common case: bytes without fixups at the end of section ``cur``."""
+        cur.data += data
+        pos = self.pos = self.pos + len(data)
+        if pos > cur.size:
+            cur.size = pos
+            if pos > MAX_ADDRESS:
+                raise AsmError(f"section `{cur.name}' exceeds the 4 GiB address space")
 
     def _emit(self, data: bytes, fixups: Sequence = (), relocs_shown: Sequence = ()) -> None:
         """Append bytes (and their fixups) at the current position."""

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 from test_asm_helpers import nasm, pyasm, write
@@ -28,3 +29,10 @@ def check(tmp_path: Path, text: str, *args: str, messages: bool = True, name: st
     if messages:
         assert diagnostics(perr) == diagnostics(nerr), f"nasm:\n{nerr}\npyasm:\n{perr}"
     return status, pb, perr
+
+
+def objdump_body(objdump: str, path: Path) -> str:
+    """``objdump -dr`` of an object without its first lines (they name the file)."""
+    text = subprocess.run([objdump, "-dr", str(path)], capture_output=True, text=True,
+                          check=True).stdout
+    return text.split("\n", 2)[2]

@@ -7,11 +7,9 @@ diagnostics."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 from conftest import require_tool
-from nasm_parity import check
+from nasm_parity import check, objdump_body
 from test_asm_helpers import nasm, pyasm, write
 
 FAR = "times 200 nop\n"
@@ -86,9 +84,7 @@ def test_osize_prefix_branch_elf(tmp_path):
     assert status == 0, perr
 
     def dump(path):
-        text = subprocess.run([objdump, "-dr", str(path)], capture_output=True, text=True,
-                              check=True).stdout
-        return text.split("\n", 2)[2]        # (the first lines name the file)
+        return objdump_body(objdump, path)
 
     assert dump(tmp_path / "p.o") == dump(tmp_path / "n.o")
     assert "R_386_PC16\te" in dump(tmp_path / "n.o")

@@ -6,11 +6,9 @@ and pyasm: same exit status, bytes and diagnostics."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 from conftest import require_tool
-from nasm_parity import check
+from nasm_parity import check, objdump_body
 from test_asm_helpers import nasm, pyasm, write
 
 # ---- Jcc beyond rel8 with `cpu 8086/186/286`: `jnz $+5; jmp target`
@@ -91,9 +89,7 @@ def test_jcc_below_386_elf(tmp_path):
     assert status == 0, perr
 
     def dump(path):
-        text = subprocess.run([objdump, "-dr", str(path)], capture_output=True, text=True,
-                              check=True).stdout
-        return text.split("\n", 2)[2]        # (the first lines name the file)
+        return objdump_body(objdump, path)
 
     assert dump(tmp_path / "p.o") == dump(tmp_path / "n.o")
     assert "R_386_PC32\te" in dump(tmp_path / "n.o")
