@@ -529,10 +529,6 @@ class Assembler(E.EvalContext):
         if record is not None:
             self._first_pass(lines, record)
             return
-        listing = self.want_listing
-        parse_line = P.parse_line
-        parsed = P._line_cache
-        statement = self._statement
         plain = self.debug is None      # (no debug information to follow the bytes)
         for item, sl in enumerate(lines):
             self.item = item
@@ -552,53 +548,37 @@ class Assembler(E.EvalContext):
                 for one in sl.lines:    # what the lines do one by one (the same, or errors)
                     self._line(one)
                 continue
-            self.sl = sl
-            if listing:
-                self._list_line(sl)
-            if not sl.assemble:
-                continue
-            try:
-                st = parsed.get(sl.text)
-                if st is None:
-                    st = parse_line(sl.text)
-                fast = st._emits
-                if (fast is not None and fast[0] == self.bits and self.entry is None
-                        and fast[2] <= self.cpu and self.optimize == 2):
-                    if st.label is not None:
-                        self._define_label(st.label, sl)
-                    self._emit(fast[1])         # see _statement
-                    continue
-                statement(st, sl)
-            except AsmError as exc:
-                self._error(exc, sl)
-            except RecursionError:
-                self._error(AsmError("expression too deeply nested"), sl)
-            except MemoryError:
-                self._error(AsmError("out of memory: output too large"), sl)
+            self._line(sl)
 
     def _line(self, sl) -> None:
-        """One line of a later pass, as _pass does it."""
+        """One line of a later pass."""
         self.sl = sl
         if self.want_listing:
             self._list_line(sl)
         if not sl.assemble:
             return
         try:
-            st = P.parse_line(sl.text)
-            fast = st._emits
-            if (fast is not None and fast[0] == self.bits and self.entry is None
-                    and fast[2] <= self.cpu and self.optimize == 2):
-                if st.label is not None:
-                    self._define_label(st.label, sl)
-                self._emit(fast[1])
-                return
-            self._statement(st, sl)
-        except AsmError as exc:
-            self._error(exc, sl)
-        except RecursionError:
-            self._error(AsmError("expression too deeply nested"), sl)
-        except MemoryError:
-            self._error(AsmError("out of memory: output too large"), sl)
+            st = P._line_cache.get(sl.text)     # (parse_line's cache: most lines)
+            if st is None:
+                st = P.parse_line(sl.text)
+            data = self._fixed(st, sl)
+            if data is not None:
+                self._emit(data)
+            else:
+                self._statement(st, sl)
+        except (AsmError, RecursionError, MemoryError) as exc:
+            self._error(_as_asm_error(exc), sl)
+
+    def _fixed(self, st, sl) -> Optional[bytes]:
+        """The statement's bytes when they never change (Statement._emits) and are
+        emitted as they are here, its label defined; None: _statement does the line."""
+        fast = st._emits
+        if (fast is not None and fast[0] == self.bits and self.entry is None
+                and fast[2] <= self.cpu and self.optimize == 2):
+            if st.label is not None:
+                self._define_label(st.label, sl)
+            return fast[1]
+        return None
 
     def _first_pass(self, lines: Iterable, record: list) -> None:
         """_pass for pass 1, recording the lines. Without a listing or debug information
@@ -627,14 +607,10 @@ class Assembler(E.EvalContext):
                 st = parsed.get(sl.text)
                 if st is None:
                     st = parse_line(sl.text)
-                fast = st._emits
-                if (fast is not None and fast[0] == self.bits and self.entry is None
-                        and fast[2] <= self.cpu and self.optimize == 2):
-                    if st.label is not None:
-                        self._define_label(st.label, sl)
-                    # see _statement; what _emit does, inline where nothing else than
+                data = self._fixed(st, sl)
+                if data is not None:
+                    # what _emit does, without its checks where nothing else than
                     # appending the bytes is to do (no listing, no debug information)
-                    data = fast[1]
                     cur = self.cur
                     if runs and cur is not None and not cur.nobits and \
                             len(cur.data) == self.pos:
@@ -643,12 +619,8 @@ class Assembler(E.EvalContext):
                         self._emit(data)
                 else:
                     statement(st, sl)
-            except AsmError as exc:
-                self._error(exc, sl)
-            except RecursionError:
-                self._error(AsmError("expression too deeply nested"), sl)
-            except MemoryError:
-                self._error(AsmError("out of memory: output too large"), sl)
+            except (AsmError, RecursionError, MemoryError) as exc:
+                self._error(_as_asm_error(exc), sl)
             if runs and st is not None and st.label is None and len(errors) == failed:
                 fast = st._emits
                 if fast is not None:
@@ -1949,6 +1921,15 @@ def _find_file(name: str, include_paths: Sequence, current: str) -> Optional[str
 
 def _same_layout(a: Layout, b: Layout, sections: list) -> bool:
     return all(a.base(s) == b.base(s) for s in sections)
+
+
+def _as_asm_error(exc: BaseException) -> AsmError:
+    """A line's failure as the error it reports (Python's limits in NASM's words)."""
+    if isinstance(exc, RecursionError):
+        return AsmError("expression too deeply nested")
+    if isinstance(exc, MemoryError):
+        return AsmError("out of memory: output too large")
+    return exc
 
 
 def _pass_one_errors(errors: list) -> list:
