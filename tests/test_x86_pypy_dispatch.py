@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tool
+from flat32_harness import REGS
 from test_x86_traces import (
     ALL,
     CODE,
     DEFINED,
     MEMORY,
-    REGS,
     STACK,
     TRACED,
     _program,

@@ -14,12 +14,12 @@ import subprocess
 
 import pytest
 from conftest import require_module, require_tool
+from flat32_harness import pyvm_state, unicorn_state
 
 from vm.x86.machine import Machine
 
 MEMORY = 0x20000
 CODE = 0x1000
-REGS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip")
 DEFINED = 0x8D5     # CF PF AF ZF SF OF
 
 
@@ -60,15 +60,11 @@ def ours(code: bytes, esp: int, readonly=(), unmapped=()) -> Machine:
 
 
 def state_uc(emu, X) -> dict:
-    out = {n: emu.reg_read(getattr(X, f"UC_X86_REG_{n.upper()}")) for n in REGS}
-    out["flags"] = emu.reg_read(X.UC_X86_REG_EFLAGS) & DEFINED
-    return out
+    return unicorn_state(emu, X, DEFINED)
 
 
 def state(m: Machine) -> dict:
-    out = {n: m.reg(n) for n in REGS}
-    out["flags"] = m.reg("eflags") & DEFINED
-    return out
+    return pyvm_state(m, DEFINED)
 
 
 def run_uc(emu, X, until: int) -> Exception:

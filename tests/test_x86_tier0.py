@@ -13,6 +13,7 @@ import weakref
 
 import pytest
 from conftest import require_module, require_tool
+from flat32_harness import pyvm, pyvm_state, unicorn, unicorn_state
 from test_x86_cpu_asm import asm
 
 from vm.linux.runner import run_elf
@@ -23,7 +24,6 @@ from vm.x86.machine import Machine
 from vm.x86.tier0 import Sym, ValueUsed
 
 CODE, DATA, STACK, MEMORY = 0x1000, 0x8000, 0x80000, 0x100000
-REGS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip")
 DEFINED = 0x8D5     # CF PF AF ZF SF OF: defined after every instruction used below
 
 # many instructions of few shapes with different constants (immediates, displacements,
@@ -72,34 +72,19 @@ skip:   add [ebp + 0x40], ecx
 
 
 def _unicorn(code: bytes):
-    uc = require_module("unicorn")
-    from unicorn import x86_const as X
-    emu = uc.Uc(uc.UC_ARCH_X86, uc.UC_MODE_32)
-    emu.mem_map(0, MEMORY)
-    emu.mem_write(CODE, code)
-    emu.reg_write(X.UC_X86_REG_ESP, STACK)
-    emu.reg_write(X.UC_X86_REG_EIP, CODE)
-    return emu, X
+    return unicorn(code, CODE, STACK, MEMORY)
 
 
 def _ours(code: bytes) -> Machine:
-    m = Machine("flat32", MEMORY)
-    m.load(CODE, code)
-    m.set_reg("esp", STACK)
-    m.set_reg("eip", CODE)
-    return m
+    return pyvm(code, CODE, STACK, MEMORY)
 
 
 def _state_uc(emu, X) -> dict:
-    out = {n: emu.reg_read(getattr(X, f"UC_X86_REG_{n.upper()}")) for n in REGS}
-    out["flags"] = emu.reg_read(X.UC_X86_REG_EFLAGS) & DEFINED
-    return out
+    return unicorn_state(emu, X, DEFINED)
 
 
 def _state(m: Machine) -> dict:
-    out = {n: m.reg(n) for n in REGS}
-    out["flags"] = m.reg("eflags") & DEFINED
-    return out
+    return pyvm_state(m, DEFINED)
 
 
 def _after_int3(emu, X) -> dict:

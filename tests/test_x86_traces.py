@@ -14,7 +14,8 @@ import struct
 import subprocess
 
 import pytest
-from conftest import require_module, require_tool
+from conftest import require_tool
+from flat32_harness import pyvm, pyvm_state, unicorn, unicorn_state
 from test_x86_block_exits import CASES, EXIT_AND_WRITE
 from test_x86_cpu_asm import asm
 
@@ -255,39 +256,23 @@ def _program() -> tuple:
 
 
 def _unicorn(code: bytes):
-    uc = require_module("unicorn")
-    from unicorn import x86_const as X
-    emu = uc.Uc(uc.UC_ARCH_X86, uc.UC_MODE_32)
-    emu.mem_map(0, MEMORY)
-    emu.mem_write(CODE, code)
-    emu.reg_write(X.UC_X86_REG_ESP, STACK)
-    emu.reg_write(X.UC_X86_REG_EIP, CODE)
-    return emu, X
+    return unicorn(code, CODE, STACK, MEMORY)
 
 
 def _ours(code: bytes) -> Machine:
-    m = Machine("flat32", MEMORY)
-    m.load(CODE, code)
-    m.set_reg("esp", STACK)
-    m.set_reg("eip", CODE)
-    return m
+    return pyvm(code, CODE, STACK, MEMORY)
 
 
-REGS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip")
 DEFINED = 0xC5      # CF PF ZF SF: the shifts by more than one leave OF and AF undefined
 NOWHERE = 0xFFFFFFF0        # Unicorn's `until` when only the count stops it
 
 
 def _state_uc(emu, X) -> dict:
-    out = {n: emu.reg_read(getattr(X, f"UC_X86_REG_{n.upper()}")) for n in REGS}
-    out["flags"] = emu.reg_read(X.UC_X86_REG_EFLAGS) & DEFINED
-    return out
+    return unicorn_state(emu, X, DEFINED)
 
 
 def _state(m: Machine) -> dict:
-    out = {n: m.reg(n) for n in REGS}
-    out["flags"] = m.reg("eflags") & DEFINED
-    return out
+    return pyvm_state(m, DEFINED)
 
 
 def _uc_run(emu, X, count: int = 0, until: int = NOWHERE) -> None:
