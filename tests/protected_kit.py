@@ -42,6 +42,13 @@ def gate(sel: int, off: int, typ: int = 0x8E, count: int = 0) -> bytes:
 
 # selectors of the standard GDT
 CODE0, DATA0, CODE3, DATA3, TSS_SEL = 0x08, 0x10, 0x1B, 0x23, 0x28
+# the start of most protected-mode probes: flat data segments and a stack below the code
+FLAT_SEGMENTS = f"""mov ax, {DATA0:#x}
+mov ds, ax
+mov es, ax
+mov ss, ax
+mov esp, 0x9000
+"""
 STANDARD_GDT = [b"\0" * 8, desc(0, 0xFFFFF, 0x9A), desc(0, 0xFFFFF, 0x92),
                 desc(0, 0xFFFFF, 0xFA), desc(0, 0xFFFFF, 0xF2), desc(TSS, 0x67, 0x89, 0)]
 

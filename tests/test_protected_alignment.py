@@ -8,19 +8,24 @@ changes anything. Ring 3 is entered with IRETD (its EFLAGS image sets AC or not)
 from __future__ import annotations
 
 import pytest
-from protected_kit import CODE0, CODE3, DATA0, DATA3, TSS_SEL, Setup, fault_record, run_pyvm
+from protected_kit import (
+    CODE0,
+    CODE3,
+    DATA0,
+    DATA3,
+    FLAT_SEGMENTS,
+    TSS_SEL,
+    Setup,
+    fault_record,
+    run_pyvm,
+)
 
 AM = 0x40000
 
 
 def _ring3(eflags: int) -> str:
     return f"""
-mov ax, {DATA0:#x}
-mov ds, ax
-mov es, ax
-mov ss, ax
-mov esp, 0x9000
-mov dword [0x3004], 0x8800          ; TSS.ESP0
+{FLAT_SEGMENTS}mov dword [0x3004], 0x8800          ; TSS.ESP0
 mov dword [0x3008], {DATA0:#x}      ; TSS.SS0
 mov ax, {TSS_SEL:#x}
 ltr ax

@@ -13,18 +13,13 @@ from __future__ import annotations
 import struct
 
 import pytest
-from protected_kit import CODE0, CODE3, DATA0, IDT, Setup, fault_record, run_pyvm
+from protected_kit import CODE0, CODE3, DATA0, FLAT_SEGMENTS, IDT, Setup, fault_record, run_pyvm
 
 REC = 0x8300        # count, EIP, DR6, DR7 (dwords); mode byte at REC + 16; ECX and the
                     # pushed EFLAGS at REC + 20, + 24
 
 PRELUDE = f"""
-mov ax, {DATA0:#x}
-mov ds, ax
-mov es, ax
-mov ss, ax
-mov esp, 0x9000
-mov eax, db_handler
+{FLAT_SEGMENTS}mov eax, db_handler
 mov word [{IDT + 8:#x}], ax
 shr eax, 16
 mov word [{IDT + 14:#x}], ax

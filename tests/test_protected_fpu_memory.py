@@ -9,15 +9,10 @@ from __future__ import annotations
 import struct
 
 import pytest
-from protected_kit import DATA0, Setup, fault_record, run_pyvm, run_unicorn
+from protected_kit import FLAT_SEGMENTS, Setup, fault_record, run_pyvm, run_unicorn
 
 PRELUDE = f"""
-mov ax, {DATA0:#x}
-mov ds, ax
-mov es, ax
-mov ss, ax
-mov esp, 0x9000
-fninit
+{FLAT_SEGMENTS}fninit
 """
 # linear 0x200000 -> physical 0x300000; the identity page 0x200 is somewhere else
 MAPPED = {0x200: 0x300000 | 7}

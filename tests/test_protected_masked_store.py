@@ -17,6 +17,7 @@ from protected_kit import (
     CODE3,
     DATA0,
     DATA3,
+    FLAT_SEGMENTS,
     PT0,
     STANDARD_GDT,
     TSS_SEL,
@@ -32,12 +33,7 @@ GDT = STANDARD_GDT + [desc(0x1000, 0xFFFFF, 0x92)]
 DATA = bytes(range(0x40, 0x80))         # the data and mask sources at 0x6000
 MASK = bytes([0x80, 0, 0xFF, 0x7F, 0x81, 0, 0, 0xC0, 0, 0x80, 0, 0, 0x90, 0, 0x80, 0xFF])
 PRELUDE = f"""
-mov ax, {DATA0:#x}
-mov ds, ax
-mov es, ax
-mov ss, ax
-mov esp, 0x9000
-mov ax, {FS_SEL:#x}
+{FLAT_SEGMENTS}mov ax, {FS_SEL:#x}
 mov fs, ax
 movq mm0, [0x6000]
 movq mm1, [0x7000]

@@ -20,6 +20,7 @@ from protected_kit import (
     CODE3,
     DATA0,
     DATA3,
+    FLAT_SEGMENTS,
     STANDARD_GDT,
     TSS_SEL,
     Setup,
@@ -31,12 +32,7 @@ from protected_kit import (
 
 REPO = Path(__file__).resolve().parent.parent
 PROLOGUE = f"""
-mov ax, {DATA0:#x}
-mov ds, ax
-mov es, ax
-mov ss, ax
-mov esp, 0x9000
-"""
+{FLAT_SEGMENTS}"""
 GDT_PLUS = STANDARD_GDT + [
     desc(0x50000, 0x0FFF, 0x92, 0x4),       # 0x30 data, limit 0xFFF
     desc(0x50000, 0x0FFF, 0x12, 0x4),       # 0x38 not present

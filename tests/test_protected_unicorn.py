@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 
 from protected_kit import (
-    DATA0,
+    FLAT_SEGMENTS,
     PD,
     PT0,
     STANDARD_GDT,
@@ -26,12 +26,7 @@ from protected_kit import (
 )
 
 PROLOGUE = f"""
-mov ax, {DATA0:#x}
-mov ds, ax
-mov es, ax
-mov ss, ax
-mov esp, 0x9000
-"""
+{FLAT_SEGMENTS}"""
 
 
 def _same_regs(tmp_path, setup: Setup, names=("eax", "ebx", "ecx", "edx", "esi", "edi")):
