@@ -574,7 +574,8 @@ class Assembler(E.EvalContext):
         emitted as they are here, its label defined; None: _statement does the line."""
         fast = st._emits
         if (fast is not None and fast[0] == self.bits and self.entry is None
-                and fast[2] <= self.cpu and self.optimize == 2):
+                and fast[2] <= self.cpu and self.optimize == 2
+                and (self.debug is None or len(fast) == 3)):
             if st.label is not None:
                 self._define_label(st.label, sl)
             return fast[1]
@@ -640,6 +641,9 @@ class Assembler(E.EvalContext):
     def _error(self, exc: AsmError, sl) -> None:
         if exc.file is None:
             exc.file, exc.line = sl.file, sl.line
+        if exc.message.startswith("instruction not supported in ") and self.cpu < 10:
+            # a 64-bit mode form: NASM names the `cpu` level first when it is below x64
+            exc.message = "no instruction for this cpu level"
         if not getattr(exc, "notes", None):
             exc.notes = [f"{f}:{n}: ... from macro `{m}' defined here" for f, n, m in sl.trace
                          if f != "<stdmac>"]
@@ -774,7 +778,7 @@ class Assembler(E.EvalContext):
         if type(action) is P.Insn and not st.times:
             self._insn(action, sl)          # most lines
             if (action._enc is not None and not action.prefixes
-                    and not action._enc[1].obsolete and not action._enc[1].overflow):
+                    and not action._enc[1].obsolete and not action._enc[1].warnings):
                 # the same bytes each time: later passes (and lines) only emit them (while
                 # the `cpu` level allows the instruction), after defining the label
                 enc = action._enc[1]
@@ -788,9 +792,13 @@ class Assembler(E.EvalContext):
             n = self.scalar(t, "TIMES")
             if n < 0:
                 raise AsmError(f"TIMES value {n} is negative")
-            count *= n
+            count = n                   # (`times 2 times 3`: NASM takes the last)
         if not st.times:
             self._action(action, sl)
+            if type(action) is P.Data and action._bytes is not None:
+                # a data line's bytes that never change: emitted as an instruction's are
+                # (a 4th item: not under -g, whose line records note data lines apart)
+                st._emits = (self.bits, action._bytes, 0, P.Data)
             return
         if count == 0:
             return
@@ -934,25 +942,37 @@ class Assembler(E.EvalContext):
             d = action._dup = any(type(x) is P.Dup for x in action.items)
         return d
 
-    def _flatten(self, items) -> list:
-        """`count dup (items)` and `%(items)` spelled out (the count read now)."""
+    def _flatten(self, items, unit: int) -> list:
+        """`count dup (items)`, `%(items)` and `word x` spelled out (the count read now),
+        as (element size, item) pairs."""
         out: list = []
         for x in items:
             if type(x) is P.Dup:
                 n = 1 if x.count is None else self.scalar(x.count, "DUP")
                 if n < 0:
                     raise AsmError("negative argument supplied to DUP")
-                inner = self._flatten(x.items)
+                inner = self._flatten(x.items, x.unit or unit)
                 if n * len(inner) > 1 << 26:
                     raise AsmError("DUP count too large")
                 out.extend(inner * n)
             else:
-                out.append(x)
+                out.append((unit, x))
         return out
+
+    def _unit_runs(self, action: P.Data) -> list:
+        """A data line with `dup`, groups or element sizes as plain lines, one per run of
+        items of one element size."""
+        runs: list = []
+        for unit, x in self._flatten(action.items, action.unit):
+            if runs and runs[-1][0] == unit:
+                runs[-1][1].append(x)
+            else:
+                runs.append((unit, [x]))
+        return [P.Data(unit, tuple(xs)) for unit, xs in runs]
 
     def _data_size(self, action: P.Data) -> int:
         if self._has_dup(action):
-            return self._data_size(P.Data(action.unit, tuple(self._flatten(action.items))))
+            return sum(self._data_size(run) for run in self._unit_runs(action))
         size = action._size
         if size is None:
             unit = action.unit
@@ -968,10 +988,12 @@ class Assembler(E.EvalContext):
 
     def _data(self, action: P.Data, sl) -> None:
         if action.items and self._has_dup(action):
-            self._data(P.Data(action.unit, tuple(self._flatten(action.items))), sl)
+            # (`db 0 dup (1)`: no run, and no warning: NASM had an item)
+            for run in self._unit_runs(action):
+                self._data(run, sl)
             return
         if not action.items:
-            self.warn("no operand for data declaration", sl)
+            self.warn("no operand for data declaration [-w+db-empty]", sl)
             return
         if self.cur is None:
             raise AsmError("attempt to assemble code in [ABSOLUTE] space")
@@ -998,9 +1020,10 @@ class Assembler(E.EvalContext):
             if ce is None:
                 out += bytes(unit)
                 if not zeroing and not self.cur.nobits:
-                    zeroing = True          # NASM warns once per line (`db ?` in .text)
+                    zeroing = True          # NASM warns once per run (`db ?, ?` in .text)
                     self.warn(self._zeroing_message(), sl)
                 continue
+            zeroing = False
             node = ce.node
             if type(node) is E.Str:
                 data = node.value
@@ -1060,7 +1083,9 @@ class Assembler(E.EvalContext):
             self.debug.reserve(action.unit)
         e = self.entry
         if self.cur is not None and not self.cur.nobits:
-            self.warn(self._zeroing_message(), sl)
+            # (NASM: none for no space, nor for its own `alignb N` macro's resb)
+            if size and (times != 1 or not any(f == "<stdmac>" for f, _n, _m in sl.trace)):
+                self.warn(self._zeroing_message(), sl)
             at = self.pos
             self.entry = None
             try:
@@ -1191,10 +1216,8 @@ class Assembler(E.EvalContext):
         if kind is _STATIC:
             # no symbol, `$` or `$$` in the operands: same bytes on every line and pass
             cached = action._enc
-            if cached is not None and cached[0] == self.bits:
-                if cached[1].level > self.cpu:
-                    raise AsmError("no instruction for this cpu level")
-                if cached[1].obsolete or cached[1].overflow:
+            if cached is not None and cached[0] == self.bits and cached[1].level <= self.cpu:
+                if cached[1].obsolete or cached[1].warnings:
                     self._encoding_warnings(cached[1], sl)
                 if action.prefixes:
                     self._lock_warning(action, cached[1], sl)
@@ -1219,8 +1242,7 @@ class Assembler(E.EvalContext):
         ip = self.pos + self.layout.base(cur)
         if kind is _STATIC:
             # encoded once per distinct instruction (then kept on its Insn, below)
-            enc = encoder.encode(mnemonic, ops, self.bits, ip, action.prefixes, section=cur,
-                                 absolute=self.abs_reloc)
+            enc = self._encode_static(mnemonic, ops, ip, action.prefixes)
         elif kind is _BRANCH:
             for o in ops:
                 if type(o) is Imm and o.reloc is not None:
@@ -1231,7 +1253,7 @@ class Assembler(E.EvalContext):
                                        "own section")
             enc = self._encode_branch(mnemonic, ops, ip, action.prefixes)
             if enc.level > self.cpu:
-                enc = self._jcc_below_386(mnemonic, ops, ip, action.prefixes) or enc
+                enc = self._below_386(mnemonic, ops, ip, action.prefixes) or enc
         else:
             # the encoding does not depend on the address: reuse it across lines and passes
             parts = [mnemonic, self.bits, action.prefixes, cur]
@@ -1250,8 +1272,11 @@ class Assembler(E.EvalContext):
             self._emit_insn(action, enc, sl, ip)
             return
         if enc.level > self.cpu:
-            raise AsmError("no instruction for this cpu level")
-        if enc.obsolete or enc.overflow:
+            enc = self._below_386(mnemonic, ops, ip, action.prefixes)
+            if enc is None:
+                raise AsmError("no instruction for this cpu level")
+            kind = None                 # (the `cpu` chose it: not kept on the line)
+        if enc.obsolete or enc.warnings:
             self._encoding_warnings(enc, sl)
         if action.prefixes:
             self._lock_warning(action, enc, sl)
@@ -1263,12 +1288,53 @@ class Assembler(E.EvalContext):
             return
         self._emit_encoded(enc, ip)
 
+    def _encode_static(self, mnemonic: str, ops: list, ip: int, prefixes) -> Encoded:
+        """encoder.encode of an instruction without symbols; one whose single immediate is
+        a number beyond +-256 takes the encoding of an earlier value of its _imm_class
+        (the same bytes but the immediate's field, which ends them: _imm_template)."""
+        at = -1
+        for i, o in enumerate(ops):
+            if type(o) is Imm:
+                if at != -1 or o.reloc is not None or o.unknown or type(o.value) is not int:
+                    at = -2
+                    break
+                at = i
+        if at < 0 or -256 <= ops[at].value <= 256:
+            return encoder.encode(mnemonic, ops, self.bits, ip, prefixes, section=self.cur,
+                                  absolute=self.abs_reloc)
+        imm = ops[at]
+        value = imm.value
+        parts = [mnemonic, self.bits, prefixes, at, imm.size, imm.strict, imm.jump,
+                 _imm_class(value)]
+        for i, o in enumerate(ops):
+            if i != at:
+                parts.append(_operand_key(o))
+        key = tuple(parts)
+        memo = _imm_memo.get(key)
+        if memo:
+            enc, size = memo
+            new = object.__new__(type(enc))
+            new.__dict__.update(enc.__dict__)
+            new.data = enc.data[:-size] + (value & ((1 << 8 * size) - 1)).to_bytes(size,
+                                                                                 "little")
+            new.fixups = []
+            return new
+        enc = encoder.encode(mnemonic, ops, self.bits, ip, prefixes, section=self.cur,
+                             absolute=self.abs_reloc)
+        if memo is None and len(_imm_memo) < 100_000:
+            _imm_memo[key] = _imm_template(enc, mnemonic, ops, at, self.bits, prefixes,
+                                           self.cur, self.abs_reloc)
+        return enc
+
     def _emit_insn(self, action: P.Insn, enc, sl, ip: int) -> None:
         """The end of _insn for an encoding that depends on symbols: checks, warnings,
         the bytes and their fixups."""
         if enc.level > self.cpu:
-            raise AsmError("no instruction for this cpu level")
-        if enc.obsolete or enc.overflow:
+            enc = self._below_386(action.mnemonic, list(map(self._operand, action.operands)),
+                                  ip, action.prefixes)
+            if enc is None:
+                raise AsmError("no instruction for this cpu level")
+        if enc.obsolete or enc.warnings:
             self._encoding_warnings(enc, sl)
         if action.prefixes:
             self._lock_warning(action, enc, sl)
@@ -1285,11 +1351,12 @@ class Assembler(E.EvalContext):
                 raise AsmError("no instruction for this cpu level") from None
             raise
 
-    def _jcc_below_386(self, mnemonic: str, ops: list, ip: int, prefixes) -> Optional[Encoded]:
-        """A Jcc whose near (0F 8x) form the `cpu` lacks: NASM's short Jcc over a JMP, if
-        the current level has it; None otherwise (the caller reports the level)."""
-        enc = encoder.jcc_over_jmp(mnemonic, ops, self.bits, ip, prefixes, section=self.cur,
-                                   absolute=self.abs_reloc)
+    def _below_386(self, mnemonic: str, ops: list, ip: int, prefixes) -> Optional[Encoded]:
+        """A 386 form the `cpu` lacks: NASM's next form that fits (a short Jcc over a JMP,
+        push's 6A ib: encoder.below_386), if the current level has it; None otherwise (the
+        caller reports the level)."""
+        enc = encoder.below_386(mnemonic, ops, self.bits, ip, prefixes, section=self.cur,
+                                absolute=self.abs_reloc)
         return enc if enc is not None and enc.level <= self.cpu else None
 
     def _memo_stamp(self, action: P.Insn) -> Optional[tuple]:
@@ -1325,10 +1392,8 @@ class Assembler(E.EvalContext):
             self.warn("instruction obsolete but valid on the target CPU [-w+obsolete-valid]"
                       if self.cpu == 0 else "instruction obsolete and removed from the "
                       "target CPU [-w+obsolete-removed]", sl)
-        for message in enc.overflow:
-            # (the encoder's other warnings carry their own [-w+...] tag)
-            self.warn(message if message[-1] == "]" else f"{message} [-w+number-overflow]",
-                      sl)
+        for message in enc.warnings:
+            self.warn(message, sl)
 
     def _emit_encoded(self, enc, ip: int) -> None:
         """Emit an encoded instruction at ``ip``, its fixups made section fixups."""
@@ -1377,10 +1442,10 @@ class Assembler(E.EvalContext):
                 prefixes = tuple(prefixes) + (f"o{size}",)
         enc = self._encode_branch(action.mnemonic, ops, ip, prefixes)
         if enc.level > self.cpu:
-            enc = self._jcc_below_386(action.mnemonic, ops, ip, prefixes) or enc
+            enc = self._below_386(action.mnemonic, ops, ip, prefixes) or enc
         if enc.level > self.cpu:
             raise AsmError("no instruction for this cpu level")
-        if enc.obsolete or enc.overflow:
+        if enc.obsolete or enc.warnings:
             self._encoding_warnings(enc, sl)
         if action.prefixes:
             self._lock_warning(action, enc, sl)
@@ -1444,13 +1509,14 @@ class Assembler(E.EvalContext):
                 for k, c in v.terms.items():
                     if isinstance(k, str):
                         if c <= 0:
-                            raise AsmError("invalid effective address")
+                            # (`[bx-si]`: NASM names the mode's address size)
+                            raise AsmError(f"invalid {self.bits}-bit effective address")
                         regs.append((k, c))
                     else:
                         rest[k] = c
                 v = E.make(v.off, rest)
             disp, reloc = self.resolve(v if wrt is None else E.Wrt(v, wrt), unknown)
-            disp_size = None
+            disp_size = asize = None
             nosplit = False
             for m in op.inner:
                 if m in P.SIZES:
@@ -1459,9 +1525,15 @@ class Assembler(E.EvalContext):
                     nosplit = True
                 elif m == "strict":
                     strict = True
+                elif m == "a16" or m == "a32":
+                    if asize is not None and asize != int(m[1:]):
+                        raise AsmError("conflicting address size specifications")
+                    asize = int(m[1:])
+                elif m in _PREFIX_WORDS:
+                    raise AsmError("invalid size specification in effective address")
             scaled = op.expr.scaled if regs else ()
             return Mem(size, op.seg, regs, disp, disp_size, reloc, unknown, nosplit, jump,
-                       strict, scaled)
+                       strict, scaled, asize)
         # far pointer
         if jump == "far":
             raise AsmError("mismatch in operand sizes")     # `jmp far 0x10:5` (NASM)
@@ -1560,7 +1632,7 @@ class Assembler(E.EvalContext):
                 return
             v = self.scalar(P.parse_expr(args), "SECTALIGN")
             if v <= 0 or v & (v - 1):
-                raise AsmError("section alignment must be a power of two")
+                raise AsmError(f"segment alignment `{v}' is not power of two")    # (NASM's)
             if self.cur is not None:
                 self.cur.sectalign = max(self.cur.sectalign, v)
         elif name == "cpu":
@@ -1655,7 +1727,9 @@ class Assembler(E.EvalContext):
                 v = self.scalar(P.parse_expr(val), "section attribute")
                 if key == "align":
                     if v <= 0 or v & (v - 1):
-                        raise AsmError("argument to `align' is not a power of two")
+                        raise AsmError("argument to `align' is not a power of two"
+                                       if self.fmt == "bin" else
+                                       f"section alignment {v} is not a power of two")
                     s.align = v
                 elif key == "start":
                     s.start = v
@@ -1690,7 +1764,7 @@ def _check_bounds(value: int, unit: int, asm: Assembler, sl) -> None:
     if unit >= 8:
         return
     bits = 8 * unit
-    if value > (1 << bits) - 1 or value < -(1 << (bits - 1)):
+    if value > (1 << bits) - 1 or value < -(1 << bits):      # (NASM: -2**n .. 2**n - 1)
         asm.warn(f"{_WIDTH_NAMES[unit]} data exceeds bounds [-w+number-overflow]", sl)
 
 
@@ -1824,6 +1898,62 @@ def _relative_mnemonics() -> frozenset:
     return _REL_MNEMONICS
 
 
+# Assembler._encode_static's encodings: key -> (Encoded, size of the immediate's field)
+# or False (the class's encodings differ in more than the field: encode each)
+_imm_memo: dict = {}
+
+
+def _imm_class(v: int):
+    """What of an immediate's value the encoder's choices may depend on besides the bytes
+    of its field: a small value itself (imm8 forms, `int 3`, a shift by 1), else the widths
+    it fits, signed and unsigned, and whether its low 16, 32 or 64 bits sign-extend from
+    a byte (the imm8 form of `add cx, 0xff80`, of `add ecx, 0xffffff80`)."""
+    if -256 <= v <= 256:
+        return v
+    return (v < -(1 << 63), v < -(1 << 31), v < -(1 << 15), v < 0, v >= 1 << 15,
+            v >= 1 << 16, v >= 1 << 31, v >= 1 << 32, v >= 1 << 63, v >= 1 << 64,
+            v & 0xFFFF >= 0xFF80, v & 0xFFFF_FFFF >= 0xFFFF_FF80,
+            v & 0xFFFF_FFFF_FFFF_FFFF >= 0xFFFF_FFFF_FFFF_FF80)
+
+
+def _imm_template(enc: Encoded, mnemonic: str, ops: list, at: int, bits: int, prefixes,
+                  section, absolute) -> object:
+    """(enc, size of the immediate's field) when ``enc`` (the encoding with ``ops[at]``)
+    and the encoding with the value's lowest bit flipped (a value of the same _imm_class)
+    are alike but for that bit, in a field of 1, 2, 4 or 8 bytes that ends the bytes and
+    holds the value; False otherwise, and for an encoding with fixups or warnings."""
+    d = getattr(enc, "__dict__", None)
+    if d is None or enc.fixups or any(d.get(k) for k in ("obsolete", "warnings", "overflow")):
+        return False
+    imm = ops[at]
+    probe = list(ops)
+    probe[at] = dataclasses.replace(imm, value=imm.value ^ 1)
+    try:
+        other = encoder.encode(mnemonic, probe, bits, 0, prefixes, section=section,
+                               absolute=absolute)
+    except AsmError:
+        return False
+    a, b = enc.data, other.data
+    rest_a, rest_b = dict(d), dict(other.__dict__)
+    del rest_a["data"], rest_b["data"]
+    if rest_a != rest_b or len(a) != len(b):
+        return False
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    size = len(a) - diff[0] if len(diff) == 1 else 0
+    if size not in (1, 2, 4, 8):
+        return False
+    mask = (1 << 8 * size) - 1
+    if (a[-size:] != (imm.value & mask).to_bytes(size, "little")
+            or b[-size:] != ((imm.value ^ 1) & mask).to_bytes(size, "little")):
+        return False
+    return enc, size
+
+
+# the prefixes NASM refuses inside a memory operand's brackets (a16/a32 are taken)
+_PREFIX_WORDS = frozenset(("lock", "rep", "repe", "repz", "repne", "repnz", "o16", "o32",
+                           "xacquire", "xrelease", "bnd", "nobnd", "wait"))
+
+
 def _operand_key(op) -> tuple:
     """Everything of an operand the encoder may look at (relocs by their target)."""
     t = type(op)
@@ -1833,7 +1963,8 @@ def _operand_key(op) -> tuple:
         return ("i", op.value, op.size, op.strict, op.jump, _reloc_key(op.reloc), op.unknown)
     if t is Mem:
         return ("m", op.size, op.seg, tuple(op.regs), op.disp, op.disp_size,
-                _reloc_key(op.reloc), op.unknown, op.nosplit, op.jump, op.strict, op.scaled)
+                _reloc_key(op.reloc), op.unknown, op.nosplit, op.jump, op.strict, op.scaled,
+                op.asize)
     return ("f", op.seg, op.offset, op.size)
 
 
@@ -2014,6 +2145,8 @@ _FINAL_PASS_WARNINGS = ("[-w+number-overflow]", "[-w+zeroing]", "[-w+obsolete-re
 _FINAL_PASS_ERRORS = frozenset(("invalid combination of opcode and operands",
                                 "operation size not specified", "mismatch in operand sizes",
                                 "no instruction for this cpu level",
+                                "instruction not supported in 16-bit mode",
+                                "instruction not supported in 32-bit mode",
                                 "short jump is out of range", "bnd prefix is not allowed",
                                 "repne prefix is not allowed",
                                 "repnz prefix is not allowed"))

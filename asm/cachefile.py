@@ -4,17 +4,16 @@ Every cache (pyasm's parse tables and templates, the instruction table, the emul
 code cache, the vDSO image) lives in a *private* directory: ``$XDG_CACHE_HOME/pyvm``
 (``~/.cache/pyvm``), else ``$TMPDIR/pyvm-<uid>``; private means a directory (not a
 symlink) owned by this user and writable by nobody else. Each directory holds a random
-key; every blob read back carries an HMAC-SHA256 tag under that key, so a file another
-user or a guest program put there (the sandbox hides these directories from guests, see
-vm/sandbox.py) is ignored, never unpickled or executed. Any problem with a cache (missing,
-damaged, foreign, unwritable) costs time, never a result or an error.
+key; every blob read back carries a keyed BLAKE2b-256 tag (a MAC) under that key, so a
+file another user or a guest program put there (the sandbox hides these directories from
+guests, see vm/sandbox.py) is ignored, never unpickled or executed. Any problem with a
+cache (missing, damaged, foreign, unwritable) costs time, never a result or an error.
 
 This module sits in ``asm`` because both sides use it and ``asm`` may not import ``vm``.
 """
 
 from __future__ import annotations
 
-import hmac
 import os
 import stat
 import sys
@@ -24,8 +23,19 @@ from typing import Optional, Tuple
 
 from formats.outputs import write_atomic
 
+# hashlib's BLAKE2b and hmac's compare_digest without importing hashlib or hmac: under
+# PyPy hashlib loads OpenSSL first (0.05-0.1 s of every pyasm run)
+try:
+    from _blake2 import blake2b as _blake2b
+except ImportError:         # (an interpreter without the module: hashlib has it)
+    from hashlib import blake2b as _blake2b
+try:
+    from _operator import _compare_digest as compare_digest
+except ImportError:
+    from hmac import compare_digest
+
 KEY_FILE = "key"
-TAG = 32                    # bytes of HMAC-SHA256 in front of every signed blob
+TAG = 32                    # bytes of the BLAKE2b tag in front of every signed blob
 
 
 def cache_dirs() -> list:
@@ -36,7 +46,7 @@ def cache_dirs() -> list:
 
 
 def private_dir_key(folder: str) -> bytes:
-    """The HMAC key of a cache directory, after checking the directory is this user's
+    """The MAC key of a cache directory, after checking the directory is this user's
     alone; OSError when it is not (or cannot be made so)."""
     os.makedirs(folder, mode=0o700, exist_ok=True)
     st = os.lstat(folder)
@@ -98,7 +108,7 @@ def cache_name(stem: str, suffix: str = ".cache", source: str = "") -> str:
 
 
 def _tag(key: bytes, name: str, body: bytes) -> bytes:
-    return hmac.digest(key, name.encode() + b"\0" + body, "sha256")
+    return _blake2b(name.encode() + b"\0" + body, digest_size=TAG, key=key).digest()
 
 
 def _read_own(path: str) -> bytes:
@@ -132,7 +142,7 @@ def load(name: str) -> Optional[bytes]:
     except OSError:
         return None
     body = data[TAG:]
-    if len(data) < TAG or not hmac.compare_digest(data[:TAG], _tag(key, name, body)):
+    if len(data) < TAG or not compare_digest(data[:TAG], _tag(key, name, body)):
         return None
     return body
 
@@ -163,7 +173,7 @@ def signed_path(name: str) -> Optional[str]:
     try:
         body = _read_own(path)
         sig = _read_own(path + ".sig")
-        if not hmac.compare_digest(sig, _tag(key, name, body)):
+        if not compare_digest(sig, _tag(key, name, body)):
             raise PermissionError(path)
     except FileNotFoundError:
         pass

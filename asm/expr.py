@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Callable, Optional
 
 from asm.errors import AsmError
@@ -227,10 +226,11 @@ def _scalar_binop(op: str) -> Callable[[int, int], int]:
 
 
 _SCALAR_TABLE: dict = {
-    "<<": lambda a, b: wrap64(a << (b & 63)) if 0 <= b < 64 else 0,
-    "<<<": lambda a, b: wrap64(a << (b & 63)) if 0 <= b < 64 else 0,
-    ">>": lambda a, b: wrap64(_u(a) >> b) if 0 <= b < 64 else 0,
-    ">>>": lambda a, b: a >> b if 0 <= b < 64 else (-1 if a < 0 else 0),
+    # (NASM's C shifts on x86: the count taken mod 64, `1 << 64` is 1)
+    "<<": lambda a, b: wrap64(a << (b & 63)),
+    "<<<": lambda a, b: wrap64(a << (b & 63)),
+    ">>": lambda a, b: wrap64(_u(a) >> (b & 63)),
+    ">>>": lambda a, b: a >> (b & 63),
     "&": lambda a, b: a & b,
     "|": lambda a, b: a | b,
     "^": lambda a, b: a ^ b,
@@ -343,7 +343,7 @@ def compile_expr(node: Expr) -> Compiled:
         return lambda c: c.register(name)
     if t is Float:
         def bad_float(c):
-            raise AsmError("floating-point constant encountered in expression")
+            raise AsmError("expression syntax error")     # (NASM 2.16's message)
         return bad_float
     if t is Invalid:
         message = node.message
@@ -681,6 +681,7 @@ def _flconvert_bin(text: str, bits: int) -> tuple:
     whole, dot, frac = body.partition(".")
     if "." in frac:
         raise ValueError(text)
+    from fractions import Fraction  # (here: it imports decimal, slow under PyPy)
     radix = 1 << bits
     digits = (whole + frac).replace("_", "")
     value = Fraction(int(digits, radix) if digits else 0, radix ** len(frac.replace("_", "")))

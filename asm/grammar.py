@@ -16,6 +16,7 @@ from asm.errors import AsmError
 from asm.syntax import (
     DATA_UNITS,
     RES_UNITS,
+    SIZES,
     Data,
     Dup,
     Incbin,
@@ -82,13 +83,18 @@ class ToAst(Transformer):
     def paren(self, c):
         if _is_wrt(c[1]):
             return E.Invalid("expecting `)'")     # NASM: wrt ends the whole expression
+        if _is_float(c[1]):
+            return E.Invalid("expression syntax error")     # `dd (1.5)` (NASM)
         return c[1]
 
     def func(self, c):
         return E.Func(_slot(c[0], "lname"), c[2])
 
     def unop(self, c):
-        return E.Unary(str(c[0]).lower(), c[1])
+        inner = c[1]
+        if type(inner) is E.Unary and _is_float(inner.operand):
+            return E.Invalid("expression syntax error")     # `dd --1.5`: one sign only
+        return E.Unary(str(c[0]).lower(), inner)
 
     def binseq(self, c):
         return E.build_binary([str(x).lower() if isinstance(x, Token) else x for x in c])
@@ -144,6 +150,17 @@ class ToAst(Transformer):
         inner, seg, ex = c[-1]
         return OpMem(tuple(c[:-1]), inner, seg, ex)
 
+    def op_segmem(self, c):
+        inner, seg, ex = c[-1]
+        outer = c[-3]
+        if type(outer) is not E.RegRef or outer.name not in _SEGMENT_REGS:
+            ex = E.Invalid("invalid segment override")
+        elif seg is not None:
+            ex = E.Invalid("instruction has conflicting segment overrides")
+        else:
+            seg = outer.name
+        return OpMem(tuple(c[:-3]), inner, seg, ex)
+
     def operands(self, c):
         return tuple(x for x in c if not isinstance(x, Token))
 
@@ -165,14 +182,22 @@ class ToAst(Transformer):
         return None
 
     def data_items(self, c):
-        return tuple(x for x in c if not (isinstance(x, Token) and x.type == "COMMA"))
+        return tuple(_float_led(x) for x in c
+                     if not (isinstance(x, Token) and x.type == "COMMA"))
 
     def dup(self, c):
         body = c[2]
-        return Dup(c[0], body.items if type(body) is Dup and body.count is None else (body,))
+        return Dup(c[0], body.items if type(body) is Dup and body.count is None
+                   and body.unit is None else (body,))
 
     def group(self, c):
         return Dup(None, c[1])
+
+    def sized(self, c):
+        unit = SIZES.get(str(c[0]).lower())
+        if unit is None:
+            return E.Invalid("invalid operand size specification")
+        return Dup(None, (c[1],), unit)
 
     def data(self, c):
         return Data(DATA_UNITS[str(c[0]).lower()], c[1] if len(c) > 1 else ())
@@ -219,6 +244,26 @@ def _is_wrt(node) -> bool:
     return type(node) is E.Binary and node.op == "wrt"
 
 
+_SEGMENT_REGS = frozenset(("es", "cs", "ss", "ds", "fs", "gs"))
+
+
+def _is_float(node) -> bool:
+    """A float literal's leaf: NASM takes one only as a whole data item, [+-]FLOAT."""
+    return type(node) is Slot and node.kind == "float"
+
+
+def _float_led(item):
+    """NASM reads a data item that starts with a float as that float alone: an operator
+    after it wants a comma first (``dd 1.0 + 2``)."""
+    node = item
+    while type(node) is E.Binary or type(node) is E.Cond:
+        node = node.left if type(node) is E.Binary else node.cond
+    if node is not item and (_is_float(node) or (
+            type(node) is E.Unary and node.op in ("+", "-") and _is_float(node.operand))):
+        return E.Invalid("comma expected after operand")
+    return item
+
+
 def _slot(tok, kind: str) -> Slot:
     return Slot(int(tok[1:]), kind)
 
@@ -255,7 +300,7 @@ _OPERAND_END = frozenset(("REG", "SREG", "NUMBER", "FLOAT", "STRING", "ID", "RBR
                           "HERE", "SECTSTART"))
 
 
-def _syntax_error(exc: Exception, what: str, kinds: list) -> AsmError:
+def _syntax_error(exc: Exception, what: str, kinds: list, tokens: tuple = ()) -> AsmError:
     """NASM's message for a line (``kinds``: its token types) Lark cannot parse."""
     if isinstance(exc, AsmError):
         return exc
@@ -273,6 +318,17 @@ def _syntax_error(exc: Exception, what: str, kinds: list) -> AsmError:
     nested = _expression_error(before, ttype)
     if nested is not None:
         return nested
+    if ttype == "COLON" and before[-3:] == ["SREG", "COLON", "SREG"]:
+        return AsmError("instruction has conflicting segment overrides")    # `[ds:fs:bx]`
+    if ttype == "$END" and before and "INSN" in before:
+        if before[-1] in ("SIZE", "STRICT", "JUMPKW", "NOSPLIT"):
+            return AsmError("expression syntax error")          # `mov eax, dword`
+        i = before.index("INSN")
+        if (before[-1] == "COLON" and len(before) > i + 2 and "COMMA" not in before
+                and before[i:].count("COLON") == 1 and i < len(tokens)
+                and tokens[i][1].lower() in ("jmp", "call")):
+            # `jmp 0x10:`: NASM takes the colon as the far jump's, and no form has that
+            return AsmError("invalid combination of opcode and operands")
     if ttype == "$END":
         if before.count("LBRACK") > before.count("RBRACK"):
             return AsmError("expecting ] at end of memory operand")
@@ -328,11 +384,11 @@ def parse_template(tokens: list, start: str, slotted: frozenset):
     except AsmError:
         raise
     except UnexpectedInput as exc:
-        raise _syntax_error(exc, start, [k for k, _ in tokens]) from None
+        raise _syntax_error(exc, start, [k for k, _ in tokens], tokens) from None
     except LarkError as exc:
         inner = getattr(exc, "orig_exc", None)
         if isinstance(inner, AsmError):
             raise inner from None
-        raise _syntax_error(exc, start, [k for k, _ in tokens]) from None
+        raise _syntax_error(exc, start, [k for k, _ in tokens], tokens) from None
     finally:
         NasmLexer.pending = []

@@ -329,7 +329,7 @@ def _fill_expr(node, vals):
 
 def _fill_item(x, vals):
     if type(x) is Dup:
-        return Dup(_ce(x.count, vals), tuple(_fill_item(y, vals) for y in x.items))
+        return Dup(_ce(x.count, vals), tuple(_fill_item(y, vals) for y in x.items), x.unit)
     return _ce(x, vals)
 
 
@@ -588,60 +588,129 @@ def _expression_end(tokens: list, j: int) -> Optional[int]:
 
 
 def _nasm_data_items(tokens: list) -> Optional[list]:
-    """A data line the grammar rejects, read as NASM 2.16 reads it: after an item's
-    expression one more token is skipped before the comma (``db 1 2`` is ``db 1``), a
-    `)` ends the items; a float item must be followed by a comma. Returns the tokens
-    NASM assembles (None: not such a line); raises AsmError where NASM fails."""
+    """A data line the grammar rejects, read as NASM 2.16's parse_eops reads it: after an
+    item's expression one more token is skipped before the comma (``db 1 2`` is ``db 1``),
+    a `)` ends the items (the line's, or a `dup` group's); a float, a `?` or a group must
+    be followed by a comma. Returns the tokens NASM assembles (None: not such a line);
+    raises AsmError where NASM fails."""
     d = next((i for i, (k, _) in enumerate(tokens) if k == "DATA" or k == "RESV"), None)
     if d is None or (d > 2 and not any(k == "TIMES" for k, _ in tokens[:d])):
         return None
-    if any(k == "GLPAR" or v == "%" for k, v in tokens):
-        return None
     if tokens[d][0] == "RESV":
+        if d + 1 < len(tokens) and tokens[d + 1][0] == "SIZE":
+            raise AsmError("mismatch in operand sizes")     # (`resb word 2`: NASM's RESB imm)
         e = _expression_end(tokens, d + 1)
         if e is not None and e < len(tokens):
             raise AsmError("comma, colon, decorator or end of line expected after operand")
         return None
     out = tokens[:d + 1]
+    try:
+        _data_eops(list(tokens), d + 1, out)
+    except _NotData:
+        return None
+    return out if out != tokens else None
+
+
+class _NotData(Exception):
+    """A data line _data_eops does not read (the grammar's error stands)."""
+
+
+_COMMA = ("COMMA", ",")
+
+
+def _data_eops(tokens: list, j: int, out: list, nested: bool = False) -> int:
+    """NASM's parse_eops from ``tokens[j]``: the items appended to ``out`` as tokens the
+    grammar takes; returns where the list ended (len(tokens), or the `)` that closed it)."""
     n = len(tokens)
-    j = d + 1
-    changed = False
     while j < n:
-        # `?` (no value) and a float are whole items, not an expression's start: a
-        # token after one must be the comma (`db ? 1`, `dd 1.0 ?`)
-        f = j + 1 if tokens[j][0] in _UNARY and j + 1 < n else j
-        if ((tokens[j][0] == "QMARK" or tokens[f][0] == "FLOAT") and f + 1 < n
-                and tokens[f + 1][0] not in ("COMMA", "RPAR")):
-            raise AsmError("comma expected after operand")
-        e = j + 1 if tokens[j][0] == "QMARK" else _expression_end(tokens, j)
-        if e is None:
-            return None
-        item = tokens[j:e]
-        if e < n and tokens[e][0] != "COMMA":
-            changed = True
-            if tokens[e][0] == "RPAR":      # (NASM's end of a `%(...)` group)
-                out += item
+        k = tokens[j][0]
+        if k == "RPAR":
+            return j
+        item: list = []
+        group = unquoted = False
+        while True:                 # one item, after any `count dup` before it
+            if j >= n:
+                return n            # (`db 2 dup`: no item, NASM's "no operand")
+            k = tokens[j][0]
+            if k == "SIZE":
+                item.append(tokens[j])      # an element size override (`db word 5`)
+                j += 1
+                continue
+            if k == "QMARK" or k == "FLOAT":
+                item.append(tokens[j])
+                cur = j
                 break
-            if item[-1][0] == "FLOAT" and (len(item) == 1 or item[0][0] in _UNARY):
-                raise AsmError("comma expected after operand")
-            if item[-1][0] == "STRING" and tokens[e][0] == "STRING":
-                return None     # (NASM reads `"ab" "c", 5` in a way not worked out yet)
-            e += 1                          # the token NASM skips
-            if e < n and tokens[e][0] not in ("COMMA", "RPAR"):
-                raise AsmError("comma expected after operand")
-            if len(item) == 1 and item[0][0] == "STRING":
+            if (k == "ID" and j + 1 < n and tokens[j + 1][0] == "STRING"
+                    and tokens[j][1].lower() in E._UTF_FUNCS):
+                # NASM's string functions take their string without parentheses too
+                item += [tokens[j], ("LPAR", "("), tokens[j + 1], ("RPAR", ")")]
+                cur = j + 1
+                break
+            if (k == "PLUS" or k == "MINUS") and j + 1 < n and tokens[j + 1][0] == "FLOAT":
+                item += tokens[j:j + 2]
+                cur = j + 1
+                break
+            if k == "GLPAR" or (k == "LPAR" and item and item[-1][0] in ("DUP", "SIZE")):
+                sub: list = []
+                cur = _data_eops(tokens, j + 1, sub, True)
+                n = len(tokens)     # (a string in it may have ended the line)
+                if cur >= n:
+                    raise AsmError("expected `)' after subexpression, got `(null)'")
+                # (an empty group is no data: `0 dup (0)` says that to the grammar)
+                item += [("GLPAR", "("), *(sub or [("NUMBER", "0"), ("DUP", "dup"),
+                                                   ("GLPAR", "("), ("NUMBER", "0"),
+                                                   ("RPAR", ")")]), ("RPAR", ")")]
+                group = True
+                break
+            if k == "STRING" and j + 1 < n:
+                after = tokens[j + 1][0]
+                if after == "STRING":
+                    # NASM looks ahead at the next token to tell a string item from an
+                    # expression, and its scanner unquotes a string in place (its text
+                    # then ends the line): `db "ab" "c", 5` reads `db "ab" c`
+                    text = E.read_string(tokens[j + 1][1]).split(b"\0")[0]
+                    tokens[j + 1:] = tokenize(text.decode("latin-1"))
+                    n = len(tokens)
+                    unquoted = True
+            if k == "STRING" and not unquoted and (j + 1 >= n
+                                                   or tokens[j + 1][0] in ("COMMA", "RPAR")):
+                item.append(tokens[j])
+                cur = j
+                break
+            e = _expression_end(tokens, j)
+            if e is None:
+                raise _NotData
+            if e < n and tokens[e][0] == "DUP":
+                item += tokens[j:e + 1]
+                j = e + 1
+                continue
+            item += tokens[j:e]
+            if e - j == 1 and tokens[j][0] == "STRING":
                 # not a string item then: an expression (its value as a number)
-                item = item + [("PLUS", "+"), ("NUMBER", "0")]
-            out += item
-            if e >= n or tokens[e][0] == "RPAR":
-                break
-        else:
-            out += item
-            if e >= n:
-                break
-        out.append(tokens[e])               # the comma
-        j = e + 1
-    return out if changed else None
+                item += [("PLUS", "+"), ("NUMBER", "0")]
+            cur = e
+            break
+        # where NASM looks for the comma: the token it stopped at, else the next one
+        if item[-1][0] == "DUP":
+            raise _NotData
+        out += item
+        if cur >= n:
+            return n
+        k = tokens[cur][0]
+        if k == "RPAR" and not group:
+            return cur
+        if k != "COMMA":
+            cur += 1
+            if cur >= n:
+                return n
+            k = tokens[cur][0]
+            if k == "RPAR":
+                return cur
+            if k != "COMMA":
+                raise AsmError("comma expected after operand")
+        out.append(_COMMA)
+        j = cur + 1
+    return n
 
 
 def _learn_tokens(values: list, elems: list) -> Optional[list]:
@@ -672,7 +741,7 @@ def _dup_tokens(tokens: list) -> list:
         elif k == "LPAR" and out and out[-1][0] == "DUP":
             out.append(("GLPAR", v))
         elif (k == "LPAR" and len(out) > 1 and out[-1] == ("BINOP", "%")
-              and out[-2][0] in ("DATA", "COMMA", "GLPAR", "DUP")):
+              and out[-2][0] in ("DATA", "COMMA", "GLPAR", "DUP", "SIZE")):
             out[-1] = ("GLPAR", v)          # `%(` where an item starts (not modulo)
         else:
             out.append((k, v))

@@ -115,9 +115,11 @@ class Data:
 
 @dataclass
 class Dup:
-    """A data item repeated: ``count dup (items)``; ``%(items)`` is a group (count None)."""
+    """A data item repeated: ``count dup (items)``; ``%(items)`` is a group (count None),
+    and so is an item with its own element size (``db word 5``: unit 2)."""
     count: object               # CExpr | None
     items: tuple                # CExpr | None | Dup
+    unit: Optional[int] = None  # NASM's element size override, None: the enclosing one
 
 
 @dataclass
@@ -146,7 +148,8 @@ class Statement:
     times: tuple = ()           # CExpr per TIMES prefix
     action: object = None       # Insn | PrefixOnly | Data | Reserve | Incbin | Directive | None
     equ: Optional[CExpr] = None
-    _emits = None               # (bits, bytes, cpu level) of a line that always emits the same
+    _emits = None               # (bits, bytes, cpu level[, P.Data]) of a line that always
+    #                             emits the same (see asm.assembler's _fixed)
 
 
 DATA_UNITS = {"db": 1, "dw": 2, "dd": 4, "dq": 8, "dt": 10, "do": 16, "dy": 32, "dz": 64}

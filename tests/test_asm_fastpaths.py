@@ -37,3 +37,52 @@ CASES = {
 @pytest.mark.parametrize("name", list(CASES))
 def test_fast_path_parity(tmp_path, name):
     check(tmp_path, CASES[name])
+
+
+# Assembler._encode_static: an immediate beyond +-256 takes the encoding of an earlier
+# value of its class with the field patched; pairs of values of one class, near every
+# boundary of the classes, with NASM's warnings where a value overflows its field
+_IMM_PAIRS = [
+    "add ecx, {}", (1000, 1001, 0xFFFFFF7F, 0xFFFFFF7E, 0x7FFFFFFF, 0x7FFFFFFE, 0x80000000,
+                    0x80000001, -1000, -1001),
+    "add ecx, strict dword {}", (1000, 1001),
+    "add ecx, byte {}", (1000, 1001),
+    "add eax, {}", (1000, 1001, -70000, -70001),
+    "add cx, {}", (0xFF7F, 0xFF7E, 0x7FFF, 0x7FFE, 300, 301, 70000, 70001, -0x8001, -0x8002),
+    "add al, {}", (300, 301),
+    "imul eax, ebx, {}", (1000, 1001),
+    "push {}", (1000, 1001),
+    "push word {}", (1000, 1001),
+    "mov eax, {}", (123456, 123457),
+    "mov ax, {}", (70000, 70001),
+    "mov byte [eax], {}", (300, 301),
+    "sub dword [ebp-8], {}", (70000, 70001),
+    "test ecx, {}", (100000, 100001),
+    "cmp eax, {}", (0x12345678, 0x12345679),
+    "ret {}", (1000, 1001),
+    "retf {}", (0x1234, 0x1235),
+    "enter {}, 0", (1000, 1001),
+    "shl eax, {}", (300, 301),
+    "mov ecx, {}", (-0x80000001, -0x80000002),
+]
+
+
+@pytest.mark.parametrize("bits", [16, 32])
+def test_immediate_class_encodings(tmp_path, bits):
+    lines = [f"bits {bits}"]
+    for form, values in zip(_IMM_PAIRS[::2], _IMM_PAIRS[1::2]):
+        lines += [form.format(v) for v in values]
+    check(tmp_path, "\n".join(lines) + "\n")
+
+
+def test_immediate_class_sign_extended_bytes(tmp_path):
+    """Values whose low bits sign-extend from a byte (NASM's imm8 forms): the bytes (pyasm
+    warns about these where NASM does not, or gives another warning for a value beyond 32
+    bits: a difference of the encoder's own)."""
+    src = ("bits 32\nadd ecx, 0xFFFFFF80\nadd ecx, 0xFFFFFF81\nadd cx, 0xFF80\n"
+           "add cx, 0xFF81\nimul eax, ebx, 0xFFFFFF90\nimul eax, ebx, 0xFFFFFF91\n"
+           "push 0xFFFFFF85\npush 0xFFFFFF84\npush word 0xFF85\npush word 0xFF84\n"
+           "sub dword [ebp-8], 0xFFFFFFF0\nsub dword [ebp-8], 0xFFFFFFF1\n"
+           "bits 16\nadd cx, 0xFF80\nadd cx, 0xFF81\nadd ecx, 0xFFFFFF80\n"
+           "add ecx, 0xFFFFFF81\nadd ecx, 0x100000000\nadd ecx, 0x100000001\n")
+    check(tmp_path, src, messages=False)

@@ -98,6 +98,46 @@ class _SizeMissing(Exception):
     pass
 
 
+class _SizeMismatch(_NoMatch):
+    """The operand is of the form's kind but its explicit size is not the form's: NASM's
+    "mismatch in operand sizes" when no form fits (its templates of no fixed size)."""
+
+
+class _BadMode(_NoMatch):
+    """A qword operand where NASM has the form in 64-bit mode only."""
+
+
+# NASM rows of one size whose template has none: a wrong size alone is a mismatch
+_LONE_MISMATCH = frozenset(("verw verr str smsw sldt ltr lmsw lldt fbstp fbld movntq pinsrw "
+                            "cvtsi2ss cvtsi2sd").split())
+_QWORD_FORMS = frozenset(("cvtsi2ss", "cvtsi2sd"))     # (a 64-bit mode form)
+_NO_QWORD = frozenset(("prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2", "ldmxcsr",
+                       "stmxcsr", "movsx", "movzx"))
+_NO_MISMATCH = frozenset(("movsx", "movzx"))    # (to a 32-bit register: NASM's invalid)
+_IMM8_SIZED = frozenset(("bt", "btc", "btr", "bts", "cmppd", "cmpps", "cmpsd", "cmpss",
+                         "shufpd", "shufps"))
+_TWORD_IMM = frozenset("adc add and cmp mov or sbb sub test xor".split())
+_GPR_SIZED = frozenset(("rm8", "rm16", "rm32", "m8", "m16", "m32", "m64", "m80"))
+
+
+# vector forms whose NASM template takes the size from the instruction: a wrong explicit
+# size is a mismatch there, not an invalid combination (NASM's SSE2/MMX rows mostly)
+_VEC_MISMATCH = frozenset((
+    "addpd addsd andnpd andpd cvtdq2pd cvtdq2ps cvtpd2dq cvtpd2pi cvtpd2ps cvtpi2pd "
+    "cvtps2dq cvtps2pd cvtsd2si cvtsd2ss cvtss2sd cvtss2si cvttpd2dq cvttpd2pi cvttps2dq "
+    "cvttps2pi cvttsd2si cvttss2si divpd divsd maxpd maxsd minpd minsd movntdq movntpd movq "
+    "packssdw packsswb packuswb paddb paddd paddq paddsb paddsw paddusb paddusw paddw pand "
+    "pandn pavgb pavgw pcmpeqb pcmpeqd pcmpeqw pcmpgtb pcmpgtd pcmpgtw pmaddwd pmaxsw pmaxub "
+    "pminsw pminub pmulhuw pmulhw pmullw pmuludq por psadbw pshufd pshufhw pshuflw pshufw "
+    "pslld psllq psllw psrad psraw psrld psrlq psrlw psubb psubd psubq psubsb psubsw psubusb "
+    "psubusw psubw punpckhbw punpckhdq punpckhqdq punpckhwd punpcklbw punpckldq punpcklqdq "
+    "punpcklwd pxor").split())
+# ... and those where NASM takes no explicit size at all on the memory operand
+_VEC_UNSIZED = frozenset(("pshufd", "pshufhw", "pshuflw", "pshufw"))
+# `m` operands (any memory): NASM takes no explicit size on them but for these
+_M_SIZES = {"lea": None, "fldcw": 2, "fnstcw": 2, "fstcw": 2, "fnstsw": 2, "fstsw": 2}
+
+
 class _ShortRange(AsmError):
     """A rel8 target out of range: an error when the form was forced, else try the next."""
 
@@ -120,8 +160,9 @@ def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
             raise _NoMatch
         if t in ("xmm", "mm") or not isinstance(op, Mem) or op.jump == "far":
             raise _NoMatch
-        if op.size is not None and op.size != XMM_TYPES[t]:
-            raise _NoMatch
+        if op.size is not None and (op.size != XMM_TYPES[t]
+                                    or form.mnemonic in _VEC_UNSIZED):
+            raise _SizeMismatch if form.mnemonic in _VEC_MISMATCH else _NoMatch
         return 0
     if t in GPR_TYPES:
         if info and info.kind == "gpr" and info.size == GPR_TYPES[t]:
@@ -135,12 +176,16 @@ def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
         if not isinstance(op, Mem) or op.jump == "far":
             raise _NoMatch
         if t == "m":
+            if op.size is not None:
+                sizes = _M_SIZES.get(form.mnemonic, 0)
+                if sizes is not None and op.size != sizes:
+                    raise _SizeMismatch
             return 0
         want = SIZE_KEY[t[2:] if t.startswith("rm") else t[1:]]
         if op.size is None:
             return -want * 8          # unsized: acceptable only if pinned by another operand
         if op.size != want:
-            raise _NoMatch
+            raise _SizeMismatch
         return want * 8
     if t == "mfar":
         if isinstance(op, Mem) and op.jump == "far":
@@ -164,7 +209,11 @@ def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
             raise _NoMatch
         want = SIZE_KEY[t[3:]]
         if op.size is not None and (op.size != want or "nosize" in form.flags):
-            raise _NoMatch      # (`nosize`: NASM takes no size on pshufd's immediate)
+            # (`nosize`: NASM takes no size on pshufd's immediate); NASM's imm8 rows of
+            # an explicit size refuse the others outright
+            if op.size == 8 and form.mnemonic == "push":
+                raise _BadMode          # (`push qword 1`: a 64-bit mode form)
+            raise _NoMatch if form.mnemonic in _IMM8_SIZED else _SizeMismatch
         return want * 8 if op.size else 0
     if t == "simm8":
         if not isinstance(op, Imm) or op.jump is not None:
@@ -173,7 +222,7 @@ def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
         if op.size == 1:
             return 0
         if op.size is not None and op.size * 8 != osize:
-            raise _NoMatch
+            raise _SizeMismatch
         if op.strict or op.reloc is not None or op.unknown or not _fits_s8(op.value, osize):
             raise _NoMatch
         return osize if op.size else 0
@@ -189,8 +238,10 @@ def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
             # (NASM's rel8 forms take no size, not even `byte`)
             if op.jump == "short" and "noshort" in form.flags:
                 raise _NoMatch
-            if op.jump == "near" or op.size is not None:
+            if op.jump == "near":
                 raise _NoMatch
+            if op.size is not None:
+                raise _SizeMismatch     # (`loop word x, cx`: NASM's mismatch)
             return 0
         if op.jump == "short":
             raise _NoMatch
@@ -235,9 +286,30 @@ def _match(form: Form, ops: Sequence[Operand], bits: int, osize_forced: Optional
     if len(form.operands) != len(ops):
         raise _NoMatch
     evidence = []
+    sized = None
     for t, op in zip(form.operands, ops):
-        evidence.append(_match_operand(t, op, form, bits))
+        try:
+            evidence.append(_match_operand(t, op, form, bits))
+        except _SizeMismatch:
+            if t not in _GPR_SIZED:
+                raise
+            sized = op                  # (a register operand of another size decides)
+            sized_t = t
+            evidence.append(0)
     pinned = [e for e in evidence if e > 0]
+    if sized is not None:
+        # NASM: a mismatch against another operand's size; alone, no form of that size
+        # (a qword one: the 64-bit mode's form)
+        qword = sized.size == 8 and (sized_t[0] == "r" or form.mnemonic in _QWORD_FORMS) and (
+            form.mnemonic not in _NO_QWORD)
+        if sized.size == 8 and "sreg" in form.operands:
+            raise _BadMode                  # (`mov ds, qword [x]`)
+        lone = (form.mnemonic in _LONE_MISMATCH or form.mnemonic[:3] == "set"
+                or (form.mnemonic == "movd" and "xmm" in form.operands))
+        if (pinned and not (form.mnemonic in _NO_MISMATCH and 32 in pinned)) or (
+                lone and (not qword or form.mnemonic not in _QWORD_FORMS)):
+            raise _SizeMismatch
+        raise _BadMode if qword else _NoMatch
     unsized = [e for e in evidence if e < 0]
     if unsized:
         size = -unsized[0]
@@ -302,6 +374,28 @@ def _ea32(mem: Mem) -> tuple:
     return base, index, scale
 
 
+def _disp_overflow(mem: Mem, asize: int) -> Optional[str]:
+    """NASM's warning for a displacement beyond its field: an explicit byte one outside
+    -128..127, a 16-bit address's beyond -2**16..2**16-1, an explicit dword's beyond
+    -2**32..2**32-1; None when it fits."""
+    d = mem.disp
+    if mem.disp_size == 1:
+        if -128 <= d <= 127:
+            return None
+        width = 1
+    elif asize == 16:
+        if -0x10000 <= d <= 0xFFFF:
+            return None
+        width = 2
+    elif mem.disp_size == 4:
+        if -(1 << 32) <= d < (1 << 32):
+            return None
+        width = 4
+    else:
+        return None
+    return f"{_WIDTHS[width]} data exceeds bounds [-w+number-overflow]"
+
+
 def _field(out: bytearray, fixups: list, value: int, size: int, reloc: object = None) -> None:
     """Append a little-endian field; a non-plain value also gets a Fixup."""
     if reloc is not None:
@@ -328,7 +422,9 @@ def _addr_size(mem: Mem, bits: int, forced: Optional[int]) -> int:
     if sizes:
         asize = sizes.pop() * 8
         if forced and forced != asize:
-            raise AsmError("invalid effective address: address size mismatch")
+            raise AsmError("impossible combination of address sizes")
+        if mem.disp_size in (2, 4) and mem.disp_size * 8 != asize:
+            raise AsmError(f"invalid {asize}-bit effective address")    # `[word ebx+1]`
         return asize
     if forced:
         return forced
@@ -594,6 +690,10 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
                 out.append(SEG_PREFIX[x])
     else:
         out = bytearray(p.head)
+    if mem is not None and mem.asize:
+        if asize_forced and asize_forced != mem.asize:
+            raise AsmError("conflicting address size specifications")
+        asize_forced = mem.asize
     asize = p.asize or asize_forced
     if mem is not None:
         if mem.seg:
@@ -607,8 +707,8 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
     osize = osize_forced or p.osize
     if osize and osize != bits:
         out.append(0x66)
-    if asize and asize != bits:
-        out.append(0x67)
+    if (asize and asize != bits) or (p.asize and asize_forced and asize_forced != bits):
+        out.append(0x67)            # (`a32 jcxz` in 16-bit mode: NASM keeps the prefix)
     if p.late:
         out.append(p.mandatory)
 
@@ -631,18 +731,23 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
             if exc.message in _BAD_EA:  # NASM names the mode's address size, not the registers'
                 raise AsmError(f"invalid {asize_forced or bits}-bit effective address") from None
             raise
+        ea_warning = None
         if not isinstance(rm_op, Mem):
             out.append(0xC0 | (regfield << 3) | REGISTERS[rm_op.name.lower()].num)
+        elif rm_op.reloc is None and not rm_op.unknown:
+            ea_warning = _disp_overflow(rm_op, asize or bits)
+    else:
+        ea_warning = None
 
     # immediates, in operand order
     rel_fields = None
-    overflow = ()
+    warnings = () if ea_warning is None else (ea_warning, ea_warning)     # (NASM: twice)
     if (osize_forced and p.osize and p.osize != osize_forced
             and not (p.form.operands and p.form.operands[0] in _BRANCH_TARGETS
                      and ops[0].size is None)
             and not (p.form.mnemonic == "push" and type(ops[0]) is Imm and ops[0].size == 1)):
         # the operands chose the other size: NASM keeps the prefix's 66h (or none) and warns
-        overflow = (f"invalid operand size prefix, must be o{p.osize} [-w+prefix-opsize]",)
+        warnings = (f"invalid operand size prefix, must be o{p.osize} [-w+prefix-opsize]",)
     for kind, size, i in p.imms:
         op = ops[i]
         if kind == _IMM or kind == _SIMM:
@@ -650,13 +755,19 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
                 fixups.append(Fixup(len(out), size, op.reloc, False))
             elif not op.unknown:
                 # NASM's overflow checks: a field takes -2**n .. 2**n - 1 (either reading
-                # of its bits), a sign-extended byte -128 .. 127
+                # of its bits), a sign-extended byte -128 .. 127 of the operand size's
+                # value (`xor ax, 65535` is -1), that value first in its own bounds
                 v = op.value
                 if kind == _SIMM:
-                    if not -128 <= v <= 127:
-                        overflow += ("signed byte value exceeds bounds",)
+                    width = (osize or bits) // 8
+                    inside = -(1 << 8 * width) <= v < (1 << 8 * width)
+                    if p.osize and not inside:
+                        warnings += (f"{_WIDTHS[width]} value exceeds bounds "
+                                     "[-w+number-overflow]",)
+                    elif not inside or not -128 <= _signed(v, 8 * width) <= 127:
+                        warnings += ("signed byte value exceeds bounds [-w+number-overflow]",)
                 elif not -(1 << 8 * size) <= v < (1 << 8 * size):
-                    overflow += (f"{_WIDTHS[size]} data exceeds bounds",)
+                    warnings += (f"{_WIDTHS[size]} data exceeds bounds [-w+number-overflow]",)
             out += (op.value & _MASKS[size]).to_bytes(size, "little")
         elif kind == _REL:
             if rel_fields is None:
@@ -668,6 +779,10 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
             _field(out, fixups, op.seg, 2)
         else:
             _field(out, fixups, op.disp, (asize or bits) // 8, op.reloc)
+            if op.reloc is None and not op.unknown:
+                w = _disp_overflow(op, asize or bits)
+                if w is not None:
+                    warnings += (w,)        # (once here: NASM's moffs field)
     if rel_fields is not None:
         end = ip + len(out)
         for pos, size, op in rel_fields:
@@ -685,7 +800,7 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
     if p.level != level and type(ops[0]) is not Reg and ops[0].size is None:
         level = p.level
     return Encoded(bytes(out), fixups, p.lock and mem is not None, level, hle,
-                   "obsolete" in p.form.flags, overflow)
+                   "obsolete" in p.form.flags, warnings)
 
 
 def _branch_reloc(op: Imm, section: object, absolute: object) -> object:
@@ -812,6 +927,39 @@ def jcc_over_jmp(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int 
     return Encoded(bytes(head) + jmp.data, fixups, False, short.level)    # (NASM: an 8086 form)
 
 
+def below_386(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
+              prefixes: Sequence[str] = (), section: object = None,
+              absolute: object = None) -> Optional[Encoded]:
+    """What NASM assembles under a `cpu` below the 386 where ``encode``'s form is a 386
+    one: it skips the forms above the level and takes the next that fits. A Jcc becomes
+    a short Jcc over a JMP (``jcc_over_jmp``); in 32-bit mode an unsized (or byte) push
+    immediate is its 186 form of no operand size, 6A ib (the value truncated to a signed
+    byte, with NASM's warning). None: no such form (NASM's "no instruction for this cpu
+    level")."""
+    if mnemonic.lower() != "push":
+        return jcc_over_jmp(mnemonic, operands, bits, ip, prefixes, section, absolute)
+    if bits != 32 or len(operands) != 1:
+        return None
+    op = operands[0]
+    if type(op) is not Imm or op.jump is not None or op.size not in (None, 1):
+        return None
+    prefixes = [p.lower() for p in prefixes]
+    if len(prefixes) > 1:
+        prefixes = list(check_prefixes(prefixes)[0])
+    osize_forced = 16 if "o16" in prefixes else None
+    asize_forced = 16 if "a16" in prefixes else None
+    return _emit(_plan(_push_byte_form()), [op], bits, ip, prefixes, osize_forced,
+                 asize_forced, section, absolute)
+
+
+@cache
+def _push_byte_form() -> Form:
+    """NASM's `PUSH imm8 [6a ib,s] 186` row (no operand size): the table's 16-bit form
+    without its size."""
+    form = next(f for f in by_mnemonic()["push"] if f.operands == ("simm8",) and f.level == 1)
+    return dataclasses.replace(form, osize=None)
+
+
 # the prefixes NASM takes on that form (repne/repnz: an error; lock: a warning)
 _JCC_PREFIXES = frozenset(("rep", "repe", "repz", "o16", "o32", "a16", "a32", "bnd", "lock",
                            *SEG_PREFIX))
@@ -875,18 +1023,25 @@ _CANDIDATES: dict = {}
 def _matching(forms, operands, bits: int, osize_forced, section) -> tuple:
     fits = []
     size_missing = []
+    mismatch = False
     for form in forms:
         if "na" in form.flags:
             continue
         try:
             _match(form, operands, bits, osize_forced, section)
+        except _BadMode:
+            mismatch = "mode"
+            continue
+        except _SizeMismatch:
+            mismatch = mismatch or True
+            continue
         except _NoMatch:
             continue
         except _SizeMissing:
             size_missing.append(_plan(form))
             continue
         fits.append(_plan(form))
-    return tuple(fits), tuple(size_missing)
+    return tuple(fits), tuple(size_missing), mismatch
 
 
 def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
@@ -902,6 +1057,9 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
         raise AsmError("invalid combination of opcode and operands")
     if mnemonic in CMP_ALIASES:
         mnemonic, pred = CMP_ALIASES[mnemonic]
+        if (mnemonic == "cmppd" and type(operands[1]) is Mem
+                and operands[1].size not in (None, 16)):
+            raise AsmError("mismatch in operand sizes")     # (NASM's cmpXXpd rows: SO)
         operands = [*operands, Imm(pred)]
         if mnemonic == "cmpsd" and isinstance(operands[1], Mem) and operands[1].size:
             # the pseudo-op reads a qword (the plain cmpsd row keeps NASM's oword quirk)
@@ -933,7 +1091,7 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
         matching = _matching(forms, operands, bits, osize_forced, section)
         if len(_CANDIDATES) < 100_000:
             _CANDIDATES[key] = matching
-    fits, size_missing = matching
+    fits, size_missing, mismatch = matching
     if hle:
         # NASM never takes the moffs form of mov with xacquire/xrelease
         fits = tuple(p for p in fits if not p.form.operands
@@ -957,8 +1115,14 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
         # NASM takes an unsized memory operand's size from the only form that fits
         return _emit(size_missing[0], operands, bits, ip, prefixes, osize_forced, asize_forced,
                      section, absolute)
-    if size_missing:
+    if size_missing or (mnemonic in _TWORD_IMM and len(operands) == 2
+                         and type(operands[0]) is Mem and operands[0].size in (10, 16)
+                         and type(operands[1]) is Imm):
+        # (`add tword [x], 1`: NASM's size from the immediate's templates, none of tword)
         raise AsmError("operation size not specified")
+    if mismatch:
+        raise AsmError(f"instruction not supported in {bits}-bit mode" if mismatch == "mode"
+                       else "mismatch in operand sizes")
     if (mnemonic in _relative_mnemonics() and len(operands) == 1
             and type(operands[0]) is Imm and operands[0].size is not None
             and operands[0].jump != "far"):

@@ -47,6 +47,7 @@ class Mem:
     strict: bool = False
     scaled: tuple = ()          # registers written with an explicit '*' ([ebp*1+ebx]):
                                 # NASM never makes those the base when it has a choice
+    asize: Optional[int] = None  # `[a32 bx]`: the address size written inside
 
 
 @dataclass
@@ -89,4 +90,4 @@ class Encoded:
     level: int = 0              # the form's CPU level (asm.x86.table.FLAG_LEVELS)
     hle: str = ""               # what xacquire/xrelease may do here (encoder.hle_use)
     obsolete: bool = False      # an 8086-only instruction (`pop cs`): NASM warns
-    overflow: tuple = ()        # NASM's number-overflow warnings for immediate fields
+    warnings: tuple = ()        # NASM's warnings about it, each with its [-w+class] tag
