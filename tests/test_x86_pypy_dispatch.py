@@ -7,7 +7,10 @@ written after a trace ran it, a fault in the middle of a trace) against their na
 runs, and step limits, single steps and breakpoints inside traces against Unicorn.
 
 The PyPy child runs with tiny JIT thresholds, so that blocks, traces and their side
-exits are compiled within the few thousand instructions these programs run."""
+exits are compiled within the few thousand instructions these programs run.
+
+Translation runs with the JIT held off (vm/x86/pypy_tuning.py): PyPy's own compile hook
+is the oracle that nothing of the translator is compiled then, while blocks are."""
 
 from __future__ import annotations
 
@@ -37,9 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # JIT-compile almost at once; sample for traces every 23 instructions from the start
 PRELUDE = """
 import json, sys
-import pypyjit
-pypyjit.set_param("function_threshold=7,threshold=11,trace_eagerness=3")
-from vm.x86 import machine, traces
+from vm.x86 import machine, pypy_tuning, traces
+pypy_tuning.configure(function_threshold=7, threshold=11, trace_eagerness=3)
 from vm.x86.compiler import Translator
 traces.SAMPLE, traces.BACKOFF = 23, 1
 built = []
@@ -163,3 +165,111 @@ def test_steps_single_steps_and_breakpoints_under_pypy():
             line["state"]["eip"] = done
         assert line["state"] == _state_uc(emu, X), line["what"]
     assert bytes.fromhex(last["memory"]) == bytes(emu.mem_read(0x9000, 1600))
+
+
+# the compile hook records what PyPy's JIT compiles: (file, function) of each loop or
+# function entry; TRANSLATOR: functions only translation runs
+HOOKED = """
+import json, os, sys
+import pypyjit
+from vm.x86 import pypy_tuning
+pypy_tuning.configure(function_threshold=7, threshold=11, trace_eagerness=3)
+if sys.argv[1] == "plain":          # the control: translating as if not held off
+    pypy_tuning.TRANSLATING.update(pypy_tuning.RUNNING)
+seen = set()
+def hook(info):
+    code = info.greenkey[0] if info.greenkey else None
+    if hasattr(code, "co_filename"):
+        seen.add((os.path.basename(code.co_filename), code.co_name))
+pypyjit.set_compile_hook(hook)
+"""
+TRANSLATOR = {("decoder.py", "decode"), ("compiler.py", "_build"),
+              ("compiler.py", "_install"), ("compiler.py", "translate"),
+              ("tier0.py", "instance"), ("tier0.py", "_make"), ("emit.py", "emit")}
+
+HELD = HOOKED + """
+def spin(n, k):
+    t = 0
+    for i in range(n):
+        t += i * k & 7
+    return t
+def fails():
+    spin(50, 5)
+    raise ValueError("in a translation")
+def nested():
+    pypy_tuning.cold(spin, 10, 9)
+    return spin(5000, 11), pypy_tuning.translating()
+out = {"cold": pypy_tuning.cold(spin, 5000, 3)}
+out["after cold"] = sorted(n for _, n in seen)
+out["nested"] = pypy_tuning.cold(nested)
+out["after nested"] = sorted(n for _, n in seen)
+try:
+    pypy_tuning.cold(fails)
+except ValueError as e:
+    out["raised"] = str(e)
+out["translating"] = pypy_tuning.translating()
+out["plain"] = spin(5000, 3) + spin(5000, 5)
+out["after plain"] = sorted(n for _, n in seen)
+print(json.dumps(out))
+"""
+
+
+def test_cold_calls_hold_the_jit_off_and_restore_it():
+    """A loop run through pypy_tuning.cold (nested too) is not compiled, the JIT is on
+    again after one (also when it raised), and the same loops run plainly are."""
+    pypy = require_tool("pypy3")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([pypy, "-c", HELD, "held"], capture_output=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    out = json.loads(proc.stdout)
+    spins = sum(i * 3 & 7 for i in range(5000))
+    assert out["cold"] == spins
+    assert "spin" not in out["after cold"] and "spin" not in out["after nested"]
+    assert out["nested"] == [sum(i * 11 & 7 for i in range(5000)), True]
+    assert out["raised"] == "in a translation" and out["translating"] is False
+    assert out["plain"] == spins + sum(i * 5 & 7 for i in range(5000))
+    assert "spin" in out["after plain"]
+
+
+RUN_LOOP = """
+from vm.x86.machine import Machine
+code = bytes.fromhex(sys.argv[2])
+CODE, STACK, MEMORY, REGS, DEFINED = json.loads(sys.argv[3])
+m = Machine("flat32", MEMORY)
+m.load(CODE, code)
+m.set_reg("esp", STACK)
+m.set_reg("eip", CODE)
+stop = m.run(1_000_000)
+state = {n: m.reg(n) for n in REGS}
+state["flags"] = m.reg("eflags") & DEFINED
+print(json.dumps({"stop": stop.reason, "state": state, "seen": sorted(seen),
+                  "memory": m.read(0x9000, 1600).hex()}))
+"""
+
+
+@pytest.mark.parametrize("mode", ["held", "plain"])
+def test_translation_is_not_jit_compiled_under_pypy(mode):
+    """Running test_x86_traces' LOOP program with tiny thresholds: its blocks are
+    JIT-compiled either way; the translator's functions only when translation is not
+    held off (the control shows the thresholds are low enough for them)."""
+    pypy = require_tool("pypy3")
+    code, _, done = _program()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYVM_CODE_CACHE="0")
+    proc = subprocess.run([pypy, "-c", HOOKED + RUN_LOOP, mode, code.hex(),
+                           json.dumps([CODE, STACK, MEMORY, REGS, DEFINED])],
+                          capture_output=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    out = json.loads(proc.stdout)
+    emu, X = _unicorn(code)
+    _uc_run(emu, X, until=done)
+    assert out["stop"] == "fault" and out["state"]["eip"] == done + 1     # INT3 at done
+    out["state"]["eip"] = done
+    assert out["state"] == _state_uc(emu, X)
+    assert bytes.fromhex(out["memory"]) == bytes(emu.mem_read(0x9000, 1600))
+    seen = {tuple(x) for x in out["seen"]}
+    assert any(f.startswith("<x86 block") for f, _ in seen), "no block was compiled"
+    if mode == "held":
+        assert not seen & TRANSLATOR, seen & TRANSLATOR
+    else:
+        assert seen & TRANSLATOR

@@ -157,13 +157,118 @@ res:    dd 0, 0, 0
 res_end:
 """
 
+# trace trees (vm/x86/tracebuilder.py): loops of two paths, so that one runs as an arm of
+# the other's trace. A fault in one path after 150 of its rounds (the registers the
+# SIGSEGV handler sees, carried around both paths, and the faulting eip must be the
+# native ones)
+FAULT_IN_ARM = FAULT_IN_TRACE.replace("37 * 4", "150 * 4").replace(
+    "        mov eax, [edx]\n        add edi, eax\n",
+    "        test cl, 4\n        jnz skip\n        mov eax, [edx]\n        add edi, eax\n"
+    "skip:   rol edi, 1\n")
+assert FAULT_IN_ARM.count("skip") == 2 and "150 * 4" in FAULT_IN_ARM
+
+# rounds pick one of two paths by a pseudo-random bit (no pattern a single path could
+# cover). The first path stores to scratch, but from round 200 on to g's immediate, and
+# then calls g; the second calls it as it is: an arm writes code its own trace holds,
+# and must leave it at its next jump
+CODE_WRITTEN_IN_ARM = """bits 32
+global _start
+section .text progbits alloc exec write
+_start: xor ebx, ebx
+        xor esi, esi
+        mov edi, 12345
+top:    imul edi, edi, 1103515245
+        add edi, 12345
+        lea ecx, [ebx * 4 + 9]
+        test edi, 0x10000
+        jz even
+        mov edx, ebx
+        sub edx, 200
+        sbb edx, edx            ; -1 before round 200 (scratch), else 0 (g)
+        mov eax, scratch
+        sub eax, g + 1
+        and edx, eax
+        add edx, g + 1
+        mov [edx], ecx
+        call [g_ptr]
+        add esi, eax
+        jmp next
+even:   call [g_ptr]
+        sub esi, eax
+        rol esi, 3
+next:   rol esi, 1
+        inc ebx
+        cmp ebx, 300
+        jne top
+        mov [res], esi
+        jmp finish
+g:      mov eax, 1
+        ret
+""" + EXIT_AND_WRITE + """
+section .data
+g_ptr:  dd g
+scratch: dd 0
+res:    dd 0
+res_end:
+"""
+
+# as above, the first path calls f, which from round 300 on rewrites its return address
+# (an arm's predicted return leaves the trace)
+RET_MODIFIED_IN_ARM = """bits 32
+global _start
+section .text
+_start: xor ebx, ebx
+        xor ecx, ecx
+        xor edi, edi
+        mov esi, 12345
+top:    imul esi, esi, 1103515245
+        add esi, 12345
+        test esi, 0x10000
+        jz even
+        call [f_ptr]
+after:  add ecx, 3
+        jmp next
+even:   add ecx, 5
+next:   inc ebx
+        lea edi, [edi + ebx * 2]
+        cmp ebx, 400
+        jne top
+        mov [res], ebx
+        mov [res + 4], ecx
+        mov [res + 8], edi
+        jmp finish
+alt:    add ecx, 1000
+        jmp after
+f:      xor eax, eax
+        cmp ebx, 300
+        setae al
+        mov eax, [targets + eax * 4]
+        mov [esp], eax
+        ret
+""" + EXIT_AND_WRITE + """
+section .data
+f_ptr:  dd f
+targets: dd after, alt
+res:    dd 0, 0, 0
+res_end:
+"""
+
+TREES = dict(fault_in_arm=FAULT_IN_ARM, code_written_in_arm=CODE_WRITTEN_IN_ARM,
+             ret_modified_in_arm=RET_MODIFIED_IN_ARM)
 ALL = dict(CASES, merge_and_switch=MERGE_AND_SWITCH, fault_in_trace=FAULT_IN_TRACE,
            code_written_in_trace=CODE_WRITTEN_IN_TRACE,
-           ret_modified_in_trace=RET_MODIFIED_IN_TRACE)
+           ret_modified_in_trace=RET_MODIFIED_IN_TRACE, **TREES)
 # the programs whose hot loop is more than one block (a loop of one block runs as a
 # Python loop already: no trace is made of it)
 TRACED = {"indirect_call", "merge_and_switch", "fault_in_trace", "code_written_in_trace",
-          "ret_modified_in_trace"}
+          "ret_modified_in_trace", *TREES}
+# and those whose loop traces get more than one path (arms)
+TREED = {"merge_and_switch", *TREES}
+
+
+class Built(list):
+    """The keys of the traces built, and the most paths one of them had."""
+    paths = 0
 
 
 @pytest.fixture
@@ -171,11 +276,12 @@ def sampling(monkeypatch):
     """Sample every 23 instructions from the start and count the traces built."""
     monkeypatch.setattr(traces, "SAMPLE", 23)
     monkeypatch.setattr(traces, "BACKOFF", 1)
-    built: list = []
+    built = Built()
     plain = Translator.translate_trace
 
     def counting(self, key, path):
         built.append(key)
+        built.paths = max(built.paths, len(path) if isinstance(path, tuple) else 1)
         return plain(self, key, path)
 
     monkeypatch.setattr(Translator, "translate_trace", counting)
@@ -201,6 +307,8 @@ def test_traced_programs_match_native(tmp_path, sampling, name):
     assert (status, out.read_bytes()) == (native.returncode, native.stdout)
     if name in TRACED:
         assert sampling, "no trace was built: the test would not exercise them"
+    if name in TREED:
+        assert sampling.paths >= 2, "no trace got a second path: no arm was exercised"
 
 
 # -- step counts, single steps and breakpoints inside traces, against Unicorn --------------
@@ -293,6 +401,7 @@ def test_step_limits_and_single_steps_inside_traces(sampling):
         assert m.steps == done
         assert _state(m) == _state_uc(emu, X), f"after {done} instructions"
     assert sampling, "no trace was built"
+    assert sampling.paths >= 2, "no trace got a second path (arms: tracebuilder.py)"
     # then one instruction at a time through the traced loop
     for k in range(120):
         assert m.step() is None
@@ -306,7 +415,7 @@ def test_breakpoint_inside_a_trace(sampling):
     emu, X = _unicorn(code)
     m = _ours(code)
     assert m.run(2000).reason == "limit"           # the loop's traces are built by now
-    assert sampling
+    assert sampling and sampling.paths >= 2
     _uc_run(emu, X, 2000)
     for _ in range(3):      # the jz's target, in the middle of the loop's traces
         stop = m.run(until=even)

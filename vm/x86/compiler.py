@@ -53,10 +53,12 @@ from vm.x86.faults import GP, UD, CPUException, MemoryFault, Unsupported
 from vm.x86.memory import PAGE_SHIFT, WF_CODE
 from vm.x86.state import SLOT_NAMES, CPUState
 from vm.x86.tier0 import Tier0
+from vm.x86.tracebuilder import TraceBuilder
 from vm.x86.warmblocks import warm_key
 
 _NAME = re.compile(r"[A-Za-z_]\w*")
 _LZ = re.compile(r"\blz[orab]\b")
+_PATH_END = (1 << 64) - 1   # between the paths of a trace in its warm-cache key
 
 
 def _reads_lz(b: Builder) -> bool:
@@ -82,6 +84,9 @@ class Translator:
         self.nextid = 0
         self.lim = [1 << 62]
         self.trace_tries: dict = {}     # key -> traces built there (traces.py)
+        self.trace_base: dict = {}      # a trace's key -> the plain block there (traces.py)
+        self.trace_branches: dict = {}  # key -> where the branch there goes (traces._goes)
+        self.trace_seen: set = set()    # (key, path) a sample found once (traces._add)
         # traces.py: the sampling interval's multiplier; the first sample comes late (a
         # short run never pays for recording and building a trace)
         self.trace_backoff = traces.BACKOFF
@@ -145,6 +150,9 @@ class Translator:
             info[3][0] = 0
         self.cache.clear()
         self.cache1.clear()
+        self.trace_base.clear()
+        self.trace_branches.clear()
+        self.trace_seen.clear()
         self.blocks.clear()
         wf = self.mem.wf
         for p in self.page_blocks:
@@ -236,26 +244,95 @@ class Translator:
             b = self._build(key, single, True, b.entry_needed, b.written)
         return self._install(b, key, single, wkey)
 
-    def translate_trace(self, key: int, path: list) -> Callable:
-        """A superblock at key along a recorded path of keys (traces.py): installed in
-        place of the block at key."""
-        wkey = warm_key(self, key, False, path)
-        fn = warmblocks.load(self, wkey, key, False) if wkey is not None else None
+    def translate_trace(self, key: int, path) -> Callable:
+        """A superblock at key along a recorded path of keys (traces.py), or along
+        several (a tuple of such lists, the first the main path: tracebuilder.py):
+        installed in place of the block at key. The block it replaces is kept as the
+        start's plain block (``base_block``)."""
+        paths = list(path) if isinstance(path, tuple) else [path]
+        flat = [k for p in paths for k in (*p, _PATH_END)][:-1]
+        wkey = warm_key(self, key, False, flat)
+        old = self.cache.get(key)
+        fn = self._load_warm(wkey, key, False) if wkey is not None else None
+        first = None
         if fn is None:
-            b = self._build(key, False, False, path=path)
-            if b.loop:
-                b = self._build(key, False, True, b.entry_needed, b.written, path=path)
+            # the first pass says what the paths need (flags at the start, registers a
+            # loop carries, helpers): for one more path, the trace's so far and the new
+            # path's own (they only add up)
+            prev = getattr(old.meta, "first", None) if old is not None else None
+            partial = prev is not None and old.meta.paths == paths[:-1]
+            if partial:
+                b = self._build(key, False, False, path=paths[-1:])
+                first = (prev[0] or b.entry_needed, prev[1] | b.written,
+                         prev[2] or b.has_helper, prev[3] or b.loop)
+            else:
+                b = self._build(key, False, False, path=paths)
+                first = (b.entry_needed, frozenset(b.written), b.has_helper, b.loop)
+            if first[3]:
+                b = self._build(key, False, True, first[0], first[1], path=paths,
+                                any_helper=first[2])
+            elif partial:
+                b = self._build(key, False, False, path=paths)
             fn = self._install(b, key, False, wkey)
+        else:
+            self.cache[key] = fn
         fn.meta.trace = True
+        fn.meta.paths = paths
+        fn.meta.first = first
+        if old is not None and old is not fn:
+            if old.meta.trace:              # a trace with fewer paths: gone
+                bid = getattr(old.meta, "bid", None)
+                if bid is not None and bid in self.blocks:
+                    self._drop(bid)
+            elif not getattr(old.meta, "tier0", False) and not old.meta.single:
+                self.trace_base[key] = old
+        return fn
+
+    def _load_warm(self, wkey: bytes, key: int, single: bool) -> Optional[Callable]:
+        """warmblocks.load, noting the block's id in its meta (as _install does)."""
+        fn = warmblocks.load(self, wkey, key, single)
+        if fn is not None and self.blocks.get(self.nextid - 1, (None,) * 5)[4] is fn:
+            fn.meta.bid = self.nextid - 1
+        return fn
+
+    def base_block(self, key: int) -> Callable:
+        """The plain block at a trace's start (traces.py records new paths through it)."""
+        fn = self.trace_base.get(key)
+        if fn is None:
+            wkey = warm_key(self, key, False)
+            trace = self.cache.get(key)
+            fn = self._load_warm(wkey, key, False) if wkey is not None else None
+            if fn is not None:          # (load installs it at key: the trace stays)
+                if trace is not None:
+                    self.cache[key] = trace
+                else:
+                    del self.cache[key]
+            if fn is None:
+                b = self._build(key, False, False)
+                if b.loop:
+                    b = self._build(key, False, True, b.entry_needed, b.written)
+                fn = self._install(b, key, False, wkey, keep=False)
+            self.trace_base[key] = fn
         return fn
 
     def _build(self, key: int, single: bool, loop_mode: bool,
                lz_needed: bool = False, carried: frozenset = frozenset(),
-               path: Optional[list] = None) -> Builder:
-        b = Builder(self, key, single, loop_mode, lz_needed, carried)
-        b.path = path
+               path: Optional[list] = None, any_helper: bool = False) -> Builder:
+        """Translate the block at key; ``path``: a trace's paths (traces.py)."""
+        if path is not None:
+            b = TraceBuilder(self, key, loop_mode, lz_needed, carried, path, any_helper)
+        else:
+            b = Builder(self, key, single, loop_mode, lz_needed, carried)
+        self._walk(b, key & 0xFFFF if self.cpu.real else key & 0xFFFFFFFF)
+        return b
+
+    def _walk(self, b: Builder, ip: int) -> None:
+        """Translate instructions from ip into b until the block ends (a trace's arms,
+        tracebuilder.py, walk from where they part from the main path)."""
+        key = b.key0
+        single = b.single
+        path = b.path
         pm = self.cpu.pm
-        ip = key & 0xFFFF if self.cpu.real else key & 0xFFFFFFFF
         cbits = self.cpu.bits
         while True:
             lin = (key >> 16 << 4) + ip if self.cpu.real else ip
@@ -329,10 +406,9 @@ class Translator:
             elif b.ninsn >= (1 if single else MAX_BLOCK):
                 b.end_jump(ip)
                 break
-        return b
 
     def _install(self, b: Builder, key: int, single: bool,
-                 wkey: Optional[bytes] = None) -> Callable:
+                 wkey: Optional[bytes] = None, keep: bool = True) -> Callable:
         src, header = self._source(b)
         meta = b.meta
         meta.key, meta.loop, meta.single, meta.n = key, b.loop, single, b.ninsn
@@ -359,7 +435,9 @@ class Translator:
         bid = self.nextid
         self.nextid += 1
         self.blocks[bid] = (key, single, b.ranges, alive, fn, meta, src)
-        (self.cache1 if single else self.cache)[key] = fn
+        meta.bid = bid
+        if keep:
+            (self.cache1 if single else self.cache)[key] = fn
         wf = self.mem.wf
         for lo, hi in b.ranges:
             for p in range(max(lo - 3, 0) >> PAGE_SHIFT, ((hi - 1) >> PAGE_SHIFT) + 1):
@@ -382,7 +460,8 @@ class Translator:
             out.append("    lzo, lzr, lza, lzb = cpu.lz")
         if b.loop_mode:
             out.append("    c = 0")
-            out.append(f"    lim = LIM[0] - ST[0] - {2 * b.ninsn}")
+            # (a trace's arms may run more instructions per iteration than its main path)
+            out.append(f"    lim = LIM[0] - ST[0] - {2 * max(b.ninsn, getattr(b, 'span', 0))}")
         guard = params is None
         ind = 1
         if guard:
@@ -432,6 +511,8 @@ class Translator:
         cache = self.cache1 if single else self.cache
         if cache.get(key) is fn:
             del cache[key]
+        if self.trace_base.get(key) is fn:
+            del self.trace_base[key]
         wf = self.mem.wf
         for lo, hi in ranges:
             for p in range(max(lo - 3, 0) >> PAGE_SHIFT, ((hi - 1) >> PAGE_SHIFT) + 1):
@@ -459,6 +540,11 @@ class Translator:
         for slot, name in im.regs:
             if name in loc:
                 r[slot] = loc[name]
+            elif not name.isidentifier():   # an expression over the locals (emit.REG_EXPRS)
+                try:
+                    r[slot] = eval(name, self.ns, loc)
+                except Exception:
+                    pass
         if im.flags is not None and (im.flags[0] != "lzo" or "lzo" in loc):
             try:
                 cpu.lz = tuple(eval(x, self.ns, loc) for x in im.flags)

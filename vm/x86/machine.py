@@ -43,6 +43,7 @@ from vm.x86.faults import (
     StopMachine,
 )
 from vm.x86.memory import Memory
+from vm.x86.pypy_tuning import cold
 from vm.x86.state import (
     BASE,
     CS,
@@ -62,12 +63,8 @@ from vm.x86.state import (
 )
 
 try:
-    # PyPy: call blocks opaquely (see Machine._dispatch)
+    # PyPy: call blocks opaquely (see Machine._dispatch; JIT settings: pypy_tuning.py)
     from pypyjit import residual_call as _opaque_call
-    from pypyjit import set_param as _jit_param
-    # a block is JIT-compiled on its own once called this often (default 1619: most
-    # blocks of a real program would stay in the interpreter)
-    _jit_param(function_threshold=300)
 except ImportError:
     _opaque_call = None
 
@@ -412,6 +409,8 @@ class Machine:
                     while True:
                         # every so often, look for a hot path to make a trace of
                         every = sample * tr.trace_backoff
+                        if every:   # jittered: a period of the program never aliases it
+                            every = every // 2 + (st[0] * 0x9E3779B1 >> 16) % every
                         m = st[0] + every if every and st[0] + every < top else top
                         margin[0] = m
                         if opaque is None:
@@ -425,14 +424,16 @@ class Machine:
                             # call site as a chain of bridges that each dispatch walks
                             # (the JIT's counters: ~25 per block); an opaque call runs
                             # each block's own compiled code instead
+                            # (translating, and sampling, with the JIT held off)
                             while st[0] <= margin[0]:
                                 fn = get(key)
                                 if fn is None:
-                                    fn = tr.translate(key)
+                                    fn = cold(tr.translate, key)
                                 key = opaque(fn)
                         if margin[0] != m or m == top:
                             break
-                        key = traces.sample(tr, key, top, margin)
+                        key = traces.sample(tr, key, top, margin) if opaque is None \
+                            else cold(traces.sample, tr, key, top, margin)
                         if margin[0] != m:      # a stop was requested meanwhile
                             break
                 if st[0] >= limit or not tr.lim[0]:

@@ -18,7 +18,16 @@ in its middle) only costs a side exit. Everything else is as for any block: prec
 faults, invalidation of written code (a trace leaves at its next branch once a write
 dropped it), breakpoints, step limits (at most MAX_BLOCK instructions per iteration).
 
-Samples that find nothing new space the next ones out (up to BACKOFF times). Only flat
+A loop trace grows into a tree (``tracebuilder.py``): a sample at its start records the
+path one iteration takes now through the plain blocks (``Translator.base_block``), and
+a sample where the run left it records the way back to its start, joined to its paths
+at the first branch that can go there; a path found twice is added (up to MAX_PATHS),
+and the trace is translated again with the other paths inline as arms of the first. A
+switch in a loop, or a loop body with an if/else, then runs in one Python function.
+
+Samples that find nothing new space the next ones out (up to BACKOFF times), and the
+interval is jittered (Machine._dispatch) so that a program's own period (an interpreter
+running the same bytecode) does not make every sample land at the same point. Only flat
 32-bit code is traced; tracing, single-stepping and runs near their step limit never
 sample.
 """
@@ -40,6 +49,7 @@ except ImportError:
 SAMPLE = 5_000
 RECORD = 2 * MAX_BLOCK  # instructions recorded per sample (then on to a block's start)
 BACKOFF = 16            # samples finding nothing space the next ones out up to this times
+MAX_PATHS = 8           # paths of one loop trace (each new one translates it again)
 
 
 def _ips(meta) -> list:
@@ -57,38 +67,133 @@ def _ips(meta) -> list:
 
 def sample(tr, key: int, top: int, margin: list) -> int:
     """Run and record blocks from key (while the step count stays within top) and
-    install a trace when the path shows one; returns the key to continue at."""
+    install a trace when the path shows one, or give a loop trace the run reached
+    another path; returns the key to continue at."""
     cpu = tr.cpu
-    cache = tr.cache
-    fn = cache.get(key)
-    if cpu.real or cpu.pm or tr.stops or fn is not None and fn.meta.trace:
+    if cpu.real or cpu.pm or tr.stops:
         tr.trace_backoff = min(tr.trace_backoff * 2, BACKOFF)
         return key
+    fn = tr.cache.get(key)
+    if fn is None or not fn.meta.trace:
+        path, starts, key, reached = _record(tr, key, top, margin, False)
+        trace = choose(tr, path, starts)
+        if trace is not None:
+            tr.translate_trace(trace[0], trace)
+            tr.trace_backoff = 1
+            return key
+        if reached is not None and path and _join(tr, reached, path):
+            tr.trace_backoff = 1
+            return key
+        fn = reached
+    grown = False
+    if fn is not None:
+        grown, key = _grow(tr, key, fn, top, margin)
+    tr.trace_backoff = 1 if grown else min(tr.trace_backoff * 2, BACKOFF)
+    return key
+
+
+def _record(tr, key: int, top: int, margin: list, plain: bool) -> tuple:
+    """Run blocks from key until the run comes back to key or RECORD instructions;
+    with ``plain``, through the plain blocks at traces' starts (Translator.base_block),
+    else up to the first trace.
+    (path, [(index in path, key) of each block], the key to continue at, the trace
+    the run stopped before or None)."""
+    cpu = tr.cpu
+    cache = tr.cache
     st = cpu.steps
     lim = tr.lim
     path: list = []
     starts: list = []           # (index in path, key) of each block run
     head = key
+    reached = None
     while st[0] <= top and margin[0] >= 0 and lim[0] and len(path) < RECORD:
         fn = cache.get(key)
         if fn is None:
             fn = tr.translate(key)
         meta = fn.meta
+        if meta.trace and plain:
+            fn = tr.base_block(key)
+            meta = fn.meta
         if meta.trace or meta.loop:
-            break               # a trace or a loop block takes over from here
+            # a trace or a loop block takes over from here
+            reached = fn if meta.trace else None
+            break
         starts.append((len(path), key))
         path.extend(_ips(meta))
         key = fn() if _opaque_call is None else _opaque_call(fn)
         if key == head:
             path.append(key)
             break
-    trace = choose(tr, path, starts)
-    if trace is not None:
-        tr.translate_trace(trace[0], trace)
-        tr.trace_backoff = 1
-    else:
-        tr.trace_backoff = min(tr.trace_backoff * 2, BACKOFF)
-    return key
+    return path, starts, key, reached
+
+
+def _join(tr, fn, path: list) -> bool:
+    """The run left the loop trace fn at a branch (to path[0], where the sample found
+    it) and came back to its start along path: the trace takes that way as one more
+    path, from the first branch on its paths that can go there. True when it did."""
+    meta = fn.meta
+    paths = getattr(meta, "paths", None)
+    head = meta.key
+    if not paths or len(paths) >= MAX_PATHS or not meta.loop:
+        return False
+    k = path[0]
+    tail = path + [head]
+    for p in paths:
+        for i in range(min(len(p) - 1, MAX_BLOCK + 1 - len(tail))):
+            if p[i + 1] != k and _goes(tr, p[i], k):
+                new = p[:i + 1] + tail
+                if new not in paths:
+                    _add(tr, head, paths, new)
+                    return True
+    return False
+
+
+def _goes(tr, key: int, to: int) -> bool:
+    """Whether the instruction at key (flat mode) can branch to ``to``."""
+    seen = tr.trace_branches.get(key)
+    if seen is None:
+        try:
+            insn = tr.fetch(key, key)[0]
+        except Exception:       # (not decodable now: no path through it)
+            return False
+        m, form = insn.form.mnemonic, insn.form.operands
+        if m.startswith("ret") or m in ("jmp", "call") and form and form[0].startswith("rm"):
+            seen = True         # an indirect branch: anywhere
+        elif form and form[0].startswith("rel"):
+            seen = (insn.operands[0].value & 0xFFFFFFFF, key + insn.length)
+        else:
+            seen = ()
+        tr.trace_branches[key] = seen
+    return seen is True or to in seen
+
+
+def _grow(tr, key: int, fn, top: int, margin: list) -> tuple:
+    """A loop trace at key: record the path one iteration takes now through the plain
+    blocks and, when it is new and comes back to key, translate the trace again with
+    it as one more (tracebuilder.py). (whether it did, the key to continue at)."""
+    paths = getattr(fn.meta, "paths", None)
+    if not paths or len(paths) >= MAX_PATHS or not fn.meta.loop:
+        return False, key
+    path, _, nxt, _ = _record(tr, key, top, margin, True)
+    if len(path) < 2 or path[-1] != key or len(path) > MAX_BLOCK + 1 or path in paths:
+        return False, nxt
+    _add(tr, key, paths, path)
+    return True, nxt
+
+
+def _add(tr, head: int, paths: list, new: list) -> None:
+    """Translate the loop trace at head again with the path new too, the second time
+    a sample finds it (a path seen once may be rare, and each translation costs as
+    much as all the trace's paths)."""
+    seen = tr.trace_seen
+    k = (head, tuple(new))
+    if k not in seen:
+        if len(seen) > 4096:
+            seen.clear()
+        seen.add(k)
+        return
+    seen.discard(k)
+    tr.translate_trace(head, (*paths, new))
 
 
 def choose(tr, path: list, starts: list):

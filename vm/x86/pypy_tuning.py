@@ -1,0 +1,74 @@
+"""PyPy's JIT settings for the emulator, and translation with the JIT held off.
+
+Under PyPy the dispatcher (``Machine._dispatch``) calls each block opaquely, so that a
+block is JIT-compiled as its own function once it has run ``function_threshold`` times.
+Translating is different: the decoder, the block builder and the first tier's template
+maker run once per new instruction, ten thousand times in a typical program, along
+ever-new paths. Left to the JIT, about half of what it traces in such a run is that code
+(bridges of the decoder's and the builder's branches), at milliseconds per trace, and the
+program is over before the machine code pays back (qsort: translating took 2.0 s of
+CPU with the JIT on, 1.1 s with it held off). So :func:`cold` runs a translation (or a
+trace sample, which translates) with every JIT counter stopped (nothing new is traced;
+machine code already compiled still runs) and as an opaque call, so that a trace being
+recorded around it does not inline it either.
+
+Elsewhere (CPython) the module does nothing and :data:`ACTIVE` is False.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+try:
+    import pypyjit
+except ImportError:
+    pypyjit = None
+
+ACTIVE = pypyjit is not None
+
+# while guest code runs: a block is compiled on its own once called this often (PyPy's
+# default, 1619, would leave most blocks of a real program in the interpreter)
+RUNNING: dict = {"threshold": 1039, "function_threshold": 300, "trace_eagerness": 200}
+# while translating: a threshold <= 0 never fires, so no loop, function or bridge is
+# traced from there
+TRANSLATING: dict = {"threshold": -1, "function_threshold": -1, "trace_eagerness": -1}
+
+_depth = [0]                    # cold() calls in progress (a translation may nest)
+
+
+def configure(**params: int) -> None:
+    """Change the JIT parameters guest code runs with (and apply them now unless a
+    translation is in progress); e.g. tests use tiny thresholds."""
+    RUNNING.update(params)
+    if ACTIVE and not _depth[0]:
+        pypyjit.set_param(**RUNNING)
+
+
+def _held(fn: Callable, args: tuple) -> Any:
+    d = _depth
+    if not d[0]:
+        pypyjit.set_param(**TRANSLATING)
+    d[0] += 1
+    try:
+        return fn(*args)
+    finally:
+        d[0] -= 1
+        if not d[0]:
+            pypyjit.set_param(**RUNNING)
+
+
+def cold(fn: Callable, *args: Any) -> Any:
+    """``fn(*args)`` with the JIT held off, called opaquely (PyPy); a plain call
+    elsewhere."""
+    if not ACTIVE:
+        return fn(*args)
+    return pypyjit.residual_call(_held, fn, args)
+
+
+def translating() -> bool:
+    """Whether a :func:`cold` call is in progress."""
+    return _depth[0] > 0
+
+
+if ACTIVE:
+    pypyjit.set_param(**RUNNING)
