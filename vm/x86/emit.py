@@ -37,19 +37,51 @@ MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
 # versions after the first (eax3), never the entry names (eax0: loop heads rebind them)
 _ALIAS = re.compile(r"[a-z_]+[1-9][0-9]*")
 _ENTRY_NAMES = tuple(f"{n}0" for n in SLOT_NAMES)
+_ENTRY_SET = frozenset(_ENTRY_NAMES)
 # Builder.bind reuses a name for arithmetic over register versions and temporaries only
 # (not lz*: a loop rebinds them; not calls, indexing or attributes: state that changes)
 _PURE_NAME = re.compile(r"\b(?!lz)[a-z_]+[0-9]+\b|\b0x[0-9a-f]+\b|\b[0-9]+\b")
+_PURE_NAME_ONLY = re.compile(r"\b[a-z_]+[0-9]+\b")
+# Translator.unwind evaluates fault records' register entries that are expressions
+# (compiler.py): the bindings of register versions only those records read can go
+# (Builder._drop_dead)
+REG_EXPRS = True
 _IMPURE = re.compile(r"[^-+*&|^~<>() ]")
 SIGN = {1: 0x80, 2: 0x8000, 4: 0x80000000}
-# flat mode: a 32-bit address "name +/- constant" (Builder._note_affine)
+# flat mode: a 32-bit address "name +/- constant" (Builder._affine)
 _AFFINE = re.compile(r"\(([a-z_]+[0-9]+) ([-+]) (0x[0-9a-f]+|[0-9]+)\) & 0xffffffff")
 STACK_REACH = 0x800     # stack accesses this far from their base take the checked path
 STACK_SPAN = 0x400      # bytes one check may cover (a block's stack footprint)
+HEAP_USES = 3           # accesses through another base that pay for its check
 _CALL = re.compile(r"([A-Za-z_][A-Za-z_0-9]*)\(")
 # calls generated code makes that write no guest memory (anything else forgets what the
 # stack checks know was stored: Builder._forget)
 _PURE_CALLS = frozenset(("U32", "U16", "READ", "ARITH", "int", "len", "CPUException"))
+
+
+def _once(text: str, name: str) -> bool:
+    """Whether name occurs in text exactly once as a whole word (str.find: a regular
+    expression per name, or one for every name, is several times slower)."""
+    n = len(name)
+    end = len(text)
+    seen = False
+    i = text.find(name)
+    while i >= 0:
+        j = i + n
+        if (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")) and \
+                (j == end or not (text[j].isalnum() or text[j] == "_")):
+            if seen:
+                return False
+            seen = True
+        i = text.find(name, j)
+    return seen
+
+
+def _affine_text(base: str, off: int) -> str:
+    """The expression for base + off (32 bits)."""
+    if not off:
+        return base
+    return f"({base} {'+' if off > 0 else '-'} {abs(off):#x}) & 0xffffffff"
 
 
 class _Check:
@@ -253,7 +285,7 @@ class Builder:
         self.stkbase: set = {"esp0", "ebp0"}    # names that are ESP or EBP versions
         self._chk: dict = {}            # base -> its check (live until a helper call)
         self._chks: list = []           # every check, patched when the block ends
-        self._dead: list = []           # (line index, name): bindings only the slow paths used
+        self._affline: dict = {}        # affine name -> the line binding it (_drop_dead)
         self._knows = False             # some check knows a value it stored (forwarding)
 
     # -- emission ----------------------------------------------------------------------------
@@ -276,33 +308,43 @@ class Builder:
         if expr.isidentifier() or const(expr) is not None:
             return expr
         pure = self.depth == 0 and not _IMPURE.search(_PURE_NAME.sub("", expr))
+        ref = None
         if pure:
+            if self.stk:
+                ref = self._affine(expr)
+                if ref is not None:
+                    expr = _affine_text(*ref)
+                    if not ref[1]:
+                        return expr
             t = self._cse.get(expr)
             if t is not None:
                 return t
         t = self.tmp(prefix)
+        if ref is not None:
+            self._affline[t] = len(self.lines)
         self.emit(f"{t} = {expr}")
         if pure:
             self._cse[expr] = t
-            if self.stk:
-                self._note_affine(t, expr)
+            if ref is not None:
+                self.aff[t] = ref
         return t
 
-    def _note_affine(self, name: str, expr: str) -> None:
-        """Remember that name = a register version + a constant (stack addresses)."""
+    def _affine(self, expr: str) -> Optional[tuple]:
+        """Flat mode: (base, offset) when expr is ``(name +/- c) & 0xffffffff`` and name
+        is base + an offset the block knows (or is itself the base). Bindings are
+        written over the base (_affine_text): a chain of pushes computes each ESP
+        version from the first, not from the one before."""
+        if expr[0] != "(" or not expr.endswith(") & 0xffffffff"):
+            return None
         m = _AFFINE.fullmatch(expr)
         if m is None:
-            if expr in self.aff:
-                self.aff[name] = self.aff[expr]
-            elif expr in self.stkbase:
-                self.aff[name] = (expr, 0)
-            return
+            return None
         src, sign, c = m.groups()
         base, off = self.aff.get(src, (src, 0))
-        c = int(c, 0)
+        c = int(c, 16) if c[1:2] == "x" else int(c)
         if c >= 0x80000000:         # (a displacement -d is added as 2**32 - d)
             c -= 0x100000000
-        self.aff[name] = (base, off + c if sign == "+" else off - c)
+        return base, off + c if sign == "+" else off - c
 
     def glob(self, obj, name: Optional[str] = None) -> str:
         """Make a Python object visible to the generated code; returns its name."""
@@ -332,13 +374,27 @@ class Builder:
         return f"{SLOT_NAMES[slot]}{self.nver[slot]}"
 
     def set(self, slot: int, expr: str) -> str:
-        if self.depth == 0 and _ALIAS.fullmatch(expr) and not expr.startswith("lz"):
-            name = expr     # a temporary or a later version, bound once: no copy
+        ref = self._affine(expr) if self.stk and self.depth == 0 else None
+        if ref is not None:
+            expr = _affine_text(*ref)
+        if self.depth == 0 and not expr.startswith("lz") and (
+                _ALIAS.fullmatch(expr) or not self.loop_mode and expr in _ENTRY_SET):
+            # a temporary or a later version, bound once: no copy (nor an entry name
+            # outside a loop, where nothing rebinds it)
+            name = expr
         else:
             name = self._newname(slot)
+            if ref is not None:
+                self._affline[name] = len(self.lines)
             self.emit(f"{name} = {expr}")
             if self.stk and self.depth == 0:
-                self._note_affine(name, expr)
+                aff = self.aff
+                if ref is not None:
+                    aff[name] = ref
+                elif expr in aff:
+                    aff[name] = aff[expr]
+                elif expr in self.stkbase:
+                    aff[name] = (expr, 0)
         if self.stk and (slot == ESP or slot == EBP):
             self.stkbase.add(name)
         self.ver[slot] = name
@@ -464,23 +520,25 @@ class Builder:
 
     # -- page checks per base ----------------------------------------------------------------
     def _stack_ref(self, addr: str, size: int, store: bool) -> Optional[tuple]:
-        """Flat mode: (check, base, offset) when addr is an ESP or EBP version plus a
-        small constant. The block checks once, where it first uses the base (a line
-        patched when the block ends, _patch_checks), that the pages every such access
-        touches (one page inline, two through Memory.span_ok) are readable, without a
-        flag in ``wf`` (code, read-only, watched) if one of them stores, and, for word
-        accesses, that the base is aligned; the accesses then index memory directly, and
-        take the checked helpers when the check failed. A helper call may change page
-        flags: accesses after one check again. Stores through a check are forwarded to
-        later loads of the same bytes through it (Check.known) until something else may
-        have written memory (_forget)."""
+        """Flat mode: (check, base, offset) when addr is a name (a register version, a
+        loaded pointer...) plus a small constant: the stack's ESP/EBP-relative accesses
+        and a structure's fields through one pointer. The block checks once, where it
+        first uses the base (a line patched when the block ends, _patch_checks), that
+        the pages every such access touches (one page inline, two through
+        Memory.span_ok) are readable, without a flag in ``wf`` (code, read-only,
+        watched) if one of them stores, and, for word accesses, that the base is
+        aligned; the accesses then index memory directly, and take the plain path
+        (each access checks its own page) when the check failed. A helper call may
+        change page flags: accesses after one check again. Stores through a check are
+        forwarded to later loads of the same bytes through it (Check.known) until
+        something else may have written memory (_forget)."""
         ref = self.aff.get(addr)
         if ref is None:
-            if addr not in self.stkbase:
+            if not addr.isidentifier():
                 return None
             ref = (addr, 0)
         base, off = ref
-        if not -STACK_REACH <= off <= STACK_REACH or base not in self.stkbase:
+        if not -STACK_REACH <= off <= STACK_REACH:
             return None
         chk = self._chk.get(base)
         if chk is None:
@@ -514,15 +572,11 @@ class Builder:
         return f"{'P16' if size == 2 else 'P32'}(mem, {a}, {value})"
 
     def _stack_addr(self, addr: str, base: str, off: int) -> str:
-        """The address for the slow path; its binding dies when only slow paths use it."""
-        for i in range(len(self.lines) - 1, max(len(self.lines) - 4, -1), -1):
-            d, text = self.lines[i]
-            if d == 0 and text.startswith(f"{addr} = ") and addr[0] == "o":
-                self._dead.append((i, addr))
-                break
+        """The address for the slow path, over the base (addr's binding dies when only
+        slow paths used it: _drop_dead)."""
         if not off:
             return base
-        return f"({base} {'+' if off > 0 else '-'} {abs(off):#x}) & 0xffffffff"
+        return f"(({base} {'+' if off > 0 else '-'} {abs(off):#x}) & 0xffffffff)"
 
     def _patch_checks(self) -> None:
         """The block is complete: write each check's line (a check used by one access
@@ -531,7 +585,7 @@ class Builder:
         lines = self.lines
         for c in self._chks:
             d = lines[c.line][0]
-            if len(c.uses) < 2:
+            if len(c.uses) < (2 if c.base in self.stkbase else HEAP_USES):
                 lines[c.line] = (d, "pass")
                 for idx, plain in c.uses:
                     for j, text in enumerate(plain):
@@ -549,15 +603,51 @@ class Builder:
                 text += f"; {c.sq} = {b} >> 2"
             lines[c.line] = (d, text)
         self._chks = []
-        if self._dead:
-            meta = self.meta.insns
-            text = "\n".join([t for _, t in lines] + self.exit_lines + self.loop_tail +
-                             [x for im in meta if im.flags for x in im.flags])
-            for i, name in self._dead:
-                if len(re.findall(rf"\b{name}\b", text)) == 1 and \
-                        not any(n == name for im in meta for _, n in im.regs):
-                    lines[i] = (lines[i][0], "pass")
-            self._dead = []
+        self._drop_dead()
+
+    def _drop_dead(self) -> None:
+        """Bindings of addresses and register versions "name +/- constant" that nothing
+        reads (a push chain's ESP versions, an address only the slow paths used) become
+        ``pass``; the fault records that name one hold its expression instead, over the
+        base (Translator.unwind evaluates it), when REG_EXPRS."""
+        cands = self._affline
+        if not cands:
+            return
+        self._affline = {}
+        lines = self.lines
+        text = "\n".join([t for _, t in lines[min(cands.values()):]] + self.exit_lines +
+                         self.loop_tail)
+        dead = {name: i for name, i in cands.items() if _once(text, name)}
+        if not dead:
+            return
+        meta = self.meta.insns
+        # the names fault records hold (consecutive records share their tuples)
+        named: set = set()
+        last = None
+        for im in meta:
+            if im.regs is not last:
+                last = im.regs
+                named.update(n for _, n in last)
+            if im.flags:
+                for x in im.flags:
+                    if x in dead:
+                        named.add(x)
+                    elif not x.isidentifier() and const(x) is None:
+                        named.update(_PURE_NAME_ONLY.findall(x))
+        if not REG_EXPRS:
+            for n in named.intersection(dead):
+                del dead[n]
+        for name, i in dead.items():
+            dead[name] = lines[i][1].partition(" = ")[2]
+            lines[i] = (lines[i][0], "pass")
+        if dead and not named.isdisjoint(dead):
+            for im in meta:
+                if any(n in dead for _, n in im.regs):
+                    im.regs = tuple((sl, dead.get(n, n)) for sl, n in im.regs)
+                if im.flags:
+                    im.flags = tuple(_PURE_NAME_ONLY.sub(
+                        lambda m: f"({dead[m[0]]})" if m[0] in dead else m[0], x)
+                        for x in im.flags)
 
     def _forget(self) -> None:
         """Memory may have changed behind the checks' backs: no forwarding across."""
@@ -565,27 +655,38 @@ class Builder:
             c.known.clear()
         self._knows = False
 
-    def _plain_load(self, t: str, addr: str, size: int) -> str:
-        """Flat mode: the line loading addr (a name or constant) into t."""
+    def _plain_read(self, addr: str, size: int) -> str:
+        """Flat mode: an expression loading addr (a name, a constant or a
+        parenthesized expression)."""
         fast = f"mem[{addr}]" if size == 1 else \
             f"{'U16' if size == 2 else 'U32'}(mem, {addr})[0]"
         if self.tr.mem.guarded:
             fast = f"{fast} if not rf[{addr} >> 12] else READ({addr}, {size})"
-        return f"{t} = {fast}"
+        return fast
+
+    def _plain_load(self, t: str, addr: str, size: int) -> str:
+        """Flat mode: the line loading addr (a name or constant) into t."""
+        return f"{t} = {self._plain_read(addr, size)}"
 
     def load(self, addr: str, size: int) -> str:
         self.may_fault()
         ref = self._stack_ref(addr, size, False) if self.stk else None
         if ref is not None:
             chk, base, off = ref
+            k = chk.known.get(off)
+            if k is not None and k[0] == size:
+                # what this block stored there through the same check: memory holds it
+                # (the store went through, so this read would too)
+                self._stack_addr(addr, base, off)
+                return k[1]
             t = self.tmp("m")
             slow = self._stack_addr(addr, base, off)
             chk.uses.append((len(self.lines), [self._plain_load(t, addr, size)]))
-            k = chk.known.get(off)
-            # what this block stored there through the same check (memory holds it)
-            fast = k[1] if k is not None and k[0] == size else \
-                self._stack_fast(chk, base, off, size)
-            self.emit(f"{t} = {fast} if {chk.sk} else READ({slow}, {size})")
+            # a failed stack check is rare (the checked helper), a failed pointer check
+            # less so (a misaligned one: the plain path)
+            slow = f"READ({slow}, {size})" if base in self.stkbase else \
+                self._plain_read(slow, size)
+            self.emit(f"{t} = {self._stack_fast(chk, base, off, size)} if {chk.sk} else {slow}")
             return t
         t = self.tmp("m")
         if self.pm:
@@ -609,12 +710,32 @@ class Builder:
         if self.tr.watching:            # data breakpoints (debugregs.py): the watch
             self.emit(f"{t} = READ({addr}, {size})")
             return t
+        c = const(addr) if self.mv is not None and size == 4 else None
+        if c is not None and not c & 3:     # an aligned global: a word of MV
+            self.glob(self.mv, "MV")
+            fast = f"MV[{c >> 2:#x}]"
+            if self.tr.mem.guarded:
+                fast = f"{fast} if not rf[{c >> 12:#x}] else READ({addr}, 4)"
+            self.emit(f"{t} = {fast}")
+            return t
         if self.tr.mem.guarded:         # unmapped pages refuse reads: test rf first
             addr = self.bind(addr, "a")
         if size not in (1, 2, 4):
             raise AssertionError(size)
         self.emit(self._plain_load(t, addr, size))
         return t
+
+    def _flagged(self, addr: str, size: int) -> str:
+        """Flat mode: true when a store of size bytes at addr must take the slow path:
+        a flag in ``wf`` on its page or, when it runs into the next, on that one (a
+        read-only, watched or saved page after a writable one)."""
+        c = const(addr) if self.stk else None   # (tier0: a symbol, no decision)
+        if size == 1 or c is not None and (c & 0xFFF) <= 0x1000 - size:
+            return f"wf[{addr} >> 12]"
+        if c is not None:
+            return f"wf[{c >> 12:#x}] or wf[{(c >> 12) + 1:#x}]"
+        return (f"wf[{addr} >> 12] or {addr} & 0xfff > {0x1000 - size:#x} and "
+                f"wf[({addr} + {size - 1}) >> 12]")
 
     def store(self, addr: str, size: int, value: str) -> None:
         self.may_fault()
@@ -643,22 +764,37 @@ class Builder:
             return
         fast = {1: f"mem[{addr}] = {value}", 2: f"P16(mem, {addr}, {value})",
                 4: f"P32(mem, {addr}, {value})"}[size]
-        plain = [f"if wf[{addr} >> 12]:", f"STORE({addr}, {size}, {value})", "else:", fast]
+        plain = [f"if {self._flagged(addr, size)}:", f"STORE({addr}, {size}, {value})", "else:",
+                 fast]
         ref = self._stack_ref(addr, size, True) if self.stk else None
         if ref is not None:
             chk, base, off = ref
             slow = self._stack_addr(addr, base, off)
-            chk.uses.append((len(self.lines), plain))
+            # (the same lines as emitted below: "if 0" compiles to nothing)
+            uses = chk.uses
+            uses.append((len(self.lines), ["if 0:", "pass", f"el{plain[0]}", *plain[1:]]))
             keep = {o: k for o, k in chk.known.items() if o + k[0] <= off or off + size <= o}
             self._forget()          # (another base may point here)
-            self.emit(f"if {chk.sk}:\n    {self._stack_fast(chk, base, off, size, value)}\n"
-                      f"else:\n    STORE({slow}, {size}, {value})")
+            direct = self._stack_fast(chk, base, off, size, value)
+            if base in self.stkbase:
+                self.emit(f"if {chk.sk}:\n    {direct}\nelse:\n    STORE({slow}, {size}, {value})")
+                uses[-1] = (uses[-1][0], plain)
+            else:
+                fast = {1: f"mem[{slow}] = {value}", 2: f"P16(mem, {slow}, {value})",
+                        4: f"P32(mem, {slow}, {value})"}[size]
+                self.emit(f"if {chk.sk}:\n    {direct}\n"
+                          f"elif {self._flagged(slow, size)}:\n    STORE({slow}, {size}, {value})\n"
+                          f"else:\n    {fast}")
             if self.depth == 0:
                 keep[off] = (size, value)
             chk.known = keep
             self._knows = bool(keep)
             return
         self._forget()
+        c = const(addr) if self.mv is not None and size == 4 else None
+        if c is not None and not c & 3:     # an aligned global: a word of MV
+            self.glob(self.mv, "MV")
+            plain[0], plain[3] = f"if wf[{c >> 12:#x}]:", f"MV[{c >> 2:#x}] = {value}"
         self.emit("\n    ".join(plain[:2]) + "\n" + "\n    ".join(plain[2:]))
 
     # -- operands ----------------------------------------------------------------------------
@@ -989,7 +1125,7 @@ class Builder:
 
     def _exit(self, key_expr: str) -> list:
         """The lines that leave the block in the middle, to key_expr."""
-        return self._writeback() + [
+        return self._writeback(True) + [
             f"ST[0] += {'c + ' if self.loop_mode else ''}{self.ninsn}", f"return {key_expr}"]
 
     def trace_next(self) -> Optional[int]:
@@ -1011,7 +1147,8 @@ class Builder:
         if nk == self.key0:
             self._end_loop(f"{v} == {nk:#x}", v)
             return
-        self._follow(nk & (0xFFFF if self.real else 0xFFFFFFFF), f"{v} != {nk:#x}", v)
+        self._follow(nk & (0xFFFF if self.real else 0xFFFFFFFF),
+                     None if const(v) == nk else f"{v} != {nk:#x}", v)
 
     def call_direct(self, ret_ip: int, target: int) -> None:
         """A near call whose return address is already pushed: follow it like a jump and
@@ -1033,7 +1170,8 @@ class Builder:
             self.end_dynamic(key_expr)
             return
         self.followed += 1
-        self._follow(ip, f"{value} != {ip:#x}", key_expr)
+        # (a return address the block pushed and forwarded: no guard)
+        self._follow(ip, None if const(value) == ip else f"{value} != {ip:#x}", key_expr)
 
     def end_jump(self, ip: int) -> None:
         key = self.key_of(ip)
@@ -1067,7 +1205,12 @@ class Builder:
         TF/IF changes, a new code segment...)."""
         self._finish([f"return {self.key_of(self.nip):#x}"])
 
-    def _writeback(self) -> list:
+    def _writeback(self, inline: bool = False) -> list:
+        """The lines that write back what the block changed. ``inline`` (a side exit,
+        taken rarely): register versions "base + constant" as that expression, so that
+        straight-line code need not bind them (_drop_dead)."""
+        if inline and REG_EXPRS and self.stk:
+            return self._writeback_inline()
         out = [f"r[{slot}] = {self.ver[slot]}" for slot in sorted(self.dirty)]
         if self.loop_mode:
             for slot in sorted(self.carried - self.dirty):
@@ -1079,6 +1222,23 @@ class Builder:
             out.append(f"cpu.lz = ({self._lazy_tuple(st)})")
         elif st is ENTRY and self.lz_track:
             out.append("cpu.lz = (lzo, lzr, lza, lzb)")
+        return out
+
+    def _writeback_inline(self) -> list:
+        aff = self.aff
+
+        def x(v):
+            ref = aff.get(v)
+            return v if ref is None or ref[0] == v else f"({_affine_text(*ref)})"
+        out = self._writeback()
+        for i, line in enumerate(out):
+            if line.startswith("r["):
+                head, _, v = line.partition(" = ")
+                out[i] = f"{head} = {x(v)}"
+            elif line.startswith("cpu.lz = ("):
+                parts = line[10:-1].split(", ")
+                if len(parts) == 4:         # (else an operand is an expression)
+                    out[i] = "cpu.lz = (" + ", ".join(map(x, parts)) + ")"
         return out
 
     def _finish(self, tail: list) -> None:
@@ -1144,9 +1304,15 @@ class Builder:
         ver = tuple(self.ver)
         if ver == self._mark_ver:       # most instructions change one register or none
             regs = self._mark_regs
-        else:
+        elif self.loop_mode:
+            # (a register the iteration has not touched yet is its entry name, which
+            # the loop rebinds: r[] may hold an older value)
             regs = tuple((s, v if v is not None else _ENTRY_NAMES[s])
                          for s, v in enumerate(ver) if v is not STALE)
+            self._mark_ver, self._mark_regs = ver, regs
+        else:
+            # (an untouched register is still in r[])
+            regs = tuple((s, v) for s, v in enumerate(ver) if v is not None and v is not STALE)
             self._mark_ver, self._mark_regs = ver, regs
         st = self.fl
         if isinstance(st, Lazy):

@@ -245,8 +245,11 @@ class Memory:
         if start < 0 or end > self.size:
             return False
         rf, wf = self.rf, self.wf
-        for p in range(start >> PAGE_SHIFT, ((end - 1) >> PAGE_SHIFT) + 1):
-            if rf[p] or write and wf[p]:
+        p, q = start >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT
+        if q - p == 1:          # the usual span: two pages
+            return not (rf[p] or rf[q] or write and (wf[p] or wf[q]))
+        for k in range(p, q + 1):
+            if rf[k] or write and wf[k]:
                 return False
         return True
 
