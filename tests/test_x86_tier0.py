@@ -201,11 +201,10 @@ def test_fault_in_an_instance_is_precise(fresh, fault):
     assert stop.fault.insn.form.mnemonic in ("mov", "push", "add")
 
 
-def test_code_written_after_its_instance_ran_matches_native(tmp_path, fresh):
-    """An instruction runs (making an instance), is rewritten with a new immediate (the
-    same shape: the same template), and runs again, a few times over."""
-    nasm, ld = require_tool("nasm"), require_tool("ld")
-    src = """bits 32
+# a program that rewrites an immediate it already ran (the same shape: the same template)
+# and runs it again, a few times over, then puts the first one back and runs it once
+# more; it prints the sum of what g returned
+SELF_MODIFYING = """bits 32
 global _start
 section .text progbits alloc exec write
 _start: xor esi, esi
@@ -216,6 +215,9 @@ top:    call g
         mov [g + 1], edx
         dec ecx
         jnz top
+        mov dword [g + 1], 1
+        call g
+        add esi, eax
         mov [res], esi
         mov eax, 4
         mov ebx, 1
@@ -230,19 +232,38 @@ g:      mov eax, 1
 section .data
 res:    dd 0
 """
-    (tmp_path / "p.asm").write_text(src)
-    subprocess.run([nasm, "-f", "elf32", str(tmp_path / "p.asm"), "-o",
-                    str(tmp_path / "p.o")], check=True)
-    exe = tmp_path / "p"
-    subprocess.run([ld, "-m", "elf_i386", "-N", str(tmp_path / "p.o"), "-o", str(exe)],
+
+
+def _elf(tmp_path, src: str, name: str = "p"):
+    """A static i386 executable from nasm source (nasm + ld)."""
+    nasm, ld = require_tool("nasm"), require_tool("ld")
+    (tmp_path / f"{name}.asm").write_text(src)
+    subprocess.run([nasm, "-f", "elf32", str(tmp_path / f"{name}.asm"), "-o",
+                    str(tmp_path / f"{name}.o")], check=True)
+    exe = tmp_path / name
+    subprocess.run([ld, "-m", "elf_i386", "-N", str(tmp_path / f"{name}.o"), "-o", str(exe)],
                    check=True, capture_output=True)
+    return exe
+
+
+def _native(exe) -> bytes:
     native = subprocess.run([str(exe)], capture_output=True, timeout=10)
     assert native.returncode == 0 and len(native.stdout) == 4
+    return native.stdout
+
+
+def _pyvm_elf(tmp_path, exe) -> tuple:
+    """(status, output) of exe run by pyvm in this process."""
     out = tmp_path / "out"
     with open(out, "wb") as f, open("/dev/null", "rb") as null:
         status = run_elf(str(exe), exe.read_bytes(),
                          RunOptions(std_fds=(null.fileno(), f.fileno(), f.fileno())))
-    assert (status, out.read_bytes()) == (0, native.stdout)
+    return status, out.read_bytes()
+
+
+def test_code_written_after_its_instance_ran_matches_native(tmp_path, fresh):
+    exe = _elf(tmp_path, SELF_MODIFYING)
+    assert _pyvm_elf(tmp_path, exe) == (0, _native(exe))
 
 
 def test_single_steps_and_traced_runs_use_real_blocks(fresh):
@@ -344,3 +365,178 @@ def test_the_symbol_builder_begins_an_instruction_as_the_builder_does():
     for b in (plain, sym):
         b.end_cond("eax0 == 1", 0x2000, 0x3000)
     assert plain.exit_lines == sym.exit_lines
+
+
+def _count_replays(monkeypatch) -> list:
+    """The instances made from the earlier run's record from now on (appended to)."""
+    got: list = []
+    plain = tier0.Tier0._replay
+
+    def counting(self, key, i):
+        fn = plain(self, key, i)
+        if fn is not None:
+            got.append(key)
+        return fn
+
+    monkeypatch.setattr(tier0.Tier0, "_replay", counting)
+    return got
+
+
+def _count_fetches(monkeypatch) -> list:
+    fetched: list = []
+    plain = Translator.fetch
+
+    def counting(self, key, ip):
+        fetched.append(ip)
+        return plain(self, key, ip)
+
+    monkeypatch.setattr(Translator, "fetch", counting)
+    return fetched
+
+
+def test_warm_run_of_code_rewriting_itself_matches_native(tmp_path, cache, monkeypatch):
+    """The record holds g as the cold run last made it, as the file has it: the warm run
+    replays it, then the guard over g's page dies at the first write there and g's
+    instance is made from the bytes then in memory, each time."""
+    exe = _elf(tmp_path, SELF_MODIFYING)
+    native = _native(exe)
+    assert _pyvm_elf(tmp_path, exe) == (0, native)
+    cache()
+    replayed = _count_replays(monkeypatch)
+    assert _pyvm_elf(tmp_path, exe) == (0, native)
+    assert len(replayed) > 10           # the rest of the program came from the record
+
+
+def test_code_changed_between_runs_is_decoded_again(tmp_path, cache, monkeypatch):
+    """The program's file changes between a cold and a warm run, past the code at its
+    entry that names the record: the instruction there is decoded again (its span
+    differs from memory when the run begins), the others replay; the output is the new
+    program's."""
+    src = """bits 32
+global _start
+_start: xor esi, esi
+        mov ecx, 5
+top:    call g
+        add esi, eax
+        dec ecx
+        jnz top
+        mov [res], esi
+        mov eax, 4
+        mov ebx, 1
+        mov ecx, res
+        mov edx, 4
+        int 0x80
+        mov eax, 1
+        xor ebx, ebx
+        int 0x80
+        times 0x11000 db 0xcc
+g:      mov eax, 1
+        ret
+section .data
+res:    dd 0
+"""
+    exe = _elf(tmp_path, src)
+    assert _pyvm_elf(tmp_path, exe) == (0, _native(exe)) == (0, (5).to_bytes(4, "little"))
+    body = exe.read_bytes()
+    g = body.index(bytes.fromhex("b801000000c3"))
+    assert body.find(bytes.fromhex("b801000000c3"), g + 1) < 0
+    exe.write_bytes(body[:g] + bytes.fromhex("b807000000c3") + body[g + 6:])
+    assert _native(exe) == (35).to_bytes(4, "little")
+    nm = subprocess.run([require_tool("nm"), str(exe)], capture_output=True, text=True,
+                        check=True).stdout
+    g_at = int(next(line.split()[0] for line in nm.splitlines() if line.endswith(" g")), 16)
+    cache()
+    replayed = _count_replays(monkeypatch)
+    fetched = _count_fetches(monkeypatch)
+    assert _pyvm_elf(tmp_path, exe) == (0, (35).to_bytes(4, "little"))
+    assert set(fetched) == {g_at} and g_at not in replayed and len(replayed) > 10
+
+
+@pytest.mark.parametrize("damage", ["junk", "old format", "short"])
+def test_a_damaged_record_is_ignored(cache, damage):
+    code = asm(SHAPES, 32, CODE)
+    m1 = _ours(code)
+    assert m1.run(100_000).reason == "fault"
+    run_id = m1.tr.tier0.run_id
+    cache()
+    entry = codecache._cache.get_warm(run_id)
+    assert entry is not None and entry[0] == tier0.RECORD
+    bad = {"junk": ("junk",), "old format": (1,) + entry[1:],
+           "short": (entry[0], entry[1][:-3]) + entry[2:]}[damage]
+    codecache._cache.put_warm(run_id, bad)
+    codecache._cache.flush()
+    m2 = _ours(code)
+    assert m2.run(100_000).reason == "fault"
+    assert m2.tr.tier0.record is None
+    emu, X = _unicorn(code)
+    emu.emu_start(CODE, CODE + len(code) - 1)
+    assert _state(m2) == _after_int3(emu, X)
+
+
+def test_fault_in_a_replayed_instance_is_precise(cache, monkeypatch):
+    """A warm run faults where the recorded one did not (its data differs): registers,
+    flags and eip before the faulting instruction, as Unicorn reports them, and the
+    instruction decoded from the record's bytes."""
+    src = """
+        mov ecx, 5
+        add ecx, 0x7ffffffe
+        mov esi, [0x20000]
+        mov ebx, [esi + 0x10]
+        int3
+"""
+    code = asm(src, 32, CODE)
+    m1 = _ours(code)
+    m1.load(0x20000, (0x9000).to_bytes(4, "little"))
+    assert m1.run(100).reason == "fault" and m1.steps == 5
+    cache()
+    fetched = _count_fetches(monkeypatch)
+    replayed = _count_replays(monkeypatch)
+    m2 = _ours(code)
+    m2.load(0x20000, (MEMORY + 0x40).to_bytes(4, "little"))
+    stop = m2.run(100)
+    assert stop.reason == "fault" and m2.steps == 3
+    assert not fetched and len(replayed) == 4
+    uc = require_module("unicorn")
+    emu, X = _unicorn(code)
+    emu.mem_write(0x20000, (MEMORY + 0x40).to_bytes(4, "little"))
+    with pytest.raises(uc.UcError):
+        emu.emu_start(CODE, CODE + len(code))
+    assert _state(m2) == _state_uc(emu, X)
+    assert stop.fault.insn.form.mnemonic == "mov" and stop.fault.insn.address == m2.eip
+
+
+class _CountingDB:
+    """A code cache's database that counts the statements run on it."""
+
+    def __init__(self, db):
+        self.db, self.queries = db, []
+
+    def execute(self, sql, *args):
+        self.queries.append(sql)
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.db, name)
+
+
+def test_hot_starts_get_their_real_blocks_from_the_record(cache, monkeypatch):
+    """A warm run reads one entry: the record, which carries the real blocks of the
+    starts that were hot, so neither a block is built nor another entry read."""
+    code = asm(SHAPES.replace("mov ecx, 3", "mov ecx, 40"), 32, CODE)
+    m1 = _ours(code)
+    assert m1.run(100_000).reason == "fault"
+    assert m1.tr.tier0.real
+    cache()
+    db = codecache._cache.db = _CountingDB(codecache._cache.db)
+    built: list = []
+    plain = Translator._build
+    monkeypatch.setattr(Translator, "_build", lambda self, *a, **k: built.append(a) or
+                        plain(self, *a, **k))
+    m2 = _ours(code)
+    assert m2.run(100_000).reason == "fault"
+    assert not built and len(db.queries) == 1
+    assert m2.tr.tier0.real == m1.tr.tier0.real
+    emu, X = _unicorn(code)
+    emu.emu_start(CODE, CODE + len(code) - 1)
+    assert _state(m2) == _after_int3(emu, X)
+    assert m2.read(DATA - 16, 0x60) == bytes(emu.mem_read(DATA - 16, 0x60))

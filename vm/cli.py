@@ -172,6 +172,8 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
 
 def script() -> None:
     """The ``pyvm`` console script."""
+    from vm.startup import quiet_gc
+    quiet_gc()
     sys.exit(main())
 
 

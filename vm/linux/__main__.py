@@ -41,4 +41,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from vm.startup import quiet_gc
+    quiet_gc()
     sys.exit(main())

@@ -12,7 +12,6 @@ which is where the kernel would do it (return to user mode).
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import select
 import struct
@@ -160,6 +159,7 @@ class Kernel:
         if self.seed is None:
             return os.urandom(n)
         self.randoms += 1
+        import hashlib  # (here: importing it loads OpenSSL, ~3 ms of every start)
         return hashlib.shake_256(b"pyvm random %d %d" % (self.seed, self.randoms)).digest(n)
 
     # -- processes ------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import os
-import socket as host_socket
 import stat
 import struct
 import time
@@ -345,6 +344,7 @@ def _key(proc, name: bytes, create: bool = False):
 
 def _make_node(host: str) -> tuple:
     """Create the socket node of a bind on the host (nothing listens on it)."""
+    import socket as host_socket  # (here: ~4 ms of every start, for a rare call)
     s = host_socket.socket(host_socket.AF_UNIX, host_socket.SOCK_STREAM)
     try:
         if len(os.fsencode(host)) < SUN_PATH:

@@ -23,10 +23,14 @@ build from this file): a run neither assembles nor imports the assembler.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 from typing import List, Optional, Tuple
+
+try:        # (not hashlib: importing it loads OpenSSL, ~3 ms of every run)
+    from _blake2 import blake2b as _blake2b
+except ImportError:
+    from hashlib import blake2b as _blake2b
 
 from formats.elf.constants import (
     ET_DYN,
@@ -344,7 +348,7 @@ IMAGE_MODULE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vdso_im
 def source_key() -> str:
     """A digest of this file: the shipped image is this file's only while they agree."""
     with open(__file__, "rb") as f:
-        return hashlib.blake2b(f.read(), digest_size=12).hexdigest()
+        return _blake2b(f.read(), digest_size=12).hexdigest()
 
 
 def vdso() -> Vdso:

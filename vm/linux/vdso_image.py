@@ -1,7 +1,7 @@
 """The vDSO image, generated from vm/linux/vdso.py by ``python -m vm.linux.vdso``
 (do not edit: tests/test_linux_vdso.py checks it equals a fresh build)."""
 
-SOURCE_KEY = "b9baf202c37a38c2a193d6b2"
+SOURCE_KEY = "fb0f3f13f4137fbfd0dfe35c"
 VSYSCALL = 0x430
 SIGRETURN = 0x441
 RT_SIGRETURN = 0x44a

@@ -14,8 +14,9 @@ building as well; those keys include a :func:`fingerprint` of the translator's o
 disk full) quietly falls back to compiling.
 
 A cache entry is code the host Python will run, so it must provably come from this user's
-pyvm. Every entry carries an HMAC under a random key kept beside the database (created
-with O_EXCL, mode 0600); an entry whose tag does not verify is ignored. The directory must
+pyvm. Every entry carries a MAC (keyed BLAKE2b-256, as pyvm's other caches:
+asm/cachefile.py) under a random key kept beside the database (created with O_EXCL,
+mode 0600); an entry whose tag does not verify is ignored. The directory must
 be a real directory owned by this user and writable by no one else (a shared /tmp
 fallback another user made is refused), and no guest ever sees it: the sandbox hides
 every path of :func:`cache_dirs` (vm/sandbox.py), so a guest can neither read the
@@ -25,8 +26,7 @@ key nor plant entries, by any path, symlink or hard link.
 from __future__ import annotations
 
 import atexit
-import hashlib
-import hmac
+import gc
 import importlib.util
 import marshal
 import os
@@ -34,7 +34,13 @@ import sqlite3
 import sys
 from typing import Optional
 
-from asm.cachefile import KEY_FILE, cache_dirs  # noqa: F401  (re-exported: sandbox, vdso)
+# (_blake2b: BLAKE2b without hashlib, whose import loads OpenSSL: ~3 ms of every run)
+from asm.cachefile import (  # noqa: F401  (KEY_FILE, cache_dirs re-exported: sandbox, vdso)
+    KEY_FILE,
+    _blake2b,
+    cache_dirs,
+    compare_digest,
+)
 from asm.cachefile import private_dir_key as _private_dir_key
 from asm.cachefile import read_key as _read_key  # noqa: F401
 
@@ -45,7 +51,7 @@ FLUSH_EVERY = 2_000         # new blocks written in one transaction
 # a run whose first this many lookups by address all miss is one of a program not run
 # before: it stops looking (each lookup is a query) and only stores
 COLD_MISSES = 64
-TAG = 32                    # bytes of HMAC-SHA256 before each marshalled code object
+TAG = 32                    # bytes of the MAC before each marshalled code object
 
 
 class CodeCache:
@@ -58,12 +64,14 @@ class CodeCache:
         self.secret = secret
         self.warm_hits = self.warm_misses = 0
         self.warm_keys: set = set()         # pending entries that are by address
+        self.carried: dict = {}             # entries read inside another (preload)
 
     def _key(self, src: str) -> bytes:
-        return hashlib.blake2b(self.salt + src.encode(), digest_size=20).digest()
+        return _blake2b(self.salt + src.encode(), digest_size=20).digest()
 
     def _tag(self, key: bytes, blob: bytes) -> bytes:
-        return hmac.digest(self.secret, key + blob, "sha256")
+        return _blake2b(key + blob, digest_size=TAG, key=self.secret,
+                        person=b"pyvm-x86-blocks").digest()
 
     def get(self, src: str):
         key = self._key(src)
@@ -72,7 +80,7 @@ class CodeCache:
             if not row or not isinstance(row[0], bytes):
                 return None
             tag, blob = row[0][:TAG], row[0][TAG:]
-            if not hmac.compare_digest(tag, self._tag(key, blob)):
+            if not compare_digest(tag, self._tag(key, blob)):
                 return None                 # not written by this user's pyvm
             return marshal.loads(blob)
         except (sqlite3.Error, ValueError, EOFError, TypeError):
@@ -83,14 +91,19 @@ class CodeCache:
         # path is hashed. Never 20 bytes long, so never a source key (_key)
         ident = b"warm" + self.salt + fingerprint() + wkey
         if len(ident) > 96:
-            return b"warm" + hashlib.blake2b(ident, digest_size=32).digest()
+            return b"warm" + _blake2b(ident, digest_size=32).digest()
         return ident
 
-    def get_warm(self, wkey: bytes):
-        """A block entry stored by :meth:`put_warm` (vm/x86/warmblocks.py), or None."""
-        if not self.warm_hits and self.warm_misses >= COLD_MISSES:
-            return None                     # a program not seen before: stop asking
+    def get_warm(self, wkey: bytes, always: bool = False):
+        """A block entry stored by :meth:`put_warm` (vm/x86/warmblocks.py), or None.
+        ``always``: asked even in a run that stopped asking (an entry to add to)."""
         key = self._warm_key(wkey)
+        entry = self.carried.pop(key, None)
+        if entry is not None:
+            self.warm_hits += 1
+            return entry
+        if not self.warm_hits and self.warm_misses >= COLD_MISSES and not always:
+            return None                     # a program not seen before: stop asking
         blob = self.pending.get(key)
         try:
             if blob is None:
@@ -102,12 +115,19 @@ class CodeCache:
                 blob = row[0]
                 self.warm_hits += 1
             tag, body = blob[:TAG], blob[TAG:]
-            if not hmac.compare_digest(tag, self._tag(key, body)):
+            if not compare_digest(tag, self._tag(key, body)):
                 return None                 # not written by this user's pyvm
-            entry = marshal.loads(body)
+            entry = _loads(body)
         except (sqlite3.Error, ValueError, EOFError, TypeError):
             return None
         return entry if isinstance(entry, tuple) else None
+
+    def preload(self, pairs) -> None:
+        """(wkey, entry) pairs that came inside an entry already verified (a run's
+        record, vm/x86/tier0.py): :meth:`get_warm` returns them without a query."""
+        for wkey, entry in pairs:
+            if type(wkey) is bytes and type(entry) is tuple:
+                self.carried[self._warm_key(wkey)] = entry
 
     def put_warm(self, wkey: bytes, entry: tuple) -> None:
         try:
@@ -157,6 +177,19 @@ class CodeCache:
                 pass
 
 
+def _loads(blob: bytes):
+    """marshal.loads with the cyclic collector paused: a run's record (tier0.py) is
+    tens of thousands of objects, and collector passes while they are made doubled
+    the cost of reading it (nothing made here can be garbage)."""
+    if not gc.isenabled():
+        return marshal.loads(blob)
+    gc.disable()
+    try:
+        return marshal.loads(blob)
+    finally:
+        gc.enable()
+
+
 _cache: Optional[CodeCache] = None
 _opened = False
 
@@ -196,7 +229,7 @@ def fingerprint() -> bytes:
 
 def _stat_files() -> bytes:
     import asm.x86
-    h = hashlib.blake2b(digest_size=16)
+    h = _blake2b(digest_size=16)
     for folder in (os.path.dirname(__file__), os.path.dirname(asm.x86.__file__)):
         with os.scandir(folder) as it:
             for e in sorted(it, key=lambda e: e.name):

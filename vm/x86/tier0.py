@@ -27,19 +27,26 @@ the instance runs it through :func:`_run`, which counts its runs and, on a fault
 unwinds from the template's frame in the traceback (its line and its locals).
 
 Templates depend on no program, so they are kept across runs in the code cache (one
-entry; unpacked when used), and so is each run's list of instances (by the code at
-its first block), so a warm run makes its first-tier blocks without decoding or
-building anything, after checking each one's guest bytes.
+entry for all programs, read only when a template is missing), and so is each run's
+*record* (one entry, by the code at its first block): its instances' constants and
+templates, the guest bytes they came from as merged spans, the starts that became hot
+and their real blocks' entries (warmblocks.py: no query each).
+A warm run reads it in one piece and compares the spans with memory once, at its first
+block; a guard (a block of ``Translator.blocks`` with no code) over each page's spans
+then notices a later write there, after which that page's instances compare their own
+bytes when they are made, as instances made from decoding do on a second request.
 """
 
 from __future__ import annotations
 
 import atexit
-import hashlib
 import marshal
 import re
 import struct
+import sys
 import weakref
+from array import array
+from bisect import bisect_right
 from dataclasses import replace
 from functools import partial
 from types import CodeType, FunctionType
@@ -48,7 +55,7 @@ from typing import Callable, Optional
 from asm.x86.decoder import DecodeError, Insn
 from asm.x86.operands import Imm, Mem, Reg
 from vm.x86 import warmblocks
-from vm.x86.codecache import code_cache
+from vm.x86.codecache import _blake2b, code_cache
 from vm.x86.emit import SEMANTICS, BlockMeta, Builder, InsnMeta
 from vm.x86.faults import CPUException
 from vm.x86.memory import PAGE_SHIFT, WF_CODE
@@ -58,11 +65,13 @@ HOT = 8                 # runs of a start in this tier before its real block is 
 RUN_SPAN = 0x10000      # code at a run's first block that names its kept instances
 MAX_TEMPLATES = 8_000   # templates kept across runs (all programs: ~10 MB)
 TEMPLATES = b"tier0-templates"
+RECORD = 3              # the format of a run's record
+_TRAPLESS, _KEPT = 1, 2     # an instance's flags in a record
 _PARAM = re.compile(r"\b_k[0-9]+\b")
 # a quoted string in generated source (a symbol inside one would be text, not a value)
 _STRING = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
 _NO = object()          # a shape without a template
-_TRAPLESS = ("int", "int3", "into", "int1", "icebp")
+_TRAPLESS_INSNS = ("int", "int3", "into", "int1", "icebp")
 
 
 class ValueUsed(Exception):
@@ -224,21 +233,48 @@ def _values(insn: Insn) -> list:
 
 class Template:
     """A compiled one-instruction block and how to make an instance of it."""
-    __slots__ = ("code", "insns", "lines", "binds")
+    __slots__ = ("code", "insns", "_lines", "binds", "sk", "state")
 
-    def __init__(self, code: CodeType, insns: tuple, binds: Optional[tuple]):
+    def __init__(self, code: CodeType, insns: tuple, binds: Optional[tuple],
+                 sk: Optional[tuple] = None):
         self.code = code
         self.insns = insns          # (line, idx, regs, flags) per InsnMeta
-        self.lines = [m[0] for m in insns]
+        self._lines: Optional[list] = None      # (made when a fault needs them)
         # how to find its globals in another translator or process (warmblocks.binds_of;
         # None: one cannot be found again)
         self.binds = binds
+        self.sk = self.state = None
+        if sk is not None:
+            self.key(sk)
+
+    @property
+    def lines(self) -> list:
+        if self._lines is None:
+            self._lines = [m[0] for m in self.insns]
+        return self._lines
+
+    def key(self, sk: tuple) -> None:
+        """Its key in the templates dicts, and the memory kind (guarded, size) in it."""
+        self.sk = sk
+        self.state = (sk if len(sk) == 3 else sk[0])[1]
 
 
 # the templates of this process (all translators), and those kept across runs
 _shared: dict = {}          # shape + translator state -> Template or _NO
-# the templates entry as read: shape -> marshalled (code, insns, binds), unpacked when used
+# the templates entry as read: shape -> marshalled (code, insns, binds), unpacked when
+# used; read the first time a template is missing ("new": templates made since)
 _disk: dict = {"loaded": False, "blobs": {}, "saved": False}
+
+
+def _blobs(cache) -> dict:
+    if not _disk["loaded"] and cache is not None:
+        _disk["loaded"] = True
+        entry = cache.get_warm(TEMPLATES, always=True)
+        try:
+            _disk["blobs"] = {sk: blob for sk, blob in entry or () if type(blob) is bytes}
+        except (TypeError, ValueError):
+            pass
+    return _disk["blobs"]
 
 
 class Tier0Meta(BlockMeta):
@@ -249,29 +285,63 @@ class Tier0Meta(BlockMeta):
     single = False
     n = 1
 
-    def __init__(self, t: Template, key: int, nip: int, insn, raw, trapless: bool):
-        self._src = (t, insn, raw)
+    def __init__(self, t: Template, key: int, nip: int, insn, raw, trapless: bool,
+                 owner: Optional[Tier0] = None):
+        # raw None: the bytes are in owner's record
+        self._src = (t, insn, raw, owner)
         self.key, self.nip = key, nip
         self.trapless = trapless
-        self.lines = t.lines
+
+    @property
+    def lines(self) -> list:
+        return self._src[0].lines
 
     @property
     def insns(self) -> list:
         v = self.__dict__.get("_insns")
         if v is None:
-            t, insn, raw = self._src
+            t, insn, raw, owner = self._src
             ip, nip = self.key, self.nip
             if insn is not None:
                 v = [InsnMeta(line, idx, ip, nip, regs, flags, insn, ip)
                      for line, idx, regs, flags in t.insns]
             else:
+                if raw is None:
+                    raw = owner.raw_of(ip, nip - ip) or b""
                 v = [WarmInsnMeta(line, idx, ip, nip, regs, flags, ip, raw)
                      for line, idx, regs, flags in t.insns]
             self._insns = v
         return v
 
 
+class _Record:
+    """The instances an earlier run of the program made, as its entry holds them: the
+    i-th one at ``keys[i]`` (``index``: key -> i) from template ``tidx[i]`` with
+    ``lens[i]`` bytes, its constants ``vals[offs[i]:offs[i + 1]]``, found in span ``j``
+    (``los[j]``, ``chunks[j]``) that ``guards[j]`` vouches for while its first element
+    is 1. (Flat arrays: a tuple per instance made reading it three times slower.)"""
+    __slots__ = ("index", "offs", "vals", "tidx", "lens", "flags", "los", "chunks",
+                 "guards", "tpls", "resolved")
+
+
+_DEAD = [0]     # the guard of a span that differed from memory when the run began
+_GUARD = object()   # the "code" of a guard block (never called)
+_ERRORS = (TypeError, ValueError, IndexError, KeyError, AttributeError, ImportError,
+           EOFError)
+
 _live: weakref.WeakSet = weakref.WeakSet()    # Tier0s whose runs are kept at exit
+
+
+def _shared_parts(t: Template, seen: dict) -> tuple:
+    """t's (sk, code, insns, binds) for a record, equal register maps, flags and
+    bindings made one object, which marshal writes once (a record's templates mostly
+    name the same: a third smaller, faster to read). (A constant's binding is left as
+    it is: True == 1.)"""
+    insns = tuple((line, idx, seen.setdefault(regs, regs),
+                   flags if flags is None else seen.setdefault(flags, flags))
+                  for line, idx, regs, flags in t.insns)
+    binds = tuple(b if b[0] == "c" else seen.setdefault(b, b) for b in t.binds)
+    return t.sk, t.code, insns, binds
 
 
 def _save_all() -> None:
@@ -302,19 +372,29 @@ def _run(t0, fn: FunctionType, consts: tuple, meta: Tier0Meta, count) -> int:
 
 class Tier0:
     """The first tier of one Translator. With the code cache on, templates are kept
-    across runs (one entry for all programs), and so is each run's list of instances
-    (by its first block's address and code): a warm run makes its first-tier blocks
-    without decoding or building, after checking each one's guest bytes."""
+    across runs (one entry for all programs), and so is each run's record (by its
+    first block's address and code): a warm run makes its first-tier blocks without
+    decoding or building, its guest bytes compared once per span."""
 
     def __init__(self, tr):
         self.tr = tr
         self.templates: dict = {}       # shape + translator state -> Template or _NO
         self.fns: dict = {}             # Template -> its function in this namespace
-        self.seen: set = set()          # starts run once (their first run is not kept)
+        self.bound: set = set()         # template globals found in this namespace
+        self.seen: set = set()          # starts run in this tier
+        self.kept: set = set()          # starts whose instances were kept (asked twice)
         self.hot: set = set()           # starts that get real blocks from now on
-        self.made: dict = {}            # key -> (shape key, values, raw, trapless)
+        self.real: set = set()          # ... and made or loaded theirs in this run
+        self.entries: dict = {}         # key -> (warm key, entry) of a real block
+        # the record's hot starts that had real blocks, and those promoted too late to
+        # get one (left in this tier in a warm run too: else it would build blocks for
+        # them that the cold run never needed)
+        self.rec_hot: frozenset = frozenset()
+        self.late: frozenset = frozenset()
+        # key -> (Template, consts, length, raw bytes or None: in the record, flags)
+        self.made: dict = {}
         self.started = False            # _load ran
-        self.record: Optional[dict] = None      # the earlier run's instances by key
+        self.record: Optional[_Record] = None   # the earlier run's instances
         self.run_id: Optional[bytes] = None
         self.cache = None
         self.dirty = False              # something to keep that the record lacks
@@ -324,11 +404,23 @@ class Tier0:
         the dispatcher next looks for it (not here, inside a running block)."""
         if key not in self.hot:
             self.hot.add(key)
-            self.dirty = True
+            if key not in self.late:
+                self.dirty = True
         cache = self.tr.cache
         fn = cache.get(key)
         if fn is not None and getattr(fn.meta, "tier0", False):
             del cache[key]
+
+    def built(self, key: int, entry: Optional[tuple] = None,
+              wkey: Optional[bytes] = None) -> None:
+        """The real block at key was made or loaded (warmblocks.py), from ``entry``
+        (under ``wkey``) when it can be kept."""
+        if entry is not None:
+            self.entries[key] = (wkey, entry)
+        if key not in self.real:
+            self.real.add(key)
+            if key in self.hot and key not in self.rec_hot:
+                self.dirty = True
 
     def usable(self) -> bool:
         tr = self.tr
@@ -345,11 +437,21 @@ class Tier0:
             self._load(key)
             if key in self.hot:
                 return None
+        ent = self.made.get(key)
+        if ent is not None and ent[3] is not None:
+            # decoded earlier in this run: the same bytes make the same instance
+            t, consts, n, raw, fl = ent
+            mem = tr.mem
+            if mem.data[key:key + n] == raw and t.state == (mem.guarded, mem.size):
+                ur = mem.unreadable
+                if mem.guarded and (ur[key >> PAGE_SHIFT] or ur[(key + n - 1) >> PAGE_SHIFT]):
+                    return None
+                return self._install(t, key, consts, n, fl, None, raw)
         rec = self.record
         if rec is not None:
-            ent = rec.get(key)
-            if ent is not None:
-                fn = self._replay(key, ent)
+            i = rec.index.get(key)
+            if i is not None:
+                fn = self._replay(key, i)
                 if fn is not None:
                     return fn
         try:
@@ -376,11 +478,11 @@ class Tier0:
                 t = self._keep(sk, self._make(insn, gen, True))
             if t is _NO:
                 return None
-        trapless = insn.form.mnemonic in _TRAPLESS
-        if self.run_id is not None:
-            self.made[key] = (sk, tuple(values), insn.raw, trapless)
-            self.dirty = True
-        return self._install(t, key, insn, values, insn.length, trapless)
+        fl = _TRAPLESS if insn.form.mnemonic in _TRAPLESS_INSNS else 0
+        consts = (key, *values)
+        self.made[key] = (t, consts, insn.length, insn.raw, fl)
+        self.dirty = True
+        return self._install(t, key, consts, insn.length, fl, insn, None)
 
     # -- templates -----------------------------------------------------------------------
     def _make(self, insn: Insn, gen, literal: bool) -> Optional[Template]:
@@ -404,7 +506,7 @@ class Tier0:
         sym = replace(insn, address=ip, raw=None, operands=ops)
         nip = ip + insn.length
         ns = tr.ns
-        before = set(ns)
+        before = len(ns)            # (names are only added: the new ones come last)
         b = _SymBuilder(tr, ip, True, False)
         try:
             b.begin(sym, ip, nip, ip)
@@ -416,7 +518,8 @@ class Tier0:
             return None
         finally:
             # an object made for this instruction (the x87 glue's instruction)
-            mine = [n for n in set(ns) - before if isinstance(ns[n], (Insn, Sym))]
+            mine = [n for n in list(ns)[before:] if isinstance(ns[n], (Insn, Sym))] \
+                if len(ns) > before else ()
             for name in mine:
                 del ns[name]
         if mine or any(_PARAM.search(x) for x in _STRING.findall(src)):
@@ -425,8 +528,8 @@ class Tier0:
         for m in b.meta.insns:
             if m.ip is not ip or m.nip is not nip or m.lin is not ip or m.insn is not sym:
                 return None
-            regs = tuple((s, str(v)) for s, v in m.regs)
-            flags = None if m.flags is None else tuple(str(x) for x in m.flags)
+            regs = tuple((s, sys.intern(str(v))) for s, v in m.regs)
+            flags = None if m.flags is None else tuple(sys.intern(str(x)) for x in m.flags)
             insns.append((m.line + header, m.idx, regs, flags))
         try:
             code = compile(src, "<x86 tier0>", "exec")
@@ -442,25 +545,34 @@ class Tier0:
         return Template(fcode, tuple(insns), None if binds is None else tuple(binds))
 
     # -- instances -----------------------------------------------------------------------
-    def _install(self, t: Template, key: int, insn, values, length: int,
-                 trapless: bool, raw: Optional[bytes] = None) -> Callable:
-        """An instance of t at key (``insn`` None: decoded from ``raw`` when asked).
-        Most instructions of a short run run once: the first time a start is asked
-        for, its instance only runs (nothing to drop when its bytes are written: the
-        next request decodes them again); the second time it is kept."""
+    def _install(self, t: Template, key: int, consts: tuple, length: int, flags: int,
+                 insn, raw: Optional[bytes], kept: bool = False) -> Callable:
+        """An instance of t at key (``insn`` None: decoded from ``raw``, or the record's
+        bytes, when asked). Most instructions of a short run run once: the first time a
+        start is asked for, its instance only runs (nothing to drop when its bytes are
+        written: the next request checks them again); the second time it is kept, or
+        the first when the recorded run kept it (``kept``)."""
         tr = self.tr
         fn = self.fns.get(t)
         if fn is None:
             fn = self.fns[t] = FunctionType(t.code, tr.ns, "_blk")
         nip = key + length
-        meta = Tier0Meta(t, key, nip, insn, raw, trapless)
-        consts = (key, *values)
-        if key not in self.seen:
-            self.seen.add(key)
-            inst = partial(_run, self, fn, consts, meta, None)
-            inst.meta = meta
-            return inst
-        inst = partial(_run, self, fn, consts, meta, [max(HOT - 1, 1)])
+        meta = Tier0Meta(t, key, nip, insn, raw, bool(flags & _TRAPLESS), self)
+        seen = self.seen
+        if key not in seen:
+            seen.add(key)
+            if not kept:
+                inst = partial(_run, self, fn, consts, meta, None)
+                inst.meta = meta
+                return inst
+            count = [HOT]           # (as many runs as a start kept from its second)
+        else:
+            count = [max(HOT - 1, 1)]
+        if key not in self.kept:
+            self.kept.add(key)
+            if not kept:
+                self.dirty = True
+        inst = partial(_run, self, fn, consts, meta, count)
         inst.meta = meta
         bid = tr.nextid
         tr.nextid += 1
@@ -480,39 +592,181 @@ class Tier0:
             p += 1
         return inst
 
+    def _replay(self, key: int, i: int) -> Optional[Callable]:
+        """The recorded run's i-th instance (at key), when the guest bytes there are the
+        same: its span's guard says so, or (the guest wrote that page) they compare."""
+        r = self.record
+        try:
+            n = r.lens[i]
+            mem = self.tr.mem
+            j = bisect_right(r.los, key) - 1
+            if j < 0:
+                return None
+            if not r.guards[j][0]:
+                off = key - r.los[j]
+                if not n or mem.data[key:key + n] != r.chunks[j][off:off + n]:
+                    return None
+            if mem.guarded:         # (an instruction is on one page or two)
+                ur = mem.unreadable
+                if ur[key >> PAGE_SHIFT] or ur[(key + n - 1) >> PAGE_SHIFT]:
+                    return None     # (the real translation reports the fault)
+            ti = r.tidx[i]
+            t = r.resolved[ti] or self._recorded(ti)
+            if t is _NO or t.state != (mem.guarded, mem.size):
+                return None         # (made for another kind of memory)
+            fl = r.flags[i]
+            consts = (key, *r.vals[r.offs[i]:r.offs[i + 1]])
+            self.made[key] = (t, consts, n, None, fl & _TRAPLESS)
+            return self._install(t, key, consts, n, fl & _TRAPLESS, None, None,
+                                 bool(fl & _KEPT))
+        except _ERRORS + (CPUException,):
+            return None
+
+    def _recorded(self, ti: int):
+        """The record's template ti, its globals found in this namespace (_NO: not)."""
+        r = self.record
+        t = _NO
+        try:
+            sk, code, insns, binds = r.tpls[ti]
+            t = self.templates.get(sk)
+            if t is None:
+                t = _shared.get(sk)
+                if t is None or t is _NO:
+                    if type(code) is not CodeType:
+                        raise TypeError("not code")
+                    t = Template(code, tuple(insns), tuple(binds), sk)
+                    _shared.setdefault(sk, t)
+                if self._bind(t.binds):
+                    self.templates[sk] = t
+                else:
+                    t = _NO
+        except _ERRORS:
+            t = _NO
+        r.resolved[ti] = t
+        return t
+
+    def raw_of(self, key: int, n: int) -> Optional[bytes]:
+        """The record's bytes of the instance at key (its metadata decodes them)."""
+        r = self.record
+        if r is None:
+            return None
+        j = bisect_right(r.los, key) - 1
+        if j < 0:
+            return None
+        off = key - r.los[j]
+        chunk = r.chunks[j]
+        return chunk[off:off + n] if off + n <= len(chunk) else None
+
+    def _bind(self, binds) -> bool:
+        """Put the objects a template's globals name into this namespace (False: one
+        is missing or means something else here); each is checked once."""
+        if binds is None:
+            return False
+        bound = self.bound
+        todo = [b for b in binds if b not in bound]
+        if todo:
+            try:
+                new = warmblocks.resolve(self.tr, todo)
+            except _ERRORS:
+                new = None
+            if new is None:
+                return False
+            self.tr.ns.update(new)
+            bound.update(todo)
+        return True
+
     # -- kept across runs ----------------------------------------------------------------
     def _load(self, key: int) -> None:
-        """At the run's first block: the templates kept so far (once per process), and
-        the instances a run of the program that starts with the same code at ``key``
-        made."""
+        """At the run's first block: the record of a run of the program that starts with
+        the same code at ``key``, its spans compared with memory now."""
         self.started = True
         cache = self.cache = code_cache()
         if cache is None:
             return
-        tr = self.tr
-        mem = tr.mem
+        mem = self.tr.mem
         page = key & ~0xFFF
-        ident = hashlib.blake2b(bytes(mem.data[page:page + RUN_SPAN]), digest_size=16,
+        ident = _blake2b(bytes(mem.data[page:page + RUN_SPAN]), digest_size=16,
                                 person=b"pyvm-tier0-run").digest()
         self.run_id = b"tier0-run" + struct.pack("<QQ?", key, mem.size, mem.guarded) + ident
         _live.add(self)
-        if not _disk["loaded"]:
-            _disk["loaded"] = True
-            entry = cache.get_warm(TEMPLATES)
+        entry = cache.get_warm(self.run_id)
+        if entry is not None:
             try:
-                _disk["blobs"] = {sk: blob for sk, blob in entry or ()
-                                  if type(blob) is bytes}
-            except (TypeError, ValueError):
-                pass
-        rec = cache.get_warm(self.run_id)
-        if rec is not None:
-            try:
-                self.record = {ent[0]: ent[1:] for ent in rec[0]}
-                self.hot.update(k for k in rec[1] if type(k) is int)
-            except (TypeError, ValueError, IndexError):
+                self._read(entry)
+            except _ERRORS:
                 self.record = None
 
+    def _read(self, entry: tuple) -> None:
+        version, keys, offs, vals, tidx, lens, flags, spans, tpls, hot, late, blocks = entry
+        if version != RECORD:
+            return
+        r = _Record()
+        arrays = []
+        for code, blob in (("Q", keys), ("I", offs), ("q", vals), ("I", tidx)):
+            a = array(code)
+            a.frombytes(blob)
+            arrays.append(a.tolist())
+        keys, r.offs, r.vals, r.tidx = arrays
+        if not len(keys) == len(r.tidx) == len(lens) == len(flags) == len(r.offs) - 1 or \
+                r.offs[-1] != len(r.vals) or type(lens) is not bytes or type(flags) is not bytes:
+            return
+        r.lens, r.flags, r.tpls = lens, flags, tpls
+        r.resolved = [None] * len(tpls)
+        r.index = dict(zip(keys, range(len(keys))))
+        r.los = [lo for lo, _ in spans]
+        r.chunks = [chunk for _, chunk in spans]
+        if any(type(c) is not bytes for c in r.chunks) or r.los != sorted(r.los):
+            return
+        hot = [k for k in hot if type(k) is int]
+        late = frozenset(k for k in late if type(k) is int)
+        r.guards = self._guard(r)
+        self.record = r
+        self.hot.update(hot)
+        self.rec_hot, self.late = frozenset(hot), late
+        self.cache.preload(blocks)      # (the hot starts' real blocks)
+
+    def _guard(self, r: _Record) -> list:
+        """Each span's guard: _DEAD when memory differs there now (or cannot be read),
+        else one per page of span starts, a block without code over those spans that
+        Translator.invalidate kills when the guest writes into one."""
+        tr = self.tr
+        mem = tr.mem
+        data = mem.data
+        ur = mem.unreadable if mem.guarded else None
+        groups: dict = {}           # page -> (alive, ranges)
+        guards = []
+        for lo, chunk in zip(r.los, r.chunks):
+            hi = lo + len(chunk)
+            if lo < 0 or data[lo:hi] != chunk or \
+                    ur is not None and 1 in ur[lo >> PAGE_SHIFT:((hi - 1) >> PAGE_SHIFT) + 1]:
+                guards.append(_DEAD)
+                continue
+            g = groups.get(lo >> PAGE_SHIFT)
+            if g is None:
+                g = groups[lo >> PAGE_SHIFT] = ([1], [])
+            g[1].append((lo, hi))
+            guards.append(g[0])
+        wf = mem.wf
+        page_blocks = tr.page_blocks
+        for alive, ranges in groups.values():
+            bid = tr.nextid
+            tr.nextid += 1
+            # (key -1: no block of the dispatcher's caches is this one)
+            tr.blocks[bid] = (-1, False, ranges, alive, _GUARD, None, None)
+            for p in range(max(ranges[0][0] - 3, 0) >> PAGE_SHIFT,
+                           ((ranges[-1][1] - 1) >> PAGE_SHIFT) + 1):
+                s = page_blocks.get(p)
+                if s is None:
+                    s = page_blocks[p] = set()
+                s.add(bid)
+                if p < len(wf):
+                    wf[p] |= WF_CODE
+        return guards
+
     def _keep(self, sk, t: Optional[Template]):
+        if t is not None:
+            t.key(sk)
+            _disk["new"] = True
         t = self.templates[sk] = _shared[sk] = t or _NO
         return t
 
@@ -521,78 +775,94 @@ class Tier0:
         one's namespace (None: there is none, or one of its globals is not here)."""
         t = _shared.get(sk)
         if t is None:
-            blob = _disk["blobs"].get(sk)
+            blob = _blobs(code_cache()).get(sk)
             if blob is None:
                 return None
             try:
                 code, insns, binds = marshal.loads(blob)
                 if type(code) is not CodeType:
                     return None
-                t = _shared[sk] = Template(code, tuple(insns), tuple(binds))
-            except (TypeError, ValueError, EOFError):
+                t = _shared[sk] = Template(code, tuple(insns), tuple(binds), sk)
+            except _ERRORS:
                 return None
         if t is _NO:
             self.templates[sk] = _NO
             return t
-        # (made by another translator: this one's templates dict would have it)
-        binds = t.binds
-        new = None
-        if binds is not None:
-            try:
-                new = warmblocks.resolve(self.tr, binds)
-            except (ValueError, TypeError, KeyError, AttributeError, ImportError,
-                    IndexError):
-                new = None
-        if new is None:
+        if not self._bind(t.binds):
             return None
-        self.tr.ns.update(new)
         self.templates[sk] = t
         return t
 
-    def _replay(self, key: int, ent: tuple) -> Optional[Callable]:
-        """An instance the recorded run made at key, when the guest bytes there are
-        the same (its template must be kept too)."""
-        try:
-            sk, values, raw, trapless = ent
-            mem = self.tr.mem
-            if (sk if len(sk) == 3 else sk[0])[1] != (mem.guarded, mem.size):
-                return None         # made for another kind of memory
-            data = self.tr.mem.data
-            if data[key:key + len(raw)] != raw or not raw:
-                return None
-            if self.tr.mem.guarded:
-                self.tr.mem._check_readable(key, len(raw))
-            t = self.templates.get(sk)
-            if t is None:
-                t = self._adopt(sk)
-            if t is None or t is _NO:
-                return None
-            self.made[key] = ent
-            return self._install(t, key, None, values, len(raw), trapless, raw)
-        except (TypeError, ValueError, IndexError, KeyError, AttributeError, ImportError,
-                CPUException):
-            return None
-
     def save(self) -> None:
-        """Keep this run's instances and the templates made since the cache was read
+        """Keep this run's record, and the templates made since the cache was read
         (at exit)."""
         cache = self.cache
         if cache is None or self.run_id is None or not self.made or not self.dirty:
             return
-        if not _disk["saved"]:
-            blobs = _disk["blobs"]
-            out = list(blobs.items())
+        if _disk.get("new"):
+            blobs = _blobs(cache)
+            out = dict(blobs)
             for sk, t in _shared.items():
-                if t is not _NO and t.binds is not None and sk not in blobs and \
+                if t is not _NO and t.binds is not None and sk not in out and \
                         len(out) < MAX_TEMPLATES:
                     try:
-                        out.append((sk, marshal.dumps((t.code, t.insns, t.binds))))
+                        out[sk] = marshal.dumps((t.code, t.insns, t.binds))
                     except ValueError:
                         pass
             if len(out) > len(blobs):
-                cache.put_warm(TEMPLATES, tuple(out))
-                _disk["saved"] = True
-        rec = tuple((k,) + tuple(v) for k, v in self.made.items())
-        cache.put_warm(self.run_id, (rec, tuple(self.hot)))
+                cache.put_warm(TEMPLATES, tuple(out.items()))
+                _disk["blobs"] = out
+            _disk["new"] = False
+        cache.put_warm(self.run_id, self._record())
         self.dirty = False
         cache.flush()       # (the cache's own exit handler may have run already)
+
+    def _record(self) -> tuple:
+        """This run's record: the instances made (by address), their bytes merged into
+        spans (an instance whose bytes disagree with an overlapping one's, code
+        rewritten during the run, is left out), the templates they use."""
+        insts = []
+        for key, (t, consts, n, raw, fl) in self.made.items():
+            if t.binds is None or t.sk is None:
+                continue
+            if raw is None:
+                raw = self.raw_of(key, n)
+            if raw is None or len(raw) != n or not n:
+                continue
+            insts.append((key, t, consts, raw, fl | (_KEPT if key in self.kept else 0)))
+        insts.sort(key=lambda x: x[0])
+        spans: list = []
+        keys, offs, vals, tidx = array("Q"), array("I", [0]), array("q"), array("I")
+        lens, flags = bytearray(), bytearray()
+        tindex: dict = {}
+        tpls = []
+        canon: dict = {}
+        for key, t, consts, raw, fl in insts:
+            try:
+                values = array("q", consts[1:])
+            except (OverflowError, TypeError):
+                continue
+            if spans and key <= spans[-1][0] + len(spans[-1][1]):
+                lo, buf = spans[-1]
+                have = buf[key - lo:key - lo + len(raw)]
+                if raw[:len(have)] != have:
+                    continue
+                buf += raw[len(have):]
+            else:
+                spans.append((key, bytearray(raw)))
+            ti = tindex.get(t)
+            if ti is None:
+                ti = tindex[t] = len(tpls)
+                tpls.append(_shared_parts(t, canon))
+            keys.append(key)
+            vals.extend(values)
+            offs.append(len(vals))
+            tidx.append(ti)
+            lens.append(len(raw))
+            flags.append(fl)
+        return (RECORD, keys.tobytes(), offs.tobytes(), vals.tobytes(), tidx.tobytes(),
+                bytes(lens), bytes(flags),
+                tuple((lo, bytes(buf)) for lo, buf in spans), tuple(tpls),
+                tuple(k for k in self.hot if k in self.real),
+                tuple(k for k in self.hot if k not in self.real),
+                tuple(self.entries[k] for k in self.hot if k in self.entries))

@@ -17,7 +17,7 @@ layout), everything :meth:`Translator._install` makes of a block:
 
 The key includes a fingerprint of the translator's source files (``vm/x86``, ``asm/x86``,
 sizes and times), so a changed emitter never runs code an older one made. Entries live in
-the same HMAC-signed file as the rest of the cache, and anything unexpected in one (a
+the same signed (MAC-tagged) file as the rest of the cache, and anything unexpected in one (a
 name that no longer resolves, a type that differs, a bad shape) just means the block is
 translated again.
 """
@@ -216,8 +216,21 @@ def _in_table(value, module) -> Optional[tuple]:
     return None
 
 
+_PLAIN = struct.calcsize("<QQB?")      # a warm_key's length when it is not a trace's
+
+
+def _built(tr, key: int, single: bool, wkey: Optional[bytes] = None,
+           entry: Optional[tuple] = None) -> None:
+    """Tell the first tier (tier0.py) the start has its real block in this run, and
+    the entry that makes it (its run's record carries the hot ones' entries)."""
+    t0 = getattr(tr, "tier0", None)
+    if t0 is not None and not single:
+        t0.built(key, entry if wkey is not None and len(wkey) == _PLAIN else None, wkey)
+
+
 def store(tr, wkey: bytes, b, fn: Callable, meta: BlockMeta) -> None:
     """Keep the block just installed (``fn`` built by ``b``) for later runs."""
+    _built(tr, meta.key, meta.single)
     cache = code_cache()
     if cache is None or not meta.insns:
         return
@@ -252,6 +265,7 @@ def store(tr, wkey: bytes, b, fn: Callable, meta: BlockMeta) -> None:
     entry = (code, tuple(tuple(s) for s in spans), tuple(chunks), packed,
              tuple(binds), meta.loop, meta.n, meta.trapless)
     cache.put_warm(wkey, entry)
+    _built(tr, meta.key, meta.single, wkey, entry)
 
 
 def binds_of(tr, code: CodeType, starts: set = frozenset()) -> Optional[list]:
@@ -278,9 +292,12 @@ def load(tr, wkey: bytes, key: int, single: bool) -> Optional[Callable]:
     if entry is None:
         return None
     try:
-        return _install(tr, entry, key, single)
+        fn = _install(tr, entry, key, single)
     except (ValueError, TypeError, KeyError, AttributeError, ImportError, IndexError):
         return None                 # an entry of another shape: translate instead
+    if fn is not None:
+        _built(tr, key, single, wkey, entry)
+    return fn
 
 
 def _install(tr, entry: tuple, key: int, single: bool) -> Optional[Callable]:
