@@ -37,6 +37,41 @@ def _prime(emu, m, base: int) -> None:
     m.write(DATA - 0x1000, bytes(blob))
 
 
+def _set(emu, X, m, regs) -> None:
+    for reg, v in regs:
+        emu.reg_write(getattr(X, f"UC_X86_REG_{reg.upper()}"), v)
+        m.set_reg(reg, v)
+
+
+def _to_end(code: bytes, prime=None, regs=()):
+    """Both machines run code to its last instruction; the same registers and flags
+    there. Returns (unicorn, pyvm) for the caller's memory comparison."""
+    end = CODE + len(code) - 1
+    emu, X = unicorn(code, 0x9800)
+    m = ours(code, 0x9800)
+    if prime is not None:
+        _prime(emu, m, prime)
+    _set(emu, X, m, regs)
+    assert m.run(until=end).reason == "until"
+    assert run_uc(emu, X, end) is None
+    assert state(m) == state_uc(emu, X)
+    return emu, m
+
+
+def _to_fault(code: bytes, esp: int, readonly=(), unmapped=(), regs=(), before=None):
+    """Both machines run code until it faults; the same registers and flags at the
+    faulting instruction. ``before(emu, m)`` fills memory first."""
+    emu, X = unicorn(code, esp, readonly, unmapped)
+    m = ours(code, esp, readonly, unmapped)
+    if before is not None:
+        before(emu, m)
+    _set(emu, X, m, regs)
+    assert m.run(1000).reason == "fault"
+    assert run_uc(emu, X, 0xFFFFFFF0) is not None
+    assert state(m) == state_uc(emu, X)
+    return emu, m
+
+
 # loads, stores and read-modify-writes through ebx, through copies of it (esi, and edi =
 # ebx + 4: the block knows them as the same base) and through ebp, loaded from memory (it
 # does not): forwarding must see every write
@@ -83,16 +118,7 @@ done:   nop
                                   DATA + 0xFF0, DATA + 0xFFA, DATA + 0x1000 - 12,
                                   DATA + 0x1000 + 2])
 def test_fields_through_a_pointer_match_unicorn(tmp_path, base):
-    code = nasm(FIELDS, tmp_path)
-    end = CODE + len(code) - 1
-    emu, X = unicorn(code, 0x9800)
-    m = ours(code, 0x9800)
-    _prime(emu, m, base)
-    emu.reg_write(X.UC_X86_REG_EBX, base)
-    m.set_reg("ebx", base)
-    assert m.run(until=end).reason == "until"
-    assert run_uc(emu, X, end) is None
-    assert state(m) == state_uc(emu, X)
+    emu, m = _to_end(nasm(FIELDS, tmp_path), base, (("ebx", base),))
     assert m.read(DATA - 0x1000, 0x3000) == bytes(emu.mem_read(DATA - 0x1000, 0x3000))
 
 
@@ -123,21 +149,15 @@ start:  mov eax, [ebx]
     (DATA - 4, (), (DATA - 0x1000,)),       # the first load
 ])
 def test_fault_through_a_pointer_is_precise(tmp_path, base, readonly, unmapped):
-    code = nasm(FAULTING, tmp_path)
-    emu, X = unicorn(code, 0x9800, readonly, unmapped)
-    m = ours(code, 0x9800, readonly, unmapped)
-    for lo in (DATA - 0x1000, DATA, DATA + 0x1000):
-        if lo not in unmapped:
-            blob = bytes((i * 13 + lo // 0x1000) & 0xFF for i in range(0x1000))
-            emu.mem_write(lo, blob)
-            m.mem.load(lo, blob)
-    for reg, v in (("ebx", base), ("ecx", 5)):
-        emu.reg_write(getattr(X, f"UC_X86_REG_{reg.upper()}"), v)
-        m.set_reg(reg, v)
-    stop = m.run(1000)
-    assert stop.reason == "fault"
-    assert run_uc(emu, X, 0xFFFFFFF0) is not None
-    assert state(m) == state_uc(emu, X)
+    def fill(emu, m) -> None:
+        for lo in (DATA - 0x1000, DATA, DATA + 0x1000):
+            if lo not in unmapped:
+                blob = bytes((i * 13 + lo // 0x1000) & 0xFF for i in range(0x1000))
+                emu.mem_write(lo, blob)
+                m.mem.load(lo, blob)
+
+    emu, m = _to_fault(nasm(FAULTING, tmp_path), 0x9800, readonly, unmapped,
+                       (("ebx", base), ("ecx", 5)), fill)
     for lo in (DATA - 0x1000, DATA, DATA + 0x1000):
         if lo not in unmapped:
             assert m.read(lo, 0x1000) == bytes(emu.mem_read(lo, 0x1000))
@@ -168,12 +188,7 @@ done:   nop
 
 def test_store_into_code_through_a_pointer(tmp_path):
     code = nasm(PATCH, tmp_path)
-    end = CODE + len(code) - 1
-    emu, X = unicorn(code, 0x9800)
-    m = ours(code, 0x9800)
-    assert m.run(until=end).reason == "until"
-    assert run_uc(emu, X, end) is None
-    assert state(m) == state_uc(emu, X)
+    emu, m = _to_end(code)
     assert m.read(CODE, len(code)) == bytes(emu.mem_read(CODE, len(code)))
 
 
@@ -198,14 +213,7 @@ done:   nop
 
 
 def test_globals_match_unicorn(tmp_path):
-    code = nasm(GLOBALS, tmp_path)
-    end = CODE + len(code) - 1
-    emu, X = unicorn(code, 0x9800)
-    m = ours(code, 0x9800)
-    _prime(emu, m, DATA)
-    assert m.run(until=end).reason == "until"
-    assert run_uc(emu, X, end) is None
-    assert state(m) == state_uc(emu, X)
+    emu, m = _to_end(nasm(GLOBALS, tmp_path), DATA)
     assert m.read(DATA - 0x1000, 0x3000) == bytes(emu.mem_read(DATA - 0x1000, 0x3000))
 
 
@@ -216,13 +224,8 @@ def test_globals_match_unicorn(tmp_path):
     ((), (DATA,)),              # the first load
 ])
 def test_fault_on_a_global_is_precise(tmp_path, readonly, unmapped):
-    code = nasm(GLOBALS.replace("jnz top", "jmp top"), tmp_path)
-    emu, X = unicorn(code, 0x9800, readonly, unmapped)
-    m = ours(code, 0x9800, readonly, unmapped)
-    stop = m.run(1000)
-    assert stop.reason == "fault"
-    assert run_uc(emu, X, 0xFFFFFFF0) is not None
-    assert state(m) == state_uc(emu, X)
+    _to_fault(nasm(GLOBALS.replace("jnz top", "jmp top"), tmp_path), 0x9800, readonly,
+              unmapped)
 
 
 # a return address pushed by `call` and popped by `ret` in the same block (forwarded:
@@ -266,13 +269,7 @@ done:   nop
 
 
 def test_return_addresses_match_unicorn(tmp_path):
-    code = nasm(RETURNS, tmp_path)
-    end = CODE + len(code) - 1
-    emu, X = unicorn(code, 0x9800)
-    m = ours(code, 0x9800)
-    assert m.run(until=end).reason == "until"
-    assert run_uc(emu, X, end) is None
-    assert state(m) == state_uc(emu, X)
+    emu, m = _to_end(nasm(RETURNS, tmp_path))
     assert m.read(0x9000, 0x1000) == bytes(emu.mem_read(0x9000, 0x1000))
 
 
@@ -286,13 +283,7 @@ def test_return_addresses_match_unicorn(tmp_path):
     (0x9014, (0x8000,), ()),
 ])
 def test_stack_fault_in_a_compiled_block_is_precise(tmp_path, esp, readonly, unmapped):
-    code = nasm(STACK_FAULTING, tmp_path)
-    emu, X = unicorn(code, esp, readonly, unmapped)
-    m = ours(code, esp, readonly, unmapped)
-    stop = m.run(1000)
-    assert stop.reason == "fault"
-    assert run_uc(emu, X, 0xFFFFFFF0) is not None
-    assert state(m) == state_uc(emu, X)
+    emu, m = _to_fault(nasm(STACK_FAULTING, tmp_path), esp, readonly, unmapped)
     assert m.read(0x9000, 0x1000) == bytes(emu.mem_read(0x9000, 0x1000))
 
 
@@ -328,14 +319,7 @@ g:      push ebp
 
 @pytest.mark.parametrize("ecx,esi", [(0, 0x5000), (3, 0x5000), (3, 0x5ffe)])
 def test_fault_after_calls_is_precise(tmp_path, ecx, esi):
-    code = nasm(CALLS_THEN_FAULT, tmp_path)
-    emu, X = unicorn(code, 0x9800, (), (0x6000,) if esi != 0x5000 else (0x5000,))
-    m = ours(code, 0x9800, (), (0x6000,) if esi != 0x5000 else (0x5000,))
-    for reg, v in (("ecx", ecx), ("esi", esi)):
-        emu.reg_write(getattr(X, f"UC_X86_REG_{reg.upper()}"), v)
-        m.set_reg(reg, v)
-    stop = m.run(1000)
-    assert stop.reason == "fault"
-    assert run_uc(emu, X, 0xFFFFFFF0) is not None
-    assert state(m) == state_uc(emu, X)
+    unmapped = (0x6000,) if esi != 0x5000 else (0x5000,)
+    emu, m = _to_fault(nasm(CALLS_THEN_FAULT, tmp_path), 0x9800, (), unmapped,
+                       (("ecx", ecx), ("esi", esi)))
     assert m.read(0x9000, 0x1000) == bytes(emu.mem_read(0x9000, 0x1000))

@@ -438,15 +438,25 @@ class Translator:
         meta.bid = bid
         if keep:
             (self.cache1 if single else self.cache)[key] = fn
-        wf = self.mem.wf
-        for lo, hi in b.ranges:
-            for p in range(max(lo - 3, 0) >> PAGE_SHIFT, ((hi - 1) >> PAGE_SHIFT) + 1):
-                self.page_blocks.setdefault(p, set()).add(bid)
-                if p < len(wf):
-                    wf[p] |= WF_CODE
+        self.watch(bid, b.ranges)
         if wkey is not None:
             warmblocks.store(self, wkey, b, fn, meta)
         return fn
+
+    def watch(self, bid: int, ranges) -> None:
+        """Block ``bid`` dies when a write lands on its bytes ``ranges`` ([lo, hi)): note it
+        on their pages, from 3 bytes before (a dword store starting there reaches lo), and
+        mark those pages as holding code (the memory write paths check that flag)."""
+        wf = self.mem.wf
+        page_blocks = self.page_blocks
+        for lo, hi in ranges:
+            for p in range(max(lo - 3, 0) >> PAGE_SHIFT, ((hi - 1) >> PAGE_SHIFT) + 1):
+                s = page_blocks.get(p)
+                if s is None:
+                    s = page_blocks[p] = set()
+                s.add(bid)
+                if p < len(wf):
+                    wf[p] |= WF_CODE
 
     def _source(self, b: Builder, params: Optional[str] = None) -> tuple:
         """The block's Python source and the line number of its first body line. With

@@ -888,6 +888,24 @@ class Builder:
             st.res = self.bind(self._derived_res(st), "fr")
         return st.res
 
+    def _loop_phis(self, out: list, helper: bool) -> None:
+        """Registers at the loop head: the entry names take the final values (a phi), and
+        r[] must be current where ``helper`` calls inside the body rely on it."""
+        phis = []
+        for s in range(NSLOTS):
+            v = self.ver[s]
+            name0 = f"{SLOT_NAMES[s]}0"
+            if v is None or v == name0:
+                continue
+            if v is STALE:
+                out.append(f"{name0} = r[{s}]")
+                continue
+            phis.append((name0, v))
+            if helper and s in self.dirty:
+                out.append(f"r[{s}] = {v}")
+        if phis:
+            out.append(", ".join(p[0] for p in phis) + " = " + ", ".join(p[1] for p in phis))
+
     def _lazy_tuple(self, st: Lazy) -> str:
         # res None (CMP/TEST not computed yet): flags.arith derives it when needed
         return f"{st.op}, {st.res}, {st.a}, {st.b}"
@@ -1268,22 +1286,7 @@ class Builder:
             tail.append(f"lzo, lzr, lza, lzb = {self._lazy_tuple(st)}")
         elif self.lz_track and st is INCPU:
             tail.append("lzo, lzr, lza, lzb = cpu.lz")
-        # registers at the loop head: entry names take the final values (phi), and r[]
-        # must be current where helpers inside the body rely on it
-        phis = []
-        for s in range(NSLOTS):
-            v = self.ver[s]
-            name0 = f"{SLOT_NAMES[s]}0"
-            if v is None or v == name0:
-                continue
-            if v is STALE:
-                tail.append(f"{name0} = r[{s}]")
-                continue
-            phis.append((name0, v))
-            if self.has_helper and s in self.dirty:
-                tail.append(f"r[{s}] = {v}")
-        if phis:
-            tail.append(", ".join(p[0] for p in phis) + " = " + ", ".join(p[1] for p in phis))
+        self._loop_phis(tail, self.has_helper)
         self.loop_tail = tail
         self.exit_lines = exit_wb + ["ST[0] += c", "return nxt"]
         self._patch_checks()

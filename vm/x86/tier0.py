@@ -58,7 +58,7 @@ from vm.x86 import warmblocks
 from vm.x86.codecache import _blake2b, code_cache
 from vm.x86.emit import SEMANTICS, BlockMeta, Builder, InsnMeta
 from vm.x86.faults import CPUException
-from vm.x86.memory import PAGE_SHIFT, WF_CODE
+from vm.x86.memory import PAGE_SHIFT
 from vm.x86.warmblocks import WarmInsnMeta
 
 HOT = 8                 # runs of a start in this tier before its real block is made
@@ -578,18 +578,7 @@ class Tier0:
         tr.nextid += 1
         tr.blocks[bid] = (key, False, [(key, nip)], [1], inst, meta, None)
         tr.cache[key] = inst
-        wf = tr.mem.wf
-        page_blocks = tr.page_blocks
-        p = max(key - 3, 0) >> PAGE_SHIFT
-        last = (nip - 1) >> PAGE_SHIFT
-        while p <= last:
-            s = page_blocks.get(p)
-            if s is None:
-                s = page_blocks[p] = set()
-            s.add(bid)
-            if p < len(wf):
-                wf[p] |= WF_CODE
-            p += 1
+        tr.watch(bid, ((key, nip),))
         return inst
 
     def _replay(self, key: int, i: int) -> Optional[Callable]:
@@ -746,21 +735,12 @@ class Tier0:
                 g = groups[lo >> PAGE_SHIFT] = ([1], [])
             g[1].append((lo, hi))
             guards.append(g[0])
-        wf = mem.wf
-        page_blocks = tr.page_blocks
         for alive, ranges in groups.values():
             bid = tr.nextid
             tr.nextid += 1
             # (key -1: no block of the dispatcher's caches is this one)
             tr.blocks[bid] = (-1, False, ranges, alive, _GUARD, None, None)
-            for p in range(max(ranges[0][0] - 3, 0) >> PAGE_SHIFT,
-                           ((ranges[-1][1] - 1) >> PAGE_SHIFT) + 1):
-                s = page_blocks.get(p)
-                if s is None:
-                    s = page_blocks[p] = set()
-                s.add(bid)
-                if p < len(wf):
-                    wf[p] |= WF_CODE
+            tr.watch(bid, ranges)
         return guards
 
     def _keep(self, sk, t: Optional[Template]):

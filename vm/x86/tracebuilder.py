@@ -21,8 +21,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from vm.x86.emit import INCPU, MAX_BLOCK, STALE, Builder, Lazy, negate
-from vm.x86.state import NSLOTS, SLOT_NAMES
+from vm.x86.emit import INCPU, MAX_BLOCK, Builder, Lazy, negate
 
 
 class TraceBuilder(Builder):
@@ -197,21 +196,7 @@ class TraceBuilder(Builder):
         elif self.lz_track and st is INCPU:
             out.append("lzo, lzr, lza, lzb = cpu.lz")
         # as Builder._end_loop: the entry names take this path's last versions
-        phis = []
-        helper = self.any_helper or self.has_helper
-        for s in range(NSLOTS):
-            v = self.ver[s]
-            name0 = f"{SLOT_NAMES[s]}0"
-            if v is None or v == name0:
-                continue
-            if v is STALE:
-                out.append(f"{name0} = r[{s}]")
-                continue
-            phis.append((name0, v))
-            if helper and s in self.dirty:
-                out.append(f"r[{s}] = {v}")
-        if phis:
-            out.append(", ".join(p[0] for p in phis) + " = " + ", ".join(p[1] for p in phis))
+        self._loop_phis(out, self.any_helper or self.has_helper)
         out.append("continue")
         self.emit("\n".join(out))
 

@@ -35,7 +35,6 @@ from typing import Callable, Optional
 from asm.x86.decoder import Insn, decode
 from vm.x86.codecache import code_cache
 from vm.x86.emit import BlockMeta, InsnMeta
-from vm.x86.memory import PAGE_SHIFT, WF_CODE
 
 _CONST = (int, str, bytes, float, bool, type(None))
 # translator objects a block may name that are not in a fresh translator's namespace
@@ -343,13 +342,7 @@ def _install(tr, entry: tuple, key: int, single: bool) -> Optional[Callable]:
     tr.nextid += 1
     tr.blocks[bid] = (key, single, ranges, alive, fn, meta, None)
     (tr.cache1 if single else tr.cache)[key] = fn
-    wf = mem.wf
-    page_blocks = tr.page_blocks
-    for lo, hi in ranges:
-        for p in range(max(lo - 3, 0) >> PAGE_SHIFT, ((hi - 1) >> PAGE_SHIFT) + 1):
-            page_blocks.setdefault(p, set()).add(bid)
-            if p < len(wf):
-                wf[p] |= WF_CODE
+    tr.watch(bid, ranges)
     return fn
 
 
