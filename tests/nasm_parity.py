@@ -8,6 +8,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from conftest import require_tool
 from test_asm_helpers import nasm, pyasm, write
 
 _DIAG = re.compile(r"^[^:\n]*:(\d+): (error|warning|fatal): (.*)$", re.M)
@@ -31,8 +32,22 @@ def check(tmp_path: Path, text: str, *args: str, messages: bool = True, name: st
     return status, pb, perr
 
 
-def objdump_body(objdump: str, path: Path) -> str:
-    """``objdump -dr`` of an object without its first lines (they name the file)."""
-    text = subprocess.run([objdump, "-dr", str(path)], capture_output=True, text=True,
+def objdump_body(objdump: str, path: Path, flags: str = "-dr") -> str:
+    """``objdump -dr`` (or ``flags``) of an object without its first lines (they name
+    the file)."""
+    text = subprocess.run([objdump, flags, str(path)], capture_output=True, text=True,
                           check=True).stdout
     return text.split("\n", 2)[2]
+
+
+def elf_dumps(tmp_path: Path, text: str, flags: str = "-dr") -> tuple:
+    """(nasm's, pyasm's) ``objdump flags`` of text assembled to elf32 by each; both
+    must accept it."""
+    objdump = require_tool("objdump")
+    src = write(tmp_path, "t.asm", text)
+    rc, _, nerr = nasm(src, "-f", "elf32", out=tmp_path / "n.o")
+    assert rc == 0, nerr
+    status, _, perr = pyasm(src, out=tmp_path / "p.o", fmt="elf32")
+    assert status == 0, perr
+    return (objdump_body(objdump, tmp_path / "n.o", flags),
+            objdump_body(objdump, tmp_path / "p.o", flags))

@@ -8,9 +8,7 @@ diagnostics."""
 from __future__ import annotations
 
 import pytest
-from conftest import require_tool
-from nasm_parity import check, objdump_body
-from test_asm_helpers import nasm, pyasm, write
+from nasm_parity import check, elf_dumps
 
 FAR = "times 200 nop\n"
 
@@ -74,20 +72,11 @@ def test_o32_jz_16bit_offset(tmp_path):
 
 def test_osize_prefix_branch_elf(tmp_path):
     """To an external symbol: the relocation's size is the mode's too."""
-    objdump = require_tool("objdump")
-    src = write(tmp_path, "t.asm", "bits 16\nextern e\no32 jz e\no32 call e\no32 jmp e\n"
-                                   "bits 32\no16 jz e\no16 call e\no16 jmp near e\n"
-                                   "bnd call e\nbnd jmp e\nbnd jz e\n")
-    rc, _, nerr = nasm(src, "-f", "elf32", out=tmp_path / "n.o")
-    assert rc == 0, nerr
-    status, _, perr = pyasm(src, out=tmp_path / "p.o", fmt="elf32")
-    assert status == 0, perr
-
-    def dump(path):
-        return objdump_body(objdump, path)
-
-    assert dump(tmp_path / "p.o") == dump(tmp_path / "n.o")
-    assert "R_386_PC16\te" in dump(tmp_path / "n.o")
+    theirs, ours = elf_dumps(tmp_path, "bits 16\nextern e\no32 jz e\no32 call e\no32 jmp e\n"
+                                       "bits 32\no16 jz e\no16 call e\no16 jmp near e\n"
+                                       "bnd call e\nbnd jmp e\nbnd jz e\n")
+    assert ours == theirs
+    assert "R_386_PC16\te" in theirs
 
 
 # ---- bnd, repne/repnz and lock on branches

@@ -7,9 +7,7 @@ and pyasm: same exit status, bytes and diagnostics."""
 from __future__ import annotations
 
 import pytest
-from conftest import require_tool
-from nasm_parity import check, objdump_body
-from test_asm_helpers import nasm, pyasm, write
+from nasm_parity import check, elf_dumps
 
 # ---- Jcc beyond rel8 with `cpu 8086/186/286`: `jnz $+5; jmp target`
 
@@ -80,19 +78,10 @@ def test_jcc_below_386_rejected(tmp_path, name):
 
 def test_jcc_below_386_elf(tmp_path):
     """A relocated target (extern, another section, a number) in an ELF object."""
-    objdump = require_tool("objdump")
-    src = write(tmp_path, "t.asm", "cpu 8086\nextern e\njz e\njz 0x100\nsection .b\n"
-                                   "y: jz y2\nsection .c\ny2: nop\n")
-    rc, _, nerr = nasm(src, "-f", "elf32", out=tmp_path / "n.o")
-    assert rc == 0, nerr
-    status, _, perr = pyasm(src, out=tmp_path / "p.o", fmt="elf32")
-    assert status == 0, perr
-
-    def dump(path):
-        return objdump_body(objdump, path)
-
-    assert dump(tmp_path / "p.o") == dump(tmp_path / "n.o")
-    assert "R_386_PC32\te" in dump(tmp_path / "n.o")
+    theirs, ours = elf_dumps(tmp_path, "cpu 8086\nextern e\njz e\njz 0x100\nsection .b\n"
+                                       "y: jz y2\nsection .c\ny2: nop\n")
+    assert ours == theirs
+    assert "R_386_PC32\te" in theirs
 
 
 # ---- short jumps out of range: the error and NASM's byte-overflow warning

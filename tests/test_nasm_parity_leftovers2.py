@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 from conftest import require_tool
-from nasm_parity import check, diagnostics, objdump_body
+from nasm_parity import check, diagnostics, elf_dumps
 from test_asm_helpers import split_cases, write
 
 from asm import cli
@@ -74,13 +74,9 @@ def test_push_below_386(tmp_path, name, text, opt):
 
 def test_push_below_386_elf(tmp_path):
     """The same in an object file, a relocated operand included (objdump -dr of both)."""
-    exe = require_tool("nasm")
-    objdump = require_tool("objdump")
-    src = write(tmp_path, "t.asm", "bits 32\ncpu 186\nextern x\nsection .data\nd: dd 0\n"
-                                   "section .text\npush x\npush d\npush 5\no16 push 7\n")
-    subprocess.run([exe, "-f", "elf32", str(src), "-o", str(tmp_path / "n.o")], check=True)
-    assert cli.run(str(src), fmt="elf32", output=str(tmp_path / "p.o")) == 0
-    assert objdump_body(objdump, tmp_path / "p.o") == objdump_body(objdump, tmp_path / "n.o")
+    theirs, ours = elf_dumps(tmp_path, "bits 32\ncpu 186\nextern x\nsection .data\nd: dd 0\n"
+                                       "section .text\npush x\npush d\npush 5\no16 push 7\n")
+    assert ours == theirs
 
 
 # ---- a memory operand of the wrong size: NASM's message per form
@@ -545,18 +541,11 @@ def test_data_element_sizes(tmp_path, name, text):
 def test_data_items_elf(tmp_path):
     """Relocated items under a size override and NASM's odd items, in an object file
     (objdump -sr of both)."""
-    exe = require_tool("nasm")
-    objdump = require_tool("objdump")
-    src = write(tmp_path, "t.asm", "section .data\nextern e\ndb 1, dword e, 2 dup (word e)\n"
-                                   "x: dw byte 5, dword x\ndb \"ab\" \"c\", 5\n"
-                                   "db 2 dup (1 2)\n")
-    subprocess.run([exe, "-f", "elf32", str(src), "-o", str(tmp_path / "n.o")], check=True,
-                   capture_output=True)
-    assert cli.run(str(src), fmt="elf32", output=str(tmp_path / "p.o")) == 0
-    dumps = [subprocess.run([objdump, "-sr", str(tmp_path / f)], capture_output=True,
-                            text=True, check=True).stdout.split("\n", 2)[2]
-             for f in ("n.o", "p.o")]
-    assert dumps[0] == dumps[1]
+    theirs, ours = elf_dumps(tmp_path, "section .data\nextern e\n"
+                                       "db 1, dword e, 2 dup (word e)\n"
+                                       "x: dw byte 5, dword x\ndb \"ab\" \"c\", 5\n"
+                                       "db 2 dup (1 2)\n", "-sr")
+    assert ours == theirs
 
 
 @pytest.mark.parametrize("text", ["section .text align=3\n", "section .data align=6\n"])

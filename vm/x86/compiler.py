@@ -79,7 +79,9 @@ class Translator:
         self.mem = machine.mem
         self.cache: dict = {}
         self.cache1: dict = {}
-        self.blocks: dict = {}          # id -> (key, single, ranges, alive)
+        # id -> (key, single, ranges, alive, fn, meta, source); key -1: a page guard of
+        # the first tier's replayed instances (tier0.py), in no dispatch cache
+        self.blocks: dict = {}
         self.page_blocks: dict = {}     # page -> set of ids
         self.nextid = 0
         self.lim = [1 << 62]
