@@ -28,6 +28,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
+from asm import colons
 from asm import expr as E
 from asm import parser as P
 from asm.errors import AsmError, AsmErrors, with_notes
@@ -36,6 +37,7 @@ from asm.x86.operands import Encoded, FarPtr, Imm, Mem, Reg
 
 MAX_PASSES = 100
 ELF_WRT = ("..gotpc", "..gotoff", "..got", "..plt", "..sym")   # special segments of wrt
+ELF_SPECIALS = frozenset(ELF_WRT + ("..tlsie", "..gottpoff"))  # (labels of these names: ok)
 MAX_ADDRESS = 1 << 32           # sections live in a 32-bit address space
 MAX_IMAGE = 1 << 28             # refuse to build a flat image larger than this (256 MiB)
 MAX_TIMES_LOOP = 1 << 22        # TIMES repetitions of a line whose bytes vary (jmp $...)
@@ -95,6 +97,8 @@ class Reloc:
     section: Optional[Section] = None
     symbol: Optional[Symbol] = None
     wrt: Optional[str] = None
+    pcrel: bool = False         # `x - $`: relative to the field's own section (NASM's
+                                # self-relative reference: a PC-relative relocation)
 
     @property
     def target(self):
@@ -310,6 +314,7 @@ class Assembler(E.EvalContext):
         self.errors: list = []
         self.main_file = "<stdin>"
         self.sl = None
+        self.dup_run = None             # the `dup` run _data emits (its warnings: per line)
         self.enc_cache: dict = {}
         self.relocs: dict = {}          # Section or Symbol -> its Reloc (they are immutable)
         self.modes: list = []           # (section, offset, bits) of each `bits`, final pass
@@ -337,6 +342,9 @@ class Assembler(E.EvalContext):
         if self.cur is None:
             return self.abs_start
         return E.Rel(0, {self.cur: 1})
+
+    def warn_other(self, message: str) -> None:
+        self.warn(f"{message} [-w+other]", self.sl)
 
     def register(self, name: str):
         if not self.allow_regs:
@@ -410,6 +418,27 @@ class Assembler(E.EvalContext):
         for key in terms:
             if isinstance(key, str):
                 raise AsmError("invalid operand type")
+        return self._difference(value)
+
+    def _difference(self, value) -> tuple:
+        """resolve of a value with a label of this section subtracted: in a flat binary
+        a difference of sections is a number; in an object file `x - $` (x elsewhere) is
+        NASM's self-relative reference (a PC-relative relocation)."""
+        terms = value.terms
+        cur = self.cur
+        if self.fmt == "bin" and sum(terms.values()) == 0 and all(
+                isinstance(k, Section) for k in terms):
+            return E.wrap64(value.off + sum(c * self.layout.base(k)
+                                            for k, c in terms.items())), None
+        if cur is not None and len(terms) == 2 and terms.get(cur) == -1 and self.fmt != "bin":
+            key = next(k for k in terms if k is not cur)
+            if terms[key] == 1:
+                reloc = self.relocs.get((key, "pcrel"))
+                if reloc is None:
+                    reloc = self.relocs[(key, "pcrel")] = (
+                        Reloc(section=key, pcrel=True) if isinstance(key, Section)
+                        else Reloc(symbol=key, pcrel=True))
+                return E.wrap64(value.off), reloc
         raise AsmError("expression is not simple or relocatable")
 
     def scalar(self, ce: P.CExpr, what: str) -> int:
@@ -524,7 +553,7 @@ class Assembler(E.EvalContext):
 
     def _pass(self, lines: Iterable, record: Optional[list] = None) -> None:
         """Assemble the lines once. Pass 1 reads them from the preprocessor and keeps
-        them in ``record`` for the later passes, where runs of unlabelled lines that emit
+        them in ``record`` for the later passes, where runs of lines that emit
         the same bytes in every pass become one _Run (see _first_pass)."""
         if record is not None:
             self._first_pass(lines, record)
@@ -535,7 +564,10 @@ class Assembler(E.EvalContext):
             if type(sl) is _Run:
                 cur = self.cur
                 if (sl.bits == self.bits and sl.level <= self.cpu and cur is not None
-                        and not cur.nobits and self.entry is None):
+                        and not cur.nobits and self.entry is None
+                        and (sl.labels is None or not self.final)):
+                    if sl.labels is not None:
+                        self._run_labels(sl)
                     self.sl = sl.lines[-1]
                     data = sl._data
                     if data is None:
@@ -548,7 +580,31 @@ class Assembler(E.EvalContext):
                 for one in sl.lines:    # what the lines do one by one (the same, or errors)
                     self._line(one)
                 continue
+            if type(sl) is _Insn:
+                # _line and _statement for an unlabelled instruction without TIMES
+                line = self.sl = sl.sl
+                self.line_start = self.pos if self.cur is not None else self.abs_pos
+                try:
+                    self._insn(sl.action, line)
+                except (AsmError, RecursionError, MemoryError) as exc:
+                    self._error(_as_asm_error(exc), line)
+                continue
             self._line(sl)
+
+    def _run_labels(self, run: _Run) -> None:
+        """Define the labels of a _Run's lines where the run puts them, in order (what
+        _fixed does for each line; a run is emitted this way only before the final pass,
+        where no label of a line that always emits the same can fail but a redefinition)."""
+        start = self.pos
+        try:
+            for offset, name, sl in run.labels:
+                self.pos = start + offset
+                try:
+                    self._define_label(name, sl)
+                except AsmError as exc:
+                    self._error(exc, sl)
+        finally:
+            self.pos = start
 
     def _line(self, sl) -> None:
         """One line of a later pass."""
@@ -561,11 +617,12 @@ class Assembler(E.EvalContext):
             st = P._line_cache.get(sl.text)     # (parse_line's cache: most lines)
             if st is None:
                 st = P.parse_line(sl.text)
-            data = self._fixed(st, sl)
-            if data is not None:
-                self._emit(data)
-            else:
-                self._statement(st, sl)
+            if st._emits is not None:
+                data = self._fixed(st, sl)
+                if data is not None:
+                    self._emit(data)
+                    return
+            self._statement(st, sl)
         except (AsmError, RecursionError, MemoryError) as exc:
             self._error(_as_asm_error(exc), sl)
 
@@ -583,7 +640,7 @@ class Assembler(E.EvalContext):
 
     def _first_pass(self, lines: Iterable, record: list) -> None:
         """_pass for pass 1, recording the lines. Without a listing or debug information
-        (which follow each line), consecutive lines without a label whose bytes never
+        (which follow each line), consecutive lines whose bytes never
         change (Statement._emits) are recorded as one _Run, which a later pass emits at
         once; lines that only list (nothing to assemble) are not recorded."""
         listing = self.want_listing
@@ -602,16 +659,51 @@ class Assembler(E.EvalContext):
                 if not runs:
                     record.append(sl)
                 continue
+            st = parsed.get(sl.text)
+            if runs and st is not None:
+                fast = st._emits
+                cur = self.cur
+                if (fast is not None and fast[0] == self.bits and fast[2] <= self.cpu
+                        and cur is not None and not cur.nobits and len(cur.data) == self.pos):
+                    # most lines: seen before, bytes that never change (_fixed), appended
+                    # as _emit would (no listing, no debug information to follow them)
+                    # and recorded into the current run (its labels too)
+                    label = st.label
+                    try:
+                        if label is not None:
+                            self._define_label(label, sl)
+                        data = fast[1]
+                        cur.data += data
+                        pos = self.pos = self.pos + len(data)
+                        if pos > cur.size:
+                            cur.size = pos
+                            if pos > MAX_ADDRESS:
+                                raise AsmError(f"section `{cur.name}' exceeds the 4 GiB "
+                                               "address space")
+                    except (AsmError, RecursionError, MemoryError) as exc:
+                        self._error(_as_asm_error(exc), sl)
+                        run = None
+                        record.append(sl)
+                        continue
+                    if run is not None and run.bits == fast[0]:
+                        if label is not None:
+                            run.add(sl, fast, label)
+                        else:
+                            run.lines.append(sl)        # (_Run.add, inline)
+                            run.parts.append(data)
+                            run.size += len(data)
+                            if fast[2] > run.level:
+                                run.level = fast[2]
+                    else:
+                        run = _Run(sl, fast, label)
+                        record.append(run)
+                    continue
             failed = len(errors)
-            st = None
             try:
-                st = parsed.get(sl.text)
                 if st is None:
                     st = parse_line(sl.text)
-                data = self._fixed(st, sl)
+                data = None if st._emits is None else self._fixed(st, sl)
                 if data is not None:
-                    # what _emit does, without its checks where nothing else than
-                    # appending the bytes is to do (no listing, no debug information)
                     cur = self.cur
                     if runs and cur is not None and not cur.nobits and \
                             len(cur.data) == self.pos:
@@ -622,17 +714,22 @@ class Assembler(E.EvalContext):
                     statement(st, sl)
             except (AsmError, RecursionError, MemoryError) as exc:
                 self._error(_as_asm_error(exc), sl)
-            if runs and st is not None and st.label is None and len(errors) == failed:
+            if runs and st is not None and len(errors) == failed:
                 fast = st._emits
                 if fast is not None:
+                    # (a labelled line too: the run defines its label where it goes)
                     if run is not None and run.bits == fast[0]:
-                        run.lines.append(sl)        # (_Run.add, inline)
-                        run.parts.append(fast[1])
-                        if fast[2] > run.level:
-                            run.level = fast[2]
+                        run.add(sl, fast, st.label)
                     else:
-                        run = _Run(sl, fast)
+                        run = _Run(sl, fast, st.label)
                         record.append(run)
+                    continue
+                if (st.label is None and not st.times and st.equ is None
+                        and type(st.action) is P.Insn):
+                    # an instruction whose bytes may change (a jump, a label operand):
+                    # what _line does with it, at once (see _pass)
+                    run = None
+                    record.append(_Insn(sl, st.action))
                     continue
             run = None
             record.append(sl)
@@ -647,7 +744,13 @@ class Assembler(E.EvalContext):
         if not getattr(exc, "notes", None):
             exc.notes = [f"{f}:{n}: ... from macro `{m}' defined here" for f, n, m in sl.trace
                          if f != "<stdmac>"]
+        for w in getattr(exc, "line_warnings", ()):
+            self.warn(w, sl)
         self.errors.append(exc)
+        for message in getattr(exc, "also", ()):    # NASM's further errors on the line
+            more = AsmError(message, exc.file, exc.line)
+            more.notes = exc.notes
+            self.errors.append(more)
         if self.entry is not None:
             self.entry.messages.append(f"error: {exc.message}")
         if exc.message == "short jump is out of range":
@@ -682,7 +785,11 @@ class Assembler(E.EvalContext):
         i, n = 0, len(data)
         while i < n:
             mark = marks.get(i)
-            if mark is not None:
+            if mark is not None and mark[1] is None:       # `db ?` (NASM's listing)
+                pieces.append((at + i, "??" * mark[0] if mark[0] <= 8
+                               else f"<res {mark[0]:X}h>"))
+                i += mark[0]
+            elif mark is not None:
                 size, shown, pcrel = mark
                 body = shown.hex().upper()
                 pieces.append((at + i, ("(" + body + ")") if pcrel else ("[" + body + "]")))
@@ -706,8 +813,10 @@ class Assembler(E.EvalContext):
     def _define_label(self, name: str, sl, value=None) -> None:
         if name[0] == ".":
             if name.startswith(".."):
-                if not name.startswith("..@"):
-                    pass        # ..start and friends: global, do not reset the local base
+                if not name.startswith("..@") and not (
+                        self.fmt == "elf32" and name in ELF_SPECIALS):
+                    # (..start and friends: special symbols of formats pyasm lacks, obj)
+                    raise AsmError(f"unrecognised special symbol `{name}'")
             else:
                 name = self.base_label + name
         elif not name.startswith("..@"):
@@ -768,10 +877,10 @@ class Assembler(E.EvalContext):
             self._define_label(st.label, sl, v)
             return
         if st.label is not None:
-            self._define_label(st.label, sl)
             if st.action is None and not st.colon:
                 self.warn("label alone on a line without a colon might be in error "
                           "[-w+label-orphan]", sl)
+            self._define_label(st.label, sl)
         action = st.action
         if action is None:
             return
@@ -836,8 +945,11 @@ class Assembler(E.EvalContext):
             warned = len(self.warnings)
             self._action(action, sl)
             if len(self.warnings) > warned:     # NASM warns once per repetition
-                self.warnings.extend(self.warnings[warned:] * (count - 1))
-                self.warning_at.extend(self.warning_at[warned:] * (count - 1))
+                # (but reads the line once: its parser's warnings are not repeated)
+                again = [k for k in range(warned, len(self.warnings))
+                         if not _parse_warning(self.warnings[k])]
+                self.warnings.extend([self.warnings[k] for k in again] * (count - 1))
+                self.warning_at.extend([self.warning_at[k] for k in again] * (count - 1))
             self._check_room((self.pos - before) * count)
             if self.cur is not None and not self.cur.nobits:
                 chunk = bytes(self.cur.data[before:self.pos])
@@ -848,7 +960,8 @@ class Assembler(E.EvalContext):
                     for f in fixups:
                         self.cur.fixups.append(SectionFixup(f.offset + k * step, f.size,
                                                             f.reloc, f.pcrel, f.addend,
-                                                            f.end + k * step))
+                                                            # (0: `x - $`, the field's own)
+                                                            f.end and f.end + k * step))
                 self.pos += step * (count - 1)
                 self.cur.size = max(self.cur.size, self.pos)
             else:
@@ -860,8 +973,14 @@ class Assembler(E.EvalContext):
         step = (self.pos if self.cur is not None else self.abs_pos) - before
         if count > MAX_TIMES_LOOP or count * step > MAX_IMAGE:
             raise AsmError(f"TIMES value {total or count} is too large")
+        warned = len(self.warnings)
         for _ in range(count - 1):
             self._action(action, sl)
+        if len(self.warnings) > warned:     # (NASM's parser warns once: see above)
+            keep = [k for k in range(warned, len(self.warnings))
+                    if not _parse_warning(self.warnings[k])]
+            self.warnings[warned:] = [self.warnings[k] for k in keep]
+            self.warning_at[warned:] = [self.warning_at[k] for k in keep]
 
     def _advance(self, n: int) -> None:
         if self.cur is None:
@@ -897,8 +1016,15 @@ class Assembler(E.EvalContext):
         if self.debug is not None and data:
             self.debug.mark(self)
         if cur.nobits:
-            self.warn(f"attempt to initialize memory in BSS section `{cur.name}': ignored",
-                      self.sl)
+            # NASM warns once per data item with bytes (a line's `dup` runs: per run)
+            st = P._line_cache.get(self.sl.text)
+            action = None if st is None else st.action
+            if type(action) is not P.Data or self._has_dup(action):
+                action = self.dup_run
+            for _ in range(1 if action is None else _items_with_bytes(action)):
+                self.warn(self._nobits_message(), self.sl)
+            if self.entry is not None:
+                self._list_bytes(data, relocs_shown)    # (NASM lists them all the same)
             self._advance(len(data))
             return
         if self.entry is not None:
@@ -932,7 +1058,9 @@ class Assembler(E.EvalContext):
         elif t is P.Incbin:
             self._incbin(action, sl)
         elif t is P.PrefixOnly:
-            self._insn(P.Insn(action.prefixes[:-1], action.prefixes[-1], ()), sl)
+            enc = encoder.prefix_only(action.prefixes, self.bits)
+            self._encoding_warnings(enc, sl)
+            self._emit(enc.data)
 
     # ---- data
 
@@ -957,6 +1085,29 @@ class Assembler(E.EvalContext):
                 out.extend(inner * n)
             else:
                 out.append((unit, x))
+        return out
+
+    def _reserve_runs(self, items, unit: int) -> list:
+        """NASM's reservations of a data line with `dup` (one zeroing warning each): a run
+        of `?` of one element size is one, and so is a `dup` of such a run; another `dup`
+        is a block of its own, repeated; a `0 dup` is nothing. Entries: an element size
+        (a reservation), None (data) or (count, entries of the block)."""
+        out: list = []
+        for x in items:
+            if type(x) is P.Dup:
+                n = 1 if x.count is None else self.scalar(x.count, "DUP")
+                inner = self._reserve_runs(x.items, x.unit or unit) if n > 0 else []
+                if not inner:
+                    continue
+                if len(inner) == 1 and type(inner[0]) is int:
+                    x = inner[0]
+                else:
+                    out.append((n, inner))
+                    continue
+            else:
+                x = unit if x is None else None
+            if x is None or not out or out[-1] != x:
+                out.append(x)
         return out
 
     def _unit_runs(self, action: P.Data) -> list:
@@ -989,8 +1140,16 @@ class Assembler(E.EvalContext):
     def _data(self, action: P.Data, sl) -> None:
         if action.items and self._has_dup(action):
             # (`db 0 dup (1)`: no run, and no warning: NASM had an item)
-            for run in self._unit_runs(action):
-                self._data(run, sl)
+            runs = self._unit_runs(action)
+            if self.cur is not None and not self.cur.nobits:
+                for _ in range(_zeroing_runs(self._reserve_runs(action.items, action.unit))):
+                    self.warn(self._zeroing_message(), sl)
+            for run in runs:
+                self.dup_run = run          # (_emit's nobits warnings; no zeroing one)
+                try:
+                    self._data(run, sl)
+                finally:
+                    self.dup_run = None
             return
         if not action.items:
             self.warn("no operand for data declaration [-w+db-empty]", sl)
@@ -1018,8 +1177,13 @@ class Assembler(E.EvalContext):
         zeroing = False
         for ce in action.items:
             if ce is None:
+                if self.entry is not None:     # listed as `??`, a run of them as one piece
+                    if shown and shown[-1][2] is None and sum(shown[-1][:2]) == len(out):
+                        shown[-1] = (shown[-1][0], shown[-1][1] + unit, None, False)
+                    else:
+                        shown.append((len(out), unit, None, False))
                 out += bytes(unit)
-                if not zeroing and not self.cur.nobits:
+                if not zeroing and not self.cur.nobits and self.dup_run is None:
                     zeroing = True          # NASM warns once per run (`db ?, ?` in .text)
                     self.warn(self._zeroing_message(), sl)
                 continue
@@ -1034,7 +1198,10 @@ class Assembler(E.EvalContext):
             if fl is not None:
                 if unit not in E.FLOAT_FORMATS:
                     raise AsmError(f"no {unit * 8}-bit floating-point format supported")
-                out += E.encode_float(fl[0], unit, fl[1])
+                data = E.encode_float(fl[0], unit, fl[1])
+                if _float_overflow(fl[0], data):
+                    self.warn("overflow in floating-point constant [-w+float-overflow]", sl)
+                out += data
                 continue
             if unit > 8:
                 raise AsmError(f"integer supplied as {unit * 8}-bit data"
@@ -1054,13 +1221,14 @@ class Assembler(E.EvalContext):
                     reloc.target, Section) else value
                 if reloc.wrt is not None:
                     _check_wrt(reloc, unit, False, addend)
-                fixups.append(SectionFixup(len(out), unit, reloc, False, addend))
+                fixups.append(SectionFixup(len(out), unit, reloc, reloc.pcrel, addend))
                 shown.append((len(out), unit, (addend & ((1 << (8 * unit)) - 1)).to_bytes(
-                    unit, "little"), False))
+                    unit, "little"), reloc.pcrel))
             out += (value & ((1 << (8 * unit)) - 1)).to_bytes(unit, "little")
         data = bytes(out)
         if not fixups and len(self.warnings) == warnings and all(
-                ce is None or not _has_symbols(ce.node) for ce in action.items):
+                ce is not None and (type(ce.node) is E.Str or not _has_symbols(ce.node))
+                for ce in action.items):        # (`?`: listed apart, not cached)
             # no symbol, `$` or `$$` and no warning: the same bytes every time
             action._bytes = data
         self._emit(data, fixups, shown)
@@ -1076,7 +1244,8 @@ class Assembler(E.EvalContext):
         elif type(n) is not int:
             raise AsmError("attempt to reserve non-constant quantity of BSS space")
         if n < 0:
-            raise AsmError(f"{what} value {n} is negative")
+            # (NASM fails an assertion in its final pass here: it exits 3)
+            raise AsmError(f"{what} value {n} is negative", status=3)
         size = n * action.unit * times
         self._check_room(size)
         if self.debug is not None and self.cur is not None:
@@ -1101,7 +1270,7 @@ class Assembler(E.EvalContext):
 
     def _list_reserve(self, size: int, at: int) -> None:
         """NASM lists a small reservation byte by byte as ``??``, a larger one as a count."""
-        if size >= 16:
+        if size > 8:
             self._list_piece(f"<res {size:X}h>", at)
         else:
             for k in range(size):
@@ -1116,7 +1285,7 @@ class Assembler(E.EvalContext):
         if data is None:
             path = _find_file(name, self.include_paths, sl.file)
             if path is None:
-                raise AsmError(f"`incbin': unable to open file `{name}'")
+                raise AsmError(f"`incbin': unable to get length of file `{name}'")   # (NASM)
             from formats.inputs import InputError, read_input
             try:
                 data = read_input(path)
@@ -1131,6 +1300,8 @@ class Assembler(E.EvalContext):
         start = 0
         if action.offset is not None:
             start = self.scalar(action.offset, "INCBIN")
+            if start < 0:
+                raise AsmError(f"`incbin': unable to seek on file `{name}'")
         length = len(data) - start
         if action.length is not None:
             length = min(length, self.scalar(action.length, "INCBIN"))
@@ -1378,6 +1549,13 @@ class Assembler(E.EvalContext):
             values.append(sym.value)
         return (self.layout, self.bits, self.cur, self.final, tuple(values))
 
+    def _nobits_message(self) -> str:
+        """NASM's warning for data in a nobits section (worded per format)."""
+        if self.fmt == "elf32":
+            return (f"attempt to initialize memory in BSS section `{self.cur.name}': "
+                    "ignored [-w+other]")
+        return "attempt to initialize memory in a nobits section: ignored [-w+other]"
+
     def _zeroing_message(self) -> str:
         """NASM's warning for `resb`/`db ?` in a progbits section (worded per format)."""
         if self.fmt == "elf32":
@@ -1415,12 +1593,17 @@ class Assembler(E.EvalContext):
                 addend = target
             if isinstance(reloc, Reloc) and reloc.wrt is not None:
                 _check_wrt(reloc, fx.size, fx.pcrel, addend)
-            fixups.append(SectionFixup(fx.offset, fx.size, reloc, fx.pcrel, addend,
-                                       self.pos + len(data)))
+            if getattr(reloc, "pcrel", False) and not fx.pcrel:
+                # `x - $` (resolve): the field is relative to itself (end 0: see the ELF
+                # writer's PC-relative addend)
+                fixups.append(SectionFixup(fx.offset, fx.size, reloc, True, addend))
+            else:
+                fixups.append(SectionFixup(fx.offset, fx.size, reloc, fx.pcrel, addend,
+                                           self.pos + len(data)))
             if shown is not None:
                 mask = (1 << (8 * fx.size)) - 1
                 shown.append((fx.offset, fx.size, (addend & mask).to_bytes(fx.size, "little"),
-                              fx.pcrel))
+                              fx.pcrel or getattr(reloc, "pcrel", False)))
         self._emit(data, fixups, shown or ())
 
     def _insn_unoptimised(self, action: P.Insn, sl) -> None:
@@ -1523,11 +1706,11 @@ class Assembler(E.EvalContext):
                     disp_size = P.SIZES[m]
                 elif m == "nosplit":
                     nosplit = True
-                elif m == "strict":
-                    strict = True
+                elif m == "strict":     # (NASM: no `strict` inside the brackets)
+                    raise AsmError("invalid size specification in effective address")
                 elif m == "a16" or m == "a32":
                     if asize is not None and asize != int(m[1:]):
-                        raise AsmError("conflicting address size specifications")
+                        raise encoder.asize_conflict(regs, asize, self.bits)
                     asize = int(m[1:])
                 elif m in _PREFIX_WORDS:
                     raise AsmError("invalid size specification in effective address")
@@ -1778,22 +1961,30 @@ _OTHER = "other"        # the values of symbols
 
 
 class _Run:
-    """Consecutive unlabelled lines whose bytes are the same in every pass (their
+    """Consecutive lines (labelled or not) whose bytes are the same in every pass (their
     Statement._emits): a later pass emits them at once where each of them would take
     _pass's fast path (same `bits`, a `cpu` level that has them, a progbits section)."""
 
-    __slots__ = ("lines", "parts", "bits", "level", "_data")
+    __slots__ = ("lines", "parts", "bits", "level", "_data", "size", "labels")
 
-    def __init__(self, sl, emits: tuple):
+    def __init__(self, sl, emits: tuple, label: Optional[str] = None):
         self.lines = [sl]
         self.parts = [emits[1]]
         self.bits = emits[0]
         self.level = emits[2]
         self._data = None
+        self.size = len(emits[1])
+        # (offset in the run, name, line) of the lines' labels; None: no label
+        self.labels: Optional[list] = None if label is None else [(0, label, sl)]
 
-    def add(self, sl, emits: tuple) -> None:
+    def add(self, sl, emits: tuple, label: Optional[str] = None) -> None:
+        if label is not None:
+            if self.labels is None:
+                self.labels = []
+            self.labels.append((self.size, label, sl))
         self.lines.append(sl)
         self.parts.append(emits[1])
+        self.size += len(emits[1])
         if emits[2] > self.level:
             self.level = emits[2]
 
@@ -1803,10 +1994,24 @@ class _Run:
         return self._data
 
 
+class _Insn:
+    """A recorded line that is an instruction alone (no label, TIMES or EQU) whose bytes
+    may change between passes: a later pass assembles its Insn directly (without a
+    listing or debug information, which go through _line)."""
+
+    __slots__ = ("sl", "action")
+
+    def __init__(self, sl, action):
+        self.sl = sl
+        self.action = action
+
+
 def _insn_kind(action) -> str:
     """_STATIC, _BRANCH or _OTHER (cached on the Insn)."""
     kind = action._kind
     if kind is None:
+        if any(map(colons.special, action.operands)):
+            colons.rewrite(action)          # `a:b`, `word eax`: as NASM reads them
         if action.mnemonic in _relative_mnemonics():
             kind = _BRANCH
         else:
@@ -1874,6 +2079,36 @@ def _symbol_names(action: P.Insn):
     return tuple(names)
 
 
+def _parse_warning(text: str) -> bool:
+    """A warning NASM's parser gives (once for a TIMES line, not per repetition)."""
+    return ("character constant too long" in text or "[-w+regsize]" in text
+            or "[-w+float-overflow]" in text)
+
+
+def _float_overflow(text: str, data: bytes) -> bool:
+    """NASM's float-overflow warning: a decimal literal (not a hex, octal or binary one,
+    nor __Infinity__) that came out as an infinity."""
+    lower = text.lower()
+    if lower.startswith(("0x", "0h", "0o", "0q", "0b", "0y", "$", "__")):
+        return False
+    mbits, ebits, explicit = E.FLOAT_FORMATS[len(data)]
+    value = int.from_bytes(data, "little")
+    exponent = (value >> (mbits + explicit)) & ((1 << ebits) - 1)
+    return exponent == (1 << ebits) - 1 and value & ((1 << mbits) - 1) == 0
+
+
+def _zeroing_runs(runs: list) -> int:
+    """How many reservations Assembler._reserve_runs's entries make."""
+    return sum(type(x) is int or (x is not None and x[0] * _zeroing_runs(x[1]))
+               for x in runs)
+
+
+def _items_with_bytes(action: P.Data) -> int:
+    """A data line's items that emit bytes (not `?`, not '')."""
+    return sum(ce is not None and (type(ce.node) is not E.Str or ce.node.value != b"")
+               for ce in action.items)
+
+
 def _has_symbols(node) -> bool:
     t = type(node)
     if t in (E.Sym, E.Here, E.SectStart):
@@ -1884,6 +2119,8 @@ def _has_symbols(node) -> bool:
         return _has_symbols(node.operand)
     if t is E.Cond:
         return any(_has_symbols(n) for n in (node.cond, node.then, node.other))
+    if t is E.Str:      # one NASM warns about, on each line: evaluated each time
+        return E.chars_too_long(node.value)
     return t is E.Func
 
 
@@ -1958,7 +2195,7 @@ def _operand_key(op) -> tuple:
     """Everything of an operand the encoder may look at (relocs by their target)."""
     t = type(op)
     if t is Reg:
-        return ("r", op.name)
+        return ("r", op.name, op.spec)
     if t is Imm:
         return ("i", op.value, op.size, op.strict, op.jump, _reloc_key(op.reloc), op.unknown)
     if t is Mem:
@@ -2066,8 +2303,13 @@ def _as_asm_error(exc: BaseException) -> AsmError:
 def _pass_one_errors(errors: list) -> list:
     """What NASM reports when errors end pass 1: the errors it finds only in its final
     pass (a bad operand combination...) appear only when pass 1 found nothing else."""
-    early = [e for e in errors if e.message not in _FINAL_PASS_ERRORS]
+    early = [e for e in errors if not _final_pass_error(e)]
     return early or errors
+
+
+def _final_pass_error(e: AsmError) -> bool:
+    return (e.message in _FINAL_PASS_ERRORS or getattr(e, "status", 1) == 3
+            or e.message.startswith("unrecognised special symbol `"))
 
 
 def _dedupe(errors: list) -> list:
@@ -2121,10 +2363,11 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
         return result
     except AsmErrors as exc:
         warnings = asm.warnings
-        if asm.passno == 1 and not all(e.message in _FINAL_PASS_ERRORS for e in exc.errors):
+        if asm.passno == 1 and not all(map(_final_pass_error, exc.errors)):
             # errors end NASM in pass 1: the warnings of its final pass never come
             keep = [k for k, w in enumerate(warnings)
-                    if not w.split("\n", 1)[0].endswith(_FINAL_PASS_WARNINGS)]
+                    if not w.split("\n", 1)[0].endswith(_FINAL_PASS_WARNINGS)
+                    and ": warning: attempt to initialize memory in " not in w]
             exc.warnings = _in_source_order(pp, [warnings[k] for k in keep],
                                             [asm.warning_at[k] for k in keep])
         else:
@@ -2138,7 +2381,7 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
 # warnings NASM gives in its final pass only (not when errors stop it after pass 1)
 _FINAL_PASS_WARNINGS = ("[-w+number-overflow]", "[-w+zeroing]", "[-w+obsolete-removed]",
                         "[-w+obsolete-valid]", "[-w+prefix-lock]", "[-w+prefix-hle]",
-                        "[-w+prefix-opsize]", "[-w+prefix-bnd]")
+                        "[-w+prefix-opsize]", "[-w+prefix-bnd]", "[-w+float-overflow]")
 
 
 # errors NASM finds only in its final pass (which then warns as it goes)
@@ -2148,6 +2391,8 @@ _FINAL_PASS_ERRORS = frozenset(("invalid combination of opcode and operands",
                                 "instruction not supported in 16-bit mode",
                                 "instruction not supported in 32-bit mode",
                                 "short jump is out of range", "bnd prefix is not allowed",
+                                "nobnd prefix is not allowed",
+                                "attempt to assemble code in [ABSOLUTE] space",
                                 "repne prefix is not allowed",
                                 "repnz prefix is not allowed"))
 

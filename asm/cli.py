@@ -79,6 +79,8 @@ def warning_rules(options: Sequence[str]) -> list:
             raise ValueError(f"warnings as errors (`{opt}') are not supported")
         if name == "orphan-labels":
             name = "label-orphan"          # NASM's old name for it
+        elif name.startswith("macro-params"):
+            name = "pp-" + name            # (NASM 2.16's old names of the pp- classes)
         rules.append((on, name))
     return rules
 
@@ -263,7 +265,7 @@ def _run(src, fmt, output, listing, include_paths, defines, undefines, preproces
             _report((), result.warnings, err, rules)
     except AsmErrors as exc:
         _report(exc.errors, getattr(exc, "warnings", ()), err, rules)
-        return 1
+        return max(getattr(e, "status", 1) for e in exc.errors) if exc.errors else 1
     except AsmError as exc:
         _report([exc], (), err)
         return 1

@@ -9,11 +9,15 @@ class AsmError(Exception):
     ``file``/``line`` may be filled in later by the driver that knows the location.
     """
 
-    def __init__(self, message: str, file: str | None = None, line: int | None = None):
+    def __init__(self, message: str, file: str | None = None, line: int | None = None, *,
+                 also: tuple = (), line_warnings: tuple = (), status: int = 1):
         super().__init__(message)
         self.message = message
         self.file = file
         self.line = line
+        self.also = also            # NASM's further errors on the line, after this one
+        self.line_warnings = line_warnings  # ... and its warnings on the line, before it
+        self.status = status        # the exit status: NASM's 3 where it panics (`resb -1`)
 
     def __str__(self) -> str:
         if self.file is not None and self.line is not None:

@@ -310,6 +310,10 @@ class EvalContext:
     def register(self, name: str):
         raise AsmError(f"invalid use of register `{name}' in expression")
 
+    def warn_other(self, message: str) -> None:
+        """A warning of NASM's class `other` from the evaluation (a character constant
+        too long); the driver and preprocessor report it at the line."""
+
     # what the output format says about `wrt' with a number (NASM leaves it to the format)
     wrt_number_message = "WRT not supported by this output format"
 
@@ -333,6 +337,11 @@ def compile_expr(node: Expr) -> Compiled:
         return lambda c: c.symbol(name)
     if t is Str:
         v = chars_value(node.value)
+        if chars_too_long(node.value):
+            def long_chars(c):
+                c.warn_other("character constant too long")
+                return v
+            return long_chars
         return lambda c: v
     if t is Here:
         return lambda c: c.here()
@@ -540,8 +549,15 @@ def read_string(token: str) -> bytes:
 
 
 def chars_value(data: bytes) -> int:
-    """A character constant: the bytes little-endian, as NASM reads ``'ab'``."""
-    return wrap64(int.from_bytes(data[:8], "little"))
+    """A character constant: the bytes little-endian, as NASM reads ``'ab'``; in 16- and
+    32-bit code NASM keeps the first four (its readstrnum)."""
+    return int.from_bytes(data[:4], "little")
+
+
+def chars_too_long(data: bytes) -> bool:
+    """NASM's readstrnum warns when a byte is shifted out of its 32-bit value: a byte
+    other than 0 among those after the first four, read from the end."""
+    return len(data) > 4 and any(data[4:])
 
 
 # --------------------------------------------------------------------------- floats

@@ -150,6 +150,14 @@ class ToAst(Transformer):
         inner, seg, ex = c[-1]
         return OpMem(tuple(c[:-1]), inner, seg, ex)
 
+    def op_dispmem(self, c):
+        inner, seg, ex = c[-1]
+        return OpMem(tuple(c[:-2]), inner, seg, E.Binary("+", c[-2], ex))
+
+    def op_segdispmem(self, c):
+        inner, seg, ex = c[-1]
+        return self.op_segmem([*c[:-2], (inner, seg, E.Binary("+", c[-2], ex))])
+
     def op_segmem(self, c):
         inner, seg, ex = c[-1]
         outer = c[-3]
@@ -159,7 +167,9 @@ class ToAst(Transformer):
             ex = E.Invalid("instruction has conflicting segment overrides")
         else:
             seg = outer.name
-        return OpMem(tuple(c[:-3]), inner, seg, ex)
+        # ":" marks the override written outside: a jmp/call reads it as a far pointer's
+        # segment (asm.colons)
+        return OpMem(tuple(c[:-3]), inner + (":",), seg, ex)
 
     def operands(self, c):
         return tuple(x for x in c if not isinstance(x, Token))
@@ -295,9 +305,32 @@ def _lark(start: str) -> Lark:
     return p
 
 
+# the tokens NASM's parse_line takes first on a line (a label, a mnemonic or a prefix)
+_LINE_START = frozenset(("ID", "INSN", "PREFIX", "SREG", "TIMES", "EQU", "DATA", "RESV",
+                         "INCBIN"))
+
+# NASM's numbers of its token types (its message after a memory operand names them)
+_NASM_TOKENS = {"NUMBER": 269, "FLOAT": 274, "STRING": 271, "ID": 273, "DUP": 273,
+                "REG": 290, "SREG": 290, "INSN": 291, "DATA": 291, "RESV": 291,
+                "INCBIN": 291, "PREFIX": 289, "SIZE": 287, "STRICT": 288, "JUMPKW": 288,
+                "NOSPLIT": 288, "SEG": 278, "HERE": 275, "SECTSTART": 276, "TIMES": 289,
+                "EQU": 291}
+_NASM_OPERATORS = {"<<": 256, "<<<": 256, ">>": 257, ">>>": 258, "//": 259, "%%": 260,
+                   "==": 61, ">=": 261, "<=": 262, "<>": 263, "!=": 263, "<=>": 264,
+                   "&&": 265, "||": 266, "^^": 267}
+
+# what may follow a line's label and prefixes
+_INSN_WORDS = frozenset(("INSN", "DATA", "RESV", "INCBIN", "EQU", "TIMES"))
+
 # a token that ends an operand: another one after it wants a comma first
 _OPERAND_END = frozenset(("REG", "SREG", "NUMBER", "FLOAT", "STRING", "ID", "RBRACK", "RPAR",
                           "HERE", "SECTSTART"))
+
+
+def _far_jump(before: list, tokens: tuple) -> bool:
+    """The line's instruction is a jmp or call (whose operand's colon is a far pointer's)."""
+    i = before.index("INSN")
+    return i < len(tokens) and tokens[i][1].lower() in ("jmp", "call")
 
 
 def _syntax_error(exc: Exception, what: str, kinds: list, tokens: tuple = ()) -> AsmError:
@@ -306,18 +339,64 @@ def _syntax_error(exc: Exception, what: str, kinds: list, tokens: tuple = ()) ->
         return exc
     if what == "expr_start":
         return AsmError("expression syntax error")
+    if kinds and kinds[0] not in _LINE_START:
+        return AsmError("label or instruction expected at start of line")   # `5`, `-`
     tok = getattr(exc, "token", None)
     ttype = getattr(tok, "type", "$END")
     i = getattr(tok, "start_pos", None)
     if ttype == "$END" or not isinstance(i, int):
         i = len(kinds)
     before = kinds[:i]
+    t = 2 if kinds[:2] == ["ID", "COLON"] else 1 if kinds[0] == "ID" else 0
+    if kinds[t:] == ["TIMES", "INSN"] or (kinds[t:t + 1] == ["TIMES"] and i == t + 1
+                                          and ttype in ("INSN", "DATA", "RESV", "INCBIN")):
+        # `times nop`: NASM's TIMES reads the mnemonic as its count
+        return AsmError("non-constant argument supplied to TIMES",
+                        also=("parser: instruction expected",))
     if (ttype in ("$END", "RBRACK", "COMMA")
             and before.count("LPAR") + before.count("GLPAR") > before.count("RPAR")):
         return AsmError("expecting `)'")
     nested = _expression_error(before, ttype)
     if nested is not None:
         return nested
+    if (ttype == "COLON" and before.count("LBRACK") > before.count("RBRACK")
+            and before[-1] != "SREG"):
+        return AsmError("invalid segment override")     # `[5:bx]`: not a segment register
+    if (ttype == "$END" and before[-1:] == ["COLON"] and "QMARK" not in before
+            and before.count("LBRACK") == before.count("RBRACK")
+            and ("EQU" in before or ("INSN" in before and not _far_jump(before, tokens)))):
+        # `push 0x10:`: NASM's segment override of a memory operand with nothing after it
+        return AsmError("invalid segment override", also=("expression syntax error",))
+    k = 1 if kinds[0] == "ID" or kinds[:2] == ["INSN", "COLON"] else 0
+    k += kinds[k:k + 1] == ["COLON"]
+    while kinds[k:k + 1] in (["PREFIX"], ["SREG"]):
+        k += 1
+    if 0 < k == i and ttype not in _INSN_WORDS:
+        return AsmError("parser: instruction expected")     # `a16 5`, `x: rep eax`
+    if (kinds[k:k + 1] == ["TIMES"] and before[-1:] and before[-1] in _OPERAND_END
+            and not _INSN_WORDS.intersection(before[k + 1:]) and ttype not in _INSN_WORDS):
+        return AsmError("parser: instruction expected")     # `times 2 5`
+    if kinds[0] == "EQU" or (kinds[0] != "ID" and kinds[k:k + 1] == ["EQU"]):
+        return AsmError("EQU not preceded by label")    # `equ 5`, `es equ 1`
+    if "EQU" in kinds[1:3] and kinds[1] in ("EQU", "COLON"):
+        if ttype == "COLON" and before.count("LBRACK") == before.count("RBRACK"):
+            # `x equ 1:2`: NASM's segment override, then no memory operand in an EQU
+            return AsmError("invalid segment override", also=(
+                "expression syntax error" if i + 1 >= len(kinds) else "bad syntax for EQU",))
+        if ttype not in ("$END", "COMMA") and before[-1:] and before[-1] in _OPERAND_END:
+            return AsmError("comma, colon, decorator or end of line expected after operand")
+        return AsmError("bad syntax for EQU")               # `x equ`, `x equ 1, 2`
+    opened = before.count("LBRACK") - before.count("RBRACK")
+    if ttype == "LBRACK" and opened > 0 and before[-1] == "LBRACK":
+        return AsmError("excess brackets in memory operand")    # `[[bx]]`
+    if opened == 0 and before[-1:] == ["RBRACK"] and i < len(tokens):
+        # `[bx]]`, `[bx] 2`: NASM names the token by its number
+        code = _NASM_TOKENS.get(ttype)
+        value = tokens[i][1]
+        if code is None and ttype not in ("DUP", "GLPAR"):
+            code = ord(value) if len(value) == 1 else _NASM_OPERATORS.get(value)
+        if code is not None:
+            return AsmError(f"comma, decorator or end of line expected, got {code}")
     if ttype == "COLON" and before[-3:] == ["SREG", "COLON", "SREG"]:
         return AsmError("instruction has conflicting segment overrides")    # `[ds:fs:bx]`
     if ttype == "$END" and before and "INSN" in before:
@@ -337,7 +416,8 @@ def _syntax_error(exc: Exception, what: str, kinds: list, tokens: tuple = ()) ->
         return AsmError("label or instruction expected at start of line")
     if (i == 1 and kinds[0] == "ID") or (i == 2 and kinds[:2] == ["ID", "COLON"]):
         return AsmError("parser: instruction expected")      # `label word`
-    if i > 1 and "INSN" in kinds[:i] and kinds[i - 1] in _OPERAND_END:
+    if i > 1 and "INSN" in kinds[:i] and (kinds[i - 1] in _OPERAND_END or (
+            kinds[i - 1] == "INSN" and "INSN" in kinds[:i - 1])):    # `nop nop nop`
         return AsmError("comma, colon, decorator or end of line expected after operand")
     return AsmError("expression syntax error")
 

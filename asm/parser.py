@@ -519,8 +519,11 @@ def _parse_line(text: str) -> Statement:
     if m and m.group(1).lower() in DIRECTIVES:
         m = _PLAIN_DIR.match(text)
         if m and not _NOT_DIRECTIVE.match(m.group(2)):
-            return Statement(action=Directive(m.group(1).lower(),
-                                              _strip_comment(m.group(2)).strip()))
+            args = _strip_comment(m.group(2)).strip()
+            name = m.group(1).lower()
+            if args or name in ("use16", "use32"):
+                return Statement(action=Directive(name, args))
+            # (NASM: a directive's macro takes no empty argument: `bits` alone is a label)
     tokens = _tokens(stripped, values)
     if (len(tokens) >= 3 and tokens[-1][0] == "COMMA"
             and tokens[-2][0] not in ("COMMA", "INSN", "PREFIX")
@@ -593,8 +596,12 @@ def _nasm_data_items(tokens: list) -> Optional[list]:
     a `)` ends the items (the line's, or a `dup` group's); a float, a `?` or a group must
     be followed by a comma. Returns the tokens NASM assembles (None: not such a line);
     raises AsmError where NASM fails."""
+    if not tokens or tokens[0][0] not in ("ID", "INSN", "PREFIX", "SREG", "TIMES", "DATA",
+                                          "RESV"):
+        return None             # (NASM: no label or instruction at the start)
     d = next((i for i, (k, _) in enumerate(tokens) if k == "DATA" or k == "RESV"), None)
-    if d is None or (d > 2 and not any(k == "TIMES" for k, _ in tokens[:d])):
+    if d is None or (d > 2 and not any(k in ("TIMES", "PREFIX", "SREG")
+                                       for k, _ in tokens[:d])):
         return None
     if tokens[d][0] == "RESV":
         if d + 1 < len(tokens) and tokens[d + 1][0] == "SIZE":
@@ -604,6 +611,13 @@ def _nasm_data_items(tokens: list) -> Optional[list]:
             raise AsmError("comma, colon, decorator or end of line expected after operand")
         return None
     out = tokens[:d + 1]
+    if tokens[d][0] == "DATA":
+        # NASM ignores prefixes on a data line (`rep db 1` is `db 1`); a repeated one
+        # (its warning) or two of a slot (its error) stay for the grammar to refuse
+        keep = [t for t in out[:d] if t[0] not in ("PREFIX", "SREG")]
+        dropped = [v for k, v in out[:d] if k in ("PREFIX", "SREG")]
+        if dropped and not encoder.check_prefixes(dropped)[1]:     # (conflicting: raises)
+            out = keep + [tokens[d]]
     try:
         _data_eops(list(tokens), d + 1, out)
     except _NotData:
@@ -628,6 +642,7 @@ def _data_eops(tokens: list, j: int, out: list, nested: bool = False) -> int:
             return j
         item: list = []
         group = unquoted = False
+        closing = 0                 # groups opened for a dup of a dup
         while True:                 # one item, after any `count dup` before it
             if j >= n:
                 return n            # (`db 2 dup`: no item, NASM's "no operand")
@@ -681,6 +696,10 @@ def _data_eops(tokens: list, j: int, out: list, nested: bool = False) -> int:
             if e is None:
                 raise _NotData
             if e < n and tokens[e][0] == "DUP":
+                if any(t[0] == "DUP" for t in item):
+                    # `2 dup 3 dup 4`: NASM's dup of a dup, `2 dup (3 dup 4)`
+                    item.append(("GLPAR", "("))
+                    closing += 1
                 item += tokens[j:e + 1]
                 j = e + 1
                 continue
@@ -694,6 +713,7 @@ def _data_eops(tokens: list, j: int, out: list, nested: bool = False) -> int:
         if item[-1][0] == "DUP":
             raise _NotData
         out += item
+        out += [("RPAR", ")")] * closing
         if cur >= n:
             return n
         k = tokens[cur][0]
@@ -732,12 +752,16 @@ def _learn_tokens(values: list, elems: list) -> Optional[list]:
     return elems
 
 
+# the tokens that end a `dup`'s count
+_DUP_AFTER = frozenset(("NUMBER", "ID", "RPAR", "STRING", "HERE", "SECTSTART", "FLOAT"))
+
+
 def _dup_tokens(tokens: list) -> list:
     """A data line's `dup` and `%(`: the grammar's DUP and GLPAR (group parenthesis)."""
     out: list = []
     for k, v in tokens:
-        if k == "ID" and v.lower() == "dup":
-            out.append(("DUP", v))
+        if k == "ID" and v.lower() == "dup" and out and out[-1][0] in _DUP_AFTER:
+            out.append(("DUP", v))      # (elsewhere `dup` is a symbol's name, as in NASM)
         elif k == "LPAR" and out and out[-1][0] == "DUP":
             out.append(("GLPAR", v))
         elif (k == "LPAR" and len(out) > 1 and out[-1] == ("BINOP", "%")

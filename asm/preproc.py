@@ -238,6 +238,11 @@ class _PPEval(E.EvalContext):
         # a register is a value of its own in NASM's %if (`%if %1 = bp`)
         return E.Rel(0, {("reg", name.lower()): 1})
 
+    warned: tuple = ()
+
+    def warn_other(self, message: str) -> None:
+        self.warned += (message,)       # (Preprocessor._eval reports them at its line)
+
 
 # --------------------------------------------------------------------------- preprocessor
 
@@ -1125,8 +1130,8 @@ class Preprocessor:
         if all(mac.name in self._active_macros() and not mac.recursive for mac in cands):
             return None
         # exists but with another parameter count: NASM warns and assembles the line as is
-        self._warn(f"macro `{name}' exists, but not taking {len(args)} parameter"
-                   f"{'s' if len(args) != 1 else ''} [-w+macro-params-multi]",
+        self._warn(f"multi-line macro `{name}' exists, but not taking {len(args)} parameter"
+                   f"{'s' if len(args) != 1 else ''} [-w+pp-macro-params-multi]",
                    self.cur_file, self.cur_line)
         return None
 
@@ -1699,6 +1704,8 @@ class Preprocessor:
         ctx = (_PPEval(None) if self.preprocess_only
                else _PPEval(self.symbol_value, self.here_value))
         v = ce.fn(ctx)
+        for message in ctx.warned:
+            self._warn(f"{message} [-w+other]", self.cur_file, self.cur_line)
         if type(v) is not int:
             raise AsmError(f"non-constant value given to `{what}'")
         return v

@@ -76,13 +76,12 @@ def test_immediate_class_encodings(tmp_path, bits):
 
 
 def test_immediate_class_sign_extended_bytes(tmp_path):
-    """Values whose low bits sign-extend from a byte (NASM's imm8 forms): the bytes (pyasm
-    warns about these where NASM does not, or gives another warning for a value beyond 32
-    bits: a difference of the encoder's own)."""
+    """Values whose low bits sign-extend from a byte (NASM's imm8 forms): the bytes and
+    NASM's warnings (none for these; "dword value exceeds bounds" beyond 32 bits)."""
     src = ("bits 32\nadd ecx, 0xFFFFFF80\nadd ecx, 0xFFFFFF81\nadd cx, 0xFF80\n"
            "add cx, 0xFF81\nimul eax, ebx, 0xFFFFFF90\nimul eax, ebx, 0xFFFFFF91\n"
            "push 0xFFFFFF85\npush 0xFFFFFF84\npush word 0xFF85\npush word 0xFF84\n"
            "sub dword [ebp-8], 0xFFFFFFF0\nsub dword [ebp-8], 0xFFFFFFF1\n"
            "bits 16\nadd cx, 0xFF80\nadd cx, 0xFF81\nadd ecx, 0xFFFFFF80\n"
            "add ecx, 0xFFFFFF81\nadd ecx, 0x100000000\nadd ecx, 0x100000001\n")
-    check(tmp_path, src, messages=False)
+    check(tmp_path, src, messages=True)

@@ -23,6 +23,8 @@ PREFIX_SLOT = {"rep": 0, "repe": 0, "repz": 0, "repne": 0, "repnz": 0, "xacquire
 SEG_PREFIX = {"es": 0x26, "cs": 0x2E, "ss": 0x36, "ds": 0x3E, "fs": 0x64, "gs": 0x65}
 PREFIXES = frozenset(PREFIX_BYTES) | frozenset(SEG_PREFIX) | {"a16", "a32", "o16", "o32"}
 
+REGSIZE = "invalid register size specification ignored [-w+regsize]"
+
 # 16-bit addressing: (sorted register pair) -> rm field
 RM16 = {("bx", "si"): 0, ("bx", "di"): 1, ("bp", "si"): 2, ("bp", "di"): 3, ("si",): 4,
         ("di",): 5, ("bp",): 6, ("bx",): 7}
@@ -67,6 +69,33 @@ def check_prefixes(prefixes: Sequence[str]) -> tuple:
         else:
             raise AsmError("instruction has conflicting prefixes")
     return tuple(out), redundant
+
+
+def prefix_only(prefixes: Sequence[str], bits: int) -> Encoded:
+    """A line of prefixes alone (`rep`, `o32`): NASM emits their bytes in its slot order
+    (rep/hle, lock, segment, operand size, address size), warning as for an instruction
+    that takes none of them."""
+    pfx, redundant = check_prefixes(prefixes)
+    for x in ("bnd", "nobnd"):
+        if x in pfx:
+            raise AsmError(f"{x} prefix is not allowed")
+    out = bytearray()
+    warnings = []
+    for x in sorted(pfx, key=lambda x: PREFIX_SLOT[x]):
+        if x in PREFIX_BYTES:
+            out.append(PREFIX_BYTES[x])
+        elif x in SEG_PREFIX:
+            out.append(SEG_PREFIX[x])
+        elif int(x[1:]) != bits:        # o16/o32/a16/a32 against the mode
+            out.append(0x66 if x[0] == "o" else 0x67)
+    if redundant:
+        warnings.append("instruction has redundant prefixes [-w+other]")
+    if "lock" in pfx:
+        warnings.append("instruction is not lockable [-w+prefix-lock]")
+    for x in ("xacquire", "xrelease"):
+        if x in pfx:
+            warnings.append(f"{x} invalid with this instruction [-w+prefix-hle]")
+    return Encoded(bytes(out), warnings=tuple(warnings))
 
 
 def hle_use(form: Form, ops: Sequence[Operand]) -> str:
@@ -115,7 +144,13 @@ _NO_QWORD = frozenset(("prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2", 
                        "stmxcsr", "movsx", "movzx"))
 _NO_MISMATCH = frozenset(("movsx", "movzx"))    # (to a 32-bit register: NASM's invalid)
 _IMM8_SIZED = frozenset(("bt", "btc", "btr", "bts", "cmppd", "cmpps", "cmpsd", "cmpss",
-                         "shufpd", "shufps"))
+                         "shufpd", "shufps", "rcl", "rcr", "rol", "ror", "sal", "sar", "shl",
+                         "shr"))
+# NASM's `ib,u` rows: an unsigned byte, a negative value warns (`int -1`)
+_UNSIGNED_IMM8 = frozenset((
+    "aad aam bt btc btr bts cmppd cmpps cmpsd cmpss enter in int out pextrw pinsrw pslld "
+    "pslldq psllq psllw psrad psraw psrld psrldq psrlq psrlw rcl rcr rol ror sal sar shl "
+    "shld shr shrd shufpd shufps").split())
 _TWORD_IMM = frozenset("adc add and cmp mov or sbb sub test xor".split())
 _GPR_SIZED = frozenset(("rm8", "rm16", "rm32", "m8", "m16", "m32", "m64", "m80"))
 
@@ -228,8 +263,11 @@ def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
         return osize if op.size else 0
     if t == "one":
         if (isinstance(op, Imm) and op.jump is None and op.value == 1 and op.reloc is None
-                and not op.unknown and op.size is None):
-            return 0
+                and not op.unknown):
+            if op.size is None:
+                return 0
+            if op.size != 1:
+                raise _SizeMismatch     # (NASM's unity: a byte; `shl ax, word 1`)
         raise _NoMatch
     if t in ("rel8", "rel16", "rel32"):
         if not isinstance(op, Imm) or op.jump == "far":
@@ -409,6 +447,20 @@ _MASKS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}     # the field sizes of immediates
 _BAD_EA = ("invalid 16-bit effective address", "invalid 32-bit effective address")
 
 
+def asize_conflict(regs: Sequence, kept: int, bits: int,
+                   first: tuple = ("conflicting address size specifications",)) -> AsmError:
+    """NASM's errors for an address size (``kept``: a16/a32, the first one written) that
+    conflicts with another or with the registers: each of its messages, in order."""
+    messages = list(first)
+    sizes = {REGISTERS[r.lower()].size * 8 for r, m in regs
+             if m and r.lower() in REGISTERS and REGISTERS[r.lower()].kind == "gpr"}
+    if sizes and kept not in sizes:
+        messages.append("impossible combination of address sizes")
+        if kept == 16 and bits == 16:
+            messages.append("invalid 16-bit effective address")
+    return AsmError(messages[0], also=tuple(messages[1:]))
+
+
 def _addr_size(mem: Mem, bits: int, forced: Optional[int]) -> int:
     if sum(1 for _r, m in mem.regs if m) > 2:
         raise AsmError("invalid effective address: too many registers")
@@ -416,13 +468,13 @@ def _addr_size(mem: Mem, bits: int, forced: Optional[int]) -> int:
     for r, m in mem.regs:
         info = REGISTERS.get(r.lower())
         if m and (info is None or info.kind != "gpr" or info.size == 1):
-            raise AsmError("invalid effective address")
+            raise AsmError(f"invalid {bits}-bit effective address")    # `[cs]`, `[al]`
     if len(sizes) > 1:
         raise AsmError("invalid effective address: impossible register combination")
     if sizes:
         asize = sizes.pop() * 8
         if forced and forced != asize:
-            raise AsmError("impossible combination of address sizes")
+            raise asize_conflict(mem.regs, forced, bits, ())
         if mem.disp_size in (2, 4) and mem.disp_size * 8 != asize:
             raise AsmError(f"invalid {asize}-bit effective address")    # `[word ebx+1]`
         return asize
@@ -692,7 +744,7 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
         out = bytearray(p.head)
     if mem is not None and mem.asize:
         if asize_forced and asize_forced != mem.asize:
-            raise AsmError("conflicting address size specifications")
+            raise asize_conflict(mem.regs, asize_forced, bits)
         asize_forced = mem.asize
     asize = p.asize or asize_forced
     if mem is not None:
@@ -766,7 +818,8 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
                                      "[-w+number-overflow]",)
                     elif not inside or not -128 <= _signed(v, 8 * width) <= 127:
                         warnings += ("signed byte value exceeds bounds [-w+number-overflow]",)
-                elif not -(1 << 8 * size) <= v < (1 << 8 * size):
+                elif not -(1 << 8 * size) <= v < (1 << 8 * size) or (
+                        v < 0 and size == 1 and p.form.mnemonic in _UNSIGNED_IMM8):
                     warnings += (f"{_WIDTHS[size]} data exceeds bounds [-w+number-overflow]",)
             out += (op.value & _MASKS[size]).to_bytes(size, "little")
         elif kind == _REL:
@@ -795,6 +848,9 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
             if reloc is not None:
                 fixups.append(Fixup(pos, size, reloc, True))
             out[pos:pos + size] = (delta & _MASKS[size]).to_bytes(size, "little")
+    for op in ops:
+        if type(op) is Reg and op.spec is not None:
+            warnings += (REGSIZE,)
     hle = hle_use(p.form, ops) if prefixes else ""
     level = p.form.level
     if p.level != level and type(ops[0]) is not Reg and ops[0].size is None:
@@ -1111,29 +1167,40 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
             if _rel8_forced(plan.form, operands):
                 raise AsmError("short jump is out of range") from None
             continue
-    if len(size_missing) == 1:
-        # NASM takes an unsized memory operand's size from the only form that fits
-        return _emit(size_missing[0], operands, bits, ip, prefixes, osize_forced, asize_forced,
-                     section, absolute)
-    if size_missing or (mnemonic in _TWORD_IMM and len(operands) == 2
-                         and type(operands[0]) is Mem and operands[0].size in (10, 16)
-                         and type(operands[1]) is Imm):
-        # (`add tword [x], 1`: NASM's size from the immediate's templates, none of tword)
-        raise AsmError("operation size not specified")
-    if mismatch:
-        raise AsmError(f"instruction not supported in {bits}-bit mode" if mismatch == "mode"
-                       else "mismatch in operand sizes")
-    if (mnemonic in _relative_mnemonics() and len(operands) == 1
-            and type(operands[0]) is Imm and operands[0].size is not None
-            and operands[0].jump != "far"):
-        raise AsmError("mismatch in operand sizes")     # `jz word x`, `jmp byte x` (NASM)
-    if (mnemonic in ("call", "jmp") and len(operands) == 1
-            and type(operands[0]) in (Mem, FarPtr) and operands[0].size is not None):
-        # NASM: a qword memory target is a 64-bit mode form, any other size a mismatch
-        if type(operands[0]) is Mem and operands[0].size == 8:
-            raise AsmError(f"instruction not supported in {bits}-bit mode")
-        raise AsmError("mismatch in operand sizes")
-    raise AsmError("invalid combination of opcode and operands")
+    try:
+        if len(size_missing) == 1:
+            # NASM takes an unsized memory operand's size from the only form that fits
+            return _emit(size_missing[0], operands, bits, ip, prefixes, osize_forced, asize_forced,
+                         section, absolute)
+        if size_missing or (mnemonic in _TWORD_IMM and len(operands) == 2
+                             and type(operands[0]) is Mem and operands[0].size in (10, 16)
+                             and type(operands[1]) is Imm):
+            # (`add tword [x], 1`: NASM's size from the immediate's templates, none of tword)
+            raise AsmError("operation size not specified")
+        if mismatch:
+            raise AsmError(f"instruction not supported in {bits}-bit mode" if mismatch == "mode"
+                           else "mismatch in operand sizes")
+        if (mnemonic in _relative_mnemonics() and len(operands) == 1
+                and type(operands[0]) is Imm and operands[0].size is not None
+                and operands[0].jump != "far"):
+            raise AsmError("mismatch in operand sizes")     # `jz word x`, `jmp byte x` (NASM)
+        if (mnemonic in ("call", "jmp") and len(operands) == 1
+                and type(operands[0]) in (Mem, FarPtr) and operands[0].size is not None):
+            # NASM: a qword memory target is a 64-bit mode form, any other size a mismatch
+            if type(operands[0]) is Mem and operands[0].size == 8:
+                raise AsmError(f"instruction not supported in {bits}-bit mode")
+            raise AsmError("mismatch in operand sizes")
+        if mnemonic == "lea" and len(operands) == 2 and type(operands[1]) is Imm:
+            # NASM: `lea ax, 5` is `lea ax, [5]` (its size keyword ignored)
+            imm = operands[1]
+            return encode(mnemonic, [operands[0], Mem(disp=imm.value, reloc=imm.reloc,
+                                                      unknown=imm.unknown)],
+                          bits, ip, prefixes, section, absolute)
+        raise AsmError("invalid combination of opcode and operands")
+    except AsmError as exc:
+        if any(type(op) is Reg and op.spec is not None for op in operands):
+            exc.line_warnings += (REGSIZE,)     # (NASM's parser warned first)
+        raise
 
 
 @cache

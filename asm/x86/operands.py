@@ -16,6 +16,7 @@ from typing import Optional, Union
 @dataclass
 class Reg:
     name: str                   # lower case: 'al', 'eax', 'es', 'cr0', 'st3', ...
+    spec = None                 # (not a field) a size keyword NASM ignored on it: it warns
 
 
 @dataclass

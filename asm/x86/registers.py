@@ -24,9 +24,8 @@ for _n in range(8):
     REGISTERS[f"mm{_n}"] = RegInfo("mmx", 8, _n)
     REGISTERS[f"dr{_n}"] = RegInfo("dreg", 4, _n)
     REGISTERS[f"xmm{_n}"] = RegInfo("xmm", 16, _n)
-for _n in (0, 2, 3, 4):
+for _n in range(8):     # (NASM names cr1, cr5-cr7 and tr0-tr2 too, reserved on the CPU)
     REGISTERS[f"cr{_n}"] = RegInfo("creg", 4, _n)
-for _n in range(3, 8):
     REGISTERS[f"tr{_n}"] = RegInfo("treg", 4, _n)
 
 GPR8 = ("al", "cl", "dl", "bl", "ah", "ch", "dh", "bh")
