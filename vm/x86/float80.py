@@ -155,6 +155,41 @@ def pack80(sign: int, m: int, e: int, sticky: bool, cw: int, prec: int = 64) -> 
     return _encode80(sign, q, lsb), flags
 
 
+def _pack_normal(sign: int, m: int, e: int, sticky: bool, cw: int) -> tuple:
+    """pack80 for the common case, same results: a result whose leading bit lies safely
+    inside the normal exponent range (no overflow or underflow even after rounding up),
+    rounded per RC and PC without the general path's range checks; otherwise pack80."""
+    n = m.bit_length()
+    E = e + n - 1                   # unbiased exponent of the leading bit
+    if not EMIN <= E < 16383 or not m:
+        return pack80(sign, m, e, sticky, cw, PRECISION[(cw >> 8) & 3])
+    prec = PRECISION[(cw >> 8) & 3]
+    sh = n - prec
+    if sh <= 0:                     # exact (sticky is only passed with prec + 2 bits)
+        return (sign, E + BIAS, m << (64 - n)), 0
+    q = m >> sh
+    r = m & ((1 << sh) - 1)
+    if not r and not sticky:
+        return (sign, E + BIAS, q << (64 - prec)), 0
+    rc = (cw >> 10) & 3
+    if rc == RC_NEAREST:
+        half = 1 << (sh - 1)
+        up = r > half or (r == half and (sticky or q & 1 == 1))
+    elif rc == RC_ZERO:
+        up = False
+    elif rc == RC_DOWN:
+        up = sign == 1
+    else:
+        up = sign == 0
+    if up:
+        q += 1
+        if q >> prec:               # carried into a new leading bit (E + 1 <= 16383)
+            q >>= 1
+            E += 1
+        return (sign, E + BIAS, q << (64 - prec)), PE | C1
+    return (sign, E + BIAS, q << (64 - prec)), PE
+
+
 def _overflow(sign: int, rc: int, prec: int) -> F80:
     if rc == RC_NEAREST or (rc == RC_UP and not sign) or (rc == RC_DOWN and sign):
         return sign, EXP_SPECIAL, J
@@ -211,6 +246,24 @@ def _den(ca: int, cb: int) -> int:
 
 def add(a: F80, b: F80, cw: int, sub: bool = False) -> tuple:
     """a + b (a - b when sub), rounded per the control word's RC and PC."""
+    sa, ea, ma = a
+    sb, eb, mb = b
+    if 0 < ea < EXP_SPECIAL and 0 < eb < EXP_SPECIAL and ma >> 63 and mb >> 63:
+        # both normal: no classification, no NaN/denormal cases
+        sb ^= sub
+        if ea < eb:
+            sa, ma, ea, sb, mb, eb = sb, mb, eb, sa, ma, ea
+        d = ea - eb
+        if d > 140:                 # b only matters as a sticky bit below a's last bit
+            eb = ea - 140
+            mb = 1
+            d = 140
+        m = (ma << d) + mb if sa == sb else (ma << d) - mb
+        if m > 0:
+            return _pack_normal(sa, m, eb - BIAS - 63, False, cw)
+        if m < 0:
+            return _pack_normal(sa ^ 1, -m, eb - BIAS - 63, False, cw)
+        return ((1 if (cw >> 10) & 3 == RC_DOWN else 0), 0, 0), 0
     ca = classify(a)
     cb = classify(b)
     if ca >= INF or cb >= INF:
@@ -261,6 +314,9 @@ def add(a: F80, b: F80, cw: int, sub: bool = False) -> tuple:
 
 
 def mul(a: F80, b: F80, cw: int) -> tuple:
+    ea, eb = a[1], b[1]
+    if 0 < ea < EXP_SPECIAL and 0 < eb < EXP_SPECIAL and a[2] >> 63 and b[2] >> 63:
+        return _pack_normal(a[0] ^ b[0], a[2] * b[2], ea + eb - 2 * (BIAS + 63), False, cw)
     ca = classify(a)
     cb = classify(b)
     s = a[0] ^ b[0]
@@ -281,6 +337,10 @@ def mul(a: F80, b: F80, cw: int) -> tuple:
 
 def div(a: F80, b: F80, cw: int) -> tuple:
     """a / b."""
+    ea, eb = a[1], b[1]
+    if 0 < ea < EXP_SPECIAL and 0 < eb < EXP_SPECIAL and a[2] >> 63 and b[2] >> 63:
+        q, r = divmod(a[2] << 67, b[2])
+        return _pack_normal(a[0] ^ b[0], q, ea - eb - 67, r != 0, cw)
     ca = classify(a)
     cb = classify(b)
     s = a[0] ^ b[0]
@@ -339,6 +399,13 @@ def _isqrt(n: int) -> int:
 def compare(a: F80, b: F80, quiet_nan: bool = False) -> tuple:
     """Returns (relation, flags): relation -1 (a<b), 0, 1 (a>b) or None (unordered).
     ``quiet_nan``: fucom* semantics (QNaN operands raise no IE)."""
+    sa, ea, ma = a
+    sb, eb, mb = b
+    if 0 < ea < EXP_SPECIAL and 0 < eb < EXP_SPECIAL and ma >> 63 and mb >> 63:
+        if sa != sb:
+            return (-1 if sa else 1), 0
+        r = (ea > eb) - (ea < eb) or (ma > mb) - (ma < mb)
+        return (-r if sa else r), 0
     ca = classify(a)
     cb = classify(b)
     if ca > INF or cb > INF:
@@ -384,6 +451,32 @@ def from_int(i: int) -> F80:
 def to_int(v: F80, cw: int, bits: int, truncate: bool = False) -> tuple:
     """Round to an integer of ``bits`` bits (RC, or toward zero for fisttp).
     Returns (int or None for the integer indefinite, flags)."""
+    s, e, m = v
+    E = e - BIAS
+    if 0 <= E < 63 and m >> 63:     # normal, |v| >= 1: shift out the fraction bits
+        sh = 63 - E
+        q = m >> sh
+        r = m & ((1 << sh) - 1)
+        flags = 0
+        if r:
+            rc = RC_ZERO if truncate else (cw >> 10) & 3
+            if rc == RC_NEAREST:
+                half = 1 << (sh - 1)
+                up = r > half or (r == half and q & 1 == 1)
+            elif rc == RC_ZERO:
+                up = False
+            elif rc == RC_DOWN:
+                up = s == 1
+            else:
+                up = s == 0
+            if up:
+                q += 1
+            flags = PE | C1 if up else PE
+        i = -q if s else q
+        lim = 1 << (bits - 1)
+        if not -lim <= i < lim:
+            return None, IE
+        return i, flags
     c = classify(v)
     if c >= INF:
         return None, IE
@@ -479,6 +572,36 @@ def to_ieee(v: F80, cw: int, fmt: tuple) -> tuple:
     """Round to an IEEE single/double: returns (raw bits or None when nothing is stored
     because an unmasked overflow/underflow occurred, flags)."""
     p, ebits = fmt
+    s, e, m = v
+    bias = (1 << (ebits - 1)) - 1
+    E = e - BIAS
+    if 1 - bias <= E < bias and m >> 63:
+        # normal in the target too, even after rounding up: no overflow/underflow cases
+        sh = 64 - p
+        q = m >> sh
+        r = m & ((1 << sh) - 1)
+        flags = 0
+        if r:
+            rc = (cw >> 10) & 3
+            if rc == RC_NEAREST:
+                half = 1 << (sh - 1)
+                up = r > half or (r == half and q & 1 == 1)
+            elif rc == RC_ZERO:
+                up = False
+            elif rc == RC_DOWN:
+                up = s == 1
+            else:
+                up = s == 0
+            if up:
+                q += 1
+                if q >> p:
+                    q >>= 1
+                    E += 1
+                flags = PE | C1
+            else:
+                flags = PE
+        return (s << (p - 1 + ebits)) | ((E + bias) << (p - 1)) | (q & ((1 << (p - 1)) - 1)), \
+            flags
     fbits = p - 1
     emax = (1 << ebits) - 1
     bias = emax >> 1

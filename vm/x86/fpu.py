@@ -3,7 +3,9 @@
 The CPU hands every x87 instruction (and wait/fwait, fxsave, fxrstor) to ``X87.execute``
 with the linear address of its memory operand. Semantics are chosen by opcode bytes, as the
 hardware does (the table's mnemonics for some aliases such as operand-less ``fadd`` mean
-the popping form), through dispatch tables built once per instance.
+the popping form), through dispatch tables built once per instance; each instruction
+object is decoded once into a plan (``vm/x86/x87fast.py``), which the CPU's glue runs
+directly the next time.
 
 Arithmetic is done by ``float80`` with true 80-bit semantics. Exceptions follow the
 hardware's masked responses; an unmasked one sets ES/B and the next waiting x87 instruction
@@ -16,6 +18,7 @@ import struct
 from typing import List, Optional
 
 from vm.x86 import float80 as f80
+from vm.x86 import x87fast
 from vm.x86.float80 import C1, DE, F80, IE, INDEFINITE, ZE
 
 SF = 0x40
@@ -66,13 +69,45 @@ class X87:
         # compatibility mode off, the default), newer ones FDP/FDS likewise
         # (CPUID.7:EBX[6]) and store FCS/FDS as zero (CPUID.7:EBX[13]).
         self.fxsave_pointers_only_on_es = True
-        self.lazy_fop = False
-        self.lazy_fdp = False
-        self.zero_fcs_fds = False
+        # id(insn) -> (insn, run(ea, ctx)), see _plan; the CPU's x87 glue (vm/x86/system.py)
+        # runs a plan itself after setting _ctx
+        self.plans: dict = {}
+        self._lazy_fop = self._lazy_fdp = self._zero_fcs_fds = False
+        self._sctx = self._sfile = None   # a context whose selectors plans read directly
         self.amd = False                # AMD's answers for f2xm1(1.0) and fsincos's C1
         self._ctx = None
         self._build_dispatch()
         self.fninit()
+
+    # the pointer models are read when an instruction's plan is made: changing one drops
+    # the plans
+    @property
+    def lazy_fop(self) -> bool:
+        return self._lazy_fop
+
+    @lazy_fop.setter
+    def lazy_fop(self, value: bool) -> None:
+        self._lazy_fop = value
+        self.plans.clear()
+
+    @property
+    def lazy_fdp(self) -> bool:
+        return self._lazy_fdp
+
+    @lazy_fdp.setter
+    def lazy_fdp(self, value: bool) -> None:
+        self._lazy_fdp = value
+        self.plans.clear()
+
+    @property
+    def zero_fcs_fds(self) -> bool:
+        return self._zero_fcs_fds
+
+    @zero_fcs_fds.setter
+    def zero_fcs_fds(self, value: bool) -> None:
+        self._zero_fcs_fds = value
+        self.plans.clear()
+        self._sctx = None
 
     # ---- public state -------------------------------------------------------------------
     @property
@@ -127,6 +162,25 @@ class X87:
     # ---- execution ---------------------------------------------------------------------------
     def execute(self, insn, ea: Optional[int], ctx) -> None:
         self._ctx = ctx
+        plan = self.plans.get(id(insn))
+        if plan is None or plan[0] is not insn:
+            plan = self._plan(insn)
+        plan[1](ea, ctx)
+
+    def _plan(self, insn) -> tuple:
+        """Decode an instruction once into ``run(ea, ctx)``; kept per instruction object
+        (the translator keeps the object for as long as its block lives)."""
+        plan = (insn, x87fast.plan(self, insn))
+        if insn.raw[len(insn.prefixes)] != 0x0F:    # fxsave/fxrstor need the CPU's glue
+            plans = self.plans
+            if len(plans) >= 16384:     # retranslated code leaves stale entries behind
+                plans.clear()
+            plans[id(insn)] = plan
+        return plan
+
+    def _execute_decoded(self, insn, ea: Optional[int], ctx) -> None:
+        """Execute from the opcode bytes (the plans' general case)."""
+        self._ctx = ctx
         raw = insn.raw
         p = len(insn.prefixes)
         b0 = raw[p]
@@ -173,6 +227,9 @@ class X87:
                 self.fdp = ea
                 self.fds = self._sreg(ctx, self._data_seg(insn))
         fn(ea, ctx, insn)
+
+    def _pending(self) -> None:
+        raise X87Fault("pending x87 exception")
 
     def _lazy_pointers(self, fn, args, fop: int, fdp, fds) -> None:
         """Run one instruction on a part that records FOP (and/or FDP/FDS) only when the
@@ -859,7 +916,11 @@ class X87:
             self.sw &= ~(ES | B)
 
     def _fldcw(self, ea, ctx, insn) -> None:
-        self._load_cw(int.from_bytes(ctx.read(ea, 2), "little"))
+        cw = self.cw = int.from_bytes(ctx.read(ea, 2), "little") & 0x1F7F | 0x40
+        if self.sw & ~cw & EXC:         # (_load_cw inline: glibc's casts run it a lot)
+            self.sw |= ES | B
+        else:
+            self.sw &= ~(ES | B)
 
     def _fnstcw(self, ea, ctx, insn) -> None:
         ctx.write(ea, self.cw.to_bytes(2, "little"))

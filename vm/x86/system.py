@@ -744,10 +744,12 @@ def rdtsc_family(b: Builder, i) -> None:
 
 class FPUContext:
     """What the x87 unit may touch outside itself (the interface of vm/x86/fpu.py)."""
-    __slots__ = ("cpu",)
+    __slots__ = ("cpu", "sreg_file")
 
     def __init__(self, cpu):
         self.cpu = cpu
+        # the selectors' list and indices: FCS/FDS read without calls (vm/x86/x87fast.py)
+        self.sreg_file = (cpu.r, {name: SEL + n for name, n in SREG_NUM.items()})
 
     def read(self, addr: int, n: int) -> bytes:
         cpu = self.cpu
@@ -781,6 +783,9 @@ class FPUContext:
 SREG_NUM = {"es": 0, "cs": 1, "ss": 2, "ds": 3, "fs": 4, "gs": 5}
 
 
+_NO_PLANS: dict = {}        # a unit without plans (tests' stand-ins): always execute()
+
+
 def x87(cpu, insn, ea: Optional[int]) -> None:
     m = cpu.machine
     if cpu.pm and m.control.get("cr0", 0) & 0xC:     # CR0.EM or CR0.TS: #NM
@@ -788,6 +793,24 @@ def x87(cpu, insn, ea: Optional[int]) -> None:
         mn = insn.form.mnemonic
         if (mn not in ("wait", "fwait") and cr0 & 0xC) or (cr0 & 0xA == 0xA):
             raise CPUException(NM, "coprocessor not available (CR0.EM/TS)")
+    try:
+        _x87_run(cpu, m, insn, ea)
+    except CPUException:
+        raise
+    except Exception as e:      # the unit's #MF (X87Fault): int 16 / SIGFPE
+        if type(e).__name__ != "X87Fault":
+            raise
+        raise CPUException(MF, str(e) or "x87 floating-point error") from None
+
+
+def _x87_run(cpu, m, insn, ea: Optional[int]) -> None:
+    fpu = m._fpu
+    if fpu is not None:             # an instruction run before: its plan (vm/x86/x87fast.py)
+        plan = getattr(fpu, "plans", _NO_PLANS).get(id(insn))
+        if plan is not None and plan[0] is insn:
+            ctx = fpu._ctx = m.fpu_context
+            plan[1](ea, ctx)
+            return
     fpu = m.fpu()
     if fpu is None:
         if insn.form.mnemonic in ("wait", "fwait"):
@@ -797,16 +820,9 @@ def x87(cpu, insn, ea: Optional[int]) -> None:
     if fx:                          # MXCSR and XMM0-7 live in the CPU (vm/x86/sse.py)
         fpu.mxcsr = cpu.mxcsr
         fpu.mxcsr_mask = 0xFFFF     # the bits LDMXCSR/FXRSTOR accept (Intel's value)
-    try:
-        fpu.execute(insn, ea, m.fpu_context)
-        if fx:
-            _fx_xmm(cpu, insn.form.mnemonic == "fxsave", ea)
-    except CPUException:
-        raise
-    except Exception as e:      # the unit's #MF (X87Fault): int 16 / SIGFPE
-        if type(e).__name__ != "X87Fault":
-            raise
-        raise CPUException(MF, str(e) or "x87 floating-point error") from None
+    fpu.execute(insn, ea, m.fpu_context)
+    if fx:
+        _fx_xmm(cpu, insn.form.mnemonic == "fxsave", ea)
 
 
 def _fx_xmm(cpu, save: bool, ea: int) -> None:
@@ -854,8 +870,12 @@ def _x87_family(b: Builder, i) -> None:
     for op in i.operands:
         if isinstance(op, Mem):
             ea = _x87_operand(b, i, op)
-    b.call(x87, f"{b.glob(i, f'insn_{b.tr.nextid}_{b.idx}')}, {ea}", reads=(EAX,),
-           writes=(EAX,))
+    # only fnstsw ax touches a register, fcomi & co. and fcmovcc the flags: the others
+    # leave the block's registers and lazy flags where they are
+    mn = i.form.mnemonic
+    ax = (EAX,) if mn in ("fnstsw", "fstsw") and ea == "None" else ()
+    b.call(x87, f"{b.glob(i, f'insn_{b.tr.nextid}_{b.idx}')}, {ea}", reads=ax, writes=ax,
+           flags=mn.startswith(("fcomi", "fucomi", "fcmov")))
 
 
 # the table's x87 mnemonics (every "f..." one and wait), listed rather than found by
