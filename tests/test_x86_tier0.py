@@ -130,8 +130,8 @@ def test_shared_templates_match_unicorn_at_step_limits(fresh):
     made = []
     plain = tier0.Tier0._make
 
-    def counting(self, insn, gen, literal):
-        t = plain(self, insn, gen, literal)
+    def counting(self, insn, gen, literal, *general):
+        t = plain(self, insn, gen, literal, *general)
         made.append(t)
         return t
 

@@ -9,8 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vm.linux.runner import run_elf
-from vm.options import RunOptions
+if __name__ == "__main__":
+    import gc
+    if hasattr(gc, "freeze"):   # (CPython) no passes over the modules imported now:
+        gc.disable()            # quiet_gc turns it on
+
+from vm.linux.runner import run_elf  # noqa: E402
+from vm.options import RunOptions  # noqa: E402
 
 
 def main(argv=None) -> int:

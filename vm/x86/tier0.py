@@ -26,6 +26,17 @@ metadata with its own addresses and decoded instruction. A template has no ``try
 the instance runs it through :func:`_run`, which counts its runs and, on a fault,
 unwinds from the template's frame in the traceback (its line and its locals).
 
+What a cold run pays is kept small three ways. A shape leaves out the instruction's
+length, ModRM byte and displacement sizes: its *general* template takes the length as
+its last parameter and its builder sees the others as :class:`_Unseen` (any look raises
+ValueUsed, and the shape with them is tried). A template's source is made canonical
+(:func:`_canonical`: its locals renamed, its integer literals parameters bound as the
+function's defaults, both by text that cannot change what it computes), and templates
+with the same canonical source share one compiled function (a glibc hello world: ~210
+compile() calls for ~900 templates). And the bytes of an instruction decoded at one
+start make the instance at any other start with the same bytes without decoding
+(decoding reads those bytes and nothing else; relative targets are left out).
+
 Templates depend on no program, so they are kept across runs in the code cache (one
 entry for all programs, read only when a template is missing), and so is each run's
 *record* (one entry, by the code at its first block): its instances' constants and
@@ -65,13 +76,32 @@ HOT = 8                 # runs of a start in this tier before its real block is 
 RUN_SPAN = 0x10000      # code at a run's first block that names its kept instances
 MAX_TEMPLATES = 8_000   # templates kept across runs (all programs: ~10 MB)
 TEMPLATES = b"tier0-templates"
-RECORD = 3              # the format of a run's record
+RECORD = 4              # the format of a run's record
+MAX_INSN = 15           # bytes of the longest instruction
 _TRAPLESS, _KEPT = 1, 2     # an instance's flags in a record
 _PARAM = re.compile(r"\b_k[0-9]+\b")
 # a quoted string in generated source (a symbol inside one would be text, not a value)
 _STRING = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
 _NO = object()          # a shape without a template
 _TRAPLESS_INSNS = ("int", "int3", "into", "int1", "icebp")
+# A template's source with its locals renamed and its integer literals made parameters
+# (_canonical): the templates of most shapes (a register, a size, a flags kind apart)
+# are the same code, compiled once.
+# a run of name, number and attribute characters: a name with its attributes
+# (``cpu.lz``), a number, or an attribute of something else (``.lz``)
+_TOKEN = re.compile(r"([\w.]+)")
+# a statement's assigned names (an augmented assignment too)
+_TARGETS = re.compile(r"^[ \t]*([A-Za-z_]\w*(?:[ \t]*,[ \t]*[A-Za-z_]\w*)*)[ \t]*"
+                      r"(?:[-+*/%&|^@]|<<|>>|//|\*\*)?=(?!=)", re.M)
+# an "=" after a "(" on one line that is no comparison: a keyword argument, maybe
+_KWARG = re.compile(r"\([^\n]*[\w\s]=(?!=)")
+# what renaming by text could get wrong: strings, comments, continuations, nested
+# scopes, declarations, attribute access across spaces, names like the new ones
+_UNSAFE = ("'", '"', "#", "\\", "{", ":=", ". ", ".\t", "def", "class", "lambda", "global",
+           "nonlocal", "match", "case", "_v", "_c")
+_KEEP = re.compile(r"_k[0-9]+|c|lz[orab]")    # names the unwinding reads as they are
+_LITS = [f"_c{i}" for i in range(64)]
+_codes: dict = {}           # canonical source -> its function's code (this process)
 
 
 class ValueUsed(Exception):
@@ -177,6 +207,24 @@ class Sym:
     __contains__ = _trap("in")
 
 
+class _Unseen:
+    """A field of the instruction a general template must not depend on (its length, its
+    ModRM byte, its displacements' sizes: the shape has whether there is one): any look at
+    it raises ValueUsed."""
+    __slots__ = ()
+
+
+for _name in ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__",
+              "__bool__", "__int__", "__index__", "__float__", "__format__", "__str__",
+              "__repr__", "__add__", "__radd__", "__sub__", "__rsub__", "__mul__",
+              "__rmul__", "__and__", "__rand__", "__or__", "__ror__", "__xor__", "__rxor__",
+              "__lshift__", "__rlshift__", "__rshift__", "__rrshift__", "__neg__",
+              "__invert__", "__mod__", "__floordiv__", "__truediv__", "__getitem__",
+              "__len__", "__iter__", "__contains__", "__abs__", "__pos__"):
+    setattr(_Unseen, _name, _trap(_name))
+_UNSEEN = _Unseen()
+
+
 class _SymBuilder(Builder):
     """A one-instruction Builder whose addresses are symbols: the decisions its base
     class takes by comparing addresses (a branch to the block's own start, a followed
@@ -200,6 +248,63 @@ class _SymBuilder(Builder):
                       f"return {self.key_of(ip_fall):#x}"])
 
 
+def _canonical(head: list, body: str) -> Optional[tuple]:
+    """(source, literal values, renaming, parameters) of a template's ``body``: each name
+    it assigns (a local) renamed _v0.. in order of appearance, each integer literal a
+    parameter _c0.. after ``head`` (the parameter names), bound to the literal's value.
+    Neither changes what the function computes; None when the text has something a
+    renaming by text could get wrong. (Plain string tests and few regular expressions:
+    this must cost well under the compile() it saves.)"""
+    for x in _UNSAFE:
+        if x in body:
+            return None
+    for line in body.split("\n"):
+        if line.count("(") != line.count(")") or line.count("[") != line.count("]"):
+            return None             # (a statement over several lines)
+    if _KWARG.search(body):
+        return None                 # (a keyword argument's name is no variable)
+    local = {n.strip() for t in _TARGETS.findall(body) for n in t.split(",")}
+    local = {n for n in local if not _KEEP.fullmatch(n)}
+    parts = _TOKEN.split(body)      # (tokens at odd indexes)
+    ren: dict = {}
+    lits = []
+    for i in range(1, len(parts), 2):
+        tok = parts[i]
+        c = tok[0]
+        if c.isdigit():
+            if tok.isdigit() or tok[:2] in ("0x", "0X") and tok[2:].isalnum():
+                try:
+                    lits.append(int(tok, 0))
+                except ValueError:
+                    return None
+                parts[i] = _LITS[len(lits) - 1] if len(lits) <= len(_LITS) else \
+                    f"_c{len(lits) - 1}"
+            # (else a float or such: left as it is)
+        elif c != ".":
+            name, dot, rest = tok.partition(".")
+            if name in local:
+                new = ren.get(name)
+                if new is None:
+                    new = ren[name] = f"_v{len(ren)}"
+                parts[i] = new + dot + rest
+    params = head + (_LITS[:len(lits)] if len(lits) <= len(_LITS) else
+                     [f"_c{i}" for i in range(len(lits))])
+    return f"def _blk({', '.join(params)}):\n{''.join(parts)}", tuple(lits), ren, params
+
+
+def _renamed(text: str, ren: dict) -> str:
+    """An expression of the precise-fault records over the renamed locals."""
+    if not ren:
+        return text
+    parts = _TOKEN.split(text)
+    for i in range(1, len(parts), 2):
+        name, dot, rest = parts[i].partition(".")
+        new = ren.get(name)
+        if new is not None:
+            parts[i] = new + dot + rest
+    return "".join(parts)
+
+
 def shape(insn: Insn) -> Optional[tuple]:
     """What a template depends on besides the instance constants (None: not templated)."""
     ops = []
@@ -210,12 +315,15 @@ def shape(insn: Insn) -> Optional[tuple]:
         elif t is Imm:
             ops.append((op.size, op.strict, op.jump, op.reloc, op.unknown))
         elif t is Mem:
-            ops.append((op.size, op.seg, tuple(op.regs), op.disp_size, op.reloc,
+            ops.append((op.size, op.seg, tuple(op.regs), op.disp_size is None, op.reloc,
                         op.unknown, op.nosplit, op.jump, op.strict, op.scaled))
         else:
             return None
-    return (insn.form.index, insn.length, insn.osize, insn.asize, insn.seg, insn.rep,
-            insn.lock, tuple(insn.prefixes), insn.modrm, insn.unused_osize,
+    # (not its length, ModRM byte, displacement sizes: general templates take the first as
+    # a parameter and never see the others; a shape whose builder looks at them has them,
+    # Tier0.instance)
+    return (insn.form.index, insn.osize, insn.asize, insn.seg, insn.rep,
+            insn.lock, tuple(insn.prefixes), insn.modrm is None, insn.unused_osize,
             insn.unused_asize, tuple(ops))
 
 
@@ -233,11 +341,12 @@ def _values(insn: Insn) -> list:
 
 class Template:
     """A compiled one-instruction block and how to make an instance of it."""
-    __slots__ = ("code", "insns", "_lines", "binds", "sk", "state")
+    __slots__ = ("code", "insns", "_lines", "binds", "sk", "state", "lits")
 
     def __init__(self, code: CodeType, insns: tuple, binds: Optional[tuple],
-                 sk: Optional[tuple] = None):
+                 sk: Optional[tuple] = None, lits: tuple = ()):
         self.code = code
+        self.lits = lits            # the values of its literal parameters (_canonical)
         self.insns = insns          # (line, idx, regs, flags) per InsnMeta
         self._lines: Optional[list] = None      # (made when a fault needs them)
         # how to find its globals in another translator or process (warmblocks.binds_of;
@@ -264,6 +373,14 @@ _shared: dict = {}          # shape + translator state -> Template or _NO
 # the templates entry as read: shape -> marshalled (code, insns, binds), unpacked when
 # used; read the first time a template is missing ("new": templates made since)
 _disk: dict = {"loaded": False, "blobs": {}, "saved": False}
+
+
+def _lits(lits) -> tuple:
+    """A kept template's literal values (its function's defaults; the entry's MAC says
+    this pyvm wrote them)."""
+    if type(lits) is not tuple:
+        raise TypeError("not literals")
+    return lits
 
 
 def _blobs(cache) -> dict:
@@ -341,7 +458,7 @@ def _shared_parts(t: Template, seen: dict) -> tuple:
                    flags if flags is None else seen.setdefault(flags, flags))
                   for line, idx, regs, flags in t.insns)
     binds = tuple(b if b[0] == "c" else seen.setdefault(b, b) for b in t.binds)
-    return t.sk, t.code, insns, binds
+    return t.sk, t.code, insns, binds, t.lits
 
 
 def _save_all() -> None:
@@ -398,6 +515,10 @@ class Tier0:
         self.run_id: Optional[bytes] = None
         self.cache = None
         self.dirty = False              # something to keep that the record lacks
+        # instruction bytes -> what they make (_note), and the lengths of its keys by
+        # their first byte
+        self.by_bytes: dict = {}
+        self.lens: dict = {}
 
     def promote(self, key: int) -> None:
         """From an instance that ran HOT times: its start gets a real block, made when
@@ -454,40 +575,105 @@ class Tier0:
                 fn = self._replay(key, i)
                 if fn is not None:
                     return fn
+        mem = tr.mem
+        state = (mem.guarded, mem.size)
+        chunk = bytes(mem.data[key:key + MAX_INSN])
+        lens = self.lens.get(chunk[:1])
+        if lens is not None:
+            # the same bytes seen at another start (a prologue, a register move)
+            by_bytes = self.by_bytes
+            for n in lens:
+                ent = by_bytes.get(chunk[:n])
+                if ent is not None:
+                    if ent[0] == state:
+                        return self._again(key, chunk[:n], ent)
+                    break
         try:
             insn, lin = tr.fetch(key, key)
         except (DecodeError, CPUException):
             return None
         gen = SEMANTICS.get(insn.form.mnemonic)
+        rel = "rel" in insn.form.roles
         if gen is None or insn.lock and not insn.form.lockable(insn.operands):
+            if not rel:
+                self._note(insn.raw, (state, None))
             return None
         sk = shape(insn)
         if sk is None:
+            if not rel:
+                self._note(insn.raw, (state, None))
             return None
         values = _values(insn)
-        # the operands' constants as parameters (the shape says which are 0) ...
-        sk = (sk, (tr.mem.guarded, tr.mem.size), tuple(v == 0 for v in values))
+        zeros = tuple(v == 0 for v in values)
+        # the operands' constants and the length as parameters (the shape says which
+        # constants are 0), the ModRM byte unseen ...
+        sk = (sk, state, zeros)
         t = self.templates.get(sk) or self._adopt(sk)
         if t is None:
-            t = self._keep(sk, self._make(insn, gen, False))
-        if t is _NO:
-            # ... else as they are (a shift count), only the address a parameter
-            sk = (sk, tuple(values))
+            t = self._keep(sk, self._make(insn, gen, False, True))
+        if t is not _NO:
+            values.append(insn.length)
+        else:
+            # ... else the length and the ModRM byte in the shape ...
+            sk = ((sk[0], insn.length, insn.modrm,
+                   tuple(op.disp_size for op in insn.operands if type(op) is Mem)), state, zeros)
             t = self.templates.get(sk) or self._adopt(sk)
             if t is None:
-                t = self._keep(sk, self._make(insn, gen, True))
+                t = self._keep(sk, self._make(insn, gen, False))
             if t is _NO:
-                return None
+                # ... else the constants as they are (a shift count), only the address a
+                # parameter
+                sk = (sk, tuple(values))
+                t = self.templates.get(sk) or self._adopt(sk)
+                if t is None:
+                    t = self._keep(sk, self._make(insn, gen, True))
+                if t is _NO:
+                    if not rel:
+                        self._note(insn.raw, (state, None))
+                    return None
         fl = _TRAPLESS if insn.form.mnemonic in _TRAPLESS_INSNS else 0
+        if not rel:
+            self._note(insn.raw, (state, t, tuple(values), fl))
         consts = (key, *values)
         self.made[key] = (t, consts, insn.length, insn.raw, fl)
         self.dirty = True
         return self._install(t, key, consts, insn.length, fl, insn, None)
 
+    def _note(self, raw: bytes, ent: tuple) -> None:
+        """What the instruction ``raw`` makes here: (memory kind, its template or None,
+        its constants, its flags). Decoding reads an instruction's bytes and nothing else
+        (a relative target aside: those are left out), so the same bytes at another
+        start make the same instance with that start's address."""
+        self.by_bytes[raw] = ent
+        n = len(raw)
+        first = raw[:1]
+        lens = self.lens.get(first, ())
+        if n not in lens:
+            self.lens[first] = (*lens, n)
+
+    def _again(self, key: int, raw: bytes, ent: tuple) -> Optional[Callable]:
+        """The instance at key of bytes decoded before at another start (``_note``)."""
+        t = ent[1]
+        if t is None:
+            return None
+        n = len(raw)
+        mem = self.tr.mem
+        if mem.guarded:             # (the real translation reports the fault)
+            ur = mem.unreadable
+            if ur[key >> PAGE_SHIFT] or ur[(key + n - 1) >> PAGE_SHIFT]:
+                return None
+        fl = ent[3]
+        consts = (key, *ent[2])
+        self.made[key] = (t, consts, n, raw, fl)
+        self.dirty = True
+        return self._install(t, key, consts, n, fl, None, raw)
+
     # -- templates -----------------------------------------------------------------------
-    def _make(self, insn: Insn, gen, literal: bool) -> Optional[Template]:
+    def _make(self, insn: Insn, gen, literal: bool, general: bool = False
+              ) -> Optional[Template]:
         """The template of insn's shape: its operands' nonzero constants are parameters
-        _k1.. (unless ``literal``), its address _k0."""
+        _k1.. (unless ``literal``), its address _k0; ``general``: its length too (the
+        last), its ModRM byte and displacement sizes unseen (:class:`_Unseen`)."""
         tr = self.tr
         ip = Sym("_k0")
         params = ["_k0"]
@@ -500,11 +686,22 @@ class Tier0:
                 params.append(name)
                 if v and not literal:
                     v = Sym(name, True)
-                ops.append(replace(op, value=v) if t is Imm else replace(op, disp=v))
+                if t is Imm:
+                    ops.append(replace(op, value=v))
+                elif general and op.disp_size is not None:
+                    ops.append(replace(op, disp=v, disp_size=_UNSEEN))
+                else:
+                    ops.append(replace(op, disp=v))
             else:
                 ops.append(op)
-        sym = replace(insn, address=ip, raw=None, operands=ops)
-        nip = ip + insn.length
+        if general:
+            params.append(f"_k{len(params)}")
+            nip = ip + Sym(params[-1], True)
+            sym = replace(insn, address=ip, raw=None, operands=ops, length=_UNSEEN,
+                          modrm=None if insn.modrm is None else _UNSEEN)
+        else:
+            sym = replace(insn, address=ip, raw=None, operands=ops)
+            nip = ip + insn.length
         ns = tr.ns
         before = len(ns)            # (names are only added: the new ones come last)
         b = _SymBuilder(tr, ip, True, False)
@@ -522,27 +719,39 @@ class Tier0:
                 if len(ns) > before else ()
             for name in mine:
                 del ns[name]
-        if mine or any(_PARAM.search(x) for x in _STRING.findall(src)):
+        if mine or ("'" in src or '"' in src) and \
+                any(_PARAM.search(x) for x in _STRING.findall(src)):
             return None             # (a constant inside a message: text, not a value)
+        canon = _canonical(params, src.partition("\n")[2])
+        lits: tuple = ()
+        ren: dict = {}
+        if canon is not None:
+            src, lits, ren, params = canon
         insns = []
         for m in b.meta.insns:
             if m.ip is not ip or m.nip is not nip or m.lin is not ip or m.insn is not sym:
                 return None
-            regs = tuple((s, sys.intern(str(v))) for s, v in m.regs)
-            flags = None if m.flags is None else tuple(sys.intern(str(x)) for x in m.flags)
+            regs = tuple((s, sys.intern(_renamed(str(v), ren))) for s, v in m.regs)
+            flags = None if m.flags is None else \
+                tuple(sys.intern(_renamed(str(x), ren)) for x in m.flags)
             insns.append((m.line + header, m.idx, regs, flags))
-        try:
-            code = compile(src, "<x86 tier0>", "exec")
-        except SyntaxError:
-            return None
-        fcode = next((c for c in code.co_consts if type(c) is CodeType), None)
-        if fcode is None or fcode.co_varnames[:fcode.co_argcount] != tuple(params) or \
-                {"META", "ALIVE"} & set(fcode.co_names):
+        fcode = _codes.get(src)
+        if fcode is None:
+            try:
+                code = compile(src, "<x86 tier0>", "exec")
+            except SyntaxError:
+                return None
+            fcode = next((c for c in code.co_consts if type(c) is CodeType), None)
+            if fcode is None or fcode.co_varnames[:fcode.co_argcount] != tuple(params):
+                return None
+            _codes[src] = fcode
+        if {"META", "ALIVE"} & set(fcode.co_names):
             return None             # (a per-block object: not in a template)
         binds = warmblocks.binds_of(tr, fcode)
         if binds is not None and any(bnd[0] == "d" for bnd in binds):
             binds = None
-        return Template(fcode, tuple(insns), None if binds is None else tuple(binds))
+        return Template(fcode, tuple(insns), None if binds is None else tuple(binds),
+                        lits=lits)
 
     # -- instances -----------------------------------------------------------------------
     def _install(self, t: Template, key: int, consts: tuple, length: int, flags: int,
@@ -555,7 +764,7 @@ class Tier0:
         tr = self.tr
         fn = self.fns.get(t)
         if fn is None:
-            fn = self.fns[t] = FunctionType(t.code, tr.ns, "_blk")
+            fn = self.fns[t] = FunctionType(t.code, tr.ns, "_blk", t.lits or None)
         nip = key + length
         meta = Tier0Meta(t, key, nip, insn, raw, bool(flags & _TRAPLESS), self)
         seen = self.seen
@@ -616,14 +825,14 @@ class Tier0:
         r = self.record
         t = _NO
         try:
-            sk, code, insns, binds = r.tpls[ti]
+            sk, code, insns, binds, lits = r.tpls[ti]
             t = self.templates.get(sk)
             if t is None:
                 t = _shared.get(sk)
                 if t is None or t is _NO:
                     if type(code) is not CodeType:
                         raise TypeError("not code")
-                    t = Template(code, tuple(insns), tuple(binds), sk)
+                    t = Template(code, tuple(insns), tuple(binds), sk, _lits(lits))
                     _shared.setdefault(sk, t)
                 if self._bind(t.binds):
                     self.templates[sk] = t
@@ -759,10 +968,10 @@ class Tier0:
             if blob is None:
                 return None
             try:
-                code, insns, binds = marshal.loads(blob)
+                code, insns, binds, lits = marshal.loads(blob)
                 if type(code) is not CodeType:
                     return None
-                t = _shared[sk] = Template(code, tuple(insns), tuple(binds), sk)
+                t = _shared[sk] = Template(code, tuple(insns), tuple(binds), sk, _lits(lits))
             except _ERRORS:
                 return None
         if t is _NO:
@@ -786,7 +995,7 @@ class Tier0:
                 if t is not _NO and t.binds is not None and sk not in out and \
                         len(out) < MAX_TEMPLATES:
                     try:
-                        out[sk] = marshal.dumps((t.code, t.insns, t.binds))
+                        out[sk] = marshal.dumps((t.code, t.insns, t.binds, t.lits))
                     except ValueError:
                         pass
             if len(out) > len(blobs):
