@@ -50,10 +50,13 @@ _IMPURE = re.compile(r"[^-+*&|^~<>() ]")
 SIGN = {1: 0x80, 2: 0x8000, 4: 0x80000000}
 # flat mode: a 32-bit address "name +/- constant" (Builder._affine)
 _AFFINE = re.compile(r"\(([a-z_]+[0-9]+) ([-+]) (0x[0-9a-f]+|[0-9]+)\) & 0xffffffff")
-STACK_REACH = 0x800     # stack accesses this far from their base take the checked path
+STACK_REACH = 0x800     # offsets a check tests from its base's own page
+FAR_REACH = 0x100000    # offsets beyond: a check per 2 KiB window, tested from its low end
+                        # (a big frame's locals, [ebp-0x1028]; a structure's far fields)
 STACK_SPAN = 0x400      # bytes one check may cover (a block's stack footprint)
 HEAP_USES = 3           # accesses through another base that pay for its check
 _CALL = re.compile(r"([A-Za-z_][A-Za-z_0-9]*)\(")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 # calls generated code makes that write no guest memory (anything else forgets what the
 # stack checks know was stored: Builder._forget)
 _PURE_CALLS = frozenset(("U32", "U16", "READ", "ARITH", "int", "len", "CPUException"))
@@ -104,11 +107,12 @@ class Lazy:
     """Compile-time flag state: ``op`` (see flags.py) and Python expressions over SSA
     names, which never change, so they can be evaluated at any later point. ``res`` None
     means "not computed yet" for CMP/TEST (derived from a and b when needed)."""
-    __slots__ = ("op", "res", "a", "b", "pending")
+    __slots__ = ("op", "res", "a", "b", "pending", "cf")
 
     def __init__(self, op: int, res: Optional[str], a: str = "0", b: str = "0"):
         self.op, self.res, self.a, self.b = op, res, a, b
         self.pending = False        # res is an expression not computed yet
+        self.cf: Optional[str] = None   # pending: an expression for CF alone (BT, shifts)
 
 
 class InsnMeta:
@@ -538,15 +542,19 @@ class Builder:
                 return None
             ref = (addr, 0)
         base, off = ref
-        if not -STACK_REACH <= off <= STACK_REACH:
+        if -STACK_REACH <= off <= STACK_REACH:
+            where = base
+        elif -FAR_REACH <= off <= FAR_REACH:
+            where = (base, off >> 11)
+        else:
             return None
-        chk = self._chk.get(base)
+        chk = self._chk.get(where)
         if chk is None:
             if self.depth:
                 return None
             chk = _Check(len(self.lines), off, off + size, self.tmp("sk"), self.tmp("sq"), base)
             self.emit("pass")           # the check, once its reach is known
-            self._chk[base] = chk
+            self._chk[where] = chk
             self._chks.append(chk)
         lo, hi = min(chk.lo, off), max(chk.hi, off + size)
         if hi - lo > STACK_SPAN:
@@ -593,11 +601,26 @@ class Builder:
                 continue
             b = c.base
             align = f"not {b} & 3 and " if c.words else ""
-            flags = f"(rf[{b} >> 12] or wf[{b} >> 12])" if c.stores else f"rf[{b} >> 12]"
             # one page (most of the time), else every page of the span (a helper)
             lo = f"{b} + {c.lo}" if c.lo > 0 else f"{b} - {-c.lo}" if c.lo else b
-            text = (f"{c.sk} = {align}({-c.lo} <= ({b} & 0xfff) <= {0x1000 - c.hi} and "
-                    f"not {flags} or SPAN({lo}, {b} + {c.hi}, {c.stores}))")
+            if -STACK_REACH <= c.lo and c.hi <= STACK_REACH + 16:
+                flags = f"(rf[{b} >> 12] or wf[{b} >> 12])" if c.stores else f"rf[{b} >> 12]"
+                # lo' <= (b & 0xfff) <= hi' as one comparison: (b - lo') & 0xfff wraps
+                # to above hi' - lo' for an offset below lo' (hi' < 0x1000)
+                least, most = max(-c.lo, 0), min(0x1000 - c.hi, 0xFFF)
+                inpage = f"({b} & 0xfff) <= {most}" if not least else \
+                    f"(({b} - {least}) & 0xfff) <= {most - least}"
+                text = (f"{c.sk} = {align}({inpage} and not {flags} or "
+                        f"SPAN({lo}, {b} + {c.hi}, {c.stores}))")
+            else:
+                # far from the base: the page of the span's low end (not below 0:
+                # the word indexes would wrap; past the memory rf raises, as the near
+                # form's does for its base, and the access there faults anyway)
+                a = c.sk + "a"
+                flags = f"(rf[{a} >> 12] or wf[{a} >> 12])" if c.stores else f"rf[{a} >> 12]"
+                text = (f"{a} = {lo}; {c.sk} = {align}(0 <= {a} and ({a} & 0xfff) <= "
+                        f"{0x1000 - (c.hi - c.lo)} and not {flags} or "
+                        f"SPAN({a}, {b} + {c.hi}, {c.stores}))")
             self.glob(self.tr.mem.span_ok, "SPAN")
             if c.words:
                 text += f"; {c.sq} = {b} >> 2"
@@ -766,6 +789,13 @@ class Builder:
                 4: f"P32(mem, {addr}, {value})"}[size]
         plain = [f"if {self._flagged(addr, size)}:", f"STORE({addr}, {size}, {value})", "else:",
                  fast]
+        if size == 4 and self.mv is not None and addr.isidentifier():
+            # an aligned word lies in one page: a word of MV unless that page is flagged
+            # (the same four lines: the stack checks swap them in for theirs)
+            self.glob(self.mv, "MV")
+            plain = [f"if {addr} & 3 or wf[{addr} >> 12]:",
+                     f"STORE({addr}, 4, {value}) if {self._flagged(addr, 4)} else {fast}",
+                     "else:", f"MV[{addr} >> 2] = {value}"]
         ref = self._stack_ref(addr, size, True) if self.stk else None
         if ref is not None:
             chk, base, off = ref
@@ -904,7 +934,16 @@ class Builder:
             if helper and s in self.dirty:
                 out.append(f"r[{s}] = {v}")
         if phis:
-            out.append(", ".join(p[0] for p in phis) + " = " + ", ".join(p[1] for p in phis))
+            out.append(self._parallel([p[0] for p in phis], [p[1] for p in phis]))
+
+    @staticmethod
+    def _parallel(targets: list, values: list) -> str:
+        """Assign values to targets at once: one by one when no value reads a target
+        (cheaper than building and unpacking a tuple), else as a tuple."""
+        names = set(targets)
+        if any(names.intersection(_WORD.findall(v)) for v in values):
+            return ", ".join(targets) + " = " + ", ".join(values)
+        return "; ".join(f"{t} = {v}" for t, v in zip(targets, values))
 
     def _lazy_tuple(self, st: Lazy) -> str:
         # res None (CMP/TEST not computed yet): flags.arith derives it when needed
@@ -919,11 +958,21 @@ class Builder:
         if self.fl is ENTRY:
             self.entry_needed = True
 
-    def set_pending_flags(self, expr: str) -> None:
+    def set_pending_flags(self, expr: str, cf: Optional[str] = None) -> None:
         """The six arithmetic flags become expr's value, computed only where something
-        reads them (expr uses names that stay bound: SSA)."""
+        reads them (expr uses names that stay bound: SSA); ``cf``: an expression for CF
+        alone, which a carry condition reads without computing expr."""
         self.fl = Lazy(F.NONE << 2, expr)
         self.fl.pending = True
+        self.fl.cf = cf
+
+    def _folded(self, st: Lazy) -> Optional[str]:
+        """The flags of a lazy operation over constants, computed now."""
+        vals = [const(x) for x in (st.a, st.b)]
+        res = None if st.res is None else const(st.res)
+        if None in vals or res is None and st.res is not None:
+            return None
+        return f"{F.arith(st.op, res, *vals):#x}"
 
     def flags_before_update(self) -> str:
         """An expression for the six flag bits now, for an instruction that keeps some
@@ -931,7 +980,7 @@ class Builder:
         st = self.fl
         if isinstance(st, Lazy):
             if st.op >> 2 != F.NONE:
-                return f"ARITH({self._lazy_tuple(st)})"
+                return self._folded(st) or f"ARITH({self._lazy_tuple(st)})"
             if not st.pending or len(st.res) < 800:     # nest a few pending updates
                 return st.res
         elif st is ENTRY:
@@ -946,6 +995,10 @@ class Builder:
                 if st.pending:
                     return self.set_mat(st.res)
                 return st.res
+            v = self._folded(st)
+            if v is not None:
+                self.fl = Lazy(F.NONE << 2, v)
+                return v
             args = self._lazy_tuple(st)
         elif st is ENTRY:
             args = self._entry_tuple()
@@ -962,6 +1015,15 @@ class Builder:
                 return f"({st.a} < {st.b})"
             if k == F.ADD:
                 return f"({self.res_of(st)} < {st.a})"
+            if k in (F.ADC, F.SBB):
+                # a carry (borrow) out leaves res below (above) a, or equal to it
+                # when b + carry-in was 2**bits; without one res == a means b = 0
+                r = self.res_of(st)
+                c = const(st.b)
+                lt = "<" if k == F.ADC else ">"
+                if c is not None:
+                    return f"({r} {lt}{'=' if c else ''} {st.a})"
+                return f"({r} {lt} {st.a} or {r} == {st.a} and {st.b} != 0)"
             if k == F.LOGIC:
                 return "0"
             if k in (F.INC, F.DEC):
@@ -971,6 +1033,8 @@ class Builder:
             if k == F.FIX:
                 return f"({st.a} & 1)"
             if k == F.NONE:
+                if st.cf is not None:
+                    return st.cf
                 return f"({st.res} & 1)"
         elif st is ENTRY:
             # a CF kept by INC/DEC is their b: no need to compute every flag
@@ -987,6 +1051,8 @@ class Builder:
             e = self._direct_cond(st, base, neg)
             if e is not None:
                 return e
+        elif base == 2 and isinstance(st, Lazy) and st.cf is not None:
+            return f"not {st.cf}" if neg else st.cf
         fm = self.flags_value()
         e = {0: f"{fm} & 0x800", 2: f"{fm} & 1", 4: f"{fm} & 0x40", 6: f"{fm} & 0x41",
              8: f"{fm} & 0x80", 10: f"{fm} & 4", 12: f"({fm} ^ {fm} >> 4) & 0x80",
@@ -1283,7 +1349,8 @@ class Builder:
         # flags at the loop head live in lzo, lzr, lza, lzb
         st = self.fl
         if self.lz_track and isinstance(st, Lazy):
-            tail.append(f"lzo, lzr, lza, lzb = {self._lazy_tuple(st)}")
+            tail.append(self._parallel(["lzo", "lzr", "lza", "lzb"],
+                                       [str(st.op), str(st.res), st.a, st.b]))
         elif self.lz_track and st is INCPU:
             tail.append("lzo, lzr, lza, lzb = cpu.lz")
         self._loop_phis(tail, self.has_helper)

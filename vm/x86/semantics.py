@@ -392,12 +392,40 @@ def shifts(b: Builder, i) -> None:
         count = str(n)
     else:
         count = b.bind(f"{b.reg('cl')} & 0x1f", "n")
+        if op >= 4:
+            _var_shift(b, d, op, count)
+            return
     a = d.read()
     fo = b.flags_value()
     r, f = b.tmp("sr"), b.tmp("fm")
     b.emit(f"{r}, {f} = {b.glob(shift)}({op}, {size}, {a}, {count}, {fo})")
     d.write(r)
     b.set_mat(f)
+
+
+def _var_shift(b: Builder, d, op: int, n: str) -> None:
+    """SHL/SHR/SAR by CL (masked into n): the result inline (a count of 0 leaves it as
+    it was), the flags as ``shift`` computes them (CF the last bit out, OF, SZP from the
+    result, AF 0), or unchanged for a count of 0, evaluated only where read."""
+    size = d.size
+    bits = size * 8
+    a = b.bind(d.read())
+    prev = b.flags_before_update()
+    if op == 4:
+        r = d.write(f"({a} << {n}) & {MASK[size]:#x}")
+        cf = f"(({a} << {n}) >> {bits} & 1)"
+        fix = f"({cf} | ({r} >> {bits - 1} ^ {cf}) << 11)"
+    elif op == 5:
+        r = d.write(f"{a} >> {n}")
+        cf = f"({a} >> ({n} - 1) & 1)"
+        fix = f"({cf} | ({a} >> {bits - 1}) << 11)"
+    else:
+        s = b.bind(sx(a, size), "s")
+        r = d.write(f"{s} >> {n} & {MASK[size]:#x}")
+        cf = f"({s} >> ({n} - 1) & 1)"
+        fix = cf
+    b.set_pending_flags(f"(ARITH({F.opcode(F.FIX, size)}, {r}, {fix}, 0) if {n} else {prev})",
+                        f"({cf} if {n} else {b.cf()})")
 
 
 def _const_rotate(b: Builder, d, op: int, n: int) -> None:
@@ -496,8 +524,10 @@ def bit_test(b: Builder, i) -> None:
         d.write(f"{a} & ~(1 << {n}) & {MASK[size]:#x}")
     elif m == "btc":
         d.write(f"{a} ^ 1 << {n}")
-    fo = b.flags_value()
-    b.set_mat(f"{fo} & 0xffe | {bit}")
+    # CF is the bit; the rest as they were (ZF kept, OF SF AF PF undefined: kept too)
+    # and only computed where something reads them (BT then JC reads CF alone)
+    prev = b.flags_before_update()
+    b.set_pending_flags(f"({prev} & 0xffe | {bit})", bit)
 
 
 @family("bsf", "bsr")
