@@ -22,6 +22,7 @@ symbols; this module maps them onto :mod:`formats.elf`'s writer the way NASM's
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Optional
 
@@ -156,14 +157,30 @@ def _used_sections(asm, scan: Optional[_SourceScan]) -> list:
 class _SourceScan:
     """What the driver does not record, read off the main source file's lines: which
     sections a ``section``/``segment`` directive names, and on which line each
-    ``extern``/``common`` is declared (NASM orders those symbols by declaration)."""
+    ``extern``/``common`` is declared (NASM orders those symbols by declaration).
+    Scanned on first use: a driver that records declarations never pays for it."""
 
     _DIRECTIVE = re.compile(r"^\s*\[?\s*(section|segment|extern|common|endstruc)\b([^\]\n;]*)",
                             re.IGNORECASE | re.MULTILINE)
 
     def __init__(self, text: str):
-        self.sections = []      # first declarations, in order
-        self.decl_line = {}
+        self._text = text
+
+    @property
+    def sections(self) -> list:
+        """The sections' first declarations, in order."""
+        return self._scan[0]
+
+    @property
+    def decl_line(self) -> dict:
+        """Extern/common name -> line of its first declaration."""
+        return self._scan[1]
+
+    @functools.cached_property
+    def _scan(self) -> tuple:
+        text = self._text
+        sections: list = []
+        decl_line: dict = {}
         seen = set()
         line, counted = 1, 0    # lines counted incrementally: 65k sections stay linear
         for m in self._DIRECTIVE.finditer(text):
@@ -172,8 +189,8 @@ class _SourceScan:
             kind, args = m.group(1).lower(), m.group(2).strip()
             if kind == "endstruc":
                 # expands to __SECT__: `[section .text]` while no section was named yet
-                if not self.sections:
-                    self.sections.append(".text")
+                if not sections:
+                    sections.append(".text")
                     seen.add(".text")
                 continue
             if not args:
@@ -182,13 +199,14 @@ class _SourceScan:
                 name = args.split()[0]
                 if name not in seen:
                     seen.add(name)
-                    self.sections.append(name)
+                    sections.append(name)
                 continue
             names = [args.split()[0]] if kind == "common" else args.replace(",", " ").split()
             for n in names:
                 n = n.split(":")[0]
                 n = n[1:] if n.startswith("$") else n
-                self.decl_line.setdefault(n, line)
+                decl_line.setdefault(n, line)
+        return sections, decl_line
 
 
 # --------------------------------------------------------------------------- symbols

@@ -202,9 +202,10 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
 
     name_offset = {id(sym): strtab.add_unshared(sym.name) for sym in symbols}
     by_name: dict[str, ObjSymbol] = {}
-    ordered = ([s for s in symbols if _binding(s) == STB_LOCAL] +
-               [s for s in symbols if _binding(s) != STB_LOCAL])
-    first_global = len(table) + sum(1 for s in symbols if _binding(s) == STB_LOCAL)
+    bind = {id(s): _binding(s) for s in symbols}
+    ordered = ([s for s in symbols if bind[id(s)] == STB_LOCAL] +
+               [s for s in symbols if bind[id(s)] != STB_LOCAL])
+    first_global = len(table) + sum(1 for s in symbols if bind[id(s)] == STB_LOCAL)
     symbol_index: dict[int, int] = {}
     for sym in ordered:
         if sym.section is None:
@@ -220,7 +221,7 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
             raise ElfError(f"symbol {sym.name!r} is in unknown section {sym.section!r}")
         symbol_index[id(sym)] = len(table)
         by_name.setdefault(sym.name, sym)
-        table.append((Symbol(sym.name, sym.value, sym.size, _binding(sym), sym.type,
+        table.append((Symbol(sym.name, sym.value, sym.size, bind[id(sym)], sym.type,
                              sym.visibility & 3, shndx), name_offset[id(sym)]))
 
     # ---- relocations, grouped by the section they patch ----
