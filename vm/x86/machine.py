@@ -397,7 +397,8 @@ class Machine:
         st = cpu.steps
         tr = self.tr
         margin = self._margin
-        get, get1 = tr.cache.get, tr.cache1.get
+        cache = tr.cache
+        get, get1 = cache.get, tr.cache1.get
         real = cpu.real
         sample = traces.SAMPLE
         opaque = _opaque_call
@@ -414,11 +415,18 @@ class Machine:
                         m = st[0] + every if every and st[0] + every < top else top
                         margin[0] = m
                         if opaque is None:
-                            while st[0] <= margin[0]:
-                                fn = get(key)
-                                if fn is None:
-                                    fn = tr.translate(key)
-                                key = fn()
+                            # a subscript is cheaper than get() + a test per block; a
+                            # miss is the KeyError (one a block raised carries .insn
+                            # from its unwind, and its key is still in the cache)
+                            while True:
+                                try:
+                                    while st[0] <= margin[0]:
+                                        key = cache[key]()
+                                    break
+                                except KeyError as e:
+                                    if hasattr(e, "insn") or key in cache:
+                                        raise
+                                key = tr.translate(key)()
                         else:
                             # PyPy: inlined here, every block would hang off this one
                             # call site as a chain of bridges that each dispatch walks

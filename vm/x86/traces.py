@@ -49,7 +49,8 @@ except ImportError:
 SAMPLE = 5_000
 RECORD = 2 * MAX_BLOCK  # instructions recorded per sample (then on to a block's start)
 BACKOFF = 16            # samples finding nothing space the next ones out up to this times
-MAX_PATHS = 8           # paths of one loop trace (each new one translates it again)
+MAX_PATHS = 16          # paths of one loop trace (each new one translates it again; an
+                        # interpreter's switch in a loop is one path per case)
 
 
 def _ips(meta) -> list:
