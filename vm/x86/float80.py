@@ -91,6 +91,17 @@ def quiet(v: F80) -> F80:
 
 # ---- rounding ---------------------------------------------------------------------------
 
+def _rounds_up(rc: int, sign: int, q: int, r: int, sh: int, sticky: bool) -> bool:
+    """Whether ``q`` (the kept bits) goes up by one for the dropped ``sh`` bits ``r``
+    (with ``sticky`` below them) under rounding control ``rc``."""
+    if rc == RC_NEAREST:
+        half = 1 << (sh - 1)
+        return r > half or (r == half and (sticky or q & 1 == 1))
+    if rc == RC_ZERO:
+        return False
+    return sign == 1 if rc == RC_DOWN else sign == 0
+
+
 def _round(sign: int, m: int, e: int, sticky: bool, prec: int, rc: int, dlsb):
     """Round (m + f) * 2**e, 0 <= f < 1 (f > 0 iff sticky), to ``prec`` bits with the lowest
     bit weight at least 2**dlsb (None: unbounded). Callers pass sticky only when m has at
@@ -105,15 +116,7 @@ def _round(sign: int, m: int, e: int, sticky: bool, prec: int, rc: int, dlsb):
     r = m & ((1 << sh) - 1)
     if not r and not sticky:
         return q, lsb, False, False
-    if rc == RC_NEAREST:
-        half = 1 << (sh - 1)
-        up = r > half or (r == half and (sticky or q & 1 == 1))
-    elif rc == RC_ZERO:
-        up = False
-    elif rc == RC_DOWN:
-        up = sign == 1
-    else:
-        up = sign == 0
+    up = _rounds_up(rc, sign, q, r, sh, sticky)
     if up:
         q += 1
         if q >> prec:
@@ -172,15 +175,7 @@ def _pack_normal(sign: int, m: int, e: int, sticky: bool, cw: int) -> tuple:
     if not r and not sticky:
         return (sign, E + BIAS, q << (64 - prec)), 0
     rc = (cw >> 10) & 3
-    if rc == RC_NEAREST:
-        half = 1 << (sh - 1)
-        up = r > half or (r == half and (sticky or q & 1 == 1))
-    elif rc == RC_ZERO:
-        up = False
-    elif rc == RC_DOWN:
-        up = sign == 1
-    else:
-        up = sign == 0
+    up = _rounds_up(rc, sign, q, r, sh, sticky)
     if up:
         q += 1
         if q >> prec:               # carried into a new leading bit (E + 1 <= 16383)

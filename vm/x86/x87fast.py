@@ -30,6 +30,35 @@ ES = 0x80                       # x87 status word: an unmasked exception is pend
 NORMAL, WAITING_CONTROL, NOWAIT = 0, 1, 2       # the dispatch kinds of vm/x86/fpu.py
 
 
+
+def _enter(u, ctx, fip: int, fop: int) -> None:
+    """What a register-operand instruction does first: a pending unmasked exception
+    (#MF), then FIP, FCS and FOP."""
+    if u.sw & ES:
+        u._pending()
+    u.fip = fip
+    if ctx is u._sctx:
+        r, ix = u._sfile
+        u.fcs = r[ix["cs"]]
+    else:
+        u.fcs = _selectors(u, ctx, None)[0]
+    u.fop = fop
+
+
+def _enter_mem(u, ctx, fip: int, fop: int, seg: str, ea: int) -> None:
+    """The same for a memory operand, which also records FDS:FDP."""
+    if u.sw & ES:
+        u._pending()
+    u.fip = fip
+    if ctx is u._sctx:
+        r, ix = u._sfile
+        u.fcs = r[ix["cs"]]
+        u.fds = r[ix[seg]]
+    else:
+        u.fcs, u.fds = _selectors(u, ctx, seg)
+    u.fop = fop
+    u.fdp = ea
+
 def plan(u, insn) -> Callable:
     """``run(ea, ctx)`` for one decoded x87 instruction of the unit ``u`` (an ``X87``)."""
     raw = insn.raw
@@ -93,30 +122,14 @@ def _selectors(u, ctx, seg: Optional[str]) -> tuple:
 
 def _reg_general(u, fn, arg, fip: int, fop: int) -> Callable:
     def run(ea, ctx):
-        if u.sw & ES:
-            u._pending()
-        u.fip = fip
-        if ctx is u._sctx:
-            r, ix = u._sfile
-            u.fcs = r[ix["cs"]]
-        else:
-            u.fcs = _selectors(u, ctx, None)[0]
-        u.fop = fop
+        _enter(u, ctx, fip, fop)
         fn(arg)
     return run
 
 
 def _fld_sti(u, fn, i, fip: int, fop: int) -> Callable:
     def run(ea, ctx):
-        if u.sw & ES:
-            u._pending()
-        u.fip = fip
-        if ctx is u._sctx:
-            r, ix = u._sfile
-            u.fcs = r[ix["cs"]]
-        else:
-            u.fcs = _selectors(u, ctx, None)[0]
-        u.fop = fop
+        _enter(u, ctx, fip, fop)
         empty = u.empty
         top = u.top
         t = (top - 1) & 7
@@ -133,15 +146,7 @@ def _fld_sti(u, fn, i, fip: int, fop: int) -> Callable:
 
 def _fxch(u, fn, i, fip: int, fop: int) -> Callable:
     def run(ea, ctx):
-        if u.sw & ES:
-            u._pending()
-        u.fip = fip
-        if ctx is u._sctx:
-            r, ix = u._sfile
-            u.fcs = r[ix["cs"]]
-        else:
-            u.fcs = _selectors(u, ctx, None)[0]
-        u.fop = fop
+        _enter(u, ctx, fip, fop)
         empty = u.empty
         top = u.top
         s = (top + i) & 7
@@ -158,15 +163,7 @@ def _fst_sti(u, fn, arg, fip: int, fop: int) -> Callable:
     i, pop = arg
 
     def run(ea, ctx):
-        if u.sw & ES:
-            u._pending()
-        u.fip = fip
-        if ctx is u._sctx:
-            r, ix = u._sfile
-            u.fcs = r[ix["cs"]]
-        else:
-            u.fcs = _selectors(u, ctx, None)[0]
-        u.fop = fop
+        _enter(u, ctx, fip, fop)
         empty = u.empty
         top = u.top
         if empty[top]:
@@ -189,15 +186,7 @@ def _fcomi(u, fn, arg, fip: int, fop: int) -> Callable:
     compare = f80.compare
 
     def run(ea, ctx):
-        if u.sw & ES:
-            u._pending()
-        u.fip = fip
-        if ctx is u._sctx:
-            r, ix = u._sfile
-            u.fcs = r[ix["cs"]]
-        else:
-            u.fcs = _selectors(u, ctx, None)[0]
-        u.fop = fop
+        _enter(u, ctx, fip, fop)
         empty = u.empty
         top = u.top
         s = (top + i) & 7
@@ -235,15 +224,7 @@ def _arith(u, fn, arg, fip: int, fop: int) -> Callable:
     f = _binop(op)
 
     def run(ea, ctx):
-        if u.sw & ES:
-            u._pending()
-        u.fip = fip
-        if ctx is u._sctx:
-            r, ix = u._sfile
-            u.fcs = r[ix["cs"]]
-        else:
-            u.fcs = _selectors(u, ctx, None)[0]
-        u.fop = fop
+        _enter(u, ctx, fip, fop)
         empty = u.empty
         top = u.top
         pd = (top + dst) & 7
@@ -275,17 +256,7 @@ def _mem_general(u, fn, insn, seg: str, fop: int) -> Callable:
     fip = insn.address
 
     def run(ea, ctx):
-        if u.sw & ES:
-            u._pending()
-        u.fip = fip
-        if ctx is u._sctx:
-            r, ix = u._sfile
-            u.fcs = r[ix["cs"]]
-            u.fds = r[ix[seg]]
-        else:
-            u.fcs, u.fds = _selectors(u, ctx, seg)
-        u.fop = fop
-        u.fdp = ea
+        _enter_mem(u, ctx, fip, fop, seg, ea)
         fn(ea, ctx, insn)
     return run
 
@@ -302,17 +273,7 @@ def _fld_real(u, fn, insn, seg: str, fop: int, n: int) -> Callable:
     sign = fbits + (11 if n == 8 else 8)
 
     def run(ea, ctx):
-        if u.sw & ES:
-            u._pending()
-        u.fip = fip
-        if ctx is u._sctx:
-            r, ix = u._sfile
-            u.fcs = r[ix["cs"]]
-            u.fds = r[ix[seg]]
-        else:
-            u.fcs, u.fds = _selectors(u, ctx, seg)
-        u.fop = fop
-        u.fdp = ea
+        _enter_mem(u, ctx, fip, fop, seg, ea)
         raw = int.from_bytes(ctx.read(ea, n), "little")
         e = (raw >> fbits) & emax
         t = (u.top - 1) & 7
@@ -340,17 +301,7 @@ def _fild(u, fn, insn, seg: str, fop: int, n: int) -> Callable:
     from_int = f80.from_int
 
     def run(ea, ctx):
-        if u.sw & ES:
-            u._pending()
-        u.fip = fip
-        if ctx is u._sctx:
-            r, ix = u._sfile
-            u.fcs = r[ix["cs"]]
-            u.fds = r[ix[seg]]
-        else:
-            u.fcs, u.fds = _selectors(u, ctx, seg)
-        u.fop = fop
-        u.fdp = ea
+        _enter_mem(u, ctx, fip, fop, seg, ea)
         t = (u.top - 1) & 7
         empty = u.empty
         if empty[t]:
@@ -381,17 +332,7 @@ def _fst_real(u, fn, insn, seg: str, fop: int, n: int, pop: bool) -> Callable:
     sbit = 8 * n - 1
 
     def run(ea, ctx):
-        if u.sw & ES:
-            u._pending()
-        u.fip = fip
-        if ctx is u._sctx:
-            r, ix = u._sfile
-            u.fcs = r[ix["cs"]]
-            u.fds = r[ix[seg]]
-        else:
-            u.fcs, u.fds = _selectors(u, ctx, seg)
-        u.fop = fop
-        u.fdp = ea
+        _enter_mem(u, ctx, fip, fop, seg, ea)
         top = u.top
         if u.empty[top]:
             fn(ea, ctx, insn)
@@ -447,17 +388,7 @@ def _fist(u, fn, insn, seg: str, fop: int, n: int, pop: bool, truncate: bool) ->
     indefinite = 1 << (bits - 1)
 
     def run(ea, ctx):
-        if u.sw & ES:
-            u._pending()
-        u.fip = fip
-        if ctx is u._sctx:
-            r, ix = u._sfile
-            u.fcs = r[ix["cs"]]
-            u.fds = r[ix[seg]]
-        else:
-            u.fcs, u.fds = _selectors(u, ctx, seg)
-        u.fop = fop
-        u.fdp = ea
+        _enter_mem(u, ctx, fip, fop, seg, ea)
         top = u.top
         if u.empty[top]:
             fn(ea, ctx, insn)
@@ -491,17 +422,7 @@ def _arith_real(u, fn, insn, seg: str, fop: int, n: int, op: str) -> Callable:
     f = _binop(op)
 
     def run(ea, ctx):
-        if u.sw & ES:
-            u._pending()
-        u.fip = fip
-        if ctx is u._sctx:
-            r, ix = u._sfile
-            u.fcs = r[ix["cs"]]
-            u.fds = r[ix[seg]]
-        else:
-            u.fcs, u.fds = _selectors(u, ctx, seg)
-        u.fop = fop
-        u.fdp = ea
+        _enter_mem(u, ctx, fip, fop, seg, ea)
         raw = int.from_bytes(ctx.read(ea, n), "little")
         e = (raw >> fbits) & emax
         top = u.top
