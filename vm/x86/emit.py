@@ -627,6 +627,35 @@ class Builder:
             lines[c.line] = (d, text)
         self._chks = []
         self._drop_dead()
+        self._blank_nops()
+
+    def _blank_nops(self) -> None:
+        """Empty the lines that do nothing (a check or binding that became ``pass``, a
+        store's ``if 0: pass`` / ``elif``): CPython keeps a NOP for each line of its own.
+        The lines stay (fault records hold line numbers); a ``pass`` stays where it is
+        the only statement of its suite."""
+        lines = self.lines
+        n = len(lines)
+        for i in range(n):
+            d, text = lines[i]
+            if text == "if 0:" and i + 2 < n and lines[i + 1] == (d + 1, "pass") and \
+                    lines[i + 2][0] == d and lines[i + 2][1].startswith("elif "):
+                lines[i] = lines[i + 1] = (d, "")
+                lines[i + 2] = (d, lines[i + 2][1][2:])
+                continue
+            if text != "pass":
+                continue
+            j = i - 1
+            while j >= 0 and not lines[j][1]:
+                j -= 1
+            if j >= 0 and lines[j][0] >= d and not lines[j][1].endswith(":"):
+                lines[i] = (d, "")          # a statement of this suite precedes it
+                continue
+            k = i + 1
+            while k < n and not lines[k][1]:
+                k += 1
+            if k < n and lines[k][0] == d:
+                lines[i] = (d, "")          # one follows it
 
     def _drop_dead(self) -> None:
         """Bindings of addresses and register versions "name +/- constant" that nothing

@@ -264,14 +264,24 @@ class Memory:
         return bytes(self.data[addr:addr + n])
 
     def read_value(self, addr: int, size: int) -> int:
-        """The slow path of a compiled read: a page flagged in ``rf``."""
+        """The slow path of a compiled read: a page flagged in ``rf`` (mostly the page
+        before an unmapped one: the top of the heap or of a mapping, which the access
+        rarely crosses into, so that case is tested here first)."""
+        end = addr + size
+        if 0 <= addr and end <= self.size and size <= PAGE_SIZE and self.access_watch is None:
+            ur = self.unreadable
+            if not (ur[addr >> PAGE_SHIFT] or ur[(end - 1) >> PAGE_SHIFT]):
+                return int.from_bytes(self.data[addr:end], "little")
         return int.from_bytes(self.read(addr, size), "little")
 
     def _check_readable(self, addr: int, n: int) -> None:
         ur = self.unreadable
-        for p in range(addr >> PAGE_SHIFT, ((addr + n - 1) >> PAGE_SHIFT) + 1):
-            if ur[p]:
-                raise MemoryFault(max(addr, p << PAGE_SHIFT), False, n)
+        p, q = addr >> PAGE_SHIFT, (addr + n - 1) >> PAGE_SHIFT
+        if q - p <= 1 and not (ur[p] or ur[q]):
+            return
+        for k in range(p, q + 1):
+            if ur[k]:
+                raise MemoryFault(max(addr, k << PAGE_SHIFT), False, n)
 
     def set_unreadable(self, start: int, end: int, unreadable: bool) -> None:
         """Make the pages of [start, end) refuse (or allow) reads."""

@@ -755,14 +755,31 @@ class FPUContext:
         cpu = self.cpu
         if cpu.pm:          # a linear address: through the page tables
             return P.read_linear(cpu, addr, n)
-        return cpu.machine.mem.read(addr, n)
+        mem = cpu.machine.mem
+        # Memory.read's checks inline for the usual case: inside memory, no data
+        # breakpoint, and rf clear for the first page (it and the next are readable,
+        # which covers n <= 4 KiB); anything else faults (or not) in Memory.read
+        if 0 <= addr and addr + n <= mem.size and n <= 0x1000 and \
+                mem.access_watch is None and not mem.rf[addr >> 12]:
+            return bytes(mem.data[addr:addr + n])
+        return mem.read(addr, n)
 
     def write(self, addr: int, data: bytes) -> None:
         cpu = self.cpu
         if cpu.pm:
             P.write_linear(cpu, addr, data)
             return
-        cpu.machine.mem.write(addr, data)
+        mem = cpu.machine.mem
+        # as read: no flag in wf on either page (code, read-only, watched) is
+        # Memory.write's plain path; the rest goes through it
+        end = addr + len(data)
+        if 0 <= addr and end <= mem.size and len(data) <= 0x1000 and \
+                mem.access_watch is None:
+            wf = mem.wf
+            if not (wf[addr >> 12] or wf[(end - 1) >> 12]):
+                mem.data[addr:end] = data
+                return
+        mem.write(addr, data)
 
     def get_eflags(self) -> int:
         return self.cpu.get_eflags()

@@ -135,7 +135,7 @@ class TraceBuilder(Builder):
         fl = self.fl
         if isinstance(fl, Lazy):        # (res_of fills in res: not for the main path)
             copy = Lazy(fl.op, fl.res, fl.a, fl.b)
-            copy.pending = fl.pending
+            copy.pending, copy.cf = fl.pending, fl.cf
             fl = copy
         return (fl, list(self.ver), set(self.dirty), dict(self._cse), dict(self.aff),
                 set(self.stkbase), dict(self._chk),
@@ -192,7 +192,8 @@ class TraceBuilder(Builder):
             ["    " + x for x in self._leave(f"{self.key0:#x}", True)]
         st = self.fl
         if self.lz_track and isinstance(st, Lazy):
-            out.append(f"lzo, lzr, lza, lzb = {self._lazy_tuple(st)}")
+            out.append(self._parallel(["lzo", "lzr", "lza", "lzb"],
+                                      [str(st.op), str(st.res), st.a, st.b]))
         elif self.lz_track and st is INCPU:
             out.append("lzo, lzr, lza, lzb = cpu.lz")
         # as Builder._end_loop: the entry names take this path's last versions
