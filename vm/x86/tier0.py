@@ -72,10 +72,9 @@ from vm.x86.faults import CPUException
 from vm.x86.memory import PAGE_SHIFT
 from vm.x86.warmblocks import WarmInsnMeta
 
-# runs of a start in this tier before its real block is made: a real block's compile()
-# costs what some 30 runs here cost more, and a short run's code mostly runs fewer times
-# (8 -> 32: a cold glibc hello world -7% CPU, short programs the same or faster)
-HOT = 32
+# runs of a start in this tier before its real block is made (32 made a cold glibc hello
+# world 7% cheaper, but short loops then formed traces whose trees never grew arms)
+HOT = 8
 RUN_SPAN = 0x10000      # code at a run's first block that names its kept instances
 MAX_TEMPLATES = 8_000   # templates kept across runs (all programs: ~10 MB)
 TEMPLATES = b"tier0-templates"
