@@ -12,6 +12,14 @@ import pytest
 from nasm_parity import check, diagnostics, elf_dumps
 from test_asm_helpers import nasm, pyasm, split_cases, write
 
+# nasm's -Ox and -O0 against pyasm's optimize levels 2 and 0
+OPTS = pytest.mark.parametrize("opt", ["-Ox", "-O0"])
+
+
+def check_at(tmp_path, text: str, opt: str) -> None:
+    check(tmp_path, text, opt, optimize=0 if opt == "-O0" else 2)
+
+
 # ---- `a:b` outside brackets: jmp/call read it as seg:offset, the others as an override
 
 COLONS = """
@@ -99,9 +107,9 @@ mov al, [ds:fs:bx]
 
 
 @pytest.mark.parametrize("name,text", split_cases(COLONS))
-@pytest.mark.parametrize("opt", ["-Ox", "-O0"])
+@OPTS
 def test_colons(tmp_path, name, text, opt):
-    check(tmp_path, text, opt, optimize=0 if opt == "-O0" else 2)
+    check_at(tmp_path, text, opt)
 
 
 def test_colons_elf(tmp_path):
@@ -217,9 +225,9 @@ mov eax, "abcde"
 
 
 @pytest.mark.parametrize("name,text", split_cases(CHARS))
-@pytest.mark.parametrize("opt", ["-Ox", "-O0"])
+@OPTS
 def test_character_constants(tmp_path, name, text, opt):
-    check(tmp_path, text, opt, optimize=0 if opt == "-O0" else 2)
+    check_at(tmp_path, text, opt)
 
 
 # ---- data in .bss: a warning per item; `?` in .text: one per reservation NASM makes
@@ -340,9 +348,9 @@ rol al, word 1
 
 
 @pytest.mark.parametrize("name,text", split_cases(SHIFTS))
-@pytest.mark.parametrize("opt", ["-Ox", "-O0"])
+@OPTS
 def test_shift_sizes(tmp_path, name, text, opt):
-    check(tmp_path, text, opt, optimize=0 if opt == "-O0" else 2)
+    check_at(tmp_path, text, opt)
 
 
 # ---- size keywords on registers: ignored with a warning; `far` outside jmp/call refused
@@ -407,9 +415,9 @@ mov ax, far 1
 
 
 @pytest.mark.parametrize("name,text", split_cases(REGSIZE))
-@pytest.mark.parametrize("opt", ["-Ox", "-O0"])
+@OPTS
 def test_register_sizes(tmp_path, name, text, opt):
-    check(tmp_path, text, opt, optimize=0 if opt == "-O0" else 2)
+    check_at(tmp_path, text, opt)
 
 
 # ---- prefixes alone on a line: their bytes in NASM's order, its warnings and errors
@@ -689,9 +697,9 @@ UNSIGNED = ["int -1", "int -128", "int 255", "int -129", "int -256", "int -257",
 
 
 @pytest.mark.parametrize("line", UNSIGNED)
-@pytest.mark.parametrize("opt", ["-Ox", "-O0"])
+@OPTS
 def test_unsigned_byte_immediates(tmp_path, line, opt):
-    check(tmp_path, "cpu all\n" + line + "\n", opt, optimize=0 if opt == "-O0" else 2)
+    check_at(tmp_path, "cpu all\n" + line + "\n", opt)
 
 
 # ---- the control and test registers NASM names beyond the documented ones
@@ -716,9 +724,9 @@ LEA = ["lea ax, 5", "lea ax, x\nx:", "bits 32\nlea eax, x\nx:", "lea ax, word 5"
 
 
 @pytest.mark.parametrize("text", LEA)
-@pytest.mark.parametrize("opt", ["-Ox", "-O0"])
+@OPTS
 def test_lea_value(tmp_path, text, opt):
-    check(tmp_path, text + "\n", opt, optimize=0 if opt == "-O0" else 2)
+    check_at(tmp_path, text + "\n", opt)
 
 
 def test_lea_value_elf(tmp_path):
@@ -803,9 +811,9 @@ DISPLACEMENTS = ["mov ax, 5[bx]", "mov ax, x[bx]\nx:", "mov ax, x[bx+si+2]\nx:",
 
 
 @pytest.mark.parametrize("text", DISPLACEMENTS)
-@pytest.mark.parametrize("opt", ["-Ox", "-O0"])
+@OPTS
 def test_displacement_brackets(tmp_path, text, opt):
-    check(tmp_path, text + "\n", opt, optimize=0 if opt == "-O0" else 2)
+    check_at(tmp_path, text + "\n", opt)
 
 
 def test_displacement_brackets_elf(tmp_path):

@@ -91,11 +91,11 @@ def quiet(v: F80) -> F80:
 
 # ---- rounding ---------------------------------------------------------------------------
 
-def _rounds_up(rc: int, sign: int, q: int, r: int, sh: int, sticky: bool) -> bool:
-    """Whether ``q`` (the kept bits) goes up by one for the dropped ``sh`` bits ``r``
-    (with ``sticky`` below them) under rounding control ``rc``."""
+def _rounds_up(rc: int, sign: int, q: int, r: int, half: int, sticky: bool = False) -> bool:
+    """Whether ``q`` (the kept bits) goes up by one for the dropped bits ``r`` (``half``
+    is their half-way value; ``sticky``: something nonzero lies below them) under
+    rounding control ``rc``."""
     if rc == RC_NEAREST:
-        half = 1 << (sh - 1)
         return r > half or (r == half and (sticky or q & 1 == 1))
     if rc == RC_ZERO:
         return False
@@ -116,7 +116,7 @@ def _round(sign: int, m: int, e: int, sticky: bool, prec: int, rc: int, dlsb):
     r = m & ((1 << sh) - 1)
     if not r and not sticky:
         return q, lsb, False, False
-    up = _rounds_up(rc, sign, q, r, sh, sticky)
+    up = _rounds_up(rc, sign, q, r, 1 << (sh - 1), sticky)
     if up:
         q += 1
         if q >> prec:
@@ -175,7 +175,7 @@ def _pack_normal(sign: int, m: int, e: int, sticky: bool, cw: int) -> tuple:
     if not r and not sticky:
         return (sign, E + BIAS, q << (64 - prec)), 0
     rc = (cw >> 10) & 3
-    up = _rounds_up(rc, sign, q, r, sh, sticky)
+    up = _rounds_up(rc, sign, q, r, 1 << (sh - 1), sticky)
     if up:
         q += 1
         if q >> prec:               # carried into a new leading bit (E + 1 <= 16383)
@@ -455,15 +455,7 @@ def to_int(v: F80, cw: int, bits: int, truncate: bool = False) -> tuple:
         flags = 0
         if r:
             rc = RC_ZERO if truncate else (cw >> 10) & 3
-            if rc == RC_NEAREST:
-                half = 1 << (sh - 1)
-                up = r > half or (r == half and q & 1 == 1)
-            elif rc == RC_ZERO:
-                up = False
-            elif rc == RC_DOWN:
-                up = s == 1
-            else:
-                up = s == 0
+            up = _rounds_up(rc, s, q, r, 1 << (sh - 1))
             if up:
                 q += 1
             flags = PE | C1 if up else PE
@@ -503,14 +495,7 @@ def _round_int(v: F80, rc: int) -> tuple:
         half = 1 << (sh - 1)
     if not r:
         return (-q if s else q), False, False
-    if rc == RC_NEAREST:
-        up = r > half or (r == half and q & 1 == 1)
-    elif rc == RC_ZERO:
-        up = False
-    elif rc == RC_DOWN:
-        up = s == 1
-    else:
-        up = s == 0
+    up = _rounds_up(rc, s, q, r, half)
     if up:
         q += 1
     return (-q if s else q), True, up
@@ -578,15 +563,7 @@ def to_ieee(v: F80, cw: int, fmt: tuple) -> tuple:
         flags = 0
         if r:
             rc = (cw >> 10) & 3
-            if rc == RC_NEAREST:
-                half = 1 << (sh - 1)
-                up = r > half or (r == half and q & 1 == 1)
-            elif rc == RC_ZERO:
-                up = False
-            elif rc == RC_DOWN:
-                up = s == 1
-            else:
-                up = s == 0
+            up = _rounds_up(rc, s, q, r, 1 << (sh - 1))
             if up:
                 q += 1
                 if q >> p:
