@@ -947,6 +947,15 @@ class Builder:
             st.res = self.bind(self._derived_res(st), "fr")
         return st.res
 
+    def _loop_flags(self, out: list) -> None:
+        """Flags at the loop head live in lzo, lzr, lza, lzb: give them this path's."""
+        st = self.fl
+        if self.lz_track and isinstance(st, Lazy):
+            out.append(self._parallel(["lzo", "lzr", "lza", "lzb"],
+                                      [str(st.op), str(st.res), st.a, st.b]))
+        elif self.lz_track and st is INCPU:
+            out.append("lzo, lzr, lza, lzb = cpu.lz")
+
     def _loop_phis(self, out: list, helper: bool) -> None:
         """Registers at the loop head: the entry names take the final values (a phi), and
         r[] must be current where ``helper`` calls inside the body rely on it."""
@@ -1375,13 +1384,7 @@ class Builder:
         if self.has_store:
             tail += ["if not ALIVE[0]:", f"    nxt = {self.key0:#x}", "    break"]
         exit_wb = self._writeback()
-        # flags at the loop head live in lzo, lzr, lza, lzb
-        st = self.fl
-        if self.lz_track and isinstance(st, Lazy):
-            tail.append(self._parallel(["lzo", "lzr", "lza", "lzb"],
-                                       [str(st.op), str(st.res), st.a, st.b]))
-        elif self.lz_track and st is INCPU:
-            tail.append("lzo, lzr, lza, lzb = cpu.lz")
+        self._loop_flags(tail)
         self._loop_phis(tail, self.has_helper)
         self.loop_tail = tail
         self.exit_lines = exit_wb + ["ST[0] += c", "return nxt"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from vm.x86.emit import INCPU, MAX_BLOCK, Builder, Lazy, negate
+from vm.x86.emit import MAX_BLOCK, Builder, Lazy, negate
 
 
 class TraceBuilder(Builder):
@@ -190,12 +190,7 @@ class TraceBuilder(Builder):
         alive = " or not ALIVE[0]" if self.has_store else ""
         out += [f"if c > lim{alive}:"] + \
             ["    " + x for x in self._leave(f"{self.key0:#x}", True)]
-        st = self.fl
-        if self.lz_track and isinstance(st, Lazy):
-            out.append(self._parallel(["lzo", "lzr", "lza", "lzb"],
-                                      [str(st.op), str(st.res), st.a, st.b]))
-        elif self.lz_track and st is INCPU:
-            out.append("lzo, lzr, lza, lzb = cpu.lz")
+        self._loop_flags(out)
         # as Builder._end_loop: the entry names take this path's last versions
         self._loop_phis(out, self.any_helper or self.has_helper)
         out.append("continue")
