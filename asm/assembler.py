@@ -28,12 +28,15 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
-from asm import colons
+from asm import colons, directive_args
 from asm import expr as E
 from asm import parser as P
-from asm.errors import AsmError, AsmErrors, with_notes
+from asm.errors import AsmError, AsmErrors, call_syntax_message, with_notes
+from asm.shapes import learn as shape_learn
+from asm.shapes import lookup as shape_lookup
 from asm.x86 import encoder
 from asm.x86.operands import Encoded, FarPtr, Imm, Mem, Reg
+from asm.x86.pieces import nasm_pieces
 
 MAX_PASSES = 100
 ELF_WRT = ("..gotpc", "..gotoff", "..got", "..plt", "..sym")   # special segments of wrt
@@ -127,6 +130,7 @@ class ListEntry:
     offset: Optional[int] = None
     pieces: list = field(default_factory=list)  # (offset, "8B" | "[00000000]" | "<rep 3h>")
     messages: list = field(default_factory=list)
+    marks: dict = field(default_factory=dict)   # message index -> pieces listed before it
 
 
 @dataclass
@@ -310,6 +314,9 @@ class Assembler(E.EvalContext):
         self.item = 0
         self.listing: list = []
         self.passno = 0
+        self.orphan_local = False       # a `.x` defined before any label (pass 1)
+        self.list_ahead = 0             # bytes of a data line not listed yet (warn)
+        self.provisional = False        # EQUs are defined even when not known (see run)
         self.final = False
         self.errors: list = []
         self.main_file = "<stdin>"
@@ -466,6 +473,7 @@ class Assembler(E.EvalContext):
             if passno == 1:
                 self._pass(it, record=lines)
                 if self.errors or self.fatal:
+                    _undefined_operands(self.errors, self.symbols)
                     raise AsmErrors(_dedupe(_pass_one_errors(self.errors)))
             else:
                 self._pass(lines)
@@ -474,11 +482,16 @@ class Assembler(E.EvalContext):
             self._relayout()
             if not self.saw_unknown and (
                     values == prev_values if passno > 1
-                    else _same_layout(layout_used, self.layout, self.sections)):
+                    else _same_layout(layout_used, self.layout, self.sections)
+                    and not (self.orphan_local and self.base_label)):
                 if self.errors:
                     raise AsmErrors(_dedupe(self.errors))
                 return self._result()
-            if values == prev_values or passno >= MAX_PASSES:
+            if values == prev_values and self.equ_unknown and not self.provisional:
+                # EQUs that only name each other (`a equ b`, `b equ a`): NASM defines
+                # them with what the pass before left (0 at first); from now on, so do we
+                self.provisional = True
+            elif values == prev_values or passno >= MAX_PASSES:
                 break
             prev_values = values
         if values != prev_values:
@@ -503,6 +516,10 @@ class Assembler(E.EvalContext):
             self.modes.append((self.cur, self.pos, bits))
 
     def _result(self) -> Assembly:
+        for name in [n for n, sym in self.symbols.items()
+                     if n[0] == "." and not n.startswith("..") and sym.kind in ("label", "equ")
+                     and sym.pass_defined != self.passno]:
+            del self.symbols[name]      # a `.x` of pass 1 that later passes named `base.x`
         result = Assembly(self.sections, self.symbols, self.org, self.fmt, self.listing,
                           self.warnings, self.layout)
         result.affixes = dict(self.affixes)
@@ -537,10 +554,14 @@ class Assembler(E.EvalContext):
         self.abs_pos = 0
         self.abs_start = 0
         self.line_start = 0
-        self.base_label = ""
+        if self.passno <= 1:
+            # (NASM keeps the last label of the pass before: a `.x` above every label
+            # belongs to it in later passes)
+            self.base_label = ""
         self.errors = []
         self.fatal = False
         self.saw_unknown = False
+        self.equ_unknown = False        # an EQU's value was not known in this pass
         self.unknown = False
         self.allow_regs = False
         self.defined_now: set = set()
@@ -650,6 +671,7 @@ class Assembler(E.EvalContext):
         run = None
         errors = self.errors
         parsed = P._line_cache      # (parse_line's cache, read here first: most lines)
+        skip = _relative_mnemonics()    # (no shape of a branch is learned)
         self.record = record        # (see warn)
         for sl in lines:
             self.sl = sl
@@ -660,15 +682,27 @@ class Assembler(E.EvalContext):
                     record.append(sl)
                 continue
             st = parsed.get(sl.text)
-            if runs and st is not None:
-                fast = st._emits
-                cur = self.cur
-                if (fast is not None and fast[0] == self.bits and fast[2] <= self.cpu
-                        and cur is not None and not cur.nobits and len(cur.data) == self.pos):
-                    # most lines: seen before, bytes that never change (_fixed), appended
-                    # as _emit would (no listing, no debug information to follow them)
-                    # and recorded into the current run (its labels too)
+            fast = branch = None
+            if runs:
+                if st is not None:
+                    fast = st._emits
                     label = st.label
+                else:
+                    # a line not seen before of a shape whose bytes are known, or a branch
+                    # to a label (asm/shapes.py)
+                    got = shape_lookup(sl.text, self.bits, skip)
+                    if type(got) is tuple:
+                        label = got[0]
+                        fast = (self.bits, got[1], got[2])
+                    else:
+                        branch = got
+            if fast is not None:
+                cur = self.cur
+                if (fast[0] == self.bits and fast[2] <= self.cpu
+                        and cur is not None and not cur.nobits and len(cur.data) == self.pos):
+                    # most lines: seen before (or of a known shape), bytes that never change
+                    # (_fixed), appended as _emit would (no listing, no debug information
+                    # to follow them) and recorded into the current run (its labels too)
                     try:
                         if label is not None:
                             self._define_label(label, sl)
@@ -699,8 +733,19 @@ class Assembler(E.EvalContext):
                         record.append(run)
                     continue
             failed = len(errors)
+            if branch is not None:
+                # what _statement and the recording below do for it
+                self.line_start = self.pos if self.cur is not None else self.abs_pos
+                try:
+                    self._insn(branch, sl)
+                except (AsmError, RecursionError, MemoryError) as exc:
+                    self._error(_as_asm_error(exc), sl)
+                run = None
+                record.append(_Insn(sl, branch) if len(errors) == failed else sl)
+                continue
+            fresh = st is None
             try:
-                if st is None:
+                if fresh:
                     st = parse_line(sl.text)
                 data = None if st._emits is None else self._fixed(st, sl)
                 if data is not None:
@@ -717,6 +762,8 @@ class Assembler(E.EvalContext):
             if runs and st is not None and len(errors) == failed:
                 fast = st._emits
                 if fast is not None:
+                    if fresh and type(st.action) is P.Insn:
+                        shape_learn(sl.text, fast, skip, self._fixed_emits)
                     # (a labelled line too: the run defines its label where it goes)
                     if run is not None and run.bits == fast[0]:
                         run.add(sl, fast, st.label)
@@ -735,9 +782,26 @@ class Assembler(E.EvalContext):
             record.append(sl)
         self.record = None
 
+    def _fixed_emits(self, text: str) -> Optional[tuple]:
+        """The Statement._emits that _statement would give an instruction line here (a
+        line of a shape being learned, another number in it: asm/shapes.py), worked out
+        without emitting it; None when it would give none."""
+        st = P._parse_line(text)
+        action = st.action
+        if (type(action) is not P.Insn or st.times or st.equ is not None or action.prefixes
+                or _insn_kind(action) is not _STATIC):
+            return None
+        enc = self._encode_static(action.mnemonic, list(map(self._operand, action.operands)),
+                                  0, action.prefixes)
+        if enc.fixups or enc.obsolete or enc.warnings or enc.level > self.cpu:
+            return None
+        return self.bits, enc.data, enc.level
+
     def _error(self, exc: AsmError, sl) -> None:
         if exc.file is None:
             exc.file, exc.line = sl.file, sl.line
+        if exc.message.endswith(" is not supported in this context"):
+            exc.message = call_syntax_message(exc.message, sl.text)
         if exc.message.startswith("instruction not supported in ") and self.cpu < 10:
             # a 64-bit mode form: NASM names the `cpu` level first when it is below x64
             exc.message = "no instruction for this cpu level"
@@ -746,10 +810,12 @@ class Assembler(E.EvalContext):
                          if f != "<stdmac>"]
         for w in getattr(exc, "line_warnings", ()):
             self.warn(w, sl)
+        exc.text = sl.text
         self.errors.append(exc)
         for message in getattr(exc, "also", ()):    # NASM's further errors on the line
             more = AsmError(message, exc.file, exc.line)
             more.notes = exc.notes
+            more.repeated = message == exc.message      # (kept by _dedupe)
             self.errors.append(more)
         if self.entry is not None:
             self.entry.messages.append(f"error: {exc.message}")
@@ -762,12 +828,17 @@ class Assembler(E.EvalContext):
         text = f"{sl.file}:{sl.line}: warning: {message}"
         self.warnings.append(with_notes(text, sl.trace) if sl.trace else text)
         self.warning_at.append(self.item if self.record is None else len(self.record))
-        if self.entry is not None:
-            self.entry.messages.append(f"warning: {message}")
+        e = self.entry
+        if e is not None:
+            # (its place among wrapped rows: the pieces listed when it came)
+            if self.list_ahead >= 0:
+                e.marks[len(e.messages)] = len(e.pieces) + self.list_ahead
+            e.messages.append(f"warning: {message}")
 
     # ---- listing
 
     def _list_line(self, sl) -> None:
+        self.list_ahead = 0
         if sl.listed:
             self.entry = ListEntry(sl.list_line, sl.list_text, sl.depth)
             self.listing.append(self.entry)
@@ -818,6 +889,8 @@ class Assembler(E.EvalContext):
                     # (..start and friends: special symbols of formats pyasm lacks, obj)
                     raise AsmError(f"unrecognised special symbol `{name}'")
             else:
+                if not self.base_label:
+                    self.orphan_local = True    # (its name changes in the next pass)
                 name = self.base_label + name
         elif not name.startswith("..@"):
             self.base_label = name
@@ -866,10 +939,9 @@ class Assembler(E.EvalContext):
             self.unknown = False
             v = st.equ.fn(self)
             if self.unknown:
-                self.saw_unknown = True
-                if st.label[0] == "." and not st.label.startswith(".."):
+                self.saw_unknown = self.equ_unknown = True
+                if not self.provisional:
                     return
-                return
             if isinstance(v, E.Rel) and any(isinstance(k, str) for k in v.terms):
                 raise AsmError("invalid operand type")
             if type(v) is E.Wrt:
@@ -912,6 +984,13 @@ class Assembler(E.EvalContext):
         if count == 0:
             return
         t = type(action)
+        if t is P.Incbin and count > 1:
+            try:
+                self._incbin_chunk(action, sl)
+            except AsmError as exc:     # (NASM looks for the file once per repetition)
+                if exc.message.startswith("`incbin': unable to get length"):
+                    exc.also = (exc.message,) * (count - 1) + tuple(exc.also)
+                raise
         if t is P.Reserve:
             # NASM folds TIMES n RESx m into one reservation
             self._reserve(action, sl, count)
@@ -1019,12 +1098,26 @@ class Assembler(E.EvalContext):
             # NASM warns once per data item with bytes (a line's `dup` runs: per run)
             st = P._line_cache.get(self.sl.text)
             action = None if st is None else st.action
-            if type(action) is not P.Data or self._has_dup(action):
-                action = self.dup_run
-            for _ in range(1 if action is None else _items_with_bytes(action)):
+            if type(action) is P.Insn or type(action) is P.PrefixOnly:
+                # (an instruction: per piece NASM writes it in, asm.x86.pieces)
+                times = nasm_pieces(data, self.bits, not getattr(action, "operands", ())) \
+                    if data else 0
+            else:
+                if type(action) is not P.Data or self._has_dup(action):
+                    action = self.dup_run
+                times = 1 if action is None else _items_with_bytes(action)
+            e = self.entry
+            first = len(e.messages) if e is not None else 0
+            for _ in range(times):
                 self.warn(self._nobits_message(), self.sl)
-            if self.entry is not None:
+            if e is not None:
+                base = len(e.pieces)
                 self._list_bytes(data, relocs_shown)    # (NASM lists them all the same)
+                if type(action) is P.Data:
+                    # NASM lists an item's bytes, then warns: each after its item's row
+                    offs = [off - self.pos for off, _ in e.pieces[base:]]
+                    for k, end in enumerate(_item_ends(action, len(data))):
+                        e.marks[first + k] = base + sum(1 for off in offs if off < end)
             self._advance(len(data))
             return
         if self.entry is not None:
@@ -1050,7 +1143,15 @@ class Assembler(E.EvalContext):
     def _action(self, action, sl) -> None:
         t = type(action)
         if t is P.Data:
-            self._data(action, sl)
+            try:
+                self._data(action, sl)
+            except AsmError as exc:
+                if action.unit in (4, 8) and exc.message.endswith(
+                        "does not support segment base references"):
+                    # (NASM's output of the 16-bit segment into a wider field warns first)
+                    exc.line_warnings += (f"{action.unit * 8}-bit segment relocation "
+                                          "zero-extended from 16 bits [-w+zext-reloc]",)
+                raise
         elif t is P.Insn:
             self._insn(action, sl)
         elif t is P.Reserve:
@@ -1185,9 +1286,12 @@ class Assembler(E.EvalContext):
                 out += bytes(unit)
                 if not zeroing and not self.cur.nobits and self.dup_run is None:
                     zeroing = True          # NASM warns once per run (`db ?, ?` in .text)
+                    self.list_ahead = -1    # (listed after the run: here, after the rows)
                     self.warn(self._zeroing_message(), sl)
                 continue
             zeroing = False
+            if self.entry is not None:
+                self.list_ahead = len(out)      # (this item's warnings: listed before it)
             node = ce.node
             if type(node) is E.Str:
                 data = node.value
@@ -1200,6 +1304,7 @@ class Assembler(E.EvalContext):
                     raise AsmError(f"no {unit * 8}-bit floating-point format supported")
                 data = E.encode_float(fl[0], unit, fl[1])
                 if _float_overflow(fl[0], data):
+                    self.list_ahead = 0     # (NASM's warning as it reads the line)
                     self.warn("overflow in floating-point constant [-w+float-overflow]", sl)
                 out += data
                 continue
@@ -1219,12 +1324,22 @@ class Assembler(E.EvalContext):
             else:
                 addend = value - self.layout.base(reloc.target) if isinstance(
                     reloc.target, Section) else value
+                size = unit
+                if unit == 8 and self.fmt == "elf32":
+                    if reloc.pcrel:
+                        raise AsmError("64-bit signed relocation unsupported by output "
+                                       "format elf32")
+                    # (NASM: a 32-bit relocation, the upper half zero)
+                    self.warn("64-bit unsigned relocation zero-extended from 32 bits "
+                              "[-w+zext-reloc]", sl)
+                    size = 4
                 if reloc.wrt is not None:
-                    _check_wrt(reloc, unit, False, addend)
-                fixups.append(SectionFixup(len(out), unit, reloc, reloc.pcrel, addend))
+                    _check_wrt(reloc, size, False, addend)
+                fixups.append(SectionFixup(len(out), size, reloc, reloc.pcrel, addend))
                 shown.append((len(out), unit, (addend & ((1 << (8 * unit)) - 1)).to_bytes(
                     unit, "little"), reloc.pcrel))
             out += (value & ((1 << (8 * unit)) - 1)).to_bytes(unit, "little")
+        self.list_ahead = 0
         data = bytes(out)
         if not fixups and len(self.warnings) == warnings and all(
                 ce is not None and (type(ce.node) is E.Str or not _has_symbols(ce.node))
@@ -1277,6 +1392,24 @@ class Assembler(E.EvalContext):
                 self._list_piece("??", at + k)
 
     def _incbin(self, action: P.Incbin, sl) -> None:
+        chunk = self._incbin_chunk(action, sl)
+        e = self.entry
+        at = self.pos
+        self.entry = None
+        try:
+            self._emit(chunk)
+        finally:
+            self.entry = e
+        if e is not None:
+            self._list_piece(f"<bin {len(chunk):X}h>", at)
+
+    def _incbin_chunk(self, action: P.Incbin, sl) -> bytes:
+        """The bytes an `incbin` line includes (NASM's messages for a missing file, a bad
+        offset; its warning for a trailing comma, which its `incbin` macro drops)."""
+        if action.comma and getattr(self, "_comma_warned", None) != (sl, self.passno):
+            self._comma_warned = (sl, self.passno)      # (once a line, TIMES or not)
+            self.warn("dropping trailing empty parameter in call to multi-line macro "
+                      "`incbin' [-w+pp-macro-params-legacy]", sl)
         if type(action.file.node) is not E.Str:
             raise AsmError("`incbin' expects a file name")
         name = action.file.node.value.decode("utf-8", "surrogateescape")
@@ -1305,16 +1438,7 @@ class Assembler(E.EvalContext):
         length = len(data) - start
         if action.length is not None:
             length = min(length, self.scalar(action.length, "INCBIN"))
-        chunk = data[start:start + max(length, 0)] if start >= 0 else b""
-        e = self.entry
-        at = self.pos
-        self.entry = None
-        try:
-            self._emit(chunk)
-        finally:
-            self.entry = e
-        if e is not None:
-            self._list_piece(f"<bin {len(chunk):X}h>", at)
+        return data[start:start + max(length, 0)] if start >= 0 else b""
 
     # ---- instructions
 
@@ -1734,6 +1858,8 @@ class Assembler(E.EvalContext):
 
     def _directive(self, d: P.Directive, sl) -> None:
         name, args = d.name, d.args
+        if name in directive_args.DECLARATIONS:
+            directive_args.check_declaration(name, args)
         if name == "bits":
             try:
                 bits = int(args, 0)
@@ -1765,7 +1891,19 @@ class Assembler(E.EvalContext):
         elif name == "org":
             if self.fmt != "bin":
                 raise AsmError("unrecognized directive [org]")
-            v = self.scalar(P.parse_expr(args), "ORG")
+            try:
+                v = self.scalar(P.parse_expr(args), "ORG")
+            except AsmError as exc:
+                message = exc.message
+                if message.startswith("non-constant"):
+                    # (NASM: the first symbol not defined yet, or an expression not simple)
+                    name = next((v for k, v in P.tokenize(args) if k == "ID"
+                                 and self.symbols.get(v) is None), None)
+                    if name is None:
+                        raise AsmError("org value must be a critical expression") from None
+                    message = f"symbol `{name}' not defined before use"
+                raise AsmError(message, also=(
+                    "No or invalid offset specified in ORG directive.",)) from None
             if self.org is not None and self.org != v and self.org_at != (sl.file, sl.line):
                 raise AsmError("program origin redefined")
             self.org = v
@@ -1813,9 +1951,13 @@ class Assembler(E.EvalContext):
         elif name == "sectalign":
             if args.lower() in ("on", "off"):
                 return
-            v = self.scalar(P.parse_expr(args), "SECTALIGN")
+            # NASM evaluates the leading expression and ignores the rest (`sectalign 4 nop`)
+            tokens = P.tokenize(args)
+            end = P._expression_end(tokens, 0) if tokens else None
+            ce = P.parse_expr_tokens(tokens[:end]) if end else P.parse_expr(args)
+            v = self.scalar(ce, "SECTALIGN")
             if v <= 0 or v & (v - 1):
-                raise AsmError(f"segment alignment `{v}' is not power of two")    # (NASM's)
+                raise AsmError(f"segment alignment `{args}' is not power of two")   # (NASM's)
             if self.cur is not None:
                 self.cur.sectalign = max(self.cur.sectalign, v)
         elif name == "cpu":
@@ -1844,7 +1986,11 @@ class Assembler(E.EvalContext):
                 affix = words[2].strip() if len(words) > 2 else ""
                 if self.fmt == "elf32" or words[0].lower() == "output":
                     self.affixes[words[1].lower()] = affix
-        elif name in ("default", "float", "warning", "list", "map", "debug"):
+        elif name == "default":
+            directive_args.check_default(args)
+        elif name == "float":
+            directive_args.check_float(args)
+        elif name in ("warning", "list", "map", "debug"):
             pass
         else:
             raise AsmError(f"unrecognized directive [{name}]")
@@ -2103,6 +2249,24 @@ def _zeroing_runs(runs: list) -> int:
                for x in runs)
 
 
+def _item_ends(action: P.Data, total: int) -> list:
+    """Where each item with bytes of a data line ends (bytes from its start), as far as
+    the items tell (a string takes whole units); at most ``total``."""
+    ends, at, unit = [], 0, action.unit
+    for ce in action.items:
+        if ce is None:
+            at += unit
+            continue
+        if type(ce.node) is E.Str:
+            if ce.node.value == b"":
+                continue
+            at += -(-len(ce.node.value) // unit) * unit
+        else:
+            at += unit
+        ends.append(min(at, total))
+    return ends
+
+
 def _items_with_bytes(action: P.Data) -> int:
     """A data line's items that emit bytes (not `?`, not '')."""
     return sum(ce is not None and (type(ce.node) is not E.Str or ce.node.value != b"")
@@ -2307,8 +2471,28 @@ def _pass_one_errors(errors: list) -> list:
     return early or errors
 
 
+def _undefined_operands(errors: list, symbols: dict) -> None:
+    """An operand combination refused in pass 1 whose line names a symbol that pass 1
+    never defined: NASM's final pass reports the symbol instead (`fld st8`)."""
+    for e in errors:
+        if e.message != "invalid combination of opcode and operands" or not getattr(
+                e, "text", None):
+            continue
+        try:
+            tokens = P.tokenize(P._strip_comment(e.text))
+        except AsmError:
+            continue
+        name = next((v for k, v in tokens[1:] if k == "ID" and v[0] != "."
+                     and v.lower() not in ("to", "seg", "wrt")
+                     and (symbols.get(v) is None or symbols[v].value is None)), None)
+        if name is not None:
+            e.message = f"symbol `{name}' not defined"
+            e.final_pass = True
+
+
 def _final_pass_error(e: AsmError) -> bool:
     return (e.message in _FINAL_PASS_ERRORS or getattr(e, "status", 1) == 3
+            or getattr(e, "final_pass", False)
             or e.message.startswith("unrecognised special symbol `"))
 
 
@@ -2316,7 +2500,7 @@ def _dedupe(errors: list) -> list:
     seen = set()
     out = []
     for e in errors:
-        key = (e.file, e.line, e.message)
+        key = (e.file, e.line, e.message, id(e) if getattr(e, "repeated", False) else 0)
         if key not in seen:
             seen.add(key)
             out.append(e)

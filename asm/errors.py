@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class AsmError(Exception):
     """An error in the user's input, reported as ``file:line: error: message``.
@@ -97,3 +99,30 @@ def with_notes(warning: str, trace: tuple) -> str:
         if f != "<stdmac>":
             warning += f"\n{f}:{n}: ... from macro `{m}' defined here"
     return warning
+
+
+_NOT_SUPPORTED = "' is not supported in this context"
+
+
+def call_syntax_message(message: str, text: str) -> str:
+    """NASM's message for `name(...)` where name is no function of its (pyasm's grammar
+    reads a call and fails when it is evaluated): its parser stops at the `(` and says
+    what it expected there. ``text`` is the source line; others' messages pass through."""
+    if not (message.startswith("`") and message.endswith(_NOT_SUPPORTED)):
+        return message
+    name = message[1:-len(_NOT_SUPPORTED)]
+    key = name.replace("?", "")
+    m = re.search(r"(?<![\w.$?@#~])" + re.escape(name) + r"\s*\(", text)
+    if m is None or (key.startswith("__") and key.endswith("__")):
+        return message              # (NASM's own functions: __float32__, __ilog2e__...)
+    before = text[:m.start()]
+    brackets = before.count("[") - before.count("]")
+    parens = before.count("(") - before.count(")")
+    if brackets > 0:
+        return "expecting ] at end of memory operand"
+    if parens > 0:
+        return "expecting `)'"
+    words = before.replace(":", " ").split()
+    if any(w.lower() in ("db", "dw", "dd", "dq", "dt", "do", "dy", "dz") for w in words):
+        return "comma expected after operand"
+    return "comma, colon, decorator or end of line expected after operand"

@@ -379,6 +379,13 @@ def _syntax_error(exc: Exception, what: str, kinds: list, tokens: tuple = ()) ->
     if kinds[0] == "EQU" or (kinds[0] != "ID" and kinds[k:k + 1] == ["EQU"]):
         return AsmError("EQU not preceded by label")    # `equ 5`, `es equ 1`
     if "EQU" in kinds[1:3] and kinds[1] in ("EQU", "COLON"):
+        e = kinds.index("EQU") + 1
+        if kinds[e:e + 1] in (["SIZE"], ["JUMPKW"]):
+            # `x equ dword 5`: NASM reads a sized operand, which an EQU cannot take
+            if tokens[e][1].lower() == "far":
+                return AsmError("bad syntax for EQU",
+                                also=("invalid use of FAR operand specifier",))
+            return AsmError("mismatch in operand sizes")
         if ttype == "COLON" and before.count("LBRACK") == before.count("RBRACK"):
             # `x equ 1:2`: NASM's segment override, then no memory operand in an EQU
             return AsmError("invalid segment override", also=(

@@ -12,6 +12,7 @@ values for an instruction or an operand share the filled object (see _Template).
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import marshal
 import operator
 import os
@@ -479,6 +480,9 @@ _templates: dict = {}
 _BRACKET_DIR = re.compile(r"\s*\[\s*([A-Za-z_]\w*)\b([^\]]*)\]\s*(?:;.*)?$")
 _PLAIN_DIR = re.compile(r"\s*([A-Za-z_]\w*)\b(.*)$")
 _FIRST_WORD = re.compile(r"\s*([A-Za-z_]\w*)\b")     # _PLAIN_DIR's first group, quicker
+# directives whose NASM macro takes a `:` as its argument (`bits:`: an error, not a label)
+_COLON_ARGUMENT = frozenset(("bits", "absolute", "global", "extern", "common", "static",
+                             "required", "cpu", "default", "org", "sectalign", "float"))
 _NOT_DIRECTIVE = re.compile(r"\s*(:|equ\b|times\b|d[bwdqtoyz]\b|res[bwdqtoyz]\b)", re.I)
 
 
@@ -518,7 +522,8 @@ def _parse_line(text: str) -> Statement:
     m = _FIRST_WORD.match(text)
     if m and m.group(1).lower() in DIRECTIVES:
         m = _PLAIN_DIR.match(text)
-        if m and not _NOT_DIRECTIVE.match(m.group(2)):
+        if m and (not _NOT_DIRECTIVE.match(m.group(2)) or (
+                m.group(1).lower() in _COLON_ARGUMENT and m.group(2).lstrip()[:1] == ":")):
             args = _strip_comment(m.group(2)).strip()
             name = m.group(1).lower()
             if args or name in ("use16", "use32"):
@@ -529,6 +534,8 @@ def _parse_line(text: str) -> Statement:
             and tokens[-2][0] not in ("COMMA", "INSN", "PREFIX")
             and any(k == "INSN" or k == "RESV" for k, _ in tokens)):
         tokens = tokens[:-1]        # NASM drops a comma after an instruction's last operand
+    if tokens and tokens[-1][0] == "COMMA" and any(k == "INCBIN" for k, _ in tokens):
+        return _incbin_comma(tokens)
     if len(tokens) >= 3 and tokens[-2][0] == "ID" and tokens[-2][1].lower() == "to":
         tokens = _x87_to(tokens)
     if any(k == "DATA" for k, _ in tokens[:3]) and any(
@@ -544,6 +551,20 @@ def _parse_line(text: str) -> Statement:
             return _parse_tokens(fixed, "line")
         except AsmError:
             raise exc from None
+
+
+_INCBIN_COMMA = ("dropping trailing empty parameter in call to multi-line macro `incbin' "
+                 "[-w+pp-macro-params-legacy]")
+
+
+def _incbin_comma(tokens: list) -> Statement:
+    """`incbin "f",`: NASM's `incbin` macro drops the empty last parameter (a warning)."""
+    if len(tokens) >= 2 and tokens[-2][0] == "COMMA":
+        raise AsmError("expression syntax error", line_warnings=(_INCBIN_COMMA,))
+    st = _parse_tokens(tokens[:-1], "line")
+    if type(st.action) is not Incbin or st.times:
+        return st           # (after TIMES the macro is not called: no warning)
+    return dataclasses.replace(st, action=dataclasses.replace(st.action, comma=True))
 
 
 # what may start an operand of a data item's expression, or stand as one

@@ -182,6 +182,8 @@ class _Source:
     # `%line N+M name` met at original line L of this file: later lines of it are
     # reported as N + M * (their line - L) in `name` -- (L, N, M, name or None)
     remap: Optional[tuple] = None
+    argc: int = -1              # %0 when it is not len(params): a call that dropped a
+    #                             trailing empty parameter below the macro's minimum
 
 
 def _captures_label(macro: MMacro) -> bool:
@@ -300,6 +302,7 @@ class Preprocessor:
         self.mmacro_count = 0
         self.produced = 0
         self.active_macros: dict = {}
+        self.call_warning: Optional[str] = None    # _find_mmacro_call's legacy warning
         self._install_builtins()
         self._load_stdmac()
         for name, value in defines:
@@ -759,6 +762,8 @@ class Preprocessor:
         call = self._find_mmacro_call(text)
         if call is not None:
             label, macro, args = call
+            if self.call_warning:
+                self._warn(self.call_warning, loc_file, loc_line)
             if label and not _captures_label(macro):
                 yield MacroLabel(label, loc_file, loc_line, lineno, file, raw, depth, trace,
                                  False, True)
@@ -860,7 +865,7 @@ class Preprocessor:
     @staticmethod
     def _param(msrc: _Source, k: int) -> str:
         if k == 0:
-            return str(len(msrc.params))
+            return str(len(msrc.params) if msrc.argc < 0 else msrc.argc)
         if k < 0:
             return ""
         if k <= len(msrc.params):
@@ -1119,14 +1124,33 @@ class Preprocessor:
             return None
         args = _split_macro_args(strip_comment(rest).strip())
         cands = self._lookup_mmacro(name)
+        # NASM (< 2.15 legacy): a call ending in a comma drops its empty last parameter
+        self.call_warning = None     # (warned by the caller that expands it)
+        comma = len(args) > 1 and not args[-1] and strip_comment(rest).rstrip()[-1:] == ","
         for mac in cands:
             if mac.name in self._active_macros() and not mac.recursive:
                 continue
             n = len(args)
             if n >= mac.nmin and (mac.nmax < 0 or n <= mac.nmax or mac.greedy):
+                if comma:
+                    self.call_warning = ("dropping trailing empty parameter in call to "
+                                         f"multi-line macro `{mac.name}' "
+                                         "[-w+pp-macro-params-legacy]")
+                    rest = strip_comment(rest).rstrip()[:-1]
+                    args = args[:-1]
+                    n -= 1
                 if mac.greedy and mac.nmax >= 0 and n > mac.nmax:
                     args = args[:mac.nmax - 1] + [_rejoin(rest, mac.nmax - 1)]
                 return label, mac, args
+        if comma:
+            # none takes that many: one that takes the parameters before the comma
+            n = len(args) - 1
+            for mac in cands:
+                if (not (mac.name in self._active_macros() and not mac.recursive)
+                        and n >= mac.nmin and (mac.nmax < 0 or n <= mac.nmax)):
+                    self.call_warning = (f"improperly calling multi-line macro `{mac.name}' "
+                                         f"with {n + 1} parameters [-w+pp-macro-params-legacy]")
+                    return label, mac, args[:-1]
         if all(mac.name in self._active_macros() and not mac.recursive for mac in cands):
             return None
         # exists but with another parameter count: NASM warns and assembles the line as is
@@ -1172,6 +1196,8 @@ class Preprocessor:
         new = _Source("macro", macro.body, file=macro.file, macro=macro, params=params,
                       unique=unique, cond_depth=len(self.conds), label=label)
         new.inv_file, new.inv_line = loc_file, loc_line
+        if len(args) < macro.nmin:
+            new.argc = len(args)
         new.nolist = macro.nolist or src.nolist
         new.outer_trace = trace
         self.active_macros[macro.name] = self.active_macros.get(macro.name, 0) + 1
@@ -1196,7 +1222,10 @@ class Preprocessor:
                              "count": 0, "file": file, "line": lineno}
             count = self._eval_macro_expr(arg, "%rep")
             if count < 0:
-                raise AsmError(f"`%rep' count {count} is negative")
+                # (NASM: a warning, and no repetition)
+                self._warn(f"negative `%rep' count: {count} [-w+pp-rep-negative]", loc_file,
+                           loc_line)
+                count = 0
             if count > MAX_REP:
                 raise AsmError(f"`%rep' count {count} exceeds limit (currently {MAX_REP})")
             self.defining["count"] = count

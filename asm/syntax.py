@@ -133,6 +133,7 @@ class Incbin:
     file: CExpr
     offset: Optional[CExpr]
     length: Optional[CExpr]
+    comma: bool = False         # a trailing comma (NASM's macro drops it, with a warning)
 
 
 @dataclass

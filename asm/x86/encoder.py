@@ -522,7 +522,8 @@ def _remember(memo: dict, key, value):
 
 
 def _modrm_mem(out: bytearray, fixups: list, mem: Mem, regfield: int, asize: int,
-               regs: tuple) -> None:
+               regs: tuple) -> int:
+    """ModRM (and SIB, displacement) of a memory operand; returns the displacement's size."""
     disp = mem.disp
     plain = mem.reloc is None and not mem.unknown
     if asize == 16:
@@ -532,7 +533,7 @@ def _modrm_mem(out: bytearray, fixups: list, mem: Mem, regfield: int, asize: int
         if rm is None:
             out.append((regfield << 3) | 6)
             _field(out, fixups, disp, 2, mem.reloc)
-            return
+            return 2
         if mem.disp_size == 1:
             mod = 1
         elif mem.disp_size in (2, 4):
@@ -548,7 +549,7 @@ def _modrm_mem(out: bytearray, fixups: list, mem: Mem, regfield: int, asize: int
             _field(out, fixups, disp, 1, mem.reloc)
         elif mod == 2:
             _field(out, fixups, disp, 2, mem.reloc)
-        return
+        return mod
     scaled = mem.scaled
     key = (regs, scaled if type(scaled) is tuple else tuple(scaled or ()), mem.nosplit)
     ea = _EA32_MEMO.get(key)
@@ -558,7 +559,7 @@ def _modrm_mem(out: bytearray, fixups: list, mem: Mem, regfield: int, asize: int
     if base is None and index is None:
         out.append((regfield << 3) | 5)
         _field(out, fixups, disp, 4, mem.reloc)
-        return
+        return 4
     if mem.disp_size == 1:
         mod = 1
     elif mem.disp_size in (2, 4):
@@ -580,13 +581,40 @@ def _modrm_mem(out: bytearray, fixups: list, mem: Mem, regfield: int, asize: int
             out.append((regfield << 3) | 4)
             out.append((ss << 6) | (idx << 3) | 5)
             _field(out, fixups, disp, 4, mem.reloc)
-            return
+            return 4
         out.append((mod << 6) | (regfield << 3) | 4)
         out.append((ss << 6) | (idx << 3) | REGISTERS[base].num)
     if mod == 1:
         _field(out, fixups, disp, 1, mem.reloc)
     elif mod == 2:
         _field(out, fixups, disp, 4, mem.reloc)
+        return 4
+    return mod
+
+
+def _disp_warnings(mem: Mem, asize: int, field: int) -> tuple:
+    """NASM's warnings for a displacement whose value its field does not hold: an implicit
+    byte one warns once for the wrap into -128..127, once more when the value is beyond the
+    address size (a word or dword field, an absolute address, twice then); no field
+    (`[bx+65536]` is `[bx]`), none. Explicit sizes: _disp_overflow, twice."""
+    if mem.disp_size is not None:
+        if not mem.regs and mem.disp_size == 1:
+            return (DISPSIZE_IGNORED, DISPSIZE_IGNORED)
+        w = _disp_overflow(mem, asize)
+        return () if w is None else (w, w)
+    d = mem.disp
+    inside = -(1 << asize) <= d < (1 << asize)
+    if not mem.regs:
+        return () if inside else (f"{_WIDTHS[asize // 8]} data exceeds bounds "
+                                  "[-w+number-overflow]",) * 2
+    if field == 1:
+        n = (not -128 <= d <= 127) + (not inside)
+    else:
+        n = 0 if inside or not field else 2
+    return (f"{_WIDTHS[field]} data exceeds bounds [-w+number-overflow]",) * n if n else ()
+
+
+DISPSIZE_IGNORED = "displacement size ignored on absolute address [-w+ea-dispsize]"
 
 
 # immediate field kinds of a _Plan
@@ -776,24 +804,24 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
         rm_op = ops[p.rm_i]
         try:
             if rm_op is mem:
-                _modrm_mem(out, fixups, mem, regfield, asize or bits, regs)
+                field = _modrm_mem(out, fixups, mem, regfield, asize or bits, regs)
             elif isinstance(rm_op, Mem):
-                _modrm_mem(out, fixups, rm_op, regfield, asize or bits, tuple(rm_op.regs))
+                field = _modrm_mem(out, fixups, rm_op, regfield, asize or bits,
+                                   tuple(rm_op.regs))
         except AsmError as exc:
             if exc.message in _BAD_EA:  # NASM names the mode's address size, not the registers'
                 raise AsmError(f"invalid {asize_forced or bits}-bit effective address") from None
             raise
-        ea_warning = None
+        warnings = ()
         if not isinstance(rm_op, Mem):
             out.append(0xC0 | (regfield << 3) | REGISTERS[rm_op.name.lower()].num)
         elif rm_op.reloc is None and not rm_op.unknown:
-            ea_warning = _disp_overflow(rm_op, asize or bits)
+            warnings = _disp_warnings(rm_op, asize or bits, field)
     else:
-        ea_warning = None
+        warnings = ()
 
     # immediates, in operand order
     rel_fields = None
-    warnings = () if ea_warning is None else (ea_warning, ea_warning)     # (NASM: twice)
     if (osize_forced and p.osize and p.osize != osize_forced
             and not (p.form.operands and p.form.operands[0] in _BRANCH_TARGETS
                      and ops[0].size is None)
@@ -833,9 +861,9 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
         else:
             _field(out, fixups, op.disp, (asize or bits) // 8, op.reloc)
             if op.reloc is None and not op.unknown:
-                w = _disp_overflow(op, asize or bits)
-                if w is not None:
-                    warnings += (w,)        # (once here: NASM's moffs field)
+                ws = _disp_warnings(op, asize or bits, 0)
+                # (once here: NASM's moffs field; the ignored size twice, as elsewhere)
+                warnings += ws if ws[:1] == (DISPSIZE_IGNORED,) else ws[:1]
     if rel_fields is not None:
         end = ip + len(out)
         for pos, size, op in rel_fields:
@@ -1196,11 +1224,32 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
             return encode(mnemonic, [operands[0], Mem(disp=imm.value, reloc=imm.reloc,
                                                       unknown=imm.unknown)],
                           bits, ip, prefixes, section, absolute)
+        message = None if mnemonic == "push" else _near_message(
+            mnemonic, operands, bits, ip, prefixes, section, absolute)
+        if message:
+            # `mov ax, near 1`: to NASM near/short are sizes no immediate form has (its
+            # push forms of an immediate take any size: no match at all there)
+            raise AsmError(message)
         raise AsmError("invalid combination of opcode and operands")
     except AsmError as exc:
         if any(type(op) is Reg and op.spec is not None for op in operands):
             exc.line_warnings += (REGSIZE,)     # (NASM's parser warned first)
         raise
+
+
+def _near_message(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int,
+                  prefixes: Sequence[str], section: object, absolute: object) -> str:
+    """NASM's error when an immediate has a near/short keyword and the line without it
+    encodes (a size mismatch) or lacks only a size; else ''."""
+    if not any(type(op) is Imm and op.jump in ("near", "short") for op in operands):
+        return ""
+    plain = [dataclasses.replace(op, jump=None) if type(op) is Imm else op
+             for op in operands]
+    try:
+        encode(mnemonic, plain, bits, ip, prefixes, section, absolute)
+    except AsmError as exc:
+        return exc.message if exc.message == "operation size not specified" else ""
+    return "mismatch in operand sizes"
 
 
 @cache

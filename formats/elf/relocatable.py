@@ -65,8 +65,8 @@ from .constants import (
     STV_DEFAULT,
 )
 from .elffile import ElfFile, Section, new_header
-from .structs import Elf32_Ehdr, Elf32_Rel, Elf32_Shdr, Elf32_Sym
-from .tables import ElfError, Relocation, StringTable, Symbol
+from .structs import Elf32_Ehdr, Elf32_Rel, Elf32_Shdr, Elf32_Sym, r_info
+from .tables import ElfError, StringTable, Symbol
 
 ABS = "*ABS*"       # ObjSymbol.section of an absolute symbol (``equ`` made global)
 COMMON = "*COM*"    # ObjSymbol.section of a common symbol; its value is the alignment
@@ -226,7 +226,9 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
 
     # ---- relocations, grouped by the section they patch ----
     contents = {sec.name: bytearray(sec.data) for sec in sections}
-    per_section: dict[str, list[Relocation]] = {}
+    # section name -> its Elf32_Rel records, packed (the REL entries: offset, info)
+    per_section: dict[str, list[bytes]] = {}
+    pack_rel = Elf32_Rel.struct.pack
     for rel in relocs:
         if rel.section not in sec_index:
             raise ElfError(f"relocation in unknown section {rel.section!r}")
@@ -238,19 +240,27 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
             if rel.symbol not in section_symbol:
                 raise ElfError(f"relocation against unknown symbol {rel.symbol!r}")
             index = section_symbol[rel.symbol]
-        elif (_binding(sym) == STB_LOCAL and sym.section in section_symbol
-              and rel.type not in (R_386_GOT32, R_386_GOT32X)):
-            index = section_symbol[sym.section]
-            field = contents[rel.section]
-            base = addend if addend is not None else _read_field(field, rel)
-            addend = base + sym.value
         else:
-            if id(sym) not in symbol_index:
-                raise ElfError(f"relocation against symbol {sym.name!r} that is not in the table")
-            index = symbol_index[id(sym)]
+            b = bind.get(id(sym))       # (the binding worked out above, most symbols)
+            if b is None:
+                b = _binding(sym)
+            if (b == STB_LOCAL and sym.section in section_symbol
+                    and rel.type not in (R_386_GOT32, R_386_GOT32X)):
+                index = section_symbol[sym.section]
+                field = contents[rel.section]
+                base = addend if addend is not None else _read_field(field, rel)
+                addend = base + sym.value
+            else:
+                if id(sym) not in symbol_index:
+                    raise ElfError(f"relocation against symbol {sym.name!r} that is not "
+                                   "in the table")
+                index = symbol_index[id(sym)]
         if addend is not None:
             _write_field(contents[rel.section], rel, addend)
-        per_section.setdefault(rel.section, []).append(Relocation(rel.offset, rel.type, index))
+        records = per_section.get(rel.section)
+        if records is None:
+            records = per_section[rel.section] = []
+        records.append(pack_rel(rel.offset, r_info(index, rel.type)))
 
     # ---- sections: user sections, .shstrtab, .symtab, .strtab, .rel* ----
     # (a debug section's .rel follows it; more than 0xff00 sections: extended numbering)
@@ -267,7 +277,7 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
         if sec.link is not None:
             out[-1].header.sh_link = sec_index[sec.link]
         for target in rels_after.get(sec.name, ()):
-            body = b"".join(r.to_record().pack() for r in per_section.get(target.name, ()))
+            body = b"".join(per_section.get(target.name, ()))
             inline_rels.append(len(out))
             out.append(Section(".rel" + target.name, Elf32_Shdr(
                 sh_name=shstrtab.add_unshared(".rel" + target.name), sh_type=SHT_REL,
@@ -289,7 +299,10 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
     for (sym, _), x in zip(table, xindex):
         if x:
             sym.shndx = SHN_XINDEX      # the real index is in .symtab_shndx
-    symtab_data = b"".join(sym.to_record(off).pack() for sym, off in table)
+    pack_sym = Elf32_Sym.struct.pack        # (Symbol.to_record(off).pack(), at once)
+    symtab_data = b"".join([pack_sym(off, sym.value & 0xFFFFFFFF, sym.size,
+                                     (sym.bind << 4) | (sym.type & 0xF), sym.other, sym.shndx)
+                            for sym, off in table])
     out.append(Section(".symtab", Elf32_Shdr(
         sh_name=offsets[1], sh_type=SHT_SYMTAB, sh_size=len(symtab_data), sh_link=strtab_index,
         sh_info=first_global, sh_addralign=4, sh_entsize=Elf32_Sym.size), symtab_data))
@@ -307,7 +320,7 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
     for sec in sections:
         if sec.name not in per_section or sec.rel_after is not None:
             continue
-        body = b"".join(r.to_record().pack() for r in per_section[sec.name])
+        body = b"".join(per_section[sec.name])
         out.append(Section(".rel" + sec.name, Elf32_Shdr(
             sh_name=next(rel_offsets), sh_type=SHT_REL, sh_size=len(body), sh_link=symtab_index,
             sh_info=sec_index[sec.name], sh_addralign=4, sh_entsize=Elf32_Rel.size), body))

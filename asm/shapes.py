@@ -1,0 +1,315 @@
+"""Pass 1's bytes for a line not seen before, from its shape.
+
+Generated and hand-written sources repeat a few line shapes with other numbers and
+labels (``add ecx, 7919``, ``L12: mov eax, [ebx+740]``). Parsing and encoding each such
+line costs a parse tree, operand objects and an encoder search; here the second line of a
+shape that always emits the same bytes (Statement._emits: no symbol, `$` or warning) is
+learned as its bytes and, for each decimal number beyond +-256 in it, the field that holds
+the number; the later lines of the shape only patch those fields. A line `jcc name` (a
+branch to a label) gets its Insn made as the parser would make it (_branch).
+
+A shape (_shape) is the line's text with a leading ``label:`` taken apart and such numbers
+cut out, each replaced by its class (what the encoder's choices and warnings may depend
+on: _number_class), plus the mode. Learning (learn) takes a number as a field only where
+it alone makes the value of its operand (with registers, ``*`` scales, ``+``/``-`` and
+size words) and checks the field against encodings of other numbers of the same class
+(every byte of it that may change within the class); a shape whose bytes do not follow its
+numbers exactly is kept as not learnable.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Optional
+
+from asm import expr as E
+from asm import parser as P
+from asm.errors import AsmError
+from asm.x86.registers import REGISTERS
+
+_LIMIT = 20_000                 # shapes kept
+
+# shape -> (bytes, cpu level, fields), None when the shape cannot be learned, 0 when one
+# line of it has been seen (a shape is learned from its second line); fields:
+# ((number index, size, the bytes before, the bytes after),) for one number, else
+# ((number index, size, offset, None), ...)
+_learned: dict = {}
+
+# an optional `label:` and the first word after it
+_HEAD = re.compile(r"[ \t]*(?:([A-Za-z_][A-Za-z0-9_$#@~.?]*|\.[A-Za-z_][A-Za-z0-9_$#@~.?]*)"
+                   r"[ \t]*:)?[ \t]*([A-Za-z_][A-Za-z0-9_]*)")
+# the decimal numbers of a line (not part of a name or of another number's text)
+_NUMBERS = re.compile(r"(?<![A-Za-z0-9_$#@~.?])([1-9][0-9]*)(?![A-Za-z0-9_$#@~.?])").split
+_SCAN = P._SCAN_RE.findall
+
+# tokens a numbered operand may hold besides its number
+_OPERAND_WORDS = frozenset(("+", "-", "[", "]", "*", "byte", "word", "dword", "qword",
+                            "tword", "oword", "strict"))
+
+
+def _number_class(v: int):
+    """What the encoder's choices and warnings may depend on for a number beyond +-256:
+    the widths it fits, signed and unsigned (16-bit displacements warn below -2**16,
+    dword ones below -2**32), and its low 16, 32 and 64 bits where they are small,
+    positive or negative (they wrap to a byte's displacement or immediate)."""
+    if 256 < v < 1 << 15:
+        return 0                # (the common ones, quickly)
+    if -(1 << 15) <= v < -256:
+        return 1
+    lo16 = v & 0xFFFF
+    lo32 = v & 0xFFFF_FFFF
+    lo64 = v & 0xFFFF_FFFF_FFFF_FFFF
+    return (v < -(1 << 63), v < -(1 << 32), v < -(1 << 31), v < -(1 << 16), v < -(1 << 15),
+            v < 0, v >= 1 << 15, v >= 1 << 16, v >= 1 << 31, v >= 1 << 32, v >= 1 << 63,
+            v >= 1 << 64, lo16 if lo16 <= 0x100 or lo16 >= 0xFF00 else -1,
+            lo32 if lo32 <= 0x100 or lo32 >= 0xFFFF_FF00 else -1,
+            lo64 if lo64 <= 0x100 or lo64 >= 0xFFFF_FFFF_FFFF_FF00 else -1)
+
+
+_reserved: Optional[frozenset] = None
+
+
+def _plain_name(name: str) -> bool:
+    """Whether a name is a label's (no register, keyword, mnemonic or directive: what
+    the parser reads as an ID)."""
+    global _reserved
+    if _reserved is None:
+        from asm.x86.encoder import mnemonics
+        _reserved = frozenset(P._KEYWORDS) | mnemonics() | P.DIRECTIVES
+    return name.lower() not in _reserved
+
+
+def _shape(text: str, bits: int, skip: frozenset):
+    """(shape, the cut-out numbers with their signs, label or None, the text after the
+    label) of a line; for a branch (a first word in ``skip``), _branch's Insn; None for a
+    line with a string, or with nothing cut out and no label (the line cache serves its
+    repeats)."""
+    if '"' in text or "'" in text or "`" in text:
+        return None
+    m = _HEAD.match(text)
+    if m is None:
+        return None
+    label, word = m.groups()
+    if word in skip or word.lower() in skip:
+        return None if label is not None else _branch(text)
+    if label is not None and not _plain_name(label):
+        return None
+    rest = text[m.start(2):]
+    if ";" in rest:
+        rest = rest[:rest.index(";")]
+    parts = _NUMBERS(rest.rstrip())
+    n = len(parts)
+    if n == 3:                  # (one number: most lines)
+        v = int(parts[1])
+        if v > 256:
+            if parts[0].rstrip()[-1:] == "-":
+                v = -v
+            c = 0 if 256 < v < 32768 else 1 if -32768 <= v < -256 else _number_class(v)
+            return (bits, label is not None, parts[0], c, parts[2]), (v,), label, rest
+    if label is None and n == 1:
+        return None
+    key = [bits, label is not None, parts[0]]
+    numbers = []
+    for i in range(1, n, 2):
+        v = int(parts[i])
+        if v > 256:
+            if parts[i - 1].rstrip()[-1:] == "-":
+                v = -v
+            numbers.append(v)
+            key.append(_number_class(v))
+        else:
+            key.append(parts[i])
+        key.append(parts[i + 1])
+    if not numbers and label is None:
+        return None
+    return tuple(key), numbers, label, rest
+
+
+def lookup(text: str, bits: int, skip: frozenset):
+    """(label or None, bytes, cpu level) of a line of a learned shape; for a branch to a
+    label (``jne L5``: a first word in ``skip`` and a name), its Insn; None otherwise."""
+    got = _shape(text, bits, skip)
+    if got is None or type(got) is P.Insn:
+        return got
+    entry = _learned.get(got[0])
+    if not entry:
+        return None
+    data, level, fields = entry
+    if fields:
+        numbers = got[1]
+        if len(fields) == 1:
+            _, size, head, tail = fields[0]
+            return got[2], head + (numbers[0] & _MASKS[size]).to_bytes(size, "little") + tail, level
+        out = bytearray(data)
+        for k, size, offset, _ in fields:
+            out[offset:offset + size] = (numbers[k] & _MASKS[size]).to_bytes(size, "little")
+        data = bytes(out)
+    return got[2], data, level
+
+
+_MASKS = {2: 0xFFFF, 4: 0xFFFF_FFFF, 8: 0xFFFF_FFFF_FFFF_FFFF}
+
+
+# `jcc label`, with blanks and a comment
+_BRANCH = re.compile(r"[ \t]*([A-Za-z]+)[ \t]+([A-Za-z_.][A-Za-z0-9_$#@~.?]*)[ \t]*(?:;.*)?$")
+# the mnemonic as written -> the parser's, when its `mnemonic name` lines parse as below
+_branches: dict = {}
+
+
+def _branch(text: str) -> Optional[P.Insn]:
+    """The Insn of a line `mnemonic name` (a branch's mnemonic), made as the parser makes
+    it (checked on the first line of each mnemonic); None for another line."""
+    m = _BRANCH.match(text)
+    if m is None:
+        return None
+    word, name = m.groups()
+    if not _plain_name(name):
+        return None
+    mnemonic = _branches.get(word)
+    if mnemonic is None:
+        try:
+            st = P.parse_line(text)
+        except AsmError:
+            return None
+        a = st.action
+        ok = (st.label is None and not st.colon and not st.times and st.equ is None
+              and type(a) is P.Insn and not a.prefixes and len(a.operands) == 1
+              and type(a.operands[0]) is P.OpExpr and not a.operands[0].mods
+              and type(a.operands[0].expr.node) is E.Sym
+              and a.operands[0].expr.node.name == name)
+        _branches[word] = a.mnemonic if ok else False
+        return a if ok else None
+    if mnemonic is False:
+        return None
+    return P.Insn((), mnemonic, (P.OpExpr((), P.CExpr(E.Sym(name))),))
+
+
+def learn(text: str, emits: tuple, skip: frozenset,
+          encode: Callable[[str], Optional[tuple]]) -> None:
+    """Learn the shape of a line that pass 1 just assembled the slow way, whose bytes never
+    change (its Statement._emits, an instruction's: ``(bits, bytes, cpu level)``).
+    ``encode(text)`` gives another line's _emits the same way (None if it has none)."""
+    if len(_learned) >= _LIMIT or len(emits) != 3:
+        return
+    got = _shape(text, emits[0], skip)
+    if got is None:
+        return
+    key, numbers, _label, rest = got
+    if key not in _learned:
+        _learned[key] = 0       # (learned at its second line: a shape seen once costs
+        return                  # no probes)
+    if _learned[key] != 0:
+        return
+    fields = None
+    try:
+        fields = _fields(rest, numbers, emits, encode)
+    except Exception:       # (a probe line the encoder refuses: not learnable, never an error)
+        pass
+    if fields is not None and len(fields) == 1:
+        k, offset, size = fields[0]
+        data = emits[1]
+        fields = ((k, size, data[:offset], data[offset + size:]),)
+    elif fields is not None:
+        fields = tuple((k, size, offset, None) for k, offset, size in fields)
+    _learned[key] = None if fields is None else (emits[1], emits[2], fields)
+
+
+def _fields(rest: str, numbers: list, emits: tuple, encode) -> Optional[tuple]:
+    """((number index, offset, size), ...) of the line's numbers; None if one of them
+    is not a field of its own."""
+    if not numbers:
+        return ()
+    toks = _SCAN(rest)
+    marked = [i for i, t in enumerate(toks) if t.isdigit() and t[0] != "0" and int(t) > 256]
+    if [int(toks[i]) for i in marked] != [abs(v) for v in numbers]:
+        return None
+    operand = 1                 # where the operand of each token starts
+    starts = []
+    for i, t in enumerate(toks):
+        if t == ",":
+            operand = i + 1
+        starts.append(operand)
+    fields = []
+    for k, at in enumerate(marked):
+        lo = starts[at]
+        hi = at + 1
+        while hi < len(toks) and toks[hi] != ",":
+            hi += 1
+        if not _alone(toks, lo, hi, at) or (toks[at - 1] == "-") != (numbers[k] < 0):
+            return None
+        field = _field(toks, at, numbers[k], emits, encode)
+        if field is None:
+            return None
+        fields.append((k, *field))
+    spans = sorted((o, o + s) for _, o, s in fields)
+    if any(a[1] > b[0] for a, b in zip(spans, spans[1:])):
+        return None
+    return tuple(fields)
+
+
+def _alone(toks: list, lo: int, hi: int, at: int) -> bool:
+    """Whether the number toks[at] alone makes the value of the operand toks[lo:hi], up to
+    the sign before it: registers, their scales, + and - and size words around it."""
+    for i in range(lo, hi):
+        if i == at:
+            continue
+        t = toks[i]
+        low = t.lower()
+        if low in REGISTERS or low in _OPERAND_WORDS:
+            continue
+        if t.isdigit() and ((toks[i - 1] == "*" and toks[i - 2].lower() in REGISTERS)
+                            or (i + 2 < hi and toks[i + 1] == "*"
+                                and toks[i + 2].lower() in REGISTERS)):
+            continue            # a register's scale
+        return False
+    before = toks[at - 1] if at > lo else ","
+    if before == "*" or (at + 1 < hi and toks[at + 1] == "*"):
+        return False
+    if before in ("+", "-") and (at - 1 <= lo or toks[at - 2] in ("+", "-", "*")):
+        return False            # `--5000`, `+5000`
+    return True
+
+
+def _field(toks: list, at: int, v: int, emits: tuple, encode) -> Optional[tuple]:
+    """(offset, size) of the field of the bytes that holds the number toks[at] (signed:
+    ``v``), checked against the encodings of other numbers of its class; None if there is
+    no such field."""
+    data = emits[1]
+    cls = _number_class(v)
+
+    def probe(bit: int):
+        w = abs(v) ^ (1 << bit)
+        sw = -w if v < 0 else w
+        if -256 <= sw <= 256 or _number_class(sw) != cls:
+            return None
+        line = list(toks)
+        line[at] = str(w)
+        got = encode(" ".join(line))
+        if got is None or got[0] != emits[0] or got[2] != emits[2]:
+            return sw, None
+        return sw, got[1]
+
+    got = next((g for g in map(probe, range(8)) if g is not None), None)
+    if got is None or got[1] is None or len(got[1]) != len(data):
+        return None
+    diff = [i for i in range(len(data)) if data[i] != got[1][i]]
+    if len(diff) != 1:
+        return None
+    offset = diff[0]
+    size = next((s for s in (8, 4, 2) if offset + s <= len(data)
+                 and data[offset:offset + s] == (v & ((1 << 8 * s) - 1)).to_bytes(s, "little")),
+                None)
+    if size is None:
+        return None
+    mask = (1 << 8 * size) - 1
+    for byte in range(size):
+        for bit in range(8 * byte, 8 * byte + 8):
+            got = probe(bit)
+            if got is None:
+                continue
+            sw, other = got
+            want = data[:offset] + (sw & mask).to_bytes(size, "little") + data[offset + size:]
+            if other != want:
+                return None
+            break               # (one number per byte of the field)
+    return offset, size

@@ -1,0 +1,49 @@
+"""How many pieces NASM writes an encoded instruction in: its output format sees each
+prefix byte, the opcode's literal bytes (a `+r` byte apart), the ModRM byte with its SIB,
+the displacement and each immediate field as separate writes. In a nobits section each
+write gets its own "attempt to initialize memory" warning, so pyasm counts them the same."""
+
+from __future__ import annotations
+
+from asm.x86 import decoder
+
+_FIELD_BYTES = {"ib": 1, "ibs": 1, "cb": 1, "iw": 2, "cw": 2, "id": 4, "cd": 4, "pw": 4,
+                "pd": 6}
+
+
+def nasm_pieces(data: bytes, bits: int, bare: bool = False) -> int:
+    """The number of writes NASM makes for the instruction encoded in ``data`` (the
+    decoder may see more than one: `fstsw` is `fwait` and `fnstsw`); ``bare``: written
+    without operands (NASM's x87 `fadd` is one literal, `fadd st1` two pieces)."""
+    count = at = 0
+    while at < len(data):
+        try:
+            insn = decoder.decode(data, at, bits)
+        except decoder.DecodeError:
+            return count or 1
+        count += _pieces(insn, bare)
+        at += insn.length
+    return count or 1
+
+
+def _pieces(insn: decoder.Insn, bare: bool) -> int:
+    form = insn.form
+    wait = 1 if form.wait_prefix else 0
+    opcode = len(form.opcode) - wait
+    count = len(insn.prefixes) + wait + (form.mandatory is not None)
+    count += 2 if form.plus_r and opcode > 1 and not bare else 1
+    imm_bytes = 0
+    for tok in form.imms:
+        if tok == "mo":
+            imm_bytes += insn.asize // 8
+            count += 1
+        else:
+            imm_bytes += _FIELD_BYTES.get(tok, 0)
+            count += 2 if tok in ("pw", "pd") else 1
+    if form.modrm is not None:
+        modrm = insn.modrm
+        sib = insn.asize == 32 and modrm >> 6 != 3 and modrm & 7 == 4
+        head = len(insn.prefixes) + (form.mandatory is not None) + len(form.opcode)
+        disp = insn.length - head - 1 - sib - imm_bytes
+        count += 1 + (disp > 0)
+    return count
