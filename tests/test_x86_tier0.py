@@ -99,6 +99,8 @@ def _new_process(monkeypatch) -> None:
     monkeypatch.setattr(tier0, "_shared", {})
     monkeypatch.setattr(tier0, "_disk", {"loaded": False, "blobs": {}, "saved": False})
     monkeypatch.setattr(tier0, "_live", weakref.WeakSet())     # (not other tests' runs)
+    # (the template library beside the package: tests/test_x86_tier0_library.py)
+    monkeypatch.setenv("PYVM_TIER0_LIBRARY", "0")
 
 
 @pytest.fixture

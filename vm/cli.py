@@ -172,9 +172,13 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
 
 def script() -> None:
     """The ``pyvm`` console script."""
-    from vm.startup import quiet_gc
+    from vm.x86.pypy_tuning import tune_gc
+    tune_gc()                   # (PyPy) once more with a larger GC nursery
+    from vm.startup import quiet_gc, save_in_background
     quiet_gc()
-    sys.exit(main())
+    status = main()
+    save_in_background()    # (the code cache's saving, in a forked process)
+    sys.exit(status)
 
 
 _OPTION_NAMES = frozenset(n for p in main.params for n in getattr(p, "opts", ())

@@ -23,3 +23,70 @@ def quiet_gc() -> None:
         # process ends
         atexit.register(gc.freeze)
     gc.enable()
+
+
+def save_in_background() -> bool:
+    """After the guest has exited: leave what is left to save in the code cache (this
+    run's first-tier record, new templates, blocks not yet written: some 20 ms of a
+    cold glibc hello world) to a forked process, so that whoever waits for this one
+    (a shell, a pipe's reader) need not. True when such a process took it over: the
+    caller exits as usual, without saving.
+
+    The child closes every file it inherited (the guest's output pipes see their end
+    when this process exits), has stdin/stdout/stderr on /dev/null, runs only pyvm's
+    saving code and leaves with ``os._exit``. It holds the cache's lock file
+    (CodeCache.lock_path, locked here before the fork) until it is done, and a run
+    opening the cache waits for that (codecache._wait_for_saving), so the next run
+    never misses what this one made; entries are written in one SQLite transaction and
+    the template library by an atomic rename, so no run ever sees half of them.
+    Saving stays in this process without fork, with other threads running, with
+    nothing to save, or with ``PYVM_BACKGROUND_SAVE=0``."""
+    import os
+    import sys
+    if os.environ.get("PYVM_BACKGROUND_SAVE", "1") == "0" or not hasattr(os, "fork"):
+        return False
+    import threading
+    if threading.active_count() != 1:
+        return False
+    from vm.x86 import codecache, tier0
+    cache = codecache._cache
+    if cache is None or not (cache.pending or tier0.unsaved()):
+        return False
+    try:
+        import fcntl
+        lock = os.open(cache.lock_path(), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except (ImportError, OSError):
+        return False
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)    # (an earlier run's saving may hold it)
+        for f in (sys.stdout, sys.stderr):
+            if f is not None:
+                f.flush()
+        pid = os.fork()
+    except (OSError, ValueError):
+        os.close(lock)
+        return False
+    if pid:
+        os.close(lock)                      # (the child's copy keeps it locked)
+        atexit.unregister(tier0._save_all)
+        atexit.unregister(cache.flush)
+        return True
+    try:                                    # the child
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        try:        # (the files open; not up to the limit: PyPy closes one by one)
+            fds = [int(x) for x in os.listdir("/proc/self/fd")]
+        except (OSError, ValueError):
+            fds = range(3, 1 << 16)
+        for fd in fds:
+            if fd > 2 and fd != lock:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        cache.reopen()
+        tier0._save_all()
+        cache.flush()
+    finally:
+        os._exit(0)

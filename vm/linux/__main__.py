@@ -10,6 +10,8 @@ import argparse
 import sys
 
 if __name__ == "__main__":
+    from vm.x86.pypy_tuning import tune_gc
+    tune_gc()                   # (PyPy) once more with a larger GC nursery
     import gc
     if hasattr(gc, "freeze"):   # (CPython) no passes over the modules imported now:
         gc.disable()            # quiet_gc turns it on
@@ -32,6 +34,7 @@ def main(argv=None) -> int:
     ap.add_argument("--clear-env", action="store_true")
     ap.add_argument("--root")
     ap.add_argument("--allow-write", action="append", default=[])
+    ap.add_argument("--seed", type=int, help="the guest's random bytes from this seed")
     ns = ap.parse_args(argv)
     try:
         with open(ns.program, "rb") as f:
@@ -41,11 +44,14 @@ def main(argv=None) -> int:
         return 1
     opts = RunOptions(args=tuple(ns.args), max_steps=ns.max_steps, regs=ns.regs, stats=ns.stats,
                       trace=ns.trace, trace_file=ns.trace_file, env=ns.env,
-                      clear_env=ns.clear_env, root=ns.root, allow_write=ns.allow_write)
+                      clear_env=ns.clear_env, root=ns.root, allow_write=ns.allow_write,
+                      seed=ns.seed)
     return run_elf(ns.program, data, opts)
 
 
 if __name__ == "__main__":
-    from vm.startup import quiet_gc
+    from vm.startup import quiet_gc, save_in_background
     quiet_gc()
-    sys.exit(main())
+    status = main()
+    save_in_background()    # (the code cache's saving, in a forked process)
+    sys.exit(status)

@@ -32,6 +32,7 @@ import marshal
 import os
 import sqlite3
 import sys
+import time
 from typing import Optional
 
 # (_blake2b: BLAKE2b without hashlib, whose import loads OpenSSL: ~3 ms of every run)
@@ -56,6 +57,7 @@ TAG = 32                    # bytes of the MAC before each marshalled code objec
 
 class CodeCache:
     def __init__(self, path: str, secret: bytes):
+        self.path = path
         self.db = sqlite3.connect(path, timeout=2.0, isolation_level=None)
         self.db.execute("CREATE TABLE IF NOT EXISTS blocks "
                         "(key BLOB PRIMARY KEY, code BLOB, stored INTEGER)")
@@ -177,6 +179,48 @@ class CodeCache:
                 pass
 
 
+    def lock_path(self) -> str:
+        """The file a run saving in the background (vm/startup.py) holds locked until
+        the cache has all it saves; a run opening the cache waits for it first."""
+        return os.path.splitext(self.path)[0] + ".lock"
+
+    def reopen(self) -> None:
+        """A new connection (in a forked process: SQLite's own must not cross a fork).
+        The old one is kept, never closed: its file may be closed already and its
+        number another file's now."""
+        self.inherited = self.db
+        self.db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None)
+
+
+SAVE_WAIT = 5.0         # seconds a run waits at most for an earlier run's saving
+
+
+def _wait_for_saving(cache: CodeCache) -> None:
+    """Wait while an earlier run saves to this cache after its exit (it holds the lock
+    file): else this run would find it without what that run made."""
+    try:
+        import fcntl
+        fd = os.open(cache.lock_path(), os.O_RDONLY | os.O_NOFOLLOW)
+    except (ImportError, OSError):
+        return                          # (no saving run has made it: nothing to wait for)
+    try:
+        deadline = None
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                now = time.monotonic()
+                deadline = deadline or now + SAVE_WAIT
+                if now > deadline:
+                    return
+                time.sleep(0.002)
+            except OSError:
+                return
+    finally:
+        os.close(fd)
+
+
 def _loads(blob: bytes):
     """marshal.loads with the cyclic collector paused: a run's record (tier0.py) is
     tens of thousands of objects, and collector passes while they are made doubled
@@ -207,6 +251,7 @@ def code_cache() -> Optional[CodeCache]:
             secret = _private_dir_key(folder)
             _cache = CodeCache(os.path.join(
                 folder, f"x86-blocks-{sys.implementation.cache_tag}.sqlite3"), secret)
+            _wait_for_saving(_cache)
             atexit.register(_cache.flush)
             return _cache
         except (OSError, sqlite3.Error):

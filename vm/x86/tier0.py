@@ -38,7 +38,9 @@ start make the instance at any other start with the same bytes without decoding
 (decoding reads those bytes and nothing else; relative targets are left out).
 
 Templates depend on no program, so they are kept across runs in the code cache (one
-entry for all programs, read only when a template is missing), and so is each run's
+entry for all programs, read only when a template is missing), the general ones (no guest
+byte in their shape) in the template library beside the package instead (tier0lib.py:
+there for a program's first run, an empty code cache too), and so is each run's
 *record* (one entry, by the code at its first block): its instances' constants and
 templates, the guest bytes they came from as merged spans, the starts that became hot
 and their real blocks' entries (warmblocks.py: no query each).
@@ -65,7 +67,7 @@ from typing import Callable, Optional
 
 from asm.x86.decoder import DecodeError, Insn
 from asm.x86.operands import Imm, Mem, Reg
-from vm.x86 import warmblocks
+from vm.x86 import codecache, tier0lib, warmblocks
 from vm.x86.codecache import _blake2b, code_cache
 from vm.x86.emit import SEMANTICS, BlockMeta, Builder, InsnMeta
 from vm.x86.faults import CPUException
@@ -385,6 +387,21 @@ def _lits(lits) -> tuple:
     return lits
 
 
+def _general(sk) -> bool:
+    """A general template's key: its shape has no guest byte (no length, ModRM byte,
+    displacement sizes or constants), so the template library may hold it."""
+    return len(sk) == 3 and type(sk[0]) is tuple and bool(sk[0]) and type(sk[0][0]) is int
+
+
+def _library(cache) -> dict:
+    """The template library (tier0lib.py) as read once: shape key -> its parts, or None
+    for a general shape the builder refused. None of it with the code cache off."""
+    lib = _disk.get("lib")
+    if lib is None:
+        lib = _disk["lib"] = tier0lib.load() if cache is not None else {}
+    return lib
+
+
 def _blobs(cache) -> dict:
     if not _disk["loaded"] and cache is not None:
         _disk["loaded"] = True
@@ -461,6 +478,34 @@ def _shared_parts(t: Template, seen: dict) -> tuple:
                   for line, idx, regs, flags in t.insns)
     binds = tuple(b if b[0] == "c" else seen.setdefault(b, b) for b in t.binds)
     return t.sk, t.code, insns, binds, t.lits
+
+
+def _library_add(lib: dict) -> bool:
+    """Add this process's general templates (and refused general shapes) to the template
+    library; True when the library holds them all now."""
+    new = {}
+    for sk, t in _shared.items():
+        if sk in lib or not _general(sk):
+            continue
+        if t is _NO:
+            new[sk] = None
+        elif t.binds is not None and t.sk == sk:
+            new[sk] = (t.code, t.insns, t.binds, t.lits)
+    if not new:
+        return True
+    if len(lib) + len(new) > tier0lib.MAX_TEMPLATES or not tier0lib.enabled() or \
+            codecache._stat_files() != codecache.fingerprint():
+        return False            # (pyvm changed during the run: the new ones may be old)
+    out = {**lib, **new}
+    if not tier0lib.store(out):
+        return False
+    lib.update(new)
+    return True
+
+
+def unsaved() -> bool:
+    """Whether a first tier of this process has something to keep at exit."""
+    return any(t.dirty and t.made and t.cache is not None for t in _live)
 
 
 def _save_all() -> None:
@@ -957,7 +1002,7 @@ class Tier0:
     def _keep(self, sk, t: Optional[Template]):
         if t is not None:
             t.key(sk)
-            _disk["new"] = True
+        _disk["new"] = True
         t = self.templates[sk] = _shared[sk] = t or _NO
         return t
 
@@ -966,16 +1011,25 @@ class Tier0:
         one's namespace (None: there is none, or one of its globals is not here)."""
         t = _shared.get(sk)
         if t is None:
-            blob = _blobs(code_cache()).get(sk)
-            if blob is None:
-                return None
-            try:
-                code, insns, binds, lits = marshal.loads(blob)
-                if type(code) is not CodeType:
+            cache = code_cache()
+            parts = _library(cache).get(sk, _NO)
+            if parts is None:
+                t = _shared[sk] = _NO       # (the builder refused this shape)
+            else:
+                if parts is _NO:
+                    blob = _blobs(cache).get(sk)
+                    if blob is None:
+                        return None
+                try:
+                    if parts is _NO:
+                        parts = marshal.loads(blob)
+                    code, insns, binds, lits = parts
+                    if type(code) is not CodeType:
+                        return None
+                    t = _shared[sk] = Template(code, tuple(insns), tuple(binds), sk,
+                                               _lits(lits))
+                except _ERRORS:
                     return None
-                t = _shared[sk] = Template(code, tuple(insns), tuple(binds), sk, _lits(lits))
-            except _ERRORS:
-                return None
         if t is _NO:
             self.templates[sk] = _NO
             return t
@@ -991,16 +1045,19 @@ class Tier0:
         if cache is None or self.run_id is None or not self.made or not self.dirty:
             return
         if _disk.get("new"):
+            lib = _library(cache)
             blobs = _blobs(cache)
             out = dict(blobs)
+            if _library_add(lib):
+                out = {sk: blob for sk, blob in out.items() if sk not in lib}
             for sk, t in _shared.items():
                 if t is not _NO and t.binds is not None and sk not in out and \
-                        len(out) < MAX_TEMPLATES:
+                        sk not in lib and len(out) < MAX_TEMPLATES:
                     try:
                         out[sk] = marshal.dumps((t.code, t.insns, t.binds, t.lits))
                     except ValueError:
                         pass
-            if len(out) > len(blobs):
+            if out.keys() != blobs.keys():
                 cache.put_warm(TEMPLATES, tuple(out.items()))
                 _disk["blobs"] = out
             _disk["new"] = False
