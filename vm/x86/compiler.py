@@ -30,7 +30,9 @@ branches, indirect jumps, calls and returns, each behind a guard that leaves the
 
 Before any of this, a start that has not run often runs in the first tier
 (``tier0.py``): one instruction from a template shared by its shape, no compiling;
-``translate`` makes the real block once the start has run ``tier0.HOT`` times.
+``translate`` makes the real block once the start has run ``tier0.HOT`` times. Flat-mode
+instructions are decoded once per address while their bytes stay the same (``fetch``):
+the first tier, the block and the traces through it share the decoding.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class Translator:
         self.blocks: dict = {}
         self.page_blocks: dict = {}     # page -> set of ids
         self.nextid = 0
+        self.decoded: dict = {}         # flat mode: address -> its instruction (fetch)
         self.lim = [1 << 62]
         self.trace_tries: dict = {}     # key -> traces built there (traces.py)
         self.trace_base: dict = {}      # a trace's key -> the plain block there (traces.py)
@@ -225,7 +228,11 @@ class Translator:
             return decode(data, lin, 16, ip), lin
         if ip >= len(data):
             raise MemoryFault(ip, False)
-        insn = decode(data, ip, 32, ip)
+        # flat mode: an instruction the first tier, a block or a trace decoded here
+        # before, while its bytes are the same (decoding reads them and nothing else)
+        insn = self.decoded.get(ip)
+        if insn is None or data[ip:ip + insn.length] != insn.raw:
+            insn = self.decoded[ip] = decode(data, ip, 32, ip)
         if self.mem.guarded:            # executing an unmapped page faults
             self.mem._check_readable(ip, insn.length)
         return insn, ip
