@@ -4,6 +4,9 @@
   2 KiB window of offsets, tested from the window's low end (Builder._stack_ref,
   FAR_REACH): windows across page boundaries, bases whose low end is below address 0,
   faults on unmapped and read-only pages in the middle of a block;
+- near offsets ([ebp - 0x34] .. [ebp + 0x44]): the check's bounds on the base's page offset
+  (the lowest and highest bases it passes, one below/above), word and byte frames, the
+  frame's page read-only or unmapped;
 - flags kept as expressions computed only where read: SHL/SHR/SAR by CL (a count of 0
   keeps the flags), BT/BTS/BTR/BTC (CF the bit, read alone by a carry condition), the
   carry out of ADC/SBB read by a later INC/DEC or ADC, flags of operations over
@@ -98,6 +101,53 @@ def test_far_frame_offsets_match_unicorn(tmp_path, ebp):
 ])
 def test_far_offset_faults_are_precise(tmp_path, ebp, readonly, unmapped):
     _compare(tmp_path, _far(GOOD, ebp), readonly=readonly, unmapped=unmapped, fault=True)
+
+
+# -- near offsets: the page check's bounds ------------------------------------------------------
+
+# words from [ebp - 0x34] to [ebp + 0x48): the check passes for ebp & 0xfff in
+# [0x34, 0xfb8] (aligned); bytes from [ebp - 0x35] to [ebp + 0x47): [0x35, 0xfb9]
+NEAR_WORDS = """
+body:   mov eax, [ebp - 0x34]
+        mov [ebp - 0x30], ecx
+        add eax, [ebp + 0x40]
+        mov [ebp + 0x44], eax
+        add esi, [ebp - 0x2c]
+        ret
+"""
+NEAR_BYTES = """
+body:   movzx eax, byte [ebp - 0x35]
+        mov [ebp - 0x30], cl
+        add al, [ebp + 0x40]
+        mov [ebp + 0x46], al
+        movzx edx, byte [ebp - 0x2c]
+        add esi, edx
+        ret
+"""
+
+
+@pytest.mark.parametrize("body", [NEAR_WORDS, NEAR_BYTES], ids=["words", "bytes"])
+@pytest.mark.parametrize("low,readonly,unmapped", [
+    (0x34, (0xa000,), (0x8000,)),       # the lowest base the word check passes
+    (0x30, (), (0x8000,)),              # below it: [ebp - 0x34] is on the unmapped page
+    (0x35, (0xa000,), (0x8000,)),       # the lowest for bytes; misaligned for words
+    (0x33, (), (0x8000,)),
+    (0xfb8, (0xa000,), (0x8000,)),      # the highest for words
+    (0xfb9, (0xa000,), ()),             # the highest for bytes; words run into 0xa000
+    (0xfbc, (0xa000,), ()),             # [ebp + 0x44] stores into a read-only page
+    (0x800, (0x9000,), ()),             # the frame's page read-only: the stores fault
+    (0x800, (), (0x9000,)),             # unmapped: the first load faults
+])
+def test_near_offsets_at_the_check_bounds_match_unicorn(tmp_path, body, low, readonly,
+                                                        unmapped):
+    ebp = 0x9000 + low
+    top = ebp + (0x48 if body is NEAR_WORDS else 0x47)
+    lo = ebp - (0x34 if body is NEAR_WORDS else 0x35)
+    fault = any(p in unmapped for p in range(lo & ~0xfff, top, 0x1000)) or \
+        any(p in readonly for p in range((lo + 4) & ~0xfff, top, 0x1000))
+    src = _far(GOOD, ebp).replace(FAR_BODY, body)
+    _compare(tmp_path, src, esp=0x12800, readonly=readonly, unmapped=unmapped, fault=fault,
+             unequal=(0x9000,) if fault and low & 3 else ())
 
 
 # -- flags computed where read ----------------------------------------------------------------

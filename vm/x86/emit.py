@@ -604,26 +604,34 @@ class Builder:
             # one page (most of the time), else every page of the span (a helper)
             lo = f"{b} + {c.lo}" if c.lo > 0 else f"{b} - {-c.lo}" if c.lo else b
             if -STACK_REACH <= c.lo and c.hi <= STACK_REACH + 16:
-                flags = f"(rf[{b} >> 12] or wf[{b} >> 12])" if c.stores else f"rf[{b} >> 12]"
-                # lo' <= (b & 0xfff) <= hi' as one comparison: (b - lo') & 0xfff wraps
-                # to above hi' - lo' for an offset below lo' (hi' < 0x1000)
+                # a stack address (0xbf...) is a two-digit int to CPython, and each
+                # operation on one costs about three on a one-digit int: the base is
+                # shifted and masked once, the rest works on the results (< 2 ** 30)
                 least, most = max(-c.lo, 0), min(0x1000 - c.hi, 0xFFF)
-                inpage = f"({b} & 0xfff) <= {most}" if not least else \
-                    f"(({b} - {least}) & 0xfff) <= {most - least}"
-                text = (f"{c.sk} = {align}({inpage} and not {flags} or "
+                if c.words:
+                    sl, page = c.sk + "l", f"{c.sq} >> 10"
+                    head = f"{c.sq} = {b} >> 2; {sl} = {b} & 0xfff; "
+                    align = f"not {sl} & 3 and "
+                else:
+                    sl, page, head = f"{b} & 0xfff", f"{b} >> 12", ""
+                p = c.sk + "p"
+                flags = f"(rf[{p} := {page}] or wf[{p}])" if c.stores else f"rf[{page}]"
+                inpage = f"{least} <= {sl}" if most == 0xFFF else \
+                    f"{least} <= {sl} <= {most}" if least else f"{sl} <= {most}"
+                text = (f"{head}{c.sk} = {align}({inpage} and not {flags} or "
                         f"SPAN({lo}, {b} + {c.hi}, {c.stores}))")
             else:
                 # far from the base: the page of the span's low end (not below 0:
                 # the word indexes would wrap; past the memory rf raises, as the near
                 # form's does for its base, and the access there faults anyway)
-                a = c.sk + "a"
-                flags = f"(rf[{a} >> 12] or wf[{a} >> 12])" if c.stores else f"rf[{a} >> 12]"
+                a, p = c.sk + "a", c.sk + "p"
+                flags = f"(rf[{p} := {a} >> 12] or wf[{p}])" if c.stores else f"rf[{a} >> 12]"
                 text = (f"{a} = {lo}; {c.sk} = {align}(0 <= {a} and ({a} & 0xfff) <= "
                         f"{0x1000 - (c.hi - c.lo)} and not {flags} or "
                         f"SPAN({a}, {b} + {c.hi}, {c.stores}))")
+                if c.words:
+                    text += f"; {c.sq} = {b} >> 2"
             self.glob(self.tr.mem.span_ok, "SPAN")
-            if c.words:
-                text += f"; {c.sq} = {b} >> 2"
             lines[c.line] = (d, text)
         self._chks = []
         self._drop_dead()
