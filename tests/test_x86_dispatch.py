@@ -49,3 +49,24 @@ def test_blocks_translated_on_a_miss_run_once():
     m.set_reg("eip", 0)
     assert m.run(2 + 2 * 1000).reason == "limit"
     assert (m.eip, m.reg("eax"), m.reg("ecx")) == (0x0A, 1000, 0)
+
+
+def test_dispatch_stats_count_every_block_call():
+    # PYVM_DISPATCH_STATS's counting cache: a loop of 1,000 iterations, run with real
+    # blocks from the start (no first tier): every dispatch is a block of the loop
+    from vm.x86.dispatchstats import KINDS, install
+    # mov ecx, 1000 / xor eax, eax / l: inc eax / dec ecx / jnz l / jmp $
+    code = bytes.fromhex("b9e8030000" "31c0" "40" "49" "75fc" "ebfe")
+    m = Machine("flat32", 1 << 20)
+    m.load(0, code)
+    m.set_reg("eip", 0)
+    m.tr.tier0 = None
+    stats = install(m, at_exit=False)
+    assert m.run(2 + 3 * 1000).reason == "limit"
+    assert (m.eip, m.reg("eax"), m.reg("ecx")) == (0x0B, 1000, 0)
+    stats._account()
+    assert sum(stats.insns) == m.steps == 3002
+    # the start (mov, xor, then the loop's first pass) and the loop as one block
+    assert stats.calls[KINDS.index("block")] >= 1
+    assert stats.calls[KINDS.index("loop block")] >= 1
+    assert sum(stats.calls) <= 10, stats.calls

@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import Callable, Optional
 
@@ -67,6 +68,9 @@ try:
     from pypyjit import residual_call as _opaque_call
 except ImportError:
     _opaque_call = None
+
+# counting dispatches per kind of block, reported at exit (vm/x86/dispatchstats.py)
+DISPATCH_STATS = os.environ.get("PYVM_DISPATCH_STATS", "0") not in ("", "0")
 
 REAL_MEMORY = 0x110000 + 16     # 1 MiB + the HMA (+ a little slack for word accesses)
 
@@ -127,6 +131,9 @@ class Machine:
             self.cpu.set_eflags(0x202)
         else:
             self.cpu.set_eflags(0x2)
+        if DISPATCH_STATS:
+            from vm.x86.dispatchstats import install
+            install(self)
         if Machine.on_create is not None:
             Machine.on_create(self)
 

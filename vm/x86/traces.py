@@ -11,8 +11,12 @@ on, within MAX_BLOCK instructions), that loop is translated as one block
 branches follow the direction the recorded run took, indirect jumps, calls and returns
 the target it took, each behind a guard that leaves the block (the state written back,
 the step count exact) when the run goes the other way, and the path's return to its
-start is a ``while`` loop. A start sampled twice without a loop gets a straight trace up
-to the next trace or MAX_BLOCK instructions. The path only steers: every branch of a
+start is a ``while`` loop. A recording runs on through the straight traces it meets
+(the instructions one ran are the first of its path: a side exit counts them), so that
+a loop through them is still found. Without a loop, the first block start of the
+recording that an earlier recording went through too (it is hot) and that two or more
+whole blocks fit after gets a straight trace of whole blocks, up to MAX_BLOCK
+instructions. The path only steers: every branch of a
 trace is guarded, so a path that is not what the code does next time (a block that left
 in its middle) only costs a side exit. Everything else is as for any block: precise
 faults, invalidation of written code (a trace leaves at its next branch once a write
@@ -77,15 +81,27 @@ def sample(tr, key: int, top: int, margin: list) -> int:
     fn = tr.cache.get(key)
     if fn is None or not fn.meta.trace:
         path, starts, key, reached = _record(tr, key, top, margin, False)
-        trace = choose(tr, path, starts)
+        # a way back into a loop trace first: choose would make a straight trace of it
+        # (one that ends at the loop's start), and the loop's arm runs it without a
+        # dispatch
+        if reached is not None and path and _join(tr, reached, path):
+            tr.trace_backoff = 1
+            return key
+        # a run on its way into a loop trace: the loop's next path first (a straight
+        # trace inside the loop would stop the samples that find them), and a straight
+        # trace only from where it was sampled
+        loop = reached is not None and reached.meta.loop
+        if loop:
+            grown, key = _grow(tr, key, reached, top, margin)
+            if grown:
+                tr.trace_backoff = 1
+                return key
+        trace = choose(tr, path, starts, reached is None)
         if trace is not None:
             tr.translate_trace(trace[0], trace)
             tr.trace_backoff = 1
             return key
-        if reached is not None and path and _join(tr, reached, path):
-            tr.trace_backoff = 1
-            return key
-        fn = reached
+        fn = None if loop else reached
     grown = False
     if fn is not None:
         grown, key = _grow(tr, key, fn, top, margin)
@@ -96,9 +112,10 @@ def sample(tr, key: int, top: int, margin: list) -> int:
 def _record(tr, key: int, top: int, margin: list, plain: bool) -> tuple:
     """Run blocks from key until the run comes back to key or RECORD instructions;
     with ``plain``, through the plain blocks at traces' starts (Translator.base_block),
-    else up to the first trace.
+    else up to the first loop trace, through the straight traces (the part of its path
+    one ran: a side exit leaves after its first n instructions, n its step count).
     (path, [(index in path, key) of each block], the key to continue at, the trace
-    the run stopped before or None)."""
+    the run stopped before (or at) or None)."""
     cpu = tr.cpu
     cache = tr.cache
     st = cpu.steps
@@ -115,13 +132,25 @@ def _record(tr, key: int, top: int, margin: list, plain: bool) -> tuple:
         if meta.trace and plain:
             fn = tr.base_block(key)
             meta = fn.meta
-        if meta.trace or meta.loop:
-            # a trace or a loop block takes over from here
+        if meta.loop or meta.trace and (plain or len(meta.paths) != 1):
+            # a loop trace or a loop block takes over from here
             reached = fn if meta.trace else None
             break
         starts.append((len(path), key))
-        path.extend(_ips(meta))
+        ips = meta.paths[0] if meta.trace else _ips(meta)
+        s0 = st[0]
         key = fn() if _opaque_call is None else _opaque_call(fn)
+        if meta.trace:
+            # (a straight trace that left its path leaves where the recording goes on:
+            # stopping here, a loop through its side exit was never found and straight
+            # traces inside the loop kept its tree from growing)
+            n = st[0] - s0
+            if n > len(ips):            # (not along its path: nothing to record)
+                del starts[-1]
+                reached = fn
+                break
+            ips = ips[:n]
+        path.extend(ips)
         if key == head:
             path.append(key)
             break
@@ -197,11 +226,12 @@ def _add(tr, head: int, paths: list, new: list) -> None:
     tr.translate_trace(head, (*paths, new))
 
 
-def choose(tr, path: list, starts: list):
+def choose(tr, path: list, starts: list, anywhere: bool = True):
     """The path to make a trace of: from its start back to it (a loop), else from the
-    first block start that it comes back to, else, once the start was sampled before,
-    the most whole blocks from the start that fit in MAX_BLOCK instructions; None when
-    none is worth it."""
+    first block start that it comes back to, else from the first block start an earlier
+    recording went through too (with not ``anywhere``: the start, once sampled before)
+    from which two or more whole blocks fit in MAX_BLOCK instructions, the most that
+    fit; None when none is worth it."""
     if not path:
         return None
     head = path[0]
@@ -213,14 +243,24 @@ def choose(tr, path: list, starts: list):
         if j is not None and i - j <= MAX_BLOCK:
             return path[j:i + 1]
         first[k] = i
+    # every block start the run went through counts as sampled (a hot region's blocks
+    # are found in a few samples, not only the one each landed at); the first one
+    # sampled before that starts two or more whole blocks within MAX_BLOCK instructions
+    # (whole, so that the trace ends where a block starts, not in the middle of one,
+    # which would make a block there) starts the trace
     tried = tr.trace_tries
-    n = tried.get(head, 0) + 1
-    tried[head] = n
-    if n < 2:
-        return None
-    # whole blocks only, so that it ends where a block starts (not in the middle of one,
-    # which would make a block there), and two or more of them
-    ends = [i for i, _ in starts[2:] if i <= MAX_BLOCK]
-    if len(starts) >= 2 and len(path) <= MAX_BLOCK:
-        ends.append(len(path))
-    return path[:ends[-1]] if ends else None
+    cache = tr.cache
+    out = None
+    for s, (i0, k) in enumerate(starts):
+        n = tried.get(k, 0) + 1
+        tried[k] = n
+        if n >= 2 and out is None and len(starts) - s >= 2 and \
+                not getattr(getattr(cache.get(k), "meta", None), "trace", False):
+            ends = [i - i0 for i, _ in starts[s + 2:] if i - i0 <= MAX_BLOCK]
+            if len(path) - i0 <= MAX_BLOCK:
+                ends.append(len(path) - i0)
+            if ends:
+                out = path[i0:i0 + ends[-1]]
+        if not anywhere:
+            break
+    return out
