@@ -6,7 +6,6 @@ from __future__ import annotations
 import marshal
 import os
 import re
-import stat
 import sys
 from dataclasses import dataclass, fields
 from functools import cache
@@ -15,7 +14,7 @@ from pathlib import Path
 from asm import cachefile
 from asm.cachefile import cache_name
 from asm.x86.operands import Mem
-from formats.outputs import write_atomic
+from formats.beside import file_beside, read_beside, write_beside
 
 TABLE_PATH = Path(__file__).with_name("insns.tab")
 
@@ -266,67 +265,14 @@ def _unpack(data: bytes | None, stamp: tuple) -> tuple | None:
 def _local_path() -> str | None:
     """Where the table's cache file lives beside the package (its ``__pycache__``, as
     Python's own .pyc files), or None when that place is not as safe as the package's
-    code: the package directory and ``__pycache__`` must be real directories owned by
-    this user or root and writable by no one else. Then only those who could change
-    pyvm's code can change the file (the sandbox lets no guest write pyvm's packages:
-    vm/sandbox.py), and it holds only what the public table says, so it needs no key."""
-    if getattr(sys, "pycache_prefix", None):
-        return None                 # (bytecode kept elsewhere: no files beside the code)
-    here = os.path.dirname(os.path.abspath(__file__))
-    folder = os.path.join(here, "__pycache__")
-    try:
-        if not _private_place(os.lstat(here)):
-            return None
-        try:
-            st = os.lstat(folder)
-        except FileNotFoundError:
-            if sys.dont_write_bytecode:
-                return None
-            os.mkdir(folder, 0o755)     # (as the import system makes it)
-            st = os.lstat(folder)
-        if not (stat.S_ISDIR(st.st_mode) and _private_place(st)):
-            return None
-    except OSError:
-        return None
+    code (formats/beside.py). It holds only what the public table says, so it needs no
+    key."""
     tag = sys.implementation.cache_tag or "python"
-    return os.path.join(folder, f"insns-table.{tag}.marshal")
+    return file_beside(__file__, f"insns-table.{tag}.marshal")
 
 
-def _private_place(st: os.stat_result) -> bool:
-    """A directory or file (not a symlink) of this user's or root's, that no one else
-    may write."""
-    return (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)) and \
-        st.st_uid in (0, os.getuid()) and not st.st_mode & 0o022
-
-
-def _read_local(path: str) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    try:
-        if not _private_place(os.fstat(fd)):
-            return None
-        with os.fdopen(fd, "rb") as f:
-            fd = -1
-            return f.read()
-    except OSError:
-        return None
-    finally:
-        if fd >= 0:
-            os.close(fd)
-
-
-def _write_local(path: str, data: bytes) -> bool:
-    """Store the table's cache beside the package; False when it cannot be (read-only,
-    not this user's to write, or PYTHONDONTWRITEBYTECODE asks for no files there)."""
-    if sys.dont_write_bytecode:
-        return False
-    try:
-        write_atomic(path, data, mode=0o644, prefix=".insns-table-")
-    except OSError:
-        return False
-    return True
+_read_local = read_beside
+_write_local = write_beside
 
 
 def _stamp() -> tuple:

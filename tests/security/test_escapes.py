@@ -107,8 +107,9 @@ def test_proc_self_describes_the_guest(tmp_path):
 
 
 def _cache_env(home: Path) -> dict:
+    # (saved in the run: these tests read the cache's files as soon as it has exited)
     return {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
-            "PYVM_CODE_CACHE": "1"}
+            "PYVM_CODE_CACHE": "1", "PYVM_BACKGROUND_SAVE": "0"}
 
 
 def test_guest_cannot_reach_the_code_cache(tmp_path):

@@ -26,11 +26,10 @@ from __future__ import annotations
 import importlib.util
 import marshal
 import os
-import stat
 import sys
 from typing import Optional
 
-from asm.x86.table import _private_place, _read_local
+from formats.beside import file_beside, read_beside, write_beside
 from vm.x86.codecache import fingerprint
 
 VERSION = 1
@@ -44,27 +43,9 @@ def enabled() -> bool:
 
 def path() -> Optional[str]:
     """The library's file, or None when its place is not as safe as pyvm's code (or
-    bytecode goes elsewhere). The directory is made only where a file may be written."""
-    if getattr(sys, "pycache_prefix", None):
-        return None
-    here = os.path.dirname(os.path.abspath(__file__))
-    folder = os.path.join(here, "__pycache__")
-    try:
-        if not _private_place(os.lstat(here)):
-            return None
-        try:
-            st = os.lstat(folder)
-        except FileNotFoundError:
-            if sys.dont_write_bytecode:
-                return None
-            os.mkdir(folder, 0o755)
-            st = os.lstat(folder)
-        if not (stat.S_ISDIR(st.st_mode) and _private_place(st)):
-            return None
-    except OSError:
-        return None
+    bytecode goes elsewhere): formats/beside.py."""
     tag = sys.implementation.cache_tag or "python"
-    return os.path.join(folder, f"tier0-templates.{tag}.marshal")
+    return file_beside(__file__, f"tier0-templates.{tag}.marshal")
 
 
 def _stamp() -> tuple:
@@ -75,7 +56,7 @@ def load() -> dict:
     """shape key -> (code, insns, binds, lits), or None for a shape the builder refused;
     empty when there is no usable library."""
     where = path() if enabled() else None
-    data = _read_local(where) if where else None
+    data = read_beside(where) if where else None
     if not data:
         return {}
     try:
@@ -98,9 +79,4 @@ def store(entries: dict) -> bool:
         data = marshal.dumps((_stamp(), entries))
     except ValueError:
         return False
-    from formats.outputs import write_atomic
-    try:
-        write_atomic(where, data, mode=0o644, prefix=".tier0-templates-")
-    except OSError:
-        return False
-    return True
+    return write_beside(where, data)
