@@ -286,47 +286,54 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
     osize = (48 - bits) if p66 else bits
     asize = (48 - bits) if p67 else bits
     start = rd.pos - 1
-    entry = None
-    # longest opcode first: 0F xx, x87 register forms (D9 E8), then one byte
+    # longest opcode first: 0F xx, x87 register forms (D9 E8), then one byte; a longer
+    # opcode none of whose forms fits falls back to a shorter one (0F 1E FA without F3 is
+    # not endbr64 but the hint NOP 0F 1E /7)
+    chosen = None
+    modrm = None
+    failed_at = None
+    last = prefixes[-1] if prefixes else None
     for n in _lengths().get(b, ()):
         key = bytes(code[start:start + n])
-        if len(key) == n:
-            entry = _FAST.get(key) or _entry(key)
-            if entry is not None:
-                rd.pos = start + n
-                break
-    if entry is None:
-        raise DecodeError(f"invalid opcode {code[start]:02X}", address, rd.pos - offset)
-    cands = entry[1] if p66 else entry[0]
-    modrm = None
-    if entry[2]:
-        modrm = rd.byte()
-    chosen = None
-    last = prefixes[-1] if prefixes else None
-    for (f, r, mand, fos, fas, has_modrm, digit, regrm, mem_only, reg_only, acc,
-         reg_kind, plan) in cands:
-        if mand is not None and last != mand:
+        if len(key) != n:
             continue
-        if fos is not None and fos != osize:
+        entry = _FAST.get(key) or _entry(key)
+        if entry is None:
             continue
-        if fas is not None and fas != asize:
-            continue
-        if has_modrm:
-            mod, reg = modrm >> 6, (modrm >> 3) & 7
-            if digit is not None and digit != reg:
+        rd.pos = start + n
+        cands = entry[1] if p66 else entry[0]
+        modrm = rd.byte() if entry[2] else None
+        for (f, r, mand, fos, fas, has_modrm, digit, regrm, mem_only, reg_only, acc,
+             reg_kind, plan) in cands:
+            if mand is not None and last != mand:
                 continue
-            if regrm and (mod != 3 or reg != modrm & 7):
+            if fos is not None and fos != osize:
                 continue
-            if mem_only and mod == 3 or reg_only and mod != 3 or acc and modrm & 7:
+            if fas is not None and fas != asize:
                 continue
-            if reg_kind is not None and (
-                    reg_kind == "sreg" and reg > 5 or
-                    reg_kind == "creg" and reg not in (0, 2, 3, 4) or
-                    reg_kind == "treg" and reg < 3):
-                continue
-        chosen = (f, r, plan)
-        break
+            if has_modrm:
+                mod, reg = modrm >> 6, (modrm >> 3) & 7
+                if digit is not None and digit != reg:
+                    continue
+                if regrm and (mod != 3 or reg != modrm & 7):
+                    continue
+                if mem_only and mod == 3 or reg_only and mod != 3 or acc and modrm & 7:
+                    continue
+                if reg_kind is not None and (
+                        reg_kind == "sreg" and reg > 5 or
+                        reg_kind == "creg" and reg not in (0, 2, 3, 4) or
+                        reg_kind == "treg" and reg < 3):
+                    continue
+            chosen = (f, r, plan)
+            break
+        if chosen is not None:
+            break
+        if failed_at is None:
+            failed_at = rd.pos
     if chosen is None:
+        if failed_at is None:
+            raise DecodeError(f"invalid opcode {code[start]:02X}", address, rd.pos - offset)
+        rd.pos = failed_at
         raise DecodeError(f"invalid opcode {bytes(code[start:rd.pos]).hex(' ').upper()}",
                           address, rd.pos - offset)
     form, opreg, plan = chosen
