@@ -30,7 +30,6 @@ ES = 0x80                       # x87 status word: an unmasked exception is pend
 NORMAL, WAITING_CONTROL, NOWAIT = 0, 1, 2       # the dispatch kinds of vm/x86/fpu.py
 
 
-
 def _enter(u, ctx, fip: int, fop: int) -> None:
     """What a register-operand instruction does first: a pending unmasked exception
     (#MF), then FIP, FCS and FOP."""
@@ -47,17 +46,14 @@ def _enter(u, ctx, fip: int, fop: int) -> None:
 
 def _enter_mem(u, ctx, fip: int, fop: int, seg: str, ea: int) -> None:
     """The same for a memory operand, which also records FDS:FDP."""
-    if u.sw & ES:
-        u._pending()
-    u.fip = fip
-    if ctx is u._sctx:
+    _enter(u, ctx, fip, fop)
+    if ctx is u._sctx:          # (_enter's _selectors may have remembered ctx)
         r, ix = u._sfile
-        u.fcs = r[ix["cs"]]
         u.fds = r[ix[seg]]
     else:
-        u.fcs, u.fds = _selectors(u, ctx, seg)
-    u.fop = fop
+        u.fds = _selectors(u, ctx, seg)[1]
     u.fdp = ea
+
 
 def plan(u, insn) -> Callable:
     """``run(ea, ctx)`` for one decoded x87 instruction of the unit ``u`` (an ``X87``)."""
