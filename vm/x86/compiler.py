@@ -158,6 +158,8 @@ class Translator:
         self.trace_base.clear()
         self.trace_branches.clear()
         self.trace_seen.clear()
+        self.trace_tries.clear()
+        self.decoded.clear()
         self.blocks.clear()
         wf = self.mem.wf
         for p in self.page_blocks:

@@ -431,7 +431,10 @@ class Machine:
                                         key = cache[key]()
                                     break
                                 except KeyError as e:
-                                    if hasattr(e, "insn") or key in cache:
+                                    # (a block that dropped itself from the cache may
+                                    # still raise a KeyError of its own)
+                                    if hasattr(e, "insn") or key in cache or \
+                                            e.args != (key,):
                                         raise
                                 key = tr.translate(key)()
                         else:

@@ -30,29 +30,24 @@ ES = 0x80                       # x87 status word: an unmasked exception is pend
 NORMAL, WAITING_CONTROL, NOWAIT = 0, 1, 2       # the dispatch kinds of vm/x86/fpu.py
 
 
-def _enter(u, ctx, fip: int, fop: int) -> None:
-    """What a register-operand instruction does first: a pending unmasked exception
-    (#MF), then FIP, FCS and FOP."""
+def _enter(u, ctx, fip: int, fop: int, seg: Optional[str] = None, ea: int = 0) -> None:
+    """What an x87 instruction does first: a pending unmasked exception (#MF), then FIP,
+    FCS and FOP; with a memory operand (``seg``) also FDS:FDP."""
     if u.sw & ES:
         u._pending()
     u.fip = fip
     if ctx is u._sctx:
         r, ix = u._sfile
         u.fcs = r[ix["cs"]]
+        if seg is not None:
+            u.fds = r[ix[seg]]
+            u.fdp = ea
     else:
-        u.fcs = _selectors(u, ctx, None)[0]
+        u.fcs, fds = _selectors(u, ctx, seg)
+        if seg is not None:
+            u.fds = fds
+            u.fdp = ea
     u.fop = fop
-
-
-def _enter_mem(u, ctx, fip: int, fop: int, seg: str, ea: int) -> None:
-    """The same for a memory operand, which also records FDS:FDP."""
-    _enter(u, ctx, fip, fop)
-    if ctx is u._sctx:          # (_enter's _selectors may have remembered ctx)
-        r, ix = u._sfile
-        u.fds = r[ix[seg]]
-    else:
-        u.fds = _selectors(u, ctx, seg)[1]
-    u.fdp = ea
 
 
 def plan(u, insn) -> Callable:
@@ -252,7 +247,7 @@ def _mem_general(u, fn, insn, seg: str, fop: int) -> Callable:
     fip = insn.address
 
     def run(ea, ctx):
-        _enter_mem(u, ctx, fip, fop, seg, ea)
+        _enter(u, ctx, fip, fop, seg, ea)
         fn(ea, ctx, insn)
     return run
 
@@ -269,7 +264,7 @@ def _fld_real(u, fn, insn, seg: str, fop: int, n: int) -> Callable:
     sign = fbits + (11 if n == 8 else 8)
 
     def run(ea, ctx):
-        _enter_mem(u, ctx, fip, fop, seg, ea)
+        _enter(u, ctx, fip, fop, seg, ea)
         raw = int.from_bytes(ctx.read(ea, n), "little")
         e = (raw >> fbits) & emax
         t = (u.top - 1) & 7
@@ -297,7 +292,7 @@ def _fild(u, fn, insn, seg: str, fop: int, n: int) -> Callable:
     from_int = f80.from_int
 
     def run(ea, ctx):
-        _enter_mem(u, ctx, fip, fop, seg, ea)
+        _enter(u, ctx, fip, fop, seg, ea)
         t = (u.top - 1) & 7
         empty = u.empty
         if empty[t]:
@@ -328,7 +323,7 @@ def _fst_real(u, fn, insn, seg: str, fop: int, n: int, pop: bool) -> Callable:
     sbit = 8 * n - 1
 
     def run(ea, ctx):
-        _enter_mem(u, ctx, fip, fop, seg, ea)
+        _enter(u, ctx, fip, fop, seg, ea)
         top = u.top
         if u.empty[top]:
             fn(ea, ctx, insn)
@@ -384,7 +379,7 @@ def _fist(u, fn, insn, seg: str, fop: int, n: int, pop: bool, truncate: bool) ->
     indefinite = 1 << (bits - 1)
 
     def run(ea, ctx):
-        _enter_mem(u, ctx, fip, fop, seg, ea)
+        _enter(u, ctx, fip, fop, seg, ea)
         top = u.top
         if u.empty[top]:
             fn(ea, ctx, insn)
@@ -418,7 +413,7 @@ def _arith_real(u, fn, insn, seg: str, fop: int, n: int, op: str) -> Callable:
     f = _binop(op)
 
     def run(ea, ctx):
-        _enter_mem(u, ctx, fip, fop, seg, ea)
+        _enter(u, ctx, fip, fop, seg, ea)
         raw = int.from_bytes(ctx.read(ea, n), "little")
         e = (raw >> fbits) & emax
         top = u.top
