@@ -52,13 +52,10 @@ def save_in_background() -> bool:
     cache = codecache._cache
     if cache is None or not (cache.pending or tier0.unsaved()):
         return False
-    try:
-        import fcntl
-        lock = os.open(cache.lock_path(), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    except (ImportError, OSError):
+    lock = codecache.lock_saving(cache, exclusive=True)   # (an earlier saving may hold it)
+    if lock is None:
         return False
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX)    # (an earlier run's saving may hold it)
         for f in (sys.stdout, sys.stderr):
             if f is not None:
                 f.flush()

@@ -31,6 +31,7 @@ import importlib.util
 import marshal
 import os
 import sqlite3
+import stat
 import sys
 import time
 from typing import Optional
@@ -195,29 +196,40 @@ class CodeCache:
 SAVE_WAIT = 5.0         # seconds a run waits at most for an earlier run's saving
 
 
+def lock_saving(cache: CodeCache, exclusive: bool) -> Optional[int]:
+    """The cache's lock file, opened and locked (exclusive: to save after exit; shared:
+    to wait while an earlier run saves), or None: no lock file (shared), not a regular
+    file, or still held after SAVE_WAIT seconds (a stuck saver never stalls a run)."""
+    try:
+        import fcntl
+        flags = os.O_NOFOLLOW | os.O_NONBLOCK | \
+            (os.O_RDWR | os.O_CREAT if exclusive else os.O_RDONLY)
+        fd = os.open(cache.lock_path(), flags, 0o600)
+    except (ImportError, OSError):
+        return None
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+            deadline = time.monotonic() + SAVE_WAIT
+            while True:
+                try:
+                    fcntl.flock(fd, mode)
+                    return fd
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.002)
+    except OSError:
+        pass
+    os.close(fd)
+    return None
+
+
 def _wait_for_saving(cache: CodeCache) -> None:
     """Wait while an earlier run saves to this cache after its exit (it holds the lock
     file): else this run would find it without what that run made."""
-    try:
-        import fcntl
-        fd = os.open(cache.lock_path(), os.O_RDONLY | os.O_NOFOLLOW)
-    except (ImportError, OSError):
-        return                          # (no saving run has made it: nothing to wait for)
-    try:
-        deadline = None
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                now = time.monotonic()
-                deadline = deadline or now + SAVE_WAIT
-                if now > deadline:
-                    return
-                time.sleep(0.002)
-            except OSError:
-                return
-    finally:
+    fd = lock_saving(cache, exclusive=False)
+    if fd is not None:
         os.close(fd)
 
 
