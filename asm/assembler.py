@@ -2308,13 +2308,16 @@ def _imm_class(v: int):
     """What of an immediate's value the encoder's choices may depend on besides the bytes
     of its field: a small value itself (imm8 forms, `int 3`, a shift by 1), else the widths
     it fits, signed and unsigned, and whether its low 16, 32 or 64 bits sign-extend from
-    a byte (the imm8 form of `add cx, 0xff80`, of `add ecx, 0xffffff80`)."""
+    a byte (the imm8 form of `add cx, 0xff80`, of `add ecx, 0xffffff80`, of
+    `add cx, 0x10005`)."""
     if -256 <= v <= 256:
         return v
     return (v < -(1 << 63), v < -(1 << 31), v < -(1 << 15), v < 0, v >= 1 << 15,
             v >= 1 << 16, v >= 1 << 31, v >= 1 << 32, v >= 1 << 63, v >= 1 << 64,
             v & 0xFFFF >= 0xFF80, v & 0xFFFF_FFFF >= 0xFFFF_FF80,
-            v & 0xFFFF_FFFF_FFFF_FFFF >= 0xFFFF_FFFF_FFFF_FF80)
+            v & 0xFFFF_FFFF_FFFF_FFFF >= 0xFFFF_FFFF_FFFF_FF80,
+            # (and from the other end: `add ax, -2147483648` is 66 83 C0 00 in nasm)
+            v & 0xFFFF <= 0x7F, v & 0xFFFF_FFFF <= 0x7F, v & 0xFFFF_FFFF_FFFF_FFFF <= 0x7F)
 
 
 def _imm_template(enc: Encoded, mnemonic: str, ops: list, at: int, bits: int, prefixes,

@@ -502,3 +502,11 @@ NEGATIVE_REPS = ["%rep -1\ndb 1\n%endrep", "%rep -5\ndb 1\n%endrep\ndb 2",
 @pytest.mark.parametrize("text", NEGATIVE_REPS)
 def test_negative_rep_counts(tmp_path, text):
     check(tmp_path, text + "\n")
+
+
+def test_immediates_whose_low_bits_are_a_small_positive_byte(tmp_path):
+    # an earlier value of the same width class must not lend its long form to these:
+    # their low 16/32 bits fit a sign-extended byte, so nasm picks the imm8 form
+    check(tmp_path, "bits 32\nadd ax, -40000\nadd ax, -2147483648\npush -2147483648\n"
+                    "cmp esi, -3000000000\ncmp esi, -3238392004\nadd ecx, 0x100000005\n"
+                    "bits 16\nadd word [si], -40000\nadd word [si], -2147483648\n")
