@@ -171,9 +171,8 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
 
 
 def script() -> None:
-    """The ``pyvm`` console script."""
-    from vm.x86.pypy_tuning import tune_gc
-    tune_gc()                   # (PyPy) once more with a larger GC nursery
+    """The ``pyvm`` command (run by vm/startup.py ``pyvm_script``, the console script,
+    after its PyPy re-execution)."""
     from vm.startup import quiet_gc, save_in_background
     quiet_gc()
     status = main()
