@@ -30,8 +30,9 @@ def private_place(st: os.stat_result) -> bool:
 
 def file_beside(module_file: str, name: str) -> Optional[str]:
     """The path of ``name`` in the ``__pycache__`` beside ``module_file``, or None when
-    that place is not as safe as the package's code. ``__pycache__`` is made (as the
-    import system makes it) only where bytecode may be written."""
+    that place is not as safe as the package's code. Nothing is made here (a reader
+    needs no ``__pycache__``): :func:`write_beside` makes it, as the import system
+    does, only where bytecode may be written."""
     if getattr(sys, "pycache_prefix", None):
         return None
     here = os.path.dirname(os.path.abspath(module_file))
@@ -39,16 +40,12 @@ def file_beside(module_file: str, name: str) -> Optional[str]:
     try:
         if not private_place(os.lstat(here)):
             return None
-        try:
-            st = os.lstat(folder)
-        except FileNotFoundError:
-            if sys.dont_write_bytecode:
-                return None
-            os.mkdir(folder, 0o755)
-            st = os.lstat(folder)
-        if not (stat.S_ISDIR(st.st_mode) and private_place(st)):
-            return None
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        return None if sys.dont_write_bytecode else os.path.join(folder, name)
     except OSError:
+        return None
+    if not (stat.S_ISDIR(st.st_mode) and private_place(st)):
         return None
     return os.path.join(folder, name)
 
@@ -78,7 +75,15 @@ def write_beside(path: str, data: bytes) -> bool:
     if sys.dont_write_bytecode:
         return False
     prefix = "." + os.path.basename(path).split(".")[0] + "-"
+    folder = os.path.dirname(path)
     try:
+        try:
+            os.mkdir(folder, 0o755)
+        except FileExistsError:
+            pass
+        st = os.lstat(folder)       # (made by someone else meanwhile: checked again)
+        if not (stat.S_ISDIR(st.st_mode) and private_place(st)):
+            return False
         write_atomic(path, data, mode=0o644, prefix=prefix)
     except OSError:
         return False

@@ -147,7 +147,9 @@ def test_only_a_place_as_safe_as_the_code_is_used(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
     assert table._local_path() is None and not (pkg / "__pycache__").exists()
     monkeypatch.setattr(sys, "dont_write_bytecode", False)
-    assert table._local_path() is not None  # made as the import system makes it
+    where = table._local_path()
+    assert where is not None and not (pkg / "__pycache__").exists()     # (a reader makes nothing)
+    assert table._write_local(where, b"data")    # made as the import system makes it
     assert (pkg / "__pycache__").stat().st_mode & 0o777 == 0o755
     monkeypatch.setattr(sys, "pycache_prefix", str(tmp_path / "pyc"))
     assert table._local_path() is None      # (bytecode kept elsewhere: so is the table)

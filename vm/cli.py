@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import sys
 
-import click
+if __name__ == "__main__":
+    from vm.x86.pypy_tuning import tune_gc
+    tune_gc()       # (PyPy) once more with a larger GC nursery, before the imports below
+
+import click  # noqa: E402
 
 from formats import FORMATS, detect, is_boot_sector
 from formats.inputs import InputError, read_input
@@ -171,8 +175,8 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
 
 
 def script() -> None:
-    """The ``pyvm`` command (run by vm/startup.py ``pyvm_script``, the console script,
-    after its PyPy re-execution)."""
+    """``pyvm``: the console script (vm/launch.py) and ``python -m vm.cli`` run this,
+    after their PyPy re-execution."""
     from vm.startup import quiet_gc, save_in_background
     quiet_gc()
     status = main()

@@ -6,17 +6,6 @@ import atexit
 import gc
 
 
-def pyvm_script() -> None:
-    """The ``pyvm`` console script (pyproject.toml). Under PyPy the process re-executes
-    once with a larger GC nursery (vm/x86/pypy_tuning.py), so that happens here, before
-    the front end's imports (click, the formats) that the re-executed process would
-    make again."""
-    from vm.x86.pypy_tuning import tune_gc
-    tune_gc()
-    from vm.cli import script
-    script()
-
-
 def quiet_gc() -> None:
     """Fewer cyclic-collector passes: the objects made while starting (modules, the
     decoder's tables) are never scanned again, and young objects are collected after

@@ -353,7 +353,7 @@ def check_pyvm(name: str, data: bytes, options: list, allowed) -> None:
         env = dict(os.environ, PYVM_CODE_CACHE="0")
         env.pop("PYVM_DEBUG", None)
         proc = subprocess.run(
-            [sys.executable, "-c", "from vm.cli import script; script()", "--max-steps", "10000",
+            [sys.executable, "-c", "from vm.launch import script; script()", "--max-steps", "10000",
              "--timeout", "5", "--max-output", "64K", *options, path],
             cwd=d, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
         err = proc.stderr.decode("utf-8", "replace")

@@ -23,7 +23,7 @@ EXIT_TIMEOUT = 142
 EXIT_OUTPUT_LIMIT = 153
 
 ENTRY = {
-    "pyvm": "from vm.cli import script; script()",
+    "pyvm": "from vm.launch import script; script()",
     "pyasm": "from asm.cli import script; script()",
     "pyld": "from asm.link.cli import script; script()",
     "pyvm-tools": "from vm.tools import script; script()",
