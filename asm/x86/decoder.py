@@ -136,25 +136,44 @@ _FAST: dict = {}     # opcode bytes -> _entry(), filled as opcodes are first see
 
 
 def _entry(key: bytes) -> Optional[tuple]:
-    """(candidates, candidates under a 66h prefix, needs ModRM) of an opcode; None when
-    no form has it."""
+    """(candidates, candidates under a 66h prefix, ModRM) of an opcode, ModRM 0 without
+    one, 1 with one, 2 for a group opcode (80h-83h, F7h, FFh, 0F 01 ...: forms told apart
+    by /digit): its lists are then tuples of 8 by the reg field, without the forms of
+    another /digit (decode() skipped those one by one: 83h has 16); None when no form
+    has the opcode."""
     cands = _index().get(key)
     if cands is None:
         return None
     plain = tuple(_checks(f, r) for f, r in cands)
     # a 66h picks the sized form (pushad) over the unsized one (pusha)
     sized = tuple(sorted(plain, key=lambda c: c[0].osize is None))
-    e = _FAST[key] = (plain, sized, any(c[5] for c in plain))
+    if not any(c[5] for c in plain):
+        e = (plain, sized, 0)
+    elif len({c[6] for c in plain}) > 2:
+        e = (_by_reg(plain), _by_reg(sized), 2)
+    else:
+        e = (plain, sized, 1)
+    _FAST[key] = e
     return e
 
 
-@cache
+def _by_reg(cands: tuple) -> tuple:
+    """The candidates for each value of the ModRM reg field (order kept)."""
+    return tuple(tuple(c for c in cands if c[6] is None or c[6] == reg) for reg in range(8))
+
+
+# first opcode byte -> the opcode lengths to try, longest first (filled on first use; a
+# plain dict: functools.cache's wrapper cost PyPy's interpreter ~2 us per decode)
+_LENGTHS: dict = {}
+
+
 def _lengths() -> dict:
-    """first opcode byte -> the opcode lengths to try, longest first."""
-    lens: dict = {}
-    for key in _index():
-        lens.setdefault(key[0], set()).add(len(key))
-    return {b: tuple(sorted(n, reverse=True)) for b, n in lens.items()}
+    if not _LENGTHS:
+        lens: dict = {}
+        for key in _index():
+            lens.setdefault(key[0], set()).add(len(key))
+        _LENGTHS.update((b, tuple(sorted(n, reverse=True))) for b, n in lens.items())
+    return _LENGTHS
 
 
 def _rm_is_mem_only(t: str) -> bool:
@@ -293,7 +312,7 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
     modrm = None
     failed_at = None
     last = prefixes[-1] if prefixes else None
-    for n in _lengths().get(b, ()):
+    for n in (_LENGTHS or _lengths()).get(b, ()):
         key = bytes(code[start:start + n])
         if len(key) != n:
             continue
@@ -302,7 +321,11 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
             continue
         rd.pos = start + n
         cands = entry[1] if p66 else entry[0]
-        modrm = rd.byte() if entry[2] else None
+        modrm = None
+        if entry[2]:
+            modrm = rd.byte()
+            if entry[2] == 2:
+                cands = cands[(modrm >> 3) & 7]
         for (f, r, mand, fos, fas, has_modrm, digit, regrm, mem_only, reg_only, acc,
              reg_kind, plan) in cands:
             if mand is not None and last != mand:
