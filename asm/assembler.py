@@ -25,15 +25,17 @@ from __future__ import annotations
 import dataclasses
 import gc
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
 from asm import colons, directive_args
 from asm import expr as E
 from asm import parser as P
-from asm.errors import AsmError, AsmErrors, call_syntax_message, with_notes
+from asm.errors import AsmError, AsmErrors, call_syntax_message, warning_enabled, with_notes
 from asm.shapes import learn as shape_learn
 from asm.shapes import lookup as shape_lookup
+from asm.shapes import number_class, number_field
 from asm.x86 import encoder
 from asm.x86.operands import Encoded, FarPtr, Imm, Mem, Reg
 from asm.x86.pieces import nasm_pieces
@@ -307,6 +309,7 @@ class Assembler(E.EvalContext):
         self.globals: set = set()
         self.layout = Layout([], None, fmt == "bin")
         self.warnings: list = []
+        self.warned = 0                 # warnings issued so far (shown or not)
         # each warning's place in the recorded lines (pass 1: how many are recorded; later
         # passes: the index of the line being assembled), to merge in the preprocessor's
         self.warning_at: list = []
@@ -316,7 +319,6 @@ class Assembler(E.EvalContext):
         self.passno = 0
         self.orphan_local = False       # a `.x` defined before any label (pass 1)
         self.list_ahead = 0             # bytes of a data line not listed yet (warn)
-        self.provisional = False        # EQUs are defined even when not known (see run)
         self.final = False
         self.errors: list = []
         self.main_file = "<stdin>"
@@ -333,6 +335,8 @@ class Assembler(E.EvalContext):
             name = self.base_label + name
         sym = self.symbols.get(name)
         if sym is None or sym.value is None:
+            if sym is not None and sym.kind == "segbase":
+                raise AsmError(self._segment_base_message())    # `x equ seg y`, used
             if self.final:
                 raise AsmError(f"symbol `{name}' not defined")
             self.unknown = True
@@ -366,10 +370,15 @@ class Assembler(E.EvalContext):
 
     def segment_base(self, value) -> int:
         """NASM's `seg`: only segmented formats (OMF) have segment bases."""
-        if type(value) is int and not self.unknown:
+        if self.unknown:
+            return 0                    # (known in a later pass, or reported undefined)
+        if type(value) is int:
             raise AsmError("cannot apply SEG to a non-relocatable value")
+        raise AsmError(self._segment_base_message())
+
+    def _segment_base_message(self) -> str:
         kind = "ELF format" if self.fmt == "elf32" else "binary output format"
-        raise AsmError(f"{kind} does not support segment base references")
+        return f"{kind} does not support segment base references"
 
     def wrt_segment(self, name: str) -> Optional[str]:
         if self.fmt != "elf32":
@@ -385,10 +394,18 @@ class Assembler(E.EvalContext):
     def get_section(self, name: str) -> Section:
         s = self.section_by_name.get(name)
         if s is None:
-            s = Section(name, len(self.sections), nobits=name in (".bss",))
+            s = Section(name, len(self.sections), nobits=self._nobits_by_default(name))
             self.sections.append(s)
             self.section_by_name[name] = s
         return s
+
+    def _nobits_by_default(self, name: str) -> bool:
+        """`.bss`, and in ELF NASM's other known nobits sections (`.tbss`, `.lbss`)."""
+        if self.fmt != "elf32":
+            return name == ".bss"
+        from formats.elf.constants import SHT_NOBITS
+        from formats.elf.relocatable import section_defaults
+        return section_defaults(name)[0] == SHT_NOBITS
 
     # ---- value resolution
 
@@ -474,7 +491,10 @@ class Assembler(E.EvalContext):
                 self._pass(it, record=lines)
                 if self.errors or self.fatal:
                     _undefined_operands(self.errors, self.symbols)
-                    raise AsmErrors(_dedupe(_pass_one_errors(self.errors)))
+                    if self.fatal or not all(map(_reported_later, self.errors)):
+                        raise AsmErrors(_dedupe(_pass_one_errors(self.errors)))
+                    # errors NASM finds in its final pass only: it goes on to that pass,
+                    # which reports them with the others it finds (`fld st8`, `mov ax, zz`)
             else:
                 self._pass(lines)
             layout_used = self.layout_start
@@ -485,13 +505,10 @@ class Assembler(E.EvalContext):
                     else _same_layout(layout_used, self.layout, self.sections)
                     and not (self.orphan_local and self.base_label)):
                 if self.errors:
+                    _undefined_operands(self.errors, self.symbols)
                     raise AsmErrors(_dedupe(self.errors))
                 return self._result()
-            if values == prev_values and self.equ_unknown and not self.provisional:
-                # EQUs that only name each other (`a equ b`, `b equ a`): NASM defines
-                # them with what the pass before left (0 at first); from now on, so do we
-                self.provisional = True
-            elif values == prev_values or passno >= MAX_PASSES:
+            if values == prev_values or passno >= MAX_PASSES:
                 break
             prev_values = values
         if values != prev_values:
@@ -505,6 +522,7 @@ class Assembler(E.EvalContext):
         self._pass(lines)
         self._relayout()
         if self.errors:
+            _undefined_operands(self.errors, self.symbols)
             raise AsmErrors(_dedupe(self.errors))
         return self._result()
 
@@ -561,13 +579,15 @@ class Assembler(E.EvalContext):
         self.errors = []
         self.fatal = False
         self.saw_unknown = False
-        self.equ_unknown = False        # an EQU's value was not known in this pass
         self.unknown = False
         self.allow_regs = False
         self.defined_now: set = set()
         self.listing = []
         self.warnings = []
         self.warning_at = []
+        # `[warning -class]`s in force (see _warning_directive) and `[warning push]`es
+        self.warning_rules: list = []
+        self.warning_stack: list = []
         self.entry: Optional[ListEntry] = None
         if self.debug is not None:
             self.debug.begin_pass()
@@ -811,6 +831,7 @@ class Assembler(E.EvalContext):
         for w in getattr(exc, "line_warnings", ()):
             self.warn(w, sl)
         exc.text = sl.text
+        exc.at = self._line_at()
         self.errors.append(exc)
         for message in getattr(exc, "also", ()):    # NASM's further errors on the line
             more = AsmError(message, exc.file, exc.line)
@@ -825,9 +846,12 @@ class Assembler(E.EvalContext):
 
     def warn(self, message: str, sl) -> None:
         """Warnings are kept per pass; only the accepted pass's are reported."""
+        self.warned += 1        # (also those `[warning -class]` drops: no cached bytes)
+        if not self.warning_shown(message):
+            return
         text = f"{sl.file}:{sl.line}: warning: {message}"
         self.warnings.append(with_notes(text, sl.trace) if sl.trace else text)
-        self.warning_at.append(self.item if self.record is None else len(self.record))
+        self.warning_at.append(self._line_at())
         e = self.entry
         if e is not None:
             # (its place among wrapped rows: the pieces listed when it came)
@@ -933,15 +957,51 @@ class Assembler(E.EvalContext):
         if self.debug is not None and sym.section is not None:
             self.debug.label(sym)
 
+    def _times_equ(self, st: P.Statement, sl) -> None:
+        """`[x:] times n equ v`: the line's label is one at `$`, then each repetition is an
+        EQU of its own: with no label NASM refuses each, with one it redefines it."""
+        if st.label is not None:
+            self._define_label(st.label, sl)
+        try:
+            count = self.scalar(st.times[0], "TIMES")
+        except AsmError as exc:
+            if st.label is None:        # (NASM goes on with a count of 1)
+                exc.also += ("EQU not preceded by label",)
+            raise
+        if count < 0:
+            raise AsmError(f"TIMES value {count} is negative")
+        if count == 0:
+            return
+        if st.label is None:
+            raise AsmError("EQU not preceded by label",
+                           also=("EQU not preceded by label",) * (count - 1))
+        self.unknown = False
+        v = st.equ.fn(self)
+        self._define_label(st.label, sl, 0 if self.unknown else v)
+
     def _statement(self, st: P.Statement, sl) -> None:
         self.line_start = self.pos if self.cur is not None else self.abs_pos
         if st.equ is not None:
+            if st.times:
+                self._times_equ(st, sl)
+                return
             self.unknown = False
-            v = st.equ.fn(self)
+            try:
+                v = st.equ.fn(self)
+            except AsmError as exc:
+                if exc.message != self._segment_base_message():
+                    raise
+                # `x equ seg y`: NASM refuses a segment base only where one is output
+                self._define_label(st.label, sl, 0)
+                sym = self.symbols[st.label]
+                sym.kind, sym.value = "segbase", None
+                return
             if self.unknown:
-                self.saw_unknown = self.equ_unknown = True
-                if not self.provisional:
-                    return
+                # NASM defines it all the same, as 0 (its parser makes an expression
+                # with an unknown term 0 as a whole): `a equ b` / `b equ a` / `times a nop`
+                # settle at once, `a equ b+1` / `b equ a-1` at 0 / -1
+                self.saw_unknown = True
+                v = 0
             if isinstance(v, E.Rel) and any(isinstance(k, str) for k in v.terms):
                 raise AsmError("invalid operand type")
             if type(v) is E.Wrt:
@@ -1270,7 +1330,7 @@ class Assembler(E.EvalContext):
                 self._list_reserve(size, self.pos)
             self._advance(size)
             return
-        warnings = len(self.warnings)
+        warned = self.warned
         unit = action.unit
         out = bytearray()
         fixups = []
@@ -1341,7 +1401,7 @@ class Assembler(E.EvalContext):
             out += (value & ((1 << (8 * unit)) - 1)).to_bytes(unit, "little")
         self.list_ahead = 0
         data = bytes(out)
-        if not fixups and len(self.warnings) == warnings and all(
+        if not fixups and self.warned == warned and all(
                 ce is not None and (type(ce.node) is E.Str or not _has_symbols(ce.node))
                 for ce in action.items):        # (`?`: listed apart, not cached)
             # no symbol, `$` or `$$` and no warning: the same bytes every time
@@ -1585,8 +1645,8 @@ class Assembler(E.EvalContext):
 
     def _encode_static(self, mnemonic: str, ops: list, ip: int, prefixes) -> Encoded:
         """encoder.encode of an instruction without symbols; one whose single immediate is
-        a number beyond +-256 takes the encoding of an earlier value of its _imm_class
-        (the same bytes but the immediate's field, which ends them: _imm_template)."""
+        a number beyond +-256 takes the encoding of an earlier value of its number_class
+        (the same bytes but the immediate's field: _imm_template)."""
         at = -1
         for i, o in enumerate(ops):
             if type(o) is Imm:
@@ -1600,18 +1660,19 @@ class Assembler(E.EvalContext):
         imm = ops[at]
         value = imm.value
         parts = [mnemonic, self.bits, prefixes, at, imm.size, imm.strict, imm.jump,
-                 _imm_class(value)]
+                 number_class(value)]
         for i, o in enumerate(ops):
             if i != at:
                 parts.append(_operand_key(o))
         key = tuple(parts)
         memo = _imm_memo.get(key)
         if memo:
-            enc, size = memo
+            enc, offset, size = memo
             new = object.__new__(type(enc))
             new.__dict__.update(enc.__dict__)
-            new.data = enc.data[:-size] + (value & ((1 << 8 * size) - 1)).to_bytes(size,
-                                                                                 "little")
+            data = enc.data
+            new.data = (data[:offset] + (value & ((1 << 8 * size) - 1)).to_bytes(size, "little")
+                        + data[offset + size:])
             new.fixups = []
             return new
         enc = encoder.encode(mnemonic, ops, self.bits, ip, prefixes, section=self.cur,
@@ -1861,10 +1922,7 @@ class Assembler(E.EvalContext):
         if name in directive_args.DECLARATIONS:
             directive_args.check_declaration(name, args)
         if name == "bits":
-            try:
-                bits = int(args, 0)
-            except ValueError:
-                bits = None
+            bits = _atoi(args)              # (NASM's reading: `bits 16:` is 16)
             if bits not in (16, 32):
                 if bits == 64:
                     raise AsmError("64-bit mode is not supported by this assembler")
@@ -1955,9 +2013,12 @@ class Assembler(E.EvalContext):
             tokens = P.tokenize(args)
             end = P._expression_end(tokens, 0) if tokens else None
             ce = P.parse_expr_tokens(tokens[:end]) if end else P.parse_expr(args)
-            v = self.scalar(ce, "SECTALIGN")
-            if v <= 0 or v & (v - 1):
+            v = self.scalar(ce, "SECTALIGN") & E.MASK64     # (NASM's unsigned reading)
+            if v == 0 or v & (v - 1):
                 raise AsmError(f"segment alignment `{args}' is not power of two")   # (NASM's)
+            if v > 0x7FFFFFFF:
+                raise AsmError(f"absurdly large segment alignment `{args}' "
+                               f"(2^{v.bit_length() - 1})")
             if self.cur is not None:
                 self.cur.sectalign = max(self.cur.sectalign, v)
         elif name == "cpu":
@@ -1990,10 +2051,44 @@ class Assembler(E.EvalContext):
             directive_args.check_default(args)
         elif name == "float":
             directive_args.check_float(args)
-        elif name in ("warning", "list", "map", "debug"):
+        elif name == "warning":
+            self._warning_directive(args, sl)
+        elif name in ("list", "map", "debug"):
             pass
         else:
             raise AsmError(f"unrecognized directive [{name}]")
+
+    def _line_at(self) -> int:
+        """The place of the line being assembled in the stream of lines (pass 1: how many
+        are recorded; later passes: its index): its warnings' and errors' order, and what
+        tells a %rep body's repetitions apart."""
+        return self.item if self.record is None else len(self.record)
+
+    def warning_shown(self, message: str) -> bool:
+        return not self.warning_rules or warning_enabled(message, self.warning_rules)
+
+    def _warning_directive(self, args: str, sl) -> None:
+        """`[warning +class]`, `-class`, `*class` (back to the command line's), `push`,
+        `pop`, as NASM's set_warning_status reads them; they hold from the next line on.
+        (The command line's -w options are applied to what is left, by the CLI.)"""
+        word = args.strip().lower()
+        if word == "push":
+            self.warning_stack.append(self.warning_rules)
+            return
+        if word == "pop":
+            if self.warning_stack:
+                self.warning_rules = self.warning_stack.pop()
+            else:
+                self.warn("warning stack empty [-w+warn-stack-empty]", sl)
+            return
+        if word[:1] in ("-", "+", "*"):
+            on, name = word[0] != "-", word[1:]
+        elif word.startswith("no-"):
+            on, name = False, word[3:]
+        else:
+            on, name = word != "none", "all" if word == "none" else word
+        if not name.startswith("error"):        # (-w+error: not pyasm's, see asm/cli.py)
+            self.warning_rules = self.warning_rules + [(on, name)]
 
     def _symbol_specials(self, args: str) -> None:
         """ELF's `global name:function hidden (size)`: type, visibility, binding, size."""
@@ -2299,58 +2394,38 @@ def _relative_mnemonics() -> frozenset:
     return _REL_MNEMONICS
 
 
-# Assembler._encode_static's encodings: key -> (Encoded, size of the immediate's field)
-# or False (the class's encodings differ in more than the field: encode each)
+# Assembler._encode_static's encodings: key -> (Encoded, offset and size of the
+# immediate's field) or False (the class's encodings differ in more than the field: encode each)
 _imm_memo: dict = {}
-
-
-def _imm_class(v: int):
-    """What of an immediate's value the encoder's choices may depend on besides the bytes
-    of its field: a small value itself (imm8 forms, `int 3`, a shift by 1), else the widths
-    it fits, signed and unsigned, and whether its low 16, 32 or 64 bits sign-extend from
-    a byte (the imm8 form of `add cx, 0xff80`, of `add ecx, 0xffffff80`, of
-    `add cx, 0x10005`)."""
-    if -256 <= v <= 256:
-        return v
-    return (v < -(1 << 63), v < -(1 << 31), v < -(1 << 15), v < 0, v >= 1 << 15,
-            v >= 1 << 16, v >= 1 << 31, v >= 1 << 32, v >= 1 << 63, v >= 1 << 64,
-            v & 0xFFFF >= 0xFF80, v & 0xFFFF_FFFF >= 0xFFFF_FF80,
-            v & 0xFFFF_FFFF_FFFF_FFFF >= 0xFFFF_FFFF_FFFF_FF80,
-            # (and from the other end: `add ax, -2147483648` is 66 83 C0 00 in nasm)
-            v & 0xFFFF <= 0x7F, v & 0xFFFF_FFFF <= 0x7F, v & 0xFFFF_FFFF_FFFF_FFFF <= 0x7F)
 
 
 def _imm_template(enc: Encoded, mnemonic: str, ops: list, at: int, bits: int, prefixes,
                   section, absolute) -> object:
-    """(enc, size of the immediate's field) when ``enc`` (the encoding with ``ops[at]``)
-    and the encoding with the value's lowest bit flipped (a value of the same _imm_class)
-    are alike but for that bit, in a field of 1, 2, 4 or 8 bytes that ends the bytes and
-    holds the value; False otherwise, and for an encoding with fixups or warnings."""
+    """(enc, offset, size) of the field of ``enc`` (the encoding with ``ops[at]``) that
+    holds the immediate's value, when the encodings of other values of its number_class
+    differ in that field only (asm/shapes.py: number_field); False otherwise, and for an
+    encoding with fixups or warnings."""
     d = getattr(enc, "__dict__", None)
     if d is None or enc.fixups or any(d.get(k) for k in ("obsolete", "warnings", "overflow")):
         return False
     imm = ops[at]
-    probe = list(ops)
-    probe[at] = dataclasses.replace(imm, value=imm.value ^ 1)
-    try:
-        other = encoder.encode(mnemonic, probe, bits, 0, prefixes, section=section,
-                               absolute=absolute)
-    except AsmError:
-        return False
-    a, b = enc.data, other.data
-    rest_a, rest_b = dict(d), dict(other.__dict__)
-    del rest_a["data"], rest_b["data"]
-    if rest_a != rest_b or len(a) != len(b):
-        return False
-    diff = [i for i in range(len(a)) if a[i] != b[i]]
-    size = len(a) - diff[0] if len(diff) == 1 else 0
-    if size not in (1, 2, 4, 8):
-        return False
-    mask = (1 << 8 * size) - 1
-    if (a[-size:] != (imm.value & mask).to_bytes(size, "little")
-            or b[-size:] != ((imm.value ^ 1) & mask).to_bytes(size, "little")):
-        return False
-    return enc, size
+    rest = dict(d)
+    del rest["data"]
+
+    def encode_with(w: int) -> Optional[bytes]:
+        probe = list(ops)
+        probe[at] = dataclasses.replace(imm, value=w)
+        try:
+            other = encoder.encode(mnemonic, probe, bits, 0, prefixes, section=section,
+                                   absolute=absolute)
+        except AsmError:
+            return None
+        others = dict(other.__dict__)
+        data = others.pop("data")
+        return data if others == rest else None
+
+    where = number_field(enc.data, imm.value, encode_with)
+    return False if where is None else (enc, *where)
 
 
 # the prefixes NASM refuses inside a memory operand's brackets (a16/a32 are taken)
@@ -2435,6 +2510,12 @@ def _split_commas(args: str) -> list:
     return [p for p in parts if p.strip()]
 
 
+def _atoi(text: str) -> int:
+    """C's atoi: the leading decimal digits after blanks and a sign (0 when none)."""
+    m = re.match(r"\s*([-+]?\d+)", text)
+    return int(m.group(1)) if m else 0
+
+
 def _names(args: str) -> list:
     out = []
     for part in args.replace(",", " ").split():
@@ -2499,11 +2580,27 @@ def _final_pass_error(e: AsmError) -> bool:
             or e.message.startswith("unrecognised special symbol `"))
 
 
+def _reported_later(e: AsmError) -> bool:
+    """A pass-1 error NASM finds in its final pass, having gone on to it: not a panic, not
+    `..start:` (NASM stops after pass 1 there), not a refused EQU (NASM defines it all
+    the same, so its later passes see it: pyasm cannot, and stops after pass 1)."""
+    if (not _final_pass_error(e) or getattr(e, "status", 1) == 3
+            or e.message.startswith("unrecognised special symbol `")):
+        return False
+    try:
+        return all(k != "EQU" for k, _ in P.tokenize(P._strip_comment(getattr(e, "text", ""))))
+    except AsmError:
+        return False
+
+
 def _dedupe(errors: list) -> list:
+    """Each error once per line of the stream (a %rep body's line has one per repetition,
+    as in NASM)."""
     seen = set()
     out = []
     for e in errors:
-        key = (e.file, e.line, e.message, id(e) if getattr(e, "repeated", False) else 0)
+        key = (e.file, e.line, e.message, getattr(e, "at", None),
+               id(e) if getattr(e, "repeated", False) else 0)
         if key not in seen:
             seen.add(key)
             out.append(e)
@@ -2542,6 +2639,7 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
                       depend_includes=False)
     pp.here_value = asm.pp_here
     pp.warning_position = asm.pp_warning_position
+    pp.warning_shown = asm.warning_shown
     enabled = gc.isenabled()
     gc.disable()            # the parse caches hold many small objects; GC scans dominate
     try:
@@ -2619,6 +2717,8 @@ def _pp_here(self, start: bool):
 
 def _errors_append(self, err: AsmError) -> None:
     """Preprocessor errors join the current pass's errors in source order."""
+    if not hasattr(err, "at"):
+        err.at = self._line_at()
     self.errors.append(err)
 
 

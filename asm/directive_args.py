@@ -1,6 +1,6 @@
 """NASM's checks of directive arguments that the assembler otherwise only reads or ignores:
-the names of `global`/`extern`/`static`/`required`/`common` (after NASM's standard macro
-split the line at its commas, each as its directive reader takes it), `default`'s word and
+the name of `global`/`extern`/`static`/`required`/`common` (after NASM's standard macro
+split the line at its commas, as its directive reader takes it), `default`'s word and
 `float`'s mode."""
 
 from __future__ import annotations
@@ -16,47 +16,32 @@ _DEFAULTS = frozenset(("rel", "abs", "bnd", "nobnd"))
 _FLOAT_MODES = frozenset(("daz", "nodaz", "near", "up", "down", "zero", "default"))
 
 
-def _params(args: str) -> list:
-    """The macro's parameters: split at commas outside braces, a trailing empty one
-    dropped (NASM warns about that one; an empty one elsewhere reaches the directive)."""
-    parts, depth, cur = [], 0, []
-    for ch in args:
-        if ch == "," and depth == 0:
-            parts.append("".join(cur).strip())
-            cur = []
-            continue
-        depth += {"{": 1, "}": -1}.get(ch, 0)
-        cur.append(ch)
-    parts.append("".join(cur).strip())
-    if len(parts) > 1 and not parts[-1]:
-        parts.pop()
-    return parts
-
-
 def check_declaration(directive: str, args: str) -> None:
-    """Raise NASM's error for a declaration whose names its reader refuses."""
-    for value in _params(args):
-        if value.startswith("$"):
-            value = value[1:]
-        valid = bool(value) and value[0] in _ID_START
-        i = 1
-        while valid and i < len(value) and value[i] != ":" and not value[i].isspace():
-            valid = value[i] in _ID_CHARS
-            i += 1
-        if not valid:
-            raise AsmError(f"identifier expected after {directive}, got `{value}'")
-        rest = value[i:].strip()
-        if directive == "common":
-            if not value[i:i + 1].isspace() or not rest:
-                raise AsmError("no size specified in common declaration")
-        elif value[i:i + 1].isspace() and rest:
-            raise AsmError(f"invalid syntax in {directive} declaration")
+    """Raise NASM's error for a declaration whose name its reader refuses. The standard
+    macro (asm/preproc.py) has already split the line at its commas: the reader takes
+    what reaches it whole (`[global a,b]` and `global {a,b}` name `a,b`)."""
+    value = args.strip()
+    if value.startswith("$"):
+        value = value[1:]
+    valid = bool(value) and value[0] in _ID_START
+    i = 1
+    while valid and i < len(value) and value[i] != ":" and not value[i].isspace():
+        valid = value[i] in _ID_CHARS
+        i += 1
+    if not valid:
+        raise AsmError(f"identifier expected after {directive}, got `{value}'")
+    rest = value[i:].strip()
+    if directive == "common":
+        if not value[i:i + 1].isspace() or not rest:
+            raise AsmError("no size specified in common declaration")
+    elif value[i:i + 1].isspace() and rest:
+        raise AsmError(f"invalid syntax in {directive} declaration")
 
 
 def check_default(args: str) -> None:
-    """`default`: NASM reads the first word only (rel, abs, bnd, nobnd)."""
-    words = args.replace(",", " ").split()
-    if words and words[0].lower() not in _DEFAULTS:
+    """`default`: NASM reads the first token only (rel, abs, bnd, nobnd; not a comma)."""
+    words = args.split(",", 1)[0].split()
+    if not words or words[0].lower() not in _DEFAULTS:
         raise AsmError("invalid parameter to [default] directive")
 
 

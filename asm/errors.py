@@ -126,3 +126,19 @@ def call_syntax_message(message: str, text: str) -> str:
     if any(w.lower() in ("db", "dw", "dd", "dq", "dt", "do", "dy", "dz") for w in words):
         return "comma expected after operand"
     return "comma, colon, decorator or end of line expected after operand"
+
+
+_WARNING_CLASS = re.compile(r"\[-w\+([A-Za-z0-9-]+)\]\s*$")
+
+
+def warning_enabled(warning: str, rules) -> bool:
+    """Whether NASM's -w options or `[warning]` directives (``rules``: (enabled, class)
+    pairs in the order given; a class also names the classes it starts, `all` every one)
+    leave the warning shown; its class is the `[-w+class]` it ends with, else `other`."""
+    m = _WARNING_CLASS.search(warning.split("\n", 1)[0])
+    cls = m.group(1).lower() if m else "other"
+    shown = True
+    for on, name in rules:
+        if name == "all" or cls == name or cls.startswith(name + "-"):
+            shown = on
+    return shown

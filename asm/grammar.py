@@ -392,6 +392,8 @@ def _syntax_error(exc: Exception, what: str, kinds: list, tokens: tuple = ()) ->
                 "expression syntax error" if i + 1 >= len(kinds) else "bad syntax for EQU",))
         if ttype not in ("$END", "COMMA") and before[-1:] and before[-1] in _OPERAND_END:
             return AsmError("comma, colon, decorator or end of line expected after operand")
+        if before and before[-1] in _EXPR_OPERATORS:
+            return AsmError("expression syntax error")      # `x equ 1+dword 5`
         return AsmError("bad syntax for EQU")               # `x equ`, `x equ 1, 2`
     opened = before.count("LBRACK") - before.count("RBRACK")
     if ttype == "LBRACK" and opened > 0 and before[-1] == "LBRACK":

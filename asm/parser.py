@@ -47,8 +47,9 @@ from asm.x86.registers import REGISTERS, SREGS
 
 PREFIXES = frozenset(("lock", "rep", "repe", "repz", "repne", "repnz", "a16", "a32", "o16",
                       "o32", "xacquire", "xrelease", "bnd", "nobnd", "wait"))
-# Identifiers that start a directive when they begin a line (user-level forms that are not
-# preprocessor macros, plus the primitive names usable inside [...]).
+# The primitive directives' names (`[bits 16]`). Their user-level forms are standard macros
+# (asm/preproc.py); a plain `bits` the preprocessor left alone is a label, as in NASM
+# (`use16 x`: "instruction expected", `warning +all`: no macro at all).
 DIRECTIVES = frozenset(("bits", "use16", "use32", "section", "segment", "absolute", "global",
                         "extern", "common", "static", "required", "cpu", "default", "org",
                         "sectalign", "warning", "float", "map", "list", "debug", "pragma"))
@@ -478,12 +479,6 @@ class _Template:
 _line_cache: dict = {}
 _templates: dict = {}
 _BRACKET_DIR = re.compile(r"\s*\[\s*([A-Za-z_]\w*)\b([^\]]*)\]\s*(?:;.*)?$")
-_PLAIN_DIR = re.compile(r"\s*([A-Za-z_]\w*)\b(.*)$")
-_FIRST_WORD = re.compile(r"\s*([A-Za-z_]\w*)\b")     # _PLAIN_DIR's first group, quicker
-# directives whose NASM macro takes a `:` as its argument (`bits:`: an error, not a label)
-_COLON_ARGUMENT = frozenset(("bits", "absolute", "global", "extern", "common", "static",
-                             "required", "cpu", "default", "org", "sectalign", "float"))
-_NOT_DIRECTIVE = re.compile(r"\s*(:|equ\b|times\b|d[bwdqtoyz]\b|res[bwdqtoyz]\b)", re.I)
 
 
 def parse_line(text: str) -> Statement:
@@ -519,16 +514,6 @@ def _parse_line(text: str) -> Statement:
     m = _BRACKET_DIR.match(text)
     if m:
         return Statement(action=Directive(m.group(1).lower(), m.group(2).strip()))
-    m = _FIRST_WORD.match(text)
-    if m and m.group(1).lower() in DIRECTIVES:
-        m = _PLAIN_DIR.match(text)
-        if m and (not _NOT_DIRECTIVE.match(m.group(2)) or (
-                m.group(1).lower() in _COLON_ARGUMENT and m.group(2).lstrip()[:1] == ":")):
-            args = _strip_comment(m.group(2)).strip()
-            name = m.group(1).lower()
-            if args or name in ("use16", "use32"):
-                return Statement(action=Directive(name, args))
-            # (NASM: a directive's macro takes no empty argument: `bits` alone is a label)
     tokens = _tokens(stripped, values)
     if (len(tokens) >= 3 and tokens[-1][0] == "COMMA"
             and tokens[-2][0] not in ("COMMA", "INSN", "PREFIX")
@@ -538,6 +523,12 @@ def _parse_line(text: str) -> Statement:
         return _incbin_comma(tokens)
     if len(tokens) >= 3 and tokens[-2][0] == "ID" and tokens[-2][1].lower() == "to":
         tokens = _x87_to(tokens)
+    if len(tokens) >= 3 and tokens[0][0] == "ID" and "EQU" in (tokens[1][0], tokens[2][0]):
+        tokens = _equ_operand(tokens)
+    elif any(k == "TIMES" for k, _ in tokens[:3]) and any(k == "EQU" for k, _ in tokens):
+        st = _times_equ(tokens)
+        if st is not None:
+            return st
     if any(k == "DATA" for k, _ in tokens[:3]) and any(
             (k == "ID" and v.lower() == "dup") or v == "%" for k, v in tokens):
         tokens = _dup_tokens(tokens)
@@ -803,6 +794,37 @@ def _x87_to(tokens: list) -> list:
             and reg[1].lower().startswith("st")):
         return tokens[:-2] + [reg, ("COMMA", ","), ("REG", "st0")]
     return tokens
+
+
+def _times_equ(tokens: list) -> Optional[Statement]:
+    """`[x:] times n equ v`: NASM repeats the EQU, which then names no label (or the label
+    the line defined at `$`); see the assembler's _times_equ. None: not that shape."""
+    t = next(i for i, (k, _) in enumerate(tokens) if k == "TIMES")
+    head = tokens[:t]
+    if head and (head[0][0] != "ID" or [k for k, _ in head[1:]] not in ([], ["COLON"])):
+        return None
+    e = next(i for i, (k, _) in enumerate(tokens) if k == "EQU")
+    try:
+        count = parse_expr_tokens(tokens[t + 1:e])
+        value = parse_expr_tokens(tokens[e + 1:])
+    except AsmError:
+        return None
+    return Statement(label=head[0][1] if head else None, colon=len(head) == 2,
+                     times=(count,), equ=value)
+
+
+def _equ_operand(tokens: list) -> list:
+    """`x equ strict 5`: NASM's operand reader takes STRICT (no size) before the value."""
+    e = 2 if tokens[1][0] == "EQU" else 3 if tokens[1][0] == "COLON" else 0
+    k = e
+    while 0 < k < len(tokens) and tokens[k][0] == "STRICT":
+        k += 1
+    if k == len(tokens) > e:
+        raise AsmError("expression syntax error")
+    if k < len(tokens) and tokens[k][0] == "NOSPLIT":
+        raise AsmError("invalid operand size specification",
+                       also=("expression syntax error",) if k + 1 == len(tokens) else ())
+    return tokens[:e] + tokens[k:]
 
 
 # Templates Lark made in earlier runs, kept on disk as Lark keeps its table: a source whose

@@ -283,6 +283,8 @@ class Preprocessor:
         # assembler, which merges them with its own in source order, as NASM prints them)
         self.warning_position: Optional[Callable[[], int]] = None
         self.warning_at: list = []
+        # whether the assembler's `[warning]` directives so far leave a warning shown
+        self.warning_shown: Optional[Callable[[str], bool]] = None
         self.smacros: dict = {}         # name -> {nparams(-1 plain): SMacro}
         self.ismacros: dict = {}        # lower name -> {nparams: SMacro}
         self.mmacros: dict = {}         # name -> [MMacro]
@@ -312,15 +314,19 @@ class Preprocessor:
 
     # ---- diagnostics
 
-    def _err(self, msg: str, file: str, line: int, trace: tuple = ()) -> None:
+    def _err(self, msg: str, file: str, line: int, trace: tuple = ()) -> AsmError:
         e = AsmError(msg, file, line)
+        e.at = ("pp", self.produced)     # (a %rep body's line: one per repetition)
         e.notes = [f"{f}:{n}: ... from macro `{m}' defined here" for f, n, m in trace
                    if f != "<stdmac>"]
         self.errors.append(e)
         if self.report is not None:
             self.report(e)
+        return e
 
     def _warn(self, msg: str, file: str, line: int) -> None:
+        if self.warning_shown is not None and not self.warning_shown(msg):
+            return
         # inside a macro: NASM's note lines follow, one per macro level (as for errors)
         self.warnings.append(with_notes(f"{file}:{line}: warning: {msg}", self.cur_trace))
         self.warning_at.append(self.warning_position() if self.warning_position else 0)
@@ -437,11 +443,11 @@ class Preprocessor:
             while rest.startswith("$"):
                 depth += 1
                 rest = rest[1:]
-            if len(self.ctx) < depth:
-                raise AsmError(f"`{name}': context stack is only {len(self.ctx)} level"
-                               f"{'s' if len(self.ctx) != 1 else ''} deep")
             if not self.ctx:
                 raise AsmError(f"`{name}': context stack is empty")
+            if len(self.ctx) < depth:
+                raise AsmError(f"`{rest}': context stack is only {len(self.ctx)} level"
+                               f"{'s' if len(self.ctx) != 1 else ''} deep")
             return f"..@{self.ctx[-depth][1]}.{rest}"
         return name
 
@@ -719,7 +725,27 @@ class Preprocessor:
                 if len(_PERCENT_FREE) < 100_000:
                     _PERCENT_FREE[text] = free
             if not free:
-                text = self._subst_percent(text, src)
+                errors: list = []
+                try:
+                    text = self._subst_percent(text, src, errors)
+                except AsmError:
+                    if self._active():
+                        d = _DIRECTIVE.match(text)
+                        if d and d.group(1).lower() in _IF_NAMES:
+                            self.conds.append(_Cond(False, True))   # %endif still matches
+                        raise
+                    text, errors = raw, []      # (a line NASM skips: not expanded)
+                if errors and not self._active():
+                    text, errors = raw, []
+                for message in errors:
+                    self._err(message, loc_file, loc_line, trace)
+                lost = [message for message in errors if "context stack" in message]
+                if lost:
+                    # context-locals with no context: NASM reports them as it reads the
+                    # line, then again as it expands it (pyasm then drops the line)
+                    for message in lost:
+                        self._err(message, loc_file, loc_line, trace).repeated = True
+                    return
 
         m = _DIRECTIVE.match(text)
         if m:
@@ -797,8 +823,11 @@ class Preprocessor:
                 return s
         return None
 
-    def _subst_percent(self, text: str, src: _Source) -> str:
+    def _subst_percent(self, text: str, src: _Source, errors: list) -> str:
+        """The line with its %-constructs substituted; ``errors`` gets NASM's messages
+        for those it drops (the line goes on without them)."""
         msrc = self._macro_source(src)
+        directive = text.lstrip().startswith("%")
 
         def repl(m):
             g = m.lastgroup
@@ -838,10 +867,17 @@ class Preprocessor:
                 return self._param(msrc, k)
             if g == "local":
                 if msrc is None:
-                    return m.group()
+                    errors.append(f"`{m.group()}': not in a macro call")
+                    return ""
                 return f"..@{msrc.unique}.{m.group(g)[1:]}"
             if g == "ctx":
-                return self._ctx_name("%" + m.group(g))
+                if directive:
+                    return self._ctx_name("%" + m.group(g))     # (the directive's error)
+                try:
+                    return self._ctx_name("%" + m.group(g))
+                except AsmError as exc:
+                    errors.append(exc.message)
+                    return m.group()
             if g == "paste":
                 return m.group()
             if g == "cc":
@@ -1120,8 +1156,7 @@ class Preprocessor:
                 label += ":"
             name = m2.group()
             rest = r[m2.end():]
-        if rest and not rest[0].isspace() and rest[0] not in ";":
-            return None
+        # (NASM's parameters are the tokens after the name, blank or not: `m:`, `m(1)`)
         args = _split_macro_args(strip_comment(rest).strip())
         cands = self._lookup_mmacro(name)
         # NASM (< 2.15 legacy): a call ending in a comma drops its empty last parameter
@@ -1354,7 +1389,7 @@ class Preprocessor:
             return
         if word == "%pop":
             if not self.ctx:
-                raise AsmError("`%pop': context stack is already empty")
+                raise AsmError("`%pop': context stack is empty")
             self.ctx.pop()
             return
         if word == "%repl":

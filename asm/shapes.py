@@ -10,7 +10,7 @@ branch to a label) gets its Insn made as the parser would make it (_branch).
 
 A shape (_shape) is the line's text with a leading ``label:`` taken apart and such numbers
 cut out, each replaced by its class (what the encoder's choices and warnings may depend
-on: _number_class), plus the mode. Learning (learn) takes a number as a field only where
+on: number_class), plus the mode. Learning (learn) takes a number as a field only where
 it alone makes the value of its operand (with registers, ``*`` scales, ``+``/``-`` and
 size words) and checks the field against encodings of other numbers of the same class
 (every byte of it that may change within the class); a shape whose bytes do not follow its
@@ -28,6 +28,13 @@ from asm.errors import AsmError
 from asm.x86.registers import REGISTERS
 
 _LIMIT = 20_000                 # shapes kept
+
+# The learned shapes serve every assembly of the process (asm.api, the tests): an entry
+# holds bytes that depend on the line's text, the mode (in the key) and nothing else of
+# the assembly. The caller checks the rest: the `cpu` level against the entry's, and it
+# uses shapes only at -Ox without listing or debug information (-O0/-O1 encode otherwise).
+# pyasm's `default` and `float` directives change no bytes today; state that does (NASM's
+# `default bnd`) must join the key (tests/test_asmpypy.py runs several options in turn).
 
 # shape -> (bytes, cpu level, fields), None when the shape cannot be learned, 0 when one
 # line of it has been seen (a shape is learned from its second line); fields:
@@ -47,15 +54,25 @@ _OPERAND_WORDS = frozenset(("+", "-", "[", "]", "*", "byte", "word", "dword", "q
                             "tword", "oword", "strict"))
 
 
-def _number_class(v: int):
-    """What the encoder's choices and warnings may depend on for a number beyond +-256:
-    the widths it fits, signed and unsigned (16-bit displacements warn below -2**16,
-    dword ones below -2**32), and its low 16, 32 and 64 bits where they are small,
-    positive or negative (they wrap to a byte's displacement or immediate)."""
+# the classes of the most common numbers beyond +-256 (ints no small number is)
+_SHORT = 1 << 15
+_NEG_SHORT = -(1 << 15)
+
+
+def number_class(v: int):
+    """What the encoder's choices and warnings may depend on in a number besides the bytes
+    of its field. A small number (-256..256) is its own class (imm8 forms, `int 3`, a shift
+    by 1); beyond, the widths it fits, signed and unsigned (16-bit displacements warn below
+    -2**16, dword ones below -2**32), and its low 16, 32 and 64 bits where they are small,
+    positive or negative (they wrap to a byte's displacement or immediate: the imm8 form
+    of `add cx, 0xff80`, of `add ax, -2147483648`). Both the line shapes here and the
+    assembler's encodings of immediates (Assembler._encode_static) go by it."""
     if 256 < v < 1 << 15:
-        return 0                # (the common ones, quickly)
+        return _SHORT           # (the common ones, quickly)
     if -(1 << 15) <= v < -256:
-        return 1
+        return _NEG_SHORT
+    if -256 <= v <= 256:
+        return v
     lo16 = v & 0xFFFF
     lo32 = v & 0xFFFF_FFFF
     lo64 = v & 0xFFFF_FFFF_FFFF_FFFF
@@ -64,6 +81,53 @@ def _number_class(v: int):
             v >= 1 << 64, lo16 if lo16 <= 0x100 or lo16 >= 0xFF00 else -1,
             lo32 if lo32 <= 0x100 or lo32 >= 0xFFFF_FF00 else -1,
             lo64 if lo64 <= 0x100 or lo64 >= 0xFFFF_FFFF_FFFF_FF00 else -1)
+
+
+def number_field(data: bytes, v: int,
+                 encode: Callable[[int], Optional[bytes]]) -> Optional[tuple]:
+    """(offset, size) of the field of ``data`` (an encoding with the number ``v`` beyond
+    +-256) that holds v's low bytes, where ``encode(w)`` (the same encoding with another
+    number w of v's class instead, None if it has none or differs in more than its bytes)
+    differs from ``data`` in that field only, holding w: checked with one such w per byte
+    of the field (w: v with one bit flipped, sign kept). None if there is no such field:
+    the encoding is then not one of the class's."""
+    cls = number_class(v)
+    probes: dict = {}
+
+    def probe(bit: int):
+        w = abs(v) ^ (1 << bit)
+        if v < 0:
+            w = -w
+        if number_class(w) != cls:
+            return None
+        if w not in probes:
+            probes[w] = encode(w)
+        return w, probes[w]
+
+    got = next((g for g in map(probe, range(8)) if g is not None), None)
+    if got is None or got[1] is None or len(got[1]) != len(data):
+        return None
+    diff = [i for i in range(len(data)) if data[i] != got[1][i]]
+    if len(diff) != 1:
+        return None
+    offset = diff[0]
+    size = next((s for s in (8, 4, 2, 1) if offset + s <= len(data)
+                 and data[offset:offset + s] == (v & ((1 << 8 * s) - 1)).to_bytes(s, "little")),
+                None)
+    if size is None:
+        return None
+    mask = (1 << 8 * size) - 1
+    for byte in range(size):
+        for bit in range(8 * byte, 8 * byte + 8):
+            got = probe(bit)
+            if got is None:
+                continue
+            w, other = got
+            if other != data[:offset] + (w & mask).to_bytes(size, "little") + \
+                    data[offset + size:]:
+                return None
+            break               # (one number per byte of the field)
+    return offset, size
 
 
 _reserved: Optional[frozenset] = None
@@ -104,7 +168,8 @@ def _shape(text: str, bits: int, skip: frozenset):
         if v > 256:
             if parts[0].rstrip()[-1:] == "-":
                 v = -v
-            c = 0 if 256 < v < 32768 else 1 if -32768 <= v < -256 else _number_class(v)
+            c = (_SHORT if 0 < v < 32768 else _NEG_SHORT if -32768 <= v < 0
+                 else number_class(v))
             return (bits, label is not None, parts[0], c, parts[2]), (v,), label, rest
     if label is None and n == 1:
         return None
@@ -116,7 +181,7 @@ def _shape(text: str, bits: int, skip: frozenset):
             if parts[i - 1].rstrip()[-1:] == "-":
                 v = -v
             numbers.append(v)
-            key.append(_number_class(v))
+            key.append(number_class(v))
         else:
             key.append(parts[i])
         key.append(parts[i + 1])
@@ -147,7 +212,7 @@ def lookup(text: str, bits: int, skip: frozenset):
     return got[2], data, level
 
 
-_MASKS = {2: 0xFFFF, 4: 0xFFFF_FFFF, 8: 0xFFFF_FFFF_FFFF_FFFF}
+_MASKS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: 0xFFFF_FFFF_FFFF_FFFF}
 
 
 # `jcc label`, with blanks and a comment
@@ -272,44 +337,13 @@ def _alone(toks: list, lo: int, hi: int, at: int) -> bool:
 
 def _field(toks: list, at: int, v: int, emits: tuple, encode) -> Optional[tuple]:
     """(offset, size) of the field of the bytes that holds the number toks[at] (signed:
-    ``v``), checked against the encodings of other numbers of its class; None if there is
-    no such field."""
-    data = emits[1]
-    cls = _number_class(v)
-
-    def probe(bit: int):
-        w = abs(v) ^ (1 << bit)
-        sw = -w if v < 0 else w
-        if -256 <= sw <= 256 or _number_class(sw) != cls:
-            return None
+    ``v``; see number_field); None if there is no such field."""
+    def encode_with(w: int) -> Optional[bytes]:
         line = list(toks)
-        line[at] = str(w)
+        line[at] = str(abs(w))
         got = encode(" ".join(line))
         if got is None or got[0] != emits[0] or got[2] != emits[2]:
-            return sw, None
-        return sw, got[1]
+            return None
+        return got[1]
 
-    got = next((g for g in map(probe, range(8)) if g is not None), None)
-    if got is None or got[1] is None or len(got[1]) != len(data):
-        return None
-    diff = [i for i in range(len(data)) if data[i] != got[1][i]]
-    if len(diff) != 1:
-        return None
-    offset = diff[0]
-    size = next((s for s in (8, 4, 2) if offset + s <= len(data)
-                 and data[offset:offset + s] == (v & ((1 << 8 * s) - 1)).to_bytes(s, "little")),
-                None)
-    if size is None:
-        return None
-    mask = (1 << 8 * size) - 1
-    for byte in range(size):
-        for bit in range(8 * byte, 8 * byte + 8):
-            got = probe(bit)
-            if got is None:
-                continue
-            sw, other = got
-            want = data[:offset] + (sw & mask).to_bytes(size, "little") + data[offset + size:]
-            if other != want:
-                return None
-            break               # (one number per byte of the field)
-    return offset, size
+    return number_field(emits[1], v, encode_with)

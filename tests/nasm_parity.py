@@ -51,3 +51,23 @@ def elf_dumps(tmp_path: Path, text: str, flags: str = "-dr") -> tuple:
     assert status == 0, perr
     return (objdump_body(objdump, tmp_path / "n.o", flags),
             objdump_body(objdump, tmp_path / "p.o", flags))
+
+
+def same_diagnostics(tmp_path: Path, text: str, fmt: str = "elf32") -> int:
+    """Assemble to ``fmt`` with both: the same exit status and diagnostics (not the bytes:
+    an object file's layout may differ); returns the status."""
+    src = write(tmp_path, "t.asm", text)
+    rc, _, nerr = nasm(src, "-f", fmt, out=tmp_path / "n.o")
+    status, _, perr = pyasm(src, out=tmp_path / "p.o", fmt=fmt)
+    assert (rc, diagnostics(nerr)) == (status, diagnostics(perr)), (nerr, perr)
+    return rc
+
+
+def same_listing(tmp_path: Path, text: str, fmt: str = "bin") -> None:
+    """Both accept text (as ``fmt``) and write the same listing (-l)."""
+    src = write(tmp_path, "t.asm", text)
+    rc, _, nerr = nasm(src, "-f", fmt, "-l", str(tmp_path / "n.lst"), out=tmp_path / "n.o")
+    status, _, perr = pyasm(src, out=tmp_path / "p.o", fmt=fmt,
+                            listing=str(tmp_path / "p.lst"))
+    assert rc == status == 0, (nerr, perr)
+    assert (tmp_path / "p.lst").read_text() == (tmp_path / "n.lst").read_text()

@@ -9,7 +9,7 @@ instruction, and `resb -1` (NASM's assertion: exit status 3). Each case runs thr
 from __future__ import annotations
 
 import pytest
-from nasm_parity import check, diagnostics, elf_dumps
+from nasm_parity import check, diagnostics, elf_dumps, same_diagnostics, same_listing
 from test_asm_helpers import nasm, pyasm, split_cases, write
 
 # nasm's -Ox and -O0 against pyasm's optimize levels 2 and 0
@@ -303,10 +303,7 @@ def test_nobits_data(tmp_path, name, text, fmt):
     if fmt == "bin":
         check(tmp_path, text)
         return
-    src = write(tmp_path, "t.asm", text)
-    rc, _, nerr = nasm(src, "-f", "elf32", out=tmp_path / "n.o")
-    status, _, perr = pyasm(src, out=tmp_path / "p.o", fmt="elf32")
-    assert (rc, diagnostics(nerr)) == (status, diagnostics(perr)), (nerr, perr)
+    same_diagnostics(tmp_path, text)
 
 
 @pytest.mark.parametrize("line", ZEROING.splitlines())
@@ -583,10 +580,7 @@ def test_special_symbol_labels(tmp_path, name, text, fmt):
     if fmt == "bin":
         check(tmp_path, text)
         return
-    src = write(tmp_path, "t.asm", text)
-    rc, _, nerr = nasm(src, "-f", "elf32", out=tmp_path / "n.o")
-    status, _, perr = pyasm(src, out=tmp_path / "p.o", fmt="elf32")
-    assert (rc, diagnostics(nerr)) == (status, diagnostics(perr)), (nerr, perr)
+    same_diagnostics(tmp_path, text)
 
 
 # ---- the new warnings follow -w like NASM's
@@ -652,11 +646,7 @@ SELF_RELATIVE = [
 @pytest.mark.parametrize("body", SELF_RELATIVE)
 def test_self_relative_elf(tmp_path, body):
     text = f"bits 32\nextern ext\nsection .data\nb: dd 1\nsection .text\ng: nop\n{body}\n"
-    src = write(tmp_path, "t.asm", text)
-    rc, _, nerr = nasm(src, "-f", "elf32", out=tmp_path / "n.o")
-    status, _, perr = pyasm(src, out=tmp_path / "p.o", fmt="elf32")
-    assert (rc, diagnostics(nerr)) == (status, diagnostics(perr)), (nerr, perr)
-    if rc == 0:
+    if same_diagnostics(tmp_path, text) == 0:
         theirs, ours = elf_dumps(tmp_path, text)
         assert ours == theirs
 
@@ -665,13 +655,7 @@ def test_self_relative_bin_and_listing(tmp_path):
     text = ("bits 32\nsection .data\nb: dd 1\nsection .text\ng: nop\ndd b - $\n"
             "mov eax, b - g\ndd b - $$\nsection .data\nc: dd g - $\n")
     check(tmp_path, text)
-    src = write(tmp_path, "l.asm", text)
-    rc, _, nerr = nasm(src, "-f", "elf32", "-l", str(tmp_path / "n.lst"), out=tmp_path / "n.o")
-    assert rc == 0, nerr
-    status, _, perr = pyasm(src, out=tmp_path / "p.o", fmt="elf32",
-                            listing=str(tmp_path / "p.lst"))
-    assert status == 0, perr
-    assert (tmp_path / "p.lst").read_text() == (tmp_path / "n.lst").read_text()
+    same_listing(tmp_path, text, "elf32")
 
 
 # ---- a decimal float literal too large for its field: NASM's float-overflow warning
@@ -840,9 +824,4 @@ LISTED = [
 @pytest.mark.parametrize("text", LISTED)
 @pytest.mark.parametrize("fmt", ["bin", "elf32"])
 def test_listings(tmp_path, text, fmt):
-    src = write(tmp_path, "t.asm", text)
-    rc, _, nerr = nasm(src, "-f", fmt, "-l", str(tmp_path / "n.lst"), out=tmp_path / "n.o")
-    status, _, perr = pyasm(src, out=tmp_path / "p.o", fmt=fmt,
-                            listing=str(tmp_path / "p.lst"))
-    assert rc == status == 0, (nerr, perr)
-    assert (tmp_path / "p.lst").read_text() == (tmp_path / "n.lst").read_text()
+    same_listing(tmp_path, text, fmt)

@@ -8,8 +8,8 @@ second error. Each case runs through nasm (the oracle) and pyasm."""
 from __future__ import annotations
 
 import pytest
-from nasm_parity import check, diagnostics, elf_dumps
-from test_asm_helpers import nasm, pyasm, split_cases, write
+from nasm_parity import check, diagnostics, elf_dumps, same_listing
+from test_asm_helpers import nasm, split_cases, write
 
 # ---- instructions in a nobits section: one warning per piece NASM writes (each prefix,
 # the opcode's literal bytes, a `+r` byte, ModRM with SIB, displacement, each immediate)
@@ -468,11 +468,7 @@ LISTED = ["db 1,2,3,4,5,6,7,8,9,300", "db 1,2,3,4,5,6,7,8,300", "db 300,1,2,3,4,
 
 @pytest.mark.parametrize("text", LISTED)
 def test_listing_warning_rows(tmp_path, text):
-    src = write(tmp_path, "t.asm", text + "\n")
-    rc, _, nerr = nasm(src, "-l", str(tmp_path / "n.lst"))
-    status, _, perr = pyasm(src, listing=str(tmp_path / "p.lst"))
-    assert rc == status == 0, (nerr, perr)
-    assert (tmp_path / "p.lst").read_text() == (tmp_path / "n.lst").read_text()
+    same_listing(tmp_path, text + "\n")
 
 
 # ---- `dq symbol` in elf32: NASM's 32-bit relocation, the upper half zero, with a warning

@@ -835,17 +835,16 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
                 fixups.append(Fixup(len(out), size, op.reloc, False))
             elif not op.unknown:
                 # NASM's overflow checks: a field takes -2**n .. 2**n - 1 (either reading
-                # of its bits), a sign-extended byte -128 .. 127 of the operand size's
-                # value (`xor ax, 65535` is -1), that value first in its own bounds
+                # of its bits); a sign-extended byte, -128 .. 127 or the operand size's
+                # top 128 values (`xor ax, 65535` is -1; `cmp cx, -65535` warns), named
+                # after that size unless the operand or the form (`push imm8`) is a byte
                 v = op.value
                 if kind == _SIMM:
-                    width = (osize or bits) // 8
-                    inside = -(1 << 8 * width) <= v < (1 << 8 * width)
-                    if p.osize and not inside:
-                        warnings += (f"{_WIDTHS[width]} value exceeds bounds "
-                                     "[-w+number-overflow]",)
-                    elif not inside or not -128 <= _signed(v, 8 * width) <= 127:
-                        warnings += ("signed byte value exceeds bounds [-w+number-overflow]",)
+                    s = osize or bits
+                    if not (-128 <= v <= 127 or (1 << s) - 128 <= v < 1 << s):
+                        name = ("signed byte" if op.size == 1 or not p.osize
+                                else _WIDTHS[s // 8])
+                        warnings += (f"{name} value exceeds bounds [-w+number-overflow]",)
                 elif not -(1 << 8 * size) <= v < (1 << 8 * size) or (
                         v < 0 and size == 1 and p.form.mnemonic in _UNSIGNED_IMM8):
                     warnings += (f"{_WIDTHS[size]} data exceeds bounds [-w+number-overflow]",)
@@ -856,8 +855,10 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
             rel_fields.append((len(out), size, op))
             out += bytes(size)
         elif kind == _PTR:
-            _field(out, fixups, op.offset, size)
-            _field(out, fixups, op.seg, 2)
+            for value, n in ((op.offset, size), (op.seg, 2)):
+                if not -(1 << 8 * n) <= value < 1 << 8 * n:
+                    warnings += (f"{_WIDTHS[n]} data exceeds bounds [-w+number-overflow]",)
+                _field(out, fixups, value, n)
         else:
             _field(out, fixups, op.disp, (asize or bits) // 8, op.reloc)
             if op.reloc is None and not op.unknown:

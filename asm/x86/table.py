@@ -9,14 +9,14 @@ import re
 import sys
 from dataclasses import dataclass, fields
 from functools import cache
-from pathlib import Path
 
 from asm import cachefile
 from asm.cachefile import cache_name
 from asm.x86.operands import Mem
 from formats.beside import file_beside, read_beside, write_beside
 
-TABLE_PATH = Path(__file__).with_name("insns.tab")
+# (a str, not a pathlib.Path: pathlib is 10 ms of imports under PyPy that pyasm needs not)
+TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "insns.tab")
 
 IMM_TOKENS = {"ib": 1, "iw": 2, "id": 4, "ibs": 1, "cb": 1, "cw": 2, "cd": 4, "pw": 4, "pd": 6,
               "mo": 0}
@@ -276,18 +276,18 @@ _write_local = write_beside
 
 
 def _stamp() -> tuple:
-    here = Path(__file__)
     out: list = [marshal.version]
-    for p in (here, TABLE_PATH):
-        st = p.stat()
-        out.append((p.name, st.st_size, st.st_mtime_ns))
+    for p in (__file__, TABLE_PATH):
+        st = os.stat(p)
+        out.append((os.path.basename(p), st.st_size, st.st_mtime_ns))
     return tuple(out)
 
 
 def _read_table() -> tuple:
     out: list[Form] = []
     family = None   # (var names, [(names, values)], body rows)
-    lines = TABLE_PATH.read_text().splitlines()
+    with open(TABLE_PATH, encoding="utf-8") as f:
+        lines = f.read().splitlines()
 
     def emit(names, opstr, enc, fl, lineno):
         out.extend(_parse_row(names, opstr, enc, fl, len(out)))
@@ -325,7 +325,8 @@ def _read_table() -> tuple:
             continue
         parts = [p.strip() for p in line.split(":")]
         if len(parts) != 3:
-            raise TableError(f"{TABLE_PATH.name}:{lineno}: expected 'operands : encoding : flags'")
+            raise TableError(f"{os.path.basename(TABLE_PATH)}:{lineno}: expected "
+                             "'operands : encoding : flags'")
         head = parts[0].split()
         if family is not None:
             prefix = suffix = ""
@@ -379,7 +380,9 @@ def flag_effects() -> dict:
     """mnemonic -> FlagEffect; a mnemonic not listed changes no flags."""
     table: dict[str, FlagEffect] = {}
     inside = False
-    for lineno, raw in enumerate(TABLE_PATH.read_text().splitlines(), 1):
+    with open(TABLE_PATH, encoding="utf-8") as f:
+        text = f.read()
+    for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -392,7 +395,7 @@ def flag_effects() -> dict:
             break
         parts = [p.strip() for p in line.split(":")]
         if len(parts) != 3:
-            raise TableError(f"{TABLE_PATH.name}:{lineno}: expected 'mnemonics : written : "
+            raise TableError(f"{os.path.basename(TABLE_PATH)}:{lineno}: expected 'mnemonics : written : "
                              "undefined'")
         written = frozenset(parts[1].replace("-", ""))
         undef, multi = set(), set()
@@ -403,7 +406,7 @@ def flag_effects() -> dict:
                 undef |= set(tok)
         bad = (undef | multi | written) - set(FLAG_BITS)
         if bad or not (undef | multi) <= written:
-            raise TableError(f"{TABLE_PATH.name}:{lineno}: bad flag letters")
+            raise TableError(f"{os.path.basename(TABLE_PATH)}:{lineno}: bad flag letters")
         for m in parts[0].split():
             table[m] = FlagEffect(written, frozenset(undef), frozenset(multi))
     return table
