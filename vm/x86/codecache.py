@@ -186,9 +186,22 @@ class CodeCache:
         return os.path.splitext(self.path)[0] + ".lock"
 
     def reopen(self) -> None:
-        """A new connection (in a forked process: SQLite's own must not cross a fork).
-        The old one is kept, never closed: its file may be closed already and its
-        number another file's now."""
+        """A new connection, in a process forked to save (vm/startup.py
+        save_in_background; SQLite's connections must not cross a fork), which has
+        closed the files it inherited.
+
+        The inherited connection is kept and never used or closed: closing it would
+        close its file's number, the new connection's file now perhaps, and a close of
+        any descriptor of the database drops the process's POSIX locks on it (SQLite's
+        locks). SQLite keeps one lock record per file per process, which the new
+        connection shares with the inherited one: it must say "unlocked", as is true
+        in the child (fork passes no POSIX lock on). It does when the parent held no
+        lock at the fork: autocommit mode, every query here read to its end (its
+        statement reset), flush's transaction committed or rolled back. A parent still
+        in a transaction (a failed ROLLBACK) would pass on a record of locks the child
+        does not hold, and the child could write unlocked: RuntimeError, nothing saved."""
+        if self.db.in_transaction:
+            raise RuntimeError("the code cache crossed a fork inside a transaction")
         self.inherited = self.db
         self.db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None)
 

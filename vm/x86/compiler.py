@@ -40,6 +40,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import sys
 from bisect import bisect_right
 from typing import Callable, Optional
 
@@ -67,9 +68,12 @@ def _reads_lz(b: Builder) -> bool:
     """Whether a block's code, or the flags a fault in it reports (their expressions
     are evaluated in its locals), uses the flags it started with: an update that was
     dropped later does not need them loaded."""
-    return any(_LZ.search(text) for _, text in b.lines) or \
-        any(_LZ.search(text) for text in b.exit_lines) or \
-        any(_LZ.search(x) for im in b.meta.insns if im.flags for x in im.flags)
+    text = "\n".join([text for _, text in b.lines] + b.exit_lines)
+    # (substrings first: a search for the pattern at every position of every line was
+    # half of _source's cost; ``cpu.lz`` is in most blocks)
+    return ("lzo" in text or "lzr" in text or "lza" in text or "lzb" in text) and \
+        _LZ.search(text) is not None or \
+        any("lz" in x and _LZ.search(x) for im in b.meta.insns if im.flags for x in im.flags)
 
 
 class Translator:
@@ -121,11 +125,11 @@ class Translator:
             "RS": None, "RU": None, "WS": None, "WU": None, "SLO": None, "SHI": None,
             "WOK": None,
         }
-        self.defaults = ("cpu=cpu, r=r, mem=mem, wf=wf, rf=rf, READ=READ, ST=ST, LIM=LIM, "
-                         "STORE=STORE, "
-                         "U16=U16, U32=U32, P16=P16, P32=P32, PAR=PAR, ARITH=ARITH, "
-                         "META=META, ALIVE=ALIVE, SEG=SEG, PRD=PRD, PRL=PRL, PWR=PWR, PWL=PWL, RS=RS, RU=RU, WS=WS, WU=WU, "
-                         "SLO=SLO, SHI=SHI, WOK=WOK")
+        # a block's parameters: the objects it uses (local names are faster than
+        # globals), its defaults (from ns, META and ALIVE its own: warmblocks.defaults)
+        self.params = ("cpu", "r", "mem", "wf", "rf", "READ", "ST", "LIM", "STORE", "U16",
+                       "U32", "P16", "P32", "PAR", "ARITH", "META", "ALIVE", "SEG", "PRD",
+                       "PRL", "PWR", "PWL", "RS", "RU", "WS", "WU", "SLO", "SHI", "WOK")
         # the first tier (tier0.py): a start runs from shared templates until it is hot
         self.tier0 = Tier0(self) if os.environ.get("PYVM_TIER0", "1") != "0" else None
 
@@ -431,7 +435,6 @@ class Translator:
         meta.lines = [m.line for m in meta.insns]
         alive = [1]
         ns = self.ns
-        ns["META"], ns["ALIVE"] = meta, alive
         # kept by address when it can be (warmblocks), else by source
         cache = code_cache() if wkey is None else None
         code = cache.get(src) if cache is not None else None
@@ -441,8 +444,8 @@ class Translator:
                 cache.put(src, code)
         exec(code, ns)
         fn = ns["_blk"]
+        fn.__defaults__ = warmblocks.defaults(fn.__code__, ns, meta, alive)
         fn.meta = meta
-        ns["META"] = ns["ALIVE"] = None
         bid = self.nextid
         self.nextid += 1
         self.blocks[bid] = (key, single, b.ranges, alive, fn, meta, src)
@@ -500,18 +503,16 @@ class Translator:
         for text in b.exit_lines:
             out.append("    " * (2 if guard else 1) + text)
         if guard:
-            out.append("    except BaseException as _e:")
-            out.append("        UNWIND(META, locals(), _e)")
+            out.append("    except BaseException:")
+            out.append("        UNWIND(META, locals())")
             out.append("        raise")
         body = "\n".join(out) + "\n"
-        defaults = self._defaults_for(body) if guard else params
-        return f"def _blk({defaults}):" + body[11:], header
-
-    def _defaults_for(self, body: str) -> str:
-        """The default arguments a block's body uses (a shorter header compiles and
-        calls faster than all of them)."""
-        used = set(_NAME.findall(body))
-        return ", ".join(d for d in self.defaults.split(", ") if d.split("=")[0] in used)
+        if guard:
+            used = set(_NAME.findall(body))
+            params = ", ".join(p for p in self.params if p in used)
+        # (no default values in the text: _install sets them, and each one costs
+        # compile() as much as a short statement)
+        return f"def _blk({params}):" + body[11:], header
 
     # -- invalidation ------------------------------------------------------------------------
     def invalidate(self, start: int, end: int) -> None:
@@ -546,11 +547,14 @@ class Translator:
                             wf[p] &= ~WF_CODE
 
     # -- precise exceptions ------------------------------------------------------------------
-    def unwind(self, meta: BlockMeta, loc: dict, exc: BaseException,
+    def unwind(self, meta: BlockMeta, loc: dict, exc: Optional[BaseException] = None,
                line: Optional[int] = None) -> None:
         """From a block's except clause: put the state at the start of the instruction
-        that raised (after it, for a completed one) into the CPU. ``line``: where in
-        the block (default: the traceback's first entry)."""
+        that raised (``exc``, default: the one being handled; after it, for a completed
+        one) into the CPU. ``line``: where in the block (default: the traceback's first
+        entry)."""
+        if exc is None:
+            exc = sys.exc_info()[1]
         if line is None:
             tb = exc.__traceback__
             line = tb.tb_lineno if tb is not None else 0

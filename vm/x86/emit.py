@@ -56,6 +56,8 @@ FAR_REACH = 0x100000    # offsets beyond: a check per 2 KiB window, tested from 
 STACK_SPAN = 0x400      # bytes one check may cover (a block's stack footprint)
 HEAP_USES = 3           # accesses through another base that pay for its check
 _CALL = re.compile(r"([A-Za-z_][A-Za-z_0-9]*)\(")
+# a 32-bit register version's name (its value is below 2**32: Builder._bound)
+_GPR3 = frozenset(("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"))
 _WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 # calls generated code makes that write no guest memory (anything else forgets what the
 # stack checks know was stored: Builder._forget)
@@ -107,12 +109,15 @@ class Lazy:
     """Compile-time flag state: ``op`` (see flags.py) and Python expressions over SSA
     names, which never change, so they can be evaluated at any later point. ``res`` None
     means "not computed yet" for CMP/TEST (derived from a and b when needed)."""
-    __slots__ = ("op", "res", "a", "b", "pending", "cf")
+    __slots__ = ("op", "res", "a", "b", "pending", "cf", "keep")
 
     def __init__(self, op: int, res: Optional[str], a: str = "0", b: str = "0"):
         self.op, self.res, self.a, self.b = op, res, a, b
         self.pending = False        # res is an expression not computed yet
         self.cf: Optional[str] = None   # pending: an expression for CF alone (BT, shifts)
+        # pending, CF alone changed (Builder.set_cf): the state before as (an op
+        # expression without the CF, res, a, b), saved as flags.KEEP_CF tuples
+        self.keep: Optional[tuple] = None
 
 
 class InsnMeta:
@@ -191,7 +196,9 @@ class Operand:
         if self.kind == "reg":
             return self.b.read_reg(self.slot, self.size, self.high)
         if self._cached is None:
-            self._cached = self.b.load(self.ea, self.size)
+            self._cached = v = self.b.load(self.ea, self.size)
+            if v.isidentifier() and self.size in MASK:
+                self.b.hi[v] = MASK[self.size]
         return self._cached
 
     def write(self, expr: str) -> str:
@@ -291,6 +298,12 @@ class Builder:
         self._chks: list = []           # every check, patched when the block ends
         self._affline: dict = {}        # affine name -> the line binding it (_drop_dead)
         self._knows = False             # some check knows a value it stored (forwarding)
+        # names whose value is known to be at most a bound below 2**32 - 1 (byte and word
+        # loads, shifted and masked values): masks they cannot reach are left out
+        self.hi: dict = {}
+        # register versions written through a byte or word register: name -> (size, the
+        # name or constant written there), which a read of that register is
+        self.low: dict = {}
 
     # -- emission ----------------------------------------------------------------------------
     def emit(self, text: str) -> None:
@@ -311,6 +324,9 @@ class Builder:
         names bound earlier in straight-line code is that name again."""
         if expr.isidentifier() or const(expr) is not None:
             return expr
+        expr, bound = self._narrow(expr)
+        if expr.isidentifier():
+            return expr
         pure = self.depth == 0 and not _IMPURE.search(_PURE_NAME.sub("", expr))
         ref = None
         if pure:
@@ -324,6 +340,8 @@ class Builder:
             if t is not None:
                 return t
         t = self.tmp(prefix)
+        if bound is not None:
+            self.hi[t] = bound
         if ref is not None:
             self._affline[t] = len(self.lines)
         self.emit(f"{t} = {expr}")
@@ -332,6 +350,66 @@ class Builder:
             if ref is not None:
                 self.aff[t] = ref
         return t
+
+    def _bound(self, e: str) -> Optional[int]:
+        """The largest value name or constant e can hold, if known (a 32-bit register
+        version: 2**32 - 1)."""
+        b = self.hi.get(e)
+        if b is not None:
+            return b
+        if e[0].isdigit():
+            return const(e)
+        if e[:3] in _GPR3 and e[3:].isdigit():
+            return 0xFFFFFFFF
+        return None
+
+    def _narrow(self, expr: str) -> tuple:
+        """(expr, its bound or None): a 32-bit sum of terms (name, constant, name *
+        constant) whose bounds add up below 2**32 without its mask (a mask costs as
+        much as the add: the constant is a two-digit int to CPython), and the bound of
+        a shift or an AND (an AND that cannot change its operand left out). String
+        tests only: this runs for most expressions a block binds."""
+        if expr.endswith(" & 0xffffffff"):
+            if expr[0] != "(" or expr[-14] != ")":
+                return expr, None
+            inner = expr[1:-14]
+            if "(" in inner:
+                return expr, None
+            total = 0
+            for term in inner.split(" + "):
+                name, star, k = term.partition(" * ")
+                b = self._bound(name)
+                if b is None:
+                    return expr, None
+                if star:
+                    kk = const(k)
+                    if kk is None or kk < 0:
+                        return expr, None
+                    b *= kk
+                total += b
+                if total > 0xFFFFFFFF:
+                    return expr, None
+            return inner, total
+        e = expr[1:-1] if expr[0] == "(" and expr[-1] == ")" else expr
+        x, op, k = e.partition(" >> ")
+        if op:
+            if k.isdigit() and x.isidentifier():
+                b = self._bound(x)
+                if b is not None:
+                    return expr, b >> int(k)
+            return expr, None
+        x, op, k = e.partition(" & ")
+        if op and x.isidentifier() and k[:1].isdigit():
+            c = const(k)
+            if c is None or c < 0:
+                return expr, None
+            b = self._bound(x)
+            if b is None:
+                return expr, c
+            if b <= c and not c & (c + 1):
+                return x, b             # (an AND with low ones it cannot pass)
+            return expr, min(b, c)
+        return expr, None
 
     def _affine(self, expr: str) -> Optional[tuple]:
         """Flat mode: (base, offset) when expr is ``(name +/- c) & 0xffffffff`` and name
@@ -378,6 +456,7 @@ class Builder:
         return f"{SLOT_NAMES[slot]}{self.nver[slot]}"
 
     def set(self, slot: int, expr: str) -> str:
+        expr, bound = self._narrow(expr)
         ref = self._affine(expr) if self.stk and self.depth == 0 else None
         if ref is not None:
             expr = _affine_text(*ref)
@@ -388,6 +467,8 @@ class Builder:
             name = expr
         else:
             name = self._newname(slot)
+            if bound is not None:
+                self.hi[name] = bound
             if ref is not None:
                 self._affline[name] = len(self.lines)
             self.emit(f"{name} = {expr}")
@@ -412,18 +493,28 @@ class Builder:
             return v
         if high:
             return f"({v} >> 8 & 0xff)"
+        b = self.hi.get(v)
+        if b is not None and b <= MASK[size]:
+            return v            # (a byte or word value already)
+        lw = self.low.get(v)
+        if lw is not None and lw[0] == size:
+            return lw[1]        # (mov al, [x] ... cmp al, y)
         return f"({v} & {MASK[size]:#x})"
 
     def write_reg(self, slot: int, size: int, high: bool, expr: str) -> str:
         if size == 4:
             return self.set(slot, expr)
         old = self.get(slot)
-        if not (expr.isidentifier() or const(expr) is not None):
+        plain = expr.isidentifier() or const(expr) is not None
+        if not plain:
             expr = f"({expr})"
         if high:
             return self.set(slot, f"{old} & 0xffff00ff | {expr} << 8")
         keep = 0xFFFFFFFF & ~MASK[size]
-        return self.set(slot, f"{old} & {keep:#x} | {expr}")
+        name = self.set(slot, f"{old} & {keep:#x} | {expr}")
+        if plain:
+            self.low[name] = (size, expr)
+        return name
 
     def reg(self, name: str) -> str:
         slot, size, high = GPR_SLOT[name]
@@ -959,8 +1050,7 @@ class Builder:
         """Flags at the loop head live in lzo, lzr, lza, lzb: give them this path's."""
         st = self.fl
         if self.lz_track and isinstance(st, Lazy):
-            out.append(self._parallel(["lzo", "lzr", "lza", "lzb"],
-                                      [str(st.op), str(st.res), st.a, st.b]))
+            out.append(self._parallel(["lzo", "lzr", "lza", "lzb"], self._lz_parts(st)))
         elif self.lz_track and st is INCPU:
             out.append("lzo, lzr, lza, lzb = cpu.lz")
 
@@ -993,7 +1083,15 @@ class Builder:
 
     def _lazy_tuple(self, st: Lazy) -> str:
         # res None (CMP/TEST not computed yet): flags.arith derives it when needed
-        return f"{st.op}, {st.res}, {st.a}, {st.b}"
+        return ", ".join(self._lz_parts(st))
+
+    @staticmethod
+    def _lz_parts(st: Lazy) -> list:
+        """The expressions of the lazy tuple (op, res, a, b) for st."""
+        k = st.keep
+        if k is not None:
+            return [f"{k[0]} + {st.cf}", k[1], k[2], k[3]]
+        return [str(st.op), str(st.res), st.a, st.b]
 
     def _entry_tuple(self) -> str:
         self.entry_needed = self.lz_used = True
@@ -1011,6 +1109,24 @@ class Builder:
         self.fl = Lazy(F.NONE << 2, expr)
         self.fl.pending = True
         self.fl.cf = cf
+
+    def set_cf(self, cf: str) -> None:
+        """CF becomes cf (0 or 1), the other flags stay (BT, BTS, BTR, BTC): pending, and
+        saved as a flags.KEEP_CF tuple over the state before when that is an operation
+        (a block leaving right after stores a tuple instead of calling ARITH)."""
+        st = self.fl
+        keep = None
+        if isinstance(st, Lazy):
+            if st.keep is not None:
+                keep = st.keep
+            elif not st.pending and st.op >> 2 != F.NONE and self._folded(st) is None:
+                keep = (f"{F.KEEP_CF + (st.op << 1)}", str(st.res), st.a, st.b)
+        elif st is ENTRY:
+            self._entry_tuple()
+            keep = (f"{F.KEEP_CF} + (lzo << 1)", "lzr", "lza", "lzb")
+        prev = self.flags_before_update()
+        self.set_pending_flags(f"({prev} & 0xffe | {cf})", cf)
+        self.fl.keep = keep
 
     def _folded(self, st: Lazy) -> Optional[str]:
         """The flags of a lazy operation over constants, computed now."""
@@ -1426,7 +1542,7 @@ class Builder:
             self._mark_ver, self._mark_regs = ver, regs
         st = self.fl
         if isinstance(st, Lazy):
-            fl = (str(st.op), str(st.res), st.a, st.b)
+            fl = tuple(self._lz_parts(st))
         elif st is ENTRY and self.lz_track:
             fl = ("lzo", "lzr", "lza", "lzb")
         else:

@@ -13,6 +13,9 @@ Kinds and what a/b hold (res is always the masked result):
   INC DEC  a = operand, b = the CF to keep
   NEG    a = operand
   FIX    a = the CF|OF|AF bits, precomputed (shifts, multiplies, BCD...); SZP from res
+An op of KEEP_CF and up (BT, BTS, BTR, BTC) is ``KEEP_CF + (prev << 1 | cf)``: CF is cf,
+the other five flags those of the lazy state (prev, res, a, b) before it, so that a block
+leaving after a bit test stores a tuple instead of calling ``arith`` for the flags before.
 The compiler (``semantics.py``) turns a condition read right after a known operation into
 a direct expression (``a < b`` for JB after CMP) and calls ``arith`` only otherwise.
 """
@@ -35,6 +38,8 @@ PARITY = bytes(PF if bin(i).count("1") % 2 == 0 else 0 for i in range(256))
 
 NO_LAZY = (NONE, 0, 0, 0)
 
+KEEP_CF = 64        # above every kind << 2 | size: see the module docstring
+
 
 def opcode(kind: int, size: int) -> int:
     """The lazy op for a kind at an operand size in bytes."""
@@ -46,6 +51,9 @@ def arith(op: int, res: int, a: int, b: int) -> int:
     kind = op >> 2
     if kind == NONE:
         return res
+    if op >= KEEP_CF:
+        x = op - KEEP_CF
+        return arith(x >> 1, res, a, b) & 0xFFE | x & 1
     sz = op & 3
     m = MASKS[sz]
     s = SIGNS[sz]

@@ -218,11 +218,12 @@ def mul(b: Builder, i) -> None:
             t = b.bind(f"{a} * {c}", "p")
             over = f"(0x801 if {t} >> {bits} else 0)"
         low = b.bind(f"{t} & {MASK[size]:#x}")
-        if size == 1:
-            b.set_reg("ax", f"{t} & 0xffff")
+        if size == 1:       # (an unsigned product of two bytes fits in AX)
+            b.set_reg("ax", f"{t} & 0xffff" if signed else t)
         else:
             b.set_reg(lo, low)
-            b.set_reg(hi, f"{t} >> {bits} & {MASK[size]:#x}")
+            # (the high half of an unsigned product needs no mask)
+            b.set_reg(hi, f"{t} >> {bits} & {MASK[size]:#x}" if signed else f"{t} >> {bits}")
         b.set_flags(F.FIX, size, low, over)
         return
     d = b.operand(ops[0])
@@ -231,11 +232,13 @@ def mul(b: Builder, i) -> None:
         x, y = d.read(), b.operand(ops[1], size).read()
     else:
         x, y = b.operand(ops[1], size).read(), b.operand(ops[2], size).read()
-    t = b.bind(f"{sx(x, size)} * {sx(y, size)}", "p")
-    res = d.write(f"{t} & {MASK[size]:#x}")
+    # the low half is the same for the unsigned operands; the signed product only
+    # decides CF and OF, computed where something reads them
+    x, y = b.bind(x), b.bind(y)
+    res = d.write(f"({x} * {y}) & {MASK[size]:#x}")
     bits = size * 8
-    b.set_flags(F.FIX, size, res,
-                f"(0 if {-(1 << (bits - 1))} <= {t} < {1 << (bits - 1)} else 0x801)")
+    b.set_flags(F.FIX, size, res, f"(0 if {-(1 << (bits - 1))} <= {sx(x, size)} * "
+                                  f"{sx(y, size)} < {1 << (bits - 1)} else 0x801)")
 
 
 def divu(n: int, d: int, mask: int) -> tuple:
@@ -526,8 +529,7 @@ def bit_test(b: Builder, i) -> None:
         d.write(f"{a} ^ 1 << {n}")
     # CF is the bit; the rest as they were (ZF kept, OF SF AF PF undefined: kept too)
     # and only computed where something reads them (BT then JC reads CF alone)
-    prev = b.flags_before_update()
-    b.set_pending_flags(f"({prev} & 0xffe | {bit})", bit)
+    b.set_cf(bit)
 
 
 @family("bsf", "bsr")

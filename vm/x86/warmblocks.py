@@ -320,20 +320,12 @@ def _install(tr, entry: tuple, key: int, single: bool) -> Optional[Callable]:
     new = resolve(tr, binds, spans, chunks)
     if new is None:
         return None
-    params = code.co_varnames[:code.co_argcount]
     alive = [1]
-    defaults = []
-    for p in params:
-        if p == "META":
-            defaults.append(meta)
-        elif p == "ALIVE":
-            defaults.append(alive)
-        elif p in ns:
-            defaults.append(ns[p])
-        else:
-            return None
+    params = defaults(code, ns, meta, alive)
+    if params is None:
+        return None
     ns.update(new)
-    fn = FunctionType(code, ns, code.co_name, tuple(defaults))
+    fn = FunctionType(code, ns, code.co_name, params)
     meta.key, meta.loop, meta.single, meta.n = key, loop, single, n
     meta.trapless = trapless
     fn.meta = meta
@@ -344,6 +336,22 @@ def _install(tr, entry: tuple, key: int, single: bool) -> Optional[Callable]:
     (tr.cache1 if single else tr.cache)[key] = fn
     tr.watch(bid, ranges)
     return fn
+
+
+def defaults(code: CodeType, ns: dict, meta: BlockMeta, alive: list) -> Optional[tuple]:
+    """The values of a block function's parameters (Translator.params): the translator's
+    objects of those names, the block's own META and ALIVE; None when one is missing."""
+    out = []
+    for p in code.co_varnames[:code.co_argcount]:
+        if p == "META":
+            out.append(meta)
+        elif p == "ALIVE":
+            out.append(alive)
+        elif p in ns:
+            out.append(ns[p])
+        else:
+            return None
+    return tuple(out)
 
 
 def resolve(tr, binds, spans=(), chunks=()) -> Optional[dict]:
