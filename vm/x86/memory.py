@@ -217,6 +217,8 @@ class Memory:
         self._addr: Optional[int] = None          # host address of an mmap'ed ``data``
         self._base: Optional[_Snapshot] = None    # the snapshot ``data`` is mapped over
         self._zeroed: List[Tuple[int, int]] = []  # ranges zeroed since
+        # a slice of ``data`` is already bytes (an mmap): read need not copy it again
+        self._bytes_slices = type(self.data[0:0]) is bytes
 
     @property
     def mv32(self):
@@ -254,34 +256,36 @@ class Memory:
         return True
 
     # -- checked access (helpers, system calls, loaders, the FPU) -------------------------
+    # One test says whether an access may go straight to ``data``: inside memory, no data
+    # breakpoint, at most a page, and for a read no flag in ``rf`` on its first page (which
+    # covers the next page too), for a write none in ``wf`` on its two end pages (code,
+    # read-only, watched). Anything else takes the precise path, which faults exactly.
     def read(self, addr: int, n: int) -> bytes:
-        if addr < 0 or addr + n > self.size:
+        end = addr + n
+        if 0 <= addr and end <= self.size and 0 < n <= PAGE_SIZE and \
+                self.access_watch is None and not self.rf[addr >> PAGE_SHIFT]:
+            if self._bytes_slices:
+                return self.data[addr:end]
+            return bytes(self.data[addr:end])
+        if addr < 0 or end > self.size:
             raise MemoryFault(addr if addr >= 0 else 0, False, n)
         if self.access_watch is not None:
             self.access_watch(addr, n, False)
         if self.guarded and n:
             self._check_readable(addr, n)
-        return bytes(self.data[addr:addr + n])
+        return bytes(self.data[addr:end])
 
     def read_value(self, addr: int, size: int) -> int:
-        """The slow path of a compiled read: a page flagged in ``rf`` (mostly the page
-        before an unmapped one: the top of the heap or of a mapping, which the access
-        rarely crosses into, so that case is tested here first)."""
-        end = addr + size
-        if 0 <= addr and end <= self.size and size <= PAGE_SIZE and self.access_watch is None:
-            ur = self.unreadable
-            if not (ur[addr >> PAGE_SHIFT] or ur[(end - 1) >> PAGE_SHIFT]):
-                return int.from_bytes(self.data[addr:end], "little")
+        """The slow path of a compiled read (a page flagged in ``rf``: mostly the page
+        before an unmapped one, which the access rarely crosses into)."""
         return int.from_bytes(self.read(addr, size), "little")
 
     def _check_readable(self, addr: int, n: int) -> None:
-        ur = self.unreadable
-        p, q = addr >> PAGE_SHIFT, (addr + n - 1) >> PAGE_SHIFT
-        if q - p <= 1 and not (ur[p] or ur[q]):
-            return
-        for k in range(p, q + 1):
-            if ur[k]:
-                raise MemoryFault(max(addr, k << PAGE_SHIFT), False, n)
+        """Fault at the first unreadable byte of [addr, addr + n) (n > 0)."""
+        p = addr >> PAGE_SHIFT
+        k = self.unreadable.find(1, p, ((addr + n - 1) >> PAGE_SHIFT) + 1)
+        if k >= 0:
+            raise MemoryFault(max(addr, k << PAGE_SHIFT), False, n)
 
     def set_unreadable(self, start: int, end: int, unreadable: bool) -> None:
         """Make the pages of [start, end) refuse (or allow) reads."""
@@ -306,14 +310,21 @@ class Memory:
 
     def write(self, addr: int, data: bytes) -> None:
         n = len(data)
+        end = addr + n
+        if 0 <= addr and end <= self.size and 0 < n <= PAGE_SIZE and \
+                self.access_watch is None:
+            wf = self.wf
+            if not (wf[addr >> PAGE_SHIFT] or wf[(end - 1) >> PAGE_SHIFT]):
+                self.data[addr:end] = data
+                return
         if n == 0:
             return
-        if addr < 0 or addr + n > self.size:
+        if addr < 0 or end > self.size:
             raise MemoryFault(max(addr, 0), True, n)
         if self.access_watch is not None:
             self.access_watch(addr, n, True)
         wf = self.wf
-        p0, p1 = addr >> PAGE_SHIFT, (addr + n - 1) >> PAGE_SHIFT
+        p0, p1 = addr >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT
         flags = 0
         for p in range(p0, p1 + 1):
             flags |= wf[p]
@@ -321,7 +332,7 @@ class Memory:
             for p in range(p0, p1 + 1):
                 if wf[p] & WF_READONLY:
                     raise MemoryFault(max(addr, p << PAGE_SHIFT), True, n)
-        self.data[addr:addr + n] = data
+        self.data[addr:end] = data
         if flags:
             self._after_write(addr, data, flags)
 

@@ -57,6 +57,13 @@ def _pack_ss(a: int, b: int, w: int, signed_out: bool) -> int:
 
 
 def _unpack(a: int, b: int, w: int, high: bool) -> int:
+    if w == 8:                  # bytes: interleaved by two stepped slice assignments
+        x, y = a.to_bytes(16, "little"), b.to_bytes(16, "little")
+        h = 8 if high else 0
+        out = bytearray(16)
+        out[0::2] = x[h:h + 8]
+        out[1::2] = y[h:h + 8]
+        return int.from_bytes(out, "little")
     la, lb = split(a, w), split(b, w)
     n = len(la) // 2
     if high:
@@ -84,12 +91,29 @@ def _shift(a: int, count: int, w: int, kind: str) -> int:
     return join([x >> count for x in split(a, w)], w)
 
 
+_LOW8 = int.from_bytes(b"\x01" * 16, "little")    # 1 in each byte's lowest bit
+_GATHER8 = 0x0102040810204080    # bit 0 of byte k of a 64-bit word, times it: bit 56 + k
+
+
 def _pmovmskb(a: int) -> int:
-    v = 0
-    for k, byte in enumerate(a.to_bytes(16, "little")):
-        if byte & 0x80:
-            v |= 1 << k
-    return v
+    """The top bit of each byte: moved to each byte's bit 0, then gathered a qword at a
+    time by one multiplication (the other partial products stay below bit 56)."""
+    t = (a >> 7) & _LOW8
+    return ((t & M64) * _GATHER8 >> 56) & 0xFF | ((t >> 64) * _GATHER8 >> 48) & 0xFF00
+
+
+def _pcmpeq(w: int):
+    """PCMPEQB/W/D: all ones in each w-bit lane where a and b agree, without splitting
+    into lanes: the top bit of a lane of a ^ b ends up set only when the lane is zero
+    (the low bits plus 0x7F.. carry into the top one exactly when they are not zero)."""
+    low = sum(1 << k for k in range(0, 128, w))     # 1 in each lane's lowest bit
+    rest = low * ((1 << (w - 1)) - 1)               # all but the top bit of each lane
+    ones = (1 << w) - 1
+
+    def run(a: int, b: int) -> int:
+        x = a ^ b
+        return ((~(((x & rest) + rest) | x | rest) >> (w - 1)) & low) * ones
+    return run
 
 
 def _movmsk(a: int, w: int) -> int:
@@ -101,8 +125,8 @@ def _movmsk(a: int, w: int) -> int:
 
 
 def _pshufd(b: int, imm: int) -> int:
-    d = split(b, 32)
-    return join([d[(imm >> (2 * k)) & 3] for k in range(4)], 32)
+    return (b >> 32 * (imm & 3) & M32 | (b >> 32 * (imm >> 2 & 3) & M32) << 32 |
+            (b >> 32 * (imm >> 4 & 3) & M32) << 64 | (b >> 32 * (imm >> 6 & 3) & M32) << 96)
 
 
 def _pshufw(b: int, imm: int, high: bool) -> int:
@@ -157,8 +181,7 @@ INT_OPS = {
     "paddsw": _packed(_s(lambda x, y: _sat(x + y, -32768, 32767), 16), 16),
     "psubsb": _packed(_s(lambda x, y: _sat(x - y, -128, 127), 8), 8),
     "psubsw": _packed(_s(lambda x, y: _sat(x - y, -32768, 32767), 16), 16),
-    "pcmpeqb": _packed(lambda x, y: -(x == y), 8), "pcmpeqw": _packed(lambda x, y: -(x == y), 16),
-    "pcmpeqd": _packed(lambda x, y: -(x == y), 32),
+    "pcmpeqb": _pcmpeq(8), "pcmpeqw": _pcmpeq(16), "pcmpeqd": _pcmpeq(32),
     "pcmpgtb": _packed(_s(lambda x, y: -(x > y), 8), 8),
     "pcmpgtw": _packed(_s(lambda x, y: -(x > y), 16), 16),
     "pcmpgtd": _packed(_s(lambda x, y: -(x > y), 32), 32),

@@ -742,44 +742,10 @@ def rdtsc_family(b: Builder, i) -> None:
 
 # ---- x87 --------------------------------------------------------------------------------
 
-class FPUContext:
-    """What the x87 unit may touch outside itself (the interface of vm/x86/fpu.py)."""
-    __slots__ = ("cpu", "sreg_file")
-
-    def __init__(self, cpu):
-        self.cpu = cpu
-        # the selectors' list and indices: FCS/FDS read without calls (vm/x86/x87fast.py)
-        self.sreg_file = (cpu.r, {name: SEL + n for name, n in SREG_NUM.items()})
-
-    def read(self, addr: int, n: int) -> bytes:
-        cpu = self.cpu
-        if cpu.pm:          # a linear address: through the page tables
-            return P.read_linear(cpu, addr, n)
-        mem = cpu.machine.mem
-        # Memory.read's checks inline for the usual case: inside memory, no data
-        # breakpoint, and rf clear for the first page (it and the next are readable,
-        # which covers n <= 4 KiB); anything else faults (or not) in Memory.read
-        if 0 <= addr and addr + n <= mem.size and n <= 0x1000 and \
-                mem.access_watch is None and not mem.rf[addr >> 12]:
-            return bytes(mem.data[addr:addr + n])
-        return mem.read(addr, n)
-
-    def write(self, addr: int, data: bytes) -> None:
-        cpu = self.cpu
-        if cpu.pm:
-            P.write_linear(cpu, addr, data)
-            return
-        mem = cpu.machine.mem
-        # as read: no flag in wf on either page (code, read-only, watched) is
-        # Memory.write's plain path; the rest goes through it
-        end = addr + len(data)
-        if 0 <= addr and end <= mem.size and len(data) <= 0x1000 and \
-                mem.access_watch is None:
-            wf = mem.wf
-            if not (wf[addr >> 12] or wf[(end - 1) >> 12]):
-                mem.data[addr:end] = data
-                return
-        mem.write(addr, data)
+class _FPUSide:
+    """What the x87 unit may touch outside itself besides memory (the interface of
+    vm/x86/fpu.py)."""
+    __slots__ = ()
 
     def get_eflags(self) -> int:
         return self.cpu.get_eflags()
@@ -797,6 +763,41 @@ class FPUContext:
         return self.cpu.r[SEL + SREG_NUM[name]]
 
 
+class FPUContext(_FPUSide):
+    """The x87 unit's view of a machine outside protected mode: ``read(addr, n)`` and
+    ``write(addr, data)`` are the memory's own checked accesses (``paged`` is the view
+    through the page tables, for protected mode)."""
+    __slots__ = ("cpu", "sreg_file", "read", "write", "_paged")
+
+    def __init__(self, cpu):
+        self.cpu = cpu
+        # the selectors' list and indices: FCS/FDS read without calls (vm/x86/x87fast.py)
+        self.sreg_file = (cpu.r, {name: SEL + n for name, n in SREG_NUM.items()})
+        mem = cpu.machine.mem
+        self.read, self.write = mem.read, mem.write
+        self._paged: Optional[_PagedFPUContext] = None
+
+    @property
+    def paged(self) -> _PagedFPUContext:
+        if self._paged is None:
+            self._paged = _PagedFPUContext(self)
+        return self._paged
+
+
+class _PagedFPUContext(_FPUSide):
+    """Protected mode: x87 memory operands are linear addresses, through paging."""
+    __slots__ = ("cpu", "sreg_file")
+
+    def __init__(self, flat: FPUContext):
+        self.cpu, self.sreg_file = flat.cpu, flat.sreg_file
+
+    def read(self, addr: int, n: int) -> bytes:
+        return P.read_linear(self.cpu, addr, n)
+
+    def write(self, addr: int, data: bytes) -> None:
+        P.write_linear(self.cpu, addr, data)
+
+
 SREG_NUM = {"es": 0, "cs": 1, "ss": 2, "ds": 3, "fs": 4, "gs": 5}
 
 
@@ -805,13 +806,23 @@ _NO_PLANS: dict = {}        # a unit without plans (tests' stand-ins): always ex
 
 def x87(cpu, insn, ea: Optional[int]) -> None:
     m = cpu.machine
-    if cpu.pm and m.control.get("cr0", 0) & 0xC:     # CR0.EM or CR0.TS: #NM
-        cr0 = m.control["cr0"]
-        mn = insn.form.mnemonic
-        if (mn not in ("wait", "fwait") and cr0 & 0xC) or (cr0 & 0xA == 0xA):
-            raise CPUException(NM, "coprocessor not available (CR0.EM/TS)")
+    ctx = m.fpu_context
+    if cpu.pm:
+        ctx = ctx.paged
+        if m.control.get("cr0", 0) & 0xC:       # CR0.EM or CR0.TS: #NM
+            cr0 = m.control["cr0"]
+            mn = insn.form.mnemonic
+            if (mn not in ("wait", "fwait") and cr0 & 0xC) or (cr0 & 0xA == 0xA):
+                raise CPUException(NM, "coprocessor not available (CR0.EM/TS)")
     try:
-        _x87_run(cpu, m, insn, ea)
+        fpu = m._fpu
+        if fpu is not None:         # an instruction run before: its plan (vm/x86/x87fast.py)
+            plan = getattr(fpu, "plans", _NO_PLANS).get(id(insn))
+            if plan is not None and plan[0] is insn:
+                fpu._ctx = ctx
+                plan[1](ea, ctx)
+                return
+        _x87_first(cpu, m, insn, ea, ctx)
     except CPUException:
         raise
     except Exception as e:      # the unit's #MF (X87Fault): int 16 / SIGFPE
@@ -820,14 +831,8 @@ def x87(cpu, insn, ea: Optional[int]) -> None:
         raise CPUException(MF, str(e) or "x87 floating-point error") from None
 
 
-def _x87_run(cpu, m, insn, ea: Optional[int]) -> None:
-    fpu = m._fpu
-    if fpu is not None:             # an instruction run before: its plan (vm/x86/x87fast.py)
-        plan = getattr(fpu, "plans", _NO_PLANS).get(id(insn))
-        if plan is not None and plan[0] is insn:
-            ctx = fpu._ctx = m.fpu_context
-            plan[1](ea, ctx)
-            return
+def _x87_first(cpu, m, insn, ea: Optional[int], ctx) -> None:
+    """An instruction without a plan yet (or fxsave/fxrstor, which never get one)."""
     fpu = m.fpu()
     if fpu is None:
         if insn.form.mnemonic in ("wait", "fwait"):
@@ -837,14 +842,14 @@ def _x87_run(cpu, m, insn, ea: Optional[int]) -> None:
     if fx:                          # MXCSR and XMM0-7 live in the CPU (vm/x86/sse.py)
         fpu.mxcsr = cpu.mxcsr
         fpu.mxcsr_mask = 0xFFFF     # the bits LDMXCSR/FXRSTOR accept (Intel's value)
-    fpu.execute(insn, ea, m.fpu_context)
+    fpu.execute(insn, ea, ctx)
     if fx:
-        _fx_xmm(cpu, insn.form.mnemonic == "fxsave", ea)
+        _fx_xmm(cpu, ctx, insn.form.mnemonic == "fxsave", ea)
 
 
-def _fx_xmm(cpu, save: bool, ea: int) -> None:
-    """The SSE part of an FXSAVE/FXRSTOR image: MXCSR at 24, XMM0-7 at 160."""
-    mem = cpu.machine.fpu_context         # linear: paged in protected mode
+def _fx_xmm(cpu, mem, save: bool, ea: int) -> None:
+    """The SSE part of an FXSAVE/FXRSTOR image: MXCSR at 24, XMM0-7 at 160 (``mem``: the
+    unit's context, paged in protected mode)."""
     if save:
         mem.write(ea + 160, b"".join(x.to_bytes(16, "little") for x in cpu.xmm))
         return
