@@ -327,6 +327,10 @@ class Assembler(E.EvalContext):
         self.enc_cache: dict = {}
         self.relocs: dict = {}          # Section or Symbol -> its Reloc (they are immutable)
         self.modes: list = []           # (section, offset, bits) of each `bits`, final pass
+        # NASM's `default bnd`: not reset by a pass (NASM's lasts into the next one, so
+        # lines above the directive get F2 too); bnd_seen: some line set it
+        self.bnd = False
+        self.bnd_seen = False
 
     # ---- evaluation context (called by compiled expressions)
 
@@ -489,6 +493,12 @@ class Assembler(E.EvalContext):
             self.layout_start = self.layout
             if passno == 1:
                 self._pass(it, record=lines)
+                if self.bnd_seen:
+                    # a _Run's bytes were worked out under one `default bnd` state (and
+                    # pass 1 emitted lines it had seen with their bytes without it; NASM's
+                    # later passes start from its last state: pass 1 is not the result)
+                    lines[:] = [one for r in lines
+                                for one in (r.lines if type(r) is _Run else (r,))]
                 if self.errors or self.fatal:
                     _undefined_operands(self.errors, self.symbols)
                     if self.fatal or not all(map(_reported_later, self.errors)):
@@ -500,7 +510,7 @@ class Assembler(E.EvalContext):
             layout_used = self.layout_start
             values = self._values()
             self._relayout()
-            if not self.saw_unknown and (
+            if not self.saw_unknown and not (passno == 1 and self.bnd_seen) and (
                     values == prev_values if passno > 1
                     else _same_layout(layout_used, self.layout, self.sections)
                     and not (self.orphan_local and self.base_label)):
@@ -672,7 +682,7 @@ class Assembler(E.EvalContext):
         emitted as they are here, its label defined; None: _statement does the line."""
         fast = st._emits
         if (fast is not None and fast[0] == self.bits and self.entry is None
-                and fast[2] <= self.cpu and self.optimize == 2
+                and fast[2] <= self.cpu and self.optimize == 2 and not self.bnd
                 and (self.debug is None or len(fast) == 3)):
             if st.label is not None:
                 self._define_label(st.label, sl)
@@ -1529,6 +1539,8 @@ class Assembler(E.EvalContext):
                     self.warn(f"{p} invalid with this instruction [-w+prefix-hle]", sl)
 
     def _insn(self, action: P.Insn, sl) -> None:
+        if self.bnd:
+            action = _default_bnd(action)
         cur = self.cur
         if cur is None:
             raise AsmError("attempt to assemble code in [ABSOLUTE] space")
@@ -2048,7 +2060,10 @@ class Assembler(E.EvalContext):
                 if self.fmt == "elf32" or words[0].lower() == "output":
                     self.affixes[words[1].lower()] = affix
         elif name == "default":
-            directive_args.check_default(args)
+            word = directive_args.check_default(args)
+            if word in ("bnd", "nobnd"):
+                self.bnd = word == "bnd"
+                self.bnd_seen = True
         elif name == "float":
             directive_args.check_float(args)
         elif name == "warning":
@@ -2263,6 +2278,22 @@ def _insn_kind(action) -> str:
                     break
         action._kind = kind
     return kind
+
+
+def _default_bnd(action: P.Insn) -> P.Insn:
+    """The instruction as `default bnd` has it: with encoder.DEFAULT_BND among its
+    prefixes when one of its forms can take F2 and no `bnd`/`nobnd` is written (another
+    Insn, kept on this one, so the encodings cached on each and keyed on the prefixes
+    never mix the two states)."""
+    twin = action.__dict__.get("_bnd_twin")
+    if twin is None:
+        twin = action
+        if (action.mnemonic.lower() in encoder.bnd_mnemonics()
+                and not {"bnd", "nobnd"} & {p.lower() for p in action.prefixes}):
+            twin = P.Insn((*action.prefixes, encoder.DEFAULT_BND), action.mnemonic,
+                          action.operands)
+        action._bnd_twin = twin
+    return twin
 
 
 def _branch_target(action):

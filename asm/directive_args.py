@@ -38,11 +38,13 @@ def check_declaration(directive: str, args: str) -> None:
         raise AsmError(f"invalid syntax in {directive} declaration")
 
 
-def check_default(args: str) -> None:
-    """`default`: NASM reads the first token only (rel, abs, bnd, nobnd; not a comma)."""
+def check_default(args: str) -> str:
+    """`default`: NASM reads the first token only (rel, abs, bnd, nobnd; not a comma),
+    which is returned in lower case."""
     words = args.split(",", 1)[0].split()
     if not words or words[0].lower() not in _DEFAULTS:
         raise AsmError("invalid parameter to [default] directive")
+    return words[0].lower()
 
 
 def check_float(args: str) -> None:

@@ -21,6 +21,9 @@ PREFIX_SLOT = {"rep": 0, "repe": 0, "repz": 0, "repne": 0, "repnz": 0, "xacquire
                "xrelease": 0, "bnd": 0, "nobnd": 0, "lock": 1, "es": 2, "cs": 2, "ss": 2,
                "ds": 2, "fs": 2, "gs": 2, "o16": 3, "o32": 3, "a16": 4, "a32": 4, "wait": 5}
 SEG_PREFIX = {"es": 0x26, "cs": 0x2E, "ss": 0x36, "ds": 0x3E, "fs": 0x64, "gs": 0x65}
+# not a prefix of the syntax: the assembler adds it to an instruction under NASM's
+# `default bnd` (F2 on the forms with NASM's BND flag, like `bnd`, but nothing refused)
+DEFAULT_BND = "default-bnd"
 PREFIXES = frozenset(PREFIX_BYTES) | frozenset(SEG_PREFIX) | {"a16", "a32", "o16", "o32"}
 
 REGSIZE = "invalid register size specification ignored [-w+regsize]"
@@ -701,6 +704,13 @@ _BRANCH_TARGETS = frozenset(("rel16", "rel32", "ptr16", "ptr32"))
 _PUSH_IMMEDIATES = frozenset(("simm8", "imm16", "imm32"))
 
 
+@cache
+def bnd_mnemonics() -> frozenset:
+    """The mnemonics with a form NASM's `default bnd` gives the F2 prefix."""
+    return frozenset(m for m, forms in by_mnemonic().items()
+                     if any(_bnd_form(f) in ("bnd", "both") for f in forms))
+
+
 def _bnd_form(form: Form) -> str:
     """NASM's BND flag on a form: 'bnd' (near call/jmp/ret and a Jcc's near form: bnd
     taken, repne/repnz refused), 'both' (a Jcc's rel8: NASM has that form with and without
@@ -727,18 +737,21 @@ class PrefixRefused(AsmError):
 
 
 def _bnd_prefix(form: Form, prefixes: Sequence[str], ops: Sequence[Operand]) -> bool:
-    """Whether the bnd prefix's F2 goes out; PrefixRefused where NASM refuses bnd or repne."""
+    """Whether the bnd prefix's F2 goes out; PrefixRefused where NASM refuses bnd, nobnd or
+    repne."""
     kind = _bnd_form(form)
     for x in ("repne", "repnz"):
         if x in prefixes and kind == "bnd":
             raise PrefixRefused(f"{x} prefix is not allowed", form.level)
-    if "bnd" not in prefixes:
-        return False
+    written = "bnd" if "bnd" in prefixes else "nobnd" if "nobnd" in prefixes else None
+    if written is None:
+        # `default bnd` (DEFAULT_BND): the forms with NASM's BND flag only
+        return DEFAULT_BND in prefixes and kind in ("bnd", "both")
     if kind == "jmp8" and not any(isinstance(o, Imm) and o.jump == "short" for o in ops):
-        return False        # NASM drops it (a warning: asm.assembler's _lock_warning)
+        return False        # NASM drops bnd (a warning: asm.assembler's _lock_warning)
     if kind in ("bnd", "both"):
-        return True
-    raise PrefixRefused("bnd prefix is not allowed", form.level)
+        return written == "bnd"
+    raise PrefixRefused(f"{written} prefix is not allowed", form.level)
 
 
 def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequence[str],
@@ -755,11 +768,14 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
         out = bytearray()
         if p.wait:
             out.append(0x9B)
-        if "bnd" in prefixes or "repne" in prefixes or "repnz" in prefixes:
-            if _bnd_prefix(p.form, prefixes, ops):
+        bnd = False
+        if ("bnd" in prefixes or "repne" in prefixes or "repnz" in prefixes
+                or DEFAULT_BND in prefixes or "nobnd" in prefixes):
+            bnd = _bnd_prefix(p.form, prefixes, ops)
+            if bnd:
                 out.append(0xF2)
         for x in prefixes:              # the rep slot (rep, xacquire...) before lock
-            if x in PREFIX_BYTES and x != "lock":
+            if x in PREFIX_BYTES and x != "lock" and not bnd:   # (`default bnd` takes it)
                 out.append(PREFIX_BYTES[x])
         if "lock" in prefixes:
             out.append(0xF0)
@@ -995,6 +1011,8 @@ def jcc_over_jmp(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int 
         return None
     # the prefixes go on the Jcc, in NASM's order (rep, segment, 66h, 67h); the JMP
     # keeps the mode's operand size
+    if DEFAULT_BND in prefixes and "nobnd" not in prefixes:
+        prefixes = [p for p in prefixes if p not in PREFIX_BYTES or p == "lock"] + ["bnd"]
     head = bytearray(PREFIX_BYTES[p] for p in prefixes if p in PREFIX_BYTES and p != "lock")
     if "bnd" in prefixes:
         head.append(0xF2)
@@ -1047,7 +1065,7 @@ def _push_byte_form() -> Form:
 
 # the prefixes NASM takes on that form (repne/repnz: an error; lock: a warning)
 _JCC_PREFIXES = frozenset(("rep", "repe", "repz", "o16", "o32", "a16", "a32", "bnd", "lock",
-                           *SEG_PREFIX))
+                           DEFAULT_BND, *SEG_PREFIX))
 
 
 def _rel8_forced(form: Form, ops: Sequence[Operand]) -> bool:
