@@ -34,8 +34,9 @@ def write_atomic(path: str, data: bytes, mode: Optional[int] = None,
         with open(path, "wb") as f:
             f.write(data)
         return
-    path = os.path.realpath(path)
-    directory = os.path.dirname(path)
+    if os.path.islink(path):
+        path = os.path.realpath(path)
+    directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
