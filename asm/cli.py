@@ -14,7 +14,7 @@ import re
 import sys
 from typing import Optional, Sequence, TextIO
 
-from asm.errors import AsmError, AsmErrors
+from asm.errors import AsmError, AsmErrors, warning_enabled
 from asm.makedeps import DependencyRequest, incbin_file
 
 FORMATS = ("bin", "elf32", "b32", "v16")
@@ -59,9 +59,6 @@ def parse_origin(text: str) -> int:
     return read_number(text.strip())
 
 
-_WARNING_CLASS = re.compile(r"\[-w\+([A-Za-z0-9-]+)\]\s*$")
-
-
 def warning_rules(options: Sequence[str]) -> list:
     """NASM's -w/-W options as (enabled, class) rules in command-line order:
     ``-w-all`` ``-w+orphan-labels`` ``-wfoo`` ``-Wno-foo`` ``-Wall``. Raises ValueError for
@@ -85,18 +82,6 @@ def warning_rules(options: Sequence[str]) -> list:
     return rules
 
 
-def _shown(warning: str, rules: Sequence[tuple]) -> bool:
-    if not rules:
-        return True
-    m = _WARNING_CLASS.search(warning.splitlines()[0] if warning else "")
-    cls = m.group(1).lower() if m else "other"
-    shown = True
-    for on, name in rules:
-        if name == "all" or cls == name or cls.startswith(name + "-"):
-            shown = on
-    return shown
-
-
 _LOCATED = re.compile(r"(.+?):(\d+): (.*)\Z", re.DOTALL)
 _error_format = ["gnu"]         # -X: NASM's gnu (file:line: ) or vc (file(line) : )
 
@@ -116,7 +101,7 @@ def _located(message: str) -> str:
 def _report(errors: Sequence[AsmError], warnings: Sequence[str], err: TextIO,
             rules: Sequence[tuple] = ()) -> None:
     for w in warnings:
-        if _shown(w, rules):
+        if not rules or warning_enabled(w, rules):
             for line in w.split("\n"):         # (the warning, then its macro notes)
                 print(_located(line), file=err)
     from asm.errors import source_context
