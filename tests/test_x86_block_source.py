@@ -58,3 +58,30 @@ def test_blocks_that_start_by_reading_the_flags_match_unicorn():
     assert m.run(1_000_000).reason == "fault" and m.eip == done + 1
     emu.emu_start(emu.reg_read(X.UC_X86_REG_EIP), done)
     assert {**pyvm_state(m, DEFINED), "eip": done} == unicorn_state(emu, X, DEFINED)
+
+
+# a bit test whose loop runs thousands of times with no other flag writer between: each
+# block starts from the flags of the bit test before (a KEEP_CF state) and must replace
+# its CF, not nest another state over it (a RecursionError after ~1000 iterations)
+BTS_LOOP = """
+        xor eax, eax
+top:    bts [0x10000], eax
+        lea eax, [eax + 1]
+        jc top
+        lahf
+        int3
+"""
+
+
+def test_a_long_run_of_bit_tests_matches_unicorn():
+    code = asm(BTS_LOOP, 32, CODE)
+    emu, X = unicorn(code, CODE, STACK, MEMORY)
+    m = pyvm(code, CODE, STACK, MEMORY)
+    ones = b"\xff" * 2000
+    m.load(0x10000, ones)
+    emu.mem_write(0x10000, ones)
+    done = CODE + len(code) - 1
+    assert m.run(1_000_000).reason == "fault" and m.eip == done + 1
+    emu.emu_start(CODE, done)
+    assert {**pyvm_state(m, DEFINED), "eip": done} == unicorn_state(emu, X, DEFINED)
+    assert m.reg("eax") & 0xFFFF00FF == 2000 * 8 + 1 & 0xFFFF00FF    # (AH: lahf)

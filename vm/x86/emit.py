@@ -1123,7 +1123,10 @@ class Builder:
                 keep = (f"{F.KEEP_CF + (st.op << 1)}", str(st.res), st.a, st.b)
         elif st is ENTRY:
             self._entry_tuple()
-            keep = (f"{F.KEEP_CF} + (lzo << 1)", "lzr", "lza", "lzb")
+            # (an entry state that is itself a bit test's: its CF bit is replaced, not
+            # stacked: a loop of BTS would otherwise grow lzo a level an iteration)
+            keep = (f"(lzo & ~1 if lzo >= {F.KEEP_CF} else {F.KEEP_CF} + (lzo << 1))",
+                    "lzr", "lza", "lzb")
         prev = self.flags_before_update()
         self.set_pending_flags(f"({prev} & 0xffe | {cf})", cf)
         self.fl.keep = keep
