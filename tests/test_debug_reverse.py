@@ -124,3 +124,27 @@ def test_input_time_random_replay_identically(cprog, tmp_path):
     # printed once (by the live run), not again by the replay
     assert out.count("input=6 sum=385 counter=10") == 1, out
     assert "EXIT 3" in out
+
+
+def test_an_x87_store_hits_a_watchpoint(tmp_path):
+    """fstp in a flat program writes through the memory the debugger watches (the x87
+    unit once kept the memory's write from before the debugger replaced it)."""
+    nasm, ld = shutil.which("nasm"), shutil.which("ld")
+    if nasm is None or ld is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("nasm or ld is missing")
+        pytest.skip("nasm or ld is missing")
+    (tmp_path / "x.s").write_text(
+        "bits 32\nglobal _start, after\nsection .text\n"
+        "_start: fld1\n        fstp qword [target]\n"
+        "after:  mov eax, 1\n        xor ebx, ebx\n        int 0x80\n"
+        "section .data\nglobal target\ntarget: dq 0\n")
+    subprocess.run([nasm, "-f", "elf32", str(tmp_path / "x.s"), "-o", str(tmp_path / "x.o")],
+                   check=True)
+    subprocess.run([ld, "-m", "elf_i386", str(tmp_path / "x.o"), "-o", str(tmp_path / "x")],
+                   check=True)
+    d = elf_debugger(str(tmp_path / "x"))
+    d.add_watchpoint(d.resolve("target"), 8)
+    ev = d.cont()
+    assert ev.reason == "watchpoint" and d.pc == d.resolve("after")
+    assert d.read(d.resolve("target"), 8) == bytes.fromhex("000000000000f03f")   # 1.0

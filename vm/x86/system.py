@@ -767,15 +767,21 @@ class FPUContext(_FPUSide):
     """The x87 unit's view of a machine outside protected mode: ``read(addr, n)`` and
     ``write(addr, data)`` are the memory's own checked accesses (``paged`` is the view
     through the page tables, for protected mode)."""
-    __slots__ = ("cpu", "sreg_file", "read", "write", "_paged")
+    __slots__ = ("cpu", "sreg_file", "_paged")
 
     def __init__(self, cpu):
         self.cpu = cpu
         # the selectors' list and indices: FCS/FDS read without calls (vm/x86/x87fast.py)
         self.sreg_file = (cpu.r, {name: SEL + n for name, n in SREG_NUM.items()})
-        mem = cpu.machine.mem
-        self.read, self.write = mem.read, mem.write
         self._paged: Optional[_PagedFPUContext] = None
+
+    # looked up at each access, not bound once: the debugger replaces the memory's
+    # write (watchpoints, reverse history: vm/debug/core.py) after the machine is built
+    def read(self, addr: int, n: int) -> bytes:
+        return self.cpu.machine.mem.read(addr, n)
+
+    def write(self, addr: int, data) -> None:
+        self.cpu.machine.mem.write(addr, data)
 
     @property
     def paged(self) -> _PagedFPUContext:
