@@ -32,7 +32,14 @@ from typing import Iterable, Optional, Sequence
 from asm import colons, directive_args
 from asm import expr as E
 from asm import parser as P
-from asm.errors import AsmError, AsmErrors, call_syntax_message, warning_enabled, with_notes
+from asm.errors import (
+    AsmError,
+    AsmErrors,
+    call_syntax_message,
+    warning_enabled,
+    warning_rule,
+    with_notes,
+)
 from asm.shapes import learn as shape_learn
 from asm.shapes import lookup as shape_lookup
 from asm.shapes import number_class, number_field
@@ -2096,12 +2103,10 @@ class Assembler(E.EvalContext):
             else:
                 self.warn("warning stack empty [-w+warn-stack-empty]", sl)
             return
-        if word[:1] in ("-", "+", "*"):
-            on, name = word[0] != "-", word[1:]
-        elif word.startswith("no-"):
-            on, name = False, word[3:]
-        else:
-            on, name = word != "none", "all" if word == "none" else word
+        if word == "none":
+            on, name = False, "all"
+        else:           # (`*class`: as the command line has it, which the CLI applies)
+            on, name = warning_rule("+" + word[1:] if word[:1] == "*" else word)
         if not name.startswith("error"):        # (-w+error: not pyasm's, see asm/cli.py)
             self.warning_rules = self.warning_rules + [(on, name)]
 

@@ -14,7 +14,7 @@ import re
 import sys
 from typing import Optional, Sequence, TextIO
 
-from asm.errors import AsmError, AsmErrors, warning_enabled
+from asm.errors import AsmError, AsmErrors, warning_enabled, warning_rule
 from asm.makedeps import DependencyRequest, incbin_file
 
 FORMATS = ("bin", "elf32", "b32", "v16")
@@ -65,19 +65,9 @@ def warning_rules(options: Sequence[str]) -> list:
     the ones pyasm does not have (-w+error: warnings as errors)."""
     rules = []
     for opt in options:
-        if opt.startswith(("-", "+")):
-            on, name = opt[0] == "+", opt[1:]
-        elif opt.startswith("no-"):
-            on, name = False, opt[3:]
-        else:
-            on, name = True, opt
-        name = name.lower()
+        on, name = warning_rule(opt)
         if name == "error" or name.startswith("error="):
             raise ValueError(f"warnings as errors (`{opt}') are not supported")
-        if name == "orphan-labels":
-            name = "label-orphan"          # NASM's old name for it
-        elif name.startswith("macro-params"):
-            name = "pp-" + name            # (NASM 2.16's old names of the pp- classes)
         rules.append((on, name))
     return rules
 

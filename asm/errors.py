@@ -131,6 +131,24 @@ def call_syntax_message(message: str, text: str) -> str:
 _WARNING_CLASS = re.compile(r"\[-w\+([A-Za-z0-9-]+)\]\s*$")
 
 
+def warning_rule(word: str) -> tuple:
+    """(enabled, class) of one warning word of NASM's -w options and `[warning]`
+    directives: `+class`, `-class`, `no-class`, `class`; NASM's old class names read as
+    the new ones."""
+    if word.startswith(("-", "+")):
+        on, name = word[0] == "+", word[1:]
+    elif word.startswith("no-"):
+        on, name = False, word[3:]
+    else:
+        on, name = True, word
+    name = name.lower()
+    if name == "orphan-labels":
+        name = "label-orphan"
+    elif name.startswith("macro-params"):
+        name = "pp-" + name            # (NASM 2.16's old names of the pp- classes)
+    return on, name
+
+
 def warning_enabled(warning: str, rules) -> bool:
     """Whether NASM's -w options or `[warning]` directives (``rules``: (enabled, class)
     pairs in the order given; a class also names the classes it starts, `all` every one)

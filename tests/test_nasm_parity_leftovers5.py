@@ -237,6 +237,11 @@ x
 [warning +all]
 y
 -----
+[warning -orphan-labels]
+x
+[warning +orphan-labels]
+y
+-----
 [warning none]
 dw 70000
 x
