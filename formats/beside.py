@@ -77,6 +77,13 @@ def write_beside(path: str, data: bytes) -> bool:
     prefix = "." + os.path.basename(path).split(".")[0] + "-"
     folder = os.path.dirname(path)
     try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False        # (a symlink or device there: not replaced, not written)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    try:
         try:
             os.mkdir(folder, 0o755)
         except FileExistsError:

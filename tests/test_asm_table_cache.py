@@ -194,3 +194,13 @@ def test_no_guest_may_write_the_cache_beside_the_package(start):
     with pytest.raises(SandboxError) as e:
         sb.check_write(str(target))
     assert e.value.errno == errno.EROFS
+
+
+def test_a_symlink_in_place_of_the_cache_file_is_not_written_through(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    d = _package(tmp_path) / "__pycache__"
+    target = tmp_path / "elsewhere.bin"
+    target.write_bytes(b"keep")
+    (d / "t.marshal").symlink_to(target)
+    assert not table._write_local(str(d / "t.marshal"), b"data")
+    assert target.read_bytes() == b"keep" and (d / "t.marshal").is_symlink()

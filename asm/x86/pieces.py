@@ -6,9 +6,7 @@ write gets its own "attempt to initialize memory" warning, so pyasm counts them 
 from __future__ import annotations
 
 from asm.x86 import decoder
-
-_FIELD_BYTES = {"ib": 1, "ibs": 1, "cb": 1, "iw": 2, "cw": 2, "id": 4, "cd": 4, "pw": 4,
-                "pd": 6}
+from asm.x86.table import IMM_TOKENS
 
 
 def nasm_pieces(data: bytes, bits: int, bare: bool = False) -> int:
@@ -38,7 +36,7 @@ def _pieces(insn: decoder.Insn, bare: bool) -> int:
             imm_bytes += insn.asize // 8
             count += 1
         else:
-            imm_bytes += _FIELD_BYTES.get(tok, 0)
+            imm_bytes += IMM_TOKENS.get(tok, 0)
             count += 2 if tok in ("pw", "pd") else 1
     if form.modrm is not None:
         modrm = insn.modrm

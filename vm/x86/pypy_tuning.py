@@ -100,7 +100,8 @@ def tune_gc(cmdline: str = "/proc/self/cmdline") -> None:
     mine = env.pop(_MARK, None)
     if mine is not None:
         for name in mine.split(","):
-            env.pop(name, None)
+            if name in GC_ENV:      # (the mark is only ever ours: never other names)
+                env.pop(name, None)
         return
     if any(name in env for name in GC_ENV):
         return
