@@ -74,8 +74,10 @@ def save_in_background() -> bool:
             os.dup2(null, fd)
         try:        # (the files open; not up to the limit: PyPy closes one by one)
             fds = [int(x) for x in os.listdir("/proc/self/fd")]
-        except (OSError, ValueError):
-            fds = range(3, 1 << 16)
+        except (OSError, ValueError):       # (no /proc: every one up to the limit)
+            os.closerange(3, lock)
+            os.closerange(lock + 1, os.sysconf("SC_OPEN_MAX"))
+            fds = []
         for fd in fds:
             if fd > 2 and fd != lock:
                 try:
