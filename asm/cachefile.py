@@ -22,6 +22,7 @@ import zlib
 from typing import Optional, Tuple
 
 from formats.outputs import write_atomic
+from formats.private import read_private
 
 # hashlib's BLAKE2b and hmac's compare_digest without importing hashlib or hmac: under
 # PyPy hashlib loads OpenSSL first (0.05-0.1 s of every pyasm run)
@@ -112,18 +113,10 @@ def _tag(key: bytes, name: str, body: bytes) -> bytes:
 
 
 def _read_own(path: str) -> bytes:
-    """A regular file of this user's, not a symlink (OSError otherwise)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
-            raise PermissionError(f"{path}: not this user's file")
-        with os.fdopen(fd, "rb") as f:
-            fd = -1
-            return f.read()
-    finally:
-        if fd >= 0:
-            os.close(fd)
+    """A regular file of this user's, not a symlink (OSError otherwise). Its mode is not
+    checked: what it holds is trusted by its tag, and Lark writes its file with the
+    user's umask (0664 under umask 002)."""
+    return read_private(path, others_may_write=True)
 
 
 def _write_atomic(folder: str, name: str, data: bytes) -> None:

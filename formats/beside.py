@@ -19,13 +19,14 @@ import sys
 from typing import Optional
 
 from formats.outputs import write_atomic
+from formats.private import owned_privately, read_private
 
 
 def private_place(st: os.stat_result) -> bool:
     """A directory or file (not a symlink) of this user's or root's, that no one else
     may write."""
     return (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)) and \
-        st.st_uid in (0, os.getuid()) and not st.st_mode & 0o022
+        owned_privately(st, root_ok=True)
 
 
 def file_beside(module_file: str, name: str) -> Optional[str]:
@@ -53,20 +54,9 @@ def file_beside(module_file: str, name: str) -> Optional[str]:
 def read_beside(path: str) -> Optional[bytes]:
     """The file's bytes, or None when it is missing, a symlink or not a private place."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        return read_private(path, root_ok=True)
     except OSError:
         return None
-    try:
-        if not private_place(os.fstat(fd)):
-            return None
-        with os.fdopen(fd, "rb") as f:
-            fd = -1
-            return f.read()
-    except OSError:
-        return None
-    finally:
-        if fd >= 0:
-            os.close(fd)
 
 
 def write_beside(path: str, data: bytes) -> bool:

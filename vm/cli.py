@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 if __name__ == "__main__":
     from vm.x86.pypy_tuning import tune_gc
     tune_gc()       # (PyPy) once more with a larger GC nursery, before the imports below
@@ -177,11 +175,8 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
 def script() -> None:
     """``pyvm``: the console script (vm/launch.py) and ``python -m vm.cli`` run this,
     after their PyPy re-execution."""
-    from vm.startup import quiet_gc, save_in_background
-    quiet_gc()
-    status = main()
-    save_in_background()    # (the code cache's saving, in a forked process)
-    sys.exit(status)
+    from vm.startup import run_entry
+    run_entry(main)
 
 
 _OPTION_NAMES = frozenset(n for p in main.params for n in getattr(p, "opts", ())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import atexit
 import gc
+import sys
+from typing import Callable, NoReturn
 
 
 def quiet_gc() -> None:
@@ -25,6 +27,29 @@ def quiet_gc() -> None:
     gc.enable()
 
 
+def run_entry(main: Callable[[], int]) -> NoReturn:
+    """A console entry point's process (``pyvm``, ``python -m vm.cli``, ``python -m
+    vm.linux``), after its PyPy re-execution and imports: the collector settings, the
+    front end, then the code cache's saving in a forked process; exits with main()'s
+    status."""
+    quiet_gc()
+    status = main()
+    save_in_background()
+    sys.exit(status)
+
+
+SAVE_LIMIT = 30.0       # seconds a forked saver may live, waiting for the lock included
+
+
+class _Late(BaseException):
+    """In a forked saver past SAVE_LIMIT: raised wherever it is (not an Exception, so no
+    ``except Exception`` of the saving code swallows it)."""
+
+
+def _late(signum, frame) -> None:
+    raise _Late
+
+
 def save_in_background() -> bool:
     """After the guest has exited: leave what is left to save in the code cache (this
     run's first-tier record, new templates, blocks not yet written: some 20 ms of a
@@ -35,14 +60,18 @@ def save_in_background() -> bool:
     The child closes every file it inherited (the guest's output pipes see their end
     when this process exits), has stdin/stdout/stderr on /dev/null, runs only pyvm's
     saving code and leaves with ``os._exit``. It holds the cache's lock file
-    (CodeCache.lock_path, locked here before the fork) until it is done, and a run
-    opening the cache waits for that (codecache._wait_for_saving), so the next run
-    never misses what this one made; entries are written in one SQLite transaction and
-    the template library by an atomic rename, so no run ever sees half of them.
+    (CodeCache.lock_path) until it is done, and a run opening the cache waits for that
+    (codecache._wait_for_saving), so the next run never misses what this one made. The
+    lock is taken here before the fork when it is free; when another run's saver holds
+    it (parallel runs, ``make -j``), this process exits at once all the same and its
+    child waits for the lock. The child lives SAVE_LIMIT seconds at most: then it
+    stops where it is and leaves (the alarm's exception unwinds it). Entries are
+    written in one SQLite transaction (one cut short is rolled back by the next run to
+    open the file) and the template library by an atomic rename (a temporary file
+    cut short is removed), so no run ever sees half of either.
     Saving stays in this process without fork, with other threads running, with
     nothing to save, or with ``PYVM_BACKGROUND_SAVE=0``."""
     import os
-    import sys
     if os.environ.get("PYVM_BACKGROUND_SAVE", "1") == "0" or not hasattr(os, "fork"):
         return False
     import threading
@@ -52,38 +81,47 @@ def save_in_background() -> bool:
     cache = codecache._cache
     if cache is None or not (cache.pending or tier0.unsaved()):
         return False
-    lock = codecache.lock_saving(cache, exclusive=True)   # (an earlier saving may hold it)
-    if lock is None:
-        return False
+    import signal
+    # (None: another run's saver has it, or no lock file can be had: the child tries)
+    lock = codecache.lock_saving(cache, exclusive=True, wait=0)
     try:
         for f in (sys.stdout, sys.stderr):
             if f is not None:
                 f.flush()
         pid = os.fork()
     except (OSError, ValueError):
-        os.close(lock)
+        if lock is not None:
+            os.close(lock)
         return False
+    # (in the child too: were the alarm's exception to escape its os._exit, an exit by
+    # the usual way must not save all over again)
+    atexit.unregister(tier0._save_all)
+    atexit.unregister(cache.flush)
     if pid:
-        os.close(lock)                      # (the child's copy keeps it locked)
-        atexit.unregister(tier0._save_all)
-        atexit.unregister(cache.flush)
+        if lock is not None:
+            os.close(lock)                  # (the child's copy keeps it locked)
         return True
     try:                                    # the child
+        signal.signal(signal.SIGALRM, _late)
+        signal.setitimer(signal.ITIMER_REAL, SAVE_LIMIT)
+        keep = -1 if lock is None else lock
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         try:        # (the files open; not up to the limit: PyPy closes one by one)
             fds = [int(x) for x in os.listdir("/proc/self/fd")]
         except (OSError, ValueError):       # (no /proc: every one up to the limit)
-            os.closerange(3, lock)
-            os.closerange(lock + 1, os.sysconf("SC_OPEN_MAX"))
+            os.closerange(3, max(keep, 3))
+            os.closerange(max(keep + 1, 3), os.sysconf("SC_OPEN_MAX"))
             fds = []
         for fd in fds:
-            if fd > 2 and fd != lock:
+            if fd > 2 and fd != keep:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
+        if lock is None and codecache.lock_saving(cache, exclusive=True, wait=None) is None:
+            return                          # (no lock file to be had: nothing saved)
         cache.reopen()
         tier0._save_all()
         cache.flush()

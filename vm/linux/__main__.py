@@ -50,8 +50,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from vm.startup import quiet_gc, save_in_background
-    quiet_gc()
-    status = main()
-    save_in_background()    # (the code cache's saving, in a forked process)
-    sys.exit(status)
+    from vm.startup import run_entry
+    run_entry(main)

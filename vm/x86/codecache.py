@@ -209,27 +209,34 @@ class CodeCache:
 SAVE_WAIT = 5.0         # seconds a run waits at most for an earlier run's saving
 
 
-def lock_saving(cache: CodeCache, exclusive: bool) -> Optional[int]:
+def lock_saving(cache: CodeCache, exclusive: bool,
+                wait: Optional[float] = SAVE_WAIT) -> Optional[int]:
     """The cache's lock file, opened and locked (exclusive: to save after exit; shared:
     to wait while an earlier run saves), or None: no lock file (shared), not a regular
-    file, or still held after SAVE_WAIT seconds (a stuck saver never stalls a run)."""
+    file, or still held after ``wait`` seconds (0: tried once; a stuck saver never
+    stalls a run). ``wait=None``: for as long as it takes (a forked saver, whose alarm
+    ends the wait: vm/startup.py)."""
     try:
         import fcntl
-        flags = os.O_NOFOLLOW | os.O_NONBLOCK | \
+        flags = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | \
             (os.O_RDWR | os.O_CREAT if exclusive else os.O_RDONLY)
         fd = os.open(cache.lock_path(), flags, 0o600)
     except (ImportError, OSError):
         return None
     try:
         if stat.S_ISREG(os.fstat(fd).st_mode):
-            mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
-            deadline = time.monotonic() + SAVE_WAIT
+            mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+            if wait is None:
+                fcntl.flock(fd, mode)
+                return fd
+            mode |= fcntl.LOCK_NB
+            deadline = time.monotonic() + wait
             while True:
                 try:
                     fcntl.flock(fd, mode)
                     return fd
                 except BlockingIOError:
-                    if time.monotonic() > deadline:
+                    if time.monotonic() >= deadline:
                         break
                     time.sleep(0.002)
     except OSError:
