@@ -7,7 +7,9 @@ The translation cache (``Translator.cache``) becomes a dict that counts its subs
 the CPython dispatch loop looks each block up with ``cache[key]``, and a miss runs what
 ``Translator.translate`` returns (single steps and traces.py's recordings through blocks
 already translated use other lookups and are not counted: the instructions they run
-count to the block looked up before them). Off, nothing of this is imported.
+count to the block looked up before them). Each Machine made while the switch is on
+(vm/envswitch.py) counts its own dispatches and reports them at exit; off, nothing of
+this is imported.
 """
 
 from __future__ import annotations

@@ -25,10 +25,10 @@ Example::
 
 from __future__ import annotations
 
-import os
 import struct
 from typing import Callable, Optional
 
+from vm.envswitch import env_switch
 from vm.x86 import flags as F
 from vm.x86 import traces
 from vm.x86.compiler import Translator
@@ -68,9 +68,6 @@ try:
     from pypyjit import residual_call as _opaque_call
 except ImportError:
     _opaque_call = None
-
-# counting dispatches per kind of block, reported at exit (vm/x86/dispatchstats.py)
-DISPATCH_STATS = os.environ.get("PYVM_DISPATCH_STATS", "0") not in ("", "0")
 
 REAL_MEMORY = 0x110000 + 16     # 1 MiB + the HMA (+ a little slack for word accesses)
 
@@ -131,7 +128,8 @@ class Machine:
             self.cpu.set_eflags(0x202)
         else:
             self.cpu.set_eflags(0x2)
-        if DISPATCH_STATS:
+        if env_switch("PYVM_DISPATCH_STATS"):
+            # this Machine's dispatches per kind of block, reported at exit
             from vm.x86.dispatchstats import install
             install(self)
         if Machine.on_create is not None:

@@ -280,11 +280,17 @@ class Memory:
         before an unmapped one, which the access rarely crosses into)."""
         return int.from_bytes(self.read(addr, size), "little")
 
+    def readable(self, addr: int, n: int) -> bool:
+        """Whether the pages of [addr, addr + n) (n > 0) may be read: none is unreadable.
+        (Being inside memory is the caller's test.) The one test of it: a read that
+        finds it false faults, :meth:`_check_readable`."""
+        return not self.guarded or \
+            self.unreadable.find(1, addr >> PAGE_SHIFT, ((addr + n - 1) >> PAGE_SHIFT) + 1) < 0
+
     def _check_readable(self, addr: int, n: int) -> None:
         """Fault at the first unreadable byte of [addr, addr + n) (n > 0)."""
-        p = addr >> PAGE_SHIFT
-        k = self.unreadable.find(1, p, ((addr + n - 1) >> PAGE_SHIFT) + 1)
-        if k >= 0:
+        if not self.readable(addr, n):
+            k = self.unreadable.find(1, addr >> PAGE_SHIFT)
             raise MemoryFault(max(addr, k << PAGE_SHIFT), False, n)
 
     def set_unreadable(self, start: int, end: int, unreadable: bool) -> None:

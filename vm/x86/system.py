@@ -464,7 +464,7 @@ def _bulk(cpu, op: int, size: int, amask: int, sbase: int, dbase: int, count: in
         s = sbase + si
         if s + nbytes > mem.size:
             return 0
-        if mem.guarded and any(mem.unreadable[s >> 12:((s + nbytes - 1) >> 12) + 1]):
+        if not mem.readable(s, nbytes):
             return 0
         if s < d < s + nbytes:
             # overlapping forward copy repeats the first (d - s) bytes, like the CPU, when

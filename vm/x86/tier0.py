@@ -78,7 +78,6 @@ from vm.x86.warmblocks import WarmInsnMeta
 # world 7% cheaper, but short loops then formed traces whose trees never grew arms)
 HOT = 8
 RUN_SPAN = 0x10000      # code at a run's first block that names its kept instances
-MAX_TEMPLATES = 8_000   # templates kept across runs (all programs: ~10 MB)
 TEMPLATES = b"tier0-templates"
 RECORD = 4              # the format of a run's record
 MAX_INSN = 15           # bytes of the longest instruction
@@ -505,7 +504,7 @@ def _library_add(lib: dict) -> bool:
 
 def unsaved() -> bool:
     """Whether a first tier of this process has something to keep at exit."""
-    return any(t.dirty and t.made and t.cache is not None for t in _live)
+    return any(t.unsaved() for t in _live)
 
 
 def _save_all() -> None:
@@ -611,8 +610,7 @@ class Tier0:
             t, consts, n, raw, fl = ent
             mem = tr.mem
             if mem.data[key:key + n] == raw and t.state == (mem.guarded, mem.size):
-                ur = mem.unreadable
-                if mem.guarded and (ur[key >> PAGE_SHIFT] or ur[(key + n - 1) >> PAGE_SHIFT]):
+                if not mem.readable(key, n):
                     return None
                 return self._install(t, key, consts, n, fl, None, raw)
         rec = self.record
@@ -705,10 +703,8 @@ class Tier0:
             return None
         n = len(raw)
         mem = self.tr.mem
-        if mem.guarded:             # (the real translation reports the fault)
-            ur = mem.unreadable
-            if ur[key >> PAGE_SHIFT] or ur[(key + n - 1) >> PAGE_SHIFT]:
-                return None
+        if not mem.readable(key, n):
+            return None             # (the real translation reports the fault)
         fl = ent[3]
         consts = (key, *ent[2])
         self.made[key] = (t, consts, n, raw, fl)
@@ -851,10 +847,8 @@ class Tier0:
                 off = key - r.los[j]
                 if not n or mem.data[key:key + n] != r.chunks[j][off:off + n]:
                     return None
-            if mem.guarded:         # (an instruction is on one page or two)
-                ur = mem.unreadable
-                if ur[key >> PAGE_SHIFT] or ur[(key + n - 1) >> PAGE_SHIFT]:
-                    return None     # (the real translation reports the fault)
+            if not mem.readable(key, n):
+                return None         # (the real translation reports the fault)
             ti = r.tidx[i]
             t = r.resolved[ti] or self._recorded(ti)
             if t is _NO or t.state != (mem.guarded, mem.size):
@@ -977,13 +971,11 @@ class Tier0:
         tr = self.tr
         mem = tr.mem
         data = mem.data
-        ur = mem.unreadable if mem.guarded else None
         groups: dict = {}           # page -> (alive, ranges)
         guards = []
         for lo, chunk in zip(r.los, r.chunks):
             hi = lo + len(chunk)
-            if lo < 0 or data[lo:hi] != chunk or \
-                    ur is not None and 1 in ur[lo >> PAGE_SHIFT:((hi - 1) >> PAGE_SHIFT) + 1]:
+            if lo < 0 or data[lo:hi] != chunk or not mem.readable(lo, hi - lo):
                 guards.append(_DEAD)
                 continue
             g = groups.get(lo >> PAGE_SHIFT)
@@ -1038,12 +1030,18 @@ class Tier0:
         self.templates[sk] = t
         return t
 
+    def unsaved(self) -> bool:
+        """Whether save has something to keep: what the run's record lacks (``dirty``),
+        of a run that made instances, and a code cache to keep it in."""
+        return self.dirty and bool(self.made) and self.cache is not None and \
+            self.run_id is not None
+
     def save(self) -> None:
         """Keep this run's record, and the templates made since the cache was read
         (at exit)."""
-        cache = self.cache
-        if cache is None or self.run_id is None or not self.made or not self.dirty:
+        if not self.unsaved():
             return
+        cache = self.cache
         if _disk.get("new"):
             lib = _library(cache)
             blobs = _blobs(cache)
@@ -1052,7 +1050,7 @@ class Tier0:
                 out = {sk: blob for sk, blob in out.items() if sk not in lib}
             for sk, t in _shared.items():
                 if t is not _NO and t.binds is not None and sk not in out and \
-                        sk not in lib and len(out) < MAX_TEMPLATES:
+                        sk not in lib and len(out) < tier0lib.MAX_TEMPLATES:
                     try:
                         out[sk] = marshal.dumps((t.code, t.insns, t.binds, t.lits))
                     except ValueError:

@@ -30,15 +30,18 @@ import sys
 from typing import Optional
 
 from formats.beside import file_beside, read_beside, write_beside
+from vm.envswitch import env_switch
 from vm.x86.codecache import fingerprint
 
 VERSION = 1
-MAX_TEMPLATES = 8_000       # (a glibc hello world: ~900; every benchmark program: ~2,000)
+# templates kept across runs, in the library and (the shapes it lacks) in the code cache
+# (a glibc hello world: ~900; every benchmark program: ~2,000; all programs: ~10 MB)
+MAX_TEMPLATES = 8_000
 
 
 def enabled() -> bool:
     return os.environ.get("PYVM_CODE_CACHE", "1") != "0" and \
-        os.environ.get("PYVM_TIER0_LIBRARY", "1") != "0"
+        env_switch("PYVM_TIER0_LIBRARY", True)
 
 
 def path() -> Optional[str]:

@@ -1,0 +1,16 @@
+"""On/off switches read from the environment (``PYVM_DISPATCH_STATS=1``...)."""
+
+from __future__ import annotations
+
+import os
+
+_OFF = ("0", "no", "off", "false")
+
+
+def env_switch(name: str, default: bool = False) -> bool:
+    """The switch ``name``: off for 0, no, off, false (any case, spaces around), on for
+    any other value, ``default`` when it is unset or empty."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    return value not in _OFF
