@@ -21,6 +21,7 @@ import tempfile
 import zlib
 from typing import Optional, Tuple
 
+from formats.envswitch import env_switch
 from formats.outputs import write_atomic
 from formats.private import read_private
 
@@ -93,7 +94,7 @@ def private_dir() -> Optional[Tuple[str, bytes]]:
 
 def _enabled_dir() -> Optional[Tuple[str, bytes]]:
     """private_dir(), unless caches are off (PYVM_CODE_CACHE=0: nothing on disk)."""
-    if os.environ.get("PYVM_CODE_CACHE", "1") == "0":
+    if not env_switch("PYVM_CODE_CACHE", True):
         return None
     return private_dir()
 

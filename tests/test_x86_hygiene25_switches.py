@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from vm.envswitch import env_switch
+from formats.envswitch import env_switch
 
 
 @pytest.mark.parametrize("value, on", [

@@ -72,7 +72,9 @@ def save_in_background() -> bool:
     Saving stays in this process without fork, with other threads running, with
     nothing to save, or with ``PYVM_BACKGROUND_SAVE=0``."""
     import os
-    if os.environ.get("PYVM_BACKGROUND_SAVE", "1") == "0" or not hasattr(os, "fork"):
+
+    from formats.envswitch import env_switch
+    if not env_switch("PYVM_BACKGROUND_SAVE", True) or not hasattr(os, "fork"):
         return False
     import threading
     if threading.active_count() != 1:

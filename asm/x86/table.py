@@ -14,6 +14,7 @@ from asm import cachefile
 from asm.cachefile import cache_name
 from asm.x86.operands import Mem
 from formats.beside import file_beside, read_beside, write_beside
+from formats.envswitch import env_switch
 
 # (a str, not a pathlib.Path: pathlib is 10 ms of imports under PyPy that pyasm needs not)
 TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "insns.tab")
@@ -214,7 +215,7 @@ def forms() -> tuple:
     under PyPy): first the one beside the package (:func:`_local_path`, there for every
     user of a private installation, an empty cache directory included), then the signed
     one in this user's cache directory."""
-    if os.environ.get("PYVM_CODE_CACHE", "1") == "0":     # caches off: nothing on disk
+    if not env_switch("PYVM_CODE_CACHE", True):     # caches off: nothing on disk
         return _read_table()
     stamp = _stamp()
     local = _local_path()

@@ -28,7 +28,7 @@ from __future__ import annotations
 import struct
 from typing import Callable, Optional
 
-from vm.envswitch import env_switch
+from formats.envswitch import env_switch
 from vm.x86 import flags as F
 from vm.x86 import traces
 from vm.x86.compiler import Translator

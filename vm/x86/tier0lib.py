@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import importlib.util
 import marshal
-import os
 import sys
 from typing import Optional
 
 from formats.beside import file_beside, read_beside, write_beside
-from vm.envswitch import env_switch
+from formats.envswitch import env_switch
 from vm.x86.codecache import fingerprint
 
 VERSION = 1
@@ -40,7 +39,7 @@ MAX_TEMPLATES = 8_000
 
 
 def enabled() -> bool:
-    return os.environ.get("PYVM_CODE_CACHE", "1") != "0" and \
+    return env_switch("PYVM_CODE_CACHE", True) and \
         env_switch("PYVM_TIER0_LIBRARY", True)
 
 
