@@ -35,8 +35,13 @@ from asm import parser as P
 from asm.errors import (
     AsmError,
     AsmErrors,
+    WarningError,
+    as_error,
     call_syntax_message,
+    restored_rules,
+    warning_class,
     warning_enabled,
+    warning_is_error,
     warning_rule,
     with_notes,
 )
@@ -88,7 +93,7 @@ class Symbol:
     ``Rel(offset, {section: 1})``. ``section``/``offset`` repeat that for writers.
     """
     name: str
-    kind: str = "label"                 # 'label' | 'equ' | 'extern' | 'common'
+    kind: str = "label"                 # 'label' | 'equ' | 'extern' | 'common' | 'segbase'
     value: object = None                # None until defined
     section: Optional[Section] = None
     offset: int = 0
@@ -96,6 +101,7 @@ class Symbol:
     size: int = 0                       # common symbols
     defined_at: Optional[tuple] = None  # (file, line)
     pass_defined: int = 0
+    seg_base: object = None             # `x equ seg y` in ELF: y's Section or extern Symbol
 
     def __repr__(self) -> str:
         return f"Symbol({self.name!r}, {self.kind})"
@@ -317,6 +323,7 @@ class Assembler(E.EvalContext):
         self.layout = Layout([], None, fmt == "bin")
         self.warnings: list = []
         self.warned = 0                 # warnings issued so far (shown or not)
+        self.warning_init: list = []    # the command line's -w rules (see warning_rule)
         # each warning's place in the recorded lines (pass 1: how many are recorded; later
         # passes: the index of the line being assembled), to merge in the preprocessor's
         self.warning_at: list = []
@@ -338,6 +345,7 @@ class Assembler(E.EvalContext):
         # lines above the directive get F2 too); bnd_seen: some line set it
         self.bnd = False
         self.bnd_seen = False
+        self.seg_equ = False            # an ELF EQU's value is being worked out
 
     # ---- evaluation context (called by compiled expressions)
 
@@ -347,6 +355,8 @@ class Assembler(E.EvalContext):
         sym = self.symbols.get(name)
         if sym is None or sym.value is None:
             if sym is not None and sym.kind == "segbase":
+                if self.seg_equ and sym.seg_base is not None:   # `z equ x+1` in ELF
+                    return E.Rel(sym.offset, {_SegBase(sym.seg_base): 1})
                 raise AsmError(self._segment_base_message())    # `x equ seg y`, used
             if self.final:
                 raise AsmError(f"symbol `{name}' not defined")
@@ -380,11 +390,17 @@ class Assembler(E.EvalContext):
         return "WRT not supported by binary output format"
 
     def segment_base(self, value) -> int:
-        """NASM's `seg`: only segmented formats (OMF) have segment bases."""
+        """NASM's `seg`: only segmented formats (OMF) have segment bases. An ELF EQU may
+        still name one (`x equ seg y+3`): NASM writes x at that offset of y's section
+        (undefined for an extern y); its value is ``_SegBase(section or extern) + off``."""
         if self.unknown:
             return 0                    # (known in a later pass, or reported undefined)
         if type(value) is int:
             raise AsmError("cannot apply SEG to a non-relocatable value")
+        if self.seg_equ and type(value) is E.Rel and len(value.terms) == 1:
+            (key, c), = value.terms.items()
+            if c == 1 and not isinstance(key, str):
+                return E.Rel(0, {_SegBase(key): 1})
         raise AsmError(self._segment_base_message())
 
     def _segment_base_message(self) -> str:
@@ -602,8 +618,9 @@ class Assembler(E.EvalContext):
         self.listing = []
         self.warnings = []
         self.warning_at = []
-        # `[warning -class]`s in force (see _warning_directive) and `[warning push]`es
-        self.warning_rules: list = []
+        # the -w options, then the `[warning -class]`s in force (see _warning_directive),
+        # and `[warning push]`es: NASM starts each pass from the command line's
+        self.warning_rules: list = list(self.warning_init)
         self.warning_stack: list = []
         self.entry: Optional[ListEntry] = None
         if self.debug is not None:
@@ -727,7 +744,10 @@ class Assembler(E.EvalContext):
                 else:
                     # a line not seen before of a shape whose bytes are known, or a branch
                     # to a label (asm/shapes.py)
-                    got = shape_lookup(sl.text, self.bits, skip)
+                    try:
+                        got = shape_lookup(sl.text, self.bits, skip)
+                    except ValueError:      # (a literal of over 4,300 digits: CPython's
+                        got = None          # int() refuses it; the parser reads it)
                     if type(got) is tuple:
                         label = got[0]
                         fast = (self.bits, got[1], got[2])
@@ -799,7 +819,7 @@ class Assembler(E.EvalContext):
             if runs and st is not None and len(errors) == failed:
                 fast = st._emits
                 if fast is not None:
-                    if fresh and type(st.action) is P.Insn:
+                    if fresh and type(st.action) is P.Insn and len(sl.text) < 4000:
                         shape_learn(sl.text, fast, skip, self._fixed_emits)
                     # (a labelled line too: the run defines its label where it goes)
                     if run is not None and run.bits == fast[0]:
@@ -866,15 +886,23 @@ class Assembler(E.EvalContext):
         self.warned += 1        # (also those `[warning -class]` drops: no cached bytes)
         if not self.warning_shown(message):
             return
-        text = f"{sl.file}:{sl.line}: warning: {message}"
-        self.warnings.append(with_notes(text, sl.trace) if sl.trace else text)
+        kind = "warning"
+        if self.warning_rules and warning_is_error(message, self.warning_rules):
+            kind, message = "error", as_error(message)
+        text = f"{sl.file}:{sl.line}: {kind}: {message}"
+        text = with_notes(text, sl.trace) if sl.trace else text
+        self.warnings.append(text if kind == "warning" else WarningError(text))
         self.warning_at.append(self._line_at())
         e = self.entry
         if e is not None:
             # (its place among wrapped rows: the pieces listed when it came)
             if self.list_ahead >= 0:
                 e.marks[len(e.messages)] = len(e.pieces) + self.list_ahead
-            e.messages.append(f"warning: {message}")
+            e.messages.append(f"{kind}: {message}")
+
+    def warning_error(self, message: str) -> bool:
+        """Whether the rules in force make a (shown) warning an error."""
+        return bool(self.warning_rules) and warning_is_error(message, self.warning_rules)
 
     # ---- listing
 
@@ -992,6 +1020,8 @@ class Assembler(E.EvalContext):
         if st.label is None:
             raise AsmError("EQU not preceded by label",
                            also=("EQU not preceded by label",) * (count - 1))
+        if st.equ is P.EMPTY_EQU:
+            raise AsmError("bad syntax for EQU", also=("bad syntax for EQU",) * (count - 1))
         self.unknown = False
         v = st.equ.fn(self)
         self._define_label(st.label, sl, 0 if self.unknown else v)
@@ -1003,15 +1033,30 @@ class Assembler(E.EvalContext):
                 self._times_equ(st, sl)
                 return
             self.unknown = False
+            self.seg_equ = self.fmt == "elf32"
             try:
                 v = st.equ.fn(self)
             except AsmError as exc:
+                node = st.equ.node
+                if (exc.message == self.wrt_number_message and type(node) is E.Binary
+                        and node.op == "wrt"):
+                    raise AsmError("bad syntax for EQU") from None     # `x equ 1 wrt 2`
                 if exc.message != self._segment_base_message():
                     raise
                 # `x equ seg y`: NASM refuses a segment base only where one is output
                 self._define_label(st.label, sl, 0)
                 sym = self.symbols[st.label]
                 sym.kind, sym.value = "segbase", None
+                return
+            finally:
+                self.seg_equ = False
+            if type(v) is E.Rel and len(v.terms) == 1 and type(next(iter(v.terms))) is _SegBase:
+                (base, c), = v.terms.items()
+                self._define_label(st.label, sl, 0)
+                sym = self.symbols[st.label]
+                sym.kind, sym.value = "segbase", None
+                if c == 1:                      # (what the ELF writer writes)
+                    sym.seg_base, sym.offset = base.key, v.off
                 return
             if self.unknown:
                 # NASM defines it all the same, as 0 (its parser makes an expression
@@ -1084,7 +1129,8 @@ class Assembler(E.EvalContext):
             finally:
                 self.entry = e
             for w in self.warnings[warned:]:    # (listed once per repetition, as NASM)
-                e.messages.append("warning: " + w.split("\n", 1)[0].split(": warning: ", 1)[1])
+                kind = "error" if type(w) is WarningError else "warning"
+                e.messages.append(f"{kind}: " + w.split("\n", 1)[0].split(f": {kind}: ", 1)[1])
             self._list_piece(f"<rep {count:X}h>")
             return
         self._repeat(action, sl, count, t)
@@ -1469,6 +1515,11 @@ class Assembler(E.EvalContext):
                 self._list_piece("??", at + k)
 
     def _incbin(self, action: P.Incbin, sl) -> None:
+        if action.offset is not None:
+            for kind, text in P.tokenize(P._strip_comment(sl.text)):
+                if kind == "NUMBER" and E.number_too_wide(text):    # (NASM's scanner's)
+                    self.warn(f"numeric constant {text} does not fit in 64 bits "
+                              "[-w+number-overflow]", sl)
         chunk = self._incbin_chunk(action, sl)
         e = self.entry
         at = self.pos
@@ -2014,25 +2065,50 @@ class Assembler(E.EvalContext):
             if not parts:
                 raise AsmError("`common' expects a symbol name")
             n = parts[0].split(":")[0]
-            # `common name size[:alignment]` (ELF)
-            size_text, colon, align_text = " ".join(parts[1:]).partition(":")
-            size = self.scalar(P.parse_expr(size_text or "0"), "COMMON")
-            align = self.scalar(P.parse_expr(align_text), "COMMON") if colon else 0
+            # `common name size[:alignment [type] [size]]` (ELF), read as NASM does
+            size_text, colon, special = " ".join(parts[1:]).partition(":")
+            size, _ = directive_args.read_num(size_text)
+            if size is None:
+                raise AsmError("invalid size specified in common declaration")
+            special = special.strip()
+            word, _, rest = special.partition(" ")     # (the alignment: its first word)
+            align = directive_args.read_num(word)[0] if special else 0
+            if align is None:
+                raise AsmError(f"alignment constraint `{special}' is not a valid number")
             if align & (align - 1) or align < 0:
-                raise AsmError(f"alignment constraint `{align}' is not a power of two")
+                raise AsmError(f"alignment constraint `{special}' is not a power of two")
+            words = rest.split(None, 1)
+            sym_type = None
+            if words and words[0].lower() in ("function", "data", "object", "notype"):
+                sym_type, rest = words[0].lower(), words[1] if len(words) > 1 else ""
+            if rest.strip():                    # (ELF's size expression overrides it)
+                self.unknown = False
+                size = P.parse_expr(rest).fn(self)
+                if self.unknown:                # (a later pass knows it, or says so)
+                    self.saw_unknown, size = True, 0
+                elif type(size) is not int:
+                    raise AsmError("non-constant argument supplied to COMMON")
             sym = self.symbols.get(n) or self.symbols.setdefault(n, Symbol(n))
             if sym.value is None or sym.kind == "common":
                 sym.kind, sym.size, sym.value = "common", size, E.Rel(0, {sym: 1})
                 if colon:
                     sym.common_align = align
+                if sym_type:
+                    sym.sym_type = sym_type
         elif name == "sectalign":
-            if args.lower() in ("on", "off"):
-                return
+            if not args.strip():
+                return                  # (`[sectalign]`: NASM has nothing to evaluate)
             # NASM evaluates the leading expression and ignores the rest (`sectalign 4 nop`)
             tokens = P.tokenize(args)
             end = P._expression_end(tokens, 0) if tokens else None
             ce = P.parse_expr_tokens(tokens[:end]) if end else P.parse_expr(args)
-            v = self.scalar(ce, "SECTALIGN") & E.MASK64     # (NASM's unsigned reading)
+            self.unknown = False
+            v = ce.fn(self)
+            if self.unknown:            # (a critical expression: NASM's pass-1 message)
+                name = _first_undefined(ce.node, self.symbols)
+                raise AsmError(f"symbol `{name}' not defined before use" if name else
+                               "non-constant argument supplied to SECTALIGN")
+            v = (v if type(v) is int else v.off) & E.MASK64     # (NASM's unsigned reading)
             if v == 0 or v & (v - 1):
                 raise AsmError(f"segment alignment `{args}' is not power of two")   # (NASM's)
             if v > 0x7FFFFFFF:
@@ -2092,7 +2168,7 @@ class Assembler(E.EvalContext):
     def _warning_directive(self, args: str, sl) -> None:
         """`[warning +class]`, `-class`, `*class` (back to the command line's), `push`,
         `pop`, as NASM's set_warning_status reads them; they hold from the next line on.
-        (The command line's -w options are applied to what is left, by the CLI.)"""
+        `error=class` (`error`: every class) makes a class's warnings errors."""
         word = args.strip().lower()
         if word == "push":
             self.warning_stack.append(self.warning_rules)
@@ -2105,10 +2181,13 @@ class Assembler(E.EvalContext):
             return
         if word == "none":
             on, name = False, "all"
-        else:           # (`*class`: as the command line has it, which the CLI applies)
-            on, name = warning_rule("+" + word[1:] if word[:1] == "*" else word)
-        if not name.startswith("error"):        # (-w+error: not pyasm's, see asm/cli.py)
-            self.warning_rules = self.warning_rules + [(on, name)]
+        elif word[:1] == "*":       # back to the command line's
+            _, name = warning_rule(word[1:])
+            self.warning_rules = self.warning_rules + restored_rules(name, self.warning_init)
+            return
+        else:
+            on, name = warning_rule(word)
+        self.warning_rules = self.warning_rules + [(on, name)]
 
     def _symbol_specials(self, args: str) -> None:
         """ELF's `global name:function hidden (size)`: type, visibility, binding, size."""
@@ -2149,6 +2228,9 @@ class Assembler(E.EvalContext):
         sname = words[0]
         known = sname in self.section_by_name
         s = self.get_section(sname)
+        if self.fmt == "elf32" and sname in self.declared and len(words) > 1:
+            if self._elf_redeclared(s, words[1:], sl):
+                words = words[:1]       # (NASM keeps the section as it was)
         std_type = {".text": False, ".data": False, ".rodata": False, ".bss": True}
         others = []
         for w in words[1:]:
@@ -2198,6 +2280,28 @@ class Assembler(E.EvalContext):
         self.declared.add(sname)
         self.cur = s
         self.pos = s.size
+
+
+def _elf_redeclared(self, s: Section, words: list, sl) -> bool:
+    """NASM's ELF output on a section named again with attributes: when they make another
+    type or other flags, it warns and ignores them (True)."""
+    from asm.elf_output import section_kind
+    nobits, attrs = self._nobits_by_default(s.name), []
+    for w in words:
+        key, eq, _ = w.partition("=")
+        key = key.lower()
+        if key in ("progbits", "nobits"):
+            nobits = key == "nobits"
+        elif _elf_attribute(key, eq):
+            attrs.append(w)
+    if section_kind(s.name, nobits, attrs) == section_kind(s.name, s.nobits, s.attrs):
+        return False
+    self.warn("incompatible section attributes ignored on redeclaration of section "
+              f"`{s.name}' [-w+other]", sl)
+    return True
+
+
+Assembler._elf_redeclared = _elf_redeclared
 
 
 _RES_NAMES = {1: "RESB", 2: "RESW", 4: "RESD", 8: "RESQ", 10: "REST", 16: "RESO",
@@ -2356,10 +2460,26 @@ def _symbol_names(action: P.Insn):
     return tuple(names)
 
 
+class _SegBase:
+    """The segment base of a section or an extern, in an ELF EQU's value (see
+    Assembler.segment_base)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key):
+        self.key = key
+
+    def __eq__(self, other) -> bool:
+        return type(other) is _SegBase and other.key is self.key
+
+    def __hash__(self) -> int:
+        return hash(id(self.key))
+
+
 def _parse_warning(text: str) -> bool:
     """A warning NASM's parser gives (once for a TIMES line, not per repetition)."""
-    return ("character constant too long" in text or "[-w+regsize]" in text
-            or "[-w+float-overflow]" in text)
+    return ("character constant too long" in text or " does not fit in 64 bits " in text
+            or warning_class(text) in ("regsize", "float-overflow"))
 
 
 def _float_overflow(text: str, data: bytes) -> bool:
@@ -2591,6 +2711,19 @@ def _pass_one_errors(errors: list) -> list:
     return early or errors
 
 
+def _first_undefined(node, symbols: dict) -> Optional[str]:
+    """The first symbol an expression names that is not defined (yet)."""
+    if type(node) is E.Sym:
+        sym = symbols.get(node.name)
+        return node.name if sym is None or sym.value is None else None
+    for child in vars(node).values() if hasattr(node, "__dict__") else ():
+        if isinstance(child, E.Expr):
+            name = _first_undefined(child, symbols)
+            if name is not None:
+                return name
+    return None
+
+
 def _undefined_operands(errors: list, symbols: dict) -> None:
     """An operand combination refused in pass 1 whose line names a symbol that pass 1
     never defined: NASM's final pass reports the symbol instead (`fld st8`)."""
@@ -2649,13 +2782,16 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
              include_paths: Sequence[str] = (), defines: Sequence[tuple] = (),
              undefines: Sequence[str] = (), listing: bool = False,
              bits: int = 16, optimize: int = 2, debug: bool = False,
-             pre: Sequence[tuple] = (), depends: Optional[list] = None) -> Assembly:
+             pre: Sequence[tuple] = (), depends: Optional[list] = None,
+             warnings: Sequence[tuple] = ()) -> Assembly:
     """Assemble NASM source text.
 
     ``defines`` are ``(name, value or None)`` pairs as from ``-D``. Raises AsmErrors with
     every error found (each with file and line, and ``notes`` for macro context); the
     exception's ``warnings`` lists the warnings issued before it. ``debug`` records what
-    ``-g`` needs (``Assembly.debug``, see asm/debuginfo.py).
+    ``-g`` needs (``Assembly.debug``, see asm/debuginfo.py). ``warnings``: the -w
+    options' rules (asm.errors.warning_rule), which `[warning]` directives then change;
+    a warning they make an error fails the run (AsmErrors, the warning in its place).
     """
     from asm.preproc import Preprocessor
 
@@ -2664,6 +2800,7 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
         from asm.debuginfo import LineRecorder
         asm.debug = LineRecorder()
     asm.optimize = optimize         # NASM's -O0 / -O1 / -Ox (2)
+    asm.warning_init = list(warnings)
     asm.main_file = filename
     asm.include_paths = list(include_paths)
     asm.incbin_cache = {}
@@ -2676,19 +2813,19 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
     pp.here_value = asm.pp_here
     pp.warning_position = asm.pp_warning_position
     pp.warning_shown = asm.warning_shown
+    pp.warning_error = asm.warning_error
     enabled = gc.isenabled()
     gc.disable()            # the parse caches hold many small objects; GC scans dominate
     try:
         result = asm.run(pp.lines())
         result.warnings = _in_source_order(pp, result.warnings, asm.warning_at)
-        return result
     except AsmErrors as exc:
         warnings = asm.warnings
         if asm.passno == 1 and not all(map(_final_pass_error, exc.errors)):
             # errors end NASM in pass 1: the warnings of its final pass never come
             keep = [k for k, w in enumerate(warnings)
-                    if not w.split("\n", 1)[0].endswith(_FINAL_PASS_WARNINGS)
-                    and ": warning: attempt to initialize memory in " not in w]
+                    if warning_class(w) not in _FINAL_PASS_WARNINGS
+                    and ": attempt to initialize memory in " not in w]
             exc.warnings = _in_source_order(pp, [warnings[k] for k in keep],
                                             [asm.warning_at[k] for k in keep])
         else:
@@ -2697,12 +2834,17 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
     finally:
         if enabled:
             gc.enable()
+    if any(type(w) is WarningError for w in result.warnings):
+        failed = AsmErrors([])
+        failed.warnings = result.warnings
+        raise failed
+    return result
 
 
 # warnings NASM gives in its final pass only (not when errors stop it after pass 1)
-_FINAL_PASS_WARNINGS = ("[-w+number-overflow]", "[-w+zeroing]", "[-w+obsolete-removed]",
-                        "[-w+obsolete-valid]", "[-w+prefix-lock]", "[-w+prefix-hle]",
-                        "[-w+prefix-opsize]", "[-w+prefix-bnd]", "[-w+float-overflow]")
+_FINAL_PASS_WARNINGS = frozenset(("number-overflow", "zeroing", "obsolete-removed",
+                                  "obsolete-valid", "prefix-lock", "prefix-hle",
+                                  "prefix-opsize", "prefix-bnd", "float-overflow"))
 
 
 # errors NASM finds only in its final pass (which then warns as it goes)

@@ -14,7 +14,14 @@ import re
 import sys
 from typing import Optional, Sequence, TextIO
 
-from asm.errors import AsmError, AsmErrors, warning_enabled, warning_rule
+from asm.errors import (
+    AsmError,
+    AsmErrors,
+    WarningError,
+    warning_enabled,
+    warning_is_error,
+    warning_rule,
+)
 from asm.makedeps import DependencyRequest, incbin_file
 
 FORMATS = ("bin", "elf32", "b32", "v16")
@@ -61,15 +68,8 @@ def parse_origin(text: str) -> int:
 
 def warning_rules(options: Sequence[str]) -> list:
     """NASM's -w/-W options as (enabled, class) rules in command-line order:
-    ``-w-all`` ``-w+orphan-labels`` ``-wfoo`` ``-Wno-foo`` ``-Wall``. Raises ValueError for
-    the ones pyasm does not have (-w+error: warnings as errors)."""
-    rules = []
-    for opt in options:
-        on, name = warning_rule(opt)
-        if name == "error" or name.startswith("error="):
-            raise ValueError(f"warnings as errors (`{opt}') are not supported")
-        rules.append((on, name))
-    return rules
+    ``-w-all`` ``-w+orphan-labels`` ``-wfoo`` ``-Wno-foo`` ``-Wall`` ``-Werror=foo``."""
+    return [warning_rule(opt) for opt in options]
 
 
 _LOCATED = re.compile(r"(.+?):(\d+): (.*)\Z", re.DOTALL)
@@ -88,12 +88,10 @@ def _located(message: str) -> str:
     return f"{file}: {rest}"
 
 
-def _report(errors: Sequence[AsmError], warnings: Sequence[str], err: TextIO,
-            rules: Sequence[tuple] = ()) -> None:
-    for w in warnings:
-        if not rules or warning_enabled(w, rules):
-            for line in w.split("\n"):         # (the warning, then its macro notes)
-                print(_located(line), file=err)
+def _report(errors: Sequence[AsmError], warnings: Sequence[str], err: TextIO) -> None:
+    for w in warnings:      # (those the -w options and `[warning]` directives leave)
+        for line in w.split("\n"):             # (the warning, then its macro notes)
+            print(_located(line), file=err)
     from asm.errors import source_context
     for e in errors:
         print(_located(str(e)), file=err)
@@ -119,12 +117,7 @@ def run(src: str, *, fmt: Optional[str] = None, output: Optional[str] = None,
     ``warnings``: NASM's -w options without the -w (``-all``, ``+label-orphan``);
     ``optimize``: NASM's -O0 (0), -O1 (1) or -Ox (2, the default);
     ``debug_format``: -g/-F, ``dwarf`` or ``stabs`` (elf32 only; None: no debug info)."""
-    err = stderr or sys.stderr
-    try:
-        rules = warning_rules(warnings)
-    except ValueError as exc:
-        print(f"pyasm: error: {exc}", file=err)
-        return 1
+    rules = warning_rules(warnings)
     enabled = gc.isenabled()
     gc.disable()    # millions of small cached objects: collector scans would dominate
     try:
@@ -198,14 +191,18 @@ def _run(src, fmt, output, listing, include_paths, defines, undefines, preproces
             if deps is not None and deps.only:
                 paths = [] if deps.missing_ok else include_paths
                 preprocess_text(text, src, paths, defs, undefines, fmt, pre=pre,
-                                depends=depends, deps_only=True)
+                                depends=depends, deps_only=True, rules=rules)
                 return _write_dependencies(deps, src, fmt, output, depends, err)
+            warned: list = []
             data = preprocess_text(text, src, include_paths, defs, undefines, fmt, pre=pre,
-                                   depends=depends)
+                                   depends=depends, rules=rules, warnings=warned)
             if output:
                 write_atomic(output, data.encode("utf-8", "surrogateescape"))
             else:
                 out_stream.write(data)
+            _report((), warned, err)
+            if any(type(w) is WarningError for w in warned):
+                return 1                # (-Werror: NASM writes the output and fails)
             if deps is not None:
                 return _write_dependencies(deps, src, fmt, output, depends, err)
             return 0
@@ -216,11 +213,11 @@ def _run(src, fmt, output, listing, include_paths, defines, undefines, preproces
             result = assemble(text, src, fmt="elf32", include_paths=include_paths,
                               defines=defs, undefines=undefines, listing=listing is not None,
                               bits=32, optimize=optimize, debug=debug_format is not None,
-                              pre=pre, depends=depends)
+                              pre=pre, depends=depends, warnings=rules)
             _KEEP[:] = [result]
             data = elf32_object(result, src, text, debug_format)
             lst = format_listing(result) if listing is not None else None
-            _report((), result.warnings, err, rules)
+            _report((), result.warnings, err)
         elif fmt == "b32":
             data = _assemble_b32(text, src, origin)
             lst = None
@@ -233,13 +230,14 @@ def _run(src, fmt, output, listing, include_paths, defines, undefines, preproces
             from asm.listing import format_listing
             result = assemble(text, src, fmt=fmt, include_paths=include_paths, defines=defs,
                               undefines=undefines, listing=listing is not None,
-                              optimize=optimize, pre=pre, depends=depends)
+                              optimize=optimize, pre=pre, depends=depends,
+                              warnings=rules)
             _KEEP[:] = [result]     # freed at exit (skipped by main), not in the timed path
             data = result.image()
             lst = format_listing(result) if listing is not None else None
-            _report((), result.warnings, err, rules)
+            _report((), result.warnings, err)
     except AsmErrors as exc:
-        _report(exc.errors, getattr(exc, "warnings", ()), err, rules)
+        _report(exc.errors, getattr(exc, "warnings", ()), err)
         return max(getattr(e, "status", 1) for e in exc.errors) if exc.errors else 1
     except AsmError as exc:
         _report([exc], (), err)
@@ -300,15 +298,20 @@ def _assemble_b32(text: str, src: str, origin: Optional[str]) -> bytes:
 def preprocess_text(text: str, src: str, include_paths: Sequence[str] = (),
                     defines: Sequence[tuple] = (), undefines: Sequence[str] = (),
                     fmt: str = "bin", *, pre: Sequence[tuple] = (),
-                    depends: Optional[list] = None, deps_only: bool = False) -> str:
+                    depends: Optional[list] = None, deps_only: bool = False,
+                    rules: Sequence[tuple] = (), warnings: Optional[list] = None) -> str:
     """``-E``: the preprocessed source with NASM-style ``%line`` markers. ``depends``
     collects the files read, %depend and incbin files (for -M/-MD), as NASM's
     preprocessor notes them; ``deps_only`` (-M) lists missing include files instead of
-    failing on them."""
+    failing on them. ``rules``: the -w options' (see warning_rules); ``warnings`` gets
+    the warnings (NASM's -E prints them too)."""
     from asm.preproc import MacroLabel, Preprocessor, strip_comment
     pp = Preprocessor(text, src, include_paths=include_paths, defines=defines,
                       undefines=undefines, fmt=fmt, preprocess_only=True, pre=pre,
                       depends=depends, deps_only=deps_only)
+    if rules:
+        pp.warning_shown = lambda message: warning_enabled(message, rules)
+        pp.warning_error = lambda message: warning_is_error(message, rules)
     out = []
     # NASM's %line bookkeeping (nasm.c, the preprocess-only loop): a line one further
     # than expected gets a blank line, one standing still (a macro) an increment of 0
@@ -345,6 +348,8 @@ def preprocess_text(text: str, src: str, include_paths: Sequence[str] = (),
         exc = AsmErrors(pp.errors)
         exc.warnings = pp.warnings
         raise exc
+    if warnings is not None:
+        warnings.extend(pp.warnings)
     return "".join(out)
 
 

@@ -1,13 +1,15 @@
 """NASM's checks of directive arguments that the assembler otherwise only reads or ignores:
 the name of `global`/`extern`/`static`/`required`/`common` (after NASM's standard macro
 split the line at its commas, as its directive reader takes it), `default`'s word and
-`float`'s mode."""
+`float`'s mode; NASM's readnum (the number a directive argument starts with)."""
 
 from __future__ import annotations
 
+import re
 import string
 
 from asm.errors import AsmError
+from asm.expr import read_number
 
 _ID_START = frozenset(string.ascii_letters + "_.?@")
 _ID_CHARS = _ID_START | frozenset(string.digits + "$#~")
@@ -51,3 +53,21 @@ def check_float(args: str) -> None:
     """`float`: the whole argument is one mode."""
     if args.strip().lower() not in _FLOAT_MODES:
         raise AsmError(f"unknown 'float' directive: {args.strip()}")
+
+
+_NUMBER_HEAD = re.compile(r"\s*(-?)([A-Za-z0-9_]*)")
+
+
+def read_num(text: str) -> tuple:
+    """NASM's readnum: (value or None when it is no number, the text after it) of the
+    number ``text`` starts with (letters, digits, `_`; a `-` before them); what follows is
+    not its business (`common x 4*2` is 4 bytes)."""
+    m = _NUMBER_HEAD.match(text)
+    sign, digits = m.groups()
+    try:
+        value = read_number(digits) if digits else None
+    except AsmError:
+        value = None
+    if value is not None and sign:
+        value = -value
+    return value, text[m.end():]

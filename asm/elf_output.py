@@ -58,6 +58,7 @@ from formats.elf.constants import (
     SHT_NOBITS,
     SHT_NOTE,
     SHT_PREINIT_ARRAY,
+    SHT_PROGBITS,
     STT_FUNC,
     STT_NOTYPE,
     STT_OBJECT,
@@ -84,20 +85,32 @@ _TYPE_WORDS = {"note": SHT_NOTE, "preinit_array": SHT_PREINIT_ARRAY,
 
 # --------------------------------------------------------------------------- sections
 
-def _obj_section(s) -> ObjSection:
-    """An assembler Section -> ObjSection with NASM's type, flags and alignment."""
-    stype, flags, align, entsize = section_defaults(s.name)
-    if s.nobits:
+def section_kind(name: str, nobits: bool, attrs) -> tuple:
+    """(sh_type, sh_flags) NASM gives a section: its name's defaults, `nobits` or
+    `progbits` (``nobits``), the flag and type words of ``attrs``."""
+    stype, flags = section_defaults(name)[:2]
+    if nobits:
         stype = SHT_NOBITS
-    for word in s.attrs:
-        key, eq, val = word.partition("=")
-        key = key.lower()
+    elif stype == SHT_NOBITS:
+        stype = SHT_PROGBITS            # (`section .tbss progbits`: NASM's contents)
+    for word in attrs:
+        key = word.partition("=")[0].lower()
         if key in _FLAG_WORDS:
             bit, on = _FLAG_WORDS[key]
             flags = flags | bit if on else flags & ~bit
         elif key in _TYPE_WORDS:
             stype = _TYPE_WORDS[key]
-        elif key == "entsize" and eq:
+    return stype, flags
+
+
+def _obj_section(s) -> ObjSection:
+    """An assembler Section -> ObjSection with NASM's type, flags and alignment."""
+    stype, flags = section_kind(s.name, s.nobits, s.attrs)
+    align, entsize = section_defaults(s.name)[2:]
+    for word in s.attrs:
+        key, eq, val = word.partition("=")
+        key = key.lower()
+        if key == "entsize" and eq:
             try:
                 entsize = int(val, 0)
             except ValueError:
@@ -225,6 +238,7 @@ def _definition_order(asm, scan: Optional[_SourceScan], main: Optional[str]) -> 
     # NASM writes an extern only when something refers to it (a relocation needs it)
     used = {id(f.reloc.symbol) for sec in asm.sections for f in sec.fixups
             if f.reloc.symbol is not None}
+    used.update(id(s.seg_base) for s in asm.symbols.values() if s.kind == "segbase")
     syms = [s for s in asm.symbols.values()
             if _emitted(s) and (s.kind != "extern" or id(s) in used)]
     if syms and all(getattr(s, "def_seq", None) is not None for s in syms):
@@ -250,6 +264,8 @@ def _definition_order(asm, scan: Optional[_SourceScan], main: Optional[str]) -> 
 def _emitted(sym) -> bool:
     if sym.kind in ("extern", "common"):
         return True
+    if sym.kind == "segbase":
+        return sym.seg_base is not None
     if sym.value is None:
         return False
     if sym.name.startswith("..") and not sym.name.startswith("..@"):
@@ -279,7 +295,11 @@ def _obj_symbol_base(sym, sect_names: dict, tls: set) -> ObjSymbol:
         return ObjSymbol(sym.name, None, 0, 0, "global", stype)
     if sym.kind == "common":
         align = getattr(sym, "align", 0) or getattr(sym, "common_align", 0) or 0
-        return ObjSymbol(sym.name, COMMON, align, sym.size, "global", stype)
+        return ObjSymbol(sym.name, COMMON, align, sym.size & 0xFFFFFFFF, "global", stype)
+    if sym.kind == "segbase":           # `x equ seg y`: at that offset of y's section
+        where = sect_names.get(id(sym.seg_base))    # (an extern y: undefined)
+        return ObjSymbol(sym.name, where, sym.offset & 0xFFFFFFFF if where else 0, size,
+                         bind, stype)
     if sym.section is not None:
         if stype == STT_NOTYPE and sect_names[id(sym.section)] in tls:
             stype = STT_TLS         # NASM types every symbol in a TLS section

@@ -128,7 +128,7 @@ def call_syntax_message(message: str, text: str) -> str:
     return "comma, colon, decorator or end of line expected after operand"
 
 
-_WARNING_CLASS = re.compile(r"\[-w\+([A-Za-z0-9-]+)\]\s*$")
+_WARNING_CLASS = re.compile(r"\[-w\+(?:error=)?([A-Za-z0-9-]+)\]\s*$")
 
 
 def warning_rule(word: str) -> tuple:
@@ -149,14 +149,68 @@ def warning_rule(word: str) -> tuple:
     return on, name
 
 
+def _flag(name: str) -> tuple:
+    """A rule's (flag, class): NASM keeps two flags per warning class, shown (`class`) and
+    an error (`error=class`; bare `error`: every class)."""
+    if name == "error" or name.startswith("error="):
+        return "error", name[6:] or "all"
+    return "shown", name
+
+
+def _covers(name: str, cls: str) -> bool:
+    return name == "all" or cls == name or cls.startswith(name + "-")
+
+
+def warning_class(warning: str) -> str:
+    """A warning's class: the `[-w+class]` its first line ends with, else `other`."""
+    m = _WARNING_CLASS.search(warning.split("\n", 1)[0])
+    return m.group(1).lower() if m else "other"
+
+
+def _state(flag: str, cls: str, rules) -> bool:
+    state = flag == "shown"
+    for on, name in rules:
+        f, target = _flag(name)
+        if f == flag and _covers(target, cls):
+            state = on
+    return state
+
+
 def warning_enabled(warning: str, rules) -> bool:
     """Whether NASM's -w options or `[warning]` directives (``rules``: (enabled, class)
     pairs in the order given; a class also names the classes it starts, `all` every one)
-    leave the warning shown; its class is the `[-w+class]` it ends with, else `other`."""
-    m = _WARNING_CLASS.search(warning.split("\n", 1)[0])
-    cls = m.group(1).lower() if m else "other"
-    shown = True
-    for on, name in rules:
-        if name == "all" or cls == name or cls.startswith(name + "-"):
-            shown = on
-    return shown
+    leave the warning shown."""
+    return _state("shown", warning_class(warning), rules)
+
+
+def warning_is_error(warning: str, rules) -> bool:
+    """Whether the rules make the (shown) warning an error (`-Werror=class`, `[warning
+    +error=class]`; NASM then says ``error: ... [-w+error=class]``)."""
+    return _state("error", warning_class(warning), rules)
+
+
+def as_error(warning: str) -> str:
+    """A warning's message as NASM words it when the warning is an error."""
+    return _WARNING_CLASS.sub(lambda m: f"[-w+error={m.group(1)}]", warning, count=1)
+
+
+def restored_rules(name: str, initial) -> list:
+    """The rules `[warning *name]` adds: the flag of the classes ``name`` covers back to
+    what the command line's ``initial`` rules made it (NASM's warning_state_init)."""
+    flag, target = _flag(name)
+    default = flag == "shown"
+    out = [(default, name)]
+    for on, rule in initial:
+        f, cls = _flag(rule)
+        if f != flag:
+            continue
+        if _covers(cls, target):        # a wider rule: only for the classes restored
+            out.append((on, name))
+        elif _covers(target, cls):      # a narrower one, as it was
+            out.append((on, rule))
+    return out
+
+
+class WarningError(str):
+    """A warning the rules made an error (NASM's text, ``file:line: error: ...``): it
+    stays in the warnings' order, and the run fails."""

@@ -470,8 +470,32 @@ _RADIX_LETTER = {"b": 2, "y": 2, "o": 8, "q": 8, "d": 10, "t": 10, "h": 16, "x":
 
 def read_number(text: str) -> int:
     """Read a NASM integer literal (``0x1F 1Fh $1F 0b101 101b 17q 0d99 1_000 ...``)."""
-    if text.isdigit():
+    if text.isdigit() and len(text) < 4000:
         return wrap64(int(text))
+    return wrap64(literal_value(text))     # NASM only warns when it exceeds 64 bits
+
+
+def number_too_wide(text: str) -> bool:
+    """Whether an integer literal does not fit in 64 bits (NASM's scanner warns)."""
+    try:
+        return literal_value(text) >> 64 != 0
+    except AsmError:
+        return False
+
+
+def _decimal(digits: str) -> int:
+    """int(digits) without CPython's limit on the digits of a str conversion."""
+    value = 0
+    for k in range(0, len(digits), 4000):
+        chunk = digits[k:k + 4000]
+        value = value * 10 ** len(chunk) + int(chunk)
+    return value
+
+
+def literal_value(text: str) -> int:
+    """An integer literal's whole value (not yet wrapped to 64 bits)."""
+    if text.isdigit():
+        return _decimal(text)
     s = text.lower()
     radix = 10
     if len(s) > 1 and s[0] == "$":
@@ -492,10 +516,9 @@ def read_number(text: str) -> int:
     if not digits:
         raise AsmError(f"invalid number `{text}'")
     try:
-        value = int(digits, radix)
+        return _decimal(digits) if radix == 10 and digits.isdigit() else int(digits, radix)
     except ValueError:
         raise AsmError(f"invalid number `{text}'") from None
-    return wrap64(value)        # NASM only warns when a constant exceeds 64 bits
 
 
 _ESCAPES = {"'": 0x27, '"': 0x22, "`": 0x60, "\\": 0x5C, "?": 0x3F, "a": 7, "b": 8,

@@ -349,8 +349,9 @@ def _syntax_error(exc: Exception, what: str, kinds: list, tokens: tuple = ()) ->
     before = kinds[:i]
     t = 2 if kinds[:2] == ["ID", "COLON"] else 1 if kinds[0] == "ID" else 0
     if kinds[t:] == ["TIMES", "INSN"] or (kinds[t:t + 1] == ["TIMES"] and i == t + 1
-                                          and ttype in ("INSN", "DATA", "RESV", "INCBIN")):
-        # `times nop`: NASM's TIMES reads the mnemonic as its count
+                                          and ttype in ("INSN", "DATA", "RESV", "INCBIN",
+                                                        "EQU")):
+        # `times nop`, `times equ 1`: NASM's TIMES reads the mnemonic as its count
         return AsmError("non-constant argument supplied to TIMES",
                         also=("parser: instruction expected",))
     if (ttype in ("$END", "RBRACK", "COMMA")
@@ -382,10 +383,25 @@ def _syntax_error(exc: Exception, what: str, kinds: list, tokens: tuple = ()) ->
         e = kinds.index("EQU") + 1
         if kinds[e:e + 1] in (["SIZE"], ["JUMPKW"]):
             # `x equ dword 5`: NASM reads a sized operand, which an EQU cannot take
+            after = kinds[e + 1] if e + 1 < len(kinds) else "$END"
+            if after in ("$END", "COMMA", "SIZE", "JUMPKW"):
+                return AsmError("expression syntax error")      # `x equ far`: no operand
+            if after == "LBRACK":
+                return AsmError("bad syntax for EQU")           # `x equ dword [1]`
             if tokens[e][1].lower() == "far":
-                return AsmError("bad syntax for EQU",
-                                also=("invalid use of FAR operand specifier",))
+                return AsmError("invalid use of FAR operand specifier",
+                                also=("bad syntax for EQU",))
             return AsmError("mismatch in operand sizes")
+        if ttype == "BINOP" and before[-1] in ("EQU", "LPAR"):
+            return AsmError("expression syntax error")          # `x equ wrt y`, `x equ *2`
+        if ttype == "COMMA" and kinds[i + 1:i + 2] in (["SIZE"], ["JUMPKW"]):
+            # `x equ 1, far 2`: NASM reads the next operand too
+            after = kinds[i + 2:i + 3]
+            if after in ([], ["COMMA"]):
+                return AsmError("expression syntax error")
+            if tokens[i + 1][1].lower() == "far" and after != ["LBRACK"]:
+                return AsmError("invalid use of FAR operand specifier",
+                                also=("bad syntax for EQU",))
         if ttype == "COLON" and before.count("LBRACK") == before.count("RBRACK"):
             # `x equ 1:2`: NASM's segment override, then no memory operand in an EQU
             return AsmError("invalid segment override", also=(

@@ -768,6 +768,9 @@ def _learn_tokens(values: list, elems: list) -> Optional[list]:
 _DUP_AFTER = frozenset(("NUMBER", "ID", "RPAR", "STRING", "HERE", "SECTSTART", "FLOAT"))
 
 
+_ITEM_START = ("DATA", "COMMA", "GLPAR", "DUP", "SIZE")     # (what a data item follows)
+
+
 def _dup_tokens(tokens: list) -> list:
     """A data line's `dup` and `%(`: the grammar's DUP and GLPAR (group parenthesis)."""
     out: list = []
@@ -776,11 +779,15 @@ def _dup_tokens(tokens: list) -> list:
             out.append(("DUP", v))      # (elsewhere `dup` is a symbol's name, as in NASM)
         elif k == "LPAR" and out and out[-1][0] == "DUP":
             out.append(("GLPAR", v))
-        elif (k == "LPAR" and len(out) > 1 and out[-1] == ("BINOP", "%")
-              and out[-2][0] in ("DATA", "COMMA", "GLPAR", "DUP", "SIZE")):
-            out[-1] = ("GLPAR", v)          # `%(` where an item starts (not modulo)
+        elif len(out) > 1 and out[-1] == ("BINOP", "%") and out[-2][0] in _ITEM_START:
+            if k == "LPAR":
+                out[-1] = ("GLPAR", v)      # `%(` where an item starts (not modulo)
+            else:
+                out[-1] = (k, v)            # NASM skips any other `%` there (`db % 5`)
         else:
             out.append((k, v))
+    if len(out) > 1 and out[-1] == ("BINOP", "%") and out[-2][0] in _ITEM_START:
+        out.pop()
     return out
 
 
@@ -796,6 +803,10 @@ def _x87_to(tokens: list) -> list:
     return tokens
 
 
+# `times n equ` with no value: each repetition's EQU fails (see the assembler's _times_equ)
+EMPTY_EQU = CExpr(E.Num(0))
+
+
 def _times_equ(tokens: list) -> Optional[Statement]:
     """`[x:] times n equ v`: NASM repeats the EQU, which then names no label (or the label
     the line defined at `$`); see the assembler's _times_equ. None: not that shape."""
@@ -806,7 +817,7 @@ def _times_equ(tokens: list) -> Optional[Statement]:
     e = next(i for i, (k, _) in enumerate(tokens) if k == "EQU")
     try:
         count = parse_expr_tokens(tokens[t + 1:e])
-        value = parse_expr_tokens(tokens[e + 1:])
+        value = parse_expr_tokens(tokens[e + 1:]) if e + 1 < len(tokens) else EMPTY_EQU
     except AsmError:
         return None
     return Statement(label=head[0][1] if head else None, colon=len(head) == 2,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional, Sequence
 
 from asm import expr as E
-from asm.errors import AsmError, with_notes
+from asm.errors import AsmError, WarningError, as_error, with_notes
 
 MAX_REP = 1_000_000
 MAX_MACRO_DEPTH = 10_000
@@ -85,7 +85,7 @@ _DIRECTIVE = re.compile(r"\s*(%[A-Za-z]+)\b(.*)$", re.DOTALL)
 _STRING_OR_PCT = re.compile(r"""
     (?P<str>'[^']*'|"[^"]*"|`(?:\\.|[^`\\])*`)
   | (?P<comment>;.*)
-  | %(?P<brace>\{[^}]*\})
+  | %(?P<brace>\{[^}]*\})(?P<tail>[A-Za-z0-9_$\#@~.?]*)
   | %(?P<num>[0-9]+)
   | %(?P<local>%[A-Za-z0-9_$\#@~.?]+)
   | %(?P<ctx>\$+[A-Za-z0-9_$\#@~.?]*)
@@ -94,6 +94,13 @@ _STRING_OR_PCT = re.compile(r"""
   | %(?P<qq>\?\??)
   | %(?P<env>![A-Za-z_][A-Za-z0-9_]*)
 """, re.VERBOSE | re.DOTALL)
+
+
+_DIRECTIVE_START = re.compile(r"\s*%[A-Za-z]")
+_MACRO_WORD = re.compile(r"(?:%\$+)?[A-Za-z_.?$@#~][A-Za-z0-9_.?$@#~]*\Z")   # (%ifdef's)
+_CTX_TAIL = re.compile(r"(?:\$+[A-Za-z0-9_$\#@~.?]*)?")
+_EXPANDING_HEAD = re.compile(r"\s*%i?(?:xdefine|assign|defstr|deftok|strlen|strcat|substr)"
+                             r"\s+([^\s,]*)", re.I)
 
 
 def tokenize(text: str) -> list:
@@ -285,6 +292,9 @@ class Preprocessor:
         self.warning_at: list = []
         # whether the assembler's `[warning]` directives so far leave a warning shown
         self.warning_shown: Optional[Callable[[str], bool]] = None
+        # ... and whether they make it an error (asm.errors.WarningError)
+        self.warning_error: Optional[Callable[[str], bool]] = None
+        self.quiet_elif = False     # an %elif's condition is being worked out
         self.smacros: dict = {}         # name -> {nparams(-1 plain): SMacro}
         self.ismacros: dict = {}        # lower name -> {nparams: SMacro}
         self.mmacros: dict = {}         # name -> [MMacro]
@@ -328,7 +338,11 @@ class Preprocessor:
         if self.warning_shown is not None and not self.warning_shown(msg):
             return
         # inside a macro: NASM's note lines follow, one per macro level (as for errors)
-        self.warnings.append(with_notes(f"{file}:{line}: warning: {msg}", self.cur_trace))
+        if self.warning_error is not None and self.warning_error(msg):
+            self.warnings.append(WarningError(with_notes(f"{file}:{line}: error: "
+                                                         f"{as_error(msg)}", self.cur_trace)))
+        else:
+            self.warnings.append(with_notes(f"{file}:{line}: warning: {msg}", self.cur_trace))
         self.warning_at.append(self.warning_position() if self.warning_position else 0)
 
     # ---- builtin macros
@@ -740,12 +754,11 @@ class Preprocessor:
                 for message in errors:
                     self._err(message, loc_file, loc_line, trace)
                 lost = [message for message in errors if "context stack" in message]
-                if lost:
+                if lost and _DIRECTIVE_START.match(text) is None:
                     # context-locals with no context: NASM reports them as it reads the
-                    # line, then again as it expands it (pyasm then drops the line)
+                    # line, then again as it expands it (the line goes on without them)
                     for message in lost:
                         self._err(message, loc_file, loc_line, trace).repeated = True
-                    return
 
         m = _DIRECTIVE.match(text)
         if m:
@@ -827,12 +840,35 @@ class Preprocessor:
         """The line with its %-constructs substituted; ``errors`` gets NASM's messages
         for those it drops (the line goes on without them)."""
         msrc = self._macro_source(src)
-        directive = text.lstrip().startswith("%")
+        directive = _DIRECTIVE_START.match(text) is not None
+        # a directive that expands its operands and then defines a name: NASM reports a
+        # context-local with no context as it expands, goes on with the token, then fails
+        # on the name if it is one (`%substr x %$y`, `%strlen %$x %$y`)
+        head = _EXPANDING_HEAD.match(text) if directive else None
+        name_at, body_at = head.span(1) if head else (-1, len(text) + 1)
 
         def repl(m):
             g = m.lastgroup
             if g in ("str", "comment"):
                 return m.group()
+            if g == "tail":         # (`%{...}name`: the name is pasted to what it gives)
+                return repl_brace(m)
+            return repl_other(m, g)
+
+        def repl_brace(m):
+            inner = m.group("brace")[1:-1].strip()
+            if inner.startswith("$") and not directive:
+                try:
+                    self._ctx_name("%" + inner)
+                except AsmError as exc:
+                    # NASM pastes first: the error names the whole token, which stays
+                    exc.message = exc.message.replace(f"`%{inner}'",
+                                                      f"`%{inner}{m.group('tail')}'")
+                    errors.append(exc.message)
+                    return f"%{inner}{m.group('tail')}"
+            return repl_other(m, "brace") + m.group("tail")
+
+        def repl_other(m, g):
             if g == "num" or g == "brace":
                 inner = m.group(g)
                 if g == "brace":
@@ -871,13 +907,15 @@ class Preprocessor:
                     return ""
                 return f"..@{msrc.unique}.{m.group(g)[1:]}"
             if g == "ctx":
-                if directive:
+                if m.start() == name_at:
+                    return m.group()        # (the name: the directive's own error)
+                if directive and m.start() < body_at:
                     return self._ctx_name("%" + m.group(g))     # (the directive's error)
                 try:
                     return self._ctx_name("%" + m.group(g))
                 except AsmError as exc:
                     errors.append(exc.message)
-                    return m.group()
+                    return m.group()        # (it stays: the line goes on with it)
             if g == "paste":
                 return m.group()
             if g == "cc":
@@ -1328,12 +1366,16 @@ class Preprocessor:
         if base == "strcat":
             name, body = _name_and_rest(arg, word)
             parts = []
-            for kind, t in tokenize(self._expand_line(body)):
+            expanded = self._expand_line(body)
+            for m in _TOK.finditer(expanded):
+                kind, t = m.lastgroup, m.group()
                 if kind == "str":
                     parts.append(_unquote(t))
                 elif kind == "ws" or t == ",":
                     continue
                 else:
+                    if t == "%":    # (a context-local left by a missing context: one token)
+                        t += _CTX_TAIL.match(expanded, m.end()).group()
                     raise AsmError(f"non-string passed to `{word}': {t}")
             self._define(name, None, quote("".join(parts)), casesense)
             return
@@ -1344,7 +1386,7 @@ class Preprocessor:
             while k < len(toks) and toks[k][0] == "ws":
                 k += 1
             if k >= len(toks) or toks[k][0] != "str":
-                raise AsmError(f"`{word}' requires string as second parameter")
+                raise AsmError(f"`{word}' requires a string as parameter")
             s = _unquote(toks[k][1])
             rest_text = "".join(t for _, t in toks[k + 1:]).strip()
             if rest_text.startswith(","):
@@ -1635,8 +1677,28 @@ class Preprocessor:
         if c.done or not c.parent_active:
             c.active = False
             return
-        c.active = self._cond_value("%if" + word[5:], arg)
+        # NASM evaluates it in the state of the branch before, which is not emitting:
+        # its errors are not shown (pp_suppress_error), and one ends the %if (COND_NEVER)
+        self.quiet_elif = True
+        try:
+            c.active = self._cond_value("%if" + word[5:], arg)
+        except AsmError:
+            c.active = False
+            c.done = True
+            return
+        finally:
+            self.quiet_elif = False
         c.done = c.active
+
+    def _defined(self, name: str) -> bool:
+        """%ifdef's test of one name; a context-local with no such context is not defined
+        where NASM does not show the error (an %elifdef)."""
+        try:
+            return self._is_smacro(self._ctx_name(name))
+        except AsmError:
+            if self.quiet_elif:
+                return False
+            raise
 
     def _cond_value(self, word: str, arg: str) -> bool:
         name = word[3:]
@@ -1650,9 +1712,9 @@ class Preprocessor:
             result = bool(v)
         elif name == "def":
             words = arg.split()
-            if not words:
+            if not words or not all(map(_MACRO_WORD.match, words)):
                 raise AsmError(f"`{word}' expects macro identifiers")
-            result = any(self._is_smacro(self._ctx_name(w)) for w in words)
+            result = any(self._defined(w) for w in words)
         elif name in ("idn", "idni"):
             a, b = _split_two(self._expand_line(arg), word)
             if name == "idni":
@@ -2099,6 +2161,7 @@ def _name_and_rest(arg: str, word: str, allow_empty: bool = False) -> tuple:
     rest = m.group(2)
     if not rest.strip() and not allow_empty:
         raise AsmError(f"`{word}' expects an expression" if "assign" in word
+                       else f"`{word}' requires a string as parameter" if "substr" in word
                        else f"`{word}' requires string as second parameter")
     return m.group(1), rest
 
@@ -2153,9 +2216,9 @@ __?SECT?__
 %$strucstart:
 %endmacro
 %imacro at 1-2+.nolist
-%defstr %$at_field %1
-%substr %$at_first %$at_field 1
-%ifidn %$at_first,'.'
+%defstr %$member %1
+%substr %$member1 %$member 1
+%ifidn %$member1,'.'
 times (%$strucname %+ %1-%$strucname)-($-%$strucstart) db 0
 %else
 times (%1-%$strucname)-($-%$strucstart) db 0

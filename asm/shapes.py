@@ -33,8 +33,10 @@ _LIMIT = 20_000                 # shapes kept
 # holds bytes that depend on the line's text, the mode (in the key) and nothing else of
 # the assembly. The caller checks the rest: the `cpu` level against the entry's, and it
 # uses shapes only at -Ox without listing or debug information (-O0/-O1 encode otherwise).
-# pyasm's `default` and `float` directives change no bytes today; state that does (NASM's
-# `default bnd`) must join the key (tests/test_asmpypy.py runs several options in turn).
+# `default bnd` changes bytes but is not in the key: the assembler keeps shapes' bytes out
+# of it (once the directive appears pass 1 is never the result and its runs are flattened;
+# `_fixed` refuses while it is on). Other state that changes bytes must join the key
+# (tests/test_asmpypy.py runs several options in turn).
 
 # shape -> (bytes, cpu level, fields), None when the shape cannot be learned, 0 when one
 # line of it has been seen (a shape is learned from its second line); fields:

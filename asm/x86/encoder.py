@@ -1064,8 +1064,8 @@ def _push_byte_form() -> Form:
 
 
 # the prefixes NASM takes on that form (repne/repnz: an error; lock: a warning)
-_JCC_PREFIXES = frozenset(("rep", "repe", "repz", "o16", "o32", "a16", "a32", "bnd", "lock",
-                           DEFAULT_BND, *SEG_PREFIX))
+_JCC_PREFIXES = frozenset(("rep", "repe", "repz", "o16", "o32", "a16", "a32", "bnd", "nobnd",
+                           "lock", DEFAULT_BND, *SEG_PREFIX))
 
 
 def _rel8_forced(form: Form, ops: Sequence[Operand]) -> bool:
