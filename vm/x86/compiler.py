@@ -37,7 +37,6 @@ the first tier, the block and the traces through it share the decoding.
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 import sys
@@ -45,6 +44,7 @@ from bisect import bisect_right
 from typing import Callable, Optional
 
 from asm.x86.decoder import MAX_LEN, DecodeError, Truncated, decode
+from formats.envswitch import env_switch
 from vm.x86 import flags as F
 from vm.x86 import semantics as _semantics  # noqa: F401  (registers the families)
 from vm.x86 import sse as _sse  # noqa: F401  (SSE/SSE2 families; after the string ones)
@@ -131,7 +131,7 @@ class Translator:
                        "U32", "P16", "P32", "PAR", "ARITH", "META", "ALIVE", "SEG", "PRD",
                        "PRL", "PWR", "PWL", "RS", "RU", "WS", "WU", "SLO", "SHI", "WOK")
         # the first tier (tier0.py): a start runs from shared templates until it is hot
-        self.tier0 = Tier0(self) if os.environ.get("PYVM_TIER0", "1") != "0" else None
+        self.tier0 = Tier0(self) if env_switch("PYVM_TIER0", True) else None
 
     def glob(self, obj, name: Optional[str] = None) -> str:
         name = name or getattr(obj, "__name__", None) or "g"
