@@ -47,6 +47,8 @@ _PURE_NAME_ONLY = re.compile(r"\b[a-z_]+[0-9]+\b")
 # (Builder._drop_dead)
 REG_EXPRS = True
 _IMPURE = re.compile(r"[^-+*&|^~<>() ]")
+# a byte or word written into a 32-bit register: the rest of the old value, or'ed
+_MERGE = re.compile(r"& 0xffff(?:ff00|00ff|0000) \|")
 SIGN = {1: 0x80, 2: 0x8000, 4: 0x80000000}
 # flat mode: a 32-bit address "name +/- constant" (Builder._affine)
 _AFFINE = re.compile(r"\(([a-z_]+[0-9]+) ([-+]) (0x[0-9a-f]+|[0-9]+)\) & 0xffffffff")
@@ -82,11 +84,21 @@ def _once(text: str, name: str) -> bool:
     return seen
 
 
-def _affine_text(base: str, off: int) -> str:
-    """The expression for base + off (32 bits)."""
+def _affine_text(base: str, off: int, masked: bool = True) -> str:
+    """The expression for base + off (32 bits; not masked: the plain sum)."""
     if not off:
         return base
-    return f"({base} {'+' if off > 0 else '-'} {abs(off):#x}) & 0xffffffff"
+    return f"({base} {'+' if off > 0 else '-'} {abs(off):#x}){' & 0xffffffff' * masked}"
+
+
+def _affine_paren(v) -> str:
+    """A value of Builder._writeback's as text: a (base, offset) pair masked, in
+    parentheses."""
+    return v if isinstance(v, str) else f"({_affine_text(*v)})"
+
+
+# Builder._writeback's slot for the lazy flags
+LZ = -1
 
 
 class _Check:
@@ -269,6 +281,10 @@ class Builder:
         self.loop = False
         self.exit_lines: list = []
         self.loop_tail: list = []
+        # ALIVE[0] (the block's cell, cleared when code it translated is written) changes
+        # only in a store or a helper call: a followed jump or the back edge checks it
+        # only when one came since the last check. has_store: one came (set by the store
+        # sites and call(), cleared by a check); has_helper: a helper call anywhere
         self.has_store = False
         self.has_helper = False
         self.ninsn = 0
@@ -469,7 +485,10 @@ class Builder:
             name = self._newname(slot)
             if bound is not None:
                 self.hi[name] = bound
-            if ref is not None:
+            if ref is not None or self.stk and self.depth == 0 and _MERGE.search(expr) \
+                    and not _IMPURE.search(_PURE_NAME.sub("", expr)):
+                # (a byte or word merged into a register that nothing reads, e.g.
+                # SETcc's, which MOVZX then overwrites: _drop_dead)
                 self._affline[name] = len(self.lines)
             self.emit(f"{name} = {expr}")
             if self.stk and self.depth == 0:
@@ -724,9 +743,12 @@ class Builder:
                     text += f"; {c.sq} = {b} >> 2"
             self.glob(self.tr.mem.span_ok, "SPAN")
             lines[c.line] = (d, text)
+        kept = [c.line for c in self._chks if lines[c.line][1] != "pass"]
         self._chks = []
         self._drop_dead()
         self._blank_nops()
+        if kept:
+            self._merge_accesses(min(kept))
 
     def _blank_nops(self) -> None:
         """Empty the lines that do nothing (a check or binding that became ``pass``, a
@@ -756,11 +778,85 @@ class Builder:
             if k < n and lines[k][0] == d:
                 lines[i] = (d, "")          # one follows it
 
+    def _merge_accesses(self, i: int) -> None:
+        """A run of stack accesses through one check with only empty lines between (a
+        push or pop chain, a call's arguments) tests the verdict once, not once per
+        access: ``if not sk:`` then each slow access on a line of its own instruction
+        (fault records hold line numbers), then ``else:`` and the direct accesses,
+        which cannot fault, on one line (no signal is taken inside it: no call). From
+        line i (the first check's) on."""
+        lines = self.lines
+        n = len(lines)
+        while i < n:
+            d, head = lines[i]
+            if head.startswith("if sk") and head.endswith(":"):
+                sk = head[3:-1]
+            elif " if sk" in head:
+                sk = head.partition(" if ")[2].partition(" else ")[0]
+            else:
+                i += 1
+                continue
+            run = self._access_run(i, d, sk) if sk.startswith("sk") else []
+            # the test needs a line before the first slow access, ``else:`` one after
+            # the last: a store's own, or an empty one beside a load
+            while run and run[0][1] is None and (run[0][0] == 0 or lines[run[0][0] - 1][1]):
+                del run[0]
+            while run and run[-1][1] is None and (run[-1][0] + 1 >= n or
+                                                  lines[run[-1][0] + 1][1]):
+                del run[-1]
+            if len(run) < 2:
+                i += 1
+                continue
+            fast = []
+            for p, direct in run:
+                if direct is None:      # a load: "t = direct if sk else slow"
+                    t, _, rest = lines[p][1].partition(" = ")
+                    direct, _, slow = rest.partition(f" if {sk} else ")
+                    fast.append(f"{t} = {direct}")
+                    lines[p] = (d + 1, f"{t} = {slow}")
+                else:
+                    fast.append(direct)
+                    lines[p:p + 4] = [(d + 1, lines[p + 3][1]), (d, ""), (d, ""), (d, "")]
+            first, last = run[0][0], run[-1][0]
+            if run[0][1] is None:
+                lines[first - 1] = (d, f"if not {sk}:")
+            else:
+                lines[first:first + 2] = [(d, f"if not {sk}:"), lines[first]]
+            lines[last + 1] = (d, "else: " + "; ".join(fast))
+            i = last + 2
+
+    def _access_run(self, i: int, d: int, sk: str) -> list:
+        """The stack accesses through check sk from line i on at depth d, only empty
+        lines between: (line, the direct store) for a store (``if sk:``, the direct
+        store, ``else:``, ``STORE(...)``), (line, None) for a load (``t = direct if sk
+        else slow``)."""
+        lines = self.lines
+        n = len(lines)
+        test, cond = f"if {sk}:", f" if {sk} else "
+        run: list = []
+        while i < n and lines[i][0] == d:
+            text = lines[i][1]
+            if text == test and i + 3 < n and lines[i + 1][0] == d + 1 and \
+                    lines[i + 2] == (d, "else:") and lines[i + 3][0] == d + 1 and \
+                    lines[i + 3][1].startswith("STORE("):
+                run.append((i, lines[i + 1][1]))
+                i += 4
+            elif text.count(cond) == 1 and text.partition(" = ")[0].isidentifier() and \
+                    text.partition(" = ")[2].startswith(("MV[", "mem[", "U16(", "U32(")):
+                run.append((i, None))
+                i += 1
+            else:
+                break
+            while i < n and not lines[i][1]:
+                i += 1
+        return run
+
     def _drop_dead(self) -> None:
-        """Bindings of addresses and register versions "name +/- constant" that nothing
-        reads (a push chain's ESP versions, an address only the slow paths used) become
-        ``pass``; the fault records that name one hold its expression instead, over the
-        base (Translator.unwind evaluates it), when REG_EXPRS."""
+        """Bindings of addresses and register versions "name +/- constant" (or a byte
+        or word merged into a register) that nothing reads (a push chain's ESP
+        versions, an address only the slow paths used, SETcc's register that MOVZX
+        overwrites) become ``pass``; the fault records that name one hold its
+        expression instead (Translator.unwind evaluates it), when REG_EXPRS."""
         cands = self._affline
         if not cands:
             return
@@ -1298,7 +1394,7 @@ class Builder:
         """Emit ``fn(cpu, args)``: a Python helper working on the CPU state. The slots it
         may read or write (None = all) are written back first; the ones it may write are
         reloaded when next used. ``flags``: it may read or write the flags."""
-        self.has_helper = True
+        self.has_helper = self.has_store = True
         self.may_fault()
         self._chk = {}          # the helper may change page flags
         name = self.glob(fn)
@@ -1360,7 +1456,8 @@ class Builder:
         self.follow = ip
         if not isinstance(exit_key, str):
             exit_key = f"{exit_key:#x}"
-        if self.has_store or self.has_helper:
+        if self.has_store:
+            self.has_store = False      # (checked here: past the test ALIVE holds)
             if guard is None:
                 guard = "not ALIVE[0]"
             else:
@@ -1374,7 +1471,7 @@ class Builder:
 
     def _exit(self, key_expr: str) -> list:
         """The lines that leave the block in the middle, to key_expr."""
-        return self._writeback(True) + [
+        return self._wb_lines(True) + [
             f"ST[0] += {'c + ' if self.loop_mode else ''}{self.ninsn}", f"return {key_expr}"]
 
     def trace_next(self) -> Optional[int]:
@@ -1455,44 +1552,41 @@ class Builder:
         self._finish([f"return {self.key_of(self.nip):#x}"])
 
     def _writeback(self, inline: bool = False) -> list:
-        """The lines that write back what the block changed. ``inline`` (a side exit,
-        taken rarely): register versions "base + constant" as that expression, so that
-        straight-line code need not bind them (_drop_dead)."""
-        if inline and REG_EXPRS and self.stk:
-            return self._writeback_inline()
-        out = [f"r[{slot}] = {self.ver[slot]}" for slot in sorted(self.dirty)]
+        """What the block changed, as (slot, value) pairs in slot order, then the lazy
+        flags as (LZ, [op, res, a, b]) when they are to be stored. ``inline`` (a side
+        exit, taken rarely): a register version "base + constant" is (base, constant),
+        so that straight-line code need not bind it (_drop_dead); text: _wb_lines."""
+        out: list = [(slot, self.ver[slot]) for slot in sorted(self.dirty)]
         if self.loop_mode:
             for slot in sorted(self.carried - self.dirty):
                 v = self.ver[slot]
                 if v is None or v == f"{SLOT_NAMES[slot]}0":
-                    out.append(f"r[{slot}] = {self.get(slot)}")
+                    out.append((slot, self.get(slot)))
+            out.sort()
         st = self.fl
         if isinstance(st, Lazy):
-            out.append(f"cpu.lz = ({self._lazy_tuple(st)})")
+            out.append((LZ, self._lz_parts(st)))
         elif st is ENTRY and self.lz_track:
-            out.append("cpu.lz = (lzo, lzr, lza, lzb)")
+            out.append((LZ, ["lzo", "lzr", "lza", "lzb"]))
+        if inline and REG_EXPRS and self.stk:
+            aff = self.aff
+
+            def x(v):
+                ref = aff.get(v)
+                return v if ref is None or ref[0] == v else ref
+            out = [(s, [_affine_paren(x(p)) for p in v] if s == LZ else x(v))
+                   for s, v in out]
         return out
 
-    def _writeback_inline(self) -> list:
-        aff = self.aff
-
-        def x(v):
-            ref = aff.get(v)
-            return v if ref is None or ref[0] == v else f"({_affine_text(*ref)})"
-        out = self._writeback()
-        for i, line in enumerate(out):
-            if line.startswith("r["):
-                head, _, v = line.partition(" = ")
-                out[i] = f"{head} = {x(v)}"
-            elif line.startswith("cpu.lz = ("):
-                parts = line[10:-1].split(", ")
-                if len(parts) == 4:         # (else an operand is an expression)
-                    out[i] = "cpu.lz = (" + ", ".join(map(x, parts)) + ")"
-        return out
+    def _wb_lines(self, inline: bool = False) -> list:
+        """The lines of _writeback."""
+        return [f"cpu.lz = ({', '.join(v)})" if s == LZ else
+                f"r[{s}] = {v if isinstance(v, str) else _affine_paren(v)}"
+                for s, v in self._writeback(inline)]
 
     def _finish(self, tail: list) -> None:
         self.ended = True
-        self.exit_lines = self._writeback() + [f"ST[0] += {self.ninsn}"] + tail
+        self.exit_lines = self._wb_lines() + [f"ST[0] += {self.ninsn}"] + tail
         self._patch_checks()
 
     def _end_loop(self, cond: str, key_fall: Optional[int]) -> None:
@@ -1510,7 +1604,7 @@ class Builder:
         tail += ["if c > lim:", f"    nxt = {self.key0:#x}", "    break"]
         if self.has_store:
             tail += ["if not ALIVE[0]:", f"    nxt = {self.key0:#x}", "    break"]
-        exit_wb = self._writeback()
+        exit_wb = self._wb_lines()
         self._loop_flags(tail)
         self._loop_phis(tail, self.has_helper)
         self.loop_tail = tail

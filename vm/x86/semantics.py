@@ -668,7 +668,7 @@ def popf(b: Builder, i) -> None:
         b.call(P.popf, f"{v}, {size}", reads=(), writes=(), result=tf)
         # no block boundary unless TF was set (single-stepping starts after this one)
         # or EFLAGS.AC changed the context
-        exit_lines = b._writeback() + [
+        exit_lines = b._wb_lines() + [
             f"ST[0] += {'c + ' if b.loop_mode else ''}{b.ninsn}",
             f"return cpu.ctx << 32 | {b.nip:#x}"]
         b.emit(f"if {tf}:\n" + "\n".join("    " + x for x in exit_lines))

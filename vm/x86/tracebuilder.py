@@ -17,26 +17,31 @@ along their own path), invalidated code leaves at the next jump, and every itera
 runs at most MAX_BLOCK instructions (the step limit's margin, ``span``).
 
 After a store, a followed jump leaves the trace if the store dropped it (``not
-ALIVE[0]``). ALIVE changes only in a store or a helper call, so a jump checks it only
-when one came since the last check (``alive_known``; the back edge likewise). Those
-exits, a third of a straight trace's, no run takes short of writing its own code: they
-leave through one call of :func:`side_exit` with the values to write back, not a
-statement per register (compile() costs by the token, and a trace's text was half
-exits). The exits runs do take stay inline: the call costs ~1 us more, and bb-sort
-takes 160,000 side exits.
+ALIVE[0]``), as in any block (Builder.has_store: checked only when a store or a helper
+call came since the last check; the back edge too). Those exits, a third of a straight
+trace's, no run takes short of writing its own code: they leave through one call of
+:func:`side_exit` with the values to write back, not a statement per register (compile()
+costs by the token, and a trace's text was half exits). The exits runs do take stay
+inline: the call costs ~1 us more, and bb-sort takes 160,000 side exits.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Optional
 
-from vm.x86.emit import _CALL, _PURE_CALLS, MAX_BLOCK, Builder, Lazy, const, negate
+from vm.x86.emit import (
+    _CALL,
+    _PURE_CALLS,
+    LZ,
+    MAX_BLOCK,
+    Builder,
+    Lazy,
+    _affine_text,
+    const,
+    negate,
+)
 from vm.x86.state import NSLOTS
 
-_WB = re.compile(r"r\[(\d+)\] = (.+)")
-# a register's "base + constant" (Builder._writeback_inline): side_exit masks it
-_MASKED = re.compile(r"\((\([a-z_]+[0-9]+ [-+] 0x[0-9a-f]+\)) & 0xffffffff\)")
 _SLOTS: dict = {}       # side_exit's slot mask -> the slots
 XIT = "XIT"             # side_exit's name in the generated code
 
@@ -73,31 +78,6 @@ class TraceBuilder(Builder):
         self.any_helper = any_helper
         self.span = 0           # the most instructions of one iteration, any path
         self.rare = False       # the exit being made is one no run takes (_stub)
-
-    # ALIVE changes only in a store or a helper call: a followed jump need not check it
-    # again when neither came since the last check (``alive_known``, True at the start:
-    # as in any block, no check before the first store)
-    alive_known = True
-
-    @property
-    def has_store(self) -> bool:
-        return self._has_store
-
-    @has_store.setter
-    def has_store(self, value: bool) -> None:
-        self._has_store = value
-        if value:
-            self.alive_known = False
-
-    @property
-    def has_helper(self) -> bool:
-        return self._has_helper
-
-    @has_helper.setter
-    def has_helper(self, value: bool) -> None:
-        self._has_helper = value
-        if value:
-            self.alive_known = False
 
     def emit(self, text: str) -> None:
         hide = False
@@ -189,12 +169,12 @@ class TraceBuilder(Builder):
         saved = self._save()
         self.indent += 1
         self.in_arm += 1
-        if not self.alive_known:    # as _follow: a jump leaves dropped code
+        if self.has_store:          # as _follow: a jump leaves dropped code
+            self.has_store = False
             self.rare = True
             self.emit("if not ALIVE[0]:\n" +
                       "\n".join("    " + x for x in self._exit(f"{key:#x}")))
             self.rare = False
-            self.alive_known = True
         self.group = group
         self.path = self.paths[group[0]]
         self.pos += 1
@@ -214,13 +194,13 @@ class TraceBuilder(Builder):
                 [(c, dict(c.known)) for c in self._chk.values()], set(self.visited),
                 list(self.returns), self.pos, self.ninsn, self.followed, self.has_store,
                 self._knows, self.path, self.group, self.insn, self.ip, self.nip,
-                self._lin, self.idx, self.alive_known)
+                self._lin, self.idx)
 
     def _restore(self, s: tuple) -> None:
         (self.fl, self.ver, self.dirty, self._cse, self.aff, self.stkbase, self._chk, known,
          self.visited, self.returns, self.pos, self.ninsn, self.followed, self.has_store,
          self._knows, self.path, self.group, self.insn, self.ip, self.nip, self._lin,
-         self.idx, self.alive_known) = s
+         self.idx) = s
         for c, k in known:
             c.known = k
         self.ended = False
@@ -228,45 +208,34 @@ class TraceBuilder(Builder):
 
     # -- ends --------------------------------------------------------------------------------
     def _follow(self, ip: int, guard: Optional[str], exit_key, here=None) -> None:
-        if self.alive_known:        # (Builder._follow checks ALIVE after any store)
-            stored, helper = self._has_store, self._has_helper
-            self._has_store = self._has_helper = False
-            try:
-                super()._follow(ip, guard, exit_key, here)
-            finally:
-                self._has_store, self._has_helper = stored, helper
-            return
-        # no guard of its own: Builder._follow leaves only when stored code dropped
-        # the trace (ALIVE), an exit no run takes short of self-modifying code
-        self.rare = guard is None
+        # an ALIVE check with no guard of its own leaves only when stored code dropped
+        # the trace, an exit no run takes short of self-modifying code
+        self.rare = guard is None and self.has_store
         try:
             super()._follow(ip, guard, exit_key, here)
         finally:
             self.rare = False
-        self.alive_known = True
 
     def _exit(self, key_expr: str) -> list:
         if not self.rare:
             return super()._exit(key_expr)
-        return self._stub(self._writeback(True), key_expr)
+        return self._stub(key_expr)
 
-    def _stub(self, writeback: list, key: str) -> list:
-        """Leaving through side_exit: one line (else lines of their own, for a
-        writeback of another shape)."""
+    def _stub(self, key: str) -> list:
+        """Leaving through side_exit: one line. (A register "base + constant" goes
+        unmasked: side_exit masks.)"""
         steps = f"{'c + ' if self.loop_mode else ''}{self.ninsn}"
-        regs: dict = {}
         lz = "None"
-        for line in writeback:
-            m = _WB.fullmatch(line)
-            if m is not None and int(m[1]) not in regs:
-                masked = _MASKED.fullmatch(m[2])
-                regs[int(m[1])] = masked[1] if masked else m[2]
-            elif line.startswith("cpu.lz = (") and lz == "None":
-                lz = line[9:]
+        mask = 0
+        values = ""
+        for slot, v in self._writeback(True):
+            if slot == LZ:
+                lz = f"({', '.join(v)})"
             else:
-                return writeback + [f"ST[0] += {steps}", f"return {key}"]
-        mask = sum(1 << s for s in regs)
-        values = "".join(f", {regs[s]}" for s in sorted(regs))
+                if not isinstance(v, str):
+                    v = _affine_text(*v, masked=False)
+                mask |= 1 << slot
+                values += f", {v}"
         return [f"return {self.glob(side_exit, XIT)}(cpu, {key}, {steps}, {mask:#x}, "
                 f"{lz}{values})"]
 
@@ -276,7 +245,7 @@ class TraceBuilder(Builder):
             st = "ST[0] += c"
         else:
             st = f"ST[0] += {'c + ' if self.loop_mode else ''}{self.ninsn}"
-        return self._writeback() + [st, f"return {key}"]
+        return self._wb_lines() + [st, f"return {key}"]
 
     def _finish(self, tail: list) -> None:
         self.span = max(self.span, self.ninsn)
@@ -292,12 +261,7 @@ class TraceBuilder(Builder):
     def _end_loop(self, cond: str, key_fall: Optional[int]) -> None:
         self.span = max(self.span, self.ninsn)
         if not self.in_arm:
-            stored = self._has_store        # (the back edge checks ALIVE after a store)
-            self._has_store = stored and not self.alive_known
-            try:
-                super()._end_loop(cond, key_fall)
-            finally:
-                self._has_store = stored
+            super()._end_loop(cond, key_fall)
             return
         self.ended = True
         self.loop = True
@@ -307,7 +271,7 @@ class TraceBuilder(Builder):
         if cond != "True":
             kf = key_fall if isinstance(key_fall, str) else f"{key_fall:#x}"
             out += [f"if {negate(cond)}:"] + ["    " + x for x in self._leave(kf, True)]
-        alive = " or not ALIVE[0]" if self.has_store and not self.alive_known else ""
+        alive = " or not ALIVE[0]" if self.has_store else ""
         out += [f"if c > lim{alive}:"] + \
             ["    " + x for x in self._leave(f"{self.key0:#x}", True)]
         self._loop_flags(out)
