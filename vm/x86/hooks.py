@@ -6,8 +6,13 @@ the code it runs without this module:
   path ``--trace`` takes), and the callback sees each instruction before it executes;
 - memory writes: the page flag ``WF_WATCH`` (Memory.watch) sends the writes to hooked
   pages down the slow path, which calls the hook after the write;
-- memory reads: the page flag ``rf`` and the compiled code's ``READ`` slow path, as for
-  read watchpoints;
+- memory reads: the page flag ``rf`` sends the compiled reads of hooked pages down
+  their slow path (Memory.read, as for read watchpoints), and this machine's ``Memory.read``
+  is wrapped, so helpers (string instructions, x87, FXRSTOR) and system calls reading
+  guest memory are seen too; blocks are compiled as for data breakpoints
+  (``Translator.watching``), so no load is forwarded from a store at compile time;
+- sizes follow Unicorn's (QEMU's): a 16-byte access is reported as two 8-byte halves, a
+  10-byte (x87 extended) one as 8 + 2;
 - ``run(until=)``: the block compiler's breakpoint set (``Translator.stops``): blocks end
   before the address and a block starting there raises before its first instruction;
 - interrupts, system calls and port I/O: wrappers around the personality's hooks.
@@ -100,7 +105,9 @@ class Hooks:
         self.interrupts: list = []
         self.ports_in: list = []
         self.ports_out: list = []
-        self._read_orig: Optional[Callable] = None
+        self._read_orig: Optional[Callable] = None     # Memory.read before the wrap
+        self._watching_prev = False
+        self._in_hook = False       # a callback's own reads are not reported
         self._watch_prev: dict = {}          # page -> the device watcher we chained
 
     # -- adding ----------------------------------------------------------------------------
@@ -165,25 +172,26 @@ class Hooks:
         prev = self._watch_prev.get(addr >> PAGE_SHIFT)
         if prev is not None:
             prev(addr, data)
-        for h in list(self.writes):
-            if h.covers(addr, len(data)):
-                h.callback(self.machine, addr, bytes(data))
+        for a, n in _pieces(addr, len(data)):
+            piece = bytes(data[a - addr:a - addr + n])
+            for h in list(self.writes):
+                if h.covers(a, n):
+                    h.callback(self.machine, a, piece)
 
     # -- memory reads ----------------------------------------------------------------------
     def _arm_reads(self, h: Hook) -> None:
         m = self.machine
         mem, tr = m.mem, m.tr
         if self._read_orig is None:
-            self._read_orig = tr.ns["READ"]
-            orig = self._read_orig
-
-            def read(addr: int, size: int) -> int:
-                value = orig(addr, size)
-                for r in list(self.reads):
-                    if r.covers(addr, size):
-                        r.callback(m, addr, size, value)
-                return value
-            tr.ns["READ"] = read
+            self._read_orig = orig = mem.read
+            mem.read = self._reader(orig)
+            # the API's own reads (Machine.read) are the user's, not the guest's
+            m.read = orig
+            self._watching_prev = tr.watching
+            tr.watching = True
+            if m.cpu.mmu is not None:   # protected mode (an MMU made later does it itself)
+                from vm.x86.paging import hooked
+                hooked(m.cpu.mmu)
         for p in self._pages(h):
             mem.rf[p] = 1
             if p:
@@ -191,13 +199,39 @@ class Hooks:
         mem.guarded = True
         m.flush_translations()
 
+    def _reader(self, orig: Callable) -> Callable:
+        """Memory.read reporting each guest read to the hooks covering it."""
+        m = self
+
+        def read(addr: int, n: int) -> bytes:
+            data = orig(addr, n)
+            if not m._in_hook:
+                m._in_hook = True
+                try:
+                    for a, k in _pieces(addr, n):
+                        v = None
+                        for r in list(m.reads):
+                            if r.covers(a, k):
+                                if v is None:
+                                    v = int.from_bytes(data[a - addr:a - addr + k], "little")
+                                r.callback(m.machine, a, k, v)
+                finally:
+                    m._in_hook = False
+            return data
+        read.reports_reads = True       # an MMU made while it is set uses it (paging.py)
+        return read
+
     def _disarm_reads(self, h: Hook) -> None:
         m = self.machine
         mem = m.mem
         if self.reads:
             return
-        m.tr.ns["READ"] = self._read_orig
+        del mem.read, m.read            # back to the class's methods
+        if m.cpu.mmu is not None:
+            from vm.x86.paging import hooked
+            hooked(m.cpu.mmu, False)
         self._read_orig = None
+        m.tr.watching = self._watching_prev
         ur = mem.unreadable
         # back to rf[p] = unreadable[p] | unreadable[p + 1] (Memory.set_unreadable)
         nxt = ur[1:] + b"\0"
@@ -219,6 +253,16 @@ class Hooks:
             if h.begin <= vector < h.end and h.callback(m, vector, software):
                 return True
         return personality is not None and personality(m, vector, software)
+
+
+def _pieces(addr: int, n: int) -> tuple:
+    """The (address, size) pieces Unicorn (QEMU) reports for an access of n bytes: a
+    128-bit operand as two 64-bit halves, an x87 extended one as 64 + 16 bits."""
+    if n == 16:
+        return ((addr, 8), (addr + 8, 8))
+    if n == 10:
+        return ((addr, 8), (addr + 8, 2))
+    return ((addr, n),)
 
 
 _LISTS = {"code": "code", "mem_read": "reads", "mem_write": "writes",

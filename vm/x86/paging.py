@@ -26,6 +26,23 @@ class PageFault(CPUException):
         self.cr2 = lin
 
 
+def hooked(mmu: MMU, on: bool = True) -> None:
+    """Make mmu's physical reads visible to read hooks (vm/x86/hooks.py), or not: a
+    hooked page (flagged in ``rf``) is then read through Memory.read, which reports it."""
+    if not on:
+        if getattr(mmu._pread, "hooked", False):
+            del mmu._pread
+        return
+    mem, plain = mmu.mem, MMU._pread
+
+    def pread(phys: int, size: int) -> int:
+        if phys + size <= mem.size and mem.rf[phys >> 12]:
+            return int.from_bytes(mem.read(phys, size), "little")
+        return plain(mmu, phys, size)
+    pread.hooked = True
+    mmu._pread = pread
+
+
 class MMU:
     """The protected-mode memory interface of one CPU (``cpu.mmu``)."""
 
@@ -46,6 +63,10 @@ class MMU:
         # data breakpoints (debugregs.py): called as watch(lin, size, write) after the
         # slow-path accesses while some are armed, else None
         self.access_watch = None
+        # read hooks are set (hooks.py's Memory.read); not vars(mem): in CPython 3.11 that
+        # makes the Memory's attribute dict a real one, every mem.x slower (+4% Ir)
+        if getattr(mem.read, "reports_reads", False):
+            hooked(self)
 
     def flush(self) -> None:
         self.tlb.clear()

@@ -410,11 +410,12 @@ def string_op(cpu, op: int, size: int, a32: int, seg: int, rep: int) -> None:
             v = int.from_bytes(mem.read(sbase + si, size), "little")
             r[EAX] = r[EAX] & ~acc_mask & 0xFFFFFFFF | v
         elif op == 1 or op == 4:    # cmps / scas
+            # ES:EDI is read first, as the CPU does (its fault wins) and Unicorn's hooks say
+            c = int.from_bytes(mem.read(dbase + di, size), "little")
             if op == 1:
                 a = int.from_bytes(mem.read(sbase + si, size), "little")
             else:
                 a = r[EAX] & acc_mask
-            c = int.from_bytes(mem.read(dbase + di, size), "little")
             cpu.lz = (F.opcode(F.SUB, size), (a - c) & acc_mask, a, c)
         elif op == 5:       # ins
             v = m.port_read(r[EDX] & 0xFFFF, size)
@@ -465,6 +466,9 @@ def _bulk(cpu, op: int, size: int, amask: int, sbase: int, dbase: int, count: in
         if s + nbytes > mem.size:
             return 0
         if not mem.readable(s, nbytes):
+            return 0
+        hooks = cpu.machine._hooks
+        if hooks is not None and hooks.reads:   # each element's read is reported
             return 0
         if s < d < s + nbytes:
             # overlapping forward copy repeats the first (d - s) bytes, like the CPU, when
