@@ -160,3 +160,23 @@ def test_cr0_wp_supervisor_write_to_read_only_page(tmp_path):
         else:
             assert u.vector is None
             assert m.reg("eax") == uc_regs(u)["eax"] == 0x1234
+
+
+def test_cmps_reads_es_edi_before_ds_esi(tmp_path):
+    """Both operands on not-present pages: the fault's CR2 is EDI's page (the CPU and
+    Unicorn read ES:EDI first), with and without REP."""
+    from unicorn import x86_const as X
+    for prefix in ("", "rep "):
+        body = PROLOGUE + f"""
+mov esi, 0x300010
+mov edi, 0x301020
+mov ecx, 2
+{prefix}cmpsd
+"""
+        setup = Setup(body, paging=True, pte={0x300: 0, 0x301: 0})
+        m = run_pyvm(tmp_path, setup)
+        u = run_unicorn(tmp_path, setup)
+        rec = fault_record(m)
+        assert (rec["vector"], rec["cr2"], rec["eip"]) == (
+            u.vector, u.uc.reg_read(X.UC_X86_REG_CR2), u.uc.reg_read(X.UC_X86_REG_EIP))
+        assert rec["vector"] == 14 and rec["cr2"] == 0x301020

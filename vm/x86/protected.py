@@ -935,8 +935,8 @@ def string_op(cpu, op: int, size: int, a32: int, seg: int, rep: int) -> None:
         elif op == 3:
             r[EAX] = r[EAX] & ~acc_mask & 0xFFFFFFFF | mmu.read(sa, size)
         elif op in (1, 4):
+            c = mmu.read(da, size)      # (ES:EDI first, as the CPU: which page faults)
             a = mmu.read(sa, size) if op == 1 else r[EAX] & acc_mask
-            c = mmu.read(da, size)
             cpu.lz = (F.opcode(F.SUB, size), (a - c) & acc_mask, a, c)
         elif op == 5:
             mmu.wr(ES, da, size, m.port_read(r[EDX] & 0xFFFF, size) & acc_mask)
