@@ -104,9 +104,11 @@ class Translator:
         self.stops: set = set()
         self.stop_skip = [-1]
         self.stop_exc: Optional[type] = None
-        # data breakpoints armed (vm/x86/debugregs.py): loads and stores compile as the
-        # slow path, which reports every access to the watch
+        # loads and stores compile as the slow path, which reports every access: while
+        # data breakpoints are armed (vm/x86/debugregs.py) or memory read hooks are
+        # (vm/x86/hooks.py); `watchers` holds which of the two (set_watching)
         self.watching = False
+        self.watchers: frozenset = frozenset()
         # (sys) the guest's instruction breakpoints (DR0-DR3, linear): as `stops`, a
         # block ends before one, and one starting there calls debugregs.code_break
         self.dr_stops: frozenset = frozenset()
@@ -152,6 +154,13 @@ class Translator:
         ns["RS"], ns["RU"], ns["WS"], ns["WU"] = mmu.rs, mmu.ru, mmu.ws, mmu.wu
         segs = self.cpu.segs
         ns["SLO"], ns["SHI"], ns["WOK"] = segs.lo, segs.hi, segs.wok
+
+    def set_watching(self, who: str, on: bool) -> bool:
+        """``who`` ("dr" or "hooks") needs every load and store on the slow path, or no
+        longer does; True when that changed ``watching`` (the caller flushes)."""
+        self.watchers = self.watchers | {who} if on else self.watchers - {who}
+        was, self.watching = self.watching, bool(self.watchers)
+        return was != self.watching
 
     def flush(self) -> None:
         """Forget every translation."""

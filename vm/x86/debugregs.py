@@ -125,8 +125,7 @@ def arm(cpu) -> None:
         cpu.mmu.access_watch = watch if cpu.pm else None
     tr = m.tr
     stops = frozenset(dr[n] for n in code)
-    if tr.watching != bool(spans) or tr.dr_stops != stops:
-        tr.watching = bool(spans)
+    if tr.set_watching("dr", bool(spans)) or tr.dr_stops != stops:
         tr.dr_stops = stops
         tr.flush()
     cpu.dbg = bool(spans)

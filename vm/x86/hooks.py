@@ -106,7 +106,6 @@ class Hooks:
         self.ports_in: list = []
         self.ports_out: list = []
         self._read_orig: Optional[Callable] = None     # Memory.read before the wrap
-        self._watching_prev = False
         self._in_hook = False       # a callback's own reads are not reported
         self._watch_prev: dict = {}          # page -> the device watcher we chained
 
@@ -187,8 +186,7 @@ class Hooks:
             mem.read = self._reader(orig)
             # the API's own reads (Machine.read) are the user's, not the guest's
             m.read = orig
-            self._watching_prev = tr.watching
-            tr.watching = True
+            tr.set_watching("hooks", True)      # (flushed below)
             if m.cpu.mmu is not None:   # protected mode (an MMU made later does it itself)
                 from vm.x86.paging import hooked
                 hooked(m.cpu.mmu)
@@ -231,7 +229,7 @@ class Hooks:
             from vm.x86.paging import hooked
             hooked(m.cpu.mmu, False)
         self._read_orig = None
-        m.tr.watching = self._watching_prev
+        m.tr.set_watching("hooks", False)
         ur = mem.unreadable
         # back to rf[p] = unreadable[p] | unreadable[p + 1] (Memory.set_unreadable)
         nxt = ur[1:] + b"\0"
