@@ -8,7 +8,6 @@ executor needs (prefixes, effective operand/address size, ModRM parts).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Optional
 
 from asm.x86.operands import FarPtr, Imm, Mem, Reg
@@ -62,33 +61,46 @@ class Insn:
         return self.form.display
 
 
-@cache
-def _index() -> dict:
-    """opcode bytes -> [(form, register number for +r forms or None)] in table order."""
-    idx: dict[bytes, list] = {}
-    for f in forms():
-        if "nd" in f.flags or f.wait_prefix:
-            continue
-        if f.plus_r:
-            for r in range(8):
-                key = f.opcode[:-1] + bytes([f.opcode[-1] + r])
-                idx.setdefault(key, []).append((f, r))
-        else:
-            idx.setdefault(f.opcode, []).append((f, None))
-    for key, cands in idx.items():
-        # an exact opcode (90 nop) before a +r form that covers it (xchg eax, r32); a form
-        # with a mandatory prefix (addsd) before the one without (addps)
-        idx[key] = sorted(cands, key=lambda c: (c[1] is not None, c[0].mandatory is None))
-    return idx
+_GROUPS: dict = {}      # first opcode byte -> [(form, +r)] in table order (see _groups)
+
+
+def _groups() -> dict:
+    """The decodable forms by first opcode byte, in table order; +r is True for a +r form
+    (a one-byte +r opcode is listed under each of its 8 bytes). One light pass over the
+    table: the opcode index of a byte is built when that byte is first decoded
+    (:func:`_byte_lengths`), as most programs use a fraction of the table's opcodes."""
+    if not _GROUPS:
+        for f in forms():
+            op = f.opcode
+            if "nd" in f.flags or len(op) > 1 and op[0] == 0x9B:     # (f.wait_prefix)
+                continue
+            if f.plus_r and len(op) == 1:
+                for r in range(8):
+                    _GROUPS.setdefault(op[0] + r, []).append((f, True))
+            else:
+                _GROUPS.setdefault(op[0], []).append((f, f.plus_r))
+    return _GROUPS
+
+
+# table row -> _checks() after (form, r): a +r form's 8 opcodes and a row's aliases
+# (sal/shl) share them
+_ROW_CHECKS: dict = {}
 
 
 def _checks(f: Form, r) -> tuple:
     """What decode() tests of a candidate form, worked out once: (form, +r register,
     mandatory prefix, osize, asize, has ModRM, /digit or None, regrm, r/m memory only,
-    r/m register only, r/m the accumulator, reg field kind)."""
-    rm_t = next((t for t, role in zip(f.operands, f.roles) if role in ("rm", "regrm")), None)
-    reg_t = next((t for t, role in zip(f.operands, f.roles) if role == "reg"), None)
-    return (f, r, f.mandatory, f.osize, f.asize, f.modrm is not None,
+    r/m register only, r/m the accumulator, reg field kind, operand plans)."""
+    tail = _ROW_CHECKS.get(f.index)
+    if tail is None:
+        rm_t = reg_t = None
+        for t, role in zip(f.operands, f.roles):
+            if rm_t is None and role in ("rm", "regrm"):
+                rm_t = t
+            elif reg_t is None and role == "reg":
+                reg_t = t
+        tail = _ROW_CHECKS[f.index] = (
+            f.mandatory, f.osize, f.asize, f.modrm is not None,
             int(f.modrm) if f.modrm is not None and f.modrm != "r" else None,
             "regrm" in f.roles,
             rm_t is not None and _rm_is_mem_only(rm_t),
@@ -96,6 +108,7 @@ def _checks(f: Form, r) -> tuple:
             rm_t in ("al", "ax", "eax"),
             reg_t if reg_t in ("sreg", "creg", "treg") else None,
             tuple(_plan(t, role) for t, role in zip(f.operands, f.roles)))
+    return (f, r) + tail
 
 
 _RM, _REG, _OPREG, _FIXED, _ONE, _IMM, _REL, _PTR, _MOFFS = range(9)
@@ -114,8 +127,18 @@ def _names8(t: str) -> tuple:
     return tuple(out)
 
 
+_PLANS: dict = {}       # (type, role) -> _plan()
+
+
 def _plan(t: str, role: str) -> tuple:
     """How decode() makes one operand of a form: (kind, type, detail)."""
+    out = _PLANS.get((t, role))
+    if out is None:
+        out = _PLANS[t, role] = _make_plan(t, role)
+    return out
+
+
+def _make_plan(t: str, role: str) -> tuple:
     kind = _ROLE.get(role)
     if kind == _RM:
         if t == "mfar":
@@ -141,7 +164,7 @@ def _entry(key: bytes) -> Optional[tuple]:
     by /digit): its lists are then tuples of 8 by the reg field, without the forms of
     another /digit (decode() skipped those one by one: 83h has 16); None when no form
     has the opcode."""
-    cands = _index().get(key)
+    cands = _INDEX.get(key)
     if cands is None:
         return None
     plain = tuple(_checks(f, r) for f, r in cands)
@@ -162,18 +185,31 @@ def _by_reg(cands: tuple) -> tuple:
     return tuple(tuple(c for c in cands if c[6] is None or c[6] == reg) for reg in range(8))
 
 
-# first opcode byte -> the opcode lengths to try, longest first (filled on first use; a
-# plain dict: functools.cache's wrapper cost PyPy's interpreter ~2 us per decode)
+# first opcode byte -> the opcode lengths to try, longest first; opcode bytes -> [(form,
+# register number for +r forms or None)] in the order decode() tries them: both filled a
+# first byte at a time (_byte_lengths), the byte's opcodes before its lengths. Plain dicts: functools.cache's wrapper cost PyPy's interpreter
+# ~2 us per decode.
 _LENGTHS: dict = {}
+_INDEX: dict = {}
 
 
-def _lengths() -> dict:
-    if not _LENGTHS:
-        lens: dict = {}
-        for key in _index():
-            lens.setdefault(key[0], set()).add(len(key))
-        _LENGTHS.update((b, tuple(sorted(n, reverse=True))) for b, n in lens.items())
-    return _LENGTHS
+def _byte_lengths(b: int) -> tuple:
+    """Index the opcodes that start with byte b (into _INDEX) and return their lengths."""
+    idx: dict = {}
+    for f, plus_r in _groups().get(b, ()):
+        if plus_r:
+            for r in range(8):
+                key = f.opcode[:-1] + bytes([f.opcode[-1] + r])
+                if key[0] == b:
+                    idx.setdefault(key, []).append((f, r))
+        else:
+            idx.setdefault(f.opcode, []).append((f, None))
+    for key, cands in idx.items():
+        # an exact opcode (90 nop) before a +r form that covers it (xchg eax, r32); a form
+        # with a mandatory prefix (addsd) before the one without (addps)
+        _INDEX[key] = sorted(cands, key=lambda c: (c[1] is not None, c[0].mandatory is None))
+    lens = _LENGTHS[b] = tuple(sorted({len(k) for k in idx}, reverse=True))
+    return lens
 
 
 def _rm_is_mem_only(t: str) -> bool:
@@ -312,7 +348,8 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
     modrm = None
     failed_at = None
     last = prefixes[-1] if prefixes else None
-    for n in (_LENGTHS or _lengths()).get(b, ()):
+    lens = _LENGTHS.get(b)
+    for n in (_byte_lengths(b) if lens is None else lens):
         key = bytes(code[start:start + n])
         if len(key) != n:
             continue
