@@ -204,3 +204,22 @@ def test_a_symlink_in_place_of_the_cache_file_is_not_written_through(tmp_path, m
     (d / "t.marshal").symlink_to(target)
     assert not table._write_local(str(d / "t.marshal"), b"data")
     assert target.read_bytes() == b"keep" and (d / "t.marshal").is_symlink()
+
+
+def test_caches_off_still_read_the_table_beside_the_package(private, tmp_path, monkeypatch):
+    """PYVM_CODE_CACHE=0 keeps programs' code off the disk; the table's file beside the
+    package (the public table, like a .pyc) is still read, not parsed again (a tenth of a
+    second under PyPy), and a stale one is parsed, not trusted."""
+    want = table.forms.__wrapped__()            # writes the local cache
+    monkeypatch.setenv("PYVM_CODE_CACHE", "0")
+    parsed = []
+    real = table._read_table
+    monkeypatch.setattr(table, "_read_table", lambda: parsed.append(1) or real())
+    assert table.forms.__wrapped__() == want and parsed == []
+    with open(private, "rb") as f:
+        stamp, rows = marshal.loads(f.read())
+    os.unlink(private)
+    with open(private, "wb") as f:
+        f.write(marshal.dumps((stamp[:1] + (("table.py", 0, 0),) + stamp[2:], rows)))
+    assert table.forms.__wrapped__() == want and parsed == [1]
+    assert _user_cache_files(tmp_path) == []

@@ -214,14 +214,16 @@ def forms() -> tuple:
     same table wrote (reading the table is 13-15 ms under CPython, a tenth of a second
     under PyPy): first the one beside the package (:func:`_local_path`, there for every
     user of a private installation, an empty cache directory included), then the signed
-    one in this user's cache directory."""
-    if not env_switch("PYVM_CODE_CACHE", True):     # caches off: nothing on disk
-        return _read_table()
+    one in this user's cache directory. With caches off (PYVM_CODE_CACHE=0) only the
+    one beside the package is read, as a .pyc would be (it holds the table, nothing of
+    any program run), and nothing is written."""
     stamp = _stamp()
     local = _local_path()
     out = _unpack(_read_local(local), stamp) if local else None
     if out is not None:
         return out
+    if not env_switch("PYVM_CODE_CACHE", True):     # caches off: nothing written
+        return _read_table()
     name = cache_name("insns-table", ".marshal", os.path.dirname(__file__))
     data = cachefile.load(name)      # (signed by this user's pyvm: see asm/cachefile.py)
     out = _unpack(data, stamp)

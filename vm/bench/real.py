@@ -228,6 +228,11 @@ def run_suite(selected=None, quick: bool = False, repeat: int = 1,
     impl = f"{platform.python_implementation()} {platform.python_version()}"
     report(f"{impl}: real programs ({'quick' if quick else 'full'} inputs, median of "
            f"{repeat}, code cache off)")
+    # as an installed pyvm has it after any first run: the instruction table's file beside
+    # the package (read with caches off too: it holds the table, no program's code)
+    subprocess.run([sys.executable, "-c", "from asm.x86.table import forms; forms()"],
+                   env=_env({"PYVM_CODE_CACHE": "1", "PYTHONDONTWRITEBYTECODE": None}),
+                   capture_output=True)
     rows: List[Row] = []
     skipped = {}
     for name, desc, argv, stdin in programs(quick):
