@@ -294,3 +294,27 @@ def test_protected_mode_reads(arm_late):
                                                   int.from_bytes(d, "little"))), LO, HI)
     assert m.run(until=code.symbols["done"]).reason == "until"
     assert ours == theirs
+
+
+def test_a_read_hook_does_not_change_what_protected_mode_reads():
+    """A hook only watches: in protected mode a page unmapped with Machine.unmap reads
+    as it does without hooks (the MMU does not apply Memory's readability), and the read
+    is reported."""
+    code = asm.assemble(PROTECTED.replace("done:", "mov eax, [0x5000]\nmov ebx, 1\ndone:"),
+                        origin=ORG)
+
+    def run(hook: bool):
+        m = Machine("real", 1 << 20)
+        m.write(ORG, code.data)
+        m.write(0x5000, b"\x11\x22\x33\x44")
+        m.write_reg("esp", 0x7000)
+        m.write_reg("eip", ORG)
+        m.unmap(0x5000, 0x1000)
+        seen: list = []
+        if hook:
+            m.hook_mem_read(lambda m, a, n, v: seen.append((a, n)), 0x5000, 0x6000)
+        stop = m.run(until=code.symbols["done"])
+        return stop.reason, m.reg("eax"), m.reg("ebx"), seen
+    plain = run(False)
+    assert plain[0] == "until" and plain[2] == 1
+    assert run(True) == plain[:3] + ([(0x5000, 4)],)

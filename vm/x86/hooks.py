@@ -201,8 +201,8 @@ class Hooks:
         """Memory.read reporting each guest read to the hooks covering it."""
         m = self
 
-        def read(addr: int, n: int) -> bytes:
-            data = orig(addr, n)
+        def report(addr: int, n: int, data: bytes) -> None:
+            """Tell the hooks covering it about a read of ``data`` at [addr, addr + n)."""
             if not m._in_hook:
                 m._in_hook = True
                 try:
@@ -215,8 +215,14 @@ class Hooks:
                                 r.callback(m.machine, a, k, v)
                 finally:
                     m._in_hook = False
+
+        def read(addr: int, n: int) -> bytes:
+            data = orig(addr, n)
+            report(addr, n, data)
             return data
-        read.reports_reads = True       # an MMU made while it is set uses it (paging.py)
+        # an MMU made while it is set reports its physical reads with it (paging.py), not
+        # through read(): Memory's readability is not the MMU's business
+        read.reports_reads = report
         return read
 
     def _disarm_reads(self, h: Hook) -> None:

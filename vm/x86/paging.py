@@ -27,8 +27,10 @@ class PageFault(CPUException):
 
 
 def hooked(mmu: MMU, on: bool = True) -> None:
-    """Make mmu's physical reads visible to read hooks (vm/x86/hooks.py), or not: a
-    hooked page (flagged in ``rf``) is then read through Memory.read, which reports it."""
+    """Make mmu's physical reads visible to read hooks (vm/x86/hooks.py), or not: a read
+    of a hooked page (flagged in ``rf``) is reported with the report function the hooks
+    hung on Memory.read; the read itself stays the MMU's (no Memory readability check:
+    a hook only watches)."""
     if not on:
         if getattr(mmu._pread, "hooked", False):
             del mmu._pread
@@ -36,9 +38,12 @@ def hooked(mmu: MMU, on: bool = True) -> None:
     mem, plain = mmu.mem, MMU._pread
 
     def pread(phys: int, size: int) -> int:
+        value = plain(mmu, phys, size)
         if phys + size <= mem.size and mem.rf[phys >> 12]:
-            return int.from_bytes(mem.read(phys, size), "little")
-        return plain(mmu, phys, size)
+            report = getattr(mem.read, "reports_reads", None)
+            if report:
+                report(phys, size, value.to_bytes(size, "little"))
+        return value
     pread.hooked = True
     mmu._pread = pread
 
