@@ -32,6 +32,7 @@ EXC = 0x3F
 NORMAL, WAITING_CONTROL, NOWAIT = 0, 1, 2
 
 INT_INDEFINITE = {2: 0x8000, 4: 0x80000000, 8: 1 << 63}
+_U16, _P16 = struct.Struct("<H").unpack_from, struct.Struct("<H").pack_into  # fldcw, fnstcw
 
 
 class X87Fault(Exception):
@@ -76,6 +77,9 @@ class X87:
         self._sctx = self._sfile = None   # a context whose selectors plans read directly
         self.amd = False                # AMD's answers for f2xm1(1.0) and fsincos's C1
         self._ctx = None
+        # the Memory the plans read and write directly while a page has no flags (the
+        # context's own read/write otherwise), or None: set with _ctx by whoever runs a plan
+        self._mem = None
         self._build_dispatch()
         self.fninit()
 
@@ -162,6 +166,7 @@ class X87:
     # ---- execution ---------------------------------------------------------------------------
     def execute(self, insn, ea: Optional[int], ctx) -> None:
         self._ctx = ctx
+        self._mem = getattr(ctx, "direct_mem", None)
         plan = self.plans.get(id(insn))
         if plan is None or plan[0] is not insn:
             plan = self._plan(insn)
@@ -916,14 +921,14 @@ class X87:
             self.sw &= ~(ES | B)
 
     def _fldcw(self, ea, ctx, insn) -> None:
-        cw = self.cw = int.from_bytes(ctx.read(ea, 2), "little") & 0x1F7F | 0x40
+        cw = self.cw = x87fast.read_op(self, ctx, ea, 2, _U16) & 0x1F7F | 0x40
         if self.sw & ~cw & EXC:         # (_load_cw inline: glibc's casts run it a lot)
             self.sw |= ES | B
         else:
             self.sw &= ~(ES | B)
 
     def _fnstcw(self, ea, ctx, insn) -> None:
-        ctx.write(ea, self.cw.to_bytes(2, "little"))
+        x87fast.write_op(self, ctx, ea, 2, _P16, self.cw)
 
     def _fnstsw(self, ea, ctx, insn) -> None:
         ctx.write(ea, self.status.to_bytes(2, "little"))

@@ -770,11 +770,14 @@ class _FPUSide:
 class FPUContext(_FPUSide):
     """The x87 unit's view of a machine outside protected mode: ``read(addr, n)`` and
     ``write(addr, data)`` are the memory's own checked accesses (``paged`` is the view
-    through the page tables, for protected mode)."""
-    __slots__ = ("cpu", "sreg_file", "_paged")
+    through the page tables, for protected mode). ``direct_mem``: the Memory the unit's
+    plans access directly while a page has no flags (vm/x86/x87fast.py read_op,
+    write_op)."""
+    __slots__ = ("cpu", "sreg_file", "_paged", "direct_mem")
 
     def __init__(self, cpu):
         self.cpu = cpu
+        self.direct_mem = cpu.machine.mem
         # the selectors' list and indices: FCS/FDS read without calls (vm/x86/x87fast.py)
         self.sreg_file = (cpu.r, {name: SEL + n for name, n in SREG_NUM.items()})
         self._paged: Optional[_PagedFPUContext] = None
@@ -797,6 +800,7 @@ class FPUContext(_FPUSide):
 class _PagedFPUContext(_FPUSide):
     """Protected mode: x87 memory operands are linear addresses, through paging."""
     __slots__ = ("cpu", "sreg_file")
+    direct_mem = None           # no direct access: every operand goes through the MMU
 
     def __init__(self, flat: FPUContext):
         self.cpu, self.sreg_file = flat.cpu, flat.sreg_file
@@ -830,15 +834,41 @@ def x87(cpu, insn, ea: Optional[int]) -> None:
             plan = getattr(fpu, "plans", _NO_PLANS).get(id(insn))
             if plan is not None and plan[0] is insn:
                 fpu._ctx = ctx
+                fpu._mem = ctx.direct_mem
                 plan[1](ea, ctx)
                 return
         _x87_first(cpu, m, insn, ea, ctx)
     except CPUException:
         raise
     except Exception as e:      # the unit's #MF (X87Fault): int 16 / SIGFPE
-        if type(e).__name__ != "X87Fault":
-            raise
-        raise CPUException(MF, str(e) or "x87 floating-point error") from None
+        _x87_fault(e)
+
+
+def x87_flat(cpu, insn, ea: Optional[int]) -> None:
+    """x87() in a block translated outside protected mode (it runs only there): no
+    paging, no CR0.EM/TS."""
+    m = cpu.machine
+    try:
+        fpu = m._fpu
+        if fpu is not None:
+            plan = getattr(fpu, "plans", _NO_PLANS).get(id(insn))
+            if plan is not None and plan[0] is insn:
+                fpu._ctx = ctx = m.fpu_context
+                fpu._mem = ctx.direct_mem
+                plan[1](ea, ctx)
+                return
+        _x87_first(cpu, m, insn, ea, m.fpu_context)
+    except CPUException:
+        raise
+    except Exception as e:
+        _x87_fault(e)
+
+
+def _x87_fault(e: Exception) -> None:
+    """The unit's #MF (X87Fault) as the CPU's (int 16 / SIGFPE); anything else as it is."""
+    if type(e).__name__ != "X87Fault":
+        raise e
+    raise CPUException(MF, str(e) or "x87 floating-point error") from None
 
 
 def _x87_first(cpu, m, insn, ea: Optional[int], ctx) -> None:
@@ -906,8 +936,8 @@ def _x87_family(b: Builder, i) -> None:
     # leave the block's registers and lazy flags where they are
     mn = i.form.mnemonic
     ax = (EAX,) if mn in ("fnstsw", "fstsw") and ea == "None" else ()
-    b.call(x87, f"{b.glob(i, f'insn_{b.tr.nextid}_{b.idx}')}, {ea}", reads=ax, writes=ax,
-           flags=mn.startswith(("fcomi", "fucomi", "fcmov")))
+    b.call(x87 if b.pm else x87_flat, f"{b.glob(i, f'insn_{b.tr.nextid}_{b.idx}')}, {ea}",
+           reads=ax, writes=ax, flags=mn.startswith(("fcomi", "fucomi", "fcmov")))
 
 
 # the table's x87 mnemonics (every "f..." one and wait), listed rather than found by

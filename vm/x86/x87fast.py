@@ -21,10 +21,12 @@ No import of ``vm.x86.fpu`` (that imports this module): the unit passes itself i
 
 from __future__ import annotations
 
+import struct
 from typing import Callable, Optional
 
 from vm.x86 import float80 as f80
 from vm.x86.float80 import C1, J
+from vm.x86.memory import PAGE_SHIFT
 
 ES = 0x80                       # x87 status word: an unmasked exception is pending
 NORMAL, WAITING_CONTROL, NOWAIT = 0, 1, 2       # the dispatch kinds of vm/x86/fpu.py
@@ -48,6 +50,36 @@ def _enter(u, ctx, fip: int, fop: int, seg: Optional[str] = None, ea: int = 0) -
             u.fds = fds
             u.fdp = ea
     u.fop = fop
+
+
+# unpack_from / pack_into of an n-byte operand: unsigned, and signed for fild
+_UNPACK = {n: struct.Struct(f).unpack_from for n, f in ((2, "<H"), (4, "<I"), (8, "<Q"))}
+_UNPACK_SIGNED = {n: struct.Struct(f).unpack_from for n, f in ((2, "<h"), (4, "<i"), (8, "<q"))}
+_PACK = {n: struct.Struct(f).pack_into for n, f in ((2, "<H"), (4, "<I"), (8, "<Q"))}
+
+
+def read_op(u, ctx, ea: int, n: int, unpack) -> int:
+    """The n-byte operand at ea, unpacked: from the unit's Memory (``u._mem``) when its
+    own fast test (Memory.read) passes, as a compiled block's load does; else through the
+    context, where faults, paging, data breakpoints and read watchpoints are."""
+    mem = u._mem
+    if mem is not None and ea <= mem.size - n and mem.access_watch is None and \
+            not mem.rf[ea >> PAGE_SHIFT]:
+        return unpack(mem.data, ea)[0]
+    return unpack(ctx.read(ea, n))[0]
+
+
+def write_op(u, ctx, ea: int, n: int, pack, value: int) -> None:
+    """Store value (n bytes, unsigned) at ea: into the unit's Memory when neither page
+    has a flag (code, read-only, the debugger's watched and saved pages), as a compiled
+    block's store does; else through the context's write, looked up now."""
+    mem = u._mem
+    if mem is not None and ea <= mem.size - n and mem.access_watch is None:
+        wf = mem.wf
+        if not (wf[ea >> PAGE_SHIFT] or wf[(ea + n - 1) >> PAGE_SHIFT]):
+            pack(mem.data, ea, value)
+            return
+    ctx.write(ea, value.to_bytes(n, "little"))
 
 
 def plan(u, insn) -> Callable:
@@ -262,10 +294,11 @@ def _fld_real(u, fn, insn, seg: str, fop: int, n: int) -> Callable:
     fmask = (1 << fbits) - 1
     shift = 63 - fbits
     sign = fbits + (11 if n == 8 else 8)
+    unpack = _UNPACK[n]
 
     def run(ea, ctx):
         _enter(u, ctx, fip, fop, seg, ea)
-        raw = int.from_bytes(ctx.read(ea, n), "little")
+        raw = read_op(u, ctx, ea, n, unpack)
         e = (raw >> fbits) & emax
         t = (u.top - 1) & 7
         empty = u.empty
@@ -290,13 +323,14 @@ def _fild(u, fn, insn, seg: str, fop: int, n: int) -> Callable:
     """fild m16/m32/m64: every integer converts exactly."""
     fip = insn.address
     from_int = f80.from_int
+    unpack = _UNPACK_SIGNED[n]
 
     def run(ea, ctx):
         _enter(u, ctx, fip, fop, seg, ea)
         t = (u.top - 1) & 7
         empty = u.empty
         if empty[t]:
-            v = from_int(int.from_bytes(ctx.read(ea, n), "little", signed=True))
+            v = from_int(read_op(u, ctx, ea, n, unpack))
             u.sw &= ~C1
             u.regs[t] = v
             empty[t] = False
@@ -321,6 +355,7 @@ def _fst_real(u, fn, insn, seg: str, fop: int, n: int, pop: bool) -> Callable:
     adj = f80.BIAS - bias               # register exponent -> target exponent
     lo, hi = adj + 1, adj + 2 * bias    # normal in the target even after a carry
     sbit = 8 * n - 1
+    pack = _PACK[n]
 
     def run(ea, ctx):
         _enter(u, ctx, fip, fop, seg, ea)
@@ -350,8 +385,8 @@ def _fst_real(u, fn, insn, seg: str, fop: int, n: int, pop: bool) -> Callable:
                     u._signal(fl)
                 else:
                     u.sw = u.sw & ~C1 | fl
-            ctx.write(ea, ((v[0] << sbit) | ((e - adj) << (p - 1)) | (q & fmask))
-                      .to_bytes(n, "little"))
+            write_op(u, ctx, ea, n, pack,
+                     (v[0] << sbit) | ((e - adj) << (p - 1)) | (q & fmask))
             if pop:
                 u.empty[top] = True
                 u.top = (top + 1) & 7
@@ -363,7 +398,7 @@ def _fst_real(u, fn, insn, seg: str, fop: int, n: int, pop: bool) -> Callable:
                 return
         else:
             u.sw &= ~C1
-        ctx.write(ea, raw.to_bytes(n, "little"))
+        write_op(u, ctx, ea, n, pack, raw)
         if pop:
             u.empty[top] = True
             u.top = (top + 1) & 7
@@ -377,6 +412,7 @@ def _fist(u, fn, insn, seg: str, fop: int, n: int, pop: bool, truncate: bool) ->
     bits = 8 * n
     mask = (1 << bits) - 1
     indefinite = 1 << (bits - 1)
+    pack = _PACK[n]
 
     def run(ea, ctx):
         _enter(u, ctx, fip, fop, seg, ea)
@@ -392,7 +428,7 @@ def _fist(u, fn, insn, seg: str, fop: int, n: int, pop: bool, truncate: bool) ->
                 return
         else:
             u.sw &= ~C1
-        ctx.write(ea, (i & mask).to_bytes(n, "little"))
+        write_op(u, ctx, ea, n, pack, i & mask)
         if pop:
             u.empty[top] = True
             u.top = (top + 1) & 7
@@ -411,10 +447,11 @@ def _arith_real(u, fn, insn, seg: str, fop: int, n: int, op: str) -> Callable:
     shift = 63 - fbits
     sign = 8 * n - 1
     f = _binop(op)
+    unpack = _UNPACK[n]
 
     def run(ea, ctx):
         _enter(u, ctx, fip, fop, seg, ea)
-        raw = int.from_bytes(ctx.read(ea, n), "little")
+        raw = read_op(u, ctx, ea, n, unpack)
         e = (raw >> fbits) & emax
         top = u.top
         if u.empty[top]:
