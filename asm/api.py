@@ -5,10 +5,11 @@ writing files and raising one exception that carries every diagnostic."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Sequence, Union
 
-from asm.errors import AsmError, AsmErrors
+from asm.errors import AsmError, AsmErrors, WarningError
 
 FORMATS = ("bin", "elf32", "b32", "v16")
 
@@ -29,8 +30,9 @@ class Diagnostic:
 
 
 class AssemblyError(Exception):
-    """The source did not assemble; ``diagnostics`` lists every error (and ``warnings``
-    the warnings issued before them)."""
+    """The source did not assemble; ``diagnostics`` lists every error, warnings the
+    rules made errors (``[warning +error=x]``) included, in NASM's order (and
+    ``warnings`` the warnings issued before them, those too)."""
 
     def __init__(self, diagnostics: Sequence[Diagnostic], warnings: Sequence[str] = ()):
         self.diagnostics = list(diagnostics)
@@ -78,6 +80,25 @@ def _diagnostics(errors: Iterable[AsmError]) -> list:
         out.append(Diagnostic(getattr(e, "file", None), getattr(e, "line", None),
                               getattr(e, "column", None), getattr(e, "message", str(e))))
     return out
+
+
+_LOCATED = re.compile(r"^(.*?):(\d+): error: (.*)$")
+
+
+def _with_warning_errors(errors: list, warnings: Sequence[str]) -> list:
+    """The errors and the warnings the rules made errors (asm.errors.WarningError), in
+    NASM's order: a warning-error comes before the errors of later lines of its file."""
+    out = []
+    for w in warnings:
+        m = _LOCATED.match(w.split("\n", 1)[0]) if type(w) is WarningError else None
+        if m is None:
+            continue
+        file, line = m.group(1), int(m.group(2))
+        while errors and errors[0].file == file and errors[0].line is not None \
+                and errors[0].line < line:
+            out.append(errors.pop(0))
+        out.append(Diagnostic(file, line, None, m.group(3)))
+    return out + errors
 
 
 def _defines(defines) -> list:
@@ -128,8 +149,9 @@ def assemble(source: Union[str, bytes], *, fmt: Optional[str] = None,
         return _x86(source, fmt, bits, origin, include_paths, _defines(defines), filename,
                     listing)
     except AsmErrors as exc:
-        raise AssemblyError(_diagnostics(exc.errors), getattr(exc, "warnings", ())) \
-            from None
+        warnings = getattr(exc, "warnings", ())
+        raise AssemblyError(_with_warning_errors(_diagnostics(exc.errors), warnings),
+                            warnings) from None
     except AsmError as exc:
         raise AssemblyError(_diagnostics([exc])) from None
     except RecursionError:

@@ -320,6 +320,8 @@ class Assembler(E.EvalContext):
         self.org_at: Optional[tuple] = None
         self.externs: set = set()
         self.globals: set = set()
+        # bin: names a global/static/required gave a special (`x:function`), with where
+        self.bin_specials: dict = {}
         self.layout = Layout([], None, fmt == "bin")
         self.warnings: list = []
         self.warned = 0                 # warnings issued so far (shown or not)
@@ -376,7 +378,7 @@ class Assembler(E.EvalContext):
         return E.Rel(0, {self.cur: 1})
 
     def warn_other(self, message: str) -> None:
-        self.warn(f"{message} [-w+other]", self.sl)
+        self.warn(message if message[-1] == "]" else f"{message} [-w+other]", self.sl)
 
     def register(self, name: str):
         if not self.allow_regs:
@@ -537,6 +539,8 @@ class Assembler(E.EvalContext):
                     values == prev_values if passno > 1
                     else _same_layout(layout_used, self.layout, self.sections)
                     and not (self.orphan_local and self.base_label)):
+                if self.bin_specials:
+                    self._refuse_bin_specials()
                 if self.errors:
                     _undefined_operands(self.errors, self.symbols)
                     raise AsmErrors(_dedupe(self.errors))
@@ -549,6 +553,8 @@ class Assembler(E.EvalContext):
                 f"unable to find valid values for all labels after {passno} passes; "
                 "stalled for too long, giving up.", self.main_file)])
         # stable, but some symbol is never defined: a last pass reports it
+        if self.bin_specials:
+            self._refuse_bin_specials()
         self.final = True
         self.passno += 1
         self._begin_pass()
@@ -558,6 +564,44 @@ class Assembler(E.EvalContext):
             _undefined_operands(self.errors, self.symbols)
             raise AsmErrors(_dedupe(self.errors))
         return self._result()
+
+    def _check_scope(self, directive: str, args: str) -> None:
+        """NASM's declare_label checks: a name both global and static, or given two
+        different specials (`global x:function` then `global x:data`)."""
+        for part in _split_commas(args):
+            n, colon, spec = part.partition(":")
+            names = _names(n)
+            if len(names) != 1:
+                continue
+            n = names[0]
+            old = self.scopes.get(n)
+            if old is None:
+                self.scopes[n] = (directive, spec or None)
+                continue
+            if directive != old[0]:
+                raise AsmError(f"symbol `{n}' declared both as {old[0]} and {directive}")
+            if spec and old[1] and spec.lower() != old[1].lower():
+                raise AsmError(f"symbol `{n}' has inconsistent attributes `{old[1]}' and "
+                               f"`{spec}'")
+            self.scopes[n] = (directive, old[1] or spec or None)
+
+    def _refuse_bin_specials(self) -> None:
+        """NASM's bin refuses a special (`global x:function`) where the symbol is defined
+        (a `required` one: at the directive), in the pass before its final one, which
+        then never comes (its errors and warnings neither)."""
+        errors = []
+        for name, (directive, file, line) in self.bin_specials.items():
+            sym = self.symbols.get(name)
+            if sym is not None and sym.kind in ("label", "equ") and sym.defined_at:
+                file, line = sym.defined_at
+            elif directive != "required":
+                continue
+            errors.append(AsmError("binary format does not support any special symbol "
+                                   "types", file, line))
+        if errors:
+            for e in errors:
+                e.before_final = True
+            raise AsmErrors(sorted(errors, key=lambda e: e.line))   # (NASM's: in order)
 
     def _set_bits(self, bits: int) -> None:
         """`bits`/`useNN`: recorded where it happens, so tools that read the image back
@@ -595,6 +639,7 @@ class Assembler(E.EvalContext):
         # %pragma output/elf gprefix|gpostfix|lprefix|lpostfix (applied by the writer)
         self.affixes: dict = {}
         self.declared: set = set()      # sections named by a `section` line this pass
+        self.scopes: dict = {}          # name -> (`global`/`static`, special) this pass
         self.cpu = 99                   # `cpu` level (asm.x86.table.CPU_LEVELS): any
         for s in self.sections:
             s.size = 0
@@ -902,7 +947,7 @@ class Assembler(E.EvalContext):
 
     def warning_error(self, message: str) -> bool:
         """Whether the rules in force make a (shown) warning an error."""
-        return bool(self.warning_rules) and warning_is_error(message, self.warning_rules)
+        return warning_is_error(message, self.warning_rules)     # (some by default)
 
     # ---- listing
 
@@ -1107,12 +1152,18 @@ class Assembler(E.EvalContext):
             return
         t = type(action)
         if t is P.Incbin and count > 1:
+            warned, e = len(self.warnings), self.entry
+            listed = len(e.messages) if e is not None else 0
             try:
                 self._incbin_chunk(action, sl)
             except AsmError as exc:     # (NASM looks for the file once per repetition)
                 if exc.message.startswith("`incbin': unable to get length"):
                     exc.also = (exc.message,) * (count - 1) + tuple(exc.also)
                 raise
+            # (a probe: the repetitions below give its warnings)
+            del self.warnings[warned:], self.warning_at[warned:]
+            if e is not None:
+                del e.messages[listed:]
         if t is P.Reserve:
             # NASM folds TIMES n RESx m into one reservation
             self._reserve(action, sl, count)
@@ -1515,11 +1566,6 @@ class Assembler(E.EvalContext):
                 self._list_piece("??", at + k)
 
     def _incbin(self, action: P.Incbin, sl) -> None:
-        if action.offset is not None:
-            for kind, text in P.tokenize(P._strip_comment(sl.text)):
-                if kind == "NUMBER" and E.number_too_wide(text):    # (NASM's scanner's)
-                    self.warn(f"numeric constant {text} does not fit in 64 bits "
-                              "[-w+number-overflow]", sl)
         chunk = self._incbin_chunk(action, sl)
         e = self.entry
         at = self.pos
@@ -2043,12 +2089,19 @@ class Assembler(E.EvalContext):
         elif name in ("global", "static", "required"):
             names = _names(args) if ":" not in args else _names(
                 " ".join(p.split(":")[0] for p in _split_commas(args)))
+            if name != "required":
+                self._check_scope(name, args)
             for n in names:
                 self.globals.add(n)
                 sym = self.symbols.get(n) or self.symbols.setdefault(n, Symbol(n))
                 sym.is_global = name == "global" or sym.is_global
             if name == "global" and ":" in args and self.fmt == "elf32":
                 self._symbol_specials(args)
+            elif ":" in args and self.fmt == "bin":
+                for part in _split_commas(args):
+                    n, _, spec = part.partition(":")
+                    if spec.strip():
+                        self.bin_specials.setdefault(n.strip(), (name, sl.file, sl.line))
         elif name == "extern":
             for n in _names(args):
                 sym = self.symbols.get(n)
@@ -2060,7 +2113,9 @@ class Assembler(E.EvalContext):
                     self.externs.add(n)
         elif name == "common":
             if self.fmt == "bin":
-                raise AsmError("binary output format does not support common variables")
+                raise AsmError("binary format does not support any special symbol types"
+                               if ":" in args else
+                               "binary output format does not support common variables")
             parts = args.split()
             if not parts:
                 raise AsmError("`common' expects a symbol name")
@@ -2199,10 +2254,9 @@ class Assembler(E.EvalContext):
             if not colon or sym is None:
                 continue
             size_text = None
-            if "(" in spec:
-                spec, _, size_text = spec.partition("(")
-                size_text = size_text.rsplit(")", 1)[0]
-            for word in spec.split():
+            rest = spec.strip()
+            while rest:
+                word, _, after = rest.partition(" ")
                 w = word.lower()
                 if w in ("function", "data", "object", "notype"):
                     sym.sym_type = w
@@ -2210,8 +2264,12 @@ class Assembler(E.EvalContext):
                     sym.sym_vis = w
                 elif w in ("weak", "strong"):
                     sym.sym_weak = w == "weak"
+                elif w[:1].isdigit() or w[:1] == "(":
+                    size_text = rest        # NASM reads the rest as the size: `4`, `(4)`
+                    break
                 else:
                     raise AsmError(f"unrecognised symbol type `{word}'")
+                rest = after.strip()
             if size_text is not None:
                 self.unknown = False
                 v = P.parse_expr(size_text).fn(self)
@@ -2536,7 +2594,7 @@ def _has_symbols(node) -> bool:
         return any(_has_symbols(n) for n in (node.cond, node.then, node.other))
     if t is E.Str:      # one NASM warns about, on each line: evaluated each time
         return E.chars_too_long(node.value)
-    return t is E.Func
+    return t is E.Func or t is E.WideNum
 
 
 def _relative_mnemonics() -> frozenset:
@@ -2818,27 +2876,54 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
     gc.disable()            # the parse caches hold many small objects; GC scans dominate
     try:
         result = asm.run(pp.lines())
-        result.warnings = _in_source_order(pp, result.warnings, asm.warning_at)
+        errors = []
     except AsmErrors as exc:
-        warnings = asm.warnings
-        if asm.passno == 1 and not all(map(_final_pass_error, exc.errors)):
-            # errors end NASM in pass 1: the warnings of its final pass never come
-            keep = [k for k, w in enumerate(warnings)
-                    if warning_class(w) not in _FINAL_PASS_WARNINGS
-                    and ": attempt to initialize memory in " not in w]
-            exc.warnings = _in_source_order(pp, [warnings[k] for k in keep],
-                                            [asm.warning_at[k] for k in keep])
+        result, errors = None, exc.errors
+        if (asm.passno == 1 and not all(map(_final_pass_error, errors))) or any(
+                getattr(e, "before_final", False) for e in errors):
+            exc.warnings = _pass_one_warnings(pp, asm)
         else:
-            exc.warnings = _in_source_order(pp, warnings, asm.warning_at)
-        raise
+            exc.warnings = _in_source_order(pp, asm.warnings, asm.warning_at)
+        if not _warning_error_in_pass_one(pp, asm.warnings):
+            raise
     finally:
         if enabled:
             gc.enable()
+    if _warning_error_in_pass_one(pp, asm.warnings):
+        # a warning made an error in pass 1 ends NASM there, as an error does
+        failed = AsmErrors([e for e in errors if not _final_pass_error(e)
+                            and not e.message.endswith("' not defined")])
+        failed.warnings = _pass_one_warnings(pp, asm)
+        raise failed
+    result.warnings = _in_source_order(pp, result.warnings, asm.warning_at)
     if any(type(w) is WarningError for w in result.warnings):
-        failed = AsmErrors([])
+        failed = AsmErrors(errors)
         failed.warnings = result.warnings
         raise failed
     return result
+
+
+def _warning_error_in_pass_one(pp, warnings: list) -> bool:
+    """Whether a warning NASM gives in pass 1 was made an error (NASM then stops there)."""
+    return (any(type(w) is WarningError and warning_class(w) != "user" for w in pp.warnings)
+            or any(type(w) is WarningError and _pass_one_warning(w) for w in warnings))
+
+
+def _pass_one_warning(w: str) -> bool:
+    return ((warning_class(w) not in _FINAL_PASS_WARNINGS
+             and ": attempt to initialize memory in " not in w)
+            or " does not fit in 64 bits " in w)    # (NASM's scanner's: in pass 1 too)
+
+
+def _pass_one_warnings(pp, asm) -> list:
+    """The warnings NASM gives when errors end it in pass 1: not those of its final pass
+    (the assembler's final-pass classes, `%warning`'s)."""
+    warnings = asm.warnings
+    keep = [k for k, w in enumerate(warnings) if _pass_one_warning(w)]
+    user = [k for k, w in enumerate(pp.warnings) if warning_class(w) == "user"]
+    for k in reversed(user):
+        del pp.warnings[k], pp.warning_at[k]
+    return _in_source_order(pp, [warnings[k] for k in keep], [asm.warning_at[k] for k in keep])
 
 
 # warnings NASM gives in its final pass only (not when errors stop it after pass 1)

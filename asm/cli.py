@@ -311,7 +311,8 @@ def preprocess_text(text: str, src: str, include_paths: Sequence[str] = (),
                       depends=depends, deps_only=deps_only)
     if rules:
         pp.warning_shown = lambda message: warning_enabled(message, rules)
-        pp.warning_error = lambda message: warning_is_error(message, rules)
+    # (some classes are errors with no rule: asm.errors.DEFAULT_ERRORS)
+    pp.warning_error = lambda message: warning_is_error(message, rules)
     out = []
     # NASM's %line bookkeeping (nasm.c, the preprocess-only loop): a line one further
     # than expected gets a blank line, one standing still (a macro) an increment of 0

@@ -167,8 +167,12 @@ def warning_class(warning: str) -> str:
     return m.group(1).lower() if m else "other"
 
 
+# classes NASM 2.16 makes errors unless the rules say otherwise (WARN_ST_ERROR)
+DEFAULT_ERRORS = frozenset(("pp-macro-def-param-single",))
+
+
 def _state(flag: str, cls: str, rules) -> bool:
-    state = flag == "shown"
+    state = flag == "shown" or cls in DEFAULT_ERRORS
     for on, name in rules:
         f, target = _flag(name)
         if f == flag and _covers(target, cls):
@@ -198,7 +202,7 @@ def restored_rules(name: str, initial) -> list:
     """The rules `[warning *name]` adds: the flag of the classes ``name`` covers back to
     what the command line's ``initial`` rules made it (NASM's warning_state_init)."""
     flag, target = _flag(name)
-    default = flag == "shown"
+    default = flag == "shown" or target in DEFAULT_ERRORS
     out = [(default, name)]
     for on, rule in initial:
         f, cls = _flag(rule)

@@ -39,6 +39,25 @@ class Num(Expr):
     value: int
 
 
+class WideNum(Expr):
+    """A literal over 64 bits (``value``: its low 64 bits): NASM's scanner warns about it
+    on each line it reads it in, so it is evaluated there, not folded. (Not a dataclass:
+    making one costs every start of pyasm 1 ms.)"""
+    __slots__ = ("value", "text")
+
+    def __init__(self, value: int, text: str):
+        self.value = value
+        self.text = text
+
+    def __eq__(self, other) -> bool:
+        return type(other) is WideNum and (other.value, other.text) == (self.value, self.text)
+
+    __hash__ = None     # (as a dataclass's: mutable, compared by value)
+
+    def __repr__(self) -> str:
+        return f"WideNum({self.value!r}, {self.text!r})"
+
+
 @dataclass
 class Str(Expr):
     """A quoted string; a number (little-endian character constant) inside expressions."""
@@ -311,8 +330,9 @@ class EvalContext:
         raise AsmError(f"invalid use of register `{name}' in expression")
 
     def warn_other(self, message: str) -> None:
-        """A warning of NASM's class `other` from the evaluation (a character constant
-        too long); the driver and preprocessor report it at the line."""
+        """A warning from the evaluation, of NASM's class `other` (a character constant
+        too long) unless it names its class (``[-w+class]``); the driver and the
+        preprocessor report it at the line."""
 
     # what the output format says about `wrt' with a number (NASM leaves it to the format)
     wrt_number_message = "WRT not supported by this output format"
@@ -439,6 +459,14 @@ def compile_expr(node: Expr) -> Compiled:
                 return 0            # divisor is a forward reference: decided next pass
             return fn(a, b)
         return binop
+    if t is WideNum:    # (rare: last, after the common kinds)
+        v, message = node.value, (f"numeric constant {node.text} does not fit in 64 bits "
+                                  "[-w+number-overflow]")
+
+        def wide(c):
+            c.warn_other(message)
+            return v
+        return wide
     raise AsmError("expression syntax error")
 
 

@@ -299,6 +299,8 @@ _SLOTTED = frozenset(("NUMBER", "FLOAT", "STRING", "ID", "REG", "INSN"))
 # --------------------------------------------------------------------------- transformer
 def _leaf(kind: str, value: str):
     if kind == "number":
+        if len(value) > 16 and E.number_too_wide(value):
+            return E.WideNum(E.read_number(value), value)
         return E.Num(E.read_number(value))
     if kind == "symbol":
         return E.Sym(value[1:] if value[0] == "$" else value)

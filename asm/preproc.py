@@ -414,6 +414,13 @@ class Preprocessor:
                 return
         name = self._ctx_name(name)
         n = -1 if params is None else len(params)
+        same = self.smacros.get(name) if casesense else self.ismacros.get(name.lower())
+        if same and (-1 in same if n >= 0 else len(same) > (-1 in same)):
+            # one name both with and without parameters: NASM's error (by default), and
+            # the new definition replaces every old one
+            self._warn(f"macro `{name}' defined both with and without parameters "
+                       "[-w+pp-macro-def-param-single]", self.cur_file, self.cur_line)
+            same.clear()
         if not (casesense and n in self.smacros.get(name, ())
                 and name.lower() not in self.ismacros):
             # (a new value for a macro that exists, as `%assign i i+1` in a loop, names
@@ -1801,8 +1808,8 @@ class Preprocessor:
                         v = fn(ctx)
                     except AsmError:
                         v = None            # the general way says what is wrong
-                    if type(v) is int:
-                        return v
+                    if type(v) is int and not ctx.warned:
+                        return v    # (a warning: the general way reports it at the line)
         return self._eval(self._expand_line(text), what)
 
     @staticmethod
@@ -1831,7 +1838,8 @@ class Preprocessor:
                else _PPEval(self.symbol_value, self.here_value))
         v = ce.fn(ctx)
         for message in ctx.warned:
-            self._warn(f"{message} [-w+other]", self.cur_file, self.cur_line)
+            self._warn(message if message[-1] == "]" else f"{message} [-w+other]",
+                       self.cur_file, self.cur_line)
         if type(v) is not int:
             raise AsmError(f"non-constant value given to `{what}'")
         return v
