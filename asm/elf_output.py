@@ -64,6 +64,7 @@ from formats.elf.constants import (
     STT_OBJECT,
     STT_TLS,
 )
+from formats.elf.tables import ElfError
 
 GOT_SYMBOL = "_GLOBAL_OFFSET_TABLE_"
 
@@ -276,8 +277,8 @@ def _emitted(sym) -> bool:
 _VISIBILITY = {"default": 0, "internal": 1, "hidden": 2, "protected": 3}   # STV_*
 
 
-def _obj_symbol(sym, sect_names: dict, tls: set) -> ObjSymbol:
-    obj = _obj_symbol_base(sym, sect_names, tls)
+def _obj_symbol(sym, sect_names: dict, tls: set, written: dict) -> ObjSymbol:
+    obj = _obj_symbol_base(sym, sect_names, tls, written)
     # `global x:function hidden`, `global x:weak`: NASM's ELF symbol specials
     vis = getattr(sym, "sym_vis", None)
     if vis:
@@ -287,7 +288,7 @@ def _obj_symbol(sym, sect_names: dict, tls: set) -> ObjSymbol:
     return obj
 
 
-def _obj_symbol_base(sym, sect_names: dict, tls: set) -> ObjSymbol:
+def _obj_symbol_base(sym, sect_names: dict, tls: set, written: dict) -> ObjSymbol:
     bind = "global" if sym.is_global or sym.kind in ("extern", "common") else "local"
     stype = _SYM_TYPES.get(getattr(sym, "sym_type", None) or "", STT_NOTYPE)
     size = getattr(sym, "sym_size", 0) or 0
@@ -297,7 +298,9 @@ def _obj_symbol_base(sym, sect_names: dict, tls: set) -> ObjSymbol:
         align = getattr(sym, "align", 0) or getattr(sym, "common_align", 0) or 0
         return ObjSymbol(sym.name, COMMON, align, sym.size & 0xFFFFFFFF, "global", stype)
     if sym.kind == "segbase":           # `x equ seg y`: at that offset of y's section
-        where = sect_names.get(id(sym.seg_base))    # (an extern y: undefined)
+        # (an extern y, or a section not written, as the implicit .text of `seg $`
+        # before anything is in it: undefined, as NASM)
+        where = written.get(id(sym.seg_base))
         return ObjSymbol(sym.name, where, sym.offset & 0xFFFFFFFF if where else 0, size,
                          bind, stype)
     if sym.section is not None:
@@ -396,6 +399,7 @@ def elf32_object(asm, file_name: Optional[str] = None, source: Optional[str] = N
     scan = _SourceScan(source) if source is not None else None
     sections = _used_sections(asm, scan)
     sect_names = {id(s): s.name for s in asm.sections}
+    written = {id(s): s.name for s in sections}
     objsecs = []
     for s in sections:
         try:
@@ -408,7 +412,7 @@ def elf32_object(asm, file_name: Optional[str] = None, source: Optional[str] = N
     recorder = getattr(asm, "debug", None) if debug_format else None
     typed = recorder.types if recorder is not None else {}
     for sym in _definition_order(asm, scan, file_name):
-        obj = objsyms[sym] = _obj_symbol(sym, sect_names, tls)
+        obj = objsyms[sym] = _obj_symbol(sym, sect_names, tls, written)
         if sym in typed and obj.bind == "local" and obj.type == STT_NOTYPE:
             obj.type, obj.size = STT_OBJECT, typed[sym]     # NASM's debug_typevalue
         if affixes:
@@ -435,4 +439,7 @@ def elf32_object(asm, file_name: Optional[str] = None, source: Optional[str] = N
             extra, extra_relocs = dwarf_sections(recorder.lines, sections, exec_names, name)
         objsecs += extra
         relocs += extra_relocs
-    return write_relocatable(objsecs, list(objsyms.values()), relocs, file_name)
+    try:
+        return write_relocatable(objsecs, list(objsyms.values()), relocs, file_name)
+    except ElfError as exc:     # (what ELF cannot hold, found by the writer: one error)
+        raise AsmErrors([AsmError(f"cannot write the object: {exc}")]) from None

@@ -900,6 +900,9 @@ class Preprocessor:
                         return ", ".join(self._param(msrc, k) for k in range(lo, hi + step,
                                                                               step))
                 if msrc is None:
+                    if g == "num":      # (`db %5`, `%define q %1`; not `db % 5`)
+                        errors.append(f"`{m.group()}': not in a macro call")
+                        return ""
                     return m.group()
                 if inner == "00":
                     return msrc.label       # the label of the macro call
@@ -928,7 +931,8 @@ class Preprocessor:
             if g == "cc":
                 # %+1: the parameter as a condition code; %-1: the inverse condition
                 if msrc is None:
-                    return m.group()
+                    errors.append(f"`{m.group()}': not in a macro call")
+                    return ""
                 p = self._param(msrc, int(m.group(g)[1:])).strip()
                 if p.lower() not in _INVERSE_CC:
                     raise AsmError(f"macro parameter `%{m.group(g)}' is not a condition code")
