@@ -2264,20 +2264,33 @@ class Assembler(E.EvalContext):
                     sym.sym_vis = w
                 elif w in ("weak", "strong"):
                     sym.sym_weak = w == "weak"
-                elif w[:1].isdigit() or w[:1] == "(":
-                    size_text = rest        # NASM reads the rest as the size: `4`, `(4)`
-                    break
                 else:
-                    raise AsmError(f"unrecognised symbol type `{word}'")
+                    # NASM reads the rest as the size from the first other word: `4`,
+                    # `(4)`, `x_end - x`
+                    size_text = rest
+                    break
                 rest = after.strip()
             if size_text is not None:
                 self.unknown = False
-                v = P.parse_expr(size_text).fn(self)
+                v = self._special_size(size_text).fn(self)
                 if self.unknown:
                     self.saw_unknown = True         # known in a later pass
                 if type(v) is not int and not self.unknown:
                     raise AsmError("cannot use relocatable expression as symbol size")
-                sym.sym_size = v if type(v) is int else 0
+                sym.sym_size = v & 0xFFFFFFFF if type(v) is int else 0
+
+    @staticmethod
+    def _special_size(text: str):
+        """The size expression of a symbol special: as NASM's scanner, the longest run of
+        words from the start that reads as an expression (`4 data`: 4; the rest is
+        ignored)."""
+        words = text.split()
+        for k in range(len(words), 1, -1):
+            try:
+                return P.parse_expr(" ".join(words[:k]))
+            except AsmError:
+                continue
+        return P.parse_expr(words[0])
 
     def _section_directive(self, args: str, sl) -> None:
         words = args.split()

@@ -193,7 +193,8 @@ def test_redeclarations(tmp_path, text):
 
 ELF_SIZES = ["function 4", "4", "function hidden 4", "hidden 4", "function 4+4", "data 2*3",
              "function weak 4", "(4)", "function (4)", "data (2*3)", "function (y-x)",
-             "function 4+(2)"]
+             "function 4+(2)", "data y-x", "function y - x", "data -1", "4 data",
+             "hidden 4 function"]
 
 
 @pytest.mark.parametrize("special", ELF_SIZES)
