@@ -58,6 +58,7 @@ ELF_SPECIALS = frozenset(ELF_WRT + ("..tlsie", "..gottpoff"))  # (labels of thes
 MAX_ADDRESS = 1 << 32           # sections live in a 32-bit address space
 MAX_IMAGE = 1 << 28             # refuse to build a flat image larger than this (256 MiB)
 MAX_TIMES_LOOP = 1 << 22        # TIMES repetitions of a line whose bytes vary (jmp $...)
+_WRT_OPERAND = "invalid right-hand operand to WRT"     # (asm/expr.py's message)
 _WIDTH_NAMES = {1: "byte", 2: "word", 4: "dword", 8: "qword", 10: "tword", 16: "oword",
                 32: "yword", 64: "zword"}
 
@@ -1083,9 +1084,10 @@ class Assembler(E.EvalContext):
                 v = st.equ.fn(self)
             except AsmError as exc:
                 node = st.equ.node
-                if (exc.message == self.wrt_number_message and type(node) is E.Binary
-                        and node.op == "wrt"):
-                    raise AsmError("bad syntax for EQU") from None     # `x equ 1 wrt 2`
+                if (exc.message in (self.wrt_number_message, _WRT_OPERAND)
+                        and type(node) is E.Binary and node.op == "wrt"):
+                    # `x equ 1 wrt 2`, `x equ 1 wrt y`
+                    raise AsmError("bad syntax for EQU") from None
                 if exc.message != self._segment_base_message():
                     raise
                 # `x equ seg y`: NASM refuses a segment base only where one is output
@@ -2130,7 +2132,7 @@ class Assembler(E.EvalContext):
             align = directive_args.read_num(word)[0] if special else 0
             if align is None:
                 raise AsmError(f"alignment constraint `{special}' is not a valid number")
-            if align & (align - 1) or align < 0:
+            if align & (align - 1) or align < 0 or (special and align == 0):
                 raise AsmError(f"alignment constraint `{special}' is not a power of two")
             words = rest.split(None, 1)
             sym_type = None

@@ -222,3 +222,10 @@ def test_seg_of_the_empty_implicit_text(tmp_path, text):
     ours, theirs = elf_dumps(tmp_path, text, "-t")
     assert ours == theirs
     assert asm.assemble(text, fmt="elf32").data[:4] == b"\x7fELF"     # (no ElfError)
+
+
+@pytest.mark.parametrize("text", ["common x 4:0\n", "common x 4:3\n", "common x 4:16\n",
+                                  "y:\nx equ 1 wrt y\n", "x equ 1 wrt 2\n",
+                                  "section .data\ny: dd 1\nx equ 1 wrt y\n"])
+def test_common_alignment_and_equ_wrt(tmp_path, text):
+    check(tmp_path, text, "-f", "elf32", fmt="elf32")
