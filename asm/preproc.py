@@ -745,7 +745,9 @@ class Preprocessor:
                 free = _percent_free(text)
                 if len(_PERCENT_FREE) < 100_000:
                     _PERCENT_FREE[text] = free
-            if not free:
+            if not free and self._elif_decided(text):
+                pass            # (NASM settles a %elif without expanding it: see below)
+            elif not free:
                 errors: list = []
                 try:
                     text = self._subst_percent(text, src, errors)
@@ -842,6 +844,18 @@ class Preprocessor:
             if s.kind == "macro":
                 return s
         return None
+
+    def _elif_decided(self, text: str) -> bool:
+        """Whether ``text`` is a %elif... whose fate is known before its operand is read
+        (no open %if, after %else, an earlier branch taken, or inside a skipped %if):
+        NASM then reports or skips it without expanding the line."""
+        d = _DIRECTIVE.match(text)
+        if not d or d.group(1).lower() not in _ELIF_NAMES:
+            return False
+        if not self.conds:
+            return True
+        c = self.conds[-1]
+        return c.seen_else or c.done or not c.parent_active
 
     def _subst_percent(self, text: str, src: _Source, errors: list) -> str:
         """The line with its %-constructs substituted; ``errors`` gets NASM's messages
@@ -1677,14 +1691,18 @@ class Preprocessor:
             return
         if word == "%else":
             if c.seen_else:
-                self._warn("`%else' after `%else' ignored", file, line)
+                self._warn("`%else' after `%else', ignoring content [-w+pp-else-else]",
+                           file, line)
             c.seen_else = True
             c.active = c.parent_active and not c.done
             c.done = c.done or c.active
             return
         # %elifXXX
         if c.seen_else:
-            raise AsmError(f"`{word}' after `%else'")
+            self._warn(f"`{word}' after `%else', ignoring content [-w+pp-else-elif]", file,
+                       line)
+            c.active = False
+            return
         if c.done or not c.parent_active:
             c.active = False
             return

@@ -229,3 +229,20 @@ def test_seg_of_the_empty_implicit_text(tmp_path, text):
                                   "section .data\ny: dd 1\nx equ 1 wrt y\n"])
 def test_common_alignment_and_equ_wrt(tmp_path, text):
     check(tmp_path, text, "-f", "elf32", fmt="elf32")
+
+
+# ---- %elif: NASM settles it (no open %if, after %else, an earlier branch taken) before
+# reading its operand; after %else it is a warning, as a second %else is
+
+ELIF_SETTLED = ["%elifdef %$x\n", "%elifndef %$x\n", "%if 1\n%elifdef %$x\n%endif\n",
+                "%if 1\n%elif %$x\n%endif\n", "%if 0\n%elif %$x\n%endif\n",
+                "%if 0\n%else\n%elif %$x\n%endif\n", "%if 0\n%else\n%else\ndb 1\n%endif\n",
+                "%if 1\n%else\n%elif 1\ndb 2\n%endif\n",
+                "%if 0\n%else\ndb 3\n%elifdef x\ndb 4\n%endif\n",
+                "%push a\n%if 0\n%elifdef %$x\ndb 1\n%endif\n"]
+
+
+@pytest.mark.parametrize("text", ELIF_SETTLED)
+@pytest.mark.parametrize("options", [[], ["-w-pp-else-elif"], ["-w-pp-else-else"]])
+def test_elif_settled_before_its_operand(tmp_path, text, options):
+    check(tmp_path, text, *options, warnings=[o[2:] for o in options])
