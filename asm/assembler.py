@@ -1012,7 +1012,11 @@ class Assembler(E.EvalContext):
         sym = self.symbols.get(name)
         if sym is None:
             sym = self.symbols[name] = Symbol(name)
-        if sym.kind in ("extern", "common"):
+        if sym.kind == "extern":
+            # NASM: a symbol declared extern and then defined here becomes global
+            sym.is_global = True
+            self.externs.discard(name)
+        elif sym.kind == "common":
             if self.passno == 1 or self.final:
                 raise AsmError(f"label `{name}' inconsistently redefined")
         if value is None:
@@ -2113,6 +2117,8 @@ class Assembler(E.EvalContext):
                     sym.kind = "extern"
                     sym.value = E.Rel(0, {sym: 1})
                     self.externs.add(n)
+                elif sym.kind == "label":
+                    sym.is_global = True    # (NASM: an extern defined here is global)
         elif name == "common":
             if self.fmt == "bin":
                 raise AsmError("binary format does not support any special symbol types"

@@ -246,3 +246,21 @@ ELIF_SETTLED = ["%elifdef %$x\n", "%elifndef %$x\n", "%if 1\n%elifdef %$x\n%endi
 @pytest.mark.parametrize("options", [[], ["-w-pp-else-elif"], ["-w-pp-else-else"]])
 def test_elif_settled_before_its_operand(tmp_path, text, options):
     check(tmp_path, text, *options, warnings=[o[2:] for o in options])
+
+
+# ---- a symbol declared extern and defined in the same source is global (NASM), before or
+# after the definition
+
+EXTERN_DEFINED = ["extern x\nsection .text\nx: nop\ncall x\n",
+                  "section .text\ncall x\nextern x\nx: nop\n",
+                  "section .text\nx: nop\nextern x\ncall x\n",
+                  "extern x\nx equ 5\nmov eax, x\n",
+                  "extern x, y\nsection .text\ncall y\nx: ret\n",
+                  "extern x\nsection .data\nx: dd x\n"]
+
+
+@pytest.mark.parametrize("text", EXTERN_DEFINED)
+def test_an_extern_defined_here_is_global(tmp_path, text):
+    ours, theirs = elf_dumps(tmp_path, text, "-drt")
+    assert ours == theirs
+    check(tmp_path, text)           # (bin: the same bytes and messages)
