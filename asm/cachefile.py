@@ -68,15 +68,7 @@ def private_dir_key(folder: str) -> bytes:
 
 
 def read_key(path: str) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or \
-                st.st_mode & 0o077 or st.st_nlink != 1:
-            raise PermissionError(f"{path}: not a private key file")
-        secret = os.read(fd, 64)
-    finally:
-        os.close(fd)
+    secret = read_private(path, secret=True, limit=64)
     if len(secret) != 32:
         raise PermissionError(f"{path}: damaged")
     return secret

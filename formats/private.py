@@ -9,26 +9,33 @@ import os
 import stat
 
 
-def owned_privately(st: os.stat_result, root_ok: bool, others_may_write: bool = False) -> bool:
+def owned_privately(st: os.stat_result, root_ok: bool, others_may_write: bool = False,
+                    secret: bool = False) -> bool:
     """``st`` belongs to this user (or root, with ``root_ok``) and, unless
-    ``others_may_write``, no group or other may write it."""
+    ``others_may_write``, no group or other may write it; a ``secret`` (a key) no group
+    or other may even read, and it has a single link."""
+    if secret:
+        return st.st_uid == os.getuid() and not st.st_mode & 0o077 and st.st_nlink == 1
     return (st.st_uid == os.getuid() or (root_ok and st.st_uid == 0)) and \
         (others_may_write or not st.st_mode & 0o022)
 
 
-def read_private(path: str, root_ok: bool = False, others_may_write: bool = False) -> bytes:
-    """The bytes of ``path``; OSError when it is missing or a symlink, PermissionError
-    when it is not a regular file passing :func:`owned_privately`."""
+def read_private(path: str, root_ok: bool = False, others_may_write: bool = False,
+                 secret: bool = False, limit: int = -1) -> bytes:
+    """The bytes of ``path`` (at most ``limit``); OSError when it is missing or a
+    symlink, PermissionError when it is not a regular file passing
+    :func:`owned_privately`."""
     # (O_NONBLOCK: a FIFO put there must not hang the open; O_NOCTTY: nor a terminal
     # become ours)
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     try:
         st = os.fstat(fd)
-        if not (stat.S_ISREG(st.st_mode) and owned_privately(st, root_ok, others_may_write)):
+        if not (stat.S_ISREG(st.st_mode) and
+                owned_privately(st, root_ok, others_may_write, secret)):
             raise PermissionError(f"{path}: not a private file")
         with os.fdopen(fd, "rb") as f:
             fd = -1
-            return f.read()
+            return f.read(limit)
     finally:
         if fd >= 0:
             os.close(fd)
