@@ -275,6 +275,15 @@ class Memory:
             self._check_readable(addr, n)
         return bytes(self.data[addr:end])
 
+    def unpack_at(self, unpack_from, addr: int, n: int) -> int:
+        """``unpack_from`` (a struct's, n bytes) of the value at addr: straight from
+        ``data`` under :meth:`read`'s fast test (kept beside it), else through read,
+        looked up now (hooks and the debugger replace it)."""
+        if 0 <= addr and addr + n <= self.size and 0 < n <= PAGE_SIZE and \
+                self.access_watch is None and not self.rf[addr >> PAGE_SHIFT]:
+            return unpack_from(self.data, addr)[0]
+        return unpack_from(self.read(addr, n))[0]
+
     def read_value(self, addr: int, size: int) -> int:
         """The slow path of a compiled read (a page flagged in ``rf``: mostly the page
         before an unmapped one, which the access rarely crosses into)."""
@@ -313,6 +322,18 @@ class Memory:
         if not unreadable and self.code_written is not None:
             # a translation that faulted on fetching these pages must go
             self.code_written(p0 << PAGE_SHIFT, p1 << PAGE_SHIFT)
+
+    def pack_at(self, pack_into, addr: int, n: int, value: int) -> None:
+        """``pack_into`` (a struct's, n bytes, unsigned) of value at addr: into ``data``
+        under :meth:`write`'s fast test (kept beside it), else through write, looked up
+        now."""
+        if 0 <= addr and addr + n <= self.size and 0 < n <= PAGE_SIZE and \
+                self.access_watch is None:
+            wf = self.wf
+            if not (wf[addr >> PAGE_SHIFT] or wf[(addr + n - 1) >> PAGE_SHIFT]):
+                pack_into(self.data, addr, value)
+                return
+        self.write(addr, value.to_bytes(n, "little"))
 
     def write(self, addr: int, data: bytes) -> None:
         n = len(data)

@@ -26,7 +26,6 @@ from typing import Callable, Optional
 
 from vm.x86 import float80 as f80
 from vm.x86.float80 import C1, J
-from vm.x86.memory import PAGE_SHIFT
 
 ES = 0x80                       # x87 status word: an unmasked exception is pending
 NORMAL, WAITING_CONTROL, NOWAIT = 0, 1, 2       # the dispatch kinds of vm/x86/fpu.py
@@ -59,27 +58,22 @@ _PACK = {n: struct.Struct(f).pack_into for n, f in ((2, "<H"), (4, "<I"), (8, "<
 
 
 def read_op(u, ctx, ea: int, n: int, unpack) -> int:
-    """The n-byte operand at ea, unpacked: from the unit's Memory (``u._mem``) when its
-    own fast test (Memory.read) passes, as a compiled block's load does; else through the
-    context, where faults, paging, data breakpoints and read watchpoints are."""
+    """The n-byte operand at ea, unpacked: through the unit's Memory (``u._mem``;
+    Memory.unpack_at goes straight to its data when its read would), as a compiled block's
+    load does; else (paging) through the context."""
     mem = u._mem
-    if mem is not None and ea <= mem.size - n and mem.access_watch is None and \
-            not mem.rf[ea >> PAGE_SHIFT]:
-        return unpack(mem.data, ea)[0]
+    if mem is not None:
+        return mem.unpack_at(unpack, ea, n)
     return unpack(ctx.read(ea, n))[0]
 
 
 def write_op(u, ctx, ea: int, n: int, pack, value: int) -> None:
-    """Store value (n bytes, unsigned) at ea: into the unit's Memory when neither page
-    has a flag (code, read-only, the debugger's watched and saved pages), as a compiled
-    block's store does; else through the context's write, looked up now."""
+    """Store value (n bytes, unsigned) at ea, as read_op reads (Memory.pack_at)."""
     mem = u._mem
-    if mem is not None and ea <= mem.size - n and mem.access_watch is None:
-        wf = mem.wf
-        if not (wf[ea >> PAGE_SHIFT] or wf[(ea + n - 1) >> PAGE_SHIFT]):
-            pack(mem.data, ea, value)
-            return
-    ctx.write(ea, value.to_bytes(n, "little"))
+    if mem is not None:
+        mem.pack_at(pack, ea, n, value)
+    else:
+        ctx.write(ea, value.to_bytes(n, "little"))
 
 
 def plan(u, insn) -> Callable:
