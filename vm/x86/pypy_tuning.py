@@ -28,9 +28,14 @@ import os
 import sys
 from typing import Any, Callable
 
-try:
-    import pypyjit
-except ImportError:
+# only under PyPy: elsewhere `python -m` would import any `pypyjit` in the start
+# directory (a guest's writable tree) as this module
+if sys.implementation.name == "pypy":
+    try:
+        import pypyjit
+    except ImportError:
+        pypyjit = None
+else:
     pypyjit = None
 
 ACTIVE = pypyjit is not None
