@@ -64,7 +64,7 @@ def save_in_background() -> bool:
     (codecache._wait_for_saving), so the next run never misses what this one made. The
     lock is taken here before the fork when it is free; when another run's saver holds
     it (parallel runs, ``make -j``), this process exits at once all the same and its
-    child waits for the lock. The child lives SAVE_LIMIT seconds at most: then it
+    child waits for the lock as a starting run would (SAVE_WAIT), then saves nothing. The child lives SAVE_LIMIT seconds at most: then it
     stops where it is and leaves (the alarm's exception unwinds it). Entries are
     written in one SQLite transaction (one cut short is rolled back by the next run to
     open the file) and the template library by an atomic rename (a temporary file
@@ -122,7 +122,9 @@ def save_in_background() -> bool:
                     os.close(fd)
                 except OSError:
                     pass
-        if lock is None and codecache.lock_saving(cache, exclusive=True, wait=None) is None:
+        # (another run's saver: wait for it as a run starting would, then give up, so
+        # that a burst of runs does not park a saver each behind one another)
+        if lock is None and codecache.lock_saving(cache, exclusive=True) is None:
             return                          # (no lock file to be had: nothing saved)
         cache.reopen()
         tier0._save_all()

@@ -210,13 +210,11 @@ class CodeCache:
 SAVE_WAIT = 5.0         # seconds a run waits at most for an earlier run's saving
 
 
-def lock_saving(cache: CodeCache, exclusive: bool,
-                wait: Optional[float] = SAVE_WAIT) -> Optional[int]:
+def lock_saving(cache: CodeCache, exclusive: bool, wait: float = SAVE_WAIT) -> Optional[int]:
     """The cache's lock file, opened and locked (exclusive: to save after exit; shared:
     to wait while an earlier run saves), or None: no lock file (shared), not a regular
     file, or still held after ``wait`` seconds (0: tried once; a stuck saver never
-    stalls a run). ``wait=None``: for as long as it takes (a forked saver, whose alarm
-    ends the wait: vm/startup.py)."""
+    stalls a run)."""
     try:
         import fcntl
         flags = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | \
@@ -226,11 +224,7 @@ def lock_saving(cache: CodeCache, exclusive: bool,
         return None
     try:
         if stat.S_ISREG(os.fstat(fd).st_mode):
-            mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-            if wait is None:
-                fcntl.flock(fd, mode)
-                return fd
-            mode |= fcntl.LOCK_NB
+            mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
             deadline = time.monotonic() + wait
             while True:
                 try:
