@@ -44,6 +44,7 @@ from asm.errors import (
     warning_is_error,
     warning_rule,
     with_notes,
+    with_rules,
 )
 from asm.shapes import learn as shape_learn
 from asm.shapes import lookup as shape_lookup
@@ -2246,11 +2247,12 @@ class Assembler(E.EvalContext):
             on, name = False, "all"
         elif word[:1] == "*":       # back to the command line's
             _, name = warning_rule(word[1:])
-            self.warning_rules = self.warning_rules + restored_rules(name, self.warning_init)
+            self.warning_rules = with_rules(self.warning_rules,
+                                            restored_rules(name, self.warning_init))
             return
         else:
             on, name = warning_rule(word)
-        self.warning_rules = self.warning_rules + [(on, name)]
+        self.warning_rules = with_rules(self.warning_rules, [(on, name)])
 
     def _symbol_specials(self, args: str) -> None:
         """ELF's `global name:function hidden (size)`: type, visibility, binding, size."""

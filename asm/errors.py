@@ -198,6 +198,14 @@ def as_error(warning: str) -> str:
     return _WARNING_CLASS.sub(lambda m: f"[-w+error={m.group(1)}]", warning, count=1)
 
 
+def with_rules(rules, new) -> list:
+    """``rules`` followed by ``new`` (a new list: pushed states keep theirs), without the
+    earlier rules of a name a new one repeats: the last matching rule decides
+    (:func:`_state`), so a source repeating `[warning +x]` keeps the list short."""
+    names = {name for _, name in new}
+    return [r for r in rules if r[1] not in names] + list(new)
+
+
 def restored_rules(name: str, initial) -> list:
     """The rules `[warning *name]` adds: the flag of the classes ``name`` covers back to
     what the command line's ``initial`` rules made it (NASM's warning_state_init)."""
