@@ -2163,9 +2163,7 @@ class Assembler(E.EvalContext):
             if not args.strip():
                 return                  # (`[sectalign]`: NASM has nothing to evaluate)
             # NASM evaluates the leading expression and ignores the rest (`sectalign 4 nop`)
-            tokens = P.tokenize(args)
-            end = P._expression_end(tokens, 0) if tokens else None
-            ce = P.parse_expr_tokens(tokens[:end]) if end else P.parse_expr(args)
+            ce = _leading_expression(args, args)
             self.unknown = False
             v = ce.fn(self)
             if self.unknown:            # (a critical expression: NASM's pass-1 message)
@@ -2291,16 +2289,9 @@ class Assembler(E.EvalContext):
 
     @staticmethod
     def _special_size(text: str):
-        """The size expression of a symbol special: as NASM's scanner, the longest run of
-        words from the start that reads as an expression (`4 data`: 4; the rest is
-        ignored)."""
-        words = text.split()
-        for k in range(len(words), 1, -1):
-            try:
-                return P.parse_expr(" ".join(words[:k]))
-            except AsmError:
-                continue
-        return P.parse_expr(words[0])
+        """The size expression of a symbol special: the leading expression (`4 data`: 4;
+        the rest is ignored); a malformed one is reported on its first word."""
+        return _leading_expression(text, text.split()[0])
 
     def _section_directive(self, args: str, sl) -> None:
         words = args.split()
@@ -2747,10 +2738,23 @@ def _split_commas(args: str) -> list:
     return [p for p in parts if p.strip()]
 
 
+def _leading_expression(text: str, malformed: str):
+    """The expression at the start of ``text``, the rest ignored, as NASM's evaluator
+    reads it (it stops at the first token that cannot go on with it); when there is none,
+    ``malformed`` is parsed for its error."""
+    tokens = P.tokenize(text)
+    end = P._expression_end(tokens, 0) if tokens else None
+    return P.parse_expr_tokens(tokens[:end]) if end else P.parse_expr(malformed)
+
+
 def _atoi(text: str) -> int:
     """C's atoi: the leading decimal digits after blanks and a sign (0 when none)."""
-    m = re.match(r"\s*([-+]?\d+)", text)
-    return int(m.group(1)) if m else 0
+    m = re.match(r"\s*([-+]?)0*(\d+)", text)
+    if not m:
+        return 0
+    # (past 19 digits C's atoi overflows; its value is no valid operand anyway, and
+    # Python refuses 4,300 digits and more)
+    return int(m.group(1) + m.group(2)[:19])
 
 
 def _names(args: str) -> list:
