@@ -30,10 +30,9 @@ from __future__ import annotations
 from typing import Optional
 
 from vm.x86.emit import (
-    _CALL,
-    _PURE_CALLS,
     LZ,
     MAX_BLOCK,
+    XIT,
     Builder,
     Lazy,
     _affine_text,
@@ -43,7 +42,6 @@ from vm.x86.emit import (
 from vm.x86.state import NSLOTS
 
 _SLOTS: dict = {}       # side_exit's slot mask -> the slots
-XIT = "XIT"             # side_exit's name in the generated code
 
 
 def side_exit(cpu, key: int, n: int, mask: int, lz, *values) -> int:
@@ -80,21 +78,11 @@ class TraceBuilder(Builder):
         self.rare = False       # the exit being made is one no run takes (_stub)
 
     def emit(self, text: str) -> None:
-        hide = False
-        if self._knows and XIT + "(" in text:
-            # side_exit writes no guest memory: what the stack checks know stays
-            # (Builder.emit forgets it at a call it does not know)
-            if any(n not in _PURE_CALLS and n != XIT for n in _CALL.findall(text)):
-                self._forget()
-            else:
-                self._knows, hide = False, True
         self.depth += self.indent
         try:
             super().emit(text)
         finally:
             self.depth -= self.indent
-            if hide:
-                self._knows = True
 
     # -- where the paths part ----------------------------------------------------------------
     def _split(self, main: int) -> tuple:
