@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Callable, List, Optional
 
+from formats.envswitch import env_switch
 from vm.linux.interp import load_interpreter
 from vm.linux.kernel import PARENT_PID, Kernel
 from vm.linux.limits import std_streams, stop_check
@@ -148,7 +149,7 @@ def run_process(path: str, opts: RunOptions,
             print(register_dump(m), file=err)
         status = EXIT_INTERRUPTED
     except Exception as e:          # a bug in pyvm: one line, not a traceback
-        if os.environ.get("PYVM_DEBUG"):
+        if env_switch("PYVM_DEBUG"):
             raise
         m = kernel.current_machine()
         where = f" at 0x{m.eip:08x}" if m is not None else ""

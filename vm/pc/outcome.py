@@ -4,9 +4,9 @@ and the PC (vm/pc/system)."""
 
 from __future__ import annotations
 
-import os
 from typing import Callable
 
+from formats.envswitch import env_switch
 from vm.options import EXIT_INTERNAL, EXIT_TIMEOUT, Deadline, TimedOut
 from vm.pc.ivt import GuestFault
 from vm.pc.services import ServiceStop
@@ -43,7 +43,7 @@ def exception_status(e: BaseException, m, path: str, say: Callable, dump: Callab
     if isinstance(e, KeyboardInterrupt):
         say(f"pyvm: {path}: interrupted at {here(m)}", dump(m))
         return 130
-    if not isinstance(e, Exception) or os.environ.get("PYVM_DEBUG"):
+    if not isinstance(e, Exception) or env_switch("PYVM_DEBUG"):
         raise e
     # a bug in the emulator: say so, in one line
     say(f"pyvm: {path}: internal error at {here(m)}: {type(e).__name__}: {e} "
