@@ -194,8 +194,8 @@ len     equ $ - msg
 def test_interval_timer_interrupts_a_busy_loop(tmp_path):
     """setitimer in a lone, CPU-bound process: its turn was planned long, so arming the
     timer must end it; 5 ticks then arrive within a few scheduler slices. Natively the
-    loop ends after about 10 ms; a late timer would run it to its 3,000,000 iterations
-    (21 M instructions), past --max-steps."""
+    loop ends after about 10 ms; a late timer would run it on towards its 2,000,000,000
+    iterations, past --max-steps."""
     exe = build("alarm_busy")
     native = run_native(exe, cwd=tmp_path)
     result = run_pyvm(exe, cwd=tmp_path, options=["--max-steps", "8000000"])
