@@ -15,15 +15,14 @@ This module sits in ``asm`` because both sides use it and ``asm`` may not import
 from __future__ import annotations
 
 import os
-import stat
 import sys
 import tempfile
 import zlib
 from typing import Optional, Tuple
 
-from formats.envswitch import env_switch
+from formats.envswitch import caches_on
 from formats.outputs import write_atomic
-from formats.private import read_private
+from formats.private import make_private_dir, read_private
 
 # hashlib's BLAKE2b and hmac's compare_digest without importing hashlib or hmac: under
 # PyPy hashlib loads OpenSSL first (0.05-0.1 s of every pyasm run)
@@ -50,10 +49,7 @@ def cache_dirs() -> list:
 def private_dir_key(folder: str) -> bytes:
     """The MAC key of a cache directory, after checking the directory is this user's
     alone; OSError when it is not (or cannot be made so)."""
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    st = os.lstat(folder)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
-        raise PermissionError(f"{folder}: not a private directory")
+    make_private_dir(folder)
     path = os.path.join(folder, KEY_FILE)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -86,7 +82,7 @@ def private_dir() -> Optional[Tuple[str, bytes]]:
 
 def _enabled_dir() -> Optional[Tuple[str, bytes]]:
     """private_dir(), unless caches are off (PYVM_CODE_CACHE=0: nothing on disk)."""
-    if not env_switch("PYVM_CODE_CACHE", True):
+    if not caches_on():
         return None
     return private_dir()
 

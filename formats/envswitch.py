@@ -14,3 +14,9 @@ def env_switch(name: str, default: bool = False) -> bool:
     if not value:
         return default
     return value not in _OFF
+
+
+def caches_on() -> bool:
+    """pyvm's files on disk (code cache, table and template caches, the files kept
+    beside its code) are in use: unless ``PYVM_CODE_CACHE`` is off."""
+    return env_switch("PYVM_CODE_CACHE", True)

@@ -20,6 +20,17 @@ def owned_privately(st: os.stat_result, root_ok: bool, others_may_write: bool = 
         (others_may_write or not st.st_mode & 0o022)
 
 
+def make_private_dir(path: str) -> None:
+    """Make the directory ``path`` (mode 0700, with its parents) unless it exists, then
+    check that it is a directory, not a symlink, of this user's that no group or other
+    may write (where files are made, then trusted): PermissionError when it is not,
+    OSError when it cannot be made."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    st = os.lstat(path)
+    if not (stat.S_ISDIR(st.st_mode) and owned_privately(st, root_ok=False)):
+        raise PermissionError(f"{path}: not a private directory")
+
+
 def read_private(path: str, root_ok: bool = False, others_may_write: bool = False,
                  secret: bool = False, limit: int = -1) -> bytes:
     """The bytes of ``path`` (at most ``limit``); OSError when it is missing or a

@@ -6,6 +6,8 @@ if __name__ == "__main__":
     from vm.x86.pypy_tuning import tune_gc
     tune_gc()       # (PyPy) once more with a larger GC nursery, before the imports below
 
+from typing import Callable  # noqa: E402
+
 import click  # noqa: E402
 
 from formats import FORMATS, detect, is_boot_sector
@@ -131,7 +133,7 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
             click.echo("pyvm: --debug and --gdb do not work with --bios or --disk yet",
                        err=True)
             return 1
-        return run_pc(opts)
+        return reporting_output_errors(bios_rom or disk, run_pc, opts)
     if program is None:
         raise click.MissingParameter(param_type="argument", param_hint="'PROGRAM'")
     if disk_write or serial or port_log:
@@ -158,6 +160,10 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
         opts.bits = 16      # a boot sector: real mode at 0000:7C00, as a PC would run it
     if kind == "bin" and program.lower().endswith((".b32", ".v16")):
         kind = program[-3:].lower()  # a damaged file: say what is wrong with its header
+    if screen_html and kind not in ("b32", "asm"):     # (a source may make a B32 program)
+        click.echo(f"pyvm: {program}: --screen-html needs a B32 program or --bios/--disk "
+                   "(this machine has no screen to write)", err=True)
+        return 2
     misplaced = [a for a in args if a.split("=")[0] in _OPTION_NAMES]
     if misplaced and kind not in ("elf", "com"):
         # only Linux and DOS programs take arguments: this is a pyvm option put too late
@@ -169,7 +175,18 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
         from vm.debug import launch
         return launch(kind, program, data, opts, gdb=gdb, program_input=debug_input,
                       history=not no_history)
-    return run(kind, program, data, opts)
+    return reporting_output_errors(program, run, kind, program, data, opts)
+
+
+def reporting_output_errors(path: str, fn: Callable[..., int], *args) -> int:
+    """``fn(*args)``, with a trace file that cannot be written (a full disk) reported in
+    one line as pyvm's other output files are: status 1."""
+    from vm.x86.trace import TraceWriteError
+    try:
+        return fn(*args)
+    except TraceWriteError as e:
+        click.echo(f"pyvm: {path}: {e}", err=True)
+        return 1
 
 
 def script() -> None:

@@ -82,6 +82,18 @@ def run_all(names=None, report=print) -> list:
     return results
 
 
+def save_json(path: str, record: dict) -> None:
+    """Write a --json record (whole or not at all); RuntimeError naming the file when it
+    cannot be written, which the front ends show in one line."""
+    import json
+
+    from formats.outputs import write_atomic
+    try:
+        write_atomic(path, (json.dumps(record, indent=1) + "\n").encode())
+    except OSError as e:
+        raise RuntimeError(f"cannot write {path}: {e.strerror or e}") from None
+
+
 def geomean(values) -> float:
     values = [v for v in values if v > 0]
     if not values:

@@ -23,10 +23,18 @@ def main(argv=None) -> int:
     ap.add_argument("--json")
     ap.add_argument("--debug-overhead", action="store_true")
     ns = ap.parse_args(argv)
+    if ns.asm is not None and ns.asm < 10:
+        ap.error("--asm needs at least 10 lines")
+    try:
+        return _run(ns)
+    except RuntimeError as e:       # a program that failed, a --json file not written
+        print(f"python -m vm.bench: error: {e}", file=sys.stderr)
+        return 1
+
+
+def _run(ns: argparse.Namespace) -> int:
     if ns.asm is not None:
         from vm.bench.assembler import run as asm_run
-        if ns.asm < 10:
-            ap.error("--asm needs at least 10 lines")
         return asm_run(ns.asm, print, repeat=max(ns.repeat or 3, 1), pythons=ns.python,
                        rep_count=max(ns.rep_count, 0))
     ns.repeat = ns.repeat or 1

@@ -10,7 +10,6 @@ same on the loop kernels, with history recording too.)
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -53,7 +52,7 @@ def run(selected=None, quick: bool = False, repeat: int = 3, json_file: Optional
         report: Callable = print) -> dict:
     import platform
 
-    from vm.bench import real
+    from vm.bench import real, save_json
     names = selected or ["qsort"]
     out = {"python": f"{platform.python_implementation()} {platform.python_version()}",
            "programs": {}}
@@ -82,9 +81,7 @@ def run(selected=None, quick: bool = False, repeat: int = 3, json_file: Optional
             report(f"{name:<10} {desc:<32} {times[mode]:8.3f} s  x{ratio:5.2f}")
         out["programs"][name] = {m: round(t, 4) for m, t in times.items()}
     if json_file:
-        with open(json_file, "w", encoding="utf-8") as f:
-            json.dump(out, f, indent=1)
-            f.write("\n")
+        save_json(json_file, out)
     return out
 
 

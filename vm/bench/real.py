@@ -19,7 +19,6 @@ tests use).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
 import re
@@ -31,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Callable, List, Optional
+
+from formats.private import make_private_dir
 
 HERE = Path(__file__).parent
 SRC = HERE / "csrc"
@@ -82,11 +83,10 @@ class Row:
 def build_dir() -> Path:
     """A private directory for the built programs (owned by this user, mode 0700)."""
     d = Path(tempfile.gettempdir()) / f"pyvm-bench-{os.getuid()}"
-    d.mkdir(mode=0o700, exist_ok=True)
-    st = os.lstat(d)
-    if not os.path.isdir(d) or os.path.islink(d) or st.st_uid != os.getuid() or \
-            st.st_mode & 0o022:
-        raise Skip(f"{d} is not a private directory of this user")
+    try:
+        make_private_dir(str(d))
+    except OSError:
+        raise Skip(f"{d} is not a private directory of this user") from None
     return d
 
 
@@ -133,8 +133,14 @@ def text_input(quick: bool) -> bytes:
 # -- running ---------------------------------------------------------------------------------
 
 def _env(extra: Optional[dict] = None) -> dict:
+    """A child's environment: this checkout first on the path (an empty entry, the
+    current directory, is not added), pyvm as installed (no PYTHONPYCACHEPREFIX: its
+    bytecode and the table's file beside the package, formats/beside.py), the code cache
+    off unless asked for, then ``extra``."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    path = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *path])
+    env.pop("PYTHONPYCACHEPREFIX", None)
     env.setdefault("PYVM_CODE_CACHE", "0")
     for k, v in (extra or {}).items():     # None: not set in the child
         if v is None:
@@ -224,7 +230,7 @@ def cold_start(repeat: int) -> dict:
 
 def run_suite(selected=None, quick: bool = False, repeat: int = 1,
               json_file: Optional[str] = None, report: Callable = print) -> dict:
-    from vm.bench import geomean
+    from vm.bench import geomean, save_json
     impl = f"{platform.python_implementation()} {platform.python_version()}"
     report(f"{impl}: real programs ({'quick' if quick else 'full'} inputs, median of "
            f"{repeat}, code cache off)")
@@ -268,7 +274,5 @@ def run_suite(selected=None, quick: bool = False, repeat: int = 1,
             skipped["cold"] = str(e)
             report(f"{'cold':<10} skipped: {e}")
     if json_file:
-        with open(json_file, "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=1)
-            f.write("\n")
+        save_json(json_file, record)
     return record

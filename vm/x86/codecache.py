@@ -45,7 +45,7 @@ from asm.cachefile import (  # noqa: F401  (KEY_FILE, cache_dirs re-exported: sa
 )
 from asm.cachefile import private_dir_key as _private_dir_key
 from asm.cachefile import read_key as _read_key  # noqa: F401
-from formats.envswitch import env_switch
+from formats.envswitch import caches_on
 
 MAX_ROWS = 200_000          # past this the least recently stored fifth is dropped
 FLUSH_EVERY = 2_000         # new blocks written in one transaction
@@ -271,7 +271,7 @@ def code_cache() -> Optional[CodeCache]:
     if _opened:
         return _cache
     _opened = True
-    if not env_switch("PYVM_CODE_CACHE", True):
+    if not caches_on():
         return None
     for folder in cache_dirs():
         try:
@@ -311,7 +311,7 @@ def _stat_files() -> bytes:
     return h.digest()
 
 
-if env_switch("PYVM_CODE_CACHE", True):
+if caches_on():
     fingerprint()
 
 

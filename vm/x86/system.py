@@ -6,6 +6,7 @@ registers it touches) so the compiled block stays precise around it.
 
 from __future__ import annotations
 
+from types import FunctionType
 from typing import Optional
 
 from asm.x86.operands import FarPtr, Imm, Mem, Reg
@@ -818,10 +819,13 @@ SREG_NUM = {"es": 0, "cs": 1, "ss": 2, "ds": 3, "fs": 4, "gs": 5}
 _NO_PLANS: dict = {}        # a unit without plans (tests' stand-ins): always execute()
 
 
-def x87(cpu, insn, ea: Optional[int]) -> None:
+def x87(cpu, insn, ea: Optional[int], _protected: bool = True) -> None:
+    """The helper a block calls for an x87 instruction: in blocks translated in protected
+    mode (paging and CR0.EM/TS, when the CPU is in it) this, in the others x87_flat, the
+    same code without that test (``_protected`` False: no call more per instruction)."""
     m = cpu.machine
     ctx = m.fpu_context
-    if cpu.pm:
+    if _protected and cpu.pm:
         ctx = ctx.paged
         if m.control.get("cr0", 0) & 0xC:       # CR0.EM or CR0.TS: #NM
             cr0 = m.control["cr0"]
@@ -844,24 +848,10 @@ def x87(cpu, insn, ea: Optional[int]) -> None:
         _x87_fault(e)
 
 
-def x87_flat(cpu, insn, ea: Optional[int]) -> None:
-    """x87() in a block translated outside protected mode (it runs only there): no
-    paging, no CR0.EM/TS."""
-    m = cpu.machine
-    try:
-        fpu = m._fpu
-        if fpu is not None:
-            plan = getattr(fpu, "plans", _NO_PLANS).get(id(insn))
-            if plan is not None and plan[0] is insn:
-                fpu._ctx = ctx = m.fpu_context
-                fpu._mem = ctx.direct_mem
-                plan[1](ea, ctx)
-                return
-        _x87_first(cpu, m, insn, ea, m.fpu_context)
-    except CPUException:
-        raise
-    except Exception as e:
-        _x87_fault(e)
+# (the same code object, its default False; named so that a warm run finds it again by
+# name: vm/x86/warmblocks.py)
+x87_flat = FunctionType(x87.__code__, x87.__globals__, "x87_flat", (False,))
+x87_flat.__qualname__ = "x87_flat"
 
 
 def _x87_fault(e: Exception) -> None:

@@ -3,7 +3,7 @@ registers it changed) and one per interrupt or system call."""
 
 from __future__ import annotations
 
-from typing import Optional, TextIO
+from typing import NoReturn, Optional, TextIO
 
 from vm.x86.flags import flag_names
 from vm.x86.state import GPR16, GPR32, SEL, SREGS
@@ -23,6 +23,32 @@ def disassemble(insn, bits: int) -> str:
 
 def format_address(real: bool, cs: int, ip: int) -> str:
     return f"{cs:04x}:{ip:04x}" if real else f"{ip:08x}"
+
+
+class TraceWriteError(BaseException):
+    """The trace could not be written (a full disk, an I/O error). The front ends report
+    it in one line, as any output file pyvm cannot write (``pyvm: PROG: cannot write
+    the trace to FILE: No space left on device``, status 1). Not an Exception, so that
+    the run loops' ``except Exception`` (a bug in pyvm: "internal error") let it pass
+    up, as they let KeyboardInterrupt."""
+
+    def __init__(self, name: str, error: OSError):
+        super().__init__(name, error)
+        self.name = name
+        self.error = error
+
+    def __str__(self) -> str:
+        return f"cannot write the trace to {self.name}: {self.error.strerror or self.error}"
+
+
+class _Closed:
+    """The stream of a tracer whose file failed: nothing more is written."""
+
+    def write(self, text: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
 
 
 class Tracer:
@@ -71,10 +97,10 @@ class Tracer:
         elif not getattr(exc, "completed", False):
             changes.append(f"!! {exc}")
         hexb = " ".join(f"{b:02x}" for b in raw)
-        self.stream.write(f"{addr}  {hexb:<24} {text:<32} {' '.join(changes)}".rstrip() + "\n")
-        for line in self.pending or ():
-            self.stream.write(f"    {line}\n")
+        lines = [f"{addr}  {hexb:<24} {text:<32} {' '.join(changes)}".rstrip() + "\n"]
+        lines += [f"    {line}\n" for line in self.pending or ()]
         self.pending = None
+        self._write("".join(lines))
 
     def _pm_changes(self, cpu) -> list:
         """CPL, CR0, CR2, CR3, LDTR and TR when they changed (protected mode)."""
@@ -87,18 +113,41 @@ class Tracer:
     def event(self, text: str) -> None:
         """An interrupt, exception or system call (under the instruction that made it)."""
         if self.pending is None:
-            self.stream.write(f"    {text}\n")
+            self._write(f"    {text}\n")
         else:
             self.pending.append(text)
 
     def flush(self) -> None:
-        for line in self.pending or ():
-            self.stream.write(f"    {line}\n")
+        """Writes what is pending; TraceWriteError when the stream fails."""
+        lines = "".join(f"    {line}\n" for line in self.pending or ())
         self.pending = None
+        self._write(lines)
         try:
             self.stream.flush()
-        except (OSError, ValueError):
+        except ValueError:      # (closed by its owner)
             pass
+        except OSError as e:
+            self._failed(e)
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+        except OSError as e:
+            self._failed(e)
+
+    def _failed(self, error: OSError) -> NoReturn:
+        """The stream failed: trace no more, close a file of its own (not stdout or
+        stderr: what its buffer holds is dropped, so that its owner's close() does not
+        fail again) and raise TraceWriteError."""
+        stream, self.stream = self.stream, _Closed()
+        name = getattr(stream, "name", None)
+        try:
+            if stream.fileno() > 2:
+                stream.close()
+        except (OSError, ValueError, AttributeError):
+            pass
+        raise TraceWriteError(name if isinstance(name, str) else "the trace stream",
+                              error) from error
 
 
 MXCSR_FLAGS = ("IE", "DE", "ZE", "OE", "UE", "PE")
