@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from typing import Optional
+from typing import Any, BinaryIO, Optional, TextIO, Union
 
 
 def _umask() -> int:
@@ -56,3 +56,70 @@ def write_atomic(path: str, data: bytes, mode: Optional[int] = None,
         except OSError:
             pass
         raise
+
+
+class OutputWriteError(BaseException):
+    """A file written while a program runs (``--trace-file``, ``--serial FILE``,
+    ``--port-log``) failed: a full disk, an I/O error. The front ends report it in one
+    line (``pyvm: PROG: cannot write the trace to FILE: No space left on device``, status
+    1). Not an Exception, so that the run loops' ``except Exception`` (a bug in pyvm:
+    "internal error") let it pass up, as they let KeyboardInterrupt."""
+
+    def __init__(self, what: str, name: str, error: OSError):
+        super().__init__(what, name, error)
+        self.what = what
+        self.name = name
+        self.error = error
+
+    def __str__(self) -> str:
+        return f"cannot write {self.what} to {self.name}: {self.error.strerror or self.error}"
+
+
+class CheckedOutput:
+    """A file written during a run whose failures raise :class:`OutputWriteError`; after
+    one it is closed (what its buffer held is dropped) and writes nothing more, so that
+    its owner's close() does not fail a second time."""
+
+    def __init__(self, stream: Union[TextIO, BinaryIO], what: str, name: str):
+        self.stream: Any = stream
+        self.what = what
+        self.name = name
+
+    def write(self, data: Any) -> None:
+        try:
+            self.stream.write(data)
+        except OSError as e:
+            self._failed(e)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError as e:
+            self._failed(e)
+
+    def close(self) -> None:
+        try:
+            self.stream.close()
+        except OSError as e:
+            self._failed(e)
+
+    def _failed(self, error: OSError) -> None:
+        stream, self.stream = self.stream, DroppedOutput()
+        try:
+            stream.close()
+        except (OSError, ValueError):
+            pass
+        raise OutputWriteError(self.what, self.name, error) from error
+
+
+class DroppedOutput:
+    """The stream of a CheckedOutput that failed."""
+
+    def write(self, data: Any) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

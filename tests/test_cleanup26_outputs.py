@@ -86,6 +86,30 @@ def test_pc_trace_file_full(tmp_path, name, source, extra):
     assert_one_line(p, name, f"the trace to {FULL}")
 
 
+# a boot sector sending 3,000 bytes to COM1 (each OUT is also a line of the port log)
+SERIAL = ("org 0x7c00\nmov dx, 0x3f8\nmov cx, 3000\nl: mov al, 'A'\nout dx, al\nloop l\n"
+          "cli\nhlt\ntimes 510-($-$$) db 0\ndw 0xaa55\n")
+
+
+@pytest.mark.parametrize("option,what", [("--serial", "the serial output"),
+                                         ("--port-log", "the port log")])
+def test_pc_serial_and_port_log_full(tmp_path, option, what):
+    built(tmp_path, "boot.img", SERIAL)
+    p = pyvm("--disk", "boot.img", option, FULL, cwd=tmp_path)
+    assert_one_line(p, "boot.img", f"{what} to {FULL}")
+
+
+def test_pc_serial_and_port_log_written(tmp_path):
+    """The checked files still receive everything: 3,000 'A's on COM1, one logged OUT
+    per byte sent."""
+    built(tmp_path, "boot.img", SERIAL)
+    p = pyvm("--disk", "boot.img", "--serial", "s.out", "--port-log", "p.log", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "s.out").read_bytes() == b"A" * 3000
+    log = (tmp_path / "p.log").read_text().splitlines()
+    assert sum(" out 03f8 b 41" in line for line in log) == 3000, log[:5]
+
+
 def test_trace_still_written(tmp_path):
     """The error path leaves an ordinary trace alone: every instruction, in order."""
     (tmp_path / "p.s").write_text(SHORT)

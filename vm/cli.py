@@ -179,12 +179,13 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
 
 
 def reporting_output_errors(path: str, fn: Callable[..., int], *args) -> int:
-    """``fn(*args)``, with a trace file that cannot be written (a full disk) reported in
-    one line as pyvm's other output files are: status 1."""
-    from vm.x86.trace import TraceWriteError
+    """``fn(*args)``, with a file written during the run that cannot be written (the
+    trace, --serial, --port-log: a full disk) reported in one line as pyvm's other
+    output files are: status 1."""
+    from formats.outputs import OutputWriteError
     try:
         return fn(*args)
-    except TraceWriteError as e:
+    except OutputWriteError as e:
         click.echo(f"pyvm: {path}: {e}", err=True)
         return 1
 

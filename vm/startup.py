@@ -33,10 +33,10 @@ def run_entry(main: Callable[[], int]) -> NoReturn:
     front end, then the code cache's saving in a forked process; exits with main()'s
     status."""
     quiet_gc()
-    from vm.x86.trace import TraceWriteError
+    from formats.outputs import OutputWriteError
     try:
         status = main()
-    except TraceWriteError as e:    # (a front end without its own report: python -m vm.linux)
+    except OutputWriteError as e:    # (a front end without its own report: python -m vm.linux)
         print(f"pyvm: {e}", file=sys.stderr)
         status = 1
     save_in_background()

@@ -22,6 +22,7 @@ import os
 import sys
 from typing import Optional
 
+from formats.outputs import CheckedOutput
 from vm.options import (
     EXIT_BAD_FILE,
     EXIT_OUTPUT_LIMIT,
@@ -122,7 +123,7 @@ class PC:
         if target == "stdout":
             return console.write, console.poll_byte, None
         try:
-            f = open(target, "wb")
+            f = CheckedOutput(open(target, "wb"), "the serial output", target)
         except OSError as e:
             raise SetupError(f"--serial {target}: {e.strerror or e}") from None
         self.at_exit.append(f.close)
@@ -311,7 +312,8 @@ def execute(pc: PC, path: str, opts: RunOptions, budget: OutputBudget) -> int:
             m.tracer = Tracer(err)
         port_log = getattr(opts, "port_log", None)
         if port_log:
-            f = open(port_log, "w", encoding="utf-8", buffering=1)   # lines out at once
+            f = CheckedOutput(open(port_log, "w", encoding="utf-8", buffering=1),  # by line
+                              "the port log", port_log)
             files.append(f)
             pc.bus.log = f
     except OSError as e:

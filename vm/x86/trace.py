@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import NoReturn, Optional, TextIO
 
+from formats.outputs import DroppedOutput, OutputWriteError
 from vm.x86.flags import flag_names
 from vm.x86.state import GPR16, GPR32, SEL, SREGS
 
@@ -25,30 +26,11 @@ def format_address(real: bool, cs: int, ip: int) -> str:
     return f"{cs:04x}:{ip:04x}" if real else f"{ip:08x}"
 
 
-class TraceWriteError(BaseException):
-    """The trace could not be written (a full disk, an I/O error). The front ends report
-    it in one line, as any output file pyvm cannot write (``pyvm: PROG: cannot write
-    the trace to FILE: No space left on device``, status 1). Not an Exception, so that
-    the run loops' ``except Exception`` (a bug in pyvm: "internal error") let it pass
-    up, as they let KeyboardInterrupt."""
+class TraceWriteError(OutputWriteError):
+    """The trace could not be written (reported as any output pyvm cannot write)."""
 
     def __init__(self, name: str, error: OSError):
-        super().__init__(name, error)
-        self.name = name
-        self.error = error
-
-    def __str__(self) -> str:
-        return f"cannot write the trace to {self.name}: {self.error.strerror or self.error}"
-
-
-class _Closed:
-    """The stream of a tracer whose file failed: nothing more is written."""
-
-    def write(self, text: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        pass
+        super().__init__("the trace", name, error)
 
 
 class Tracer:
@@ -139,7 +121,7 @@ class Tracer:
         """The stream failed: trace no more, close a file of its own (not stdout or
         stderr: what its buffer holds is dropped, so that its owner's close() does not
         fail again) and raise TraceWriteError."""
-        stream, self.stream = self.stream, _Closed()
+        stream, self.stream = self.stream, DroppedOutput()
         name = getattr(stream, "name", None)
         try:
             if stream.fileno() > 2:
