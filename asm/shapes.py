@@ -59,6 +59,8 @@ _OPERAND_WORDS = frozenset(("+", "-", "[", "]", "*", "byte", "word", "dword", "q
 # the classes of the most common numbers beyond +-256 (ints no small number is)
 _SHORT = 1 << 15
 _NEG_SHORT = -(1 << 15)
+_WORD = 1 << 16                 # 0x8000 <= v < 0xFF00
+_DWORD = 1 << 31                # 2**16 <= v < 2**31, low word 0x101..0xFEFF
 
 
 def number_class(v: int):
@@ -75,6 +77,11 @@ def number_class(v: int):
         return _NEG_SHORT
     if -256 <= v <= 256:
         return v
+    # two whole classes of the tuple below, as one int each (its hash is quicker)
+    if 1 << 15 <= v < 0xFF00:
+        return _WORD
+    if 1 << 16 <= v < 1 << 31 and 0x100 < v & 0xFFFF < 0xFF00:
+        return _DWORD
     lo16 = v & 0xFFFF
     lo32 = v & 0xFFFF_FFFF
     lo64 = v & 0xFFFF_FFFF_FFFF_FFFF
@@ -175,6 +182,28 @@ def _shape(text: str, bits: int, skip: frozenset):
             return (bits, label is not None, parts[0], c, parts[2]), (v,), label, rest
     if label is None and n == 1:
         return None
+    if n == 5:                  # (two numbers: the loop below, unrolled; under PyPy a
+        numbers = []            # loop of its own would be a trace of its own)
+        a = int(parts[1])
+        if a > 256:
+            if parts[0].rstrip()[-1:] == "-":
+                a = -a
+            numbers.append(a)
+            ca = number_class(a)
+        else:
+            ca = parts[1]
+        b = int(parts[3])
+        if b > 256:
+            if parts[2].rstrip()[-1:] == "-":
+                b = -b
+            numbers.append(b)
+            cb = number_class(b)
+        else:
+            cb = parts[3]
+        if not numbers and label is None:
+            return None
+        return ((bits, label is not None, parts[0], ca, parts[2], cb, parts[4]), numbers,
+                label, rest)
     key = [bits, label is not None, parts[0]]
     numbers = []
     for i in range(1, n, 2):
@@ -219,7 +248,8 @@ _MASKS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: 0xFFFF_FFFF_FFFF_FFFF}
 
 # `jcc label`, with blanks and a comment
 _BRANCH = re.compile(r"[ \t]*([A-Za-z]+)[ \t]+([A-Za-z_.][A-Za-z0-9_$#@~.?]*)[ \t]*(?:;.*)?$")
-# the mnemonic as written -> the parser's, when its `mnemonic name` lines parse as below
+# the mnemonic as written -> the Insn of its first `mnemonic name` line, when such lines
+# parse as below (its mnemonic, and the kind the assembler found for it, serve the others)
 _branches: dict = {}
 
 
@@ -232,8 +262,8 @@ def _branch(text: str) -> Optional[P.Insn]:
     word, name = m.groups()
     if not _plain_name(name):
         return None
-    mnemonic = _branches.get(word)
-    if mnemonic is None:
+    first = _branches.get(word)
+    if first is None:
         try:
             st = P.parse_line(text)
         except AsmError:
@@ -244,11 +274,16 @@ def _branch(text: str) -> Optional[P.Insn]:
               and type(a.operands[0]) is P.OpExpr and not a.operands[0].mods
               and type(a.operands[0].expr.node) is E.Sym
               and a.operands[0].expr.node.name == name)
-        _branches[word] = a.mnemonic if ok else False
+        _branches[word] = a if ok else False
         return a if ok else None
-    if mnemonic is False:
+    if first is False:
         return None
-    return P.Insn((), mnemonic, (P.OpExpr((), P.CExpr(E.Sym(name))),))
+    insn = P.Insn((), first.mnemonic, (P.OpExpr((), P.CExpr(E.Sym(name))),))
+    # what asm.assembler's _insn_kind and _branch_target would find again (the kind
+    # depends on the mnemonic only; None while the first line's is not known)
+    insn._kind = first._kind
+    insn._target = (name, first.mnemonic.lower())
+    return insn
 
 
 def learn(text: str, emits: tuple, skip: frozenset,

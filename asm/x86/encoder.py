@@ -943,13 +943,14 @@ def local_branch(mnemonic: str, target: int, bits: int, ip: int,
     """``encode``'s (bytes, CPU level) for a relative branch without prefixes or keywords
     to ``target``, an address in ``section`` (the one being assembled), from what an
     earlier ``encode`` of the same shape found; None where ``encode`` must decide."""
-    plans = _LOCAL_PLANS.get((mnemonic, bits))
+    known = _LOCAL_PLANS.get(bits)
+    plans = None if known is None else known.get(mnemonic)
     if plans is None:
         matching = _CANDIDATES.get((mnemonic, bits, None, ("x", None, None, False, False,
                                                             True)))
         if matching is None:
             return None         # (not kept: an `encode` of this shape may come later)
-        plans = _LOCAL_PLANS[(mnemonic, bits)] = matching[0]
+        plans = _LOCAL_PLANS.setdefault(bits, {})[mnemonic] = matching[0]
     for plan in plans:
         if plan.branch is None:
             return None
@@ -966,26 +967,40 @@ def local_branch(mnemonic: str, target: int, bits: int, ip: int,
     return None
 
 
-# (mnemonic, bits) -> _CANDIDATES' plans of that branch to a local label (local_branch)
+# bits -> mnemonic -> _CANDIDATES' plans of that branch to a local label (local_branch);
+# a dict per mode, as _UNKNOWN_PLANS: no tuple key to build and hash per line (PyPy
+# traces each tuple hash as a loop of its own)
 _LOCAL_PLANS: dict = {}
+# bits -> mnemonic -> (code, displacement size, CPU level) of unknown_branch, or False
+# (the plan has no branch)
+_UNKNOWN_PLANS: dict = {}
 
 
 def unknown_branch(mnemonic: str, bits: int, ip: int) -> Optional[tuple]:
     """``encode``'s (bytes, CPU level) for a relative branch without prefixes or keywords
     to a label not defined yet (an earlier pass's forward reference: its operand reads 0),
     from what an earlier ``encode`` of that shape found; None where ``encode`` must."""
-    matching = _CANDIDATES.get((mnemonic, bits, None, ("x", None, None, False, True, False)))
-    if not matching or not matching[0]:
+    known = _UNKNOWN_PLANS.get(bits)
+    got = None if known is None else known.get(mnemonic)
+    if got is None:
+        matching = _CANDIDATES.get((mnemonic, bits, None,
+                                    ("x", None, None, False, True, False)))
+        if not matching or not matching[0]:
+            return None         # (not kept: an `encode` of this shape may come later)
+        plan = matching[0][0]           # (encode takes the first: its branch never fails)
+        if plan.branch is None:
+            got = False
+        else:
+            code = plan.branch_code.get(bits)
+            if code is None:
+                return None     # (not kept: _emit_branch makes it on an `encode`)
+            got = (code, plan.branch[0], plan.level)
+        _UNKNOWN_PLANS.setdefault(bits, {})[mnemonic] = got
+    if got is False:
         return None
-    plan = matching[0][0]               # (encode takes the first: its branch never fails)
-    if plan.branch is None:
-        return None
-    code = plan.branch_code.get(bits)
-    if code is None:
-        return None
-    size = plan.branch[0]
+    code, size, level = got
     delta = -(ip + len(code) + size)
-    return code + (delta & _MASKS[size]).to_bytes(size, "little"), plan.level
+    return code + (delta & _MASKS[size]).to_bytes(size, "little"), level
 
 
 def jcc_over_jmp(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,

@@ -14,7 +14,7 @@ from asm import cachefile
 from asm.cachefile import cache_name
 from asm.x86.operands import Mem
 from formats.beside import file_beside, read_beside, write_beside
-from formats.envswitch import env_switch
+from formats.envswitch import caches_on
 
 # (a str, not a pathlib.Path: pathlib is 10 ms of imports under PyPy that pyasm needs not)
 TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "insns.tab")
@@ -222,7 +222,7 @@ def forms() -> tuple:
     out = _unpack(_read_local(local), stamp) if local else None
     if out is not None:
         return out
-    if not env_switch("PYVM_CODE_CACHE", True):     # caches off: nothing written
+    if not caches_on():         # caches off: nothing written
         return _read_table()
     name = cache_name("insns-table", ".marshal", os.path.dirname(__file__))
     data = cachefile.load(name)      # (signed by this user's pyvm: see asm/cachefile.py)
