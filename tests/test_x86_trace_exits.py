@@ -1,7 +1,7 @@
-"""A trace's exits for self-modifying code (vm/x86/tracebuilder.py): after a store, the
-next followed jump leaves a trace the store dropped, through ``side_exit`` (one call
-with the registers and flags to write back, not a statement each); the jumps after it
-check again only after another store. The loop below is a loop trace that stores
+"""A trace's exits for self-modifying code (vm/x86/tracebuilder.py, vm/x86/smc.py): a
+store into the trace's own code stops it before its next instruction (before the next
+followed jump, which would leave a trace the store dropped through ``side_exit``); the
+jumps after it check again only after another store. The loop below is a loop trace that stores
 every iteration (to its data, and at iteration WRITE, some 6,500 instructions in, over
 its own code: the immediate at ``patch``), with a flag-setting instruction between the
 store and the jump after it, and a second jump with no store between. Oracle: Unicorn,
@@ -10,12 +10,14 @@ running the same bytes, compared at step counts before, around and after the wri
 from __future__ import annotations
 
 import struct
+import sys
 
 import pytest
 from flat32_harness import pyvm, pyvm_state, unicorn, unicorn_state
 from test_x86_cpu_asm import asm
 
-from vm.x86 import tracebuilder, traces
+from vm.x86 import compiler, traces
+from vm.x86.smc import stop_running
 
 CODE, STACK, MEMORY = 0x1000, 0x80000, 0x100000
 DEFINED = 0xC5
@@ -59,14 +61,19 @@ def sampling(monkeypatch):
 
 
 def test_code_written_inside_a_trace_leaves_it_with_the_exact_state(sampling, monkeypatch):
-    taken = []
-    exit_ = tracebuilder.side_exit
+    # (the write stops the trace before its next instruction, vm/x86/smc.py, before the
+    # jump's ALIVE check could: the running blocks it stopped)
+    stopped = []
 
-    def counting(cpu, key, *rest):
-        taken.append(key)
-        return exit_(cpu, key, *rest)
+    def spy(blocks, dead):
+        f = sys._getframe(1)
+        while f is not None and f.f_code.co_name != "_blk":
+            f = f.f_back
+        if f is not None:
+            stopped.append(f.f_locals.get("META"))
+        stop_running(blocks, dead)
 
-    monkeypatch.setattr(tracebuilder, "side_exit", counting)
+    monkeypatch.setattr(compiler, "stop_running", spy)
     code = asm(LOOP.format(write=WRITE), 32, CODE)
     patch, done = struct.unpack_from("<2I", code, len(code) - 8)
     emu, X = unicorn(code, CODE, STACK, MEMORY)
@@ -88,4 +95,5 @@ def test_code_written_inside_a_trace_leaves_it_with_the_exact_state(sampling, mo
     assert {**pyvm_state(m, DEFINED), "eip": done} == unicorn_state(emu, X, DEFINED)
     assert m.read(0x9000, 0x1000) == bytes(emu.mem_read(0x9000, 0x1000))
     assert m.read(patch + 2, 1) == b"\x66"
-    assert taken, "the write did not leave the trace through side_exit"
+    assert any(meta is not None and meta.trace and meta.loop for meta in stopped), \
+        "the write did not stop the loop trace"

@@ -18,11 +18,12 @@ precise by its ``except`` clause: the traceback's line number names the instruct
 the per-instruction metadata says which locals held the registers and flags there.
 
 Writes to pages holding translated code (``Memory.wf``) take a slow path that drops the
-blocks overlapping the write. As on a 486, modified code takes effect after the next jump:
-a loop block that stores re-checks its ``ALIVE`` cell on each back edge, a followed jump
-leaves a block that was invalidated, and straight-line code already in the running block
-(the prefetch queue) runs as it was. Single-stepping (tracing, debugging, the last instructions before a step limit)
-uses the same generators with one instruction per block.
+blocks overlapping the write. As on a P6 or later CPU, written code runs from the very next
+instruction: a write into the running block's code stops it before its next instruction,
+unwound as for a fault (``smc.py``). A block also leaves when its ``ALIVE`` cell was
+cleared meanwhile: a loop block that stores re-checks it on each back edge and a followed
+jump after a store does. Single-stepping (tracing, debugging, the last instructions before
+a step limit) uses the same generators with one instruction per block.
 
 A hot path through several blocks becomes one block too (``translate_trace``, chosen by
 ``traces.py``): the Builder follows a recorded path of keys across conditional
@@ -54,6 +55,7 @@ from vm.x86.debugregs import code_break
 from vm.x86.emit import MAX_BLOCK, SEMANTICS, BlockMeta, Builder
 from vm.x86.faults import GP, UD, CPUException, MemoryFault, Unsupported
 from vm.x86.memory import PAGE_SHIFT, WF_CODE
+from vm.x86.smc import CodeChanged, stop_running
 from vm.x86.state import SLOT_NAMES, CPUState
 from vm.x86.tier0 import Tier0
 from vm.x86.tracebuilder import TraceBuilder
@@ -533,6 +535,8 @@ class Translator:
                     if lo < end and start < hi:
                         dead.add(bid)
                         break
+        if dead:        # the running block, if it is one: stopped before its next insn
+            stop_running(self.blocks, dead)
         for bid in dead:
             self._drop(bid)
 
@@ -568,6 +572,8 @@ class Translator:
             tb = exc.__traceback__
             line = tb.tb_lineno if tb is not None else 0
         k = max(bisect_right(meta.lines, line) - 1, 0)
+        if isinstance(exc, CodeChanged):    # (before an instruction sharing the line)
+            k = exc.k
         im = meta.insns[k]
         cpu = self.cpu
         r = cpu.r

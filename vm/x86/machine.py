@@ -45,6 +45,7 @@ from vm.x86.faults import (
 )
 from vm.x86.memory import Memory
 from vm.x86.pypy_tuning import cold
+from vm.x86.smc import CodeChanged
 from vm.x86.state import (
     BASE,
     CS,
@@ -383,6 +384,8 @@ class Machine:
                 return Stop("exit")
             except SoftwareInterrupt as e:
                 return Stop("fault", fault=e)
+            except CodeChanged as e:    # stopped before code it wrote: made anew (smc.py)
+                e.resume()
             except CPUException as e:
                 stop = self._exception(e)
                 if stop is not None:
