@@ -23,7 +23,7 @@ refused gets a template per distinct constants (a shift count), only the address
 parameter. The same goes for the precise-fault records (registers and lazy flags as
 expressions over the locals, parameters included): each instance gets its own
 metadata with its own addresses and decoded instruction. A template has no ``try``:
-the instance runs it through :func:`_run`, which counts its runs and, on a fault,
+the instance runs it through :class:`_Instance`, which counts its runs and, on a fault,
 unwinds from the template's frame in the traceback (its line and its locals).
 
 What a cold run pays is kept small three ways. A shape leaves out the instruction's
@@ -60,8 +60,7 @@ import sys
 import weakref
 from array import array
 from bisect import bisect_right
-from dataclasses import replace
-from functools import partial
+from itertools import chain
 from types import CodeType, FunctionType
 from typing import Callable, Optional
 
@@ -90,9 +89,12 @@ _TRAPLESS_INSNS = ("int", "int3", "into", "int1", "icebp")
 # A template's source with its locals renamed and its integer literals made parameters
 # (_canonical): the templates of most shapes (a register, a size, a flags kind apart)
 # are the same code, compiled once.
-# a run of name, number and attribute characters: a name with its attributes
-# (``cpu.lz``), a number, or an attribute of something else (``.lz``)
-_TOKEN = re.compile(r"([\w.]+)")
+# the first name of a run of name, number and attribute characters (``cpu`` of
+# ``cpu.lz``; not ``lz``, nor a run that starts with a digit: group 1), or a run that is
+# a number (group 2)
+_SLOT = re.compile(r"(?<![\w.])(?:([^\W\d]\w*)|(\d[\w.]*))")
+_NAME = re.compile(r"(?<![\w.])([^\W\d]\w*)")
+_MARK = "\x00"         # an integer literal's place in _line's format
 # a statement's assigned names (an augmented assignment too)
 _TARGETS = re.compile(r"^[ \t]*([A-Za-z_]\w*(?:[ \t]*,[ \t]*[A-Za-z_]\w*)*)[ \t]*"
                       r"(?:[-+*/%&|^@]|<<|>>|//|\*\*)?=(?!=)", re.M)
@@ -102,9 +104,11 @@ _KWARG = re.compile(r"\([^\n]*[\w\s]=(?!=)")
 # scopes, declarations, attribute access across spaces, names like the new ones
 _UNSAFE = ("'", '"', "#", "\\", "{", ":=", ". ", ".\t", "def", "class", "lambda", "global",
            "nonlocal", "match", "case", "_v", "_c")
+_UNSAFE_RE = re.compile("|".join(map(re.escape, (*_UNSAFE, _MARK))))
 _KEEP = re.compile(r"_k[0-9]+|c|lz[orab]")    # names the unwinding reads as they are
 _LITS = [f"_c{i}" for i in range(64)]
 _codes: dict = {}           # canonical source -> its function's code (this process)
+_lines: dict = {}           # a template's line -> its _line parts (this process)
 
 
 class ValueUsed(Exception):
@@ -251,60 +255,74 @@ class _SymBuilder(Builder):
                       f"return {self.key_of(ip_fall):#x}"])
 
 
+def _line(line: str) -> Optional[tuple]:
+    """A template line's part of :func:`_canonical`: (the line as a format, its names
+    as "{}" and its integer literals as _MARK, those names, those literals' values, the
+    names it assigns), or None when it has something a renaming by text could get
+    wrong. Kept per line (``_lines``): the templates of a run share most lines."""
+    info = _lines.get(line, _NO)
+    if info is not _NO:
+        return info
+    info = None
+    if not _UNSAFE_RE.search(line) and line.count("(") == line.count(")") and \
+            line.count("[") == line.count("]"):     # (else a statement over lines)
+        names: list = []
+        lits: list = []
+
+        def slot(m) -> str:
+            tok = m.group()
+            if m.lastindex == 1:
+                names.append(tok)
+                return "{}"
+            if tok.isdigit() or tok[:2] in ("0x", "0X") and tok[2:].isalnum():
+                lits.append(int(tok, 0))
+                return _MARK
+            return tok              # (a float or such: left as it is)
+        try:
+            fmt = _SLOT.sub(slot, line.replace("}", "}}"))
+            info = (fmt, tuple(names), tuple(lits),
+                    tuple(n.strip() for t in _TARGETS.findall(line) for n in t.split(",")))
+        except ValueError:          # (an integer literal Python would not read)
+            info = None
+    _lines[line] = info
+    return info
+
+
 def _canonical(head: list, body: str) -> Optional[tuple]:
     """(source, literal values, renaming, parameters) of a template's ``body``: each name
     it assigns (a local) renamed _v0.. in order of appearance, each integer literal a
     parameter _c0.. after ``head`` (the parameter names), bound to the literal's value.
     Neither changes what the function computes; None when the text has something a
-    renaming by text could get wrong. (Plain string tests and few regular expressions:
-    this must cost well under the compile() it saves.)"""
-    for x in _UNSAFE:
-        if x in body:
-            return None
-    for line in body.split("\n"):
-        if line.count("(") != line.count(")") or line.count("[") != line.count("]"):
-            return None             # (a statement over several lines)
-    if _KWARG.search(body):
+    renaming by text could get wrong. (Each line's parts are found once per process,
+    :func:`_line`; a body joins them with C-level string operations: this must cost
+    well under the compile() it saves, under PyPy's interpreter too.)"""
+    infos = [_line(line) for line in body.split("\n")]
+    if None in infos or _KWARG.search(body):
         return None                 # (a keyword argument's name is no variable)
-    local = {n.strip() for t in _TARGETS.findall(body) for n in t.split(",")}
-    local = {n for n in local if not _KEEP.fullmatch(n)}
-    parts = _TOKEN.split(body)      # (tokens at odd indexes)
+    names = list(chain.from_iterable([i[1] for i in infos]))
+    lits = tuple(chain.from_iterable([i[2] for i in infos]))
     ren: dict = {}
-    lits = []
-    for i in range(1, len(parts), 2):
-        tok = parts[i]
-        c = tok[0]
-        if c.isdigit():
-            if tok.isdigit() or tok[:2] in ("0x", "0X") and tok[2:].isalnum():
-                try:
-                    lits.append(int(tok, 0))
-                except ValueError:
-                    return None
-                parts[i] = _LITS[len(lits) - 1] if len(lits) <= len(_LITS) else \
-                    f"_c{len(lits) - 1}"
-            # (else a float or such: left as it is)
-        elif c != ".":
-            name, dot, rest = tok.partition(".")
+    local = {n for i in infos for n in i[3] if not _KEEP.fullmatch(n)}
+    if local:
+        for name in dict.fromkeys(names):
             if name in local:
-                new = ren.get(name)
-                if new is None:
-                    new = ren[name] = f"_v{len(ren)}"
-                parts[i] = new + dot + rest
-    params = head + (_LITS[:len(lits)] if len(lits) <= len(_LITS) else
-                     [f"_c{i}" for i in range(len(lits))])
-    return f"def _blk({', '.join(params)}):\n{''.join(parts)}", tuple(lits), ren, params
+                ren[name] = f"_v{len(ren)}"
+    text = "\n".join([i[0] for i in infos]).format(*map(ren.get, names, names))
+    cs = _LITS[:len(lits)] if len(lits) <= len(_LITS) else \
+        [f"_c{i}" for i in range(len(lits))]
+    if cs:
+        pieces = text.split(_MARK)
+        text = "".join(chain.from_iterable(zip(pieces, cs))) + pieces[-1]
+    return f"def _blk({', '.join(head + cs)}):\n{text}", lits, ren, head + cs
 
 
 def _renamed(text: str, ren: dict) -> str:
     """An expression of the precise-fault records over the renamed locals."""
     if not ren:
         return text
-    parts = _TOKEN.split(text)
-    for i in range(1, len(parts), 2):
-        name, dot, rest = parts[i].partition(".")
-        new = ren.get(name)
-        if new is not None:
-            parts[i] = new + dot + rest
+    parts = _NAME.split(text)
+    names = parts[1::2]
+    parts[1::2] = map(ren.get, names, names)
     return "".join(parts)
 
 
@@ -328,6 +346,13 @@ def shape(insn: Insn) -> Optional[tuple]:
     return (insn.form.index, insn.osize, insn.asize, insn.seg, insn.rep,
             insn.lock, tuple(insn.prefixes), insn.modrm is None, insn.unused_osize,
             insn.unused_asize, tuple(ops))
+
+
+def _clone(obj, **changes):
+    """dataclasses.replace for the decoder's plain dataclasses (Insn, Imm, Mem: their
+    attributes are their fields, all taken by __init__): a copy with ``changes``,
+    without replace's walk over the fields (2.7 times faster, 1.4 under PyPy)."""
+    return type(obj)(**{**obj.__dict__, **changes})
 
 
 def _values(insn: Insn) -> list:
@@ -515,22 +540,33 @@ def _save_all() -> None:
 atexit.register(_save_all)
 
 
-def _run(t0, fn: FunctionType, consts: tuple, meta: Tier0Meta, count) -> int:
-    """Run a first-tier instance (the dispatcher calls it as a block): the template
-    with its constants. ``count``: runs left before its start is hot (None: a first
-    run, not kept). A fault is made precise from the template's frame in the
-    traceback: the line it stopped at and its locals."""
-    if count is not None:
-        count[0] -= 1
-        if not count[0]:
-            t0.promote(meta.key)
-    try:
-        return fn(*consts)
-    except BaseException as e:
-        tb = e.__traceback__.tb_next
-        if tb is not None and tb.tb_frame.f_code is fn.__code__:
-            t0.tr.unwind(meta, tb.tb_frame.f_locals, e, tb.tb_lineno)
-        raise
+class _Instance:
+    """A first-tier instance as the dispatcher calls it (a block): the template with its
+    constants. ``count``: runs left before its start is hot (None: a first run, not
+    kept). A fault is made precise from the template's frame in the traceback: the line
+    it stopped at and its locals. (No functools.partial of a function: under PyPy that
+    is Python code, which merges keyword dicts at every call: a twentieth of a short
+    run.)"""
+    __slots__ = ("t0", "fn", "consts", "meta", "count")
+
+    def __init__(self, t0: Tier0, fn: FunctionType, consts: tuple, meta: Tier0Meta,
+                 count: Optional[list]):
+        self.t0, self.fn, self.consts, self.meta, self.count = t0, fn, consts, meta, count
+
+    def __call__(self) -> int:
+        count = self.count
+        if count is not None:
+            count[0] -= 1
+            if not count[0]:
+                self.t0.promote(self.meta.key)
+        fn = self.fn
+        try:
+            return fn(*self.consts)
+        except BaseException as e:
+            tb = e.__traceback__.tb_next
+            if tb is not None and tb.tb_frame.f_code is fn.__code__:
+                self.t0.tr.unwind(self.meta, tb.tb_frame.f_locals, e, tb.tb_lineno)
+            raise
 
 
 class Tier0:
@@ -730,20 +766,20 @@ class Tier0:
                 if v and not literal:
                     v = Sym(name, True)
                 if t is Imm:
-                    ops.append(replace(op, value=v))
+                    ops.append(_clone(op, value=v))
                 elif general and op.disp_size is not None:
-                    ops.append(replace(op, disp=v, disp_size=_UNSEEN))
+                    ops.append(_clone(op, disp=v, disp_size=_UNSEEN))
                 else:
-                    ops.append(replace(op, disp=v))
+                    ops.append(_clone(op, disp=v))
             else:
                 ops.append(op)
         if general:
             params.append(f"_k{len(params)}")
             nip = ip + Sym(params[-1], True)
-            sym = replace(insn, address=ip, raw=None, operands=ops, length=_UNSEEN,
-                          modrm=None if insn.modrm is None else _UNSEEN)
+            sym = _clone(insn, address=ip, raw=None, operands=ops, length=_UNSEEN,
+                         modrm=None if insn.modrm is None else _UNSEEN)
         else:
-            sym = replace(insn, address=ip, raw=None, operands=ops)
+            sym = _clone(insn, address=ip, raw=None, operands=ops)
             nip = ip + insn.length
         ns = tr.ns
         before = len(ns)            # (names are only added: the new ones come last)
@@ -814,9 +850,7 @@ class Tier0:
         if key not in seen:
             seen.add(key)
             if not kept:
-                inst = partial(_run, self, fn, consts, meta, None)
-                inst.meta = meta
-                return inst
+                return _Instance(self, fn, consts, meta, None)
             count = [HOT]           # (as many runs as a start kept from its second)
         else:
             count = [max(HOT - 1, 1)]
@@ -824,8 +858,7 @@ class Tier0:
             self.kept.add(key)
             if not kept:
                 self.dirty = True
-        inst = partial(_run, self, fn, consts, meta, count)
-        inst.meta = meta
+        inst = _Instance(self, fn, consts, meta, count)
         bid = tr.nextid
         tr.nextid += 1
         tr.blocks[bid] = (key, False, [(key, nip)], [1], inst, meta, None)
