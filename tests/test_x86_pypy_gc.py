@@ -61,8 +61,9 @@ def test_user_setting_kept_and_no_proc_no_reexecution():
 
 
 def _size(name: str) -> float:
-    from vm.x86.pypy_tuning import GC_ENV
-    text = GC_ENV[name]
+    from vm.x86.pypy_tuning import NURSERY
+    assert name == "PYPY_GC_NURSERY"
+    text = NURSERY
     assert text.endswith("MB")
     return float(text[:-2])
 

@@ -12,11 +12,11 @@ trace sample, which translates) with every JIT counter stopped (nothing new is t
 machine code already compiled still runs) and as an opaque call, so that a trace being
 recorded around it does not inline it either.
 
-PyPy's garbage collector makes new objects in a *nursery* sized for the L2 cache (1 MB
-here) and copies out the survivors when it fills. A run makes gigabytes of short-lived
-objects while translating and interpreting its blocks (printf: 7,600 minor collections, a
+PyPy's garbage collector makes new objects in a *nursery* sized from the cache size
+the CPU reports (1 MB to hundreds) and copies out the survivors when it fills. A run
+makes gigabytes of short-lived objects while translating and interpreting its blocks (printf: 7,600 minor collections, a
 tenth of the run), so :func:`tune_gc` (called by ``python -m vm.linux`` and the ``pyvm``
-script) re-executes the process once with a larger nursery (:data:`GC_ENV`); PyPy reads
+script) re-executes the process once with a larger nursery (:data:`NURSERY`); PyPy reads
 it only at start-up.
 
 Elsewhere (CPython) the module does nothing and :data:`ACTIVE` is False.
@@ -24,9 +24,10 @@ Elsewhere (CPython) the module does nothing and :data:`ACTIVE` is False.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any, Callable
+
+from formats.pypy_gc import reexec_with_nursery
 
 # only under PyPy: elsewhere `python -m` would import any `pypyjit` in the start
 # directory (a guest's writable tree) as this module
@@ -52,10 +53,8 @@ _depth = [0]                    # cold() calls in progress (a translation may ne
 # PyPy's GC settings for a run (read at start-up only): a 64 MB nursery took 4-19% off
 # each real program's CPU time (printf 9.9 -> 8.1 s: 7,600 minor collections -> ~110;
 # 16-128 MB measured alike)
-GC_ENV = {"PYPY_GC_NURSERY": "64MB"}
-# in the re-executed process: the variables tune_gc set (removed again: the guest's
-# environment is the host's)
-_MARK = "PYVM_PYPY_GC_SET"
+NURSERY = "64MB"
+_MARK = "PYVM_PYPY_GC_SET"      # (in the re-executed process: the nursery variable is ours)
 
 
 def configure(**params: int) -> None:
@@ -93,37 +92,9 @@ def translating() -> bool:
 
 
 def tune_gc(cmdline: str = "/proc/self/cmdline") -> None:
-    """(PyPy) Re-execute this process, with the same command line, once with
-    :data:`GC_ENV` in its environment; call it before anything else happens (nothing
-    read or written yet). It returns at once elsewhere (CPython), when a variable of
-    GC_ENV is set already (the user's choice), or when the command line cannot be read
-    (no /proc) or executed; and in the re-executed process, which first removes the
-    variables it was given, so that they do not reach a guest's environment."""
-    if not ACTIVE:
-        return
-    env = os.environ
-    mine = env.pop(_MARK, None)
-    if mine is not None:
-        for name in mine.split(","):
-            if name in GC_ENV:      # (the mark is only ever ours: never other names)
-                env.pop(name, None)
-        return
-    if any(name in env for name in GC_ENV):
-        return
-    try:
-        with open(cmdline, "rb") as f:
-            argv = f.read().split(b"\0")[:-1]
-    except OSError:
-        return
-    if not argv or not sys.executable:
-        return
-    env.update(GC_ENV)
-    env[_MARK] = ",".join(GC_ENV)
-    try:
-        os.execv(sys.executable, argv)
-    except OSError:
-        for name in (*GC_ENV, _MARK):
-            env.pop(name, None)
+    """(PyPy) Re-execute this process once with a :data:`NURSERY` nursery
+    (formats/pypy_gc.py); call it before anything else happens."""
+    reexec_with_nursery(NURSERY, _MARK, cmdline=cmdline)
 
 
 if ACTIVE:
