@@ -14,8 +14,8 @@ recorded around it does not inline it either.
 
 PyPy's garbage collector makes new objects in a *nursery* sized from the cache size
 the CPU reports (1 MB to hundreds) and copies out the survivors when it fills. A run
-makes gigabytes of short-lived objects while translating and interpreting its blocks (printf: 7,600 minor collections, a
-tenth of the run), so :func:`tune_gc` (called by ``python -m vm.linux`` and the ``pyvm``
+makes gigabytes of short-lived objects while translating and interpreting its blocks
+(printf: 7,600 minor collections, a tenth of the run), so :func:`tune_gc` (called by ``python -m vm.linux`` and the ``pyvm``
 script) re-executes the process once with a larger nursery (:data:`NURSERY`); PyPy reads
 it only at start-up.
 
