@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
-from asm.errors import AsmError, AsmErrors, WarningError
+from asm.errors import AsmError, AsmErrors, WarningError, in_nasm_order
 
 FORMATS = ("bin", "elf32", "b32", "v16")
 
@@ -74,31 +74,27 @@ class Assembled:
     raw: object = None  # the assembler's own result object (for pyvm-internal callers)
 
 
-def _diagnostics(errors: Iterable[AsmError]) -> list:
-    out = []
-    for e in errors:
-        out.append(Diagnostic(getattr(e, "file", None), getattr(e, "line", None),
-                              getattr(e, "column", None), getattr(e, "message", str(e))))
-    return out
+def _diagnostic(e: AsmError) -> Diagnostic:
+    return Diagnostic(getattr(e, "file", None), getattr(e, "line", None),
+                      getattr(e, "column", None), getattr(e, "message", str(e)))
 
 
 _LOCATED = re.compile(r"^(.*?):(\d+): error: (.*)$")
 
 
-def _with_warning_errors(errors: list, warnings: Sequence[str]) -> list:
+def _diagnostics(errors: Sequence[AsmError], warnings: Sequence[str] = (),
+                 order: Optional[Sequence[tuple]] = None) -> list:
     """The errors and the warnings the rules made errors (asm.errors.WarningError), in
-    NASM's order: a warning-error comes before the errors of later lines of its file."""
+    NASM's order (asm.errors.in_nasm_order)."""
     out = []
-    for w in warnings:
-        m = _LOCATED.match(w.split("\n", 1)[0]) if type(w) is WarningError else None
-        if m is None:
+    for e in in_nasm_order(list(errors), list(warnings), order):
+        if not isinstance(e, str):
+            out.append(_diagnostic(e))
             continue
-        file, line = m.group(1), int(m.group(2))
-        while errors and errors[0].file == file and errors[0].line is not None \
-                and errors[0].line < line:
-            out.append(errors.pop(0))
-        out.append(Diagnostic(file, line, None, m.group(3)))
-    return out + errors
+        m = _LOCATED.match(e.split("\n", 1)[0]) if type(e) is WarningError else None
+        if m is not None:
+            out.append(Diagnostic(m.group(1), int(m.group(2)), None, m.group(3)))
+    return out
 
 
 def _defines(defines) -> list:
@@ -150,10 +146,11 @@ def assemble(source: Union[str, bytes], *, fmt: Optional[str] = None,
                     listing)
     except AsmErrors as exc:
         warnings = getattr(exc, "warnings", ())
-        raise AssemblyError(_with_warning_errors(_diagnostics(exc.errors), warnings),
+        raise AssemblyError(_diagnostics(exc.errors, warnings,
+                                         getattr(exc, "warning_order", None)),
                             warnings) from None
     except AsmError as exc:
-        raise AssemblyError(_diagnostics([exc])) from None
+        raise AssemblyError([_diagnostic(exc)]) from None
     except RecursionError:
         raise AssemblyError([Diagnostic(filename, None, None,
                                         "source too deeply nested")]) from None

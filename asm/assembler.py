@@ -104,6 +104,8 @@ class Symbol:
     defined_at: Optional[tuple] = None  # (file, line)
     pass_defined: int = 0
     seg_base: object = None             # `x equ seg y` in ELF: y's Section or extern Symbol
+    required = False                    # `required x`: an extern written even if unused
+    #                                     (not a field: set on the few declared symbols)
 
     def __repr__(self) -> str:
         return f"Symbol({self.name!r}, {self.kind})"
@@ -321,9 +323,9 @@ class Assembler(E.EvalContext):
         self.org: Optional[int] = None
         self.org_at: Optional[tuple] = None
         self.externs: set = set()
-        self.globals: set = set()
         # bin: names a global/static/required gave a special (`x:function`), with where
         self.bin_specials: dict = {}
+        self.held: list = []            # pass 1's `%error`s (see run)
         self.layout = Layout([], None, fmt == "bin")
         self.warnings: list = []
         self.warned = 0                 # warnings issued so far (shown or not)
@@ -526,6 +528,10 @@ class Assembler(E.EvalContext):
                     # later passes start from its last state: pass 1 is not the result)
                     lines[:] = [one for r in lines
                                 for one in (r.lines if type(r) is _Run else (r,))]
+                # (`%error`: NASM reports it in its final pass, not when pass 1 fails)
+                self.held = [e for e in self.errors if getattr(e, "final_pass_only", False)]
+                if self.held:
+                    self.errors = [e for e in self.errors if e not in self.held]
                 if self.errors or self.fatal:
                     _undefined_operands(self.errors, self.symbols)
                     if self.fatal or not all(map(_reported_later, self.errors)):
@@ -543,9 +549,8 @@ class Assembler(E.EvalContext):
                     and not (self.orphan_local and self.base_label)):
                 if self.bin_specials:
                     self._refuse_bin_specials()
-                if self.errors:
-                    _undefined_operands(self.errors, self.symbols)
-                    raise AsmErrors(_dedupe(self.errors))
+                if self.errors or self.held:
+                    raise self._final_errors()
                 return self._result()
             if values == prev_values or passno >= MAX_PASSES:
                 break
@@ -562,30 +567,81 @@ class Assembler(E.EvalContext):
         self._begin_pass()
         self._pass(lines)
         self._relayout()
-        if self.errors:
-            _undefined_operands(self.errors, self.symbols)
-            raise AsmErrors(_dedupe(self.errors))
+        if self.errors or self.held:
+            raise self._final_errors()
         return self._result()
 
-    def _check_scope(self, directive: str, args: str) -> None:
-        """NASM's declare_label checks: a name both global and static, or given two
-        different specials (`global x:function` then `global x:data`)."""
-        for part in _split_commas(args):
-            n, colon, spec = part.partition(":")
-            names = _names(n)
-            if len(names) != 1:
-                continue
-            n = names[0]
-            old = self.scopes.get(n)
-            if old is None:
-                self.scopes[n] = (directive, spec or None)
-                continue
-            if directive != old[0]:
-                raise AsmError(f"symbol `{n}' declared both as {old[0]} and {directive}")
-            if spec and old[1] and spec.lower() != old[1].lower():
-                raise AsmError(f"symbol `{n}' has inconsistent attributes `{old[1]}' and "
+    def _final_errors(self) -> AsmErrors:
+        """The final pass's errors (pass 1's `%error`s among them, each before the
+        assembler's of the line it precedes), with its listing (NASM writes it, errors
+        included)."""
+        _undefined_operands(self.errors, self.symbols)
+        errors = sorted(self.held + self.errors, key=lambda e: e.order[:2])
+        failed = AsmErrors(_dedupe(errors))
+        failed.listing = self.listing
+        return failed
+
+    def _check_scope(self, directive: str, n: str, spec: str, sl) -> None:
+        """NASM's declare_label: a name declared two ways that do not go together
+        (`global` and `static`...), an extern or a defined name made common, an EQU
+        constant made extern, or given two different specials."""
+        sym = self.symbols.get(n)
+        if (sym is not None and n in self.defined_now
+                and (directive == "common" or sym.kind == "equ" and directive != "global"
+                     and directive != "static")):
+            raise self._redefined(n, sym.defined_at)
+        old = self.scopes.get(n)
+        if old is None:
+            self.scopes[n] = (directive, spec or None, (sl.file, sl.line))
+            return
+        was, old_spec, where = old
+        if directive == was:
+            if spec and old_spec and spec.lower() != old_spec.lower():
+                raise AsmError(f"symbol `{n}' has inconsistent attributes `{old_spec}' and "
                                f"`{spec}'")
-            self.scopes[n] = (directive, old[1] or spec or None)
+            self.scopes[n] = (directive, old_spec or spec or None, where)
+        elif directive == "common" and was in ("extern", "required"):
+            raise self._redefined(n, where)
+        elif (was, directive) in _DECLARED_BOTH:
+            raise AsmError(f"symbol `{n}' declared both as {was} and {directive}")
+        elif was == "extern" and directive == "required" or (
+                was in ("extern", "required") and directive == "global"):
+            self.scopes[n] = (directive, spec or old_spec, where)   # (NASM: it overrides)
+
+    @staticmethod
+    def _redefined(name: str, where: Optional[tuple]) -> AsmError:
+        err = AsmError(f"label `{name}' inconsistently redefined")
+        if where:
+            err.notes = [f"{where[0]}:{where[1]}: info: label `{name}' originally defined "
+                         "here"]
+        return err
+
+    def _declare(self, directive: str, args: str, sl) -> None:
+        """`global`/`static`/`extern`/`required` of one name (NASM's standard macro split
+        the line at its commas: asm/directive_args.py), with its special (`x:function`)."""
+        n, _, raw = args.strip().partition(":")
+        n = n.strip()
+        n = n[1:] if n.startswith("$") else n
+        self._check_scope(directive, n, raw, sl)     # (NASM compares the raw texts)
+        spec = raw.strip()
+        sym = self.symbols.get(n) or self.symbols.setdefault(n, Symbol(n))
+        if directive in ("extern", "required"):
+            if sym.kind == "extern" or sym.value is None:
+                sym.kind = "extern"
+                sym.value = E.Rel(0, {sym: 1})
+                self.externs.add(n)
+            elif sym.kind == "label":
+                sym.is_global = True    # (NASM: an extern defined here is global)
+        elif directive == "global":
+            sym.is_global = True
+        # (written even when nothing refers to it; `global` overrides it)
+        sym.required = self.scopes[n][0] == "required"
+        if not spec:
+            return
+        if self.fmt == "elf32":
+            self._symbol_specials(sym, spec, directive in ("extern", "required"))
+        elif self.fmt == "bin" and directive != "extern":
+            self.bin_specials.setdefault(n, (directive, sl.file, sl.line))
 
     def _refuse_bin_specials(self) -> None:
         """NASM's bin refuses a special (`global x:function`) where the symbol is defined
@@ -916,10 +972,12 @@ class Assembler(E.EvalContext):
             self.warn(w, sl)
         exc.text = sl.text
         exc.at = self._line_at()
+        exc.order = self._order()
         self.errors.append(exc)
         for message in getattr(exc, "also", ()):    # NASM's further errors on the line
             more = AsmError(message, exc.file, exc.line)
             more.notes = exc.notes
+            more.order = exc.order
             more.repeated = message == exc.message      # (kept by _dedupe)
             self.errors.append(more)
         if self.entry is not None:
@@ -939,7 +997,7 @@ class Assembler(E.EvalContext):
         text = f"{sl.file}:{sl.line}: {kind}: {message}"
         text = with_notes(text, sl.trace) if sl.trace else text
         self.warnings.append(text if kind == "warning" else WarningError(text))
-        self.warning_at.append(self._line_at())
+        self.warning_at.append(self._order())
         e = self.entry
         if e is not None:
             # (its place among wrapped rows: the pieces listed when it came)
@@ -1019,7 +1077,7 @@ class Assembler(E.EvalContext):
             self.externs.discard(name)
         elif sym.kind == "common":
             if self.passno == 1 or self.final:
-                raise AsmError(f"label `{name}' inconsistently redefined")
+                raise self._redefined(name, self.scopes.get(name, (None, None, None))[2])
         if value is None:
             if self.cur is None:
                 value = self.abs_pos
@@ -1156,6 +1214,8 @@ class Assembler(E.EvalContext):
                 st._emits = (self.bits, action._bytes, 0, P.Data)
             return
         if count == 0:
+            for w in E.scanner_warnings(action):    # (NASM reads the line all the same)
+                self.warn(w, sl)
             return
         t = type(action)
         if t is P.Incbin and count > 1:
@@ -1484,7 +1544,7 @@ class Assembler(E.EvalContext):
                 if unit not in E.FLOAT_FORMATS:
                     raise AsmError(f"no {unit * 8}-bit floating-point format supported")
                 data = E.encode_float(fl[0], unit, fl[1])
-                if _float_overflow(fl[0], data):
+                if E.float_overflow(fl[0], unit):
                     self.list_ahead = 0     # (NASM's warning as it reads the line)
                     self.warn("overflow in floating-point constant [-w+float-overflow]", sl)
                 out += data
@@ -2093,42 +2153,16 @@ class Assembler(E.EvalContext):
                 # nothing placed yet: the first pass can already use the final origin
                 self._relayout()
                 self.layout_start = self.layout
-        elif name in ("global", "static", "required"):
-            names = _names(args) if ":" not in args else _names(
-                " ".join(p.split(":")[0] for p in _split_commas(args)))
-            if name != "required":
-                self._check_scope(name, args)
-            for n in names:
-                self.globals.add(n)
-                sym = self.symbols.get(n) or self.symbols.setdefault(n, Symbol(n))
-                sym.is_global = name == "global" or sym.is_global
-            if name == "global" and ":" in args and self.fmt == "elf32":
-                self._symbol_specials(args)
-            elif ":" in args and self.fmt == "bin":
-                for part in _split_commas(args):
-                    n, _, spec = part.partition(":")
-                    if spec.strip():
-                        self.bin_specials.setdefault(n.strip(), (name, sl.file, sl.line))
-        elif name == "extern":
-            for n in _names(args):
-                sym = self.symbols.get(n)
-                if sym is None:
-                    sym = self.symbols[n] = Symbol(n, kind="extern")
-                if sym.kind in ("extern",) or sym.value is None:
-                    sym.kind = "extern"
-                    sym.value = E.Rel(0, {sym: 1})
-                    self.externs.add(n)
-                elif sym.kind == "label":
-                    sym.is_global = True    # (NASM: an extern defined here is global)
+        elif name in ("global", "static", "required", "extern"):
+            self._declare(name, args, sl)
         elif name == "common":
+            n = args.split()[0].split(":")[0]
+            self._check_scope("common", n, "", sl)
             if self.fmt == "bin":
                 raise AsmError("binary format does not support any special symbol types"
                                if ":" in args else
                                "binary output format does not support common variables")
             parts = args.split()
-            if not parts:
-                raise AsmError("`common' expects a symbol name")
-            n = parts[0].split(":")[0]
             # `common name size[:alignment [type] [size]]` (ELF), read as NASM does
             size_text, colon, special = " ".join(parts[1:]).partition(":")
             size, _ = directive_args.read_num(size_text)
@@ -2143,7 +2177,7 @@ class Assembler(E.EvalContext):
                 raise AsmError(f"alignment constraint `{special}' is not a power of two")
             words = rest.split(None, 1)
             sym_type = None
-            if words and words[0].lower() in ("function", "data", "object", "notype"):
+            if words and words[0].lower() in directive_args.SYMBOL_TYPES:
                 sym_type, rest = words[0].lower(), words[1] if len(words) > 1 else ""
             if rest.strip():                    # (ELF's size expression overrides it)
                 self.unknown = False
@@ -2224,6 +2258,12 @@ class Assembler(E.EvalContext):
         tells a %rep body's repetitions apart."""
         return self.item if self.record is None else len(self.record)
 
+    def _order(self, stage: int = 1) -> tuple:
+        """A message's place among the pass's (NASM prints them as it goes): its line's
+        place, the preprocessor's (stage 0, before the line) or the assembler's (1), then
+        how many errors came before it (asm.errors.in_nasm_order)."""
+        return self._line_at(), stage, len(self.errors)
+
     def warning_shown(self, message: str) -> bool:
         return not self.warning_rules or warning_enabled(message, self.warning_rules)
 
@@ -2252,46 +2292,62 @@ class Assembler(E.EvalContext):
             on, name = warning_rule(word)
         self.warning_rules = with_rules(self.warning_rules, [(on, name)])
 
-    def _symbol_specials(self, args: str) -> None:
-        """ELF's `global name:function hidden (size)`: type, visibility, binding, size."""
-        for part in _split_commas(args):
-            n, colon, spec = part.partition(":")
-            n = n.strip()
-            n = n[1:] if n.startswith("$") else n
-            sym = self.symbols.get(n)
-            if not colon or sym is None:
-                continue
-            size_text = None
-            rest = spec.strip()
-            while rest:
-                word, _, after = rest.partition(" ")
-                w = word.lower()
-                if w in ("function", "data", "object", "notype"):
-                    sym.sym_type = w
-                elif w in ("internal", "hidden", "protected"):
-                    sym.sym_vis = w
-                elif w in ("weak", "strong"):
-                    sym.sym_weak = w == "weak"
-                else:
-                    # NASM reads the rest as the size from the first other word: `4`,
-                    # `(4)`, `x_end - x`
-                    size_text = rest
-                    break
-                rest = after.strip()
-            if size_text is not None:
-                self.unknown = False
-                v = self._special_size(size_text).fn(self)
-                if self.unknown:
-                    self.saw_unknown = True         # known in a later pass
-                if type(v) is not int and not self.unknown:
-                    raise AsmError("cannot use relocatable expression as symbol size")
-                sym.sym_size = v & 0xFFFFFFFF if type(v) is int else 0
+    def _symbol_specials(self, sym: Symbol, spec: str, extern: bool = False) -> None:
+        """ELF's `global name:function hidden (size)`: type, visibility, binding, size.
+        An extern's size naming a symbol never defined is left out (NASM defers it to
+        the symbol's definition, which never comes)."""
+        size_text = None
+        rest = spec.strip()
+        while rest:
+            word, _, after = rest.partition(" ")
+            w = word.lower()
+            if w in directive_args.SYMBOL_TYPES:
+                sym.sym_type = w
+            elif w in ("internal", "hidden", "protected"):
+                sym.sym_vis = w
+            elif w in ("weak", "strong"):
+                sym.sym_weak = w == "weak"
+            else:
+                # NASM reads the rest as the size from the first other word: `4`,
+                # `(4)`, `x_end - x`
+                size_text = rest
+                break
+            rest = after.strip()
+        if size_text is not None:
+            size = self._special_size(size_text)
+            if extern and _first_undefined(size.node, self.symbols) is not None:
+                return
+            self.unknown = False
+            v = size.fn(self)
+            if self.unknown:
+                self.saw_unknown = True         # known in a later pass
+            if type(v) is not int and not self.unknown:
+                raise AsmError("cannot use relocatable expression as symbol size")
+            sym.sym_size = v & 0xFFFFFFFF if type(v) is int else 0
 
     @staticmethod
     def _special_size(text: str):
         """The size expression of a symbol special: the leading expression (`4 data`: 4;
         the rest is ignored); a malformed one is reported on its first word."""
         return _leading_expression(text, text.split()[0])
+
+    def _elf_redeclared(self, s: Section, words: list, sl) -> bool:
+        """NASM's ELF output on a section named again with attributes: when they make
+        another type or other flags, it warns and ignores them (True)."""
+        from asm.elf_output import section_kind
+        nobits, attrs = self._nobits_by_default(s.name), []
+        for w in words:
+            key, eq, _ = w.partition("=")
+            key = key.lower()
+            if key in ("progbits", "nobits"):
+                nobits = key == "nobits"
+            elif _elf_attribute(key, eq):
+                attrs.append(w)
+        if section_kind(s.name, nobits, attrs) == section_kind(s.name, s.nobits, s.attrs):
+            return False
+        self.warn("incompatible section attributes ignored on redeclaration of section "
+                  f"`{s.name}' [-w+other]", sl)
+        return True
 
     def _section_directive(self, args: str, sl) -> None:
         words = args.split()
@@ -2354,26 +2410,6 @@ class Assembler(E.EvalContext):
         self.pos = s.size
 
 
-def _elf_redeclared(self, s: Section, words: list, sl) -> bool:
-    """NASM's ELF output on a section named again with attributes: when they make another
-    type or other flags, it warns and ignores them (True)."""
-    from asm.elf_output import section_kind
-    nobits, attrs = self._nobits_by_default(s.name), []
-    for w in words:
-        key, eq, _ = w.partition("=")
-        key = key.lower()
-        if key in ("progbits", "nobits"):
-            nobits = key == "nobits"
-        elif _elf_attribute(key, eq):
-            attrs.append(w)
-    if section_kind(s.name, nobits, attrs) == section_kind(s.name, s.nobits, s.attrs):
-        return False
-    self.warn("incompatible section attributes ignored on redeclaration of section "
-              f"`{s.name}' [-w+other]", sl)
-    return True
-
-
-Assembler._elf_redeclared = _elf_redeclared
 
 
 _RES_NAMES = {1: "RESB", 2: "RESW", 4: "RESD", 8: "RESQ", 10: "REST", 16: "RESO",
@@ -2554,18 +2590,6 @@ def _parse_warning(text: str) -> bool:
             or warning_class(text) in ("regsize", "float-overflow"))
 
 
-def _float_overflow(text: str, data: bytes) -> bool:
-    """NASM's float-overflow warning: a decimal literal (not a hex, octal or binary one,
-    nor __Infinity__) that came out as an infinity."""
-    lower = text.lower()
-    if lower.startswith(("0x", "0h", "0o", "0q", "0b", "0y", "$", "__")):
-        return False
-    mbits, ebits, explicit = E.FLOAT_FORMATS[len(data)]
-    value = int.from_bytes(data, "little")
-    exponent = (value >> (mbits + explicit)) & ((1 << ebits) - 1)
-    return exponent == (1 << ebits) - 1 and value & ((1 << mbits) - 1) == 0
-
-
 def _zeroing_runs(runs: list) -> int:
     """How many reservations Assembler._reserve_runs's entries make."""
     return sum(type(x) is int or (x is not None and x[0] * _zeroing_runs(x[1]))
@@ -2724,18 +2748,12 @@ def _deoptimize(ops: list, mnemonic: str, level: int) -> list:
             and o.size != 1 and o.jump is None else o for o in ops]
 
 
-def _split_commas(args: str) -> list:
-    """``a:function, b:data (x - y)``: the comma-separated parts, parentheses kept whole."""
-    parts, depth, cur = [], 0, []
-    for ch in args:
-        if ch == "," and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-            continue
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        cur.append(ch)
-    parts.append("".join(cur))
-    return [p for p in parts if p.strip()]
+# NASM's declare_label: declarations of one name that do not go together (old, new)
+_DECLARED_BOTH = frozenset((("global", "static"), ("static", "global"), ("static", "extern"),
+                            ("static", "required"), ("static", "common"),
+                            ("extern", "static"), ("required", "static"),
+                            ("common", "static"), ("global", "common"),
+                            ("common", "global")))
 
 
 def _leading_expression(text: str, malformed: str):
@@ -2755,15 +2773,6 @@ def _atoi(text: str) -> int:
     # (past 19 digits C's atoi overflows; its value is no valid operand anyway, and
     # Python refuses 4,300 digits and more)
     return int(m.group(1) + m.group(2)[:19])
-
-
-def _names(args: str) -> list:
-    out = []
-    for part in args.replace(",", " ").split():
-        name = part.split(":")[0]
-        if name:
-            out.append(name[1:] if name.startswith("$") else name)
-    return out
 
 
 def _find_file(name: str, include_paths: Sequence, current: str) -> Optional[str]:
@@ -2830,7 +2839,7 @@ def _undefined_operands(errors: list, symbols: dict) -> None:
 
 def _final_pass_error(e: AsmError) -> bool:
     return (e.message in _FINAL_PASS_ERRORS or getattr(e, "status", 1) == 3
-            or getattr(e, "final_pass", False)
+            or getattr(e, "final_pass", False) or getattr(e, "final_pass_only", False)
             or e.message.startswith("unrecognised special symbol `"))
 
 
@@ -2908,9 +2917,10 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
         result, errors = None, exc.errors
         if (asm.passno == 1 and not all(map(_final_pass_error, errors))) or any(
                 getattr(e, "before_final", False) for e in errors):
-            exc.warnings = _pass_one_warnings(pp, asm)
+            exc.warnings, exc.warning_order = _pass_one_warnings(pp, asm)
         else:
-            exc.warnings = _in_source_order(pp, asm.warnings, asm.warning_at)
+            exc.warnings, exc.warning_order = _in_source_order(pp, asm.warnings,
+                                                               asm.warning_at)
         if not _warning_error_in_pass_one(pp, asm.warnings):
             raise
     finally:
@@ -2920,12 +2930,13 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
         # a warning made an error in pass 1 ends NASM there, as an error does
         failed = AsmErrors([e for e in errors if not _final_pass_error(e)
                             and not e.message.endswith("' not defined")])
-        failed.warnings = _pass_one_warnings(pp, asm)
+        failed.warnings, failed.warning_order = _pass_one_warnings(pp, asm)
         raise failed
-    result.warnings = _in_source_order(pp, result.warnings, asm.warning_at)
+    result.warnings, order = _in_source_order(pp, result.warnings, asm.warning_at)
     if any(type(w) is WarningError for w in result.warnings):
         failed = AsmErrors(errors)
-        failed.warnings = result.warnings
+        failed.warnings, failed.warning_order = result.warnings, order
+        failed.listing = result.listing
         raise failed
     return result
 
@@ -2942,7 +2953,7 @@ def _pass_one_warning(w: str) -> bool:
             or " does not fit in 64 bits " in w)    # (NASM's scanner's: in pass 1 too)
 
 
-def _pass_one_warnings(pp, asm) -> list:
+def _pass_one_warnings(pp, asm) -> tuple:
     """The warnings NASM gives when errors end it in pass 1: not those of its final pass
     (the assembler's final-pass classes, `%warning`'s)."""
     warnings = asm.warnings
@@ -2982,20 +2993,21 @@ def _pp_symbol(self, name: str):
     return sym.value
 
 
-def _in_source_order(pp, warnings: list, at: list) -> list:
+def _in_source_order(pp, warnings: list, at: list) -> tuple:
     """The preprocessor's warnings and the assembler's, in the order of the lines they
-    belong to (NASM's order); a preprocessor warning comes before the assembler's for the
-    line it precedes."""
+    belong to (NASM's order; a preprocessor warning comes before the assembler's for the
+    line it precedes), and their places (Assembler._order)."""
     if not pp.warnings:
-        return list(warnings)
+        return list(warnings), list(at)
     merged = sorted([(p, 0, k) for k, p in enumerate(pp.warning_at)]
                     + [(p, 1, k) for k, p in enumerate(at)])
-    return [pp.warnings[k] if who == 0 else warnings[k] for _, who, k in merged]
+    return ([pp.warnings[k] if who == 0 else warnings[k] for _, who, k in merged],
+            [p for p, _, _ in merged])
 
 
 def _pp_warning_position(self) -> int:
     """Where a preprocessor warning goes among the assembler's (see Assembler.warn)."""
-    return len(self.record) if self.record is not None else 0
+    return self._order(0) if self.record is not None else (0, 0, 0)
 
 
 def _pp_here(self, start: bool):
@@ -3009,6 +3021,7 @@ def _errors_append(self, err: AsmError) -> None:
     """Preprocessor errors join the current pass's errors in source order."""
     if not hasattr(err, "at"):
         err.at = self._line_at()
+    err.order = self._order(0)
     self.errors.append(err)
 
 

@@ -88,12 +88,16 @@ def _located(message: str) -> str:
     return f"{file}: {rest}"
 
 
-def _report(errors: Sequence[AsmError], warnings: Sequence[str], err: TextIO) -> None:
-    for w in warnings:      # (those the -w options and `[warning]` directives leave)
-        for line in w.split("\n"):             # (the warning, then its macro notes)
-            print(_located(line), file=err)
-    from asm.errors import source_context
-    for e in errors:
+def _report(errors: Sequence[AsmError], warnings: Sequence[str], err: TextIO,
+            order: Optional[Sequence[tuple]] = None) -> None:
+    """The errors and the warnings (those the -w options and `[warning]` directives
+    leave) in NASM's order (``order``: asm.errors.in_nasm_order's)."""
+    from asm.errors import in_nasm_order, source_context
+    for e in in_nasm_order(list(errors), list(warnings), order):
+        if isinstance(e, str):
+            for line in e.split("\n"):         # (the warning, then its macro notes)
+                print(_located(line), file=err)
+            continue
         print(_located(str(e)), file=err)
         # pyasm's addition after NASM's line: the source line and a caret under the token
         for extra in source_context(getattr(e, "file", None), getattr(e, "line", None),
@@ -120,15 +124,16 @@ def run(src: str, *, fmt: Optional[str] = None, output: Optional[str] = None,
     rules = warning_rules(warnings)
     enabled = gc.isenabled()
     gc.disable()    # millions of small cached objects: collector scans would dominate
+    kept: list = []
     try:
         status = _run(src, fmt, output, listing, include_paths, defines, undefines,
                       preprocess_only, origin, stdout, stderr, rules, optimize,
-                      debug_format, pre=pre, deps=deps)
+                      debug_format, pre=pre, deps=deps, kept=kept)
     finally:
         if enabled:
             gc.enable()
     if status and not (deps is not None and deps.only):
-        _remove_outputs(src, fmt, output, listing, preprocess_only)
+        _remove_outputs(src, fmt, output, None if kept else listing, preprocess_only)
     return status
 
 
@@ -162,7 +167,7 @@ def _remove_outputs(src: str, fmt: Optional[str], output: Optional[str],
 
 def _run(src, fmt, output, listing, include_paths, defines, undefines, preprocess_only,
          origin, stdout, stderr, rules=(), optimize=2, debug_format=None, *, pre=(),
-         deps=None) -> int:
+         deps=None, kept=None) -> int:
     out_stream = stdout or sys.stdout
     err = stderr or sys.stderr
     if fmt is None:
@@ -194,8 +199,14 @@ def _run(src, fmt, output, listing, include_paths, defines, undefines, preproces
                                 depends=depends, deps_only=True, rules=rules)
                 return _write_dependencies(deps, src, fmt, output, depends, err)
             warned: list = []
-            data = preprocess_text(text, src, include_paths, defs, undefines, fmt, pre=pre,
-                                   depends=depends, rules=rules, warnings=warned)
+            try:
+                data = preprocess_text(text, src, include_paths, defs, undefines, fmt,
+                                       pre=pre, depends=depends, rules=rules,
+                                       warnings=warned)
+            except AsmErrors as exc:
+                if not output:          # (NASM writes its lines as it goes, then fails)
+                    out_stream.write(getattr(exc, "output", ""))
+                raise
             if output:
                 write_atomic(output, data.encode("utf-8", "surrogateescape"))
             else:
@@ -237,7 +248,17 @@ def _run(src, fmt, output, listing, include_paths, defines, undefines, preproces
             lst = format_listing(result) if listing is not None else None
             _report((), result.warnings, err)
     except AsmErrors as exc:
-        _report(exc.errors, getattr(exc, "warnings", ()), err)
+        _report(exc.errors, getattr(exc, "warnings", ()), err,
+                getattr(exc, "warning_order", None))
+        if listing is not None and getattr(exc, "listing", None) is not None:
+            # (errors of the final pass: NASM writes its listing, the errors in it)
+            from asm.listing import format_listing
+            try:
+                write_atomic(listing, format_listing(exc).encode("utf-8", "surrogateescape"))
+                if kept is not None:
+                    kept.append(listing)
+            except OSError:
+                pass
         return max(getattr(e, "status", 1) for e in exc.errors) if exc.errors else 1
     except AsmError as exc:
         _report([exc], (), err)
@@ -347,7 +368,8 @@ def preprocess_text(text: str, src: str, include_paths: Sequence[str] = (),
             out.append(line + "\n")
     if pp.errors:
         exc = AsmErrors(pp.errors)
-        exc.warnings = pp.warnings
+        exc.warnings, exc.warning_order = pp.warnings, pp.warning_at
+        exc.output = "".join(out)
         raise exc
     if warnings is not None:
         warnings.extend(pp.warnings)
@@ -516,6 +538,8 @@ def script() -> None:
     """The ``pyasm`` console script: the process ends right after, so it never pays for
     a collection or a teardown of the parse caches (millions of small objects: that
     alone can take as long as assembling a large file)."""
+    from asm.pypy_gc import tune_gc
+    tune_gc()     # (PyPy) once more with a small GC nursery: asm/pypy_gc.py
     gc.disable()
     status = _main(None)
     from asm import parser

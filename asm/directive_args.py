@@ -14,6 +14,8 @@ from asm.expr import read_number
 _ID_START = frozenset(string.ascii_letters + "_.?@")
 _ID_CHARS = _ID_START | frozenset(string.digits + "$#~")
 DECLARATIONS = frozenset(("global", "extern", "static", "required", "common"))
+# the symbol types an ELF special names (`global x:function`), with their STT_ values
+SYMBOL_TYPES = {"function": 2, "data": 1, "object": 1, "notype": 0}
 _DEFAULTS = frozenset(("rel", "abs", "bnd", "nobnd"))
 _FLOAT_MODES = frozenset(("daz", "nodaz", "near", "up", "down", "zero", "default"))
 

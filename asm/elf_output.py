@@ -26,6 +26,7 @@ import functools
 import re
 from typing import Optional
 
+from asm.directive_args import SYMBOL_TYPES
 from asm.errors import AsmError, AsmErrors
 from formats.elf import (
     ABS,
@@ -59,7 +60,6 @@ from formats.elf.constants import (
     SHT_NOTE,
     SHT_PREINIT_ARRAY,
     SHT_PROGBITS,
-    STT_FUNC,
     STT_NOTYPE,
     STT_OBJECT,
     STT_TLS,
@@ -70,8 +70,6 @@ GOT_SYMBOL = "_GLOBAL_OFFSET_TABLE_"
 
 _ABS_TYPES = {1: R_386_8, 2: R_386_16, 4: R_386_32}
 _PC_TYPES = {1: R_386_PC8, 2: R_386_PC16, 4: R_386_PC32}
-_SYM_TYPES = {"function": STT_FUNC, "func": STT_FUNC, "data": STT_OBJECT,
-              "object": STT_OBJECT, "notype": STT_NOTYPE}
 
 _FLAG_WORDS = {
     "alloc": (SHF_ALLOC, True), "noalloc": (SHF_ALLOC, False),
@@ -174,7 +172,8 @@ class _SourceScan:
     ``extern``/``common`` is declared (NASM orders those symbols by declaration).
     Scanned on first use: a driver that records declarations never pays for it."""
 
-    _DIRECTIVE = re.compile(r"^\s*\[?\s*(section|segment|extern|common|endstruc)\b([^\]\n;]*)",
+    _DIRECTIVE = re.compile(r"^\s*\[?\s*(section|segment|extern|required|common|endstruc)\b"
+                            r"([^\]\n;]*)",
                             re.IGNORECASE | re.MULTILINE)
 
     def __init__(self, text: str):
@@ -241,7 +240,8 @@ def _definition_order(asm, scan: Optional[_SourceScan], main: Optional[str]) -> 
             if f.reloc.symbol is not None}
     used.update(id(s.seg_base) for s in asm.symbols.values() if s.kind == "segbase")
     syms = [s for s in asm.symbols.values()
-            if _emitted(s) and (s.kind != "extern" or id(s) in used)]
+            if _emitted(s) and (s.kind != "extern" or id(s) in used
+                                or getattr(s, "required", False))]
     if syms and all(getattr(s, "def_seq", None) is not None for s in syms):
         return sorted(syms, key=lambda s: s.def_seq)
     keyed = []
@@ -290,10 +290,10 @@ def _obj_symbol(sym, sect_names: dict, tls: set, written: dict) -> ObjSymbol:
 
 def _obj_symbol_base(sym, sect_names: dict, tls: set, written: dict) -> ObjSymbol:
     bind = "global" if sym.is_global or sym.kind in ("extern", "common") else "local"
-    stype = _SYM_TYPES.get(getattr(sym, "sym_type", None) or "", STT_NOTYPE)
+    stype = SYMBOL_TYPES.get(getattr(sym, "sym_type", None) or "", STT_NOTYPE)
     size = getattr(sym, "sym_size", 0) or 0
     if sym.kind == "extern":
-        return ObjSymbol(sym.name, None, 0, 0, "global", stype)
+        return ObjSymbol(sym.name, None, 0, size, "global", stype)
     if sym.kind == "common":
         align = getattr(sym, "align", 0) or getattr(sym, "common_align", 0) or 0
         return ObjSymbol(sym.name, COMMON, align, sym.size & 0xFFFFFFFF, "global", stype)

@@ -11,6 +11,8 @@ class AsmError(Exception):
     ``file``/``line`` may be filled in later by the driver that knows the location.
     """
 
+    severity = "error"      # (`%fatal`'s: "fatal", as NASM prints it)
+
     def __init__(self, message: str, file: str | None = None, line: int | None = None, *,
                  also: tuple = (), line_warnings: tuple = (), status: int = 1):
         super().__init__(message)
@@ -23,10 +25,10 @@ class AsmError(Exception):
 
     def __str__(self) -> str:
         if self.file is not None and self.line is not None:
-            return f"{self.file}:{self.line}: error: {self.message}"
+            return f"{self.file}:{self.line}: {self.severity}: {self.message}"
         if self.file is not None:
-            return f"{self.file}: error: {self.message}"
-        return f"error: {self.message}"
+            return f"{self.file}: {self.severity}: {self.message}"
+        return f"{self.severity}: {self.message}"
 
 
 class AsmErrors(Exception):
@@ -210,8 +212,10 @@ def restored_rules(name: str, initial) -> list:
     """The rules `[warning *name]` adds: the flag of the classes ``name`` covers back to
     what the command line's ``initial`` rules made it (NASM's warning_state_init)."""
     flag, target = _flag(name)
-    default = flag == "shown" or target in DEFAULT_ERRORS
-    out = [(default, name)]
+    out = [(flag == "shown" or target in DEFAULT_ERRORS, name)]
+    if flag == "error":     # (a wider name: the classes that are errors by default too)
+        out += [(True, f"error={cls}") for cls in sorted(DEFAULT_ERRORS)
+                if cls != target and _covers(target, cls)]
     for on, rule in initial:
         f, cls = _flag(rule)
         if f != flag:
@@ -221,6 +225,25 @@ def restored_rules(name: str, initial) -> list:
         elif _covers(target, cls):      # a narrower one, as it was
             out.append((on, rule))
     return out
+
+
+def in_nasm_order(errors: list, warnings: list, order=None) -> list:
+    """The errors and the warnings interleaved as NASM prints them, as it goes: ``order``
+    holds each warning's place (Assembler._order: its line's place, the preprocessor's or
+    the assembler's, how many of the pass's errors came before it); an error's is its
+    ``order``. Without places: the warnings first."""
+    if order is None or len(order) != len(warnings):
+        return list(warnings) + list(errors)
+    out: list = []
+    k = 0
+    place = None
+    for e in errors:
+        place = getattr(e, "order", place)  # (none: the one before's)
+        while k < len(warnings) and (place is None or order[k] <= place):
+            out.append(warnings[k])
+            k += 1
+        out.append(e)
+    return out + warnings[k:]
 
 
 class WarningError(str):

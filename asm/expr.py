@@ -409,6 +409,12 @@ def compile_expr(node: Expr) -> Compiled:
         if op == "+":
             return f
         if op == "seg":
+            inner = node.operand
+            while type(inner) is Unary and inner.op == "+":
+                inner = inner.operand
+            if type(inner) is Unary and inner.op == "seg":
+                fy = compile_expr(inner.operand)
+                return lambda c: _seg_of_seg(c, fy)
             return lambda c: c.segment_base(f(c))
 
         def unary(c):
@@ -779,8 +785,20 @@ def _round(mant: int, bits: int) -> int:
 
 def encode_float(text: str, size: int, negative: bool = False) -> bytes:
     """Encode a literal as NASM does in a float field of ``size`` bytes."""
+    return _encode_float(text, size, negative)[0]
+
+
+def float_overflow(text: str, size: int) -> bool:
+    """Whether NASM warns "overflow in floating-point constant" for the literal in a
+    field of ``size`` bytes: its exponent is beyond the format's, or rounding carried it
+    there (an exponent just at the top makes an infinity or a NaN with no warning)."""
+    return _encode_float(text, size)[1]
+
+
+def _encode_float(text: str, size: int, negative: bool = False) -> tuple:
+    """(encode_float's bytes, float_overflow's answer)."""
     if _BCD.match(text.lower()):
-        return _packed_bcd(text, size, negative)
+        return _packed_bcd(text, size, negative), False
     if size not in FLOAT_FORMATS:
         raise AsmError(f"no {size * 8}-bit floating-point format supported")
     mbits, ebits, explicit = FLOAT_FORMATS[size]
@@ -793,6 +811,7 @@ def encode_float(text: str, size: int, negative: bool = False) -> bytes:
 
     special = _SPECIAL_FLOATS.get(text.lower())
     kind = special
+    overflow = ""
     mant = 0
     exponent = 0
     if special is None:
@@ -817,7 +836,7 @@ def encode_float(text: str, size: int, negative: bool = False) -> bytes:
             if 2 - expmax <= exponent <= expmax:
                 kind = "normal"
             elif exponent > 0:
-                kind = "inf"            # NASM warns: overflow in floating-point constant
+                kind = overflow = "inf"     # (NASM's float-overflow warning)
             else:
                 kind = "denormal"
         else:
@@ -843,7 +862,7 @@ def encode_float(text: str, size: int, negative: bool = False) -> bytes:
             mant >>= 1
             exponent += 1
             if exponent >= (expmax << 1) - 1:
-                kind = "inf"
+                kind = overflow = "inf"
         if kind == "normal":
             if not explicit:
                 mant &= ~bit(ebits + ex)
@@ -858,10 +877,21 @@ def encode_float(text: str, size: int, negative: bool = False) -> bytes:
             mant |= bit(ebits + ex + mbits)
     if negative:
         mant |= _TOP
-    return (mant >> (_MANT_BITS - bits)).to_bytes(size, "little")
+    return (mant >> (_MANT_BITS - bits)).to_bytes(size, "little"), bool(overflow)
 
 
 _ILOG2 = ("__ilog2e__", "__ilog2w__", "__ilog2f__", "__ilog2c__")
+
+
+def _seg_of_seg(c, fy: Compiled):
+    """`seg seg y` (``fy``: y): NASM's evaluator refuses it once y is known (a segment
+    base is no error until output, but SEG of one is)."""
+    v = fy(c)
+    if c.unknown:
+        return 0
+    if type(v) is int:
+        raise AsmError("cannot apply SEG to a non-relocatable value")
+    raise AsmError("SEG applied to something which is already a segment base")
 
 
 def _compile_ilog2(key: str, fa: Compiled) -> Compiled:
@@ -907,6 +937,34 @@ def resolve_func(name: str, arg: Expr) -> Expr:
         text = arg.value.decode("utf-8", "surrogatepass")
         return Str(text.encode(_UTF_FUNCS[key], "surrogatepass"))
     return Func(name, arg)
+
+
+def scanner_warnings(item, unit: int = 0) -> list:
+    """The warnings NASM's scanner gives as it reads a line's literals (one over 64 bits,
+    a float overflowing its data unit): what a `times 0` line still warns about.
+    ``item``: a parsed action (asm/syntax.py) or a part of it; ``unit``: a data line's."""
+    out: list = []
+    if hasattr(item, "node"):                   # (a CExpr)
+        fl = float_item(item.node) if unit else None
+        if fl is not None and unit in FLOAT_FORMATS and float_overflow(fl[0], unit):
+            out.append("overflow in floating-point constant [-w+float-overflow]")
+        stack = [item.node]
+        while stack:
+            node = stack.pop()
+            if type(node) is WideNum:
+                out.append(f"numeric constant {node.text} does not fit in 64 bits "
+                           "[-w+number-overflow]")
+            elif isinstance(node, Expr) and not isinstance(node, (Num, Str, Float)):
+                stack.extend(reversed([v for v in getattr(node, "__dict__", {}).values()
+                                       if isinstance(v, Expr)]))
+    elif isinstance(item, tuple):
+        for part in item:
+            out += scanner_warnings(part, unit)
+    elif hasattr(item, "__dataclass_fields__"):
+        unit = getattr(item, "unit", None) or unit
+        for name in item.__dataclass_fields__:
+            out += scanner_warnings(getattr(item, name), unit)
+    return out
 
 
 def float_item(node: Expr) -> Optional[tuple]:

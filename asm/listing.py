@@ -48,8 +48,8 @@ def format_listing(assembly) -> str:
             else:
                 out.append(head + "\n")
             for msg in after.pop(k, ()):
-                out.append(f"{e.lineno:6d} {'':8} {'*' * HEXBIT}       {msg}\n")
+                out.append(f"{e.lineno:6d} {'':8} {'*' * HEXBIT} {level} {msg}\n")
         for row in sorted(after):
             for msg in after[row]:
-                out.append(f"{e.lineno:6d} {'':8} {'*' * HEXBIT}       {msg}\n")
+                out.append(f"{e.lineno:6d} {'':8} {'*' * HEXBIT} {level} {msg}\n")
     return "".join(out)

@@ -151,6 +151,17 @@ class SMacro:
     dynamic: Optional[Callable] = None
 
 
+def _fitting(defs: Optional[dict], n: int) -> Optional[SMacro]:
+    """A macro of ``defs`` ({nparams: SMacro}, -1: no parameters) NASM's smacro_defined
+    takes for a definition with ``n`` parameters."""
+    want = max(n, 0)
+    for k, m in (defs or {}).items():
+        have = max(k, 0)
+        if want == 0 or have == 0 or want == have or (m.greedy and want >= have - 1):
+            return m
+    return None
+
+
 @dataclass
 class MMacro:
     name: str
@@ -327,6 +338,7 @@ class Preprocessor:
     def _err(self, msg: str, file: str, line: int, trace: tuple = ()) -> AsmError:
         e = AsmError(msg, file, line)
         e.at = ("pp", self.produced)     # (a %rep body's line: one per repetition)
+        e.order = (0, 0, len(self.errors))    # (-E's; the assembler gives its own)
         e.notes = [f"{f}:{n}: ... from macro `{m}' defined here" for f, n, m in trace
                    if f != "<stdmac>"]
         self.errors.append(e)
@@ -343,7 +355,9 @@ class Preprocessor:
                                                          f"{as_error(msg)}", self.cur_trace)))
         else:
             self.warnings.append(with_notes(f"{file}:{line}: warning: {msg}", self.cur_trace))
-        self.warning_at.append(self.warning_position() if self.warning_position else 0)
+        # (its place among the errors: asm.errors.in_nasm_order; -E has no assembler)
+        self.warning_at.append(self.warning_position() if self.warning_position
+                               else (0, 0, len(self.errors)))
 
     # ---- builtin macros
 
@@ -415,7 +429,19 @@ class Preprocessor:
         name = self._ctx_name(name)
         n = -1 if params is None else len(params)
         same = self.smacros.get(name) if casesense else self.ismacros.get(name.lower())
-        if same and (-1 in same if n >= 0 else len(same) > (-1 in same)):
+        other = self._other_case(name, n, casesense)
+        if other is not None:
+            # NASM keeps the old macro behind the new one; a case-insensitive one hides
+            # the sensitive spellings (`%undef` does not bring them back here)
+            self._warn(f"case {'' if casesense else 'in'}sensitive definition of macro "
+                       f"`{name}' will shadow {'in' if casesense else ''}sensitive macro "
+                       f"`{other.name}' [-w+pp-macro-def-case-single]", self.cur_file,
+                       self.cur_line)
+            if not casesense:
+                low = name.lower()
+                for k in [k for k in self.smacros if k.lower() == low]:
+                    del self.smacros[k]
+        elif same and (-1 in same if n >= 0 else len(same) > (-1 in same)):
             # one name both with and without parameters: NASM's error (by default), and
             # the new definition replaces every old one
             self._warn(f"macro `{name}' defined both with and without parameters "
@@ -427,13 +453,27 @@ class Preprocessor:
             # no new macro: the caches of macro-free lines stay right)
             self._macros_changed()
         m = SMacro(name, params, body, casesense, greedy, dynamic)
-        if casesense:
+        if casesense:   # (found before an insensitive one of the same spelling)
             self.smacros.setdefault(name, {})[n] = m
-            # a case-sensitive definition hides an insensitive one of the same spelling
-            self.ismacros.get(name.lower(), {}).pop(n, None)
         else:
             self.ismacros.setdefault(name.lower(), {})[n] = m
-            self.smacros.get(name, {}).pop(n, None)
+
+    def _other_case(self, name: str, n: int, casesense: bool) -> Optional[SMacro]:
+        """The macro of the other case sense NASM's define_smacro finds first for a new
+        definition (then pp-macro-def-case-single), None when it finds one of the same
+        sense first or none. (The sensitive spelling of a name is newer than its
+        insensitive macro: an insensitive definition removes the sensitive ones.)"""
+        if casesense:
+            if _fitting(self.smacros.get(name), n) is not None:
+                return None
+            return _fitting(self.ismacros.get(name.lower()), n)
+        low = name.lower()
+        for k, d in reversed(self.smacros.items()):     # (the newest spelling first)
+            if k.lower() == low:
+                m = _fitting(d, n)
+                if m is not None:
+                    return m
+        return None
 
     def _undef(self, name: str) -> None:
         name = self._ctx_name(name)
@@ -1445,9 +1485,12 @@ class Preprocessor:
             if word == "%warning":
                 self._warn(f"{msg} [-w+user]", loc_file, loc_line)
             else:
-                self._err(msg, loc_file, loc_line, trace)
+                e = self._err(msg, loc_file, loc_line, trace)
                 if word == "%fatal":
                     self.fatal = True
+                    e.severity = "fatal"
+                else:           # (NASM's final pass: never when pass 1 fails)
+                    e.final_pass_only = True
             return
         if word == "%push":
             name = arg.split()[0] if arg.split() else ""

@@ -18,9 +18,16 @@ def diagnostics(stderr: str) -> list:
     return sorted((int(n), kind, msg.strip()) for n, kind, msg in _DIAG.findall(stderr))
 
 
+def diagnostics_in_order(stderr: str) -> list:
+    """The diagnostics as printed: NASM prints each as it goes, errors and warnings
+    interleaved."""
+    return [(int(n), kind, msg.strip()) for n, kind, msg in _DIAG.findall(stderr)]
+
+
 def check(tmp_path: Path, text: str, *args: str, messages: bool = True, name: str = "t.asm",
-          **kwargs) -> tuple:
-    """Assemble with both and assert parity; returns (status, bytes, pyasm stderr)."""
+          ordered: bool = False, **kwargs) -> tuple:
+    """Assemble with both and assert parity; returns (status, bytes, pyasm stderr).
+    ``ordered``: the diagnostics in the same order too."""
     src = write(tmp_path, name, text)
     rc, nb, nerr = nasm(src, *args)
     status, pb, perr = pyasm(src, **kwargs)
@@ -28,7 +35,8 @@ def check(tmp_path: Path, text: str, *args: str, messages: bool = True, name: st
     assert status == rc, (rc, status)
     assert pb == nb, f"nasm {nb and nb.hex()} pyasm {pb and pb.hex()}\n{perr}"
     if messages:
-        assert diagnostics(perr) == diagnostics(nerr), f"nasm:\n{nerr}\npyasm:\n{perr}"
+        same = diagnostics_in_order if ordered else diagnostics
+        assert same(perr) == same(nerr), f"nasm:\n{nerr}\npyasm:\n{perr}"
     return status, pb, perr
 
 
