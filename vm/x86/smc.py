@@ -97,11 +97,11 @@ def stop_running(blocks: dict, dead: Iterable[int]) -> None:
         f = f.f_back
     if f is None or isinstance(f.f_trace, _StopBefore):
         return
-    code = f.f_code
-    if any(getattr(blocks[bid][4], "__code__", None) is code for bid in dead):
-        # (its own metadata: a code object is shared by blocks of the same source)
-        meta = f.f_locals.get("META")
-        if meta is not None and (meta.n > 1 or meta.loop):
-            prev = sys.gettrace()
-            f.f_trace = _StopBefore(meta, f.f_lineno, prev, f.f_trace)
-            sys.settrace(_calls(prev))
+    # (the block by its metadata, blocks[bid][5]: a code object is shared by blocks of
+    # the same source)
+    meta = f.f_locals.get("META")
+    if meta is not None and (meta.n > 1 or meta.loop) and \
+            any(blocks[bid][5] is meta for bid in dead):
+        prev = sys.gettrace()
+        f.f_trace = _StopBefore(meta, f.f_lineno, prev, f.f_trace)
+        sys.settrace(_calls(prev))
