@@ -24,8 +24,16 @@ spelling of the path:
   the host's ``/proc`` is never reached.
 
 A host path that the resolver returns is canonical (no symlink in it) at the time of the
-check; callers open it with O_NOFOLLOW and verify what they opened (``verify_fd``), so a
-symlink swapped in afterwards is refused rather than followed.
+check, but a concurrent actor (a forked guest, a second run sharing the writable tree) may
+swap a directory on it for a symlink before the call. So nothing acts on that path:
+
+- reads open it with O_NOFOLLOW and verify what they opened (``verify_fd``); stat,
+  readlink and access ask ``parent``'s directory for the name;
+- every call that changes the file system acts through ``parent``: the directory holding
+  the entry, opened and verified like a read, and the entry's name, used with ``dir_fd=``
+  and without following (``os.open(name, O_NOFOLLOW, dir_fd=)``, ``os.unlink(name,
+  dir_fd=)``...); an existing object is changed through ``entry``, its own descriptor
+  (chmod, chown, utimes, truncate act on the inode that was checked).
 """
 
 from __future__ import annotations
@@ -33,9 +41,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Callable, Iterable, Optional, Tuple, Union
+from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator, Optional, Tuple, Union
 
 MAX_SYMLINKS = 40
+# open a directory or entry only to name it (PyPy's os lacks the constant: Linux's value)
+O_PATH = getattr(os, "O_PATH", 0o10000000)
 
 
 class SandboxError(OSError):
@@ -261,6 +272,44 @@ class Sandbox:
         if where != host or self.is_hidden(where, st):
             raise SandboxError(errno.ENOENT if self.is_hidden(where, st) else errno.EAGAIN,
                                path)
+
+    @contextmanager
+    def parent(self, host: str) -> Iterator[Tuple[int, str]]:
+        """(descriptor of the directory holding ``host``, the entry's name), for acting
+        with ``dir_fd=`` and without following: the directory opened is the one checked
+        (verify_fd: EAGAIN when a directory on the way was swapped for a symlink since),
+        so the call cannot be redirected outside."""
+        head, name = os.path.split(host)
+        name = name or "."                      # (the host's "/")
+        fd = os.open(head, O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            self.verify_fd(fd, head, self.to_guest(head) or head)
+            yield fd, name
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def entry(self, host: str, follow: bool = True) -> Iterator[Tuple[str, os.stat_result]]:
+        """For changing the existing object ``host`` (chmod, chown, utimes, truncate):
+        check_write, then the entry opened in its verified directory without following
+        and checked (check_inode); yields a path naming exactly that inode (its
+        /proc/self/fd link, followed) and its status. A symlink there is refused (EAGAIN:
+        swapped in since the lookup) unless ``follow`` is False: then the path is None
+        and the caller acts on the link itself through ``parent``."""
+        self.check_write(host)
+        with self.parent(host) as (d, name):
+            fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=d)
+            try:
+                st = os.fstat(fd)
+                if stat.S_ISLNK(st.st_mode):
+                    if follow:
+                        raise SandboxError(errno.EAGAIN, self.to_guest(host) or host)
+                    yield None, st
+                    return
+                self.check_inode(st, self.to_guest(host) or host)
+                yield f"/proc/self/fd/{fd}", st
+            finally:
+                os.close(fd)
 
     def fd_base(self, fd: int) -> str:
         """The guest path of the directory open as host descriptor ``fd`` now (it may have

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import time
 from typing import Optional
 
@@ -240,16 +241,33 @@ class DOSSystem:
                     self.sandbox.check_write(path)
                     if os.path.lexists(path):
                         self.sandbox.check_inode(os.lstat(path))
-                fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NOCTTY, 0o666)
-                try:
-                    self.sandbox.verify_fd(fd, path)
-                except OSError:
-                    os.close(fd)
-                    raise
+                fd = self._open_host(path, flags)
             except OSError as e:
                 raise dos_error(e) from None
             return self.new_handle(FileHandle(fd, readable, writable))
         raise DosError(4)
+
+    def _open_host(self, path: str, flags: int) -> int:
+        """Open a checked host path: created or opened for writing in its verified
+        directory (Sandbox.parent), truncated only once verified (a directory swapped for
+        a symlink meanwhile redirects nothing)."""
+        trunc = flags & os.O_TRUNC
+        flags = flags & ~os.O_TRUNC | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
+        if flags & (os.O_CREAT | os.O_ACCMODE):        # created or written
+            with self.sandbox.parent(path) as (d, name):
+                fd = os.open(name, flags, 0o666, dir_fd=d)
+        else:
+            fd = os.open(path, flags)
+        try:
+            self.sandbox.verify_fd(fd, path)
+            st = os.fstat(fd)
+            if trunc and stat.S_ISREG(st.st_mode):
+                self.sandbox.check_inode(st)
+                os.ftruncate(fd, 0)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
 
 
 def _find_name(directory: str, name: str) -> str:
@@ -605,7 +623,8 @@ def delete(dos: DOSSystem, m) -> str:
         raise DosError(5)
     try:
         dos.sandbox.check_write(path)
-        os.unlink(path)
+        with dos.sandbox.parent(path) as (d, entry):
+            os.unlink(entry, dir_fd=d)
     except OSError as e:
         raise dos_error(e) from None
     return quote(name)

@@ -156,7 +156,7 @@ class HostFile(OpenFile):
         if self._entries is None:
             entries = []
             for name in (".", ".."):
-                st = os.stat(os.path.join(self.path, name))
+                st = os.stat(name, dir_fd=self.fd)     # the open directory's, not a path's
                 entries.append((st.st_ino, 4, name.encode()))
             with os.scandir(self.fd) as it:
                 for e in it:

@@ -46,7 +46,12 @@ def _link(proc, olddirfd, old: str, newdirfd, new: str, flags: int) -> int:
         return -errno.EEXIST
     proc.sandbox.check_write(dst)
     ident = proc.sandbox.check_link_source(src)
-    os.link(src, dst, follow_symlinks=False)
+    with proc.sandbox.parent(src) as (sd, sname), proc.sandbox.parent(dst) as (dd, dname):
+        os.link(sname, dname, src_dir_fd=sd, dst_dir_fd=dd, follow_symlinks=False)
+        st = os.stat(dname, dir_fd=dd, follow_symlinks=False)
+        if (st.st_dev, st.st_ino) != ident:     # the source was swapped since the check
+            os.unlink(dname, dir_fd=dd)
+            return -errno.EAGAIN
     proc.sandbox.own_links.add(ident)
     return 0
 
@@ -66,13 +71,18 @@ def sys_symlinkat(proc, target, newdirfd, path, *_):
     p = _path(proc, path)
     host = _host(proc, newdirfd, p, follow=False)
     proc.sandbox.check_write(host)
-    os.symlink(_path(proc, target), host)
+    with proc.sandbox.parent(host) as (d, name):
+        os.symlink(_path(proc, target), name, dir_fd=d)
     return 0
 
 
 def _chown(proc, host: str, uid: int, gid: int, follow: bool) -> int:
-    proc.sandbox.check_write_object(host)
-    os.chown(host, s32(uid), s32(gid), follow_symlinks=follow)
+    with proc.sandbox.entry(host, follow) as (inode, _st):
+        if inode is not None:
+            os.chown(inode, s32(uid), s32(gid))
+        else:                                    # the symlink itself
+            with proc.sandbox.parent(host) as (d, name):
+                os.chown(name, s32(uid), s32(gid), dir_fd=d, follow_symlinks=False)
     return 0
 
 
@@ -102,8 +112,8 @@ def _truncate(proc, path: str, length: int) -> int:
     host = _host(proc, abi.AT_FDCWD, path)
     if not os.path.exists(host):
         return -errno.ENOENT
-    proc.sandbox.check_write_object(host)
-    os.truncate(host, length)
+    with proc.sandbox.entry(host) as (inode, _st):
+        os.truncate(inode, length)
     return 0
 
 

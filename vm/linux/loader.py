@@ -8,6 +8,10 @@ business (vm/linux/interp.py)."""
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
+import weakref
 from typing import List, Optional, Tuple
 
 from formats.elf.constants import (
@@ -28,6 +32,79 @@ from vm.linux.addrspace import PIE_BASE, Layout, page_down, page_up
 
 MAX_IMAGE_END = 0x40000000      # images end below 1 GiB: the mmap area and stack lie above
 MAX_INTERP_PATH = 4096           # PATH_MAX: a longer PT_INTERP is not a path
+
+
+class ExeFile:
+    """The program a process runs, held open as Linux holds its inode: /proc/self/exe
+    opens, stats and executes this file, whatever its name has become since (unlinked,
+    or replaced by a symlink to something the guest may not read). One host descriptor
+    per program file (shared by every process running it), closed when none runs it;
+    the guest never sees it."""
+
+    __slots__ = ("fd", "__weakref__")
+    _open: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        weakref.finalize(self, os.close, fd)
+
+    @classmethod
+    def take(cls, fd: int) -> ExeFile:
+        """The ExeFile of the file open as ``fd`` (which it now owns or closes)."""
+        st = os.fstat(fd)
+        key = (st.st_dev, st.st_ino)
+        held = cls._open.get(key)
+        if held is not None:
+            os.close(fd)
+            return held
+        exe = cls._open[key] = cls(fd)
+        return exe
+
+    @property
+    def magic(self) -> str:
+        """A host path naming exactly this file (the descriptor's /proc link)."""
+        return f"/proc/self/fd/{self.fd}"
+
+    def reopen(self) -> int:
+        """A new read-only host descriptor of the file, with its own offset."""
+        return os.open(self.magic, os.O_RDONLY | os.O_CLOEXEC)
+
+
+class ExePath(str):
+    """A process's exe_host_path: the program's host name when it was started, carrying
+    the open file (``exe``; None when it could not be opened), so that a forked child or
+    a thread copying the name shares the file rather than reopening the name."""
+
+    __slots__ = ("exe",)
+
+    @classmethod
+    def open(cls, host: str, sandbox=None, guest: str = "") -> ExePath:
+        """Open ``host`` (a canonical path: a symlink there now is not followed); with a
+        sandbox, verified as a read is (raises OSError). Without one (the program named
+        on the command line), a file that cannot be opened leaves ``exe`` None."""
+        path = cls(host)
+        path.exe = None
+        if not host:
+            return path
+        try:
+            fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+                         | os.O_CLOEXEC)
+        except OSError:
+            if sandbox is not None:
+                raise
+            return path
+        try:
+            if sandbox is not None:
+                sandbox.verify_fd(fd, host, guest)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EACCES, os.strerror(errno.EACCES), guest or host)
+        except OSError:
+            os.close(fd)
+            if sandbox is not None:
+                raise
+            return path
+        path.exe = ExeFile.take(fd)
+        return path
 
 
 class LoadError(Exception):

@@ -19,7 +19,7 @@ from vm.linux.addrspace import (
 )
 from vm.linux.codeshare import mapped_code
 from vm.linux.files import FdTable, GuestFileError, HostFile
-from vm.linux.loader import Image
+from vm.linux.loader import ExePath, Image
 from vm.linux.signals import (
     MIN_SIGSTKSZ,
     SIG_DFL,
@@ -89,6 +89,17 @@ class GuestMemory:
 
 class Process:
     memory_errors = (MemoryFault,)
+
+    @property
+    def exe_host_path(self) -> ExePath:
+        """The program's host name, carrying its open file (ExePath.exe)."""
+        return self._exe
+
+    @exe_host_path.setter
+    def exe_host_path(self, host: str) -> None:
+        # a name from the loader is opened now; an ExePath (copied from a parent or the
+        # thread group) shares its file, the name is not looked up again
+        self._exe = host if isinstance(host, ExePath) else ExePath.open(host)
 
     def __init__(self, kernel, pid: int, ppid: int, fds: FdTable, sandbox: Sandbox):
         self.kernel = kernel

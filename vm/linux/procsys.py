@@ -12,7 +12,7 @@ from vm.linux import rusage as usage
 from vm.linux import signals as S
 from vm.linux.files import GuestFileError
 from vm.linux.interp import load_interpreter
-from vm.linux.loader import LoadError
+from vm.linux.loader import ExePath, LoadError
 from vm.linux.process import ARG_MAX_STRLEN, ZOMBIE
 from vm.linux.syscalls import ContextSet, ExecDone, WouldBlock, _path, s32, syscall
 from vm.x86.hooks import set_tracer
@@ -104,17 +104,18 @@ def sys_clone3(proc, uargs, size, *_):
 
 # -- execve ----------------------------------------------------------------------------
 
-def _resolve_exe(proc, path: str) -> str:
+def _open_exe(proc, path: str) -> ExePath:
+    """The program file execve runs, opened and checked (every check on the file
+    opened, which the image is then read from); /proc/self/exe is the running one's."""
     if path == "/proc/self/exe" or path == f"/proc/{proc.pid}/exe":
-        return proc.exe_host_path
-    host = proc.sandbox.resolve(path)
-    if not os.path.exists(host):
-        raise GuestFileError(errno.ENOENT)
-    if os.path.isdir(host):
+        exe = proc.exe_host_path
+        if getattr(exe, "exe", None) is None:
+            raise GuestFileError(errno.ENOENT)
+        return exe
+    exe = ExePath.open(proc.sandbox.resolve(path), proc.sandbox, path)
+    if not os.access(exe.exe.magic, os.X_OK):
         raise GuestFileError(errno.EACCES)
-    if not os.access(host, os.X_OK):
-        raise GuestFileError(errno.EACCES)
-    return host
+    return exe
 
 
 def _shebang(data: bytes) -> tuple:
@@ -130,10 +131,9 @@ def execve(proc, path: bytes, argv: list, envp: list) -> int:
     """Replace the process image; returns a negative errno if the old image survives."""
     name = os.fsdecode(path)
     for _ in range(MAX_SCRIPT_DEPTH):
-        host = _resolve_exe(proc, name)
         try:
-            with open(host, "rb") as f:
-                head = f.read(256)
+            exe = _open_exe(proc, name)
+            head = os.pread(exe.exe.fd, 256, 0)
         except OSError as e:
             return -(e.errno or errno.EACCES)
         if head[:2] != b"#!":
@@ -144,7 +144,7 @@ def execve(proc, path: bytes, argv: list, envp: list) -> int:
     else:
         return -errno.ELOOP
     try:
-        image = proc.kernel.image_for(host)
+        image = proc.kernel.image_for(exe.exe.magic)
     except OSError as e:
         return -(e.errno or errno.EACCES)
     except LoadError as e:
@@ -167,9 +167,9 @@ def execve(proc, path: bytes, argv: list, envp: list) -> int:
         return -errno.ENOMEM
     set_tracer(proc.machine, old.tracer)
     old.request_stop()
-    proc.exe_host_path = host
+    proc.exe_host_path = exe
     proc.comm = os.fsencode(os.path.basename(name))[:15]
-    proc.exe_guest_path = proc.sandbox.to_guest(host) or name
+    proc.exe_guest_path = proc.sandbox.to_guest(exe) or name
     proc.fds.exec()
     for sig, act in list(proc.sigactions.items()):
         if act[0] not in (S.SIG_DFL, S.SIG_IGN):

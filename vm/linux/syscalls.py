@@ -534,13 +534,22 @@ def _fd_alias(proc, path: str):
     return int(m.group(2))
 
 
+def _exe(proc):
+    """The open program file of /proc/self/exe (vm/linux/loader.py ExeFile)."""
+    exe = getattr(proc.exe_host_path, "exe", None)
+    if exe is None:
+        raise GuestFileError(errno.ENOENT)
+    return exe
+
+
 def _open_proc(proc, ref: ProcRef, flags: int, writing: bool):
     """An open file for a node of the guest's /proc."""
     if ref == ("exe",):                      # the program, not pyvm's interpreter
         if writing:
             raise GuestFileError(errno.ETXTBSY)
-        fd = os.open(proc.exe_host_path, os.O_RDONLY | os.O_CLOEXEC)
-        return HostFile(fd, proc.exe_host_path, flags & abi.O_NONBLOCK, True, False)
+        # the file that was executed (held open), not whatever its name holds now
+        return HostFile(_exe(proc).reopen(), proc.exe_host_path, flags & abi.O_NONBLOCK,
+                        True, False)
     if len(ref) >= 3 and ref[-2] == "fd" and procfs.node(proc, ref) == ("file",):
         target = procfs._target(proc, ref if ref[0] != "self" else (str(proc.pid),) + ref[1:])
         return target.fds.get(int(ref[-1]))  # a pipe or stream: the same open file
@@ -578,21 +587,31 @@ def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
         if before is not None:
             sb.check_inode(before, path)     # before O_TRUNC can touch it
     hflags = {0: os.O_RDONLY, 1: os.O_WRONLY, 2: os.O_RDWR}.get(acc, os.O_RDONLY)
-    for g, h in ((abi.O_CREAT, os.O_CREAT), (abi.O_EXCL, os.O_EXCL), (abi.O_TRUNC, os.O_TRUNC),
+    for g, h in ((abi.O_CREAT, os.O_CREAT), (abi.O_EXCL, os.O_EXCL),
                  (abi.O_APPEND, os.O_APPEND), (abi.O_DIRECTORY, os.O_DIRECTORY),
                  (abi.O_NONBLOCK, os.O_NONBLOCK)):
         if flags & g:
             hflags |= h
     # the path is already resolved: a final symlink now is one swapped in since (or the
-    # link itself under O_NOFOLLOW), never followed
-    fd = os.open(host, hflags | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NOCTTY,
-                 mode & ~proc.umask & 0o7777)
+    # link itself under O_NOFOLLOW), never followed; a file is created or opened for
+    # writing only in the verified directory (Sandbox.parent), truncated once verified
+    hflags |= os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NOCTTY
+    if writing:
+        with sb.parent(host) as (d, name):
+            fd = os.open(name, hflags, mode & ~proc.umask & 0o7777, dir_fd=d)
+    else:
+        fd = os.open(host, hflags)
     try:
         sb.verify_fd(fd, host, path)
-        if before is not None:
-            st = os.fstat(fd)
-            if (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino):
-                raise GuestFileError(errno.EAGAIN)   # replaced between check and open
+        st = os.fstat(fd)
+        if before is not None and (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino):
+            raise GuestFileError(errno.EAGAIN)       # replaced between check and open
+        if flags & abi.O_TRUNC and stat.S_ISREG(st.st_mode):
+            sb.check_inode(st, path)
+            if acc in (1, 2):
+                os.ftruncate(fd, 0)
+            else:                                    # O_RDONLY|O_TRUNC truncates too
+                os.truncate(f"/proc/self/fd/{fd}", 0)
     except OSError:
         os.close(fd)
         raise
@@ -774,10 +793,11 @@ def _stat_path(proc, dirfd, path: str, flags: int) -> os.stat_result:
         return proc.fds.get(s32(dirfd)).fstat()
     host = _lookup(proc, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW)
     if host == ("exe",):
-        return os.stat(proc.exe_host_path)
+        return os.fstat(_exe(proc).fd)
     if isinstance(host, ProcRef):
         return procfs.stat_node(proc, host)
-    return os.stat(host, follow_symlinks=False)
+    with proc.sandbox.parent(host) as (d, name):
+        return os.stat(name, dir_fd=d, follow_symlinks=False)
 
 
 @syscall(195)
@@ -819,11 +839,12 @@ def _access(proc, dirfd, path: str, mode: int, flags: int = 0) -> int:
         if host != ("exe",):
             procfs.stat_node(proc, host)    # ENOENT when there is no such node
         return neg(errno.EACCES) if mode & 2 else 0
-    if not os.path.lexists(host):
-        return neg(errno.ENOENT)
-    if mode & 2 and not proc.sandbox.may_write(host):
-        return neg(errno.EROFS)
-    return 0 if os.access(host, mode & 7) else neg(errno.EACCES)
+    with proc.sandbox.parent(host) as (d, name):
+        os.stat(name, dir_fd=d, follow_symlinks=False)      # ENOENT
+        if mode & 2 and not proc.sandbox.may_write(host):
+            return neg(errno.EROFS)
+        ok = os.access(name, mode & 7, dir_fd=d, follow_symlinks=False)
+    return 0 if ok else neg(errno.EACCES)
 
 
 @syscall(33)
@@ -888,7 +909,8 @@ def _mkdir(proc, dirfd, path: str, mode: int) -> int:
     if os.path.lexists(host):
         return neg(errno.EEXIST)
     proc.sandbox.check_write(host)
-    os.mkdir(host, mode & ~proc.umask & 0o7777)
+    with proc.sandbox.parent(host) as (d, name):
+        os.mkdir(name, mode & ~proc.umask & 0o7777, dir_fd=d)
     return 0
 
 
@@ -907,12 +929,13 @@ def _unlink(proc, dirfd, path: str, flags: int) -> int:
     if not os.path.lexists(host):
         return neg(errno.ENOENT)
     proc.sandbox.check_write(host)
-    if flags & AT_REMOVEDIR:
-        os.rmdir(host)
-    else:
-        if os.path.isdir(host) and not os.path.islink(host):
+    with proc.sandbox.parent(host) as (d, name):
+        if flags & AT_REMOVEDIR:
+            os.rmdir(name, dir_fd=d)
+        elif stat.S_ISDIR(os.stat(name, dir_fd=d, follow_symlinks=False).st_mode):
             return neg(errno.EISDIR)
-        os.unlink(host)
+        else:
+            os.unlink(name, dir_fd=d)
     return 0
 
 
@@ -941,20 +964,21 @@ def _rename(proc, olddirfd, old: str, newdirfd, new: str, flags: int = 0) -> int
         return neg(errno.ENOENT)
     proc.sandbox.check_write(src)
     proc.sandbox.check_write(dst)
-    if flags & RENAME_EXCHANGE or flags & RENAME_NOREPLACE:
-        return _renameat2(src, dst, flags)
-    os.rename(src, dst)
+    with proc.sandbox.parent(src) as (sd, sname), proc.sandbox.parent(dst) as (dd, dname):
+        if flags & RENAME_EXCHANGE or flags & RENAME_NOREPLACE:
+            return _renameat2(sd, sname, dd, dname, flags)
+        os.rename(sname, dname, src_dir_fd=sd, dst_dir_fd=dd)
     return 0
 
 
-def _renameat2(src: str, dst: str, flags: int) -> int:
+def _renameat2(sd: int, src: str, dd: int, dst: str, flags: int) -> int:
     """renameat2 with NOREPLACE or EXCHANGE, through the host's own call (atomic)."""
     import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
     fn = getattr(libc, "renameat2", None)
     if fn is None:
         return neg(errno.EINVAL)
-    if fn(AT_FDCWD, os.fsencode(src), AT_FDCWD, os.fsencode(dst), flags) != 0:
+    if fn(sd, os.fsencode(src), dd, os.fsencode(dst), flags) != 0:
         return neg(ctypes.get_errno() or errno.EINVAL)
     return 0
 
@@ -982,7 +1006,8 @@ def _readlink(proc, dirfd, path: str, buf: int, size: int) -> int:
     if isinstance(host, ProcRef):
         target = os.fsencode(procfs.readlink_node(proc, host))
     else:
-        target = os.fsencode(os.readlink(host))
+        with proc.sandbox.parent(host) as (d, name):
+            target = os.fsencode(os.readlink(name, dir_fd=d))
     data = target[:size]
     proc.mem.write(buf, data)
     return len(data)
@@ -1002,59 +1027,72 @@ def sys_readlinkat(proc, dirfd, path, buf, size, *_):
 def sys_symlink(proc, target, path, *_):
     host = _resolve(proc, AT_FDCWD, _path(proc, path), follow=False)
     proc.sandbox.check_write(host)
-    os.symlink(_path(proc, target), host)
+    with proc.sandbox.parent(host) as (d, name):
+        os.symlink(_path(proc, target), name, dir_fd=d)
+    return 0
+
+
+def _chmod(proc, host: str, mode: int) -> int:
+    with proc.sandbox.entry(host) as (inode, _st):
+        os.chmod(inode, mode & 0o7777)
     return 0
 
 
 @syscall(15)
 def sys_chmod(proc, path, mode, *_):
-    host = _resolve(proc, AT_FDCWD, _path(proc, path))
-    proc.sandbox.check_write_object(host)
-    os.chmod(host, mode & 0o7777)
-    return 0
+    return _chmod(proc, _resolve(proc, AT_FDCWD, _path(proc, path)), mode)
 
 
 @syscall(94)
 def sys_fchmod(proc, fd, mode, *_):
     f = proc.fds.get(fd)
     if isinstance(f, HostFile):
-        proc.sandbox.check_write_object(_fd_host(proc, f))
+        proc.sandbox.check_write(_fd_host(proc, f))
+        proc.sandbox.check_inode(os.fstat(f.fd))
         os.fchmod(f.fd, mode & 0o7777)
     return 0
 
 
 @syscall(306)
 def sys_fchmodat(proc, dirfd, path, mode, *_):
-    host = _resolve(proc, dirfd, _path(proc, path))
-    proc.sandbox.check_write_object(host)
-    os.chmod(host, mode & 0o7777)
-    return 0
+    return _chmod(proc, _resolve(proc, dirfd, _path(proc, path)), mode)
 
 
 def _utimens(proc, dirfd, path_addr, times, flags, spec) -> int:
-    if path_addr:
-        host = _resolve(proc, dirfd, _path(proc, path_addr),
-                        follow=not flags & AT_SYMLINK_NOFOLLOW)
-    else:
-        host = _fd_host(proc, proc.fds.get(s32(dirfd)))
-    proc.sandbox.check_write_object(host)
-    if times:
-        raw = proc.mem.read(times, 2 * spec.size)
-        ts = [spec.unpack_from(raw, i * spec.size) for i in range(2)]
-        now = time.time_ns()
-        st = os.stat(host, follow_symlinks=False)
-        ns = []
-        for (sec, nsec), old in zip(ts, (st.st_atime_ns, st.st_mtime_ns)):
-            if nsec == (1 << 30) - 1:        # UTIME_NOW
-                ns.append(now)
-            elif nsec == (1 << 30) - 2:      # UTIME_OMIT
-                ns.append(old)
-            else:
-                ns.append(sec * 10**9 + nsec)
-        os.utime(host, ns=tuple(ns), follow_symlinks=not flags & AT_SYMLINK_NOFOLLOW)
-    else:
-        os.utime(host)
+    follow = not flags & AT_SYMLINK_NOFOLLOW
+    if not path_addr:                        # futimens: the open file itself
+        f = proc.fds.get(s32(dirfd))
+        proc.sandbox.check_write(_fd_host(proc, f))
+        proc.sandbox.check_inode(os.fstat(f.fd))
+        os.utime(f.fd, **_utime_ns(proc, times, spec, os.fstat(f.fd)))
+        return 0
+    host = _resolve(proc, dirfd, _path(proc, path_addr), follow)
+    with proc.sandbox.entry(host, follow) as (inode, st):
+        ns = _utime_ns(proc, times, spec, st)
+        if inode is not None:
+            os.utime(inode, **ns)
+        else:                                # the symlink itself
+            with proc.sandbox.parent(host) as (d, name):
+                os.utime(name, dir_fd=d, follow_symlinks=False, **ns)
     return 0
+
+
+def _utime_ns(proc, times: int, spec, st: os.stat_result) -> dict:
+    """os.utime's ``ns=`` argument for what a utimes call asks (none: now)."""
+    if not times:
+        return {}
+    raw = proc.mem.read(times, 2 * spec.size)
+    ts = [spec.unpack_from(raw, i * spec.size) for i in range(2)]
+    now = time.time_ns()
+    ns = []
+    for (sec, nsec), old in zip(ts, (st.st_atime_ns, st.st_mtime_ns)):
+        if nsec == (1 << 30) - 1:            # UTIME_NOW
+            ns.append(now)
+        elif nsec == (1 << 30) - 2:          # UTIME_OMIT
+            ns.append(old)
+        else:
+            ns.append(sec * 10**9 + nsec)
+    return {"ns": tuple(ns)}
 
 
 @syscall(320)
