@@ -718,6 +718,7 @@ class Assembler(E.EvalContext):
         self.unknown = False
         self.allow_regs = False
         self.defined_now: set = set()
+        self.commons_now: dict = {}     # name -> (size, where) of its `common` this pass
         self.listing = []
         self.warnings = []
         self.warning_at = []
@@ -1098,11 +1099,7 @@ class Assembler(E.EvalContext):
             else:
                 sym.section, sym.offset = None, value if type(value) is int else 0
         if name in self.defined_now and sym.value != value:
-            err = AsmError(f"label `{name}' inconsistently redefined")
-            if sym.defined_at:
-                err.notes = [f"{sym.defined_at[0]}:{sym.defined_at[1]}: info: label `{name}' "
-                             "originally defined here"]
-            raise err
+            raise self._redefined(name, sym.defined_at)
         sym.value = value
         sym.pass_defined = self.passno
         if name not in self.defined_now:
@@ -2186,6 +2183,9 @@ class Assembler(E.EvalContext):
                     self.saw_unknown, size = True, 0
                 elif type(size) is not int:
                     raise AsmError("non-constant argument supplied to COMMON")
+            first = self.commons_now.setdefault(n, (size, (sl.file, sl.line)))
+            if first[0] != size:        # (NASM: the same size again is no error)
+                raise self._redefined(n, first[1])
             sym = self.symbols.get(n) or self.symbols.setdefault(n, Symbol(n))
             if sym.value is None or sym.kind == "common":
                 sym.kind, sym.size, sym.value = "common", size, E.Rel(0, {sym: 1})

@@ -10,12 +10,14 @@ import string
 
 from asm.errors import AsmError
 from asm.expr import read_number
+from formats.elf.constants import STT_FUNC, STT_NOTYPE, STT_OBJECT
 
 _ID_START = frozenset(string.ascii_letters + "_.?@")
 _ID_CHARS = _ID_START | frozenset(string.digits + "$#~")
 DECLARATIONS = frozenset(("global", "extern", "static", "required", "common"))
 # the symbol types an ELF special names (`global x:function`), with their STT_ values
-SYMBOL_TYPES = {"function": 2, "data": 1, "object": 1, "notype": 0}
+SYMBOL_TYPES = {"function": STT_FUNC, "data": STT_OBJECT, "object": STT_OBJECT,
+                "notype": STT_NOTYPE}
 _DEFAULTS = frozenset(("rel", "abs", "bnd", "nobnd"))
 _FLOAT_MODES = frozenset(("daz", "nodaz", "near", "up", "down", "zero", "default"))
 

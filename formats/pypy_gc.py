@@ -35,8 +35,8 @@ def reexec_with_nursery(size: str, mark: str, keep_up_to: int = 0,
     of ``size`` (``"64MB"``); unless PyPy's own is at most ``keep_up_to`` bytes. Call it
     first thing (nothing read or written yet). ``mark``: the variable that tells the
     re-executed process the nursery variable is ours."""
-    if sys.implementation.name != "pypy":
-        return
+    if sys.implementation.name != "pypy" or sys.argv[:1] in (["-"], [""], []):
+        return          # (a program read from stdin or given by no file: not again)
     env = os.environ
     if env.pop(mark, None) is not None:
         env.pop(VARIABLE, None)

@@ -214,6 +214,15 @@ def test_declaration_pairs_bin(tmp_path, text):
     same_object(tmp_path, text, "bin")
 
 
+@pytest.mark.parametrize("text", [
+    "common x 4\ncommon x 8\n", "common x 4\ncommon x 4\n", "common x 4:\ncommon x 4:8\n",
+    "common x 8\nx equ 1\n"])
+def test_common_twice(tmp_path, text):
+    """NASM: a second `common` of another size redefines the label (the same size, or
+    another alignment, is no error)."""
+    same_object(tmp_path, text)
+
+
 # ---- ELF specials of static, extern and required symbols (type, size, visibility)
 
 SPECIALS = [
