@@ -120,12 +120,16 @@ def test_trace_still_written(tmp_path):
         ["00000000", "00000005", "0000000a"]      # (flat, org 0: 5 + 5 + 2 bytes)
 
 
-def test_screen_html_without_a_screen_is_refused(tmp_path):
-    """A boot sector (and a DOS or Linux program) has no screen pyvm keeps: the option
-    used to be ignored without a word, and no page was written."""
-    pytest.importorskip("shutil").which("nasm") or pytest.skip("nasm not installed")
-    built(tmp_path, "boot.bin", BOOT)
-    p = pyvm("--screen-html", "s.html", "boot.bin", cwd=tmp_path)
+@pytest.mark.parametrize("name", ["boot.bin", "linux.s"])
+def test_screen_html_without_a_screen_is_refused(tmp_path, name):
+    """A boot sector (and a DOS or Linux program, also one given as source) has no
+    screen pyvm keeps: the option used to be ignored without a word, and no page was
+    written."""
+    if name.endswith(".s"):
+        (tmp_path / name).write_text(SHORT)
+    else:
+        built(tmp_path, name, BOOT)
+    p = pyvm("--screen-html", "s.html", name, cwd=tmp_path)
     assert p.returncode == 2, p.stderr
     assert "--screen-html needs a B32 program or --bios/--disk" in p.stderr
     assert not (tmp_path / "s.html").exists()

@@ -13,7 +13,7 @@ import click  # noqa: E402
 from formats import FORMATS, detect, is_boot_sector
 from formats.inputs import InputError, read_input
 from vm.entry import ReturningCommand
-from vm.options import RunOptions
+from vm.options import RunOptions, no_screen
 
 # The one exit-status table (README "pyvm" section, vm/options.py EXIT_*), every machine.
 EXIT_STATUS_HELP = """\b
@@ -161,8 +161,7 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
     if kind == "bin" and program.lower().endswith((".b32", ".v16")):
         kind = program[-3:].lower()  # a damaged file: say what is wrong with its header
     if screen_html and kind not in ("b32", "asm"):     # (a source may make a B32 program)
-        click.echo(f"pyvm: {program}: --screen-html needs a B32 program or --bios/--disk "
-                   "(this machine has no screen to write)", err=True)
+        click.echo(no_screen(program), err=True)      # (a source: vm/run_source.py)
         return 2
     misplaced = [a for a in args if a.split("=")[0] in _OPTION_NAMES]
     if misplaced and kind not in ("elf", "com"):

@@ -184,3 +184,10 @@ def limited_streams(budget: OutputBudget, stdout, stderr) -> tuple:
     if budget.limit is None:
         return stdout, stderr
     return BudgetWriter(stdout, budget), BudgetWriter(stderr, budget)
+
+
+def no_screen(program: str) -> str:
+    """The refusal of --screen-html for a program whose machine keeps no screen (exit
+    status 2): only B32 programs and --bios/--disk PCs have one."""
+    return (f"pyvm: {program}: --screen-html needs a B32 program or --bios/--disk "
+            "(this machine has no screen to write)")

@@ -16,7 +16,7 @@ import re
 import sys
 
 from asm.language import B32, V16, source_language
-from vm.options import RunOptions
+from vm.options import RunOptions, no_screen
 
 EXIT_ASM_ERROR = 1
 COM_ORG = 0x100
@@ -93,6 +93,9 @@ def run_source(path: str, data: bytes, opts: RunOptions) -> int:
     language = source_language(text)
     if language == B32:
         return run_b32_source(path, text, opts)
+    if opts.screen_html:
+        print(no_screen(path), file=sys.stderr)
+        return 2
     if language == V16:
         from vm.v16.runner import run_v16_source
         return run_v16_source(path, text, opts)
