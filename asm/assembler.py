@@ -1540,10 +1540,10 @@ class Assembler(E.EvalContext):
             if fl is not None:
                 if unit not in E.FLOAT_FORMATS:
                     raise AsmError(f"no {unit * 8}-bit floating-point format supported")
-                data = E.encode_float(fl[0], unit, fl[1])
-                if E.float_overflow(fl[0], unit):
+                data, overflow = E.encode_float_checked(fl[0], unit, fl[1])
+                if overflow:
                     self.list_ahead = 0     # (NASM's warning as it reads the line)
-                    self.warn("overflow in floating-point constant [-w+float-overflow]", sl)
+                    self.warn(E.FLOAT_OVERFLOW, sl)
                 out += data
                 continue
             if unit > 8:

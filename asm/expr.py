@@ -466,8 +466,7 @@ def compile_expr(node: Expr) -> Compiled:
             return fn(a, b)
         return binop
     if t is WideNum:    # (rare: last, after the common kinds)
-        v, message = node.value, (f"numeric constant {node.text} does not fit in 64 bits "
-                                  "[-w+number-overflow]")
+        v, message = node.value, wide_number(node.text)
 
         def wide(c):
             c.warn_other(message)
@@ -783,9 +782,22 @@ def _round(mant: int, bits: int) -> int:
     return (keep << drop) & ((1 << _MANT_BITS) - 1) if keep >> bits == 0 else 0
 
 
+FLOAT_OVERFLOW = "overflow in floating-point constant [-w+float-overflow]"
+
+
+def wide_number(text: str) -> str:
+    """NASM scanner's warning for an integer literal over 64 bits."""
+    return f"numeric constant {text} does not fit in 64 bits [-w+number-overflow]"
+
+
 def encode_float(text: str, size: int, negative: bool = False) -> bytes:
     """Encode a literal as NASM does in a float field of ``size`` bytes."""
     return _encode_float(text, size, negative)[0]
+
+
+def encode_float_checked(text: str, size: int, negative: bool = False) -> tuple:
+    """(encode_float's bytes, whether NASM warns FLOAT_OVERFLOW for them)."""
+    return _encode_float(text, size, negative)
 
 
 def float_overflow(text: str, size: int) -> bool:
@@ -947,13 +959,12 @@ def scanner_warnings(item, unit: int = 0) -> list:
     if hasattr(item, "node"):                   # (a CExpr)
         fl = float_item(item.node) if unit else None
         if fl is not None and unit in FLOAT_FORMATS and float_overflow(fl[0], unit):
-            out.append("overflow in floating-point constant [-w+float-overflow]")
+            out.append(FLOAT_OVERFLOW)
         stack = [item.node]
         while stack:
             node = stack.pop()
             if type(node) is WideNum:
-                out.append(f"numeric constant {node.text} does not fit in 64 bits "
-                           "[-w+number-overflow]")
+                out.append(wide_number(node.text))
             elif isinstance(node, Expr) and not isinstance(node, (Num, Str, Float)):
                 stack.extend(reversed([v for v in getattr(node, "__dict__", {}).values()
                                        if isinstance(v, Expr)]))

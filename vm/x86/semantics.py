@@ -13,7 +13,7 @@ from __future__ import annotations
 from asm.x86.operands import Imm, Mem, Reg
 from vm.x86 import flags as F
 from vm.x86 import protected as P
-from vm.x86.emit import MASK, SEG_NUM, Builder, Operand, family
+from vm.x86.emit import MASK, SEG_NUM, Builder, Operand, const, family
 from vm.x86.faults import BR, DE, UD, CPUException
 from vm.x86.state import EAX, EBP, ECX, EDX, ESP, SEL
 from vm.x86.system import control_register, enter_frame, far_transfer, load_seg
@@ -273,16 +273,27 @@ def div(b: Builder, i) -> None:
     bits = size * 8
     lo, hi = _acc(size)
     c = s.read()
+    fast = None
     if size == 1:
         n = b.reg("ax")
     else:
-        n = f"({b.reg(hi)} << {bits} | {b.reg(lo)})"
+        c, h, low = b.bind(c), b.bind(b.reg(hi)), b.bind(b.reg(lo))
+        n = f"({h} << {bits} | {low})"
+        # the common case inline (a helper call costs more than the division): a high
+        # half of 0, for IDIV both operands positive; divmod's results are then x86's
+        # (no overflow, truncation is floor) and anything else takes the helper
+        top = f"{1 << (bits - 1):#x}"
+        if const(h) in (None, 0):
+            fast = f"not {h} and {c}" if i.form.mnemonic == "div" else \
+                f"not {h} and {low} < {top} and 0 < {c} < {top}"
+            fast = f"divmod({low}, {c}) if {fast} else "
     q, r = b.tmp("q"), b.tmp("r")
     b.may_fault()
     if i.form.mnemonic == "div":
-        b.emit(f"{q}, {r} = {b.glob(divu)}({n}, {c}, {MASK[size]:#x})")
+        b.emit(f"{q}, {r} = {fast or ''}{b.glob(divu)}({n}, {c}, {MASK[size]:#x})")
     else:
-        b.emit(f"{q}, {r} = {b.glob(divs)}({sx(n, size * 2)}, {sx(c, size)}, {bits})")
+        b.emit(f"{q}, {r} = {fast or ''}{b.glob(divs)}({sx(n, size * 2)}, {sx(c, size)}, "
+               f"{bits})")
     if size == 1:
         b.set_reg("ax", f"{r} << 8 | {q}")
     else:
