@@ -27,13 +27,21 @@ A host path that the resolver returns is canonical (no symlink in it) at the tim
 check, but a concurrent actor (a forked guest, a second run sharing the writable tree) may
 swap a directory on it for a symlink before the call. So nothing acts on that path:
 
-- reads open it with O_NOFOLLOW and verify what they opened (``verify_fd``); stat,
-  readlink and access ask ``parent``'s directory for the name;
+- every open (read or write) goes through ``open``: the entry's name in ``parent``'s
+  verified directory, never followed, then ``verify_fd``; stat, readlink and access ask
+  ``parent``'s directory for the name;
 - every call that changes the file system acts through ``parent``: the directory holding
   the entry, opened and verified like a read, and the entry's name, used with ``dir_fd=``
   and without following (``os.open(name, O_NOFOLLOW, dir_fd=)``, ``os.unlink(name,
   dir_fd=)``...); an existing object is changed through ``entry``, its own descriptor
   (chmod, chown, utimes, truncate act on the inode that was checked).
+
+A writable top (the start directory, an ``--allow-write`` path) is to the guest what a
+mount point is: its contents are writable, but the entry itself (or a directory holding
+one) is never removed, renamed, replaced or created: EBUSY, what Linux's rmdir and rename
+return for a mount point. Otherwise a guest could leave a symlink ``w -> /etc`` where the
+top was, and the next ``cd w && pyvm`` would write /etc. Its inode may still be changed
+(chmod, utimes), as a mount point's may.
 """
 
 from __future__ import annotations
@@ -229,10 +237,14 @@ class Sandbox:
             return False
         return any(_under(host, w) for w in self.writable)
 
-    def check_write(self, host: str) -> None:
-        """Raise EROFS unless ``host`` (the entry created, changed or removed) is writable."""
+    def check_write(self, host: str, entry: bool = True) -> None:
+        """Raise EROFS unless ``host`` (the entry created, changed or removed) is writable;
+        EBUSY when ``entry`` (the name itself is created, removed, renamed or replaced,
+        not just its inode changed) and it is, or holds, a writable top."""
         if not self.may_write(host):
             raise SandboxError(errno.EROFS, self.to_guest(host) or host)
+        if entry and any(_under(w, host) for w in self.writable):
+            raise SandboxError(errno.EBUSY, self.to_guest(host) or host)
 
     def check_inode(self, st: os.stat_result, path: str = "") -> None:
         """Refuse (EPERM) writing a regular file that has hard links the guest did not
@@ -240,15 +252,6 @@ class Sandbox:
         if stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and \
                 (st.st_dev, st.st_ino) not in self.own_links:
             raise SandboxError(errno.EPERM, path)
-
-    def check_write_object(self, host: str) -> None:
-        """check_write plus check_inode for an existing entry (chmod, truncate, utimes)."""
-        self.check_write(host)
-        try:
-            st = os.lstat(host)
-        except OSError:
-            return
-        self.check_inode(st, self.to_guest(host) or host)
 
     def check_link_source(self, host: str) -> Tuple[int, int]:
         """The (dev, ino) of a file the guest may hard-link: one inside the writable
@@ -288,15 +291,29 @@ class Sandbox:
         finally:
             os.close(fd)
 
+    def open(self, host: str, flags: int, mode: int = 0o666, path: str = "") -> int:
+        """A host descriptor of ``host`` (``os.open`` flags and mode), opened by name in
+        its verified directory (``parent``), never following a final symlink, and checked
+        (``verify_fd``): a directory on the path swapped for a symlink since the lookup
+        fails (ENOTDIR, EAGAIN) before anything outside is opened (a FIFO, a device)."""
+        with self.parent(host) as (d, name):
+            fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=d)
+        try:
+            self.verify_fd(fd, host, path or self.to_guest(host) or host)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
+
     @contextmanager
     def entry(self, host: str, follow: bool = True) -> Iterator[Tuple[str, os.stat_result]]:
         """For changing the existing object ``host`` (chmod, chown, utimes, truncate):
-        check_write, then the entry opened in its verified directory without following
-        and checked (check_inode); yields a path naming exactly that inode (its
+        check_write (of the inode: a writable top's may change), then the entry opened in
+        its verified directory without following and checked (check_inode); yields a path naming exactly that inode (its
         /proc/self/fd link, followed) and its status. A symlink there is refused (EAGAIN:
         swapped in since the lookup) unless ``follow`` is False: then the path is None
         and the caller acts on the link itself through ``parent``."""
-        self.check_write(host)
+        self.check_write(host, entry=False)
         with self.parent(host) as (d, name):
             fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=d)
             try:

@@ -248,18 +248,12 @@ class DOSSystem:
         raise DosError(4)
 
     def _open_host(self, path: str, flags: int) -> int:
-        """Open a checked host path: created or opened for writing in its verified
-        directory (Sandbox.parent), truncated only once verified (a directory swapped for
-        a symlink meanwhile redirects nothing)."""
+        """Open a checked host path by name in its verified directory (Sandbox.open),
+        truncated only once verified (a directory swapped for a symlink meanwhile
+        redirects nothing)."""
         trunc = flags & os.O_TRUNC
-        flags = flags & ~os.O_TRUNC | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
-        if flags & (os.O_CREAT | os.O_ACCMODE):        # created or written
-            with self.sandbox.parent(path) as (d, name):
-                fd = os.open(name, flags, 0o666, dir_fd=d)
-        else:
-            fd = os.open(path, flags)
+        fd = self.sandbox.open(path, flags & ~os.O_TRUNC | os.O_NOCTTY, 0o666, path)
         try:
-            self.sandbox.verify_fd(fd, path)
             st = os.fstat(fd)
             if trunc and stat.S_ISREG(st.st_mode):
                 self.sandbox.check_inode(st)

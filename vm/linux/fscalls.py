@@ -16,6 +16,7 @@ from vm.linux.syscalls import (
     _read,
     _resolve,
     _write,
+    check_fd_write,
     s32,
     syscall,
 )
@@ -99,7 +100,11 @@ def sys_lchown32(proc, path, uid, gid, *_):
 
 @syscall(207)
 def sys_fchown32(proc, fd, uid, gid, *_):
-    return _chown(proc, _fd_host(proc, proc.fds.get(fd)), uid, gid, True)
+    f = proc.fds.get(fd)
+    if isinstance(f, HostFile):              # the open inode, whatever its name holds now
+        check_fd_write(proc, f)
+        os.fchown(f.fd, s32(uid), s32(gid))
+    return 0
 
 
 @syscall(298)

@@ -1,8 +1,9 @@
 """A dynamic program's interpreter (PT_INTERP, usually /lib/ld-linux.so.2), found in the
 guest's file system: the host's ``/`` or the ``--root`` tree. It is resolved by the
 sandbox as any ``open`` is (so pyvm's hidden files and the host's /proc are out of
-reach), opened without following a final symlink and checked to be the object that was
-judged; its parsed image is shared by every process of the run that uses it."""
+reach), opened through Sandbox.open (by name in its verified directory, never following
+a final symlink, checked to be the object that was judged); its parsed image is shared
+by every process of the run that uses it."""
 
 from __future__ import annotations
 
@@ -20,14 +21,12 @@ def load_interpreter(kernel, sandbox, path: bytes) -> Image:
     guest = os.fsdecode(path)
     try:
         host = sandbox.resolve(guest)
-        fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
-                     | os.O_NONBLOCK)
+        fd = sandbox.open(host, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK, path=guest)
     except OSError as e:
         err = e.errno or errno.ENOENT
         raise LoadError(f"interpreter {guest}: {os.strerror(err)}", err) from None
     try:
         try:
-            sandbox.verify_fd(fd, host, guest)
             st = os.fstat(fd)
         except OSError as e:
             err = e.errno or errno.ENOENT

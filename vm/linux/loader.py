@@ -86,16 +86,15 @@ class ExePath(str):
         path.exe = None
         if not host:
             return path
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY
         try:
-            fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
-                         | os.O_CLOEXEC)
+            fd = (sandbox.open(host, flags, path=guest) if sandbox is not None
+                  else os.open(host, flags | os.O_NOFOLLOW | os.O_CLOEXEC))
         except OSError:
             if sandbox is not None:
                 raise
             return path
         try:
-            if sandbox is not None:
-                sandbox.verify_fd(fd, host, guest)
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise OSError(errno.EACCES, os.strerror(errno.EACCES), guest or host)
         except OSError:

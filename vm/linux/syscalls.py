@@ -518,6 +518,13 @@ def _fd_host(proc, f) -> str:
     return proc.sandbox.resolve(proc.sandbox.fd_base(f.fd), follow=False)
 
 
+def check_fd_write(proc, f) -> None:
+    """May the inode open as ``f`` be changed (fchmod, fchown, futimens)? Its current name
+    must be writable and its links accounted for; the caller then acts on ``f.fd``."""
+    proc.sandbox.check_write(_fd_host(proc, f), entry=False)
+    proc.sandbox.check_inode(os.fstat(f.fd))
+
+
 EMULATED_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 _SELF_FD = re.compile(r"/(?:dev/fd|proc/self/fd|proc/(\d+)/fd)/(\d+)")
 _STD_NAMES = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
@@ -593,19 +600,16 @@ def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
         if flags & g:
             hflags |= h
     # the path is already resolved: a final symlink now is one swapped in since (or the
-    # link itself under O_NOFOLLOW), never followed; a file is created or opened for
-    # writing only in the verified directory (Sandbox.parent), truncated once verified
-    hflags |= os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NOCTTY
-    if writing:
-        with sb.parent(host) as (d, name):
-            fd = os.open(name, hflags, mode & ~proc.umask & 0o7777, dir_fd=d)
-    else:
-        fd = os.open(host, hflags)
+    # link itself under O_NOFOLLOW), never followed; every file is opened by name in the
+    # verified directory (Sandbox.open), truncated once verified
+    hflags |= os.O_NOCTTY
+    fd = sb.open(host, hflags, mode & ~proc.umask & 0o7777, path)
     try:
-        sb.verify_fd(fd, host, path)
         st = os.fstat(fd)
         if before is not None and (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino):
             raise GuestFileError(errno.EAGAIN)       # replaced between check and open
+        if flags & abi.O_TRUNC and stat.S_ISDIR(st.st_mode):
+            raise GuestFileError(errno.EISDIR)       # O_TRUNC asks to write, as Linux's
         if flags & abi.O_TRUNC and stat.S_ISREG(st.st_mode):
             sb.check_inode(st, path)
             if acc in (1, 2):
@@ -1047,8 +1051,7 @@ def sys_chmod(proc, path, mode, *_):
 def sys_fchmod(proc, fd, mode, *_):
     f = proc.fds.get(fd)
     if isinstance(f, HostFile):
-        proc.sandbox.check_write(_fd_host(proc, f))
-        proc.sandbox.check_inode(os.fstat(f.fd))
+        check_fd_write(proc, f)
         os.fchmod(f.fd, mode & 0o7777)
     return 0
 
@@ -1062,8 +1065,7 @@ def _utimens(proc, dirfd, path_addr, times, flags, spec) -> int:
     follow = not flags & AT_SYMLINK_NOFOLLOW
     if not path_addr:                        # futimens: the open file itself
         f = proc.fds.get(s32(dirfd))
-        proc.sandbox.check_write(_fd_host(proc, f))
-        proc.sandbox.check_inode(os.fstat(f.fd))
+        check_fd_write(proc, f)
         os.utime(f.fd, **_utime_ns(proc, times, spec, os.fstat(f.fd)))
         return 0
     host = _resolve(proc, dirfd, _path(proc, path_addr), follow)
