@@ -32,10 +32,16 @@ int main(int argc, char **argv) {
     else printf("stat: %s size=%s nlink=%d\n", S_ISREG(st.st_mode) ? "reg" : "other",
                 st.st_size == before.st_size ? "same" : "other", (int)st.st_nlink);
     fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) { probe_open("child"); fflush(stdout); _exit(0); }
-    waitpid(pid, NULL, 0);
     char *args[] = {argv[0], "child", NULL};
+    pid_t pid = fork();
+    if (pid == 0) {             /* (another spelling of the same link) */
+        probe_open("child");
+        fflush(stdout);
+        execv("/proc/./self/exe", args);
+        printf("child execve: %s\n", strerror(errno));
+        _exit(0);
+    }
+    waitpid(pid, NULL, 0);
     execv("/proc/self/exe", args);
     printf("execve: %s\n", strerror(errno));
     return 0;

@@ -49,7 +49,7 @@ def _both(tmp_path: Path, target: str, env: dict | None = None,
 
 
 EXPECTED = (b"self open: ELF\nstat: reg size=same nlink=0\nchild open: ELF\n"
-            b"execve: ran\n")
+            b"execve: ran\nexecve: ran\n")
 
 
 def test_proc_self_exe_does_not_reach_the_hosts_proc(tmp_path):

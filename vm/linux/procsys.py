@@ -7,7 +7,7 @@ import errno
 import os
 import struct
 
-from vm.linux import abi, threads
+from vm.linux import abi, procfs, threads
 from vm.linux import rusage as usage
 from vm.linux import signals as S
 from vm.linux.files import GuestFileError
@@ -15,6 +15,7 @@ from vm.linux.interp import load_interpreter
 from vm.linux.loader import ExePath, LoadError
 from vm.linux.process import ARG_MAX_STRLEN, ZOMBIE
 from vm.linux.syscalls import ContextSet, ExecDone, WouldBlock, _path, s32, syscall
+from vm.sandbox import ProcRef
 from vm.x86.hooks import set_tracer
 from vm.x86.state import EAX, ESP
 
@@ -107,12 +108,15 @@ def sys_clone3(proc, uargs, size, *_):
 def _open_exe(proc, path: str) -> ExePath:
     """The program file execve runs, opened and checked (every check on the file
     opened, which the image is then read from); /proc/self/exe is the running one's."""
-    if path == "/proc/self/exe" or path == f"/proc/{proc.pid}/exe":
+    host = proc.sandbox.lookup(path, procfs=procfs.lookup_for(proc))
+    if host == ("exe",):        # any spelling of /proc/self/exe (/proc/./self/exe...)
         exe = proc.exe_host_path
         if getattr(exe, "exe", None) is None:
             raise GuestFileError(errno.ENOENT)
         return exe
-    exe = ExePath.open(proc.sandbox.resolve(path), proc.sandbox, path)
+    if isinstance(host, ProcRef):
+        raise GuestFileError(errno.EACCES)
+    exe = ExePath.open(host, proc.sandbox, path)
     if not os.access(exe.exe.magic, os.X_OK):
         raise GuestFileError(errno.EACCES)
     return exe
