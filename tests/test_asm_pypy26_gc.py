@@ -5,33 +5,15 @@ by itself (the control run)."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-from pathlib import Path
 
-from conftest import require_tool
+from test_x86_pypy_gc import probe_tune_gc
 
 from asm import pypy_gc
 
-ROOT = Path(__file__).resolve().parent.parent
-
-PROBE = """
-import gc, json, os, sys
-from asm.pypy_gc import tune_gc
-tune_gc(*sys.argv[1:2])
-print(json.dumps({"nursery": gc.get_stats().nursery_size, "argv": sys.argv[1:],
-                  "env": {k: v for k, v in os.environ.items() if "GC" in k}}))
-"""
-
 
 def _probe(*args: str, **env: str) -> dict:
-    pypy = require_tool("pypy3")
-    full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), **env}
-    proc = subprocess.run([pypy, "-c", PROBE, *args], capture_output=True, env=full,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
-    return json.loads(proc.stdout)
+    return probe_tune_gc("asm.pypy_gc", *args, **env)
 
 
 def _megabytes(text: str) -> float:

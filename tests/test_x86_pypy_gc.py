@@ -16,10 +16,9 @@ from conftest import require_tool
 ROOT = Path(__file__).resolve().parent.parent
 
 PROBE = """
-import gc, json, os, sys
-from vm.x86 import pypy_tuning
-pypy_tuning.tune_gc(*sys.argv[1:2])
-print(json.dumps({"nursery": gc.get_stats().nursery_size, "argv": sys.argv[1:],
+import gc, importlib, json, os, sys
+importlib.import_module(sys.argv[1]).tune_gc(*sys.argv[2:3])
+print(json.dumps({"nursery": gc.get_stats().nursery_size, "argv": sys.argv[2:],
                   "env": {k: v for k, v in os.environ.items() if "GC" in k}}))
 """
 
@@ -34,14 +33,21 @@ int main(void) {
 """
 
 
-def _probe(*args: str, **env: str) -> dict:
+def probe_tune_gc(module: str, *args: str, **env: str) -> dict:
+    """A PyPy process that calls ``module.tune_gc(args[0])``: the nursery it then runs
+    with, its command line after ``module`` and the GC variables left in its
+    environment."""
     import json
     pypy = require_tool("pypy3")
     full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), **env}
-    proc = subprocess.run([pypy, "-c", PROBE, *args], capture_output=True, env=full,
+    proc = subprocess.run([pypy, "-c", PROBE, module, *args], capture_output=True, env=full,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
     return json.loads(proc.stdout)
+
+
+def _probe(*args: str, **env: str) -> dict:
+    return probe_tune_gc("vm.x86.pypy_tuning", *args, **env)
 
 
 def test_reexecuted_with_the_larger_nursery():
