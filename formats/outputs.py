@@ -76,14 +76,17 @@ class OutputWriteError(BaseException):
 
 
 class CheckedOutput:
-    """A file written during a run whose failures raise :class:`OutputWriteError`; after
-    one it is closed (what its buffer held is dropped) and writes nothing more, so that
-    its owner's close() does not fail a second time."""
+    """A file written during a run whose failures raise :class:`OutputWriteError` (or
+    ``error``, one of its kinds); after one it is closed (what its buffer held is dropped;
+    never stdin, stdout or stderr) and writes nothing more, so that its owner's close()
+    does not fail a second time."""
 
-    def __init__(self, stream: Union[TextIO, BinaryIO], what: str, name: str):
+    def __init__(self, stream: Union[TextIO, BinaryIO], what: str, name: str,
+                 error: type = OutputWriteError):
         self.stream: Any = stream
         self.what = what
         self.name = name
+        self.error = error
 
     def write(self, data: Any) -> None:
         try:
@@ -106,10 +109,11 @@ class CheckedOutput:
     def _failed(self, error: OSError) -> None:
         stream, self.stream = self.stream, DroppedOutput()
         try:
-            stream.close()
-        except (OSError, ValueError):
+            if stream.fileno() > 2:
+                stream.close()
+        except (OSError, ValueError, AttributeError):
             pass
-        raise OutputWriteError(self.what, self.name, error) from error
+        raise self.error(self.what, self.name, error) from error
 
 
 class DroppedOutput:

@@ -3,9 +3,9 @@ registers it changed) and one per interrupt or system call."""
 
 from __future__ import annotations
 
-from typing import NoReturn, Optional, TextIO
+from typing import Optional, TextIO
 
-from formats.outputs import DroppedOutput, OutputWriteError
+from formats.outputs import CheckedOutput, OutputWriteError
 from vm.x86.flags import flag_names
 from vm.x86.state import GPR16, GPR32, SEL, SREGS
 
@@ -29,15 +29,15 @@ def format_address(real: bool, cs: int, ip: int) -> str:
 class TraceWriteError(OutputWriteError):
     """The trace could not be written (reported as any output pyvm cannot write)."""
 
-    def __init__(self, name: str, error: OSError):
-        super().__init__("the trace", name, error)
-
 
 class Tracer:
     """Writes the trace to a text stream."""
 
     def __init__(self, stream: TextIO):
-        self.stream = stream
+        name = getattr(stream, "name", None)
+        self.stream = CheckedOutput(stream, "the trace",
+                                    name if isinstance(name, str) else "the trace stream",
+                                    TraceWriteError)
         self.pending: Optional[list] = None     # events of the instruction being executed
         self.simd: Optional[tuple] = None       # XMM0-7 and MXCSR after the last instruction
 
@@ -82,7 +82,7 @@ class Tracer:
         lines = [f"{addr}  {hexb:<24} {text:<32} {' '.join(changes)}".rstrip() + "\n"]
         lines += [f"    {line}\n" for line in self.pending or ()]
         self.pending = None
-        self._write("".join(lines))
+        self.stream.write("".join(lines))
 
     def _pm_changes(self, cpu) -> list:
         """CPL, CR0, CR2, CR3, LDTR and TR when they changed (protected mode)."""
@@ -95,7 +95,7 @@ class Tracer:
     def event(self, text: str) -> None:
         """An interrupt, exception or system call (under the instruction that made it)."""
         if self.pending is None:
-            self._write(f"    {text}\n")
+            self.stream.write(f"    {text}\n")
         else:
             self.pending.append(text)
 
@@ -103,33 +103,11 @@ class Tracer:
         """Writes what is pending; TraceWriteError when the stream fails."""
         lines = "".join(f"    {line}\n" for line in self.pending or ())
         self.pending = None
-        self._write(lines)
+        self.stream.write(lines)
         try:
             self.stream.flush()
         except ValueError:      # (closed by its owner)
             pass
-        except OSError as e:
-            self._failed(e)
-
-    def _write(self, text: str) -> None:
-        try:
-            self.stream.write(text)
-        except OSError as e:
-            self._failed(e)
-
-    def _failed(self, error: OSError) -> NoReturn:
-        """The stream failed: trace no more, close a file of its own (not stdout or
-        stderr: what its buffer holds is dropped, so that its owner's close() does not
-        fail again) and raise TraceWriteError."""
-        stream, self.stream = self.stream, DroppedOutput()
-        name = getattr(stream, "name", None)
-        try:
-            if stream.fileno() > 2:
-                stream.close()
-        except (OSError, ValueError, AttributeError):
-            pass
-        raise TraceWriteError(name if isinstance(name, str) else "the trace stream",
-                              error) from error
 
 
 MXCSR_FLAGS = ("IE", "DE", "ZE", "OE", "UE", "PE")
