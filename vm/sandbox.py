@@ -158,7 +158,8 @@ class Sandbox:
             raise SandboxError(errno.ENOENT, path)
         parts = [] if path.startswith("/") else _split(base or self.cwd)
         todo = _split(path)
-        keep_final = not follow and not path.endswith("/")
+        must_dir = path.endswith("/")      # (`file/` is ENOTDIR, also /proc/self/exe/)
+        keep_final = not follow and not must_dir
         links = 0
         while todo:
             name = todo.pop(0)
@@ -183,6 +184,8 @@ class Sandbox:
                     todo = _split(node[1]) + todo
                     continue
                 if node[0] == "exe" and not todo and not keep_final:
+                    if must_dir:
+                        raise SandboxError(errno.ENOTDIR, path)
                     return ProcRef(("exe",))
                 if todo and node[0] != "dir":
                     raise SandboxError(errno.ENOTDIR, path)
@@ -212,7 +215,7 @@ class Sandbox:
                     parts = []
                 todo = _split(target) + todo
                 continue
-            if todo and not stat.S_ISDIR(st.st_mode):
+            if (todo or must_dir) and not stat.S_ISDIR(st.st_mode):
                 raise SandboxError(errno.ENOTDIR, path)
             parts.append(name)
         if parts[:1] == ["proc"]:

@@ -557,7 +557,10 @@ def _open_proc(proc, ref: ProcRef, flags: int, writing: bool):
         # the file that was executed (held open), not whatever its name holds now
         return HostFile(_exe(proc).reopen(), proc.exe_host_path, flags & abi.O_NONBLOCK,
                         True, False)
-    if len(ref) >= 3 and ref[-2] == "fd" and procfs.node(proc, ref) == ("file",):
+    node = procfs.node(proc, ref)
+    if node is not None and node[0] in ("link", "exe"):
+        raise GuestFileError(errno.ELOOP)     # a link itself (O_NOFOLLOW): not opened
+    if len(ref) >= 3 and ref[-2] == "fd" and node == ("file",):
         target = procfs._target(proc, ref if ref[0] != "self" else (str(proc.pid),) + ref[1:])
         return target.fds.get(int(ref[-1]))  # a pipe or stream: the same open file
     return procfs.open_node(proc, ref, writing)
