@@ -6,14 +6,12 @@ if __name__ == "__main__":
     from vm.x86.pypy_tuning import tune_gc
     tune_gc()       # (PyPy) once more with a larger GC nursery, before the imports below
 
-from typing import Callable  # noqa: E402
-
 import click  # noqa: E402
 
-from formats import FORMATS, detect, is_boot_sector
-from formats.inputs import InputError, read_input
-from vm.entry import ReturningCommand
-from vm.options import RunOptions, no_screen
+from formats import FORMATS  # noqa: E402
+from vm.entry import ReturningCommand  # noqa: E402
+from vm.options import RunOptions  # noqa: E402
+from vm.runfile import reporting_output_errors, run, run_file  # noqa: E402,F401 (vm/api.py: run)
 
 # The one exit-status table (README "pyvm" section, vm/options.py EXIT_*), every machine.
 EXIT_STATUS_HELP = """\b
@@ -140,14 +138,6 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
         click.echo("pyvm: --disk-write, --serial and --port-log need --bios or --disk",
                    err=True)
         return 2
-    try:
-        data = read_input(program)
-    except OSError as e:
-        click.echo(f"pyvm: {program}: {e.strerror or e}", err=True)
-        return 1
-    except InputError as e:
-        click.echo(f"pyvm: {program}: {e}", err=True)
-        return 1
     opts = RunOptions(args=tuple(args), max_steps=max_steps, regs=regs, stats=stats,
                       trace=trace,
                       trace_file=trace_file, color=color, screen_html=screen_html, org=org,
@@ -155,38 +145,9 @@ def main(program, args, fmt, max_steps, regs, stats, trace, trace_file, color, s
                       max_output=max_output, timeout=timeout, env=list(env),
                       clear_env=clear_env, root=root, allow_write=list(allow_write),
                       seed=seed)
-    kind = fmt or detect(program, data)
-    if kind in ("bin", "raw") and bits is None and is_boot_sector(data):
-        opts.bits = 16      # a boot sector: real mode at 0000:7C00, as a PC would run it
-    if kind == "bin" and program.lower().endswith((".b32", ".v16")):
-        kind = program[-3:].lower()  # a damaged file: say what is wrong with its header
-    if screen_html and kind not in ("b32", "asm"):     # (a source may make a B32 program)
-        click.echo(no_screen(program), err=True)      # (a source: vm/run_source.py)
-        return 2
-    misplaced = [a for a in args if a.split("=")[0] in _OPTION_NAMES]
-    if misplaced and kind not in ("elf", "com"):
-        # only Linux and DOS programs take arguments: this is a pyvm option put too late
-        click.echo(f"pyvm: {program}: {misplaced[0]} comes after the program, so it would "
-                   f"be the program's argument; put pyvm's options first: "
-                   f"pyvm {' '.join(args)} {program}", err=True)
-        return 2
-    if debug or gdb:
-        from vm.debug import launch
-        return launch(kind, program, data, opts, gdb=gdb, program_input=debug_input,
-                      history=not no_history)
-    return reporting_output_errors(program, run, kind, program, data, opts)
-
-
-def reporting_output_errors(path: str, fn: Callable[..., int], *args) -> int:
-    """``fn(*args)``, with a file written during the run that cannot be written (the
-    trace, --serial, --port-log: a full disk) reported in one line as pyvm's other
-    output files are: status 1."""
-    from formats.outputs import OutputWriteError
-    try:
-        return fn(*args)
-    except OutputWriteError as e:
-        click.echo(f"pyvm: {path}: {e}", err=True)
-        return 1
+    debugging = dict(gdb=gdb, program_input=debug_input, history=not no_history) \
+        if debug or gdb else None
+    return run_file(program, opts, fmt, bits, _OPTION_NAMES, debugging)
 
 
 def script() -> None:
@@ -198,44 +159,6 @@ def script() -> None:
 
 _OPTION_NAMES = frozenset(n for p in main.params for n in getattr(p, "opts", ())
                          if n.startswith("-"))
-
-
-# Machines whose RAM is fixed: --memory caps guest memory everywhere, so a cap below it
-# cannot be honoured and is an error rather than silently ignored.
-_FIXED_RAM = {"b32": (0x10000, "64 KiB"), "v16": (0x10000, "64 KiB"),
-              "com": (0x110000, "1 MiB + the HMA"), "boot": (0x110000, "1 MiB + the HMA")}
-
-
-def run(kind: str, path: str, data: bytes, opts: RunOptions) -> int:
-    """Run a program of the given format; returns the exit status."""
-    fixed = _FIXED_RAM.get("boot" if kind in ("bin", "raw") and opts.bits == 16 else kind)
-    if fixed is not None and opts.memory is not None and opts.memory < fixed[0]:
-        click.echo(f"pyvm: {path}: --memory {opts.memory} is below this machine's fixed "
-                   f"RAM ({fixed[1]})", err=True)
-        return 1
-    if kind == "b32":
-        from vm.b32.runner import run_b32
-        return run_b32(path, data, opts)
-    if kind == "v16":
-        from vm.v16.runner import run_v16
-        return run_v16(path, data, opts)
-    if kind == "elf":
-        from vm.linux.runner import run_elf
-        return run_elf(path, data, opts)
-    if kind in ("bin", "raw") and opts.bits == 32:
-        from vm.linux.flat import run_flat
-        return run_flat(path, data, opts)
-    if kind in ("bin", "raw") and opts.bits == 16:
-        from vm.pc.runner import run_boot
-        return run_boot(path, data, opts)
-    if kind == "com":
-        from vm.dos.runner import run_com
-        return run_com(path, data, opts)
-    if kind == "asm":
-        from vm.run_source import run_source
-        return run_source(path, data, opts)
-    click.echo(f"pyvm: {path}: running {kind} programs is not implemented yet", err=True)
-    return 1
 
 
 if __name__ == "__main__":
