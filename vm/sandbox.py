@@ -269,15 +269,19 @@ class Sandbox:
 
     def verify_fd(self, fd: int, host: str, path: str = "") -> None:
         """After opening ``host``: the descriptor must be that object (not something a
-        rename or a symlink put there since the check), and not hidden."""
+        rename or a symlink put there since the check), not hidden, not a device."""
         try:
             where = os.readlink(f"/proc/self/fd/{fd}")
             st = os.fstat(fd)
         except OSError:
-            return                              # no /proc on the host: nothing to compare
+            if self._proc_dev is None:
+                return                          # no /proc on the host: nothing to compare
+            raise SandboxError(errno.EAGAIN, path) from None    # (a name past PATH_MAX)
         if where != host or self.is_hidden(where, st):
             raise SandboxError(errno.ENOENT if self.is_hidden(where, st) else errno.EAGAIN,
                                path)
+        if _is_device(st.st_mode):          # (open: one moved there since its check)
+            raise SandboxError(errno.EACCES, path)
 
     @contextmanager
     def parent(self, host: str) -> Iterator[Tuple[int, str]]:
@@ -298,8 +302,17 @@ class Sandbox:
         """A host descriptor of ``host`` (``os.open`` flags and mode), opened by name in
         its verified directory (``parent``), never following a final symlink, and checked
         (``verify_fd``): a directory on the path swapped for a symlink since the lookup
-        fails (ENOTDIR, EAGAIN) before anything outside is opened (a FIFO, a device)."""
+        fails (ENOTDIR, EAGAIN) before anything outside is opened (a FIFO, a device).
+        A host device node is never opened (EACCES), wherever it is found and whoever
+        asks (Linux and DOS programs): its open alone may act on the hardware or the
+        user's terminal."""
         with self.parent(host) as (d, name):
+            try:
+                st = os.stat(name, dir_fd=d, follow_symlinks=False)
+            except FileNotFoundError:
+                st = None
+            if st is not None and _is_device(st.st_mode):
+                raise SandboxError(errno.EACCES, path or host)
             fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=d)
         try:
             self.verify_fd(fd, host, path or self.to_guest(host) or host)
@@ -350,6 +363,27 @@ class Sandbox:
         if not os.path.isdir(host):
             raise SandboxError(errno.ENOTDIR, path)
         self.cwd = self.to_guest(host) or "/"
+
+
+def link_nofollow(src: str, dst: str, src_dir: int, dst_dir: int) -> None:
+    """linkat(2) without AT_SYMLINK_FOLLOW: a symlink at ``src`` is linked itself, never
+    followed (which would link its target, maybe an outside file, into the tree).
+    PyPy's os.link refuses follow_symlinks=False (EINVAL): the C call then."""
+    try:
+        os.link(src, dst, src_dir_fd=src_dir, dst_dir_fd=dst_dir, follow_symlinks=False)
+        return
+    except OSError as e:
+        if e.errno != errno.EINVAL:
+            raise
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.linkat(src_dir, os.fsencode(src), dst_dir, os.fsencode(dst), 0) != 0:
+        err = ctypes.get_errno() or errno.EINVAL
+        raise OSError(err, os.strerror(err), dst)
+
+
+def _is_device(mode: int) -> bool:
+    return stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
 
 
 def pyvm_private_paths() -> list:

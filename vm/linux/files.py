@@ -287,17 +287,32 @@ class DeviceFile(OpenFile):
         return self.stat
 
 
+def charge(budget, n: int) -> bool:
+    """Take ``n`` bytes of kernel buffers (pipe data, socket queues) from the run's
+    memory budget, or give them back (n < 0); False, taking nothing, when they do not
+    fit."""
+    if budget is None:
+        return True
+    if n > 0 and not budget.allows(n):
+        return False
+    budget.used += n
+    return True
+
+
 PIPE_CAPACITY = 65536
 PIPE_BUF = 4096
 
 
 class Pipe:
     """An in-memory pipe; readers see EOF once every write end is closed. Writers wait
-    (EAGAIN, which the system call turns into blocking) while it is full."""
+    (EAGAIN, which the system call turns into blocking) while it is full, or while the
+    run's memory ``budget`` (vm/linux/addrspace.py MemoryBudget) has no room for the
+    bytes: what pipes hold is host memory the guest chose to fill."""
 
     _next_ino = 1
 
-    def __init__(self):
+    def __init__(self, budget=None):
+        self.budget = budget
         self.buf = bytearray()
         self.writers = 0
         self.readers = 0
@@ -322,6 +337,7 @@ class PipeEnd(OpenFile):
             raise GuestFileError(errno.EBADF)
         data = bytes(self.pipe.buf[:n])
         del self.pipe.buf[:n]
+        charge(self.pipe.budget, -len(data))
         self.pipe.reads += 1
         if not data and self.pipe.writers:
             raise GuestFileError(errno.EAGAIN)     # would block: the scheduler retries
@@ -334,7 +350,8 @@ class PipeEnd(OpenFile):
         if not pipe.readers:
             raise GuestFileError(errno.EPIPE)
         room = PIPE_CAPACITY - len(pipe.buf)
-        if room <= 0 or len(data) <= PIPE_BUF and room < len(data):
+        if room <= 0 or len(data) <= PIPE_BUF and room < len(data) or \
+                not charge(pipe.budget, min(room, len(data))):
             raise GuestFileError(errno.EAGAIN)      # full (small writes are atomic)
         pipe.buf += data[:room]
         pipe.writes += 1
@@ -365,6 +382,9 @@ class PipeEnd(OpenFile):
             self.pipe.writers -= 1
         else:
             self.pipe.readers -= 1
+        if not self.pipe.readers and not self.pipe.writers:
+            charge(self.pipe.budget, -len(self.pipe.buf))
+            self.pipe.buf = bytearray()
 
 
 class FdTable:

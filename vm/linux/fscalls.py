@@ -20,6 +20,7 @@ from vm.linux.syscalls import (
     s32,
     syscall,
 )
+from vm.sandbox import link_nofollow
 
 # struct statfs64 (i386): type bsize blocks bfree bavail files ffree fsid namelen frsize
 # flags spare[4]
@@ -48,7 +49,7 @@ def _link(proc, olddirfd, old: str, newdirfd, new: str, flags: int) -> int:
     proc.sandbox.check_write(dst)
     ident = proc.sandbox.check_link_source(src)
     with proc.sandbox.parent(src) as (sd, sname), proc.sandbox.parent(dst) as (dd, dname):
-        os.link(sname, dname, src_dir_fd=sd, dst_dir_fd=dd, follow_symlinks=False)
+        link_nofollow(sname, dname, sd, dd)
         st = os.stat(dname, dir_fd=dd, follow_symlinks=False)
         if (st.st_dev, st.st_ino) != ident:     # the source was swapped since the check
             os.unlink(dname, dir_fd=dd)

@@ -33,6 +33,7 @@ from vm.linux.files import (
     GuestFileError,
     HostStream,
     OpenFile,
+    charge,
     synthetic_stat,
 )
 from vm.linux.syscalls import (
@@ -45,6 +46,7 @@ from vm.linux.syscalls import (
     syscall,
     write_all,
 )
+from vm.sandbox import link_nofollow
 
 AF_UNSPEC, AF_UNIX = 0, 1
 SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET = 1, 2, 5
@@ -65,6 +67,9 @@ _TIMEOUTS = {SO_RCVTIMEO: (SO_RCVTIMEO, struct.Struct("<ii")),
              SO_SNDTIMEO_NEW: (SO_SNDTIMEO, struct.Struct("<qq"))}
 MAX_DGRAMS = 512                           # net.unix.max_dgram_qlen
 MAX_FDS = 253                              # SCM_MAX_FD
+RLIMIT_NOFILE = 7
+SKB_STRUCT, SKB_SHINFO = 256, 320          # sizeof(struct sk_buff), of skb_shared_info
+SKB_MAX_HEAD = 4096 - SKB_SHINFO           # a stream skb's linear part: one page
 SUN_PATH = 108
 MSGHDR = struct.Struct("<IIIIIIi")         # name namelen iov iovlen control controllen flags
 CMSGHDR = struct.Struct("<Iii")
@@ -72,11 +77,43 @@ UCRED = struct.Struct("<iII")
 _I = struct.Struct("<i")
 
 
-class Message:
-    __slots__ = ("data", "fds", "sender", "creds")
+def truesize(n: int, stream: bool) -> int:
+    """What Linux charges a queued message of ``n`` bytes against the sender's buffer (an
+    skb's truesize: the sk_buff, then the data and its shared info in a power-of-two
+    slab; a stream message past one page keeps the rest in page fragments at their
+    size). The cost, not the data alone, bounds a queue: 278 one-byte messages fill
+    SOCK_BUF, as natively, where counting bytes let 212992 in, each with SCM_RIGHTS
+    descriptors (about 2 KiB of host memory per message)."""
+    if stream and n > SKB_MAX_HEAD:
+        return truesize(SKB_MAX_HEAD, stream) + n - SKB_MAX_HEAD
+    need, slab = ((n + 63) & ~63) + SKB_SHINFO, 512
+    while slab < need:
+        slab <<= 1
+    return slab + SKB_STRUCT
 
-    def __init__(self, data: bytes, fds: list, sender: bytes, creds: tuple):
+
+class Message:
+    __slots__ = ("data", "fds", "sender", "creds", "cost")
+
+    def __init__(self, data: bytes, fds: list, sender: bytes, creds: tuple, stream: bool):
         self.data, self.fds, self.sender, self.creds = data, fds, sender, creds
+        self.cost = truesize(len(data), stream)
+
+
+def inflight(kernel) -> int:
+    """Descriptors the run's processes have sent and nobody has received yet. Linux
+    refuses more (ETOOMANYREFS) past the sender's RLIMIT_NOFILE, so a queue cannot keep
+    files open, and host memory held, beyond what descriptor tables could (Linux exempts
+    CAP_SYS_RESOURCE; a guest is never exempt)."""
+    count = getattr(kernel, "unix_inflight", None)
+    if count is None:
+        count = kernel.unix_inflight = 0
+    return count
+
+
+def budget(kernel):
+    """The run's memory budget, which queued messages draw on (their truesize)."""
+    return getattr(kernel, "memory_budget", None)
 
 
 def _release(files: list) -> None:
@@ -104,6 +141,7 @@ class Socket(OpenFile):
         self.max_backlog = 0
         self.rx: deque = deque()
         self.rx_bytes = 0
+        self.rx_cost = 0                   # the queued messages' truesize
         self.generation = 0                # bumped as data comes and goes (EPOLLET edges)
         self.shut = 0                      # SHUT_RD / SHUT_WR bits (ours or the peer's)
         self.closed = False
@@ -124,12 +162,13 @@ class Socket(OpenFile):
 
     # -- queues -------------------------------------------------------------------------
     def room(self) -> bool:
-        return self.rx_bytes < SOCK_BUF and len(self.rx) < (
+        return self.rx_cost < SOCK_BUF and len(self.rx) < (
             MAX_DGRAMS if not self.stream else 1 << 20)
 
     def push(self, msg: Message) -> None:
         self.rx.append(msg)
         self.rx_bytes += len(msg.data)
+        self.rx_cost += msg.cost
         self.generation += 1
 
     def send(self, data: bytes, fds: list, target: Optional[Socket], nosignal: bool,
@@ -158,9 +197,16 @@ class Socket(OpenFile):
             raise GuestFileError(errno.EAGAIN)
         if self.stream:
             data = data[:max(SOCK_BUF - peer.rx_bytes, 1)]
+        msg = Message(data, fds, self.name, self.creds, self.stream)
+        if not charge(budget(self.kernel), msg.cost):
+            raise GuestFileError(errno.EAGAIN)      # the run's memory is used up
+        if fds:
+            if inflight(self.kernel) > proc.rlimit(RLIMIT_NOFILE)[0]:
+                raise GuestFileError(errno.ETOOMANYREFS)
+            self.kernel.unix_inflight += len(fds)
         for f in fds:
             f.refs += 1                    # in flight: kept open until received
-        peer.push(Message(data, fds, self.name, self.creds))
+        peer.push(msg)
         return len(data)
 
     def recv(self, n: int, flags: int) -> tuple:
@@ -181,6 +227,9 @@ class Socket(OpenFile):
             if not peek:
                 self.rx.popleft()
                 self.rx_bytes -= len(msg.data)
+                self.rx_cost -= msg.cost
+                charge(budget(self.kernel), -msg.cost)
+                self.kernel.unix_inflight = inflight(self.kernel) - len(msg.fds)
             return msg.data[:n], (msg.fds if not peek else []), msg.sender, len(msg.data)
         if flags & MSG_WAITALL and not peek and self.rx_bytes < min(n, SOCK_BUF) and \
                 not flags & MSG_DONTWAIT and not self.status_flags & abi.O_NONBLOCK and \
@@ -197,12 +246,15 @@ class Socket(OpenFile):
             if not peek:
                 if len(take) == len(msg.data):
                     self.rx.popleft()
+                    self.rx_cost -= msg.cost
+                    charge(budget(self.kernel), -msg.cost)
                     fds = msg.fds
                 else:
                     msg.data = msg.data[len(take):]
                     fds, msg.fds = msg.fds, []
                 self.rx_bytes -= len(take)
             if fds:
+                self.kernel.unix_inflight = inflight(self.kernel) - len(fds)
                 break
         return bytes(out), fds, sender, len(out)
 
@@ -247,8 +299,11 @@ class Socket(OpenFile):
             pending = self.backlog.popleft()
             pending.close()
         while self.rx:
-            _release(self.rx.popleft().fds)
-        self.rx_bytes = 0
+            msg = self.rx.popleft()
+            charge(budget(self.kernel), -msg.cost)
+            self.kernel.unix_inflight = inflight(self.kernel) - len(msg.fds)
+            _release(msg.fds)
+        self.rx_bytes = self.rx_cost = 0
         peer = self.peer
         if peer is not None and self.connection:
             peer.shut |= SHUT_RD | SHUT_WR
@@ -351,14 +406,29 @@ def _make_node(sandbox, host: str) -> tuple:
     s = host_socket.socket(host_socket.AF_UNIX, host_socket.SOCK_STREAM)
     try:
         with sandbox.parent(host) as (d, name):
-            addr = b"/proc/self/fd/%d/" % d + os.fsencode(name)
-            if len(addr) >= SUN_PATH:           # (a final name of over ~90 bytes)
-                raise GuestFileError(errno.ENAMETOOLONG)
-            s.bind(addr)
+            where = b"/proc/self/fd/%d/" % d
+            if len(where) + len(os.fsencode(name)) < SUN_PATH:
+                s.bind(where + os.fsencode(name))
+            else:                   # too long after that prefix: bound under a short
+                _bind_long(s, d, where, name)   # name, then linked to its own
             st = os.stat(name, dir_fd=d, follow_symlinks=False)
     finally:
         s.close()
     return (st.st_dev, st.st_ino)
+
+
+def _bind_long(s, d: int, where: bytes, name: str) -> None:
+    """Bind ``s`` as ``name`` in directory ``d`` when the /proc/self/fd path would pass
+    sun_path (a name the guest's own path fits, as natively): a short temporary name
+    first, then a hard link (EEXIST: the name was taken meanwhile, EADDRINUSE)."""
+    tmp = f".pyvm-bind-{os.getpid()}-{id(s):x}"
+    s.bind(where + tmp.encode())
+    try:
+        link_nofollow(tmp, name, d, d)
+    except FileExistsError:
+        raise GuestFileError(errno.EADDRINUSE) from None
+    finally:
+        os.unlink(tmp, dir_fd=d)
 
 
 def _write_addr(proc, addr: int, lenp: int, name: bytes, unnamed: int = 2) -> None:

@@ -39,6 +39,7 @@ from vm.linux.files import (
     Pipe,
     PipeEnd,
 )
+from vm.linux.process import RLIM_INFINITY
 from vm.sandbox import ProcRef, SandboxError
 
 SYSCALLS: dict = {}      # number -> (name, handler)
@@ -220,18 +221,39 @@ SYSCALLS[76] = ("getrlimit", sys_ugetrlimit)
 def sys_prlimit64(proc, pid, resource, new, old, *_):
     if pid not in (0, proc.pid):
         return neg(errno.ESRCH)
+    want = abi.RLIMIT64.unpack(proc.mem.read(new, 16)) if new else None
+    if resource >= RLIM_NLIMITS:
+        return neg(errno.EINVAL)
     if old:
         cur, mx = proc.rlimit(resource)
+        proc.mem.check_write(old, 16)
+    if want is not None:
+        err = _set_rlimit(proc, resource, *want)
+        if err:
+            return err
+    if old:
         proc.mem.write(old, abi.RLIMIT64.pack(cur, mx))
-    if new:
-        cur, mx = abi.RLIMIT64.unpack(proc.mem.read(new, 16))
-        proc.rlimits[resource] = (cur, mx)
     return 0
 
 
 @syscall(75)
 def sys_setrlimit(proc, resource, rlim, *_):
+    inf = lambda v: RLIM_INFINITY if v == 0xFFFFFFFF else v  # noqa: E731
     cur, mx = abi.RLIMIT32.unpack(proc.mem.read(rlim, 8))
+    return _set_rlimit(proc, resource, inf(cur), inf(mx))
+
+
+RLIM_NLIMITS, NR_OPEN = 16, 1 << 20
+
+
+def _set_rlimit(proc, resource: int, cur: int, mx: int) -> int:
+    """As Linux for a process without CAP_SYS_RESOURCE (a guest never has it): a hard
+    limit may only come down. Raising RLIMIT_NOFILE at will gave a guest a million
+    descriptors and as many files in flight (host memory past any limit)."""
+    if resource >= RLIM_NLIMITS or cur > mx:
+        return neg(errno.EINVAL)
+    if mx > proc.rlimit(resource)[1] or resource == 7 and mx > NR_OPEN:
+        return neg(errno.EPERM)
     proc.rlimits[resource] = (cur, mx)
     return 0
 
@@ -1166,6 +1188,9 @@ def sys_dup3(proc, old, new, flags, *_):
     return proc.fds.install(f, new, cloexec=bool(flags & abi.O_CLOEXEC))
 
 
+F_UNLCK = 2
+
+
 @syscall(221)
 def sys_fcntl64(proc, fd, cmd, arg, *_):
     f = proc.fds.get(fd)
@@ -1184,7 +1209,10 @@ def sys_fcntl64(proc, fd, cmd, arg, *_):
     if cmd == abi.F_SETFL:
         f.status_flags = (f.status_flags & abi.O_ACCMODE) | (arg & ~abi.O_ACCMODE)
         return 0
-    if cmd in (abi.F_GETLK, abi.F_SETLK, abi.F_SETLKW, 12, 13, 14):
+    if cmd in (abi.F_GETLK, 12):            # (12: F_GETLK64) record locks are not kept,
+        proc.mem.write(arg, struct.pack("<h", F_UNLCK))     # so none is in the way
+        return 0
+    if cmd in (abi.F_SETLK, abi.F_SETLKW, 13, 14):
         return 0
     return neg(errno.EINVAL)
 
@@ -1226,7 +1254,7 @@ def _pipe(proc, fds_addr: int, flags: int) -> int:
     if flags & ~(abi.O_NONBLOCK | abi.O_CLOEXEC | O_DIRECT):
         return neg(errno.EINVAL)
     proc.mem.check_write(fds_addr, 8)       # EFAULT before any descriptor is made
-    p = Pipe()
+    p = Pipe(getattr(proc.kernel, "memory_budget", None))
     ends = PipeEnd(p, False), PipeEnd(p, True)
     for end in ends:
         end.status_flags = flags & abi.O_NONBLOCK
@@ -1281,7 +1309,7 @@ def _timed_wait(proc, timeout: float | None, fds) -> None:
 
 
 def _poll(proc, fds: int, nfds: int, timeout: float | None) -> int:
-    if nfds > 4096:
+    if nfds > _fd_limit(proc):                      # as Linux: RLIMIT_NOFILE bounds it
         return neg(errno.EINVAL)
     entries = [struct.unpack("<ihh", proc.mem.read(fds + 8 * i, 8)) for i in range(nfds)]
     revents = [_ready(proc, fd, ev & 0xFFFF) if fd >= 0 else 0 for fd, ev, _r in entries]
@@ -1310,8 +1338,11 @@ def _timespec(proc, addr: int, spec) -> float | None:
 
 
 def _select(proc, nfds: int, rset: int, wset: int, xset: int, timeout: float | None) -> int:
-    if nfds > 1024:
+    if nfds < 0:                # (it waited for nothing, forever: a deadlock, not EINVAL)
         return neg(errno.EINVAL)
+    # Linux reads no bit past its descriptor table (64 slots, or as many as the highest
+    # descriptor needs): a larger nfds is not an error
+    nfds = min(nfds, max(64, max(proc.fds.fds, default=0) + 1))
     nbytes = (nfds + 31) // 32 * 4
     sets = []
     for addr in (rset, wset, xset):
