@@ -6,7 +6,6 @@ without the click-based ``pyvm`` front end, e.g. under PyPy for heavy programs::
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 if __name__ == "__main__":
@@ -21,6 +20,7 @@ from vm.options import RunOptions  # noqa: E402
 
 
 def main(argv=None) -> int:
+    import argparse  # (here, after tune_gc: PyPy's re-exec would import it twice)
     ap = argparse.ArgumentParser(prog="python -m vm.linux")
     ap.add_argument("program")
     ap.add_argument("args", nargs=argparse.REMAINDER)
