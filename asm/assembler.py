@@ -150,6 +150,7 @@ class ListEntry:
     pieces: list = field(default_factory=list)  # (offset, "8B" | "[00000000]" | "<rep 3h>")
     messages: list = field(default_factory=list)
     marks: dict = field(default_factory=dict)   # message index -> pieces listed before it
+    pp_messages: Optional[list] = None      # a directive's (the preprocessor's SourceLine's)
 
 
 @dataclass
@@ -323,8 +324,10 @@ class Assembler(E.EvalContext):
         self.org: Optional[int] = None
         self.org_at: Optional[tuple] = None
         self.externs: set = set()
-        # bin: names a global/static/required gave a special (`x:function`), with where
+        # bin: names a global/static/required gave a special (`x:function`), or that are
+        # common, with where (see _refuse_bin_specials)
         self.bin_specials: dict = {}
+        self.bin_labels: dict = {}      # the notes and place of such a label (pass 1)
         self.held: list = []            # pass 1's `%error`s (see run)
         self.layout = Layout([], None, fmt == "bin")
         self.warnings: list = []
@@ -352,6 +355,7 @@ class Assembler(E.EvalContext):
         self.bnd = False
         self.bnd_seen = False
         self.seg_equ = False            # an ELF EQU's value is being worked out
+        self.seg_probe = False          # segment bases as _SEG_PROBE (_segment_field)
 
     # ---- evaluation context (called by compiled expressions)
 
@@ -363,6 +367,8 @@ class Assembler(E.EvalContext):
             if sym is not None and sym.kind == "segbase":
                 if self.seg_equ and sym.seg_base is not None:   # `z equ x+1` in ELF
                     return E.Rel(sym.offset, {_SegBase(sym.seg_base): 1})
+                if self.seg_probe:
+                    return E.Rel(0, {_SEG_PROBE: 1})    # (see _segment_field)
                 raise AsmError(self._segment_base_message())    # `x equ seg y`, used
             if self.final:
                 raise AsmError(f"symbol `{name}' not defined")
@@ -403,6 +409,8 @@ class Assembler(E.EvalContext):
             return 0                    # (known in a later pass, or reported undefined)
         if type(value) is int:
             raise AsmError("cannot apply SEG to a non-relocatable value")
+        if self.seg_probe:
+            return E.Rel(0, {_SEG_PROBE: 1})        # (see _segment_field)
         if self.seg_equ and type(value) is E.Rel and len(value.terms) == 1:
             (key, c), = value.terms.items()
             if c == 1 and not isinstance(key, str):
@@ -578,7 +586,7 @@ class Assembler(E.EvalContext):
         _undefined_operands(self.errors, self.symbols)
         errors = sorted(self.held + self.errors, key=lambda e: e.order[:2])
         failed = AsmErrors(_dedupe(errors))
-        failed.listing = self.listing
+        failed.listing = self._listing()
         return failed
 
     def _check_scope(self, directive: str, n: str, spec: str, sl) -> None:
@@ -589,7 +597,7 @@ class Assembler(E.EvalContext):
         if (sym is not None and n in self.defined_now
                 and (directive == "common" or sym.kind == "equ" and directive != "global"
                      and directive != "static")):
-            raise self._redefined(n, sym.defined_at)
+            raise self._redefined(n, self.macro_defined_at.get(n, sym.defined_at))
         old = self.scopes.get(n)
         if old is None:
             self.scopes[n] = (directive, spec or None, (sl.file, sl.line))
@@ -641,21 +649,28 @@ class Assembler(E.EvalContext):
         if self.fmt == "elf32":
             self._symbol_specials(sym, spec, directive in ("extern", "required"))
         elif self.fmt == "bin" and directive != "extern":
-            self.bin_specials.setdefault(n, (directive, sl.file, sl.line))
+            self.bin_specials.setdefault(n, (directive, sl, self._order()))
 
     def _refuse_bin_specials(self) -> None:
         """NASM's bin refuses a special (`global x:function`) where the symbol is defined
-        (a `required` one: at the directive), in the pass before its final one, which
-        then never comes (its errors and warnings neither)."""
+        (a `required` or `common` one: at the directive), and a common symbol at its
+        first `common`, in the pass before its final one, which then never comes (its
+        errors and warnings neither)."""
         errors = []
-        for name, (directive, file, line) in self.bin_specials.items():
+        for name, (directive, sl, order) in self.bin_specials.items():
             sym = self.symbols.get(name)
+            file, line, notes = sl.file, sl.line, _macro_notes(sl)
             if sym is not None and sym.kind in ("label", "equ") and sym.defined_at:
-                file, line = sym.defined_at
-            elif directive != "required":
+                (file, line), (notes, order) = sym.defined_at, self.bin_labels.get(
+                    name, ([], None))
+            elif directive not in ("required", "common"):
                 continue
-            errors.append(AsmError("binary format does not support any special symbol "
-                                   "types", file, line))
+            err = AsmError("binary output format does not support common variables"
+                           if directive == "common" and ":" not in sl.text else
+                           "binary format does not support any special symbol types",
+                           file, line)
+            err.notes, err.order = notes, order
+            errors.append(err)
         if errors:
             for e in errors:
                 e.before_final = True
@@ -669,17 +684,23 @@ class Assembler(E.EvalContext):
             self.modes.append((self.cur, self.pos, bits))
 
     def _result(self) -> Assembly:
+        if self.fmt == "bin":
+            self._bin_fatal()
         for name in [n for n, sym in self.symbols.items()
                      if n[0] == "." and not n.startswith("..") and sym.kind in ("label", "equ")
                      and sym.pass_defined != self.passno]:
             del self.symbols[name]      # a `.x` of pass 1 that later passes named `base.x`
-        result = Assembly(self.sections, self.symbols, self.org, self.fmt, self.listing,
+        result = Assembly(self.sections, self.symbols, self.org, self.fmt, self._listing(),
                           self.warnings, self.layout)
         result.affixes = dict(self.affixes)
         result.debug = self.debug
         result.modes = [(sec, off, b) for sec, off, b in self.modes]
         result.default_bits = self.default_bits
         return result
+
+    def _listing(self) -> list:
+        """The pass's listing; a row `[list -]` left open at the end NASM never writes."""
+        return self.listing[:-1] if self.list_off and self.listing else self.listing
 
     def _values(self) -> tuple:
         """What a pass worked out, to compare with the pass before: the symbols' values
@@ -690,7 +711,44 @@ class Assembler(E.EvalContext):
                 tuple(s.size for s in self.sections), self.org)
 
     def _relayout(self) -> None:
-        self.layout = Layout(self.sections, self.org, self.fmt == "bin")
+        try:
+            self.layout = Layout(self.sections, self.org, self.fmt == "bin")
+        except AsmError as exc:         # (NASM's bin output: a fatal, with no line)
+            exc.file, exc.severity = self.main_file, "fatal"
+            raise AsmErrors([exc]) from None
+
+    def _bin_fatal(self) -> None:
+        """NASM's bin output's fatals once the final pass is over: a section that follows
+        one not there, sections that overlap, one before the origin."""
+        by_name = {s.name: s for s in self.sections}
+        message = None
+        for s in self.sections:
+            after = s.vfollows or (s.follows if s.nobits else None)
+            if not s.nobits and s.follows and (s.follows not in by_name
+                                               or by_name[s.follows].nobits):
+                message = (f"section {s.name} follows an invalid or unknown section "
+                           f"({s.follows})")
+            elif after and after not in by_name:
+                message = f"section {s.name} vfollows unknown section ({after})"
+            if message:
+                break
+        if message is None:
+            layout, prev = self.layout, None
+            for s in sorted((s for s in self.sections if not s.nobits and s.size),
+                            key=lambda s: layout.start[s]):
+                if prev is None and self.org is not None and layout.start[s] < self.org:
+                    message = f"section {s.name} beings before program origin"  # (sic)
+                elif prev is not None and layout.start[prev] + prev.size > layout.start[s]:
+                    message = f"sections {prev.name} and {s.name} overlap!"
+                if message:
+                    break
+                prev = s
+        if message:
+            err = AsmError(message, self.main_file)
+            err.severity = "fatal"
+            failed = AsmErrors([err])
+            failed.listing = self._listing()
+            raise failed
 
     def _begin_pass(self) -> None:
         self.bits = self.default_bits
@@ -718,6 +776,8 @@ class Assembler(E.EvalContext):
         self.unknown = False
         self.allow_regs = False
         self.defined_now: set = set()
+        self.list_off = False           # between `[list -]` and `[list +]`
+        self.macro_defined_at: dict = {}    # name -> (file, line) in the macro defining it
         self.commons_now: dict = {}     # name -> (size, where) of its `common` this pass
         self.listing = []
         self.warnings = []
@@ -967,8 +1027,14 @@ class Assembler(E.EvalContext):
             # a 64-bit mode form: NASM names the `cpu` level first when it is below x64
             exc.message = "no instruction for this cpu level"
         if not getattr(exc, "notes", None):
-            exc.notes = [f"{f}:{n}: ... from macro `{m}' defined here" for f, n, m in sl.trace
-                         if f != "<stdmac>"]
+            exc.notes = _macro_notes(sl)
+        elif sl.trace and _macro_notes(sl):
+            # NASM: inside a macro, the macro's notes, then an info note at the line read
+            exc.notes = _macro_notes(sl) + [
+                f"{sl.file}:{sl.line}: info: {n.split(': info: ', 1)[1]}" if ": info: " in n
+                else n for n in exc.notes]
+        if exc.message.endswith("does not support segment base references"):
+            self._segment_base_warning(exc, sl)
         for w in getattr(exc, "line_warnings", ()):
             self.warn(w, sl)
         exc.text = sl.text
@@ -1015,13 +1081,17 @@ class Assembler(E.EvalContext):
     def _list_line(self, sl) -> None:
         self.list_ahead = 0
         if sl.listed:
+            if self.list_off:
+                return          # (NASM keeps the `[list -]` row open: see _list_piece)
             self.entry = ListEntry(sl.list_line, sl.list_text, sl.depth)
             self.listing.append(self.entry)
+            if not sl.assemble:
+                self.entry.pp_messages = getattr(sl, "messages", None)
 
     def _list_bytes(self, data: bytes, relocs: Sequence = ()) -> None:
         """List emitted bytes; relocated fields show the target offset, NASM-style."""
         e = self.entry
-        if e is None:
+        if e is None or self.list_off:
             return
         at = self.pos
         if e.offset is None:
@@ -1046,8 +1116,8 @@ class Assembler(E.EvalContext):
 
     def _list_piece(self, text: str, at: Optional[int] = None) -> None:
         e = self.entry
-        if e is None:
-            return
+        if e is None or self.list_off and not text.startswith(("<rep", "<bin")):
+            return          # (NASM's TIMES and INCBIN marks go to the open row all the same)
         if at is None:
             at = self.pos if self.cur is not None else self.abs_pos
         if e.offset is None:
@@ -1099,14 +1169,30 @@ class Assembler(E.EvalContext):
             else:
                 sym.section, sym.offset = None, value if type(value) is int else 0
         if name in self.defined_now and sym.value != value:
-            raise self._redefined(name, sym.defined_at)
+            err = self._redefined(name, self.macro_defined_at.get(name, sym.defined_at))
+            sym.value = value       # (NASM's: the same value again is no error, and a
+            sym.defined_at = (sl.file, sl.line)     # third one's note names this line)
+            self._defined_in_macro(name, sl)
+            raise err
         sym.value = value
         sym.pass_defined = self.passno
         if name not in self.defined_now:
             self.defined_now.add(name)
             sym.defined_at = (sl.file, sl.line)
+            if sl.trace or name in self.macro_defined_at:
+                self._defined_in_macro(name, sl)
+            if name in self.bin_specials and self.passno == 1:
+                self.bin_labels[name] = (_macro_notes(sl), self._order())
         if self.debug is not None and sym.section is not None:
             self.debug.label(sym)
+
+    def _defined_in_macro(self, name: str, sl) -> None:
+        """NASM's "originally defined" note names the line of a macro's body."""
+        frames = [t for t in sl.trace if t[0] != "<stdmac>"]
+        if frames:
+            self.macro_defined_at[name] = frames[-1][:2]
+        else:
+            self.macro_defined_at.pop(name, None)
 
     def _times_equ(self, st: P.Statement, sl) -> None:
         """`[x:] times n equ v`: the line's label is one at `$`, then each repetition is an
@@ -1139,7 +1225,7 @@ class Assembler(E.EvalContext):
                 self._times_equ(st, sl)
                 return
             self.unknown = False
-            self.seg_equ = self.fmt == "elf32"
+            self.seg_equ = True   # (a segment base: its symbol says so where used)
             try:
                 v = st.equ.fn(self)
             except AsmError as exc:
@@ -1236,6 +1322,7 @@ class Assembler(E.EvalContext):
         if e is not None and count > 1:
             # NASM lists the first repetition and a repeat count; the others as without
             # a listing (with its size checks: `times 1<<30 nop` must not loop forever)
+            start = self.pos if self.cur is not None else self.abs_pos
             self._action(action, sl)
             self.entry = None
             warned = len(self.warnings)
@@ -1246,7 +1333,7 @@ class Assembler(E.EvalContext):
             for w in self.warnings[warned:]:    # (listed once per repetition, as NASM)
                 kind = "error" if type(w) is WarningError else "warning"
                 e.messages.append(f"{kind}: " + w.split("\n", 1)[0].split(f": {kind}: ", 1)[1])
-            self._list_piece(f"<rep {count:X}h>")
+            self._list_piece(f"<rep {count:X}h>", start if self.list_off else None)
             return
         self._repeat(action, sl, count, t)
 
@@ -1377,6 +1464,35 @@ class Assembler(E.EvalContext):
             cur.size = pos
             if pos > MAX_ADDRESS:
                 raise AsmError(f"section `{cur.name}' exceeds the 4 GiB address space")
+
+    def _segment_base_warning(self, exc: AsmError, sl) -> None:
+        """NASM writes an instruction's segment base as a relocation, warning first when
+        its field is wider than the 16-bit segment."""
+        try:
+            action = P.parse_line(sl.text).action
+        except AsmError:
+            return
+        if type(action) is P.Insn and self.cur is not None and \
+                self._segment_field(action) == 4:
+            exc.line_warnings += ("32-bit segment relocation zero-extended from 16 bits "
+                                  "[-w+zext-reloc]",)
+
+    def _segment_field(self, action: P.Insn) -> int:
+        """The size of the field an instruction's segment base would go to (NASM writes
+        the relocation, warning when it is wider than the 16-bit segment): its encoding
+        with the segment base as a relocatable stand-in; 0 when it has none."""
+        self.seg_probe = True
+        try:
+            ops = list(map(self._operand, action.operands))
+            enc = encoder.encode(action.mnemonic, ops, self.bits, self.pos, action.prefixes,
+                                 section=self.cur, absolute=self.abs_reloc)
+        except AsmError:
+            return 0
+        finally:
+            self.seg_probe = False
+            self.relocs.pop(_SEG_PROBE, None)
+        return max((f.size for f in enc.fixups if not f.pcrel
+                    and getattr(f.reloc, "section", None) is _SEG_PROBE), default=0)
 
     def _action(self, action, sl) -> None:
         t = type(action)
@@ -1670,13 +1786,28 @@ class Assembler(E.EvalContext):
                 self.depends.append(path)
         start = 0
         if action.offset is not None:
-            start = self.scalar(action.offset, "INCBIN")
+            start = self._incbin_number(action.offset)
             if start < 0:
                 raise AsmError(f"`incbin': unable to seek on file `{name}'")
         length = len(data) - start
         if action.length is not None:
-            length = min(length, self.scalar(action.length, "INCBIN"))
+            length = min(length, self._incbin_number(action.length))
         return data[start:start + max(length, 0)] if start >= 0 else b""
+
+    def _incbin_number(self, ce: P.CExpr) -> int:
+        """An `incbin` offset or length, a critical expression: of a relocatable value,
+        NASM takes the offset (`x`: x's place in its section)."""
+        self.unknown = False
+        v = ce.fn(self)
+        if self.unknown:
+            name = _first_undefined(ce.node, self.symbols)
+            raise AsmError(f"symbol `{name}' not defined before use" if name else
+                           "non-constant argument supplied to INCBIN")
+        if type(v) is E.Rel and all(c == 1 for c in v.terms.values()) and len(v.terms) <= 1:
+            return v.off
+        if type(v) is not int:
+            raise AsmError("expression is not simple or relocatable")
+        return v
 
     # ---- instructions
 
@@ -2155,10 +2286,8 @@ class Assembler(E.EvalContext):
         elif name == "common":
             n = args.split()[0].split(":")[0]
             self._check_scope("common", n, "", sl)
-            if self.fmt == "bin":
-                raise AsmError("binary format does not support any special symbol types"
-                               if ":" in args else
-                               "binary output format does not support common variables")
+            if self.fmt == "bin":       # (refused later, as NASM: _refuse_bin_specials)
+                self.bin_specials.setdefault(n, ("common", sl, self._order()))
             parts = args.split()
             # `common name size[:alignment [type] [size]]` (ELF), read as NASM does
             size_text, colon, special = " ".join(parts[1:]).partition(":")
@@ -2247,7 +2376,9 @@ class Assembler(E.EvalContext):
             directive_args.check_float(args)
         elif name == "warning":
             self._warning_directive(args, sl)
-        elif name in ("list", "map", "debug"):
+        elif name == "list":            # `[list -]`...`[list +]`: no listing between
+            self.list_off = {"-": True, "+": False}.get(args.strip(), self.list_off)
+        elif name in ("map", "debug"):
             pass
         else:
             raise AsmError(f"unrecognized directive [{name}]")
@@ -2384,8 +2515,12 @@ class Assembler(E.EvalContext):
                         raise AsmError("argument to `align' is not a power of two"
                                        if self.fmt == "bin" else
                                        f"section alignment {v} is not a power of two")
+                    if self.fmt == "bin" and s.start is not None and s.start % v:
+                        raise AsmError("`align' value conflicts with section start address")
                     s.align = v
                 elif key == "start":
+                    if self.fmt == "bin" and s.align and v % s.align:
+                        raise AsmError("`start' address conflicts with section alignment")
                     s.start = v
                 else:
                     s.vstart = v
@@ -2568,20 +2703,8 @@ def _symbol_names(action: P.Insn):
     return tuple(names)
 
 
-class _SegBase:
-    """The segment base of a section or an extern, in an ELF EQU's value (see
-    Assembler.segment_base)."""
-
-    __slots__ = ("key",)
-
-    def __init__(self, key):
-        self.key = key
-
-    def __eq__(self, other) -> bool:
-        return type(other) is _SegBase and other.key is self.key
-
-    def __hash__(self) -> int:
-        return hash(id(self.key))
+_SegBase = E.SegBase
+_SEG_PROBE = Section("<segment base>", -1)     # (Assembler._segment_field)
 
 
 def _parse_warning(text: str) -> bool:
@@ -2798,6 +2921,12 @@ def _as_asm_error(exc: BaseException) -> AsmError:
     return exc
 
 
+def _macro_notes(sl) -> list:
+    """NASM's notes under a message from a line a macro expanded."""
+    return [f"{f}:{n}: ... from macro `{m}' defined here" for f, n, m in sl.trace
+            if f != "<stdmac>"]
+
+
 def _pass_one_errors(errors: list) -> list:
     """What NASM reports when errors end pass 1: the errors it finds only in its final
     pass (a bad operand combination...) appear only when pass 1 found nothing else."""
@@ -2980,7 +3109,8 @@ _FINAL_PASS_ERRORS = frozenset(("invalid combination of opcode and operands",
                                 "nobnd prefix is not allowed",
                                 "attempt to assemble code in [ABSOLUTE] space",
                                 "repne prefix is not allowed",
-                                "repnz prefix is not allowed"))
+                                "repnz prefix is not allowed",
+                                "binary output format does not support external references"))
 
 
 def _pp_symbol(self, name: str):

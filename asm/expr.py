@@ -40,17 +40,20 @@ class Num(Expr):
 
 
 class WideNum(Expr):
-    """A literal over 64 bits (``value``: its low 64 bits): NASM's scanner warns about it
-    on each line it reads it in, so it is evaluated there, not folded. (Not a dataclass:
+    """A literal over 64 bits (``value``: its low 64 bits), or with ``message`` another
+    number NASM warns about as it reads the line (`__float32__(1e50)`): NASM warns on
+    each line it reads it in, so it is evaluated there, not folded. (Not a dataclass:
     making one costs every start of pyasm 1 ms.)"""
-    __slots__ = ("value", "text")
+    __slots__ = ("value", "text", "message")
 
-    def __init__(self, value: int, text: str):
+    def __init__(self, value: int, text: str, message: Optional[str] = None):
         self.value = value
         self.text = text
+        self.message = message or wide_number(text)
 
     def __eq__(self, other) -> bool:
-        return type(other) is WideNum and (other.value, other.text) == (self.value, self.text)
+        return type(other) is WideNum and (other.value, other.message) == (self.value,
+                                                                          self.message)
 
     __hash__ = None     # (as a dataclass's: mutable, compared by value)
 
@@ -143,6 +146,22 @@ class Rel:
 
     def __hash__(self):
         return hash((self.off, tuple(self.terms.items())))
+
+
+class SegBase:
+    """The segment base of a section or an extern, a term of a value (NASM's SEGBASE
+    term; see Assembler.segment_base)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key):
+        self.key = key
+
+    def __eq__(self, other) -> bool:
+        return type(other) is SegBase and other.key is self.key
+
+    def __hash__(self) -> int:
+        return hash(id(self.key))
 
 
 class Wrt:
@@ -334,6 +353,10 @@ class EvalContext:
         too long) unless it names its class (``[-w+class]``); the driver and the
         preprocessor report it at the line."""
 
+    def segment_base(self, value):
+        """SEG of a value: only a relocatable one has a segment."""
+        raise AsmError("cannot apply SEG to a non-relocatable value")
+
     # what the output format says about `wrt' with a number (NASM leaves it to the format)
     wrt_number_message = "WRT not supported by this output format"
 
@@ -409,13 +432,7 @@ def compile_expr(node: Expr) -> Compiled:
         if op == "+":
             return f
         if op == "seg":
-            inner = node.operand
-            while type(inner) is Unary and inner.op == "+":
-                inner = inner.operand
-            if type(inner) is Unary and inner.op == "seg":
-                fy = compile_expr(inner.operand)
-                return lambda c: _seg_of_seg(c, fy)
-            return lambda c: c.segment_base(f(c))
+            return lambda c: _seg_of(c, f)
 
         def unary(c):
             v = f(c)
@@ -466,7 +483,7 @@ def compile_expr(node: Expr) -> Compiled:
             return fn(a, b)
         return binop
     if t is WideNum:    # (rare: last, after the common kinds)
-        v, message = node.value, wide_number(node.text)
+        v, message = node.value, node.message
 
         def wide(c):
             c.warn_other(message)
@@ -590,18 +607,29 @@ def read_string(token: str) -> bytes:
             j = i
             while j < n and j < i + 2 and body[j] in "0123456789abcdefABCDEF":
                 j += 1
-            out.append(int(body[i:j], 16) if j > i else 0)
+            out.append(int(body[i:j], 16) if j > i else ord(ch))    # (`\x`: NASM's x)
             i = j
         elif ch in "uU":
             width = 4 if ch == "u" else 8
             j = i
             while j < n and j < i + width and body[j] in "0123456789abcdefABCDEF":
                 j += 1
-            out += chr(int(body[i:j], 16) if j > i else 0).encode("utf-8", "surrogatepass")
+            out += _utf8(int(body[i:j], 16)) if j > i else ch.encode()    # (`\u`: u)
             i = j
         else:
             out += ch.encode("utf-8", "surrogateescape")
     return bytes(out)
+
+
+def _utf8(v: int) -> bytes:
+    """NASM's UTF-8 of a u/U escape in a backquoted string: the original 31-bit scheme
+    (up to six bytes; surrogates and values past U+10FFFF too)."""
+    if v < 0x80:
+        return bytes((v,))
+    n = 2 if v < 0x800 else 3 if v < 0x10000 else 4 if v < 0x200000 else \
+        5 if v < 0x4000000 else 6
+    lead = (0xFF00 >> n) & 0xFF | v >> 6 * (n - 1)
+    return bytes([lead] + [0x80 | (v >> 6 * k) & 63 for k in range(n - 2, -1, -1)])
 
 
 def chars_value(data: bytes) -> int:
@@ -895,15 +923,26 @@ def _encode_float(text: str, size: int, negative: bool = False) -> tuple:
 _ILOG2 = ("__ilog2e__", "__ilog2w__", "__ilog2f__", "__ilog2c__")
 
 
-def _seg_of_seg(c, fy: Compiled):
-    """`seg seg y` (``fy``: y): NASM's evaluator refuses it once y is known (a segment
-    base is no error until output, but SEG of one is)."""
-    v = fy(c)
+def _seg_of(c, f: Compiled):
+    """NASM's SEG: in its evaluator a segment base (an inner `seg y`, an EQU of one) is a
+    term, no error until output, but SEG of one is (`seg seg y`, `seg (seg y + 1)`), and
+    of anything but one relocatable term."""
+    if not hasattr(c, "seg_equ"):
+        return c.segment_base(f(c))
+    was, c.seg_equ = c.seg_equ, True    # (segment bases as SegBase terms)
+    try:
+        v = f(c)
+    finally:
+        c.seg_equ = was
     if c.unknown:
         return 0
-    if type(v) is int:
-        raise AsmError("cannot apply SEG to a non-relocatable value")
-    raise AsmError("SEG applied to something which is already a segment base")
+    if type(v) is Rel and len(v.terms) == 1:
+        (key, k), = v.terms.items()
+        if k == 1 and type(key) is SegBase:
+            raise AsmError("SEG applied to something which is already a segment base")
+        if k == 1:
+            return c.segment_base(v)
+    raise AsmError("cannot apply SEG to a non-relocatable value")
 
 
 def _compile_ilog2(key: str, fa: Compiled) -> Compiled:
@@ -941,8 +980,9 @@ def resolve_func(name: str, arg: Expr) -> Expr:
         if item is None:
             return Invalid("expecting floating-point number")
         size, lo, hi = _FLOAT_FUNCS[key]
-        data = encode_float(item[0], size, item[1])
-        return Num(int.from_bytes(data[lo:hi], "little"))
+        data, overflow = _encode_float(item[0], size, item[1])
+        value = int.from_bytes(data[lo:hi], "little")
+        return WideNum(value, "", FLOAT_OVERFLOW) if overflow else Num(value)
     if key in _UTF_FUNCS:
         if type(arg) is not Str:
             return Invalid(f"{name} must be a string constant")
@@ -964,7 +1004,7 @@ def scanner_warnings(item, unit: int = 0) -> list:
         while stack:
             node = stack.pop()
             if type(node) is WideNum:
-                out.append(wide_number(node.text))
+                out.append(node.message)
             elif isinstance(node, Expr) and not isinstance(node, (Num, Str, Float)):
                 stack.extend(reversed([v for v in getattr(node, "__dict__", {}).values()
                                        if isinstance(v, Expr)]))

@@ -354,6 +354,9 @@ def _syntax_error(exc: Exception, what: str, kinds: list, tokens: tuple = ()) ->
         # `times nop`, `times equ 1`: NASM's TIMES reads the mnemonic as its count
         return AsmError("non-constant argument supplied to TIMES",
                         also=("parser: instruction expected",))
+    if (ttype == "$END" and before[-1:] in (["LPAR"], ["LBRACK"])) or (
+            ttype == "LBRACK" and i == len(kinds) - 1 and "EQU" in before):
+        return AsmError("expression syntax error")      # `x equ (`, `mov ax, [`
     if (ttype in ("$END", "RBRACK", "COMMA")
             and before.count("LPAR") + before.count("GLPAR") > before.count("RPAR")):
         return AsmError("expecting `)'")

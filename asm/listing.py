@@ -41,6 +41,8 @@ def format_listing(assembly) -> str:
             row = len(rows) - 1 if m is None or not row_of else row_of[min(max(m, 1),
                                                                          len(row_of)) - 1]
             after.setdefault(row, []).append(msg)
+        for msg in getattr(e, "pp_messages", None) or ():     # (a directive's: no bytes)
+            after.setdefault(len(rows) - 1, []).append(msg)
         for k, (off, data) in enumerate(rows):
             head = f"{e.lineno:6d} {off or 0:08X} {data:<{HEXBIT + 1}}"
             if k == 0:

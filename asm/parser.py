@@ -516,13 +516,25 @@ def _parse_line(text: str) -> Statement:
     m = _BRACKET_DIR.match(text)
     if m:
         return Statement(action=Directive(m.group(1).lower(), m.group(2).strip()))
-    tokens = _tokens(stripped, values)
+    try:
+        tokens = _tokens(stripped, values)
+    except AsmError as exc:
+        if not exc.message.startswith("unterminated string"):
+            raise
+        raise _open_string(stripped, exc.message) from None
     if (len(tokens) >= 3 and tokens[-1][0] == "COMMA"
             and tokens[-2][0] not in ("COMMA", "INSN", "PREFIX")
             and any(k == "INSN" or k == "RESV" for k, _ in tokens)):
         tokens = tokens[:-1]        # NASM drops a comma after an instruction's last operand
-    if tokens and tokens[-1][0] == "COMMA" and any(k == "INCBIN" for k, _ in tokens):
-        return _incbin_comma(tokens)
+    if any(k == "INCBIN" for k, _ in tokens):
+        if tokens[-1][0] == "INCBIN":
+            raise _bare_incbin(tokens)
+        if _incbin_params(tokens) > 3:
+            comma = tokens[-1][0] == "COMMA" and not any(k == "TIMES" for k, _ in tokens)
+            raise AsmError("`incbin': more than three parameters",
+                           line_warnings=(_INCBIN_COMMA,) if comma else ())
+        if tokens[-1][0] == "COMMA":
+            return _incbin_comma(tokens)
     if len(tokens) >= 3 and tokens[-2][0] == "ID" and tokens[-2][1].lower() == "to":
         tokens = _x87_to(tokens)
     if len(tokens) >= 3 and tokens[0][0] == "ID" and "EQU" in (tokens[1][0], tokens[2][0]):
@@ -546,6 +558,50 @@ def _parse_line(text: str) -> Statement:
             raise exc from None
 
 
+# where an unterminated string stands for an operand: NASM's parser refuses its token
+_OPERAND_START = frozenset(("COMMA", "INSN", "DATA", "TIMES", "EQU", "LBRACK", "LPAR", "PLUS",
+                            "MINUS", "BINOP", "TILDE", "BANG", "SEG", "QMARK", "COLON"))
+
+
+def _open_string(text: str, message: str) -> AsmError:
+    """An unterminated string: NASM's preprocessor warns (and keeps the text), then its
+    parser meets a token it cannot use; its message where the string stands at the start
+    of the line, for the instruction, or for an operand (elsewhere pyasm's own)."""
+    quote = message[len("unterminated string (missing `"):-2]
+    kinds = [k for k, _ in tokenize(text[:_string_start(text, quote)])]
+    if not kinds:
+        message = "label or instruction expected at start of line"
+    elif kinds in (["ID"], ["ID", "COLON"]) or kinds[-1] == "PREFIX":
+        message = "parser: instruction expected"
+    elif kinds[-1] in _OPERAND_START:
+        message = "expression syntax error"
+    return AsmError(message, line_warnings=(
+        f"unterminated string (missing `{quote}') [-w+pp-open-string]",))
+
+
+def open_quote(text: str) -> Optional[str]:
+    """The quote of a line's unterminated string (before any comment), else None."""
+    at = _string_start(text)
+    return text[at] if at < len(text) else None
+
+
+def _string_start(text: str, quote: str = "") -> int:
+    """Where the line's unterminated string (opened by ``quote``, or any) begins."""
+    at, open_, i = 0, None, 0
+    while i < len(text):
+        ch = text[i]
+        if open_ is None and ch in "'\"`":
+            open_, at = ch, i
+        elif open_ is None and ch == ";":
+            break
+        elif open_ == "`" and ch == "\\":
+            i += 1                          # (an escaped character)
+        elif ch == open_:
+            open_ = None
+        i += 1
+    return at if open_ is not None and open_ == (quote or open_) else len(text)
+
+
 _INCBIN_COMMA = ("dropping trailing empty parameter in call to multi-line macro `incbin' "
                  "[-w+pp-macro-params-legacy]")
 
@@ -558,6 +614,26 @@ def _incbin_comma(tokens: list) -> Statement:
     if type(st.action) is not Incbin or st.times:
         return st           # (after TIMES the macro is not called: no warning)
     return dataclasses.replace(st, action=dataclasses.replace(st.action, comma=True))
+
+
+def _bare_incbin(tokens: list) -> AsmError:
+    """`incbin` with no file: NASM's `incbin` macro takes 1-3 parameters (it is called
+    at the start of a line, after a label; after TIMES the assembler's message only)."""
+    kinds = [k for k, _ in tokens[:-1]]
+    macro = kinds in ([], ["ID"], ["ID", "COLON"])
+    return AsmError("`incbin' expects a file name", line_warnings=(
+        "multi-line macro `incbin' exists, but not taking 0 parameters "
+        "[-w+pp-macro-params-multi]",) if macro else ())
+
+
+def _incbin_params(tokens: list) -> int:
+    """How many comma-separated parameters follow a line's `incbin`."""
+    k = [kind for kind, _ in tokens].index("INCBIN")
+    depth, count = 0, 1
+    for kind, _ in tokens[k + 1:]:
+        depth += kind in ("LPAR", "GLPAR", "LBRACK") or -(kind in ("RPAR", "RBRACK"))
+        count += kind == "COMMA" and depth == 0
+    return count - (tokens[-1][0] == "COMMA")      # (a trailing one: NASM's macro drops it)
 
 
 # what may start an operand of a data item's expression, or stand as one

@@ -42,7 +42,7 @@ class SourceLine:
     """
 
     __slots__ = ("text", "file", "line", "list_line", "list_file", "list_text", "depth",
-                 "trace", "listed", "assemble")
+                 "trace", "listed", "assemble", "messages")
 
     def __init__(self, text: str, file: str, line: int, list_line: int = 0,
                  list_file: str = "", list_text: str = "", depth: int = 0,
@@ -135,6 +135,12 @@ def quote(data: str) -> str:
     return "`" + "".join(out) + "`"
 
 
+def _open_string(text: str) -> bool:
+    """Whether the text (a line) has an unterminated string."""
+    from asm.parser import open_quote
+    return open_quote(text) is not None
+
+
 def _unquote(tok: str) -> str:
     return E.read_string(tok).decode("utf-8", "surrogateescape")
 
@@ -202,6 +208,56 @@ class _Source:
     remap: Optional[tuple] = None
     argc: int = -1              # %0 when it is not len(params): a call that dropped a
     #                             trailing empty parameter below the macro's minimum
+    exiting: bool = False       # rep: after %exitrep (the rest of the body: listed only)
+
+
+# `%{1}`, `%{-1}`, `%{1:-1}`: a macro parameter (or range) in braces
+_PARAM_BRACE = re.compile(r"-?[0-9]+(?::-?[0-9]+)?")
+
+# NASM's tokens of a %macro line's parameter specification (blanks are tokens too)
+_SPEC_TOKEN = re.compile(r"\s+|[0-9][0-9A-Za-z_$]*|[A-Za-z_.?@$][\w$#@~.?]*|.", re.DOTALL)
+
+
+def _macro_spec(word: str, spec: str) -> tuple:
+    """(min, max (-1: `*`), greedy, .nolist, defaults, errors) of `%macro name SPEC`, read
+    token by token as NASM's parse_mmacro_spec: `1-3` but not `1 - 3`, a count that is
+    no number an error (the macro defined all the same)."""
+    toks = _SPEC_TOKEN.findall(spec)
+    errors: list = []
+
+    def count(tok: str) -> int:
+        try:
+            return int(E.read_number(tok))
+        except (AsmError, ValueError):
+            errors.append(f"unable to parse parameter count `{tok}'")
+            return 0
+
+    nmin = nmax = 0
+    k = 0                           # the token read last (NASM's tline): toks[k]
+    if toks and toks[0][0].isdigit():
+        nmin = nmax = count(toks[0])
+    else:
+        errors.append(f"`{word}' expects a parameter count")
+    nxt = toks[k + 1:k + 2]
+    if toks and nxt == ["-"]:
+        k += 2
+        tok = toks[k] if k < len(toks) else ""
+        if tok == "*":
+            nmax = -1
+        elif not tok[:1].isdigit():
+            errors.append(f"`{word}' expects a parameter count after `-'")
+        else:
+            nmax = count(tok)
+            if nmin > nmax:
+                errors.append("minimum parameter count exceeds maximum")
+                nmax = nmin
+    plus = nolist = False
+    if k < len(toks) and toks[k + 1:k + 2] == ["+"]:
+        k, plus = k + 1, True
+    if k < len(toks) and [t.lower() for t in toks[k + 1:k + 2]] == [".nolist"]:
+        k, nolist = k + 1, True
+    rest = "".join(toks[k + 1:]).strip()
+    return nmin, nmax, plus, nolist, _split_macro_args(rest) if rest else [], errors
 
 
 def _captures_label(macro: MMacro) -> bool:
@@ -297,6 +353,9 @@ class Preprocessor:
         self.errors: list = []
         self.warnings: list = []
         self.cur_trace: tuple = ()      # the macro notes of the line being read
+        # the listed line of the directive being carried out: its messages are listed
+        # under it (``messages``: "warning: ...", as NASM's listing rows say)
+        self.list_sl: Optional[SourceLine] = None
         # where each warning came in the assembler's stream of lines (set by the
         # assembler, which merges them with its own in source order, as NASM prints them)
         self.warning_position: Optional[Callable[[], int]] = None
@@ -336,6 +395,8 @@ class Preprocessor:
     # ---- diagnostics
 
     def _err(self, msg: str, file: str, line: int, trace: tuple = ()) -> AsmError:
+        if msg.startswith("unterminated string"):
+            msg = "expression syntax error"     # (NASM's parser meets the string's token)
         e = AsmError(msg, file, line)
         e.at = ("pp", self.produced)     # (a %rep body's line: one per repetition)
         e.order = (0, 0, len(self.errors))    # (-E's; the assembler gives its own)
@@ -344,7 +405,20 @@ class Preprocessor:
         self.errors.append(e)
         if self.report is not None:
             self.report(e)
+        self._list_message(f"error: {msg}")
         return e
+
+    def _warn_open_string(self, text: str, file: str, line: int) -> None:
+        """NASM's tokenizer warns about an unterminated string (and keeps its text)."""
+        from asm.parser import open_quote
+        quote = open_quote(text)
+        if quote is not None:
+            self._warn(f"unterminated string (missing `{quote}') [-w+pp-open-string]", file,
+                       line)
+
+    def _list_message(self, text: str) -> None:
+        if self.list_sl is not None:
+            self.list_sl.messages.append(text)
 
     def _warn(self, msg: str, file: str, line: int) -> None:
         if self.warning_shown is not None and not self.warning_shown(msg):
@@ -353,8 +427,10 @@ class Preprocessor:
         if self.warning_error is not None and self.warning_error(msg):
             self.warnings.append(WarningError(with_notes(f"{file}:{line}: error: "
                                                          f"{as_error(msg)}", self.cur_trace)))
+            self._list_message(f"error: {as_error(msg)}")
         else:
             self.warnings.append(with_notes(f"{file}:{line}: warning: {msg}", self.cur_trace))
+            self._list_message(f"warning: {msg}")
         # (its place among the errors: asm.errors.in_nasm_order; -E has no assembler)
         self.warning_at.append(self.warning_position() if self.warning_position
                                else (0, 0, len(self.errors)))
@@ -559,12 +635,15 @@ class Preprocessor:
         eof = len(main) + 1
         if self.fatal:
             return
-        if self.conds:
-            self._err("expected `%endif' before end of file", self.filename, eof)
+        if self.conds:          # (NASM's fatal: nothing more)
+            self._err("expected `%endif' before end of file", self.filename,
+                      eof).severity = "fatal"
+            self.fatal = True
+            return
         if self.defining is not None:
             d = self.defining
             if d["kind"] == "rep":
-                self._err("expected `%endrep' before end of file", self.filename, eof)
+                self._err("end of file while still in %rep", self.filename, eof)
             else:
                 self._err(f"end of file while still defining macro `{d['macro'].name}'",
                           self.filename, eof)
@@ -582,6 +661,14 @@ class Preprocessor:
                     src.pos = 0
                     continue
                 self._pop_sources(len(sources) - 1)
+                continue
+            if src.exiting:
+                # NASM lists the rest of the repetition %exitrep ended, reading none of it
+                raw, file, lineno = src.lines[src.pos]
+                src.pos += 1
+                if not src.nolist and not stdmac:
+                    yield SourceLine("", file, lineno, lineno, file, raw, len(sources) - 1,
+                                     (), True, False)
                 continue
             if (src.kind != "macro" and src.home is None and self.defining is None
                     and not stdmac and (not self.conds or self.conds[-1].active)
@@ -645,6 +732,8 @@ class Preprocessor:
                 if assign:
                     # `%assign NAME EXPR` (what _line and _directive do for it, without
                     # their general steps: the cost of a %rep loop that counts)
+                    if "'" in raw or '"' in raw or "`" in raw:
+                        self._warn_open_string(raw, loc_file, loc_line)
                     if not nolist:
                         yield SourceLine("", loc_file, loc_line, lineno, file, raw, depth,
                                          trace, True, False)
@@ -810,6 +899,8 @@ class Preprocessor:
                         self._err(message, loc_file, loc_line, trace).repeated = True
 
         m = _DIRECTIVE.match(text)
+        if m and ("'" in text or '"' in text or "`" in text) and self._active():
+            self._warn_open_string(text, loc_file, loc_line)
         if m:
             word = m.group(1).lower()
             if word in _IF_NAMES or word in _ELIF_NAMES or word in ("%else", "%endif"):
@@ -833,9 +924,16 @@ class Preprocessor:
                   ("%macro", "%imacro", "%rmacro", "%irmacro")):
             sl = list_only()
             if sl:
+                sl.messages = []
                 yield sl
-            self._directive(m.group(1).lower(), m.group(2), src, file, lineno,
-                            loc_file, loc_line, trace, raw)
+            self.list_sl = sl
+            try:
+                self._directive(m.group(1).lower(), m.group(2), src, file, lineno,
+                                loc_file, loc_line, trace, raw)
+            except AsmError as exc:
+                self._err(exc.message, loc_file, loc_line, trace)
+            finally:
+                self.list_sl = None
             return
         if m and m.group(1).lower() not in ("%%",) and re.match(r"\s*%[A-Za-z]", text):
             # an unknown %word at line start: maybe a smacro named like a directive
@@ -852,12 +950,13 @@ class Preprocessor:
             label, macro, args = call
             if self.call_warning:
                 self._warn(self.call_warning, loc_file, loc_line)
-            if label and not _captures_label(macro):
-                yield MacroLabel(label, loc_file, loc_line, lineno, file, raw, depth, trace,
-                                 False, True)
             if listed:
                 yield SourceLine("", loc_file, loc_line, lineno, file, raw, depth, trace,
                                  True, False)
+            if label and not _captures_label(macro):
+                # (NASM lists it as the expansion's first line)
+                yield MacroLabel(label, loc_file, loc_line, lineno, file, label, depth + 1,
+                                 trace, listed and not macro.nolist, True)
             self._push_macro(macro, args, src, loc_file, loc_line, trace, file, lineno,
                              label.split(":", 1)[0].strip())
             return
@@ -942,6 +1041,9 @@ class Preprocessor:
                         return name
                     if inner.startswith("!"):
                         return os.environ.get(inner[1:], "")
+                    if msrc is None and _PARAM_BRACE.fullmatch(inner):
+                        errors.append(f"`%{inner}': not in a macro call")     # (`db %{1}`)
+                        return ""
                     if ":" in inner:
                         if msrc is None:
                             return m.group()
@@ -950,6 +1052,12 @@ class Preprocessor:
                             lo, hi = int(a), int(b)
                         except ValueError:
                             return m.group()
+                        n = len(msrc.params)    # (NASM: negative counts from the last)
+                        if not (lo and hi and -n <= lo <= n and -n <= hi <= n):
+                            errors.append(f"`%{m.group('brace')}': macro parameters out "
+                                          "of range")
+                            return ""
+                        lo, hi = lo + (n + 1 if lo < 0 else 0), hi + (n + 1 if hi < 0 else 0)
                         step = 1 if hi >= lo else -1
                         return ", ".join(self._param(msrc, k) for k in range(lo, hi + step,
                                                                               step))
@@ -988,8 +1096,9 @@ class Preprocessor:
                     errors.append(f"`{m.group()}': not in a macro call")
                     return ""
                 p = self._param(msrc, int(m.group(g)[1:])).strip()
-                if p.lower() not in _INVERSE_CC:
-                    raise AsmError(f"macro parameter `%{m.group(g)}' is not a condition code")
+                if p.lower() not in _INVERSE_CC:    # (NASM drops it: the line goes on)
+                    errors.append(f"macro parameter `%{m.group(g)}' is not a condition code")
+                    return ""
                 return p if m.group(g)[0] == "+" else _INVERSE_CC[p.lower()]
             if g == "qq":
                 if msrc is None:
@@ -1324,11 +1433,15 @@ class Preprocessor:
             raise AsmError("interminable multiline macro recursion")
         self.mmacro_count += 1
         params = list(args)
-        if len(params) < macro.nmax or macro.nmax < 0:
-            need = macro.nmin + len(macro.defaults)
-            while len(params) < need:
-                k = len(params) - macro.nmin
-                params.append(macro.defaults[k] if 0 <= k < len(macro.defaults) else "")
+        # NASM: the defaults up to min + their number (more than max too: `%0`); a greedy
+        # macro keeps max, its last one a default that runs on to the end of them
+        need = macro.nmin + len(macro.defaults)
+        while len(params) < need:
+            k = len(params) - macro.nmin
+            params.append(macro.defaults[k] if 0 <= k < len(macro.defaults) else "")
+        if macro.greedy and 0 < macro.nmax < len(params):
+            last = macro.nmax - 1
+            params[last:] = [",".join(params[last:]) if len(args) <= last else params[last]]
         unique = self.unique
         self.unique += 1
         new = _Source("macro", macro.body, file=macro.file, macro=macro, params=params,
@@ -1353,12 +1466,16 @@ class Preprocessor:
         base = word[2:] if word.startswith("%i") and word not in (
             "%include", "%if") else word[1:]
         if word in ("%macro", "%imacro", "%rmacro", "%irmacro"):
-            self._begin_macro(word, arg, file, lineno)
+            self._begin_macro(word, arg, file, lineno, (loc_file, loc_line, trace))
             return
         if word == "%rep":
+            # (NASM: with no count an error and no repetition; a count it cannot
+            # evaluate an error and no %rep block at all)
+            count = self._eval_macro_expr(arg, "%rep") if arg else 0
             self.defining = {"kind": "rep", "lines": [], "nest": 0, "nest_macro": 0,
                              "count": 0, "file": file, "line": lineno}
-            count = self._eval_macro_expr(arg, "%rep")
+            if not arg:
+                self._err("`%rep' expects a repeat count", loc_file, loc_line, trace)
             if count < 0:
                 # (NASM: a warning, and no repetition)
                 self._warn(f"negative `%rep' count: {count} [-w+pp-rep-negative]", loc_file,
@@ -1375,7 +1492,8 @@ class Preprocessor:
             for k in range(len(self.sources) - 1, -1, -1):
                 s = self.sources[k]
                 if s.kind == "rep":
-                    self._pop_sources(k)
+                    self._pop_sources(k + 1)
+                    s.count, s.exiting = 1, True
                     return
                 if s.kind == "macro":
                     break
@@ -1480,7 +1598,7 @@ class Preprocessor:
         if word in ("%error", "%warning", "%fatal"):
             msg = self._expand_line(arg)
             toks = [t for t in tokenize(msg) if t[0] != "ws"]
-            if len(toks) == 1 and toks[0][0] == "str":
+            if len(toks) == 1 and toks[0][0] == "str" and not _open_string(toks[0][1]):
                 msg = _unquote(toks[0][1])
             if word == "%warning":
                 self._warn(f"{msg} [-w+user]", loc_file, loc_line)
@@ -1628,26 +1746,19 @@ class Preprocessor:
             body = self._expand_line(body)
         self._define(name, params, body, casesense, greedy)
 
-    def _begin_macro(self, word: str, arg: str, file: str, lineno: int) -> None:
+    def _begin_macro(self, word: str, arg: str, file: str, lineno: int,
+                     where: tuple) -> None:
         m = re.match(r"([A-Za-z_.?@$][A-Za-z0-9_$#@~.?]*)\s*(.*)$", arg, re.DOTALL)
         if not m:
             raise AsmError(f"`{word}' expects a macro name")
         name = m.group(1)
-        spec = m.group(2).strip()
-        m2 = re.match(r"(\d+)(?:\s*-\s*(\d+|\*))?(\+)?(\.nolist)?\s*(.*)$", spec, re.DOTALL)
-        if not m2:
-            raise AsmError(f"`{word}' expects a parameter count")
-        nmin = int(m2.group(1))
-        if m2.group(2) is None:
-            nmax = nmin
-        elif m2.group(2) == "*":
-            nmax = -1
-        else:
-            nmax = int(m2.group(2))
-            if nmax < nmin:
-                raise AsmError("minimum parameter count exceeds maximum")
-        defaults = _split_macro_args(m2.group(5).strip()) if m2.group(5).strip() else []
-        macro = MMacro(name, nmin, nmax, bool(m2.group(3)), bool(m2.group(4)), defaults, [],
+        nmin, nmax, plus, nolist, defaults, errors = _macro_spec(word, m.group(2).strip())
+        for message in errors:      # (NASM's: the macro is defined all the same)
+            self._err(message, *where)
+        if defaults and not plus and nmax >= 0 and len(defaults) > nmax - nmin:
+            self._warn(f"too many default macro parameters in macro `{name}' "
+                       "[-w+pp-macro-defaults]", where[0], where[1])
+        macro = MMacro(name, nmin, nmax, plus, nolist, defaults, [],
                        casesense=word in ("%macro", "%rmacro"),
                        recursive=word in ("%rmacro", "%irmacro"), file=file, line=lineno)
         self.defining = {"kind": "macro", "macro": macro, "lines": [], "nest": 0,
@@ -1677,6 +1788,8 @@ class Preprocessor:
 
     def _include(self, arg: str, file: str, lineno: int) -> None:
         arg = self._expand_line(arg).strip()
+        if arg[:1] in ("'", '"', "`") and _open_string(arg):
+            raise AsmError("`%include' expects a file name")
         if arg[:1] in ("'", '"', "`") or arg.startswith("<"):
             name = arg[1:-1] if arg[0] != "`" else _unquote(arg)
         else:
