@@ -85,6 +85,7 @@ _PARAM = re.compile(r"\b_k[0-9]+\b")
 # a quoted string in generated source (a symbol inside one would be text, not a value)
 _STRING = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
 _NO = object()          # a shape without a template
+_UNKNOWN = object()
 _TRAPLESS_INSNS = ("int", "int3", "into", "int1", "icebp")
 # A template's source with its locals renamed and its integer literals made parameters
 # (_canonical): the templates of most shapes (a register, a size, a flags kind apart)
@@ -115,18 +116,28 @@ class ValueUsed(Exception):
     """The builder looked at an instance constant's value: no template for this shape."""
 
 
+class _UnseenUsed(ValueUsed):
+    """The builder looked at a field a general template leaves unseen (:class:`_Unseen`)."""
+
+
+def _refused(other, what: str) -> ValueUsed:
+    """The error of an operation of a symbol with ``other`` that would decide by value
+    (an unseen field's own when other is one: Tier0.instance tells them apart)."""
+    return (_UnseenUsed if type(other) is _Unseen else ValueUsed)(what)
+
+
 def _text(x) -> str:
     if type(x) is Sym:
         return x.text
     if type(x) is int:
         return repr(x)
-    raise ValueUsed(type(x).__name__)
+    raise _refused(x, type(x).__name__)
 
 
 def _arith(op: str, shift: bool = False):
     def fwd(self, other):
         if shift and (type(other) is not int or other < 0):
-            raise ValueUsed(op)         # a shift by a value, or one that raises
+            raise _refused(other, op)   # a shift by a value, or one that raises
         return Sym(f"({self.text} {op} {_text(other)})")
 
     def rev(self, other):
@@ -136,9 +147,9 @@ def _arith(op: str, shift: bool = False):
     return fwd, rev
 
 
-def _trap(name: str):
+def _trap(name: str, exc: type = ValueUsed):
     def f(self, *args):
-        raise ValueUsed(name)
+        raise exc(name)
     return f
 
 
@@ -157,7 +168,7 @@ class Sym:
         if type(other) is not int:
             if type(other) is Sym:
                 return Sym(f"({self.text} & {other.text})")
-            raise ValueUsed("&")
+            raise _refused(other, "&")
         return Sym(f"({self.text} & {other!r})",
                    self.nonzero and other & 0xFFFFFFFF == 0xFFFFFFFF)
 
@@ -228,7 +239,7 @@ for _name in ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__has
               "__lshift__", "__rlshift__", "__rshift__", "__rrshift__", "__neg__",
               "__invert__", "__mod__", "__floordiv__", "__truediv__", "__getitem__",
               "__len__", "__iter__", "__contains__", "__abs__", "__pos__"):
-    setattr(_Unseen, _name, _trap(_name))
+    setattr(_Unseen, _name, _trap(_name, _UnseenUsed))
 _UNSEEN = _Unseen()
 
 
@@ -258,30 +269,35 @@ class _SymBuilder(Builder):
 def _line(line: str) -> Optional[tuple]:
     """A template line's part of :func:`_canonical`: (the line as a format, its names
     as "{}" and its integer literals as _MARK, those names, those literals' values, the
-    names it assigns), or None when it has something a renaming by text could get
-    wrong. Kept per line (``_lines``): the templates of a run share most lines."""
+    names it assigns that may be renamed), or None when it has something a renaming by
+    text could get wrong. Kept per line (``_lines``): the templates of a run share most
+    lines."""
     info = _lines.get(line, _NO)
     if info is not _NO:
         return info
     info = None
     if not _UNSAFE_RE.search(line) and line.count("(") == line.count(")") and \
-            line.count("[") == line.count("]"):     # (else a statement over lines)
+            line.count("[") == line.count("]") and not _KWARG.search(line):
+        # (else a statement over lines, or a keyword argument's name: no variable)
+        # text, name or None, number or None, text, ...: no callback per token
+        parts = _SLOT.split(line.replace("}", "}}"))
         names: list = []
         lits: list = []
-
-        def slot(m) -> str:
-            tok = m.group()
-            if m.lastindex == 1:
-                names.append(tok)
-                return "{}"
-            if tok.isdigit() or tok[:2] in ("0x", "0X") and tok[2:].isalnum():
-                lits.append(int(tok, 0))
-                return _MARK
-            return tok              # (a float or such: left as it is)
+        out = [parts[0]]
         try:
-            fmt = _SLOT.sub(slot, line.replace("}", "}}"))
-            info = (fmt, tuple(names), tuple(lits),
-                    tuple(n.strip() for t in _TARGETS.findall(line) for n in t.split(",")))
+            for name, num, text in zip(parts[1::3], parts[2::3], parts[3::3]):
+                if name is not None:
+                    names.append(name)
+                    out.append("{}")
+                elif num.isdigit() or num[:2] in ("0x", "0X") and num[2:].isalnum():
+                    lits.append(int(num, 0))
+                    out.append(_MARK)
+                else:
+                    out.append(num)     # (a float or such: left as it is)
+                out.append(text)
+            local = tuple(n for t in _TARGETS.findall(line) for n in map(str.strip, t.split(","))
+                          if not _KEEP.fullmatch(n))
+            info = ("".join(out), tuple(names), tuple(lits), local)
         except ValueError:          # (an integer literal Python would not read)
             info = None
     _lines[line] = info
@@ -297,12 +313,12 @@ def _canonical(head: list, body: str) -> Optional[tuple]:
     :func:`_line`; a body joins them with C-level string operations: this must cost
     well under the compile() it saves, under PyPy's interpreter too.)"""
     infos = [_line(line) for line in body.split("\n")]
-    if None in infos or _KWARG.search(body):
-        return None                 # (a keyword argument's name is no variable)
+    if None in infos:
+        return None
     names = list(chain.from_iterable([i[1] for i in infos]))
     lits = tuple(chain.from_iterable([i[2] for i in infos]))
     ren: dict = {}
-    local = {n for i in infos for n in i[3] if not _KEEP.fullmatch(n)}
+    local = set(chain.from_iterable([i[3] for i in infos]))
     if local:
         for name in dict.fromkeys(names):
             if name in local:
@@ -320,6 +336,8 @@ def _renamed(text: str, ren: dict) -> str:
     """An expression of the precise-fault records over the renamed locals."""
     if not ren:
         return text
+    if text.isidentifier():         # (most are a register's or a flag's name)
+        return ren.get(text, text)
     parts = _NAME.split(text)
     names = parts[1::2]
     parts[1::2] = map(ren.get, names, names)
@@ -601,6 +619,10 @@ class Tier0:
         # their first byte
         self.by_bytes: dict = {}
         self.lens: dict = {}
+        # a template's code -> how to find its globals again (warmblocks.binds_of: None,
+        # they cannot be; _NO: no template uses it)
+        self.code_binds: dict = {}
+        self.by_value = False           # the last _make failed at a look at a constant
 
     def promote(self, key: int) -> None:
         """From an instance that ran HOT times: its start gets a real block, made when
@@ -659,7 +681,7 @@ class Tier0:
         mem = tr.mem
         state = (mem.guarded, mem.size)
         chunk = bytes(mem.data[key:key + MAX_INSN])
-        lens = self.lens.get(chunk[:1])
+        lens = self.lens.get(chunk[0]) if chunk else None
         if lens is not None:
             # the same bytes seen at another start (a prologue, a register move)
             by_bytes = self.by_bytes
@@ -690,8 +712,11 @@ class Tier0:
         # constants are 0), the ModRM byte unseen ...
         sk = (sk, state, zeros)
         t = self.templates.get(sk) or self._adopt(sk)
+        futile = False
         if t is None:
+            self.by_value = False
             t = self._keep(sk, self._make(insn, gen, False, True))
+            futile = self.by_value
         if t is not _NO:
             values.append(insn.length)
         else:
@@ -700,7 +725,7 @@ class Tier0:
                    tuple(op.disp_size for op in insn.operands if type(op) is Mem)), state, zeros)
             t = self.templates.get(sk) or self._adopt(sk)
             if t is None:
-                t = self._keep(sk, self._make(insn, gen, False))
+                t = self._keep(sk, None if futile else self._make(insn, gen, False))
             if t is _NO:
                 # ... else the constants as they are (a shift count), only the address a
                 # parameter
@@ -727,7 +752,7 @@ class Tier0:
         start make the same instance with that start's address."""
         self.by_bytes[raw] = ent
         n = len(raw)
-        first = raw[:1]
+        first = raw[0]
         lens = self.lens.get(first, ())
         if n not in lens:
             self.lens[first] = (*lens, n)
@@ -790,7 +815,10 @@ class Tier0:
             if not b.ended:
                 b.end_jump(nip)
             src, header = tr._source(b, ", ".join(f"{p}=0" for p in params))
-        except Exception:           # ValueUsed, or whatever the real translation reports
+        except Exception as e:      # ValueUsed, or whatever the real translation reports
+            # (a look at a constant before any at an unseen field: the shape with those
+            # fields takes the same decisions up to that look, and fails there too)
+            self.by_value = type(e) is ValueUsed
             return None
         finally:
             # an object made for this instruction (the x87 glue's instruction)
@@ -824,13 +852,19 @@ class Tier0:
             if fcode is None or fcode.co_varnames[:fcode.co_argcount] != tuple(params):
                 return None
             _codes[src] = fcode
-        if {"META", "ALIVE"} & set(fcode.co_names):
-            return None             # (a per-block object: not in a template)
-        binds = warmblocks.binds_of(tr, fcode)
-        if binds is not None and any(bnd[0] == "d" for bnd in binds):
-            binds = None
-        return Template(fcode, tuple(insns), None if binds is None else tuple(binds),
-                        lits=lits)
+        binds = self.code_binds.get(fcode, _UNKNOWN)
+        if binds is _UNKNOWN:
+            # (the templates of many shapes share a code object, and so its globals)
+            if {"META", "ALIVE"} & set(fcode.co_names):
+                binds = _NO         # (a per-block object: not in a template)
+            else:
+                binds = warmblocks.binds_of(tr, fcode)
+                if binds is not None:
+                    binds = None if any(bnd[0] == "d" for bnd in binds) else tuple(binds)
+            self.code_binds[fcode] = binds
+        if binds is _NO:
+            return None
+        return Template(fcode, tuple(insns), binds, lits=lits)
 
     # -- instances -----------------------------------------------------------------------
     def _install(self, t: Template, key: int, consts: tuple, length: int, flags: int,
