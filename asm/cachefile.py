@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import zlib
-from typing import Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 from formats.envswitch import caches_on
 from formats.outputs import write_atomic
@@ -41,9 +40,15 @@ TAG = 32                    # bytes of the BLAKE2b tag in front of every signed 
 
 def cache_dirs() -> list:
     """Where caches may live, in order of preference (the sandbox hides them all)."""
+    return list(_cache_dirs())
+
+
+def _cache_dirs() -> Iterator[str]:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return [os.path.join(base, "pyvm"),
-            os.path.join(tempfile.gettempdir(), f"pyvm-{os.getuid()}")]
+    yield os.path.join(base, "pyvm")
+    # (imported only when the first will not do: 10-25 ms of PyPy's start-up)
+    import tempfile
+    yield os.path.join(tempfile.gettempdir(), f"pyvm-{os.getuid()}")
 
 
 def private_dir_key(folder: str) -> bytes:
@@ -72,7 +77,7 @@ def read_key(path: str) -> bytes:
 
 def private_dir() -> Optional[Tuple[str, bytes]]:
     """The first usable cache directory and its key, or None."""
-    for folder in cache_dirs():
+    for folder in _cache_dirs():
         try:
             return folder, private_dir_key(folder)
         except OSError:

@@ -8,13 +8,17 @@ temporary file in the target directory and renamed into place).
 
 from __future__ import annotations
 
-import gc
-import os
-import re
-import sys
-from typing import Optional, Sequence, TextIO
+if __name__ == "__main__":
+    from asm.pypy_gc import tune_gc
+    tune_gc()       # (PyPy) once more with a small GC nursery, before the imports below
 
-from asm.errors import (
+import gc  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+from typing import Optional, Sequence, TextIO  # noqa: E402
+
+from asm.errors import (  # noqa: E402
     AsmError,
     AsmErrors,
     WarningError,
@@ -22,7 +26,7 @@ from asm.errors import (
     warning_is_error,
     warning_rule,
 )
-from asm.makedeps import DependencyRequest, incbin_file
+from asm.makedeps import DependencyRequest, incbin_file  # noqa: E402
 
 FORMATS = ("bin", "elf32", "b32", "v16")
 _KEEP: list = []
@@ -538,8 +542,9 @@ def script() -> None:
     """The ``pyasm`` console script: the process ends right after, so it never pays for
     a collection or a teardown of the parse caches (millions of small objects: that
     alone can take as long as assembling a large file)."""
-    from asm.pypy_gc import tune_gc
+    from asm.pypy_gc import tune_gc, tune_jit
     tune_gc()     # (PyPy) once more with a small GC nursery: asm/pypy_gc.py
+    tune_jit()
     gc.disable()
     status = _main(None)
     from asm import parser

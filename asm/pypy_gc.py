@@ -1,20 +1,57 @@
-"""pyasm under PyPy: a GC nursery of a few megabytes.
+"""pyasm under PyPy: a GC nursery of a few megabytes, and where the JIT stops inlining.
 
 pyasm makes millions of short-lived objects in one pass; where PyPy picks a nursery of
 hundreds of megabytes (formats/pypy_gc.py) it pays for every fresh page of it (system
 time) and for the cache misses: on the 100,000-line benchmark source a 240 MB nursery
 cost ~0.25 s of CPU against 2-4 MB. A nursery PyPy chose up to 16 MB is kept.
+
+Pass 1 is one loop over the lines with a branch per kind of line; PyPy's JIT compiles a
+bridge for each, and by default inlines the callees into every bridge that calls them.
+The few callees in :data:`_CALLED` (the line-shape lookup, the instruction path) sit
+under many such bridges: compiled once as functions of their own (:func:`tune_jit`)
+instead, the JIT has less to trace and the program is JIT-compiled sooner.
 """
 
 from __future__ import annotations
+
+import sys
 
 from formats.pypy_gc import reexec_with_nursery
 
 NURSERY = "4MB"                 # (2-8 MB measured alike; 16 MB and up slower)
 _LARGEST = 16 << 20             # PyPy's own choice up to this is kept (no re-execution)
 
+# (module, function or Class.method) never inlined into a trace
+_CALLED = (("asm.shapes", "lookup"), ("asm.assembler", "Assembler._insn"))
+
 
 def tune_gc(cmdline: str = "/proc/self/cmdline") -> None:
     """(PyPy) Re-execute once with a :data:`NURSERY` nursery when PyPy chose one over
     16 MB; call it first thing."""
     reexec_with_nursery(NURSERY, "PYASM_PYPY_GC_SET", _LARGEST, cmdline)
+
+
+def not_inlined() -> list:
+    """The code objects of :data:`_CALLED`."""
+    import importlib
+    codes = []
+    for module, name in _CALLED:
+        obj = importlib.import_module(module)
+        for part in name.split("."):
+            obj = getattr(obj, part)
+        codes.append(obj.__code__)
+    return codes
+
+
+def tune_jit() -> None:
+    """(PyPy) The functions of :data:`_CALLED` become calls in the JIT's traces, compiled
+    as functions of their own (nothing happens elsewhere)."""
+    if sys.implementation.name != "pypy":
+        return
+    try:
+        import pypyjit
+    except ImportError:         # (a PyPy without its JIT)
+        return
+    for code in not_inlined():
+        # the green key of a function's start: (next instruction 0, not profiled, code)
+        pypyjit.dont_trace_here(0, False, code)

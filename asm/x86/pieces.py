@@ -5,14 +5,20 @@ write gets its own "attempt to initialize memory" warning, so pyasm counts them 
 
 from __future__ import annotations
 
-from asm.x86 import decoder
+from typing import TYPE_CHECKING
+
 from asm.x86.table import IMM_TOKENS
+
+if TYPE_CHECKING:
+    from asm.x86 import decoder
 
 
 def nasm_pieces(data: bytes, bits: int, bare: bool = False) -> int:
     """The number of writes NASM makes for the instruction encoded in ``data`` (the
     decoder may see more than one: `fstsw` is `fwait` and `fnstsw`); ``bare``: written
     without operands (NASM's x87 `fadd` is one literal, `fadd st1` two pieces)."""
+    # (imported here: 8 ms of PyPy's start-up, for instructions in nobits sections only)
+    from asm.x86 import decoder
     count = at = 0
     while at < len(data):
         try:
