@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
+from cache_rows import cache_rows
 from conftest import require_tool
 
 SOURCE = r"""
@@ -61,15 +61,7 @@ def _files(home) -> tuple:
 
 
 def _rows(home) -> int:
-    db, lock = _files(home)
-    # as a run opening the cache: wait for the saving
-    fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        with sqlite3.connect(db) as c:
-            return c.execute("SELECT COUNT(*) FROM blocks").fetchone()[0]
-    finally:
-        os.close(fd)
+    return cache_rows(home / "pyvm")
 
 
 def test_output_and_status_are_the_native_runs_and_the_next_run_finds_it_all(hello,

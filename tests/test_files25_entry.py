@@ -7,14 +7,13 @@ Oracles: the native run of a static gcc -m32 program; the cache's SQLite file.""
 
 from __future__ import annotations
 
-import fcntl
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cache_rows import cache_rows
 from conftest import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,14 +51,7 @@ def _run(entry: str, home, *args) -> subprocess.CompletedProcess:
 
 
 def _rows(home) -> int:
-    db = next((home / "pyvm").glob("x86-blocks-*.sqlite3"))
-    fd = os.open(db.with_suffix(".lock"), os.O_RDONLY | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)      # (as a run opening the cache: its saving done)
-        with sqlite3.connect(db) as c:
-            return c.execute("SELECT COUNT(*) FROM blocks").fetchone()[0]
-    finally:
-        os.close(fd)
+    return cache_rows(home / "pyvm")
 
 
 @pytest.mark.parametrize("entry", sorted(ENTRIES))

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cache_rows import saved_cache  # noqa: E402
 from linux.kit import build, busybox, run_pyvm  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -151,6 +152,8 @@ def test_planted_cache_entries_are_never_executed(tmp_path):
     marker = tmp_path / "marker"
     evil = marshal.dumps(compile(f"open({str(marker)!r}, 'w').write('pwned')\n"
                                  "def _blk(*a, **k): pass\n", "<evil>", "exec"))
+    with saved_cache(db_path.parent):       # (the first run's saving done)
+        pass
     db = sqlite3.connect(db_path)
     rows = db.execute("SELECT key, code FROM blocks").fetchall()
     assert len(rows) > 100
