@@ -20,10 +20,11 @@ the per-instruction metadata says which locals held the registers and flags ther
 Writes to pages holding translated code (``Memory.wf``) take a slow path that drops the
 blocks overlapping the write. As on a P6 or later CPU, written code runs from the very next
 instruction: a write into the running block's code stops it before its next instruction,
-unwound as for a fault (``smc.py``). A block also leaves when its ``ALIVE`` cell was
-cleared meanwhile: a loop block that stores re-checks it on each back edge and a followed
-jump after a store does. Single-stepping (tracing, debugging, the last instructions before
-a step limit) uses the same generators with one instruction per block.
+unwound as for a fault (``smc.py``); so does a flush. In real and protected mode a block
+also leaves when its ``ALIVE`` cell was cleared meanwhile: a loop block that stores
+re-checks it on each back edge and a followed jump after a store does. Single-stepping
+(tracing, debugging, the last instructions before a step limit) uses the same generators
+with one instruction per block.
 
 A hot path through several blocks becomes one block too (``translate_trace``, chosen by
 ``traces.py``): the Builder follows a recorded path of keys across conditional
@@ -165,7 +166,10 @@ class Translator:
         return was != self.watching
 
     def flush(self) -> None:
-        """Forget every translation."""
+        """Forget every translation (the running block, if any, stops before its next
+        instruction, as for a write over its code: flat-mode blocks check no ALIVE)."""
+        if self.blocks:
+            stop_running(self.blocks, self.blocks)
         for info in self.blocks.values():
             info[3][0] = 0
         self.cache.clear()

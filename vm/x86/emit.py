@@ -85,6 +85,12 @@ def _once(text: str, name: str) -> bool:
     return seen
 
 
+def _register_value(e: str) -> bool:
+    """Whether e is a constant a 32-bit register can hold."""
+    c = const(e)
+    return c is not None and 0 <= c <= 0xFFFFFFFF
+
+
 def _affine_text(base: str, off: int, masked: bool = True) -> str:
     """The expression for base + off (32 bits; not masked: the plain sum)."""
     if not off:
@@ -92,10 +98,16 @@ def _affine_text(base: str, off: int, masked: bool = True) -> str:
     return f"({base} {'+' if off > 0 else '-'} {abs(off):#x}){' & 0xffffffff' * masked}"
 
 
-def _affine_paren(v) -> str:
-    """A value of Builder._writeback's as text: a (base, offset) pair masked, in
-    parentheses."""
-    return v if isinstance(v, str) else f"({_affine_text(*v)})"
+def _affine_item(v) -> str:
+    """A value of Builder._writeback's as text where it stands whole (a right-hand side,
+    a tuple item, an argument): a (base, offset) pair masked, without the parentheses
+    an operand would need (compile() costs by the token)."""
+    if isinstance(v, str):
+        return v
+    base, off = v
+    if not off:
+        return base
+    return f"{base} {'+' if off > 0 else '-'} {abs(off):#x} & 0xffffffff"
 
 
 # Builder._writeback's slot for the lazy flags
@@ -285,8 +297,12 @@ class Builder:
         # ALIVE[0] (the block's cell, cleared when code it translated is written) changes
         # only in a store or a helper call: a followed jump or the back edge checks it
         # only when one came since the last check. has_store: one came (set by the store
-        # sites and call(), cleared by a check); has_helper: a helper call anywhere
+        # sites and call(), cleared by a check); has_helper: a helper call anywhere.
+        # Flat mode checks none: every drop of a block there (a write over its code,
+        # Translator.flush) stops the running one before its next instruction (smc.py);
+        # real and protected mode keep the checks (their helpers flush, e.g. CR writes)
         self.has_store = False
+        self.alive_checks = self.real or self.pm
         self.has_helper = False
         self.ninsn = 0
         self.ranges: list = []
@@ -342,7 +358,7 @@ class Builder:
         if expr.isidentifier() or const(expr) is not None:
             return expr
         expr, bound = self._narrow(expr)
-        if expr.isidentifier():
+        if expr.isidentifier() or expr[0].isdigit() and const(expr) is not None:
             return expr
         pure = self.depth == 0 and not _IMPURE.search(_PURE_NAME.sub("", expr))
         ref = None
@@ -393,19 +409,24 @@ class Builder:
             if "(" in inner:
                 return expr, None
             total = 0
+            exact = self.stk    # every term a constant: the sum itself (flat blocks)
             for term in inner.split(" + "):
                 name, star, k = term.partition(" * ")
                 b = self._bound(name)
                 if b is None:
                     return expr, None
+                exact = exact and name[0].isdigit()
                 if star:
                     kk = const(k)
                     if kk is None or kk < 0:
                         return expr, None
                     b *= kk
                 total += b
-                if total > 0xFFFFFFFF:
-                    return expr, None
+            if exact:       # (a PIC base: the return address a followed thunk loaded)
+                total &= 0xFFFFFFFF
+                return f"{total:#x}", total
+            if total > 0xFFFFFFFF:
+                return expr, None
             return inner, total
         e = expr[1:-1] if expr[0] == "(" and expr[-1] == ")" else expr
         x, op, k = e.partition(" >> ")
@@ -478,9 +499,11 @@ class Builder:
         if ref is not None:
             expr = _affine_text(*ref)
         if self.depth == 0 and not expr.startswith("lz") and (
-                _ALIAS.fullmatch(expr) or not self.loop_mode and expr in _ENTRY_SET):
+                _ALIAS.fullmatch(expr) or not self.loop_mode and expr in _ENTRY_SET or
+                self.stk and expr[0].isdigit() and _register_value(expr)):
             # a temporary or a later version, bound once: no copy (nor an entry name
-            # outside a loop, where nothing rebinds it)
+            # outside a loop, where nothing rebinds it); in flat blocks a constant is
+            # its own version (the code using it folds: PIC thunks' return addresses)
             name = expr
         else:
             name = self._newname(slot)
@@ -690,9 +713,11 @@ class Builder:
             return f"{'U16' if size == 2 else 'U32'}(mem, {a})[0]"
         return f"{'P16' if size == 2 else 'P32'}(mem, {a}, {value})"
 
-    def _stack_addr(self, addr: str, base: str, off: int) -> str:
+    def _stack_addr(self, addr: str, base: str, off: int, whole: bool = False) -> str:
         """The address for the slow path, over the base (addr's binding dies when only
-        slow paths used it: _drop_dead)."""
+        slow paths used it: _drop_dead); ``whole``: for an argument (no parentheses)."""
+        if whole:
+            return _affine_item((base, off))
         if not off:
             return base
         return f"(({base} {'+' if off > 0 else '-'} {abs(off):#x}) & 0xffffffff)"
@@ -932,7 +957,8 @@ class Builder:
             chk.uses.append((len(self.lines), [self._plain_load(t, addr, size)]))
             # a failed stack check is rare (the checked helper), a failed pointer check
             # less so (a misaligned one: the plain path)
-            slow = f"READ({slow}, {size})" if base in self.stkbase else \
+            slow = f"READ({self._stack_addr(addr, base, off, True)}, {size})" \
+                if base in self.stkbase else \
                 self._plain_read(slow, size)
             self.emit(f"{t} = {self._stack_fast(chk, base, off, size)} if {chk.sk} else {slow}")
             return t
@@ -1032,7 +1058,8 @@ class Builder:
             self._forget()          # (another base may point here)
             direct = self._stack_fast(chk, base, off, size, value)
             if base in self.stkbase:
-                self.emit(f"if {chk.sk}:\n    {direct}\nelse:\n    STORE({slow}, {size}, {value})")
+                whole = self._stack_addr(addr, base, off, True)
+                self.emit(f"if {chk.sk}:\n    {direct}\nelse:\n    STORE({whole}, {size}, {value})")
                 uses[-1] = (uses[-1][0], plain)
             else:
                 fast = {1: f"mem[{slow}] = {value}", 2: f"P16(mem, {slow}, {value})",
@@ -1457,7 +1484,7 @@ class Builder:
         self.follow = ip
         if not isinstance(exit_key, str):
             exit_key = f"{exit_key:#x}"
-        if self.has_store:
+        if self.has_store and self.alive_checks:
             self.has_store = False      # (checked here: past the test ALIVE holds)
             if guard is None:
                 guard = "not ALIVE[0]"
@@ -1575,14 +1602,14 @@ class Builder:
             def x(v):
                 ref = aff.get(v)
                 return v if ref is None or ref[0] == v else ref
-            out = [(s, [_affine_paren(x(p)) for p in v] if s == LZ else x(v))
+            out = [(s, [_affine_item(x(p)) for p in v] if s == LZ else x(v))
                    for s, v in out]
         return out
 
     def _wb_lines(self, inline: bool = False) -> list:
         """The lines of _writeback."""
         return [f"cpu.lz = ({', '.join(v)})" if s == LZ else
-                f"r[{s}] = {v if isinstance(v, str) else _affine_paren(v)}"
+                f"r[{s}] = {_affine_item(v)}"
                 for s, v in self._writeback(inline)]
 
     def _finish(self, tail: list) -> None:
@@ -1603,7 +1630,7 @@ class Builder:
                 key_fall = f"{key_fall:#x}"
             tail += [f"if {negate(cond)}:", f"    nxt = {key_fall}", "    break"]
         tail += ["if c > lim:", f"    nxt = {self.key0:#x}", "    break"]
-        if self.has_store:
+        if self.has_store and self.alive_checks:
             tail += ["if not ALIVE[0]:", f"    nxt = {self.key0:#x}", "    break"]
         exit_wb = self._wb_lines()
         self._loop_flags(tail)

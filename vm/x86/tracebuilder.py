@@ -16,13 +16,13 @@ every branch is guarded, faults are precise (an arm's instructions carry their i
 along their own path), invalidated code leaves at the next jump, and every iteration
 runs at most MAX_BLOCK instructions (the step limit's margin, ``span``).
 
-After a store, a followed jump leaves the trace if the store dropped it (``not
-ALIVE[0]``), as in any block (Builder.has_store: checked only when a store or a helper
-call came since the last check; the back edge too). Those exits, a third of a straight
-trace's, no run takes short of writing its own code: they leave through one call of
-:func:`side_exit` with the values to write back, not a statement per register (compile()
-costs by the token, and a trace's text was half exits). The exits runs do take stay
-inline: the call costs ~1 us more, and bb-sort takes 160,000 side exits.
+Traces are flat-mode code, which checks no ``ALIVE`` cell (Builder.alive_checks): a
+write over a trace's code stops it before its next instruction (smc.py). Where a block
+does check (real and protected mode: after a store, a followed jump leaves if the store
+dropped it), such an exit, which no run takes short of writing its own code, leaves
+through one call of :func:`side_exit` with the values to write back, not a statement
+per register (compile() costs by the token). The exits runs do take stay inline: the
+call costs ~1 us more, and bb-sort takes 160,000 side exits.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ class TraceBuilder(Builder):
         saved = self._save()
         self.indent += 1
         self.in_arm += 1
-        if self.has_store:          # as _follow: a jump leaves dropped code
+        if self.has_store and self.alive_checks:    # as _follow: a jump leaves dropped code
             self.has_store = False
             self.rare = True
             self.emit("if not ALIVE[0]:\n" +
@@ -198,7 +198,7 @@ class TraceBuilder(Builder):
     def _follow(self, ip: int, guard: Optional[str], exit_key, here=None) -> None:
         # an ALIVE check with no guard of its own leaves only when stored code dropped
         # the trace, an exit no run takes short of self-modifying code
-        self.rare = guard is None and self.has_store
+        self.rare = guard is None and self.has_store and self.alive_checks
         try:
             super()._follow(ip, guard, exit_key, here)
         finally:
@@ -259,7 +259,7 @@ class TraceBuilder(Builder):
         if cond != "True":
             kf = key_fall if isinstance(key_fall, str) else f"{key_fall:#x}"
             out += [f"if {negate(cond)}:"] + ["    " + x for x in self._leave(kf, True)]
-        alive = " or not ALIVE[0]" if self.has_store else ""
+        alive = " or not ALIVE[0]" if self.has_store and self.alive_checks else ""
         out += [f"if c > lim{alive}:"] + \
             ["    " + x for x in self._leave(f"{self.key0:#x}", True)]
         self._loop_flags(out)
