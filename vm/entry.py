@@ -4,41 +4,28 @@ one process); the console scripts wrap them in ``sys.exit``."""
 
 from __future__ import annotations
 
-import sys
 from typing import Optional, Sequence
 
 import click
 
 from vm.options import EXIT_INTERRUPTED
+from vm.startup import status_of
 
 
 def call(command: click.Command, argv: Optional[Sequence[str]], prog_name: str) -> int:
     """Run a click command on ``argv`` (None: sys.argv[1:]) and return its exit status."""
-    try:
-        rv = command.main(args=list(argv) if argv is not None else None,
-                          prog_name=prog_name, standalone_mode=False)
-    except SystemExit as exc:
-        code = exc.code
-        if code is None:
-            return 0
-        if not isinstance(code, int):
-            print(code, file=sys.stderr)
-            return 1
-        return code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:       # Ctrl-C outside a run (a run reports it itself)
-        return EXIT_INTERRUPTED
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-    return rv if isinstance(rv, int) else 0
+    def main() -> object:
+        try:
+            return command.main(args=list(argv) if argv is not None else None,
+                                prog_name=prog_name, standalone_mode=False)
+        except click.exceptions.Exit as exc:
+            return exc.exit_code
+        except click.exceptions.Abort:       # Ctrl-C outside a run (a run reports it itself)
+            return EXIT_INTERRUPTED
+        except click.ClickException as exc:
+            exc.show()
+            return exc.exit_code
+    return status_of(main)
 
 
 class ReturningCommand(click.Command):

@@ -7,12 +7,12 @@ start, more under PyPy); click is imported only to print a report."""
 from __future__ import annotations
 
 import os
-import sys
 from typing import Callable, Optional, Sequence
 
 from formats import detect, is_boot_sector
 from formats.inputs import InputError, read_input
 from vm.options import EXIT_INTERRUPTED, RunOptions, no_screen
+from vm.startup import status_of
 
 
 def echo(message: str) -> None:
@@ -125,24 +125,10 @@ def run_plain(argv: Sequence[str]) -> int:
     runs it (vm/entry.py call): the same run, and the same statuses for what escapes it
     (Ctrl-C or end of input: a new line on stderr and 130, as click's Abort;
     SystemExit's code)."""
-    try:
+    def main() -> int:
         try:
-            rv = run_file(argv[0], RunOptions(args=tuple(argv[1:])))
+            return run_file(argv[0], RunOptions(args=tuple(argv[1:])))
         except (EOFError, KeyboardInterrupt):
             echo("")
             return EXIT_INTERRUPTED
-    except SystemExit as exc:
-        code = exc.code
-        if code is None:
-            return 0
-        if not isinstance(code, int):
-            print(code, file=sys.stderr)
-            return 1
-        return code
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-    return rv if isinstance(rv, int) else 0
+    return status_of(main)

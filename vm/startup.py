@@ -27,6 +27,30 @@ def quiet_gc() -> None:
     gc.enable()
 
 
+def status_of(main: Callable[[], object]) -> int:
+    """``main()``'s exit status, as ``sys.exit`` would make it of a return or a
+    SystemExit (None: 0; not an int: printed, 1), stdout and stderr flushed after.
+    Shared by the click entry points (vm/entry.py) and the click-free plain command
+    line (vm/runfile.py), which must end alike."""
+    try:
+        rv = main()
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            return 0
+        if not isinstance(code, int):
+            print(code, file=sys.stderr)
+            return 1
+        return code
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+    return rv if isinstance(rv, int) else 0
+
+
 def run_entry(main: Callable[[], int]) -> NoReturn:
     """A console entry point's process (``pyvm``, ``python -m vm.cli``, ``python -m
     vm.linux``), after its PyPy re-execution and imports: the collector settings, the
