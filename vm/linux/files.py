@@ -81,6 +81,10 @@ class OpenFile:
     def close(self) -> None:
         pass
 
+    def dropped(self) -> None:
+        """A descriptor of this file closed and references remain (a socket's may all be
+        queued in unreachable sockets: vm/linux/sockets.py collects those)."""
+
     def fsync(self) -> None:
         pass
 
@@ -303,6 +307,11 @@ PIPE_CAPACITY = 65536
 PIPE_BUF = 4096
 
 
+def _charged(held: int) -> int:
+    """What ``held`` bytes in a pipe take from the budget: all but the first page."""
+    return held - PIPE_BUF if held > PIPE_BUF else 0
+
+
 class Pipe:
     """An in-memory pipe; readers see EOF once every write end is closed. Writers wait
     (EAGAIN, which the system call turns into blocking) while it is full, or while the
@@ -335,9 +344,10 @@ class PipeEnd(OpenFile):
     def read(self, n: int) -> bytes:
         if not self.readable:
             raise GuestFileError(errno.EBADF)
+        held = len(self.pipe.buf)
         data = bytes(self.pipe.buf[:n])
         del self.pipe.buf[:n]
-        charge(self.pipe.budget, -len(data))
+        charge(self.pipe.budget, _charged(len(self.pipe.buf)) - _charged(held))
         self.pipe.reads += 1
         if not data and self.pipe.writers:
             raise GuestFileError(errno.EAGAIN)     # would block: the scheduler retries
@@ -350,12 +360,19 @@ class PipeEnd(OpenFile):
         if not pipe.readers:
             raise GuestFileError(errno.EPIPE)
         room = PIPE_CAPACITY - len(pipe.buf)
-        if room <= 0 or len(data) <= PIPE_BUF and room < len(data) or \
-                not charge(pipe.budget, min(room, len(data))):
+        if room <= 0 or len(data) <= PIPE_BUF and room < len(data):
             raise GuestFileError(errno.EAGAIN)      # full (small writes are atomic)
-        pipe.buf += data[:room]
+        held = len(pipe.buf)
+        n = min(room, len(data))
+        if not charge(pipe.budget, _charged(held + n) - _charged(held)):
+            # the run's memory is used up: the first page still goes in (as Linux's
+            # first buffer) so that a reader can always progress
+            n = PIPE_BUF - held if len(data) > PIPE_BUF else 0
+            if n <= 0:
+                raise GuestFileError(errno.EAGAIN)
+        pipe.buf += data[:n]
         pipe.writes += 1
-        return min(room, len(data))
+        return n
 
     @property
     def generation(self) -> int:
@@ -383,7 +400,7 @@ class PipeEnd(OpenFile):
         else:
             self.pipe.readers -= 1
         if not self.pipe.readers and not self.pipe.writers:
-            charge(self.pipe.budget, -len(self.pipe.buf))
+            charge(self.pipe.budget, -_charged(len(self.pipe.buf)))
             self.pipe.buf = bytearray()
 
 
@@ -431,6 +448,8 @@ class FdTable:
         f.refs -= 1
         if not f.refs and not isinstance(f, HostStream):
             f.close()
+        elif f.refs:
+            f.dropped()
 
     def fork(self) -> FdTable:
         t = FdTable()

@@ -102,6 +102,10 @@ class Kernel:
         self.memory_limit = memory_limit  # mapped bytes per process; None: the default
         # all processes together: twice the per-process cap (fork cannot multiply it)
         self.memory_budget = MemoryBudget(2 * (memory_limit or DEFAULT_LIMIT))
+        # files sent over unix sockets and not yet received: how many, and how many
+        # times each (vm/linux/sockets.py collects the unreachable ones)
+        self.unix_inflight = 0
+        self.inflight_files: dict = {}
 
     def machine_for(self, size: int, image) -> tuple:
         """A Machine of ``size`` bytes for ``image``: a retired one when there is one

@@ -61,6 +61,8 @@ from vm.x86.system import cpuid_values
 RUNNING, BLOCKED, ZOMBIE = "running", "blocked", "zombie"
 MREMAP_MAYMOVE = 1
 RLIM_INFINITY = (1 << 64) - 1
+RLIMIT_NOFILE = 7
+NR_OPEN = 1 << 20                         # fs.nr_open: RLIMIT_NOFILE's ceiling
 ARG_MAX_STRLEN = 128 * 1024
 
 

@@ -36,6 +36,7 @@ from vm.linux.files import (
     charge,
     synthetic_stat,
 )
+from vm.linux.process import RLIMIT_NOFILE
 from vm.linux.syscalls import (
     WRITE_MAX,
     WouldBlock,
@@ -67,7 +68,6 @@ _TIMEOUTS = {SO_RCVTIMEO: (SO_RCVTIMEO, struct.Struct("<ii")),
              SO_SNDTIMEO_NEW: (SO_SNDTIMEO, struct.Struct("<qq"))}
 MAX_DGRAMS = 512                           # net.unix.max_dgram_qlen
 MAX_FDS = 253                              # SCM_MAX_FD
-RLIMIT_NOFILE = 7
 SKB_STRUCT, SKB_SHINFO = 256, 320          # sizeof(struct sk_buff), of skb_shared_info
 SKB_MAX_HEAD = 4096 - SKB_SHINFO           # a stream skb's linear part: one page
 SUN_PATH = 108
@@ -93,27 +93,12 @@ def truesize(n: int, stream: bool) -> int:
 
 
 class Message:
-    __slots__ = ("data", "fds", "sender", "creds", "cost")
+    __slots__ = ("data", "fds", "sender", "creds", "cost", "charged")
 
     def __init__(self, data: bytes, fds: list, sender: bytes, creds: tuple, stream: bool):
         self.data, self.fds, self.sender, self.creds = data, fds, sender, creds
         self.cost = truesize(len(data), stream)
-
-
-def inflight(kernel) -> int:
-    """Descriptors the run's processes have sent and nobody has received yet. Linux
-    refuses more (ETOOMANYREFS) past the sender's RLIMIT_NOFILE, so a queue cannot keep
-    files open, and host memory held, beyond what descriptor tables could (Linux exempts
-    CAP_SYS_RESOURCE; a guest is never exempt)."""
-    count = getattr(kernel, "unix_inflight", None)
-    if count is None:
-        count = kernel.unix_inflight = 0
-    return count
-
-
-def budget(kernel):
-    """The run's memory budget, which queued messages draw on (their truesize)."""
-    return getattr(kernel, "memory_budget", None)
+        self.charged = 0                   # what it took from the run's memory budget
 
 
 def _release(files: list) -> None:
@@ -166,10 +151,37 @@ class Socket(OpenFile):
             MAX_DGRAMS if not self.stream else 1 << 20)
 
     def push(self, msg: Message) -> None:
+        """Queue ``msg``, its descriptors in flight (kernel.unix_inflight: Linux refuses
+        more, ETOOMANYREFS, past the sender's RLIMIT_NOFILE, so queues cannot keep files
+        open beyond what descriptor tables could; a guest is never exempt)."""
         self.rx.append(msg)
         self.rx_bytes += len(msg.data)
         self.rx_cost += msg.cost
         self.generation += 1
+        self._flight(msg.fds, 1)
+        for f in msg.fds:
+            f.refs += 1                    # in flight: kept open until received
+
+    def pop(self) -> Message:
+        """Take the first message off the queue (push undone)."""
+        msg = self.rx.popleft()
+        self.rx_bytes -= len(msg.data)
+        self.rx_cost -= msg.cost
+        charge(self.kernel.memory_budget, -msg.charged)
+        self._flight(msg.fds, -1)
+        return msg
+
+    def _flight(self, fds: list, step: int) -> None:
+        """Count ``fds`` into (step 1) or out of (-1) flight."""
+        kernel = self.kernel
+        kernel.unix_inflight += step * len(fds)
+        counts = kernel.inflight_files
+        for f in fds:
+            left = counts.get(f, 0) + step
+            if left:
+                counts[f] = left
+            else:
+                del counts[f]
 
     def send(self, data: bytes, fds: list, target: Optional[Socket], nosignal: bool,
              proc) -> int:
@@ -198,14 +210,18 @@ class Socket(OpenFile):
         if self.stream:
             data = data[:max(SOCK_BUF - peer.rx_bytes, 1)]
         msg = Message(data, fds, self.name, self.creds, self.stream)
-        if not charge(budget(self.kernel), msg.cost):
-            raise GuestFileError(errno.EAGAIN)      # the run's memory is used up
-        if fds:
-            if inflight(self.kernel) > proc.rlimit(RLIMIT_NOFILE)[0]:
+        # refused before anything is taken, as Linux refuses before queueing
+        if fds and self.kernel.unix_inflight > proc.rlimit(RLIMIT_NOFILE)[0]:
+            collect(self.kernel)
+            if self.kernel.unix_inflight > proc.rlimit(RLIMIT_NOFILE)[0]:
                 raise GuestFileError(errno.ETOOMANYREFS)
-            self.kernel.unix_inflight += len(fds)
-        for f in fds:
-            f.refs += 1                    # in flight: kept open until received
+        if charge(self.kernel.memory_budget, msg.cost):
+            msg.charged = msg.cost
+        elif peer.rx or len(data) > SKB_MAX_HEAD and not self.stream:
+            raise GuestFileError(errno.EAGAIN)      # the run's memory is used up
+        else:           # an empty queue still takes a page, so that a reader progresses
+            msg = Message(data[:SKB_MAX_HEAD], fds, self.name, self.creds, self.stream)
+            data = msg.data
         peer.push(msg)
         return len(data)
 
@@ -223,13 +239,7 @@ class Socket(OpenFile):
             raise GuestFileError(errno.EAGAIN)
         peek = bool(flags & MSG_PEEK)
         if not self.stream:
-            msg = self.rx[0]
-            if not peek:
-                self.rx.popleft()
-                self.rx_bytes -= len(msg.data)
-                self.rx_cost -= msg.cost
-                charge(budget(self.kernel), -msg.cost)
-                self.kernel.unix_inflight = inflight(self.kernel) - len(msg.fds)
+            msg = self.rx[0] if peek else self.pop()
             return msg.data[:n], (msg.fds if not peek else []), msg.sender, len(msg.data)
         if flags & MSG_WAITALL and not peek and self.rx_bytes < min(n, SOCK_BUF) and \
                 not flags & MSG_DONTWAIT and not self.status_flags & abi.O_NONBLOCK and \
@@ -245,18 +255,23 @@ class Socket(OpenFile):
             out += take
             if not peek:
                 if len(take) == len(msg.data):
-                    self.rx.popleft()
-                    self.rx_cost -= msg.cost
-                    charge(budget(self.kernel), -msg.cost)
-                    fds = msg.fds
+                    fds = self.pop().fds
                 else:
                     msg.data = msg.data[len(take):]
+                    self.rx_bytes -= len(take)
+                    self._flight(msg.fds, -1)
                     fds, msg.fds = msg.fds, []
-                self.rx_bytes -= len(take)
             if fds:
-                self.kernel.unix_inflight = inflight(self.kernel) - len(fds)
                 break
         return bytes(out), fds, sender, len(out)
+
+    def queues(self) -> list:
+        """The receive queues this socket owns: its own, and its pending connections'."""
+        return [self.rx, *(pending.rx for pending in self.backlog)]
+
+    def dropped(self) -> None:
+        if self.kernel.unix_inflight:
+            collect(self.kernel)
 
     # -- the open-file interface ----------------------------------------------------------
     def read(self, n: int) -> bytes:
@@ -299,17 +314,45 @@ class Socket(OpenFile):
             pending = self.backlog.popleft()
             pending.close()
         while self.rx:
-            msg = self.rx.popleft()
-            charge(budget(self.kernel), -msg.cost)
-            self.kernel.unix_inflight = inflight(self.kernel) - len(msg.fds)
-            _release(msg.fds)
-        self.rx_bytes = self.rx_cost = 0
+            _release(self.pop().fds)
         peer = self.peer
         if peer is not None and self.connection:
             peer.shut |= SHUT_RD | SHUT_WR
 
     def kernel_names(self) -> dict:
         return names(self.kernel)
+
+
+def collect(kernel) -> None:
+    """Linux's unix_gc: free sockets that no descriptor table reaches, only queues of
+    other such sockets (a socket sent into its own queue, then closed). They would hold
+    their queues' budget and descriptors in flight for the rest of the run."""
+    counts = kernel.inflight_files
+    cand = {f for f, n in counts.items() if isinstance(f, Socket) and f.refs == n}
+    if not cand:
+        return
+    inner: dict = {}                    # references held in the candidates' own queues
+    for c in cand:
+        for q in c.queues():
+            for msg in q:
+                for f in msg.fds:
+                    if f in cand:
+                        inner[f] = inner.get(f, 0) + 1
+    reached = {c for c in cand if counts[c] > inner.get(c, 0)}
+    stack = list(reached)
+    while stack:                        # what a reachable socket's queues hold is reachable
+        for q in stack.pop().queues():
+            for msg in q:
+                for f in msg.fds:
+                    if f in cand and f not in reached:
+                        reached.add(f)
+                        stack.append(f)
+    files: list = []
+    for g in cand - reached:
+        for pending in (g, *g.backlog):
+            while pending.rx:
+                files += pending.pop().fds
+    _release(files)
 
 
 def names(kernel) -> dict:

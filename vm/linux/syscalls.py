@@ -39,7 +39,7 @@ from vm.linux.files import (
     Pipe,
     PipeEnd,
 )
-from vm.linux.process import RLIM_INFINITY
+from vm.linux.process import NR_OPEN, RLIM_INFINITY, RLIMIT_NOFILE
 from vm.sandbox import ProcRef, SandboxError
 
 SYSCALLS: dict = {}      # number -> (name, handler)
@@ -243,7 +243,7 @@ def sys_setrlimit(proc, resource, rlim, *_):
     return _set_rlimit(proc, resource, inf(cur), inf(mx))
 
 
-RLIM_NLIMITS, NR_OPEN = 16, 1 << 20
+RLIM_NLIMITS = 16
 
 
 def _set_rlimit(proc, resource: int, cur: int, mx: int) -> int:
@@ -252,7 +252,7 @@ def _set_rlimit(proc, resource: int, cur: int, mx: int) -> int:
     descriptors and as many files in flight (host memory past any limit)."""
     if resource >= RLIM_NLIMITS or cur > mx:
         return neg(errno.EINVAL)
-    if mx > proc.rlimit(resource)[1] or resource == 7 and mx > NR_OPEN:
+    if mx > proc.rlimit(resource)[1] or resource == RLIMIT_NOFILE and mx > NR_OPEN:
         return neg(errno.EPERM)
     proc.rlimits[resource] = (cur, mx)
     return 0
@@ -1165,7 +1165,7 @@ def sys_dup(proc, fd, *_):
 
 
 def _fd_limit(proc) -> int:
-    return min(proc.rlimit(7)[0], 1 << 20)          # RLIMIT_NOFILE
+    return min(proc.rlimit(RLIMIT_NOFILE)[0], NR_OPEN)
 
 
 @syscall(63)
@@ -1254,7 +1254,7 @@ def _pipe(proc, fds_addr: int, flags: int) -> int:
     if flags & ~(abi.O_NONBLOCK | abi.O_CLOEXEC | O_DIRECT):
         return neg(errno.EINVAL)
     proc.mem.check_write(fds_addr, 8)       # EFAULT before any descriptor is made
-    p = Pipe(getattr(proc.kernel, "memory_budget", None))
+    p = Pipe(proc.kernel.memory_budget)
     ends = PipeEnd(p, False), PipeEnd(p, True)
     for end in ends:
         end.status_flags = flags & abi.O_NONBLOCK
@@ -1308,10 +1308,13 @@ def _timed_wait(proc, timeout: float | None, fds) -> None:
     raise WouldBlock(None, _wait_fds(proc, fds))
 
 
+POLLFD = struct.Struct("<ihh")
+
+
 def _poll(proc, fds: int, nfds: int, timeout: float | None) -> int:
     if nfds > _fd_limit(proc):                      # as Linux: RLIMIT_NOFILE bounds it
         return neg(errno.EINVAL)
-    entries = [struct.unpack("<ihh", proc.mem.read(fds + 8 * i, 8)) for i in range(nfds)]
+    entries = list(POLLFD.iter_unpack(proc.mem.read(fds, 8 * nfds))) if nfds else []
     revents = [_ready(proc, fd, ev & 0xFFFF) if fd >= 0 else 0 for fd, ev, _r in entries]
     ready = sum(1 for r in revents if r)
     if not ready and timeout != 0:
