@@ -151,6 +151,7 @@ class ListEntry:
     messages: list = field(default_factory=list)
     marks: dict = field(default_factory=dict)   # message index -> pieces listed before it
     pp_messages: Optional[list] = None      # a directive's (the preprocessor's SourceLine's)
+    muted: list = field(default_factory=list)   # pp_messages of directives under `[list -]`
 
 
 @dataclass
@@ -509,10 +510,20 @@ class Assembler(E.EvalContext):
     def scalar(self, ce: P.CExpr, what: str) -> int:
         """A critical expression: known now and a plain number."""
         self.unknown = False
-        v = ce.fn(self)
+        v = self.critical(ce) if what in ("TIMES", "DUP") else ce.fn(self)
         if self.unknown or type(v) is not int:
             raise AsmError(f"non-constant argument supplied to {what}")
         return v
+
+    def critical(self, ce: P.CExpr):
+        """A count's value, a segment base in it a relocatable stand-in (not the
+        format's refusal): NASM's message is the count's own (non-constant...)."""
+        self.seg_probe = True
+        try:
+            return ce.fn(self)
+        finally:
+            self.seg_probe = False
+            self.relocs.pop(_SEG_PROBE, None)
 
     # ---- passes
 
@@ -746,6 +757,7 @@ class Assembler(E.EvalContext):
         if message:
             err = AsmError(message, self.main_file)
             err.severity = "fatal"
+            err.final_pass = True   # (after NASM's final pass: its warnings are shown)
             failed = AsmErrors([err])
             failed.listing = self._listing()
             raise failed
@@ -1082,11 +1094,23 @@ class Assembler(E.EvalContext):
         self.list_ahead = 0
         if sl.listed:
             if self.list_off:
-                return          # (NASM keeps the `[list -]` row open: see _list_piece)
+                # (NASM keeps the `[list -]` row open: see _list_piece; a directive's
+                # messages, which come as it runs, are listed on it)
+                if not sl.assemble and self.entry is not None and getattr(
+                        sl, "messages", None) is not None:
+                    self.entry.muted.append(sl.messages)
+                return
             self.entry = ListEntry(sl.list_line, sl.list_text, sl.depth)
             self.listing.append(self.entry)
             if not sl.assemble:
                 self.entry.pp_messages = getattr(sl, "messages", None)
+        elif not sl.assemble and self.entry is not None:
+            # a directive not listed (a .nolist macro's): NASM lists its messages on the
+            # row being filled, the call's
+            e = self.entry
+            for msg in getattr(sl, "messages", None) or ():
+                e.marks[len(e.messages)] = len(e.pieces)
+                e.messages.append(msg)
 
     def _list_bytes(self, data: bytes, relocs: Sequence = ()) -> None:
         """List emitted bytes; relocated fields show the target offset, NASM-style."""
@@ -1173,7 +1197,8 @@ class Assembler(E.EvalContext):
             sym.value = value       # (NASM's: the same value again is no error, and a
             sym.defined_at = (sl.file, sl.line)     # third one's note names this line)
             self._defined_in_macro(name, sl)
-            raise err
+            self._error(err, sl)    # (NASM goes on with the line: its bytes move what
+            return                  # follows, so a third definition is an error too)
         sym.value = value
         sym.pass_defined = self.passno
         if name not in self.defined_now:
@@ -1706,7 +1731,7 @@ class Assembler(E.EvalContext):
         what = _RES_NAMES.get(action.unit, "RESB")
         # NASM: a count not known yet (a later EQU) is worked out by the later passes
         self.unknown = False
-        n = action.count.fn(self)
+        n = self.critical(action.count)
         if self.unknown:
             self.saw_unknown = True
             n = 0
@@ -2328,11 +2353,13 @@ class Assembler(E.EvalContext):
             # NASM evaluates the leading expression and ignores the rest (`sectalign 4 nop`)
             ce = _leading_expression(args, args)
             self.unknown = False
-            v = ce.fn(self)
+            v = self.critical(ce)
             if self.unknown:            # (a critical expression: NASM's pass-1 message)
                 name = _first_undefined(ce.node, self.symbols)
                 raise AsmError(f"symbol `{name}' not defined before use" if name else
                                "non-constant argument supplied to SECTALIGN")
+            if type(v) is E.Rel and _SEG_PROBE in v.terms and not v.off:
+                return                  # (`sectalign seg x`: NASM sets nothing, silently)
             v = (v if type(v) is int else v.off) & E.MASK64     # (NASM's unsigned reading)
             if v == 0 or v & (v - 1):
                 raise AsmError(f"segment alignment `{args}' is not power of two")   # (NASM's)

@@ -43,6 +43,8 @@ def format_listing(assembly) -> str:
             after.setdefault(row, []).append(msg)
         for msg in getattr(e, "pp_messages", None) or ():     # (a directive's: no bytes)
             after.setdefault(len(rows) - 1, []).append(msg)
+        for msg in (msg for messages in getattr(e, "muted", ()) for msg in messages):
+            after.setdefault(len(rows) - 1, []).append(msg)
         for k, (off, data) in enumerate(rows):
             head = f"{e.lineno:6d} {off or 0:08X} {data:<{HEXBIT + 1}}"
             if k == 0:

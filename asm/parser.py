@@ -529,8 +529,14 @@ def _parse_line(text: str) -> Statement:
     if any(k == "INCBIN" for k, _ in tokens):
         if tokens[-1][0] == "INCBIN":
             raise _bare_incbin(tokens)
+        comma = tokens[-1][0] == "COMMA" and not any(k == "TIMES" for k, _ in tokens)
+        kinds = [k for k, _ in tokens]
+        if any(a == b == "COMMA" for a, b in zip(kinds, kinds[1:])):
+            # an empty parameter besides the trailing one the macro drops: NASM's
+            # expression reader meets it before the count is checked
+            raise AsmError("expression syntax error",
+                           line_warnings=(_INCBIN_COMMA,) if comma else ())
         if _incbin_params(tokens) > 3:
-            comma = tokens[-1][0] == "COMMA" and not any(k == "TIMES" for k, _ in tokens)
             raise AsmError("`incbin': more than three parameters",
                            line_warnings=(_INCBIN_COMMA,) if comma else ())
         if tokens[-1][0] == "COMMA":
@@ -575,8 +581,7 @@ def _open_string(text: str, message: str) -> AsmError:
         message = "parser: instruction expected"
     elif kinds[-1] in _OPERAND_START:
         message = "expression syntax error"
-    return AsmError(message, line_warnings=(
-        f"unterminated string (missing `{quote}') [-w+pp-open-string]",))
+    return AsmError(message)    # (the preprocessor warned as it read the line)
 
 
 def open_quote(text: str) -> Optional[str]:

@@ -135,6 +135,12 @@ def quote(data: str) -> str:
     return "`" + "".join(out) + "`"
 
 
+# a line whose strings all close (its comment aside): what asm.parser.open_quote finds
+# of most lines with a string, read at once (the preprocessor asks of every one)
+_CLOSED_STRINGS = re.compile(r"""[^'"`;]*(?:(?:"[^"]*"|'[^']*'|`(?:[^`\\]|\\.)*`)[^'"`;]*)*"""
+                             r"(?:;.*)?", re.S)
+
+
 def _open_string(text: str) -> bool:
     """Whether the text (a line) has an unterminated string."""
     from asm.parser import open_quote
@@ -410,6 +416,8 @@ class Preprocessor:
 
     def _warn_open_string(self, text: str, file: str, line: int) -> None:
         """NASM's tokenizer warns about an unterminated string (and keeps its text)."""
+        if _CLOSED_STRINGS.fullmatch(text):
+            return              # (most lines with a string: the quick answer)
         from asm.parser import open_quote
         quote = open_quote(text)
         if quote is not None:
@@ -694,6 +702,9 @@ class Preprocessor:
                                      (), True, False)      # (listed, as NASM lists it)
                 continue
             src.last_line = lineno
+            if (src.kind == "file" and not stdmac and ('"' in raw or "'" in raw or "`" in raw)
+                    and (self.defining is not None or self._active())):
+                self._warn_open_string(raw, file, lineno)
             self.produced += 1
             if self.produced > MAX_LINES:
                 self._err(f"source expands to more than {MAX_LINES} lines", file, lineno)
@@ -732,8 +743,6 @@ class Preprocessor:
                 if assign:
                     # `%assign NAME EXPR` (what _line and _directive do for it, without
                     # their general steps: the cost of a %rep loop that counts)
-                    if "'" in raw or '"' in raw or "`" in raw:
-                        self._warn_open_string(raw, loc_file, loc_line)
                     if not nolist:
                         yield SourceLine("", loc_file, loc_line, lineno, file, raw, depth,
                                          trace, True, False)
@@ -764,6 +773,8 @@ class Preprocessor:
         start = src.pos
         self.cur_trace = ()
         remap = src.remap
+        # (a %rep body's lines were read, and warned about, once)
+        from_file = src.kind == "file"
         try:
             pos = src.pos
             while pos < n and not self.fatal:
@@ -773,6 +784,8 @@ class Preprocessor:
                 if remap is not None:
                     file, lineno = _remapped(remap, file, lineno)
                 pos = src.pos = pos + 1
+                if from_file and ('"' in raw or "'" in raw or "`" in raw):
+                    self._warn_open_string(raw, file, lineno)     # (read from the file)
                 self.produced += 1
                 if self.produced > MAX_LINES:
                     self._err(f"source expands to more than {MAX_LINES} lines", file, lineno)
@@ -899,8 +912,6 @@ class Preprocessor:
                         self._err(message, loc_file, loc_line, trace).repeated = True
 
         m = _DIRECTIVE.match(text)
-        if m and ("'" in text or '"' in text or "`" in text) and self._active():
-            self._warn_open_string(text, loc_file, loc_line)
         if m:
             word = m.group(1).lower()
             if word in _IF_NAMES or word in _ELIF_NAMES or word in ("%else", "%endif"):
@@ -926,6 +937,12 @@ class Preprocessor:
             if sl:
                 sl.messages = []
                 yield sl
+            elif nolist and not stdmac:
+                # a .nolist expansion's directive: not listed, but NASM lists its messages
+                # on the row being filled (the call's): passed on if it has any
+                sl = SourceLine("", loc_file, loc_line, lineno, file, raw, depth, trace,
+                                False, False)
+                sl.messages = []
             self.list_sl = sl
             try:
                 self._directive(m.group(1).lower(), m.group(2), src, file, lineno,
@@ -934,6 +951,8 @@ class Preprocessor:
                 self._err(exc.message, loc_file, loc_line, trace)
             finally:
                 self.list_sl = None
+            if sl and not sl.listed and sl.messages:
+                yield sl
             return
         if m and m.group(1).lower() not in ("%%",) and re.match(r"\s*%[A-Za-z]", text):
             # an unknown %word at line start: maybe a smacro named like a directive
@@ -1409,8 +1428,20 @@ class Preprocessor:
     def _active_macros(self) -> dict:
         return self.active_macros
 
-    def _pop_sources(self, k: int) -> None:
-        """Drop sources[k:], closing their conditionals and macro activations."""
+    def _pop_sources(self, k: int, exiting: bool = False) -> None:
+        """Drop sources[k:] and their macro activations. NASM closes the conditionals
+        opened in an expansion left by %exitmacro/%exitrep (``exiting``, a rep's
+        ``exiting``); one that ends keeps them open (a `%endif` after the call matches),
+        and a %rep it opened and did not end is a fatal."""
+        d = self.defining
+        for j in range(len(self.sources) - 1, k - 1, -1):
+            s = self.sources[j]
+            if (s.kind == "macro" and not exiting and d is not None and d["kind"] == "rep"
+                    and d.get("sources", 0) > j):
+                self._err(f"`%rep' without `%endrep' within expansion of macro "
+                          f"`{s.macro.name}'", s.inv_file, s.inv_line).severity = "fatal"
+                self.fatal = True
+                break
         for s in self.sources[k:]:
             if s.kind == "macro":
                 n = self.active_macros.get(s.macro.name, 0) - 1
@@ -1419,7 +1450,8 @@ class Preprocessor:
                 else:
                     self.active_macros.pop(s.macro.name, None)
         for s in self.sources[k:]:
-            if s.kind in ("macro", "rep") and len(self.conds) > s.cond_depth:
+            if (s.kind in ("macro", "rep") and (exiting or s.exiting)
+                    and len(self.conds) > s.cond_depth):
                 del self.conds[s.cond_depth:]
                 break
         del self.sources[k:]
@@ -1473,7 +1505,8 @@ class Preprocessor:
             # evaluate an error and no %rep block at all)
             count = self._eval_macro_expr(arg, "%rep") if arg else 0
             self.defining = {"kind": "rep", "lines": [], "nest": 0, "nest_macro": 0,
-                             "count": 0, "file": file, "line": lineno}
+                             "count": 0, "file": file, "line": lineno,
+                             "sources": len(self.sources)}     # (see _pop_sources)
             if not arg:
                 self._err("`%rep' expects a repeat count", loc_file, loc_line, trace)
             if count < 0:
@@ -1502,7 +1535,7 @@ class Preprocessor:
             for k in range(len(self.sources) - 1, -1, -1):
                 s = self.sources[k]
                 if s.kind == "macro":
-                    self._pop_sources(k)
+                    self._pop_sources(k, exiting=True)
                     return
             raise AsmError("`%exitmacro' not within `%macro' block")
         if word == "%rotate":

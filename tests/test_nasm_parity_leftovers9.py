@@ -405,3 +405,125 @@ OPEN_OPERANDS = [
 @pytest.mark.parametrize("text", OPEN_OPERANDS)
 def test_open_operand(tmp_path, text):
     same(tmp_path, text)
+
+
+# ---- review mends of round 9: a bin fatal for an unknown follows=/vfollows= section
+# after the final pass's warnings; an empty incbin parameter besides the trailing one
+
+MENDS = [
+    "section .a follows=.b\ndb 1\n%warning hi\n", "section .a vfollows=.b\ndb 1\n%warning hi\n",
+    "section .bss vfollows=.x\ndb 1\n%warning hi\n",
+    'incbin "data.bin",,,,\n', 'incbin "data.bin",,1,2,3\n', 'incbin "data.bin",1,,2,3\n',
+    'incbin "data.bin",1,2,3,,\n', 'times 2 incbin "data.bin",,,,\n', 'x: incbin "data.bin",,,,\n',
+]
+
+
+@pytest.mark.parametrize("text", MENDS)
+def test_review_mends(tmp_path, text):
+    (tmp_path / "data.bin").write_bytes(bytes(range(65, 91)))
+    same(tmp_path, text)
+
+
+# ---- pp-open-string: NASM warns once per source line it reads (active, or a macro or
+# %rep body being defined), not per expansion; with -E too
+
+OPEN_STRING_ONCE = [
+    '%define x "abc\ndb x\n', '%define x "abc\ndb x\ndb x\n',
+    '%macro m 0\ndb "abc\n%endmacro\nm\nm\n', '%macro m 0\n%define y "abc\n%endmacro\nm\nm\n',
+    '%macro m 0\n%if 0\ndb "abc\n%endif\n%endmacro\nm\n', '%macro m 1\ndb %1\n%endmacro\nm "abc\n',
+    '%rep 2\n%assign x "abc\n%endrep\n', '%rep 0\ndb "abc\n%endrep\n',
+    '%if 0\n%rep 2\ndb "abc\n%endrep\n%endif\n', '%if 0\n%elif "abc\n%endif\n',
+    '%if 0\n%if "abc\n%endif\n%endif\n', '%macro m 0\ndb "abc\n%endmacro\n%rep 2\nm\n%endrep\n',
+]
+
+
+@pytest.mark.parametrize("text", OPEN_STRING_ONCE)
+def test_open_string_warned_once(tmp_path, text):
+    same(tmp_path, text)
+
+
+@pytest.mark.parametrize("text", ['db "abc\n', '%define x "abc\ndb x\n',
+                                  '%rep 2\ndb "abc\n%endrep\n', "mov ax, 'ab\n"])
+def test_open_string_preprocess_only(tmp_path, text):
+    check(tmp_path, text, "-E", ordered=True, preprocess_only=True)
+
+
+# ---- a label redefined: NASM reports it and goes on with the line (whose bytes move
+# the next definition: a third one is an error too)
+
+REDEFINED_MORE = [
+    "x: nop\nx: nop\nx: nop\n", "x: nop\nx: nop\nx: nop\nx: nop\n",
+    "x: db 1\nx: mov ax, zz\nx: nop\n", "x: nop\nx: times 2 nop\nx: nop\n",
+    "%macro m 0\nx: nop\n%endmacro\nm\nm\nm\n", "x: nop\nx: db 300\nx: nop\n",
+    "x: nop\nx: nop\nfoo\nx: nop\n", "x equ 1\nx: nop\nx: nop\n", "x equ 1\nx equ 2\nx equ 3\n",
+]
+
+
+@pytest.mark.parametrize("text", REDEFINED_MORE)
+def test_label_redefined_goes_on(tmp_path, text):
+    same(tmp_path, text)
+
+
+# ---- listings: a directive's message where its line is not listed (a .nolist macro's,
+# or under `[list -]`) goes on the row being filled (the call's, the `[list -]` row)
+
+LISTING_MUTED = [
+    "%macro m 0.nolist\n%warning hi\ndb 1\n%endmacro\nm\ndb 2\n",
+    "%macro m 0.nolist\ndb 1\n%warning hi\n%endmacro\nm\nm\n",
+    "%macro m 0.nolist\n%warning hi\n%endmacro\nx: m\n",
+    "%macro m 0.nolist\nn\n%endmacro\n%macro n 0\n%warning hi\ndb 1\n%endmacro\nm\n",
+    "%macro m 0.nolist\n%rep 2\n%warning hi\ndb 1\n%endrep\n%endmacro\nm\n",
+    "[list -]\n%macro m 0.nolist\n%warning hi\n%endmacro\nm\n[list +]\ndb 1\n",
+    "[list -]\n%warning hi\n%warning ho\n[list +]\ndb 1\n",
+    "db 1\n[list -]\n%warning hi\n[list +]\n%warning ho\n",
+]
+
+
+@pytest.mark.parametrize("text", LISTING_MUTED)
+def test_listing_muted_messages(tmp_path, text):
+    same_listing(tmp_path, text)
+
+
+# ---- a %if opened in a macro's or %rep's expansion stays open when it ends (a `%endif`
+# after the call matches it; none: the end-of-file fatal), closed by %exitmacro/%exitrep;
+# a %rep it opened and did not end: NASM's fatal at the call
+
+EXPANSION_ENDS = [
+    "%macro m 0\n%if 1\ndb 1\n%endmacro\nm\ndb 2\n", "%macro m 0\n%if 0\ndb 1\n%endmacro\nm\ndb 2\n",
+    "%macro m 0\n%rep 2\ndb 1\n%endmacro\nm\ndb 2\n",
+    "%macro m 0\n%rep 2\n%rep 3\ndb 1\n%endrep\n%endmacro\nm\ndb 2\n",
+    "%macro m 0\nn\n%endmacro\n%macro n 0\n%rep 2\n%endmacro\nm\n",
+    "%macro m 0\n%if 1\n%endmacro\ndb 0\nm\n%endif\ndb 2\n",
+    "%macro m 0\n%if 0\n%endmacro\nm\ndb 1\n%endif\ndb 2\n",
+    "%rep 2\n%if 1\n%endrep\ndb 1\n%endif\n%endif\ndb 2\n",
+    "%macro m 0\n%if 1\n%endmacro\n%macro n 0\n%endif\n%endmacro\nm\ndb 1\nn\ndb 2\n",
+    "%macro m 0\n%if 0\n%else\ndb 3\n%endmacro\nm\ndb 1\n%endif\ndb 2\n",
+    "%macro m 0\n%if 1\n%exitmacro\n%endif\ndb 5\n%endmacro\nm\ndb 1\n",
+    "%macro m 0\n%if 1\n%if 1\n%exitmacro\n%endif\n%endif\n%endmacro\nm\ndb 1\n",
+    "%rep 3\ndb 4\n%if 1\n%exitrep\n%endif\n%endrep\ndb 1\n%endif\ndb 2\n",
+    "%macro m 0\n%rep 2\ndb 1\n%endmacro\nm\n%endrep\n",
+]
+
+
+@pytest.mark.parametrize("text", EXPANSION_ENDS)
+def test_expansion_ends_open(tmp_path, text):
+    same(tmp_path, text)
+
+
+# ---- a segment base as a count (TIMES, DUP, RESx, align's sectalign and TIMES): NASM's
+# message for a non-constant count, not the output format's segment-base refusal
+
+SEG_COUNTS = [
+    "times seg $ nop\n", "resb seg $\n", "x: db 1\nalign seg x\n", "x: db 1\ntimes seg x nop\n",
+    "x: db 1\nresw seg x\n", "x: db 1\nalignb seg x\n", "x: db 1\ndb seg x dup (1)\n",
+    "x: db 1\nsectalign seg x\n", "times 4 db 0\nx: db 1\nsectalign seg x+3\n",
+    "x: db 1\ny equ seg x\ntimes y nop\n", "x: db 1\nalign seg x, db 0\n",
+    "x: db 1\ntimes (seg x)/2 nop\n", "x: db 1\ny equ seg x\nresb y\n",
+    "extern e\ntimes seg e nop\n",
+]
+
+
+@pytest.mark.parametrize("fmt", ["bin", "elf32"])
+@pytest.mark.parametrize("text", SEG_COUNTS)
+def test_segment_base_count(tmp_path, text, fmt):
+    same(tmp_path, text, fmt)
