@@ -43,7 +43,7 @@ import re
 import struct
 import sys
 from bisect import bisect_right
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from asm.x86.decoder import MAX_LEN, DecodeError, Truncated, decode
 from formats.envswitch import env_switch
@@ -115,6 +115,12 @@ class Translator:
         # (sys) the guest's instruction breakpoints (DR0-DR3, linear): as `stops`, a
         # block ends before one, and one starting there calls debugregs.code_break
         self.dr_stops: frozenset = frozenset()
+        # the bytes written ahead by the block stopped for it (smc.py): the next block
+        # translated, and the block at the stopped one's start from now on, end before
+        # them, or code that writes just ahead of itself would be stopped, and a block
+        # as long translated again, at every instruction (or at every pass of a loop)
+        self.fence: Optional[tuple] = None
+        self.fences: dict = {}          # key -> (lo, hi)
         self.mem.code_written = self.invalidate
         cpu = self.cpu
         self.ns = {
@@ -178,6 +184,7 @@ class Translator:
         self.trace_branches.clear()
         self.trace_seen.clear()
         self.trace_tries.clear()
+        self.fences.clear()
         self.decoded.clear()
         self.blocks.clear()
         wf = self.mem.wf
@@ -259,6 +266,8 @@ class Translator:
         return insn, ip
 
     def translate(self, key: int, single: bool = False) -> Callable:
+        fences = [f for f in (self.fence, self.fences.get(key)) if f is not None]
+        self.fence = None               # (for this translation only)
         t0 = self.tier0
         if t0 is not None and not single and key not in t0.hot and t0.usable():
             fn = t0.instance(key)       # a start not run often yet (tier0.py)
@@ -269,9 +278,9 @@ class Translator:
             fn = warmblocks.load(self, wkey, key, single)
             if fn is not None:
                 return fn
-        b = self._build(key, single, False)
+        b = self._build(key, single, False, fences=fences)
         if b.loop:
-            b = self._build(key, single, True, b.entry_needed, b.written)
+            b = self._build(key, single, True, b.entry_needed, b.written, fences=fences)
         return self._install(b, key, single, wkey)
 
     def translate_trace(self, key: int, path) -> Callable:
@@ -347,16 +356,18 @@ class Translator:
 
     def _build(self, key: int, single: bool, loop_mode: bool,
                lz_needed: bool = False, carried: frozenset = frozenset(),
-               path: Optional[list] = None, any_helper: bool = False) -> Builder:
-        """Translate the block at key; ``path``: a trace's paths (traces.py)."""
+               path: Optional[list] = None, any_helper: bool = False,
+               fences: Sequence = ()) -> Builder:
+        """Translate the block at key; ``path``: a trace's paths (traces.py); ``fences``:
+        bytes (lo, hi) no instruction after the first may overlap."""
         if path is not None:
             b = TraceBuilder(self, key, loop_mode, lz_needed, carried, path, any_helper)
         else:
             b = Builder(self, key, single, loop_mode, lz_needed, carried)
-        self._walk(b, key & 0xFFFF if self.cpu.real else key & 0xFFFFFFFF)
+        self._walk(b, key & 0xFFFF if self.cpu.real else key & 0xFFFFFFFF, fences)
         return b
 
-    def _walk(self, b: Builder, ip: int) -> None:
+    def _walk(self, b: Builder, ip: int, fences: Sequence = ()) -> None:
         """Translate instructions from ip into b until the block ends (a trace's arms,
         tracebuilder.py, walk from where they part from the main path)."""
         key = b.key0
@@ -400,6 +411,11 @@ class Translator:
             stop = self.stops and lin in self.stops
             dr_stop = self.dr_stops and lin in self.dr_stops
             if (stop or dr_stop) and b.ninsn:
+                b.end_jump(ip)
+                break
+            if fences and b.ninsn and any(        # (physical under paging)
+                    lo < fhi and flo < hi for flo, fhi in fences for lo, hi in
+                    (phys if phys is not None else ((lin, lin + insn.length),))):
                 b.end_jump(ip)
                 break
             if phys is not None:
@@ -539,8 +555,15 @@ class Translator:
                     if lo < end and start < hi:
                         dead.add(bid)
                         break
-        if dead:        # the running block, if it is one: stopped before its next insn
-            stop_running(self.blocks, dead)
+        # the running block, if it is one: stopped before its next insn, and the block
+        # made where it stops not to reach the bytes
+        key = stop_running(self.blocks, dead) if dead else None
+        if key is not None:
+            f = self.fence
+            self.fence = (start, end) if f is None else (min(f[0], start), max(f[1], end))
+            f = self.fences.get(key)
+            self.fences[key] = (start, end) if f is None else \
+                (min(f[0], start), max(f[1], end))
         for bid in dead:
             self._drop(bid)
 

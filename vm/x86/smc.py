@@ -19,6 +19,12 @@ and an instruction that writes its own bytes runs as fetched (the change shows n
 time). A single-instruction block has no other instruction: nothing is traced. A fault
 later in the storing instruction is unwound as always (the trace function stands aside).
 
+The block made where it stops, and from then on the block at the stopped one's start,
+end before the bytes written (``Translator.fence``, ``fences``): code that stores just
+ahead of itself would otherwise be stopped, and as long a block made again, at every
+instruction (O(n^2); random bytes run as a .COM) or two or three blocks every pass of a
+loop that patches its body.
+
 The trace function is the host's (``sys.settrace``; CPython and PyPy raise an exception
 from it in the traced frame, at the line it was called for, and turn tracing off) and is
 on only from the write to the block's next instruction or its return; a tracer that was
@@ -88,20 +94,24 @@ def _calls(prev: Optional[Callable]) -> Callable:
     return trace
 
 
-def stop_running(blocks: dict, dead: Iterable[int]) -> None:
+def stop_running(blocks: dict, dead: Iterable[int]) -> Optional[int]:
     """The guest wrote code of the blocks ``dead`` (ids in ``blocks``, the translator's):
     if one of them is running, stop it before its next instruction (see the module
-    docstring)."""
+    docstring); the key of the running block if it is (already) to stop."""
     f = sys._getframe(1)
     while f is not None and f.f_code.co_name != "_blk":
         f = f.f_back
-    if f is None or isinstance(f.f_trace, _StopBefore):
-        return
+    if f is None:
+        return None
+    meta = f.f_locals.get("META")
+    if isinstance(f.f_trace, _StopBefore):
+        return getattr(meta, "key", None)
     # (the block by its metadata, blocks[bid][5]: a code object is shared by blocks of
     # the same source)
-    meta = f.f_locals.get("META")
     if meta is not None and (meta.n > 1 or meta.loop) and \
             any(blocks[bid][5] is meta for bid in dead):
         prev = sys.gettrace()
         f.f_trace = _StopBefore(meta, f.f_lineno, prev, f.f_trace)
         sys.settrace(_calls(prev))
+        return meta.key
+    return None
