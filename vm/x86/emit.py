@@ -62,9 +62,8 @@ _CALL = re.compile(r"([A-Za-z_][A-Za-z_0-9]*)\(")
 _GPR3 = frozenset(("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"))
 _WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 # calls generated code makes that write no guest memory (anything else forgets what the
-# stack checks know was stored: Builder._forget); XIT: traces' side_exit
-XIT = "XIT"
-_PURE_CALLS = frozenset(("U32", "U16", "READ", "ARITH", "int", "len", "CPUException", XIT))
+# stack checks know was stored: Builder._forget)
+_PURE_CALLS = frozenset(("U32", "U16", "READ", "ARITH", "int", "len", "CPUException"))
 
 
 def _once(text: str, name: str) -> bool:

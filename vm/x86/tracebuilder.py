@@ -16,13 +16,9 @@ every branch is guarded, faults are precise (an arm's instructions carry their i
 along their own path), invalidated code leaves at the next jump, and every iteration
 runs at most MAX_BLOCK instructions (the step limit's margin, ``span``).
 
-Traces are flat-mode code, which checks no ``ALIVE`` cell (Builder.alive_checks): a
-write over a trace's code stops it before its next instruction (smc.py). Where a block
-does check (real and protected mode: after a store, a followed jump leaves if the store
-dropped it), such an exit, which no run takes short of writing its own code, leaves
-through one call of :func:`side_exit` with the values to write back, not a statement
-per register (compile() costs by the token). The exits runs do take stay inline: the
-call costs ~1 us more, and bb-sort takes 160,000 side exits.
+Traces are flat-mode code (traces.py makes none in real or protected mode), which checks no
+``ALIVE`` cell (Builder.alive_checks): a write over a trace's code stops it before its
+next instruction (smc.py).
 """
 
 from __future__ import annotations
@@ -30,34 +26,12 @@ from __future__ import annotations
 from typing import Optional
 
 from vm.x86.emit import (
-    LZ,
     MAX_BLOCK,
-    XIT,
     Builder,
     Lazy,
-    _affine_text,
     const,
     negate,
 )
-from vm.x86.state import NSLOTS
-
-_SLOTS: dict = {}       # side_exit's slot mask -> the slots
-
-
-def side_exit(cpu, key: int, n: int, mask: int, lz, *values) -> int:
-    """A trace's side exit: the registers of ``mask`` (a bit per slot, in slot order)
-    take ``values`` (32-bit), the lazy flags ``lz`` (None: as they are), the step
-    count grows by ``n``; returns the key to continue at."""
-    slots = _SLOTS.get(mask)
-    if slots is None:
-        slots = _SLOTS[mask] = tuple(s for s in range(NSLOTS) if mask >> s & 1)
-    r = cpu.r
-    for s, v in zip(slots, values):
-        r[s] = v & 0xFFFFFFFF
-    if lz is not None:
-        cpu.lz = lz
-    cpu.steps[0] += n
-    return key
 
 
 class TraceBuilder(Builder):
@@ -75,7 +49,6 @@ class TraceBuilder(Builder):
         self.in_arm = 0
         self.any_helper = any_helper
         self.span = 0           # the most instructions of one iteration, any path
-        self.rare = False       # the exit being made is one no run takes (_stub)
 
     def emit(self, text: str) -> None:
         self.depth += self.indent
@@ -157,12 +130,6 @@ class TraceBuilder(Builder):
         saved = self._save()
         self.indent += 1
         self.in_arm += 1
-        if self.has_store and self.alive_checks:    # as _follow: a jump leaves dropped code
-            self.has_store = False
-            self.rare = True
-            self.emit("if not ALIVE[0]:\n" +
-                      "\n".join("    " + x for x in self._exit(f"{key:#x}")))
-            self.rare = False
         self.group = group
         self.path = self.paths[group[0]]
         self.pos += 1
@@ -195,38 +162,6 @@ class TraceBuilder(Builder):
         self.follow = None
 
     # -- ends --------------------------------------------------------------------------------
-    def _follow(self, ip: int, guard: Optional[str], exit_key, here=None) -> None:
-        # an ALIVE check with no guard of its own leaves only when stored code dropped
-        # the trace, an exit no run takes short of self-modifying code
-        self.rare = guard is None and self.has_store and self.alive_checks
-        try:
-            super()._follow(ip, guard, exit_key, here)
-        finally:
-            self.rare = False
-
-    def _exit(self, key_expr: str) -> list:
-        if not self.rare:
-            return super()._exit(key_expr)
-        return self._stub(key_expr)
-
-    def _stub(self, key: str) -> list:
-        """Leaving through side_exit: one line. (A register "base + constant" goes
-        unmasked: side_exit masks.)"""
-        steps = f"{'c + ' if self.loop_mode else ''}{self.ninsn}"
-        lz = "None"
-        mask = 0
-        values = ""
-        for slot, v in self._writeback(True):
-            if slot == LZ:
-                lz = f"({', '.join(v)})"
-            else:
-                if not isinstance(v, str):
-                    v = _affine_text(*v, masked=False)
-                mask |= 1 << slot
-                values += f", {v}"
-        return [f"return {self.glob(side_exit, XIT)}(cpu, {key}, {steps}, {mask:#x}, "
-                f"{lz}{values})"]
-
     def _leave(self, key: str, counted: bool = False) -> list:
         """Lines that leave from inside the loop body or an arm."""
         if counted:
@@ -259,8 +194,7 @@ class TraceBuilder(Builder):
         if cond != "True":
             kf = key_fall if isinstance(key_fall, str) else f"{key_fall:#x}"
             out += [f"if {negate(cond)}:"] + ["    " + x for x in self._leave(kf, True)]
-        alive = " or not ALIVE[0]" if self.has_store and self.alive_checks else ""
-        out += [f"if c > lim{alive}:"] + \
+        out += ["if c > lim:"] + \
             ["    " + x for x in self._leave(f"{self.key0:#x}", True)]
         self._loop_flags(out)
         # as Builder._end_loop: the entry names take this path's last versions
