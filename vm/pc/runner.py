@@ -158,40 +158,40 @@ def _loop(m: Machine, path: str, max_steps: Optional[int], bios: BIOS, err,
         bios.console.flush()        # the program's output first, as a terminal shows it
         for line in lines:
             print(line, file=err)
-    while True:
-        n = per_tick - m.steps % per_tick
-        if max_steps is not None:
-            n = min(n, max_steps - m.steps)
-        try:
+    try:     # (the whole loop: Ctrl-C may also land between two slices)
+        while True:
+            n = per_tick - m.steps % per_tick
+            if max_steps is not None:
+                n = min(n, max_steps - m.steps)
             stop = m.run(n)
-        except BaseException as e:      # exception_status re-raises what it does not end
-            return exception_status(e, m, path, say, register_dump, deadline)
-        if budget.exceeded:
-            say(f"pyvm: {path}: {budget.message()}")
-            return EXIT_OUTPUT_LIMIT
-        if stop.reason == "exit":
-            return stop.status or 0
-        if stop.reason == "halt":
-            return 0
-        if stop.reason == "fault" and isinstance(stop.fault, CPUException):
-            # the fault could not even be delivered through the IVT (no stack room)
-            e = stop.fault
-            line, status = fault_report(m, e.vector, m.cpu.r[SEL + CS], m.eip & 0xFFFF,
-                                        message=str(e))
-            say(f"pyvm: {path}: {line}", register_dump(m))
-            return status
-        if max_steps is not None and m.steps >= max_steps:
-            say(f"pyvm: {path}: stopped after {m.steps} instructions (--max-steps "
-                f"{max_steps}); next: {here(m)}: {_next_insn(m)}", register_dump(m))
-            return EXIT_STEP_LIMIT
-        if deadline.expired:
-            say(f"pyvm: {path}: {deadline.message()}")
-            return EXIT_TIMEOUT
-        bios.update_ticks()
-        if _waits_forever(m):
-            if m.tracer is not None:
-                m.tracer.event("a jump to itself: nothing can interrupt it, so the run ends")
-            return 0
+            if budget.exceeded:
+                say(f"pyvm: {path}: {budget.message()}")
+                return EXIT_OUTPUT_LIMIT
+            if stop.reason == "exit":
+                return stop.status or 0
+            if stop.reason == "halt":
+                return 0
+            if stop.reason == "fault" and isinstance(stop.fault, CPUException):
+                # the fault could not even be delivered through the IVT (no stack room)
+                e = stop.fault
+                line, status = fault_report(m, e.vector, m.cpu.r[SEL + CS], m.eip & 0xFFFF,
+                                            message=str(e))
+                say(f"pyvm: {path}: {line}", register_dump(m))
+                return status
+            if max_steps is not None and m.steps >= max_steps:
+                say(f"pyvm: {path}: stopped after {m.steps} instructions (--max-steps "
+                    f"{max_steps}); next: {here(m)}: {_next_insn(m)}", register_dump(m))
+                return EXIT_STEP_LIMIT
+            if deadline.expired:
+                say(f"pyvm: {path}: {deadline.message()}")
+                return EXIT_TIMEOUT
+            bios.update_ticks()
+            if _waits_forever(m):
+                if m.tracer is not None:
+                    m.tracer.event("a jump to itself: nothing can interrupt it, so the run ends")
+                return 0
+    except BaseException as e:      # exception_status re-raises what it does not end
+        return exception_status(e, m, path, say, register_dump, deadline)
 
 
 def _linear_ip(m: Machine) -> int:
