@@ -24,8 +24,9 @@ def here(m) -> str:
 
 def exception_status(e: BaseException, m, path: str, say: Callable, dump: Callable,
                      deadline: Deadline) -> int:
-    """Report ``e`` (raised by ``m.run`` or between two runs) and return the exit status; anything that is not
-    an Exception (SystemExit...) goes on, as does everything under PYVM_DEBUG=1."""
+    """Report ``e`` (raised by ``m.run`` or between two runs) and return the exit
+    status; anything that is not an Exception (SystemExit...) goes on, as does
+    everything under PYVM_DEBUG=1."""
     if isinstance(e, TimedOut):
         say(f"pyvm: {path}: {deadline.message()}")
         return EXIT_TIMEOUT
