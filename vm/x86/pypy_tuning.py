@@ -65,25 +65,26 @@ def configure(**params: int) -> None:
         pypyjit.set_param(**RUNNING)
 
 
-def _held(fn: Callable, args: tuple) -> Any:
-    d = _depth
-    if not d[0]:
-        pypyjit.set_param(**TRANSLATING)
-    d[0] += 1
-    try:
-        return fn(*args)
-    finally:
-        d[0] -= 1
-        if not d[0]:
-            pypyjit.set_param(**RUNNING)
-
-
 def cold(fn: Callable, *args: Any) -> Any:
     """``fn(*args)`` with the JIT held off, called opaquely (PyPy); a plain call
     elsewhere."""
     if not ACTIVE:
         return fn(*args)
-    return pypyjit.residual_call(_held, fn, args)
+    d = _depth
+    if not d[0]:
+        # held off before the opaque call, not inside it: a function entered with the
+        # counters running counts that entry, and once it was entered often enough the
+        # JIT traced it with the whole translation inlined (a wrapper doing the holding
+        # was so compiled, some 1,000 operations of translate() and tier0.instance,
+        # and every later translation entered that code and left it at a failing guard)
+        pypyjit.set_param(**TRANSLATING)
+    d[0] += 1
+    try:
+        return pypyjit.residual_call(fn, *args)
+    finally:
+        d[0] -= 1
+        if not d[0]:
+            pypyjit.set_param(**RUNNING)
 
 
 def translating() -> bool:
