@@ -103,8 +103,9 @@ def test_many_shapes_sharing_lines_match_unicorn(shapes_oracle, python):
     got = _run(python, code, 1_000_000)
     assert got["stop"] == "fault" and got["state"] == want
     assert bytes.fromhex(got["memory"]) == memory
-    # (the run exercised what it is for: hundreds of templates from shared lines)
-    assert got["first_tier"] > 300 and got["made"] > 100 and got["lines"] > 50
+    # (the run exercised what it is for: many templates from shared lines; fewer than
+    # shapes of register pairs since registers are template parameters)
+    assert got["first_tier"] > 300 and got["made"] > 50 and got["lines"] > 50
     assert got["kept"] > 100        # (instances run again, counting towards HOT)
 
 

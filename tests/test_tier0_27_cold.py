@@ -64,8 +64,8 @@ def test_shifts_by_immediates_match_unicorn_and_skip_the_futile_shape(fresh, mon
     calls = []
     plain = tier0.Tier0._make
 
-    def counting(self, insn, gen, literal, general=False):
-        t = plain(self, insn, gen, literal, general)
+    def counting(self, insn, gen, literal, general=False, *args):
+        t = plain(self, insn, gen, literal, general, *args)
         calls.append((insn.form.mnemonic, literal, general, t is not None))
         return t
 

@@ -32,12 +32,51 @@ for _i, _n in enumerate(("ah", "ch", "dh", "bh")):
     GPR_SLOT[_n] = (_i, 1, True)
 SEG_NUM = {"es": 0, "cs": 1, "ss": 2, "ds": 3, "fs": 4, "gs": 5}
 
+
+class ParamSlot(int):
+    """A register slot that is a parameter of a first-tier template (tier0.py): a
+    register the template reads and writes as ``r[_r0]``, whichever one an instance
+    names. Its value (NSLOTS + k) indexes the builder's per-slot lists past the real
+    slots, so no code that names a real register can mean it; formatted it is the
+    parameter's name, and arithmetic on it (a value no source may hold) is refused."""
+    __slots__ = ()
+
+    def __format__(self, spec: str) -> str:
+        if spec:
+            raise ValueError(f"format {spec!r} of a register parameter")
+        return f"_r{int(self) - NSLOTS}"
+
+    def __str__(self) -> str:
+        return self.__format__("")
+
+    __repr__ = __str__
+
+    def _refuse(self, *args):
+        raise ValueError("arithmetic on a register parameter")
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __and__ = __rand__ = \
+        __or__ = __ror__ = __xor__ = __rxor__ = __lshift__ = __rshift__ = __neg__ = _refuse
+
+
+# a template's register parameters: their slots, their versions' names (three letters,
+# as a 32-bit register's: Builder._bound), and their operand names by size
+# (name + "d", "w", "l", "h") that a template's instruction carries instead of the
+# registers it stands for (no semantics code names one: GPR_SLOT alone knows them)
+PARAM_SLOTS = tuple(ParamSlot(NSLOTS + k) for k in range(4))
+PARAM_NAMES = ("gpa", "gpb", "gpc", "gpd")
+SLOT_NAMES_P = SLOT_NAMES + PARAM_NAMES
+for _s, _n in zip(PARAM_SLOTS, PARAM_NAMES):
+    GPR_SLOT[f"_{_n}d"] = (_s, 4, False)
+    GPR_SLOT[f"_{_n}w"] = (_s, 2, False)
+    GPR_SLOT[f"_{_n}l"] = (_s, 1, False)
+    GPR_SLOT[f"_{_n}h"] = (_s, 1, True)
+
 MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
 # names a register version may stand for without a copy: temporaries (m2, t7) and
 # versions after the first (eax3), never the entry names (eax0: loop heads rebind them)
 _ALIAS = re.compile(r"[a-z_]+[1-9][0-9]*")
 _ENTRY_NAMES = tuple(f"{n}0" for n in SLOT_NAMES)
-_ENTRY_SET = frozenset(_ENTRY_NAMES)
+_ENTRY_SET = frozenset(_ENTRY_NAMES + tuple(f"{n}0" for n in PARAM_NAMES))
 # Builder.bind reuses a name for arithmetic over register versions and temporaries only
 # (not lz*: a loop rebinds them; not calls, indexing or attributes: state that changes)
 _PURE_NAME = re.compile(r"\b(?!lz)[a-z_]+[0-9]+\b|\b0x[0-9a-f]+\b|\b[0-9]+\b")
@@ -59,7 +98,7 @@ STACK_SPAN = 0x400      # bytes one check may cover (a block's stack footprint)
 HEAP_USES = 3           # accesses through another base that pay for its check
 _CALL = re.compile(r"([A-Za-z_][A-Za-z_0-9]*)\(")
 # a 32-bit register version's name (its value is below 2**32: Builder._bound)
-_GPR3 = frozenset(("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"))
+_GPR3 = frozenset(("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", *PARAM_NAMES))
 _WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 # calls generated code makes that write no guest memory (anything else forgets what the
 # stack checks know was stored: Builder._forget)
@@ -281,6 +320,7 @@ class Builder:
         self.depth = 0
         self.ver: list = [None] * NSLOTS
         self.nver = [0] * NSLOTS
+        self.slots = range(NSLOTS)     # every slot (a template's register parameters too)
         self.entry_used: set = set()
         self.dirty: set = set()
         self.ntmp = 0
@@ -477,7 +517,7 @@ class Builder:
             return str(self.cs_base)
         v = self.ver[slot]
         if v is None:
-            v = f"{SLOT_NAMES[slot]}0"
+            v = f"{SLOT_NAMES_P[slot]}0"
             self.ver[slot] = v
             self.entry_used.add(slot)
         elif v is STALE:
@@ -490,7 +530,7 @@ class Builder:
 
     def _newname(self, slot: int) -> str:
         self.nver[slot] += 1
-        return f"{SLOT_NAMES[slot]}{self.nver[slot]}"
+        return f"{SLOT_NAMES_P[slot]}{self.nver[slot]}"
 
     def set(self, slot: int, expr: str) -> str:
         expr, bound = self._narrow(expr)
@@ -1425,8 +1465,9 @@ class Builder:
         self.may_fault()
         self._chk = {}          # the helper may change page flags
         name = self.glob(fn)
-        touched = set(range(NSLOTS) if reads is None else reads) | \
-            set(range(NSLOTS) if writes is None else writes)
+        every = self.slots
+        touched = set(every if reads is None else reads) | \
+            set(every if writes is None else writes)
         for slot in sorted(touched & self.dirty):
             self.emit(f"r[{slot}] = {self.ver[slot]}")
             self.dirty.discard(slot)
@@ -1435,7 +1476,7 @@ class Builder:
         self.call_site(touched, flags)
         call = f"{name}(cpu{', ' if args else ''}{args})"
         self.emit(f"{result} = {call}" if result else call)
-        for slot in (range(NSLOTS) if writes is None else writes):
+        for slot in (every if writes is None else writes):
             if not (self.real and slot in (SEL + CS, BASE + CS)):
                 self.ver[slot] = STALE
                 self.dirty.discard(slot)

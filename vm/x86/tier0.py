@@ -4,8 +4,8 @@ Compiling a block's Python source is most of what a short run costs (a glibc hel
 translates some 7,000 instructions and runs each about five times). So in flat 32-bit
 mode a block start seen for the first time runs as a one-instruction block made from a
 *template*: a compiled function shared by every instruction of the same shape (form,
-registers, prefixes, length, memory operand layout), whose instance constants (its
-address, immediates, displacements) are parameters bound as default arguments. A start
+which of its registers are the same, prefixes, memory operand layout), whose instance
+constants (its address, immediates, displacements, length, registers) are parameters. A start
 that runs ``HOT`` times gets its real block (``Translator.translate``: multi-instruction,
 loops, traces), as before.
 
@@ -25,6 +25,16 @@ expressions over the locals, parameters included): each instance gets its own
 metadata with its own addresses and decoded instruction. A template has no ``try``:
 the instance runs it through :class:`_Instance`, which counts its runs and, on a fault,
 unwinds from the template's frame in the traceback (its line and its locals).
+
+Registers are parameters the same way (``add eax, ecx`` and ``add esi, edi``: one
+shape, one builder run; a glibc hello world ~350 builder runs instead of ~900). The
+builder sees each of the instruction's general registers as a slot past the real ones
+(emit.PARAM_SLOTS: ``r[_r0]`` in the source, its own local names), which no code that
+names a register (ESP in a push, EAX in a MUL, a helper's declared registers) can
+mean, so what it wrote is right for any register that template does not touch itself;
+it records the real registers it does touch (``Template.avoid``), and an instruction
+naming one of those (``mul eax``, ``push esp``) gets the shape with its registers as
+they are. An instance's fault records name its own registers (:func:`_instance_regs`).
 
 What a cold run pays is kept small three ways. A shape leaves out the instruction's
 length, ModRM byte and displacement sizes: its *general* template takes the length as
@@ -68,9 +78,10 @@ from asm.x86.decoder import DecodeError, Insn
 from asm.x86.operands import Imm, Mem, Reg
 from vm.x86 import codecache, tier0lib, warmblocks
 from vm.x86.codecache import _blake2b, code_cache
-from vm.x86.emit import SEMANTICS, BlockMeta, Builder, InsnMeta
+from vm.x86.emit import GPR_SLOT, PARAM_NAMES, PARAM_SLOTS, SEMANTICS, BlockMeta, Builder, InsnMeta
 from vm.x86.faults import CPUException
 from vm.x86.memory import PAGE_SHIFT
+from vm.x86.state import NSLOTS
 from vm.x86.warmblocks import WarmInsnMeta
 
 # runs of a start in this tier before its real block is made (32 made a cold glibc hello
@@ -78,7 +89,9 @@ from vm.x86.warmblocks import WarmInsnMeta
 HOT = 8
 RUN_SPAN = 0x10000      # code at a run's first block that names its kept instances
 TEMPLATES = b"tier0-templates"
-RECORD = 4              # the format of a run's record
+RECORD = 5              # the format of a run's record
+MAX_RECORD = 4 << 20    # bytes of a run's record past which it is not kept (a glibc
+                        # program's: 0.5-2.2 MB; a guest making code without end: more)
 MAX_INSN = 15           # bytes of the longest instruction
 _TRAPLESS, _KEPT = 1, 2     # an instance's flags in a record
 _PARAM = re.compile(r"\b_k[0-9]+\b")
@@ -87,6 +100,20 @@ _STRING = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
 _NO = object()          # a shape without a template
 _UNKNOWN = object()
 _TRAPLESS_INSNS = ("int", "int3", "into", "int1", "icebp")
+# the registers a template takes as parameters, by name: (slot, the suffix of its
+# parameter's operand name, emit.PARAM_NAMES). ESP and EBP too: a one-instruction
+# builder has no stack checks (what sets them apart in a block), flat mode no segment
+# base for SS or DS (Builder.default_seg), and an instruction that uses ESP implicitly
+# (push, call) touches it itself (Template.avoid): ``push esp`` keeps a shape of its own.
+_PARAM_REGS = {name: (slot, "h" if high else {4: "d", 2: "w", 1: "l"}[size])
+               for name, (slot, size, high) in GPR_SLOT.items()
+               if type(slot) is int and slot < 8}
+_NPARAMS = len(PARAM_SLOTS)
+# a parameter's operand name by its number and the suffix of its register's size
+# (and past them: _parametric refuses an instruction that would need one)
+_PARAM_OPS = [{x: f"_{n}{x}" for x in "dwlh"} for n in (*PARAM_NAMES, "gp4", "gp5", "gp6", "gp7")]
+_REAL_GPRS = 0xFF       # (a mask of the slots a template touches itself: Template.avoid)
+_R_INDEX = re.compile(r"\br\[([0-9]+)\]")
 # A template's source with its locals renamed and its integer literals made parameters
 # (_canonical): the templates of most shapes (a register, a size, a flags kind apart)
 # are the same code, compiled once.
@@ -247,7 +274,34 @@ class _SymBuilder(Builder):
     """A one-instruction Builder whose addresses are symbols: the decisions its base
     class takes by comparing addresses (a branch to the block's own start, a followed
     jump, a block visited twice) do not arise with one instruction, so they are left
-    out rather than evaluated."""
+    out rather than evaluated. With ``nparams``, the slots past the real ones are
+    register parameters (emit.PARAM_SLOTS); ``touched`` is the mask of the real
+    general registers the instruction reads or writes itself or lets a helper see."""
+
+    touched = 0
+
+    def __init__(self, tr, key, *args, nparams: int = 0):
+        super().__init__(tr, key, *args)
+        if nparams:
+            self.ver += [None] * nparams
+            self.nver += [0] * nparams
+            self.slots = (*range(NSLOTS), *PARAM_SLOTS[:nparams])
+
+    def get(self, slot: int) -> str:
+        if slot < 8:
+            self.touched |= 1 << slot
+        return super().get(slot)
+
+    def set(self, slot: int, expr: str) -> str:
+        if slot < 8:
+            self.touched |= 1 << slot
+        return super().set(slot, expr)
+
+    def call_site(self, touched, flags: bool) -> None:
+        for slot in touched:
+            if slot < 8:
+                self.touched |= 1 << slot
+        super().call_site(touched, flags)
 
     def begin(self, insn, ip, nip, lin) -> None:
         self.insn = insn
@@ -346,24 +400,83 @@ def _renamed(text: str, ren: dict) -> str:
 
 def shape(insn: Insn) -> Optional[tuple]:
     """What a template depends on besides the instance constants (None: not templated)."""
+    out = _shape(insn, False)
+    return None if out is None else out[0]
+
+
+def _parametric(insn: Insn) -> Optional[tuple]:
+    """(shape, params, slots, mask): insn's shape with its general registers template
+    parameters (the same register under every name and size is one parameter, numbered
+    by first appearance, so which operands alias is in the shape), the parameter of
+    each register's slot, the registers' slots in parameter order and as a mask (no
+    slots: it names none, and the shape is :func:`shape`'s); None when it names more
+    registers than there are parameters, or is not templated."""
+    out = _shape(insn, True)
+    return None if out is None or len(out[2]) > _NPARAMS else out
+
+
+def _shape(insn: Insn, params: bool) -> Optional[tuple]:
+    """:func:`shape` (``params`` false) or :func:`_parametric`'s tuple. (One pass, no
+    call per operand: this runs for every instruction decoded in the first tier.)"""
+    order: dict = {}            # slot -> parameter
     ops = []
     for op in insn.operands:
         t = type(op)
         if t is Reg:
-            ops.append(op.name)
+            name = op.name
+            p = _PARAM_REGS.get(name) if params else None
+            if p is not None:
+                k = order.get(p[0])
+                if k is None:
+                    k = order[p[0]] = len(order)
+                name = _PARAM_OPS[k][p[1]]
+            ops.append(name)
         elif t is Imm:
             ops.append((op.size, op.strict, op.jump, op.reloc, op.unknown))
         elif t is Mem:
-            ops.append((op.size, op.seg, tuple(op.regs), op.disp_size is None, op.reloc,
+            regs = op.regs
+            if params and regs:
+                out = []
+                for name, m in regs:
+                    p = _PARAM_REGS.get(name)
+                    if p is not None:
+                        k = order.get(p[0])
+                        if k is None:
+                            k = order[p[0]] = len(order)
+                        name = _PARAM_OPS[k][p[1]]
+                    out.append((name, m))
+                regs = out
+            ops.append((op.size, op.seg, tuple(regs), op.disp_size is None, op.reloc,
                         op.unknown, op.nosplit, op.jump, op.strict, op.scaled))
         else:
             return None
+    mask = 0
+    for slot in order:
+        mask |= 1 << slot
     # (not its length, ModRM byte, displacement sizes: general templates take the first as
     # a parameter and never see the others; a shape whose builder looks at them has them,
     # Tier0.instance)
-    return (insn.form.index, insn.osize, insn.asize, insn.seg, insn.rep,
-            insn.lock, tuple(insn.prefixes), insn.modrm is None, insn.unused_osize,
-            insn.unused_asize, tuple(ops))
+    return (insn.form.index, insn.osize, insn.asize, insn.seg, insn.rep, insn.lock,
+            tuple(insn.prefixes), insn.modrm is None, insn.unused_osize, insn.unused_asize,
+            tuple(ops)), order, tuple(order), mask
+
+
+def _param_operands(insn: Insn, order: dict) -> list:
+    """insn's operands with its registers their parameters' (``order``: slot ->
+    parameter, :func:`_parametric`)."""
+    def param(name: str) -> str:
+        p = _PARAM_REGS.get(name)
+        return name if p is None else _PARAM_OPS[order[p[0]]][p[1]]
+
+    ops = []
+    for op in insn.operands:
+        t = type(op)
+        if t is Reg:
+            op = _clone(op, name=param(op.name))
+        elif t is Mem and op.regs:
+            op = _clone(op, regs=[(param(r), m) for r, m in op.regs])
+        ops.append(op)
+    return ops
 
 
 def _clone(obj, **changes):
@@ -387,12 +500,17 @@ def _values(insn: Insn) -> list:
 
 class Template:
     """A compiled one-instruction block and how to make an instance of it."""
-    __slots__ = ("code", "insns", "_lines", "binds", "sk", "state", "lits")
+    __slots__ = ("code", "insns", "_lines", "binds", "sk", "state", "lits", "avoid", "nregs")
 
     def __init__(self, code: CodeType, insns: tuple, binds: Optional[tuple],
-                 sk: Optional[tuple] = None, lits: tuple = ()):
+                 sk: Optional[tuple] = None, lits: tuple = (), avoid: int = _REAL_GPRS):
         self.code = code
         self.lits = lits            # the values of its literal parameters (_canonical)
+        # its register parameters (_r0..: an instance's slots, before its length), and
+        # the mask of the real registers it touches itself, which no parameter of an
+        # instance may be (else the instance would keep two copies of one register)
+        self.nregs = _nregs(code)
+        self.avoid = avoid
         self.insns = insns          # (line, idx, regs, flags) per InsnMeta
         self._lines: Optional[list] = None      # (made when a fault needs them)
         # how to find its globals in another translator or process (warmblocks.binds_of;
@@ -421,12 +539,29 @@ _shared: dict = {}          # shape + translator state -> Template or _NO
 _disk: dict = {"loaded": False, "blobs": {}, "saved": False}
 
 
-def _lits(lits) -> tuple:
-    """A kept template's literal values (its function's defaults; the entry's MAC says
-    this pyvm wrote them)."""
-    if type(lits) is not tuple:
-        raise TypeError("not literals")
-    return lits
+def _nregs(code: CodeType) -> int:
+    """How many register parameters (_r0..) a template's function takes."""
+    n = _NREGS.get(code)
+    if n is None:
+        n = _NREGS[code] = "".join(code.co_varnames[:code.co_argcount]).count("_r")
+    return n
+
+
+_NREGS: dict = {}
+
+
+def _parts(t: Template) -> tuple:
+    """What is kept of a template across runs (:func:`_kept` makes it again)."""
+    return t.code, t.insns, t.binds, t.lits, t.avoid
+
+
+def _kept(parts, sk: tuple) -> Template:
+    """A template kept across runs (:func:`_parts`; the entry's MAC says this pyvm
+    wrote it: a TypeError or ValueError when it is not what _parts makes)."""
+    code, insns, binds, lits, avoid = parts
+    if type(code) is not CodeType or type(lits) is not tuple or type(avoid) is not int:
+        raise TypeError("not a template")
+    return Template(code, tuple(insns), tuple(binds), sk, lits, avoid)
 
 
 def _general(sk) -> bool:
@@ -464,9 +599,10 @@ class Tier0Meta(BlockMeta):
     n = 1
 
     def __init__(self, t: Template, key: int, nip: int, insn, raw, trapless: bool,
-                 owner: Optional[Tier0] = None):
-        # raw None: the bytes are in owner's record
-        self._src = (t, insn, raw, owner)
+                 owner: Optional[Tier0] = None, consts: tuple = ()):
+        # raw None: the bytes are in owner's record; consts: its template's arguments
+        # (the registers its parameters are among them)
+        self._src = (t, insn, raw, owner, consts)
         self.key, self.nip = key, nip
         self.trapless = trapless
 
@@ -478,18 +614,41 @@ class Tier0Meta(BlockMeta):
     def insns(self) -> list:
         v = self.__dict__.get("_insns")
         if v is None:
-            t, insn, raw, owner = self._src
+            t, insn, raw, owner, consts = self._src
             ip, nip = self.key, self.nip
+            recs = t.insns if not t.nregs else \
+                [(line, idx, _instance_regs(regs, consts[-1 - t.nregs:-1]), flags)
+                 for line, idx, regs, flags in t.insns]
             if insn is not None:
                 v = [InsnMeta(line, idx, ip, nip, regs, flags, insn, ip)
-                     for line, idx, regs, flags in t.insns]
+                     for line, idx, regs, flags in recs]
             else:
                 if raw is None:
                     raw = owner.raw_of(ip, nip - ip) or b""
                 v = [WarmInsnMeta(line, idx, ip, nip, regs, flags, ip, raw)
-                     for line, idx, regs, flags in t.insns]
+                     for line, idx, regs, flags in recs]
             self._insns = v
         return v
+
+
+def _touched(b: _SymBuilder, src: str) -> int:
+    """The mask of the real general registers a template with register parameters
+    touches itself (:class:`_SymBuilder`), in its text (``r[3]``) or fault records."""
+    mask = b.touched
+    for n in _R_INDEX.findall(src):
+        if int(n) < 8:
+            mask |= 1 << int(n)
+    for m in b.meta.insns:
+        for s, _ in m.regs:
+            if s < 8:
+                mask |= 1 << s
+    return mask
+
+
+def _instance_regs(regs: tuple, slots: tuple) -> tuple:
+    """A template's fault record of the registers, its parameters' slots (NSLOTS + k)
+    the registers an instance's parameters are."""
+    return tuple((s if s < NSLOTS else slots[s - NSLOTS], v) for s, v in regs)
 
 
 class _Record:
@@ -511,7 +670,7 @@ _live: weakref.WeakSet = weakref.WeakSet()    # Tier0s whose runs are kept at ex
 
 
 def _shared_parts(t: Template, seen: dict) -> tuple:
-    """t's (sk, code, insns, binds) for a record, equal register maps, flags and
+    """t's sk and :func:`_parts` for a record, equal register maps, flags and
     bindings made one object, which marshal writes once (a record's templates mostly
     name the same: a third smaller, faster to read). (A constant's binding is left as
     it is: True == 1.)"""
@@ -519,7 +678,8 @@ def _shared_parts(t: Template, seen: dict) -> tuple:
                    flags if flags is None else seen.setdefault(flags, flags))
                   for line, idx, regs, flags in t.insns)
     binds = tuple(b if b[0] == "c" else seen.setdefault(b, b) for b in t.binds)
-    return t.sk, t.code, insns, binds, t.lits
+    code, _, _, lits, avoid = _parts(t)
+    return t.sk, code, insns, binds, lits, avoid
 
 
 def _library_add(lib: dict) -> bool:
@@ -532,7 +692,7 @@ def _library_add(lib: dict) -> bool:
         if t is _NO:
             new[sk] = None
         elif t.binds is not None and t.sk == sk:
-            new[sk] = (t.code, t.insns, t.binds, t.lits)
+            new[sk] = _parts(t)
     if not new:
         return True
     if len(lib) + len(new) > tier0lib.MAX_TEMPLATES or not tier0lib.enabled() or \
@@ -647,6 +807,19 @@ class Tier0:
             if key in self.hot and key not in self.rec_hot:
                 self.dirty = True
 
+    def forget(self) -> None:
+        """Drop every start's state and the templates (Translator.reclaim, when the
+        translations hold too much host memory: compiler.CODE_BUDGET). Some templates
+        are made per guest constant (a displacement: _concrete), as many as the
+        instructions a guest writes, so this process's others go too (``_shared``,
+        and ``_lines``, which has their literals): they are made or adopted again
+        when needed. The earlier run's record stays (as big as it was kept)."""
+        for d in (self.made, self.seen, self.kept, self.hot, self.real, self.entries,
+                  self.by_bytes, self.lens, self.templates, self.fns):
+            d.clear()
+        _shared.clear()
+        _lines.clear()
+
     def usable(self) -> bool:
         tr = self.tr
         cpu = tr.cpu
@@ -701,21 +874,58 @@ class Tier0:
             if not rel:
                 self._note(insn.raw, (state, None))
             return None
-        sk = shape(insn)
-        if sk is None:
+        values = _values(insn)
+        zeros = tuple(v == 0 for v in values)
+        # the registers, the operands' constants and the length as parameters (the
+        # shape says which constants are 0 and which registers are the same), the
+        # ModRM byte unseen ...
+        self.by_value = False
+        par = _shape(insn, True)         # (_parametric's, inlined)
+        t = None
+        if par is not None and par[2] and len(par[2]) <= _NPARAMS:
+            t = self._with_params(insn, gen, par, state, zeros)
+            if t is not None:
+                values += [*par[2], insn.length]
+        if t is None and par is not None:
+            # ... else the registers as they are
+            sk = par[0] if not par[2] else shape(insn)
+            t = self._concrete(insn, gen, (sk, state, zeros), values)
+        if t is None:
             if not rel:
                 self._note(insn.raw, (state, None))
             return None
-        values = _values(insn)
-        zeros = tuple(v == 0 for v in values)
-        # the operands' constants and the length as parameters (the shape says which
-        # constants are 0), the ModRM byte unseen ...
-        sk = (sk, state, zeros)
+        fl = _TRAPLESS if insn.form.mnemonic in _TRAPLESS_INSNS else 0
+        if not rel:
+            self._note(insn.raw, (state, t, tuple(values), fl))
+        consts = (key, *values)
+        self.made[key] = (t, consts, insn.length, insn.raw, fl)
+        self.dirty = True
+        return self._install(t, key, consts, insn.length, fl, insn, None)
+
+    def _with_params(self, insn: Insn, gen, par: tuple, state: tuple, zeros: tuple
+                     ) -> Optional[Template]:
+        """The template of insn's shape with its registers parameters (``par``:
+        :func:`_parametric`), or None: the builder refused, or the template touches one
+        of insn's registers itself (``mul eax``, ``push esp``)."""
+        sk = (par[0], state, zeros)
         t = self.templates.get(sk) or self._adopt(sk)
-        futile = False
         if t is None:
             self.by_value = False
-            t = self._keep(sk, self._make(insn, gen, False, True))
+            t = self._keep(sk, self._make(insn, gen, False, True, par))
+        if t is _NO or t.avoid & par[3]:
+            return None
+        return t
+
+    def _concrete(self, insn: Insn, gen, sk: tuple, values: list) -> Optional[Template]:
+        """The template of insn's shape with its registers as they are (``sk``): the
+        general one (``values`` gets the length), else one with the length and ModRM
+        byte in its shape, else one per constants (None: none)."""
+        state, zeros = sk[1:]
+        t = self.templates.get(sk) or self._adopt(sk)
+        # (a look at a constant where its registers were parameters: here too)
+        futile = self.by_value
+        if t is None:
+            t = self._keep(sk, None if futile else self._make(insn, gen, False, True))
             futile = self.by_value
         if t is not _NO:
             values.append(insn.length)
@@ -734,16 +944,8 @@ class Tier0:
                 if t is None:
                     t = self._keep(sk, self._make(insn, gen, True))
                 if t is _NO:
-                    if not rel:
-                        self._note(insn.raw, (state, None))
                     return None
-        fl = _TRAPLESS if insn.form.mnemonic in _TRAPLESS_INSNS else 0
-        if not rel:
-            self._note(insn.raw, (state, t, tuple(values), fl))
-        consts = (key, *values)
-        self.made[key] = (t, consts, insn.length, insn.raw, fl)
-        self.dirty = True
-        return self._install(t, key, consts, insn.length, fl, insn, None)
+        return t
 
     def _note(self, raw: bytes, ent: tuple) -> None:
         """What the instruction ``raw`` makes here: (memory kind, its template or None,
@@ -773,16 +975,17 @@ class Tier0:
         return self._install(t, key, consts, n, fl, None, raw)
 
     # -- templates -----------------------------------------------------------------------
-    def _make(self, insn: Insn, gen, literal: bool, general: bool = False
-              ) -> Optional[Template]:
+    def _make(self, insn: Insn, gen, literal: bool, general: bool = False,
+              par: Optional[tuple] = None) -> Optional[Template]:
         """The template of insn's shape: its operands' nonzero constants are parameters
         _k1.. (unless ``literal``), its address _k0; ``general``: its length too (the
-        last), its ModRM byte and displacement sizes unseen (:class:`_Unseen`)."""
+        last), its ModRM byte and displacement sizes unseen (:class:`_Unseen`); ``par``
+        (:func:`_parametric`, general only): its registers too, _r0.. before the length."""
         tr = self.tr
         ip = Sym("_k0")
         params = ["_k0"]
         ops = []
-        for op in insn.operands:
+        for op in insn.operands if par is None else _param_operands(insn, par[1]):
             t = type(op)
             if t is Imm or t is Mem:
                 v = op.value if t is Imm else op.disp
@@ -798,6 +1001,8 @@ class Tier0:
                     ops.append(_clone(op, disp=v))
             else:
                 ops.append(op)
+        nregs = 0 if par is None or not general else len(par[2])
+        params += [str(s) for s in PARAM_SLOTS[:nregs]]
         if general:
             params.append(f"_k{len(params)}")
             nip = ip + Sym(params[-1], True)
@@ -808,13 +1013,22 @@ class Tier0:
             nip = ip + insn.length
         ns = tr.ns
         before = len(ns)            # (names are only added: the new ones come last)
-        b = _SymBuilder(tr, ip, True, False)
+        b = _SymBuilder(tr, ip, True, False, nparams=nregs)
         try:
             b.begin(sym, ip, nip, ip)
             gen(b, sym)
             if not b.ended:
                 b.end_jump(nip)
+            # (the translator's header loads the real registers the block reads; the
+            # parameters read are loaded here)
+            loads = [f"    {PARAM_NAMES[k]}0 = r[{s}]" for k, s in enumerate(PARAM_SLOTS)
+                     if s in b.entry_used]
+            b.entry_used.difference_update(PARAM_SLOTS)
             src, header = tr._source(b, ", ".join(f"{p}=0" for p in params))
+            if loads:
+                head, _, body = src.partition("\n")
+                src = "\n".join([head, *loads, body])
+                header += len(loads)
         except Exception as e:      # ValueUsed, or whatever the real translation reports
             # (a look at a constant before any at an unseen field: the shape with those
             # fields takes the same decisions up to that look, and fails there too)
@@ -829,6 +1043,11 @@ class Tier0:
         if mine or ("'" in src or '"' in src) and \
                 any(_PARAM.search(x) for x in _STRING.findall(src)):
             return None             # (a constant inside a message: text, not a value)
+        avoid = _REAL_GPRS
+        if nregs:
+            avoid = _touched(b, src)
+            if "_gp" in src:
+                return None     # (a parameter's operand name in the text)
         canon = _canonical(params, src.partition("\n")[2])
         lits: tuple = ()
         ren: dict = {}
@@ -864,7 +1083,7 @@ class Tier0:
             self.code_binds[fcode] = binds
         if binds is _NO:
             return None
-        return Template(fcode, tuple(insns), binds, lits=lits)
+        return Template(fcode, tuple(insns), binds, lits=lits, avoid=avoid)
 
     # -- instances -----------------------------------------------------------------------
     def _install(self, t: Template, key: int, consts: tuple, length: int, flags: int,
@@ -879,7 +1098,7 @@ class Tier0:
         if fn is None:
             fn = self.fns[t] = FunctionType(t.code, tr.ns, "_blk", t.lits or None)
         nip = key + length
-        meta = Tier0Meta(t, key, nip, insn, raw, bool(flags & _TRAPLESS), self)
+        meta = Tier0Meta(t, key, nip, insn, raw, bool(flags & _TRAPLESS), self, consts)
         seen = self.seen
         if key not in seen:
             seen.add(key)
@@ -933,14 +1152,12 @@ class Tier0:
         r = self.record
         t = _NO
         try:
-            sk, code, insns, binds, lits = r.tpls[ti]
+            sk, *parts = r.tpls[ti]
             t = self.templates.get(sk)
             if t is None:
                 t = _shared.get(sk)
                 if t is None or t is _NO:
-                    if type(code) is not CodeType:
-                        raise TypeError("not code")
-                    t = Template(code, tuple(insns), tuple(binds), sk, _lits(lits))
+                    t = _kept(parts, sk)
                     _shared.setdefault(sk, t)
                 if self._bind(t.binds):
                     self.templates[sk] = t
@@ -1082,11 +1299,7 @@ class Tier0:
                 try:
                     if parts is _NO:
                         parts = marshal.loads(blob)
-                    code, insns, binds, lits = parts
-                    if type(code) is not CodeType:
-                        return None
-                    t = _shared[sk] = Template(code, tuple(insns), tuple(binds), sk,
-                                               _lits(lits))
+                    t = _shared[sk] = _kept(parts, sk)
                 except _ERRORS:
                     return None
         if t is _NO:
@@ -1119,14 +1332,20 @@ class Tier0:
                 if t is not _NO and t.binds is not None and sk not in out and \
                         sk not in lib and len(out) < tier0lib.MAX_TEMPLATES:
                     try:
-                        out[sk] = marshal.dumps((t.code, t.insns, t.binds, t.lits))
+                        out[sk] = marshal.dumps(_parts(t))
                     except ValueError:
                         pass
             if out.keys() != blobs.keys():
                 cache.put_warm(TEMPLATES, tuple(out.items()))
                 _disk["blobs"] = out
             _disk["new"] = False
-        cache.put_warm(self.run_id, self._record())
+        record = self._record()
+        try:
+            small = len(marshal.dumps(record)) <= MAX_RECORD
+        except ValueError:          # (an object marshal cannot store: put_warm skips it)
+            small = False
+        if small:
+            cache.put_warm(self.run_id, record)
         self.dirty = False
         cache.flush()       # (the cache's own exit handler may have run already)
 

@@ -2,9 +2,9 @@
 its .pyc files, for every program's first run.
 
 A first-tier template (tier0.py) depends on the instruction's shape alone (its form,
-registers, prefixes, which constants are 0) and on the translator's own code, never on a
-program: a glibc hello world with an empty code cache spends about a third of its run
-making ~900 of them (building, canonicalising, compiling). The code cache keeps them too,
+which registers are the same, prefixes, which constants are 0) and on the translator's
+own code, never on a program: a glibc hello world with an empty code cache makes ~320
+of them (building, canonicalising, compiling ~210). The code cache keeps them too,
 but it lives in a user's cache directory, which a first run (a new user, a fresh
 ``XDG_CACHE_HOME``) has empty. So the *general* templates (the shape without the
 instruction's length, ModRM byte or constants: no guest byte is in one) and the general
@@ -32,7 +32,7 @@ from formats.beside import file_beside, read_beside, write_beside
 from formats.envswitch import env_switch
 from vm.x86.codecache import fingerprint
 
-VERSION = 1
+VERSION = 2         # (2: templates take registers as parameters: Template.avoid kept)
 # templates kept across runs, in the library and (the shapes it lacks) in the code cache
 # (a glibc hello world: ~900; every benchmark program: ~2,000; all programs: ~10 MB)
 MAX_TEMPLATES = 8_000
@@ -55,7 +55,7 @@ def _stamp() -> tuple:
 
 
 def load() -> dict:
-    """shape key -> (code, insns, binds, lits), or None for a shape the builder refused;
+    """shape key -> (code, insns, binds, lits, avoid), or None for a shape the builder refused;
     empty when there is no usable library."""
     where = path() if enabled() else None
     data = read_beside(where) if where else None
