@@ -31,4 +31,7 @@ def saved_cache(folder: Path) -> Iterator[Path]:
 def cache_rows(folder: Path) -> int:
     """How many blocks the cache in ``folder`` holds, its saving done."""
     with saved_cache(folder) as db, sqlite3.connect(db) as c:
+        # (a cache nothing was ever saved to has no table yet: vm/x86/codecache.py look)
+        if not c.execute("SELECT 1 FROM sqlite_master WHERE name = 'blocks'").fetchone():
+            return 0
         return c.execute("SELECT COUNT(*) FROM blocks").fetchone()[0]

@@ -20,6 +20,7 @@ TYPE_SIZE = {"8": 1, "16": 2, "32": 4, "64": 8, "80": 10}
 BASE16 = [("bx", "si"), ("bx", "di"), ("bp", "si"), ("bp", "di"), ("si",), ("di",), ("bp",),
           ("bx",)]
 MAX_LEN = 15
+_PREFIX_BYTES = frozenset((0x66, 0x67, 0xF0, 0xF2, 0xF3, *SEG_BYTES))
 
 
 class DecodeError(Exception):
@@ -37,6 +38,8 @@ class Truncated(DecodeError):
 
 @dataclass
 class Insn:
+    """One decoded instruction (a docstring of its own spares @dataclass computing one
+    from the signature at every start)."""
     address: int
     length: int
     raw: bytes
@@ -317,12 +320,22 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
     if address is None:
         address = offset
     rd = _Reader(code, offset, address)
+    end = rd.end
+    pos = offset
     prefixes = []
     seg = rep = None
     lock = False
     p66 = p67 = False
     while True:
-        b = rd.byte()
+        # (the reader's byte() inlined: most instructions have no prefix, and this loop
+        # is a tenth of decoding an instruction that is translated once)
+        if pos >= end:
+            rd.pos = pos
+            rd.byte()                   # (raises: too long, or truncated)
+        b = code[pos]
+        pos += 1
+        if b not in _PREFIX_BYTES:
+            break
         if b == 0x66:
             p66 = True
         elif b == 0x67:
@@ -333,14 +346,13 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
             lock = True
         elif b == 0xF3:
             rep = "rep"
-        elif b == 0xF2:
+        else:   # (0xF2)
             rep = "repne"
-        else:
-            break
         prefixes.append(b)
+    rd.pos = pos
     osize = (48 - bits) if p66 else bits
     asize = (48 - bits) if p67 else bits
-    start = rd.pos - 1
+    start = pos - 1
     # longest opcode first: 0F xx, x87 register forms (D9 E8), then one byte; a longer
     # opcode none of whose forms fits falls back to a shorter one (0F 1E FA without F3 is
     # not endbr64 but the hint NOP 0F 1E /7)

@@ -55,20 +55,30 @@ FLUSH_EVERY = 2_000         # new blocks written in one transaction
 # before: it stops looking (each lookup is a query) and only stores
 COLD_MISSES = 64
 TAG = 32                    # bytes of the MAC before each marshalled code object
+_CREATE = "CREATE TABLE IF NOT EXISTS blocks (key BLOB PRIMARY KEY, code BLOB, stored INTEGER)"
 
 
 class CodeCache:
     def __init__(self, path: str, secret: bytes):
         self.path = path
         self.db = sqlite3.connect(path, timeout=2.0, isolation_level=None)
-        self.db.execute("CREATE TABLE IF NOT EXISTS blocks "
-                        "(key BLOB PRIMARY KEY, code BLOB, stored INTEGER)")
+        self.ready = False
+        self.look()
         self.pending: dict = {}
         self.salt = importlib.util.MAGIC_NUMBER
         self.secret = secret
         self.warm_hits = self.warm_misses = 0
         self.warm_keys: set = set()         # pending entries that are by address
         self.carried: dict = {}             # entries read inside another (preload)
+
+    def look(self) -> None:
+        """Whether the file has its table yet (``ready``). A new file gets it in its
+        first flush's transaction (in a forked saver, vm/startup.py), not on opening:
+        that was a commit, whose fsyncs were up to 25 ms of a first run's wall time.
+        Until then every lookup is a miss, without a query."""
+        self.ready = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'blocks'"
+        ).fetchone() is not None
 
     def _key(self, src: str) -> bytes:
         return _blake2b(self.salt + src.encode(), digest_size=20).digest()
@@ -78,6 +88,8 @@ class CodeCache:
                         person=b"pyvm-x86-blocks").digest()
 
     def get(self, src: str):
+        if not self.ready:
+            return None
         key = self._key(src)
         try:
             row = self.db.execute("SELECT code FROM blocks WHERE key = ?", (key,)).fetchone()
@@ -111,6 +123,9 @@ class CodeCache:
         blob = self.pending.get(key)
         try:
             if blob is None:
+                if not self.ready:
+                    self.warm_misses += 1
+                    return None
                 row = self.db.execute("SELECT code FROM blocks WHERE key = ?",
                                       (key,)).fetchone()
                 if not row or not isinstance(row[0], bytes):
@@ -165,6 +180,8 @@ class CodeCache:
         try:
             db = self.db
             db.execute("BEGIN")
+            if not self.ready:
+                db.execute(_CREATE)
             n = db.execute("SELECT COALESCE(MAX(stored), 0) FROM blocks").fetchone()[0]
             db.executemany("INSERT OR REPLACE INTO blocks VALUES (?, ?, ?)",
                            [(k, v, n + 1) for k, v in rows.items()])
@@ -174,6 +191,7 @@ class CodeCache:
                                  "LIMIT 1 OFFSET ?", (MAX_ROWS // 5,)).fetchone()[0]
                 db.execute("DELETE FROM blocks WHERE stored < ?", (cut,))
             db.execute("COMMIT")
+            self.ready = True
         except sqlite3.Error:
             try:
                 self.db.execute("ROLLBACK")
@@ -279,6 +297,7 @@ def code_cache() -> Optional[CodeCache]:
             _cache = CodeCache(os.path.join(
                 folder, f"x86-blocks-{sys.implementation.cache_tag}.sqlite3"), secret)
             _wait_for_saving(_cache)
+            _cache.look()                   # (the saver may have made the table)
             atexit.register(_cache.flush)
             return _cache
         except (OSError, sqlite3.Error):

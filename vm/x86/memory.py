@@ -310,15 +310,15 @@ class Memory:
         if unreadable:
             self.guarded = True
         ur, rf = self.unreadable, self.rf
-        ur[p0:p1] = bytes((int(unreadable),)) * (p1 - p0)
-        # rf[p] = ur[p] | ur[p + 1] for p in [q0, p1), as one big-integer OR
-        q0 = max(p0 - 1, 0)
-        own = ur[q0:p1]
-        nxt = ur[q0 + 1:p1 + 1]
-        if len(nxt) < len(own):
-            nxt += bytes(len(own) - len(nxt))
-        rf[q0:p1] = (int.from_bytes(own, "little") | int.from_bytes(nxt, "little")) \
-            .to_bytes(len(own), "little")
+        v = int(unreadable)
+        ur[p0:p1] = bytes((v,)) * (p1 - p0)
+        # rf[p] = ur[p] | ur[p + 1] for p in [p0 - 1, p1): v inside the range, so only its
+        # two ends read a neighbour (the whole span's OR as big integers was ~10 ms of a
+        # glibc hello world: the Linux address space's ranges are 10^5-10^6 pages)
+        rf[p0:p1 - 1] = bytes((v,)) * (p1 - 1 - p0)
+        rf[p1 - 1] = v | (ur[p1] if p1 < len(ur) else 0)
+        if p0:
+            rf[p0 - 1] = ur[p0 - 1] | v
         if not unreadable and self.code_written is not None:
             # a translation that faulted on fetching these pages must go
             self.code_written(p0 << PAGE_SHIFT, p1 << PAGE_SHIFT)
