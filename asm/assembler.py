@@ -38,6 +38,8 @@ from asm.errors import (
     WarningError,
     as_error,
     call_syntax_message,
+    macro_notes,
+    noted_frames,
     restored_rules,
     warning_class,
     warning_enabled,
@@ -46,6 +48,7 @@ from asm.errors import (
     with_notes,
     with_rules,
 )
+from asm.listing import listed_text
 from asm.shapes import learn as shape_learn
 from asm.shapes import lookup as shape_lookup
 from asm.shapes import number_class, number_field
@@ -510,7 +513,7 @@ class Assembler(E.EvalContext):
     def scalar(self, ce: P.CExpr, what: str) -> int:
         """A critical expression: known now and a plain number."""
         self.unknown = False
-        v = self.critical(ce) if what in ("TIMES", "DUP") else ce.fn(self)
+        v = self.critical(ce) if what in ("TIMES", "DUP", "ORG") else ce.fn(self)
         if self.unknown or type(v) is not int:
             raise AsmError(f"non-constant argument supplied to {what}")
         return v
@@ -1100,7 +1103,7 @@ class Assembler(E.EvalContext):
                         sl, "messages", None) is not None:
                     self.entry.muted.append(sl.messages)
                 return
-            self.entry = ListEntry(sl.list_line, sl.list_text, sl.depth)
+            self.entry = ListEntry(sl.list_line, listed_text(sl), sl.depth)
             self.listing.append(self.entry)
             if not sl.assemble:
                 self.entry.pp_messages = getattr(sl, "messages", None)
@@ -1194,6 +1197,7 @@ class Assembler(E.EvalContext):
                 sym.section, sym.offset = None, value if type(value) is int else 0
         if name in self.defined_now and sym.value != value:
             err = self._redefined(name, self.macro_defined_at.get(name, sym.defined_at))
+            err.repeated = True     # (`x times 2 equ 3` after `x: nop`: two, kept)
             sym.value = value       # (NASM's: the same value again is no error, and a
             sym.defined_at = (sl.file, sl.line)     # third one's note names this line)
             self._defined_in_macro(name, sl)
@@ -1213,7 +1217,7 @@ class Assembler(E.EvalContext):
 
     def _defined_in_macro(self, name: str, sl) -> None:
         """NASM's "originally defined" note names the line of a macro's body."""
-        frames = [t for t in sl.trace if t[0] != "<stdmac>"]
+        frames = noted_frames(sl.trace)
         if frames:
             self.macro_defined_at[name] = frames[-1][:2]
         else:
@@ -1231,7 +1235,7 @@ class Assembler(E.EvalContext):
                 exc.also += ("EQU not preceded by label",)
             raise
         if count < 0:
-            raise AsmError(f"TIMES value {count} is negative")
+            raise _negative_times(count)
         if count == 0:
             return
         if st.label is None:
@@ -1312,7 +1316,7 @@ class Assembler(E.EvalContext):
         for t in st.times:
             n = self.scalar(t, "TIMES")
             if n < 0:
-                raise AsmError(f"TIMES value {n} is negative")
+                raise _negative_times(n)
             count = n                   # (`times 2 times 3`: NASM takes the last)
         if not st.times:
             self._action(action, sl)
@@ -2369,12 +2373,9 @@ class Assembler(E.EvalContext):
             if self.cur is not None:
                 self.cur.sectalign = max(self.cur.sectalign, v)
         elif name == "cpu":
-            from asm.x86.table import CPU_LEVELS
-            for word in args.split():
-                level = CPU_LEVELS.get(word.lower())
-                if level is None:
-                    raise AsmError(f"unknown CPU type or flag '{word}'")
-                self.cpu = level
+            self.cpu, error = directive_args.cpu_level(args, self.cpu)
+            if error:
+                raise AsmError(error)
         elif name == "smartalign":          # `align` under %use smartalign
             from asm.smartalign import MODES, padding
             words = args.split()
@@ -2950,8 +2951,7 @@ def _as_asm_error(exc: BaseException) -> AsmError:
 
 def _macro_notes(sl) -> list:
     """NASM's notes under a message from a line a macro expanded."""
-    return [f"{f}:{n}: ... from macro `{m}' defined here" for f, n, m in sl.trace
-            if f != "<stdmac>"]
+    return macro_notes(sl.trace)
 
 
 def _pass_one_errors(errors: list) -> list:
@@ -2999,6 +2999,14 @@ def _final_pass_error(e: AsmError) -> bool:
             or e.message.startswith("unrecognised special symbol `"))
 
 
+def _negative_times(n: int) -> AsmError:
+    """NASM's error for a negative TIMES count: it takes the count as 0 and says so in
+    its final pass only (pass 1's other errors alone stop it first)."""
+    err = AsmError(f"TIMES value {n} is negative")
+    err.final_pass = True
+    return err
+
+
 def _reported_later(e: AsmError) -> bool:
     """A pass-1 error NASM finds in its final pass, having gone on to it: not a panic, not
     `..start:` (NASM stops after pass 1 there), not a refused EQU (NASM defines it all
@@ -3006,6 +3014,8 @@ def _reported_later(e: AsmError) -> bool:
     if (not _final_pass_error(e) or getattr(e, "status", 1) == 3
             or e.message.startswith("unrecognised special symbol `")):
         return False
+    if e.message.startswith("TIMES value "):
+        return True         # (`x times -1 equ 3`: x is a label at `$` all the same)
     try:
         return all(k != "EQU" for k, _ in P.tokenize(P._strip_comment(getattr(e, "text", ""))))
     except AsmError:

@@ -24,6 +24,7 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+from asm.errors import noted_frames
 from formats.elf import ObjReloc, ObjSection
 from formats.elf.constants import R_386_32, SHT_PROGBITS, SHT_STRTAB
 
@@ -41,15 +42,14 @@ _TY_SIZE = {0x10: 1, 0x18: 2, 0x20: 4, 0x28: 4, 0x30: 8, 0x38: 10, 0x40: 16, 0x4
 
 def source_location(sl) -> tuple:
     """Where NASM says a preprocessed line comes from: its own line, inside a user macro
-    the macro body's line, inside a built-in macro the line that invoked it."""
+    the macro body's line, inside a `.nolist` one (all built-in macros are) the line that
+    invoked it."""
     if not sl.trace:
         return sl.file, sl.line         # (where a %line directive would put it)
-    if sl.list_file and sl.list_file != STDMAC:
+    frames = noted_frames(sl.trace)
+    if len(frames) == len(sl.trace) and sl.list_file and sl.list_file != STDMAC:
         return sl.list_file, sl.list_line
-    for file, line, _macro in reversed(sl.trace):
-        if file != STDMAC:
-            return file, line
-    return sl.file, sl.line
+    return frames[-1][:2] if frames else (sl.file, sl.line)
 
 
 class LineRecorder:

@@ -75,3 +75,39 @@ def read_num(text: str) -> tuple:
     if value is not None and sign:
         value = -value
     return value, text[m.end():]
+
+
+# NASM 2.16's `cpu` names in its order, with their asm.x86.table.CPU_LEVELS level (None:
+# a feature flag, no level): NASM takes the first name the word begins (`cpu 3` is 386,
+# `cpu p` pentium)
+_CPU_NAMES = (
+    ("default", 99), ("8086", 0), ("186", 1), ("286", 2), ("386", 3), ("486", 4), ("586", 5),
+    ("pentium", 5), ("pentiummmx", 5), ("686", 6), ("p6", 6), ("ppro", 6), ("pentiumpro", 6),
+    ("p2", 6), ("pentiumii", 6), ("p3", 7), ("katmai", 7), ("p4", 8), ("willamette", 8),
+    ("prescott", 9), ("x64", 10), ("x86-64", 10), ("ia64", 11), ("ia-64", 11),
+    ("itanium", 11), ("itanic", 11), ("merced", 11), ("nehalem", 10), ("westmere", 10),
+    ("sandybridge", 10), ("ivybridge", 10), ("any", 99), ("all", 99), ("latevex", None),
+    ("evex", None), ("vex", None))
+DEFAULT_CPU = 99
+
+
+def cpu_level(args: str, level: int) -> tuple:
+    """(the level after `cpu args`, None or NASM's error) as NASM's set_cpu reads it:
+    words split at blanks and commas, each after `+`, `-` or `*` modifiers (modifiers
+    alone ending in `*`: the default level), a feature flag after `no`; the first unknown
+    word ends it (the levels before it stay)."""
+    for word in re.split(r"[\s,]", args):
+        name = word.lstrip("+-*")
+        if not name:
+            if word.endswith("*"):
+                level = DEFAULT_CPU
+            continue
+        if len(name) >= 3 and name[:2].lower() == "no":
+            name = name[2:]
+        low = name.lower()
+        found = next((lvl for cpu, lvl in _CPU_NAMES if cpu.startswith(low)), False)
+        if found is False:
+            return level, f"unknown CPU type or flag '{name}'"
+        if found is not None:
+            level = found
+    return level, None

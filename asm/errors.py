@@ -94,13 +94,30 @@ def did_you_mean(word: str, known: dict[str, str]) -> str:
     return f" (did you mean '{known[close[0]]}'?)" if close else ""
 
 
+class NolistFrame(tuple):
+    """A macro level ``(file, line, macro)`` of a trace whose macro was defined `.nolist`
+    (NASM's built-in macros all are): NASM names no macro from that level inwards."""
+
+    __slots__ = ()
+
+
+def noted_frames(trace: tuple) -> tuple:
+    """The macro levels of ``trace`` (outermost first) NASM names in its notes: those
+    before the first `.nolist` one (its pp_error_list_macros stops there)."""
+    for k, frame in enumerate(trace):
+        if type(frame) is NolistFrame or frame[0] == "<stdmac>":
+            return trace[:k]
+    return trace
+
+
+def macro_notes(trace: tuple) -> list:
+    """NASM's "... from macro `m' defined here" notes for a line ``trace`` expanded."""
+    return [f"{f}:{n}: ... from macro `{m}' defined here" for f, n, m in noted_frames(trace)]
+
+
 def with_notes(warning: str, trace: tuple) -> str:
-    """A warning and, on lines of its own, NASM's "... from macro `m' defined here" notes
-    for the macro levels ``trace`` holds (``(file, line, macro)``)."""
-    for f, n, m in trace:
-        if f != "<stdmac>":
-            warning += f"\n{f}:{n}: ... from macro `{m}' defined here"
-    return warning
+    """A warning and, on lines of its own, NASM's notes for the macro levels of ``trace``."""
+    return "\n".join([warning, *macro_notes(trace)])
 
 
 _NOT_SUPPORTED = "' is not supported in this context"

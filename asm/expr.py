@@ -421,6 +421,8 @@ def compile_expr(node: Expr) -> Compiled:
         def cond(c):
             v = fc(c)
             if type(v) is not int:
+                if _unknown_operand(c, fc, v):
+                    return 0
                 raise AsmError("`?' operator may only be applied to scalar values")
             return ft(c) if v else fo(c)
         return cond
@@ -437,6 +439,8 @@ def compile_expr(node: Expr) -> Compiled:
         def unary(c):
             v = f(c)
             if type(v) is not int:
+                if _unknown_operand(c, f, v):
+                    return 0
                 raise AsmError(f"`{op}' operator may only be applied to scalar values")
             return wrap64(~v) if op == "~" else int(not v)
         return unary
@@ -448,7 +452,16 @@ def compile_expr(node: Expr) -> Compiled:
         if op == "-":
             return lambda c: sub(fl(c), fr(c))
         if op == "*":
-            return lambda c: mul(fl(c), fr(c))
+            def product(c):
+                a = fl(c)
+                b = fr(c)
+                try:
+                    return mul(a, b)
+                except AsmError:    # (two non-scalars: no error while one is unknown)
+                    if _unknown_operand(c, fl, a) and _unknown_operand(c, fr, b):
+                        return 0
+                    raise
+            return product
         if op == "wrt":
             return _compile_wrt(fl, fr, node.right)
         if op in ("&&", "||"):
@@ -466,6 +479,7 @@ def compile_expr(node: Expr) -> Compiled:
         fn = _scalar_binop(op)
         what = _SCALAR_MSG.get(op, f"`{op}' operator")
         ordering = op in ("<", "<=", ">", ">=", "<=>")
+        division = op in ("/", "//", "%", "%%")
 
         def binop(c):
             a = fl(c)
@@ -475,10 +489,18 @@ def compile_expr(node: Expr) -> Compiled:
                     # NASM compares the difference (two labels of one section compare)
                     d = sub(a, b)
                     if type(d) is not int:
+                        if (_unknown_operand(c, fl, a, True)
+                                or _unknown_operand(c, fr, b, True)):
+                            return 0
                         raise AsmError(f"`{op}': operands differ by a non-scalar")
                     return fn(d, 0)
+                if ((type(a) is int or _unknown_operand(c, fl, a))
+                        and (type(b) is int or _unknown_operand(c, fr, b))):
+                    if b == 0 and division:
+                        raise AsmError("division by zero")
+                    return 0        # (`(x - $$) / 2`, x ahead: decided next pass)
                 raise AsmError(f"{what} may only be applied to scalar values")
-            if b == 0 and c.unknown and op in ("/", "//", "%", "%%"):
+            if b == 0 and division and _unknown_operand(c, fr, b):
                 return 0            # divisor is a forward reference: decided next pass
             return fn(a, b)
         return binop
@@ -492,6 +514,25 @@ def compile_expr(node: Expr) -> Compiled:
     raise AsmError("expression syntax error")
 
 
+def _unknown_operand(c: EvalContext, f: Compiled, value, registers: bool = False) -> bool:
+    """NASM's is_just_unknown for an operand ``value = f(c)``: in a pass before the last,
+    one that meets a symbol not defined yet is "unknown", refused by no scalar operator
+    (the result is unknown too), unless it holds a register (a comparison's difference:
+    ``registers`` too). Rare (an operator's error path, a zero divisor): ``f`` is worked
+    out again to tell whether this operand, not another of the expression, met one."""
+    if not c.unknown or (not registers and type(value) is not int
+                         and any(type(k) is str for k in getattr(value, "terms", ()))):
+        return False
+    c.unknown = False
+    try:
+        f(c)
+        return c.unknown
+    except AsmError:
+        return False
+    finally:
+        c.unknown = True
+
+
 def _compile_wrt(fl: Compiled, fr: Compiled, right: Expr) -> Compiled:
     """``left wrt right`` (NASM's evaluate()): ``right`` names one of the output format's
     special segments, giving a :class:`Wrt`; a plain number on the left stays a number (NASM
@@ -500,7 +541,19 @@ def _compile_wrt(fl: Compiled, fr: Compiled, right: Expr) -> Compiled:
     special = right.name if type(right) is Sym and right.name.startswith("..") else None
 
     def wrt(c):
-        v = fl(c)
+        try:
+            v = fl(c)
+        except AsmError as exc:
+            # (`seg y wrt y`: NASM refuses a segment base at output, after the WRT's check)
+            if (exc.message.endswith("does not support segment base references")
+                    and (special is None or c.wrt_segment(special) is None)):
+                was, c.unknown = c.unknown, False
+                if type(fr(c)) is not int:
+                    raise AsmError("invalid right-hand operand to WRT") from None
+                if c.unknown:
+                    return 0        # (a forward reference: decided in a later pass)
+                c.unknown = was
+            raise
         seg = c.wrt_segment(special) if special is not None else None
         if seg is None:
             r = fr(c)

@@ -357,15 +357,20 @@ def _syntax_error(exc: Exception, what: str, kinds: list, tokens: tuple = ()) ->
     if (ttype == "$END" and before[-1:] in (["LPAR"], ["LBRACK"])) or (
             ttype == "LBRACK" and i == len(kinds) - 1 and "EQU" in before):
         return AsmError("expression syntax error")      # `x equ (`, `mov ax, [`
-    if (ttype in ("$END", "RBRACK", "COMMA")
+    if (ttype == "$END" and before[-2:] == ["SREG", "COLON"]
+            and before.count("LBRACK") > before.count("RBRACK")):
+        return AsmError("expression syntax error")      # `mov dx, [cs:`: no address
+    if (ttype in ("$END", "RBRACK", "COMMA") and before[-1] not in _EXPR_OPERATORS
             and before.count("LPAR") + before.count("GLPAR") > before.count("RPAR")):
-        return AsmError("expecting `)'")
+        return AsmError("expecting `)'")        # (`(1 +` ends in its operand's error)
     nested = _expression_error(before, ttype)
     if nested is not None:
         return nested
     if (ttype == "COLON" and before.count("LBRACK") > before.count("RBRACK")
             and before[-1] != "SREG"):
-        return AsmError("invalid segment override")     # `[5:bx]`: not a segment register
+        # `[5:bx]`: not a segment register (`[x:`: nothing after it either)
+        return AsmError("invalid segment override",
+                        also=("expression syntax error",) if i + 1 >= len(kinds) else ())
     if (ttype == "$END" and before[-1:] == ["COLON"] and "QMARK" not in before
             and before.count("LBRACK") == before.count("RBRACK")
             and ("EQU" in before or ("INSN" in before and not _far_jump(before, tokens)))):
@@ -413,7 +418,9 @@ def _syntax_error(exc: Exception, what: str, kinds: list, tokens: tuple = ()) ->
             return AsmError("comma, colon, decorator or end of line expected after operand")
         if before and before[-1] in _EXPR_OPERATORS:
             return AsmError("expression syntax error")      # `x equ 1+dword 5`
-        return AsmError("bad syntax for EQU")               # `x equ`, `x equ 1, 2`
+        if ttype == "COMMA":
+            return _equ_operands_error(kinds, i)
+        return AsmError("bad syntax for EQU")               # `x equ`
     opened = before.count("LBRACK") - before.count("RBRACK")
     if ttype == "LBRACK" and opened > 0 and before[-1] == "LBRACK":
         return AsmError("excess brackets in memory operand")    # `[[bx]]`
@@ -439,6 +446,8 @@ def _syntax_error(exc: Exception, what: str, kinds: list, tokens: tuple = ()) ->
     if ttype == "$END":
         if before.count("LBRACK") > before.count("RBRACK"):
             return AsmError("expecting ] at end of memory operand")
+        if before[-1:] == ["RESV"]:
+            return AsmError("invalid combination of opcode and operands")   # `resd`
         return AsmError("parser: instruction expected")
     if ttype in ("REG", "SREG") and i <= 0:
         return AsmError("label or instruction expected at start of line")
@@ -452,6 +461,29 @@ def _syntax_error(exc: Exception, what: str, kinds: list, tokens: tuple = ()) ->
 
 # the tokens an expression cannot end with
 _EXPR_OPERATORS = frozenset(("BINOP", "PLUS", "MINUS", "TILDE", "BANG", "SEG", "QMARK"))
+
+
+def _equ_operands_error(kinds: list, comma: int) -> AsmError:
+    """`x equ 1, ...`: NASM reads the operands after the comma as an instruction's (a
+    trailing comma ends them), then refuses a second one; the first message of that
+    reading (`x equ 1, 2+`, `x equ 1,,`), else its EQU's."""
+    if kinds[comma - 1] == "EQU":
+        return AsmError("expression syntax error")      # `x equ ,`: no first one
+    k = comma + 1
+    while k < len(kinds):
+        j, depth = k, 0
+        while j < len(kinds) and not (kinds[j] == "COMMA" and depth == 0):
+            depth += (kinds[j] in ("LPAR", "GLPAR", "LBRACK")) - (kinds[j] in ("RPAR", "RBRACK"))
+            j += 1
+        operand = kinds[k:j]
+        if (not operand or operand[0] in ("RPAR", "RBRACK", "COLON", "QMARK", "BINOP")
+                or operand[-1] not in _OPERAND_END):
+            return AsmError("expression syntax error")
+        error = _expression_error(operand, "$END")
+        if error is not None:
+            return error
+        k = j + 1
+    return AsmError("bad syntax for EQU")
 
 
 def _expression_error(before: list, ttype: str) -> AsmError | None:

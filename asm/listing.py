@@ -7,7 +7,29 @@ onto continuation rows ending in ``-``), the macro level ``<n>`` and the source 
 
 from __future__ import annotations
 
+import re
+
 HEXBIT = 18
+
+# a line's tokens as NASM keeps a macro's body: strings, runs of blanks, a comment, others
+# (`%{1:2}` is the token `%1:2`)
+_TOKENS = re.compile(r"""`(?:\\.|[^`\\])*`?|'[^']*'?|"[^"]*"?|%\{[^}]*\}"""
+                     r"""|[ \t\v\f\r]+|;.*|[^'"`;% \t\v\f\r]+|%""")
+
+
+def listed_text(sl) -> str:
+    """The text a listing shows for a preprocessed line: a macro's or a %rep's body line
+    as NASM keeps it, in tokens (no comment, each run of blanks one space, none at the
+    end), any other line as written."""
+    if not sl.expanded:
+        return sl.list_text
+    out = []
+    for token in _TOKENS.findall(sl.list_text):
+        if token[0] == ";":
+            break
+        out.append(" " if token[0] in " \t\v\f\r" else
+                   "%" + token[2:-1] if token[:2] == "%{" else token)
+    return "".join(out).rstrip()
 
 
 def format_listing(assembly) -> str:
@@ -23,7 +45,9 @@ def format_listing(assembly) -> str:
                 cur = ""
                 cur_off = None
             if not cur:
-                cur_off = off
+                # NASM lists a `<rep N>` at the offset of the row being filled: one that
+                # starts a row of its own keeps the offset of the row it overflowed
+                cur_off = rows[-1][0] if rows and piece.startswith("<rep") else off
             cur += piece
             row_of.append(len(rows))
         if cur or e.offset is not None and not rows and e.pieces:
@@ -50,7 +74,7 @@ def format_listing(assembly) -> str:
             if k == 0:
                 out.append(f"{head}{level}{text}\n")
             else:
-                out.append(head + "\n")
+                out.append(head + level.rstrip() + "\n")    # (NASM: the level, no text)
             for msg in after.pop(k, ()):
                 out.append(f"{e.lineno:6d} {'':8} {'*' * HEXBIT} {level} {msg}\n")
         for row in sorted(after):

@@ -521,10 +521,13 @@ def _parse_line(text: str) -> Statement:
     except AsmError as exc:
         if not exc.message.startswith("unterminated string"):
             raise
+        st = _open_string_item(stripped, exc.message)
+        if st is not None:
+            return st
         raise _open_string(stripped, exc.message) from None
     if (len(tokens) >= 3 and tokens[-1][0] == "COMMA"
-            and tokens[-2][0] not in ("COMMA", "INSN", "PREFIX")
-            and any(k == "INSN" or k == "RESV" for k, _ in tokens)):
+            and tokens[-2][0] not in ("COMMA", "INSN", "PREFIX", "EQU")
+            and any(k == "INSN" or k == "RESV" or k == "EQU" for k, _ in tokens)):
         tokens = tokens[:-1]        # NASM drops a comma after an instruction's last operand
     if any(k == "INCBIN" for k, _ in tokens):
         if tokens[-1][0] == "INCBIN":
@@ -569,18 +572,39 @@ _OPERAND_START = frozenset(("COMMA", "INSN", "DATA", "TIMES", "EQU", "LBRACK", "
                             "MINUS", "BINOP", "TILDE", "BANG", "SEG", "QMARK", "COLON"))
 
 
+def _open_string_item(text: str, message: str) -> Optional[Statement]:
+    """`db 1 'a`: an unterminated string just after a data item's expression is the token
+    NASM's data reader skips there (see _nasm_data_items): the line is what precedes it
+    (the preprocessor warned); None where the string is refused."""
+    tokens = tokenize(text[:_string_start(text, _open_string_quote(message))])
+    fixed = _nasm_data_items(tokens + [("NUMBER", "0")])    # (the string's place)
+    if fixed is None or len(fixed) > len(tokens):
+        return None
+    try:
+        return _parse_tokens(fixed, "line")
+    except AsmError:
+        return None
+
+
+def _open_string_quote(message: str) -> str:
+    return message[len("unterminated string (missing `"):-2]
+
+
 def _open_string(text: str, message: str) -> AsmError:
     """An unterminated string: NASM's preprocessor warns (and keeps the text), then its
     parser meets a token it cannot use; its message where the string stands at the start
     of the line, for the instruction, or for an operand (elsewhere pyasm's own)."""
-    quote = message[len("unterminated string (missing `"):-2]
-    kinds = [k for k, _ in tokenize(text[:_string_start(text, quote)])]
+    kinds = [k for k, _ in tokenize(text[:_string_start(text, _open_string_quote(message))])]
     if not kinds:
         message = "label or instruction expected at start of line"
     elif kinds in (["ID"], ["ID", "COLON"]) or kinds[-1] == "PREFIX":
         message = "parser: instruction expected"
     elif kinds[-1] in _OPERAND_START:
         message = "expression syntax error"
+    elif "INSN" in kinds and kinds[-1] == "RBRACK":
+        message = "comma, decorator or end of line expected, got 272"   # (TOKEN_ERRSTR)
+    elif "INSN" in kinds and (kinds[-1] in _ATOMS or kinds[-1] == "RPAR"):
+        message = "comma, colon, decorator or end of line expected after operand"
     return AsmError(message)    # (the preprocessor warned as it read the line)
 
 

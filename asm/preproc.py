@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional, Sequence
 
 from asm import expr as E
-from asm.errors import AsmError, WarningError, as_error, with_notes
+from asm.errors import AsmError, NolistFrame, WarningError, as_error, macro_notes, with_notes
 
 MAX_REP = 1_000_000
 MAX_MACRO_DEPTH = 10_000
@@ -43,6 +43,7 @@ class SourceLine:
 
     __slots__ = ("text", "file", "line", "list_line", "list_file", "list_text", "depth",
                  "trace", "listed", "assemble", "messages")
+    expanded = False        # a line of a macro or %rep body (ExpandedLine)
 
     def __init__(self, text: str, file: str, line: int, list_line: int = 0,
                  list_file: str = "", list_text: str = "", depth: int = 0,
@@ -62,12 +63,23 @@ class SourceLine:
         return f"SourceLine({self.text!r}, {self.file!r}, {self.line})"
 
 
+class ExpandedLine(SourceLine):
+    """A line of a macro's or a %rep's body: NASM lists it as it keeps it, in tokens
+    (asm.listing.listed_text)."""
+
+    __slots__ = ()
+    expanded = True
+
+
 class MacroLabel(SourceLine):
     """The label of a multi-line macro call, emitted before the expansion: ``nasm -E``
     prints it as NASM builds it, a blank after the colon included."""
 
     __slots__ = ()
 
+
+# which lines a source's kind makes (a file's are listed as written)
+_LINE_CLASS = {"file": SourceLine, "macro": ExpandedLine, "rep": ExpandedLine}
 
 # --------------------------------------------------------------------------- tokens
 
@@ -92,7 +104,7 @@ _STRING_OR_PCT = re.compile(r"""
   | %(?P<paste>\+)(?![0-9])
   | %(?P<cc>[+-][0-9]+)
   | %(?P<qq>\?\??)
-  | %(?P<env>![A-Za-z_][A-Za-z0-9_]*)
+  | %(?P<env>!(?:[A-Za-z_][A-Za-z0-9_]*|'[^']*'|"[^"]*"))
 """, re.VERBOSE | re.DOTALL)
 
 
@@ -282,7 +294,7 @@ class _Cond:
 
 
 _COND_BASE = ("if", "ifdef", "ifidn", "ifidni", "ifnum", "ifstr", "ifid", "iftoken",
-              "ifempty", "ifmacro", "ifctx", "ifenv", "ifusable", "ifusing")
+              "ifempty", "ifmacro", "ifctx", "ifenv", "ifusable", "ifusing", "ifdefalias")
 _IF_NAMES = set()
 _ELIF_NAMES = set()
 for _b in _COND_BASE:
@@ -388,11 +400,14 @@ class Preprocessor:
         self.defining: Optional[dict] = None
         self.fatal = False
         self.mmacro_count = 0
+        self.alias_names: set = set()     # names %defalias made (%ifdefalias)
         self.produced = 0
         self.active_macros: dict = {}
         self.call_warning: Optional[str] = None    # _find_mmacro_call's legacy warning
         self._install_builtins()
         self._load_stdmac()
+        # (its body: _incbin_text; the assembler reads the line itself)
+        self.incbin_macro = self.immacros["incbin"][0]
         for name, value in defines:
             self._define(name, None, value if value is not None else "", True)
         for name in undefines:
@@ -406,13 +421,21 @@ class Preprocessor:
         e = AsmError(msg, file, line)
         e.at = ("pp", self.produced)     # (a %rep body's line: one per repetition)
         e.order = (0, 0, len(self.errors))    # (-E's; the assembler gives its own)
-        e.notes = [f"{f}:{n}: ... from macro `{m}' defined here" for f, n, m in trace
-                   if f != "<stdmac>"]
+        e.notes = macro_notes(trace)
         self.errors.append(e)
         if self.report is not None:
             self.report(e)
         self._list_message(f"error: {msg}")
         return e
+
+    def _here(self) -> tuple:
+        """(file, line) NASM names for the line being read: inside a macro's expansion
+        (or a %rep body in one) the line that invoked the macro."""
+        src = self.sources[-1] if self.sources else None
+        home = src if src is not None and src.kind == "macro" else getattr(src, "home", None)
+        if home is not None:
+            return home.inv_file, home.inv_line
+        return self.cur_file, self.cur_line
 
     def _warn_open_string(self, text: str, file: str, line: int) -> None:
         """NASM's tokenizer warns about an unterminated string (and keeps its text)."""
@@ -429,8 +452,8 @@ class Preprocessor:
             self.list_sl.messages.append(text)
 
     def _warn(self, msg: str, file: str, line: int) -> None:
-        if self.warning_shown is not None and not self.warning_shown(msg):
-            return
+        if self.quiet_elif or self.warning_shown is not None and not self.warning_shown(msg):
+            return      # (an %elif's: NASM shows none, see _conditional)
         # inside a macro: NASM's note lines follow, one per macro level (as for errors)
         if self.warning_error is not None and self.warning_error(msg):
             self.warnings.append(WarningError(with_notes(f"{file}:{line}: error: "
@@ -479,6 +502,8 @@ class Preprocessor:
 
     def _alias(self, alias: str, target: str) -> None:
         """%defalias: the old spelling follows the new one."""
+        self.alias_names.add(alias)
+
         def dyn(t=target):
             m = self._find_smacro(t, None)
             if m is None:
@@ -519,8 +544,7 @@ class Preprocessor:
             # the sensitive spellings (`%undef` does not bring them back here)
             self._warn(f"case {'' if casesense else 'in'}sensitive definition of macro "
                        f"`{name}' will shadow {'in' if casesense else ''}sensitive macro "
-                       f"`{other.name}' [-w+pp-macro-def-case-single]", self.cur_file,
-                       self.cur_line)
+                       f"`{other.name}' [-w+pp-macro-def-case-single]", *self._here())
             if not casesense:
                 low = name.lower()
                 for k in [k for k in self.smacros if k.lower() == low]:
@@ -529,7 +553,7 @@ class Preprocessor:
             # one name both with and without parameters: NASM's error (by default), and
             # the new definition replaces every old one
             self._warn(f"macro `{name}' defined both with and without parameters "
-                       "[-w+pp-macro-def-param-single]", self.cur_file, self.cur_line)
+                       "[-w+pp-macro-def-param-single]", *self._here())
             same.clear()
         if not (casesense and n in self.smacros.get(name, ())
                 and name.lower() not in self.ismacros):
@@ -675,8 +699,8 @@ class Preprocessor:
                 raw, file, lineno = src.lines[src.pos]
                 src.pos += 1
                 if not src.nolist and not stdmac:
-                    yield SourceLine("", file, lineno, lineno, file, raw, len(sources) - 1,
-                                     (), True, False)
+                    yield _LINE_CLASS[src.kind]("", file, lineno, lineno, file, raw,
+                                                len(sources) - 1, (), True, False)
                 continue
             if (src.kind != "macro" and src.home is None and self.defining is None
                     and not stdmac and (not self.conds or self.conds[-1].active)
@@ -715,7 +739,9 @@ class Preprocessor:
             home = src if src.kind == "macro" else src.home
             if home is not None:
                 loc_file, loc_line = home.inv_file, home.inv_line
-                trace = home.outer_trace + ((home.macro.file, lineno, home.macro.name),)
+                frame = (home.macro.file, lineno, home.macro.name)
+                trace = home.outer_trace + ((NolistFrame(frame) if home.macro.nolist
+                                             else frame),)
             self.cur_trace = trace
             depth = len(sources) - 1
             if ("%" not in raw and self.defining is None and not stdmac
@@ -727,8 +753,8 @@ class Preprocessor:
                         low = text.lstrip()[:5].lower()
                         if low.startswith("[bits") or low.startswith("[use"):
                             self._track_bits(text)
-                        yield SourceLine(text, loc_file, loc_line, lineno, file, raw, depth,
-                                         trace, not nolist, True)
+                        yield _LINE_CLASS[src.kind](text, loc_file, loc_line, lineno, file,
+                                                    raw, depth, trace, not nolist, True)
                         continue
                 except AsmError as exc:
                     self._err(exc.message, loc_file, loc_line, trace)
@@ -744,8 +770,8 @@ class Preprocessor:
                     # `%assign NAME EXPR` (what _line and _directive do for it, without
                     # their general steps: the cost of a %rep loop that counts)
                     if not nolist:
-                        yield SourceLine("", loc_file, loc_line, lineno, file, raw, depth,
-                                         trace, True, False)
+                        yield _LINE_CLASS[src.kind]("", loc_file, loc_line, lineno, file,
+                                                    raw, depth, trace, True, False)
                     name, expr_text, casesense = assign
                     try:
                         self._define(name, None, str(self._eval_macro_expr(expr_text,
@@ -769,6 +795,7 @@ class Preprocessor:
         n = len(lines)
         depth = len(self.sources) - 1
         listed = not src.nolist
+        make = _LINE_CLASS[src.kind]
         macro_free = self.macro_free
         start = src.pos
         self.cur_trace = ()
@@ -806,7 +833,7 @@ class Preprocessor:
                         except AsmError as exc:
                             self._err(exc.message, file, lineno, ())
                         return
-                yield SourceLine(text, file, lineno, lineno, file, raw, depth, (), listed, True)
+                yield make(text, file, lineno, lineno, file, raw, depth, (), listed, True)
         finally:
             if src.pos > start:
                 src.last_line = lines[src.pos - 1][2]
@@ -839,11 +866,12 @@ class Preprocessor:
               loc_line: int, trace: tuple, depth: int, nolist: bool,
               stdmac: bool) -> Iterator[SourceLine]:
         listed = not nolist and not stdmac
+        make = _LINE_CLASS[src.kind]
 
         def list_only():
             if listed:
-                return SourceLine("", loc_file, loc_line, lineno, file, raw, depth, trace,
-                                  True, False)
+                return make("", loc_file, loc_line, lineno, file, raw, depth, trace, True,
+                            False)
             return None
 
         # collecting a %macro or %rep body
@@ -940,8 +968,8 @@ class Preprocessor:
             elif nolist and not stdmac:
                 # a .nolist expansion's directive: not listed, but NASM lists its messages
                 # on the row being filled (the call's): passed on if it has any
-                sl = SourceLine("", loc_file, loc_line, lineno, file, raw, depth, trace,
-                                False, False)
+                sl = make("", loc_file, loc_line, lineno, file, raw, depth, trace, False,
+                          False)
                 sl.messages = []
             self.list_sl = sl
             try:
@@ -955,8 +983,9 @@ class Preprocessor:
                 yield sl
             return
         if m and m.group(1).lower() not in ("%%",) and re.match(r"\s*%[A-Za-z]", text):
-            # an unknown %word at line start: maybe a smacro named like a directive
-            raise AsmError(f"unknown preprocessor directive `{m.group(1)}'")
+            # an unknown %word at line start (a smacro named like a directive is expanded
+            # above): NASM passes the line on, and its parser refuses it
+            raise AsmError("label or instruction expected at start of line")
 
         # single-line macros
         if "%[" in text:
@@ -965,13 +994,18 @@ class Preprocessor:
 
         # multi-line macro invocation (optionally after a label)
         call = self._find_mmacro_call(text)
+        if call is not None and call[1] is self.incbin_macro:
+            text = self._incbin_text(text, call[0], call[2], loc_file, loc_line, trace)
+            if not text:
+                return
+            call = None
         if call is not None:
             label, macro, args = call
             if self.call_warning:
                 self._warn(self.call_warning, loc_file, loc_line)
             if listed:
-                yield SourceLine("", loc_file, loc_line, lineno, file, raw, depth, trace,
-                                 True, False)
+                yield make("", loc_file, loc_line, lineno, file, raw, depth, trace, True,
+                           False)
             if label and not _captures_label(macro):
                 # (NASM lists it as the expansion's first line)
                 yield MacroLabel(label, loc_file, loc_line, lineno, file, label, depth + 1,
@@ -984,8 +1018,8 @@ class Preprocessor:
         low = text.lstrip()[:7].lower()
         if low.startswith("[bits") or low.startswith("[use"):
             self._track_bits(text)
-        yield SourceLine(text, loc_file, loc_line, lineno, file, raw, depth, trace,
-                         not nolist, True)
+        yield make(text, loc_file, loc_line, lineno, file, raw, depth, trace, not nolist,
+                   True)
 
     def _track_bits(self, text: str) -> None:
         m = re.match(r"\s*\[\s*(bits\s+(\w+)|use(16|32))", text, re.I)
@@ -1059,7 +1093,7 @@ class Preprocessor:
                             return sm.dynamic() if sm.dynamic else sm.body
                         return name
                     if inner.startswith("!"):
-                        return os.environ.get(inner[1:], "")
+                        return self._environment(inner[1:])
                     if msrc is None and _PARAM_BRACE.fullmatch(inner):
                         errors.append(f"`%{inner}': not in a macro call")     # (`db %{1}`)
                         return ""
@@ -1124,10 +1158,23 @@ class Preprocessor:
                     return m.group()
                 return msrc.macro.name
             if g == "env":
-                return os.environ.get(m.group(g)[1:], "")
+                return self._environment(m.group(g)[1:])
             return m.group()
 
         return _STRING_OR_PCT.sub(repl, text)
+
+    def _environment(self, name: str) -> str:
+        """`%!NAME` (`%!"NAME"`): the environment variable's value; NASM warns when there
+        is none (on a line it reads)."""
+        if name[:1] in ("'", '"'):
+            name = name[1:-1]
+        value = os.environ.get(name)
+        if value is None:
+            if self._active():
+                self._warn(f"nonexistent environment variable `{name}' "
+                           "[-w+pp-environment]", *self._here())
+            return ""
+        return value
 
     @staticmethod
     def _param(msrc: _Source, k: int) -> str:
@@ -1304,7 +1351,7 @@ class Preprocessor:
             k = self._eval(vals[0], "%sel")
             if not 1 <= k < len(vals):
                 self._warn(f"%sel({k}) exceeds the number of arguments [-w+pp-sel-range]",
-                           self.cur_file, self.cur_line)
+                           *self._here())
                 return ""
             return vals[k]
         if name == "strlen":
@@ -1417,13 +1464,47 @@ class Preprocessor:
                     self.call_warning = (f"improperly calling multi-line macro `{mac.name}' "
                                          f"with {n + 1} parameters [-w+pp-macro-params-legacy]")
                     return label, mac, args[:-1]
-        if all(mac.name in self._active_macros() and not mac.recursive for mac in cands):
-            return None
+        if all(mac.name in self._active_macros() and not mac.recursive for mac in cands) or (
+                cands == [self.incbin_macro]):
+            return None     # (a bare `incbin`: the parser warns, with its error)
         # exists but with another parameter count: NASM warns and assembles the line as is
         self._warn(f"multi-line macro `{name}' exists, but not taking {len(args)} parameter"
                    f"{'s' if len(args) != 1 else ''} [-w+pp-macro-params-multi]",
-                   self.cur_file, self.cur_line)
+                   *self._here())
         return None
+
+    def _incbin_text(self, text: str, label: str, args: list, loc_file: str, loc_line: int,
+                     trace: tuple) -> str:
+        """A call of NASM 2.16's standard macro `incbin` (%push, %pathsearch %$dep %1,
+        %depend %$dep, `%? %$dep,%2`, %pop), whose line the assembler reads itself: it
+        takes two unique numbers (the call's and the context's: `%%` labels after it
+        count on), and %pathsearch wants a string first. Returns the line to pass on
+        (the label alone, or nothing, where NASM's assembler fails)."""
+        from asm.parser import tokenize as asm_tokenize
+        number = self.unique + 1
+        self.unique += 2
+        try:
+            tokens = asm_tokenize(args[0])
+        except AsmError:
+            tokens = []
+        if tokens and tokens[0][0] == "STRING" and len(tokens) == 1:
+            return text         # (a trailing comma: the parser warns as the macro does)
+        if self.call_warning:
+            self._warn(self.call_warning, loc_file, loc_line)
+        if tokens and tokens[0][0] == "STRING":
+            self._warn("trailing garbage after `%pathsearch' ignored [-w+pp-trailing]",
+                       loc_file, loc_line)
+            first = tokens[0][1]
+        else:
+            self._err("`%pathsearch' expects a file name", loc_file, loc_line, trace)
+            self._err("`%depend' expects a file name", loc_file, loc_line, trace)
+            if not self.preprocess_only:
+                self._err(f"symbol `..@{number}.dep' not defined before use", loc_file,
+                          loc_line, trace)
+                return label
+            first = f"..@{number}.dep"     # (what `nasm -E` prints)
+        head = _INCBIN_WORD.match(text)
+        return f"{head.group()} {first}" + "".join("," + arg for arg in args[1:])
 
     def _active_macros(self) -> dict:
         return self.active_macros
@@ -1539,6 +1620,8 @@ class Preprocessor:
                     return
             raise AsmError("`%exitmacro' not within `%macro' block")
         if word == "%rotate":
+            if not arg:
+                raise AsmError("`' missing rotate count")     # (NASM 2.16.01's words)
             msrc = self._macro_source(src)
             if msrc is None:
                 raise AsmError("`%rotate' invoked outside a macro call")
@@ -1548,7 +1631,7 @@ class Preprocessor:
                 msrc.params = msrc.params[n:] + msrc.params[:n]
             return
         if base in ("define", "xdefine"):
-            self._define_directive(arg, casesense, expand=base == "xdefine")
+            self._define_directive(arg, casesense, expand=base == "xdefine", word=word)
             return
         if word == "%undef" or word == "%iundef":
             name = arg.split()[0] if arg.split() else ""
@@ -1580,7 +1663,7 @@ class Preprocessor:
             self._define(name, None, str(len(E.read_string(toks[0][1]))), casesense)
             return
         if base == "strcat":
-            name, body = _name_and_rest(arg, word)
+            name, body = _name_and_rest(arg, word, allow_empty=True)   # (none: '')
             parts = []
             expanded = self._expand_line(body)
             for m in _TOK.finditer(expanded):
@@ -1621,8 +1704,10 @@ class Preprocessor:
             return
         if word in ("%defalias", "%idefalias"):
             parts = arg.split()
-            if len(parts) != 2:
-                raise AsmError(f"`{word}' expects a macro identifier and an alias")
+            if len(parts) != 2 or not all(map(_MACRO_WORD.match, parts)):
+                raise AsmError(f"`{word}' expects a macro identifier" if not parts or
+                               not _MACRO_WORD.match(parts[0])
+                               else f"`{word}' expects a macro identifier to alias")
             self._alias(parts[0], parts[1])
             return
         if word == "%include":
@@ -1645,6 +1730,11 @@ class Preprocessor:
             return
         if word == "%push":
             name = arg.split()[0] if arg.split() else ""
+            if name and not _MACRO_WORD.match(name):
+                raise AsmError("`%push' expects a context identifier")
+            if len(arg.split()) > 1:
+                self._warn("trailing garbage after `%push' ignored [-w+pp-trailing]",
+                           loc_file, loc_line)
             self.ctx.append((name, self.unique, {}))
             self.unique += 1
             return
@@ -1661,6 +1751,10 @@ class Preprocessor:
             return
         if word in ("%unmacro", "%unimacro"):
             parts = arg.split()
+            if not parts:
+                raise AsmError(f"`{word}' expects a macro name")
+            if len(parts) < 2 or not re.match(r"\d+(-(\d+|\*))?\+?(\.nolist)?\Z", parts[1]):
+                raise AsmError(f"`{word}' expects a parameter count")
             if parts:
                 table = self.mmacros if word == "%unmacro" else self.immacros
                 key = parts[0] if word == "%unmacro" else parts[0].lower()
@@ -1722,9 +1816,10 @@ class Preprocessor:
                 self._define(f, ["x"], body, True)
             return
         from asm.smartalign import macros
-        self.sources.append(_Source("file", [(t, "<stdmac>", i + 1) for i, t in
-                                             enumerate(macros().splitlines())],
-                                    file="<stdmac>"))
+        package = _Source("file", [(t, "<stdmac>", i + 1) for i, t in
+                                   enumerate(macros().splitlines())], file="<stdmac>")
+        package.nolist = True       # (a package's lines are not listed)
+        self.sources.append(package)
 
     def _arg_local(self, word: str, arg: str) -> None:
         """%arg and %local: name:size pairs as frame-relative %defines (and, for %local,
@@ -1758,11 +1853,12 @@ class Preprocessor:
                 v = self._eval(self._expand_line(f"{cur.body}+{size}"), "%assign")
                 self._define(name, None, str(v), True)
 
-    def _define_directive(self, arg: str, casesense: bool, expand: bool) -> None:
+    def _define_directive(self, arg: str, casesense: bool, expand: bool,
+                          word: str = "%define") -> None:
         m = re.match(r"(%?\$*[A-Za-z_.?@$][A-Za-z0-9_$#@~.?]*)(\(([^)]*)\))?(.*)$", arg,
                      re.DOTALL)
         if not m:
-            raise AsmError("`%define' expects a macro identifier")
+            raise AsmError(f"`{word}' expects a macro identifier")
         name = m.group(1)
         params = None
         greedy = False
@@ -1773,7 +1869,7 @@ class Preprocessor:
                 greedy = True
         body = m.group(4)
         if params is None and body and not body[0].isspace():
-            raise AsmError("`%define' expects a macro identifier")
+            raise AsmError(f"`{word}' expects a macro identifier")
         body = body.strip()
         if expand:
             body = self._expand_line(body)
@@ -1791,11 +1887,23 @@ class Preprocessor:
         if defaults and not plus and nmax >= 0 and len(defaults) > nmax - nmin:
             self._warn(f"too many default macro parameters in macro `{name}' "
                        "[-w+pp-macro-defaults]", where[0], where[1])
+        if self._redefines(name, nmin, nmax, plus):
+            self._warn(f"redefining multi-line macro `{name}' [-w+pp-macro-redef-multi]",
+                       where[0], where[1])
         macro = MMacro(name, nmin, nmax, plus, nolist, defaults, [],
                        casesense=word in ("%macro", "%rmacro"),
                        recursive=word in ("%rmacro", "%irmacro"), file=file, line=lineno)
         self.defining = {"kind": "macro", "macro": macro, "lines": [], "nest": 0,
                          "nest_macro": 0, "file": file, "line": lineno}
+
+    def _redefines(self, name: str, nmin: int, nmax: int, greedy: bool) -> bool:
+        """NASM's test for its redefinition warning: a macro of the very same name (case
+        and all) whose parameter counts overlap these."""
+        big = 1 << 30       # (`*`)
+        top = big if nmax < 0 else nmax
+        return any(m.name == name and (m.nmin <= top or greedy)
+                   and (nmin <= (big if m.nmax < 0 else m.nmax) or m.greedy)
+                   for m in self._lookup_mmacro(name))
 
     def _finish_definition(self, d: dict) -> None:
         if d["kind"] != "macro":
@@ -1929,10 +2037,15 @@ class Preprocessor:
             v = self._eval_macro_expr(arg, "%if")
             result = bool(v)
         elif name == "def":
-            words = arg.split()
-            if not words or not all(map(_MACRO_WORD.match, words)):
+            words = arg.split()     # (none: NASM's is false, without a message)
+            if not all(map(_MACRO_WORD.match, words)):
                 raise AsmError(f"`{word}' expects macro identifiers")
             result = any(self._defined(w) for w in words)
+        elif name == "defalias":
+            words = arg.split()
+            if not all(map(_MACRO_WORD.match, words)):
+                raise AsmError(f"`{word}' expects macro identifiers")
+            result = any(w in self.alias_names for w in words)     # (%undef: still one)
         elif name in ("idn", "idni"):
             a, b = _split_two(self._expand_line(arg), word)
             if name == "idni":
@@ -2038,19 +2151,35 @@ class Preprocessor:
         except AsmError:
             return False
 
+    @staticmethod
+    def _parse_pp_expr(tokens: list) -> tuple:
+        """(the compiled expression of a %if/%assign/%rep..., whether tokens follow it):
+        NASM reads as far as an expression goes (`%rep 2 3`) and, having worked it out,
+        warns about the rest."""
+        from asm.parser import _expression_end, parse_expr_tokens
+        try:
+            return parse_expr_tokens(tokens), False
+        except AsmError:
+            end = _expression_end(tokens, 0) if tokens else None
+            if end is None or end == len(tokens):
+                raise
+            return parse_expr_tokens(tokens[:end]), True
+
     def _eval(self, text: str, what: str, critical: bool = False) -> int:
-        from asm.parser import parse_expr_tokens
         from asm.parser import tokenize as asm_tokenize
         text = strip_comment(text).strip()
         if not text:
             raise AsmError("expression syntax error")
-        ce = parse_expr_tokens(asm_tokenize(text))
+        ce, trailing = self._parse_pp_expr(asm_tokenize(text))
         ctx = (_PPEval(None) if self.preprocess_only
                else _PPEval(self.symbol_value, self.here_value))
         v = ce.fn(ctx)
         for message in ctx.warned:
             self._warn(message if message[-1] == "]" else f"{message} [-w+other]",
-                       self.cur_file, self.cur_line)
+                       *self._here())
+        if trailing:
+            self._warn("trailing garbage after expression ignored [-w+pp-trailing]",
+                       *self._here())
         if type(v) is not int:
             raise AsmError(f"non-constant value given to `{what}'")
         return v
@@ -2058,6 +2187,7 @@ class Preprocessor:
 
 # --------------------------------------------------------------------------- helpers
 
+_INCBIN_WORD = re.compile(r".*?\bincbin\b", re.I | re.S)
 _PLAIN_INT = re.compile(r"-?[0-9]{1,18}\Z")
 _EXPR_TOKEN_OK = frozenset("+-*/%&|^~!<>=()?:")
 _expr_plans: dict = {}      # expression text -> ((token index, identifier), ...) or False
@@ -2379,7 +2509,7 @@ def _name_and_rest(arg: str, word: str, allow_empty: bool = False) -> tuple:
         raise AsmError(f"`{word}' expects a macro identifier")
     rest = m.group(2)
     if not rest.strip() and not allow_empty:
-        raise AsmError(f"`{word}' expects an expression" if "assign" in word
+        raise AsmError("expression syntax error" if "assign" in word
                        else f"`{word}' requires a string as parameter" if "substr" in word
                        else f"`{word}' requires string as second parameter")
     return m.group(1), rest
@@ -2505,6 +2635,8 @@ times (((%1) - (($-$$) % (%1))) % (%1)) %2
 %endmacro
 %imacro cpu 1+.nolist
 [cpu %1]
+%endmacro
+%imacro incbin 1-2+.nolist 0
 %endmacro
 %imacro default 1+.nolist
 [default %1]
