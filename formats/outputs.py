@@ -72,6 +72,37 @@ def write_atomic(path: str, data: bytes, mode: Optional[int] = None,
         raise
 
 
+def open_run_output(path: str, binary: bool = False, buffering: int = -1) -> Any:
+    """A file a run writes while a guest runs (``--trace-file``, ``--serial FILE``,
+    ``--port-log``, ``--screen-html``), opened from its start, text in UTF-8 unless
+    ``binary`` (its ``name`` is ``path``). Raises OSError (ELOOP: :func:`_output_fd`)."""
+    mode = "wb" if binary else "w"
+    return open(path, mode, buffering, encoding=None if binary else "utf-8",
+                opener=lambda name, _flags: _output_fd(name))
+
+
+def _output_fd(path: str) -> int:
+    """``path`` opened for writing from its start. A final symlink is followed only to
+    a file that is not a regular file (``/dev/stdout``, a terminal, a FIFO): a guest
+    that can write where the output is named (its start directory) may have replaced
+    the file with a link to any file of the user, which the next run would truncate and
+    fill with text the guest chose (paths it passed to open(), in a trace). The file
+    reached through a link is opened without O_CREAT and O_TRUNC and checked after the
+    open, so a link swapped meanwhile changes nothing either."""
+    base = os.O_WRONLY | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(path, base | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+    except OSError as e:
+        if e.errno != errno.ELOOP or not os.path.islink(path):
+            raise
+    fd = os.open(path, base)
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.ELOOP, "a symbolic link to a regular file, not followed "
+                      "(a guest may have made it)", path)
+    return fd
+
+
 class OutputWriteError(BaseException):
     """A file written while a program runs (``--trace-file``, ``--serial FILE``,
     ``--port-log``) failed: a full disk, an I/O error. The front ends report it in one

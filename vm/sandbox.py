@@ -365,6 +365,53 @@ class Sandbox:
         self.cwd = self.to_guest(host) or "/"
 
 
+class HostFds:
+    """The host descriptors pyvm may hold for its guests. A guest process may hold as
+    many open files as its RLIMIT_NOFILE says, and a run has many processes, but pyvm
+    is one host process: left unchecked, guests would use every host descriptor and
+    pyvm's own opens (an execve's program file, the code cache, the tracer's file) would
+    fail. So pyvm raises its soft RLIMIT_NOFILE to the hard limit once, and every host
+    descriptor it holds for a guest (an open file; a MAP_SHARED mapping's, ENOMEM) must
+    be numbered below ``cap``: the kernel hands out the lowest free number, so one at or
+    above it means ``cap`` descriptors are open already, and the guest gets ENFILE (the
+    system's file table is full) while pyvm keeps the ``reserve`` above for itself (its
+    program files: one per program running, at most one per process)."""
+
+    def __init__(self):
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        self.guest_limits = (soft, hard)      # what guests see as their RLIMIT_NOFILE
+        if hard != resource.RLIM_INFINITY and soft != hard:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+                soft = hard
+            except (ValueError, OSError):
+                pass
+        if soft == resource.RLIM_INFINITY:
+            soft = 1 << 20
+        self.reserve = min(256, max(32, soft // 4))
+        self.cap = max(0, soft - self.reserve)
+
+    def take(self, fd: int, err: int = errno.ENFILE) -> int:
+        """``fd``, just opened for a guest, if it fits under the cap; else it is closed
+        and the guest's call fails with ``err``."""
+        if fd >= self.cap:
+            os.close(fd)
+            raise SandboxError(err)
+        return fd
+
+
+_host_fds: Optional[HostFds] = None
+
+
+def host_fds() -> HostFds:
+    """The run's HostFds (made, and pyvm's descriptor limit raised, on first use)."""
+    global _host_fds
+    if _host_fds is None:
+        _host_fds = HostFds()
+    return _host_fds
+
+
 def link_nofollow(src: str, dst: str, src_dir: int, dst_dir: int) -> None:
     """linkat(2) without AT_SYMLINK_FOLLOW: a symlink at ``src`` is linked itself, never
     followed (which would link its target, maybe an outside file, into the tree).

@@ -36,6 +36,7 @@ O_WRONLY, O_CREAT, O_TRUNC = 0o1, 0o100, 0o1000
 class Fds:
     def __init__(self):
         self.files: dict = {}
+        self.opening: dict = {}         # FdTable's FIFO opens in progress
 
     def install(self, f, cloexec: bool = False) -> int:
         n = 3 + len(self.files)

@@ -19,6 +19,7 @@ from typing import Callable, Iterator, Optional, TextIO
 from asm.b32.disassembler import instruction_at
 from asm.b32.instructions import TABLE
 from formats.b32 import B32FormatError, read_b32
+from formats.outputs import open_run_output
 from vm.b32.cpu import B32CPU, IllegalOpcode, StepLimitReached
 from vm.b32.render import render_ansi, render_html, render_text
 from vm.options import (
@@ -66,7 +67,7 @@ def run_b32(path: str, data: bytes, opts: RunOptions) -> int:
         status = EXIT_OUTPUT_LIMIT
     if opts.screen_html:
         try:
-            with open(opts.screen_html, "w", encoding="utf-8") as f:
+            with open_run_output(opts.screen_html) as f:
                 f.write(render_html(cpu.screen, f"B32 screen: {os.path.basename(path)}"))
         except OSError as e:
             fail(f"cannot write {opts.screen_html}: {e.strerror or e}")
@@ -124,7 +125,7 @@ def _execute(cpu: B32CPU, max_steps: Optional[int], trace_out: Optional[TextIO],
 def _trace_stream(opts: RunOptions) -> Iterator[Optional[TextIO]]:
     """--trace-file, else stderr for --trace, else None."""
     if opts.trace_file:
-        with open(opts.trace_file, "w", encoding="utf-8") as f:
+        with open_run_output(opts.trace_file) as f:
             yield f
     else:
         yield sys.stderr if opts.trace else None

@@ -108,6 +108,31 @@ class MemoryBudget:
         return self.limit is None or self.used + extra <= self.limit
 
 
+class HeldFd:
+    """One host descriptor shared by the pieces of a MAP_SHARED mapping (munmap of a
+    middle part, fork), closed with the last: a descriptor per piece let a guest use up
+    pyvm's descriptors (vm/sandbox.py HostFds) with holes in one mapping. The pieces
+    use only pread/pwrite/fstat, which need no offset of their own."""
+
+    __slots__ = ("fd", "refs")
+
+    def __init__(self, fd: int):
+        self.fd, self.refs = fd, 1
+
+    def share(self) -> HeldFd:
+        self.refs += 1
+        return self
+
+    def release(self) -> None:
+        self.refs -= 1
+        if not self.refs:
+            import os
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+
+
 class SharedFile:
     """A MAP_SHARED mapping of a file the guest opened for writing: [start, end) shows
     the file from ``offset``. The guest's stores reach the file when the range is
@@ -117,10 +142,15 @@ class SharedFile:
     back their own changes; a change made through ``write`` is not seen by a mapping
     made before it."""
 
-    __slots__ = ("start", "end", "fd", "offset", "clean")
+    __slots__ = ("start", "end", "held", "offset", "clean")
 
-    def __init__(self, start: int, end: int, fd: int, offset: int, clean: bytes):
-        self.start, self.end, self.fd, self.offset, self.clean = start, end, fd, offset, clean
+    def __init__(self, start: int, end: int, held: HeldFd, offset: int, clean: bytes):
+        self.start, self.end, self.held, self.offset, self.clean = \
+            start, end, held, offset, clean
+
+    @property
+    def fd(self) -> int:
+        return self.held.fd
 
     def sync(self, mem, lo: int, hi: int) -> None:
         """Write back the changed pages of [lo, hi) (page aligned, within the mapping)."""
@@ -145,18 +175,13 @@ class SharedFile:
         self.clean = bytes(clean)
 
     def piece(self, lo: int, hi: int) -> SharedFile:
-        """The part [lo, hi) of this mapping, with a descriptor of its own."""
-        import os
+        """The part [lo, hi) of this mapping (the same host descriptor)."""
         rel = lo - self.start
-        return SharedFile(lo, hi, os.dup(self.fd), self.offset + rel,
+        return SharedFile(lo, hi, self.held.share(), self.offset + rel,
                           self.clean[rel:rel + hi - lo])
 
     def close(self) -> None:
-        import os
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
+        self.held.release()
 
 
 class AddressSpace:
@@ -236,7 +261,7 @@ class AddressSpace:
         ``offset`` shared: see SharedFile. Its current bytes are the file's."""
         if not self.shared:
             self.shared = []
-        self.shared.append(SharedFile(start, end, fd, offset,
+        self.shared.append(SharedFile(start, end, HeldFd(fd), offset,
                                       bytes(self.mem.data[start:end])))
 
     def sync_shared(self, start: int = 0, end: Optional[int] = None) -> None:

@@ -11,7 +11,8 @@ import time
 from types import SimpleNamespace
 from typing import Callable, Optional
 
-from vm.linux.abi import dirent_type
+from vm.linux.abi import O_NONBLOCK, dirent_type
+from vm.sandbox import host_fds
 
 POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 1, 2, 4, 8, 0x10, 0x20
 POLLRDNORM, POLLWRNORM = 0x40, 0x100
@@ -29,6 +30,34 @@ def host_poll(fd: int, events: int) -> int:
     return ready[0][1] if ready else 0
 
 
+def wait_readable(fd: int) -> None:
+    """Raise EAGAIN unless a read of host descriptor ``fd`` would not block now (data,
+    end of file or an error is there). A guest reading a pipe, FIFO or terminal must not
+    stop every other guest process (a blocking read waits in the scheduler, woken by the
+    descriptor: vm/linux/kernel.py idle), and O_NONBLOCK is honoured without setting it
+    on the host's open file description, which pyvm may share with others (its own
+    stdin with the terminal and the shell)."""
+    if not host_poll(fd, POLLIN):
+        raise GuestFileError(errno.EAGAIN)
+
+
+def nonblocking_chunk(fd: int, data: bytes) -> bytes:
+    """What an O_NONBLOCK write to host pipe, FIFO or terminal ``fd`` may pass to the host
+    without blocking: EAGAIN when it has no room, else at most PIPE_BUF bytes (a pipe
+    with room has a free page; a short count is what a nonblocking write returns)."""
+    if not host_poll(fd, POLLOUT) & (POLLOUT | POLLERR | POLLHUP):
+        raise GuestFileError(errno.EAGAIN)
+    return data[:PIPE_BUF]
+
+
+def is_regular(fd: int) -> bool:
+    """A regular file (reads and writes never wait), as host descriptor ``fd`` is now."""
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+
+
 def synthetic_stat(mode: int, ino: int, size: int = 0) -> SimpleNamespace:
     """What fstat reports for an object with no host file (a pipe): the fields of
     os.stat_result that abi.pack_stat64/pack_statx read."""
@@ -38,6 +67,20 @@ def synthetic_stat(mode: int, ino: int, size: int = 0) -> SimpleNamespace:
         st_gid=os.getgid(), st_rdev=0, st_size=size, st_blksize=4096, st_blocks=0,
         st_atime=ns // 10**9, st_mtime=ns // 10**9, st_ctime=ns // 10**9,
         st_atime_ns=ns, st_mtime_ns=ns, st_ctime_ns=ns)
+
+
+class WouldBlock(Exception):
+    """The call must wait (a pipe with no data yet): the scheduler runs something else and
+    restarts the call. ``deadline`` (time.monotonic()) ends a timed wait; ``fds`` are host
+    descriptors whose readiness may end it."""
+
+    def __init__(self, deadline: Optional[float] = None, fds: tuple = ()):
+        super().__init__()
+        self.deadline = deadline
+        self.fds = fds
+
+
+FIFO_RETRY = 0.02       # seconds: a FIFO open or write waiting for the other end tries again
 
 
 class GuestFileError(OSError):
@@ -99,11 +142,25 @@ class OpenFile:
     status_flags = 0
 
 
+class PathFile(OpenFile):
+    """An O_PATH descriptor of an object that has no host file (a link of the guest's
+    /proc opened with O_NOFOLLOW): it names the object, fstat describes it, reading and
+    writing are EBADF as on any O_PATH descriptor."""
+    readable = writable = False
+
+    def __init__(self, path: str, mode: int):
+        self.path = path
+        self.stat = synthetic_stat(mode, 0)
+
+    def fstat(self):
+        return self.stat
+
+
 class HostFile(OpenFile):
     """A host file or directory opened through the sandbox."""
 
     def __init__(self, fd: int, path: str, flags: int, readable: bool, writable: bool):
-        self.fd = fd
+        self.fd = host_fds().take(fd)        # (ENFILE, closed, past the run's share)
         self.path = path
         self.status_flags = flags
         self.readable = readable
@@ -118,12 +175,21 @@ class HostFile(OpenFile):
             raise GuestFileError(errno.EISDIR)
         if not self.readable:
             raise GuestFileError(errno.EBADF)
-        return os.read(self.fd, n)
+        try:
+            return os.read(self.fd, n)
+        except BlockingIOError:      # a FIFO (open_fifo) with nothing in it yet
+            raise GuestFileError(errno.EAGAIN) from None
 
     def write(self, data: bytes) -> int:
         if not self.writable:
             raise GuestFileError(errno.EBADF)
-        return os.write(self.fd, data)
+        try:
+            return os.write(self.fd, data)
+        except BlockingIOError:      # a full FIFO: a short count once some of it fits
+            if self.status_flags & O_NONBLOCK:
+                raise GuestFileError(errno.EAGAIN) from None
+            raise WouldBlock(time.monotonic() + FIFO_RETRY) from None   # (a host reader
+            # makes room unseen: try again soon)
 
     def pread(self, n: int, offset: int) -> bytes:
         return os.pread(self.fd, n, offset)
@@ -199,8 +265,11 @@ class HostStream(OpenFile):
         self.readable = std == 0
         self.writable = std != 0
         self.path = {0: "/dev/stdin", 1: "/dev/stdout", 2: "/dev/stderr"}[std]
+        self.waits = not is_regular(fd)
 
     def read(self, n: int) -> bytes:
+        if self.waits:
+            wait_readable(self.fd)
         try:
             return os.read(self.fd, n)
         except OSError as e:
@@ -208,6 +277,8 @@ class HostStream(OpenFile):
 
     def write(self, data: bytes) -> int:
         try:
+            if self.waits and self.status_flags & O_NONBLOCK:
+                data = nonblocking_chunk(self.fd, data)
             return os.write(self.fd, data)
         except BrokenPipeError:
             raise GuestFileError(errno.EPIPE) from None
@@ -404,12 +475,48 @@ class PipeEnd(OpenFile):
             self.pipe.buf = bytearray()
 
 
+def open_fifo(table: FdTable, waiter: int, ident: tuple, acc: int, nonblock: bool,
+              opener: Callable[[int], int]) -> int:
+    """The host descriptor for a guest's open of a FIFO (``ident``: its st_dev, st_ino)
+    with access mode ``acc`` by thread ``waiter`` (its id()). Linux blocks an open for
+    reading or writing until the other end is opened (with O_NONBLOCK a reader goes on
+    and a writer fails with ENXIO). The host's blocking open would stop every guest process, and the
+    other end may be one of them. So the host FIFO is opened O_NONBLOCK (``opener(flag)``
+    adds the flag to the open; the description is pyvm's alone, so HostFile's reads and
+    writes wait in the scheduler) and the guest's open waits there: a writer tries again
+    until a reader is there, a reader keeps its end open (``table.opening``, across the
+    call's restarts) until a writer came, that is until data or a hang-up is there (a
+    writer that opens and waits before writing keeps it waiting: a difference)."""
+    key = (ident, acc)
+    held = table.opening.pop(waiter, None)
+    if held is not None and held[0] != key:
+        os.close(held[1])                   # an open that a signal interrupted
+        held = None
+    if held is not None:
+        fd = held[1]
+    else:
+        try:
+            fd = opener(os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno == errno.ENXIO and not nonblock:      # no reader yet
+                raise WouldBlock(time.monotonic() + FIFO_RETRY) from None
+            raise
+    if acc == 0 and not nonblock and not host_poll(fd, POLLIN):
+        table.opening[waiter] = (key, fd)
+        raise WouldBlock(fds=(fd,))
+    return fd
+
+
 class FdTable:
     """Guest descriptor -> [OpenFile, close-on-exec]. An open file is shared by dup'ed and
     inherited descriptors and released when its last one closes."""
 
     def __init__(self):
         self.fds: dict = {}
+        self.opening: dict = {}         # id(thread) -> a FIFO end its open waits with
+        # RLIMIT_NOFILE of the process (vm/linux/process.py sets it): pipes and sockets
+        # take no host descriptor, but each is host memory, so a table is bounded
+        self.limit: Callable[[], int] = lambda: 1 << 20
 
     @classmethod
     def with_std_streams(cls, host_fds: Optional[tuple] = None) -> FdTable:
@@ -432,8 +539,14 @@ class FdTable:
         return fd
 
     def install(self, f: OpenFile, fd: Optional[int] = None, cloexec: bool = False) -> int:
+        """Put ``f`` at ``fd`` (replacing what is there) or at the lowest free number:
+        EMFILE when that is past the limit (``f``, if new, is closed)."""
         if fd is None:
             fd = self.lowest_free()
+            if fd >= self.limit():
+                if not getattr(f, "refs", 0):
+                    f.close()
+                raise GuestFileError(errno.EMFILE)
         elif fd in self.fds:
             self.close(fd)
         self.fds[fd] = [f, cloexec]
@@ -452,7 +565,7 @@ class FdTable:
             f.dropped()
 
     def fork(self) -> FdTable:
-        t = FdTable()
+        t = FdTable()                   # (every descriptor, whatever the limit)
         for fd, (f, cloexec) in self.fds.items():
             t.install(f, fd, cloexec)
         return t
@@ -464,3 +577,6 @@ class FdTable:
     def close_all(self) -> None:
         for fd in list(self.fds):
             self.close(fd)
+        for _key, fd in self.opening.values():
+            os.close(fd)
+        self.opening.clear()

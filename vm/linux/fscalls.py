@@ -8,7 +8,7 @@ import os
 import struct
 
 from vm.linux import abi
-from vm.linux.files import GuestFileError, HostFile
+from vm.linux.files import GuestFileError, HostFile, WouldBlock
 from vm.linux.syscalls import (
     SYSCALLS,
     _fd_host,
@@ -17,6 +17,7 @@ from vm.linux.syscalls import (
     _resolve,
     _write,
     check_fd_write,
+    loff,
     s32,
     syscall,
 )
@@ -78,13 +79,19 @@ def sys_symlinkat(proc, target, newdirfd, path, *_):
     return 0
 
 
+def _id(v: int) -> int:
+    """A uid or gid as chown takes it: any 32-bit value, 2^32-1 (-1) for "unchanged"
+    (s32 made 0xfffffffe -2, which os.chown refuses: an internal error)."""
+    return -1 if v == 0xFFFFFFFF else v
+
+
 def _chown(proc, host: str, uid: int, gid: int, follow: bool) -> int:
     with proc.sandbox.entry(host, follow) as (inode, _st):
         if inode is not None:
-            os.chown(inode, s32(uid), s32(gid))
+            os.chown(inode, _id(uid), _id(gid))
         else:                                    # the symlink itself
             with proc.sandbox.parent(host) as (d, name):
-                os.chown(name, s32(uid), s32(gid), dir_fd=d, follow_symlinks=False)
+                os.chown(name, _id(uid), _id(gid), dir_fd=d, follow_symlinks=False)
     return 0
 
 
@@ -104,7 +111,7 @@ def sys_fchown32(proc, fd, uid, gid, *_):
     f = proc.fds.get(fd)
     if isinstance(f, HostFile):              # the open inode, whatever its name holds now
         check_fd_write(proc, f)
-        os.fchown(f.fd, s32(uid), s32(gid))
+        os.fchown(f.fd, _id(uid), _id(gid))
     return 0
 
 
@@ -115,6 +122,8 @@ def sys_fchownat(proc, dirfd, path, uid, gid, flags, *_):
 
 
 def _truncate(proc, path: str, length: int) -> int:
+    if length < 0:
+        return -errno.EINVAL
     host = _host(proc, abi.AT_FDCWD, path)
     if not os.path.exists(host):
         return -errno.ENOENT
@@ -130,7 +139,7 @@ def sys_truncate(proc, path, length, *_):
 
 @syscall(193)
 def sys_truncate64(proc, path, lo, hi, *_):
-    return _truncate(proc, _path(proc, path), lo | hi << 32)
+    return _truncate(proc, _path(proc, path), loff(lo, hi))
 
 
 def _statfs(st: os.statvfs_result) -> bytes:
@@ -168,15 +177,26 @@ def _sendfile(proc, out_fd, in_fd, offset_addr, count, spec) -> int:
         data = _read(src, count)
     if not data:
         return 0
-    n = _write(proc, dst, data)
+    try:
+        n = _write(proc, dst, data)
+    except WouldBlock:
+        # a full pipe: the call restarts and must read the same bytes again (write_all
+        # keeps the count written so far), so the source's position goes back
+        if not offset_addr:
+            _put_back(src, len(data))
+        raise
     if offset_addr:
         proc.mem.write(offset_addr, spec.pack(off + n))
     elif n < len(data):
-        try:
-            src.seek(n - len(data), 1)               # put back what was not written
-        except GuestFileError:
-            pass
+        _put_back(src, len(data) - n)                # what was not written
     return n
+
+
+def _put_back(src, n: int) -> None:
+    try:
+        src.seek(-n, 1)
+    except OSError:             # (a pipe or socket: nothing to put back into)
+        pass
 
 
 @syscall(187)

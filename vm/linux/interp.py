@@ -36,7 +36,7 @@ def load_interpreter(kernel, sandbox, path: bytes) -> Image:
         if st.st_size > MAX_INPUT:
             raise LoadError(f"interpreter {guest}: too large", errno.ENOMEM)
         key = ("interp", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        image = kernel.images.get(key)
+        image = kernel.cached_image(key)
         if image is None:
             chunks, left = [], st.st_size
             while left > 0:
@@ -49,7 +49,7 @@ def load_interpreter(kernel, sandbox, path: bytes) -> Image:
                 image = prepare_interpreter(b"".join(chunks))
             except LoadError as e:
                 raise LoadError(f"interpreter {guest}: {e}", e.errno) from None
-            kernel.images[key] = image
+            kernel.keep_image(key, image)
         return image
     finally:
         os.close(fd)

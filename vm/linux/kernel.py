@@ -17,6 +17,7 @@ import select
 import struct
 import sys
 import time
+import weakref
 from typing import Callable, Dict, List, Optional
 
 from formats.inputs import InputError, read_input
@@ -52,12 +53,15 @@ from vm.x86.signals import fault_report
 from vm.x86.state import EAX
 from vm.x86.trace import register_dump
 
+IDLE_MAX = 3600.0                   # seconds of one host wait while every process waits
+
 
 class SyscallBug(Exception):
     """A system call handler failed: reported as an internal error, never as a fault."""
 
 
 MAX_SPARE = 3                    # retired Machines kept for reuse (each holds its RAM)
+KEPT_IMAGE_BYTES = 64 << 20      # parsed programs kept after their last process is gone
 SLICE = 300_000                  # instructions per turn when several processes can run
 SOLO_SLICE = 20_000_000          # one process: only the --max-steps check interrupts it
 INT80_LENGTH = 2
@@ -96,7 +100,10 @@ class Kernel:
         self.randoms = 0                  # random byte strings handed out so far
         self.progress = False
         self.current: Optional[Process] = None
-        self.images: dict = {}            # (dev, ino, size, mtime) -> loader.Image
+        # (dev, ino, size, mtime) -> loader.Image while a process (or a spare Machine)
+        # uses it, and the most recent ones up to KEPT_IMAGE_BYTES (kept_images)
+        self.images: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self.kept_images: list = []
         self.spare: list = []             # (image, Machine) retired, ready for reuse
         self.max_procs = max_procs        # live processes; fork beyond is EAGAIN
         self.memory_limit = memory_limit  # mapped bytes per process; None: the default
@@ -144,15 +151,37 @@ class Kernel:
         so are the instructions rewritten in it). Raises OSError or LoadError."""
         st = os.stat(host)
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        image = self.images.get(key)
+        image = self.cached_image(key)
         if image is None:
             if data is None:
                 try:
                     data = read_input(host)     # a guest may exec a huge sparse file
                 except InputError:
                     raise OSError(errno.ENOMEM, "program too large") from None
-            image = self.images[key] = prepare(data)
+            image = prepare(data)
+            self.keep_image(key, image)
         return image
+
+    def cached_image(self, key: tuple):
+        """The parsed program (or interpreter) of ``key``, if one is at hand."""
+        image = self.images.get(key)
+        if image is not None:
+            self.keep_image(key, image)         # the most recently used
+        return image
+
+    def keep_image(self, key: tuple, image) -> None:
+        """Share ``image`` as long as a process uses it, and keep it after that while
+        the most recent images hold at most KEPT_IMAGE_BYTES. Each holds its whole file
+        (up to 256 MiB): kept for the whole run, a guest that exec'd ever new (or
+        re-touched) big files held them all in host memory, past --memory."""
+        self.images[key] = image
+        kept = self.kept_images
+        if image in kept:
+            kept.remove(image)
+        kept.append(image)
+        total = sum(len(i.data) for i in kept)
+        while len(kept) > 1 and total > KEPT_IMAGE_BYTES:
+            total -= len(kept.pop(0).data)
 
     def current_machine(self):
         return self.current.machine if self.current is not None else None
@@ -411,6 +440,8 @@ class Kernel:
         if not deadlines and not fds:
             return False
         timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        if timeout is not None:         # a guest's sleep of 2^62 s overflows the host's
+            timeout = min(timeout, IDLE_MAX)    # time_t: wake up and wait again
         try:
             if fds:
                 select.select(fds, [], [], timeout)

@@ -118,7 +118,7 @@ class Image:
     """A parsed program ready to be placed in memory."""
 
     def __init__(self, data: bytes, elf, base: int):
-        self.data = data
+        self.data = _needed(data, elf)
         self.elf = elf
         self.base = base
         self.entry = elf.entry + base
@@ -214,6 +214,16 @@ class Image:
 def _prot(flags: int) -> int:
     """PF_R/W/X (4, 2, 1) to PROT_READ/WRITE/EXEC (1, 2, 4)."""
     return (1 if flags & 4 else 0) | (2 if flags & 2 else 0) | (4 if flags & 1 else 0)
+
+
+def _needed(data: bytes, elf) -> bytes:
+    """The bytes of a program file that loading it reads: the headers and the
+    segments. A file may be far larger (a sparse tail of 200 MB), and an image is kept
+    while processes run it and shared: the rest would be host memory past --memory."""
+    hdr = elf.header
+    end = max([hdr.e_phoff + hdr.e_phnum * hdr.e_phentsize] +
+              [s.offset + s.filesz for s in elf.segments if s.type in (PT_LOAD, PT_INTERP)])
+    return data[:end] if end < len(data) else data
 
 
 def _interp_path(data: bytes, elf) -> Optional[bytes]:

@@ -51,7 +51,7 @@ from vm.linux.startup import (
     build_stack,
 )
 from vm.linux.vdso import vdso as get_vdso
-from vm.sandbox import Sandbox
+from vm.sandbox import Sandbox, host_fds
 from vm.x86.faults import MemoryFault
 from vm.x86.hooks import set_tracer
 from vm.x86.machine import USER_DS, Machine
@@ -60,6 +60,7 @@ from vm.x86.system import cpuid_values
 
 RUNNING, BLOCKED, ZOMBIE = "running", "blocked", "zombie"
 MREMAP_MAYMOVE = 1
+COMPAT_TASK_SIZE = 0xFFFFE000             # the top of an i386 task on x86-64 (munmap)
 RLIM_INFINITY = (1 << 64) - 1
 RLIMIT_NOFILE = 7
 NR_OPEN = 1 << 20                         # fs.nr_open: RLIMIT_NOFILE's ceiling
@@ -107,6 +108,7 @@ class Process:
         self.kernel = kernel
         self.pid, self.ppid, self.pgid, self.sid = pid, ppid, pid, pid
         self.fds = fds
+        fds.limit = lambda: min(self.rlimit(RLIMIT_NOFILE)[0], NR_OPEN)
         self.sandbox = sandbox
         self.machine: Optional[Machine] = None
         self.aspace: Optional[AddressSpace] = None
@@ -226,7 +228,8 @@ class Process:
             self.machine.mem.load(start, data)
         asp.map(start, start + length, prot)
         if f is not None and flags & abi.MAP_SHARED and f.writable:
-            asp.add_shared(start, start + length, os.dup(f.fd), offset)   # written back
+            held = host_fds().take(os.dup(f.fd), errno.ENOMEM)    # (the run's share)
+            asp.add_shared(start, start + length, held, offset)     # written back
         elif f is not None and prot & abi.PROT_EXEC:     # a library's text: translated
             mapped_code(self.kernel).install(self.machine, asp)   # translated already?
         return start
@@ -242,7 +245,9 @@ class Process:
         return 0
 
     def munmap(self, addr: int, length: int) -> int:
-        if addr & (PAGE - 1) or not length:
+        # a range past the top of the 32-bit space is EINVAL (the x86-64 kernel's limit
+        # for i386 tasks): page_up wrapped it, and [addr, 3 GiB) was unmapped
+        if addr & (PAGE - 1) or not length or length > COMPAT_TASK_SIZE - addr:
             return -errno.EINVAL
         end = min(addr + page_up(length), self.machine.mem.size)
         if addr < end:
@@ -261,8 +266,8 @@ class Process:
 
     def mremap(self, old: int, old_size: int, new_size: int, flags: int) -> int:
         asp = self.aspace
-        if old & (PAGE - 1) or not new_size or flags & ~MREMAP_MAYMOVE:
-            return -errno.EINVAL
+        if old & (PAGE - 1) or not new_size or not old_size or flags & ~MREMAP_MAYMOVE:
+            return -errno.EINVAL                # (old_size 0: only of a shared mapping)
         old_size, new_size = page_up(old_size), page_up(new_size)
         if not asp.is_mapped(old, old + old_size):
             return -errno.EFAULT
@@ -304,7 +309,8 @@ class Process:
             return (8 << 20, RLIM_INFINITY)
         try:
             import resource as host
-            cur, mx = host.getrlimit(resource)
+            cur, mx = host_fds().guest_limits if resource == RLIMIT_NOFILE else \
+                host.getrlimit(resource)        # (pyvm's own soft limit is raised)
         except (ImportError, ValueError, OSError):
             return (RLIM_INFINITY, RLIM_INFINITY)
         fix = lambda v: RLIM_INFINITY if v < 0 else v  # noqa: E731

@@ -179,7 +179,7 @@ def _maps(p) -> bytes:
             name = "[vdso]"
         line = f"{lo:08x}-{hi:08x} {perms}p 00000000 00:00 0"
         out.append(f"{line:<73}{name}".rstrip() if name else line + " ")
-    return ("\n".join(out) + "\n").encode()
+    return os.fsencode("\n".join(out) + "\n")      # (a file's name need not be UTF-8)
 
 
 def _status(p) -> bytes:

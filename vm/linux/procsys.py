@@ -182,14 +182,49 @@ def execve(proc, path: bytes, argv: list, envp: list) -> int:
     raise ExecDone
 
 
-def _strings(proc, addr: int) -> list:
-    return [proc.read_cstr(p, ARG_MAX_STRLEN) for p in proc.read_ptrs(addr)]
+RLIMIT_STACK = 3
+STK_LIM = 8 << 20               # _STK_LIM, the kernel's default stack limit
+ARG_MAX = 32 * 4096             # what execve's strings may always take
+KERNEL_PTR = 8                  # sizeof(void *) of the x86-64 kernel running i386 programs
+
+
+def _arg_space(proc) -> int:
+    """Bytes execve's strings and their pointers may take (fs/exec.c
+    bprm_stack_limits): a quarter of RLIMIT_STACK, at most 6 MiB, at least ARG_MAX."""
+    return max(min(STK_LIM // 4 * 3, proc.rlimit(RLIMIT_STACK)[0] // 4), ARG_MAX)
+
+
+def _exec_strings(proc, name: bytes, argv: int, envp: int) -> tuple:
+    """execve's argv and envp, read as the kernel copies them (envp, then argv): E2BIG
+    as soon as the pointers, the file name and the strings pass :func:`_arg_space` or
+    a string MAX_ARG_STRLEN. The bound is kept while reading, since every byte read is
+    host memory: 65536 pointers to one 128 KiB string took 8 GiB, past any --memory."""
+    space = _arg_space(proc)
+    aptrs = proc.read_ptrs(argv, space // KERNEL_PTR)
+    eptrs = proc.read_ptrs(envp, space // KERNEL_PTR - len(aptrs))
+    space -= (max(len(aptrs), 1) + len(eptrs)) * KERNEL_PTR + len(name) + 1
+    if space < 0:
+        raise GuestFileError(errno.E2BIG)
+    out = []
+    for ptrs in (eptrs, aptrs):
+        strings = []
+        for p in ptrs:
+            try:
+                s = proc.read_cstr(p, ARG_MAX_STRLEN)
+            except GuestFileError:          # no NUL in MAX_ARG_STRLEN (ENAMETOOLONG)
+                raise GuestFileError(errno.E2BIG) from None
+            space -= len(s) + 1
+            if space < 0:
+                raise GuestFileError(errno.E2BIG)
+            strings.append(s)
+        out.append(strings)
+    return out[1], out[0]
 
 
 @syscall(11)
 def sys_execve(proc, path, argv, envp, *_):
-    p = _path(proc, path)
-    return execve(proc, os.fsencode(p), _strings(proc, argv), _strings(proc, envp))
+    p = os.fsencode(_path(proc, path))
+    return execve(proc, p, *_exec_strings(proc, p, argv, envp))
 
 
 @syscall(358)
@@ -197,7 +232,8 @@ def sys_execveat(proc, dirfd, path, argv, envp, flags, *_):
     p = _path(proc, path)
     if not p.startswith("/") and s32(dirfd) != abi.AT_FDCWD:
         return -errno.ENOSYS
-    return execve(proc, os.fsencode(p), _strings(proc, argv), _strings(proc, envp))
+    name = os.fsencode(p)
+    return execve(proc, name, *_exec_strings(proc, name, argv, envp))
 
 
 # -- wait ------------------------------------------------------------------------------

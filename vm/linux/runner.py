@@ -10,6 +10,7 @@ import sys
 from typing import Callable, List, Optional
 
 from formats.envswitch import env_switch
+from formats.outputs import open_run_output
 from vm.linux.interp import load_interpreter
 from vm.linux.kernel import PARENT_PID, Kernel
 from vm.linux.limits import std_streams, stop_check
@@ -107,7 +108,7 @@ def run_process(path: str, opts: RunOptions,
     if opts.trace or opts.trace_file:
         if opts.trace_file:
             try:
-                trace_file = open(opts.trace_file, "w", encoding="utf-8")
+                trace_file = open_run_output(opts.trace_file)
             except OSError as e:
                 return fail(f"cannot write {opts.trace_file}: {e.strerror or e}")
             tracer = Tracer(trace_file)

@@ -200,6 +200,7 @@ def setup_frame(proc, sig: int, action: tuple, info: bytes, trapno: int = 0) -> 
                  + struct.pack("<I", old_mask >> 32 & 0xFFFFFFFF) + RETCODE)
     mem.write(frame, image)
     mem.write(fp_addr, fpstate_image(m))
+    _forget_frames_below(proc, sp)
     proc.fpu_frames[frame] = (fpu_snapshot(m), sse_snapshot(m))
     if m._fpu is not None:
         m._fpu.fninit()
@@ -258,6 +259,21 @@ def sigreturn(proc, rt: bool) -> None:
                           for k in range(8)]
         except MemoryFault:
             pass
-    for k in [k for k in proc.fpu_frames if k < frame]:     # frames longjmp'ed over
-        del proc.fpu_frames[k]
+    _forget_frames_below(proc, frame)
+
+
+FPU_FRAMES_MAX = 4096       # FPU states kept for frames not returned from (~0.5 MB)
+
+
+def _forget_frames_below(proc, sp: int) -> None:
+    """Drop the FPU states kept for frames below ``sp``, which a handler left by
+    longjmp (their stack is being reused), and past FPU_FRAMES_MAX the oldest: a guest
+    that longjmps out of handlers on ever other addresses (sigaltstack) grew the host's
+    dict without bound. A frame whose state was dropped still returns, its x87 registers
+    as they are (MXCSR and XMM come from the frame)."""
+    frames = proc.fpu_frames
+    for k in [k for k in frames if k < sp]:
+        del frames[k]
+    while len(frames) >= FPU_FRAMES_MAX:
+        del frames[next(iter(frames))]
 

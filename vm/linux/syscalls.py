@@ -36,10 +36,14 @@ from vm.linux.files import (
     DeviceFile,
     GuestFileError,
     HostFile,
+    PathFile,
     Pipe,
     PipeEnd,
+    WouldBlock,
+    open_fifo,
 )
 from vm.linux.process import NR_OPEN, RLIM_INFINITY, RLIMIT_NOFILE
+from vm.sandbox import O_PATH as O_HOST_PATH
 from vm.sandbox import ProcRef, SandboxError
 
 SYSCALLS: dict = {}      # number -> (name, handler)
@@ -52,17 +56,6 @@ class ProcessExit(Exception):
         super().__init__(status)
         self.status = status
         self.signal = signal
-
-
-class WouldBlock(Exception):
-    """The call must wait (a pipe with no data yet): the scheduler runs something else and
-    restarts the call. ``deadline`` (time.monotonic()) ends a timed wait; ``fds`` are host
-    descriptors whose readiness may end it."""
-
-    def __init__(self, deadline: float | None = None, fds: tuple = ()):
-        super().__init__()
-        self.deadline = deadline
-        self.fds = fds
 
 
 def deadline_of(proc, seconds: float) -> float:
@@ -206,15 +199,23 @@ def sys_uname(proc, buf, *_):
     return 0
 
 
-@syscall(191, "ugetrlimit")
-def sys_ugetrlimit(proc, resource, rlim, *_):
+def _getrlimit(proc, resource: int, rlim: int, most: int) -> int:
+    if resource >= RLIM_NLIMITS:
+        return neg(errno.EINVAL)
     cur, mx = proc.rlimit(resource)
-    clamp = lambda v: min(v, 0xFFFFFFFF)  # noqa: E731
-    proc.mem.write(rlim, abi.RLIMIT32.pack(clamp(cur), clamp(mx)))
+    proc.mem.write(rlim, abi.RLIMIT32.pack(min(cur, most), min(mx, most)))
     return 0
 
 
-SYSCALLS[76] = ("getrlimit", sys_ugetrlimit)
+@syscall(191, "ugetrlimit")
+def sys_ugetrlimit(proc, resource, rlim, *_):
+    return _getrlimit(proc, resource, rlim, 0xFFFFFFFF)
+
+
+@syscall(76, "getrlimit")
+def sys_old_getrlimit(proc, resource, rlim, *_):
+    """The old call: limits past 2^31 - 1 read as that (the kernel's old_getrlimit)."""
+    return _getrlimit(proc, resource, rlim, 0x7FFFFFFF)
 
 
 @syscall(340)
@@ -375,22 +376,31 @@ def sys_nanosleep(proc, req, rem, *_):
     return _sleep(proc, sec, nsec)
 
 
-@syscall(267)
-def sys_clock_nanosleep(proc, clk, flags, req, rem, *_):
-    sec, nsec = abi.TIMESPEC32.unpack(proc.mem.read(req, 8))
+# the clocks clock_nanosleep sleeps on (a CPU clock too, measured here in wall time), and
+# those that exist but cannot be slept on (EOPNOTSUPP; any other is EINVAL)
+NSLEEP_CLOCKS = frozenset((0, 1, 2, 7, 11))  # REALTIME MONOTONIC PROCESS_CPUTIME BOOTTIME TAI
+NO_NSLEEP_CLOCKS = frozenset((3, 4, 5, 6, 8, 9))
+
+
+def _clock_nanosleep(proc, clk: int, flags: int, req: int, spec) -> int:
+    clk = s32(clk)
+    if clk >= 0 and clk not in NSLEEP_CLOCKS:       # checked first, as the kernel does
+        return neg(errno.EOPNOTSUPP if clk in NO_NSLEEP_CLOCKS else errno.EINVAL)
+    sec, nsec = spec.unpack(proc.mem.read(req, spec.size))
     if flags & 1:                 # TIMER_ABSTIME
         delta = sec * 10**9 + nsec - _clock(clk)
         sec, nsec = max(0, delta) // 10**9, max(0, delta) % 10**9
     return _sleep(proc, sec, nsec)
 
 
+@syscall(267)
+def sys_clock_nanosleep(proc, clk, flags, req, rem, *_):
+    return _clock_nanosleep(proc, clk, flags, req, abi.TIMESPEC32)
+
+
 @syscall(407)
 def sys_clock_nanosleep_time64(proc, clk, flags, req, rem, *_):
-    sec, nsec = abi.TIMESPEC64.unpack(proc.mem.read(req, 16))
-    if flags & 1:
-        delta = sec * 10**9 + nsec - _clock(clk)
-        sec, nsec = max(0, delta) // 10**9, max(0, delta) % 10**9
-    return _sleep(proc, sec, nsec)
+    return _clock_nanosleep(proc, clk, flags, req, abi.TIMESPEC64)
 
 
 # -- memory ----------------------------------------------------------------------------
@@ -581,11 +591,46 @@ def _open_proc(proc, ref: ProcRef, flags: int, writing: bool):
                         True, False)
     node = procfs.node(proc, ref)
     if node is not None and node[0] in ("link", "exe"):
+        if flags & O_PATH:                    # the link itself, as a name
+            return PathFile("/proc/" + "/".join(ref), stat.S_IFLNK | 0o777)
         raise GuestFileError(errno.ELOOP)     # a link itself (O_NOFOLLOW): not opened
+    if node == ("dir",) and writing:
+        raise GuestFileError(errno.EISDIR)
     if len(ref) >= 3 and ref[-2] == "fd" and node == ("file",):
         target = procfs._target(proc, ref if ref[0] != "self" else (str(proc.pid),) + ref[1:])
-        return target.fds.get(int(ref[-1]))  # a pipe or stream: the same open file
+        return _not_dir(target.fds.get(int(ref[-1])), flags)    # the same open file
     return procfs.open_node(proc, ref, writing)
+
+
+O_PATH = 0o10000000
+O_TMPFILE = 0o20000000              # (glibc's O_TMPFILE is this bit with O_DIRECTORY)
+
+
+def _not_dir(f, flags: int):
+    """``f``, the open file a /proc/self/fd/N or /dev/stdin names, reopened: ENOTDIR when
+    O_DIRECTORY asks for a directory and it is not one."""
+    if flags & abi.O_DIRECTORY and not getattr(f, "is_dir", False):
+        raise GuestFileError(errno.ENOTDIR)
+    return f
+
+
+def _refused_early(proc, dirfd: int, path: str, flags: int) -> None:
+    """What Linux refuses before opening anything: O_TMPFILE without O_DIRECTORY, with
+    O_CREAT or read-only (EINVAL), else once the directory is found EOPNOTSUPP (pyvm makes
+    no unnamed files: what a file system without them answers; callers fall back to a
+    named file); O_CREAT of a name with a trailing slash (EISDIR once its directory is
+    found: nothing is created)."""
+    if flags & O_TMPFILE:
+        if flags & (abi.O_DIRECTORY | abi.O_CREAT) != abi.O_DIRECTORY or \
+                not flags & abi.O_ACCMODE:
+            raise GuestFileError(errno.EINVAL)
+        host = _lookup(proc, dirfd, path)
+        if not isinstance(host, ProcRef) and not os.path.isdir(host):
+            raise GuestFileError(errno.ENOTDIR if os.path.lexists(host) else errno.ENOENT)
+        raise GuestFileError(errno.EOPNOTSUPP)
+    if flags & abi.O_CREAT and path.endswith("/"):
+        _lookup(proc, dirfd, path.rstrip("/") or "/")
+        raise GuestFileError(errno.EISDIR)
 
 
 def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
@@ -597,7 +642,10 @@ def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
             f = proc.fds.get(alias)
         except GuestFileError:
             raise GuestFileError(errno.ENOENT) from None
-        return proc.fds.install(f, cloexec=cloexec)
+        return proc.fds.install(_not_dir(f, flags), cloexec=cloexec)
+    _refused_early(proc, dirfd, path, flags)
+    if flags & O_PATH:                  # a name only: the other flags do not apply
+        flags &= O_PATH | abi.O_DIRECTORY | abi.O_NOFOLLOW | abi.O_CLOEXEC
     acc = flags & abi.O_ACCMODE
     writing = acc in (1, 2) or flags & (abi.O_CREAT | abi.O_TRUNC)
     host = _lookup(proc, dirfd, path, follow=not flags & abi.O_NOFOLLOW)
@@ -621,14 +669,20 @@ def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
     hflags = {0: os.O_RDONLY, 1: os.O_WRONLY, 2: os.O_RDWR}.get(acc, os.O_RDONLY)
     for g, h in ((abi.O_CREAT, os.O_CREAT), (abi.O_EXCL, os.O_EXCL),
                  (abi.O_APPEND, os.O_APPEND), (abi.O_DIRECTORY, os.O_DIRECTORY),
-                 (abi.O_NONBLOCK, os.O_NONBLOCK)):
+                 (abi.O_NONBLOCK, os.O_NONBLOCK), (O_PATH, O_HOST_PATH)):
         if flags & g:
             hflags |= h
     # the path is already resolved: a final symlink now is one swapped in since (or the
     # link itself under O_NOFOLLOW), never followed; every file is opened by name in the
     # verified directory (Sandbox.open), truncated once verified
     hflags |= os.O_NOCTTY
-    fd = sb.open(host, hflags, mode & ~proc.umask & 0o7777, path)
+    mode = file_mode(mode & ~proc.umask)
+    if before is not None and stat.S_ISFIFO(before.st_mode) and not flags & O_PATH:
+        fd = open_fifo(proc.fds, id(proc), (before.st_dev, before.st_ino), acc,
+                       bool(flags & abi.O_NONBLOCK),
+                       lambda extra: sb.open(host, hflags | extra, mode, path))
+    else:
+        fd = sb.open(host, hflags, mode, path)
     try:
         st = os.fstat(fd)
         if before is not None and (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino):
@@ -684,7 +738,8 @@ def _read(f, count: int) -> bytes:
         return f.read(min(count, READ_MAX))
     except GuestFileError as e:
         if e.errno == errno.EAGAIN and not f.status_flags & abi.O_NONBLOCK:
-            raise WouldBlock from None
+            host = f.wait_fd()              # a host pipe or terminal wakes the wait
+            raise WouldBlock(fds=() if host is None else (host,)) from None
         raise
 
 
@@ -788,31 +843,56 @@ def sys_writev(proc, fd, iov, iovcnt, *_):
     return _write(proc, f, data) if data else 0
 
 
+def loff(lo: int, hi: int) -> int:
+    """A 64-bit file offset (loff_t) passed in two registers, signed: a negative one is
+    EINVAL before it reaches the host (whose calls overflow on it)."""
+    offset = hi << 32 | lo
+    return offset - (1 << 64) if offset >= 1 << 63 else offset
+
+
+def _position(lo: int, hi: int) -> int:
+    """pread64's and pwrite64's offset: EINVAL when negative (before EBADF)."""
+    offset = loff(lo, hi)
+    if offset < 0:
+        raise GuestFileError(errno.EINVAL)
+    return offset
+
+
 @syscall(180)
 def sys_pread64(proc, fd, buf, count, off_lo, off_hi, *_):
-    data = proc.fds.get(fd).pread(min(count, READ_MAX), off_lo | off_hi << 32)
+    offset = _position(off_lo, off_hi)
+    data = proc.fds.get(fd).pread(min(count, READ_MAX), offset)
     proc.mem.write(buf, data)
     return len(data)
 
 
 @syscall(181)
 def sys_pwrite64(proc, fd, buf, count, off_lo, off_hi, *_):
-    return proc.fds.get(fd).pwrite(proc.mem.read(buf, min(count, WRITE_MAX)),
-                                   off_lo | off_hi << 32)
+    offset = _position(off_lo, off_hi)
+    return proc.fds.get(fd).pwrite(proc.mem.read(buf, min(count, WRITE_MAX)), offset)
+
+
+SEEK_MAX = 4                                # SEEK_HOLE
+
+
+def _seek(proc, fd: int, offset: int, whence: int) -> int:
+    f = proc.fds.get(fd)
+    if whence > SEEK_MAX:                   # (after EBADF, as the kernel checks)
+        return neg(errno.EINVAL)
+    return f.seek(offset, whence)
 
 
 @syscall(19)
 def sys_lseek(proc, fd, offset, whence, *_):
-    pos = proc.fds.get(fd).seek(s32(offset), whence)
+    pos = _seek(proc, fd, s32(offset), whence)
     return pos if pos < 1 << 31 else neg(errno.EOVERFLOW)
 
 
 @syscall(140)
 def sys__llseek(proc, fd, hi, lo, result, whence, *_):
-    offset = (hi << 32 | lo)
-    if offset >= 1 << 63:
-        offset -= 1 << 64
-    pos = proc.fds.get(fd).seek(offset, whence)
+    pos = _seek(proc, fd, loff(lo, hi), whence)
+    if pos < 0:
+        return pos
     proc.mem.write(result, struct.pack("<q", pos))
     return 0
 
@@ -911,7 +991,7 @@ def sys_getdents64(proc, fd, buf, count, *_):
 
 @syscall(183)
 def sys_getcwd(proc, buf, size, *_):
-    data = proc.sandbox.cwd.encode() + b"\0"
+    data = os.fsencode(proc.sandbox.cwd) + b"\0"     # (any bytes: a name is not UTF-8)
     if len(data) > size:
         return neg(errno.ERANGE)
     proc.mem.write(buf, data)
@@ -1061,9 +1141,20 @@ def sys_symlink(proc, target, path, *_):
     return 0
 
 
+S_ISUID_ISGID = stat.S_ISUID | stat.S_ISGID
+
+
+def file_mode(mode: int, directory: bool = False) -> int:
+    """The permission bits a guest may give a host file: never set-user-ID or
+    set-group-ID on a file. A setuid program the guest made in a writable tree runs,
+    for whoever starts it on the host, as the user who ran pyvm: the guest's code out of
+    the sandbox. A directory keeps S_ISGID (its new files take its group; nothing runs)."""
+    return mode & (0o3777 if directory else 0o1777)
+
+
 def _chmod(proc, host: str, mode: int) -> int:
-    with proc.sandbox.entry(host) as (inode, _st):
-        os.chmod(inode, mode & 0o7777)
+    with proc.sandbox.entry(host) as (inode, st):
+        os.chmod(inode, file_mode(mode, stat.S_ISDIR(st.st_mode)))
     return 0
 
 
@@ -1077,7 +1168,7 @@ def sys_fchmod(proc, fd, mode, *_):
     f = proc.fds.get(fd)
     if isinstance(f, HostFile):
         check_fd_write(proc, f)
-        os.fchmod(f.fd, mode & 0o7777)
+        os.fchmod(f.fd, file_mode(mode, f.is_dir))
     return 0
 
 
@@ -1113,10 +1204,13 @@ def _utime_ns(proc, times: int, spec, st: os.stat_result) -> dict:
     now = time.time_ns()
     ns = []
     for (sec, nsec), old in zip(ts, (st.st_atime_ns, st.st_mtime_ns)):
+        nsec = s32(nsec)                     # (a compat task's tv_nsec is 32 bits)
         if nsec == (1 << 30) - 1:            # UTIME_NOW
             ns.append(now)
         elif nsec == (1 << 30) - 2:          # UTIME_OMIT
             ns.append(old)
+        elif not 0 <= nsec < 10**9:
+            raise GuestFileError(errno.EINVAL)
         else:
             ns.append(sec * 10**9 + nsec)
     return {"ns": tuple(ns)}
@@ -1259,7 +1353,11 @@ def _pipe(proc, fds_addr: int, flags: int) -> int:
     for end in ends:
         end.status_flags = flags & abi.O_NONBLOCK
     r = proc.fds.install(ends[0], cloexec=bool(flags & abi.O_CLOEXEC))
-    w = proc.fds.install(ends[1], cloexec=bool(flags & abi.O_CLOEXEC))
+    try:
+        w = proc.fds.install(ends[1], cloexec=bool(flags & abi.O_CLOEXEC))
+    except GuestFileError:
+        proc.fds.close(r)                   # EMFILE: neither end stays
+        raise
     proc.mem.write(fds_addr, struct.pack("<ii", r, w))
     return 0
 

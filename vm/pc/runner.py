@@ -23,6 +23,7 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
+from formats.outputs import open_run_output
 from vm.options import (
     EXIT_BAD_FILE,
     EXIT_OUTPUT_LIMIT,
@@ -116,7 +117,7 @@ def execute(m: Machine, path: str, opts: RunOptions, bios: BIOS,
     trace_file = None
     if opts.trace_file:
         try:
-            trace_file = open(opts.trace_file, "w", encoding="utf-8")
+            trace_file = open_run_output(opts.trace_file)
         except OSError as e:
             return fail(path, f"cannot write {opts.trace_file}: {e.strerror or e}")
         m.tracer = Tracer(trace_file)

@@ -22,7 +22,7 @@ import os
 import sys
 from typing import Optional
 
-from formats.outputs import CheckedOutput
+from formats.outputs import CheckedOutput, open_run_output
 from vm.options import (
     EXIT_BAD_FILE,
     EXIT_OUTPUT_LIMIT,
@@ -123,7 +123,7 @@ class PC:
         if target == "stdout":
             return console.write, console.poll_byte, None
         try:
-            f = CheckedOutput(open(target, "wb"), "the serial output", target)
+            f = CheckedOutput(open_run_output(target, binary=True), "the serial output", target)
         except OSError as e:
             raise SetupError(f"--serial {target}: {e.strerror or e}") from None
         self.at_exit.append(f.close)
@@ -141,7 +141,7 @@ class PC:
         vga = self.vga
         if opts.screen_html:
             try:
-                with open(opts.screen_html, "w", encoding="utf-8") as f:
+                with open_run_output(opts.screen_html) as f:
                     f.write(vga.html(f"PC screen: {os.path.basename(path)}"))
             except OSError as e:
                 print(f"pyvm: {path}: cannot write {opts.screen_html}: {e.strerror or e}",
@@ -305,14 +305,14 @@ def execute(pc: PC, path: str, opts: RunOptions, budget: OutputBudget) -> int:
     files = []
     try:
         if opts.trace_file:
-            f = open(opts.trace_file, "w", encoding="utf-8")
+            f = open_run_output(opts.trace_file)
             files.append(f)
             m.tracer = Tracer(f)
         elif opts.trace:
             m.tracer = Tracer(err)
         port_log = getattr(opts, "port_log", None)
         if port_log:
-            f = CheckedOutput(open(port_log, "w", encoding="utf-8", buffering=1),  # by line
+            f = CheckedOutput(open_run_output(port_log, buffering=1),  # by line
                               "the port log", port_log)
             files.append(f)
             pc.bus.log = f

@@ -18,6 +18,7 @@ from typing import BinaryIO, Iterator, Optional, TextIO, Union
 
 from asm.v16.disassembler import instruction_at
 from asm.v16.instructions import BY_OPCODE
+from formats.outputs import open_run_output
 from formats.v16 import V16FormatError, read_v16
 from vm.options import (
     EXIT_BAD_FILE,
@@ -203,7 +204,7 @@ class _Output:
 def _trace_stream(opts: RunOptions, err: TextIO) -> Iterator[Optional[TextIO]]:
     """--trace-file, else stderr for --trace, else None."""
     if opts.trace_file:
-        with open(opts.trace_file, "w", encoding="utf-8") as f:
+        with open_run_output(opts.trace_file) as f:
             yield f
     else:
         yield err if opts.trace else None
