@@ -11,6 +11,8 @@ from __future__ import annotations
 if __name__ == "__main__":
     from asm.pypy_gc import tune_gc
     tune_gc()       # (PyPy) once more with a small GC nursery, before the imports below
+    from asm import pypy_re
+    pypy_re.install()   # (PyPy) the regular expressions of earlier runs: asm/pypy_re.py
 
 import gc  # noqa: E402
 import os  # noqa: E402
@@ -542,13 +544,16 @@ def script() -> None:
     """The ``pyasm`` console script: the process ends right after, so it never pays for
     a collection or a teardown of the parse caches (millions of small objects: that
     alone can take as long as assembling a large file)."""
+    from asm import pypy_re
     from asm.pypy_gc import tune_gc, tune_jit
     tune_gc()     # (PyPy) once more with a small GC nursery: asm/pypy_gc.py
+    pypy_re.install()   # (PyPy) the regular expressions of earlier runs: asm/pypy_re.py
     tune_jit()
     gc.disable()
     status = _main(None)
     from asm import parser
     parser.save_templates()         # (os._exit runs no atexit hook)
+    pypy_re.save()
     os._exit(status)
 
 
