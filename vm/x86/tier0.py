@@ -34,7 +34,8 @@ names a register (ESP in a push, EAX in a MUL, a helper's declared registers) ca
 mean, so what it wrote is right for any register that template does not touch itself;
 it records the real registers it does touch (``Template.avoid``), and an instruction
 naming one of those (``mul eax``, ``push esp``) gets the shape with its registers as
-they are. An instance's fault records name its own registers (:func:`_instance_regs`).
+they are. A template's fault records name no register, parameter or not: its one
+instruction's starting state is all in ``r[]`` (:meth:`Tier0._make`).
 
 What a cold run pays is kept small three ways. A shape leaves out the instruction's
 length, ModRM byte and displacement sizes: its *general* template takes the length as
@@ -537,6 +538,12 @@ _shared: dict = {}          # shape + translator state -> Template or _NO
 # the templates entry as read: shape -> marshalled (code, insns, binds), unpacked when
 # used; read the first time a template is missing ("new": templates made since)
 _disk: dict = {"loaded": False, "blobs": {}, "saved": False}
+# a shape with register parameters its builder refused -> at which look (ValueUsed,
+# _UnseenUsed; None: another refusal): an instruction of that shape with other registers
+# skips the builds that look fails the same way (the general template with its
+# registers as they are; at a constant, with the length and ModRM byte too). Keyed by
+# shapes, no guest constant: as bounded as the forms and aliasings.
+_looks: dict = {}
 
 
 def _nregs(code: CodeType) -> int:
@@ -599,10 +606,8 @@ class Tier0Meta(BlockMeta):
     n = 1
 
     def __init__(self, t: Template, key: int, nip: int, insn, raw, trapless: bool,
-                 owner: Optional[Tier0] = None, consts: tuple = ()):
-        # raw None: the bytes are in owner's record; consts: its template's arguments
-        # (the registers its parameters are among them)
-        self._src = (t, insn, raw, owner, consts)
+                 owner: Optional[Tier0] = None):
+        self._src = (t, insn, raw, owner)      # (raw None: the bytes are in owner's record)
         self.key, self.nip = key, nip
         self.trapless = trapless
 
@@ -614,19 +619,16 @@ class Tier0Meta(BlockMeta):
     def insns(self) -> list:
         v = self.__dict__.get("_insns")
         if v is None:
-            t, insn, raw, owner, consts = self._src
+            t, insn, raw, owner = self._src
             ip, nip = self.key, self.nip
-            recs = t.insns if not t.nregs else \
-                [(line, idx, _instance_regs(regs, consts[-1 - t.nregs:-1]), flags)
-                 for line, idx, regs, flags in t.insns]
             if insn is not None:
                 v = [InsnMeta(line, idx, ip, nip, regs, flags, insn, ip)
-                     for line, idx, regs, flags in recs]
+                     for line, idx, regs, flags in t.insns]
             else:
                 if raw is None:
                     raw = owner.raw_of(ip, nip - ip) or b""
                 v = [WarmInsnMeta(line, idx, ip, nip, regs, flags, ip, raw)
-                     for line, idx, regs, flags in recs]
+                     for line, idx, regs, flags in t.insns]
             self._insns = v
         return v
 
@@ -643,12 +645,6 @@ def _touched(b: _SymBuilder, src: str) -> int:
             if s < 8:
                 mask |= 1 << s
     return mask
-
-
-def _instance_regs(regs: tuple, slots: tuple) -> tuple:
-    """A template's fault record of the registers, its parameters' slots (NSLOTS + k)
-    the registers an instance's parameters are."""
-    return tuple((s if s < NSLOTS else slots[s - NSLOTS], v) for s, v in regs)
 
 
 class _Record:
@@ -744,6 +740,9 @@ class _Instance:
             tb = e.__traceback__.tb_next
             if tb is not None and tb.tb_frame.f_code is fn.__code__:
                 self.t0.tr.unwind(self.meta, tb.tb_frame.f_locals, e, tb.tb_lineno)
+            # (this frame is in the traceback, and the template's frame in ``tb`` has it
+            # as f_back: kept, a reference cycle per fault)
+            tb = None
             raise
 
 
@@ -782,7 +781,9 @@ class Tier0:
         # a template's code -> how to find its globals again (warmblocks.binds_of: None,
         # they cannot be; _NO: no template uses it)
         self.code_binds: dict = {}
-        self.by_value = False           # the last _make failed at a look at a constant
+        # ValueUsed: the last _make failed at a look at a constant; _UnseenUsed: at one
+        # at the ModRM byte, a displacement's size or the length (None: neither)
+        self.looked: Optional[type] = None
 
     def promote(self, key: int) -> None:
         """From an instance that ran HOT times: its start gets a real block, made when
@@ -879,7 +880,7 @@ class Tier0:
         # the registers, the operands' constants and the length as parameters (the
         # shape says which constants are 0 and which registers are the same), the
         # ModRM byte unseen ...
-        self.by_value = False
+        self.looked = None
         par = _shape(insn, True)         # (_parametric's, inlined)
         t = None
         if par is not None and par[2] and len(par[2]) <= _NPARAMS:
@@ -910,8 +911,11 @@ class Tier0:
         sk = (par[0], state, zeros)
         t = self.templates.get(sk) or self._adopt(sk)
         if t is None:
-            self.by_value = False
             t = self._keep(sk, self._make(insn, gen, False, True, par))
+            if t is _NO:
+                _looks[sk] = self.looked
+        elif t is _NO:
+            self.looked = _looks.get(sk)
         if t is _NO or t.avoid & par[3]:
             return None
         return t
@@ -922,11 +926,10 @@ class Tier0:
         byte in its shape, else one per constants (None: none)."""
         state, zeros = sk[1:]
         t = self.templates.get(sk) or self._adopt(sk)
-        # (a look at a constant where its registers were parameters: here too)
-        futile = self.by_value
+        # (a look where its registers were parameters: here too)
         if t is None:
-            t = self._keep(sk, None if futile else self._make(insn, gen, False, True))
-            futile = self.by_value
+            t = self._keep(sk, None if self.looked else self._make(insn, gen, False, True))
+        futile = self.looked is ValueUsed
         if t is not _NO:
             values.append(insn.length)
         else:
@@ -1032,7 +1035,7 @@ class Tier0:
         except Exception as e:      # ValueUsed, or whatever the real translation reports
             # (a look at a constant before any at an unseen field: the shape with those
             # fields takes the same decisions up to that look, and fails there too)
-            self.by_value = type(e) is ValueUsed
+            self.looked = type(e) if type(e) in (ValueUsed, _UnseenUsed) else None
             return None
         finally:
             # an object made for this instruction (the x87 glue's instruction)
@@ -1056,6 +1059,12 @@ class Tier0:
         insns = []
         for m in b.meta.insns:
             if m.ip is not ip or m.nip is not nip or m.lin is not ip or m.insn is not sym:
+                return None
+            # A record names the registers whose values at its point are in locals: the
+            # builder marks its one instruction's start before it reads any (Builder.
+            # _mark: none) and a helper's call site a part of that, so none; one that
+            # named a parameter would name the template's, not an instance's: refused
+            if nregs and any(s >= NSLOTS for s, _ in m.regs):
                 return None
             regs = tuple((s, sys.intern(_renamed(str(v), ren))) for s, v in m.regs)
             flags = None if m.flags is None else \
@@ -1098,7 +1107,7 @@ class Tier0:
         if fn is None:
             fn = self.fns[t] = FunctionType(t.code, tr.ns, "_blk", t.lits or None)
         nip = key + length
-        meta = Tier0Meta(t, key, nip, insn, raw, bool(flags & _TRAPLESS), self, consts)
+        meta = Tier0Meta(t, key, nip, insn, raw, bool(flags & _TRAPLESS), self)
         seen = self.seen
         if key not in seen:
             seen.add(key)
