@@ -42,10 +42,11 @@ from __future__ import annotations
 import re
 import struct
 import sys
+import weakref
 from bisect import bisect_right
 from typing import Callable, Optional, Sequence
 
-from asm.x86.decoder import MAX_LEN, DecodeError, Truncated, decode
+from asm.x86.decoder import MAX_LEN, DecodeError, Insn, Truncated, decode
 from formats.envswitch import env_switch
 from vm.x86 import flags as F
 from vm.x86 import semantics as _semantics  # noqa: F401  (registers the families)
@@ -65,6 +66,22 @@ from vm.x86.warmblocks import warm_key
 _NAME = re.compile(r"[A-Za-z_]\w*")
 _LZ = re.compile(r"\blz[orab]\b")
 _PATH_END = (1 << 64) - 1   # between the paths of a trace in its warm-cache key
+
+# Translated code is host memory, and a guest can make code without end (a JIT, or a
+# program that writes a new block and runs it, forever): every cache keyed by guest
+# addresses or bytes (blocks, decoded instructions, the first tier's instances and
+# templates, trace state) grows with it. Each translator counts what it adds, in estimated
+# host bytes (``used``); when all the translators of this process together hold more than
+# CODE_BUDGET, the largest are flushed whole, as QEMU flushes its code buffer when it is
+# full. Real programs stay far below it (a busybox applet, a glibc program: ~2-15 MB).
+CODE_BUDGET = 128 << 20
+CHECK_EVERY = 1 << 20       # a translator's growth between two looks at the total
+COST_CALL = 1024            # a translate(): a first-tier instance, its records (tier0.py)
+COST_INSN = 768             # a decoded instruction kept (fetch)
+COST_BLOCK = 512            # a block installed (watch) ...
+COST_RANGE = 256            # ... and each of its byte ranges (about one per instruction)
+COST_TEMPLATE = 6144        # a first-tier template (its function, its lines' parts)
+_translators: weakref.WeakSet = weakref.WeakSet()
 
 
 def _reads_lz(b: Builder) -> bool:
@@ -143,6 +160,11 @@ class Translator:
                        "PRL", "PWR", "PWL", "RS", "RU", "WS", "WU", "SLO", "SHI", "WOK")
         # the first tier (tier0.py): a start runs from shared templates until it is hot
         self.tier0 = Tier0(self) if env_switch("PYVM_TIER0", True) else None
+        # the estimated host bytes of the translations made since the last flush, and
+        # when to compare all translators' with CODE_BUDGET next (_spent)
+        self.used = 0
+        self.check_at = CHECK_EVERY
+        _translators.add(self)
 
     def glob(self, obj, name: Optional[str] = None) -> str:
         name = name or getattr(obj, "__name__", None) or "g"
@@ -192,6 +214,34 @@ class Translator:
             if p < len(wf):
                 wf[p] &= ~WF_CODE
         self.page_blocks.clear()
+
+    def reclaim(self) -> None:
+        """Flush, and drop the rest of what translating kept: the first tier's instances
+        and templates (some are made per guest constant: tier0.py), the decoded
+        instructions x87 blocks name as globals (one per instruction: system.py). Between
+        blocks only (translate, or another translator's)."""
+        self.flush()
+        if self.tier0 is not None:
+            self.tier0.forget()
+        ns = self.ns
+        for name in [n for n, v in ns.items() if type(v) is Insn]:
+            del ns[name]
+        # (a plain flush leaves ``used`` as it is: what it does not drop stays counted)
+        self.used = 0
+        self.check_at = CHECK_EVERY
+
+    def _spent(self) -> None:
+        """This translator's translations grew by CHECK_EVERY since the last look: while
+        all translators of this process together hold more than CODE_BUDGET, reclaim
+        the largest's."""
+        live = sorted(_translators, key=lambda t: t.used, reverse=True)
+        total = sum(t.used for t in live)
+        for t in live:
+            if total <= CODE_BUDGET:
+                break
+            total -= t.used
+            t.reclaim()
+        self.check_at = self.used + CHECK_EVERY
 
     # -- translation -------------------------------------------------------------------------
     def linear(self, key: int) -> int:
@@ -261,16 +311,22 @@ class Translator:
         insn = self.decoded.get(ip)
         if insn is None or data[ip:ip + insn.length] != insn.raw:
             insn = self.decoded[ip] = decode(data, ip, 32, ip)
+            self.used += COST_INSN
         if self.mem.guarded:            # executing an unmapped page faults
             self.mem._check_readable(ip, insn.length)
         return insn, ip
 
     def translate(self, key: int, single: bool = False) -> Callable:
+        if self.used >= self.check_at:
+            self._spent()               # (may flush: what it made is made again)
+        self.used += COST_CALL
         fences = [f for f in (self.fence, self.fences.get(key)) if f is not None]
         self.fence = None               # (for this translation only)
         t0 = self.tier0
         if t0 is not None and not single and key not in t0.hot and t0.usable():
+            n = len(t0.templates)
             fn = t0.instance(key)       # a start not run often yet (tier0.py)
+            self.used += COST_TEMPLATE * (len(t0.templates) - n)
             if fn is not None:
                 return fn
         wkey = warm_key(self, key, single)
@@ -475,6 +531,7 @@ class Translator:
                 cache.put(src, code)
         exec(code, ns)
         fn = ns["_blk"]
+        self.used += 2 * len(src)      # (the source kept, its code object)
         fn.__defaults__ = warmblocks.defaults(fn.__code__, ns, meta, alive)
         fn.meta = meta
         bid = self.nextid
@@ -492,6 +549,7 @@ class Translator:
         """Block ``bid`` dies when a write lands on its bytes ``ranges`` ([lo, hi)): note it
         on their pages, from 3 bytes before (a dword store starting there reaches lo), and
         mark those pages as holding code (the memory write paths check that flag)."""
+        self.used += COST_BLOCK + COST_RANGE * len(ranges)
         wf = self.mem.wf
         page_blocks = self.page_blocks
         for lo, hi in ranges:
