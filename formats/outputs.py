@@ -6,7 +6,11 @@ An output named through a symlink is written where the link points (as NASM and 
 write it): the rename replaces the target, never the link. An output that is not a
 regular file (``/dev/stdout``, ``/dev/null``, a FIFO, a terminal) is opened and written
 as it is: a rename would put a regular file in its place (as root, ``-o /dev/null``
-would replace the system's /dev/null)."""
+would replace the system's /dev/null).
+
+A file a run writes while a guest runs (:func:`open_run_output`) is named where the
+guest may write: a final link there is followed only to pyvm's own standard output or
+error, a FIFO, a terminal or /dev/null (:func:`_output_fd`)."""
 
 from __future__ import annotations
 
@@ -83,24 +87,89 @@ def open_run_output(path: str, binary: bool = False, buffering: int = -1) -> Any
 
 def _output_fd(path: str) -> int:
     """``path`` opened for writing from its start. A final symlink is followed only to
-    a file that is not a regular file (``/dev/stdout``, a terminal, a FIFO): a guest
-    that can write where the output is named (its start directory) may have replaced
-    the file with a link to any file of the user, which the next run would truncate and
-    fill with text the guest chose (paths it passed to open(), in a trace). The file
-    reached through a link is opened without O_CREAT and O_TRUNC and checked after the
-    open, so a link swapped meanwhile changes nothing either."""
+    pyvm's own standard output or error (``/dev/stdout``, ``/dev/stderr``, even when
+    redirected to a file: that descriptor is duplicated, so both write at one offset),
+    a FIFO, a terminal or /dev/null. A guest that can write where the output is named
+    (its start directory) may have replaced the file with a link to any file or device
+    of the user (a disk, /dev/kmsg, /dev/port, /dev/watchdog), which the next run would
+    fill with text the guest chose (paths it passed to open(), in a trace)."""
     base = os.O_WRONLY | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
     try:
         return os.open(path, base | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
     except OSError as e:
         if e.errno != errno.ELOOP or not os.path.islink(path):
             raise
-    fd = os.open(path, base)
-    if stat.S_ISREG(os.fstat(fd).st_mode):
+    # The link's target is looked at through an O_PATH descriptor (which opens no
+    # device: opening some, as a watchdog, has effects) and opened only through it, so
+    # a link swapped meanwhile changes nothing.
+    held = os.open(path, os.O_PATH | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(held)
+        own = _own_std_fd(st)
+        if own is not None:
+            return os.dup(own)
+        if not _may_open(st):
+            raise OSError(errno.ELOOP, f"a symbolic link to {_kind(st)}, not followed "
+                          "(a guest may have made it)", path)
+        try:            # non-blocking: a FIFO no process reads is ENXIO, not a hang
+            fd = os.open(f"/proc/self/fd/{held}", base | os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno == errno.ENXIO:
+                raise OSError(errno.ENXIO, "a symbolic link to a FIFO no process "
+                              "reads, not waited for", path) from None
+            raise
+    finally:
+        os.close(held)
+    if stat.S_ISCHR(st.st_mode) and not (_is_dev_null(st) or os.isatty(fd)):
         os.close(fd)
-        raise OSError(errno.ELOOP, "a symbolic link to a regular file, not followed "
+        raise OSError(errno.ELOOP, "a symbolic link to a device, not followed "
                       "(a guest may have made it)", path)
+    os.set_blocking(fd, True)
     return fd
+
+
+# Character devices a followed link may reach before the open checks isatty: Linux's
+# terminal majors (pty slaves of old, tty*/ttyS*, /dev/tty and /dev/console, /dev/pts/*)
+_TTY_MAJORS = frozenset((3, 4, 5, *range(136, 144)))
+
+
+def _own_std_fd(st: os.stat_result) -> Optional[int]:
+    """1 or 2 when ``st`` is the file pyvm's standard output or error is, else None."""
+    for fd in (1, 2):
+        try:
+            mine = os.fstat(fd)
+        except OSError:         # (closed)
+            continue
+        if (mine.st_dev, mine.st_ino) == (st.st_dev, st.st_ino):
+            return fd
+    return None
+
+
+def _is_dev_null(st: os.stat_result) -> bool:
+    try:
+        null = os.stat(os.devnull)
+    except OSError:
+        return False
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == null.st_rdev
+
+
+def _may_open(st: os.stat_result) -> bool:
+    """Whether a followed link's target may be opened: a FIFO, /dev/null, a terminal."""
+    if stat.S_ISFIFO(st.st_mode):
+        return True
+    return stat.S_ISCHR(st.st_mode) and (_is_dev_null(st)
+                                         or os.major(st.st_rdev) in _TTY_MAJORS)
+
+
+def _kind(st: os.stat_result) -> str:
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
 
 
 class OutputWriteError(BaseException):
