@@ -50,3 +50,35 @@ def test_a_table_made_by_another_process_is_seen_after_look(tmp_path):
     assert early.get("y = 2") is None
     early.look()
     assert early.get("y = 2") is not None
+
+
+def test_a_cache_that_cannot_be_looked_at_is_not_used(tmp_path, monkeypatch):
+    """An earlier run's saver still inside its write transaction once this run has
+    waited for it (codecache._wait_for_saving: SAVE_WAIT, then SQLite's busy timeout):
+    the run goes without a cache, on every call of code_cache(), and registers no exit
+    flush of a cache it could not open. Oracle: SQLite's own lock (another connection
+    holding BEGIN EXCLUSIVE makes the cache's look() fail with 'database is locked')."""
+    from vm.x86 import codecache
+    folder = tmp_path / "pyvm"
+    holder = []
+
+    def saver_still_writing(cache):
+        db = sqlite3.connect(cache.path, isolation_level=None)
+        db.execute("BEGIN EXCLUSIVE")
+        holder.append(db)
+
+    flushes = []
+    monkeypatch.setenv("PYVM_CODE_CACHE", "1")
+    monkeypatch.setattr(codecache, "cache_dirs", lambda: [str(folder)])
+    monkeypatch.setattr(codecache, "_wait_for_saving", saver_still_writing)
+    monkeypatch.setattr(codecache, "_cache", None)
+    monkeypatch.setattr(codecache, "_opened", False)
+    monkeypatch.setattr(codecache.atexit, "register", flushes.append)
+    try:
+        assert codecache.code_cache() is None
+        assert codecache.code_cache() is None
+        assert codecache._cache is None and flushes == []
+    finally:
+        for db in holder:
+            db.rollback()
+            db.close()

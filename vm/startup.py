@@ -30,11 +30,40 @@ def quiet_gc() -> None:
     gc.enable()
 
 
+_closed_std: set = set()      # which of host fds 0-2 were closed when pyvm started
+
+
+def cover_std_fds() -> None:
+    """Point each of host fds 0-2 that is closed (``pyvm <&-``) at /dev/null, before
+    pyvm opens anything: the next open would get that number, so a program file, the
+    code cache or a trace file would become the guest's stdin (its read(0) gave the ELF
+    bytes) or its stdout. The guests still see them closed (closed_std_fds: the Linux
+    personality leaves its guest's descriptor out: EBADF, as natively)."""
+    import os
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        null = os.open(os.devnull, os.O_RDWR)       # the lowest free number: ``fd``
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+        _closed_std.add(fd)
+
+
+def closed_std_fds() -> frozenset:
+    """The host's standard descriptors that were closed at start (cover_std_fds)."""
+    return frozenset(_closed_std)
+
+
 def status_of(main: Callable[[], object]) -> int:
     """``main()``'s exit status, as ``sys.exit`` would make it of a return or a
     SystemExit (None: 0; not an int: printed, 1), stdout and stderr flushed after.
     Shared by the click entry points (vm/entry.py) and the click-free plain command
     line (vm/runfile.py), which must end alike."""
+    cover_std_fds()
     try:
         rv = main()
     except SystemExit as exc:
@@ -49,7 +78,7 @@ def status_of(main: Callable[[], object]) -> int:
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
-            except (OSError, ValueError):
+            except (OSError, ValueError, AttributeError):   # (None: closed at start)
                 pass
     return rv if isinstance(rv, int) else 0
 
@@ -59,6 +88,7 @@ def run_entry(main: Callable[[], int]) -> NoReturn:
     vm.linux``), after its PyPy re-execution and imports: the collector settings, the
     front end, then the code cache's saving in a forked process; exits with main()'s
     status."""
+    cover_std_fds()
     quiet_gc()
     from formats.outputs import OutputWriteError
     try:

@@ -271,6 +271,32 @@ def is_elf(data: bytes) -> bool:
 def read_elf(data: bytes) -> ElfFile:
     """Parse and validate an ELF32 little-endian file; raise ElfError saying what is wrong."""
     data = bytes(data)
+    hdr = _read_header(data)
+    try:
+        segments = _read_segments(data, hdr)
+        sections = _read_sections(data, hdr)
+    except TruncatedError as e:   # a table the checks above let through; still the user's file
+        raise ElfError(f"truncated file: {e}") from None
+    return ElfFile(hdr, sections, segments, min_size=len(data))
+
+
+def read_program_headers(data: bytes) -> ElfFile:
+    """The ELF header and the program headers only, as a program loader reads a file
+    (Linux's load_elf_binary looks at no section): no section is parsed, and segments
+    carry no bytes (``Segment.data`` is empty: read ``data`` at ``Segment.offset``).
+    Sections may be of any size and overlap at will (27 headers naming one 60 MB area
+    made read_elf copy 1.6 GB of a 63 MB file); a loader keeps nothing of them."""
+    data = bytes(data)
+    hdr = _read_header(data)
+    try:
+        segments = _read_segments(data, hdr, bodies=False)
+    except TruncatedError as e:
+        raise ElfError(f"truncated file: {e}") from None
+    return ElfFile(hdr, [], segments, min_size=len(data))
+
+
+def _read_header(data: bytes) -> Elf32_Ehdr:
+    """The checked ELF header of ``data``."""
     if data[:4] != ELFMAG:
         raise ElfError("not an ELF32 file (bad magic)" if len(data) >= 4
                        else f"not an ELF32 file (only {len(data)} bytes)")
@@ -288,16 +314,10 @@ def read_elf(data: bytes) -> ElfFile:
         raise ElfError(f"bad ELF data encoding {ident.ei_data}")
     if ident.ei_version != EV_CURRENT:
         raise ElfError(f"unsupported ELF version {ident.ei_version}")
-    hdr = Elf32_Ehdr.unpack_from(data)
-    try:
-        segments = _read_segments(data, hdr)
-        sections = _read_sections(data, hdr)
-    except TruncatedError as e:   # a table the checks above let through; still the user's file
-        raise ElfError(f"truncated file: {e}") from None
-    return ElfFile(hdr, sections, segments, min_size=len(data))
+    return Elf32_Ehdr.unpack_from(data)
 
 
-def _read_segments(data: bytes, hdr) -> list[Segment]:
+def _read_segments(data: bytes, hdr, bodies: bool = True) -> list[Segment]:
     if hdr.e_phnum == 0:
         return []
     if hdr.e_phentsize != Elf32_Phdr.size:
@@ -314,7 +334,8 @@ def _read_segments(data: bytes, hdr) -> list[Segment]:
         if ph.p_filesz > ph.p_memsz and ph.p_type == PT_LOAD:
             raise ElfError(f"program header {i}: file size {ph.p_filesz:#x} exceeds "
                            f"memory size {ph.p_memsz:#x}")
-        segments.append(Segment(ph, data[ph.p_offset:ph.p_offset + ph.p_filesz]))
+        segments.append(Segment(ph, data[ph.p_offset:ph.p_offset + ph.p_filesz] if bodies
+                                else b""))
     return segments
 
 

@@ -38,6 +38,9 @@ class Fds:
         self.files: dict = {}
         self.opening: dict = {}         # FdTable's FIFO opens in progress
 
+    def reserve(self, count: int = 1, start: int = 0) -> list:      # (no limit)
+        return [3 + len(self.files) + i for i in range(count)]
+
     def install(self, f, cloexec: bool = False) -> int:
         n = 3 + len(self.files)
         self.files[n] = f

@@ -15,6 +15,12 @@ instructions as they were, and for the objects of its Machine (memory methods, r
 lists) the new Machine's own of the same role, or it is not shared. Its defaults (the
 ``name=name`` parameters binding its Machine's state, vm/x86/compiler.py) are rebound
 by name to the new Machine's, META and ALIVE its own.
+
+What it keeps is host memory a guest controls (mapping ever new read-only code, each
+process's blocks and pages are kept for the next): it counts in the same budget as the
+translators (vm/x86/compiler.py CODE_BUDGET, ``used``), and when the process's
+translations together are over it, drops everything it holds (:meth:`MappedCode.reclaim`):
+only sharing is lost, a later process translates its code again.
 """
 
 from __future__ import annotations
@@ -28,11 +34,15 @@ from types import FunctionType
 
 from asm.x86.decoder import Insn
 from vm.linux.addrspace import P_MAPPED, P_W
+from vm.x86 import compiler
 from vm.x86.memory import PAGE_SHIFT, WF_CODE
 
 PAGE = 1 << PAGE_SHIFT
 MAX_BLOCKS = 200_000            # a guest that generates code endlessly stops being shared
 _PER_BLOCK = ("META", "ALIVE")   # a block's own defaults, never another Machine's
+# estimated host bytes of what is kept (counted as compiler.py counts a translator's)
+COST_PAGE = PAGE + 128          # a page's bytes (a bytes object, its dict entry)
+COST_BIND = 64                  # one global binding of a block
 
 
 def _pages(ranges) -> list:
@@ -42,6 +52,12 @@ def _pages(ranges) -> list:
     for lo, hi in ranges:
         pages.update(range(max(lo - 3, 0) >> PAGE_SHIFT, ((hi - 1) >> PAGE_SHIFT) + 1))
     return sorted(pages)
+
+
+def _code_bytes(code) -> int:
+    """A code object's estimated host bytes: its bytecode, with the tables, names and
+    constants that come with it (no sys.getsizeof: PyPy has none for it)."""
+    return 4 * len(code.co_code) + 64 * (len(code.co_consts) + len(code.co_names))
 
 
 _GLOBAL_OPS = {"LOAD_GLOBAL", "STORE_GLOBAL", "DELETE_GLOBAL", "LOAD_NAME"}
@@ -87,6 +103,27 @@ class MappedCode:
         self.size = None                    # the Machines' memory size
         self._seen = weakref.WeakKeyDictionary()   # translator -> first block id to look at
         self.contents: dict = {}            # (page, bytes) -> the same bytes, interned
+        # host bytes kept, in the process's translation budget with the translators'
+        self.used = 0
+        self.check_at = compiler.CHECK_EVERY
+        compiler._translators.add(self)
+
+    def reclaim(self) -> None:
+        """Drop every block and page kept. Harmless at any time: the Machines that were
+        given blocks have functions of their own, a later process translates again."""
+        self.blocks.clear()
+        self.contents.clear()
+        self.used = 0
+        self.check_at = compiler.CHECK_EVERY
+
+    def _spend(self) -> None:
+        """Grown by CHECK_EVERY since the last look: when all translations of the
+        process are over CODE_BUDGET, drop this. (Not the translators': a harvest runs
+        in a syscall, maybe inside a block; each translator looks at the total itself
+        before translating, and may then reclaim this.)"""
+        if sum(t.used for t in list(compiler._translators)) > compiler.CODE_BUDGET:
+            self.reclaim()
+        self.check_at = self.used + compiler.CHECK_EVERY
 
     def _fits(self, machine) -> bool:
         tr = machine.tr
@@ -139,16 +176,27 @@ class MappedCode:
                 binds.append((g,) + b)
             if binds is None:
                 continue
-            held = []
-            for p in pages:
-                content = snap.get(p)
-                if content is None:
-                    raw = bytes(data[p << PAGE_SHIFT:(p + 1) << PAGE_SHIFT])
-                    content = snap[p] = self.contents.setdefault((p, raw), raw)
-                held.append((p, content))
+            held = [(p, self._content(snap, data, p)) for p in pages]
             self.blocks[(key, single)] = (ranges, fn.__code__, fn.__name__, rec[5],
                                           rec[6:], tuple(held), tuple(binds))
+            self.used += compiler.COST_BLOCK + compiler.COST_RANGE * len(ranges) + \
+                COST_BIND * len(binds) + _code_bytes(fn.__code__)
         self._seen[tr] = tr.nextid
+        if self.used >= self.check_at:
+            self._spend()
+
+    def _content(self, snap: dict, data, p: int) -> bytes:
+        """Page ``p``'s bytes now (``snap``: this harvest's), one copy per distinct
+        (page, bytes) for the run."""
+        content = snap.get(p)
+        if content is None:
+            raw = bytes(data[p << PAGE_SHIFT:(p + 1) << PAGE_SHIFT])
+            content = self.contents.get((p, raw))
+            if content is None:
+                content = self.contents[(p, raw)] = raw
+                self.used += COST_PAGE
+            snap[p] = content
+        return content
 
     def install(self, machine, aspace=None) -> int:
         """Give ``machine`` every block whose pages are mapped read-only in ``aspace``

@@ -80,6 +80,7 @@ class WouldBlock(Exception):
         self.fds = fds
 
 
+O_PATH = 0o10000000      # the guest's open flag (an O_PATH file neither reads nor writes)
 FIFO_RETRY = 0.02       # seconds: a FIFO open or write waiting for the other end tries again
 
 
@@ -165,7 +166,12 @@ class HostFile(OpenFile):
         self.status_flags = flags
         self.readable = readable
         self.writable = writable
-        self.is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
+        st = os.fstat(fd)
+        self.is_dir = stat.S_ISDIR(st.st_mode)
+        self.fifo: Optional[tuple] = None      # (st_dev, st_ino) of a FIFO end it counts
+        if stat.S_ISFIFO(st.st_mode) and not flags & O_PATH:
+            self.fifo = (st.st_dev, st.st_ino)
+            _count_fifo_end(self.fifo, readable, writable, 1)
         self._entries: Optional[list] = None
         self._dirpos = 0
         self.hide: Optional[Callable[[str], bool]] = None    # names a listing leaves out
@@ -190,6 +196,8 @@ class HostFile(OpenFile):
                 raise GuestFileError(errno.EAGAIN) from None
             raise WouldBlock(time.monotonic() + FIFO_RETRY) from None   # (a host reader
             # makes room unseen: try again soon)
+        except BrokenPipeError:      # a FIFO with no reader: the caller raises SIGPIPE
+            raise GuestFileError(errno.EPIPE) from None
 
     def pread(self, n: int, offset: int) -> bytes:
         return os.pread(self.fd, n, offset)
@@ -241,6 +249,9 @@ class HostFile(OpenFile):
         return self._entries
 
     def close(self) -> None:
+        if self.fifo is not None:
+            _count_fifo_end(self.fifo, self.readable, self.writable, -1)
+            self.fifo = None
         os.close(self.fd)
 
     def fsync(self) -> None:
@@ -475,6 +486,26 @@ class PipeEnd(OpenFile):
             self.pipe.buf = bytearray()
 
 
+# (st_dev, st_ino) of a FIFO -> [readers, writers]: the FIFO ends open in guests' files
+# (HostFile: one per open file description, as Linux counts them), run-wide. pyvm opens
+# FIFOs O_NONBLOCK (open_fifo), so the host cannot tell a guest reader that a guest
+# writer came: this count does.
+_fifo_ends: dict = {}
+
+
+def _count_fifo_end(ident: tuple, readable: bool, writable: bool, step: int) -> None:
+    ends = _fifo_ends.setdefault(ident, [0, 0])
+    ends[0] += step if readable else 0
+    ends[1] += step if writable else 0
+    if ends == [0, 0]:
+        del _fifo_ends[ident]
+
+
+def fifo_writers(ident: tuple) -> int:
+    """How many guest open files write the FIFO ``ident`` (its st_dev, st_ino)."""
+    return _fifo_ends.get(ident, (0, 0))[1]
+
+
 def open_fifo(table: FdTable, waiter: int, ident: tuple, acc: int, nonblock: bool,
               opener: Callable[[int], int]) -> int:
     """The host descriptor for a guest's open of a FIFO (``ident``: its st_dev, st_ino)
@@ -485,8 +516,10 @@ def open_fifo(table: FdTable, waiter: int, ident: tuple, acc: int, nonblock: boo
     adds the flag to the open; the description is pyvm's alone, so HostFile's reads and
     writes wait in the scheduler) and the guest's open waits there: a writer tries again
     until a reader is there, a reader keeps its end open (``table.opening``, across the
-    call's restarts) until a writer came, that is until data or a hang-up is there (a
-    writer that opens and waits before writing keeps it waiting: a difference)."""
+    call's restarts) until a writer came: a guest's open file writing it
+    (``fifo_writers``; the scheduler restarts the waiting call after any other guest's
+    progress), or, for a writer outside pyvm, data or a hang-up (a host writer that
+    opens and waits before writing keeps it waiting: a difference)."""
     key = (ident, acc)
     held = table.opening.pop(waiter, None)
     if held is not None and held[0] != key:
@@ -501,7 +534,7 @@ def open_fifo(table: FdTable, waiter: int, ident: tuple, acc: int, nonblock: boo
             if e.errno == errno.ENXIO and not nonblock:      # no reader yet
                 raise WouldBlock(time.monotonic() + FIFO_RETRY) from None
             raise
-    if acc == 0 and not nonblock and not host_poll(fd, POLLIN):
+    if acc == 0 and not nonblock and not fifo_writers(ident) and not host_poll(fd, POLLIN):
         table.opening[waiter] = (key, fd)
         raise WouldBlock(fds=(fd,))
     return fd
@@ -538,9 +571,30 @@ class FdTable:
             fd += 1
         return fd
 
+    def free_numbers(self, count: int, start: int = 0) -> list:
+        """Up to ``count`` of the lowest free numbers from ``start``, below the limit."""
+        limit = self.limit()
+        out = []
+        fd = self.lowest_free(start)
+        while len(out) < count and fd < limit:
+            out.append(fd)
+            fd = self.lowest_free(fd + 1)
+        return out
+
+    def reserve(self, count: int = 1, start: int = 0) -> list:
+        """The ``count`` numbers a call will install at, or EMFILE. Linux takes a call's
+        descriptor numbers (get_unused_fd_flags) before it creates, truncates or dequeues
+        anything, so a call refused for want of room has changed nothing: callers reserve
+        first and install at the numbers reserved."""
+        numbers = self.free_numbers(count, start)
+        if len(numbers) < count:
+            raise GuestFileError(errno.EMFILE)
+        return numbers
+
     def install(self, f: OpenFile, fd: Optional[int] = None, cloexec: bool = False) -> int:
         """Put ``f`` at ``fd`` (replacing what is there) or at the lowest free number:
-        EMFILE when that is past the limit (``f``, if new, is closed)."""
+        EMFILE when that is past the limit (``f``, if new, is closed). A call that takes
+        or makes something before installing reserves its numbers first (reserve())."""
         if fd is None:
             fd = self.lowest_free()
             if fd >= self.limit():

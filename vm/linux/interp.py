@@ -12,7 +12,7 @@ import os
 import stat
 
 from formats.inputs import MAX_INPUT
-from vm.linux.loader import Image, LoadError, prepare_interpreter
+from vm.linux.loader import Image, LoadError, prepare_interpreter, program_key
 
 
 def load_interpreter(kernel, sandbox, path: bytes) -> Image:
@@ -35,7 +35,7 @@ def load_interpreter(kernel, sandbox, path: bytes) -> Image:
             raise LoadError(f"interpreter {guest}: not a regular file", errno.EACCES)
         if st.st_size > MAX_INPUT:
             raise LoadError(f"interpreter {guest}: too large", errno.ENOMEM)
-        key = ("interp", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        key = ("interp", *program_key(st))
         image = kernel.cached_image(key)
         if image is None:
             chunks, left = [], st.st_size

@@ -36,7 +36,7 @@ from vm.linux import signals as S
 from vm.linux import waiting as _waits  # noqa: F401  (system calls)
 from vm.linux.addrspace import DEFAULT_LIMIT, MemoryBudget
 from vm.linux.codeshare import mapped_code
-from vm.linux.loader import prepare
+from vm.linux.loader import prepare, program_key
 from vm.linux.process import BLOCKED, RUNNING, ZOMBIE, Process
 from vm.linux.syscalls import (
     ContextSet,
@@ -149,8 +149,7 @@ class Kernel:
     def image_for(self, host: str, data: Optional[bytes] = None):
         """The parsed program in a host file, shared by every process that runs it (and
         so are the instructions rewritten in it). Raises OSError or LoadError."""
-        st = os.stat(host)
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        key = program_key(os.stat(host))
         image = self.cached_image(key)
         if image is None:
             if data is None:
@@ -171,17 +170,17 @@ class Kernel:
 
     def keep_image(self, key: tuple, image) -> None:
         """Share ``image`` as long as a process uses it, and keep it after that while
-        the most recent images hold at most KEPT_IMAGE_BYTES. Each holds its whole file
-        (up to 256 MiB): kept for the whole run, a guest that exec'd ever new (or
+        the most recent images hold at most KEPT_IMAGE_BYTES (Image.size: what each
+        really holds). Each held its whole file: kept for the whole run, a guest that exec'd ever new (or
         re-touched) big files held them all in host memory, past --memory."""
         self.images[key] = image
         kept = self.kept_images
         if image in kept:
             kept.remove(image)
         kept.append(image)
-        total = sum(len(i.data) for i in kept)
+        total = sum(i.size for i in kept)
         while len(kept) > 1 and total > KEPT_IMAGE_BYTES:
-            total -= len(kept.pop(0).data)
+            total -= kept.pop(0).size
 
     def current_machine(self):
         return self.current.machine if self.current is not None else None
@@ -462,7 +461,7 @@ class Kernel:
                 self.progress = True
                 if threads.leader(proc) is not self.init:
                     self.retire(proc.machine, proc.aspace, proc.image)
-                    proc.machine = None
+                    self._drop_memory(proc)
                 return
         m = proc.machine
         aspace, image = proc.aspace, proc.image
@@ -494,8 +493,18 @@ class Kernel:
         if proc.machine is not m:                      # execve into another Machine
             self.retire(m, aspace, image)
         elif proc.state == ZOMBIE and threads.leader(proc) is not self.init:
-            proc.machine = threads.leader(proc).machine = None
+            self._drop_memory(proc)
             self.retire(m, aspace, image)
+
+    @staticmethod
+    def _drop_memory(proc: Process) -> None:
+        """An exited process (a zombie until reaped) holds no Machine and no address
+        space (its guest memory, a page table of 768 KiB): let go of now, not when the
+        Process object goes (a guest can keep up to --max-procs zombies, and any cycle
+        through a Process would leave them to the cyclic collector)."""
+        lead = threads.leader(proc)
+        proc.machine = lead.machine = None
+        proc.aspace = lead.aspace = None
 
     def fault(self, proc: Process, m, exc: CPUException) -> None:
         """A CPU exception in user mode: the signal the kernel would send."""

@@ -9,6 +9,7 @@ from typing import Callable, Optional
 
 from vm.linux.files import FdTable, GuestFileError, HostStream
 from vm.options import EXIT_OUTPUT_LIMIT, EXIT_TIMEOUT, Deadline, OutputBudget
+from vm.startup import closed_std_fds
 
 
 class LimitedHostStream(HostStream):
@@ -34,12 +35,16 @@ def std_streams(budget: OutputBudget, host_fds: Optional[tuple] = None) -> FdTab
     """fds 0-2 on the host's streams (or ``host_fds``), stdout and stderr drawing on the
     budget."""
     if budget.limit is None:
-        return FdTable.with_std_streams(host_fds)
-    fds = host_fds or (0, 1, 2)
-    table = FdTable()
-    table.install(HostStream(fds[0], 0), 0)
-    for fd in (1, 2):
-        table.install(LimitedHostStream(fds[fd], budget, fd), fd)
+        table = FdTable.with_std_streams(host_fds)
+    else:
+        fds = host_fds or (0, 1, 2)
+        table = FdTable()
+        table.install(HostStream(fds[0], 0), 0)
+        for fd in (1, 2):
+            table.install(LimitedHostStream(fds[fd], budget, fd), fd)
+    if host_fds is None:            # closed when pyvm started: closed for the guest too
+        for fd in closed_std_fds():     # (pyvm's are on /dev/null: vm/startup.py)
+            table.close(fd)
     return table
 
 

@@ -26,11 +26,12 @@ from formats.elf.constants import (
     PT_PHDR,
     PT_TLS,
 )
-from formats.elf.elffile import read_elf
+from formats.elf.elffile import read_program_headers
 from formats.elf.tables import ElfError
 from vm.linux.addrspace import PIE_BASE, Layout, page_down, page_up
 
 MAX_IMAGE_END = 0x40000000      # images end below 1 GiB: the mmap area and stack lie above
+MAX_PHDRS_BYTES = 4096          # Linux's load_elf_phdrs: more program headers is ENOEXEC
 MAX_INTERP_PATH = 4096           # PATH_MAX: a longer PT_INTERP is not a path
 
 
@@ -106,6 +107,13 @@ class ExePath(str):
         return path
 
 
+def program_key(st: os.stat_result) -> tuple:
+    """What names one version of a program file in the image cache. st_ctime_ns with
+    the rest: a guest rewriting a file in place can put its size and mtime back
+    (futimens), but the change time is the kernel's own (userspace cannot set it)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 class LoadError(Exception):
     """The file cannot be run; ``errno`` is what execve would return."""
 
@@ -138,6 +146,12 @@ class Image:
     def placed_at(self, addr: int) -> Image:
         """The same file with its lowest page at ``addr`` (an interpreter's placement)."""
         return Image(self.data, self.elf, addr - (self.lo - self.base))
+
+    @property
+    def size(self) -> int:
+        """Host bytes the image holds: the file bytes kept (headers and segments) and
+        about a Python object per program header (at most 128: MAX_PHDRS_BYTES)."""
+        return len(self.data) + 512 * len(self.elf.segments)
 
     @property
     def span(self) -> int:
@@ -239,9 +253,11 @@ def _parse(data: bytes):
     if data[:2] == b"#!":
         raise LoadError("a script, not an ELF file", errno.ENOEXEC)
     try:
-        elf = read_elf(data)
+        elf = read_program_headers(data)    # sections are no business of a loader
     except ElfError as e:
         raise LoadError(str(e), errno.ENOEXEC) from None
+    if elf.header.e_phnum * elf.header.e_phentsize > MAX_PHDRS_BYTES:
+        raise LoadError(f"too many program headers ({elf.header.e_phnum})", errno.ENOEXEC)
     if elf.machine != EM_386:
         raise LoadError(f"not an i386 program (e_machine is {elf.machine})", errno.ENOEXEC)
     if elf.type not in (ET_EXEC, ET_DYN):

@@ -7,7 +7,8 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from typing import List, Optional
+import weakref
+from typing import Callable, List, Optional
 
 from vm.linux import abi
 from vm.linux.addrspace import (
@@ -90,6 +91,20 @@ class GuestMemory:
             raise MemoryFault(addr, True, n)
 
 
+def _fd_limit(proc: Process) -> Callable[[], int]:
+    """``proc``'s descriptor limit (its RLIMIT_NOFILE), for its table to check. Through a
+    weak reference: the table is the process's own, and a reference back was a cycle
+    per process, each exited one (its address space) left to the cyclic collector,
+    which pyvm runs seldom (vm/startup.py): a guest's fork loop grew host memory by
+    ~770 KiB per child. A table that outlives it (shared by a clone) allows NR_OPEN."""
+    ref = weakref.ref(proc)
+
+    def limit() -> int:
+        p = ref()
+        return NR_OPEN if p is None else min(p.rlimit(RLIMIT_NOFILE)[0], NR_OPEN)
+    return limit
+
+
 class Process:
     memory_errors = (MemoryFault,)
 
@@ -108,7 +123,7 @@ class Process:
         self.kernel = kernel
         self.pid, self.ppid, self.pgid, self.sid = pid, ppid, pid, pid
         self.fds = fds
-        fds.limit = lambda: min(self.rlimit(RLIMIT_NOFILE)[0], NR_OPEN)
+        fds.limit = _fd_limit(self)
         self.sandbox = sandbox
         self.machine: Optional[Machine] = None
         self.aspace: Optional[AddressSpace] = None
@@ -202,37 +217,46 @@ class Process:
                 data = os.pread(f.fd, length, offset)
             except OSError:
                 return -errno.ENODEV            # a pipe or socket has no pages
+        start = self._mmap_start(addr, length, flags)
+        if start < 0:
+            return start
+        held = None
+        if f is not None and flags & abi.MAP_SHARED and f.writable:
+            # taken before the space changes: a failure (the run's share of host
+            # descriptors spent: ENOMEM) must leave no mapping behind, as Linux's
+            held = host_fds().take(os.dup(f.fd), errno.ENOMEM)
+        if flags & (abi.MAP_FIXED | abi.MAP_FIXED_NOREPLACE):
+            asp.unmap(start, start + length)
+        if f is not None:               # MAP_PRIVATE: a copy, so copy-on-write by nature
+            self.machine.mem.load(start, data)
+        asp.map(start, start + length, prot)
+        if held is not None:
+            asp.add_shared(start, start + length, held, offset)     # written back
+        elif f is not None and prot & abi.PROT_EXEC:     # a library's text: translated
+            mapped_code(self.kernel).install(self.machine, asp)   # translated already?
+        return start
+
+    def _mmap_start(self, addr: int, length: int, flags: int) -> int:
+        """Where mmap puts ``length`` (page-rounded) bytes asked at ``addr``, or -errno;
+        nothing is changed yet (MAP_FIXED's old mapping is still there)."""
+        asp = self.aspace
         if flags & (abi.MAP_FIXED | abi.MAP_FIXED_NOREPLACE):
             if addr & (PAGE - 1):
                 return -errno.EINVAL
             low = asp.layout.low_limit
-            if addr < low or addr + length > size:
+            if addr < low or addr + length > self.machine.mem.size:
                 return -errno.ENOMEM if addr >= low else -errno.EPERM
             if flags & abi.MAP_FIXED_NOREPLACE and not asp.is_free(addr, addr + length):
                 return -errno.EEXIST
             if not asp.fits(addr, addr + length):
                 return -errno.ENOMEM            # over the --memory limit
-            asp.unmap(addr, addr + length)
-            start = addr
-        else:
-            start = None
-            if addr and not addr & (PAGE - 1) and asp.is_free(addr, addr + length):
-                start = addr
-            if not asp.can_add(page_up(length)):
-                return -errno.ENOMEM            # over the --memory limit
-            if start is None:
-                start = asp.find_free(length)
-                if start is None:
-                    return -errno.ENOMEM
-        if f is not None:               # MAP_PRIVATE: a copy, so copy-on-write by nature
-            self.machine.mem.load(start, data)
-        asp.map(start, start + length, prot)
-        if f is not None and flags & abi.MAP_SHARED and f.writable:
-            held = host_fds().take(os.dup(f.fd), errno.ENOMEM)    # (the run's share)
-            asp.add_shared(start, start + length, held, offset)     # written back
-        elif f is not None and prot & abi.PROT_EXEC:     # a library's text: translated
-            mapped_code(self.kernel).install(self.machine, asp)   # translated already?
-        return start
+            return addr
+        if not asp.can_add(page_up(length)):
+            return -errno.ENOMEM                # over the --memory limit
+        if addr and not addr & (PAGE - 1) and asp.is_free(addr, addr + length):
+            return addr
+        start = asp.find_free(length)
+        return -errno.ENOMEM if start is None else start
 
     def msync(self, addr: int, length: int, flags: int) -> int:
         """Write back MAP_SHARED file pages in the range (MS_ASYNC, MS_SYNC alike)."""

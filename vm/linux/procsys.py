@@ -6,10 +6,12 @@ from __future__ import annotations
 import errno
 import os
 import struct
+from array import array
 
 from vm.linux import abi, procfs, threads
 from vm.linux import rusage as usage
 from vm.linux import signals as S
+from vm.linux.addrspace import PAGE
 from vm.linux.files import GuestFileError
 from vm.linux.interp import load_interpreter
 from vm.linux.loader import ExePath, LoadError
@@ -200,9 +202,9 @@ def _exec_strings(proc, name: bytes, argv: int, envp: int) -> tuple:
     a string MAX_ARG_STRLEN. The bound is kept while reading, since every byte read is
     host memory: 65536 pointers to one 128 KiB string took 8 GiB, past any --memory."""
     space = _arg_space(proc)
-    aptrs = proc.read_ptrs(argv, space // KERNEL_PTR)
-    eptrs = proc.read_ptrs(envp, space // KERNEL_PTR - len(aptrs))
-    space -= (max(len(aptrs), 1) + len(eptrs)) * KERNEL_PTR + len(name) + 1
+    aptrs, argc = _arg_ptrs(proc, argv, space // KERNEL_PTR)
+    eptrs, envc = _arg_ptrs(proc, envp, space // KERNEL_PTR - len(aptrs))
+    space -= (max(argc, 1) + envc) * KERNEL_PTR + len(name) + 1
     if space < 0:
         raise GuestFileError(errno.E2BIG)
     out = []
@@ -218,7 +220,32 @@ def _exec_strings(proc, name: bytes, argv: int, envp: int) -> tuple:
                 raise GuestFileError(errno.E2BIG)
             strings.append(s)
         out.append(strings)
+    if not argc and space < 1:              # the kernel copies "" as argv[0] (1 byte)
+        raise GuestFileError(errno.E2BIG)
     return out[1], out[0]
+
+
+def _arg_ptrs(proc, addr: int, keep: int) -> tuple:
+    """(the first ``keep`` pointers of the NULL-terminated array at ``addr``, how many it
+    holds). Read to its end as the kernel's count() does, which faults (EFAULT) past
+    mapped memory even when the array is already too long for E2BIG, but without
+    keeping more than ``keep`` (each kept pointer is host memory). A page at a time:
+    a guest may fill its whole memory with non-NULL words."""
+    mem = proc.mem                          # EFAULT for an unmapped page
+    watched = proc.machine.mem.access_watch is not None   # (debugger: no word past NULL)
+    out: list = []
+    count = 0
+    while addr:                             # a NULL array is an empty one
+        size = 4 if watched else max(4, (PAGE - addr % PAGE) & ~3)
+        words = array("I", mem.read(addr, size))
+        end = words.index(0) if 0 in words else len(words)
+        if len(out) < keep:
+            out.extend(words[:min(end, keep - len(out))])
+        count += end
+        if end < len(words):
+            break
+        addr += 4 * len(words)
+    return out, count
 
 
 @syscall(11)

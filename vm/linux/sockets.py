@@ -398,13 +398,14 @@ def sys_socketpair(proc, family, kind, protocol, sv, *_):
     if family == AF_UNIX and protocol not in (0, AF_UNIX):
         return neg(errno.EPROTONOSUPPORT)
     a, b = _new(proc, family, kind), _new(proc, family, kind)
+    na, nb = proc.fds.reserve(2)            # EMFILE before either end is installed
     proc.mem.check_write(sv, 8)
     a.peer, b.peer = b, a
     a.connected = b.connected = True
     a.peer_creds = b.peer_creds = _creds(proc)
     cloexec = bool(kind & SOCK_CLOEXEC)
-    fa = proc.fds.install(a, cloexec=cloexec)
-    fb = proc.fds.install(b, cloexec=cloexec)
+    fa = proc.fds.install(a, na, cloexec=cloexec)
+    fb = proc.fds.install(b, nb, cloexec=cloexec)
     proc.mem.write(sv, struct.pack("<ii", fa, fb))
     return 0
 
@@ -581,6 +582,7 @@ def sys_accept4(proc, fd, addr, lenp, flags, *_):
     s = _socket_of(proc, fd)
     if flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):
         return neg(errno.EINVAL)
+    [new] = proc.fds.reserve()              # as Linux: EMFILE leaves the backlog queued
     if not s.listening:
         return neg(errno.EINVAL if s.connection else errno.EOPNOTSUPP)
     if not s.backlog:
@@ -591,7 +593,7 @@ def sys_accept4(proc, fd, addr, lenp, flags, *_):
         proc.mem.check_write(lenp, 4)
     conn = s.backlog.popleft()
     conn.status_flags = flags & SOCK_NONBLOCK
-    new = proc.fds.install(conn, cloexec=bool(flags & SOCK_CLOEXEC))
+    proc.fds.install(conn, new, cloexec=bool(flags & SOCK_CLOEXEC))
     peer = conn.peer
     _write_addr(proc, addr, lenp, peer.name if peer is not None else b"")
     return new
@@ -824,10 +826,13 @@ def sys_recvmsg(proc, fd, msg, flags, *_):
     used = 0
     if files:
         room = (controllen - CMSGHDR.size) // 4 if control else 0
-        take = files[:max(room, 0)]
+        # as Linux's scm_detach_fds: the descriptors that fit in the buffer and under
+        # the limit are installed, the others dropped with MSG_CTRUNC (the data stays read)
+        numbers = proc.fds.free_numbers(max(min(room, len(files)), 0))
+        take = files[:len(numbers)]
         if take:
             cloexec = bool(flags & MSG_CMSG_CLOEXEC)
-            fds = [proc.fds.install(f, cloexec=cloexec) for f in take]
+            fds = [proc.fds.install(f, fd, cloexec=cloexec) for f, fd in zip(take, numbers)]
             clen = CMSGHDR.size + 4 * len(fds)
             proc.mem.write(control, CMSGHDR.pack(clen, SOL_SOCKET, SCM_RIGHTS) +
                            struct.pack(f"<{len(fds)}i", *fds))

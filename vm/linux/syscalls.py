@@ -386,11 +386,33 @@ def _clock_nanosleep(proc, clk: int, flags: int, req: int, spec) -> int:
     clk = s32(clk)
     if clk >= 0 and clk not in NSLEEP_CLOCKS:       # checked first, as the kernel does
         return neg(errno.EOPNOTSUPP if clk in NO_NSLEEP_CLOCKS else errno.EINVAL)
+    if clk < 0 and clk & 7 == CLOCKFD:  # a clock of a device fd: no clock_nanosleep
+        return neg(errno.EOPNOTSUPP)
     sec, nsec = spec.unpack(proc.mem.read(req, spec.size))
+    if clk < 0 and not _cpu_clock_exists(proc, clk):
+        return neg(errno.EINVAL)
     if flags & 1:                 # TIMER_ABSTIME
         delta = sec * 10**9 + nsec - _clock(clk)
         sec, nsec = max(0, delta) // 10**9, max(0, delta) % 10**9
     return _sleep(proc, sec, nsec)
+
+
+CLOCKFD = 3                         # clk & 7 of a negative clock id naming a device fd
+
+
+def _cpu_clock_exists(proc, clk: int) -> bool:
+    """Whether the negative clock id ``clk`` names a CPU clock clock_nanosleep can use,
+    decoded as Linux's posix-cpu-timers.c does: the pid ~(clk >> 3) (0: the caller),
+    4 a thread's clock, clk & 3 which clock (3 is none). A thread clock must name
+    another thread of the caller's process; a process clock a process that exists."""
+    from vm.linux.kernel import PARENT_PID  # (both import this module)
+    from vm.linux.threads import find_task
+    pid = ~(clk >> 3)
+    if clk & 3 == 3:
+        return False
+    if clk & 4:
+        return pid not in (0, proc.tid) and find_task(proc.kernel, pid, proc.pid) is not None
+    return pid in (0, PARENT_PID) or pid in proc.kernel.procs
 
 
 @syscall(267)
@@ -636,6 +658,7 @@ def _refused_early(proc, dirfd: int, path: str, flags: int) -> None:
 def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
     sb = proc.sandbox
     cloexec = bool(flags & abi.O_CLOEXEC)
+    proc.fds.reserve()          # EMFILE before anything is created or truncated (Linux's)
     alias = _fd_alias(proc, path)
     if alias is not None:
         try:
@@ -1291,7 +1314,8 @@ def sys_fcntl64(proc, fd, cmd, arg, *_):
     if cmd in (abi.F_DUPFD, abi.F_DUPFD_CLOEXEC):
         if not 0 <= arg < _fd_limit(proc):
             return neg(errno.EINVAL)
-        return proc.fds.install(f, proc.fds.lowest_free(arg), cmd == abi.F_DUPFD_CLOEXEC)
+        [new] = proc.fds.reserve(1, arg)        # EMFILE: no free number in [arg, limit)
+        return proc.fds.install(f, new, cmd == abi.F_DUPFD_CLOEXEC)
     if cmd == abi.F_GETFD:
         return int(proc.fds.fds[fd][1])
     if cmd == abi.F_SETFD:
@@ -1352,12 +1376,9 @@ def _pipe(proc, fds_addr: int, flags: int) -> int:
     ends = PipeEnd(p, False), PipeEnd(p, True)
     for end in ends:
         end.status_flags = flags & abi.O_NONBLOCK
-    r = proc.fds.install(ends[0], cloexec=bool(flags & abi.O_CLOEXEC))
-    try:
-        w = proc.fds.install(ends[1], cloexec=bool(flags & abi.O_CLOEXEC))
-    except GuestFileError:
-        proc.fds.close(r)                   # EMFILE: neither end stays
-        raise
+    r, w = proc.fds.reserve(2)              # EMFILE: neither end is installed
+    proc.fds.install(ends[0], r, cloexec=bool(flags & abi.O_CLOEXEC))
+    proc.fds.install(ends[1], w, cloexec=bool(flags & abi.O_CLOEXEC))
     proc.mem.write(fds_addr, struct.pack("<ii", r, w))
     return 0
 

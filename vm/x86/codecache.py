@@ -48,6 +48,10 @@ from asm.cachefile import read_key as _read_key  # noqa: F401
 from formats.envswitch import caches_on
 
 MAX_ROWS = 200_000          # past this the least recently stored fifth is dropped
+# ... and past this many bytes of code the least recently stored, down to four fifths of
+# it: a row can be a run's record of up to 4 MiB (vm/x86/tier0.py MAX_RECORD), one per
+# distinct program, and a guest can exec ever new programs
+MAX_BYTES = 256 << 20
 FLUSH_EVERY = 2_000         # new blocks written in one transaction
 
 
@@ -190,6 +194,7 @@ class CodeCache:
                 cut = db.execute("SELECT stored FROM blocks ORDER BY stored "
                                  "LIMIT 1 OFFSET ?", (MAX_ROWS // 5,)).fetchone()[0]
                 db.execute("DELETE FROM blocks WHERE stored < ?", (cut,))
+            _cap_bytes(db, n + 1)
             db.execute("COMMIT")
             self.ready = True
         except sqlite3.Error:
@@ -198,6 +203,13 @@ class CodeCache:
             except sqlite3.Error:
                 pass
 
+
+    def close(self) -> None:
+        """Close the connection (a cache this process will not use)."""
+        try:
+            self.db.close()
+        except sqlite3.Error:
+            pass
 
     def lock_path(self) -> str:
         """The file a run saving in the background (vm/startup.py) holds locked until
@@ -226,6 +238,21 @@ class CodeCache:
 
 
 SAVE_WAIT = 5.0         # seconds a run waits at most for an earlier run's saving
+
+
+def _cap_bytes(db: sqlite3.Connection, current: int) -> None:
+    """Past MAX_BYTES of code, drop the least recently stored rows (whole flushes, by
+    ``stored``) down to four fifths of it; never the flush ``current`` being made."""
+    total = db.execute("SELECT COALESCE(SUM(LENGTH(code)), 0) FROM blocks").fetchone()[0]
+    if total <= MAX_BYTES:
+        return
+    # the newest flush whose rows, with every newer one's, are past four fifths
+    row = db.execute("SELECT stored FROM (SELECT stored, SUM(LENGTH(code)) OVER "
+                     "(ORDER BY stored DESC) AS newer FROM blocks) WHERE newer > ? "
+                     "ORDER BY stored DESC LIMIT 1", (MAX_BYTES * 4 // 5,)).fetchone()
+    if row is not None:
+        db.execute("DELETE FROM blocks WHERE stored <= ? AND stored < ?",
+                   (row[0], current))
 
 
 def lock_saving(cache: CodeCache, exclusive: bool, wait: float = SAVE_WAIT) -> Optional[int]:
@@ -292,16 +319,22 @@ def code_cache() -> Optional[CodeCache]:
     if not caches_on():
         return None
     for folder in cache_dirs():
+        cache = None
         try:
             secret = _private_dir_key(folder)
-            _cache = CodeCache(os.path.join(
+            cache = CodeCache(os.path.join(
                 folder, f"x86-blocks-{sys.implementation.cache_tag}.sqlite3"), secret)
-            _wait_for_saving(_cache)
-            _cache.look()                   # (the saver may have made the table)
-            atexit.register(_cache.flush)
-            return _cache
+            _wait_for_saving(cache)
+            cache.look()                    # (the saver may have made the table)
         except (OSError, sqlite3.Error):
+            # (e.g. a saver still writing past SAVE_WAIT and the busy timeout: this run
+            # goes without a cache, not with one it could not look at)
+            if cache is not None:
+                cache.close()
             continue
+        _cache = cache
+        atexit.register(cache.flush)
+        return cache
     return None
 
 

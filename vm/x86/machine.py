@@ -75,13 +75,34 @@ REAL_MEMORY = 0x110000 + 16     # 1 MiB + the HMA (+ a little slack for word acc
 USER_CS, USER_DS = 0x23, 0x2B   # Linux i386 flat user selectors
 
 
+def _forget_frames(fault: BaseException) -> None:
+    """Drop the tracebacks of a fault a Stop carries and of the exceptions it chains
+    (``__context__``, ``__cause__``, a triple fault's ``chain``). The block that raised
+    it has been unwound by then (the CPU holds the state, ``fault.insn`` the
+    instruction), and its traceback's frames (run()'s, and through ``f_back`` its
+    caller's, each holding the Stop) would make a reference cycle per fault: a guest
+    faulting in a loop (SIGSEGV handlers, siglongjmp) would leave host memory to the
+    cyclic collector, which vm/startup.py runs seldom."""
+    todo, seen = [fault], set()
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        e.__traceback__ = None
+        todo += (e.__context__, e.__cause__, *getattr(e, "chain", ()))
+
+
 class Stop:
     """Why run() returned: 'halt' (HLT), 'exit' (the guest asked, see status), 'limit'
-    (max_steps reached), 'fault' (an exception nothing handled, see fault)."""
+    (max_steps reached), 'fault' (an exception nothing handled, see fault: without its
+    traceback)."""
 
     def __init__(self, reason: str, status: Optional[int] = None,
                  fault: Optional[BaseException] = None):
         self.reason, self.status, self.fault = reason, status, fault
+        if fault is not None:
+            _forget_frames(fault)
 
     def __repr__(self) -> str:
         extra = f", status={self.status}" if self.status is not None else ""
