@@ -335,6 +335,7 @@ class EvalContext:
     """
 
     unknown = False
+    made_unknown = False    # (_unknown_operand found an operand unknown: see its use)
 
     def symbol(self, name: str):
         raise AsmError(f"symbol `{name}' not defined")
@@ -455,6 +456,8 @@ def compile_expr(node: Expr) -> Compiled:
             def product(c):
                 a = fl(c)
                 b = fr(c)
+                if c.unknown and (type(a) is int) is not (type(b) is int):
+                    _unknown_times_non_scalar(c, fl, a, fr, b)
                 try:
                     return mul(a, b)
                 except AsmError:    # (two non-scalars: no error while one is unknown)
@@ -496,11 +499,11 @@ def compile_expr(node: Expr) -> Compiled:
                     return fn(d, 0)
                 if ((type(a) is int or _unknown_operand(c, fl, a))
                         and (type(b) is int or _unknown_operand(c, fr, b))):
-                    if b == 0 and division:
+                    if b == 0 and division and not _unknown_divisor(c, fr):
                         raise AsmError("division by zero")
                     return 0        # (`(x - $$) / 2`, x ahead: decided next pass)
                 raise AsmError(f"{what} may only be applied to scalar values")
-            if b == 0 and division and _unknown_operand(c, fr, b):
+            if b == 0 and division and _unknown_divisor(c, fr):
                 return 0            # divisor is a forward reference: decided next pass
             return fn(a, b)
         return binop
@@ -526,11 +529,54 @@ def _unknown_operand(c: EvalContext, f: Compiled, value, registers: bool = False
     c.unknown = False
     try:
         f(c)
-        return c.unknown
+        met = c.unknown
     except AsmError:
+        met = False
+    c.unknown = True
+    if met:
+        c.made_unknown = True       # (an operator's result read as 0: _unknown_divisor)
+    return met
+
+
+def _unknown_divisor(c: EvalContext, f: Compiled) -> bool:
+    """Whether a zero divisor ``f(c)`` is only a symbol not defined yet, read as 0
+    (`/SZ`, SZ defined later): NASM's is_unknown, decided next pass. Its unknown terms
+    cancel (`(y-x)`, both ahead, is a plain 0 and an error), so ``f`` is worked out
+    again with each undefined symbol read as 1; an operator that made its result
+    unknown (read as 0: `((x-$$)/2)`) leaves it unknown (rare: a zero divisor)."""
+    if not c.unknown:
         return False
+    own = c.__dict__
+    outer, symbol = own.get("symbol"), c.symbol
+
+    def as_one(name: str):
+        c.unknown = False
+        v = symbol(name)
+        met, c.unknown = c.unknown, True
+        return 1 if met else v
+
+    c.symbol, was = as_one, c.made_unknown
+    c.made_unknown = False
+    try:
+        return f(c) != 0 or c.made_unknown
+    except AsmError:
+        return True         # (not this operator's error to give)
     finally:
-        c.unknown = True
+        if outer is None:
+            del c.symbol
+        else:
+            c.symbol = outer
+        c.unknown, c.made_unknown = True, was
+
+
+def _unknown_times_non_scalar(c: EvalContext, fl: Compiled, a, fr: Compiled, b) -> None:
+    """NASM's product of a non-scalar (a register, a label) and an operand unknown in this
+    pass: an unknown is no scalar (NASM keeps it apart from a number), so the product is
+    refused, as it is when both are known non-scalars (`[ebx*N]`, N defined later). The
+    unknown operand reads as the int here (0 until it is defined)."""
+    f, v, other = (fr, b, a) if type(a) is not int else (fl, a, b)
+    if _unknown_operand(c, f, v) and not _unknown_operand(c, fr if f is fl else fl, other):
+        raise AsmError("unable to multiply two non-scalar objects")
 
 
 def _compile_wrt(fl: Compiled, fr: Compiled, right: Expr) -> Compiled:

@@ -109,6 +109,8 @@ _STRING_OR_PCT = re.compile(r"""
 
 
 _DIRECTIVE_START = re.compile(r"\s*%[A-Za-z]")
+_BAD_PARAMETER = "invalid expression in parameter "    # (a preprocessor function's)
+_ENV_DIRECTIVE = re.compile(r"\s*%(?:error|warning|fatal|i?defstr)\b", re.I)
 _MACRO_WORD = re.compile(r"(?:%\$+)?[A-Za-z_.?$@#~][A-Za-z0-9_.?$@#~]*\Z")   # (%ifdef's)
 _CTX_TAIL = re.compile(r"(?:\$+[A-Za-z0-9_$\#@~.?]*)?")
 _EXPANDING_HEAD = re.compile(r"\s*%i?(?:xdefine|assign|defstr|deftok|strlen|strcat|substr)"
@@ -748,7 +750,7 @@ class Preprocessor:
                     and (not self.conds or self.conds[-1].active)):
                 # fast path for a plain line: only single-line macros may apply
                 try:
-                    text = self._expand_line(raw)
+                    text = self._detoken_env(self._expand_line(raw))
                     if self._find_mmacro_call(text) is None:
                         low = text.lstrip()[:5].lower()
                         if low.startswith("[bits") or low.startswith("[use"):
@@ -849,7 +851,7 @@ class Preprocessor:
                 self.macro_free.add(raw)
         else:
             try:
-                text = self._expand_line(raw)
+                text = self._detoken_env(self._expand_line(raw))
                 if self._find_mmacro_call(text) is not None:
                     return None
             except AsmError as exc:
@@ -990,7 +992,7 @@ class Preprocessor:
         # single-line macros
         if "%[" in text:
             text = self._expand_brackets(text)
-        text = self._expand_line(text)
+        text = self._detoken_env(self._expand_line(text))
 
         # multi-line macro invocation (optionally after a label)
         call = self._find_mmacro_call(text)
@@ -1059,6 +1061,11 @@ class Preprocessor:
         # on the name if it is one (`%substr x %$y`, `%strlen %$x %$y`)
         head = _EXPANDING_HEAD.match(text) if directive else None
         name_at, body_at = head.span(1) if head else (-1, len(text) + 1)
+        # `%!NAME` is read when NASM turns the line back into text (_detoken_env): a
+        # directive's operands keep it (`%ifdef %!X` is refused, `%define X %!Y` stores
+        # it), but for a message's; a macro's lines have it read with their parameters
+        env_here = (not directive or msrc is not None
+                    or _ENV_DIRECTIVE.match(text) is not None)
 
         def repl(m):
             g = m.lastgroup
@@ -1093,7 +1100,7 @@ class Preprocessor:
                             return sm.dynamic() if sm.dynamic else sm.body
                         return name
                     if inner.startswith("!"):
-                        return self._environment(inner[1:])
+                        return self._environment(inner[1:]) if env_here else m.group()
                     if msrc is None and _PARAM_BRACE.fullmatch(inner):
                         errors.append(f"`%{inner}': not in a macro call")     # (`db %{1}`)
                         return ""
@@ -1157,11 +1164,22 @@ class Preprocessor:
                 if msrc is None:
                     return m.group()
                 return msrc.macro.name
-            if g == "env":
+            if g == "env" and env_here:
                 return self._environment(m.group(g)[1:])
             return m.group()
 
         return _STRING_OR_PCT.sub(repl, text)
+
+    def _detoken_env(self, text: str) -> str:
+        """A `%!NAME` a single-line macro gave (`%define X %!NAME`) is read, with its
+        warning, at the line that uses it: NASM's detoken, as the line goes to the
+        assembler."""
+        if "%!" not in text:
+            return text
+        return _STRING_OR_PCT.sub(self._env_token, text)
+
+    def _env_token(self, m: re.Match) -> str:
+        return self._environment(m.group("env")[1:]) if m.lastgroup == "env" else m.group()
 
     def _environment(self, name: str) -> str:
         """`%!NAME` (`%!"NAME"`): the environment variable's value; NASM warns when there
@@ -1320,6 +1338,18 @@ class Preprocessor:
             out.append(self._expand_line(text[j + 2:k - 1]).strip())
             i = k
 
+    def _eval_param(self, text: str, what: str, param: int) -> Optional[int]:
+        """The value of parameter ``param`` of %eval()/%sel(); None when it is not one
+        whole expression: NASM reports it and goes on without it (`db %eval(1 2)` gives
+        `db`; the other functions drop the line)."""
+        try:
+            return self._eval(text, what, param=param)
+        except AsmError as exc:
+            if not exc.message.startswith(_BAD_PARAMETER):
+                raise
+            self._err(exc.message, *self._here(), self.cur_trace)
+            return None
+
     def _pp_function(self, name: str, args: list, active: frozenset, level: int):
         """NASM 2.16's preprocessor functions (%eval(), %num(), %str() ...): the text they
         stand for, or None to leave the call as it is (as NASM does with a wrong count)."""
@@ -1334,24 +1364,25 @@ class Preprocessor:
             return str(int(self._cond_value("%if" + name[2:], ", ".join(text(a) for a in args))))
         vals = [text(self._expand_tokens(a, active, level + 1)) for a in args]
         if name == "eval":
-            return ",".join(str(self._eval(v, "%eval")) for v in vals)
+            values = (self._eval_param(v, "%eval", k) for k, v in enumerate(vals))
+            return ",".join("" if v is None else str(v) for v in values)
         if name == "abs":
             if len(vals) != 1:
                 return None
-            return str(abs(E.wrap64(self._eval(vals[0], "%abs"))))
+            return str(abs(E.wrap64(self._eval(vals[0], "%abs", param=0))))
         if name == "cond":
             if len(vals) not in (2, 3):
                 return None
-            if self._eval(vals[0], "%cond"):
+            if self._eval(vals[0], "%cond", param=0):
                 return vals[1]
             return vals[2] if len(vals) == 3 else ""
         if name == "sel":
             if len(vals) < 1:
                 return None
-            k = self._eval(vals[0], "%sel")
+            k = self._eval_param(vals[0], "%sel", 0) or 0
             if not 1 <= k < len(vals):
-                self._warn(f"%sel({k}) exceeds the number of arguments [-w+pp-sel-range]",
-                           *self._here())
+                why = "exceeds the number of arguments" if k > 0 else "is not a valid selector"
+                self._warn(f"%sel({k}) {why} [-w+pp-sel-range]", *self._here())
                 return ""
             return vals[k]
         if name == "strlen":
@@ -1364,8 +1395,8 @@ class Preprocessor:
             if len(vals) not in (2, 3):
                 return None
             s = _unquote(vals[0])
-            start = self._eval(vals[1], "%substr") - 1
-            count = self._eval(vals[2], "%substr") if len(vals) == 3 else len(s)
+            start = self._eval(vals[1], "%substr", param=1) - 1
+            count = self._eval(vals[2], "%substr", param=2) if len(vals) == 3 else len(s)
             if count < 0:
                 count = len(s) - start + count + 1
             return quote(s[max(start, 0):max(start, 0) + max(count, 0)])
@@ -1376,9 +1407,9 @@ class Preprocessor:
         if name == "num":
             if not 1 <= len(vals) <= 3:
                 return None
-            v = self._eval(vals[0], "%num") & ((1 << 64) - 1)
-            digits = self._eval(vals[1], "%num") if len(vals) > 1 and vals[1] else -1
-            base = self._eval(vals[2], "%num") if len(vals) > 2 and vals[2] else 10
+            v = self._eval(vals[0], "%num", param=0) & ((1 << 64) - 1)
+            digits = self._eval(vals[1], "%num", param=1) if len(vals) > 1 and vals[1] else -1
+            base = self._eval(vals[2], "%num", param=2) if len(vals) > 2 and vals[2] else 10
             if not 2 <= base <= 36:
                 raise AsmError(f"invalid base {base} given to %num()")
             chars = []
@@ -1633,10 +1664,15 @@ class Preprocessor:
         if base in ("define", "xdefine"):
             self._define_directive(arg, casesense, expand=base == "xdefine", word=word)
             return
-        if word == "%undef" or word == "%iundef":
-            name = arg.split()[0] if arg.split() else ""
-            if not name:
-                raise AsmError("`%undef' expects a macro identifier")
+        if word in ("%undef", "%iundef", "%undefalias"):
+            parts = arg.split()
+            name = parts[0] if parts else ""
+            if not name or not (_MACRO_WORD.match(name) or name.startswith("%%")):
+                shown = "%undefalias" if word == "%undefalias" else "%undef"
+                raise AsmError(f"`{shown}' expects a macro identifier")     # (`%undef %!X`)
+            if len(parts) > 1:
+                self._warn("trailing garbage after macro name ignored [-w+pp-trailing]",
+                           *self._here())
             self._undef(name)
             return
         if base == "assign":
@@ -1646,7 +1682,8 @@ class Preprocessor:
             return
         if base == "defstr":
             name, body = _name_and_rest(arg, word, allow_empty=True)
-            self._define(name, None, quote(self._expand_line(body).strip()), casesense)
+            self._define(name, None, quote(self._detoken_env(self._expand_line(body)).strip()),
+                         casesense)
             return
         if base == "deftok":
             name, body = _name_and_rest(arg, word, allow_empty=True)
@@ -1690,11 +1727,14 @@ class Preprocessor:
             rest_text = "".join(t for _, t in toks[k + 1:]).strip()
             if rest_text.startswith(","):
                 rest_text = rest_text[1:]
-            parts = _split_top_commas(rest_text)
-            if not parts or not parts[0].strip():
+            from asm.parser import tokenize as asm_tokenize
+            index_toks = asm_tokenize(strip_comment(rest_text).strip())
+            if not index_toks or index_toks[0][0] == "COMMA":
                 raise AsmError(f"`{word}' requires a starting index")
-            start = self._eval(parts[0], word, critical=True)
-            length = self._eval(parts[1], word, critical=True) if len(parts) > 1 else 1
+            start, end = self._eval_leading(index_toks, word)
+            # NASM skips the token after the start, a comma or not (`1 2 3`: 1, then 3)
+            rest = index_toks[end + 1:]
+            length = self._eval_leading(rest, word)[0] if rest else 1
             slen = len(s)
             if length < 0:
                 length += slen - start + 2
@@ -1714,7 +1754,7 @@ class Preprocessor:
             self._include(arg, file, lineno)
             return
         if word in ("%error", "%warning", "%fatal"):
-            msg = self._expand_line(arg)
+            msg = self._detoken_env(self._expand_line(arg))
             toks = [t for t in tokenize(msg) if t[0] != "ws"]
             if len(toks) == 1 and toks[0][0] == "str" and not _open_string(toks[0][1]):
                 msg = _unquote(toks[0][1])
@@ -2065,8 +2105,8 @@ class Preprocessor:
                     result = toks[1][0] == "num"
         elif name == "macro":
             parts = arg.split()
-            if not parts:
-                raise AsmError(f"`{word}' expects a macro name")
+            if not parts or parts[0][:1] == "%" or not _MACRO_WORD.match(parts[0]):
+                raise AsmError(f"`{word}' expects a macro name")    # (`%ifmacro %!X`)
             cands = self._lookup_mmacro(parts[0])
             if len(parts) > 1:
                 # NASM: the parameter ranges overlap (`%ifmacro m 1-3`, `m 2+`, `m 1-*`)
@@ -2165,20 +2205,40 @@ class Preprocessor:
                 raise
             return parse_expr_tokens(tokens[:end]), True
 
-    def _eval(self, text: str, what: str, critical: bool = False) -> int:
+    def _eval(self, text: str, what: str, critical: bool = False,
+              param: Optional[int] = None) -> int:
+        """The value of a preprocessor expression. A directive's (``%if``, ``%rep``...) is
+        read as far as it goes, with a warning about the rest; a preprocessor function's
+        parameter (``param``: its index) must be one whole expression, as in NASM."""
         from asm.parser import tokenize as asm_tokenize
         text = strip_comment(text).strip()
         if not text:
             raise AsmError("expression syntax error")
         ce, trailing = self._parse_pp_expr(asm_tokenize(text))
+        if trailing and param is not None:
+            raise AsmError(f"{_BAD_PARAMETER}{param} of function `{what}'")
+        v = self._value_of(ce, what)
+        if trailing:
+            self._warn("trailing garbage after expression ignored [-w+pp-trailing]",
+                       *self._here())
+        return v
+
+    def _eval_leading(self, tokens: list, what: str) -> tuple:
+        """(the value of the expression ``tokens`` start with, the index of the token after
+        it), read as far as it goes, without a word about the rest (%substr's indices)."""
+        from asm.parser import _expression_end, parse_expr_tokens
+        end = _expression_end(tokens, 0) if tokens else None
+        if end is None:
+            end = len(tokens)           # (malformed: the parser's error)
+        return self._value_of(parse_expr_tokens(tokens[:end]), what), end
+
+    def _value_of(self, ce, what: str) -> int:
+        """A compiled preprocessor expression worked out, with its warnings."""
         ctx = (_PPEval(None) if self.preprocess_only
                else _PPEval(self.symbol_value, self.here_value))
         v = ce.fn(ctx)
         for message in ctx.warned:
             self._warn(message if message[-1] == "]" else f"{message} [-w+other]",
-                       *self._here())
-        if trailing:
-            self._warn("trailing garbage after expression ignored [-w+pp-trailing]",
                        *self._here())
         if type(v) is not int:
             raise AsmError(f"non-constant value given to `{what}'")
@@ -2518,6 +2578,7 @@ def _name_and_rest(arg: str, word: str, allow_empty: bool = False) -> tuple:
 _DIRECTIVES = frozenset("""
 %define %idefine %xdefine %ixdefine %undef %iundef %assign %iassign %defstr %idefstr
 %deftok %ideftok %strlen %istrlen %strcat %istrcat %substr %isubstr %defalias %idefalias
+%undefalias
 %rep %endrep %exitrep %endmacro %endm %exitmacro %rotate %include %error %warning %fatal
 %push %pop %repl %unmacro %unimacro %line %pragma %clear %arg %stacksize %local %use
 %depend %aliases
