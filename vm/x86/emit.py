@@ -96,13 +96,15 @@ FAR_REACH = 0x100000    # offsets beyond: a check per 2 KiB window, tested from 
                         # (a big frame's locals, [ebp-0x1028]; a structure's far fields)
 STACK_SPAN = 0x400      # bytes one check may cover (a block's stack footprint)
 HEAP_USES = 3           # accesses through another base that pay for its check
-_CALL = re.compile(r"([A-Za-z_][A-Za-z_0-9]*)\(")
 # a 32-bit register version's name (its value is below 2**32: Builder._bound)
 _GPR3 = frozenset(("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", *PARAM_NAMES))
 _WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 # calls generated code makes that write no guest memory (anything else forgets what the
 # stack checks know was stored: Builder._forget)
-_PURE_CALLS = frozenset(("U32", "U16", "READ", "ARITH", "int", "len", "CPUException"))
+_PURE_CALLS = ("U32", "U16", "READ", "ARITH", "int", "len", "CPUException")
+# a call of anything else (one search: it runs for most lines once a check knows a value)
+_IMPURE_CALL = re.compile(rf"(?<![A-Za-z_0-9])(?!(?:{'|'.join(_PURE_CALLS)})\()"
+                          r"[A-Za-z_][A-Za-z_0-9]*\(")
 
 
 def _once(text: str, name: str) -> bool:
@@ -152,6 +154,26 @@ def _affine_item(v) -> str:
 LZ = -1
 
 
+def _live_stores(fast: list) -> list:
+    """The direct accesses of a merged run (Builder._merge_accesses) without the stores
+    a later one in the run overwrites before any load: a call's pushed return address
+    that the callee's push replaces (a PIC thunk's). Only these direct forms, which
+    cannot fault: the slow accesses keep every store, each one's fault its own."""
+    out: list = []
+    over: set = set()       # the words stored after this point, no load between them
+    for x in reversed(fast):
+        target, eq, _ = x.partition(" = ")
+        if not eq or not target.startswith(("MV[", "mem[")):
+            over.clear()    # a load (t = ...) or another form: earlier stores may be read
+        elif target in over:
+            continue
+        elif target.startswith("MV["):
+            over.add(target)
+        out.append(x)
+    out.reverse()
+    return out
+
+
 class _Check:
     """One page check of a block (Builder._stack_ref): its line, the offsets it covers
     from its base, its names (the verdict, the base as a word index), and its accesses
@@ -162,7 +184,7 @@ class _Check:
         self.line, self.lo, self.hi, self.sk, self.sq, self.base = line, lo, hi, sk, sq, base
         self.words = self.stores = False
         self.uses: list = []
-        self.known: dict = {}   # offset -> (size, value) stored there (forwarding)
+        self.known: dict = {}   # offset -> (size, value) stored or loaded there (forwarding)
 STALE = "<stale>"
 ENTRY = "entry"     # flags as the block (or loop iteration) started
 INCPU = "incpu"     # flushed to cpu.lz before a helper call
@@ -380,8 +402,7 @@ class Builder:
     # -- emission ----------------------------------------------------------------------------
     def emit(self, text: str) -> None:
         """Add source lines; 4-space indentation inside text is relative."""
-        if self._knows and "(" in text and \
-                any(n not in _PURE_CALLS for n in _CALL.findall(text)):
+        if self._knows and "(" in text and _IMPURE_CALL.search(text) is not None:
             self._forget()
         for line in text.split("\n"):
             stripped = line.lstrip(" ")
@@ -887,7 +908,7 @@ class Builder:
                 lines[first - 1] = (d, f"if not {sk}:")
             else:
                 lines[first:first + 2] = [(d, f"if not {sk}:"), lines[first]]
-            lines[last + 1] = (d, "else: " + "; ".join(fast))
+            lines[last + 1] = (d, "else: " + "; ".join(_live_stores(fast)))
             i = last + 2
 
     def _access_run(self, i: int, d: int, sk: str) -> list:
@@ -987,8 +1008,8 @@ class Builder:
             chk, base, off = ref
             k = chk.known.get(off)
             if k is not None and k[0] == size:
-                # what this block stored there through the same check: memory holds it
-                # (the store went through, so this read would too)
+                # what this block stored or loaded there through the same check: memory
+                # holds it (that access went through, so this read would too)
                 self._stack_addr(addr, base, off)
                 return k[1]
             t = self.tmp("m")
@@ -1000,6 +1021,9 @@ class Builder:
                 if base in self.stkbase else \
                 self._plain_read(slow, size)
             self.emit(f"{t} = {self._stack_fast(chk, base, off, size)} if {chk.sk} else {slow}")
+            if self.depth == 0:     # a later load of the same bytes is this one (a local
+                chk.known[off] = (size, t)  # -O2 code reads again), until _forget
+                self._knows = True
             return t
         t = self.tmp("m")
         if self.pm:
