@@ -500,7 +500,8 @@ def _load_elf(path, data, opts, stdin, stdout) -> LinuxTarget:
 def _linux_target(path, opts, start, symbols, memory_limit) -> LinuxTarget:
     """A first process on a new kernel (as vm/linux/runner.py run_process sets it up)
     that ``start(kernel, proc, sandbox)`` puts a program in."""
-    from vm.linux.kernel import PARENT_PID, Kernel
+    from vm.linux.abi import PARENT_PID
+    from vm.linux.kernel import Kernel
     from vm.linux.limits import std_streams
     from vm.linux.process import Process
     from vm.options import OutputBudget

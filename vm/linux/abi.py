@@ -120,3 +120,6 @@ def pack_dirent64(ino: int, off: int, dtype: int, name: bytes) -> bytes:
     reclen = (DIRENT64.size + len(name) + 1 + 7) & ~7
     rec = DIRENT64.pack(ino & 0xFFFFFFFFFFFFFFFF, off, reclen, dtype) + name + b"\0"
     return rec + bytes(reclen - len(rec))
+
+
+PARENT_PID = 1                   # its parent, and every orphan's: an init outside the guest

@@ -70,7 +70,6 @@ SOCKETCALL = 102
 
 
 FIRST_PID = 2                    # the first guest process, as a container's init starts it
-PARENT_PID = 1                   # its parent, and every orphan's: an init outside the guest
 DEFAULT_SEED = None              # random bytes from the host unless --seed N
 
 

@@ -520,3 +520,10 @@ def _copy_sandbox(sb: Sandbox) -> Sandbox:
     new.__dict__.update(sb.__dict__)
     new.writable = list(sb.writable)
     return new
+
+
+def find_task(kernel, tid: int, tgid: Optional[int] = None) -> Optional[Process]:
+    for t in kernel.order:
+        if t.tid == tid and (tgid is None or t.pid == tgid) and t.state != ZOMBIE:
+            return t
+    return None

@@ -11,8 +11,9 @@ from typing import Callable, List, Optional
 
 from formats.envswitch import env_switch
 from formats.outputs import open_run_output
+from vm.linux.abi import PARENT_PID
 from vm.linux.interp import load_interpreter
-from vm.linux.kernel import PARENT_PID, Kernel
+from vm.linux.kernel import Kernel
 from vm.linux.limits import std_streams, stop_check
 from vm.linux.loader import LoadError, prepare
 from vm.linux.process import Process

@@ -42,7 +42,7 @@ from vm.linux.files import (
     WouldBlock,
     open_fifo,
 )
-from vm.linux.process import NR_OPEN, RLIM_INFINITY, RLIMIT_NOFILE
+from vm.linux.process import NR_OPEN, RLIM_INFINITY, RLIMIT_NOFILE, find_task
 from vm.sandbox import O_PATH as O_HOST_PATH
 from vm.sandbox import ProcRef, SandboxError
 
@@ -405,14 +405,12 @@ def _cpu_clock_exists(proc, clk: int) -> bool:
     decoded as Linux's posix-cpu-timers.c does: the pid ~(clk >> 3) (0: the caller),
     4 a thread's clock, clk & 3 which clock (3 is none). A thread clock must name
     another thread of the caller's process; a process clock a process that exists."""
-    from vm.linux.kernel import PARENT_PID  # (both import this module)
-    from vm.linux.threads import find_task
     pid = ~(clk >> 3)
     if clk & 3 == 3:
         return False
     if clk & 4:
         return pid not in (0, proc.tid) and find_task(proc.kernel, pid, proc.pid) is not None
-    return pid in (0, PARENT_PID) or pid in proc.kernel.procs
+    return pid in (0, abi.PARENT_PID) or pid in proc.kernel.procs
 
 
 @syscall(267)

@@ -44,7 +44,7 @@ from typing import List, Optional
 
 from vm.linux import abi
 from vm.linux import signals as S
-from vm.linux.process import BLOCKED, RUNNING, ZOMBIE, Process, _copy_sandbox
+from vm.linux.process import BLOCKED, RUNNING, ZOMBIE, Process, _copy_sandbox, find_task
 from vm.linux.syscalls import (
     ExecDone,
     ProcessExit,
@@ -366,13 +366,6 @@ def sys_set_robust_list(proc, head, length, *_):
         return neg(errno.EINVAL)
     proc.robust_list = (head, length)
     return 0
-
-
-def find_task(kernel, tid: int, tgid: Optional[int] = None) -> Optional[Process]:
-    for t in kernel.order:
-        if t.tid == tid and (tgid is None or t.pid == tgid) and t.state != ZOMBIE:
-            return t
-    return None
 
 
 @syscall(312)
