@@ -203,7 +203,6 @@ class CodeCache:
             except sqlite3.Error:
                 pass
 
-
     def close(self) -> None:
         """Close the connection (a cache this process will not use)."""
         try:

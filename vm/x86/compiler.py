@@ -84,6 +84,11 @@ COST_TEMPLATE = 6144        # a first-tier template (its function, its lines' pa
 _translators: weakref.WeakSet = weakref.WeakSet()
 
 
+def _widened(span: Optional[tuple], lo: int, hi: int) -> tuple:
+    """The bytes [lo, hi) and ``span`` (None: none) as one range (a fence: smc.py)."""
+    return (lo, hi) if span is None else (min(span[0], lo), max(span[1], hi))
+
+
 def _reads_lz(b: Builder) -> bool:
     """Whether a block's code, or the flags a fault in it reports (their expressions
     are evaluated in its locals), uses the flags it started with: an update that was
@@ -617,11 +622,8 @@ class Translator:
         # made where it stops not to reach the bytes
         key = stop_running(self.blocks, dead) if dead else None
         if key is not None:
-            f = self.fence
-            self.fence = (start, end) if f is None else (min(f[0], start), max(f[1], end))
-            f = self.fences.get(key)
-            self.fences[key] = (start, end) if f is None else \
-                (min(f[0], start), max(f[1], end))
+            self.fence = _widened(self.fence, start, end)
+            self.fences[key] = _widened(self.fences.get(key), start, end)
         for bid in dead:
             self._drop(bid)
 

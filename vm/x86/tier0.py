@@ -501,16 +501,14 @@ def _values(insn: Insn) -> list:
 
 class Template:
     """A compiled one-instruction block and how to make an instance of it."""
-    __slots__ = ("code", "insns", "_lines", "binds", "sk", "state", "lits", "avoid", "nregs")
+    __slots__ = ("code", "insns", "_lines", "binds", "sk", "state", "lits", "avoid")
 
     def __init__(self, code: CodeType, insns: tuple, binds: Optional[tuple],
                  sk: Optional[tuple] = None, lits: tuple = (), avoid: int = _REAL_GPRS):
         self.code = code
         self.lits = lits            # the values of its literal parameters (_canonical)
-        # its register parameters (_r0..: an instance's slots, before its length), and
-        # the mask of the real registers it touches itself, which no parameter of an
-        # instance may be (else the instance would keep two copies of one register)
-        self.nregs = _nregs(code)
+        # the mask of the real registers it touches itself, which no register parameter
+        # of an instance may be (else the instance would keep two copies of one register)
         self.avoid = avoid
         self.insns = insns          # (line, idx, regs, flags) per InsnMeta
         self._lines: Optional[list] = None      # (made when a fault needs them)
@@ -520,6 +518,13 @@ class Template:
         self.sk = self.state = None
         if sk is not None:
             self.key(sk)
+
+    @property
+    def nregs(self) -> int:
+        """How many register parameters (_r0..: an instance's slots, before its length)
+        its function takes (derived from its code: only looked at by tests)."""
+        code = self.code
+        return "".join(code.co_varnames[:code.co_argcount]).count("_r")
 
     @property
     def lines(self) -> list:
@@ -544,17 +549,6 @@ _disk: dict = {"loaded": False, "blobs": {}, "saved": False}
 # registers as they are; at a constant, with the length and ModRM byte too). Keyed by
 # shapes, no guest constant: as bounded as the forms and aliasings.
 _looks: dict = {}
-
-
-def _nregs(code: CodeType) -> int:
-    """How many register parameters (_r0..) a template's function takes."""
-    n = _NREGS.get(code)
-    if n is None:
-        n = _NREGS[code] = "".join(code.co_varnames[:code.co_argcount]).count("_r")
-    return n
-
-
-_NREGS: dict = {}
 
 
 def _parts(t: Template) -> tuple:
