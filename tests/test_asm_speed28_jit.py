@@ -4,13 +4,7 @@ reports the bridges it compiles for a loop whose branch is taken on one iteratio
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
-
-from conftest import require_tool
-
-ROOT = Path(__file__).resolve().parent.parent
+from pypy_probe import run_pypy
 
 # 10,000 iterations: the loop is compiled after ~1,000 of them, then its guard on the
 # rare branch fails ~180 times: fewer than PyPy's 200 (no bridge), more than pyasm's 100
@@ -38,13 +32,7 @@ print(len(bridges))
 
 
 def _bridges(mode: str) -> int:
-    pypy = require_tool("pypy3")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
-           "PYVM_CODE_CACHE": "0"}
-    proc = subprocess.run([pypy, "-c", PROBE, mode], capture_output=True, env=env,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
-    return int(proc.stdout)
+    return int(run_pypy(PROBE, mode, clean_env=True, timeout=120))
 
 
 def test_bridges_come_after_fewer_guard_failures():

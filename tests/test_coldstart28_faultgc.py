@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tool
+from linux.kit import peak_rss
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -142,16 +143,10 @@ int main(int argc, char **argv) {
 def _peak_kib(exe: Path, *args: str) -> tuple:
     """(stdout, max RSS in KiB) of ``python -m vm.linux exe args`` (pyvm's own entry
     point: its collector settings), the code cache off (no forked saver)."""
-    env = {**os.environ, "PYVM_CODE_CACHE": "0", "PYTHONPATH": str(ROOT)}
-    p = subprocess.Popen([sys.executable, "-m", "vm.linux", str(exe), *args],
-                         stdout=subprocess.PIPE, env=env, cwd=exe.parent)
-    try:
-        out = p.stdout.read()
-    finally:
-        _, status, usage = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
-    assert p.returncode == 0
-    return out, usage.ru_maxrss
+    out, status, peak = peak_rss([sys.executable, "-m", "vm.linux", exe, *args], exe.parent,
+                                 env={"PYVM_CODE_CACHE": "0"})
+    assert status == 0
+    return out, peak
 
 
 @pytest.mark.parametrize("mode, few, many, most", [

@@ -15,15 +15,14 @@ enough for it to be compiled. The program's end state is checked against Unicorn
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import require_tool
 from flat32_harness import REGS, unicorn, unicorn_state
+from pypy_probe import run_pypy
 
-ROOT = Path(__file__).resolve().parent.parent
 CODE, STACK, MEMORY = 0x1000, 0x80000, 0x100000
 DEFINED = 0x8D5     # CF PF AF ZF SF OF
 GROUPS = 150        # distinct instructions: 4 per group, each start translated anew
@@ -84,14 +83,9 @@ def _program(tmp: Path) -> tuple:
 def test_no_compiled_code_holds_the_translator(mode, tmp_path):
     """Many translations under tiny thresholds: blocks are JIT-compiled, and none of
     the translator's code is (inlined anywhere) unless translation is not held off."""
-    pypy = require_tool("pypy3")
     code, done = _program(tmp_path)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYVM_CODE_CACHE="0")
-    proc = subprocess.run([pypy, "-c", CHILD, mode, code.hex(),
-                           json.dumps([CODE, STACK, MEMORY, REGS, DEFINED])],
-                          capture_output=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
-    out = json.loads(proc.stdout)
+    out = json.loads(run_pypy(CHILD, mode, code.hex(),
+                              json.dumps([CODE, STACK, MEMORY, REGS, DEFINED])))
     emu, X = unicorn(code, CODE, STACK, MEMORY)
     emu.emu_start(CODE, done)
     assert out["stop"] == "fault" and out["state"]["eip"] == done + 1     # INT3 at done

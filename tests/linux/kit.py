@@ -76,6 +76,46 @@ def run_pyvm(exe, args: Sequence[str] = (), cwd=None, stdin: bytes = b"",
                                  env=_env(env), timeout=TIMEOUT))
 
 
+# Runs argv[1:] and prints its stdout, then "<exit status> <peak resident KiB>": wait4 on
+# that one child reports its own peak, not the test runner's (a long-lived process).
+_PEAK_PROBE = ("import os, subprocess, sys\n"
+               "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE)\n"
+               "out = p.stdout.read()\n"
+               "_, status, usage = os.wait4(p.pid, 0)\n"
+               "sys.stdout.buffer.write(out)\n"
+               "print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)\n")
+
+
+def peak_rss(cmd: Sequence[str], cwd=None, env: Optional[dict] = None,
+             timeout: int = 600) -> tuple:
+    """(stdout, exit status, peak resident KiB) of ``cmd``, run in a process of its own
+    with ``env`` added to the environment (PYTHONPATH finds pyvm)."""
+    out = subprocess.run([sys.executable, "-c", _PEAK_PROBE, *map(str, cmd)], cwd=cwd,
+                         env=_env(env), capture_output=True, timeout=timeout).stdout
+    text, _, last = out.rstrip(b"\n").rpartition(b"\n")
+    status, peak = map(int, last.split())
+    return text + b"\n", status, peak
+
+
+def run_both(tmp_path: Path, exe: Path, args: Sequence[str],
+             pyvm: Sequence[str] = ("-m", "vm.cli"), prepare=None, timeout: float = TIMEOUT,
+             preexec=None) -> tuple:
+    """(native, pyvm) CompletedProcess of ``exe args`` (pyvm: ``python <pyvm> exe args``),
+    each in a fresh directory (tmp_path/native, tmp_path/pyvm) without stdin: "WORK" in
+    an argument is that directory, ``prepare(directory)`` runs first, ``preexec`` in the
+    child (a resource limit)."""
+    out = []
+    for name, argv in (("native", [str(exe)]), ("pyvm", [sys.executable, *pyvm, str(exe)])):
+        work = tmp_path / name
+        work.mkdir()
+        if prepare is not None:
+            prepare(work)
+        out.append(subprocess.run(argv + [a.replace("WORK", str(work)) for a in args],
+                                  cwd=work, stdin=subprocess.DEVNULL, capture_output=True,
+                                  env=_env(None), timeout=timeout, preexec_fn=preexec))
+    return tuple(out)
+
+
 def busybox() -> Path:
     """The i386 busybox-static binary .ci/run fetches; skip locally, fail under CI."""
     from conftest import IN_CI

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cache_rows import saved_cache  # noqa: E402
-from linux.kit import ROOT, build, run_native  # noqa: E402
+from linux.kit import ROOT, build, peak_rss, run_native  # noqa: E402
 
 HERE = Path(__file__).parent
 
@@ -41,19 +41,10 @@ def _pyvm(args, cwd, code: str) -> tuple:
 
 def _peak(args, cwd, env=None) -> tuple:
     """(stdout, peak resident KiB) of pyvm running ``args``, in a process of its own."""
-    probe = ("import os, subprocess, sys\n"
-             "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE)\n"
-             "out = p.stdout.read()\n"
-             "_, status, usage = os.wait4(p.pid, 0)\n"
-             "sys.stdout.buffer.write(out)\n"
-             "print(status, usage.ru_maxrss)\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYVM_CODE_CACHE": "0", **(env or {})}
-    out = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "vm.linux",
-                          *args], cwd=cwd, env=env, capture_output=True, timeout=600).stdout
-    text, _, last = out.rstrip(b"\n").rpartition(b"\n")
-    status, peak = map(int, last.split())
+    out, status, peak = peak_rss([sys.executable, "-m", "vm.linux", *args], cwd,
+                                 env={"PYVM_CODE_CACHE": "0", **(env or {})})
     assert status == 0, out[-400:]
-    return text + b"\n", peak
+    return out, peak
 
 
 def test_new_code_without_end_is_bounded_host_memory(tmp_path):

@@ -18,15 +18,13 @@ resident size of the pyvm process (wait4's ru_maxrss)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import struct
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from linux.kit import ROOT, build, run_native, run_pyvm  # noqa: E402
+from linux.kit import build, peak_rss, run_native, run_pyvm  # noqa: E402
 
 HERE = Path(__file__).parent
 
@@ -40,21 +38,11 @@ def _exe(tmp_path: Path, name: str = "im") -> Path:
 
 def _peak(args, cwd) -> tuple:
     """(stdout, peak resident KiB) of ``pyvm --memory 16M <args>``, in a process of its
-    own (wait4 reports that child alone)."""
-    probe = ("import os, subprocess, sys\n"
-             "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE)\n"
-             "out = p.stdout.read()\n"
-             "_, status, usage = os.wait4(p.pid, 0)\n"
-             "sys.stdout.buffer.write(out)\n"
-             "print(status, usage.ru_maxrss)\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYVM_CODE_CACHE": "0"}
-    out = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "vm.cli",
-                          "--memory", "16M", *args], cwd=cwd, env=env,
-                         capture_output=True, timeout=600).stdout
-    text, _, last = out.rstrip(b"\n").rpartition(b"\n")
-    status, peak = map(int, last.split())
+    own."""
+    out, status, peak = peak_rss([sys.executable, "-m", "vm.cli", "--memory", "16M", *args],
+                                 cwd, env={"PYVM_CODE_CACHE": "0"})
     assert status == 0, out[-400:]
-    return text + b"\n", peak
+    return out, peak
 
 
 def _with_sections(exe: Path, out: Path, junk: int, count: int) -> Path:

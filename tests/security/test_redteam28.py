@@ -42,7 +42,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from linux.kit import build, run_native, run_pyvm  # noqa: E402
+from linux.kit import build, peak_rss, run_native, run_pyvm  # noqa: E402
 
 HERE = Path(__file__).parent
 
@@ -79,15 +79,8 @@ def test_execve_takes_the_strings_linux_takes(tmp_path):
 
 def _peak_kib(cmd, cwd) -> tuple:
     """(stdout, the peak resident KiB of ``cmd``), measured in a process of its own."""
-    probe = ("import resource, subprocess, sys\n"
-             "r = subprocess.run(sys.argv[1:], capture_output=True)\n"
-             "sys.stdout.buffer.write(r.stdout)\n"
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
-    out = subprocess.run([sys.executable, "-c", probe, *cmd], cwd=cwd, capture_output=True,
-                         env={**os.environ, "PYTHONPATH": str(HERE.parent.parent)},
-                         timeout=300).stdout
-    text, _, peak = out.rstrip(b"\n").rpartition(b"\n")
-    return text + b"\n", int(peak)
+    out, _, peak = peak_rss(cmd, cwd, timeout=300)
+    return out, peak
 
 
 def test_execve_strings_are_not_host_memory(tmp_path):

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from linux.kit import ROOT, TIMEOUT, build  # noqa: E402
+from linux.kit import ROOT, TIMEOUT, build, run_both  # noqa: E402
 
 HERE = Path(__file__).parent
 DESCRIPTORS = 200          # RLIMIT_NOFILE of both runs, soft and hard
@@ -46,17 +46,12 @@ def _run(argv: list, cwd: Path, stdin=subprocess.DEVNULL, timeout: float = TIMEO
                           timeout=timeout, preexec_fn=_limit_descriptors if limit else None)
 
 
-def _both(tmp_path: Path, args: list, **kw) -> tuple:
-    """(native, pyvm) results of ``sbx28 args``, each in a fresh directory."""
+def _both(tmp_path: Path, args: list, limit: bool = False, timeout: float = TIMEOUT) -> tuple:
+    """(native, pyvm) results of ``sbx28 args``, each in a fresh directory holding a copy
+    of the program (exec-copy)."""
     exe = build("sbx28", where=HERE)
-    out = []
-    for name, argv in (("native", [str(exe)]),
-                       ("pyvm", [sys.executable, "-m", "vm.cli", str(exe)])):
-        work = tmp_path / name
-        work.mkdir()
-        shutil.copy(exe, work / "exec-copy")
-        out.append(_run(argv + [a.replace("WORK", str(work)) for a in args], work, **kw))
-    return tuple(out)
+    return run_both(tmp_path, exe, args, prepare=lambda work: shutil.copy(exe, work / "exec-copy"),
+                    timeout=timeout, preexec=_limit_descriptors if limit else None)
 
 
 def test_guests_cannot_take_every_host_descriptor(tmp_path):

@@ -16,16 +16,14 @@ fresh directory; the outputs must match. Before the fix:
 
 from __future__ import annotations
 
-import os
 import resource
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from linux.kit import ROOT, TIMEOUT, build  # noqa: E402
+from linux.kit import build, run_both  # noqa: E402
 
 HERE = Path(__file__).parent
 HOST_DESCRIPTORS = 100     # RLIMIT_NOFILE of both runs: a leak per call runs out
@@ -33,21 +31,12 @@ HOST_DESCRIPTORS = 100     # RLIMIT_NOFILE of both runs: a leak per call runs ou
 
 def _limit_descriptors() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (HOST_DESCRIPTORS, HOST_DESCRIPTORS))
-ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
 
 def _both(tmp_path: Path, probe: str) -> tuple:
     """(native, pyvm) results of ``sbxmend28a probe``, each in a fresh directory."""
-    exe = build("sbxmend28a", where=HERE)
-    out = []
-    for name, argv in (("native", [str(exe)]),
-                       ("pyvm", [sys.executable, "-m", "vm.linux", str(exe)])):
-        work = tmp_path / name
-        work.mkdir()
-        out.append(subprocess.run(argv + [probe], cwd=work, stdin=subprocess.DEVNULL,
-                                  capture_output=True, env=ENV, timeout=TIMEOUT,
-                                  preexec_fn=_limit_descriptors))
-    return tuple(out)
+    return run_both(tmp_path, build("sbxmend28a", where=HERE), [probe],
+                    pyvm=("-m", "vm.linux"), preexec=_limit_descriptors)
 
 
 EXPECTED = {

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from linux.kit import ROOT, build  # noqa: E402
+from linux.kit import ROOT, build, run_both  # noqa: E402
 
 HERE = Path(__file__).parent
 ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -34,21 +34,14 @@ def _both(tmp_path: Path, args: list, preexec=None, options: tuple = ()) -> tupl
     """(native, pyvm ``options``) results of ``sbxmend28b args`` in fresh directories;
     'WORK' in an argument is the run's directory, and one ending in 'FIFOS' names where
     FIFOs f1 and f2 are made."""
-    exe = build("sbxmend28b", where=HERE)
-    out = []
-    for name, argv in (("native", [str(exe)]),
-                       ("pyvm", [sys.executable, "-m", "vm.cli", "--timeout", PYVM_TIMEOUT,
-                                 *options, str(exe)])):
-        work = tmp_path / name
-        work.mkdir()
-        for a in args:
-            if a.endswith("FIFOS"):
-                for f in ("f1", "f2"):
-                    os.mkfifo(work / f)
-        argv = argv + [a.replace("WORK", str(work)).replace("FIFOS", "") for a in args]
-        out.append(subprocess.run(argv, cwd=work, stdin=subprocess.DEVNULL, capture_output=True,
-                                  env=ENV, timeout=120, preexec_fn=preexec))
-    return tuple(out)
+    def fifos(work: Path) -> None:
+        if any(a.endswith("FIFOS") for a in args):
+            for f in ("f1", "f2"):
+                os.mkfifo(work / f)
+    return run_both(tmp_path, build("sbxmend28b", where=HERE),
+                    [a.replace("FIFOS", "") for a in args],
+                    pyvm=("-m", "vm.cli", "--timeout", PYVM_TIMEOUT, *options),
+                    prepare=fifos, timeout=120, preexec=preexec)
 
 
 def test_a_fifo_reader_open_returns_when_a_writer_is_there(tmp_path):
