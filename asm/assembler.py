@@ -673,7 +673,7 @@ class Assembler(E.EvalContext):
         errors = []
         for name, (directive, sl, order) in self.bin_specials.items():
             sym = self.symbols.get(name)
-            file, line, notes = sl.file, sl.line, _macro_notes(sl)
+            file, line, notes = sl.file, sl.line, macro_notes(sl.trace)
             if sym is not None and sym.kind in ("label", "equ") and sym.defined_at:
                 (file, line), (notes, order) = sym.defined_at, self.bin_labels.get(
                     name, ([], None))
@@ -771,7 +771,7 @@ class Assembler(E.EvalContext):
         self.affixes: dict = {}
         self.declared: set = set()      # sections named by a `section` line this pass
         self.scopes: dict = {}          # name -> (`global`/`static`, special) this pass
-        self.cpu = 99                   # `cpu` level (asm.x86.table.CPU_LEVELS): any
+        self.cpu = directive_args.DEFAULT_CPU    # `cpu` level (asm.directive_args): any
         for s in self.sections:
             s.size = 0
             s.data = bytearray()
@@ -1042,10 +1042,10 @@ class Assembler(E.EvalContext):
             # a 64-bit mode form: NASM names the `cpu` level first when it is below x64
             exc.message = "no instruction for this cpu level"
         if not getattr(exc, "notes", None):
-            exc.notes = _macro_notes(sl)
-        elif sl.trace and _macro_notes(sl):
+            exc.notes = macro_notes(sl.trace)
+        elif sl.trace and macro_notes(sl.trace):
             # NASM: inside a macro, the macro's notes, then an info note at the line read
-            exc.notes = _macro_notes(sl) + [
+            exc.notes = macro_notes(sl.trace) + [
                 f"{sl.file}:{sl.line}: info: {n.split(': info: ', 1)[1]}" if ": info: " in n
                 else n for n in exc.notes]
         if exc.message.endswith("does not support segment base references"):
@@ -1211,7 +1211,7 @@ class Assembler(E.EvalContext):
             if sl.trace or name in self.macro_defined_at:
                 self._defined_in_macro(name, sl)
             if name in self.bin_specials and self.passno == 1:
-                self.bin_labels[name] = (_macro_notes(sl), self._order())
+                self.bin_labels[name] = (macro_notes(sl.trace), self._order())
         if self.debug is not None and sym.section is not None:
             self.debug.label(sym)
 
@@ -2947,11 +2947,6 @@ def _as_asm_error(exc: BaseException) -> AsmError:
     if isinstance(exc, MemoryError):
         return AsmError("out of memory: output too large")
     return exc
-
-
-def _macro_notes(sl) -> list:
-    """NASM's notes under a message from a line a macro expanded."""
-    return macro_notes(sl.trace)
 
 
 def _pass_one_errors(errors: list) -> list:

@@ -77,7 +77,7 @@ def read_num(text: str) -> tuple:
     return value, text[m.end():]
 
 
-# NASM 2.16's `cpu` names in its order, with their asm.x86.table.CPU_LEVELS level (None:
+# NASM 2.16's `cpu` names in its order, with their level (asm.x86.table's Form.level; None:
 # a feature flag, no level): NASM takes the first name the word begins (`cpu 3` is 386,
 # `cpu p` pentium)
 _CPU_NAMES = (

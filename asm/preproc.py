@@ -1795,11 +1795,10 @@ class Preprocessor:
                 raise AsmError(f"`{word}' expects a macro name")
             if len(parts) < 2 or not re.match(r"\d+(-(\d+|\*))?\+?(\.nolist)?\Z", parts[1]):
                 raise AsmError(f"`{word}' expects a parameter count")
-            if parts:
-                table = self.mmacros if word == "%unmacro" else self.immacros
-                key = parts[0] if word == "%unmacro" else parts[0].lower()
-                table.pop(key, None)
-                self._macros_changed()
+            table = self.mmacros if word == "%unmacro" else self.immacros
+            key = parts[0] if word == "%unmacro" else parts[0].lower()
+            table.pop(key, None)
+            self._macros_changed()
             return
         if word == "%line":
             _line_directive(arg, 0, None)   # (in a macro's body: checked, no effect)
@@ -1939,10 +1938,7 @@ class Preprocessor:
     def _redefines(self, name: str, nmin: int, nmax: int, greedy: bool) -> bool:
         """NASM's test for its redefinition warning: a macro of the very same name (case
         and all) whose parameter counts overlap these."""
-        big = 1 << 30       # (`*`)
-        top = big if nmax < 0 else nmax
-        return any(m.name == name and (m.nmin <= top or greedy)
-                   and (nmin <= (big if m.nmax < 0 else m.nmax) or m.greedy)
+        return any(m.name == name and _overlaps(m, nmin, nmax, greedy)
                    for m in self._lookup_mmacro(name))
 
     def _finish_definition(self, d: dict) -> None:
@@ -2115,8 +2111,7 @@ class Preprocessor:
                 hi = lo if not m or m.group(2) is None else (
                     -1 if m.group(2) == "*" else int(m.group(2)))
                 plus = bool(m and m.group(3))
-                result = any((c.nmin <= hi or hi < 0 or plus)
-                             and (c.nmax < 0 or lo <= c.nmax or c.greedy) for c in cands)
+                result = any(_overlaps(c, lo, hi, plus) for c in cands)
             else:
                 result = bool(cands)
         elif name == "ctx":
@@ -2246,6 +2241,13 @@ class Preprocessor:
 
 
 # --------------------------------------------------------------------------- helpers
+
+def _overlaps(macro: MMacro, nmin: int, nmax: int, greedy: bool) -> bool:
+    """Whether a macro's parameter counts overlap ``nmin``-``nmax`` (-1: `*`; ``greedy``:
+    `+`), as NASM tests them (%ifmacro, its redefinition warning)."""
+    return ((macro.nmin <= nmax or nmax < 0 or greedy)
+            and (macro.nmax < 0 or nmin <= macro.nmax or macro.greedy))
+
 
 _INCBIN_WORD = re.compile(r".*?\bincbin\b", re.I | re.S)
 _PLAIN_INT = re.compile(r"-?[0-9]{1,18}\Z")

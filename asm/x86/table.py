@@ -39,7 +39,7 @@ class Form:
     display: str             # mnemonic the disassembler prints (first alias)
     roles: tuple             # per operand: where it is encoded (see operand_roles)
     mandatory: int | None = None   # a prefix byte that is part of the opcode (F3 of pause)
-    level: int = 0           # the lowest `cpu` level that has it (CPU_LEVELS)
+    level: int = 0           # the lowest `cpu` level that has it (asm.directive_args)
 
     def lockable(self, operands) -> bool:
         """A lock prefix is valid: the row is flagged `lock` and an operand is memory."""
@@ -54,12 +54,6 @@ class Form:
 # prescott); the x87 flags count as the CPU they came with (387 with the 386)
 FLAG_LEVELS = {"8086": 0, "186": 1, "286": 2, "287": 2, "386": 3, "387": 3, "486": 4,
                "586": 5, "mmx": 5, "686": 6, "sse": 7, "sse2": 8, "sse3": 9, "cet": 11}
-# `cpu NAME` -> level, as NASM spells the names
-CPU_LEVELS = {"8086": 0, "186": 1, "286": 2, "386": 3, "486": 4, "586": 5, "pentium": 5,
-              "686": 6, "ppro": 6, "p2": 6, "p3": 7, "katmai": 7, "p4": 8, "willamette": 8,
-              "prescott": 9, "x64": 10, "x86-64": 10, "ia64": 11, "ia-64": 11,
-              "itanium": 11, "itanic": 11, "merced": 11, "any": 99, "all": 99,
-              "default": 99}
 
 
 class TableError(Exception):
