@@ -102,7 +102,17 @@ def _fd_limit(proc: Process) -> Callable[[], int]:
     def limit() -> int:
         p = ref()
         return NR_OPEN if p is None else min(p.rlimit(RLIMIT_NOFILE)[0], NR_OPEN)
+    limit.owner = ref                   # type: ignore[attr-defined]
     return limit
+
+
+def _owned(fds: FdTable) -> bool:
+    """Whether ``fds`` already checks a live process's limit: a thread sharing it
+    (CLONE_FILES) leaves it to its group's leader, which outlives every thread (its
+    ThreadGroup holds it), and shares their rlimits. Rebound to a thread, the table
+    allowed NR_OPEN once that thread exited and was freed."""
+    owner = getattr(fds.limit, "owner", None)
+    return owner is not None and owner() is not None
 
 
 class Process:
@@ -123,7 +133,8 @@ class Process:
         self.kernel = kernel
         self.pid, self.ppid, self.pgid, self.sid = pid, ppid, pid, pid
         self.fds = fds
-        fds.limit = _fd_limit(self)
+        if not _owned(fds):
+            fds.limit = _fd_limit(self)
         self.sandbox = sandbox
         self.machine: Optional[Machine] = None
         self.aspace: Optional[AddressSpace] = None

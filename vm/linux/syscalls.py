@@ -27,6 +27,7 @@ from vm.linux.abi import (
     neg,
 )
 from vm.linux.files import (
+    O_PATH,
     POLLERR,
     POLLHUP,
     POLLNVAL,
@@ -622,7 +623,6 @@ def _open_proc(proc, ref: ProcRef, flags: int, writing: bool):
     return procfs.open_node(proc, ref, writing)
 
 
-O_PATH = 0o10000000
 O_TMPFILE = 0o20000000              # (glibc's O_TMPFILE is this bit with O_DIRECTORY)
 
 
@@ -1280,7 +1280,7 @@ def sys_dup(proc, fd, *_):
 
 
 def _fd_limit(proc) -> int:
-    return min(proc.rlimit(RLIMIT_NOFILE)[0], NR_OPEN)
+    return proc.fds.limit()                 # RLIMIT_NOFILE, as its table checks it
 
 
 @syscall(63)
