@@ -266,13 +266,18 @@ FPU_FRAMES_MAX = 4096       # FPU states kept for frames not returned from (~0.5
 
 
 def _forget_frames_below(proc, sp: int) -> None:
-    """Drop the FPU states kept for frames below ``sp``, which a handler left by
-    longjmp (their stack is being reused), and past FPU_FRAMES_MAX the oldest: a guest
-    that longjmps out of handlers on ever other addresses (sigaltstack) grew the host's
-    dict without bound. A frame whose state was dropped still returns, its x87 registers
+    """Drop the FPU states kept for frames below ``sp`` on the stack ``sp`` is on (the
+    alternate one or not), which a handler left by longjmp (their stack is being
+    reused), and past FPU_FRAMES_MAX the oldest: a guest that longjmps out of handlers
+    on ever other addresses (sigaltstack) grew the host's dict without bound. A frame on
+    the other stack is live whatever its address (an alternate stack above the one a
+    handler runs on). A frame whose state was dropped still returns, its x87 registers
     as they are (MXCSR and XMM come from the frame)."""
     frames = proc.fpu_frames
-    for k in [k for k in frames if k < sp]:
+    alt_sp, alt_flags, alt_size = proc.altstack
+    alt = (alt_sp, alt_sp + alt_size) if alt_size and not alt_flags & SS_DISABLE else (0, 0)
+    on_alt = alt[0] <= sp <= alt[1]
+    for k in [k for k in frames if k < sp and (alt[0] <= k < alt[1]) == on_alt]:
         del frames[k]
     while len(frames) >= FPU_FRAMES_MAX:
         del frames[next(iter(frames))]
