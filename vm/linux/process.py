@@ -64,6 +64,7 @@ MREMAP_MAYMOVE = 1
 COMPAT_TASK_SIZE = 0xFFFFE000             # the top of an i386 task on x86-64 (munmap)
 RLIM_INFINITY = (1 << 64) - 1
 RLIMIT_NOFILE = 7
+RLIMIT_STACK = 3
 NR_OPEN = 1 << 20                         # fs.nr_open: RLIMIT_NOFILE's ceiling
 ARG_MAX_STRLEN = 128 * 1024
 
@@ -340,7 +341,7 @@ class Process:
     def rlimit(self, resource: int) -> tuple:
         if resource in self.rlimits:
             return self.rlimits[resource]
-        if resource == 3:                       # RLIMIT_STACK: the stack we give
+        if resource == RLIMIT_STACK:            # the stack we give
             return (8 << 20, RLIM_INFINITY)
         try:
             import resource as host

@@ -15,7 +15,7 @@ from vm.linux.addrspace import PAGE
 from vm.linux.files import GuestFileError
 from vm.linux.interp import load_interpreter
 from vm.linux.loader import ExePath, LoadError
-from vm.linux.process import ARG_MAX_STRLEN, ZOMBIE
+from vm.linux.process import ARG_MAX_STRLEN, RLIMIT_STACK, ZOMBIE
 from vm.linux.syscalls import ContextSet, ExecDone, WouldBlock, _path, s32, syscall
 from vm.sandbox import ProcRef
 from vm.x86.hooks import set_tracer
@@ -184,7 +184,6 @@ def execve(proc, path: bytes, argv: list, envp: list) -> int:
     raise ExecDone
 
 
-RLIMIT_STACK = 3
 STK_LIM = 8 << 20               # _STK_LIM, the kernel's default stack limit
 ARG_MAX = 32 * 4096             # what execve's strings may always take
 KERNEL_PTR = 8                  # sizeof(void *) of the x86-64 kernel running i386 programs

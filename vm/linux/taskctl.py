@@ -10,8 +10,8 @@ from __future__ import annotations
 import errno
 import struct
 
+from vm.linux.process import find_task
 from vm.linux.syscalls import neg, s32, syscall
-from vm.linux.threads import find_task
 
 PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE = 1, 2, 3, 4
 PR_GET_KEEPCAPS, PR_SET_KEEPCAPS, PR_SET_NAME, PR_GET_NAME = 7, 8, 15, 16
