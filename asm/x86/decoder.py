@@ -21,6 +21,7 @@ BASE16 = [("bx", "si"), ("bx", "di"), ("bp", "si"), ("bp", "di"), ("si",), ("di"
           ("bx",)]
 MAX_LEN = 15
 _PREFIX_BYTES = frozenset((0x66, 0x67, 0xF0, 0xF2, 0xF3, *SEG_BYTES))
+_ONE_BYTE = [bytes((i,)) for i in range(256)]     # a one-byte opcode's key, made once
 
 
 class DecodeError(Exception):
@@ -93,7 +94,8 @@ _ROW_CHECKS: dict = {}
 def _checks(f: Form, r) -> tuple:
     """What decode() tests of a candidate form, worked out once: (form, +r register,
     mandatory prefix, osize, asize, has ModRM, /digit or None, regrm, r/m memory only,
-    r/m register only, r/m the accumulator, reg field kind, operand plans)."""
+    r/m register only, r/m the accumulator, reg field kind, operand plans, immediate
+    fields as :data:`_IMM_CODES`)."""
     tail = _ROW_CHECKS.get(f.index)
     if tail is None:
         rm_t = reg_t = None
@@ -110,11 +112,16 @@ def _checks(f: Form, r) -> tuple:
             rm_t is not None and _rm_is_reg_only(rm_t),
             rm_t in ("al", "ax", "eax"),
             reg_t if reg_t in ("sreg", "creg", "treg") else None,
-            tuple(_plan(t, role) for t, role in zip(f.operands, f.roles)))
+            tuple(_plan(t, role) for t, role in zip(f.operands, f.roles)),
+            tuple(_IMM_CODES[tok] for tok in f.imms))
     return (f, r) + tail
 
 
 _RM, _REG, _OPREG, _FIXED, _ONE, _IMM, _REL, _PTR, _MOFFS = range(9)
+# an immediate field's token as decode() reads it: (code, bytes; 0 for the address size)
+# (read in one branch, not a chain of string comparisons per field)
+_IMM_CODES = {"ib": (0, 1), "ibs": (1, 1), "cb": (1, 1), "iw": (0, 2), "id": (0, 4),
+              "cw": (1, 2), "cd": (1, 4), "pw": (2, 2), "pd": (2, 4), "mo": (0, 0)}
 _ROLE = {"rm": _RM, "regrm": _RM, "reg": _REG, "opreg": _OPREG, "fixed": _FIXED,
          "one": _ONE, "imm": _IMM, "rel": _REL, "ptr": _PTR, "moffs": _MOFFS}
 
@@ -256,6 +263,8 @@ def _sx(v: int, size: int) -> int:
 
 
 def _decode_mem(rd: _Reader, modrm: int, asize: int) -> Mem:
+    # (Mem's fields by position: size, seg, regs, disp, disp_size, reloc, unknown, nosplit,
+    # jump, strict, scaled; keywords cost PyPy's interpreter a matching per call)
     mod, rm = modrm >> 6, modrm & 7
     regs: list = []
     scaled: tuple = ()
@@ -288,13 +297,13 @@ def _decode_mem(rd: _Reader, modrm: int, asize: int) -> Mem:
             disp = rd.uint(4)
             regs = ([(index, scale)] if index else [])
             scaled = (index,) if index else ()
-            m = Mem(regs=regs, disp=_sx(disp, 4), scaled=scaled, nosplit=True)
+            m = Mem(None, None, regs, _sx(disp, 4), None, None, False, True, None, False, scaled)
             if index is None:
                 m.disp_size = 4          # SIB with no base and no index: a long form of [disp32]
             return m
         base = GPR32[b]
     elif mod == 0 and rm == 5:
-        return Mem(regs=[], disp=_sx(rd.uint(4), 4))
+        return Mem(None, None, [], _sx(rd.uint(4), 4))
     else:
         base = GPR32[rm]
     disp = 0
@@ -312,7 +321,7 @@ def _decode_mem(rd: _Reader, modrm: int, asize: int) -> Mem:
         regs.append((index, scale))
         if index != base:
             scaled = (index,)
-    return Mem(regs=regs, disp=disp, disp_size=disp_size, scaled=scaled)
+    return Mem(None, None, regs, disp, disp_size, None, False, False, None, False, scaled)
 
 
 def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None) -> Insn:
@@ -362,21 +371,28 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
     last = prefixes[-1] if prefixes else None
     lens = _LENGTHS.get(b)
     for n in (_byte_lengths(b) if lens is None else lens):
-        key = bytes(code[start:start + n])
+        key = _ONE_BYTE[b] if n == 1 else bytes(code[start:start + n])
         if len(key) != n:
             continue
         entry = _FAST.get(key) or _entry(key)
         if entry is None:
             continue
-        rd.pos = start + n
+        pos = start + n
         cands = entry[1] if p66 else entry[0]
         modrm = None
         if entry[2]:
-            modrm = rd.byte()
+            # (the reader's byte() inlined)
+            if pos < end:
+                modrm = code[pos]
+                pos += 1
+            else:
+                rd.pos = pos
+                modrm = rd.byte()
             if entry[2] == 2:
                 cands = cands[(modrm >> 3) & 7]
+        rd.pos = pos
         for (f, r, mand, fos, fas, has_modrm, digit, regrm, mem_only, reg_only, acc,
-             reg_kind, plan) in cands:
+             reg_kind, plan, imms) in cands:
             if mand is not None and last != mand:
                 continue
             if fos is not None and fos != osize:
@@ -396,7 +412,7 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
                         reg_kind == "creg" and reg not in (0, 2, 3, 4) or
                         reg_kind == "treg" and reg < 3):
                     continue
-            chosen = (f, r, plan)
+            chosen = (f, r, plan, imms)
             break
         if chosen is not None:
             break
@@ -408,7 +424,7 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
         rd.pos = failed_at
         raise DecodeError(f"invalid opcode {bytes(code[start:rd.pos]).hex(' ').upper()}",
                           address, rd.pos - offset)
-    form, opreg, plan = chosen
+    form, opreg, plan, imms = chosen
     if form.mandatory is not None:      # part of the opcode, not a rep prefix
         prefixes.pop()
         rep = {0xF3: "rep", 0xF2: "repne"}.get(next(
@@ -420,73 +436,68 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
     if modrm is not None and modrm >> 6 != 3:
         mem = _decode_mem(rd, modrm, asize)
         mem.seg = seg
-    # immediates in encoding order
+    # immediates in encoding order (_IMM_CODES: plain, signed, far pointer)
     fields = []
-    for tok in form.imms:
-        if tok == "ib":
-            fields.append(rd.byte())
-        elif tok == "ibs":
-            fields.append(_sx(rd.byte(), 1))
-        elif tok == "iw":
-            fields.append(rd.uint(2))
-        elif tok == "id":
-            fields.append(rd.uint(4))
-        elif tok == "cb":
-            fields.append(_sx(rd.byte(), 1))
-        elif tok in ("cw", "cd"):
-            size = 2 if tok == "cw" else 4
-            fields.append(_sx(rd.uint(size), size))
-        elif tok in ("pw", "pd"):
-            off = rd.uint(2 if tok == "pw" else 4)
-            fields.append((rd.uint(2), off))
-        elif tok == "mo":
-            fields.append(rd.uint(asize // 8))
-    length = rd.pos - offset
-    end = address + length
-    operands = []
-    fi = iter(fields)
-    for kind, t, detail in plan:
-        if kind == _RM:
-            if mem is not None:
-                m = mem
-                size = detail[0]
-                if size == "far":
-                    m.jump = "far"
-                elif size is not None:
-                    m.size = size
-                operands.append(m)
+    for kind, size in imms:
+        pos = rd.pos
+        if size == 1:
+            if pos < end:               # (the reader's byte() inlined)
+                v = code[pos]
+                rd.pos = pos + 1
             else:
-                name = detail[1][modrm & 7]
-                operands.append(Reg(name if name is not None else _reg_name(t, modrm & 7)))
-        elif kind == _REG:
-            num = (modrm >> 3) & 7
-            name = detail[num]
-            operands.append(Reg(name if name is not None else _reg_name(t, num)))
-        elif kind == _OPREG:
-            name = detail[opreg]
-            operands.append(Reg(name if name is not None else _reg_name(t, opreg)))
-        elif kind == _FIXED:
-            operands.append(Reg(t))
-        elif kind == _IMM:
-            operands.append(Imm(next(fi)))
-        elif kind == _REL:
-            rel = next(fi)
-            mask = 0xFFFF if osize == 16 and t != "rel8" or (t == "rel8" and bits == 16) else \
-                0xFFFFFFFF
-            operands.append(Imm((end + rel) & mask))
-        elif kind == _ONE:
-            operands.append(Imm(1))
-        elif kind == _PTR:
-            s, o = next(fi)
-            operands.append(FarPtr(s, o))
-        elif kind == _MOFFS:
-            operands.append(Mem(size=detail, seg=seg, regs=[], disp=next(fi)))
-    used_osize = form.osize is not None
-    insn = Insn(address, length, bytes(code[offset:offset + length]), form, operands, osize,
-                asize, seg, rep, lock, prefixes, modrm)
-    insn.unused_osize = p66 and not used_osize
-    insn.unused_asize = p67 and mem is None and form.asize is None and "moffs" not in form.roles
-    return insn
+                v = rd.byte()           # (raises: too long, or truncated)
+        else:
+            v = rd.uint(size or asize // 8)
+        if kind == 1:
+            if v >> (size * 8 - 1):
+                v -= 1 << (size * 8)
+        elif kind == 2:
+            v = (rd.uint(2), v)
+        fields.append(v)
+    length = rd.pos - offset
+    operands = []
+    if plan:
+        end = address + length
+        fi = iter(fields)
+        for kind, t, detail in plan:
+            if kind == _RM:
+                if mem is not None:
+                    m = mem
+                    size = detail[0]
+                    if size == "far":
+                        m.jump = "far"
+                    elif size is not None:
+                        m.size = size
+                    operands.append(m)
+                else:
+                    name = detail[1][modrm & 7]
+                    operands.append(Reg(name if name is not None else _reg_name(t, modrm & 7)))
+            elif kind == _REG:
+                num = (modrm >> 3) & 7
+                name = detail[num]
+                operands.append(Reg(name if name is not None else _reg_name(t, num)))
+            elif kind == _OPREG:
+                name = detail[opreg]
+                operands.append(Reg(name if name is not None else _reg_name(t, opreg)))
+            elif kind == _FIXED:
+                operands.append(Reg(t))
+            elif kind == _IMM:
+                operands.append(Imm(next(fi)))
+            elif kind == _REL:
+                rel = next(fi)
+                mask = 0xFFFF if osize == 16 and t != "rel8" or (t == "rel8" and bits == 16) \
+                    else 0xFFFFFFFF
+                operands.append(Imm((end + rel) & mask))
+            elif kind == _ONE:
+                operands.append(Imm(1))
+            elif kind == _PTR:
+                s, o = next(fi)
+                operands.append(FarPtr(s, o))
+            elif kind == _MOFFS:
+                operands.append(Mem(size=detail, seg=seg, regs=[], disp=next(fi)))
+    return Insn(address, length, bytes(code[offset:offset + length]), form, operands, osize,
+                asize, seg, rep, lock, prefixes, modrm, p66 and form.osize is None,
+                p67 and mem is None and form.asize is None and "moffs" not in form.roles)
 
 
 def _reg_name(t: str, num: int) -> str:
