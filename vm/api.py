@@ -52,6 +52,7 @@ def run(program: Union[str, os.PathLike, bytes], *, fmt: Optional[str] = None,
         args: Sequence[str] = (), stdin: bytes = b"", env: Optional[dict] = None,
         max_steps: Optional[int] = None, memory: Optional[int] = None,
         root: Optional[str] = None, timeout: Optional[float] = None,
+        max_output: Optional[int] = None,
         bits: Optional[int] = None, org: Optional[int] = None,
         setup: Optional[Callable[[object], None]] = None) -> RunResult:
     """Run a program and capture its output.
@@ -62,6 +63,8 @@ def run(program: Union[str, os.PathLike, bytes], *, fmt: Optional[str] = None,
     host's). ``bits``/``org``: flat binaries (default: 16-bit boot sector for 512 bytes
     ending in 55AA, else 32-bit Linux). ``setup`` is called with each CPU as it is
     created (``vm.x86.Machine``, B32 or V16 CPU) to add hooks before it runs.
+    ``max_output``: bytes the program may write to stdout and stderr together, as
+    ``--max-output`` (status 153 past it): the captured output is held in memory.
     """
     from formats import detect, is_boot_sector
     if isinstance(program, (bytes, bytearray, memoryview)):
@@ -78,7 +81,8 @@ def run(program: Union[str, os.PathLike, bytes], *, fmt: Optional[str] = None,
     if bits is None:
         bits = 16 if kind in ("bin", "raw") and is_boot_sector(data) else 32
     opts = RunOptions(args=tuple(args), max_steps=max_steps, memory=memory, root=root,
-                      timeout=timeout, bits=bits, org=org, color="never")
+                      timeout=timeout, bits=bits, org=org, color="never",
+                      max_output=max_output)
     if env is not None:
         opts = dataclasses.replace(opts, clear_env=True,
                                    env=[f"{k}={v}" for k, v in env.items()])

@@ -146,6 +146,25 @@ def _find_library(name: str, paths: list[str]) -> str:
     raise LinkError(f"cannot find -l{name}")
 
 
+def _clash(args: Arguments) -> Optional[str]:
+    """An input that is also the output or the map file, as GNU ld refuses it ("input
+    file 'a.o' is the same as output file"), by the file a name finally reaches: writing
+    the output, or removing it after a failure, would lose that input."""
+    outputs = [(args.output, "output file")]
+    if args.map_file:
+        outputs.append((args.map_file, "map file"))
+    written = {os.path.realpath(path): what for path, what in outputs}
+    for kind, text in args.inputs:
+        try:
+            path = _find_library(text, args.library_paths) if kind == "lib" else text
+        except LinkError:
+            continue                        # (reported when the inputs are read)
+        what = written.get(os.path.realpath(path))
+        if what is not None:
+            return f"input file '{path}' is the same as {what}"
+    return None
+
+
 def _read_inputs(args: Arguments) -> list[tuple[str, bytes]]:
     inputs = []
     for kind, text in args.inputs:
@@ -187,6 +206,10 @@ def run(argv: list[str]) -> int:
     if args.version:
         print(f"{PROG} (pyvm) 0.1.0: an ELF32 i386 static linker in Python")
         return 0
+    clash = _clash(args)
+    if clash:                   # (nothing written and nothing removed)
+        print(f"{PROG}: error: {clash}", file=sys.stderr)
+        return 1
     try:
         result = link(_read_inputs(args), args.options)
         for warning in result.warnings:

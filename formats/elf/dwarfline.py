@@ -13,6 +13,16 @@ from dataclasses import dataclass
 
 from .tables import ENCODING, ERRORS
 
+# The section is the program's, whoever made it: what one may make a consumer hold is
+# bounded. Rows, file and directory entries together: at most this many (a table of
+# more is cut there, as a malformed one is; gcc -g of a 100,000-line program makes
+# ~150,000 rows), else each byte of a 256 MiB section could be a row (a special opcode)
+# or a file entry (DWARF 5, with no content described). And a LEB128 number keeps only
+# its low 64 bits: a run of continuation bytes was a number of millions of bits, each
+# byte shifted in at a cost growing with it (1 MB: ~100 s; quadratic).
+MAX_ITEMS = 1 << 20
+_LEB_BITS = 64
+
 
 @dataclass(frozen=True)
 class LineRow:
@@ -23,8 +33,15 @@ class LineRow:
 
 
 class _Reader:
-    def __init__(self, data: bytes, pos: int, end: int):
+    def __init__(self, data: bytes, pos: int, end: int, room: int = MAX_ITEMS):
         self.data, self.pos, self.end = data, pos, end
+        self.room = room                # rows and table entries this reader may still make
+
+    def take(self) -> None:
+        """Count one more row or entry (ValueError past MAX_ITEMS: decoding ends)."""
+        if self.room <= 0:
+            raise ValueError("line table too large")
+        self.room -= 1
 
     def u(self, n: int) -> int:
         if self.pos + n > self.end:
@@ -41,7 +58,8 @@ class _Reader:
         result = shift = 0
         while True:
             b = self.u(1)
-            result |= (b & 0x7F) << shift
+            if shift < _LEB_BITS:
+                result |= (b & 0x7F) << shift
             shift += 7
             if not b & 0x80:
                 return result
@@ -50,10 +68,11 @@ class _Reader:
         result = shift = 0
         while True:
             b = self.u(1)
-            result |= (b & 0x7F) << shift
+            if shift < _LEB_BITS:
+                result |= (b & 0x7F) << shift
             shift += 7
             if not b & 0x80:
-                return result - (1 << shift) if b & 0x40 else result
+                return result - (1 << min(shift, _LEB_BITS + 7)) if b & 0x40 else result
 
     def cstr(self) -> str:
         stop = self.data.find(b"\0", self.pos, self.end)
@@ -70,15 +89,18 @@ def line_rows(data: bytes, line_str: bytes = b"", strings: bytes = b"") -> list[
     into. Malformed units end the decoding quietly: what was decoded before is kept."""
     rows: list[LineRow] = []
     pos = 0
+    room = MAX_ITEMS
     while pos + 4 <= len(data):
         length = int.from_bytes(data[pos:pos + 4], "little")
         if length >= 0xFFFFFFF0:
             break                                   # 64-bit DWARF: not for i386 programs
         end = min(pos + 4 + length, len(data))
+        r = _Reader(data, pos + 4, end, room)
         try:
-            _unit(_Reader(data, pos + 4, end), rows, line_str, strings)
+            _unit(r, rows, line_str, strings)
         except ValueError:
             break
+        room = r.room
         pos = end
     return rows
 
@@ -111,12 +133,14 @@ def _unit(r: _Reader, rows: list[LineRow], line_str: bytes, strings: bytes) -> N
             d = r.cstr()
             if not d:
                 break
+            r.take()
             dirs.append(d)
         files = [""]
         while True:
             name = r.cstr()
             if not name:
                 break
+            r.take()
             files.append(_join(dirs, r.uleb(), name))
             r.uleb()
             r.uleb()
@@ -124,6 +148,7 @@ def _unit(r: _Reader, rows: list[LineRow], line_str: bytes, strings: bytes) -> N
     address, file, line = 0, 1, 1
 
     def emit(end: bool = False) -> None:
+        r.take()
         rows.append(LineRow(address, files[file] if file < len(files) else "", line, end))
 
     while r.pos < r.end:
@@ -144,6 +169,7 @@ def _unit(r: _Reader, rows: list[LineRow], line_str: bytes, strings: bytes) -> N
                 address = r.u(size - 1)
             elif sub == 3:
                 name = r.cstr()
+                r.take()
                 files.append(_join(dirs, r.uleb(), name))
             r.pos = stop
         elif op == 1:
@@ -178,6 +204,7 @@ def _entries(r: _Reader, line_str: bytes, strings: bytes) -> list:
         raise ValueError("file table larger than its unit")
     entries = []
     for _ in range(count):
+        r.take()
         entry: dict = {}
         for kind, form in formats:
             if form == 0x08:                        # DW_FORM_string

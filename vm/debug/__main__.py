@@ -25,12 +25,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("args", nargs=argparse.REMAINDER)
     ns = ap.parse_args(argv)
     from formats import detect
+    from formats.inputs import InputError, read_input
     from vm.options import RunOptions
     try:
-        with open(ns.program, "rb") as f:
-            data = f.read()
+        data = read_input(ns.program)       # (bounded, as every tool's input)
     except OSError as e:
         print(f"pyvm: {ns.program}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    except InputError as e:
+        print(f"pyvm: {ns.program}: {e}", file=sys.stderr)
         return 1
     opts = RunOptions(args=tuple(ns.args), bits=ns.bits, org=ns.org)
     kind = ns.fmt or detect(ns.program, data)

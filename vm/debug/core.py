@@ -301,6 +301,8 @@ class X86Debugger(Debugger):
 
     def read(self, addr: int, n: int) -> bytes:
         from vm.x86.faults import MemoryFault
+        if n < 0:       # (memory's read takes a negative count as "up to the end")
+            raise DebugError(f"cannot access memory at address 0x{addr:x}")
         try:
             return self.m.mem.read(addr, n)
         except (MemoryFault, ValueError, OverflowError):
@@ -484,11 +486,13 @@ class X86Debugger(Debugger):
             finally:
                 self._in_hook = False
                 if ev is not None:
-                    ev.stop = lim != 0 and m.tr.lim[0] == 0
                     if name == "on_interrupt" and args and args[0] == 0x80 and \
                             ev.where[0] == "on_interrupt":
                         ev.output = self._syscall_output(m, ev)
                     hist.end(ev)
+                    if hist.crowded:        # (a snapshot soon: History.MAX_BYTES)
+                        m.request_stop()
+                    ev.stop = lim != 0 and m.tr.lim[0] == 0
                 self._rearm_reads()
         hook.debug_wrapped = fn
         return hook
@@ -556,8 +560,7 @@ class X86Debugger(Debugger):
             start = m.steps
             while True:
                 to_snap = hist.snaps[-1].steps + hist.interval - m.steps
-                if to_snap <= 0:
-                    hist.snapshot()
+                if (to_snap <= 0 or hist.crowded) and hist.snapshot():
                     continue
                 n = to_snap if max_steps is None else \
                     min(to_snap, max_steps - (m.steps - start))
@@ -1094,7 +1097,7 @@ class B32Debugger(Debugger):
         self._fork_history()
 
     def read(self, addr: int, n: int) -> bytes:
-        if addr < 0 or addr + n > len(self.cpu.mem):
+        if addr < 0 or n < 0 or addr + n > len(self.cpu.mem):
             raise DebugError(f"cannot access memory at address 0x{addr:x}")
         return bytes(self.cpu.mem[addr:addr + n])
 

@@ -13,6 +13,7 @@ debugs them.
 
 from __future__ import annotations
 
+import re
 import socket
 import sys
 from typing import Optional, Tuple
@@ -45,6 +46,21 @@ def target_xml(arch: str = "i386") -> str:
             '<feature name="org.gnu.gdb.i386.core">'
             f'<flags id="i386_eflags" size="4">{_EFLAGS}</flags>'
             + "".join(regs) + "</feature></target>")
+
+
+# The longest packet kept while its end has not come (gdb sends at most the PacketSize we
+# advertise, 0x4000, plus escapes): a longer one is dropped as a garbled packet, so a
+# client (anyone who can reach the port) cannot make the stub hold unbounded input.
+MAX_PACKET = 0x10000
+_HEX = re.compile(rb"[0-9a-fA-F]{1,16}")
+
+
+def _num(field: bytes) -> int:
+    """A protocol number: unsigned hex, at most 64 bits (``int(x, 16)`` would also take a
+    sign, spaces, ``0x`` and any length: ``m0,-5`` read the whole address space)."""
+    if not _HEX.fullmatch(field):
+        raise ValueError(f"bad number {field[:20]!r}")
+    return int(field, 16)
 
 
 def _checksum(data: bytes) -> bytes:
@@ -102,6 +118,13 @@ class Connection:
                     if self.ack:
                         self.sock.sendall(b"+")
                     return payload
+                self.buf = self.buf[start:]     # (what came before a packet: noise)
+                if end < 0 and len(self.buf) > MAX_PACKET:
+                    self.buf = b""              # garbled: dropped, and asked again
+                    if self.ack:
+                        self.sock.sendall(b"-")
+            elif self.buf[:1] not in (b"+", b"-", b"\x03"):
+                self.buf = b""                  # noise, no packet begun
             if not self._fill():
                 return None
 
@@ -275,31 +298,31 @@ class GdbStub:
                 pos += size
             return b"OK"
         if c == b"p":
-            n = int(pkt[1:], 16)
+            n = _num(pkt[1:])
             if n >= NREGS:
                 return b"E45"
             return self._reg_bytes(n).hex().encode()
         if c == b"P":
             n, v = pkt[1:].split(b"=")
-            n = int(n, 16)
+            n = _num(n)
             if n >= NREGS:
                 return b"E45"
             self._set_reg(n, bytes.fromhex(v.decode()))
             return b"OK"
         if c == b"m":
-            addr, length = (int(x, 16) for x in pkt[1:].split(b","))
+            addr, length = (_num(x) for x in pkt[1:].split(b","))
             try:
                 return d.read(addr, min(length, 0x4000)).hex().encode()
             except DebugError:
                 return b"E14"
         if c == b"M":
             where, data = pkt[1:].split(b":", 1)
-            addr, length = (int(x, 16) for x in where.split(b","))
+            addr, length = (_num(x) for x in where.split(b","))
             d.write(addr, bytes.fromhex(data.decode())[:length])
             return b"OK"
         if c == b"X":
             where, data = pkt[1:].split(b":", 1)
-            addr, length = (int(x, 16) for x in where.split(b","))
+            addr, length = (_num(x) for x in where.split(b","))
             if length:
                 d.write(addr, _unescape(data)[:length])
             return b"OK"
@@ -335,13 +358,13 @@ class GdbStub:
         return b""
 
     def _xfer(self, doc: bytes, span: bytes) -> bytes:
-        off, length = (int(x, 16) for x in span.split(b","))
+        off, length = (_num(x) for x in span.split(b","))
         chunk = doc[off:off + length]
         return (b"l" if off + length >= len(doc) else b"m") + _escape(chunk)
 
     def _point(self, insert: bool, body: bytes) -> bytes:
         parts = body.split(b";")[0].split(b",")
-        kind, addr, length = int(parts[0]), int(parts[1], 16), int(parts[2], 16)
+        kind, addr, length = _num(parts[0]), _num(parts[1]), _num(parts[2])
         d = self.d
         if kind in (0, 1):
             if insert:
@@ -355,6 +378,8 @@ class GdbStub:
         if kind in (2, 3, 4):
             key = (kind, addr, length)
             if insert:
+                if key in self.wp_ids:          # (inserted twice: one watchpoint, as gdb
+                    return b"OK"                # removes it once)
                 wk = {2: "write", 3: "read", 4: "access"}[kind]
                 self.wp_ids[key] = d.add_watchpoint(addr, max(length, 1), wk).number
             else:

@@ -36,6 +36,15 @@ _CLEAR_SAVE = bytes(b & ~WF_SAVE for b in range(256))
 _RO_ONLY = bytes(b & WF_READONLY for b in range(256))
 _CLEAR_RO = bytes(b & ~WF_READONLY for b in range(256))
 _ZERO_PAGE = bytes(PAGE)
+# What the history may hold (undo pages, page-protection maps, the event log's bytes):
+# past it the oldest snapshots go, as past ``limit``. Without it the program chose the
+# debugger's memory: one that writes a new page every few instructions filled 400
+# snapshots of ~270 MB each (12 GB in 35 s); one reading 1 MiB of /dev/zero in a loop
+# logged every MiB, 33 GB in one interval of 200,000 instructions. An interval that
+# holds a quarter of it ends early (``crowded``: the core takes a snapshot), so older
+# ones can go.
+MAX_BYTES = 256 << 20
+_ENTRY = 64             # (a dict entry, roughly)
 _FPU_FIELDS = ("regs", "empty", "cw", "sw", "top", "fip", "fdp", "fop", "fcs", "fds",
                "mxcsr", "xmm")
 
@@ -75,18 +84,19 @@ def _regs_key(m) -> tuple:
 
 
 class Snapshot:
-    __slots__ = ("steps", "cpu", "undo", "flags", "event")
+    __slots__ = ("steps", "cpu", "undo", "flags", "event", "size")
 
     def __init__(self, steps: int, cpu: tuple, flags: Optional[tuple], event: int):
         self.steps, self.cpu, self.flags, self.event = steps, cpu, flags, event
         self.undo: Dict[int, bytes] = {}
+        self.size = 200             # bytes held: its undo pages, its own flag maps
 
 
 class Event:
     """One effect from outside the CPU. ``kind``: 'hook' (a personality call, replayed
     in order) or 'glue' (applied when the machine stands at ``steps``)."""
     __slots__ = ("kind", "steps", "ops", "after", "result", "exc", "stop", "flags",
-                 "where", "output")
+                 "where", "output", "size")
 
     def __init__(self, kind: str, steps: int, where: tuple):
         self.kind, self.steps, self.where = kind, steps, where
@@ -97,6 +107,7 @@ class Event:
         self.stop = False
         self.flags: Optional[tuple] = None
         self.output = b""
+        self.size = 0
 
 
 class History:
@@ -105,10 +116,14 @@ class History:
     ``interval``: instructions between snapshots; ``limit``: snapshots kept (the oldest
     are dropped, bounding memory)."""
 
-    def __init__(self, machine, interval: int = 200_000, limit: int = 400):
+    def __init__(self, machine, interval: int = 200_000, limit: int = 400,
+                 max_bytes: int = MAX_BYTES):
         self.m = machine
         self.interval = max(1, interval)
         self.limit = max(2, limit)
+        self.max_bytes = max_bytes
+        self.bytes = 0                  # held by the snapshots and events kept (sizes)
+        self.current = 0                # ... of them since the latest snapshot
         self.snaps: List[Snapshot] = []
         self.events: List[Event] = []
         self.cursor = 0                 # next event to replay; == len(events): live
@@ -187,8 +202,9 @@ class History:
         """First snapshot: from now on every page is saved before its first write."""
         wf = self.m.mem.wf
         wf[:] = wf.translate(_SET_SAVE)
-        self.snaps = [Snapshot(self.m.steps, cpu_capture(self.m), self._flags_state(),
-                               self.cursor)]
+        self.snaps = [self._new_snapshot()]
+        self.bytes = self.snaps[0].size + sum(e.size for e in self.events)
+        self.current = self.snaps[0].size
 
     def stop(self) -> None:
         wf = self.m.mem.wf
@@ -196,21 +212,54 @@ class History:
         self.snaps = []
         self.events = []
         self.cursor = 0
+        self.bytes = self.current = 0
 
-    def snapshot(self) -> None:
-        """A new interval starts here (called at instruction boundaries)."""
+    @property
+    def crowded(self) -> bool:
+        """The current interval holds enough to end it now (a snapshot), so that the
+        budget can drop what came before."""
+        return self.current > self.max_bytes >> 2
+
+    def _new_snapshot(self) -> Snapshot:
+        prev = self.snaps[-1].flags if self.snaps else None
+        snap = Snapshot(self.m.steps, cpu_capture(self.m), self._flags_state(), self.cursor)
+        if snap.flags is not None:
+            snap.size += sum(len(part) for k, part in enumerate(snap.flags)
+                             if prev is None or part is not prev[k])
+        return snap
+
+    def _trim(self) -> None:
+        """Drop the oldest snapshots past ``limit`` or ``max_bytes`` (never the current
+        one), and the events only they could replay."""
+        snaps = self.snaps
+        while len(snaps) > 1 and (len(snaps) > self.limit or self.bytes > self.max_bytes):
+            self.bytes -= snaps.pop(0).size
+            self.truncated = True
+        cut = snaps[0].event if snaps else 0
+        if cut > 0:
+            self.bytes -= sum(e.size for e in self.events[:cut])
+            del self.events[:cut]
+            self.cursor -= cut
+            for s in snaps:
+                s.event -= cut
+
+    def snapshot(self) -> bool:
+        """A new interval starts here (called at instruction boundaries); False when
+        the latest one is already here."""
         last = self.snaps[-1]
         if last.steps == self.m.steps:
-            return
+            return False
         wf = self.m.mem.wf
         for p in last.undo:
             if p < len(wf):
                 wf[p] |= WF_SAVE
-        self.snaps.append(Snapshot(self.m.steps, cpu_capture(self.m), self._flags_state(),
-                                   self.cursor))
-        if len(self.snaps) > self.limit:
-            del self.snaps[0]
-            self.truncated = True
+        snap = self._new_snapshot()
+        self.snaps.append(snap)
+        self.bytes += snap.size
+        self.current = snap.size
+        if len(self.snaps) > self.limit or self.bytes > self.max_bytes:
+            self._trim()
+        return True
 
     def save_pages(self, addr: int, n: int) -> None:
         """Called before a write of [addr, addr + n): keep the first copy of each page."""
@@ -218,13 +267,26 @@ class History:
             return
         mem = self.m.mem
         wf, data = mem.wf, mem.data
-        undo = self.snaps[-1].undo
+        snap = self.snaps[-1]
+        undo = snap.undo
+        added = 0
         p1 = min((addr + n - 1) >> PAGE_SHIFT, len(wf) - 1)
         for p in range(max(addr, 0) >> PAGE_SHIFT, p1 + 1):
             if wf[p] & WF_SAVE:
                 page = bytes(data[p << PAGE_SHIFT:(p + 1) << PAGE_SHIFT])
-                undo[p] = _ZERO_PAGE if page == _ZERO_PAGE else page
+                if page == _ZERO_PAGE:
+                    undo[p] = _ZERO_PAGE
+                    added += _ENTRY
+                else:
+                    undo[p] = page
+                    added += PAGE + _ENTRY
                 wf[p] &= ~WF_SAVE
+        if added:
+            snap.size += added
+            self.bytes += added
+            self.current += added
+            if self.bytes > self.max_bytes:
+                self._trim()
 
     def snapshot_before(self, steps: int) -> int:
         """Index of the latest snapshot at or before ``steps``."""
@@ -240,7 +302,9 @@ class History:
         for p, content in pages.items():
             load(p << PAGE_SHIFT, content)
         snap = self.snaps[k]
+        self.bytes -= sum(s.size for s in self.snaps[k:]) - 200
         del self.snaps[k + 1:]
+        snap.size = self.current = 200
         wf = self.m.mem.wf
         for p in pages:
             if p < len(wf):
@@ -265,8 +329,14 @@ class History:
         if self.m.mem.guarded and self.flags_dirty:
             ev.flags = self._flags_state()
         if keep:
+            ev.size = 200 + len(ev.output) + sum(
+                len(op[2]) if isinstance(op[2], (bytes, bytearray)) else 16 for op in ev.ops)
             self.events.append(ev)
             self.cursor = len(self.events)
+            self.bytes += ev.size
+            self.current += ev.size
+            if self.bytes > self.max_bytes:
+                self._trim()
 
     def log(self, op: str, addr: int, payload) -> None:
         ev = self.recording

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import bisect
 import os
+import stat
 from typing import Optional
 
 from formats.elf import ElfError, read_elf
 from formats.elf.dwarfline import line_rows
+from formats.inputs import InputError, read_open
 
 
 class SourceLines:
@@ -66,11 +68,30 @@ class SourceLines:
         if lines is None:
             lines = []
             for where in (file, os.path.join(self.program_dir, file)):
-                try:
-                    with open(where, encoding="utf-8", errors="replace") as f:
-                        lines = f.read().splitlines()
+                data = _read_source(where)
+                if data is not None:
+                    lines = data.decode("utf-8", "replace").splitlines()
                     break
-                except OSError:
-                    continue
             self._texts[file] = lines
         return lines[line - 1] if 0 < line <= len(lines) else None
+
+
+def _read_source(path: str) -> Optional[bytes]:
+    """A source file's bytes, or None. The name comes from the program's line table,
+    which whoever made the program wrote: only a regular file is read (bounded as every
+    input), never a device or a FIFO (``#line 1 "/dev/zero"`` read until memory ran out;
+    a FIFO or ``/dev/tty`` hung the debugger), and nothing else is opened to find out:
+    the name is looked at through an O_PATH descriptor, then opened through it."""
+    try:
+        held = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except (OSError, ValueError):
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(held).st_mode):
+            return None
+        with open(f"/proc/self/fd/{held}", "rb") as f:
+            return read_open(f, path)
+    except (OSError, InputError):
+        return None
+    finally:
+        os.close(held)

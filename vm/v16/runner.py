@@ -18,6 +18,7 @@ from typing import BinaryIO, Iterator, Optional, TextIO, Union
 
 from asm.v16.disassembler import instruction_at
 from asm.v16.instructions import BY_OPCODE
+from formats.inputs import InputError, read_input
 from formats.outputs import open_run_output
 from formats.v16 import V16FormatError, read_v16
 from vm.options import (
@@ -50,11 +51,13 @@ def run_v16_file(path: str, opts: RunOptions, stdout: Optional[BinaryIO] = None,
                  stderr: Optional[TextIO] = None) -> int:
     """Read ``path`` and run it; a file that cannot be read is a load error (status 1)."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_input(path)         # (bounded: /dev/zero is refused, not read)
     except OSError as e:
         print(f"v16: error: {path}: cannot read: {e.strerror or e}",
               file=stderr or sys.stderr)
+        return EXIT_BAD_FILE
+    except InputError as e:
+        print(f"v16: error: {path}: {e}", file=stderr or sys.stderr)
         return EXIT_BAD_FILE
     return run_v16(path, data, opts, stdout, stderr)
 
