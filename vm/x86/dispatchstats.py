@@ -10,14 +10,37 @@ already translated use other lookups and are not counted: the instructions they 
 count to the block looked up before them). Each Machine made while the switch is on
 (vm/envswitch.py) counts its own dispatches and reports them at exit; off, nothing of
 this is imported.
+
+Each dispatch also counts how the block before it ended (``exits``, the report's last
+line): the instruction that ended a block, a first-tier instance or a straight trace
+that ran its whole path (``ret``, ``jcc``, ``call``, ``call*`` and ``jmp*`` for
+indirect ones, ``cut:MNEMONIC`` for a block cut at MAX_BLOCK instructions or before
+an instruction that starts one, ``first-tier step``...), ``side exit`` for
+a trace that left its path, ``loop exit`` for a loop block or loop trace.
 """
 
 from __future__ import annotations
 
 import atexit
 import sys
+from collections import Counter
 
 KINDS = ("loop trace", "straight trace", "loop block", "block", "first tier")
+
+
+def exit_label(insn) -> str:
+    """How a block whose last instruction is insn left: the branch's kind, else
+    ``cut:`` and the mnemonic (the block was cut there: MAX_BLOCK, or an instruction
+    that ends blocks)."""
+    m = insn.form.mnemonic
+    ops = insn.form.operands
+    if m in ("jmp", "call"):
+        return m + "*" if ops and ops[0].startswith("rm") else m
+    if m.startswith("ret"):
+        return "ret"
+    if m[0] == "j" or m.startswith("loop"):
+        return "jcc"
+    return "cut:" + m
 
 
 def _kind(meta) -> int:
@@ -39,6 +62,8 @@ class CountingCache(dict):
         self.insns = [0] * len(KINDS)
         self.whole = 0          # straight traces that ran their whole path
         self.prev = None        # (kind, meta, step count) of the block looked up last
+        self.exits: Counter = Counter()     # how the blocks looked up ended (exit_label)
+        self._labels: dict = {}             # meta -> its last instruction's exit_label
 
     def __getitem__(self, key):
         return self.looked_up(dict.__getitem__(self, key))   # (a miss: the KeyError)
@@ -59,7 +84,23 @@ class CountingCache(dict):
             self.insns[k] += n
             if k == 1 and n == len(meta.paths[0]):
                 self.whole += 1
+            if k in (0, 2):
+                self.exits["loop exit"] += 1
+            elif k == 1 and n != len(meta.paths[0]):
+                self.exits["side exit"] += 1
+            else:
+                label = self._label(meta)
+                if k == 4 and label.startswith("cut:"):
+                    label = "first-tier step"     # (one instruction each)
+                self.exits[label] += 1
             self.prev = None
+
+    def _label(self, meta) -> str:
+        label = self._labels.get(meta)
+        if label is None:
+            label = exit_label(meta.insns[-1].insn) if meta.insns else "none"
+            self._labels[meta] = label
+        return label
 
     def report(self, out=None) -> None:
         self._account()
@@ -72,6 +113,11 @@ class CountingCache(dict):
                 extra = f", {self.whole} ran their whole path" if name == "straight trace" else ""
                 print(f"pyvm:   {name:14s} {c:10d} ({100 * c / calls:4.1f}%) "
                       f"{n / c:6.1f} instructions each{extra}", file=out)
+        total = sum(self.exits.values())
+        if total:
+            print("pyvm: exits: " + ", ".join(
+                f"{label} {100 * c / total:.1f}%" for label, c in self.exits.most_common(8)),
+                file=out)
 
 
 def install(machine, at_exit: bool = True) -> CountingCache:
