@@ -16,12 +16,11 @@ import dataclasses
 import marshal
 import operator
 import os
-import pickle
 import re
 import sys
 from typing import Optional
 
-from asm import cachefile
+from asm import cachefile, plaindata
 from asm import expr as E
 from asm.errors import AsmError
 from asm.syntax import (  # noqa: F401
@@ -947,14 +946,16 @@ def _equ_operand(tokens: list) -> list:
 
 # Templates Lark made in earlier runs, kept on disk as Lark keeps its table: a source whose
 # token shapes are all there never imports Lark (a third of pyasm's start-up). The file
-# (marshal: quick to read) maps each shape to its pickled template, unpickled when a line
-# of that shape comes; it is valid for the exact sources that make templates (stamp), and
-# rewritten at exit when this run made new templates: the shapes this run used first.
+# (marshal: quick to read) maps each shape to its template as plain data (asm/plaindata.py;
+# a pickle for a template that holds anything else), rebuilt when a line of that shape
+# comes; it is valid for the exact sources that make templates (stamp), and rewritten at
+# exit when this run made new templates: the shapes this run used first.
 _STORE_MAX = 1000
 _STORE_NAME = cachefile.cache_name("nasm-templates", ".marshal", os.path.dirname(__file__))
-_STORE_SOURCES = ("parser.py", "syntax.py", "grammar.py", "expr.py", "nasm.lark")
-_stored: Optional[dict] = None          # shape -> pickled template, read on the first miss
-_used: dict = {}                        # shape -> pickled template, for the next store
+_STORE_SOURCES = ("parser.py", "syntax.py", "grammar.py", "expr.py", "nasm.lark",
+                  "plaindata.py")
+_stored: Optional[dict] = None          # shape -> stored template, read on the first miss
+_used: dict = {}                        # shape -> stored template, for the next store
 # (a shape is written as its elements joined by \x1f)
 _dirty = False                          # Lark made a template: save the store at exit
 
@@ -969,7 +970,7 @@ def _stamp() -> tuple:
 
 
 def _load_store() -> dict:
-    # the templates are pickles: only a file this user's pyvm signed is read (cachefile)
+    # templates may be pickles: only a file this user's pyvm signed is read (cachefile)
     data = cachefile.load(_STORE_NAME)
     if data is None:
         return {}
@@ -1013,15 +1014,24 @@ def _template(key: tuple, tokens: list, start: str):
     data = _stored.get(key)
     if data is not None:
         try:
-            raw = pickle.loads(data)
+            if type(data) is bytes:
+                # (only for such templates: under PyPy pickle is a slow import)
+                import pickle
+                raw = pickle.loads(data)
+            else:
+                raw = plaindata.thaw(data)
             _used[key] = data
             return raw
         except Exception:   # (a class the template names is gone: parse it again)
             pass
     from asm import grammar
     raw = grammar.parse_template(tokens, start, _SLOTTED)
-    data = pickle.dumps(raw, protocol=pickle.HIGHEST_PROTOCOL)
-    if b"lark" not in data:     # a Lark object in it: loading it would import Lark
+    data = plaindata.freeze(raw)
+    if data is None:
+        import pickle
+        data = pickle.dumps(raw, protocol=pickle.HIGHEST_PROTOCOL)
+    if type(data) is not bytes or b"lark" not in data:
+        # (a Lark object in a pickle: loading it would import Lark)
         global _dirty
         if not _dirty:
             _dirty = True

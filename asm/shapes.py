@@ -20,6 +20,7 @@ numbers exactly is kept as not learnable.
 from __future__ import annotations
 
 import re
+import sys
 from typing import Callable, Optional
 
 from asm import expr as E
@@ -44,9 +45,37 @@ _LIMIT = 20_000                 # shapes kept
 # ((number index, size, offset, None), ...)
 _learned: dict = {}
 
-# an optional `label:` and the first word after it
+# an optional `label:` and the first word after it. Under PyPy each regular expression
+# of the per-line path is JIT-compiled into traces of its own (the 100,000-line benchmark:
+# about 0.02 s of its CPU time), so there _head finds the same with str methods; CPython, whose
+# regular expressions are C, keeps _HEAD (str methods cost it 0.03 s)
+_PYPY = sys.implementation.name == "pypy"
 _HEAD = re.compile(r"[ \t]*(?:([A-Za-z_][A-Za-z0-9_$#@~.?]*|\.[A-Za-z_][A-Za-z0-9_$#@~.?]*)"
                    r"[ \t]*:)?[ \t]*([A-Za-z_][A-Za-z0-9_]*)")
+_NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$#@~.?"
+_WORD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
+_FIRST_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+
+
+def _head(text: str) -> Optional[tuple]:
+    """(label or None, the first word, where it starts) of a line, as _HEAD matches it;
+    None where it does not match."""
+    body = text.lstrip(" \t")
+    colon = body.find(":")
+    if colon > 0:
+        label = body[:colon].rstrip(" \t")
+        first = label[1:2] if label[:1] == "." else label[:1]
+        if first in _FIRST_CHARS and not label.strip(_NAME_CHARS):
+            after = body[colon + 1:].lstrip(" \t")
+            if after[:1] in _FIRST_CHARS:
+                end = len(after) - len(after.lstrip(_WORD_CHARS))
+                return label, after[:end], len(text) - len(after)
+    if body[:1] in _FIRST_CHARS:        # (no label: the first word of the line)
+        end = len(body) - len(body.lstrip(_WORD_CHARS))
+        return None, body[:end], len(text) - len(body)
+    return None
+
+
 # the decimal numbers of a line (not part of a name or of another number's text)
 _NUMBERS = re.compile(r"(?<![A-Za-z0-9_$#@~.?])([1-9][0-9]*)(?![A-Za-z0-9_$#@~.?])").split
 _SCAN = P._SCAN_RE.findall
@@ -159,15 +188,22 @@ def _shape(text: str, bits: int, skip: frozenset):
     repeats)."""
     if '"' in text or "'" in text or "`" in text:
         return None
-    m = _HEAD.match(text)
-    if m is None:
-        return None
-    label, word = m.groups()
+    if _PYPY:
+        head = _head(text)
+        if head is None:
+            return None
+        label, word, start = head
+    else:
+        m = _HEAD.match(text)
+        if m is None:
+            return None
+        label, word = m.groups()
+        start = m.start(2)
     if word in skip or word.lower() in skip:
         return None if label is not None else _branch(text)
     if label is not None and not _plain_name(label):
         return None
-    rest = text[m.start(2):]
+    rest = text[start:]
     if ";" in rest:
         rest = rest[:rest.index(";")]
     parts = _NUMBERS(rest.rstrip())
@@ -246,8 +282,33 @@ def lookup(text: str, bits: int, skip: frozenset):
 _MASKS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: 0xFFFF_FFFF_FFFF_FFFF}
 
 
-# `jcc label`, with blanks and a comment
+# `jcc label`, with blanks and a comment (under PyPy: _branch_words, see _HEAD)
 _BRANCH = re.compile(r"[ \t]*([A-Za-z]+)[ \t]+([A-Za-z_.][A-Za-z0-9_$#@~.?]*)[ \t]*(?:;.*)?$")
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_NAME_FIRST = frozenset(_LETTERS + "_.")
+
+
+def _branch_words(text: str) -> Optional[tuple]:
+    """(mnemonic, name) of a line `mnemonic name` as _BRANCH matches it; None for
+    another line."""
+    body = text.lstrip(" \t")
+    after = body.lstrip(_LETTERS)
+    if len(after) == len(body):
+        return None
+    name = after.lstrip(" \t")
+    if len(name) == len(after) or name[:1] not in _NAME_FIRST:
+        return None
+    tail = name[1:].lstrip(_NAME_CHARS)
+    name = name[:len(name) - len(tail)]
+    tail = tail.lstrip(" \t")
+    # ($: the end, or a last newline; `.` takes no newline)
+    newline = tail.find("\n")
+    if (newline >= 0 and newline != len(tail) - 1) or (tail[:1] != ";" and tail[:1] != "\n"
+                                                       and tail):
+        return None
+    return body[:len(body) - len(after)], name
+
+
 # the mnemonic as written -> the Insn of its first `mnemonic name` line, when such lines
 # parse as below (its mnemonic, and the kind the assembler found for it, serve the others)
 _branches: dict = {}
@@ -256,10 +317,16 @@ _branches: dict = {}
 def _branch(text: str) -> Optional[P.Insn]:
     """The Insn of a line `mnemonic name` (a branch's mnemonic), made as the parser makes
     it (checked on the first line of each mnemonic); None for another line."""
-    m = _BRANCH.match(text)
-    if m is None:
-        return None
-    word, name = m.groups()
+    if _PYPY:
+        words = _branch_words(text)
+        if words is None:
+            return None
+        word, name = words
+    else:
+        m = _BRANCH.match(text)
+        if m is None:
+            return None
+        word, name = m.groups()
     if not _plain_name(name):
         return None
     first = _branches.get(word)
