@@ -316,6 +316,10 @@ class Assembler(E.EvalContext):
     depends: Optional[list] = None      # -MD: files the output depends on
     debug = None            # -g: an asm.debuginfo.LineRecorder fed by the passes
 
+    # (class defaults: the instance gets its own only when they are used)
+    cmdline_affixes: dict = {}      # --gprefix/--lpostfix...: affix -> text (read only)
+    ptr_possible = False            # a source read holds `ptr` (Preprocessor.ptr_hook)
+
     def __init__(self, fmt: str = "bin", bits: int = 16, listing: bool = False):
         self.fmt = fmt
         # the reloc of a relative branch to a plain number (encoder.encode's `absolute`)
@@ -767,8 +771,8 @@ class Assembler(E.EvalContext):
 
     def _begin_pass(self) -> None:
         self.bits = self.default_bits
-        # %pragma output/elf gprefix|gpostfix|lprefix|lpostfix (applied by the writer)
-        self.affixes: dict = {}
+        # --gprefix... then %pragma output/elf gprefix|lprefix (applied by the writer)
+        self.affixes: dict = dict(self.cmdline_affixes)
         self.declared: set = set()      # sections named by a `section` line this pass
         self.scopes: dict = {}          # name -> (`global`/`static`, special) this pass
         self.cpu = directive_args.DEFAULT_CPU    # `cpu` level (asm.directive_args): any
@@ -838,6 +842,8 @@ class Assembler(E.EvalContext):
                 # _line and _statement for an unlabelled instruction without TIMES
                 line = self.sl = sl.sl
                 self.line_start = self.pos if self.cur is not None else self.abs_pos
+                if self.ptr_possible and _PTR_WORDS.get(line.text, True):
+                    self._ptr_warnings(_ptr_words(line.text), None, line)
                 try:
                     self._insn(sl.action, line)
                 except (AsmError, RecursionError, MemoryError) as exc:
@@ -879,6 +885,29 @@ class Assembler(E.EvalContext):
             self._statement(st, sl)
         except (AsmError, RecursionError, MemoryError) as exc:
             self._error(_as_asm_error(exc), sl)
+
+    def note_ptr(self) -> None:
+        """A source read holds the word `ptr` (from the preprocessor)."""
+        self.ptr_possible = True
+
+    def _closed_memory(self, exc: AsmError, sl) -> None:
+        """NASM goes on past `expecting ]` with the memory operand closed: an address it
+        cannot encode is its second error (`mov ax, [es`)."""
+        try:
+            action = P.parse_line(sl.text + "]").action
+            if type(action) is P.Insn:
+                self._insn(action, sl)
+        except AsmError as more:
+            if more.message.endswith("-bit effective address"):
+                exc.also = (more.message,)
+
+    def _ptr_warnings(self, words: tuple, label: Optional[str], sl) -> None:
+        """NASM's scanner warns about each `ptr` it reads (the label's: _define_label)."""
+        if label is not None and label in words:
+            words = list(words)
+            words.remove(label)
+        for word in words:
+            self.warn(f"`{word}' {_NOT_KEYWORD}", sl)
 
     def _fixed(self, st, sl) -> Optional[bytes]:
         """The statement's bytes when they never change (Statement._emits) and are
@@ -972,6 +1001,8 @@ class Assembler(E.EvalContext):
             if branch is not None:
                 # what _statement and the recording below do for it
                 self.line_start = self.pos if self.cur is not None else self.abs_pos
+                if self.ptr_possible and _PTR_WORDS.get(sl.text, True):
+                    self._ptr_warnings(_ptr_words(sl.text), None, sl)
                 try:
                     self._insn(branch, sl)
                 except (AsmError, RecursionError, MemoryError) as exc:
@@ -1048,7 +1079,10 @@ class Assembler(E.EvalContext):
             exc.notes = macro_notes(sl.trace) + [
                 f"{sl.file}:{sl.line}: info: {n.split(': info: ', 1)[1]}" if ": info: " in n
                 else n for n in exc.notes]
-        if exc.message.endswith("does not support segment base references"):
+        if exc.message == _OPEN_MEMORY and not exc.also and self.cur is not None:
+            self._closed_memory(exc, sl)
+        if (exc.also or (exc.message,))[-1].endswith("does not support segment base "
+                                                      "references"):
             self._segment_base_warning(exc, sl)
         for w in getattr(exc, "line_warnings", ()):
             self.warn(w, sl)
@@ -1166,6 +1200,8 @@ class Assembler(E.EvalContext):
                 name = self.base_label + name
         elif not name.startswith("..@"):
             self.base_label = name
+            if self.ptr_possible and len(name) == 3 and name.lower() == "ptr":
+                self.warn(f"`{name}' {_NOT_KEYWORD}", sl)      # (NASM's scanner's)
         sym = self.symbols.get(name)
         if sym is None:
             sym = self.symbols[name] = Symbol(name)
@@ -1249,6 +1285,13 @@ class Assembler(E.EvalContext):
 
     def _statement(self, st: P.Statement, sl) -> None:
         self.line_start = self.pos if self.cur is not None else self.abs_pos
+        if self.ptr_possible:
+            words = _PTR_WORDS.get(sl.text)
+            if words is None:
+                words = _ptr_words(sl.text)
+            if words and (type(st.action) is not P.Directive
+                          or st.action.name in _SCANNED_DIRECTIVES):
+                self._ptr_warnings(words, st.label, sl)
         if st.equ is not None:
             if st.times:
                 self._times_equ(st, sl)
@@ -1311,6 +1354,17 @@ class Assembler(E.EvalContext):
             return
         if type(action) is P.Directive:
             self._directive(action, sl)
+            return
+        if type(action) is P.Data and not action.items:
+            # NASM's parser warns about it once, whatever the count (or its error)
+            try:
+                for t in st.times:
+                    n = self.scalar(t, "TIMES")
+                    if n < 0:
+                        raise _negative_times(n)
+            except AsmError as exc:
+                self._error(exc, sl)
+            self.warn("no operand for data declaration [-w+db-empty]", sl)
             return
         count = 1
         for t in st.times:
@@ -1376,7 +1430,12 @@ class Assembler(E.EvalContext):
             before = self.pos
             nfix = len(self.cur.fixups) if self.cur is not None else 0
             warned = len(self.warnings)
-            self._action(action, sl)
+            try:
+                self._action(action, sl)
+            except AsmError as exc:
+                if exc.message.startswith("integer supplied as "):     # (each time)
+                    exc.also = (exc.message,) * ((1 + len(exc.also)) * count - 1)
+                raise
             if len(self.warnings) > warned:     # NASM warns once per repetition
                 # (but reads the line once: its parser's warnings are not repeated)
                 again = [k for k in range(warned, len(self.warnings))
@@ -1529,7 +1588,7 @@ class Assembler(E.EvalContext):
             try:
                 self._data(action, sl)
             except AsmError as exc:
-                if action.unit in (4, 8) and exc.message.endswith(
+                if action.unit in (4, 8) and (exc.also or (exc.message,))[-1].endswith(
                         "does not support segment base references"):
                     # (NASM's output of the 16-bit segment into a wider field warns first)
                     exc.line_warnings += (f"{action.unit * 8}-bit segment relocation "
@@ -1692,8 +1751,12 @@ class Assembler(E.EvalContext):
                 out += data
                 continue
             if unit > 8:
-                raise AsmError(f"integer supplied as {unit * 8}-bit data"
-                               if unit != 10 else "integer supplied to a DT instruction")
+                # (NASM goes on: one error per integer item)
+                message = f"integer supplied as {unit * 8}-bit data"
+                rest = action.items[action.items.index(ce) + 1:]
+                raise AsmError(message, also=(message,) * sum(
+                    1 for c in rest if c is not None and type(c.node) is not E.Str
+                    and E.float_item(c.node) is None))
             self.unknown = False
             v = node.value if type(node) is E.Num else ce.fn(self)
             if self.unknown:
@@ -2393,7 +2456,9 @@ class Assembler(E.EvalContext):
             if (len(words) >= 2 and words[0].lower() in ("output", "elf", "elf32")
                     and words[1].lower() in ("gprefix", "gpostfix", "lprefix", "lpostfix")):
                 affix = words[2].strip() if len(words) > 2 else ""
-                if self.fmt == "elf32" or words[0].lower() == "output":
+                # (NASM 2.16.01 ignores the pragma's postfixes; the command line's hold)
+                if ((self.fmt == "elf32" or words[0].lower() == "output")
+                        and words[1].lower().endswith("prefix")):
                     self.affixes[words[1].lower()] = affix
         elif name == "default":
             word = directive_args.check_default(args)
@@ -2564,6 +2629,11 @@ class Assembler(E.EvalContext):
                 others.append(w)
         if others:
             s.attrs = tuple(others)
+            if self.fmt == "elf32" and _merge_without_size(s.attrs):
+                self.declared.add(sname)
+                self.cur, self.pos = s, s.size
+                raise AsmError("section attribute merge specified without an entry size "
+                               "or `strings'")
         if sname not in self.declared and len(words) > 1:
             s.attr_declared = True      # NASM's ELF then aligns it to 1 unless align=
         if sname not in self.declared:
@@ -2876,10 +2946,21 @@ def _reloc_key(reloc):
     return (id(reloc.section), id(reloc.symbol), reloc.wrt)
 
 
+def _merge_without_size(attrs: tuple) -> bool:
+    """`merge` with no size word, `entsize=` or `strings` (NASM's ELF error)."""
+    from asm.elf_output import size_unit
+    keys = [w.partition("=")[0].lower() for w in attrs]
+    merge = [k for k in keys if k in ("merge", "nomerge")]
+    strings = [k for k in keys if k in ("strings", "nostrings")]
+    return (merge[-1:] == ["merge"] and strings[-1:] != ["strings"] and "entsize" not in keys
+            and not any(size_unit(k) for k in keys if k not in ("merge", "nomerge")))
+
+
 def _elf_attribute(key: str, eq: str) -> bool:
     """A section attribute NASM's ELF output knows (flags, types, entsize=)."""
-    from asm.elf_output import _FLAG_WORDS, _TYPE_WORDS
-    return key in _FLAG_WORDS or key in _TYPE_WORDS or (key == "entsize" and bool(eq))
+    from asm.elf_output import _FLAG_WORDS, _TYPE_WORDS, size_unit
+    return (key in _FLAG_WORDS or key in _TYPE_WORDS or (key == "entsize" and bool(eq))
+            or (not eq and size_unit(key) is not None))
 
 
 _SREGS = frozenset(("es", "cs", "ss", "ds", "fs", "gs"))
@@ -3002,6 +3083,27 @@ def _negative_times(n: int) -> AsmError:
     return err
 
 
+_OPEN_MEMORY = "expecting ] at end of memory operand"
+_NOT_KEYWORD = "is not a NASM keyword [-w+ptr]"
+_SCANNED_DIRECTIVES = ("absolute", "org", "sectalign")     # (expressions NASM's scanner reads)
+_PTR_WORDS: dict = {}       # line text -> the `ptr` words in it (as written)
+
+
+def _ptr_words(text: str) -> tuple:
+    """The words `ptr` (any case) a line holds outside strings and comments: NASM's
+    scanner warns about each as it reads the line."""
+    words: tuple = ()
+    if "ptr" in text.lower():
+        try:
+            words = tuple(v for k, v in P.tokenize(P._strip_comment(text))
+                          if k == "ID" and v.lower() == "ptr")
+        except AsmError:
+            pass
+    if len(_PTR_WORDS) < 100_000:
+        _PTR_WORDS[text] = words
+    return words
+
+
 def _reported_later(e: AsmError) -> bool:
     """A pass-1 error NASM finds in its final pass, having gone on to it: not a panic, not
     `..start:` (NASM stops after pass 1 there), not a refused EQU (NASM defines it all
@@ -3051,6 +3153,9 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
     from asm.preproc import Preprocessor
 
     asm = Assembler(fmt=fmt, bits=bits, listing=listing)
+    affixes = {p[1]: p[2] for p in pre if p[0] == "affix"}
+    if affixes:
+        asm.cmdline_affixes = affixes
     if debug:
         from asm.debuginfo import LineRecorder
         asm.debug = LineRecorder()
@@ -3066,6 +3171,7 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
                       report=asm.errors_append, pre=pre, depends=depends,
                       depend_includes=False)
     pp.here_value = asm.pp_here
+    pp.ptr_hook = asm.note_ptr
     pp.warning_position = asm.pp_warning_position
     pp.warning_shown = asm.warning_shown
     pp.warning_error = asm.warning_error

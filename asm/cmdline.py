@@ -333,14 +333,11 @@ class _Reader:
         if kind == "help":
             print_help()
             raise Exit(0)
-        if kind in ("gpostfix", "lpostfix"):
-            if first:
-                self.fatal(f"--{name} is not supported by {PROG} (the prefixes are)",
-                           usage=False)
-        elif kind in ("gprefix", "lprefix"):
+        if kind in ("gprefix", "lprefix", "gpostfix", "lpostfix"):
             if not first:
-                # what NASM's set_label_mangle does, as the pragma that does the same
-                o.pre.append(("line", f"%pragma output {kind} {value}"))
+                # what NASM's set_label_mangle does (the assembler's, not a line: -E
+                # shows none; unlike the pragma's, these postfixes hold in ELF)
+                o.pre.append(("affix", kind, value))
         elif kind == "include":
             if not first:
                 # NASM 2.16.01 pre-includes the *next* argument even after `=`

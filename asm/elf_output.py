@@ -77,7 +77,34 @@ _FLAG_WORDS = {
     "write": (SHF_WRITE, True), "nowrite": (SHF_WRITE, False),
     "tls": (SHF_TLS, True), "notls": (SHF_TLS, False),
     "merge": (SHF_MERGE, True), "strings": (SHF_STRINGS, True),
+    "readonly": (SHF_WRITE, False), "nomerge": (SHF_MERGE, False),
+    "nostrings": (SHF_STRINGS, False),
 }
+# a section's entry size from a size word: (name, bytes, alignment); `pointer` is 4
+_SIZE_UNITS = (("byte", 1, 1), ("word", 2, 2), ("dword", 4, 4), ("qword", 8, 8),
+               ("tword", 10, 2), ("tbyte", 10, 2), ("oword", 16, 16), ("xword", 16, 16),
+               ("yword", 32, 32), ("zword", 64, 64), ("pointer", 4, 4))
+_ARRAY_TYPES = (SHT_PREINIT_ARRAY, SHT_INIT_ARRAY, SHT_FINI_ARRAY)
+
+
+def size_unit(word: str) -> Optional[tuple]:
+    """(entry size, alignment) a section attribute gives as NASM's ELF output reads it: a
+    size word or any start of one (`b`), `*N` times (NASM then compares a character
+    less: `dword*2`); None for another word."""
+    star = word.find("*")
+    head, mult = word.lower(), 1
+    if star >= 0:
+        if star == 0:
+            return None
+        head = head[:star - 1]
+        try:
+            mult = int(word[star + 1:], 0)
+        except ValueError:
+            mult = 0
+    for name, size, align in _SIZE_UNITS:
+        if name.startswith(head):
+            return size * mult, align
+    return None
 _TYPE_WORDS = {"note": SHT_NOTE, "preinit_array": SHT_PREINIT_ARRAY,
                "init_array": SHT_INIT_ARRAY, "fini_array": SHT_FINI_ARRAY}
 
@@ -106,6 +133,7 @@ def _obj_section(s) -> ObjSection:
     """An assembler Section -> ObjSection with NASM's type, flags and alignment."""
     stype, flags = section_kind(s.name, s.nobits, s.attrs)
     align, entsize = section_defaults(s.name)[2:]
+    xalign = 0
     for word in s.attrs:
         key, eq, val = word.partition("=")
         key = key.lower()
@@ -114,8 +142,16 @@ def _obj_section(s) -> ObjSection:
                 entsize = int(val, 0)
             except ValueError:
                 raise AsmError(f"invalid section entry size `{val}'") from None
+        elif not eq and key not in _FLAG_WORDS and key not in _TYPE_WORDS:
+            unit = size_unit(key)
+            if unit is not None:
+                entsize, xalign = unit
+    if stype in _ARRAY_TYPES and not xalign:
+        xalign, entsize = 4, entsize or 4
+    if flags & SHF_MERGE and not entsize:
+        entsize = 1         # (`merge strings`)
     if getattr(s, "attr_declared", False):
-        align = 1           # NASM: a section declared with attributes loses its default
+        align = xalign or 1     # NASM: a section declared with attributes loses its default
     if s.align is not None:
         align = s.align
     align = max(align, s.sectalign or 1)
@@ -416,10 +452,10 @@ def elf32_object(asm, file_name: Optional[str] = None, source: Optional[str] = N
         if sym in typed and obj.bind == "local" and obj.type == STT_NOTYPE:
             obj.type, obj.size = STT_OBJECT, typed[sym]     # NASM's debug_typevalue
         if affixes:
-            # %pragma elf gprefix/lprefix: global (and extern, common) names get the g
-            # prefix, local ones the l prefix (NASM 2.16.01 ignores the postfixes in ELF)
+            # %pragma elf gprefix/lprefix, --gpostfix...: global (and extern, common)
+            # names get the g affixes, local ones the l ones
             g = "g" if obj.bind != "local" else "l"
-            obj.name = affixes.get(g + "prefix", "") + obj.name
+            obj.name = affixes.get(g + "prefix", "") + obj.name + affixes.get(g + "postfix", "")
     relocs = []
     for s in sections:
         for f in s.fixups:

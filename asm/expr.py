@@ -599,14 +599,17 @@ def _compile_wrt(fl: Compiled, fr: Compiled, right: Expr) -> Compiled:
                 if c.unknown:
                     return 0        # (a forward reference: decided in a later pass)
                 c.unknown = was
+                if c.wrt_number_message.startswith("WRT not supported by binary"):
+                    # (`seg y wrt 5`: bin refuses the WRT, then the segment base)
+                    raise AsmError(c.wrt_number_message, also=(exc.message,)) from None
             raise
         seg = c.wrt_segment(special) if special is not None else None
         if seg is None:
             r = fr(c)
             if type(r) is not int:
                 raise AsmError("invalid right-hand operand to WRT")
-            if c.unknown:
-                return v            # a forward reference: decided in a later pass
+            if c.unknown or getattr(c, "seg_probe", False):
+                return v    # a forward reference (decided in a later pass), or a probe
             raise AsmError(c.wrt_number_message)
         return v if type(v) is int else Wrt(v, seg)
     return wrt

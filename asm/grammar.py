@@ -48,6 +48,8 @@ class NasmLexer(Lexer):
 
 
 
+_OPEN_MEMORY = "expecting ] at end of memory operand"
+
 def _val(tok) -> str:
     return str(tok)
 
@@ -420,6 +422,8 @@ def _syntax_error(exc: Exception, what: str, kinds: list, tokens: tuple = ()) ->
             return AsmError("expression syntax error")      # `x equ 1+dword 5`
         if ttype == "COMMA":
             return _equ_operands_error(kinds, i)
+        if kinds.count("LBRACK") > kinds.count("RBRACK") and kinds[-1] in _OPERAND_END:
+            return AsmError(_OPEN_MEMORY, also=("bad syntax for EQU",))     # `x equ [bx`
         return AsmError("bad syntax for EQU")               # `x equ`
     opened = before.count("LBRACK") - before.count("RBRACK")
     if ttype == "LBRACK" and opened > 0 and before[-1] == "LBRACK":
@@ -445,7 +449,7 @@ def _syntax_error(exc: Exception, what: str, kinds: list, tokens: tuple = ()) ->
             return AsmError("invalid combination of opcode and operands")
     if ttype == "$END":
         if before.count("LBRACK") > before.count("RBRACK"):
-            return AsmError("expecting ] at end of memory operand")
+            return AsmError(_OPEN_MEMORY)
         if before[-1:] == ["RESV"]:
             return AsmError("invalid combination of opcode and operands")   # `resd`
         return AsmError("parser: instruction expected")
@@ -482,6 +486,8 @@ def _equ_operands_error(kinds: list, comma: int) -> AsmError:
         error = _expression_error(operand, "$END")
         if error is not None:
             return error
+        if operand.count("LBRACK") > operand.count("RBRACK") and "COMMA" not in operand:
+            return AsmError(_OPEN_MEMORY, also=("bad syntax for EQU",))     # `x equ 1, [bx`
         k = j + 1
     return AsmError("bad syntax for EQU")
 

@@ -98,6 +98,7 @@ _STRING_OR_PCT = re.compile(r"""
     (?P<str>'[^']*'|"[^"]*"|`(?:\\.|[^`\\])*`)
   | (?P<comment>;.*)
   | %(?P<brace>\{[^}]*\})(?P<tail>[A-Za-z0-9_$\#@~.?]*)
+  | %(?P<open>\{[^}]*)\Z
   | %(?P<num>[0-9]+)
   | %(?P<local>%[A-Za-z0-9_$\#@~.?]+)
   | %(?P<ctx>\$+[A-Za-z0-9_$\#@~.?]*)
@@ -232,6 +233,20 @@ class _Source:
 
 
 # `%{1}`, `%{-1}`, `%{1:-1}`: a macro parameter (or range) in braces
+# `%use fp` and `%use altreg`: NASM 2.16's macros/fp.mac and macros/altreg.mac
+_FP_CONSTANTS = {"Inf": "__?Infinity?__", "NaN": "__?QNaN?__", "QNaN": "__?QNaN?__",
+                 "SNaN": "__?SNaN?__"}
+_FP_FUNCTIONS = ("float8", "float16", "bfloat16", "float32", "float64", "float80m",
+                 "float80e", "float128l", "float128h")
+_ALTREG = tuple(
+    [(f"r{i}{suffix}", reg) for suffix, regs in (
+        ("", "rax rcx rdx rbx rsp rbp rsi rdi"), ("d", "eax ecx edx ebx esp ebp esi edi"),
+        ("w", "ax cx dx bx sp bp si di"), ("b", "al cl dl bl spl bpl sil dil"),
+        ("h", "ah ch dh bh"), ("l", "al cl dl bl spl bpl sil dil"))
+     for i, reg in enumerate(regs.split())]
+    + [(f"r{i}l", f"r{i}b") for i in range(8, 16)])
+
+_CLEAR_OPTIONS = ("global", "context", "all", "define", "defalias", "alldefine", "macro")
 _PARAM_BRACE = re.compile(r"-?[0-9]+(?::-?[0-9]+)?")
 
 # NASM's tokens of a %macro line's parameter specification (blanks are tokens too)
@@ -406,6 +421,9 @@ class Preprocessor:
         self.produced = 0
         self.active_macros: dict = {}
         self.call_warning: Optional[str] = None    # _find_mmacro_call's legacy warning
+        # called once a source read holds `ptr` (the assembler then looks for NASM's
+        # `ptr` warning on its lines; without it, no line can hold the word)
+        self.ptr_hook: Optional[Callable[[], None]] = None
         self._install_builtins()
         self._load_stdmac()
         # (its body: _incbin_text; the assembler reads the line itself)
@@ -640,6 +658,8 @@ class Preprocessor:
                 if item[0] == "undef":
                     self._undef(item[1])
                     continue
+                if item[0] == "affix":      # (--gprefix...: the assembler's)
+                    continue
                 if item[0] == "include":
                     found = self._read_include(item[1], item[1])
                     if found is None:
@@ -655,9 +675,17 @@ class Preprocessor:
             if self.fatal:
                 return
 
+    def _note_text(self, text: str) -> None:
+        """Tell the ptr_hook (once) that a source read holds the word `ptr`."""
+        if "ptr" in text.lower() and self.ptr_hook is not None:
+            self.ptr_hook()
+            self.ptr_hook = None
+
     def lines(self) -> Iterator[SourceLine]:
         """Generate the preprocessed lines of the main file."""
         self.depend(self.filename)
+        if self.ptr_hook is not None:
+            self._note_text(self.text + "".join(str(item[1:]) for item in self.pre))
         if self.pre:
             yield from self._pre_lines()
             if self.fatal:
@@ -904,6 +932,9 @@ class Preprocessor:
                         self._push_rep(d, src, loc_file, loc_line, trace)
                     return
             d["lines"].append((raw, file, lineno))
+            if "%{" in raw:             # (NASM reads the body's tokens as it stores it)
+                for message in _brace_warnings(raw):
+                    self._warn(message, loc_file, loc_line)
             sl = list_only()
             if sl:
                 yield sl
@@ -1055,6 +1086,7 @@ class Preprocessor:
         """The line with its %-constructs substituted; ``errors`` gets NASM's messages
         for those it drops (the line goes on without them)."""
         msrc = self._macro_source(src)
+        stored = None if src.kind == "file" else src.kind     # (a macro's or %rep's)
         directive = _DIRECTIVE_START.match(text) is not None
         # a directive that expands its operands and then defines a name: NASM reports a
         # context-local with no context as it expands, goes on with the token, then fails
@@ -1072,8 +1104,28 @@ class Preprocessor:
             if g in ("str", "comment"):
                 return m.group()
             if g == "tail":         # (`%{...}name`: the name is pasted to what it gives)
+                if m.group("brace") == "{}":      # (the operator: no name pasted)
+                    return empty_braces(m) + ("" if directive else " ") + m.group("tail")
                 return repl_brace(m)
+            if g == "open":
+                # NASM closes it at the end of the line (the comment in it)
+                if stored is None:
+                    self._warn(_OPEN_BRACES, *self._here())
+                inner = m.group(g)[1:]
+                if not inner:
+                    return empty_braces(m)
+                if msrc is None and inner.lstrip("-")[:1].isdigit():
+                    errors.append(f"`%{inner}': not in a macro call")
+                    return ""
+                if msrc is not None and _PARAM_BRACE.fullmatch(inner.strip()):
+                    return self._param(msrc, int(inner))
+                return m.group() if directive else "%" + inner
             return repl_other(m, g)
+
+        def empty_braces(m):
+            if stored is None:      # (a stored body's: warned as it was stored)
+                self._warn(_EMPTY_BRACES, *self._here())
+            return m.group() if directive else "%"
 
         def repl_brace(m):
             inner = m.group("brace")[1:-1].strip()
@@ -1122,6 +1174,8 @@ class Preprocessor:
                         return ", ".join(self._param(msrc, k) for k in range(lo, hi + step,
                                                                               step))
                 if msrc is None:
+                    if g == "brace" and not directive:
+                        return "%" + inner      # (`%{x}`: NASM's `%` operator and x)
                     if g == "num":      # (`db %5`, `%define q %1`; not `db % 5`)
                         errors.append(f"`{m.group()}': not in a macro call")
                         return ""
@@ -1131,7 +1185,8 @@ class Preprocessor:
                 try:
                     k = int(inner)
                 except ValueError:
-                    return m.group()
+                    # (`%{x}`, `%{ }`: NASM's `%` operator and what it holds)
+                    return m.group() if directive or g != "brace" else "%" + inner
                 return self._param(msrc, k)
             if g == "local":
                 if msrc is None:
@@ -1142,6 +1197,8 @@ class Preprocessor:
                 if m.start() == name_at:
                     return m.group()        # (the name: the directive's own error)
                 if directive and m.start() < body_at:
+                    if m.group(g) == "$":
+                        return m.group()    # (no identifier: the directive says so)
                     return self._ctx_name("%" + m.group(g))     # (the directive's error)
                 try:
                     return self._ctx_name("%" + m.group(g))
@@ -1667,7 +1724,8 @@ class Preprocessor:
         if word in ("%undef", "%iundef", "%undefalias"):
             parts = arg.split()
             name = parts[0] if parts else ""
-            if not name or not (_MACRO_WORD.match(name) or name.startswith("%%")):
+            if not name or _not_a_macro_name(name) or not (
+                    _MACRO_WORD.match(name) or name.startswith("%%")):
                 shown = "%undefalias" if word == "%undefalias" else "%undef"
                 raise AsmError(f"`{shown}' expects a macro identifier")     # (`%undef %!X`)
             if len(parts) > 1:
@@ -1793,11 +1851,23 @@ class Preprocessor:
             parts = arg.split()
             if not parts:
                 raise AsmError(f"`{word}' expects a macro name")
-            if len(parts) < 2 or not re.match(r"\d+(-(\d+|\*))?\+?(\.nolist)?\Z", parts[1]):
+            spec = re.match(r"(\d+)(?:-(\d+|\*))?(\+)?(?:\.nolist)?\Z", parts[1]) \
+                if len(parts) > 1 else None
+            if spec is None:
                 raise AsmError(f"`{word}' expects a parameter count")
             table = self.mmacros if word == "%unmacro" else self.immacros
             key = parts[0] if word == "%unmacro" else parts[0].lower()
-            table.pop(key, None)
+            # (only the macro of exactly these counts goes, as in NASM)
+            nmin = int(spec.group(1))
+            nmax = nmin if spec.group(2) is None else (
+                -1 if spec.group(2) == "*" else int(spec.group(2)))
+            greedy = spec.group(3) is not None
+            kept = [m for m in table.get(key, ())
+                    if (m.nmin, m.nmax, m.greedy) != (nmin, nmax, greedy)]
+            if kept:
+                table[key] = kept
+            else:
+                table.pop(key, None)
             self._macros_changed()
             return
         if word == "%line":
@@ -1830,9 +1900,43 @@ class Preprocessor:
             if name:
                 self.depend(name)
             return
-        if word in ("%pragma", "%clear", "%aliases", "%warning"):
+        if word == "%clear":
+            self._clear(arg, loc_file, loc_line)
+            return
+        if word == "%aliases":
+            self._aliases(arg)
+            return
+        if word in ("%pragma", "%warning"):
             return
         raise AsmError(f"unknown preprocessor directive `{word}'")
+
+    def _clear(self, arg: str, file: str, line: int) -> None:
+        """%clear: every global single-line and multi-line macro (the standard ones too)
+        goes, context-local ones stay. NASM 2.16.01 loops forever on its options
+        (`%clear define`...): pyasm clears everything for them."""
+        word = arg.split(None, 1)[0] if arg.split() else ""
+        if word and not _IDENT.match(word):
+            self._warn("trailing garbage after `%clear' ignored [-w+pp-trailing]", file, line)
+            return
+        if word and word.lower() not in _CLEAR_OPTIONS:
+            raise AsmError(f"invalid option to %clear: {word}")
+        self.smacros = {k: v for k, v in self.smacros.items() if k.startswith("..@")}
+        self.ismacros = {k: v for k, v in self.ismacros.items() if k.startswith("..@")}
+        self.mmacros, self.immacros = {}, {}
+        self.alias_names = set()
+
+    def _aliases(self, arg: str) -> None:
+        """%aliases on|off or a constant expression, checked as NASM reads it (pyasm
+        always expands aliases)."""
+        text = self._expand_line(arg).strip()
+        if not text or text.lower() in ("no", "yes", "false", "true", "off", "on"):
+            return
+        try:
+            self._eval(text, "%aliases")
+        except AsmError as exc:
+            if exc.message != "non-constant value given to `%aliases'":
+                raise
+            raise AsmError("boolean flag expression must be a constant") from None
 
     def _use(self, arg: str) -> None:
         """%use PACKAGE: NASM's standard macro packages that pyasm has."""
@@ -1840,8 +1944,8 @@ class Preprocessor:
         if not name:
             raise AsmError("`%use' expects a package name")
         flag = f"__?USE_{name.upper()}?__"
-        if name not in ("ifunc", "smartalign"):
-            if name in ("altreg", "fp", "masm"):
+        if name not in ("ifunc", "smartalign", "fp", "altreg"):
+            if name == "masm":
                 raise AsmError(f"`%use' package `{name}' is not supported by pyasm")
             raise AsmError(f"unknown `%use' package: `{name}'")
         if self._is_smacro(flag):
@@ -1853,6 +1957,16 @@ class Preprocessor:
                             ("ilog2c", "(__?ilog2c?__(x))"), ("ilog2fw", "(__?ilog2w?__(x))"),
                             ("ilog2cw", "(__?ilog2w?__(x) * 0 + __?ilog2c?__(x))")):
                 self._define(f, ["x"], body, True)
+            return
+        if name == "fp":                # (NASM 2.16's macros/fp.mac)
+            for f in ("Inf", "NaN", "QNaN", "SNaN"):
+                self._define(f, None, _FP_CONSTANTS[f], True)
+            for f in _FP_FUNCTIONS:
+                self._define(f, ["x"], f"__?{f}?__(x)", True)
+            return
+        if name == "altreg":            # (NASM 2.16's macros/altreg.mac)
+            for alias, reg in _ALTREG:
+                self._define(alias, None, reg, False)
             return
         from asm.smartalign import macros
         package = _Source("file", [(t, "<stdmac>", i + 1) for i, t in
@@ -1899,6 +2013,8 @@ class Preprocessor:
         if not m:
             raise AsmError(f"`{word}' expects a macro identifier")
         name = m.group(1)
+        if _not_a_macro_name(name):
+            raise AsmError(f"`{word}' expects a macro identifier")
         params = None
         greedy = False
         if m.group(2) is not None:
@@ -2002,6 +2118,8 @@ class Preprocessor:
             raise AsmError(f"include file `{shown}': {exc}") from None
         if self.depend_includes:
             self.depend(path)
+        if self.ptr_hook is not None:
+            self._note_text(text)
         return path, text
 
     # ---- conditionals
@@ -2200,6 +2318,42 @@ class Preprocessor:
                 raise
             return parse_expr_tokens(tokens[:end]), True
 
+    def _undefined_before(self, tokens: list, exc: AsmError, what: str) -> None:
+        """NASM works an expression out as it reads it: a symbol not defined in the
+        longest part that reads as an expression is reported before the syntax error
+        after it (`%if x %%`)."""
+        from asm.parser import parse_expr_tokens
+        if exc.message != "expression syntax error":
+            return
+        for k in range(len(tokens), 0, -1):
+            part = tokens[:k]
+            depth = sum(t[0] == "LPAR" for t in part) - sum(t[0] == "RPAR" for t in part)
+            closed = [("RPAR", ")")] * max(depth, 0)
+            # (a `?` left open: what follows it is read as far as it goes, then the `:`)
+            open_q = sum(t[0] == "QMARK" for t in part) > sum(t[0] == "COLON" for t in part)
+            try:
+                ce = parse_expr_tokens(part + closed)
+            except AsmError:
+                if not open_q:
+                    continue
+                try:
+                    ce = parse_expr_tokens(part + [("COLON", ":"), ("NUMBER", "0")] + closed)
+                except AsmError:
+                    continue
+            else:
+                open_q = False
+            try:
+                self._value_of(ce, what)
+            except AsmError as inner:
+                if inner.message.endswith("not defined before use"):
+                    raise inner from None
+            ended = k == len(tokens) or tokens[k][0] not in _OPERATOR_TOKENS
+            if open_q and ended:
+                raise AsmError("`?' without matching `:'") from None
+            if depth > 0 and ended:
+                raise AsmError("expecting `)'") from None     # (`%if ((2) x`, `%if (1`)
+            return
+
     def _eval(self, text: str, what: str, critical: bool = False,
               param: Optional[int] = None) -> int:
         """The value of a preprocessor expression. A directive's (``%if``, ``%rep``...) is
@@ -2209,7 +2363,12 @@ class Preprocessor:
         text = strip_comment(text).strip()
         if not text:
             raise AsmError("expression syntax error")
-        ce, trailing = self._parse_pp_expr(asm_tokenize(text))
+        tokens = asm_tokenize(text)
+        try:
+            ce, trailing = self._parse_pp_expr(tokens)
+        except AsmError as exc:
+            self._undefined_before(tokens, exc, what)
+            raise
         if trailing and param is not None:
             raise AsmError(f"{_BAD_PARAMETER}{param} of function `{what}'")
         v = self._value_of(ce, what)
@@ -2565,9 +2724,33 @@ def _assign_line(raw: str):
 _MACRO_NAME = re.compile(r"(%?\$*[A-Za-z_.?@$][A-Za-z0-9_$#@~.?]*)(.*)$", re.DOTALL)
 
 
+_OPERATOR_TOKENS = ("PLUS", "MINUS", "BINOP", "QMARK", "COLON")
+_OPEN_BRACES = "unterminated %{...} construct (missing `}') [-w+pp-open-brackets]"
+_EMPTY_BRACES = "empty %{} construct expands to the % operator [-w+pp-empty-braces]"
+
+
+def _brace_warnings(text: str) -> list:
+    """NASM's warnings as it reads a line's `%{` constructs (unterminated, empty)."""
+    out = []
+    for m in _STRING_OR_PCT.finditer(text):
+        g = m.lastgroup
+        if g == "open":
+            out.append(_OPEN_BRACES)
+            if m.group(g) == "{":
+                out.append(_EMPTY_BRACES)
+        elif g == "tail" and m.group("brace") == "{}":
+            out.append(_EMPTY_BRACES)
+    return out
+
+
+def _not_a_macro_name(name: str) -> bool:
+    """`$`, `$$` and `%$` are no macro identifiers for NASM (`%$$` is: a context's)."""
+    return name == "%$" or not name.strip("$")
+
+
 def _name_and_rest(arg: str, word: str, allow_empty: bool = False) -> tuple:
     m = _MACRO_NAME.match(arg)
-    if not m:
+    if not m or _not_a_macro_name(m.group(1)):
         raise AsmError(f"`{word}' expects a macro identifier")
     rest = m.group(2)
     if not rest.strip() and not allow_empty:

@@ -190,7 +190,7 @@ def test_refused_options_say_so(tmp_path):
     """Options of NASM that pyasm cannot honour stop the run with a message naming them
     (NASM itself runs them), never silently."""
     _tree(tmp_path)
-    for args in (["-t"], ["-a"], ["--gpostfix", "_x"], ["-f", "coff"],
+    for args in (["-t"], ["-a"], ["-f", "coff"],
                  ["--limit-rep", "5"], ["--keep-all"]):
         r = subprocess.run([sys.executable, "-m", "asm.cli", *args, "e.asm"], cwd=tmp_path,
                            capture_output=True, text=True,
