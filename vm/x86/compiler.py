@@ -580,6 +580,7 @@ class Translator:
             out.append("    c = 0")
             # (a trace's arms may run more instructions per iteration than its main path)
             out.append(f"    lim = LIM[0] - ST[0] - {2 * max(b.ninsn, getattr(b, 'span', 0))}")
+            out.extend("    " + text for text in b.pre_lines)    # (checks: emit.py _hoist)
         guard = params is None
         ind = 1
         if guard:

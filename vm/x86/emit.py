@@ -77,6 +77,11 @@ MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
 _ALIAS = re.compile(r"[a-z_]+[1-9][0-9]*")
 _ENTRY_NAMES = tuple(f"{n}0" for n in SLOT_NAMES)
 _ENTRY_SET = frozenset(_ENTRY_NAMES + tuple(f"{n}0" for n in PARAM_NAMES))
+_ENTRY_SLOT = {n: s for s, n in enumerate(_ENTRY_NAMES)}   # (Builder._hoistable)
+# a string instruction's step (system.py), and the code that changes EFLAGS.DF
+# (semantics.py: CLD, STD, POPF): Builder._hoist_df
+_DF_STEP = re.compile(r"st[0-9]+ = \(-[0-9] if cpu\.flags & 0x400 else [0-9]\)")
+_DF_WRITE = re.compile(r"cpu\.flags [&|]?=")
 # Builder.bind reuses a name for arithmetic over register versions and temporaries only
 # (not lz*: a loop rebinds them; not calls, indexing or attributes: state that changes)
 _PURE_NAME = re.compile(r"\b(?!lz)[a-z_]+[0-9]+\b|\b0x[0-9a-f]+\b|\b[0-9]+\b")
@@ -355,6 +360,7 @@ class Builder:
         self.loop = False
         self.exit_lines: list = []
         self.loop_tail: list = []
+        self.pre_lines: list = []       # loop mode: lines before the loop (_hoist)
         # ALIVE[0] (the block's cell, cleared when code it translated is written) changes
         # only in a store or a helper call: a followed jump or the back edge checks it
         # only when one came since the last check. has_store: one came (set by the store
@@ -742,6 +748,26 @@ class Builder:
             where = (base, off >> 11)
         else:
             return None
+        chk = self._check_at(where, base, off, size)
+        if chk is None:
+            return None
+        lo, hi = min(chk.lo, off), max(chk.hi, off + size)
+        if hi - lo > STACK_SPAN and isinstance(where, str):
+            # a big frame: its locals far from what the check covers (the arguments,
+            # the saved registers) get a check of their own, per KiB of offsets
+            chk = self._check_at((base, off >> 10, 0), base, off, size)
+            if chk is None:
+                return None
+            lo, hi = min(chk.lo, off), max(chk.hi, off + size)
+        if hi - lo > STACK_SPAN:
+            return None
+        chk.lo, chk.hi = lo, hi
+        chk.stores |= store
+        return chk, base, off
+
+    def _check_at(self, where, base: str, off: int, size: int) -> Optional[_Check]:
+        """The check of ``where`` (_stack_ref's key), made here if there is none yet
+        (not inside a conditional: None)."""
         chk = self._chk.get(where)
         if chk is None:
             if self.depth:
@@ -750,12 +776,7 @@ class Builder:
             self.emit("pass")           # the check, once its reach is known
             self._chk[where] = chk
             self._chks.append(chk)
-        lo, hi = min(chk.lo, off), max(chk.hi, off + size)
-        if hi - lo > STACK_SPAN:
-            return None
-        chk.lo, chk.hi = lo, hi
-        chk.stores |= store
-        return chk, base, off
+        return chk
 
     def _stack_fast(self, chk: _Check, base: str, off: int, size: int,
                     value: Optional[str] = None) -> str:
@@ -785,8 +806,11 @@ class Builder:
     def _patch_checks(self) -> None:
         """The block is complete: write each check's line (a check used by one access
         only costs more than it saves: that access goes back to its plain form), and
-        drop the address bindings only the slow paths used."""
+        drop the address bindings only the slow paths used. In a loop with no helper
+        call, a check whose base the loop never writes runs once, before the loop
+        (_hoistable)."""
         lines = self.lines
+        hoist: dict = {}        # base -> the checks through it made before the loop
         for c in self._chks:
             d = lines[c.line][0]
             if len(c.uses) < (2 if c.base in self.stkbase else HEAP_USES):
@@ -795,46 +819,102 @@ class Builder:
                     for j, text in enumerate(plain):
                         lines[idx + j] = (lines[idx + j][0], text)
                 continue
-            b = c.base
-            align = f"not {b} & 3 and " if c.words else ""
-            # one page (most of the time), else every page of the span (a helper)
-            lo = f"{b} + {c.lo}" if c.lo > 0 else f"{b} - {-c.lo}" if c.lo else b
-            if -STACK_REACH <= c.lo and c.hi <= STACK_REACH + 16:
-                # a stack address (0xbf...) is a two-digit int to CPython, and each
-                # operation on one costs about three on a one-digit int: the base is
-                # shifted and masked once, the rest works on the results (< 2 ** 30)
-                least, most = max(-c.lo, 0), min(0x1000 - c.hi, 0xFFF)
-                if c.words:
-                    sl, page = c.sk + "l", f"{c.sq} >> 10"
-                    head = f"{c.sq} = {b} >> 2; {sl} = {b} & 0xfff; "
-                    align = f"not {sl} & 3 and "
-                else:
-                    sl, page, head = f"{b} & 0xfff", f"{b} >> 12", ""
-                p = c.sk + "p"
-                flags = f"(rf[{p} := {page}] or wf[{p}])" if c.stores else f"rf[{page}]"
-                inpage = f"{least} <= {sl}" if most == 0xFFF else \
-                    f"{least} <= {sl} <= {most}" if least else f"{sl} <= {most}"
-                text = (f"{head}{c.sk} = {align}({inpage} and not {flags} or "
-                        f"SPAN({lo}, {b} + {c.hi}, {c.stores}))")
-            else:
-                # far from the base: the page of the span's low end (not below 0:
-                # the word indexes would wrap; past the memory rf raises, as the near
-                # form's does for its base, and the access there faults anyway)
-                a, p = c.sk + "a", c.sk + "p"
-                flags = f"(rf[{p} := {a} >> 12] or wf[{p}])" if c.stores else f"rf[{a} >> 12]"
-                text = (f"{a} = {lo}; {c.sk} = {align}(0 <= {a} and ({a} & 0xfff) <= "
-                        f"{0x1000 - (c.hi - c.lo)} and not {flags} or "
-                        f"SPAN({a}, {b} + {c.hi}, {c.stores}))")
-                if c.words:
-                    text += f"; {c.sq} = {b} >> 2"
             self.glob(self.tr.mem.span_ok, "SPAN")
-            lines[c.line] = (d, text)
+            if self._hoistable(c):
+                hoist.setdefault(c.base, []).append(c)
+                continue
+            lines[c.line] = (d, self._check_text(c))
         kept = [c.line for c in self._chks if lines[c.line][1] != "pass"]
+        for group in hoist.values():
+            kept.extend(c.line for c in group)
+            for c in group:
+                lines[c.line] = (lines[c.line][0], "pass")
+            self._hoist(group)
         self._chks = []
+        self._hoist_df()
         self._drop_dead()
         self._blank_nops()
         if kept:
             self._merge_accesses(min(kept))
+
+    def _hoist_df(self) -> None:
+        """A loop with no helper call and no CLD/STD/POPF: its string instructions'
+        steps (EFLAGS.DF's sign) are read once, before the loop."""
+        if not self.loop_mode or self.has_helper or getattr(self, "any_helper", False):
+            return
+        lines = self.lines
+        found = [i for i, (_, text) in enumerate(lines) if _DF_STEP.fullmatch(text)]
+        if not found or any(_DF_WRITE.search(text) for _, text in lines):
+            return
+        for i in found:
+            self.pre_lines.append(lines[i][1])
+            lines[i] = (lines[i][0], "pass")
+
+    def _hoistable(self, c: _Check) -> bool:
+        """Whether check c can run once before the loop instead of once per pass: its
+        base is an entry register the loop never writes, and nothing in the loop may
+        flag a page (a helper call: every other store only ever clears a flag, when it
+        drops the translations of code it wrote over)."""
+        if not self.loop_mode or self.has_helper or getattr(self, "any_helper", False):
+            return False
+        slot = _ENTRY_SLOT.get(c.base)
+        return slot is not None and slot not in self.written and slot not in self.carried
+
+    def _hoist(self, group: list) -> None:
+        """The checks through one loop-invariant base, as one check over all their
+        accesses (two when they lie too far apart), in the lines before the loop;
+        ``pre_lines``. Unlike a check in the loop, which its first access follows, it
+        must not raise for a base past the memory (rf is indexed by its page)."""
+        lo, hi = min(c.lo for c in group), max(c.hi for c in group)
+        if hi - lo > STACK_SPAN or not (-STACK_REACH <= lo and hi <= STACK_REACH + 16):
+            for c in group:
+                self.pre_lines.append(self._check_text(c, True))
+            return
+        u = group[0]
+        u.lo, u.hi = lo, hi
+        u.words = any(c.words for c in group)
+        u.stores = any(c.stores for c in group)
+        self.pre_lines.append(self._check_text(u, True))
+        for c in group[1:]:
+            self.pre_lines.append(f"{c.sk} = {u.sk}" + (f"; {c.sq} = {u.sq}" if c.words else ""))
+
+    def _check_text(self, c: _Check, safe: bool = False) -> str:
+        """The line of check c (_stack_ref); ``safe``: false, not an IndexError, for a
+        base past the memory."""
+        b = c.base
+        align = f"not {b} & 3 and " if c.words else ""
+        inside = f"{b} < {self.tr.mem.size:#x} and " if safe else ""
+        # one page (most of the time), else every page of the span (a helper)
+        lo = f"{b} + {c.lo}" if c.lo > 0 else f"{b} - {-c.lo}" if c.lo else b
+        if -STACK_REACH <= c.lo and c.hi <= STACK_REACH + 16:
+            # a stack address (0xbf...) is a two-digit int to CPython, and each
+            # operation on one costs about three on a one-digit int: the base is
+            # shifted and masked once, the rest works on the results (< 2 ** 30)
+            least, most = max(-c.lo, 0), min(0x1000 - c.hi, 0xFFF)
+            if c.words:
+                sl, page = c.sk + "l", f"{c.sq} >> 10"
+                head = f"{c.sq} = {b} >> 2; {sl} = {b} & 0xfff; "
+                align = f"not {sl} & 3 and "
+            else:
+                sl, page, head = f"{b} & 0xfff", f"{b} >> 12", ""
+            p = c.sk + "p"
+            flags = f"(rf[{p} := {page}] or wf[{p}])" if c.stores else f"rf[{page}]"
+            inpage = f"{least} <= {sl}" if most == 0xFFF else \
+                f"{least} <= {sl} <= {most}" if least else f"{sl} <= {most}"
+            return (f"{head}{c.sk} = {align}({inpage} and {inside}not {flags} or "
+                    f"SPAN({lo}, {b} + {c.hi}, {c.stores}))")
+        # far from the base: the page of the span's low end (not below 0: the word
+        # indexes would wrap; past the memory rf raises, as the near form's does for
+        # its base, and the access there faults anyway)
+        a, p = c.sk + "a", c.sk + "p"
+        inside = f"{a} < {self.tr.mem.size:#x} and " if safe else ""
+        flags = f"(rf[{p} := {a} >> 12] or wf[{p}])" if c.stores else f"rf[{a} >> 12]"
+        text = (f"{a} = {lo}; {c.sk} = {align}(0 <= {a} and ({a} & 0xfff) <= "
+                f"{0x1000 - (c.hi - c.lo)} and {inside}not {flags} or "
+                f"SPAN({a}, {b} + {c.hi}, {c.stores}))")
+        if c.words:
+            text += f"; {c.sq} = {b} >> 2"
+        return text
 
     def _blank_nops(self) -> None:
         """Empty the lines that do nothing (a check or binding that became ``pass``, a
@@ -1649,12 +1729,6 @@ class Builder:
         exit, taken rarely): a register version "base + constant" is (base, constant),
         so that straight-line code need not bind it (_drop_dead); text: _wb_lines."""
         out: list = [(slot, self.ver[slot]) for slot in sorted(self.dirty)]
-        if self.loop_mode:
-            for slot in sorted(self.carried - self.dirty):
-                v = self.ver[slot]
-                if v is None or v == f"{SLOT_NAMES[slot]}0":
-                    out.append((slot, self.get(slot)))
-            out.sort()
         st = self.fl
         if isinstance(st, Lazy):
             out.append((LZ, self._lz_parts(st)))
@@ -1670,11 +1744,29 @@ class Builder:
                    for s, v in out]
         return out
 
+    def _carried_wb(self) -> list:
+        """Loop mode: (slot, entry name) of the slots the body writes that this path has
+        not written: from the second iteration on, an exit stores the value the loop
+        carried there; in the first, r[] still holds it (a block that mostly leaves by
+        a side exit in its first pass need not store them: _wb_lines)."""
+        if not self.loop_mode:
+            return []
+        out = []
+        for slot in sorted(self.carried - self.dirty):
+            v = self.ver[slot]
+            if v is None or v == f"{SLOT_NAMES[slot]}0":
+                out.append((slot, self.get(slot)))
+        return out
+
     def _wb_lines(self, inline: bool = False) -> list:
-        """The lines of _writeback."""
-        return [f"cpu.lz = ({', '.join(v)})" if s == LZ else
-                f"r[{s}] = {_affine_item(v)}"
-                for s, v in self._writeback(inline)]
+        """The lines of _writeback (and of _carried_wb, once an iteration has run)."""
+        out = [f"cpu.lz = ({', '.join(v)})" if s == LZ else
+               f"r[{s}] = {_affine_item(v)}"
+               for s, v in self._writeback(inline)]
+        carried = self._carried_wb()
+        if carried:
+            out.insert(0, "if c: " + "; ".join(f"r[{s}] = {v}" for s, v in carried))
+        return out
 
     def _finish(self, tail: list) -> None:
         self.ended = True
