@@ -48,6 +48,18 @@ def registers_of(cpu) -> dict:
     return dict(cpu.registers())
 
 
+def _check_size(name: str, value: object) -> None:
+    """A byte count given to the API, refused as ``--max-output`` refuses it on the
+    command line (a negative one ran with a "limit of -1 bytes"; 1.5 was an internal
+    error, status 70)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: not a size: {value!r} (an integer number of bytes)")
+    if value < 0:
+        raise ValueError(f"{name}: not a size: {value!r} (a number of bytes, 0 or more)")
+
+
 def run(program: Union[str, os.PathLike, bytes], *, fmt: Optional[str] = None,
         args: Sequence[str] = (), stdin: bytes = b"", env: Optional[dict] = None,
         max_steps: Optional[int] = None, memory: Optional[int] = None,
@@ -64,9 +76,11 @@ def run(program: Union[str, os.PathLike, bytes], *, fmt: Optional[str] = None,
     ending in 55AA, else 32-bit Linux). ``setup`` is called with each CPU as it is
     created (``vm.x86.Machine``, B32 or V16 CPU) to add hooks before it runs.
     ``max_output``: bytes the program may write to stdout and stderr together, as
-    ``--max-output`` (status 153 past it): the captured output is held in memory.
+    ``--max-output`` (status 153 past it): the captured output is held in memory; an
+    integer, 0 or more (else TypeError or ValueError, as the command line refuses it).
     """
     from formats import detect, is_boot_sector
+    _check_size("max_output", max_output)
     if isinstance(program, (bytes, bytearray, memoryview)):
         data, path = bytes(program), "<program>"
         if fmt is None:

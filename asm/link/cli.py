@@ -147,21 +147,29 @@ def _find_library(name: str, paths: list[str]) -> str:
 
 
 def _clash(args: Arguments) -> Optional[str]:
-    """An input that is also the output or the map file, as GNU ld refuses it ("input
-    file 'a.o' is the same as output file"), by the file a name finally reaches: writing
-    the output, or removing it after a failure, would lose that input."""
-    outputs = [(args.output, "output file")]
-    if args.map_file:
-        outputs.append((args.map_file, "map file"))
-    written = {os.path.realpath(path): what for path, what in outputs}
+    """An input that is also the output or the map file, by the file a name finally
+    reaches, or a map file that is the output. As GNU ld 2.40: an input named as the
+    output is refused ("input file 'a.o' is the same as output file"), a library found
+    through -l is not (ld writes the output over it; it fails when it needed a member,
+    having emptied the archive first: pyld reads every input before writing, so such a
+    link works, and the archive is replaced as ld replaces it). Unlike ld, on purpose:
+    an input named as the map file is refused (ld writes the map over it: the input is
+    lost), and so is a map file that is the output (ld writes both into one file: a
+    damaged executable)."""
+    output = os.path.realpath(args.output)
+    mapped = os.path.realpath(args.map_file) if args.map_file else None
+    if mapped == output:
+        return f"map file '{args.map_file}' is the same as output file"
     for kind, text in args.inputs:
         try:
             path = _find_library(text, args.library_paths) if kind == "lib" else text
         except LinkError:
             continue                        # (reported when the inputs are read)
-        what = written.get(os.path.realpath(path))
-        if what is not None:
-            return f"input file '{path}' is the same as {what}"
+        real = os.path.realpath(path)
+        if real == output and kind != "lib":
+            return f"input file '{path}' is the same as output file"
+        if real == mapped:
+            return f"input file '{path}' is the same as map file"
     return None
 
 

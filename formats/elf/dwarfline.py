@@ -22,6 +22,7 @@ from .tables import ENCODING, ERRORS
 # byte shifted in at a cost growing with it (1 MB: ~100 s; quadratic).
 MAX_ITEMS = 1 << 20
 _LEB_BITS = 64
+_LEB_MASK = (1 << _LEB_BITS) - 1
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,12 @@ class _Reader:
                 result |= (b & 0x7F) << shift
             shift += 7
             if not b & 0x80:
-                return result
+                return result & _LEB_MASK
 
     def sleb(self) -> int:
+        """As readelf: the low 64 bits, sign-extended from the last byte's bit 6 when
+        the number ends within them, read as a signed 64-bit value (a padded -1 of 11
+        bytes is -1)."""
         result = shift = 0
         while True:
             b = self.u(1)
@@ -72,7 +76,11 @@ class _Reader:
                 result |= (b & 0x7F) << shift
             shift += 7
             if not b & 0x80:
-                return result - (1 << min(shift, _LEB_BITS + 7)) if b & 0x40 else result
+                break
+        if shift < _LEB_BITS and b & 0x40:
+            result -= 1 << shift
+        result &= _LEB_MASK
+        return result - (1 << _LEB_BITS) if result >> (_LEB_BITS - 1) else result
 
     def cstr(self) -> str:
         stop = self.data.find(b"\0", self.pos, self.end)

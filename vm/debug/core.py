@@ -201,7 +201,7 @@ class X86Debugger(Debugger):
         def set_unreadable(start: int, end: int, unreadable: bool) -> None:
             orig_unreadable(start, end, unreadable)
             if self.hist is not None:
-                self.hist.flags_dirty = True
+                self.hist.note_flags(start, end)
         mem.set_unreadable = set_unreadable
         m.run = self._machine_run
         for name in ("on_interrupt", "on_port_in", "on_port_out", "on_halt"):

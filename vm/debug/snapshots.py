@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import sys
 from typing import Any, Callable, Dict, List, Optional
 
 PAGE_SHIFT = 12
@@ -83,13 +84,83 @@ def _regs_key(m) -> tuple:
     return (tuple(cpu.r), cpu.eip, cpu.flags, cpu.lz)
 
 
+def _flags_delta(prev: Optional[tuple], new: tuple,
+                 span: Optional[tuple] = None) -> tuple:
+    """An event's page protections as (lo, ro, ur): the span of pages where ``new``
+    differs from ``prev`` (the maps before it), with the new bytes there. A whole-map
+    copy per event was 2 MiB of a 4 GiB address space: a loop of mmap/munmap held
+    gigabytes in its events. Whole maps (lo 0) when there is nothing to compare with.
+    ``span``: the pages the changes were made to (a hint, checked: nothing differs
+    outside it)."""
+    if prev is None or len(prev[0]) != len(new[0]) or len(prev[1]) != len(new[1]):
+        return (0, new[0], new[1])
+    if span is not None:
+        lo, hi = span
+        if all(old is cur or (old[:lo] == cur[:lo] and old[hi:] == cur[hi:])
+               for old, cur in zip(prev, new)):
+            return (lo, new[0][lo:hi], new[1][lo:hi])
+    lo, hi = len(new[0]), 0
+    for old, cur in zip(prev, new):
+        if old is not cur and old != cur:
+            lo = min(lo, _first_diff(old, cur))
+            hi = max(hi, _last_diff(old, cur) + 1)
+    if hi <= lo:
+        return (0, b"", b"")
+    return (lo, new[0][lo:hi], new[1][lo:hi])
+
+
+def _first_diff(a: bytes, b: bytes) -> int:
+    """Index of the first byte where a and b (same length, not equal) differ: halving
+    a window known to hold it, compared by memcmp (as big integers, the XOR of two 1 MiB
+    maps cost ~40 M instructions an event)."""
+    lo, hi = 0, len(a)
+    while hi - lo > 64:
+        mid = (lo + hi) >> 1
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid
+    while a[lo] == b[lo]:
+        lo += 1
+    return lo
+
+
+def _last_diff(a: bytes, b: bytes) -> int:
+    """Index of the last byte where a and b (same length, not equal) differ."""
+    lo, hi = 0, len(a)
+    while hi - lo > 64:
+        mid = (lo + hi) >> 1
+        if a[mid:hi] == b[mid:hi]:
+            hi = mid
+        else:
+            lo = mid
+    hi -= 1
+    while a[hi] == b[hi]:
+        hi -= 1
+    return hi
+
+
+def _deep_size(obj: object, seen: set) -> int:
+    """Bytes of an object and of the containers and values it holds (once each)."""
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    n = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        n += sum(_deep_size(k, seen) + _deep_size(v, seen) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple, set)):
+        n += sum(_deep_size(x, seen) for x in obj)
+    return n
+
+
 class Snapshot:
-    __slots__ = ("steps", "cpu", "undo", "flags", "event", "size")
+    __slots__ = ("steps", "cpu", "undo", "flags", "event", "size", "base")
 
     def __init__(self, steps: int, cpu: tuple, flags: Optional[tuple], event: int):
         self.steps, self.cpu, self.flags, self.event = steps, cpu, flags, event
         self.undo: Dict[int, bytes] = {}
-        self.size = 200             # bytes held: its undo pages, its own flag maps
+        self.size = 200             # bytes held: its CPU state, undo pages, own flag maps
+        self.base = 200             # ... of them without the undo pages
 
 
 class Event:
@@ -133,6 +204,15 @@ class History:
         self._flags_prev: Optional[tuple] = None
         self.flags_dirty = True         # set_unreadable ran (page protections changed)
         self.output_log: List[bytes] = []   # write(2) bytes met while replaying
+        self._capture_sizes: Dict[tuple, int] = {}
+        self._flags_span: Optional[tuple] = None    # pages changed since _flags_prev
+
+    def note_flags(self, start: int, end: int) -> None:
+        """Page protections of [start, end) (bytes) changed."""
+        self.flags_dirty = True
+        p0, p1 = start >> PAGE_SHIFT, (end + PAGE - 1) >> PAGE_SHIFT
+        span = self._flags_span
+        self._flags_span = (p0, p1) if span is None else (min(span[0], p0), max(span[1], p1))
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -143,9 +223,19 @@ class History:
     def oldest(self) -> int:
         return self.snaps[0].steps if self.snaps else self.m.steps
 
+    def capture_size(self, st: tuple) -> int:
+        """Bytes a :func:`cpu_capture` holds (~2.6 KB with the FPU state: each event
+        and snapshot keeps one; counted as 200 a syscall loop's events held 13 times
+        what the byte bound saw). Measured once per shape."""
+        key = (st[-1] is None, len(st[6]), len(st[7]))
+        size = self._capture_sizes.get(key)
+        if size is None:
+            size = self._capture_sizes[key] = _deep_size(st, set())
+        return size
+
     def memory_bytes(self) -> int:
-        """Bytes held by the undo pages and the event log (an estimate of the history's
-        memory)."""
+        """Bytes held by the undo pages, the page-protection maps and the event log (an
+        estimate of the history's memory; each object counted once)."""
         seen: set = set()
         total = 0
         for s in self.snaps:
@@ -153,16 +243,26 @@ class History:
                 if id(page) not in seen:
                     seen.add(id(page))
                     total += len(page) + 33
-            total += 64 * 1 + 200
+            total += 200 + self.capture_size(s.cpu)
             if s.flags is not None:
                 for part in s.flags:
                     if id(part) not in seen:
                         seen.add(id(part))
                         total += len(part)
         for e in self.events:
-            total += 200 + sum(len(op[2]) if isinstance(op[2], (bytes, bytearray)) else 16
-                               for op in e.ops)
+            total += self._event_size(e)
         return total
+
+    def _event_size(self, ev: Event) -> int:
+        """Bytes an event holds: its CPU state after, its memory operations, its output
+        and its page-protection change."""
+        size = 200 + len(ev.output) + sum(
+            len(op[2]) if isinstance(op[2], (bytes, bytearray)) else 16 for op in ev.ops)
+        if ev.after is not None:
+            size += self.capture_size(ev.after)
+        if ev.flags is not None:
+            size += len(ev.flags[1]) + len(ev.flags[2])
+        return size
 
     def _flags_state(self) -> Optional[tuple]:
         """Page protections (Linux): the read-only bits and the unreadable map, shared
@@ -173,6 +273,7 @@ class History:
         if not self.flags_dirty and self._flags_prev is not None:
             return self._flags_prev
         self.flags_dirty = False
+        self._flags_span = None
         ro = bytes(mem.wf.translate(_RO_ONLY))
         ur = bytes(mem.unreadable)
         prev = self._flags_prev
@@ -183,18 +284,27 @@ class History:
         return self._flags_prev
 
     def _set_flags(self, flags: Optional[tuple]) -> None:
-        if flags is None:
-            return
+        """Restore a snapshot's page protections: the whole (ro, unreadable) maps."""
+        if flags is not None:
+            self._patch_flags(0, *flags)
+
+    def _patch_flags(self, lo: int, ro: bytes, ur: bytes) -> None:
+        """Set pages [lo, lo + len(ro)) to these read-only bits and unreadable map (an
+        event's :func:`_flags_delta`, or lo 0 and whole maps)."""
         mem = self.m.mem
-        ro, ur = flags
+        hi = lo + len(ro)
         wf = mem.wf
-        cleared = wf.translate(_CLEAR_RO)
-        wf[:] = (int.from_bytes(cleared, "little") | int.from_bytes(ro, "little")) \
-            .to_bytes(len(wf), "little")
-        mem.unreadable[:] = ur
-        nxt = ur[1:] + b"\0"
-        mem.rf[:] = (int.from_bytes(ur, "little") | int.from_bytes(nxt, "little")) \
-            .to_bytes(len(ur), "little")
+        cleared = wf[lo:hi].translate(_CLEAR_RO)
+        wf[lo:hi] = (int.from_bytes(cleared, "little") | int.from_bytes(ro, "little")) \
+            .to_bytes(hi - lo, "little")
+        full = mem.unreadable
+        full[lo:hi] = ur
+        # rf[p] = ur[p] | ur[p + 1]: the span and the page before it
+        a = max(lo - 1, 0)
+        cur = bytes(full[a:hi])
+        nxt = bytes(full[a + 1:hi + 1]).ljust(len(cur), b"\0")
+        mem.rf[a:hi] = (int.from_bytes(cur, "little") | int.from_bytes(nxt, "little")) \
+            .to_bytes(len(cur), "little")
         mem.guarded = True
 
     # -- snapshots --------------------------------------------------------------------------
@@ -223,9 +333,11 @@ class History:
     def _new_snapshot(self) -> Snapshot:
         prev = self.snaps[-1].flags if self.snaps else None
         snap = Snapshot(self.m.steps, cpu_capture(self.m), self._flags_state(), self.cursor)
+        snap.size += self.capture_size(snap.cpu)
         if snap.flags is not None:
             snap.size += sum(len(part) for k, part in enumerate(snap.flags)
                              if prev is None or part is not prev[k])
+        snap.base = snap.size
         return snap
 
     def _trim(self) -> None:
@@ -302,9 +414,9 @@ class History:
         for p, content in pages.items():
             load(p << PAGE_SHIFT, content)
         snap = self.snaps[k]
-        self.bytes -= sum(s.size for s in self.snaps[k:]) - 200
+        self.bytes -= sum(s.size for s in self.snaps[k:]) - snap.base
         del self.snaps[k + 1:]
-        snap.size = self.current = 200
+        snap.size = self.current = snap.base
         wf = self.m.mem.wf
         for p in pages:
             if p < len(wf):
@@ -316,6 +428,7 @@ class History:
         m.cpu.steps[0] = snap.steps
         self.cursor = snap.event
         self._flags_prev = snap.flags
+        self._flags_span = None
 
     # -- the external-event log ----------------------------------------------------------------
     def begin(self, kind: str, where: tuple) -> Event:
@@ -327,10 +440,10 @@ class History:
         self.recording = None
         ev.after = cpu_capture(self.m)
         if self.m.mem.guarded and self.flags_dirty:
-            ev.flags = self._flags_state()
+            prev, span = self._flags_prev, self._flags_span
+            ev.flags = _flags_delta(prev, self._flags_state(), span)
         if keep:
-            ev.size = 200 + len(ev.output) + sum(
-                len(op[2]) if isinstance(op[2], (bytes, bytearray)) else 16 for op in ev.ops)
+            ev.size = self._event_size(ev)
             self.events.append(ev)
             self.cursor = len(self.events)
             self.bytes += ev.size
@@ -359,7 +472,10 @@ class History:
         if ev.after is not None:
             cpu_restore(self.m, ev.after)
         if ev.flags is not None:
-            self._set_flags(ev.flags)
+            self._patch_flags(*ev.flags)
+            # (the maps held as the latest are now behind: made again from memory)
+            self._flags_prev = self._flags_span = None
+            self.flags_dirty = True
         if ev.output:
             self.output_log.append(ev.output)
 

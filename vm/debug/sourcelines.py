@@ -11,6 +11,7 @@ from typing import Optional
 
 from formats.elf import ElfError, read_elf
 from formats.elf.dwarfline import line_rows
+from formats.hostflags import O_PATH
 from formats.inputs import InputError, read_open
 
 
@@ -67,8 +68,8 @@ class SourceLines:
         lines = self._texts.get(file)
         if lines is None:
             lines = []
-            for where in (file, os.path.join(self.program_dir, file)):
-                data = _read_source(where)
+            for where in dict.fromkeys((file, os.path.join(self.program_dir, file))):
+                data = _read_source(where)          # (each name once: a path is tried once)
                 if data is not None:
                     lines = data.decode("utf-8", "replace").splitlines()
                     break
@@ -76,21 +77,41 @@ class SourceLines:
         return lines[line - 1] if 0 < line <= len(lines) else None
 
 
+# A source file is text a person wrote: past this it is not one (and not read); the
+# program's line table names it, so whatever it names costs at most this.
+MAX_SOURCE = 8 << 20
+_PSEUDO = ("/proc", "/sys")     # file systems of generated files (sizes 0 or 4096: lies)
+
+
+def _pseudo_devices() -> set:
+    devs = set()
+    for top in _PSEUDO:
+        try:
+            devs.add(os.stat(top).st_dev)
+        except OSError:
+            pass
+    return devs
+
+
 def _read_source(path: str) -> Optional[bytes]:
     """A source file's bytes, or None. The name comes from the program's line table,
-    which whoever made the program wrote: only a regular file is read (bounded as every
-    input), never a device or a FIFO (``#line 1 "/dev/zero"`` read until memory ran out;
-    a FIFO or ``/dev/tty`` hung the debugger), and nothing else is opened to find out:
-    the name is looked at through an O_PATH descriptor, then opened through it."""
+    which whoever made the program wrote: only a regular file is read, at most
+    MAX_SOURCE bytes, never a device or a FIFO (``#line 1 "/dev/zero"`` read until
+    memory ran out; a FIFO or ``/dev/tty`` hung the debugger) nor a file of /proc or
+    /sys (regular files of size 0: ``/proc/self/pagemap`` read 256 MiB), and nothing
+    else is opened to find out: the name is looked at through an O_PATH descriptor,
+    then opened through it."""
     try:
-        held = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        held = os.open(path, O_PATH | os.O_CLOEXEC)
     except (OSError, ValueError):
         return None
     try:
-        if not stat.S_ISREG(os.fstat(held).st_mode):
+        st = os.fstat(held)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SOURCE or \
+                st.st_dev in _pseudo_devices():
             return None
         with open(f"/proc/self/fd/{held}", "rb") as f:
-            return read_open(f, path)
+            return read_open(f, path, MAX_SOURCE)
     except (OSError, InputError):
         return None
     finally:
