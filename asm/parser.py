@@ -946,16 +946,19 @@ def _equ_operand(tokens: list) -> list:
 
 # Templates Lark made in earlier runs, kept on disk as Lark keeps its table: a source whose
 # token shapes are all there never imports Lark (a third of pyasm's start-up). The file
-# (marshal: quick to read) maps each shape to its template as plain data (asm/plaindata.py;
-# a pickle for a template that holds anything else), rebuilt when a line of that shape
-# comes; it is valid for the exact sources that make templates (stamp), and rewritten at
-# exit when this run made new templates: the shapes this run used first.
+# (marshal: quick to read) maps each shape to its template as bytes: b"m" and the marshal
+# of its plain data (asm/plaindata.py), or b"p" and a pickle for a template that holds
+# anything else; an entry is decoded only when a line of its shape comes (a run uses a
+# few of a full store's entries). The file is valid for the exact sources that make
+# templates (stamp), and rewritten at exit when this run made new templates: the shapes
+# this run used first. A template that cannot be serialised (too deep) is not stored:
+# a cache costs time, never a result.
 _STORE_MAX = 1000
 _STORE_NAME = cachefile.cache_name("nasm-templates", ".marshal", os.path.dirname(__file__))
 _STORE_SOURCES = ("parser.py", "syntax.py", "grammar.py", "expr.py", "nasm.lark",
                   "plaindata.py")
-_stored: Optional[dict] = None          # shape -> stored template, read on the first miss
-_used: dict = {}                        # shape -> stored template, for the next store
+_stored: Optional[dict] = None          # shape -> store entry, read on the first miss
+_used: dict = {}                        # shape -> store entry, for the next store
 # (a shape is written as its elements joined by \x1f)
 _dirty = False                          # Lark made a template: save the store at exit
 
@@ -1014,30 +1017,45 @@ def _template(key: tuple, tokens: list, start: str):
     data = _stored.get(key)
     if data is not None:
         try:
-            if type(data) is bytes:
+            if data[:1] == b"m":
+                raw = plaindata.thaw(marshal.loads(data[1:]))
+            elif data[:1] == b"p":
                 # (only for such templates: under PyPy pickle is a slow import)
                 import pickle
-                raw = pickle.loads(data)
+                raw = pickle.loads(data[1:])
             else:
-                raw = plaindata.thaw(data)
+                raise ValueError("not a template entry")
             _used[key] = data
             return raw
         except Exception:   # (a class the template names is gone: parse it again)
             pass
     from asm import grammar
     raw = grammar.parse_template(tokens, start, _SLOTTED)
-    data = plaindata.freeze(raw)
-    if data is None:
-        import pickle
-        data = pickle.dumps(raw, protocol=pickle.HIGHEST_PROTOCOL)
-    if type(data) is not bytes or b"lark" not in data:
-        # (a Lark object in a pickle: loading it would import Lark)
+    data = _entry(raw)
+    if data is not None:
         global _dirty
         if not _dirty:
             _dirty = True
             atexit.register(save_templates)
         _used[key] = data
     return raw
+
+
+def _entry(raw) -> Optional[bytes]:
+    """``raw`` as a store entry; None for a template not to store."""
+    try:
+        frozen = plaindata.freeze(raw)
+        if frozen is not None:
+            return b"m" + marshal.dumps(frozen)
+    except Exception:       # (marshal's own depth limit: try pickle)
+        pass
+    try:
+        import pickle
+        data = pickle.dumps(raw, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:       # (RecursionError: a very deep expression)
+        return None
+    # (a Lark object in the pickle: loading it would import Lark)
+    return None if b"lark" in data else b"p" + data
 
 
 def _parse_tokens(tokens: list, start: str):

@@ -22,6 +22,7 @@ from typing import Optional
 
 _ATOMS = (type(None), bool, int, float, str, bytes)
 _classes: Optional[dict] = None     # "module.qualname" -> class, of the parse classes
+_plain: dict = {}                   # class -> whether freeze encodes its instances
 
 
 class _Refused(Exception):
@@ -44,13 +45,16 @@ def _parse_classes() -> dict:
 def _plain_class(cls: type) -> bool:
     """Whether pickle saves an instance of ``cls`` as its class and state alone (no
     reduce, getstate or setstate of its own, no __getattr__ that would make a slot's
-    value while pickle reads it)."""
+    value while pickle reads it), and unpickling sets its slots as thaw does (pickle
+    calls setattr: no __setattr__ of its own), its slot names unmangled (a private
+    ``__x`` slot is stored as ``_Class__x``)."""
     for name in ("__reduce__", "__reduce_ex__", "__getstate__", "__setstate__",
-                 "__getnewargs__", "__getnewargs_ex__", "__getattr__"):
+                 "__getnewargs__", "__getnewargs_ex__", "__getattr__", "__setattr__"):
         mine = getattr(cls, name, None)
         if mine is not None and mine is not getattr(object, name, None):
             return False
-    return True
+    return not any(name.startswith("__") and not name.endswith("__")
+                   for name in _slot_names(cls))
 
 
 def _slot_names(cls: type) -> list:
@@ -88,8 +92,11 @@ def _count(obj, seen: dict, active: set) -> None:
         for item in obj:
             _count(item, seen, active)
     else:
-        classes = _parse_classes()
-        if classes.get(f"{t.__module__}.{t.__qualname__}") is not t or not _plain_class(t):
+        plain = _plain.get(t)
+        if plain is None:
+            plain = _plain[t] = (_parse_classes().get(f"{t.__module__}.{t.__qualname__}") is t
+                                 and _plain_class(t))
+        if not plain:
             raise _Refused()
         state = getattr(obj, "__dict__", None)
         if state is not None:

@@ -1,15 +1,16 @@
 """pyasm under PyPy, round 29: parse templates stored as plain data (asm/plaindata.py)
 instead of pickles, and the line-shape lookups' str-method forms of two regular
 expressions (asm/shapes.py). Oracles: pickle (a thawed template is what unpickling
-gives), the regular expressions themselves, and nasm (same bytes from a warm store)."""
+gives; copyreg's slot names), the regular expressions themselves, and nasm (same bytes
+from a warm store, and for a template too deep to store)."""
 
 from __future__ import annotations
 
+import copyreg
 import marshal
 import os
 import pickle
 import random
-import re
 import subprocess
 import sys
 
@@ -100,21 +101,17 @@ def test_freeze_refuses_what_it_cannot_encode():
     assert thawed[0] is thawed[1][0] and thawed[2] == ("\0o", 1)
 
 
-_HEAD = re.compile(r"[ \t]*(?:([A-Za-z_][A-Za-z0-9_$#@~.?]*|\.[A-Za-z_][A-Za-z0-9_$#@~.?]*)"
-                   r"[ \t]*:)?[ \t]*([A-Za-z_][A-Za-z0-9_]*)")
-_BRANCH = re.compile(r"[ \t]*([A-Za-z]+)[ \t]+([A-Za-z_.][A-Za-z0-9_$#@~.?]*)[ \t]*(?:;.*)?$")
-
-
 def test_str_method_forms_match_the_regular_expressions():
+    # (shapes' own regular expressions, which CPython uses: the oracle of the PyPy forms)
     rnd = random.Random(29)
     for _ in range(60_000):
         text = "".join(rnd.choice("aZ_9.$#@~?: \t;\n[],+-'\f") for _ in range(rnd.randint(0, 10)))
         if rnd.random() < 0.3:
             text = rnd.choice(("jne ", "L1: ", " call\t", ".x:")) + text
-        m = _HEAD.match(text)
+        m = shapes._HEAD.match(text)
         assert shapes._head(text) == (None if m is None else (m.group(1), m.group(2),
                                                               m.start(2))), repr(text)
-        m = _BRANCH.match(text)
+        m = shapes._BRANCH.match(text)
         assert shapes._branch_words(text) == (None if m is None else m.groups()), repr(text)
 
 
@@ -133,9 +130,105 @@ def test_pypy_warm_template_store_gives_nasms_bytes(tmp_path):
     for python in (with_lark[0], sys.executable):
         for run in range(2):            # (the second run reads the plain templates)
             out = tmp_path / f"p{run}.o"
-            subprocess.run([python, "-m", "asm.cli", "-f", "elf32", str(src), "-o",
-                            str(out)], check=True, env=env)
+            lark = _pyasm_imports_lark(python, env, "-f", "elf32", str(src), "-o", str(out))
             assert out.read_bytes() == (tmp_path / "n.o").read_bytes()
+            # Lark makes the first run's templates; the warm run takes all from the store
+            assert lark == (run == 0), (python, run)
+
+
+# pyasm in-process (cli.main: the store is saved at exit), then whether Lark was imported
+LARK_PROBE = """
+import sys
+from asm import cli
+status = cli.main(sys.argv[1:])
+sys.stdout.write("lark %d status %d" % ("lark" in sys.modules, status))
+"""
+
+
+def _pyasm_imports_lark(python: str, env: dict, *args: str) -> bool:
+    out = subprocess.run([python, "-c", LARK_PROBE, *args], env=env, capture_output=True,
+                         check=True).stdout.decode()
+    assert out.endswith(" status 0"), out
+    return out.startswith("lark 1")
+
+
+def test_a_template_too_deep_to_store_still_assembles(tmp_path):
+    # freeze and pickle both meet Python's recursion limit on this line's template: the
+    # store keeps nothing for it, and the line assembles as nasm assembles it
+    nasm = require_tool("nasm")
+    src = tmp_path / "e.asm"
+    src.write_text("bits 32\ndd " + "+".join(["1"] * 500) + "\nmov eax, 1\n")
+    subprocess.run([nasm, "-f", "bin", str(src), "-o", str(tmp_path / "n.bin")], check=True)
+    env = {**os.environ, "PYTHONPATH": ROOT, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    for run in range(2):        # (the second run: the other shape from the store)
+        out = tmp_path / f"p{run}.bin"
+        got = subprocess.run([sys.executable, "-m", "asm.cli", "-f", "bin", str(src), "-o",
+                              str(out)], env=env, capture_output=True)
+        assert (got.returncode, got.stderr) == (0, b""), got.stderr
+        assert out.read_bytes() == (tmp_path / "n.bin").read_bytes()
+
+
+def test_store_entries_are_decoded_only_when_a_line_uses_them(monkeypatch):
+    for name, value in (("_stored", {}), ("_templates", {}), ("_used", {}),
+                        ("_dirty", True), ("_line_cache", {})):
+        monkeypatch.setattr(P, name, value)
+    for line in _LINES:
+        try:
+            P._parse_line(line)
+        except Exception:
+            pass
+    want = repr(P._parse_line("lea edx, [esi+edi*4+814]"))    # (Lark's template)
+    store = dict(P._used)
+    # each entry is bytes (read with the file, decoded later): marshal's or a pickle
+    assert all(type(v) is bytes and v[:1] in (b"m", b"p") for v in store.values())
+    assert sum(v[:1] == b"m" for v in store.values()) > 15
+    thawed = []
+    real = plaindata.thaw
+    monkeypatch.setattr(plaindata, "thaw", lambda data: thawed.append(1) or real(data))
+    monkeypatch.setattr(grammar, "parse_template", None)     # (Lark is not called)
+    for name, value in (("_stored", dict(store)), ("_templates", {}), ("_used", {})):
+        monkeypatch.setattr(P, name, value)
+    got = repr(P._parse_line("lea edx, [esi+edi*4+814]"))
+    assert len(thawed) == len(P._used) < len(store) // 4
+    assert got == want
+
+
+class Private:                          # a private slot: pickle's name is _Private__p
+    __slots__ = ("__p", "q")
+
+    def __init__(self):
+        self.__p = 7
+        self.q = 8
+
+
+class Guarded:                          # unpickling sets its slots through this
+    __slots__ = ("q",)
+
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value + 1)
+
+
+def _with_parse_class(monkeypatch, cls: type) -> None:
+    """``cls`` as one of asm.expr's parse classes (pickle and freeze find it there)."""
+    monkeypatch.setattr(P.E, cls.__name__, cls, raising=False)
+    monkeypatch.setattr(cls, "__module__", P.E.__name__)
+    monkeypatch.setattr(plaindata, "_classes", None)
+
+
+def test_freeze_refuses_what_unpickling_would_set_otherwise(monkeypatch):
+    for cls in (Private, Guarded):
+        _with_parse_class(monkeypatch, cls)
+    obj = Private()
+    assert pickle.loads(pickle.dumps(obj))._Private__p == 7
+    assert plaindata.freeze(obj) is None
+    guarded = Guarded.__new__(Guarded)
+    object.__setattr__(guarded, "q", 1)
+    assert pickle.loads(pickle.dumps(guarded)).q == 2
+    assert plaindata.freeze(guarded) is None
+    # the slots freeze reads of the parse classes are the ones pickle reads (copyreg)
+    for cls in plaindata._parse_classes().values():
+        if cls not in (Private, Guarded) and plaindata._plain_class(cls):
+            assert sorted(plaindata._slot_names(cls)) == sorted(copyreg._slotnames(cls))
 
 
 # PyPy's compile hook: the loop it compiles has a peeled iteration (two labels) unless
