@@ -10,14 +10,18 @@ would replace the system's /dev/null).
 
 A file a run writes while a guest runs (:func:`open_run_output`) is named where the
 guest may write: a final link there is followed only to pyvm's own standard output or
-error, a FIFO, a terminal or /dev/null (:func:`_output_fd`)."""
+error, a FIFO, pyvm's own terminal or /dev/null, and a link among its directories only
+where no guest can have made it (:func:`_output_fd`)."""
 
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 from typing import Any, BinaryIO, Optional, TextIO, Union
+
+from formats.hostflags import O_PATH
 
 
 def _umask() -> int:
@@ -76,47 +80,106 @@ def write_atomic(path: str, data: bytes, mode: Optional[int] = None,
         raise
 
 
-def open_run_output(path: str, binary: bool = False, buffering: int = -1) -> Any:
+def open_run_output(path: str, binary: bool = False, buffering: int = -1,
+                    budget: Any = None) -> Any:
     """A file a run writes while a guest runs (``--trace-file``, ``--serial FILE``,
     ``--port-log``, ``--screen-html``), opened from its start, text in UTF-8 unless
-    ``binary`` (its ``name`` is ``path``). Raises OSError (ELOOP: :func:`_output_fd`)."""
+    ``binary`` (its ``name`` is ``path``). Raises OSError (ELOOP: :func:`_output_fd`).
+    ``budget`` (vm.options.OutputBudget: ``take(n)`` grants what fits): the bytes that
+    reach the file draw on it, so that a guest cannot make the file fill the disk."""
     mode = "wb" if binary else "w"
-    return open(path, mode, buffering, encoding=None if binary else "utf-8",
-                opener=lambda name, _flags: _output_fd(name))
+    if budget is None or getattr(budget, "limit", 0) is None:
+        return open(path, mode, buffering, encoding=None if binary else "utf-8",
+                    opener=lambda name, _flags: _output_fd(name))
+    raw = _BoundedFile(_output_fd(path), path, budget)
+    if buffering == 0 and binary:
+        return raw
+    stream: Any = io.BufferedWriter(raw)
+    if not binary:
+        stream = io.TextIOWrapper(stream, encoding="utf-8", line_buffering=buffering == 1)
+    return stream
+
+
+class _BoundedFile(io.RawIOBase):
+    """A run output's descriptor whose writes draw on a budget: what it does not grant
+    is dropped (the budget stops the run), counted as written so that no buffer above
+    keeps retrying it."""
+
+    def __init__(self, fd: int, name: str, budget: Any):
+        super().__init__()
+        self._file = io.FileIO(fd, "wb")
+        self.name = name
+        self.budget = budget
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def isatty(self) -> bool:
+        return self._file.isatty()
+
+    def write(self, data: Any) -> int:
+        n = len(data)
+        view = memoryview(data)[:self.budget.take(n)]
+        while view:
+            done = self._file.write(view)
+            view = view[done or 0:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._file.close()
+            finally:
+                super().close()
 
 
 def _output_fd(path: str) -> int:
     """``path`` opened for writing from its start. A final symlink is followed only to
     pyvm's own standard output or error (``/dev/stdout``, ``/dev/stderr``, even when
     redirected to a file: that descriptor is duplicated, so both write at one offset),
-    a FIFO, a terminal or /dev/null. A guest that can write where the output is named
-    (its start directory) may have replaced the file with a link to any file or device
-    of the user (a disk, /dev/kmsg, /dev/port, /dev/watchdog), which the next run would
-    fill with text the guest chose (paths it passed to open(), in a trace)."""
+    a FIFO, pyvm's own terminal or /dev/null. A guest that can write where the output is
+    named (its start directory) may have replaced the file with a link to any file or
+    device of the user (a disk, /dev/kmsg, /dev/port, /dev/watchdog, another terminal of
+    the user's), which the next run would fill with text the guest chose (paths it passed
+    to open(), in a trace); or a directory of the path with a link to any directory
+    (:func:`_parent_fd`)."""
     base = os.O_WRONLY | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    parent, name = _parent_fd(path)
     try:
-        return os.open(path, base | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
-    except OSError as e:
-        if e.errno != errno.ELOOP or not os.path.islink(path):
-            raise
-    # The link's target is looked at through an O_PATH descriptor (which opens no
-    # device: opening some, as a watchdog, has effects) and opened only through it, so
-    # a link swapped meanwhile changes nothing.
-    held = os.open(path, os.O_PATH | getattr(os, "O_CLOEXEC", 0))
+        try:
+            return os.open(name, base | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666,
+                           dir_fd=parent)
+        except OSError as e:
+            if e.errno != errno.ELOOP or not stat.S_ISLNK(
+                    os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
+                raise
+        # The link's target is looked at through an O_PATH descriptor (which opens no
+        # device: opening some, as a watchdog, has effects) and opened only through it,
+        # so a link swapped meanwhile changes nothing.
+        held = os.open(name, O_PATH | getattr(os, "O_CLOEXEC", 0), dir_fd=parent)
+    finally:
+        os.close(parent)
     try:
         st = os.fstat(held)
         own = _own_std_fd(st)
         if own is not None:
             return os.dup(own)
         if not _may_open(st):
-            raise OSError(errno.ELOOP, f"a symbolic link to {_kind(st)}, not followed "
+            what = "a terminal not pyvm's" if _is_tty_device(st) else _kind(st)
+            raise OSError(errno.ELOOP, f"a symbolic link to {what}, not followed "
                           "(a guest may have made it)", path)
         try:            # non-blocking: a FIFO no process reads is ENXIO, not a hang
             fd = os.open(f"/proc/self/fd/{held}", base | os.O_NONBLOCK)
         except OSError as e:
-            if e.errno == errno.ENXIO:
+            if e.errno == errno.ENXIO and stat.S_ISFIFO(st.st_mode):
                 raise OSError(errno.ENXIO, "a symbolic link to a FIFO no process "
                               "reads, not waited for", path) from None
+            if e.errno == errno.ENXIO:          # /dev/tty of a process without one
+                raise OSError(errno.ENXIO, "a symbolic link to /dev/tty, and pyvm has "
+                              "no controlling terminal", path) from None
             raise
     finally:
         os.close(held)
@@ -126,6 +189,65 @@ def _output_fd(path: str) -> int:
                       "(a guest may have made it)", path)
     os.set_blocking(fd, True)
     return fd
+
+
+def _parent_fd(path: str) -> tuple:
+    """(descriptor of the directory ``path`` names its file in, the file's name). The
+    directories are walked one by one, and a symbolic link among them is followed only
+    where no guest of this user can have made it (:func:`_link_trusted`): on a pseudo
+    file system (``/proc/self``, ``/dev/fd``: bash's ``>(...)``), or in a directory
+    pyvm's user neither owns nor may write (``/var/run`` -> ``/run`` for a user). A
+    directory the user owns is the guest's too even when read-only: the guest, running
+    as that user, can plant ``dir -> ~/.ssh`` and chmod the directory 0555 before the
+    next run's ``--trace-file dir/trace.txt``. Any other link is refused (ELOOP) with a
+    message that names it and asks for the resolved path (as root, ``/var/run/x``)."""
+    flags = O_PATH | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+    head, name = os.path.split(path)
+    if not name:
+        raise OSError(errno.EISDIR, "a directory, not a file", path)
+    fd = os.open("/" if os.path.isabs(path) else ".", flags)
+    walked = "/" if os.path.isabs(path) else ""
+    try:
+        for part in [p for p in head.split("/") if p]:
+            walked = os.path.join(walked, part)
+            try:
+                nxt = os.open(part, flags | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as e:
+                if e.errno not in (errno.ELOOP, errno.ENOTDIR) or not stat.S_ISLNK(
+                        os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                    raise
+                if not _link_trusted(fd):
+                    raise OSError(errno.ELOOP, f"{walked} is a symbolic link a guest may "
+                                  "have made, not followed: give the resolved path "
+                                  f"({os.path.realpath(path)})", path) from None
+                nxt = os.open(part, flags, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, name
+
+
+# File systems whose entries no guest can make: their links are the kernel's
+_PSEUDO_TOPS = ("/proc", "/dev", "/sys")
+
+
+def _link_trusted(parent: int) -> bool:
+    """Whether a symbolic link in directory ``parent`` (an O_PATH descriptor) was made by
+    no guest: the directory is on a pseudo file system and writable by its owner alone
+    (not a /dev/shm that is no mount of its own), or pyvm's user neither owns it (an
+    owner can chmod it writable again) nor may write it (root may write anywhere)."""
+    st = os.fstat(parent)
+    for top in _PSEUDO_TOPS:
+        try:
+            if os.stat(top).st_dev == st.st_dev and not st.st_mode & 0o022:
+                return True
+        except OSError:
+            continue
+    if st.st_uid == os.geteuid():
+        return False
+    return not os.access(f"/proc/self/fd/{parent}", os.W_OK)
 
 
 # Character devices a followed link may reach before the open checks isatty: Linux's
@@ -154,11 +276,32 @@ def _is_dev_null(st: os.stat_result) -> bool:
 
 
 def _may_open(st: os.stat_result) -> bool:
-    """Whether a followed link's target may be opened: a FIFO, /dev/null, a terminal."""
+    """Whether a followed link's target may be opened: a FIFO, /dev/null, pyvm's own
+    terminal (/dev/tty, or the one its standard input, output or error is)."""
     if stat.S_ISFIFO(st.st_mode):
         return True
-    return stat.S_ISCHR(st.st_mode) and (_is_dev_null(st)
-                                         or os.major(st.st_rdev) in _TTY_MAJORS)
+    return stat.S_ISCHR(st.st_mode) and (_is_dev_null(st) or _is_our_terminal(st))
+
+
+def _is_tty_device(st: os.stat_result) -> bool:
+    return stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) in _TTY_MAJORS
+
+
+def _is_our_terminal(st: os.stat_result) -> bool:
+    """A terminal, and pyvm's: /dev/tty (each process's own controlling terminal) or the
+    device of a standard stream that is a terminal. Another terminal of the same user
+    (a second login's /dev/pts/N) would show the guest's text to that session."""
+    if not _is_tty_device(st):
+        return False
+    if st.st_rdev == os.makedev(5, 0):
+        return True
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd) and os.fstat(fd).st_rdev == st.st_rdev:
+                return True
+        except OSError:         # (closed)
+            continue
+    return False
 
 
 def _kind(st: os.stat_result) -> str:

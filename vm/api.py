@@ -75,8 +75,8 @@ def run(program: Union[str, os.PathLike, bytes], *, fmt: Optional[str] = None,
     host's). ``bits``/``org``: flat binaries (default: 16-bit boot sector for 512 bytes
     ending in 55AA, else 32-bit Linux). ``setup`` is called with each CPU as it is
     created (``vm.x86.Machine``, B32 or V16 CPU) to add hooks before it runs.
-    ``max_output``: bytes the program may write to stdout and stderr together, as
-    ``--max-output`` (status 153 past it): the captured output is held in memory; an
+    ``max_output``: bytes written for the program in all (stdout, stderr, the files it
+    writes), as ``--max-output`` (status 153 past it): the captured output is held in memory; an
     integer, 0 or more (else TypeError or ValueError, as the command line refuses it).
     """
     from formats import detect, is_boot_sector

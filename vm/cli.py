@@ -79,8 +79,8 @@ def _parse_size(ctx, param, value):
 @click.option("--max-procs", type=click.IntRange(min=1), default=64, show_default=True,
               help="Linux programs: processes alive at once (fork beyond: EAGAIN).")
 @click.option("--max-output", callback=_parse_size, metavar="SIZE",
-              help="Stop (status 153) once the program writes more than SIZE bytes to "
-                   "stdout and stderr together.")
+              help="Stop (status 153) once the program writes more than SIZE bytes in "
+                   "all: stdout, stderr, its files, the trace, --serial, --port-log.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Stop (status 142) after SECONDS of wall-clock time.")
 @click.option("--env", multiple=True, help="Linux programs: add K=V to the environment.")

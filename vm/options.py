@@ -28,7 +28,7 @@ class RunOptions:
     allow_write: list = field(default_factory=list)
     max_procs: int = 64              # Linux: processes alive at once; fork beyond it is EAGAIN
     seed: Optional[int] = None       # Linux: the guest's random bytes follow from it (--seed)
-    max_output: Optional[int] = None  # bytes the guest may write to stdout+stderr in all
+    max_output: Optional[int] = None  # bytes a run may write for the guest, in all
     timeout: Optional[float] = None  # wall-clock seconds before the run is stopped
     # host descriptors behind the guest's stdin, stdout, stderr where a personality uses
     # descriptors (Linux); None: the process's own 0, 1, 2 (vm.run passes capture files)
@@ -49,8 +49,9 @@ class RunOptions:
 # A run that reaches a limit ends with one line on stderr and its own exit status, named
 # as a shell names a process killed by the signal Linux would send for it:
 #   142 = 128 + SIGALRM: --timeout SECONDS of wall-clock time ran out
-#   153 = 128 + SIGXFSZ: the guest tried to write more than --max-output bytes to
-#         stdout and stderr together (as Linux does for RLIMIT_FSIZE)
+#   153 = 128 + SIGXFSZ: the guest tried to write more than --max-output bytes in all
+#         (stdout, stderr, its files, the trace, COM1, the port log: as Linux does for
+#         RLIMIT_FSIZE)
 # (--max-steps keeps 124, as timeout(1) reports.)
 
 EXIT_BAD_FILE = 1                   # a file or option that cannot be run
@@ -138,7 +139,8 @@ class Deadline:
 
 
 class OutputBudget:
-    """--max-output: bytes the guest may still write to the host's stdout and stderr.
+    """--max-output: bytes the run may still write for the guest (stdout, stderr, its
+    files, the trace, COM1, the port log).
     ``take(n)`` grants what fits; the first refusal sets ``exceeded`` and calls each of
     ``stoppers`` (a machine's request_stop), and the run then ends with
     EXIT_OUTPUT_LIMIT."""
@@ -181,6 +183,34 @@ class BudgetWriter:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+class BudgetText:
+    """A text stream (``--trace`` on stderr) whose writes draw on an OutputBudget in
+    UTF-8 bytes: what does not fit is dropped (the run is being stopped)."""
+
+    def __init__(self, stream, budget: OutputBudget):
+        self._stream = stream
+        self._budget = budget
+
+    def write(self, text: str) -> int:
+        data = text.encode("utf-8", "replace")
+        allowed = self._budget.take(len(data))
+        if allowed == len(data):
+            self._stream.write(text)
+        elif allowed:       # (whole lines: the limit's message then starts a line)
+            self._stream.write(data[:data.rfind(b"\n", 0, allowed) + 1].decode("utf-8"))
+        return len(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def budgeted_text(stream, budget: Optional[OutputBudget]):
+    """``stream`` drawing on ``budget`` (itself when there is no limit)."""
+    if budget is None or budget.limit is None:
+        return stream
+    return BudgetText(stream, budget)
 
 
 def limited_streams(budget: OutputBudget, stdout, stderr) -> tuple:

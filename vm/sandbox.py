@@ -52,9 +52,9 @@ import stat
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, Optional, Tuple, Union
 
+from formats.hostflags import O_PATH  # (re-exported: PyPy's os lacks it)
+
 MAX_SYMLINKS = 40
-# open a directory or entry only to name it (PyPy's os lacks the constant: Linux's value)
-O_PATH = getattr(os, "O_PATH", 0o10000000)
 
 
 class SandboxError(OSError):

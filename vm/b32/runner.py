@@ -4,7 +4,7 @@ Exit status: 0 after END; 1 for a file that is not a valid B32 program (or an un
 --screen-html file); 132 (128 + SIGILL, as a shell reports a native crash) for an illegal
 opcode; 124 (as timeout(1)) when --max-steps runs out; 130 on Ctrl-C (SIGINT); 142
 (128 + SIGALRM) when --timeout runs out; 153 (128 + SIGXFSZ) when the screen printed at
-the end is longer than --max-output. A stop other than END prints one line and the
+the end (with the trace, which draws on it too) is longer than --max-output. A stop other than END prints one line and the
 registers. The screen is printed even after a
 fault, since what the program drew so far is the best clue to what went wrong.
 """
@@ -32,6 +32,7 @@ from vm.options import (
     OutputBudget,
     RunOptions,
     TimedOut,
+    budgeted_text,
 )
 from vm.stats import RunClock
 
@@ -55,15 +56,17 @@ def run_b32(path: str, data: bytes, opts: RunOptions) -> int:
     cpu = B32CPU()
     cpu.load(image)
     clock = RunClock()
+    budget = OutputBudget(opts.max_output)
     try:
-        with _trace_stream(opts) as trace_out:
-            status = _execute(cpu, opts.max_steps, trace_out, fail, opts.timeout)
+        with _trace_stream(opts, budget) as trace_out:
+            status = _execute(cpu, opts.max_steps, trace_out, fail, opts.timeout, budget)
     except OSError as e:
         fail(f"cannot write the trace to {opts.trace_file}: {e.strerror or e}")
         return EXIT_BAD_FILE
 
-    if not _show_screen(cpu, opts.color, sys.stdout, OutputBudget(opts.max_output)):
-        fail(OutputBudget(opts.max_output).message())
+    if not _show_screen(cpu, opts.color, sys.stdout, budget) and \
+            status != EXIT_OUTPUT_LIMIT:
+        fail(budget.message())
         status = EXIT_OUTPUT_LIMIT
     if opts.screen_html:
         try:
@@ -79,10 +82,15 @@ def run_b32(path: str, data: bytes, opts: RunOptions) -> int:
     return status
 
 
+class _TraceFull(Exception):
+    """The trace used up --max-output (the run stops, status 153)."""
+
+
 def _execute(cpu: B32CPU, max_steps: Optional[int], trace_out: Optional[TextIO],
-             fail: Callable[[str], None], timeout: Optional[float] = None) -> int:
+             fail: Callable[[str], None], timeout: Optional[float] = None,
+             budget: Optional[OutputBudget] = None) -> int:
     """Run to END; a fault is reported with the registers and becomes the exit status."""
-    tracer = _Tracer(trace_out) if trace_out else None
+    tracer = _Tracer(trace_out, budget) if trace_out else None
 
     def run(n: Optional[int]) -> int:
         return cpu.run(n) if tracer is None else _traced_run(tracer, cpu, n)
@@ -107,6 +115,9 @@ def _execute(cpu: B32CPU, max_steps: Optional[int], trace_out: Optional[TextIO],
     except TimedOut:
         fail(f"timed out after {timeout:g} s")
         status = EXIT_TIMEOUT
+    except _TraceFull:
+        fail(budget.message())
+        status = EXIT_OUTPUT_LIMIT
     except IllegalOpcode as e:
         fail(f"{e} (not a B32 instruction; the program may have run past its END "
              "or jumped into data)")
@@ -122,21 +133,22 @@ def _execute(cpu: B32CPU, max_steps: Optional[int], trace_out: Optional[TextIO],
 
 
 @contextmanager
-def _trace_stream(opts: RunOptions) -> Iterator[Optional[TextIO]]:
-    """--trace-file, else stderr for --trace, else None."""
+def _trace_stream(opts: RunOptions, budget: OutputBudget) -> Iterator[Optional[TextIO]]:
+    """--trace-file, else stderr for --trace, else None; drawing on --max-output."""
     if opts.trace_file:
-        with open_run_output(opts.trace_file) as f:
+        with open_run_output(opts.trace_file, budget=budget) as f:
             yield f
     else:
-        yield sys.stderr if opts.trace else None
+        yield budgeted_text(sys.stderr, budget) if opts.trace else None
 
 
 class _Tracer:
     """--trace: one line per instruction, in the shape of the x86 and V16 traces: address,
     bytes, text, then what it changed (registers, flags, the byte STA wrote)."""
 
-    def __init__(self, out: TextIO):
+    def __init__(self, out: TextIO, budget: Optional[OutputBudget] = None):
         self.out = out
+        self.budget = budget if budget is not None and budget.limit is not None else None
 
     def __call__(self, cpu: B32CPU) -> None:
         """Trace one instruction of ``cpu`` as it executes (IllegalOpcode propagates)."""
@@ -169,6 +181,8 @@ def _traced_run(tracer: _Tracer, cpu: B32CPU, max_steps: Optional[int] = None) -
         if max_steps is not None and cpu.steps - start >= max_steps:
             raise StepLimitReached(cpu.IP, cpu.steps - start)
         tracer(cpu)
+        if tracer.budget is not None and tracer.budget.exceeded:
+            raise _TraceFull()
     return cpu.steps - start
 
 
@@ -191,8 +205,9 @@ def _show_screen(cpu: B32CPU, mode: str, stream: TextIO,
     whole = True
     if budget is not None and budget.limit is not None:
         data = text.encode("utf-8")
-        if len(data) > budget.limit:
-            text = data[:budget.limit].decode("utf-8", "ignore")
+        allowed = budget.take(len(data))
+        if allowed < len(data):
+            text = data[:allowed].decode("utf-8", "ignore")
             whole = False
     try:
         stream.write(text)

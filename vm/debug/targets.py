@@ -515,6 +515,8 @@ def _linux_target(path, opts, start, symbols, memory_limit) -> LinuxTarget:
     kernel = Kernel(path, sys.stderr, None, None, max_procs=opts.max_procs,
                     memory_limit=memory_limit)
     budget = OutputBudget(opts.max_output)
+    if budget.limit is not None:        # the guest's files draw on it too (a full disk)
+        kernel.output_budget = budget
     # the guest's fds 0-2 are the host's own (stdin/stdout arguments: other kinds only)
     # guest ids are virtual, as in a plain run (vm/linux/runner.py): no host pid leaks
     proc = Process(kernel, kernel.new_pid(), PARENT_PID, std_streams(budget), sandbox)

@@ -99,11 +99,14 @@ class NullHandle(ConsoleHandle):
 
 
 class FileHandle:
-    """A host file opened with os.open."""
+    """A host file opened with os.open. ``budget`` (--max-output): the bytes written and
+    the growth a truncation makes draw on it, so that a program cannot fill the disk;
+    past it a write is short (a full disk, to DOS) and the budget stops the run."""
     device = False
 
-    def __init__(self, fd: int, readable: bool, writable: bool):
+    def __init__(self, fd: int, readable: bool, writable: bool, budget=None):
         self.fd, self.readable, self.writable = fd, readable, writable
+        self.budget = budget if budget is not None and budget.limit is not None else None
 
     def read(self, n: int) -> bytes:
         if not self.readable:
@@ -116,6 +119,10 @@ class FileHandle:
     def write(self, data: bytes) -> int:
         if not self.writable:
             raise DosError(5)
+        if self.budget is not None:
+            data = data[:self.budget.take(len(data))]
+            if not data:
+                return 0
         try:
             return os.write(self.fd, data)
         except OSError as e:
@@ -130,7 +137,14 @@ class FileHandle:
     def truncate(self) -> None:
         if not self.writable:
             raise DosError(5)
-        os.ftruncate(self.fd, os.lseek(self.fd, 0, os.SEEK_CUR))
+        try:
+            here = os.lseek(self.fd, 0, os.SEEK_CUR)
+            grow = here - os.fstat(self.fd).st_size
+            if self.budget is not None and grow > 0 and self.budget.take(grow) < grow:
+                raise DosError(5)       # (the budget stops the run)
+            os.ftruncate(self.fd, here)
+        except OSError as e:
+            raise dos_error(e) from None
 
     def close(self) -> None:
         os.close(self.fd)
@@ -142,8 +156,9 @@ class DOSSystem:
     """The DOS of one machine: its handles, DTA and the program's PSP."""
 
     def __init__(self, machine, console: Console, bios: BIOS, psp: int,
-                 root: Optional[str] = None):
+                 root: Optional[str] = None, budget=None):
         self.m = machine
+        self.budget = budget            # --max-output: file writes draw on it too
         self.console = console
         self.bios = bios
         self.psp = psp
@@ -244,7 +259,7 @@ class DOSSystem:
                 fd = self._open_host(path, flags)
             except OSError as e:
                 raise dos_error(e) from None
-            return self.new_handle(FileHandle(fd, readable, writable))
+            return self.new_handle(FileHandle(fd, readable, writable, self.budget))
         raise DosError(4)
 
     def _open_host(self, path: str, flags: int) -> int:

@@ -42,7 +42,7 @@ def setup_com(path: str, data: bytes, opts: RunOptions, stdin=None, stdout=None,
     m = Machine("real")
     console, budget = console_for(m, opts, stdin, stdout, stderr)
     bios = BIOS(m, console)
-    dos = DOSSystem(m, console, bios, COM_PSP)
+    dos = DOSSystem(m, console, bios, COM_PSP, budget=budget)
     dos.env = COM_ENV
     InterruptRouter(m, [(BIOS_TABLES, bios), (DOS_TABLES, dos)]).install()
     bios.install()

@@ -133,18 +133,55 @@ class HeldFd:
                 pass
 
 
+SUM = 16                        # bytes of a page's digest in SharedFile.clean
+_ZERO_PAGE = bytes(PAGE)
+_ZERO_SUM = bytes(SUM)
+
+
+def _page_sum(page) -> bytes:
+    """What a SharedFile remembers of a page: zeros for a zero page (a sparse file's
+    holes cost nothing to check), else a keyless BLAKE2b digest."""
+    if page == _ZERO_PAGE:
+        return _ZERO_SUM
+    return _blake2b()(page, digest_size=SUM).digest()
+
+
+def _blake2b():
+    global _blake2b_fn
+    if _blake2b_fn is None:
+        try:
+            from _blake2 import blake2b
+        except ImportError:     # (an interpreter without the module: hashlib has it)
+            from hashlib import blake2b
+        _blake2b_fn = blake2b
+    return _blake2b_fn
+
+
+_blake2b_fn = None
+
+
+def page_sums(mem, start: int, end: int) -> bytearray:
+    """The digests of the pages of [start, end) as they are now (see SharedFile)."""
+    data = mem.data
+    return bytearray().join([_page_sum(data[a:a + PAGE]) for a in range(start, end, PAGE)])
+
+
 class SharedFile:
     """A MAP_SHARED mapping of a file the guest opened for writing: [start, end) shows
     the file from ``offset``. The guest's stores reach the file when the range is
     unmapped or msync'd and when the process execs or exits: every page that differs
-    from what was last read or written (``clean``) is written back, within the file's
-    size, as the kernel's writeback does. Processes sharing a mapping (fork) each write
-    back their own changes; a change made through ``write`` is not seen by a mapping
-    made before it."""
+    from what was last read or written is written back, within the file's size, as the
+    kernel's writeback does. Processes sharing a mapping (fork) each write back their
+    own changes; a change made through ``write`` is not seen by a mapping made before it.
+
+    What was last read or written is kept as a 16-byte digest per page (``clean``), not
+    as a copy: a copy doubled the host memory of a mapping, outside the --memory budget
+    (a 1 GiB mapping of a sparse file held 4 GB)."""
 
     __slots__ = ("start", "end", "held", "offset", "clean")
 
-    def __init__(self, start: int, end: int, held: HeldFd, offset: int, clean: bytes):
+    def __init__(self, start: int, end: int, held: HeldFd, offset: int,
+                 clean: bytearray):
         self.start, self.end, self.held, self.offset, self.clean = \
             start, end, held, offset, clean
 
@@ -159,26 +196,32 @@ class SharedFile:
             size = os.fstat(self.fd).st_size
         except OSError:
             return
-        clean = bytearray(self.clean)
+        clean = self.clean                  # (each piece has its own: piece() slices)
         for a in range(max(lo, self.start), min(hi, self.end), PAGE):
             rel = a - self.start
-            now = bytes(mem.data[a:a + PAGE])
-            if now == clean[rel:rel + PAGE]:
+            now = mem.data[a:a + PAGE]
+            k = rel // PAGE * SUM
+            digest = _page_sum(now)
+            if digest == clean[k:k + SUM]:
                 continue
-            clean[rel:rel + PAGE] = now
+            clean[k:k + SUM] = digest
             n = min(PAGE, size - (self.offset + rel))
             if n > 0:
                 try:
-                    os.pwrite(self.fd, now[:n], self.offset + rel)
+                    os.pwrite(self.fd, bytes(now[:n]), self.offset + rel)
                 except OSError:
                     pass            # a full disk loses the data, as a failed writeback does
-        self.clean = bytes(clean)
+
+    def grow(self, mem, end: int) -> None:
+        """The mapping goes on to ``end`` (mremap), its new pages as they are now."""
+        self.clean += page_sums(mem, self.end, end)
+        self.end = end
 
     def piece(self, lo: int, hi: int) -> SharedFile:
         """The part [lo, hi) of this mapping (the same host descriptor)."""
         rel = lo - self.start
         return SharedFile(lo, hi, self.held.share(), self.offset + rel,
-                          self.clean[rel:rel + hi - lo])
+                          self.clean[rel // PAGE * SUM:(hi - self.start) // PAGE * SUM])
 
     def close(self) -> None:
         self.held.release()
@@ -262,7 +305,7 @@ class AddressSpace:
         if not self.shared:
             self.shared = []
         self.shared.append(SharedFile(start, end, HeldFd(fd), offset,
-                                      bytes(self.mem.data[start:end])))
+                                      page_sums(self.mem, start, end)))
 
     def sync_shared(self, start: int = 0, end: Optional[int] = None) -> None:
         """msync: write back the shared file mappings' changed pages in [start, end)."""
@@ -284,6 +327,37 @@ class AddressSpace:
                 keep.append(sf.piece(end, sf.end))
             sf.close()
         self.shared = keep
+
+    def one_mapping(self, start: int, end: int) -> bool:
+        """Whether [start, end) lies in what Linux keeps as one VMA: the same protection
+        throughout and no edge of a shared file mapping inside (mremap refuses a range
+        across two with EFAULT)."""
+        p0, p1 = start >> PAGE_SHIFT, page_up(end) >> PAGE_SHIFT
+        if p1 > p0 and self.prot.count(self.prot[p0], p0, p1) != p1 - p0:
+            return False
+        return all(sf.start <= start and end <= sf.end
+                   for sf in self.shared if sf.start < end and start < sf.end)
+
+    def move_shared(self, start: int, end: int, new: int) -> None:
+        """mremap moves [start, end) to ``new``: the shared file mapping holding it is
+        written back, and the part moved maps the file at ``new`` from then on (so the
+        old pages can go at once, not kept to be written back when unmapped)."""
+        keep = []
+        for sf in self.shared:
+            if not (sf.start < end and start < sf.end):
+                keep.append(sf)
+                continue
+            sf.sync(self.mem, start, end)
+            if sf.start < start:
+                keep.append(sf.piece(sf.start, start))
+            moved = sf.piece(start, end)
+            moved.start, moved.end = new, new + (end - start)
+            keep.append(moved)
+            if end < sf.end:
+                keep.append(sf.piece(end, sf.end))
+            sf.close()
+        if self.shared:
+            self.shared = keep
 
     def close_shared(self) -> None:
         """Write back every shared file mapping and let go of their files (exit)."""

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Callable, Optional
 
 from vm.linux.abi import O_NONBLOCK, dirent_type
+from vm.linux.fifowait import WriterWaits
 from vm.sandbox import host_fds
 
 POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 1, 2, 4, 8, 0x10, 0x20
@@ -119,9 +120,6 @@ class OpenFile:
     def readable_bytes(self) -> int:
         return 0
 
-    def getdents(self) -> Optional[list]:
-        raise GuestFileError(errno.ENOTDIR)
-
     def close(self) -> None:
         pass
 
@@ -157,10 +155,19 @@ class PathFile(OpenFile):
         return self.stat
 
 
+def _dir_path(fd: int, opened_as: str) -> str:
+    """The host path of the directory open as ``fd`` now (it may have moved)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return opened_as
+
+
 class HostFile(OpenFile):
     """A host file or directory opened through the sandbox."""
 
-    def __init__(self, fd: int, path: str, flags: int, readable: bool, writable: bool):
+    def __init__(self, fd: int, path: str, flags: int, readable: bool, writable: bool,
+                 fifo_ends: Optional[FifoEnds] = None):
         self.fd = host_fds().take(fd)        # (ENFILE, closed, past the run's share)
         self.path = path
         self.status_flags = flags
@@ -169,11 +176,11 @@ class HostFile(OpenFile):
         st = os.fstat(fd)
         self.is_dir = stat.S_ISDIR(st.st_mode)
         self.fifo: Optional[tuple] = None      # (st_dev, st_ino) of a FIFO end it counts
-        if stat.S_ISFIFO(st.st_mode) and not flags & O_PATH:
+        self.fifo_ends = fifo_ends             # ... in its run's count
+        if fifo_ends is not None and stat.S_ISFIFO(st.st_mode) and not flags & O_PATH:
             self.fifo = (st.st_dev, st.st_ino)
-            _count_fifo_end(self.fifo, readable, writable, 1)
-        self._entries: Optional[list] = None
-        self._dirpos = 0
+            fifo_ends.count(self.fifo, readable, writable, 1)
+        self._dirpos = 0                       # entries read_dirents has given
         self.hide: Optional[Callable[[str], bool]] = None    # names a listing leaves out
 
     def read(self, n: int) -> bytes:
@@ -186,9 +193,32 @@ class HostFile(OpenFile):
         except BlockingIOError:      # a FIFO (open_fifo) with nothing in it yet
             raise GuestFileError(errno.EAGAIN) from None
 
+    # the run's --max-output budget (vm.options.OutputBudget) when it has a limit, set
+    # by the open: bytes written to host files and a truncation's growth draw on it, as
+    # on stdout (a guest must not fill the disk): EFBIG past it, and the run stops
+    budget = None
+
+    def granted(self, data: bytes) -> bytes:
+        """What of ``data`` the budget lets be written (EFBIG: none of it)."""
+        allowed = self.budget.take(len(data))
+        if allowed < len(data):
+            if not allowed:
+                raise GuestFileError(errno.EFBIG)
+            data = data[:allowed]
+        return data
+
+    def grow_to(self, length: int) -> None:
+        """A truncation to ``length``: what it adds to the file draws on the budget."""
+        if self.budget is not None:
+            grow = length - os.fstat(self.fd).st_size
+            if grow > 0 and self.budget.take(grow) < grow:
+                raise GuestFileError(errno.EFBIG)
+
     def write(self, data: bytes) -> int:
         if not self.writable:
             raise GuestFileError(errno.EBADF)
+        if self.budget is not None and data:
+            return self._budgeted_write(data)
         try:
             return os.write(self.fd, data)
         except BlockingIOError:      # a full FIFO: a short count once some of it fits
@@ -199,20 +229,46 @@ class HostFile(OpenFile):
         except BrokenPipeError:      # a FIFO with no reader: the caller raises SIGPIPE
             raise GuestFileError(errno.EPIPE) from None
 
+    def _budgeted_write(self, data: bytes) -> int:
+        """write() of a regular file drawing on the budget (no FIFO: never blocks)."""
+        budget = self.budget
+        if len(data) <= budget.limit - budget.used:
+            budget.used += len(data)            # (OutputBudget.take, inline: it fits)
+        else:
+            data = self.granted(data)
+        n = 0
+        try:
+            n = os.write(self.fd, data)
+        finally:
+            self.budget.used -= len(data) - n       # a short or failed write gives back
+        return n
+
     def pread(self, n: int, offset: int) -> bytes:
         return os.pread(self.fd, n, offset)
 
     def pwrite(self, data: bytes, offset: int) -> int:
         if not self.writable:
             raise GuestFileError(errno.EBADF)
-        return os.pwrite(self.fd, data, offset)
+        if self.budget is None or not data:
+            return os.pwrite(self.fd, data, offset)
+        data = self.granted(data)
+        n = 0
+        try:
+            n = os.pwrite(self.fd, data, offset)
+        finally:
+            self.budget.used -= len(data) - n
+        return n
 
     def seek(self, offset: int, whence: int) -> int:
         if self.is_dir:
-            if whence == 0 and offset == 0:
-                self._entries, self._dirpos = None, 0
-                return 0
-            raise GuestFileError(errno.EINVAL)
+            if whence == os.SEEK_CUR:
+                offset += self._dirpos
+            elif whence != os.SEEK_SET:
+                raise GuestFileError(errno.EINVAL)
+            if offset < 0:
+                raise GuestFileError(errno.EINVAL)
+            self._dir_seek(offset)
+            return offset
         return os.lseek(self.fd, offset, whence)
 
     def fstat(self) -> os.stat_result:
@@ -227,30 +283,73 @@ class HostFile(OpenFile):
             return max(0, st.st_size - os.lseek(self.fd, 0, os.SEEK_CUR))
         return 0
 
-    def getdents(self) -> list:
-        """Remaining (ino, d_type, name) entries, '.' and '..' first as the kernel does."""
+    def read_dirents(self, count: int) -> bytes:
+        """The next entries as getdents64 records of at most ``count`` bytes (b"" at the
+        end), read from the host's directory stream (vm/linux/dirents.py: nothing is
+        kept); d_off counts the entries given since the start, pyvm's own files are
+        left out."""
         if not self.is_dir:
             raise GuestFileError(errno.ENOTDIR)
-        if self._entries is None:
-            entries = []
-            for name in (".", ".."):
-                st = os.stat(name, dir_fd=self.fd)     # the open directory's, not a path's
-                entries.append((st.st_ino, 4, name.encode()))
-            with os.scandir(self.fd) as it:
-                for e in it:
-                    if self.hide is not None and self.hide(os.path.join(self.path, e.name)):
+        from vm.linux.abi import pack_dirent64
+        from vm.linux.dirents import BUFFER, DT_UNKNOWN, entries, host_records
+        out = bytearray()
+        where = None
+        while not out:
+            raw = host_records(self.fd, min(count, BUFFER))
+            if not raw:
+                break
+            for ino, dtype, name in entries(raw):
+                if self.hide is not None:
+                    if where is None:
+                        where = _dir_path(self.fd, self.path)
+                    if self.hide(os.path.join(where, os.fsdecode(name))):
                         continue                # pyvm's own files are not the guest's
+                if dtype == DT_UNKNOWN:         # (a file system without d_type)
                     try:
-                        mode = e.stat(follow_symlinks=False).st_mode
+                        dtype = dirent_type(os.stat(name, dir_fd=self.fd,
+                                                    follow_symlinks=False).st_mode)
                     except OSError:
-                        mode = 0
-                    entries.append((e.inode(), dirent_type(mode), os.fsencode(e.name)))
-            self._entries = entries
-        return self._entries
+                        pass
+                self._dirpos += 1
+                out += pack_dirent64(ino, self._dirpos, dtype, name)
+        return bytes(out)
+
+    def _dir_seek(self, n: int) -> None:
+        """Put the listing after its first ``n`` entries (d_off counts entries: telldir's
+        values, seekdir's lseek). The host stream is read again from its start to the
+        n-th entry given: its own positions (hashes on ext4) do not fit an i386
+        guest's off_t, and nothing of the listing is kept to look them up in."""
+        from vm.linux.dirents import BUFFER, host_records, offsets
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        self._dirpos = 0
+        where = None
+        while self._dirpos < n:
+            raw = host_records(self.fd, BUFFER)
+            if not raw:
+                return
+            for off, name in offsets(raw):
+                if self.hide is not None:
+                    if where is None:
+                        where = _dir_path(self.fd, self.path)
+                    if self.hide(os.path.join(where, os.fsdecode(name))):
+                        continue
+                self._dirpos += 1
+                if self._dirpos == n:
+                    os.lseek(self.fd, off, os.SEEK_SET)
+                    return
+
+    def dir_position(self) -> tuple:
+        """Where the listing is (read_dirents), to go back to if its entries cannot be
+        given (a bad buffer: EFAULT loses none)."""
+        return os.lseek(self.fd, 0, os.SEEK_CUR), self._dirpos
+
+    def set_dir_position(self, where: tuple) -> None:
+        os.lseek(self.fd, where[0], os.SEEK_SET)
+        self._dirpos = where[1]
 
     def close(self) -> None:
         if self.fifo is not None:
-            _count_fifo_end(self.fifo, self.readable, self.writable, -1)
+            self.fifo_ends.count(self.fifo, self.readable, self.writable, -1)
             self.fifo = None
         os.close(self.fd)
 
@@ -486,28 +585,31 @@ class PipeEnd(OpenFile):
             self.pipe.buf = bytearray()
 
 
-# (st_dev, st_ino) of a FIFO -> [readers, writers]: the FIFO ends open in guests' files
-# (HostFile: one per open file description, as Linux counts them), run-wide. pyvm opens
-# FIFOs O_NONBLOCK (open_fifo), so the host cannot tell a guest reader that a guest
-# writer came: this count does.
-_fifo_ends: dict = {}
+class FifoEnds:
+    """(st_dev, st_ino) of a FIFO -> [readers, writers]: the FIFO ends open in one run's
+    guests (HostFile: one per open file description, as Linux counts them); each run
+    (vm/linux/kernel.py) has its own, as two guests the Python API runs in one process
+    share no FIFO. pyvm opens FIFOs O_NONBLOCK (open_fifo), so the host cannot tell a
+    guest reader that a guest writer came: this count does."""
+
+    def __init__(self):
+        self.ends: dict = {}
+        self.writer_waits = WriterWaits()      # readers waiting for an outside writer
+
+    def count(self, ident: tuple, readable: bool, writable: bool, step: int) -> None:
+        ends = self.ends.setdefault(ident, [0, 0])
+        ends[0] += step if readable else 0
+        ends[1] += step if writable else 0
+        if ends == [0, 0]:
+            del self.ends[ident]
+
+    def writers(self, ident: tuple) -> int:
+        """How many guest open files write the FIFO ``ident`` (its st_dev, st_ino)."""
+        return self.ends.get(ident, (0, 0))[1]
 
 
-def _count_fifo_end(ident: tuple, readable: bool, writable: bool, step: int) -> None:
-    ends = _fifo_ends.setdefault(ident, [0, 0])
-    ends[0] += step if readable else 0
-    ends[1] += step if writable else 0
-    if ends == [0, 0]:
-        del _fifo_ends[ident]
-
-
-def fifo_writers(ident: tuple) -> int:
-    """How many guest open files write the FIFO ``ident`` (its st_dev, st_ino)."""
-    return _fifo_ends.get(ident, (0, 0))[1]
-
-
-def open_fifo(table: FdTable, waiter: int, ident: tuple, acc: int, nonblock: bool,
-              opener: Callable[[int], int]) -> int:
+def open_fifo(table: FdTable, run_ends: Callable[[], FifoEnds], waiter: int, ident: tuple,
+              acc: int, nonblock: bool, opener: Callable[[int], int]) -> int:
     """The host descriptor for a guest's open of a FIFO (``ident``: its st_dev, st_ino)
     with access mode ``acc`` by thread ``waiter`` (its id()). Linux blocks an open for
     reading or writing until the other end is opened (with O_NONBLOCK a reader goes on
@@ -516,17 +618,19 @@ def open_fifo(table: FdTable, waiter: int, ident: tuple, acc: int, nonblock: boo
     adds the flag to the open; the description is pyvm's alone, so HostFile's reads and
     writes wait in the scheduler) and the guest's open waits there: a writer tries again
     until a reader is there, a reader keeps its end open (``table.opening``, across the
-    call's restarts) until a writer came: a guest's open file writing it
-    (``fifo_writers``; the scheduler restarts the waiting call after any other guest's
-    progress), or, for a writer outside pyvm, data or a hang-up (a host writer that
-    opens and waits before writing keeps it waiting: a difference)."""
+    call's restarts) until a writer came: a guest's open file writing it (the run's
+    FifoEnds, ``run_ends()``; the scheduler restarts the waiting call after any other
+    guest's progress), or a writer outside pyvm, which a host thread's blocking open
+    sees (vm/linux/fifowait.py; past its limit, data or a hang-up tells)."""
     key = (ident, acc)
     held = table.opening.pop(waiter, None)
     if held is not None and held[0] != key:
-        os.close(held[1])                   # an open that a signal interrupted
+        WriterWaits.release(held[2])        # an open that a signal interrupted
+        os.close(held[1])
         held = None
+    wait = None
     if held is not None:
-        fd = held[1]
+        _key, fd, wait = held
     else:
         try:
             fd = opener(os.O_NONBLOCK)
@@ -534,9 +638,13 @@ def open_fifo(table: FdTable, waiter: int, ident: tuple, acc: int, nonblock: boo
             if e.errno == errno.ENXIO and not nonblock:      # no reader yet
                 raise WouldBlock(time.monotonic() + FIFO_RETRY) from None
             raise
-    if acc == 0 and not nonblock and not fifo_writers(ident) and not host_poll(fd, POLLIN):
-        table.opening[waiter] = (key, fd)
-        raise WouldBlock(fds=(fd,))
+    if acc == 0 and not nonblock and not run_ends().writers(ident) and \
+            not host_poll(fd, POLLIN) and not (wait is not None and wait.came):
+        if wait is None:
+            wait = run_ends().writer_waits.start(ident, fd)
+        table.opening[waiter] = (key, fd, wait)
+        raise WouldBlock(fds=(fd,) if wait is None or wait.ended else (fd, wait.fd))
+    WriterWaits.release(wait)               # opened: its thread's open is not a reader
     return fd
 
 
@@ -631,6 +739,12 @@ class FdTable:
     def close_all(self) -> None:
         for fd in list(self.fds):
             self.close(fd)
-        for _key, fd in self.opening.values():
+        self.drop_opening()
+
+    def drop_opening(self, waiter: Optional[int] = None) -> None:
+        """The FIFO opens still waiting (table.opening; only thread ``waiter``'s, given)
+        give up: their ends close, as an open a signal interrupts leaves no reader."""
+        for key in [k for k in self.opening if waiter is None or k == waiter]:
+            _key, fd, wait = self.opening.pop(key)
+            WriterWaits.release(wait)
             os.close(fd)
-        self.opening.clear()

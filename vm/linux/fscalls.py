@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import struct
 
 from vm.linux import abi
@@ -17,6 +18,7 @@ from vm.linux.syscalls import (
     _resolve,
     _write,
     check_fd_write,
+    file_mode,
     loff,
     s32,
     syscall,
@@ -127,7 +129,11 @@ def _truncate(proc, path: str, length: int) -> int:
     host = _host(proc, abi.AT_FDCWD, path)
     if not os.path.exists(host):
         return -errno.ENOENT
-    with proc.sandbox.entry(host) as (inode, _st):
+    with proc.sandbox.entry(host) as (inode, st):
+        budget = proc.kernel.output_budget      # (--max-output: its growth draws on it)
+        grow = length - st.st_size
+        if budget is not None and grow > 0 and budget.take(grow) < grow:
+            return -errno.EFBIG
         os.truncate(inode, length)
     return 0
 
@@ -250,7 +256,7 @@ def sys_copy_file_range(proc, fd_in, off_in, fd_out, off_out, length, flags):
             pos_in < pos_out + n and pos_out < pos_in + n:
         return -errno.EINVAL                # overlapping ranges of one file
     data = os.pread(src.fd, n, pos_in)
-    done = os.pwrite(dst.fd, data, pos_out) if data else 0
+    done = dst.pwrite(data, pos_out) if data else 0      # (drawing on --max-output)
     if off_in:
         proc.mem.write(off_in, q.pack(pos_in + done))
     else:
@@ -272,13 +278,48 @@ def sys_setpriority(proc, which, who, prio, *_):
     return 0
 
 
+def _mknod(proc, dirfd, path: str, mode: int) -> int:
+    """mknod makes a regular file (type 0 or S_IFREG) where the guest may write, as
+    open(O_CREAT|O_EXCL) does. Linux's order: the type (may_mknod: a directory is
+    mkdir's, EPERM; an unknown type EINVAL), then the name (EEXIST when it exists,
+    ENOENT for a new name with a trailing slash), then the privilege: a device or a
+    socket needs privileges pyvm does not lend (EPERM), and a FIFO is not made (EPERM):
+    one planted where a later run writes its trace or output would hold that open
+    forever."""
+    kind = stat.S_IFMT(mode)
+    if kind == stat.S_IFDIR:
+        return -errno.EPERM
+    if kind not in (0, stat.S_IFREG, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFSOCK,
+                    stat.S_IFIFO):
+        return -errno.EINVAL
+    host = _resolve(proc, dirfd, path.rstrip("/") or path, follow=False)
+    if os.path.lexists(host):
+        return -errno.EEXIST
+    if path.endswith("/"):          # a trailing slash names a directory: not created
+        return -errno.ENOENT
+    proc.sandbox.check_write(host)  # (EROFS before the privilege, as mnt_want_write)
+    if kind not in (0, stat.S_IFREG):
+        return -errno.EPERM
+    perm = file_mode(mode & ~proc.umask)          # never set-user/group-ID
+    with proc.sandbox.parent(host) as (d, name):
+        os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, perm,
+                         dir_fd=d))
+    return 0
+
+
 @syscall(14)
-def sys_mknod(proc, *_):
+def sys_mknod(proc, path, mode, dev, *_):
+    return _mknod(proc, abi.AT_FDCWD, _path(proc, path), mode)
+
+
+@syscall(297)
+def sys_mknodat(proc, dirfd, path, mode, dev, *_):
+    return _mknod(proc, dirfd, _path(proc, path), mode)
+
+
+@syscall(61)
+def sys_chroot(proc, *_):
     return -errno.EPERM
-
-
-SYSCALLS[297] = ("mknodat", sys_mknod)
-SYSCALLS[61] = ("chroot", sys_mknod)
 
 
 def _zero(proc, *_):
@@ -286,8 +327,8 @@ def _zero(proc, *_):
 
 
 for _nr, _name in ((144, "msync"), (36, "sync"), (344, "syncfs"),
-                   (272, "fadvise64_64"), (250, "fadvise64"), (150, "mlock"),
-                   (151, "munlock"), (152, "mlockall"), (153, "munlockall")):
+                   (272, "fadvise64_64"), (250, "fadvise64"), (152, "mlockall"),
+                   (153, "munlockall")):         # mlock, munlock: vm/linux/memcalls.py
     SYSCALLS[_nr] = (_name, _zero)
 
 

@@ -36,6 +36,7 @@ from vm.linux import signals as S
 from vm.linux import waiting as _waits  # noqa: F401  (system calls)
 from vm.linux.addrspace import DEFAULT_LIMIT, MemoryBudget
 from vm.linux.codeshare import mapped_code
+from vm.linux.files import FifoEnds
 from vm.linux.loader import prepare, program_key
 from vm.linux.process import BLOCKED, RUNNING, ZOMBIE, Process
 from vm.linux.syscalls import (
@@ -108,6 +109,8 @@ class Kernel:
         self.memory_limit = memory_limit  # mapped bytes per process; None: the default
         # all processes together: twice the per-process cap (fork cannot multiply it)
         self.memory_budget = MemoryBudget(2 * (memory_limit or DEFAULT_LIMIT))
+        self.fifo_ends = FifoEnds()       # guest FIFO ends open in this run (files.py)
+        self.output_budget = None         # --max-output when set: files written draw on it
         # files sent over unix sockets and not yet received: how many, and how many
         # times each (vm/linux/sockets.py collects the unreachable ones)
         self.unix_inflight = 0
@@ -332,6 +335,7 @@ class Kernel:
                 in_call = False
             if in_call:
                 if not action[1] & S.SA_RESTART or proc.blocked_on in _NO_RESTART:
+                    proc.fds.drop_opening(id(proc))     # (a FIFO open: no reader left)
                     m.cpu.r[EAX] = -errno.EINTR & 0xFFFFFFFF
                     m.cpu.eip = (m.cpu.eip + INT80_LENGTH) & 0xFFFFFFFF
                 proc.state = RUNNING
@@ -395,7 +399,16 @@ class Kernel:
 
     # -- the scheduler --------------------------------------------------------------------
     def run(self) -> int:
-        """Run until the first process ends; returns its exit code."""
+        """Run until the first process ends; returns its exit code. Threads waiting for
+        a FIFO's writer for this run's guests end with it (vm/linux/fifowait.py)."""
+        try:
+            return self._schedule()
+        finally:
+            for proc in self.order:             # (a FIFO end a stopped run waits with)
+                proc.fds.drop_opening()
+            self.fifo_ends.writer_waits.cancel_all()
+
+    def _schedule(self) -> int:
         init = self.init
         while init.state != ZOMBIE:
             procs = self.live()

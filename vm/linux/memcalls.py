@@ -1,4 +1,4 @@
-"""Advice about pages and questions about them: madvise and mincore.
+"""Advice about pages and questions about them: madvise, mincore, mlock and munlock.
 
 Every mapped page of a guest is resident (the host pages behind the Machine's memory
 are its business), so mincore reports 1 for each. MADV_DONTNEED (and MADV_FREE, which
@@ -19,6 +19,7 @@ MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_HUGEPAGE, MADV_NOHUGEPAGE = 12, 13, 14, 1
 MADV_DONTDUMP, MADV_DODUMP, MADV_WIPEONFORK, MADV_KEEPONFORK = 16, 17, 18, 19
 MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE = 20, 21, 22, 23
 MADV_HWPOISON = 100
+MLOCK_ONFAULT = 1
 _ACCEPTED = {MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTFORK,
              MADV_DOFORK, MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
              MADV_DONTDUMP, MADV_DODUMP, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD,
@@ -75,3 +76,30 @@ def sys_mincore(proc, addr, length, vec, *_):
     proc.mem.check_write(vec, n)
     proc.mem.write(vec, b"\x01" * n)
     return 0
+
+
+def _lock(proc, addr: int, length: int) -> int:
+    """mlock/munlock: every page is resident already, so only Linux's checks remain: an
+    unaligned start rounds down, and any page of the range unmapped (above the top of
+    memory too: a 64-bit kernel does not wrap the end) is ENOMEM."""
+    start, end = addr & ~(PAGE - 1), page_up(addr + length)
+    if start == end:
+        return 0
+    if end > proc.machine.mem.size or not proc.aspace.is_mapped(start, end):
+        return neg(errno.ENOMEM)
+    return 0
+
+
+@syscall(150)
+def sys_mlock(proc, addr, length, *_):
+    return _lock(proc, addr, length)
+
+
+@syscall(151)
+def sys_munlock(proc, addr, length, *_):
+    return _lock(proc, addr, length)
+
+
+@syscall(376)
+def sys_mlock2(proc, addr, length, flags, *_):
+    return neg(errno.EINVAL) if flags & ~MLOCK_ONFAULT else _lock(proc, addr, length)

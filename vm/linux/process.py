@@ -116,6 +116,42 @@ def _owned(fds: FdTable) -> bool:
     return owner is not None and owner() is not None
 
 
+FILE_CHUNK = 1 << 20                # bytes of a file mapped at a time
+_ZEROS = bytes(FILE_CHUNK)
+
+
+def load_file(mem, start: int, length: int, fd: int, offset: int) -> None:
+    """Put a file's bytes from ``offset`` at [start, start + length), a chunk at a time and
+    only as far as the file goes; a chunk of zeros (a sparse file's hole) is not written,
+    as the pages are zero already (unmapped pages are). The file is read only once the
+    mapping fits the --memory limit: reading the whole length first made any length up
+    to 3 GiB host memory, whatever the limit."""
+    for a in range(0, length, FILE_CHUNK):
+        n = min(FILE_CHUNK, length - a)
+        try:
+            data = os.pread(fd, n, offset + a)
+        except OSError:
+            return                      # (Linux: SIGBUS on the pages; here they read 0)
+        if not _ZEROS.startswith(data):     # (a memcmp: stops at the first byte of data)
+            mem.load(start + a, data)
+        if len(data) < n:
+            return
+
+
+def move_pages(mem, old: int, new: int, size: int) -> None:
+    """Copy [old, old + size) to the free (zero) range at ``new`` a chunk at a time,
+    skipping chunks of zeros; each chunk copied is cleared at once (its pages go back
+    to the host). Copying all, then unmapping, held twice the mapping and made every
+    page of an untouched one host memory: past --memory. (A shared file mapping there
+    has moved first: AddressSpace.move_shared.)"""
+    for a in range(0, size, 4 * FILE_CHUNK):
+        n = min(4 * FILE_CHUNK, size - a)
+        data = mem.data[old + a:old + a + n]
+        if data.count(0) != n:
+            mem.load(new + a, data)
+            mem.zero(old + a, old + a + n)
+
+
 class Process:
     memory_errors = (MemoryFault,)
 
@@ -226,7 +262,7 @@ class Process:
                     and not f.writable:
                 return -errno.EACCES
             try:
-                data = os.pread(f.fd, length, offset)
+                os.pread(f.fd, 0, offset)
             except OSError:
                 return -errno.ENODEV            # a pipe or socket has no pages
         start = self._mmap_start(addr, length, flags)
@@ -240,7 +276,7 @@ class Process:
         if flags & (abi.MAP_FIXED | abi.MAP_FIXED_NOREPLACE):
             asp.unmap(start, start + length)
         if f is not None:               # MAP_PRIVATE: a copy, so copy-on-write by nature
-            self.machine.mem.load(start, data)
+            load_file(self.machine.mem, start, length, f.fd, offset)
         asp.map(start, start + length, prot)
         if held is not None:
             asp.add_shared(start, start + length, held, offset)     # written back
@@ -310,24 +346,34 @@ class Process:
         if new_size <= old_size:
             asp.unmap(old + new_size, old + old_size)
             return old
+        if not asp.one_mapping(old, old + old_size):
+            return -errno.EFAULT                # Linux grows or moves one VMA only
         prot = asp.prot[(old + old_size >> 12) - 1] & ~P_MAPPED
         if not asp.can_add(new_size - old_size):
             return -errno.ENOMEM                # over the --memory limit
         if asp.is_free(old + old_size, old + new_size):
             asp.map(old + old_size, old + new_size, prot)
+            self._grow_shared(old + old_size, new_size - old_size)
             return old
         if not flags & MREMAP_MAYMOVE:
             return -errno.ENOMEM
         new = asp.find_free(new_size)
         if new is None:
             return -errno.ENOMEM
-        mem = self.machine.mem
-        for a in range(0, old_size, 4 << 20):
-            n = min(4 << 20, old_size - a)
-            mem.load(new + a, mem.data[old + a:old + a + n])
+        asp.move_shared(old, old + old_size, new)     # (written back, then it moves)
+        move_pages(self.machine.mem, old, new, old_size)
         asp.map(new, new + new_size, prot)
         asp.unmap(old, old + old_size)
+        self._grow_shared(new + old_size, new_size - old_size)
         return new
+
+    def _grow_shared(self, at: int, more: int) -> None:
+        """A shared file mapping ending at ``at`` grown by ``more`` bytes maps the file
+        on (Linux grows the VMA): its next bytes are read there, written back later."""
+        sf = next((sf for sf in self.aspace.shared if sf.end == at), None)
+        if sf is not None:
+            load_file(self.machine.mem, at, more, sf.fd, sf.offset + (at - sf.start))
+            sf.grow(self.machine.mem, at + more)
 
     # -- thread area, limits -------------------------------------------------------------
     def set_tls(self, entry: int, base: int, limit: int, flags: int) -> None:

@@ -10,12 +10,12 @@ as the kernel does.
 
 from __future__ import annotations
 
+import bisect
 import errno
 import os
 import re
 import stat
-import time
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from vm.linux.files import (
     DeviceFile,
@@ -25,10 +25,10 @@ from vm.linux.files import (
     PipeEnd,
     synthetic_stat,
 )
+from vm.linux.uptime import BOOT, uptime
 from vm.x86.system import VENDOR, cpuid_values
 
 PAGE = 4096
-BOOT = time.time()
 TOP_FILES = ("cpuinfo", "meminfo", "uptime", "loadavg", "stat", "version", "mounts",
              "filesystems")
 PID_FILES = ("environ", "cmdline", "maps", "status", "stat", "statm", "comm", "mounts")
@@ -59,8 +59,8 @@ def fd_link(proc, f) -> str:
 
 
 def node(proc, parts: tuple) -> Optional[tuple]:
-    """Kind of the entry /proc/<parts>: ("dir",), ("file",), ("link", target), ("exe",)
-    or None."""
+    """Kind of the entry /proc/<parts>: ("dir",), ("file",), ("link", target), ("exe",),
+    ("gone",) (a zombie's link: it reads as nothing) or None."""
     if not parts:
         return ("dir",)
     head = parts[0]
@@ -89,6 +89,8 @@ def node(proc, parts: tuple) -> Optional[tuple]:
     if len(rest) == 1:
         if name in PID_FILES:
             return ("file",)
+        if name in PID_LINKS and _gone(target):
+            return ("gone",)             # a link whose target went with the process
         if name == "exe":
             return ("exe",) if target is proc else ("link", target.exe_guest_path)
         if name == "cwd":
@@ -110,25 +112,55 @@ def node(proc, parts: tuple) -> Optional[tuple]:
 
 def listing(proc, parts: tuple) -> list:
     """(name, d_type) entries of a /proc directory."""
+    named, numbers, ntype = dir_entries(proc, parts)
+    return named + [(str(n), ntype) for n in sorted(numbers)]
+
+
+def dir_entries(proc, parts: tuple) -> tuple:
+    """A /proc directory's entries as (named, numbers, d_type): the fixed (name, d_type)
+    entries, then the numbered ones of ``d_type`` (pids, tids, descriptors): a sorted
+    list, or the descriptor table's dict (ProcDir probes it in order)."""
     if not parts:
         names = [(n, 8) for n in TOP_FILES] + [("self", 10), ("thread-self", 10)]
-        return names + [(str(pid), 4) for pid in sorted(proc.kernel.procs)]
+        return names, sorted(proc.kernel.procs), 4
     if parts[0] == "self":
         parts = (str(proc.pid),) + parts[1:]
     target = _target(proc, parts)
     rest = parts[1:]
     if target is None:
-        return []
+        return [], [], 0
     if rest == ("task",):
-        return [(str(tid), 4) for tid in _tids(target)]
+        return [], _tids(target), 4
     if rest[:1] == ("task",):
         rest = rest[2:]
     if rest == ("fd",):
-        return [(str(fd), 10) for fd in sorted(target.fds.fds)]
+        return [], target.fds.fds, 10
     if not rest:
         return ([(n, 8) for n in PID_FILES] + [(n, 10) for n in PID_LINKS]
-                + [("fd", 4), ("task", 4)])
-    return []
+                + [("fd", 4), ("task", 4)]), [], 0
+    return [], [], 0
+
+
+_PROBE = 64         # absent numbers in a row probed in a descriptor table before sorting
+
+
+def numbers_after(numbers, after: int) -> Iterator[int]:
+    """The numbers of ``numbers`` (a sorted list, or a dict keyed by them) above
+    ``after``, in order. A dict is probed number by number while its numbers are dense
+    (each entry costs one look-up), sorted only past a gap: sorting the whole table on
+    every getdents64 made listing N descriptors O(N^2)."""
+    if isinstance(numbers, dict):
+        n, misses = after + 1, 0
+        while misses < _PROBE:
+            if n in numbers:
+                yield n
+                misses = 0
+            else:
+                misses += 1
+            n += 1
+        after = n - 1
+        numbers = sorted(numbers)
+    yield from numbers[bisect.bisect_right(numbers, after):]
 
 
 # -- file contents ----------------------------------------------------------------------
@@ -138,6 +170,16 @@ def _tids(p) -> list:
     if p.group is None:
         return [p.pid]
     return sorted(t.tid for t in p.group.tasks)
+
+
+def _gone(p) -> bool:
+    """The task named has exited (a zombie, or a leader thread that called exit while
+    other threads run on): it has given back its memory, files and directories, and
+    Linux, which answers /proc/<pid> from the leader's, answers for none of them
+    (environ ESRCH, cmdline and maps empty, exe/cwd/root links ENOENT)."""
+    from vm.linux.process import ZOMBIE
+    from vm.linux.threads import EXITED
+    return p.state in (ZOMBIE, EXITED)
 
 
 def _state(p) -> str:
@@ -226,7 +268,7 @@ def _meminfo(p) -> bytes:
 
 
 def _uptime(p) -> bytes:
-    up = time.time() - BOOT
+    up = uptime()
     return f"{up:.2f} {up:.2f}\n".encode()
 
 
@@ -261,7 +303,14 @@ def content(proc, parts: tuple) -> bytes:
         rest = rest[2:]
     if rest[0] == "fd":                          # an fd that is not a path (a pipe)
         return b""
+    if rest[0] in _NO_MM and _gone(target):
+        if rest[0] == "environ":
+            raise GuestFileError(errno.ESRCH)
+        return b""
     return _PER_PID[rest[0]](target)
+
+
+_NO_MM = ("environ", "cmdline", "maps")          # what a zombie's memory held
 
 
 # -- open files -------------------------------------------------------------------------
@@ -304,7 +353,7 @@ class ProcFile(OpenFile):
 
 
 class ProcDir(OpenFile):
-    """A /proc directory, listed when first read (so /proc/self/fd shows the descriptor
+    """A /proc directory, listed as it is read (so /proc/self/fd shows the descriptor
     that reads it, as on Linux)."""
 
     is_dir = True
@@ -315,22 +364,60 @@ class ProcDir(OpenFile):
         self.stat = synthetic_stat(stat.S_IFDIR | 0o555, _ino(parts))
         self.stat.st_nlink = 2
         self._list, self._parts = entries, parts
-        self._entries: Optional[list] = None
-        self._dirpos = 0
+        self._last: Optional[tuple] = None     # the key of the last entry given
+        self._dirpos = 0                       # entries given since the start
 
     def read(self, n: int) -> bytes:
         raise GuestFileError(errno.EISDIR)
 
-    def getdents(self) -> list:
-        if self._entries is None:
-            parts = self._parts
-            self._entries = ([(_ino(parts), 4, b"."), (_ino(parts[:-1]), 4, b"..")]
-                             + [(_ino(parts + (n,)), t, n.encode()) for n, t in self._list()])
-        return self._entries
+    def read_dirents(self, count: int) -> bytes:
+        """The next entries as getdents64 records of at most ``count`` bytes, from the
+        directory as it is now (nothing is kept: a listing kept per open directory was
+        host memory a guest multiplied, 3000 opens of /proc/self/fd held 718 MB). The
+        listing resumes after the last entry given, by its key (a number for a fd,
+        task or process: one closed meanwhile moves no other), as Linux's does; only
+        the entries given are made."""
+        from vm.linux.abi import pack_dirent64
+        out = bytearray()
+        for key, ino, dtype, name in self._entries_after(self._last):
+            rec = pack_dirent64(ino, self._dirpos + 1, dtype, name.encode())
+            if len(out) + len(rec) > count:
+                if not out:
+                    raise GuestFileError(errno.EINVAL)
+                break
+            out += rec
+            self._dirpos += 1
+            self._last = key
+        return bytes(out)
+
+    def _entries_after(self, last: Optional[tuple]) -> Iterator[tuple]:
+        """(key, d_ino, d_type, name) of the entries after the one of key ``last``:
+        "." and ".." (0, i), the named ones (1, index), the numbered ones (2, n)."""
+        parts = self._parts
+        named, numbers, ntype = self._list()
+        section, value = (-1, -1) if last is None else last
+        if section <= 0:
+            dots = ((".", _ino(parts)), ("..", _ino(parts[:-1])))
+            for i in range(value + 1 if section == 0 else 0, 2):
+                yield (0, i), dots[i][1], 4, dots[i][0]
+            section, value = 1, -1
+        if section == 1:
+            for k in range(value + 1, len(named)):
+                name, dtype = named[k]
+                yield (1, k), _ino(parts + (name,)), dtype, name
+            value = -1
+        for n in numbers_after(numbers, value):
+            yield (2, n), _ino(parts + (str(n),)), ntype, str(n)
+
+    def dir_position(self) -> tuple:
+        return self._last, self._dirpos
+
+    def set_dir_position(self, where: tuple) -> None:
+        self._last, self._dirpos = where
 
     def seek(self, offset: int, whence: int) -> int:
         if whence == 0 and offset == 0:
-            self._entries, self._dirpos = None, 0
+            self._last, self._dirpos = None, 0
             return 0
         raise GuestFileError(errno.EINVAL)
 
@@ -340,12 +427,12 @@ class ProcDir(OpenFile):
 
 def open_node(proc, parts: tuple, writing: bool) -> OpenFile:
     kind = node(proc, parts)
-    if kind is None:
+    if kind is None or kind[0] == "gone":
         raise GuestFileError(errno.ENOENT)
     if writing:
         raise GuestFileError(errno.EACCES)
     if kind[0] == "dir":
-        return ProcDir(lambda: listing(proc, parts), parts)
+        return ProcDir(lambda: dir_entries(proc, parts), parts)
     return ProcFile(content(proc, parts), parts)
 
 
@@ -357,7 +444,7 @@ def stat_node(proc, parts: tuple, follow_kind: Optional[str] = None):
         st = synthetic_stat(stat.S_IFDIR | 0o555, _ino(parts))
         st.st_nlink = 2
         return st
-    if kind[0] in ("link", "exe"):
+    if kind[0] in ("link", "exe", "gone"):
         return synthetic_stat(stat.S_IFLNK | 0o777, _ino(parts))
     st = synthetic_stat(stat.S_IFREG | 0o444, _ino(parts))
     st.st_size = 0
@@ -366,7 +453,7 @@ def stat_node(proc, parts: tuple, follow_kind: Optional[str] = None):
 
 def readlink_node(proc, parts: tuple) -> str:
     kind = node(proc, parts)
-    if kind is None:
+    if kind is None or kind[0] == "gone":
         raise GuestFileError(errno.ENOENT)
     if kind[0] == "exe":
         return proc.exe_guest_path

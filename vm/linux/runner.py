@@ -27,6 +27,7 @@ from vm.options import (
     OutputBudget,
     RunOptions,
     TimedOut,
+    budgeted_text,
 )
 from vm.sandbox import Sandbox
 from vm.stats import RunClock
@@ -106,22 +107,24 @@ def run_process(path: str, opts: RunOptions,
         return fail(f"cannot set up the file-system view: {e}")
     trace_file = None
     tracer = None
+    budget = OutputBudget(opts.max_output)      # (the trace draws on it too: see execute)
     if opts.trace or opts.trace_file:
         if opts.trace_file:
             try:
-                trace_file = open_run_output(opts.trace_file)
+                trace_file = open_run_output(opts.trace_file, budget=budget)
             except OSError as e:
                 return fail(f"cannot write {opts.trace_file}: {e.strerror or e}")
             tracer = Tracer(trace_file)
         else:
-            tracer = Tracer(err)
+            tracer = Tracer(budgeted_text(err, budget))
     kernel = Kernel(path, err, tracer, opts.max_steps,
                     max_procs=getattr(opts, "max_procs", 64),
                     memory_limit=memory_limit if memory_limit is not None
                     else getattr(opts, "memory", None), seed=getattr(opts, "seed", None))
-    budget = OutputBudget(opts.max_output)
     deadline = Deadline(opts.timeout)
     kernel.stop_check = stop_check(kernel, deadline, budget)
+    if budget.limit is not None:    # the guest's files draw on it too (a full disk)
+        kernel.output_budget = budget
     proc = Process(kernel, kernel.new_pid(), PARENT_PID, std_streams(budget, opts.std_fds),
                    sandbox)
     proc.umask = os.umask(0o022)

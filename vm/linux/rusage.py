@@ -1,8 +1,7 @@
 """Resource usage: getrusage, the rusage wait4 fills, and waitid.
 
-A task's CPU time is the host CPU time pyvm spent running it (its turns, charged by the
-scheduler through :func:`charge`), all of it user time; its maximum resident size is
-the most it had mapped. A parent collects a child's usage, with that of the children
+A task's CPU time is vm/linux/cputime.py's, all of it user time; its maximum resident
+size is the most it had mapped. A parent collects a child's usage, with that of the children
 the child waited for, when it reaps it (wait4, waitpid, waitid), as Linux does for
 RUSAGE_CHILDREN.
 """
@@ -12,9 +11,9 @@ from __future__ import annotations
 import errno
 import os
 import struct
-import time
 
 from vm.linux import signals as S
+from vm.linux.cputime import charge, leader, up_to_now  # noqa: F401  (charge: kernel.py)
 from vm.linux.process import ZOMBIE
 from vm.linux.syscalls import WouldBlock, neg, s32, syscall
 
@@ -26,24 +25,9 @@ WALL_FLAGS = 0x20000000 | 0x40000000 | 0x80000000      # __WNOTHREAD, __WALL, __
 CLD_EXITED, CLD_KILLED, CLD_DUMPED = 1, 2, 3
 
 
-def _leader(proc):
-    return proc.group.leader if proc.group is not None else proc
-
-
-def charge(proc, seconds: float) -> None:
-    """The scheduler ran ``proc`` for ``seconds`` of host CPU time: the thread's and
-    its process's (which keeps what its ended threads used)."""
-    proc.cpu_time = getattr(proc, "cpu_time", 0.0) + seconds
-    lead = _leader(proc)
-    lead.group_time = getattr(lead, "group_time", 0.0) + seconds
-    asp = proc.aspace
-    if asp is not None and asp.mapped > getattr(lead, "max_mapped", 0):
-        lead.max_mapped = asp.mapped
-
-
 def _own(proc) -> tuple:
     """(seconds, max mapped bytes) of a process: every thread of it."""
-    lead = _leader(proc)
+    lead = leader(proc)
     return getattr(lead, "group_time", 0.0), getattr(lead, "max_mapped", 0)
 
 
@@ -67,31 +51,21 @@ def reaped(parent, child) -> None:
     """``parent`` reaps ``child``: its usage joins the parent's RUSAGE_CHILDREN."""
     secs, mapped = _own(child)
     csecs, cmapped = _children(child)
-    lead = _leader(parent)
+    lead = leader(parent)
     lead.child_time = getattr(lead, "child_time", 0.0) + secs + csecs
     lead.child_mapped = max(getattr(lead, "child_mapped", 0), mapped, cmapped)
-
-
-def _up_to_now(proc) -> None:
-    """Charge the turn in progress so far: a task asking sees its time run on."""
-    kernel = proc.kernel
-    began = getattr(kernel, "turn_cpu", None)
-    if began is not None and kernel.current is proc:
-        now = time.process_time()
-        charge(proc, now - began)
-        kernel.turn_cpu = now
 
 
 @syscall(77)
 def sys_getrusage(proc, who, buf, *_):
     who = s32(who)
-    _up_to_now(proc)
+    up_to_now(proc)
     if who == RUSAGE_SELF:
         data = _pack(*_own(proc))
     elif who == RUSAGE_THREAD:
         data = _pack(getattr(proc, "cpu_time", 0.0), _own(proc)[1])
     elif who == RUSAGE_CHILDREN:
-        data = _pack(*_children(_leader(proc)))
+        data = _pack(*_children(leader(proc)))
     else:
         return neg(errno.EINVAL)
     proc.mem.write(buf, data)

@@ -318,6 +318,7 @@ class Socket(OpenFile):
         peer = self.peer
         if peer is not None and self.connection:
             peer.shut |= SHUT_RD | SHUT_WR
+        self.peer = None        # (a pair refers to each other: freed at once, no cycle)
 
     def kernel_names(self) -> dict:
         return names(self.kernel)

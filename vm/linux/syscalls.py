@@ -17,7 +17,7 @@ import struct
 import time
 from typing import Callable
 
-from vm.linux import abi, procfs
+from vm.linux import abi, cputime, procfs, uptime
 from vm.linux.abi import (
     AT_EMPTY_PATH,
     AT_FDCWD,
@@ -275,28 +275,60 @@ def sys_getrandom(proc, buf, count, flags, *_):
 
 # -- time ------------------------------------------------------------------------------
 
-def _clock(clk: int) -> int:
-    if clk in (1, 4, 7):          # MONOTONIC, MONOTONIC_RAW, BOOTTIME
-        return time.monotonic_ns()
-    if clk in (2, 3):             # PROCESS/THREAD_CPUTIME_ID
-        return time.process_time_ns()
+def _cpu_clock(proc, clk: int) -> int | None:
+    """ns of a CPU-time clock: the task's own time (vm/linux/cputime.py), not the host
+    process's, which holds every guest process and pyvm's start. A negative id is
+    clock_getcpuclockid's: ~pid above 3 bits, bit 2 a thread's, the low two its kind
+    (3 is none); pid 0 is the caller, a thread only of the caller's process. None:
+    no such clock or task (EINVAL)."""
+    clk = s32(clk)
+    if clk >= 0:
+        task, thread = proc, clk == 3
+    else:
+        pid, thread = ~(clk >> 3), bool(clk & 4)
+        if clk & 3 == 3:
+            return None
+        if not pid:
+            task = proc
+        elif pid == abi.PARENT_PID and not thread:
+            return 0                  # pyvm's parent: no time of it is known here
+        elif thread:
+            task = find_task(proc.kernel, pid, proc.pid)
+        else:
+            task = proc.kernel.procs.get(pid)
+        if task is None:
+            return None
+    cputime.up_to_now(proc)
+    secs = cputime.thread_seconds(task) if thread else cputime.process_seconds(task)
+    return int(secs * 1e9)
+
+
+def _clock(proc, clk: int) -> int | None:
+    """ns of clock ``clk`` now, or None (EINVAL)."""
+    if _resolution(clk) is None:
+        return None
+    if clk in (1, 4, 6, 7, 9):    # MONOTONIC, _RAW, _COARSE, BOOTTIME, BOOTTIME_ALARM:
+        ns = uptime.monotonic_ns()  # the sandbox's uptime, as /proc/uptime and sysinfo
+        return ns - ns % _resolution(clk) if clk == 6 else ns
+    if clk in (2, 3) or s32(clk) < 0:     # PROCESS/THREAD_CPUTIME_ID, clock_getcpuclockid
+        return _cpu_clock(proc, clk)
     return time.time_ns()
 
 
 @syscall(265)
 def sys_clock_gettime(proc, clk, tp, *_):
-    if _resolution(clk) is None:
+    ns = _clock(proc, clk)
+    if ns is None:
         return neg(errno.EINVAL)
-    ns = _clock(clk)
     proc.mem.write(tp, abi.TIMESPEC32.pack(ns // 10**9, ns % 10**9))
     return 0
 
 
 @syscall(403)
 def sys_clock_gettime64(proc, clk, tp, *_):
-    if _resolution(clk) is None:
+    ns = _clock(proc, clk)
+    if ns is None:
         return neg(errno.EINVAL)
-    ns = _clock(clk)
     proc.mem.write(tp, abi.TIMESPEC64.pack(ns // 10**9, ns % 10**9))
     return 0
 
@@ -354,10 +386,14 @@ def sys_time(proc, tloc, *_):
 
 @syscall(43)
 def sys_times(proc, buf, *_):
-    ticks = int(time.process_time() * 100)
+    """The process's CPU time and its reaped children's, in clock ticks (all user time:
+    vm/linux/cputime.py); the return is the sandbox's uptime in ticks."""
     if buf:
-        proc.mem.write(buf, struct.pack("<4I", ticks, 0, 0, 0))
-    return int(time.monotonic() * 100) & 0x7FFFFFFF
+        cputime.up_to_now(proc)
+        own, children = cputime.process_seconds(proc), cputime.children_seconds(proc)
+        proc.mem.write(buf, struct.pack("<4I", int(own * 100) & 0xFFFFFFFF, 0,
+                                        int(children * 100) & 0xFFFFFFFF, 0))
+    return int(uptime.uptime() * 100) & 0x7FFFFFFF
 
 
 def _sleep(proc, sec: int, nsec: int) -> int:
@@ -393,7 +429,7 @@ def _clock_nanosleep(proc, clk: int, flags: int, req: int, spec) -> int:
     if clk < 0 and not _cpu_clock_exists(proc, clk):
         return neg(errno.EINVAL)
     if flags & 1:                 # TIMER_ABSTIME
-        delta = sec * 10**9 + nsec - _clock(clk)
+        delta = sec * 10**9 + nsec - (_clock(proc, clk) or 0)
         sec, nsec = max(0, delta) // 10**9, max(0, delta) % 10**9
     return _sleep(proc, sec, nsec)
 
@@ -447,9 +483,42 @@ def sys_munmap(proc, addr, length, *_):
     return proc.munmap(addr, length)
 
 
+PROT_SEM, PROT_GROWSDOWN, PROT_GROWSUP = 8, 0x01000000, 0x02000000
+PROT_GROWS = PROT_GROWSDOWN | PROT_GROWSUP
+
+
 @syscall(125)
 def sys_mprotect(proc, addr, length, prot, *_):
-    return proc.mprotect(addr, length, prot)
+    """Linux's checks in its order: both growth bits, then alignment and an empty range,
+    then unknown bits (EINVAL), an unmapped page (ENOMEM), and a growth bit outside the
+    stack, the one region that grows down (EINVAL; PROT_GROWSDOWN reaches its bottom)."""
+    grows = prot & PROT_GROWS
+    if grows == PROT_GROWS:
+        return neg(errno.EINVAL)
+    if addr & 0xFFF or not length:
+        return proc.mprotect(addr, length, 0)           # EINVAL, or 0 for nothing
+    if prot & ~(grows | PROT_SEM | 7):
+        return neg(errno.EINVAL)
+    if grows:
+        asp = proc.aspace
+        end = addr + length
+        if grows == PROT_GROWSUP:       # the mapping at addr (ENOMEM: none) never grows up
+            return neg(errno.EINVAL if asp.is_mapped(addr, addr + 1) else errno.ENOMEM)
+        if end > proc.machine.mem.size or not _any_mapped(asp, addr, end):
+            return neg(errno.ENOMEM)
+        lo = asp.layout.stack_lo        # the first mapping met must be the stack's
+        if _any_mapped(asp, addr, min(end, lo)) or addr >= asp.layout.stack_top:
+            return neg(errno.EINVAL)
+        if not asp.is_mapped(lo, end):
+            return neg(errno.ENOMEM)
+        length, addr = end - lo, lo
+    return proc.mprotect(addr, length, prot & 7)
+
+
+def _any_mapped(asp, start: int, end: int) -> bool:
+    """Whether a page of [start, end) is mapped (Linux's vma_find finds a mapping)."""
+    p0, p1 = start >> 12, min(-(-end >> 12), len(asp.prot))
+    return p0 < p1 and asp.prot.count(0, p0, p1) < p1 - p0
 
 
 @syscall(163)
@@ -470,6 +539,28 @@ def sys_rt_sigaction(proc, sig, act, oact, sigsetsize, *_):
         proc.mem.write(oact, abi.SIGACTION.pack(*proc.sigactions.get(sig, (0, 0, 0, 0))))
     if new is not None:
         proc.sigactions[sig] = new
+    return 0
+
+
+@syscall(126)
+def sys_sigprocmask(proc, how, nset, oset, *_):
+    """The old sigprocmask, on signals 1-32 only (the real-time ones keep their bits):
+    static glibc's getcontext, setcontext and swapcontext call it. Without it
+    swapcontext failed (-1, ENOSYS) and a handler leaving by it went on in the handler,
+    its signal still blocked."""
+    old = proc.sigmask & 0xFFFFFFFF
+    if nset:
+        mask = struct.unpack("<I", proc.mem.read(nset, 4))[0] & ~0x40100     # KILL, STOP
+        if how == 0:
+            proc.sigmask |= mask
+        elif how == 1:
+            proc.sigmask &= ~mask
+        elif how == 2:
+            proc.sigmask = proc.sigmask & ~0xFFFFFFFF | mask
+        else:
+            return neg(errno.EINVAL)
+    if oset:
+        proc.mem.write(oset, struct.pack("<I", old))
     return 0
 
 
@@ -699,7 +790,8 @@ def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
     hflags |= os.O_NOCTTY
     mode = file_mode(mode & ~proc.umask)
     if before is not None and stat.S_ISFIFO(before.st_mode) and not flags & O_PATH:
-        fd = open_fifo(proc.fds, id(proc), (before.st_dev, before.st_ino), acc,
+        fd = open_fifo(proc.fds, lambda: proc.kernel.fifo_ends, id(proc),
+                       (before.st_dev, before.st_ino), acc,
                        bool(flags & abi.O_NONBLOCK),
                        lambda extra: sb.open(host, hflags | extra, mode, path))
     else:
@@ -720,8 +812,11 @@ def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
         os.close(fd)
         raise
     f = HostFile(fd, host, flags & ~(abi.O_CREAT | abi.O_EXCL | abi.O_TRUNC | abi.O_CLOEXEC),
-                 acc in (0, 2), acc in (1, 2))
+                 acc in (0, 2), acc in (1, 2),
+                 proc.kernel.fifo_ends if stat.S_ISFIFO(st.st_mode) else None)
     f.hide = sb.is_hidden
+    if f.writable and stat.S_ISREG(st.st_mode):    # (--max-output: not to fill the disk)
+        f.budget = proc.kernel.output_budget
     return proc.fds.install(f, cloexec=cloexec)
 
 
@@ -829,15 +924,30 @@ def sys_write(proc, fd, buf, count, *_):
     return _write(proc, f, proc.mem.read(buf, min(count, WRITE_MAX)))
 
 
+MAX_RW_COUNT = 0x7FFFF000            # Linux's most bytes one read or write moves
+
+
 def _iovecs(proc, iov: int, iovcnt: int) -> list:
+    """(base, length) pairs as Linux's import_iovec takes them: a length that is negative
+    as a ssize_t is EINVAL, and the total is cut at MAX_RW_COUNT (it never overflows)."""
     if iovcnt > 1024:
         raise GuestFileError(errno.EINVAL)
-    return [abi.IOVEC.unpack(proc.mem.read(iov + 8 * i, 8)) for i in range(iovcnt)]
+    vecs = [abi.IOVEC.unpack(proc.mem.read(iov + 8 * i, 8)) for i in range(iovcnt)]
+    left = MAX_RW_COUNT
+    for i, (base, length) in enumerate(vecs):
+        if length >= 1 << 31:
+            raise GuestFileError(errno.EINVAL)
+        if length > left:
+            vecs[i] = base, left
+        left -= vecs[i][1]
+    return vecs
 
 
 @syscall(145)
 def sys_readv(proc, fd, iov, iovcnt, *_):
     f = proc.fds.get(fd)
+    if not f.readable:                      # the file's mode first, as vfs_readv
+        raise GuestFileError(errno.EBADF)
     vecs = _iovecs(proc, iov, iovcnt)
     total = sum(length for _base, length in vecs)
     if not total:
@@ -855,6 +965,8 @@ def sys_readv(proc, fd, iov, iovcnt, *_):
 @syscall(146)
 def sys_writev(proc, fd, iov, iovcnt, *_):
     f = proc.fds.get(fd)
+    if not f.writable:                      # the file's mode first, as vfs_writev
+        raise GuestFileError(errno.EBADF)
     data = bytearray()
     for base, length in _iovecs(proc, iov, iovcnt):
         data += proc.mem.read(base, min(length, WRITE_MAX - len(data)))
@@ -994,20 +1106,37 @@ def sys_faccessat2(proc, dirfd, path, mode, flags, *_):
 
 @syscall(220)
 def sys_getdents64(proc, fd, buf, count, *_):
+    """A buffer of entries from the directory's stream (a host directory's, or a /proc
+    one made now): nothing of a listing is kept between calls."""
     f = proc.fds.get(fd)
-    entries = f.getdents()
-    out = bytearray()
-    while f._dirpos < len(entries):
-        ino, dtype, name = entries[f._dirpos]
-        rec = abi.pack_dirent64(ino, f._dirpos + 1, dtype, name)
-        if len(out) + len(rec) > count:
-            if not out:
-                return neg(errno.EINVAL)
+    if not getattr(f, "is_dir", False):
+        return neg(errno.ENOTDIR)
+    where = f.dir_position()
+    data = f.read_dirents(count)
+    try:
+        proc.mem.write(buf, data)
+    except proc.memory_errors:
+        f.set_dir_position(where)           # (EFAULT: no entry lost)
+        fit = _dirents_fitting(proc, buf, data)
+        if not fit:
+            raise
+        data = f.read_dirents(fit)          # Linux copies entry by entry: those that fit
+        proc.mem.write(buf, data[:fit])
+    return len(data)
+
+
+def _dirents_fitting(proc, buf: int, data: bytes) -> int:
+    """Bytes of the whole getdents64 records of ``data`` that can be stored at ``buf``
+    before a fault (a buffer running into an unmapped page)."""
+    pos = 0
+    while pos + 19 <= len(data):
+        reclen = struct.unpack_from("<H", data, pos + 16)[0]
+        try:
+            proc.mem.write(buf + pos, data[pos:pos + reclen])
+        except proc.memory_errors:
             break
-        out += rec
-        f._dirpos += 1
-    proc.mem.write(buf, bytes(out))
-    return len(out)
+        pos += reclen
+    return pos
 
 
 @syscall(183)
@@ -1260,6 +1389,7 @@ def _ftruncate(proc, fd: int, length: int) -> int:
     f = proc.fds.get(fd)
     if not isinstance(f, HostFile) or not f.writable or f.is_dir or length < 0:
         return neg(errno.EINVAL)
+    f.grow_to(length)
     os.ftruncate(f.fd, length)
     return 0
 
@@ -1496,8 +1626,10 @@ def _select(proc, nfds: int, rset: int, wset: int, xset: int, timeout: float | N
 
 @syscall(116)
 def sys_sysinfo(proc, info, *_):
-    data = struct.pack("<l3L6LHH3L", int(time.monotonic()), 0, 0, 0, 1 << 30, 1 << 29, 0, 0, 0,
-                       0, 1, 0, 0, 0, 1)          # mem_unit 1: sizes are in bytes
+    # uptime: the sandbox's, as /proc/uptime gives it (the host's would tell its boot)
+    up = uptime.monotonic_ns()          # whole seconds rounded up, as Linux's sysinfo
+    data = struct.pack("<l3L6LHH3L", -(-up // 10**9), 0, 0, 0, 1 << 30, 1 << 29, 0, 0,
+                       0, 0, 1, 0, 0, 0, 1)       # mem_unit 1: sizes are in bytes
     proc.mem.write(info, data.ljust(64, b"\0"))
     return 0
 

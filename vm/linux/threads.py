@@ -42,7 +42,7 @@ import struct
 import time
 from typing import List, Optional
 
-from vm.linux import abi
+from vm.linux import abi, uptime
 from vm.linux import signals as S
 from vm.linux.process import BLOCKED, RUNNING, ZOMBIE, Process, _copy_sandbox, find_task
 from vm.linux.syscalls import (
@@ -301,6 +301,9 @@ def exit_thread(task: Process) -> None:
         except MemoryFault:
             pass
     g = task.group
+    fpu = task.machine._fpu if g.loaded is task else (task.ctx or [None] * 6)[5]
+    if fpu is not None:
+        fpu.release()                          # its x87 unit is freed at once
     g.tasks.remove(task)
     if task.pending and g.tasks:               # process-wide signals it did not take
         heir = g.tasks[0]
@@ -547,7 +550,7 @@ def _deadline(proc, utime: int, ts: struct.Struct, absolute: bool, realtime: boo
     t = sec + nsec / 1e9
     if not absolute:
         return time.monotonic() + t
-    now = time.time() if realtime else time.monotonic()
+    now = time.time() if realtime else uptime.uptime()      # (the guest's monotonic)
     return time.monotonic() + (t - now)
 
 

@@ -6,7 +6,12 @@ its writes go to a copy in memory unless ``--disk-write`` asks to write the file
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
+
 from formats.inputs import InputError, read_open
+from formats.outputs import _parent_fd
 from vm.options import RunOptions
 from vm.pc.bios import TABLES as BIOS_TABLES
 from vm.pc.disk import TABLES as DISK_TABLES
@@ -30,9 +35,33 @@ class RealModeRouter(InterruptRouter):
         return super().on_interrupt(m, vector, software)
 
 
+def open_image(path: str, write: bool):
+    """The image file, opened to be read (and with ``--disk-write`` written in place).
+    A final symlink is not followed for writing: the image usually lies where guests
+    write (the start directory), and one of an earlier run may have replaced it with a
+    link to any file or disk of the user, which the boot sector would then write; or one
+    of its directories with a link (as open_run_output refuses for the other files a run
+    writes: formats/outputs.py)."""
+    if not write:
+        return open(path, "rb")
+    parent, name = _parent_fd(path)     # (a link among its directories: as for outputs)
+    try:
+        fd = os.open(name, os.O_RDWR | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC,
+                     dir_fd=parent)
+    except OSError as e:
+        if e.errno == errno.ELOOP and stat.S_ISLNK(
+                os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
+            raise OSError(errno.ELOOP, "--disk-write: a symbolic link, not followed (a "
+                          "guest may have made it): name the image itself") from None
+        raise
+    finally:
+        os.close(parent)
+    return os.fdopen(fd, "r+b")
+
+
 def run_disk(path: str, opts: RunOptions) -> int:
     try:
-        f = open(path, "r+b" if opts.disk_write else "rb")
+        f = open_image(path, opts.disk_write)
     except OSError as e:
         return fail(path, e.strerror or str(e))
     try:

@@ -30,6 +30,7 @@ class Disk:
         self.data = bytearray(image)
         self.backing = backing
         self.capacity = max(1, -(-len(image) // SECTOR))    # the image's own sectors
+        self.size = len(image)          # --disk-write writes the file within it, never past
 
     def check(self, m) -> None:
         if m.reg("dl") != DRIVE:
@@ -45,10 +46,12 @@ class Disk:
             if len(self.data) < end:
                 self.data.extend(bytes(end - len(self.data)))
             self.data[start:end] = data
-            if self.backing is not None:
+            if self.backing is not None and start < self.size:
+                # the file keeps its size (a guest must not grow it to fill the disk):
+                # sectors past its end live in the copy in memory only
                 try:
                     self.backing.seek(start)
-                    self.backing.write(data)
+                    self.backing.write(data[:self.size - start])
                     self.backing.flush()
                 except OSError as e:
                     raise DiskError(0xCC, f"cannot write the image: {e.strerror or e}") \

@@ -4,10 +4,10 @@ and the PC (vm/pc/system)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 from formats.envswitch import env_switch
-from vm.options import EXIT_INTERNAL, EXIT_TIMEOUT, Deadline, TimedOut
+from vm.options import EXIT_INTERNAL, EXIT_STEP_LIMIT, EXIT_TIMEOUT, Deadline, TimedOut
 from vm.pc.ivt import GuestFault
 from vm.pc.services import ServiceStop
 from vm.x86.faults import Unsupported
@@ -20,6 +20,22 @@ def here(m) -> str:
     if m.cpu.real:
         return f"{m.cpu.r[SEL + CS]:04x}:{m.eip & 0xFFFF:04x}"
     return f"{m.cpu.r[SEL + CS]:04x}:{m.eip:08x}"
+
+
+def limit_status(m, path: str, max_steps: Optional[int], deadline: Deadline, say: Callable,
+                 dump: Callable, next_insn: Optional[Callable] = None) -> Optional[int]:
+    """The exit status of a run that reached --max-steps (reported with the registers
+    and, given ``next_insn``, the instruction it stopped before) or its time limit, else
+    None: the run goes on."""
+    if max_steps is not None and m.steps >= max_steps:
+        after = f": {next_insn(m)}" if next_insn is not None else ""
+        say(f"pyvm: {path}: stopped after {m.steps} instructions (--max-steps "
+            f"{max_steps}); next: {here(m)}{after}", dump(m))
+        return EXIT_STEP_LIMIT
+    if deadline.expired:
+        say(f"pyvm: {path}: {deadline.message()}")
+        return EXIT_TIMEOUT
+    return None
 
 
 def exception_status(e: BaseException, m, path: str, say: Callable, dump: Callable,

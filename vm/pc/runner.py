@@ -27,12 +27,12 @@ from formats.outputs import open_run_output
 from vm.options import (
     EXIT_BAD_FILE,
     EXIT_OUTPUT_LIMIT,
-    EXIT_STEP_LIMIT,
     EXIT_TIMEOUT,
     Deadline,
     OutputBudget,
     RunOptions,
     TimedOut,
+    budgeted_text,
     limited_streams,
 )
 from vm.pc.bios import BIOS
@@ -41,7 +41,7 @@ from vm.pc.console import Console, host_streams
 from vm.pc.disk import TABLES as DISK_TABLES
 from vm.pc.disk import Disk
 from vm.pc.ivt import InterruptRouter, fault_report
-from vm.pc.outcome import exception_status, here
+from vm.pc.outcome import exception_status, limit_status
 from vm.stats import RunClock
 from vm.x86.faults import CPUException
 from vm.x86.machine import Machine
@@ -114,15 +114,16 @@ def execute(m: Machine, path: str, opts: RunOptions, bios: BIOS,
     err = sys.stderr
     if opts.max_steps is not None and opts.max_steps < 1:
         return fail(path, f"--max-steps must be at least 1, not {opts.max_steps}")
+    budget = budget or OutputBudget()
     trace_file = None
-    if opts.trace_file:
+    if opts.trace_file:          # (the trace draws on --max-output: it must not fill the disk)
         try:
-            trace_file = open_run_output(opts.trace_file)
+            trace_file = open_run_output(opts.trace_file, budget=budget)
         except OSError as e:
             return fail(path, f"cannot write {opts.trace_file}: {e.strerror or e}")
         m.tracer = Tracer(trace_file)
     elif opts.trace:
-        m.tracer = Tracer(err)
+        m.tracer = Tracer(budgeted_text(err, budget))
     console = bios.console
     console.autoflush = m.tracer is not None    # keep output and trace lines in order
     clock = RunClock()
@@ -131,8 +132,7 @@ def execute(m: Machine, path: str, opts: RunOptions, bios: BIOS,
     try:
         try:
             with deadline:
-                status = _loop(m, path, opts.max_steps, bios, err, deadline,
-                               budget or OutputBudget())
+                status = _loop(m, path, opts.max_steps, bios, err, deadline, budget)
         except TimedOut:            # outside m.run (e.g. waiting for the keyboard)
             console.flush()
             print(f"pyvm: {path}: {deadline.message()}", file=err)
@@ -179,13 +179,10 @@ def _loop(m: Machine, path: str, max_steps: Optional[int], bios: BIOS, err,
                                             message=str(e))
                 say(f"pyvm: {path}: {line}", register_dump(m))
                 return status
-            if max_steps is not None and m.steps >= max_steps:
-                say(f"pyvm: {path}: stopped after {m.steps} instructions (--max-steps "
-                    f"{max_steps}); next: {here(m)}: {_next_insn(m)}", register_dump(m))
-                return EXIT_STEP_LIMIT
-            if deadline.expired:
-                say(f"pyvm: {path}: {deadline.message()}")
-                return EXIT_TIMEOUT
+            status = limit_status(m, path, max_steps, deadline, say, register_dump,
+                                  _next_insn)
+            if status is not None:
+                return status
             bios.update_ticks()
             if _waits_forever(m):
                 if m.tracer is not None:

@@ -26,12 +26,12 @@ from formats.outputs import CheckedOutput, open_run_output
 from vm.options import (
     EXIT_BAD_FILE,
     EXIT_OUTPUT_LIMIT,
-    EXIT_STEP_LIMIT,
     EXIT_TIMEOUT,
     Deadline,
     OutputBudget,
     RunOptions,
     TimedOut,
+    budgeted_text,
     limited_streams,
 )
 from vm.pc.a20 import A20Memory
@@ -40,7 +40,7 @@ from vm.pc.console import Console, host_streams
 from vm.pc.debugport import DebugPorts
 from vm.pc.ivt import fault_report
 from vm.pc.kbc import KeyboardController
-from vm.pc.outcome import exception_status, here
+from vm.pc.outcome import exception_status, here, limit_status
 from vm.pc.pic import PICPair
 from vm.pc.pit import PIT
 from vm.pc.ports import PortBus
@@ -304,16 +304,18 @@ def execute(pc: PC, path: str, opts: RunOptions, budget: OutputBudget) -> int:
         return fail(path, f"--max-steps must be at least 1, not {opts.max_steps}")
     files = []
     try:
+        # the trace and the port log draw on --max-output, as the console and COM1 do: a
+        # guest looping on OUT (or traced) must not fill the disk
         if opts.trace_file:
-            f = open_run_output(opts.trace_file)
+            f = open_run_output(opts.trace_file, budget=budget)
             files.append(f)
             m.tracer = Tracer(f)
         elif opts.trace:
-            m.tracer = Tracer(err)
+            m.tracer = Tracer(budgeted_text(err, budget))
         port_log = getattr(opts, "port_log", None)
         if port_log:
-            f = CheckedOutput(open_run_output(port_log, buffering=1),  # by line
-                              "the port log", port_log)
+            f = CheckedOutput(open_run_output(port_log, buffering=1, budget=budget),
+                              "the port log", port_log)         # (by line)
             files.append(f)
             pc.bus.log = f
     except OSError as e:
@@ -385,13 +387,9 @@ def _loop(pc: PC, path: str, max_steps: Optional[int], err, deadline: Deadline,
                 line, status = f"{e} at {here(m)}", 128 + SIGSEGV
             say(f"pyvm: {path}: {line}", dump(m))
             return status
-        if max_steps is not None and m.steps >= max_steps:
-            say(f"pyvm: {path}: stopped after {m.steps} instructions (--max-steps "
-                f"{max_steps}); next: {here(m)}", dump(m))
-            return EXIT_STEP_LIMIT
-        if deadline.expired:
-            say(f"pyvm: {path}: {deadline.message()}")
-            return EXIT_TIMEOUT
+        status = limit_status(m, path, max_steps, deadline, say, dump)
+        if status is not None:
+            return status
         if _waits_forever(pc):
             if m.tracer is not None:
                 m.tracer.event("a jump to itself: nothing can interrupt it, so the run ends")

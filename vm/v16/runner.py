@@ -31,6 +31,7 @@ from vm.options import (
     OutputBudget,
     RunOptions,
     TimedOut,
+    budgeted_text,
 )
 from vm.stats import RunClock
 from vm.v16.cpu import (
@@ -103,7 +104,7 @@ def run_v16(path: str, data: bytes, opts: RunOptions, stdout: Optional[BinaryIO]
     cpu.load(image)
     clock = RunClock()
     try:
-        with _trace_stream(opts, err) as trace:
+        with _trace_stream(opts, err, out.budget) as trace:
             status, title, reason = _execute(cpu, opts, out, trace)
     except OSError as e:
         return fail(f"cannot write the trace to {opts.trace_file}: {e.strerror or e}")
@@ -144,7 +145,7 @@ def _execute(cpu: V16CPU, opts: RunOptions, out: _Output, trace: Optional[TextIO
                 if code == OUTPUT_FULL:
                     out.budget.take(1)      # the byte that did not fit: now "exceeded"
                     return _limit_stop(out)
-                if not written:
+                if not written or out.budget.exceeded:     # (the trace draws on it too)
                     return _limit_stop(out)
                 if code != NO_ERR:
                     return EXIT_STATUS[code], None, None
@@ -204,13 +205,14 @@ class _Output:
 
 
 @contextmanager
-def _trace_stream(opts: RunOptions, err: TextIO) -> Iterator[Optional[TextIO]]:
-    """--trace-file, else stderr for --trace, else None."""
+def _trace_stream(opts: RunOptions, err: TextIO,
+                  budget: OutputBudget) -> Iterator[Optional[TextIO]]:
+    """--trace-file, else stderr for --trace, else None; drawing on --max-output."""
     if opts.trace_file:
-        with open_run_output(opts.trace_file) as f:
+        with open_run_output(opts.trace_file, budget=budget) as f:
             yield f
     else:
-        yield err if opts.trace else None
+        yield budgeted_text(err, budget) if opts.trace else None
 
 
 class _Tracer:

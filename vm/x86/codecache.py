@@ -245,13 +245,17 @@ def _cap_bytes(db: sqlite3.Connection, current: int) -> None:
     total = db.execute("SELECT COALESCE(SUM(LENGTH(code)), 0) FROM blocks").fetchone()[0]
     if total <= MAX_BYTES:
         return
-    # the newest flush whose rows, with every newer one's, are past four fifths
-    row = db.execute("SELECT stored FROM (SELECT stored, SUM(LENGTH(code)) OVER "
-                     "(ORDER BY stored DESC) AS newer FROM blocks) WHERE newer > ? "
-                     "ORDER BY stored DESC LIMIT 1", (MAX_BYTES * 4 // 5,)).fetchone()
-    if row is not None:
-        db.execute("DELETE FROM blocks WHERE stored <= ? AND stored < ?",
-                   (row[0], current))
+    # the newest flush whose rows, with every newer one's, are past four fifths (summed
+    # here: a window function needs SQLite 3.25, and older ones fail the whole flush)
+    newer = 0
+    for stored, size in db.execute("SELECT stored, SUM(LENGTH(code)) FROM blocks WHERE "
+                                   "code IS NOT NULL GROUP BY stored ORDER BY stored "
+                                   "DESC").fetchall():     # (a NULL row weighs nothing)
+        newer += size
+        if newer > MAX_BYTES * 4 // 5:
+            db.execute("DELETE FROM blocks WHERE stored <= ? AND stored < ?",
+                       (stored, current))
+            return
 
 
 def lock_saving(cache: CodeCache, exclusive: bool, wait: float = SAVE_WAIT) -> Optional[int]:

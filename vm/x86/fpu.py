@@ -172,6 +172,11 @@ class X87:
             plan = self._plan(insn)
         plan[1](ea, ctx)
 
+    def release(self) -> None:
+        """Forget the plans (closures of this unit: a reference cycle) once the unit will
+        run no more, so that it is freed at once, not by the cycle collector."""
+        self.plans.clear()
+
     def _plan(self, insn) -> tuple:
         """Decode an instruction once into ``run(ea, ctx)``; kept per instruction object
         (the translator keeps the object for as long as its block lives)."""
@@ -212,10 +217,11 @@ class X87:
                     self.fip = insn.address
                     self.fcs = self._sreg(ctx, "cs")
                     if self.lazy_fop or self.lazy_fdp:
-                        self._lazy_pointers(fn, (arg,), ((b0 & 7) << 8) | b1, None, None)
+                        self._lazy_pointers(fn, (self, arg), ((b0 & 7) << 8) | b1, None,
+                                            None)
                         return
                     self.fop = ((b0 & 7) << 8) | b1
-            fn(arg)
+            fn(self, arg)
             return
         fn, kind = self._mem_ops[((b0 & 7) << 3) | ((b1 >> 3) & 7)]
         if kind != NOWAIT:
@@ -225,13 +231,13 @@ class X87:
                 self.fip = insn.address
                 self.fcs = self._sreg(ctx, "cs")
                 if self.lazy_fop or self.lazy_fdp:
-                    self._lazy_pointers(fn, (ea, ctx, insn), ((b0 & 7) << 8) | b1, ea,
+                    self._lazy_pointers(fn, (self, ea, ctx, insn), ((b0 & 7) << 8) | b1, ea,
                                         self._sreg(ctx, self._data_seg(insn)))
                     return
                 self.fop = ((b0 & 7) << 8) | b1
                 self.fdp = ea
                 self.fds = self._sreg(ctx, self._data_seg(insn))
-        fn(ea, ctx, insn)
+        fn(self, ea, ctx, insn)
 
     def _pending(self) -> None:
         raise X87Fault("pending x87 exception")
@@ -334,9 +340,16 @@ class X87:
         return True
 
     # ---- dispatch tables ------------------------------------------------------------------------
-    def _build_dispatch(self) -> None:
-        reg: list = [(self._invalid, 0, NOWAIT)] * 512
-        mem: list = [(self._invalid_mem, NOWAIT)] * 64
+    @classmethod
+    def _build_dispatch(cls) -> None:
+        """The opcode tables, once per class: plain functions taken with the unit as
+        their first argument (bound methods would tie every unit to its own table of
+        several hundred, a reference cycle per thread that only the cycle collector
+        frees: 3000 threads held 115 MB)."""
+        if "_reg_ops" in cls.__dict__:
+            return
+        reg: list = [(cls._invalid, 0, NOWAIT)] * 512
+        mem: list = [(cls._invalid_mem, NOWAIT)] * 64
 
         def r(b0, b1, fn, arg=None, kind=NORMAL):
             reg[((b0 & 7) << 6) | (b1 & 0x3F)] = (fn, arg, kind)
@@ -349,94 +362,95 @@ class X87:
             for d, op in enumerate(arith):
                 if op is None:
                     continue
-                r(0xD8, 0xC0 + 8 * d + i, self._arith_st0, (op, i))
+                r(0xD8, 0xC0 + 8 * d + i, cls._arith_st0, (op, i))
                 # DC/DE: E0 (d=4) is st0-sti into sti, i.e. the "subr" of the destination
                 op_i = {"sub": "subr", "subr": "sub", "div": "divr", "divr": "div"}.get(op, op)
-                r(0xDC, 0xC0 + 8 * d + i, self._arith_sti, (op_i, i, False))
-                r(0xDE, 0xC0 + 8 * d + i, self._arith_sti, (op_i, i, True))
-            r(0xD8, 0xD0 + i, self._fcom_reg, (i, 0, False))
-            r(0xD8, 0xD8 + i, self._fcom_reg, (i, 1, False))
-            r(0xDC, 0xD0 + i, self._fcom_reg, (i, 0, False))     # undocumented aliases
-            r(0xDC, 0xD8 + i, self._fcom_reg, (i, 1, False))
-            r(0xDE, 0xD0 + i, self._fcom_reg, (i, 1, False))
-            r(0xDD, 0xE0 + i, self._fcom_reg, (i, 0, True))
-            r(0xDD, 0xE8 + i, self._fcom_reg, (i, 1, True))
-            r(0xDB, 0xF0 + i, self._fcomi, (i, False, False))
-            r(0xDB, 0xE8 + i, self._fcomi, (i, True, False))
-            r(0xDF, 0xF0 + i, self._fcomi, (i, False, True))
-            r(0xDF, 0xE8 + i, self._fcomi, (i, True, True))
-            r(0xD9, 0xC0 + i, self._fld_sti, i)
-            r(0xD9, 0xC8 + i, self._fxch, i)
-            r(0xDD, 0xC8 + i, self._fxch, i)
-            r(0xDF, 0xC8 + i, self._fxch, i)
-            r(0xDD, 0xD0 + i, self._fst_sti, (i, False))
-            r(0xDD, 0xD8 + i, self._fst_sti, (i, True))
-            r(0xD9, 0xD8 + i, self._fst_sti, (i, True))
-            r(0xDF, 0xD0 + i, self._fst_sti, (i, True))
-            r(0xDF, 0xD8 + i, self._fst_sti, (i, True))
-            r(0xDD, 0xC0 + i, self._ffree, (i, False))
-            r(0xDF, 0xC0 + i, self._ffree, (i, True))
+                r(0xDC, 0xC0 + 8 * d + i, cls._arith_sti, (op_i, i, False))
+                r(0xDE, 0xC0 + 8 * d + i, cls._arith_sti, (op_i, i, True))
+            r(0xD8, 0xD0 + i, cls._fcom_reg, (i, 0, False))
+            r(0xD8, 0xD8 + i, cls._fcom_reg, (i, 1, False))
+            r(0xDC, 0xD0 + i, cls._fcom_reg, (i, 0, False))     # undocumented aliases
+            r(0xDC, 0xD8 + i, cls._fcom_reg, (i, 1, False))
+            r(0xDE, 0xD0 + i, cls._fcom_reg, (i, 1, False))
+            r(0xDD, 0xE0 + i, cls._fcom_reg, (i, 0, True))
+            r(0xDD, 0xE8 + i, cls._fcom_reg, (i, 1, True))
+            r(0xDB, 0xF0 + i, cls._fcomi, (i, False, False))
+            r(0xDB, 0xE8 + i, cls._fcomi, (i, True, False))
+            r(0xDF, 0xF0 + i, cls._fcomi, (i, False, True))
+            r(0xDF, 0xE8 + i, cls._fcomi, (i, True, True))
+            r(0xD9, 0xC0 + i, cls._fld_sti, i)
+            r(0xD9, 0xC8 + i, cls._fxch, i)
+            r(0xDD, 0xC8 + i, cls._fxch, i)
+            r(0xDF, 0xC8 + i, cls._fxch, i)
+            r(0xDD, 0xD0 + i, cls._fst_sti, (i, False))
+            r(0xDD, 0xD8 + i, cls._fst_sti, (i, True))
+            r(0xD9, 0xD8 + i, cls._fst_sti, (i, True))
+            r(0xDF, 0xD0 + i, cls._fst_sti, (i, True))
+            r(0xDF, 0xD8 + i, cls._fst_sti, (i, True))
+            r(0xDD, 0xC0 + i, cls._ffree, (i, False))
+            r(0xDF, 0xC0 + i, cls._ffree, (i, True))
             for cc in range(4):
-                r(0xDA, 0xC0 + 8 * cc + i, self._fcmov, (i, cc, False))
-                r(0xDB, 0xC0 + 8 * cc + i, self._fcmov, (i, cc, True))
-        r(0xDE, 0xD9, self._fcompp, False)
-        r(0xDA, 0xE9, self._fcompp, True)
-        r(0xDF, 0xE0, self._fnstsw_ax, None, NOWAIT)
-        r(0xD9, 0xD0, self._nop)
-        simple = {0xE0: self._fchs, 0xE1: self._fabs, 0xE4: self._ftst, 0xE5: self._fxam,
-                  0xF0: self._f2xm1, 0xF1: self._fyl2x, 0xF2: self._fptan, 0xF3: self._fpatan,
-                  0xF4: self._fxtract, 0xF5: self._fprem1, 0xF6: self._fdecstp,
-                  0xF7: self._fincstp, 0xF8: self._fprem, 0xF9: self._fyl2xp1,
-                  0xFA: self._fsqrt, 0xFB: self._fsincos, 0xFC: self._frndint,
-                  0xFD: self._fscale, 0xFE: self._fsin, 0xFF: self._fcos}
+                r(0xDA, 0xC0 + 8 * cc + i, cls._fcmov, (i, cc, False))
+                r(0xDB, 0xC0 + 8 * cc + i, cls._fcmov, (i, cc, True))
+        r(0xDE, 0xD9, cls._fcompp, False)
+        r(0xDA, 0xE9, cls._fcompp, True)
+        r(0xDF, 0xE0, cls._fnstsw_ax, None, NOWAIT)
+        r(0xD9, 0xD0, cls._nop)
+        simple = {0xE0: cls._fchs, 0xE1: cls._fabs, 0xE4: cls._ftst, 0xE5: cls._fxam,
+                  0xF0: cls._f2xm1, 0xF1: cls._fyl2x, 0xF2: cls._fptan, 0xF3: cls._fpatan,
+                  0xF4: cls._fxtract, 0xF5: cls._fprem1, 0xF6: cls._fdecstp,
+                  0xF7: cls._fincstp, 0xF8: cls._fprem, 0xF9: cls._fyl2xp1,
+                  0xFA: cls._fsqrt, 0xFB: cls._fsincos, 0xFC: cls._frndint,
+                  0xFD: cls._fscale, 0xFE: cls._fsin, 0xFF: cls._fcos}
         for b1, fn in simple.items():
             r(0xD9, b1, fn)
         for b1, name in ((0xE8, "one"), (0xE9, "l2t"), (0xEA, "l2e"), (0xEB, "pi"),
                          (0xEC, "lg2"), (0xED, "ln2"), (0xEE, "zero")):
-            r(0xD9, b1, self._fldconst, name)
-        r(0xDB, 0xE0, self._nop, None, NOWAIT)      # fneni/fndisi/fsetpm: 8087/287 only
-        r(0xDB, 0xE1, self._nop, None, NOWAIT)
-        r(0xDB, 0xE4, self._nop, None, NOWAIT)
-        r(0xDB, 0xE2, self._fnclex, None, NOWAIT)
-        r(0xDB, 0xE3, self._fninit_op, None, NOWAIT)
+            r(0xD9, b1, cls._fldconst, name)
+        r(0xDB, 0xE0, cls._nop, None, NOWAIT)      # fneni/fndisi/fsetpm: 8087/287 only
+        r(0xDB, 0xE1, cls._nop, None, NOWAIT)
+        r(0xDB, 0xE4, cls._nop, None, NOWAIT)
+        r(0xDB, 0xE2, cls._fnclex, None, NOWAIT)
+        r(0xDB, 0xE3, cls._fninit_op, None, NOWAIT)
 
         # memory forms: D8 m32real, DC m64real, DA m32int, DE m16int
         for b0, kind in ((0xD8, "r4"), (0xDC, "r8"), (0xDA, "i4"), (0xDE, "i2")):
             for d, op in enumerate(arith):
                 if op is not None:
-                    m(b0, d, self._arith_mem(op, kind))
-            m(b0, 2, self._fcom_mem(kind, 0))
-            m(b0, 3, self._fcom_mem(kind, 1))
-        m(0xD9, 0, self._fld_mem("r4"))
-        m(0xDD, 0, self._fld_mem("r8"))
-        m(0xDB, 5, self._fld_mem("r10"))
-        m(0xDF, 0, self._fld_mem("i2"))
-        m(0xDB, 0, self._fld_mem("i4"))
-        m(0xDF, 5, self._fld_mem("i8"))
-        m(0xDF, 4, self._fld_mem("bcd"))
-        m(0xD9, 2, self._fst_mem("r4", False))
-        m(0xDD, 2, self._fst_mem("r8", False))
-        m(0xD9, 3, self._fst_mem("r4", True))
-        m(0xDD, 3, self._fst_mem("r8", True))
-        m(0xDB, 7, self._fst_mem("r10", True))
-        m(0xDF, 2, self._fst_mem("i2", False))
-        m(0xDB, 2, self._fst_mem("i4", False))
-        m(0xDF, 3, self._fst_mem("i2", True))
-        m(0xDB, 3, self._fst_mem("i4", True))
-        m(0xDF, 7, self._fst_mem("i8", True))
-        m(0xDF, 1, self._fst_mem("t2", True))
-        m(0xDB, 1, self._fst_mem("t4", True))
-        m(0xDD, 1, self._fst_mem("t8", True))
-        m(0xDF, 6, self._fst_mem("bcd", True))
-        m(0xD9, 5, self._fldcw, WAITING_CONTROL)
-        m(0xD9, 7, self._fnstcw, NOWAIT)
-        m(0xDD, 7, self._fnstsw, NOWAIT)
-        m(0xD9, 4, self._fldenv, WAITING_CONTROL)
-        m(0xD9, 6, self._fnstenv, NOWAIT)
-        m(0xDD, 4, self._frstor, WAITING_CONTROL)
-        m(0xDD, 6, self._fnsave, NOWAIT)
-        self._reg_ops = reg
-        self._mem_ops = mem
+                    m(b0, d, cls._arith_mem(op, kind))
+            m(b0, 2, cls._fcom_mem(kind, 0))
+            m(b0, 3, cls._fcom_mem(kind, 1))
+        m(0xD9, 0, cls._fld_mem("r4"))
+        m(0xDD, 0, cls._fld_mem("r8"))
+        m(0xDB, 5, cls._fld_mem("r10"))
+        m(0xDF, 0, cls._fld_mem("i2"))
+        m(0xDB, 0, cls._fld_mem("i4"))
+        m(0xDF, 5, cls._fld_mem("i8"))
+        m(0xDF, 4, cls._fld_mem("bcd"))
+        m(0xD9, 2, cls._fst_mem("r4", False))
+        m(0xDD, 2, cls._fst_mem("r8", False))
+        m(0xD9, 3, cls._fst_mem("r4", True))
+        m(0xDD, 3, cls._fst_mem("r8", True))
+        m(0xDB, 7, cls._fst_mem("r10", True))
+        m(0xDF, 2, cls._fst_mem("i2", False))
+        m(0xDB, 2, cls._fst_mem("i4", False))
+        m(0xDF, 3, cls._fst_mem("i2", True))
+        m(0xDB, 3, cls._fst_mem("i4", True))
+        m(0xDF, 7, cls._fst_mem("i8", True))
+        m(0xDF, 1, cls._fst_mem("t2", True))
+        m(0xDB, 1, cls._fst_mem("t4", True))
+        m(0xDD, 1, cls._fst_mem("t8", True))
+        m(0xDF, 6, cls._fst_mem("bcd", True))
+        m(0xD9, 5, cls._fldcw, WAITING_CONTROL)
+        m(0xD9, 7, cls._fnstcw, NOWAIT)
+        m(0xDD, 7, cls._fnstsw, NOWAIT)
+        m(0xD9, 4, cls._fldenv, WAITING_CONTROL)
+        m(0xD9, 6, cls._fnstenv, NOWAIT)
+        m(0xDD, 4, cls._frstor, WAITING_CONTROL)
+        m(0xDD, 6, cls._fnsave, NOWAIT)
+        cls._reg_ops = reg
+        cls._mem_ops = mem
+
 
     def _invalid(self, arg) -> None:
         raise NotImplementedError("x87 register encoding not implemented")
@@ -507,8 +521,9 @@ class X87:
         n = int(kind[1:])
         return f80.from_int(int.from_bytes(ctx.read(ea, n), "little", signed=True)), 0
 
-    def _arith_mem(self, op: str, kind: str):
-        def run(ea, ctx, insn):
+    @staticmethod
+    def _arith_mem(op: str, kind: str):
+        def run(self, ea, ctx, insn):
             b, fl0 = self._load_operand(ctx, ea, kind, False)
             a = self._get(0)
             if a is None:
@@ -717,8 +732,9 @@ class X87:
     def _fcompp(self, quiet: bool) -> None:
         self._compare(self._get(0), self._get(1), quiet, 2)
 
-    def _fcom_mem(self, kind: str, pops: int):
-        def run(ea, ctx, insn):
+    @staticmethod
+    def _fcom_mem(kind: str, pops: int):
+        def run(self, ea, ctx, insn):
             b, fl0 = self._load_operand(ctx, ea, kind, False)
             a = self._get(0)
             if a is None:
@@ -765,8 +781,9 @@ class X87:
         self.sw = sw
 
     # ---- loads, stores, moves -----------------------------------------------------------------------
-    def _fld_mem(self, kind: str):
-        def run(ea, ctx, insn):
+    @staticmethod
+    def _fld_mem(kind: str):
+        def run(self, ea, ctx, insn):
             v, fl = self._load_operand(ctx, ea, kind, True)
             self._push(v, fl)
         return run
@@ -788,8 +805,9 @@ class X87:
             v = f80.constant(name, self.cw)
         self._push(v)
 
-    def _fst_mem(self, kind: str, pop: bool):
-        def run(ea, ctx, insn):
+    @staticmethod
+    def _fst_mem(kind: str, pop: bool):
+        def run(self, ea, ctx, insn):
             a = self._get(0)
             if a is None:
                 if self._underflow():

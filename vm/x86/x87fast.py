@@ -87,6 +87,7 @@ def plan(u, insn) -> Callable:
     fop = ((b0 & 7) << 8) | b1
     if b1 >= 0xC0:
         fn, arg, kind = u._reg_ops[((b0 & 7) << 6) | (b1 & 0x3F)]
+        fn = fn.__get__(u)              # (the table's functions take the unit first)
         if kind == NOWAIT:
             return lambda ea, ctx: fn(arg)
         if kind == WAITING_CONTROL:
@@ -100,6 +101,7 @@ def plan(u, insn) -> Callable:
         fast = _REG_FAST.get(getattr(fn, "__name__", ""))
         return (fast or _reg_general)(u, fn, arg, insn.address, fop)
     fn, kind = u._mem_ops[((b0 & 7) << 3) | ((b1 >> 3) & 7)]
+    fn = fn.__get__(u)
     if kind == NOWAIT:
         return lambda ea, ctx: fn(ea, ctx, insn)
     if kind == WAITING_CONTROL:
