@@ -66,7 +66,7 @@ from .constants import (
 )
 from .elffile import ElfFile, Section, new_header
 from .structs import Elf32_Ehdr, Elf32_Rel, Elf32_Shdr, Elf32_Sym, r_info
-from .tables import ElfError, StringTable, Symbol
+from .tables import ElfError, StringTable
 
 ABS = "*ABS*"       # ObjSymbol.section of an absolute symbol (``equ`` made global)
 COMMON = "*COM*"    # ObjSymbol.section of a common symbol; its value is the alignment
@@ -185,44 +185,59 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
         i += 1 + len(rels_after.get(sec.name, ()))
 
     # ---- symbol table: null, file, section symbols, locals, globals ----
+    # Each entry is packed as it is made, in as few loops as possible (under PyPy each
+    # loop is a JIT trace of its own, compiled for one run). A section index past
+    # SHN_LORESERVE is written as SHN_XINDEX, the real one kept in ``escaped``.
     strtab = StringTable()
     if file_name:
         strtab.add_unshared(file_name)
-    table: list[tuple[Symbol, int]] = [(Symbol(""), 0)]      # (entry, name offset)
+    pack_sym = Elf32_Sym.struct.pack
+    entries: list[bytes] = [pack_sym(0, 0, 0, 0, 0, SHN_UNDEF)]
     if file_name:
-        table.append((Symbol(file_name, type=STT_FILE, shndx=SHN_ABS), 1))
+        entries.append(pack_sym(1, 0, 0, (STB_LOCAL << 4) | STT_FILE, 0, SHN_ABS))
+    escaped: dict[int, int] = {}        # symbol position -> its real section index
     section_symbol: dict[str, int] = {}
-    in_section: set[int] = set()        # table positions whose shndx is a real section
     if section_symbols:
         for sec in sections:
             if sec.section_symbol:
-                section_symbol[sec.name] = len(table)
-                in_section.add(len(table))
-                table.append((Symbol("", type=STT_SECTION, shndx=sec_index[sec.name]), 0))
+                shndx = sec_index[sec.name]
+                section_symbol[sec.name] = len(entries)
+                if shndx >= SHN_LORESERVE:
+                    escaped[len(entries)] = shndx
+                    shndx = SHN_XINDEX
+                entries.append(pack_sym(0, 0, 0, STT_SECTION, 0, shndx))
 
-    name_offset = {id(sym): strtab.add_unshared(sym.name) for sym in symbols}
+    # names go into .strtab in the caller's order, symbols into the table locals first
+    add_name = strtab.add_unshared
+    bind: dict[int, int] = {}
+    ordered: list[tuple] = []           # (symbol, binding, name offset): the locals
+    later: list[tuple] = []             # the same for the others
+    for sym in symbols:
+        b = bind[id(sym)] = _binding(sym)
+        (ordered if b == STB_LOCAL else later).append((sym, b, add_name(sym.name)))
+    first_global = len(entries) + len(ordered)
+    ordered += later
     by_name: dict[str, ObjSymbol] = {}
-    bind = {id(s): _binding(s) for s in symbols}
-    ordered = ([s for s in symbols if bind[id(s)] == STB_LOCAL] +
-               [s for s in symbols if bind[id(s)] != STB_LOCAL])
-    first_global = len(table) + sum(1 for s in symbols if bind[id(s)] == STB_LOCAL)
     symbol_index: dict[int, int] = {}
-    for sym in ordered:
-        if sym.section is None:
+    for sym, b, name_off in ordered:
+        section = sym.section
+        if section is None:
             shndx = SHN_UNDEF
-        elif sym.section == ABS:
+        elif section == ABS:
             shndx = SHN_ABS
-        elif sym.section == COMMON:
+        elif section == COMMON:
             shndx = SHN_COMMON
-        elif sym.section in sec_index:
-            shndx = sec_index[sym.section]
-            in_section.add(len(table))
+        elif section in sec_index:
+            shndx = sec_index[section]
+            if shndx >= SHN_LORESERVE:
+                escaped[len(entries)] = shndx
+                shndx = SHN_XINDEX
         else:
-            raise ElfError(f"symbol {sym.name!r} is in unknown section {sym.section!r}")
-        symbol_index[id(sym)] = len(table)
+            raise ElfError(f"symbol {sym.name!r} is in unknown section {section!r}")
+        symbol_index[id(sym)] = len(entries)
         by_name.setdefault(sym.name, sym)
-        table.append((Symbol(sym.name, sym.value, sym.size, bind[id(sym)], sym.type,
-                             sym.visibility & 3, shndx), name_offset[id(sym)]))
+        entries.append(pack_sym(name_off, sym.value & 0xFFFFFFFF, sym.size,
+                                (b << 4) | (sym.type & 0xF), sym.visibility & 3, shndx))
 
     # ---- relocations, grouped by the section they patch ----
     contents = {sec.name: bytearray(sec.data) for sec in sections}
@@ -287,22 +302,14 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
     symtab_index, strtab_index = shstr_index + 1, shstr_index + 2
     for i in inline_rels:
         out[i].header.sh_link = symtab_index
-    xindex = [sym.shndx if i in in_section and sym.shndx >= SHN_LORESERVE else 0
-              for i, (sym, _) in enumerate(table)]
-    extended = any(xindex)
+    extended = bool(escaped)
     names = [".shstrtab", ".symtab", ".strtab"] + ([".symtab_shndx"] if extended else [])
     rel_names = [".rel" + sec.name for sec in sections
                  if sec.name in per_section and sec.rel_after is None]
     offsets = [shstrtab.add_unshared(n) for n in names + rel_names]
     out.append(Section(".shstrtab", Elf32_Shdr(sh_name=offsets[0], sh_type=SHT_STRTAB,
                                                sh_addralign=1)))
-    for (sym, _), x in zip(table, xindex):
-        if x:
-            sym.shndx = SHN_XINDEX      # the real index is in .symtab_shndx
-    pack_sym = Elf32_Sym.struct.pack        # (Symbol.to_record(off).pack(), at once)
-    symtab_data = b"".join([pack_sym(off, sym.value & 0xFFFFFFFF, sym.size,
-                                     (sym.bind << 4) | (sym.type & 0xF), sym.other, sym.shndx)
-                            for sym, off in table])
+    symtab_data = b"".join(entries)
     out.append(Section(".symtab", Elf32_Shdr(
         sh_name=offsets[1], sh_type=SHT_SYMTAB, sh_size=len(symtab_data), sh_link=strtab_index,
         sh_info=first_global, sh_addralign=4, sh_entsize=Elf32_Sym.size), symtab_data))
@@ -312,6 +319,9 @@ def build_relocatable(sections: Iterable[ObjSection], symbols: Iterable[ObjSymbo
                        strtab_data))
     if extended:
         # NASM's .symtab_shndx: one word per symbol, 0 unless its st_shndx is escaped
+        xindex = [0] * len(entries)
+        for i, x in escaped.items():
+            xindex[i] = x
         shndx_data = b"".join(x.to_bytes(4, "little") for x in xindex)
         out.append(Section(".symtab_shndx", Elf32_Shdr(
             sh_name=offsets[3], sh_type=SHT_SYMTAB_SHNDX, sh_size=len(shndx_data),
