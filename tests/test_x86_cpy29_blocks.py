@@ -240,3 +240,129 @@ def test_a_big_frames_far_locals_get_a_check_of_their_own_as_unicorn(monkeypatch
     assert m.read(STACK - 0x1000, 0x1000) == bytes(emu.mem_read(STACK - 0x1000, 0x1000))
     srcs = [info[6] for info in m.tr.blocks.values() if info[6]]
     assert any(src.count("SPAN(esp0") >= 2 for src in srcs), srcs
+
+
+# a loop over a frame (EBP) that also stores into a page the embedder hooks (EBX): at
+# ECX == 200 the hook changes the frame page (Machine.map from the callback, mid block)
+HOOKED = """
+        mov ebp, 0x30000
+        mov ebx, 0x50000
+        mov ecx, 400
+top:    mov eax, [ebp - 4]
+        mov [ebx], ecx
+        add eax, ecx
+        mov [ebp - 8], eax
+        xor [ebp - 12], ecx
+        dec ecx
+        jnz top
+done:   int3
+labels: dd done
+"""
+FRAME_PAGE, HOOKED_PAGE = 0x2F000, 0x50000
+
+
+def _unicorn_until_the_hook(code: bytes):
+    """Unicorn run to the store of ECX == 200 into the hooked page, stopped there (it
+    cannot change mappings from inside a hook): (emu, X)."""
+    emu, X = unicorn(code, CODE, STACK, MEMORY)
+    from unicorn import UC_HOOK_MEM_WRITE
+    hit: list = []
+
+    def stop(u, access, addr, size, value, data):
+        if value == 200 and not hit:
+            hit.append(addr)
+            u.emu_stop()
+    emu.hook_add(UC_HOOK_MEM_WRITE, stop, begin=HOOKED_PAGE, end=HOOKED_PAGE + 0xFFF)
+    emu.emu_start(CODE, 0xFFFFFFF0, count=100_000)
+    assert hit
+    return emu, X
+
+
+def test_a_write_hook_that_unmaps_or_protects_the_frame_mid_loop_faults_as_unicorn(
+        monkeypatch):
+    monkeypatch.setenv("PYVM_CODE_CACHE", "0")
+    code = asm(HOOKED, 32, CODE)
+    for perms, uc_perm in (("", 0), ("r", 1)):         # (UC_PROT_NONE, UC_PROT_READ)
+        emu, X = _unicorn_until_the_hook(code)
+        emu.mem_protect(FRAME_PAGE, 0x1000, uc_perm)
+        try:
+            emu.emu_start(emu.reg_read(X.UC_X86_REG_EIP), 0xFFFFFFF0, count=100_000)
+        except Exception:       # (unicorn.UcError: UC_ERR_READ_PROT / WRITE_PROT)
+            pass
+        m = pyvm(code, CODE, STACK, MEMORY)
+        m.tr.tier0 = None
+
+        def hook(mach, addr, data, perms=perms):
+            if int.from_bytes(data, "little") == 200:
+                mach.map(FRAME_PAGE, 0x1000, perms)
+        m.hook_mem_write(hook, HOOKED_PAGE, HOOKED_PAGE + 0x1000)
+        stop = m.run(100_000)
+        # (Unicorn: the frame store after the hooked one, in the same pass, faults)
+        assert stop.reason == "fault" and m.reg("ecx") == 200, (perms, stop, m.eip)
+        assert pyvm_state(m, DEFINED) == unicorn_state(emu, X, DEFINED)
+        m.map(FRAME_PAGE, 0x1000)
+        assert m.read(FRAME_PAGE + 0xFF0, 16) == bytes(emu.mem_read(FRAME_PAGE + 0xFF0, 16))
+
+
+def test_a_write_hook_added_mid_loop_sees_the_frames_writes_as_unicorn(monkeypatch):
+    monkeypatch.setenv("PYVM_CODE_CACHE", "0")
+    code = asm(HOOKED, 32, CODE)
+    (done,) = struct.unpack_from("<I", code, len(code) - 4)
+    emu, X = _unicorn_until_the_hook(code)
+    from unicorn import UC_HOOK_MEM_WRITE
+    seen_u: list = []
+    emu.hook_add(UC_HOOK_MEM_WRITE, lambda u, a, addr, size, v, d: seen_u.append((addr, v)),
+                 begin=FRAME_PAGE, end=FRAME_PAGE + 0xFFF)
+    emu.emu_start(emu.reg_read(X.UC_X86_REG_EIP), done)
+    m = pyvm(code, CODE, STACK, MEMORY)
+    m.tr.tier0 = None
+    seen_p: list = []
+
+    def hook(mach, addr, data):
+        if int.from_bytes(data, "little") == 200 and not seen_p:
+            seen_p.append(None)
+            mach.hook_mem_write(
+                lambda mm, a, dd: seen_p.append((a, int.from_bytes(dd, "little"))),
+                FRAME_PAGE, FRAME_PAGE + 0x1000)
+    m.hook_mem_write(hook, HOOKED_PAGE, HOOKED_PAGE + 0x1000)
+    assert m.run(100_000).reason == "fault" and m.eip == done + 1
+    assert len(seen_u) == 400 and seen_p[1:] == seen_u
+    assert dict(pyvm_state(m, DEFINED), eip=done) == unicorn_state(emu, X, DEFINED)
+
+
+# a frame 4 KiB above a base that wraps past 4 GiB (0xfffff000 + 0x1010 is 0x10): the far
+# check must send the accesses to the slow path, which wraps them, not fault (a loop
+# with a helper call, CPUID, so its check runs in the loop)
+WRAP = """
+        mov ebp, 0xfffff000
+        mov ecx, 5
+top:    mov eax, [ebp + 0x1010]
+        add eax, ecx
+        mov [ebp + 0x1014], eax
+        mov [ebp + 0x1018], ecx
+        push ecx
+        xor eax, eax
+        cpuid
+        pop ecx
+        dec ecx
+        jnz top
+done:   int3
+labels: dd done
+"""
+
+
+def test_a_far_check_past_4_gib_wraps_as_unicorn(monkeypatch):
+    monkeypatch.setenv("PYVM_CODE_CACHE", "0")
+    code = asm(WRAP, 32, CODE)
+    (done,) = struct.unpack_from("<I", code, len(code) - 4)
+    emu, X = unicorn(code, CODE, STACK, MEMORY)
+    emu.emu_start(CODE, done)
+    m = pyvm(code, CODE, STACK, MEMORY)
+    m.tr.tier0 = None
+    stop = m.run(100_000)
+    assert stop.reason == "fault" and m.eip == done + 1, stop
+    state = {k: v for k, v in pyvm_state(m, DEFINED).items() if k not in ("eax", "ebx", "edx")}
+    uc_state = {k: v for k, v in unicorn_state(emu, X, DEFINED).items()
+                if k not in ("eax", "ebx", "edx")}     # (CPUID's vendor differs)
+    assert dict(state, eip=done) == uc_state
+    assert m.read(0x10, 12) == bytes(emu.mem_read(0x10, 12))

@@ -134,6 +134,11 @@ class Translator:
         # (vm/x86/hooks.py); `watchers` holds which of the two (set_watching)
         self.watching = False
         self.watchers: frozenset = frozenset()
+        # memory write hooks are armed (vm/x86/hooks.py): a store into a hooked page runs
+        # the embedder's callback mid-block, which may map, unmap or hook pages, so a
+        # loop's checks are not run once before it (emit.py Builder._pure_loop); hooks.py
+        # flushes when this changes
+        self.write_hooks = False
         # (sys) the guest's instruction breakpoints (DR0-DR3, linear): as `stops`, a
         # block ends before one, and one starting there calls debugregs.code_break
         self.dr_stops: frozenset = frozenset()
@@ -197,6 +202,13 @@ class Translator:
         self.watchers = self.watchers | {who} if on else self.watchers - {who}
         was, self.watching = self.watching, bool(self.watchers)
         return was != self.watching
+
+    def flags_changed(self) -> None:
+        """The embedder changed page permissions (Machine.map), perhaps from a hook
+        callback in the middle of a block: the running block, whose checks saw the old
+        flags, stops before its next instruction (smc.py), as for a flush."""
+        if self.blocks:
+            stop_running(self.blocks, self.blocks)
 
     def flush(self) -> None:
         """Forget every translation (the running block, if any, stops before its next

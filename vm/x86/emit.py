@@ -840,7 +840,7 @@ class Builder:
     def _hoist_df(self) -> None:
         """A loop with no helper call and no CLD/STD/POPF: its string instructions'
         steps (EFLAGS.DF's sign) are read once, before the loop."""
-        if not self.loop_mode or self.has_helper or getattr(self, "any_helper", False):
+        if not self._pure_loop():
             return
         lines = self.lines
         found = [i for i, (_, text) in enumerate(lines) if _DF_STEP.fullmatch(text)]
@@ -850,12 +850,19 @@ class Builder:
             self.pre_lines.append(lines[i][1])
             lines[i] = (lines[i][0], "pass")
 
+    def _pure_loop(self) -> bool:
+        """A loop in which nothing may flag a page or change EFLAGS.DF behind its back:
+        no helper call, and no write hook armed (a store into a hooked page runs the
+        embedder's callback, which may map, unmap or hook pages: Translator.write_hooks).
+        Every other store only ever clears a flag, when it drops the translations of code
+        it wrote over."""
+        return self.loop_mode and not self.has_helper and \
+            not getattr(self, "any_helper", False) and not self.tr.write_hooks
+
     def _hoistable(self, c: _Check) -> bool:
         """Whether check c can run once before the loop instead of once per pass: its
-        base is an entry register the loop never writes, and nothing in the loop may
-        flag a page (a helper call: every other store only ever clears a flag, when it
-        drops the translations of code it wrote over)."""
-        if not self.loop_mode or self.has_helper or getattr(self, "any_helper", False):
+        base is an entry register the loop never writes, in a _pure_loop."""
+        if not self._pure_loop():
             return False
         slot = _ENTRY_SLOT.get(c.base)
         return slot is not None and slot not in self.written and slot not in self.carried
@@ -880,7 +887,7 @@ class Builder:
 
     def _check_text(self, c: _Check, safe: bool = False) -> str:
         """The line of check c (_stack_ref); ``safe``: false, not an IndexError, for a
-        base past the memory."""
+        base past the memory (a hoisted check: no access follows it to fault)."""
         b = c.base
         align = f"not {b} & 3 and " if c.words else ""
         inside = f"{b} < {self.tr.mem.size:#x} and " if safe else ""
@@ -903,13 +910,18 @@ class Builder:
                 f"{least} <= {sl} <= {most}" if least else f"{sl} <= {most}"
             return (f"{head}{c.sk} = {align}({inpage} and {inside}not {flags} or "
                     f"SPAN({lo}, {b} + {c.hi}, {c.stores}))")
-        # far from the base: the page of the span's low end (not below 0: the word
-        # indexes would wrap; past the memory rf raises, as the near form's does for
-        # its base, and the access there faults anyway)
+        # far from the base: the page of the span's low end, which holds the whole span.
+        # Below the base, it must not be below 0 (the word indexes would wrap); past the
+        # memory rf raises (the near form's does for its base), and every access of the
+        # span faults anyway. Above it, it must be inside the memory: past 4 GiB the
+        # accesses wrap (0xfffff000 + 0x1010 is 0x10), and the slow path masks them.
+        # (One comparison either way: a base is never negative.)
         a, p = c.sk + "a", c.sk + "p"
-        inside = f"{a} < {self.tr.mem.size:#x} and " if safe else ""
+        size = f"{self.tr.mem.size:#x}"
+        bound = f"{a} < {size}" if c.lo > 0 else f"0 <= {a}"
+        inside = f"{a} < {size} and " if safe and c.lo <= 0 else ""
         flags = f"(rf[{p} := {a} >> 12] or wf[{p}])" if c.stores else f"rf[{a} >> 12]"
-        text = (f"{a} = {lo}; {c.sk} = {align}(0 <= {a} and ({a} & 0xfff) <= "
+        text = (f"{a} = {lo}; {c.sk} = {align}({bound} and ({a} & 0xfff) <= "
                 f"{0x1000 - (c.hi - c.lo)} and {inside}not {flags} or "
                 f"SPAN({a}, {b} + {c.hi}, {c.stores}))")
         if c.words:

@@ -153,6 +153,17 @@ class Hooks:
                 self._watch_prev[p] = mem._watchers.get(p)
                 mem._watchers[p] = self._on_write
                 mem.wf[p] |= WF_WATCH
+        self._write_hooks(True)
+
+    def _write_hooks(self, on: bool) -> None:
+        """Tell the compiler whether write hooks are armed (Translator.write_hooks): a
+        callback may change page flags mid block, so no loop may check its pages once
+        only. Arming always flushes: from a callback, that stops the running block before
+        its next instruction (smc.py), whose checks did not see the pages just hooked."""
+        tr = self.machine.tr
+        if on or tr.write_hooks:
+            tr.write_hooks = on
+            self.machine.flush_translations()
 
     def _disarm_writes(self, h: Hook) -> None:
         from vm.x86.memory import WF_WATCH
@@ -166,6 +177,8 @@ class Hooks:
                     mem.wf[p] &= ~WF_WATCH
                 else:
                     mem._watchers[p] = prev
+        if not self.writes:
+            self._write_hooks(False)
 
     def _on_write(self, addr: int, data: bytes) -> None:
         prev = self._watch_prev.get(addr >> PAGE_SHIFT)

@@ -303,6 +303,7 @@ class Machine:
                              f"(0x{self.mem.size:x} bytes; see Machine(memory_size=))")
         self.mem.set_unreadable(addr, addr + size, "r" not in perms)
         self.mem.set_readonly(addr, addr + size, "w" not in perms)
+        self.tr.flags_changed()         # (from a hook callback: see it at once)
 
     def unmap(self, addr: int, size: int) -> None:
         """Make [addr, addr + size) fault on any access."""

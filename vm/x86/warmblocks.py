@@ -121,11 +121,12 @@ class WarmBlockMeta(BlockMeta):
 def warm_key(tr, key: int, single: bool, path: Optional[list] = None) -> Optional[bytes]:
     """The identity of the block at ``key`` (the trace along ``path`` there) for the
     warm cache; None when this mode's blocks are not kept (real and protected mode,
-    breakpoints, debug-register breakpoints or data breakpoints set, cache off)."""
+    breakpoints, debug-register breakpoints, data breakpoints or write hooks set, cache
+    off)."""
     cpu = tr.cpu
     if cpu.mode != "flat32" or cpu.bits != 32 or tr.stops or \
             getattr(tr, "watching", False) or getattr(tr, "dr_stops", None) or \
-            code_cache() is None:
+            getattr(tr, "write_hooks", False) or code_cache() is None:
         return None
     mem = tr.mem
     ident = struct.pack("<QQB?", key, mem.size, single, bool(mem.guarded))
