@@ -1200,7 +1200,8 @@ class Assembler(E.EvalContext):
                 name = self.base_label + name
         elif not name.startswith("..@"):
             self.base_label = name
-            if self.ptr_possible and len(name) == 3 and name.lower() == "ptr":
+            if (self.ptr_possible and len(name) == 3 and name.lower() == "ptr"
+                    and name in _ptr_words(sl.text)):   # (not `$ptr:`)
                 self.warn(f"`{name}' {_NOT_KEYWORD}", sl)      # (NASM's scanner's)
         sym = self.symbols.get(name)
         if sym is None:
@@ -2555,23 +2556,26 @@ class Assembler(E.EvalContext):
         the rest is ignored); a malformed one is reported on its first word."""
         return _leading_expression(text, text.split()[0])
 
-    def _elf_redeclared(self, s: Section, words: list, sl) -> bool:
-        """NASM's ELF output on a section named again with attributes: when they make
-        another type or other flags, it warns and ignores them (True)."""
-        from asm.elf_output import section_kind
-        nobits, attrs = self._nobits_by_default(s.name), []
-        for w in words:
-            key, eq, _ = w.partition("=")
-            key = key.lower()
-            if key in ("progbits", "nobits"):
-                nobits = key == "nobits"
-            elif _elf_attribute(key, eq):
-                attrs.append(w)
-        if section_kind(s.name, nobits, attrs) == section_kind(s.name, s.nobits, s.attrs):
-            return False
-        self.warn("incompatible section attributes ignored on redeclaration of section "
-                  f"`{s.name}' [-w+other]", sl)
-        return True
+    def _elf_redeclared(self, s: Section, words: list, align: int, sl) -> None:
+        """NASM's ELF output on a section named again with attributes (elf_section_names):
+        it warns when they ask another type, other flags or another entry size, and keeps
+        the section as it was but for a larger alignment and an entry size it lacked."""
+        from asm.elf_output import SHF_MERGE, SHF_STRINGS, declared_words, section_layout
+        stype, f_and, f_or, entsize, xalign = declared_words(words)
+        cur_type, cur_flags, cur_entsize, cur_align = section_layout(s)
+        if ((stype and stype != cur_type) or cur_flags & f_and != f_or
+                or (entsize and cur_entsize and entsize != cur_entsize)):
+            self.warn("incompatible section attributes ignored on redeclaration of section "
+                      f"`{s.name}' [-w+other]", sl)
+        align = align or xalign
+        if align > cur_align:
+            s.elf_align = align
+        if entsize and not cur_entsize:
+            s.elf_entsize = cur_entsize = entsize
+        if f_or & SHF_MERGE and not cur_entsize:
+            s.elf_entsize = 1
+            if not cur_flags & SHF_STRINGS:
+                raise AsmError(_MERGE_WITHOUT_SIZE)
 
     def _section_directive(self, args: str, sl) -> None:
         words = args.split()
@@ -2580,9 +2584,11 @@ class Assembler(E.EvalContext):
         sname = words[0]
         known = sname in self.section_by_name
         s = self.get_section(sname)
-        if self.fmt == "elf32" and sname in self.declared and len(words) > 1:
-            if self._elf_redeclared(s, words[1:], sl):
-                words = words[:1]       # (NASM keeps the section as it was)
+        # (NASM's ELF output keeps a section's first declaration: _elf_redeclared)
+        redeclared = self.fmt == "elf32" and sname in self.declared and len(words) > 1
+        redeclared_align = 0
+        if sname not in self.declared:
+            s.elf_align, s.elf_entsize = 1, 0
         std_type = {".text": False, ".data": False, ".rodata": False, ".bss": True}
         others = []
         for w in words[1:]:
@@ -2593,7 +2599,9 @@ class Assembler(E.EvalContext):
                 self.warn(f"unknown section attribute '{key}' ignored on declaration of "
                           f"section `{sname}' [-w+other]", sl)
                 continue
-            if key in ("progbits", "nobits"):
+            if redeclared and key in ("progbits", "nobits"):
+                others.append(w)
+            elif key in ("progbits", "nobits"):
                 want = key == "nobits"
                 if sname in std_type and std_type[sname] != want or (known and s.nobits != want
                                                                      and self.passno == 1
@@ -2610,7 +2618,10 @@ class Assembler(E.EvalContext):
                                        f"section alignment {v} is not a power of two")
                     if self.fmt == "bin" and s.start is not None and s.start % v:
                         raise AsmError("`align' value conflicts with section start address")
-                    s.align = v
+                    if redeclared:
+                        redeclared_align = max(redeclared_align, v)
+                    else:
+                        s.align = v
                 elif key == "start":
                     if self.fmt == "bin" and s.align and v % s.align:
                         raise AsmError("`start' address conflicts with section alignment")
@@ -2627,13 +2638,21 @@ class Assembler(E.EvalContext):
                           f"section `{sname}' [-w+other]", sl)
             else:
                 others.append(w)
-        if others:
+        if self.fmt == "elf32":
+            for w in others:        # (NASM's readnum on a size word's `*N`, `-N`)
+                num = w[w.find("*") + 1:]
+                if ("*" in w and "=" not in w
+                        and E.number_too_wide(num[1:] if num[:1] == "-" else num)):
+                    self.warn(E.wide_number(num), sl)
+        if redeclared:
+            self.cur, self.pos = s, s.size
+            self._elf_redeclared(s, others, redeclared_align, sl)
+        elif others:
             s.attrs = tuple(others)
-            if self.fmt == "elf32" and _merge_without_size(s.attrs):
+            if self.fmt == "elf32" and _merge_without_size(s):
                 self.declared.add(sname)
                 self.cur, self.pos = s, s.size
-                raise AsmError("section attribute merge specified without an entry size "
-                               "or `strings'")
+                raise AsmError(_MERGE_WITHOUT_SIZE)
         if sname not in self.declared and len(words) > 1:
             s.attr_declared = True      # NASM's ELF then aligns it to 1 unless align=
         if sname not in self.declared:
@@ -2781,17 +2800,19 @@ def _symbol_names(action: P.Insn):
     names: list = []
 
     def walk(n) -> bool:
-        t = type(n)
-        if t is E.Num or t is E.RegRef:
-            return True
-        if t is E.Sym:
-            names.append(n.name)
-            return True
-        if t is E.Binary:
-            return walk(n.left) and walk(n.right)
-        if t is E.Unary:
-            return walk(n.operand)
-        return False
+        todo = [n]      # (a stack, not recursion: an operand may be a long chain)
+        while todo:
+            n = todo.pop()
+            t = type(n)
+            if t is E.Sym:
+                names.append(n.name)
+            elif t is E.Binary:
+                todo += (n.right, n.left)
+            elif t is E.Unary:
+                todo.append(n.operand)
+            elif t is not E.Num and t is not E.RegRef:
+                return False
+        return True
 
     for op in action.operands:
         parts = (op.seg, op.offset) if type(op) is P.OpFar else (op.expr,)
@@ -2846,9 +2867,15 @@ def _has_symbols(node) -> bool:
     if t in (E.Sym, E.Here, E.SectStart):
         return True
     if t is E.Binary:
-        return _has_symbols(node.left) or _has_symbols(node.right)
+        while type(node) is E.Binary:   # (a loop down the left spine: long chains)
+            if _has_symbols(node.right):
+                return True
+            node = node.left
+        return _has_symbols(node)
     if t is E.Unary:
-        return _has_symbols(node.operand)
+        while type(node) is E.Unary:
+            node = node.operand
+        return _has_symbols(node)
     if t is E.Cond:
         return any(_has_symbols(n) for n in (node.cond, node.then, node.other))
     if t is E.Str:      # one NASM warns about, on each line: evaluated each time
@@ -2946,14 +2973,17 @@ def _reloc_key(reloc):
     return (id(reloc.section), id(reloc.symbol), reloc.wrt)
 
 
-def _merge_without_size(attrs: tuple) -> bool:
-    """`merge` with no size word, `entsize=` or `strings` (NASM's ELF error)."""
-    from asm.elf_output import size_unit
-    keys = [w.partition("=")[0].lower() for w in attrs]
-    merge = [k for k in keys if k in ("merge", "nomerge")]
-    strings = [k for k in keys if k in ("strings", "nostrings")]
-    return (merge[-1:] == ["merge"] and strings[-1:] != ["strings"] and "entsize" not in keys
-            and not any(size_unit(k) for k in keys if k not in ("merge", "nomerge")))
+_MERGE_WITHOUT_SIZE = "section attribute merge specified without an entry size or `strings'"
+
+
+def _merge_without_size(s: Section) -> bool:
+    """A first declaration's `merge` with no entry size (its words' or its name's) and
+    no `strings` (NASM's ELF error)."""
+    from asm.elf_output import SHF_MERGE, SHF_STRINGS, declared_words, section_layout
+    if not declared_words(s.attrs)[2] & SHF_MERGE:
+        return False
+    flags, entsize = section_layout(s)[1:3]
+    return not entsize and not flags & SHF_STRINGS
 
 
 def _elf_attribute(key: str, eq: str) -> bool:
@@ -3094,11 +3124,9 @@ def _ptr_words(text: str) -> tuple:
     scanner warns about each as it reads the line."""
     words: tuple = ()
     if "ptr" in text.lower():
-        try:
-            words = tuple(v for k, v in P.tokenize(P._strip_comment(text))
-                          if k == "ID" and v.lower() == "ptr")
-        except AsmError:
-            pass
+        # (the tokens as written: `$ptr` is a symbol, never the word)
+        words = tuple(v for v in P._SCAN_RE.findall(P._strip_comment(text))
+                      if len(v) == 3 and v.lower() == "ptr")
     if len(_PTR_WORDS) < 100_000:
         _PTR_WORDS[text] = words
     return words

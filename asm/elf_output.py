@@ -98,12 +98,12 @@ def size_unit(word: str) -> Optional[tuple]:
             return None
         head = head[:star - 1]
         try:
-            mult = int(word[star + 1:], 0)
+            mult = int(word[star + 1:], 0) & 0xFFFFFFFFFFFFFFFF    # (NASM's readnum)
         except ValueError:
             mult = 0
     for name, size, align in _SIZE_UNITS:
         if name.startswith(head):
-            return size * mult, align
+            return size * mult & 0xFFFFFFFF, align      # (sh_entsize: 32 bits)
     return None
 _TYPE_WORDS = {"note": SHT_NOTE, "preinit_array": SHT_PREINIT_ARRAY,
                "init_array": SHT_INIT_ARRAY, "fini_array": SHT_FINI_ARRAY}
@@ -129,31 +129,59 @@ def section_kind(name: str, nobits: bool, attrs) -> tuple:
     return stype, flags
 
 
-def _obj_section(s) -> ObjSection:
-    """An assembler Section -> ObjSection with NASM's type, flags and alignment."""
-    stype, flags = section_kind(s.name, s.nobits, s.attrs)
-    align, entsize = section_defaults(s.name)[2:]
-    xalign = 0
-    for word in s.attrs:
+def declared_words(words) -> tuple:
+    """NASM's elf_section_attrib over a declaration's attribute words: (type word's
+    sh_type or 0, flags_and, flags_or, entsize or 0, size alignment or 0). The array
+    default (entsize and alignment 4) comes from a type word, never from the name."""
+    stype = f_and = f_or = entsize = xalign = 0
+    for word in words:
         key, eq, val = word.partition("=")
         key = key.lower()
-        if key == "entsize" and eq:
+        if key in _FLAG_WORDS:
+            bit, on = _FLAG_WORDS[key]
+            f_and |= bit
+            f_or = f_or | bit if on else f_or & ~bit
+        elif key in _TYPE_WORDS:
+            stype = _TYPE_WORDS[key]
+        elif key == "progbits" or key == "nobits":
+            stype = SHT_PROGBITS if key == "progbits" else SHT_NOBITS
+        elif key == "entsize" and eq:
             try:
-                entsize = int(val, 0)
+                entsize = int(val, 0) & 0xFFFFFFFF
             except ValueError:
                 raise AsmError(f"invalid section entry size `{val}'") from None
-        elif not eq and key not in _FLAG_WORDS and key not in _TYPE_WORDS:
+        elif not eq:
             unit = size_unit(key)
             if unit is not None:
                 entsize, xalign = unit
-    if stype in _ARRAY_TYPES and not xalign:
-        xalign, entsize = 4, entsize or 4
-    if flags & SHF_MERGE and not entsize:
-        entsize = 1         # (`merge strings`)
+    if stype in _ARRAY_TYPES:
+        xalign, entsize = xalign or 4, entsize or 4
+    return stype, f_and, f_or, entsize, xalign
+
+
+def section_layout(s) -> tuple:
+    """(sh_type, sh_flags, entsize, alignment) of an assembler Section as NASM's ELF output
+    has it: its first declaration's words over the name's defaults, then what a
+    redeclaration added (elf_align: alignment grown, elf_entsize: an entry size where
+    there was none); entsize 0 with `merge` is left to the caller."""
+    stype, flags = section_kind(s.name, s.nobits, s.attrs)
+    align, entsize = section_defaults(s.name)[2:]
+    attr_entsize, xalign = declared_words(s.attrs)[3:]
+    entsize = attr_entsize or entsize
     if getattr(s, "attr_declared", False):
         align = xalign or 1     # NASM: a section declared with attributes loses its default
     if s.align is not None:
         align = s.align
+    align = max(align, getattr(s, "elf_align", 1))
+    entsize = entsize or getattr(s, "elf_entsize", 0)
+    return stype, flags, entsize, align
+
+
+def _obj_section(s) -> ObjSection:
+    """An assembler Section -> ObjSection with NASM's type, flags and alignment."""
+    stype, flags, entsize, align = section_layout(s)
+    if flags & SHF_MERGE and not entsize:
+        entsize = 1         # (`merge strings`)
     align = max(align, s.sectalign or 1)
     if stype == SHT_NOBITS:
         return ObjSection(s.name, b"", stype, flags, align, entsize, size=s.size)
@@ -290,8 +318,11 @@ def _definition_order(asm, scan: Optional[_SourceScan], main: Optional[str]) -> 
             line = s.defined_at[1]
         if line is not None:
             keyed.append((line, i))
+    order = sorted(keyed)
+    if order == keyed:
+        return syms         # (the usual case, at once: the loops below are JIT traces)
     slots = [i for _, i in keyed]
-    ordered = [syms[i] for _, i in sorted(keyed)]
+    ordered = [syms[i] for _, i in order]
     out = list(syms)
     for slot, s in zip(slots, ordered):
         out[slot] = s

@@ -428,85 +428,14 @@ def compile_expr(node: Expr) -> Compiled:
             return ft(c) if v else fo(c)
         return cond
     if t is Unary:
-        f = compile_expr(node.operand)
-        op = node.op
-        if op == "-":
-            return lambda c: neg(f(c))
-        if op == "+":
-            return f
-        if op == "seg":
-            return lambda c: _seg_of(c, f)
-
-        def unary(c):
-            v = f(c)
-            if type(v) is not int:
-                if _unknown_operand(c, f, v):
-                    return 0
-                raise AsmError(f"`{op}' operator may only be applied to scalar values")
-            return wrap64(~v) if op == "~" else int(not v)
-        return unary
+        if type(node.operand) is Unary and _long_unaries(node):
+            return _compile_unaries(node)
+        return _compile_unary(node.op, compile_expr(node.operand))
     if t is Binary:
-        fl, fr = compile_expr(node.left), compile_expr(node.right)
-        op = node.op
-        if op == "+":
-            return lambda c: add(fl(c), fr(c))
-        if op == "-":
-            return lambda c: sub(fl(c), fr(c))
-        if op == "*":
-            def product(c):
-                a = fl(c)
-                b = fr(c)
-                if c.unknown and (type(a) is int) is not (type(b) is int):
-                    _unknown_times_non_scalar(c, fl, a, fr, b)
-                try:
-                    return mul(a, b)
-                except AsmError:    # (two non-scalars: no error while one is unknown)
-                    if _unknown_operand(c, fl, a) and _unknown_operand(c, fr, b):
-                        return 0
-                    raise
-            return product
-        if op == "wrt":
-            return _compile_wrt(fl, fr, node.right)
-        if op in ("&&", "||"):
-            # NASM evaluates both sides; only the truth values matter
-            pass
-        if op in ("=", "==", "!=", "<>"):
-            # NASM compares the difference: anything but a plain 0 (a register, a label of
-            # another section) is "not equal", without an error
-            want = op in ("=", "==")
-
-            def equality(c):
-                d = sub(fl(c), fr(c))
-                return int((type(d) is int and d == 0) == want)
-            return equality
-        fn = _scalar_binop(op)
-        what = _SCALAR_MSG.get(op, f"`{op}' operator")
-        ordering = op in ("<", "<=", ">", ">=", "<=>")
-        division = op in ("/", "//", "%", "%%")
-
-        def binop(c):
-            a = fl(c)
-            b = fr(c)
-            if type(a) is not int or type(b) is not int:
-                if ordering:
-                    # NASM compares the difference (two labels of one section compare)
-                    d = sub(a, b)
-                    if type(d) is not int:
-                        if (_unknown_operand(c, fl, a, True)
-                                or _unknown_operand(c, fr, b, True)):
-                            return 0
-                        raise AsmError(f"`{op}': operands differ by a non-scalar")
-                    return fn(d, 0)
-                if ((type(a) is int or _unknown_operand(c, fl, a))
-                        and (type(b) is int or _unknown_operand(c, fr, b))):
-                    if b == 0 and division and not _unknown_divisor(c, fr):
-                        raise AsmError("division by zero")
-                    return 0        # (`(x - $$) / 2`, x ahead: decided next pass)
-                raise AsmError(f"{what} may only be applied to scalar values")
-            if b == 0 and division and _unknown_divisor(c, fr):
-                return 0            # divisor is a forward reference: decided next pass
-            return fn(a, b)
-        return binop
+        if type(node.left) is Binary and _long_spine(node):
+            return _compile_chain(node)
+        return _compile_binary(node.op, compile_expr(node.left), compile_expr(node.right),
+                               node.right)
     if t is WideNum:    # (rare: last, after the common kinds)
         v, message = node.value, node.message
 
@@ -515,6 +444,183 @@ def compile_expr(node: Expr) -> Compiled:
             return v
         return wide
     raise AsmError("expression syntax error")
+
+
+def _compile_binary(op: str, fl: Compiled, fr: Compiled, right: Expr) -> Compiled:
+    """``left op right`` from its compiled operands (``fl`` is called first, once, unless
+    an error path works it out again: `_compile_chain` relies on it)."""
+    if op == "+":
+        return lambda c: add(fl(c), fr(c))
+    if op == "-":
+        return lambda c: sub(fl(c), fr(c))
+    if op == "*":
+        def product(c):
+            a = fl(c)
+            b = fr(c)
+            if c.unknown and (type(a) is int) is not (type(b) is int):
+                _unknown_times_non_scalar(c, fl, a, fr, b)
+            try:
+                return mul(a, b)
+            except AsmError:    # (two non-scalars: no error while one is unknown)
+                if _unknown_operand(c, fl, a) and _unknown_operand(c, fr, b):
+                    return 0
+                raise
+        return product
+    if op == "wrt":
+        return _compile_wrt(fl, fr, right)
+    if op in ("&&", "||"):
+        # NASM evaluates both sides; only the truth values matter
+        pass
+    if op in ("=", "==", "!=", "<>"):
+        # NASM compares the difference: anything but a plain 0 (a register, a label of
+        # another section) is "not equal", without an error
+        want = op in ("=", "==")
+
+        def equality(c):
+            d = sub(fl(c), fr(c))
+            return int((type(d) is int and d == 0) == want)
+        return equality
+    fn = _scalar_binop(op)
+    what = _SCALAR_MSG.get(op, f"`{op}' operator")
+    ordering = op in ("<", "<=", ">", ">=", "<=>")
+    division = op in ("/", "//", "%", "%%")
+
+    def binop(c):
+        a = fl(c)
+        b = fr(c)
+        if type(a) is not int or type(b) is not int:
+            if ordering:
+                # NASM compares the difference (two labels of one section compare)
+                d = sub(a, b)
+                if type(d) is not int:
+                    if (_unknown_operand(c, fl, a, True)
+                            or _unknown_operand(c, fr, b, True)):
+                        return 0
+                    raise AsmError(f"`{op}': operands differ by a non-scalar")
+                return fn(d, 0)
+            if ((type(a) is int or _unknown_operand(c, fl, a))
+                    and (type(b) is int or _unknown_operand(c, fr, b))):
+                if b == 0 and division and not _unknown_divisor(c, fr):
+                    raise AsmError("division by zero")
+                return 0        # (`(x - $$) / 2`, x ahead: decided next pass)
+            raise AsmError(f"{what} may only be applied to scalar values")
+        if b == 0 and division and _unknown_divisor(c, fr):
+            return 0            # divisor is a forward reference: decided next pass
+        return fn(a, b)
+    return binop
+
+
+def _compile_unary(op: str, f: Compiled) -> Compiled:
+    """``op operand`` from its compiled operand (``f`` called first, as `_compile_binary`)."""
+    if op == "-":
+        return lambda c: neg(f(c))
+    if op == "+":
+        return f
+    if op == "seg":
+        return lambda c: _seg_of(c, f)
+
+    def unary(c):
+        v = f(c)
+        if type(v) is not int:
+            if _unknown_operand(c, f, v):
+                return 0
+            raise AsmError(f"`{op}' operator may only be applied to scalar values")
+        return wrap64(~v) if op == "~" else int(not v)
+    return unary
+
+
+def _long_unaries(node: Expr) -> bool:
+    n = 0
+    while type(node) is Unary:
+        if node.op == "seg":    # (SEG evaluates its operand in a context of its own)
+            return False
+        n += 1
+        if n >= _CHAIN_MIN:
+            return True
+        node = node.operand
+    return False
+
+
+def _compile_unaries(node: Expr) -> Compiled:
+    """A long run of prefix operators (`- - ... - 1`, `-(-(...))`) as one loop, as
+    `_compile_chain` does for a left spine."""
+    ops = []
+    while type(node) is Unary:
+        ops.append(node.op)
+        node = node.operand
+    ops.reverse()               # innermost first
+    inner = compile_expr(node)
+    held = [None, False]
+
+    def run(c, upto):
+        v = inner(c)
+        for k in range(upto):
+            held[0] = v
+            held[1] = True
+            v = steps[k](c)
+        return v
+
+    def operand_of(i):
+        def operand(c):
+            if held[1]:
+                held[1] = False
+                return held[0]
+            return run(c, i)
+        return operand
+
+    steps = [_compile_unary(op, operand_of(i)) for i, op in enumerate(ops)]
+    total = len(steps)
+    return lambda c: run(c, total)
+
+
+# A left spine this long is compiled as one loop: `1+1+...+1` (NASM takes 8192 terms)
+# would otherwise nest a closure, and a Python frame at each call, per term.
+_CHAIN_MIN = 64
+
+
+def _long_spine(node: Expr) -> bool:
+    n = 0
+    while type(node) is Binary:
+        n += 1
+        if n >= _CHAIN_MIN:
+            return True
+        node = node.left
+    return False
+
+
+def _compile_chain(node: Expr) -> Compiled:
+    """A long left-leaning chain of binary operators as one loop over its spine. Each
+    operator is compiled as usual (`_compile_binary`) with a left operand that hands over
+    the value the loop has so far; called again (an error path re-evaluating it) it works
+    the chain out up to there."""
+    spine = []
+    while type(node) is Binary:
+        spine.append(node)
+        node = node.left
+    spine.reverse()
+    leaf = compile_expr(node)
+    held = [None, False]        # the left value handed to the next step, and "unused"
+
+    def run(c, upto):
+        v = leaf(c)
+        for k in range(upto):
+            held[0] = v
+            held[1] = True
+            v = steps[k](c)
+        return v
+
+    def left_of(i):
+        def left(c):
+            if held[1]:
+                held[1] = False
+                return held[0]
+            return run(c, i)
+        return left
+
+    steps = [_compile_binary(n.op, left_of(i), compile_expr(n.right), n.right)
+             for i, n in enumerate(spine)]
+    total = len(steps)
+    return lambda c: run(c, total)
 
 
 def _unknown_operand(c: EvalContext, f: Compiled, value, registers: bool = False) -> bool:
@@ -937,13 +1043,15 @@ def float_overflow(text: str, size: int) -> bool:
     return _encode_float(text, size)[1]
 
 
-def _encode_float(text: str, size: int, negative: bool = False) -> tuple:
-    """(encode_float's bytes, float_overflow's answer)."""
+def _encode_float(text: str, size: int, negative: bool = False,
+                  fmt: Optional[tuple] = None) -> tuple:
+    """(encode_float's bytes, float_overflow's answer); ``fmt``: (mantissa bits, exponent
+    bits, explicit one) other than the size's (bfloat16)."""
     if _BCD.match(text.lower()):
         return _packed_bcd(text, size, negative), False
-    if size not in FLOAT_FORMATS:
+    if fmt is None and size not in FLOAT_FORMATS:
         raise AsmError(f"no {size * 8}-bit floating-point format supported")
-    mbits, ebits, explicit = FLOAT_FORMATS[size]
+    mbits, ebits, explicit = fmt or FLOAT_FORMATS[size]
     ex = 1 if explicit else 0
     bits = size * 8
     expmax = 1 << (ebits - 1)
@@ -1067,7 +1175,8 @@ def _compile_ilog2(key: str, fa: Compiled) -> Compiled:
 _FLOAT_FUNCS = {"__float8__": (1, 0, 1), "__float16__": (2, 0, 2), "__float32__": (4, 0, 4),
                 "__float64__": (8, 0, 8), "__float80m__": (10, 0, 8),
                 "__float80e__": (10, 8, 10), "__float128l__": (16, 0, 8),
-                "__float128h__": (16, 8, 16)}
+                "__float128h__": (16, 8, 16), "__bfloat16__": (2, 0, 2)}
+_BFLOAT16 = (7, 8, False)       # (NASM's float.c: float32's exponent, 7 mantissa bits)
 _UTF_FUNCS = {"__utf16__": "utf-16-le", "__utf16le__": "utf-16-le", "__utf16be__": "utf-16-be",
               "__utf32__": "utf-32-le", "__utf32le__": "utf-32-le", "__utf32be__": "utf-32-be"}
 
@@ -1077,12 +1186,14 @@ def resolve_func(name: str, arg: Expr) -> Expr:
     (Num or Str), as NASM computes it while reading the line; anything else stays a Func
     (an error if it is ever evaluated)."""
     key = name.lower().replace("?", "")
-    if key in _FLOAT_FUNCS:
+    if key in _FLOAT_FUNCS and (key != "__bfloat16__" or "?" in name):
+        # (bfloat16 has no old `__bfloat16__` name in NASM's standard macros)
         item = float_item(arg)
         if item is None:
             return Invalid("expecting floating-point number")
         size, lo, hi = _FLOAT_FUNCS[key]
-        data, overflow = _encode_float(item[0], size, item[1])
+        data, overflow = _encode_float(item[0], size, item[1],
+                                       _BFLOAT16 if key == "__bfloat16__" else None)
         value = int.from_bytes(data[lo:hi], "little")
         return WideNum(value, "", FLOAT_OVERFLOW) if overflow else Num(value)
     if key in _UTF_FUNCS:

@@ -32,6 +32,9 @@ def listed_text(sl) -> str:
     return "".join(out).rstrip()
 
 
+_TEXT_MAX = 1020          # source text NASM lists in full; a longer line ends in "..."
+
+
 def format_listing(assembly) -> str:
     out: list = []
     for e in assembly.listing:
@@ -54,6 +57,8 @@ def format_listing(assembly) -> str:
             rows.append((cur_off, cur))
         level = f" <{e.depth}> " if e.depth else "     "
         text = e.text.rstrip("\n")
+        if len(text) >= _TEXT_MAX:          # (NASM's listing line buffer)
+            text = text[:_TEXT_MAX] + "..."
         if not rows:
             out.append(f"{e.lineno:6d} {'':28}{level}{text}\n")
         # a message comes out with the row being filled when it came (NASM prints a row

@@ -319,15 +319,47 @@ def _fill_expr(node, vals):
     if t is Slot:
         return _leaf(node.kind, vals[node.index])
     if t is E.Binary:
-        return E.Binary(node.op, _fill_expr(node.left, vals), _fill_expr(node.right, vals))
+        left = node.left
+        if type(left) is E.Binary:
+            return _fill_spine(node, vals)
+        return E.Binary(node.op, _fill_expr(left, vals), _fill_expr(node.right, vals))
     if t is E.Unary:
-        return E.Unary(node.op, _fill_expr(node.operand, vals))
+        operand = node.operand
+        if type(operand) is E.Unary:
+            return _fill_unaries(node, vals)
+        return E.Unary(node.op, _fill_expr(operand, vals))
     if t is E.Cond:
         return E.Cond(_fill_expr(node.cond, vals), _fill_expr(node.then, vals),
                       _fill_expr(node.other, vals))
     if t is E.Func:
         return E.resolve_func(_fill_expr(node.name, vals), _fill_expr(node.arg, vals))
     return node
+
+
+def _fill_spine(node, vals):
+    """A left-leaning chain (`1+1+...+1`, thousands of terms: NASM takes 8192) filled
+    along its spine, not recursing once per term."""
+    spine = []
+    while type(node) is E.Binary:
+        spine.append(node)
+        node = node.left
+    out = _fill_expr(node, vals)
+    binary = E.Binary
+    for n in reversed(spine):
+        out = binary(n.op, out, _fill_expr(n.right, vals))
+    return out
+
+
+def _fill_unaries(node, vals):
+    """A run of prefix operators (`- - - 1`) filled without recursing per operator."""
+    ops = []
+    while type(node) is E.Unary:
+        ops.append(node.op)
+        node = node.operand
+    out = _fill_expr(node, vals)
+    for op in reversed(ops):
+        out = E.Unary(op, out)
+    return out
 
 
 def _fill_item(x, vals):
@@ -385,33 +417,27 @@ _shared_count = 0
 def _slot_indices(part) -> tuple:
     """The token indices a template part reads (the Slots `_fill_expr` fills)."""
     out: list = []
-
-    def walk(n):
+    todo = [part]       # (a stack, not recursion: a chain may have thousands of terms)
+    while todo:
+        n = todo.pop()
         t = type(n)
         if t is Slot:
             out.append(n.index)
         elif t is E.Binary:
-            walk(n.left)
-            walk(n.right)
+            todo += (n.right, n.left)
         elif t is E.Unary:
-            walk(n.operand)
+            todo.append(n.operand)
         elif t is E.Cond:
-            walk(n.cond)
-            walk(n.then)
-            walk(n.other)
+            todo += (n.other, n.then, n.cond)
         elif t is E.Func:
-            walk(n.name)
-            walk(n.arg)
+            todo += (n.arg, n.name)
         elif t is OpExpr or t is OpMem:
-            walk(n.expr)
+            todo.append(n.expr)
         elif t is OpFar:
-            walk(n.seg)
-            walk(n.offset)
+            todo += (n.offset, n.seg)
         elif t is Insn:
-            walk(n.mnemonic)
-            for o in n.operands:
-                walk(o)
-    walk(part)
+            todo += reversed(n.operands)
+            todo.append(n.mnemonic)
     return tuple(out)
 
 

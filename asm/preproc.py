@@ -1848,22 +1848,21 @@ class Preprocessor:
             self.ctx[-1] = (name, self.ctx[-1][1], self.ctx[-1][2])
             return
         if word in ("%unmacro", "%unimacro"):
-            parts = arg.split()
-            if not parts:
+            m = re.match(r"([A-Za-z_.?@$][A-Za-z0-9_$#@~.?]*)\s*(.*)$", arg, re.DOTALL)
+            if not m:
                 raise AsmError(f"`{word}' expects a macro name")
-            spec = re.match(r"(\d+)(?:-(\d+|\*))?(\+)?(?:\.nolist)?\Z", parts[1]) \
-                if len(parts) > 1 else None
-            if spec is None:
-                raise AsmError(f"`{word}' expects a parameter count")
+            # (NASM reads the counts as %macro does, its errors reported, then removes)
+            nmin, nmax, plus, _, defaults, errors = _macro_spec(word, m.group(2).strip())
+            for message in errors:
+                self._err(message, loc_file, loc_line)
+            if defaults and not plus and nmax >= 0 and len(defaults) > nmax - nmin:
+                self._warn(f"too many default macro parameters in macro `{m.group(1)}' "
+                           "[-w+pp-macro-defaults]", loc_file, loc_line)
             table = self.mmacros if word == "%unmacro" else self.immacros
-            key = parts[0] if word == "%unmacro" else parts[0].lower()
+            key = m.group(1) if word == "%unmacro" else m.group(1).lower()
             # (only the macro of exactly these counts goes, as in NASM)
-            nmin = int(spec.group(1))
-            nmax = nmin if spec.group(2) is None else (
-                -1 if spec.group(2) == "*" else int(spec.group(2)))
-            greedy = spec.group(3) is not None
-            kept = [m for m in table.get(key, ())
-                    if (m.nmin, m.nmax, m.greedy) != (nmin, nmax, greedy)]
+            kept = [mac for mac in table.get(key, ())
+                    if (mac.nmin, mac.nmax, mac.greedy) != (nmin, nmax, plus)]
             if kept:
                 table[key] = kept
             else:
@@ -1929,8 +1928,9 @@ class Preprocessor:
         """%aliases on|off or a constant expression, checked as NASM reads it (pyasm
         always expands aliases)."""
         text = self._expand_line(arg).strip()
-        if not text or text.lower() in ("no", "yes", "false", "true", "off", "on"):
-            return
+        first = _SPEC_TOKEN.match(text)
+        if not text or first.group().lower() in ("no", "yes", "false", "true", "off", "on"):
+            return      # (NASM reads the first token only: `%aliases on off` is on)
         try:
             self._eval(text, "%aliases")
         except AsmError as exc:

@@ -34,18 +34,17 @@ class CExpr:
         those the base register when it has a choice."""
         if self._scaled is None:
             out: list = []
-
-            def walk(n):
+            todo = [self.node]  # (a stack, not recursion: `[ebx+1+1+...]`, long chains)
+            while todo:
+                n = todo.pop()
                 if isinstance(n, E.Binary):
                     if n.op == "*":
                         for side in (n.left, n.right):
                             if isinstance(side, E.RegRef) and side.name not in out:
                                 out.append(side.name)
-                    walk(n.left)
-                    walk(n.right)
+                    todo += (n.right, n.left)
                 elif isinstance(n, E.Unary):
-                    walk(n.operand)
-            walk(self.node)
+                    todo.append(n.operand)
             self._scaled = tuple(out)
         return self._scaled
 
