@@ -145,7 +145,7 @@ def _deep_size(obj: object, seen: set) -> int:
     if id(obj) in seen:
         return 0
     seen.add(id(obj))
-    n = sys.getsizeof(obj)
+    n = sys.getsizeof(obj, 64)      # (PyPy has no size for most objects: an estimate)
     if isinstance(obj, dict):
         n += sum(_deep_size(k, seen) + _deep_size(v, seen) for k, v in obj.items())
     elif isinstance(obj, (list, tuple, set)):

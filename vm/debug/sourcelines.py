@@ -107,11 +107,13 @@ def _read_source(path: str) -> Optional[bytes]:
         return None
     try:
         st = os.fstat(held)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SOURCE or \
+        # (a generated file states size 0, also on file systems mounted under /sys or
+        # /proc such as tracefs, whose trace_pipe blocks: an empty source shows nothing)
+        if not stat.S_ISREG(st.st_mode) or not 0 < st.st_size <= MAX_SOURCE or \
                 st.st_dev in _pseudo_devices():
             return None
         with open(f"/proc/self/fd/{held}", "rb") as f:
-            return read_open(f, path, MAX_SOURCE)
+            return read_open(f, path, st.st_size)
     except (OSError, InputError):
         return None
     finally:

@@ -301,9 +301,14 @@ class Machine:
         if addr < 0 or size <= 0 or addr + size > self.mem.size:
             raise ValueError(f"0x{addr:x}+0x{size:x} is outside the machine's memory "
                              f"(0x{self.mem.size:x} bytes; see Machine(memory_size=))")
+        was_guarded = self.mem.guarded
         self.mem.set_unreadable(addr, addr + size, "r" not in perms)
         self.mem.set_readonly(addr, addr + size, "w" not in perms)
-        self.tr.flags_changed()         # (from a hook callback: see it at once)
+        if self.mem.guarded and not was_guarded:
+            # the first unreadable page: code compiled before it tests no read flags
+            self.flush_translations()
+        else:
+            self.tr.flags_changed()     # (from a hook callback: see it at once)
 
     def unmap(self, addr: int, size: int) -> None:
         """Make [addr, addr + size) fault on any access."""
