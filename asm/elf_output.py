@@ -483,9 +483,9 @@ def elf32_object(asm, file_name: Optional[str] = None, source: Optional[str] = N
         if sym in typed and obj.bind == "local" and obj.type == STT_NOTYPE:
             obj.type, obj.size = STT_OBJECT, typed[sym]     # NASM's debug_typevalue
         if affixes:
-            # %pragma elf gprefix/lprefix, --gpostfix...: global (and extern, common)
-            # names get the g affixes, local ones the l ones
-            g = "g" if obj.bind != "local" else "l"
+            # %pragma elf gprefix/lprefix, --gpostfix...: global and extern names get
+            # the g affixes, local and common ones the l ones (as NASM)
+            g = "l" if obj.bind == "local" or obj.section == COMMON else "g"
             obj.name = affixes.get(g + "prefix", "") + obj.name + affixes.get(g + "postfix", "")
     relocs = []
     for s in sections:

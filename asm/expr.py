@@ -432,7 +432,7 @@ def compile_expr(node: Expr) -> Compiled:
             return _compile_unaries(node)
         return _compile_unary(node.op, compile_expr(node.operand))
     if t is Binary:
-        if type(node.left) is Binary and _long_spine(node):
+        if type(node.left) is Binary and node.op != "wrt" and _long_spine(node):
             return _compile_chain(node)
         return _compile_binary(node.op, compile_expr(node.left), compile_expr(node.right),
                                node.right)
@@ -545,7 +545,7 @@ def _compile_unaries(node: Expr) -> Compiled:
     """A long run of prefix operators (`- - ... - 1`, `-(-(...))`) as one loop, as
     `_compile_chain` does for a left spine."""
     ops = []
-    while type(node) is Unary:
+    while type(node) is Unary and node.op != "seg":
         ops.append(node.op)
         node = node.operand
     ops.reverse()               # innermost first
@@ -594,7 +594,8 @@ def _compile_chain(node: Expr) -> Compiled:
     the value the loop has so far; called again (an error path re-evaluating it) it works
     the chain out up to there."""
     spine = []
-    while type(node) is Binary:
+    # (WRT and SEG work their operands out in a context of their own: not in the loop)
+    while type(node) is Binary and node.op != "wrt":
         spine.append(node)
         node = node.left
     spine.reverse()

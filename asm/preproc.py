@@ -2325,7 +2325,9 @@ class Preprocessor:
         from asm.parser import parse_expr_tokens
         if exc.message != "expression syntax error":
             return
-        for k in range(len(tokens), 0, -1):
+        # (longest first; a line that reads nowhere would re-parse every prefix: at most
+        # 32 of them, so `%if ) 1+1+...` stays linear)
+        for k in range(len(tokens), max(len(tokens) - 32, 0), -1):
             part = tokens[:k]
             depth = sum(t[0] == "LPAR" for t in part) - sum(t[0] == "RPAR" for t in part)
             closed = [("RPAR", ")")] * max(depth, 0)

@@ -49,7 +49,12 @@ class WriterWait:
         weakref.finalize(self, os.close, self.fd)
         self._thread = threading.Thread(target=self._wait, daemon=True,
                                         name="pyvm-fifo-open")
-        self._thread.start()
+        try:
+            self._thread.start()
+        except RuntimeError:        # (no thread to be had: give the descriptors back)
+            os.close(self._notify)
+            os.close(self._path)
+            raise
 
     def _wait(self) -> None:
         try:

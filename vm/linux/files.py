@@ -262,6 +262,8 @@ class HostFile(OpenFile):
     def seek(self, offset: int, whence: int) -> int:
         if self.is_dir:
             if whence == os.SEEK_CUR:
+                if offset == 0:     # (telling: a re-walk would skip names deleted since)
+                    return self._dirpos
                 offset += self._dirpos
             elif whence != os.SEEK_SET:
                 raise GuestFileError(errno.EINVAL)

@@ -282,10 +282,10 @@ def _mknod(proc, dirfd, path: str, mode: int) -> int:
     """mknod makes a regular file (type 0 or S_IFREG) where the guest may write, as
     open(O_CREAT|O_EXCL) does. Linux's order: the type (may_mknod: a directory is
     mkdir's, EPERM; an unknown type EINVAL), then the name (EEXIST when it exists,
-    ENOENT for a new name with a trailing slash), then the privilege: a device or a
-    socket needs privileges pyvm does not lend (EPERM), and a FIFO is not made (EPERM):
-    one planted where a later run writes its trace or output would hold that open
-    forever."""
+    ENOENT for a new name with a trailing slash), then the privilege: a device needs
+    privileges pyvm does not lend (EPERM); a socket node is refused by choice (Linux
+    makes one unprivileged), and a FIFO is not made (EPERM): one planted where a later
+    run writes its trace or output would hold that open forever."""
     kind = stat.S_IFMT(mode)
     if kind == stat.S_IFDIR:
         return -errno.EPERM

@@ -141,6 +141,11 @@ def run_process(path: str, opts: RunOptions,
     try:
         with deadline:
             status = kernel.run()
+        # (the trace draws on --max-output as its buffer is written: before the check)
+        if tracer is not None:
+            tracer.flush()
+        if trace_file is not None:
+            trace_file.flush()
         if budget.exceeded and status != EXIT_OUTPUT_LIMIT:   # ended after its last write
             status = kernel.stop_check()
     except TimedOut:                # waiting in a host call (stdin, a sleep)

@@ -491,7 +491,8 @@ PROT_GROWS = PROT_GROWSDOWN | PROT_GROWSUP
 def sys_mprotect(proc, addr, length, prot, *_):
     """Linux's checks in its order: both growth bits, then alignment and an empty range,
     then unknown bits (EINVAL), an unmapped page (ENOMEM), and a growth bit outside the
-    stack, the one region that grows down (EINVAL; PROT_GROWSDOWN reaches its bottom)."""
+    stack (EINVAL; PROT_GROWSDOWN reaches its bottom). pyvm's only downward-growing region
+    is the stack: a MAP_GROWSDOWN mapping of the guest's is not one (Linux: 0 there)."""
     grows = prot & PROT_GROWS
     if grows == PROT_GROWS:
         return neg(errno.EINVAL)
