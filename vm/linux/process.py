@@ -60,6 +60,7 @@ from vm.x86.state import ESP, FS, GS, SEL
 from vm.x86.system import cpuid_values
 
 RUNNING, BLOCKED, ZOMBIE = "running", "blocked", "zombie"
+EXITED = "exited"       # a thread that called exit(2) while others run on (threads.py)
 MREMAP_MAYMOVE = 1
 COMPAT_TASK_SIZE = 0xFFFFE000             # the top of an i386 task on x86-64 (munmap)
 RLIM_INFINITY = (1 << 64) - 1

@@ -177,8 +177,7 @@ def _gone(p) -> bool:
     other threads run on): it has given back its memory, files and directories, and
     Linux, which answers /proc/<pid> from the leader's, answers for none of them
     (environ ESRCH, cmdline and maps empty, exe/cwd/root links ENOENT)."""
-    from vm.linux.process import ZOMBIE
-    from vm.linux.threads import EXITED
+    from vm.linux.process import EXITED, ZOMBIE
     return p.state in (ZOMBIE, EXITED)
 
 

@@ -44,7 +44,15 @@ from typing import List, Optional
 
 from vm.linux import abi, uptime
 from vm.linux import signals as S
-from vm.linux.process import BLOCKED, RUNNING, ZOMBIE, Process, _copy_sandbox, find_task
+from vm.linux.process import (
+    BLOCKED,
+    EXITED,
+    RUNNING,
+    ZOMBIE,
+    Process,
+    _copy_sandbox,
+    find_task,
+)
 from vm.linux.syscalls import (
     ExecDone,
     ProcessExit,
@@ -56,8 +64,6 @@ from vm.linux.syscalls import (
 )
 from vm.x86.faults import MemoryFault
 from vm.x86.state import BASE, EAX, ESP, FS, GS, SEL
-
-EXITED = "exited"               # a thread that called exit(2) while others run on
 
 CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
 CLONE_THREAD, CLONE_SYSVSEM, CLONE_SETTLS = 0x10000, 0x40000, 0x80000
