@@ -29,15 +29,18 @@ KINDS = ("loop trace", "straight trace", "loop block", "block", "first tier")
 
 
 def exit_label(insn) -> str:
-    """How a block whose last instruction is insn left: the branch's kind, else
-    ``cut:`` and the mnemonic (the block was cut there: MAX_BLOCK, or an instruction
-    that ends blocks)."""
+    """How a block whose last instruction is insn left: the branch's kind (``int`` for a
+    software interrupt or system call), else ``cut:`` and the mnemonic (the block was
+    cut there: MAX_BLOCK, or an instruction that ends blocks)."""
     m = insn.form.mnemonic
     ops = insn.form.operands
     if m in ("jmp", "call"):
-        return m + "*" if ops and ops[0].startswith("rm") else m
+        # (an immediate, relative or far-pointer operand is direct; rm and mfar are not)
+        return m if ops and ops[0].startswith(("imm", "rel", "ptr")) else m + "*"
     if m.startswith("ret"):
         return "ret"
+    if m in ("int", "int1", "int3", "into", "sysenter", "syscall", "iret", "iretd"):
+        return "int"
     if m[0] == "j" or m.startswith("loop"):
         return "jcc"
     return "cut:" + m
