@@ -67,6 +67,17 @@ def _slot_names(cls: type) -> list:
     return names
 
 
+def _slot_values(obj, t: type):
+    """(name, value) of each slot ``obj`` has set, as pickle's copyreg reads them."""
+    for name in _slot_names(t):
+        try:
+            value = t.__dict__[name].__get__(obj, t) if name in t.__dict__ \
+                else object.__getattribute__(obj, name)
+        except AttributeError:
+            continue
+        yield name, value
+
+
 def freeze(obj) -> Optional[object]:
     """``obj`` as plain data for marshal, or None when it holds something else."""
     seen: dict = {}             # id -> times met (containers and instances)
@@ -104,12 +115,7 @@ def _count(obj, seen: dict, active: set) -> None:
                 if type(k) is not str:
                     raise _Refused()
                 _count(v, seen, active)
-        for name in _slot_names(t):
-            try:
-                value = t.__dict__[name].__get__(obj, t) if name in t.__dict__ \
-                    else object.__getattribute__(obj, name)
-            except AttributeError:
-                continue
+        for _, value in _slot_values(obj, t):
             _count(value, seen, active)
     active.discard(key)
 
@@ -136,14 +142,7 @@ def _freeze(obj, seen: dict, memo: dict, keep: list):
     state = getattr(obj, "__dict__", None)
     if state is not None:
         state = {k: _freeze(v, seen, memo, keep) for k, v in state.items()}
-    slots = {}
-    for name in _slot_names(t):
-        try:
-            value = t.__dict__[name].__get__(obj, t) if name in t.__dict__ \
-                else object.__getattribute__(obj, name)
-        except AttributeError:
-            continue
-        slots[name] = _freeze(value, seen, memo, keep)
+    slots = {name: _freeze(value, seen, memo, keep) for name, value in _slot_values(obj, t)}
     return ("\0o", index, f"{t.__module__}.{t.__qualname__}", state, slots or None)
 
 

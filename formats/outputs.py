@@ -145,9 +145,9 @@ def _output_fd(path: str) -> int:
     device of the user (a disk, /dev/kmsg, /dev/port, /dev/watchdog, another terminal of
     the user's), which the next run would fill with text the guest chose (paths it passed
     to open(), in a trace); or a directory of the path with a link to any directory
-    (:func:`_parent_fd`)."""
+    (:func:`parent_fd`)."""
     base = os.O_WRONLY | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
-    parent, name = _parent_fd(path)
+    parent, name = parent_fd(path)
     try:
         try:
             return os.open(name, base | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666,
@@ -191,7 +191,7 @@ def _output_fd(path: str) -> int:
     return fd
 
 
-def _parent_fd(path: str) -> tuple:
+def parent_fd(path: str) -> tuple:
     """(descriptor of the directory ``path`` names its file in, the file's name). The
     directories are walked one by one, and a symbolic link among them is followed only
     where no guest of this user can have made it (:func:`_link_trusted`): on a pseudo

@@ -315,6 +315,11 @@ class AddressSpace:
                 sf.sync(self.mem, page_down(start), page_up(end))
 
     def _drop_shared(self, start: int, end: int) -> None:
+        self._split_shared(start, end, None)
+
+    def _split_shared(self, start: int, end: int, new: Optional[int]) -> None:
+        """Write back the shared file mappings over [start, end) and keep their parts
+        outside it; the part inside goes (None) or maps the file at ``new`` (mremap)."""
         keep = []
         for sf in self.shared:
             if not (sf.start < end and start < sf.end):
@@ -323,6 +328,10 @@ class AddressSpace:
             sf.sync(self.mem, start, end)
             if sf.start < start:
                 keep.append(sf.piece(sf.start, start))
+            if new is not None:
+                moved = sf.piece(start, end)
+                moved.start, moved.end = new, new + (end - start)
+                keep.append(moved)
             if end < sf.end:
                 keep.append(sf.piece(end, sf.end))
             sf.close()
@@ -342,22 +351,7 @@ class AddressSpace:
         """mremap moves [start, end) to ``new``: the shared file mapping holding it is
         written back, and the part moved maps the file at ``new`` from then on (so the
         old pages can go at once, not kept to be written back when unmapped)."""
-        keep = []
-        for sf in self.shared:
-            if not (sf.start < end and start < sf.end):
-                keep.append(sf)
-                continue
-            sf.sync(self.mem, start, end)
-            if sf.start < start:
-                keep.append(sf.piece(sf.start, start))
-            moved = sf.piece(start, end)
-            moved.start, moved.end = new, new + (end - start)
-            keep.append(moved)
-            if end < sf.end:
-                keep.append(sf.piece(end, sf.end))
-            sf.close()
-        if self.shared:
-            self.shared = keep
+        self._split_shared(start, end, new)
 
     def close_shared(self) -> None:
         """Write back every shared file mapping and let go of their files (exit)."""

@@ -11,7 +11,7 @@ import os
 import stat
 
 from formats.inputs import InputError, read_open
-from formats.outputs import _parent_fd
+from formats.outputs import parent_fd
 from vm.options import RunOptions
 from vm.pc.bios import TABLES as BIOS_TABLES
 from vm.pc.disk import TABLES as DISK_TABLES
@@ -44,7 +44,7 @@ def open_image(path: str, write: bool):
     writes: formats/outputs.py)."""
     if not write:
         return open(path, "rb")
-    parent, name = _parent_fd(path)     # (a link among its directories: as for outputs)
+    parent, name = parent_fd(path)     # (a link among its directories: as for outputs)
     try:
         fd = os.open(name, os.O_RDWR | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC,
                      dir_fd=parent)
