@@ -22,11 +22,9 @@ after MAX_PASSES is an error. For object formats every section starts at 0.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
 from asm import colons, directive_args
@@ -55,6 +53,8 @@ from asm.shapes import number_class, number_field
 from asm.x86 import encoder
 from asm.x86.operands import Encoded, FarPtr, Imm, Mem, Reg
 from asm.x86.pieces import nasm_pieces
+from formats import plainrecord
+from formats.plainrecord import field, record
 
 MAX_PASSES = 100
 ELF_WRT = ("..gotpc", "..gotoff", "..got", "..plt", "..sym")   # special segments of wrt
@@ -69,7 +69,7 @@ _WIDTH_NAMES = {1: "byte", 2: "word", 4: "dword", 8: "qword", 10: "tword", 16: "
 
 # --------------------------------------------------------------------------- model
 
-@dataclass(eq=False)
+@record(eq=False)
 class Section:
     """An output section. ``data`` holds progbits contents; ``size`` counts nobits too."""
     name: str
@@ -90,7 +90,7 @@ class Section:
         return f"Section({self.name!r})"
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Symbol:
     """A label, EQU constant, extern or common symbol.
 
@@ -114,7 +114,7 @@ class Symbol:
         return f"Symbol({self.name!r}, {self.kind})"
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Reloc:
     """What a non-plain value is relative to: a Section's start, or an external/common
     Symbol. The encoder treats a jump as local when ``section`` is the section being
@@ -130,7 +130,7 @@ class Reloc:
         return self.symbol if self.symbol is not None else self.section
 
 
-@dataclass
+@record
 class SectionFixup:
     """A field needing a relocation: it holds ``target + addend`` (minus the end of the
     instruction when ``pcrel``), target being ``reloc.target`` (a Section's start or a
@@ -143,7 +143,7 @@ class SectionFixup:
     end: int = 0                        # pcrel: section offset of the instruction's end
 
 
-@dataclass
+@record
 class ListEntry:
     """One listing row group: a source line and what it emitted."""
     lineno: int
@@ -157,7 +157,7 @@ class ListEntry:
     muted: list = field(default_factory=list)   # pp_messages of directives under `[list -]`
 
 
-@dataclass
+@record
 class Assembly:
     sections: list
     symbols: dict
@@ -517,7 +517,11 @@ class Assembler(E.EvalContext):
     def scalar(self, ce: P.CExpr, what: str) -> int:
         """A critical expression: known now and a plain number."""
         self.unknown = False
-        v = self.critical(ce) if what in ("TIMES", "DUP", "ORG") else ce.fn(self)
+        self.allow_regs = True      # (NASM: a register is a value, no constant)
+        try:
+            v = self.critical(ce) if what in ("TIMES", "DUP", "ORG") else ce.fn(self)
+        finally:
+            self.allow_regs = False
         if self.unknown or type(v) is not int:
             raise AsmError(f"non-constant argument supplied to {what}")
         return v
@@ -898,16 +902,44 @@ class Assembler(E.EvalContext):
             if type(action) is P.Insn:
                 self._insn(action, sl)
         except AsmError as more:
-            if more.message.endswith("-bit effective address"):
-                exc.also = (more.message,)
+            if more.message == "invalid effective address: impossible register combination":
+                more = AsmError("impossible combination of address sizes",
+                                also=(f"invalid {self.bits}-bit effective address",))
+            if more.message.endswith("-bit effective address") or more.message.startswith(
+                    ("invalid effective address", "impossible combination of address")):
+                exc.also = (more.message, *more.also)
 
     def _ptr_warnings(self, words: tuple, label: Optional[str], sl) -> None:
         """NASM's scanner warns about each `ptr` it reads (the label's: _define_label)."""
         if label is not None and label in words:
             words = list(words)
             words.remove(label)
+        if self.passno > 1 and words:
+            words = words[:self._ptr_read(sl.text, len(words))]
         for word in words:
             self.warn(f"`{word}' {_NOT_KEYWORD}", sl)
+
+    def _ptr_read(self, text: str, count: int) -> int:
+        """How many words `ptr` NASM's scanner reads on a line: in a pass after the
+        first, its evaluator stops the line at the first symbol never defined (the `ptr`
+        itself, as a symbol, is read first)."""
+        try:
+            toks = P.tokenize(P._strip_comment(text))
+        except AsmError:
+            return count
+        n = 0
+        for j, (kind, value) in enumerate(toks):
+            if kind != "ID":
+                continue
+            n += value.lower() == "ptr"
+            if j == 0 and (len(toks) == 1 or toks[1][0] in _LABEL_FOLLOWERS):
+                continue            # (the line's label)
+            name = self.base_label + value if value[:1] == "." and value[:2] != ".." \
+                else value
+            sym = self.symbols.get(name)
+            if sym is None or (sym.value is None and sym.kind in ("label", "equ")):
+                return n
+        return count
 
     def _fixed(self, st, sl) -> Optional[bytes]:
         """The statement's bytes when they never change (Statement._emits) and are
@@ -1067,6 +1099,14 @@ class Assembler(E.EvalContext):
     def _error(self, exc: AsmError, sl) -> None:
         if exc.file is None:
             exc.file, exc.line = sl.file, sl.line
+        after = ()
+        if self.ptr_possible and hasattr(exc, "ptr_read"):
+            # a line the parser refused: NASM's scanner warned about each `ptr` it read,
+            # before the error, and as it skipped the rest of the line, after it
+            words = _ptr_words(sl.text)
+            self._ptr_warnings(words[:exc.ptr_read], None, sl)
+            after = words[exc.ptr_read:exc.ptr_read + getattr(exc, "ptr_after", 0)]
+            del exc.ptr_read
         if exc.message.endswith(" is not supported in this context"):
             exc.message = call_syntax_message(exc.message, sl.text)
         if exc.message.startswith("instruction not supported in ") and self.cpu < 10:
@@ -1079,6 +1119,11 @@ class Assembler(E.EvalContext):
             exc.notes = macro_notes(sl.trace) + [
                 f"{sl.file}:{sl.line}: info: {n.split(': info: ', 1)[1]}" if ": info: " in n
                 else n for n in exc.notes]
+        if exc.message == "invalid effective address: impossible register combination":
+            # (the encoder's word for 16- and 32-bit registers in one address: NASM's
+            # parser refuses the address sizes, then the address in this mode)
+            exc.message = "impossible combination of address sizes"
+            exc.also = (f"invalid {self.bits}-bit effective address", *exc.also)
         if exc.message == _OPEN_MEMORY and not exc.also and self.cur is not None:
             self._closed_memory(exc, sl)
         if (exc.also or (exc.message,))[-1].endswith("does not support segment base "
@@ -1090,6 +1135,8 @@ class Assembler(E.EvalContext):
         exc.at = self._line_at()
         exc.order = self._order()
         self.errors.append(exc)
+        if after:
+            self._ptr_warnings(after, None, sl)
         for message in getattr(exc, "also", ()):    # NASM's further errors on the line
             more = AsmError(message, exc.file, exc.line)
             more.notes = exc.notes
@@ -1174,6 +1221,25 @@ class Assembler(E.EvalContext):
             else:
                 pieces.append((at + i, f"{data[i]:02X}"))
                 i += 1
+
+    def _smartalign(self, data: bytes, mode: str) -> None:
+        """Emit smartalign's padding. NASM's macro makes a run of NOPs with `times N nop`
+        (after a jump over them, or all of it in the `nop` mode): listed as one `90` and
+        `<rep N>`."""
+        e = self.entry
+        # (the jump's length: short, or near in this mode's operand size; none else)
+        head = {b"\xEB": 2, b"\xE9": 3 if self.bits == 16 else 5}.get(data[:1], 0)
+        count = len(data) - head
+        if e is None or count < 2 or (mode != "nop" and not head):
+            self._emit(data)
+            return
+        self._emit(data[:head + 1])
+        self.entry = None
+        try:
+            self._emit(data[head + 1:])
+        finally:
+            self.entry = e
+        self._list_piece(f"<rep {count:X}h>")
 
     def _list_piece(self, text: str, at: Optional[int] = None) -> None:
         e = self.entry
@@ -1299,6 +1365,7 @@ class Assembler(E.EvalContext):
                 return
             self.unknown = False
             self.seg_equ = True   # (a segment base: its symbol says so where used)
+            self.allow_regs = True  # (a register: refused below, as NASM's EQU does)
             try:
                 v = st.equ.fn(self)
             except AsmError as exc:
@@ -1315,7 +1382,7 @@ class Assembler(E.EvalContext):
                 sym.kind, sym.value = "segbase", None
                 return
             finally:
-                self.seg_equ = False
+                self.seg_equ = self.allow_regs = False
             if type(v) is E.Rel and len(v.terms) == 1 and type(next(iter(v.terms))) is _SegBase:
                 (base, c), = v.terms.items()
                 self._define_label(st.label, sl, 0)
@@ -1324,6 +1391,8 @@ class Assembler(E.EvalContext):
                 if c == 1:                      # (what the ELF writer writes)
                     sym.seg_base, sym.offset = base.key, v.off
                 return
+            if self.unknown and _has_register(v):
+                raise AsmError("invalid operand type")      # (`x equ y+eax`, y ahead)
             if self.unknown:
                 # NASM defines it all the same, as 0 (its parser makes an expression
                 # with an unknown term 0 as a whole): `a equ b` / `b equ a` / `times a nop`
@@ -1331,7 +1400,7 @@ class Assembler(E.EvalContext):
                 self.saw_unknown = True
                 v = 0
             if isinstance(v, E.Rel) and any(isinstance(k, str) for k in v.terms):
-                raise AsmError("invalid operand type")
+                raise AsmError("bad syntax for EQU")
             if type(v) is E.Wrt:
                 raise AsmError("bad syntax for EQU")
             self._define_label(st.label, sl, v)
@@ -1718,6 +1787,7 @@ class Assembler(E.EvalContext):
         out = bytearray()
         fixups = []
         shown = []
+        failed: list = []
         zeroing = False
         for ce in action.items:
             if ce is None:
@@ -1759,13 +1829,29 @@ class Assembler(E.EvalContext):
                     1 for c in rest if c is not None and type(c.node) is not E.Str
                     and E.float_item(c.node) is None))
             self.unknown = False
-            v = node.value if type(node) is E.Num else ce.fn(self)
-            if self.unknown:
+            if type(node) is E.Num:
+                v = node.value
+            else:
+                self.allow_regs = True      # (NASM: a register term, refused below)
+                try:
+                    v = ce.fn(self)
+                finally:
+                    self.allow_regs = False
+            if self.unknown and not _has_register(v):
                 self.saw_unknown = True     # a forward reference: this pass is not the last
                 value, reloc = self.resolve(v, True)
                 reloc = None
             else:
-                value, reloc = self.resolve(v)
+                try:
+                    value, reloc = self.resolve(v)
+                except AsmError as exc:
+                    # NASM goes on (one error per item), the line keeping its size: a
+                    # later label does not move (`dd (x-$$)*y`, x and y ahead)
+                    if exc.message in ("invalid operand type", _NOT_SIMPLE):  # (`dd 1+eax`)
+                        exc = AsmError(_NOT_SIMPLE)
+                    failed.append(exc)
+                    out += bytes(unit)
+                    continue
             if reloc is None:
                 _check_bounds(value, unit, self, sl)
             else:
@@ -1787,6 +1873,15 @@ class Assembler(E.EvalContext):
                     unit, "little"), reloc.pcrel))
             out += (value & ((1 << (8 * unit)) - 1)).to_bytes(unit, "little")
         self.list_ahead = 0
+        if failed:
+            entry, self.entry = self.entry, None    # (NASM lists no bytes for the line)
+            try:
+                self._emit(bytes(len(out)))
+            finally:
+                self.entry = entry
+            first = failed[0]
+            first.also += tuple(m for exc in failed[1:] for m in (exc.message, *exc.also))
+            raise first
         data = bytes(out)
         if not fixups and self.warned == warned and all(
                 ce is not None and (type(ce.node) is E.Str or not _has_symbols(ce.node))
@@ -2239,7 +2334,10 @@ class Assembler(E.EvalContext):
     def _evaluate_operand(self, op):
         t = type(op)
         if t is P.OpExpr and type(op.expr.node) is E.RegRef:
-            return Reg(op.expr.node.name)
+            name = op.expr.node.name
+            if name in P.REGISTERS_64:
+                raise _long_mode_register(name, self.bits)
+            return Reg(name)
         size = None
         strict = False
         jump = None
@@ -2280,6 +2378,8 @@ class Assembler(E.EvalContext):
                 rest = {}
                 for k, c in v.terms.items():
                     if isinstance(k, str):
+                        if k in P.REGISTERS_64:
+                            raise _long_mode_register(k, self.bits, True)
                         if c <= 0:
                             # (`[bx-si]`: NASM names the mode's address size)
                             raise AsmError(f"invalid {self.bits}-bit effective address")
@@ -2421,11 +2521,17 @@ class Assembler(E.EvalContext):
             # NASM evaluates the leading expression and ignores the rest (`sectalign 4 nop`)
             ce = _leading_expression(args, args)
             self.unknown = False
-            v = self.critical(ce)
+            self.allow_regs = True
+            try:
+                v = self.critical(ce)
+            finally:
+                self.allow_regs = False
             if self.unknown:            # (a critical expression: NASM's pass-1 message)
                 name = _first_undefined(ce.node, self.symbols)
                 raise AsmError(f"symbol `{name}' not defined before use" if name else
                                "non-constant argument supplied to SECTALIGN")
+            if _has_register(v):
+                return                  # (`align eax`: NASM sets nothing, silently)
             if type(v) is E.Rel and _SEG_PROBE in v.terms and not v.off:
                 return                  # (`sectalign seg x`: NASM sets nothing, silently)
             v = (v if type(v) is int else v.off) & E.MASK64     # (NASM's unsigned reading)
@@ -2451,7 +2557,7 @@ class Assembler(E.EvalContext):
                 raise AsmError("division by zero")
             if self.cur is None:
                 raise AsmError("attempt to assemble code in [ABSOLUTE] space")
-            self._emit(padding(-self.pos % n, words[1], limit, self.bits))
+            self._smartalign(padding(-self.pos % n, words[1], limit, self.bits), words[1])
         elif name == "pragma":
             words = args.split(None, 2)
             if (len(words) >= 2 and words[0].lower() in ("output", "elf", "elf32")
@@ -2863,24 +2969,23 @@ def _items_with_bytes(action: P.Data) -> int:
 
 
 def _has_symbols(node) -> bool:
-    t = type(node)
-    if t in (E.Sym, E.Here, E.SectStart):
-        return True
-    if t is E.Binary:
-        while type(node) is E.Binary:   # (a loop down the left spine: long chains)
-            if _has_symbols(node.right):
-                return True
-            node = node.left
-        return _has_symbols(node)
-    if t is E.Unary:
-        while type(node) is E.Unary:
-            node = node.operand
-        return _has_symbols(node)
-    if t is E.Cond:
-        return any(_has_symbols(n) for n in (node.cond, node.then, node.other))
-    if t is E.Str:      # one NASM warns about, on each line: evaluated each time
-        return E.chars_too_long(node.value)
-    return t is E.Func or t is E.WideNum
+    """Whether an expression's value may change between passes or lines (a symbol, `$`,
+    a function...). A stack, not recursion: `1+(1+(...))` nests thousands deep."""
+    todo = [node]
+    while todo:
+        node = todo.pop()
+        t = type(node)
+        if t is E.Binary:
+            todo += (node.right, node.left)
+        elif t is E.Unary:
+            todo.append(node.operand)
+        elif t is E.Cond:
+            todo += (node.other, node.then, node.cond)
+        elif t in (E.Sym, E.Here, E.SectStart, E.Func, E.WideNum) or (
+                t is E.Str and E.chars_too_long(node.value)):
+            # (a string NASM warns about, on each line: evaluated each time)
+            return True
+    return False
 
 
 def _relative_mnemonics() -> frozenset:
@@ -2914,7 +3019,7 @@ def _imm_template(enc: Encoded, mnemonic: str, ops: list, at: int, bits: int, pr
 
     def encode_with(w: int) -> Optional[bytes]:
         probe = list(ops)
-        probe[at] = dataclasses.replace(imm, value=w)
+        probe[at] = plainrecord.replace(imm, value=w)
         try:
             other = encoder.encode(mnemonic, probe, bits, 0, prefixes, section=section,
                                    absolute=absolute)
@@ -3006,7 +3111,7 @@ def _deoptimize(ops: list, mnemonic: str, level: int) -> list:
     jcc = m[:1] == "j" and m not in ("jmp", "jcxz", "jecxz")
     if not (jmp or (jcc and level == 1) or (not jcc and level == 0)):
         return ops
-    return [dataclasses.replace(o, strict=True) if type(o) is Imm and not o.strict
+    return [plainrecord.replace(o, strict=True) if type(o) is Imm and not o.strict
             and o.size != 1 and o.jump is None else o for o in ops]
 
 
@@ -3099,6 +3204,23 @@ def _undefined_operands(errors: list, symbols: dict) -> None:
             e.final_pass = True
 
 
+def _long_mode_register(name: str, bits: int, address: bool = False) -> AsmError:
+    """NASM's error for a register of 64-bit mode in another: its parser refuses one
+    only REX reaches (`r8d`, `sil`); a 64-bit one is refused by the instruction (as an
+    address register: the address sizes)."""
+    if P.REGISTERS_64[name] != 64:
+        return AsmError("invalid operands in non-64-bit mode")
+    if address:
+        return AsmError("impossible combination of address sizes",
+                        also=(f"invalid {bits}-bit effective address",))
+    return AsmError(f"instruction not supported in {bits}-bit mode")
+
+
+def _has_register(v) -> bool:
+    """A value with a register term (NASM's parser refuses it as data in any pass)."""
+    return type(v) is E.Rel and any(type(k) is str for k in v.terms)
+
+
 def _final_pass_error(e: AsmError) -> bool:
     return (e.message in _FINAL_PASS_ERRORS or getattr(e, "status", 1) == 3
             or getattr(e, "final_pass", False) or getattr(e, "final_pass_only", False)
@@ -3114,6 +3236,9 @@ def _negative_times(n: int) -> AsmError:
 
 
 _OPEN_MEMORY = "expecting ] at end of memory operand"
+_NOT_SIMPLE = "expression is not simple or relocatable"
+_LABEL_FOLLOWERS = frozenset(("COLON", "INSN", "DATA", "RESV", "EQU", "TIMES", "PREFIX",
+                              "SREG"))
 _NOT_KEYWORD = "is not a NASM keyword [-w+ptr]"
 _SCANNED_DIRECTIVES = ("absolute", "org", "sectalign")     # (expressions NASM's scanner reads)
 _PTR_WORDS: dict = {}       # line text -> the `ptr` words in it (as written)

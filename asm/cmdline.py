@@ -11,8 +11,9 @@ a message that says so, never silently accepted.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Optional, Sequence, TextIO
+
+from formats.plainrecord import field, record
 
 PROG = "pyasm"
 
@@ -45,7 +46,7 @@ class Exit(Exception):
         self.status = status
 
 
-@dataclass
+@record
 class Options:
     """What the command line asks for."""
     inname: Optional[str] = None

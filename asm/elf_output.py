@@ -299,15 +299,46 @@ def _definition_order(asm, scan: Optional[_SourceScan], main: Optional[str]) -> 
     commons: the source scan) are sorted by line among the slots they occupy, the others
     keep their place.
     """
-    # NASM writes an extern only when something refers to it (a relocation needs it)
+    # one loop over the symbols (under PyPy each loop is a JIT trace of its own, compiled
+    # for one run): the emitted ones, and the line each is keyed by
+    syms = []
+    keyed = []
+    declared = False            # an extern or common symbol
+    for s in asm.symbols.values():
+        if not _emitted(s):
+            continue
+        kind = s.kind
+        if kind == "extern" or kind == "common":
+            declared = True
+        elif s.defined_at and main is not None and s.defined_at[0] == main:
+            keyed.append((s.defined_at[1], len(syms)))
+        syms.append(s)
+    if declared:
+        syms, keyed = _with_declarations(asm, syms, scan, main)
+    if syms and all(getattr(s, "def_seq", None) is not None for s in syms):
+        return sorted(syms, key=lambda s: s.def_seq)
+    order = sorted(keyed)
+    if order == keyed:
+        return syms         # (the usual case, at once: the loops below are JIT traces)
+    slots = [i for _, i in keyed]
+    ordered = [syms[i] for _, i in order]
+    out = list(syms)
+    for slot, s in zip(slots, ordered):
+        out[slot] = s
+    return out
+
+
+def _with_declarations(asm, syms: list, scan: Optional[_SourceScan],
+                       main: Optional[str]) -> tuple:
+    """(_definition_order, with externs or commons) The symbols to write and their
+    (line, position) keys: an extern only when something refers to it (NASM writes it
+    for a relocation) or it is `required`; externs and commons keyed by their
+    declaration's line (the source scan)."""
     used = {id(f.reloc.symbol) for sec in asm.sections for f in sec.fixups
             if f.reloc.symbol is not None}
     used.update(id(s.seg_base) for s in asm.symbols.values() if s.kind == "segbase")
-    syms = [s for s in asm.symbols.values()
-            if _emitted(s) and (s.kind != "extern" or id(s) in used
-                                or getattr(s, "required", False))]
-    if syms and all(getattr(s, "def_seq", None) is not None for s in syms):
-        return sorted(syms, key=lambda s: s.def_seq)
+    syms = [s for s in syms if s.kind != "extern" or id(s) in used
+            or getattr(s, "required", False)]
     keyed = []
     for i, s in enumerate(syms):
         line = None
@@ -318,15 +349,7 @@ def _definition_order(asm, scan: Optional[_SourceScan], main: Optional[str]) -> 
             line = s.defined_at[1]
         if line is not None:
             keyed.append((line, i))
-    order = sorted(keyed)
-    if order == keyed:
-        return syms         # (the usual case, at once: the loops below are JIT traces)
-    slots = [i for _, i in keyed]
-    ordered = [syms[i] for _, i in order]
-    out = list(syms)
-    for slot, s in zip(slots, ordered):
-        out[slot] = s
-    return out
+    return syms, keyed
 
 
 def _emitted(sym) -> bool:

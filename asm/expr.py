@@ -11,10 +11,11 @@ every line again on each pass.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import sys
 from typing import Callable, Optional
 
 from asm.errors import AsmError
+from formats.plainrecord import record
 
 MASK64 = (1 << 64) - 1
 SIGN64 = 1 << 63
@@ -34,7 +35,7 @@ class Expr:
     __slots__ = ()
 
 
-@dataclass
+@record
 class Num(Expr):
     value: int
 
@@ -61,66 +62,66 @@ class WideNum(Expr):
         return f"WideNum({self.value!r}, {self.text!r})"
 
 
-@dataclass
+@record
 class Str(Expr):
     """A quoted string; a number (little-endian character constant) inside expressions."""
     value: bytes
 
 
-@dataclass
+@record
 class Float(Expr):
     """A floating-point literal; only valid as a whole data item (``dd 1.5``)."""
     text: str
 
 
-@dataclass
+@record
 class Sym(Expr):
     name: str                   # as written; '.local' names are qualified at evaluation
 
 
-@dataclass
+@record
 class RegRef(Expr):
     name: str                   # a register inside an effective address
 
 
-@dataclass
+@record
 class Here(Expr):               # $
     pass
 
 
-@dataclass
+@record
 class SectStart(Expr):          # $$
     pass
 
 
-@dataclass
+@record
 class Unary(Expr):
     op: str
     operand: Expr
 
 
-@dataclass
+@record
 class Binary(Expr):
     op: str
     left: Expr
     right: Expr
 
 
-@dataclass
+@record
 class Cond(Expr):
     cond: Expr
     then: Expr
     other: Expr
 
 
-@dataclass
+@record
 class Invalid(Expr):
     """A construct the parser accepted but NASM's expression syntax does not (``(a wrt b)``);
     evaluating it reports ``message``."""
     message: str
 
 
-@dataclass
+@record
 class Func(Expr):
     """``__?float32?__(1.5)``-style float conversion functions and friends."""
     name: str
@@ -336,6 +337,9 @@ class EvalContext:
 
     unknown = False
     made_unknown = False    # (_unknown_operand found an operand unknown: see its use)
+    # what an operator gives for an unknown operand, decided next pass (NASM's unknown
+    # result): 0, or the unknown's own term while _unknown_weighs follows it
+    unknown_result = 0
 
     def symbol(self, name: str):
         raise AsmError(f"symbol `{name}' not defined")
@@ -368,6 +372,28 @@ class EvalContext:
 
 
 Compiled = Callable[[EvalContext], object]
+
+
+# Python frames a nesting level may take, over the usual limit (NASM's 8191 levels of
+# `1+(1+(...))`: asm.parser refuses more); frames of pure Python use no C stack
+_DEEP_FRAMES = 8 * 8192
+
+
+def deeper(call, *args):
+    """``call(*args)`` with room for a deeply nested expression's recursion."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(old + _DEEP_FRAMES)
+    try:
+        return call(*args)
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def compile_deep(node: Expr) -> Compiled:
+    """compile_expr of an expression nested too deeply for the usual recursion limit:
+    compiled, and then worked out, with more room."""
+    fn = deeper(compile_expr, node)
+    return lambda c: deeper(fn, c)
 
 
 def compile_expr(node: Expr) -> Compiled:
@@ -423,7 +449,7 @@ def compile_expr(node: Expr) -> Compiled:
             v = fc(c)
             if type(v) is not int:
                 if _unknown_operand(c, fc, v):
-                    return 0
+                    return c.unknown_result
                 raise AsmError("`?' operator may only be applied to scalar values")
             return ft(c) if v else fo(c)
         return cond
@@ -463,7 +489,7 @@ def _compile_binary(op: str, fl: Compiled, fr: Compiled, right: Expr) -> Compile
                 return mul(a, b)
             except AsmError:    # (two non-scalars: no error while one is unknown)
                 if _unknown_operand(c, fl, a) and _unknown_operand(c, fr, b):
-                    return 0
+                    return c.unknown_result
                 raise
         return product
     if op == "wrt":
@@ -495,14 +521,14 @@ def _compile_binary(op: str, fl: Compiled, fr: Compiled, right: Expr) -> Compile
                 if type(d) is not int:
                     if (_unknown_operand(c, fl, a, True)
                             or _unknown_operand(c, fr, b, True)):
-                        return 0
+                        return c.unknown_result
                     raise AsmError(f"`{op}': operands differ by a non-scalar")
                 return fn(d, 0)
             if ((type(a) is int or _unknown_operand(c, fl, a))
                     and (type(b) is int or _unknown_operand(c, fr, b))):
                 if b == 0 and division and not _unknown_divisor(c, fr):
                     raise AsmError("division by zero")
-                return 0        # (`(x - $$) / 2`, x ahead: decided next pass)
+                return c.unknown_result     # (`(x - $$) / 2`, x ahead: decided next pass)
             raise AsmError(f"{what} may only be applied to scalar values")
         if b == 0 and division and _unknown_divisor(c, fr):
             return 0            # divisor is a forward reference: decided next pass
@@ -523,7 +549,7 @@ def _compile_unary(op: str, f: Compiled) -> Compiled:
         v = f(c)
         if type(v) is not int:
             if _unknown_operand(c, f, v):
-                return 0
+                return c.unknown_result
             raise AsmError(f"`{op}' operator may only be applied to scalar values")
         return wrap64(~v) if op == "~" else int(not v)
     return unary
@@ -640,9 +666,48 @@ def _unknown_operand(c: EvalContext, f: Compiled, value, registers: bool = False
     except AsmError:
         met = False
     c.unknown = True
+    if met and not _unknown_weighs(c, f):
+        return False
     if met:
         c.made_unknown = True       # (an operator's result read as 0: _unknown_divisor)
     return met
+
+
+_UNKNOWN_TERM = object()        # an undefined symbol's term in _unknown_weighs
+
+
+def _unknown_weighs(c: EvalContext, f: Compiled) -> bool:
+    """Whether an operand that meets an undefined symbol keeps it: NASM's unknown is a
+    term of the value, which `0*x` or `x-x` cancels (then the operand is a plain
+    number: `[ebx*(2+0*x)]`). ``f`` is worked out with each undefined symbol read as
+    that term; an operator that refuses it (NASM's unknown result) keeps it."""
+    own = c.__dict__
+    outer, symbol = own.get("symbol"), c.symbol
+
+    def as_term(name: str):
+        c.unknown = False
+        v = symbol(name)
+        met, c.unknown = c.unknown, True
+        return Rel(0, {_UNKNOWN_TERM: 1}) if met else v
+
+    c.symbol = as_term
+    result = own.get("unknown_result")
+    c.unknown_result = Rel(0, {_UNKNOWN_TERM: 1})
+    try:
+        v = f(c)
+        return type(v) is not int and bool(getattr(v, "terms", {}).get(_UNKNOWN_TERM, 1))
+    except AsmError:
+        return True
+    finally:
+        if outer is None:
+            del c.symbol
+        else:
+            c.symbol = outer
+        if result is None:
+            del c.unknown_result
+        else:
+            c.unknown_result = result
+        c.unknown = True
 
 
 def _unknown_divisor(c: EvalContext, f: Compiled) -> bool:
@@ -1225,9 +1290,9 @@ def scanner_warnings(item, unit: int = 0) -> list:
     elif isinstance(item, tuple):
         for part in item:
             out += scanner_warnings(part, unit)
-    elif hasattr(item, "__dataclass_fields__"):
+    elif hasattr(item, "__record_fields__"):
         unit = getattr(item, "unit", None) or unit
-        for name in item.__dataclass_fields__:
+        for name in item.__record_fields__:
             out += scanner_warnings(getattr(item, name), unit)
     return out
 

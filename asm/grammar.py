@@ -50,6 +50,10 @@ class NasmLexer(Lexer):
 
 _OPEN_MEMORY = "expecting ] at end of memory operand"
 
+
+def _masm_ptr(x) -> bool:
+    return isinstance(x, Token) and x.type == "MASMPTR"
+
 def _val(tok) -> str:
     return str(tok)
 
@@ -70,6 +74,11 @@ class ToAst(Transformer):
 
     def symbol(self, c):
         return _slot(c[0], "symbol")
+
+    def word_symbol(self, c):
+        # a data or reserve word in an operand is a symbol (NASM); the token's text is
+        # part of the template's shape, so no slot
+        return E.Sym(str(c[0]))
 
     def register(self, c):
         if c[0].type == "SREG":
@@ -113,6 +122,8 @@ class ToAst(Transformer):
 
     # statements
     def label(self, c):
+        if c[0].type in ("DATA", "RESV"):       # `dw:` (no slot: its text is in the shape)
+            return (str(c[0]), True)
         return (_slot(c[0], "name"), len(c) > 1)
 
     def times(self, c):
@@ -136,6 +147,8 @@ class ToAst(Transformer):
         if isinstance(c[i], Token) and c[i].type == "SREG":
             seg = str(c[i]).lower()
             i += 2
+        if isinstance(c[i], Token) and c[i].type == "MASMFLAT":
+            i += 2                          # (%use masm's `[flat:x]`: no override)
         if len(c) > i + 3:      # NASM's mib form `[base, index*scale]`: a sum here
             if not _mib_index(c[i + 2]):
                 return (tuple(inner), seg, E.Invalid("invalid mib expression"))
@@ -159,6 +172,21 @@ class ToAst(Transformer):
     def op_segdispmem(self, c):
         inner, seg, ex = c[-1]
         return self.op_segmem([*c[:-2], (inner, seg, E.Binary("+", c[-2], ex))])
+
+    def op_ptr(self, c):
+        return OpMem(tuple(c[:-2]), (), None, c[-1])
+
+    def op_ptrmem(self, c):
+        return self.op_mem([x for x in c if not _masm_ptr(x)])
+
+    def op_ptrdispmem(self, c):
+        return self.op_dispmem([x for x in c if not _masm_ptr(x)])
+
+    def op_ptrsegdispmem(self, c):
+        return self.op_segdispmem([x for x in c if not _masm_ptr(x)])
+
+    def op_ptrsegmem(self, c):
+        return self.op_segmem([x for x in c if not _masm_ptr(x)])
 
     def op_segmem(self, c):
         inner, seg, ex = c[-1]
@@ -350,9 +378,9 @@ def _syntax_error(exc: Exception, what: str, kinds: list, tokens: tuple = ()) ->
         i = len(kinds)
     before = kinds[:i]
     t = 2 if kinds[:2] == ["ID", "COLON"] else 1 if kinds[0] == "ID" else 0
-    if kinds[t:] == ["TIMES", "INSN"] or (kinds[t:t + 1] == ["TIMES"] and i == t + 1
-                                          and ttype in ("INSN", "DATA", "RESV", "INCBIN",
-                                                        "EQU")):
+    if kinds[t:] == ["TIMES", "INSN"] or (kinds[t:t + 1] == ["TIMES"] and (
+            (i == t + 1 and ttype in ("INSN", "DATA", "RESV", "INCBIN", "EQU"))
+            or (i == t + 2 and kinds[t + 1] in ("DATA", "RESV")))):
         # `times nop`, `times equ 1`: NASM's TIMES reads the mnemonic as its count
         return AsmError("non-constant argument supplied to TIMES",
                         also=("parser: instruction expected",))
@@ -439,7 +467,7 @@ def _syntax_error(exc: Exception, what: str, kinds: list, tokens: tuple = ()) ->
     if ttype == "COLON" and before[-3:] == ["SREG", "COLON", "SREG"]:
         return AsmError("instruction has conflicting segment overrides")    # `[ds:fs:bx]`
     if ttype == "$END" and before and "INSN" in before:
-        if before[-1] in ("SIZE", "STRICT", "JUMPKW", "NOSPLIT"):
+        if before[-1] in ("SIZE", "STRICT", "JUMPKW", "NOSPLIT", "MASMPTR"):
             return AsmError("expression syntax error")          # `mov eax, dword`
         i = before.index("INSN")
         if (before[-1] == "COLON" and len(before) > i + 2 and "COMMA" not in before
@@ -520,6 +548,37 @@ def _expression_error(before: list, ttype: str) -> AsmError | None:
     return None
 
 
+# the tokens after which a data or reserve word is read as a symbol (`push dw`, `dd dq`)
+_OPERAND_START = frozenset(("INSN", "DATA", "RESV", "INCBIN", "EQU", "COMMA",
+                            "LBRACK", "LPAR", "GLPAR", "SIZE", "STRICT", "JUMPKW", "NOSPLIT",
+                            "SEG", "DUP")) | _EXPR_OPERATORS
+
+
+def _kinds(tokens) -> list:
+    """The token types of a line as its syntax error sees them: a data or reserve word
+    where an operand starts is NASM's symbol (`cmp dw 5, 1`)."""
+    kinds = [k for k, _ in tokens]
+    for j in range(1, len(kinds)):
+        if kinds[j] in ("DATA", "RESV") and (kinds[j - 1] in _OPERAND_START or (
+                kinds[j - 1] == "COLON" and j > 2)):
+            kinds[j] = "ID"
+    return kinds
+
+
+def _read_up_to(err: AsmError, exc: Exception, tokens) -> AsmError:
+    """``err`` with how many words `ptr` NASM's scanner read before it gave up on the
+    line (the token it stopped at included): it warns about each."""
+    i = getattr(getattr(exc, "token", None), "start_pos", None)
+    end = i + 1 if isinstance(i, int) else len(tokens)
+    if err.message == "comma expected after operand":
+        end += 1                # (the data reader reads one token more)
+    ptrs = [k == "ID" and v.lower() == "ptr" for k, v in tokens]
+    err.ptr_read = sum(ptrs[:end])
+    if err.message.startswith(("comma, colon, decorator", "comma, decorator")):
+        err.ptr_after = sum(ptrs[end:])     # (then it skips the rest of the line)
+    return err
+
+
 def parse_template(tokens: list, start: str, slotted: frozenset):
     """The template of a token shape: the line (or expression) parsed with the values of
     the ``slotted`` token types replaced by Slots. Raises AsmError."""
@@ -530,11 +589,13 @@ def parse_template(tokens: list, start: str, slotted: frozenset):
     except AsmError:
         raise
     except UnexpectedInput as exc:
-        raise _syntax_error(exc, start, [k for k, _ in tokens], tokens) from None
+        raise _read_up_to(_syntax_error(exc, start, _kinds(tokens), tokens), exc,
+                          tokens) from None
     except LarkError as exc:
         inner = getattr(exc, "orig_exc", None)
         if isinstance(inner, AsmError):
             raise inner from None
-        raise _syntax_error(exc, start, [k for k, _ in tokens], tokens) from None
+        raise _read_up_to(_syntax_error(exc, start, _kinds(tokens), tokens), exc,
+                          tokens) from None
     finally:
         NasmLexer.pending = []

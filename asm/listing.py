@@ -57,8 +57,10 @@ def format_listing(assembly) -> str:
             rows.append((cur_off, cur))
         level = f" <{e.depth}> " if e.depth else "     "
         text = e.text.rstrip("\n")
-        if len(text) >= _TEXT_MAX:          # (NASM's listing line buffer)
-            text = text[:_TEXT_MAX] + "..."
+        if len(text) * 4 >= _TEXT_MAX:      # (NASM's listing line buffer, in bytes)
+            raw = text.encode("utf-8", "surrogateescape")
+            if len(raw) >= _TEXT_MAX:       # (a character it cuts is written in part)
+                text = raw[:_TEXT_MAX].decode("utf-8", "surrogateescape") + "..."
         if not rows:
             out.append(f"{e.lineno:6d} {'':28}{level}{text}\n")
         # a message comes out with the row being filled when it came (NASM prints a row

@@ -12,7 +12,6 @@ values for an instruction or an operand share the filled object (see _Template).
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import marshal
 import operator
 import os
@@ -43,6 +42,7 @@ from asm.syntax import (  # noqa: F401
 )
 from asm.x86 import encoder
 from asm.x86.registers import REGISTERS, SREGS
+from formats import plainrecord
 
 PREFIXES = frozenset(("lock", "rep", "repe", "repz", "repne", "repnz", "a16", "a32", "o16",
                       "o32", "xacquire", "xrelease", "bnd", "nobnd", "wait"))
@@ -53,8 +53,16 @@ DIRECTIVES = frozenset(("bits", "use16", "use32", "section", "segment", "absolut
                         "extern", "common", "static", "required", "cpu", "default", "org",
                         "sectalign", "warning", "float", "map", "list", "debug", "pragma"))
 
+# The registers of 64-bit mode (pyasm has none) -> their size: NASM's parser knows them in
+# every mode, refusing them in an instruction (asm.assembler's _long_mode_register)
+REGISTERS_64 = {name: 64 for name in "rax rcx rdx rbx rsp rbp rsi rdi".split()}
+REGISTERS_64.update({"spl": 8, "bpl": 8, "sil": 8, "dil": 8})
+for _n in range(8, 16):
+    REGISTERS_64.update({f"r{_n}": 64, f"r{_n}d": 32, f"r{_n}w": 16, f"r{_n}b": 8,
+                         f"r{_n}l": 8})
+
 _KEYWORDS: dict = {}
-for _name in REGISTERS:
+for _name in (*REGISTERS, *REGISTERS_64):
     _KEYWORDS[_name] = "SREG" if _name in SREGS else "REG"
 for _name in DATA_UNITS:
     _KEYWORDS[_name] = "DATA"
@@ -64,6 +72,7 @@ for _name in SIZES:
     _KEYWORDS[_name] = "SIZE"
 for _name in PREFIXES:
     _KEYWORDS[_name] = "PREFIX"
+_KEYWORDS.update({"__?masm_ptr?__": "MASMPTR", "__?masm_flat?__": "MASMFLAT"})
 _KEYWORDS.update({"strict": "STRICT", "short": "JUMPKW", "near": "JUMPKW", "far": "JUMPKW",
                   "nosplit": "NOSPLIT", "seg": "SEG", "wrt": "BINOP", "times": "TIMES",
                   "equ": "EQU", "incbin": "INCBIN"})
@@ -667,7 +676,7 @@ def _incbin_comma(tokens: list) -> Statement:
     st = _parse_tokens(tokens[:-1], "line")
     if type(st.action) is not Incbin or st.times:
         return st           # (after TIMES the macro is not called: no warning)
-    return dataclasses.replace(st, action=dataclasses.replace(st.action, comma=True))
+    return plainrecord.replace(st, action=plainrecord.replace(st.action, comma=True))
 
 
 def _bare_incbin(tokens: list) -> AsmError:
@@ -871,7 +880,11 @@ def _data_eops(tokens: list, j: int, out: list, nested: bool = False) -> int:
             if k == "RPAR":
                 return cur
             if k != "COMMA":
-                raise AsmError("comma expected after operand")
+                err = AsmError("comma expected after operand")
+                # (the words `ptr` NASM's scanner read: it warns about each)
+                err.ptr_read = sum(1 for kind, v in tokens[:cur + 1]
+                                   if kind == "ID" and v.lower() == "ptr")
+                raise err
         out.append(_COMMA)
         j = cur + 1
     return n
@@ -1084,6 +1097,28 @@ def _entry(raw) -> Optional[bytes]:
     return None if b"lark" in data else b"p" + data
 
 
+# NASM's evaluator takes fewer than 8192 operators and `(` in one expression (an operand
+# or data item; the count is all it checks, however they nest)
+_LONG = 8192
+_COUNTED = frozenset(("BINOP", "PLUS", "MINUS", "TILDE", "BANG", "SEG", "LPAR", "GLPAR"))
+_EXPRESSION_ENDS = frozenset(("COMMA", "INSN", "DATA", "RESV", "TIMES", "EQU", "INCBIN"))
+
+
+def _check_length(tokens: list) -> None:
+    """Raise NASM's error for an expression of a line with too many operators."""
+    count = depth = 0
+    for kind, _ in tokens:
+        if kind in _COUNTED:
+            count += 1
+            depth += kind == "LPAR" or kind == "GLPAR"
+            if count >= _LONG:
+                raise AsmError("expression too long")
+        elif kind == "RPAR":
+            depth -= 1
+        elif kind in _EXPRESSION_ENDS and depth <= 0:
+            count = depth = 0
+
+
 def _parse_tokens(tokens: list, start: str):
     """Parse via a template shared by all lines of the same token shape."""
     slotted = _SLOTTED
@@ -1095,14 +1130,21 @@ def _parse_tokens(tokens: list, start: str):
     key = tuple(shape)
     tpl = _templates.get(key)
     if tpl is None:
+        if len(tokens) >= _LONG:
+            _check_length(tokens)
         tpl = _template(key, tokens, start)
         if start == "line":
             tpl = _Template(tpl)
         if len(_templates) < 100_000:
             _templates[key] = tpl
-    if start == "line":
-        return tpl.fill(vals)
-    return CExpr(_fill_expr(tpl, vals))
+    try:
+        if start == "line":
+            return tpl.fill(vals)
+        return CExpr(_fill_expr(tpl, vals))
+    except RecursionError:      # (`1+(1+(...))`, thousands deep: NASM takes 8191)
+        if start == "line":
+            return E.deeper(tpl.fill, vals)
+        return CExpr(E.deeper(_fill_expr, tpl, vals))
 
 
 _expr_cache: dict = {}

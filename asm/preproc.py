@@ -17,11 +17,11 @@ import itertools
 import os
 import re
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional, Sequence
 
 from asm import expr as E
 from asm.errors import AsmError, NolistFrame, WarningError, as_error, macro_notes, with_notes
+from formats.plainrecord import field, record
 
 MAX_REP = 1_000_000
 MAX_MACRO_DEPTH = 10_000
@@ -168,7 +168,7 @@ def _unquote(tok: str) -> str:
 
 # --------------------------------------------------------------------------- macros
 
-@dataclass
+@record
 class SMacro:
     name: str
     params: Optional[list]      # None: no parentheses
@@ -189,7 +189,7 @@ def _fitting(defs: Optional[dict], n: int) -> Optional[SMacro]:
     return None
 
 
-@dataclass
+@record
 class MMacro:
     name: str
     nmin: int
@@ -204,7 +204,7 @@ class MMacro:
     line: int = 0
 
 
-@dataclass
+@record
 class _Source:
     """A stream of raw lines: a file, a macro expansion or a %rep body."""
     kind: str                   # 'file' | 'macro' | 'rep'
@@ -245,6 +245,37 @@ _ALTREG = tuple(
         ("h", "ah ch dh bh"), ("l", "al cl dl bl spl bpl sil dil"))
      for i, reg in enumerate(regs.split())]
     + [(f"r{i}l", f"r{i}b") for i in range(8, 16)])
+
+# `%use masm`: NASM 2.16.01's macros/masm.mac (its parser reads __?masm_ptr?__ and
+# __?masm_flat?__: asm.parser, nasm.lark)
+_MASM_MAC = """%unimacro segment 1+
+%imacro segment 0-1+.nolist
+%define __?SECT?__ [segment %00 %1]
+__?SECT?__
+%endmacro
+%imacro ends 0+.nolist
+%null ends %00
+%endmacro
+%imacro proc 0-*.nolist
+%rep %0
+%ifidni %1,far
+%idefine ret retf
+%endif
+%rotate 1
+%endrep
+%endmacro
+%imacro endp 0.nolist
+%null endp %00
+%undef ret
+%endmacro
+%idefine ptr __?masm_ptr?__
+%idefine flat __?masm_flat?__
+%idefine offset
+%imacro end 0+.nolist
+%endmacro
+%idefine tbyte tword
+default rel
+"""
 
 _CLEAR_OPTIONS = ("global", "context", "all", "define", "defalias", "alldefine", "macro")
 _PARAM_BRACE = re.compile(r"-?[0-9]+(?::-?[0-9]+)?")
@@ -676,8 +707,11 @@ class Preprocessor:
                 return
 
     def _note_text(self, text: str) -> None:
-        """Tell the ptr_hook (once) that a source read holds the word `ptr`."""
-        if "ptr" in text.lower() and self.ptr_hook is not None:
+        """Tell the ptr_hook (once) that a source read holds the word `ptr`, or may make
+        it (`P%+TR`, `%!ENV`, `%deftok`, `%tok()`: NASM's scanner warns all the same)."""
+        low = text.lower()
+        if self.ptr_hook is not None and ("ptr" in low or "tok" in low
+                                          or _MAY_PASTE.search(low)):
             self.ptr_hook()
             self.ptr_hook = None
 
@@ -953,6 +987,12 @@ class Preprocessor:
             elif not free:
                 errors: list = []
                 try:
+                    d = _DIRECTIVE.match(text)
+                    if (d and d.group(1).lower() in ("%macro", "%imacro", "%rmacro",
+                                                     "%irmacro")
+                            and d.group(2).lstrip()[:2] == "%$" and self._active()):
+                        # (`%macro %$m`: NASM wants an identifier token, unexpanded)
+                        raise AsmError(f"`{d.group(1).lower()}' expects a macro name")
                     text = self._subst_percent(text, src, errors)
                 except AsmError:
                     if self._active():
@@ -1295,8 +1335,9 @@ class Preprocessor:
         return True
 
     def _expand_line(self, text: str) -> str:
-        if self._no_smacro_in(text) and ("%" not in text or not _PP_FUNC.search(text)):
-            return text
+        if self._no_smacro_in(text) and ("%" not in text or (
+                not _PP_FUNC.search(text) and "%+" not in text)):
+            return text     # (`P%+TR` is pasted outside a macro too)
         toks = tokenize(text)
         expanded = self._expand_tokens(toks, frozenset(), 0)
         out = "".join(t for _, t in expanded)
@@ -1669,6 +1710,8 @@ class Preprocessor:
         if word in ("%macro", "%imacro", "%rmacro", "%irmacro"):
             self._begin_macro(word, arg, file, lineno, (loc_file, loc_line, trace))
             return
+        if word == "%null":
+            return                      # (NASM 2.16: a directive that does nothing)
         if word == "%rep":
             # (NASM: with no count an error and no repetition; a count it cannot
             # evaluate an error and no %rep block at all)
@@ -1944,9 +1987,7 @@ class Preprocessor:
         if not name:
             raise AsmError("`%use' expects a package name")
         flag = f"__?USE_{name.upper()}?__"
-        if name not in ("ifunc", "smartalign", "fp", "altreg"):
-            if name == "masm":
-                raise AsmError(f"`%use' package `{name}' is not supported by pyasm")
+        if name not in ("ifunc", "smartalign", "fp", "altreg", "masm"):
             raise AsmError(f"unknown `%use' package: `{name}'")
         if self._is_smacro(flag):
             return                      # a package is loaded once
@@ -1968,9 +2009,13 @@ class Preprocessor:
             for alias, reg in _ALTREG:
                 self._define(alias, None, reg, False)
             return
-        from asm.smartalign import macros
+        if name == "masm":
+            text = _MASM_MAC
+        else:
+            from asm.smartalign import macros
+            text = macros()
         package = _Source("file", [(t, "<stdmac>", i + 1) for i, t in
-                                   enumerate(macros().splitlines())], file="<stdmac>")
+                                   enumerate(text.splitlines())], file="<stdmac>")
         package.nolist = True       # (a package's lines are not listed)
         self.sources.append(package)
 
@@ -2026,9 +2071,21 @@ class Preprocessor:
         if params is None and body and not body[0].isspace():
             raise AsmError(f"`{word}' expects a macro identifier")
         body = body.strip()
-        if expand:
+        if expand and params:
+            body = self._expand_shielded(body, params)
+        elif expand:
             body = self._expand_line(body)
         self._define(name, params, body, casesense, greedy)
+
+    def _expand_shielded(self, body: str, params: list) -> str:
+        """`%xdefine m(a) ...`: the body expanded with its parameters kept out of it
+        (a parameter named as a macro stays the parameter, as in NASM)."""
+        shield = {p: f"__?pyasm_param{k}?__" for k, p in enumerate(params)}
+        text = "".join(shield.get(t, t) if kind == "id" else t for kind, t in tokenize(body))
+        text = self._expand_line(text)
+        for p, mark in shield.items():
+            text = text.replace(mark, p)
+        return text
 
     def _begin_macro(self, word: str, arg: str, file: str, lineno: int,
                      where: tuple) -> None:
@@ -2480,6 +2537,8 @@ def _paste(text: str) -> str:
     return _PASTE.sub(lambda m: m.group(1) or "", text)
 
 
+# what may paste or read a word together: `%+`, `%!ENV`, a macro parameter (`%1%2`)
+_MAY_PASTE = re.compile(r"%(?:[+!]|\{?-?[0-9])")
 _PASTE = re.compile(r"""('[^']*'|"[^"]*"|`(?:\\.|[^`\\])*`)|\s*%\+\s*""")
 
 
@@ -2768,7 +2827,7 @@ _DIRECTIVES = frozenset("""
 %undefalias
 %rep %endrep %exitrep %endmacro %endm %exitmacro %rotate %include %error %warning %fatal
 %push %pop %repl %unmacro %unimacro %line %pragma %clear %arg %stacksize %local %use
-%depend %aliases
+%depend %aliases %null
 """.split())
 
 

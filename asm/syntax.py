@@ -4,10 +4,10 @@ the parser imports asm.grammar only to parse a token shape it has not seen)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 from asm import expr as E
+from formats.plainrecord import record
 
 
 class CExpr:
@@ -24,7 +24,11 @@ class CExpr:
 
     def __getattr__(self, name: str):
         if name == "fn":                # (only called while the slot is empty)
-            fn = self.fn = E.compile_expr(self.node)
+            try:
+                fn = E.compile_expr(self.node)
+            except RecursionError:      # (`1+(1+(...))`, thousands deep)
+                fn = E.compile_deep(self.node)
+            self.fn = fn
             return fn
         raise AttributeError(name)
 
@@ -57,7 +61,7 @@ class CExpr:
 # the object's contents, which never change once parsed (see asm.assembler).
 
 
-@dataclass
+@record
 class OpExpr:
     """An operand that is an expression: register, immediate or ``jmp label``."""
     mods: tuple
@@ -66,7 +70,7 @@ class OpExpr:
     _value = None               # its encoder operand, when static
 
 
-@dataclass
+@record
 class OpFar:
     """``seg:offset`` immediate (``jmp 0x10:0x1234``)."""
     mods: tuple
@@ -76,7 +80,7 @@ class OpFar:
     _value = None
 
 
-@dataclass
+@record
 class OpMem:
     mods: tuple                 # keywords before the bracket (size, strict, far...)
     inner: tuple                # keywords inside the bracket (disp size, nosplit)
@@ -86,7 +90,7 @@ class OpMem:
     _value = None
 
 
-@dataclass
+@record
 class Insn:
     prefixes: tuple
     mnemonic: str
@@ -98,12 +102,12 @@ class Insn:
     _memo = None                # (what its encoding was worked out from, Encoded)
 
 
-@dataclass
+@record
 class PrefixOnly:
     prefixes: tuple
 
 
-@dataclass
+@record
 class Data:
     unit: int                   # bytes per item: db=1 dw=2 dd=4 dq=8 dt=10 do=16 ...
     items: tuple                # CExpr | None (for '?') | Dup
@@ -112,7 +116,7 @@ class Data:
     _bytes = None               # its bytes, when always the same
 
 
-@dataclass
+@record
 class Dup:
     """A data item repeated: ``count dup (items)``; ``%(items)`` is a group (count None),
     and so is an item with its own element size (``db word 5``: unit 2)."""
@@ -121,13 +125,13 @@ class Dup:
     unit: Optional[int] = None  # NASM's element size override, None: the enclosing one
 
 
-@dataclass
+@record
 class Reserve:
     unit: int
     count: CExpr
 
 
-@dataclass
+@record
 class Incbin:
     file: CExpr
     offset: Optional[CExpr]
@@ -135,13 +139,13 @@ class Incbin:
     comma: bool = False         # a trailing comma (NASM's macro drops it, with a warning)
 
 
-@dataclass
+@record
 class Directive:
     name: str                   # lower case: bits, section, org, global, ...
     args: str                   # free text after the name
 
 
-@dataclass
+@record
 class Statement:
     label: Optional[str] = None
     colon: bool = False

@@ -79,3 +79,28 @@ def same_listing(tmp_path: Path, text: str, fmt: str = "bin") -> None:
                             listing=str(tmp_path / "p.lst"))
     assert rc == status == 0, (nerr, perr)
     assert (tmp_path / "p.lst").read_text() == (tmp_path / "n.lst").read_text()
+
+
+_NOTE = re.compile(r"^[^:\n]*:(\d+): (\.\.\. from macro .*|info: .*)$", re.M)
+
+
+def same(tmp_path, text: str, fmt: str = "bin") -> None:
+    """The same status, bytes (bin), diagnostics in order and notes as nasm -f fmt."""
+    if fmt == "bin":
+        _, _, perr = check(tmp_path, text, ordered=True)
+        _, _, nerr = nasm(tmp_path / "t.asm")
+    else:
+        src = write(tmp_path, "t.asm", text)
+        rc, _, nerr = nasm(src, "-f", fmt, out=tmp_path / "n.o")
+        status, _, perr = pyasm(src, out=tmp_path / "p.o", fmt=fmt)
+        assert (rc, diagnostics_in_order(nerr)) == (status, diagnostics_in_order(perr)), \
+            (nerr, perr)
+    assert _NOTE.findall(perr) == _NOTE.findall(nerr), (nerr, perr)
+    assert _nasm_lines(perr, tmp_path) == _nasm_lines(nerr, tmp_path), (nerr, perr)
+
+
+def _nasm_lines(stderr: str, where) -> list:
+    """Every line NASM prints (pyasm's source and caret lines are indented), the
+    directory left out (one without a line number too: `t.asm: fatal: ...`)."""
+    return [line.replace(f"{where}/", "") for line in stderr.splitlines()
+            if line and not line.startswith(" ")]

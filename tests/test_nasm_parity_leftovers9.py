@@ -4,35 +4,9 @@ NASM's "... from macro" notes) and, for listings, the listing file."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from nasm_parity import check, diagnostics_in_order
+from nasm_parity import check, same  # (round files import `same` from here too)
 from test_asm_helpers import nasm, pyasm, write
-
-_NOTE = re.compile(r"^[^:\n]*:(\d+): (\.\.\. from macro .*|info: .*)$", re.M)
-
-
-def same(tmp_path, text: str, fmt: str = "bin") -> None:
-    """The same status, bytes (bin), diagnostics in order and notes as nasm -f fmt."""
-    if fmt == "bin":
-        _, _, perr = check(tmp_path, text, ordered=True)
-        _, _, nerr = nasm(tmp_path / "t.asm")
-    else:
-        src = write(tmp_path, "t.asm", text)
-        rc, _, nerr = nasm(src, "-f", fmt, out=tmp_path / "n.o")
-        status, _, perr = pyasm(src, out=tmp_path / "p.o", fmt=fmt)
-        assert (rc, diagnostics_in_order(nerr)) == (status, diagnostics_in_order(perr)), \
-            (nerr, perr)
-    assert _NOTE.findall(perr) == _NOTE.findall(nerr), (nerr, perr)
-    assert _nasm_lines(perr, tmp_path) == _nasm_lines(nerr, tmp_path), (nerr, perr)
-
-
-def _nasm_lines(stderr: str, where) -> list:
-    """Every line NASM prints (pyasm's source and caret lines are indented), the
-    directory left out (one without a line number too: `t.asm: fatal: ...`)."""
-    return [line.replace(f"{where}/", "") for line in stderr.splitlines()
-            if line and not line.startswith(" ")]
 
 
 def same_listing(tmp_path, text: str) -> None:

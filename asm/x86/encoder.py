@@ -4,7 +4,6 @@ immediates exactly as NASM does with its default optimisation."""
 
 from __future__ import annotations
 
-import dataclasses
 from functools import cache
 from typing import Optional, Sequence
 
@@ -12,6 +11,7 @@ from asm.errors import AsmError
 from asm.x86.operands import Encoded, FarPtr, Fixup, Imm, Mem, Operand, Reg
 from asm.x86.registers import REGISTERS
 from asm.x86.table import Form, by_mnemonic
+from formats import plainrecord
 
 PREFIX_BYTES = {"lock": 0xF0, "rep": 0xF3, "repe": 0xF3, "repz": 0xF3, "repne": 0xF2,
                 "repnz": 0xF2, "xacquire": 0xF2, "xrelease": 0xF3}
@@ -1039,9 +1039,9 @@ def jcc_over_jmp(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int 
             head.append(byte)
     size = bits // 8
     head += bytes((short.opcode[0] ^ 1, 1 + size))
-    jmp = encode("jmp", [dataclasses.replace(op, jump="near", strict=False)], bits,
+    jmp = encode("jmp", [plainrecord.replace(op, jump="near", strict=False)], bits,
                  ip + len(head), section=section, absolute=absolute)
-    fixups = [dataclasses.replace(fx, offset=fx.offset + len(head)) for fx in jmp.fixups]
+    fixups = [plainrecord.replace(fx, offset=fx.offset + len(head)) for fx in jmp.fixups]
     return Encoded(bytes(head) + jmp.data, fixups, False, short.level)    # (NASM: an 8086 form)
 
 
@@ -1075,7 +1075,7 @@ def _push_byte_form() -> Form:
     """NASM's `PUSH imm8 [6a ib,s] 186` row (no operand size): the table's 16-bit form
     without its size."""
     form = next(f for f in by_mnemonic()["push"] if f.operands == ("simm8",) and f.level == 1)
-    return dataclasses.replace(form, osize=None)
+    return plainrecord.replace(form, osize=None)
 
 
 # the prefixes NASM takes on that form (repne/repnz: an error; lock: a warning)
@@ -1183,7 +1183,7 @@ def encode(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int = 0,
             # the pseudo-op reads a qword (the plain cmpsd row keeps NASM's oword quirk)
             if operands[1].size != 8:
                 raise AsmError("mismatch in operand sizes")
-            operands[1] = dataclasses.replace(operands[1], size=None)
+            operands[1] = plainrecord.replace(operands[1], size=None)
     hle = False
     if prefixes:
         prefixes = [p.lower() for p in prefixes]
@@ -1277,7 +1277,7 @@ def _near_message(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int
     encodes (a size mismatch) or lacks only a size; else ''."""
     if not any(type(op) is Imm and op.jump in ("near", "short") for op in operands):
         return ""
-    plain = [dataclasses.replace(op, jump=None) if type(op) is Imm else op
+    plain = [plainrecord.replace(op, jump=None) if type(op) is Imm else op
              for op in operands]
     try:
         encode(mnemonic, plain, bits, ip, prefixes, section, absolute)

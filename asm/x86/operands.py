@@ -9,17 +9,18 @@ the current pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Optional, Union
 
+from formats.plainrecord import field, record
 
-@dataclass
+
+@record
 class Reg:
     name: str                   # lower case: 'al', 'eax', 'es', 'cr0', 'st3', ...
     spec = None                 # (not a field) a size keyword NASM ignored on it: it warns
 
 
-@dataclass
+@record
 class Imm:
     value: int
     size: Optional[int] = None  # explicit size keyword in bytes: byte=1 word=2 dword=4
@@ -29,7 +30,7 @@ class Imm:
     unknown: bool = False
 
 
-@dataclass
+@record
 class Mem:
     """``[seg: disp + reg*mult + ...]``.
 
@@ -51,7 +52,7 @@ class Mem:
     asize: Optional[int] = None  # `[a32 bx]`: the address size written inside
 
 
-@dataclass
+@record
 class FarPtr:
     """``seg:offset`` immediate of ``jmp``/``call`` far."""
     seg: int
@@ -62,7 +63,7 @@ class FarPtr:
 Operand = Union[Reg, Imm, Mem, FarPtr]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SectionRel:
     """``reloc`` of a value relative to a section: a label defined in it, or ``$``.
 
@@ -74,7 +75,7 @@ class SectionRel:
     section: str = ".text"
 
 
-@dataclass
+@record
 class Fixup:
     """A field of an encoded instruction that holds a non-plain value (see ``reloc``)."""
     offset: int                 # byte offset of the field within the instruction
@@ -83,7 +84,7 @@ class Fixup:
     pcrel: bool                 # field holds target - end_of_instruction
 
 
-@dataclass
+@record
 class Encoded:
     data: bytes
     fixups: list = field(default_factory=list)

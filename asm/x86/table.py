@@ -7,7 +7,6 @@ import marshal
 import os
 import re
 import sys
-from dataclasses import dataclass, fields
 from functools import cache
 
 from asm import cachefile
@@ -15,6 +14,7 @@ from asm.cachefile import cache_name
 from asm.x86.operands import Mem
 from formats.beside import file_beside, read_beside, write_beside
 from formats.envswitch import caches_on
+from formats.plainrecord import fields, record
 
 # (a str, not a pathlib.Path: pathlib is 10 ms of imports under PyPy that pyasm needs not)
 TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "insns.tab")
@@ -23,7 +23,7 @@ IMM_TOKENS = {"ib": 1, "iw": 2, "id": 4, "ibs": 1, "cb": 1, "cw": 2, "cd": 4, "p
               "mo": 0}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Form:
     """One encoding form of one mnemonic (a row of the table)."""
     mnemonic: str
@@ -350,7 +350,7 @@ FLAG_BITS = {"c": 0x1, "p": 0x4, "a": 0x10, "z": 0x40, "s": 0x80, "t": 0x100, "i
              "d": 0x400, "o": 0x800}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FlagEffect:
     """What one mnemonic does to EFLAGS (the table's ``@flags`` block)."""
     written: frozenset          # flag letters it may change

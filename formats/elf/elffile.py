@@ -8,8 +8,9 @@ and ``executable`` build an ``ElfFile`` with offsets of their choosing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Optional
+
+from formats.plainrecord import field, record
 
 from .constants import (
     ELFCLASS32,
@@ -50,7 +51,7 @@ from .structs import (
 from .tables import ElfError, Note, Relocation, Symbol, c_string, parse_notes
 
 
-@dataclass
+@record
 class Section:
     """A section header, its name and its bytes (empty for SHT_NOBITS)."""
 
@@ -77,7 +78,7 @@ class Section:
         return f"<Section [{self.index}] {self.name} type={self.type} size={self.size:#x}>"
 
 
-@dataclass
+@record
 class Segment:
     """A program header and the file bytes it covers (``p_filesz`` of them)."""
 
@@ -94,7 +95,7 @@ class Segment:
     align = property(lambda self: self.header.p_align)
 
 
-@dataclass
+@record
 class ElfFile:
     """Headers and contents of one ELF32 file (reader output and writer input)."""
 

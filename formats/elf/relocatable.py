@@ -27,8 +27,9 @@ its section symbol with the symbol's value added to the addend, which REL keeps 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, Optional, Union
+
+from formats.plainrecord import record
 
 from .constants import (
     ET_REL,
@@ -75,7 +76,7 @@ FILE_ALIGN = 16     # NASM starts the header table and every section on a 16-byt
 BINDINGS = {"local": STB_LOCAL, "global": STB_GLOBAL, "weak": STB_WEAK}
 
 
-@dataclass
+@record
 class ObjSection:
     """One section the assembler produced."""
 
@@ -100,7 +101,7 @@ class ObjSection:
         return self.size if self.size is not None else len(self.data)
 
 
-@dataclass
+@record
 class ObjSymbol:
     """A symbol: ``section`` is a section name, ``ABS``, ``COMMON`` or None (undefined)."""
 
@@ -113,7 +114,7 @@ class ObjSymbol:
     visibility: int = STV_DEFAULT
 
 
-@dataclass
+@record
 class ObjReloc:
     """Patch ``section`` at ``offset`` with relocation ``type`` against ``symbol``.
 

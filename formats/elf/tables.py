@@ -5,8 +5,9 @@ Each converts to and from its declared record in ``structs``; nothing here knows
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
+
+from formats.plainrecord import record
 
 from .constants import (
     SHN_ABS,
@@ -71,7 +72,7 @@ class StringTable:
         return bytes(self._data)
 
 
-@dataclass
+@record
 class Symbol:
     """One symbol-table entry, decoded."""
 
@@ -117,7 +118,7 @@ class Symbol:
                          st_info(self.bind, self.type), self.other, self.shndx)
 
 
-@dataclass
+@record
 class Relocation:
     """One REL or RELA entry: ``addend`` is None for REL (the addend is in the section bytes)."""
 
@@ -137,7 +138,7 @@ class Relocation:
         return Elf32_Rela(self.offset, info, self.addend)
 
 
-@dataclass
+@record
 class Note:
     """One entry of a SHT_NOTE section or PT_NOTE segment."""
 
