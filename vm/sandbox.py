@@ -97,6 +97,18 @@ class Sandbox:
         self.protected = sorted({os.path.realpath(p) for p in
                                  (host_python_paths(host_cwd) if protected is None
                                   else protected)})
+        # the same by (st_dev, st_ino), for other spellings of them (a bind mount, a
+        # directory renamed since): the protected directories, and every directory
+        # that is or holds a hidden or protected one (may_write)
+        self.protected_ids: set = set()
+        self.guard_ids: set = set()
+        # a protected directory that does not exist yet (the user site directory): the
+        # identity of its nearest directory that does -> the rest of its path
+        self.pending: dict = {}
+        for p in self.protected:
+            self._guard(p, self.protected_ids)
+        for h in self.hidden:
+            self._guard(h, None)
         # (st_dev, st_ino) of files this guest hard-linked from inside the writable trees:
         # shared by every process of the run (a forked child's sandbox keeps the same set)
         self.own_links: set = set()
@@ -113,14 +125,47 @@ class Sandbox:
         try:
             st = os.stat(real)
             self.hidden_ids.add((st.st_dev, st.st_ino))
+            self.hidden_inos = frozenset(ino for _dev, ino in self.hidden_ids)
         except OSError:
             pass
+        if hasattr(self, "guard_ids"):          # (hidden after the start)
+            self._guard(real, None)
+
+    hidden_inos: frozenset = frozenset()        # st_ino of hidden_ids: listings' filter
+
+    def _guard(self, path: str, tops: Optional[set]) -> None:
+        """Record the identities of ``path`` (into ``tops`` too, or into ``pending`` when
+        it does not exist yet) and of the directories holding it, up to the host's root
+        (which holds everything: left out)."""
+        full = path
+        rest = None
+        while path and path != "/":
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None
+            if st is not None:
+                ident = (st.st_dev, st.st_ino)
+                if tops is not None and rest is None:
+                    tops.add(ident)
+                elif tops is not None:          # the top is still to be made
+                    self.pending.setdefault(ident, []).append(rest)
+                tops = None
+                if ident in self.guard_ids:     # its own were recorded with it
+                    return
+                self.guard_ids.add(ident)
+            elif tops is not None:
+                rest = os.path.relpath(full, os.path.dirname(path)) if rest else \
+                    os.path.basename(path)
+            path = os.path.dirname(path)
 
     def copy(self) -> Sandbox:
         """The view of a forked child: its own cwd, the same policy."""
         new = Sandbox.__new__(Sandbox)
         new.__dict__.update(self.__dict__)
         new.writable = list(self.writable)
+        if self._cwd_dir is not None:
+            self._cwd_dir.users += 1
         return new
 
     def to_guest(self, host: str) -> Optional[str]:
@@ -238,7 +283,53 @@ class Sandbox:
             return False
         if any(_under(host, p) or _under(p, host) for p in self.protected):
             return False
-        return any(_under(host, w) for w in self.writable)
+        return any(_under(host, w) for w in self.writable) and not self._guarded(host)
+
+    def _guarded(self, host: str) -> bool:
+        """The same policy by identity, for an object the path above does not name
+        (reached through a bind mount, or moved since pyvm started): the entry is, or
+        holds, a hidden or protected directory, or a directory on its way is protected
+        (the walk has made every name on the way canonical; its parts are not
+        followed). A hidden one on the way was refused by the walk already."""
+        try:
+            st = os.lstat(host)
+        except OSError:
+            pass
+        else:
+            if (st.st_dev, st.st_ino) in self.guard_ids:
+                return True
+        if not self.protected_ids and not self.pending:
+            return False
+        head = os.path.dirname(host)
+        while head and head != "/":
+            try:
+                st = os.lstat(head)
+            except OSError:
+                return False
+            ident = (st.st_dev, st.st_ino)
+            if ident in self.protected_ids:
+                return True
+            if ident in self.pending:       # on the way to a protected one to be made
+                rel = os.path.relpath(host, head)
+                if any(_under(rel, r) or _under(r, rel) for r in self.pending[ident]):
+                    return True
+            head = os.path.dirname(head)
+        return False
+
+    def hides_entry(self, dir_fd: int, where: str, name: bytes, ino: int) -> bool:
+        """Whether a listing of directory ``dir_fd`` (``where`` on the host) leaves out
+        its entry ``name`` (d_ino ``ino``): a hidden object by its path, or by its
+        identity whatever the directory's spelling (only an entry whose d_ino is a
+        hidden one's is stat-ed)."""
+        if self.is_hidden(os.path.join(where, os.fsdecode(name))):
+            return True
+        if ino not in self.hidden_inos:
+            return False
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) in self.hidden_ids
 
     def check_write(self, host: str, entry: bool = True) -> None:
         """Raise EROFS unless ``host`` (the entry created, changed or removed) is writable;
@@ -356,13 +447,70 @@ class Sandbox:
             raise SandboxError(errno.ENOENT)
         return guest
 
+    # The working directory: a guest path, and after a chdir the directory itself, held
+    # open, as the kernel holds its inode. Kept as a name only, a cwd removed and made
+    # again (or renamed, its name then given to another directory or a symlink) sent
+    # the guest's relative names into whatever holds that name now (native: ENOENT, or
+    # the directory where it went).
+    _cwd: str = "/"
+    _cwd_dir: Optional[HeldDir] = None
+
+    @property
+    def cwd(self) -> str:
+        held = self._cwd_dir
+        return self._cwd if held is None else self.fd_base(held.fd)   # (ENOENT: removed)
+
+    @cwd.setter
+    def cwd(self, guest: str) -> None:
+        self._let_go()
+        self._cwd = guest
+
     def chdir(self, path: str) -> None:
         host = self.resolve(path)
-        if not os.path.exists(host):
-            raise SandboxError(errno.ENOENT, path)
-        if not os.path.isdir(host):
-            raise SandboxError(errno.ENOTDIR, path)
-        self.cwd = self.to_guest(host) or "/"
+        try:
+            fd = os.open(host, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise SandboxError(errno.ENOENT, path) from None
+        except NotADirectoryError:
+            raise SandboxError(errno.ENOTDIR, path) from None
+        try:
+            where = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            where = None
+        if where != host:               # (a directory on the way swapped meanwhile)
+            os.close(fd)
+            raise SandboxError(errno.EAGAIN, path)
+        self.hold_cwd(fd, self.to_guest(host) or "/")
+
+    def hold_cwd(self, fd: int, guest: str) -> None:
+        """Make the directory open as host descriptor ``fd`` (now owned) the cwd, named
+        ``guest`` when it is no longer anywhere (fchdir of a removed directory)."""
+        held = HeldDir(fd)
+        self._let_go()
+        self._cwd, self._cwd_dir = guest, held
+
+    def _let_go(self) -> None:
+        held, self._cwd_dir = self._cwd_dir, None
+        if held is not None:
+            held.release()
+
+
+class HeldDir:
+    """A host directory descriptor, closed when its last user changes directory (a
+    forked child's sandbox shares its parent's), or with the object: at once, not when
+    a garbage collector comes (PyPy's), so that a guest's chdir loop holds one."""
+
+    __slots__ = ("fd", "users", "_close", "__weakref__")
+
+    def __init__(self, fd: int):
+        import weakref
+        self.fd, self.users = fd, 1
+        self._close = weakref.finalize(self, os.close, fd)
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users <= 0:
+            self._close()
 
 
 class HostFds:

@@ -18,6 +18,7 @@ import stat
 import time
 from typing import Optional
 
+from vm.diskquota import hole, name_removed, new_inode, take_all
 from vm.pc.bios import BIOS
 from vm.pc.console import CR, Console
 from vm.pc.services import (
@@ -119,7 +120,9 @@ class FileHandle:
     def write(self, data: bytes) -> int:
         if not self.writable:
             raise DosError(5)
-        if self.budget is not None:
+        if self.budget is not None:     # (a hole left past the end counts: diskquota)
+            if not take_all(self.budget, hole(self.fd)):
+                return 0
             data = data[:self.budget.take(len(data))]
             if not data:
                 return 0
@@ -252,11 +255,18 @@ class DOSSystem:
             if os.path.isdir(path):
                 raise DosError(5)
             try:
+                exists = os.path.lexists(path)
                 if writable or flags & os.O_CREAT:
                     self.sandbox.check_write(path)
-                    if os.path.lexists(path):
+                    if exists:
                         self.sandbox.check_inode(os.lstat(path))
-                fd = self._open_host(path, flags)
+                if flags & os.O_CREAT and not exists:   # a new inode: --max-output's
+                    with new_inode(self.budget) as room:
+                        if not room:
+                            raise DosError(5)   # (the budget stops the run)
+                        fd = self._open_host(path, flags)
+                else:
+                    fd = self._open_host(path, flags)
             except OSError as e:
                 raise dos_error(e) from None
             return self.new_handle(FileHandle(fd, readable, writable, self.budget))
@@ -636,6 +646,7 @@ def delete(dos: DOSSystem, m) -> str:
             os.unlink(entry, dir_fd=d)
     except OSError as e:
         raise dos_error(e) from None
+    name_removed(dos.budget)
     return quote(name)
 
 

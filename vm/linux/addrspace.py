@@ -232,6 +232,9 @@ class AddressSpace:
 
     shared: list = []               # SharedFile mappings (an instance list once there is one)
     vdso: Optional[tuple] = None    # (base, vm.linux.vdso.Vdso) where the vDSO is mapped
+    # the guest's MAP_GROWSDOWN mappings, [start, end) (an instance list once there is
+    # one): mprotect's PROT_GROWSDOWN reaches down to their start, as to the stack's
+    growsdown: list = []
 
     def __init__(self, mem, layout: Layout, limit: Optional[int] = None,
                  budget: Optional[MemoryBudget] = None):
@@ -283,6 +286,20 @@ class AddressSpace:
         for lo, hi in list(self.runs(start, end)):
             self.mem.zero(lo, hi)                   # drops stale translations too
         self._set(start, end, -1)
+        if self.growsdown:              # what is left of one keeps growing down (a split)
+            self.growsdown = [(lo, hi) for s, e in self.growsdown
+                              for lo, hi in ((s, min(e, start)), (max(s, end), e)) if lo < hi]
+
+    def add_growsdown(self, start: int, end: int) -> None:
+        """[start, end) was mapped MAP_GROWSDOWN (what was there before is unmapped)."""
+        self.growsdown = [*self.growsdown, (start, end)]
+
+    def growsdown_start(self, addr: int) -> Optional[int]:
+        """The start of the MAP_GROWSDOWN mapping holding ``addr``, or None."""
+        for s, e in self.growsdown:
+            if s <= addr < e:
+                return s
+        return None
 
     def fits(self, start: int, end: int) -> bool:
         """Whether mapping [start, end) keeps the mapped total within ``limit``."""
@@ -450,6 +467,8 @@ class AddressSpace:
         other.prot = bytearray(self.prot)
         other.brk = self.brk
         other.vdso = self.vdso
+        if self.growsdown:
+            other.growsdown = list(self.growsdown)
         if self.budget is not None and not self.budget.allows(self.mapped):
             raise MemoryError("the guest's processes together reached the memory limit")
         other.limit, other.mapped = self.limit, self.mapped

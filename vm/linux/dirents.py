@@ -72,13 +72,14 @@ def entries(raw: bytes) -> Iterator[Tuple[int, int, bytes]]:
         pos += reclen
 
 
-def offsets(raw: bytes) -> Iterator[Tuple[int, bytes]]:
-    """(d_off, name) of each record of ``raw``: d_off is the host position after it."""
+def offsets(raw: bytes) -> Iterator[Tuple[int, int, bytes]]:
+    """(d_off, d_ino, name) of each record of ``raw``: d_off is the host position after
+    it."""
     pos = 0
     while pos + HEAD.size <= len(raw):
-        _ino, off, reclen, _dtype = HEAD.unpack_from(raw, pos)
+        ino, off, reclen, _dtype = HEAD.unpack_from(raw, pos)
         if reclen < HEAD.size:
             break
         name = raw[pos + HEAD.size:pos + reclen]
-        yield off, name[:name.find(b"\0")] if b"\0" in name else name
+        yield off, ino, name[:name.find(b"\0")] if b"\0" in name else name
         pos += reclen

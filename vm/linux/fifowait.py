@@ -1,4 +1,5 @@
-"""Waiting for a writer outside pyvm to open a FIFO a guest opens for reading.
+"""Waiting for a writer outside pyvm to open a FIFO a guest opens for reading, and for
+a reader of one a guest opens for writing (ReaderWait).
 
 Linux ends a reader's blocking open of a FIFO when a writer opens it. pyvm opens FIFOs
 non-blocking (vm/linux/files.py open_fifo: a blocking open would stop every guest), and
@@ -92,22 +93,105 @@ class WriterWait:
                 os.close(fd)
 
 
+class ReaderWait:
+    """The writer's side: a guest's blocking open for writing of a FIFO no one reads yet
+    (the host's O_NONBLOCK open fails with ENXIO, and nothing tells when a reader
+    comes) is a blocking open for writing in a thread, of the FIFO ``path`` (an O_PATH
+    descriptor) names. When a reader came, the descriptor it opened is the guest's
+    (``take``): closing it and opening another would show that reader a writer that
+    came and went, an end of file. ``fd``, ``came``, ``ended`` and ``users`` are
+    WriterWait's."""
+
+    def __init__(self, path: int):
+        self._path = os.open(f"/proc/self/fd/{path}", O_PATH | _O_CLOEXEC)
+        try:
+            self.fd, self._notify = os.pipe2(_O_CLOEXEC)
+        except OSError:
+            os.close(self._path)
+            raise
+        self.came = self.ended = self.cancelled = False
+        self.users = 0
+        self._opened: Optional[int] = None      # the writer end, until taken
+        self._lock = threading.Lock()
+        weakref.finalize(self, os.close, self.fd)
+        self._thread = threading.Thread(target=self._wait, daemon=True,
+                                        name="pyvm-fifo-open-w")
+        try:
+            self._thread.start()
+        except RuntimeError:
+            os.close(self._notify)
+            os.close(self._path)
+            raise
+
+    def _wait(self) -> None:
+        fd = None
+        try:
+            fd = os.open(f"/proc/self/fd/{self._path}",
+                         os.O_WRONLY | os.O_NOCTTY | _O_CLOEXEC)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self.ended = True
+                os.close(self._path)
+                if fd is not None and self.cancelled:
+                    os.close(fd)
+                elif fd is not None:
+                    self._opened, self.came = fd, True
+            os.write(self._notify, b"\0")
+            os.close(self._notify)
+
+    def take(self) -> Optional[int]:
+        """The writer end the thread opened (once: the next user opens its own, a
+        reader being there), or None."""
+        with self._lock:
+            fd, self._opened = self._opened, None
+        return fd
+
+    def cancel(self) -> None:
+        """End the thread's open now: a reader end of pyvm's own, opened non-blocking
+        and closed once the thread ended, lets it complete; a writer end nobody took is
+        closed."""
+        with self._lock:
+            if not self.ended:
+                self.cancelled = True
+                reader = None
+                try:
+                    reader = os.open(f"/proc/self/fd/{self._path}",
+                                     os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | _O_CLOEXEC)
+                except OSError:
+                    pass
+            else:
+                reader = -1
+        if reader != -1:
+            try:
+                self._thread.join(JOIN_SECONDS)
+            finally:
+                if reader is not None:
+                    os.close(reader)
+        fd = self.take()
+        if fd is not None:
+            os.close(fd)
+
+
 class WriterWaits:
-    """The run's WriterWait per FIFO (st_dev, st_ino) still under way."""
+    """The run's WriterWait and ReaderWait per FIFO (st_dev, st_ino) still under way."""
 
     def __init__(self):
         self.waits: dict = {}
 
-    def start(self, ident: tuple, held: int) -> Optional[WriterWait]:
-        """The wait for a writer of FIFO ``ident`` (held open as ``held``), with one more
+    def start(self, ident: tuple, held: int, for_reader: bool = False):
+        """The wait for a writer of FIFO ``ident`` (held open as ``held``), or with
+        ``for_reader`` for a reader (``held``: an O_PATH descriptor of it), with one more
         user (give it back with release()): the one under way, a new one, or None (too
         many under way, or no thread to be had)."""
         for key in [k for k, w in self.waits.items() if w.ended]:
-            del self.waits[key]             # over: the next reader waits afresh
-        wait = self.waits.get(ident)
+            del self.waits[key]             # over: the next open waits afresh
+        key = (ident, for_reader)
+        wait = self.waits.get(key)
         if wait is None and len(self.waits) < MAX_WAITERS:
             try:
-                wait = self.waits[ident] = WriterWait(held)
+                wait = self.waits[key] = (ReaderWait if for_reader else WriterWait)(held)
             except (OSError, RuntimeError):     # (no descriptors, no thread)
                 return None
         if wait is not None:

@@ -11,8 +11,10 @@ import time
 from types import SimpleNamespace
 from typing import Callable, Optional
 
-from vm.linux.abi import O_NONBLOCK, dirent_type
+from vm.diskquota import hole, take_all
+from vm.linux.abi import O_APPEND, O_NONBLOCK, dirent_type
 from vm.linux.fifowait import WriterWaits
+from vm.sandbox import O_PATH as O_HOST_PATH
 from vm.sandbox import host_fds
 
 POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 1, 2, 4, 8, 0x10, 0x20
@@ -73,12 +75,18 @@ def synthetic_stat(mode: int, ino: int, size: int = 0) -> SimpleNamespace:
 class WouldBlock(Exception):
     """The call must wait (a pipe with no data yet): the scheduler runs something else and
     restarts the call. ``deadline`` (time.monotonic()) ends a timed wait; ``fds`` are host
-    descriptors whose readiness may end it."""
+    descriptors whose readiness may end it: readable, or writable for ``~fd``
+    (``writable_fd``: a FIFO writer waiting for room)."""
 
     def __init__(self, deadline: Optional[float] = None, fds: tuple = ()):
         super().__init__()
         self.deadline = deadline
         self.fds = fds
+
+
+def writable_fd(fd: int) -> int:
+    """How a WouldBlock names host descriptor ``fd`` to be waited on until writable."""
+    return ~fd
 
 
 O_PATH = 0o10000000      # the guest's open flag (an O_PATH file neither reads nor writes)
@@ -181,7 +189,8 @@ class HostFile(OpenFile):
             self.fifo = (st.st_dev, st.st_ino)
             fifo_ends.count(self.fifo, readable, writable, 1)
         self._dirpos = 0                       # entries read_dirents has given
-        self.hide: Optional[Callable[[str], bool]] = None    # names a listing leaves out
+        # entries a listing leaves out: (dir fd, its host path, name, d_ino) -> bool
+        self.hide: Optional[Callable[[int, str, bytes, int], bool]] = None
 
     def read(self, n: int) -> bytes:
         if self.is_dir:
@@ -224,14 +233,18 @@ class HostFile(OpenFile):
         except BlockingIOError:      # a full FIFO: a short count once some of it fits
             if self.status_flags & O_NONBLOCK:
                 raise GuestFileError(errno.EAGAIN) from None
-            raise WouldBlock(time.monotonic() + FIFO_RETRY) from None   # (a host reader
-            # makes room unseen: try again soon)
+            # a host reader makes room unseen by the guests: the scheduler waits for
+            # the descriptor to be writable (a guest reader's progress restarts it too)
+            raise WouldBlock(fds=(writable_fd(self.fd),)) from None
         except BrokenPipeError:      # a FIFO with no reader: the caller raises SIGPIPE
             raise GuestFileError(errno.EPIPE) from None
 
     def _budgeted_write(self, data: bytes) -> int:
-        """write() of a regular file drawing on the budget (no FIFO: never blocks)."""
+        """write() of a regular file drawing on the budget (no FIFO: never blocks); a
+        hole it leaves past the end counts too (vm/diskquota.py)."""
         budget = self.budget
+        if not self.status_flags & O_APPEND and not take_all(budget, hole(self.fd)):
+            raise GuestFileError(errno.EFBIG)
         if len(data) <= budget.limit - budget.used:
             budget.used += len(data)            # (OutputBudget.take, inline: it fits)
         else:
@@ -251,6 +264,8 @@ class HostFile(OpenFile):
             raise GuestFileError(errno.EBADF)
         if self.budget is None or not data:
             return os.pwrite(self.fd, data, offset)
+        if not take_all(self.budget, hole(self.fd, offset)):
+            raise GuestFileError(errno.EFBIG)
         data = self.granted(data)
         n = 0
         try:
@@ -304,7 +319,7 @@ class HostFile(OpenFile):
                 if self.hide is not None:
                     if where is None:
                         where = _dir_path(self.fd, self.path)
-                    if self.hide(os.path.join(where, os.fsdecode(name))):
+                    if self.hide(self.fd, where, name, ino):
                         continue                # pyvm's own files are not the guest's
                 if dtype == DT_UNKNOWN:         # (a file system without d_type)
                     try:
@@ -329,11 +344,11 @@ class HostFile(OpenFile):
             raw = host_records(self.fd, BUFFER)
             if not raw:
                 return
-            for off, name in offsets(raw):
+            for off, ino, name in offsets(raw):
                 if self.hide is not None:
                     if where is None:
                         where = _dir_path(self.fd, self.path)
-                    if self.hide(os.path.join(where, os.fsdecode(name))):
+                    if self.hide(self.fd, where, name, ino):
                         continue
                 self._dirpos += 1
                 if self._dirpos == n:
@@ -631,6 +646,26 @@ def open_fifo(table: FdTable, run_ends: Callable[[], FifoEnds], waiter: int, ide
         os.close(held[1])
         held = None
     wait = None
+    if held is not None and acc != 0:       # a writer waiting for a reader
+        _key, path, wait = held
+        fd = wait.take() if wait is not None and wait.ended else None
+        if fd is None:
+            try:
+                fd = opener(os.O_NONBLOCK)
+            except OSError as e:
+                if e.errno != errno.ENXIO:
+                    WriterWaits.release(wait)
+                    os.close(path)
+                    raise
+                if wait is not None and wait.ended:     # that reader left: wait again
+                    WriterWaits.release(wait)
+                    wait = None
+                _wait_for_reader(table, run_ends, waiter, key, ident, path, wait)
+        else:
+            os.set_blocking(fd, False)      # (the thread's open file: pyvm's alone)
+        WriterWaits.release(wait)
+        os.close(path)
+        return fd
     if held is not None:
         _key, fd, wait = held
     else:
@@ -638,7 +673,8 @@ def open_fifo(table: FdTable, run_ends: Callable[[], FifoEnds], waiter: int, ide
             fd = opener(os.O_NONBLOCK)
         except OSError as e:
             if e.errno == errno.ENXIO and not nonblock:      # no reader yet
-                raise WouldBlock(time.monotonic() + FIFO_RETRY) from None
+                _wait_for_reader(table, run_ends, waiter, key, ident,
+                                 opener(O_HOST_PATH), None)
             raise
     if acc == 0 and not nonblock and not run_ends().writers(ident) and \
             not host_poll(fd, POLLIN) and not (wait is not None and wait.came):
@@ -648,6 +684,20 @@ def open_fifo(table: FdTable, run_ends: Callable[[], FifoEnds], waiter: int, ide
         raise WouldBlock(fds=(fd,) if wait is None or wait.ended else (fd, wait.fd))
     WriterWaits.release(wait)               # opened: its thread's open is not a reader
     return fd
+
+
+def _wait_for_reader(table: FdTable, run_ends: Callable[[], FifoEnds], waiter: int,
+                     key: tuple, ident: tuple, path: int, wait) -> None:
+    """A writer's open waits for a reader: a host thread's blocking open sees one come
+    from outside pyvm (vm/linux/fifowait.py ReaderWait), the scheduler restarts the call
+    after a guest's progress; without a thread (too many waits) it tries again soon.
+    ``path``: the FIFO's O_PATH descriptor, kept in ``table.opening`` with the wait."""
+    if wait is None:
+        wait = run_ends().writer_waits.start(ident, path, for_reader=True)
+    table.opening[waiter] = (key, path, wait)
+    if wait is None:
+        raise WouldBlock(time.monotonic() + FIFO_RETRY)
+    raise WouldBlock(fds=(wait.fd,))
 
 
 class FdTable:

@@ -8,6 +8,7 @@ import os
 import stat
 import struct
 
+from vm.diskquota import new_inode
 from vm.linux import abi
 from vm.linux.files import GuestFileError, HostFile, WouldBlock
 from vm.linux.syscalls import (
@@ -51,7 +52,10 @@ def _link(proc, olddirfd, old: str, newdirfd, new: str, flags: int) -> int:
         return -errno.EEXIST
     proc.sandbox.check_write(dst)
     ident = proc.sandbox.check_link_source(src)
-    with proc.sandbox.parent(src) as (sd, sname), proc.sandbox.parent(dst) as (dd, dname):
+    with new_inode(proc.kernel.output_budget) as room, \
+            proc.sandbox.parent(src) as (sd, sname), proc.sandbox.parent(dst) as (dd, dname):
+        if not room:                    # --max-output bounds the disk: vm/diskquota.py
+            return -errno.EDQUOT
         link_nofollow(sname, dname, sd, dd)
         st = os.stat(dname, dir_fd=dd, follow_symlinks=False)
         if (st.st_dev, st.st_ino) != ident:     # the source was swapped since the check
@@ -76,7 +80,10 @@ def sys_symlinkat(proc, target, newdirfd, path, *_):
     p = _path(proc, path)
     host = _host(proc, newdirfd, p, follow=False)
     proc.sandbox.check_write(host)
-    with proc.sandbox.parent(host) as (d, name):
+    with new_inode(proc.kernel.output_budget) as room, \
+            proc.sandbox.parent(host) as (d, name):
+        if not room:
+            return -errno.EDQUOT
         os.symlink(_path(proc, target), name, dir_fd=d)
     return 0
 
@@ -301,7 +308,10 @@ def _mknod(proc, dirfd, path: str, mode: int) -> int:
     if kind not in (0, stat.S_IFREG):
         return -errno.EPERM
     perm = file_mode(mode & ~proc.umask)          # never set-user/group-ID
-    with proc.sandbox.parent(host) as (d, name):
+    with new_inode(proc.kernel.output_budget) as room, \
+            proc.sandbox.parent(host) as (d, name):
+        if not room:
+            return -errno.EDQUOT
         os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, perm,
                          dir_fd=d))
     return 0

@@ -454,8 +454,9 @@ class Kernel:
         if timeout is not None:         # a guest's sleep of 2^62 s overflows the host's
             timeout = min(timeout, IDLE_MAX)    # time_t: wake up and wait again
         try:
-            if fds:
-                select.select(fds, [], [], timeout)
+            if fds:                     # (~fd: wait until writable, files.writable_fd)
+                select.select([fd for fd in fds if fd >= 0], [~fd for fd in fds if fd < 0],
+                              [], timeout)
             elif timeout:
                 time.sleep(timeout)
         except (OSError, ValueError):

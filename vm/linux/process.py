@@ -279,6 +279,8 @@ class Process:
         if f is not None:               # MAP_PRIVATE: a copy, so copy-on-write by nature
             load_file(self.machine.mem, start, length, f.fd, offset)
         asp.map(start, start + length, prot)
+        if flags & abi.MAP_GROWSDOWN:
+            asp.add_growsdown(start, start + length)
         if held is not None:
             asp.add_shared(start, start + length, held, offset)     # written back
         elif f is not None and prot & abi.PROT_EXEC:     # a library's text: translated
@@ -575,10 +577,7 @@ def _reset_cpu(m: Machine) -> None:
 
 
 def _copy_sandbox(sb: Sandbox) -> Sandbox:
-    new = Sandbox.__new__(Sandbox)
-    new.__dict__.update(sb.__dict__)
-    new.writable = list(sb.writable)
-    return new
+    return sb.copy()
 
 
 def find_task(kernel, tid: int, tgid: Optional[int] = None) -> Optional[Process]:

@@ -24,6 +24,7 @@ import time
 from collections import deque
 from typing import Optional
 
+from vm.diskquota import new_inode
 from vm.linux import abi
 from vm.linux.files import (
     POLLERR,
@@ -520,7 +521,10 @@ def sys_bind(proc, fd, addr, length, *_):
         if s.name:
             return neg(errno.EINVAL)
         proc.sandbox.check_write(host)
-        key = _make_node(proc.sandbox, host)
+        with new_inode(proc.kernel.output_budget) as room:   # (vm/diskquota.py)
+            if not room:
+                return neg(errno.EDQUOT)
+            key = _make_node(proc.sandbox, host)
     table[key] = s
     s.name, s.key = name, key
     return 0

@@ -17,6 +17,7 @@ import struct
 import time
 from typing import Callable
 
+from vm.diskquota import name_removed, new_inode
 from vm.linux import abi, cputime, procfs, uptime
 from vm.linux.abi import (
     AT_EMPTY_PATH,
@@ -157,6 +158,8 @@ def sys_getresgid32(proc, rgid, egid, sgid, *_):
 @syscall(205)
 def sys_getgroups32(proc, size, lst, *_):
     groups = os.getgroups()
+    if s32(size) < 0:                       # (an int: -1 wrote the list anywhere)
+        return neg(errno.EINVAL)
     if size == 0:
         return len(groups)
     if size < len(groups):
@@ -413,7 +416,7 @@ def sys_nanosleep(proc, req, rem, *_):
     return _sleep(proc, sec, nsec)
 
 
-# the clocks clock_nanosleep sleeps on (a CPU clock too, measured here in wall time), and
+# the clocks clock_nanosleep sleeps on (a CPU clock too: _cpu_sleep), and
 # those that exist but cannot be slept on (EOPNOTSUPP; any other is EINVAL)
 NSLEEP_CLOCKS = frozenset((0, 1, 2, 7, 11))  # REALTIME MONOTONIC PROCESS_CPUTIME BOOTTIME TAI
 NO_NSLEEP_CLOCKS = frozenset((3, 4, 5, 6, 8, 9))
@@ -428,10 +431,30 @@ def _clock_nanosleep(proc, clk: int, flags: int, req: int, spec) -> int:
     sec, nsec = spec.unpack(proc.mem.read(req, spec.size))
     if clk < 0 and not _cpu_clock_exists(proc, clk):
         return neg(errno.EINVAL)
+    if clk == 2 or clk < 0:         # a CPU clock: until it reads the time asked
+        return _cpu_sleep(proc, clk, bool(flags & 1), sec, nsec)
     if flags & 1:                 # TIMER_ABSTIME
         delta = sec * 10**9 + nsec - (_clock(proc, clk) or 0)
         sec, nsec = max(0, delta) // 10**9, max(0, delta) % 10**9
     return _sleep(proc, sec, nsec)
+
+
+def _cpu_sleep(proc, clk: int, absolute: bool, sec: int, nsec: int) -> int:
+    """Sleep until CPU clock ``clk`` reaches the time asked (Linux's posix_cpu_nsleep):
+    it advances only while the tasks it measures run, so a process sleeping on its own
+    clock with no other thread sleeps until a signal. The end is kept while the call is
+    retried; each retry waits at least the CPU time still missing (the guest's tasks all
+    run on one host thread: a clock runs no faster than the wall clock)."""
+    if not 0 <= nsec < 10**9 or sec < 0:
+        return neg(errno.EINVAL)
+    now = _clock(proc, clk) or 0
+    if proc.state != "blocked" or getattr(proc, "cpu_sleep_end", None) is None:
+        proc.cpu_sleep_end = sec * 10**9 + nsec + (0 if absolute else now)
+    missing = proc.cpu_sleep_end - now
+    if missing > 0:
+        raise WouldBlock(time.monotonic() + missing / 1e9)
+    proc.cpu_sleep_end = None
+    return 0
 
 
 CLOCKFD = 3                         # clk & 7 of a negative clock id naming a device fd
@@ -491,8 +514,7 @@ PROT_GROWS = PROT_GROWSDOWN | PROT_GROWSUP
 def sys_mprotect(proc, addr, length, prot, *_):
     """Linux's checks in its order: both growth bits, then alignment and an empty range,
     then unknown bits (EINVAL), an unmapped page (ENOMEM), and a growth bit outside the
-    stack (EINVAL; PROT_GROWSDOWN reaches its bottom). pyvm's only downward-growing region
-    is the stack: a MAP_GROWSDOWN mapping of the guest's is not one (Linux: 0 there)."""
+    stack or a MAP_GROWSDOWN mapping (EINVAL; PROT_GROWSDOWN reaches its start)."""
     grows = prot & PROT_GROWS
     if grows == PROT_GROWS:
         return neg(errno.EINVAL)
@@ -507,6 +529,11 @@ def sys_mprotect(proc, addr, length, prot, *_):
             return neg(errno.EINVAL if asp.is_mapped(addr, addr + 1) else errno.ENOMEM)
         if end > proc.machine.mem.size or not _any_mapped(asp, addr, end):
             return neg(errno.ENOMEM)
+        down = asp.growsdown_start(addr)    # a guest's MAP_GROWSDOWN mapping: from its start
+        if down is not None:
+            if not asp.is_mapped(down, end):
+                return neg(errno.ENOMEM)
+            return proc.mprotect(down, end - down, prot & 7)
         lo = asp.layout.stack_lo        # the first mapping met must be the stack's
         if _any_mapped(asp, addr, min(end, lo)) or addr >= asp.layout.stack_top:
             return neg(errno.EINVAL)
@@ -795,6 +822,11 @@ def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
                        (before.st_dev, before.st_ino), acc,
                        bool(flags & abi.O_NONBLOCK),
                        lambda extra: sb.open(host, hflags | extra, mode, path))
+    elif before is None and flags & abi.O_CREAT:      # a new inode: vm/diskquota.py
+        with new_inode(proc.kernel.output_budget) as room:
+            if not room:
+                raise GuestFileError(errno.EDQUOT)
+            fd = sb.open(host, hflags, mode, path)
     else:
         fd = sb.open(host, hflags, mode, path)
     try:
@@ -815,7 +847,7 @@ def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
     f = HostFile(fd, host, flags & ~(abi.O_CREAT | abi.O_EXCL | abi.O_TRUNC | abi.O_CLOEXEC),
                  acc in (0, 2), acc in (1, 2),
                  proc.kernel.fifo_ends if stat.S_ISFIFO(st.st_mode) else None)
-    f.hide = sb.is_hidden
+    f.hide = sb.hides_entry
     if f.writable and stat.S_ISREG(st.st_mode):    # (--max-output: not to fill the disk)
         f.budget = proc.kernel.output_budget
     return proc.fds.install(f, cloexec=cloexec)
@@ -906,11 +938,21 @@ def _write(proc, f, data: bytes) -> int:
         raise
 
 
+def _nothing(f, reading: bool) -> int:
+    """A read or write of 0 bytes: Linux's vfs_read/vfs_write check the descriptor's
+    mode first (EBADF), and a directory has no read (EISDIR), before the count."""
+    if not (f.readable if reading else f.writable):
+        return neg(errno.EBADF)
+    if reading and getattr(f, "is_dir", False):
+        return neg(errno.EISDIR)
+    return 0
+
+
 @syscall(3)
 def sys_read(proc, fd, buf, count, *_):
     f = proc.fds.get(fd)
     if not count:
-        return 0
+        return _nothing(f, True)
     proc.mem.check_write(buf, 1)            # EFAULT before any data is consumed
     data = _read(f, count)
     proc.mem.write(buf, data)
@@ -921,7 +963,7 @@ def sys_read(proc, fd, buf, count, *_):
 def sys_write(proc, fd, buf, count, *_):
     f = proc.fds.get(fd)
     if not count:
-        return 0
+        return _nothing(f, False)
     return _write(proc, f, proc.mem.read(buf, min(count, WRITE_MAX)))
 
 
@@ -1160,7 +1202,11 @@ def sys_fchdir(proc, fd, *_):
     f = proc.fds.get(fd)
     if not isinstance(f, HostFile) or not f.is_dir:
         return neg(errno.ENOTDIR)
-    proc.sandbox.cwd = proc.sandbox.fd_base(f.fd)
+    try:
+        name = proc.sandbox.fd_base(f.fd)
+    except SandboxError:                    # removed: it is the cwd all the same
+        name = "/"
+    proc.sandbox.hold_cwd(os.dup(f.fd), name)
     return 0
 
 
@@ -1169,7 +1215,10 @@ def _mkdir(proc, dirfd, path: str, mode: int) -> int:
     if os.path.lexists(host):
         return neg(errno.EEXIST)
     proc.sandbox.check_write(host)
-    with proc.sandbox.parent(host) as (d, name):
+    with new_inode(proc.kernel.output_budget) as room, \
+            proc.sandbox.parent(host) as (d, name):
+        if not room:                    # --max-output bounds the disk: vm/diskquota.py
+            return neg(errno.EDQUOT)
         os.mkdir(name, mode & ~proc.umask & 0o7777, dir_fd=d)
     return 0
 
@@ -1196,6 +1245,7 @@ def _unlink(proc, dirfd, path: str, flags: int) -> int:
             return neg(errno.EISDIR)
         else:
             os.unlink(name, dir_fd=d)
+    name_removed(proc.kernel.output_budget)
     return 0
 
 
@@ -1262,6 +1312,8 @@ def sys_renameat2(proc, olddirfd, old, newdirfd, new, flags, *_):
 
 
 def _readlink(proc, dirfd, path: str, buf: int, size: int) -> int:
+    if s32(size) <= 0:                      # bufsiz is an int: Linux's first check
+        return neg(errno.EINVAL)
     host = _lookup(proc, dirfd, path, follow=False)
     if isinstance(host, ProcRef):
         target = os.fsencode(procfs.readlink_node(proc, host))
@@ -1287,7 +1339,10 @@ def sys_readlinkat(proc, dirfd, path, buf, size, *_):
 def sys_symlink(proc, target, path, *_):
     host = _resolve(proc, AT_FDCWD, _path(proc, path), follow=False)
     proc.sandbox.check_write(host)
-    with proc.sandbox.parent(host) as (d, name):
+    with new_inode(proc.kernel.output_budget) as room, \
+            proc.sandbox.parent(host) as (d, name):
+        if not room:
+            return neg(errno.EDQUOT)
         os.symlink(_path(proc, target), name, dir_fd=d)
     return 0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import struct
 import time
+import weakref
 from typing import Optional
 
 from vm.linux import abi
@@ -147,6 +148,7 @@ class Epoll(OpenFile):
 
     def __init__(self):
         self.watches: dict = {}
+        self.watchers: weakref.WeakSet = weakref.WeakSet()  # epolls with an entry for this
         self.path = "anon_inode:[eventpoll]"
         self.stat = _anon_stat()
 
@@ -155,17 +157,24 @@ class Epoll(OpenFile):
             del self.watches[key]           # closed everywhere: gone from the set
         return list(self.watches.values())
 
-    def collect(self, limit: int, consume: bool, depth: int = 0) -> list:
+    def collect(self, limit: int, consume: bool, seen: Optional[dict] = None) -> list:
         """(events, data) of the ready entries, at most ``limit``; ``consume``: a real
-        wait (edge-triggered and one-shot entries are used up)."""
+        wait (edge-triggered and one-shot entries are used up). A nested epoll's
+        readiness is worked out once per call (``seen``): asked again on every path to
+        it, W epolls on each of 5 levels, each watching every one below, cost W^4 host
+        steps per epoll_wait (20 a level: 0.3 s for one call, natively nothing)."""
         out = []
+        if seen is None:
+            seen = {}
         for w in self.live():
             if w.disabled:
                 continue
-            if depth > 4 and isinstance(w.file, Epoll):
-                continue                    # nesting deeper than the kernel allows
             if isinstance(w.file, Epoll):
-                rev = READ_EVENTS & w.events if w.file.collect(1, False, depth + 1) else 0
+                ready = seen.get(id(w.file))
+                if ready is None:
+                    seen[id(w.file)] = False            # (a cycle: not ready through it)
+                    ready = seen[id(w.file)] = bool(w.file.collect(1, False, seen))
+                rev = READ_EVENTS & w.events if ready else 0
             else:
                 rev = w.ready()
             if w.events & EPOLLET:
@@ -255,8 +264,10 @@ def sys_epoll_ctl(proc, epfd, op, fd, event, *_):
             return neg(errno.EEXIST)
         if len(ep.watches) >= EPOLL_MAX_WATCHES:
             return neg(errno.ENOSPC)
-        if isinstance(f, Epoll) and _reaches(f, ep):
-            return neg(errno.ELOOP)
+        if isinstance(f, Epoll):
+            if _too_deep(ep, f):
+                return neg(errno.ELOOP)
+            f.watchers.add(ep)
         ep.watches[key] = _Watch(fd, f, events, data)
         return 0
     if w is None:
@@ -270,12 +281,47 @@ def sys_epoll_ctl(proc, epfd, op, fd, event, *_):
     return 0
 
 
-def _reaches(f: Epoll, target: Epoll, depth: int = 0) -> bool:
-    """Whether watching ``f`` from ``target`` would make a cycle (or nest too deep)."""
-    if f is target or depth > 4:
+EP_MAX_NESTS = 4
+
+
+def _too_deep(ep: Epoll, f: Epoll) -> bool:
+    """Whether ``ep`` watching epoll ``f`` makes a cycle or a chain of more than
+    EP_MAX_NESTS + 1 epolls, counting those above ``ep`` and below ``f`` (Linux's
+    ep_loop_check: ELOOP). Each epoll is visited once: following every path, a guest's
+    lattice of epolls made one epoll_ctl cost exponential host time."""
+    below = _depth(f, lambda e: [w.file for w in e.live() if isinstance(w.file, Epoll)],
+                   ep, {})
+    if below is None or below > EP_MAX_NESTS:
         return True
-    return any(isinstance(w.file, Epoll) and _reaches(w.file, target, depth + 1)
-               for w in f.live())
+    above = _depth(ep, _watchers, None, {})
+    return above is None or below + 1 + above > EP_MAX_NESTS
+
+
+def _watchers(e: Epoll) -> list:
+    """The epolls with a live entry for ``e`` now."""
+    return [p for p in list(e.watchers) if getattr(p, "refs", 0) > 0
+            and any(w.file is e for w in p.live())]
+
+
+def _depth(e: Epoll, nexts, stop: Optional[Epoll], memo: dict) -> Optional[int]:
+    """The longest chain of epolls from ``e`` along ``nexts`` (0: none), or None when it
+    reaches ``stop`` or goes round a cycle; each epoll is worked out once."""
+    if e is stop:
+        return None
+    key = id(e)
+    if key in memo:
+        return memo[key]            # (-1 while under way: a cycle)
+    memo[key] = -1
+    most = 0
+    for n in nexts(e):
+        d = _depth(n, nexts, stop, memo)
+        if d is None or d < 0:
+            return None
+        most = max(most, d + 1)
+        if most > EP_MAX_NESTS + 1:
+            break                   # (deep enough to refuse: no Python recursion past it)
+    memo[key] = most
+    return most
 
 
 def _epoll_wait(proc, epfd: int, events: int, maxevents: int,
