@@ -370,21 +370,26 @@ class Translator:
         if fn is None:
             # the first pass says what the paths need (flags at the start, registers a
             # loop carries, helpers): for one more path, the trace's so far and the new
-            # path's own (they only add up)
+            # path's own (they only add up); a loop whose needs can be told beforehand
+            # is built in one pass
             prev = getattr(old.meta, "first", None) if old is not None else None
             partial = prev is not None and old.meta.paths == paths[:-1]
-            if partial:
-                b = self._build(key, False, False, path=paths[-1:])
-                first = (prev[0] or b.entry_needed, prev[1] | b.written,
-                         prev[2] or b.has_helper, prev[3] or b.loop)
+            b = self._guessed_loop(key, paths, prev if partial else None)
+            if b is not None:
+                first = (b.entry_needed, frozenset(b.written), b.has_helper, True)
             else:
-                b = self._build(key, False, False, path=paths)
-                first = (b.entry_needed, frozenset(b.written), b.has_helper, b.loop)
-            if first[3]:
-                b = self._build(key, False, True, first[0], first[1], path=paths,
-                                any_helper=first[2])
-            elif partial:
-                b = self._build(key, False, False, path=paths)
+                if partial:
+                    b = self._build(key, False, False, path=paths[-1:])
+                    first = (prev[0] or b.entry_needed, prev[1] | b.written,
+                             prev[2] or b.has_helper, prev[3] or b.loop)
+                else:
+                    b = self._build(key, False, False, path=paths)
+                    first = (b.entry_needed, frozenset(b.written), b.has_helper, b.loop)
+                if first[3]:
+                    b = self._build(key, False, True, first[0], first[1], path=paths,
+                                    any_helper=first[2])
+                elif partial:
+                    b = self._build(key, False, False, path=paths)
             fn = self._install(b, key, False, wkey)
         else:
             self.cache[key] = fn
@@ -399,6 +404,58 @@ class Translator:
             elif not getattr(old.meta, "tier0", False) and not old.meta.single:
                 self.trace_base[key] = old
         return fn
+
+    def _guessed_loop(self, key: int, paths: list, prev: Optional[tuple]) -> Optional[Builder]:
+        """A loop trace built in one pass, without the first (about a third of a loop
+        trace's cost): what its paths need (flags at the start, the registers the loop
+        carries, helpers) guessed from the trace it grows (``prev``, its first) or from
+        the plain blocks a new path ran through (their ``needs``), kept when the loop
+        pass finds that its paths need exactly that (else None: the two passes)."""
+        if prev is not None:
+            if not prev[3]:
+                return None
+            guess = prev[:3]
+        elif len(paths) == 1 and len(paths[0]) > 1 and paths[0][-1] == key:
+            guess = self._path_needs(paths[0])
+            if guess is None:
+                return None
+        else:
+            return None
+        for _ in range(2):      # (a miss: once more with what the pass found)
+            b = self._build(key, False, True, guess[0], guess[1], path=paths,
+                            any_helper=guess[2])
+            if not b.loop:
+                return None
+            found = (b.entry_needed, frozenset(b.written), b.has_helper)
+            if found == guess:
+                return b
+            guess = found
+        return None
+
+    def _path_needs(self, path: list) -> Optional[tuple]:
+        """(flags at the start, registers written, a helper) of the plain blocks that
+        run path[:-1] one after another (the first's flags: a later block's come from
+        the path before it), or None where no such block is known."""
+        cache, base = self.cache, self.trace_base
+        i, n = 0, len(path) - 1
+        lz = None
+        written: set = set()
+        helper = False
+        while i < n:
+            fn = base.get(path[i]) or cache.get(path[i])
+            meta = getattr(fn, "meta", None)
+            needs = getattr(meta, "needs", None)
+            if needs is None:
+                return None
+            ips = traces._ips(meta)
+            if path[i:i + len(ips)] != ips:
+                return None
+            if lz is None:
+                lz = needs[0]
+            written |= needs[1]
+            helper = helper or needs[2]
+            i += len(ips)
+        return (lz, written, helper) if i == n else None
 
     def _load_warm(self, wkey: bytes, key: int, single: bool) -> Optional[Callable]:
         """warmblocks.load, noting the block's id in its meta (as _install does)."""
@@ -531,6 +588,8 @@ class Translator:
         src, header = self._source(b)
         meta = b.meta
         meta.key, meta.loop, meta.single, meta.n = key, b.loop, single, b.ninsn
+        if b.path is None and not single:   # (what a loop trace needs: _path_needs)
+            meta.needs = (b.entry_needed, frozenset(b.written), b.has_helper)
         first = meta.insns[0].insn if meta.insns else None
         meta.trapless = first is not None and first.form.mnemonic in (
             "int", "int3", "into", "int1", "icebp")
