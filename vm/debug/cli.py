@@ -8,10 +8,13 @@ Every bad command or address is one ``error:`` line and the session goes on.
 from __future__ import annotations
 
 import ast
+import contextlib
 import operator
 import re
+import signal
 import sys
-from typing import Callable, Dict, List, TextIO
+import threading
+from typing import Callable, Dict, Iterator, List, TextIO
 
 from vm.debug.core import DebugError, Debugger, StopEvent, signal_name
 
@@ -531,12 +534,42 @@ def run_session(dbg: Debugger, stdin: TextIO, out: TextIO, pid: int = 0) -> int:
         line = stdin.readline()
         if not line:
             break
-        try:
-            cli.execute(line)
-        except KeyboardInterrupt:
+        with _ctrl_c_stops(dbg) as unseen:
+            try:
+                cli.execute(line)
+            except KeyboardInterrupt:
+                unseen[0] = True
+        if unseen[0]:
             cli.say("Quit")
     dbg.close()
     return 0
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(dbg: Debugger) -> Iterator[list]:
+    """While a command runs: Ctrl-C stops a running x86 program between two slices
+    (X86Debugger.interrupt_check: 'Program received signal SIGINT', as gdb says) rather
+    than raising KeyboardInterrupt inside a compiled block, which left the machine
+    half way through it. Yields [True] when a Ctrl-C came and no run took it."""
+    unseen = [False]
+    if not hasattr(dbg, "interrupt_check") or \
+            threading.current_thread() is not threading.main_thread():
+        yield unseen
+        return
+
+    def check() -> bool:
+        hit, unseen[0] = unseen[0], False
+        return hit
+
+    def handler(signum, frame) -> None:
+        unseen[0] = True
+    old = signal.signal(signal.SIGINT, handler)
+    dbg.interrupt_check = check
+    try:
+        yield unseen
+    finally:
+        dbg.interrupt_check = None
+        signal.signal(signal.SIGINT, old)
 
 
 def debug_main(kind: str, path: str, data: bytes, opts, *, stdin=None, stdout=None,

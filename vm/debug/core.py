@@ -28,7 +28,12 @@ from typing import Callable, Dict, List, Optional, Tuple
 from vm.debug.snapshots import WF_DBGWATCH, WF_SAVE, Divergence, History, cpu_capture
 from vm.debug.targets import Outcome
 
-SIGNAL_NAMES = {4: "SIGILL", 5: "SIGTRAP", 8: "SIGFPE", 11: "SIGSEGV"}
+SIGNAL_NAMES = {2: "SIGINT", 4: "SIGILL", 5: "SIGTRAP", 8: "SIGFPE", 11: "SIGSEGV",
+                25: "SIGXFSZ"}
+SIGINT = 2
+# Instructions between two looks for an interrupt (X86Debugger.interrupt_check): a
+# select() per slice, so a running program stops within a fraction of a second
+POLL_EVERY = 100_000
 
 
 class DebugError(Exception):
@@ -180,6 +185,10 @@ class X86Debugger(Debugger):
         self._glue_regs = None
         self._read_watch = False
         self._orig: dict = {}
+        # asked every POLL_EVERY instructions of a resume: True stops the program with
+        # SIGINT (the GDB stub's Ctrl-C from gdb, the command line's own Ctrl-C)
+        self.interrupt_check: Optional[Callable[[], bool]] = None
+        self._polling = self._interrupted = False
         self.attach(target.machine)
 
     # -- attaching ---------------------------------------------------------------------------
@@ -213,7 +222,8 @@ class X86Debugger(Debugger):
         if k is not None and not hasattr(k, "_debug_orig_fault"):
             k._debug_orig_fault = k.fault
             k.fault = self._kernel_fault
-            self.target.stop_hook = lambda: bool(self._pending)
+            # (between turns: a thread of the program blocks a while, another runs)
+            self.target.stop_hook = lambda: bool(self._pending) or self._poll_interrupt()
         self._sync_breakpoints()
         for wp in self.watchpoints.values():
             self._arm_watch(wp)
@@ -703,6 +713,23 @@ class X86Debugger(Debugger):
 
     def _run(self, limit: Optional[int] = None, collect: Optional[list] = None,
              ignore_breaks: bool = False) -> Optional[StopEvent]:
+        polled = self.interrupt_check is not None and collect is None and not ignore_breaks
+        self._polling = polled
+        try:
+            return self._run_inner(limit, collect, ignore_breaks)
+        finally:
+            self._polling = False
+            self._interrupted = False
+
+    def _poll_interrupt(self) -> bool:
+        """Did an interrupt come (asked during a resume only; it stays seen until the
+        resume ends, so the target's own checks between turns may ask too)?"""
+        if self._polling and not self._interrupted:
+            self._interrupted = bool(self.interrupt_check())
+        return self._interrupted
+
+    def _run_inner(self, limit: Optional[int], collect: Optional[list],
+                   ignore_breaks: bool) -> Optional[StopEvent]:
         """``ignore_breaks``: only get there (breakpoints, watchpoints, catches and
         replayed faults do not stop)."""
         """Run until a stop (returned) or ``limit`` instructions (None returned).
@@ -710,12 +737,15 @@ class X86Debugger(Debugger):
         m = self.m
         start = m.steps
         first = True
+        poll = self._poll_interrupt if self._polling else None
         while True:
             if self.exited is not None:
                 return StopEvent("exited", self.pc, status=self.exited)
             left = None if limit is None else limit - (m.steps - start)
             if left is not None and left <= 0:
                 return None
+            if poll is not None and not first and poll():
+                return StopEvent("signal", self.pc, signal=SIGINT, message="Interrupt")
             pc = self.pc
             try:
                 if pc in m.tr.stops and (first or ignore_breaks or collect is not None
@@ -732,7 +762,8 @@ class X86Debugger(Debugger):
                     first = False
                     continue
                 first = False
-                out = self._exec_chunk(left)
+                out = self._exec_chunk(left if poll is None else
+                                       POLL_EVERY if left is None else min(left, POLL_EVERY))
             except BreakHit as e:
                 if ignore_breaks:
                     continue
@@ -1429,33 +1460,59 @@ class V16Debugger(B32Debugger):
         self.cpu.restore(snap[1])
 
     def _one(self) -> Optional[StopEvent]:
+        from vm.v16.cpu import OUTPUT_FULL
         c = self.cpu
         before = len(c.output)
+        budget = getattr(self.target, "budget", None)
+        if budget is not None and budget.limit is not None:
+            # an ``out`` past --max-output stops before it, as in V16's runner (bytes
+            # shown before, met again after going back, are not counted twice)
+            c.output_room = len(self._shown) + budget.limit - budget.used
         code = c.step()
+        if code == OUTPUT_FULL:
+            c.stop = 0
+            budget.take(1)                  # (the byte that did not fit: "exceeded")
+            return self._over_budget()
         if code:
             from vm.v16.cpu import EXIT_STATUS, STOP_NAMES
             self.exited = EXIT_STATUS.get(code, 1)
             return StopEvent("exited", c.ip, status=self.exited,
                              message=f"V16 {STOP_NAMES.get(code, 'stop')}", dump=c.dump())
-        if len(c.output) != before:
-            self._show_output()
+        if len(c.output) != before and not self._show_output():
+            return self._over_budget()
         if self.history and c.steps % self.interval == 0:
             self._snap()
         return None
 
-    def _show_output(self) -> None:
+    def _over_budget(self) -> StopEvent:
+        """Past --max-output: the run ends as V16's runner ends it (status 153, its
+        line and dump)."""
+        from vm.options import EXIT_OUTPUT_LIMIT
+        self.exited = EXIT_OUTPUT_LIMIT
+        msg = self.target.budget.message()
+        return StopEvent("exited", self.cpu.ip, status=self.exited, message=msg,
+                         dump=f"v16: {self.target.path}: {msg}\n" +
+                         self.cpu.dump("OutputLimit"))
+
+    def _show_output(self) -> bool:
         """A byte was just written by ``out``: show it, unless it was shown before (the
-        same byte at the same place: the run is going over recorded ground again)."""
+        same byte at the same place: the run is going over recorded ground again).
+        What is shown draws on the target's --max-output budget: False when it did
+        not fit."""
         out, shown = self.cpu.output, self._shown
         k = len(out) - 1
         if k < len(shown) and shown[k] == out[k]:
-            return
+            return True
         k = min(k, len(shown))
         del shown[k:]
-        shown += out[k:]
-        self._unsent += out[k:]
-        if len(self._unsent) >= 512 or self._unsent[-1:] == b"\n":
+        new = out[k:]
+        budget = getattr(self.target, "budget", None)
+        allowed = budget.take(len(new)) if budget is not None else len(new)
+        shown += new[:allowed]
+        self._unsent += new[:allowed]
+        if len(self._unsent) >= 512 or self._unsent[-1:] == b"\n" or allowed < len(new):
             self._flush_output()
+        return allowed == len(new)
 
     def _flush_output(self) -> None:
         if self._unsent:

@@ -2,8 +2,11 @@
 
 It listens on 127.0.0.1 unless another host is named, serves one connection, and stops
 before the first instruction (as ``qemu-i386 -g``). Registers follow gdb's i386 target
-description (core registers, segment registers, x87 st0-st7 and its control registers;
-sent as target.xml). Real mode: ``eip`` as gdb sees it is the *linear* address
+description (core registers, segment registers, x87 st0-st7 and its control registers,
+fs_base/gs_base, then SSE xmm0-7 and mxcsr, as QEMU's; sent as target.xml). gdb's
+Ctrl-C (0x03) stops a running program with SIGINT: the core asks the connection between
+slices of the run (X86Debugger.interrupt_check). Malformed packets get an E reply, a
+wrong checksum a '-'. Real mode: ``eip`` as gdb sees it is the *linear* address
 CS * 16 + IP (so breakpoints, ``x/i $pc`` and disassembly work on linear addresses);
 writing it keeps CS when the address lies in the current code segment. Linux programs
 with several processes: the stub shows the first process only; children run freely.
@@ -14,6 +17,7 @@ debugs them.
 from __future__ import annotations
 
 import re
+import select
 import socket
 import sys
 from typing import Optional, Tuple
@@ -23,12 +27,34 @@ from vm.debug.core import DebugError, StopEvent, X86Debugger
 REGS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip", "eflags",
         "cs", "ss", "ds", "es", "fs", "gs")
 FPU_CTRL = ("fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop")
-NREGS = len(REGS) + 8 + len(FPU_CTRL)
+# after the core (x87 included): SSE (xmm0-7, mxcsr), then the TLS bases, as QEMU's
+# i386 target description has them (`info registers xmm0`, `p $fs_base`)
+X87_END = len(REGS) + 8 + len(FPU_CTRL)
+XMM0 = X87_END
+MXCSR = XMM0 + 8
+BASES = ("fs_base", "gs_base")
+NREGS = MXCSR + 1 + len(BASES)
 
-_EFLAGS = "".join(f'<field name="{n}" start="{b}" end="{b}"/>' for n, b in (
-    ("CF", 0), ("", 1), ("PF", 2), ("AF", 4), ("ZF", 6), ("SF", 7), ("TF", 8), ("IF", 9),
-    ("DF", 10), ("OF", 11), ("NT", 14), ("RF", 16), ("VM", 17), ("AC", 18), ("VIF", 19),
-    ("VIP", 20), ("ID", 21)))
+# (highest first, as QEMU's: gdb shows them in this order, `[ IOPL=0 IF ]`)
+_EFLAGS = "".join(f'<field name="{n}" start="{b}" end="{e}"/>' for n, b, e in reversed((
+    ("CF", 0, 0), ("", 1, 1), ("PF", 2, 2), ("AF", 4, 4), ("ZF", 6, 6), ("SF", 7, 7),
+    ("TF", 8, 8), ("IF", 9, 9), ("DF", 10, 10), ("OF", 11, 11), ("IOPL", 12, 13),
+    ("NT", 14, 14), ("RF", 16, 16), ("VM", 17, 17), ("AC", 18, 18), ("VIF", 19, 19),
+    ("VIP", 20, 20), ("ID", 21, 21))))
+_MXCSR = "".join(f'<field name="{n}" start="{b}" end="{b}"/>' for n, b in (
+    ("IE", 0), ("DE", 1), ("ZE", 2), ("OE", 3), ("UE", 4), ("PE", 5), ("DAZ", 6),
+    ("IM", 7), ("DM", 8), ("ZM", 9), ("OM", 10), ("UM", 11), ("PM", 12), ("FZ", 15)))
+_VEC128 = ('<vector id="v4f" type="ieee_single" count="4"/>'
+           '<vector id="v2d" type="ieee_double" count="2"/>'
+           '<vector id="v16i8" type="int8" count="16"/>'
+           '<vector id="v8i16" type="int16" count="8"/>'
+           '<vector id="v4i32" type="int32" count="4"/>'
+           '<vector id="v2i64" type="int64" count="2"/>'
+           '<union id="vec128"><field name="v4_float" type="v4f"/>'
+           '<field name="v2_double" type="v2d"/><field name="v16_int8" type="v16i8"/>'
+           '<field name="v8_int16" type="v8i16"/><field name="v4_int32" type="v4i32"/>'
+           '<field name="v2_int64" type="v2i64"/><field name="uint128" type="uint128"/>'
+           '</union>')
 
 
 def target_xml(arch: str = "i386") -> str:
@@ -41,11 +67,18 @@ def target_xml(arch: str = "i386") -> str:
         regs.append(f'<reg name="st{i}" bitsize="80" type="i387_ext"/>')
     for n in FPU_CTRL:
         regs.append(f'<reg name="{n}" bitsize="32" type="int" group="float"/>')
+    sse = "".join(f'<reg name="xmm{i}" bitsize="128" type="vec128" regnum="{XMM0 + i}"/>'
+                  for i in range(8))
+    sse += f'<reg name="mxcsr" bitsize="32" type="i386_mxcsr" group="vector" regnum="{MXCSR}"/>'
+    bases = "".join(f'<reg name="{n}" bitsize="32" type="int32" regnum="{MXCSR + 1 + i}"/>'
+                    for i, n in enumerate(BASES))
     return ('<?xml version="1.0"?><!DOCTYPE target SYSTEM "gdb-target.dtd">'
             f'<target version="1.0"><architecture>{arch}</architecture>'
             '<feature name="org.gnu.gdb.i386.core">'
             f'<flags id="i386_eflags" size="4">{_EFLAGS}</flags>'
-            + "".join(regs) + "</feature></target>")
+            + "".join(regs) + bases + "</feature>"      # (the bases there, as QEMU)
+            '<feature name="org.gnu.gdb.i386.sse">' + _VEC128 +
+            f'<flags id="i386_mxcsr" size="4">{_MXCSR}</flags>' + sse + "</feature></target>")
 
 
 # The longest packet kept while its end has not come (gdb sends at most the PacketSize we
@@ -79,14 +112,29 @@ def _escape(data: bytes) -> bytes:
 
 
 def _unescape(data: bytes) -> bytes:
+    """X's binary data: '}' escapes the byte after it (XOR 0x20); a '}' at the end
+    escapes nothing (ValueError)."""
     out = bytearray()
     it = iter(data)
     for b in it:
         if b == 0x7D:
-            out.append(next(it, 0) ^ 0x20)
+            nxt = next(it, None)
+            if nxt is None:
+                raise ValueError("binary data ends in an escape")
+            out.append(nxt ^ 0x20)
         else:
             out.append(b)
     return bytes(out)
+
+
+_HEXPAIRS = re.compile(rb"(?:[0-9a-fA-F]{2})*")
+
+
+def _hex_bytes(field: bytes) -> bytes:
+    """Hex digit pairs (``bytes.fromhex`` also takes spaces)."""
+    if not _HEXPAIRS.fullmatch(field):
+        raise ValueError(f"bad hex data {field[:20]!r}")
+    return bytes.fromhex(field.decode())
 
 
 class Connection:
@@ -99,6 +147,7 @@ class Connection:
         self.buf = b""
         self.pos = 0
         self.ack = True
+        self.gone = False           # gdb closed the connection (seen while running)
 
     def _fill(self) -> bool:
         chunk = self.sock.recv(65536)
@@ -108,31 +157,68 @@ class Connection:
         self.pos = 0
         return True
 
+    def _interrupt_at(self) -> int:
+        """Where the first Ctrl-C outside a packet lies in ``buf[pos:]`` (-1: none):
+        noise or acknowledgements may come before it, a packet's payload is not
+        looked into (an X packet carries raw bytes)."""
+        buf, i = self.buf, self.pos
+        while True:
+            start = buf.find(b"$", i)
+            c = buf.find(b"\x03", i, len(buf) if start < 0 else start)
+            if c >= 0 or start < 0:
+                return c
+            end = buf.find(b"#", start)
+            if end < 0:
+                return -1
+            i = end + 3
+
+    def interrupted(self) -> bool:
+        """Has gdb sent Ctrl-C (asked while the program runs: reads what has come,
+        without waiting)? The interrupt is consumed. True also when gdb went away."""
+        try:
+            ready = select.select([self.sock], [], [], 0)[0]
+            if ready and not self._fill():
+                self.gone = True
+                return True
+        except (OSError, ValueError):
+            self.gone = True
+            return True
+        c = self._interrupt_at()
+        if c < 0:
+            return False
+        self.buf = self.buf[:c] + self.buf[c + 1:]
+        return True
+
     def read_packet(self) -> Optional[bytes]:
         """The next packet's payload (None when gdb went away); b'\\x03' for Ctrl-C (a
-        run of them, with acknowledgements among them, is one interrupt)."""
+        run of them, with acknowledgements among them, is one interrupt). A packet
+        whose checksum is wrong is refused ('-', gdb sends it again) and not run."""
         while True:
             buf = self.buf
-            skip = _ACKS.match(buf, self.pos).end()
-            if buf.find(b"\x03", self.pos, skip) >= 0:
-                self.pos = skip
+            start = buf.find(b"$", self.pos)
+            c = buf.find(b"\x03", self.pos, len(buf) if start < 0 else start)
+            if c >= 0:                          # (noise before it is dropped with it)
+                self.pos = _ACKS.match(buf, c).end()
                 return b"\x03"
-            self.pos = skip
-            start = buf.find(b"$", skip)
             if start >= 0:
                 end = buf.find(b"#", start)
                 if end >= 0 and len(buf) >= end + 3:
                     self.pos = end + 3
+                    payload = buf[start + 1:end]
+                    if buf[end + 1:end + 3].lower() != _checksum(payload):
+                        if self.ack:
+                            self.sock.sendall(b"-")
+                        continue
                     if self.ack:
                         self.sock.sendall(b"+")
-                    return buf[start + 1:end]
+                    return payload
                 self.pos = start                # (what came before a packet: noise)
                 if end < 0 and len(buf) - start > MAX_PACKET:
                     self.buf, self.pos = b"", 0     # garbled: dropped, and asked again
                     if self.ack:
                         self.sock.sendall(b"-")
-            elif skip < len(buf):
-                self.buf, self.pos = b"", 0     # noise, no packet begun
+            else:
+                self.buf, self.pos = b"", 0     # noise (or acknowledgements) only
             if not self._fill():
                 return None
 
@@ -155,10 +241,17 @@ class GdbStub:
         self.wp_ids: dict = {}           # (type, addr, len) -> watchpoint number
         self.bp_ids: dict = {}           # addr -> breakpoint number
         self.killed = False
+        dbg.interrupt_check = conn.interrupted     # gdb's Ctrl-C while the program runs
 
     # -- registers -------------------------------------------------------------------------
     def _reg_bytes(self, n: int) -> bytes:
         d = self.d
+        if n >= XMM0:
+            cpu = d.m.cpu
+            if n < MXCSR:
+                return (cpu.xmm[n - XMM0] & (1 << 128) - 1).to_bytes(16, "little")
+            v = cpu.mxcsr if n == MXCSR else d.get_reg(BASES[n - MXCSR - 1])
+            return (v & 0xFFFFFFFF).to_bytes(4, "little")
         if n < len(REGS):
             name = REGS[n]
             v = d.pc if name == "eip" else d.get_reg(name)
@@ -179,6 +272,21 @@ class GdbStub:
 
     def _set_reg(self, n: int, raw: bytes) -> None:
         d = self.d
+        if n >= XMM0:
+            v = int.from_bytes(raw, "little")
+            if n > MXCSR:               # (the TLS bases: set_thread_area's, read only)
+                if v != d.get_reg(BASES[n - MXCSR - 1]):
+                    raise DebugError(f"{BASES[n - MXCSR - 1]} cannot be written")
+                return
+            d._check_present("registers")
+            if n < MXCSR:
+                d.m.cpu.xmm[n - XMM0] = v
+            else:
+                from vm.x86.sse import MXCSR_MASK
+                if v & ~MXCSR_MASK:
+                    raise DebugError("mxcsr: reserved bits set")   # (ldmxcsr's #GP)
+                d.m.cpu.mxcsr = v
+            return
         if n < len(REGS):
             name = REGS[n]
             v = int.from_bytes(raw[:4], "little")
@@ -219,6 +327,8 @@ class GdbStub:
             fpu.fop = v
 
     def _reg_size(self, n: int) -> int:
+        if XMM0 <= n < MXCSR:
+            return 16
         return 10 if len(REGS) <= n < len(REGS) + 8 else 4
 
     # -- stop replies ----------------------------------------------------------------------
@@ -248,35 +358,45 @@ class GdbStub:
             if pkt is None:
                 return 0
             if pkt == b"\x03":
-                self.conn.send(b"T02thread:1;")
+                # (stopped already: gdb's interrupt raced the stop; say where we are)
+                self.conn.send(self.stop_reply(self.last))
                 continue
             try:
                 reply = self.handle(pkt)
             except DebugError:
                 reply = b"E01"
             except (ValueError, IndexError):
-                reply = b"E02"
+                reply = b"E22"              # (a malformed packet: QEMU's EINVAL)
+            if self.conn.gone:
+                return 0                    # gdb went away while the program ran
             if reply is not None:
                 self.conn.send(reply)
             if self.killed:
                 return 0
+
+    def _resume(self, step: bool, addr: bytes = b"") -> bytes:
+        """c/s [ADDR]: resume (at ADDR when given), then the stop reply."""
+        if addr:
+            self._set_reg(REGS.index("eip"), (_num(addr) & 0xFFFFFFFF).to_bytes(4, "little"))
+        return self.stop_reply(self.d.stepi() if step else self.d.cont())
 
     def handle(self, pkt: bytes) -> Optional[bytes]:
         d = self.d
         c = pkt[:1]
         if pkt.startswith(b"qSupported"):
             return (b"PacketSize=4000;qXfer:features:read+;qXfer:exec-file:read+;"
-                    b"ReverseStep+;ReverseContinue+;swbreak+;hwbreak+;QStartNoAckMode+")
+                    b"ReverseStep+;ReverseContinue+;swbreak+;hwbreak+;QStartNoAckMode+;"
+                    b"vContSupported+")
         if pkt == b"QStartNoAckMode":
             self.conn.send(b"OK")
             self.conn.ack = False
             return None
-        if pkt.startswith(b"qXfer:features:read:target.xml:"):
+        if pkt.startswith(b"qXfer:features:read:"):
             # real mode: i8086, so gdb keeps `set architecture i8086` after connecting
             arch = "i8086" if d.real else "i386"
-            return self._xfer(target_xml(arch).encode(), pkt.split(b":")[4])
+            return self._xfer(pkt, b"target.xml", target_xml(arch).encode())
         if pkt.startswith(b"qXfer:exec-file:read:"):
-            return self._xfer(self.d.target.exe_path.encode(), pkt.split(b":")[4])
+            return self._xfer(pkt, None, self.d.target.exe_path.encode())
         if pkt == b"qAttached" or pkt.startswith(b"qAttached:"):
             return b"0"
         if pkt == b"qC":
@@ -289,20 +409,29 @@ class GdbStub:
             return b"Text=0;Data=0;Bss=0"
         if pkt == b"qSymbol::":
             return b"OK"
-        if pkt.startswith(b"H") or pkt.startswith(b"T"):
+        if c == b"H":
+            if pkt[1:2] not in (b"g", b"c", b"m") or not _thread_ok(pkt[2:]):
+                return b"E22"
             return b"OK"
+        if c == b"T":
+            return b"OK" if _thread_ok(pkt[1:]) and pkt[1:] not in (b"0", b"-1") \
+                else b"E22"
         if pkt == b"?":
             return self.stop_reply(self.last)
         if pkt == b"g":
             return b"".join(self._reg_bytes(n) for n in range(NREGS)).hex().encode()
         if c == b"G":
-            raw = bytes.fromhex(pkt[1:].decode())
+            raw = _hex_bytes(pkt[1:])
+            pos = n = 0
+            while pos < len(raw):
+                size = self._reg_size(n) if n < NREGS else 0
+                if not size or pos + size > len(raw):
+                    return b"E22"           # more than the registers, or a part of one
+                n, pos = n + 1, pos + size
             pos = 0
-            for n in range(NREGS):
-                size = self._reg_size(n)
-                if pos + size > len(raw):
-                    break
-                self._set_reg(n, raw[pos:pos + size])
+            for k in range(n):
+                size = self._reg_size(k)
+                self._set_reg(k, raw[pos:pos + size])
                 pos += size
             return b"OK"
         if c == b"p":
@@ -315,7 +444,10 @@ class GdbStub:
             n = _num(n)
             if n >= NREGS:
                 return b"E45"
-            self._set_reg(n, bytes.fromhex(v.decode()))
+            raw = _hex_bytes(v)
+            if len(raw) != self._reg_size(n):
+                return b"E22"               # (`P8=` wrote 0 to eip)
+            self._set_reg(n, raw)
             return b"OK"
         if c == b"m":
             addr, length = (_num(x) for x in pkt[1:].split(b","))
@@ -326,25 +458,35 @@ class GdbStub:
         if c == b"M":
             where, data = pkt[1:].split(b":", 1)
             addr, length = (_num(x) for x in where.split(b","))
-            d.write(addr, bytes.fromhex(data.decode())[:length])
+            raw = _hex_bytes(data)
+            if len(raw) != length:
+                return b"E22"
+            if length:
+                d.write(addr, raw)
             return b"OK"
         if c == b"X":
             where, data = pkt[1:].split(b":", 1)
             addr, length = (_num(x) for x in where.split(b","))
+            raw = _unescape(data)
+            if len(raw) != length:
+                return b"E22"
             if length:
-                d.write(addr, _unescape(data)[:length])
+                d.write(addr, raw)
             return b"OK"
         if c in (b"Z", b"z"):
             return self._point(c == b"Z", pkt[1:])
         if pkt == b"vCont?":
             return b"vCont;c;C;s;S"
         if pkt.startswith(b"vCont;"):
-            action = pkt[6:].split(b";")[0][:1]
-            return self.stop_reply(d.stepi() if action in (b"s", b"S") else d.cont())
-        if c in (b"c", b"C"):
-            return self.stop_reply(d.cont())
-        if c in (b"s", b"S"):
-            return self.stop_reply(d.stepi())
+            return self._resume(_vcont_step(pkt[6:]))
+        if c in (b"c", b"s"):
+            return self._resume(c == b"s", pkt[1:])
+        if c in (b"C", b"S"):
+            sig, _, addr = pkt[1:].partition(b";")
+            if len(sig) != 2:
+                raise ValueError("bad signal")
+            _num(sig)       # (the signal is not delivered: gdb passes none by default)
+            return self._resume(c == b"S", addr)
         if pkt == b"bs":
             return self.stop_reply(d.reverse_stepi())
         if pkt == b"bc":
@@ -358,6 +500,7 @@ class GdbStub:
             self.conn.send(b"OK")
             self.killed = True
             d.delete(None)
+            d.interrupt_check = None
             if d.exited is None:
                 d.cont()          # detached: the program runs to its end
             return None
@@ -365,13 +508,21 @@ class GdbStub:
             return b""
         return b""
 
-    def _xfer(self, doc: bytes, span: bytes) -> bytes:
-        off, length = (_num(x) for x in span.split(b","))
+    def _xfer(self, pkt: bytes, annex: Optional[bytes], doc: bytes) -> bytes:
+        """qXfer:OBJECT:read:ANNEX:OFFSET,LENGTH of doc (annex None: any)."""
+        parts = pkt.split(b":")
+        if len(parts) != 5 or (annex is not None and parts[3] != annex):
+            return b"E00"
+        off, length = (_num(x) for x in parts[4].split(b","))
+        if off > len(doc):
+            return b"E00"
         chunk = doc[off:off + length]
         return (b"l" if off + length >= len(doc) else b"m") + _escape(chunk)
 
     def _point(self, insert: bool, body: bytes) -> bytes:
         parts = body.split(b";")[0].split(b",")
+        if len(parts) != 3:
+            raise ValueError("Z/z takes type,addr,kind")
         kind, addr, length = _num(parts[0]), _num(parts[1]), _num(parts[2])
         d = self.d
         if kind in (0, 1):
@@ -384,18 +535,46 @@ class GdbStub:
                     d.remove_breakpoint(n)
             return b"OK"
         if kind in (2, 3, 4):
+            if not length:
+                return b"E22"               # (a watchpoint of no bytes)
             key = (kind, addr, length)
             if insert:
                 if key in self.wp_ids:          # (inserted twice: one watchpoint, as gdb
                     return b"OK"                # removes it once)
                 wk = {2: "write", 3: "read", 4: "access"}[kind]
-                self.wp_ids[key] = d.add_watchpoint(addr, max(length, 1), wk).number
+                self.wp_ids[key] = d.add_watchpoint(addr, length, wk).number
             else:
                 n = self.wp_ids.pop(key, None)
                 if n is not None:
                     d.remove_watchpoint(n)
             return b"OK"
         return b""
+
+
+def _thread_ok(tid: bytes) -> bool:
+    """A thread id naming our one thread: 1, 0 (any) or -1 (all)."""
+    return tid in (b"-1", b"0") or (bool(_HEX.fullmatch(tid)) and int(tid, 16) == 1)
+
+
+def _vcont_step(actions: bytes) -> bool:
+    """vCont;ACTION[:THREAD]...: whether our thread steps (s/S) or continues (c/C).
+    ValueError for an unknown action, a bad signal or a thread we do not have."""
+    mine = None
+    for item in actions.split(b";"):
+        act, sep, tid = item.partition(b":")
+        if act[:1] in (b"c", b"s") and len(act) == 1:
+            pass
+        elif act[:1] in (b"C", b"S") and len(act) == 3:
+            _num(act[1:])
+        else:
+            raise ValueError(f"bad vCont action {item[:20]!r}")
+        if sep and not _thread_ok(tid):
+            raise ValueError(f"no thread {tid[:20]!r}")
+        if mine is None:            # (the first action that applies to us wins)
+            mine = act[:1] in (b"s", b"S")
+    if mine is None:
+        raise ValueError("vCont without an action")
+    return mine
 
 
 def parse_address(address: str) -> Tuple[str, int]:

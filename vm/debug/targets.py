@@ -19,7 +19,7 @@ import os
 import sys
 from typing import Dict, Optional
 
-SIGILL, SIGTRAP, SIGFPE, SIGSEGV = 4, 5, 8, 11
+SIGILL, SIGTRAP, SIGFPE, SIGSEGV, SIGXFSZ = 4, 5, 8, 11, 25
 
 
 class TargetError(Exception):
@@ -113,6 +113,20 @@ class X86Target:
         self.symbols = symbols
         self.path = path
         self.exe_path = os.path.realpath(path)
+        self.budget = None              # --max-output (vm.options.OutputBudget)
+
+    def over_budget(self) -> Optional[Outcome]:
+        """The end of a run whose output went past --max-output, as a plain run ends
+        (status 153, 128 + SIGXFSZ, after one line), else None."""
+        b = self.budget
+        if b is None or not b.exceeded:
+            return None
+        self.flush_output()
+        print(f"pyvm: {self.path}: {b.message()}", file=sys.stderr, flush=True)
+        return Outcome("exit", 128 + SIGXFSZ, signal=SIGXFSZ, message=b.message())
+
+    def flush_output(self) -> None:
+        pass
 
     @property
     def bits(self) -> int:
@@ -163,10 +177,17 @@ class RealTarget(X86Target):
     """Real mode on the BIOS (boot images) or DOS (.COM)."""
     real = True
 
-    def __init__(self, machine, symbols, path, bios, closer=None):
+    def __init__(self, machine, symbols, path, bios, closer=None, budget=None):
         super().__init__(machine, symbols, path)
         self.bios = bios
         self.closer = closer
+        self.budget = budget
+
+    def flush_output(self) -> None:
+        try:
+            self.bios.console.flush()
+        except Exception:
+            pass
 
     def run(self, n: Optional[int]) -> Outcome:
         m = self.machine
@@ -183,6 +204,9 @@ class RealTarget(X86Target):
                 if out is None:
                     raise
                 return out
+            over = self.over_budget()
+            if over is not None:
+                return over
             if stop.reason != "limit":
                 return self.map_stop(stop)
             self.bios.update_ticks()
@@ -258,7 +282,10 @@ class LinuxTarget(X86Target):
         from vm.linux.process import BLOCKED, ZOMBIE
         k, init = self.kernel, self.proc
         start_m = init.machine
-        start = start_m.steps
+        # the followed thread's own instructions count to n: its threads share its
+        # Machine (and step counter), and a turn of theirs used up a small n before it
+        # ran at all (stepi did not move it; a Ctrl-C poll slice starved it)
+        done = 0
         while True:
             if init.state == ZOMBIE:
                 return Outcome("exit", init.exit_code)
@@ -275,18 +302,22 @@ class LinuxTarget(X86Target):
                         continue
                     raise
             m = init.machine
-            done = m.steps - start if m is start_m else 0
             budget = SLICE if others else SOLO_SLICE
             if n is not None:
                 budget = min(budget, n - done)
                 if budget <= 0:
                     return Outcome("limit")
+            before = m.steps
             k.turn(init, budget)
+            done += init.machine.steps - before if init.machine is m else 0
+            over = self.over_budget()       # (a child's writes count too)
+            if over is not None:
+                return over
             if init.state == ZOMBIE:
                 return Outcome("exit", init.exit_code)
             if init.machine is not start_m:
                 return Outcome("exec")
-            if n is not None and init.machine.steps - start >= n:
+            if n is not None and done >= n:
                 return Outcome("limit")
             if self.stop_hook is not None and self.stop_hook():
                 return Outcome("stopped")
@@ -328,7 +359,16 @@ class V16Target(B32Target):
 
 def load(kind: str, path: str, data: bytes, opts, stdin=None, stdout=None):
     """A target for a program of ``kind`` (what formats.detect() says). Raises
-    TargetError with a one-line message."""
+    TargetError with a one-line message. Its ``budget`` is --max-output's (the x86
+    set-ups make their own; V16's ``out`` draws on a new one)."""
+    target = _load(kind, path, data, opts, stdin, stdout)
+    if getattr(target, "budget", None) is None:
+        from vm.options import OutputBudget
+        target.budget = OutputBudget(getattr(opts, "max_output", None))
+    return target
+
+
+def _load(kind: str, path: str, data: bytes, opts, stdin=None, stdout=None):
     if kind == "asm":
         return _load_source(path, data, opts, stdin, stdout)
     if kind == "b32":
@@ -456,21 +496,21 @@ def _load_flat(path, data, opts, symbols, stdin, stdout) -> LinuxTarget:
 def _load_com(path, data, opts, symbols, stdin, stdout) -> RealTarget:
     from vm.dos.runner import COM_PSP, SetupError, setup_com
     try:
-        m, bios, dos, _budget = setup_com(path, data, opts, stdin, stdout)
+        m, bios, dos, budget = setup_com(path, data, opts, stdin, stdout)
     except SetupError as e:
         raise TargetError(str(e)) from None
     # labels of a .COM source are offsets in its segment: make them linear
     symbols = Symbols({n: COM_PSP * 16 + a for n, a in symbols.by_name.items()})
-    return RealTarget(m, symbols, path, bios, dos.close_all)
+    return RealTarget(m, symbols, path, bios, dos.close_all, budget)
 
 
 def _load_boot(path, data, opts, symbols, stdin, stdout) -> RealTarget:
     from vm.pc.runner import SetupError, setup_boot
     try:
-        m, bios, _budget = setup_boot(data, opts, stdin, stdout)
+        m, bios, budget = setup_boot(data, opts, stdin, stdout)
     except SetupError as e:
         raise TargetError(str(e)) from None
-    return RealTarget(m, symbols, path, bios)
+    return RealTarget(m, symbols, path, bios, budget=budget)
 
 
 def _load_elf(path, data, opts, stdin, stdout) -> LinuxTarget:
@@ -529,4 +569,12 @@ def _linux_target(path, opts, start, symbols, memory_limit) -> LinuxTarget:
     except OSError as e:
         raise TargetError(f"cannot start: {e.strerror or e}") from None
     kernel.add(proc)
-    return LinuxTarget(kernel, proc, symbols, path)
+
+    def stop_machine() -> None:         # (past the budget: the run ends at once)
+        m = kernel.current_machine()
+        if m is not None:
+            m.request_stop()
+    budget.stoppers.append(stop_machine)
+    target = LinuxTarget(kernel, proc, symbols, path)
+    target.budget = budget
+    return target

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import sys
+import weakref
 from collections import Counter
 
 KINDS = ("loop trace", "straight trace", "loop block", "block", "first tier")
@@ -66,7 +67,9 @@ class CountingCache(dict):
         self.whole = 0          # straight traces that ran their whole path
         self.prev = None        # (kind, meta, step count) of the block looked up last
         self.exits: Counter = Counter()     # how the blocks looked up ended (exit_label)
-        self._labels: dict = {}             # meta -> its last instruction's exit_label
+        # meta -> its last instruction's exit_label; weak: a flushed block's metadata
+        # goes with it (self-modifying code made one entry per retranslation)
+        self._labels: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def __getitem__(self, key):
         return self.looked_up(dict.__getitem__(self, key))   # (a miss: the KeyError)
@@ -102,7 +105,10 @@ class CountingCache(dict):
         label = self._labels.get(meta)
         if label is None:
             label = exit_label(meta.insns[-1].insn) if meta.insns else "none"
-            self._labels[meta] = label
+            try:
+                self._labels[meta] = label
+            except TypeError:       # (metadata without a weak reference slot: not kept)
+                pass
         return label
 
     def report(self, out=None) -> None:

@@ -108,6 +108,27 @@ class Hooks:
         self._read_orig: Optional[Callable] = None     # Memory.read before the wrap
         self._in_hook = False       # a callback's own reads are not reported
         self._watch_prev: dict = {}          # page -> the device watcher we chained
+        self._watch_flags()
+
+    def _watch_flags(self) -> None:
+        """A callback may change page permissions on Memory itself (``set_readonly``,
+        ``set_unreadable``) rather than through Machine.map: the running block, whose
+        checks saw the old flags, must stop before its next instruction as Machine.map
+        makes it (and the first unreadable page needs code that tests read flags)."""
+        m = self.machine
+        mem = m.mem
+
+        def notifying(orig: Callable) -> Callable:
+            def changed(*args, **kw) -> None:
+                was_guarded = mem.guarded
+                orig(*args, **kw)
+                if mem.guarded and not was_guarded:
+                    m.flush_translations()
+                else:
+                    m.tr.flags_changed()
+            return changed
+        for name in ("set_readonly", "set_unreadable"):
+            setattr(mem, name, notifying(getattr(mem, name)))
 
     # -- adding ----------------------------------------------------------------------------
     def add(self, kind: str, callback: Callable, begin: int = 0,
