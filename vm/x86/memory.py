@@ -293,8 +293,15 @@ class Memory:
         """Whether the pages of [addr, addr + n) (n > 0) may be read: none is unreadable.
         (Being inside memory is the caller's test.) The one test of it: a read that
         finds it false faults, :meth:`_check_readable`."""
-        return not self.guarded or \
-            self.unreadable.find(1, addr >> PAGE_SHIFT, ((addr + n - 1) >> PAGE_SHIFT) + 1) < 0
+        if not self.guarded:
+            return True
+        p, q = addr >> PAGE_SHIFT, (addr + n - 1) >> PAGE_SHIFT
+        if p == q:          # (an instruction's bytes, most of the time: no search)
+            try:
+                return not self.unreadable[p]
+            except IndexError:  # (past the memory: as the search finds nothing there)
+                return True
+        return self.unreadable.find(1, p, q + 1) < 0
 
     def _check_readable(self, addr: int, n: int) -> None:
         """Fault at the first unreadable byte of [addr, addr + n) (n > 0)."""
