@@ -75,7 +75,7 @@ from itertools import chain
 from types import CodeType, FunctionType
 from typing import Callable, Optional
 
-from asm.x86.decoder import DecodeError, Insn
+from asm.x86.decoder import DecodeError, Insn, const_fields
 from asm.x86.operands import Imm, Mem, Reg
 from vm.x86 import codecache, tier0lib, warmblocks
 from vm.x86.codecache import _blake2b, code_cache
@@ -136,6 +136,7 @@ _UNSAFE = ("'", '"', "#", "\\", "{", ":=", ". ", ".\t", "def", "class", "lambda"
 _UNSAFE_RE = re.compile("|".join(map(re.escape, (*_UNSAFE, _MARK))))
 _KEEP = re.compile(r"_k[0-9]+|c|lz[orab]")    # names the unwinding reads as they are
 _LITS = [f"_c{i}" for i in range(64)]
+_new = object.__new__
 _codes: dict = {}           # canonical source -> its function's code (this process)
 _lines: dict = {}           # a template's line -> its _line parts (this process)
 
@@ -487,6 +488,21 @@ def _clone(obj, **changes):
     return type(obj)(**{**obj.__dict__, **changes})
 
 
+def _read_fields(raw: bytes, fields: tuple) -> list:
+    """The constants at ``fields`` (asm.x86.decoder.const_fields) of an instruction's
+    bytes."""
+    out = []
+    for off, size, signed in fields:
+        if off is None:
+            out.append(size)
+            continue
+        v = int.from_bytes(raw[off:off + size], "little")
+        if signed and v >> (size * 8 - 1):
+            v -= 1 << (size * 8)
+        out.append(v)
+    return out
+
+
 def _values(insn: Insn) -> list:
     """The instance constants, in parameter order after the address (_k0)."""
     out = []
@@ -772,6 +788,11 @@ class Tier0:
         # their first byte
         self.by_bytes: dict = {}
         self.lens: dict = {}
+        # the bytes of an instruction before its constants -> how another with those bytes
+        # makes its instance without decoding (_note_shape), and those bytes' lengths by
+        # their first byte
+        self.by_shape: dict = {}
+        self.shape_lens: dict = {}
         # a template's code -> how to find its globals again (warmblocks.binds_of: None,
         # they cannot be; _NO: no template uses it)
         self.code_binds: dict = {}
@@ -810,7 +831,8 @@ class Tier0:
         and ``_lines``, which has their literals): they are made or adopted again
         when needed. The earlier run's record stays (as big as it was kept)."""
         for d in (self.made, self.seen, self.kept, self.hot, self.real, self.entries,
-                  self.by_bytes, self.lens, self.templates, self.fns):
+                  self.by_bytes, self.lens, self.by_shape, self.shape_lens, self.templates,
+                  self.fns):
             d.clear()
         _shared.clear()
         _lines.clear()
@@ -859,6 +881,18 @@ class Tier0:
                     if ent[0] == state:
                         return self._again(key, chunk[:n], ent)
                     break
+        lens = self.shape_lens.get(chunk[0]) if chunk else None
+        if lens is not None:
+            # the same bytes but for its constants (another displacement or immediate)
+            by_shape = self.by_shape
+            for k in lens:
+                ent = by_shape.get(chunk[:k])
+                if ent is not None:
+                    if ent[0] == state:
+                        fn = self._alike(key, chunk, ent)
+                        if fn is not None:
+                            return fn
+                    break
         try:
             insn, lin = tr.fetch(key, key)
         except (DecodeError, CPUException):
@@ -870,7 +904,7 @@ class Tier0:
                 self._note(insn.raw, (state, None))
             return None
         values = _values(insn)
-        zeros = tuple(v == 0 for v in values)
+        zeros = tuple([v == 0 for v in values])     # (no generator: PyPy's interpreter)
         # the registers, the operands' constants and the length as parameters (the
         # shape says which constants are 0 and which registers are the same), the
         # ModRM byte unseen ...
@@ -892,6 +926,8 @@ class Tier0:
         fl = _TRAPLESS if insn.form.mnemonic in _TRAPLESS_INSNS else 0
         if not rel:
             self._note(insn.raw, (state, t, tuple(values), fl))
+            if len(t.sk) == 3:          # (not a template per constants)
+                self._note_shape(insn, state, t, values, zeros, fl)
         consts = (key, *values)
         self.made[key] = (t, consts, insn.length, insn.raw, fl)
         self.dirty = True
@@ -955,6 +991,55 @@ class Tier0:
         lens = self.lens.get(first, ())
         if n not in lens:
             self.lens[first] = (*lens, n)
+
+    def _note_shape(self, insn: Insn, state: tuple, t: Template, values: list,
+                    zeros: tuple, fl: int) -> None:
+        """How an instruction with insn's bytes but for its constants makes its instance:
+        those bytes decode alike (the decoder picks the form and operands by them), so
+        its shape is insn's while the same constants are 0 and the same 32-bit
+        displacements fit in a byte (``disp_size``, in the shape), its values read from
+        where insn's are (asm.x86.decoder.const_fields, checked on insn here)."""
+        lay = const_fields(insn)
+        if lay is None:
+            return
+        k, fields = lay
+        raw = insn.raw
+        got = _read_fields(raw, fields)
+        m = len(fields)
+        if got != values[:m]:
+            return
+        # (a 32-bit displacement's size in the shape: whether it fits in a byte)
+        fits = tuple([(i, -128 <= got[i] <= 127) for i, f in enumerate(fields)
+                      if f[1] == 4 and f[2]])
+        head = raw[:k]
+        self.by_shape[head] = (state, t, len(raw), fields, zeros, fits, tuple(values[m:]), fl)
+        first = raw[0]
+        lens = self.shape_lens.get(first, ())
+        if k not in lens:
+            self.shape_lens[first] = (*lens, k)
+
+    def _alike(self, key: int, chunk: bytes, ent: tuple) -> Optional[Callable]:
+        """The instance at key of an instruction noted by :meth:`_note_shape` with other
+        constants (None: they differ in what its shape says of them)."""
+        _, t, n, fields, zeros, fits, tail, fl = ent
+        if len(chunk) < n:
+            return None
+        vals = _read_fields(chunk, fields)
+        if tuple([v == 0 for v in vals]) != zeros:
+            return None
+        for i, fit in fits:
+            if (-128 <= vals[i] <= 127) is not fit:
+                return None
+        mem = self.tr.mem
+        if not mem.readable(key, n):
+            return None
+        raw = chunk[:n]
+        values = (*vals, *tail)
+        self._note(raw, (ent[0], t, values, fl))
+        consts = (key, *values)
+        self.made[key] = (t, consts, n, raw, fl)
+        self.dirty = True
+        return self._install(t, key, consts, n, fl, None, raw)
 
     def _again(self, key: int, raw: bytes, ent: tuple) -> Optional[Callable]:
         """The instance at key of bytes decoded before at another start (``_note``)."""
@@ -1101,7 +1186,13 @@ class Tier0:
         if fn is None:
             fn = self.fns[t] = FunctionType(t.code, tr.ns, "_blk", t.lits or None)
         nip = key + length
-        meta = Tier0Meta(t, key, nip, insn, raw, bool(flags & _TRAPLESS), self)
+        # (Tier0Meta's __init__ by hand: its call with seven arguments cost PyPy's
+        # interpreter 0.3 us more, of ~4 us for this method)
+        meta = _new(Tier0Meta)
+        meta._src = (t, insn, raw, self)
+        meta.key = key
+        meta.nip = nip
+        meta.trapless = bool(flags & _TRAPLESS)
         seen = self.seen
         if key not in seen:
             seen.add(key)
