@@ -11,7 +11,10 @@ What it covers is what pyasm's declarations use: annotated fields (a ``ClassVar`
 annotation is no field), a plain default or ``field(default_factory=...)``, ``eq=False``
 and ``frozen=True`` (``FrozenInstanceError``, and a hash of the fields when compared by
 them), :func:`replace` and :func:`fields`; no base class with fields of its own, no
-``order`` or ``__post_init__``: those are refused (TypeError) where the class is declared.
+``order``, ``InitVar`` or ``__post_init__``, no base class that is a dataclass: those are
+refused (TypeError) where the class is declared, and a list, dict or set default as
+dataclasses refuses it (ValueError). A record that holds itself is shown with "...";
+``__match_args__`` is set. First use is safe from several threads at once.
 """
 
 from __future__ import annotations
@@ -73,14 +76,21 @@ def record(cls: Optional[type] = None, *, eq: bool = True, frozen: bool = False)
     if cls is None:
         return lambda c: record(c, eq=eq, frozen=frozen)
     if "__post_init__" in cls.__dict__ or any(
-            "__record_fields__" in base.__dict__ for base in cls.__mro__[1:]):
+            "__record_fields__" in base.__dict__ or "__dataclass_fields__" in base.__dict__
+            for base in cls.__mro__[1:]):
         raise TypeError(f"{cls.__qualname__}: not a plain record (use @dataclass)")
     names = []
     defaults = {}
     for name, kind in cls.__dict__.get("__annotations__", {}).items():
-        if "ClassVar" in (kind if isinstance(kind, str) else repr(kind)):
+        shown = kind if isinstance(kind, str) else repr(kind)
+        if shown.startswith(("ClassVar", "typing.ClassVar")):
             continue
+        if shown.startswith(("InitVar", "dataclasses.InitVar")):
+            raise TypeError(f"{cls.__qualname__}: not a plain record (use @dataclass)")
         value = cls.__dict__.get(name, _MISSING)
+        if type(value) in (list, dict, set):
+            raise ValueError(f"mutable default {type(value)} for field {name} is not "
+                             "allowed: use default_factory")
         if value is _MISSING:
             if defaults:
                 raise TypeError(f"non-default argument {name!r} follows default argument")
@@ -90,6 +100,8 @@ def record(cls: Optional[type] = None, *, eq: bool = True, frozen: bool = False)
                 delattr(cls, name)      # (as dataclasses: no class attribute for it)
         names.append(name)
     cls.__record_fields__ = tuple(names)
+    if "__match_args__" not in cls.__dict__:
+        cls.__match_args__ = tuple(names)
     _lazy_methods(cls, tuple(names), defaults, eq, frozen)
     if frozen:
         fixed = frozenset(names)
@@ -116,14 +128,20 @@ def _lazy_methods(cls: type, names: tuple, defaults: dict, eq: bool, frozen: boo
     wanted = ["__init__", "__repr__"] + (["__eq__"] if eq else [])
     if eq and frozen:
         wanted.append("__hash__")
-    own = {key for key in wanted if key in cls.__dict__ and key != "__hash__"}
+    # a class body defining __eq__ gets __hash__ = None from Python: not its own hash
+    # (dataclasses' has_explicit_hash)
+    own = {key for key in wanted if key in cls.__dict__ and not (
+        key == "__hash__" and cls.__dict__[key] is None and "__eq__" in cls.__dict__)}
 
     def materialize() -> None:
+        # the real methods go in before the class is marked made: a thread meeting a
+        # stand-in meanwhile builds them again (harmless) instead of calling a stand-in
+        # that calls itself; a build that raises leaves the class unmarked
         if not cls.__dict__.get("__record_made__", False):
-            cls.__record_made__ = True      # (type.__setattr__: a frozen record too)
             for key, fn in _methods(cls.__qualname__, names, defaults, frozen).items():
                 if key in wanted and key not in own:
                     setattr(cls, key, fn)
+            cls.__record_made__ = True      # (type.__setattr__: a frozen record too)
 
     def __init__(self, *args, **kwargs) -> None:
         materialize()
@@ -153,7 +171,9 @@ def _lazy_methods(cls: type, names: tuple, defaults: dict, eq: bool, frozen: boo
 def _methods(qualname: str, names: tuple, defaults: dict, frozen: bool) -> dict:
     """The methods dataclasses writes for fields ``names`` (identifiers: annotated names
     of a class body) with ``defaults`` (name -> value or _Factory)."""
-    scope: dict = {"_MISSING": _MISSING, "_set": object.__setattr__}
+    # (the generated code's own names cannot be fields: those start with __record)
+    scope: dict = {"__record_missing": _MISSING, "__record_set": object.__setattr__}
+    me = "__record_self" if "self" in names else "self"
     params = []
     body = []
     for n in names:
@@ -161,19 +181,19 @@ def _methods(qualname: str, names: tuple, defaults: dict, frozen: bool) -> dict:
         if n not in defaults:
             params.append(n)
         elif type(defaults[n]) is _Factory:
-            scope[f"_make_{n}"] = defaults[n].make
-            params.append(f"{n}=_MISSING")
-            value = f"_make_{n}() if {n} is _MISSING else {n}"
+            scope[f"__record_make_{n}"] = defaults[n].make
+            params.append(f"{n}=__record_missing")
+            value = f"__record_make_{n}() if {n} is __record_missing else {n}"
         else:
-            scope[f"_default_{n}"] = defaults[n]
-            params.append(f"{n}=_default_{n}")
-        body.append(f"    _set(self, {n!r}, {value})\n" if frozen
-                    else f"    self.{n} = {value}\n")
+            scope[f"__record_default_{n}"] = defaults[n]
+            params.append(f"{n}=__record_default_{n}")
+        body.append(f"    __record_set({me}, {n!r}, {value})\n" if frozen
+                    else f"    {me}.{n} = {value}\n")
     mine = "".join(f"self.{n}," for n in names)
     theirs = "".join(f"other.{n}," for n in names)
     shown = ", ".join(f"{n}={{self.{n}!r}}" for n in names)
     source = (
-        f"def __init__(self, {', '.join(params)}):\n" + ("".join(body) or "    pass\n")
+        f"def __init__({', '.join([me] + params)}):\n" + ("".join(body) or "    pass\n")
         + "def __repr__(self):\n"
         + f"    return f'{{self.__class__.__qualname__}}({shown})'\n"
         + "def __eq__(self, other):\n"
@@ -186,4 +206,7 @@ def _methods(qualname: str, names: tuple, defaults: dict, frozen: bool) -> dict:
     exec(compile(source, f"<record {qualname}>", "exec", dont_inherit=True), scope, namespace)
     for fn in namespace.values():
         fn.__qualname__ = f"{qualname}.{fn.__name__}"
+    # as dataclasses: a record that holds itself shows "..." there, not RecursionError
+    from reprlib import recursive_repr
+    namespace["__repr__"] = recursive_repr()(namespace["__repr__"])
     return namespace
