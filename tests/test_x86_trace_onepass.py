@@ -9,6 +9,7 @@ run in such traces, stopped at step limits of odd lengths. Oracle: Unicorn."""
 from __future__ import annotations
 
 import struct
+import subprocess
 
 from flat32_harness import pyvm, pyvm_state, unicorn, unicorn_state
 from test_x86_cpu_asm import asm
@@ -64,6 +65,7 @@ def _same(m, emu, X) -> None:
 
 
 def test_loop_traces_and_their_trees_are_built_in_one_pass(monkeypatch):
+    monkeypatch.setenv("PYVM_CODE_CACHE", "0")     # (a warm cache builds no trace)
     code = asm(LOOP, 32, CODE)
     top, done = struct.unpack_from("<2I", code, len(code) - 8)
     emu, X = unicorn(code, CODE, STACK, MEMORY)
@@ -102,3 +104,52 @@ def test_loop_traces_and_their_trees_are_built_in_one_pass(monkeypatch):
     assert all(k <= 2 for _, k in built), built
     top_trace = m.tr.cache[top].meta
     assert top_trace.trace and top_trace.loop and len(top_trace.paths) >= 4
+
+
+# The flags a loop trace needs at its entry are part of the guess: the loop's first block
+# reads none, a later one (adc) reads CF that `stc` set before the loop; a trace that
+# took the guess without checking its entry flags read the pre-loop CF on every pass
+# (found by the review of e337d1e: edi 403550310 where Unicorn has 403550315).
+ENTRY_FLAGS = """bits 32
+org 0x1000
+ mov dword [0x8000], 3000
+ mov ebx, 1
+ stc
+top: lea ebx, [ebx + ebx*4 + 0x3039]
+ movzx ecx, bh
+ jecxz rare
+ adc edi, ebx
+ dec dword [0x8000]
+ jnz top
+ int3
+rare: add edi, 0xF0000000
+ dec dword [0x8000]
+ jnz top
+ int3
+"""
+
+
+def test_loop_trace_entry_flags_from_before_the_loop(monkeypatch, tmp_path):
+    from unicorn import UcError
+    monkeypatch.setenv("PYVM_CODE_CACHE", "0")
+    monkeypatch.setattr(traces, "SAMPLE", 23)
+    monkeypatch.setattr(traces, "BACKOFF", 1)
+    (tmp_path / "loop.s").write_text(ENTRY_FLAGS)
+    subprocess.run(["nasm", "-f", "bin", str(tmp_path / "loop.s"), "-o",
+                    str(tmp_path / "loop.bin")], check=True)
+    code = (tmp_path / "loop.bin").read_bytes()
+    emu, X = unicorn(code, CODE, STACK, MEMORY)
+    emu.steps = 0
+    m = pyvm(code, CODE, STACK, MEMORY)
+    emu.reg_write(X.UC_X86_REG_EFLAGS, m.reg("eflags"))
+    m.tr.tier0 = None
+    for n in [1, 5, 40, 3, 97, 13, 250, 7, 64, 31, 500, 11, 29, 120, 2000] * 3:
+        assert m.run(n).reason == "limit"
+        _same(m, emu, X)
+    assert m.run(1_000_000).reason == "fault"      # (the int3 at the end)
+    try:
+        emu.emu_start(emu.reg_read(X.UC_X86_REG_EIP), 0xFFFFFFF0)
+    except UcError:
+        pass                                         # (Unicorn stops at the int3)
+    assert m.reg("edi") == emu.reg_read(X.UC_X86_REG_EDI)
+    assert any(getattr(f.meta, "loop", False) for f in m.tr.cache.values()), "no loop trace"
