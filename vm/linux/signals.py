@@ -241,6 +241,8 @@ def sigreturn(proc, rt: bool) -> None:
     cpu.eip = f[14]
     eflags = cpu.get_eflags() & ~FIX_EFLAGS | f[16] & FIX_EFLAGS
     cpu.set_eflags(eflags)
+    if eflags & 0x100:          # TF: the next instruction runs, then a single-step trap
+        m.request_single_step()
     if mask is None:
         mask = f[20] | hi << 32
     for n, sel in ((5, gs), (4, fs), (0, es), (3, ds)):

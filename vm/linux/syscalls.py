@@ -187,7 +187,11 @@ def sys_rseq(proc, *_):
 def sys_set_thread_area(proc, uinfo, *_):
     entry, base, limit, flags = abi.USER_DESC.unpack(proc.mem.read(uinfo, 16))
     if entry == 0xFFFFFFFF:
-        entry = 12                     # the first GDT TLS slot, as the kernel picks
+        # the first free GDT TLS slot (12-14), as the kernel picks (glibc's has 12)
+        used = proc.machine.descriptors
+        entry = next((e for e in (12, 13, 14) if e << 3 | 3 not in used), None)
+        if entry is None:
+            return neg(errno.ESRCH)
         proc.mem.write(uinfo, struct.pack("<I", entry))
     elif not 12 <= entry <= 14:
         return neg(errno.EINVAL)

@@ -434,7 +434,6 @@ class Machine:
         margin = self._margin
         cache = tr.cache
         get, get1 = cache.get, tr.cache1.get
-        real = cpu.real
         sample = traces.SAMPLE
         opaque = _opaque_call
         try:
@@ -490,7 +489,7 @@ class Machine:
                 fn = get1(key)
                 if fn is None:
                     fn = tr.translate(key, True)
-                trap = (real or cpu.pm) and cpu.flags & F.TF and not fn.meta.trapless
+                trap = cpu.flags & F.TF and not fn.meta.trapless
                 key = self._traced(fn) if self.tracer is not None else fn()
                 if trap and cpu.ss_shadow != st[0]:     # MOV/POP SS: after the next one
                     cpu.set_key(key)

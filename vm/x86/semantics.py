@@ -690,8 +690,8 @@ def popf(b: Builder, i) -> None:
     mask = F.popf_mask(b.real, size)
     keep = 0xFFFFFFFF & ~mask & ~F.ARITH
     b.emit(f"cpu.flags = cpu.flags & {keep:#x} | {v} & {mask & ~F.ARITH:#x} | 2")
-    if b.real:
-        b.emit("if cpu.flags & 0x100:\n    M.request_single_step()")
+    # TF set: single steps (and their traps) start after the next instruction
+    b.emit("if cpu.flags & 0x100:\n    M.request_single_step()")
     b.set_mat(f"{v} & 0x8d5")
     b.end_here()
 

@@ -31,6 +31,8 @@ from vm.x86.faults import (
 )
 from vm.x86.state import BASE, CS, DS, EAX, EBP, ECX, EDI, EDX, ESI, ESP, FS, SEL, SS
 
+TRAP_TRACE = 2      # Linux's si_code for a single step's SIGTRAP
+
 # ---- stack and memory access for helpers ------------------------------------------------
 
 
@@ -220,7 +222,14 @@ def retf(b: Builder, i) -> None:
 
 def deliver(cpu, vector: int, return_ip: int) -> int:
     """Real mode: take an interrupt through the IVT (push FLAGS, CS, IP; clear IF, TF,
-    AC); returns the handler's key."""
+    AC); returns the handler's key. Flat (user) mode has no IVT: the exception goes to
+    the personality (a single step's #DB: SIGTRAP, si_code TRAP_TRACE, as Linux)."""
+    if not cpu.real:
+        cpu.eip = return_ip
+        e = CPUException(vector, "single-step trap (TF)" if vector == DB else "")
+        if vector == DB:
+            e.si_code = TRAP_TRACE
+        raise e
     mem = cpu.machine.mem
     entry = cpu.idt_base + vector * 4
     ip = mem.r16(entry)
@@ -376,6 +385,17 @@ def enter_frame(cpu, alloc: int, level: int, size: int) -> None:
 STRING_OPS = {"movs": 0, "cmps": 1, "stos": 2, "lods": 3, "scas": 4, "ins": 5, "outs": 6}
 
 
+class StringStep(CPUException):
+    """TF set: a REP string instruction traps after each iteration but its last, EIP
+    still on it (registers advanced), as the CPU does; the last one traps as any
+    instruction does (machine.py)."""
+
+    si_code = TRAP_TRACE
+
+    def __init__(self):
+        super().__init__(DB, "single-step trap (TF) inside a REP string instruction")
+
+
 def string_op(cpu, op: int, size: int, a32: int, seg: int, rep: int) -> None:
     """One string instruction, with its REP/REPE/REPNE prefix (rep: 0 none, 1 REP/REPE,
     2 REPNE). Registers advance element by element, so a fault leaves them where the
@@ -391,9 +411,12 @@ def string_op(cpu, op: int, size: int, a32: int, seg: int, rep: int) -> None:
     count = r[ECX] & amask if rep else 1
     if count == 0:
         return
+    # (an FS/GS base plus the offset wraps at 4 GiB: the reads below mask the sum)
     sbase = r[BASE + seg] if cpu.real or seg >= 4 else 0
     dbase = r[BASE + 0] if cpu.real else 0
-    if op in (0, 2) and step > 0 and count > 1 and mem.access_watch is None:
+    stepping = rep and cpu.flags & F.TF
+    if op in (0, 2) and step > 0 and count > 1 and mem.access_watch is None \
+            and not stepping:
         count -= _bulk(cpu, op, size, amask, sbase, dbase, count)
         if count == 0:
             return
@@ -404,17 +427,17 @@ def string_op(cpu, op: int, size: int, a32: int, seg: int, rep: int) -> None:
         if (si > top and op in (0, 1, 3, 6)) or (di > top and op in (0, 1, 2, 4, 5)):
             raise CPUException(GP, "segment limit exceeded")
         if op == 0:         # movs
-            mem.write(dbase + di, mem.read(sbase + si, size))
+            mem.write(dbase + di, mem.read((sbase + si) & 0xFFFFFFFF, size))
         elif op == 2:       # stos
             mem.write(dbase + di, (r[EAX] & acc_mask).to_bytes(size, "little"))
         elif op == 3:       # lods
-            v = int.from_bytes(mem.read(sbase + si, size), "little")
+            v = int.from_bytes(mem.read((sbase + si) & 0xFFFFFFFF, size), "little")
             r[EAX] = r[EAX] & ~acc_mask & 0xFFFFFFFF | v
         elif op == 1 or op == 4:    # cmps / scas
             # ES:EDI is read first, as the CPU does (its fault wins) and Unicorn's hooks say
             c = int.from_bytes(mem.read(dbase + di, size), "little")
             if op == 1:
-                a = int.from_bytes(mem.read(sbase + si, size), "little")
+                a = int.from_bytes(mem.read((sbase + si) & 0xFFFFFFFF, size), "little")
             else:
                 a = r[EAX] & acc_mask
             cpu.lz = (F.opcode(F.SUB, size), (a - c) & acc_mask, a, c)
@@ -422,7 +445,7 @@ def string_op(cpu, op: int, size: int, a32: int, seg: int, rep: int) -> None:
             v = m.port_read(r[EDX] & 0xFFFF, size)
             mem.write(dbase + di, (v & acc_mask).to_bytes(size, "little"))
         else:               # outs
-            v = int.from_bytes(mem.read(sbase + si, size), "little")
+            v = int.from_bytes(mem.read((sbase + si) & 0xFFFFFFFF, size), "little")
             m.port_write(r[EDX] & 0xFFFF, size, v)
         if op in (0, 1, 3, 6):
             si = (si + step) & amask
@@ -439,6 +462,9 @@ def string_op(cpu, op: int, size: int, a32: int, seg: int, rep: int) -> None:
                     break
             if cpu.dr_hits:         # a data breakpoint: #DB after this iteration
                 debugregs.string_iteration(cpu, count)
+            if stepping and count:
+                cpu.dr[6] = cpu.dr[6] & ~0xF | 0x4000      # DR6: BS only
+                raise StringStep()
 
 
 def _bulk(cpu, op: int, size: int, amask: int, sbase: int, dbase: int, count: int) -> int:
@@ -565,6 +591,8 @@ def _inline_rep(b: Builder, op: int, size: int, args: str) -> None:
         ok = (f"0 < {n} <= 4096 and not cpu.flags & 0x400 and {e} <= {size_mem} and "
               f"not (wf[{edi} >> 12] or wf[({e} - 1) >> 12])")
         fast = [f"mem[{edi}:{e}] = {val}"]
+    if b.single:        # single steps: TF traps between iterations (string_op)
+        ok = f"not cpu.flags & 0x100 and {ok}"
     fast += [f"{new[EDI]} = {e} & 0xffffffff", f"{new[ECX]} = 0"]
     call = f"{b.glob(string_op)}(cpu, {args})"
     slow = [call] + [f"{new[s]} = r[{s}]" for s in new]
@@ -1004,14 +1032,28 @@ def descriptor_table(cpu, op: str, ea: int, size: int) -> None:
         wr(ea + 2, 4, base if size == 4 else base & 0xFFFFFF)
 
 
+# Linux user mode: with UMIP the CPU faults SGDT/SIDT/SMSW/SLDT/STR at CPL 3 and the
+# kernel (arch/x86/kernel/umip.c) answers with fixed values, whatever the operand size:
+# tables of limit 0 at dummy bases, CR0's PE MP ET NE WP AM PG, the TSS's selector
+# (GDT_ENTRY_TSS 8), no LDT
+UMIP_GDT_BASE, UMIP_IDT_BASE = 0xFFFE0000, 0xFFFF0000
+UMIP_CR0, UMIP_TR = 0x80050033, 0x40
+
+
+def umip_table(cpu, op: str, ea: int) -> None:
+    """SGDT/SIDT in Linux user mode: limit 0 and the dummy base, 6 bytes at once."""
+    base = UMIP_GDT_BASE if op == "sgdt" else UMIP_IDT_BASE
+    cpu.machine.mem.write(ea, (base << 16).to_bytes(6, "little"))
+
+
 @family("lgdt", "lidt", "sgdt", "sidt")
 def table_register(b: Builder, i) -> None:
     op = i.form.mnemonic
     if op in ("lgdt", "lidt") and b.privileged():
         return
-    if not b.real and not b.pm:     # user mode may read them: a plausible Linux answer
+    if not b.real and not b.pm:     # user mode may read them: what Linux answers
         ea = b.ea(i.operands[0])
-        b.call(descriptor_table, f"{op!r}, {ea}, 4", reads=(), writes=(), flags=False)
+        b.call(umip_table, f"{op!r}, {ea}", reads=(), writes=(), flags=False)
         return
     ea = b.ea(i.operands[0], 6)
     if b.pm and b.ac and op in ("sgdt", "sidt"):
@@ -1025,6 +1067,9 @@ def table_register(b: Builder, i) -> None:
 @family("smsw")
 def smsw(b: Builder, i) -> None:
     d = b.operand(i.operands[0], 2 if isinstance(i.operands[0], Mem) else None)
+    if not b.real and not b.pm:     # Linux user mode (UMIP, see above)
+        d.write(f"{UMIP_CR0 & MASK[d.size]:#x}")
+        return
     v = b.tmp("v")
     b.call(read_control, "'cr0'", reads=(), writes=(), flags=False, result=v)
     d.write(f"{v} & {MASK[d.size]:#x}")
@@ -1140,9 +1185,9 @@ def protected_only(b: Builder, i) -> None:
     if op in ("lldt", "ltr"):
         b.privileged()
         return
-    if op in ("sldt", "str"):
+    if op in ("sldt", "str"):       # Linux user mode (UMIP, see above)
         d = b.operand(i.operands[0], 2 if isinstance(i.operands[0], Mem) else None)
-        d.write("0")
+        d.write(f"{UMIP_TR if op == 'str' else 0:#x}")
         return
     fo = b.flags_value()
     if op == "arpl":
