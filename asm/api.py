@@ -154,6 +154,9 @@ def assemble(source: Union[str, bytes], *, fmt: Optional[str] = None,
     except RecursionError:
         raise AssemblyError([Diagnostic(filename, None, None,
                                         "source too deeply nested")]) from None
+    finally:
+        from asm.expr import settle
+        settle()        # (a recursion limit raised while other threads ran goes back)
 
 
 def _x86(source: str, fmt: str, bits: Optional[int], origin: Optional[int],

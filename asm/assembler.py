@@ -522,8 +522,13 @@ class Assembler(E.EvalContext):
             v = self.critical(ce) if what in ("TIMES", "DUP", "ORG") else ce.fn(self)
         finally:
             self.allow_regs = False
-        if self.unknown or type(v) is not int:
+        if type(v) is not int or (self.unknown and (
+                what not in ("TIMES", "DUP")
+                or E.unknown_weighs(self, lambda c: self.critical(ce)))):
+            # (a count whose unknown cancels, `0*f` or `(f-f)*3`, f ahead, is no unknown)
             raise AsmError(f"non-constant argument supplied to {what}")
+        if self.unknown:
+            self.saw_unknown = True     # (known next pass, or `not defined` in the last)
         return v
 
     def critical(self, ce: P.CExpr):
@@ -3208,7 +3213,10 @@ def _long_mode_register(name: str, bits: int, address: bool = False) -> AsmError
     """NASM's error for a register of 64-bit mode in another: its parser refuses one
     only REX reaches (`r8d`, `sil`); a 64-bit one is refused by the instruction (as an
     address register: the address sizes)."""
-    if P.REGISTERS_64[name] != 64:
+    size = P.REGISTERS_64[name]
+    if address and size < 32:       # (`[r8w]`, `[sil]`: no address register at all)
+        return AsmError(f"invalid {bits}-bit effective address")
+    if size != 64:
         return AsmError("invalid operands in non-64-bit mode")
     if address:
         return AsmError("impossible combination of address sizes",

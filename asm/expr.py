@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from typing import Callable, Optional
 
 from asm.errors import AsmError
@@ -379,21 +380,62 @@ Compiled = Callable[[EvalContext], object]
 _DEEP_FRAMES = 8 * 8192
 
 
+# The recursion limit is the interpreter's, not a thread's: it is raised by the first
+# caller in and put back by the last one out (threads assembling at once).
+_deep_lock = threading.Lock()
+deep_users = 0          # (read by asm.syntax: whether some thread has it raised now)
+_deep_saved = 0
+_deep_pending = False   # raised, no user left, not yet put back (other threads ran)
+
+
 def deeper(call, *args):
     """``call(*args)`` with room for a deeply nested expression's recursion."""
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(old + _DEEP_FRAMES)
+    global deep_users, _deep_saved
+    with _deep_lock:
+        if not deep_users and not _deep_pending:
+            _deep_saved = sys.getrecursionlimit()
+            sys.setrecursionlimit(_deep_saved + _DEEP_FRAMES)
+        deep_users += 1
     try:
         return call(*args)
     finally:
-        sys.setrecursionlimit(old)
+        with _deep_lock:
+            deep_users -= 1
+            if not deep_users:
+                _put_back()
+
+
+def _put_back() -> None:
+    """The limit as it was (under _deep_lock, no user left). Only when this is the only
+    thread: another one may be deep in code that ran while the limit was raised without
+    asking for it, and lowering the limit under it makes CPython abort the process
+    ("Cannot recover from stack overflow"); then :func:`settle` puts it back later."""
+    global _deep_pending
+    if threading.active_count() == 1:
+        sys.setrecursionlimit(_deep_saved)
+        _deep_pending = False
+    else:
+        _deep_pending = True
+
+
+def settle() -> None:
+    """Put back a recursion limit :func:`deeper` left raised while other threads ran,
+    once they have ended (called as an assembly ends)."""
+    if _deep_pending:
+        with _deep_lock:
+            if _deep_pending and not deep_users:
+                _put_back()
+
+
+def deep_call(fn: Compiled) -> Compiled:
+    """``fn`` worked out with room for a deep expression's recursion."""
+    return lambda c: deeper(fn, c)
 
 
 def compile_deep(node: Expr) -> Compiled:
     """compile_expr of an expression nested too deeply for the usual recursion limit:
     compiled, and then worked out, with more room."""
-    fn = deeper(compile_expr, node)
-    return lambda c: deeper(fn, c)
+    return deep_call(deeper(compile_expr, node))
 
 
 def compile_expr(node: Expr) -> Compiled:
@@ -659,18 +701,57 @@ def _unknown_operand(c: EvalContext, f: Compiled, value, registers: bool = False
     if not c.unknown or (not registers and type(value) is not int
                          and any(type(k) is str for k in getattr(value, "terms", ()))):
         return False
-    c.unknown = False
-    try:
-        f(c)
-        met = c.unknown
-    except AsmError:
-        met = False
-    c.unknown = True
-    if met and not _unknown_weighs(c, f):
-        return False
+    own = c.__dict__
+    if getattr(own.get("symbol"), "mode", None) == "term":
+        # (working an operand out with unknowns as a term, `_term_value`: ``value`` is
+        # that value already, whose term tells)
+        met = bool(getattr(value, "terms", {}).get(_UNKNOWN_TERM))
+    else:
+        # The answer for ``f`` is kept while the outermost call lasts: ``f`` worked out
+        # again asks this of its own operands (`(((x-$$)+y)/2+y)/2...`, x ahead)
+        memo = own.get("_unknown_memo")
+        outermost = memo is None
+        if outermost:
+            memo = c._unknown_memo = {}
+        key = (f, getattr(own.get("symbol"), "mode", None), type(c.unknown_result) is int)
+        try:
+            met = memo.get(key)
+            if met is None:
+                met = memo[key] = _unknown_judged(c, f)
+        finally:
+            if outermost:
+                del c._unknown_memo
     if met:
         c.made_unknown = True       # (an operator's result read as 0: _unknown_divisor)
     return met
+
+
+def _unknown_judged(c: EvalContext, f: Compiled) -> bool:
+    """Whether ``f`` meets a symbol not defined yet and keeps it (_unknown_weighs): its
+    value with each unknown read as a term tells, unless the term is gone from a value
+    that is no plain number (then: whether ``f`` met one at all)."""
+    try:
+        v = _term_value(c, f)
+    except AsmError:
+        return _unknown_met(c, f)
+    if type(v) is int:
+        return False
+    terms = getattr(v, "terms", {})
+    if _UNKNOWN_TERM in terms:
+        return bool(terms[_UNKNOWN_TERM])
+    return _unknown_met(c, f)
+
+
+def _unknown_met(c: EvalContext, f: Compiled) -> bool:
+    """Whether working ``f`` out meets a symbol not defined yet."""
+    c.unknown = False
+    try:
+        f(c)
+        return c.unknown
+    except AsmError:
+        return False
+    finally:
+        c.unknown = True
 
 
 _UNKNOWN_TERM = object()        # an undefined symbol's term in _unknown_weighs
@@ -681,6 +762,16 @@ def _unknown_weighs(c: EvalContext, f: Compiled) -> bool:
     term of the value, which `0*x` or `x-x` cancels (then the operand is a plain
     number: `[ebx*(2+0*x)]`). ``f`` is worked out with each undefined symbol read as
     that term; an operator that refuses it (NASM's unknown result) keeps it."""
+    try:
+        v = _term_value(c, f)
+    except AsmError:
+        return True
+    return type(v) is not int and bool(getattr(v, "terms", {}).get(_UNKNOWN_TERM, 1))
+
+
+def _term_value(c: EvalContext, f: Compiled):
+    """``f(c)`` with each undefined symbol, and each operator's unknown result, read as
+    the term _UNKNOWN_TERM."""
     own = c.__dict__
     outer, symbol = own.get("symbol"), c.symbol
 
@@ -690,14 +781,12 @@ def _unknown_weighs(c: EvalContext, f: Compiled) -> bool:
         met, c.unknown = c.unknown, True
         return Rel(0, {_UNKNOWN_TERM: 1}) if met else v
 
+    as_term.mode = "term"
     c.symbol = as_term
     result = own.get("unknown_result")
     c.unknown_result = Rel(0, {_UNKNOWN_TERM: 1})
     try:
-        v = f(c)
-        return type(v) is not int and bool(getattr(v, "terms", {}).get(_UNKNOWN_TERM, 1))
-    except AsmError:
-        return True
+        return f(c)
     finally:
         if outer is None:
             del c.symbol
@@ -708,6 +797,12 @@ def _unknown_weighs(c: EvalContext, f: Compiled) -> bool:
         else:
             c.unknown_result = result
         c.unknown = True
+
+
+def unknown_weighs(c: EvalContext, f: Compiled) -> bool:
+    """Whether ``f``, which met a symbol not defined yet (``c.unknown``), is unknown: not
+    when the symbol's term cancels (`0*f`, `(f-f)*3`: a plain number, whatever f is)."""
+    return _unknown_weighs(c, f)
 
 
 def _unknown_divisor(c: EvalContext, f: Compiled) -> bool:
@@ -727,6 +822,7 @@ def _unknown_divisor(c: EvalContext, f: Compiled) -> bool:
         met, c.unknown = c.unknown, True
         return 1 if met else v
 
+    as_one.mode = "one"
     c.symbol, was = as_one, c.made_unknown
     c.made_unknown = False
     try:

@@ -5,6 +5,7 @@ a token shape into a parse template (asm.syntax objects with Slot leaves)."""
 from __future__ import annotations
 
 import os
+import threading
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, UnexpectedInput
@@ -30,17 +31,21 @@ from asm.syntax import (
     Statement,
 )
 
+# The tokens parse_template hands to Lark, per thread (Lark's own text argument is unused):
+# a template parsed from another thread's tokens would be kept, and stored on disk.
+_input = threading.local()
+
 
 class NasmLexer(Lexer):
-    """Feeds the tokens of :func:`tokenize` (set in ``pending``) to Lark."""
-
-    pending: list = []
+    """Feeds the tokens of :func:`tokenize` (set by parse_template) to Lark."""
 
     def __init__(self, lexer_conf):
         pass
 
     def lex(self, data, *_):
-        for i, (kind, value) in enumerate(NasmLexer.pending):
+        tokens = _input.tokens
+        _input.lexed = tokens
+        for i, (kind, value) in enumerate(tokens):
             yield Token(kind, value, start_pos=i)       # (a token's index: see _syntax_error)
 
 
@@ -144,11 +149,13 @@ class ToAst(Transformer):
         while isinstance(c[i], str) and not isinstance(c[i], Token):
             inner.append(c[i])
             i += 1
+        if isinstance(c[i], Token) and c[i].type == "MASMFLAT":
+            i += 2                          # (%use masm's `[flat:x]`: no override)
         if isinstance(c[i], Token) and c[i].type == "SREG":
             seg = str(c[i]).lower()
             i += 2
         if isinstance(c[i], Token) and c[i].type == "MASMFLAT":
-            i += 2                          # (%use masm's `[flat:x]`: no override)
+            i += 2                          # (`[fs:flat:x]`, `[flat:fs:x]`: fs)
         if len(c) > i + 3:      # NASM's mib form `[base, index*scale]`: a sum here
             if not _mib_index(c[i + 2]):
                 return (tuple(inner), seg, E.Invalid("invalid mib expression"))
@@ -184,6 +191,15 @@ class ToAst(Transformer):
 
     def op_ptrsegdispmem(self, c):
         return self.op_segdispmem([x for x in c if not _masm_ptr(x)])
+
+    def op_ptrseg(self, c):
+        """`size ptr es:x` (%use masm): `size [es:x]` (not a far pointer's segment)."""
+        mods = tuple(x for x in c[:-3] if not _masm_ptr(x))
+        op = self.op_segmem([*mods, c[-3], c[-2], ((), None, c[-1])])
+        return OpMem(op.mods, (), op.seg, op.expr)
+
+    def op_ptrflat(self, c):
+        return OpMem(tuple(c[:-4]), (), None, c[-1])
 
     def op_ptrsegmem(self, c):
         return self.op_segmem([x for x in c if not _masm_ptr(x)])
@@ -582,10 +598,14 @@ def _read_up_to(err: AsmError, exc: Exception, tokens) -> AsmError:
 def parse_template(tokens: list, start: str, slotted: frozenset):
     """The template of a token shape: the line (or expression) parsed with the values of
     the ``slotted`` token types replaced by Slots. Raises AsmError."""
-    NasmLexer.pending = [(k, f"\x00{i}" if k in slotted else v)
-                         for i, (k, v) in enumerate(tokens)]
+    mine = _input.tokens = [(k, f"\x00{i}" if k in slotted else v)
+                            for i, (k, v) in enumerate(tokens)]
+    _input.lexed = None
     try:
-        return _lark(start).parse("", start=start)
+        raw = _lark(start).parse("", start=start)
+        if _input.lexed is not mine:    # (never: a template of other tokens is not made)
+            raise RuntimeError("pyasm: a parse template read another line's tokens")
+        return raw
     except AsmError:
         raise
     except UnexpectedInput as exc:
@@ -598,4 +618,4 @@ def parse_template(tokens: list, start: str, slotted: frozenset):
         raise _read_up_to(_syntax_error(exc, start, _kinds(tokens), tokens), exc,
                           tokens) from None
     finally:
-        NasmLexer.pending = []
+        _input.tokens = _input.lexed = None

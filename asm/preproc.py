@@ -2420,6 +2420,13 @@ class Preprocessor:
         parameter (``param``: its index) must be one whole expression, as in NASM."""
         from asm.parser import tokenize as asm_tokenize
         text = strip_comment(text).strip()
+        cut = False
+        if "%+" in text:
+            # pasted (`%eval(1 %+ 2)`: 12); a `%+` with nothing after ends the expression
+            text = _paste(text)
+            m = _TRAILING_PASTE.search(text)
+            if m:
+                text, cut = text[:m.start()], True
         if not text:
             raise AsmError("expression syntax error")
         tokens = asm_tokenize(text)
@@ -2428,6 +2435,7 @@ class Preprocessor:
         except AsmError as exc:
             self._undefined_before(tokens, exc, what)
             raise
+        trailing = trailing or cut
         if trailing and param is not None:
             raise AsmError(f"{_BAD_PARAMETER}{param} of function `{what}'")
         v = self._value_of(ce, what)
@@ -2478,6 +2486,8 @@ def _expr_plan(text: str):
     """The identifiers of a preprocessor expression that may be single-line macros, as
     (token index, name) pairs; False when the expression needs the general way (a
     preprocessor function, a string, a comment, a `$`, a call-like `name(`)."""
+    if "%+" in text:
+        return False        # (`1 %+ 2` pastes: 12)
     toks = tokenize(text)
     plan = []
     prev_id = False
@@ -2521,12 +2531,15 @@ def _paste_tokens(toks: list) -> str:
     while i < n:
         t = toks[i][1]
         if t == "%" and i + 1 < n and toks[i + 1][1] == "+":
-            while out and out[-1].isspace():
-                out.pop()
-            i += 2
-            while i < n and toks[i][0] == "ws":
-                i += 1
-            continue
+            j = i + 2
+            while j < n and toks[j][0] == "ws":
+                j += 1
+            if j < n and toks[j][0] != "comment":
+                while out and out[-1].isspace():
+                    out.pop()
+                i = j
+                continue
+            # (nothing to paste with: `%+` stays, an expression syntax error as in NASM)
         out.append(t)
         i += 1
     return "".join(out)
@@ -2537,9 +2550,10 @@ def _paste(text: str) -> str:
     return _PASTE.sub(lambda m: m.group(1) or "", text)
 
 
+_TRAILING_PASTE = re.compile(r"\s*%\+\s*\Z")
 # what may paste or read a word together: `%+`, `%!ENV`, a macro parameter (`%1%2`)
 _MAY_PASTE = re.compile(r"%(?:[+!]|\{?-?[0-9])")
-_PASTE = re.compile(r"""('[^']*'|"[^"]*"|`(?:\\.|[^`\\])*`)|\s*%\+\s*""")
+_PASTE = re.compile(r"""('[^']*'|"[^"]*"|`(?:\\.|[^`\\])*`)|\s*%\+\s*(?=[^\s;])""")
 
 
 _LINE_WORD = re.compile(r"\s*%line(?![^\s;])", re.IGNORECASE)

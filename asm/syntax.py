@@ -24,8 +24,13 @@ class CExpr:
 
     def __getattr__(self, name: str):
         if name == "fn":                # (only called while the slot is empty)
+            raised = E.deep_users
             try:
                 fn = E.compile_expr(self.node)
+                if raised or E.deep_users:
+                    # (made while another thread had the recursion limit raised: it may
+                    # need it to be worked out too)
+                    fn = E.deep_call(fn)
             except RecursionError:      # (`1+(1+(...))`, thousands deep)
                 fn = E.compile_deep(self.node)
             self.fn = fn
