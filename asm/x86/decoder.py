@@ -338,7 +338,7 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
     lock = False
     p66 = p67 = False
     while True:
-        # (the reader's byte() inlined: most instructions have no prefix, and this loop
+        # (the byte read inline: most instructions have no prefix, and this loop
         # is a tenth of decoding an instruction that is translated once)
         if pos >= end:
             raise _past_end(pos, offset, address)
@@ -382,7 +382,7 @@ def decode(code, offset: int = 0, bits: int = 32, address: Optional[int] = None)
         cands = entry[1] if p66 else entry[0]
         modrm = None
         if entry[2]:
-            # (the reader's byte() inlined)
+            # (the byte read inline, with its bounds check)
             if pos >= end:
                 raise _past_end(pos, offset, address)
             modrm = code[pos]

@@ -121,7 +121,7 @@ class Profile:
         """'pyvm-pypy: 1.86 s CPU: translate 0.64 s (11429 calls), ...'."""
         parts = [f"{name} {sec:.2f} s ({self.calls[name]} calls)"
                  for name, sec in sorted(self.seconds.items(), key=lambda kv: -kv[1])]
-        if ACTIVE:
+        if ACTIVE:     # (False only where a CPython test makes a Profile itself)
             # (PyPy's JIT times are wall clock: on a loaded machine they exceed CPU time)
             snap = pypyjit.get_stats_snapshot()
             t, c = snap.counter_times, snap.counters
