@@ -4,8 +4,8 @@ a run may fill, as a quota does.
 
 - New names are counted apart from bytes: a run may make one (a file, directory,
   symlink, socket node or hard link) per ``NAME_COST`` bytes of its limit, and at least
-  ``MIN_NAMES``, less those it removed; past that the call fails with EDQUOT, as under an inode quota, and the
-  run goes on. Without it a mkdir or creat loop fills the host's inode table under any
+  ``MIN_NAMES`` (a name it removes gives its room back); past that the call fails with
+  EDQUOT, as under an inode quota, and the run goes on. Without it a mkdir or creat loop fills the host's inode table under any
   ``--max-output``; with it what a run leaves takes at most its limit in data, and as
   much again in inodes and directory blocks (a directory's block is 4 KiB on ext4), plus
   ``MIN_NAMES`` blocks. The bytes themselves stay exact: a file written to the limit
@@ -19,7 +19,9 @@ a run may fill, as a quota does.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import stat
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -73,7 +75,26 @@ def name_removed(budget) -> None:
 
 def hole(fd: int, offset: int = -1) -> int:
     """The hole a write at ``offset`` (-1: the descriptor's position) leaves between the
-    end of the file of ``fd`` and its data (0 when it starts within the file)."""
+    end of the file of ``fd`` and its data (0 when it starts within the file, and for
+    anything but a regular file: a FIFO, a terminal or a device has no holes, and
+    a FIFO has no position: lseek would fail with ESPIPE)."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        return 0
     if offset < 0:
         offset = os.lseek(fd, 0, os.SEEK_CUR)
-    return max(0, offset - os.fstat(fd).st_size)
+    return max(0, offset - st.st_size)
+
+
+def appends(fd: int) -> bool:
+    """Whether the host descriptor ``fd`` writes at the end (O_APPEND): the host's own
+    mode decides where a write lands, so it decides whether a hole is charged."""
+    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND)
+
+
+def set_append(fd: int, on: bool) -> None:
+    """Make the host descriptor ``fd``'s append mode follow a guest's F_SETFL."""
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    new = flags | os.O_APPEND if on else flags & ~os.O_APPEND
+    if new != flags:
+        fcntl.fcntl(fd, fcntl.F_SETFL, new)

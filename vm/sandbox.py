@@ -164,9 +164,24 @@ class Sandbox:
         new = Sandbox.__new__(Sandbox)
         new.__dict__.update(self.__dict__)
         new.writable = list(self.writable)
+        new._tasks = 1
         if self._cwd_dir is not None:
             self._cwd_dir.users += 1
         return new
+
+    # Tasks sharing this view (threads cloned with CLONE_FS): the held cwd is let go
+    # when the last of them exits (Process.leave_fs), not when a collector comes.
+    _tasks: int = 1
+
+    def join(self) -> None:
+        """One more task shares this view (clone with CLONE_FS)."""
+        self._tasks += 1
+
+    def leave(self) -> None:
+        """A task sharing this view ended: the last one lets the held cwd go."""
+        self._tasks -= 1
+        if self._tasks <= 0:
+            self._let_go()
 
     def to_guest(self, host: str) -> Optional[str]:
         """The guest's name for a host path, or None when it is outside the root."""
@@ -201,8 +216,10 @@ class Sandbox:
             raise SandboxError(errno.EINVAL, path)
         if path == "":
             raise SandboxError(errno.ENOENT, path)
-        parts = [] if path.startswith("/") else _split(base or self.cwd)
-        todo = _split(path)
+        if path.startswith("/") or base:
+            parts, todo = ([] if path.startswith("/") else _split(base)), _split(path)
+        else:
+            parts, todo = self._from_cwd(path)
         must_dir = path.endswith("/")      # (`file/` is ENOTDIR, also /proc/self/exe/)
         keep_final = not follow and not must_dir
         links = 0
@@ -443,7 +460,7 @@ class Sandbox:
         except OSError as e:
             raise SandboxError(e.errno or errno.ENOENT) from None
         guest = self.to_guest(where) if where.startswith("/") else None
-        if guest is None or where.endswith(" (deleted)"):
+        if guest is None or _removed(fd):
             raise SandboxError(errno.ENOENT)
         return guest
 
@@ -464,6 +481,42 @@ class Sandbox:
     def cwd(self, guest: str) -> None:
         self._let_go()
         self._cwd = guest
+
+    def _from_cwd(self, path: str) -> Tuple[list, list]:
+        """The start and the names of a path relative to the cwd. A removed cwd has no
+        name, but its `..` is still its former parent (native: stat("..") 0)."""
+        todo = _split(path)
+        try:
+            return _split(self.cwd), todo
+        except SandboxError:
+            while todo and todo[0] == ".":
+                todo.pop(0)
+            held = self._cwd_dir
+            if held is None or not todo or todo[0] != "..":
+                raise
+        try:
+            up = os.open("..", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=held.fd)
+        except OSError as e:
+            raise SandboxError(e.errno or errno.ENOENT) from None
+        try:
+            return _split(self.fd_base(up)), todo[1:]
+        finally:
+            os.close(up)
+
+    def cwd_link(self) -> str:
+        """What /proc/PID/cwd reads as: the cwd, or a removed one's last name with
+        " (deleted)", as Linux shows it."""
+        held = self._cwd_dir
+        if held is None or not _removed(held.fd):
+            return self.cwd
+        try:
+            where = os.readlink(f"/proc/self/fd/{held.fd}")
+        except OSError:
+            return self._cwd + " (deleted)"
+        if where.endswith(" (deleted)"):
+            where = where[:-len(" (deleted)")]
+        guest = self.to_guest(where) if where.startswith("/") else None
+        return (guest or self._cwd) + " (deleted)"
 
     def chdir(self, path: str) -> None:
         host = self.resolve(path)
@@ -493,6 +546,15 @@ class Sandbox:
         held, self._cwd_dir = self._cwd_dir, None
         if held is not None:
             held.release()
+
+
+def _removed(fd: int) -> bool:
+    """Whether the directory open as ``fd`` was removed: its link count is 0 (a name
+    ending in " (deleted)" is a name like any other)."""
+    try:
+        return os.fstat(fd).st_nlink == 0
+    except OSError:
+        return True
 
 
 class HeldDir:

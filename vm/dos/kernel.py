@@ -263,7 +263,7 @@ class DOSSystem:
                 if flags & os.O_CREAT and not exists:   # a new inode: --max-output's
                     with new_inode(self.budget) as room:
                         if not room:
-                            raise DosError(5)   # (the budget stops the run)
+                            raise DosError(5)   # (the name quota: the run goes on)
                         fd = self._open_host(path, flags)
                 else:
                     fd = self._open_host(path, flags)

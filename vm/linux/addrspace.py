@@ -390,8 +390,23 @@ class AddressSpace:
         p0, p1 = start >> PAGE_SHIFT, page_up(end) >> PAGE_SHIFT
         if self.prot.find(0, p0, p1) >= 0:
             return False
+        if self.growsdown:
+            self._split_growsdown(p0, p1, (prot & 7) | P_MAPPED)
         self._set(start, page_up(end), prot & 7)
         return True
+
+    def _split_growsdown(self, p0: int, p1: int, new: int) -> None:
+        """mprotect of pages [p0, p1) splits a MAP_GROWSDOWN mapping whose protection it
+        changes, as Linux splits the vma: each part keeps growing down from its own
+        start (PROT_GROWSDOWN then reaches only the part's start)."""
+        out = []
+        for s, e in self.growsdown:
+            lo, hi = max(s, p0 << PAGE_SHIFT), min(e, p1 << PAGE_SHIFT)
+            if lo < hi and self.prot[lo >> PAGE_SHIFT:hi >> PAGE_SHIFT].strip(bytes((new,))):
+                out += [(a, b) for a, b in ((s, lo), (lo, hi), (hi, e)) if a < b]
+            else:
+                out.append((s, e))
+        self.growsdown = out
 
     def is_free(self, start: int, end: int) -> bool:
         p0, p1 = start >> PAGE_SHIFT, page_up(end) >> PAGE_SHIFT

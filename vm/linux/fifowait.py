@@ -13,7 +13,9 @@ once: past that a reader waits for data or a hang-up as before. When its last re
 gives up (a signal, the process's end, another open) or the run ends, the thread is
 cancelled: its open is completed by a writer end of pyvm's own, opened and closed at
 once, so that no blocked open outlives the wait and counts as a reader of the FIFO
-(a writer's O_NONBLOCK open would succeed where Linux says ENXIO).
+(a writer's O_NONBLOCK open would succeed where Linux says ENXIO). A ReaderWait's
+open is left to finish instead (ReaderWait.cancel): a reader end of pyvm's own would
+let an outside writer's own blocked open through.
 """
 
 from __future__ import annotations
@@ -149,29 +151,26 @@ class ReaderWait:
         return fd
 
     def cancel(self) -> None:
-        """End the thread's open now: a reader end of pyvm's own, opened non-blocking
-        and closed once the thread ended, lets it complete; a writer end nobody took is
-        closed."""
+        """Give the wait up without opening the FIFO's other end: a reader end of pyvm's
+        own would let a writer outside pyvm blocked in its own open through, and what it
+        writes be lost (Linux: it keeps waiting). The thread's open is left to finish
+        when a reader comes, and closes what it opened then (_wait); a guest open of
+        the same FIFO before that takes the wait up again (revive). A writer end nobody
+        took is closed now."""
         with self._lock:
             if not self.ended:
                 self.cancelled = True
-                reader = None
-                try:
-                    reader = os.open(f"/proc/self/fd/{self._path}",
-                                     os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | _O_CLOEXEC)
-                except OSError:
-                    pass
-            else:
-                reader = -1
-        if reader != -1:
-            try:
-                self._thread.join(JOIN_SECONDS)
-            finally:
-                if reader is not None:
-                    os.close(reader)
         fd = self.take()
         if fd is not None:
             os.close(fd)
+
+    def revive(self) -> bool:
+        """A guest open waits with this cancelled wait again (False: it has ended)."""
+        with self._lock:
+            if self.ended:
+                return False
+            self.cancelled = False
+            return True
 
 
 class WriterWaits:
@@ -189,6 +188,9 @@ class WriterWaits:
             del self.waits[key]             # over: the next open waits afresh
         key = (ident, for_reader)
         wait = self.waits.get(key)
+        if for_reader and wait is not None and wait.cancelled and not wait.revive():
+            del self.waits[key]             # (it ended meanwhile)
+            wait = None
         if wait is None and len(self.waits) < MAX_WAITERS:
             try:
                 wait = self.waits[key] = (ReaderWait if for_reader else WriterWait)(held)

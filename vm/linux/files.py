@@ -11,8 +11,8 @@ import time
 from types import SimpleNamespace
 from typing import Callable, Optional
 
-from vm.diskquota import hole, take_all
-from vm.linux.abi import O_APPEND, O_NONBLOCK, dirent_type
+from vm.diskquota import appends, hole, take_all
+from vm.linux.abi import O_NONBLOCK, dirent_type
 from vm.linux.fifowait import WriterWaits
 from vm.sandbox import O_PATH as O_HOST_PATH
 from vm.sandbox import host_fds
@@ -147,6 +147,8 @@ class OpenFile:
         return None
 
     status_flags = 0
+    # what a read or write of 0 bytes gets once the mode allows it (sys_read _nothing)
+    zero_io_error = 0
 
 
 class PathFile(OpenFile):
@@ -243,7 +245,7 @@ class HostFile(OpenFile):
         """write() of a regular file drawing on the budget (no FIFO: never blocks); a
         hole it leaves past the end counts too (vm/diskquota.py)."""
         budget = self.budget
-        if not self.status_flags & O_APPEND and not take_all(budget, hole(self.fd)):
+        if not appends(self.fd) and not take_all(budget, hole(self.fd)):
             raise GuestFileError(errno.EFBIG)
         if len(data) <= budget.limit - budget.used:
             budget.used += len(data)            # (OutputBudget.take, inline: it fits)
@@ -264,7 +266,8 @@ class HostFile(OpenFile):
             raise GuestFileError(errno.EBADF)
         if self.budget is None or not data:
             return os.pwrite(self.fd, data, offset)
-        if not take_all(self.budget, hole(self.fd, offset)):
+        # (an O_APPEND descriptor's pwrite appends on Linux, as the host's does: no hole)
+        if not appends(self.fd) and not take_all(self.budget, hole(self.fd, offset)):
             raise GuestFileError(errno.EFBIG)
         data = self.granted(data)
         n = 0

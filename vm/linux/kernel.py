@@ -18,7 +18,7 @@ import struct
 import sys
 import time
 import weakref
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 from formats.inputs import InputError, read_input
 from vm.linux import (  # noqa: F401  (system calls)
@@ -360,6 +360,7 @@ class Kernel:
         proc.exit_code = status if not sig else 128 + sig
         proc.wait_status = sig & 0x7F if sig else (status & 0xFF) << 8
         proc.fds.close_all()
+        proc.leave_fs()                         # its held cwd, now (not at a GC)
         if proc.aspace is not None and proc.aspace.shared:
             proc.aspace.close_shared()          # MAP_SHARED files get the last stores
         if proc in self.order:
@@ -441,9 +442,11 @@ class Kernel:
                     return EXIT_DEADLOCK
         return init.exit_code
 
-    def idle(self) -> bool:
+    def idle(self, wake: Sequence[int] = ()) -> bool:
         """Every process waits: sleep until a timed wait ends or a host descriptor one of
-        them polls becomes ready. False when nothing can ever wake them (deadlock)."""
+        them polls becomes ready. False when nothing can ever wake them (deadlock).
+        ``wake``: more host descriptors that end the wait when readable (a debugger's
+        connection: gdb's Ctrl-C)."""
         waiting = [p for p in self.order if p.state == BLOCKED]
         deadlines = [p.wait_deadline for p in waiting if p.wait_deadline is not None]
         deadlines += [p.alarm_at for p in self.order if p.alarm_at is not None]
@@ -454,9 +457,9 @@ class Kernel:
         if timeout is not None:         # a guest's sleep of 2^62 s overflows the host's
             timeout = min(timeout, IDLE_MAX)    # time_t: wake up and wait again
         try:
-            if fds:                     # (~fd: wait until writable, files.writable_fd)
-                select.select([fd for fd in fds if fd >= 0], [~fd for fd in fds if fd < 0],
-                              [], timeout)
+            if fds or wake:             # (~fd: wait until writable, files.writable_fd)
+                select.select([fd for fd in fds if fd >= 0] + list(wake),
+                              [~fd for fd in fds if fd < 0], [], timeout)
             elif timeout:
                 time.sleep(timeout)
         except (OSError, ValueError):

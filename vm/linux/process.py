@@ -212,6 +212,14 @@ class Process:
         self.ctx: Optional[list] = None
         self.partial: Optional[tuple] = None        # a blocking write's bytes so far
         self.fatal_fault = None        # the CPU exception that killed it (vm/linux/flat.py)
+        self.fs_left = False           # its share of the sandbox's held cwd given back
+
+    def leave_fs(self) -> None:
+        """This task ended (exit, or another thread's execve): give back its share of the
+        sandbox view, whose held cwd descriptor is closed by its last task (once)."""
+        if not self.fs_left:
+            self.fs_left = True
+            self.sandbox.leave()
 
     # -- memory --------------------------------------------------------------------------
     @property

@@ -94,7 +94,7 @@ def node(proc, parts: tuple) -> Optional[tuple]:
         if name == "exe":
             return ("exe",) if target is proc else ("link", target.exe_guest_path)
         if name == "cwd":
-            return ("link", target.sandbox.cwd)
+            return ("link", target.sandbox.cwd_link())
         if name == "root":
             return ("link", "/")
         if name == "fd":
@@ -377,7 +377,7 @@ class ProcMaps(ProcFile):
     (200 opens: 1.1 GB of host memory). A read further back starts again from the
     first mapping; a SEEK_END has no end to go by (EINVAL, as seq_file's lseek)."""
 
-    CHUNK = 64 * 1024
+    CHUNK = 4096        # made about a page at a time, as seq_file fills its page
 
     def __init__(self, target, parts: tuple):
         super().__init__(b"", parts)
@@ -385,8 +385,12 @@ class ProcMaps(ProcFile):
         self.data_at = 0                    # the offset of data[0]
         self.next: Optional[int] = 0        # the address to go on from (None: the end)
 
-    def _cover(self, end: int) -> None:
-        """Make lines until ``data`` reaches offset ``end`` or the last mapping."""
+    def _cover(self, start: int, end: int) -> None:
+        """Make lines until ``data`` reaches offset ``end`` or the last mapping, dropping
+        what lies before ``start`` (read already)."""
+        cut = min(max(0, start - self.data_at), len(self.data))
+        if cut:
+            self.data, self.data_at = self.data[cut:], self.data_at + cut
         while self.data_at + len(self.data) < end and self.next is not None:
             lines, size = [], 0
             for hi, line in _maps_lines(self.target, self.next):
@@ -402,11 +406,12 @@ class ProcMaps(ProcFile):
     def pread(self, n: int, offset: int) -> bytes:
         if offset < self.data_at:
             self.data, self.data_at, self.next = b"", 0, 0
-        self._cover(offset + n)
+        if offset + n > self.data_at + len(self.data):
+            self._cover(offset, offset + n)
         rel = offset - self.data_at
-        chunk = self.data[rel:rel + n]
-        keep = min(rel + len(chunk), len(self.data))
-        self.data, self.data_at = self.data[keep:], self.data_at + keep   # read: dropped
+        chunk = self.data[rel:rel + n]      # (an index into data: no re-slicing per read)
+        if rel + len(chunk) >= len(self.data) and self.next is not None:
+            self.data_at, self.data = self.data_at + len(self.data), b""  # all read
         return chunk
 
     def read(self, n: int) -> bytes:
@@ -420,7 +425,8 @@ class ProcMaps(ProcFile):
         return super().seek(offset, whence)
 
     def readable_bytes(self) -> int:
-        self._cover(self.pos + 1)
+        if self.pos >= self.data_at + len(self.data):
+            self._cover(self.pos, self.pos + 1)
         return max(0, self.data_at + len(self.data) - self.pos)
 
 

@@ -17,7 +17,7 @@ import struct
 import time
 from typing import Callable
 
-from vm.diskquota import name_removed, new_inode
+from vm.diskquota import name_removed, new_inode, set_append
 from vm.linux import abi, cputime, procfs, uptime
 from vm.linux.abi import (
     AT_EMPTY_PATH,
@@ -944,12 +944,13 @@ def _write(proc, f, data: bytes) -> int:
 
 def _nothing(f, reading: bool) -> int:
     """A read or write of 0 bytes: Linux's vfs_read/vfs_write check the descriptor's
-    mode first (EBADF), and a directory has no read (EISDIR), before the count."""
-    if not (f.readable if reading else f.writable):
+    mode first (EBADF; an O_PATH descriptor has none), and a directory has no read
+    (EISDIR), an eventfd no read or write under 8 bytes, an epoll none (EINVAL)."""
+    if not (f.readable if reading else f.writable) or f.status_flags & O_PATH:
         return neg(errno.EBADF)
     if reading and getattr(f, "is_dir", False):
         return neg(errno.EISDIR)
-    return 0
+    return neg(f.zero_io_error) if f.zero_io_error else 0
 
 
 @syscall(3)
@@ -1281,8 +1282,22 @@ def _rename(proc, olddirfd, old: str, newdirfd, new: str, flags: int = 0) -> int
     with proc.sandbox.parent(src) as (sd, sname), proc.sandbox.parent(dst) as (dd, dname):
         if flags & RENAME_EXCHANGE or flags & RENAME_NOREPLACE:
             return _renameat2(sd, sname, dd, dname, flags)
+        replaced = _replaces(sd, sname, dd, dname)
         os.rename(sname, dname, src_dir_fd=sd, dst_dir_fd=dd)
+    if replaced:        # the name it took the place of is gone: the quota gets one back
+        name_removed(proc.kernel.output_budget)
     return 0
+
+
+def _replaces(sd: int, src: str, dd: int, dst: str) -> bool:
+    """Whether renaming ``src`` to ``dst`` removes a name: ``dst`` exists and is not
+    another link to the same file (Linux then leaves both names)."""
+    try:
+        a = os.stat(src, dir_fd=sd, follow_symlinks=False)
+        b = os.stat(dst, dir_fd=dd, follow_symlinks=False)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino)
 
 
 def _renameat2(sd: int, src: str, dd: int, dst: str, flags: int) -> int:
@@ -1514,6 +1529,10 @@ def sys_fcntl64(proc, fd, cmd, arg, *_):
         return (f.status_flags & ~abi.O_ACCMODE) | acc | abi.O_LARGEFILE
     if cmd == abi.F_SETFL:
         f.status_flags = (f.status_flags & abi.O_ACCMODE) | (arg & ~abi.O_ACCMODE)
+        if isinstance(f, HostFile) and f.writable and not f.is_dir:
+            # the host descriptor appends as the guest's does: where a write lands
+            # (and whether its hole is charged, files.py) follows F_SETFL
+            set_append(f.fd, bool(arg & abi.O_APPEND))
         return 0
     if cmd in (abi.F_GETLK, 12):            # (12: F_GETLK64) record locks are not kept,
         proc.mem.write(arg, struct.pack("<h", F_UNLCK))     # so none is in the way

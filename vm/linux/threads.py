@@ -206,6 +206,8 @@ def clone_thread(proc: Process, flags: int, newsp: int, ptid: int, tls: int,
     tid = kernel.new_pid()
     fds = proc.fds if flags & CLONE_FILES else proc.fds.fork()
     sandbox = proc.sandbox if flags & CLONE_FS else _copy_sandbox(proc.sandbox)
+    if flags & CLONE_FS:
+        sandbox.join()
     t = Process(kernel, proc.pid, proc.ppid, fds, sandbox)
     t.tid, t.group = tid, g
     t.machine, t.aspace, t.image = m, proc.aspace, proc.image
@@ -245,6 +247,8 @@ def before_exec(proc: Process) -> Process:
     for t in g.tasks:
         if t is not proc:
             t.state = ZOMBIE if t is not lead else EXITED
+            t.leave_fs()
+            t.fds.drop_opening(id(t))           # its FIFO open ends (MAX_WAITERS slot)
             if t in kernel.order:
                 kernel.order.remove(t)
     if lead is not proc:
@@ -257,6 +261,8 @@ def before_exec(proc: Process) -> Process:
         if proc in order:
             order.remove(proc)
         proc.state = EXITED
+        lead.sandbox, lead.fs_left = proc.sandbox, proc.fs_left     # the caller's view
+        proc.fs_left = True
     lead.group = None
     lead.robust_list = (0, 0)
     lead.ctx = None
@@ -318,6 +324,8 @@ def exit_thread(task: Process) -> None:
             heir.pending_info.setdefault(sig, info)
     task.pending = 0
     task.state = EXITED
+    task.leave_fs()
+    task.fds.drop_opening(id(task))             # its FIFO open ends (MAX_WAITERS slot)
     task.futex_waiter = None
     if task in kernel.order:
         kernel.order.remove(task)
@@ -333,6 +341,7 @@ def end_group(kernel, proc: Process) -> Process:
     for t in g.tasks:
         if t is not lead:
             t.state = ZOMBIE
+            t.leave_fs()
             t.futex_waiter = None
             if t in kernel.order:
                 kernel.order.remove(t)

@@ -65,6 +65,7 @@ def _anon_stat():
 
 class EventFd(OpenFile):
     """A 64-bit counter: write adds, read takes it (or 1 in semaphore mode)."""
+    zero_io_error = errno.EINVAL        # fewer than 8 bytes, 0 included
 
     def __init__(self, count: int, semaphore: bool):
         self.count = count
@@ -145,6 +146,7 @@ class _Watch:
 class Epoll(OpenFile):
     """An epoll instance: its interest list, keyed by (descriptor, open file) as the
     kernel keys it; an entry lives until the open file's last descriptor closes."""
+    zero_io_error = errno.EINVAL        # no read or write at all (FMODE_CAN_READ)
 
     def __init__(self):
         self.watches: dict = {}
