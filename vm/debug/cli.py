@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import operator
+import os
 import re
 import signal
 import sys
@@ -557,19 +558,37 @@ def _ctrl_c_stops(dbg: Debugger) -> Iterator[list]:
         yield unseen
         return
 
+    # written by the handler: a guest waiting in the host (sleep) wakes up on it
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+
     def check() -> bool:
         hit, unseen[0] = unseen[0], False
+        if hit:
+            with contextlib.suppress(OSError):
+                os.read(wake_r, 4096)
         return hit
 
     def handler(signum, frame) -> None:
+        if not getattr(dbg, "_polling", False):
+            # no run is asking (between the steps of stepi N, a command's own work):
+            # stop the command as before ("Quit"); no block is half done
+            raise KeyboardInterrupt
         unseen[0] = True
+        with contextlib.suppress(OSError):
+            os.write(wake_w, b"!")
     old = signal.signal(signal.SIGINT, handler)
     dbg.interrupt_check = check
+    dbg.interrupt_fds = [wake_r]
     try:
         yield unseen
     finally:
         dbg.interrupt_check = None
+        dbg.interrupt_fds = []
         signal.signal(signal.SIGINT, old)
+        os.close(wake_r)
+        os.close(wake_w)
 
 
 def debug_main(kind: str, path: str, data: bytes, opts, *, stdin=None, stdout=None,

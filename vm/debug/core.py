@@ -34,6 +34,9 @@ SIGINT = 2
 # Instructions between two looks for an interrupt (X86Debugger.interrupt_check): a
 # select() per slice, so a running program stops within a fraction of a second
 POLL_EVERY = 100_000
+# stepi N runs N one-instruction resumes: it asks every STEP_POLL of them (a fraction of
+# a second)
+STEP_POLL = 256
 
 
 class DebugError(Exception):
@@ -188,6 +191,10 @@ class X86Debugger(Debugger):
         # asked every POLL_EVERY instructions of a resume: True stops the program with
         # SIGINT (the GDB stub's Ctrl-C from gdb, the command line's own Ctrl-C)
         self.interrupt_check: Optional[Callable[[], bool]] = None
+        # host descriptors that become readable when an interrupt may have come (gdb's
+        # socket, the command line's signal pipe): a guest waiting in the host (sleep)
+        # wakes up on them, so the interrupt is seen
+        self.interrupt_fds: List[int] = []
         self._polling = self._interrupted = False
         self.attach(target.machine)
 
@@ -715,11 +722,23 @@ class X86Debugger(Debugger):
              ignore_breaks: bool = False) -> Optional[StopEvent]:
         polled = self.interrupt_check is not None and collect is None and not ignore_breaks
         self._polling = polled
+        target = self.target
+        if polled and getattr(target, "polls_between_turns", False):
+            # (the Linux target asks stop_hook after each turn: no shorter turns, so
+            # threads are scheduled as in a plain run; a lone process's turns are cut
+            # to POLL_EVERY, and its host waits end when an interrupt fd is readable)
+            target.poll_slice, target.wake_fds = POLL_EVERY, self.interrupt_fds
         try:
             return self._run_inner(limit, collect, ignore_breaks)
         finally:
             self._polling = False
             self._interrupted = False
+            if polled and getattr(target, "polls_between_turns", False):
+                target.poll_slice, target.wake_fds = None, []
+
+    def interrupt_seen(self) -> bool:
+        """Between the steps of a command (stepi N): has an interrupt come?"""
+        return self.interrupt_check is not None and bool(self.interrupt_check())
 
     def _poll_interrupt(self) -> bool:
         """Did an interrupt come (asked during a resume only; it stays seen until the
@@ -762,8 +781,11 @@ class X86Debugger(Debugger):
                     first = False
                     continue
                 first = False
-                out = self._exec_chunk(left if poll is None else
-                                       POLL_EVERY if left is None else min(left, POLL_EVERY))
+                if poll is not None and not (
+                        getattr(self.target, "polls_between_turns", False)
+                        and not (self.hist is not None and self.hist.replaying)):
+                    left = POLL_EVERY if left is None else min(left, POLL_EVERY)
+                out = self._exec_chunk(left)
             except BreakHit as e:
                 if ignore_breaks:
                     continue
@@ -843,7 +865,10 @@ class X86Debugger(Debugger):
         ev = self._prepare_resume()
         if ev is not None:
             return self._done(ev)
-        for _ in range(count):
+        for i in range(count):
+            if i and i % STEP_POLL == 0 and self.interrupt_seen():
+                return self._done(StopEvent("signal", self.pc, signal=SIGINT,
+                                            message="Interrupt"))
             ev = self._run(1)
             if ev is not None:
                 return self._done(ev)

@@ -22,7 +22,7 @@ import socket
 import sys
 from typing import Optional, Tuple
 
-from vm.debug.core import DebugError, StopEvent, X86Debugger
+from vm.debug.core import SIGINT, DebugError, StopEvent, X86Debugger
 
 REGS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip", "eflags",
         "cs", "ss", "ds", "es", "fs", "gs")
@@ -205,9 +205,8 @@ class Connection:
                 if end >= 0 and len(buf) >= end + 3:
                     self.pos = end + 3
                     payload = buf[start + 1:end]
-                    if buf[end + 1:end + 3].lower() != _checksum(payload):
-                        if self.ack:
-                            self.sock.sendall(b"-")
+                    if buf[end + 1:end + 3].lower() != _checksum(payload) and self.ack:
+                        self.sock.sendall(b"-")     # (no-ack mode: run, as gdbserver)
                         continue
                     if self.ack:
                         self.sock.sendall(b"+")
@@ -242,6 +241,12 @@ class GdbStub:
         self.bp_ids: dict = {}           # addr -> breakpoint number
         self.killed = False
         dbg.interrupt_check = conn.interrupted     # gdb's Ctrl-C while the program runs
+        dbg.interrupt_fds = [conn.sock.fileno()]    # (and while it waits in the host)
+        # a Ctrl-C that came while stopped (between packets: gdb's `stepi N` is N
+        # vCont;s): as gdbserver, the next resume stops at once with SIGINT; it gets
+        # no reply of its own (one in front of the next packet's reply put gdb out of
+        # step)
+        self.interrupt_pending = False
 
     # -- registers -------------------------------------------------------------------------
     def _reg_bytes(self, n: int) -> bytes:
@@ -358,8 +363,7 @@ class GdbStub:
             if pkt is None:
                 return 0
             if pkt == b"\x03":
-                # (stopped already: gdb's interrupt raced the stop; say where we are)
-                self.conn.send(self.stop_reply(self.last))
+                self.interrupt_pending = True
                 continue
             try:
                 reply = self.handle(pkt)
@@ -378,6 +382,9 @@ class GdbStub:
         """c/s [ADDR]: resume (at ADDR when given), then the stop reply."""
         if addr:
             self._set_reg(REGS.index("eip"), (_num(addr) & 0xFFFFFFFF).to_bytes(4, "little"))
+        if self.interrupt_pending:
+            self.interrupt_pending = False
+            return self.stop_reply(StopEvent("signal", self.d.pc, signal=SIGINT))
         return self.stop_reply(self.d.stepi() if step else self.d.cont())
 
     def handle(self, pkt: bytes) -> Optional[bytes]:
@@ -428,10 +435,18 @@ class GdbStub:
                 if not size or pos + size > len(raw):
                     return b"E22"           # more than the registers, or a part of one
                 n, pos = n + 1, pos + size
+            # all or nothing: a value refused (mxcsr's reserved bits, a changed fs_base)
+            # puts back the registers written before it
+            old = [self._reg_bytes(k) for k in range(n)]
             pos = 0
             for k in range(n):
                 size = self._reg_size(k)
-                self._set_reg(k, raw[pos:pos + size])
+                try:
+                    self._set_reg(k, raw[pos:pos + size])
+                except DebugError:
+                    for j in range(k - 1, -1, -1):
+                        self._set_reg(j, old[j])
+                    raise
                 pos += size
             return b"OK"
         if c == b"p":

@@ -193,6 +193,9 @@ class RealTarget(X86Target):
         m = self.machine
         per_tick = self.bios.steps_per_tick
         start = m.steps
+        over = self.over_budget()           # (already past it: after a reverse step)
+        if over is not None:
+            return over
         while True:
             k = per_tick - m.steps % per_tick
             if n is not None:
@@ -264,6 +267,12 @@ class LinuxTarget(X86Target):
         self.proc = proc
         self.stop_hook = None           # core: True when it wants control back
         self.fault_pending = None
+        # while the core polls for an interrupt (stop_hook, after each turn): a lone
+        # process's turn is at most poll_slice, and host waits also end on wake_fds
+        self.poll_slice: Optional[int] = None
+        self.wake_fds: list = []
+
+    polls_between_turns = True
 
     @property
     def machine(self):
@@ -286,6 +295,9 @@ class LinuxTarget(X86Target):
         # Machine (and step counter), and a turn of theirs used up a small n before it
         # ran at all (stepi did not move it; a Ctrl-C poll slice starved it)
         done = 0
+        over = self.over_budget()           # (already past it: after a reverse step)
+        if over is not None:
+            return over
         while True:
             if init.state == ZOMBIE:
                 return Outcome("exit", init.exit_code)
@@ -302,7 +314,8 @@ class LinuxTarget(X86Target):
                         continue
                     raise
             m = init.machine
-            budget = SLICE if others else SOLO_SLICE
+            budget = SLICE if others else SOLO_SLICE if self.poll_slice is None \
+                else min(SOLO_SLICE, self.poll_slice)
             if n is not None:
                 budget = min(budget, n - done)
                 if budget <= 0:
@@ -323,7 +336,7 @@ class LinuxTarget(X86Target):
                 return Outcome("stopped")
             if not k.progress and all(p.state == BLOCKED or p.vfork_child is not None
                                       for p in k.order):
-                if not k.idle():
+                if not k.idle(self.wake_fds):
                     k.message(f"{k.name}: deadlock: every process is waiting")
                     return Outcome("exit", EXIT_DEADLOCK)
 
