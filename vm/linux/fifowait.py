@@ -32,13 +32,11 @@ JOIN_SECONDS = 5.0          # a cancelled open ends at once: this only bounds a 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-class WriterWait:
-    """A blocking open for reading of the FIFO an open descriptor holds, in a thread;
-    ``fd`` (readable once the thread ended) is what the scheduler waits on, ``came``
-    says whether a writer came (False with ``ended``: the open failed or was cancelled).
-    ``users``: the guest opens waiting with it (WriterWaits.start/release)."""
+class _OpenWait:
+    """A blocking open of a FIFO, in a thread (WriterWait's and ReaderWait's set-up):
+    ``fd`` is readable once the thread ended."""
 
-    def __init__(self, held: int):
+    def __init__(self, held: int, name: str):
         # the FIFO itself, not whatever descriptor number ``held`` is later
         self._path = os.open(f"/proc/self/fd/{held}", O_PATH | _O_CLOEXEC)
         try:
@@ -50,14 +48,26 @@ class WriterWait:
         self.users = 0
         self._lock = threading.Lock()       # ended and _path's close, against cancel()
         weakref.finalize(self, os.close, self.fd)
-        self._thread = threading.Thread(target=self._wait, daemon=True,
-                                        name="pyvm-fifo-open")
+        self._thread = threading.Thread(target=self._wait, daemon=True, name=name)
         try:
             self._thread.start()
         except RuntimeError:        # (no thread to be had: give the descriptors back)
             os.close(self._notify)
             os.close(self._path)
             raise
+
+    def _wait(self) -> None:
+        raise NotImplementedError
+
+
+class WriterWait(_OpenWait):
+    """A blocking open for reading of the FIFO an open descriptor holds, in a thread;
+    ``fd`` (readable once the thread ended) is what the scheduler waits on, ``came``
+    says whether a writer came (False with ``ended``: the open failed or was cancelled).
+    ``users``: the guest opens waiting with it (WriterWaits.start/release)."""
+
+    def __init__(self, held: int):
+        super().__init__(held, "pyvm-fifo-open")
 
     def _wait(self) -> None:
         try:
@@ -95,35 +105,18 @@ class WriterWait:
                 os.close(fd)
 
 
-class ReaderWait:
+class ReaderWait(_OpenWait):
     """The writer's side: a guest's blocking open for writing of a FIFO no one reads yet
     (the host's O_NONBLOCK open fails with ENXIO, and nothing tells when a reader
     comes) is a blocking open for writing in a thread, of the FIFO ``path`` (an O_PATH
     descriptor) names. When a reader came, the descriptor it opened is the guest's
     (``take``): closing it and opening another would show that reader a writer that
     came and went, an end of file. ``fd``, ``came``, ``ended`` and ``users`` are
-    WriterWait's."""
+    as WriterWait's."""
 
     def __init__(self, path: int):
-        self._path = os.open(f"/proc/self/fd/{path}", O_PATH | _O_CLOEXEC)
-        try:
-            self.fd, self._notify = os.pipe2(_O_CLOEXEC)
-        except OSError:
-            os.close(self._path)
-            raise
-        self.came = self.ended = self.cancelled = False
-        self.users = 0
         self._opened: Optional[int] = None      # the writer end, until taken
-        self._lock = threading.Lock()
-        weakref.finalize(self, os.close, self.fd)
-        self._thread = threading.Thread(target=self._wait, daemon=True,
-                                        name="pyvm-fifo-open-w")
-        try:
-            self._thread.start()
-        except RuntimeError:
-            os.close(self._notify)
-            os.close(self._path)
-            raise
+        super().__init__(path, "pyvm-fifo-open-w")
 
     def _wait(self) -> None:
         fd = None
