@@ -617,11 +617,19 @@ def _compile_unaries(node: Expr) -> Compiled:
         ops.append(node.op)
         node = node.operand
     ops.reverse()               # innermost first
-    inner = compile_expr(node)
-    held = [None, False]
+    return _looped(compile_expr(node), lambda operand_of: [
+        _compile_unary(op, operand_of(i)) for i, op in enumerate(ops)])
+
+
+def _looped(first: Compiled, make_steps) -> Compiled:
+    """One loop over steps (a spine's operators, innermost first): ``make_steps(
+    operand_of)`` compiles each with ``operand_of(i)`` as its operand, which hands over
+    the value the loop has so far, or (called again: an error path re-evaluating it)
+    works the spine out up to step i."""
+    held = [None, False]        # the value handed to the next step, and "unused"
 
     def run(c, upto):
-        v = inner(c)
+        v = first(c)
         for k in range(upto):
             held[0] = v
             held[1] = True
@@ -636,7 +644,7 @@ def _compile_unaries(node: Expr) -> Compiled:
             return run(c, i)
         return operand
 
-    steps = [_compile_unary(op, operand_of(i)) for i, op in enumerate(ops)]
+    steps = make_steps(operand_of)
     total = len(steps)
     return lambda c: run(c, total)
 
@@ -667,29 +675,9 @@ def _compile_chain(node: Expr) -> Compiled:
         spine.append(node)
         node = node.left
     spine.reverse()
-    leaf = compile_expr(node)
-    held = [None, False]        # the left value handed to the next step, and "unused"
-
-    def run(c, upto):
-        v = leaf(c)
-        for k in range(upto):
-            held[0] = v
-            held[1] = True
-            v = steps[k](c)
-        return v
-
-    def left_of(i):
-        def left(c):
-            if held[1]:
-                held[1] = False
-                return held[0]
-            return run(c, i)
-        return left
-
-    steps = [_compile_binary(n.op, left_of(i), compile_expr(n.right), n.right)
-             for i, n in enumerate(spine)]
-    total = len(steps)
-    return lambda c: run(c, total)
+    return _looped(compile_expr(node), lambda left_of: [
+        _compile_binary(n.op, left_of(i), compile_expr(n.right), n.right)
+        for i, n in enumerate(spine)])
 
 
 def _unknown_operand(c: EvalContext, f: Compiled, value, registers: bool = False) -> bool:
