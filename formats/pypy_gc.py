@@ -9,6 +9,12 @@ pages and cache misses: asm/pypy_gc.py). Nothing happens elsewhere (CPython), wh
 user set the variable (their choice), or without /proc; in the re-executed process the
 variable is removed again, so that it reaches no child (a guest's environment is the
 host's).
+
+A tool may also ask for glibc's malloc tunables in the same re-execution (``tunables``,
+read by glibc at start-up only, as ``GLIBC_TUNABLES``): pyasm asks for transparent huge
+pages (``glibc.malloc.hugetlb=1``), as PyPy's GC takes its memory from malloc and each
+fresh 4 KiB page is a page fault (asm/pypy_gc.py). A user's own ``GLIBC_TUNABLES`` is
+left as it is (nothing added), and ours is removed again in the re-executed process.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import os
 import sys
 
 VARIABLE = "PYPY_GC_NURSERY"
+TUNABLES = "GLIBC_TUNABLES"
+_OURS = "tunables"          # the mark's value when the tunables are ours (else "1")
 
 
 def nursery_bytes() -> int:
@@ -30,16 +38,20 @@ def nursery_bytes() -> int:
 
 
 def reexec_with_nursery(size: str, mark: str, keep_up_to: int = 0,
-                        cmdline: str = "/proc/self/cmdline") -> None:
+                        cmdline: str = "/proc/self/cmdline", tunables: str = "") -> None:
     """(PyPy) Re-execute this process, with the same command line, once with a nursery
     of ``size`` (``"64MB"``); unless PyPy's own is at most ``keep_up_to`` bytes. Call it
     first thing (nothing read or written yet). ``mark``: the variable that tells the
-    re-executed process the nursery variable is ours."""
+    re-executed process the nursery variable is ours. ``tunables``: glibc's
+    (``GLIBC_TUNABLES``) for the re-executed process, unless the user set their own."""
     if sys.implementation.name != "pypy" or sys.argv[:1] in (["-"], [""], []):
         return          # (a program read from stdin or given by no file: not again)
     env = os.environ
-    if env.pop(mark, None) is not None:
+    was = env.pop(mark, None)
+    if was is not None:
         env.pop(VARIABLE, None)
+        if was == _OURS:
+            env.pop(TUNABLES, None)
         return
     if VARIABLE in env:
         return
@@ -52,10 +64,15 @@ def reexec_with_nursery(size: str, mark: str, keep_up_to: int = 0,
         return
     if not argv or not sys.executable:
         return
+    ours = bool(tunables) and TUNABLES not in env
     env[VARIABLE] = size
-    env[mark] = "1"
+    env[mark] = _OURS if ours else "1"
+    if ours:
+        env[TUNABLES] = tunables
     try:
         os.execv(sys.executable, argv)
     except OSError:
         env.pop(VARIABLE, None)
         env.pop(mark, None)
+        if ours:
+            env.pop(TUNABLES, None)
