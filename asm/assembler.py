@@ -27,7 +27,7 @@ import os
 import re
 from typing import Iterable, Optional, Sequence
 
-from asm import colons, directive_args
+from asm import colons, directive_args, eahint
 from asm import expr as E
 from asm import parser as P
 from asm.errors import (
@@ -179,6 +179,11 @@ class Assembly:
 
 
 # --------------------------------------------------------------------------- layout
+
+
+def _nasm_register_order(term: tuple) -> str:
+    """NASM numbers its registers in the alphabetical order of their names."""
+    return term[0].lower()
 
 def _align_up(v: int, a: int) -> int:
     return (v + a - 1) // a * a if a > 1 else v
@@ -398,6 +403,12 @@ class Assembler(E.EvalContext):
     def warn_other(self, message: str) -> None:
         self.warn(message if message[-1] == "]" else f"{message} [-w+other]", self.sl)
 
+    def _segment_bases(self, cexpr) -> None:
+        """NASM's check of an address's label terms (see asm.eahint)."""
+        bad = eahint.segment_base_error(cexpr.node, self, self.cur)
+        if bad:
+            raise AsmError(bad)
+
     def register(self, name: str):
         if not self.allow_regs:
             raise AsmError("invalid operand type")
@@ -520,12 +531,14 @@ class Assembler(E.EvalContext):
         self.allow_regs = True      # (NASM: a register is a value, no constant)
         try:
             v = self.critical(ce) if what in ("TIMES", "DUP", "ORG") else ce.fn(self)
+            # (a count whose unknown cancels, `0*f` or `(f-f)*3`, f ahead, is no unknown;
+            # registers still allowed while it is worked out again: `0*f*eax`)
+            bad = type(v) is not int or (self.unknown and (
+                what not in ("TIMES", "DUP")
+                or E.unknown_weighs(self, lambda c: self.critical(ce))))
         finally:
             self.allow_regs = False
-        if type(v) is not int or (self.unknown and (
-                what not in ("TIMES", "DUP")
-                or E.unknown_weighs(self, lambda c: self.critical(ce)))):
-            # (a count whose unknown cancels, `0*f` or `(f-f)*3`, f ahead, is no unknown)
+        if bad:
             raise AsmError(f"non-constant argument supplied to {what}")
         if self.unknown:
             self.saw_unknown = True     # (known next pass, or `not defined` in the last)
@@ -2392,6 +2405,19 @@ class Assembler(E.EvalContext):
                     else:
                         rest[k] = c
                 v = E.make(v.off, rest)
+                if len(regs) > 2 or (len(regs) == 2 and regs[0][1] != 1 and regs[1][1] != 1):
+                    # NASM's parser, before the later operands: its first two registers
+                    # (in its order) can't both be scaled, and there is no third
+                    first, second = sorted(regs, key=_nasm_register_order)[:2]
+                    if first[1] != 1 and second[1] != 1:
+                        raise AsmError("invalid effective address: two index registers")
+                    if len(regs) > 2:
+                        raise AsmError("invalid effective address: too many registers")
+                if rest and (len(rest) > 1 or next(iter(rest.values())) != 1) or (
+                        op.expr.multiplies):
+                    self._segment_bases(op.expr)
+            elif op.expr.multiplies:
+                self._segment_bases(op.expr)
             disp, reloc = self.resolve(v if wrt is None else E.Wrt(v, wrt), unknown)
             disp_size = asize = None
             nosplit = False
@@ -2409,6 +2435,11 @@ class Assembler(E.EvalContext):
                 elif m in _PREFIX_WORDS:
                     raise AsmError("invalid size specification in effective address")
             scaled = op.expr.scaled if regs else ()
+            if regs and (len(regs) > 1 or nosplit) and op.expr.may_sum and eahint.summed(
+                    op.expr.node, self):
+                # NASM's hint EAH_SUMMED: its sorted vector's first register is the base
+                regs.sort(key=_nasm_register_order)
+                scaled = ()
             return Mem(size, op.seg, regs, disp, disp_size, reloc, unknown, nosplit, jump,
                        strict, scaled, asize)
         # far pointer

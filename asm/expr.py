@@ -338,6 +338,7 @@ class EvalContext:
 
     unknown = False
     made_unknown = False    # (_unknown_operand found an operand unknown: see its use)
+    deferred = None         # the division that last deferred a zero divisor (_unknown_divisor)
     # what an operator gives for an unknown operand, decided next pass (NASM's unknown
     # result): 0, or the unknown's own term while _unknown_weighs follows it
     unknown_result = 0
@@ -555,6 +556,8 @@ def _compile_binary(op: str, fl: Compiled, fr: Compiled, right: Expr) -> Compile
 
     def binop(c):
         a = fl(c)
+        if division:
+            c.deferred = None       # (set by fr if it defers its own zero divisor)
         b = fr(c)
         if type(a) is not int or type(b) is not int:
             if ordering:
@@ -573,6 +576,7 @@ def _compile_binary(op: str, fl: Compiled, fr: Compiled, right: Expr) -> Compile
                 return c.unknown_result     # (`(x - $$) / 2`, x ahead: decided next pass)
             raise AsmError(f"{what} may only be applied to scalar values")
         if b == 0 and division and _unknown_divisor(c, fr):
+            c.deferred = binop  # (an unknown result: a division by it is no error)
             return 0            # divisor is a forward reference: decided next pass
         return fn(a, b)
     return binop
@@ -627,13 +631,31 @@ def _looped(first: Compiled, make_steps) -> Compiled:
     the value the loop has so far, or (called again: an error path re-evaluating it)
     works the spine out up to step i."""
     held = [None, False]        # the value handed to the next step, and "unused"
+    # While the outermost run lasts, the spine worked out again with unknowns as terms
+    # (_term_value: each step's error path asks it of its left operand) resumes from the
+    # last such value instead of starting over: linear, not quadratic, in the spine
+    outer = [0, None]           # runs in progress, the last (mode, upto, value) as terms
 
     def run(c, upto):
-        v = first(c)
-        for k in range(upto):
-            held[0] = v
-            held[1] = True
-            v = steps[k](c)
+        start, v = 0, None
+        term = getattr(c.__dict__.get("symbol"), "mode", None) == "term"
+        if term and outer[1] is not None and outer[1][0] == (
+                type(c.unknown_result) is int) and outer[1][1] <= upto:
+            _, start, v = outer[1]
+        outer[0] += 1
+        try:
+            if not start:
+                v = first(c)
+            for k in range(start, upto):
+                held[0] = v
+                held[1] = True
+                v = steps[k](c)
+        finally:
+            outer[0] -= 1
+            if not outer[0]:
+                outer[1] = None
+        if term and outer[0]:
+            outer[1] = (type(c.unknown_result) is int, upto, v)
         return v
 
     def operand_of(i):
@@ -801,6 +823,11 @@ def _unknown_divisor(c: EvalContext, f: Compiled) -> bool:
     unknown (read as 0: `((x-$$)/2)`) leaves it unknown (rare: a zero divisor)."""
     if not c.unknown:
         return False
+    if c.deferred is f:
+        # ``f`` is a division that has just deferred its own zero divisor: its result is
+        # NASM's unknown (and working it out again, for each level of `x/(x/(x/...))`,
+        # made such a chain quadratic)
+        return True
     own = c.__dict__
     outer, symbol = own.get("symbol"), c.symbol
 

@@ -59,6 +59,14 @@ _OPEN_MEMORY = "expecting ] at end of memory operand"
 def _masm_ptr(x) -> bool:
     return isinstance(x, Token) and x.type == "MASMPTR"
 
+
+def _split_at_ptr(c: list) -> tuple:
+    """An operand's modifiers before %use masm's `ptr`, and the sizes after it (which
+    NASM reads as an address's displacement size: `ptr byte [x]` is `[byte x]`)."""
+    i = next(i for i, x in enumerate(c) if _masm_ptr(x))
+    return tuple(c[:i]), tuple(str(x).lower() for x in c[i + 1:])
+
+
 def _val(tok) -> str:
     return str(tok)
 
@@ -181,10 +189,15 @@ class ToAst(Transformer):
         return self.op_segmem([*c[:-2], (inner, seg, E.Binary("+", c[-2], ex))])
 
     def op_ptr(self, c):
-        return OpMem(tuple(c[:-2]), (), None, c[-1])
+        mods, inner = _split_at_ptr(c[:-1])
+        return OpMem(mods, inner, None, c[-1])
 
     def op_ptrmem(self, c):
-        return self.op_mem([x for x in c if not _masm_ptr(x)])
+        mods, inner = _split_at_ptr(c[:-1])
+        if inner:       # (`ptr dword [x]`: NASM reads the size as `[dword x]`'s)
+            old, seg, ex = c[-1]
+            return OpMem(mods, inner + tuple(old), seg, ex)
+        return self.op_mem([*mods, c[-1]])
 
     def op_ptrdispmem(self, c):
         return self.op_dispmem([x for x in c if not _masm_ptr(x)])

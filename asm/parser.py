@@ -705,7 +705,11 @@ _ATOMS = frozenset(("NUMBER", "FLOAT", "STRING", "ID", "HERE", "SECTSTART", "REG
                     "INSN"))
 
 
-def _expression_end(tokens: list, j: int) -> Optional[int]:
+# in a data item NASM's evaluator reads a data, reserve or EQU word as a symbol too
+_DATA_ATOMS = _ATOMS | {"DATA", "RESV", "EQU"}
+
+
+def _expression_end(tokens: list, j: int, atoms: frozenset = _ATOMS) -> Optional[int]:
     """Where the expression starting at ``tokens[j]`` ends, as NASM's evaluator reads it
     (it stops at the first token that cannot go on with it); None if it is malformed."""
     depth = 0
@@ -717,7 +721,7 @@ def _expression_end(tokens: list, j: int) -> Optional[int]:
         if operand:
             if k == "LPAR":
                 depth += 1
-            elif k in _ATOMS:
+            elif k in atoms:
                 operand = False
                 if k == "ID" and j + 1 < n and tokens[j + 1][0] == "LPAR":
                     operand = True          # a function: `__float32__(1.5)`
@@ -845,7 +849,7 @@ def _data_eops(tokens: list, j: int, out: list, nested: bool = False) -> int:
                 item.append(tokens[j])
                 cur = j
                 break
-            e = _expression_end(tokens, j)
+            e = _expression_end(tokens, j, _DATA_ATOMS)
             if e is None:
                 raise _NotData
             if e < n and tokens[e][0] == "DUP":
@@ -856,7 +860,7 @@ def _data_eops(tokens: list, j: int, out: list, nested: bool = False) -> int:
                 item += tokens[j:e + 1]
                 j = e + 1
                 continue
-            item += tokens[j:e]
+            item += [("ID", v) if k == "EQU" else (k, v) for k, v in tokens[j:e]]
             if e - j == 1 and tokens[j][0] == "STRING":
                 # not a string item then: an expression (its value as a number)
                 item += [("PLUS", "+"), ("NUMBER", "0")]
@@ -920,7 +924,9 @@ def _dup_tokens(tokens: list) -> list:
     """A data line's `dup` and `%(`: the grammar's DUP and GLPAR (group parenthesis)."""
     out: list = []
     for k, v in tokens:
-        if k == "ID" and v.lower() == "dup" and out and out[-1][0] in _DUP_AFTER:
+        if k == "ID" and v.lower() == "dup" and out and (out[-1][0] in _DUP_AFTER or (
+                out[-1][0] in ("DATA", "RESV") and len(out) > 1
+                and out[-2][0] in _ITEM_START)):    # (`dd dw dup 3`: dw, a symbol)
             out.append(("DUP", v))      # (elsewhere `dup` is a symbol's name, as in NASM)
         elif k == "LPAR" and out and out[-1][0] == "DUP":
             out.append(("GLPAR", v))
@@ -1105,18 +1111,20 @@ _EXPRESSION_ENDS = frozenset(("COMMA", "INSN", "DATA", "RESV", "TIMES", "EQU", "
 
 
 def _check_length(tokens: list) -> None:
-    """Raise NASM's error for an expression of a line with too many operators."""
-    count = depth = 0
+    """Raise NASM's error for an expression of a line with too many operators (`?` and
+    its `:` count too; a segment's or label's colon does not)."""
+    count = depth = asked = 0
     for kind, _ in tokens:
-        if kind in _COUNTED:
+        if kind in _COUNTED or kind == "QMARK" or (kind == "COLON" and asked):
             count += 1
             depth += kind == "LPAR" or kind == "GLPAR"
+            asked += (kind == "QMARK") - (kind == "COLON")
             if count >= _LONG:
                 raise AsmError("expression too long")
         elif kind == "RPAR":
             depth -= 1
         elif kind in _EXPRESSION_ENDS and depth <= 0:
-            count = depth = 0
+            count = depth = asked = 0
 
 
 def _parse_tokens(tokens: list, start: str):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from asm import eahint
 from asm import expr as E
 from formats.plainrecord import record
 
@@ -13,7 +14,7 @@ from formats.plainrecord import record
 class CExpr:
     """An expression AST with its compiled evaluator."""
 
-    __slots__ = ("node", "fn", "_scaled")
+    __slots__ = ("node", "fn", "_scaled", "_may_sum", "_multiplies")
 
     def __init__(self, node: E.Expr):
         self.node = node
@@ -21,6 +22,8 @@ class CExpr:
         # plain numbers straight from the node, and a branch to a known label of its
         # section never evaluates its operand (asm.assembler's _insn)
         self._scaled = None
+        self._may_sum = None
+        self._multiplies = None
 
     def __getattr__(self, name: str):
         if name == "fn":                # (only called while the slot is empty)
@@ -56,6 +59,20 @@ class CExpr:
                     todo.append(n.operand)
             self._scaled = tuple(out)
         return self._scaled
+
+    @property
+    def may_sum(self) -> bool:
+        """Whether an addition in this address could sum two terms (asm.eahint)."""
+        if self._may_sum is None:
+            self._may_sum = eahint.may_sum(self.node)
+        return self._may_sum
+
+    @property
+    def multiplies(self) -> bool:
+        """Whether this expression has a ``*`` (asm.eahint.multiplies)."""
+        if self._multiplies is None:
+            self._multiplies = eahint.multiplies(self.node)
+        return self._multiplies
 
     def __repr__(self) -> str:
         return f"CExpr({self.node!r})"

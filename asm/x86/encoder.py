@@ -213,6 +213,8 @@ def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
             raise _NoMatch
         if not isinstance(op, Mem) or op.jump == "far":
             raise _NoMatch
+        if op.jump == "short":
+            raise _SizeMismatch         # (NASM: no memory form takes SHORT; `jmp short [x]`)
         if t == "m":
             if op.size is not None:
                 sizes = _M_SIZES.get(form.mnemonic, 0)
@@ -274,6 +276,8 @@ def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
         raise _NoMatch
     if t in ("rel8", "rel16", "rel32"):
         if not isinstance(op, Imm) or op.jump == "far":
+            if type(op) is Mem and op.jump == "short" and form.mnemonic in ("jmp", "call"):
+                raise _SizeMismatch     # (`jmp short [x]`: NASM's mismatch)
             raise _NoMatch
         if t == "rel8":
             # (NASM's rel8 forms take no size, not even `byte`)
@@ -398,6 +402,11 @@ def _ea32(mem: Mem) -> tuple:
             summed = mult > 1 and not hinted
         elif base is None and mult == 1:
             base = reg
+        elif base is None and scale == 1:
+            # `[edi*1+ebp*2]`: NASM's base is the register of multiplier 1 (no swap when
+            # the other is scaled)
+            base, index, scale = index, reg, mult
+            summed = False
         else:
             raise AsmError("invalid effective address: two index registers")
     if base is None and index is not None:
