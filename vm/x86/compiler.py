@@ -56,6 +56,7 @@ from vm.x86.codecache import code_cache
 from vm.x86.debugregs import code_break
 from vm.x86.emit import MAX_BLOCK, SEMANTICS, BlockMeta, Builder
 from vm.x86.faults import GP, UD, CPUException, MemoryFault, Unsupported
+from vm.x86.maskfold import fold as fold_masks
 from vm.x86.memory import PAGE_SHIFT, WF_CODE
 from vm.x86.smc import CodeChanged, stop_running
 from vm.x86.state import SLOT_NAMES, CPUState
@@ -167,7 +168,12 @@ class Translator:
         # globals), its defaults (from ns, META and ALIVE its own: warmblocks.defaults)
         self.params = ("cpu", "r", "mem", "wf", "rf", "READ", "ST", "LIM", "STORE", "U16",
                        "U32", "P16", "P32", "PAR", "ARITH", "META", "ALIVE", "SEG", "PRD",
-                       "PRL", "PWR", "PWL", "RS", "RU", "WS", "WU", "SLO", "SHI", "WOK")
+                       "PRL", "PWR", "PWL", "RS", "RU", "WS", "WU", "SLO", "SHI", "WOK",
+                       "MV")
+        # (memory as words, emit.py's stack accesses: bound up front so that a warm
+        # block, which takes it as a parameter, finds it: warmblocks.defaults)
+        if self.mem.mv32 is not None:
+            self.ns["MV"] = self.mem.mv32
         # the first tier (tier0.py): a start runs from shared templates until it is hot
         self.tier0 = Tier0(self) if env_switch("PYVM_TIER0", True) else None
         # the estimated host bytes of the translations made since the last flush, and
@@ -662,7 +668,10 @@ class Translator:
             ind += 1
         # line numbers are 1-based: body line i is line header + i
         header = len(out) + 1
-        for depth, text in b.lines:
+        # (loops and traces, the hot code: 32-bit sums without their mask, maskfold.py)
+        lines = b.lines if params is not None else \
+            fold_masks(b.lines, b.loop_mode or b.path is not None)
+        for depth, text in lines:
             out.append("    " * (ind + depth) + text)
         for text in b.loop_tail:
             out.append("    " * ind + text)
