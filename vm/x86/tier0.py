@@ -44,9 +44,13 @@ ValueUsed, and the shape with them is tried). A template's source is made canoni
 (:func:`_canonical`: its locals renamed, its integer literals parameters bound as the
 function's defaults, both by text that cannot change what it computes), and templates
 with the same canonical source share one compiled function (a glibc hello world: ~210
-compile() calls for ~900 templates). And the bytes of an instruction decoded at one
-start make the instance at any other start with the same bytes without decoding
-(decoding reads those bytes and nothing else; relative targets are left out).
+compile() calls for ~900 templates). A general template is not even built again for
+another form of its mnemonic whose build would read the same of the form (``add r/m32,
+imm32``, ``add r/m32, simm8``, ``add eax, imm32``: the builder reads the mnemonic;
+:class:`_FormSeen`): a glibc hello world ~300 builder runs instead of ~330. And the
+bytes of an instruction decoded at one start make the instance at any other start with
+the same bytes without decoding (decoding reads those bytes and nothing else; relative
+targets are left out).
 
 Templates depend on no program, so they are kept across runs in the code cache (one
 entry for all programs, read only when a template is missing), the general ones (no guest
@@ -272,6 +276,47 @@ for _name in ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__has
 _UNSEEN = _Unseen()
 
 
+class _FormSeen:
+    """An instruction's form (asm.x86.table.Form) while a general template is built: the
+    attributes the builder reads are noted in ``seen`` (name -> value), so that an
+    instruction of another form of the mnemonic whose attributes are the same there
+    (``add r/m32, imm32`` and ``add r/m32, simm8``) gets the template without a build
+    (:meth:`Tier0._general`). A method, hashing, comparing or printing notes the form
+    itself (its ``index``: no other form matches)."""
+    __slots__ = ("_form", "seen")
+
+    def __init__(self, form, seen: dict):
+        self._form = form
+        self.seen = seen
+
+    def __getattr__(self, name: str):
+        form = self._form
+        v = getattr(form, name)
+        if callable(v):             # (a method: what it does is the form's)
+            self.seen["index"] = form.index
+        else:
+            self.seen[name] = v
+        return v
+
+    def _whole(self):
+        self.seen["index"] = self._form.index
+        return self._form
+
+    def __eq__(self, other):
+        return self._whole() == (other._whole() if type(other) is _FormSeen else other)
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self._whole())
+
+    def __repr__(self) -> str:
+        return repr(self._whole())
+
+    __str__ = __repr__
+
+
 class _SymBuilder(Builder):
     """A one-instruction Builder whose addresses are symbols: the decisions its base
     class takes by comparing addresses (a branch to the block's own start, a followed
@@ -437,6 +482,7 @@ def _shape(insn: Insn, params: bool) -> Optional[tuple]:
             ops.append((op.size, op.strict, op.jump, op.reloc, op.unknown))
         elif t is Mem:
             regs = op.regs
+            scaled = op.scaled
             if params and regs:
                 out = []
                 for name, m in regs:
@@ -448,37 +494,45 @@ def _shape(insn: Insn, params: bool) -> Optional[tuple]:
                         name = _PARAM_OPS[k][p[1]]
                     out.append((name, m))
                 regs = out
-            ops.append((op.size, op.seg, tuple(regs), op.disp_size is None, op.reloc,
-                        op.unknown, op.nosplit, op.jump, op.strict, op.scaled))
+                if scaled:      # (registers of regs, named as there: _param_operands)
+                    scaled = tuple([_param_name(n, order) for n in scaled])
+            # (not its displacement's size, nor whether it has one: a general template
+            # never sees it, :meth:`Tier0._make`)
+            ops.append((op.size, op.seg, tuple(regs), op.reloc, op.unknown, op.nosplit,
+                        op.jump, op.strict, scaled))
         else:
             return None
     mask = 0
     for slot in order:
         mask |= 1 << slot
-    # (not its length, ModRM byte, displacement sizes: general templates take the first as
-    # a parameter and never see the others; a shape whose builder looks at them has them,
-    # Tier0.instance)
+    # (not its length, ModRM byte (nor whether it has one), displacement sizes: general
+    # templates take the first as a parameter and never see the others; a shape whose
+    # builder looks at them has them, Tier0.instance)
     return (insn.form.index, insn.osize, insn.asize, insn.seg, insn.rep, insn.lock,
-            tuple(insn.prefixes), insn.modrm is None, insn.unused_osize, insn.unused_asize,
+            tuple(insn.prefixes), insn.unused_osize, insn.unused_asize,
             tuple(ops)), order, tuple(order), mask
 
 
 def _param_operands(insn: Insn, order: dict) -> list:
     """insn's operands with its registers their parameters' (``order``: slot ->
     parameter, :func:`_parametric`)."""
-    def param(name: str) -> str:
-        p = _PARAM_REGS.get(name)
-        return name if p is None else _PARAM_OPS[order[p[0]]][p[1]]
-
     ops = []
     for op in insn.operands:
         t = type(op)
         if t is Reg:
-            op = _clone(op, name=param(op.name))
+            op = _clone(op, name=_param_name(op.name, order))
         elif t is Mem and op.regs:
-            op = _clone(op, regs=[(param(r), m) for r, m in op.regs])
+            op = _clone(op, regs=[(_param_name(r, order), m) for r, m in op.regs],
+                        scaled=tuple([_param_name(r, order) for r in op.scaled]))
         ops.append(op)
     return ops
+
+
+def _param_name(name: str, order: dict) -> str:
+    """A register's operand name in a template with register parameters (``order``:
+    slot -> parameter, :func:`_parametric`): its parameter's, or its own."""
+    p = _PARAM_REGS.get(name)
+    return name if p is None else _PARAM_OPS[order[p[0]]][p[1]]
 
 
 def _clone(obj, **changes):
@@ -796,6 +850,10 @@ class Tier0:
         # a template's code -> how to find its globals again (warmblocks.binds_of: None,
         # they cannot be; _NO: no template uses it)
         self.code_binds: dict = {}
+        # (mnemonic, shape but its form, memory kind, zeros) -> (what the build read of
+        # its form, the general template) of each form built (_general)
+        self.siblings: dict = {}
+        self.noting: Optional[dict] = None     # (_general's, for _make)
         # ValueUsed: the last _make failed at a look at a constant; _UnseenUsed: at one
         # at the ModRM byte, a displacement's size or the length (None: neither)
         self.looked: Optional[type] = None
@@ -832,7 +890,7 @@ class Tier0:
         when needed. The earlier run's record stays (as big as it was kept)."""
         for d in (self.made, self.seen, self.kept, self.hot, self.real, self.entries,
                   self.by_bytes, self.lens, self.by_shape, self.shape_lens, self.templates,
-                  self.fns):
+                  self.fns, self.siblings):
             d.clear()
         _shared.clear()
         _lines.clear()
@@ -941,7 +999,7 @@ class Tier0:
         sk = (par[0], state, zeros)
         t = self.templates.get(sk) or self._adopt(sk)
         if t is None:
-            t = self._keep(sk, self._make(insn, gen, False, True, par))
+            t = self._keep(sk, self._general(sk, insn, gen, par))
             if t is _NO:
                 _looks[sk] = self.looked
         elif t is _NO:
@@ -958,7 +1016,7 @@ class Tier0:
         t = self.templates.get(sk) or self._adopt(sk)
         # (a look where its registers were parameters: here too)
         if t is None:
-            t = self._keep(sk, None if self.looked else self._make(insn, gen, False, True))
+            t = self._keep(sk, None if self.looked else self._general(sk, insn, gen))
         futile = self.looked is ValueUsed
         if t is not _NO:
             values.append(insn.length)
@@ -978,6 +1036,29 @@ class Tier0:
                     t = self._keep(sk, self._make(insn, gen, True))
                 if t is _NO:
                     return None
+        return t
+
+    def _general(self, sk: tuple, insn: Insn, gen, par: Optional[tuple] = None
+                 ) -> Optional[Template]:
+        """The general template of shape ``sk`` (:meth:`_make`), or that of another form
+        of insn's mnemonic, the rest of the shape the same, whose build read the same of
+        its form (:class:`_FormSeen`): the builder saw the same and wrote the same."""
+        sib = (insn.form.mnemonic, sk[0][1:], sk[1], sk[2])
+        form = insn.form
+        for seen, t in self.siblings.get(sib, ()):
+            for name, v in seen:
+                x = getattr(form, name, _NO)
+                if type(x) is not type(v) or x != v:
+                    break
+            else:
+                return Template(t.code, t.insns, t.binds, None, t.lits, t.avoid)
+        seen = self.noting = {}
+        try:
+            t = self._make(insn, gen, False, True, par)
+        finally:
+            self.noting = None
+        if t is not None and "index" not in seen:
+            self.siblings.setdefault(sib, []).append((tuple(seen.items()), t))
         return t
 
     def _note(self, raw: bytes, ent: tuple) -> None:
@@ -1061,8 +1142,10 @@ class Tier0:
               par: Optional[tuple] = None) -> Optional[Template]:
         """The template of insn's shape: its operands' nonzero constants are parameters
         _k1.. (unless ``literal``), its address _k0; ``general``: its length too (the
-        last), its ModRM byte and displacement sizes unseen (:class:`_Unseen`); ``par``
-        (:func:`_parametric`, general only): its registers too, _r0.. before the length."""
+        last), its ModRM byte and displacement sizes unseen (:class:`_Unseen`), and what
+        the builder reads of its form noted in ``self.noting`` when that is a dict
+        (:class:`_FormSeen`); ``par`` (:func:`_parametric`, general only): its registers
+        too, _r0.. before the length."""
         tr = self.tr
         ip = Sym("_k0")
         params = ["_k0"]
@@ -1077,7 +1160,7 @@ class Tier0:
                     v = Sym(name, True)
                 if t is Imm:
                     ops.append(_clone(op, value=v))
-                elif general and op.disp_size is not None:
+                elif general:       # (its size unseen, None too: not in the shape)
                     ops.append(_clone(op, disp=v, disp_size=_UNSEEN))
                 else:
                     ops.append(_clone(op, disp=v))
@@ -1089,7 +1172,9 @@ class Tier0:
             params.append(f"_k{len(params)}")
             nip = ip + Sym(params[-1], True)
             sym = _clone(insn, address=ip, raw=None, operands=ops, length=_UNSEEN,
-                         modrm=None if insn.modrm is None else _UNSEEN)
+                         modrm=_UNSEEN,     # (None too: not in the shape)
+                         form=insn.form if self.noting is None else
+                         _FormSeen(insn.form, self.noting))
         else:
             sym = _clone(insn, address=ip, raw=None, operands=ops)
             nip = ip + insn.length
@@ -1118,8 +1203,8 @@ class Tier0:
             return None
         finally:
             # an object made for this instruction (the x87 glue's instruction)
-            mine = [n for n in list(ns)[before:] if isinstance(ns[n], (Insn, Sym))] \
-                if len(ns) > before else ()
+            mine = [n for n in list(ns)[before:]
+                    if isinstance(ns[n], (Insn, Sym, _FormSeen))] if len(ns) > before else ()
             for name in mine:
                 del ns[name]
         if mine or ("'" in src or '"' in src) and \

@@ -32,7 +32,8 @@ from formats.beside import file_beside, read_beside, write_beside
 from formats.envswitch import env_switch
 from vm.x86.codecache import fingerprint
 
-VERSION = 2         # (2: templates take registers as parameters: Template.avoid kept)
+VERSION = 3         # (2: templates take registers as parameters: Template.avoid kept;
+                    # 3: shapes without the ModRM bit and displacement sizes)
 # templates kept across runs, in the library and (the shapes it lacks) in the code cache
 # (a glibc hello world: ~900; every benchmark program: ~2,000; all programs: ~10 MB)
 MAX_TEMPLATES = 8_000
