@@ -42,12 +42,12 @@ class ExeFile:
     per program file (shared by every process running it), closed when none runs it;
     the guest never sees it."""
 
-    __slots__ = ("fd", "__weakref__")
+    __slots__ = ("fd", "key", "users", "_close", "__weakref__")
     _open: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
-    def __init__(self, fd: int):
-        self.fd = fd
-        weakref.finalize(self, os.close, fd)
+    def __init__(self, fd: int, key: tuple):
+        self.fd, self.key, self.users = fd, key, 0
+        self._close = weakref.finalize(self, os.close, fd)
 
     @classmethod
     def take(cls, fd: int) -> ExeFile:
@@ -58,8 +58,28 @@ class ExeFile:
         if held is not None:
             os.close(fd)
             return held
-        exe = cls._open[key] = cls(fd)
+        exe = cls._open[key] = cls(fd, key)
         return exe
+
+    def hold(self) -> None:
+        """One more process (task) runs this file."""
+        self.users += 1
+
+    def release(self) -> None:
+        """A task running it ended or exec'd another program."""
+        self.users -= 1
+        self.settle()
+
+    def settle(self) -> None:
+        """Close the descriptor now if no task runs the file (a failed execve's, the
+        last runner's), not when a collector comes: under PyPy a fork-and-exec loop
+        over distinct programs held one per program until the next collection, and a
+        guest ran out of descriptors (ENFILE) after 21 programs under ulimit -n 64."""
+        if self.users <= 0 and self._close.alive:
+            if self._open.get(self.key) is self:
+                del self._open[self.key]
+            self._close()
+            self.fd = -1                # (a stale user fails: EBADF, never another file)
 
     @property
     def magic(self) -> str:
@@ -77,6 +97,13 @@ class ExePath(str):
     a thread copying the name shares the file rather than reopening the name."""
 
     __slots__ = ("exe",)
+
+    @classmethod
+    def bare(cls, host: str) -> ExePath:
+        """``host`` as a name alone, without its file (an ended task's)."""
+        path = cls(host)
+        path.exe = None
+        return path
 
     @classmethod
     def open(cls, host: str, sandbox=None, guest: str = "") -> ExePath:

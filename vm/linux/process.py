@@ -164,8 +164,23 @@ class Process:
     @exe_host_path.setter
     def exe_host_path(self, host: str) -> None:
         # a name from the loader is opened now; an ExePath (copied from a parent or the
-        # thread group) shares its file, the name is not looked up again
-        self._exe = host if isinstance(host, ExePath) else ExePath.open(host)
+        # thread group) shares its file, the name is not looked up again. Each task
+        # holds the file it runs until it ends (drop_exe) or runs another.
+        new = host if isinstance(host, ExePath) else ExePath.open(host)
+        if new.exe is not None:
+            new.exe.hold()
+        old, self._exe = getattr(self, "_exe", None), new
+        if old is not None and old.exe is not None:
+            old.exe.release()
+
+    def drop_exe(self) -> None:
+        """This task ended: its program file is given back now (closed by the last task
+        running it), not when a collector frees the Process (PyPy's)."""
+        exe = self._exe
+        if exe.exe is not None:
+            self._exe = ExePath.bare(exe)
+            exe.exe.release()
+
 
     def __init__(self, kernel, pid: int, ppid: int, fds: FdTable, sandbox: Sandbox):
         self.kernel = kernel
@@ -216,10 +231,12 @@ class Process:
 
     def leave_fs(self) -> None:
         """This task ended (exit, or another thread's execve): give back its share of the
-        sandbox view, whose held cwd descriptor is closed by its last task (once)."""
+        sandbox view, whose held cwd descriptor is closed by its last task (once), and
+        of its program file."""
         if not self.fs_left:
             self.fs_left = True
             self.sandbox.leave()
+        self.drop_exe()
 
     # -- memory --------------------------------------------------------------------------
     @property

@@ -120,6 +120,7 @@ def _open_exe(proc, path: str) -> ExePath:
         raise GuestFileError(errno.EACCES)
     exe = ExePath.open(host, proc.sandbox, path)
     if not os.access(exe.exe.magic, os.X_OK):
+        exe.exe.settle()                    # closed now, not at a collection
         raise GuestFileError(errno.EACCES)
     return exe
 
@@ -135,10 +136,21 @@ def _shebang(data: bytes) -> tuple:
 
 def execve(proc, path: bytes, argv: list, envp: list) -> int:
     """Replace the process image; returns a negative errno if the old image survives."""
+    opened: list = []               # held while the call runs (the caller's own share
+    try:                            # may end in it: before_exec), then given back
+        return _execve(proc, path, argv, envp, opened)
+    finally:            # the files a failed exec (or a script's chain) opened: closed now
+        for exe in opened:
+            exe.release()
+
+
+def _execve(proc, path: bytes, argv: list, envp: list, opened: list) -> int:
     name = os.fsdecode(path)
     for _ in range(MAX_SCRIPT_DEPTH):
         try:
             exe = _open_exe(proc, name)
+            exe.exe.hold()
+            opened.append(exe.exe)
             head = os.pread(exe.exe.fd, 256, 0)
         except OSError as e:
             return -(e.errno or errno.EACCES)

@@ -58,6 +58,7 @@ MSG_EOR, MSG_WAITALL, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC = 0x80, 0x100, 0x4000, 0x40
 SOL_SOCKET, SCM_RIGHTS, SCM_CREDENTIALS = 1, 1, 2
 SO_REUSEADDR, SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF = 2, 3, 4, 7, 8
 SO_PASSCRED, SO_PEERCRED, SO_ACCEPTCONN, SO_PROTOCOL, SO_DOMAIN = 16, 17, 30, 38, 39
+SO_SNDLOWAT = 19
 SHUT_RD, SHUT_WR = 1, 2                   # bits of how + 1
 POLLRDHUP = 0x2000
 SOCK_BUF = 212992                          # net.core.wmem_default
@@ -67,6 +68,12 @@ _TIMEOUTS = {SO_RCVTIMEO: (SO_RCVTIMEO, struct.Struct("<ii")),
              SO_SNDTIMEO: (SO_SNDTIMEO, struct.Struct("<ii")),
              SO_RCVTIMEO_NEW: (SO_RCVTIMEO, struct.Struct("<qq")),
              SO_SNDTIMEO_NEW: (SO_SNDTIMEO, struct.Struct("<qq"))}
+# the SOL_SOCKET options Linux sets on an AF_UNIX socket (an int value), from
+# SO_DEBUG to SO_BUF_LOCK; any other name is ENOPROTOOPT. Recording every name a guest
+# gave grew a dict per socket without bound (2^32 names: host memory outside --memory).
+_SETTABLE = frozenset({1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 29, 32, 33, 34, 35,
+                       36, 37, 40, 41, 42, 43, 44, 45, 46, 47, 49, 53, 62, 63, 64, 65,
+                       69, 70, 72, 75, 76})
 MAX_DGRAMS = 512                           # net.unix.max_dgram_qlen
 MAX_FDS = 253                              # SCM_MAX_FD
 SKB_STRUCT, SKB_SHINFO = 256, 320          # sizeof(struct sk_buff), of skb_shared_info
@@ -265,6 +272,21 @@ class Socket(OpenFile):
             if fds:
                 break
         return bytes(out), fds, sender, len(out)
+
+    def next_length(self, n: int) -> int:
+        """How many bytes a recv of ``n`` would take now (recv's stops, nothing taken)."""
+        if not self.rx:
+            return 0
+        if not self.stream:
+            return min(n, len(self.rx[0].data))
+        got = 0
+        for msg in self.rx:
+            if got >= n or msg.fds and got:
+                break
+            got += min(len(msg.data), n - got)
+            if msg.fds:
+                break
+        return got
 
     def queues(self) -> list:
         """The receive queues this socket owns: its own, and its pending connections'."""
@@ -541,14 +563,20 @@ def sys_listen(proc, fd, backlog, *_):
     return 0
 
 
-def _find(proc, name: bytes) -> Socket:
+def _find(proc, name: bytes, kind: int) -> Socket:
+    """The socket bound to ``name``, of type ``kind`` as Linux's unix_find_other: an
+    abstract name of another type is not found (ECONNREFUSED), a path is EPROTOTYPE.
+    (A datagram sent to a listening stream socket was queued where nothing reads it,
+    with the descriptors it carried, until the listener closed.)"""
     try:
         key = _key(proc, name)
     except FileNotFoundError:
         raise GuestFileError(errno.ENOENT) from None
     target = names(proc.kernel).get(key)
-    if target is None or target.closed:
+    if target is None or target.closed or target.kind != kind and name[:1] == b"\0":
         raise GuestFileError(errno.ECONNREFUSED)
+    if target.kind != kind:
+        raise GuestFileError(errno.EPROTOTYPE)
     return target
 
 
@@ -559,9 +587,7 @@ def sys_connect(proc, fd, addr, length, *_):
         s.peer = None                            # dissolve a datagram association
         return 0
     name = _read_addr(proc, addr, length)
-    target = _find(proc, name)
-    if target.kind != s.kind:
-        return neg(errno.EPROTOTYPE)
+    target = _find(proc, name, s.kind)
     if not s.connection:
         s.peer = target
         return 0
@@ -658,7 +684,8 @@ def sys_getsockopt(proc, fd, level, name, val, lenp, *_):
                  SO_ACCEPTCONN: int(s.listening), SO_SNDBUF: SOCK_BUF,
                  SO_RCVBUF: SOCK_BUF}.get(name)
         if value is None:
-            value = s.options.get(name)
+            value = s.options.get(name, 1 if name == SO_SNDLOWAT else
+                                  0 if name in _SETTABLE else None)
         if value is None:
             return neg(errno.ENOPROTOOPT)
         raw = _I.pack(value)
@@ -680,11 +707,11 @@ def sys_setsockopt(proc, fd, level, name, val, length, *_):
             return neg(errno.EDOM)
         s.timeouts[which] = (sec, usec) if sec >= 0 else (0, 1)   # < 0: no wait at all
         return 0
+    if name not in _SETTABLE:                  # as Linux: an option it does not know
+        return neg(errno.ENOPROTOOPT)
     if s32(length) < 4:
         return neg(errno.EINVAL)
     value = _I.unpack(proc.mem.read(val, 4))[0]
-    if name in (SO_TYPE, SO_ERROR, SO_DOMAIN, SO_PROTOCOL, SO_ACCEPTCONN, SO_PEERCRED):
-        return neg(errno.ENOPROTOOPT)
     s.options[name] = value                    # recorded and reported back, no effect
     return 0
 
@@ -739,9 +766,12 @@ def _timed_out(proc, deadline: Optional[float]) -> bool:
 def _send(proc, fd: int, data: bytes, flags: int, dest: bytes = b"",
           files: tuple = ()) -> int:
     s = _socket_of(proc, fd)
-    target = _find(proc, dest) if dest and not s.connection else None
-    if dest and s.connection and not s.connected:
-        return neg(errno.EOPNOTSUPP)
+    target = _find(proc, dest, s.kind) if dest and not s.connection else None
+    if dest and s.connection:                # (Linux: a seqpacket one ignores it)
+        if s.kind == SOCK_SEQPACKET and not s.connected:
+            return neg(errno.ENOTCONN)
+        if s.kind == SOCK_STREAM:
+            return neg(errno.EISCONN if s.connected else errno.EOPNOTSUPP)
     nosignal = bool(flags & MSG_NOSIGNAL)
     blocking = _blocking(s, flags)
     deadline = _deadline(proc, s, SO_SNDTIMEO) if blocking else None
@@ -789,11 +819,29 @@ def _recv(proc, s: Socket, n: int, flags: int) -> tuple:
         raise
 
 
+def _check_buffers(proc, s: Socket, vecs: list, n: int, flags: int) -> None:
+    """EFAULT before anything is taken when the bytes a recv would store do not fit
+    where the guest points: a stream keeps its data (and descriptors) queued, a datagram
+    is dropped with its descriptors closed, as Linux's recvmsg. (Taken first, the data
+    was lost and the descriptors in flight never released: a pipe end sent that way was
+    never closed.)"""
+    want, pos = s.next_length(n), 0
+    try:
+        for base, size in vecs:
+            if pos >= want:
+                break
+            proc.mem.check_write(base, min(size, want - pos))
+            pos += size
+    except proc.memory_errors:
+        if not s.stream and not flags & MSG_PEEK:
+            _release(s.pop().fds)
+        raise
+
+
 def sys_recvfrom(proc, fd, buf, length, flags, addr, lenp):
     s = _socket_of(proc, fd)
     length = min(length, 1 << 20)
-    if length:
-        proc.mem.check_write(buf, length)
+    _check_buffers(proc, s, [(buf, length)], length, flags)
     data, files, sender, full = _recv(proc, s, length, flags)
     _release(files)
     proc.mem.write(buf, data)
@@ -813,6 +861,7 @@ def sys_recvmsg(proc, fd, msg, flags, *_):
     proc.mem.check_write(msg, MSGHDR.size)
     vecs = _iov(proc, iov, iovlen)
     total = min(sum(n for _b, n in vecs), 1 << 20)
+    _check_buffers(proc, s, vecs, total, flags)
     data, files, sender, full = _recv(proc, s, total, flags)
     pos = 0
     for base, n in vecs:
@@ -831,6 +880,10 @@ def sys_recvmsg(proc, fd, msg, flags, *_):
     used = 0
     if files:
         room = (controllen - CMSGHDR.size) // 4 if control else 0
+        try:        # a control buffer it cannot write: none installed (MSG_CTRUNC)
+            proc.mem.check_write(control, CMSGHDR.size + 4 * min(room, len(files)))
+        except proc.memory_errors:
+            room = 0
         # as Linux's scm_detach_fds: the descriptors that fit in the buffer and under
         # the limit are installed, the others dropped with MSG_CTRUNC (the data stays read)
         numbers = proc.fds.free_numbers(max(min(room, len(files)), 0))

@@ -263,6 +263,7 @@ def before_exec(proc: Process) -> Process:
         proc.state = EXITED
         lead.sandbox, lead.fs_left = proc.sandbox, proc.fs_left     # the caller's view
         proc.fs_left = True
+        proc.drop_exe()                         # (the leader takes the new program)
     lead.group = None
     lead.robust_list = (0, 0)
     lead.ctx = None
@@ -326,7 +327,7 @@ def exit_thread(task: Process) -> None:
     task.state = EXITED
     task.leave_fs()
     task.fds.drop_opening(id(task))             # its FIFO open ends (MAX_WAITERS slot)
-    task.futex_waiter = None
+    drop_waiter(task)
     if task in kernel.order:
         kernel.order.remove(task)
     kernel.progress = True
@@ -552,6 +553,22 @@ def _requeue(proc: Process, key: tuple, key2: tuple, nwake: int, nmove: int) -> 
     return woken + moved
 
 
+def drop_waiter(task: Process) -> None:
+    """Take ``task``'s futex wait off its queue once the task has left it (a signal
+    ended it, or the task exits): stale waiters were dropped only by a wake of the same
+    futex, so a thread waiting on ever new addresses, each wait ended by a signal, grew
+    the host's queues without bound (~100 bytes a wait, outside --memory)."""
+    w, task.futex_waiter = task.futex_waiter, None
+    g = task.group
+    if w is None or g is None:
+        return
+    q = g.futex.get(w.key)
+    if q is not None and w in q:
+        q.remove(w)
+        if not q:
+            del g.futex[w.key]
+
+
 def _read_u32(proc, addr: int) -> int:
     return _U32.unpack(proc.mem.read(addr, 4))[0]
 
@@ -580,7 +597,7 @@ def _wait(proc, addr: int, private: bool, val: int, utime: int, ts, absolute: bo
                 q.remove(w)
             return neg(errno.ETIMEDOUT)
         raise WouldBlock(w.deadline)
-    proc.futex_waiter = None
+    drop_waiter(proc)                       # (a wait a signal ended: stale)
     if addr & 3:
         return neg(errno.EINVAL)
     try:
