@@ -1,6 +1,7 @@
 """``python -m vm.bench [options] [NAME...]``: the benchmark without the click-based CLI
 (PyPy). Options as ``pyvm-tools bench``: --real, --quick, --repeat N, --json FILE,
---debug-overhead, --asm [LINES] (with --python EXE, --rep-count N)."""
+--debug-overhead, --asm [LINES] (with --python EXE, --rep-count N); and --steady K:
+the real programs' steady state, each also on a K times larger input (vm/bench/steady.py)."""
 
 import argparse
 import platform
@@ -22,7 +23,11 @@ def main(argv=None) -> int:
     ap.add_argument("--rep-count", type=int, default=1_000_000)
     ap.add_argument("--json")
     ap.add_argument("--debug-overhead", action="store_true")
+    ap.add_argument("--steady", type=int, default=None, metavar="K",
+                    help="real programs at 1x and Kx input: CPU time and marginal MIPS")
     ns = ap.parse_args(argv)
+    if ns.steady is not None and ns.steady < 2:
+        ap.error("--steady needs K >= 2")
     if ns.asm is not None and ns.asm < 10:
         ap.error("--asm needs at least 10 lines")
     try:
@@ -41,6 +46,10 @@ def _run(ns: argparse.Namespace) -> int:
     if ns.debug_overhead:
         from vm.bench.debugcost import run as debug_run
         debug_run(ns.names or None, ns.quick, max(ns.repeat, 1), ns.json)
+        return 0
+    if ns.steady is not None:
+        from vm.bench.steady import run_steady
+        run_steady(ns.names or None, ns.steady, max(ns.repeat, 1), ns.json, quick=ns.quick)
         return 0
     if ns.real:
         from vm.bench.real import run_suite

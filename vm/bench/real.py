@@ -117,13 +117,14 @@ def busybox() -> Path:
     return Path(path)
 
 
-def text_input(quick: bool) -> bytes:
-    """Deterministic text for the busybox runs: lines of words and numbers."""
+def text_input(quick: bool, scale: int = 1) -> bytes:
+    """Deterministic text for the busybox runs: lines of words and numbers (``scale``
+    times as many lines: vm/bench/steady.py)."""
     words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota",
              "kappa", "lambda", "mu", "nu", "xi", "omicron", "pi", "rho", "sigma"]
     s = 1
     lines = []
-    for i in range(300 if quick else 6000):
+    for i in range((300 if quick else 6000) * scale):
         s = (s * 1103515245 + 12345) & 0x7FFFFFFF
         a, b = words[s % len(words)], words[(s >> 8) % len(words)]
         lines.append(f"{s % 9973:5d} {a} {(s >> 12) % 1000} {b}{i % 7} {i}")
@@ -170,13 +171,15 @@ def run_pyvm(argv: List[str], stdin: bytes, python: str = sys.executable,
     return proc.stdout, int(m.group(1)), float(m.group(2))
 
 
-def programs(quick: bool) -> list:
-    """(name, description, argv builder, stdin) for every program of the suite."""
+def programs(quick: bool, scale: int = 1) -> list:
+    """(name, description, argv builder, stdin) for every program of the suite; with
+    ``scale``, each input that many times as large (a C program's one count argument,
+    the busybox text's lines)."""
     out = []
     for name, full, short, desc in C_PROGRAMS:
-        args = short if quick else full
+        args = [str(int(a) * scale) for a in (short if quick else full)]
         out.append((name, desc, lambda name=name, args=args: [str(build(name)), *args], b""))
-    text = text_input(quick)
+    text = text_input(quick, scale)
     for name, args, desc in BUSYBOX_RUNS:
         out.append((name, desc, lambda args=args: [str(busybox()), *args], text))
     return out

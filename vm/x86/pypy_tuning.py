@@ -25,7 +25,9 @@ above), PyPy's JIT tracing and backend time with the loops and bridges it compil
 the GC's time. (``PYPYLOG=jit-summary:FILE`` writes nothing for a pyvm run: PyPy removes
 PYPYLOG from the environment, so the process :func:`tune_gc` re-executes logs nothing,
 and the summary is written by PyPy's own shutdown, which vm/startup.py's exit_now skips.
-Set ``PYPY_GC_NURSERY`` yourself and end the run by SystemExit to get it.)
+Set ``PYPY_GC_NURSERY`` yourself and end the run by SystemExit to get it:
+``pypy3 -m vm.bench.jitlog PROGRAM ARGS`` does, and weighs the compiled code by how often
+it ran.)
 
 Elsewhere (CPython) the module does nothing and :data:`ACTIVE` is False.
 """
