@@ -48,6 +48,26 @@ _SET_RO = bytes((b | WF_READONLY) for b in range(256))
 _CLEAR_RO = bytes((b & ~WF_READONLY & 0xFF) for b in range(256))
 _RUNS = re.compile(rb"[^\x00]+")
 _WRITABLE = bytes(1 if b & P_W and b & P_MAPPED else 0 for b in range(256))
+_NONZERO = bytes(1 if b else 0 for b in range(256))
+MAX_MAP_COUNT = 65530           # Linux's vm.max_map_count default: VMAs per process
+
+
+def _run_starts(seg: bytes, first: bool) -> int:
+    """How many mapped runs (a VMA each: equal protection, nothing between) start in
+    ``seg[1:]``, and at ``seg[0]`` too when ``first``: a run starts at a mapped page
+    whose protection differs from the page before. Whole-slice integer operations, so
+    a range of 10^5 pages costs no Python loop."""
+    n = len(seg) - 1
+    count = 1 if first and seg and seg[0] else 0
+    if n <= 0 or seg.count(0) == n + 1:     # (nothing mapped: an unmap's after)
+        return count
+    a, b = seg[:-1], seg[1:]
+    diff = (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).to_bytes(n, "little")
+    changes = n - diff.count(0)
+    # a change to an unmapped page ends a run and starts none
+    into_gap = (int.from_bytes(a.translate(_NONZERO), "little")
+                & ~int.from_bytes(b.translate(_NONZERO), "little")).to_bytes(n, "little")
+    return count + changes - (n - into_gap.count(0))
 
 
 def page_up(n: int) -> int:
@@ -178,12 +198,17 @@ class SharedFile:
     as a copy: a copy doubled the host memory of a mapping, outside the --memory budget
     (a 1 GiB mapping of a sparse file held 4 GB)."""
 
-    __slots__ = ("start", "end", "held", "offset", "clean")
+    __slots__ = ("start", "end", "held", "offset", "clean", "base", "key")
 
     def __init__(self, start: int, end: int, held: HeldFd, offset: int,
-                 clean: bytearray):
-        self.start, self.end, self.held, self.offset, self.clean = \
-            start, end, held, offset, clean
+                 clean: bytearray, base: int = 0, key: tuple = ()):
+        # ``clean[base:]`` holds this mapping's digests: the pieces of one mapping in
+        # one process share the array (their parts of it never overlap), so a split
+        # copies nothing (a digest slice per split made 64 MiB of alternating munmaps
+        # quadratic)
+        self.start, self.end, self.held, self.offset, self.clean, self.base = \
+            start, end, held, offset, clean, base
+        self.key = key              # the file's (st_dev, st_ino): read/write meet it
 
     @property
     def fd(self) -> int:
@@ -196,11 +221,11 @@ class SharedFile:
             size = os.fstat(self.fd).st_size
         except OSError:
             return
-        clean = self.clean                  # (each piece has its own: piece() slices)
+        clean = self.clean
         for a in range(max(lo, self.start), min(hi, self.end), PAGE):
             rel = a - self.start
             now = mem.data[a:a + PAGE]
-            k = rel // PAGE * SUM
+            k = self.base + rel // PAGE * SUM
             digest = _page_sum(now)
             if digest == clean[k:k + SUM]:
                 continue
@@ -214,23 +239,126 @@ class SharedFile:
 
     def grow(self, mem, end: int) -> None:
         """The mapping goes on to ``end`` (mremap), its new pages as they are now."""
-        self.clean += page_sums(mem, self.end, end)
-        self.end = end
+        self.clean = self._own() + page_sums(mem, self.end, end)
+        self.base, self.end = 0, end
+
+    def _own(self) -> bytearray:
+        return self.clean[self.base:self.base + (self.end - self.start) // PAGE * SUM]
 
     def piece(self, lo: int, hi: int) -> SharedFile:
-        """The part [lo, hi) of this mapping (the same host descriptor)."""
+        """The part [lo, hi) of this mapping (the same host descriptor and digests)."""
         rel = lo - self.start
-        return SharedFile(lo, hi, self.held.share(), self.offset + rel,
-                          self.clean[rel // PAGE * SUM:(hi - self.start) // PAGE * SUM])
+        return SharedFile(lo, hi, self.held.share(), self.offset + rel, self.clean,
+                          self.base + rel // PAGE * SUM, self.key)
+
+    def copy(self) -> SharedFile:
+        """This mapping in a forked child: its own digests (each process writes back
+        its own changes)."""
+        return SharedFile(self.start, self.end, self.held.share(), self.offset,
+                          self._own(), 0, self.key)
+
+    def reload(self, mem, lo: int, hi: int) -> None:
+        """The file changed under [lo, hi) (page aligned, within the mapping) by a
+        write(): its pages show the file again (zeros past its end, as the page cache's
+        last page), their translations dropped (Memory.load), and count as clean."""
+        import os
+        for a in range(max(lo, self.start), min(hi, self.end), PAGE):
+            rel = a - self.start
+            try:
+                page = os.pread(self.fd, PAGE, self.offset + rel).ljust(PAGE, b"\0")
+            except OSError:
+                continue
+            mem.load(a, page)
+            k = self.base + rel // PAGE * SUM
+            self.clean[k:k + SUM] = _page_sum(page)
 
     def close(self) -> None:
         self.held.release()
 
 
+# The address spaces holding shared file mappings: a read() or write() of a file (by
+# any process of the run) meets their pages of it (before_io, after_write), so the
+# two see each other at once, as through the page cache on Linux.
+spaces: set = set()
+
+
+def _file_ranges(fd: int, start: int, end: int):
+    """(address space, mapping, lo, hi) for each mapping's pages of bytes [start, end)
+    of the file open as host descriptor ``fd``."""
+    import os
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return
+    key = (st.st_dev, st.st_ino)
+    for asp in list(spaces):
+        for sf in asp.shared:
+            if sf.key != key:
+                continue
+            lo = page_down(max(sf.start, sf.start + start - sf.offset))
+            hi = page_up(min(sf.end, sf.start + end - sf.offset))
+            if lo < hi:
+                yield asp, sf, lo, hi
+
+
+def before_io(fd: int, start: int, n: int) -> None:
+    """A read or write of ``n`` bytes at ``start`` of the file comes: the mapped pages
+    it meets are written back first (the write keeps their other bytes)."""
+    for asp, sf, lo, hi in list(_file_ranges(fd, start, start + n)):
+        sf.sync(asp.mem, lo, hi)
+
+
+def after_write(fd: int, start: int, n: int) -> None:
+    """``n`` bytes were written at ``start`` of the file: the mappings show them."""
+    if n > 0:
+        for asp, sf, lo, hi in list(_file_ranges(fd, start, start + n)):
+            sf.reload(asp.mem, lo, hi)
+
+
+class FileRange:
+    """A MAP_PRIVATE file mapping [start, end) of the file held open from ``offset``:
+    what mremap growing it maps on (Linux extends the VMA over the file; it read zeros)."""
+
+    __slots__ = ("start", "end", "held", "offset")
+
+    def __init__(self, start: int, end: int, held: HeldFd, offset: int):
+        self.start, self.end, self.held, self.offset = start, end, held, offset
+
+    @property
+    def fd(self) -> int:
+        return self.held.fd
+
+    def piece(self, lo: int, hi: int) -> FileRange:
+        return FileRange(lo, hi, self.held.share(), self.offset + (lo - self.start))
+
+    def close(self) -> None:
+        self.held.release()
+
+
+def _span(ranges: list, start: int, end: int) -> Tuple[int, int]:
+    """[i, j): the indices of the sorted, disjoint ``ranges`` meeting [start, end), by
+    binary search (their ends are sorted too)."""
+    lo, hi = 0, len(ranges)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if ranges[mid].end <= start:
+            lo = mid + 1
+        else:
+            hi = mid
+    j = lo
+    while j < len(ranges) and ranges[j].start < end:
+        j += 1
+    return lo, j
+
+
 class AddressSpace:
     """Page map of one process over ``mem`` (a vm.x86.memory.Memory)."""
 
-    shared: list = []               # SharedFile mappings (an instance list once there is one)
+    files: list = []                # FileRange (MAP_PRIVATE files), sorted; as ``shared``
+
+    # SharedFile mappings, sorted by address (an instance list once there is one)
+    shared: list = []
+    vmas = 0                        # mapped runs of ``prot`` (what MAX_MAP_COUNT caps)
     vdso: Optional[tuple] = None    # (base, vm.linux.vdso.Vdso) where the vDSO is mapped
     # the guest's MAP_GROWSDOWN mappings, [start, end) (an instance list once there is
     # one): mprotect's PROT_GROWSDOWN reaches down to their start, as to the stack's
@@ -259,10 +387,13 @@ class AddressSpace:
         self.mapped += delta
         if self.budget is not None:
             self.budget.used += delta
+        w0, w1 = max(p0 - 1, 0), min(p1 + 1, len(self.prot))
+        runs = _run_starts(self.prot[w0:w1], not p0)
         if prot < 0:
             self.prot[p0:p1] = bytes(p1 - p0)
         else:
             self.prot[p0:p1] = bytes((prot | P_MAPPED,)) * (p1 - p0)
+        self.vmas += _run_starts(self.prot[w0:w1], not p0) - runs
         wf = self.mem.wf
         table = _CLEAR_RO if prot >= 0 and prot & P_W else _SET_RO
         wf[p0:p1] = wf[p0:p1].translate(table)
@@ -272,6 +403,27 @@ class AddressSpace:
     def map(self, start: int, end: int, prot: int) -> None:
         self._set(page_down(start), page_up(end), prot & 7)
 
+    def map_count_ok(self, start: int, end: int, prot: Optional[int]) -> bool:
+        """Whether giving [start, end) protection ``prot`` (None: unmapping it) keeps
+        the process within MAX_MAP_COUNT VMAs, or lowers its count: mmap, mprotect and
+        munmap refuse a change past it with ENOMEM, as Linux's vm.max_map_count (a
+        guest could otherwise make 10^5-10^6 of them, and /proc/PID/maps as many
+        lines). A shared file mapping's edges count as runs' edges do."""
+        p0, p1 = page_down(start) >> PAGE_SHIFT, page_up(end) >> PAGE_SHIFT
+        if p1 <= p0:
+            return True
+        w0, w1 = max(p0 - 1, 0), min(p1 + 1, len(self.prot))
+        seg = self.prot[w0:w1]
+        before = _run_starts(seg, not p0)
+        seg[p0 - w0:p1 - w0] = bytes(p1 - p0) if prot is None else \
+            bytes(((prot & 7) | P_MAPPED,)) * (p1 - p0)
+        after = _run_starts(seg, not p0)
+        if prot is None and self.shared:
+            i, j = self._overlap(start, end)       # a shared piece cut in two
+            after += sum(1 for sf in self.shared[i:j] if sf.start < start and end < sf.end)
+        return after <= before or self.vmas + len(self.shared) + after - before \
+            <= MAX_MAP_COUNT
+
     def unmap(self, start: int, end: int) -> None:
         """Forget [start, end) and clear its bytes (unmapped pages stay zero); a shared
         file mapping there is written back first."""
@@ -280,6 +432,8 @@ class AddressSpace:
             return
         if self.shared:
             self._drop_shared(start, end)
+        if self.files:
+            self._split_files(start, end, None)
         if self.vdso is not None and start < self.vdso[0] + self.vdso[1].span \
                 and self.vdso[0] < end:
             self.vdso = None                        # no [vdso] any more, nor its sigreturn
@@ -319,17 +473,67 @@ class AddressSpace:
     def add_shared(self, start: int, end: int, fd: int, offset: int) -> None:
         """[start, end) now maps host descriptor ``fd`` (owned from here on) from
         ``offset`` shared: see SharedFile. Its current bytes are the file's."""
+        import os
         if not self.shared:
             self.shared = []
-        self.shared.append(SharedFile(start, end, HeldFd(fd), offset,
-                                      page_sums(self.mem, start, end)))
+        try:
+            st = os.fstat(fd)
+            key: tuple = (st.st_dev, st.st_ino)
+        except OSError:
+            key = ()
+        i, _ = self._overlap(start, end)
+        self.shared.insert(i, SharedFile(start, end, HeldFd(fd), offset,
+                                         page_sums(self.mem, start, end), 0, key))
+        spaces.add(self)
+
+    def _overlap(self, start: int, end: int) -> Tuple[int, int]:
+        """[i, j): the indices of the shared mappings meeting [start, end)."""
+        return _span(self.shared, start, end)
+
+    def add_file(self, start: int, end: int, held: HeldFd, offset: int) -> None:
+        """[start, end) maps the file ``held`` (a share of it is taken) from ``offset``
+        privately."""
+        if not self.files:
+            self.files = []
+        i, _ = _span(self.files, start, end)
+        self.files.insert(i, FileRange(start, end, held.share(), offset))
+
+    def file_ending_at(self, at: int) -> Optional[FileRange]:
+        """The MAP_PRIVATE file mapping that ends at ``at``, if one does."""
+        i, j = _span(self.files, at - PAGE, at)
+        return next((fr for fr in self.files[i:j] if fr.end == at), None)
+
+    def _split_files(self, start: int, end: int, new: Optional[int]) -> None:
+        """As _split_shared for the MAP_PRIVATE file mappings (nothing to write back)."""
+        i, j = _span(self.files, start, end)
+        kept, moved = [], []
+        for fr in self.files[i:j]:
+            if fr.start < start:
+                kept.append(fr.piece(fr.start, start))
+            if new is not None:
+                part = fr.piece(max(start, fr.start), min(end, fr.end))
+                part.start, part.end = new + (part.start - start), new + (part.end - start)
+                moved.append(part)
+            if end < fr.end:
+                kept.append(fr.piece(end, fr.end))
+            fr.close()
+        self.files[i:j] = kept
+        for part in moved:
+            k, _ = _span(self.files, part.start, part.end)
+            self.files.insert(k, part)
+
+    def shared_in(self, start: int, end: int) -> list:
+        """The shared file mappings meeting [start, end)."""
+        if not self.shared:
+            return []
+        i, j = self._overlap(start, end)
+        return self.shared[i:j]
 
     def sync_shared(self, start: int = 0, end: Optional[int] = None) -> None:
         """msync: write back the shared file mappings' changed pages in [start, end)."""
         end = len(self.prot) << PAGE_SHIFT if end is None else end
-        for sf in self.shared:
-            if sf.start < end and start < sf.end:
-                sf.sync(self.mem, page_down(start), page_up(end))
+        for sf in self.shared_in(start, end):
+            sf.sync(self.mem, page_down(start), page_up(end))
 
     def _drop_shared(self, start: int, end: int) -> None:
         self._split_shared(start, end, None)
@@ -337,22 +541,25 @@ class AddressSpace:
     def _split_shared(self, start: int, end: int, new: Optional[int]) -> None:
         """Write back the shared file mappings over [start, end) and keep their parts
         outside it; the part inside goes (None) or maps the file at ``new`` (mremap)."""
-        keep = []
-        for sf in self.shared:
-            if not (sf.start < end and start < sf.end):
-                keep.append(sf)
-                continue
+        i, j = self._overlap(start, end)
+        kept, moved = [], []
+        for sf in self.shared[i:j]:
             sf.sync(self.mem, start, end)
             if sf.start < start:
-                keep.append(sf.piece(sf.start, start))
+                kept.append(sf.piece(sf.start, start))
             if new is not None:
-                moved = sf.piece(start, end)
-                moved.start, moved.end = new, new + (end - start)
-                keep.append(moved)
+                part = sf.piece(max(start, sf.start), min(end, sf.end))
+                part.start, part.end = new + (part.start - start), new + (part.end - start)
+                moved.append(part)
             if end < sf.end:
-                keep.append(sf.piece(end, sf.end))
+                kept.append(sf.piece(end, sf.end))
             sf.close()
-        self.shared = keep
+        self.shared[i:j] = kept         # (a slice replaced: no pass over the others)
+        for part in moved:
+            k, _ = self._overlap(part.start, part.end)
+            self.shared.insert(k, part)
+        if not self.shared:
+            spaces.discard(self)
 
     def one_mapping(self, start: int, end: int) -> bool:
         """Whether [start, end) lies in what Linux keeps as one VMA: the same protection
@@ -361,18 +568,20 @@ class AddressSpace:
         p0, p1 = start >> PAGE_SHIFT, page_up(end) >> PAGE_SHIFT
         if p1 > p0 and self.prot.count(self.prot[p0], p0, p1) != p1 - p0:
             return False
-        return all(sf.start <= start and end <= sf.end
-                   for sf in self.shared if sf.start < end and start < sf.end)
+        return all(sf.start <= start and end <= sf.end for sf in self.shared_in(start, end))
 
     def move_shared(self, start: int, end: int, new: int) -> None:
         """mremap moves [start, end) to ``new``: the shared file mapping holding it is
         written back, and the part moved maps the file at ``new`` from then on (so the
         old pages can go at once, not kept to be written back when unmapped)."""
         self._split_shared(start, end, new)
+        if self.files:
+            self._split_files(start, end, new)
 
     def close_shared(self) -> None:
         """Write back every shared file mapping and let go of their files (exit)."""
         shared, self.shared = self.shared, []
+        spaces.discard(self)
         for sf in shared:
             sf.sync(self.mem, sf.start, sf.end)
             sf.close()
@@ -381,6 +590,9 @@ class AddressSpace:
         """The process is done with this address space: its bytes leave the budget."""
         if self.shared:
             self.close_shared()
+        files, self.files = self.files, []
+        for fr in files:
+            fr.close()
         if self.budget is not None:
             self.budget.used -= self.mapped
             self.budget = None
@@ -388,7 +600,7 @@ class AddressSpace:
     def protect(self, start: int, end: int, prot: int) -> bool:
         """mprotect: False when part of the range is not mapped."""
         p0, p1 = start >> PAGE_SHIFT, page_up(end) >> PAGE_SHIFT
-        if self.prot.find(0, p0, p1) >= 0:
+        if self.prot.find(0, p0, p1) >= 0 or not self.map_count_ok(start, end, prot):
             return False
         if self.growsdown:
             self._split_growsdown(p0, p1, (prot & 7) | P_MAPPED)
@@ -437,6 +649,14 @@ class AddressSpace:
             return min(limit, len(self.prot) << PAGE_SHIFT)
         return max(start, min(limit, hole << PAGE_SHIFT))
 
+    def writable_end(self, start: int, limit: int) -> int:
+        """The end of the run of writable pages from ``start``, at most ``limit``."""
+        p0, p1 = start >> PAGE_SHIFT, min(page_up(limit) >> PAGE_SHIFT, len(self.prot))
+        if start < 0 or p0 >= p1:
+            return start
+        hole = self.prot[p0:p1].translate(_WRITABLE).find(0)
+        return min(limit, (p1 if hole < 0 else p0 + hole) << PAGE_SHIFT)
+
     def find_free(self, length: int) -> Optional[int]:
         """Highest free run of ``length`` bytes in the mmap area (the kernel's top-down
         search), or None."""
@@ -481,6 +701,7 @@ class AddressSpace:
         other.layout = self.layout
         other.prot = bytearray(self.prot)
         other.brk = self.brk
+        other.vmas = self.vmas
         other.vdso = self.vdso
         if self.growsdown:
             other.growsdown = list(self.growsdown)
@@ -491,7 +712,10 @@ class AddressSpace:
         if other.budget is not None:
             other.budget.used += other.mapped
         if self.shared:                 # the child writes back its own changes
-            other.shared = [sf.piece(sf.start, sf.end) for sf in self.shared]
+            other.shared = [sf.copy() for sf in self.shared]
+            spaces.add(other)
+        if self.files:
+            other.files = [fr.piece(fr.start, fr.end) for fr in self.files]
         self.mem.fork_into(child_mem, self.runs())
         wf = child_mem.wf
         wf[:] = wf.translate(_SET_RO)

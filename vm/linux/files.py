@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Callable, Optional
 
 from vm.diskquota import appends, hole, take_all
+from vm.linux import addrspace as mapped
 from vm.linux.abi import O_NONBLOCK, dirent_type
 from vm.linux.fifowait import WriterWaits
 from vm.sandbox import O_PATH as O_HOST_PATH
@@ -176,6 +177,8 @@ def _dir_path(fd: int, opened_as: str) -> str:
 class HostFile(OpenFile):
     """A host file or directory opened through the sandbox."""
 
+    regular = False
+
     def __init__(self, fd: int, path: str, flags: int, readable: bool, writable: bool,
                  fifo_ends: Optional[FifoEnds] = None):
         self.fd = host_fds().take(fd)        # (ENFILE, closed, past the run's share)
@@ -185,6 +188,7 @@ class HostFile(OpenFile):
         self.writable = writable
         st = os.fstat(fd)
         self.is_dir = stat.S_ISDIR(st.st_mode)
+        self.regular = stat.S_ISREG(st.st_mode)    # (what MAP_SHARED maps)
         self.fifo: Optional[tuple] = None      # (st_dev, st_ino) of a FIFO end it counts
         self.fifo_ends = fifo_ends             # ... in its run's count
         if fifo_ends is not None and stat.S_ISFIFO(st.st_mode) and not flags & O_PATH:
@@ -199,6 +203,8 @@ class HostFile(OpenFile):
             raise GuestFileError(errno.EISDIR)
         if not self.readable:
             raise GuestFileError(errno.EBADF)
+        if mapped.spaces and self.regular:      # MAP_SHARED pages of it are the file
+            mapped.before_io(self.fd, os.lseek(self.fd, 0, os.SEEK_CUR), n)
         try:
             return os.read(self.fd, n)
         except BlockingIOError:      # a FIFO (open_fifo) with nothing in it yet
@@ -228,6 +234,16 @@ class HostFile(OpenFile):
     def write(self, data: bytes) -> int:
         if not self.writable:
             raise GuestFileError(errno.EBADF)
+        if mapped.spaces and data and self.regular:     # MAP_SHARED pages of it see it
+            at = os.fstat(self.fd).st_size if appends(self.fd) else \
+                os.lseek(self.fd, 0, os.SEEK_CUR)
+            mapped.before_io(self.fd, at, len(data))
+            n = self._write(data)
+            mapped.after_write(self.fd, os.lseek(self.fd, 0, os.SEEK_CUR) - n, n)
+            return n
+        return self._write(data)
+
+    def _write(self, data: bytes) -> int:
         if self.budget is not None and data:
             return self._budgeted_write(data)
         try:
@@ -259,11 +275,21 @@ class HostFile(OpenFile):
         return n
 
     def pread(self, n: int, offset: int) -> bytes:
+        if mapped.spaces and self.regular:
+            mapped.before_io(self.fd, offset, n)
         return os.pread(self.fd, n, offset)
 
     def pwrite(self, data: bytes, offset: int) -> int:
         if not self.writable:
             raise GuestFileError(errno.EBADF)
+        if mapped.spaces and data and self.regular and not appends(self.fd):
+            mapped.before_io(self.fd, offset, len(data))
+            n = self._pwrite(data, offset)
+            mapped.after_write(self.fd, offset, n)
+            return n
+        return self._pwrite(data, offset)
+
+    def _pwrite(self, data: bytes, offset: int) -> int:
         if self.budget is None or not data:
             return os.pwrite(self.fd, data, offset)
         # (an O_APPEND descriptor's pwrite appends on Linux, as the host's does: no hole)

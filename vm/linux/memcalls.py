@@ -53,8 +53,7 @@ def sys_madvise(proc, addr, length, advice, *_):
     if advice == MADV_REMOVE:
         return neg(errno.EINVAL)               # only for shared memory and tmpfs
     if advice in _DROP:
-        shared = [(sf.start, sf.end) for sf in getattr(asp, "shared", ())]
-        if advice == MADV_DONTNEED and any(lo < end and start < hi for lo, hi in shared):
+        if advice == MADV_DONTNEED and asp.shared_in(start, end):
             return 0                           # a shared file's pages stay the file's
         if not asp.is_mapped(start, end, writable=True):
             return 0                           # read-only: what it holds comes back

@@ -16,6 +16,7 @@ from vm.linux.addrspace import (
     PAGE,
     STACK_SIZE,
     AddressSpace,
+    HeldFd,
     page_up,
 )
 from vm.linux.codeshare import mapped_code
@@ -52,7 +53,7 @@ from vm.linux.startup import (
     build_stack,
 )
 from vm.linux.vdso import vdso as get_vdso
-from vm.sandbox import Sandbox, host_fds
+from vm.sandbox import Sandbox, SandboxError, host_fds
 from vm.x86.faults import MemoryFault
 from vm.x86.hooks import set_tracer
 from vm.x86.machine import USER_DS, Machine
@@ -181,7 +182,6 @@ class Process:
             self._exe = ExePath.bare(exe)
             exe.exe.release()
 
-
     def __init__(self, kernel, pid: int, ppid: int, fds: FdTable, sandbox: Sandbox):
         self.kernel = kernel
         self.pid, self.ppid, self.pgid, self.sid = pid, ppid, pid, pid
@@ -294,6 +294,8 @@ class Process:
         start = self._mmap_start(addr, length, flags)
         if start < 0:
             return start
+        if not asp.map_count_ok(start, start + length, prot):
+            return -errno.ENOMEM                # vm.max_map_count
         held = None
         if f is not None and flags & abi.MAP_SHARED and f.writable:
             # taken before the space changes: a failure (the run's share of host
@@ -308,9 +310,27 @@ class Process:
             asp.add_growsdown(start, start + length)
         if held is not None:
             asp.add_shared(start, start + length, held, offset)     # written back
-        elif f is not None and prot & abi.PROT_EXEC:     # a library's text: translated
+        elif f is not None:
+            self._track_private(f, start, start + length, offset)
+        if held is None and f is not None and prot & abi.PROT_EXEC:     # a library's text: translated
             mapped_code(self.kernel).install(self.machine, asp)   # translated already?
         return start
+
+    def _track_private(self, f, start: int, end: int, offset: int) -> None:
+        """Remember a MAP_PRIVATE file mapping for mremap to grow over the file. Its
+        mappings share one host descriptor per open file (10^4 mmaps of one descriptor
+        hold one); none to spare (HostFds' cap): it grows with zeros, as before."""
+        held = getattr(f, "map_held", None)
+        if held is None or not held.refs:
+            try:
+                held = HeldFd(host_fds().take(os.dup(f.fd), errno.ENOMEM))
+            except (OSError, SandboxError):
+                return
+            f.map_held = held
+            self.aspace.add_file(start, end, held, offset)
+            held.release()                  # (the mappings hold it, not the file)
+            return
+        self.aspace.add_file(start, end, held, offset)
 
     def _mmap_start(self, addr: int, length: int, flags: int) -> int:
         """Where mmap puts ``length`` (page-rounded) bytes asked at ``addr``, or -errno;
@@ -351,6 +371,8 @@ class Process:
             return -errno.EINVAL
         end = min(addr + page_up(length), self.machine.mem.size)
         if addr < end:
+            if not self.aspace.map_count_ok(addr, end, None):
+                return -errno.ENOMEM            # a split past vm.max_map_count
             self.aspace.unmap(addr, end)
         return 0
 
@@ -361,7 +383,7 @@ class Process:
             return 0
         if addr + length > self.machine.mem.size or \
                 not self.aspace.protect(addr, addr + length, prot):
-            return -errno.ENOMEM
+            return -errno.ENOMEM        # (unmapped, or a split past vm.max_map_count)
         return 0
 
     def mremap(self, old: int, old_size: int, new_size: int, flags: int) -> int:
@@ -372,6 +394,8 @@ class Process:
         if not asp.is_mapped(old, old + old_size):
             return -errno.EFAULT
         if new_size <= old_size:
+            if not asp.map_count_ok(old + new_size, old + old_size, None):
+                return -errno.ENOMEM
             asp.unmap(old + new_size, old + old_size)
             return old
         if not asp.one_mapping(old, old + old_size):
@@ -380,13 +404,15 @@ class Process:
         if not asp.can_add(new_size - old_size):
             return -errno.ENOMEM                # over the --memory limit
         if asp.is_free(old + old_size, old + new_size):
+            if not asp.map_count_ok(old + old_size, old + new_size, prot):
+                return -errno.ENOMEM
             asp.map(old + old_size, old + new_size, prot)
             self._grow_shared(old + old_size, new_size - old_size)
             return old
         if not flags & MREMAP_MAYMOVE:
             return -errno.ENOMEM
         new = asp.find_free(new_size)
-        if new is None:
+        if new is None or not asp.map_count_ok(new, new + new_size, prot):
             return -errno.ENOMEM
         asp.move_shared(old, old + old_size, new)     # (written back, then it moves)
         move_pages(self.machine.mem, old, new, old_size)
@@ -398,10 +424,15 @@ class Process:
     def _grow_shared(self, at: int, more: int) -> None:
         """A shared file mapping ending at ``at`` grown by ``more`` bytes maps the file
         on (Linux grows the VMA): its next bytes are read there, written back later."""
-        sf = next((sf for sf in self.aspace.shared if sf.end == at), None)
+        sf = next((sf for sf in self.aspace.shared_in(at - PAGE, at) if sf.end == at), None)
         if sf is not None:
             load_file(self.machine.mem, at, more, sf.fd, sf.offset + (at - sf.start))
             sf.grow(self.machine.mem, at + more)
+            return
+        fr = self.aspace.file_ending_at(at) if self.aspace.files else None
+        if fr is not None:              # a private file mapping maps on too
+            load_file(self.machine.mem, at, more, fr.fd, fr.offset + (at - fr.start))
+            fr.end = at + more
 
     # -- thread area, limits -------------------------------------------------------------
     def set_tls(self, entry: int, base: int, limit: int, flags: int) -> None:

@@ -430,6 +430,9 @@ class ProcMaps(ProcFile):
         return max(0, self.data_at + len(self.data) - self.pos)
 
 
+_PAST_END = (3, 0)                  # ProcDir's key after every entry
+
+
 class ProcDir(OpenFile):
     """A /proc directory, listed as it is read (so /proc/self/fd shows the descriptor
     that reads it, as on Linux)."""
@@ -472,8 +475,10 @@ class ProcDir(OpenFile):
         """(key, d_ino, d_type, name) of the entries after the one of key ``last``:
         "." and ".." (0, i), the named ones (1, index), the numbered ones (2, n)."""
         parts = self._parts
-        named, numbers, ntype = self._list()
         section, value = (-1, -1) if last is None else last
+        if section >= _PAST_END[0]:
+            return                  # a seek past the end: nothing, what comes later too
+        named, numbers, ntype = self._list()
         if section <= 0:
             dots = ((".", _ino(parts)), ("..", _ino(parts[:-1])))
             for i in range(value + 1 if section == 0 else 0, 2):
@@ -510,6 +515,8 @@ class ProcDir(OpenFile):
                 last, given = key, given + 1
                 if given == offset:
                     break
+        if given < offset:          # past the end it stays, as Linux's position does
+            last, given = _PAST_END, offset
         self._last, self._dirpos = last, given
         return offset
 

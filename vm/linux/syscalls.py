@@ -275,9 +275,17 @@ def sys_umask(proc, mask, *_):
 
 @syscall(355)
 def sys_getrandom(proc, buf, count, flags, *_):
+    """As Linux, the bytes go out a chunk at a time and a fault after some of them is a
+    short count, not EFAULT (a huge count into a small buffer)."""
     count = min(count, GETRANDOM_MAX)
-    proc.mem.write(buf, proc.kernel.random_bytes(count))     # --seed's stream
-    return count
+    if not count:
+        return 0
+    end = max(proc.aspace.writable_end(buf, buf + count), buf)
+    if end == buf:
+        return neg(errno.EFAULT)
+    for a in range(buf, end, READ_MAX):
+        proc.mem.write(a, proc.kernel.random_bytes(min(READ_MAX, end - a)))  # --seed's
+    return end - buf
 
 
 # -- time ------------------------------------------------------------------------------
@@ -958,6 +966,8 @@ def sys_read(proc, fd, buf, count, *_):
     f = proc.fds.get(fd)
     if not count:
         return _nothing(f, True)
+    if f.status_flags & O_PATH:
+        return neg(errno.EBADF)             # (before a directory's EISDIR, as fdget)
     proc.mem.check_write(buf, 1)            # EFAULT before any data is consumed
     data = _read(f, count)
     proc.mem.write(buf, data)

@@ -32,14 +32,41 @@ def _target(proc, pid: int):
     return find_task(proc.kernel, pid) or proc.kernel.procs.get(pid)
 
 
+_HOST_GETAFFINITY = {"x86_64": 204, "i386": 242, "i686": 242, "aarch64": 123}
+_mask_size = None
+
+
+def cpumask_size() -> int:
+    """What sched_getaffinity answers with a large buffer: the kernel's cpumask size,
+    which a program may take for the number of bytes that matter (glibc's CPU_SETSIZE
+    probing). The host kernel's own (32 on a kernel built for 256 CPUs), asked once;
+    4 (one i386 long) where it cannot be asked."""
+    global _mask_size
+    if _mask_size is None:
+        _mask_size = 4
+        try:
+            import ctypes
+            import platform
+            nr = _HOST_GETAFFINITY.get(platform.machine())
+            if nr is not None:
+                buf = ctypes.create_string_buffer(1024)
+                got = ctypes.CDLL(None).syscall(nr, 0, 1024, buf)
+                if 4 <= got <= 1024 and not got & 3:
+                    _mask_size = got
+        except (ImportError, OSError, AttributeError, TypeError, ValueError):
+            pass
+    return _mask_size
+
+
 @syscall(242)
 def sys_sched_getaffinity(proc, pid, size, mask, *_):
     if _target(proc, pid) is None:
         return neg(errno.ESRCH)
     if size * 8 < CPUS or size & 3:
         return neg(errno.EINVAL)
-    proc.mem.write(mask, b"\x01\0\0\0")
-    return 4                           # the kernel's cpumask size (one long)
+    n = min(size, cpumask_size())
+    proc.mem.write(mask, b"\x01".ljust(n, b"\0"))
+    return n
 
 
 @syscall(241)
