@@ -118,6 +118,7 @@ class Translator:
         self.nextid = 0
         self.decoded: dict = {}         # flat mode: address -> its instruction (fetch)
         self.lim = [1 << 62]
+        self.slow_keys: set = set()     # blocks built with slow paths inline (emit.SlowPath)
         self.trace_tries: dict = {}     # key -> traces built there (traces.py)
         self.trace_base: dict = {}      # a trace's key -> the plain block there (traces.py)
         self.trace_branches: dict = {}  # key -> where the branch there goes (traces._goes)

@@ -91,6 +91,9 @@ _PURE_NAME_ONLY = re.compile(r"\b[a-z_]+[0-9]+\b")
 # (compiler.py): the bindings of register versions only those records read can go
 # (Builder._drop_dead)
 REG_EXPRS = True
+# a block's failed stack check unwinds to its instruction (SlowPath) and the block is
+# made again with the slow paths inline, instead of holding them from the start
+UNWIND_SLOW = True
 _IMPURE = re.compile(r"[^-+*&|^~<>() ]")
 # a byte or word written into a 32-bit register: the rest of the old value, or'ed
 _MERGE = re.compile(r"& 0xffff(?:ff00|00ff|0000) \|")
@@ -178,6 +181,18 @@ def _live_stores(fast: list) -> list:
         out.append(x)
     out.reverse()
     return out
+
+
+class SlowPath(Exception):
+    """A failed page check of a block built to leave by unwinding (Builder.unwinds):
+    the dispatcher puts the state at the start of the instruction, as for a fault,
+    notes the block's key in Translator.slow_keys (built with its slow paths inline
+    from then on), drops the block and goes on (Machine.run)."""
+
+
+def slow_path() -> bool:
+    """Called by the check line of a block without inline slow paths: it failed."""
+    raise SlowPath()
 
 
 class _Check:
@@ -392,6 +407,9 @@ class Builder:
         # page once per block instead of once per access (_stack_check)
         mem = tr.mem
         self.stk = not self.real and not self.pm and not single and not tr.watching
+        # a failed stack check leaves the block as a fault does (SlowPath) instead of
+        # taking slow paths written inline: shorter source and fast paths
+        self.unwinds = self.stk and UNWIND_SLOW and key not in tr.slow_keys
         self.mv = mem.mv32 if self.stk else None
         self.aff: dict = {}             # name -> (base name, offset): name = base + offset
         self.stkbase: set = {"esp0", "ebp0"}    # names that are ESP or EBP versions
@@ -835,6 +853,8 @@ class Builder:
                 hoist.setdefault(c.base, []).append(c)
                 continue
             lines[c.line] = (d, self._check_text(c))
+            if self.unwinds:
+                self._direct_uses(c)
         kept = [c.line for c in self._chks if lines[c.line][1] != "pass"]
         for group in hoist.values():
             kept.extend(c.line for c in group)
@@ -847,6 +867,27 @@ class Builder:
         self._blank_nops()
         if kept:
             self._merge_accesses(min(kept))
+
+    def _direct_uses(self, c: _Check) -> None:
+        """Check c leaves the block when it fails (``or SLOW()``): its accesses keep
+        only their direct form. The lines stay (fault records hold line numbers)."""
+        self.glob(slow_path, "SLOW")
+        lines = self.lines
+        d, text = lines[c.line]
+        sk = c.sk
+        head, sep, rest = text.rpartition(f"{sk} = ")
+        verdict, semi, tail = rest.partition("; ")
+        lines[c.line] = (d, f"{head}{sep}{verdict} or SLOW(){semi}{tail}")
+        test, cond = f"if {sk}:", f" if {sk} else "
+        for idx, _ in c.uses:
+            dd, text = lines[idx]
+            if text == test:
+                # a store: "if sk:" direct, "else:" slow, or direct, "elif": slow, "else:" plain
+                n = 6 if lines[idx + 2][1].startswith("elif ") else 4
+                lines[idx:idx + n] = [(dd, lines[idx + 1][1])] + [(dd, "")] * (n - 1)
+            elif cond in text:
+                t, _, rest = text.partition(" = ")
+                lines[idx] = (dd, f"{t} = {rest.partition(cond)[0]}")
 
     def _hoist_df(self) -> None:
         """A loop with no helper call and no CLD/STD/POPF: its string instructions'

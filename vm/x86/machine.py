@@ -33,7 +33,7 @@ from vm.x86 import flags as F
 from vm.x86 import traces
 from vm.x86.compiler import Translator
 from vm.x86.debugregs import step as debug_step
-from vm.x86.emit import MAX_BLOCK
+from vm.x86.emit import MAX_BLOCK, SlowPath
 from vm.x86.faults import (
     GP,
     CPUException,
@@ -413,6 +413,8 @@ class Machine:
                 return Stop("fault", fault=e)
             except CodeChanged as e:    # stopped before code it wrote: made anew (smc.py)
                 e.resume()
+            except SlowPath as e:       # a failed page check, unwound: made anew inline
+                self._slow_path(e)
             except CPUException as e:
                 stop = self._exception(e)
                 if stop is not None:
@@ -602,6 +604,30 @@ class Machine:
                     chain.append(CPUException(DF, "double fault", 0))
                 else:
                     vector, code = e2.vector, e2.code
+
+    def _slow_path(self, e: SlowPath) -> None:
+        """A block left by a failed page check (emit.SlowPath), its state unwound to the
+        instruction: its key's blocks hold their slow paths inline from now on, and
+        this one goes (the next dispatch there makes the new one)."""
+        tr = self.tr
+        meta = None
+        tb = e.__traceback__
+        while tb is not None:           # (the innermost block: the one that failed)
+            frame = tb.tb_frame
+            if frame.f_code.co_name == "_blk":
+                meta = frame.f_locals.get("META", meta)
+            tb = tb.tb_next
+        if meta is None:
+            raise AssertionError("SlowPath outside a block")
+        tr.slow_keys.add(meta.key)
+        # every block of that meta goes, also one loaded from the warm cache: one left
+        # in the cache would fail its check again, forever
+        bid = getattr(meta, "bid", None)
+        if bid is None or tr.blocks.get(bid, (None,) * 6)[5] is not meta:
+            bid = next((b for b, ent in tr.blocks.items() if ent[5] is meta), None)
+        if bid is None:
+            raise AssertionError(f"SlowPath from a block not installed ({meta.key:#x})")
+        tr._drop(bid)
 
     def _memory_fault(self, e: BaseException) -> MemoryFault:
         insn = getattr(e, "insn", None)

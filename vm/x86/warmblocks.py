@@ -126,7 +126,8 @@ def warm_key(tr, key: int, single: bool, path: Optional[list] = None) -> Optiona
     cpu = tr.cpu
     if cpu.mode != "flat32" or cpu.bits != 32 or tr.stops or \
             getattr(tr, "watching", False) or getattr(tr, "dr_stops", None) or \
-            getattr(tr, "write_hooks", False) or code_cache() is None:
+            getattr(tr, "write_hooks", False) or code_cache() is None or \
+            key in tr.slow_keys:        # (the kept block unwinds there: emit.SlowPath)
         return None
     mem = tr.mem
     ident = struct.pack("<QQB?", key, mem.size, single, bool(mem.guarded))
@@ -334,6 +335,7 @@ def _install(tr, entry: tuple, key: int, single: bool) -> Optional[Callable]:
     bid = tr.nextid
     tr.nextid += 1
     tr.blocks[bid] = (key, single, ranges, alive, fn, meta, None)
+    meta.bid = bid          # (as Translator._install: a SlowPath or a trace drops it by id)
     (tr.cache1 if single else tr.cache)[key] = fn
     tr.watch(bid, ranges)
     return fn
