@@ -260,8 +260,8 @@ class Sym:
 
 class _Unseen:
     """A field of the instruction a general template must not depend on (its length, its
-    ModRM byte, its displacements' sizes: the shape has whether there is one): any look at
-    it raises ValueUsed."""
+    ModRM byte, its displacements' sizes, None or not: the general shape has neither): any
+    look at it raises _UnseenUsed."""
     __slots__ = ()
 
 
@@ -281,8 +281,11 @@ class _FormSeen:
     attributes the builder reads are noted in ``seen`` (name -> value), so that an
     instruction of another form of the mnemonic whose attributes are the same there
     (``add r/m32, imm32`` and ``add r/m32, simm8``) gets the template without a build
-    (:meth:`Tier0._general`). A method, hashing, comparing or printing notes the form
-    itself (its ``index``: no other form matches)."""
+    (:meth:`Tier0._general`). A method, hashing, comparing, printing or ``isinstance``
+    (``__class__``) notes the form itself (its ``index``: no other form matches); an
+    attribute the form lacks (``getattr(form, name, default)``, ``hasattr``) is noted
+    as lacking. An identity test (``is``) or ``type()`` of it cannot be seen here: no
+    builder makes one (tests/test_tier0_31_dup.py checks vm/x86's sources for them)."""
     __slots__ = ("_form", "seen")
 
     def __init__(self, form, seen: dict):
@@ -291,12 +294,20 @@ class _FormSeen:
 
     def __getattr__(self, name: str):
         form = self._form
-        v = getattr(form, name)
+        try:
+            v = getattr(form, name)
+        except AttributeError:
+            self.seen[name] = _NO       # (Tier0._general's getattr gives _NO too)
+            raise
         if callable(v):             # (a method: what it does is the form's)
             self.seen["index"] = form.index
         else:
             self.seen[name] = v
         return v
+
+    @property
+    def __class__(self):            # (isinstance() reads it: the form's own class)
+        return type(self._whole())
 
     def _whole(self):
         self.seen["index"] = self._form.index
@@ -1078,8 +1089,10 @@ class Tier0:
         """How an instruction with insn's bytes but for its constants makes its instance:
         those bytes decode alike (the decoder picks the form and operands by them), so
         its shape is insn's while the same constants are 0 and the same 32-bit
-        displacements fit in a byte (``disp_size``, in the shape), its values read from
-        where insn's are (asm.x86.decoder.const_fields, checked on insn here)."""
+        displacements fit in a byte (the decoder's ``disp_size`` says whether one does:
+        a general template never sees it, but the shape of one with its length and ModRM
+        byte holds it, :meth:`_concrete`), its values read from where insn's are
+        (asm.x86.decoder.const_fields, checked on insn here)."""
         lay = const_fields(insn)
         if lay is None:
             return
@@ -1089,7 +1102,8 @@ class Tier0:
         m = len(fields)
         if got != values[:m]:
             return
-        # (a 32-bit displacement's size in the shape: whether it fits in a byte)
+        # (whether a 32-bit displacement fits in a byte: its disp_size, in the shape of a
+        # template with its length and ModRM byte)
         fits = tuple([(i, -128 <= got[i] <= 127) for i, f in enumerate(fields)
                       if f[1] == 4 and f[2]])
         head = raw[:k]
@@ -1204,7 +1218,7 @@ class Tier0:
         finally:
             # an object made for this instruction (the x87 glue's instruction)
             mine = [n for n in list(ns)[before:]
-                    if isinstance(ns[n], (Insn, Sym, _FormSeen))] if len(ns) > before else ()
+                    if isinstance(ns[n], (_FormSeen, Insn, Sym))] if len(ns) > before else ()
             for name in mine:
                 del ns[name]
         if mine or ("'" in src or '"' in src) and \
