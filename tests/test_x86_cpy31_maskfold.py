@@ -156,3 +156,45 @@ def test_a_loop_block_is_unmasked_and_matches_unicorn(tmp_path, monkeypatch):
     if maskfold.ENABLED:
         text = "\n".join(entry[6] for entry in m.tr.blocks.values() if entry[6])
         assert "while True:" in text and " <= 0xffffffff else " in text, text
+
+
+# the string step with DF set is a negative number (-size): a sum with it is not of two
+# known 32-bit operands, and folding it would leave esi/edi at -1 instead of 0xffffffff
+STRINGS = """
+start:  mov ecx, 50
+again:  std
+        mov esi, 0x1000
+        lodsb
+        mov esi, 1
+        lodsb
+        lodsb
+        add eax, esi
+        mov edi, 1
+        stosw
+        add ebx, edi
+        mov esi, 2
+        mov edi, 0x2001
+        movsb
+        movsb
+        movsb
+        add edx, esi
+        add ebp, edi
+        cld
+        dec ecx
+        jnz again
+        jmp done
+done:   nop
+"""
+
+
+@pytest.mark.parametrize("tier0", ["0", "1"])
+def test_a_string_step_backwards_is_not_a_known_32_bit_operand(tmp_path, monkeypatch, tier0):
+    monkeypatch.setenv("PYVM_TIER0", tier0)
+    monkeypatch.setattr(maskfold, "EVERYWHERE", True)
+    code = nasm(STRINGS, tmp_path)
+    end = CODE + code.rindex(b"\x90")
+    emu, X = unicorn(code, 0x9800)
+    m = ours(code, 0x9800)
+    assert m.run(1000000, until=end).reason != "fault"
+    assert run_uc(emu, X, end) is None
+    assert state(m) == state_uc(emu, X)
