@@ -38,6 +38,14 @@ from vm.linux.files import (
     synthetic_stat,
 )
 from vm.linux.process import RLIMIT_NOFILE
+from vm.linux.sockopts import (
+    HZ,
+    SO_BINDTODEVICE,
+    SOCK_BUF,
+    get_option,
+    set_device,
+    set_option,
+)
 from vm.linux.syscalls import (
     WRITE_MAX,
     WouldBlock,
@@ -58,22 +66,15 @@ MSG_EOR, MSG_WAITALL, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC = 0x80, 0x100, 0x4000, 0x40
 SOL_SOCKET, SCM_RIGHTS, SCM_CREDENTIALS = 1, 1, 2
 SO_REUSEADDR, SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF = 2, 3, 4, 7, 8
 SO_PASSCRED, SO_PEERCRED, SO_ACCEPTCONN, SO_PROTOCOL, SO_DOMAIN = 16, 17, 30, 38, 39
-SO_SNDLOWAT = 19
+SO_PEERNAME = 28
 SHUT_RD, SHUT_WR = 1, 2                   # bits of how + 1
 POLLRDHUP = 0x2000
-SOCK_BUF = 212992                          # net.core.wmem_default
 SO_RCVTIMEO, SO_SNDTIMEO, SO_RCVTIMEO_NEW, SO_SNDTIMEO_NEW = 20, 21, 66, 67
 # option -> (the timeout it sets, its struct timeval): 32-bit fields, or time64's
 _TIMEOUTS = {SO_RCVTIMEO: (SO_RCVTIMEO, struct.Struct("<ii")),
              SO_SNDTIMEO: (SO_SNDTIMEO, struct.Struct("<ii")),
              SO_RCVTIMEO_NEW: (SO_RCVTIMEO, struct.Struct("<qq")),
              SO_SNDTIMEO_NEW: (SO_SNDTIMEO, struct.Struct("<qq"))}
-# the SOL_SOCKET options Linux sets on an AF_UNIX socket (an int value), from
-# SO_DEBUG to SO_BUF_LOCK; any other name is ENOPROTOOPT. Recording every name a guest
-# gave grew a dict per socket without bound (2^32 names: host memory outside --memory).
-_SETTABLE = frozenset({1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 29, 32, 33, 34, 35,
-                       36, 37, 40, 41, 42, 43, 44, 45, 46, 47, 49, 53, 62, 63, 64, 65,
-                       69, 70, 72, 75, 76})
 MAX_DGRAMS = 512                           # net.unix.max_dgram_qlen
 MAX_FDS = 253                              # SCM_MAX_FD
 SKB_STRUCT, SKB_SHINFO = 256, 320          # sizeof(struct sk_buff), of skb_shared_info
@@ -499,6 +500,13 @@ def _bind_long(s, d: int, where: bytes, name: str) -> None:
         os.unlink(tmp, dir_fd=d)
 
 
+def _addr_bytes(name: bytes) -> bytes:
+    """The sockaddr_un of a bound name (an unbound socket's: the family alone)."""
+    if name[:1] == b"\0":
+        return struct.pack("<H", AF_UNIX) + name
+    return struct.pack("<H", AF_UNIX) + name + (b"\0" if name else b"")
+
+
 def _write_addr(proc, addr: int, lenp: int, name: bytes, unnamed: int = 2) -> None:
     """Store a sockaddr_un and its length; an unbound socket's is the family alone
     (``unnamed`` bytes: recvfrom reports none at all)."""
@@ -678,17 +686,23 @@ def sys_getsockopt(proc, fd, level, name, val, lenp, *_):
         raw = UCRED.pack(*(s.peer_creds if s.connected else (0, 0xFFFFFFFF, 0xFFFFFFFF)))
     elif name in _TIMEOUTS:
         which, layout = _TIMEOUTS[name]
-        raw = layout.pack(*s.timeouts.get(which, (0, 0)))
+        sec, usec = s.timeouts.get(which, (0, 0))
+        if usec == 1:                            # the "no wait at all" mark: 0 jiffies
+            sec = usec = 0
+        raw = layout.pack(*_wrap(layout, sec, usec))
+    elif name == SO_PEERNAME:                    # the peer's address, the buffer no longer
+        if s.peer is None or s.connection and not s.connected:
+            return neg(errno.ENOTCONN)
+        raw = _addr_bytes(s.peer.name)
+        if len(raw) < have:
+            return neg(errno.EINVAL)
     else:
-        value = {SO_TYPE: s.kind, SO_ERROR: 0, SO_DOMAIN: AF_UNIX, SO_PROTOCOL: 0,
-                 SO_ACCEPTCONN: int(s.listening), SO_SNDBUF: SOCK_BUF,
-                 SO_RCVBUF: SOCK_BUF}.get(name)
-        if value is None:
-            value = s.options.get(name, 1 if name == SO_SNDLOWAT else
-                                  0 if name in _SETTABLE else None)
-        if value is None:
-            return neg(errno.ENOPROTOOPT)
-        raw = _I.pack(value)
+        fixed = {SO_TYPE: s.kind, SO_ERROR: 0, SO_DOMAIN: AF_UNIX,
+                 SO_ACCEPTCONN: int(s.listening)}.get(name)
+        try:
+            raw = _I.pack(fixed) if fixed is not None else get_option(s, name, have)
+        except GuestFileError as e:
+            return neg(e.errno)
     proc.mem.write(val, raw[:have])
     proc.mem.write(lenp, struct.pack("<I", min(have, len(raw))))
     return 0
@@ -698,6 +712,15 @@ def sys_setsockopt(proc, fd, level, name, val, length, *_):
     s = _socket_of(proc, fd)
     if level != SOL_SOCKET:
         return neg(errno.EOPNOTSUPP)
+    if name == SO_BINDTODEVICE:                # as Linux: before the length check
+        try:
+            set_device(s, s32(length), lambda n: proc.mem.read(val, n))
+        except GuestFileError as e:
+            return neg(e.errno)
+        return 0
+    if s32(length) < 4:                        # Linux's checks for every other name
+        return neg(errno.EINVAL)
+    head = proc.mem.read(val, 4)
     if name in _TIMEOUTS:                      # struct timeval (old or 64-bit)
         which, layout = _TIMEOUTS[name]
         if s32(length) < layout.size:
@@ -705,15 +728,34 @@ def sys_setsockopt(proc, fd, level, name, val, length, *_):
         sec, usec = layout.unpack(proc.mem.read(val, layout.size))
         if not 0 <= usec < 1_000_000:
             return neg(errno.EDOM)
-        s.timeouts[which] = (sec, usec) if sec >= 0 else (0, 1)   # < 0: no wait at all
+        s.timeouts[which] = _jiffies(sec, usec)
         return 0
-    if name not in _SETTABLE:                  # as Linux: an option it does not know
-        return neg(errno.ENOPROTOOPT)
-    if s32(length) < 4:
-        return neg(errno.EINVAL)
-    value = _I.unpack(proc.mem.read(val, 4))[0]
-    s.options[name] = value                    # recorded and reported back, no effect
+    # only the names Linux knows are recorded (every name a guest gave grew a dict per
+    # socket without bound: host memory outside --memory)
+    try:
+        set_option(s, name, _I.unpack(head)[0], s32(length),
+                   lambda n, at=None: proc.mem.read(val if at is None else at, n))
+    except GuestFileError as e:
+        return neg(e.errno)
     return 0
+
+
+def _jiffies(sec: int, usec: int) -> tuple:
+    """A timeout as Linux keeps it: whole jiffies, usec rounded up; < 0 s: no wait at
+    all (1 usec, a mark a rounded value never has); 0 or past the jiffy count: none."""
+    if sec < 0:
+        return (0, 1)
+    if sec >= (2**63 - 1) // HZ - 1:
+        return (0, 0)
+    ticks = sec * HZ + -(-usec // (1_000_000 // HZ))
+    return divmod(ticks, HZ)[0], ticks % HZ * (1_000_000 // HZ)
+
+
+def _wrap(layout: struct.Struct, sec: int, usec: int) -> tuple:
+    """(sec, usec) as a struct timeval of ``layout``'s field width (32-bit: wrapped)."""
+    if layout.size == 8:
+        sec = (sec + 2**31) % 2**32 - 2**31
+    return sec, usec
 
 
 # -- data ------------------------------------------------------------------------------
@@ -824,18 +866,51 @@ def _check_buffers(proc, s: Socket, vecs: list, n: int, flags: int) -> None:
     where the guest points: a stream keeps its data (and descriptors) queued, a datagram
     is dropped with its descriptors closed, as Linux's recvmsg. (Taken first, the data
     was lost and the descriptors in flight never released: a pipe end sent that way was
-    never closed.)"""
+    never closed.) As Linux, the bytes before the fault are stored all the same."""
     want, pos = s.next_length(n), 0
-    try:
-        for base, size in vecs:
-            if pos >= want:
-                break
+    for i, (base, size) in enumerate(vecs):
+        if pos >= want:
+            return
+        try:
             proc.mem.check_write(base, min(size, want - pos))
-            pos += size
-    except proc.memory_errors:
-        if not s.stream and not flags & MSG_PEEK:
-            _release(s.pop().fds)
-        raise
+        except proc.memory_errors:
+            data = s.recv(want, MSG_PEEK)[0]
+            at = 0
+            for earlier, room in vecs[:i]:      # checked: whole
+                proc.mem.write(earlier, data[at:at + room])
+                at += room
+            _write_prefix(proc, base, data[at:want])
+            if not s.stream and not flags & MSG_PEEK:
+                _release(s.pop().fds)
+            raise
+        pos += size
+
+
+def _write_prefix(proc, base: int, data: bytes) -> int:
+    """Store ``data`` at ``base`` up to its first unwritable page; the bytes stored."""
+    done = 0
+    while done < len(data):
+        step = min(len(data) - done, abi.PAGE - (base + done) % abi.PAGE)
+        try:
+            proc.mem.check_write(base + done, step)
+        except proc.memory_errors:
+            break
+        proc.mem.write(base + done, data[done:done + step])
+        done += step
+    return done
+
+
+def _fd_slots(proc, control: int, want: int) -> int:
+    """How many of ``want`` descriptor numbers Linux's scm_detach_fds stores in a control
+    buffer: it installs them one by one and stops at the first unwritable slot (the
+    header is written last; if it cannot be, none)."""
+    for k in range(want, -1, -1):
+        try:
+            proc.mem.check_write(control, CMSGHDR.size + 4 * k)
+            return k
+        except proc.memory_errors:
+            pass
+    return 0
 
 
 def sys_recvfrom(proc, fd, buf, length, flags, addr, lenp):
@@ -870,20 +945,11 @@ def sys_recvmsg(proc, fd, msg, flags, *_):
         proc.mem.write(base, data[pos:pos + n])
         pos += n
     out_flags = MSG_TRUNC if not s.stream and full > len(data) else 0
-    if name and namelen:
-        raw = b""
-        if sender:
-            raw = struct.pack("<H", AF_UNIX) + sender + (b"\0" if sender[:1] != b"\0"
-                                                          else b"")
-            proc.mem.write(name, raw[:namelen])
-        namelen = len(raw)
     used = 0
     if files:
         room = (controllen - CMSGHDR.size) // 4 if control else 0
-        try:        # a control buffer it cannot write: none installed (MSG_CTRUNC)
-            proc.mem.check_write(control, CMSGHDR.size + 4 * min(room, len(files)))
-        except proc.memory_errors:
-            room = 0
+        # as many as it can write (a control buffer running into an unmapped page)
+        room = _fd_slots(proc, control, min(room, len(files))) if room > 0 else 0
         # as Linux's scm_detach_fds: the descriptors that fit in the buffer and under
         # the limit are installed, the others dropped with MSG_CTRUNC (the data stays read)
         numbers = proc.fds.free_numbers(max(min(room, len(files)), 0))
@@ -898,6 +964,16 @@ def sys_recvmsg(proc, fd, msg, flags, *_):
         if len(take) < len(files):
             out_flags |= MSG_CTRUNC
         _release(files)
+    # the sender's address last, as Linux's ___sys_recvmsg: an unwritable msg_name is
+    # EFAULT with the message taken and its descriptors installed (before, they were
+    # neither installed nor released: a pipe end sent that way stayed open for the run)
+    if name and namelen:
+        raw = b""
+        if sender:
+            raw = struct.pack("<H", AF_UNIX) + sender + (b"\0" if sender[:1] != b"\0"
+                                                          else b"")
+            proc.mem.write(name, raw[:namelen])
+        namelen = len(raw)
     proc.mem.write(msg + 4, struct.pack("<I", namelen if name else 0))
     proc.mem.write(msg + 20, struct.pack("<Ii", min(used, controllen), out_flags))
     return full if flags & MSG_TRUNC and not s.stream else len(data)
