@@ -4,17 +4,23 @@
 PyPy sizes the nursery (where new objects are made) from the cache size it reads in
 /proc/cpuinfo, half of it: 1 MB on some machines, 240 MB on virtual machines that report
 a 480 MB cache. pyvm wants a large one (it makes gigabytes of short-lived objects while
-translating: vm/x86/pypy_tuning.py), pyasm a small one (a huge nursery costs it fresh
-pages and cache misses: asm/pypy_gc.py). Nothing happens elsewhere (CPython), when the
-user set the variable (their choice), or without /proc; in the re-executed process the
-variable is removed again, so that it reaches no child (a guest's environment is the
-host's).
+translating: vm/x86/pypy_tuning.py), pyasm 16 MB (a huge nursery costs it fresh pages
+and cache misses, a tiny one minor collections: asm/pypy_gc.py). Nothing happens
+elsewhere (CPython), when the user set the variable (their choice), or without /proc; in
+the re-executed process the variable is removed again, so that it reaches no child (a
+guest's environment is the host's).
 
 A tool may also ask for glibc's malloc tunables in the same re-execution (``tunables``,
 read by glibc at start-up only, as ``GLIBC_TUNABLES``): pyasm asks for transparent huge
 pages (``glibc.malloc.hugetlb=1``), as PyPy's GC takes its memory from malloc and each
-fresh 4 KiB page is a page fault (asm/pypy_gc.py). A user's own ``GLIBC_TUNABLES`` is
-left as it is (nothing added), and ours is removed again in the re-executed process.
+fresh 4 KiB page is a page fault (asm/pypy_gc.py). glibc then madvises its memory, which
+matters where the kernel's THP mode is ``madvise``; under ``always`` a process gets huge
+pages anyway, under ``never`` not at all. A user's own ``GLIBC_TUNABLES`` is left as it
+is (nothing added), and ours is removed again in the re-executed process.
+
+The first call in a process decides; a later one does nothing (pyasm's ``python -m
+asm.cli`` calls it twice, and the re-executed process's second call, its mark gone,
+would otherwise re-execute once more where ``keep_up_to`` does not stop it).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import sys
 VARIABLE = "PYPY_GC_NURSERY"
 TUNABLES = "GLIBC_TUNABLES"
 _OURS = "tunables"          # the mark's value when the tunables are ours (else "1")
+_decided: list = []         # (non-empty once a call in this process decided)
 
 
 def nursery_bytes() -> int:
@@ -44,8 +51,14 @@ def reexec_with_nursery(size: str, mark: str, keep_up_to: int = 0,
     first thing (nothing read or written yet). ``mark``: the variable that tells the
     re-executed process the nursery variable is ours. ``tunables``: glibc's
     (``GLIBC_TUNABLES``) for the re-executed process, unless the user set their own."""
+    if _decided:
+        # a later call reads PyPy's statistics as before this guard (pyasm's second call
+        # comes right before its gc.disable(): a run not re-executed stays as it was)
+        nursery_bytes()
+        return
     if sys.implementation.name != "pypy" or sys.argv[:1] in (["-"], [""], []):
         return          # (a program read from stdin or given by no file: not again)
+    _decided.append(True)
     env = os.environ
     was = env.pop(mark, None)
     if was is not None:
