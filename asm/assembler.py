@@ -536,6 +536,9 @@ class Assembler(E.EvalContext):
             bad = type(v) is not int or (self.unknown and (
                 what not in ("TIMES", "DUP")
                 or E.unknown_weighs(self, lambda c: self.critical(ce))))
+            if v and not bad and type(ce.node) is not E.Num and what in ("TIMES", "DUP") and (
+                    eahint.has_register(ce.node)):
+                v = eahint.count_value(ce.node, self, v)
         finally:
             self.allow_regs = False
         if bad:
@@ -2365,7 +2368,9 @@ class Assembler(E.EvalContext):
             elif m == "strict":
                 strict = True
             elif m in ("short", "near", "far"):
-                jump = m
+                # (NASM ors their flags: two different ones match no form, `jmp short
+                # near x` is a mismatch in operand sizes)
+                jump = m if jump is None or jump == m else "mixed"
         if t is P.OpExpr:
             if type(op.expr.node) is E.Num:     # a plain number: nothing to evaluate
                 return Imm(op.expr.node.value, size, strict, jump, None, False)
@@ -2413,10 +2418,11 @@ class Assembler(E.EvalContext):
                         raise AsmError("invalid effective address: two index registers")
                     if len(regs) > 2:
                         raise AsmError("invalid effective address: too many registers")
-                if rest and (len(rest) > 1 or next(iter(rest.values())) != 1) or (
-                        op.expr.multiplies):
+                if not unknown and (rest and (len(rest) > 1 or next(iter(rest.values())) != 1)
+                                    or op.expr.multiplies):
                     self._segment_bases(op.expr)
-            elif op.expr.multiplies:
+            elif op.expr.multiplies and not unknown:
+                # (NASM checks the terms of known values only: a label ahead waits)
                 self._segment_bases(op.expr)
             disp, reloc = self.resolve(v if wrt is None else E.Wrt(v, wrt), unknown)
             disp_size = asize = None
@@ -2443,8 +2449,9 @@ class Assembler(E.EvalContext):
             return Mem(size, op.seg, regs, disp, disp_size, reloc, unknown, nosplit, jump,
                        strict, scaled, asize)
         # far pointer
-        if jump == "far":
-            raise AsmError("mismatch in operand sizes")     # `jmp far 0x10:5` (NASM)
+        if jump is not None:
+            # `jmp far 0x10:5`, `jmp short 1:2`: NASM's far pointer takes no such word
+            raise AsmError("mismatch in operand sizes")
         before = self.unknown
         self.unknown = False
         seg, _ = self.resolve(op.seg.fn(self), True)

@@ -18,11 +18,13 @@ from asm import expr as E
 _SIMPLE = "#"       # the plain number's key in a vector (present even when 0, as NASM's)
 _PLAIN = (E.Num, E.RegRef)
 _LEAVES = (E.Num, E.Sym, E.Here, E.SectStart, E.Str, E.WideNum)
+_COMPARISONS = frozenset(("=", "==", "!=", "<>", "<", "<=", ">", ">=", "<=>"))
 
 
 def may_sum(node: E.Expr) -> bool:
     """Whether any addition in ``node`` could sum two terms of one type: two leaves that
-    carry a number, a register twice, or an operator this module does not replay."""
+    carry a number, or a register twice (NASM's evaluator adds inside every operator:
+    ``(1+2)/2``, ``~(1+2)``, a comparison's difference, each arm of ``?:``)."""
     numbers = 0
     seen: set = set()
     todo = [node]
@@ -30,20 +32,19 @@ def may_sum(node: E.Expr) -> bool:
         n = todo.pop()
         t = type(n)
         if t is E.Binary:
-            if n.op not in ("+", "-", "*"):
-                numbers += 1        # (its result is a number: counted as a leaf)
-                continue
             todo += (n.left, n.right)
         elif t is E.Unary:
             todo.append(n.operand)
+        elif t is E.Cond:
+            todo += (n.cond, n.then, n.other)
         elif t is E.RegRef:
             if n.name in seen:
                 return True
             seen.add(n.name)
         else:
             numbers += 1
-        if numbers > 1:
-            return True
+            if numbers > 1:
+                return True
     return False
 
 
@@ -52,6 +53,7 @@ class _Replay:
         self.ctx = ctx
         self.hint: Optional[str] = None     # None, "makebase", "notbase" or "summed"
         self.base: Optional[str] = None
+        self.result: dict = {}
 
     def vector(self, n: E.Expr) -> dict:
         t = type(n)
@@ -59,25 +61,64 @@ class _Replay:
             if self.hint is None:
                 self.hint, self.base = "makebase", n.name
             return {n.name: 1}
-        if t is E.Binary and n.op in ("+", "-", "*"):
+        if t is E.Binary:
+            op = n.op
+            if op == "wrt":
+                raise ValueError(n)     # (a WRT: not an address NASM would re-order)
+            # (NASM works out both operands of every operator: their sums hint too)
             a = self.vector(n.left)
             b = self.vector(n.right)
-            if n.op == "+":
+            if op == "+":
                 return self.add(a, b)
-            if n.op == "-":
+            if op == "-":
                 return self.add(a, {k: -v for k, v in b.items()})
-            if set(a) <= {_SIMPLE}:
-                return self.scale(b, a.get(_SIMPLE, 0))
-            return self.scale(a, b.get(_SIMPLE, 0))
-        if t is E.Unary and n.op in ("+", "-"):
+            if op == "*":
+                if _number(a) is not None:
+                    return self.scale(b, a.get(_SIMPLE, 0))
+                return self.scale(a, b.get(_SIMPLE, 0))
+            if op in _COMPARISONS:
+                # (NASM compares the difference, summed as `a-b` is)
+                self.add(a, {k: -v for k, v in b.items()})
+            x, y = _number(a), _number(b)
+            if x is not None and y is not None:
+                # (from the operands' values: working each level out again from the
+                # tree made a deep `x/(x/(...))` quadratic)
+                try:
+                    return {_SIMPLE: E.scalar_binop(op)(x, y)}
+                except E.AsmError:
+                    pass                # (a zero divisor: the evaluator's own verdict)
+            return self.value(n)
+        if t is E.Unary:
             v = self.vector(n.operand)
-            return v if n.op == "+" else {k: -c for k, c in v.items()}
+            op = n.op
+            if op == "+":
+                return v
+            if op == "-":
+                return {k: -c for k, c in v.items()}
+            x = _number(v)
+            if x is not None and (op == "~" or op == "!"):
+                return {_SIMPLE: E.wrap64(~x) if op == "~" else int(not x)}
+            return self.value(n)
+        if t is E.Cond:
+            # (NASM evaluates the condition and both arms, and keeps an arm's vector:
+            # `(0 ? 1 : 2-2)` has no number term, and nothing sums with it)
+            c = self.vector(n.cond)
+            then = self.vector(n.then)
+            other = self.vector(n.other)
+            x = _number(c)
+            if x is not None:
+                return then if x else other
+            return self.value(n)
         if t is E.Num or t is E.WideNum:
             return {_SIMPLE: n.value}
         if t is E.Str:
             return {_SIMPLE: E.chars_value(n.value)}
         if t not in _LEAVES:
             self.first_register(n)
+        return self.value(n)
+
+    def value(self, n: E.Expr) -> dict:
+        """``n`` worked out by pyasm's own evaluator, as a vector."""
         v = E.compile_expr(n)(self.ctx)
         if type(v) is int:
             return {_SIMPLE: v}
@@ -119,20 +160,61 @@ class _Replay:
         return {k: c * by for k, c in v.items()}
 
 
-def summed(node: E.Expr, ctx: E.EvalContext) -> bool:
-    """Whether NASM's evaluation of the address ``node`` ends with the hint EAH_SUMMED
-    (False when it cannot be replayed: then the usual first-register rule stands)."""
+def _number(v: dict) -> Optional[int]:
+    """A vector's number when its other terms are all 0 (NASM's is_simple), else None."""
+    for k, c in v.items():
+        if c and k != _SIMPLE:
+            return None
+    return v.get(_SIMPLE, 0)
+
+
+def _replayed(node: E.Expr, ctx: E.EvalContext) -> Optional[_Replay]:
+    """NASM's evaluation of ``node`` replayed (None when it cannot be: a WRT, an error)."""
     replay = _Replay(ctx)
     unknown = ctx.unknown
     ctx.warn_other = _quiet             # (the evaluation proper has warned already)
     try:
-        replay.vector(node)
+        replay.result = replay.vector(node)
     except (E.AsmError, ValueError, RecursionError, TypeError):
-        return False
+        return None
     finally:
         del ctx.warn_other
         ctx.unknown = unknown
-    return replay.hint == "summed"
+    return replay
+
+
+def summed(node: E.Expr, ctx: E.EvalContext) -> bool:
+    """Whether NASM's evaluation of the address ``node`` ends with the hint EAH_SUMMED
+    (False when it cannot be replayed: then the usual first-register rule stands)."""
+    replay = _replayed(node, ctx)
+    return replay is not None and replay.hint == "summed"
+
+
+def has_register(node: E.Expr) -> bool:
+    """Whether ``node`` reads a register."""
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        t = type(n)
+        if t is E.RegRef:
+            return True
+        if t is E.Binary:
+            todo += (n.left, n.right)
+        elif t is E.Unary:
+            todo.append(n.operand)
+        elif t is E.Cond:
+            todo += (n.cond, n.then, n.other)
+    return False
+
+
+def count_value(node: E.Expr, ctx: E.EvalContext, value: int) -> int:
+    """A TIMES or DUP count as NASM takes it: the first term of its vector, not the
+    number (``times 0*eax+1`` is 0: the register's term of 0 sorts before the number)."""
+    replay = _replayed(node, ctx)
+    if replay is None:
+        return value
+    regs = [k for k in replay.result if isinstance(k, str) and k != _SIMPLE]
+    return replay.result[min(regs, key=str.lower)] if regs else value
 
 
 def _quiet(message: str) -> None:
@@ -159,16 +241,10 @@ def segment_base_error(node: E.Expr, ctx: E.EvalContext, here_key: object) -> Op
     """NASM's parser's check of an address's segment-base terms (labels, `$`): each
     must be there once (``x*0`` leaves a term of 0: impossible too), or once minus the
     current section's (a relative address); the message, or None."""
-    replay = _Replay(ctx)
-    unknown = ctx.unknown
-    ctx.warn_other = _quiet
-    try:
-        vector = replay.vector(node)
-    except (E.AsmError, ValueError, RecursionError, TypeError):
+    replay = _replayed(node, ctx)
+    if replay is None:
         return None
-    finally:
-        del ctx.warn_other
-        ctx.unknown = unknown
+    vector = replay.result
     base = relative = False
     for key, coeff in vector.items():
         if key == _SIMPLE or isinstance(key, str):

@@ -265,6 +265,11 @@ def _scalar_binop(op: str) -> Callable[[int, int], int]:
     raise AsmError(f"unknown operator `{op}'")
 
 
+def scalar_binop(op: str) -> Callable[[int, int], int]:
+    """``op`` on two plain numbers as the evaluator applies it (asm.eahint's replay)."""
+    return _scalar_binop(op)
+
+
 _SCALAR_TABLE: dict = {
     # (NASM's C shifts on x86: the count taken mod 64, `1 << 64` is 1)
     "<<": lambda a, b: wrap64(a << (b & 63)),

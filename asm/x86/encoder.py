@@ -213,7 +213,7 @@ def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
             raise _NoMatch
         if not isinstance(op, Mem) or op.jump == "far":
             raise _NoMatch
-        if op.jump == "short":
+        if op.jump == "short" or op.jump == "mixed":
             raise _SizeMismatch         # (NASM: no memory form takes SHORT; `jmp short [x]`)
         if t == "m":
             if op.size is not None:
@@ -276,9 +276,12 @@ def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
         raise _NoMatch
     if t in ("rel8", "rel16", "rel32"):
         if not isinstance(op, Imm) or op.jump == "far":
-            if type(op) is Mem and op.jump == "short" and form.mnemonic in ("jmp", "call"):
+            if type(op) is Mem and (op.jump == "short" or op.jump == "mixed") and (
+                    form.mnemonic in ("jmp", "call")):
                 raise _SizeMismatch     # (`jmp short [x]`: NASM's mismatch)
             raise _NoMatch
+        if op.jump == "mixed":
+            raise _SizeMismatch         # (`jz short near x`: NASM's mismatch)
         if t == "rel8":
             # (NASM's rel8 forms take no size, not even `byte`)
             if op.jump == "short" and "noshort" in form.flags:
@@ -1284,7 +1287,7 @@ def _near_message(mnemonic: str, operands: Sequence[Operand], bits: int, ip: int
                   prefixes: Sequence[str], section: object, absolute: object) -> str:
     """NASM's error when an immediate has a near/short keyword and the line without it
     encodes (a size mismatch) or lacks only a size; else ''."""
-    if not any(type(op) is Imm and op.jump in ("near", "short") for op in operands):
+    if not any(type(op) is Imm and op.jump in ("near", "short", "mixed") for op in operands):
         return ""
     plain = [plainrecord.replace(op, jump=None) if type(op) is Imm else op
              for op in operands]
