@@ -28,7 +28,8 @@ anonymous mapping needs no clearing.
 from __future__ import annotations
 
 import re
-from typing import Iterator, Optional, Tuple
+from bisect import bisect_left
+from typing import Callable, Iterator, Optional, Tuple
 
 from vm.x86.memory import PAGE_SHIFT, WF_READONLY
 
@@ -52,17 +53,21 @@ _NONZERO = bytes(1 if b else 0 for b in range(256))
 MAX_MAP_COUNT = 65530           # Linux's vm.max_map_count default: VMAs per process
 
 
-def _run_starts(seg: bytes, first: bool) -> int:
-    """How many mapped runs (a VMA each: equal protection, nothing between) start in
-    ``seg[1:]``, and at ``seg[0]`` too when ``first``: a run starts at a mapped page
-    whose protection differs from the page before. Whole-slice integer operations, so
+def _run_starts(seg: bytes, first: bool, tags: Optional[bytes] = None) -> int:
+    """How many mapped runs (a VMA each: equal protection and file tag, nothing
+    between) start in ``seg[1:]``, and at ``seg[0]`` too when ``first``: a run starts
+    at a mapped page whose protection or tag (``tags``, the same pages' AddressSpace.tags;
+    0 where unmapped) differs from the page before. Whole-slice integer operations, so
     a range of 10^5 pages costs no Python loop."""
     n = len(seg) - 1
     count = 1 if first and seg and seg[0] else 0
     if n <= 0 or seg.count(0) == n + 1:     # (nothing mapped: an unmap's after)
         return count
     a, b = seg[:-1], seg[1:]
-    diff = (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).to_bytes(n, "little")
+    x = int.from_bytes(a, "little") ^ int.from_bytes(b, "little")
+    if tags is not None:
+        x |= int.from_bytes(tags[:-1], "little") ^ int.from_bytes(tags[1:], "little")
+    diff = x.to_bytes(n, "little")
     changes = n - diff.count(0)
     # a change to an unmapped page ends a run and starts none
     into_gap = (int.from_bytes(a.translate(_NONZERO), "little")
@@ -189,19 +194,22 @@ def page_sums(mem, start: int, end: int) -> bytearray:
 class SharedFile:
     """A MAP_SHARED mapping of a file the guest opened for writing: [start, end) shows
     the file from ``offset``. The guest's stores reach the file when the range is
-    unmapped or msync'd and when the process execs or exits: every page that differs
-    from what was last read or written is written back, within the file's size, as the
-    kernel's writeback does. Processes sharing a mapping (fork) each write back their
-    own changes; a change made through ``write`` is not seen by a mapping made before it.
+    unmapped or msync'd, when the process execs or exits and when any process reads or
+    writes those bytes of the file (before_io): every page that differs from what was
+    last read or written is written back, within the file's size, as the kernel's
+    writeback does. Processes sharing a mapping (fork) each write back their own
+    changes (the parent's first, at the fork); a write-back or write() shows in the
+    others' pages they have not stored to, and where both stored, the later write-back
+    writes only its changed bytes (AddressSpace.bases).
 
     What was last read or written is kept as a 16-byte digest per page (``clean``), not
     as a copy: a copy doubled the host memory of a mapping, outside the --memory budget
     (a 1 GiB mapping of a sparse file held 4 GB)."""
 
-    __slots__ = ("start", "end", "held", "offset", "clean", "base", "key")
+    __slots__ = ("start", "end", "held", "offset", "clean", "base", "key", "asp")
 
     def __init__(self, start: int, end: int, held: HeldFd, offset: int,
-                 clean: bytearray, base: int = 0, key: tuple = ()):
+                 clean: bytearray, base: int = 0, key: tuple = (), asp=None):
         # ``clean[base:]`` holds this mapping's digests: the pieces of one mapping in
         # one process share the array (their parts of it never overlap), so a split
         # copies nothing (a digest slice per split made 64 MiB of alternating munmaps
@@ -209,6 +217,9 @@ class SharedFile:
         self.start, self.end, self.held, self.offset, self.clean, self.base = \
             start, end, held, offset, clean, base
         self.key = key              # the file's (st_dev, st_ino): read/write meet it
+        self.asp = asp              # the AddressSpace whose pages these are
+        if key and asp is not None:
+            spaces.setdefault(key, {}).setdefault(asp, _Pieces()).add(self)
 
     @property
     def fd(self) -> int:
@@ -222,6 +233,8 @@ class SharedFile:
         except OSError:
             return
         clean = self.clean
+        others = len(spaces.get(self.key, ())) > 1      # (other processes map it)
+        bases = self.asp.bases if self.asp is not None else None
         for a in range(max(lo, self.start), min(hi, self.end), PAGE):
             rel = a - self.start
             now = mem.data[a:a + PAGE]
@@ -230,17 +243,42 @@ class SharedFile:
             if digest == clean[k:k + SUM]:
                 continue
             clean[k:k + SUM] = digest
-            n = min(PAGE, size - (self.offset + rel))
+            at = self.offset + rel
+            n = min(PAGE, size - at)
             if n > 0:
+                base = bases.pop((self.key, at), None) if bases else None
                 try:
-                    os.pwrite(self.fd, bytes(now[:n]), self.offset + rel)
+                    old = os.pread(self.fd, PAGE, at) if others else b""
+                    if base is None:
+                        os.pwrite(self.fd, bytes(now[:n]), at)
+                    else:
+                        _write_changes(self.fd, bytes(now[:n]), base, at)
                 except OSError:
-                    pass            # a full disk loses the data, as a failed writeback does
+                    continue        # a full disk loses the data, as a failed writeback does
+                if others:
+                    self._show_others(at, at + n, old)
+
+    def _show_others(self, start: int, end: int, old: bytes) -> None:
+        """Bytes [start, end) of the file (one page, ``old`` before) were written back
+        from this mapping: the other processes' mappings show them too where they have
+        not stored (a clean page: a forked child's copy is stale, not newer); a page
+        both stored remembers ``old`` as its base, so that its own write-back writes
+        only the bytes it changed (not its stale copy of the others)."""
+        for asp, pieces in list(spaces.get(self.key, {}).items()):
+            if asp is not self.asp:
+                for sf in pieces.meeting(start, end):
+                    lo = page_down(max(sf.start, sf.start + start - sf.offset))
+                    hi = page_up(min(sf.end, sf.start + end - sf.offset))
+                    if lo < hi:
+                        sf.reload(asp.mem, lo, hi, base=old.ljust(PAGE, b"\0"))
 
     def grow(self, mem, end: int) -> None:
         """The mapping goes on to ``end`` (mremap), its new pages as they are now."""
         self.clean = self._own() + page_sums(mem, self.end, end)
         self.base, self.end = 0, end
+        pieces = spaces.get(self.key, {}).get(self.asp)
+        if pieces is not None:
+            pieces.longest = max(pieces.longest, end - self.start)
 
     def _own(self) -> bytearray:
         return self.clean[self.base:self.base + (self.end - self.start) // PAGE * SUM]
@@ -249,37 +287,102 @@ class SharedFile:
         """The part [lo, hi) of this mapping (the same host descriptor and digests)."""
         rel = lo - self.start
         return SharedFile(lo, hi, self.held.share(), self.offset + rel, self.clean,
-                          self.base + rel // PAGE * SUM, self.key)
+                          self.base + rel // PAGE * SUM, self.key, self.asp)
 
-    def copy(self) -> SharedFile:
-        """This mapping in a forked child: its own digests (each process writes back
-        its own changes)."""
+    def copy(self, asp) -> SharedFile:
+        """This mapping in a forked child (``asp``): its own digests, copied from the
+        parent's once it has written back (AddressSpace.copy_into), so only the child's
+        own later stores count as its changes, never the bytes it was given."""
         return SharedFile(self.start, self.end, self.held.share(), self.offset,
-                          self._own(), 0, self.key)
+                          self._own(), 0, self.key, asp)
 
-    def reload(self, mem, lo: int, hi: int) -> None:
+    def reload(self, mem, lo: int, hi: int, base: Optional[bytes] = None) -> None:
         """The file changed under [lo, hi) (page aligned, within the mapping) by a
         write(): its pages show the file again (zeros past its end, as the page cache's
-        last page), their translations dropped (Memory.load), and count as clean."""
+        last page), their translations dropped (Memory.load), and count as clean. With
+        ``base`` (another process's write-back: see _show_others), a page this process
+        stored keeps its bytes and keeps ``base`` (the file's before) to merge with."""
         import os
+        asp = self.asp
         for a in range(max(lo, self.start), min(hi, self.end), PAGE):
             rel = a - self.start
+            k = self.base + rel // PAGE * SUM
+            at = self.offset + rel
+            if base is not None and _page_sum(mem.data[a:a + PAGE]) != self.clean[k:k + SUM]:
+                if asp is not None:     # (the first base stays: what it last saw)
+                    if asp.bases is None:
+                        asp.bases = {}
+                    asp.bases.setdefault((self.key, at), base)
+                continue
             try:
-                page = os.pread(self.fd, PAGE, self.offset + rel).ljust(PAGE, b"\0")
+                page = os.pread(self.fd, PAGE, at).ljust(PAGE, b"\0")
             except OSError:
                 continue
             mem.load(a, page)
-            k = self.base + rel // PAGE * SUM
             self.clean[k:k + SUM] = _page_sum(page)
+            if asp is not None and asp.bases:
+                asp.bases.pop((self.key, at), None)
 
     def close(self) -> None:
         self.held.release()
+        mine = spaces.get(self.key)
+        pieces = None if mine is None else mine.get(self.asp)
+        if pieces is not None and pieces.remove(self):
+            del mine[self.asp]
+            if not mine:
+                del spaces[self.key]
 
 
-# The address spaces holding shared file mappings: a read() or write() of a file (by
-# any process of the run) meets their pages of it (before_io, after_write), so the
-# two see each other at once, as through the page cache on Linux.
-spaces: set = set()
+def _write_changes(fd: int, now: bytes, base: bytes, at: int) -> None:
+    """pwrite at ``at`` only the runs of ``now`` that differ from ``base``."""
+    import os
+    n = len(now)
+    diff = (int.from_bytes(now, "little") ^ int.from_bytes(base[:n], "little"))
+    for m in _RUNS.finditer(diff.to_bytes(n, "little")):
+        os.pwrite(fd, now[m.start():m.end()], at + m.start())
+
+
+class _Pieces:
+    """One process's SharedFile pieces of one file, sorted by file offset, so a read,
+    write or write-back finds those meeting its bytes by binary search (2000 pieces
+    scanned on every read cost ~1 M Ir; a write-back per page over all of them made
+    unmapping a forked child's pieces one by one quadratic)."""
+
+    __slots__ = ("items", "keys", "longest")
+
+    def __init__(self):
+        self.items: list = []
+        self.keys: list = []        # (offset, id) of each item: bisect's keys
+        self.longest = 0            # the longest piece: how far back one can reach
+
+    def add(self, sf: SharedFile) -> None:
+        k = (sf.offset, id(sf))
+        i = bisect_left(self.keys, k)
+        self.keys.insert(i, k)
+        self.items.insert(i, sf)
+        self.longest = max(self.longest, sf.end - sf.start)
+
+    def remove(self, sf: SharedFile) -> bool:
+        """Drop ``sf``; whether none is left."""
+        k = (sf.offset, id(sf))
+        i = bisect_left(self.keys, k)
+        if i < len(self.keys) and self.keys[i] == k:
+            del self.keys[i], self.items[i]
+        return not self.items
+
+    def meeting(self, start: int, end: int) -> list:
+        """The pieces mapping some of the file's bytes [start, end)."""
+        i = bisect_left(self.keys, (start - self.longest + 1, 0))
+        j = bisect_left(self.keys, (end, 0))
+        return [sf for sf in self.items[i:j] if sf.offset + (sf.end - sf.start) > start]
+
+
+# Every live SharedFile piece of the run by its file's (st_dev, st_ino), then by its
+# AddressSpace (_Pieces): a read() or write() of a file (by any process) meets the pages
+# mapping it (before_io, after_write), so the two see each other at once, as through
+# the page cache on Linux; a file no piece maps costs a lookup (a scan of every piece
+# cost ~500 Ir each per read of any file)
+spaces: dict = {}
 
 
 def _file_ranges(fd: int, start: int, end: int):
@@ -290,11 +393,8 @@ def _file_ranges(fd: int, start: int, end: int):
         st = os.fstat(fd)
     except OSError:
         return
-    key = (st.st_dev, st.st_ino)
-    for asp in list(spaces):
-        for sf in asp.shared:
-            if sf.key != key:
-                continue
+    for asp, pieces in list(spaces.get((st.st_dev, st.st_ino), {}).items()):
+        for sf in pieces.meeting(start, end):
             lo = page_down(max(sf.start, sf.start + start - sf.offset))
             hi = page_up(min(sf.end, sf.start + end - sf.offset))
             if lo < hi:
@@ -316,23 +416,38 @@ def after_write(fd: int, start: int, n: int) -> None:
 
 
 class FileRange:
-    """A MAP_PRIVATE file mapping [start, end) of the file held open from ``offset``:
-    what mremap growing it maps on (Linux extends the VMA over the file; it read zeros)."""
+    """A MAP_PRIVATE file mapping [start, end) of a file from ``offset``: what mremap
+    growing it maps on (Linux extends the VMA over the file; it read zeros). It holds
+    no descriptor (one per mapped open file ran out of them: ENFILE after 22 mmaps and
+    closes under ulimit -n 64): ``src`` is the file's (host path, (st_dev, st_ino)),
+    reopened when it grows (read_more)."""
 
-    __slots__ = ("start", "end", "held", "offset")
+    __slots__ = ("start", "end", "src", "offset")
 
-    def __init__(self, start: int, end: int, held: HeldFd, offset: int):
-        self.start, self.end, self.held, self.offset = start, end, held, offset
-
-    @property
-    def fd(self) -> int:
-        return self.held.fd
+    def __init__(self, start: int, end: int, src: tuple, offset: int):
+        self.start, self.end, self.src, self.offset = start, end, src, offset
 
     def piece(self, lo: int, hi: int) -> FileRange:
-        return FileRange(lo, hi, self.held.share(), self.offset + (lo - self.start))
+        return FileRange(lo, hi, self.src, self.offset + (lo - self.start))
+
+    def read_more(self, load: Callable[[int], None]) -> None:
+        """Call ``load(fd)`` with the file opened for reading, when its path still names
+        the same file (else nothing: the new pages read zeros, as before)."""
+        import os
+        path, key = self.src
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) == key:
+                load(fd)
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
-        self.held.release()
+        pass
 
 
 def _span(ranges: list, start: int, end: int) -> Tuple[int, int]:
@@ -359,6 +474,13 @@ class AddressSpace:
     # SharedFile mappings, sorted by address (an instance list once there is one)
     shared: list = []
     vmas = 0                        # mapped runs of ``prot`` (what MAX_MAP_COUNT caps)
+    # per page: 0, or 1-3 for a file mapping, each differing from its neighbours' (made
+    # with the first file mapping): a file mapping's edges are VMA edges, as on Linux,
+    # where 70000 one-page mappings of a file side by side are 70000 VMAs (ENOMEM)
+    tags: Optional[bytearray] = None
+    # (file key, offset) -> the file's page as this process last saw it, for a page
+    # it stored to that another process wrote back since (SharedFile.reload)
+    bases: Optional[dict] = None
     vdso: Optional[tuple] = None    # (base, vm.linux.vdso.Vdso) where the vDSO is mapped
     # the guest's MAP_GROWSDOWN mappings, [start, end) (an instance list once there is
     # one): mprotect's PROT_GROWSDOWN reaches down to their start, as to the stack's
@@ -377,8 +499,9 @@ class AddressSpace:
         mem.set_unreadable(0, mem.size, True)
 
     # -- page map ------------------------------------------------------------------------
-    def _set(self, start: int, end: int, prot: int) -> None:
-        """Mark [start, end) (page aligned) mapped with ``prot`` (0: unmapped)."""
+    def _set(self, start: int, end: int, prot: int, tag: Optional[int] = None) -> None:
+        """Mark [start, end) (page aligned) mapped with ``prot`` (-1: unmapped) and file
+        ``tag`` (None: as it was, 0 where unmapped)."""
         p0, p1 = start >> PAGE_SHIFT, end >> PAGE_SHIFT
         if p1 <= p0:
             return
@@ -388,41 +511,64 @@ class AddressSpace:
         if self.budget is not None:
             self.budget.used += delta
         w0, w1 = max(p0 - 1, 0), min(p1 + 1, len(self.prot))
-        runs = _run_starts(self.prot[w0:w1], not p0)
+        if tag and self.tags is None:
+            self.tags = bytearray(len(self.prot))
+        tags = self.tags
+        runs = _run_starts(self.prot[w0:w1], not p0, None if tags is None else tags[w0:w1])
         if prot < 0:
             self.prot[p0:p1] = bytes(p1 - p0)
+            tag = 0
         else:
             self.prot[p0:p1] = bytes((prot | P_MAPPED,)) * (p1 - p0)
-        self.vmas += _run_starts(self.prot[w0:w1], not p0) - runs
+        if tags is not None and tag is not None:
+            tags[p0:p1] = bytes((tag,)) * (p1 - p0)
+        self.vmas += _run_starts(self.prot[w0:w1], not p0,
+                                 None if tags is None else tags[w0:w1]) - runs
         wf = self.mem.wf
         table = _CLEAR_RO if prot >= 0 and prot & P_W else _SET_RO
         wf[p0:p1] = wf[p0:p1].translate(table)
         # on x86 a writable or executable page is readable too
         self.mem.set_unreadable(start, end, not (prot >= 0 and prot & (P_R | P_W | P_X)))
 
-    def map(self, start: int, end: int, prot: int) -> None:
-        self._set(page_down(start), page_up(end), prot & 7)
+    def map(self, start: int, end: int, prot: int, tag: Optional[int] = None) -> None:
+        """Map [start, end) with ``prot``; ``tag``: see file_tag (None: anonymous, or
+        as the pages were)."""
+        self._set(page_down(start), page_up(end), prot & 7, tag)
 
-    def map_count_ok(self, start: int, end: int, prot: Optional[int]) -> bool:
+    def file_tag(self, start: int, end: int) -> int:
+        """The tag a new file mapping of [start, end) gets (see ``tags``): one neither
+        neighbouring page has."""
+        p0, p1 = start >> PAGE_SHIFT, page_up(end) >> PAGE_SHIFT
+        tags = self.tags
+        if tags is None:
+            return 1
+        near = (tags[p0 - 1] if p0 else 0, tags[p1] if p1 < len(tags) else 0)
+        return next(t for t in (1, 2, 3) if t not in near)
+
+    def tag_at(self, addr: int) -> int:
+        """The file tag of the page at ``addr`` (0: not a file mapping)."""
+        return 0 if self.tags is None else self.tags[addr >> PAGE_SHIFT]
+
+    def map_count_ok(self, start: int, end: int, prot: Optional[int],
+                     tag: Optional[int] = None) -> bool:
         """Whether giving [start, end) protection ``prot`` (None: unmapping it) keeps
         the process within MAX_MAP_COUNT VMAs, or lowers its count: mmap, mprotect and
         munmap refuse a change past it with ENOMEM, as Linux's vm.max_map_count (a
         guest could otherwise make 10^5-10^6 of them, and /proc/PID/maps as many
-        lines). A shared file mapping's edges count as runs' edges do."""
+        lines). ``tag``: as for ``map``; a file mapping's edges are VMA edges (tags)."""
         p0, p1 = page_down(start) >> PAGE_SHIFT, page_up(end) >> PAGE_SHIFT
         if p1 <= p0:
             return True
         w0, w1 = max(p0 - 1, 0), min(p1 + 1, len(self.prot))
         seg = self.prot[w0:w1]
-        before = _run_starts(seg, not p0)
+        tags = bytearray(w1 - w0) if self.tags is None else self.tags[w0:w1]
+        before = _run_starts(seg, not p0, tags)
         seg[p0 - w0:p1 - w0] = bytes(p1 - p0) if prot is None else \
             bytes(((prot & 7) | P_MAPPED,)) * (p1 - p0)
-        after = _run_starts(seg, not p0)
-        if prot is None and self.shared:
-            i, j = self._overlap(start, end)       # a shared piece cut in two
-            after += sum(1 for sf in self.shared[i:j] if sf.start < start and end < sf.end)
-        return after <= before or self.vmas + len(self.shared) + after - before \
-            <= MAX_MAP_COUNT
+        if prot is None or tag is not None:
+            tags[p0 - w0:p1 - w0] = bytes((tag or 0,)) * (p1 - p0)
+        after = _run_starts(seg, not p0, tags)
+        return after <= before or self.vmas + after - before <= MAX_MAP_COUNT
 
     def unmap(self, start: int, end: int) -> None:
         """Forget [start, end) and clear its bytes (unmapped pages stay zero); a shared
@@ -483,20 +629,18 @@ class AddressSpace:
             key = ()
         i, _ = self._overlap(start, end)
         self.shared.insert(i, SharedFile(start, end, HeldFd(fd), offset,
-                                         page_sums(self.mem, start, end), 0, key))
-        spaces.add(self)
+                                         page_sums(self.mem, start, end), 0, key, self))
 
     def _overlap(self, start: int, end: int) -> Tuple[int, int]:
         """[i, j): the indices of the shared mappings meeting [start, end)."""
         return _span(self.shared, start, end)
 
-    def add_file(self, start: int, end: int, held: HeldFd, offset: int) -> None:
-        """[start, end) maps the file ``held`` (a share of it is taken) from ``offset``
-        privately."""
+    def add_file(self, start: int, end: int, src: tuple, offset: int) -> None:
+        """[start, end) maps the file ``src`` (see FileRange) from ``offset`` privately."""
         if not self.files:
             self.files = []
         i, _ = _span(self.files, start, end)
-        self.files.insert(i, FileRange(start, end, held.share(), offset))
+        self.files.insert(i, FileRange(start, end, src, offset))
 
     def file_ending_at(self, at: int) -> Optional[FileRange]:
         """The MAP_PRIVATE file mapping that ends at ``at``, if one does."""
@@ -558,8 +702,6 @@ class AddressSpace:
         for part in moved:
             k, _ = self._overlap(part.start, part.end)
             self.shared.insert(k, part)
-        if not self.shared:
-            spaces.discard(self)
 
     def one_mapping(self, start: int, end: int) -> bool:
         """Whether [start, end) lies in what Linux keeps as one VMA: the same protection
@@ -567,6 +709,9 @@ class AddressSpace:
         across two with EFAULT)."""
         p0, p1 = start >> PAGE_SHIFT, page_up(end) >> PAGE_SHIFT
         if p1 > p0 and self.prot.count(self.prot[p0], p0, p1) != p1 - p0:
+            return False
+        if p1 > p0 and self.tags is not None and \
+                self.tags.count(self.tags[p0], p0, p1) != p1 - p0:
             return False
         return all(sf.start <= start and end <= sf.end for sf in self.shared_in(start, end))
 
@@ -581,7 +726,6 @@ class AddressSpace:
     def close_shared(self) -> None:
         """Write back every shared file mapping and let go of their files (exit)."""
         shared, self.shared = self.shared, []
-        spaces.discard(self)
         for sf in shared:
             sf.sync(self.mem, sf.start, sf.end)
             sf.close()
@@ -702,6 +846,8 @@ class AddressSpace:
         other.prot = bytearray(self.prot)
         other.brk = self.brk
         other.vmas = self.vmas
+        if self.tags is not None:
+            other.tags = bytearray(self.tags)
         other.vdso = self.vdso
         if self.growsdown:
             other.growsdown = list(self.growsdown)
@@ -711,9 +857,13 @@ class AddressSpace:
         other.budget = self.budget
         if other.budget is not None:
             other.budget.used += other.mapped
-        if self.shared:                 # the child writes back its own changes
-            other.shared = [sf.copy() for sf in self.shared]
-            spaces.add(other)
+        if self.shared:
+            # the parent's stores reach the file first (on Linux the child shares the
+            # page): the child's copy then starts clean, and writes back only its own
+            # later changes, never a stale copy over bytes the parent writes later
+            for sf in self.shared:
+                sf.sync(self.mem, sf.start, sf.end)
+            other.shared = [sf.copy(other) for sf in self.shared]
         if self.files:
             other.files = [fr.piece(fr.start, fr.end) for fr in self.files]
         self.mem.fork_into(child_mem, self.runs())

@@ -262,7 +262,7 @@ def sys_copy_file_range(proc, fd_in, off_in, fd_out, off_out, length, flags):
     if (same.st_dev, same.st_ino) == (other.st_dev, other.st_ino) and \
             pos_in < pos_out + n and pos_out < pos_in + n:
         return -errno.EINVAL                # overlapping ranges of one file
-    data = os.pread(src.fd, n, pos_in)
+    data = src.pread(n, pos_in)             # (MAP_SHARED pages of it written back first)
     done = dst.pwrite(data, pos_out) if data else 0      # (drawing on --max-output)
     if off_in:
         proc.mem.write(off_in, q.pack(pos_in + done))

@@ -16,7 +16,6 @@ from vm.linux.addrspace import (
     PAGE,
     STACK_SIZE,
     AddressSpace,
-    HeldFd,
     page_up,
 )
 from vm.linux.codeshare import mapped_code
@@ -53,7 +52,7 @@ from vm.linux.startup import (
     build_stack,
 )
 from vm.linux.vdso import vdso as get_vdso
-from vm.sandbox import Sandbox, SandboxError, host_fds
+from vm.sandbox import Sandbox, host_fds
 from vm.x86.faults import MemoryFault
 from vm.x86.hooks import set_tracer
 from vm.x86.machine import USER_DS, Machine
@@ -294,7 +293,8 @@ class Process:
         start = self._mmap_start(addr, length, flags)
         if start < 0:
             return start
-        if not asp.map_count_ok(start, start + length, prot):
+        tag = asp.file_tag(start, start + length) if f is not None else 0
+        if not asp.map_count_ok(start, start + length, prot, tag):
             return -errno.ENOMEM                # vm.max_map_count
         held = None
         if f is not None and flags & abi.MAP_SHARED and f.writable:
@@ -305,7 +305,7 @@ class Process:
             asp.unmap(start, start + length)
         if f is not None:               # MAP_PRIVATE: a copy, so copy-on-write by nature
             load_file(self.machine.mem, start, length, f.fd, offset)
-        asp.map(start, start + length, prot)
+        asp.map(start, start + length, prot, tag)
         if flags & abi.MAP_GROWSDOWN:
             asp.add_growsdown(start, start + length)
         if held is not None:
@@ -317,20 +317,16 @@ class Process:
         return start
 
     def _track_private(self, f, start: int, end: int, offset: int) -> None:
-        """Remember a MAP_PRIVATE file mapping for mremap to grow over the file. Its
-        mappings share one host descriptor per open file (10^4 mmaps of one descriptor
-        hold one); none to spare (HostFds' cap): it grows with zeros, as before."""
-        held = getattr(f, "map_held", None)
-        if held is None or not held.refs:
+        """Remember a MAP_PRIVATE file mapping for mremap to grow over the file: by its
+        host path and identity, no descriptor held (FileRange)."""
+        src = getattr(f, "map_src", None)
+        if src is None:
             try:
-                held = HeldFd(host_fds().take(os.dup(f.fd), errno.ENOMEM))
-            except (OSError, SandboxError):
+                st = os.fstat(f.fd)
+            except OSError:
                 return
-            f.map_held = held
-            self.aspace.add_file(start, end, held, offset)
-            held.release()                  # (the mappings hold it, not the file)
-            return
-        self.aspace.add_file(start, end, held, offset)
+            src = f.map_src = (f.path, (st.st_dev, st.st_ino))
+        self.aspace.add_file(start, end, src, offset)
 
     def _mmap_start(self, addr: int, length: int, flags: int) -> int:
         """Where mmap puts ``length`` (page-rounded) bytes asked at ``addr``, or -errno;
@@ -401,22 +397,25 @@ class Process:
         if not asp.one_mapping(old, old + old_size):
             return -errno.EFAULT                # Linux grows or moves one VMA only
         prot = asp.prot[(old + old_size >> 12) - 1] & ~P_MAPPED
+        tag = asp.tag_at(old)           # (a file mapping grows as one VMA)
         if not asp.can_add(new_size - old_size):
             return -errno.ENOMEM                # over the --memory limit
         if asp.is_free(old + old_size, old + new_size):
-            if not asp.map_count_ok(old + old_size, old + new_size, prot):
+            if not asp.map_count_ok(old + old_size, old + new_size, prot, tag):
                 return -errno.ENOMEM
-            asp.map(old + old_size, old + new_size, prot)
+            asp.map(old + old_size, old + new_size, prot, tag)
             self._grow_shared(old + old_size, new_size - old_size)
             return old
         if not flags & MREMAP_MAYMOVE:
             return -errno.ENOMEM
         new = asp.find_free(new_size)
-        if new is None or not asp.map_count_ok(new, new + new_size, prot):
+        if new is not None and tag:
+            tag = asp.file_tag(new, new + new_size)
+        if new is None or not asp.map_count_ok(new, new + new_size, prot, tag):
             return -errno.ENOMEM
         asp.move_shared(old, old + old_size, new)     # (written back, then it moves)
         move_pages(self.machine.mem, old, new, old_size)
-        asp.map(new, new + new_size, prot)
+        asp.map(new, new + new_size, prot, tag)
         asp.unmap(old, old + old_size)
         self._grow_shared(new + old_size, new_size - old_size)
         return new
@@ -431,7 +430,8 @@ class Process:
             return
         fr = self.aspace.file_ending_at(at) if self.aspace.files else None
         if fr is not None:              # a private file mapping maps on too
-            load_file(self.machine.mem, at, more, fr.fd, fr.offset + (at - fr.start))
+            mem, off = self.machine.mem, fr.offset + (at - fr.start)
+            fr.read_more(lambda fd: load_file(mem, at, more, fd, off))
             fr.end = at + more
 
     # -- thread area, limits -------------------------------------------------------------

@@ -1,0 +1,97 @@
+"""Mend of sandbox round 31 (memory mappings, 5a1fd3d). Oracle: the native run of
+sbx31_mend.c (gcc -m32 -static). Each test failed before the mend.
+
+- a forked child's copy of a MAP_SHARED page the parent had stored to is not a newer
+  writer: the child's pread wrote it over the parent's msync'ed bytes ('hEllo world',
+  native 'hELlo world'), and where both stored to one page both stores stay;
+- MAP_PRIVATE file mappings hold no host descriptor (200 open/mmap/close under
+  ulimit -n 64: ENFILE at 25), and mremap still grows one over its (closed) file;
+- VMAs are counted as Linux does: shared pieces once (ENOMEM at 32761 of 40000 holes),
+  one-page file mappings side by side each (70000 accepted; Linux stops near 65530);
+- copy_file_range reads a file's stored MAP_SHARED pages ('hello world').
+"""
+from __future__ import annotations
+
+import re
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from linux.kit import _env, build  # noqa: E402
+
+HERE = Path(__file__).parent
+
+
+def _few_fds() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+
+def _both(tmp_path: Path, *args: str, nofile: bool = False) -> tuple:
+    """The native run and pyvm's of sbx31_mend.c, each in a directory of its own."""
+    exe = build("sbx31_mend", opt="O1", where=HERE)
+    (tmp_path / "n").mkdir()
+    (tmp_path / "p").mkdir()
+    pre = _few_fds if nofile else None
+    native = subprocess.run([str(exe), *args], cwd=tmp_path / "n", capture_output=True,
+                            timeout=120, stdin=subprocess.DEVNULL, preexec_fn=pre)
+    ours = subprocess.run([sys.executable, "-m", "vm.cli", str(exe), *args],
+                          cwd=tmp_path / "p", env=_env({"PYVM_CODE_CACHE": "0"}),
+                          capture_output=True, timeout=300, stdin=subprocess.DEVNULL,
+                          preexec_fn=pre)
+    assert native.returncode == 0, native
+    return native, ours
+
+
+def test_forked_copy_of_a_shared_page_is_not_newer(tmp_path):
+    """The parent stored p[1] before fork and p[2] after, then msync'ed; the child,
+    which stored only to the second page, reads the file: both stores are there, in the
+    child's mapping too, and the child's own store reaches the file."""
+    native, ours = _both(tmp_path, "fork")
+    assert b"child pread: hELlo world" in native.stdout, native
+    assert ours.stdout == native.stdout, ours.stderr.decode()[-2000:]
+    assert (tmp_path / "p" / "fk.dat").read_bytes() == (tmp_path / "n" / "fk.dat").read_bytes()
+
+
+def test_parent_and_child_stores_to_one_shared_page_both_stay(tmp_path):
+    """Parent and child store different bytes of one MAP_SHARED page; the parent
+    msyncs, then the child: the child's write-back keeps the parent's byte (it writes
+    only what it changed since the file it last saw)."""
+    native, ours = _both(tmp_path, "both")
+    assert native.stdout == (b"child pread: hEPCo world\nparent pread: hEPCo world\n"
+                             b"parent mapping: hEPCo world\n"), native
+    assert ours.stdout == native.stdout, ours.stderr.decode()[-2000:]
+
+
+def test_private_file_mappings_hold_no_descriptor(tmp_path):
+    """200 files opened, mapped MAP_PRIVATE and closed under ulimit -n 64; the first
+    mapping then grows over its file (the second page reads 'b')."""
+    native, ours = _both(tmp_path, "fds", nofile=True)
+    assert native.stdout == b"200 mapped\ngrown: a b\n"
+    assert ours.stdout == native.stdout, ours.stderr.decode()[-2000:]
+
+
+def test_shared_pieces_count_once(tmp_path):
+    """40000 munmap holes in one MAP_SHARED mapping: 40000 pieces, 40000 VMAs."""
+    native, ours = _both(tmp_path, "vmas", "40000", "s")
+    assert native.stdout == b"all 40000 ok\n"
+    assert ours.stdout == native.stdout, ours.stderr.decode()[-2000:]
+
+
+def test_file_mappings_side_by_side_are_vmas_each(tmp_path):
+    """70000 one-page MAP_FIXED mappings of a file's page 0 side by side: Linux merges
+    none, so mmap fails with ENOMEM near vm.max_map_count (the few other VMAs of a
+    process differ by a handful between the two)."""
+    native, ours = _both(tmp_path, "vmas", "70000", "f")
+    want = re.fullmatch(rb"mmap failed at (\d+): Cannot allocate memory\n", native.stdout)
+    got = re.fullmatch(rb"mmap failed at (\d+): Cannot allocate memory\n", ours.stdout)
+    assert want, native
+    assert got, (ours.stdout, ours.stderr.decode()[-2000:])
+    assert abs(int(got[1]) - int(want[1])) <= 16
+
+
+def test_copy_file_range_reads_stored_shared_pages(tmp_path):
+    native, ours = _both(tmp_path, "cfr")
+    assert native.stdout == b"copy_file_range 12: Jello world\n"
+    assert ours.stdout == native.stdout, ours.stderr.decode()[-2000:]
