@@ -8,6 +8,11 @@ static and dynamic gcc -m32 programs, twice with the code cache on.
 A block loaded from the warm code cache (warmblocks.py) unwinds too: it must go when its
 check fails (it had no block id, so it stayed, failed again and the run hung; in one
 process the cache is shared by every Machine, so the hang showed as a pytest-only one).
+
+The run goes on from the failed instruction with a block made inline at once (made
+direct, it failed the same check again: a second unwind and build), and the dispatcher's
+trace-sampling window goes on across the unwind (restarted, it sampled other steps and
+built other traces than the same run without unwinds).
 """
 
 from __future__ import annotations
@@ -206,3 +211,87 @@ def test_gcc_programs_run_twice_with_the_cache_on(tmp_path, link):
                                capture_output=True, env=env, timeout=90)
         assert (ours_.returncode, ours_.stdout) == (native.returncode, native.stdout)
     assert list((tmp_path / "cache").rglob("x86-blocks-*"))
+
+
+# the check fails in the middle of a block (after add edi, ecx): the run goes on from the
+# push with a block of its own, which must not be made direct and fail again; then a
+# loop through an indirect call, sampled for traces
+MIDDLE = """
+start:  sub esp, 2
+        mov ecx, 5
+top:    add edi, ecx
+        push ecx
+        push edi
+        pop eax
+        pop edx
+        dec ecx
+        jnz top
+        add esp, 2
+        mov ecx, 30000
+        mov dword [0x8100], g
+hot:    push ecx
+        call [0x8100]                   ; (a block ends at it: the dispatcher's loop)
+        pop eax
+        xor edi, eax
+        dec ecx
+        jnz hot
+        jmp done
+g:      add edi, ecx
+        ret
+done:   nop
+"""
+
+
+def _noting(monkeypatch) -> tuple:
+    """Lists the unwinds (the key the run went on with, each) and the steps at which
+    traces were sampled get."""
+    from vm.x86 import machine, traces
+    unwinds, samples = [], []
+    slow_path, sample = machine.Machine._slow_path, traces.sample
+
+    def noted(self, e):
+        slow_path(self, e)
+        unwinds.append(self.cpu.key())
+
+    def sampled(tr, *args):
+        samples.append(tr.cpu.steps[0])
+        return sample(tr, *args)
+    monkeypatch.setattr(machine.Machine, "_slow_path", noted)
+    monkeypatch.setattr(traces, "sample", sampled)
+    return unwinds, samples
+
+
+def _run_middle(tmp_path, monkeypatch, count: int = 150000):
+    """MIDDLE run for count steps (the hot loop's), its state checked against Unicorn's."""
+    monkeypatch.setenv("PYVM_TIER0", "0")
+    code = nasm(MIDDLE, tmp_path)
+    m = ours(code, 0x9800)
+    emu, X = unicorn(code, 0x9800)
+    stop = m.run(count)
+    assert stop.reason == "limit"
+    emu.emu_start(CODE, 0xFFFFFFF0, count=count)
+    assert state(m) == state_uc(emu, X)
+    assert m.read(0x8000, 0x2000) == bytes(emu.mem_read(0x8000, 0x2000))
+
+
+def test_the_block_from_a_failed_instruction_is_made_inline(tmp_path, monkeypatch):
+    unwinds, samples = _noting(monkeypatch)
+    _run_middle(tmp_path, monkeypatch)
+    # the start block's check fails at the push: the block the run goes on with there
+    # is made inline, not made direct and failed again (a second unwind to the push)
+    assert unwinds and len(unwinds) == len(set(unwinds)), [hex(k) for k in unwinds]
+
+
+def test_a_slow_path_keeps_the_trace_sampling_window(tmp_path, monkeypatch):
+    from vm.x86 import emit, traces
+    monkeypatch.setattr(traces, "SAMPLE", 50)      # (many windows in a short run)
+    unwinds, samples = _noting(monkeypatch)
+    _run_middle(tmp_path, monkeypatch)
+    assert unwinds and samples
+    before = list(samples)
+    unwinds.clear()
+    samples.clear()
+    monkeypatch.setattr(emit, "UNWIND_SLOW", False)     # inline from the start
+    _run_middle(tmp_path, monkeypatch)
+    assert not unwinds
+    assert before == samples

@@ -168,19 +168,29 @@ def _live_stores(fast: list) -> list:
     a later one in the run overwrites before any load: a call's pushed return address
     that the callee's push replaces (a PIC thunk's). Only these direct forms, which
     cannot fault: the slow accesses keep every store, each one's fault its own."""
-    out: list = []
+    dead = _overwritten(fast)
+    return [x for k, x in enumerate(fast) if k not in dead]
+
+
+# a value that may read memory or do more than compute: a call, a load, a statement
+_READS = re.compile(r"\w\(|MV\[|mem\[|;")
+
+
+def _overwritten(fast: list) -> set:
+    """The positions in fast (direct stack accesses, which cannot fault) of the word
+    stores a later one overwrites with no load, call or other statement between."""
+    dead: set = set()
     over: set = set()       # the words stored after this point, no load between them
-    for x in reversed(fast):
-        target, eq, _ = x.partition(" = ")
-        if not eq or not target.startswith(("MV[", "mem[")):
+    for k in range(len(fast) - 1, -1, -1):
+        x = fast[k]
+        target, eq, value = x.partition(" = ")
+        if not eq or not target.startswith(("MV[", "mem[")) or _READS.search(value):
             over.clear()    # a load (t = ...) or another form: earlier stores may be read
         elif target in over:
-            continue
+            dead.add(k)
         elif target.startswith("MV["):
             over.add(target)
-        out.append(x)
-    out.reverse()
-    return out
+    return dead
 
 
 class SlowPath(Exception):
@@ -840,6 +850,7 @@ class Builder:
         (_hoistable)."""
         lines = self.lines
         hoist: dict = {}        # base -> the checks through it made before the loop
+        direct: list = []       # the checks that leave the block when they fail
         for c in self._chks:
             d = lines[c.line][0]
             if len(c.uses) < (2 if c.base in self.stkbase else HEAP_USES):
@@ -855,6 +866,7 @@ class Builder:
             lines[c.line] = (d, self._check_text(c))
             if self.unwinds:
                 self._direct_uses(c)
+                direct.append(c)
         kept = [c.line for c in self._chks if lines[c.line][1] != "pass"]
         for group in hoist.values():
             kept.extend(c.line for c in group)
@@ -865,6 +877,8 @@ class Builder:
         self._hoist_df()
         self._drop_dead()
         self._blank_nops()
+        for c in direct:
+            self._drop_overwritten(c)
         if kept:
             self._merge_accesses(min(kept))
 
@@ -888,6 +902,27 @@ class Builder:
             elif cond in text:
                 t, _, rest = text.partition(" = ")
                 lines[idx] = (dd, f"{t} = {rest.partition(cond)[0]}")
+
+    def _drop_overwritten(self, c: _Check) -> None:
+        """The direct accesses of check c (_direct_uses) in a run with only empty lines
+        between lose the stores a later one overwrites before any load (_overwritten: a
+        call's return address the callee's push replaces). Nothing between can leave
+        the block, c having passed for all of them; when c fails the block is made
+        again with every slow store, each one's fault its own (_merge_accesses)."""
+        lines = self.lines
+        run: list = []
+        for idx in sorted({idx for idx, _ in c.uses}) + [-1]:
+            if run and (idx < 0 or lines[idx][0] != lines[run[-1]][0] or
+                        any(text for _, text in lines[run[-1] + 1:idx])):
+                if len(run) > 1:
+                    for k in _overwritten([lines[i][1] for i in run]):
+                        lines[run[k]] = (lines[run[k]][0], "")
+                run = []
+            if idx >= 0:
+                if ":=" in lines[idx][1]:   # (a binding a later line may read)
+                    run = []
+                else:
+                    run.append(idx)
 
     def _hoist_df(self) -> None:
         """A loop with no helper call and no CLD/STD/POPF: its string instructions'

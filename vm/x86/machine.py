@@ -143,6 +143,7 @@ class Machine:
         from vm.x86.system import FPUContext
         self.fpu_context = FPUContext(self.cpu)
         self._margin = [0]
+        self._sample_at = 0     # the sampling window's end, kept across a slow path
         self._pending: Optional[Stop] = None    # a stop found between runs
         if mode == FLAT32:
             for n, sel in ((CS, USER_CS), (DS, USER_DS), (ES, USER_DS), (SS, USER_DS)):
@@ -449,6 +450,10 @@ class Machine:
                         if every:   # jittered: a period of the program never aliases it
                             every = every // 2 + (st[0] * 0x9E3779B1 >> 16) % every
                         m = st[0] + every if every and st[0] + every < top else top
+                        if self._sample_at:     # (the window a slow path left: _slow_path)
+                            if st[0] < self._sample_at < top:
+                                m = self._sample_at
+                            self._sample_at = 0
                         margin[0] = m
                         if opaque is None:
                             # a subscript is cheaper than get() + a test per block; a
@@ -620,6 +625,12 @@ class Machine:
         if meta is None:
             raise AssertionError("SlowPath outside a block")
         tr.slow_keys.add(meta.key)
+        # and the block the run goes on with, from the instruction that failed: made
+        # direct too it would fail the same check at once (a second unwind and build)
+        tr.slow_keys.add(self.cpu.key())
+        # the trace-sampling window goes on where it was (not restarted by the exit:
+        # other sample points would build other traces)
+        self._sample_at = self._margin[0]
         # every block of that meta goes, also one loaded from the warm cache: one left
         # in the cache would fail its check again, forever
         bid = getattr(meta, "bid", None)
