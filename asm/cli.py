@@ -10,7 +10,7 @@ from __future__ import annotations
 
 if __name__ == "__main__":
     from asm.pypy_gc import tune_gc
-    tune_gc()       # (PyPy) once more with a small GC nursery, before the imports below
+    tune_gc()       # (PyPy) once more with a 16 MB GC nursery, before the imports below
     from asm import pypy_re
     pypy_re.install()   # (PyPy) the regular expressions of earlier runs: asm/pypy_re.py
 
@@ -546,7 +546,7 @@ def script() -> None:
     alone can take as long as assembling a large file)."""
     from asm import pypy_re
     from asm.pypy_gc import tune_gc, tune_jit
-    tune_gc()     # (PyPy) once more with a small GC nursery: asm/pypy_gc.py
+    tune_gc()     # (PyPy) once more with a 16 MB GC nursery: asm/pypy_gc.py
     pypy_re.install()   # (PyPy) the regular expressions of earlier runs: asm/pypy_re.py
     tune_jit()
     gc.disable()

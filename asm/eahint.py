@@ -174,7 +174,7 @@ def _replayed(node: E.Expr, ctx: E.EvalContext) -> Optional[_Replay]:
     unknown = ctx.unknown
     ctx.warn_other = _quiet             # (the evaluation proper has warned already)
     try:
-        replay.result = replay.vector(node)
+        replay.result = E.deeper(replay.vector, node)     # (as deep as the evaluator)
     except (E.AsmError, ValueError, RecursionError, TypeError):
         return None
     finally:
@@ -234,6 +234,8 @@ def multiplies(node: E.Expr) -> bool:
             todo += (n.left, n.right)
         elif t is E.Unary:
             todo.append(n.operand)
+        elif t is E.Cond:
+            todo += (n.cond, n.then, n.other)
     return False
 
 

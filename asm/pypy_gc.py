@@ -61,7 +61,7 @@ NURSERY = "16MB"                # (best with huge pages; ahead of 4 MB without t
 TUNABLES = "glibc.malloc.hugetlb=1"     # (glibc >= 2.35; an older one ignores it)
 _LARGEST = 16 << 20             # PyPy's own choice up to this is kept for a small source
 _SMALL_SOURCE = 48 << 10        # (bytes: ~3,000 of the benchmark's lines, the break-even)
-_OUTPUTS = ("-o", "-l", "-MF")  # (options whose next argument is a file pyasm writes)
+_OUTPUTS = ("-o", "-l", "-MF", "-MD", "-Z")  # (options whose next argument is a file pyasm writes)
 
 # pypyjit.set_param's string for pyasm (the other parameters keep PyPy's defaults)
 JIT_PARAMS = "trace_eagerness=100,threshold=600,function_threshold=800"

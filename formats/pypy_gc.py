@@ -54,7 +54,10 @@ def reexec_with_nursery(size: str, mark: str, keep_up_to: int = 0,
     if _decided:
         # a later call reads PyPy's statistics as before this guard (pyasm's second call
         # comes right before its gc.disable(): a run not re-executed stays as it was)
-        nursery_bytes()
+        try:
+            nursery_bytes()
+        except (AttributeError, ValueError):    # (as the first call: a PyPy without it)
+            pass
         return
     if sys.implementation.name != "pypy" or sys.argv[:1] in (["-"], [""], []):
         return          # (a program read from stdin or given by no file: not again)

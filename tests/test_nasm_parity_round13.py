@@ -261,3 +261,26 @@ def test_short_with_near_far_or_pointer(tmp_path, text):
 ])
 def test_times_register_term_first(tmp_path, text):
     same(tmp_path, text)
+
+
+# ---- last read: the replay is as deep as the evaluator (a 990-level expression fell back
+# to the first-written base and the value's count under CPython's recursion limit), and
+# the segment-base check looks into both arms of `?:`
+
+
+@pytest.mark.parametrize("text", [
+    "times 0*eax+" + "-" * 990 + "1 db 1\n",
+    "bits 32\nmov eax, [ebx+eax+1+" + "(1+" * 990 + "1" + ")" * 990 + "]\n",
+], ids=["times", "address"])
+def test_deep_expressions_replay_nasm(tmp_path, text):
+    same(tmp_path, text)
+
+
+@pytest.mark.parametrize("text", [
+    "f:\nmov ax, [bx+(1?(f*0):0)]\n", "f:\nmov ax, [bx+(0?0:(0*f))]\n",
+    "f:\nmov ax, [bx+(1?(f*2):0)]\n",
+    # guards
+    "f:\nmov ax, [bx+(1?(f):0)]\n", "f:\nmov ax, [bx+(0?(f*0):f)]\n",
+])
+def test_segment_base_check_in_conditional_arms(tmp_path, text):
+    same(tmp_path, text)
