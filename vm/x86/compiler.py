@@ -44,6 +44,7 @@ import struct
 import sys
 import weakref
 from bisect import bisect_right
+from types import CodeType, FunctionType, ModuleType
 from typing import Callable, Optional, Sequence
 
 from asm.x86.decoder import MAX_LEN, DecodeError, Insn, Truncated, decode
@@ -102,6 +103,10 @@ def _reads_lz(b: Builder) -> bool:
         any("lz" in x and _LZ.search(x) for im in b.meta.insns if im.flags for x in im.flags)
 
 
+# PyPy: blocks run with globals of their own (Translator.block_globals)
+_PYPY = sys.implementation.name == "pypy"
+
+
 class Translator:
     """Translation cache for one CPU and its memory."""
 
@@ -152,7 +157,10 @@ class Translator:
         self.fences: dict = {}          # key -> (lo, hi)
         self.mem.code_written = self.invalidate
         cpu = self.cpu
-        self.ns = {
+        # (PyPy: a module's dict, whose globals the JIT folds while its keys stay put:
+        # the first tier's templates run with it; blocks: block_globals)
+        self.ns = ModuleType("pyvm_blocks").__dict__ if _PYPY else {}
+        self.ns.update({
             "cpu": cpu, "r": cpu.r, "mem": self.mem.data, "wf": self.mem.wf,
             "rf": self.mem.rf, "READ": self.mem.read_value,
             "ST": cpu.steps, "LIM": self.lim, "STORE": self.mem.store,
@@ -164,13 +172,18 @@ class Translator:
             "SEG": None, "PRD": None, "PRL": None, "PWR": None, "PWL": None,
             "RS": None, "RU": None, "WS": None, "WU": None, "SLO": None, "SHI": None,
             "WOK": None,
-        }
+        })
         # a block's parameters: the objects it uses (local names are faster than
         # globals), its defaults (from ns, META and ALIVE its own: warmblocks.defaults)
         self.params = ("cpu", "r", "mem", "wf", "rf", "READ", "ST", "LIM", "STORE", "U16",
                        "U32", "P16", "P32", "PAR", "ARITH", "META", "ALIVE", "SEG", "PRD",
                        "PRL", "PWR", "PWL", "RS", "RU", "WS", "WU", "SLO", "SHI", "WOK",
                        "MV")
+        # PyPy: the translator's objects are constants of the block's own globals (a
+        # block's entry loads no defaults, and U32/P32's format checks fold away)
+        if _PYPY:
+            self.params = ("META", "ALIVE")
+        self._globs: dict = {}          # PyPy: block_globals' dicts, by what they hold
         # (memory as words, emit.py's stack accesses: bound up front so that a warm
         # block, which takes it as a parameter, finds it: warmblocks.defaults)
         if self.mem.mv32 is not None:
@@ -186,13 +199,38 @@ class Translator:
     def glob(self, obj, name: Optional[str] = None) -> str:
         name = name or getattr(obj, "__name__", None) or "g"
         prev = self.ns.get(name, obj)
-        # (a bound method is a new object at each lookup: the same method of the same
-        # object is the same global, or the namespace would grow by one per block)
-        if prev is not obj and not (hasattr(obj, "__self__") and type(prev) is type(obj)
-                                    and prev == obj):
+        if prev is not obj:
+            # (a bound method is a new object at each lookup: the same method of the same
+            # object is the same global, kept as it is, or the namespace would grow by
+            # one per block, and blocks' globals differ: block_globals)
+            if hasattr(obj, "__self__") and type(prev) is type(obj) and prev == obj:
+                return name
             name = f"{name}_{id(obj):x}"
         self.ns[name] = obj
         return name
+
+    def block_globals(self, code: CodeType) -> dict:
+        """The globals of a block function made of ``code``: the namespace (CPython);
+        under PyPy a module's dict holding the namespace's objects ``code`` names, never
+        written after. The JIT folds a module dict's globals to constants until a key is
+        added, which throws away every compiled loop reading one: the namespace gains a
+        name per x87 instruction translated (system.py) and per helper first used, and
+        the first tier adds and drops names while building a template (with blocks
+        reading the namespace itself, printf's run compiled 768 loops, not 372, and
+        took 19% longer). Blocks naming the same
+        objects share one dict (it is built as the block is installed, from the
+        namespace then, as its parameters are on CPython)."""
+        ns = self.ns
+        if not _PYPY:
+            return ns
+        names = [n for n in code.co_names if n in ns]
+        key = tuple((n, id(ns[n])) for n in names)
+        g = self._globs.get(key)
+        if g is None:
+            g = self._globs[key] = ModuleType("pyvm_block").__dict__
+            for n in names:
+                g[n] = ns[n]
+        return g
 
     def bind_mmu(self, mmu) -> None:
         """Protected mode: the memory helpers compiled blocks call (paging.MMU)."""
@@ -226,6 +264,7 @@ class Translator:
             info[3][0] = 0
         self.cache.clear()
         self.cache1.clear()
+        self._globs.clear()
         self.trace_base.clear()
         self.trace_branches.clear()
         self.trace_seen.clear()
@@ -612,8 +651,14 @@ class Translator:
             code = compile(src, f"<x86 block {key:#x}>", "exec")
             if cache is not None:
                 cache.put(src, code)
-        exec(code, ns)
-        fn = ns["_blk"]
+        if _PYPY:
+            scratch: dict = {}
+            exec(code, scratch)
+            fcode = scratch["_blk"].__code__
+            fn = FunctionType(fcode, self.block_globals(fcode), "_blk")
+        else:
+            exec(code, ns)
+            fn = ns["_blk"]
         self.used += 2 * len(src)      # (the source kept, its code object)
         fn.__defaults__ = warmblocks.defaults(fn.__code__, ns, meta, alive)
         fn.meta = meta

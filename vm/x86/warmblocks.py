@@ -327,7 +327,7 @@ def _install(tr, entry: tuple, key: int, single: bool) -> Optional[Callable]:
     if params is None:
         return None
     ns.update(new)
-    fn = FunctionType(code, ns, code.co_name, params)
+    fn = FunctionType(code, tr.block_globals(code), code.co_name, params)
     meta.key, meta.loop, meta.single, meta.n = key, loop, single, n
     meta.trapless = trapless
     fn.meta = meta
