@@ -79,3 +79,25 @@ def test_option_names_keep_bounded_host_memory():
             sockets.sys_setsockopt(proc, fd, sockets.SOL_SOCKET, name, 0, length)
     assert len(s.options) < 50
     assert sockets.sys_setsockopt(proc, fd, sockets.SOL_SOCKET, 13, 0, 8) == 0
+
+
+# -- the last read of the Linux diff (tests/security/redteam31_mend2.c) ---------------------
+
+def _prog2() -> Path:
+    return build("redteam31_mend2", where=HERE)
+
+
+def test_bound_device_read_back_needs_ifnamsiz(tmp_path):
+    """Once bound, getsockopt(SO_BINDTODEVICE) into less than IFNAMSIZ (16) bytes is
+    EINVAL, however short the name (pyvm returned "lo" into 8 and 15 bytes)."""
+    native, guest = run_both(tmp_path, _prog2(), ["b"])
+    assert b"short -22 l=8 15 -22 l=15 16 0 l=3 lo" in native.stdout, native
+    assert guest.stdout == native.stdout, guest
+
+
+def test_o_path_descriptor_of_proc_self_exe_is_not_read(tmp_path):
+    """open("/proc/self/exe", O_PATH) names the program: read is EBADF, F_GETFL shows
+    O_PATH (pyvm read the ELF header through it)."""
+    native, guest = run_both(tmp_path, _prog2(), ["x"])
+    assert native.stdout.startswith(b"x: read -9 zero -9 fstat 0 reg 1"), native
+    assert guest.stdout == native.stdout, guest

@@ -9,9 +9,20 @@ sbx31_mend.c (gcc -m32 -static). Each test failed before the mend.
 - VMAs are counted as Linux does: shared pieces once (ENOMEM at 32761 of 40000 holes),
   one-page file mappings side by side each (70000 accepted; Linux stops near 65530);
 - copy_file_range reads a file's stored MAP_SHARED pages ('hello world').
+
+Last read of the Linux diff (tests/security/sbx31_mend2.c):
+
+- mremap growing a MAP_PRIVATE file mapping reopened the file by its host path with a
+  plain open: a guest that replaced the file with a symlink made pyvm open the symlink's
+  host target outside --root (a FIFO: its writer released);
+- a run stopped with processes alive (--max-steps) left its MAP_SHARED mappings in the
+  module's registry: its stores reached the file only when a later run in the same
+  Python process read it (with that run's rights); now they reach it at the run's end,
+  as a killed process's stores do on Linux.
 """
 from __future__ import annotations
 
+import os
 import re
 import resource
 import subprocess
@@ -95,3 +106,71 @@ def test_copy_file_range_reads_stored_shared_pages(tmp_path):
     native, ours = _both(tmp_path, "cfr")
     assert native.stdout == b"copy_file_range 12: Jello world\n"
     assert ours.stdout == native.stdout, ours.stderr.decode()[-2000:]
+
+
+def _mend2() -> Path:
+    return build("sbx31_mend2", opt="O1", where=HERE)
+
+
+def test_growing_a_private_mapping_opens_no_planted_symlink(tmp_path):
+    """The mapped file is unlinked and replaced by a symlink to a FIFO outside the
+    root, then the mapping grows. A writer waits in open() on that FIFO all along: a
+    host open of the FIFO by pyvm (any reader) would let it through."""
+    import threading
+    exe = _mend2()
+    fifo = tmp_path / "outside.fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "n").mkdir()
+    (tmp_path / "p").mkdir()
+    native = subprocess.run([str(exe), "grow", str(fifo)], cwd=tmp_path / "n",
+                            capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert native.stdout == b"symlink 0 mremap ok first x\n", native
+    through = threading.Event()
+
+    def writer() -> None:
+        fd = os.open(fifo, os.O_WRONLY)         # (waits until some reader opens it)
+        through.set()
+        os.close(fd)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        ours = subprocess.run([sys.executable, "-m", "vm.cli", "--root", ".", str(exe),
+                               "grow", str(fifo)],
+                              cwd=tmp_path / "p", env=_env({"PYVM_CODE_CACHE": "0"}),
+                              capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
+        assert ours.stdout == native.stdout, ours.stderr.decode()[-2000:]
+        assert not through.wait(0.5), "pyvm opened the FIFO outside the root"
+    finally:
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)     # (the writer's way out)
+        thread.join(10)
+        os.close(fd)
+
+
+def test_a_stopped_runs_shared_stores_do_not_wait_for_the_next_run(tmp_path, monkeypatch,
+                                                                  capfd):
+    """A MAP_SHARED store, then the process is killed (native: SIGKILL; pyvm: stopped by
+    max_steps): the file holds the store at once. A later run in the same Python process
+    that only reads the file (after the host rewrote it) leaves it alone: before, the
+    stopped run stayed registered and the reader's read() wrote its pages there."""
+    from vm.linux import addrspace
+    from vm.linux.runner import run_elf
+    from vm.options import RunOptions
+    exe = _mend2()
+    (tmp_path / "n").mkdir()
+    (tmp_path / "p").mkdir()
+    native = subprocess.run([str(exe), "store", "kill"], cwd=tmp_path / "n",
+                            capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert native.returncode == -9, native
+    want = (tmp_path / "n" / "g").read_bytes()
+    assert want == b"AAAA" + b"." * 4092
+    monkeypatch.chdir(tmp_path / "p")
+    monkeypatch.setenv("PYVM_CODE_CACHE", "0")
+    run_elf(str(exe), exe.read_bytes(), RunOptions(max_steps=400000, args=("store", "spin")))
+    capfd.readouterr()
+    assert (tmp_path / "p" / "g").read_bytes() == want
+    assert not addrspace.spaces
+    (tmp_path / "p" / "g").write_bytes(b"host" * 1024)
+    assert run_elf(str(exe), exe.read_bytes(), RunOptions(args=("read",))) == 0
+    assert capfd.readouterr().out == "read 8 hosthost\n"
+    assert (tmp_path / "p" / "g").read_bytes() == b"host" * 1024

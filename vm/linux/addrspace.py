@@ -434,20 +434,50 @@ class FileRange:
         """Call ``load(fd)`` with the file opened for reading, when its path still names
         the same file (else nothing: the new pages read zeros, as before)."""
         import os
-        path, key = self.src
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            return
-        try:
-            st = os.fstat(fd)
-            if (st.st_dev, st.st_ino) == key:
+        fd = _reopen(*self.src)
+        if fd is not None:
+            try:
                 load(fd)
-        finally:
-            os.close(fd)
+            finally:
+                os.close(fd)
 
     def close(self) -> None:
         pass
+
+
+def _reopen(path: str, key: tuple) -> Optional[int]:
+    """A read-only descriptor of the regular file (st_dev, st_ino) ``key`` by its host
+    ``path``, or None when the path no longer leads to it. Every component is opened
+    O_PATH and O_NOFOLLOW (no open side effects: a FIFO's writer is not released, a device
+    is not opened) and the file itself is reopened through /proc/self/fd only when it is
+    that inode: a guest that replaced the file or a directory on the way with a symlink
+    makes pyvm open nothing outside its root."""
+    import os
+    import stat
+
+    from formats.hostflags import O_PATH
+    names = [n for n in path.split("/") if n]
+    if not path.startswith("/") or not names:
+        return None
+    d = fd = -1
+    try:
+        d = os.open("/", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        for name in names[:-1]:
+            nd = os.open(name, O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         dir_fd=d)
+            os.close(d)
+            d = nd
+        fd = os.open(names[-1], O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=d)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != key:
+            return None
+        return os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    finally:
+        for f in (d, fd):
+            if f >= 0:
+                os.close(f)
 
 
 def _span(ranges: list, start: int, end: int) -> Tuple[int, int]:

@@ -739,8 +739,9 @@ def _open_proc(proc, ref: ProcRef, flags: int, writing: bool):
         if writing:
             raise GuestFileError(errno.ETXTBSY)
         # the file that was executed (held open), not whatever its name holds now
-        return HostFile(_exe(proc).reopen(), proc.exe_host_path, flags & abi.O_NONBLOCK,
-                        True, False)
+        # (O_PATH: a name only, never read, as any O_PATH descriptor)
+        return HostFile(_exe(proc).reopen(), proc.exe_host_path,
+                        flags & (abi.O_NONBLOCK | O_PATH), not flags & O_PATH, False)
     node = procfs.node(proc, ref)
     if node is not None and node[0] in ("link", "exe"):
         if flags & O_PATH:                    # the link itself, as a name
