@@ -43,16 +43,27 @@ def no_cache(monkeypatch):
 
 @contextlib.contextmanager
 def deadline(seconds: int):
-    """A hang fails the test (SIGALRM raises in the run) instead of stopping pytest."""
+    """A hang fails the test (SIGALRM raises in the run) instead of stopping pytest.
+    Nests: an outer deadline goes on after an inner one (with what it had left)."""
     def expired(*_):
         raise TimeoutError(f"no end within {seconds} s")
     old = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
+    outer = signal.alarm(seconds)
     try:
         yield
     finally:
-        signal.alarm(0)
+        left = signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+        if outer:
+            signal.alarm(max(outer - (seconds - left), 1))
+
+
+@pytest.fixture(autouse=True)
+def every_run_has_a_deadline():
+    """A block that is not dropped when its check fails unwinds at the same
+    instruction for ever: every test here fails on a hang, none stops pytest."""
+    with deadline(240):
+        yield
 
 
 # f runs hot with an aligned stack (its blocks built without slow paths), then ESP is
@@ -121,7 +132,9 @@ def test_failed_checks_match_unicorn(tmp_path, monkeypatch, esp):
     assert m.tr.slow_keys       # (a check failed, and the run went on)
 
 
-@pytest.mark.parametrize("count", [700, 731, 732, 733, 740, 900, 2000, 4567])
+# (the checks fail at steps 1167 and 2294: at them and next to them too)
+@pytest.mark.parametrize("count", [700, 731, 732, 733, 740, 900, 1166, 1167, 1168, 2000,
+                                   2293, 2294, 2295, 4567])
 def test_step_limits_around_a_miss_are_exact(tmp_path, monkeypatch, count):
     code, m = _machine(tmp_path, monkeypatch)
     emu, X = unicorn(code, 0x9800)
@@ -295,3 +308,111 @@ def test_a_slow_path_keeps_the_trace_sampling_window(tmp_path, monkeypatch):
     _run_middle(tmp_path, monkeypatch)
     assert not unwinds
     assert before == samples
+
+
+def _private_cache(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(codecache, "_cache",
+                        codecache.CodeCache(str(tmp_path / "c.sqlite3"), os.urandom(32)))
+
+
+def test_the_warm_cache_keeps_the_block_made_inline(tmp_path, monkeypatch):
+    """A run's failed checks are its last: the blocks made inline after them replace
+    the direct ones in the code cache, so a second Machine loading it (a warm run)
+    fails none (the direct ones were kept: every warm run failed the same checks and
+    made the same blocks again)."""
+    code, m = _machine(tmp_path, monkeypatch)
+    end = CODE + code.rindex(b"\x90")
+    m.run(1000000, until=end)       # (cache off: its step count)
+    steps = m.cpu.steps[0]
+    # (runs to a step count: a run to an address keeps no block by address)
+    _private_cache(tmp_path, monkeypatch)
+    unwinds, _ = _noting(monkeypatch)
+    m = ours(code, 0x9800)
+    assert m.run(steps).reason == "limit" and m.cpu.eip == end
+    assert unwinds and codecache._cache.warm_keys
+    unwinds.clear()
+    for _ in range(2):
+        m2 = ours(code, 0x9800)
+        emu, X = unicorn(code, 0x9800)
+        assert m2.run(steps).reason == "limit" and m2.cpu.eip == end
+        assert run_uc(emu, X, end) is None
+        assert state(m2) == state_uc(emu, X)
+        assert m2.read(0x8000, 0x2000) == bytes(emu.mem_read(0x8000, 0x2000))
+        assert any(entry[6] is None for entry in m2.tr.blocks.values())   # (warm)
+        assert not unwinds, [hex(k) for k in unwinds]
+        # the warm run knows the keys are slow (a trace or block made there is inline)
+        assert m2.tr.slow_keys
+
+
+def test_a_block_from_the_warm_cache_knows_its_id(tmp_path, monkeypatch):
+    """warmblocks._install notes the block's id in its meta, as Translator._install
+    does (Machine._slow_path drops it by that id; a search of every block otherwise)."""
+    _private_cache(tmp_path, monkeypatch)
+    code, m = _machine(tmp_path, monkeypatch)
+    m.run(700)
+    m2 = ours(code, 0x9800)
+    m2.run(700)
+    warm = [(bid, entry[5]) for bid, entry in m2.tr.blocks.items() if entry[6] is None]
+    assert warm
+    for bid, meta in warm:
+        assert getattr(meta, "bid", None) == bid, hex(meta.key)
+
+
+@pytest.mark.parametrize("how", ["flush", "reclaim"])
+def test_slow_keys_go_with_the_translations(tmp_path, monkeypatch, how):
+    """Translator.flush/reclaim forget which keys failed a check, as the blocks they
+    describe go: a Machine used again (a spare one for another program: Kernel.
+    machine_for) makes its blocks there direct again, not inline for good."""
+    code, m = _machine(tmp_path, monkeypatch)
+    m.run(1000000, until=CODE + code.rindex(b"\x90"))
+    slow = set(m.tr.slow_keys)
+    assert slow
+    m.flush_translations() if how == "flush" else m.tr.reclaim()
+    assert not m.tr.slow_keys
+    m.load(CODE, code)
+    for reg, value in (("esp", 0x9800), ("eip", CODE), ("esi", 0)):
+        m.set_reg(reg, value)
+    m.run(700)              # the aligned phase: no check fails
+    again = [entry[6] for entry in m.tr.blocks.values() if entry[0] in slow and entry[6]]
+    assert any(" or SLOW()" in src for src in again)
+    assert not any(" if sk" in src or "if not sk" in src for src in again)
+
+
+# the check fails at the push, after a compare whose flags the rebuilt block (from the
+# push) reads: the unwind puts the compare's lazy flags into the CPU (cpu.lz); without
+# them the jb after it sees the flags from before the block
+LAZY = """
+start:  sub esp, 2
+        mov ecx, 40
+top:    cmp ecx, 50
+        push ecx
+        push edi
+        push ebx
+        mov eax, [esp + 8]
+        mov edx, [esp + 4]
+        mov [esp], eax
+        pop ebx
+        pop edx
+        pop edx
+        jb low
+        add edi, edx
+        jmp next
+low:    add edi, 3                      ; (CF 0: dec keeps it, as the flags before top)
+next:   dec ecx
+        jnz top
+        add esp, 2
+done:   nop
+"""
+
+
+def test_an_unwind_keeps_the_flags_set_before_the_check(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYVM_TIER0", "0")
+    unwinds, _ = _noting(monkeypatch)
+    code = nasm(LAZY, tmp_path)
+    end = CODE + code.rindex(b"\x90")
+    m = ours(code, 0x9800)
+    emu, X = unicorn(code, 0x9800)
+    assert m.run(100000, until=end).reason == "until"
+    assert run_uc(emu, X, end) is None
+    assert unwinds
+    assert state(m) == state_uc(emu, X)

@@ -272,6 +272,7 @@ class Translator:
         self.fences.clear()
         self.decoded.clear()
         self.blocks.clear()
+        self.slow_keys.clear()          # (what they say of blocks gone: made anew)
         wf = self.mem.wf
         for p in self.page_blocks:
             if p < len(wf):

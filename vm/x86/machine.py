@@ -63,6 +63,7 @@ from vm.x86.state import (
     SS,
     CPUState,
 )
+from vm.x86.warmblocks import keep_inline
 
 try:
     # PyPy: call blocks opaquely (see Machine._dispatch; JIT settings: pypy_tuning.py)
@@ -639,6 +640,7 @@ class Machine:
         if bid is None:
             raise AssertionError(f"SlowPath from a block not installed ({meta.key:#x})")
         tr._drop(bid)
+        keep_inline(tr, meta)           # (the warm cache: the block later runs load)
 
     def _memory_fault(self, e: BaseException) -> MemoryFault:
         insn = getattr(e, "insn", None)

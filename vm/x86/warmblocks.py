@@ -126,8 +126,7 @@ def warm_key(tr, key: int, single: bool, path: Optional[list] = None) -> Optiona
     cpu = tr.cpu
     if cpu.mode != "flat32" or cpu.bits != 32 or tr.stops or \
             getattr(tr, "watching", False) or getattr(tr, "dr_stops", None) or \
-            getattr(tr, "write_hooks", False) or code_cache() is None or \
-            key in tr.slow_keys:        # (the kept block unwinds there: emit.SlowPath)
+            getattr(tr, "write_hooks", False) or code_cache() is None:
         return None
     mem = tr.mem
     ident = struct.pack("<QQB?", key, mem.size, single, bool(mem.guarded))
@@ -263,8 +262,9 @@ def store(tr, wkey: bytes, b, fn: Callable, meta: BlockMeta) -> None:
         packed = marshal.dumps(tuple(insns))
     except ValueError:
         return
+    # (slow: made inline after a failed stack check there; a run loading it learns so)
     entry = (code, tuple(tuple(s) for s in spans), tuple(chunks), packed,
-             tuple(binds), meta.loop, meta.n, meta.trapless)
+             tuple(binds), meta.loop, meta.n, meta.trapless, meta.key in tr.slow_keys)
     cache.put_warm(wkey, entry)
     _built(tr, meta.key, meta.single, wkey, entry)
 
@@ -287,10 +287,11 @@ def binds_of(tr, code: CodeType, starts: set = frozenset()) -> Optional[list]:
 
 def load(tr, wkey: bytes, key: int, single: bool) -> Optional[Callable]:
     """The block at ``key`` from the warm cache, installed; None when there is no entry
-    or it does not fit this memory and translator."""
+    or it does not fit this memory and translator (or is a block that leaves by
+    unwinding at a key where one failed its stack check: ``tr.slow_keys``)."""
     cache = code_cache()
     entry = cache.get_warm(wkey) if cache is not None else None
-    if entry is None:
+    if entry is None or key in tr.slow_keys and _unwinds(entry):
         return None
     try:
         fn = _install(tr, entry, key, single)
@@ -301,8 +302,38 @@ def load(tr, wkey: bytes, key: int, single: bool) -> Optional[Callable]:
     return fn
 
 
+def _unwinds(entry: tuple) -> bool:
+    """Whether an entry's block leaves by unwinding when a stack check fails (its code
+    calls emit.slow_path: Builder.unwinds), not through slow paths inline."""
+    code = entry[0]
+    return type(code) is CodeType and "SLOW" in code.co_names
+
+
+def keep_inline(tr, meta: BlockMeta) -> None:
+    """The block of ``meta`` failed a stack check (emit.SlowPath; its key is in
+    ``tr.slow_keys``): store the plain block made there with its slow paths inline
+    under the same warm key, in place of the one kept (the direct block a later run
+    would load and see fail the same check, every run). Made now, as the run may never
+    translate that start again (a trace holds it, or the first tier); not installed.
+    The plain block at the key of a trace that failed too (the trace is made again by
+    traces.py, inline, and stored then): the entry carries the key's being slow to
+    later runs, so that their traces there are made inline at once."""
+    if meta.single:
+        return
+    key = meta.key
+    wkey = warm_key(tr, key, False)
+    if wkey is None:
+        return
+    fences = [f for f in (tr.fences.get(key),) if f is not None]
+    b = tr._build(key, False, False, fences=fences)
+    if b.loop:
+        b = tr._build(key, False, True, b.entry_needed, b.written, fences=fences)
+    fn = tr._install(b, key, False, wkey, keep=False)
+    tr._drop(fn.meta.bid)           # (kept for later runs only: this one makes its own)
+
+
 def _install(tr, entry: tuple, key: int, single: bool) -> Optional[Callable]:
-    code, spans, chunks, insns, binds, loop, n, trapless = entry
+    code, spans, chunks, insns, binds, loop, n, trapless, slow = entry
     mem = tr.mem
     data = mem.data
     if len(spans) != len(chunks):
@@ -331,6 +362,8 @@ def _install(tr, entry: tuple, key: int, single: bool) -> Optional[Callable]:
     meta.key, meta.loop, meta.single, meta.n = key, loop, single, n
     meta.trapless = trapless
     fn.meta = meta
+    if slow:    # (an earlier run's block there failed its stack check: traces too)
+        tr.slow_keys.add(key)
     ranges = [tuple(s) for s in spans]
     bid = tr.nextid
     tr.nextid += 1
