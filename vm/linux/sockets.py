@@ -39,10 +39,10 @@ from vm.linux.files import (
 )
 from vm.linux.process import RLIMIT_NOFILE
 from vm.linux.sockopts import (
-    HZ,
     SO_BINDTODEVICE,
     SOCK_BUF,
     get_option,
+    hz,
     set_device,
     set_option,
 )
@@ -745,6 +745,7 @@ def _jiffies(sec: int, usec: int) -> tuple:
     all (1 usec, a mark a rounded value never has); 0 or past the jiffy count: none."""
     if sec < 0:
         return (0, 1)
+    HZ = hz()
     if sec >= (2**63 - 1) // HZ - 1:
         return (0, 0)
     ticks = sec * HZ + -(-usec // (1_000_000 // HZ))

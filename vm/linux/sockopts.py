@@ -34,7 +34,15 @@ def _host_hz() -> int:
     return round(1_000_000 / usec) if sec == 0 and 0 < usec <= 1_000_000 // 24 else 250
 
 
-HZ = _host_hz()                            # jiffies per second: timeouts, SO_LINGER
+_HZ: list = []
+
+
+def hz() -> int:
+    """Jiffies per second (timeouts, SO_LINGER), asked of the host at the first use:
+    the socket module is not imported by a run that never sets a timeout."""
+    if not _HZ:
+        _HZ.append(_host_hz())
+    return _HZ[0]
 SO_LINGER, SO_BINDTODEVICE, SO_ATTACH_FILTER = 13, 25, 26
 # int options stored as a bool, and those stored as given (name -> default)
 _BOOLS = frozenset({1, 2, 5, 6, 9, 10, 11, 16, 34, 40, 41, 43, 44, 45, 69, 75, 76})
@@ -62,7 +70,13 @@ def _sysctl(name: str, default: int) -> int:
         return default
 
 
-BUF_MAX = {7: _sysctl("wmem_max", 212992), 8: _sysctl("rmem_max", 212992)}
+_BUF_MAX: dict = {}                         # net.core.wmem_max / rmem_max, read at first use
+
+
+def _buf_max(name: int) -> int:
+    if not _BUF_MAX:
+        _BUF_MAX.update({7: _sysctl("wmem_max", 212992), 8: _sysctl("rmem_max", 212992)})
+    return _BUF_MAX[name]
 
 
 def set_option(s, name: int, val: int, length: int, read) -> None:
@@ -78,8 +92,8 @@ def set_option(s, name: int, val: int, length: int, read) -> None:
             raise GuestFileError(errno.EINVAL)
         opts[name] = val
     elif name in _BUFS:               # doubled (skb overhead), the unforced ones capped
-        if name in BUF_MAX:
-            val = min(val & 0xFFFFFFFF, BUF_MAX[name])
+        if name in (7, 8):
+            val = min(val & 0xFFFFFFFF, _buf_max(name))
         key = 7 if name in (7, 32) else 8
         opts[key] = max(min(max(val, 0), 0x3FFFFFFF) * 2, _BUFS[name])
     elif name == 18:                  # SO_RCVLOWAT: 0 means 1, < 0 no limit
@@ -101,7 +115,7 @@ def set_option(s, name: int, val: int, length: int, read) -> None:
             raise GuestFileError(errno.EINVAL)
         onoff, secs = _II.unpack(read(8))
         if secs < 0:                  # (unsigned long) of it: MAX_SCHEDULE_TIMEOUT jiffies
-            secs = _I.unpack(struct.pack("<I", (2**63 - 1) // HZ & 0xFFFFFFFF))[0]
+            secs = _I.unpack(struct.pack("<I", (2**63 - 1) // hz() & 0xFFFFFFFF))[0]
         opts[name] = (int(onoff != 0), secs if onoff else opts.get(name, (0, 0))[1])
     elif name == 47:                  # SO_MAX_PACING_RATE: an unsigned long
         rate = val & 0xFFFFFFFF
