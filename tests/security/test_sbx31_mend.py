@@ -174,3 +174,29 @@ def test_a_stopped_runs_shared_stores_do_not_wait_for_the_next_run(tmp_path, mon
     assert run_elf(str(exe), exe.read_bytes(), RunOptions(args=("read",))) == 0
     assert capfd.readouterr().out == "read 8 hosthost\n"
     assert (tmp_path / "p" / "g").read_bytes() == b"host" * 1024
+
+
+def test_a_debug_sessions_end_ends_its_run(tmp_path, monkeypatch, capfd):
+    """The same store, in a debugger session that ends with the process alive (pyvm
+    --debug's quit, a gdb detach): the file holds the store and the mapping leaves the
+    registry a later run in this Python process consults (before, a debugger session
+    did not go through Kernel.run's end and stayed registered)."""
+    from vm.debug.targets import load
+    from vm.linux import addrspace
+    from vm.options import RunOptions
+    exe = _mend2()
+    (tmp_path / "n").mkdir()
+    (tmp_path / "p").mkdir()
+    native = subprocess.run([str(exe), "store", "kill"], cwd=tmp_path / "n",
+                            capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert native.returncode == -9, native
+    want = (tmp_path / "n" / "g").read_bytes()
+    monkeypatch.chdir(tmp_path / "p")
+    monkeypatch.setenv("PYVM_CODE_CACHE", "0")
+    target = load("elf", str(exe), exe.read_bytes(), RunOptions(args=("store", "spin")))
+    target.run(400000)
+    assert target.finished() is None            # (still spinning: the session ends it)
+    target.close()
+    capfd.readouterr()
+    assert (tmp_path / "p" / "g").read_bytes() == want
+    assert not addrspace.spaces

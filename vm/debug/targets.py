@@ -274,6 +274,12 @@ class LinuxTarget(X86Target):
 
     polls_between_turns = True
 
+    def close(self) -> None:
+        # (the session's end ends the run: a live process's MAP_SHARED stores reach
+        # their files and leave the registry later runs in this process consult)
+        self.kernel.end_run()
+        super().close()
+
     @property
     def machine(self):
         return self.proc.machine if self.proc.machine is not None else self._machine

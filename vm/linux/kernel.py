@@ -405,15 +405,21 @@ class Kernel:
         try:
             return self._schedule()
         finally:
-            for proc in self.order:             # (a FIFO end a stopped run waits with)
-                proc.fds.drop_opening()
-                if proc.aspace is not None and proc.aspace.shared:
-                    # a stopped run's processes are killed: their MAP_SHARED stores
-                    # reach the files now, as Linux's page cache keeps them, and the
-                    # mappings leave addrspace.spaces (a later run in this Python
-                    # process that read the file wrote them, with its own rights)
-                    proc.aspace.close_shared()
-            self.fifo_ends.writer_waits.cancel_all()
+            self.end_run()
+
+    def end_run(self) -> None:
+        """The run is over (its first process ended, or it was stopped: also a debugger
+        session's end, vm/debug/targets.py): what its live processes hold outside
+        pyvm goes now."""
+        for proc in self.order:                 # (a FIFO end a stopped run waits with)
+            proc.fds.drop_opening()
+            if proc.aspace is not None and proc.aspace.shared:
+                # a stopped run's processes are killed: their MAP_SHARED stores reach
+                # the files now, as Linux's page cache keeps them, and the mappings
+                # leave addrspace.spaces (a later run in this Python process that read
+                # the file wrote them, with its own rights)
+                proc.aspace.close_shared()
+        self.fifo_ends.writer_waits.cancel_all()
 
     def _schedule(self) -> int:
         init = self.init
