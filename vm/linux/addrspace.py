@@ -480,6 +480,32 @@ def _reopen(path: str, key: tuple) -> Optional[int]:
                 os.close(f)
 
 
+def _split_ranges(ranges: list, start: int, end: int, new: Optional[int],
+                  first: Optional[Callable] = None) -> None:
+    """Cut the sorted, disjoint ``ranges`` (file mappings: ``piece``, ``close``) at
+    [start, end): their parts outside it stay, the part inside goes (``new`` None) or
+    moves to ``new`` (mremap); ``first(r)`` runs on each range met before it is cut (a
+    shared mapping's write-back). The list is changed in place, one slice replaced."""
+    i, j = _span(ranges, start, end)
+    kept, moved = [], []
+    for r in ranges[i:j]:
+        if first is not None:
+            first(r)
+        if r.start < start:
+            kept.append(r.piece(r.start, start))
+        if new is not None:
+            part = r.piece(max(start, r.start), min(end, r.end))
+            part.start, part.end = new + (part.start - start), new + (part.end - start)
+            moved.append(part)
+        if end < r.end:
+            kept.append(r.piece(end, r.end))
+        r.close()
+    ranges[i:j] = kept
+    for part in moved:
+        k, _ = _span(ranges, part.start, part.end)
+        ranges.insert(k, part)
+
+
 def _span(ranges: list, start: int, end: int) -> Tuple[int, int]:
     """[i, j): the indices of the sorted, disjoint ``ranges`` meeting [start, end), by
     binary search (their ends are sorted too)."""
@@ -679,22 +705,7 @@ class AddressSpace:
 
     def _split_files(self, start: int, end: int, new: Optional[int]) -> None:
         """As _split_shared for the MAP_PRIVATE file mappings (nothing to write back)."""
-        i, j = _span(self.files, start, end)
-        kept, moved = [], []
-        for fr in self.files[i:j]:
-            if fr.start < start:
-                kept.append(fr.piece(fr.start, start))
-            if new is not None:
-                part = fr.piece(max(start, fr.start), min(end, fr.end))
-                part.start, part.end = new + (part.start - start), new + (part.end - start)
-                moved.append(part)
-            if end < fr.end:
-                kept.append(fr.piece(end, fr.end))
-            fr.close()
-        self.files[i:j] = kept
-        for part in moved:
-            k, _ = _span(self.files, part.start, part.end)
-            self.files.insert(k, part)
+        _split_ranges(self.files, start, end, new)
 
     def shared_in(self, start: int, end: int) -> list:
         """The shared file mappings meeting [start, end)."""
@@ -715,23 +726,8 @@ class AddressSpace:
     def _split_shared(self, start: int, end: int, new: Optional[int]) -> None:
         """Write back the shared file mappings over [start, end) and keep their parts
         outside it; the part inside goes (None) or maps the file at ``new`` (mremap)."""
-        i, j = self._overlap(start, end)
-        kept, moved = [], []
-        for sf in self.shared[i:j]:
-            sf.sync(self.mem, start, end)
-            if sf.start < start:
-                kept.append(sf.piece(sf.start, start))
-            if new is not None:
-                part = sf.piece(max(start, sf.start), min(end, sf.end))
-                part.start, part.end = new + (part.start - start), new + (part.end - start)
-                moved.append(part)
-            if end < sf.end:
-                kept.append(sf.piece(end, sf.end))
-            sf.close()
-        self.shared[i:j] = kept         # (a slice replaced: no pass over the others)
-        for part in moved:
-            k, _ = self._overlap(part.start, part.end)
-            self.shared.insert(k, part)
+        mem = self.mem
+        _split_ranges(self.shared, start, end, new, lambda sf: sf.sync(mem, start, end))
 
     def one_mapping(self, start: int, end: int) -> bool:
         """Whether [start, end) lies in what Linux keeps as one VMA: the same protection
