@@ -11,7 +11,7 @@ evaluation over the expression's tree for the few addresses where it can matter.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterator, Optional
 
 from asm import expr as E
 
@@ -21,15 +21,16 @@ _LEAVES = (E.Num, E.Sym, E.Here, E.SectStart, E.Str, E.WideNum)
 _COMPARISONS = frozenset(("=", "==", "!=", "<>", "<", "<=", ">", ">=", "<=>"))
 
 
-def may_sum(node: E.Expr) -> bool:
-    """Whether any addition in ``node`` could sum two terms of one type: two leaves that
-    carry a number, or a register twice (NASM's evaluator adds inside every operator:
-    ``(1+2)/2``, ``~(1+2)``, a comparison's difference, each arm of ``?:``)."""
-    numbers = 0
-    seen: set = set()
+_INNER = (E.Binary, E.Unary, E.Cond)
+
+
+def _nodes(node: E.Expr) -> Iterator[E.Expr]:
+    """``node`` and every expression inside its operators (a stack, not recursion: an
+    address may nest thousands deep)."""
     todo = [node]
     while todo:
         n = todo.pop()
+        yield n
         t = type(n)
         if t is E.Binary:
             todo += (n.left, n.right)
@@ -37,7 +38,19 @@ def may_sum(node: E.Expr) -> bool:
             todo.append(n.operand)
         elif t is E.Cond:
             todo += (n.cond, n.then, n.other)
-        elif t is E.RegRef:
+
+
+def may_sum(node: E.Expr) -> bool:
+    """Whether any addition in ``node`` could sum two terms of one type: two leaves that
+    carry a number, or a register twice (NASM's evaluator adds inside every operator:
+    ``(1+2)/2``, ``~(1+2)``, a comparison's difference, each arm of ``?:``)."""
+    numbers = 0
+    seen: set = set()
+    for n in _nodes(node):
+        t = type(n)
+        if t in _INNER:
+            continue
+        if t is E.RegRef:
             if n.name in seen:
                 return True
             seen.add(n.name)
@@ -192,19 +205,7 @@ def summed(node: E.Expr, ctx: E.EvalContext) -> bool:
 
 def has_register(node: E.Expr) -> bool:
     """Whether ``node`` reads a register."""
-    todo = [node]
-    while todo:
-        n = todo.pop()
-        t = type(n)
-        if t is E.RegRef:
-            return True
-        if t is E.Binary:
-            todo += (n.left, n.right)
-        elif t is E.Unary:
-            todo.append(n.operand)
-        elif t is E.Cond:
-            todo += (n.cond, n.then, n.other)
-    return False
+    return any(type(n) is E.RegRef for n in _nodes(node))
 
 
 def count_value(node: E.Expr, ctx: E.EvalContext, value: int) -> int:
@@ -224,19 +225,8 @@ def _quiet(message: str) -> None:
 def multiplies(node: E.Expr) -> bool:
     """Whether ``node`` has a ``*`` of more than a register or a number (``0*x`` leaves
     a label's term at 0 in NASM's vector, where pyasm's value drops it)."""
-    todo = [node]
-    while todo:
-        n = todo.pop()
-        t = type(n)
-        if t is E.Binary:
-            if n.op == "*" and not (type(n.left) in _PLAIN and type(n.right) in _PLAIN):
-                return True
-            todo += (n.left, n.right)
-        elif t is E.Unary:
-            todo.append(n.operand)
-        elif t is E.Cond:
-            todo += (n.cond, n.then, n.other)
-    return False
+    return any(type(n) is E.Binary and n.op == "*" and
+               not (type(n.left) in _PLAIN and type(n.right) in _PLAIN) for n in _nodes(node))
 
 
 def segment_base_error(node: E.Expr, ctx: E.EvalContext, here_key: object) -> Optional[str]:
