@@ -11,12 +11,11 @@ import re
 import sys
 
 import pytest
+from test_x86_cpy30_codegen import VALUES  # (the edge values that wrap both ways)
 from test_x86_stackpath import CODE, nasm, ours, run_uc, state, state_uc, unicorn
 
 from vm.x86 import maskfold
 
-VALUES = (0, 1, 2, 0x7FFFFFFE, 0x7FFFFFFF, 0x80000000, 0x80000001, 0xFFFFFFFE, 0xFFFFFFFF,
-          0x12345678, 0xEDCBA988)
 # every ordered pair: reg+reg, reg-reg, reg+load, reg-load, reg+/-constant, inc/dec,
 # adc/sbb after a compare, each result and its flags (pushfd: the arithmetic ones)
 # folded into esi/edi/ebp so that one wrong one shows

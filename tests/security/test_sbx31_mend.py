@@ -147,6 +147,17 @@ def test_growing_a_private_mapping_opens_no_planted_symlink(tmp_path):
         os.close(fd)
 
 
+def _stored_and_killed(exe: Path, tmp_path: Path) -> bytes:
+    """The file a native run leaves when it is killed after its MAP_SHARED store
+    (tmp_path/n), with tmp_path/p made for pyvm's run."""
+    (tmp_path / "n").mkdir()
+    (tmp_path / "p").mkdir()
+    native = subprocess.run([str(exe), "store", "kill"], cwd=tmp_path / "n",
+                            capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert native.returncode == -9, native
+    return (tmp_path / "n" / "g").read_bytes()
+
+
 def test_a_stopped_runs_shared_stores_do_not_wait_for_the_next_run(tmp_path, monkeypatch,
                                                                   capfd):
     """A MAP_SHARED store, then the process is killed (native: SIGKILL; pyvm: stopped by
@@ -157,12 +168,7 @@ def test_a_stopped_runs_shared_stores_do_not_wait_for_the_next_run(tmp_path, mon
     from vm.linux.runner import run_elf
     from vm.options import RunOptions
     exe = _mend2()
-    (tmp_path / "n").mkdir()
-    (tmp_path / "p").mkdir()
-    native = subprocess.run([str(exe), "store", "kill"], cwd=tmp_path / "n",
-                            capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
-    assert native.returncode == -9, native
-    want = (tmp_path / "n" / "g").read_bytes()
+    want = _stored_and_killed(exe, tmp_path)
     assert want == b"AAAA" + b"." * 4092
     monkeypatch.chdir(tmp_path / "p")
     monkeypatch.setenv("PYVM_CODE_CACHE", "0")
@@ -185,12 +191,7 @@ def test_a_debug_sessions_end_ends_its_run(tmp_path, monkeypatch, capfd):
     from vm.linux import addrspace
     from vm.options import RunOptions
     exe = _mend2()
-    (tmp_path / "n").mkdir()
-    (tmp_path / "p").mkdir()
-    native = subprocess.run([str(exe), "store", "kill"], cwd=tmp_path / "n",
-                            capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
-    assert native.returncode == -9, native
-    want = (tmp_path / "n" / "g").read_bytes()
+    want = _stored_and_killed(exe, tmp_path)
     monkeypatch.chdir(tmp_path / "p")
     monkeypatch.setenv("PYVM_CODE_CACHE", "0")
     target = load("elf", str(exe), exe.read_bytes(), RunOptions(args=("store", "spin")))
