@@ -153,11 +153,13 @@ def report(view: dict, top: int = 12, out=print) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m vm.bench.jitlog")
     ap.add_argument("--log", help="keep PyPy's log in this file")
-    ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--top", type=int, default=12, help="rows per table (at least 1)")
     ap.add_argument("program", nargs=argparse.REMAINDER)
     ns = ap.parse_args(argv)
     if not ns.program:
         ap.error("a program to run is needed")
+    if ns.top < 1:
+        ap.error("--top needs N >= 1")
     if sys.implementation.name != "pypy":
         ap.error("run this under PyPy (PYTHONPATH=. pypy3 -m vm.bench.jitlog ...)")
     fd, tmp = tempfile.mkstemp(prefix="pyvm-jitlog-")
@@ -172,8 +174,12 @@ def main(argv=None) -> int:
             print(f"python -m vm.bench.jitlog: error: the run failed: {tail[0]}",
                   file=sys.stderr)
             return 1
-        with open(log, errors="replace") as f:
-            view = summarise(f.read(), int(m.group(1)))
+        try:
+            with open(log, errors="replace") as f:
+                view = summarise(f.read(), int(m.group(1)))
+        except OSError as e:
+            print(f"python -m vm.bench.jitlog: error: {log}: {e.strerror}", file=sys.stderr)
+            return 1
     finally:
         os.unlink(tmp)
     print(m.group(0))
