@@ -30,6 +30,11 @@ def main(argv=None) -> int:
         ap.error("--steady needs K >= 2")
     if ns.asm is not None and ns.asm < 10:
         ap.error("--asm needs at least 10 lines")
+    if ns.names and (ns.real or ns.steady is not None):
+        from vm.bench.real import names
+        unknown = [n for n in ns.names if n not in names()]
+        if unknown:     # (a misspelt name ran nothing and printed a geomean of 0)
+            ap.error(f"no real program {unknown[0]!r} (there are: {', '.join(names())})")
     try:
         return _run(ns)
     except RuntimeError as e:       # a program that failed, a --json file not written
