@@ -317,11 +317,11 @@ PACKETS = [
     (b"P8=", "E"),                          # (it wrote 0 to eip)
     (b"m8048000,-1", "E"), (b"m8048000,", "E"), (b"Z0,8048000", "E"),
     (b"M8048000,2:41", "E"), (b"M8048000,1:", "E"),
-    (b"vCont;s:2", "E"), (b"vCont;s:zz", "E"),
+    (b"vCont;s:3", "E"), (b"vCont;s:zz", "E"),
     (b"qXfer:features:read:target.xml:100000,10", "E"),
     (b"qXfer:features:read:nosuch.xml:0,10", "E"),
     (b"qXfer:features:read:target.xml:0", "E"),
-    (b"Tzz", "E"), (b"T2", "E"), (b"Hg2", "E"), (b"Hgzz", "E"),
+    (b"Tzz", "E"), (b"T3", "E"), (b"Hg3", "E"), (b"Hgzz", "E"),
     (b"Hc-1", "OK"), (b"Hg0", "OK"), (b"Z0,8048000,1", "OK"), (b"z0,8048000,1", "OK"),
 ]
 STRICTER = [b"P8=0010400", b"P8=001040", b"P8= 0104000", b"X8048000,2:A",
@@ -597,5 +597,5 @@ def test_ctrl_c_while_the_main_thread_waits_for_a_spinning_thread(tmp_path):
         stub.kill()
         stub.wait(timeout=10)
         stub.stderr.close()
-    assert "Program received signal SIGINT, Interrupt." in out
+    assert "received signal SIGINT, Interrupt." in out     # (gdb: "Thread 1 ..." once it sees threads)
     assert "$1 = 1" in out

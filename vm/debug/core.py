@@ -222,6 +222,7 @@ class X86Debugger(Debugger):
         m.run = self._machine_run
         for name in ("on_interrupt", "on_port_in", "on_port_out", "on_halt"):
             fn = getattr(m, name)
+            fn = getattr(fn, "debug_wrapped", fn)   # (a thread's hook: wrapped already)
             self._orig[name] = fn
             if fn is not None:
                 setattr(m, name, self._wrap_hook(name, fn))
@@ -229,6 +230,16 @@ class X86Debugger(Debugger):
         if k is not None and not hasattr(k, "_debug_orig_fault"):
             k._debug_orig_fault = k.fault
             k.fault = self._kernel_fault
+            # a thread switch gives the Machine that thread's system call hook: wrapped
+            # as the first one (history records it, catch syscall sees it)
+            orig_hook = k.interrupt_hook
+
+            def interrupt_hook(proc):
+                fn = orig_hook(proc)
+                if self.m is not None and proc.machine is self.m:
+                    return self._wrap_hook("on_interrupt", fn)
+                return fn
+            k.interrupt_hook = interrupt_hook
             # (between turns: a thread of the program blocks a while, another runs)
             self.target.stop_hook = lambda: bool(self._pending) or self._poll_interrupt()
         self._sync_breakpoints()
@@ -542,7 +553,10 @@ class X86Debugger(Debugger):
             raise CatchStop("interrupt", vector)
 
     def _kernel_fault(self, proc, m, exc) -> None:
-        if proc is self.target.proc and self.stop_on_fault:
+        # (a thread of the followed process stops it too: gdb shows the faulting thread)
+        if m is self.m and proc.machine is m and self.stop_on_fault and \
+                _leader(proc) is self.target.proc:
+            self.target.fault_task = proc       # (delivered to that thread on resume)
             raise FaultStop(exc)
         self.target.kernel._debug_orig_fault(proc, m, exc)
 
@@ -990,6 +1004,12 @@ class X86Debugger(Debugger):
     def _need_history(self) -> History:
         if self.hist is None:
             raise DebugError("reverse execution needs the recorded history (it is off)")
+        proc = getattr(self.target, "proc", None)
+        if getattr(proc, "group", None) is not None:
+            # (the history is the Machine's, which its threads share: one step back may
+            # be another thread's, whose registers the Machine no longer holds)
+            raise DebugError("reverse execution of a program with several threads is "
+                             "not supported")
         return self.hist
 
     def _goto(self, target: int) -> None:
@@ -1648,3 +1668,9 @@ def signal_name(sig: int) -> str:
 __all__ = ["Breakpoint", "B32Debugger", "DebugError", "Debugger", "StopEvent",
            "V16Debugger", "Watchpoint", "X86Debugger", "cpu_capture", "make_debugger",
            "signal_name"]
+
+
+def _leader(proc):
+    """The process a Linux task belongs to (its thread group's leader)."""
+    g = getattr(proc, "group", None)
+    return g.leader if g is not None else proc

@@ -10,12 +10,18 @@ wrong checksum a '-'. Real mode: ``eip`` as gdb sees it is the *linear* address
 CS * 16 + IP (so breakpoints, ``x/i $pc`` and disassembly work on linear addresses);
 writing it keeps CS when the address lies in the current code segment. Linux programs
 with several processes: the stub shows the first process only; children run freely.
+That process's threads are gdb's threads (ids: guest TIDs, pPID.TID with gdb's
+multiprocess+): the T reply names the thread that stopped, Hg picks whose registers
+g/p/G/P see (the shared Machine is given that thread's context), vCont;s:TID steps
+one; qXfer:auxv, vFile (vm/debug/hostio.py) and QCatchSyscalls serve gdb's Linux
+support.
 B32 and V16 programs are not served (gdb has neither architecture): ``pyvm --debug``
 debugs them.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import select
 import socket
@@ -23,6 +29,7 @@ import sys
 from typing import Optional, Tuple
 
 from vm.debug.core import SIGINT, DebugError, StopEvent, X86Debugger
+from vm.debug.hostio import HostIO
 
 REGS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip", "eflags",
         "cs", "ss", "ds", "es", "fs", "gs")
@@ -34,6 +41,10 @@ XMM0 = X87_END
 MXCSR = XMM0 + 8
 BASES = ("fs_base", "gs_base")
 NREGS = MXCSR + 1 + len(BASES)
+# a Linux program's: gdb's i386 GNU/Linux support (catch syscall, signal frames, calls)
+# needs the org.gnu.gdb.i386.linux feature, whose one register is orig_eax (the system
+# call the thread is in, -1 when none), as gdbserver's description has it
+ORIG_EAX = NREGS
 
 # (highest first, as QEMU's: gdb shows them in this order, `[ IOPL=0 IF ]`)
 _EFLAGS = "".join(f'<field name="{n}" start="{b}" end="{e}"/>' for n, b, e in reversed((
@@ -57,7 +68,9 @@ _VEC128 = ('<vector id="v4f" type="ieee_single" count="4"/>'
            '</union>')
 
 
-def target_xml(arch: str = "i386") -> str:
+def target_xml(arch: str = "i386", osabi: str = "") -> str:
+    """``osabi``: GNU/Linux for a Linux program, as gdbserver's (gdb then knows its
+    system calls: catch syscall, and its signal frames)."""
     regs = []
     for i, n in enumerate(REGS):
         t = {"eip": "code_ptr", "esp": "data_ptr", "ebp": "data_ptr",
@@ -74,6 +87,9 @@ def target_xml(arch: str = "i386") -> str:
                     for i, n in enumerate(BASES))
     return ('<?xml version="1.0"?><!DOCTYPE target SYSTEM "gdb-target.dtd">'
             f'<target version="1.0"><architecture>{arch}</architecture>'
+            + (f"<osabi>{osabi}</osabi>" if osabi else "") +
+            ('<feature name="org.gnu.gdb.i386.linux"><reg name="orig_eax" bitsize="32" '
+             f'type="int" regnum="{ORIG_EAX}"/></feature>' if osabi else "") +
             '<feature name="org.gnu.gdb.i386.core">'
             f'<flags id="i386_eflags" size="4">{_EFLAGS}</flags>'
             + "".join(regs) + bases + "</feature>"      # (the bases there, as QEMU)
@@ -247,10 +263,83 @@ class GdbStub:
         # no reply of its own (one in front of the next packet's reply put gdb out of
         # step)
         self.interrupt_pending = False
+        self.g_tid = self.stop_tid = self._current_tid()    # Hg's thread; the stopped one
+        self.c_tid = 0                                      # Hc's (0, -1: any)
+        self.auxv = _read_auxv(dbg)
+        self.linux = hasattr(dbg.target, "kernel") and not dbg.real
+        self.nregs = NREGS + 1 if self.linux else NREGS
+        self.orig_eax = -1          # (the stopped thread's: a syscall stop's number)
+        self.catching: Optional[set] = None    # QCatchSyscalls (None: off, empty: all)
+        self.syscall_return: Optional[int] = None  # the call a syscall_entry stopped at
+        self.mp = False             # gdb's multiprocess ids (pPID.TID): a Linux program's
+        self.hostio = HostIO(dbg.target.proc, dbg.target.exe_path, _escape) \
+            if self.linux else None
+
+    def close(self) -> None:
+        if self.hostio is not None:
+            self.hostio.close_all()
+
+    def _fmt(self, tid: int) -> bytes:
+        """A thread id as gdb is to see it (multiprocess: pPID.TID, the real pid gdb
+        needs for the vDSO's /proc/PID/task/PID/maps)."""
+        return b"p%x.%x" % (self.d.target.proc.pid, tid) if self.mp else b"%x" % tid
+
+    # -- threads (a Linux program's tasks; thread ids are their TIDs) -----------------------
+    def _tasks(self) -> dict:
+        """TID -> task of every live thread (other targets: one thread, 1)."""
+        fn = getattr(self.d.target, "threads", None)
+        if fn is None:
+            return {1: None} if self.d.exited is None else {}
+        return {t.tid: t for t in fn()}
+
+    def _current_tid(self) -> int:
+        fn = getattr(self.d.target, "current_thread", None)
+        return 1 if fn is None else fn().tid
+
+    def _task(self, tid: int):
+        """The live thread TID (DebugError when there is none)."""
+        tasks = self._tasks()
+        if tid not in tasks:
+            raise DebugError(f"no thread {tid:x}")
+        return tasks[tid]
+
+    def _select(self, tid: int) -> None:
+        """The Machine holds thread TID's registers (Hg's, before a register access)."""
+        task = self._task(tid)
+        if task is not None and tid != self._current_tid():
+            # (also while replaying the history: the stopped thread is given back its
+            # context before anything runs, _resume and bs/bc)
+            self.d.target.select_thread(task)
+
+    def _thread_name(self, task) -> str:
+        name = (task.comm if task is not None else b"") or \
+            os.path.basename(self.d.target.path).encode()
+        return name.decode("utf-8", "replace")
+
+    def _threads_xml(self) -> bytes:
+        from xml.sax.saxutils import quoteattr
+        items = "".join(f'<thread id="{self._fmt(tid).decode()}" core="0" '
+                        f'name={quoteattr(self._thread_name(t))}/>'
+                        for tid, t in self._tasks().items())
+        return f'<?xml version="1.0"?>\n<threads>{items}</threads>'.encode()
+
+    def _extra_info(self, tid: int) -> bytes:
+        task = self._task(tid)
+        if task is None:
+            return b"Running".hex().encode()
+        from vm.linux.process import BLOCKED
+        text = f"Blocked in {task.blocked_on}" if task.state == BLOCKED and \
+            task.blocked_on else "Runnable"
+        if task.group is not None and task is task.group.leader:
+            text += ", main thread"
+        return text.encode().hex().encode()
 
     # -- registers -------------------------------------------------------------------------
     def _reg_bytes(self, n: int) -> bytes:
         d = self.d
+        if n == ORIG_EAX:
+            v = self.orig_eax if self._current_tid() == self.stop_tid else -1
+            return (v & 0xFFFFFFFF).to_bytes(4, "little")
         if n >= XMM0:
             cpu = d.m.cpu
             if n < MXCSR:
@@ -277,6 +366,8 @@ class GdbStub:
 
     def _set_reg(self, n: int, raw: bytes) -> None:
         d = self.d
+        if n == ORIG_EAX:
+            return          # (gdb writes -1 before calling a function: no restart here)
         if n >= XMM0:
             v = int.from_bytes(raw, "little")
             if n > MXCSR:               # (the TLS bases: set_thread_area's, read only)
@@ -341,20 +432,27 @@ class GdbStub:
         self.last = ev
         r = ev.reason
         if r == "exited":
+            proc = b";process:%x" % self.d.target.proc.pid if self.mp else b""
             if ev.signal and ev.status == 128 + ev.signal:
-                return b"X%02x" % ev.signal
-            return b"W%02x" % ((ev.status or 0) & 0xFF)
+                return b"X%02x" % ev.signal + proc
+            return b"W%02x" % ((ev.status or 0) & 0xFF) + proc
+        # (the thread that stopped: gdb takes it as the one Hg names from now on)
+        tid = self.g_tid = self.stop_tid = self._current_tid()
+        th = b"thread:%s;" % self._fmt(tid)
+        self.orig_eax = (ev.number or 0) if r == "syscall" else -1
         if r == "signal":
-            return b"T%02xthread:1;" % (ev.signal or 5)
+            return b"T%02x%s" % (ev.signal or 5, th)
         if r == "history":
-            return b"T05replaylog:begin;thread:1;"
+            return b"T05replaylog:begin;" + th
         if r == "breakpoint":
-            return b"T05swbreak:;thread:1;"
+            return b"T05swbreak:;" + th
         if r == "watchpoint" and ev.watch is not None:
             wp = ev.watch[0]
             kind = {"write": b"watch", "read": b"rwatch", "access": b"awatch"}[wp.kind]
-            return b"T05%s:%x;thread:1;" % (kind, wp.address)
-        return b"T05thread:1;"
+            return b"T05%s:%x;%s" % (kind, wp.address, th)
+        if r == "syscall" and self.catching is not None:
+            return b"T05syscall_entry:%x;%s" % (ev.number or 0, th)
+        return b"T05" + th
 
     # -- the packet loop -------------------------------------------------------------------
     def serve(self) -> int:
@@ -378,22 +476,96 @@ class GdbStub:
             if self.killed:
                 return 0
 
-    def _resume(self, step: bool, addr: bytes = b"") -> bytes:
-        """c/s [ADDR]: resume (at ADDR when given), then the stop reply."""
+    def _resume(self, step: bool, addr: bytes = b"", tid: int = 0,
+                solo: bool = False) -> bytes:
+        """c/s [ADDR]: resume (at ADDR when given), then the stop reply. ``tid``: the
+        thread that steps (or is followed; 0: Hc's, else the one that stopped);
+        ``solo``: the other threads stay stopped (vCont;s:TID alone)."""
+        if tid <= 0:
+            tid = self.c_tid if self.c_tid > 0 and self.c_tid in self._tasks() \
+                else self.stop_tid
+        tasks = self._tasks()
+        task = tasks.get(tid)
+        if tasks and tid not in tasks:
+            task = next(iter(tasks.values()))       # (the stopped thread has ended)
+            tid = next(iter(tasks))
+        target = self.d.target
+        replaying = self.d.hist is not None and self.d.hist.replaying
+        if task is not None and not replaying:
+            self._select(tid)
+        elif task is not None:
+            self._select(self.stop_tid if self.stop_tid in tasks else tid)
         if addr:
             self._set_reg(REGS.index("eip"), (_num(addr) & 0xFFFFFFFF).to_bytes(4, "little"))
         if self.interrupt_pending:
             self.interrupt_pending = False
             return self.stop_reply(StopEvent("signal", self.d.pc, signal=SIGINT))
-        return self.stop_reply(self.d.stepi() if step else self.d.cont())
+        if task is not None:
+            target.focus, target.solo = task, solo
+        try:
+            if self.syscall_return is not None and self.catching is not None:
+                return self._finish_syscall()
+            self.syscall_return = None
+            ev = self.d.stepi() if step else self.d.cont()
+        finally:
+            if task is not None:
+                target.focus, target.solo = None, False
+        if ev.reason == "syscall" and self.catching is not None:
+            self.syscall_return = ev.number
+        return self.stop_reply(ev)
+
+    def _catch_syscalls(self, body: bytes) -> bytes:
+        """QCatchSyscalls:0 (off), :1 (every call) or :1;NR;NR... (those)."""
+        parts = body.split(b";")
+        if parts[0] == b"0" and len(parts) == 1:
+            self.catching = self.d.catch_syscalls = None
+            return b"OK"
+        if parts[0] != b"1":
+            return b"E22"
+        nrs = {_num(x) for x in parts[1:]}
+        self.catching = nrs
+        self.d.catch_syscalls = set(nrs)
+        return b"OK"
+
+    def _finish_syscall(self) -> bytes:
+        """After a syscall_entry stop, the resume runs the call: its return is the next
+        stop (as gdbserver's PTRACE_SYSCALL), in the same thread."""
+        nr, self.syscall_return = self.syscall_return, None
+        ev = self.d.stepi()
+        reply = self.stop_reply(ev)
+        if ev.reason != "step":
+            return reply
+        self.orig_eax = nr
+        return b"T05syscall_return:%x;thread:%s;" % (nr, self._fmt(self.stop_tid))
+
+    def _vcont(self, actions: bytes) -> bytes:
+        """vCont;ACTION[:TID]...: the first action naming a thread that steps decides
+        which thread runs; with no action for the rest (no default), they stay
+        stopped."""
+        tasks = self._tasks()
+        plan = _vcont_actions(actions)
+        for _act, tid in plan:
+            if tid is not None and tid > 0 and tid not in tasks:
+                raise DebugError(f"no thread {tid:x}")
+        default = next((a for a, t in plan if t is None or t < 0), None)
+        named = [(a, t) for a, t in plan if t is not None and t > 0]
+        stepped = next((t for a, t in named if a in "sS"), None)
+        if stepped is not None:
+            return self._resume(True, tid=stepped, solo=default is None)
+        if named:
+            return self._resume(False, tid=named[0][1], solo=default is None)
+        return self._resume(default in ("s", "S"))
 
     def handle(self, pkt: bytes) -> Optional[bytes]:
         d = self.d
         c = pkt[:1]
         if pkt.startswith(b"qSupported"):
-            return (b"PacketSize=4000;qXfer:features:read+;qXfer:exec-file:read+;"
+            self.mp = self.linux and b"multiprocess+" in pkt
+            return (b"multiprocess+;" if self.mp else b"") + (
+                    b"PacketSize=4000;qXfer:features:read+;qXfer:exec-file:read+;"
                     b"ReverseStep+;ReverseContinue+;swbreak+;hwbreak+;QStartNoAckMode+;"
-                    b"vContSupported+")
+                    b"vContSupported+;qXfer:threads:read+;qXfer:auxv:read+;"
+                    b"QCatchSyscalls+")
         if pkt == b"QStartNoAckMode":
             self.conn.send(b"OK")
             self.conn.ack = False
@@ -401,37 +573,60 @@ class GdbStub:
         if pkt.startswith(b"qXfer:features:read:"):
             # real mode: i8086, so gdb keeps `set architecture i8086` after connecting
             arch = "i8086" if d.real else "i386"
-            return self._xfer(pkt, b"target.xml", target_xml(arch).encode())
+            osabi = "GNU/Linux" if self.linux else ""
+            return self._xfer(pkt, b"target.xml", target_xml(arch, osabi).encode())
         if pkt.startswith(b"qXfer:exec-file:read:"):
             return self._xfer(pkt, None, self.d.target.exe_path.encode())
+        if pkt.startswith(b"qXfer:threads:read:"):
+            return self._xfer(pkt, b"", self._threads_xml())
+        if pkt.startswith(b"qXfer:auxv:read:"):
+            if self.auxv is None:
+                return b"E00"
+            return self._xfer(pkt, b"", self.auxv)
         if pkt == b"qAttached" or pkt.startswith(b"qAttached:"):
             return b"0"
         if pkt == b"qC":
-            return b"QC1"
+            tasks = self._tasks()
+            return b"QC" + self._fmt(self.stop_tid if self.stop_tid in tasks or not tasks
+                                     else next(iter(tasks)))
         if pkt == b"qfThreadInfo":
-            return b"m1"
+            tasks = self._tasks()
+            return b"m" + b",".join(self._fmt(t) for t in tasks) if tasks else b"l"
         if pkt == b"qsThreadInfo":
             return b"l"
+        if pkt.startswith(b"qThreadExtraInfo,"):
+            return self._extra_info(_tid(pkt[17:]))
+        if pkt.startswith(b"QCatchSyscalls:"):
+            return self._catch_syscalls(pkt[15:])
         if pkt.startswith(b"qOffsets"):
             return b"Text=0;Data=0;Bss=0"
         if pkt == b"qSymbol::":
             return b"OK"
         if c == b"H":
-            if pkt[1:2] not in (b"g", b"c", b"m") or not _thread_ok(pkt[2:]):
+            if pkt[1:2] not in (b"g", b"c", b"m"):
                 return b"E22"
+            tid = _tid(pkt[2:])
+            if tid > 0 and tid not in self._tasks():
+                return b"E01"           # (as gdbserver: no such thread)
+            if pkt[1:2] == b"c":
+                self.c_tid = tid
+            else:
+                self.g_tid = tid if tid > 0 else self.stop_tid
             return b"OK"
         if c == b"T":
-            return b"OK" if _thread_ok(pkt[1:]) and pkt[1:] not in (b"0", b"-1") \
-                else b"E22"
+            tid = _tid(pkt[1:])
+            return b"OK" if tid > 0 and tid in self._tasks() else b"E01"
         if pkt == b"?":
             return self.stop_reply(self.last)
+        if c in (b"g", b"G", b"p", b"P") and self.g_tid in self._tasks():
+            self._select(self.g_tid)
         if pkt == b"g":
-            return b"".join(self._reg_bytes(n) for n in range(NREGS)).hex().encode()
+            return b"".join(self._reg_bytes(n) for n in range(self.nregs)).hex().encode()
         if c == b"G":
             raw = _hex_bytes(pkt[1:])
             pos = n = 0
             while pos < len(raw):
-                size = self._reg_size(n) if n < NREGS else 0
+                size = self._reg_size(n) if n < self.nregs else 0
                 if not size or pos + size > len(raw):
                     return b"E22"           # more than the registers, or a part of one
                 n, pos = n + 1, pos + size
@@ -451,13 +646,13 @@ class GdbStub:
             return b"OK"
         if c == b"p":
             n = _num(pkt[1:])
-            if n >= NREGS:
+            if n >= self.nregs:
                 return b"E45"
             return self._reg_bytes(n).hex().encode()
         if c == b"P":
             n, v = pkt[1:].split(b"=")
             n = _num(n)
-            if n >= NREGS:
+            if n >= self.nregs:
                 return b"E45"
             raw = _hex_bytes(v)
             if len(raw) != self._reg_size(n):
@@ -493,7 +688,7 @@ class GdbStub:
         if pkt == b"vCont?":
             return b"vCont;c;C;s;S"
         if pkt.startswith(b"vCont;"):
-            return self._resume(_vcont_step(pkt[6:]))
+            return self._vcont(pkt[6:])
         if c in (b"c", b"s"):
             return self._resume(c == b"s", pkt[1:])
         if c in (b"C", b"S"):
@@ -502,10 +697,13 @@ class GdbStub:
                 raise ValueError("bad signal")
             _num(sig)       # (the signal is not delivered: gdb passes none by default)
             return self._resume(c == b"S", addr)
-        if pkt == b"bs":
-            return self.stop_reply(d.reverse_stepi())
-        if pkt == b"bc":
-            return self.stop_reply(d.reverse_continue())
+        if pkt in (b"bs", b"bc"):
+            if self.stop_tid in self._tasks():
+                self._select(self.stop_tid)     # (the history's own thread order)
+            ev = d.reverse_stepi() if pkt == b"bs" else d.reverse_continue()
+            if ev.reason == "error":
+                return b"E01"               # (no history, or a threaded program's)
+            return self.stop_reply(ev)
         if pkt == b"k" or pkt.startswith(b"vKill"):
             self.killed = True
             if pkt.startswith(b"vKill"):
@@ -519,6 +717,8 @@ class GdbStub:
             if d.exited is None:
                 d.cont()          # detached: the program runs to its end
             return None
+        if pkt.startswith(b"vFile:"):
+            return self.hostio.handle(pkt[6:]) if self.hostio is not None else b""
         if pkt.startswith(b"vMustReplyEmpty"):
             return b""
         return b""
@@ -566,15 +766,50 @@ class GdbStub:
         return b""
 
 
-def _thread_ok(tid: bytes) -> bool:
-    """A thread id naming our one thread: 1, 0 (any) or -1 (all)."""
-    return tid in (b"-1", b"0") or (bool(_HEX.fullmatch(tid)) and int(tid, 16) == 1)
+def _read_auxv(dbg) -> Optional[bytes]:
+    """The auxiliary vector a Linux program started with (qXfer:auxv:read), read from
+    its first stack: argc, argv[argc], NULL, envp..., NULL, then (type, value) pairs to
+    AT_NULL. None for other targets (and a stack that does not hold one)."""
+    proc = getattr(dbg.target, "proc", None)
+    if proc is None or not getattr(proc, "argv", None):
+        return None
+    try:
+        sp = dbg.get_reg("esp")
+        words = lambda a, n: [int.from_bytes(dbg.read(a + 4 * i, 4), "little")  # noqa
+                              for i in range(n)]
+        argc = words(sp, 1)[0]
+        if argc != len(proc.argv):
+            return None
+        p = sp + 4 * (argc + 2)
+        for _ in range(0x10000):            # envp, to its NULL
+            p += 4
+            if words(p - 4, 1)[0] == 0:
+                break
+        start = p
+        for _ in range(256):
+            kind = words(p, 1)[0]
+            p += 8
+            if kind == 0:
+                return dbg.read(start, p - start)
+    except DebugError:
+        pass
+    return None
 
 
-def _vcont_step(actions: bytes) -> bool:
-    """vCont;ACTION[:THREAD]...: whether our thread steps (s/S) or continues (c/C).
-    ValueError for an unknown action, a bad signal or a thread we do not have."""
-    mine = None
+def _tid(field: bytes) -> int:
+    """A thread id: hex TID, 0 (any), -1 (all); the multiprocess form pPID.TID is read
+    for its TID. ValueError for anything else."""
+    if field.startswith(b"p") and b"." in field:
+        field = field.partition(b".")[2]
+    if field == b"-1":
+        return -1
+    return _num(field)
+
+
+def _vcont_actions(actions: bytes) -> list:
+    """vCont;ACTION[:THREAD]...: [(action letter, TID or None)]. ValueError for an
+    unknown action or a bad signal."""
+    plan = []
     for item in actions.split(b";"):
         act, sep, tid = item.partition(b":")
         if act[:1] in (b"c", b"s") and len(act) == 1:
@@ -583,13 +818,8 @@ def _vcont_step(actions: bytes) -> bool:
             _num(act[1:])
         else:
             raise ValueError(f"bad vCont action {item[:20]!r}")
-        if sep and not _thread_ok(tid):
-            raise ValueError(f"no thread {tid[:20]!r}")
-        if mine is None:            # (the first action that applies to us wins)
-            mine = act[:1] in (b"s", b"S")
-    if mine is None:
-        raise ValueError("vCont without an action")
-    return mine
+        plan.append((act[:1].decode(), _tid(tid) if sep else None))
+    return plan
 
 
 def parse_address(address: str) -> Tuple[str, int]:
@@ -651,5 +881,7 @@ def gdb_main(kind: str, path: str, data: bytes, opts, address: str,
             stub.serve()
         except (ConnectionError, OSError):
             pass
+        finally:
+            stub.close()
     dbg.close()
     return 0

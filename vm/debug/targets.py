@@ -271,6 +271,13 @@ class LinuxTarget(X86Target):
         # process's turn is at most poll_slice, and host waits also end on wake_fds
         self.poll_slice: Optional[int] = None
         self.wake_fds: list = []
+        # the thread (a task of proc's group) whose instructions a bounded run counts and
+        # which runs last in each round (gdb's vCont;s:TID); None: proc. ``solo``: the
+        # other threads wait while it runs (gdb's step over a breakpoint, vCont;s:TID
+        # alone), unless it blocks
+        self.focus = None
+        self.solo = False
+        self.fault_task = None          # the thread whose fault stopped the program
 
     polls_between_turns = True
 
@@ -294,7 +301,7 @@ class LinuxTarget(X86Target):
 
     def run(self, n: Optional[int]) -> Outcome:
         from vm.linux.kernel import EXIT_DEADLOCK, SLICE, SOLO_SLICE
-        from vm.linux.process import BLOCKED, ZOMBIE
+        from vm.linux.process import BLOCKED, EXITED, RUNNING, ZOMBIE
         k, init = self.kernel, self.proc
         start_m = init.machine
         # the followed thread's own instructions count to n: its threads share its
@@ -306,14 +313,20 @@ class LinuxTarget(X86Target):
             return over
         while True:
             if init.state == ZOMBIE:
-                return Outcome("exit", init.exit_code)
-            others = [p for p in k.live() if p is not init and p.state != ZOMBIE]
+                return _exited(init)
+            focus = self.focus_task()
+            others = [p for p in k.live() if p is not focus and p.state != ZOMBIE]
+            if self.solo and focus.state == RUNNING:
+                others = []
             k.progress = False
             for p in others:
                 try:
                     k.turn(p, SLICE)
                 except Exception as e:
-                    if p.machine is not None and type(e).__name__ == "BreakHit":
+                    # (a thread of the followed process shares its Machine: its hit is
+                    # the debugger's stop, in that thread)
+                    if p.machine is not None and p.machine is not init.machine and \
+                            type(e).__name__ == "BreakHit":
                         # a fork child inherited translations with breakpoints
                         p.machine.tr.stops = set()
                         p.machine.flush_translations()
@@ -327,13 +340,17 @@ class LinuxTarget(X86Target):
                 if budget <= 0:
                     return Outcome("limit")
             before = m.steps
-            k.turn(init, budget)
+            k.turn(focus, budget)
             done += init.machine.steps - before if init.machine is m else 0
+            if focus.state == EXITED and focus is not init:
+                self.focus = None           # (its thread ended: the process goes on)
+                if n is not None:
+                    return Outcome("limit")
             over = self.over_budget()       # (a child's writes count too)
             if over is not None:
                 return over
             if init.state == ZOMBIE:
-                return Outcome("exit", init.exit_code)
+                return _exited(init)
             if init.machine is not start_m:
                 return Outcome("exec")
             if n is not None and done >= n:
@@ -346,14 +363,53 @@ class LinuxTarget(X86Target):
                     k.message(f"{k.name}: deadlock: every process is waiting")
                     return Outcome("exit", EXIT_DEADLOCK)
 
+    def threads(self) -> list:
+        """The live threads of the followed process, oldest first (none once it ended)."""
+        from vm.linux.process import EXITED, ZOMBIE
+        p = self.proc
+        if p.state == ZOMBIE:
+            return []
+        if p.group is None:
+            return [p]
+        return [t for t in p.group.tasks if t.state not in (EXITED, ZOMBIE)]
+
+    def current_thread(self):
+        """The thread whose registers the Machine holds."""
+        g = self.proc.group
+        return g.loaded if g is not None and g.loaded is not None else self.proc
+
+    def select_thread(self, task) -> None:
+        """Give the Machine ``task``'s registers (a thread of the followed process)."""
+        if task.group is not None:
+            from vm.linux import threads
+            threads.load(task)
+
+    def focus_task(self):
+        from vm.linux.process import EXITED
+        f = self.focus
+        if f is None or f.state == EXITED or f not in self.threads():
+            self.focus = None
+            return self.proc
+        return f
+
     def fault_outcome(self, e) -> Outcome:
         from vm.x86.signals import fault_report
         status, line = fault_report(self.machine, e)
         return Outcome("fault", fault=e, signal=status - 128, message=line)
 
     def deliver_fault(self, outcome: Outcome) -> Outcome:
-        self.kernel._debug_orig_fault(self.proc, self.machine, outcome.fault)
+        task, self.fault_task = self.fault_task or self.proc, None
+        if task not in self.threads():
+            task = self.proc
+        self.select_thread(task)            # (its signal frame on its own context)
+        self.kernel._debug_orig_fault(task, self.machine, outcome.fault)
         return Outcome("stopped")
+
+
+def _exited(proc) -> Outcome:
+    """A Linux process's end: its status, and the signal that killed it (gdb's X reply,
+    "Program terminated with signal SIGSEGV", as natively)."""
+    return Outcome("exit", proc.exit_code, signal=proc.wait_status & 0x7F)
 
 
 class B32Target:
@@ -533,6 +589,7 @@ def _load_boot(path, data, opts, symbols, stdin, stdout) -> RealTarget:
 
 
 def _load_elf(path, data, opts, stdin, stdout) -> LinuxTarget:
+    from vm.linux.interp import load_interpreter
     from vm.linux.loader import LoadError, prepare
     from vm.linux.runner import environment
     try:
@@ -551,7 +608,13 @@ def _load_elf(path, data, opts, stdin, stdout) -> LinuxTarget:
         proc.comm = os.fsencode(os.path.basename(path))[:15]
         proc.exe_guest_path = sandbox.to_guest(host) or path
         argv = [os.fsencode(path)] + [os.fsencode(a) for a in opts.args]
-        proc.start_image(img, argv, environment(opts), os.fsencode(path))
+        interp = None
+        if img.interp is not None:          # dynamic: ld.so from the guest's root, as a
+            try:                            # plain run (vm/linux/runner.py) loads it
+                interp = load_interpreter(kernel, sandbox, img.interp)
+            except LoadError as e:
+                raise OSError(e.errno, str(e)) from None
+        proc.start_image(img, argv, environment(opts), os.fsencode(path), interp)
 
     return _linux_target(path, opts, start, elf_symbols(data), opts.memory)
 
