@@ -27,7 +27,7 @@ import os
 import re
 from typing import Iterable, Optional, Sequence
 
-from asm import colons, directive_args, eahint
+from asm import access, colons, directive_args, eahint
 from asm import expr as E
 from asm import parser as P
 from asm.errors import (
@@ -1982,9 +1982,9 @@ class Assembler(E.EvalContext):
             path = _find_file(name, self.include_paths, sl.file)
             if path is None:
                 raise AsmError(f"`incbin': unable to get length of file `{name}'")   # (NASM)
-            from formats.inputs import InputError, read_input
+            from formats.inputs import InputError
             try:
-                data = read_input(path)
+                data = access.read_input(path)      # (pyvm's guest: asm/access.py)
             except OSError as exc:
                 raise AsmError(f"`incbin': unable to read file `{name}': {exc.strerror}") \
                     from None
@@ -3190,7 +3190,7 @@ def _find_file(name: str, include_paths: Sequence, current: str) -> Optional[str
     for d in include_paths:
         candidates.append(os.path.join(d, name))
     for c in candidates:
-        if os.path.isfile(c):
+        if os.path.isfile(c) and access.allowed(c):     # (pyvm's guest: asm/access.py)
             return c
     return None
 

@@ -19,6 +19,7 @@ import re
 import time
 from typing import Callable, Iterator, Optional, Sequence
 
+from asm import access
 from asm import expr as E
 from asm.errors import AsmError, NolistFrame, WarningError, as_error, macro_notes, with_notes
 from formats.plainrecord import field, record
@@ -1283,7 +1284,7 @@ class Preprocessor:
         is none (on a line it reads)."""
         if name[:1] in ("'", '"'):
             name = name[1:-1]
-        value = os.environ.get(name)
+        value = access.environ().get(name)     # (pyvm's guest: its own, asm/access.py)
         if value is None:
             if self._active():
                 self._warn(f"nonexistent environment variable `{name}' "
@@ -2158,7 +2159,7 @@ class Preprocessor:
         each -I directory); None when -M lists a missing one instead."""
         path = None
         for cand in [name] + [os.path.join(d, name) for d in self.include_paths]:
-            if os.path.isfile(cand):
+            if os.path.isfile(cand) and access.allowed(cand):   # (pyvm's guest: asm/access.py)
                 path = cand
                 break
         if path is None:
@@ -2166,9 +2167,9 @@ class Preprocessor:
                 self.depend(name)       # NASM: assumed to be generated
                 return None
             raise AsmError(f"unable to open include file `{shown}': No such file or directory")
-        from formats.inputs import InputError, read_source
+        from formats.inputs import InputError
         try:
-            text = read_source(path)
+            text = access.read_source(path)     # (pyvm's guest: asm/access.py)
         except OSError as exc:
             raise AsmError(f"unable to open include file `{shown}': {exc.strerror}") from None
         except InputError as exc:

@@ -11,9 +11,13 @@ Assembler diagnostics print as ``file:line: error: message`` and the status is 1
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import re
+import stat
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 from asm.language import B32, V16, source_language
 from vm.options import RunOptions, no_screen
@@ -71,6 +75,51 @@ def assemble_source(path: str, text: str, err=None):
     return image, org or 0, source_bits(result, text)
 
 
+@contextmanager
+def guest_view(path: str, opts: RunOptions) -> Iterator[None]:
+    """Assemble a source to run as its guest would read: the files ``%include`` and
+    ``incbin`` find are judged by the sandbox the program gets (never pyvm's own files,
+    such as the code cache's key, nor the host's /proc; under ``--root`` only that tree
+    and the source's own directory), and ``%!NAME`` reads the guest's environment
+    (``--clear-env``, ``--env``), not pyvm's (asm/access.py)."""
+    from asm.access import guest_view as view
+    from vm.sandbox import Sandbox
+    sandbox = Sandbox(root=opts.root, writable=tuple(opts.allow_write))
+    here = os.path.realpath(os.path.dirname(path) or os.curdir)
+
+    def judged(real: str, st: os.stat_result) -> bool:
+        if sandbox.is_hidden(real, st):
+            return False
+        return sandbox.to_guest(real) is not None or real.startswith(here + os.sep)
+
+    def allowed(name: str) -> bool:
+        real = os.path.realpath(name)
+        try:
+            return judged(real, os.stat(real))
+        except OSError:
+            return False
+
+    def opener(name: str) -> int:
+        """The file open, judged by what was opened (its path now, its identity)."""
+        fd = os.open(name, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or \
+                    not judged(os.readlink(f"/proc/self/fd/{fd}"), st):
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    env = {} if opts.clear_env else dict(os.environ)
+    for item in opts.env:
+        key, _, value = item.partition("=")
+        env[key] = value
+    with view(allowed, env, opener):
+        yield
+
+
 def run_b32_source(path: str, text: str, opts: RunOptions) -> int:
     from asm.b32.assembler import assemble
     from asm.errors import AsmError, AsmErrors
@@ -99,7 +148,8 @@ def run_source(path: str, data: bytes, opts: RunOptions) -> int:
     if language == V16:
         from vm.v16.runner import run_v16_source
         return run_v16_source(path, text, opts)
-    built = assemble_source(path, text)
+    with guest_view(path, opts):            # (the source is the guest's: its view)
+        built = assemble_source(path, text)
     if built is None:
         return EXIT_ASM_ERROR
     image, org, bits = built

@@ -503,7 +503,7 @@ def _load_source(path: str, data: bytes, opts, stdin, stdout):
     import io
 
     from asm.language import B32, V16, source_language
-    from vm.run_source import COM_ORG
+    from vm.run_source import COM_ORG, guest_view
     text = data.decode("utf-8", "surrogateescape")
     language = source_language(text)
     if language == V16:
@@ -519,7 +519,8 @@ def _load_source(path: str, data: bytes, opts, stdin, stdout):
             raise TargetError(str(e)) from None
         return _load_b32(path, prog.image, Symbols(dict(prog.labels)))
     err = io.StringIO()
-    built = _assemble_with_symbols(path, text, err)
+    with guest_view(path, opts):            # (the guest's files and environment)
+        built = _assemble_with_symbols(path, text, err)
     if built is None:
         raise TargetError(err.getvalue().strip() or "assembly failed")
     image, org, bits, symbols = built

@@ -137,6 +137,9 @@ def _truncate(proc, path: str, length: int) -> int:
     if not os.path.exists(host):
         return -errno.ENOENT
     with proc.sandbox.entry(host) as (inode, st):
+        if proc.rlimits and stat.S_ISREG(st.st_mode):   # the guest's RLIMIT_FSIZE
+            from vm.linux import fsizelimit
+            fsizelimit.check_length(proc, length)
         budget = proc.kernel.output_budget      # (--max-output: its growth draws on it)
         grow = length - st.st_size
         if budget is not None and grow > 0 and budget.take(grow) < grow:
@@ -263,6 +266,9 @@ def sys_copy_file_range(proc, fd_in, off_in, fd_out, off_out, length, flags):
             pos_in < pos_out + n and pos_out < pos_in + n:
         return -errno.EINVAL                # overlapping ranges of one file
     data = src.pread(n, pos_in)             # (MAP_SHARED pages of it written back first)
+    if proc.rlimits and data:               # the guest's RLIMIT_FSIZE (fsizelimit.py)
+        from vm.linux import fsizelimit
+        data = fsizelimit.clip(proc, dst, data, pos_out)
     done = dst.pwrite(data, pos_out) if data else 0      # (drawing on --max-output)
     if off_in:
         proc.mem.write(off_in, q.pack(pos_in + done))

@@ -443,7 +443,14 @@ class Kernel:
                     if left <= 0:
                         return self.step_limit(proc)
                     budget = min(budget, left)
+                if proc.rlimits:                # the guest's RLIMIT_CPU (cpulimit.py)
+                    from vm.linux import cpulimit
+                    if cpulimit.limited(proc):
+                        budget = min(budget, SLICE)     # (checked in time)
                 self.turn(proc, budget)
+                if proc.rlimits and proc.state != ZOMBIE:
+                    from vm.linux import cpulimit
+                    cpulimit.check(self, proc)
                 if init.state == ZOMBIE:
                     break
             if not self.progress and init.state != ZOMBIE and \

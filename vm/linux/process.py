@@ -266,6 +266,10 @@ class Process:
         return out
 
     def set_brk(self, addr: int) -> int:
+        if self.rlimits:            # the guest's RLIMIT_DATA / RLIMIT_AS (memrlimits.py)
+            from vm.linux.memrlimits import refuse_brk
+            if refuse_brk(self, addr):
+                return self.aspace.brk
         return self.aspace.set_brk(addr)
 
     def mmap(self, addr: int, length: int, prot: int, flags: int, fd: int,
@@ -293,6 +297,11 @@ class Process:
         start = self._mmap_start(addr, length, flags)
         if start < 0:
             return start
+        if self.rlimits:            # the guest's RLIMIT_AS / RLIMIT_DATA (memrlimits.py)
+            from vm.linux.memrlimits import refuse_map
+            err = refuse_map(self, start, length, prot, flags)
+            if err:
+                return err
         tag = asp.file_tag(start, start + length) if f is not None else 0
         if not asp.map_count_ok(start, start + length, prot, tag):
             return -errno.ENOMEM                # vm.max_map_count
@@ -377,6 +386,11 @@ class Process:
             return -errno.EINVAL
         if not length:
             return 0
+        if self.rlimits:            # the guest's RLIMIT_DATA (memrlimits.py)
+            from vm.linux.memrlimits import refuse_protect
+            err = refuse_protect(self, addr, addr + page_up(length), prot)
+            if err:
+                return err
         if addr + length > self.machine.mem.size or \
                 not self.aspace.protect(addr, addr + length, prot):
             return -errno.ENOMEM        # (unmapped, or a split past vm.max_map_count)
@@ -400,6 +414,10 @@ class Process:
         tag = asp.tag_at(old)           # (a file mapping grows as one VMA)
         if not asp.can_add(new_size - old_size):
             return -errno.ENOMEM                # over the --memory limit
+        if self.rlimits:            # the guest's RLIMIT_AS / RLIMIT_DATA (memrlimits.py)
+            from vm.linux.memrlimits import refuse_grow
+            if refuse_grow(self, old + old_size, old + new_size, prot):
+                return -errno.ENOMEM
         if asp.is_free(old + old_size, old + new_size):
             if not asp.map_count_ok(old + old_size, old + new_size, prot, tag):
                 return -errno.ENOMEM

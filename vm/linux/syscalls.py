@@ -938,6 +938,9 @@ def write_all(proc, f, data: bytes, write, blocking: bool,
 
 
 def _write(proc, f, data: bytes) -> int:
+    if proc.rlimits:                        # the guest's RLIMIT_FSIZE (fsizelimit.py)
+        from vm.linux import fsizelimit
+        data = fsizelimit.clip(proc, f, data)
     try:
         if isinstance(f, PipeEnd) or getattr(f, "stream", False) is True:
             return write_all(proc, f, data, f.write,
@@ -1061,7 +1064,12 @@ def sys_pread64(proc, fd, buf, count, off_lo, off_hi, *_):
 @syscall(181)
 def sys_pwrite64(proc, fd, buf, count, off_lo, off_hi, *_):
     offset = _position(off_lo, off_hi)
-    return proc.fds.get(fd).pwrite(proc.mem.read(buf, min(count, WRITE_MAX)), offset)
+    f = proc.fds.get(fd)
+    data = proc.mem.read(buf, min(count, WRITE_MAX))
+    if proc.rlimits:                        # the guest's RLIMIT_FSIZE (fsizelimit.py)
+        from vm.linux import fsizelimit
+        data = fsizelimit.clip(proc, f, data, offset)
+    return f.pwrite(data, offset)
 
 
 SEEK_MAX = 4                                # SEEK_HOLE
@@ -1475,6 +1483,9 @@ def _ftruncate(proc, fd: int, length: int) -> int:
     f = proc.fds.get(fd)
     if not isinstance(f, HostFile) or not f.writable or f.is_dir or length < 0:
         return neg(errno.EINVAL)
+    if proc.rlimits and f.regular:          # the guest's RLIMIT_FSIZE (fsizelimit.py)
+        from vm.linux import fsizelimit
+        fsizelimit.check_length(proc, length)
     f.grow_to(length)
     os.ftruncate(f.fd, length)
     return 0
