@@ -1153,13 +1153,23 @@ class Builder:
             dead[name] = lines[i][1].partition(" = ")[2]
             lines[i] = (lines[i][0], "pass")
         if dead and not named.isdisjoint(dead):
+            def held(m) -> str:
+                return f"({dead[m[0]]})" if m[0] in dead else m[0]
+            # (one rewrite per distinct flags tuple: most records repeat the one before;
+            # a plain name or constant, most parts, without the regex)
+            done: dict = {}
             for im in meta:
                 if any(n in dead for _, n in im.regs):
                     im.regs = tuple((sl, dead.get(n, n)) for sl, n in im.regs)
-                if im.flags:
-                    im.flags = tuple(_PURE_NAME_ONLY.sub(
-                        lambda m: f"({dead[m[0]]})" if m[0] in dead else m[0], x)
-                        for x in im.flags)
+                fl = im.flags
+                if fl:
+                    new = done.get(fl)
+                    if new is None:
+                        new = done[fl] = tuple(
+                            (f"({dead[x]})" if x in dead else x) if x.isidentifier() else
+                            x if const(x) is not None else _PURE_NAME_ONLY.sub(held, x)
+                            for x in fl)
+                    im.flags = new
 
     def _forget(self) -> None:
         """Memory may have changed behind the checks' backs: no forwarding across."""
