@@ -104,8 +104,9 @@ def test_many_shapes_sharing_lines_match_unicorn(shapes_oracle, python):
     assert got["stop"] == "fault" and got["state"] == want
     assert bytes.fromhex(got["memory"]) == memory
     # (the run exercised what it is for: many templates from shared lines; fewer than
-    # shapes of register pairs since registers are template parameters)
-    assert got["first_tier"] > 300 and got["made"] > 50 and got["lines"] > 50
+    # shapes of register pairs since registers are template parameters, and shift
+    # counts: 18 since session 32)
+    assert got["first_tier"] > 300 and got["made"] > 10 and got["lines"] > 30
     assert got["kept"] > 100        # (instances run again, counting towards HOT)
 
 

@@ -30,7 +30,7 @@ import dis
 import re
 import types
 import weakref
-from types import FunctionType
+from types import CodeType, FunctionType, ModuleType
 
 from asm.x86.decoder import Insn
 from vm.linux.addrspace import P_MAPPED, P_W
@@ -65,6 +65,31 @@ _SUFFIX = re.compile(r"_[0-9a-f]{6,}$")     # Translator.glob's name for a secon
 _STATIC = (type(None), bool, int, float, str, bytes, tuple, frozenset, type, Insn)
 
 
+def _unwinds(code: CodeType) -> bool:
+    """Whether a block leaves by unwinding when a stack check fails (emit.SlowPath: its
+    code calls ``SLOW``), not through slow paths inline."""
+    return "SLOW" in code.co_names
+
+
+def _module_globals(tr, glob: dict) -> dict:
+    """PyPy: ``glob`` as a module's dict, never written after, shared by the blocks
+    naming the same objects (Translator.block_globals' dicts: the JIT folds a module
+    dict's globals to constants while its keys stay put; a plain dict's it reads at
+    every access). CPython: ``glob`` itself."""
+    if not compiler._PYPY:
+        return glob
+    items = tuple((n, v) for n, v in glob.items() if n != "__builtins__")
+    key = tuple((n, id(v)) for n, v in items)
+    globs = getattr(tr, "_globs", None)
+    g = globs.get(key) if globs is not None else None
+    if g is None:
+        g = ModuleType("pyvm_block").__dict__
+        g.update(items)
+        if globs is not None:
+            globs[key] = g
+    return g
+
+
 def _global_names(code) -> set:
     names = set()
     for ins in dis.get_instructions(code):
@@ -76,12 +101,25 @@ def _global_names(code) -> set:
     return names
 
 
-def _binding(name: str, value):
+def _owners(ns: dict) -> dict:
+    """id of an object -> the name of a method of it in ``ns`` (``READ``: the memory's
+    read_value), for the methods a block names that another Machine has not bound yet."""
+    out: dict = {}
+    for name, v in ns.items():
+        owner = getattr(v, "__self__", None)
+        if type(v) is types.MethodType and id(owner) not in out:
+            out[id(owner)] = name
+    return out
+
+
+def _binding(name: str, value, owners: dict):
     """How a block's global ``name`` is bound in another Machine: ("s", value) for an
     object that is the same for every Machine (constants, classes, module functions,
-    decoded instructions), ("r", role, type, method function) for one of the Machine's
-    own (its memory's methods, its register lists: the other Machine's object of the
-    same role), None for what cannot be carried over (another block, a closure)."""
+    decoded instructions), ("r", role, type, method function, owner's role) for one of
+    the Machine's own (its memory's methods, its register lists: the other Machine's
+    object of the same role; a method it has not bound yet, ``SPAN`` made on first use:
+    the same function of the object another of its methods is bound to, the owner's
+    role), None for what cannot be carried over (another block, a closure)."""
     if isinstance(value, _STATIC):
         return ("s", value)
     if isinstance(value, (types.BuiltinFunctionType, types.BuiltinMethodType)) and \
@@ -91,7 +129,8 @@ def _binding(name: str, value):
         if "<locals>" in value.__qualname__ or value.__name__ == "_blk":
             return None
         return ("s", value)
-    return ("r", _SUFFIX.sub("", name), type(value), getattr(value, "__func__", None))
+    owner = owners.get(id(value.__self__)) if type(value) is types.MethodType else None
+    return ("r", _SUFFIX.sub("", name), type(value), getattr(value, "__func__", None), owner)
 
 
 class MappedCode:
@@ -100,6 +139,11 @@ class MappedCode:
     def __init__(self):
         self.blocks: dict = {}              # (key, single) -> (ranges, code, name, meta,
         #                                      rest, pages held, global bindings)
+        # keys in read-only mapped pages where a block's stack check failed (emit.SlowPath):
+        # every Machine builds its blocks there with the slow paths inline, and is given
+        # no block there that leaves by unwinding (it would fail the same check again,
+        # once in every process)
+        self.slow: set = set()
         self.size = None                    # the Machines' memory size
         self._seen = weakref.WeakKeyDictionary()   # translator -> first block id to look at
         self.contents: dict = {}            # (page, bytes) -> the same bytes, interned
@@ -113,6 +157,7 @@ class MappedCode:
         given blocks have functions of their own, a later process translates again."""
         self.blocks.clear()
         self.contents.clear()
+        self.slow.clear()
         self.used = 0
         self.check_at = compiler.CHECK_EVERY
 
@@ -148,6 +193,15 @@ class MappedCode:
         prot = aspace.prot
         data = machine.mem.data
         start = self._seen.get(tr, 0)
+        for key in getattr(tr, "slow_keys", ()):
+            if key not in self.slow and len(self.slow) < MAX_BLOCKS and \
+                    self._shareable(prot, key >> PAGE_SHIFT):
+                self.slow.add(key)
+                for single in (False, True):
+                    held = self.blocks.get((key, single))
+                    if held is not None and _unwinds(held[1]):
+                        del self.blocks[(key, single)]
+        owners = None
         snap: dict = {}
         for bid in range(start, tr.nextid):
             rec = tr.blocks.get(bid)
@@ -159,17 +213,21 @@ class MappedCode:
             if not (isinstance(fn, FunctionType) and fn.__defaults__ is not None
                     and len(fn.__defaults__) == fn.__code__.co_argcount):
                 continue                    # every parameter is a name=name default
+            if key in self.slow and _unwinds(fn.__code__):
+                continue
             pages = _pages(ranges)
             if not all(self._shareable(prot, p) for p in pages):
                 continue
             binds = []
+            if owners is None:
+                owners = _owners(tr.ns)
             for g in _global_names(fn.__code__):
                 if g not in tr.ns:
                     if hasattr(builtins, g):
                         continue
                     binds = None
                     break
-                b = _binding(g, tr.ns[g])
+                b = _binding(g, tr.ns[g], owners)
                 if b is None:
                     binds = None
                     break
@@ -210,10 +268,13 @@ class MappedCode:
         wf = machine.mem.wf
         same: dict = {}                     # page -> whether it holds the recorded bytes
         count = 0
+        slow = self.slow
+        if slow and hasattr(tr, "slow_keys"):
+            tr.slow_keys.update(slow)
         for (key, single), (ranges, code, name, meta, rest, held, binds) in \
                 self.blocks.items():
             cache = tr.cache1 if single else tr.cache
-            if key in cache:
+            if key in cache or key in slow and _unwinds(code):
                 continue
             ok = True
             for p, content in held:
@@ -236,14 +297,19 @@ class MappedCode:
                 if kind == "s":
                     glob[g] = how[0]
                     continue
-                role, typ, func = how
+                role, typ, func, owner = how
                 mine = ns.get(role)
+                if mine is None and owner is not None:
+                    # (bound by the builder on first use: this Machine's same method)
+                    mine = getattr(ns.get(owner), "__self__", None)
+                    mine = None if mine is None else types.MethodType(func, mine)
                 if type(mine) is not typ or getattr(mine, "__func__", None) is not func:
                     glob = None
                     break
                 glob[g] = mine
             if glob is None:
                 continue
+            glob = _module_globals(tr, glob)
             alive = [1]
             defaults = tuple(meta if n == "META" else alive if n == "ALIVE" else ns[n]
                              for n in params)

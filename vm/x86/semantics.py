@@ -395,7 +395,14 @@ def shifts(b: Builder, i) -> None:
     d = b.operand(i.operands[0])
     size = d.size
     cnt = i.operands[1]
-    if isinstance(cnt, Imm):
+    if isinstance(cnt, Imm) and type(cnt.value) is not int:
+        # a count the builder may not look at (a first-tier template's parameter,
+        # tier0.py: one template for every count): masked at run time, as CL's
+        count = b.bind(f"{cnt.value} & 0x1f", "n")
+        if op >= 4:
+            _var_shift(b, d, op, count)
+            return
+    elif isinstance(cnt, Imm):
         n = cnt.value & 0x1F
         if n == 0:
             return
