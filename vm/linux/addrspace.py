@@ -31,7 +31,7 @@ import re
 from bisect import bisect_left
 from typing import Callable, Iterator, Optional, Tuple
 
-from vm.x86.memory import PAGE_SHIFT, WF_READONLY
+from vm.x86.memory import PAGE_SHIFT, WF_READONLY, WF_WATCH
 
 PAGE = 1 << PAGE_SHIFT
 MIB = 1 << 20
@@ -134,15 +134,20 @@ class MemoryBudget:
 
 
 class HeldFd:
-    """One host descriptor shared by the pieces of a MAP_SHARED mapping (munmap of a
-    middle part, fork), closed with the last: a descriptor per piece let a guest use up
-    pyvm's descriptors (vm/sandbox.py HostFds) with holes in one mapping. The pieces
-    use only pread/pwrite/fstat, which need no offset of their own."""
+    """One host descriptor of a mapped file, shared by all of the run's mappings of that
+    file (inode) with that access (``writable``): the pieces of a MAP_SHARED mapping
+    (munmap of a middle part, fork), other mmaps of the file, MAP_PRIVATE mappings that
+    may grow over it (FileRange). Closed with the last. A descriptor per mmap let a
+    guest use up pyvm's descriptors (vm/sandbox.py HostFds: ENFILE after 25 mmaps of one
+    file under ulimit -n 64). The holders use only pread/pwrite/fstat, which need no
+    offset of their own; ``key`` is its entry in ``_held`` ((st_dev, st_ino, writable))."""
 
-    __slots__ = ("fd", "refs")
+    __slots__ = ("fd", "refs", "key", "writable")
 
-    def __init__(self, fd: int):
-        self.fd, self.refs = fd, 1
+    def __init__(self, fd: int, key: tuple = (), writable: bool = True):
+        self.fd, self.refs, self.key, self.writable = fd, 1, key, writable
+        if key:
+            _held[key] = self
 
     def share(self) -> HeldFd:
         self.refs += 1
@@ -152,10 +157,28 @@ class HeldFd:
         self.refs -= 1
         if not self.refs:
             import os
+            if self.key and _held.get(self.key) is self:
+                del _held[self.key]
             try:
                 os.close(self.fd)
             except OSError:
                 pass
+
+
+# the run's held descriptors of mapped files by (st_dev, st_ino, writable): one each
+_held: dict = {}
+
+
+def held_file(key: tuple, writable: bool) -> Optional[HeldFd]:
+    """The run's held descriptor of the file ``key`` (st_dev, st_ino), shared once more,
+    or None when there is none with that access yet."""
+    h = _held.get((*key, writable))
+    return None if h is None else h.share()
+
+
+def held_count() -> int:
+    """How many mapped files the run holds a descriptor of."""
+    return len(_held)
 
 
 SUM = 16                        # bytes of a page's digest in SharedFile.clean
@@ -206,7 +229,7 @@ class SharedFile:
     as a copy: a copy doubled the host memory of a mapping, outside the --memory budget
     (a 1 GiB mapping of a sparse file held 4 GB)."""
 
-    __slots__ = ("start", "end", "held", "offset", "clean", "base", "key", "asp")
+    __slots__ = ("start", "end", "held", "offset", "clean", "base", "key", "asp", "guard")
 
     def __init__(self, start: int, end: int, held: HeldFd, offset: int,
                  clean: bytearray, base: int = 0, key: tuple = (), asp=None):
@@ -218,6 +241,7 @@ class SharedFile:
             start, end, held, offset, clean, base
         self.key = key              # the file's (st_dev, st_ino): read/write meet it
         self.asp = asp              # the AddressSpace whose pages these are
+        self.guard = end            # where its pages past the file's end start (SIGBUS)
         if key and asp is not None:
             spaces.setdefault(key, {}).setdefault(asp, _Pieces()).add(self)
 
@@ -228,6 +252,8 @@ class SharedFile:
     def sync(self, mem, lo: int, hi: int) -> None:
         """Write back the changed pages of [lo, hi) (page aligned, within the mapping)."""
         import os
+        if not self.held.writable:
+            return                  # a read-only file's: its pages are never writable
         try:
             size = os.fstat(self.fd).st_size
         except OSError:
@@ -274,11 +300,16 @@ class SharedFile:
 
     def grow(self, mem, end: int) -> None:
         """The mapping goes on to ``end`` (mremap), its new pages as they are now."""
-        self.clean = self._own() + page_sums(mem, self.end, end)
+        more = page_sums(mem, self.end, end) if self.held.writable else \
+            bytearray((end - self.end) // PAGE * SUM)
+        self.clean = self._own() + more
+        self.guard = min(self.guard, self.end)
         self.base, self.end = 0, end
         pieces = spaces.get(self.key, {}).get(self.asp)
         if pieces is not None:
             pieces.longest = max(pieces.longest, end - self.start)
+            self.asp._watch_aliases(self)
+            self.asp.guard_eof(self)
 
     def _own(self) -> bytearray:
         return self.clean[self.base:self.base + (self.end - self.start) // PAGE * SUM]
@@ -286,15 +317,19 @@ class SharedFile:
     def piece(self, lo: int, hi: int) -> SharedFile:
         """The part [lo, hi) of this mapping (the same host descriptor and digests)."""
         rel = lo - self.start
-        return SharedFile(lo, hi, self.held.share(), self.offset + rel, self.clean,
+        part = SharedFile(lo, hi, self.held.share(), self.offset + rel, self.clean,
                           self.base + rel // PAGE * SUM, self.key, self.asp)
+        part.guard = min(max(self.guard, lo), hi)
+        return part
 
     def copy(self, asp) -> SharedFile:
         """This mapping in a forked child (``asp``): its own digests, copied from the
         parent's once it has written back (AddressSpace.copy_into), so only the child's
         own later stores count as its changes, never the bytes it was given."""
-        return SharedFile(self.start, self.end, self.held.share(), self.offset,
-                          self._own(), 0, self.key, asp)
+        child = SharedFile(self.start, self.end, self.held.share(), self.offset,
+                           self._own(), 0, self.key, asp)
+        child.guard = self.guard
+        return child
 
     def reload(self, mem, lo: int, hi: int, base: Optional[bytes] = None) -> None:
         """The file changed under [lo, hi) (page aligned, within the mapping) by a
@@ -308,7 +343,8 @@ class SharedFile:
             rel = a - self.start
             k = self.base + rel // PAGE * SUM
             at = self.offset + rel
-            if base is not None and _page_sum(mem.data[a:a + PAGE]) != self.clean[k:k + SUM]:
+            if base is not None and self.held.writable and \
+                    _page_sum(mem.data[a:a + PAGE]) != self.clean[k:k + SUM]:
                 if asp is not None:     # (the first base stays: what it last saw)
                     if asp.bases is None:
                         asp.bases = {}
@@ -319,7 +355,8 @@ class SharedFile:
             except OSError:
                 continue
             mem.load(a, page)
-            self.clean[k:k + SUM] = _page_sum(page)
+            if self.held.writable:
+                self.clean[k:k + SUM] = _page_sum(page)
             if asp is not None and asp.bases:
                 asp.bases.pop((self.key, at), None)
 
@@ -409,31 +446,76 @@ def before_io(fd: int, start: int, n: int) -> None:
 
 
 def after_write(fd: int, start: int, n: int) -> None:
-    """``n`` bytes were written at ``start`` of the file: the mappings show them."""
+    """``n`` bytes were written at ``start`` of the file: the mappings show them (and
+    their pages up to its new end are no longer past it)."""
     if n > 0:
         for asp, sf, lo, hi in list(_file_ranges(fd, start, start + n)):
             sf.reload(asp.mem, lo, hi)
+        _reguard(fd)
+
+
+def _reguard(fd: int) -> None:
+    """The file open as ``fd`` changed size: every mapping of it whose pages were past
+    its end, or are now, has them guarded anew (AddressSpace.guard_eof)."""
+    import os
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return
+    for asp, pieces in list(spaces.get((st.st_dev, st.st_ino), {}).items()):
+        for sf in list(pieces.items):
+            if sf.guard < sf.end or sf.offset + (sf.end - sf.start) > st.st_size:
+                asp.guard_eof(sf, st.st_size)
+
+
+def truncating(fd: int, length: int, cut: Callable[[], None]) -> None:
+    """``cut()`` truncates the file open as host descriptor ``fd`` to ``length``: the
+    MAP_SHARED pages of the bytes it cuts or adds are written back first (the stores
+    before the cut are the file's) and show the file after it: zeros past the new end,
+    as Linux's truncation of the page cache (the pages kept their old bytes)."""
+    import os
+    try:
+        old = os.fstat(fd).st_size
+    except OSError:
+        old = length
+    lo, hi = page_down(min(old, length)), page_up(max(old, length))
+    meets = list(_file_ranges(fd, lo, hi)) if hi > lo else []
+    for asp, sf, a, b in meets:
+        sf.sync(asp.mem, a, b)
+    cut()
+    for asp, sf, a, b in meets:
+        sf.reload(asp.mem, a, b)
+    _reguard(fd)
 
 
 class FileRange:
     """A MAP_PRIVATE file mapping [start, end) of a file from ``offset``: what mremap
     growing it maps on (Linux extends the VMA over the file; it read zeros). It holds
-    no descriptor (one per mapped open file ran out of them: ENFILE after 22 mmaps and
-    closes under ulimit -n 64): ``src`` is the file's (host path, (st_dev, st_ino)),
-    reopened when it grows (read_more)."""
+    the run's one read-only descriptor of the file (HeldFd: the file's bytes even once
+    its name leads elsewhere, as Linux's VMA holds the inode) while few files are held
+    (PRIVATE_HELD); past that, none (a descriptor per mapping ran out of them: ENFILE
+    after 22 mmaps and closes under ulimit -n 64): ``src`` is the file's (host path,
+    (st_dev, st_ino)), reopened when it grows (read_more)."""
 
-    __slots__ = ("start", "end", "src", "offset")
+    __slots__ = ("start", "end", "src", "offset", "held")
 
-    def __init__(self, start: int, end: int, src: tuple, offset: int):
+    def __init__(self, start: int, end: int, src: tuple, offset: int,
+                 held: Optional[HeldFd] = None):
         self.start, self.end, self.src, self.offset = start, end, src, offset
+        self.held = held
 
     def piece(self, lo: int, hi: int) -> FileRange:
-        return FileRange(lo, hi, self.src, self.offset + (lo - self.start))
+        return FileRange(lo, hi, self.src, self.offset + (lo - self.start),
+                         None if self.held is None else self.held.share())
 
     def read_more(self, load: Callable[[int], None]) -> None:
-        """Call ``load(fd)`` with the file opened for reading, when its path still names
-        the same file (else nothing: the new pages read zeros, as before)."""
+        """Call ``load(fd)`` with the file opened for reading: the held descriptor, or
+        by its path when that still names the same file (else nothing: the new pages
+        read zeros)."""
         import os
+        if self.held is not None:
+            load(self.held.fd)
+            return
         fd = _reopen(*self.src)
         if fd is not None:
             try:
@@ -442,7 +524,9 @@ class FileRange:
                 os.close(fd)
 
     def close(self) -> None:
-        pass
+        if self.held is not None:
+            self.held.release()
+            self.held = None
 
 
 def _reopen(path: str, key: tuple) -> Optional[int]:
@@ -606,12 +690,17 @@ class AddressSpace:
         return 0 if self.tags is None else self.tags[addr >> PAGE_SHIFT]
 
     def map_count_ok(self, start: int, end: int, prot: Optional[int],
-                     tag: Optional[int] = None) -> bool:
+                     tag: Optional[int] = None, new: bool = False) -> bool:
         """Whether giving [start, end) protection ``prot`` (None: unmapping it) keeps
         the process within MAX_MAP_COUNT VMAs, or lowers its count: mmap, mprotect and
         munmap refuse a change past it with ENOMEM, as Linux's vm.max_map_count (a
         guest could otherwise make 10^5-10^6 of them, and /proc/PID/maps as many
-        lines). ``tag``: as for ``map``; a file mapping's edges are VMA edges (tags)."""
+        lines). ``tag``: as for ``map``; a file mapping's edges are VMA edges (tags).
+        ``new`` (mmap): Linux's do_mmap refuses only once the count is past the limit
+        (a new VMA may make it MAX_MAP_COUNT + 1), and a MAP_FIXED hole in the middle
+        of a VMA is munmap's split, refused at the limit."""
+        if new:
+            return self.vmas <= MAX_MAP_COUNT and self.map_count_ok(start, end, None)
         p0, p1 = page_down(start) >> PAGE_SHIFT, page_up(end) >> PAGE_SHIFT
         if p1 <= p0:
             return True
@@ -634,6 +723,8 @@ class AddressSpace:
             return
         if self.shared:
             self._drop_shared(start, end)
+        if "_hook" in self.__dict__:       # (aliases: see _watch_aliases)
+            self.mem.unwatch(start, end)
         if self.files:
             self._split_files(start, end, None)
         if self.vdso is not None and start < self.vdso[0] + self.vdso[1].span \
@@ -672,31 +763,170 @@ class AddressSpace:
             (self.budget is None or self.budget.allows(nbytes))
 
     # -- MAP_SHARED files ------------------------------------------------------------------
-    def add_shared(self, start: int, end: int, fd: int, offset: int) -> None:
-        """[start, end) now maps host descriptor ``fd`` (owned from here on) from
-        ``offset`` shared: see SharedFile. Its current bytes are the file's."""
+    def add_shared(self, start: int, end: int, held: HeldFd, offset: int) -> None:
+        """[start, end) now maps the file held as ``held`` (this reference owned from
+        here on) from ``offset`` shared: see SharedFile. Its current bytes are the
+        file's."""
         import os
         if not self.shared:
             self.shared = []
         try:
-            st = os.fstat(fd)
+            st = os.fstat(held.fd)
             key: tuple = (st.st_dev, st.st_ino)
         except OSError:
             key = ()
         i, _ = self._overlap(start, end)
-        self.shared.insert(i, SharedFile(start, end, HeldFd(fd), offset,
-                                         page_sums(self.mem, start, end), 0, key, self))
+        # (a read-only file's pages are never written back: no digests to compute)
+        clean = page_sums(self.mem, start, end) if held.writable else \
+            bytearray((end - start) // PAGE * SUM)
+        sf = SharedFile(start, end, held, offset, clean, 0, key, self)
+        self.shared.insert(i, sf)
+        self._watch_aliases(sf)
+        self.guard_eof(sf)
+
+    # -- pages past the end of the file: SIGBUS ------------------------------------------
+    def guard_eof(self, sf: SharedFile, size: Optional[int] = None) -> None:
+        """Make the pages of ``sf`` wholly past the end of its file (``size``; None:
+        as it is now) fault, and those before it not: Linux sends SIGBUS for an access
+        there (kernel.fault asks past_eof). Only the Memory's flags change, not the
+        protection (``prot``): mprotect, fork and a growing file put them back."""
+        import os
+        if size is None:
+            try:
+                size = os.fstat(sf.fd).st_size
+            except OSError:
+                return
+        guard = min(sf.end, max(sf.start, sf.start + page_up(size) - sf.offset))
+        old, sf.guard = sf.guard, guard
+        if old < guard:             # (the file grew over them: as their protection says)
+            self._reflag(old, guard)
+        if guard < sf.end:
+            mem = self.mem
+            p0, p1 = guard >> PAGE_SHIFT, sf.end >> PAGE_SHIFT
+            mem.wf[p0:p1] = mem.wf[p0:p1].translate(_SET_RO)
+            mem.set_unreadable(guard, sf.end, True)
+
+    def _reflag(self, start: int, end: int) -> None:
+        """The Memory's page flags of [start, end) as its protection says (see _set)."""
+        mem = self.mem
+        for m in re.finditer(rb"(.)\1*", self.prot[start >> PAGE_SHIFT:end >> PAGE_SHIFT],
+                             re.S):
+            a, b = start + (m.start() << PAGE_SHIFT), start + (m.end() << PAGE_SHIFT)
+            prot = m.group(1)[0]
+            p0, p1 = a >> PAGE_SHIFT, b >> PAGE_SHIFT
+            table = _CLEAR_RO if prot & P_MAPPED and prot & P_W else _SET_RO
+            mem.wf[p0:p1] = mem.wf[p0:p1].translate(table)
+            mem.set_unreadable(a, b, not (prot & P_MAPPED and prot & (P_R | P_W | P_X)))
+
+    def _reguard_in(self, start: int, end: int) -> None:
+        """Guard again the pages past the file's end of the shared mappings meeting
+        [start, end), after their flags were set from ``prot`` (mprotect, fork)."""
+        for sf in self.shared_in(start, end):
+            if sf.guard < sf.end:
+                sf.guard = sf.end   # (its flags are the protection's now)
+                self.guard_eof(sf)
+
+    def regrown(self, addr: int) -> bool:
+        """Whether ``addr`` was guarded as past its file's end but the file has grown
+        over it since by a way that did not guard anew (another host process, a call
+        without the hooks): it is unguarded, and the access is to be retried."""
+        for sf in self.shared_in(addr, addr + 1):
+            if sf.guard <= addr < sf.end and not self.past_eof(addr):
+                self.guard_eof(sf)
+                return True
+        return False
+
+    def past_eof(self, addr: int) -> bool:
+        """Whether ``addr`` lies in a shared file mapping's page wholly past the end of
+        its file (an access there is SIGBUS on Linux)."""
+        import os
+        for sf in self.shared_in(addr, addr + 1):
+            try:
+                size = os.fstat(sf.fd).st_size
+            except OSError:
+                return False
+            return sf.offset + (page_down(addr) - sf.start) >= page_up(size)
+        return False
+
+    # -- one file page mapped twice in one process ---------------------------------------
+    def _watch_aliases(self, sf: SharedFile) -> None:
+        """Where ``sf`` and another shared mapping of this process show the same bytes
+        of the file, both are watched (Memory.watch: the slow store path, those pages
+        only), so that a store through one is copied to the other at once, as through
+        Linux's one page-cache page (before, they met only at a read, write or
+        write-back). The walk stops at a watched mapping covering all of ``sf``: every
+        other one meeting it was paired with that one before."""
+        pieces = spaces.get(sf.key, {}).get(self) if sf.key else None
+        if pieces is None or len(pieces.items) < 2:
+            return
+        lo, hi = sf.offset, sf.offset + (sf.end - sf.start)
+        hook = self._alias_hook()
+        items = pieces.items
+        for k in range(bisect_left(pieces.keys, (lo - pieces.longest + 1, 0)),
+                       bisect_left(pieces.keys, (hi, 0))):
+            other = items[k]        # (meeting()'s, walked lazily: the stop below)
+            if other is sf:
+                continue
+            a, b = max(lo, other.offset), min(hi, other.offset + (other.end - other.start))
+            if a >= b:
+                continue
+            self.mem.watch(sf.start + a - lo, sf.start + b - lo, hook)
+            at = other.start + a - other.offset
+            if a == lo and b == hi and self.mem.wf[at >> PAGE_SHIFT] & WF_WATCH:
+                return
+            self.mem.watch(at, at + b - a, hook)
+
+    def _alias_hook(self) -> Callable[[int, bytes], None]:
+        """The watch callback copying a store to the other mappings of its file bytes
+        (through a weak reference: Memory -> AddressSpace would be a cycle)."""
+        hook = self.__dict__.get("_hook")
+        if hook is None:
+            import weakref
+            ref = weakref.ref(self)
+
+            def hook(addr: int, data: bytes) -> None:
+                asp = ref()
+                if asp is not None and asp.shared:
+                    asp._copy_to_aliases(addr, data)
+            self._hook = hook
+        return hook
+
+    def _copy_to_aliases(self, addr: int, data: bytes) -> None:
+        """``data`` was stored at ``addr`` (one page at most): the same file bytes in
+        this process's other shared mappings get it too."""
+        end = addr + len(data)
+        for sf in self.shared_in(addr, end):
+            lo, hi = max(addr, sf.start), min(end, sf.end)
+            off = sf.offset + lo - sf.start
+            pieces = spaces.get(sf.key, {}).get(self) if sf.key else None
+            if pieces is None:
+                continue
+            for other in pieces.meeting(off, off + hi - lo):
+                if other is sf:
+                    continue
+                a = max(off, other.offset)
+                b = min(off + hi - lo, other.offset + (other.end - other.start))
+                if a < b:
+                    self.mem.load(other.start + a - other.offset,
+                                  data[lo - addr + a - off:lo - addr + b - off])
+
+    def read_only_shared(self, start: int, end: int) -> bool:
+        """Whether a MAP_SHARED mapping of a file opened read-only meets [start, end)
+        (mprotect may not make it writable: EACCES)."""
+        return any(not sf.held.writable for sf in self.shared_in(start, end))
 
     def _overlap(self, start: int, end: int) -> Tuple[int, int]:
         """[i, j): the indices of the shared mappings meeting [start, end)."""
         return _span(self.shared, start, end)
 
-    def add_file(self, start: int, end: int, src: tuple, offset: int) -> None:
-        """[start, end) maps the file ``src`` (see FileRange) from ``offset`` privately."""
+    def add_file(self, start: int, end: int, src: tuple, offset: int,
+                 held: Optional[HeldFd] = None) -> None:
+        """[start, end) maps the file ``src`` (see FileRange) from ``offset`` privately;
+        ``held``: its held descriptor (this reference owned from here on), if any."""
         if not self.files:
             self.files = []
         i, _ = _span(self.files, start, end)
-        self.files.insert(i, FileRange(start, end, src, offset))
+        self.files.insert(i, FileRange(start, end, src, offset, held))
 
     def file_ending_at(self, at: int) -> Optional[FileRange]:
         """The MAP_PRIVATE file mapping that ends at ``at``, if one does."""
@@ -746,6 +976,9 @@ class AddressSpace:
         written back, and the part moved maps the file at ``new`` from then on (so the
         old pages can go at once, not kept to be written back when unmapped)."""
         self._split_shared(start, end, new)
+        for sf in self.shared_in(new, new + (end - start)):
+            sf.guard = sf.end       # (mapped anew there: guarded again as it grows)
+            self._watch_aliases(sf)
         if self.files:
             self._split_files(start, end, new)
 
@@ -775,6 +1008,8 @@ class AddressSpace:
         if self.growsdown:
             self._split_growsdown(p0, p1, (prot & 7) | P_MAPPED)
         self._set(start, page_up(end), prot & 7)
+        if self.shared:
+            self._reguard_in(start, end)    # (pages past a file's end stay SIGBUS)
         return True
 
     def _split_growsdown(self, p0: int, p1: int, new: int) -> None:
@@ -900,4 +1135,11 @@ class AddressSpace:
         child_mem.guarded = self.mem.guarded
         child_mem.unreadable[:] = self.mem.unreadable
         child_mem.rf[:] = self.mem.rf
+        if "_hook" in self.__dict__:       # the child's aliases are watched as well
+            for sf in other.shared:
+                other._watch_aliases(sf)
+        for sf in other.shared:             # (and its pages past a file's end fault)
+            if sf.guard < sf.end:
+                p0, p1 = sf.guard >> PAGE_SHIFT, sf.end >> PAGE_SHIFT
+                wf[p0:p1] = wf[p0:p1].translate(_SET_RO)
         return other

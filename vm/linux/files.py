@@ -282,7 +282,9 @@ class HostFile(OpenFile):
     def pwrite(self, data: bytes, offset: int) -> int:
         if not self.writable:
             raise GuestFileError(errno.EBADF)
-        if mapped.spaces and data and self.regular and not appends(self.fd):
+        if mapped.spaces and data and self.regular:
+            if appends(self.fd):    # (Linux's pwrite appends too: see _pwrite)
+                offset = os.fstat(self.fd).st_size
             mapped.before_io(self.fd, offset, len(data))
             n = self._pwrite(data, offset)
             mapped.after_write(self.fd, offset, n)

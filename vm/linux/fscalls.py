@@ -10,6 +10,7 @@ import struct
 
 from vm.diskquota import new_inode
 from vm.linux import abi
+from vm.linux import addrspace as mapped
 from vm.linux.files import GuestFileError, HostFile, WouldBlock
 from vm.linux.syscalls import (
     SYSCALLS,
@@ -144,7 +145,11 @@ def _truncate(proc, path: str, length: int) -> int:
         grow = length - st.st_size
         if budget is not None and grow > 0 and budget.take(grow) < grow:
             return -errno.EFBIG
-        os.truncate(inode, length)
+        if mapped.spaces and inode and stat.S_ISREG(st.st_mode):    # MAP_SHARED pages
+            held = int(inode.rsplit("/", 1)[1])             # (the O_PATH descriptor)
+            mapped.truncating(held, length, lambda: os.truncate(inode, length))
+        else:
+            os.truncate(inode, length)
     return 0
 
 

@@ -544,13 +544,20 @@ class Kernel:
     def fault(self, proc: Process, m, exc: CPUException) -> None:
         """A CPU exception in user mode: the signal the kernel would send."""
         self.progress = True
+        shared = isinstance(exc, MemoryFault) and proc.aspace is not None and \
+            bool(proc.aspace.shared)
+        if shared and proc.aspace.regrown(exc.address):
+            return              # (its file grew unseen: the access goes again)
         status, line = fault_report(m, exc)
+        bus = shared and proc.aspace.past_eof(exc.address)
+        if bus:                 # a shared file page past the file's end (addrspace.py)
+            status, line = 128 + S.SIGBUS, line.replace("(SIGSEGV)", "(SIGBUS)", 1)
         sig = status - 128
         action = proc.action(sig)
         blocked = proc.sigmask & S.bit(sig)
         if action[0] not in (S.SIG_DFL, S.SIG_IGN) and not blocked:
             addr = exc.address if isinstance(exc, MemoryFault) else m.cpu.eip
-            code = 0x80 if isinstance(exc, SoftwareInterrupt) else 1
+            code = 0x80 if isinstance(exc, SoftwareInterrupt) else 2 if bus else 1
             code = getattr(exc, "si_code", code)      # #XM: from MXCSR (simd_fp)
             try:
                 S.setup_frame(proc, sig, action, S.siginfo(sig, code, addr=addr),

@@ -16,6 +16,9 @@ from vm.linux.addrspace import (
     PAGE,
     STACK_SIZE,
     AddressSpace,
+    HeldFd,
+    held_count,
+    held_file,
     page_up,
 )
 from vm.linux.codeshare import mapped_code
@@ -137,6 +140,34 @@ def load_file(mem, start: int, length: int, fd: int, offset: int) -> None:
             mem.load(start + a, data)
         if len(data) < n:
             return
+
+
+PRIVATE_HELD = 16      # files held open for MAP_PRIVATE mappings' growth (FileRange)
+
+
+def _hold(f: HostFile, writable: bool) -> HeldFd:
+    """The run's one host descriptor of ``f``'s file for its mappings (HeldFd), opened
+    again through /proc/self/fd (its own offset and no O_APPEND: a write-back's pwrite
+    on a dup of an O_APPEND descriptor appended), a dup where that fails; ENOMEM when
+    the run's share of host descriptors is spent."""
+    st = os.fstat(f.fd)
+    key = (st.st_dev, st.st_ino)
+    held = held_file(key, writable)
+    if held is not None:
+        return held
+    fd = -1
+    if f.regular:
+        try:
+            fd = os.open(f"/proc/self/fd/{f.fd}",
+                         (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC)
+            if os.fstat(fd).st_ino != st.st_ino:
+                os.close(fd)
+                fd = -1
+        except OSError:
+            fd = -1
+    if fd < 0:
+        fd = os.dup(f.fd)
+    return HeldFd(host_fds().take(fd, errno.ENOMEM), (*key, writable), writable)
 
 
 def move_pages(mem, old: int, new: int, size: int) -> None:
@@ -303,13 +334,14 @@ class Process:
             if err:
                 return err
         tag = asp.file_tag(start, start + length) if f is not None else 0
-        if not asp.map_count_ok(start, start + length, prot, tag):
+        if not asp.map_count_ok(start, start + length, prot, tag, new=True):
             return -errno.ENOMEM                # vm.max_map_count
         held = None
-        if f is not None and flags & abi.MAP_SHARED and f.writable:
+        shared = f is not None and flags & abi.MAP_SHARED and (f.writable or f.regular)
+        if shared:
             # taken before the space changes: a failure (the run's share of host
             # descriptors spent: ENOMEM) must leave no mapping behind, as Linux's
-            held = host_fds().take(os.dup(f.fd), errno.ENOMEM)
+            held = _hold(f, f.writable)
         if flags & (abi.MAP_FIXED | abi.MAP_FIXED_NOREPLACE):
             asp.unmap(start, start + length)
         if f is not None:               # MAP_PRIVATE: a copy, so copy-on-write by nature
@@ -318,11 +350,12 @@ class Process:
         if flags & abi.MAP_GROWSDOWN:
             asp.add_growsdown(start, start + length)
         if held is not None:
-            asp.add_shared(start, start + length, held, offset)     # written back
+            asp.add_shared(start, start + length, held, offset)     # the file's pages
         elif f is not None:
             self._track_private(f, start, start + length, offset)
-        if held is None and f is not None and prot & abi.PROT_EXEC:     # a library's text: translated
-            mapped_code(self.kernel).install(self.machine, asp)   # translated already?
+        if not (held is not None and held.writable) and f is not None and \
+                prot & abi.PROT_EXEC:     # a library's text: translated already?
+            mapped_code(self.kernel).install(self.machine, asp)
         return start
 
     def _track_private(self, f, start: int, end: int, offset: int) -> None:
@@ -335,7 +368,13 @@ class Process:
             except OSError:
                 return
             src = f.map_src = (f.path, (st.st_dev, st.st_ino))
-        self.aspace.add_file(start, end, src, offset)
+        held = held_file(src[1], False)
+        if held is None and f.regular and held_count() < PRIVATE_HELD:
+            try:
+                held = _hold(f, False)
+            except OSError:
+                held = None             # (no descriptor to spare: grows by its path)
+        self.aspace.add_file(start, end, src, offset, held)
 
     def _mmap_start(self, addr: int, length: int, flags: int) -> int:
         """Where mmap puts ``length`` (page-rounded) bytes asked at ``addr``, or -errno;
@@ -386,6 +425,9 @@ class Process:
             return -errno.EINVAL
         if not length:
             return 0
+        if prot & abi.PROT_WRITE and self.aspace.shared and \
+                self.aspace.read_only_shared(addr, addr + length):
+            return -errno.EACCES        # a MAP_SHARED mapping of a read-only file
         if self.rlimits:            # the guest's RLIMIT_DATA (memrlimits.py)
             from vm.linux.memrlimits import refuse_protect
             err = refuse_protect(self, addr, addr + page_up(length), prot)

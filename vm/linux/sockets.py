@@ -289,6 +289,17 @@ class Socket(OpenFile):
                 break
         return got
 
+    def whole_messages(self, n: int) -> int:
+        """The bytes of the queued stream messages that fit whole in the first ``n``."""
+        got = 0
+        for msg in self.rx:
+            if got + len(msg.data) > n:
+                break
+            got += len(msg.data)
+            if msg.fds:
+                break
+        return got
+
     def queues(self) -> list:
         """The receive queues this socket owns: its own, and its pending connections'."""
         return [self.rx, *(pending.rx for pending in self.backlog)]
@@ -862,16 +873,19 @@ def _recv(proc, s: Socket, n: int, flags: int) -> tuple:
         raise
 
 
-def _check_buffers(proc, s: Socket, vecs: list, n: int, flags: int) -> None:
-    """EFAULT before anything is taken when the bytes a recv would store do not fit
-    where the guest points: a stream keeps its data (and descriptors) queued, a datagram
-    is dropped with its descriptors closed, as Linux's recvmsg. (Taken first, the data
-    was lost and the descriptors in flight never released: a pipe end sent that way was
-    never closed.) As Linux, the bytes before the fault are stored all the same."""
+def _check_buffers(proc, s: Socket, vecs: list, n: int, flags: int) -> int:
+    """How many of ``n`` bytes the recv takes: EFAULT before anything is taken when the
+    bytes a recv would store do not fit where the guest points: a stream keeps its data
+    (and descriptors) queued, a datagram is dropped with its descriptors closed, as
+    Linux's recvmsg. (Taken first, the data was lost and the descriptors in flight never
+    released: a pipe end sent that way was never closed.) As Linux, the bytes before the
+    fault are stored all the same, and a stream whose fault lies in a later message
+    gives the whole messages before it (unix_stream_read_generic: EFAULT only when
+    nothing was copied)."""
     want, pos = s.next_length(n), 0
     for i, (base, size) in enumerate(vecs):
         if pos >= want:
-            return
+            return n
         try:
             proc.mem.check_write(base, min(size, want - pos))
         except proc.memory_errors:
@@ -880,11 +894,15 @@ def _check_buffers(proc, s: Socket, vecs: list, n: int, flags: int) -> None:
             for earlier, room in vecs[:i]:      # checked: whole
                 proc.mem.write(earlier, data[at:at + room])
                 at += room
-            _write_prefix(proc, base, data[at:want])
+            stored = at + _write_prefix(proc, base, data[at:want])
+            whole = s.whole_messages(stored) if s.stream else 0
+            if whole:
+                return whole
             if not s.stream and not flags & MSG_PEEK:
                 _release(s.pop().fds)
             raise
         pos += size
+    return n
 
 
 def _write_prefix(proc, base: int, data: bytes) -> int:
@@ -917,7 +935,7 @@ def _fd_slots(proc, control: int, want: int) -> int:
 def sys_recvfrom(proc, fd, buf, length, flags, addr, lenp):
     s = _socket_of(proc, fd)
     length = min(length, 1 << 20)
-    _check_buffers(proc, s, [(buf, length)], length, flags)
+    length = _check_buffers(proc, s, [(buf, length)], length, flags)
     data, files, sender, full = _recv(proc, s, length, flags)
     _release(files)
     proc.mem.write(buf, data)
@@ -937,7 +955,7 @@ def sys_recvmsg(proc, fd, msg, flags, *_):
     proc.mem.check_write(msg, MSGHDR.size)
     vecs = _iov(proc, iov, iovlen)
     total = min(sum(n for _b, n in vecs), 1 << 20)
-    _check_buffers(proc, s, vecs, total, flags)
+    total = _check_buffers(proc, s, vecs, total, flags)
     data, files, sender, full = _recv(proc, s, total, flags)
     pos = 0
     for base, n in vecs:

@@ -13,6 +13,7 @@ import errno
 import itertools
 import struct
 
+from vm.linux.cbpf import program_ok
 from vm.linux.files import GuestFileError
 
 _I = struct.Struct("<i")
@@ -137,10 +138,12 @@ def set_option(s, name: int, val: int, length: int, read) -> None:
         count, where = struct.unpack("<HxxI", read(8))
         if not 0 < count <= 4096 or not where:
             raise GuestFileError(errno.EINVAL)
-        read(8, where)                # the first instruction: EFAULT if unreadable
+        raw = read(8 * count, where)  # the whole program: EFAULT if unreadable
+        if not program_ok(raw):       # Linux's checks (bpf_check_classic)
+            raise GuestFileError(errno.EINVAL)
         if name == 51:                # SO_REUSEPORT on AF_UNIX: nothing to attach to
             raise GuestFileError(errno.EINVAL)
-        opts[name] = count            # accepted unchecked; it filters nothing
+        opts[name] = count            # checked as Linux does; it filters nothing
     elif name == 27:                  # SO_DETACH_FILTER
         if opts.pop(SO_ATTACH_FILTER, None) is None:
             raise GuestFileError(errno.ENOENT)

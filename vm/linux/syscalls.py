@@ -19,6 +19,7 @@ from typing import Callable
 
 from vm.diskquota import name_removed, new_inode, set_append
 from vm.linux import abi, cputime, procfs, uptime
+from vm.linux import addrspace as mapped
 from vm.linux.abi import (
     AT_EMPTY_PATH,
     AT_FDCWD,
@@ -851,9 +852,13 @@ def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
         if flags & abi.O_TRUNC and stat.S_ISREG(st.st_mode):
             sb.check_inode(st, path)
             if acc in (1, 2):
-                os.ftruncate(fd, 0)
+                cut = lambda: os.ftruncate(fd, 0)   # noqa: E731
             else:                                    # O_RDONLY|O_TRUNC truncates too
-                os.truncate(f"/proc/self/fd/{fd}", 0)
+                cut = lambda: os.truncate(f"/proc/self/fd/{fd}", 0)     # noqa: E731
+            if mapped.spaces:                        # MAP_SHARED pages of it: cut too
+                mapped.truncating(fd, 0, cut)
+            else:
+                cut()
     except OSError:
         os.close(fd)
         raise
@@ -1487,7 +1492,10 @@ def _ftruncate(proc, fd: int, length: int) -> int:
         from vm.linux import fsizelimit
         fsizelimit.check_length(proc, length)
     f.grow_to(length)
-    os.ftruncate(f.fd, length)
+    if mapped.spaces and f.regular:         # MAP_SHARED pages of it: cut there too
+        mapped.truncating(f.fd, length, lambda: os.ftruncate(f.fd, length))
+    else:
+        os.ftruncate(f.fd, length)
     return 0
 
 
@@ -1567,12 +1575,31 @@ def sys_fcntl64(proc, fd, cmd, arg, *_):
 SYSCALLS[55] = ("fcntl", sys_fcntl64)
 
 
+FIONCLEX, FIOCLEX, FIONBIO = 0x5450, 0x5451, 0x5421
+_FD_IOCTLS = (FIONCLEX, FIOCLEX, FIONBIO)
+
+
+def _fd_ioctl(proc, fd: int, f, req: int, arg: int) -> int:
+    """The ioctls Linux answers for every descriptor (tty, file, pipe, socket alike):
+    FIOCLEX/FIONCLEX set and clear close-on-exec, FIONBIO sets or clears O_NONBLOCK from
+    the int at ``arg`` (EFAULT unreadable), as F_SETFD and F_SETFL would."""
+    if req == FIONBIO:
+        on = struct.unpack("<i", proc.mem.read(arg, 4))[0]
+        f.status_flags = f.status_flags | abi.O_NONBLOCK if on else \
+            f.status_flags & ~abi.O_NONBLOCK
+        return 0
+    proc.fds.fds[fd][1] = req == FIOCLEX
+    return 0
+
+
 @syscall(54)
 def sys_ioctl(proc, fd, req, arg, *_):
     f = proc.fds.get(fd)
     if req == abi.FIONREAD:
         proc.mem.write(arg, struct.pack("<i", f.readable_bytes()))
         return 0
+    if req in _FD_IOCTLS:               # do_vfs_ioctl's: any descriptor, before the file's
+        return _fd_ioctl(proc, fd, f, req, arg)
     if not f.isatty():
         return neg(errno.ENOTTY)
     if req == abi.TCGETS:

@@ -515,6 +515,14 @@ class Memory:
             self._watchers[p] = callback
             self.wf[p] |= WF_WATCH
 
+    def unwatch(self, start: int, end: int) -> None:
+        """Stop the ``watch`` callbacks of the pages of [start, end) (a loop over the
+        watched pages only)."""
+        p0, p1 = start >> PAGE_SHIFT, ((end - 1) >> PAGE_SHIFT) + 1
+        for p in [p for p in self._watchers if p0 <= p < p1]:
+            del self._watchers[p]
+            self.wf[p] &= ~WF_WATCH
+
     def _after_write(self, addr: int, data: bytes, flags: int) -> None:
         end = addr + len(data)
         if flags & WF_CODE and self.code_written is not None:
