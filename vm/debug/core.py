@@ -92,7 +92,8 @@ class Watchpoint:
 class StopEvent:
     """Why the program stopped. ``reason``: 'step', 'breakpoint', 'watchpoint', 'finish',
     'syscall', 'interrupt', 'signal' (a fault), 'exited', 'history' (the start of the
-    recorded history was reached going backwards), 'error'."""
+    recorded history was reached going backwards), 'error', 'thread-exit' (the thread
+    that ran alone ended: a Linux target's, for the GDB stub)."""
     reason: str
     pc: int = 0
     number: int = 0                 # breakpoint / watchpoint number, syscall, vector
@@ -182,7 +183,11 @@ class X86Debugger(Debugger):
         self._in_run = False
         self._recording_watch: Optional[list] = None
         self._pending: List[StopEvent] = []
-        self._skip_catch = False
+        # (thread, address after the instruction) of the last catch stop, and of the
+        # one the resume is to let through: keyed, as another thread's int 0x80 may
+        # come first (it is its own stop)
+        self._catch_at: Optional[tuple] = None
+        self._skip_catch: Optional[tuple] = None
         self._fault: Optional[Outcome] = None
         self._glue = None
         self._glue_regs = None
@@ -542,14 +547,18 @@ class X86Debugger(Debugger):
         return ev.result
 
     def _catch(self, m, vector: int, software: bool) -> None:
-        if self._skip_catch:
-            self._skip_catch = False
+        thread = getattr(self.target, "current_thread", None)
+        key = (thread() if thread is not None else None, m.cpu.linear_ip())
+        if self._skip_catch is not None and self._skip_catch == key:
+            self._skip_catch = None     # (the call stopped at, now run)
             return
         if software and self.catch_syscalls is not None and vector == 0x80:
             nr = m.cpu.r[0]
             if not self.catch_syscalls or nr in self.catch_syscalls:
+                self._catch_at = key
                 raise CatchStop("syscall", nr)
         if vector in self.catch_vectors and (software or self.real):
+            self._catch_at = key
             raise CatchStop("interrupt", vector)
 
     def _kernel_fault(self, proc, m, exc) -> None:
@@ -680,6 +689,14 @@ class X86Debugger(Debugger):
         before = m.steps
         tr.stop_skip[0] = self.pc
         saved, self._recording_watch = self._recording_watch, []
+        # that instruction is the current thread's (a Linux target's threads share the
+        # Machine): it alone runs, or a watch trap of another thread was run and
+        # reported in the followed one
+        target = self.target
+        solo = getattr(target, "current_thread", None) is not None
+        if solo:
+            focus, alone = target.focus, target.solo
+            target.focus, target.solo = target.current_thread(), True
         try:
             for _ in range(3):          # a history boundary may return early
                 out = self._exec_chunk(1)
@@ -688,6 +705,8 @@ class X86Debugger(Debugger):
         finally:
             tr.stop_skip[0] = -1
             hits, self._recording_watch = self._recording_watch, saved
+            if solo:
+                target.focus, target.solo = focus, alone
         self._last_hits = hits
         return out
 
@@ -699,6 +718,8 @@ class X86Debugger(Debugger):
         if out.kind == "fault":
             self._fault = out
             return StopEvent("signal", self.pc, signal=out.signal, message=out.message)
+        if out.kind == "thread-exit":       # (the one thread that ran has ended)
+            return StopEvent("thread-exit", self.pc, message="the thread exited")
         return None
 
     def _watch_hits(self, hits: List[Watchpoint]) -> Optional[StopEvent]:
@@ -728,8 +749,9 @@ class X86Debugger(Debugger):
             ev = self._finish_outcome(out)
             if ev is not None:
                 return ev
+        self._skip_catch = None
         if isinstance(self.last, StopEvent) and self.last.reason in ("syscall", "interrupt"):
-            self._skip_catch = True
+            self._skip_catch = self._catch_at
         return None
 
     def _run(self, limit: Optional[int] = None, collect: Optional[list] = None,
@@ -825,7 +847,7 @@ class X86Debugger(Debugger):
                 continue
             except CatchStop as e:
                 if collect is not None or ignore_breaks:
-                    self._skip_catch = True
+                    self._skip_catch = self._catch_at
                     continue
                 return StopEvent(e.kind, self.pc, e.number)
             except FaultStop as e:

@@ -272,7 +272,9 @@ class GdbStub:
         self.catching: Optional[set] = None    # QCatchSyscalls (None: off, empty: all)
         self.syscall_return: Optional[int] = None  # the call a syscall_entry stopped at
         self.mp = False             # gdb's multiprocess ids (pPID.TID): a Linux program's
-        self.hostio = HostIO(dbg.target.proc, dbg.target.exe_path, _escape) \
+        self.no_resumed = False     # gdb takes N: no thread left running
+        self.hostio = HostIO(dbg.target.proc, dbg.target.exe_path,
+                             getattr(dbg.target, "exe_data", None), _escape) \
             if self.linux else None
 
     def close(self) -> None:
@@ -436,8 +438,13 @@ class GdbStub:
             if ev.signal and ev.status == 128 + ev.signal:
                 return b"X%02x" % ev.signal + proc
             return b"W%02x" % ((ev.status or 0) & 0xFF) + proc
-        # (the thread that stopped: gdb takes it as the one Hg names from now on)
-        tid = self.g_tid = self.stop_tid = self._current_tid()
+        # (the thread that stopped: gdb takes it as the one Hg names from now on; a
+        # live one: the Machine may still hold the context of a thread that ended)
+        tid, tasks = self._current_tid(), self._tasks()
+        if tasks and tid not in tasks:
+            tid = next(iter(tasks))
+            self._select(tid)
+        self.g_tid = self.stop_tid = tid
         th = b"thread:%s;" % self._fmt(tid)
         self.orig_eax = (ev.number or 0) if r == "syscall" else -1
         if r == "signal":
@@ -469,6 +476,12 @@ class GdbStub:
                 reply = b"E01"
             except (ValueError, IndexError):
                 reply = b"E22"              # (a malformed packet: QEMU's EINVAL)
+            except ConnectionError:
+                raise
+            except Exception as e:          # (one packet's failure: never a dead stub)
+                print(f"pyvm: gdb stub: {pkt[:40]!r}: {type(e).__name__}: {e}",
+                      file=sys.stderr, flush=True)
+                reply = b"E01"
             if self.conn.gone:
                 return 0                    # gdb went away while the program ran
             if reply is not None:
@@ -512,7 +525,11 @@ class GdbStub:
                 target.focus, target.solo = None, False
         if ev.reason == "syscall" and self.catching is not None:
             self.syscall_return = ev.number
-        return self.stop_reply(ev)
+        reply = self.stop_reply(ev)
+        if solo and task is not None and ev.reason != "exited" and \
+                tid not in self._tasks() and self.no_resumed:
+            return b"N"     # (the thread that ran alone ended: none is resumed, as
+        return reply        # gdbserver's; else a live thread's stop, never its own)
 
     def _catch_syscalls(self, body: bytes) -> bytes:
         """QCatchSyscalls:0 (off), :1 (every call) or :1;NR;NR... (those)."""
@@ -531,7 +548,22 @@ class GdbStub:
         """After a syscall_entry stop, the resume runs the call: its return is the next
         stop (as gdbserver's PTRACE_SYSCALL), in the same thread."""
         nr, self.syscall_return = self.syscall_return, None
+        target, tid = self.d.target, self.stop_tid
+        task = self._tasks().get(tid)
+        if task is not None and hasattr(target, "solo"):
+            # that thread alone runs its call (the others' turns first ran their own
+            # int 0x80s, and the skip of the stopped call went to the first)
+            self._select(tid)
+            target.focus, target.solo = task, True
         ev = self.d.stepi()
+        if hasattr(target, "solo"):
+            target.solo = False
+        if ev.reason == "step" and tid not in self._tasks() and self.d.exited is None:
+            # its exit: the thread is gone, no return stop (as natively): the others go on
+            ev = self.d.cont()
+            if ev.reason == "syscall" and self.catching is not None:
+                self.syscall_return = ev.number
+            return self.stop_reply(ev)
         reply = self.stop_reply(ev)
         if ev.reason != "step":
             return reply
@@ -561,6 +593,7 @@ class GdbStub:
         c = pkt[:1]
         if pkt.startswith(b"qSupported"):
             self.mp = self.linux and b"multiprocess+" in pkt
+            self.no_resumed = b"no-resumed+" in pkt
             return (b"multiprocess+;" if self.mp else b"") + (
                     b"PacketSize=4000;qXfer:features:read+;qXfer:exec-file:read+;"
                     b"ReverseStep+;ReverseContinue+;swbreak+;hwbreak+;QStartNoAckMode+;"
@@ -618,8 +651,12 @@ class GdbStub:
             return b"OK" if tid > 0 and tid in self._tasks() else b"E01"
         if pkt == b"?":
             return self.stop_reply(self.last)
-        if c in (b"g", b"G", b"p", b"P") and self.g_tid in self._tasks():
-            self._select(self.g_tid)
+        if c in (b"g", b"G", b"p", b"P"):
+            tasks = self._tasks()
+            if self.g_tid in tasks:
+                self._select(self.g_tid)
+            elif tasks:
+                return b"E01"           # (a thread that has ended)
         if pkt == b"g":
             return b"".join(self._reg_bytes(n) for n in range(self.nregs)).hex().encode()
         if c == b"G":

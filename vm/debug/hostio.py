@@ -5,7 +5,8 @@ gdb reads through it what it would read on the target's machine: the executable 
 sysroot is ``target:``), a dynamic program's libraries, and ``/proc/PID/task/PID/maps``,
 where it finds the vDSO's extent (AT_SYSINFO_EHDR alone is not enough: without the maps
 gdb loads no vDSO symbols, shows ``??`` in ``__kernel_vsyscall`` and cannot unwind out
-of it). Served: the program file named on the command line; the guest's own view of
+of it). Served: the program file named on the command line (the bytes pyvm loaded, never
+its host path opened again: the guest may have put a symlink there); the guest's own view of
 the file system (the sandbox: ``--root``, hidden directories); the followed process's
 ``/proc/PID/maps`` (and its tasks'), as the guest's procfs makes them. Nothing is
 written, created or removed (EACCES); any other /proc file is ENOENT.
@@ -30,8 +31,9 @@ _FILEIO_ERRNO = {errno.EPERM: 1, errno.ENOENT: 2, errno.EINTR: 4, errno.EBADF: 9
 FILEIO_EUNKNOWN = 9999
 MAX_OPEN = 64               # descriptors a client may hold
 MAX_READ = 0x4000           # bytes per pread reply (PacketSize)
+MAX_OFFSET = 1 << 63        # (pread's off_t: one past the largest)
 _FIO_STAT = struct.Struct(">IIIIIIIQQQIII")      # gdb's struct fio_stat, big-endian
-_MAPS = re.compile(r"/proc/(\d+)(?:/task/(\d+))?/maps")
+_MAPS = re.compile(r"/proc/([1-9]\d*)(?:/task/([1-9]\d*))?/maps")   # (no 0 first, as Linux)
 
 
 def _err(e: int) -> bytes:
@@ -40,11 +42,14 @@ def _err(e: int) -> bytes:
 
 class HostIO:
     """The open files of one gdb connection (``proc``: the followed Linux process;
-    ``exe``: the host path of the program gdb was told about)."""
+    ``exe``: the host path of the program gdb was told about, ``exe_data``: the bytes
+    pyvm loaded from it)."""
 
-    def __init__(self, proc, exe: str, escape: Callable[[bytes], bytes]):
+    def __init__(self, proc, exe: str, exe_data: Optional[bytes],
+                 escape: Callable[[bytes], bytes]):
         self.proc = proc
         self.exe = exe
+        self.exe_data = exe_data
         self.escape = escape            # (the stub's binary-data escaping)
         self.files: Dict[int, Union[int, bytes]] = {}   # number -> host fd or contents
 
@@ -66,6 +71,8 @@ class HostIO:
                               int(flags, 16))
         if op == b"pread":
             fd, count, offset = (int(x, 16) for x in args.split(b","))
+            if count < 0 or not 0 <= offset < MAX_OFFSET:
+                return _err(errno.EINVAL)   # (as pread(2): off_t is signed 64-bit)
             return self._pread(fd, count, offset)
         if op == b"close":
             f = self.files.pop(int(args, 16), None)
@@ -92,8 +99,10 @@ class HostIO:
                 content = self._maps(int(m.group(1)), m.group(2))
             elif path.startswith("/proc/"):
                 return _err(errno.ENOENT)
-            elif path == self.exe:
-                content = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            elif path == self.exe and self.exe_data is not None:
+                # (what was loaded: the path is the guest's to unlink and replace by a
+                # symlink to any host file, pyvm's own /proc/self/mem)
+                content = self.exe_data
             else:
                 sb = self.proc.sandbox
                 # (non-blocking: a FIFO's open would wait for a writer, the stub with it)

@@ -28,7 +28,7 @@ class TargetError(Exception):
 
 @dataclasses.dataclass
 class Outcome:
-    kind: str                       # 'limit' | 'stopped' | 'exit' | 'fault'
+    kind: str                       # 'limit' | 'stopped' | 'exit' | 'fault' | 'thread-exit'
     status: Optional[int] = None    # exit status
     fault: Optional[BaseException] = None
     signal: int = 0
@@ -346,6 +346,8 @@ class LinuxTarget(X86Target):
                 self.focus = None           # (its thread ended: the process goes on)
                 if n is not None:
                     return Outcome("limit")
+                if self.solo:               # (it ran alone: now nothing does, as gdb's
+                    return Outcome("thread-exit")   # scheduler-locking natively)
             over = self.over_budget()       # (a child's writes count too)
             if over is not None:
                 return over
@@ -437,6 +439,9 @@ def load(kind: str, path: str, data: bytes, opts, stdin=None, stdout=None):
     TargetError with a one-line message. Its ``budget`` is --max-output's (the x86
     set-ups make their own; V16's ``out`` draws on a new one)."""
     target = _load(kind, path, data, opts, stdin, stdout)
+    # (the program file as loaded: the GDB stub serves these bytes for its path)
+    target.exe_data = bytes(data) if isinstance(data, (bytes, bytearray, memoryview)) \
+        else None
     if getattr(target, "budget", None) is None:
         from vm.options import OutputBudget
         target.budget = OutputBudget(getattr(opts, "max_output", None))
