@@ -403,9 +403,10 @@ class Assembler(E.EvalContext):
     def warn_other(self, message: str) -> None:
         self.warn(message if message[-1] == "]" else f"{message} [-w+other]", self.sl)
 
-    def _segment_bases(self, cexpr) -> None:
-        """NASM's check of an address's label terms (see asm.eahint)."""
-        bad = eahint.segment_base_error(cexpr.node, self, self.cur)
+    def _address_terms(self, cexpr, bases: bool) -> None:
+        """NASM's parser's check of an address's register terms and (``bases``) label
+        terms (see asm.eahint)."""
+        bad = eahint.address_error(cexpr.node, self, self.cur, bases)
         if bad:
             raise AsmError(bad)
 
@@ -512,8 +513,17 @@ class Assembler(E.EvalContext):
         cur = self.cur
         if self.fmt == "bin" and sum(terms.values()) == 0 and all(
                 isinstance(k, Section) for k in terms):
-            return E.wrap64(value.off + sum(c * self.layout.base(k)
-                                            for k, c in terms.items())), None
+            number = E.wrap64(value.off + sum(c * self.layout.base(k)
+                                              for k, c in terms.items()))
+            if len(terms) == 2 and terms.get(cur) == -1:
+                # `x - $`, x in another section: NASM's value relative to a segment, so
+                # a relocated field it does not shorten (`[ebx+x-$]` has a dword disp)
+                key = next(k for k in terms if k is not cur)
+                reloc = self.relocs.get((key, "pcrel"))
+                if reloc is None:
+                    reloc = self.relocs[(key, "pcrel")] = Reloc(section=key, pcrel=True)
+                return number, reloc
+            return number, None
         if cur is not None and len(terms) == 2 and terms.get(cur) == -1 and self.fmt != "bin":
             key = next(k for k in terms if k is not cur)
             if terms[key] == 1:
@@ -1878,6 +1888,8 @@ class Assembler(E.EvalContext):
             else:
                 addend = value - self.layout.base(reloc.target) if isinstance(
                     reloc.target, Section) else value
+                if reloc.pcrel:
+                    addend += self.layout.base(self.cur)    # (see _emit_encoded)
                 size = unit
                 if unit == 8 and self.fmt == "elf32":
                     if reloc.pcrel:
@@ -2300,7 +2312,9 @@ class Assembler(E.EvalContext):
                 _check_wrt(reloc, fx.size, fx.pcrel, addend)
             if getattr(reloc, "pcrel", False) and not fx.pcrel:
                 # `x - $` (resolve): the field is relative to itself (end 0: see the ELF
-                # writer's PC-relative addend)
+                # writer's PC-relative addend); a flat binary's value had this section's
+                # address taken off (the listing shows offsets in the sections)
+                addend += self.layout.base(self.cur)
                 fixups.append(SectionFixup(fx.offset, fx.size, reloc, True, addend))
             else:
                 fixups.append(SectionFixup(fx.offset, fx.size, reloc, fx.pcrel, addend,
@@ -2404,12 +2418,17 @@ class Assembler(E.EvalContext):
                         if k in P.REGISTERS_64:
                             raise _long_mode_register(k, self.bits, True)
                         if c <= 0:
+                            # NASM's parser's verdict on the terms comes first
+                            self._address_terms(op.expr, not unknown)
                             # (`[bx-si]`: NASM names the mode's address size)
                             raise AsmError(f"invalid {self.bits}-bit effective address")
                         regs.append((k, c))
                     else:
                         rest[k] = c
                 v = E.make(v.off, rest)
+                if len(regs) > 1 and (len(regs) > 2 or op.expr.registers > 2):
+                    # NASM's parser takes the registers in its order, a `reg*0` among them
+                    self._address_terms(op.expr, False)
                 if len(regs) > 2 or (len(regs) == 2 and regs[0][1] != 1 and regs[1][1] != 1):
                     # NASM's parser, before the later operands: its first two registers
                     # (in its order) can't both be scaled, and there is no third
@@ -2420,16 +2439,20 @@ class Assembler(E.EvalContext):
                         raise AsmError("invalid effective address: too many registers")
                 if not unknown and (rest and (len(rest) > 1 or next(iter(rest.values())) != 1)
                                     or op.expr.multiplies):
-                    self._segment_bases(op.expr)
-            elif op.expr.multiplies and not unknown:
-                # (NASM checks the terms of known values only: a label ahead waits)
-                self._segment_bases(op.expr)
+                    # (NASM checks the label terms of known values only: a label ahead
+                    # waits)
+                    self._address_terms(op.expr, True)
+            elif op.expr.multiplies:
+                # (`[(ebx+ecx)*0]`: registers of multiplier 0 are still NASM's terms)
+                self._address_terms(op.expr, not unknown)
             disp, reloc = self.resolve(v if wrt is None else E.Wrt(v, wrt), unknown)
             disp_size = asize = None
             nosplit = False
             for m in op.inner:
                 if m in P.SIZES:
                     disp_size = P.SIZES[m]
+                    if disp_size > 8:   # (`[tword x]`: NASM's displacement sizes end at qword)
+                        raise AsmError("invalid size specification in effective address")
                 elif m == "nosplit":
                     nosplit = True
                 elif m == "strict":     # (NASM: no `strict` inside the brackets)
@@ -2441,13 +2464,22 @@ class Assembler(E.EvalContext):
                 elif m in _PREFIX_WORDS:
                     raise AsmError("invalid size specification in effective address")
             scaled = op.expr.scaled if regs else ()
-            if regs and (len(regs) > 1 or nosplit) and op.expr.may_sum and eahint.summed(
-                    op.expr.node, self):
+            if len(regs) > 1 and op.expr.may_sum:
+                # NASM's hint (EAH_SUMMED, or a base that cancelled) may pick another base
+                ordered = eahint.ordered_registers(op.expr.node, self, regs)
+                if ordered is not None:
+                    regs, scaled = ordered, ()
+            elif regs and nosplit and op.expr.may_sum and eahint.summed(op.expr.node, self):
                 # NASM's hint EAH_SUMMED: its sorted vector's first register is the base
-                regs.sort(key=_nasm_register_order)
                 scaled = ()
-            return Mem(size, op.seg, regs, disp, disp_size, reloc, unknown, nosplit, jump,
-                       strict, scaled, asize)
+            mem = Mem(size, op.seg, regs, disp, disp_size, reloc, unknown, nosplit, jump,
+                      strict, scaled, asize)
+            if reloc is None or self.fmt != "bin":
+                return mem
+            if reloc.section is not None:
+                mem.origin = self.layout.base(reloc.section) - (
+                    self.layout.base(self.cur) if reloc.pcrel else 0)
+            return mem
         # far pointer
         if jump is not None:
             # `jmp far 0x10:5`, `jmp short 1:2`: NASM's far pointer takes no such word

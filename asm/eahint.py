@@ -203,6 +203,38 @@ def summed(node: E.Expr, ctx: E.EvalContext) -> bool:
     return replay is not None and replay.hint == "summed"
 
 
+def ordered_registers(node: E.Expr, ctx: E.EvalContext, regs: list) -> Optional[list]:
+    """The address's registers (``(name, multiplier)``, two or more) in the order NASM
+    picks its base from, when that is not the order written, else None. After EAH_SUMMED,
+    or when the register NASM's hint names has cancelled out (``[ebx+ecx+eax-ebx]``):
+    its sorted vector's (``eax`` first). When the hinted register cancelled and came back
+    (``[ecx-ecx+ebx+ecx]``): that register first, as NASM swaps it in as the base."""
+    replay = _replayed(node, ctx)
+    if replay is None:
+        return None
+    ordered = sorted(regs, key=_register_order)
+    if replay.hint == "summed":
+        return ordered
+    hb = replay.base.lower() if replay.base else None
+    names = [r.lower() for r, _ in regs]
+    if hb not in names:
+        return ordered
+    at = names.index(hb)
+    if replay.hint == "makebase" and at and regs[at][1] == 1 and regs[0][1] == 1:
+        return [regs[at]] + regs[:at] + regs[at + 1:]
+    return None
+
+
+def _register_order(term: tuple) -> str:
+    """NASM numbers its registers in the alphabetical order of their names."""
+    return term[0].lower()
+
+
+def register_count(node: E.Expr) -> int:
+    """How many distinct registers ``node`` names."""
+    return len({n.name for n in _nodes(node) if type(n) is E.RegRef})
+
+
 def has_register(node: E.Expr) -> bool:
     """Whether ``node`` reads a register."""
     return any(type(n) is E.RegRef for n in _nodes(node))
@@ -229,14 +261,31 @@ def multiplies(node: E.Expr) -> bool:
                not (type(n.left) in _PLAIN and type(n.right) in _PLAIN) for n in _nodes(node))
 
 
-def segment_base_error(node: E.Expr, ctx: E.EvalContext, here_key: object) -> Optional[str]:
-    """NASM's parser's check of an address's segment-base terms (labels, `$`): each
-    must be there once (``x*0`` leaves a term of 0: impossible too), or once minus the
-    current section's (a relative address); the message, or None."""
+def address_error(node: E.Expr, ctx: E.EvalContext, here_key: object,
+                  bases: bool = True) -> Optional[str]:
+    """NASM's parser's check of an address's terms, in the order of its vector; the
+    message, or None (also when it cannot be replayed). Registers first, a register
+    multiplied by 0 still among them: the first of multiplier 1 is the base, the next
+    one the index, a third one is too many (the multipliers are judged later). Then
+    (``bases``) the segment-base terms (labels, `$`): each must be there once (``x*0``
+    leaves a term of 0: impossible too), or once minus the current section's (a
+    relative address)."""
     replay = _replayed(node, ctx)
     if replay is None:
         return None
     vector = replay.result
+    base = index = False
+    for _, coeff in sorted(((k, c) for k, c in vector.items()
+                            if isinstance(k, str) and k != _SIMPLE), key=_register_order):
+        if coeff == 1 and not base:
+            base = True
+        elif not index:
+            index = True
+        else:
+            return ("invalid effective address: too many registers" if base else
+                    "invalid effective address: two index registers")
+    if not bases:
+        return None
     base = relative = False
     for key, coeff in vector.items():
         if key == _SIMPLE or isinstance(key, str):

@@ -70,19 +70,27 @@ _LINES: dict = {}
 
 
 def _source_line(file: str, line: int) -> str | None:
-    lines = _LINES.get(file)
+    import os
+    import stat
+    try:
+        st = os.stat(file)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_size > 64 << 20:
+        return None
+    # (the file as it is now: an in-process run after an edit, or the same relative
+    # name in another directory, must not show a line read before)
+    key = (os.path.abspath(file), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    lines = _LINES.get(key)
     if lines is None:
-        import os
         try:
-            if not os.path.isfile(file) or os.path.getsize(file) > 64 << 20:
-                return None
             with open(file, encoding="utf-8", errors="surrogateescape") as f:
                 lines = f.read().split("\n")
         except OSError:
             return None
         if len(_LINES) > 64:
             _LINES.clear()
-        _LINES[file] = lines
+        _LINES[key] = lines
     return lines[line - 1] if line <= len(lines) else None
 
 

@@ -495,11 +495,14 @@ def compile_expr(node: Expr) -> Compiled:
 
         def cond(c):
             v = fc(c)
+            # NASM works out both arms before it picks one: an error in the arm not
+            # taken (a division by zero, an undefined symbol) is still reported
+            a, b = ft(c), fo(c)
             if type(v) is not int:
                 if _unknown_operand(c, fc, v):
                     return c.unknown_result
                 raise AsmError("`?' operator may only be applied to scalar values")
-            return ft(c) if v else fo(c)
+            return a if v else b
         return cond
     if t is Unary:
         if type(node.operand) is Unary and _long_unaries(node):

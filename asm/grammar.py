@@ -135,7 +135,7 @@ class ToAst(Transformer):
 
     # statements
     def label(self, c):
-        if c[0].type in ("DATA", "RESV"):       # `dw:` (no slot: its text is in the shape)
+        if c[0].type in ("DATA", "RESV", "EQU"):    # `dw:` (no slot: its text is in the shape)
             return (str(c[0]), True)
         return (_slot(c[0], "name"), len(c) > 1)
 
@@ -210,6 +210,17 @@ class ToAst(Transformer):
         mods = tuple(x for x in c[:-3] if not _masm_ptr(x))
         op = self.op_segmem([*mods, c[-3], c[-2], ((), None, c[-1])])
         return OpMem(op.mods, (), op.seg, op.expr)
+
+    def op_ptrsizeseg(self, c):
+        """`ptr dword es:[x]` (%use masm): the sizes after `ptr` are the address's
+        displacement size, as in `[dword es:x]`."""
+        mods, rest = _split_at_ptr(c[:-3])
+        sizes = tuple(x for x in rest)
+        if type(c[-1]) is tuple:
+            op = self.op_segmem([*mods, c[-3], c[-2], c[-1]])
+        else:
+            op = self.op_ptrseg([*mods, c[-3], c[-2], c[-1]])
+        return OpMem(op.mods, sizes + tuple(op.inner), op.seg, op.expr)
 
     def op_ptrflat(self, c):
         return OpMem(tuple(c[:-4]), (), None, c[-1])

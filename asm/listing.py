@@ -77,7 +77,7 @@ def format_listing(assembly) -> str:
         for msg in (msg for messages in getattr(e, "muted", ()) for msg in messages):
             after.setdefault(len(rows) - 1, []).append(msg)
         for k, (off, data) in enumerate(rows):
-            head = f"{e.lineno:6d} {off or 0:08X} {data:<{HEXBIT + 1}}"
+            head = f"{e.lineno:6d} {(off or 0) & 0xFFFFFFFF:08X} {data:<{HEXBIT + 1}}"
             if k == 0:
                 out.append(f"{head}{level}{text}\n")
             else:

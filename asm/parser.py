@@ -754,7 +754,7 @@ def _nasm_data_items(tokens: list) -> Optional[list]:
     be followed by a comma. Returns the tokens NASM assembles (None: not such a line);
     raises AsmError where NASM fails."""
     if not tokens or tokens[0][0] not in ("ID", "INSN", "PREFIX", "SREG", "TIMES", "DATA",
-                                          "RESV"):
+                                          "RESV", "EQU"):
         return None             # (NASM: no label or instruction at the start)
     d = next((i for i, (k, _) in enumerate(tokens) if k == "DATA" or k == "RESV"), None)
     if d is None or (d > 2 and not any(k in ("TIMES", "PREFIX", "SREG")

@@ -769,7 +769,8 @@ class Preprocessor:
                 continue
             if (src.kind != "macro" and src.home is None and self.defining is None
                     and not stdmac and (not self.conds or self.conds[-1].active)
-                    and "%" not in src.lines[src.pos][0]):
+                    and "%" not in src.lines[src.pos][0]
+                    and not (src.inv_file and src.kind == "file")):
                 yield from self._plain_lines(src)
                 continue
             raw, file, lineno = src.lines[src.pos]
@@ -802,7 +803,10 @@ class Preprocessor:
             self.cur_file, self.cur_line = file, lineno
             loc_file, loc_line, trace, nolist = file, lineno, (), src.nolist
             home = src if src.kind == "macro" else src.home
-            if home is not None:
+            if home is None:
+                if src.inv_file and src.kind == "file":     # (a %use package's line)
+                    loc_file, loc_line = src.inv_file, src.inv_line
+            else:
                 loc_file, loc_line = home.inv_file, home.inv_line
                 frame = (home.macro.file, lineno, home.macro.name)
                 trace = home.outer_trace + ((NolistFrame(frame) if home.macro.nolist
@@ -1932,7 +1936,7 @@ class Preprocessor:
             self.local_offset = 0
             return
         if word == "%use":
-            self._use(arg)
+            self._use(arg, file, lineno)
             return
         if word == "%depend":
             name = arg
@@ -1982,7 +1986,7 @@ class Preprocessor:
                 raise
             raise AsmError("boolean flag expression must be a constant") from None
 
-    def _use(self, arg: str) -> None:
+    def _use(self, arg: str, file: str = "", lineno: int = 0) -> None:
         """%use PACKAGE: NASM's standard macro packages that pyasm has."""
         name = arg.strip().strip("'\"`").lower()
         if not name:
@@ -2018,6 +2022,8 @@ class Preprocessor:
         package = _Source("file", [(t, "<stdmac>", i + 1) for i, t in
                                    enumerate(text.splitlines())], file="<stdmac>")
         package.nolist = True       # (a package's lines are not listed)
+        # (NASM reads a package's lines at the %use line: -E's %line, diagnostics)
+        package.inv_file, package.inv_line = file, lineno
         self.sources.append(package)
 
     def _arg_local(self, word: str, arg: str) -> None:
@@ -2081,7 +2087,10 @@ class Preprocessor:
     def _expand_shielded(self, body: str, params: list) -> str:
         """`%xdefine m(a) ...`: the body expanded with its parameters kept out of it
         (a parameter named as a macro stays the parameter, as in NASM)."""
-        shield = {p: f"__?pyasm_param{k}?__" for k, p in enumerate(params)}
+        stem = "__?pyasm_param"
+        while stem in body:     # (a name of that form in the source itself)
+            stem += "_"
+        shield = {p: f"{stem}{k}?__" for k, p in enumerate(params)}
         text = "".join(shield.get(t, t) if kind == "id" else t for kind, t in tokenize(body))
         text = self._expand_line(text)
         for p, mark in shield.items():

@@ -14,7 +14,7 @@ from formats.plainrecord import record
 class CExpr:
     """An expression AST with its compiled evaluator."""
 
-    __slots__ = ("node", "fn", "_scaled", "_may_sum", "_multiplies")
+    __slots__ = ("node", "fn", "_scaled", "_may_sum", "_multiplies", "_registers")
 
     def __init__(self, node: E.Expr):
         self.node = node
@@ -24,6 +24,7 @@ class CExpr:
         self._scaled = None
         self._may_sum = None
         self._multiplies = None
+        self._registers = None
 
     def __getattr__(self, name: str):
         if name == "fn":                # (only called while the slot is empty)
@@ -73,6 +74,13 @@ class CExpr:
         if self._multiplies is None:
             self._multiplies = eahint.multiplies(self.node)
         return self._multiplies
+
+    @property
+    def registers(self) -> int:
+        """How many registers this expression names (asm.eahint.register_count)."""
+        if self._registers is None:
+            self._registers = eahint.register_count(self.node)
+        return self._registers
 
     def __repr__(self) -> str:
         return f"CExpr({self.node!r})"

@@ -490,7 +490,7 @@ def _addr_size(mem: Mem, bits: int, forced: Optional[int]) -> int:
         asize = sizes.pop() * 8
         if forced and forced != asize:
             raise asize_conflict(mem.regs, forced, bits, ())
-        if mem.disp_size in (2, 4) and mem.disp_size * 8 != asize:
+        if mem.disp_size in (2, 4, 8) and mem.disp_size * 8 != asize:
             raise AsmError(f"invalid {asize}-bit effective address")    # `[word ebx+1]`
         return asize
     if forced:
@@ -612,7 +612,8 @@ def _disp_warnings(mem: Mem, asize: int, field: int) -> tuple:
     byte one warns once for the wrap into -128..127, once more when the value is beyond the
     address size (a word or dword field, an absolute address, twice then); no field
     (`[bx+65536]` is `[bx]`), none. Explicit sizes: _disp_overflow, twice."""
-    if mem.disp_size is not None:
+    if mem.disp_size is not None and not (mem.disp_size == 1 and field == 4 and mem.regs):
+        # (an explicit byte an index without a base cannot have: a dword, as if unsized)
         if not mem.regs and mem.disp_size == 1:
             return (DISPSIZE_IGNORED, DISPSIZE_IGNORED)
         w = _disp_overflow(mem, asize)
@@ -843,8 +844,15 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
         warnings = ()
         if not isinstance(rm_op, Mem):
             out.append(0xC0 | (regfield << 3) | REGISTERS[rm_op.name.lower()].num)
-        elif rm_op.reloc is None and not rm_op.unknown:
-            warnings = _disp_warnings(rm_op, asize or bits, field)
+        elif not rm_op.unknown:
+            if rm_op.reloc is None:
+                warnings = _disp_warnings(rm_op, asize or bits, field)
+            else:
+                # NASM checks a relocated field once, its offset in the section
+                warnings = _disp_warnings(plainrecord.replace(rm_op, disp=rm_op.disp - rm_op.origin)
+                                          if rm_op.origin else rm_op, asize or bits, field)
+                if warnings[:1] != (DISPSIZE_IGNORED,):
+                    warnings = warnings[:1]
     else:
         warnings = ()
 

@@ -50,6 +50,9 @@ class Mem:
     scaled: tuple = ()          # registers written with an explicit '*' ([ebp*1+ebx]):
                                 # NASM never makes those the base when it has a choice
     asize: Optional[int] = None  # `[a32 bx]`: the address size written inside
+    # (not a field: set on the few that need it) the relocated section's address that
+    # disp includes (a flat binary's org): NASM's bounds checks see the offset
+    origin = 0
 
 
 @record
