@@ -14,7 +14,7 @@ import subprocess
 from flat32_harness import pyvm, pyvm_state, unicorn, unicorn_state
 from test_x86_cpu_asm import asm
 
-from vm.x86 import traces
+from vm.x86 import codecache, traces
 from vm.x86.compiler import Translator
 
 CODE, STACK, MEMORY = 0x1000, 0x80000, 0x100000
@@ -58,6 +58,15 @@ labels: dd top, done
 """
 
 
+def _no_code_cache(monkeypatch) -> None:
+    """No warm cache, also when an earlier test of the session opened it (the process
+    opens it once: the variable alone came too late, and traces an earlier run of this
+    test stored were loaded instead of built)."""
+    monkeypatch.setenv("PYVM_CODE_CACHE", "0")
+    monkeypatch.setattr(codecache, "_opened", True)
+    monkeypatch.setattr(codecache, "_cache", None)
+
+
 def _same(m, emu, X) -> None:
     emu.emu_start(emu.reg_read(X.UC_X86_REG_EIP), 0xFFFFFFF0, count=m.steps - emu.steps)
     emu.steps = m.steps
@@ -65,7 +74,7 @@ def _same(m, emu, X) -> None:
 
 
 def test_loop_traces_and_their_trees_are_built_in_one_pass(monkeypatch):
-    monkeypatch.setenv("PYVM_CODE_CACHE", "0")     # (a warm cache builds no trace)
+    _no_code_cache(monkeypatch)     # (a warm cache builds no trace)
     code = asm(LOOP, 32, CODE)
     top, done = struct.unpack_from("<2I", code, len(code) - 8)
     emu, X = unicorn(code, CODE, STACK, MEMORY)
@@ -131,7 +140,7 @@ rare: add edi, 0xF0000000
 
 def test_loop_trace_entry_flags_from_before_the_loop(monkeypatch, tmp_path):
     from unicorn import UcError
-    monkeypatch.setenv("PYVM_CODE_CACHE", "0")
+    _no_code_cache(monkeypatch)
     monkeypatch.setattr(traces, "SAMPLE", 23)
     monkeypatch.setattr(traces, "BACKOFF", 1)
     (tmp_path / "loop.s").write_text(ENTRY_FLAGS)

@@ -83,10 +83,10 @@ def test_a_loop_through_a_straight_trace_that_side_exits_gets_a_tree(monkeypatch
 
 
 
-# a loop too long for a loop trace (more than MAX_BLOCK instructions: straight traces
-# only) reading through a pointer that leaves memory at iteration 301, in the middle of
-# the straight trace of its tail, sampled so often that most instructions run inside
-# recordings: the fault leaves a straight trace that a recording runs
+# a loop too long for a loop trace (more than MAX_LOOP instructions, here 48: straight
+# traces only) reading through a pointer that leaves memory at iteration 301, in the
+# middle of the straight trace of its tail, sampled so often that most instructions run
+# inside recordings: the fault leaves a straight trace that a recording runs
 FAULT = """
         xor esi, esi
         xor edi, edi
@@ -133,6 +133,7 @@ def test_a_fault_inside_a_straight_trace_a_recording_runs(monkeypatch):
     m.tr.tier0 = None
     monkeypatch.setattr(traces, "SAMPLE", 2)          # a recording at almost every block
     monkeypatch.setattr(traces, "BACKOFF", 1)
+    monkeypatch.setattr(traces, "MAX_LOOP", 48)
     faulted = []
     record = traces._record
 

@@ -420,13 +420,15 @@ class Translator:
             # path's own (they only add up); a loop whose needs can be told beforehand
             # is built in one pass
             prev = getattr(old.meta, "first", None) if old is not None else None
-            partial = prev is not None and old.meta.paths == paths[:-1]
+            had = len(old.meta.paths) if prev is not None else 0
+            partial = prev is not None and 0 < had < len(paths) and \
+                old.meta.paths == paths[:had]
             b = self._guessed_loop(key, paths, prev if partial else None)
             if b is not None:
                 first = (b.entry_needed, frozenset(b.written), b.has_helper, True)
             else:
                 if partial:
-                    b = self._build(key, False, False, path=paths[-1:])
+                    b = self._build(key, False, False, path=paths[had:])
                     first = (prev[0] or b.entry_needed, prev[1] | b.written,
                              prev[2] or b.has_helper, prev[3] or b.loop)
                 else:
@@ -437,6 +439,7 @@ class Translator:
                                     any_helper=first[2])
                 elif partial:
                     b = self._build(key, False, False, path=paths)
+            b = self._fit_limit(b, key, paths)
             fn = self._install(b, key, False, wkey)
         else:
             self.cache[key] = fn
@@ -451,6 +454,20 @@ class Translator:
             elif not getattr(old.meta, "tier0", False) and not old.meta.single:
                 self.trace_base[key] = old
         return fn
+
+    def _fit_limit(self, b: Builder, key: int, paths: list) -> Builder:
+        """A trace longer than MAX_BLOCK instructions, the most a block may run where
+        it is called (the step limit's margin): a loop's iteration (traces.MAX_LOOP)
+        runs its plain block instead when the limit is nearer than that (an iteration
+        fits after it: ``lim``, compiler._source); a straight one is cut (rare: a loop
+        path that did not close)."""
+        n = max(b.ninsn, b.span)
+        if n <= MAX_BLOCK:
+            return b
+        if b.loop_mode:
+            b.pre_lines.insert(0, f"if lim < {-n}: return M.tr.base_block({key:#x})()")
+            return b
+        return self._build(key, False, False, path=[paths[0][:MAX_BLOCK]])
 
     def _guessed_loop(self, key: int, paths: list, prev: Optional[tuple]) -> Optional[Builder]:
         """A loop trace built in one pass, without the first (about a third of a loop

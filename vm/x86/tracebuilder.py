@@ -14,7 +14,8 @@ main path afterwards: nothing an arm binds is seen after it, as it always ends (
 ``continue`` to the loop's head or a ``return``). Everything else is as for any trace:
 every branch is guarded, faults are precise (an arm's instructions carry their index
 along their own path), invalidated code leaves at the next jump, and every iteration
-runs at most MAX_BLOCK instructions (the step limit's margin, ``span``).
+runs at most MAX_LOOP instructions (``span``: past MAX_BLOCK, the step limit's margin,
+the trace checks on entry that one iteration fits: Translator.translate_trace).
 
 Traces are flat-mode code (traces.py makes none in real or protected mode), which checks no
 ``ALIVE`` cell (Builder.alive_checks): a write over a trace's code stops it before its
@@ -26,12 +27,12 @@ from __future__ import annotations
 from typing import Optional
 
 from vm.x86.emit import (
-    MAX_BLOCK,
     Builder,
     Lazy,
     const,
     negate,
 )
+from vm.x86.traces import MAX_LOOP
 
 
 class TraceBuilder(Builder):
@@ -49,6 +50,13 @@ class TraceBuilder(Builder):
         self.in_arm = 0
         self.any_helper = any_helper
         self.span = 0           # the most instructions of one iteration, any path
+
+    def trace_next(self) -> Optional[int]:
+        """As Builder's, a loop's iteration up to MAX_LOOP instructions (not MAX_BLOCK)."""
+        path = self.path
+        if self.pos + 1 >= len(path) or self.ninsn >= MAX_LOOP:
+            return None
+        return path[self.pos + 1]
 
     def emit(self, text: str) -> None:
         self.depth += self.indent
@@ -90,7 +98,7 @@ class TraceBuilder(Builder):
             nxt = self.pos + 1
             arm = [i for i in self.group
                    if nxt < len(self.paths[i]) and self.paths[i][nxt] == ko]
-            if arm and self.ninsn < MAX_BLOCK:
+            if arm and self.ninsn < MAX_LOOP:
                 self._arm(negate(cond) if ko == kf else cond, ipo, ko, arm)
         super().end_cond(cond, ip_taken, ip_fall)
 

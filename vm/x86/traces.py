@@ -6,27 +6,31 @@ back the ones it changed. Every ``SAMPLE`` instructions the dispatcher hands the
 key to :func:`sample`, which runs the next blocks as the dispatcher would and records
 the path they took: each block's instructions (its metadata lists them) and the key it
 returned. When the path comes back to where it started (or to a block start further
-on, within MAX_BLOCK instructions), that loop is translated as one block
+on, within MAX_LOOP instructions), that loop is translated as one block
 (``Translator.translate_trace``) in place of the block at its start: conditional
 branches follow the direction the recorded run took, indirect jumps, calls and returns
 the target it took, each behind a guard that leaves the block (the state written back,
 the step count exact) when the run goes the other way, and the path's return to its
 start is a ``while`` loop. A recording runs on through the straight traces it meets
 (the instructions one ran are the first of its path: a side exit counts them), so that
-a loop through them is still found. Without a loop, the first block start of the
-recording that an earlier recording went through too (it is hot) and that two or more
-whole blocks fit after gets a straight trace of whole blocks, up to MAX_BLOCK
-instructions. The path only steers: every branch of a
-trace is guarded, so a path that is not what the code does next time (a block that left
-in its middle) only costs a side exit. Everything else is as for any block: precise
-faults, invalidation of written code (a trace leaves at its next branch once a write
-dropped it), breakpoints, step limits (at most MAX_BLOCK instructions per iteration).
+a loop through them is still found (a loop that comes back to where it was sampled
+without a branch, where its block was cut, starts after its first branch instead).
+Without a loop, the first block start of the recording that an earlier recording went
+through too (it is hot) and that two or more whole blocks fit after gets a straight
+trace of whole blocks, up to MAX_BLOCK instructions. The path only steers: every
+branch of a trace is guarded, so a path that is not what the code does next time (a
+block that left in its middle) only costs a side exit. Everything else is as for any
+block: precise faults, invalidation of written code (a trace leaves at its next branch
+once a write dropped it), breakpoints, step limits (at most MAX_LOOP instructions per
+iteration; one longer than MAX_BLOCK checks on entry that a whole iteration fits before
+the limit).
 
 A loop trace grows into a tree (``tracebuilder.py``): a sample at its start records the
 path one iteration takes now through the plain blocks (``Translator.base_block``), and
 a sample where the run left it records the way back to its start, joined to its paths
 at the first branch that can go there; a path found twice is added (up to MAX_PATHS),
-and the trace is translated again with the other paths inline as arms of the first. A
+with the paths found once since the last translation, and the trace is translated
+again with the other paths inline as arms of the first. A
 switch in a loop, or a loop body with an if/else, then runs in one Python function.
 
 Samples that find nothing new space the next ones out (up to BACKOFF times), and the
@@ -52,6 +56,10 @@ except ImportError:
 # every 20,000 (the first sample still comes after 80,000: hello world never records)
 SAMPLE = 5_000
 RECORD = 2 * MAX_BLOCK  # instructions recorded per sample (then on to a block's start)
+# instructions of one loop trace's iteration, any path: past MAX_BLOCK a trace entered
+# nearer its step limit than that runs its plain block instead (Translator.translate_trace)
+# (sha256's round loop is two blocks of 56 instructions)
+MAX_LOOP = RECORD
 BACKOFF = 16            # samples finding nothing space the next ones out up to this times
 MAX_PATHS = 16          # paths of one loop trace (each new one translates it again; an
                         # interpreter's switch in a loop is one path per case)
@@ -169,7 +177,7 @@ def _join(tr, fn, path: list) -> bool:
     k = path[0]
     tail = path + [head]
     for p in paths:
-        for i in range(min(len(p) - 1, MAX_BLOCK + 1 - len(tail))):
+        for i in range(min(len(p) - 1, MAX_LOOP + 1 - len(tail))):
             if p[i + 1] != k and _goes(tr, p[i], k):
                 new = p[:i + 1] + tail
                 if new not in paths:
@@ -205,7 +213,7 @@ def _grow(tr, key: int, fn, top: int, margin: list) -> tuple:
     if not paths or len(paths) >= MAX_PATHS or not fn.meta.loop:
         return False, key
     path, _, nxt, _ = _record(tr, key, top, margin, True)
-    if len(path) < 2 or path[-1] != key or len(path) > MAX_BLOCK + 1 or path in paths:
+    if len(path) < 2 or path[-1] != key or len(path) > MAX_LOOP + 1 or path in paths:
         return False, nxt
     _add(tr, key, paths, path)
     return True, nxt
@@ -214,7 +222,9 @@ def _grow(tr, key: int, fn, top: int, margin: list) -> tuple:
 def _add(tr, head: int, paths: list, new: list) -> None:
     """Translate the loop trace at head again with the path new too, the second time
     a sample finds it (a path seen once may be rare, and each translation costs as
-    much as all the trace's paths)."""
+    much as all the trace's paths), and with the other paths samples found once there
+    since it was last translated: a tree grows by several paths a translation (an
+    interpreter's switch: interp's trace was translated 12 times for its 13 paths)."""
     seen = tr.trace_seen
     k = (head, tuple(new))
     if k not in seen:
@@ -223,7 +233,28 @@ def _add(tr, head: int, paths: list, new: list) -> None:
         seen.add(k)
         return
     seen.discard(k)
-    tr.translate_trace(head, (*paths, new))
+    more = [k for k in seen if k[0] == head]
+    grown = [*paths, new]
+    for k in more:
+        seen.discard(k)
+        p = list(k[1])
+        if len(grown) < MAX_PATHS and p not in grown:
+            grown.append(p)
+    tr.translate_trace(head, tuple(grown))
+
+
+def _closed(tr, loop: list) -> list:
+    """A loop path that comes back to its start by a branch: as recorded, or turned
+    to start after its first branch. (A loop longer than a block, MAX_BLOCK, is cut
+    into blocks: one starts where the cut falls, in the straight code, and the path
+    from there comes back to it without a branch, which a trace cannot close: it was a
+    straight trace, cut to MAX_BLOCK instructions. sha256's round loop.)"""
+    if _goes(tr, loop[-2], loop[0]):
+        return loop
+    for i in range(1, len(loop) - 1):
+        if _goes(tr, loop[i - 1], loop[i]):
+            return loop[i:-1] + loop[:i + 1]
+    return loop
 
 
 def choose(tr, path: list, starts: list, anywhere: bool = True):
@@ -235,13 +266,13 @@ def choose(tr, path: list, starts: list, anywhere: bool = True):
     if not path:
         return None
     head = path[0]
-    if len(path) > 1 and path[-1] == head and len(path) <= MAX_BLOCK + 1:
-        return path
+    if len(path) > 1 and path[-1] == head and len(path) <= MAX_LOOP + 1:
+        return _closed(tr, path)
     first: dict = {}        # else a loop further on, at the start of a block
     for i, k in starts:
         j = first.get(k)
-        if j is not None and i - j <= MAX_BLOCK:
-            return path[j:i + 1]
+        if j is not None and i - j <= MAX_LOOP:
+            return _closed(tr, path[j:i + 1])
         first[k] = i
     # every block start the run went through counts as sampled (a hot region's blocks
     # are found in a few samples, not only the one each landed at); the first one
