@@ -751,8 +751,9 @@ class Translator:
             # the translator's objects the body names: a substring test (a regex over
             # the body, its every name a string, cost a sixth of compile()); a longer
             # name containing one (STORE: ST) makes an unused parameter, harmless, but
-            # for SLOW, in most flat blocks
-            params = [p for p in self.params if p in body]
+            # for SLOW, in most flat blocks; only names bound now (MV is unbound without
+            # mem.mv32: a default of None would be a TypeError at the call)
+            params = [p for p in self.params if p in body and p in self.ns]
             if "SLO" in params and _SLO.search(body) is None:
                 params.remove("SLO")
             params = ", ".join(params)
