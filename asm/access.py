@@ -20,6 +20,9 @@ from contextlib import contextmanager
 from typing import Callable, Iterator, Mapping, Optional, Tuple
 
 _view: Optional[Tuple[Callable[[str], bool], Mapping[str, str], Callable[[str], int]]] = None
+# whether the source under the current view asked for any file or the environment: a
+# source that asked for neither assembles the same under every view (vm/run_source.py)
+_consulted = False
 
 
 @contextmanager
@@ -28,17 +31,32 @@ def guest_view(allowed: Callable[[str], bool], environ: Mapping[str, str],
     """Within it, files and ``%!NAME`` are those a guest program may see: ``allowed``
     says whether a file may be found, ``opener`` opens one for reading (a descriptor,
     OSError when refused)."""
-    global _view
+    global _view, _consulted
     before, _view = _view, (allowed, environ, opener)
+    _consulted = False
     try:
         yield
     finally:
         _view = before
 
 
+def consulted() -> bool:
+    """Whether the source assembled under the last view asked for a file or the
+    environment (so that what it builds may depend on the view)."""
+    return _consulted
+
+
+def _ask() -> None:
+    global _consulted
+    _consulted = True
+
+
 def allowed(path: str) -> bool:
     """Whether a source being assembled may read the file ``path``."""
-    return _view is None or _view[0](path)
+    if _view is None:
+        return True
+    _ask()
+    return _view[0](path)
 
 
 def read_input(path: str) -> bytes:
@@ -47,6 +65,7 @@ def read_input(path: str) -> bytes:
     from formats.inputs import read_open
     if _view is None:
         return plain(path)
+    _ask()
     with os.fdopen(_view[2](path), "rb") as f:
         return read_open(f, path)
 
@@ -59,7 +78,10 @@ def read_source(path: str) -> str:
 
 def environ() -> Mapping[str, str]:
     """The environment ``%!NAME`` reads."""
-    return os.environ if _view is None else _view[1]
+    if _view is None:
+        return os.environ
+    _ask()
+    return _view[1]
 
 
-__all__ = ["allowed", "environ", "guest_view", "read_input", "read_source"]
+__all__ = ["allowed", "consulted", "environ", "guest_view", "read_input", "read_source"]

@@ -2303,7 +2303,7 @@ class Preprocessor:
             words = arg.split()
             result = bool(self.ctx) and (not words or self.ctx[-1][0] in words)
         elif name == "env":
-            result = arg.strip().strip("'\"`%!") in os.environ
+            result = arg.strip().strip("'\"`%!") in access.environ()   # (asm/access.py)
         else:
             result = False
         return result != negate

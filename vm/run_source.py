@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import io
 import os
 import re
 import stat
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from asm.language import B32, V16, source_language
-from vm.options import RunOptions, no_screen
+from vm.options import EXIT_BAD_FILE, RunOptions, no_screen
 
 EXIT_ASM_ERROR = 1
 COM_ORG = 0x100
@@ -75,49 +76,131 @@ def assemble_source(path: str, text: str, err=None):
     return image, org or 0, source_bits(result, text)
 
 
-@contextmanager
-def guest_view(path: str, opts: RunOptions) -> Iterator[None]:
-    """Assemble a source to run as its guest would read: the files ``%include`` and
-    ``incbin`` find are judged by the sandbox the program gets (never pyvm's own files,
-    such as the code cache's key, nor the host's /proc; under ``--root`` only that tree
-    and the source's own directory), and ``%!NAME`` reads the guest's environment
-    (``--clear-env``, ``--env``), not pyvm's (asm/access.py)."""
-    from asm.access import guest_view as view
+def _open_judged(sandbox, real: str) -> int:
+    """``real`` opened for reading as the runtime opens a guest's file (Sandbox.open):
+    by name in its verified directory, never following a final symlink, never a device
+    or FIFO (its open alone may act); and refused (ENOENT) when that directory or any
+    above it is hidden by identity, whatever its name (a bind mount of
+    ``~/.cache/pyvm`` elsewhere is that directory, as the runtime's lookup sees)."""
+    from formats.hostflags import O_PATH
+    from vm.sandbox import SandboxError
+
+    def refuse() -> SandboxError:
+        return SandboxError(errno.ENOENT, real)
+
+    with sandbox.parent(real) as (d, name):
+        cur = os.open(".", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=d)
+        try:                    # (up through "..": the directories actually above it)
+            st = os.fstat(cur)
+            while True:
+                if (st.st_dev, st.st_ino) in sandbox.hidden_ids:
+                    raise refuse()
+                up = os.open("..", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=cur)
+                os.close(cur)
+                cur, above = up, os.fstat(up)
+                if (above.st_dev, above.st_ino) == (st.st_dev, st.st_ino):
+                    break
+                st = above
+        finally:
+            os.close(cur)
+        if not stat.S_ISREG(os.stat(name, dir_fd=d, follow_symlinks=False).st_mode):
+            raise refuse()
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK |
+                     os.O_CLOEXEC, dir_fd=d)
+    try:
+        sandbox.verify_fd(fd, real)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise refuse()
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def dos_environment(path: str) -> dict:
+    """The variables a DOS program (or a boot sector) is given (vm/dos/kernel.py)."""
+    from vm.dos.kernel import build_environment
+    block = build_environment(path).split(b"\0\0")[0].decode("latin-1")
+    return dict(item.partition("=")[::2] for item in block.split("\0") if item)
+
+
+def make_view(path: str, opts: RunOptions, dos: bool = False) -> tuple:
+    """(allowed, environ, opener) for asm.access.guest_view: the files and environment
+    of the guest that runs the source. Linux: the sandbox the program gets and its
+    environment (``--clear-env``, ``--env``); DOS and BIOS (``dos``): the tree under
+    ``--root`` or the current directory, and the DOS environment. The source's own
+    directory is readable in both. OSError when the view cannot be set up (the
+    current directory deleted)."""
     from vm.sandbox import Sandbox
-    sandbox = Sandbox(root=opts.root, writable=tuple(opts.allow_write))
+    if dos:
+        top = opts.root or os.getcwd()
+        sandbox = Sandbox(root=top, cwd=top)
+        env = dos_environment(path)
+    else:
+        sandbox = Sandbox(root=opts.root, writable=tuple(opts.allow_write))
+        env = {} if opts.clear_env else dict(os.environ)
+        for item in opts.env:
+            key, _, value = item.partition("=")
+            env[key] = value
     here = os.path.realpath(os.path.dirname(path) or os.curdir)
 
-    def judged(real: str, st: os.stat_result) -> bool:
-        if sandbox.is_hidden(real, st):
-            return False
-        return sandbox.to_guest(real) is not None or real.startswith(here + os.sep)
+    def opener(name: str) -> int:
+        real = os.path.realpath(name)
+        if sandbox.to_guest(real) is None and not real.startswith(here + os.sep):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+        return _open_judged(sandbox, real)
 
     def allowed(name: str) -> bool:
-        real = os.path.realpath(name)
         try:
-            return judged(real, os.stat(real))
+            os.close(opener(name))
         except OSError:
             return False
+        return True
 
-    def opener(name: str) -> int:
-        """The file open, judged by what was opened (its path now, its identity)."""
-        fd = os.open(name, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or \
-                    not judged(os.readlink(f"/proc/self/fd/{fd}"), st):
-                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+    return allowed, env, opener
 
-    env = {} if opts.clear_env else dict(os.environ)
-    for item in opts.env:
-        key, _, value = item.partition("=")
-        env[key] = value
-    with view(allowed, env, opener):
+
+@contextmanager
+def guest_view(path: str, opts: RunOptions, dos: bool = False) -> Iterator[None]:
+    """Assemble a source to run as its guest would read (make_view): the files
+    ``%include`` and ``incbin`` find are judged by the sandbox the program gets (never
+    pyvm's own files, such as the code cache's key, by any name, nor the host's /proc),
+    and ``%!NAME`` and ``%ifenv`` read the guest's environment, not pyvm's
+    (asm/access.py)."""
+    from asm.access import guest_view as view
+    with view(*make_view(path, opts, dos)):
         yield
+
+
+def _assemble_in(path: str, text: str, view: tuple, assemble) -> tuple:
+    """(``assemble``'s result, what it printed, whether the source asked for a file or
+    the environment) under ``view``."""
+    from asm import access
+    out = io.StringIO()
+    with access.guest_view(*view):
+        built = assemble(path, text, out)
+    return built, out.getvalue(), access.consulted()
+
+
+def assemble_guest(path: str, text: str, opts: RunOptions, assemble=None, err=None):
+    """``assemble(path, text, err)`` (assemble_source: (image, org, bits, ...) or None
+    after printing errors to ``err``) under the view of the guest that will run it:
+    which one (Linux for 32-bit code; DOS or BIOS for 16-bit) is known only once
+    assembled, so a source that asked for files or the environment and does not build
+    a Linux program is assembled again with the DOS/BIOS view, and only that outcome
+    is shown. OSError when a view cannot be set up."""
+    assemble, err = assemble or assemble_source, err or sys.stderr
+    built, out, asked = _assemble_in(path, text, make_view(path, opts), assemble)
+    if built is not None and built[2] == 32 or not asked:
+        err.write(out)
+        return built
+    built, out, _ = _assemble_in(path, text, make_view(path, opts, dos=True), assemble)
+    if built is not None and built[2] == 32:
+        print(f"{path}: error: what the source builds depends on files or environment "
+              "its DOS or BIOS guest may not read", file=err)
+        return None
+    err.write(out)
+    return built
 
 
 def run_b32_source(path: str, text: str, opts: RunOptions) -> int:
@@ -148,8 +231,11 @@ def run_source(path: str, data: bytes, opts: RunOptions) -> int:
     if language == V16:
         from vm.v16.runner import run_v16_source
         return run_v16_source(path, text, opts)
-    with guest_view(path, opts):            # (the source is the guest's: its view)
-        built = assemble_source(path, text)
+    try:
+        built = assemble_guest(path, text, opts)    # (the source is the guest's: its view)
+    except OSError as e:
+        print(f"pyvm: {path}: cannot set up the file-system view: {e}", file=sys.stderr)
+        return EXIT_BAD_FILE
     if built is None:
         return EXIT_ASM_ERROR
     image, org, bits = built

@@ -508,7 +508,7 @@ def _load_source(path: str, data: bytes, opts, stdin, stdout):
     import io
 
     from asm.language import B32, V16, source_language
-    from vm.run_source import COM_ORG, guest_view
+    from vm.run_source import COM_ORG, assemble_guest
     text = data.decode("utf-8", "surrogateescape")
     language = source_language(text)
     if language == V16:
@@ -524,8 +524,10 @@ def _load_source(path: str, data: bytes, opts, stdin, stdout):
             raise TargetError(str(e)) from None
         return _load_b32(path, prog.image, Symbols(dict(prog.labels)))
     err = io.StringIO()
-    with guest_view(path, opts):            # (the guest's files and environment)
-        built = _assemble_with_symbols(path, text, err)
+    try:                                    # (the files and environment of its guest)
+        built = assemble_guest(path, text, opts, _assemble_with_symbols, err)
+    except OSError as e:
+        raise TargetError(f"cannot set up the file-system view: {e}") from None
     if built is None:
         raise TargetError(err.getvalue().strip() or "assembly failed")
     image, org, bits, symbols = built

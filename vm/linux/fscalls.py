@@ -140,7 +140,7 @@ def _truncate(proc, path: str, length: int) -> int:
     with proc.sandbox.entry(host) as (inode, st):
         if proc.rlimits and stat.S_ISREG(st.st_mode):   # the guest's RLIMIT_FSIZE
             from vm.linux import fsizelimit
-            fsizelimit.check_length(proc, length)
+            fsizelimit.check_length(proc, length, st.st_size)
         budget = proc.kernel.output_budget      # (--max-output: its growth draws on it)
         grow = length - st.st_size
         if budget is not None and grow > 0 and budget.take(grow) < grow:
@@ -200,12 +200,16 @@ def _sendfile(proc, out_fd, in_fd, offset_addr, count, spec) -> int:
         return 0
     try:
         n = _write(proc, dst, data)
-    except WouldBlock:
+    except (WouldBlock, GuestFileError):
         # a full pipe: the call restarts and must read the same bytes again (write_all
-        # keeps the count written so far), so the source's position goes back
+        # keeps the count written so far), so the source's position goes back; and a
+        # failed write (EFBIG) moved nothing, as Linux leaves the position
         if not offset_addr:
             _put_back(src, len(data))
         raise
+    if n < len(data) and proc.rlimits:     # the guest's RLIMIT_FSIZE (fsizelimit.py)
+        from vm.linux import fsizelimit
+        fsizelimit.cut_short(proc, dst)
     if offset_addr:
         proc.mem.write(offset_addr, spec.pack(off + n))
     elif n < len(data):

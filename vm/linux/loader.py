@@ -225,7 +225,13 @@ class Image:
         return self.data[self.phoff:self.phoff + self.phnum * self.phent]
 
     def layout(self) -> Layout:
-        return Layout(self.lo, self.hi)
+        lay = Layout(self.lo, self.hi)
+        # end_data - start_data as binfmt_elf sets them: brk's RLIMIT_DATA counts it
+        # (vm/linux/memrlimits.py)
+        if self.loads:
+            lay.data_size = max(0, max(s.vaddr + s.filesz for s in self.loads) -
+                                max(s.vaddr for s in self.loads))
+        return lay
 
     def load(self, mem, aspace, reuse: bool = False) -> None:
         """Copy the segments into ``mem`` and map their pages in ``aspace``. ``reuse``:

@@ -1490,7 +1490,7 @@ def _ftruncate(proc, fd: int, length: int) -> int:
         return neg(errno.EINVAL)
     if proc.rlimits and f.regular:          # the guest's RLIMIT_FSIZE (fsizelimit.py)
         from vm.linux import fsizelimit
-        fsizelimit.check_length(proc, length)
+        fsizelimit.check_length(proc, length, os.fstat(f.fd).st_size)
     f.grow_to(length)
     if mapped.spaces and f.regular:         # MAP_SHARED pages of it: cut there too
         mapped.truncating(f.fd, length, lambda: os.ftruncate(f.fd, length))
