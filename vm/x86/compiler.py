@@ -273,6 +273,8 @@ class Translator:
         self.decoded.clear()
         self.blocks.clear()
         self.slow_keys.clear()          # (what they say of blocks gone: made anew)
+        if self.tier0 is not None:
+            self.tier0.sync()           # (a name rebound in ns: the templates' copy)
         wf = self.mem.wf
         for p in self.page_blocks:
             if p < len(wf):

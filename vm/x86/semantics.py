@@ -389,6 +389,14 @@ def shift_double(right: int, size: int, a: int, c: int, n: int, fo: int) -> tupl
     return r, f
 
 
+def _untouched(d) -> None:
+    """A shift or rotate by a count that masks to 0 changes neither its destination nor
+    the flags, but still reads and writes memory, as by CL: a read-only or unmapped
+    page faults (native i386), whether the count is an immediate or not."""
+    if d.is_mem:
+        d.write(d.read())
+
+
 @family("rol", "ror", "rcl", "rcr", "shl", "sal", "shr", "sar")
 def shifts(b: Builder, i) -> None:
     op = SHIFT_OPS[i.form.mnemonic]
@@ -405,6 +413,7 @@ def shifts(b: Builder, i) -> None:
     elif isinstance(cnt, Imm):
         n = cnt.value & 0x1F
         if n == 0:
+            _untouched(d)
             return
         if op >= 4 and n < size * 8:
             _const_shift(b, d, op, n)
@@ -500,6 +509,7 @@ def shift_dbl(b: Builder, i) -> None:
     if isinstance(cnt, Imm):
         n = cnt.value & 0x1F
         if n == 0:
+            _untouched(d)
             return
         count = str(n)
     else:

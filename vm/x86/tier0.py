@@ -915,6 +915,25 @@ class Tier0:
             d.clear()
         _shared.clear()
         _lines.clear()
+        if self.globs is not self.tr.ns:
+            # (PyPy: the copy holds what reclaim drops from the namespace after this,
+            # the decoded x87 instructions: a new one, filled as templates are made)
+            self.globs = ModuleType("pyvm_tier0").__dict__
+
+    def sync(self) -> None:
+        """The namespace's names were rebound (the debugger's READ while a read watch is
+        armed, and back when it ends): each is followed by a flush (Translator.flush
+        calls this), so the templates' globals take the new objects. Under PyPy they
+        are a copy of the names the templates use, which the functions made before
+        (``fns``, kept across flushes) would go on reading."""
+        g = self.globs
+        ns = self.tr.ns
+        if g is ns:
+            return
+        for name, v in list(g.items()):
+            w = ns.get(name, _NO)
+            if w is not v and w is not _NO:
+                g[name] = w
 
     def usable(self) -> bool:
         tr = self.tr
