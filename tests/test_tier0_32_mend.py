@@ -122,10 +122,10 @@ def _pyvm(python: str, args: list, stdin: str = "") -> str:
     return proc.stdout
 
 
-@pytest.mark.parametrize("runs", [12, pytest.param(300, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("runs", [24, pytest.param(300, marks=pytest.mark.slow)])
 def test_shift_by_a_count_masking_to_0_faults_cold_and_hot(faults, runs):
     """Every form faults every time, as natively: its first runs (the first tier: a
-    start is hot after tier0.HOT = 8) and then its real block."""
+    start is hot after tier0.HOT = 16) and then its real block."""
     native = subprocess.run([str(faults), str(runs)], capture_output=True, text=True,
                             timeout=60)
     assert native.returncode == 0 and f"shll 32: segv {runs} ok 0" in native.stdout

@@ -89,9 +89,11 @@ from vm.x86.memory import PAGE_SHIFT
 from vm.x86.state import NSLOTS
 from vm.x86.warmblocks import WarmInsnMeta
 
-# runs of a start in this tier before its real block is made (32 made a cold glibc hello
-# world 7% cheaper, but short loops then formed traces whose trees never grew arms)
-HOT = 8
+# runs of a start in this tier before its real block is made (16 against 8, callgrind at
+# the bench's full inputs: sha256 -7.5%, expr -2.4%, malloc -2.7%, interp -0.5%; 32 made
+# a cold glibc hello world cheaper still, but short loops then formed traces whose trees
+# never grew arms)
+HOT = 16
 RUN_SPAN = 0x10000      # code at a run's first block that names its kept instances
 TEMPLATES = b"tier0-templates"
 RECORD = 5              # the format of a run's record
