@@ -229,7 +229,7 @@ class SharedFile:
     as a copy: a copy doubled the host memory of a mapping, outside the --memory budget
     (a 1 GiB mapping of a sparse file held 4 GB)."""
 
-    __slots__ = ("start", "end", "held", "offset", "clean", "base", "key", "asp", "guard")
+    __slots__ = ("start", "end", "held", "offset", "clean", "base", "key", "asp", "_guard")
 
     def __init__(self, start: int, end: int, held: HeldFd, offset: int,
                  clean: bytearray, base: int = 0, key: tuple = (), asp=None):
@@ -241,13 +241,36 @@ class SharedFile:
             start, end, held, offset, clean, base
         self.key = key              # the file's (st_dev, st_ino): read/write meet it
         self.asp = asp              # the AddressSpace whose pages these are
-        self.guard = end            # where its pages past the file's end start (SIGBUS)
+        self._guard = end           # where its pages past the file's end start (SIGBUS)
         if key and asp is not None:
             spaces.setdefault(key, {}).setdefault(asp, _Pieces()).add(self)
 
     @property
     def fd(self) -> int:
         return self.held.fd
+
+    @property
+    def guard(self) -> int:
+        """Where this mapping's pages past the file's end start (``end``: none are):
+        a mapping with some is in ``guarded`` under its file, for a write() growing
+        the file to find (after_write)."""
+        return self._guard
+
+    @guard.setter
+    def guard(self, at: int) -> None:
+        self._guard = at
+        if not self.key:
+            return
+        g = guarded.get(self.key)
+        if at < self.end:
+            if g is None:
+                g = guarded[self.key] = _Guarded()
+            g.items[self] = None
+            g.low = min(g.low, self.offset + (at - self.start))
+        elif g is not None and self in g.items:
+            del g.items[self]
+            if not g.items:
+                del guarded[self.key]
 
     def sync(self, mem, lo: int, hi: int) -> None:
         """Write back the changed pages of [lo, hi) (page aligned, within the mapping)."""
@@ -303,8 +326,8 @@ class SharedFile:
         more = page_sums(mem, self.end, end) if self.held.writable else \
             bytearray((end - self.end) // PAGE * SUM)
         self.clean = self._own() + more
-        self.guard = min(self.guard, self.end)
-        self.base, self.end = 0, end
+        old, self.base, self.end = self.end, 0, end
+        self.guard = min(self.guard, old)
         pieces = spaces.get(self.key, {}).get(self.asp)
         if pieces is not None:
             pieces.longest = max(pieces.longest, end - self.start)
@@ -362,6 +385,8 @@ class SharedFile:
 
     def close(self) -> None:
         self.held.release()
+        if self._guard < self.end:
+            self.guard = self.end       # (out of ``guarded``)
         mine = spaces.get(self.key)
         pieces = None if mine is None else mine.get(self.asp)
         if pieces is not None and pieces.remove(self):
@@ -445,13 +470,50 @@ def before_io(fd: int, start: int, n: int) -> None:
         sf.sync(asp.mem, lo, hi)
 
 
+class _Guarded:
+    """The SharedFile pieces of one file with pages past its end (``guard`` < ``end``),
+    and ``low``: at most the least file offset where one of them starts being guarded
+    (a file no longer than that unguards none of them)."""
+
+    __slots__ = ("items", "low")
+
+    def __init__(self):
+        self.items: dict = {}       # SharedFile -> None (insertion ordered)
+        self.low = 1 << 63
+
+
+# the pieces with pages past their file's end, by file (st_dev, st_ino): a write()
+# looks only at these, and only when it made the file longer than ``low`` (a scan of
+# every mapping of the file on every write cost 1.4 ms a write with 20000 mappings)
+guarded: dict = {}
+
+
 def after_write(fd: int, start: int, n: int) -> None:
     """``n`` bytes were written at ``start`` of the file: the mappings show them (and
     their pages up to its new end are no longer past it)."""
-    if n > 0:
-        for asp, sf, lo, hi in list(_file_ranges(fd, start, start + n)):
-            sf.reload(asp.mem, lo, hi)
-        _reguard(fd)
+    import os
+    if n <= 0:
+        return
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return
+    key = (st.st_dev, st.st_ino)
+    for asp, pieces in list(spaces.get(key, {}).items()):
+        for sf in pieces.meeting(start, start + n):
+            lo = page_down(max(sf.start, sf.start + start - sf.offset))
+            hi = page_up(min(sf.end, sf.start + start + n - sf.offset))
+            if lo < hi:
+                sf.reload(asp.mem, lo, hi)
+    g = guarded.get(key)
+    if g is not None and st.st_size > g.low:    # (a write only ever grows a file)
+        low = 1 << 63
+        for sf in list(g.items):
+            if sf.offset + (sf.guard - sf.start) < st.st_size and sf.asp is not None:
+                sf.asp.guard_eof(sf, st.st_size)
+            if sf.guard < sf.end:
+                low = min(low, sf.offset + (sf.guard - sf.start))
+        g.low = low
 
 
 def _reguard(fd: int) -> None:
@@ -493,20 +555,24 @@ class FileRange:
     growing it maps on (Linux extends the VMA over the file; it read zeros). It holds
     the run's one read-only descriptor of the file (HeldFd: the file's bytes even once
     its name leads elsewhere, as Linux's VMA holds the inode) while few files are held
-    (PRIVATE_HELD); past that, none (a descriptor per mapping ran out of them: ENFILE
-    after 22 mmaps and closes under ulimit -n 64): ``src`` is the file's (host path,
-    (st_dev, st_ino)), reopened when it grows (read_more)."""
+    (PRIVATE_HELD) and descriptors are to spare (process._hold); past that, none (a
+    descriptor per mapping ran out of them: ENFILE after 22 mmaps and closes under
+    ulimit -n 64): ``src`` is the file's (host path, (st_dev, st_ino)), reopened when
+    it grows (read_more)."""
 
-    __slots__ = ("start", "end", "src", "offset", "held")
+    __slots__ = ("start", "end", "src", "offset", "held", "read_only")
 
     def __init__(self, start: int, end: int, src: tuple, offset: int,
-                 held: Optional[HeldFd] = None):
+                 held: Optional[HeldFd] = None, read_only: bool = False):
         self.start, self.end, self.src, self.offset = start, end, src, offset
         self.held = held
+        # a MAP_SHARED mapping of a read-only file copied (no descriptor to spare for
+        # a SharedFile): it may not be made writable either
+        self.read_only = read_only
 
     def piece(self, lo: int, hi: int) -> FileRange:
         return FileRange(lo, hi, self.src, self.offset + (lo - self.start),
-                         None if self.held is None else self.held.share())
+                         None if self.held is None else self.held.share(), self.read_only)
 
     def read_more(self, load: Callable[[int], None]) -> None:
         """Call ``load(fd)`` with the file opened for reading: the held descriptor, or
@@ -836,10 +902,17 @@ class AddressSpace:
                 return True
         return False
 
-    def past_eof(self, addr: int) -> bool:
+    def past_eof(self, addr: int, write: Optional[bool] = None) -> bool:
         """Whether ``addr`` lies in a shared file mapping's page wholly past the end of
-        its file (an access there is SIGBUS on Linux)."""
+        its file (an access there is SIGBUS on Linux). With ``write`` (the access that
+        faulted: a store, or a load or fetch), only if the page's protection allows it:
+        Linux's fault handler checks the VMA's access first (a store to a PROT_READ
+        page, any access to a PROT_NONE one: SIGSEGV) and meets the file's end after."""
         import os
+        if write is not None:
+            prot = self.prot[addr >> PAGE_SHIFT]
+            if not prot & (P_W if write else P_R | P_W | P_X):
+                return False
         for sf in self.shared_in(addr, addr + 1):
             try:
                 size = os.fstat(sf.fd).st_size
@@ -910,23 +983,27 @@ class AddressSpace:
                     self.mem.load(other.start + a - other.offset,
                                   data[lo - addr + a - off:lo - addr + b - off])
 
-    def read_only_shared(self, start: int, end: int) -> bool:
-        """Whether a MAP_SHARED mapping of a file opened read-only meets [start, end)
-        (mprotect may not make it writable: EACCES)."""
-        return any(not sf.held.writable for sf in self.shared_in(start, end))
+    def read_only_shared(self, start: int, end: int) -> Optional[int]:
+        """Where the first MAP_SHARED mapping of a file opened read-only meeting
+        [start, end) starts (mprotect may not make it writable: EACCES), or None."""
+        at = [sf.start for sf in self.shared_in(start, end) if not sf.held.writable]
+        if self.files:
+            i, j = _span(self.files, start, end)
+            at += [fr.start for fr in self.files[i:j] if fr.read_only]
+        return min(at) if at else None
 
     def _overlap(self, start: int, end: int) -> Tuple[int, int]:
         """[i, j): the indices of the shared mappings meeting [start, end)."""
         return _span(self.shared, start, end)
 
     def add_file(self, start: int, end: int, src: tuple, offset: int,
-                 held: Optional[HeldFd] = None) -> None:
+                 held: Optional[HeldFd] = None, read_only: bool = False) -> None:
         """[start, end) maps the file ``src`` (see FileRange) from ``offset`` privately;
         ``held``: its held descriptor (this reference owned from here on), if any."""
         if not self.files:
             self.files = []
         i, _ = _span(self.files, start, end)
-        self.files.insert(i, FileRange(start, end, src, offset, held))
+        self.files.insert(i, FileRange(start, end, src, offset, held, read_only))
 
     def file_ending_at(self, at: int) -> Optional[FileRange]:
         """The MAP_PRIVATE file mapping that ends at ``at``, if one does."""
@@ -989,13 +1066,18 @@ class AddressSpace:
             sf.sync(self.mem, sf.start, sf.end)
             sf.close()
 
+    def drop_files(self) -> None:
+        """Let go of the MAP_PRIVATE file mappings' held descriptors (at the run's end,
+        for the first process: its pages stay for what comes after)."""
+        files, self.files = self.files, []
+        for fr in files:
+            fr.close()
+
     def release(self) -> None:
         """The process is done with this address space: its bytes leave the budget."""
         if self.shared:
             self.close_shared()
-        files, self.files = self.files, []
-        for fr in files:
-            fr.close()
+        self.drop_files()
         if self.budget is not None:
             self.budget.used -= self.mapped
             self.budget = None

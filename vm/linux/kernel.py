@@ -36,6 +36,7 @@ from vm.linux import signals as S
 from vm.linux import waiting as _waits  # noqa: F401  (system calls)
 from vm.linux.addrspace import DEFAULT_LIMIT, MemoryBudget
 from vm.linux.codeshare import mapped_code
+from vm.linux.faultinfo import fault_frame, fault_siginfo
 from vm.linux.files import FifoEnds
 from vm.linux.loader import prepare, program_key
 from vm.linux.process import BLOCKED, RUNNING, ZOMBIE, Process
@@ -48,7 +49,7 @@ from vm.linux.syscalls import (
     name_of,
 )
 from vm.options import EXIT_STEP_LIMIT
-from vm.x86.faults import CPUException, MemoryFault, SoftwareInterrupt, Unsupported
+from vm.x86.faults import CPUException, MemoryFault, Unsupported
 from vm.x86.machine import Machine
 from vm.x86.signals import fault_report
 from vm.x86.state import EAX
@@ -419,6 +420,9 @@ class Kernel:
                 # leave addrspace.spaces (a later run in this Python process that read
                 # the file wrote them, with its own rights)
                 proc.aspace.close_shared()
+        for proc in (*self.order, self.init):   # (held descriptors of MAP_PRIVATE files)
+            if proc is not None and proc.aspace is not None and proc.aspace.files:
+                proc.aspace.drop_files()
         self.fifo_ends.writer_waits.cancel_all()
 
     def _schedule(self) -> int:
@@ -549,19 +553,18 @@ class Kernel:
         if shared and proc.aspace.regrown(exc.address):
             return              # (its file grew unseen: the access goes again)
         status, line = fault_report(m, exc)
-        bus = shared and proc.aspace.past_eof(exc.address)
+        bus = shared and proc.aspace.past_eof(exc.address, exc.write)
         if bus:                 # a shared file page past the file's end (addrspace.py)
             status, line = 128 + S.SIGBUS, line.replace("(SIGSEGV)", "(SIGBUS)", 1)
         sig = status - 128
         action = proc.action(sig)
         blocked = proc.sigmask & S.bit(sig)
         if action[0] not in (S.SIG_DFL, S.SIG_IGN) and not blocked:
-            addr = exc.address if isinstance(exc, MemoryFault) else m.cpu.eip
-            code = 0x80 if isinstance(exc, SoftwareInterrupt) else 2 if bus else 1
-            code = getattr(exc, "si_code", code)      # #XM: from MXCSR (simd_fp)
+            code, addr = fault_siginfo(proc, m, exc, bus)   # (as Linux's traps.c)
+            trapno, err = fault_frame(proc, m, exc)
             try:
                 S.setup_frame(proc, sig, action, S.siginfo(sig, code, addr=addr),
-                              trapno=exc.vector)
+                              trapno=trapno, err=err)
                 if m.tracer is not None:
                     m.tracer.event(f"[{proc.pid}] {line} -> handler 0x{action[0]:08x}")
                 return

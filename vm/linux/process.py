@@ -145,11 +145,14 @@ def load_file(mem, start: int, length: int, fd: int, offset: int) -> None:
 PRIVATE_HELD = 16      # files held open for MAP_PRIVATE mappings' growth (FileRange)
 
 
-def _hold(f: HostFile, writable: bool) -> HeldFd:
+def _hold(f: HostFile, writable: bool, spare: bool = False) -> Optional[HeldFd]:
     """The run's one host descriptor of ``f``'s file for its mappings (HeldFd), opened
     again through /proc/self/fd (its own offset and no O_APPEND: a write-back's pwrite
     on a dup of an O_APPEND descriptor appended), a dup where that fails; ENOMEM when
-    the run's share of host descriptors is spent."""
+    the run's share of host descriptors is spent. ``spare``: one the mapping can do
+    without (MAP_PRIVATE's, a read-only MAP_SHARED's): taken only while fewer than half
+    the guests' share are open (else None), as they come out of the guests' open files
+    (ulimit -n 64: 40 read-only shared mmaps left no descriptor for open())."""
     st = os.fstat(f.fd)
     key = (st.st_dev, st.st_ino)
     held = held_file(key, writable)
@@ -167,7 +170,11 @@ def _hold(f: HostFile, writable: bool) -> HeldFd:
             fd = -1
     if fd < 0:
         fd = os.dup(f.fd)
-    return HeldFd(host_fds().take(fd, errno.ENOMEM), (*key, writable), writable)
+    fds = host_fds()
+    if spare and fd >= fds.cap // 2:    # (the kernel hands out the lowest free number)
+        os.close(fd)
+        return None
+    return HeldFd(fds.take(fd, errno.ENOMEM), (*key, writable), writable)
 
 
 def move_pages(mem, old: int, new: int, size: int) -> None:
@@ -340,8 +347,9 @@ class Process:
         shared = f is not None and flags & abi.MAP_SHARED and (f.writable or f.regular)
         if shared:
             # taken before the space changes: a failure (the run's share of host
-            # descriptors spent: ENOMEM) must leave no mapping behind, as Linux's
-            held = _hold(f, f.writable)
+            # descriptors spent: ENOMEM) must leave no mapping behind, as Linux's; a
+            # read-only file's mapping does without one (a private copy, read_only)
+            held = _hold(f, f.writable, spare=not f.writable)
         if flags & (abi.MAP_FIXED | abi.MAP_FIXED_NOREPLACE):
             asp.unmap(start, start + length)
         if f is not None:               # MAP_PRIVATE: a copy, so copy-on-write by nature
@@ -352,15 +360,19 @@ class Process:
         if held is not None:
             asp.add_shared(start, start + length, held, offset)     # the file's pages
         elif f is not None:
-            self._track_private(f, start, start + length, offset)
+            self._track_private(f, start, start + length, offset,
+                                read_only=bool(shared))
         if not (held is not None and held.writable) and f is not None and \
                 prot & abi.PROT_EXEC:     # a library's text: translated already?
             mapped_code(self.kernel).install(self.machine, asp)
         return start
 
-    def _track_private(self, f, start: int, end: int, offset: int) -> None:
+    def _track_private(self, f, start: int, end: int, offset: int,
+                       read_only: bool = False) -> None:
         """Remember a MAP_PRIVATE file mapping for mremap to grow over the file: by its
-        host path and identity, no descriptor held (FileRange)."""
+        host path and identity, a descriptor held while there are some to spare
+        (FileRange). ``read_only``: a MAP_SHARED mapping of a read-only file made a
+        private copy (no descriptor to spare): mprotect(PROT_WRITE) is EACCES on it."""
         src = getattr(f, "map_src", None)
         if src is None:
             try:
@@ -371,10 +383,10 @@ class Process:
         held = held_file(src[1], False)
         if held is None and f.regular and held_count() < PRIVATE_HELD:
             try:
-                held = _hold(f, False)
+                held = _hold(f, False, spare=True)
             except OSError:
                 held = None             # (no descriptor to spare: grows by its path)
-        self.aspace.add_file(start, end, src, offset, held)
+        self.aspace.add_file(start, end, src, offset, held, read_only)
 
     def _mmap_start(self, addr: int, length: int, flags: int) -> int:
         """Where mmap puts ``length`` (page-rounded) bytes asked at ``addr``, or -errno;
@@ -421,22 +433,32 @@ class Process:
         return 0
 
     def mprotect(self, addr: int, length: int, prot: int) -> int:
+        """Linux's do_mprotect_pkey goes VMA by VMA: the pages before the first hole
+        (ENOMEM) or the first MAP_SHARED mapping of a read-only file made writable
+        (EACCES) are changed even though the call fails; an unmapped first page
+        changes nothing."""
         if addr & (PAGE - 1):
             return -errno.EINVAL
         if not length:
             return 0
-        if prot & abi.PROT_WRITE and self.aspace.shared and \
-                self.aspace.read_only_shared(addr, addr + length):
-            return -errno.EACCES        # a MAP_SHARED mapping of a read-only file
+        asp = self.aspace
+        end = addr + page_up(length)
+        stop = asp.mapped_end(addr, min(end, self.machine.mem.size))
+        err = 0 if stop == end else -errno.ENOMEM
+        ro = asp.read_only_shared(addr, stop) if prot & abi.PROT_WRITE and \
+            (asp.shared or asp.files) else None
+        if ro is not None:              # a MAP_SHARED mapping of a read-only file
+            stop, err = max(addr, ro), -errno.EACCES
+        if stop == addr:
+            return err
         if self.rlimits:            # the guest's RLIMIT_DATA (memrlimits.py)
             from vm.linux.memrlimits import refuse_protect
-            err = refuse_protect(self, addr, addr + page_up(length), prot)
-            if err:
-                return err
-        if addr + length > self.machine.mem.size or \
-                not self.aspace.protect(addr, addr + length, prot):
-            return -errno.ENOMEM        # (unmapped, or a split past vm.max_map_count)
-        return 0
+            refused = refuse_protect(self, addr, stop, prot)
+            if refused:
+                return refused
+        if not asp.protect(addr, stop, prot):
+            return -errno.ENOMEM        # (a split past vm.max_map_count)
+        return err
 
     def mremap(self, old: int, old_size: int, new_size: int, flags: int) -> int:
         asp = self.aspace

@@ -163,9 +163,11 @@ def _vdso_return(proc, rt: bool) -> int:
     return addr if asp.is_mapped(addr, addr + 8) else 0
 
 
-def setup_frame(proc, sig: int, action: tuple, info: bytes, trapno: int = 0) -> None:
+def setup_frame(proc, sig: int, action: tuple, info: bytes, trapno: int = 0,
+                err: int = 0) -> None:
     """Push a signal frame for ``sig`` on the process's stack (or its alternate stack)
-    and point EIP at the handler, as the kernel's setup_frame/setup_rt_frame do."""
+    and point EIP at the handler, as the kernel's setup_frame/setup_rt_frame do
+    (``trapno``, ``err``: the exception's, in the sigcontext)."""
     handler, flags, restorer, mask = action
     m = proc.machine
     cpu = m.cpu
@@ -184,7 +186,7 @@ def setup_frame(proc, sig: int, action: tuple, info: bytes, trapno: int = 0) -> 
     mem = m.mem
     mem.write(fp_addr, bytes(FPSTATE_SIZE))
     if rt:
-        sc = _sigcontext(cpu, trapno, 0, old_mask, fp_addr)
+        sc = _sigcontext(cpu, trapno, err, old_mask, fp_addr)
         ret = restorer if flags & SA_RESTORER else _vdso_return(proc, True) or \
             frame + RT_RETCODE
         alt = proc.altstack
@@ -193,7 +195,7 @@ def setup_frame(proc, sig: int, action: tuple, info: bytes, trapno: int = 0) -> 
                                       alt[0] + alt[2] else 0), alt[2])
                  + sc + struct.pack("<Q", old_mask) + RT_RETCODE_BYTES)
     else:
-        sc = _sigcontext(cpu, trapno, 0, old_mask, fp_addr)
+        sc = _sigcontext(cpu, trapno, err, old_mask, fp_addr)
         ret = restorer if flags & SA_RESTORER else _vdso_return(proc, False) or \
             frame + SF_RETCODE
         image = (struct.pack("<Ii", ret, sig) + sc + bytes(FPSTATE_SIZE)

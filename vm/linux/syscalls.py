@@ -1595,6 +1595,8 @@ def _fd_ioctl(proc, fd: int, f, req: int, arg: int) -> int:
 @syscall(54)
 def sys_ioctl(proc, fd, req, arg, *_):
     f = proc.fds.get(fd)
+    if f.status_flags & O_PATH:
+        return neg(errno.EBADF)             # (ksys_ioctl's fdget: no O_PATH file)
     if req == abi.FIONREAD:
         proc.mem.write(arg, struct.pack("<i", f.readable_bytes()))
         return 0

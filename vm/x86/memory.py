@@ -517,10 +517,12 @@ class Memory:
 
     def unwatch(self, start: int, end: int) -> None:
         """Stop the ``watch`` callbacks of the pages of [start, end) (a loop over the
-        watched pages only)."""
+        range's pages or the watched ones, whichever are fewer)."""
         p0, p1 = start >> PAGE_SHIFT, ((end - 1) >> PAGE_SHIFT) + 1
-        for p in [p for p in self._watchers if p0 <= p < p1]:
-            del self._watchers[p]
+        watchers = self._watchers
+        pages = range(p0, p1) if p1 - p0 < len(watchers) else list(watchers)
+        for p in [p for p in pages if p in watchers and p0 <= p < p1]:
+            del watchers[p]
             self.wf[p] &= ~WF_WATCH
 
     def _after_write(self, addr: int, data: bytes, flags: int) -> None:
