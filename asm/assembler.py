@@ -400,6 +400,9 @@ class Assembler(E.EvalContext):
             return self.abs_start
         return E.Rel(0, {self.cur: 1})
 
+    def untaken_unknown(self) -> None:
+        self.saw_unknown = True         # (a last pass reports it if never defined)
+
     def warn_other(self, message: str) -> None:
         self.warn(message if message[-1] == "]" else f"{message} [-w+other]", self.sl)
 

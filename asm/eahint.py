@@ -115,9 +115,16 @@ class _Replay:
         if t is E.Cond:
             # (NASM evaluates the condition and both arms, and keeps an arm's vector:
             # `(0 ? 1 : 2-2)` has no number term, and nothing sums with it)
+            self.ctx.unknown = False        # (_replayed puts it back)
             c = self.vector(n.cond)
+            unknown = self.ctx.unknown
             then = self.vector(n.then)
             other = self.vector(n.other)
+            if unknown:
+                # (a condition not known yet: NASM's result is its unknown, no arm's
+                # terms; read as 0, as an undefined symbol is here)
+                self.ctx.unknown = True
+                return {_SIMPLE: 0}
             x = _number(c)
             if x is not None:
                 return then if x else other

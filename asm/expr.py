@@ -360,6 +360,10 @@ class EvalContext:
     def register(self, name: str):
         raise AsmError(f"invalid use of register `{name}' in expression")
 
+    def untaken_unknown(self) -> None:
+        """The arm of ``?:`` not taken met a symbol not defined yet: its value does not
+        count, but a last pass must still say if it is never defined (the driver)."""
+
     def warn_other(self, message: str) -> None:
         """A warning from the evaluation, of NASM's class `other` (a character constant
         too long) unless it names its class (``[-w+class]``); the driver and the
@@ -496,13 +500,25 @@ def compile_expr(node: Expr) -> Compiled:
         def cond(c):
             v = fc(c)
             # NASM works out both arms before it picks one: an error in the arm not
-            # taken (a division by zero, an undefined symbol) is still reported
-            a, b = ft(c), fo(c)
+            # taken (a division by zero, an undefined symbol in the last pass) is still
+            # reported, but only the chosen arm's value (and its being unknown) counts
             if type(v) is not int:
+                _untaken(c, ft)     # (neither is taken: NASM's `?' message comes after
+                _untaken(c, fo)     # their errors)
                 if _unknown_operand(c, fc, v):
                     return c.unknown_result
                 raise AsmError("`?' operator may only be applied to scalar values")
-            return a if v else b
+            if c.unknown and _unknown_operand(c, fc, v):
+                # (a condition not known yet: NASM's result is its unknown, no arm's)
+                _untaken(c, ft)
+                _untaken(c, fo)
+                return c.unknown_result
+            if v:
+                a = ft(c)
+                _untaken(c, fo)
+                return a
+            _untaken(c, ft)
+            return fo(c)
         return cond
     if t is Unary:
         if type(node.operand) is Unary and _long_unaries(node):
@@ -858,6 +874,28 @@ def _unknown_divisor(c: EvalContext, f: Compiled) -> bool:
         else:
             c.symbol = outer
         c.unknown, c.made_unknown = True, was
+
+
+def _untaken(c: EvalContext, f: Compiled) -> None:
+    """The arm of ``?:`` not taken, worked out for its errors alone: its value, its being
+    unknown in this pass and what an output format refuses only when it writes the value
+    (a segment base, a special segment) do not count."""
+    state = c.unknown, c.made_unknown, c.deferred
+    probe = getattr(c, "seg_probe", None)
+    if probe is not None:
+        c.seg_probe = True      # (segment bases as a probe's term: no output error)
+    try:
+        f(c)
+        if c.unknown:
+            c.untaken_unknown()
+    except AsmError as exc:
+        name = exc.message[8:-13] if exc.message.endswith("' not defined") else ""
+        if not (name.startswith("..") and c.wrt_segment(name) is not None):
+            raise       # (an ELF special segment, `..gotpc`, is a name there)
+    finally:
+        c.unknown, c.made_unknown, c.deferred = state
+        if probe is not None:
+            c.seg_probe = probe
 
 
 def _unknown_times_non_scalar(c: EvalContext, fl: Compiled, a, fr: Compiled, b) -> None:

@@ -848,9 +848,15 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
             if rm_op.reloc is None:
                 warnings = _disp_warnings(rm_op, asize or bits, field)
             else:
-                # NASM checks a relocated field once, its offset in the section
-                warnings = _disp_warnings(plainrecord.replace(rm_op, disp=rm_op.disp - rm_op.origin)
-                                          if rm_op.origin else rm_op, asize or bits, field)
+                # NASM checks a relocated field once, its offset in the section, which
+                # wraps within the address size (`[byte ebx+0xfffffff0+x]`: -16+x) when
+                # it fits there, signed or not (NASM's overflow_general); else it warns
+                wrapped, top = rm_op.disp - rm_op.origin, 1 << (asize or bits)
+                if -top <= wrapped < top:
+                    wrapped = _signed(wrapped, asize or bits)
+                warnings = _disp_warnings(plainrecord.replace(rm_op, disp=wrapped)
+                                          if wrapped != rm_op.disp else rm_op, asize or bits,
+                                          field)
                 if warnings[:1] != (DISPSIZE_IGNORED,):
                     warnings = warnings[:1]
     else:
