@@ -34,6 +34,11 @@ from vm.x86.emit import (
 )
 from vm.x86.traces import MAX_LOOP
 
+# A loop's tail leaves at the step limit and at a stop a hook requested meanwhile
+# (Machine.request_stop clears LIM[0]; ``lim`` is its copy from the loop's entry): a
+# loop trace of up to MAX_LOOP instructions an iteration may run for long.
+STOP_TEST = "if c > lim or not LIM[0]:"
+
 
 class TraceBuilder(Builder):
     """A Builder following ``paths`` (lists of keys, one per instruction; paths[0] the
@@ -193,6 +198,9 @@ class TraceBuilder(Builder):
         self.span = max(self.span, self.ninsn)
         if not self.in_arm:
             super()._end_loop(cond, key_fall)
+            if self.loop_mode:
+                self.loop_tail = [STOP_TEST if x == "if c > lim:" else x
+                                  for x in self.loop_tail]
             return
         self.ended = True
         self.loop = True
@@ -202,7 +210,7 @@ class TraceBuilder(Builder):
         if cond != "True":
             kf = key_fall if isinstance(key_fall, str) else f"{key_fall:#x}"
             out += [f"if {negate(cond)}:"] + ["    " + x for x in self._leave(kf, True)]
-        out += ["if c > lim:"] + \
+        out += [STOP_TEST] + \
             ["    " + x for x in self._leave(f"{self.key0:#x}", True)]
         self._loop_flags(out)
         # as Builder._end_loop: the entry names take this path's last versions
