@@ -76,7 +76,7 @@ class Mem:
 class Guest(SimpleNamespace):
     def __init__(self, sb: Sandbox):
         super().__init__(sandbox=sb, umask=0o022, pid=1, fds=Fds(), mem=Mem(),
-                         kernel=SimpleNamespace(output_budget=None))
+                         kernel=SimpleNamespace(output_budget=None), rlimits={})
 
     def s(self, text: str) -> int:
         return self.mem.put(os.fsencode(text) + b"\0")
