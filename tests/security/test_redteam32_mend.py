@@ -32,6 +32,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from linux.kit import _env, build, run_both  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_redteam32 import _PRINT as _PRINT32  # noqa: E402
+
 HERE = Path(__file__).parent
 RLIM_INFINITY = (1 << 64) - 1
 
@@ -120,20 +123,6 @@ def test_an_infinite_limit_is_no_limit_and_a_far_one_scans_nothing():
 
 # -- a source run as a program: the view of the guest that runs it ---------------------------
 
-_PRINT32 = """bits 32
-    mov eax, 4
-    mov ebx, 1
-    mov ecx, msg
-    mov edx, msgend - msg
-    int 0x80
-    mov eax, 1
-    xor ebx, ebx
-    int 0x80
-msg: db "["
-%s
-db "]", 10
-msgend:
-"""
 
 _PRINT_COM = """org 0x100
     mov ah, 0x40
