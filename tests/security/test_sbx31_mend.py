@@ -39,9 +39,10 @@ def _few_fds() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
 
-def _both(tmp_path: Path, *args: str, nofile: bool = False) -> tuple:
-    """The native run and pyvm's of sbx31_mend.c, each in a directory of its own."""
-    exe = build("sbx31_mend", opt="O1", where=HERE)
+def _both(tmp_path: Path, *args: str, nofile: bool = False,
+          name: str = "sbx31_mend") -> tuple:
+    """The native run and pyvm's of ``name``.c (here), each in a directory of its own."""
+    exe = build(name, opt="O1", where=HERE)
     (tmp_path / "n").mkdir()
     (tmp_path / "p").mkdir()
     pre = _few_fds if nofile else None

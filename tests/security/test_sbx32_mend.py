@@ -14,7 +14,6 @@ the native run of tests/security/sbx32_mend.c (gcc -m32). Each test failed befor
 from __future__ import annotations
 
 import re
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -22,11 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from linux.kit import _env, build  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_sbx31_mend import _both as _runs  # noqa: E402
+from test_sbx31_mend import _few_fds  # noqa: E402
+
 HERE = Path(__file__).parent
-
-
-def _few_fds() -> None:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
 
 def _exe() -> Path:
@@ -35,17 +34,7 @@ def _exe() -> Path:
 
 def _both(tmp_path: Path, *args: str, nofile: bool = False) -> tuple:
     """The native run and pyvm's, each in a directory of its own."""
-    exe = _exe()
-    (tmp_path / "n").mkdir()
-    (tmp_path / "p").mkdir()
-    pre = _few_fds if nofile else None
-    native = subprocess.run([str(exe), *args], cwd=tmp_path / "n", capture_output=True,
-                            timeout=120, stdin=subprocess.DEVNULL, preexec_fn=pre)
-    ours = subprocess.run([sys.executable, "-m", "vm.cli", str(exe), *args],
-                          cwd=tmp_path / "p", env=_env({"PYVM_CODE_CACHE": "0"}),
-                          capture_output=True, timeout=300, stdin=subprocess.DEVNULL,
-                          preexec_fn=pre)
-    assert native.returncode == 0, native
+    native, ours = _runs(tmp_path, *args, nofile=nofile, name="sbx32_mend")
     assert ours.stdout == native.stdout, ours.stderr.decode()[-2000:]
     assert ours.returncode == 0
     return native, ours
