@@ -7,29 +7,16 @@ those (Translator.translate_trace's partial pass)."""
 
 from __future__ import annotations
 
-import struct
+from flat32_harness import pyvm_state, unicorn_state
+from test_x86_trace_onepass import _same, _sampled_loop
 
-from flat32_harness import pyvm, pyvm_state, unicorn, unicorn_state
-from test_x86_cpu_asm import asm
-from test_x86_trace_onepass import LOOP, _no_code_cache, _same
-
-from vm.x86 import traces
 from vm.x86.compiler import Translator
 
-CODE, STACK, MEMORY = 0x1000, 0x80000, 0x100000
 DEFINED = 0xC5
 
 
 def test_a_tree_grows_by_several_paths_in_one_translation(monkeypatch):
-    _no_code_cache(monkeypatch)
-    code = asm(LOOP, 32, CODE)
-    top, done = struct.unpack_from("<2I", code, len(code) - 8)
-    emu, X = unicorn(code, CODE, STACK, MEMORY)
-    emu.steps = 0
-    m = pyvm(code, CODE, STACK, MEMORY)
-    m.tr.tier0 = None       # (cold) real blocks from the start
-    monkeypatch.setattr(traces, "SAMPLE", 23)         # samples from the start, often
-    monkeypatch.setattr(traces, "BACKOFF", 1)
+    top, done, emu, X, m = _sampled_loop(monkeypatch)
     grown: list = []        # paths of the loop trace at top after each translation
     translate_trace = Translator.translate_trace
 

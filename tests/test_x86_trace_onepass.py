@@ -73,8 +73,11 @@ def _same(m, emu, X) -> None:
     assert pyvm_state(m, DEFINED) == unicorn_state(emu, X, DEFINED), f"after {m.steps}"
 
 
-def test_loop_traces_and_their_trees_are_built_in_one_pass(monkeypatch):
-    _no_code_cache(monkeypatch)     # (a warm cache builds no trace)
+def _sampled_loop(monkeypatch) -> tuple:
+    """LOOP assembled and loaded in Unicorn and in pyvm with real blocks from the start,
+    the code cache off (a warm cache builds no trace) and trace samples taken often:
+    (top, done, emu, X, m)."""
+    _no_code_cache(monkeypatch)
     code = asm(LOOP, 32, CODE)
     top, done = struct.unpack_from("<2I", code, len(code) - 8)
     emu, X = unicorn(code, CODE, STACK, MEMORY)
@@ -83,6 +86,11 @@ def test_loop_traces_and_their_trees_are_built_in_one_pass(monkeypatch):
     m.tr.tier0 = None       # (cold) real blocks from the start
     monkeypatch.setattr(traces, "SAMPLE", 23)         # samples from the start, often
     monkeypatch.setattr(traces, "BACKOFF", 1)
+    return top, done, emu, X, m
+
+
+def test_loop_traces_and_their_trees_are_built_in_one_pass(monkeypatch):
+    top, done, emu, X, m = _sampled_loop(monkeypatch)
     built: list = []        # (paths, builds) of each loop trace translated
     builds = [0]
     build, translate_trace = Translator._build, Translator.translate_trace
