@@ -95,6 +95,40 @@ class Segment:
     align = property(lambda self: self.header.p_align)
 
 
+class _FileBytes:
+    """A section's or segment's bytes as read_elf found them: sliced from the file each
+    time they are asked for, never kept. Headers may name one area many times: a copy
+    per header made ``pyvm-tools info`` of a 2.7 MB file with 300 such section headers
+    take 832 MB (and ``pyvm --debug`` of an untrusted program, pyld); what a reader keeps
+    is the file, once. The range is fixed when read (relayout moves offsets); assigning
+    ``data`` replaces it, as for a record made by a writer."""
+
+    def __init__(self, source: bytes, start: int, stop: int) -> None:
+        self.range = (source, start, stop)
+
+
+class _ReadSection(Section):
+    """A Section of a file read by read_elf (its bytes: the file's, on demand)."""
+
+    @property
+    def data(self) -> bytes:
+        d = self.__dict__["data"]
+        if type(d) is _FileBytes:
+            source, start, stop = d.range
+            return source[start:stop]
+        return d
+
+    @data.setter
+    def data(self, value) -> None:
+        self.__dict__["data"] = value
+
+
+class _ReadSegment(Segment):
+    """A Segment of a file read by read_elf (its bytes: the file's, on demand)."""
+
+    data = _ReadSection.data
+
+
 @record
 class ElfFile:
     """Headers and contents of one ELF32 file (reader output and writer input)."""
@@ -190,8 +224,8 @@ class ElfFile:
 
     def group_members(self, group: Section) -> tuple[int, list[int]]:
         """A SHT_GROUP section's flag word and member section indices."""
-        words = [int.from_bytes(group.data[i:i + 4], "little")
-                 for i in range(0, len(group.data) - 3, 4)]
+        data = group.data           # (once: a read section's bytes are sliced per access)
+        words = [int.from_bytes(data[i:i + 4], "little") for i in range(0, len(data) - 3, 4)]
         if not words:
             raise ElfError(f"group section '{group.name}' is empty")
         return words[0], words[1:]
@@ -335,8 +369,8 @@ def _read_segments(data: bytes, hdr, bodies: bool = True) -> list[Segment]:
         if ph.p_filesz > ph.p_memsz and ph.p_type == PT_LOAD:
             raise ElfError(f"program header {i}: file size {ph.p_filesz:#x} exceeds "
                            f"memory size {ph.p_memsz:#x}")
-        segments.append(Segment(ph, data[ph.p_offset:ph.p_offset + ph.p_filesz] if bodies
-                                else b""))
+        segments.append(_ReadSegment(ph, _FileBytes(data, ph.p_offset, ph.p_offset + ph.p_filesz)
+                                     if bodies else b""))
     return segments
 
 
@@ -365,8 +399,8 @@ def _read_sections(data: bytes, hdr) -> list[Section]:
             if sh.sh_offset + sh.sh_size > len(data):
                 raise ElfError(f"section [{i}]: {sh.sh_size:#x} bytes at offset {sh.sh_offset:#x} "
                                f"run past the end of the file ({len(data)} bytes)")
-            body = data[sh.sh_offset:sh.sh_offset + sh.sh_size]
-        sections.append(Section("", sh, body, i))
+            body = _FileBytes(data, sh.sh_offset, sh.sh_offset + sh.sh_size)
+        sections.append(_ReadSection("", sh, body, i))
     if strndx != SHN_UNDEF:
         if strndx >= count:
             raise ElfError(f"section name string table index {strndx} is out of range "
@@ -374,8 +408,9 @@ def _read_sections(data: bytes, hdr) -> list[Section]:
         names = sections[strndx]
         if names.type != SHT_STRTAB:
             raise ElfError(f"section name string table [{strndx}] is not a string table")
+        table = names.data          # (once: each access slices the file)
         for sec in sections:
-            sec.name = c_string(names.data, sec.header.sh_name, "section name string table")
+            sec.name = c_string(table, sec.header.sh_name, "section name string table")
     for sec in sections:
         if sec.type in (SHT_REL, SHT_RELA, SHT_SYMTAB, SHT_DYNSYM, SHT_GROUP) and \
                 sec.link >= count:
