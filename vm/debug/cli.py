@@ -40,8 +40,10 @@ reverse-continue|rc         back to the previous breakpoint/watchpoint hit
 watch|rwatch|awatch ADDR [LEN]   data watchpoint (write, read, read/write)
 catch syscall [N...]        stop before system calls (all, or these numbers)
 catch interrupt N           stop before INT N (x86)
+catch exec                  stop when a Linux program runs another (its symbols loaded)
 info registers|i r [REG], info breakpoints|i b, info history, info float
 info line [LOC]             the source line at LOC (default pc), from DWARF line tables
+info symbol ADDR            the symbol (and section) ADDR is in, as NAME + OFFSET
 x/NFU ADDR                  memory: F x d u c s i, U b h w g
 disassemble [ADDR [N]]      N instructions (default 10) from ADDR (default pc)
 print|p EXPR                $reg, symbols, numbers, + - * / & | << >>
@@ -61,8 +63,6 @@ class DebuggerCLI:
         self.out = out
         self.pid = pid
         self.done = False
-        # a program assembled/compiled with -g: its DWARF line table (vm/debug/sourcelines)
-        self.lines = getattr(dbg, "source_lines", None)
         self._commands: Dict[str, Callable[[str], None]] = {}
         for names, fn in (
                 (("break", "b", "br", "brea"), self.cmd_break),
@@ -205,6 +205,12 @@ class DebuggerCLI:
             sym = self.d.describe(addr)
             self.say(f"=> 0x{addr:08x}{f' <{sym}>' if sym else ''}:\t{text}")
 
+    @property
+    def lines(self):
+        """A program assembled/compiled with -g: its DWARF line table
+        (vm/debug/sourcelines), the debugger's (an exec loads the new program's)."""
+        return getattr(self.d, "source_lines", None)
+
     def report(self, ev: StopEvent) -> None:
         r = ev.reason
         if ev.dump:
@@ -245,6 +251,10 @@ class DebuggerCLI:
         elif r in ("syscall", "interrupt"):
             what = "syscall" if r == "syscall" else "interrupt"
             self.say(f"\nCatchpoint (call to {what} {ev.number}), {self.where(ev.pc)}")
+        elif r == "exec":
+            path = getattr(self.d.target, "exe_path", "")
+            self.say(f"process {self.pid} is executing new program: {path}")
+            self.say(f"\nCatchpoint (exec'd {path}), {self.where(ev.pc)}")
         elif r == "history":
             self.say("\nNo more reverse-execution history.")
             self.say(self.where(ev.pc))
@@ -323,8 +333,13 @@ class DebuggerCLI:
 
     def cmd_catch(self, arg: str) -> None:
         parts = arg.split()
+        if parts == ["exec"] and hasattr(self.d.target, "new_image"):
+            self.d.stop_at_exec = True      # (a Linux program's: stop in the new image)
+            self.say("Catchpoint (exec)")
+            return
         if not parts or parts[0] not in ("syscall", "interrupt", "int"):
-            raise CommandError("usage: catch syscall [N...] | catch interrupt N")
+            raise CommandError("usage: catch syscall [N...] | catch interrupt N | "
+                               "catch exec")
         d = self.d
         if not hasattr(d, "catch_vectors"):
             raise CommandError("this machine has no system calls or interrupts")
@@ -389,8 +404,25 @@ class DebuggerCLI:
                 self.say(f"No line number information available for address 0x{addr:x}")
             else:
                 self.say(f'Line {at[1]} of "{at[0]}" at address 0x{addr:x}')
+        elif what == "symbol":
+            self._info_symbol(" ".join(parts[1:]))
         else:
-            raise CommandError('info needs: registers, breakpoints, line, history or float')
+            raise CommandError('info needs: registers, breakpoints, line, symbol, history '
+                               'or float')
+
+    def _info_symbol(self, text: str) -> None:
+        """gdb's ``info symbol ADDR``: NAME [+ OFF] in section SECTION."""
+        addr = self.value(text) & 0xFFFFFFFF
+        syms = getattr(self.d, "symbols", None)
+        name = self.d.describe(addr)
+        section = syms.section_of(addr) if syms is not None and \
+            hasattr(syms, "section_of") else ""
+        if not name or (getattr(syms, "sections", None) and not section):
+            self.say(f"No symbol matches {text}.")
+            return
+        base, _, off = name.partition("+")
+        where = f" in section {section}" if section else ""
+        self.say(f"{base} + {off}{where}" if off else f"{base}{where}")
 
     def cmd_x(self, fmt: str, arg: str) -> None:
         m = re.fullmatch(r"/?(\d*)([xduics]?)([bhwg]?)([xduics]?)", fmt)
@@ -605,7 +637,8 @@ def debug_main(kind: str, path: str, data: bytes, opts, *, stdin=None, stdout=No
         target = load(kind, path, data, opts)
         dbg = make_debugger(target, history=history)
         from vm.debug.sourcelines import SourceLines
-        dbg.source_lines = SourceLines.from_elf(data, path)
+        dbg.source_lines = SourceLines.from_elf(data, path,
+                                                getattr(target, "load_bias", 0))
     except TargetError as e:
         print(f"pyvm: {path}: {e}", file=sys.stderr)
         return 1

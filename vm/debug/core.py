@@ -93,7 +93,9 @@ class StopEvent:
     """Why the program stopped. ``reason``: 'step', 'breakpoint', 'watchpoint', 'finish',
     'syscall', 'interrupt', 'signal' (a fault), 'exited', 'history' (the start of the
     recorded history was reached going backwards), 'error', 'thread-exit' (the thread
-    that ran alone ended: a Linux target's, for the GDB stub)."""
+    that ran alone ended: a Linux target's, for the GDB stub), 'exec' (the program ran
+    another: with ``stop_at_exec``), 'thread-created' and 'thread-exited' (``number``:
+    its TID; with the Linux target's ``report_threads``, ``report_exits``)."""
     reason: str
     pc: int = 0
     number: int = 0                 # breakpoint / watchpoint number, syscall, vector
@@ -177,7 +179,8 @@ class X86Debugger(Debugger):
         self._interval, self._hlimit = interval, history_limit
         self.catch_syscalls: Optional[set] = None     # None: off; empty set: all
         self.catch_vectors: set = set()
-        self.stop_on_fault = True
+        self.stop_at_exec = False       # an exec stops the program (the GDB stub's exec
+        self.stop_on_fault = True       # events: gdb's `catch exec`, its new symbols)
         self._internal: Dict[int, Callable[[], bool]] = {}   # finish/next breakpoints
         self._in_hook = False
         self._in_run = False
@@ -624,8 +627,24 @@ class X86Debugger(Debugger):
                 raise
         if out.kind == "exec":
             self.attach(self.target.machine)
-            return Outcome("stopped")
+            self._new_image()
+            return Outcome("exec" if self.stop_at_exec else "stopped")
         return out
+
+    def _new_image(self) -> None:
+        """After an exec: the new program's symbols and line table (a breakpoint by
+        name, a backtrace, a source line are the new image's)."""
+        reload = getattr(self.target, "new_image", None)
+        if reload is None:
+            return
+        data = reload()
+        self.symbols = self.target.symbols
+        if data is not None:
+            from vm.debug.sourcelines import SourceLines
+            self.source_lines = SourceLines.from_elf(data, self.target.exe_path,
+                                                     self.target.load_bias)
+        else:
+            self.source_lines = None
 
     def _replay(self, n: Optional[int]) -> Outcome:
         """Run from the recorded history (hooks replayed) for at most n instructions;
@@ -720,6 +739,12 @@ class X86Debugger(Debugger):
             return StopEvent("signal", self.pc, signal=out.signal, message=out.message)
         if out.kind == "thread-exit":       # (the one thread that ran has ended)
             return StopEvent("thread-exit", self.pc, message="the thread exited")
+        if out.kind == "exec":              # (at the new program's first instruction)
+            return StopEvent("exec", self.pc)
+        if out.kind in ("thread-created", "thread-exited"):   # (the target's
+            tid, task = self.target.changed                   # ``changed``: that one)
+            return StopEvent(out.kind, self.pc, tid,
+                             status=getattr(task, "exit_code", 0) or 0)
         return None
 
     def _watch_hits(self, hits: List[Watchpoint]) -> Optional[StopEvent]:
@@ -1030,8 +1055,9 @@ class X86Debugger(Debugger):
         if getattr(proc, "group", None) is not None:
             # (the history is the Machine's, which its threads share: one step back may
             # be another thread's, whose registers the Machine no longer holds)
-            raise DebugError("reverse execution of a program with several threads is "
-                             "not supported")
+            raise DebugError("reverse execution is not supported once the program has "
+                             "started a second thread (its history is not kept per "
+                             "thread)")
         return self.hist
 
     def _goto(self, target: int) -> None:

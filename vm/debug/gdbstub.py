@@ -45,6 +45,14 @@ NREGS = MXCSR + 1 + len(BASES)
 # needs the org.gnu.gdb.i386.linux feature, whose one register is orig_eax (the system
 # call the thread is in, -1 when none), as gdbserver's description has it
 ORIG_EAX = NREGS
+EAX, EIP = REGS.index("eax"), REGS.index("eip")
+# the value eax shows while a call waits (Linux's restart codes): -ERESTARTNOHAND for
+# the calls a handler ends for good, -ERESTART_RESTARTBLOCK for sleeps with a time,
+# -ERESTARTSYS for the rest (read, wait4, futex without a timeout...)
+_ERESTARTSYS, _ERESTARTNOHAND, _ERESTART_RESTARTBLOCK = -512, -514, -516
+_NOHAND = {"pause", "sigsuspend", "rt_sigsuspend", "select", "_newselect", "pselect6",
+           "pselect6_time64"}
+_TIMED = {"nanosleep", "clock_nanosleep", "clock_nanosleep_time64"}
 
 # (highest first, as QEMU's: gdb shows them in this order, `[ IOPL=0 IF ]`)
 _EFLAGS = "".join(f'<field name="{n}" start="{b}" end="{e}"/>' for n, b, e in reversed((
@@ -273,6 +281,7 @@ class GdbStub:
         self.syscall_return: Optional[int] = None  # the call a syscall_entry stopped at
         self.mp = False             # gdb's multiprocess ids (pPID.TID): a Linux program's
         self.no_resumed = False     # gdb takes N: no thread left running
+        self.exe_path = dbg.target.exe_path     # (the running program's: exec changes it)
         self.hostio = HostIO(dbg.target.proc, dbg.target.exe_path,
                              getattr(dbg.target, "exe_data", None), _escape) \
             if self.linux else None
@@ -337,8 +346,33 @@ class GdbStub:
         return text.encode().hex().encode()
 
     # -- registers -------------------------------------------------------------------------
+    def _blocked_call(self) -> Optional[Tuple[int, int]]:
+        """(call number, the value eax shows) when the thread whose registers the
+        Machine holds waits in a system call: pyvm keeps it at its int 0x80 with eax the
+        number, to run the call again; Linux shows it after the int 0x80, the number in
+        orig_eax and eax the restart code (ptrace's view: what gdb shows natively)."""
+        if not self.linux:
+            return None
+        task = self._tasks().get(self._current_tid())
+        from vm.linux.process import BLOCKED
+        if task is None or task.state != BLOCKED or not task.blocked_on:
+            return None
+        d = self.d
+        try:
+            if d.read(d.pc, 2) != b"\xcd\x80":
+                return None
+        except DebugError:
+            return None
+        nr = d.get_reg("eax")
+        return nr, _restart_code(task.blocked_on, d)
+
     def _reg_bytes(self, n: int) -> bytes:
         d = self.d
+        if n in (ORIG_EAX, EIP, EAX):
+            blocked = self._blocked_call()
+            if blocked is not None:
+                v = {ORIG_EAX: blocked[0], EIP: d.pc + 2, EAX: blocked[1]}[n]
+                return (v & 0xFFFFFFFF).to_bytes(4, "little")
         if n == ORIG_EAX:
             v = self.orig_eax if self._current_tid() == self.stop_tid else -1
             return (v & 0xFFFFFFFF).to_bytes(4, "little")
@@ -370,6 +404,9 @@ class GdbStub:
         d = self.d
         if n == ORIG_EAX:
             return          # (gdb writes -1 before calling a function: no restart here)
+        if n in (EIP, EAX) and raw[:4] == self._reg_bytes(n)[:4] and \
+                self._blocked_call() is not None:
+            return          # (the waiting thread's values as shown, written back: kept)
         if n >= XMM0:
             v = int.from_bytes(raw, "little")
             if n > MXCSR:               # (the TLS bases: set_thread_area's, read only)
@@ -433,6 +470,8 @@ class GdbStub:
     def stop_reply(self, ev: StopEvent) -> bytes:
         self.last = ev
         r = ev.reason
+        if r == "thread-exited":        # (QThreadEvents: gdbserver's w reply)
+            return b"w%02x;%s" % ((ev.status or 0) & 0xFF, self._fmt(ev.number))
         if r == "exited":
             proc = b";process:%x" % self.d.target.proc.pid if self.mp else b""
             if ev.signal and ev.status == 128 + ev.signal:
@@ -441,6 +480,9 @@ class GdbStub:
         # (the thread that stopped: gdb takes it as the one Hg names from now on; a
         # live one: the Machine may still hold the context of a thread that ended)
         tid, tasks = self._current_tid(), self._tasks()
+        if r == "thread-created" and ev.number in tasks:
+            tid = ev.number             # (the new thread's stop, as gdbserver's event)
+            self._select(tid)
         if tasks and tid not in tasks:
             tid = next(iter(tasks))
             self._select(tid)
@@ -459,7 +501,24 @@ class GdbStub:
             return b"T05%s:%x;%s" % (kind, wp.address, th)
         if r == "syscall" and self.catching is not None:
             return b"T05syscall_entry:%x;%s" % (ev.number or 0, th)
+        if r == "thread-created":
+            return b"T05create:;" + th
+        if r == "exec":
+            return b"T05exec:%s;%s" % (self._new_image().encode().hex().encode(), th)
         return b"T05" + th
+
+    def _new_image(self) -> str:
+        """After an exec: the new program's host path (as gdb natively reports it),
+        its auxv, and host I/O serving the bytes it was loaded from for that path (the
+        target's, read by the core at the exec)."""
+        target = self.d.target
+        self.exe_path = target.exe_path
+        self.auxv = _read_auxv(self.d)
+        if self.hostio is not None:
+            self.hostio.proc = target.proc
+            self.hostio.exe = self.exe_path
+            self.hostio.exe_data = getattr(target, "exe_data", None)
+        return self.exe_path
 
     # -- the packet loop -------------------------------------------------------------------
     def serve(self) -> int:
@@ -594,11 +653,24 @@ class GdbStub:
         if pkt.startswith(b"qSupported"):
             self.mp = self.linux and b"multiprocess+" in pkt
             self.no_resumed = b"no-resumed+" in pkt
-            return (b"multiprocess+;" if self.mp else b"") + (
+            # exec events (gdb's `catch exec`; it loads the new program's symbols and
+            # auxv at the stop): they name a process, so multiprocess ids only
+            d.stop_at_exec = self.mp and b"exec-events+" in pkt
+            if hasattr(d.target, "report_threads"):
+                d.target.report_threads = self.mp
+            return (b"multiprocess+;" if self.mp else b"") + \
+                (b"exec-events+;" if d.stop_at_exec else b"") + (
                     b"PacketSize=4000;qXfer:features:read+;qXfer:exec-file:read+;"
                     b"ReverseStep+;ReverseContinue+;swbreak+;hwbreak+;QStartNoAckMode+;"
                     b"vContSupported+;qXfer:threads:read+;qXfer:auxv:read+;"
-                    b"QCatchSyscalls+")
+                    b"QCatchSyscalls+" + (b";QThreadEvents+" if self.linux else b""))
+        if pkt.startswith(b"QThreadEvents:"):
+            on = pkt[len(b"QThreadEvents:"):]
+            if on not in (b"0", b"1") or not hasattr(d.target, "report_exits"):
+                return b"E22" if on not in (b"0", b"1") else b""
+            d.target.report_exits = on == b"1"
+            d.target.report_threads = d.target.report_threads or on == b"1"
+            return b"OK"
         if pkt == b"QStartNoAckMode":
             self.conn.send(b"OK")
             self.conn.ack = False
@@ -609,7 +681,7 @@ class GdbStub:
             osabi = "GNU/Linux" if self.linux else ""
             return self._xfer(pkt, b"target.xml", target_xml(arch, osabi).encode())
         if pkt.startswith(b"qXfer:exec-file:read:"):
-            return self._xfer(pkt, None, self.d.target.exe_path.encode())
+            return self._xfer(pkt, None, self.exe_path.encode())
         if pkt.startswith(b"qXfer:threads:read:"):
             return self._xfer(pkt, b"", self._threads_xml())
         if pkt.startswith(b"qXfer:auxv:read:"):
@@ -738,8 +810,9 @@ class GdbStub:
             if self.stop_tid in self._tasks():
                 self._select(self.stop_tid)     # (the history's own thread order)
             ev = d.reverse_stepi() if pkt == b"bs" else d.reverse_continue()
-            if ev.reason == "error":
-                return b"E01"               # (no history, or a threaded program's)
+            if ev.reason == "error":        # (no history, or a threaded program's: gdb
+                text = re.sub(r"[^ -~]|[$#}*]", "?", ev.message or "no history")  # shows
+                return b"E." + text.encode()                                   # why)
             return self.stop_reply(ev)
         if pkt == b"k" or pkt.startswith(b"vKill"):
             self.killed = True
@@ -751,6 +824,12 @@ class GdbStub:
             self.killed = True
             d.delete(None)
             d.interrupt_check = None
+            # (no event stops it now: catchpoints, exec and thread events)
+            d.catch_syscalls, d.stop_at_exec = None, False
+            d.catch_vectors = set()
+            for flag in ("report_threads", "report_exits"):
+                if hasattr(d.target, flag):
+                    setattr(d.target, flag, False)
             if d.exited is None:
                 d.cont()          # detached: the program runs to its end
             return None
@@ -801,6 +880,23 @@ class GdbStub:
                     d.remove_watchpoint(n)
             return b"OK"
         return b""
+
+
+def _restart_code(call: str, dbg) -> int:
+    """What eax shows while ``call`` waits (see GdbStub._blocked_call)."""
+    if call in _NOHAND:
+        return _ERESTARTNOHAND
+    if call in _TIMED:
+        return _ERESTART_RESTARTBLOCK
+    if call in ("futex", "futex_time64"):         # a wait with a timeout (esi)
+        timed = (dbg.get_reg("ecx") & 0x7F) in (0, 9) and dbg.get_reg("esi")
+        return _ERESTART_RESTARTBLOCK if timed else _ERESTARTSYS
+    if call in ("poll", "ppoll", "ppoll_time64"):
+        t = dbg.get_reg("edx")
+        if call == "poll":
+            return _ERESTART_RESTARTBLOCK if t < 0x80000000 else _ERESTARTNOHAND
+        return _ERESTARTNOHAND
+    return _ERESTARTSYS
 
 
 def _read_auxv(dbg) -> Optional[bytes]:

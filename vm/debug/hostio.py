@@ -5,8 +5,9 @@ gdb reads through it what it would read on the target's machine: the executable 
 sysroot is ``target:``), a dynamic program's libraries, and ``/proc/PID/task/PID/maps``,
 where it finds the vDSO's extent (AT_SYSINFO_EHDR alone is not enough: without the maps
 gdb loads no vDSO symbols, shows ``??`` in ``__kernel_vsyscall`` and cannot unwind out
-of it). Served: the program file named on the command line (the bytes pyvm loaded, never
-its host path opened again: the guest may have put a symlink there); the guest's own view of
+of it). Served: the program file named on the command line, or after an exec the one it
+runs (the bytes pyvm loaded, from the file it holds open, never its host path opened again:
+the guest may have put a symlink there); the guest's own view of
 the file system (the sandbox: ``--root``, hidden directories); the followed process's
 ``/proc/PID/maps`` (and its tasks'), as the guest's procfs makes them. Nothing is
 written, created or removed (EACCES); any other /proc file is ENOENT.

@@ -16,20 +16,21 @@ from formats.inputs import InputError, read_open
 
 
 class SourceLines:
-    def __init__(self, rows: list, program_dir: str = ""):
+    def __init__(self, rows: list, program_dir: str = "", bias: int = 0):
         self.program_dir = program_dir
         spans = []                    # (start, end, file, line), one per row of a sequence
         for a, b in zip(rows, rows[1:]):
             if not a.end_sequence and b.address > a.address:
-                spans.append((a.address, b.address, a.file, a.line))
+                spans.append((a.address + bias, b.address + bias, a.file, a.line))
         spans.sort()
         self._spans = spans
         self._starts = [s[0] for s in spans]
         self._texts: dict = {}
 
     @classmethod
-    def from_elf(cls, data: bytes, path: str = "") -> Optional[SourceLines]:
-        """None when the program has no (readable) line table."""
+    def from_elf(cls, data: bytes, path: str = "", bias: int = 0) -> Optional[SourceLines]:
+        """None when the program has no (readable) line table. ``bias``: where a PIE
+        was loaded (its table's addresses are relative to 0)."""
         try:
             elf = read_elf(data)
         except (ElfError, ValueError):      # not an ELF program (flat, B32, V16...)
@@ -40,7 +41,7 @@ class SourceLines:
         extra = [elf.section(n) for n in (".debug_line_str", ".debug_str")]
         rows = line_rows(bytes(sec.data), *(bytes(x.data) if x is not None else b""
                                              for x in extra))
-        table = cls(rows, os.path.dirname(os.path.abspath(path)) if path else "")
+        table = cls(rows, os.path.dirname(os.path.abspath(path)) if path else "", bias)
         return table if table._spans else None
 
     def line_at(self, addr: int) -> Optional[tuple]:

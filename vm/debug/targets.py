@@ -36,12 +36,15 @@ class Outcome:
 
 
 class Symbols:
-    """Name <-> address, for breakpoints, disassembly and backtraces."""
+    """Name <-> address, for breakpoints, disassembly and backtraces; ``sections``:
+    (start, end, name) of the program's allocated sections (`info symbol`)."""
 
     def __init__(self, table: Optional[Dict[str, int]] = None,
-                 functions: Optional[Dict[str, int]] = None):
+                 functions: Optional[Dict[str, int]] = None,
+                 sections: Optional[list] = None):
         self.by_name: Dict[str, int] = dict(table or {})
         self.functions: Dict[str, int] = dict(functions or {})
+        self.sections: list = list(sections or [])
         self._sorted = sorted((a, n) for n, a in self.by_name.items())
 
     def lookup(self, name: str) -> Optional[int]:
@@ -64,6 +67,10 @@ class Symbols:
             return ""
         return n if a == addr else f"{n}+{addr - a}"
 
+    def section_of(self, addr: int) -> str:
+        """The name of the allocated section holding ``addr`` (empty if none)."""
+        return next((n for lo, hi, n in self.sections if lo <= addr < hi), "")
+
     def exact(self) -> Dict[int, str]:
         out: Dict[int, str] = {}
         for a, n in self._sorted:
@@ -71,21 +78,28 @@ class Symbols:
         return out
 
 
-def elf_symbols(data: bytes) -> Symbols:
+def elf_symbols(data: bytes, bias: int = 0) -> Symbols:
+    """The symbols of an ELF program; ``bias``: where a position-independent one
+    (PIE) was loaded, added to each address (its file's are relative to 0)."""
     from formats.elf import read_elf
     table: Dict[str, int] = {}
     funcs: Dict[str, int] = {}
+    sections: list = []
     try:
         elf = read_elf(data)
         for s in elf.symbols():
             if not s.name or s.is_undefined or s.is_section or s.type == 4:   # STT_FILE
                 continue
-            table.setdefault(s.name, s.value)
+            # (SHN_ABS symbols are not moved by the load)
+            v = s.value + (bias if s.shndx != 0xFFF1 else 0)
+            table.setdefault(s.name, v)
             if s.type == 2:                                                   # STT_FUNC
-                funcs.setdefault(s.name, s.value)
+                funcs.setdefault(s.name, v)
+        sections = [(x.addr + bias, x.addr + bias + x.size, x.name) for x in elf.sections
+                    if x.flags & 2 and x.size]                              # SHF_ALLOC
     except Exception:           # a stripped or odd file: no symbols, still debuggable
         pass
-    return Symbols(table, funcs)
+    return Symbols(table, funcs, sections)
 
 
 def asm_symbols(result) -> Symbols:
@@ -278,6 +292,14 @@ class LinuxTarget(X86Target):
         self.focus = None
         self.solo = False
         self.fault_task = None          # the thread whose fault stopped the program
+        # a continued run stops when the followed process has a thread more (the GDB
+        # stub's thread-created events: gdb numbers each thread when it is made, as on
+        # the native run, also one that ends before the next stop), and with
+        # ``report_exits`` one less (QThreadEvents); ``changed``: (TID, its task)
+        self.report_threads = False
+        self.report_exits = False
+        self.changed: tuple = (0, None)
+        self._known: dict = {}
 
     polls_between_turns = True
 
@@ -311,6 +333,8 @@ class LinuxTarget(X86Target):
         over = self.over_budget()           # (already past it: after a reverse step)
         if over is not None:
             return over
+        if self.report_threads:
+            self._known = {t.tid: t for t in self.threads()}
         while True:
             if init.state == ZOMBIE:
                 return _exited(init)
@@ -355,6 +379,10 @@ class LinuxTarget(X86Target):
                 return _exited(init)
             if init.machine is not start_m:
                 return Outcome("exec")
+            if self.report_threads and n is None:
+                change = self._thread_change()
+                if change:
+                    return Outcome(change)
             if n is not None and done >= n:
                 return Outcome("limit")
             if self.stop_hook is not None and self.stop_hook():
@@ -364,6 +392,41 @@ class LinuxTarget(X86Target):
                 if not k.idle(self.wake_fds):
                     k.message(f"{k.name}: deadlock: every process is waiting")
                     return Outcome("exit", EXIT_DEADLOCK)
+
+    def new_image(self) -> Optional[bytes]:
+        """After an exec: the followed process's new program file (its bytes, None when
+        they cannot be read); ``exe_path``, ``exe_data``, ``symbols`` and
+        ``load_bias`` become that program's."""
+        proc = self.proc
+        exe = getattr(proc.exe_host_path, "exe", None)
+        try:
+            data = os.pread(exe.fd, os.fstat(exe.fd).st_size, 0) if exe is not None \
+                else None
+        except OSError:
+            data = None
+        self.exe_path = os.path.realpath(proc.exe_host_path)
+        self.exe_data = data
+        self.load_bias = getattr(proc.image, "base", 0)
+        self.symbols = elf_symbols(data, self.load_bias) if data else Symbols()
+        return data
+
+    def _thread_change(self) -> str:
+        """'thread-created' for a thread of the followed process not there at the last
+        look, 'thread-exited' (with report_exits) for one gone, else '' (``changed``:
+        that thread); the rest are seen at the next look."""
+        now = {t.tid: t for t in self.threads()}
+        fresh = [t for t in now if t not in self._known]
+        if fresh:
+            self._known[fresh[0]] = now[fresh[0]]
+            self.changed = (fresh[0], now[fresh[0]])
+            return "thread-created"
+        gone = [t for t in self._known if t not in now]
+        if gone and self.report_exits and now:
+            self.changed = (gone[0], self._known.pop(gone[0]))
+            return "thread-exited"
+        for t in gone:
+            del self._known[t]
+        return ""
 
     def threads(self) -> list:
         """The live threads of the followed process, oldest first (none once it ended)."""
@@ -624,7 +687,9 @@ def _load_elf(path, data, opts, stdin, stdout) -> LinuxTarget:
                 raise OSError(e.errno, str(e)) from None
         proc.start_image(img, argv, environment(opts), os.fsencode(path), interp)
 
-    return _linux_target(path, opts, start, elf_symbols(data), opts.memory)
+    target = _linux_target(path, opts, start, elf_symbols(data, image.base), opts.memory)
+    target.load_bias = image.base       # (a PIE's: its line table moves with it)
+    return target
 
 
 def _linux_target(path, opts, start, symbols, memory_limit) -> LinuxTarget:

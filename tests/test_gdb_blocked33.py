@@ -1,0 +1,61 @@
+"""The GDB stub and a thread waiting in a system call (main in pthread_join's futex
+while the worker stops at a breakpoint): as on the native run, its PC is after the
+int 0x80, orig_eax is the call's number and eax Linux's restart code (-ERESTARTSYS),
+and the backtrace goes through __kernel_vsyscall to main. (pyvm keeps such a thread at
+its int 0x80 with eax the number, to run the call again: the stub showed that.)"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from tests.test_debug_gdb import _need, gdb_session
+from tests.test_gdb_threads import native
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = ["break work", "continue", "thread 1", "info registers eax orig_eax", "bt",
+          "x/i $pc-2", "continue"]
+
+
+@pytest.fixture(scope="module")
+def blocked(tmp_path_factory) -> str:
+    _need("gcc")
+    out = str(tmp_path_factory.mktemp("blocked33") / "blocked")
+    subprocess.run(["gcc", "-m32", "-static", "-g", "-O0", "-pthread", "-o", out,
+                    os.path.join(ROOT, "tests", "debug", "blocked.c")], check=True,
+                   timeout=120)
+    return out
+
+
+def _regs(out: str) -> list:
+    return re.findall(r"^(eax|orig_eax) +(0x[0-9a-f]+) ", out, re.M)
+
+
+def _backtrace(out: str) -> list:
+    """The frames of the first backtrace (from its #1 back to the #0 before it)."""
+    rows = re.findall(r"^#(\d+) +(?:0x[0-9a-f]+ in )?(\S+) \(", out, re.M)
+    i = next(k for k, r in enumerate(rows) if r[0] == "1") - 1
+    out = [rows[i][1]]
+    for n, name in rows[i + 1:]:
+        if n == "0":
+            break
+        out.append(name)
+    return out
+
+
+def test_a_thread_waiting_in_futex_shows_what_linux_shows(blocked):
+    ours, theirs = gdb_session(blocked, SCRIPT), native(blocked, SCRIPT)
+    want = [("eax", "0xfffffe00"), ("orig_eax", "0xf0")]
+    assert _regs(theirs)[:2] == want
+    assert _regs(ours)[:2] == want, ours
+    frames = ["__kernel_vsyscall", "__libc_do_syscall", "__futex_abstimed_wait_common",
+              "__pthread_clockjoin_ex", "pthread_join", "main"]
+    assert _backtrace(theirs) == frames
+    assert _backtrace(ours) == frames, ours
+    # the instruction before the PC is the int 0x80 (the vDSOs differ: not the offset)
+    int80 = re.compile(r"^   0x[0-9a-f]+ <__kernel_vsyscall(?:\+\d+)?>:\tint    \$0x80$", re.M)
+    assert int80.search(theirs) and int80.search(ours), ours
+    assert "exited normally" in ours
