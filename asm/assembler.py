@@ -109,6 +109,7 @@ class Symbol:
     seg_base: object = None             # `x equ seg y` in ELF: y's Section or extern Symbol
     required = False                    # `required x`: an extern written even if unused
     #                                     (not a field: set on the few declared symbols)
+    referenced = False                  # an extern some evaluated expression named
 
     def __repr__(self) -> str:
         return f"Symbol({self.name!r}, {self.kind})"
@@ -387,6 +388,8 @@ class Assembler(E.EvalContext):
                 raise AsmError(f"symbol `{name}' not defined")
             self.unknown = True
             return 0
+        if sym.kind == "extern":
+            sym.referenced = True   # (NASM writes an extern its evaluator met: asm.elf_output)
         return sym.value
 
     def here(self):
@@ -411,7 +414,11 @@ class Assembler(E.EvalContext):
         terms (see asm.eahint)."""
         bad = eahint.address_error(cexpr.node, self, self.cur, bases)
         if bad:
-            raise AsmError(bad)
+            err = AsmError(bad)
+            # (NASM's parser checks it in every pass: met first in a pass after the first,
+            # it ends NASM before its final pass, whose warnings never come)
+            err.before_final = self.passno > 1
+            raise err
 
     def register(self, name: str):
         if not self.allow_regs:
@@ -515,18 +522,18 @@ class Assembler(E.EvalContext):
         terms = value.terms
         cur = self.cur
         if self.fmt == "bin" and sum(terms.values()) == 0 and all(
-                isinstance(k, Section) for k in terms):
+                isinstance(k, Section) for k in terms) and (
+                    len(terms) == 2 and terms.get(cur) == -1):
+            # `x - $`, x in another section: NASM's value relative to a segment, so a
+            # relocated field it does not shorten (`[ebx+x-$]` has a dword disp); only
+            # this section's base may be taken off (`x - y`, y elsewhere: refused)
             number = E.wrap64(value.off + sum(c * self.layout.base(k)
                                               for k, c in terms.items()))
-            if len(terms) == 2 and terms.get(cur) == -1:
-                # `x - $`, x in another section: NASM's value relative to a segment, so
-                # a relocated field it does not shorten (`[ebx+x-$]` has a dword disp)
-                key = next(k for k in terms if k is not cur)
-                reloc = self.relocs.get((key, "pcrel"))
-                if reloc is None:
-                    reloc = self.relocs[(key, "pcrel")] = Reloc(section=key, pcrel=True)
-                return number, reloc
-            return number, None
+            key = next(k for k in terms if k is not cur)
+            reloc = self.relocs.get((key, "pcrel"))
+            if reloc is None:
+                reloc = self.relocs[(key, "pcrel")] = Reloc(section=key, pcrel=True)
+            return number, reloc
         if cur is not None and len(terms) == 2 and terms.get(cur) == -1 and self.fmt != "bin":
             key = next(k for k in terms if k is not cur)
             if terms[key] == 1:
@@ -536,6 +543,15 @@ class Assembler(E.EvalContext):
                         Reloc(section=key, pcrel=True) if isinstance(key, Section)
                         else Reloc(symbol=key, pcrel=True))
                 return E.wrap64(value.off), reloc
+        if cur is not None and len(terms) == 1 and terms.get(cur) == -1:
+            # `5 - x`, x in this section: NASM's self-relative value with no target (a
+            # PC-relative relocation against no symbol; a flat binary's number)
+            reloc = self.relocs.get((None, "pcrel"))
+            if reloc is None:
+                reloc = self.relocs[(None, "pcrel")] = Reloc(pcrel=True)
+            if self.fmt == "bin":
+                return E.wrap64(value.off - self.layout.base(cur)), reloc
+            return E.wrap64(value.off), reloc
         raise AsmError("expression is not simple or relocatable")
 
     def scalar(self, ce: P.CExpr, what: str) -> int:
@@ -620,9 +636,10 @@ class Assembler(E.EvalContext):
                 break
             prev_values = values
         if values != prev_values:
-            raise AsmErrors([AsmError(
-                f"unable to find valid values for all labels after {passno} passes; "
-                "stalled for too long, giving up.", self.main_file)])
+            err = AsmError(f"unable to find valid values for all labels after {passno} "
+                           "passes; stalled for too long, giving up.", self.main_file)
+            err.before_final = True     # (NASM never reaches its final pass)
+            raise AsmErrors([err])
         # stable, but some symbol is never defined: a last pass reports it
         if self.bin_specials:
             self._refuse_bin_specials()
@@ -1171,6 +1188,8 @@ class Assembler(E.EvalContext):
         self.errors.append(exc)
         if after:
             self._ptr_warnings(after, None, sl)
+        for w in exc.after_warnings:
+            self.warn(w, sl)
         for message in getattr(exc, "also", ()):    # NASM's further errors on the line
             more = AsmError(message, exc.file, exc.line)
             more.notes = exc.notes
@@ -1930,12 +1949,24 @@ class Assembler(E.EvalContext):
         what = _RES_NAMES.get(action.unit, "RESB")
         # NASM: a count not known yet (a later EQU) is worked out by the later passes
         self.unknown = False
-        n = self.critical(action.count)
+        self.allow_regs = True      # (NASM reads the count as an operand: `resb 0*eax+1`)
+        try:
+            n = self.critical(action.count)
+        finally:
+            self.allow_regs = False
+        if type(n) is E.Rel and any(isinstance(k, str) for k in n.terms):
+            # (`resb eax`; with a symbol not known yet, NASM's parser refuses the operand)
+            raise AsmError("invalid operand type" if self.unknown
+                           else "invalid combination of opcode and operands")
         if self.unknown:
             self.saw_unknown = True
             n = 0
         elif type(n) is not int:
-            raise AsmError("attempt to reserve non-constant quantity of BSS space")
+            err = AsmError("attempt to reserve non-constant quantity of BSS space")
+            # (a label ahead, known from pass 2: NASM meets it in a pass before its
+            # final one and stops there, no final-pass warnings)
+            err.before_final = self.passno > 1
+            raise err
         if n < 0:
             # (NASM fails an assertion in its final pass here: it exits 3)
             raise AsmError(f"{what} value {n} is negative", status=3)
@@ -2381,7 +2412,8 @@ class Assembler(E.EvalContext):
         jump = None
         for m in op.mods:
             if m in P.SIZES:
-                size = P.SIZES[m]
+                if size is None:    # (NASM's parser: the first size word counts)
+                    size = P.SIZES[m]
             elif m == "strict":
                 strict = True
             elif m in ("short", "near", "far"):
@@ -2398,8 +2430,20 @@ class Assembler(E.EvalContext):
             self.unknown = before or unknown
             if type(v) is int:
                 return Imm(v, size, strict, jump, None, unknown)
-            value, reloc = self.resolve(v, unknown)
-            return Imm(value, size, strict, jump, reloc, unknown)
+            not_simple = type(v) is E.Rel and not unknown and any(
+                c != 1 and c != -1 for c in v.terms.values())
+            if not_simple:
+                v = _immediate_terms(v)
+            try:
+                value, reloc = self.resolve(v, unknown)
+            except AsmError as exc:
+                if exc.message == _NOT_SIMPLE:     # (NASM's parser: no immediate then)
+                    exc.message = "invalid operand type"
+                raise
+            imm = Imm(value, size, strict, jump, reloc, unknown)
+            if not_simple:
+                imm.not_simple = True   # (not NASM's simple value: no shorter form for it)
+            return imm
         if t is P.OpMem:
             before = self.unknown
             self.unknown = False
@@ -2429,8 +2473,10 @@ class Assembler(E.EvalContext):
                     else:
                         rest[k] = c
                 v = E.make(v.off, rest)
-                if len(regs) > 1 and (len(regs) > 2 or op.expr.registers > 2):
+                if len(regs) > 1 and (len(regs) > 2 or op.expr.registers > 2) or (
+                        regs and op.expr.registers > len(regs)):
                     # NASM's parser takes the registers in its order, a `reg*0` among them
+                    # (`[eax*0+ebx*2]`: two index registers)
                     self._address_terms(op.expr, False)
                 if len(regs) > 2 or (len(regs) == 2 and regs[0][1] != 1 and regs[1][1] != 1):
                     # NASM's parser, before the later operands: its first two registers
@@ -2456,6 +2502,11 @@ class Assembler(E.EvalContext):
                     disp_size = P.SIZES[m]
                     if disp_size > 8:   # (`[tword x]`: NASM's displacement sizes end at qword)
                         raise AsmError("invalid size specification in effective address")
+                    if disp_size == 8:  # (a 64-bit mode address: refused in this mode)
+                        if regs:
+                            raise AsmError(f"invalid {self.bits}-bit effective address")
+                        raise AsmError("impossible combination of address sizes",
+                                       after_warnings=(encoder.DISPSIZE_IGNORED,))
                 elif m == "nosplit":
                     nosplit = True
                 elif m == "strict":     # (NASM: no `strict` inside the brackets)
@@ -2477,7 +2528,16 @@ class Assembler(E.EvalContext):
                 scaled = ()
             mem = Mem(size, op.seg, regs, disp, disp_size, reloc, unknown, nosplit, jump,
                       strict, scaled, asize)
-            if reloc is None or self.fmt != "bin":
+            if reloc is None:
+                return mem
+            if reloc.pcrel and reloc.target is None:
+                # `[ebx+5-x]`, x in this section: NASM sizes it by the offset (a flat
+                # binary's number has this section's address taken off)
+                mem.relative = True
+                if self.fmt == "bin":
+                    mem.reloc, mem.origin = None, -self.layout.base(self.cur)
+                return mem
+            if self.fmt != "bin":
                 return mem
             if reloc.section is not None:
                 mem.origin = self.layout.base(reloc.section) - (
@@ -2523,6 +2583,11 @@ class Assembler(E.EvalContext):
             self.unknown = False
             v = ce.fn(self)
             if self.unknown:
+                # (NASM's critical expression: the first symbol not defined yet)
+                name = next((v for k, v in P.tokenize(args) if k == "ID"
+                             and self.symbols.get(v) is None), None)
+                if name is not None:
+                    raise AsmError(f"symbol `{name}' not defined before use")
                 raise AsmError("cannot use non-relocatable expression as ABSOLUTE address")
             if isinstance(v, E.Rel):
                 v, _ = self.resolve(v)
@@ -3122,11 +3187,12 @@ def _operand_key(op) -> tuple:
     if t is Reg:
         return ("r", op.name, op.spec)
     if t is Imm:
-        return ("i", op.value, op.size, op.strict, op.jump, _reloc_key(op.reloc), op.unknown)
+        return ("i", op.value, op.size, op.strict, op.jump, _reloc_key(op.reloc), op.unknown,
+                op.not_simple)
     if t is Mem:
         return ("m", op.size, op.seg, tuple(op.regs), op.disp, op.disp_size,
                 _reloc_key(op.reloc), op.unknown, op.nosplit, op.jump, op.strict, op.scaled,
-                op.asize)
+                op.asize, op.relative)
     return ("f", op.seg, op.offset, op.size)
 
 
@@ -3280,6 +3346,13 @@ def _undefined_operands(errors: list, symbols: dict) -> None:
         if name is not None:
             e.message = f"symbol `{name}' not defined"
             e.final_pass = True
+
+
+def _immediate_terms(v):
+    """An immediate as NASM's parser takes it (is_reloc): a segment base multiplied by
+    other than 1 or -1 counts for nothing (`mov eax, 2*x` is twice x's offset)."""
+    return E.make(v.off, {k: c for k, c in v.terms.items()
+                          if c == 1 or c == -1 or isinstance(k, str)})
 
 
 def _long_mode_register(name: str, bits: int, address: bool = False) -> AsmError:

@@ -242,6 +242,28 @@ def register_count(node: E.Expr) -> int:
     return len({n.name for n in _nodes(node) if type(n) is E.RegRef})
 
 
+def first_register(node: E.Expr) -> Optional[str]:
+    """The first register ``node`` names in source order (NASM's base hint)."""
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        t = type(n)
+        if t is E.RegRef:
+            return n.name
+        if t is E.Binary:
+            todo += (n.right, n.left)
+        elif t is E.Unary:
+            todo.append(n.operand)
+        elif t is E.Cond:
+            todo += (n.other, n.then, n.cond)
+    return None
+
+
+def names_register(node: E.Expr, name: str) -> bool:
+    """Whether ``node`` reads the register ``name``."""
+    return any(type(n) is E.RegRef and n.name == name for n in _nodes(node))
+
+
 def has_register(node: E.Expr) -> bool:
     """Whether ``node`` reads a register."""
     return any(type(n) is E.RegRef for n in _nodes(node))

@@ -338,7 +338,7 @@ def _with_declarations(asm, syms: list, scan: Optional[_SourceScan],
             if f.reloc.symbol is not None}
     used.update(id(s.seg_base) for s in asm.symbols.values() if s.kind == "segbase")
     syms = [s for s in syms if s.kind != "extern" or id(s) in used
-            or getattr(s, "required", False)]
+            or getattr(s, "required", False) or getattr(s, "referenced", False)]
     keyed = []
     for i, s in enumerate(syms):
         line = None
@@ -398,6 +398,9 @@ def _obj_symbol_base(sym, sect_names: dict, tls: set, written: dict) -> ObjSymbo
             stype = STT_TLS         # NASM types every symbol in a TLS section
         return ObjSymbol(sym.name, sect_names[id(sym.section)], sym.offset & 0xFFFFFFFF,
                          size, bind, stype)
+    if any(getattr(k, "kind", None) == "extern" for k in getattr(sym.value, "terms", ())):
+        # `x equ foo+4`, foo extern: NASM defines x in foo's (undefined) segment, at 0
+        return ObjSymbol(sym.name, None, 0, size, bind, stype)
     value = sym.value if type(sym.value) is int else sym.offset
     return ObjSymbol(sym.name, ABS, value & 0xFFFFFFFF, size, bind, stype)
 

@@ -12,15 +12,18 @@ class AsmError(Exception):
     """
 
     severity = "error"      # (`%fatal`'s: "fatal", as NASM prints it)
+    after_warnings: tuple = ()
 
     def __init__(self, message: str, file: str | None = None, line: int | None = None, *,
-                 also: tuple = (), line_warnings: tuple = (), status: int = 1):
+                 also: tuple = (), line_warnings: tuple = (), after_warnings: tuple = (),
+                 status: int = 1):
         super().__init__(message)
         self.message = message
         self.file = file
         self.line = line
         self.also = also            # NASM's further errors on the line, after this one
         self.line_warnings = line_warnings  # ... and its warnings on the line, before it
+        self.after_warnings = after_warnings    # ... and after it
         self.status = status        # the exit status: NASM's 3 where it panics (`resb -1`)
 
     def __str__(self) -> str:
@@ -131,6 +134,14 @@ def with_notes(warning: str, trace: tuple) -> str:
 _NOT_SUPPORTED = "' is not supported in this context"
 
 
+# the functions NASM's scanner knows (`__?float32?__`, or its standard macros' old names
+# `__float32__`; bfloat16 has none): any other name before `(` is a symbol
+_NASM_FUNCTIONS = frozenset(
+    [f"__float{n}__" for n in ("8", "16", "32", "64", "80m", "80e", "128l", "128h")]
+    + ["__bfloat16__"] + [f"__utf{n}{e}__" for n in ("16", "32") for e in ("", "le", "be")]
+    + [f"__ilog2{c}__" for c in "ewfc"])
+
+
 def call_syntax_message(message: str, text: str) -> str:
     """NASM's message for `name(...)` where name is no function of its (pyasm's grammar
     reads a call and fails when it is evaluated): its parser stops at the `(` and says
@@ -140,7 +151,7 @@ def call_syntax_message(message: str, text: str) -> str:
     name = message[1:-len(_NOT_SUPPORTED)]
     key = name.replace("?", "")
     m = re.search(r"(?<![\w.$?@#~])" + re.escape(name) + r"\s*\(", text)
-    if m is None or (key.startswith("__") and key.endswith("__")):
+    if m is None or (key in _NASM_FUNCTIONS and (key != "__bfloat16__" or "?" in name)):
         return message              # (NASM's own functions: __float32__, __ilog2e__...)
     before = text[:m.start()]
     brackets = before.count("[") - before.count("]")

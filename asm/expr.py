@@ -507,7 +507,7 @@ def compile_expr(node: Expr) -> Compiled:
                 _untaken(c, fo)     # their errors)
                 if _unknown_operand(c, fc, v):
                     return c.unknown_result
-                raise AsmError("`?' operator may only be applied to scalar values")
+                raise AsmError("the left-hand side of `?' must be a scalar value")
             if c.unknown and _unknown_operand(c, fc, v):
                 # (a condition not known yet: NASM's result is its unknown, no arm's)
                 _untaken(c, ft)
@@ -1421,7 +1421,8 @@ def resolve_func(name: str, arg: Expr) -> Expr:
         return WideNum(value, "", FLOAT_OVERFLOW) if overflow else Num(value)
     if key in _UTF_FUNCS:
         if type(arg) is not Str:
-            return Invalid(f"{name} must be a string constant")
+            # (NASM names the function as its scanner knows it: `__?utf16?__`)
+            return Invalid(f"__?{key[2:-2]}?__ must be followed by a string constant")
         text = arg.value.decode("utf-8", "surrogatepass")
         return Str(text.encode(_UTF_FUNCS[key], "surrogatepass"))
     return Func(name, arg)

@@ -580,6 +580,8 @@ def _parse_line(text: str) -> Statement:
             return _incbin_comma(tokens)
     if len(tokens) >= 3 and tokens[-2][0] == "ID" and tokens[-2][1].lower() == "to":
         tokens = _x87_to(tokens)
+    if any(k == "EQU" for k, _ in tokens):
+        tokens = _equ_after_insn(tokens)
     if len(tokens) >= 3 and tokens[0][0] == "ID" and "EQU" in (tokens[1][0], tokens[2][0]):
         tokens = _equ_operand(tokens)
     elif any(k == "TIMES" for k, _ in tokens[:3]) and any(k == "EQU" for k, _ in tokens):
@@ -973,6 +975,25 @@ def _times_equ(tokens: list) -> Optional[Statement]:
         return None
     return Statement(label=head[0][1] if head else None, colon=len(head) == 2,
                      times=(count,), equ=value)
+
+
+def _equ_after_insn(tokens: list) -> list:
+    """NASM reads `equ` after an instruction's mnemonic as a name (`jmp equ`, a label
+    `equ:` elsewhere)."""
+    i = next((i for i, (k, _) in enumerate(tokens) if k == "INSN"), None)
+    if i is None:
+        return tokens
+    out = tokens[:i + 1]
+    for k, v in tokens[i + 1:]:
+        # (where an operand's expression may start: after `]` or a value it is the EQU
+        # token NASM's parser names in its message)
+        out.append(("ID", v) if k == "EQU" and out[-1][0] in _EQU_NAME_AFTER else (k, v))
+    return out
+
+
+_EQU_NAME_AFTER = frozenset(("COMMA", "INSN", "LBRACK", "LPAR", "PLUS", "MINUS", "BINOP",
+                             "TILDE", "BANG", "SEG", "QMARK", "COLON", "SIZE", "JUMPKW",
+                             "STRICT"))
 
 
 def _equ_operand(tokens: list) -> list:

@@ -47,17 +47,28 @@ class CExpr:
         those the base register when it has a choice."""
         if self._scaled is None:
             out: list = []
+            groups: list = []   # sides of a `*` holding more than a register
             todo = [self.node]  # (a stack, not recursion: `[ebx+1+1+...]`, long chains)
             while todo:
                 n = todo.pop()
                 if isinstance(n, E.Binary):
                     if n.op == "*":
                         for side in (n.left, n.right):
-                            if isinstance(side, E.RegRef) and side.name not in out:
-                                out.append(side.name)
+                            if isinstance(side, E.RegRef):
+                                if side.name not in out:
+                                    out.append(side.name)
+                            elif not isinstance(side, E.Num):
+                                groups.append(side)
                     todo += (n.right, n.left)
                 elif isinstance(n, E.Unary):
                     todo.append(n.operand)
+            if groups:
+                # NASM's hint: its first register, multiplied inside a group
+                # (`[(edx-ebp)*1+esi+ebp]`), is no base either
+                first = eahint.first_register(self.node)
+                if first is not None and first not in out and any(
+                        eahint.names_register(g, first) for g in groups):
+                    out.append(first)
             self._scaled = tuple(out)
         return self._scaled
 

@@ -263,12 +263,13 @@ def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
             return 0
         if op.size is not None and op.size * 8 != osize:
             raise _SizeMismatch
-        if op.strict or op.reloc is not None or op.unknown or not _fits_s8(op.value, osize):
+        if (op.strict or op.reloc is not None or op.unknown or not _fits_s8(op.value, osize)
+                or op.not_simple):
             raise _NoMatch
         return osize if op.size else 0
     if t == "one":
         if (isinstance(op, Imm) and op.jump is None and op.value == 1 and op.reloc is None
-                and not op.unknown):
+                and not op.unknown and not op.not_simple):
             if op.size is None:
                 return 0
             if op.size != 1:
@@ -541,6 +542,9 @@ def _modrm_mem(out: bytearray, fixups: list, mem: Mem, regfield: int, asize: int
     """ModRM (and SIB, displacement) of a memory operand; returns the displacement's size."""
     disp = mem.disp
     plain = mem.reloc is None and not mem.unknown
+    sized = disp
+    if mem.relative:
+        plain, sized = not mem.unknown, disp - mem.origin
     if asize == 16:
         rm = _RM16_MEMO.get(regs, -1)
         if rm == -1:
@@ -553,9 +557,9 @@ def _modrm_mem(out: bytearray, fixups: list, mem: Mem, regfield: int, asize: int
             mod = 1
         elif mem.disp_size in (2, 4):
             mod = 2
-        elif plain and (disp & 0xFFFF) == 0 and rm != 6:
+        elif plain and (sized & 0xFFFF) == 0 and rm != 6:
             mod = 0
-        elif plain and _fits_s8(disp, 16):
+        elif plain and _fits_s8(sized, 16):
             mod = 1
         else:
             mod = 2
@@ -581,9 +585,9 @@ def _modrm_mem(out: bytearray, fixups: list, mem: Mem, regfield: int, asize: int
         mod = 2
     elif base is None:
         mod = 0
-    elif plain and (disp & 0xFFFFFFFF) == 0 and base != "ebp":
+    elif plain and (sized & 0xFFFFFFFF) == 0 and base != "ebp":
         mod = 0
-    elif plain and _fits_s8(disp, 32):
+    elif plain and _fits_s8(sized, 32):
         mod = 1
     else:
         mod = 2
@@ -845,7 +849,7 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
         if not isinstance(rm_op, Mem):
             out.append(0xC0 | (regfield << 3) | REGISTERS[rm_op.name.lower()].num)
         elif not rm_op.unknown:
-            if rm_op.reloc is None:
+            if rm_op.reloc is None and not rm_op.relative:
                 warnings = _disp_warnings(rm_op, asize or bits, field)
             else:
                 # NASM checks a relocated field once, its offset in the section, which
@@ -903,7 +907,7 @@ def _emit(p: _Plan, ops: Sequence[Operand], bits: int, ip: int, prefixes: Sequen
                 _field(out, fixups, value, n)
         else:
             _field(out, fixups, op.disp, (asize or bits) // 8, op.reloc)
-            if op.reloc is None and not op.unknown:
+            if op.reloc is None and not op.unknown and not op.relative:
                 ws = _disp_warnings(op, asize or bits, 0)
                 # (once here: NASM's moffs field; the ignored size twice, as elsewhere)
                 warnings += ws if ws[:1] == (DISPSIZE_IGNORED,) else ws[:1]
@@ -938,6 +942,8 @@ def _branch_reloc(op: Imm, section: object, absolute: object) -> object:
     reloc = op.reloc
     if reloc is None:
         return absolute if absolute is not None and not op.unknown else None
+    if getattr(reloc, "pcrel", False) and not op.unknown:  # (`jmp x-$`: OPFLAG_RELATIVE)
+        raise AsmError("invalid use of self-relative expression")
     return None if _is_local(op, section) else reloc
 
 
@@ -1150,6 +1156,8 @@ def _shape(op: Operand, section: object):
         if op.reloc is None and not op.unknown:
             # a plain number: only whether it is 1 and fits a signed byte (as a 16- and
             # 32-bit value) matter; ((v + 128) mod 2**n) < 256 is _fits_s8(v, n)
+            if op.not_simple:       # (`2*x`: neither, for NASM)
+                return ("i", op.size, op.jump, op.strict, False, False, False)
             v = op.value
             return ("i", op.size, op.jump, op.strict, v == 1, ((v + 128) & 0xFFFF) < 256,
                     ((v + 128) & 0xFFFFFFFF) < 256)

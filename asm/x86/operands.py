@@ -28,6 +28,9 @@ class Imm:
     jump: Optional[str] = None  # 'short' | 'near' | 'far' keyword before the operand
     reloc: object = None
     unknown: bool = False
+    # (set on the few that need it) a value NASM's parser does not call simple (`2*x`: a
+    # segment base multiplied away): no sign-extended byte or unity form for it
+    not_simple = False
 
 
 @record
@@ -53,6 +56,9 @@ class Mem:
     # (not a field: set on the few that need it) the relocated section's address that
     # disp includes (a flat binary's org): NASM's bounds checks see the offset
     origin = 0
+    # (set on the few that need it) a self-relative displacement with no target (`[ebx+5-x]`,
+    # x in this section): sized by its offset (disp - origin), never warned about
+    relative = False
 
 
 @record
