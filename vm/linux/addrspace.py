@@ -50,6 +50,7 @@ _CLEAR_RO = bytes((b & ~WF_READONLY & 0xFF) for b in range(256))
 _RUNS = re.compile(rb"[^\x00]+")
 _WRITABLE = bytes(1 if b & P_W and b & P_MAPPED else 0 for b in range(256))
 _NONZERO = bytes(1 if b else 0 for b in range(256))
+_ACCESS = bytes(1 if b & P_MAPPED and b & (P_R | P_W | P_X) else 0 for b in range(256))
 MAX_MAP_COUNT = 65530           # Linux's vm.max_map_count default: VMAs per process
 
 
@@ -73,6 +74,18 @@ def _run_starts(seg: bytes, first: bool, tags: Optional[bytes] = None) -> int:
     into_gap = (int.from_bytes(a.translate(_NONZERO), "little")
                 & ~int.from_bytes(b.translate(_NONZERO), "little")).to_bytes(n, "little")
     return count + changes - (n - into_gap.count(0))
+
+
+def _copy_noexec(src, dst) -> None:
+    """``dst`` (a fork's Memory, maybe a reused one with translations) takes the
+    no-execute flags of ``src``; translations on pages whose flag changes go."""
+    old, new = dst.noexec, bytearray(src.noexec)
+    dst.noexec = new
+    if old is None or old == new or dst.code_written is None:
+        return
+    x = int.from_bytes(old, "little") ^ int.from_bytes(new, "little")
+    lo, hi = ((x & -x).bit_length() - 1) >> 3, (x.bit_length() - 1) >> 3
+    dst.code_written(lo << PAGE_SHIFT, (hi + 1) << PAGE_SHIFT)
 
 
 def page_up(n: int) -> int:
@@ -589,6 +602,26 @@ class FileRange:
             finally:
                 os.close(fd)
 
+    def size(self) -> Optional[int]:
+        """The file's size now (None: it cannot be looked at)."""
+        import os
+        try:
+            if self.held is not None:
+                return os.fstat(self.held.fd).st_size
+            fd = _reopen(*self.src)
+            if fd is None:
+                return None
+            try:
+                return os.fstat(fd).st_size
+            finally:
+                os.close(fd)
+        except OSError:
+            return None
+
+    def guard_at(self, size: int) -> int:
+        """Where its pages wholly past a file of ``size`` bytes begin (``end``: none)."""
+        return min(self.end, max(self.start, self.start + page_up(size) - self.offset))
+
     def close(self) -> None:
         if self.held is not None:
             self.held.release()
@@ -691,6 +724,11 @@ class AddressSpace:
     # the guest's MAP_GROWSDOWN mappings, [start, end) (an instance list once there is
     # one): mprotect's PROT_GROWSDOWN reaches down to their start, as to the stack's
     growsdown: list = []
+    # the personality's READ_IMPLIES_EXEC (an i386 program without PT_GNU_STACK, or
+    # personality(2)): every readable page it maps is executable (``implied``)
+    read_implies_exec = False
+    # the main stack's lowest mapped address when RLIMIT_STACK moved it up (limit_stack)
+    stack_floor: Optional[int] = None
 
     def __init__(self, mem, layout: Layout, limit: Optional[int] = None,
                  budget: Optional[MemoryBudget] = None):
@@ -703,6 +741,10 @@ class AddressSpace:
         self.budget: Optional[MemoryBudget] = budget if budget is not None else MemoryBudget()
         mem.wf[:] = mem.wf.translate(_SET_RO)
         mem.set_unreadable(0, mem.size, True)
+        if mem.noexec is None:
+            # (0: an unmapped page is unreadable already, and every page mapped later
+            # passes _set, which flags it; a reused Memory keeps its flags likewise)
+            mem.noexec = bytearray(len(mem.wf))
 
     # -- page map ------------------------------------------------------------------------
     def _set(self, start: int, end: int, prot: int, tag: Optional[int] = None) -> None:
@@ -735,11 +777,20 @@ class AddressSpace:
         wf[p0:p1] = wf[p0:p1].translate(table)
         # on x86 a writable or executable page is readable too
         self.mem.set_unreadable(start, end, not (prot >= 0 and prot & (P_R | P_W | P_X)))
+        self.mem.set_noexec(start, end, not (prot >= 0 and prot & P_X))
 
-    def map(self, start: int, end: int, prot: int, tag: Optional[int] = None) -> None:
+    def map(self, start: int, end: int, prot: int, tag: Optional[int] = None,
+            exact: bool = False) -> None:
         """Map [start, end) with ``prot``; ``tag``: see file_tag (None: anonymous, or
-        as the pages were)."""
-        self._set(page_down(start), page_up(end), prot & 7, tag)
+        as the pages were). ``exact``: no PROT_EXEC implied (the initial stack's, which
+        PT_GNU_STACK alone decides)."""
+        self._set(page_down(start), page_up(end), prot & 7 if exact else self.implied(prot & 7),
+                  tag)
+
+    def implied(self, prot: int) -> int:
+        """``prot`` as the process's personality makes it: READ_IMPLIES_EXEC adds
+        PROT_EXEC to a readable mapping (mmap, mprotect, brk, the ELF segments)."""
+        return prot | P_X if self.read_implies_exec and prot & P_R else prot
 
     def file_tag(self, start: int, end: int) -> int:
         """The tag a new file mapping of [start, end) gets (see ``tags``): one neither
@@ -767,6 +818,8 @@ class AddressSpace:
         of a VMA is munmap's split, refused at the limit."""
         if new:
             return self.vmas <= MAX_MAP_COUNT and self.map_count_ok(start, end, None)
+        if prot is not None:
+            prot = self.implied(prot & 7)
         p0, p1 = page_down(start) >> PAGE_SHIFT, page_up(end) >> PAGE_SHIFT
         if p1 <= p0:
             return True
@@ -802,6 +855,30 @@ class AddressSpace:
         if self.growsdown:              # what is left of one keeps growing down (a split)
             self.growsdown = [(lo, hi) for s, e in self.growsdown
                               for lo, hi in ((s, min(e, start)), (max(s, end), e)) if lo < hi]
+
+    def stack_bottom(self) -> int:
+        """The lowest address of the main stack's mapping (limit_stack may raise it)."""
+        return self.layout.stack_lo if self.stack_floor is None else self.stack_floor
+
+    def limit_stack(self, limit: int, esp: int) -> None:
+        """RLIMIT_STACK's soft ``limit``: the main stack reaches down to stack_top -
+        limit (Linux's acct_stack_growth refuses to grow it further: SIGSEGV), never
+        above the page ESP is on; the pages below are unmapped, and a higher limit maps
+        them back, up to pyvm's STACK_SIZE reservation."""
+        lay = self.layout
+        if getattr(lay, "premapped", False):
+            return
+        floor = max(lay.stack_lo, page_down(lay.stack_top - min(limit, STACK_SIZE)))
+        if lay.stack_lo <= esp < lay.stack_top:
+            floor = min(floor, page_down(esp))
+        cur = self.stack_bottom()
+        if floor > cur:
+            self.unmap(cur, floor)
+        elif floor < cur:
+            if not self.is_free(floor, cur) or not self.fits(floor, cur):
+                return
+            self.map(floor, cur, self.prot[(lay.stack_top >> PAGE_SHIFT) - 1] & 7, exact=True)
+        self.stack_floor = floor
 
     def add_growsdown(self, start: int, end: int) -> None:
         """[start, end) was mapped MAP_GROWSDOWN (what was there before is unmapped)."""
@@ -891,6 +968,71 @@ class AddressSpace:
             if sf.guard < sf.end:
                 sf.guard = sf.end   # (its flags are the protection's now)
                 self.guard_eof(sf)
+        if self.files:
+            i, j = _span(self.files, start, end)
+            for fr in self.files[i:j]:
+                self.guard_private(fr)
+
+    # -- MAP_PRIVATE pages past the end of the file: SIGBUS as well ----------------------
+    def guard_private(self, fr: FileRange, size: Optional[int] = None) -> None:
+        """Make the pages of the private file mapping ``fr`` wholly past its file's end
+        fault (Linux: SIGBUS, and EFAULT for a system call's buffer there), by the
+        Memory's flags only; a page's protection still decides first (past_eof)."""
+        if size is None:
+            size = fr.size()
+            if size is None:
+                return
+        guard = fr.guard_at(size)
+        if guard < fr.end:
+            mem = self.mem
+            p0, p1 = guard >> PAGE_SHIFT, fr.end >> PAGE_SHIFT
+            mem.wf[p0:p1] = mem.wf[p0:p1].translate(_SET_RO)
+            mem.set_unreadable(guard, fr.end, True)
+
+    def _guarded_runs(self, start: int, end: int) -> Iterator[Tuple[int, int]]:
+        """Page runs of [start, end) mapped with some access yet flagged unreadable:
+        guarded as past a file's end."""
+        p0, p1 = start >> PAGE_SHIFT, end >> PAGE_SHIFT
+        if p1 <= p0:
+            return
+        n = p1 - p0
+        both = (int.from_bytes(self.mem.unreadable[p0:p1], "little")
+                & int.from_bytes(self.prot[p0:p1].translate(_ACCESS), "little"))
+        if not both:
+            return
+        for m in _RUNS.finditer(both.to_bytes(n, "little")):
+            yield start + (m.start() << PAGE_SHIFT), start + (m.end() << PAGE_SHIFT)
+
+    def _regrown_private(self, addr: int) -> bool:
+        """A private file page guarded as past the end that the file has grown over:
+        load the file's bytes into the guarded pages it now covers, unguard them (an
+        untouched private page reads the file as it is, on Linux)."""
+        import os
+        i, j = _span(self.files, addr, addr + 1)
+        for fr in self.files[i:j]:
+            size = fr.size()
+            if size is None:
+                return False
+            guard = fr.guard_at(size)
+            if addr >= guard:
+                return False
+            runs = list(self._guarded_runs(fr.start, guard))
+            if not runs:
+                return False
+
+            def load(fd: int, runs=runs, at=fr.offset - fr.start) -> None:
+                for a, b in runs:
+                    data = os.pread(fd, b - a, at + a)
+                    if data:
+                        self.mem.load(a, data)
+            try:
+                fr.read_more(load)
+            except OSError:
+                return False
+            for a, b in runs:
+                self._reflag(a, b)
+            return True
+        return False
 
     def regrown(self, addr: int) -> bool:
         """Whether ``addr`` was guarded as past its file's end but the file has grown
@@ -900,7 +1042,7 @@ class AddressSpace:
             if sf.guard <= addr < sf.end and not self.past_eof(addr):
                 self.guard_eof(sf)
                 return True
-        return False
+        return bool(self.files) and self._regrown_private(addr)
 
     def past_eof(self, addr: int, write: Optional[bool] = None) -> bool:
         """Whether ``addr`` lies in a shared file mapping's page wholly past the end of
@@ -919,6 +1061,11 @@ class AddressSpace:
             except OSError:
                 return False
             return sf.offset + (page_down(addr) - sf.start) >= page_up(size)
+        if self.files:                  # a private mapping's page (guard_private)
+            i, j = _span(self.files, addr, addr + 1)
+            for fr in self.files[i:j]:
+                size = fr.size()
+                return size is not None and addr >= fr.guard_at(size)
         return False
 
     # -- one file page mapped twice in one process ---------------------------------------
@@ -997,13 +1144,18 @@ class AddressSpace:
         return _span(self.shared, start, end)
 
     def add_file(self, start: int, end: int, src: tuple, offset: int,
-                 held: Optional[HeldFd] = None, read_only: bool = False) -> None:
+                 held: Optional[HeldFd] = None, read_only: bool = False,
+                 size: Optional[int] = None) -> None:
         """[start, end) maps the file ``src`` (see FileRange) from ``offset`` privately;
-        ``held``: its held descriptor (this reference owned from here on), if any."""
+        ``held``: its held descriptor (this reference owned from here on), if any;
+        ``size``: the file's, whose end its pages past fault (guard_private)."""
         if not self.files:
             self.files = []
         i, _ = _span(self.files, start, end)
-        self.files.insert(i, FileRange(start, end, src, offset, held, read_only))
+        fr = FileRange(start, end, src, offset, held, read_only)
+        self.files.insert(i, fr)
+        if size is not None:
+            self.guard_private(fr, size)
 
     def file_ending_at(self, at: int) -> Optional[FileRange]:
         """The MAP_PRIVATE file mapping that ends at ``at``, if one does."""
@@ -1089,8 +1241,8 @@ class AddressSpace:
             return False
         if self.growsdown:
             self._split_growsdown(p0, p1, (prot & 7) | P_MAPPED)
-        self._set(start, page_up(end), prot & 7)
-        if self.shared:
+        self._set(start, page_up(end), self.implied(prot & 7))
+        if self.shared or self.files:
             self._reguard_in(start, end)    # (pages past a file's end stay SIGBUS)
         return True
 
@@ -1172,7 +1324,7 @@ class AddressSpace:
         if new_top > old_top:
             if not self.is_free(old_top, new_top) or not self.fits(old_top, new_top):
                 return self.brk
-            self._set(old_top, new_top, P_R | P_W)
+            self._set(old_top, new_top, self.implied(P_R | P_W))
         elif new_top < old_top:
             self.unmap(new_top, old_top)
         self.brk = addr
@@ -1217,6 +1369,10 @@ class AddressSpace:
         child_mem.guarded = self.mem.guarded
         child_mem.unreadable[:] = self.mem.unreadable
         child_mem.rf[:] = self.mem.rf
+        if self.mem.noexec is not None:
+            _copy_noexec(self.mem, child_mem)
+        other.read_implies_exec = self.read_implies_exec
+        other.stack_floor = self.stack_floor
         if "_hook" in self.__dict__:       # the child's aliases are watched as well
             for sf in other.shared:
                 other._watch_aliases(sf)
@@ -1224,4 +1380,8 @@ class AddressSpace:
             if sf.guard < sf.end:
                 p0, p1 = sf.guard >> PAGE_SHIFT, sf.end >> PAGE_SHIFT
                 wf[p0:p1] = wf[p0:p1].translate(_SET_RO)
+        for fr in other.files:              # (private ones' too: unreadable, copied)
+            for a, b in other._guarded_runs(fr.start, fr.end):
+                wf[a >> PAGE_SHIFT:b >> PAGE_SHIFT] = \
+                    wf[a >> PAGE_SHIFT:b >> PAGE_SHIFT].translate(_SET_RO)
         return other

@@ -33,7 +33,7 @@ import weakref
 from types import CodeType, FunctionType, ModuleType
 
 from asm.x86.decoder import Insn
-from vm.linux.addrspace import P_MAPPED, P_W
+from vm.linux.addrspace import P_MAPPED, P_W, P_X
 from vm.x86 import compiler
 from vm.x86.memory import PAGE_SHIFT, WF_CODE
 
@@ -182,7 +182,8 @@ class MappedCode:
 
     @staticmethod
     def _shareable(prot, p: int) -> bool:
-        return p < len(prot) and prot[p] & P_MAPPED and not prot[p] & P_W
+        # (mapped, executable and not writable: a file's text)
+        return p < len(prot) and prot[p] & (P_MAPPED | P_X | P_W) == P_MAPPED | P_X
 
     def harvest(self, machine, aspace) -> None:
         """Take the live blocks of ``machine`` in read-only mapped pages, with their

@@ -12,8 +12,9 @@ mode raises (arch/x86/kernel/traps.c, arch/x86/mm/fault.c, fpu__exception_code):
 
 The sigcontext's trapno and err (fault_frame): INT n other than INT3/INTO/INT1 (and
 int 0x80) is #GP, err n*8+2, with EIP on the INT (a fault, not a trap); a page fault's
-err is user|write|present, present taken as "mapped and readable" for a write (Linux's
-bit says whether the page was touched before: an untouched read-only page gives 6).
+err is user|write|present (|instr for a fetch: a no-execute page, PT_GNU_STACK's stack),
+present taken as "mapped and readable" for a write or fetch (Linux's bit says whether
+the page was touched before: an untouched read-only page gives 6).
 """
 
 from __future__ import annotations
@@ -83,10 +84,11 @@ def fault_frame(proc, m, exc: BaseException) -> Tuple[int, int]:
         m.cpu.eip = (m.cpu.eip - 2 if lin is None else lin) & 0xFFFFFFFF   # (CD ib)
         return GP, vector << 3 | 2
     if isinstance(exc, MemoryFault):
-        err = 4 | (2 if exc.write else 0)       # X86_PF_USER | X86_PF_WRITE
+        fetch = getattr(exc, "fetch", False)
+        err = 4 | (2 if exc.write else 0) | (0x10 if fetch else 0)  # USER, WRITE, INSTR
         asp = proc.aspace
-        if exc.write and asp is not None and asp.is_mapped(exc.address, exc.address + 1) \
-                and asp.prot[exc.address >> 12] & 7:
+        if (exc.write or fetch) and asp is not None and \
+                asp.is_mapped(exc.address, exc.address + 1) and asp.prot[exc.address >> 12] & 7:
             err |= 1                            # X86_PF_PROT (see the module's note)
         return vector, err
     code = getattr(exc, "code", None)           # #GP(selector) and the like

@@ -549,7 +549,7 @@ class Kernel:
         """A CPU exception in user mode: the signal the kernel would send."""
         self.progress = True
         shared = isinstance(exc, MemoryFault) and proc.aspace is not None and \
-            bool(proc.aspace.shared)
+            bool(proc.aspace.shared or proc.aspace.files)     # (files: MAP_PRIVATE)
         if shared and proc.aspace.regrown(exc.address):
             return              # (its file grew unseen: the access goes again)
         status, line = fault_report(m, exc)

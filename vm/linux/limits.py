@@ -1,6 +1,7 @@
 """--max-output and --timeout for Linux programs, outside the kernel proper: the host's
 standard output streams wrapped so that writes draw on the run's OutputBudget, and the
-check the scheduler makes between turns (Kernel.stop_check)."""
+check the scheduler makes between turns (Kernel.stop_check); and RLIMIT_NPROC as a guest
+sets it (nproc_refused)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,17 @@ class LimitedHostStream(HostStream):
         written = super().write(bytes(data[:allowed]))
         self.budget.used -= allowed - written        # a short write: give back the rest
         return written
+
+
+RLIMIT_NPROC = 6
+
+
+def nproc_refused(proc) -> bool:
+    """Whether fork/clone is EAGAIN under the RLIMIT_NPROC the guest set (kernel/fork.c
+    copy_process): the run's tasks, threads and unreaped zombies included, are the
+    user's, and a guest never has CAP_SYS_RESOURCE (so root's exemption is not its)."""
+    got = proc.rlimits.get(RLIMIT_NPROC)
+    return got is not None and len(proc.kernel.procs) >= got[0]
 
 
 def std_streams(budget: OutputBudget, host_fds: Optional[tuple] = None) -> FdTable:

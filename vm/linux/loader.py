@@ -165,6 +165,7 @@ class Image:
         self.hi = page_up(max(s.vaddr + s.memsz for s in loads) + base)
         self.tls = next((s for s in elf.segments if s.type == PT_TLS), None)
         stack = next((s for s in elf.segments if s.type == PT_GNU_STACK), None)
+        self.gnu_stack = stack
         self.exec_stack = stack is None or bool(stack.flags & PF_X)
         self.phdr = self._phdr_address()
         self._readonly: Optional[List[Tuple[int, int]]] = None

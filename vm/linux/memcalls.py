@@ -1,4 +1,6 @@
-"""Advice about pages and questions about them: madvise, mincore, mlock and munlock.
+"""Advice about pages and questions about them: madvise, mincore, mlock and munlock; and
+personality(2), whose READ_IMPLIES_EXEC makes every readable mapping made after it
+executable (AddressSpace.implied).
 
 Every mapped page of a guest is resident (the host pages behind the Machine's memory
 are its business), so mincore reports 1 for each. MADV_DONTNEED (and MADV_FREE, which
@@ -11,6 +13,7 @@ from __future__ import annotations
 import errno
 
 from vm.linux.addrspace import PAGE, page_up
+from vm.linux.process import READ_IMPLIES_EXEC
 from vm.linux.syscalls import neg, syscall
 
 MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED = 0, 1, 2, 3, 4
@@ -102,3 +105,14 @@ def sys_munlock(proc, addr, length, *_):
 @syscall(376)
 def sys_mlock2(proc, addr, length, flags, *_):
     return neg(errno.EINVAL) if flags & ~MLOCK_ONFAULT else _lock(proc, addr, length)
+
+
+@syscall(136)
+def sys_personality(proc, persona, *_):
+    """The old personality; 0xffffffff only asks. Any value is taken, as Linux does."""
+    old = proc.persona
+    if persona != 0xFFFFFFFF:
+        proc.persona = persona
+        if proc.aspace is not None:
+            proc.aspace.read_implies_exec = bool(persona & READ_IMPLIES_EXEC)
+    return old

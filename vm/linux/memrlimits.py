@@ -97,6 +97,13 @@ def _vm_size(asp, low: int) -> int:
     return asp.mapped - (unused << PAGE_SHIFT)
 
 
+def vm_size(proc) -> int:
+    """The process's total_vm in bytes, as Linux counts it (/proc/PID/status VmSize,
+    /proc/PID/stat vsize): its main stack only as far as it has grown."""
+    asp = proc.aspace
+    return 0 if asp is None else _vm_size(asp, _stack_low(proc, asp))
+
+
 def _pages_absent(asp, start: int, end: int) -> int:
     """Pages of [start, end) not mapped now (what a MAP_FIXED over them adds)."""
     p0, p1 = start >> PAGE_SHIFT, end >> PAGE_SHIFT

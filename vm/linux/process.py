@@ -12,6 +12,7 @@ from typing import Callable, List, Optional
 
 from vm.linux import abi
 from vm.linux.addrspace import (
+    DEFAULT_LIMIT,
     P_MAPPED,
     PAGE,
     STACK_SIZE,
@@ -69,6 +70,8 @@ COMPAT_TASK_SIZE = 0xFFFFE000             # the top of an i386 task on x86-64 (m
 RLIM_INFINITY = (1 << 64) - 1
 RLIMIT_NOFILE = 7
 RLIMIT_STACK = 3
+RLIMIT_AS = 9
+READ_IMPLIES_EXEC = 0x0400000             # personality(2): readable implies executable
 NR_OPEN = 1 << 20                         # fs.nr_open: RLIMIT_NOFILE's ceiling
 ARG_MAX_STRLEN = 128 * 1024
 
@@ -233,6 +236,7 @@ class Process:
         self.exe_guest_path = ""
         self.umask = 0o022
         self.rlimits: dict = {}
+        self.persona = 0               # personality(2): PER_LINUX and its flags
         self.sigactions: dict = {}
         self.sigmask = 0
         self.pending = 0               # bit (sig - 1) per pending signal
@@ -373,12 +377,12 @@ class Process:
         host path and identity, a descriptor held while there are some to spare
         (FileRange). ``read_only``: a MAP_SHARED mapping of a read-only file made a
         private copy (no descriptor to spare): mprotect(PROT_WRITE) is EACCES on it."""
+        try:
+            st = os.fstat(f.fd)
+        except OSError:
+            return
         src = getattr(f, "map_src", None)
         if src is None:
-            try:
-                st = os.fstat(f.fd)
-            except OSError:
-                return
             src = f.map_src = (f.path, (st.st_dev, st.st_ino))
         held = held_file(src[1], False)
         if held is None and f.regular and held_count() < PRIVATE_HELD:
@@ -386,7 +390,7 @@ class Process:
                 held = _hold(f, False, spare=True)
             except OSError:
                 held = None             # (no descriptor to spare: grows by its path)
-        self.aspace.add_file(start, end, src, offset, held, read_only)
+        self.aspace.add_file(start, end, src, offset, held, read_only, st.st_size)
 
     def _mmap_start(self, addr: int, length: int, flags: int) -> int:
         """Where mmap puts ``length`` (page-rounded) bytes asked at ``addr``, or -errno;
@@ -525,11 +529,20 @@ class Process:
             if m.cpu.r[SEL + n] == sel:
                 m.cpu.set_segment(n, sel, base)
 
+    def limit_stack(self) -> None:
+        """The guest set RLIMIT_STACK: its main stack grows only that far from now."""
+        if self.aspace is not None and self.machine is not None:
+            self.aspace.limit_stack(self.rlimits[RLIMIT_STACK][0], self.machine.cpu.r[ESP])
+
     def rlimit(self, resource: int) -> tuple:
         if resource in self.rlimits:
             return self.rlimits[resource]
         if resource == RLIMIT_STACK:            # the stack we give
             return (8 << 20, RLIM_INFINITY)
+        if resource == RLIMIT_AS:               # pyvm's cap (--memory), not the host's;
+            cap = self.aspace.limit if self.aspace is not None else \
+                self.kernel.memory_limit or DEFAULT_LIMIT
+            return (cap, RLIM_INFINITY)         # (which stays whatever the guest sets)
         try:
             import resource as host
             cur, mx = host_fds().guest_limits if resource == RLIMIT_NOFILE else \
@@ -602,6 +615,9 @@ class Process:
                 mapped_code(self.kernel).harvest(self.machine, self.aspace)
             self.aspace.release()            # exec: the old image's memory is gone
         asp = AddressSpace(m.mem, layout, limit, self.kernel.memory_budget)
+        if image.gnu_stack is None:     # an old i386 program: everything readable executes
+            self.persona |= READ_IMPLIES_EXEC
+        asp.read_implies_exec = bool(self.persona & READ_IMPLIES_EXEC)
         image.load(m.mem, asp, reuse=warm)
         if interp is not None:
             interp.load(m.mem, asp)
@@ -609,7 +625,10 @@ class Process:
         asp.map(vdso_base, vdso_base + vdso.span, 5)         # r-x
         asp.vdso = (vdso_base, vdso)
         mapped_code(self.kernel).install(m, asp)    # what other processes translated
-        asp.map(layout.stack_lo, layout.stack_top, 3)
+        # executable as PT_GNU_STACK says (none: yes), whatever the personality
+        asp.map(layout.stack_lo, layout.stack_top, 7 if image.exec_stack else 3, exact=True)
+        if RLIMIT_STACK in self.rlimits:    # (inherited: the stack is that big at most)
+            asp.limit_stack(self.rlimits[RLIMIT_STACK][0], esp)
         if raw_phdr:
             m.mem.write(top, raw_phdr)
         m.mem.write(esp, stack)
@@ -673,6 +692,7 @@ class Process:
         child.pgid, child.sid = self.pgid, self.sid
         child.umask = self.umask
         child.rlimits = dict(self.rlimits)
+        child.persona = self.persona
         child.sigactions = dict(self.sigactions)
         child.sigmask = self.sigmask
         child.altstack = self.altstack

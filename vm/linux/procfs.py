@@ -25,6 +25,7 @@ from vm.linux.files import (
     PipeEnd,
     synthetic_stat,
 )
+from vm.linux.memrlimits import vm_size
 from vm.linux.uptime import BOOT, uptime
 from vm.x86.system import VENDOR, cpuid_values
 
@@ -246,7 +247,7 @@ def _strings(p, field: str) -> bytes:
 def _status(p) -> bytes:
     uid, gid = os.getuid(), os.getgid()
     comm = p.comm.decode("latin-1", "replace")
-    vm = sum(hi - lo for lo, hi in p.aspace.runs()) // 1024 if p.aspace else 0
+    vm = vm_size(p) // 1024         # (the stack as grown, not pyvm's 8 MiB)
     return (f"Name:\t{comm}\nUmask:\t{p.umask:04o}\nState:\t{_state(p)}\n"
             f"Tgid:\t{p.pid}\nNgid:\t0\nPid:\t{p.pid}\nPPid:\t{p.ppid}\nTracerPid:\t0\n"
             f"Uid:\t{uid}\t{uid}\t{uid}\t{uid}\nGid:\t{gid}\t{gid}\t{gid}\t{gid}\n"
@@ -256,7 +257,7 @@ def _status(p) -> bytes:
 
 def _stat(p) -> bytes:
     comm = p.comm.decode("latin-1", "replace")
-    vsize = sum(hi - lo for lo, hi in p.aspace.runs()) if p.aspace else 0
+    vsize = vm_size(p)
     fields = [p.pid, f"({comm})", _state(p)[0], p.ppid, p.pgid, p.sid, 0, -1, 0x400000,
               0, 0, 0, 0, 0, 0, 0, 0, 20, 0, 1, 0, 0, vsize, vsize // PAGE]
     fields += [0] * (52 - len(fields))

@@ -14,6 +14,7 @@ from vm.linux import signals as S
 from vm.linux.addrspace import PAGE
 from vm.linux.files import GuestFileError
 from vm.linux.interp import load_interpreter
+from vm.linux.limits import nproc_refused
 from vm.linux.loader import ExePath, LoadError
 from vm.linux.process import ARG_MAX_STRLEN, RLIMIT_STACK, ZOMBIE
 from vm.linux.syscalls import ContextSet, ExecDone, WouldBlock, _path, s32, syscall
@@ -35,6 +36,8 @@ def _fork(proc, flags: int, newsp: int = 0, ptid: int = 0, tls: int = 0, ctid: i
     kernel = proc.kernel
     if len(kernel.order) >= kernel.max_procs:
         return -errno.EAGAIN                # --max-procs live processes already
+    if proc.rlimits and nproc_refused(proc):
+        return -errno.EAGAIN                # the guest's RLIMIT_NPROC
     try:
         child = proc.fork(kernel.new_pid())
     except (MemoryError, OSError):

@@ -45,7 +45,7 @@ from vm.linux.files import (
     WouldBlock,
     open_fifo,
 )
-from vm.linux.process import NR_OPEN, RLIM_INFINITY, RLIMIT_NOFILE, find_task
+from vm.linux.process import NR_OPEN, RLIM_INFINITY, RLIMIT_NOFILE, RLIMIT_STACK, find_task
 from vm.sandbox import O_PATH as O_HOST_PATH
 from vm.sandbox import ProcRef, SandboxError
 
@@ -229,16 +229,21 @@ def sys_old_getrlimit(proc, resource, rlim, *_):
 
 @syscall(340)
 def sys_prlimit64(proc, pid, resource, new, old, *_):
+    """Another process of the run may be the target: they all have the guest's
+    credentials (Linux's check_prlimit_permission)."""
+    target = proc
     if pid not in (0, proc.pid):
-        return neg(errno.ESRCH)
+        target = find_task(proc.kernel, pid)
+        if target is None:
+            return neg(errno.ESRCH)
     want = abi.RLIMIT64.unpack(proc.mem.read(new, 16)) if new else None
     if resource >= RLIM_NLIMITS:
         return neg(errno.EINVAL)
     if old:
-        cur, mx = proc.rlimit(resource)
+        cur, mx = target.rlimit(resource)
         proc.mem.check_write(old, 16)
     if want is not None:
-        err = _set_rlimit(proc, resource, *want)
+        err = _set_rlimit(target, resource, *want)
         if err:
             return err
     if old:
@@ -265,6 +270,8 @@ def _set_rlimit(proc, resource: int, cur: int, mx: int) -> int:
     if mx > proc.rlimit(resource)[1] or resource == RLIMIT_NOFILE and mx > NR_OPEN:
         return neg(errno.EPERM)
     proc.rlimits[resource] = (cur, mx)
+    if resource == RLIMIT_STACK:
+        proc.limit_stack()              # (how far the stack may grow: addrspace.py)
     return 0
 
 
@@ -547,7 +554,7 @@ def sys_mprotect(proc, addr, length, prot, *_):
             if not asp.is_mapped(down, end):
                 return neg(errno.ENOMEM)
             return proc.mprotect(down, end - down, prot & 7)
-        lo = asp.layout.stack_lo        # the first mapping met must be the stack's
+        lo = asp.stack_bottom()         # the first mapping met must be the stack's
         if _any_mapped(asp, addr, min(end, lo)) or addr >= asp.layout.stack_top:
             return neg(errno.EINVAL)
         if not asp.is_mapped(lo, end):

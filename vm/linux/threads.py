@@ -44,6 +44,7 @@ from typing import List, Optional
 
 from vm.linux import abi, uptime
 from vm.linux import signals as S
+from vm.linux.limits import nproc_refused
 from vm.linux.process import (
     BLOCKED,
     EXITED,
@@ -180,8 +181,8 @@ def clone_thread(proc: Process, flags: int, newsp: int, ptid: int, tls: int,
     kernel = proc.kernel
     if not flags & CLONE_SIGHAND or not flags & CLONE_VM:
         return -errno.EINVAL
-    if len(kernel.order) >= kernel.max_procs:
-        return -errno.EAGAIN
+    if len(kernel.order) >= kernel.max_procs or proc.rlimits and nproc_refused(proc):
+        return -errno.EAGAIN                # --max-procs, or the guest's RLIMIT_NPROC
     m = proc.machine
     cpu = m.cpu
     r = list(cpu.r)

@@ -378,8 +378,8 @@ class Translator:
         if insn is None or data[ip:ip + insn.length] != insn.raw:
             insn = self.decoded[ip] = decode(data, ip, 32, ip)
             self.used += COST_INSN
-        if self.mem.guarded:            # executing an unmapped page faults
-            self.mem._check_readable(ip, insn.length)
+        if self.mem.guarded:            # executing an unmapped or no-execute page faults
+            self.mem.check_fetch(ip, insn.length)
         return insn, ip
 
     def translate(self, key: int, single: bool = False) -> Callable:
@@ -596,7 +596,8 @@ class Translator:
                 if isinstance(e, Truncated) and not self.cpu.real and not pm:
                     b.emit(f"raise {b.glob(MemoryFault)}({lin + e.length:#x}, False)")
                 elif isinstance(e, MemoryFault):
-                    b.emit(f"raise {b.glob(MemoryFault)}({e.address:#x}, False)")
+                    b.emit(f"raise {b.glob(MemoryFault)}({e.address:#x}, False, 1, "
+                           f"{bool(getattr(e, 'fetch', False))})")
                 else:
                     b.raise_exc(UD, str(e))
                 b.end_dynamic("0")

@@ -30,14 +30,16 @@ class CPUException(Exception):
 
 
 class MemoryFault(CPUException):
-    """An access to unmapped memory or a write to a read-only page."""
+    """An access to unmapped memory or a write to a read-only page; ``fetch``: an
+    instruction fetch (an unmapped or no-execute page: the page fault's err bit 0x10)."""
 
-    def __init__(self, address: int, write: bool, size: int = 1):
-        kind = "writing" if write else "reading"
+    def __init__(self, address: int, write: bool, size: int = 1, fetch: bool = False):
+        kind = "executing" if fetch else "writing" if write else "reading"
         super().__init__(PF, f"memory fault {kind} 0x{address & 0xFFFFFFFF:08x}")
         self.address = address & 0xFFFFFFFF
         self.write = write
         self.size = size
+        self.fetch = fetch
 
 
 class TripleFault(CPUException):

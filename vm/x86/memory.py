@@ -210,6 +210,9 @@ class Memory:
         self.guarded = False          # some page is unreadable (see the module docstring)
         self.unreadable = bytearray(len(self.wf))
         self.rf = bytearray(len(self.wf))
+        # per page 1 = no-execute (an instruction fetch faults); None: every readable
+        # page executes (all but the Linux personality, which sets it: set_noexec)
+        self.noexec: Optional[bytearray] = None
         # data breakpoints in real mode (vm/x86/debugregs.py): watch(addr, size, write)
         # sees every checked access while one is armed (compiled code then takes the
         # slow paths, Translator.watching)
@@ -308,6 +311,49 @@ class Memory:
         if not self.readable(addr, n):
             k = self.unreadable.find(1, addr >> PAGE_SHIFT)
             raise MemoryFault(max(addr, k << PAGE_SHIFT), False, n)
+
+    # -- instruction fetch: readable and, where ``noexec`` is kept, executable ----------
+    def fetchable(self, addr: int, n: int) -> bool:
+        """Whether the instruction bytes [addr, addr + n) (n > 0) may be fetched: no
+        page unreadable or, where ``noexec`` is kept, no-execute. The one test of every
+        translation path (Translator.fetch, the first tier, warm blocks)."""
+        p, q = addr >> PAGE_SHIFT, (addr + n - 1) >> PAGE_SHIFT
+        nx = self.noexec
+        if p == q and nx is not None:   # (an instruction's bytes, mostly: no search)
+            try:
+                return not (self.unreadable[p] or nx[p])
+            except IndexError:  # (past the memory: as the search finds nothing there)
+                return True
+        return not (self.guarded and self.unreadable.find(1, p, q + 1) >= 0 or
+                    nx is not None and nx.find(1, p, q + 1) >= 0)
+
+    def check_fetch(self, addr: int, n: int) -> None:
+        """Fault (a fetch fault) at the first byte of [addr, addr + n) that may not be
+        fetched."""
+        if not self.fetchable(addr, n):
+            p, q = addr >> PAGE_SHIFT, (addr + n - 1) >> PAGE_SHIFT
+            bad = [k for k in (self.unreadable.find(1, p, q + 1),
+                               -1 if self.noexec is None else self.noexec.find(1, p, q + 1))
+                   if k >= 0]
+            raise MemoryFault(max(addr, min(bad, default=p) << PAGE_SHIFT), False, n, True)
+
+    def set_noexec(self, start: int, end: int, noexec: bool) -> None:
+        """Make the pages of [start, end) refuse (or allow) instruction fetches; the
+        translations of those whose flag changes go (code that ran, or a fetch fault
+        compiled in), so the next entry fetches again."""
+        nx = self.noexec
+        if nx is None:
+            nx = self.noexec = bytearray(len(self.wf))
+        p0, p1 = start >> PAGE_SHIFT, min((end + PAGE_SIZE - 1) >> PAGE_SHIFT, len(nx))
+        if p1 <= p0:
+            return
+        want = bytes((int(noexec),)) * (p1 - p0)
+        if nx[p0:p1] == want:
+            return
+        nx[p0:p1] = want
+        if self.code_written is not None and \
+                self.wf[max(p0 - 1, 0):p1].translate(_T_CODE).find(1) >= 0:
+            self.code_written(p0 << PAGE_SHIFT, p1 << PAGE_SHIFT)
 
     def set_unreadable(self, start: int, end: int, unreadable: bool) -> None:
         """Make the pages of [start, end) refuse (or allow) reads."""

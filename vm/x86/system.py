@@ -95,12 +95,15 @@ def load_segment(cpu, n: int, sel: int) -> None:
     table = cpu.machine.descriptors
     if sel & ~3 == 0:
         if n == SS:
-            raise CPUException(GP, "null stack segment")
+            raise CPUException(GP, "null stack segment", 0)
         cpu.r[SEL + n] = sel
         cpu.r[BASE + n] = 0
         return
     if sel not in table:
-        raise CPUException(GP, f"segment selector 0x{sel:04x} not in the descriptor table")
+        # #GP(selector): the error code is the selector without its RPL (the sigcontext's
+        # err on Linux)
+        raise CPUException(GP, f"segment selector 0x{sel:04x} not in the descriptor table",
+                           sel & 0xFFFC)
     cpu.r[SEL + n] = sel
     cpu.r[BASE + n] = table[sel] & 0xFFFFFFFF
 

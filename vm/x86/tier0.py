@@ -958,7 +958,7 @@ class Tier0:
             t, consts, n, raw, fl = ent
             mem = tr.mem
             if mem.data[key:key + n] == raw and t.state == (mem.guarded, mem.size):
-                if not mem.readable(key, n):
+                if not mem.fetchable(key, n):
                     return None
                 return self._install(t, key, consts, n, fl, None, raw)
         rec = self.record
@@ -1157,7 +1157,7 @@ class Tier0:
             if (-128 <= vals[i] <= 127) is not fit:
                 return None
         mem = self.tr.mem
-        if not mem.readable(key, n):
+        if not mem.fetchable(key, n):
             return None
         raw = chunk[:n]
         values = (*vals, *tail)
@@ -1174,7 +1174,7 @@ class Tier0:
             return None
         n = len(raw)
         mem = self.tr.mem
-        if not mem.readable(key, n):
+        if not mem.fetchable(key, n):
             return None             # (the real translation reports the fault)
         fl = ent[3]
         consts = (key, *ent[2])
@@ -1364,7 +1364,7 @@ class Tier0:
                 off = key - r.los[j]
                 if not n or mem.data[key:key + n] != r.chunks[j][off:off + n]:
                     return None
-            if not mem.readable(key, n):
+            if not mem.fetchable(key, n):
                 return None         # (the real translation reports the fault)
             ti = r.tidx[i]
             t = r.resolved[ti] or self._recorded(ti)
@@ -1490,7 +1490,7 @@ class Tier0:
         guards = []
         for lo, chunk in zip(r.los, r.chunks):
             hi = lo + len(chunk)
-            if lo < 0 or data[lo:hi] != chunk or not mem.readable(lo, hi - lo):
+            if lo < 0 or data[lo:hi] != chunk or not mem.fetchable(lo, hi - lo):
                 guards.append(_DEAD)
                 continue
             g = groups.get(lo >> PAGE_SHIFT)

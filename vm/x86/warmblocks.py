@@ -343,7 +343,7 @@ def _install(tr, entry: tuple, key: int, single: bool) -> Optional[Callable]:
             return None
         if mem.guarded:
             try:
-                mem._check_readable(lo, hi - lo)
+                mem.check_fetch(lo, hi - lo)
             except Exception:
                 return None
     ns = tr.ns
