@@ -31,7 +31,7 @@ from formats.elf.tables import ElfError
 from vm.linux.addrspace import PIE_BASE, Layout, page_down, page_up
 
 MAX_IMAGE_END = 0x40000000      # images end below 1 GiB: the mmap area and stack lie above
-MAX_PHDRS_BYTES = 4096          # Linux's load_elf_phdrs: more program headers is ENOEXEC
+MAX_PHDRS_BYTES = 65536         # Linux's load_elf_phdrs: more program headers is ENOEXEC
 MAX_INTERP_PATH = 4096           # PATH_MAX: a longer PT_INTERP is not a path
 
 
@@ -178,7 +178,7 @@ class Image:
     @property
     def size(self) -> int:
         """Host bytes the image holds: the file bytes kept (headers and segments) and
-        about a Python object per program header (at most 128: MAX_PHDRS_BYTES)."""
+        about a Python object per program header (at most 2048: MAX_PHDRS_BYTES)."""
         return len(self.data) + 512 * len(self.elf.segments)
 
     @property
@@ -282,7 +282,7 @@ def _interp_path(data: bytes, elf) -> Optional[bytes]:
     return raw.split(b"\0", 1)[0]
 
 
-def _parse(data: bytes):
+def _parse(data: bytes, interpreter: bool = False):
     import errno
     if data[:2] == b"#!":
         raise LoadError("a script, not an ELF file", errno.ENOEXEC)
@@ -299,7 +299,8 @@ def _parse(data: bytes):
     loads = [s for s in elf.segments if s.type == PT_LOAD]
     if not loads:
         raise LoadError("no loadable segment", errno.ENOEXEC)
-    seg = next((s for s in elf.segments if s.type == PT_INTERP), None)
+    # (an interpreter's own PT_INTERP is not read: Linux's load_elf_interp ignores it)
+    seg = None if interpreter else next((s for s in elf.segments if s.type == PT_INTERP), None)
     if seg is not None:
         if seg.filesz < 2 or seg.filesz > MAX_INTERP_PATH \
                 or seg.offset + seg.filesz > len(data) \
@@ -309,17 +310,19 @@ def _parse(data: bytes):
 
 
 def prepare_interpreter(data: bytes) -> Image:
-    """Parse and check a program interpreter (ld.so): an ET_DYN without PT_INTERP of its
-    own, returned at base 0; the caller places it with :meth:`Image.placed_at`."""
+    """Parse and check a program interpreter (ld.so): an ET_DYN, returned at base 0; the
+    caller places it with :meth:`Image.placed_at`. A PT_INTERP of its own is ignored, as
+    Linux's load_elf_interp does (no chain of interpreters)."""
     import errno
-    elf, loads = _parse(data)
-    if elf.type != ET_DYN or any(s.type == PT_INTERP for s in elf.segments):
-        raise LoadError("not a usable program interpreter (an ET_DYN without PT_INTERP "
-                        "is needed)", errno.ELIBBAD)
+    elf, loads = _parse(data, interpreter=True)
+    if elf.type != ET_DYN:
+        raise LoadError("not a usable program interpreter (an ET_DYN is needed; pyvm "
+                        "does not load an ET_EXEC one)", errno.ELIBBAD)
     lo = page_down(min(s.vaddr for s in loads))
     if max(s.vaddr + s.memsz for s in loads) - lo > MAX_IMAGE_END:
         raise LoadError("the interpreter does not fit pyvm's address space", errno.ENOMEM)
     image = Image(data, elf, -lo)
+    image.interp = None                 # (its PT_INTERP is never followed)
     if not image.lo <= image.entry < image.hi:
         raise LoadError(f"interpreter entry point 0x{elf.entry:x} is outside it",
                         errno.ELIBBAD)

@@ -998,6 +998,54 @@ def sys_recvmsg(proc, fd, msg, flags, *_):
     return full if flags & MSG_TRUNC and not s.stream else len(data)
 
 
+MMSGHDR_SIZE = MSGHDR.size + 4         # struct mmsghdr: a msghdr and its msg_len
+UIO_MAXIOV = 1024                      # most messages one sendmmsg/recvmmsg takes
+MSG_WAITFORONE = 0x10000
+
+
+def sys_sendmmsg(proc, fd, mmsg, vlen, flags, *_):
+    """sendmsg per message, each's count in its msg_len; an error after some messages
+    went is their count (Linux's __sys_sendmmsg). The descriptor is judged first."""
+    _socket_of(proc, fd)
+    sent = 0
+    for i in range(min(vlen, UIO_MAXIOV)):
+        hdr = mmsg + MMSGHDR_SIZE * i
+        try:
+            n = sys_sendmsg(proc, fd, hdr, flags)
+        except (GuestFileError, WouldBlock):
+            if sent:
+                return sent
+            raise
+        if n < 0:
+            return sent or n
+        proc.mem.write(hdr + MSGHDR.size, struct.pack("<I", n))
+        sent += 1
+    return sent
+
+
+def sys_recvmmsg(proc, fd, mmsg, vlen, flags, timeout, *_):
+    """recvmsg per message, each's count in its msg_len. After the first message pyvm
+    takes only what is there (Linux waits for more unless MSG_WAITFORONE; its timeout
+    is read, not kept)."""
+    if timeout:
+        proc.mem.read(timeout, 8)              # EFAULT first, as Linux's get_timespec
+    _socket_of(proc, fd)
+    got = 0
+    for i in range(min(vlen, UIO_MAXIOV)):
+        hdr = mmsg + MMSGHDR_SIZE * i
+        try:
+            n = sys_recvmsg(proc, fd, hdr, flags | (MSG_DONTWAIT if got else 0))
+        except (GuestFileError, WouldBlock):
+            if got:
+                return got
+            raise
+        if n < 0:
+            return got or n
+        proc.mem.write(hdr + MSGHDR.size, struct.pack("<I", n))
+        got += 1
+    return got
+
+
 # -- the two ways in: direct numbers and socketcall --------------------------------------
 
 CALLS = {
@@ -1006,10 +1054,10 @@ CALLS = {
     8: (sys_socketpair, 4), 9: (sys_send, 4), 10: (sys_recv, 4), 11: (sys_sendto, 6),
     12: (sys_recvfrom, 6), 13: (sys_shutdown, 2), 14: (sys_setsockopt, 5),
     15: (sys_getsockopt, 5), 16: (sys_sendmsg, 3), 17: (sys_recvmsg, 3),
-    18: (sys_accept4, 4),
+    18: (sys_accept4, 4), 19: (sys_recvmmsg, 5), 20: (sys_sendmmsg, 4),
 }
 DIRECT = {359: 1, 360: 8, 361: 2, 362: 3, 363: 4, 364: 18, 365: 15, 366: 14, 367: 6,
-          368: 7, 369: 11, 370: 16, 371: 12, 372: 17, 373: 13}
+          368: 7, 369: 11, 370: 16, 371: 12, 372: 17, 373: 13, 337: 19, 345: 20}
 
 
 @syscall(102)

@@ -39,6 +39,7 @@ from vm.linux.files import (
     DeviceFile,
     GuestFileError,
     HostFile,
+    HostStream,
     PathFile,
     Pipe,
     PipeEnd,
@@ -48,6 +49,7 @@ from vm.linux.files import (
 from vm.linux.process import NR_OPEN, RLIM_INFINITY, RLIMIT_NOFILE, RLIMIT_STACK, find_task
 from vm.sandbox import O_PATH as O_HOST_PATH
 from vm.sandbox import ProcRef, SandboxError
+from vm.x86.faults import MemoryFault
 
 SYSCALLS: dict = {}      # number -> (name, handler)
 
@@ -774,6 +776,82 @@ def _not_dir(f, flags: int):
     return f
 
 
+def _reopen(proc, f, flags: int, mode: int):
+    """/dev/stdin, /dev/fd/N, /proc/self/fd/N of a regular file: a new open file
+    description with the flags asked for (its own offset), as Linux makes; the guest
+    descriptor, or None to share ``f`` (anything else: pipes, sockets, ttys, devices).
+    Access within what ``f`` grants reopens the inode ``f`` holds (the host's
+    /proc/self/fd of pyvm's own descriptor: no name is walked, a deleted file too);
+    more than that is judged as an open of its current name would be (--root,
+    --allow-write), and the name must still hold the same inode (a deleted file has no
+    name: EACCES where Linux would grant writing through a read-only descriptor)."""
+    if flags & O_PATH or not isinstance(f, (HostFile, HostStream)) or \
+            f.status_flags & O_PATH:
+        return None
+    try:
+        st = os.fstat(f.fd)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    if flags & abi.O_DIRECTORY:
+        raise GuestFileError(errno.ENOTDIR)
+    acc = flags & abi.O_ACCMODE
+    reads, writes = acc in (0, 2), acc in (1, 2)
+    keep = flags & ~(abi.O_CREAT | abi.O_EXCL)
+    # (a HostFile was opened through the sandbox: reading it is the guest's anyway)
+    if reads and not f.readable and not isinstance(f, HostFile) or \
+            (writes or flags & abi.O_TRUNC) and not f.writable:
+        try:
+            name = proc.sandbox.fd_base(f.fd)       # (outside the root or deleted: none)
+        except SandboxError:
+            raise GuestFileError(errno.EACCES) from None
+        if _fd_alias(proc, name) is not None:       # (a --root file named /dev/stdin)
+            raise GuestFileError(errno.EACCES)
+        gfd = _open(proc, AT_FDCWD, name, keep, mode)
+        try:
+            now = os.fstat(proc.fds.get(gfd).fd)
+            same = (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)
+        except (OSError, AttributeError):
+            same = False
+        if not same:                                # renamed or replaced behind it
+            proc.fds.close(gfd)
+            raise GuestFileError(errno.EACCES)
+        return gfd
+    hflags = {0: os.O_RDONLY, 1: os.O_WRONLY, 2: os.O_RDWR}.get(acc, os.O_RDONLY)
+    if flags & abi.O_APPEND:
+        hflags |= os.O_APPEND
+    if flags & abi.O_NONBLOCK:
+        hflags |= os.O_NONBLOCK
+    try:
+        fd = os.open(f"/proc/self/fd/{f.fd}", hflags | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        raise GuestFileError(e.errno or errno.EACCES) from None
+    try:
+        now = os.fstat(fd)
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+            raise GuestFileError(errno.EAGAIN)
+        if flags & abi.O_TRUNC:                     # (f is writable: checked above)
+            proc.sandbox.check_inode(now)
+            cut = lambda: os.ftruncate(f.fd, 0)     # noqa: E731
+            if mapped.spaces:
+                mapped.truncating(fd, 0, cut)
+            else:
+                cut()
+        host = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError as e:
+        os.close(fd)
+        raise GuestFileError(e.errno or errno.EIO) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    nf = HostFile(fd, host, keep & ~(abi.O_TRUNC | abi.O_CLOEXEC), reads, writes)
+    nf.hide = proc.sandbox.hides_entry
+    if writes:
+        nf.budget = proc.kernel.output_budget
+    return proc.fds.install(nf, cloexec=bool(flags & abi.O_CLOEXEC))
+
+
 def _refused_early(proc, dirfd: int, path: str, flags: int) -> None:
     """What Linux refuses before opening anything: O_TMPFILE without O_DIRECTORY, with
     O_CREAT or read-only (EINVAL), else once the directory is found EOPNOTSUPP (pyvm makes
@@ -803,6 +881,9 @@ def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
             f = proc.fds.get(alias)
         except GuestFileError:
             raise GuestFileError(errno.ENOENT) from None
+        reopened = _reopen(proc, f, flags, mode)
+        if reopened is not None:
+            return reopened
         return proc.fds.install(_not_dir(f, flags), cloexec=cloexec)
     _refused_early(proc, dirfd, path, flags)
     if flags & O_PATH:                  # a name only: the other flags do not apply
@@ -977,6 +1058,24 @@ def _nothing(f, reading: bool) -> int:
     return neg(f.zero_io_error) if f.zero_io_error else 0
 
 
+def _nothing_to_read(f) -> bool:
+    """A read that surely copies nothing, so a bad buffer is no fault (Linux copies out
+    only what it read): /dev/null (the guest's, or a host stream on it), or a regular
+    file at or past its end. (Asked only once the buffer has faulted.)"""
+    if isinstance(f, DeviceFile):
+        return f.name == "null"
+    if isinstance(f, (HostFile, HostStream)):
+        try:
+            st = os.fstat(f.fd)
+            if stat.S_ISCHR(st.st_mode):
+                return st.st_rdev == os.makedev(1, 3)
+            return stat.S_ISREG(st.st_mode) and \
+                os.lseek(f.fd, 0, os.SEEK_CUR) >= st.st_size
+        except OSError:
+            return False
+    return False
+
+
 @syscall(3)
 def sys_read(proc, fd, buf, count, *_):
     f = proc.fds.get(fd)
@@ -984,7 +1083,12 @@ def sys_read(proc, fd, buf, count, *_):
         return _nothing(f, True)
     if f.status_flags & O_PATH:
         return neg(errno.EBADF)             # (before a directory's EISDIR, as fdget)
-    proc.mem.check_write(buf, 1)            # EFAULT before any data is consumed
+    try:
+        proc.mem.check_write(buf, 1)        # EFAULT before any data is consumed
+    except MemoryFault:
+        if _nothing_to_read(f):             # (none to copy: no fault, as Linux's)
+            return 0
+        raise
     data = _read(f, count)
     proc.mem.write(buf, data)
     return len(data)
@@ -1043,7 +1147,20 @@ def sys_writev(proc, fd, iov, iovcnt, *_):
         raise GuestFileError(errno.EBADF)
     data = bytearray()
     for base, length in _iovecs(proc, iov, iovcnt):
-        data += proc.mem.read(base, min(length, WRITE_MAX - len(data)))
+        n = min(length, WRITE_MAX - len(data))
+        try:
+            data += proc.mem.read(base, n)
+        except MemoryFault:
+            # a regular file takes the bytes before the fault (Linux's
+            # generic_perform_write: a short count); a pipe or socket none (EFAULT)
+            if not (getattr(f, "regular", False) or
+                    isinstance(f, HostStream) and not f.waits):
+                raise
+            part = proc.aspace.mapped_end(base, base + n) - base
+            data += proc.mem.read(base, part) if part else b""
+            if not data:
+                raise
+            break
         if len(data) >= WRITE_MAX:
             break
     data = bytes(data)
