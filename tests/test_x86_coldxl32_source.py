@@ -1,9 +1,10 @@
-"""A block's source is cheaper to compile (vm/x86/compiler.py ``_source``): its guard is
-``except UNWIND(META, locals()): pass`` (the unwind runs as the clause's type and
-matches nothing: the exception goes on), its parameters are found by a substring test,
+"""A block's source is cheaper to compile (vm/x86/compiler.py ``_source``): it has no
+guard (session 33: the dispatcher unwinds a fault from the block's frame in the
+traceback; before, ``except UNWIND(META, locals()): pass``), its parameters are found
+by a substring test,
 and its fault records name the expressions of bindings dropped as dead (emit.py
 ``_drop_dead``, one rewrite per distinct flags tuple). Oracle: Unicorn, running the same
-bytes to the same fault; CPython's bytecode for the guard."""
+bytes to the same fault; CPython's bytecode (no handler)."""
 
 from __future__ import annotations
 
@@ -60,22 +61,26 @@ def test_a_fault_after_a_dropped_push_chain_matches_unicorn():
         assert m.reg("esi") == 0x110
 
 
-def test_block_guards_unwind_in_the_clause_type(monkeypatch):
+def test_blocks_have_no_guard_and_unwind_from_the_traceback(monkeypatch):
+    """(session 33) No try/except in a block: the dispatcher unwinds the fault from the
+    block's frame (Translator.unwind_exc), whose META parameter names its metadata."""
     from vm.x86 import compiler
     monkeypatch.setattr(compiler, "warm_key", lambda *a, **k: None)    # (blocks made here)
-    m, _emu, _X = _run_to_fault(False)
-    guarded = 0
+    m, emu, X = _run_to_fault(False)
+    assert pyvm_state(m, DEFINED) == unicorn_state(emu, X, DEFINED)
+    made = 0
     for ent in m.tr.blocks.values():
         fn, src = ent[4], ent[6]
-        if src is None or "UNWIND" not in src:
+        if src is None:
             continue
-        guarded += 1
-        # the clause is its type alone: no body that calls UNWIND and raises again
-        # (CPython's bytecode: no RAISE_VARARGS for the bare ``raise``)
-        assert src.rstrip().endswith("except UNWIND(META, locals()): pass"), src
+        made += 1
+        assert "try:" not in src and "UNWIND" not in src, src
         ops = [i.opname for i in dis.get_instructions(fn.__code__)]
+        assert "PUSH_EXC_INFO" not in ops, src          # (CPython: no handler at all)
         assert ops.count("RAISE_VARARGS") == src.count("raise "), src
-        # every object the body names is a parameter (a missing one: NameError)
+        # every object the body names is a parameter (a missing one: NameError), and
+        # META always is
         params = set(fn.__code__.co_varnames[:fn.__code__.co_argcount])
+        assert "META" in params, src
         assert not (set(fn.__code__.co_names) & set(m.tr.params)) - params, src
-    assert guarded
+    assert made

@@ -14,8 +14,10 @@ from the shared decoder's output. Each instruction family (``semantics.py``,
 A branch back to the block's own start turns the block into a ``while`` loop (translated
 a second time knowing that), so a hot loop runs inside one Python function; unconditional
 direct jumps and calls are followed into the same block. A fault inside a block is made
-precise by its ``except`` clause: the traceback's line number names the instruction and
-the per-instruction metadata says which locals held the registers and flags there.
+precise from its frame in the traceback (blocks have no ``except`` clause: whoever first
+handles the exception calls ``Translator.unwind_exc``): the line number names the
+instruction and the per-instruction metadata says which locals held the registers and
+flags there.
 
 Writes to pages holding translated code (``Memory.wf``) take a slow path that drops the
 blocks overlapping the write. As on a P6 or later CPU, written code runs from the very next
@@ -725,14 +727,10 @@ class Translator:
             # (a trace's arms may run more instructions per iteration than its main path)
             out.append(f"    lim = LIM[0] - ST[0] - {2 * max(b.ninsn, getattr(b, 'span', 0))}")
             out.extend("    " + text for text in b.pre_lines)    # (checks: emit.py _hoist)
-        guard = params is None
         ind = 1
-        if guard:
-            out.append("    try:")
-            ind = 2
         if b.loop_mode:
-            out.append("    " * ind + "while True:")
-            ind += 1
+            out.append("    while True:")
+            ind = 2
         # line numbers are 1-based: body line i is line header + i
         header = len(out) + 1
         # (loops and traces, the hot code: 32-bit sums without their mask, maskfold.py)
@@ -743,20 +741,18 @@ class Translator:
         for text in b.loop_tail:
             out.append("    " * ind + text)
         for text in b.exit_lines:
-            out.append("    " * (2 if guard else 1) + text)
-        if guard:
-            # (UNWIND runs as the clause's type, with the exception being handled, and
-            # returns (): nothing matches, the exception goes on. Compiles in 3% less
-            # than ``except BaseException:`` with a body that calls it and raises again)
-            out.append("    except UNWIND(META, locals()): pass")
+            out.append("    " + text)
+        # (no try/except: a fault is unwound by the dispatcher from the block's frame in
+        # the traceback, unwind_exc; a guard cost 5% of every compile())
         body = "\n".join(out) + "\n"
-        if guard:
+        if params is None:
             # the translator's objects the body names: a substring test (a regex over
             # the body, its every name a string, cost a sixth of compile()); a longer
             # name containing one (STORE: ST) makes an unused parameter, harmless, but
             # for SLOW, in most flat blocks; only names bound now (MV is unbound without
-            # mem.mv32: a default of None would be a TypeError at the call)
-            params = [p for p in self.params if p in body and p in self.ns]
+            # mem.mv32: a default of None would be a TypeError at the call). META
+            # always: unwind_exc finds the block's metadata in its frame's locals
+            params = [p for p in self.params if p == "META" or p in body and p in self.ns]
             if "SLO" in params and _SLO.search(body) is None:
                 params.remove("SLO")
             params = ", ".join(params)
@@ -803,13 +799,34 @@ class Translator:
                             wf[p] &= ~WF_CODE
 
     # -- precise exceptions ------------------------------------------------------------------
+    def unwind_exc(self, exc: BaseException) -> None:
+        """A block raised ``exc`` (blocks have no except clause: _source): put the state
+        at the instruction that raised into the CPU (unwind), from the outermost block
+        frame in its traceback. Called wherever an exception out of a block is first
+        handled (the dispatcher, the tracer, a data breakpoint's step), perhaps twice
+        (the second finds the traceback entry it unwound noted); nothing for one raised
+        outside any block (a first-tier instance unwinds its own template's frame)."""
+        tb = exc.__traceback__
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            if code.co_name == "_blk" and "META" in code.co_varnames:
+                if getattr(exc, "unwound", None) is tb:
+                    return
+                loc = tb.tb_frame.f_locals
+                meta = loc.get("META")
+                if isinstance(meta, BlockMeta):
+                    self.unwind(meta, loc, exc, tb.tb_lineno)
+                    exc.unwound = tb        # (machine._forget_frames drops it)
+                    return
+            tb = tb.tb_next
+
     def unwind(self, meta: BlockMeta, loc: dict, exc: Optional[BaseException] = None,
                line: Optional[int] = None) -> tuple:
-        """From a block's except clause: put the state at the start of the instruction
-        that raised (``exc``, default: the one being handled; after it, for a completed
-        one) into the CPU. ``line``: where in the block (default: the traceback's first
-        entry). Returns (): as a block's except clause's type it matches nothing, so the
-        exception goes on (``_source``)."""
+        """Put the state at the start of the instruction that raised (``exc``, default:
+        the one being handled; after it, for a completed one) into the CPU, from the
+        block's locals ``loc`` (unwind_exc; tier0.py). ``line``: where in the block
+        (default: the traceback's first entry). Returns () (from when blocks called it
+        as their except clause's type, which then matched nothing: ``UNWIND``)."""
         if exc is None:
             exc = sys.exc_info()[1]
         if line is None:

@@ -182,7 +182,8 @@ def step(m, key: int) -> int:
     cpu.dr_hits = 0
     try:
         key = m._traced(fn) if m.tracer is not None else fn()
-    except StringBreak:
+    except StringBreak as e:
+        tr.unwind_exc(e)        # (the block's state at the string instruction)
         # the trap after an iteration that is not the last: the saved EIP names the
         # instruction, and RF is 1 in the pushed EFLAGS so it resumes without an
         # instruction-breakpoint #DB (SDM 17.3.1.1; a real-mode frame has no RF)

@@ -91,6 +91,8 @@ def _forget_frames(fault: BaseException) -> None:
             continue
         seen.add(id(e))
         e.__traceback__ = None
+        if getattr(e, "unwound", None) is not None:    # (Translator.unwind_exc's mark)
+            e.unwound = None
         todo += (e.__context__, e.__cause__, *getattr(e, "chain", ()))
 
 
@@ -471,10 +473,11 @@ class Machine:
                                     # own has no frame below this one: ~700 Ir less per
                                     # miss than the other three tests, left for a dict
                                     # subclass's __getitem__, dispatchstats.py)
-                                    if e.__traceback__.tb_next is not None and (
-                                            hasattr(e, "insn") or key in cache or
-                                            e.args != (key,)):
-                                        raise
+                                    if e.__traceback__.tb_next is not None:
+                                        tr.unwind_exc(e)    # (a block's: "insn")
+                                        if hasattr(e, "insn") or key in cache or \
+                                                e.args != (key,):
+                                            raise
                                 key = tr.translate(key)()
                         else:
                             # PyPy: inlined here, every block would hang off this one
@@ -508,6 +511,7 @@ class Machine:
                     cpu.dr[6] = cpu.dr[6] & ~0xF | 0x4000      # (sys) DR6: BS only
                     key = self._deliver(1, cpu.eip)
         except BaseException as e:
+            tr.unwind_exc(e)                # (blocks leave that to their caller)
             if not hasattr(e, "insn"):      # raised between blocks, not inside one
                 cpu.set_key(key)
             raise
@@ -544,6 +548,7 @@ class Machine:
         try:
             key = fn()
         except BaseException as e:
+            self.tr.unwind_exc(e)
             self.tracer.instruction(self, info, before, e)
             raise
         cpu.set_key(key)

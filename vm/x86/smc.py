@@ -11,8 +11,8 @@ slow path, whose :meth:`Translator.invalidate` finds the blocks the write kills.
 of them is the block running now (:func:`stop_running`: the innermost block frame, found
 from the stack), the storing instruction completes as it is, and a local trace function
 on that frame raises :class:`CodeChanged` when the block reaches any other of its
-instructions. The block's ``except`` clause unwinds it there as it would a fault (the state
-at that instruction's start, nothing of it run), ``Machine.run`` resumes, and the next
+instructions. Whoever handles it first (``Translator.unwind_exc``: the dispatcher) unwinds
+it there from the block's frame as it would a fault (the state at that instruction's start, nothing of it run), ``Machine.run`` resumes, and the next
 block is translated from the new bytes. So every write is done exactly once, also by a
 helper (``rep movs``, x87 stores, system calls) that reports its write after making it,
 and an instruction that writes its own bytes runs as fetched (the change shows next
@@ -64,7 +64,7 @@ class _StopBefore:
         if self.local is not None:
             self.local = self.local(frame, event, arg)
         if event == "exception":    # a fault later in the storing instruction: the
-            self.meta = None        # except clause unwinds it, to be left alone
+            self.meta = None        # dispatcher unwinds it (unwind_exc), to be left alone
         elif event == "line" and self.meta is not None:
             line = frame.f_lineno
             lines, insns = self.meta.lines, self.meta.insns
