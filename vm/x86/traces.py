@@ -243,13 +243,36 @@ def _add(tr, head: int, paths: list, new: list) -> None:
     tr.translate_trace(head, tuple(grown))
 
 
+def _jmp(tr, key: int) -> bool:
+    """Whether the instruction at key is a jmp (not a call or ret: a loop through a
+    call or a return is left as sampled; from a direct target inside it, expr's
+    recursive descent ran 30% more dispatches)."""
+    try:
+        return tr.fetch(key, key)[0].form.mnemonic == "jmp"
+    except Exception:       # (not decodable now)
+        return False
+
+
 def _closed(tr, loop: list) -> list:
     """A loop path that comes back to its start by a branch: as recorded, or turned
     to start after its first branch. (A loop longer than a block, MAX_BLOCK, is cut
     into blocks: one starts where the cut falls, in the straight code, and the path
     from there comes back to it without a branch, which a trace cannot close: it was a
-    straight trace, cut to MAX_BLOCK instructions. sha256's round loop.)"""
+    straight trace, cut to MAX_BLOCK instructions. sha256's round loop.) A loop closed
+    by an indirect jmp starts at its path's first direct branch target: an
+    interpreter's dispatch loop at the join of its cases, wherever the sample landed
+    (in a case, its trace was entered only when the dispatch chose that case: interp's
+    dispatches 28k or 241k by the guest's environment size)."""
     if _goes(tr, loop[-2], loop[0]):
+        if tr.trace_branches.get(loop[-2]) is not True or not _jmp(tr, loop[-2]):
+            return loop
+        # closed by an indirect jump (an interpreter's dispatch): from the first
+        # direct branch's target instead, where its cases join, not in one of them
+        for i in range(1, len(loop) - 1):
+            _goes(tr, loop[i - 1], loop[i])
+            b = tr.trace_branches.get(loop[i - 1])
+            if b and b is not True and b[0] == loop[i]:
+                return loop[i:-1] + loop[:i + 1]
         return loop
     for i in range(1, len(loop) - 1):
         if _goes(tr, loop[i - 1], loop[i]):
