@@ -104,7 +104,8 @@ STACK_REACH = 0x800     # offsets a check tests from its base's own page
 FAR_REACH = 0x100000    # offsets beyond: a check per 2 KiB window, tested from its low end
                         # (a big frame's locals, [ebp-0x1028]; a structure's far fields)
 STACK_SPAN = 0x400      # bytes one check may cover (a block's stack footprint)
-HEAP_USES = 3           # accesses through another base that pay for its check
+HEAP_USES = 2           # accesses through another base that pay for its check (two
+                        # plain word loads ~2x1120 Ir, a check ~700 and two MV ~2x530)
 # a 32-bit register version's name (its value is below 2**32: Builder._bound)
 _GPR3 = frozenset(("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", *PARAM_NAMES))
 _WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
@@ -1904,7 +1905,9 @@ class Builder:
             if not isinstance(key_fall, str):
                 key_fall = f"{key_fall:#x}"
             tail += [f"if {negate(cond)}:", f"    nxt = {key_fall}", "    break"]
-        tail += ["if c > lim:", f"    nxt = {self.key0:#x}", "    break"]
+        # (LIM[0] too: a hook's request_stop() zeroes it, and lim is the copy taken at
+        # entry: without it a loop asked to stop ran to its end)
+        tail += ["if c > lim or not LIM[0]:", f"    nxt = {self.key0:#x}", "    break"]
         if self.has_store and self.alive_checks:
             tail += ["if not ALIVE[0]:", f"    nxt = {self.key0:#x}", "    break"]
         exit_wb = self._wb_lines()
