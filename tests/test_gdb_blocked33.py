@@ -59,3 +59,66 @@ def test_a_thread_waiting_in_futex_shows_what_linux_shows(blocked):
     int80 = re.compile(r"^   0x[0-9a-f]+ <__kernel_vsyscall(?:\+\d+)?>:\tint    \$0x80$", re.M)
     assert int80.search(theirs) and int80.search(ours), ours
     assert "exited normally" in ours
+
+
+def _shown(out: str) -> list:
+    """Each `info registers eip eax orig_eax`: (eip's symbol, eax, orig_eax)."""
+    rows = re.findall(r"^eip +0x[0-9a-f]+ +0x[0-9a-f]+ <(\S+)>\neax +(0x[0-9a-f]+) .*\n"
+                      r"orig_eax +(0x[0-9a-f]+) ", out, re.M)
+    return rows
+
+
+CALL = ["break work", "continue", "thread 1", "info registers eip eax orig_eax",
+        "p helper(21)", "info registers eip eax orig_eax", "continue"]
+
+
+def test_a_function_called_in_a_waiting_thread_then_the_call_goes_on(blocked):
+    """gdb's `call` in the waiting thread writes orig_eax -1, runs the function, then
+    writes back eip (after the int 0x80), eax (-ERESTARTSYS) and orig_eax: Linux then
+    restarts the call. The stub applied eax to a thread no longer waiting, the futex
+    "returned" -512 and glibc aborted (and a gdb call returns to a no-execute stack:
+    that fault, which gdb does not pass on, was delivered too)."""
+    ours, theirs = gdb_session(blocked, CALL), native(blocked, CALL)
+    want = [("0xfffffe00", "0xf0")] * 2
+    assert [(e, o) for _s, e, o in _shown(theirs)] == want
+    assert [(e, o) for _s, e, o in _shown(ours)] == want, ours
+    for out in (theirs, ours):
+        assert "$1 = 42" in out, out
+        assert "join=0 r=1 counter=1\n" in out, out
+        assert "exited normally" in out
+
+
+def test_eax_written_in_a_waiting_thread_is_what_its_call_returns(blocked):
+    """`set $eax = -4` (EINTR) in the waiting thread: gdb shows it back and the futex
+    returns it (pthread_join waits again), as natively."""
+    script = ["break work", "continue", "thread 1", "set $eax = -4",
+              "info registers eip eax orig_eax", "continue"]
+    ours, theirs = gdb_session(blocked, script), native(blocked, script)
+    assert [(e, o) for _s, e, o in _shown(theirs)] == [("0xfffffffc", "0xf0")]
+    assert [(e, o) for _s, e, o in _shown(ours)] == [("0xfffffffc", "0xf0")], ours
+    assert "join=0 r=1 counter=1\n" in theirs and "join=0 r=1 counter=1\n" in ours
+
+
+@pytest.fixture(scope="module")
+def waits(tmp_path_factory) -> str:
+    _need("gcc")
+    out = str(tmp_path_factory.mktemp("waits33") / "waits")
+    subprocess.run(["gcc", "-m32", "-static", "-g", "-O0", "-pthread", "-o", out,
+                    os.path.join(ROOT, "tests", "debug", "waits.c")], check=True,
+                   timeout=120)
+    return out
+
+
+@pytest.mark.parametrize("mode,eax,result", [
+    ("epoll", "0xfffffffc", "epoll_wait=-1 errno=4\n"),         # EINTR, not restarted
+    ("absleep", "0xfffffdfe", "clock_nanosleep=0\n"),           # -ERESTARTNOHAND
+])
+def test_what_other_waiting_calls_show(waits, mode, eax, result):
+    from tests.test_gdb_exec33 import _native, _ours
+    script = ["break work", "continue", "thread 1", "info registers eip eax orig_eax",
+              "continue"]
+    ours, theirs = _ours([waits, mode], script), _native([waits, mode], script)
+    nat = _shown(theirs)
+    assert len(nat) == 1 and nat[0][1] == eax, theirs
+    assert [(e, o) for _s, e, o in _shown(ours)] == [nat[0][1:]], ours
+    assert result in theirs and result in ours, ours

@@ -153,3 +153,36 @@ def test_debug_cli_catch_exec_loads_the_new_programs_symbols(programs):
     assert re.search(rf"^#1  0x[0-9a-f]+ in main\+\d+ \(\) at \S*exec_second\.c:{caller}$",
                      ours, re.M), ours
     assert "exited normally" in ours
+
+
+def test_exec_of_the_program_it_runs_is_an_exec_event(programs):
+    """execer runs itself, which runs exec_second: two exec events natively. An exec
+    of the image the process already runs keeps pyvm's Machine (busybox running
+    itself, /proc/self/exe), and the stub saw no exec there: gdb kept the old
+    program's state and went on to the second exec as if it were the first."""
+    execer, second = programs
+    script = ["catch exec", "continue", "continue", "info symbol $pc", "continue"]
+    args = [execer, execer, second]
+    ours, theirs = _ours(args, script), _native(args, script)
+    assert [x for x in _stops(theirs) if x.startswith("Catchpoint")] == [
+        f"Catchpoint 1 (exec'd {execer}), " + _stops(theirs)[0].split(", ", 1)[1],
+        f"Catchpoint 1 (exec'd {second}), " + _stops(theirs)[1].split(", ", 1)[1]]
+    assert _stops(ours) == _stops(theirs), ours
+    assert re.search(r"^_start in section \.text", theirs, re.M)
+    assert re.search(r"^_start in section \.text", ours, re.M), ours
+    assert "second\n" in ours
+
+
+def test_debug_cli_exec_of_the_program_it_runs(programs):
+    """pyvm --debug: the same two exec stops as gdb's on the native run."""
+    execer, second = programs
+    theirs = _native([execer, execer, second], ["catch exec", "continue", "continue",
+                                                "continue"])
+    r = subprocess.run([sys.executable, "-m", "vm.debug", "--input", "/dev/null", execer,
+                        execer, second], input="catch exec\ncontinue\ncontinue\n"
+                       "continue\nquit\n", capture_output=True, text=True, timeout=120,
+                       cwd=ROOT)
+    new = re.compile(r"^process \d+ is executing new program: (\S+)$", re.M)
+    assert new.findall(theirs) == [execer, second]
+    assert new.findall(r.stdout) == [execer, second], r.stdout
+    assert "exited normally" in r.stdout and "second\n" in r.stdout

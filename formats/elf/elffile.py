@@ -129,6 +129,18 @@ class _ReadSegment(Segment):
     data = _ReadSection.data
 
 
+def _notes_of(part, where: str, parsed: dict) -> list[Note]:
+    """The notes of a section's or segment's bytes; those read from a file: parsed
+    once per (offset, end) into ``parsed``, descriptors viewing the file's bytes."""
+    d = part.__dict__.get("data")
+    if type(d) is not _FileBytes or not isinstance(d.range[0], bytes):
+        return parse_notes(part.data, where)        # (a writer's, or a mutable buffer)
+    source, start, stop = d.range
+    if (start, stop) not in parsed:
+        parsed[start, stop] = parse_notes(memoryview(source)[start:stop], where)
+    return parsed[start, stop]
+
+
 @record
 class ElfFile:
     """Headers and contents of one ELF32 file (reader output and writer input)."""
@@ -232,15 +244,19 @@ class ElfFile:
 
     # -- notes -------------------------------------------------------------------------------
     def notes(self) -> list[Note]:
-        """Notes of every SHT_NOTE section, else of every PT_NOTE segment."""
+        """Notes of every SHT_NOTE section, else of every PT_NOTE segment. A file's
+        area is parsed once however many headers name it, and a read note's descriptor
+        is a view of the file: a copy per header made ``pyvm-tools info`` of a 2.7 MB
+        file with 300 such headers take 818 MB."""
         found: list[Note] = []
+        parsed: dict = {}
         for sec in self.sections:
             if sec.type == SHT_NOTE:
-                found += parse_notes(sec.data, f"note section '{sec.name}'")
+                found += _notes_of(sec, f"note section '{sec.name}'", parsed)
         if not found:
             for seg in self.segments:
                 if seg.type == PT_NOTE:
-                    found += parse_notes(seg.data, "PT_NOTE segment")
+                    found += _notes_of(seg, "PT_NOTE segment", parsed)
         return found
 
     # -- writing -----------------------------------------------------------------------------

@@ -140,7 +140,8 @@ class Relocation:
 
 @record
 class Note:
-    """One entry of a SHT_NOTE section or PT_NOTE segment."""
+    """One entry of a SHT_NOTE section or PT_NOTE segment (``desc``: bytes, or for a
+    note read_elf found, a read-only view of the file's)."""
 
     name: str
     type: int
@@ -149,7 +150,7 @@ class Note:
     def to_bytes(self) -> bytes:
         name = self.name.encode(ENCODING, ERRORS) + b"\0" if self.name else b""
         head = Elf32_Nhdr(len(name), len(self.desc), self.type).pack()
-        return head + _pad4(name) + _pad4(self.desc)
+        return head + _pad4(name) + _pad4(bytes(self.desc))
 
 
 def _pad4(data: bytes) -> bytes:
@@ -167,7 +168,9 @@ def parse_notes(data: bytes, where: str) -> list[Note]:
         desc_end = desc_at + head.n_descsz
         if desc_end > len(data):
             raise ElfError(f"{where}: note at offset {pos - Elf32_Nhdr.size:#x} is truncated")
-        name = data[pos:name_end].rstrip(b"\0").decode(ENCODING, ERRORS)
-        notes.append(Note(name, head.n_type, bytes(data[desc_at:desc_end])))
+        name = bytes(data[pos:name_end]).rstrip(b"\0").decode(ENCODING, ERRORS)
+        desc = data[desc_at:desc_end]       # (a view of a view: ElfFile.notes' file)
+        notes.append(Note(name, head.n_type, desc if type(desc) is memoryview else
+                          bytes(desc)))
         pos = (desc_end + 3) & ~3
     return notes

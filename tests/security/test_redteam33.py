@@ -109,3 +109,46 @@ def test_debugging_a_hostile_program_reads_its_symbols_once(tmp_path):
                                   "main()", script, "--debug", path])
     assert b"redteam33\n" in out, out[-400:]
     assert peak < BOUND_KB, f"pyvm --debug held {peak} KiB"
+
+
+NOTE_DESC = 2_700_000       # one note's descriptor: ~800 MB before with 300 headers
+NOTE_COPIES = 300
+
+
+def _one_note_many_headers(data: bytes, count: int, segments: bool) -> bytes:
+    """``data`` with one GNU note of NOTE_DESC bytes appended, then ``count`` SHT_NOTE
+    section headers (or PT_NOTE program headers) each naming that note."""
+    body = bytearray(data)
+    body += bytes(-len(body) % 4)
+    noff = len(body)
+    body += struct.pack("<3I", 4, NOTE_DESC, 1) + b"GNU\0" + bytes(NOTE_DESC)
+    size = len(body) - noff
+    hdr = list(EHDR.unpack_from(body))
+    if segments:
+        phoff = len(body)
+        body += struct.pack("<8I", 4, noff, 0, 0, size, size, 4, 4) * count
+        hdr[5], hdr[6], hdr[10], hdr[12], hdr[13] = phoff, 0, count, 0, 0
+    else:
+        shoff = len(body)
+        body += bytes(40) + struct.pack("<10I", 0, 7, 2, 0, noff, size, 0, 0, 4, 0) * count
+        hdr[6], hdr[12], hdr[13] = shoff, count + 1, 0
+    EHDR.pack_into(body, 0, *hdr)
+    return bytes(body)
+
+
+@pytest.mark.parametrize("segments", [False, True], ids=["sections", "segments"])
+def test_info_of_many_note_headers_naming_one_note(tmp_path, segments):
+    """ElfFile.notes parsed a note area once per header naming it and copied each
+    descriptor (pyvm-tools info: 818 MB for 300 headers of a 2.7 MB note); readelf
+    says what the notes are."""
+    path = tmp_path / "nbomb"
+    path.write_bytes(_one_note_many_headers(_base(), NOTE_COPIES, segments))
+    theirs = _readelf(["-n"], path)
+    sizes = re.findall(r"^\s+GNU\s+(0x[0-9a-f]+)\s", theirs, re.M)
+    assert len(sizes) == NOTE_COPIES and {int(s, 16) for s in sizes} == {NOTE_DESC}
+    out, status, peak = peak_rss([sys.executable, "-m", "vm.tools", "info", "--no-symbols",
+                                  path])
+    assert status == 0, out
+    assert f"notes ({NOTE_COPIES}):".encode() in out, out[-400:]
+    assert out.count(f"GNU type 1 ({NOTE_DESC} bytes)".encode()) == NOTE_COPIES
+    assert peak < BOUND_KB, f"pyvm-tools info held {peak} KiB"

@@ -208,9 +208,17 @@ class X86Debugger(Debugger):
 
     # -- attaching ---------------------------------------------------------------------------
     def attach(self, m) -> None:
-        """Hook one Machine (again after an exec replaced it)."""
+        """Hook one Machine (again after an exec replaced it, or kept it: an exec of
+        the program the process runs, whose new hooks are then the ones to wrap)."""
+        fresh = {}
+        if self.m is m:
+            fresh = {n: getattr(m, n) for n in ("on_interrupt", "on_port_in",
+                                                "on_port_out", "on_halt")
+                     if not hasattr(getattr(m, n), "debug_wrapped")}
         if self.m is not None:
             self.detach()
+        for name, fn in fresh.items():
+            setattr(m, name, fn)
         self.m = m
         mem = m.mem
         tr = m.tr

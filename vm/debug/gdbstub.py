@@ -53,6 +53,10 @@ _ERESTARTSYS, _ERESTARTNOHAND, _ERESTART_RESTARTBLOCK = -512, -514, -516
 _NOHAND = {"pause", "sigsuspend", "rt_sigsuspend", "select", "_newselect", "pselect6",
            "pselect6_time64"}
 _TIMED = {"nanosleep", "clock_nanosleep", "clock_nanosleep_time64"}
+# calls a stop ends with EINTR on Linux, never restarted (signal(7))
+_EINTR = {"epoll_wait", "epoll_pwait", "epoll_pwait2", "rt_sigtimedwait",
+          "rt_sigtimedwait_time64"}
+_RESTART_CODES = (_ERESTARTSYS, -513, _ERESTARTNOHAND, _ERESTART_RESTARTBLOCK)
 
 # (highest first, as QEMU's: gdb shows them in this order, `[ IOPL=0 IF ]`)
 _EFLAGS = "".join(f'<field name="{n}" start="{b}" end="{e}"/>' for n, b, e in reversed((
@@ -277,6 +281,12 @@ class GdbStub:
         self.linux = hasattr(dbg.target, "kernel") and not dbg.real
         self.nregs = NREGS + 1 if self.linux else NREGS
         self.orig_eax = -1          # (the stopped thread's: a syscall stop's number)
+        # TID -> orig_eax of a thread whose registers gdb wrote (a waiting thread is
+        # first taken out of its call, as Linux's is at a stop: PC after the int 0x80,
+        # eax the restart code); at the next resume Linux's restart rule applies to
+        # what was written (_restart_calls): gdb's `call` in a waiting thread writes
+        # orig_eax -1, then puts the call's registers back, which restart it
+        self.written_orig: dict = {}
         self.catching: Optional[set] = None    # QCatchSyscalls (None: off, empty: all)
         self.syscall_return: Optional[int] = None  # the call a syscall_entry stopped at
         self.mp = False             # gdb's multiprocess ids (pPID.TID): a Linux program's
@@ -374,7 +384,8 @@ class GdbStub:
                 v = {ORIG_EAX: blocked[0], EIP: d.pc + 2, EAX: blocked[1]}[n]
                 return (v & 0xFFFFFFFF).to_bytes(4, "little")
         if n == ORIG_EAX:
-            v = self.orig_eax if self._current_tid() == self.stop_tid else -1
+            tid = self._current_tid()
+            v = self.written_orig.get(tid, self.orig_eax if tid == self.stop_tid else -1)
             return (v & 0xFFFFFFFF).to_bytes(4, "little")
         if n >= XMM0:
             cpu = d.m.cpu
@@ -402,11 +413,16 @@ class GdbStub:
 
     def _set_reg(self, n: int, raw: bytes) -> None:
         d = self.d
+        blocked = self._blocked_call()
+        if blocked is not None:
+            if raw == self._reg_bytes(n)[:len(raw)]:
+                return      # (a value as shown written back: the thread goes on waiting)
+            self._leave_call(*blocked)
         if n == ORIG_EAX:
-            return          # (gdb writes -1 before calling a function: no restart here)
-        if n in (EIP, EAX) and raw[:4] == self._reg_bytes(n)[:4] and \
-                self._blocked_call() is not None:
-            return          # (the waiting thread's values as shown, written back: kept)
+            if self.linux:  # (gdb writes -1 before calling a function: no restart)
+                v = int.from_bytes(raw[:4], "little")
+                self.written_orig[self._current_tid()] = v - (v >> 31 << 32)
+            return
         if n >= XMM0:
             v = int.from_bytes(raw, "little")
             if n > MXCSR:               # (the TLS bases: set_thread_area's, read only)
@@ -460,6 +476,59 @@ class GdbStub:
             fpu.fdp = v
         elif k == 7:
             fpu.fop = v
+
+    def _leave_call(self, nr: int, code: int) -> None:
+        """A register of the waiting thread the Machine holds is written: it leaves its
+        call as a Linux thread has at a stop (PC after the int 0x80, eax the restart
+        code, orig_eax the call); no wake completes the call any more."""
+        from vm.linux import threads
+        from vm.linux.process import RUNNING
+        d, tid = self.d, self._current_tid()
+        task = self._tasks()[tid]
+        d.set_reg("eip", (d.pc + 2) & 0xFFFFFFFF)
+        d.set_reg("eax", code & 0xFFFFFFFF)
+        threads.drop_waiter(task)
+        task.state, task.blocked_on = RUNNING, ""
+        task.wait_deadline, task.wait_fds = None, ()
+        self.written_orig[tid] = nr
+
+    def _interrupt_calls(self) -> None:
+        """Before a resume: a thread the stop found waiting in a call Linux ends with
+        EINTR at a stop (epoll_wait, rt_sigtimedwait: signal(7)) leaves it, and the
+        call returns -EINTR, as on the native run."""
+        hist = self.d.hist
+        if not self.linux or hist is not None and hist.replaying:
+            return          # (a replayed stop: the history holds what came of it)
+        from vm.linux.process import BLOCKED
+        tasks, held = self._tasks(), self._current_tid()
+        waiting = [tid for tid, t in tasks.items()
+                   if t is not None and t.state == BLOCKED and t.blocked_on in _EINTR]
+        for tid in waiting:
+            self._select(tid)
+            blocked = self._blocked_call()
+            if blocked is not None:
+                self._leave_call(*blocked)
+        if waiting and held in tasks:
+            self._select(held)
+
+    def _restart_calls(self) -> None:
+        """Before a resume: Linux's restart of an interrupted call (its syscall exit
+        path) for each thread whose registers gdb wrote: orig_eax >= 0 and eax a
+        restart code, the call runs again (PC back on the int 0x80, eax the number;
+        -ERESTART_RESTARTBLOCK's restart_syscall is the call itself here)."""
+        views, self.written_orig = self.written_orig, {}
+        tasks, held = self._tasks(), self._current_tid()
+        for tid, orig in views.items():
+            if orig < 0 or tid not in tasks:
+                continue
+            self._select(tid)
+            d = self.d
+            eax = d.get_reg("eax")
+            if eax - (eax >> 31 << 32) in _RESTART_CODES:
+                d.set_reg("eax", orig)
+                d.set_reg("eip", (d.pc - 2) & 0xFFFFFFFF)
+        if held in tasks:
+            self._select(held)
 
     def _reg_size(self, n: int) -> int:
         if XMM0 <= n < MXCSR:
@@ -549,10 +618,21 @@ class GdbStub:
                 return 0
 
     def _resume(self, step: bool, addr: bytes = b"", tid: int = 0,
-                solo: bool = False) -> bytes:
+                solo: bool = False, signal: bool = False) -> bytes:
         """c/s [ADDR]: resume (at ADDR when given), then the stop reply. ``tid``: the
         thread that steps (or is followed; 0: Hc's, else the one that stopped);
-        ``solo``: the other threads stay stopped (vCont;s:TID alone)."""
+        ``solo``: the other threads stay stopped (vCont;s:TID alone); ``signal``: gdb
+        passes a signal (C/S): a fault that stopped the program is delivered, else, as
+        with ptrace, it is dropped (its instruction runs again: gdb's `call` returns to
+        its dummy frame on the stack, a fault on a no-execute stack, and then gdb puts
+        the registers back and continues)."""
+        if not signal and getattr(self.d, "_fault", None) is not None:
+            self.d._fault = None
+            if hasattr(self.d.target, "fault_task"):
+                self.d.target.fault_task = None
+        self._interrupt_calls()
+        if self.written_orig:
+            self._restart_calls()
         if tid <= 0:
             tid = self.c_tid if self.c_tid > 0 and self.c_tid in self._tasks() \
                 else self.stop_tid
@@ -641,11 +721,13 @@ class GdbStub:
         default = next((a for a, t in plan if t is None or t < 0), None)
         named = [(a, t) for a, t in plan if t is not None and t > 0]
         stepped = next((t for a, t in named if a in "sS"), None)
+        signal = any(a in "CS" for a, _t in plan)
         if stepped is not None:
-            return self._resume(True, tid=stepped, solo=default is None)
+            return self._resume(True, tid=stepped, solo=default is None, signal=signal)
         if named:
-            return self._resume(False, tid=named[0][1], solo=default is None)
-        return self._resume(default in ("s", "S"))
+            return self._resume(False, tid=named[0][1], solo=default is None,
+                                signal=signal)
+        return self._resume(default in ("s", "S"), signal=signal)
 
     def handle(self, pkt: bytes) -> Optional[bytes]:
         d = self.d
@@ -804,8 +886,8 @@ class GdbStub:
             sig, _, addr = pkt[1:].partition(b";")
             if len(sig) != 2:
                 raise ValueError("bad signal")
-            _num(sig)       # (the signal is not delivered: gdb passes none by default)
-            return self._resume(c == b"S", addr)
+            _num(sig)       # (a fault's is delivered; no other signal is sent)
+            return self._resume(c == b"S", addr, signal=True)
         if pkt in (b"bs", b"bc"):
             if self.stop_tid in self._tasks():
                 self._select(self.stop_tid)     # (the history's own thread order)
@@ -831,6 +913,8 @@ class GdbStub:
                 if hasattr(d.target, flag):
                     setattr(d.target, flag, False)
             if d.exited is None:
+                if self.written_orig:
+                    self._restart_calls()
                 d.cont()          # detached: the program runs to its end
             return None
         if pkt.startswith(b"vFile:"):
@@ -886,8 +970,11 @@ def _restart_code(call: str, dbg) -> int:
     """What eax shows while ``call`` waits (see GdbStub._blocked_call)."""
     if call in _NOHAND:
         return _ERESTARTNOHAND
-    if call in _TIMED:
-        return _ERESTART_RESTARTBLOCK
+    if call in _EINTR:
+        return -4
+    if call in _TIMED:      # (clock_nanosleep's TIMER_ABSTIME: nothing to recompute)
+        absolute = call != "nanosleep" and dbg.get_reg("ecx") & 1
+        return _ERESTARTNOHAND if absolute else _ERESTART_RESTARTBLOCK
     if call in ("futex", "futex_time64"):         # a wait with a timeout (esi)
         timed = (dbg.get_reg("ecx") & 0x7F) in (0, 9) and dbg.get_reg("esi")
         return _ERESTART_RESTARTBLOCK if timed else _ERESTARTSYS

@@ -325,7 +325,9 @@ class LinuxTarget(X86Target):
         from vm.linux.kernel import EXIT_DEADLOCK, SLICE, SOLO_SLICE
         from vm.linux.process import BLOCKED, EXITED, RUNNING, ZOMBIE
         k, init = self.kernel, self.proc
-        start_m = init.machine
+        # an exec: another Machine, or the same one (an exec of the program the process
+        # runs keeps it: busybox running itself), so Process.execs counts them
+        start_m, start_execs = init.machine, init.execs
         # the followed thread's own instructions count to n: its threads share its
         # Machine (and step counter), and a turn of theirs used up a small n before it
         # ran at all (stepi did not move it; a Ctrl-C poll slice starved it)
@@ -377,7 +379,7 @@ class LinuxTarget(X86Target):
                 return over
             if init.state == ZOMBIE:
                 return _exited(init)
-            if init.machine is not start_m:
+            if init.machine is not start_m or init.execs != start_execs:
                 return Outcome("exec")
             if self.report_threads and n is None:
                 change = self._thread_change()

@@ -232,6 +232,7 @@ class Process:
         self.machine: Optional[Machine] = None
         self.aspace: Optional[AddressSpace] = None
         self.image: Optional[Image] = None
+        self.execs = 0                 # images started (exec of the same one included)
         self.exe_host_path = ""
         self.exe_guest_path = ""
         self.umask = 0o022
@@ -636,6 +637,7 @@ class Process:
         m.set_reg("eip", interp.entry if interp is not None else image.entry)
         m.descriptors = {0x23: 0, USER_DS: 0}
         self.machine, self.aspace, self.image = m, asp, image
+        self.execs += 1                 # (the debugger's exec events: the Machine may stay)
         self.argv, self.envp = list(argv), list(envp)      # /proc/<pid>/cmdline, environ
         self.fpu_frames = {}
         self.altstack = (0, 2, 0)
