@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 ENABLED = sys.implementation.name == "cpython"     # (PyPy's JIT: no gain to have)
 EVERYWHERE = False      # every block's lines, not only hot ones (tests: more code to check)
@@ -35,11 +35,22 @@ EVERYWHERE = False      # every block's lines, not only hot ones (tests: more co
 _REG = r"e(?:[abcd]x|[sd]i|[sb]p)\d+"
 _OPND = rf"(?:{_REG}|m\d+|0x[0-9a-f]{{1,8}}|\d{{1,9}})"
 # (and ADC/SBB's carry: a comparison, 0 or 1, with the same sign as the second operand)
-_SUM = re.compile(rf"([a-z]+\d+) = \(({_OPND}) ([+-]) ({_OPND})((?: ([+-]) \(\w+ < \w+\))?)\)"
-                  " & 0xffffffff")
+_SUM_RE = rf"([a-z]+\d+) = \(({_OPND}) ([+-]) ({_OPND})((?: ([+-]) \(\w+ < \w+\))?)\)" \
+    " & 0xffffffff"
 # a load of at most 4 bytes, as emit.py writes it (its slow path, if any, after " if ")
-_LOAD = re.compile(r"(m\d+) = (?:U32\(mem, |U16\(mem, |mem\[|MV\[)")
-_READ_SIZE = re.compile(r"\bREAD\([^()]*(?:\([^()]*\))?[^()]*, (\d+)\)")
+_LOAD_RE = r"(m\d+) = (?:U32\(mem, |U16\(mem, |mem\[|MV\[)"
+_READ_SIZE_RE = r"\bREAD\([^()]*(?:\([^()]*\))?[^()]*, (\d+)\)"
+# the three compiled at the first fold with something to do, not at import: under PyPy
+# (ENABLED false) nothing folds, and _SUM's parse alone was 12.6 ms of every run
+_res: Optional[Tuple[re.Pattern, re.Pattern, re.Pattern]] = None
+
+
+def _compiled() -> Tuple[re.Pattern, re.Pattern, re.Pattern]:
+    """(_SUM, _LOAD, _READ_SIZE), compiled once."""
+    global _res
+    if _res is None:
+        _res = (re.compile(_SUM_RE), re.compile(_LOAD_RE), re.compile(_READ_SIZE_RE))
+    return _res
 
 
 def _loads32(lines: List[Tuple[int, str]]) -> set:
@@ -53,14 +64,15 @@ def _loads32(lines: List[Tuple[int, str]]) -> set:
                 seen[head] = seen.get(head, 0) + 1
                 binds.append(text)
     out = set()
+    _, load, read_size = _compiled()
     for text in binds:
-        m = _LOAD.match(text)
+        m = load.match(text)
         if m is None or seen[m.group(1)] != 1:
             continue
         rest = text[m.end():]
         if "U64" in rest or "U128" in rest or ";" in rest or ":" in rest:
             continue
-        if any(int(s) > 4 for s in _READ_SIZE.findall(rest)):
+        if any(int(s) > 4 for s in read_size.findall(rest)):
             continue
         out.add(m.group(1))
     return out
@@ -72,15 +84,16 @@ def fold(lines: List[Tuple[int, str]], hot: bool) -> List[Tuple[int, str]]:
     nothing to change."""
     if not (ENABLED and (hot or EVERYWHERE)):
         return lines
+    sum_ = _compiled()[0]
     hits = [i for i, (_, text) in enumerate(lines)
-            if text.endswith(") & 0xffffffff") and _SUM.fullmatch(text) is not None]
+            if text.endswith(") & 0xffffffff") and sum_.fullmatch(text) is not None]
     if not hits:
         return lines
     loads = None
     out = list(lines)
     for i in hits:
         d, text = out[i]
-        n, a, op, b, carry, cop = _SUM.fullmatch(text).groups()
+        n, a, op, b, carry, cop = sum_.fullmatch(text).groups()
         if n in (a, b) or carry and cop != op:
             continue
         for x in (a, b):

@@ -50,7 +50,8 @@ imm32``, ``add r/m32, simm8``, ``add eax, imm32``: the builder reads the mnemoni
 :class:`_FormSeen`): a glibc hello world ~300 builder runs instead of ~330. And the
 bytes of an instruction decoded at one start make the instance at any other start with
 the same bytes without decoding (decoding reads those bytes and nothing else; relative
-targets are left out).
+targets are left out), and those but for its constants make it too (:meth:`_alike`;
+a near jump's or call's target is its start plus its length and displacement).
 
 Templates depend on no program, so they are kept across runs in the code cache (one
 entry for all programs, read only when a template is missing), the general ones (no guest
@@ -79,7 +80,7 @@ from itertools import chain
 from types import CodeType, FunctionType, ModuleType
 from typing import Callable, Optional
 
-from asm.x86.decoder import DecodeError, Insn, const_fields
+from asm.x86.decoder import _IMM_CODES, _LENGTHS, DecodeError, Insn, const_fields
 from asm.x86.operands import Imm, Mem, Reg
 from vm.x86 import codecache, tier0lib, warmblocks
 from vm.x86.codecache import _blake2b, code_cache
@@ -571,6 +572,29 @@ def _read_fields(raw: bytes, fields: tuple) -> list:
     return out
 
 
+def _rel_field(insn: Insn) -> Optional[tuple]:
+    """(the length of the bytes before it, ((offset, size, True),)): where the signed
+    displacement of a near jump or call with a 32-bit operand size is (its only operand),
+    when the bytes before it are all the decoder read to choose its form (prefixes and
+    an opcode of the longest length its first byte starts, or ``0F 80``-``0F 8F``: no
+    three-byte opcode map starts with those two); None for another instruction."""
+    form = insn.form
+    if insn.osize != 32 or form.roles != ("rel",) or len(form.imms) != 1 or \
+            len(insn.operands) != 1:
+        return None
+    kind, size = _IMM_CODES.get(form.imms[0], (2, 0))
+    raw = insn.raw
+    npre = len(insn.prefixes) + (form.mandatory is not None)
+    k = npre + len(form.opcode)
+    if kind != 1 or size not in (1, 4) or k + size != len(raw) or npre >= k:
+        return None
+    op = raw[npre]
+    if npre + max(_LENGTHS.get(op, (9,))) > k and not (
+            op == 0x0F and k == npre + 2 and 0x80 <= raw[npre + 1] <= 0x8F):
+        return None
+    return k, ((k, size, True),)
+
+
 def _values(insn: Insn) -> list:
     """The instance constants, in parameter order after the address (_k0)."""
     out = []
@@ -1028,6 +1052,8 @@ class Tier0:
             self._note(insn.raw, (state, t, tuple(values), fl))
             if len(t.sk) == 3:          # (not a template per constants)
                 self._note_shape(insn, state, t, values, zeros, fl)
+        elif len(t.sk) == 3:
+            self._note_rel(key, insn, state, t, values, zeros)
         consts = (key, *values)
         self.made[key] = (t, consts, insn.length, insn.raw, fl)
         self.dirty = True
@@ -1137,20 +1163,43 @@ class Tier0:
         # template with its length and ModRM byte)
         fits = tuple([(i, -128 <= got[i] <= 127) for i, f in enumerate(fields)
                       if f[1] == 4 and f[2]])
-        head = raw[:k]
-        self.by_shape[head] = (state, t, len(raw), fields, zeros, fits, tuple(values[m:]), fl)
+        self._shape_add(raw, k, (state, t, len(raw), fields, zeros, fits, tuple(values[m:]),
+                                 fl, False))
+
+    def _shape_add(self, raw: bytes, k: int, ent: tuple) -> None:
+        self.by_shape[raw[:k]] = ent
         first = raw[0]
         lens = self.shape_lens.get(first, ())
         if k not in lens:
             self.shape_lens[first] = (*lens, k)
 
+    def _note_rel(self, key: int, insn: Insn, state: tuple, t: Template, values: list,
+                  zeros: tuple) -> None:
+        """A near jump or call (``rel``) at key, for :meth:`_alike` as :meth:`_note_shape`
+        notes others: another with the same bytes before its displacement (the decoder
+        chose the form by them) has the target ``start + length + displacement``, wrapped
+        at 32 bits (its operand size; a 16-bit one is left out), and the same template
+        while the same targets are 0 (half the instructions a glibc hello world decoded
+        in this tier were these, nearly all with bytes of their own)."""
+        lay = _rel_field(insn)
+        if lay is None:
+            return
+        k, fields = lay
+        raw = insn.raw
+        n = len(raw)
+        if (key + n + _read_fields(raw, fields)[0]) & 0xFFFFFFFF != values[0]:
+            return
+        self._shape_add(raw, k, (state, t, n, fields, zeros, (), tuple(values[1:]), 0, True))
+
     def _alike(self, key: int, chunk: bytes, ent: tuple) -> Optional[Callable]:
         """The instance at key of an instruction noted by :meth:`_note_shape` with other
         constants (None: they differ in what its shape says of them)."""
-        _, t, n, fields, zeros, fits, tail, fl = ent
+        _, t, n, fields, zeros, fits, tail, fl, rel = ent
         if len(chunk) < n:
             return None
         vals = _read_fields(chunk, fields)
+        if rel:                 # (_note_rel: the target, from this start)
+            vals[0] = (key + n + vals[0]) & 0xFFFFFFFF
         if tuple([v == 0 for v in vals]) != zeros:
             return None
         for i, fit in fits:
@@ -1161,7 +1210,8 @@ class Tier0:
             return None
         raw = chunk[:n]
         values = (*vals, *tail)
-        self._note(raw, (ent[0], t, values, fl))
+        if not rel:             # (a target depends on the start: not the same bytes')
+            self._note(raw, (ent[0], t, values, fl))
         consts = (key, *values)
         self.made[key] = (t, consts, n, raw, fl)
         self.dirty = True
