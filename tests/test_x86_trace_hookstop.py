@@ -1,5 +1,5 @@
 """A hook's request_stop() inside a loop trace stops the run at the end of the loop's
-iteration (tracebuilder.STOP_TEST), not when the loop ends: a loop trace may run
+iteration (emit.STOP_TEST), not when the loop ends: a loop trace may run
 MAX_LOOP instructions an iteration, its tail checked only its copy of the step limit
 (a 65-instruction loop stopped at its end, 97,502 steps, for a stop requested at the
 200th store, ~13,000). The state where it stopped is Unicorn's after as many steps."""

@@ -22,6 +22,10 @@ from vm.x86.state import BASE, CS, DS, EBP, ESP, FS, GS, NSLOTS, SEL, SLOT_NAMES
 ALIGN_MASK = {2: 1, 4: 3, 8: 7, 10: 7}
 MAX_BLOCK = 48          # instructions per block (the step-limit margin relies on it)
 MAX_FOLLOW = 6          # direct jumps/calls followed into one block
+# A loop's tail leaves at the step limit and at a stop a hook requested meanwhile
+# (Machine.request_stop clears LIM[0]; ``lim`` is its copy from the loop's entry: without
+# LIM[0] a loop asked to stop ran to its end). Loop blocks and loop traces alike.
+STOP_TEST = "if c > lim or not LIM[0]:"
 
 GPR_SLOT: dict = {}
 for _i, _n in enumerate(("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")):
@@ -1905,9 +1909,7 @@ class Builder:
             if not isinstance(key_fall, str):
                 key_fall = f"{key_fall:#x}"
             tail += [f"if {negate(cond)}:", f"    nxt = {key_fall}", "    break"]
-        # (LIM[0] too: a hook's request_stop() zeroes it, and lim is the copy taken at
-        # entry: without it a loop asked to stop ran to its end)
-        tail += ["if c > lim or not LIM[0]:", f"    nxt = {self.key0:#x}", "    break"]
+        tail += [STOP_TEST, f"    nxt = {self.key0:#x}", "    break"]
         if self.has_store and self.alive_checks:
             tail += ["if not ALIVE[0]:", f"    nxt = {self.key0:#x}", "    break"]
         exit_wb = self._wb_lines()

@@ -27,17 +27,13 @@ from __future__ import annotations
 from typing import Optional
 
 from vm.x86.emit import (
+    STOP_TEST,
     Builder,
     Lazy,
     const,
     negate,
 )
 from vm.x86.traces import MAX_LOOP
-
-# A loop's tail leaves at the step limit and at a stop a hook requested meanwhile
-# (Machine.request_stop clears LIM[0]; ``lim`` is its copy from the loop's entry): a
-# loop trace of up to MAX_LOOP instructions an iteration may run for long.
-STOP_TEST = "if c > lim or not LIM[0]:"
 
 
 class TraceBuilder(Builder):
@@ -197,10 +193,7 @@ class TraceBuilder(Builder):
     def _end_loop(self, cond: str, key_fall: Optional[int]) -> None:
         self.span = max(self.span, self.ninsn)
         if not self.in_arm:
-            super()._end_loop(cond, key_fall)
-            if self.loop_mode:
-                self.loop_tail = [STOP_TEST if x == "if c > lim:" else x
-                                  for x in self.loop_tail]
+            super()._end_loop(cond, key_fall)     # (its tail tests STOP_TEST)
             return
         self.ended = True
         self.loop = True
