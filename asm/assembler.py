@@ -369,6 +369,9 @@ class Assembler(E.EvalContext):
         self.bnd = False
         self.bnd_seen = False
         self.seg_equ = False            # an ELF EQU's value is being worked out
+        self.unknowable_met = None      # the expression a `<=>` made unknown (E.Unknowable)
+        # (section id, addend, `..got`/`..sym`) -> the lines of such fields (elf_output)
+        self.gsym_sites: dict = {}
         self.seg_probe = False          # segment bases as _SEG_PROBE (_segment_field)
 
     # ---- evaluation context (called by compiled expressions)
@@ -489,7 +492,8 @@ class Assembler(E.EvalContext):
             # NASM's `x wrt ..seg': the same field, relocated the way ..seg says
             number, reloc = self.resolve(value.value, loose)
             if reloc is not None:
-                reloc = Reloc(reloc.section, reloc.symbol, value.seg)
+                # (a self-relative value stays one: `dd 5-x wrt ..gotoff` is refused)
+                reloc = Reloc(reloc.section, reloc.symbol, value.seg, reloc.pcrel)
             return number, reloc
         if loose:
             try:
@@ -769,6 +773,7 @@ class Assembler(E.EvalContext):
         result.debug = self.debug
         result.modes = [(sec, off, b) for sec, off, b in self.modes]
         result.default_bits = self.default_bits
+        result.gsym_sites = self.gsym_sites
         return result
 
     def _listing(self) -> list:
@@ -1401,7 +1406,44 @@ class Assembler(E.EvalContext):
             raise AsmError("bad syntax for EQU", also=("bad syntax for EQU",) * (count - 1))
         self.unknown = False
         v = st.equ.fn(self)
+        if type(v) is E.Rel and not self.unknown:
+            v = self._equ_operand(v)
         self._define_label(st.label, sl, 0 if self.unknown else v)
+
+    def unknowable(self, guarded, fn):
+        """See E.EvalContext.unknowable; an address keeps its registers (NASM's unknown is
+        one more term of the value)."""
+        self.unknown = True
+        self.unknowable_met = guarded   # (an immediate's: see _operand)
+        if self.allow_regs:
+            return E.add(E.registers_of_unknown(fn, self), self.unknown_result)
+        return self.unknown_result
+
+    def _refuse_disp_size(self, qword: bool, bad_size: bool, regs: list) -> None:
+        """NASM's errors for an address's size words: one beyond qword (`[tword x]`), and
+        a qword one that counts (the last: a 64-bit mode address, refused in this mode)."""
+        errors, warnings = [], ()
+        if bad_size:
+            errors.append("invalid size specification in effective address")
+        if qword and regs:
+            errors.append(f"invalid {self.bits}-bit effective address")
+        elif qword:
+            errors.append("impossible combination of address sizes")
+            warnings = (encoder.DISPSIZE_IGNORED,)
+        raise AsmError(errors[0], also=tuple(errors[1:]), after_warnings=warnings)
+
+    def _equ_operand(self, v: E.Rel):
+        """An EQU's value as NASM takes it, an immediate operand (is_reloc): a term
+        multiplied by other than 1 or -1 counts for nothing, and this section's base taken
+        off (`5 - x`, `x - $`: self-relative) is dropped, so `y equ 5-x` is a number (5
+        less x's offset) and `y equ x-$` (x elsewhere) is x's section at x-$'s offset;
+        any other base is refused (`y equ -x`, x elsewhere; `y equ -foo`)."""
+        terms = {k: c for k, c in v.terms.items() if c == 1 or c == -1}
+        if self.cur is not None and terms.get(self.cur) == -1:
+            del terms[self.cur]
+        if len(terms) > 1 or any(c != 1 for c in terms.values()):
+            raise AsmError("invalid operand type")
+        return E.make(v.off, terms)
 
     def _statement(self, st: P.Statement, sl) -> None:
         self.line_start = self.pos if self.cur is not None else self.abs_pos
@@ -1456,6 +1498,8 @@ class Assembler(E.EvalContext):
                 raise AsmError("bad syntax for EQU")
             if type(v) is E.Wrt:
                 raise AsmError("bad syntax for EQU")
+            if type(v) is E.Rel:
+                v = self._equ_operand(v)
             self._define_label(st.label, sl, v)
             return
         if st.label is not None:
@@ -1921,8 +1965,8 @@ class Assembler(E.EvalContext):
                     self.warn("64-bit unsigned relocation zero-extended from 32 bits "
                               "[-w+zext-reloc]", sl)
                     size = 4
-                if reloc.wrt is not None:
-                    _check_wrt(reloc, size, False, addend)
+                if reloc.wrt is not None:     # (`dd 5-x wrt ..gotoff`: self-relative)
+                    _check_wrt(reloc, size, reloc.pcrel, addend, self)
                 fixups.append(SectionFixup(len(out), size, reloc, reloc.pcrel, addend))
                 shown.append((len(out), unit, (addend & ((1 << (8 * unit)) - 1)).to_bytes(
                     unit, "little"), reloc.pcrel))
@@ -2343,7 +2387,7 @@ class Assembler(E.EvalContext):
             else:
                 addend = target
             if isinstance(reloc, Reloc) and reloc.wrt is not None:
-                _check_wrt(reloc, fx.size, fx.pcrel, addend)
+                _check_wrt(reloc, fx.size, fx.pcrel or reloc.pcrel, addend, self)
             if getattr(reloc, "pcrel", False) and not fx.pcrel:
                 # `x - $` (resolve): the field is relative to itself (end 0: see the ELF
                 # writer's PC-relative addend); a flat binary's value had this section's
@@ -2428,6 +2472,12 @@ class Assembler(E.EvalContext):
             v = op.expr.fn(self)
             unknown = self.unknown
             self.unknown = before or unknown
+            if unknown and self.unknowable_met is op.expr.fn:   # (see Imm.unknowable)
+                self.unknown = before
+                self.unknowable_met = None
+                imm = Imm(0, size, strict, jump, None, False)
+                imm.unknowable = True
+                return imm
             if type(v) is int:
                 return Imm(v, size, strict, jump, None, unknown)
             not_simple = type(v) is E.Rel and not unknown and any(
@@ -2497,26 +2547,26 @@ class Assembler(E.EvalContext):
             disp, reloc = self.resolve(v if wrt is None else E.Wrt(v, wrt), unknown)
             disp_size = asize = None
             nosplit = False
-            for m in op.inner:
-                if m in P.SIZES:
-                    disp_size = P.SIZES[m]
-                    if disp_size > 8:   # (`[tword x]`: NASM's displacement sizes end at qword)
+            if op.inner:
+                bad_size = False
+                for m in op.inner:
+                    if m in P.SIZES:
+                        if P.SIZES[m] > 8:  # (`[tword x]`: NASM's displacement sizes end
+                            bad_size = True     # at qword; it goes on with the others)
+                        else:
+                            disp_size = P.SIZES[m]  # (NASM's parser: the last one counts)
+                    elif m == "nosplit":
+                        nosplit = True
+                    elif m == "strict":     # (NASM: no `strict` inside the brackets)
                         raise AsmError("invalid size specification in effective address")
-                    if disp_size == 8:  # (a 64-bit mode address: refused in this mode)
-                        if regs:
-                            raise AsmError(f"invalid {self.bits}-bit effective address")
-                        raise AsmError("impossible combination of address sizes",
-                                       after_warnings=(encoder.DISPSIZE_IGNORED,))
-                elif m == "nosplit":
-                    nosplit = True
-                elif m == "strict":     # (NASM: no `strict` inside the brackets)
-                    raise AsmError("invalid size specification in effective address")
-                elif m == "a16" or m == "a32":
-                    if asize is not None and asize != int(m[1:]):
-                        raise encoder.asize_conflict(regs, asize, self.bits)
-                    asize = int(m[1:])
-                elif m in _PREFIX_WORDS:
-                    raise AsmError("invalid size specification in effective address")
+                    elif m == "a16" or m == "a32":
+                        if asize is not None and asize != int(m[1:]):
+                            raise encoder.asize_conflict(regs, asize, self.bits)
+                        asize = int(m[1:])
+                    elif m in _PREFIX_WORDS:
+                        raise AsmError("invalid size specification in effective address")
+                if disp_size == 8 or bad_size:
+                    self._refuse_disp_size(disp_size == 8, bad_size, regs)
             scaled = op.expr.scaled if regs else ()
             if len(regs) > 1 and op.expr.may_sum:
                 # NASM's hint (EAH_SUMMED, or a base that cancelled) may pick another base
@@ -3188,7 +3238,7 @@ def _operand_key(op) -> tuple:
         return ("r", op.name, op.spec)
     if t is Imm:
         return ("i", op.value, op.size, op.strict, op.jump, _reloc_key(op.reloc), op.unknown,
-                op.not_simple)
+                op.not_simple, op.unknowable)
     if t is Mem:
         return ("m", op.size, op.seg, tuple(op.regs), op.disp, op.disp_size,
                 _reloc_key(op.reloc), op.unknown, op.nosplit, op.jump, op.strict, op.scaled,
@@ -3196,17 +3246,22 @@ def _operand_key(op) -> tuple:
     return ("f", op.seg, op.offset, op.size)
 
 
-def _check_wrt(reloc: Reloc, size: int, pcrel: bool, addend: int) -> None:
+def _check_wrt(reloc: Reloc, size: int, pcrel: bool, addend: int, asm) -> None:
     """What ``nasm -f elf32`` rejects about a ``wrt`` field, reported at its line (the ELF
     writer checks again, without a line)."""
     wrt = reloc.wrt
+    if (not pcrel and (wrt == "..got" or wrt == "..sym") and reloc.symbol is None
+            and reloc.section is not None and asm.sl is not None):
+        # (the writer looks for a global at x, `dd x wrt ..sym`: its error names the line)
+        lines = asm.gsym_sites.setdefault((id(reloc.section), addend, wrt), [])
+        if (asm.sl.file, asm.sl.line) not in lines:
+            lines.append((asm.sl.file, asm.sl.line))
     if pcrel:
-        if wrt == "..plt":
-            if size != 4:
-                raise AsmError(f"Unsupported {size * 8}-bit ELF relocation")
-        elif wrt in ("..gotpc", "..gotoff", "..got"):
+        if size != 4:   # (NASM's first check of a PC-relative field, whatever the wrt)
+            raise AsmError(f"Unsupported {size * 8}-bit ELF relocation")
+        if wrt in ("..gotpc", "..gotoff", "..got"):
             raise AsmError("ELF format cannot produce PC-relative GOT references")
-        else:
+        if wrt != "..plt":
             raise AsmError("ELF format does not support this use of WRT")
     elif wrt == "..plt":
         raise AsmError("ELF format cannot produce non-PC-relative PLT references")
@@ -3489,8 +3544,12 @@ def assemble(text: str, filename: str = "<stdin>", *, fmt: str = "bin",
         errors = []
     except AsmErrors as exc:
         result, errors = None, exc.errors
-        if (asm.passno == 1 and not all(map(_final_pass_error, errors))) or any(
-                getattr(e, "before_final", False) for e in errors):
+        before_final = any(getattr(e, "before_final", False) for e in errors)
+        if before_final:
+            # (NASM stopped before its final pass: none of that pass's errors either)
+            errors[:] = [e for e in errors if getattr(e, "before_final", False)
+                         or not _final_pass_error(e)]
+        if (asm.passno == 1 and not all(map(_final_pass_error, errors))) or before_final:
             exc.warnings, exc.warning_order = _pass_one_warnings(pp, asm)
         else:
             exc.warnings, exc.warning_order = _in_source_order(pp, asm.warnings,
@@ -3555,7 +3614,8 @@ _FINAL_PASS_ERRORS = frozenset(("invalid combination of opcode and operands",
                                 "attempt to assemble code in [ABSOLUTE] space",
                                 "repne prefix is not allowed",
                                 "repnz prefix is not allowed",
-                                "binary output format does not support external references"))
+                                "binary output format does not support external references",
+                                "invalid use of self-relative expression"))
 
 
 def _pp_symbol(self, name: str):

@@ -98,6 +98,8 @@ class _Replay:
                 # tree made a deep `x/(x/(...))` quadratic)
                 try:
                     return {_SIMPLE: E.scalar_binop(op)(x, y)}
+                except E.Unknowable:
+                    return {}           # (`<=>`'s unknown: the registers beside it count)
                 except E.AsmError:
                     pass                # (a zero divisor: the evaluator's own verdict)
             return self.value(n)
@@ -139,7 +141,7 @@ class _Replay:
 
     def value(self, n: E.Expr) -> dict:
         """``n`` worked out by pyasm's own evaluator, as a vector."""
-        v = E.compile_expr(n)(self.ctx)
+        v = E.compile_checked(n)(self.ctx)
         if type(v) is int:
             return {_SIMPLE: v}
         if type(v) is E.Rel:

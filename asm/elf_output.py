@@ -398,14 +398,34 @@ def _obj_symbol_base(sym, sect_names: dict, tls: set, written: dict) -> ObjSymbo
             stype = STT_TLS         # NASM types every symbol in a TLS section
         return ObjSymbol(sym.name, sect_names[id(sym.section)], sym.offset & 0xFFFFFFFF,
                          size, bind, stype)
-    if any(getattr(k, "kind", None) == "extern" for k in getattr(sym.value, "terms", ())):
-        # `x equ foo+4`, foo extern: NASM defines x in foo's (undefined) segment, at 0
+    if any(getattr(k, "kind", None) in _EXTERNAL for k in getattr(sym.value, "terms", ())):
+        # `x equ foo+4`, foo extern (or common): NASM defines x in foo's (undefined)
+        # segment, at 0
         return ObjSymbol(sym.name, None, 0, size, bind, stype)
     value = sym.value if type(sym.value) is int else sym.offset
     return ObjSymbol(sym.name, ABS, value & 0xFFFFFFFF, size, bind, stype)
 
 
 # --------------------------------------------------------------------------- relocations
+
+_EXTERNAL = ("extern", "common")     # (symbols of a segment of their own, in NASM)
+
+
+def _reloc_targets(objsyms: dict) -> dict:
+    """The symbol a relocation against each symbol names: NASM's writer relocates against
+    the last global defined in an extern's segment (`global x` / `x equ foo-4`: against x,
+    not foo)."""
+    targets = objsyms
+    for sym, obj in objsyms.items():
+        terms = getattr(sym.value, "terms", None)
+        if sym.kind == "equ" and sym.is_global and terms and len(terms) == 1:
+            (key, coeff), = terms.items()
+            if coeff == 1 and getattr(key, "kind", None) in _EXTERNAL and key in objsyms:
+                if targets is objsyms:
+                    targets = dict(objsyms)
+                targets[key] = obj
+    return targets
+
 
 def _global_at(section, offset: int, objsyms: dict, exact: bool):
     """The global symbol defined at (``exact``) or nearest below ``offset`` in ``section``
@@ -421,7 +441,8 @@ def _global_at(section, offset: int, objsyms: dict, exact: bool):
     return best
 
 
-def _relocation(sect_name: str, f, sect_names: dict, objsyms: dict) -> ObjReloc:
+def _relocation(sect_name: str, f, sect_names: dict, objsyms: dict,
+                sites: dict) -> ObjReloc:
     reloc = f.reloc
     wrt = (reloc.wrt or "").lower() or None
     sym = reloc.symbol
@@ -469,7 +490,9 @@ def _relocation(sect_name: str, f, sect_names: dict, objsyms: dict) -> ObjReloc:
         if sym is None:
             found = _global_at(reloc.section, addend, objsyms, exact=wrt == "..got")
             if found is None:
-                raise AsmError("unable to find a suitable global symbol for this reference")
+                where = sites.get((id(reloc.section), addend, wrt)) or [(None, None)]
+                raise AsmError("unable to find a suitable global symbol for this reference",
+                               *(where.pop(0) if len(where) > 1 else where[0]))
             target, addend = found[0], addend - found[1]
         return ObjReloc(sect_name, f.offset, rtype, target, addend)
     if wrt == "..plt":
@@ -513,11 +536,13 @@ def elf32_object(asm, file_name: Optional[str] = None, source: Optional[str] = N
             # the g affixes, local and common ones the l ones (as NASM)
             g = "l" if obj.bind == "local" or obj.section == COMMON else "g"
             obj.name = affixes.get(g + "prefix", "") + obj.name + affixes.get(g + "postfix", "")
+    targets = _reloc_targets(objsyms)
+    sites = getattr(asm, "gsym_sites", None) or {}
     relocs = []
     for s in sections:
         for f in s.fixups:
             try:
-                relocs.append(_relocation(s.name, f, sect_names, objsyms))
+                relocs.append(_relocation(s.name, f, sect_names, targets, sites))
             except AsmError as exc:
                 errors.append(exc)
     if errors:

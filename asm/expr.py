@@ -246,6 +246,70 @@ _SCALAR_MSG = {
 }
 
 
+class Unknowable(AsmError):
+    """NASM 2.16.01's `<=>` gave -1, which its evaluator also uses as the mark of an
+    unknown value: the whole expression is unknown (in every pass; see EvalContext.
+    unknowable)."""
+
+
+class HasLeg(ValueError):
+    """compile_expr met a `<=>` outside compile_with_legs (asm.syntax's CExpr compiles
+    the expression again with it: no cost to the others)."""
+
+
+_legs_allowed = False
+
+
+_legs_lenient = False   # (set while an unknown address is worked out for its registers)
+
+
+def _leg(a: int, b: int) -> int:
+    if a < b and not _legs_lenient:
+        raise Unknowable("expression is not simple or relocatable")
+    return int(a > b)
+
+
+def registers_of_unknown(fn: Compiled, c: EvalContext):
+    """The register terms of ``fn``'s value (its `<=>` made it unknown): NASM's unknown
+    is one more term of its vector, so an address keeps its registers."""
+    global _legs_lenient
+    _legs_lenient = True
+    try:
+        v = fn(c)
+    finally:
+        _legs_lenient = False
+    return make(0, {k: n for k, n in getattr(v, "terms", {}).items() if type(k) is str})
+
+
+def compile_with_legs(node: Expr) -> Compiled:
+    """compile_expr of an expression holding `<=>`, whose -1 makes the whole value
+    unknown (EvalContext.unknowable, given the guarded closure and the bare one)."""
+    global _legs_allowed
+    _legs_allowed = True
+    try:
+        try:
+            fn = compile_expr(node)
+        except RecursionError:
+            fn = compile_deep(node)
+    finally:
+        _legs_allowed = False
+
+    def guarded(c):
+        try:
+            return fn(c)
+        except Unknowable:
+            return c.unknowable(guarded, fn)
+    return guarded
+
+
+def compile_checked(node: Expr) -> Compiled:
+    """compile_expr, `<=>` included."""
+    try:
+        return compile_expr(node)
+    except HasLeg:
+        return compile_with_legs(node)
+
+
 def _scalar_binop(op: str) -> Callable[[int, int], int]:
     fn = _SCALAR_TABLE.get(op)
     if fn is not None:
@@ -287,7 +351,7 @@ _SCALAR_TABLE: dict = {
     "=": lambda a, b: int(a == b),
     "!=": lambda a, b: int(a != b),
     "<>": lambda a, b: int(a != b),
-    "<=>": lambda a, b: int(a > b),     # what NASM 2.16.01 computes
+    "<=>": lambda a, b: _leg(a, b),
     "&&": lambda a, b: int(bool(a) and bool(b)),
     "||": lambda a, b: int(bool(a) or bool(b)),
     "^^": lambda a, b: int(bool(a) != bool(b)),
@@ -359,6 +423,13 @@ class EvalContext:
 
     def register(self, name: str):
         raise AsmError(f"invalid use of register `{name}' in expression")
+
+    def unknowable(self, guarded: Compiled, fn: Compiled):
+        """The value of an expression NASM's evaluator made unknown (`(0 <=> 3) + 5`;
+        ``fn`` compiled bare, ``guarded`` the closure that called this): unknown in this
+        pass, as a symbol not defined yet, but never an error."""
+        self.unknown = True
+        return self.unknown_result
 
     def untaken_unknown(self) -> None:
         """The arm of ``?:`` not taken met a symbol not defined yet: its value does not
@@ -573,6 +644,8 @@ def _compile_binary(op: str, fl: Compiled, fr: Compiled, right: Expr) -> Compile
             d = sub(fl(c), fr(c))
             return int((type(d) is int and d == 0) == want)
         return equality
+    if op == "<=>" and not _legs_allowed:
+        raise HasLeg(op)
     fn = _scalar_binop(op)
     what = _SCALAR_MSG.get(op, f"`{op}' operator")
     ordering = op in ("<", "<=", ">", ">=", "<=>")
@@ -888,6 +961,8 @@ def _untaken(c: EvalContext, f: Compiled) -> None:
         f(c)
         if c.unknown:
             c.untaken_unknown()
+    except Unknowable:
+        pass            # (NASM: only the arm taken counts, `0 ? (0 <=> 3) : 4` is 4)
     except AsmError as exc:
         name = exc.message[8:-13] if exc.message.endswith("' not defined") else ""
         if not (name.startswith("..") and c.wrt_segment(name) is not None):

@@ -981,6 +981,9 @@ def _equ_after_insn(tokens: list) -> list:
     """NASM reads `equ` after an instruction's mnemonic as a name (`jmp equ`, a label
     `equ:` elsewhere)."""
     i = next((i for i, (k, _) in enumerate(tokens) if k == "INSN"), None)
+    if i == 0 and len(tokens) > 1 and tokens[1][0] == "COLON":
+        # (`loop: equ 5`: a label named like a mnemonic, then the line's own mnemonic)
+        i = next((i for i, (k, _) in enumerate(tokens) if k == "INSN" and i > 1), None)
     if i is None:
         return tokens
     out = tokens[:i + 1]

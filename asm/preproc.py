@@ -359,6 +359,9 @@ class _PPEval(E.EvalContext):
 
     placeholders: dict = {}             # see Preprocessor._eval_macro_expr
 
+    def unknowable(self, guarded, fn):
+        return E.Rel(0, {E._UNKNOWN_TERM: 1})     # (NASM: "non-constant value given")
+
     def symbol(self, name: str):
         v = self.placeholders.get(name)
         if v is not None:

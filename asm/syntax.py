@@ -37,6 +37,8 @@ class CExpr:
                     fn = E.deep_call(fn)
             except RecursionError:      # (`1+(1+(...))`, thousands deep)
                 fn = E.compile_deep(self.node)
+            except E.HasLeg:            # (a `<=>` giving -1 makes it all unknown)
+                fn = E.compile_with_legs(self.node)
             self.fn = fn
             return fn
         raise AttributeError(name)

@@ -268,8 +268,8 @@ def _match_operand(t: str, op: Operand, form: Form, bits: int) -> Optional[int]:
             raise _NoMatch
         return osize if op.size else 0
     if t == "one":
-        if (isinstance(op, Imm) and op.jump is None and op.value == 1 and op.reloc is None
-                and not op.unknown and not op.not_simple):
+        if (isinstance(op, Imm) and op.jump is None and (op.value == 1 or op.unknowable)
+                and op.reloc is None and not op.unknown and not op.not_simple):
             if op.size is None:
                 return 0
             if op.size != 1:
@@ -384,7 +384,7 @@ def _match(form: Form, ops: Sequence[Operand], bits: int, osize_forced: Optional
                 continue          # loop/jcxz: rel8 is the only form; range checked later
             if op.strict:
                 raise _NoMatch    # `jmp strict x`: no shortening, the near jump (NASM)
-            if not op.unknown and not _is_local(op, section):
+            if not op.unknown and not op.unknowable and not _is_local(op, section):
                 raise _NoMatch
 
 
@@ -1153,6 +1153,8 @@ def _shape(op: Operand, section: object):
     if t is Mem:
         return ("m", op.size, op.jump, bool(op.regs), op.disp_size == 1)
     if t is Imm:
+        if op.unknowable:
+            return ("u", op.size, op.jump, op.strict)
         if op.reloc is None and not op.unknown:
             # a plain number: only whether it is 1 and fits a signed byte (as a 16- and
             # 32-bit value) matter; ((v + 128) mod 2**n) < 256 is _fits_s8(v, n)

@@ -31,6 +31,8 @@ class Imm:
     # (set on the few that need it) a value NASM's parser does not call simple (`2*x`: a
     # segment base multiplied away): no sign-extended byte or unity form for it
     not_simple = False
+    unknowable = False      # a `<=>` made it unknown: NASM's 0, sized as known but a branch
+    #                         target not known (asm.expr.Unknowable)
 
 
 @record
