@@ -28,15 +28,17 @@ anonymous mapping needs no clearing.
 from __future__ import annotations
 
 import re
+import weakref
 from bisect import bisect_left
 from typing import Callable, Iterator, Optional, Tuple
 
-from vm.x86.memory import PAGE_SHIFT, WF_READONLY, WF_WATCH
+from vm.x86.memory import PAGE_SHIFT, WF_CODE, WF_READONLY, WF_WATCH
 
 PAGE = 1 << PAGE_SHIFT
 MIB = 1 << 20
 TASK_SIZE = 0xC0000000          # i386 user space: the Machine's memory size
-STACK_SIZE = 8 * MIB
+STACK_SIZE = 8 * MIB            # the stack an exec reserves under RLIMIT_STACK's default
+STACK_MAX = 512 * MIB           # the most it reserves (a higher or unlimited RLIMIT_STACK)
 STACK_GAP = 1 * MIB             # unmapped guard between the mmap area and the stack
 LOW_LIMIT = 1 * MIB             # nothing is mapped below this (NULL pointer accesses)
 PIE_BASE = 4 * MIB              # where a static-pie (ET_DYN) is loaded
@@ -49,6 +51,10 @@ _SET_RO = bytes((b | WF_READONLY) for b in range(256))
 _CLEAR_RO = bytes((b & ~WF_READONLY & 0xFF) for b in range(256))
 _RUNS = re.compile(rb"[^\x00]+")
 _WRITABLE = bytes(1 if b & P_W and b & P_MAPPED else 0 for b in range(256))
+_CODE = bytes(1 if b & WF_CODE else 0 for b in range(256))
+_NOT_ZERO = re.compile(rb"[^\x00]")
+_CHUNK = 1 << 20
+_ZERO_CHUNK = bytes(_CHUNK)
 _NONZERO = bytes(1 if b else 0 for b in range(256))
 _ACCESS = bytes(1 if b & P_MAPPED and b & (P_R | P_W | P_X) else 0 for b in range(256))
 MAX_MAP_COUNT = 65530           # Linux's vm.max_map_count default: VMAs per process
@@ -101,10 +107,10 @@ class Layout:
 
     low_limit = LOW_LIMIT           # nothing is mapped below (MAP_FIXED there: EPERM)
 
-    def __init__(self, lo: int, hi: int):
+    def __init__(self, lo: int, hi: int, stack_size: int = STACK_SIZE):
         self.image_lo, self.image_hi = lo, hi
         self.size = self.stack_top = TASK_SIZE
-        self.stack_lo = self.stack_top - STACK_SIZE
+        self.stack_lo = self.stack_top - stack_size     # (the mmap area lies below it)
         self.mmap_lo, self.mmap_hi = LOW_LIMIT, self.stack_lo - STACK_GAP
         # brk may grow over any free pages up to the mmap area's top (set_brk checks)
         self.brk_start, self.brk_limit = hi, self.mmap_hi
@@ -458,6 +464,9 @@ class _Pieces:
 # the page cache on Linux; a file no piece maps costs a lookup (a scan of every piece
 # cost ~500 Ir each per read of any file)
 spaces: dict = {}
+# Every AddressSpace of the run with MAP_PRIVATE file mappings (``files``): a truncation
+# re-guards their pages past the file's new end (truncating, _cut_private)
+privates: weakref.WeakSet = weakref.WeakSet()
 
 
 def _file_ranges(fd: int, start: int, end: int):
@@ -561,6 +570,24 @@ def truncating(fd: int, length: int, cut: Callable[[], None]) -> None:
     for asp, sf, a, b in meets:
         sf.reload(asp.mem, a, b)
     _reguard(fd)
+    if privates and length < old:
+        _cut_private(fd, length)
+
+
+def _cut_private(fd: int, length: int) -> None:
+    """The file open as ``fd`` was cut to ``length``: the MAP_PRIVATE pages wholly past
+    its new end fault again (SIGBUS), written or not, and read the file anew if it
+    grows over them (Linux's truncate_pagecache zaps private copies too: even_cows)."""
+    import os
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return
+    key = (st.st_dev, st.st_ino)
+    for asp in list(privates):
+        for fr in asp.files:
+            if fr.src[1] == key:
+                asp.guard_private(fr, length)
 
 
 class FileRange:
@@ -762,7 +789,7 @@ class AddressSpace:
         if tag and self.tags is None:
             self.tags = bytearray(len(self.prot))
         tags = self.tags
-        runs = _run_starts(self.prot[w0:w1], not p0, None if tags is None else tags[w0:w1])
+        runs = self._runs(w0, p0, p1, w1)
         if prot < 0:
             self.prot[p0:p1] = bytes(p1 - p0)
             tag = 0
@@ -770,14 +797,26 @@ class AddressSpace:
             self.prot[p0:p1] = bytes((prot | P_MAPPED,)) * (p1 - p0)
         if tags is not None and tag is not None:
             tags[p0:p1] = bytes((tag,)) * (p1 - p0)
-        self.vmas += _run_starts(self.prot[w0:w1], not p0,
-                                 None if tags is None else tags[w0:w1]) - runs
+        self.vmas += self._runs(w0, p0, p1, w1) - runs
         wf = self.mem.wf
         table = _CLEAR_RO if prot >= 0 and prot & P_W else _SET_RO
         wf[p0:p1] = wf[p0:p1].translate(table)
         # on x86 a writable or executable page is readable too
         self.mem.set_unreadable(start, end, not (prot >= 0 and prot & (P_R | P_W | P_X)))
         self.mem.set_noexec(start, end, not (prot >= 0 and prot & P_X))
+
+    def _runs(self, w0: int, p0: int, p1: int, w1: int) -> int:
+        """_run_starts of pages [w0, w1) (``first``: w0 is page 0), with [p0, p1) taken
+        as one page when all of it has one protection and tag: no run starts inside
+        it, and a remap of a large range already mapped so (overlapping ELF segments)
+        costs two scans, not whole-range integer arithmetic."""
+        prot, tags = self.prot, self.tags
+        n = p1 - p0
+        if n > 2 and prot.count(prot[p0], p0, p1) == n and \
+                (tags is None or tags.count(tags[p0], p0, p1) == n):
+            return _run_starts(prot[w0:p0 + 1] + prot[p1:w1], not p0,
+                               None if tags is None else tags[w0:p0 + 1] + tags[p1:w1])
+        return _run_starts(prot[w0:w1], not p0, None if tags is None else tags[w0:w1])
 
     def map(self, start: int, end: int, prot: int, tag: Optional[int] = None,
             exact: bool = False) -> None:
@@ -861,17 +900,21 @@ class AddressSpace:
         return self.layout.stack_lo if self.stack_floor is None else self.stack_floor
 
     def limit_stack(self, limit: int, esp: int) -> None:
-        """RLIMIT_STACK's soft ``limit``: the main stack reaches down to stack_top -
-        limit (Linux's acct_stack_growth refuses to grow it further: SIGSEGV), never
-        above the page ESP is on; the pages below are unmapped, and a higher limit maps
-        them back, up to pyvm's STACK_SIZE reservation."""
+        """RLIMIT_STACK's soft ``limit``: the main stack grows down to stack_top - limit
+        at most (Linux's acct_stack_growth refuses to grow it further: SIGSEGV). Linux
+        never shrinks it for a lower limit: the pages it has grown into stay (any thread
+        may set the limit while the main thread's frames are deep), only the pages below
+        them go; a higher limit maps them back, up to the stack's reservation
+        (Layout.stack_lo, fixed at exec)."""
         lay = self.layout
         if getattr(lay, "premapped", False):
             return
-        floor = max(lay.stack_lo, page_down(lay.stack_top - min(limit, STACK_SIZE)))
+        floor = max(lay.stack_lo, page_down(lay.stack_top - min(limit, lay.stack_top)))
         if lay.stack_lo <= esp < lay.stack_top:
             floor = min(floor, page_down(esp))
         cur = self.stack_bottom()
+        if floor > cur:
+            floor = self._stack_grown(cur, floor)
         if floor > cur:
             self.unmap(cur, floor)
         elif floor < cur:
@@ -879,6 +922,20 @@ class AddressSpace:
                 return
             self.map(floor, cur, self.prot[(lay.stack_top >> PAGE_SHIFT) - 1] & 7, exact=True)
         self.stack_floor = floor
+
+    def _stack_grown(self, lo: int, hi: int) -> int:
+        """The lowest page of the main stack's [lo, hi) it has grown into, else ``hi``:
+        pyvm maps its whole reservation at exec, so the pages in use are those written
+        (a byte not zero) or met by a stack pointer (memrlimits' rlimit_stack_low)."""
+        seen = getattr(self, "rlimit_stack_low", hi)
+        if lo <= seen < hi:
+            hi = page_down(seen)
+        data = self.mem.data
+        for a in range(lo, hi, _CHUNK):     # (a chunk compared at a time: ~2.5 GB/s)
+            b = min(a + _CHUNK, hi)
+            if data[a:b] != (_ZERO_CHUNK if b - a == _CHUNK else bytes(b - a)):
+                return page_down(_NOT_ZERO.search(data, a, b).start())
+        return hi
 
     def add_growsdown(self, start: int, end: int) -> None:
         """[start, end) was mapped MAP_GROWSDOWN (what was there before is unmapped)."""
@@ -988,6 +1045,9 @@ class AddressSpace:
             p0, p1 = guard >> PAGE_SHIFT, fr.end >> PAGE_SHIFT
             mem.wf[p0:p1] = mem.wf[p0:p1].translate(_SET_RO)
             mem.set_unreadable(guard, fr.end, True)
+            if mem.code_written is not None and \
+                    mem.wf[max(p0 - 1, 0):p1].translate(_CODE).find(1) >= 0:
+                mem.code_written(guard, fr.end)     # (code there faults from now on)
 
     def _guarded_runs(self, start: int, end: int) -> Iterator[Tuple[int, int]]:
         """Page runs of [start, end) mapped with some access yet flagged unreadable:
@@ -1154,6 +1214,7 @@ class AddressSpace:
         i, _ = _span(self.files, start, end)
         fr = FileRange(start, end, src, offset, held, read_only)
         self.files.insert(i, fr)
+        privates.add(self)
         if size is not None:
             self.guard_private(fr, size)
 
@@ -1209,7 +1270,36 @@ class AddressSpace:
             sf.guard = sf.end       # (mapped anew there: guarded again as it grows)
             self._watch_aliases(sf)
         if self.files:
+            self._settle_private(start, end)
             self._split_files(start, end, new)
+
+    def _settle_private(self, start: int, end: int) -> None:
+        """Before [start, end) moves (mremap, which maps the new place afresh): its
+        private file pages guarded as past the end take the file's bytes where it has
+        grown over them, zeros elsewhere (guard_private guards those again once the
+        mapping has moved: process._grow_shared), never their stale copies."""
+        import os
+        i, j = _span(self.files, start, end)
+        for fr in self.files[i:j]:
+            lo, hi = max(fr.start, start), min(fr.end, end)
+            runs = list(self._guarded_runs(lo, hi))
+            if not runs:
+                continue
+            size = fr.size()
+            guard = fr.guard_at(0 if size is None else size)
+            for a, b in runs:
+                self.mem.zero(a, b)
+
+            def load(fd: int, runs=runs, at=fr.offset - fr.start, guard=guard) -> None:
+                for a, b in runs:
+                    if a < guard:
+                        data = os.pread(fd, min(b, guard) - a, at + a)
+                        if data:
+                            self.mem.load(a, data)
+            try:
+                fr.read_more(load)
+            except OSError:
+                pass
 
     def close_shared(self) -> None:
         """Write back every shared file mapping and let go of their files (exit)."""
@@ -1288,6 +1378,15 @@ class AddressSpace:
             return min(limit, len(self.prot) << PAGE_SHIFT)
         return max(start, min(limit, hole << PAGE_SHIFT))
 
+    def readable_end(self, start: int, limit: int) -> int:
+        """The end of the run of readable pages from ``start`` (mapped, not PROT_NONE: a
+        guard page stops it), at most ``limit``."""
+        p0, p1 = start >> PAGE_SHIFT, min(page_up(limit) >> PAGE_SHIFT, len(self.prot))
+        if start < 0 or p0 >= p1:
+            return start
+        hole = self.prot[p0:p1].translate(_ACCESS).find(0)
+        return min(limit, (p1 if hole < 0 else p0 + hole) << PAGE_SHIFT)
+
     def writable_end(self, start: int, limit: int) -> int:
         """The end of the run of writable pages from ``start``, at most ``limit``."""
         p0, p1 = start >> PAGE_SHIFT, min(page_up(limit) >> PAGE_SHIFT, len(self.prot))
@@ -1361,6 +1460,7 @@ class AddressSpace:
             other.shared = [sf.copy(other) for sf in self.shared]
         if self.files:
             other.files = [fr.piece(fr.start, fr.end) for fr in self.files]
+            privates.add(other)
         self.mem.fork_into(child_mem, self.runs())
         wf = child_mem.wf
         wf[:] = wf.translate(_SET_RO)

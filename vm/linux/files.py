@@ -62,6 +62,16 @@ def is_regular(fd: int) -> bool:
         return False
 
 
+def host_access(fd: int) -> tuple:
+    """(readable, writable, appending) of host descriptor ``fd`` as it was opened (its
+    F_GETFL), whatever the guest's descriptor number suggests: a stdout may be a
+    read-only file (``1<file``), a stdin a write-only one."""
+    import fcntl
+    fl = fcntl.fcntl(fd, fcntl.F_GETFL)
+    acc = fl & 3                        # O_ACCMODE (PyPy's os lacks the name)
+    return acc != os.O_WRONLY, acc != os.O_RDONLY, bool(fl & os.O_APPEND)
+
+
 def synthetic_stat(mode: int, ino: int, size: int = 0) -> SimpleNamespace:
     """What fstat reports for an object with no host file (a pipe): the fields of
     os.stat_result that abi.pack_stat64/pack_statx read."""
@@ -424,6 +434,22 @@ class HostStream(OpenFile):
         self.writable = std != 0
         self.path = {0: "/dev/stdin", 1: "/dev/stdout", 2: "/dev/stderr"}[std]
         self.waits = not is_regular(fd)
+
+    # A stream's file reopened (/dev/stdout...: a new open file description, host
+    # descriptor ``fd`` pyvm's own, closed with it) keeps the stream's limits: no
+    # ftruncate, no mmap, F_SETFL never clears the host's O_APPEND, --max-output.
+    owned = False
+
+    def reopened(self, fd: int, flags: int) -> HostStream:
+        """This stream's kind and limits on host descriptor ``fd`` (status ``flags``)."""
+        import copy
+        new = copy.copy(self)
+        new.fd, new.status_flags, new.owned, new.waits = fd, flags, True, not is_regular(fd)
+        return new
+
+    def close(self) -> None:
+        if self.owned:
+            os.close(self.fd)
 
     def read(self, n: int) -> bytes:
         if self.waits:
@@ -804,7 +830,7 @@ class FdTable:
             raise GuestFileError(errno.EBADF)
         f = entry[0]
         f.refs -= 1
-        if not f.refs and not isinstance(f, HostStream):
+        if not f.refs and (not isinstance(f, HostStream) or f.owned):
             f.close()
         elif f.refs:
             f.dropped()

@@ -145,7 +145,7 @@ def _truncate(proc, path: str, length: int) -> int:
         grow = length - st.st_size
         if budget is not None and grow > 0 and budget.take(grow) < grow:
             return -errno.EFBIG
-        if mapped.spaces and inode and stat.S_ISREG(st.st_mode):    # MAP_SHARED pages
+        if (mapped.spaces or mapped.privates) and inode and stat.S_ISREG(st.st_mode):
             held = int(inode.rsplit("/", 1)[1])             # (the O_PATH descriptor)
             mapped.truncating(held, length, lambda: os.truncate(inode, length))
         else:

@@ -40,7 +40,19 @@ def nproc_refused(proc) -> bool:
     copy_process): the run's tasks, threads and unreaped zombies included, are the
     user's, and a guest never has CAP_SYS_RESOURCE (so root's exemption is not its)."""
     got = proc.rlimits.get(RLIMIT_NPROC)
-    return got is not None and len(proc.kernel.procs) >= got[0]
+    return got is not None and tasks(proc.kernel) >= got[0]
+
+
+def tasks(kernel) -> int:
+    """The run's tasks as Linux counts them for RLIMIT_NPROC: every process (a zombie
+    until it is reaped, a thread group's leader while any of its threads lives) and
+    every other thread of a group that has not exited."""
+    n = len(kernel.procs)
+    for p in kernel.procs.values():
+        g = p.group
+        if g is not None and g.leader is p:
+            n += sum(1 for t in g.tasks if t is not p)
+    return n
 
 
 def std_streams(budget: OutputBudget, host_fds: Optional[tuple] = None) -> FdTable:

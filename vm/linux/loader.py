@@ -1,7 +1,8 @@
 """ELF32 program loading as the kernel's binfmt_elf does it: executables (ET_EXEC at their
 link address), position-independent ones (ET_DYN, static-pie or PIE, at a fixed low
 base) and the program interpreter a dynamic executable names in PT_INTERP (ld.so, an
-ET_DYN placed by the caller at the top of the mmap area). Each PT_LOAD is mapped from its
+ET_DYN placed by the caller at the top of the mmap area, or an ET_EXEC at its own
+addresses). Each PT_LOAD is mapped from its
 page-aligned file offset, the rest of its last file page and the bss zeroed, pages
 writable only where a PF_W segment lies. Finding the interpreter's file is the sandbox's
 business (vm/linux/interp.py)."""
@@ -28,11 +29,12 @@ from formats.elf.constants import (
 )
 from formats.elf.elffile import read_program_headers
 from formats.elf.tables import ElfError
-from vm.linux.addrspace import PIE_BASE, Layout, page_down, page_up
+from vm.linux.addrspace import PIE_BASE, STACK_SIZE, Layout, page_down, page_up
 
 MAX_IMAGE_END = 0x40000000      # images end below 1 GiB: the mmap area and stack lie above
 MAX_PHDRS_BYTES = 65536         # Linux's load_elf_phdrs: more program headers is ENOEXEC
 MAX_INTERP_PATH = 4096           # PATH_MAX: a longer PT_INTERP is not a path
+INTERP_FIXED_END = Layout(0, 0).mmap_hi     # an ET_EXEC interpreter ends below the mmap top
 
 
 class ExeFile:
@@ -225,8 +227,8 @@ class Image:
     def phdr_bytes(self) -> bytes:
         return self.data[self.phoff:self.phoff + self.phnum * self.phent]
 
-    def layout(self) -> Layout:
-        lay = Layout(self.lo, self.hi)
+    def layout(self, stack_size: int = STACK_SIZE) -> Layout:
+        lay = Layout(self.lo, self.hi, stack_size)
         # end_data - start_data as binfmt_elf sets them: brk's RLIMIT_DATA counts it
         # (vm/linux/memrlimits.py)
         if self.loads:
@@ -240,6 +242,7 @@ class Image:
         left alone so their translations survive."""
         data = self.data
         writable: List[Tuple[int, int, int]] = []
+        maps: List[Tuple[int, int, int]] = []
         for s in self.loads:
             vaddr = s.vaddr + self.base
             head = vaddr - page_down(vaddr)
@@ -251,12 +254,47 @@ class Image:
             file_end = vaddr + s.filesz
             if s.memsz > s.filesz:          # bss: the rest of the page, later pages are new
                 mem.load(file_end, bytes(page_up(file_end) - file_end))
-            prot = _prot(s.flags)
-            aspace.map(vaddr, vaddr + s.memsz, prot)
+            maps.append((vaddr, vaddr + s.memsz, _prot(s.flags)))
             if s.flags & PF_W:
-                writable.append((vaddr, vaddr + s.memsz, prot))
-        for lo, hi, prot in writable:       # a page shared with a writable segment stays so
+                writable.append(maps[-1])
+        maps += writable                    # a page shared with a writable segment stays so
+        if len(maps) > FEW_MAPS:            # (each map costs its pages: overlapping ones
+            maps = _final_maps(maps)        # would cost the sum of their sizes)
+        for lo, hi, prot in maps:
             aspace.map(lo, hi, prot)
+
+
+FEW_MAPS = 16       # Image.load maps this many segments one by one, more by _final_maps
+
+
+def _final_maps(maps: List[Tuple[int, int, int]]) -> List[Tuple[int, int, int]]:
+    """The page ranges and protections that mapping ``maps`` ((start, end, prot), each
+    widened to whole pages) in order leaves: each page as the last map over it says,
+    adjacent equal ones merged. A sweep over the maps' ends (the latest map still open
+    on a heap), so a thousand overlapping segments of 768 MiB cost their number, not
+    the sum of their pages."""
+    import heapq
+    spans = [(page_down(lo), page_up(hi), prot) for lo, hi, prot in maps]
+    points = sorted({p for lo, hi, _prot in spans if lo < hi for p in (lo, hi)})
+    starts: dict = {}
+    for i, (lo, hi, prot) in enumerate(spans):
+        if lo < hi:
+            starts.setdefault(lo, []).append((-i, hi, prot))
+    open_: list = []
+    out: List[Tuple[int, int, int]] = []
+    for a, b in zip(points, points[1:]):
+        for item in starts.get(a, ()):
+            heapq.heappush(open_, item)
+        while open_ and open_[0][1] <= a:   # (ended: no longer over [a, b))
+            heapq.heappop(open_)
+        if not open_:
+            continue
+        prot = open_[0][2]
+        if out and out[-1][1] == a and out[-1][2] == prot:
+            out[-1] = (out[-1][0], b, prot)
+        else:
+            out.append((a, b, prot))
+    return out
 
 
 def _prot(flags: int) -> int:
@@ -310,18 +348,28 @@ def _parse(data: bytes, interpreter: bool = False):
 
 
 def prepare_interpreter(data: bytes) -> Image:
-    """Parse and check a program interpreter (ld.so): an ET_DYN, returned at base 0; the
-    caller places it with :meth:`Image.placed_at`. A PT_INTERP of its own is ignored, as
-    Linux's load_elf_interp does (no chain of interpreters)."""
+    """Parse and check a program interpreter (ld.so). An ET_DYN is returned at base 0;
+    the caller places it with :meth:`Image.placed_at`. An ET_EXEC stays at its link
+    addresses, as Linux's load_elf_interp maps it (MAP_FIXED: over the program, if it
+    lies there), anywhere below pyvm's mmap area's top. A PT_INTERP of its own is
+    ignored, as Linux's load_elf_interp does (no chain of interpreters)."""
     import errno
     elf, loads = _parse(data, interpreter=True)
-    if elf.type != ET_DYN:
-        raise LoadError("not a usable program interpreter (an ET_DYN is needed; pyvm "
-                        "does not load an ET_EXEC one)", errno.ELIBBAD)
     lo = page_down(min(s.vaddr for s in loads))
-    if max(s.vaddr + s.memsz for s in loads) - lo > MAX_IMAGE_END:
-        raise LoadError("the interpreter does not fit pyvm's address space", errno.ENOMEM)
-    image = Image(data, elf, -lo)
+    end = max(s.vaddr + s.memsz for s in loads)
+    if elf.type == ET_EXEC:
+        # (natively a compat task's space reaches 0xffffe000; pyvm's stack and guard
+        # take the top of its 3 GiB, and the first 64K stay unmapped as for programs)
+        if lo < 0x10000 or end > INTERP_FIXED_END:
+            raise LoadError(f"segments at 0x{lo:x}-0x{end:x} do not fit "
+                            f"pyvm's address space (64K-0x{INTERP_FIXED_END:x})",
+                            errno.ENOMEM)
+        image = Image(data, elf, 0)
+    else:
+        if end - lo > MAX_IMAGE_END:
+            raise LoadError("the interpreter does not fit pyvm's address space",
+                            errno.ENOMEM)
+        image = Image(data, elf, -lo)
     image.interp = None                 # (its PT_INTERP is never followed)
     if not image.lo <= image.entry < image.hi:
         raise LoadError(f"interpreter entry point 0x{elf.entry:x} is outside it",

@@ -10,16 +10,21 @@ import struct
 import weakref
 from typing import Callable, List, Optional
 
+from formats.elf.constants import ET_DYN
 from vm.linux import abi
 from vm.linux.addrspace import (
     DEFAULT_LIMIT,
     P_MAPPED,
     PAGE,
+    STACK_GAP,
+    STACK_MAX,
     STACK_SIZE,
+    TASK_SIZE,
     AddressSpace,
     HeldFd,
     held_count,
     held_file,
+    page_down,
     page_up,
 )
 from vm.linux.codeshare import mapped_code
@@ -520,6 +525,7 @@ class Process:
             mem, off = self.machine.mem, fr.offset + (at - fr.start)
             fr.read_more(lambda fd: load_file(mem, at, more, fd, off))
             fr.end = at + more
+            self.aspace.guard_private(fr)   # (its pages past the file's end: SIGBUS)
 
     # -- thread area, limits -------------------------------------------------------------
     def set_tls(self, entry: int, base: int, limit: int, flags: int) -> None:
@@ -576,14 +582,16 @@ class Process:
         vm/linux/interp.py), which the kernel puts at the top of the mmap area and names
         in AT_BASE. Exec of the image the process already runs (busybox running itself)
         keeps the Machine and its translated code."""
-        layout = image.layout()
         limit = self.kernel.memory_limit
-        if interp is not None:              # where the first top-down mmap would go
-            interp = interp.placed_at(layout.mmap_hi - interp.span)
-        vdso = get_vdso()                   # below the interpreter, as the kernel maps it
-        vdso_base = (interp.lo if interp is not None else layout.mmap_hi) - vdso.span
+        vdso = get_vdso()
         extra = (interp.span if interp is not None else 0) + vdso.span
-        if limit is not None and image.hi - image.lo + STACK_SIZE + extra > limit:
+        stack = self._stack_reservation(image.span + extra, interp)
+        layout = image.layout(stack)
+        if interp is not None and interp.elf.type == ET_DYN:   # where the first
+            interp = interp.placed_at(layout.mmap_hi - interp.span)    # top-down mmap goes
+        # the next top-down mmap, as the kernel's
+        vdso_base = _vdso_base(layout, image, interp, vdso.span)
+        if limit is not None and image.hi - image.lo + stack + extra > limit:
             raise MemoryError("the program does not fit the --memory limit")
         top = layout.stack_top
         phdr = image.phdr
@@ -597,7 +605,7 @@ class Process:
                (AT_MINSIGSTKSZ, MIN_SIGSTKSZ), (AT_HWCAP, hwcap), (AT_PAGESZ, PAGE),
                (AT_CLKTCK, 100), (AT_PHDR, phdr),
                (AT_PHENT, image.phent), (AT_PHNUM, image.phnum),
-               (AT_BASE, interp.lo if interp is not None else 0),
+               (AT_BASE, interp.base if interp is not None else 0),   # (ET_EXEC: 0)
                (AT_FLAGS, 0), (AT_ENTRY, image.entry), (AT_UID, os.getuid()),
                (AT_EUID, os.geteuid()), (AT_GID, os.getgid()), (AT_EGID, os.getegid()),
                (AT_SECURE, 0), (AT_HWCAP2, 0)]
@@ -642,6 +650,20 @@ class Process:
         self.fpu_frames = {}
         self.altstack = (0, 2, 0)
         m.on_interrupt = self.kernel.interrupt_hook(self)
+
+    def _stack_reservation(self, others: int, interp: Optional[Image]) -> int:
+        """How much stack an exec reserves: RLIMIT_STACK (inherited), as far as Linux's
+        stack would grow (up to STACK_MAX; unlimited: that too), else STACK_SIZE. It
+        is mapped whole (a --memory cap that cannot hold it, beside the ``others``
+        bytes, keeps STACK_SIZE) and stays clear of an ET_EXEC interpreter."""
+        cur = self.rlimits.get(RLIMIT_STACK, (STACK_SIZE,))[0]
+        stack = max(STACK_SIZE, page_down(min(cur, STACK_MAX)))
+        if interp is not None and interp.elf.type != ET_DYN:
+            stack = max(STACK_SIZE, min(stack, page_down(TASK_SIZE - STACK_GAP - interp.hi)))
+        limit = self.kernel.memory_limit
+        if limit is not None and others + stack > limit:
+            stack = STACK_SIZE
+        return stack
 
     def start_flat(self, image) -> None:
         """Start a flat binary (vm/linux/flat.py FlatImage): its bytes at its org, the
@@ -704,6 +726,20 @@ class Process:
         set_tracer(m, pm.tracer)        # the child's hooks (if any) are its own
         self.children.append(child)
         return child
+
+
+def _vdso_base(layout, image: Image, interp: Optional[Image], span: int) -> int:
+    """Where the vdso goes: the highest ``span`` bytes below the mmap area's top that
+    neither the interpreter nor the program covers (an ET_EXEC interpreter may lie
+    anywhere: the kernel's top-down get_unmapped_area passes over it)."""
+    taken = [(image.lo, image.hi)] + ([(interp.lo, interp.hi)] if interp is not None else [])
+    top = layout.mmap_hi
+    while top - span >= layout.low_limit:
+        hit = [lo for lo, hi in taken if lo < top and top - span < hi]
+        if not hit:
+            return top - span
+        top = min(hit)
+    raise MemoryError("no room for the vdso")
 
 
 def clear_all_but_text(m: Machine, aspace: AddressSpace, image: Image) -> None:

@@ -35,11 +35,12 @@ TOP_FILES = ("cpuinfo", "meminfo", "uptime", "loadavg", "stat", "version", "moun
 PID_FILES = ("environ", "cmdline", "maps", "status", "stat", "statm", "comm", "mounts")
 PID_LINKS = ("exe", "cwd", "root")
 _MAPS_RUNS = re.compile(rb"([\x08-\x0f])\1*")
+_NUMBER = re.compile(r"0|[1-9][0-9]*")     # a pid, tid or fd name (Linux's: 03 is none)
 
 
 def _target(proc, parts: tuple) -> Optional[object]:
     """The process a /proc/<pid>... path names."""
-    if not parts or not parts[0].isdigit():
+    if not parts or not _NUMBER.fullmatch(parts[0]):
         return None
     return proc.kernel.procs.get(int(parts[0]))
 
@@ -77,7 +78,7 @@ def node(proc, parts: tuple) -> Optional[tuple]:
         return None
     rest = parts[1:]
     if len(rest) >= 2 and rest[0] == "task":
-        if not rest[1].isdigit() or int(rest[1]) not in _tids(target):
+        if not _NUMBER.fullmatch(rest[1]) or int(rest[1]) not in _tids(target):
             return None
         rest = rest[2:]
         if not rest:
@@ -101,7 +102,7 @@ def node(proc, parts: tuple) -> Optional[tuple]:
         if name == "fd":
             return ("dir",)
         return None
-    if name == "fd" and len(rest) == 2 and rest[1].isdigit():
+    if name == "fd" and len(rest) == 2 and _NUMBER.fullmatch(rest[1]):
         entry = target.fds.fds.get(int(rest[1]))
         if entry is None:
             return None

@@ -1024,25 +1024,51 @@ def sys_sendmmsg(proc, fd, mmsg, vlen, flags, *_):
 
 
 def sys_recvmmsg(proc, fd, mmsg, vlen, flags, timeout, *_):
-    """recvmsg per message, each's count in its msg_len. After the first message pyvm
-    takes only what is there (Linux waits for more unless MSG_WAITFORONE; its timeout
-    is read, not kept)."""
-    if timeout:
-        proc.mem.read(timeout, 8)              # EFAULT first, as Linux's get_timespec
+    """recvmsg per message, each's count in its msg_len, as Linux's do_recvmmsg: it
+    waits for ``vlen`` messages (MSG_WAITFORONE: for the first only), and the timeout
+    (a time32 timespec) is checked after each message, never during a wait (Linux's
+    documented bug); what is left of it is written back. While it waits for a later
+    message the count so far is kept in ``proc.partial`` (a signal returns it)."""
+    end = None
+    if timeout:                                 # EFAULT first, as Linux's get_timespec
+        sec, nsec = struct.unpack("<ii", proc.mem.read(timeout, 8))
+        if sec < 0 or not 0 <= nsec < 1_000_000_000:
+            return neg(errno.EINVAL)
     _socket_of(proc, fd)
     got = 0
-    for i in range(min(vlen, UIO_MAXIOV)):
-        hdr = mmsg + MMSGHDR_SIZE * i
+    key = ("recvmmsg", fd, mmsg, vlen, flags, timeout)
+    if proc.partial is not None and proc.partial[0] == key and proc.state == "blocked":
+        got, end = proc.partial[1], proc.partial[2]
+    elif timeout:
+        end = time.monotonic() + sec + nsec / 1e9
+    proc.partial = None
+    n = 0
+    while got < min(vlen, UIO_MAXIOV):
+        hdr = mmsg + MMSGHDR_SIZE * got
+        waitforone = MSG_DONTWAIT if got and flags & MSG_WAITFORONE else 0
         try:
-            n = sys_recvmsg(proc, fd, hdr, flags | (MSG_DONTWAIT if got else 0))
-        except (GuestFileError, WouldBlock):
+            n = sys_recvmsg(proc, fd, hdr, (flags & ~MSG_WAITFORONE) | waitforone)
+        except WouldBlock:
+            if got:                             # waiting for one more
+                proc.partial = (key, got, end)
+            raise
+        except GuestFileError:
             if got:
-                return got
+                break
             raise
         if n < 0:
-            return got or n
+            if got:
+                break
+            return n
         proc.mem.write(hdr + MSGHDR.size, struct.pack("<I", n))
         got += 1
+        proc.deadline = None                    # (SO_RCVTIMEO times each message's wait)
+        if end is not None and time.monotonic() >= end:
+            break
+    if end is not None and got:
+        left = max(0.0, end - time.monotonic())
+        sec = int(left)
+        proc.mem.write(timeout, struct.pack("<ii", sec, int((left - sec) * 1e9)))
     return got
 
 

@@ -44,6 +44,7 @@ from vm.linux.files import (
     Pipe,
     PipeEnd,
     WouldBlock,
+    host_access,
     open_fifo,
 )
 from vm.linux.process import NR_OPEN, RLIM_INFINITY, RLIMIT_NOFILE, RLIMIT_STACK, find_task
@@ -189,6 +190,8 @@ def sys_rseq(proc, *_):
 @syscall(243)
 def sys_set_thread_area(proc, uinfo, *_):
     entry, base, limit, flags = abi.USER_DESC.unpack(proc.mem.read(uinfo, 16))
+    if not _tls_desc_okay(base, limit, flags):
+        return neg(errno.EINVAL)
     if entry == 0xFFFFFFFF:
         # the first free GDT TLS slot (12-14), as the kernel picks (glibc's has 12)
         used = proc.machine.descriptors
@@ -198,8 +201,21 @@ def sys_set_thread_area(proc, uinfo, *_):
         proc.mem.write(uinfo, struct.pack("<I", entry))
     elif not 12 <= entry <= 14:
         return neg(errno.EINVAL)
+    if base == 0 and limit == 0 and flags & 0x7F in (0, 0x28):
+        proc.machine.descriptors.pop(entry << 3 | 3, None)     # cleared: loading it is #GP
+        return 0
     proc.set_tls(entry, base, limit, flags)
     return 0
+
+
+def _tls_desc_okay(base: int, limit: int, flags: int) -> bool:
+    """Linux's tls_desc_okay: an empty or all-zero user_desc, else a present 32-bit data
+    segment (flags: seg_32bit 1, contents 6, read_exec_only 8, limit_in_pages 0x10,
+    seg_not_present 0x20, useable 0x40). A not-present TLS segment is refused, so no
+    segment load of a TLS selector is #NP."""
+    if base == 0 and limit == 0 and flags & 0x7F in (0, 0x28):    # LDT_zero, LDT_empty
+        return True
+    return bool(flags & 1) and (flags >> 1) & 3 <= 1 and not flags & 0x20
 
 
 @syscall(122)
@@ -720,13 +736,16 @@ def check_fd_write(proc, f) -> None:
 
 
 EMULATED_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
-_SELF_FD = re.compile(r"/(?:dev/fd|proc/self/fd|proc/(\d+)/fd)/(\d+)")
+_SELF_FD = re.compile(r"/(?:dev/fd|proc/self/fd|proc/(\d+)/fd)/(0|[1-9]\d*)")   # (03: ENOENT)
+_OTHER_FD = re.compile(r"/proc/\d+/(?:task/\d+/)?fd/\d+")     # (_SELF_FD: own pid)
 _STD_NAMES = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
 
 
 def _fd_alias(proc, path: str):
     """The guest descriptor a /dev/stdout, /dev/fd/N or /proc/self/fd/N path names (the
     host's would be pyvm's own descriptors)."""
+    if "//" in path:                    # (/dev//fd/3: the same name)
+        path = re.sub("//+", "/", path)
     if path in _STD_NAMES:
         return _STD_NAMES[path]
     m = _SELF_FD.fullmatch(path)
@@ -760,9 +779,30 @@ def _open_proc(proc, ref: ProcRef, flags: int, writing: bool):
     if node == ("dir",) and writing:
         raise GuestFileError(errno.EISDIR)
     if len(ref) >= 3 and ref[-2] == "fd" and node == ("file",):
-        target = procfs._target(proc, ref if ref[0] != "self" else (str(proc.pid),) + ref[1:])
-        return _not_dir(target.fds.get(int(ref[-1])), flags)    # the same open file
+        f = _proc_fd_file(proc, ref)
+        reopened = _reopen(proc, f, flags, 0)     # (a regular file: a new description)
+        return reopened if reopened is not None else _not_dir(f, flags)   # the same one
     return procfs.open_node(proc, ref, writing)
+
+
+def _proc_fd_file(proc, ref: ProcRef):
+    """The open file /proc/<pid>/fd/N (``ref``) names, of whichever guest process."""
+    target = procfs._target(proc, ref if ref[0] != "self" else (str(proc.pid),) + ref[1:])
+    if target is None:
+        raise GuestFileError(errno.ENOENT)
+    return target.fds.get(int(ref[-1]))
+
+
+def _open_other_fd(proc, dirfd: int, path: str, flags: int, mode: int) -> int | None:
+    """/proc/<another pid>/fd/N of a regular file, followed: Linux jumps to the file the
+    descriptor holds (not its name: deleted or renamed since, the same inode), a new
+    open file description made as /proc/self/fd/N's (_reopen). None: any other file,
+    which its link's name opens (or the open file itself: pipes, streams)."""
+    ref = _lookup(proc, dirfd, path, follow=False)
+    if not isinstance(ref, ProcRef) or len(ref) < 3 or ref[-2] != "fd" \
+            or not ref[-1].isdigit() or procfs.node(proc, ref) is None:
+        return None
+    return _reopen(proc, _proc_fd_file(proc, ref), flags, mode)
 
 
 O_TMPFILE = 0o20000000              # (glibc's O_TMPFILE is this bit with O_DIRECTORY)
@@ -780,28 +820,35 @@ def _reopen(proc, f, flags: int, mode: int):
     """/dev/stdin, /dev/fd/N, /proc/self/fd/N of a regular file: a new open file
     description with the flags asked for (its own offset), as Linux makes; the guest
     descriptor, or None to share ``f`` (anything else: pipes, sockets, ttys, devices).
-    Access within what ``f`` grants reopens the inode ``f`` holds (the host's
-    /proc/self/fd of pyvm's own descriptor: no name is walked, a deleted file too);
-    more than that is judged as an open of its current name would be (--root,
-    --allow-write), and the name must still hold the same inode (a deleted file has no
-    name: EACCES where Linux would grant writing through a read-only descriptor)."""
-    if flags & O_PATH or not isinstance(f, (HostFile, HostStream)) or \
-            f.status_flags & O_PATH:
+    Access within what ``f`` grants (_within_grant) reopens the inode ``f`` holds (the
+    host's /proc/self/fd of pyvm's own descriptor: no name is walked, a deleted file
+    too); more than that is judged as an open of its current name would be (--root,
+    --allow-write, protected files), and the name must still hold the same inode (a
+    deleted file, or one outside --root, has no name: EACCES where Linux would grant
+    writing through a read-only descriptor)."""
+    f = getattr(f, "stream", f)         # (an O_PATH name of a stream: as the stream)
+    if not isinstance(f, (HostFile, HostStream)):
         return None
     try:
         st = os.fstat(f.fd)
+        granted = _within_grant(f, flags)
     except OSError:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
     if flags & abi.O_DIRECTORY:
         raise GuestFileError(errno.ENOTDIR)
+    if flags & O_PATH:                  # a name of the inode only: no access to judge
+        if isinstance(f, HostStream):   # (no host descriptor: its reopen shares it)
+            named = PathFile(f.path, stat.S_IFREG | stat.S_IMODE(st.st_mode))
+            named.status_flags, named.stream = O_PATH, f
+            return proc.fds.install(named, cloexec=bool(flags & abi.O_CLOEXEC))
+        flags &= O_PATH | abi.O_CLOEXEC
+        granted = True
     acc = flags & abi.O_ACCMODE
     reads, writes = acc in (0, 2), acc in (1, 2)
     keep = flags & ~(abi.O_CREAT | abi.O_EXCL)
-    # (a HostFile was opened through the sandbox: reading it is the guest's anyway)
-    if reads and not f.readable and not isinstance(f, HostFile) or \
-            (writes or flags & abi.O_TRUNC) and not f.writable:
+    if not granted:
         try:
             name = proc.sandbox.fd_base(f.fd)       # (outside the root or deleted: none)
         except SandboxError:
@@ -823,6 +870,8 @@ def _reopen(proc, f, flags: int, mode: int):
         hflags |= os.O_APPEND
     if flags & abi.O_NONBLOCK:
         hflags |= os.O_NONBLOCK
+    if flags & O_PATH:
+        hflags = O_HOST_PATH
     try:
         fd = os.open(f"/proc/self/fd/{f.fd}", hflags | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as e:
@@ -831,10 +880,13 @@ def _reopen(proc, f, flags: int, mode: int):
         now = os.fstat(fd)
         if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
             raise GuestFileError(errno.EAGAIN)
-        if flags & abi.O_TRUNC:                     # (f is writable: checked above)
+        if flags & abi.O_TRUNC:                     # (f may be cut: _within_grant)
             proc.sandbox.check_inode(now)
-            cut = lambda: os.ftruncate(f.fd, 0)     # noqa: E731
-            if mapped.spaces:
+            if writes:                              # the new descriptor, not f's
+                cut = lambda: os.ftruncate(fd, 0)   # noqa: E731
+            else:                                   # O_RDONLY|O_TRUNC truncates too
+                cut = lambda: os.truncate(f"/proc/self/fd/{fd}", 0)     # noqa: E731
+            if mapped.spaces or mapped.privates:
                 mapped.truncating(fd, 0, cut)
             else:
                 cut()
@@ -845,11 +897,36 @@ def _reopen(proc, f, flags: int, mode: int):
     except BaseException:
         os.close(fd)
         raise
-    nf = HostFile(fd, host, keep & ~(abi.O_TRUNC | abi.O_CLOEXEC), reads, writes)
+    status = keep & ~(abi.O_TRUNC | abi.O_CLOEXEC)
+    if isinstance(f, HostStream):       # (the same access as the stream: _within_grant)
+        return proc.fds.install(f.reopened(fd, status), cloexec=bool(flags & abi.O_CLOEXEC))
+    nf = HostFile(fd, host, status, reads, writes)
     nf.hide = proc.sandbox.hides_entry
     if writes:
         nf.budget = proc.kernel.output_budget
     return proc.fds.install(nf, cloexec=bool(flags & abi.O_CLOEXEC))
+
+
+def _within_grant(f, flags: int) -> bool:
+    """May ``f`` (a HostFile or HostStream) be reopened with ``flags`` through its inode,
+    without asking the sandbox about its name? Only for access its host descriptor has
+    (F_GETFL: a stdout may be a read-only file, a stdin write-only) and the guest was
+    given. A HostFile was opened through the sandbox (inside --root, not hidden), so
+    reading it is granted (an O_PATH one's too: Linux reopens it with the inode's
+    permissions), and writing and truncating it when it was opened for writing (the
+    guest may drop its O_APPEND). A standard stream was never judged: only what
+    its host descriptor allows and the guest's stream does (no O_TRUNC: pyvm gives no
+    ftruncate of a stream; no writing without O_APPEND where the host's appends), and
+    the reopened file stays a stream (HostStream.reopened)."""
+    acc = flags & abi.O_ACCMODE
+    reads, writes = acc in (0, 2), acc in (1, 2)
+    host_r, host_w, host_append = host_access(f.fd)
+    if isinstance(f, HostFile):
+        return not (writes or flags & abi.O_TRUNC) or f.writable and host_w
+    if reads and not (f.readable and host_r) or flags & abi.O_TRUNC:
+        return False
+    return not writes or f.writable and host_w and \
+        (not host_append or bool(flags & abi.O_APPEND))
 
 
 def _refused_early(proc, dirfd: int, path: str, flags: int) -> None:
@@ -881,10 +958,24 @@ def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
             f = proc.fds.get(alias)
         except GuestFileError:
             raise GuestFileError(errno.ENOENT) from None
+        # the name is a symlink (Linux's magic link): it exists, and is not followed
+        # under O_NOFOLLOW (O_PATH: the link itself)
+        if flags & abi.O_CREAT and flags & abi.O_EXCL:
+            raise GuestFileError(errno.EEXIST)
+        if flags & abi.O_NOFOLLOW:
+            if not flags & O_PATH:
+                raise GuestFileError(errno.ELOOP)
+            link = PathFile(path, stat.S_IFLNK | 0o777)
+            link.status_flags = O_PATH | abi.O_NOFOLLOW
+            return proc.fds.install(link, cloexec=cloexec)
         reopened = _reopen(proc, f, flags, mode)
         if reopened is not None:
             return reopened
         return proc.fds.install(_not_dir(f, flags), cloexec=cloexec)
+    if not flags & (O_PATH | abi.O_NOFOLLOW) and _OTHER_FD.fullmatch(path):
+        reopened = _open_other_fd(proc, dirfd, path, flags, mode)
+        if reopened is not None:
+            return reopened
     _refused_early(proc, dirfd, path, flags)
     if flags & O_PATH:                  # a name only: the other flags do not apply
         flags &= O_PATH | abi.O_DIRECTORY | abi.O_NOFOLLOW | abi.O_CLOEXEC
@@ -943,7 +1034,7 @@ def _open(proc, dirfd: int, path: str, flags: int, mode: int) -> int:
                 cut = lambda: os.ftruncate(fd, 0)   # noqa: E731
             else:                                    # O_RDONLY|O_TRUNC truncates too
                 cut = lambda: os.truncate(f"/proc/self/fd/{fd}", 0)     # noqa: E731
-            if mapped.spaces:                        # MAP_SHARED pages of it: cut too
+            if mapped.spaces or mapped.privates:     # mapped pages of it: cut too
                 mapped.truncating(fd, 0, cut)
             else:
                 cut()
@@ -1058,21 +1149,53 @@ def _nothing(f, reading: bool) -> int:
     return neg(f.zero_io_error) if f.zero_io_error else 0
 
 
-def _nothing_to_read(f) -> bool:
-    """A read that surely copies nothing, so a bad buffer is no fault (Linux copies out
-    only what it read): /dev/null (the guest's, or a host stream on it), or a regular
-    file at or past its end. (Asked only once the buffer has faulted.)"""
+def _read_unfaulted(f, count: int):
+    """A read whose buffer faults: what Linux answers before (or without) copying
+    anything out, else None (EFAULT). vfs_read checks the mode first (EBADF), a
+    directory has no read (EISDIR); nothing is copied from /dev/null (the guest's or a
+    host stream on it), a regular file at or past its end, or an empty pipe or socket
+    (EOF: 0; else it waits, or EAGAIN, as any read of it)."""
+    if not _can(f, True):
+        return neg(errno.EBADF)
+    if getattr(f, "is_dir", False):
+        return neg(errno.EISDIR)
+    if not isinstance(f, (HostFile, HostStream, DeviceFile)) and \
+            stat.S_IFMT(f.fstat().st_mode) in (stat.S_IFIFO, stat.S_IFSOCK):
+        # (an in-memory pipe or socket: empty, the read itself copies nothing)
+        return None if f.readable_bytes() else len(_read(f, count))
+    if _is_null(f):
+        return 0
+    if isinstance(f, (HostFile, HostStream)):
+        try:
+            st = os.fstat(f.fd)
+            if stat.S_ISREG(st.st_mode) and os.lseek(f.fd, 0, os.SEEK_CUR) >= st.st_size:
+                return 0
+        except OSError:
+            pass
+    return None
+
+
+def _can(f, reading: bool) -> bool:
+    """The descriptor's FMODE_READ (or FMODE_WRITE): a standard stream's is its host
+    descriptor's (pyvm reads and writes it whatever its number)."""
+    if isinstance(f, HostStream):
+        try:
+            return host_access(f.fd)[0 if reading else 1]
+        except OSError:
+            return False
+    return (f.readable if reading else f.writable) and not f.status_flags & O_PATH
+
+
+def _is_null(f) -> bool:
+    """/dev/null: the guest's, or a host stream or file on the host's."""
     if isinstance(f, DeviceFile):
         return f.name == "null"
     if isinstance(f, (HostFile, HostStream)):
         try:
             st = os.fstat(f.fd)
-            if stat.S_ISCHR(st.st_mode):
-                return st.st_rdev == os.makedev(1, 3)
-            return stat.S_ISREG(st.st_mode) and \
-                os.lseek(f.fd, 0, os.SEEK_CUR) >= st.st_size
         except OSError:
             return False
+        return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
     return False
 
 
@@ -1086,9 +1209,10 @@ def sys_read(proc, fd, buf, count, *_):
     try:
         proc.mem.check_write(buf, 1)        # EFAULT before any data is consumed
     except MemoryFault:
-        if _nothing_to_read(f):             # (none to copy: no fault, as Linux's)
-            return 0
-        raise
+        answer = _read_unfaulted(f, count)  # (none to copy: no fault, as Linux's)
+        if answer is None:
+            raise
+        return answer
     data = _read(f, count)
     proc.mem.write(buf, data)
     return len(data)
@@ -1099,7 +1223,36 @@ def sys_write(proc, fd, buf, count, *_):
     f = proc.fds.get(fd)
     if not count:
         return _nothing(f, False)
-    return _write(proc, f, proc.mem.read(buf, min(count, WRITE_MAX)))
+    n = min(count, WRITE_MAX)
+    try:
+        data = proc.mem.read(buf, n)
+    except MemoryFault:
+        done = _write_faulted(proc, f, b"", buf, n, n)
+        if done is None:
+            raise
+        return done
+    return _write(proc, f, data)
+
+
+def _write_faulted(proc, f, data: bytes, base: int, n: int, total: int):
+    """A write whose bytes at ``base`` (``n`` of them, after ``data`` taken from
+    earlier iovecs; ``total``: all of the call's) fault: what Linux answers, else None
+    (EFAULT). vfs_write checks the mode first (EBADF); /dev/null and /dev/zero take
+    every byte unread (the count), /dev/full none (ENOSPC); a regular file (and
+    /dev/urandom) takes those before the first unreadable byte (generic_perform_write's
+    short count; none: EFAULT); a pipe or socket none."""
+    if not _can(f, False):
+        return neg(errno.EBADF)
+    if _is_null(f) or isinstance(f, DeviceFile) and f.name == "zero":
+        return total
+    if isinstance(f, DeviceFile) and f.name == "full":
+        return neg(errno.ENOSPC)            # (write_full reads nothing either)
+    if not (getattr(f, "regular", False) or isinstance(f, HostStream) and not f.waits or
+            isinstance(f, DeviceFile) and f.name in ("random", "urandom")):
+        return None
+    part = proc.aspace.readable_end(base, base + n) - base    # (a guard page too)
+    data += proc.mem.read(base, part) if part else b""
+    return _write(proc, f, bytes(data)) if data else None
 
 
 MAX_RW_COUNT = 0x7FFFF000            # Linux's most bytes one read or write moves
@@ -1146,21 +1299,17 @@ def sys_writev(proc, fd, iov, iovcnt, *_):
     if not f.writable:                      # the file's mode first, as vfs_writev
         raise GuestFileError(errno.EBADF)
     data = bytearray()
-    for base, length in _iovecs(proc, iov, iovcnt):
+    vecs = _iovecs(proc, iov, iovcnt)
+    for base, length in vecs:
         n = min(length, WRITE_MAX - len(data))
         try:
             data += proc.mem.read(base, n)
         except MemoryFault:
-            # a regular file takes the bytes before the fault (Linux's
-            # generic_perform_write: a short count); a pipe or socket none (EFAULT)
-            if not (getattr(f, "regular", False) or
-                    isinstance(f, HostStream) and not f.waits):
+            done = _write_faulted(proc, f, data, base, n,
+                                  min(WRITE_MAX, sum(length for _b, length in vecs)))
+            if done is None:
                 raise
-            part = proc.aspace.mapped_end(base, base + n) - base
-            data += proc.mem.read(base, part) if part else b""
-            if not data:
-                raise
-            break
+            return done
         if len(data) >= WRITE_MAX:
             break
     data = bytes(data)
@@ -1616,7 +1765,7 @@ def _ftruncate(proc, fd: int, length: int) -> int:
         from vm.linux import fsizelimit
         fsizelimit.check_length(proc, length, os.fstat(f.fd).st_size)
     f.grow_to(length)
-    if mapped.spaces and f.regular:         # MAP_SHARED pages of it: cut there too
+    if (mapped.spaces or mapped.privates) and f.regular:    # mapped: cut there too
         mapped.truncating(f.fd, length, lambda: os.ftruncate(f.fd, length))
     else:
         os.ftruncate(f.fd, length)

@@ -372,8 +372,10 @@ class Memory:
         rf[p1 - 1] = v | (ur[p1] if p1 < len(ur) else 0)
         if p0:
             rf[p0 - 1] = ur[p0 - 1] | v
-        if not unreadable and self.code_written is not None:
-            # a translation that faulted on fetching these pages must go
+        if not unreadable and self.code_written is not None and \
+                self.wf[max(p0 - 1, 0):p1].translate(_T_CODE).find(1) >= 0:
+            # a translation that faulted on fetching these pages must go (it is watched
+            # there: WF_CODE; the invalidation walks every page, so only then)
             self.code_written(p0 << PAGE_SHIFT, p1 << PAGE_SHIFT)
 
     def pack_at(self, pack_into, addr: int, n: int, value: int) -> None:

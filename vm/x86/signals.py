@@ -6,15 +6,18 @@ these."""
 from __future__ import annotations
 
 from vm.x86.faults import (
+    AC,
     BP,
     BR,
     DB,
     DE,
     GP,
     MF,
+    NP,
     OF,
     PF,
     SS,
+    TS,
     UD,
     XM,
     MemoryFault,
@@ -23,16 +26,20 @@ from vm.x86.faults import (
 from vm.x86.machine import Machine
 from vm.x86.trace import disassemble
 
-SIGILL, SIGTRAP, SIGFPE, SIGSEGV = 4, 5, 8, 11
+SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV = 4, 5, 7, 8, 11
 
-# fault vector -> (signal, what the message calls it)
+# fault vector -> (signal, what the message calls it): Linux's arch/x86/kernel/traps.c
+# (#NP, #SS and #AC are SIGBUS there, #TS SIGSEGV)
 SIGNALS = {DE: (SIGFPE, "divide error"), UD: (SIGILL, "invalid opcode"),
            BP: (SIGTRAP, "breakpoint"), DB: (SIGTRAP, "debug trap"),
            MF: (SIGFPE, "x87 floating-point error"),
            XM: (SIGFPE, "SIMD floating-point exception"), OF: (SIGSEGV, "overflow trap (into)"),
            BR: (SIGSEGV, "bound range exceeded"), GP: (SIGSEGV, "general protection fault"),
-           SS: (SIGSEGV, "stack fault"), PF: (SIGSEGV, "memory fault")}
-SIGNAL_NAMES = {SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGFPE: "SIGFPE", SIGSEGV: "SIGSEGV"}
+           TS: (SIGSEGV, "invalid TSS"), NP: (SIGBUS, "segment not present"),
+           SS: (SIGBUS, "stack segment fault"), AC: (SIGBUS, "alignment check"),
+           PF: (SIGSEGV, "memory fault")}
+SIGNAL_NAMES = {SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGBUS: "SIGBUS", SIGFPE: "SIGFPE",
+                SIGSEGV: "SIGSEGV"}
 
 
 def fault_report(m: Machine, e: BaseException) -> tuple:

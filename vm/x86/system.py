@@ -149,7 +149,8 @@ def _set_cs(cpu, sel: int) -> None:
         cpu.set_segment(CS, sel)
         return
     if sel not in cpu.machine.descriptors or sel != cpu.r[SEL + CS]:
-        raise CPUException(GP, f"far transfer to selector 0x{sel:04x}")
+        # #GP(selector), as load_segment's: the selector without its RPL
+        raise CPUException(GP, f"far transfer to selector 0x{sel:04x}", sel & 0xFFFC)
 
 
 def far_jump(cpu, sel: int, off: int, nip: int, size: int) -> int:
@@ -157,7 +158,7 @@ def far_jump(cpu, sel: int, off: int, nip: int, size: int) -> int:
     if cpu.pm:
         return P.far_jump(cpu, sel, off, nip, size)
     if not cpu.real and sel != cpu.r[SEL + CS]:
-        raise CPUException(GP, f"far transfer to selector 0x{sel:04x}")
+        raise CPUException(GP, f"far transfer to selector 0x{sel:04x}", sel & 0xFFFC)
     if nip >= 0:
         r = cpu.r
         sp0 = r[ESP]
