@@ -6,50 +6,21 @@ all 1,500 iterations. The state where it stopped is Unicorn's after as many step
 
 from __future__ import annotations
 
-from flat32_harness import pyvm, pyvm_state, unicorn
 from test_x86_cpu_asm import asm
-from test_x86_trace_hookstop import CODE, MEMORY, STACK
-from test_x86_trace_onepass import DEFINED, _no_code_cache, _same
+from test_x86_trace_hookstop import CODE, loop_source, same_as_unicorn, stopped_at_200th_store
+from test_x86_trace_onepass import _no_code_cache
 
 from vm.x86 import traces
 
 K = 15                          # filler pairs: 2K+5 instructions an iteration (one block)
-SRC = """
-        xor esi, esi
-        xor edi, edi
-top:    mov eax, esi
-""" + "        lea edi, [edi + eax * 2 + 1]\n        rol edi, 3\n" * K + """
-        mov [0x9000 + esi * 4], edi
-        inc esi
-        cmp esi, 1500
-        jne top
-done:   int3
-"""
 
 
 def test_a_hook_stops_a_plain_loop_block_within_an_iteration(monkeypatch):
     _no_code_cache(monkeypatch)
     monkeypatch.setattr(traces, "SAMPLE", 0)          # no traces: the plain loop block
-    code = asm(SRC, 32, CODE)
-    m = pyvm(code, CODE, STACK, MEMORY)
-    m.tr.tier0 = None       # (cold) real blocks from the start
-    writes: list = []
-
-    def hook(machine, addr, data):
-        writes.append(addr)
-        if len(writes) == 200:
-            machine.request_stop()
-
-    m.hook_mem_write(hook, 0x9000, 0xB000)
-    stop = m.run(1_000_000)
-    assert stop.reason == "stopped"
+    code = asm(loop_source(K), 32, CODE)
+    m, writes = stopped_at_200th_store(code)
     loops = [fn.meta.n for fn in m.tr.cache.values() if fn.meta.loop]
     assert loops == [2 * K + 5], "the loop became no loop block"
     assert not any(fn.meta.trace for fn in m.tr.cache.values())
-    # at the iteration's end: the 200th store and at most one more
-    assert len(writes) <= 201, f"{len(writes) - 200} stores after the stop request"
-    emu, X = unicorn(code, CODE, STACK, MEMORY)
-    emu.steps = 0
-    _same(m, emu, X)
-    assert m.read(0x9000, 6000) == bytes(emu.mem_read(0x9000, 6000))
-    assert pyvm_state(m, DEFINED)["esi"] == len(writes)
+    same_as_unicorn(m, code, writes)

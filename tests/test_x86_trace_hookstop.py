@@ -14,11 +14,15 @@ from vm.x86 import traces
 
 CODE, STACK, MEMORY = 0x1000, 0x80000, 0x100000
 K = 30                          # filler pairs: 2K+5 instructions an iteration
-SRC = """
+
+
+def loop_source(k: int) -> str:
+    """A loop of 2k+5 instructions an iteration storing one dword each, 1,500 times."""
+    return """
         xor esi, esi
         xor edi, edi
 top:    mov eax, esi
-""" + "        lea edi, [edi + eax * 2 + 1]\n        rol edi, 3\n" * K + """
+""" + "        lea edi, [edi + eax * 2 + 1]\n        rol edi, 3\n" * k + """
         mov [0x9000 + esi * 4], edi
         inc esi
         cmp esi, 1500
@@ -27,11 +31,12 @@ done:   int3
 """
 
 
-def test_a_hook_stops_a_loop_trace_within_an_iteration(monkeypatch):
-    _no_code_cache(monkeypatch)
-    monkeypatch.setattr(traces, "SAMPLE", 23)         # samples from the start, often
-    monkeypatch.setattr(traces, "BACKOFF", 1)
-    code = asm(SRC, 32, CODE)
+SRC = loop_source(K)
+
+
+def stopped_at_200th_store(code: bytes):
+    """Run ``code`` (real blocks from the start) with a write hook that asks to stop at
+    the 200th store: (machine, the stores seen)."""
     m = pyvm(code, CODE, STACK, MEMORY)
     m.tr.tier0 = None       # (cold) real blocks from the start
     writes: list = []
@@ -42,14 +47,27 @@ def test_a_hook_stops_a_loop_trace_within_an_iteration(monkeypatch):
             machine.request_stop()
 
     m.hook_mem_write(hook, 0x9000, 0xB000)
-    stop = m.run(1_000_000)
-    assert stop.reason == "stopped"
-    loops = [fn.meta.n for fn in m.tr.cache.values() if fn.meta.trace and fn.meta.loop]
-    assert loops == [2 * K + 5], "the loop became no loop trace"
-    # at the iteration's end: the 200th store and at most one more
+    assert m.run(1_000_000).reason == "stopped"
+    return m, writes
+
+
+def same_as_unicorn(m, code: bytes, writes: list) -> None:
+    """At the iteration's end (the 200th store and at most one more), in Unicorn's state
+    after as many steps."""
     assert len(writes) <= 201, f"{len(writes) - 200} stores after the stop request"
     emu, X = unicorn(code, CODE, STACK, MEMORY)
     emu.steps = 0
     _same(m, emu, X)
     assert m.read(0x9000, 6000) == bytes(emu.mem_read(0x9000, 6000))
     assert pyvm_state(m, DEFINED)["esi"] == len(writes)
+
+
+def test_a_hook_stops_a_loop_trace_within_an_iteration(monkeypatch):
+    _no_code_cache(monkeypatch)
+    monkeypatch.setattr(traces, "SAMPLE", 23)         # samples from the start, often
+    monkeypatch.setattr(traces, "BACKOFF", 1)
+    code = asm(SRC, 32, CODE)
+    m, writes = stopped_at_200th_store(code)
+    loops = [fn.meta.n for fn in m.tr.cache.values() if fn.meta.trace and fn.meta.loop]
+    assert loops == [2 * K + 5], "the loop became no loop trace"
+    same_as_unicorn(m, code, writes)
