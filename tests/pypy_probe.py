@@ -24,3 +24,21 @@ def run_pypy(script: str, *args: str, clean_env: bool = False, timeout: int = 60
                           timeout=timeout)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
     return proc.stdout
+
+
+def flat_run(steps: str) -> str:
+    """A probe's lines that run the flat-mode program argv[2] (hex) with argv[3]'s JSON
+    (CODE, STACK, MEMORY, REGS, DEFINED) for ``steps`` (its literal) and leave ``m``,
+    ``stop`` and ``state`` (the registers and the defined flags)."""
+    return f"""
+from vm.x86.machine import Machine
+code = bytes.fromhex(sys.argv[2])
+CODE, STACK, MEMORY, REGS, DEFINED = json.loads(sys.argv[3])
+m = Machine("flat32", MEMORY)
+m.load(CODE, code)
+m.set_reg("esp", STACK)
+m.set_reg("eip", CODE)
+stop = m.run({steps})
+state = {{n: m.reg(n) for n in REGS}}
+state["flags"] = m.reg("eflags") & DEFINED
+"""

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 from flat32_harness import REGS, unicorn, unicorn_state
-from pypy_probe import run_pypy
+from pypy_probe import flat_run, run_pypy
 
 CODE, STACK, MEMORY = 0x1000, 0x80000, 0x100000
 DEFINED = 0x8D5     # CF PF AF ZF SF OF
@@ -42,18 +42,7 @@ def hook(info):
         code = getattr(op, "pycode", None)
         if code is not None:
             seen.add((os.path.basename(code.co_filename), code.co_name))
-pypyjit.set_compile_hook(hook)
-from vm.x86.machine import Machine
-code = bytes.fromhex(sys.argv[2])
-CODE, STACK, MEMORY, REGS, DEFINED = json.loads(sys.argv[3])
-m = Machine("flat32", MEMORY)
-m.load(CODE, code)
-m.set_reg("esp", STACK)
-m.set_reg("eip", CODE)
-stop = m.run(2_000_000)
-state = {n: m.reg(n) for n in REGS}
-state["flags"] = m.reg("eflags") & DEFINED
-print(json.dumps({"stop": stop.reason, "state": state, "seen": sorted(seen)}))
+pypyjit.set_compile_hook(hook)""" + flat_run("2_000_000") + """print(json.dumps({"stop": stop.reason, "state": state, "seen": sorted(seen)}))
 """
 
 # functions that only translation runs

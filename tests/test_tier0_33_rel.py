@@ -14,11 +14,18 @@ import sys
 import pytest
 from conftest import require_module, require_tool
 from test_x86_cpu_asm import asm
-from test_x86_tier0 import CODE, _after_int3, _ours, _state, _unicorn, fresh  # noqa: F401
+from test_x86_tier0 import (  # noqa: F401
+    CODE,
+    _after_int3,
+    _count_fetches,
+    _ours,
+    _state,
+    _unicorn,
+    fresh,
+)
 
 from asm.x86.decoder import decode
 from vm.x86 import tier0
-from vm.x86.compiler import Translator
 
 pytestmark = pytest.mark.usefixtures("fresh")      # (no code cache: test_x86_tier0.py)
 
@@ -75,18 +82,6 @@ f3:     ret
 """
 
 
-def _fetched(monkeypatch) -> list:
-    fetched: list = []
-    plain = Translator.fetch
-
-    def counting(self, key, ip):
-        fetched.append(ip)
-        return plain(self, key, ip)
-
-    monkeypatch.setattr(Translator, "fetch", counting)
-    return fetched
-
-
 def _at(code: bytes, n: int, first: int) -> list:
     """The starts of the instructions whose bytes begin ``first`` (a linear decode)."""
     out, i = [], 0
@@ -108,7 +103,7 @@ def _nasm(text: str, tmp_path) -> bytes:
 def test_branches_run_as_unicorn_runs_them_without_decoding(monkeypatch, tmp_path):
     require_module("unicorn")
     code = _nasm(RELS, tmp_path)
-    fetched = _fetched(monkeypatch)
+    fetched = _count_fetches(monkeypatch)
     m = _ours(code)
     assert m.run(100_000).reason == "fault"
     emu, X = _unicorn(code)

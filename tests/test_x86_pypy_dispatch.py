@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import require_tool
 from flat32_harness import REGS
+from pypy_probe import flat_run
 from test_x86_traces import (
     ALL,
     CODE,
@@ -232,18 +233,7 @@ def test_cold_calls_hold_the_jit_off_and_restore_it():
     assert "spin" in out["after plain"]
 
 
-RUN_LOOP = """
-from vm.x86.machine import Machine
-code = bytes.fromhex(sys.argv[2])
-CODE, STACK, MEMORY, REGS, DEFINED = json.loads(sys.argv[3])
-m = Machine("flat32", MEMORY)
-m.load(CODE, code)
-m.set_reg("esp", STACK)
-m.set_reg("eip", CODE)
-stop = m.run(1_000_000)
-state = {n: m.reg(n) for n in REGS}
-state["flags"] = m.reg("eflags") & DEFINED
-print(json.dumps({"stop": stop.reason, "state": state, "seen": sorted(seen),
+RUN_LOOP = """""" + flat_run("1_000_000") + """print(json.dumps({"stop": stop.reason, "state": state, "seen": sorted(seen),
                   "memory": m.read(0x9000, 1600).hex()}))
 """
 
