@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 
 import pytest
 
-from tests.test_debug_gdb import _need, gdb_session
-from tests.test_gdb_threads import native
+from tests.test_debug_gdb import gdb_session
+from tests.test_gdb_threads import build_threaded, native
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = ["break work", "continue", "thread 1", "info registers eax orig_eax", "bt",
@@ -22,12 +21,7 @@ SCRIPT = ["break work", "continue", "thread 1", "info registers eax orig_eax", "
 
 @pytest.fixture(scope="module")
 def blocked(tmp_path_factory) -> str:
-    _need("gcc")
-    out = str(tmp_path_factory.mktemp("blocked33") / "blocked")
-    subprocess.run(["gcc", "-m32", "-static", "-g", "-O0", "-pthread", "-o", out,
-                    os.path.join(ROOT, "tests", "debug", "blocked.c")], check=True,
-                   timeout=120)
-    return out
+    return build_threaded(tmp_path_factory, "blocked", "blocked33")
 
 
 def _regs(out: str) -> list:
@@ -101,12 +95,7 @@ def test_eax_written_in_a_waiting_thread_is_what_its_call_returns(blocked):
 
 @pytest.fixture(scope="module")
 def waits(tmp_path_factory) -> str:
-    _need("gcc")
-    out = str(tmp_path_factory.mktemp("waits33") / "waits")
-    subprocess.run(["gcc", "-m32", "-static", "-g", "-O0", "-pthread", "-o", out,
-                    os.path.join(ROOT, "tests", "debug", "waits.c")], check=True,
-                   timeout=120)
-    return out
+    return build_threaded(tmp_path_factory, "waits", "waits33")
 
 
 @pytest.mark.parametrize("mode,eax,result", [

@@ -13,20 +13,15 @@ import sys
 
 import pytest
 
-from tests.test_debug_gdb import _need, gdb_session
-from tests.test_gdb_threads import Raw, native
+from tests.test_debug_gdb import gdb_session
+from tests.test_gdb_threads import Raw, build_threaded, native
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
 def twice(tmp_path_factory) -> str:
-    _need("gcc")
-    out = str(tmp_path_factory.mktemp("threadnums33") / "twice")
-    subprocess.run(["gcc", "-m32", "-static", "-g", "-O0", "-pthread", "-o", out,
-                    os.path.join(ROOT, "tests", "debug", "twice.c")], check=True,
-                   timeout=120)
-    return out
+    return build_threaded(tmp_path_factory, "twice", "threadnums33")
 
 
 def _hits(out: str) -> list:

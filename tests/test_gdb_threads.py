@@ -18,14 +18,19 @@ from tests.test_debug_gdb import _need, gdb_session
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="module")
-def turns(tmp_path_factory) -> str:
+def build_threaded(tmp_path_factory, name: str, tag: str) -> str:
+    """tests/debug/NAME.c built static with -g -O0 -pthread into a fresh directory."""
     _need("gcc")
-    out = str(tmp_path_factory.mktemp("gdbthreads") / "turns")
+    out = str(tmp_path_factory.mktemp(tag) / name)
     subprocess.run(["gcc", "-m32", "-static", "-g", "-O0", "-pthread", "-o", out,
-                    os.path.join(ROOT, "tests", "debug", "turns.c")], check=True,
+                    os.path.join(ROOT, "tests", "debug", f"{name}.c")], check=True,
                    timeout=120, cwd=ROOT)
     return out
+
+
+@pytest.fixture(scope="module")
+def turns(tmp_path_factory) -> str:
+    return build_threaded(tmp_path_factory, "turns", "gdbthreads")
 
 
 def native(program: str, commands: list) -> str:

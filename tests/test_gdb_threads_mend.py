@@ -15,18 +15,13 @@ import sys
 import pytest
 
 from tests.test_debug_gdb import _need, gdb_session
-from tests.test_gdb_threads import Raw, native
+from tests.test_gdb_threads import Raw, build_threaded, native
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _build(tmp_path_factory, name: str) -> str:
-    _need("gcc")
-    out = str(tmp_path_factory.mktemp("mend") / name)
-    subprocess.run(["gcc", "-m32", "-static", "-g", "-O0", "-pthread", "-o", out,
-                    os.path.join(ROOT, "tests", "debug", name + ".c")], check=True,
-                   timeout=120, cwd=ROOT)
-    return out
+    return build_threaded(tmp_path_factory, name, "mend")
 
 
 @pytest.fixture(scope="module")
